@@ -1,0 +1,41 @@
+# Paddock: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+DATA_DIR ?= $(HOME)/.local/share/paddock
+
+.PHONY: setup plugins build run test lint unit-test bench clean
+
+## Install what is missing (Rust wasm32-wasip2 target).
+setup:
+	./scripts/setup.sh
+
+## Build the plugins (WebAssembly components) and stage them next to the binary.
+plugins: setup
+	./scripts/build-plugins.sh
+
+## Build everything: plugins and the release binary (target/release/paddock).
+build: plugins
+	$(CARGO) build --release -p paddock
+
+## Set up, build, and start Paddock: installs the built-in plugins and lists their tools.
+run: build
+	$(TARGET_DIR)/release/paddock --data-dir "$(DATA_DIR)" plugin list
+	$(TARGET_DIR)/release/paddock --data-dir "$(DATA_DIR)" tool list
+
+## Format and lint checks (host natively, plugins as wasm32-wasip2).
+lint: setup
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --target wasm32-wasip2 -p paddock-fs-tools -p paddock-test-probe -p paddock-test-wrong-world -- -D warnings
+
+## Set up and run every test: lint, unit tests, end-to-end tests against the real binary.
+test: plugins lint
+	$(CARGO) test --workspace --no-fail-fast
+
+## Benchmarks (figures are printed, never asserted).
+bench: build
+	$(TARGET_DIR)/release/paddock bench plugins
+
+clean:
+	$(CARGO) clean

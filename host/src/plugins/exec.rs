@@ -1,0 +1,111 @@
+//! The `exec` import: how plugins granted `exec` run commands in the agent's
+//! sandbox. The sandbox itself lives in `crate::sandbox` (a later addition);
+//! this module defines the host-side contract and the two implementations of
+//! the import: one for plugins granted `exec`, which forwards to the
+//! configured [`ExecBackend`], and one for every other plugin, which refuses.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// A command, as the host sees it (version-independent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecRequest {
+    /// The agent whose sandbox runs it.
+    pub agent_id: String,
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Working directory in the sandbox.
+    pub cwd: Option<String>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Deadline in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// Output cap per stream.
+    pub max_output_bytes: Option<u64>,
+    /// Standard input.
+    pub stdin: Option<String>,
+}
+
+/// A finished command.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecOutcome {
+    /// Exit status, none when killed.
+    pub exit_code: Option<i32>,
+    /// Captured stdout.
+    pub stdout: String,
+    /// Captured stderr.
+    pub stderr: String,
+    /// Whether output was cut.
+    pub truncated: bool,
+    /// Whether the deadline killed it.
+    pub timed_out: bool,
+    /// Run time in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// A background job's state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobState {
+    /// Still running.
+    pub running: bool,
+    /// Output so far.
+    pub output: ExecOutcome,
+}
+
+/// Why a command did not run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExecFailure {
+    /// Not granted.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// No sandbox.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// Bad request.
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The sandbox failed.
+    #[error("failed: {0}")]
+    Failed(String),
+}
+
+/// A boxed future, for object-safe async traits.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs commands for plugins granted `exec`.
+pub trait ExecBackend: Send + Sync + 'static {
+    /// Run to completion.
+    fn run(&self, req: ExecRequest) -> BoxFuture<'_, Result<ExecOutcome, ExecFailure>>;
+    /// Start in the background.
+    fn spawn(&self, req: ExecRequest) -> BoxFuture<'_, Result<String, ExecFailure>>;
+    /// Read a job.
+    fn poll(&self, agent_id: &str, job: &str) -> BoxFuture<'_, Result<JobState, ExecFailure>>;
+    /// Kill a job.
+    fn kill(&self, agent_id: &str, job: &str) -> BoxFuture<'_, Result<JobState, ExecFailure>>;
+}
+
+/// The backend used when none is configured: every command is refused with
+/// a message saying why, never run unsandboxed.
+pub struct NoSandbox;
+
+const NO_SANDBOX: &str = "this Paddock host has no sandbox backend configured, so commands \
+                          cannot run; an admin must enable a sandbox (docker or bwrap)";
+
+impl ExecBackend for NoSandbox {
+    fn run(&self, _req: ExecRequest) -> BoxFuture<'_, Result<ExecOutcome, ExecFailure>> {
+        Box::pin(async { Err(ExecFailure::Unavailable(NO_SANDBOX.into())) })
+    }
+    fn spawn(&self, _req: ExecRequest) -> BoxFuture<'_, Result<String, ExecFailure>> {
+        Box::pin(async { Err(ExecFailure::Unavailable(NO_SANDBOX.into())) })
+    }
+    fn poll(&self, _a: &str, _j: &str) -> BoxFuture<'_, Result<JobState, ExecFailure>> {
+        Box::pin(async { Err(ExecFailure::Unavailable(NO_SANDBOX.into())) })
+    }
+    fn kill(&self, _a: &str, _j: &str) -> BoxFuture<'_, Result<JobState, ExecFailure>> {
+        Box::pin(async { Err(ExecFailure::Unavailable(NO_SANDBOX.into())) })
+    }
+}
+
+/// Shared handle to the configured backend.
+pub type SharedExec = Arc<dyn ExecBackend>;

@@ -1,0 +1,18 @@
+//! The plugin host: loads WebAssembly components (tools, risk assessors, MCP
+//! adapters), confines each to the capabilities an admin granted it, and runs
+//! every call in a fresh instance under memory, time and output limits.
+
+pub mod bindings;
+pub mod capability;
+pub mod manifest;
+pub mod engine;
+pub mod host;
+pub mod exec;
+pub mod net;
+pub mod runtime;
+pub mod registry;
+
+pub use capability::Capability;
+pub use host::{HostOptions, InstallSource, PluginError, PluginHost, PluginInfo, ToolCallFailure, ToolInfo};
+pub use manifest::{Limits, Manifest, World};
+pub use runtime::{CallError, CallTarget, ToolOutput, ToolSpec};

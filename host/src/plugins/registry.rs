@@ -1,0 +1,268 @@
+//! The registry of installed plugins: `<data-dir>/plugins/registry.json`
+//! (names, versions, hashes, requested and granted capabilities, enabled
+//! state, cached tool specs) plus each plugin's component and manifest under
+//! `<data-dir>/plugins/<name>/`. Changes take a file lock, re-read the file,
+//! apply, and replace it atomically, so concurrent `paddock` processes never
+//! lose each other's changes and a crash never leaves a torn file.
+
+use super::capability::Capability;
+use super::manifest::{Limits, World};
+use super::runtime::ToolSpec;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One installed plugin, as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PluginRecord {
+    /// Unique name.
+    pub name: String,
+    /// The plugin's version.
+    pub version: String,
+    /// Its world.
+    pub world: World,
+    /// One line for admins.
+    pub description: String,
+    /// The WIT version it was built against.
+    pub api_version: String,
+    /// SHA-256 of the component, hex.
+    pub sha256: String,
+    /// Whether its tools are offered.
+    pub enabled: bool,
+    /// Whether it ships with Paddock.
+    pub builtin: bool,
+    /// What its manifest asks for.
+    pub requested: BTreeSet<Capability>,
+    /// What an admin granted.
+    pub granted: BTreeSet<Capability>,
+    /// Its limits.
+    pub limits: Limits,
+    /// Its tools (tool plugins only), as `describe` returned them.
+    #[serde(default)]
+    pub tools: Vec<ToolSpec>,
+    /// When it was installed, seconds since the Unix epoch.
+    pub installed_at: u64,
+}
+
+/// The registry file's content.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RegistryState {
+    /// Installed plugins by name.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginRecord>,
+    /// Built-in plugins an admin removed; they are not reinstalled.
+    #[serde(default)]
+    pub removed_builtins: BTreeSet<String>,
+}
+
+/// A registry failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// File I/O failed.
+    #[error("plugin registry {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The registry file is corrupt.
+    #[error("plugin registry {path} is not valid JSON ({message}); fix or remove it")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
+    move |source| RegistryError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The registry in a data directory.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    dir: PathBuf,
+}
+
+impl Registry {
+    /// The registry under `<data_dir>/plugins`, created when missing.
+    pub fn open(data_dir: &Path) -> Result<Registry, RegistryError> {
+        let dir = data_dir.join("plugins");
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        Ok(Registry { dir })
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.join("registry.json")
+    }
+
+    /// The directory holding plugin `name`'s files.
+    pub fn plugin_dir(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The path of plugin `name`'s component.
+    pub fn component_path(&self, name: &str) -> PathBuf {
+        self.plugin_dir(name).join("component.wasm")
+    }
+
+    /// Reads the current state.
+    pub fn read(&self) -> Result<RegistryState, RegistryError> {
+        let path = self.file();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt {
+                path,
+                message: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RegistryState::default()),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Applies `change` under the registry lock and saves the result when
+    /// `change` succeeds. Returns what `change` returned.
+    pub fn modify<R, E: From<RegistryError>>(
+        &self,
+        change: impl FnOnce(&mut RegistryState) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let lock_path = self.dir.join("registry.lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        let mut state = self.read()?;
+        let out = change(&mut state)?;
+        self.write(&state)?;
+        // The lock is released when `lock` is dropped.
+        Ok(out)
+    }
+
+    fn write(&self, state: &RegistryState) -> Result<(), RegistryError> {
+        let path = self.file();
+        let tmp = self.dir.join(format!("registry.json.tmp{}", std::process::id()));
+        let bytes = serde_json::to_vec_pretty(state).map_err(|e| RegistryError::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(&bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))
+    }
+
+    /// Stores a plugin's component and manifest text in its directory,
+    /// atomically replacing earlier files.
+    pub fn store_files(&self, name: &str, component: &[u8], manifest: &str) -> Result<(), RegistryError> {
+        let dir = self.plugin_dir(name);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        for (file, bytes) in [("component.wasm", component), ("paddock-plugin.toml", manifest.as_bytes())] {
+            let dest = dir.join(file);
+            let tmp = dir.join(format!("{file}.tmp{}", std::process::id()));
+            std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+            std::fs::rename(&tmp, &dest).map_err(io(&dest))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a plugin's files.
+    pub fn remove_files(&self, name: &str) -> Result<(), RegistryError> {
+        let dir = self.plugin_dir(name);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&dir)(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(name: &str) -> PluginRecord {
+        PluginRecord {
+            name: name.into(),
+            version: "1.0.0".into(),
+            world: World::Tool,
+            description: String::new(),
+            api_version: "0.1.0".into(),
+            sha256: "00".into(),
+            enabled: true,
+            builtin: false,
+            requested: BTreeSet::from(["env:A".parse().unwrap()]),
+            granted: BTreeSet::new(),
+            limits: Limits::default(),
+            tools: vec![],
+            installed_at: 0,
+        }
+    }
+
+    #[test]
+    fn modifications_persist_and_failed_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        assert!(reg.read().unwrap().plugins.is_empty());
+        reg.modify(|s| {
+            s.plugins.insert("a".into(), record("a"));
+            Ok::<_, RegistryError>(())
+        })
+        .unwrap();
+        let again = Registry::open(dir.path()).unwrap();
+        assert_eq!(again.read().unwrap().plugins["a"], record("a"));
+        let failed: Result<(), RegistryError> = again.modify(|s| {
+            s.plugins.clear();
+            Err(RegistryError::Corrupt {
+                path: PathBuf::new(),
+                message: "no".into(),
+            })
+        });
+        assert!(failed.is_err());
+        assert_eq!(again.read().unwrap().plugins.len(), 1);
+    }
+
+    #[test]
+    fn concurrent_writers_do_not_lose_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let reg = Registry::open(&path).unwrap();
+                    reg.modify(|s| {
+                        let name = format!("p{i}");
+                        s.plugins.insert(name.clone(), record(&name));
+                        Ok::<_, RegistryError>(())
+                    })
+                    .unwrap();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(Registry::open(&path).unwrap().read().unwrap().plugins.len(), 8);
+    }
+
+    #[test]
+    fn a_corrupt_registry_is_reported_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::open(dir.path()).unwrap();
+        std::fs::write(dir.path().join("plugins/registry.json"), b"{not json").unwrap();
+        let err = reg.read().unwrap_err().to_string();
+        assert!(err.contains("not valid JSON"), "{err}");
+        let res: Result<(), RegistryError> = reg.modify(|_| Ok(()));
+        assert!(res.is_err());
+        assert_eq!(std::fs::read(dir.path().join("plugins/registry.json")).unwrap(), b"{not json");
+    }
+}
