@@ -21,6 +21,7 @@ done
 cargo build --release --target wasm32-wasip2 "${crates[@]}"
 
 rm -rf "$target_dir/plugins" "$target_dir/test-plugins"
+mkdir -p "$target_dir/plugins" "$target_dir/test-plugins"
 for crate in "${!stage_of[@]}"; do
     dir=${stage_of[$crate]}
     case "$dir" in

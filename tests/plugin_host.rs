@@ -1,0 +1,221 @@
+//! The plugin host as a library, in one process: faults of one call never
+//! disturb the host or other calls, every call gets a fresh instance, guest
+//! code does not block the async executor, compiled components are cached,
+//! and built-in plugins are installed (and upgraded) on first start.
+
+use paddock::plugins::engine::PluginEngine;
+use paddock::plugins::{CallError, CallTarget, HostOptions, InstallSource, PluginHost, ToolCallFailure};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+fn test_plugin(name: &str) -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_paddock"));
+    bin.parent().unwrap().join("../test-plugins").join(name)
+}
+
+fn target(workspace: &Path) -> CallTarget {
+    CallTarget {
+        agent_id: "agent-1".into(),
+        call_id: "call-1".into(),
+        workspace: Some(workspace.to_path_buf()),
+    }
+}
+
+async fn host_with_probe(dir: &Path) -> PluginHost {
+    let host = PluginHost::open(HostOptions {
+        data_dir: dir.join("data"),
+        builtin_dir: None,
+        cache_dir: Some(dir.join("cache")),
+    })
+    .await
+    .unwrap();
+    host.install(&InstallSource {
+        path: test_plugin("probe"),
+        manifest: None,
+    })
+    .await
+    .unwrap();
+    host.grant("probe", &["fs:/workspace:rw".parse().unwrap()]).unwrap();
+    host
+}
+
+fn call_error(r: Result<paddock::plugins::ToolOutput, ToolCallFailure>) -> CallError {
+    match r {
+        Err(ToolCallFailure::Call(e)) => e,
+        other => panic!("expected a plugin call error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_contained_and_the_host_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let host = Arc::new(host_with_probe(dir.path()).await);
+    let t = target(ws.path());
+
+    let faults = [
+        ("probe_spin", "{}"),
+        ("probe_sleep", r#"{"ms":60000}"#),
+        ("probe_alloc", r#"{"bytes":67108864}"#),
+        ("probe_alloc", r#"{"bytes":4294967295}"#),
+        ("probe_panic", r#"{"message":"deliberate panic 42"}"#),
+        ("probe_bad_utf8", "{}"),
+        ("probe_big_output", r#"{"bytes":1000000}"#),
+    ];
+    let mut handles = Vec::new();
+    for (tool, input) in faults {
+        let (host, t) = (host.clone(), t.clone());
+        handles.push(tokio::spawn(async move { (tool, input, host.call_tool(tool, input, &t).await) }));
+    }
+    // Normal calls run while the faulty ones are in flight.
+    for _ in 0..20 {
+        let out = host.call_tool("probe_echo", "{}", &t).await.unwrap();
+        assert!(out.content.starts_with("ok"), "{}", out.content);
+    }
+    for h in handles {
+        let (tool, input, result) = h.await.unwrap();
+        let err = call_error(result);
+        let text = err.to_string();
+        match tool {
+            "probe_spin" | "probe_sleep" => assert!(matches!(err, CallError::Timeout { .. }), "{tool}: {text}"),
+            "probe_alloc" => assert!(
+                matches!(err, CallError::OutOfMemory { .. }) || text.contains("memory"),
+                "{tool} {input}: {text}"
+            ),
+            "probe_panic" => {
+                assert!(matches!(err, CallError::Trap { .. }), "{text}");
+                assert!(text.contains("deliberate panic 42"), "the guest's stderr is attached: {text}");
+            }
+            "probe_bad_utf8" => assert!(matches!(err, CallError::Trap { .. }), "{text}"),
+            "probe_big_output" => assert!(matches!(err, CallError::OutputTooLarge { .. }), "{text}"),
+            _ => unreachable!(),
+        }
+        assert_eq!(err.kind(), "plugin");
+    }
+    // And after all of them, still fine.
+    let out = host.call_tool("probe_echo", "{}", &t).await.unwrap();
+    assert!(out.content.contains("agent_id=agent-1"), "{}", out.content);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn spinning_guest_code_does_not_block_the_executor() {
+    // One executor thread: if guest code blocked it, nothing else could run
+    // until the spinning call was stopped at its 2 s deadline.
+    let dir = tempfile::tempdir().unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let host = Arc::new(host_with_probe(dir.path()).await);
+    let t = target(ws.path());
+    let spin_done = Arc::new(AtomicBool::new(false));
+    let spin = {
+        let (host, t, done) = (host.clone(), t.clone(), spin_done.clone());
+        tokio::spawn(async move {
+            let r = host.call_tool("probe_spin", "{}", &t).await;
+            done.store(true, Ordering::SeqCst);
+            r
+        })
+    };
+    // Let the spinning call start running guest code.
+    tokio::task::yield_now().await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let out = host.call_tool("probe_echo", "{}", &t).await.unwrap();
+    assert!(out.content.starts_with("ok"));
+    assert!(
+        !spin_done.load(Ordering::SeqCst),
+        "the normal call had to wait for the spinning one to be killed"
+    );
+    assert!(matches!(call_error(spin.await.unwrap()), CallError::Timeout { .. }));
+}
+
+#[tokio::test]
+async fn every_call_gets_a_fresh_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let host = host_with_probe(dir.path()).await;
+    for _ in 0..5 {
+        let out = host.call_tool("probe_counter", "{}", &target(ws.path())).await.unwrap();
+        assert_eq!(out.content.trim(), "1", "state leaked between calls");
+    }
+}
+
+#[tokio::test]
+async fn compiled_components_are_cached_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = std::fs::read_dir(test_plugin("probe"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .unwrap();
+    let bytes = std::fs::read(wasm).unwrap();
+    let cache = dir.path().join("cache");
+    let engine = PluginEngine::new().unwrap();
+    let (_, hit) = engine.load(&bytes, Some(&cache)).unwrap();
+    assert!(!hit, "an empty cache cannot hit");
+    // A new engine (a restarted host) loads it from the cache.
+    let engine = PluginEngine::new().unwrap();
+    let (_, hit) = engine.load(&bytes, Some(&cache)).unwrap();
+    assert!(hit, "the compiled component was not reused");
+    // A corrupt cache entry is ignored and replaced, not trusted.
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
+    }
+    let (_, hit) = engine.load(&bytes, Some(&cache)).unwrap();
+    assert!(!hit);
+    let (_, hit) = engine.load(&bytes, Some(&cache)).unwrap();
+    assert!(hit);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn builtins_are_installed_on_first_start_and_upgraded_keeping_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let builtins = dir.path().join("builtins");
+    copy_dir(&test_plugin("probe"), &builtins.join("probe"));
+    let open = || {
+        PluginHost::open(HostOptions {
+            data_dir: dir.path().join("data"),
+            builtin_dir: Some(builtins.clone()),
+            cache_dir: Some(dir.path().join("cache")),
+        })
+    };
+    let host = open().await.unwrap();
+    let p = host.get("probe").unwrap();
+    assert!(p.record.builtin);
+    assert_eq!(p.record.granted, p.record.requested, "built-ins get what they request");
+    let sha = p.record.sha256.clone();
+
+    // An admin narrows the grants; a restart does not undo that.
+    host.revoke("probe", &["exec".parse().unwrap()]).unwrap();
+    drop(host);
+    let host = open().await.unwrap();
+    assert!(!host.get("probe").unwrap().record.granted.contains(&"exec".parse().unwrap()));
+
+    // A rebuilt built-in (different bytes) is upgraded, keeping the grants.
+    let wasm = std::fs::read_dir(builtins.join("probe"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .unwrap();
+    let mut bytes = std::fs::read(&wasm).unwrap();
+    // Append a custom section: same code, different hash.
+    bytes.extend_from_slice(&[0, 4, 1, b'x', b'y', b'z']);
+    std::fs::write(&wasm, &bytes).unwrap();
+    drop(host);
+    let host = open().await.unwrap();
+    let p = host.get("probe").unwrap();
+    assert_ne!(p.record.sha256, sha, "the rebuilt built-in was not upgraded");
+    assert!(!p.record.granted.contains(&"exec".parse().unwrap()), "grants were reset by the upgrade");
+
+    // A removed built-in stays removed.
+    host.remove("probe").unwrap();
+    drop(host);
+    let host = open().await.unwrap();
+    assert!(host.get("probe").is_err());
+}
