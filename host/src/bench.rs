@@ -60,7 +60,9 @@ pub async fn plugins(args: &PluginBenchArgs, builtin_dir: &Path) -> Result<()> {
     let data_dir = scratch.path().join("data");
     let workspace = scratch.path().join("workspace");
     std::fs::create_dir_all(&workspace)?;
-    let content: String = (0..40).map(|i| format!("line {i}: the quick brown fox\n")).collect();
+    let content: String = (0..40)
+        .map(|i| format!("line {i}: the quick brown fox\n"))
+        .collect();
     std::fs::write(workspace.join("small.txt"), &content)?;
 
     let host = PluginHost::open(HostOptions {
@@ -105,7 +107,12 @@ pub async fn plugins(args: &PluginBenchArgs, builtin_dir: &Path) -> Result<()> {
     let native = summarize(native);
 
     // Plugin loads: from scratch (compile) vs from the on-disk cache.
-    let component = std::fs::read(data_dir.join("plugins").join(&record.name).join("component.wasm"))?;
+    let component = std::fs::read(
+        data_dir
+            .join("plugins")
+            .join(&record.name)
+            .join("component.wasm"),
+    )?;
     let engine = crate::plugins::engine::PluginEngine::new()?;
     let cache = scratch.path().join("bench-cache");
     let mut compile = Vec::with_capacity(args.loads);
@@ -144,10 +151,19 @@ pub async fn plugins(args: &PluginBenchArgs, builtin_dir: &Path) -> Result<()> {
     if args.json {
         println!("{report}");
     } else {
-        println!("paddock bench plugins ({} calls, {} loads)", args.calls, args.loads);
-        println!("{:<34} {:>10} {:>10} {:>10}", "", "p50 µs", "p99 µs", "mean µs");
+        println!(
+            "paddock bench plugins ({} calls, {} loads)",
+            args.calls, args.loads
+        );
+        println!(
+            "{:<34} {:>10} {:>10} {:>10}",
+            "", "p50 µs", "p99 µs", "mean µs"
+        );
         let row = |name: &str, s: &Summary| {
-            println!("{name:<34} {:>10.1} {:>10.1} {:>10.1}", s.p50_us, s.p99_us, s.mean_us);
+            println!(
+                "{name:<34} {:>10.1} {:>10.1} {:>10.1}",
+                s.p50_us, s.p99_us, s.mean_us
+            );
         };
         row("read_file, fresh instance", &wasm);
         row("native std::fs::read_to_string", &native);
@@ -156,9 +172,15 @@ pub async fn plugins(args: &PluginBenchArgs, builtin_dir: &Path) -> Result<()> {
             wasm.p50_us / native.p50_us.max(0.001),
             wasm.p50_us - native.p50_us
         );
-        row(&format!("load: compile ({} KiB)", component.len() / 1024), &compile);
+        row(
+            &format!("load: compile ({} KiB)", component.len() / 1024),
+            &compile,
+        );
         row("load: from compiled cache", &cached);
-        println!("cache speed-up p50: {:.0}x", compile.p50_us / cached.p50_us.max(0.001));
+        println!(
+            "cache speed-up p50: {:.0}x",
+            compile.p50_us / cached.p50_us.max(0.001)
+        );
     }
     Ok(())
 }

@@ -2,12 +2,18 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use paddock::plugins::{Capability, CallTarget, InstallSource, PluginHost, PluginInfo, ToolCallFailure};
+use paddock::plugins::{
+    CallTarget, Capability, InstallSource, PluginHost, PluginInfo, ToolCallFailure,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "paddock", version, about = "A self-hosted host for coding agents")]
+#[command(
+    name = "paddock",
+    version,
+    about = "A self-hosted host for coding agents"
+)]
 struct Cli {
     /// Where Paddock keeps its state (default: the platform data dir, e.g. ~/.local/share/paddock).
     #[arg(long, global = true, env = "PADDOCK_DATA_DIR")]
@@ -164,8 +170,12 @@ fn builtin_dir(cli: &Cli) -> Option<PathBuf> {
 
 async fn open_host(cli: &Cli) -> Result<PluginHost> {
     let data_dir = data_dir(cli)?;
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    let cache_dir = cli.cache_dir.clone().unwrap_or_else(|| data_dir.join("cache").join("components"));
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let cache_dir = cli
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| data_dir.join("cache").join("components"));
     Ok(PluginHost::open(paddock::plugins::HostOptions {
         data_dir,
         builtin_dir: builtin_dir(cli),
@@ -177,7 +187,14 @@ async fn open_host(cli: &Cli) -> Result<PluginHost> {
 fn print_plugin(p: &PluginInfo) {
     let r = &p.record;
     let join = |set: &std::collections::BTreeSet<Capability>| {
-        if set.is_empty() { "-".to_string() } else { set.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ") }
+        if set.is_empty() {
+            "-".to_string()
+        } else {
+            set.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
     };
     out!(
         "{} {} [{}] {}{}",
@@ -192,13 +209,23 @@ fn print_plugin(p: &PluginInfo) {
     out!("  granted:   {}", join(&r.granted));
     out!("  effective: {}", join(&p.effective));
     if !r.tools.is_empty() {
-        out!("  tools:     {}", r.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(" "));
+        out!(
+            "  tools:     {}",
+            r.tools
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
 }
 
 fn parse_caps(caps: &[String]) -> Result<Vec<Capability>> {
     caps.iter()
-        .map(|c| c.parse::<Capability>().map_err(|e| Usage(e.to_string()).into()))
+        .map(|c| {
+            c.parse::<Capability>()
+                .map_err(|e| Usage(e.to_string()).into())
+        })
         .collect()
 }
 
@@ -230,7 +257,12 @@ async fn plugin_cmd(cli: &Cli, cmd: &PluginCmd) -> Result<ExitCode> {
                     manifest: manifest.clone(),
                 })
                 .await?;
-            out!("installed {} {} (sha256 {})", p.record.name, p.record.version, p.record.sha256);
+            out!(
+                "installed {} {} (sha256 {})",
+                p.record.name,
+                p.record.version,
+                p.record.sha256
+            );
             if !p.missing.is_empty() {
                 let missing: Vec<String> = p.missing.iter().map(ToString::to_string).collect();
                 out!(
@@ -277,8 +309,14 @@ async fn tool_cmd(cli: &Cli, cmd: &ToolCmd) -> Result<ExitCode> {
                 for t in &tools {
                     let ro = if t.spec.read_only { " (read-only)" } else { "" };
                     out!("{} [{}]{ro}", t.spec.name, t.plugin);
-                    out!("  {}", t.spec.description.lines().next().unwrap_or_default());
-                    out!("  input schema: {}", serde_json::to_string(&t.spec.input_schema)?);
+                    out!(
+                        "  {}",
+                        t.spec.description.lines().next().unwrap_or_default()
+                    );
+                    out!(
+                        "  input schema: {}",
+                        serde_json::to_string(&t.spec.input_schema)?
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -287,7 +325,10 @@ async fn tool_cmd(cli: &Cli, cmd: &ToolCmd) -> Result<ExitCode> {
             let workspace = std::fs::canonicalize(&args.workspace)
                 .map_err(|e| Usage(format!("workspace {}: {e}", args.workspace.display())))?;
             if !workspace.is_dir() {
-                bail!(Usage(format!("workspace {} is not a directory", workspace.display())));
+                bail!(Usage(format!(
+                    "workspace {} is not a directory",
+                    workspace.display()
+                )));
             }
             match serde_json::from_str::<serde_json::Value>(&args.input) {
                 Ok(v) if v.is_object() => {}
@@ -336,7 +377,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plugin(cmd) => plugin_cmd(&cli, cmd).await,
         Command::Tool(cmd) => tool_cmd(&cli, cmd).await,
         Command::Bench(BenchCmd::Plugins(args)) => {
-            let builtin = builtin_dir(&cli).context("built-in plugins not found: run `make build` first")?;
+            let builtin =
+                builtin_dir(&cli).context("built-in plugins not found: run `make build` first")?;
             paddock::bench::plugins(args, &builtin).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -353,7 +395,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -364,7 +409,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.downcast_ref::<Usage>().is_some() { ExitCode::from(2) } else { ExitCode::from(1) }
+            if e.downcast_ref::<Usage>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

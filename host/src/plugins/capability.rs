@@ -98,7 +98,10 @@ impl Capability {
             .ok_or_else(|| parse_err(entry, format!("`{port}` is not a port (1-65535)")))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.parse::<std::net::IpAddr>().is_err() && !is_hostname(host) {
-            return Err(parse_err(entry, format!("`{host}` is not a host name or IP address")));
+            return Err(parse_err(
+                entry,
+                format!("`{host}` is not a host name or IP address"),
+            ));
         }
         Ok(Capability::Net {
             host: host.to_ascii_lowercase(),
@@ -117,17 +120,6 @@ impl Capability {
             return Err(parse_err(entry, "not an environment variable name"));
         }
         Ok(Capability::Env(entry.to_string()))
-    }
-
-    /// True when this is a filesystem, network, env or exec capability of the
-    /// same kind and target as `other`, ignoring access level.
-    fn same_kind(&self) -> &'static str {
-        match self {
-            Capability::Fs { .. } => "fs",
-            Capability::Net { .. } => "net",
-            Capability::Env(_) => "env",
-            Capability::Exec => "exec",
-        }
     }
 }
 
@@ -154,7 +146,9 @@ impl fmt::Display for Capability {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Capability::Fs { path, access } => write!(f, "fs:{path}:{}", access.as_str()),
-            Capability::Net { host, port } if host.contains(':') => write!(f, "net:[{host}]:{port}"),
+            Capability::Net { host, port } if host.contains(':') => {
+                write!(f, "net:[{host}]:{port}")
+            }
             Capability::Net { host, port } => write!(f, "net:{host}:{port}"),
             Capability::Env(name) => write!(f, "env:{name}"),
             Capability::Exec => f.write_str("exec"),
@@ -197,7 +191,10 @@ fn normalize_guest_path(path: &str) -> Result<String, String> {
         return Ok(path.to_string());
     }
     let segments: Vec<&str> = path[1..].split('/').collect();
-    if segments.iter().any(|s| s.is_empty() || *s == "." || *s == "..") {
+    if segments
+        .iter()
+        .any(|s| s.is_empty() || *s == "." || *s == "..")
+    {
         return Err(format!(
             "`{path}` must be a normal path (no `.`, `..`, `//` or trailing `/`)"
         ));
@@ -265,9 +262,9 @@ pub fn effective(
             _ => None,
         })
         .collect();
-    out.retain(|c| {
-        !matches!(c, Capability::Fs { path, access: FsAccess::Ro } if rw.contains(path))
-    });
+    out.retain(
+        |c| !matches!(c, Capability::Fs { path, access: FsAccess::Ro } if rw.contains(path)),
+    );
     out
 }
 
@@ -276,13 +273,6 @@ pub fn effective(
 pub fn grant_applies(requested: &BTreeSet<Capability>, grant: &Capability) -> bool {
     let only = BTreeSet::from([grant.clone()]);
     !effective(requested, &only).is_empty()
-}
-
-/// Describes the kinds of capability a set holds, for messages.
-pub fn kinds(caps: &BTreeSet<Capability>) -> Vec<&'static str> {
-    let mut k: Vec<&'static str> = caps.iter().map(Capability::same_kind).collect();
-    k.dedup();
-    k
 }
 
 #[cfg(test)]
@@ -383,7 +373,10 @@ mod tests {
     #[test]
     fn grant_applies_only_to_requested_capabilities() {
         let requested = set(&["fs:/workspace:ro", "env:A"]);
-        assert!(grant_applies(&requested, &"fs:/workspace:rw".parse().unwrap()));
+        assert!(grant_applies(
+            &requested,
+            &"fs:/workspace:rw".parse().unwrap()
+        ));
         assert!(grant_applies(&requested, &"env:A".parse().unwrap()));
         assert!(!grant_applies(&requested, &"env:B".parse().unwrap()));
         assert!(!grant_applies(&requested, &"exec".parse().unwrap()));

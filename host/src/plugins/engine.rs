@@ -125,7 +125,11 @@ impl PluginEngine {
         let Some(dir) = cache_dir else {
             return Ok((self.compile(bytes)?, false));
         };
-        let key = format!("{}-{}.cwasm", hex::encode(Sha256::digest(bytes)), self.compat);
+        let key = format!(
+            "{}-{}.cwasm",
+            hex::encode(Sha256::digest(bytes)),
+            self.compat
+        );
         let path = dir.join(key);
         if path.is_file() {
             // SAFETY: the cache directory is private to this host (inside its
@@ -162,9 +166,8 @@ impl PluginEngine {
                     .into(),
             ));
         }
-        Component::new(&self.engine, bytes).map_err(|e| {
-            EngineError::Compile(format!("not a valid WebAssembly component: {e:#}"))
-        })
+        Component::new(&self.engine, bytes)
+            .map_err(|e| EngineError::Compile(format!("not a valid WebAssembly component: {e:#}")))
     }
 }
 

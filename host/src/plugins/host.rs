@@ -9,7 +9,9 @@ use super::engine::{EngineError, PluginEngine};
 use super::exec::SharedExec;
 use super::manifest::{MANIFEST_FILE, Manifest, ManifestError, World};
 use super::registry::{PluginRecord, Registry, RegistryError, RegistryState};
-use super::runtime::{CallError, CallTarget, Linkers, LoadSpec, LoadedPlugin, ToolOutput, ToolSpec};
+use super::runtime::{
+    CallError, CallTarget, Linkers, LoadSpec, LoadedPlugin, ToolOutput, ToolSpec,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,7 +69,9 @@ impl From<PluginRecord> for PluginInfo {
         let missing = record
             .requested
             .iter()
-            .filter(|r| capability::effective(&BTreeSet::from([(*r).clone()]), &record.granted).is_empty())
+            .filter(|r| {
+                capability::effective(&BTreeSet::from([(*r).clone()]), &record.granted).is_empty()
+            })
             .cloned()
             .collect();
         PluginInfo {
@@ -130,7 +134,10 @@ pub struct PluginHost {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn install_err(path: &Path, message: impl Into<String>) -> PluginError {
@@ -172,7 +179,13 @@ impl PluginHost {
 
     /// Every installed plugin.
     pub fn list(&self) -> Result<Vec<PluginInfo>, PluginError> {
-        Ok(self.registry.read()?.plugins.into_values().map(PluginInfo::from).collect())
+        Ok(self
+            .registry
+            .read()?
+            .plugins
+            .into_values()
+            .map(PluginInfo::from)
+            .collect())
     }
 
     /// One installed plugin.
@@ -209,7 +222,10 @@ impl PluginHost {
         let path = &source.path;
         let meta = std::fs::metadata(path).map_err(|e| install_err(path, e.to_string()))?;
         let (manifest_path, wasm_path) = if meta.is_dir() {
-            let manifest_path = source.manifest.clone().unwrap_or_else(|| path.join(MANIFEST_FILE));
+            let manifest_path = source
+                .manifest
+                .clone()
+                .unwrap_or_else(|| path.join(MANIFEST_FILE));
             (manifest_path, None)
         } else {
             let manifest_path = match &source.manifest {
@@ -221,15 +237,22 @@ impl PluginHost {
         if !manifest_path.is_file() {
             return Err(install_err(
                 path,
-                format!("no manifest: {} does not exist (pass --manifest FILE)", manifest_path.display()),
+                format!(
+                    "no manifest: {} does not exist (pass --manifest FILE)",
+                    manifest_path.display()
+                ),
             ));
         }
-        let manifest_text = std::fs::read_to_string(&manifest_path).map_err(|source| ManifestError::Read {
-            path: manifest_path.clone(),
-            source,
-        })?;
+        let manifest_text =
+            std::fs::read_to_string(&manifest_path).map_err(|source| ManifestError::Read {
+                path: manifest_path.clone(),
+                source,
+            })?;
         let manifest = Manifest::parse(&manifest_text, &manifest_path.display().to_string())?;
-        let manifest_dir = manifest_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let manifest_dir = manifest_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
         let wasm_path = match (wasm_path, &manifest.component) {
             (Some(w), _) => w,
             (None, Some(c)) => manifest_dir.join(c),
@@ -245,13 +268,16 @@ impl PluginHost {
                     n => {
                         return Err(install_err(
                             path,
-                            format!("{n} .wasm files in the directory; name one with `component` in the manifest"),
+                            format!(
+                                "{n} .wasm files in the directory; name one with `component` in the manifest"
+                            ),
                         ));
                     }
                 }
             }
         };
-        let component = std::fs::read(&wasm_path).map_err(|e| install_err(&wasm_path, e.to_string()))?;
+        let component =
+            std::fs::read(&wasm_path).map_err(|e| install_err(&wasm_path, e.to_string()))?;
         Ok(Resolved {
             manifest,
             manifest_text,
@@ -284,7 +310,10 @@ impl PluginHost {
             self.exec.clone(),
         )?;
         let tools = if manifest.world == World::Tool {
-            loaded.describe().await.map_err(|e| format!("its `describe` failed: {e}"))?
+            loaded
+                .describe()
+                .await
+                .map_err(|e| format!("its `describe` failed: {e}"))?
         } else {
             Vec::new()
         };
@@ -298,7 +327,12 @@ impl PluginHost {
         self.install_resolved(resolved, &source.path, false).await
     }
 
-    async fn install_resolved(&self, r: Resolved, origin: &Path, builtin: bool) -> Result<PluginInfo, PluginError> {
+    async fn install_resolved(
+        &self,
+        r: Resolved,
+        origin: &Path,
+        builtin: bool,
+    ) -> Result<PluginInfo, PluginError> {
         let name = r.manifest.name.clone();
         let previous = self.registry.read()?.plugins.remove(&name);
         let granted = match (&previous, builtin) {
@@ -332,7 +366,8 @@ impl PluginHost {
             if enabled {
                 check_tool_clash(state, &stored).map_err(|m| install_err(origin, m))?;
             }
-            self.registry.store_files(&name, &r.component, &r.manifest_text)?;
+            self.registry
+                .store_files(&name, &r.component, &r.manifest_text)?;
             state.removed_builtins.remove(&name);
             state.plugins.insert(name.clone(), stored);
             Ok::<_, PluginError>(())
@@ -350,7 +385,10 @@ impl PluginHost {
                 return Ok(());
             }
         };
-        let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
         dirs.sort();
         for path in dirs {
             let resolved = match Self::resolve(&InstallSource {
@@ -427,10 +465,15 @@ impl PluginHost {
         let info = self.modify_record(name, |_, record| {
             for cap in caps {
                 if !record.granted.remove(cap) {
-                    let granted: Vec<String> = record.granted.iter().map(ToString::to_string).collect();
+                    let granted: Vec<String> =
+                        record.granted.iter().map(ToString::to_string).collect();
                     return Err(PluginError::Invalid(format!(
                         "plugin `{name}` was not granted `{cap}`; its grants are: {}",
-                        if granted.is_empty() { "none".to_string() } else { granted.join(", ") }
+                        if granted.is_empty() {
+                            "none".to_string()
+                        } else {
+                            granted.join(", ")
+                        }
                     )));
                 }
             }
@@ -445,7 +488,9 @@ impl PluginHost {
         let info = self.modify_record(name, |_, record| {
             for cap in caps {
                 if !capability::grant_applies(&record.requested, cap) {
-                    return Err(PluginError::Invalid(format!("plugin `{name}` does not request `{cap}`")));
+                    return Err(PluginError::Invalid(format!(
+                        "plugin `{name}` does not request `{cap}`"
+                    )));
                 }
             }
             record.granted = caps.iter().cloned().collect();
@@ -502,7 +547,8 @@ impl PluginHost {
             return Ok(plugin.clone());
         }
         let path = self.registry.component_path(&record.name);
-        let bytes = std::fs::read(&path).map_err(|e| PluginError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| PluginError::Invalid(format!("cannot read {}: {e}", path.display())))?;
         let started = Instant::now();
         let (component, cached) = self.engine.load(&bytes, self.cache_dir.as_deref())?;
         let plugin = LoadedPlugin::link(
@@ -517,7 +563,9 @@ impl PluginHost {
             },
             self.exec.clone(),
         )
-        .map_err(|m| PluginError::Invalid(format!("plugin `{}` cannot be loaded: {m}", record.name)))?;
+        .map_err(|m| {
+            PluginError::Invalid(format!("plugin `{}` cannot be loaded: {m}", record.name))
+        })?;
         tracing::debug!(plugin = %record.name, cached, elapsed_ms = started.elapsed().as_millis() as u64, "plugin loaded");
         let plugin = Arc::new(plugin);
         if let Ok(mut loaded) = self.loaded.write() {
@@ -540,12 +588,19 @@ impl PluginHost {
         }
         Err(PluginError::Tool(match disabled {
             Some(p) => format!("tool `{name}` belongs to plugin `{p}`, which is disabled"),
-            None => format!("no enabled plugin offers a tool named `{name}` (see `paddock tool list`)"),
+            None => {
+                format!("no enabled plugin offers a tool named `{name}` (see `paddock tool list`)")
+            }
         }))
     }
 
     /// Calls a tool by name in a fresh instance of its plugin.
-    pub async fn call_tool(&self, name: &str, input: &str, target: &CallTarget) -> Result<ToolOutput, ToolCallFailure> {
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        input: &str,
+        target: &CallTarget,
+    ) -> Result<ToolOutput, ToolCallFailure> {
         let (record, _) = self.find_tool(name).map_err(ToolCallFailure::Host)?;
         let plugin = self.load_record(&record).map_err(ToolCallFailure::Host)?;
         let span = tracing::info_span!("tool_call", tool = name, plugin = %record.name, agent = %target.agent_id, call = %target.call_id);
@@ -553,7 +608,10 @@ impl PluginHost {
         let started = Instant::now();
         let result = plugin.invoke(name, input, target).await;
         match &result {
-            Ok(_) => tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "tool call succeeded"),
+            Ok(_) => tracing::debug!(
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "tool call succeeded"
+            ),
             Err(e) => tracing::info!(kind = e.kind(), error = %e, "tool call failed"),
         }
         result.map_err(ToolCallFailure::Call)
@@ -577,7 +635,11 @@ fn check_tool_clash(state: &RegistryState, record: &PluginRecord) -> Result<(), 
         if other.name == record.name || !other.enabled {
             continue;
         }
-        if let Some(t) = record.tools.iter().find(|t| other.tools.iter().any(|o| o.name == t.name)) {
+        if let Some(t) = record
+            .tools
+            .iter()
+            .find(|t| other.tools.iter().any(|o| o.name == t.name))
+        {
             return Err(format!(
                 "tool `{}` is already offered by enabled plugin `{}`; disable or remove it first",
                 t.name, other.name

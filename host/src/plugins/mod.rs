@@ -4,15 +4,17 @@
 
 pub mod bindings;
 pub mod capability;
-pub mod manifest;
 pub mod engine;
-pub mod host;
 pub mod exec;
+pub mod host;
+pub mod manifest;
 pub mod net;
-pub mod runtime;
 pub mod registry;
+pub mod runtime;
 
 pub use capability::Capability;
-pub use host::{HostOptions, InstallSource, PluginError, PluginHost, PluginInfo, ToolCallFailure, ToolInfo};
+pub use host::{
+    HostOptions, InstallSource, PluginError, PluginHost, PluginInfo, ToolCallFailure, ToolInfo,
+};
 pub use manifest::{Limits, Manifest, World};
 pub use runtime::{CallError, CallTarget, ToolOutput, ToolSpec};

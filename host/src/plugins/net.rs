@@ -105,7 +105,10 @@ impl NetPolicy {
             return vec![ip];
         }
         if host == "localhost" {
-            return vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])];
+            return vec![
+                IpAddr::from([127, 0, 0, 1]),
+                IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+            ];
         }
         if let Ok(cache) = self.inner.cache.lock()
             && let Some((at, ips)) = cache.get(host)
@@ -114,7 +117,10 @@ impl NetPolicy {
             return ips.clone();
         }
         let resolved: Vec<IpAddr> = match tokio::net::lookup_host((host, port)).await {
-            Ok(addrs) => addrs.map(|a| a.ip()).filter(|ip| !is_internal(*ip)).collect(),
+            Ok(addrs) => addrs
+                .map(|a| a.ip())
+                .filter(|ip| !is_internal(*ip))
+                .collect(),
             Err(e) => {
                 tracing::debug!(plugin = %self.inner.plugin, host, error = %e, "granted host did not resolve");
                 Vec::new()
@@ -172,7 +178,9 @@ impl NetPolicy {
         }
         if self.addresses_of(&host, port).await.is_empty() {
             // The name resolved to nothing, or only to internal addresses.
-            self.log_denied(&format!("net:{host}:{port} (resolves only to internal addresses)"));
+            self.log_denied(&format!(
+                "net:{host}:{port} (resolves only to internal addresses)"
+            ));
             return Err(HttpError::DestinationIpProhibited);
         }
         Ok(())

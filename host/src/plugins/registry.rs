@@ -149,7 +149,9 @@ impl Registry {
 
     fn write(&self, state: &RegistryState) -> Result<(), RegistryError> {
         let path = self.file();
-        let tmp = self.dir.join(format!("registry.json.tmp{}", std::process::id()));
+        let tmp = self
+            .dir
+            .join(format!("registry.json.tmp{}", std::process::id()));
         let bytes = serde_json::to_vec_pretty(state).map_err(|e| RegistryError::Corrupt {
             path: path.clone(),
             message: e.to_string(),
@@ -162,10 +164,18 @@ impl Registry {
 
     /// Stores a plugin's component and manifest text in its directory,
     /// atomically replacing earlier files.
-    pub fn store_files(&self, name: &str, component: &[u8], manifest: &str) -> Result<(), RegistryError> {
+    pub fn store_files(
+        &self,
+        name: &str,
+        component: &[u8],
+        manifest: &str,
+    ) -> Result<(), RegistryError> {
         let dir = self.plugin_dir(name);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        for (file, bytes) in [("component.wasm", component), ("paddock-plugin.toml", manifest.as_bytes())] {
+        for (file, bytes) in [
+            ("component.wasm", component),
+            ("paddock-plugin.toml", manifest.as_bytes()),
+        ] {
             let dest = dir.join(file);
             let tmp = dir.join(format!("{file}.tmp{}", std::process::id()));
             std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
@@ -251,7 +261,10 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
-        assert_eq!(Registry::open(&path).unwrap().read().unwrap().plugins.len(), 8);
+        assert_eq!(
+            Registry::open(&path).unwrap().read().unwrap().plugins.len(),
+            8
+        );
     }
 
     #[test]
@@ -263,6 +276,9 @@ mod tests {
         assert!(err.contains("not valid JSON"), "{err}");
         let res: Result<(), RegistryError> = reg.modify(|_| Ok(()));
         assert!(res.is_err());
-        assert_eq!(std::fs::read(dir.path().join("plugins/registry.json")).unwrap(), b"{not json");
+        assert_eq!(
+            std::fs::read(dir.path().join("plugins/registry.json")).unwrap(),
+            b"{not json"
+        );
     }
 }

@@ -99,7 +99,9 @@ pub enum CallError {
         timeout_ms: u64,
     },
     /// The guest tried to grow its memory past its limit.
-    #[error("plugin `{plugin}` ran out of memory: it asked for {requested_mb} MiB, its limit is {limit_mb} MiB{stderr}")]
+    #[error(
+        "plugin `{plugin}` ran out of memory: it asked for {requested_mb} MiB, its limit is {limit_mb} MiB{stderr}"
+    )]
     OutOfMemory {
         /// The plugin.
         plugin: String,
@@ -122,7 +124,9 @@ pub enum CallError {
         stderr: String,
     },
     /// The result was larger than the plugin's output cap.
-    #[error("plugin `{plugin}` returned {size} bytes, over its output cap of {cap} bytes: output too large")]
+    #[error(
+        "plugin `{plugin}` returned {size} bytes, over its output cap of {cap} bytes: output too large"
+    )]
     OutputTooLarge {
         /// The plugin.
         plugin: String,
@@ -286,16 +290,28 @@ impl DeniedExecView<'_> {
 }
 
 impl wit_exec::Host for DeniedExecView<'_> {
-    async fn run(&mut self, _c: wit_exec::Command) -> wasmtime::Result<Result<wit_exec::Output, wit_exec::ExecError>> {
+    async fn run(
+        &mut self,
+        _c: wit_exec::Command,
+    ) -> wasmtime::Result<Result<wit_exec::Output, wit_exec::ExecError>> {
         self.deny()
     }
-    async fn spawn(&mut self, _c: wit_exec::Command) -> wasmtime::Result<Result<String, wit_exec::ExecError>> {
+    async fn spawn(
+        &mut self,
+        _c: wit_exec::Command,
+    ) -> wasmtime::Result<Result<String, wit_exec::ExecError>> {
         self.deny()
     }
-    async fn poll(&mut self, _j: String) -> wasmtime::Result<Result<wit_exec::JobStatus, wit_exec::ExecError>> {
+    async fn poll(
+        &mut self,
+        _j: String,
+    ) -> wasmtime::Result<Result<wit_exec::JobStatus, wit_exec::ExecError>> {
         self.deny()
     }
-    async fn kill(&mut self, _j: String) -> wasmtime::Result<Result<wit_exec::JobStatus, wit_exec::ExecError>> {
+    async fn kill(
+        &mut self,
+        _j: String,
+    ) -> wasmtime::Result<Result<wit_exec::JobStatus, wit_exec::ExecError>> {
         self.deny()
     }
 }
@@ -343,7 +359,9 @@ impl GrantedExecView<'_> {
 
     fn request(&self, c: wit_exec::Command) -> Result<ExecRequest, wit_exec::ExecError> {
         if c.argv.is_empty() || c.argv[0].is_empty() {
-            return Err(wit_exec::ExecError::Invalid("argv must name a program".into()));
+            return Err(wit_exec::ExecError::Invalid(
+                "argv must name a program".into(),
+            ));
         }
         Ok(ExecRequest {
             agent_id: self.0.agent_id.clone(),
@@ -358,35 +376,59 @@ impl GrantedExecView<'_> {
 }
 
 impl wit_exec::Host for GrantedExecView<'_> {
-    async fn run(&mut self, c: wit_exec::Command) -> wasmtime::Result<Result<wit_exec::Output, wit_exec::ExecError>> {
+    async fn run(
+        &mut self,
+        c: wit_exec::Command,
+    ) -> wasmtime::Result<Result<wit_exec::Output, wit_exec::ExecError>> {
         let (backend, req) = match (self.backend(), self.request(c)) {
             (Ok(b), Ok(r)) => (b, r),
             (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
         };
-        Ok(backend.run(req).await.map(to_wit_output).map_err(to_wit_exec_error))
+        Ok(backend
+            .run(req)
+            .await
+            .map(to_wit_output)
+            .map_err(to_wit_exec_error))
     }
-    async fn spawn(&mut self, c: wit_exec::Command) -> wasmtime::Result<Result<String, wit_exec::ExecError>> {
+    async fn spawn(
+        &mut self,
+        c: wit_exec::Command,
+    ) -> wasmtime::Result<Result<String, wit_exec::ExecError>> {
         let (backend, req) = match (self.backend(), self.request(c)) {
             (Ok(b), Ok(r)) => (b, r),
             (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
         };
         Ok(backend.spawn(req).await.map_err(to_wit_exec_error))
     }
-    async fn poll(&mut self, job: String) -> wasmtime::Result<Result<wit_exec::JobStatus, wit_exec::ExecError>> {
+    async fn poll(
+        &mut self,
+        job: String,
+    ) -> wasmtime::Result<Result<wit_exec::JobStatus, wit_exec::ExecError>> {
         let backend = match self.backend() {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
         };
         let agent = self.0.agent_id.clone();
-        Ok(backend.poll(&agent, &job).await.map(to_wit_job).map_err(to_wit_exec_error))
+        Ok(backend
+            .poll(&agent, &job)
+            .await
+            .map(to_wit_job)
+            .map_err(to_wit_exec_error))
     }
-    async fn kill(&mut self, job: String) -> wasmtime::Result<Result<wit_exec::JobStatus, wit_exec::ExecError>> {
+    async fn kill(
+        &mut self,
+        job: String,
+    ) -> wasmtime::Result<Result<wit_exec::JobStatus, wit_exec::ExecError>> {
         let backend = match self.backend() {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
         };
         let agent = self.0.agent_id.clone();
-        Ok(backend.kill(&agent, &job).await.map(to_wit_job).map_err(to_wit_exec_error))
+        Ok(backend
+            .kill(&agent, &job)
+            .await
+            .map(to_wit_job)
+            .map_err(to_wit_exec_error))
     }
 }
 
@@ -418,7 +460,11 @@ enum Bindings {
 pub const SUPPORTED_VERSIONS: &[&str] = &[v0_1_0::VERSION];
 
 /// Finds which version of `world`'s interface a component exports.
-pub fn detect_version(engine: &Engine, component: &Component, world: World) -> Result<String, String> {
+pub fn detect_version(
+    engine: &Engine,
+    component: &Component,
+    world: World,
+) -> Result<String, String> {
     let ty = component.component_type();
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
     let wanted = format!("paddock:plugin/{}@", world.export_interface());
@@ -434,14 +480,25 @@ pub fn detect_version(engine: &Engine, component: &Component, world: World) -> R
     }
     let implemented: Vec<String> = World::ALL
         .iter()
-        .filter(|w| exports.iter().any(|n| n.starts_with(&format!("paddock:plugin/{}@", w.export_interface()))))
+        .filter(|w| {
+            exports
+                .iter()
+                .any(|n| n.starts_with(&format!("paddock:plugin/{}@", w.export_interface())))
+        })
         .map(|w| format!("`{w}`"))
         .collect();
-    let shown = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
+    let shown = if exports.is_empty() {
+        "nothing".to_string()
+    } else {
+        exports.join(", ")
+    };
     let hint = if implemented.is_empty() {
         String::new()
     } else {
-        format!(" (it implements the {} world; is `world` in the manifest right?)", implemented.join(", "))
+        format!(
+            " (it implements the {} world; is `world` in the manifest right?)",
+            implemented.join(", ")
+        )
     };
     Err(format!(
         "the manifest says world `{world}`, which must export paddock:plugin/{}@{}, but the component exports {shown}{hint}",
@@ -487,19 +544,32 @@ impl LoadedPlugin {
     ) -> Result<LoadedPlugin, String> {
         let api_version = detect_version(engine, component, spec.world)?;
         let exec_granted = spec.effective.contains(&Capability::Exec);
-        let linker = if exec_granted { &linkers.exec } else { &linkers.base };
+        let linker = if exec_granted {
+            &linkers.exec
+        } else {
+            &linkers.base
+        };
         let pre: InstancePre<StoreState> = linker.instantiate_pre(component).map_err(|e| {
-            format!("the component needs imports Paddock does not provide: {}", root_message(&e))
+            format!(
+                "the component needs imports Paddock does not provide: {}",
+                root_message(&e)
+            )
         })?;
-        let typed = |e: wasmtime::Error| format!("the component's exports do not match world `{}`: {}", spec.world, root_message(&e));
+        let typed = |e: wasmtime::Error| {
+            format!(
+                "the component's exports do not match world `{}`: {}",
+                spec.world,
+                root_message(&e)
+            )
+        };
         let bindings = match spec.world {
             World::Tool => Bindings::ToolV0_1_0(v0_1_0::tool::ToolPre::new(pre).map_err(typed)?),
-            World::RiskAssessor => {
-                Bindings::RiskAssessorV0_1_0(v0_1_0::risk_assessor::RiskAssessorPre::new(pre).map_err(typed)?)
-            }
-            World::McpAdapter => {
-                Bindings::McpAdapterV0_1_0(v0_1_0::mcp_adapter::McpAdapterPre::new(pre).map_err(typed)?)
-            }
+            World::RiskAssessor => Bindings::RiskAssessorV0_1_0(
+                v0_1_0::risk_assessor::RiskAssessorPre::new(pre).map_err(typed)?,
+            ),
+            World::McpAdapter => Bindings::McpAdapterV0_1_0(
+                v0_1_0::mcp_adapter::McpAdapterPre::new(pre).map_err(typed)?,
+            ),
         };
         let net = NetPolicy::new(spec.name, &spec.effective);
         Ok(LoadedPlugin {
@@ -545,7 +615,11 @@ impl LoadedPlugin {
     }
 
     /// A fresh store for one call, with the plugin's confinement applied.
-    fn new_store(&self, target: &CallTarget, stderr: &MemoryOutputPipe) -> Result<Store<StoreState>, CallError> {
+    fn new_store(
+        &self,
+        target: &CallTarget,
+        stderr: &MemoryOutputPipe,
+    ) -> Result<Store<StoreState>, CallError> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.stderr(stderr.clone())
             .stdout(MemoryOutputPipe::new(STDERR_CAP))
@@ -596,7 +670,8 @@ impl LoadedPlugin {
                 policy: self.net.clone(),
             },
             limiter: Limiter {
-                max_memory: usize::try_from(self.limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+                max_memory: usize::try_from(self.limits.memory_mb.saturating_mul(1 << 20))
+                    .unwrap_or(usize::MAX),
                 refused: None,
             },
             plugin: self.name.clone(),
@@ -691,8 +766,9 @@ impl LoadedPlugin {
             if !seen.insert(s.name.clone()) {
                 return Err(self.contract(format!("tool `{}` is described twice", s.name)));
             }
-            let schema: serde_json::Value = serde_json::from_str(&s.input_schema)
-                .map_err(|e| self.contract(format!("tool `{}`: input-schema is not JSON: {e}", s.name)))?;
+            let schema: serde_json::Value = serde_json::from_str(&s.input_schema).map_err(|e| {
+                self.contract(format!("tool `{}`: input-schema is not JSON: {e}", s.name))
+            })?;
             if schema.get("type").and_then(|t| t.as_str()) != Some("object") {
                 return Err(self.contract(format!(
                     "tool `{}`: input-schema must be a JSON Schema with \"type\": \"object\"",
@@ -717,7 +793,12 @@ impl LoadedPlugin {
     }
 
     /// Calls tool `name` with `input` in a fresh instance.
-    pub async fn invoke(&self, name: &str, input: &str, target: &CallTarget) -> Result<ToolOutput, CallError> {
+    pub async fn invoke(
+        &self,
+        name: &str,
+        input: &str,
+        target: &CallTarget,
+    ) -> Result<ToolOutput, CallError> {
         let Bindings::ToolV0_1_0(pre) = &self.bindings else {
             return Err(self.contract(format!("a `{}` plugin has no tools", self.world)));
         };
@@ -729,10 +810,13 @@ impl LoadedPlugin {
         let result = self
             .with_instance(target, async |store| {
                 let inst = pre.instantiate_async(&mut *store).await?;
-                inst.paddock_plugin_tools().call_invoke(&mut *store, name, input, &ctx).await
+                inst.paddock_plugin_tools()
+                    .call_invoke(&mut *store, name, input, &ctx)
+                    .await
             })
             .await?;
-        let cap = usize::try_from(self.limits.max_output_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
+        let cap =
+            usize::try_from(self.limits.max_output_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
         match result {
             Ok(out) => {
                 let size = out.content.len() + out.structured.as_ref().map_or(0, String::len);
@@ -746,7 +830,9 @@ impl LoadedPlugin {
                 let structured = match out.structured {
                     None => None,
                     Some(s) => Some(serde_json::from_str(&s).map_err(|e| {
-                        self.contract(format!("tool `{name}` returned structured output that is not JSON: {e}"))
+                        self.contract(format!(
+                            "tool `{name}` returned structured output that is not JSON: {e}"
+                        ))
                     })?),
                 };
                 Ok(ToolOutput {
@@ -820,7 +906,10 @@ pub fn root_message(e: &wasmtime::Error) -> String {
     for cause in e.chain() {
         let text = cause.to_string();
         let first = text.lines().next().unwrap_or_default().trim().to_string();
-        if !first.is_empty() && !parts.contains(&first) && !first.starts_with("error while executing at wasm backtrace") {
+        if !first.is_empty()
+            && !parts.contains(&first)
+            && !first.starts_with("error while executing at wasm backtrace")
+        {
             parts.push(first);
         }
     }
@@ -859,11 +948,23 @@ mod tests {
     #[test]
     fn workspace_paths_map_to_the_workspace() {
         let ws = Path::new("/tmp/ws");
-        assert_eq!(host_path("/workspace", Some(ws)), Some(PathBuf::from("/tmp/ws")));
-        assert_eq!(host_path("/workspace/src", Some(ws)), Some(PathBuf::from("/tmp/ws/src")));
+        assert_eq!(
+            host_path("/workspace", Some(ws)),
+            Some(PathBuf::from("/tmp/ws"))
+        );
+        assert_eq!(
+            host_path("/workspace/src", Some(ws)),
+            Some(PathBuf::from("/tmp/ws/src"))
+        );
         assert_eq!(host_path("/workspace", None), None);
-        assert_eq!(host_path("/workspacex", Some(ws)), Some(PathBuf::from("/workspacex")));
-        assert_eq!(host_path("/srv/docs", Some(ws)), Some(PathBuf::from("/srv/docs")));
+        assert_eq!(
+            host_path("/workspacex", Some(ws)),
+            Some(PathBuf::from("/workspacex"))
+        );
+        assert_eq!(
+            host_path("/srv/docs", Some(ws)),
+            Some(PathBuf::from("/srv/docs"))
+        );
     }
 
     #[test]
