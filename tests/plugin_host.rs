@@ -4,7 +4,9 @@
 //! and built-in plugins are installed (and upgraded) on first start.
 
 use paddock::plugins::engine::PluginEngine;
-use paddock::plugins::{CallError, CallTarget, HostOptions, InstallSource, PluginHost, ToolCallFailure};
+use paddock::plugins::{
+    CallError, CallTarget, HostOptions, InstallSource, PluginHost, ToolCallFailure,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,7 +38,8 @@ async fn host_with_probe(dir: &Path) -> PluginHost {
     })
     .await
     .unwrap();
-    host.grant("probe", &["fs:/workspace:rw".parse().unwrap()]).unwrap();
+    host.grant("probe", &["fs:/workspace:rw".parse().unwrap()])
+        .unwrap();
     host
 }
 
@@ -66,7 +69,9 @@ async fn faults_are_contained_and_the_host_keeps_serving() {
     let mut handles = Vec::new();
     for (tool, input) in faults {
         let (host, t) = (host.clone(), t.clone());
-        handles.push(tokio::spawn(async move { (tool, input, host.call_tool(tool, input, &t).await) }));
+        handles.push(tokio::spawn(async move {
+            (tool, input, host.call_tool(tool, input, &t).await)
+        }));
     }
     // Normal calls run while the faulty ones are in flight.
     for _ in 0..20 {
@@ -78,17 +83,24 @@ async fn faults_are_contained_and_the_host_keeps_serving() {
         let err = call_error(result);
         let text = err.to_string();
         match tool {
-            "probe_spin" | "probe_sleep" => assert!(matches!(err, CallError::Timeout { .. }), "{tool}: {text}"),
+            "probe_spin" | "probe_sleep" => {
+                assert!(matches!(err, CallError::Timeout { .. }), "{tool}: {text}")
+            }
             "probe_alloc" => assert!(
                 matches!(err, CallError::OutOfMemory { .. }) || text.contains("memory"),
                 "{tool} {input}: {text}"
             ),
             "probe_panic" => {
                 assert!(matches!(err, CallError::Trap { .. }), "{text}");
-                assert!(text.contains("deliberate panic 42"), "the guest's stderr is attached: {text}");
+                assert!(
+                    text.contains("deliberate panic 42"),
+                    "the guest's stderr is attached: {text}"
+                );
             }
             "probe_bad_utf8" => assert!(matches!(err, CallError::Trap { .. }), "{text}"),
-            "probe_big_output" => assert!(matches!(err, CallError::OutputTooLarge { .. }), "{text}"),
+            "probe_big_output" => {
+                assert!(matches!(err, CallError::OutputTooLarge { .. }), "{text}")
+            }
             _ => unreachable!(),
         }
         assert_eq!(err.kind(), "plugin");
@@ -124,7 +136,10 @@ async fn spinning_guest_code_does_not_block_the_executor() {
         !spin_done.load(Ordering::SeqCst),
         "the normal call had to wait for the spinning one to be killed"
     );
-    assert!(matches!(call_error(spin.await.unwrap()), CallError::Timeout { .. }));
+    assert!(matches!(
+        call_error(spin.await.unwrap()),
+        CallError::Timeout { .. }
+    ));
 }
 
 #[tokio::test]
@@ -133,7 +148,10 @@ async fn every_call_gets_a_fresh_instance() {
     let ws = tempfile::tempdir().unwrap();
     let host = host_with_probe(dir.path()).await;
     for _ in 0..5 {
-        let out = host.call_tool("probe_counter", "{}", &target(ws.path())).await.unwrap();
+        let out = host
+            .call_tool("probe_counter", "{}", &target(ws.path()))
+            .await
+            .unwrap();
         assert_eq!(out.content.trim(), "1", "state leaked between calls");
     }
 }
@@ -188,14 +206,24 @@ async fn builtins_are_installed_on_first_start_and_upgraded_keeping_grants() {
     let host = open().await.unwrap();
     let p = host.get("probe").unwrap();
     assert!(p.record.builtin);
-    assert_eq!(p.record.granted, p.record.requested, "built-ins get what they request");
+    assert_eq!(
+        p.record.granted, p.record.requested,
+        "built-ins get what they request"
+    );
     let sha = p.record.sha256.clone();
 
     // An admin narrows the grants; a restart does not undo that.
     host.revoke("probe", &["exec".parse().unwrap()]).unwrap();
     drop(host);
     let host = open().await.unwrap();
-    assert!(!host.get("probe").unwrap().record.granted.contains(&"exec".parse().unwrap()));
+    assert!(
+        !host
+            .get("probe")
+            .unwrap()
+            .record
+            .granted
+            .contains(&"exec".parse().unwrap())
+    );
 
     // A rebuilt built-in (different bytes) is upgraded, keeping the grants.
     let wasm = std::fs::read_dir(builtins.join("probe"))
@@ -210,8 +238,14 @@ async fn builtins_are_installed_on_first_start_and_upgraded_keeping_grants() {
     drop(host);
     let host = open().await.unwrap();
     let p = host.get("probe").unwrap();
-    assert_ne!(p.record.sha256, sha, "the rebuilt built-in was not upgraded");
-    assert!(!p.record.granted.contains(&"exec".parse().unwrap()), "grants were reset by the upgrade");
+    assert_ne!(
+        p.record.sha256, sha,
+        "the rebuilt built-in was not upgraded"
+    );
+    assert!(
+        !p.record.granted.contains(&"exec".parse().unwrap()),
+        "grants were reset by the upgrade"
+    );
 
     // A removed built-in stays removed.
     host.remove("probe").unwrap();

@@ -146,6 +146,10 @@ impl NetPolicy {
     pub async fn check_socket(&self, addr: SocketAddr, usage: SocketAddrUse) -> bool {
         let ok = match usage {
             SocketAddrUse::TcpConnect => self.allows(addr).await,
+            // wasmtime-wasi checks the implicit bind to an ephemeral port
+            // that precedes every connect. Harmless on its own: listening is
+            // checked separately (`TcpListen`) and always refused.
+            SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
             // Plugins never listen, and UDP is not offered.
             _ => false,
         };
@@ -220,5 +224,111 @@ impl WasiHttpHooks for HttpHooks {
                 Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
             ))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(grants: &[&str]) -> NetPolicy {
+        let caps = grants.iter().map(|g| g.parse().unwrap()).collect();
+        NetPolicy::new("test", &caps)
+    }
+
+    #[tokio::test]
+    async fn only_granted_addresses_connect_and_nothing_listens() {
+        let p = policy(&["net:127.0.0.1:8080", "net:localhost:9000"]);
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(
+            p.check_socket(addr("127.0.0.1:8080"), SocketAddrUse::TcpConnect)
+                .await
+        );
+        assert!(
+            !p.check_socket(addr("127.0.0.1:8081"), SocketAddrUse::TcpConnect)
+                .await
+        );
+        assert!(
+            !p.check_socket(addr("127.0.0.2:8080"), SocketAddrUse::TcpConnect)
+                .await
+        );
+        assert!(
+            p.check_socket(addr("[::1]:9000"), SocketAddrUse::TcpConnect)
+                .await
+        );
+        assert!(
+            p.check_socket(addr("0.0.0.0:0"), SocketAddrUse::TcpBind)
+                .await
+        );
+        assert!(
+            !p.check_socket(addr("0.0.0.0:8080"), SocketAddrUse::TcpBind)
+                .await
+        );
+        assert!(
+            !p.check_socket(addr("127.0.0.1:0"), SocketAddrUse::TcpBind)
+                .await
+        );
+        assert!(
+            !p.check_socket(addr("0.0.0.0:0"), SocketAddrUse::TcpListen)
+                .await
+        );
+        assert!(
+            !p.check_socket(addr("127.0.0.1:8080"), SocketAddrUse::UdpSend)
+                .await
+        );
+        assert!(
+            !policy(&[])
+                .check_socket(addr("127.0.0.1:8080"), SocketAddrUse::TcpConnect)
+                .await
+        );
+    }
+
+    #[test]
+    fn internal_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["140.82.112.3", "1.1.1.1", "2606:4700::1111"] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn http_needs_an_exact_grant() {
+        let p = policy(&["net:127.0.0.1:8080"]);
+        assert!(
+            p.check_http(&"http://127.0.0.1:8080/x".parse().unwrap())
+                .await
+                .is_ok()
+        );
+        assert!(
+            p.check_http(&"http://127.0.0.1:8081/x".parse().unwrap())
+                .await
+                .is_err()
+        );
+        assert!(
+            p.check_http(&"https://127.0.0.1/x".parse().unwrap())
+                .await
+                .is_err()
+        );
+        // A granted name that resolves only to internal addresses is refused.
+        let p = policy(&["net:localhost.localdomain.invalid:80"]);
+        assert!(
+            p.check_http(&"http://localhost.localdomain.invalid/".parse().unwrap())
+                .await
+                .is_err()
+        );
     }
 }
