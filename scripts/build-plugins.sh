@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds every plugin crate under plugins/ as a WebAssembly component
-# (wasm32-wasip2, release) and stages each with its manifest:
+# (wasm32-wasip2, profile `plugin`: release without debug info) and stages each with its manifest:
 #   $TARGET_DIR/plugins/<name>/       built-in plugins, installed on first start
 #   $TARGET_DIR/test-plugins/<name>/  test plugins (plugins/testing/*), never installed by default
 set -euo pipefail
@@ -18,7 +18,7 @@ for manifest in plugins/*/paddock-plugin.toml plugins/testing/*/paddock-plugin.t
     stage_of["$crate"]="$dir"
 done
 
-cargo build --release --target wasm32-wasip2 "${crates[@]}"
+cargo build --profile plugin --target wasm32-wasip2 "${crates[@]}"
 
 rm -rf "$target_dir/plugins" "$target_dir/test-plugins"
 mkdir -p "$target_dir/plugins" "$target_dir/test-plugins"
@@ -28,7 +28,7 @@ for crate in "${!stage_of[@]}"; do
         plugins/testing/*) dest="$target_dir/test-plugins/$(basename "$dir")" ;;
         *) dest="$target_dir/plugins/$(basename "$dir")" ;;
     esac
-    wasm="$target_dir/wasm32-wasip2/release/${crate//-/_}.wasm"
+    wasm="$target_dir/wasm32-wasip2/plugin/${crate//-/_}.wasm"
     [ -f "$wasm" ] || { echo "build-plugins: $wasm was not built" >&2; exit 1; }
     mkdir -p "$dest"
     cp "$dir/paddock-plugin.toml" "$dest/"

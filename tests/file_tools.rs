@@ -165,6 +165,16 @@ impl Env {
     }
 }
 
+/// What `paddock tool call` prints for a tool's `content`: the content,
+/// with a newline added when it does not end with one.
+fn printed(content: &str) -> String {
+    if content.ends_with('\n') {
+        content.to_string()
+    } else {
+        format!("{content}\n")
+    }
+}
+
 #[cfg(unix)]
 fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) {
     std::os::unix::fs::symlink(target, link).expect("create symlink");
@@ -205,7 +215,10 @@ fn tool_list_describes_the_file_tools() {
         );
     }
     let read = tools.iter().find(|t| t["name"] == "read_file").unwrap();
-    assert_eq!(read["input_schema"]["properties"]["start_line"]["type"], "integer");
+    assert_eq!(
+        read["input_schema"]["properties"]["start_line"]["type"],
+        "integer"
+    );
 }
 
 #[test]
@@ -225,7 +238,7 @@ fn read_file_whole_and_ranges() {
             "read_file",
             json!({"path": "src/main.rs", "start_line": 2, "end_line": 2})
         ),
-        "    println!(\"hi\");\n[lines 2-2 of 3]"
+        printed("    println!(\"hi\");\n[lines 2-2 of 3]")
     );
     let msg = env
         .call("read_file", json!({"path": "src/main.rs", "start_line": 9}))
@@ -254,14 +267,17 @@ fn read_file_whole_and_ranges() {
             "read_file",
             json!({"path": "big.txt", "start_line": 70_000})
         ),
-        "0123456789abcdef\n[lines 70000-70000 of 70000]"
+        printed("0123456789abcdef\n[lines 70000-70000 of 70000]")
     );
 }
 
 #[test]
 fn bad_input_is_invalid_input() {
     let env = Env::new();
-    let msg = env.call("read_file", json!({})).error("invalid-input").to_string();
+    let msg = env
+        .call("read_file", json!({}))
+        .error("invalid-input")
+        .to_string();
     assert!(msg.contains("path"), "{msg}");
     let msg = env
         .call("read_file", json!({"path": "a", "lines": 3}))
@@ -272,7 +288,8 @@ fn bad_input_is_invalid_input() {
         .error("invalid-input");
     env.call("search", json!({"pattern": "(unclosed"}))
         .error("invalid-input");
-    env.call("list_dir", json!({"depth": 0})).error("invalid-input");
+    env.call("list_dir", json!({"depth": 0}))
+        .error("invalid-input");
     env.call(
         "edit_file",
         json!({"path": "a", "old_string": "", "new_string": "x"}),
@@ -287,7 +304,10 @@ fn write_file_creates_and_keeps_backups() {
         "write_file",
         json!({"path": "docs/notes/todo.md", "content": "- one\n"}),
     );
-    assert_eq!(out, "Wrote 6 bytes to `docs/notes/todo.md` (new file).");
+    assert_eq!(
+        out,
+        printed("Wrote 6 bytes to `docs/notes/todo.md` (new file).")
+    );
     assert_eq!(env.read("docs/notes/todo.md"), "- one\n");
     assert!(env.backups().is_empty());
 
@@ -295,7 +315,10 @@ fn write_file_creates_and_keeps_backups() {
         "write_file",
         json!({"path": "docs/notes/todo.md", "content": "- one\n- two\n"}),
     );
-    assert!(out.starts_with("Wrote 12 bytes to `docs/notes/todo.md`"), "{out}");
+    assert!(
+        out.starts_with("Wrote 12 bytes to `docs/notes/todo.md`"),
+        "{out}"
+    );
     assert_eq!(env.read("docs/notes/todo.md"), "- one\n- two\n");
     let backups = env.backups();
     assert_eq!(backups.len(), 1, "{backups:?}");
@@ -304,13 +327,19 @@ fn write_file_creates_and_keeps_backups() {
         out.contains(&format!("`.paddock/backups/{}`", backups[0])),
         "{out}"
     );
-    assert_eq!(env.read(&format!(".paddock/backups/{}", backups[0])), "- one\n");
+    assert_eq!(
+        env.read(&format!(".paddock/backups/{}", backups[0])),
+        "- one\n"
+    );
 }
 
 #[test]
 fn edit_file_exact_replacement() {
     let env = Env::new();
-    env.write("lib.py", "def f():\n    return 1\n\ndef g():\n    return 1\n");
+    env.write(
+        "lib.py",
+        "def f():\n    return 1\n\ndef g():\n    return 1\n",
+    );
     // Ambiguous: two occurrences, nothing changes.
     let msg = env
         .call(
@@ -383,14 +412,19 @@ fn list_dir_lists_the_tree() {
     env.write(".git/HEAD", "ref: refs/heads/main\n");
     env.write(".gitignore", "target/\n");
     env.write("target/debug/app", "");
-    env.ok("write_file", json!({"path": "Cargo.toml", "content": "[package]\n"}));
+    env.ok(
+        "write_file",
+        json!({"path": "Cargo.toml", "content": "[package]\n"}),
+    );
     assert_eq!(
         env.ok("list_dir", json!({})),
-        ".gitignore\nCargo.toml\nsrc/\nsrc/main.rs\nsrc/util/\ntarget/ (gitignored, not expanded)"
+        printed(
+            ".gitignore\nCargo.toml\nsrc/\nsrc/main.rs\nsrc/util/\ntarget/ (gitignored, not expanded)"
+        )
     );
     assert_eq!(
         env.ok("list_dir", json!({"path": "src", "depth": 1})),
-        "src/main.rs\nsrc/util/"
+        printed("src/main.rs\nsrc/util/")
     );
     let msg = env
         .call("list_dir", json!({"path": "Cargo.toml"}))
@@ -413,13 +447,21 @@ fn search_respects_gitignore() {
     let out = env.ok("search", json!({"pattern": "TODO"}));
     assert_eq!(
         out,
-        "src/app.js:1: // TODO: fix\nsrc/nested/ok.rs:1: // TODO: rust\n[2 matches in 2 files; 4 files searched]"
+        printed(
+            "src/app.js:1: // TODO: fix\nsrc/nested/ok.rs:1: // TODO: rust\n[2 matches in 2 files; 4 files searched]"
+        )
     );
     let out = env.ok("search", json!({"pattern": "todo", "glob": "*.rs"}));
     assert!(out.starts_with("No matches"), "{out}");
     let out = env.ok("search", json!({"pattern": "(?i)todo", "glob": "*.rs"}));
-    assert!(out.starts_with("src/nested/ok.rs:1: // TODO: rust\n"), "{out}");
-    let out = env.ok("search", json!({"pattern": "const \\w+ = \\d", "path": "src"}));
+    assert!(
+        out.starts_with("src/nested/ok.rs:1: // TODO: rust\n"),
+        "{out}"
+    );
+    let out = env.ok(
+        "search",
+        json!({"pattern": "const \\w+ = \\d", "path": "src"}),
+    );
     assert!(out.starts_with("src/app.js:2: const x = 1;\n"), "{out}");
 }
 
@@ -446,7 +488,10 @@ fn dotdot_and_absolute_paths_are_denied() {
         for (tool, mut input) in [
             ("read_file", json!({})),
             ("write_file", json!({"content": "pwned"})),
-            ("edit_file", json!({"old_string": SECRET, "new_string": "pwned"})),
+            (
+                "edit_file",
+                json!({"old_string": SECRET, "new_string": "pwned"}),
+            ),
             ("list_dir", json!({})),
             ("search", json!({"pattern": "SECRET"})),
         ] {
@@ -462,7 +507,10 @@ fn dotdot_and_absolute_paths_are_denied() {
     }
     let parent = env.root().parent().unwrap();
     assert!(!parent.join(&escape_name).exists());
-    assert_eq!(fs::read_to_string(env.secret_path()).unwrap(), format!("{SECRET}\n"));
+    assert_eq!(
+        fs::read_to_string(env.secret_path()).unwrap(),
+        format!("{SECRET}\n")
+    );
 }
 
 #[cfg(unix)]
@@ -489,7 +537,10 @@ fn symlinks_leading_outside_are_refused() {
         for (tool, mut input) in [
             ("read_file", json!({})),
             ("write_file", json!({"content": "pwned"})),
-            ("edit_file", json!({"old_string": SECRET, "new_string": "pwned"})),
+            (
+                "edit_file",
+                json!({"old_string": SECRET, "new_string": "pwned"}),
+            ),
             ("list_dir", json!({})),
             ("search", json!({"pattern": "SECRET"})),
         ] {
@@ -500,7 +551,10 @@ fn symlinks_leading_outside_are_refused() {
             assert!(msg.contains("symbolic link"), "{tool} {path}: {msg}");
         }
     }
-    assert_eq!(fs::read_to_string(env.secret_path()).unwrap(), format!("{SECRET}\n"));
+    assert_eq!(
+        fs::read_to_string(env.secret_path()).unwrap(),
+        format!("{SECRET}\n")
+    );
     assert_eq!(
         fs::read_dir(env.outside.path()).unwrap().count(),
         1,
@@ -517,7 +571,10 @@ fn symlinks_leading_outside_are_refused() {
     assert!(found.starts_with("real/inside.txt:1: inside\n"), "{found}");
 
     // Links that stay inside work.
-    assert_eq!(env.ok("read_file", json!({"path": "inside_link"})), "inside\n");
+    assert_eq!(
+        env.ok("read_file", json!({"path": "inside_link"})),
+        "inside\n"
+    );
     assert_eq!(
         env.ok("read_file", json!({"path": "inside_dir_link/inside.txt"})),
         "inside\n"
@@ -585,7 +642,10 @@ fn file_swapped_for_an_outside_symlink_never_leaks() {
     while calls < 40 || started.elapsed() < Duration::from_secs(3) {
         let call = env.call("read_file", json!({"path": "victim.txt"}));
         calls += 1;
-        assert!(!call.leaks_secret(), "read #{calls} leaked the secret: {call:?}");
+        assert!(
+            !call.leaks_secret(),
+            "read #{calls} leaked the secret: {call:?}"
+        );
         if call.code == 0 {
             assert_eq!(call.stdout, "harmless\n", "{call:?}");
             read_ok += 1;
@@ -639,7 +699,10 @@ fn directory_swapped_for_an_outside_symlink_never_leaks() {
     while calls < 30 || started.elapsed() < Duration::from_secs(3) {
         let call = env.call("read_file", json!({"path": "sub/secret.txt"}));
         calls += 1;
-        assert!(!call.leaks_secret(), "read #{calls} leaked the secret: {call:?}");
+        assert!(
+            !call.leaks_secret(),
+            "read #{calls} leaked the secret: {call:?}"
+        );
         if call.code == 0 {
             assert_eq!(call.stdout, "harmless\n", "{call:?}");
         }
@@ -653,7 +716,10 @@ fn directory_swapped_for_an_outside_symlink_never_leaks() {
     }
     stop.store(true, Ordering::Relaxed);
     let flips = flips.join().expect("flipper thread");
-    assert!(flips > 10, "the directory was hardly swapped ({flips} flips)");
+    assert!(
+        flips > 10,
+        "the directory was hardly swapped ({flips} flips)"
+    );
     assert_eq!(
         fs::read_dir(env.outside.path()).unwrap().count(),
         1,

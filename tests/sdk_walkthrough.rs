@@ -109,7 +109,10 @@ fn adapt_cargo_toml(content: &str, sdk_dir: &Path) -> String {
             out.push('\n');
         }
     }
-    assert!(found_sdk, "the walkthrough's Cargo.toml has no paddock-sdk dependency");
+    assert!(
+        found_sdk,
+        "the walkthrough's Cargo.toml has no paddock-sdk dependency"
+    );
     if !content.lines().any(|l| l.trim() == "[workspace]") {
         out.push_str("\n[workspace]\n");
     }
@@ -140,14 +143,20 @@ fn sdk_readme_walkthrough_builds_installs_and_calls_a_tool() {
         (1..10).contains(&steps),
         "the walkthrough should have fewer than ten numbered steps, has {steps}"
     );
-    for kind in ["Cargo.toml", "src/lib.rs", "paddock-plugin.toml", "run", "output"] {
+    for kind in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "paddock-plugin.toml",
+        "run",
+        "output",
+    ] {
         assert!(
             blocks.iter().any(|b| b.kind == kind),
             "sdk/README.md has no `<!-- walkthrough: {kind} -->` block"
         );
     }
 
-    let sdk_dir = root.join("sdk");
+    let sdk_dir = fs::canonicalize(root.join("sdk")).expect("find sdk/");
     let target_dir = workspace_target_dir().join("walkthrough");
     let target_prefix = format!("{}/", target_dir.to_string_lossy());
     let paddock = Paddock::new();
@@ -173,7 +182,11 @@ fn sdk_readme_walkthrough_builds_installs_and_calls_a_tool() {
                     }
                     if let Some(dir) = line.strip_prefix("cd ") {
                         cwd = cwd.join(dir.trim());
-                        assert!(cwd.is_dir(), "`{line}`: {} is not a directory", cwd.display());
+                        assert!(
+                            cwd.is_dir(),
+                            "`{line}`: {} is not a directory",
+                            cwd.display()
+                        );
                         continue;
                     }
                     let mut command = line.replace("target/", &target_prefix);
@@ -234,7 +247,10 @@ fn sdk_readme_walkthrough_builds_installs_and_calls_a_tool() {
             }
         }
     }
-    assert!(commands_run >= 4, "only {commands_run} walkthrough commands ran");
+    assert!(
+        commands_run >= 4,
+        "only {commands_run} walkthrough commands ran"
+    );
     assert!(
         blocks.last().is_some_and(|b| b.kind == "output"),
         "the walkthrough should end with the tool call's expected output"

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tracing::Instrument;
 
 /// A plugin-management failure. Messages are written for the admin who
 /// typed the command.
@@ -604,17 +605,20 @@ impl PluginHost {
         let (record, _) = self.find_tool(name).map_err(ToolCallFailure::Host)?;
         let plugin = self.load_record(&record).map_err(ToolCallFailure::Host)?;
         let span = tracing::info_span!("tool_call", tool = name, plugin = %record.name, agent = %target.agent_id, call = %target.call_id);
-        let _enter = span.enter();
-        let started = Instant::now();
-        let result = plugin.invoke(name, input, target).await;
-        match &result {
-            Ok(_) => tracing::debug!(
-                elapsed_us = started.elapsed().as_micros() as u64,
-                "tool call succeeded"
-            ),
-            Err(e) => tracing::info!(kind = e.kind(), error = %e, "tool call failed"),
+        async {
+            let started = Instant::now();
+            let result = plugin.invoke(name, input, target).await;
+            match &result {
+                Ok(_) => tracing::debug!(
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "tool call succeeded"
+                ),
+                Err(e) => tracing::info!(kind = e.kind(), error = %e, "tool call failed"),
+            }
+            result.map_err(ToolCallFailure::Call)
         }
-        result.map_err(ToolCallFailure::Call)
+        .instrument(span)
+        .await
     }
 }
 

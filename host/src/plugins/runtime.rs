@@ -621,6 +621,10 @@ impl LoadedPlugin {
         stderr: &MemoryOutputPipe,
     ) -> Result<Store<StoreState>, CallError> {
         let mut wasi = WasiCtxBuilder::new();
+        // Filesystem calls run on the calling thread instead of hopping to
+        // tokio's blocking pool: plugins touch small workspace files, and the
+        // hop cost more than the I/O (see `paddock bench plugins`).
+        wasi.allow_blocking_current_thread(true);
         wasi.stderr(stderr.clone())
             .stdout(MemoryOutputPipe::new(STDERR_CAP))
             .args(&[&*self.name])
