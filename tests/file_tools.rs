@@ -465,6 +465,21 @@ fn search_respects_gitignore() {
     assert!(out.starts_with("src/app.js:2: const x = 1;\n"), "{out}");
 }
 
+/// Each file tool with an input that would read or change the secret, less
+/// its `path`.
+fn every_tool_with_input() -> [(&'static str, serde_json::Value); 5] {
+    [
+        ("read_file", json!({})),
+        ("write_file", json!({"content": "pwned"})),
+        (
+            "edit_file",
+            json!({"old_string": SECRET, "new_string": "pwned"}),
+        ),
+        ("list_dir", json!({})),
+        ("search", json!({"pattern": "SECRET"})),
+    ]
+}
+
 #[test]
 fn dotdot_and_absolute_paths_are_denied() {
     let env = Env::new();
@@ -485,16 +500,7 @@ fn dotdot_and_absolute_paths_are_denied() {
         outside_dir.as_str(),
         "/workspace/../etc/passwd",
     ] {
-        for (tool, mut input) in [
-            ("read_file", json!({})),
-            ("write_file", json!({"content": "pwned"})),
-            (
-                "edit_file",
-                json!({"old_string": SECRET, "new_string": "pwned"}),
-            ),
-            ("list_dir", json!({})),
-            ("search", json!({"pattern": "SECRET"})),
-        ] {
+        for (tool, mut input) in every_tool_with_input() {
             input["path"] = json!(path);
             let call = env.call(tool, input);
             assert!(!call.leaks_secret(), "{tool} {path}: {call:?}");
@@ -534,16 +540,7 @@ fn symlinks_leading_outside_are_refused() {
         "climbing_link",
         "outside_dir",
     ] {
-        for (tool, mut input) in [
-            ("read_file", json!({})),
-            ("write_file", json!({"content": "pwned"})),
-            (
-                "edit_file",
-                json!({"old_string": SECRET, "new_string": "pwned"}),
-            ),
-            ("list_dir", json!({})),
-            ("search", json!({"pattern": "SECRET"})),
-        ] {
+        for (tool, mut input) in every_tool_with_input() {
             input["path"] = json!(path);
             let call = env.call(tool, input);
             assert!(!call.leaks_secret(), "{tool} {path}: {call:?}");

@@ -357,13 +357,18 @@ impl GrantedExecView<'_> {
         })
     }
 
-    fn request(&self, c: wit_exec::Command) -> Result<ExecRequest, wit_exec::ExecError> {
+    /// The backend and the host-side request for a command.
+    fn prepare(
+        &self,
+        c: wit_exec::Command,
+    ) -> Result<(SharedExec, ExecRequest), wit_exec::ExecError> {
+        let backend = self.backend()?;
         if c.argv.is_empty() || c.argv[0].is_empty() {
             return Err(wit_exec::ExecError::Invalid(
                 "argv must name a program".into(),
             ));
         }
-        Ok(ExecRequest {
+        let request = ExecRequest {
             agent_id: self.0.agent_id.clone(),
             argv: c.argv,
             cwd: c.cwd,
@@ -371,7 +376,8 @@ impl GrantedExecView<'_> {
             timeout_ms: c.timeout_ms,
             max_output_bytes: c.max_output_bytes,
             stdin: c.stdin,
-        })
+        };
+        Ok((backend, request))
     }
 }
 
@@ -380,9 +386,9 @@ impl wit_exec::Host for GrantedExecView<'_> {
         &mut self,
         c: wit_exec::Command,
     ) -> wasmtime::Result<Result<wit_exec::Output, wit_exec::ExecError>> {
-        let (backend, req) = match (self.backend(), self.request(c)) {
-            (Ok(b), Ok(r)) => (b, r),
-            (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+        let (backend, req) = match self.prepare(c) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
         };
         Ok(backend
             .run(req)
@@ -394,9 +400,9 @@ impl wit_exec::Host for GrantedExecView<'_> {
         &mut self,
         c: wit_exec::Command,
     ) -> wasmtime::Result<Result<String, wit_exec::ExecError>> {
-        let (backend, req) = match (self.backend(), self.request(c)) {
-            (Ok(b), Ok(r)) => (b, r),
-            (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+        let (backend, req) = match self.prepare(c) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
         };
         Ok(backend.spawn(req).await.map_err(to_wit_exec_error))
     }
