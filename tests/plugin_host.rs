@@ -253,3 +253,42 @@ async fn builtins_are_installed_on_first_start_and_upgraded_keeping_grants() {
     let host = open().await.unwrap();
     assert!(host.get("probe").is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_call_stuck_in_a_blocking_open_times_out_and_the_host_keeps_serving() {
+    // Opening a FIFO for reading blocks in the host until a writer appears;
+    // the epoch deadline cannot interrupt that. The caller must still get a
+    // timeout, and other calls must still run (one executor thread here).
+    let dir = tempfile::tempdir().unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let fifo = ws.path().join("pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let host = Arc::new(host_with_probe(dir.path()).await);
+    let t = target(ws.path());
+
+    // Releases the stuck open eventually, and records when it did.
+    let writer_opened = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let (fifo, opened) = (fifo.clone(), writer_opened.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            opened.store(true, Ordering::SeqCst);
+            let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+        })
+    };
+    let stuck = host
+        .call_tool("probe_read", r#"{"path":"/workspace/pipe"}"#, &t)
+        .await;
+    assert!(
+        !writer_opened.load(Ordering::SeqCst),
+        "the call only returned once the FIFO got a writer"
+    );
+    assert!(matches!(call_error(stuck), CallError::Timeout { .. }));
+    let out = host.call_tool("probe_echo", "{}", &t).await.unwrap();
+    assert!(out.content.starts_with("ok"));
+    watchdog.join().unwrap();
+}

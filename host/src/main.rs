@@ -405,7 +405,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // A plugin call abandoned past its deadline may still hold a blocking
+    // thread (e.g. stuck opening a FIFO); do not wait for it on exit.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -5,7 +5,7 @@
 //! first start; and routes tool calls to the plugin that offers the tool.
 
 use super::capability::{self, Capability};
-use super::engine::{EngineError, PluginEngine};
+use super::engine::{EngineError, MAX_CONCURRENT_INSTANCES, PluginEngine};
 use super::exec::SharedExec;
 use super::manifest::{MANIFEST_FILE, Manifest, ManifestError, World};
 use super::registry::{PluginRecord, Registry, RegistryError, RegistryState};
@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 /// A plugin-management failure. Messages are written for the admin who
@@ -132,6 +133,8 @@ pub struct PluginHost {
     cache_dir: Option<PathBuf>,
     loaded: RwLock<BTreeMap<String, (String, Arc<LoadedPlugin>)>>,
     exec: Option<SharedExec>,
+    /// One permit per instance slot of the pooling allocator.
+    slots: Arc<Semaphore>,
 }
 
 fn now_secs() -> u64 {
@@ -163,6 +166,7 @@ impl PluginHost {
             cache_dir: options.cache_dir.clone(),
             loaded: RwLock::new(BTreeMap::new()),
             exec: None,
+            slots: Arc::new(Semaphore::new(MAX_CONCURRENT_INSTANCES as usize)),
         };
         if let Some(dir) = &options.builtin_dir {
             host.install_builtins(dir).await?;
@@ -182,9 +186,10 @@ impl PluginHost {
     pub fn list(&self) -> Result<Vec<PluginInfo>, PluginError> {
         Ok(self
             .registry
-            .read()?
+            .snapshot()?
             .plugins
-            .into_values()
+            .values()
+            .cloned()
             .map(PluginInfo::from)
             .collect())
     }
@@ -192,9 +197,10 @@ impl PluginHost {
     /// One installed plugin.
     pub fn get(&self, name: &str) -> Result<PluginInfo, PluginError> {
         self.registry
-            .read()?
+            .snapshot()?
             .plugins
-            .remove(name)
+            .get(name)
+            .cloned()
             .map(PluginInfo::from)
             .ok_or_else(|| PluginError::NotFound(name.to_string()))
     }
@@ -203,15 +209,14 @@ impl PluginHost {
     pub fn tools(&self) -> Result<Vec<ToolInfo>, PluginError> {
         let mut tools: Vec<ToolInfo> = self
             .registry
-            .read()?
+            .snapshot()?
             .plugins
-            .into_values()
+            .values()
             .filter(|p| p.enabled)
             .flat_map(|p| {
-                let plugin = p.name.clone();
-                p.tools.into_iter().map(move |spec| ToolInfo {
-                    plugin: plugin.clone(),
-                    spec,
+                p.tools.iter().map(|spec| ToolInfo {
+                    plugin: p.name.clone(),
+                    spec: spec.clone(),
                 })
             })
             .collect();
@@ -309,7 +314,9 @@ impl PluginHost {
                 limits: manifest.limits,
             },
             self.exec.clone(),
+            self.slots.clone(),
         )?;
+        let loaded = Arc::new(loaded);
         let tools = if manifest.world == World::Tool {
             loaded
                 .describe()
@@ -563,6 +570,7 @@ impl PluginHost {
                 limits: record.limits,
             },
             self.exec.clone(),
+            self.slots.clone(),
         )
         .map_err(|m| {
             PluginError::Invalid(format!("plugin `{}` cannot be loaded: {m}", record.name))
@@ -577,22 +585,9 @@ impl PluginHost {
 
     /// Finds the enabled plugin offering tool `name`.
     pub fn find_tool(&self, name: &str) -> Result<(PluginRecord, ToolSpec), PluginError> {
-        let state = self.registry.read()?;
-        let mut disabled = None;
-        for p in state.plugins.values() {
-            if let Some(spec) = p.tools.iter().find(|t| t.name == name) {
-                if p.enabled {
-                    return Ok((p.clone(), spec.clone()));
-                }
-                disabled = Some(p.name.clone());
-            }
-        }
-        Err(PluginError::Tool(match disabled {
-            Some(p) => format!("tool `{name}` belongs to plugin `{p}`, which is disabled"),
-            None => {
-                format!("no enabled plugin offers a tool named `{name}` (see `paddock tool list`)")
-            }
-        }))
+        let state = self.registry.snapshot()?;
+        let (record, spec) = find_in(&state, name)?;
+        Ok((record.clone(), spec.clone()))
     }
 
     /// Calls a tool by name in a fresh instance of its plugin.
@@ -602,8 +597,12 @@ impl PluginHost {
         input: &str,
         target: &CallTarget,
     ) -> Result<ToolOutput, ToolCallFailure> {
-        let (record, _) = self.find_tool(name).map_err(ToolCallFailure::Host)?;
-        let plugin = self.load_record(&record).map_err(ToolCallFailure::Host)?;
+        let state = self
+            .registry
+            .snapshot()
+            .map_err(|e| ToolCallFailure::Host(e.into()))?;
+        let (record, _) = find_in(&state, name).map_err(ToolCallFailure::Host)?;
+        let plugin = self.load_record(record).map_err(ToolCallFailure::Host)?;
         let span = tracing::info_span!("tool_call", tool = name, plugin = %record.name, agent = %target.agent_id, call = %target.call_id);
         async {
             let started = Instant::now();
@@ -631,6 +630,26 @@ pub enum ToolCallFailure {
     /// The plugin ran and failed.
     #[error(transparent)]
     Call(CallError),
+}
+
+/// The enabled plugin offering tool `name`, and the tool's spec.
+fn find_in<'a>(
+    state: &'a RegistryState,
+    name: &str,
+) -> Result<(&'a PluginRecord, &'a ToolSpec), PluginError> {
+    let mut disabled = None;
+    for p in state.plugins.values() {
+        if let Some(spec) = p.tools.iter().find(|t| t.name == name) {
+            if p.enabled {
+                return Ok((p, spec));
+            }
+            disabled = Some(p.name.clone());
+        }
+    }
+    Err(PluginError::Tool(match disabled {
+        Some(p) => format!("tool `{name}` belongs to plugin `{p}`, which is disabled"),
+        None => format!("no enabled plugin offers a tool named `{name}` (see `paddock tool list`)"),
+    }))
 }
 
 /// Refuses a plugin whose tool names are taken by another enabled plugin.

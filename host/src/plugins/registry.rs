@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// One installed plugin, as recorded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,10 +87,18 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
     }
 }
 
+/// What identifies one version of the registry file: inode (every write
+/// is a rename of a new file), modification time and length.
+type Stamp = (u64, Option<std::time::SystemTime>, u64);
+
 /// The registry in a data directory.
 #[derive(Clone, Debug)]
 pub struct Registry {
     dir: PathBuf,
+    /// The last state read or written, with the file's stamp then; lets the
+    /// hot path (every tool call) skip parsing when nothing changed, while
+    /// still seeing changes made by other processes.
+    cache: Arc<Mutex<Option<(Option<Stamp>, Arc<RegistryState>)>>>,
 }
 
 impl Registry {
@@ -96,7 +106,37 @@ impl Registry {
     pub fn open(data_dir: &Path) -> Result<Registry, RegistryError> {
         let dir = data_dir.join("plugins");
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        Ok(Registry { dir })
+        Ok(Registry {
+            dir,
+            cache: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    fn stamp(&self) -> Result<Option<Stamp>, RegistryError> {
+        let path = self.file();
+        match std::fs::metadata(&path) {
+            Ok(m) => Ok(Some((m.ino(), m.modified().ok(), m.len()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// The current state, shared; re-read only when the file changed.
+    pub fn snapshot(&self) -> Result<Arc<RegistryState>, RegistryError> {
+        let stamp = self.stamp()?;
+        if let Ok(cache) = self.cache.lock()
+            && let Some((cached, state)) = cache.as_ref()
+            && *cached == stamp
+        {
+            return Ok(state.clone());
+        }
+        // Stamped before reading: if the file changes in between, the newer
+        // content is cached under the older stamp and simply re-read next time.
+        let state = Arc::new(self.read()?);
+        if let Ok(mut cache) = self.cache.lock() {
+            *cache = Some((stamp, state.clone()));
+        }
+        Ok(state)
     }
 
     fn file(&self) -> PathBuf {
@@ -159,7 +199,12 @@ impl Registry {
         let mut f = File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(&bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        let stamp = self.stamp()?;
+        if let Ok(mut cache) = self.cache.lock() {
+            *cache = Some((stamp, Arc::new(state.clone())));
+        }
+        Ok(())
     }
 
     /// Stores a plugin's component and manifest text in its directory,
@@ -265,6 +310,35 @@ mod tests {
             Registry::open(&path).unwrap().read().unwrap().plugins.len(),
             8
         );
+    }
+
+    #[test]
+    fn snapshots_see_changes_from_other_handles() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Registry::open(dir.path()).unwrap();
+        let b = Registry::open(dir.path()).unwrap();
+        assert!(a.snapshot().unwrap().plugins.is_empty());
+        let first = a.snapshot().unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &a.snapshot().unwrap()),
+            "unchanged file is not re-read"
+        );
+        b.modify(|s| {
+            s.plugins.insert("x".into(), record("x"));
+            Ok::<_, RegistryError>(())
+        })
+        .unwrap();
+        assert!(
+            a.snapshot().unwrap().plugins.contains_key("x"),
+            "a change by another handle (process) is seen"
+        );
+        a.modify(|s| {
+            s.plugins.remove("x");
+            Ok::<_, RegistryError>(())
+        })
+        .unwrap();
+        assert!(b.snapshot().unwrap().plugins.is_empty());
+        assert!(a.snapshot().unwrap().plugins.is_empty());
     }
 
     #[test]

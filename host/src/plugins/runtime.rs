@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasData, HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -30,6 +31,9 @@ const LOG_LINE_CAP: usize = 4 * 1024;
 const LOG_LINES_PER_CALL: u32 = 1000;
 /// Largest table a guest may grow.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// How long past its deadline a call stuck in a blocking host operation is
+/// waited for before the caller gets a timeout.
+const BLOCKED_GRACE: Duration = Duration::from_millis(250);
 
 /// A tool as a plugin describes it (version-independent).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,7 +95,7 @@ pub enum CallError {
         message: String,
     },
     /// The call ran past its deadline and was stopped.
-    #[error("plugin `{plugin}` timed out after {timeout_ms} ms and was stopped")]
+    #[error("plugin `{plugin}` timed out after {timeout_ms} ms")]
     Timeout {
         /// The plugin.
         plugin: String,
@@ -523,6 +527,7 @@ pub struct LoadedPlugin {
     net: NetPolicy,
     exec: Option<SharedExec>,
     bindings: Bindings,
+    slots: Arc<Semaphore>,
 }
 
 /// Everything needed to load a plugin.
@@ -547,6 +552,7 @@ impl LoadedPlugin {
         component: &Component,
         spec: LoadSpec<'_>,
         exec: Option<SharedExec>,
+        slots: Arc<Semaphore>,
     ) -> Result<LoadedPlugin, String> {
         let api_version = detect_version(engine, component, spec.world)?;
         let exec_granted = spec.effective.contains(&Capability::Exec);
@@ -587,6 +593,7 @@ impl LoadedPlugin {
             net,
             exec: if exec_granted { exec } else { None },
             bindings,
+            slots,
         })
     }
 
@@ -748,8 +755,61 @@ impl LoadedPlugin {
         }
     }
 
+    /// Runs one call on a thread of the blocking pool, where the guest's
+    /// WASI file operations may block (they run inline, without a thread hop
+    /// per operation), and waits for it under the deadline plus a grace
+    /// period. A call stuck in a blocking host operation that the epoch
+    /// deadline cannot interrupt (say, opening a FIFO in the workspace) thus
+    /// becomes a timeout for the caller, and never stalls the executor that
+    /// serves everything else; its thread finishes, or not, on its own.
+    async fn off_thread<R, F, Fut>(self: &Arc<Self>, work: F) -> Result<R, CallError>
+    where
+        R: Send + 'static,
+        F: FnOnce(Arc<LoadedPlugin>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<R, CallError>>,
+    {
+        let deadline = Duration::from_millis(self.limits.timeout_ms);
+        let timed_out = || CallError::Timeout {
+            plugin: self.name.to_string(),
+            timeout_ms: self.limits.timeout_ms,
+        };
+        // Wait for a free instance slot rather than fail when many calls are
+        // in flight; waiting counts against the deadline.
+        let permit = match tokio::time::timeout(deadline, self.slots.clone().acquire_owned()).await
+        {
+            Ok(Ok(p)) => p,
+            Ok(Err(_closed)) => return Err(self.setup_error("the plugin host is shutting down")),
+            Err(_) => {
+                return Err(self.setup_error(format!(
+                    "all {} plugin instance slots stayed busy for {} ms",
+                    super::engine::MAX_CONCURRENT_INSTANCES,
+                    self.limits.timeout_ms
+                )));
+            }
+        };
+        let handle = tokio::runtime::Handle::current();
+        let this = self.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            handle.block_on(work(this))
+        });
+        match tokio::time::timeout(deadline + BLOCKED_GRACE, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(self.setup_error(format!("the call's thread failed: {join}"))),
+            Err(_) => {
+                tracing::warn!(plugin = %self.name, "plugin call is stuck in a blocking host operation past its deadline; abandoning it");
+                Err(timed_out())
+            }
+        }
+    }
+
     /// Calls `describe` of a tool plugin and validates the answer.
-    pub async fn describe(&self) -> Result<Vec<ToolSpec>, CallError> {
+    pub async fn describe(self: &Arc<Self>) -> Result<Vec<ToolSpec>, CallError> {
+        self.off_thread(async |this| this.describe_here().await)
+            .await
+    }
+
+    async fn describe_here(&self) -> Result<Vec<ToolSpec>, CallError> {
         let Bindings::ToolV0_1_0(pre) = &self.bindings else {
             return Err(self.contract(format!("a `{}` plugin has no tools", self.world)));
         };
@@ -804,6 +864,17 @@ impl LoadedPlugin {
 
     /// Calls tool `name` with `input` in a fresh instance.
     pub async fn invoke(
+        self: &Arc<Self>,
+        name: &str,
+        input: &str,
+        target: &CallTarget,
+    ) -> Result<ToolOutput, CallError> {
+        let (name, input, target) = (name.to_owned(), input.to_owned(), target.clone());
+        self.off_thread(async move |this| this.invoke_here(&name, &input, &target).await)
+            .await
+    }
+
+    async fn invoke_here(
         &self,
         name: &str,
         input: &str,
