@@ -91,6 +91,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
 /// is a rename of a new file), modification time and length.
 type Stamp = (u64, Option<std::time::SystemTime>, u64);
 
+/// A state as read (or written) when the file had this stamp (`None`: no file).
+type Cached = Option<(Option<Stamp>, Arc<RegistryState>)>;
+
 /// The registry in a data directory.
 #[derive(Clone, Debug)]
 pub struct Registry {
@@ -98,7 +101,7 @@ pub struct Registry {
     /// The last state read or written, with the file's stamp then; lets the
     /// hot path (every tool call) skip parsing when nothing changed, while
     /// still seeing changes made by other processes.
-    cache: Arc<Mutex<Option<(Option<Stamp>, Arc<RegistryState>)>>>,
+    cache: Arc<Mutex<Cached>>,
 }
 
 impl Registry {
