@@ -235,6 +235,15 @@ async fn builtins_are_installed_on_first_start_and_upgraded_keeping_grants() {
     // Append a custom section: same code, different hash.
     bytes.extend_from_slice(&[0, 4, 1, b'x', b'y', b'z']);
     std::fs::write(&wasm, &bytes).unwrap();
+    // The new version also requests a capability for the first time.
+    let manifest = builtins.join("probe/paddock-plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let text = text.replace(r#""PROBE_SECRET"]"#, r#""PROBE_SECRET", "PROBE_NEW"]"#);
+    assert!(
+        text.contains("PROBE_NEW"),
+        "the probe manifest changed shape: {text}"
+    );
+    std::fs::write(&manifest, text).unwrap();
     drop(host);
     let host = open().await.unwrap();
     let p = host.get("probe").unwrap();
@@ -245,6 +254,10 @@ async fn builtins_are_installed_on_first_start_and_upgraded_keeping_grants() {
     assert!(
         !p.record.granted.contains(&"exec".parse().unwrap()),
         "grants were reset by the upgrade"
+    );
+    assert!(
+        p.record.granted.contains(&"env:PROBE_NEW".parse().unwrap()),
+        "a capability the built-in requests for the first time is granted"
     );
 
     // A removed built-in stays removed.
@@ -291,4 +304,43 @@ async fn a_call_stuck_in_a_blocking_open_times_out_and_the_host_keeps_serving() 
     let out = host.call_tool("probe_echo", "{}", &t).await.unwrap();
     assert!(out.content.starts_with("ok"));
     watchdog.join().unwrap();
+}
+
+#[tokio::test]
+async fn grant_changes_by_another_process_apply_to_a_running_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let running = host_with_probe(dir.path()).await;
+    let t = target(ws.path());
+    let write = r#"{"path":"/workspace/a.txt","content":"x"}"#;
+    running.call_tool("probe_write", write, &t).await.unwrap();
+
+    // Another process (the CLI) narrows the grant to read-only.
+    let other = PluginHost::open(HostOptions {
+        data_dir: dir.path().join("data"),
+        builtin_dir: None,
+        cache_dir: Some(dir.path().join("cache")),
+    })
+    .await
+    .unwrap();
+    other
+        .set_grants("probe", &["fs:/workspace:ro".parse().unwrap()])
+        .unwrap();
+
+    let err = running
+        .call_tool("probe_write", write, &t)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ToolCallFailure::Call(_)), "{err}");
+    // Reading still works: the plugin was relinked with the new grant.
+    let out = running
+        .call_tool("probe_read", r#"{"path":"/workspace/a.txt"}"#, &t)
+        .await
+        .unwrap();
+    assert!(out.content.contains('x'), "{}", out.content);
+
+    // Disabling from another process hides the tools at once.
+    other.set_enabled("probe", false).unwrap();
+    let err = running.call_tool("probe_echo", "{}", &t).await.unwrap_err();
+    assert!(err.to_string().contains("disabled"), "{err}");
 }

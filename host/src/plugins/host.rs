@@ -131,10 +131,37 @@ pub struct PluginHost {
     linkers: Linkers,
     registry: Registry,
     cache_dir: Option<PathBuf>,
-    loaded: RwLock<BTreeMap<String, (String, Arc<LoadedPlugin>)>>,
+    /// Linked plugins, each with the registry facts it was linked for; a
+    /// plugin is relinked when its component, grants or limits change, even
+    /// when another process (the CLI) changed them.
+    loaded: RwLock<BTreeMap<String, (LinkedFor, Arc<LoadedPlugin>)>>,
     exec: Option<SharedExec>,
     /// One permit per instance slot of the pooling allocator.
     slots: Arc<Semaphore>,
+}
+
+/// What a linked plugin depends on in its registry record.
+#[derive(PartialEq)]
+struct LinkedFor {
+    sha256: String,
+    granted: BTreeSet<Capability>,
+    limits: super::manifest::Limits,
+}
+
+impl LinkedFor {
+    fn of(record: &PluginRecord) -> LinkedFor {
+        LinkedFor {
+            sha256: record.sha256.clone(),
+            granted: record.granted.clone(),
+            limits: record.limits,
+        }
+    }
+
+    fn matches(&self, record: &PluginRecord) -> bool {
+        self.sha256 == record.sha256
+            && self.granted == record.granted
+            && self.limits == record.limits
+    }
 }
 
 fn now_secs() -> u64 {
@@ -344,6 +371,15 @@ impl PluginHost {
         let name = r.manifest.name.clone();
         let previous = self.registry.read()?.plugins.remove(&name);
         let granted = match (&previous, builtin) {
+            // A rebuilt built-in keeps the admin's revocations, and gets what
+            // its new version requests for the first time (built-ins are
+            // granted what they request; nobody has decided against these).
+            (Some(p), true) if p.builtin => p
+                .granted
+                .iter()
+                .cloned()
+                .chain(r.manifest.requested.difference(&p.requested).cloned())
+                .collect(),
             (Some(p), _) => p.granted.clone(),
             (None, true) => r.manifest.requested.clone(),
             (None, false) => BTreeSet::new(),
@@ -415,7 +451,14 @@ impl PluginHost {
             let install = match state.plugins.get(name) {
                 _ if state.removed_builtins.contains(name) => false,
                 None => true,
-                Some(p) => p.builtin && p.sha256 != sha,
+                Some(p) => {
+                    let m = &resolved.manifest;
+                    p.builtin
+                        && (p.sha256 != sha
+                            || p.version != m.version
+                            || p.requested != m.requested
+                            || p.limits != m.limits)
+                }
             };
             if install && let Err(e) = self.install_resolved(resolved, &path, true).await {
                 tracing::error!(error = %e, "could not install built-in plugin");
@@ -549,8 +592,8 @@ impl PluginHost {
 
     fn load_record(&self, record: &PluginRecord) -> Result<Arc<LoadedPlugin>, PluginError> {
         if let Ok(loaded) = self.loaded.read()
-            && let Some((sha, plugin)) = loaded.get(&record.name)
-            && *sha == record.sha256
+            && let Some((linked_for, plugin)) = loaded.get(&record.name)
+            && linked_for.matches(record)
         {
             return Ok(plugin.clone());
         }
@@ -578,7 +621,7 @@ impl PluginHost {
         tracing::debug!(plugin = %record.name, cached, elapsed_ms = started.elapsed().as_millis() as u64, "plugin loaded");
         let plugin = Arc::new(plugin);
         if let Ok(mut loaded) = self.loaded.write() {
-            loaded.insert(record.name.clone(), (record.sha256.clone(), plugin.clone()));
+            loaded.insert(record.name.clone(), (LinkedFor::of(record), plugin.clone()));
         }
         Ok(plugin)
     }
