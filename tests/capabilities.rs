@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::Paddock;
+use common::{Paddock, describe, stderr, stdout};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -186,28 +186,11 @@ fn toml_list(items: &[String]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A tool's content as `tool call` printed it (it ends the line when the
 /// content does not; no probe content ends with a newline).
 fn content(out: &Output) -> String {
     let text = stdout(out);
     text.strip_suffix('\n').unwrap_or(&text).to_string()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        stdout(out),
-        stderr(out)
-    )
 }
 
 fn assert_success(out: &Output, what: &str) {

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::Paddock;
+use common::{Paddock, describe, stderr, stdout};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -49,23 +49,6 @@ fn with_probe_component(fixture_name: &str) -> tempfile::TempDir {
     .unwrap();
     std::fs::copy(wasm_in(&staged("probe")), dir.path().join("plugin.wasm")).unwrap();
     dir
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        stdout(out),
-        stderr(out)
-    )
 }
 
 fn install(paddock: &Paddock, path: &Path) -> Output {
