@@ -10,11 +10,11 @@
 
 mod common;
 
-use common::{Paddock, describe, stderr, stdout};
+use common::{Paddock, describe, stderr, stdout, wasm_in};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -151,14 +151,6 @@ impl Probe {
             "probe_echo said: {out}"
         );
     }
-}
-
-fn wasm_in(dir: &Path) -> PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "wasm"))
-        .unwrap_or_else(|| panic!("no .wasm in {}", dir.display()))
 }
 
 fn replace_line(text: &str, prefix: &str, with: &str) -> String {

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Paddock, describe, stderr, stdout};
+use common::{Paddock, describe, stderr, stdout, wasm_in};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -28,14 +28,6 @@ fn staged(name: &str) -> PathBuf {
         dir.display()
     );
     dir
-}
-
-fn wasm_in(dir: &Path) -> PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "wasm"))
-        .unwrap_or_else(|| panic!("no .wasm in {}", dir.display()))
 }
 
 /// A copy of a fixture dir with the probe's (valid) component next to its

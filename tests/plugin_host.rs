@@ -3,6 +3,9 @@
 //! code does not block the async executor, compiled components are cached,
 //! and built-in plugins are installed (and upgraded) on first start.
 
+mod common;
+
+use common::wasm_in;
 use paddock::plugins::engine::PluginEngine;
 use paddock::plugins::{
     CallError, CallTarget, HostOptions, InstallSource, PluginHost, ToolCallFailure,
@@ -12,8 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 fn test_plugin(name: &str) -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_paddock"));
-    bin.parent().unwrap().join("../test-plugins").join(name)
+    common::test_plugins_dir().join(name)
 }
 
 fn target(workspace: &Path) -> CallTarget {
@@ -159,11 +161,7 @@ async fn every_call_gets_a_fresh_instance() {
 #[tokio::test]
 async fn compiled_components_are_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = std::fs::read_dir(test_plugin("probe"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
-        .unwrap();
+    let wasm = wasm_in(&test_plugin("probe"));
     let bytes = std::fs::read(wasm).unwrap();
     let cache = dir.path().join("cache");
     let engine = PluginEngine::new().unwrap();
@@ -226,11 +224,7 @@ async fn builtins_are_installed_on_first_start_and_upgraded_keeping_grants() {
     );
 
     // A rebuilt built-in (different bytes) is upgraded, keeping the grants.
-    let wasm = std::fs::read_dir(builtins.join("probe"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
-        .unwrap();
+    let wasm = wasm_in(&builtins.join("probe"));
     let mut bytes = std::fs::read(&wasm).unwrap();
     // Append a custom section: same code, different hash.
     bytes.extend_from_slice(&[0, 4, 1, b'x', b'y', b'z']);

@@ -96,3 +96,12 @@ pub fn describe(out: &Output) -> String {
         stderr(out)
     )
 }
+
+/// The `.wasm` component in a staged plugin directory.
+pub fn wasm_in(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .unwrap_or_else(|| panic!("no .wasm in {}", dir.display()))
+}

@@ -163,8 +163,9 @@ impl NetPolicy {
         ok
     }
 
-    /// Checks an HTTP request's authority and returns the granted host and
-    /// port, or the error the guest sees.
+    /// Checks an HTTP request's authority against the grants (and that the
+    /// name resolves to a non-internal address); the error is what the guest
+    /// sees.
     async fn check_http(&self, uri: &http::Uri) -> Result<(), HttpError> {
         let host = uri
             .host()
