@@ -85,27 +85,10 @@ pub trait ExecBackend: Send + Sync + 'static {
     fn kill(&self, agent_id: &str, job: &str) -> BoxFuture<'_, Result<JobState, ExecFailure>>;
 }
 
-/// The backend used when none is configured: every command is refused with
-/// a message saying why, never run unsandboxed.
-pub struct NoSandbox;
-
-const NO_SANDBOX: &str = "this Paddock host has no sandbox backend configured, so commands \
-                          cannot run; an admin must enable a sandbox (docker or bwrap)";
-
-impl ExecBackend for NoSandbox {
-    fn run(&self, _req: ExecRequest) -> BoxFuture<'_, Result<ExecOutcome, ExecFailure>> {
-        Box::pin(async { Err(ExecFailure::Unavailable(NO_SANDBOX.into())) })
-    }
-    fn spawn(&self, _req: ExecRequest) -> BoxFuture<'_, Result<String, ExecFailure>> {
-        Box::pin(async { Err(ExecFailure::Unavailable(NO_SANDBOX.into())) })
-    }
-    fn poll(&self, _a: &str, _j: &str) -> BoxFuture<'_, Result<JobState, ExecFailure>> {
-        Box::pin(async { Err(ExecFailure::Unavailable(NO_SANDBOX.into())) })
-    }
-    fn kill(&self, _a: &str, _j: &str) -> BoxFuture<'_, Result<JobState, ExecFailure>> {
-        Box::pin(async { Err(ExecFailure::Unavailable(NO_SANDBOX.into())) })
-    }
-}
+/// What a plugin granted `exec` is told while no sandbox backend is
+/// configured: commands are refused, never run unsandboxed.
+pub const NO_SANDBOX: &str = "this Paddock host has no sandbox backend configured, so commands \
+                              cannot run; an admin must enable a sandbox (docker or bwrap)";
 
 /// Shared handle to the configured backend.
 pub type SharedExec = Arc<dyn ExecBackend>;

@@ -579,17 +579,6 @@ impl PluginHost {
         Ok(())
     }
 
-    /// Compiles (or loads from the cache) and links an installed plugin.
-    pub fn load(&self, name: &str) -> Result<Arc<LoadedPlugin>, PluginError> {
-        let record = self
-            .registry
-            .read()?
-            .plugins
-            .remove(name)
-            .ok_or_else(|| PluginError::NotFound(name.to_string()))?;
-        self.load_record(&record)
-    }
-
     fn load_record(&self, record: &PluginRecord) -> Result<Arc<LoadedPlugin>, PluginError> {
         if let Ok(loaded) = self.loaded.read()
             && let Some((linked_for, plugin)) = loaded.get(&record.name)

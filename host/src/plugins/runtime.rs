@@ -6,7 +6,7 @@
 
 use super::bindings::v0_1_0;
 use super::capability::{Capability, FsAccess, WORKSPACE};
-use super::exec::{ExecFailure, ExecOutcome, ExecRequest, JobState, SharedExec};
+use super::exec::{ExecFailure, ExecOutcome, ExecRequest, JobState, NO_SANDBOX, SharedExec};
 use super::manifest::{Limits, World};
 use super::net::{HttpHooks, NetPolicy};
 use serde::{Deserialize, Serialize};
@@ -356,9 +356,10 @@ fn to_wit_exec_error(e: ExecFailure) -> wit_exec::ExecError {
 
 impl GrantedExecView<'_> {
     fn backend(&self) -> Result<SharedExec, wit_exec::ExecError> {
-        self.0.exec.clone().ok_or_else(|| {
-            wit_exec::ExecError::Unavailable("no sandbox backend is configured".into())
-        })
+        self.0
+            .exec
+            .clone()
+            .ok_or_else(|| wit_exec::ExecError::Unavailable(NO_SANDBOX.into()))
     }
 
     /// The backend and the host-side request for a command.
