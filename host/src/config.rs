@@ -1,0 +1,349 @@
+//! `paddock.toml`: the server, model providers (with prices), and agent
+//! defaults. Values come from the file, then `PADDOCK_*` environment
+//! variables, then flags (applied by the binary).
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A configuration problem, named precisely.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("{path} is not valid: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The API server.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The store: `sqlite://…` or `postgres://…` (default: SQLite in the
+    /// data dir).
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// Model providers.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// Defaults and rules for every agent.
+    #[serde(default)]
+    pub agents: AgentDefaults,
+}
+
+/// The API server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to bind (default `127.0.0.1:7700`).
+    #[serde(default = "default_bind")]
+    pub bind: String,
+    /// Origins allowed to open the WebSocket besides the server's own.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+fn default_bind() -> String {
+    "127.0.0.1:7700".into()
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: default_bind(),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// One OpenAI-compatible endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The name agents refer to it by.
+    pub name: String,
+    /// The API base, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// The environment variable holding the API key (never the key itself).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Models served, with prices and context windows.
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
+    /// Retries of one request (429, 5xx, broken connections and streams).
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    /// First backoff, doubled on each retry (with jitter).
+    #[serde(default = "default_initial_backoff_ms")]
+    pub initial_backoff_ms: u64,
+    /// Longest single wait, including a server's `Retry-After`.
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+    /// Longest silence in a stream before the attempt counts as broken.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+}
+
+fn default_max_retries() -> u32 {
+    6
+}
+fn default_initial_backoff_ms() -> u64 {
+    500
+}
+fn default_max_backoff_ms() -> u64 {
+    60_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    120_000
+}
+
+impl ProviderConfig {
+    /// A provider with default retry settings.
+    pub fn new(name: &str, base_url: &str, api_key_env: Option<&str>) -> ProviderConfig {
+        ProviderConfig {
+            name: name.into(),
+            base_url: base_url.into(),
+            api_key_env: api_key_env.map(str::to_string),
+            models: Vec::new(),
+            max_retries: default_max_retries(),
+            initial_backoff_ms: default_initial_backoff_ms(),
+            max_backoff_ms: default_max_backoff_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
+        }
+    }
+
+    /// The model's entry, if configured.
+    pub fn model(&self, name: &str) -> Option<&ModelConfig> {
+        self.models.iter().find(|m| m.name == name)
+    }
+}
+
+/// A model and its prices (USD per million tokens).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Its name at the provider.
+    pub name: String,
+    /// Its context window in tokens.
+    #[serde(default = "default_context_window")]
+    pub context_window: u64,
+    /// USD per million input tokens.
+    #[serde(default)]
+    pub input_per_mtok: f64,
+    /// USD per million output tokens.
+    #[serde(default)]
+    pub output_per_mtok: f64,
+    /// USD per million cached input tokens (default: the input price).
+    #[serde(default)]
+    pub cached_input_per_mtok: Option<f64>,
+}
+
+fn default_context_window() -> u64 {
+    128_000
+}
+
+impl ModelConfig {
+    /// The cost in USD of a call's tokens. Cached tokens are part of the
+    /// input tokens and billed at the cached price.
+    pub fn cost(&self, usage: &crate::llm::TokenUsage) -> f64 {
+        let cached = usage.cached_tokens.min(usage.input_tokens);
+        let fresh = usage.input_tokens - cached;
+        let cached_price = self.cached_input_per_mtok.unwrap_or(self.input_per_mtok);
+        (fresh as f64 * self.input_per_mtok
+            + cached as f64 * cached_price
+            + usage.output_tokens as f64 * self.output_per_mtok)
+            / 1_000_000.0
+    }
+}
+
+/// Defaults and rules for every agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentDefaults {
+    /// Environment variables whose values are secrets: redacted from tool
+    /// output and every stored event.
+    #[serde(default)]
+    pub secret_env: Vec<String>,
+    /// Tool outputs longer than this many bytes are cut to head and tail.
+    #[serde(default = "default_tool_output_max_bytes")]
+    pub tool_output_max_bytes: usize,
+    /// Fraction of the context window at which old tool outputs are masked.
+    #[serde(default = "default_mask_threshold")]
+    pub mask_threshold: f64,
+    /// Identical failing tool calls in a row that stop the agent.
+    #[serde(default = "default_max_repeated_failures")]
+    pub max_repeated_failures: u32,
+    /// Default limits of a new agent.
+    #[serde(default)]
+    pub limits: AgentLimits,
+}
+
+fn default_tool_output_max_bytes() -> usize {
+    16 * 1024
+}
+fn default_mask_threshold() -> f64 {
+    0.7
+}
+fn default_max_repeated_failures() -> u32 {
+    3
+}
+
+impl Default for AgentDefaults {
+    fn default() -> Self {
+        AgentDefaults {
+            secret_env: Vec::new(),
+            tool_output_max_bytes: default_tool_output_max_bytes(),
+            mask_threshold: default_mask_threshold(),
+            max_repeated_failures: default_max_repeated_failures(),
+            limits: AgentLimits::default(),
+        }
+    }
+}
+
+/// Hard limits of one agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentLimits {
+    /// Model calls per user message.
+    #[serde(default = "default_max_turns")]
+    pub max_turns: u32,
+    /// Dollars over the agent's life.
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
+    /// Seconds of one run (from a user message to the answer).
+    #[serde(default)]
+    pub max_wall_time_secs: Option<u64>,
+    /// Model-request retries over the agent's life.
+    #[serde(default = "default_retry_budget")]
+    pub retry_budget: u32,
+}
+
+fn default_max_turns() -> u32 {
+    50
+}
+fn default_retry_budget() -> u32 {
+    30
+}
+
+impl Default for AgentLimits {
+    fn default() -> Self {
+        AgentLimits {
+            max_turns: default_max_turns(),
+            max_cost_usd: None,
+            max_wall_time_secs: None,
+            retry_budget: default_retry_budget(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`; a missing file is an error (the caller decides whether
+    /// a default file is optional).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses the text of `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &self.providers {
+            if !seen.insert(p.name.as_str()) {
+                return Err(format!("provider `{}` is defined twice", p.name));
+            }
+            if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
+                return Err(format!(
+                    "provider `{}`: base_url must start with http:// or https://",
+                    p.name
+                ));
+            }
+        }
+        if !(0.1..=1.0).contains(&self.agents.mask_threshold) {
+            return Err("agents.mask_threshold must be between 0.1 and 1.0".into());
+        }
+        Ok(())
+    }
+
+    /// The provider named `name`.
+    pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+}
+
+/// Where `paddock.toml` is looked for when `--config` is not given.
+pub fn default_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("paddock.toml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::TokenUsage;
+
+    #[test]
+    fn parses_providers_and_prices() {
+        let c = Config::parse(
+            r#"
+[[providers]]
+name = "openai"
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+[[providers.models]]
+name = "gpt-4o"
+input_per_mtok = 2.5
+output_per_mtok = 10.0
+cached_input_per_mtok = 1.25
+"#,
+            Path::new("paddock.toml"),
+        )
+        .unwrap();
+        let m = c.provider("openai").unwrap().model("gpt-4o").unwrap();
+        let cost = m.cost(&TokenUsage {
+            input_tokens: 1_000_000,
+            output_tokens: 100_000,
+            cached_tokens: 400_000,
+        });
+        assert!((cost - (0.6 * 2.5 + 0.4 * 1.25 + 0.1 * 10.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn refuses_unknown_fields_and_duplicates() {
+        let e = Config::parse("[server]\nbindd = \"x\"\n", Path::new("p.toml")).unwrap_err();
+        assert!(e.to_string().contains("bindd"), "{e}");
+        let e = Config::parse(
+            "[[providers]]\nname=\"a\"\nbase_url=\"http://x\"\n[[providers]]\nname=\"a\"\nbase_url=\"http://y\"\n",
+            Path::new("p.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
+    }
+}
