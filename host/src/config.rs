@@ -215,7 +215,7 @@ impl Default for AgentDefaults {
 }
 
 /// Hard limits of one agent.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentLimits {
     /// Model calls per user message.
@@ -333,6 +333,14 @@ cached_input_per_mtok = 1.25
             cached_tokens: 400_000,
         });
         assert!((cost - (0.6 * 2.5 + 0.4 * 1.25 + 0.1 * 10.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../paddock.example.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.providers.len(), 2);
+        assert_eq!(c.server.bind, "127.0.0.1:7700");
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub type AgentId = String;
 /// One event of an agent's log. `seq` is per agent, starts at 1 and has no
 /// gaps; `message.delta` events are live only and carry the `seq` of the last
 /// stored event (they are never stored).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// Position in the agent's log.
     pub seq: u64,
@@ -27,7 +27,7 @@ pub struct Event {
 }
 
 /// An agent's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentStatus {
     /// Waiting for a user message.
@@ -59,7 +59,7 @@ impl AgentStatus {
 }
 
 /// What happened, as `{"type": …, "data": {…}}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum EventBody {
     /// The agent was created with this configuration.
@@ -247,5 +247,56 @@ mod tests {
         let back = EventBody::from_parts(b.type_name(), b.data()).unwrap();
         assert_eq!(back, b);
         assert!(EventBody::from_parts("nope", serde_json::json!({})).is_err());
+    }
+}
+
+/// Capacity of each agent's live channel. A subscriber that falls this far
+/// behind is told to resume from the store.
+pub const BUS_CAPACITY: usize = 1024;
+
+/// The in-process bus: one broadcast channel per agent, created on first
+/// use. Publishing never blocks; slow receivers lag instead of slowing the
+/// agent down.
+#[derive(Debug, Default)]
+pub struct Bus {
+    channels: std::sync::Mutex<
+        std::collections::HashMap<AgentId, tokio::sync::broadcast::Sender<std::sync::Arc<Event>>>,
+    >,
+}
+
+impl Bus {
+    /// A new, empty bus.
+    pub fn new() -> Bus {
+        Bus::default()
+    }
+
+    fn sender(&self, agent: &str) -> tokio::sync::broadcast::Sender<std::sync::Arc<Event>> {
+        let mut channels = match self.channels.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        channels
+            .entry(agent.to_string())
+            .or_insert_with(|| tokio::sync::broadcast::channel(BUS_CAPACITY).0)
+            .clone()
+    }
+
+    /// Sends an event to the agent's current subscribers.
+    pub fn publish(&self, event: std::sync::Arc<Event>) {
+        let _ = self.sender(&event.agent_id).send(event);
+    }
+
+    /// Subscribes to an agent's events from now on.
+    pub fn subscribe(&self, agent: &str) -> tokio::sync::broadcast::Receiver<std::sync::Arc<Event>> {
+        self.sender(agent).subscribe()
+    }
+
+    /// Forgets an agent's channel (its subscribers see the channel close).
+    pub fn remove(&self, agent: &str) {
+        let mut channels = match self.channels.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        channels.remove(agent);
     }
 }

@@ -40,6 +40,61 @@ enum Command {
     /// Measure Paddock's overheads against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Start the API server (REST + WebSocket) and run agents.
+    Serve(ServeArgs),
+    /// Run one agent headless on a task; print its events; exit 0 if it finished.
+    Run(RunArgs),
+}
+
+#[derive(Args, Clone)]
+struct ConfigArgs {
+    /// paddock.toml (default: <data-dir>/paddock.toml when it exists).
+    #[arg(long, env = "PADDOCK_CONFIG")]
+    config: Option<PathBuf>,
+    /// The store: postgres://… or sqlite://… (default: SQLite in the data dir).
+    #[arg(long, env = "PADDOCK_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Address to listen on (default 127.0.0.1:7700). Beyond loopback, a token is required.
+    #[arg(long, env = "PADDOCK_BIND")]
+    bind: Option<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The directory the agent works in (seen by tools at /workspace).
+    #[arg(long)]
+    workspace: PathBuf,
+    /// An OpenAI-compatible API base (e.g. http://127.0.0.1:8080/v1); key from $OPENAI_API_KEY.
+    #[arg(long)]
+    model_url: Option<String>,
+    /// The model name (default: the provider's first model).
+    #[arg(long)]
+    model: Option<String>,
+    /// A provider of paddock.toml (default: the first one).
+    #[arg(long, conflicts_with = "model_url")]
+    provider: Option<String>,
+    /// The agent's name.
+    #[arg(long, default_value = "run")]
+    name: String,
+    /// The system prompt.
+    #[arg(long, default_value = "You are a careful coding agent. Use the tools to inspect and change files in /workspace.")]
+    system_prompt: String,
+    /// Model calls allowed for the task.
+    #[arg(long)]
+    max_turns: Option<u32>,
+    /// Print events as JSON lines.
+    #[arg(long)]
+    json: bool,
+    /// The task.
+    task: String,
 }
 
 #[derive(Subcommand)]
@@ -376,12 +431,301 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Plugin(cmd) => plugin_cmd(&cli, cmd).await,
         Command::Tool(cmd) => tool_cmd(&cli, cmd).await,
+        Command::Serve(args) => serve_cmd(&cli, args).await,
+        Command::Run(args) => run_cmd(&cli, args).await,
         Command::Bench(BenchCmd::Plugins(args)) => {
             let builtin =
                 builtin_dir(&cli).context("built-in plugins not found: run `make build` first")?;
             paddock::bench::plugins(args, &builtin).await?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The configuration: the file (explicit, or the data dir's if present),
+/// then environment and flags.
+fn load_config(cli: &Cli, args: &ConfigArgs) -> Result<paddock::config::Config> {
+    let data_dir = data_dir(cli)?;
+    let mut config = match &args.config {
+        Some(path) => paddock::config::Config::load(path)?,
+        None => {
+            let path = paddock::config::default_path(&data_dir);
+            if path.exists() {
+                paddock::config::Config::load(&path)?
+            } else {
+                paddock::config::Config::default()
+            }
+        }
+    };
+    if let Some(url) = &args.database_url {
+        config.database_url = Some(url.clone());
+    }
+    Ok(config)
+}
+
+async fn open_app(cli: &Cli, config: paddock::config::Config) -> Result<paddock::app::App> {
+    let data_dir = data_dir(cli)?;
+    let cache_dir = cli
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| data_dir.join("cache").join("components"));
+    Ok(paddock::app::App::open(paddock::app::AppOptions {
+        data_dir,
+        config,
+        builtin_plugins: builtin_dir(cli),
+        cache_dir: Some(cache_dir),
+    })
+    .await?)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
+    let mut config = load_config(cli, &args.config)?;
+    if let Some(bind) = &args.bind {
+        config.server.bind = bind.clone();
+    }
+    let addr: std::net::SocketAddr = config
+        .server
+        .bind
+        .parse()
+        .map_err(|e| Usage(format!("--bind `{}`: {e}", config.server.bind)))?;
+    let data_dir = data_dir(cli)?;
+    let app = open_app(cli, config.clone()).await?;
+    let (auth, notices) = paddock::api::auth::Auth::setup(
+        &data_dir,
+        addr,
+        config.server.allowed_origins.clone(),
+    )
+    .context("cannot set up the API tokens")?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    out!("paddock listening on http://{local}");
+    for n in notices {
+        out!("{}", n.0);
+    }
+    let router = paddock::api::router(app.state(auth));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the server failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints one event of a headless run.
+fn print_event(event: &paddock::events::Event, json: bool, streaming: &mut bool) {
+    use paddock::events::EventBody as B;
+    use std::io::Write as _;
+    if json {
+        if event.body.is_durable()
+            && let Ok(line) = serde_json::to_string(event) {
+                out!("{line}");
+            }
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    match &event.body {
+        B::MessageDelta { text } => {
+            *streaming = true;
+            let _ = write!(stdout, "{text}");
+            let _ = stdout.flush();
+        }
+        B::MessageAssistant { text, tool_calls, .. } => {
+            if *streaming {
+                let _ = writeln!(stdout);
+            } else if let Some(t) = text {
+                let _ = writeln!(stdout, "{t}");
+            }
+            *streaming = false;
+            for c in tool_calls {
+                let _ = writeln!(stdout, "→ {} {}", c.name, c.arguments);
+            }
+        }
+        B::MessageUser { text } => {
+            let _ = writeln!(stdout, "> {text}");
+        }
+        B::ToolResult { tool, success, content, duration_ms, .. } => {
+            let first = content.lines().next().unwrap_or("");
+            let mark = if *success { "✓" } else { "✗" };
+            let _ = writeln!(stdout, "  {mark} {tool} ({duration_ms} ms): {first}");
+        }
+        B::Error { code, message, .. } => {
+            let _ = writeln!(stdout, "! {code}: {message}");
+        }
+        _ => {}
+    }
+}
+
+async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
+    use paddock::events::{AgentStatus, EventBody};
+    let mut config = load_config(cli, &args.config)?;
+    let model = if let Some(url) = &args.model_url {
+        let key_env = std::env::var_os("OPENAI_API_KEY").map(|_| "OPENAI_API_KEY");
+        let mut provider = paddock::config::ProviderConfig::new("cli", url, key_env);
+        let name = args
+            .model
+            .clone()
+            .ok_or_else(|| Usage("--model is required with --model-url".into()))?;
+        provider.models.push(paddock::config::ModelConfig {
+            name: name.clone(),
+            context_window: 128_000,
+            input_per_mtok: 0.0,
+            output_per_mtok: 0.0,
+            cached_input_per_mtok: None,
+        });
+        config.providers.retain(|p| p.name != "cli");
+        config.providers.insert(0, provider);
+        paddock::agent::ModelRef { provider: "cli".into(), model: name }
+    } else {
+        let provider = match &args.provider {
+            Some(p) => config.provider(p).ok_or_else(|| Usage(format!("no provider `{p}` in the configuration")))?,
+            None => config.providers.first().ok_or_else(|| {
+                Usage("no model provider: pass --model-url and --model, or configure [[providers]] in paddock.toml".into())
+            })?,
+        };
+        let model = match &args.model {
+            Some(m) => m.clone(),
+            None => provider
+                .models
+                .first()
+                .map(|m| m.name.clone())
+                .ok_or_else(|| Usage(format!("provider `{}` lists no models; pass --model", provider.name)))?,
+        };
+        paddock::agent::ModelRef { provider: provider.name.clone(), model }
+    };
+    let workspace = std::fs::canonicalize(&args.workspace)
+        .map_err(|e| Usage(format!("--workspace {}: {e}", args.workspace.display())))?;
+    let mut limits = config.agents.limits.clone();
+    if let Some(t) = args.max_turns {
+        limits.max_turns = t;
+    }
+    let agent_config = paddock::agent::AgentConfig {
+        name: args.name.clone(),
+        system_prompt: args.system_prompt.clone(),
+        model,
+        temperature: None,
+        max_tokens: None,
+        workspace,
+        tools: None,
+        limits,
+    };
+    let app = open_app(cli, config).await?;
+    if let Err(e) = app.manager.validate(&agent_config) {
+        bail!(Usage(e.to_string()));
+    }
+    let (agent, _) = app.manager.create(agent_config, None).await?;
+    let id = agent.id().to_string();
+    let mut rx = app.bus.subscribe(&id);
+    let task_seq = agent.post_message(args.task.clone()).await?.seq;
+    if !args.json {
+        eprintln!("agent {id} (data in {})", data_dir(cli)?.display());
+    }
+    let mut last = 0u64;
+    let mut streaming = false;
+    let mut final_text: Option<String> = None;
+    let mut outcome: Option<(AgentStatus, Option<String>)> = None;
+    let mut totals = (0u64, 0u64, 0u64, 0f64, 0u64);
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    let mut pending: Vec<std::sync::Arc<paddock::events::Event>> = app
+        .store
+        .events_after(&id, 0, 10_000)
+        .await?
+        .into_iter()
+        .map(std::sync::Arc::new)
+        .collect();
+    loop {
+        for event in pending.drain(..) {
+            if event.body.is_durable() {
+                if event.seq <= last {
+                    continue;
+                }
+                last = event.seq;
+            }
+            print_event(&event, args.json, &mut streaming);
+            match &event.body {
+                EventBody::MessageAssistant { text: Some(t), .. } => final_text = Some(t.clone()),
+                EventBody::Usage { input_tokens, output_tokens, cached_tokens, cost_usd, masked_tokens_saved, .. } => {
+                    totals.0 += input_tokens;
+                    totals.1 += output_tokens;
+                    totals.2 += cached_tokens;
+                    totals.3 += cost_usd;
+                    totals.4 += masked_tokens_saved;
+                }
+                EventBody::AgentStatus { status, reason } if event.seq > task_seq
+                    && matches!(status, AgentStatus::Idle | AgentStatus::Error | AgentStatus::Stopped) =>
+                {
+                    outcome = Some((*status, reason.clone()));
+                }
+                _ => {}
+            }
+        }
+        if outcome.is_some() {
+            break;
+        }
+        tokio::select! {
+            r = rx.recv() => match r {
+                Ok(e) => pending.push(e),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    pending = app.store.events_after(&id, last, 10_000).await?.into_iter().map(std::sync::Arc::new).collect();
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => bail!("the agent's event stream closed"),
+            },
+            _ = &mut interrupted => {
+                agent.interrupt();
+                eprintln!("interrupting…");
+            }
+        }
+    }
+    let summary = format!(
+        "usage: {} input tokens ({} cached), {} output tokens, ${:.4}; {} input tokens saved by masking",
+        totals.0, totals.2, totals.1, totals.3, totals.4
+    );
+    match outcome {
+        Some((AgentStatus::Idle, None)) => {
+            if !args.json {
+                eprintln!("{summary}");
+                if let Some(t) = final_text {
+                    eprintln!("final answer:");
+                    out!("{t}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some((status, reason)) => {
+            if !args.json {
+                eprintln!("{summary}");
+            }
+            eprintln!(
+                "error: the run ended {}: {}",
+                status.as_str(),
+                reason.unwrap_or_else(|| "no reason given".into())
+            );
+            Ok(ExitCode::from(1))
+        }
+        None => bail!("the run ended without a status"),
     }
 }
 

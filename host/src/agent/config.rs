@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// The provider and model an agent talks to.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelRef {
     /// A provider of `paddock.toml`.
@@ -16,7 +16,7 @@ pub struct ModelRef {
 
 /// An agent's configuration, fixed at creation and recorded in its
 /// `agent.created` event.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     /// A human name.
@@ -33,6 +33,7 @@ pub struct AgentConfig {
     #[serde(default)]
     pub max_tokens: Option<u32>,
     /// The directory the tools see at `/workspace`.
+    #[schema(value_type = String)]
     pub workspace: PathBuf,
     /// Tools it may use, by name; `None` means every enabled tool.
     #[serde(default)]

@@ -1,4 +1,13 @@
 //! Agents: their configuration, the loop (model → tools → model), their
-//! lifecycle under the agent manager, and context management.
+//! lifecycle under the agent manager, context management and secret
+//! redaction.
 
 pub mod config;
+pub mod context;
+pub mod manager;
+pub mod redact;
+pub mod runner;
+
+pub use config::{AgentConfig, ModelRef};
+pub use manager::Manager;
+pub use runner::{Agent, AgentDeps, AgentError, Provider};

@@ -38,7 +38,7 @@ pub enum ChatMessage {
 
 /// A tool call the model asked for, with its arguments exactly as the model
 /// sent them (a JSON text, which may be invalid).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ToolCallRequest {
     /// The model's id for the call (`call_…`).
     pub id: String,

@@ -1,0 +1,235 @@
+//! The agent manager: creates agents, runs one tokio task per agent, reloads
+//! every agent from the store on start (resuming those that were busy when
+//! the host stopped), and routes messages, interrupts and deletions.
+
+use super::config::AgentConfig;
+use super::runner::{Agent, AgentDeps, AgentError};
+use crate::events::{AgentStatus, Event, EventBody};
+use crate::store::{AgentRecord, NewAgent};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// Longest agent name.
+const MAX_NAME: usize = 200;
+/// Longest user message, in bytes.
+pub const MAX_MESSAGE: usize = 256 * 1024;
+
+/// All agents of this host.
+pub struct Manager {
+    deps: Arc<AgentDeps>,
+    agents: RwLock<HashMap<String, Arc<Agent>>>,
+}
+
+impl Manager {
+    /// Loads every live agent from the store and starts its task; agents
+    /// that were thinking or running a tool when the host stopped resume.
+    pub async fn start(deps: Arc<AgentDeps>) -> Result<Arc<Manager>, AgentError> {
+        let manager = Arc::new(Manager {
+            deps,
+            agents: RwLock::new(HashMap::new()),
+        });
+        for record in manager.deps.store.list_agents(false).await? {
+            let busy = matches!(
+                record.status,
+                AgentStatus::Thinking | AgentStatus::ExecutingTool | AgentStatus::WaitingApproval
+            );
+            let agent = Agent::new(
+                record.id.clone(),
+                record.config.clone(),
+                manager.deps.clone(),
+                record.last_seq,
+                record.status,
+            );
+            if busy {
+                agent
+                    .append(EventBody::Error {
+                        code: "host_restarted".into(),
+                        message: format!(
+                            "the host restarted while the agent was {}; resuming where the log stands",
+                            record.status.as_str()
+                        ),
+                        recoverable: true,
+                    })
+                    .await?;
+                tracing::info!(agent = %record.id, status = record.status.as_str(), "resuming agent");
+            }
+            manager.insert(agent.clone());
+            if record.status != AgentStatus::Stopped {
+                tokio::spawn(agent.task(busy));
+            }
+        }
+        Ok(manager)
+    }
+
+    fn insert(&self, agent: Arc<Agent>) {
+        if let Ok(mut agents) = self.agents.write() {
+            agents.insert(agent.id().to_string(), agent);
+        }
+    }
+
+    /// The shared dependencies.
+    pub fn deps(&self) -> &Arc<AgentDeps> {
+        &self.deps
+    }
+
+    /// A running (not deleted) agent.
+    pub fn get(&self, id: &str) -> Result<Arc<Agent>, AgentError> {
+        self.agents
+            .read()
+            .ok()
+            .and_then(|a| a.get(id).cloned())
+            .ok_or_else(|| AgentError::NotFound(id.to_string()))
+    }
+
+    /// Checks a configuration against this host: known provider, existing
+    /// workspace directory, known tools, sane limits.
+    pub fn validate(&self, config: &AgentConfig) -> Result<(), AgentError> {
+        let invalid = |m: String| Err(AgentError::Invalid(m));
+        if config.name.trim().is_empty() || config.name.len() > MAX_NAME {
+            return invalid(format!("name: must be 1 to {MAX_NAME} characters"));
+        }
+        if !self.deps.providers.contains_key(&config.model.provider) {
+            let mut known: Vec<&str> = self.deps.providers.keys().map(String::as_str).collect();
+            known.sort();
+            return invalid(format!(
+                "model.provider: unknown provider `{}` (configured: {})",
+                config.model.provider,
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ));
+        }
+        if config.model.model.trim().is_empty() {
+            return invalid("model.model: must not be empty".into());
+        }
+        if !config.workspace.is_absolute() {
+            return invalid(format!(
+                "workspace: `{}` must be an absolute path",
+                config.workspace.display()
+            ));
+        }
+        if !config.workspace.is_dir() {
+            return invalid(format!(
+                "workspace: `{}` is not an existing directory",
+                config.workspace.display()
+            ));
+        }
+        if let Some(t) = config.temperature
+            && !(0.0..=2.0).contains(&t) {
+                return invalid("temperature: must be between 0 and 2".into());
+            }
+        if config.limits.max_turns == 0 {
+            return invalid("limits.max_turns: must be at least 1".into());
+        }
+        if let Some(tools) = &config.tools {
+            let known = self
+                .deps
+                .plugins
+                .tools()
+                .map_err(|e| AgentError::Invalid(format!("tools: cannot list tools: {e}")))?;
+            for t in tools {
+                if !known.iter().any(|k| k.spec.name == *t) {
+                    return invalid(format!("tools: no enabled plugin offers a tool named `{t}`"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates an agent (recorded with its `agent.created` event), starts its
+    /// task and, if given, posts its first message.
+    pub async fn create(
+        &self,
+        config: AgentConfig,
+        task: Option<String>,
+    ) -> Result<(Arc<Agent>, AgentRecord), AgentError> {
+        self.validate(&config)?;
+        if let Some(t) = &task {
+            check_message(t)?;
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = chrono::Utc::now();
+        let mut created = EventBody::AgentCreated {
+            config: config.clone(),
+        };
+        let mut data = created.data();
+        self.deps.redactor.redact_json(&mut data);
+        if let Ok(redacted) = EventBody::from_parts(created.type_name(), data) {
+            created = redacted;
+        }
+        let first = Event {
+            seq: 1,
+            agent_id: id.clone(),
+            ts: now,
+            body: created,
+        };
+        let new = NewAgent {
+            id: id.clone(),
+            name: config.name.clone(),
+            config: config.clone(),
+            created_at: now,
+        };
+        self.deps.store.create_agent(&new, &first).await?;
+        self.deps.bus.publish(Arc::new(first));
+        let agent = Agent::new(id.clone(), config, self.deps.clone(), 1, AgentStatus::Idle);
+        self.insert(agent.clone());
+        tokio::spawn(agent.clone().task(false));
+        if let Some(task) = task {
+            agent.post_message(task).await?;
+        }
+        let record = self
+            .deps
+            .store
+            .get_agent(&id)
+            .await?
+            .ok_or_else(|| AgentError::NotFound(id.clone()))?;
+        tracing::info!(agent = %id, name = %record.name, "agent created");
+        Ok((agent, record))
+    }
+
+    /// Posts a user message to a running agent.
+    pub async fn post_message(&self, id: &str, text: String) -> Result<Arc<Event>, AgentError> {
+        check_message(&text)?;
+        self.get(id)?.post_message(text).await
+    }
+
+    /// Interrupts an agent; returns whether it was busy.
+    pub fn interrupt(&self, id: &str) -> Result<bool, AgentError> {
+        Ok(self.get(id)?.interrupt())
+    }
+
+    /// Deletes an agent: stops it and keeps its history, or with `purge`
+    /// also removes its history. Returns whether it existed.
+    pub async fn delete(&self, id: &str, purge: bool) -> Result<bool, AgentError> {
+        let agent = self.agents.write().ok().and_then(|mut a| a.remove(id));
+        if let Some(agent) = &agent {
+            agent.stop("deleted").await?;
+        }
+        let existed = match self.deps.store.get_agent(id).await? {
+            Some(r) => {
+                if r.deleted_at.is_none() {
+                    self.deps.store.mark_deleted(id, chrono::Utc::now()).await?;
+                }
+                true
+            }
+            None => false,
+        };
+        if purge && existed {
+            self.deps.store.purge_agent(id).await?;
+            self.deps.bus.remove(id);
+        }
+        Ok(existed || agent.is_some())
+    }
+}
+
+/// Refuses an empty or oversized message.
+pub fn check_message(text: &str) -> Result<(), AgentError> {
+    if text.trim().is_empty() {
+        return Err(AgentError::Invalid("text: must not be empty".into()));
+    }
+    if text.len() > MAX_MESSAGE {
+        return Err(AgentError::Invalid(format!(
+            "text: {} bytes is over the limit of {MAX_MESSAGE}",
+            text.len()
+        )));
+    }
+    Ok(())
+}

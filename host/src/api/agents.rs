@@ -1,0 +1,372 @@
+//! `/api/agents`: create (from a template or not), list, get, delete,
+//! messages, interrupt and the event log.
+
+use super::AppState;
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::agent::{AgentConfig, ModelRef};
+use crate::config::AgentLimits;
+use crate::events::{AgentStatus, Event};
+use crate::store::{AgentRecord, DocKind};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use utoipa::{IntoParams, ToSchema};
+
+/// An agent as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct AgentView {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its status.
+    pub status: AgentStatus,
+    /// Its configuration.
+    pub config: AgentConfig,
+    /// Tokens, cost and tool calls so far.
+    #[schema(value_type = Object)]
+    pub usage: crate::store::UsageTotals,
+    /// The seq of its latest stored event.
+    pub last_seq: u64,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it was deleted (its history stays until purged).
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<AgentRecord> for AgentView {
+    fn from(r: AgentRecord) -> AgentView {
+        AgentView {
+            id: r.id,
+            name: r.name,
+            status: r.status,
+            config: r.config,
+            usage: r.usage,
+            last_seq: r.last_seq,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            deleted_at: r.deleted_at,
+        }
+    }
+}
+
+/// The fields an agent template may set (all optional; a creation request
+/// overrides them).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentTemplate {
+    /// What the template is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The system prompt text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
+    /// Or the name of a stored system prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt_name: Option<String>,
+    /// The model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelRef>,
+    /// Sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Cap on each answer's tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// The workspace directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub workspace: Option<PathBuf>,
+    /// Tools it may use (default: all enabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<String>>,
+    /// Limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<AgentLimits>,
+}
+
+/// `POST /api/agents`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAgent {
+    /// A human name (default: the template's name or "agent").
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Start from this stored template.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Everything a template may set, overriding it.
+    #[serde(flatten)]
+    pub fields: AgentTemplate,
+    /// A first user message, posted right away.
+    #[serde(default)]
+    pub task: Option<String>,
+}
+
+/// Builds an agent's configuration from a request, its template and the
+/// host's defaults.
+pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentConfig, ApiError> {
+    let mut merged = AgentTemplate::default();
+    let mut name = req.name.clone();
+    if let Some(t) = &req.template {
+        let doc = state
+            .store
+            .get_doc(DocKind::AgentTemplate, t)
+            .await?
+            .ok_or_else(|| ApiError::invalid(format!("template: no agent template named `{t}`")))?;
+        merged = serde_json::from_value(doc.body).map_err(|e| {
+            ApiError::invalid(format!("template: stored template `{t}` is not valid: {e}"))
+        })?;
+        name = name.or_else(|| Some(t.clone()));
+    }
+    let f = req.fields;
+    if f.system_prompt.is_some() && f.system_prompt_name.is_some() {
+        return Err(ApiError::invalid(
+            "system_prompt, system_prompt_name: give one or the other",
+        ));
+    }
+    // The request's prompt (text or name) wins over the template's.
+    let system_prompt = if let Some(text) = f.system_prompt {
+        text
+    } else if let Some(n) = &f.system_prompt_name {
+        prompt_text(state, n).await?
+    } else if let Some(text) = merged.system_prompt.take() {
+        text
+    } else if let Some(n) = &merged.system_prompt_name {
+        prompt_text(state, n).await?
+    } else {
+        String::new()
+    };
+    macro_rules! take {
+        ($field:ident) => {
+            if f.$field.is_some() {
+                merged.$field = f.$field;
+            }
+        };
+    }
+    take!(model);
+    take!(temperature);
+    take!(max_tokens);
+    take!(workspace);
+    take!(tools);
+    take!(limits);
+    let model = match merged.model {
+        Some(m) => m,
+        None => state.default_model.clone().ok_or_else(|| {
+            ApiError::invalid("model: required (no default model is configured)")
+        })?,
+    };
+    let workspace = merged
+        .workspace
+        .ok_or_else(|| ApiError::invalid("workspace: required"))?;
+    Ok(AgentConfig {
+        name: name.unwrap_or_else(|| "agent".into()),
+        system_prompt,
+        model,
+        temperature: merged.temperature,
+        max_tokens: merged.max_tokens,
+        workspace,
+        tools: merged.tools,
+        limits: merged
+            .limits
+            .unwrap_or_else(|| state.manager.deps().defaults.limits.clone()),
+    })
+}
+
+async fn prompt_text(state: &AppState, name: &str) -> Result<String, ApiError> {
+    let doc = state
+        .store
+        .get_doc(DocKind::SystemPrompt, name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::invalid(format!("system_prompt_name: no system prompt named `{name}`"))
+        })?;
+    doc.body
+        .get("text")
+        .and_then(|t| t.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::invalid(format!("system prompt `{name}` has no text")))
+}
+
+/// Create an agent.
+#[utoipa::path(post, path = "/api/agents", tag = "agents", request_body = CreateAgent,
+    responses((status = 201, body = AgentView), (status = 400, body = super::error::ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CreateAgent>,
+) -> Result<(StatusCode, Json<AgentView>), ApiError> {
+    let task = req.task.clone();
+    let config = resolve_config(&state, req).await?;
+    let (_, record) = state.manager.create(config, task).await?;
+    Ok((StatusCode::CREATED, Json(record.into())))
+}
+
+/// `GET /api/agents` parameters.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Include deleted agents (whose history is kept).
+    #[serde(default)]
+    pub include_deleted: bool,
+}
+
+/// List agents with their status.
+#[utoipa::path(get, path = "/api/agents", tag = "agents", params(ListParams),
+    responses((status = 200, body = Vec<AgentView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> Result<Json<Vec<AgentView>>, ApiError> {
+    let records = state.store.list_agents(p.include_deleted).await?;
+    Ok(Json(records.into_iter().map(AgentView::from).collect()))
+}
+
+async fn record(state: &AppState, id: &str) -> Result<AgentRecord, ApiError> {
+    state
+        .store
+        .get_agent(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no agent with id `{id}`")))
+}
+
+/// One agent with its configuration and usage.
+#[utoipa::path(get, path = "/api/agents/{id}", tag = "agents",
+    responses((status = 200, body = AgentView), (status = 404, body = super::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AgentView>, ApiError> {
+    Ok(Json(record(&state, &id).await?.into()))
+}
+
+/// `DELETE /api/agents/{id}` parameters.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteParams {
+    /// Also remove its history.
+    #[serde(default)]
+    pub purge: bool,
+}
+
+/// Stop and delete an agent; its history stays until purged.
+#[utoipa::path(delete, path = "/api/agents/{id}", tag = "agents", params(DeleteParams),
+    responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<DeleteParams>,
+) -> Result<StatusCode, ApiError> {
+    if state.manager.delete(&id, p.purge).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no agent with id `{id}`")))
+    }
+}
+
+/// `POST /api/agents/{id}/messages`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessage {
+    /// The message.
+    pub text: String,
+}
+
+/// What was stored.
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    /// The seq of the stored `message.user` event.
+    pub seq: u64,
+}
+
+/// Send a user message.
+#[utoipa::path(post, path = "/api/agents/{id}/messages", tag = "agents", request_body = PostMessage,
+    responses((status = 202, body = Accepted), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
+pub async fn post_message(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<PostMessage>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    live_or_stopped(&state, &id).await?;
+    let event = state.manager.post_message(&id, req.text).await?;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { seq: event.seq })))
+}
+
+/// 404 for unknown agents, 409 for deleted ones.
+async fn live_or_stopped(state: &AppState, id: &str) -> Result<(), ApiError> {
+    if state.manager.get(id).is_ok() {
+        return Ok(());
+    }
+    match state.store.get_agent(id).await? {
+        Some(_) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "agent_stopped",
+            format!("agent `{id}` is deleted and takes no more messages"),
+        )),
+        None => Err(ApiError::not_found(format!("no agent with id `{id}`"))),
+    }
+}
+
+/// The interrupt's effect.
+#[derive(Serialize, ToSchema)]
+pub struct Interrupted {
+    /// Whether the agent was busy (a model call or tool sequence stopped).
+    pub interrupted: bool,
+}
+
+/// Interrupt the running model call or tool sequence.
+#[utoipa::path(post, path = "/api/agents/{id}/interrupt", tag = "agents",
+    responses((status = 202, body = Interrupted), (status = 404, body = super::error::ErrorBody)))]
+pub async fn interrupt(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<(StatusCode, Json<Interrupted>), ApiError> {
+    live_or_stopped(&state, &id).await?;
+    let interrupted = state.manager.interrupt(&id)?;
+    Ok((StatusCode::ACCEPTED, Json(Interrupted { interrupted })))
+}
+
+/// `GET /api/agents/{id}/events` parameters.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsParams {
+    /// Events with a seq above this (default 0: from the start).
+    #[serde(default)]
+    pub after: u64,
+    /// At most this many (default 500, at most 5000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// A page of events.
+#[derive(Serialize, ToSchema)]
+pub struct EventPage {
+    /// The events, by seq.
+    pub events: Vec<Event>,
+    /// The agent's latest seq (more to fetch when above the last event's).
+    pub last_seq: u64,
+}
+
+/// The agent's stored events after `after`.
+#[utoipa::path(get, path = "/api/agents/{id}/events", tag = "agents", params(EventsParams),
+    responses((status = 200, body = EventPage), (status = 404, body = super::error::ErrorBody)))]
+pub async fn events(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(p): ApiQuery<EventsParams>,
+) -> Result<Json<EventPage>, ApiError> {
+    let limit = p.limit.unwrap_or(500);
+    if limit == 0 || limit > 5000 {
+        return Err(ApiError::invalid("limit: must be between 1 and 5000"));
+    }
+    let record = record(&state, &id).await?;
+    let events = state.store.events_after(&id, p.after, limit).await?;
+    Ok(Json(EventPage {
+        events,
+        last_seq: record.last_seq,
+    }))
+}

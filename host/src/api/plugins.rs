@@ -1,0 +1,163 @@
+//! `/api/plugins` (admin only): list, install by upload (a component and its
+//! manifest), get, replace grants, enable, disable, remove. `/api/tools`
+//! lists the tools agents can use.
+
+use super::AppState;
+use super::error::{ApiError, ApiJson, ApiPath};
+use crate::plugins::{Capability, InstallSource, PluginInfo, ToolInfo};
+use axum::Json;
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// Largest component upload.
+pub const MAX_UPLOAD: usize = 64 * 1024 * 1024;
+
+/// List installed plugins with requested, granted and effective
+/// capabilities and hashes.
+#[utoipa::path(get, path = "/api/plugins", tag = "plugins", security(("admin" = [])),
+    responses((status = 200, body = Vec<Object>), (status = 401, body = super::error::ErrorBody)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<PluginInfo>>, ApiError> {
+    Ok(Json(state.plugins.list()?))
+}
+
+/// One plugin.
+#[utoipa::path(get, path = "/api/plugins/{name}", tag = "plugins", security(("admin" = [])),
+    responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    Ok(Json(state.plugins.get(&name)?))
+}
+
+/// Install (or upgrade) a plugin: `multipart/form-data` with a `manifest`
+/// part (the `paddock-plugin.toml` text) and a `component` part (the
+/// `.wasm`). Nothing is granted that was not granted before.
+#[utoipa::path(post, path = "/api/plugins", tag = "plugins", security(("admin" = [])),
+    request_body(content_type = "multipart/form-data", description = "parts `manifest` (TOML) and `component` (wasm)"),
+    responses((status = 201, body = Object), (status = 400, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody)))]
+pub async fn install(
+    State(state): State<AppState>,
+    mut multipart: Multipart,
+) -> Result<(StatusCode, Json<PluginInfo>), ApiError> {
+    let mut manifest: Option<Vec<u8>> = None;
+    let mut component: Option<Vec<u8>> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(multipart_error(e)),
+        };
+        let name = field.name().unwrap_or("").to_string();
+        let bytes = field.bytes().await.map_err(multipart_error)?;
+        match name.as_str() {
+            "manifest" => manifest = Some(bytes.to_vec()),
+            "component" => component = Some(bytes.to_vec()),
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "unexpected part `{other}`: send `manifest` and `component`"
+                )));
+            }
+        }
+    }
+    let manifest = manifest.ok_or_else(|| ApiError::invalid("manifest: part missing"))?;
+    let component = component.ok_or_else(|| ApiError::invalid("component: part missing"))?;
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal("cannot stage the upload", &e))?;
+    let manifest_path = dir.path().join("paddock-plugin.toml");
+    let component_path = dir.path().join("component.wasm");
+    std::fs::write(&manifest_path, &manifest)
+        .and_then(|_| std::fs::write(&component_path, &component))
+        .map_err(|e| ApiError::internal("cannot stage the upload", &e))?;
+    let info = state
+        .plugins
+        .install(&InstallSource {
+            path: component_path,
+            manifest: Some(manifest_path),
+        })
+        .await?;
+    tracing::info!(plugin = %info.record.name, "plugin installed through the API");
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the upload is over the limit of {} MiB", MAX_UPLOAD >> 20),
+        )
+    } else {
+        ApiError::invalid(format!("invalid multipart body: {}", e.body_text()))
+    }
+}
+
+/// `PUT /api/plugins/{name}/grants`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// The full set of granted capabilities: `fs:/workspace:ro|rw`,
+    /// `fs:/host/dir:ro|rw`, `net:HOST:PORT`, `env:NAME`, `exec`.
+    pub grants: Vec<String>,
+}
+
+/// Replace a plugin's grants.
+#[utoipa::path(put, path = "/api/plugins/{name}/grants", tag = "plugins", security(("admin" = [])), request_body = Grants,
+    responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn put_grants(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(req): ApiJson<Grants>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    let caps = req
+        .grants
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            g.parse::<Capability>()
+                .map_err(|e| ApiError::invalid(format!("grants[{i}]: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let info = state.plugins.set_grants(&name, &caps)?;
+    tracing::info!(plugin = %name, grants = ?req.grants, "plugin grants replaced through the API");
+    Ok(Json(info))
+}
+
+/// Offer the plugin's tools again.
+#[utoipa::path(post, path = "/api/plugins/{name}/enable", tag = "plugins", security(("admin" = [])),
+    responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn enable(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    Ok(Json(state.plugins.set_enabled(&name, true)?))
+}
+
+/// Stop offering the plugin's tools.
+#[utoipa::path(post, path = "/api/plugins/{name}/disable", tag = "plugins", security(("admin" = [])),
+    responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
+pub async fn disable(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    Ok(Json(state.plugins.set_enabled(&name, false)?))
+}
+
+/// Uninstall a plugin.
+#[utoipa::path(delete, path = "/api/plugins/{name}", tag = "plugins", security(("admin" = [])),
+    responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state.plugins.remove(&name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The tools of every enabled plugin, with their JSON Schemas.
+#[utoipa::path(get, path = "/api/tools", tag = "plugins",
+    responses((status = 200, body = Vec<Object>)))]
+pub async fn tools(State(state): State<AppState>) -> Result<Json<Vec<ToolInfo>>, ApiError> {
+    Ok(Json(state.plugins.tools()?))
+}

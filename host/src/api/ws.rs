@@ -1,0 +1,359 @@
+//! `/api/ws`: one WebSocket subscribes to any number of agents and receives
+//! their events in order, without gaps or duplicates: each subscription
+//! first listens on the bus, then replays the store after the client's
+//! `after`, then forwards live events, skipping what the replay already sent
+//! and filling any gap from the store.
+//!
+//! Slow consumers never slow agents down: the bus drops what a lagging
+//! receiver missed, and each connection's outgoing queue is bounded. A
+//! subscription that falls behind either way ends with a `lagged` message
+//! carrying the last seq delivered; the client resubscribes with that
+//! `after` and misses nothing.
+//!
+//! Client → server: `{"op":"subscribe","agent_id","after"}`,
+//! `{"op":"unsubscribe","agent_id"}`, `{"op":"message","agent_id","text"}`,
+//! `{"op":"interrupt","agent_id"}`.
+//! Server → client: `{"op":"event","event":{…}}`, `{"op":"subscribed",
+//! "agent_id","after"}`, `{"op":"lagged","agent_id","resume_after"}`,
+//! `{"op":"ack","for","agent_id","seq"?}`, `{"op":"error","code","message",
+//! "agent_id"?}`.
+
+use super::AppState;
+use super::error::ApiError;
+use crate::events::Event;
+use axum::extract::State;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+/// Outgoing messages queued per connection before its subscriptions are
+/// told they lag.
+pub const OUT_CAPACITY: usize = 4096;
+/// Subscriptions per connection.
+pub const MAX_SUBSCRIPTIONS: usize = 10_000;
+/// Largest client message.
+const MAX_CLIENT_MESSAGE: usize = 512 * 1024;
+
+/// A client message.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMsg {
+    Subscribe {
+        agent_id: String,
+        #[serde(default)]
+        after: u64,
+    },
+    Unsubscribe {
+        agent_id: String,
+    },
+    Message {
+        agent_id: String,
+        text: String,
+    },
+    Interrupt {
+        agent_id: String,
+    },
+}
+
+/// A server message.
+#[derive(Debug, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum ServerMsg<'a> {
+    Event {
+        event: &'a Event,
+    },
+    Subscribed {
+        agent_id: &'a str,
+        after: u64,
+    },
+    Lagged {
+        agent_id: &'a str,
+        resume_after: u64,
+    },
+    Ack {
+        #[serde(rename = "for")]
+        for_op: &'a str,
+        agent_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent_id: Option<&'a str>,
+    },
+}
+
+fn encode(msg: &ServerMsg<'_>) -> Utf8Bytes {
+    match serde_json::to_string(msg) {
+        Ok(s) => s.into(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode a WebSocket message");
+            r#"{"op":"error","code":"internal","message":"encoding failed"}"#.into()
+        }
+    }
+}
+
+/// The upgrade: checks the `Origin`, then serves the connection.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    state.auth.check_origin(&headers)?;
+    Ok(ws
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| serve(state, socket)))
+}
+
+async fn serve(state: AppState, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Utf8Bytes>(OUT_CAPACITY);
+    // Control messages (lag notices, replies) bypass the bounded queue; there
+    // is at most one lag notice per subscription and one reply per request.
+    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Utf8Bytes>();
+    let writer = tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                biased;
+                m = ctl_rx.recv() => m,
+                m = out_rx.recv() => m,
+            };
+            let Some(text) = next else { break };
+            if sink.send(Message::Text(text)).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut subs: HashMap<String, JoinHandle<()>> = HashMap::new();
+    while let Some(msg) = stream.next().await {
+        let text = match msg {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(Message::Binary(_)) => {
+                reply_error(&ctl_tx, "invalid_request", "send JSON text messages", None);
+                continue;
+            }
+            Ok(_) => continue,
+        };
+        let msg: ClientMsg = match serde_json::from_str(text.as_str()) {
+            Ok(m) => m,
+            Err(e) => {
+                reply_error(&ctl_tx, "invalid_request", &format!("invalid message: {e}"), None);
+                continue;
+            }
+        };
+        subs.retain(|_, h| !h.is_finished());
+        handle(&state, msg, &mut subs, &out_tx, &ctl_tx).await;
+    }
+    for (_, h) in subs {
+        h.abort();
+    }
+    drop(out_tx);
+    drop(ctl_tx);
+    let _ = writer.await;
+}
+
+fn reply_error(ctl: &mpsc::UnboundedSender<Utf8Bytes>, code: &str, message: &str, agent: Option<&str>) {
+    let _ = ctl.send(encode(&ServerMsg::Error {
+        code,
+        message,
+        agent_id: agent,
+    }));
+}
+
+async fn handle(
+    state: &AppState,
+    msg: ClientMsg,
+    subs: &mut HashMap<String, JoinHandle<()>>,
+    out: &mpsc::Sender<Utf8Bytes>,
+    ctl: &mpsc::UnboundedSender<Utf8Bytes>,
+) {
+    match msg {
+        ClientMsg::Subscribe { agent_id, after } => {
+            if !subs.contains_key(&agent_id) && subs.len() >= MAX_SUBSCRIPTIONS {
+                reply_error(ctl, "too_many_subscriptions", "too many subscriptions on one connection", Some(&agent_id));
+                return;
+            }
+            match state.store.get_agent(&agent_id).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    reply_error(ctl, "not_found", &format!("no agent with id `{agent_id}`"), Some(&agent_id));
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "store failed on subscribe");
+                    reply_error(ctl, "internal", "the store failed; see the server log", Some(&agent_id));
+                    return;
+                }
+            }
+            if let Some(old) = subs.remove(&agent_id) {
+                old.abort();
+            }
+            // Listen before replaying, so nothing falls between the two.
+            let rx = state.bus.subscribe(&agent_id);
+            let _ = ctl.send(encode(&ServerMsg::Subscribed {
+                agent_id: &agent_id,
+                after,
+            }));
+            let task = tokio::spawn(forward(
+                state.clone(),
+                agent_id.clone(),
+                after,
+                rx,
+                out.clone(),
+                ctl.clone(),
+            ));
+            subs.insert(agent_id, task);
+        }
+        ClientMsg::Unsubscribe { agent_id } => {
+            if let Some(h) = subs.remove(&agent_id) {
+                h.abort();
+            }
+            let _ = ctl.send(encode(&ServerMsg::Ack {
+                for_op: "unsubscribe",
+                agent_id: &agent_id,
+                seq: None,
+            }));
+        }
+        ClientMsg::Message { agent_id, text } => {
+            match state.manager.post_message(&agent_id, text).await {
+                Ok(e) => {
+                    let _ = ctl.send(encode(&ServerMsg::Ack {
+                        for_op: "message",
+                        agent_id: &agent_id,
+                        seq: Some(e.seq),
+                    }));
+                }
+                Err(e) => {
+                    let api: ApiError = e.into();
+                    reply_error(ctl, api.code, &api.message, Some(&agent_id));
+                }
+            }
+        }
+        ClientMsg::Interrupt { agent_id } => match state.manager.interrupt(&agent_id) {
+            Ok(_) => {
+                let _ = ctl.send(encode(&ServerMsg::Ack {
+                    for_op: "interrupt",
+                    agent_id: &agent_id,
+                    seq: None,
+                }));
+            }
+            Err(e) => {
+                let api: ApiError = e.into();
+                reply_error(ctl, api.code, &api.message, Some(&agent_id));
+            }
+        },
+    }
+}
+
+/// Why a subscription ends early.
+enum Stop {
+    /// The client is too slow: tell it where to resume.
+    Lagged,
+    /// The connection is gone or the store failed.
+    Gone,
+}
+
+struct Forwarder {
+    state: AppState,
+    agent: String,
+    last: u64,
+    out: mpsc::Sender<Utf8Bytes>,
+}
+
+impl Forwarder {
+    fn push(&self, event: &Event) -> Result<(), Stop> {
+        match self.out.try_send(encode(&ServerMsg::Event { event })) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(Stop::Lagged),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Stop::Gone),
+        }
+    }
+
+    /// Sends stored events after `self.last` up to `until` (inclusive; None:
+    /// to the end), waiting for queue room (replay does not race agents).
+    async fn replay(&mut self, until: Option<u64>) -> Result<(), Stop> {
+        loop {
+            let page = match self.state.store.events_after(&self.agent, self.last, 500).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, agent = %self.agent, "replay failed");
+                    return Err(Stop::Gone);
+                }
+            };
+            if page.is_empty() {
+                return Ok(());
+            }
+            for e in page {
+                if until.is_some_and(|u| e.seq > u) {
+                    return Ok(());
+                }
+                let text = encode(&ServerMsg::Event { event: &e });
+                self.out.send(text).await.map_err(|_| Stop::Gone)?;
+                self.last = e.seq;
+            }
+        }
+    }
+
+    async fn run(&mut self, mut rx: broadcast::Receiver<Arc<Event>>) -> Result<(), Stop> {
+        self.replay(None).await?;
+        loop {
+            let event = match rx.recv().await {
+                Ok(e) => e,
+                Err(broadcast::error::RecvError::Lagged(_)) => return Err(Stop::Lagged),
+                Err(broadcast::error::RecvError::Closed) => {
+                    // The agent was purged: deliver what remains and end.
+                    self.replay(None).await?;
+                    return Ok(());
+                }
+            };
+            if !event.body.is_durable() {
+                // Deltas belong to the present: only once caught up.
+                if event.seq <= self.last {
+                    self.push(&event)?;
+                }
+                continue;
+            }
+            if event.seq <= self.last {
+                continue;
+            }
+            if event.seq > self.last + 1 {
+                self.replay(Some(event.seq - 1)).await?;
+            }
+            self.push(&event)?;
+            self.last = event.seq;
+        }
+    }
+}
+
+async fn forward(
+    state: AppState,
+    agent: String,
+    after: u64,
+    rx: broadcast::Receiver<Arc<Event>>,
+    out: mpsc::Sender<Utf8Bytes>,
+    ctl: mpsc::UnboundedSender<Utf8Bytes>,
+) {
+    let mut f = Forwarder {
+        state,
+        agent,
+        last: after,
+        out,
+    };
+    if let Err(Stop::Lagged) = f.run(rx).await {
+        tracing::debug!(agent = %f.agent, resume_after = f.last, "subscriber lagged");
+        let _ = ctl.send(encode(&ServerMsg::Lagged {
+            agent_id: &f.agent,
+            resume_after: f.last,
+        }));
+    }
+}

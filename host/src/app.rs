@@ -1,0 +1,145 @@
+//! Assembly of a running Paddock: the store, the plugin host, the model
+//! providers and the agent manager, as `paddock serve`, `paddock run` and
+//! the benchmarks use them.
+
+use crate::agent::redact::Redactor;
+use crate::agent::{AgentDeps, AgentError, Manager, ModelRef, Provider};
+use crate::api::AppState;
+use crate::api::auth::Auth;
+use crate::config::Config;
+use crate::events::Bus;
+use crate::llm::ModelClient;
+use crate::plugins::{HostOptions, PluginError, PluginHost};
+use crate::store::{Store, StoreError};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Why Paddock could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    /// The plugin host could not be opened.
+    #[error("cannot open the plugin host: {0}")]
+    Plugins(#[from] PluginError),
+    /// The agents could not be loaded.
+    #[error("cannot load the agents: {0}")]
+    Agents(#[from] AgentError),
+    /// The data directory is not usable.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The configuration.
+    pub config: Config,
+    /// Built-in plugins to install.
+    pub builtin_plugins: Option<PathBuf>,
+    /// Compiled-component cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// A running Paddock without its HTTP server.
+#[derive(Clone)]
+pub struct App {
+    /// The agents.
+    pub manager: Arc<Manager>,
+    /// The store.
+    pub store: Store,
+    /// The live bus.
+    pub bus: Arc<Bus>,
+    /// The plugin host.
+    pub plugins: Arc<PluginHost>,
+    /// The model used when a request names none: the first model of the
+    /// first provider.
+    pub default_model: Option<ModelRef>,
+    /// The configuration.
+    pub config: Config,
+}
+
+impl App {
+    /// Opens the store (SQLite in the data dir unless `database_url` says
+    /// otherwise), the plugin host and the providers, then loads every agent
+    /// (resuming those that were busy).
+    pub async fn open(options: AppOptions) -> Result<App, StartError> {
+        let data_dir = &options.data_dir;
+        std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let store = match &options.config.database_url {
+            Some(url) => Store::open(url).await?,
+            None => Store::open_sqlite(&data_dir.join("paddock.db")).await?,
+        };
+        let plugins = Arc::new(
+            PluginHost::open(HostOptions {
+                data_dir: data_dir.clone(),
+                builtin_dir: options.builtin_plugins.clone(),
+                cache_dir: options.cache_dir.clone(),
+            })
+            .await?,
+        );
+        let mut providers = HashMap::new();
+        for p in &options.config.providers {
+            match ModelClient::new(p) {
+                Ok(client) => {
+                    providers.insert(
+                        p.name.clone(),
+                        Provider {
+                            config: p.clone(),
+                            client,
+                        },
+                    );
+                }
+                Err(e) => tracing::warn!(provider = %p.name, error = %e, "provider unavailable"),
+            }
+        }
+        let default_model = options.config.providers.iter().find_map(|p| {
+            p.models.first().map(|m| ModelRef {
+                provider: p.name.clone(),
+                model: m.name.clone(),
+            })
+        });
+        let bus = Arc::new(Bus::new());
+        let deps = Arc::new(AgentDeps {
+            store: store.clone(),
+            bus: bus.clone(),
+            plugins: plugins.clone(),
+            providers,
+            redactor: Redactor::from_env(&options.config.agents.secret_env),
+            defaults: options.config.agents.clone(),
+        });
+        let manager = Manager::start(deps).await?;
+        Ok(App {
+            manager,
+            store,
+            bus,
+            plugins,
+            default_model,
+            config: options.config,
+        })
+    }
+
+    /// The API's state with these auth rules.
+    pub fn state(&self, auth: Auth) -> AppState {
+        AppState {
+            manager: self.manager.clone(),
+            store: self.store.clone(),
+            bus: self.bus.clone(),
+            plugins: self.plugins.clone(),
+            auth: Arc::new(auth),
+            default_model: self.default_model.clone(),
+        }
+    }
+}
