@@ -14,3 +14,4 @@ pub mod config;
 pub mod events;
 pub mod llm;
 pub mod plugins;
+pub mod store;
