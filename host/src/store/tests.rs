@@ -126,6 +126,7 @@ both_backends!(
     reopening_sees_everything,
     concurrent_appends_to_many_agents,
     corrupt_rows_are_reported,
+    survives_kill_9,
 );
 
 fn config(name: &str) -> AgentConfig {
@@ -973,4 +974,85 @@ async fn urls() {
             .unwrap()
     };
     assert_eq!(mode, "wal");
+}
+
+/// The child side of `survives_kill_9`: appends to agent `k` of the store at
+/// `PADDOCK_STORE_KILL9_URL` until it is killed, printing each seq once its
+/// append has returned (committed).
+#[tokio::test]
+#[ignore = "run in a child process by the survives_kill_9 tests"]
+async fn kill9_child() {
+    use std::io::Write;
+    let url = std::env::var("PADDOCK_STORE_KILL9_URL")
+        .expect("kill9_child is run by the survives_kill_9 tests");
+    let store = Store::open(&url).await.unwrap();
+    let mut seq = store.last_seq("k").await.unwrap();
+    loop {
+        seq += 1;
+        store
+            .append(&user("k", seq, &format!("k #{seq}")))
+            .await
+            .unwrap();
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "committed {seq}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+/// A host killed with SIGKILL in the middle of appending loses no event
+/// whose append had returned, and leaves a gapless log.
+async fn survives_kill_9(url: String) {
+    use tokio::io::AsyncBufReadExt;
+    let store = Store::open(&url).await.unwrap();
+    create(&store, "k").await;
+    store.close().await;
+    drop(store);
+
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "store::tests::kill9_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PADDOCK_STORE_KILL9_URL", &url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut committed = 0u64;
+    while committed < 300 {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the child stopped appending")
+            .unwrap()
+            .expect("the child exited before it was killed");
+        if let Some(n) = line.strip_prefix("committed ") {
+            committed = n.parse().unwrap();
+        }
+    }
+    // SIGKILL, mid-append.
+    child.kill().await.unwrap();
+
+    let store = Store::open(&url).await.unwrap();
+    let last = store.last_seq("k").await.unwrap();
+    assert!(last >= committed, "committed {committed}, stored {last}");
+    let events = store.events_after("k", 0, 100_000).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=last).collect::<Vec<_>>()
+    );
+    for e in &events[1..] {
+        assert_eq!(
+            e.body,
+            EventBody::MessageUser {
+                text: format!("k #{}", e.seq)
+            }
+        );
+    }
+    // And the log carries on.
+    store.append(&user("k", last + 1, "after")).await.unwrap();
 }
