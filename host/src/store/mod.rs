@@ -3,9 +3,10 @@
 //! default, a file in the data dir) or PostgreSQL (DESIGN.md §1, §6, §8).
 //!
 //! One [`Store`] type serves both databases through one `sqlx::AnyPool` code
-//! path and one set of `$1`-style SQL; only the migrations differ
-//! (`host/migrations/sqlite/`, `host/migrations/postgres/`), and they are
-//! embedded in the binary and applied on [`Store::open`].
+//! path and one set of `$1`-style SQL. Only two things differ: the
+//! migrations (`host/migrations/sqlite/`, `host/migrations/postgres/`,
+//! embedded in the binary and applied on [`Store::open`]), and the append,
+//! which PostgreSQL runs as one statement (see Throughput).
 //!
 //! # Durability
 //! [`Store::append`] returns once the event is committed: the caller acts on
@@ -22,7 +23,7 @@
 //! `synchronous_commit = on` (WAL flushed to disk before the commit returns).
 //!
 //! # Gapless sequences and concurrency
-//! Each append is one transaction that first moves the agent row's
+//! Each append is atomic (a transaction, or one statement): it first moves the agent row's
 //! `last_seq` from `seq - 1` to `seq` (`UPDATE … WHERE last_seq = seq - 1`,
 //! together with the denormalised status and usage totals the event
 //! changes) and then inserts the event. Two appends racing for the same
@@ -36,10 +37,13 @@
 //! keeps a busy timeout for other processes using the same file.
 //!
 //! # Throughput
-//! Measured by the `concurrent_appends_to_many_agents` test (50 tasks, each
-//! appending 40 events one by one to its own agent) on a 2-core machine, debug
-//! build: roughly 1,500–3,000 appends/s on SQLite and 1,000–2,000 appends/s on
-//! PostgreSQL (run the test with `--nocapture` to see the figure).
+//! Measured with the `concurrent_appends_to_many_agents` test (each task
+//! creates its agent, then appends its events one by one; run it with
+//! `--nocapture` to see the figure) on a 2-core machine, debug build, the
+//! database on the same machine: 50 tasks × 41 events, about 3,000–3,500
+//! appends/s on SQLite and 2,500–4,700 on PostgreSQL; 500 tasks × 17 events,
+//! about 5,600/s on SQLite and 4,700/s on PostgreSQL. On PostgreSQL a single
+//! append is one statement (a data-modifying CTE), one round trip.
 //! [`Store::append_batch`] amortises the commit over many events.
 
 use crate::agent::config::AgentConfig;
@@ -556,9 +560,18 @@ impl Store {
     /// transaction.
     pub async fn append(&self, event: &Event) -> Result<(), StoreError> {
         let prepared = Prepared::new(event)?;
-        let mut w = self.begin_write().await?;
-        append_in(&mut w.tx, &prepared).await?;
-        w.tx.commit().await?;
+        match self.backend {
+            Backend::Sqlite => {
+                let mut w = self.begin_write().await?;
+                append_in(&mut w.tx, self.backend, &prepared).await?;
+                w.tx.commit().await?;
+            }
+            // One statement, atomic on its own: no BEGIN/COMMIT round trips.
+            Backend::Postgres => {
+                let mut conn = self.pool.acquire().await?;
+                append_in(&mut conn, self.backend, &prepared).await?;
+            }
+        }
         Ok(())
     }
 
@@ -575,7 +588,7 @@ impl Store {
         }
         let mut w = self.begin_write().await?;
         for p in &prepared {
-            append_in(&mut w.tx, p).await?;
+            append_in(&mut w.tx, self.backend, p).await?;
         }
         w.tx.commit().await?;
         Ok(())
@@ -767,34 +780,64 @@ impl<'a> Prepared<'a> {
     }
 }
 
-/// Appends one prepared event inside a write transaction.
-async fn append_in(conn: &mut AnyConnection, p: &Prepared<'_>) -> Result<(), StoreError> {
-    // seq fits in i64 (checked by Prepared::new) and is at least 1.
-    let seq = p.seq as i64;
-    let moved = sqlx::query(
+/// The agent-row half of an append: moves `last_seq` from `seq - 1` to `seq`
+/// and applies the event's changes to status and totals.
+macro_rules! move_agent_sql {
+    () => {
         "UPDATE agents SET last_seq = $1, updated_at = $2, status = COALESCE($3, status), \
          model_calls = model_calls + $4, input_tokens = input_tokens + $5, \
          output_tokens = output_tokens + $6, cached_tokens = cached_tokens + $7, \
          cost_usd = cost_usd + $8, tool_calls = tool_calls + $9, \
          tool_failures = tool_failures + $10 \
-         WHERE id = $11 AND last_seq = $12",
-    )
-    .bind(seq)
-    .bind(p.ts)
-    .bind(p.status)
-    .bind(p.model_calls)
-    .bind(p.input_tokens)
-    .bind(p.output_tokens)
-    .bind(p.cached_tokens)
-    .bind(p.cost_usd)
-    .bind(p.tool_calls)
-    .bind(p.tool_failures)
-    .bind(p.agent_id)
-    .bind(seq - 1)
-    .execute(&mut *conn)
-    .await?;
+         WHERE id = $11 AND last_seq = $12"
+    };
+}
+
+/// Appends one prepared event: inside a write transaction on SQLite (two
+/// statements); on PostgreSQL as one statement (a data-modifying CTE),
+/// atomic by itself or inside a batch's transaction.
+async fn append_in(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    p: &Prepared<'_>,
+) -> Result<(), StoreError> {
+    // seq fits in i64 (checked by Prepared::new) and is at least 1.
+    let seq = p.seq as i64;
+    let sql = match backend {
+        Backend::Sqlite => move_agent_sql!(),
+        Backend::Postgres => concat!(
+            "WITH moved AS (",
+            move_agent_sql!(),
+            " RETURNING id) INSERT INTO events (agent_id, seq, ts, type, data) \
+             SELECT id, $1, $2, $13, $14 FROM moved"
+        ),
+    };
+    let mut query = sqlx::query(sql)
+        .bind(seq)
+        .bind(p.ts)
+        .bind(p.status)
+        .bind(p.model_calls)
+        .bind(p.input_tokens)
+        .bind(p.output_tokens)
+        .bind(p.cached_tokens)
+        .bind(p.cost_usd)
+        .bind(p.tool_calls)
+        .bind(p.tool_failures)
+        .bind(p.agent_id)
+        .bind(seq - 1);
+    if backend == Backend::Postgres {
+        query = query.bind(p.type_name).bind(&p.data);
+    }
+    let moved = match query.execute(&mut *conn).await {
+        Ok(done) => done,
+        Err(e) if is_unique_violation(&e) => return Err(refusal(conn, p).await),
+        Err(e) => return Err(e.into()),
+    };
     if moved.rows_affected() == 0 {
         return Err(refusal(conn, p).await);
+    }
+    if backend == Backend::Postgres {
+        return Ok(());
     }
     let inserted = sqlx::query(
         "INSERT INTO events (agent_id, seq, ts, type, data) VALUES ($1, $2, $3, $4, $5)",

@@ -965,15 +965,25 @@ async fn urls() {
     create(&store, "u").await;
     store.close().await;
     assert!(path.is_file());
-    let mode: String = {
-        let store = Store::open_sqlite(&path).await.unwrap();
-        assert_eq!(store.last_seq("u").await.unwrap(), 1);
-        sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap()
-    };
+    let store = Store::open_sqlite(&path).await.unwrap();
+    assert_eq!(store.last_seq("u").await.unwrap(), 1);
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
+    // 1 = NORMAL (see the module doc); busy timeout in milliseconds.
+    let mut conn = store.pool.acquire().await.unwrap();
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(sync, 1);
+    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(busy, SQLITE_BUSY_TIMEOUT.as_millis() as i64);
 }
 
 /// The child side of `survives_kill_9`: appends to agent `k` of the store at
