@@ -261,6 +261,26 @@ struct WriteTx {
     _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
+impl WriteTx {
+    /// Commits on success; on an error, rolls back before releasing the
+    /// SQLite writer lock (a dropped transaction would roll back later, on
+    /// the pooled connection, and keep the next writer busy-waiting).
+    async fn finish<T>(self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        match result {
+            Ok(v) => {
+                self.tx.commit().await?;
+                Ok(v)
+            }
+            Err(e) => {
+                if let Err(rollback) = self.tx.rollback().await {
+                    tracing::warn!(error = %rollback, "store: rollback failed");
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating it if missing) the store at `url` — `sqlite://PATH` or
     /// `postgres://…` — and applies the migrations it lacks.
@@ -468,11 +488,12 @@ impl Store {
         .execute(&mut *w.tx)
         .await;
         if let Err(e) = inserted {
-            return Err(if is_unique_violation(&e) {
+            let e = if is_unique_violation(&e) {
                 StoreError::Conflict(agent.id.clone())
             } else {
                 e.into()
-            });
+            };
+            return w.finish(Err(e)).await;
         }
         sqlx::query(
             "INSERT INTO events (agent_id, seq, ts, type, data) VALUES ($1, 1, $2, $3, $4)",
@@ -563,8 +584,8 @@ impl Store {
         match self.backend {
             Backend::Sqlite => {
                 let mut w = self.begin_write().await?;
-                append_in(&mut w.tx, self.backend, &prepared).await?;
-                w.tx.commit().await?;
+                let appended = append_in(&mut w.tx, self.backend, &prepared).await;
+                w.finish(appended).await?;
             }
             // One statement, atomic on its own: no BEGIN/COMMIT round trips.
             Backend::Postgres => {
@@ -587,11 +608,14 @@ impl Store {
             return Ok(());
         }
         let mut w = self.begin_write().await?;
+        let mut appended = Ok(());
         for p in &prepared {
-            append_in(&mut w.tx, self.backend, p).await?;
+            appended = append_in(&mut w.tx, self.backend, p).await;
+            if appended.is_err() {
+                break;
+            }
         }
-        w.tx.commit().await?;
-        Ok(())
+        w.finish(appended).await
     }
 
     /// Up to `limit` of the agent's events with a seq above `after`, in seq
