@@ -282,8 +282,10 @@ impl WriteTx {
 }
 
 impl Store {
-    /// Opens (creating it if missing) the store at `url` — `sqlite://PATH` or
-    /// `postgres://…` — and applies the migrations it lacks.
+    /// Opens the store at `url` — `sqlite://PATH` (the file is created if
+    /// missing, in an existing directory; [`Store::open_sqlite`] creates the
+    /// directory too) or `postgres://…` (an existing database) — and applies
+    /// the migrations it lacks.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         if let Some(rest) = url.strip_prefix("sqlite://") {
             let (path, params) = match rest.split_once('?') {
