@@ -40,6 +40,8 @@ enum Command {
     /// Measure Paddock's overheads against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// Serve an OpenAI-compatible model that replays a script (tests, benchmarks, demos).
+    ScriptedModel(paddock::llm::scripted::ScriptedModelArgs),
 }
 
 #[derive(Subcommand)]
@@ -380,6 +382,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let builtin =
                 builtin_dir(&cli).context("built-in plugins not found: run `make build` first")?;
             paddock::bench::plugins(args, &builtin).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ScriptedModel(args) => {
+            paddock::llm::scripted::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

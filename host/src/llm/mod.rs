@@ -5,6 +5,7 @@
 pub mod assemble;
 pub mod client;
 pub mod retry;
+pub mod scripted;
 pub mod types;
 pub mod wire;
 
