@@ -414,3 +414,33 @@ async fn missing_key_variable_is_named() {
     let e = ModelClient::new(&p).unwrap_err();
     assert!(e.to_string().contains("PADDOCK_TEST_UNSET_API_KEY"), "{e}");
 }
+
+#[tokio::test]
+async fn stamped_tokens_carry_their_send_time() {
+    let m = serve("turns:\n  - stamp_tokens: 5\n    tokens_per_second: 50\n    text: end\n").await;
+    let c = client(&m, |_| {});
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    let (r, _) = complete(&c, &request("stamps"), &RetryBudget::new(0)).await;
+    let after = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    let text = r.unwrap().content.unwrap();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(words.len(), 6, "{text}");
+    assert_eq!(words[5], "end");
+    let stamps: Vec<u128> = words[..5]
+        .iter()
+        .map(|w| w.strip_prefix('t').unwrap().parse().unwrap())
+        .collect();
+    for pair in stamps.windows(2) {
+        assert!(
+            pair[0] < pair[1],
+            "stamps increase with the pace: {stamps:?}"
+        );
+    }
+    assert!(stamps[0] >= before && stamps[4] <= after, "{stamps:?}");
+}

@@ -5,7 +5,7 @@
 //! - [`events`]: event types and the in-process bus.
 //! - [`plugins`]: the WebAssembly plugin host (tools, risk assessors, MCP
 //!   adapters), capabilities and limits.
-//! - [`config`]: `paddock.toml`.
+//! - [`config`], `paddock.toml`.
 //! - [`bench`]: `paddock bench …` measurements.
 
 pub mod agent;

@@ -219,10 +219,7 @@ impl SseDecoder {
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
         self.buf.extend_from_slice(bytes);
         let mut events = Vec::new();
-        loop {
-            let Some(pos) = self.buf.iter().position(|&b| b == b'\n' || b == b'\r') else {
-                break;
-            };
+        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n' || b == b'\r') {
             // A lone `\r` at the end may be the first half of `\r\n`.
             if self.buf[pos] == b'\r' && pos + 1 == self.buf.len() {
                 break;

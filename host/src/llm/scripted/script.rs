@@ -601,4 +601,28 @@ turns:
         );
         assert_eq!(t.fault.as_ref().unwrap().times(), Some(1));
     }
+
+    #[test]
+    fn the_readme_example_is_a_valid_script() {
+        let readme = include_str!("../../../../README.md");
+        let section = readme
+            .split("## The scripted model")
+            .nth(1)
+            .expect("README has the section");
+        let yaml = section
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|s| s.split("```").next())
+            .expect("the section has a YAML example");
+        let s = Script::from_yaml_str(yaml).unwrap();
+        let t = s
+            .select(&convo("please fix the bug", None, 0))
+            .unwrap()
+            .turn;
+        assert_eq!(t.tool_calls[1].arguments, "{\"path\": ");
+        assert_eq!(
+            s.select(&convo("hi", None, 1)).unwrap().turn.stamp_tokens,
+            50
+        );
+    }
 }
