@@ -287,7 +287,10 @@ impl Bus {
     }
 
     /// Subscribes to an agent's events from now on.
-    pub fn subscribe(&self, agent: &str) -> tokio::sync::broadcast::Receiver<std::sync::Arc<Event>> {
+    pub fn subscribe(
+        &self,
+        agent: &str,
+    ) -> tokio::sync::broadcast::Receiver<std::sync::Arc<Event>> {
         self.sender(agent).subscribe()
     }
 

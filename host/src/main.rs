@@ -44,6 +44,8 @@ enum Command {
     Serve(ServeArgs),
     /// Run one agent headless on a task; print its events; exit 0 if it finished.
     Run(RunArgs),
+    /// Serve an OpenAI-compatible model that replays a script (tests, benchmarks, demos).
+    ScriptedModel(paddock::llm::scripted::ScriptedModelArgs),
 }
 
 #[derive(Args, Clone)]
@@ -85,7 +87,10 @@ struct RunArgs {
     #[arg(long, default_value = "run")]
     name: String,
     /// The system prompt.
-    #[arg(long, default_value = "You are a careful coding agent. Use the tools to inspect and change files in /workspace.")]
+    #[arg(
+        long,
+        default_value = "You are a careful coding agent. Use the tools to inspect and change files in /workspace."
+    )]
     system_prompt: String,
     /// Model calls allowed for the task.
     #[arg(long)]
@@ -439,6 +444,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             paddock::bench::plugins(args, &builtin).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::ScriptedModel(args) => {
+            paddock::llm::scripted::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -482,13 +491,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -512,12 +522,9 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
         .map_err(|e| Usage(format!("--bind `{}`: {e}", config.server.bind)))?;
     let data_dir = data_dir(cli)?;
     let app = open_app(cli, config.clone()).await?;
-    let (auth, notices) = paddock::api::auth::Auth::setup(
-        &data_dir,
-        addr,
-        config.server.allowed_origins.clone(),
-    )
-    .context("cannot set up the API tokens")?;
+    let (auth, notices) =
+        paddock::api::auth::Auth::setup(&data_dir, addr, config.server.allowed_origins.clone())
+            .context("cannot set up the API tokens")?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -540,9 +547,10 @@ fn print_event(event: &paddock::events::Event, json: bool, streaming: &mut bool)
     use std::io::Write as _;
     if json {
         if event.body.is_durable()
-            && let Ok(line) = serde_json::to_string(event) {
-                out!("{line}");
-            }
+            && let Ok(line) = serde_json::to_string(event)
+        {
+            out!("{line}");
+        }
         return;
     }
     let mut stdout = std::io::stdout().lock();
@@ -552,7 +560,9 @@ fn print_event(event: &paddock::events::Event, json: bool, streaming: &mut bool)
             let _ = write!(stdout, "{text}");
             let _ = stdout.flush();
         }
-        B::MessageAssistant { text, tool_calls, .. } => {
+        B::MessageAssistant {
+            text, tool_calls, ..
+        } => {
             if *streaming {
                 let _ = writeln!(stdout);
             } else if let Some(t) = text {
@@ -566,7 +576,13 @@ fn print_event(event: &paddock::events::Event, json: bool, streaming: &mut bool)
         B::MessageUser { text } => {
             let _ = writeln!(stdout, "> {text}");
         }
-        B::ToolResult { tool, success, content, duration_ms, .. } => {
+        B::ToolResult {
+            tool,
+            success,
+            content,
+            duration_ms,
+            ..
+        } => {
             let first = content.lines().next().unwrap_or("");
             let mark = if *success { "✓" } else { "✗" };
             let _ = writeln!(stdout, "  {mark} {tool} ({duration_ms} ms): {first}");
@@ -597,7 +613,10 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         });
         config.providers.retain(|p| p.name != "cli");
         config.providers.insert(0, provider);
-        paddock::agent::ModelRef { provider: "cli".into(), model: name }
+        paddock::agent::ModelRef {
+            provider: "cli".into(),
+            model: name,
+        }
     } else {
         let provider = match &args.provider {
             Some(p) => config.provider(p).ok_or_else(|| Usage(format!("no provider `{p}` in the configuration")))?,
@@ -611,9 +630,17 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
                 .models
                 .first()
                 .map(|m| m.name.clone())
-                .ok_or_else(|| Usage(format!("provider `{}` lists no models; pass --model", provider.name)))?,
+                .ok_or_else(|| {
+                    Usage(format!(
+                        "provider `{}` lists no models; pass --model",
+                        provider.name
+                    ))
+                })?,
         };
-        paddock::agent::ModelRef { provider: provider.name.clone(), model }
+        paddock::agent::ModelRef {
+            provider: provider.name.clone(),
+            model,
+        }
     };
     let workspace = std::fs::canonicalize(&args.workspace)
         .map_err(|e| Usage(format!("--workspace {}: {e}", args.workspace.display())))?;
@@ -667,15 +694,26 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
             print_event(&event, args.json, &mut streaming);
             match &event.body {
                 EventBody::MessageAssistant { text: Some(t), .. } => final_text = Some(t.clone()),
-                EventBody::Usage { input_tokens, output_tokens, cached_tokens, cost_usd, masked_tokens_saved, .. } => {
+                EventBody::Usage {
+                    input_tokens,
+                    output_tokens,
+                    cached_tokens,
+                    cost_usd,
+                    masked_tokens_saved,
+                    ..
+                } => {
                     totals.0 += input_tokens;
                     totals.1 += output_tokens;
                     totals.2 += cached_tokens;
                     totals.3 += cost_usd;
                     totals.4 += masked_tokens_saved;
                 }
-                EventBody::AgentStatus { status, reason } if event.seq > task_seq
-                    && matches!(status, AgentStatus::Idle | AgentStatus::Error | AgentStatus::Stopped) =>
+                EventBody::AgentStatus { status, reason }
+                    if event.seq > task_seq
+                        && matches!(
+                            status,
+                            AgentStatus::Idle | AgentStatus::Error | AgentStatus::Stopped
+                        ) =>
                 {
                     outcome = Some((*status, reason.clone()));
                 }

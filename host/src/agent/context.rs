@@ -99,7 +99,10 @@ impl Transcript {
     }
 
     /// Rebuilds a conversation from stored events (in seq order).
-    pub fn from_events<'a>(system: &str, events: impl IntoIterator<Item = &'a Event>) -> Transcript {
+    pub fn from_events<'a>(
+        system: &str,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Transcript {
         let mut t = Transcript::new(system);
         for e in events {
             t.push_event(&e.body);
@@ -152,28 +155,29 @@ impl Transcript {
             .iter()
             .rposition(|i| matches!(i, Item::Assistant { .. }));
         if let Some(a) = last_answer
-            && let Item::Assistant { tool_calls, .. } = &self.items[a] {
-                let after = &self.items[a + 1..];
-                for call in tool_calls {
-                    let resolved = after.iter().any(
-                        |i| matches!(i, Item::ToolResult { call_id, .. } if *call_id == call.id),
-                    );
-                    if resolved {
-                        continue;
-                    }
-                    let started = after.iter().find_map(|i| match i {
-                        Item::ToolStarted { call_id, read_only } if *call_id == call.id => {
-                            Some(*read_only)
-                        }
-                        _ => None,
-                    });
-                    return Step::RunTool {
-                        call: call.clone(),
-                        started: started.is_some(),
-                        read_only: started.unwrap_or(false),
-                    };
+            && let Item::Assistant { tool_calls, .. } = &self.items[a]
+        {
+            let after = &self.items[a + 1..];
+            for call in tool_calls {
+                let resolved = after
+                    .iter()
+                    .any(|i| matches!(i, Item::ToolResult { call_id, .. } if *call_id == call.id));
+                if resolved {
+                    continue;
                 }
+                let started = after.iter().find_map(|i| match i {
+                    Item::ToolStarted { call_id, read_only } if *call_id == call.id => {
+                        Some(*read_only)
+                    }
+                    _ => None,
+                });
+                return Step::RunTool {
+                    call: call.clone(),
+                    started: started.is_some(),
+                    read_only: started.unwrap_or(false),
+                };
             }
+        }
         let start = last_answer.map(|a| a + 1).unwrap_or(0);
         let fresh = self.items[start..]
             .iter()
@@ -303,7 +307,9 @@ impl Transcript {
 
 /// The one line that replaces a masked tool output.
 pub fn mask_placeholder(tool: &str, len: usize) -> String {
-    format!("[output of `{tool}` ({len} bytes) masked to save context; call the tool again if you need it]")
+    format!(
+        "[output of `{tool}` ({len} bytes) masked to save context; call the tool again if you need it]"
+    )
 }
 
 /// Cuts `text` to at most about `max` bytes: its head and tail with a note of
@@ -374,14 +380,20 @@ mod tests {
         t.items.push(user("task"));
         assert_eq!(t.next_step(), Step::CallModel);
         t.items.push(answer(&["a", "b"]));
-        assert!(matches!(t.next_step(), Step::RunTool { call, started: false, .. } if call.id == "a"));
+        assert!(
+            matches!(t.next_step(), Step::RunTool { call, started: false, .. } if call.id == "a")
+        );
         t.items.push(Item::ToolStarted {
             call_id: "a".into(),
             read_only: true,
         });
-        assert!(matches!(t.next_step(), Step::RunTool { call, started: true, read_only: true } if call.id == "a"));
+        assert!(
+            matches!(t.next_step(), Step::RunTool { call, started: true, read_only: true } if call.id == "a")
+        );
         t.items.push(result("a", "x"));
-        assert!(matches!(t.next_step(), Step::RunTool { call, started: false, .. } if call.id == "b"));
+        assert!(
+            matches!(t.next_step(), Step::RunTool { call, started: false, .. } if call.id == "b")
+        );
         t.items.push(result("b", "y"));
         assert_eq!(t.next_step(), Step::CallModel);
         t.items.push(Item::Assistant {
@@ -396,7 +408,12 @@ mod tests {
     #[test]
     fn user_messages_during_tool_calls_follow_the_results() {
         let mut t = Transcript::new("sys");
-        t.items = vec![user("task"), answer(&["a"]), user("also this"), result("a", "out")];
+        t.items = vec![
+            user("task"),
+            answer(&["a"]),
+            user("also this"),
+            result("a", "out"),
+        ];
         let p = t.prepare(u64::MAX, 0);
         let roles: Vec<&str> = p
             .messages
@@ -433,7 +450,10 @@ mod tests {
             .iter()
             .filter(|m| matches!(m, ChatMessage::Tool { content, .. } if content.starts_with("[output of")))
             .count();
-        assert_eq!(masked, 4, "all but the two latest turns' outputs are masked");
+        assert_eq!(
+            masked, 4,
+            "all but the two latest turns' outputs are masked"
+        );
         // The next turn keeps the same prefix: masking moves in batches.
         t.items.push(answer(&["c6"]));
         t.items.push(result("c6", "small"));

@@ -94,7 +94,11 @@ impl Manager {
             return invalid(format!(
                 "model.provider: unknown provider `{}` (configured: {})",
                 config.model.provider,
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             ));
         }
         if config.model.model.trim().is_empty() {
@@ -113,9 +117,10 @@ impl Manager {
             ));
         }
         if let Some(t) = config.temperature
-            && !(0.0..=2.0).contains(&t) {
-                return invalid("temperature: must be between 0 and 2".into());
-            }
+            && !(0.0..=2.0).contains(&t)
+        {
+            return invalid("temperature: must be between 0 and 2".into());
+        }
         if config.limits.max_turns == 0 {
             return invalid("limits.max_turns: must be at least 1".into());
         }
@@ -127,7 +132,9 @@ impl Manager {
                 .map_err(|e| AgentError::Invalid(format!("tools: cannot list tools: {e}")))?;
             for t in tools {
                 if !known.iter().any(|k| k.spec.name == *t) {
-                    return invalid(format!("tools: no enabled plugin offers a tool named `{t}`"));
+                    return invalid(format!(
+                        "tools: no enabled plugin offers a tool named `{t}`"
+                    ));
                 }
             }
         }

@@ -24,14 +24,14 @@ fn token_patterns() -> &'static Regex {
     RE.get_or_init(|| {
         // Each alternative is a widely used credential shape.
         let patterns = [
-            r"sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}",     // OpenAI / Anthropic keys
-            r"gh[pousr]_[A-Za-z0-9]{30,}",                // GitHub tokens
-            r"github_pat_[A-Za-z0-9_]{30,}",              // GitHub fine-grained
-            r"glpat-[A-Za-z0-9_\-]{20,}",                 // GitLab
-            r"xox[abposr]-[A-Za-z0-9\-]{10,}",            // Slack
-            r"AKIA[0-9A-Z]{16}",                          // AWS access key id
-            r"AIza[0-9A-Za-z_\-]{35}",                    // Google API key
-            r"(?i)bearer\s+[A-Za-z0-9._~+/\-]{20,}=*",    // bearer tokens
+            r"sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}", // OpenAI / Anthropic keys
+            r"gh[pousr]_[A-Za-z0-9]{30,}",            // GitHub tokens
+            r"github_pat_[A-Za-z0-9_]{30,}",          // GitHub fine-grained
+            r"glpat-[A-Za-z0-9_\-]{20,}",             // GitLab
+            r"xox[abposr]-[A-Za-z0-9\-]{10,}",        // Slack
+            r"AKIA[0-9A-Z]{16}",                      // AWS access key id
+            r"AIza[0-9A-Za-z_\-]{35}",                // Google API key
+            r"(?i)bearer\s+[A-Za-z0-9._~+/\-]{20,}=*", // bearer tokens
             r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}", // JWTs
             r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
         ];
@@ -119,7 +119,10 @@ mod tests {
         assert!(!out.contains("ghp_abc"), "{out}");
         assert!(!out.contains("AKIAABC"), "{out}");
         assert!(!out.contains("abcdefghijklmnopqrstuvwxyz.123"), "{out}");
-        assert!(out.ends_with("count 1"), "short values are not secrets: {out}");
+        assert!(
+            out.ends_with("count 1"),
+            "short values are not secrets: {out}"
+        );
         assert_eq!(out.matches(REDACTED).count(), 5, "{out}");
     }
 
@@ -128,7 +131,8 @@ mod tests {
         let r = Redactor::default();
         let pem = "x\n-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\nBBBB\n-----END OPENSSH PRIVATE KEY-----\ny";
         assert_eq!(r.redact(pem), format!("x\n{REDACTED}\ny"));
-        let mut v = serde_json::json!({"a": ["ok", {"b": "token sk-abcdefghijklmnopqrstuvwxyz"}], "n": 3});
+        let mut v =
+            serde_json::json!({"a": ["ok", {"b": "token sk-abcdefghijklmnopqrstuvwxyz"}], "n": 3});
         r.redact_json(&mut v);
         assert_eq!(v["a"][1]["b"], format!("token {REDACTED}"));
         assert_eq!(v["a"][0], "ok");

@@ -9,8 +9,8 @@ use super::context::{Step, Transcript, truncate_output};
 use super::redact::Redactor;
 use crate::config::{AgentDefaults, ModelConfig, ProviderConfig};
 use crate::events::{AgentStatus, Bus, Event, EventBody};
-use crate::llm::{ModelClient, RetryBudget};
 use crate::llm::{ChatRequest, StreamNote, ToolCallRequest, ToolDef};
+use crate::llm::{ModelClient, RetryBudget};
 use crate::plugins::{CallTarget, PluginHost, ToolCallFailure};
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
@@ -172,11 +172,16 @@ impl Agent {
         }));
     }
 
-    async fn set_status(&self, status: AgentStatus, reason: Option<String>) -> Result<(), AgentError> {
+    async fn set_status(
+        &self,
+        status: AgentStatus,
+        reason: Option<String>,
+    ) -> Result<(), AgentError> {
         if self.status() == status && reason.is_none() {
             return Ok(());
         }
-        self.append(EventBody::AgentStatus { status, reason }).await?;
+        self.append(EventBody::AgentStatus { status, reason })
+            .await?;
         Ok(())
     }
 
@@ -296,7 +301,11 @@ impl Agent {
 
     /// Records a failed result for every unresolved call of the latest
     /// answer, so the conversation stays valid for the next run.
-    async fn close_open_calls(&self, transcript: &mut Transcript, why: &str) -> Result<(), AgentError> {
+    async fn close_open_calls(
+        &self,
+        transcript: &mut Transcript,
+        why: &str,
+    ) -> Result<(), AgentError> {
         while let Step::RunTool { call, .. } = transcript.next_step() {
             let e = self
                 .append(EventBody::ToolResult {
@@ -325,7 +334,11 @@ impl Agent {
         Ok(Outcome::Failed)
     }
 
-    async fn steps(&self, transcript: &mut Transcript, token: &CancellationToken) -> Result<Outcome, AgentError> {
+    async fn steps(
+        &self,
+        transcript: &mut Transcript,
+        token: &CancellationToken,
+    ) -> Result<Outcome, AgentError> {
         let limits = &self.config.limits;
         let started = Instant::now();
         let deadline = limits
@@ -360,11 +373,15 @@ impl Agent {
                 return Ok(Outcome::Interrupted);
             }
             if let Some(max) = limits.max_wall_time_secs
-                && started.elapsed() >= Duration::from_secs(max) {
-                    return self
-                        .fail("limit_time", format!("the run reached its wall-time limit of {max} s"))
-                        .await;
-                }
+                && started.elapsed() >= Duration::from_secs(max)
+            {
+                return self
+                    .fail(
+                        "limit_time",
+                        format!("the run reached its wall-time limit of {max} s"),
+                    )
+                    .await;
+            }
             match transcript.next_step() {
                 Step::Idle => return Ok(Outcome::Done),
                 Step::CallModel => {
@@ -372,19 +389,23 @@ impl Agent {
                         return self
                             .fail(
                                 "limit_turns",
-                                format!("the run reached its limit of {} model calls", limits.max_turns),
+                                format!(
+                                    "the run reached its limit of {} model calls",
+                                    limits.max_turns
+                                ),
                             )
                             .await;
                     }
                     if let Some(max) = limits.max_cost_usd
-                        && spent >= max {
-                            return self
-                                .fail(
-                                    "limit_cost",
-                                    format!("the agent has spent ${spent:.4}, its limit is ${max:.4}"),
-                                )
-                                .await;
-                        }
+                        && spent >= max
+                    {
+                        return self
+                            .fail(
+                                "limit_cost",
+                                format!("the agent has spent ${spent:.4}, its limit is ${max:.4}"),
+                            )
+                            .await;
+                    }
                     turns += 1;
                     self.set_status(AgentStatus::Thinking, None).await?;
                     let budget_tokens =
@@ -399,7 +420,14 @@ impl Agent {
                         prompt_cache_key: Some(format!("paddock-{}", self.id)),
                     };
                     match self
-                        .call_model(provider, &model, &request, prepared.tokens_saved, token, deadline)
+                        .call_model(
+                            provider,
+                            &model,
+                            &request,
+                            prepared.tokens_saved,
+                            token,
+                            deadline,
+                        )
                         .await?
                     {
                         ModelResult::Answer(events, cost, input_tokens) => {
@@ -410,7 +438,9 @@ impl Agent {
                             }
                         }
                         ModelResult::Interrupted => return Ok(Outcome::Interrupted),
-                        ModelResult::Failed(code, message) => return self.fail(code, message).await,
+                        ModelResult::Failed(code, message) => {
+                            return self.fail(code, message).await;
+                        }
                     }
                 }
                 Step::RunTool {
@@ -513,7 +543,11 @@ impl Agent {
         };
         // Boxed so that dropping it on interrupt closes the HTTP stream at
         // once, not when this function returns.
-        let mut call = Box::pin(provider.client.complete(request, &self.budget, &mut on_note));
+        let mut call = Box::pin(
+            provider
+                .client
+                .complete(request, &self.budget, &mut on_note),
+        );
         let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
         let timeout = tokio::time::sleep_until(deadline.unwrap_or(far));
         tokio::pin!(timeout);
@@ -547,7 +581,10 @@ impl Agent {
         let completion = match result {
             Ok(c) => c,
             Err(e) => {
-                return Ok(ModelResult::Failed("model_failed", format!("the model call failed: {e}")));
+                return Ok(ModelResult::Failed(
+                    "model_failed",
+                    format!("the model call failed: {e}"),
+                ));
             }
         };
         let cost = model.cost(&completion.usage);
@@ -572,7 +609,11 @@ impl Agent {
             masked_tokens_saved: tokens_saved,
         })
         .await?;
-        Ok(ModelResult::Answer(events, cost, completion.usage.input_tokens))
+        Ok(ModelResult::Answer(
+            events,
+            cost,
+            completion.usage.input_tokens,
+        ))
     }
 
     async fn on_note(&self, note: StreamNote, partial: &mut String) -> Result<(), AgentError> {
@@ -601,7 +642,10 @@ impl Agent {
     }
 
     /// Runs one tool call; returns its stored result and, if it failed, why.
-    async fn run_tool(&self, call: &ToolCallRequest) -> Result<(Arc<Event>, Option<String>), AgentError> {
+    async fn run_tool(
+        &self,
+        call: &ToolCallRequest,
+    ) -> Result<(Arc<Event>, Option<String>), AgentError> {
         let started = Instant::now();
         let failure = |content: String| EventBody::ToolResult {
             call_id: call.id.clone(),
@@ -612,7 +656,10 @@ impl Agent {
             truncated_bytes: 0,
         };
         if !self.may_use(&call.name) {
-            let msg = format!("unknown tool `{}`: it is not among this agent's tools", call.name);
+            let msg = format!(
+                "unknown tool `{}`: it is not among this agent's tools",
+                call.name
+            );
             return Ok((self.append(failure(msg.clone())).await?, Some(msg)));
         }
         let spec = match self.deps.plugins.find_tool(&call.name) {
@@ -733,7 +780,11 @@ mod tests {
         };
         let mut r = RepeatTracker::default();
         assert_eq!(r.failed(&call(r#"{"path":"a","n":1}"#)), 1);
-        assert_eq!(r.failed(&call(r#"{"n":1, "path":"a"}"#)), 2, "same arguments, other order");
+        assert_eq!(
+            r.failed(&call(r#"{"n":1, "path":"a"}"#)),
+            2,
+            "same arguments, other order"
+        );
         assert_eq!(r.failed(&call(r#"{"path":"b"}"#)), 1);
         r.succeeded();
         assert_eq!(r.failed(&call(r#"{"path":"b"}"#)), 1);

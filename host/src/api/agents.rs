@@ -157,9 +157,10 @@ pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentC
     take!(limits);
     let model = match merged.model {
         Some(m) => m,
-        None => state.default_model.clone().ok_or_else(|| {
-            ApiError::invalid("model: required (no default model is configured)")
-        })?,
+        None => state
+            .default_model
+            .clone()
+            .ok_or_else(|| ApiError::invalid("model: required (no default model is configured)"))?,
     };
     let workspace = merged
         .workspace
@@ -184,7 +185,9 @@ async fn prompt_text(state: &AppState, name: &str) -> Result<String, ApiError> {
         .get_doc(DocKind::SystemPrompt, name)
         .await?
         .ok_or_else(|| {
-            ApiError::invalid(format!("system_prompt_name: no system prompt named `{name}`"))
+            ApiError::invalid(format!(
+                "system_prompt_name: no system prompt named `{name}`"
+            ))
         })?;
     doc.body
         .get("text")

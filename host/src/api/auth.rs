@@ -43,16 +43,21 @@ fn random_token() -> String {
 /// writes it to `file` (mode 0600).
 fn load_or_create(env: &str, file: &Path, what: &str) -> std::io::Result<(String, TokenNotice)> {
     if let Ok(t) = std::env::var(env)
-        && !t.trim().is_empty() {
-            return Ok((t.trim().to_string(), TokenNotice(format!("{what}: from ${env}"))));
-        }
+        && !t.trim().is_empty()
+    {
+        return Ok((
+            t.trim().to_string(),
+            TokenNotice(format!("{what}: from ${env}")),
+        ));
+    }
     if let Ok(t) = std::fs::read_to_string(file)
-        && !t.trim().is_empty() {
-            return Ok((
-                t.trim().to_string(),
-                TokenNotice(format!("{what}: in {}", file.display())),
-            ));
-        }
+        && !t.trim().is_empty()
+    {
+        return Ok((
+            t.trim().to_string(),
+            TokenNotice(format!("{what}: in {}", file.display())),
+        ));
+    }
     let token = random_token();
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)?;
@@ -122,10 +127,15 @@ impl Auth {
     }
 
     fn presented(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-        if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
-            && let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
-                return Some(t.trim().to_string());
-            }
+        if let Some(v) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            && let Some(t) = v
+                .strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        {
+            return Some(t.trim().to_string());
+        }
         // Browsers cannot set headers on a WebSocket upgrade.
         query.and_then(|q| {
             q.split('&')
@@ -147,7 +157,9 @@ impl Auth {
         if ok {
             Ok(())
         } else {
-            Err(unauthorized("a valid bearer token is required (Authorization: Bearer …)"))
+            Err(unauthorized(
+                "a valid bearer token is required (Authorization: Bearer …)",
+            ))
         }
     }
 
@@ -273,7 +285,10 @@ mod tests {
         assert!(a.check_user(None).is_err());
         assert!(a.check_user(Some("nope")).is_err());
         assert!(a.check_user(Some("user-t")).is_ok());
-        assert!(a.check_user(Some("admin-t")).is_ok(), "admin passes as user");
+        assert!(
+            a.check_user(Some("admin-t")).is_ok(),
+            "admin passes as user"
+        );
         assert!(!a.is_admin(Some("user-t")));
         let p = Auth::presented(&headers(&[("authorization", "Bearer user-t")]), None);
         assert_eq!(p.as_deref(), Some("user-t"));
@@ -284,17 +299,34 @@ mod tests {
     #[test]
     fn loopback_host_and_origin_rules() {
         let a = Auth::new(None, "admin".into(), true);
-        assert!(a.check_host(&headers(&[("host", "127.0.0.1:7700")])).is_ok());
-        assert!(a.check_host(&headers(&[("host", "localhost:7700")])).is_ok());
+        assert!(
+            a.check_host(&headers(&[("host", "127.0.0.1:7700")]))
+                .is_ok()
+        );
+        assert!(
+            a.check_host(&headers(&[("host", "localhost:7700")]))
+                .is_ok()
+        );
         assert!(a.check_host(&headers(&[("host", "[::1]:7700")])).is_ok());
-        assert!(a.check_host(&headers(&[("host", "evil.example:7700")])).is_err());
+        assert!(
+            a.check_host(&headers(&[("host", "evil.example:7700")]))
+                .is_err()
+        );
         assert!(a.check_origin(&HeaderMap::new()).is_ok());
-        assert!(a
-            .check_origin(&headers(&[("host", "127.0.0.1:7700"), ("origin", "http://127.0.0.1:7700")]))
-            .is_ok());
-        assert!(a
-            .check_origin(&headers(&[("host", "127.0.0.1:7700"), ("origin", "http://evil.example")]))
-            .is_err());
+        assert!(
+            a.check_origin(&headers(&[
+                ("host", "127.0.0.1:7700"),
+                ("origin", "http://127.0.0.1:7700")
+            ]))
+            .is_ok()
+        );
+        assert!(
+            a.check_origin(&headers(&[
+                ("host", "127.0.0.1:7700"),
+                ("origin", "http://evil.example")
+            ]))
+            .is_err()
+        );
     }
 
     #[test]

@@ -17,7 +17,10 @@ use utoipa::ToSchema;
 fn check_name(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -151,9 +154,15 @@ async fn delete_doc(state: &AppState, kind: DocKind, name: &str) -> Result<Statu
 /// List agent templates.
 #[utoipa::path(get, path = "/api/config/agent-templates", tag = "config",
     responses((status = 200, body = Vec<TemplateView>)))]
-pub async fn list_templates(State(state): State<AppState>) -> Result<Json<Vec<TemplateView>>, ApiError> {
+pub async fn list_templates(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<TemplateView>>, ApiError> {
     let docs = state.store.list_docs(DocKind::AgentTemplate).await?;
-    Ok(Json(docs.into_iter().map(template_view).collect::<Result<_, _>>()?))
+    Ok(Json(
+        docs.into_iter()
+            .map(template_view)
+            .collect::<Result<_, _>>()?,
+    ))
 }
 
 /// Create an agent template.
@@ -163,7 +172,13 @@ pub async fn create_template(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<NewTemplate>,
 ) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
-    let doc = create_doc(&state, DocKind::AgentTemplate, &req.name, to_json(&req.template)?).await?;
+    let doc = create_doc(
+        &state,
+        DocKind::AgentTemplate,
+        &req.name,
+        to_json(&req.template)?,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(template_view(doc)?)))
 }
 
@@ -174,7 +189,9 @@ pub async fn get_template(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<TemplateView>, ApiError> {
-    Ok(Json(template_view(get_doc(&state, DocKind::AgentTemplate, &name).await?)?))
+    Ok(Json(template_view(
+        get_doc(&state, DocKind::AgentTemplate, &name).await?,
+    )?))
 }
 
 /// Create or replace an agent template.
@@ -206,9 +223,15 @@ pub async fn delete_template(
 /// List system prompts.
 #[utoipa::path(get, path = "/api/config/system-prompts", tag = "config",
     responses((status = 200, body = Vec<SystemPromptView>)))]
-pub async fn list_prompts(State(state): State<AppState>) -> Result<Json<Vec<SystemPromptView>>, ApiError> {
+pub async fn list_prompts(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<SystemPromptView>>, ApiError> {
     let docs = state.store.list_docs(DocKind::SystemPrompt).await?;
-    Ok(Json(docs.into_iter().map(prompt_view).collect::<Result<_, _>>()?))
+    Ok(Json(
+        docs.into_iter()
+            .map(prompt_view)
+            .collect::<Result<_, _>>()?,
+    ))
 }
 
 /// Create a system prompt.
@@ -218,7 +241,13 @@ pub async fn create_prompt(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<NewSystemPrompt>,
 ) -> Result<(StatusCode, Json<SystemPromptView>), ApiError> {
-    let doc = create_doc(&state, DocKind::SystemPrompt, &req.name, to_json(&req.prompt)?).await?;
+    let doc = create_doc(
+        &state,
+        DocKind::SystemPrompt,
+        &req.name,
+        to_json(&req.prompt)?,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(prompt_view(doc)?)))
 }
 
@@ -229,7 +258,9 @@ pub async fn get_prompt(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<SystemPromptView>, ApiError> {
-    Ok(Json(prompt_view(get_doc(&state, DocKind::SystemPrompt, &name).await?)?))
+    Ok(Json(prompt_view(
+        get_doc(&state, DocKind::SystemPrompt, &name).await?,
+    )?))
 }
 
 /// Create or replace a system prompt.

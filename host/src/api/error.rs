@@ -145,9 +145,10 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         JsonRejection::JsonDataError(e) => {
             ApiError::invalid(format!("invalid request body: {}", source_text(&e)))
         }
-        JsonRejection::JsonSyntaxError(e) => {
-            ApiError::invalid(format!("request body is not valid JSON: {}", source_text(&e)))
-        }
+        JsonRejection::JsonSyntaxError(e) => ApiError::invalid(format!(
+            "request body is not valid JSON: {}",
+            source_text(&e)
+        )),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -204,9 +205,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => {
-                Err(ApiError::not_found(format!("no such resource: {}", e.body_text())))
-            }
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::not_found(
+                format!("no such resource: {}", e.body_text()),
+            )),
             Err(other) => Err(ApiError::invalid(other.body_text())),
         }
     }

@@ -80,7 +80,10 @@ async fn method_not_allowed() -> ApiError {
 pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/api/plugins", get(plugins::list).post(plugins::install))
-        .route("/api/plugins/{name}", get(plugins::get).delete(plugins::remove))
+        .route(
+            "/api/plugins/{name}",
+            get(plugins::get).delete(plugins::remove),
+        )
         .route("/api/plugins/{name}/grants", put(plugins::put_grants))
         .route("/api/plugins/{name}/enable", post(plugins::enable))
         .route("/api/plugins/{name}/disable", post(plugins::disable))

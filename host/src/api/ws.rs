@@ -147,7 +147,12 @@ async fn serve(state: AppState, socket: WebSocket) {
         let msg: ClientMsg = match serde_json::from_str(text.as_str()) {
             Ok(m) => m,
             Err(e) => {
-                reply_error(&ctl_tx, "invalid_request", &format!("invalid message: {e}"), None);
+                reply_error(
+                    &ctl_tx,
+                    "invalid_request",
+                    &format!("invalid message: {e}"),
+                    None,
+                );
                 continue;
             }
         };
@@ -162,7 +167,12 @@ async fn serve(state: AppState, socket: WebSocket) {
     let _ = writer.await;
 }
 
-fn reply_error(ctl: &mpsc::UnboundedSender<Utf8Bytes>, code: &str, message: &str, agent: Option<&str>) {
+fn reply_error(
+    ctl: &mpsc::UnboundedSender<Utf8Bytes>,
+    code: &str,
+    message: &str,
+    agent: Option<&str>,
+) {
     let _ = ctl.send(encode(&ServerMsg::Error {
         code,
         message,
@@ -180,18 +190,33 @@ async fn handle(
     match msg {
         ClientMsg::Subscribe { agent_id, after } => {
             if !subs.contains_key(&agent_id) && subs.len() >= MAX_SUBSCRIPTIONS {
-                reply_error(ctl, "too_many_subscriptions", "too many subscriptions on one connection", Some(&agent_id));
+                reply_error(
+                    ctl,
+                    "too_many_subscriptions",
+                    "too many subscriptions on one connection",
+                    Some(&agent_id),
+                );
                 return;
             }
             match state.store.get_agent(&agent_id).await {
                 Ok(Some(_)) => {}
                 Ok(None) => {
-                    reply_error(ctl, "not_found", &format!("no agent with id `{agent_id}`"), Some(&agent_id));
+                    reply_error(
+                        ctl,
+                        "not_found",
+                        &format!("no agent with id `{agent_id}`"),
+                        Some(&agent_id),
+                    );
                     return;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "store failed on subscribe");
-                    reply_error(ctl, "internal", "the store failed; see the server log", Some(&agent_id));
+                    reply_error(
+                        ctl,
+                        "internal",
+                        "the store failed; see the server log",
+                        Some(&agent_id),
+                    );
                     return;
                 }
             }
@@ -283,7 +308,12 @@ impl Forwarder {
     /// to the end), waiting for queue room (replay does not race agents).
     async fn replay(&mut self, until: Option<u64>) -> Result<(), Stop> {
         loop {
-            let page = match self.state.store.events_after(&self.agent, self.last, 500).await {
+            let page = match self
+                .state
+                .store
+                .events_after(&self.agent, self.last, 500)
+                .await
+            {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(error = %e, agent = %self.agent, "replay failed");

@@ -2,8 +2,15 @@
 //! pricing, and the scripted model server used by tests, benchmarks and
 //! offline demos.
 
+pub mod assemble;
+pub mod client;
+pub mod retry;
+pub mod scripted;
 pub mod types;
+pub mod wire;
 
+pub use client::{LlmError, ModelClient};
+pub use retry::RetryBudget;
 pub use types::{
     ChatMessage, ChatRequest, Completion, FinishReason, StreamNote, TokenUsage, ToolCallRequest,
     ToolDef,

@@ -1,0 +1,628 @@
+//! The scripted model's script: its file format (YAML or JSON), validation
+//! with errors that name the scenario, turn and field, and the stateless
+//! matching of a request's conversation to a turn.
+
+use regex::Regex;
+use serde::Deserialize;
+use std::path::Path;
+
+/// A bad script, named precisely.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    /// The file could not be read.
+    #[error("cannot read the script {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The script is not valid.
+    #[error("the script {origin} is not valid: {message}")]
+    Invalid {
+        /// The file (or `<string>`).
+        origin: String,
+        /// What is wrong, and where.
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScriptFile {
+    #[serde(default = "default_model")]
+    model: String,
+    #[serde(default)]
+    tokens_per_second: f64,
+    #[serde(default)]
+    scenarios: Vec<ScenarioFile>,
+    #[serde(default)]
+    turns: Vec<TurnFile>,
+}
+
+fn default_model() -> String {
+    "scripted".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, rename = "match")]
+    matches: Option<String>,
+    turns: Vec<TurnFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TurnFile {
+    #[serde(default)]
+    when: Option<WhenFile>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<ToolCallFile>,
+    #[serde(default)]
+    tokens_per_second: Option<f64>,
+    #[serde(default)]
+    stamp_tokens: Option<u32>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+    #[serde(default)]
+    usage: Option<UsageSpec>,
+    #[serde(default)]
+    fault: Option<Fault>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WhenFile {
+    #[serde(default)]
+    turn: Option<usize>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    tool: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolCallFile {
+    name: String,
+    #[serde(default)]
+    arguments: Option<serde_json::Value>,
+    #[serde(default)]
+    raw_arguments: Option<String>,
+}
+
+/// Usage numbers a turn reports instead of the computed ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageSpec {
+    /// Prompt tokens (default: the request's bytes / 4).
+    #[serde(default)]
+    pub prompt_tokens: Option<u64>,
+    /// Completion tokens (default: the tokens streamed).
+    #[serde(default)]
+    pub completion_tokens: Option<u64>,
+    /// Cached prompt tokens (default 0).
+    #[serde(default)]
+    pub cached_tokens: Option<u64>,
+}
+
+/// A fault a turn injects instead of (or in the middle of) its answer.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// HTTP 429 with `Retry-After: retry_after` (seconds).
+    RateLimit {
+        /// Seconds to ask the client to wait (default 1).
+        #[serde(default = "one")]
+        retry_after: u64,
+        /// Only the first `times` asks of this turn in a conversation.
+        #[serde(default)]
+        times: Option<u32>,
+    },
+    /// HTTP 500.
+    ServerError {
+        /// Only the first `times` asks of this turn in a conversation.
+        #[serde(default)]
+        times: Option<u32>,
+    },
+    /// Stream `at_chunk` chunks, then drop the connection without `[DONE]`.
+    Cut {
+        /// Chunks sent before the cut (default: through the first argument
+        /// fragment of the first tool call, or half the text).
+        #[serde(default)]
+        at_chunk: Option<usize>,
+        /// Only the first `times` asks of this turn in a conversation.
+        #[serde(default)]
+        times: Option<u32>,
+    },
+    /// Send `at_chunk` chunks (0: not even the response headers), then
+    /// nothing for `seconds` (absent: until the client goes away), then the
+    /// rest of the answer.
+    Hang {
+        /// Seconds of silence (absent: forever).
+        #[serde(default)]
+        seconds: Option<f64>,
+        /// Chunks sent before the silence (default 1: the role chunk).
+        #[serde(default)]
+        at_chunk: Option<usize>,
+        /// Only the first `times` asks of this turn in a conversation.
+        #[serde(default)]
+        times: Option<u32>,
+    },
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl Fault {
+    /// How many asks the fault applies to (`None`: all).
+    pub fn times(&self) -> Option<u32> {
+        match self {
+            Fault::RateLimit { times, .. }
+            | Fault::ServerError { times }
+            | Fault::Cut { times, .. }
+            | Fault::Hang { times, .. } => *times,
+        }
+    }
+}
+
+/// A tool call a turn makes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptToolCall {
+    /// The tool.
+    pub name: String,
+    /// The arguments text as streamed (possibly invalid JSON).
+    pub arguments: String,
+}
+
+/// One answer of the script.
+#[derive(Clone, Debug)]
+pub struct Turn {
+    /// Where the turn is (`scenario 1 (name), turn 2`), for messages.
+    pub label: String,
+    when: Option<When>,
+    /// The text, if any.
+    pub text: Option<String>,
+    /// The tool calls, in order.
+    pub tool_calls: Vec<ScriptToolCall>,
+    /// The pace (0: as fast as possible).
+    pub tokens_per_second: f64,
+    /// Text tokens of the form `t<unix_micros> ` sent before the text.
+    pub stamp_tokens: u32,
+    /// The finish reason (default `tool_calls` when it calls tools, else `stop`).
+    pub finish_reason: String,
+    /// Usage overrides.
+    pub usage: UsageSpec,
+    /// The fault, if any.
+    pub fault: Option<Fault>,
+}
+
+#[derive(Clone, Debug)]
+struct When {
+    turn: Option<usize>,
+    user: Option<Regex>,
+    tool: Option<Regex>,
+}
+
+#[derive(Clone, Debug)]
+struct Scenario {
+    matches: Option<Regex>,
+    turns: Vec<Turn>,
+}
+
+/// A loaded, validated script.
+#[derive(Clone, Debug)]
+pub struct Script {
+    /// The model id `/v1/models` lists.
+    pub model: String,
+    scenarios: Vec<Scenario>,
+}
+
+/// What the matching reads of a request's conversation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Conversation {
+    /// The first user message ("" when none).
+    pub first_user: String,
+    /// The last user message.
+    pub last_user: Option<String>,
+    /// The last tool message's content.
+    pub last_tool: Option<String>,
+    /// Assistant messages already in the conversation.
+    pub assistant_turns: usize,
+}
+
+impl Conversation {
+    /// Reads an OpenAI `messages` array (content as a string or text parts).
+    pub fn from_messages(messages: &[serde_json::Value]) -> Conversation {
+        let mut c = Conversation::default();
+        let mut first = None;
+        for m in messages {
+            let text = content_text(m.get("content"));
+            match m.get("role").and_then(|r| r.as_str()) {
+                Some("user") => {
+                    if first.is_none() {
+                        first = Some(text.clone());
+                    }
+                    c.last_user = Some(text);
+                }
+                Some("tool") | Some("function") => c.last_tool = Some(text),
+                Some("assistant") => c.assistant_turns += 1,
+                _ => {}
+            }
+        }
+        c.first_user = first.unwrap_or_default();
+        c
+    }
+}
+
+fn content_text(v: Option<&serde_json::Value>) -> String {
+    match v {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => String::new(),
+    }
+}
+
+/// The turn that answers a conversation, and where it is.
+#[derive(Debug)]
+pub struct Selected<'a> {
+    /// The turn.
+    pub turn: &'a Turn,
+    /// Its scenario's position.
+    pub scenario: usize,
+    /// Its position in the scenario.
+    pub index: usize,
+}
+
+impl Script {
+    /// Reads a script; `.json` files are JSON, anything else YAML.
+    pub fn load(path: &Path) -> Result<Script, ScriptError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let origin = path.display().to_string();
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
+            let file: ScriptFile =
+                serde_json::from_str(&text).map_err(|e| ScriptError::Invalid {
+                    origin: origin.clone(),
+                    message: e.to_string(),
+                })?;
+            Script::build(file, &origin)
+        } else {
+            Script::parse_yaml(&text, &origin)
+        }
+    }
+
+    /// Parses a YAML script (JSON is YAML too).
+    pub fn from_yaml_str(text: &str) -> Result<Script, ScriptError> {
+        Script::parse_yaml(text, "<string>")
+    }
+
+    fn parse_yaml(text: &str, origin: &str) -> Result<Script, ScriptError> {
+        let file: ScriptFile = serde_yaml_ng::from_str(text).map_err(|e| ScriptError::Invalid {
+            origin: origin.into(),
+            message: e.to_string(),
+        })?;
+        Script::build(file, origin)
+    }
+
+    fn build(file: ScriptFile, origin: &str) -> Result<Script, ScriptError> {
+        let invalid = |message: String| ScriptError::Invalid {
+            origin: origin.into(),
+            message,
+        };
+        let pace_ok = |p: f64| p.is_finite() && p >= 0.0;
+        if !pace_ok(file.tokens_per_second) {
+            return Err(invalid(
+                "tokens_per_second must be a number >= 0 (0: as fast as possible)".into(),
+            ));
+        }
+        let mut scenarios = Vec::new();
+        let mut raw: Vec<(String, Option<String>, Vec<TurnFile>)> = Vec::new();
+        for (i, s) in file.scenarios.into_iter().enumerate() {
+            let label = match &s.name {
+                Some(n) => format!("scenario {i} ({n})"),
+                None => format!("scenario {i}"),
+            };
+            raw.push((label, s.matches, s.turns));
+        }
+        if !file.turns.is_empty() {
+            raw.push(("turns".into(), None, file.turns));
+        }
+        if raw.is_empty() {
+            return Err(invalid("it has no `turns` and no `scenarios`".into()));
+        }
+        for (label, matches, turns) in raw {
+            let matches = matches
+                .map(|m| Regex::new(&m))
+                .transpose()
+                .map_err(|e| invalid(format!("{label}: `match` is not a valid regex: {e}")))?;
+            if turns.is_empty() {
+                return Err(invalid(format!("{label}: `turns` is empty")));
+            }
+            let mut built = Vec::new();
+            for (j, t) in turns.into_iter().enumerate() {
+                let tl = if label == "turns" {
+                    format!("turn {j}")
+                } else {
+                    format!("{label}, turn {j}")
+                };
+                let err = |field: &str, msg: String| invalid(format!("{tl}: `{field}`: {msg}"));
+                let regex = |field: &str, r: Option<String>| {
+                    r.map(|r| Regex::new(&r))
+                        .transpose()
+                        .map_err(|e| err(field, format!("not a valid regex: {e}")))
+                };
+                let when = match t.when {
+                    None => None,
+                    Some(w) => Some(When {
+                        turn: w.turn,
+                        user: regex("when.user", w.user)?,
+                        tool: regex("when.tool", w.tool)?,
+                    }),
+                };
+                let pace = t.tokens_per_second.unwrap_or(file.tokens_per_second);
+                if !pace_ok(pace) {
+                    return Err(err("tokens_per_second", "must be a number >= 0".into()));
+                }
+                let mut calls = Vec::new();
+                for (k, c) in t.tool_calls.into_iter().enumerate() {
+                    if c.name.is_empty() {
+                        return Err(err(&format!("tool_calls[{k}].name"), "is empty".into()));
+                    }
+                    let arguments = match (c.arguments, c.raw_arguments) {
+                        (Some(_), Some(_)) => {
+                            return Err(err(
+                                &format!("tool_calls[{k}]"),
+                                "give `arguments` or `raw_arguments`, not both".into(),
+                            ));
+                        }
+                        (Some(v), None) => v.to_string(),
+                        (None, Some(raw)) => raw,
+                        (None, None) => "{}".into(),
+                    };
+                    calls.push(ScriptToolCall {
+                        name: c.name,
+                        arguments,
+                    });
+                }
+                let stamp = t.stamp_tokens.unwrap_or(0);
+                if t.text.is_none() && calls.is_empty() && stamp == 0 && t.fault.is_none() {
+                    return Err(invalid(format!(
+                        "{tl}: it answers nothing: give `text`, `tool_calls`, `stamp_tokens` or a `fault`"
+                    )));
+                }
+                if let Some(Fault::Hang {
+                    seconds: Some(s), ..
+                }) = &t.fault
+                    && !(s.is_finite() && *s >= 0.0)
+                {
+                    return Err(err("fault.seconds", "must be a number >= 0".into()));
+                }
+                let finish_reason = t.finish_reason.unwrap_or_else(|| {
+                    if calls.is_empty() {
+                        "stop".into()
+                    } else {
+                        "tool_calls".into()
+                    }
+                });
+                built.push(Turn {
+                    label: tl,
+                    when,
+                    text: t.text,
+                    tool_calls: calls,
+                    tokens_per_second: pace,
+                    stamp_tokens: stamp,
+                    finish_reason,
+                    usage: t.usage.unwrap_or_default(),
+                    fault: t.fault,
+                });
+            }
+            scenarios.push(Scenario {
+                matches,
+                turns: built,
+            });
+        }
+        Ok(Script {
+            model: file.model,
+            scenarios,
+        })
+    }
+
+    /// The turn answering `c`: the first scenario whose `match` accepts the
+    /// first user message and that has a matching turn; in it, the first
+    /// turn that matches. A turn without `when` matches when the
+    /// conversation holds as many assistant messages as its position in the
+    /// list; a turn with `when` matches when all its conditions hold.
+    pub fn select(&self, c: &Conversation) -> Option<Selected<'_>> {
+        for (si, s) in self.scenarios.iter().enumerate() {
+            if let Some(m) = &s.matches
+                && !m.is_match(&c.first_user)
+            {
+                continue;
+            }
+            for (ti, t) in s.turns.iter().enumerate() {
+                let ok = match &t.when {
+                    None => ti == c.assistant_turns,
+                    Some(w) => {
+                        w.turn.is_none_or(|n| n == c.assistant_turns)
+                            && w.user.as_ref().is_none_or(|r| {
+                                c.last_user.as_deref().is_some_and(|u| r.is_match(u))
+                            })
+                            && w.tool.as_ref().is_none_or(|r| {
+                                c.last_tool.as_deref().is_some_and(|u| r.is_match(u))
+                            })
+                    }
+                };
+                if ok {
+                    return Some(Selected {
+                        turn: t,
+                        scenario: si,
+                        index: ti,
+                    });
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convo(first: &str, last_tool: Option<&str>, assistant_turns: usize) -> Conversation {
+        Conversation {
+            first_user: first.into(),
+            last_user: Some(first.into()),
+            last_tool: last_tool.map(str::to_string),
+            assistant_turns,
+        }
+    }
+
+    #[test]
+    fn ordered_turns_and_scenarios() {
+        let s = Script::from_yaml_str(
+            r#"
+scenarios:
+  - name: bug
+    match: "fix the bug"
+    turns:
+      - tool_calls: [{name: read_file, arguments: {path: a.txt}}]
+      - when: {tool: "^error"}
+        text: "retrying"
+      - text: "done"
+turns:
+  - text: "hello"
+  - text: "again"
+"#,
+        )
+        .unwrap();
+        let pick = |c: &Conversation| s.select(c).map(|t| t.turn.label.clone());
+        assert_eq!(
+            pick(&convo("please fix the bug", None, 0)).unwrap(),
+            "scenario 0 (bug), turn 0"
+        );
+        assert_eq!(
+            s.select(&convo("fix the bug", None, 0))
+                .unwrap()
+                .turn
+                .tool_calls[0]
+                .arguments,
+            r#"{"path":"a.txt"}"#
+        );
+        assert_eq!(
+            pick(&convo("fix the bug", Some("error: x"), 1)).unwrap(),
+            "scenario 0 (bug), turn 1"
+        );
+        assert_eq!(
+            pick(&convo("fix the bug", Some("ok"), 2)).unwrap(),
+            "scenario 0 (bug), turn 2"
+        );
+        assert_eq!(pick(&convo("hi", None, 1)).unwrap(), "turn 1");
+        assert_eq!(pick(&convo("hi", None, 5)), None);
+    }
+
+    #[test]
+    fn conversation_from_messages() {
+        let m: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[{"role":"system","content":"s"},{"role":"user","content":"first"},
+                {"role":"assistant","content":null,"tool_calls":[]},
+                {"role":"tool","tool_call_id":"c","content":[{"type":"text","text":"out"}]},
+                {"role":"user","content":"second"}]"#,
+        )
+        .unwrap();
+        let c = Conversation::from_messages(&m);
+        assert_eq!(c.first_user, "first");
+        assert_eq!(c.last_user.as_deref(), Some("second"));
+        assert_eq!(c.last_tool.as_deref(), Some("out"));
+        assert_eq!(c.assistant_turns, 1);
+    }
+
+    #[test]
+    fn errors_name_the_turn_and_field() {
+        let cases = [
+            (
+                "turns:\n  - text: a\n  - when: {user: \"(\"}\n    text: b\n",
+                "turn 1: `when.user`",
+            ),
+            (
+                "scenarios:\n  - name: x\n    turns:\n      - {}\n",
+                "scenario 0 (x), turn 0: it answers nothing",
+            ),
+            (
+                "turns:\n  - tool_calls: [{name: f, arguments: {}, raw_arguments: \"{\"}]\n",
+                "turn 0: `tool_calls[0]`",
+            ),
+            ("turns:\n  - text: a\n    colour: red\n", "colour"),
+            (
+                "turns:\n  - text: a\n    fault: {type: explode}\n",
+                "explode",
+            ),
+            (
+                "turns:\n  - text: a\n    tokens_per_second: -1\n",
+                "turn 0: `tokens_per_second`",
+            ),
+            ("model: m\n", "no `turns`"),
+        ];
+        for (text, want) in cases {
+            let e = Script::from_yaml_str(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn faults_parse() {
+        let s = Script::from_yaml_str(
+            "turns:\n  - text: a\n    fault: {type: rate_limit, retry_after: 2, times: 1}\n",
+        )
+        .unwrap();
+        let t = s.select(&convo("x", None, 0)).unwrap().turn;
+        assert_eq!(
+            t.fault,
+            Some(Fault::RateLimit {
+                retry_after: 2,
+                times: Some(1)
+            })
+        );
+        assert_eq!(t.fault.as_ref().unwrap().times(), Some(1));
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_script() {
+        let readme = include_str!("../../../../README.md");
+        let section = readme
+            .split("## The scripted model")
+            .nth(1)
+            .expect("README has the section");
+        let yaml = section
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|s| s.split("```").next())
+            .expect("the section has a YAML example");
+        let s = Script::from_yaml_str(yaml).unwrap();
+        let t = s
+            .select(&convo("please fix the bug", None, 0))
+            .unwrap()
+            .turn;
+        assert_eq!(t.tool_calls[1].arguments, "{\"path\": ");
+        assert_eq!(
+            s.select(&convo("hi", None, 1)).unwrap().turn.stamp_tokens,
+            50
+        );
+    }
+}
