@@ -105,3 +105,108 @@ pub fn wasm_in(dir: &Path) -> PathBuf {
         .find(|p| p.extension().is_some_and(|e| e == "wasm"))
         .unwrap_or_else(|| panic!("no .wasm in {}", dir.display()))
 }
+
+/// The admin token the servers of the tests use.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A `paddock serve` child process on a free loopback port, killed on drop.
+pub struct Server {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The lines the server printed at start.
+    pub banner: Vec<String>,
+}
+
+impl Server {
+    /// Starts `paddock --data-dir D serve --config CONFIG --bind BIND`
+    /// (`127.0.0.1:0` when `bind` is None) with extra environment variables,
+    /// and waits until it listens.
+    pub fn start(p: &Paddock, config: &Path, bind: Option<&str>, env: &[(&str, &str)]) -> Server {
+        use std::io::BufRead;
+        let mut cmd = p.command();
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(config)
+            .arg("--bind")
+            .arg(bind.unwrap_or("127.0.0.1:0"))
+            .env("PADDOCK_ADMIN_TOKEN", ADMIN_TOKEN)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start paddock serve");
+        let stdout = child.stdout.take().expect("serve's stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut banner = Vec::new();
+        let mut base = None;
+        for line in lines.by_ref() {
+            let line = line.expect("read serve's stdout");
+            banner.push(line.clone());
+            if let Some(addr) = line.strip_prefix("paddock listening on ") {
+                base = Some(addr.trim().to_string());
+            }
+            if line.starts_with("admin token") {
+                break;
+            }
+        }
+        let Some(base) = base else {
+            let _ = child.kill();
+            panic!("paddock serve did not start: {banner:?}");
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            base,
+            banner,
+        }
+    }
+
+    /// `base + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `ws://…/api/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("{}/api/ws", self.base.replacen("http://", "ws://", 1))
+    }
+
+    /// Kills the server with SIGKILL (a crash) and waits for it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A `paddock.toml` naming one provider, `scripted`, at `base_url` with
+/// model `scripted`, quick retries, and `extra` appended verbatim.
+pub fn scripted_config(dir: &Path, base_url: &str, extra: &str) -> PathBuf {
+    let path = dir.join("paddock.toml");
+    let text = format!(
+        r#"[[providers]]
+name = "scripted"
+base_url = "{base_url}"
+initial_backoff_ms = 20
+max_backoff_ms = 3000
+idle_timeout_ms = 1500
+[[providers.models]]
+name = "scripted"
+context_window = 32000
+input_per_mtok = 1.0
+output_per_mtok = 2.0
+cached_input_per_mtok = 0.5
+{extra}
+"#
+    );
+    std::fs::write(&path, text).expect("write paddock.toml");
+    path
+}
