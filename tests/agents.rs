@@ -1,0 +1,833 @@
+//! End-to-end: the real `paddock serve` runs agents against the scripted
+//! model with the built-in file tools: a read-edit-verify task, parallel
+//! tool calls, every model fault (recovered, no tool run twice), a repeated
+//! failing call, an interrupt mid-stream, `kill -9` mid-run and restart,
+//! 50 agents at once, secret redaction, context masking, and `paddock run`.
+
+mod common;
+
+use common::{Paddock, Server, scripted_config};
+use futures::{SinkExt, StreamExt};
+use paddock::llm::scripted::{RunningModel, Script, ScriptedModel};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+async fn model(script: &str) -> RunningModel {
+    let script = Script::from_yaml_str(script).unwrap();
+    ScriptedModel::start(script, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+struct Setup {
+    paddock: Paddock,
+    server: Server,
+    model: RunningModel,
+    workspace: tempfile::TempDir,
+    config: std::path::PathBuf,
+    http: reqwest::Client,
+}
+
+async fn setup(script: &str, extra_config: &str, env: &[(&str, &str)]) -> Setup {
+    let model = model(script).await;
+    let paddock = Paddock::new();
+    let config = scripted_config(paddock.data_dir(), &model.base_url(), extra_config);
+    let server = Server::start(&paddock, &config, None, env);
+    Setup {
+        paddock,
+        server,
+        model,
+        workspace: tempfile::tempdir().unwrap(),
+        config,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Setup {
+    async fn create(&self, task: &str) -> String {
+        let r = self
+            .http
+            .post(self.server.url("/api/agents"))
+            .json(&json!({"name": "t", "workspace": self.workspace.path(), "task": task}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        let v: Value = r.json().await.unwrap();
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    async fn events(&self, id: &str) -> Vec<Value> {
+        events(&self.http, &self.server, id).await
+    }
+
+    async fn agent(&self, id: &str) -> Value {
+        self.http
+            .get(self.server.url(&format!("/api/agents/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the agent's latest status, after seq `after`, is one of
+    /// `statuses`; returns all events.
+    async fn wait_status(&self, id: &str, after: u64, statuses: &[&str]) -> Vec<Value> {
+        wait_status(&self.http, &self.server, id, after, statuses).await
+    }
+}
+
+async fn events(http: &reqwest::Client, server: &Server, id: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: Value = http
+            .get(server.url(&format!("/api/agents/{id}/events?after={after}&limit=500")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let batch = page["events"].as_array().unwrap().clone();
+        if batch.is_empty() {
+            return all;
+        }
+        after = batch.last().unwrap()["seq"].as_u64().unwrap();
+        all.extend(batch);
+    }
+}
+
+async fn wait_status(
+    http: &reqwest::Client,
+    server: &Server,
+    id: &str,
+    after: u64,
+    statuses: &[&str],
+) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let evs = events(http, server, id).await;
+        let last = evs
+            .iter()
+            .rfind(|e| e["type"] == "agent.status" && e["seq"].as_u64().unwrap() > after);
+        if let Some(s) = last
+            && statuses.iter().any(|want| s["data"]["status"] == *want)
+        {
+            return evs;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "agent {id} never reached {statuses:?}: {}",
+            summary(&evs)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn summary(evs: &[Value]) -> String {
+    evs.iter()
+        .map(|e| format!("{} {} {}", e["seq"], e["type"], e["data"]))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn of_type<'a>(evs: &'a [Value], t: &str) -> Vec<&'a Value> {
+    evs.iter().filter(|e| e["type"] == t).collect()
+}
+
+fn assert_gapless(evs: &[Value]) {
+    let seqs: Vec<u64> = evs.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let want: Vec<u64> = (1..=seqs.len() as u64).collect();
+    assert_eq!(seqs, want, "seqs are 1..N without gaps or duplicates");
+}
+
+/// Every executed call has exactly one `tool.call` and one `tool.result`.
+fn assert_each_call_ran_once(evs: &[Value]) {
+    let mut calls: BTreeMap<String, usize> = BTreeMap::new();
+    for e in of_type(evs, "tool.call") {
+        *calls
+            .entry(e["data"]["call_id"].as_str().unwrap().into())
+            .or_default() += 1;
+    }
+    for (id, n) in &calls {
+        assert_eq!(*n, 1, "call {id} started {n} times:\n{}", summary(evs));
+    }
+    let mut results: BTreeMap<String, usize> = BTreeMap::new();
+    for e in of_type(evs, "tool.result") {
+        *results
+            .entry(e["data"]["call_id"].as_str().unwrap().into())
+            .or_default() += 1;
+    }
+    for (id, n) in &results {
+        assert_eq!(*n, 1, "call {id} has {n} results:\n{}", summary(evs));
+    }
+}
+
+fn last_text(evs: &[Value]) -> String {
+    of_type(evs, "message.assistant")
+        .last()
+        .and_then(|e| e["data"]["text"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_reads_edits_and_verifies_a_file() {
+    let s = setup(
+        r#"
+turns:
+  - text: "Let me read the file."
+    tool_calls: [{name: read_file, arguments: {path: config.txt}}]
+  - tool_calls: [{name: edit_file, arguments: {path: config.txt, old_string: "red", new_string: "blue"}}]
+  - tool_calls: [{name: read_file, arguments: {path: config.txt}}]
+  - when: {tool: "color = blue"}
+    text: "The color is now blue."
+"#,
+        "",
+        &[],
+    )
+    .await;
+    std::fs::write(s.workspace.path().join("config.txt"), "color = red\n").unwrap();
+    let id = s.create("Make the color blue").await;
+    let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+    assert_eq!(
+        last_text(&evs),
+        "The color is now blue.",
+        "{}",
+        summary(&evs)
+    );
+    assert_eq!(
+        std::fs::read_to_string(s.workspace.path().join("config.txt")).unwrap(),
+        "color = blue\n"
+    );
+    assert_gapless(&evs);
+    assert_each_call_ran_once(&evs);
+    let results = of_type(&evs, "tool.result");
+    assert_eq!(results.len(), 3);
+    assert!(
+        results.iter().all(|r| r["data"]["success"] == true),
+        "{}",
+        summary(&evs)
+    );
+    assert_eq!(of_type(&evs, "usage").len(), 4);
+    let agent = s.agent(&id).await;
+    assert_eq!(agent["status"], "idle");
+    assert_eq!(agent["usage"]["model_calls"], 4);
+    assert_eq!(agent["usage"]["tool_calls"], 3);
+    assert!(
+        agent["usage"]["cost_usd"].as_f64().unwrap() > 0.0,
+        "{agent}"
+    );
+    // The tools went out sorted, with the per-agent cache key.
+    let reqs = s.model.requests();
+    assert_eq!(reqs[0]["prompt_cache_key"], format!("paddock-{id}"));
+    let names: Vec<&str> = reqs[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert!(names.contains(&"edit_file"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_tool_calls_all_run_in_order_and_all_answer() {
+    let s = setup(
+        r#"
+turns:
+  - tool_calls:
+      - {name: read_file, arguments: {path: a.txt}}
+      - {name: read_file, arguments: {path: b.txt}}
+      - {name: list_dir, arguments: {path: "."}}
+  - text: "Read both."
+"#,
+        "",
+        &[],
+    )
+    .await;
+    std::fs::write(s.workspace.path().join("a.txt"), "alpha\n").unwrap();
+    std::fs::write(s.workspace.path().join("b.txt"), "beta\n").unwrap();
+    let id = s.create("read a and b").await;
+    let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+    assert_eq!(last_text(&evs), "Read both.", "{}", summary(&evs));
+    assert_each_call_ran_once(&evs);
+    let answer = of_type(&evs, "message.assistant")[0];
+    let call_ids: Vec<&str> = answer["data"]["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(call_ids.len(), 3);
+    let result_ids: Vec<&str> = of_type(&evs, "tool.result")
+        .iter()
+        .map(|r| r["data"]["call_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(result_ids, call_ids, "results in the model's order");
+    // The model's second request answers all three calls, in order.
+    let second = &s.model.requests()[1];
+    let tool_msgs: Vec<&Value> = second["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .collect();
+    let answered: Vec<&str> = tool_msgs
+        .iter()
+        .map(|m| m["tool_call_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(answered, call_ids);
+    assert!(tool_msgs[0]["content"].as_str().unwrap().contains("alpha"));
+    assert!(tool_msgs[1]["content"].as_str().unwrap().contains("beta"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_model_fault_is_recovered_and_no_tool_runs_twice() {
+    let s = setup(
+        r#"
+turns:
+  - tool_calls: [{name: write_file, arguments: {path: one.txt, content: "one\n"}}]
+    fault: {type: rate_limit, retry_after: 1, times: 1}
+  - tool_calls: [{name: write_file, arguments: {path: two.txt, content: "two\n"}}]
+    fault: {type: cut, times: 1}
+  - tool_calls: [{name: edit_file, arguments: {path: two.txt, old_string: "two", new_string: "TWO"}}]
+    fault: {type: server_error, times: 2}
+  - tool_calls: [{name: read_file, raw_arguments: '{"path": "one.txt"'}]
+  - when: {tool: "invalid arguments"}
+    text: "Recovered from everything."
+    fault: {type: hang, times: 1}
+"#,
+        "",
+        &[],
+    )
+    .await;
+    let id = s.create("survive the faults").await;
+    let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+    assert_eq!(
+        last_text(&evs),
+        "Recovered from everything.",
+        "{}",
+        summary(&evs)
+    );
+    assert_gapless(&evs);
+    assert_each_call_ran_once(&evs);
+    let ws = s.workspace.path();
+    assert_eq!(
+        std::fs::read_to_string(ws.join("one.txt")).unwrap(),
+        "one\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("two.txt")).unwrap(),
+        "TWO\n"
+    );
+    // 429, cut, 500 twice, hang: five retries, each recorded.
+    let retries = of_type(&evs, "error")
+        .into_iter()
+        .filter(|e| e["data"]["code"] == "model_retry" && e["data"]["recoverable"] == true)
+        .count();
+    assert_eq!(retries, 5, "{}", summary(&evs));
+    // The malformed call never ran; the model was told why.
+    let bad = of_type(&evs, "tool.result")
+        .into_iter()
+        .find(|r| r["data"]["success"] == false)
+        .expect("a failed result for the malformed call");
+    assert!(
+        bad["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("invalid arguments")
+    );
+    assert_eq!(of_type(&evs, "tool.call").len(), 3);
+    let stats = s.model.stats();
+    assert_eq!(stats.streams_cut, 1);
+    // A usage event per answered call, with attempts counted.
+    let attempts: Vec<u64> = of_type(&evs, "usage")
+        .iter()
+        .map(|u| u["data"]["attempts"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts, [2, 2, 3, 1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_repeating_a_failing_call_is_stopped_with_a_clear_error() {
+    let s = setup(
+        r#"
+turns:
+  - when: {user: "loop"}
+    tool_calls: [{name: read_file, arguments: {path: missing.txt}}]
+  - when: {user: "anything else"}
+    text: "ok"
+"#,
+        "",
+        &[],
+    )
+    .await;
+    let id = s.create("loop forever").await;
+    let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+    let last_status = of_type(&evs, "agent.status").last().unwrap()["data"].clone();
+    assert_eq!(last_status["status"], "error", "{}", summary(&evs));
+    let err = of_type(&evs, "error")
+        .into_iter()
+        .find(|e| e["data"]["code"] == "repeated_tool_failure")
+        .expect("a repeated_tool_failure error");
+    assert!(
+        err["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("read_file")
+    );
+    assert_eq!(err["data"]["recoverable"], false);
+    assert_eq!(
+        of_type(&evs, "tool.result").len(),
+        3,
+        "stopped at the third failure"
+    );
+    // The agent takes the next message and answers it.
+    let r = s
+        .http
+        .post(s.server.url(&format!("/api/agents/{id}/messages")))
+        .json(&json!({"text": "anything else"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let seq = r.json::<Value>().await.unwrap()["seq"].as_u64().unwrap();
+    let evs = s.wait_status(&id, seq, &["idle", "error"]).await;
+    assert_eq!(last_text(&evs), "ok", "{}", summary(&evs));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_stops_the_stream_promptly_and_keeps_what_was_shown() {
+    let words = "word ".repeat(200);
+    let s = setup(
+        &format!(
+            r#"
+turns:
+  - text: "{words}"
+    tokens_per_second: 20
+  - text: "Back again."
+"#
+        ),
+        "",
+        &[],
+    )
+    .await;
+    let id = s.create("talk slowly").await;
+    // Wait until some text has streamed.
+    let started = Instant::now();
+    while s.model.stats().active_streams == 0 {
+        assert!(started.elapsed() < DEADLINE, "the stream never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = s
+        .http
+        .post(s.server.url(&format!("/api/agents/{id}/interrupt")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.json::<Value>().await.unwrap()["interrupted"], true);
+    let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+    let status = of_type(&evs, "agent.status").last().unwrap()["data"].clone();
+    assert_eq!(status["status"], "idle");
+    assert!(status["reason"].as_str().unwrap().contains("interrupted"));
+    let partial = of_type(&evs, "message.assistant");
+    assert_eq!(partial.len(), 1);
+    assert_eq!(partial[0]["data"]["finish_reason"], "interrupted");
+    let text = partial[0]["data"]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("word") && text.len() < words.len(),
+        "{text}"
+    );
+    // The HTTP stream was dropped, not read to the end.
+    let started = Instant::now();
+    while s.model.stats().active_streams != 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "stream still open"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.model.stats().streams_abandoned, 1);
+    assert_eq!(s.model.stats().streams_finished, 0);
+    // The conversation is consistent: the next message gets the next turn.
+    let r = s
+        .http
+        .post(s.server.url(&format!("/api/agents/{id}/messages")))
+        .json(&json!({"text": "continue"}))
+        .send()
+        .await
+        .unwrap();
+    let seq = r.json::<Value>().await.unwrap()["seq"].as_u64().unwrap();
+    let evs = s.wait_status(&id, seq, &["idle", "error"]).await;
+    assert_eq!(last_text(&evs), "Back again.");
+}
+
+/// Subscribes over the WebSocket with `after` and collects events until
+/// the agent is idle after a final answer.
+async fn ws_collect(server: &Server, id: &str, after: u64) -> Vec<Value> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url())
+        .await
+        .unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        json!({"op": "subscribe", "agent_id": id, "after": after}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let mut got = Vec::new();
+    let mut answered = false;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("events in time")
+            .expect("the socket stays open")
+            .unwrap();
+        let tokio_tungstenite::tungstenite::Message::Text(text) = msg else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(&text).unwrap();
+        if v["op"] != "event" {
+            assert_ne!(v["op"], "error", "{v}");
+            continue;
+        }
+        let e = v["event"].clone();
+        if e["type"] == "message.delta" {
+            continue;
+        }
+        if e["type"] == "message.assistant" && e["data"]["tool_calls"].is_null() {
+            answered = true;
+        }
+        let idle = e["type"] == "agent.status" && e["data"]["status"] == "idle";
+        got.push(e);
+        if answered && idle {
+            return got;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_run_then_restart_resumes_with_one_gapless_history() {
+    let slow = "slowly ".repeat(40);
+    let s = setup(
+        &format!(
+            r#"
+turns:
+  - tool_calls: [{{name: write_file, arguments: {{path: notes.txt, content: "started\n"}}}}]
+  - text: "{slow}"
+    tokens_per_second: 10
+"#
+        ),
+        "",
+        &[],
+    )
+    .await;
+    let mut s = s;
+    let id = s.create("write notes then talk").await;
+    // Kill the host while the second model call streams.
+    let started = Instant::now();
+    loop {
+        let evs = s.events(&id).await;
+        if !of_type(&evs, "tool.result").is_empty() && s.model.stats().active_streams == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "never got mid-run: {}",
+            summary(&evs)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.server.kill9();
+    let server = Server::start(&s.paddock, &s.config, None, &[]);
+    let evs = ws_collect(&server, &id, 0).await;
+    assert_gapless(&evs);
+    assert_each_call_ran_once(&evs);
+    assert_eq!(of_type(&evs, "tool.call").len(), 1, "the write ran once");
+    let restarted = of_type(&evs, "error")
+        .into_iter()
+        .find(|e| e["data"]["code"] == "host_restarted")
+        .expect("the restart is recorded");
+    assert_eq!(restarted["data"]["recoverable"], true);
+    assert_eq!(last_text(&evs), slow);
+    // The REST log is the same history.
+    let rest = events(&s.http, &server, &id).await;
+    assert_eq!(rest, evs);
+    assert_eq!(
+        std::fs::read_to_string(s.workspace.path().join("notes.txt")).unwrap(),
+        "started\n"
+    );
+    // A subscriber resuming mid-history gets exactly the rest.
+    let tail = ws_collect(&server, &id, 3).await;
+    assert_eq!(tail, evs[3..].to_vec());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_agents_run_at_once() {
+    let s = setup(
+        r#"
+tokens_per_second: 200
+turns:
+  - text: "Looking."
+    tool_calls: [{name: list_dir, arguments: {path: "."}}]
+  - text: "Done looking around."
+"#,
+        "",
+        &[],
+    )
+    .await;
+    std::fs::write(s.workspace.path().join("file.txt"), "x").unwrap();
+    let ids: Vec<String> = futures::future::join_all((0..50).map(|n| s.create_named(n))).await;
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 50);
+    let all = futures::future::join_all(
+        ids.iter()
+            .map(|id| wait_status(&s.http, &s.server, id, 2, &["idle", "error"])),
+    )
+    .await;
+    for evs in &all {
+        assert_eq!(last_text(evs), "Done looking around.", "{}", summary(evs));
+        assert_gapless(evs);
+        assert_each_call_ran_once(evs);
+    }
+    let list: Value = s
+        .http
+        .get(s.server.url("/api/agents"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 50);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["status"] == "idle")
+    );
+}
+
+impl Setup {
+    async fn create_named(&self, n: usize) -> String {
+        self.create(&format!("task number {n}")).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_in_tool_output_never_reach_the_store_or_the_model() {
+    let secret = "hunter2-super-secret-value";
+    let token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    let s = setup(
+        r#"
+turns:
+  - tool_calls: [{name: read_file, arguments: {path: .env}}]
+  - text: "I read it."
+"#,
+        "[agents]\nsecret_env = [\"PADDOCK_TEST_SECRET\"]\n",
+        &[("PADDOCK_TEST_SECRET", secret)],
+    )
+    .await;
+    std::fs::write(
+        s.workspace.path().join(".env"),
+        format!("PASSWORD={secret}\nGITHUB_TOKEN={token}\n"),
+    )
+    .unwrap();
+    let id = s.create("read the env file").await;
+    let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+    assert_eq!(last_text(&evs), "I read it.", "{}", summary(&evs));
+    let all = serde_json::to_string(&evs).unwrap();
+    assert!(!all.contains(secret) && !all.contains(token), "{all}");
+    assert!(all.contains("[REDACTED]"));
+    let sent = serde_json::to_string(&s.model.requests()).unwrap();
+    assert!(!sent.contains(secret) && !sent.contains(token));
+    // Not in the database files either.
+    for entry in std::fs::read_dir(s.paddock.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("paddock.db")
+        {
+            let bytes = std::fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains(secret),
+                "{} holds the secret",
+                path.display()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_tool_outputs_are_masked_near_the_context_window() {
+    // A 1,200-token window: three 2 KB reads overflow it.
+    let s = setup(
+        r#"
+turns:
+  - tool_calls: [{name: read_file, arguments: {path: big1.txt}}]
+  - tool_calls: [{name: read_file, arguments: {path: big2.txt}}]
+  - tool_calls: [{name: read_file, arguments: {path: big3.txt}}]
+  - tool_calls: [{name: read_file, arguments: {path: big4.txt}}]
+  - text: "Read them all."
+"#,
+        "",
+        &[],
+    )
+    .await;
+    let config = std::fs::read_to_string(&s.config)
+        .unwrap()
+        .replace("context_window = 32000", "context_window = 1200");
+    std::fs::write(&s.config, config).unwrap();
+    let mut s = s;
+    s.server.kill9();
+    s.server = Server::start(&s.paddock, &s.config, None, &[]);
+    for n in 1..=4 {
+        let line = format!("line of file {n} ");
+        std::fs::write(
+            s.workspace.path().join(format!("big{n}.txt")),
+            line.repeat(120),
+        )
+        .unwrap();
+    }
+    let id = s.create("THE TASK: read the four files").await;
+    let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+    assert_eq!(last_text(&evs), "Read them all.", "{}", summary(&evs));
+    let saved: u64 = of_type(&evs, "usage")
+        .iter()
+        .map(|u| u["data"]["masked_tokens_saved"].as_u64().unwrap())
+        .sum();
+    assert!(saved > 500, "saved {saved}");
+    let last_request = serde_json::to_string(s.model.requests().last().unwrap()).unwrap();
+    assert!(
+        last_request.contains("THE TASK: read the four files"),
+        "the task is never masked"
+    );
+    assert!(last_request.contains("masked to save context"));
+    assert!(
+        last_request.contains("line of file 4"),
+        "the latest output is kept"
+    );
+    assert!(
+        !last_request.contains("line of file 1"),
+        "the oldest output is masked"
+    );
+}
+
+#[test]
+fn paddock_run_prints_the_run_and_records_it_for_serve() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let model = rt.block_on(model(
+        r#"
+scenarios:
+  - match: "fail"
+    turns:
+      - text: "Trying."
+        tool_calls: [{name: read_file, arguments: {path: nope.txt}}]
+  - match: "hello|again"
+    turns:
+      - text: "Checking."
+        tool_calls: [{name: read_file, arguments: {path: hello.txt}}]
+      - text: "The file says hello."
+"#,
+    ));
+    let p = Paddock::new();
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("hello.txt"), "hello\n").unwrap();
+    let out = p
+        .command()
+        .args(["run", "--workspace"])
+        .arg(ws.path())
+        .args([
+            "--model-url",
+            &model.base_url(),
+            "--model",
+            "scripted",
+            "What does hello.txt say?",
+        ])
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::describe(&out));
+    let stdout = common::stdout(&out);
+    assert!(stdout.contains("→ read_file"), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("The file says hello."),
+        "{stdout}"
+    );
+    // --json prints one event per line.
+    let out = p
+        .command()
+        .args(["run", "--json", "--workspace"])
+        .arg(ws.path())
+        .args([
+            "--model-url",
+            &model.base_url(),
+            "--model",
+            "scripted",
+            "again, please",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::describe(&out));
+    let lines: Vec<Value> = common::stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["type"], "agent.created");
+    assert!(lines.iter().any(|e| e["type"] == "tool.result"));
+    // A failing run exits non-zero with the reason.
+    let out = p
+        .command()
+        .args(["run", "--workspace"])
+        .arg(ws.path())
+        .args([
+            "--model-url",
+            &model.base_url(),
+            "--model",
+            "scripted",
+            "fail please",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", common::describe(&out));
+    assert!(
+        common::stderr(&out).contains("model call failed"),
+        "{}",
+        common::describe(&out)
+    );
+    // `paddock serve` on the same data dir shows the three runs.
+    let config = p.data_dir().join("serve.toml");
+    std::fs::write(&config, "").unwrap();
+    let server = Server::start(&p, &config, None, &[]);
+    rt.block_on(async {
+        let list: Value = reqwest::get(server.url("/api/agents"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let list = list.as_array().unwrap();
+        assert_eq!(list.len(), 3);
+        let first = &list[0];
+        assert_eq!(first["status"], "idle");
+        assert_eq!(first["usage"]["model_calls"], 2);
+        let id = first["id"].as_str().unwrap();
+        let evs = events(&reqwest::Client::new(), &server, id).await;
+        assert_eq!(last_text(&evs), "The file says hello.");
+        assert_gapless(&evs);
+    });
+    drop(model);
+}
