@@ -831,3 +831,74 @@ scenarios:
     });
     drop(model);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_running_agent_stops_it_and_keeps_its_history_until_purged() {
+    let words = "slow ".repeat(100);
+    let s = setup(
+        &format!("turns:\n  - text: \"{words}\"\n    tokens_per_second: 20\n"),
+        "",
+        &[],
+    )
+    .await;
+    let id = s.create("talk").await;
+    let started = Instant::now();
+    while s.model.stats().active_streams == 0 {
+        assert!(started.elapsed() < DEADLINE, "the stream never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let url = s.server.url(&format!("/api/agents/{id}"));
+    assert_eq!(s.http.delete(&url).send().await.unwrap().status(), 204);
+    let evs = s.wait_status(&id, 2, &["stopped"]).await;
+    let statuses = of_type(&evs, "agent.status");
+    assert_eq!(statuses.last().unwrap()["data"]["status"], "stopped");
+    // Nothing changes the status after the stop.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = s.events(&id).await;
+    assert_eq!(
+        of_type(&after, "agent.status").last().unwrap()["data"]["status"],
+        "stopped"
+    );
+    let agent = s.agent(&id).await;
+    assert!(agent["deleted_at"].is_string(), "{agent}");
+    let r = s
+        .http
+        .post(s.server.url(&format!("/api/agents/{id}/messages")))
+        .json(&json!({"text": "more"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let list: Value = s
+        .http
+        .get(s.server.url("/api/agents"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list.as_array().unwrap().is_empty());
+    let list: Value = s
+        .http
+        .get(s.server.url("/api/agents?include_deleted=true"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.http
+            .delete(format!("{url}?purge=true"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(s.http.get(&url).send().await.unwrap().status(), 404);
+    let r = s.http.get(format!("{url}/events")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}

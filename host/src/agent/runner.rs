@@ -180,6 +180,10 @@ impl Agent {
         if self.status() == status && reason.is_none() {
             return Ok(());
         }
+        if self.status() == AgentStatus::Stopped {
+            // Stopped is final: a run ending after a deletion changes nothing.
+            return Ok(());
+        }
         self.append(EventBody::AgentStatus { status, reason })
             .await?;
         Ok(())
@@ -283,6 +287,12 @@ impl Agent {
             return Ok(());
         }
         let outcome = self.steps(&mut transcript, &token).await?;
+        if self.stopped.load(Ordering::Acquire) {
+            // Deleted mid-run: `stop` recorded the final status.
+            return self
+                .close_open_calls(&mut transcript, "not run: the agent was deleted")
+                .await;
+        }
         match outcome {
             Outcome::Done => self.set_status(AgentStatus::Idle, None).await,
             Outcome::Interrupted => {
