@@ -3,6 +3,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 DATA_DIR ?= $(HOME)/.local/share/paddock
+# The data dir's paddock.toml when there is one, else the example.
+CONFIG ?= $(if $(wildcard $(DATA_DIR)/paddock.toml),$(DATA_DIR)/paddock.toml,paddock.example.toml)
 
 .PHONY: setup plugins build run test lint unit-test bench clean
 
@@ -18,10 +20,9 @@ plugins: setup
 build: plugins
 	$(CARGO) build --release -p paddock
 
-## Set up, build, and start Paddock: installs the built-in plugins and lists their tools.
+## Set up, build, and start Paddock (API on 127.0.0.1:7700; Ctrl-C stops it).
 run: build
-	$(TARGET_DIR)/release/paddock --data-dir "$(DATA_DIR)" plugin list
-	$(TARGET_DIR)/release/paddock --data-dir "$(DATA_DIR)" tool list
+	$(TARGET_DIR)/release/paddock --data-dir "$(DATA_DIR)" serve --config "$(CONFIG)"
 
 ## Format and lint checks (host natively, plugins as wasm32-wasip2).
 lint: setup

@@ -105,7 +105,11 @@ impl App {
                 Err(e) => tracing::warn!(provider = %p.name, error = %e, "provider unavailable"),
             }
         }
+        // The first model of the first provider that could be set up.
         let default_model = options.config.providers.iter().find_map(|p| {
+            if !providers.contains_key(&p.name) {
+                return None;
+            }
             p.models.first().map(|m| ModelRef {
                 provider: p.name.clone(),
                 model: m.name.clone(),
