@@ -902,3 +902,86 @@ async fn deleting_a_running_agent_stops_it_and_keeps_its_history_until_purged() 
     let r = s.http.get(format!("{url}/events")).send().await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_websocket_client_is_told_to_resume_and_misses_nothing() {
+    use tokio_tungstenite::tungstenite::Message;
+    let words = "w ".repeat(60_000);
+    let s = setup(&format!("turns:\n  - text: \"{words}\"\n"), "", &[]).await;
+    // An agent without a task, so the subscriber is in place before it runs.
+    let r = s
+        .http
+        .post(s.server.url("/api/agents"))
+        .json(&json!({"workspace": s.workspace.path()}))
+        .send()
+        .await
+        .unwrap();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A client with a tiny receive buffer that reads nothing for a while.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr = s.server.base.trim_start_matches("http://").parse().unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(s.server.ws_url(), stream)
+        .await
+        .unwrap();
+    let sub = |after: u64| {
+        Message::text(json!({"op": "subscribe", "agent_id": id, "after": after}).to_string())
+    };
+    ws.send(sub(0)).await.unwrap();
+    let r = s
+        .http
+        .post(s.server.url(&format!("/api/agents/{id}/messages")))
+        .json(&json!({"text": "stream a lot"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    // The agent is not slowed down by the stuck client.
+    let rest = s.wait_status(&id, 2, &["idle", "error"]).await;
+    let text = last_text(&rest);
+    assert!(
+        text.trim_end() == words.trim_end(),
+        "the whole answer was stored ({} of {} bytes)",
+        text.len(),
+        words.len()
+    );
+    // Now read: a lag notice comes, then resuming gives exactly the rest.
+    let mut durable: Vec<Value> = Vec::new();
+    let mut lagged = None;
+    let mut resubscribed = false;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("messages in time")
+            .expect("socket open")
+            .unwrap();
+        let Message::Text(text) = msg else { continue };
+        let v: Value = serde_json::from_str(&text).unwrap();
+        match v["op"].as_str().unwrap() {
+            "lagged" => {
+                let after = v["resume_after"].as_u64().unwrap();
+                assert_eq!(
+                    after,
+                    durable.last().map_or(0, |e| e["seq"].as_u64().unwrap())
+                );
+                lagged = Some(after);
+                ws.send(sub(after)).await.unwrap();
+                resubscribed = true;
+            }
+            "event" if v["event"]["type"] != "message.delta" => {
+                durable.push(v["event"].clone());
+                if resubscribed && durable.len() == rest.len() {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(lagged.is_some(), "the slow client was told to resume");
+    assert_eq!(durable, rest, "one gapless history, no duplicates");
+}
