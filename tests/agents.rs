@@ -985,3 +985,153 @@ async fn a_slow_websocket_client_is_told_to_resume_and_misses_nothing() {
     assert!(lagged.is_some(), "the slow client was told to resume");
     assert_eq!(durable, rest, "one gapless history, no duplicates");
 }
+
+/// Writes an agent's log as a host that died mid-tool-call left it.
+async fn died_mid_call(
+    store: &paddock::store::Store,
+    workspace: &std::path::Path,
+    task: &str,
+    call: (&str, Value, bool),
+) -> String {
+    use paddock::agent::{AgentConfig, ModelRef};
+    use paddock::events::{AgentStatus, Event, EventBody};
+    let id = uuid::Uuid::new_v4().to_string();
+    let config = AgentConfig {
+        name: task.into(),
+        system_prompt: String::new(),
+        model: ModelRef {
+            provider: "scripted".into(),
+            model: "scripted".into(),
+        },
+        temperature: None,
+        max_tokens: None,
+        workspace: workspace.to_path_buf(),
+        tools: None,
+        limits: Default::default(),
+    };
+    let ev = |seq: u64, body: EventBody| Event {
+        seq,
+        agent_id: id.clone(),
+        ts: chrono::Utc::now(),
+        body,
+    };
+    let first = ev(
+        1,
+        EventBody::AgentCreated {
+            config: config.clone(),
+        },
+    );
+    store
+        .create_agent(
+            &paddock::store::NewAgent {
+                id: id.clone(),
+                name: task.into(),
+                config,
+                created_at: first.ts,
+            },
+            &first,
+        )
+        .await
+        .unwrap();
+    let (tool, args, read_only) = call;
+    let request = paddock::llm::ToolCallRequest {
+        id: "call_1".into(),
+        name: tool.into(),
+        arguments: args.to_string(),
+    };
+    let rest = [
+        EventBody::MessageUser { text: task.into() },
+        EventBody::AgentStatus {
+            status: AgentStatus::Thinking,
+            reason: None,
+        },
+        EventBody::MessageAssistant {
+            text: None,
+            tool_calls: vec![request],
+            finish_reason: "tool_calls".into(),
+        },
+        EventBody::AgentStatus {
+            status: AgentStatus::ExecutingTool,
+            reason: None,
+        },
+        EventBody::ToolCall {
+            call_id: "call_1".into(),
+            tool: tool.into(),
+            arguments: args,
+            read_only,
+        },
+    ];
+    for (n, body) in rest.into_iter().enumerate() {
+        store.append(&ev(n as u64 + 2, body)).await.unwrap();
+    }
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cut_by_a_crash_is_rerun_only_if_read_only() {
+    let model = model(
+        r#"
+scenarios:
+  - match: "task A"
+    turns:
+      - when: {tool: "alpha"}
+        text: "A resumed."
+  - match: "task B"
+    turns:
+      - when: {tool: "may or may not have taken effect"}
+        text: "B checked."
+"#,
+    )
+    .await;
+    let p = Paddock::new();
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("a.txt"), "alpha\n").unwrap();
+    let store = paddock::store::Store::open_sqlite(&p.data_dir().join("paddock.db"))
+        .await
+        .unwrap();
+    let a = died_mid_call(
+        &store,
+        ws.path(),
+        "task A",
+        ("read_file", json!({"path": "a.txt"}), true),
+    )
+    .await;
+    let b = died_mid_call(
+        &store,
+        ws.path(),
+        "task B",
+        (
+            "write_file",
+            json!({"path": "b.txt", "content": "b"}),
+            false,
+        ),
+    )
+    .await;
+    store.close().await;
+    let config = scripted_config(p.data_dir(), &model.base_url(), "");
+    let server = Server::start(&p, &config, None, &[]);
+    let http = reqwest::Client::new();
+    let evs = wait_status(&http, &server, &a, 6, &["idle", "error"]).await;
+    assert_eq!(last_text(&evs), "A resumed.", "{}", summary(&evs));
+    assert_gapless(&evs);
+    assert_eq!(
+        of_type(&evs, "tool.call").len(),
+        2,
+        "the read-only call ran again"
+    );
+    let result = of_type(&evs, "tool.result");
+    assert_eq!(result.len(), 1);
+    assert_eq!(result[0]["data"]["success"], true);
+    let evs = wait_status(&http, &server, &b, 6, &["idle", "error"]).await;
+    assert_eq!(last_text(&evs), "B checked.", "{}", summary(&evs));
+    assert_gapless(&evs);
+    assert_eq!(
+        of_type(&evs, "tool.call").len(),
+        1,
+        "the write did not run again"
+    );
+    let result = of_type(&evs, "tool.result");
+    assert_eq!(result.len(), 1);
+    assert_eq!(result[0]["data"]["success"], false);
+    assert!(!ws.path().join("b.txt").exists());
+}

@@ -483,7 +483,19 @@ impl Agent {
                         .await?;
                     transcript.push_event(&e.body);
                 }
-                Step::RunTool { call, .. } => {
+                Step::RunTool { call, started, .. } => {
+                    if started {
+                        // Read-only: safe to run again after a restart.
+                        self.append(EventBody::Error {
+                            code: "host_restarted".into(),
+                            message: format!(
+                                "the host restarted while `{}` was running; running this read-only call again",
+                                call.name
+                            ),
+                            recoverable: true,
+                        })
+                        .await?;
+                    }
                     self.set_status(AgentStatus::ExecutingTool, None).await?;
                     let (result, failed_with) = self.run_tool(&call).await?;
                     transcript.push_event(&result.body);
