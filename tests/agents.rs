@@ -65,14 +65,11 @@ impl Setup {
     }
 
     async fn agent(&self, id: &str) -> Value {
-        self.http
-            .get(self.server.url(&format!("/api/agents/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.get(&format!("/api/agents/{id}")).await
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        get_json(&self.http, &self.server.url(path)).await
     }
 
     /// Waits until the agent's latest status, after seq `after`, is one of
@@ -82,18 +79,16 @@ impl Setup {
     }
 }
 
+async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 async fn events(http: &reqwest::Client, server: &Server, id: &str) -> Vec<Value> {
     let mut all = Vec::new();
     let mut after = 0;
     loop {
-        let page: Value = http
-            .get(server.url(&format!("/api/agents/{id}/events?after={after}&limit=500")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let url = server.url(&format!("/api/agents/{id}/events?after={after}&limit=500"));
+        let page = get_json(http, &url).await;
         let batch = page["events"].as_array().unwrap().clone();
         if batch.is_empty() {
             return all;
@@ -600,15 +595,7 @@ turns:
         assert_gapless(evs);
         assert_each_call_ran_once(evs);
     }
-    let list: Value = s
-        .http
-        .get(s.server.url("/api/agents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = s.get("/api/agents").await;
     assert_eq!(list.as_array().unwrap().len(), 50);
     assert!(
         list.as_array()
@@ -869,25 +856,9 @@ async fn deleting_a_running_agent_stops_it_and_keeps_its_history_until_purged() 
         .await
         .unwrap();
     assert_eq!(r.status(), 409);
-    let list: Value = s
-        .http
-        .get(s.server.url("/api/agents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = s.get("/api/agents").await;
     assert!(list.as_array().unwrap().is_empty());
-    let list: Value = s
-        .http
-        .get(s.server.url("/api/agents?include_deleted=true"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = s.get("/api/agents?include_deleted=true").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(
         s.http
