@@ -123,9 +123,22 @@ impl Server {
     /// (`127.0.0.1:0` when `bind` is None) with extra environment variables,
     /// and waits until it listens.
     pub fn start(p: &Paddock, config: &Path, bind: Option<&str>, env: &[(&str, &str)]) -> Server {
+        Server::start_with_args(p, config, bind, env, &[])
+    }
+
+    /// Like [`Server::start`], with more arguments for `serve`. A server
+    /// bound to an unspecified address (`0.0.0.0`) is reached at 127.0.0.1.
+    pub fn start_with_args(
+        p: &Paddock,
+        config: &Path,
+        bind: Option<&str>,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Server {
         use std::io::BufRead;
         let mut cmd = p.command();
         cmd.arg("serve")
+            .args(args)
             .arg("--config")
             .arg(config)
             .arg("--bind")
@@ -145,7 +158,7 @@ impl Server {
             let line = line.expect("read serve's stdout");
             banner.push(line.clone());
             if let Some(addr) = line.strip_prefix("paddock listening on ") {
-                base = Some(addr.trim().to_string());
+                base = Some(addr.trim().replacen("://0.0.0.0:", "://127.0.0.1:", 1));
             }
             if line.starts_with("admin token") {
                 break;

@@ -2,7 +2,7 @@
 //! messages, interrupt and the event log.
 
 use super::AppState;
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Fields};
 use crate::agent::{AgentConfig, ModelRef};
 use crate::config::AgentLimits;
 use crate::events::{AgentStatus, Event};
@@ -92,7 +92,7 @@ pub struct AgentTemplate {
 
 /// `POST /api/agents`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "serde_json::Value")]
 pub struct CreateAgent {
     /// A human name (default: the template's name or "agent").
     #[serde(default)]
@@ -106,6 +106,20 @@ pub struct CreateAgent {
     /// A first user message, posted right away.
     #[serde(default)]
     pub task: Option<String>,
+}
+
+impl TryFrom<serde_json::Value> for CreateAgent {
+    type Error = String;
+
+    fn try_from(v: serde_json::Value) -> Result<CreateAgent, String> {
+        let mut f = Fields::try_from(v)?;
+        Ok(CreateAgent {
+            name: f.take("name")?,
+            template: f.take("template")?,
+            task: f.take("task")?,
+            fields: f.rest()?,
+        })
+    }
 }
 
 /// Builds an agent's configuration from a request, its template and the
@@ -204,6 +218,15 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateAgent>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
     let task = req.task.clone();
+    if let Some(t) = &task {
+        // The manager's words name the message's field, `text`.
+        crate::agent::manager::check_message(t).map_err(|e| match e {
+            crate::agent::AgentError::Invalid(m) => {
+                ApiError::invalid(m.replacen("text", "task", 1))
+            }
+            other => other.into(),
+        })?;
+    }
     let config = resolve_config(&state, req).await?;
     let (_, record) = state.manager.create(config, task).await?;
     Ok((StatusCode::CREATED, Json(record.into())))

@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::agents::AgentTemplate;
-use super::error::{ApiError, ApiJson, ApiPath};
+use super::error::{ApiError, ApiJson, ApiPath, Fields};
 use crate::store::{Doc, DocKind};
 use axum::Json;
 use axum::extract::State;
@@ -49,7 +49,7 @@ pub struct TemplateView {
 
 /// `POST /api/config/agent-templates`.
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "serde_json::Value")]
 pub struct NewTemplate {
     /// Its name.
     pub name: String,
@@ -85,13 +85,37 @@ pub struct SystemPromptView {
 
 /// `POST /api/config/system-prompts`.
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "serde_json::Value")]
 pub struct NewSystemPrompt {
     /// Its name.
     pub name: String,
     /// Its fields.
     #[serde(flatten)]
     pub prompt: SystemPrompt,
+}
+
+impl TryFrom<serde_json::Value> for NewTemplate {
+    type Error = String;
+
+    fn try_from(v: serde_json::Value) -> Result<NewTemplate, String> {
+        let mut f = Fields::try_from(v)?;
+        Ok(NewTemplate {
+            name: f.require("name")?,
+            template: f.rest()?,
+        })
+    }
+}
+
+impl TryFrom<serde_json::Value> for NewSystemPrompt {
+    type Error = String;
+
+    fn try_from(v: serde_json::Value) -> Result<NewSystemPrompt, String> {
+        let mut f = Fields::try_from(v)?;
+        Ok(NewSystemPrompt {
+            name: f.require("name")?,
+            prompt: f.rest()?,
+        })
+    }
 }
 
 fn template_view(doc: Doc) -> Result<TemplateView, ApiError> {

@@ -6,7 +6,7 @@
 use crate::agent::AgentError;
 use crate::plugins::PluginError;
 use crate::store::StoreError;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -179,20 +179,69 @@ fn source_text(e: &dyn std::error::Error) -> String {
     inner.to_string()
 }
 
-/// Query parameters with a 400 naming the bad parameter.
+/// A JSON object being taken apart field by field, for request bodies that
+/// combine their own fields with those of another struct. serde's
+/// `flatten` would do it but loses the field's name in type errors (and
+/// does not support `deny_unknown_fields`); this names it.
+pub struct Fields(serde_json::Map<String, serde_json::Value>);
+
+impl Fields {
+    /// Removes `key` and decodes it (absent or null: None).
+    pub fn take<T: DeserializeOwned>(&mut self, key: &str) -> Result<Option<T>, String> {
+        match self.0.remove(key) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => serde_path_to_error::deserialize(v).map(Some).map_err(|e| {
+                let path = e.path().to_string();
+                if path == "." || path.contains('?') {
+                    format!("{key}: {}", e.inner())
+                } else if path.starts_with('[') {
+                    format!("{key}{path}: {}", e.inner())
+                } else {
+                    format!("{key}.{path}: {}", e.inner())
+                }
+            }),
+        }
+    }
+
+    /// Removes `key`, which must be present.
+    pub fn require<T: DeserializeOwned>(&mut self, key: &str) -> Result<T, String> {
+        self.take(key)?
+            .ok_or_else(|| format!("missing field `{key}`"))
+    }
+
+    /// Decodes the remaining fields as `T` (whose unknown fields, if it
+    /// denies them, are errors naming them).
+    pub fn rest<T: DeserializeOwned>(self) -> Result<T, String> {
+        serde_path_to_error::deserialize(serde_json::Value::Object(self.0))
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl TryFrom<serde_json::Value> for Fields {
+    type Error = String;
+
+    fn try_from(v: serde_json::Value) -> Result<Fields, String> {
+        match v {
+            serde_json::Value::Object(m) => Ok(Fields(m)),
+            _ => Err("the body must be a JSON object".to_string()),
+        }
+    }
+}
+
+/// Query parameters with a 400 naming the bad parameter (unknown ones,
+/// values of the wrong type).
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::invalid(
-                format!("invalid query string: {}", source_text(&e)),
-            )),
-            Err(other) => Err(ApiError::invalid(other.body_text())),
-        }
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        // serde_urlencoded's own errors do not say which parameter was bad.
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| ApiError::invalid(format!("invalid query string: {e}")))
     }
 }
 

@@ -54,13 +54,16 @@ pub struct AppState {
         config_docs::list_prompts, config_docs::create_prompt, config_docs::get_prompt,
         config_docs::put_prompt, config_docs::delete_prompt,
         plugins::list, plugins::get, plugins::install, plugins::put_grants, plugins::enable,
-        plugins::disable, plugins::remove, plugins::tools,
+        plugins::disable, plugins::remove, plugins::tools, openapi,
     ),
-    tags((name = "agents"), (name = "config"), (name = "plugins"))
+    tags((name = "agents"), (name = "config"), (name = "plugins"), (name = "meta"))
 )]
 pub struct ApiDoc;
 
-async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI document", body = Object)))]
+pub async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(ApiDoc::openapi())
 }
 
@@ -79,7 +82,13 @@ async fn method_not_allowed() -> ApiError {
 /// The whole router.
 pub fn router(state: AppState) -> Router {
     let admin = Router::new()
-        .route("/api/plugins", get(plugins::list).post(plugins::install))
+        .route(
+            "/api/plugins",
+            get(plugins::list)
+                .post(plugins::install)
+                // Only uploads may be large; the innermost limit wins.
+                .layer(DefaultBodyLimit::max(plugins::MAX_UPLOAD)),
+        )
         .route(
             "/api/plugins/{name}",
             get(plugins::get).delete(plugins::remove),
@@ -87,7 +96,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins/{name}/grants", put(plugins::put_grants))
         .route("/api/plugins/{name}/enable", post(plugins::enable))
         .route("/api/plugins/{name}/disable", post(plugins::disable))
-        .layer(DefaultBodyLimit::max(plugins::MAX_UPLOAD))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .route_layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
             auth::require_admin,

@@ -6,8 +6,8 @@ use super::AppState;
 use super::error::{ApiError, ApiJson, ApiPath};
 use crate::plugins::{Capability, InstallSource, PluginInfo, ToolInfo};
 use axum::Json;
-use axum::extract::{Multipart, State};
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -40,7 +40,7 @@ pub async fn get(
     responses((status = 201, body = Object), (status = 400, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody)))]
 pub async fn install(
     State(state): State<AppState>,
-    mut multipart: Multipart,
+    Upload(mut multipart): Upload,
 ) -> Result<(StatusCode, Json<PluginInfo>), ApiError> {
     let mut manifest: Option<Vec<u8>> = None;
     let mut component: Option<Vec<u8>> = None;
@@ -79,6 +79,37 @@ pub async fn install(
         .await?;
     tracing::info!(plugin = %info.record.name, "plugin installed through the API");
     Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// A `multipart/form-data` body: another content type is a 415, a missing
+/// or broken boundary a 400, both in the API's error shape.
+pub struct Upload(pub Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for Upload {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let multipart = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("multipart/form-data")
+            });
+        if !multipart {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the plugin as `multipart/form-data` with parts `manifest` and `component`",
+            ));
+        }
+        Multipart::from_request(req, state)
+            .await
+            .map(Upload)
+            .map_err(|e| ApiError::invalid(format!("invalid multipart body: {}", e.body_text())))
+    }
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {

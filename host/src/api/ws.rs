@@ -22,6 +22,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::events::Event;
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -105,9 +106,22 @@ fn encode(msg: &ServerMsg<'_>) -> Utf8Bytes {
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     state.auth.check_origin(&headers)?;
+    let ws = ws.map_err(|e| {
+        let status = e.status();
+        let code = match status {
+            axum::http::StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            axum::http::StatusCode::UPGRADE_REQUIRED => "upgrade_required",
+            _ => "invalid_request",
+        };
+        ApiError::new(
+            status,
+            code,
+            format!("this route takes a WebSocket upgrade: {}", e.body_text()),
+        )
+    })?;
     Ok(ws
         .max_message_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| serve(state, socket)))
