@@ -11,6 +11,9 @@ use axum::http::{StatusCode, header};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+/// Longest capability string accepted.
+const MAX_CAPABILITY: usize = 4096;
+
 /// Largest component upload.
 pub const MAX_UPLOAD: usize = 64 * 1024 * 1024;
 
@@ -146,6 +149,12 @@ pub async fn put_grants(
         .iter()
         .enumerate()
         .map(|(i, g)| {
+            // A capability is short; do not echo a huge one back.
+            if g.len() > MAX_CAPABILITY {
+                return Err(ApiError::invalid(format!(
+                    "grants[{i}]: longer than {MAX_CAPABILITY} bytes"
+                )));
+            }
             g.parse::<Capability>()
                 .map_err(|e| ApiError::invalid(format!("grants[{i}]: {e}")))
         })
