@@ -128,6 +128,28 @@ fn cpu_seconds(pid: &str) -> Result<f64> {
     Ok(ticks as f64 / hz)
 }
 
+/// Busy CPU seconds of the whole machine (all cores), from /proc/stat.
+fn machine_busy_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest is in user).
+    let busy: u64 = v.iter().take(8).sum::<u64>()
+        - v.get(3).copied().unwrap_or(0)
+        - v.get(4).copied().unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    busy as f64 / hz
+}
+
 /// A field of /proc/PID/status in KiB (`VmRSS`, `VmHWM`).
 fn status_kib(pid: &str, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -405,6 +427,9 @@ pub struct RunReport {
     pub server_cpu_pct: f64,
     /// This process's CPU (model + subscribers) as % of one core.
     pub bench_cpu_pct: f64,
+    /// Other processes' CPU (everything but the server and this process)
+    /// as % of one core: noise from the rest of the machine.
+    pub other_cpu_pct: f64,
     /// Server peak RSS during the run (VmHWM, reset before it when possible), KiB.
     pub server_peak_rss_kib: u64,
     /// Server RSS after the run, KiB.
@@ -482,6 +507,7 @@ async fn run_once(
     let peak_reset = reset_peak(&server.pid);
     let cpu0 = cpu_seconds(&server.pid)?;
     let self0 = cpu_seconds("self")?;
+    let busy0 = machine_busy_seconds();
     let t0 = Instant::now();
     let mut posts = Vec::with_capacity(n);
     for c in &created {
@@ -520,6 +546,7 @@ async fn run_once(
     let window = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds(&server.pid)? - cpu0;
     let own = cpu_seconds("self")? - self0;
+    let other = (machine_busy_seconds() - busy0 - cpu - own).max(0.0);
     let peak = status_kib(&server.pid, "VmHWM")?;
     let rss = status_kib(&server.pid, "VmRSS")?;
     if !peak_reset {
@@ -548,6 +575,7 @@ async fn run_once(
         server_cpu_s: cpu,
         server_cpu_pct: 100.0 * cpu / window.max(1e-9),
         bench_cpu_pct: 100.0 * own / window.max(1e-9),
+        other_cpu_pct: 100.0 * other / window.max(1e-9),
         server_peak_rss_kib: peak,
         server_rss_kib: rss,
     })
@@ -638,7 +666,7 @@ pub async fn agents(
         args.tokens, args.tokens_per_second, report["cores"]
     );
     println!(
-        "{:>6} {:>5} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7} {:>9}",
+        "{:>6} {:>5} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7} {:>9}",
         "agents",
         "done",
         "events/s",
@@ -651,12 +679,13 @@ pub async fn agents(
         "p99 x",
         "srv cpu",
         "bench",
+        "other",
         "peak RSS"
     );
     for r in &runs {
         let ms = |us: f64| us / 1000.0;
         println!(
-            "{:>6} {:>5} {:>9.0} {:>6.1}s {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7.1} {:>6.0}% {:>6.0}% {:>6.1}MiB",
+            "{:>6} {:>5} {:>9.0} {:>6.1}s {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7.1} {:>6.0}% {:>6.0}% {:>6.0}% {:>6.1}MiB",
             r.agents,
             r.completed,
             r.events_per_s,
@@ -669,18 +698,20 @@ pub async fn agents(
             r.latency.p99_us / r.baseline.p99_us.max(1.0),
             r.server_cpu_pct,
             r.bench_cpu_pct,
+            r.other_cpu_pct,
             r.server_peak_rss_kib as f64 / 1024.0
         );
     }
     for r in &runs {
         println!(
-            "{} agents: Paddock adds p50 {:.2} ms, p99 {:.2} ms over the direct stream; {} events in {:.1} s, server {:.2} CPU s; {} lagged (target p99 < 10 ms)",
+            "{} agents: Paddock adds p50 {:.2} ms, p99 {:.2} ms over the direct stream; {} events in {:.1} s, server {:.2} CPU s ({:.0} µs per event); {} lagged (target p99 < 10 ms)",
             r.agents,
             (r.latency.p50_us - r.baseline.p50_us) / 1000.0,
             (r.latency.p99_us - r.baseline.p99_us) / 1000.0,
             r.events,
             r.window_s,
             r.server_cpu_s,
+            1e6 * r.server_cpu_s / (r.events.max(1) as f64),
             r.lagged
         );
     }
@@ -692,7 +723,7 @@ pub async fn agents(
         per_idle_kib
     );
     println!(
-        "latency: token stamped by the scripted model as sent -> frame read by the subscriber (same clock); \"base\": the model's stream read directly, no Paddock; srv cpu / bench: % of one core over the window"
+        "latency: token stamped by the scripted model as sent -> frame read by the subscriber (same clock); \"base\": the model's stream read directly, no Paddock; srv cpu / bench / other: % of one core over the window used by the server / this process (model + subscribers) / the rest of the machine"
     );
     Ok(())
 }
