@@ -37,6 +37,7 @@ test: plugins lint
 ## Benchmarks (figures are printed, never asserted).
 bench: build
 	$(TARGET_DIR)/release/paddock bench plugins
+	$(TARGET_DIR)/release/paddock bench agents
 
 clean:
 	$(CARGO) clean

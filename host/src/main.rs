@@ -193,6 +193,8 @@ struct ToolCallArgs {
 enum BenchCmd {
     /// Fresh-instance call overhead of read_file vs a native read, and plugin load times.
     Plugins(paddock::bench::PluginBenchArgs),
+    /// N concurrent agents streaming to WebSocket subscribers: latency, events/s, CPU, RSS.
+    Agents(paddock::bench::AgentBenchArgs),
 }
 
 /// Prints a line to stdout; a closed pipe (`paddock … | head`) is not an error.
@@ -442,6 +444,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let builtin =
                 builtin_dir(&cli).context("built-in plugins not found: run `make build` first")?;
             paddock::bench::plugins(args, &builtin).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCmd::Agents(args)) => {
+            let cache = match &cli.cache_dir {
+                Some(c) => c.clone(),
+                None => data_dir(&cli)?.join("cache").join("components"),
+            };
+            paddock::bench::agents(args, builtin_dir(&cli).as_deref(), Some(&cache)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ScriptedModel(args) => {

@@ -1,10 +1,11 @@
-//! `paddock bench …`: measurements of Paddock's own overheads, each printed
-//! against a baseline measured in the same run (never asserted in tests).
+//! `paddock bench plugins`: the fresh-instance call overhead of a plugin tool
+//! against a native read, and plugin load times.
 
+use super::{Summary, summarize};
 use crate::plugins::{CallTarget, HostOptions, PluginHost};
 use anyhow::{Context, Result, bail};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Options of `paddock bench plugins`.
 #[derive(clap::Args, Debug, Clone)]
@@ -18,37 +19,6 @@ pub struct PluginBenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Percentiles of a sample.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct Summary {
-    /// Median, µs.
-    pub p50_us: f64,
-    /// 99th percentile, µs.
-    pub p99_us: f64,
-    /// Mean, µs.
-    pub mean_us: f64,
-}
-
-/// Summarises durations.
-pub fn summarize(mut samples: Vec<Duration>) -> Summary {
-    samples.sort();
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let at = |q: f64| {
-        let idx = ((samples.len() as f64 - 1.0) * q).round() as usize;
-        samples.get(idx).copied().map(us).unwrap_or(0.0)
-    };
-    let mean = if samples.is_empty() {
-        0.0
-    } else {
-        samples.iter().copied().map(us).sum::<f64>() / samples.len() as f64
-    };
-    Summary {
-        p50_us: at(0.50),
-        p99_us: at(0.99),
-        mean_us: mean,
-    }
 }
 
 /// Runs the plugin benchmark with the built-in plugins in `builtin_dir`.
@@ -183,18 +153,4 @@ pub async fn plugins(args: &PluginBenchArgs, builtin_dir: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles() {
-        let s = summarize((1..=100).map(Duration::from_micros).collect());
-        assert!((s.p50_us - 51.0).abs() < 1.01, "{s:?}");
-        assert!((s.p99_us - 99.0).abs() < 1.01, "{s:?}");
-        assert!((s.mean_us - 50.5).abs() < 0.01);
-        assert_eq!(summarize(vec![]).p50_us, 0.0);
-    }
 }

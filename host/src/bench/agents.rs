@@ -1,0 +1,752 @@
+//! `paddock bench agents`: N concurrent agents against the scripted model,
+//! one WebSocket subscriber each. Measures the token-to-subscriber latency
+//! (the scripted model stamps each token `t<unix_micros>` when it sends it;
+//! the subscriber subtracts that from the time it reads the frame — both
+//! clocks are this process's), events/s delivered, the server's CPU and peak
+//! RSS, and RSS per idle agent.
+//!
+//! The scripted model and the subscribers run in this process; Paddock runs
+//! as a child (`paddock serve`, this same binary), so the CPU and memory
+//! figures are the server's alone. The baseline, measured in the same run at
+//! the same N, is the scripted model's stream read directly by a client.
+
+use anyhow::{Context, Result, bail};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Options of `paddock bench agents`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AgentBenchArgs {
+    /// Numbers of concurrent agents, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,500")]
+    pub agents: Vec<usize>,
+    /// Stamped tokens each agent's answer streams.
+    #[arg(long, default_value_t = 100)]
+    pub tokens: u32,
+    /// The scripted model's pace, per agent.
+    #[arg(long, default_value_t = 50.0)]
+    pub tokens_per_second: f64,
+    /// Idle agents created (never messaged) to measure RSS per idle agent.
+    #[arg(long, default_value_t = 500)]
+    pub idle_agents: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// Latencies of one run, in µs.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Latency {
+    /// Samples (stamped tokens received).
+    pub samples: usize,
+    /// Median.
+    pub p50_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// Largest.
+    pub max_us: f64,
+}
+
+fn latency(mut us: Vec<i64>) -> Latency {
+    us.sort_unstable();
+    let at = |q: f64| {
+        if us.is_empty() {
+            return 0.0;
+        }
+        let idx = ((us.len() as f64 - 1.0) * q).round() as usize;
+        us[idx] as f64
+    };
+    Latency {
+        samples: us.len(),
+        p50_us: at(0.5),
+        p99_us: at(0.99),
+        max_us: us.last().copied().unwrap_or(0) as f64,
+    }
+}
+
+/// Appends the latency of every `t<micros>` stamp in `text`, received at `now`.
+fn stamps(text: &str, now: i64, out: &mut Vec<i64>) {
+    for word in text.split_whitespace() {
+        if let Some(Ok(t)) = word.strip_prefix('t').map(str::parse::<i64>) {
+            out.push(now - t);
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit (a run holds two
+/// sockets per agent in this process).
+fn raise_nofile() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return raised.rlim_cur as u64;
+            }
+        }
+        lim.rlim_cur as u64
+    }
+}
+
+/// CPU seconds (user + system, all threads) of a process.
+fn cpu_seconds(pid: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("unexpected /proc/PID/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5); `rest` starts at field 3.
+    let ticks: u64 = fields.get(11).context("no utime")?.parse::<u64>()?
+        + fields.get(12).context("no stime")?.parse::<u64>()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok(ticks as f64 / hz)
+}
+
+/// Busy CPU seconds of the whole machine (all cores), from /proc/stat.
+fn machine_busy_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest is in user).
+    let busy: u64 = v.iter().take(8).sum::<u64>()
+        - v.get(3).copied().unwrap_or(0)
+        - v.get(4).copied().unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    busy as f64 / hz
+}
+
+/// A field of /proc/PID/status in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(pid: &str, field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// Resets a process's peak RSS (VmHWM) to its current RSS; false if the
+/// kernel refuses.
+fn reset_peak(pid: &str) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+/// `paddock serve` as a child process, killed on drop.
+struct Server {
+    child: Child,
+    pid: String,
+    base: String,
+}
+
+impl Server {
+    fn start(
+        exe: &Path,
+        scratch: &Path,
+        model_base: &str,
+        builtin: Option<&Path>,
+        cache: Option<&Path>,
+    ) -> Result<Server> {
+        let config = scratch.join("paddock.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"[[providers]]
+name = "scripted"
+base_url = "{model_base}"
+[[providers.models]]
+name = "scripted"
+context_window = 32000
+input_per_mtok = 0.0
+output_per_mtok = 0.0
+"#
+            ),
+        )?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("--data-dir").arg(scratch.join("data"));
+        if let Some(b) = builtin {
+            cmd.arg("--builtin-plugins").arg(b);
+        }
+        if let Some(c) = cache {
+            cmd.arg("--cache-dir").arg(c);
+        }
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .arg("--bind")
+            .arg("127.0.0.1:0")
+            .env("PADDOCK_ADMIN_TOKEN", "bench-admin-token")
+            .env_remove("PADDOCK_DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().context("cannot start `paddock serve`")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut base = None;
+        for line in lines.by_ref() {
+            let line = line?;
+            if let Some(addr) = line.strip_prefix("paddock listening on ") {
+                base = Some(addr.trim().to_string());
+                break;
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let pid = child.id().to_string();
+        let Some(base) = base else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("`paddock serve` did not start");
+        };
+        Ok(Server { child, pid, base })
+    }
+
+    fn ws_url(&self) -> String {
+        format!("{}/api/ws", self.base.replacen("http://", "ws://", 1))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Deserialize)]
+struct Created {
+    id: String,
+    last_seq: u64,
+}
+
+/// Creates `n` agents (at most 16 requests in flight); returns (id, last_seq).
+async fn create_agents(
+    http: &reqwest::Client,
+    base: &str,
+    workspace: &Path,
+    prefix: &str,
+    n: usize,
+) -> Result<Vec<Created>> {
+    let gate = Arc::new(Semaphore::new(16));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let http = http.clone();
+        let url = format!("{base}/api/agents");
+        let body = serde_json::json!({
+            "name": format!("{prefix}-{i}"),
+            "workspace": workspace,
+        });
+        let gate = gate.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await?;
+            let resp = http.post(&url).json(&body).send().await?;
+            let status = resp.status();
+            if !status.is_success() {
+                bail!("POST /api/agents: {status}: {}", resp.text().await?);
+            }
+            Ok::<Created, anyhow::Error>(resp.json().await?)
+        }));
+    }
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await??);
+    }
+    Ok(out)
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+#[derive(Deserialize)]
+struct WsMsg {
+    op: String,
+    event: Option<WsEvent>,
+    resume_after: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct WsEvent {
+    seq: u64,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: serde_json::Value,
+}
+
+/// Opens one connection subscribed to `agent` after 0, once it is confirmed.
+async fn subscribe(url: &str, agent: &str) -> Result<Ws> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .context("WebSocket connect")?;
+    let sub = serde_json::json!({"op": "subscribe", "agent_id": agent, "after": 0});
+    ws.send(Message::Text(sub.to_string().into())).await?;
+    while let Some(msg) = ws.next().await {
+        if let Message::Text(t) = msg? {
+            let m: WsMsg = serde_json::from_str(t.as_str())?;
+            match m.op.as_str() {
+                "subscribed" => return Ok(ws),
+                "error" => bail!("subscribe refused: {t}"),
+                _ => {}
+            }
+        }
+    }
+    bail!("the WebSocket closed before `subscribed`")
+}
+
+/// What one subscriber saw during a run.
+#[derive(Default)]
+struct Seen {
+    events: u64,
+    latencies: Vec<i64>,
+    lagged: u32,
+    failed: Option<String>,
+    done: bool,
+}
+
+/// Reads one agent's stream until its answer is stored and it is idle again.
+async fn watch(mut ws: Ws, agent: String, base_seq: u64) -> Seen {
+    let mut seen = Seen::default();
+    let mut answered = false;
+    while let Some(msg) = ws.next().await {
+        let now = now_micros();
+        let text = match msg {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(_)) => break,
+            Ok(_) => continue,
+            Err(e) => {
+                seen.failed = Some(format!("WebSocket: {e}"));
+                break;
+            }
+        };
+        let Ok(m) = serde_json::from_str::<WsMsg>(text.as_str()) else {
+            continue;
+        };
+        match (m.op.as_str(), m.event) {
+            ("event", Some(e)) => {
+                if e.seq <= base_seq {
+                    continue; // the replay of what happened before the run
+                }
+                seen.events += 1;
+                match e.kind.as_str() {
+                    "message.delta" => {
+                        if let Some(t) = e.data.get("text").and_then(|t| t.as_str()) {
+                            stamps(t, now, &mut seen.latencies);
+                        }
+                    }
+                    "message.assistant" => answered = true,
+                    "agent.status" => match e.data.get("status").and_then(|s| s.as_str()) {
+                        Some("idle") if answered => {
+                            seen.done = true;
+                            break;
+                        }
+                        Some(s @ ("error" | "stopped")) => {
+                            seen.failed = Some(format!("agent {s}: {}", e.data));
+                            break;
+                        }
+                        _ => {}
+                    },
+                    _ => {}
+                }
+            }
+            ("lagged", _) => {
+                seen.lagged += 1;
+                let sub = serde_json::json!({"op": "subscribe", "agent_id": agent,
+                    "after": m.resume_after.unwrap_or(0)});
+                if ws
+                    .send(Message::Text(sub.to_string().into()))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let _ = ws.close(None).await;
+    seen
+}
+
+/// One run's figures.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunReport {
+    /// Concurrent agents.
+    pub agents: usize,
+    /// Agents whose subscriber saw the run end (answer stored, idle).
+    pub completed: usize,
+    /// Subscriptions told they lagged.
+    pub lagged: u32,
+    /// Events delivered in the window (deltas included).
+    pub events: u64,
+    /// The window: first message posted to last subscriber done, s.
+    pub window_s: f64,
+    /// Events delivered per second.
+    pub events_per_s: f64,
+    /// Token → subscriber latency through Paddock.
+    pub latency: Latency,
+    /// Token → client latency reading the scripted model directly.
+    pub baseline: Latency,
+    /// Server CPU seconds in the window.
+    pub server_cpu_s: f64,
+    /// Server CPU as % of one core over the window.
+    pub server_cpu_pct: f64,
+    /// This process's CPU (model + subscribers) as % of one core.
+    pub bench_cpu_pct: f64,
+    /// Other processes' CPU (everything but the server and this process)
+    /// as % of one core: noise from the rest of the machine.
+    pub other_cpu_pct: f64,
+    /// Server peak RSS during the run (VmHWM, reset before it when possible), KiB.
+    pub server_peak_rss_kib: u64,
+    /// Server RSS after the run, KiB.
+    pub server_rss_kib: u64,
+}
+
+/// Reads the scripted model's stream directly from `n` concurrent clients.
+async fn baseline(http: &reqwest::Client, model_base: &str, n: usize) -> Result<Latency> {
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let http = http.clone();
+        let url = format!("{model_base}/chat/completions");
+        tasks.push(tokio::spawn(async move {
+            let body = serde_json::json!({"model": "scripted", "stream": true,
+                "messages": [{"role": "user", "content": format!("baseline {i}")}]});
+            let resp = http.post(&url).json(&body).send().await?;
+            if !resp.status().is_success() {
+                bail!("scripted model: {}", resp.status());
+            }
+            let mut out = Vec::new();
+            let mut buf = String::new();
+            let mut stream = resp.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                let now = now_micros();
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buf.find("\n\n") {
+                    let frame: String = buf.drain(..end + 2).collect();
+                    let Some(data) = frame.trim().strip_prefix("data: ") else {
+                        continue;
+                    };
+                    let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
+                        continue;
+                    };
+                    if let Some(t) = v
+                        .pointer("/choices/0/delta/content")
+                        .and_then(|t| t.as_str())
+                    {
+                        stamps(t, now, &mut out);
+                    }
+                }
+            }
+            Ok::<Vec<i64>, anyhow::Error>(out)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(latency(all))
+}
+
+async fn run_once(
+    http: &reqwest::Client,
+    server: &Server,
+    model_base: &str,
+    workspace: &Path,
+    n: usize,
+    timeout: Duration,
+) -> Result<RunReport> {
+    let base = baseline(http, model_base, n).await?;
+    let created = create_agents(http, &server.base, workspace, &format!("run{n}"), n).await?;
+    let url = server.ws_url();
+    let mut socks = Vec::with_capacity(n);
+    for c in &created {
+        socks.push(subscribe(&url, &c.id).await?);
+    }
+    // Settle: let the replays of `agent.created` arrive.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let watchers: Vec<_> = socks
+        .into_iter()
+        .zip(&created)
+        .map(|(ws, c)| tokio::spawn(watch(ws, c.id.clone(), c.last_seq)))
+        .collect();
+    let peak_reset = reset_peak(&server.pid);
+    let cpu0 = cpu_seconds(&server.pid)?;
+    let self0 = cpu_seconds("self")?;
+    let busy0 = machine_busy_seconds();
+    let t0 = Instant::now();
+    let mut posts = Vec::with_capacity(n);
+    for c in &created {
+        let http = http.clone();
+        let url = format!("{}/api/agents/{}/messages", server.base, c.id);
+        posts.push(tokio::spawn(async move {
+            let resp = http
+                .post(&url)
+                .json(&serde_json::json!({"text": "stream the stamps"}))
+                .send()
+                .await?;
+            if !resp.status().is_success() {
+                bail!("POST messages: {}: {}", resp.status(), resp.text().await?);
+            }
+            Ok::<(), anyhow::Error>(())
+        }));
+    }
+    for p in posts {
+        p.await??;
+    }
+    let mut seen = Vec::with_capacity(n);
+    let deadline = tokio::time::Instant::now() + timeout;
+    for w in watchers {
+        let abort = w.abort_handle();
+        match tokio::time::timeout_at(deadline, w).await {
+            Ok(s) => seen.push(s?),
+            Err(_) => {
+                abort.abort();
+                seen.push(Seen {
+                    failed: Some("timed out".into()),
+                    ..Seen::default()
+                });
+            }
+        }
+    }
+    let window = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(&server.pid)? - cpu0;
+    let own = cpu_seconds("self")? - self0;
+    let other = (machine_busy_seconds() - busy0 - cpu - own).max(0.0);
+    let peak = status_kib(&server.pid, "VmHWM")?;
+    let rss = status_kib(&server.pid, "VmRSS")?;
+    if !peak_reset {
+        tracing::warn!("cannot reset the server's VmHWM: peak RSS is since its start");
+    }
+    if let Some(f) = seen.iter().find_map(|s| s.failed.as_ref()) {
+        eprintln!(
+            "warning: {} of {n} agents did not finish: {f}",
+            seen.iter().filter(|s| !s.done).count()
+        );
+    }
+    let events: u64 = seen.iter().map(|s| s.events).sum();
+    let all: Vec<i64> = seen
+        .iter_mut()
+        .flat_map(|s| std::mem::take(&mut s.latencies))
+        .collect();
+    Ok(RunReport {
+        agents: n,
+        completed: seen.iter().filter(|s| s.done).count(),
+        lagged: seen.iter().map(|s| s.lagged).sum(),
+        events,
+        window_s: window,
+        events_per_s: events as f64 / window.max(1e-9),
+        latency: latency(all),
+        baseline: base,
+        server_cpu_s: cpu,
+        server_cpu_pct: 100.0 * cpu / window.max(1e-9),
+        bench_cpu_pct: 100.0 * own / window.max(1e-9),
+        other_cpu_pct: 100.0 * other / window.max(1e-9),
+        server_peak_rss_kib: peak,
+        server_rss_kib: rss,
+    })
+}
+
+/// Runs the agents benchmark; `builtin` and `cache` are passed to the server.
+pub async fn agents(
+    args: &AgentBenchArgs,
+    builtin: Option<&Path>,
+    cache: Option<&Path>,
+) -> Result<()> {
+    if args.agents.is_empty() || args.agents.contains(&0) || args.tokens == 0 {
+        bail!("--agents must list numbers of at least 1, and --tokens be at least 1");
+    }
+    if args.tokens_per_second.is_nan() || args.tokens_per_second < 0.0 {
+        bail!("--tokens-per-second must be 0 (unpaced) or more");
+    }
+    let nofile = raise_nofile();
+    let biggest = args.agents.iter().copied().max().unwrap_or(0);
+    if nofile != 0 && (nofile as usize) < 3 * biggest + 64 {
+        eprintln!(
+            "warning: open-file limit {nofile} is low for {biggest} agents; raise it (`ulimit -n`)"
+        );
+    }
+    let script = crate::llm::scripted::Script::from_yaml_str(&format!(
+        "model: scripted\nturns:\n  - stamp_tokens: {}\n    tokens_per_second: {}\n",
+        args.tokens, args.tokens_per_second
+    ))?;
+    let model = crate::llm::scripted::ScriptedModel::start(script, ([127, 0, 0, 1], 0).into())
+        .await
+        .context("cannot start the scripted model")?;
+    let scratch = tempfile::Builder::new()
+        .prefix("paddock-bench-")
+        .tempdir()
+        .context("cannot create a scratch directory")?;
+    let workspace = scratch.path().join("workspace");
+    std::fs::create_dir_all(&workspace)?;
+    let exe: PathBuf = std::env::current_exe().context("cannot find the paddock binary")?;
+    let server = Server::start(&exe, scratch.path(), &model.base_url(), builtin, cache)?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()?;
+
+    // RSS per idle agent: before and after creating agents never messaged.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_before = status_kib(&server.pid, "VmRSS")?;
+    let mut rss_after = rss_before;
+    if args.idle_agents > 0 {
+        create_agents(&http, &server.base, &workspace, "idle", args.idle_agents).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        rss_after = status_kib(&server.pid, "VmRSS")?;
+    }
+    let per_idle_kib = (rss_after as f64 - rss_before as f64) / (args.idle_agents.max(1) as f64);
+
+    let stream_s = if args.tokens_per_second > 0.0 {
+        args.tokens as f64 / args.tokens_per_second
+    } else {
+        0.0
+    };
+    let timeout = Duration::from_secs_f64(stream_s * 3.0 + 60.0);
+    let mut runs = Vec::new();
+    for &n in &args.agents {
+        runs.push(run_once(&http, &server, &model.base_url(), &workspace, n, timeout).await?);
+    }
+    drop(server);
+    model.shutdown().await;
+
+    let report = serde_json::json!({
+        "tokens": args.tokens,
+        "tokens_per_second": args.tokens_per_second,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "idle": {
+            "agents": args.idle_agents,
+            "server_rss_before_kib": rss_before,
+            "server_rss_after_kib": rss_after,
+            "rss_per_idle_agent_kib": per_idle_kib,
+            "target_kib": 1024,
+        },
+        "runs": runs,
+        "target_p99_us": 10_000,
+    });
+    if args.json {
+        println!("{report}");
+        return Ok(());
+    }
+    println!(
+        "paddock bench agents ({} stamped tokens per agent at {} tokens/s, one WebSocket subscriber per agent, {} cores)",
+        args.tokens, args.tokens_per_second, report["cores"]
+    );
+    println!(
+        "{:>6} {:>5} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7} {:>7} {:>9}",
+        "agents",
+        "done",
+        "events/s",
+        "window",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "base p50",
+        "base p99",
+        "p99 x",
+        "srv cpu",
+        "bench",
+        "other",
+        "peak RSS"
+    );
+    for r in &runs {
+        let ms = |us: f64| us / 1000.0;
+        println!(
+            "{:>6} {:>5} {:>9.0} {:>6.1}s {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7.1} {:>6.0}% {:>6.0}% {:>6.0}% {:>6.1}MiB",
+            r.agents,
+            r.completed,
+            r.events_per_s,
+            r.window_s,
+            ms(r.latency.p50_us),
+            ms(r.latency.p99_us),
+            ms(r.latency.max_us),
+            ms(r.baseline.p50_us),
+            ms(r.baseline.p99_us),
+            r.latency.p99_us / r.baseline.p99_us.max(1.0),
+            r.server_cpu_pct,
+            r.bench_cpu_pct,
+            r.other_cpu_pct,
+            r.server_peak_rss_kib as f64 / 1024.0
+        );
+    }
+    for r in &runs {
+        println!(
+            "{} agents: Paddock adds p50 {:.2} ms, p99 {:.2} ms over the direct stream; {} events in {:.1} s, server {:.2} CPU s ({:.0} µs per event); {} lagged (target p99 < 10 ms)",
+            r.agents,
+            (r.latency.p50_us - r.baseline.p50_us) / 1000.0,
+            (r.latency.p99_us - r.baseline.p99_us) / 1000.0,
+            r.events,
+            r.window_s,
+            r.server_cpu_s,
+            1e6 * r.server_cpu_s / (r.events.max(1) as f64),
+            r.lagged
+        );
+    }
+    println!(
+        "idle: {} agents took server RSS from {:.1} MiB to {:.1} MiB: {:.1} KiB per idle agent (target < 1024 KiB)",
+        args.idle_agents,
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0,
+        per_idle_kib
+    );
+    println!(
+        "latency: token stamped by the scripted model as sent -> frame read by the subscriber (same clock); \"base\": the model's stream read directly, no Paddock; srv cpu / bench / other: % of one core over the window used by the server / this process (model + subscribers) / the rest of the machine"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_and_percentiles() {
+        let mut out = Vec::new();
+        stamps("t100 t250 hello t", 300, &mut out);
+        assert_eq!(out, vec![200, 50]);
+        let l = latency((1..=100).collect());
+        assert_eq!(l.p50_us, 51.0);
+        assert_eq!(l.p99_us, 99.0);
+        assert_eq!(l.max_us, 100.0);
+        assert_eq!(latency(vec![]).samples, 0);
+    }
+
+    #[test]
+    fn proc_figures_of_self() {
+        assert!(cpu_seconds("self").unwrap() >= 0.0);
+        assert!(status_kib("self", "VmRSS").unwrap() > 0);
+    }
+}
