@@ -270,7 +270,9 @@ impl Bus {
         Bus::default()
     }
 
-    fn sender(&self, agent: &str) -> tokio::sync::broadcast::Sender<std::sync::Arc<Event>> {
+    /// The agent's channel (created on first use); an agent keeps it to
+    /// publish without going through the bus's lock.
+    pub fn sender(&self, agent: &str) -> tokio::sync::broadcast::Sender<std::sync::Arc<Event>> {
         let mut channels = match self.channels.lock() {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),

@@ -77,6 +77,8 @@ pub struct Agent {
     run_token: Mutex<CancellationToken>,
     stopped: AtomicBool,
     budget: RetryBudget,
+    /// Its live channel.
+    live: tokio::sync::broadcast::Sender<Arc<Event>>,
 }
 
 /// How a run ended.
@@ -97,6 +99,7 @@ impl Agent {
         status: AgentStatus,
     ) -> Arc<Agent> {
         let budget = RetryBudget::new(config.limits.retry_budget);
+        let live = deps.bus.sender(&id);
         Arc::new(Agent {
             id,
             config,
@@ -108,6 +111,7 @@ impl Agent {
             run_token: Mutex::new(CancellationToken::new()),
             stopped: AtomicBool::new(status == AgentStatus::Stopped),
             budget,
+            live,
         })
     }
 
@@ -156,13 +160,13 @@ impl Agent {
         if let EventBody::AgentStatus { status, .. } = &event.body {
             self.status.send_replace(*status);
         }
-        self.deps.bus.publish(event.clone());
+        let _ = self.live.send(event.clone());
         Ok(event)
     }
 
     /// Broadcasts a live-only text delta (redacted, never stored).
     fn delta(&self, text: &str) {
-        self.deps.bus.publish(Arc::new(Event {
+        let _ = self.live.send(Arc::new(Event {
             seq: self.last_seq(),
             agent_id: self.id.clone(),
             ts: chrono::Utc::now(),

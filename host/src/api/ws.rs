@@ -36,6 +36,8 @@ use tokio::task::JoinHandle;
 /// Outgoing messages queued per connection before its subscriptions are
 /// told they lag.
 pub const OUT_CAPACITY: usize = 4096;
+/// Messages written before one flush.
+const WRITE_BATCH: usize = 64;
 /// Subscriptions per connection.
 pub const MAX_SUBSCRIPTIONS: usize = 10_000;
 /// Largest client message.
@@ -141,7 +143,22 @@ async fn serve(state: AppState, socket: WebSocket) {
                 m = out_rx.recv() => m,
             };
             let Some(text) = next else { break };
-            if sink.send(Message::Text(text)).await.is_err() {
+            // Queue what is already waiting and flush once: one write for
+            // a burst of events instead of one per event.
+            if sink.feed(Message::Text(text)).await.is_err() {
+                break;
+            }
+            let mut batch = 1;
+            while batch < WRITE_BATCH {
+                let Ok(text) = ctl_rx.try_recv().or_else(|_| out_rx.try_recv()) else {
+                    break;
+                };
+                if sink.feed(Message::Text(text)).await.is_err() {
+                    break;
+                }
+                batch += 1;
+            }
+            if sink.flush().await.is_err() {
                 break;
             }
         }
