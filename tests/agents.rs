@@ -1106,3 +1106,24 @@ scenarios:
     assert_eq!(result[0]["data"]["success"], false);
     assert!(!ws.path().join("b.txt").exists());
 }
+
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused() {
+    let p = Paddock::new();
+    let config = p.data_dir().join("empty.toml");
+    std::fs::write(&config, "").unwrap();
+    let _server = Server::start(&p, &config, None, &[]);
+    let out = p
+        .command()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", common::describe(&out));
+    assert!(
+        common::stderr(&out).contains("another `paddock serve`"),
+        "{}",
+        common::describe(&out)
+    );
+}

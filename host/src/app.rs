@@ -48,6 +48,9 @@ pub struct AppOptions {
     pub builtin_plugins: Option<PathBuf>,
     /// Compiled-component cache.
     pub cache_dir: Option<PathBuf>,
+    /// Load and resume the stored agents (a server); a headless run manages
+    /// only its own agent.
+    pub load_agents: bool,
 }
 
 /// A running Paddock without its HTTP server.
@@ -124,7 +127,7 @@ impl App {
             redactor: Redactor::from_env(&options.config.agents.secret_env),
             defaults: options.config.agents.clone(),
         });
-        let manager = Manager::start(deps).await?;
+        let manager = Manager::start(deps, options.load_agents).await?;
         Ok(App {
             manager,
             store,

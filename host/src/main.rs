@@ -482,7 +482,11 @@ fn load_config(cli: &Cli, args: &ConfigArgs) -> Result<paddock::config::Config> 
     Ok(config)
 }
 
-async fn open_app(cli: &Cli, config: paddock::config::Config) -> Result<paddock::app::App> {
+async fn open_app(
+    cli: &Cli,
+    config: paddock::config::Config,
+    load_agents: bool,
+) -> Result<paddock::app::App> {
     let data_dir = data_dir(cli)?;
     let cache_dir = cli
         .cache_dir
@@ -493,6 +497,7 @@ async fn open_app(cli: &Cli, config: paddock::config::Config) -> Result<paddock:
         config,
         builtin_plugins: builtin_dir(cli),
         cache_dir: Some(cache_dir),
+        load_agents,
     })
     .await?)
 }
@@ -531,7 +536,19 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
         .parse()
         .map_err(|e| Usage(format!("--bind `{}`: {e}", config.server.bind)))?;
     let data_dir = data_dir(cli)?;
-    let app = open_app(cli, config.clone()).await?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    // One server per data dir: two would both resume the same agents.
+    let lock_path = data_dir.join("serve.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("cannot create {}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        bail!(Usage(format!(
+            "another `paddock serve` is using {}",
+            data_dir.display()
+        )));
+    }
+    let app = open_app(cli, config.clone(), true).await?;
     let (auth, notices) =
         paddock::api::auth::Auth::setup(&data_dir, addr, config.server.allowed_origins.clone())
             .context("cannot set up the API tokens")?;
@@ -668,7 +685,7 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         tools: None,
         limits,
     };
-    let app = open_app(cli, config).await?;
+    let app = open_app(cli, config, false).await?;
     if let Err(e) = app.manager.validate(&agent_config) {
         bail!(Usage(e.to_string()));
     }

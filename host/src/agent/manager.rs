@@ -21,14 +21,21 @@ pub struct Manager {
 }
 
 impl Manager {
-    /// Loads every live agent from the store and starts its task; agents
-    /// that were thinking or running a tool when the host stopped resume.
-    pub async fn start(deps: Arc<AgentDeps>) -> Result<Arc<Manager>, AgentError> {
+    /// With `load`, loads every live agent from the store and starts its
+    /// task; agents that were thinking or running a tool when the host
+    /// stopped resume. Without, manages only the agents it creates (a
+    /// headless run beside a server must not take the server's agents).
+    pub async fn start(deps: Arc<AgentDeps>, load: bool) -> Result<Arc<Manager>, AgentError> {
         let manager = Arc::new(Manager {
             deps,
             agents: RwLock::new(HashMap::new()),
         });
-        for record in manager.deps.store.list_agents(false).await? {
+        let records = if load {
+            manager.deps.store.list_agents(false).await?
+        } else {
+            Vec::new()
+        };
+        for record in records {
             let busy = matches!(
                 record.status,
                 AgentStatus::Thinking | AgentStatus::ExecutingTool | AgentStatus::WaitingApproval
