@@ -161,14 +161,9 @@ impl Manager {
         }
         let id = uuid::Uuid::new_v4().to_string();
         let now = chrono::Utc::now();
-        let mut created = EventBody::AgentCreated {
+        let created = self.deps.redactor.redact_event(EventBody::AgentCreated {
             config: config.clone(),
-        };
-        let mut data = created.data();
-        self.deps.redactor.redact_json(&mut data);
-        if let Ok(redacted) = EventBody::from_parts(created.type_name(), data) {
-            created = redacted;
-        }
+        });
         let first = Event {
             seq: 1,
             agent_id: id.clone(),

@@ -1,6 +1,7 @@
 //! Secret redaction: values of configured secret environment variables and
 //! token-shaped strings are replaced before anything is stored or broadcast.
 
+use crate::events::EventBody;
 use regex::Regex;
 use std::sync::OnceLock;
 
@@ -76,6 +77,15 @@ impl Redactor {
             std::borrow::Cow::Borrowed(_) => out.into_owned(),
             std::borrow::Cow::Owned(s) => s,
         }
+    }
+
+    /// An event body with every string of its data redacted (a body whose
+    /// redacted data no longer fits its type is kept as it was; strings
+    /// only get shorter placeholders, so this does not happen in practice).
+    pub fn redact_event(&self, body: EventBody) -> EventBody {
+        let mut data = body.data();
+        self.redact_json(&mut data);
+        EventBody::from_parts(body.type_name(), data).unwrap_or(body)
     }
 
     /// Redacts every string (and object key) inside a JSON value.

@@ -141,12 +141,8 @@ impl Agent {
     }
 
     /// Redacts, stores and broadcasts one event; returns it as stored.
-    pub async fn append(&self, mut body: EventBody) -> Result<Arc<Event>, AgentError> {
-        let mut data = body.data();
-        self.deps.redactor.redact_json(&mut data);
-        if let Ok(redacted) = EventBody::from_parts(body.type_name(), data) {
-            body = redacted;
-        }
+    pub async fn append(&self, body: EventBody) -> Result<Arc<Event>, AgentError> {
+        let body = self.deps.redactor.redact_event(body);
         let mut last = self.log.lock().await;
         let event = Arc::new(Event {
             seq: *last + 1,
@@ -321,16 +317,7 @@ impl Agent {
         why: &str,
     ) -> Result<(), AgentError> {
         while let Step::RunTool { call, .. } = transcript.next_step() {
-            let e = self
-                .append(EventBody::ToolResult {
-                    call_id: call.id.clone(),
-                    tool: call.name.clone(),
-                    success: false,
-                    content: why.to_string(),
-                    duration_ms: 0,
-                    truncated_bytes: 0,
-                })
-                .await?;
+            let e = self.append(failed_result(&call, why.to_string())).await?;
             transcript.push_event(&e.body);
         }
         Ok(())
@@ -475,16 +462,7 @@ impl Agent {
                         recoverable: true,
                     })
                     .await?;
-                    let e = self
-                        .append(EventBody::ToolResult {
-                            call_id: call.id.clone(),
-                            tool: call.name.clone(),
-                            success: false,
-                            content: message,
-                            duration_ms: 0,
-                            truncated_bytes: 0,
-                        })
-                        .await?;
+                    let e = self.append(failed_result(&call, message)).await?;
                     transcript.push_event(&e.body);
                 }
                 Step::RunTool { call, started, .. } => {
@@ -673,14 +651,7 @@ impl Agent {
         call: &ToolCallRequest,
     ) -> Result<(Arc<Event>, Option<String>), AgentError> {
         let started = Instant::now();
-        let failure = |content: String| EventBody::ToolResult {
-            call_id: call.id.clone(),
-            tool: call.name.clone(),
-            success: false,
-            content,
-            duration_ms: 0,
-            truncated_bytes: 0,
-        };
+        let failure = |content: String| failed_result(call, content);
         if !self.may_use(&call.name) {
             let msg = format!(
                 "unknown tool `{}`: it is not among this agent's tools",
@@ -740,6 +711,18 @@ impl Agent {
             })
             .await?;
         Ok((event, (!success).then_some(content)))
+    }
+}
+
+/// The result of a call that did not run (or whose outcome is unknown).
+fn failed_result(call: &ToolCallRequest, content: String) -> EventBody {
+    EventBody::ToolResult {
+        call_id: call.id.clone(),
+        tool: call.name.clone(),
+        success: false,
+        content,
+        duration_ms: 0,
+        truncated_bytes: 0,
     }
 }
 
