@@ -43,6 +43,9 @@ pub struct Config {
     /// Defaults and rules for every agent.
     #[serde(default)]
     pub agents: AgentDefaults,
+    /// Where shell commands run.
+    #[serde(default)]
+    pub sandbox: crate::sandbox::SandboxConfig,
 }
 
 /// The API server.

@@ -8,6 +8,7 @@
 //! - [`events`]: event types and the in-process bus.
 //! - [`plugins`]: the WebAssembly plugin host (tools, risk assessors, MCP
 //!   adapters), capabilities and limits.
+//! - [`sandbox`]: where shell commands run (Docker, bubblewrap).
 //! - [`config`]: the configuration file, `paddock.toml`.
 //! - [`bench`]: `paddock bench …` measurements.
 
@@ -19,4 +20,5 @@ pub mod config;
 pub mod events;
 pub mod llm;
 pub mod plugins;
+pub mod sandbox;
 pub mod store;

@@ -1,0 +1,173 @@
+//! The `[sandbox]` section of `paddock.toml`: which backend, the Docker
+//! image, resource limits and command defaults.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Which backend to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// Docker when an engine answers, else bubblewrap.
+    #[default]
+    Auto,
+    /// Docker (or Podman's Docker-compatible API).
+    Docker,
+    /// Bubblewrap.
+    Bwrap,
+    /// No sandbox; refused unless `--unsafe-no-sandbox` is given.
+    None,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(BackendChoice::Auto),
+            "docker" => Ok(BackendChoice::Docker),
+            "bwrap" => Ok(BackendChoice::Bwrap),
+            "none" => Ok(BackendChoice::None),
+            other => Err(format!(
+                "unknown sandbox backend `{other}` (expected auto, docker or bwrap)"
+            )),
+        }
+    }
+}
+
+/// Resource limits of one sandbox (the seed's as defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxLimits {
+    /// Memory in MiB (container limit; address-space rlimit and cgroup
+    /// limit for bubblewrap).
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u64,
+    /// CPUs (fractions allowed).
+    #[serde(default = "default_cpus")]
+    pub cpus: f64,
+    /// Processes and threads.
+    #[serde(default = "default_pids")]
+    pub pids: u64,
+    /// Largest file a command may write, in MiB.
+    #[serde(default = "default_file_size_mb")]
+    pub file_size_mb: u64,
+    /// Size of the private `/tmp`, in MiB.
+    #[serde(default = "default_tmp_size_mb")]
+    pub tmp_size_mb: u64,
+    /// CPU seconds per process.
+    #[serde(default = "default_cpu_time_secs")]
+    pub cpu_time_secs: u64,
+}
+
+fn default_memory_mb() -> u64 {
+    2048
+}
+fn default_cpus() -> f64 {
+    1.0
+}
+fn default_pids() -> u64 {
+    512
+}
+fn default_file_size_mb() -> u64 {
+    1024
+}
+fn default_tmp_size_mb() -> u64 {
+    512
+}
+fn default_cpu_time_secs() -> u64 {
+    900
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        SandboxLimits {
+            memory_mb: default_memory_mb(),
+            cpus: default_cpus(),
+            pids: default_pids(),
+            file_size_mb: default_file_size_mb(),
+            tmp_size_mb: default_tmp_size_mb(),
+            cpu_time_secs: default_cpu_time_secs(),
+        }
+    }
+}
+
+/// The `[sandbox]` section.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// `auto` (default), `docker` or `bwrap`.
+    #[serde(default)]
+    pub backend: BackendChoice,
+    /// Docker image of the per-agent containers (built locally with
+    /// `scripts/sandbox-image.sh`; never pulled).
+    #[serde(default = "default_image")]
+    pub image: String,
+    /// Docker API address (`unix:///…` or `tcp://…`); default `DOCKER_HOST`,
+    /// else `/var/run/docker.sock`.
+    #[serde(default)]
+    pub docker_host: Option<String>,
+    /// `uid:gid` commands run as inside containers (never root).
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// The bubblewrap binary (default: `bwrap` on `PATH`).
+    #[serde(default)]
+    pub bwrap_path: Option<PathBuf>,
+    /// Resource limits of every sandbox.
+    #[serde(default)]
+    pub limits: SandboxLimits,
+    /// Timeout of a command that names none, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub default_timeout_secs: u64,
+    /// Longest timeout a command may ask for, in seconds.
+    #[serde(default = "default_max_timeout_secs")]
+    pub max_timeout_secs: u64,
+    /// Longest a background job may run, in seconds.
+    #[serde(default = "default_max_job_secs")]
+    pub max_job_secs: u64,
+    /// Most bytes kept of stdout and of stderr per command.
+    #[serde(default = "default_max_output_bytes")]
+    pub max_output_bytes: u64,
+    /// Background jobs one agent may have at once.
+    #[serde(default = "default_max_jobs")]
+    pub max_jobs_per_agent: usize,
+}
+
+fn default_image() -> String {
+    "paddock-sandbox:latest".into()
+}
+fn default_user() -> String {
+    "1000:1000".into()
+}
+fn default_timeout_secs() -> u64 {
+    30
+}
+fn default_max_timeout_secs() -> u64 {
+    600
+}
+fn default_max_job_secs() -> u64 {
+    3600
+}
+fn default_max_output_bytes() -> u64 {
+    1024 * 1024
+}
+fn default_max_jobs() -> usize {
+    8
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            backend: BackendChoice::Auto,
+            image: default_image(),
+            docker_host: None,
+            user: default_user(),
+            bwrap_path: None,
+            limits: SandboxLimits::default(),
+            default_timeout_secs: default_timeout_secs(),
+            max_timeout_secs: default_max_timeout_secs(),
+            max_job_secs: default_max_job_secs(),
+            max_output_bytes: default_max_output_bytes(),
+            max_jobs_per_agent: default_max_jobs(),
+        }
+    }
+}
