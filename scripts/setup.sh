@@ -12,3 +12,32 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     echo "setup: adding the wasm32-wasip2 Rust target"
     rustup target add wasm32-wasip2
 fi
+
+# Sandboxes: bubblewrap (the daemonless backend) and, for the Docker backend's
+# tests, Podman's Docker-compatible API with runc, plus debootstrap to build
+# the sandbox image from Debian packages. Debian/Ubuntu names.
+need=()
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+command -v catatonit >/dev/null 2>&1 || need+=(catatonit)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+if [ ${#need[@]} -gt 0 ]; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "setup: please install: ${need[*]} (no apt-get here)" >&2
+        exit 1
+    fi
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+            echo "setup: please install (as root): apt-get install ${need[*]}" >&2
+            exit 1
+        fi
+    fi
+    echo "setup: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! $sudo apt-get install -y "${need[@]}" >/dev/null; then
+        $sudo apt-get update -qq
+        $sudo apt-get install -y "${need[@]}" >/dev/null
+    fi
+fi

@@ -23,6 +23,7 @@ fn target(workspace: &Path) -> CallTarget {
         agent_id: "agent-1".into(),
         call_id: "call-1".into(),
         workspace: Some(workspace.to_path_buf()),
+        ..Default::default()
     }
 }
 

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::events::Bus;
 use crate::llm::ModelClient;
 use crate::plugins::{HostOptions, PluginError, PluginHost};
+use crate::sandbox::{BackendChoice, SandboxError, SandboxManager};
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,6 +28,9 @@ pub enum StartError {
     /// The agents could not be loaded.
     #[error("cannot load the agents: {0}")]
     Agents(#[from] AgentError),
+    /// The chosen sandbox backend cannot run here.
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] SandboxError),
     /// The data directory is not usable.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -51,6 +55,10 @@ pub struct AppOptions {
     /// Load and resume the stored agents (a server); a headless run manages
     /// only its own agent.
     pub load_agents: bool,
+    /// The sandbox backend from the command line (overrides the config).
+    pub sandbox: Option<BackendChoice>,
+    /// `--unsafe-no-sandbox`: run commands directly on this host.
+    pub unsafe_no_sandbox: bool,
 }
 
 /// A running Paddock without its HTTP server.
@@ -64,6 +72,8 @@ pub struct App {
     pub bus: Arc<Bus>,
     /// The plugin host.
     pub plugins: Arc<PluginHost>,
+    /// The agents' sandboxes.
+    pub sandbox: Arc<SandboxManager>,
     /// The model used when a request names none: the first model of the
     /// first provider.
     pub default_model: Option<ModelRef>,
@@ -85,14 +95,23 @@ impl App {
             Some(url) => Store::open(url).await?,
             None => Store::open_sqlite(&data_dir.join("paddock.db")).await?,
         };
-        let plugins = Arc::new(
-            PluginHost::open(HostOptions {
-                data_dir: data_dir.clone(),
-                builtin_dir: options.builtin_plugins.clone(),
-                cache_dir: options.cache_dir.clone(),
-            })
+        let sandbox = Arc::new(
+            SandboxManager::open(
+                &options.config.sandbox,
+                options.sandbox,
+                options.unsafe_no_sandbox,
+                data_dir,
+            )
             .await?,
         );
+        let mut plugins = PluginHost::open(HostOptions {
+            data_dir: data_dir.clone(),
+            builtin_dir: options.builtin_plugins.clone(),
+            cache_dir: options.cache_dir.clone(),
+        })
+        .await?;
+        plugins.set_exec_backend(sandbox.clone());
+        let plugins = Arc::new(plugins);
         let mut providers = HashMap::new();
         for p in &options.config.providers {
             match ModelClient::new(p) {
@@ -126,6 +145,7 @@ impl App {
             providers,
             redactor: Redactor::from_env(&options.config.agents.secret_env),
             defaults: options.config.agents.clone(),
+            sandbox: sandbox.clone(),
         });
         let manager = Manager::start(deps, options.load_agents).await?;
         Ok(App {
@@ -133,6 +153,7 @@ impl App {
             store,
             bus,
             plugins,
+            sandbox,
             default_model,
             config: options.config,
         })

@@ -112,6 +112,11 @@ pub enum EventBody {
         arguments: serde_json::Value,
         /// Whether the tool only reads (safe to run again after a crash).
         read_only: bool,
+        /// For tools that run commands: the sandbox backend they run in
+        /// (`docker`, `bwrap`; `none` when the host runs unsandboxed;
+        /// `unavailable` when no sandbox works).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sandbox: Option<String>,
     },
     /// A chunk of a running tool's output (live streaming of long commands).
     #[serde(rename = "tool.output")]

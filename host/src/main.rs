@@ -58,10 +58,24 @@ struct ConfigArgs {
     database_url: Option<String>,
 }
 
+/// Where shell commands run.
+#[derive(Args, Clone)]
+struct SandboxArgs {
+    /// Sandbox backend: auto (docker when an engine answers, else bwrap), docker or bwrap.
+    #[arg(long, env = "PADDOCK_SANDBOX")]
+    sandbox: Option<paddock::sandbox::BackendChoice>,
+    /// Run commands directly on this host, with no sandbox at all (dangerous; flagged on every
+    /// agent and in its events).
+    #[arg(long)]
+    unsafe_no_sandbox: bool,
+}
+
 #[derive(Args)]
 struct ServeArgs {
     #[command(flatten)]
     config: ConfigArgs,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
     /// Address to listen on (default 127.0.0.1:7700). Beyond loopback, a token is required.
     #[arg(long, env = "PADDOCK_BIND")]
     bind: Option<String>,
@@ -71,6 +85,11 @@ struct ServeArgs {
 struct RunArgs {
     #[command(flatten)]
     config: ConfigArgs,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
+    /// Let the agent's sandbox reach the network (off by default).
+    #[arg(long)]
+    network: bool,
     /// The directory the agent works in (seen by tools at /workspace).
     #[arg(long)]
     workspace: PathBuf,
@@ -184,6 +203,14 @@ struct ToolCallArgs {
     /// The agent id passed to the tool.
     #[arg(long, default_value = "cli")]
     agent_id: String,
+    /// paddock.toml (for its [sandbox] section; default: <data-dir>/paddock.toml when it exists).
+    #[arg(long, env = "PADDOCK_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
+    /// Let the sandbox reach the network (off by default).
+    #[arg(long)]
+    network: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -195,6 +222,8 @@ enum BenchCmd {
     Plugins(paddock::bench::PluginBenchArgs),
     /// N concurrent agents streaming to WebSocket subscribers: latency, events/s, CPU, RSS.
     Agents(paddock::bench::AgentBenchArgs),
+    /// Per sandbox backend: creation + first command, and per-command overhead of `true`.
+    Sandbox(paddock::bench::SandboxBenchArgs),
 }
 
 /// Prints a line to stdout; a closed pipe (`paddock … | head`) is not an error.
@@ -359,7 +388,7 @@ async fn plugin_cmd(cli: &Cli, cmd: &PluginCmd) -> Result<ExitCode> {
 }
 
 async fn tool_cmd(cli: &Cli, cmd: &ToolCmd) -> Result<ExitCode> {
-    let host = open_host(cli).await?;
+    let mut host = open_host(cli).await?;
     match cmd {
         ToolCmd::List { json } => {
             let tools = host.tools()?;
@@ -401,12 +430,33 @@ async fn tool_cmd(cli: &Cli, cmd: &ToolCmd) -> Result<ExitCode> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.subsec_nanos())
                 .unwrap_or(0);
+            let config = load_config(
+                cli,
+                &ConfigArgs {
+                    config: args.config.clone(),
+                    database_url: None,
+                },
+            )?;
+            let sandbox = std::sync::Arc::new(
+                paddock::sandbox::SandboxManager::open(
+                    &config.sandbox,
+                    args.sandbox.sandbox,
+                    args.sandbox.unsafe_no_sandbox,
+                    &data_dir(cli)?,
+                )
+                .await?,
+            );
+            host.set_exec_backend(sandbox.clone());
             let target = CallTarget {
                 agent_id: args.agent_id.clone(),
                 call_id: format!("cli-{}-{nanos:x}", std::process::id()),
                 workspace: Some(workspace),
+                network: args.network,
+                output: None,
             };
-            match host.call_tool(&args.name, &args.input, &target).await {
+            let result = host.call_tool(&args.name, &args.input, &target).await;
+            sandbox.shutdown().await;
+            match result {
                 Ok(out) => {
                     if args.json {
                         out!("{}", serde_json::to_string(&out)?);
@@ -454,6 +504,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             paddock::bench::agents(args, builtin_dir(&cli).as_deref(), Some(&cache)).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(BenchCmd::Sandbox(args)) => {
+            paddock::bench::sandbox(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ScriptedModel(args) => {
             paddock::llm::scripted::run(args).await?;
             Ok(ExitCode::SUCCESS)
@@ -486,6 +540,7 @@ async fn open_app(
     cli: &Cli,
     config: paddock::config::Config,
     load_agents: bool,
+    sandbox: &SandboxArgs,
 ) -> Result<paddock::app::App> {
     let data_dir = data_dir(cli)?;
     let cache_dir = cli
@@ -498,6 +553,8 @@ async fn open_app(
         builtin_plugins: builtin_dir(cli),
         cache_dir: Some(cache_dir),
         load_agents,
+        sandbox: sandbox.sandbox,
+        unsafe_no_sandbox: sandbox.unsafe_no_sandbox,
     })
     .await?)
 }
@@ -548,7 +605,7 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
             data_dir.display()
         )));
     }
-    let app = open_app(cli, config.clone(), true).await?;
+    let app = open_app(cli, config.clone(), true, &args.sandbox).await?;
     let (auth, notices) =
         paddock::api::auth::Auth::setup(&data_dir, addr, config.server.allowed_origins.clone())
             .context("cannot set up the API tokens")?;
@@ -561,10 +618,12 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
         out!("{}", n.0);
     }
     let router = paddock::api::router(app.state(auth));
-    axum::serve(listener, router)
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("the server failed")?;
+        .context("the server failed");
+    app.sandbox.shutdown().await;
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -602,6 +661,21 @@ fn print_event(event: &paddock::events::Event, json: bool, streaming: &mut bool)
         }
         B::MessageUser { text } => {
             let _ = writeln!(stdout, "> {text}");
+        }
+        B::ToolCall {
+            tool,
+            sandbox: Some(sandbox),
+            ..
+        } if sandbox != "docker" && sandbox != "bwrap" => {
+            let _ = writeln!(
+                stdout,
+                "  ! {tool}: commands run with sandbox `{sandbox}` (not confined)"
+            );
+        }
+        B::ToolOutput { chunk, .. } => {
+            for line in chunk.lines() {
+                let _ = writeln!(stdout, "  │ {line}");
+            }
         }
         B::ToolResult {
             tool,
@@ -683,9 +757,10 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         max_tokens: None,
         workspace,
         tools: None,
+        network: args.network,
         limits,
     };
-    let app = open_app(cli, config, false).await?;
+    let app = open_app(cli, config, false, &args.sandbox).await?;
     if let Err(e) = app.manager.validate(&agent_config) {
         bail!(Usage(e.to_string()));
     }
@@ -764,6 +839,8 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
             }
         }
     }
+    // The run's sandbox (a container, a cgroup) goes with it.
+    app.sandbox.shutdown().await;
     let summary = format!(
         "usage: {} input tokens ({} cached), {} output tokens, ${:.4}; {} input tokens saved by masking",
         totals.0, totals.2, totals.1, totals.3, totals.4

@@ -38,6 +38,10 @@ pub struct AgentConfig {
     /// Tools it may use, by name; `None` means every enabled tool.
     #[serde(default)]
     pub tools: Option<Vec<String>>,
+    /// Whether commands in its sandbox may reach the network (off unless
+    /// granted).
+    #[serde(default)]
+    pub network: bool,
     /// Its hard limits.
     #[serde(default)]
     pub limits: AgentLimits,

@@ -212,6 +212,9 @@ impl Manager {
         if let Some(agent) = &agent {
             agent.stop("deleted").await?;
         }
+        if let Err(e) = self.deps.sandbox.destroy(id).await {
+            tracing::warn!(agent = %id, error = %e, "could not destroy the agent's sandbox");
+        }
         let existed = match self.deps.store.get_agent(id).await? {
             Some(r) => {
                 if r.deleted_at.is_none() {

@@ -11,7 +11,9 @@ use crate::config::{AgentDefaults, ModelConfig, ProviderConfig};
 use crate::events::{AgentStatus, Bus, Event, EventBody};
 use crate::llm::{ChatRequest, StreamNote, ToolCallRequest, ToolDef};
 use crate::llm::{ModelClient, RetryBudget};
-use crate::plugins::{CallTarget, PluginHost, ToolCallFailure};
+use crate::plugins::capability::effective;
+use crate::plugins::{CallTarget, Capability, PluginHost, ToolCallFailure};
+use crate::sandbox::{OutputChunk, SandboxManager};
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -61,6 +63,8 @@ pub struct AgentDeps {
     pub redactor: Redactor,
     /// Rules for every agent.
     pub defaults: AgentDefaults,
+    /// Where commands of plugins granted `exec` run.
+    pub sandbox: Arc<SandboxManager>,
 }
 
 /// One agent, shared by its task and the API.
@@ -659,8 +663,12 @@ impl Agent {
             );
             return Ok((self.append(failure(msg.clone())).await?, Some(msg)));
         }
-        let spec = match self.deps.plugins.find_tool(&call.name) {
-            Ok((_, spec)) => spec,
+        let (spec, uses_exec) = match self.deps.plugins.find_tool(&call.name) {
+            Ok((record, spec)) => {
+                let exec =
+                    effective(&record.requested, &record.granted).contains(&Capability::Exec);
+                (spec, exec)
+            }
             Err(e) => {
                 let msg = format!("unknown tool `{}`: {e}", call.name);
                 return Ok((self.append(failure(msg.clone())).await?, Some(msg)));
@@ -682,18 +690,35 @@ impl Agent {
             tool: call.name.clone(),
             arguments,
             read_only: spec.read_only,
+            // Tools that run commands say where (`none` flags an
+            // unsandboxed host).
+            sandbox: uses_exec.then(|| {
+                self.deps
+                    .sandbox
+                    .kind()
+                    .map_or("unavailable", |k| k.as_str())
+                    .to_string()
+            }),
         })
         .await?;
-        let target = CallTarget {
-            agent_id: self.id.clone(),
-            call_id: call.id.clone(),
-            workspace: Some(self.config.workspace.clone()),
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let run = async {
+            // The target owns the only sender: when the call ends, the
+            // output stream ends.
+            let target = CallTarget {
+                agent_id: self.id.clone(),
+                call_id: call.id.clone(),
+                workspace: Some(self.config.workspace.clone()),
+                network: self.config.network,
+                output: uses_exec.then_some(tx),
+            };
+            self.deps
+                .plugins
+                .call_tool(&call.name, &call.arguments, &target)
+                .await
         };
-        let result = self
-            .deps
-            .plugins
-            .call_tool(&call.name, &call.arguments, &target)
-            .await;
+        let (result, streamed) = tokio::join!(run, self.stream_output(&call.id, rx));
+        streamed?;
         let (success, raw) = match result {
             Ok(out) => (true, out.content),
             Err(ToolCallFailure::Call(e)) => (false, e.to_string()),
@@ -711,6 +736,47 @@ impl Agent {
             })
             .await?;
         Ok((event, (!success).then_some(content)))
+    }
+}
+
+/// Most bytes of one `tool.output` event: chunks that arrive together are
+/// coalesced up to this size.
+const OUTPUT_EVENT_BYTES: usize = 16 * 1024;
+
+impl Agent {
+    /// Stores the output a running command streams, as `tool.output`
+    /// events, until the call ends.
+    async fn stream_output(
+        &self,
+        call_id: &str,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<OutputChunk>,
+    ) -> Result<(), AgentError> {
+        while let Some(first) = rx.recv().await {
+            let stream = first.stream;
+            let mut text = first.text;
+            let mut next = None;
+            while text.len() < OUTPUT_EVENT_BYTES {
+                match rx.try_recv() {
+                    Ok(c) if c.stream == stream => text.push_str(&c.text),
+                    Ok(c) => {
+                        next = Some(c);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            for (stream, text) in
+                std::iter::once((stream, text)).chain(next.map(|c| (c.stream, c.text)))
+            {
+                self.append(EventBody::ToolOutput {
+                    call_id: call_id.to_string(),
+                    stream: stream.as_str().to_string(),
+                    chunk: text,
+                })
+                .await?;
+            }
+        }
+        Ok(())
     }
 }
 

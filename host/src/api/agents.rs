@@ -6,6 +6,7 @@ use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Fields};
 use crate::agent::{AgentConfig, ModelRef};
 use crate::config::AgentLimits;
 use crate::events::{AgentStatus, Event};
+use crate::sandbox::BackendKind;
 use crate::store::{AgentRecord, DocKind};
 use axum::Json;
 use axum::extract::State;
@@ -37,11 +38,16 @@ pub struct AgentView {
     pub updated_at: DateTime<Utc>,
     /// When it was deleted (its history stays until purged).
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Where its commands run: `docker`, `bwrap`, `none` (unsandboxed:
+    /// `--unsafe-no-sandbox`), or null when no sandbox works on this host.
+    #[schema(value_type = Option<String>)]
+    pub sandbox: Option<BackendKind>,
 }
 
-impl From<AgentRecord> for AgentView {
-    fn from(r: AgentRecord) -> AgentView {
+impl AgentView {
+    fn new(r: AgentRecord, state: &AppState) -> AgentView {
         AgentView {
+            sandbox: state.manager.deps().sandbox.kind(),
             id: r.id,
             name: r.name,
             status: r.status,
@@ -85,6 +91,9 @@ pub struct AgentTemplate {
     /// Tools it may use (default: all enabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<String>>,
+    /// Whether its sandbox may reach the network (default: no).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<bool>,
     /// Limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<AgentLimits>,
@@ -168,6 +177,7 @@ pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentC
     take!(max_tokens);
     take!(workspace);
     take!(tools);
+    take!(network);
     take!(limits);
     let model = match merged.model {
         Some(m) => m,
@@ -187,6 +197,7 @@ pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentC
         max_tokens: merged.max_tokens,
         workspace,
         tools: merged.tools,
+        network: merged.network.unwrap_or(false),
         limits: merged
             .limits
             .unwrap_or_else(|| state.manager.deps().defaults.limits.clone()),
@@ -229,7 +240,7 @@ pub async fn create(
     }
     let config = resolve_config(&state, req).await?;
     let (_, record) = state.manager.create(config, task).await?;
-    Ok((StatusCode::CREATED, Json(record.into())))
+    Ok((StatusCode::CREATED, Json(AgentView::new(record, &state))))
 }
 
 /// `GET /api/agents` parameters.
@@ -249,7 +260,12 @@ pub async fn list(
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<Vec<AgentView>>, ApiError> {
     let records = state.store.list_agents(p.include_deleted).await?;
-    Ok(Json(records.into_iter().map(AgentView::from).collect()))
+    Ok(Json(
+        records
+            .into_iter()
+            .map(|r| AgentView::new(r, &state))
+            .collect(),
+    ))
 }
 
 async fn record(state: &AppState, id: &str) -> Result<AgentRecord, ApiError> {
@@ -267,7 +283,7 @@ pub async fn get(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AgentView>, ApiError> {
-    Ok(Json(record(&state, &id).await?.into()))
+    Ok(Json(AgentView::new(record(&state, &id).await?, &state)))
 }
 
 /// `DELETE /api/agents/{id}` parameters.

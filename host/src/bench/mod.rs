@@ -3,9 +3,11 @@
 
 mod agents;
 mod plugins;
+mod sandbox;
 
 pub use agents::{AgentBenchArgs, agents};
 pub use plugins::{PluginBenchArgs, plugins};
+pub use sandbox::{SandboxBenchArgs, sandbox};
 
 use std::time::Duration;
 

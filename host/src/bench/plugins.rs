@@ -48,6 +48,7 @@ pub async fn plugins(args: &PluginBenchArgs, builtin_dir: &Path) -> Result<()> {
         agent_id: "bench".into(),
         call_id: "bench".into(),
         workspace: Some(workspace.clone()),
+        ..Default::default()
     };
     let input = r#"{"path":"small.txt"}"#;
 

@@ -1,18 +1,28 @@
 //! The `exec` import: how plugins granted `exec` run commands in the agent's
-//! sandbox. The sandbox itself lives in `crate::sandbox` (a later addition);
+//! sandbox. The sandbox itself lives in [`crate::sandbox`];
 //! this module defines the host-side contract and the two implementations of
 //! the import: one for plugins granted `exec`, which forwards to the
 //! configured [`ExecBackend`], and one for every other plugin, which refuses.
 
+use crate::sandbox::OutputSink;
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
 /// A command, as the host sees it (version-independent).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ExecRequest {
     /// The agent whose sandbox runs it.
     pub agent_id: String,
+    /// The tool call it belongs to.
+    pub call_id: String,
+    /// The agent's workspace on the host (mounted at `/workspace`).
+    pub workspace: Option<PathBuf>,
+    /// Whether the agent's sandbox may reach the network.
+    pub network: bool,
+    /// Where output goes while the command runs.
+    pub output: Option<OutputSink>,
     /// Program and arguments.
     pub argv: Vec<String>,
     /// Working directory in the sandbox.

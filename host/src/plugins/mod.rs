@@ -13,7 +13,9 @@ pub mod registry;
 pub mod runtime;
 
 pub use capability::Capability;
-pub use exec::{BoxFuture, ExecBackend, ExecFailure, ExecOutcome, ExecRequest, JobState, SharedExec};
+pub use exec::{
+    BoxFuture, ExecBackend, ExecFailure, ExecOutcome, ExecRequest, JobState, SharedExec,
+};
 pub use host::{
     HostOptions, InstallSource, PluginError, PluginHost, PluginInfo, ToolCallFailure, ToolInfo,
 };

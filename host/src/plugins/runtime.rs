@@ -178,7 +178,7 @@ impl CallError {
 }
 
 /// Whom a call serves and where its workspace is.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct CallTarget {
     /// The agent.
     pub agent_id: String,
@@ -186,6 +186,10 @@ pub struct CallTarget {
     pub call_id: String,
     /// The agent's workspace on the host, seen by the guest at `/workspace`.
     pub workspace: Option<PathBuf>,
+    /// Whether the agent's sandbox may reach the network (for `exec`).
+    pub network: bool,
+    /// Where the output of commands run through `exec` streams to.
+    pub output: Option<crate::sandbox::OutputSink>,
 }
 
 /// Limits memory and table growth and remembers a refused growth.
@@ -218,6 +222,49 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+/// A call's own time budget: wall time minus the time spent waiting for
+/// `exec` commands (which have their own timeouts, up to minutes).
+#[derive(Clone)]
+struct Budget(Arc<std::sync::Mutex<BudgetState>>);
+
+struct BudgetState {
+    deadline: Instant,
+    paused_since: Option<Instant>,
+}
+
+impl Budget {
+    fn new(limit: Duration) -> Budget {
+        Budget(Arc::new(std::sync::Mutex::new(BudgetState {
+            deadline: Instant::now() + limit,
+            paused_since: None,
+        })))
+    }
+
+    /// The deadline, or `None` while an `exec` command runs.
+    fn deadline(&self) -> Option<Instant> {
+        let s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        s.paused_since.is_none().then_some(s.deadline)
+    }
+
+    /// Stops the clock until the guard is dropped.
+    fn pause(&self) -> BudgetPause {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        s.paused_since.get_or_insert_with(Instant::now);
+        BudgetPause(self.clone())
+    }
+}
+
+struct BudgetPause(Budget);
+
+impl Drop for BudgetPause {
+    fn drop(&mut self) {
+        let mut s = self.0.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(since) = s.paused_since.take() {
+            s.deadline += since.elapsed();
+        }
+    }
+}
+
 /// Everything one instance's store holds.
 pub struct StoreState {
     wasi: WasiCtx,
@@ -226,11 +273,11 @@ pub struct StoreState {
     hooks: HttpHooks,
     limiter: Limiter,
     plugin: Arc<str>,
-    agent_id: String,
-    call_id: String,
+    target: CallTarget,
     exec: Option<SharedExec>,
     log_lines: u32,
     timed_out: bool,
+    budget: Budget,
 }
 
 impl WasiView for StoreState {
@@ -262,7 +309,7 @@ impl wit_log::Host for StoreState {
             return Ok(());
         }
         let msg = truncate_utf8(&message, LOG_LINE_CAP);
-        let (plugin, agent, call) = (&*self.plugin, &self.agent_id, &self.call_id);
+        let (plugin, agent, call) = (&*self.plugin, &self.target.agent_id, &self.target.call_id);
         match level {
             wit_log::Level::Trace => tracing::trace!(plugin, agent, call, "{msg}"),
             wit_log::Level::Debug => tracing::debug!(plugin, agent, call, "{msg}"),
@@ -373,8 +420,13 @@ impl GrantedExecView<'_> {
                 "argv must name a program".into(),
             ));
         }
+        let t = &self.0.target;
         let request = ExecRequest {
-            agent_id: self.0.agent_id.clone(),
+            agent_id: t.agent_id.clone(),
+            call_id: t.call_id.clone(),
+            workspace: t.workspace.clone(),
+            network: t.network,
+            output: t.output.clone(),
             argv: c.argv,
             cwd: c.cwd,
             env: c.env,
@@ -395,6 +447,7 @@ impl wit_exec::Host for GrantedExecView<'_> {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
+        let _pause = self.0.budget.pause();
         Ok(backend
             .run(req)
             .await
@@ -409,6 +462,7 @@ impl wit_exec::Host for GrantedExecView<'_> {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
+        let _pause = self.0.budget.pause();
         Ok(backend.spawn(req).await.map_err(to_wit_exec_error))
     }
     async fn poll(
@@ -419,7 +473,8 @@ impl wit_exec::Host for GrantedExecView<'_> {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
         };
-        let agent = self.0.agent_id.clone();
+        let agent = self.0.target.agent_id.clone();
+        let _pause = self.0.budget.pause();
         Ok(backend
             .poll(&agent, &job)
             .await
@@ -434,7 +489,8 @@ impl wit_exec::Host for GrantedExecView<'_> {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
         };
-        let agent = self.0.agent_id.clone();
+        let agent = self.0.target.agent_id.clone();
+        let _pause = self.0.budget.pause();
         Ok(backend
             .kill(&agent, &job)
             .await
@@ -693,18 +749,24 @@ impl LoadedPlugin {
                 refused: None,
             },
             plugin: self.name.clone(),
-            agent_id: target.agent_id.clone(),
-            call_id: target.call_id.clone(),
+            target: target.clone(),
             exec: self.exec.clone(),
             log_lines: 0,
             timed_out: false,
+            budget: Budget::new(Duration::from_millis(self.limits.timeout_ms)),
         };
         let mut store = Store::new(self.engine(), state);
         store.limiter(|s| &mut s.limiter);
-        let deadline = Instant::now() + Duration::from_millis(self.limits.timeout_ms);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut ctx| {
-            if Instant::now() >= deadline {
+            // Guest code runs only while the clock runs, so a deadline is
+            // always there; `None` (in `exec`) never traps.
+            if ctx
+                .data()
+                .budget
+                .deadline()
+                .is_some_and(|d| Instant::now() >= d)
+            {
                 ctx.data_mut().timed_out = true;
                 Err(wasmtime::Trap::Interrupt.into())
             } else {
@@ -723,8 +785,26 @@ impl LoadedPlugin {
     ) -> Result<R, CallError> {
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
         let mut store = self.new_store(target, &stderr)?;
-        let timeout = Duration::from_millis(self.limits.timeout_ms);
-        let outcome = tokio::time::timeout(timeout, f(&mut store)).await;
+        let budget = store.data().budget.clone();
+        let outcome = {
+            let call = f(&mut store);
+            tokio::pin!(call);
+            loop {
+                // While an `exec` command runs the clock stops: look again
+                // a little later.
+                let wake = budget
+                    .deadline()
+                    .unwrap_or_else(|| Instant::now() + Duration::from_millis(200));
+                tokio::select! {
+                    r = &mut call => break Ok(r),
+                    _ = tokio::time::sleep_until(wake.into()) => {
+                        if budget.deadline().is_some_and(|d| Instant::now() >= d) {
+                            break Err(());
+                        }
+                    }
+                }
+            }
+        };
         let plugin = self.name.to_string();
         let timed_out = || CallError::Timeout {
             plugin: plugin.clone(),
@@ -818,6 +898,7 @@ impl LoadedPlugin {
             agent_id: String::new(),
             call_id: "describe".into(),
             workspace: None,
+            ..Default::default()
         };
         let specs = self
             .with_instance(&target, async |store| {

@@ -14,11 +14,14 @@ pub struct DockerBackend {
 impl DockerBackend {
     /// A backend for this configuration; `host_id` names this data dir's
     /// host (cgroups are named after it so a restarted host can reap them).
-    pub fn new(config: &SandboxConfig, host_id: &str) -> DockerBackend {
-        DockerBackend {
+    pub async fn connect(
+        config: &SandboxConfig,
+        host_id: &str,
+    ) -> Result<DockerBackend, SandboxError> {
+        Ok(DockerBackend {
             _config: config.clone(),
             _host_id: host_id.to_string(),
-        }
+        })
     }
 }
 
@@ -27,10 +30,18 @@ impl Backend for DockerBackend {
         BackendKind::Docker
     }
     fn probe(&self) -> BoxFuture<'_, Result<(), SandboxError>> {
-        Box::pin(async { Err(SandboxError::Unavailable("docker backend not built yet".into())) })
+        Box::pin(async {
+            Err(SandboxError::Unavailable(
+                "docker backend not built yet".into(),
+            ))
+        })
     }
     fn create(&self, _spec: SandboxSpec) -> BoxFuture<'_, Result<Arc<dyn Sandbox>, SandboxError>> {
-        Box::pin(async { Err(SandboxError::Unavailable("docker backend not built yet".into())) })
+        Box::pin(async {
+            Err(SandboxError::Unavailable(
+                "docker backend not built yet".into(),
+            ))
+        })
     }
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, SandboxError>> {
         Box::pin(async { Ok(0) })

@@ -166,7 +166,10 @@ mod tests {
     fn tail_of_one_big_push() {
         let mut c = Capture::new(StreamKind::Stdout, 4, None);
         c.push(b"0123456789");
-        assert_eq!(c.text(), "01\n[… 6 bytes of stdout cut: output over 4 bytes …]\n89");
+        assert_eq!(
+            c.text(),
+            "01\n[… 6 bytes of stdout cut: output over 4 bytes …]\n89"
+        );
     }
 
     #[test]

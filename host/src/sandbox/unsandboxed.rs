@@ -27,10 +27,18 @@ impl Backend for UnsandboxedBackend {
         BackendKind::None
     }
     fn probe(&self) -> BoxFuture<'_, Result<(), SandboxError>> {
-        Box::pin(async { Err(SandboxError::Unavailable("unsandboxed backend not built yet".into())) })
+        Box::pin(async {
+            Err(SandboxError::Unavailable(
+                "unsandboxed backend not built yet".into(),
+            ))
+        })
     }
     fn create(&self, _spec: SandboxSpec) -> BoxFuture<'_, Result<Arc<dyn Sandbox>, SandboxError>> {
-        Box::pin(async { Err(SandboxError::Unavailable("unsandboxed backend not built yet".into())) })
+        Box::pin(async {
+            Err(SandboxError::Unavailable(
+                "unsandboxed backend not built yet".into(),
+            ))
+        })
     }
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, SandboxError>> {
         Box::pin(async { Ok(0) })

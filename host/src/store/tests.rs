@@ -141,6 +141,7 @@ fn config(name: &str) -> AgentConfig {
         max_tokens: Some(1000),
         workspace: PathBuf::from("/tmp/ws"),
         tools: Some(vec!["read_file".into()]),
+        network: false,
         limits: AgentLimits::default(),
     }
 }
@@ -226,6 +227,7 @@ fn all_durable_bodies() -> Vec<EventBody> {
             tool: "read_file".into(),
             arguments: json!({"path": "src/lib.rs", "n": [1, 2.5, null]}),
             read_only: true,
+            sandbox: Some("bwrap".into()),
         },
         EventBody::ToolOutput {
             call_id: "call_1".into(),

@@ -1,0 +1,218 @@
+//! `paddock bench sandbox`: per backend, the time to create a sandbox and
+//! run its first command, and the per-command overhead of `true` against
+//! the same command run directly on the host in the same run.
+
+use super::{Summary, summarize};
+use crate::sandbox::{
+    Backend, BackendKind, ExecSpec, SandboxConfig, SandboxSpec, bwrap::BwrapBackend,
+    docker::DockerBackend,
+};
+use anyhow::{Context, Result, bail};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options of `paddock bench sandbox`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SandboxBenchArgs {
+    /// Commands to time per backend (after a warm-up of a tenth as many).
+    #[arg(long, default_value_t = 500)]
+    pub runs: usize,
+    /// Sandboxes to create per backend (creation + first command).
+    #[arg(long, default_value_t = 10)]
+    pub creates: usize,
+    /// Backends to measure (default: every one that works here).
+    #[arg(long, value_delimiter = ',')]
+    pub backends: Vec<String>,
+    /// paddock.toml for its [sandbox] section (image, docker_host).
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One backend's figures.
+#[derive(Debug, serde::Serialize)]
+struct BackendFigures {
+    backend: BackendKind,
+    create_first_command: Summary,
+    per_command: Summary,
+    overhead_p50_us: f64,
+    overhead_p99_us: f64,
+}
+
+/// Runs the benchmark.
+pub async fn sandbox(args: &SandboxBenchArgs) -> Result<()> {
+    if args.runs == 0 || args.creates == 0 {
+        bail!("--runs and --creates must be at least 1");
+    }
+    let config = match &args.config {
+        Some(p) => crate::config::Config::load(p)?.sandbox,
+        None => SandboxConfig::default(),
+    };
+    let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
+    let workspace = scratch.path().join("workspace");
+    std::fs::create_dir_all(&workspace)?;
+    // The docker backend runs commands as the workspace's owner, never root.
+    #[cfg(unix)]
+    if nix_is_root() {
+        std::os::unix::fs::chown(&workspace, Some(1000), Some(1000))?;
+    }
+
+    let host = host_true(args.runs).await?;
+    let mut figures = Vec::new();
+    let mut skipped = Vec::new();
+    let want = |k: &str| args.backends.is_empty() || args.backends.iter().any(|b| b == k);
+    let host_id = format!("bench{}", std::process::id());
+    if want("bwrap") {
+        let b = BwrapBackend::new(&config, &host_id);
+        match b.probe().await {
+            Ok(()) => figures.push(measure(Arc::new(b), &workspace, args, &host).await?),
+            Err(e) => skipped.push(format!("bwrap: {e}")),
+        }
+    }
+    if want("docker") {
+        match DockerBackend::connect(&config, &host_id).await {
+            Ok(b) => match b.probe().await {
+                Ok(()) => figures.push(measure(Arc::new(b), &workspace, args, &host).await?),
+                Err(e) => skipped.push(format!("docker: {e}")),
+            },
+            Err(e) => skipped.push(format!("docker: {e}")),
+        }
+    }
+    if args.json {
+        let body = serde_json::json!({
+            "host_true": host,
+            "backends": figures,
+            "skipped": skipped,
+        });
+        println!("{body}");
+        return Ok(());
+    }
+    println!(
+        "sandbox benchmark: {} runs of `true` per backend, {} creations",
+        args.runs, args.creates
+    );
+    println!(
+        "  host (baseline)   `true` directly:  p50 {:>9.0} µs  p99 {:>9.0} µs",
+        host.p50_us, host.p99_us
+    );
+    for f in &figures {
+        println!("  {}", f.backend);
+        println!(
+            "    create + first command:         p50 {:>9.0} µs  p99 {:>9.0} µs",
+            f.create_first_command.p50_us, f.create_first_command.p99_us
+        );
+        println!(
+            "    `true` in the sandbox:           p50 {:>9.0} µs  p99 {:>9.0} µs  ({:.1}x / {:.1}x the host)",
+            f.per_command.p50_us,
+            f.per_command.p99_us,
+            ratio(f.per_command.p50_us, host.p50_us),
+            ratio(f.per_command.p99_us, host.p99_us)
+        );
+        println!(
+            "    overhead per command:            p50 {:>9.0} µs  p99 {:>9.0} µs",
+            f.overhead_p50_us, f.overhead_p99_us
+        );
+    }
+    for s in &skipped {
+        println!("  skipped {s}");
+    }
+    Ok(())
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { f64::NAN }
+}
+
+#[cfg(unix)]
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn true_cmd() -> ExecSpec {
+    ExecSpec {
+        argv: vec!["true".into()],
+        cwd: "/workspace".into(),
+        env: Vec::new(),
+        timeout: Duration::from_secs(60),
+        max_output_bytes: 64 * 1024,
+        stdin: None,
+        background: false,
+    }
+}
+
+/// `true` run directly on the host, as the baseline.
+async fn host_true(runs: usize) -> Result<Summary> {
+    let mut samples = Vec::with_capacity(runs);
+    for i in 0..runs + runs / 10 {
+        let t = Instant::now();
+        let status = tokio::process::Command::new("true")
+            .status()
+            .await
+            .context("cannot run `true` on the host")?;
+        if !status.success() {
+            bail!("`true` failed on the host");
+        }
+        if i >= runs / 10 {
+            samples.push(t.elapsed());
+        }
+    }
+    Ok(summarize(samples))
+}
+
+async fn measure(
+    backend: Arc<dyn Backend>,
+    workspace: &Path,
+    args: &SandboxBenchArgs,
+    host: &Summary,
+) -> Result<BackendFigures> {
+    let spec = |n: usize| SandboxSpec {
+        agent_id: format!("bench-{n}"),
+        workspace: workspace.to_path_buf(),
+        network: false,
+        limits: Default::default(),
+    };
+    let mut creates = Vec::with_capacity(args.creates);
+    for n in 0..args.creates {
+        let t = Instant::now();
+        let sb = backend.create(spec(n)).await?;
+        let out = sb.exec(true_cmd(), None).await?;
+        creates.push(t.elapsed());
+        sb.destroy().await?;
+        if out.exit_code != Some(0) {
+            bail!(
+                "`true` failed in the {} sandbox: {}",
+                backend.kind(),
+                out.stderr
+            );
+        }
+    }
+    let sb = backend.create(spec(args.creates)).await?;
+    let mut samples = Vec::with_capacity(args.runs);
+    for i in 0..args.runs + args.runs / 10 {
+        let t = Instant::now();
+        let out = sb.exec(true_cmd(), None).await?;
+        if i >= args.runs / 10 {
+            samples.push(t.elapsed());
+        }
+        if out.exit_code != Some(0) {
+            bail!(
+                "`true` failed in the {} sandbox: {}",
+                backend.kind(),
+                out.stderr
+            );
+        }
+    }
+    sb.destroy().await?;
+    let per_command = summarize(samples);
+    Ok(BackendFigures {
+        backend: backend.kind(),
+        create_first_command: summarize(creates),
+        overhead_p50_us: per_command.p50_us - host.p50_us,
+        overhead_p99_us: per_command.p99_us - host.p99_us,
+        per_command,
+    })
+}

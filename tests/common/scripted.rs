@@ -1,0 +1,131 @@
+//! A real `paddock serve` with agents on the scripted model, and helpers to
+//! read their events.
+
+use super::{Paddock, Server, scripted_config};
+use paddock::llm::scripted::{RunningModel, Script, ScriptedModel};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// How long an agent may take to reach a status.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+pub async fn model(script: &str) -> RunningModel {
+    let script = Script::from_yaml_str(script).unwrap();
+    ScriptedModel::start(script, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+pub struct Setup {
+    pub paddock: Paddock,
+    pub server: Server,
+    pub model: RunningModel,
+    pub workspace: tempfile::TempDir,
+    pub config: std::path::PathBuf,
+    pub http: reqwest::Client,
+}
+
+pub async fn setup(script: &str, extra_config: &str, env: &[(&str, &str)]) -> Setup {
+    let model = model(script).await;
+    let paddock = Paddock::new();
+    let config = scripted_config(paddock.data_dir(), &model.base_url(), extra_config);
+    let server = Server::start(&paddock, &config, None, env);
+    Setup {
+        paddock,
+        server,
+        model,
+        workspace: tempfile::tempdir().unwrap(),
+        config,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Setup {
+    pub async fn create(&self, task: &str) -> String {
+        let r = self
+            .http
+            .post(self.server.url("/api/agents"))
+            .json(&json!({"name": "t", "workspace": self.workspace.path(), "task": task}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        let v: Value = r.json().await.unwrap();
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn events(&self, id: &str) -> Vec<Value> {
+        events(&self.http, &self.server, id).await
+    }
+
+    pub async fn agent(&self, id: &str) -> Value {
+        self.get(&format!("/api/agents/{id}")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        get_json(&self.http, &self.server.url(path)).await
+    }
+
+    /// Waits until the agent's latest status, after seq `after`, is one of
+    /// `statuses`; returns all events.
+    pub async fn wait_status(&self, id: &str, after: u64, statuses: &[&str]) -> Vec<Value> {
+        wait_status(&self.http, &self.server, id, after, statuses).await
+    }
+}
+
+pub async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+pub async fn events(http: &reqwest::Client, server: &Server, id: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let url = server.url(&format!("/api/agents/{id}/events?after={after}&limit=500"));
+        let page = get_json(http, &url).await;
+        let batch = page["events"].as_array().unwrap().clone();
+        if batch.is_empty() {
+            return all;
+        }
+        after = batch.last().unwrap()["seq"].as_u64().unwrap();
+        all.extend(batch);
+    }
+}
+
+pub async fn wait_status(
+    http: &reqwest::Client,
+    server: &Server,
+    id: &str,
+    after: u64,
+    statuses: &[&str],
+) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let evs = events(http, server, id).await;
+        let last = evs
+            .iter()
+            .rfind(|e| e["type"] == "agent.status" && e["seq"].as_u64().unwrap() > after);
+        if let Some(s) = last
+            && statuses.iter().any(|want| s["data"]["status"] == *want)
+        {
+            return evs;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "agent {id} never reached {statuses:?}: {}",
+            summary(&evs)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn summary(evs: &[Value]) -> String {
+    evs.iter()
+        .map(|e| format!("{} {} {}", e["seq"], e["type"], e["data"]))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn of_type<'a>(evs: &'a [Value], t: &str) -> Vec<&'a Value> {
+    evs.iter().filter(|e| e["type"] == t).collect()
+}

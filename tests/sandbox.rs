@@ -1,0 +1,502 @@
+//! End-to-end: shell and git through the `exec` capability in a real
+//! sandbox (bubblewrap here; the Docker backend has its own tests against
+//! Podman): an agent writes a small Python project, runs its test with
+//! `execute_bash`, sees it fail, fixes it, sees it pass and commits with
+//! `git_operation`; live `tool.output` events; `kill -9` of the host while a
+//! command runs leaves nothing behind; backend choice and its errors;
+//! network only when granted; background jobs through the manager.
+
+mod common;
+
+use common::scripted::*;
+use common::{Paddock, Server, describe, scripted_config, stderr, stdout};
+use paddock::plugins::{ExecBackend, ExecRequest};
+use paddock::sandbox::{BackendChoice, SandboxConfig, SandboxManager};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// `[sandbox]` for the tests: bubblewrap, whatever engine may be around.
+const BWRAP: &str = "[sandbox]\nbackend = \"bwrap\"\n";
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {}", describe(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn results<'a>(evs: &'a [Value], tool: &str) -> Vec<&'a Value> {
+    evs.iter()
+        .filter(|e| e["type"] == "tool.result" && e["data"]["tool"] == tool)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_runs_a_failing_test_fixes_the_code_and_commits() {
+    let script = r#"
+model: scripted
+turns:
+  - text: "Writing the module and its test."
+    tool_calls:
+      - {name: write_file, arguments: {path: calc.py, content: "def add(a, b):\n    return a - b\n"}}
+      - {name: write_file, arguments: {path: test_calc.py, content: "import calc\nassert calc.add(2, 3) == 5, 'add(2, 3) should be 5'\nprint('all tests passed')\n"}}
+  - text: "Running the test."
+    tool_calls: [{name: execute_bash, arguments: {command: "echo running; python3 test_calc.py", timeout_secs: 60}}]
+  - when: {tool: "AssertionError"}
+    text: "It fails: add subtracts. Fixing."
+    tool_calls: [{name: edit_file, arguments: {path: calc.py, old_string: "a - b", new_string: "a + b"}}]
+  - text: "Running the test again."
+    tool_calls: [{name: execute_bash, arguments: {command: "python3 test_calc.py"}}]
+  - when: {tool: "all tests passed"}
+    text: "Committing."
+    tool_calls: [{name: git_operation, arguments: {operation: add, args: [calc.py, test_calc.py]}}]
+  - tool_calls: [{name: git_operation, arguments: {operation: commit, args: ["-m", "Fix add and test it"]}}]
+  - text: "Done: add is fixed, its test passes, and the fix is committed."
+"#;
+    let s = setup(script, BWRAP, &[]).await;
+    let ws = s.workspace.path();
+    git(ws, &["init", "-q", "-b", "main"]);
+    let id = s.create("Make add() correct and commit").await;
+    let evs = s.wait_status(&id, 0, &["idle", "error", "stopped"]).await;
+    let last = evs.iter().rfind(|e| e["type"] == "agent.status").unwrap();
+    assert_eq!(last["data"]["status"], "idle", "{}", summary(&evs));
+
+    let bash = results(&evs, "execute_bash");
+    assert_eq!(bash.len(), 2, "{}", summary(&evs));
+    let first = bash[0]["data"]["content"].as_str().unwrap();
+    assert!(first.contains("AssertionError"), "{first}");
+    assert!(
+        first.contains("exit code: 1")
+            || first.contains("exit_code: 1")
+            || first.contains("\"exit_code\":1"),
+        "{first}"
+    );
+    let second = bash[1]["data"]["content"].as_str().unwrap();
+    assert!(second.contains("all tests passed"), "{second}");
+    // Commands stream their output while they run.
+    let streamed: String = of_type(&evs, "tool.output")
+        .iter()
+        .map(|e| e["data"]["chunk"].as_str().unwrap().to_string())
+        .collect();
+    assert!(streamed.contains("running"), "{}", summary(&evs));
+    // Tools that run commands say where.
+    for call in of_type(&evs, "tool.call") {
+        let tool = call["data"]["tool"].as_str().unwrap();
+        if tool == "execute_bash" || tool == "git_operation" {
+            assert_eq!(call["data"]["sandbox"], "bwrap", "{call}");
+        } else {
+            assert!(call["data"].get("sandbox").is_none(), "{call}");
+        }
+    }
+    for r in results(&evs, "git_operation") {
+        assert_eq!(r["data"]["success"], true, "{r}");
+    }
+    let log = git(ws, &["log", "--format=%s"]);
+    assert_eq!(log.trim(), "Fix add and test it");
+    assert_eq!(
+        std::fs::read_to_string(ws.join("calc.py")).unwrap(),
+        "def add(a, b):\n    return a + b\n"
+    );
+    assert!(git(ws, &["status", "--porcelain"]).trim().is_empty());
+    let agent = s.agent(&id).await;
+    assert_eq!(agent["sandbox"], "bwrap", "{agent}");
+}
+
+/// Processes on this host whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains(marker) {
+            found.push(format!("{}: {text}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_host_while_a_command_runs_leaves_nothing_behind() {
+    // A duration no other process uses, to find the command by.
+    let marker = format!("{}.{}", 900 + std::process::id() % 97, std::process::id());
+    let script = format!(
+        r#"
+model: scripted
+turns:
+  - tool_calls: [{{name: execute_bash, arguments: {{command: "echo started; sleep {marker} & sleep {marker}", timeout_secs: 600}}}}]
+  - text: "The command was cut off."
+"#
+    );
+    let mut s = setup(&script, BWRAP, &[]).await;
+    let id = s.create("run a long command").await;
+    let started = Instant::now();
+    loop {
+        let evs = s.events(&id).await;
+        if of_type(&evs, "tool.output")
+            .iter()
+            .any(|e| e["data"]["chunk"].as_str().unwrap().contains("started"))
+            && processes_with(&marker).len() >= 2
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the command never started: {}",
+            summary(&evs)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.server.kill9();
+    let killed = Instant::now();
+    while !processes_with(&marker).is_empty() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(20),
+            "the sandboxed command outlived its host: {:?}",
+            processes_with(&marker)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The next start finds the dead host's owner lock and removes what it
+    // left (its cgroups); the agent resumes and is told the call was cut.
+    let owners_before: Vec<_> = std::fs::read_dir(s.paddock.data_dir().join("sandboxes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(owners_before.len(), 1, "{owners_before:?}");
+    s.server = Server::start(&s.paddock, &s.config, None, &[]);
+    let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
+    let r = results(&evs, "execute_bash");
+    assert_eq!(r.len(), 1, "{}", summary(&evs));
+    assert_eq!(r[0]["data"]["success"], false, "{}", summary(&evs));
+    let owners_after: Vec<_> = std::fs::read_dir(s.paddock.data_dir().join("sandboxes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !owners_after.contains(&owners_before[0]),
+        "the dead host's sandboxes were not reaped: {owners_after:?}"
+    );
+    let dead = owners_before[0].trim_end_matches(".lock");
+    let mut leftovers = Vec::new();
+    for hierarchy in ["pids", "memory", "cpu", "unified", ""] {
+        let root = Path::new("/sys/fs/cgroup").join(hierarchy);
+        find_named(&root, dead, 6, &mut leftovers);
+    }
+    assert!(
+        leftovers.is_empty(),
+        "cgroups of the dead host remain: {leftovers:?}"
+    );
+}
+
+/// Directories under `root` (to `depth`) whose name contains `needle`.
+fn find_named(root: &Path, needle: &str, depth: usize, out: &mut Vec<String>) {
+    if depth == 0 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let p = e.path();
+            if e.file_name().to_string_lossy().contains(needle) {
+                out.push(p.display().to_string());
+            }
+            find_named(&p, needle, depth - 1, out);
+        }
+    }
+}
+
+fn tool_call(
+    p: &Paddock,
+    ws: &Path,
+    input: Value,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut cmd = p.command();
+    cmd.args(["tool", "call", "execute_bash", "--workspace"])
+        .arg(ws)
+        .arg("--input")
+        .arg(input.to_string())
+        .args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run paddock tool call")
+}
+
+#[test]
+fn the_backend_is_chosen_explicitly_and_never_silently_unsandboxed() {
+    let p = Paddock::new();
+    let ws = tempfile::tempdir().unwrap();
+    let input = json!({"command": "pwd; echo hello"});
+
+    let out = tool_call(&p, ws.path(), input.clone(), &["--sandbox", "bwrap"], &[]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(stdout(&out).contains("/workspace"), "{}", describe(&out));
+    assert!(stdout(&out).contains("hello"), "{}", describe(&out));
+
+    // Docker chosen but no engine answers: a clear error, nothing runs.
+    let out = tool_call(
+        &p,
+        ws.path(),
+        input.clone(),
+        &["--sandbox", "docker"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = stderr(&out).to_lowercase();
+    assert!(err.contains("docker"), "{}", describe(&out));
+    assert!(!stdout(&out).contains("hello"), "{}", describe(&out));
+
+    // A broken bubblewrap is reported, not bypassed.
+    let config = p.data_dir().join("broken.toml");
+    std::fs::write(&config, "[sandbox]\nbwrap_path = \"/nonexistent/bwrap\"\n").unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let out = tool_call(
+        &p,
+        ws.path(),
+        input.clone(),
+        &["--sandbox", "bwrap", "--config", &config],
+        &[],
+    );
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("bwrap") || stderr(&out).contains("bubblewrap"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!stdout(&out).contains("hello"), "{}", describe(&out));
+
+    // `none` needs the explicit flag.
+    let out = tool_call(&p, ws.path(), input.clone(), &["--sandbox", "none"], &[]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("--unsafe-no-sandbox"),
+        "{}",
+        describe(&out)
+    );
+    let out = tool_call(&p, ws.path(), input, &["--unsafe-no-sandbox"], &[]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let real = std::fs::canonicalize(ws.path()).unwrap();
+    assert!(
+        stdout(&out).contains(&*real.to_string_lossy()),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn the_network_is_reachable_only_when_granted() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            use std::io::Write as _;
+            let mut conn = conn;
+            let _ = conn.write_all(b"hello from the host\n");
+        }
+    });
+    let p = Paddock::new();
+    let ws = tempfile::tempdir().unwrap();
+    let input = json!({"command": format!("exec 3<>/dev/tcp/127.0.0.1/{port} && head -n1 <&3 || echo unreachable")});
+    let out = tool_call(&p, ws.path(), input.clone(), &["--sandbox", "bwrap"], &[]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(stdout(&out).contains("unreachable"), "{}", describe(&out));
+    assert!(
+        !stdout(&out).contains("hello from the host"),
+        "{}",
+        describe(&out)
+    );
+    let out = tool_call(
+        &p,
+        ws.path(),
+        input,
+        &["--sandbox", "bwrap", "--network"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains("hello from the host"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsandboxed_host_is_flagged_on_the_agent_and_in_its_events() {
+    let script = r#"
+model: scripted
+turns:
+  - tool_calls: [{name: execute_bash, arguments: {command: "echo hi"}}]
+  - text: "done"
+"#;
+    let model = model(script).await;
+    let paddock = Paddock::new();
+    let config = scripted_config(paddock.data_dir(), &model.base_url(), "");
+    let server = Server::start_with_args(&paddock, &config, None, &[], &["--unsafe-no-sandbox"]);
+    let http = reqwest::Client::new();
+    let ws = tempfile::tempdir().unwrap();
+    let r = http
+        .post(server.url("/api/agents"))
+        .json(&json!({"name": "u", "workspace": ws.path(), "task": "say hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(v["sandbox"], "none", "{v}");
+    let evs = wait_status(&http, &server, &id, 0, &["idle", "error"]).await;
+    let call = of_type(&evs, "tool.call")[0];
+    assert_eq!(call["data"]["sandbox"], "none", "{call}");
+    assert_eq!(
+        results(&evs, "execute_bash")[0]["data"]["success"],
+        true,
+        "{}",
+        summary(&evs)
+    );
+}
+
+fn request(agent: &str, ws: &Path, argv: &[&str]) -> ExecRequest {
+    ExecRequest {
+        agent_id: agent.into(),
+        call_id: "c1".into(),
+        workspace: Some(ws.to_path_buf()),
+        network: false,
+        output: None,
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        cwd: None,
+        env: Vec::new(),
+        timeout_ms: Some(60_000),
+        max_output_bytes: None,
+        stdin: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_jobs_run_on_are_read_while_running_and_are_killed_with_their_tree() {
+    let data = tempfile::tempdir().unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let m = SandboxManager::open(
+        &SandboxConfig::default(),
+        Some(BackendChoice::Bwrap),
+        false,
+        data.path(),
+    )
+    .await
+    .unwrap();
+    let marker = format!("{}.{}", 800 + std::process::id() % 89, std::process::id());
+    let script = format!(
+        "echo ready; sleep {marker} & for i in $(seq 1000); do echo tick $i; sleep 0.05; done"
+    );
+    let job = m
+        .spawn(request("a1", ws.path(), &["bash", "-c", &script]))
+        .await
+        .unwrap();
+    // A foreground command meanwhile does not disturb it.
+    let out = m
+        .run(request("a1", ws.path(), &["echo", "foreground"]))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.trim(), "foreground");
+    let started = Instant::now();
+    loop {
+        let st = m.poll("a1", &job).await.unwrap();
+        assert!(st.running, "{st:?}");
+        if st.output.stdout.contains("tick 3") {
+            assert!(st.output.stdout.starts_with("ready"), "{st:?}");
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "no output: {st:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!processes_with(&marker).is_empty());
+    let st = m.kill("a1", &job).await.unwrap();
+    assert!(!st.running);
+    assert_eq!(st.output.exit_code, None);
+    let killed = Instant::now();
+    while !processes_with(&marker).is_empty() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            processes_with(&marker)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        m.poll("a1", &job).await.is_err(),
+        "a killed job is forgotten"
+    );
+    assert!(m.poll("a1", "job-nope").await.is_err());
+    // Destroying the agent's sandbox kills its jobs too.
+    let job = m
+        .spawn(request("a1", ws.path(), &["sleep", &marker]))
+        .await
+        .unwrap();
+    let t = Instant::now();
+    while processes_with(&marker).is_empty() {
+        assert!(t.elapsed() < DEADLINE);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    m.destroy("a1").await.unwrap();
+    let t = Instant::now();
+    while !processes_with(&marker).is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            processes_with(&marker)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(m.poll("a1", &job).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_checked_before_anything_runs() {
+    let data = tempfile::tempdir().unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let m = SandboxManager::open(
+        &SandboxConfig::default(),
+        Some(BackendChoice::Bwrap),
+        false,
+        data.path(),
+    )
+    .await
+    .unwrap();
+    let mut r = request("a2", ws.path(), &["pwd"]);
+    r.cwd = Some("../../etc".into());
+    assert!(m.run(r).await.is_err());
+    let mut r = request("a2", ws.path(), &["pwd"]);
+    r.workspace = None;
+    assert!(m.run(r).await.is_err());
+    let mut r = request("a2", ws.path(), &["env"]);
+    r.env = vec![("A=B".into(), "x".into())];
+    assert!(m.run(r).await.is_err());
+    let mut r = request("a2", ws.path(), &["pwd"]);
+    std::fs::create_dir(ws.path().join("sub")).unwrap();
+    r.cwd = Some("sub".into());
+    assert_eq!(m.run(r).await.unwrap().stdout.trim(), "/workspace/sub");
+    // The timeout is capped by the host's maximum; the output by its cap.
+    let mut r = request(
+        "a2",
+        ws.path(),
+        &["bash", "-c", "head -c 300000 /dev/zero | tr '\\0' x"],
+    );
+    r.max_output_bytes = Some(1000);
+    let out = m.run(r).await.unwrap();
+    assert!(out.truncated);
+    assert!(out.stdout.len() < 2000, "{}", out.stdout.len());
+    m.shutdown().await;
+}
