@@ -13,6 +13,11 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 /// The most `timeout_secs` may be (the host's maximum too).
 pub const MAX_TIMEOUT_SECS: u64 = 600;
 
+/// How long a background job may run when the call names no
+/// `timeout_secs`: an hour (the host's default limit for jobs, which it may
+/// lower).
+pub const BACKGROUND_TIMEOUT_SECS: u64 = 3600;
+
 /// Longest command accepted: Linux refuses a single argument over 128 KiB.
 pub const MAX_COMMAND_BYTES: usize = 128 * 1024 - 1;
 
@@ -33,7 +38,7 @@ most its first and last 32 KiB; narrow long output with grep, head or tail.
 Long-running processes (servers, watchers, `npm run dev`) never finish: start them with \
 `background: true`, which returns a job id at once; read the job's output so far with \
 `bash_job` and stop it with `bash_job` and `action: \"kill\"`. Background jobs are killed after \
-`timeout_secs` (default 600 for them) or when the agent ends.
+`timeout_secs` when given, else after an hour, or when the agent ends.
 
 The result reads:
 exit_code: 0
@@ -55,7 +60,8 @@ pub struct ExecuteBashInput {
     #[schemars(length(min = 1))]
     pub command: String,
     /// Seconds before the command and everything it started are killed
-    /// (1 to 600). Defaults to 30, or to 600 with `background: true`.
+    /// (1 to 600). Defaults to 30; a background job runs up to an hour
+    /// unless it is given.
     #[serde(default)]
     #[schemars(range(min = 1, max = 600))]
     pub timeout_secs: Option<u64>,
@@ -87,7 +93,7 @@ pub fn check(input: &ExecuteBashInput) -> Result<u64, ToolError> {
         )));
     }
     let default = if input.background {
-        MAX_TIMEOUT_SECS
+        BACKGROUND_TIMEOUT_SECS
     } else {
         DEFAULT_TIMEOUT_SECS
     };
@@ -150,7 +156,8 @@ pub fn execute_bash(
 pub fn started(job: &str, timeout_secs: u64) -> String {
     let id = serde_json::to_string(job).unwrap_or_else(|_| format!("\"{job}\""));
     format!(
-        "started background job {id} (killed after {timeout_secs} s, or when the agent ends).\n\
+        "started background job {id}: it runs until it ends, is killed, or reaches its \
+         {timeout_secs} s timeout (or the agent ends).\n\
          Read its output so far: bash_job {{\"job_id\": {id}}}\n\
          Stop it: bash_job {{\"job_id\": {id}, \"action\": \"kill\"}}\n"
     )

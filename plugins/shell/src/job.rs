@@ -54,8 +54,8 @@ pub fn bash_job(sandbox: &dyn Sandbox, input: BashJobInput) -> Result<ToolOutput
     }
     .map_err(|e| match e {
         ExecError::Invalid(m) => ToolError::invalid_input(format!(
-            "no such job `{job}` ({m}); jobs end with the agent's sandbox, so start it again \
-             with execute_bash and `background: true`"
+            "{m}: give a job id that execute_bash returned for `background: true` (jobs end \
+             with the agent's sandbox; start it again if it is gone)"
         )),
         other => exec_error(other),
     })?;
@@ -116,8 +116,8 @@ pub fn render(job: &str, action: JobAction, status: &JobStatus) -> String {
         notes.insert(
             0,
             format!(
-                "timed out: the job was killed at its timeout, after {}; output so far above. \
-                 Start it again with a larger `timeout_secs` (at most 600) if it needs longer.",
+                "timed out: the job was killed at its time limit, after {}; output so far \
+                 above. Without `timeout_secs` a background job may run for up to an hour.",
                 format::human_duration(out.duration_ms)
             ),
         );

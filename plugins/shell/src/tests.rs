@@ -239,7 +239,7 @@ fn timeouts_default_and_bounds() {
     let t = |v: Value| bash::check(&input(v));
     assert_eq!(t(json!({"command": "ls"})), Ok(30));
     assert_eq!(t(json!({"command": "ls", "timeout_secs": null})), Ok(30));
-    assert_eq!(t(json!({"command": "ls", "background": true})), Ok(600));
+    assert_eq!(t(json!({"command": "ls", "background": true})), Ok(3600));
     assert_eq!(t(json!({"command": "ls", "timeout_secs": 1})), Ok(1));
     assert_eq!(t(json!({"command": "ls", "timeout_secs": 600})), Ok(600));
     assert_eq!(
@@ -381,7 +381,7 @@ fn background_spawns_and_says_how_to_read_it() {
     let fake = Fake::answering(out(Some(0), "", ""));
     let r = bash_ok(&fake, json!({"command": "npm run dev", "background": true}));
     assert_eq!(*fake.calls.borrow(), ["spawn"]);
-    assert_eq!(fake.command().timeout_ms, Some(600_000));
+    assert_eq!(fake.command().timeout_ms, Some(3_600_000));
     assert_eq!(fake.command().argv, ["bash", "-lc", "npm run dev"]);
     assert!(
         r.content.contains("started background job \"job-1\""),
@@ -443,7 +443,7 @@ fn poll_job_that_timed_out() {
     let text = job_ok(&Fake::job(false, o), json!({"job_id": "j"}));
     assert!(text.contains("exit_code: none (timed out)"), "{text}");
     assert!(
-        text.contains("note: timed out: the job was killed at its timeout, after 600.0 s"),
+        text.contains("note: timed out: the job was killed at its time limit, after 600.0 s"),
         "{text}"
     );
     assert_eq!(text.matches("note:").count(), 1, "{text}");
@@ -474,10 +474,14 @@ fn kill_job_that_had_ended() {
 
 #[test]
 fn unknown_job_is_invalid_input() {
-    let fake = Fake::failing(ExecError::Invalid("unknown job `nope`".into()));
+    let fake = Fake::failing(ExecError::Invalid("no background job `nope`".into()));
     let err = job::bash_job(&fake, job_input(json!({"job_id": "nope"}))).unwrap_err();
     assert_eq!(err.kind(), "invalid-input");
-    assert!(err.message().contains("no such job `nope`"), "{err:?}");
+    assert!(
+        err.message()
+            .starts_with("no background job `nope`: give a job id that execute_bash returned"),
+        "{err:?}"
+    );
     let fake = Fake::failing(ExecError::Unavailable("no sandbox".into()));
     let err = job::bash_job(&fake, job_input(json!({"job_id": "j"}))).unwrap_err();
     assert_eq!(err.kind(), "failed");
