@@ -864,3 +864,196 @@ fn exec_errors_are_tool_errors() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Against the real git, when there is one: /workspace is a temporary
+// directory and commands run directly (no sandbox), with an empty HOME so
+// no global identity or configuration leaks in.
+// ---------------------------------------------------------------------------
+
+struct LocalGit {
+    root: tempfile::TempDir,
+    home: tempfile::TempDir,
+}
+
+impl LocalGit {
+    /// A fresh repository, or None when git is not installed.
+    fn new() -> Option<Self> {
+        let ws = LocalGit {
+            root: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
+        };
+        let init = ws.raw(&["init", "-q"])?;
+        assert_eq!(init.exit_code, Some(0), "{init:?}");
+        ws.raw(&["symbolic-ref", "HEAD", "refs/heads/main"])?;
+        Some(ws)
+    }
+
+    /// `git ARGS` directly, for setting up.
+    fn raw(&self, args: &[&str]) -> Option<Output> {
+        let mut argv = vec!["git".to_string()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        self.run(&Command::new(argv).cwd(crate::WORKSPACE)).ok()
+    }
+
+    fn call(&self, v: Value) -> Result<ToolOutput, ToolError> {
+        let input: GitInput = paddock_sdk::parse_input("git_operation", &v.to_string()).unwrap();
+        run::git_operation(self, input)
+    }
+
+    fn ok(&self, v: Value) -> String {
+        let out = self
+            .call(v.clone())
+            .unwrap_or_else(|e| panic!("{v}: {e:?}"));
+        assert!(
+            out.content.contains("\nexit_code: 0\n"),
+            "{v}: {}",
+            out.content
+        );
+        out.content
+    }
+}
+
+impl Sandbox for LocalGit {
+    fn run(&self, cmd: &Command) -> Result<Output, ExecError> {
+        let cwd = cmd.cwd.as_deref().unwrap_or(crate::WORKSPACE);
+        let rel = cwd.strip_prefix(crate::WORKSPACE).unwrap_or(cwd);
+        let dir = self.root.path().join(rel.trim_start_matches('/'));
+        let mut c = std::process::Command::new(&cmd.argv[0]);
+        c.args(&cmd.argv[1..])
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .stdin(std::process::Stdio::null());
+        for (k, v) in &cmd.env {
+            c.env(k, v);
+        }
+        let started = std::time::Instant::now();
+        let out = c
+            .output()
+            .map_err(|e| ExecError::Failed(format!("{}: {e}", cmd.argv[0])))?;
+        Ok(Output {
+            exit_code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            truncated: false,
+            timed_out: false,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+}
+
+#[test]
+fn real_git_round_trip() {
+    let Some(ws) = LocalGit::new() else {
+        eprintln!("git is not installed: skipped");
+        return;
+    };
+    std::fs::write(ws.root.path().join("a.txt"), "one\n").unwrap();
+    let status = ws.ok(json!({"operation": "status", "args": ["--short"]}));
+    assert!(status.contains("?? a.txt"), "{status}");
+    ws.ok(json!({"operation": "add", "args": ["a.txt"]}));
+    // No identity anywhere: the default one is used.
+    let commit = ws
+        .ok(json!({"operation": "commit", "args": ["-m", "- first: mentions -c and --no-verify"]}));
+    assert!(commit.contains("first"), "{commit}");
+    let log = ws.ok(json!({"operation": "log", "args": ["--format=%an <%ae>|%cn <%ce>|%s"]}));
+    assert!(
+        log.contains(
+            "Paddock Agent <agent@paddock.local>|Paddock Agent <agent@paddock.local>|- first: mentions -c and --no-verify"
+        ),
+        "{log}"
+    );
+    // A configured identity wins.
+    ws.raw(&["config", "user.name", "Ada"]).unwrap();
+    ws.raw(&["config", "user.email", "ada@example.com"])
+        .unwrap();
+    ws.ok(json!({"operation": "checkout", "args": ["-b", "feature"]}));
+    std::fs::write(ws.root.path().join("a.txt"), "two\n").unwrap();
+    let diff = ws.ok(json!({"operation": "diff"}));
+    assert!(diff.contains("-one\n+two"), "{diff}");
+    ws.ok(json!({"operation": "commit", "args": ["-am", "second"]}));
+    let show = ws.ok(json!({"operation": "show", "args": ["-s", "--format=%an <%ae>"]}));
+    assert!(show.contains("Ada <ada@example.com>"), "{show}");
+    let branch = ws.ok(json!({"operation": "branch", "args": ["--show-current"]}));
+    assert!(branch.contains("<stdout>\nfeature\n</stdout>"), "{branch}");
+    // Restoring a file, and switching back.
+    std::fs::write(ws.root.path().join("a.txt"), "scratch\n").unwrap();
+    ws.ok(json!({"operation": "checkout", "args": ["--", "a.txt"]}));
+    assert_eq!(
+        std::fs::read_to_string(ws.root.path().join("a.txt")).unwrap(),
+        "two\n"
+    );
+    ws.ok(json!({"operation": "checkout", "args": ["main"]}));
+    assert_eq!(
+        std::fs::read_to_string(ws.root.path().join("a.txt")).unwrap(),
+        "one\n"
+    );
+    // A commit without a message does not hang on an editor: it fails.
+    std::fs::write(ws.root.path().join("b.txt"), "b\n").unwrap();
+    ws.ok(json!({"operation": "add", "args": ["b.txt"]}));
+    let out = ws.call(json!({"operation": "commit"})).unwrap();
+    assert!(!out.content.contains("\nexit_code: 0\n"), "{}", out.content);
+    assert!(
+        out.content.contains("empty commit message"),
+        "{}",
+        out.content
+    );
+    // A failing command is a result, not an error.
+    let out = ws
+        .call(json!({"operation": "checkout", "args": ["no-such-branch"]}))
+        .unwrap();
+    assert!(out.content.contains("\nexit_code: 1\n"), "{}", out.content);
+    assert!(out.content.contains("did not match"), "{}", out.content);
+}
+
+#[test]
+fn real_git_outside_a_repository() {
+    let Some(ws) = LocalGit::new() else {
+        return;
+    };
+    std::fs::remove_dir_all(ws.root.path().join(".git")).unwrap();
+    let out = ws.call(json!({"operation": "status"})).unwrap();
+    // The temporary directory may sit inside some repository; only check
+    // the note when git says so.
+    if out.content.contains("not a git repository") {
+        assert!(
+            out.content
+                .contains("note: /workspace is not a git repository"),
+            "{}",
+            out.content
+        );
+    }
+}
+
+/// The reason abbreviations are refused: git really does read
+/// `--upload-pa=…` as `--upload-pack=…` and runs it. Checked with a
+/// harmless command against a local path, with the real git.
+#[test]
+fn real_git_takes_abbreviated_upload_pack() {
+    let Some(ws) = LocalGit::new() else {
+        return;
+    };
+    let marker = ws.home.path().join("ran");
+    let program = format!("touch {}; false", marker.display());
+    let upload_pack = format!("--upload-pa={program}");
+    // Directly, bypassing the tool: git runs the program.
+    ws.raw(&["fetch", &upload_pack, "/nonexistent"]).unwrap();
+    assert!(
+        marker.exists(),
+        "git no longer runs abbreviated --upload-pack"
+    );
+    std::fs::remove_file(&marker).unwrap();
+    // Through the tool: refused, nothing runs.
+    let err = ws
+        .call(json!({"operation": "pull", "args": [upload_pack, "/nonexistent"]}))
+        .unwrap_err();
+    assert_eq!(err.kind(), "denied");
+    let err = ws
+        .call(json!({"operation": "pull", "args": ["/nonexistent", "--", format!("--upload-pack={program}")]}))
+        .unwrap_err();
+    assert_eq!(err.kind(), "denied");
+    assert!(!marker.exists());
+}
