@@ -76,6 +76,17 @@ pub fn timeout_secs(op: Operation) -> u64 {
     }
 }
 
+/// Trusts /workspace whoever owns it: a sandbox may run as another user
+/// than the one owning the workspace's files (Docker's `1000:1000`), and
+/// git then refuses the repository as of "dubious ownership". This is
+/// git's `-c safe.directory=/workspace`, given through the environment (a
+/// fixed value, not one the model chooses).
+pub const SAFE_DIRECTORY: [(&str, &str); 3] = [
+    ("GIT_CONFIG_COUNT", "1"),
+    ("GIT_CONFIG_KEY_0", "safe.directory"),
+    ("GIT_CONFIG_VALUE_0", WORKSPACE),
+];
+
 /// `git OP ARGS…` in /workspace, with an environment that never prompts
 /// and never pages. `identity` is the environment that supplies a
 /// committer and author when the repository has none.
@@ -89,7 +100,11 @@ pub fn command(op: Operation, args: &[String], identity: &[(String, String)]) ->
         .env("PAGER", "cat")
         .env("GIT_EDITOR", "true")
         .env("GIT_SEQUENCE_EDITOR", "true")
-        .env("GIT_MERGE_AUTOEDIT", "no")
+        .env("GIT_MERGE_AUTOEDIT", "no");
+    for (k, v) in SAFE_DIRECTORY {
+        cmd = cmd.env(k, v);
+    }
+    cmd = cmd
         .timeout_ms(timeout_secs(op) * 1000)
         .max_output_bytes(STREAM_CAP)
         .stdin("");
@@ -113,12 +128,13 @@ pub fn command(op: Operation, args: &[String], identity: &[(String, String)]) ->
 
 /// Asks the repository which parts of a user identity it configures.
 pub fn identity_probe() -> Command {
-    Command::new(["git", "config", "--get-regexp", r"^user\.(name|email)$"])
+    let mut cmd = Command::new(["git", "config", "--get-regexp", r"^user\.(name|email)$"])
         .cwd(WORKSPACE)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .timeout_ms(10_000)
-        .max_output_bytes(4096)
-        .stdin("")
+        .env("GIT_TERMINAL_PROMPT", "0");
+    for (k, v) in SAFE_DIRECTORY {
+        cmd = cmd.env(k, v);
+    }
+    cmd.timeout_ms(10_000).max_output_bytes(4096).stdin("")
 }
 
 /// The environment that fills in what the probe's output lacks: the

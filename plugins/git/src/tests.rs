@@ -613,6 +613,15 @@ fn status_runs_git_as_argv_in_the_workspace() {
     ] {
         assert_eq!(env_of(cmd, k).as_deref(), Some(v), "{k}");
     }
+    assert_eq!(env_of(cmd, "GIT_CONFIG_COUNT").as_deref(), Some("1"));
+    assert_eq!(
+        env_of(cmd, "GIT_CONFIG_KEY_0").as_deref(),
+        Some("safe.directory")
+    );
+    assert_eq!(
+        env_of(cmd, "GIT_CONFIG_VALUE_0").as_deref(),
+        Some("/workspace")
+    );
     assert!(
         env_of(cmd, "GIT_AUTHOR_NAME").is_none(),
         "identity only for commits"
@@ -928,7 +937,13 @@ impl Sandbox for LocalGit {
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .stdin(std::process::Stdio::null());
         for (k, v) in &cmd.env {
-            c.env(k, v);
+            // The sandbox mounts the workspace at /workspace; here it is
+            // the temporary directory.
+            if v == crate::WORKSPACE {
+                c.env(k, self.root.path());
+            } else {
+                c.env(k, v);
+            }
         }
         let started = std::time::Instant::now();
         let out = c
@@ -1056,4 +1071,32 @@ fn real_git_takes_abbreviated_upload_pack() {
         .unwrap_err();
     assert_eq!(err.kind(), "denied");
     assert!(!marker.exists());
+}
+
+/// A sandbox may run as another user than the workspace's owner: git must
+/// still work on /workspace. Checked when these tests run as root (which
+/// can hand the repository to another user).
+#[test]
+fn real_git_works_on_a_workspace_owned_by_someone_else() {
+    let Some(ws) = LocalGit::new() else {
+        return;
+    };
+    std::fs::write(ws.root.path().join("a.txt"), "x\n").unwrap();
+    let mut paths = vec![ws.root.path().to_path_buf()];
+    while let Some(p) = paths.pop() {
+        if std::os::unix::fs::lchown(&p, Some(54_321), Some(54_321)).is_err() {
+            eprintln!("not root: skipped");
+            return;
+        }
+        if p.is_dir() && !p.is_symlink() {
+            paths.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    // Without the setting, git refuses the repository.
+    let plain = ws.raw(&["status", "--short"]).unwrap();
+    assert_ne!(plain.exit_code, Some(0), "{plain:?}");
+    assert!(plain.stderr.contains("dubious ownership"), "{plain:?}");
+    // Through the tool it works.
+    let status = ws.ok(json!({"operation": "status", "args": ["--short"]}));
+    assert!(status.contains("?? a.txt"), "{status}");
 }
