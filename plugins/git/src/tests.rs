@@ -193,6 +193,25 @@ const REFUSED: &[(&str, &[&str], &str)] = &[
         "cannot start with `-`",
     ),
     ("push", &["--", "-evil"], "cannot start with `-`"),
+    // Nor does `--`, except for diff, log and show: the other subcommands
+    // let an option take `--` as its value.
+    (
+        "commit",
+        &["--pathspec-from-file", "--", "--no-verify", "-m", "x"],
+        "hooks",
+    ),
+    ("commit", &["--pathspec-from-file", "--", "-n"], "./-name"),
+    (
+        "add",
+        &["-A", "--", "-p"],
+        "write a path that starts with `-` as `./-name`",
+    ),
+    ("status", &["-s", "--", "--git-dir=/x"], "./-name"),
+    (
+        "push",
+        &["--repo", "--", "--receive-pack=evil"],
+        "cannot start with `-`",
+    ),
     // `--end-of-options` does not hide what follows it.
     ("log", &["--end-of-options", "--output=/tmp/x"], "writes"),
     (
@@ -300,7 +319,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("add", &["src/main.rs", "Cargo.toml"]),
     ("add", &["-A"]),
     ("add", &["-u"]),
-    ("add", &["--all", "--", "-weird-file"]),
+    ("add", &["--all", "--", "./-weird-file"]),
+    ("add", &["--", "-weird-file"]),
     ("add", &["-N", "new.rs"]),
     ("add", &["-f", "ignored.log"]),
     ("add", &["--chmod=+x", "run.sh"]),

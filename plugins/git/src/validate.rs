@@ -24,7 +24,14 @@
 //! argument that is a prefix of a refused name is refused too. Short
 //! options are read through clusters (`-pc` is `-p -c`), stopping where an
 //! option takes the rest of the cluster as its value (`-mfix` is `-m fix`).
-//! Everything after `--` is a path and is passed as is.
+//! `--` ends the checks only where git surely reads it as the end of
+//! options: always for diff, log and show (they split their arguments at
+//! `--` first), and for the other subcommands when no option stands right
+//! before it — an option that takes a value takes the next argument even
+//! when it is `--` (`commit --pathspec-from-file -- --no-verify`). For push
+//! and pull, nothing after `--` may start with `-` either: pull hands its
+//! remote and refspecs to git fetch, which would read such an argument as
+//! an option (`pull origin -- --upload-pack=…` runs the program).
 //!
 //! `checkout` is narrower: only `checkout NAME`, `checkout -b NAME [START]`
 //! and `checkout [--ours|--theirs] [REV] -- PATH…`.
@@ -338,6 +345,22 @@ fn check_remote_text(op: Operation, arg: &str, text: &str) -> Result<(), Refusal
 
 /// Checks the arguments of `git OP ARGS…`.
 pub fn validate(op: Operation, args: &[String]) -> Result<(), Refusal> {
+    check_args(op, args).map_err(|mut r| {
+        let after_dashdash = args
+            .iter()
+            .position(|a| a == "--")
+            .is_some_and(|d| args[d + 1..].contains(&r.arg));
+        if after_dashdash && r.arg.starts_with('-') && !op.is_remote() {
+            r.reason.push_str(
+                " (after `--` too: an option before it may take `--` as its value; write a path \
+                 that starts with `-` as `./-name`)",
+            );
+        }
+        r
+    })
+}
+
+fn check_args(op: Operation, args: &[String]) -> Result<(), Refusal> {
     if args.len() > MAX_ARGS {
         return Err(Refusal::new(
             &format!("{} arguments", args.len()),
@@ -354,25 +377,33 @@ pub fn validate(op: Operation, args: &[String]) -> Result<(), Refusal> {
         return validate_checkout(args);
     }
     let mut i = 0;
+    let mut after_dashdash = false;
     while i < args.len() {
         let arg = args[i].as_str();
         i += 1;
-        if arg == "--" {
-            // Everything after is a path (or for push and pull, a remote
-            // and refspecs), never an option. `--end-of-options` is not
-            // taken as such: older gits do not know it, so what follows it
-            // is checked like any argument.
-            for rest in &args[i..] {
-                check_remote_text(op, rest, rest)?;
-                if op.is_remote() && rest.starts_with('-') {
-                    return Err(Refusal::new(
-                        rest,
-                        "a remote or refspec cannot start with `-` (pull hands them to git fetch, \
-                         which could read them as options)",
-                    ));
-                }
+        if arg == "--" && !after_dashdash {
+            // The argument before `--`, if it is an option that may take a
+            // value (`--pathspec-from-file`, `-X`...).
+            let prev = args[..i - 1]
+                .last()
+                .filter(|p| p.starts_with('-') && !(p.starts_with("--") && p.contains('=')));
+            if op.prints_diffs() || prev.is_none() {
+                // diff, log and show split their arguments at `--` before
+                // reading any option; and with no option right before it,
+                // `--` cannot be an option's value: what follows is paths
+                // (for push and pull, the remote and refspecs).
+                return check_after_separator(op, &args[i..]);
             }
-            return Ok(());
+            // The other subcommands read options one by one, and an option
+            // that takes a value takes the next argument even when it is
+            // `--` (`--pathspec-from-file -- --no-verify`): what follows is
+            // checked like any argument. (`--end-of-options` is not trusted
+            // either: older gits do not know it.)
+            after_dashdash = true;
+            continue;
+        }
+        if after_dashdash && op.is_remote() && arg.starts_with('-') {
+            return Err(dash_refspec(arg));
         }
         if let Some(long) = arg.strip_prefix("--") {
             let (name, value) = match long.split_once('=') {
@@ -420,6 +451,26 @@ pub fn validate(op: Operation, args: &[String]) -> Result<(), Refusal> {
         }
     }
     Ok(())
+}
+
+/// Checks what follows a `--` that git takes as the end of options: paths,
+/// or for push and pull, a remote and refspecs.
+fn check_after_separator(op: Operation, rest: &[String]) -> Result<(), Refusal> {
+    for arg in rest {
+        check_remote_text(op, arg, arg)?;
+        if op.is_remote() && arg.starts_with('-') {
+            return Err(dash_refspec(arg));
+        }
+    }
+    Ok(())
+}
+
+fn dash_refspec(arg: &str) -> Refusal {
+    Refusal::new(
+        arg,
+        "a remote or refspec cannot start with `-` (pull hands them to git fetch, which could \
+         read them as options)",
+    )
 }
 
 /// Refuses a long option (given as `--NAME`) that is, or abbreviates, a
