@@ -6,12 +6,15 @@
 //! ([`super::cgroup`]).
 //!
 //! A sandbox is therefore only a name, a cgroup and a workspace: nothing
-//! runs between commands, and nothing a command starts outlives it (its pid
-//! namespace ends with it). Killing the outer `bwrap` process kills the
-//! namespace's init and with it every process inside; `--die-with-parent`
-//! does the same if Paddock dies. Note that `--die-with-parent` follows the
-//! *thread* that forked `bwrap`: run [`Sandbox::exec`] on a runtime whose
-//! threads outlive the command (any tokio runtime's worker threads do).
+//! runs between commands, and nothing a command starts outlives it: the
+//! jail's init (pid 1 of its pid namespace, a shell running the command as
+//! its child) exits with the command, and the kernel then kills everything
+//! left in the namespace. A timeout or cancellation kills that init (the
+//! outer `bwrap` then reaps it and exits, so no zombie is left behind);
+//! `--die-with-parent` takes the jail down if Paddock dies. Note that
+//! `--die-with-parent` follows the *thread* that forked `bwrap`: run
+//! [`Sandbox::exec`] on a runtime whose threads outlive the command (any
+//! tokio runtime's worker threads do).
 
 use super::cgroup::{Cgroups, ResourceUsage, SandboxCgroup};
 use super::process::{self, Rlimits, Run};
@@ -154,6 +157,7 @@ impl Jail<'_> {
         let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
         push(&[
             "--die-with-parent",
+            "--as-pid-1",
             "--new-session",
             "--unshare-all",
             "--unshare-user",
@@ -188,7 +192,11 @@ impl Jail<'_> {
             let path = format!("/etc/{file}");
             a.extend(["--ro-bind-try", &path, &path].map(OsString::from));
         }
-        let tmp_size = self.limits.tmp_size_mb.saturating_mul(1024 * 1024).to_string();
+        let tmp_size = self
+            .limits
+            .tmp_size_mb
+            .saturating_mul(1024 * 1024)
+            .to_string();
         let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
         push(&["--proc", "/proc", "--dev", "/dev"]);
         for tmpfs in ["/tmp", "/dev/shm"] {
@@ -215,17 +223,19 @@ impl Jail<'_> {
         for (k, v) in env {
             push(&["--setenv", k, v]);
         }
-        push(&["--"]);
-        if self.limits.pids > 0 {
-            // RLIMIT_NPROC set inside the user namespace counts only the
-            // sandbox's processes (see process::Rlimits for why not
-            // outside). bash spells it -u, dash -p.
-            let n = self.limits.pids;
-            let script = format!(
-                "ulimit -u {n} 2>/dev/null || ulimit -p {n} 2>/dev/null; exec \"$@\""
-            );
-            push(&["/bin/sh", "-c", &script, "sh"]);
-        }
+        // The jail's init is a shell that runs the command as its child
+        // (pid 2, with ordinary signal handling) and exits with its status;
+        // the namespace, and everything left in it, ends with the shell.
+        // RLIMIT_NPROC is set here, inside the user namespace, where it
+        // counts only the sandbox's processes (see process::Rlimits for why
+        // not outside); bash spells it -u, dash -p.
+        let n = self.limits.pids;
+        let script = if n > 0 {
+            format!("ulimit -u {n} 2>/dev/null || ulimit -p {n} 2>/dev/null; \"$@\"")
+        } else {
+            "\"$@\"".to_string()
+        };
+        push(&["--", "/bin/sh", "-c", &script, "sh"]);
         a.extend(self.argv.iter().map(OsString::from));
         a
     }
@@ -293,6 +303,7 @@ impl BwrapBackend {
             jailer: self.jailer.clone(),
             cgroup,
             cancel: CancellationToken::new(),
+            running: tokio::sync::RwLock::new(()),
         })
     }
 
@@ -322,6 +333,7 @@ impl BwrapBackend {
             rlimits: Some(Rlimits::for_limits(&self.limits)),
             cgroup: None,
             cancel: None,
+            jailed: true,
         })
         .await
         .map_err(|e| spawn_error(&j.bwrap, e))?;
@@ -360,6 +372,9 @@ pub struct BwrapSandbox {
     cgroup: Option<SandboxCgroup>,
     /// Cancelled by `destroy`: running commands are killed, new ones refused.
     cancel: CancellationToken,
+    /// Held (shared) by every running command; `destroy` takes it to wait
+    /// for them to be gone before it removes the cgroup.
+    running: tokio::sync::RwLock<()>,
 }
 
 impl BwrapSandbox {
@@ -374,7 +389,12 @@ impl BwrapSandbox {
         self.cgroup.as_ref().map(SandboxCgroup::name)
     }
 
-    async fn run(&self, cmd: ExecSpec, sink: Option<OutputSink>) -> Result<ExecOutcome, SandboxError> {
+    async fn run(
+        &self,
+        cmd: ExecSpec,
+        sink: Option<OutputSink>,
+    ) -> Result<ExecOutcome, SandboxError> {
+        let _running = self.running.read().await;
         if self.cancel.is_cancelled() {
             return Err(SandboxError::Failed("this sandbox was destroyed".into()));
         }
@@ -427,6 +447,7 @@ impl BwrapSandbox {
             rlimits: Some(Rlimits::for_limits(&self.spec.limits)),
             cgroup,
             cancel: Some(self.cancel.clone()),
+            jailed: true,
         })
         .await
         .map_err(|e| spawn_error(&j.bwrap, e))?;
@@ -449,6 +470,9 @@ impl BwrapSandbox {
 
     async fn teardown(&self) -> Result<(), SandboxError> {
         self.cancel.cancel();
+        // Running commands stop at once; waiting for them lets each jail's
+        // monitor reap its jail (the cgroup kill below is the second net).
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.running.write()).await;
         if let Some(group) = &self.cgroup {
             group.destroy().await.map_err(|e| {
                 SandboxError::Failed(format!("could not remove the sandbox's cgroup: {e}"))
@@ -491,7 +515,7 @@ fn bwrap_command(bwrap: &Path, args: Vec<OsString>) -> std::process::Command {
 }
 
 fn spawn_error(bwrap: &Path, e: std::io::Error) -> SandboxError {
-    if e.kind() == std::io::ErrorKind::NotFound {
+    if e.kind() == std::io::ErrorKind::NotFound || !bwrap.is_file() {
         SandboxError::Unavailable(format!(
             "bubblewrap was not found ({}); {HINTS}",
             bwrap.display()
@@ -563,7 +587,7 @@ mod tests {
         let a = args_of(false, true, 64);
         for seq in [
             &["--unshare-all", "--unshare-user", "--disable-userns"][..],
-            &["--die-with-parent", "--new-session"],
+            &["--die-with-parent", "--as-pid-1", "--new-session"],
             &["--uid", "1000", "--gid", "1001"],
             &["--cap-drop", "ALL"],
             &["--ro-bind", "/usr", "/usr"],
@@ -581,14 +605,28 @@ mod tests {
             assert!(has(&a, seq), "{seq:?} missing from {a:?}");
         }
         assert!(!a.iter().any(|x| x == "--share-net"));
-        for secret in ["shadow", "gshadow", "sudoers", "ssh", "private", "resolv.conf"] {
+        for secret in [
+            "shadow",
+            "gshadow",
+            "sudoers",
+            "ssh",
+            "private",
+            "resolv.conf",
+        ] {
             assert!(!a.iter().any(|x| x.contains(secret)), "{secret} in {a:?}");
         }
-        assert!(!a.iter().any(|x| x.starts_with("/root") || x.starts_with("/home")));
-        // The command comes last, after the in-namespace NPROC limit.
+        assert!(
+            !a.iter()
+                .any(|x| x.starts_with("/root") || x.starts_with("/home"))
+        );
+        // The command comes last, run by the jail's init shell after the
+        // in-namespace NPROC limit.
         let tail = &a[a.iter().position(|x| x == "--").unwrap() + 1..];
         assert_eq!(tail[0], "/bin/sh");
-        assert!(tail[2].contains("ulimit -u 64"), "{tail:?}");
+        assert_eq!(
+            tail[2],
+            "ulimit -u 64 2>/dev/null || ulimit -p 64 2>/dev/null; \"$@\""
+        );
         assert_eq!(&tail[3..], ["sh", "echo", "hi"]);
     }
 
@@ -596,10 +634,13 @@ mod tests {
     fn network_and_user_variants() {
         let a = args_of(true, false, 0);
         assert!(has(&a, &["--share-net"]));
-        assert!(has(&a, &["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]));
+        assert!(has(
+            &a,
+            &["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
+        ));
         assert!(!a.iter().any(|x| x == "--cap-drop"));
         let tail = &a[a.iter().position(|x| x == "--").unwrap() + 1..];
-        assert_eq!(tail, ["echo", "hi"]);
+        assert_eq!(tail, ["/bin/sh", "-c", "\"$@\"", "sh", "echo", "hi"]);
     }
 
     #[test]

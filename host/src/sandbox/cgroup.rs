@@ -308,10 +308,7 @@ impl SandboxCgroup {
 impl Drop for SandboxCgroup {
     /// Like [`SandboxCgroup::destroy`], in the background if need be.
     fn drop(&mut self) {
-        release(
-            self.dirs.drain(..).map(|d| d.base).collect(),
-            self.version,
-        );
+        release(self.dirs.drain(..).map(|d| d.base).collect(), self.version);
     }
 }
 
@@ -338,7 +335,14 @@ impl CommandCgroup {
     /// Sends SIGKILL to everything in the group (`cgroup.kill` on v2).
     pub fn kill(&self) {
         for dir in &self.dirs {
-            kill_tree(dir, self.version);
+            kill_tree(dir, self.version, None);
+        }
+    }
+
+    /// Sends SIGKILL to everything in the group but one process.
+    pub fn kill_except(&self, spared: libc::pid_t) {
+        for dir in &self.dirs {
+            kill_tree(dir, self.version, Some(spared));
         }
     }
 
@@ -365,7 +369,7 @@ impl Drop for CommandCgroup {
 fn release(dirs: Vec<PathBuf>, version: CgroupVersion) {
     let mut left = Vec::new();
     for dir in dirs {
-        kill_tree(&dir, version);
+        kill_tree(&dir, version, None);
         if remove_tree(&dir).is_err() {
             left.push(dir);
         }
@@ -555,15 +559,12 @@ fn own_dir(mount: &Mount, path: &str) -> Option<PathBuf> {
 /// Where our own cgroups are: the v2 directory (if v2 is mounted) and the
 /// v1 hierarchies with a controller Paddock uses.
 fn locate(mounts: &[Mount], own: &[Membership]) -> (Option<PathBuf>, Vec<Hierarchy>) {
-    let v2 = own
-        .iter()
-        .find(|m| m.controllers.is_empty())
-        .and_then(|m| {
-            mounts
-                .iter()
-                .filter(|mnt| mnt.fstype == "cgroup2")
-                .find_map(|mnt| own_dir(mnt, &m.path))
-        });
+    let v2 = own.iter().find(|m| m.controllers.is_empty()).and_then(|m| {
+        mounts
+            .iter()
+            .filter(|mnt| mnt.fstype == "cgroup2")
+            .find_map(|mnt| own_dir(mnt, &m.path))
+    });
     let mut v1: Vec<Hierarchy> = Vec::new();
     for mnt in mounts.iter().filter(|m| m.fstype == "cgroup") {
         let controllers: Vec<String> = mnt
@@ -620,7 +621,9 @@ fn usable_v2(base: &Path, probe_name: &str) -> Result<Hierarchy, String> {
         }
         match fs::write(base.join("cgroup.subtree_control"), format!("+{c}")) {
             Ok(()) => controllers.push(c),
-            Err(e) => tracing::debug!(controller = %c, error = %e, "cannot enable a cgroup v2 controller"),
+            Err(e) => {
+                tracing::debug!(controller = %c, error = %e, "cannot enable a cgroup v2 controller")
+            }
         }
     }
     if !controllers.iter().any(|c| c == "memory" || c == "pids") {
@@ -670,17 +673,23 @@ fn subtree(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// SIGKILLs everything in a group and its descendants.
-fn kill_tree(dir: &Path, version: CgroupVersion) {
-    if version == CgroupVersion::V2 && fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+/// SIGKILLs everything in a group and its descendants, but `spared`.
+fn kill_tree(dir: &Path, version: CgroupVersion, spared: Option<libc::pid_t>) {
+    if spared.is_none()
+        && version == CgroupVersion::V2
+        && fs::write(dir.join("cgroup.kill"), "1").is_ok()
+    {
         return;
     }
     for group in subtree(dir) {
         let Ok(procs) = fs::read_to_string(group.join("cgroup.procs")) else {
             continue;
         };
-        for pid in procs.lines().filter_map(|l| l.trim().parse::<libc::pid_t>().ok()) {
-            if pid > 0 {
+        for pid in procs
+            .lines()
+            .filter_map(|l| l.trim().parse::<libc::pid_t>().ok())
+        {
+            if pid > 0 && Some(pid) != spared {
                 // SAFETY: kill(2) has no memory-safety preconditions.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
@@ -705,7 +714,7 @@ fn remove_tree(dir: &Path) -> io::Result<()> {
 async fn kill_and_remove(dir: &Path, version: CgroupVersion) -> io::Result<()> {
     let deadline = tokio::time::Instant::now() + REMOVE_PATIENCE;
     loop {
-        kill_tree(dir, version);
+        kill_tree(dir, version, None);
         match remove_tree(dir) {
             Ok(()) => return Ok(()),
             Err(e) if tokio::time::Instant::now() >= deadline => {
@@ -849,6 +858,9 @@ mod tests {
         assert_eq!(group_prefix("host 1/.."), "paddock-host_1___-");
         assert_eq!(sanitize(""), "_");
         assert_eq!(sanitize(&"a".repeat(100)).len(), 48);
-        assert_eq!(stat_field("usage_usec 1234\nuser_usec 1000\n", "usage_usec"), Some(1234));
+        assert_eq!(
+            stat_field("usage_usec 1234\nuser_usec 1000\n", "usage_usec"),
+            Some(1234)
+        );
     }
 }

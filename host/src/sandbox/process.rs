@@ -12,8 +12,8 @@
 
 use super::cgroup::CommandCgroup;
 use super::{Capture, ExecOutcome, ExecSpec, OutputSink, SandboxError, SandboxLimits, StreamKind};
-use std::path::PathBuf;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,6 +24,9 @@ pub const DRAIN: Duration = Duration::from_millis(500);
 /// How long to wait for a killed process to be reaped before giving up
 /// on its exit status.
 const KILL_GRACE: Duration = Duration::from_secs(10);
+/// How long a jail's monitor has to exit by itself once what it runs was
+/// killed, before it is killed too.
+const JAIL_GRACE: Duration = Duration::from_secs(3);
 
 /// Per-process rlimits applied between fork and exec (inherited by
 /// everything the child starts). `RLIMIT_CORE` is always 0.
@@ -84,28 +87,108 @@ pub struct Run {
     pub cgroup: Option<CommandCgroup>,
     /// Cancelled when the sandbox is destroyed: the tree is killed.
     pub cancel: Option<CancellationToken>,
+    /// The child is a jail's monitor (`bwrap --as-pid-1`): it is stopped by
+    /// killing what it runs (its child, the jail's init, whose death ends
+    /// the pid namespace and everything in it), after which it reaps that
+    /// child and exits by itself. Killing the monitor first would orphan
+    /// the init, and an orphan is left a zombie (still counted by the
+    /// cgroup's `pids`) wherever pid 1 does not reap. The monitor, its
+    /// process group and the cgroup are killed only if it has not exited
+    /// after [`JAIL_GRACE`].
+    pub jailed: bool,
 }
 
-/// The child's process group (it leads its own session): SIGKILLed on drop
-/// unless the leader has been reaped (after that its id may be reused).
-struct Group {
-    pgid: libc::pid_t,
+/// The child's process tree: its process group (it leads its own session)
+/// and its cgroup. Killed on drop unless the leader has been reaped (after
+/// that its id may be reused).
+struct Tree {
+    leader: libc::pid_t,
     reaped: bool,
+    jailed: bool,
+    cgroup: Option<CommandCgroup>,
 }
 
-impl Group {
-    fn kill(&self) {
-        if !self.reaped && self.pgid > 0 {
+impl Tree {
+    /// Kills the tree: for a jail, what its monitor runs (the monitor then
+    /// exits by itself); otherwise everything at once.
+    fn stop(&self) {
+        if self.reaped || self.leader <= 0 {
+            return;
+        }
+        if !self.jailed {
+            return self.kill_all();
+        }
+        let children = children_of(self.leader);
+        for &pid in &children {
             // SAFETY: kill(2) has no memory-safety preconditions.
-            unsafe { libc::kill(-self.pgid, libc::SIGKILL) };
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if let Some(cg) = &self.cgroup {
+            cg.kill_except(self.leader);
+        }
+        if children.is_empty() {
+            // The jail is not up (or already gone): nothing to orphan.
+            self.kill_all();
+        }
+    }
+
+    /// SIGKILLs the process group (while the leader is not reaped) and
+    /// everything in the cgroup.
+    fn kill_all(&self) {
+        if !self.reaped && self.leader > 0 {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe { libc::kill(-self.leader, libc::SIGKILL) };
+        }
+        if let Some(cg) = &self.cgroup {
+            cg.kill();
         }
     }
 }
 
-impl Drop for Group {
+impl Drop for Tree {
     fn drop(&mut self) {
-        self.kill();
+        if self.reaped || !self.jailed {
+            // The cgroup, dropped with us, kills what is left and goes.
+            return self.kill_all();
+        }
+        self.stop();
+        // Give the monitor a moment to reap the jail before the cgroup
+        // (and the monitor with it) is killed and removed.
+        if let Some(cg) = self.cgroup.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(async move {
+                tokio::time::sleep(JAIL_GRACE).await;
+                cg.remove().await;
+            });
+        }
     }
+}
+
+/// The children of a process: from `/proc/<pid>/task/<pid>/children`
+/// where the kernel has it, else by scanning every process's parent.
+fn children_of(pid: libc::pid_t) -> Vec<libc::pid_t> {
+    let parse = |s: &str| -> Vec<libc::pid_t> {
+        s.split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    };
+    if let Ok(list) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        return parse(&list);
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let child: libc::pid_t = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // pid (comm) state ppid …; comm may hold spaces and parentheses.
+            let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+            (ppid.parse::<libc::pid_t>().ok()? == pid).then_some(child)
+        })
+        .collect()
 }
 
 /// Runs the command to its end, its timeout or cancellation. Errors are
@@ -119,8 +202,9 @@ pub async fn run(run: Run) -> std::io::Result<ExecOutcome> {
         max_output_bytes,
         sink,
         rlimits,
-        mut cgroup,
+        cgroup,
         cancel,
+        jailed,
     } = run;
     let procs = match &cgroup {
         Some(cg) => cg.open_procs()?,
@@ -157,15 +241,17 @@ pub async fn run(run: Run) -> std::io::Result<ExecOutcome> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut command = tokio::process::Command::from(command);
-    command.kill_on_drop(true);
+    // A jail's monitor is stopped through what it runs (see `Run::jailed`);
+    // once dropped, the runtime still reaps it.
+    command.kill_on_drop(!jailed);
     let started = Instant::now();
     let mut child = command.spawn()?;
     drop(procs);
-    // Declared after the cgroup, so dropped before it: on drop the process
-    // group dies first and the cgroup then kills whatever escaped it.
-    let mut group = Group {
-        pgid: child.id().map_or(0, |id| id as libc::pid_t),
+    let mut tree = Tree {
+        leader: child.id().map_or(0, |id| id as libc::pid_t),
         reaped: false,
+        jailed,
+        cgroup,
     };
 
     let mut stdout = child.stdout.take();
@@ -192,54 +278,63 @@ pub async fn run(run: Run) -> std::io::Result<ExecOutcome> {
     let mut ending: Option<Ending> = None;
     let mut status: Option<ExitStatus> = None;
     let mut stop_at: Option<tokio::time::Instant> = None;
+    let mut kill_all_at: Option<tokio::time::Instant> = None;
     let (mut fed, mut out_buf, mut err_buf) = (false, vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
     loop {
         if stdout.is_none() && stderr.is_none() && status.is_some() {
             break;
         }
-        tokio::select! {
+        let kill_reason = tokio::select! {
             read = read_some(&mut stdout, &mut out_buf) => {
                 match read {
                     Some(n) => out.push(&out_buf[..n]),
                     None => stdout = None,
                 }
+                None
             }
             read = read_some(&mut stderr, &mut err_buf) => {
                 match read {
                     Some(n) => err.push(&err_buf[..n]),
                     None => stderr = None,
                 }
+                None
             }
-            () = &mut feed, if !fed => fed = true,
+            () = &mut feed, if !fed => {
+                fed = true;
+                None
+            }
             exit = child.wait(), if status.is_none() => {
                 status = Some(exit?);
-                // Whatever the command left in its group goes with it.
-                group.kill();
-                group.reaped = true;
-                if let Some(cg) = cgroup.as_ref() {
-                    cg.kill();
-                }
+                // Whatever the command left in its group or cgroup goes
+                // with it.
+                tree.kill_all();
+                tree.reaped = true;
                 ending.get_or_insert(Ending::Exited);
                 stop_at.get_or_insert(tokio::time::Instant::now() + DRAIN);
+                None
             }
-            () = tokio::time::sleep_until(deadline), if ending.is_none() => {
-                kill(&group, cgroup.as_ref());
-                ending = Some(Ending::TimedOut);
-                stop_at = Some(tokio::time::Instant::now() + KILL_GRACE);
-            }
-            () = &mut cancelled, if ending.is_none() => {
-                kill(&group, cgroup.as_ref());
-                ending = Some(Ending::Cancelled);
-                stop_at = Some(tokio::time::Instant::now() + KILL_GRACE);
+            () = tokio::time::sleep_until(deadline), if ending.is_none() => Some(Ending::TimedOut),
+            () = &mut cancelled, if ending.is_none() => Some(Ending::Cancelled),
+            () = sleep_until_opt(kill_all_at), if status.is_none() => {
+                tree.kill_all();
+                kill_all_at = None;
+                None
             }
             () = sleep_until_opt(stop_at) => break,
+        };
+        if let Some(reason) = kill_reason {
+            tree.stop();
+            ending = Some(reason);
+            let now = tokio::time::Instant::now();
+            kill_all_at = jailed.then_some(now + JAIL_GRACE);
+            stop_at = Some(now + KILL_GRACE);
         }
     }
     let duration_ms = started.elapsed().as_millis() as u64;
-    if let Some(cg) = cgroup.take() {
+    if let Some(cg) = tree.cgroup.take() {
         cg.remove().await;
     }
-    drop(group);
+    drop(tree);
 
     let truncated = out.truncated() || err.truncated();
     let mut stderr_text = err.text();
@@ -272,13 +367,6 @@ pub async fn run(run: Run) -> std::io::Result<ExecOutcome> {
         timed_out: ending == Ending::TimedOut,
         duration_ms,
     })
-}
-
-fn kill(group: &Group, cgroup: Option<&CommandCgroup>) {
-    group.kill();
-    if let Some(cg) = cgroup {
-        cg.kill();
-    }
 }
 
 /// Reads some bytes from a pipe that may be closed already (then waits
@@ -369,9 +457,9 @@ pub fn signal_name(sig: i32) -> &'static str {
 /// `5s`, `1.5s`, `2m`…
 fn human_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 60_000 == 0 && ms > 0 {
+    if ms.is_multiple_of(60_000) && ms > 0 {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{:.1}s", d.as_secs_f64())
@@ -427,7 +515,9 @@ pub fn validate(cmd: &ExecSpec) -> Result<(), SandboxError> {
     }
     for (name, value) in &cmd.env {
         if name.is_empty() || name.contains(['=', '\0']) || value.contains('\0') {
-            return invalid(format!("invalid environment variable name or value: `{name}`"));
+            return invalid(format!(
+                "invalid environment variable name or value: `{name}`"
+            ));
         }
     }
     Ok(())
@@ -453,6 +543,7 @@ mod tests {
             rlimits: None,
             cgroup: None,
             cancel: None,
+            jailed: false,
         }
     }
 
@@ -498,9 +589,12 @@ mod tests {
     async fn a_background_child_holding_the_pipe_does_not_hang_us() {
         // setsid puts the child out of our process group: only the drain
         // limit stops the reading.
-        let o = run(run_of("setsid sleep 30 & echo $!", Duration::from_secs(600)))
-            .await
-            .unwrap();
+        let o = run(run_of(
+            "setsid sleep 30 & echo $!",
+            Duration::from_secs(600),
+        ))
+        .await
+        .unwrap();
         assert_eq!(o.exit_code, Some(0));
         let pid: i32 = o.stdout.trim().parse().unwrap();
         unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -525,11 +619,17 @@ mod tests {
     fn working_directories() {
         use SandboxPath::*;
         assert_eq!(sandbox_path("/workspace"), Ok(Workspace(PathBuf::new())));
-        assert_eq!(sandbox_path("/workspace/a/./b/"), Ok(Workspace("a/b".into())));
+        assert_eq!(
+            sandbox_path("/workspace/a/./b/"),
+            Ok(Workspace("a/b".into()))
+        );
         assert_eq!(sandbox_path("/tmp/x/../y"), Ok(Tmp("y".into())));
         assert_eq!(sandbox_path("/workspace/../tmp"), Ok(Tmp(PathBuf::new())));
         for bad in ["workspace", "/", "/etc", "/workspace/../etc", "/workspacex"] {
-            assert!(matches!(sandbox_path(bad), Err(SandboxError::Invalid(_))), "{bad}");
+            assert!(
+                matches!(sandbox_path(bad), Err(SandboxError::Invalid(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -546,7 +646,11 @@ mod tests {
         assert_eq!(r.cpu_secs, Some(10));
         let table = rlimit_table(Some(r));
         assert_eq!(table.len(), 3);
-        assert!(table.iter().any(|(res, l)| *res == libc::RLIMIT_CORE && l.rlim_max == 0));
+        assert!(
+            table
+                .iter()
+                .any(|(res, l)| *res == libc::RLIMIT_CORE && l.rlim_max == 0)
+        );
         assert_eq!(human_duration(Duration::from_secs(120)), "2m");
     }
 }

@@ -112,6 +112,7 @@ impl Unsandboxed {
             rlimits: None,
             cgroup: None,
             cancel: Some(self.cancel.clone()),
+            jailed: false,
         })
         .await;
         match outcome {
@@ -120,6 +121,11 @@ impl Unsandboxed {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ExecOutcome {
                 exit_code: Some(127),
                 stderr: format!("{}: command not found\n", cmd.argv[0]),
+                ..ExecOutcome::default()
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(ExecOutcome {
+                exit_code: Some(126),
+                stderr: format!("{}: {e}\n", cmd.argv[0]),
                 ..ExecOutcome::default()
             }),
             Err(e) => Err(SandboxError::Failed(format!(
