@@ -1,6 +1,7 @@
 //! The bubblewrap backend: each command runs in a fresh namespace jail
 //! (system directories read-only, a selective read-only `/etc`, the
-//! workspace read-write at `/workspace`, a private size-capped `/tmp`, all
+//! workspace read-write at `/workspace`, a private `/tmp` and `/dev/shm`
+//! each capped at `tmp_size_mb`, a read-only private `/dev`, all
 //! namespaces unshared, network only when granted, a non-root uid inside),
 //! with rlimits and, when the host allows them, cgroup limits
 //! ([`super::cgroup`]).
@@ -23,7 +24,7 @@ use super::{
     SandboxLimits, SandboxSpec,
 };
 use crate::plugins::BoxFuture;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,35 +154,42 @@ struct Jail<'a> {
 impl Jail<'_> {
     /// The arguments of `bwrap`, the command included.
     fn args(&self) -> Vec<OsString> {
-        let mut a: Vec<OsString> = Vec::new();
-        let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
-        push(&[
-            "--die-with-parent",
-            "--as-pid-1",
-            "--new-session",
-            "--unshare-all",
-            "--unshare-user",
-            "--disable-userns",
-        ]);
+        fn push<S: AsRef<OsStr> + ?Sized>(a: &mut Vec<OsString>, items: &[&S]) {
+            a.extend(items.iter().map(|i| i.as_ref().to_os_string()));
+        }
+        let mut a = Vec::new();
+        push(
+            &mut a,
+            &[
+                "--die-with-parent",
+                "--as-pid-1",
+                "--new-session",
+                "--unshare-all",
+                "--unshare-user",
+                "--disable-userns",
+            ],
+        );
         if self.network {
-            push(&["--share-net"]);
+            push(&mut a, &["--share-net"]);
         }
         let (uid, gid) = (self.uid.to_string(), self.gid.to_string());
-        push(&["--uid", &uid, "--gid", &gid, "--hostname", "paddock"]);
+        push(
+            &mut a,
+            &["--uid", &uid, "--gid", &gid, "--hostname", "paddock"],
+        );
         if self.as_root {
-            push(&["--cap-drop", "ALL"]);
+            push(&mut a, &["--cap-drop", "ALL"]);
         }
-        push(&["--ro-bind", "/usr", "/usr"]);
+        push(&mut a, &["--ro-bind", "/usr", "/usr"]);
         for dir in &self.layout.system {
             match dir {
                 SystemDir::Symlink { path, target } => {
-                    a.push("--symlink".into());
-                    a.push(target.into());
-                    a.push(path.into());
+                    push(
+                        &mut a,
+                        &[OsStr::new("--symlink"), target.as_os_str(), path.as_ref()],
+                    );
                 }
-                SystemDir::Dir(path) => {
-                    a.extend(["--ro-bind", path, path].map(OsString::from));
-                }
+                SystemDir::Dir(path) => push(&mut a, &["--ro-bind", path, path]),
             }
         }
         let etc = ETC_FILES
@@ -190,26 +198,32 @@ impl Jail<'_> {
             .chain(self.network.then_some("resolv.conf"));
         for file in etc {
             let path = format!("/etc/{file}");
-            a.extend(["--ro-bind-try", &path, &path].map(OsString::from));
+            push(&mut a, &["--ro-bind-try", &path, &path]);
         }
+        push(&mut a, &["--proc", "/proc", "--dev", "/dev"]);
         let tmp_size = self
             .limits
             .tmp_size_mb
             .saturating_mul(1024 * 1024)
             .to_string();
-        let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
-        push(&["--proc", "/proc", "--dev", "/dev"]);
         for tmpfs in ["/tmp", "/dev/shm"] {
-            push(&["--perms", "1777", "--size", &tmp_size, "--tmpfs", tmpfs]);
+            push(
+                &mut a,
+                &["--perms", "1777", "--size", &tmp_size, "--tmpfs", tmpfs],
+            );
         }
-        a.push("--bind".into());
-        a.push(self.workspace.into());
-        a.push("/workspace".into());
-        let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
+        push(
+            &mut a,
+            &[
+                OsStr::new("--bind"),
+                self.workspace.as_os_str(),
+                OsStr::new("/workspace"),
+            ],
+        );
         // /dev is a private tmpfs: read-only so that it cannot hold files
         // past the /tmp cap (its device nodes stay usable).
-        push(&["--remount-ro", "/dev", "--remount-ro", "/"]);
-        push(&["--chdir", self.cwd, "--clearenv"]);
+        push(&mut a, &["--remount-ro", "/dev", "--remount-ro", "/"]);
+        push(&mut a, &["--chdir", self.cwd, "--clearenv"]);
         let defaults = [
             ("PATH", SANDBOX_PATH),
             ("HOME", "/tmp"),
@@ -217,11 +231,10 @@ impl Jail<'_> {
             ("TERM", "dumb"),
         ];
         let env = defaults
-            .iter()
-            .map(|(k, v)| (*k, *v))
+            .into_iter()
             .chain(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         for (k, v) in env {
-            push(&["--setenv", k, v]);
+            push(&mut a, &["--setenv", k, v]);
         }
         // The jail's init is a shell that runs the command as its child
         // (pid 2, with ordinary signal handling) and exits with its status;
@@ -235,7 +248,7 @@ impl Jail<'_> {
         } else {
             "\"$@\"".to_string()
         };
-        push(&["--", "/bin/sh", "-c", &script, "sh"]);
+        push(&mut a, &["--", "/bin/sh", "-c", &script, "sh"]);
         a.extend(self.argv.iter().map(OsString::from));
         a
     }

@@ -124,9 +124,11 @@ impl Cgroups {
         let reason = why.join("; ");
         tracing::warn!(
             reason = %reason,
-            "bubblewrap sandboxes run with rlimits only (no cgroup memory/pids/cpu limits); \
-             run Paddock in a cgroup v2 subtree delegated to its user with the memory and pids \
-             controllers enabled to get them"
+            "bubblewrap sandboxes run with rlimits only (no cgroup memory/pids/cpu limits): \
+             that needs Paddock's own cgroup to be writable by it with the memory or pids \
+             controller enabled for child groups (cgroup v2: delegated to its user, and the \
+             kernel refuses to enable controllers while that cgroup itself holds processes), \
+             or root on cgroup v1"
         );
         Cgroups {
             prefix,
@@ -191,15 +193,8 @@ impl Cgroups {
             }
             Ok(())
         });
-        match made {
-            Ok(()) => Ok(Some(group)),
-            Err(e) => {
-                for dir in &group.dirs {
-                    let _ = fs::remove_dir(&dir.base);
-                }
-                Err(e)
-            }
-        }
+        // On error, dropping the group removes what was made.
+        made.map(|()| Some(group))
     }
 
     /// Kills and removes every group a previous host of this `host_id`

@@ -31,12 +31,13 @@ const JAIL_GRACE: Duration = Duration::from_secs(3);
 /// Per-process rlimits applied between fork and exec (inherited by
 /// everything the child starts). `RLIMIT_CORE` is always 0.
 ///
-/// There is no `RLIMIT_NPROC` here on purpose: the kernel counts it per
-/// user across the whole system (and, for a user namespace, checks it
-/// against every ancestor namespace's count as of the namespace's
-/// creation), so set before `bwrap` it would make a non-root user's sandbox
-/// fail to start as soon as that user has more processes than the limit.
-/// The bubblewrap backend sets it inside the sandbox's user namespace.
+/// There is no `RLIMIT_NPROC` here on purpose: set outside a user
+/// namespace it caps *all* of the user's processes on the host (and a user
+/// namespace made under it keeps it as the cap on that total), so a
+/// non-root user with more processes than the limit could not even start
+/// `bwrap`; for root the kernel ignores it. The bubblewrap backend sets it
+/// inside the sandbox's user namespace, where it counts only the sandbox's
+/// processes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rlimits {
     /// `RLIMIT_AS`, bytes.
@@ -93,8 +94,8 @@ pub struct Run {
     /// child and exits by itself. Killing the monitor first would orphan
     /// the init, and an orphan is left a zombie (still counted by the
     /// cgroup's `pids`) wherever pid 1 does not reap. The monitor, its
-    /// process group and the cgroup are killed only if it has not exited
-    /// after [`JAIL_GRACE`].
+    /// process group and the cgroup are killed only if it has not exited a
+    /// few seconds later.
     pub jailed: bool,
 }
 
@@ -173,9 +174,14 @@ fn children_of(pid: libc::pid_t) -> Vec<libc::pid_t> {
             .filter_map(|p| p.parse().ok())
             .collect()
     };
-    if let Ok(list) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
-        return parse(&list);
+    match std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        Ok(list) => parse(&list),
+        Err(_) => children_by_scan(pid),
     }
+}
+
+/// The children of a process, from every process's `stat`.
+fn children_by_scan(pid: libc::pid_t) -> Vec<libc::pid_t> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -613,6 +619,31 @@ mod tests {
         assert_eq!(o.exit_code, None);
         assert!(!o.timed_out);
         assert!(o.stderr.contains("sandbox was destroyed"));
+    }
+
+    #[test]
+    fn finds_children() {
+        let mut parent = sh("sleep 30 & sleep 30 & wait").spawn().unwrap();
+        let pid = parent.id() as libc::pid_t;
+        let mut found = Vec::new();
+        for _ in 0..600 {
+            found = children_of(pid);
+            if found.len() == 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut scanned = children_by_scan(pid);
+        found.sort_unstable();
+        scanned.sort_unstable();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found, scanned);
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        for child in found {
+            unsafe { libc::kill(child, libc::SIGKILL) };
+        }
+        parent.wait().unwrap();
+        assert!(children_of(pid).is_empty());
     }
 
     #[test]
