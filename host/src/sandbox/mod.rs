@@ -19,6 +19,7 @@ pub mod config;
 pub mod docker;
 pub mod manager;
 pub mod output;
+pub mod process;
 pub mod unsandboxed;
 
 pub use config::{BackendChoice, SandboxConfig, SandboxLimits};
