@@ -47,12 +47,12 @@ turns:
       - {name: write_file, arguments: {path: calc.py, content: "def add(a, b):\n    return a - b\n"}}
       - {name: write_file, arguments: {path: test_calc.py, content: "import calc\nassert calc.add(2, 3) == 5, 'add(2, 3) should be 5'\nprint('all tests passed')\n"}}
   - text: "Running the test."
-    tool_calls: [{name: execute_bash, arguments: {command: "echo running; python3 test_calc.py", timeout_secs: 60}}]
+    tool_calls: [{name: execute_bash, arguments: {command: "echo running; python3 -B test_calc.py", timeout_secs: 60}}]
   - when: {tool: "AssertionError"}
     text: "It fails: add subtracts. Fixing."
     tool_calls: [{name: edit_file, arguments: {path: calc.py, old_string: "a - b", new_string: "a + b"}}]
   - text: "Running the test again."
-    tool_calls: [{name: execute_bash, arguments: {command: "python3 test_calc.py"}}]
+    tool_calls: [{name: execute_bash, arguments: {command: "python3 -B test_calc.py"}}]
   - when: {tool: "all tests passed"}
     text: "Committing."
     tool_calls: [{name: git_operation, arguments: {operation: add, args: [calc.py, test_calc.py]}}]
@@ -103,7 +103,9 @@ turns:
         std::fs::read_to_string(ws.join("calc.py")).unwrap(),
         "def add(a, b):\n    return a + b\n"
     );
-    assert!(git(ws, &["status", "--porcelain"]).trim().is_empty());
+    // Everything is committed (the file tools' backups aside).
+    let status = git(ws, &["status", "--porcelain"]);
+    assert_eq!(status.trim(), "?? .paddock/", "{status}");
     let agent = s.agent(&id).await;
     assert_eq!(agent["sandbox"], "bwrap", "{agent}");
 }

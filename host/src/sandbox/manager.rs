@@ -382,9 +382,23 @@ impl SandboxManager {
         let (spec, cmd) = self.prepare(&req, false)?;
         let sandbox = self.sandbox_for(spec).await.map_err(to_failure)?;
         let span = tracing::debug_span!("exec", agent = %req.agent_id, call = %req.call_id, program = %cmd.argv[0]);
-        let out = tracing::Instrument::instrument(sandbox.exec(cmd, req.output.clone()), span)
-            .await
-            .map_err(to_failure)?;
+        // Run on the runtime's long-lived worker threads, not the caller's
+        // (a plugin call's thread may end while a sandbox tied to it by
+        // `--die-with-parent` still runs); dropping this future aborts the
+        // task, which drops the exec future and kills the command's tree.
+        let sink = req.output.clone();
+        let mut task = AbortOnDrop(tokio::spawn(tracing::Instrument::instrument(
+            async move { sandbox.exec(cmd, sink).await },
+            span,
+        )));
+        let out = match (&mut task.0).await {
+            Ok(r) => r.map_err(to_failure)?,
+            Err(e) => {
+                return Err(ExecFailure::Failed(format!(
+                    "the command's task failed: {e}"
+                )));
+            }
+        };
         tracing::debug!(agent = %req.agent_id, call = %req.call_id, exit = ?out.exit_code, timed_out = out.timed_out, duration_ms = out.duration_ms, "command finished");
         Ok(out)
     }
@@ -524,6 +538,15 @@ fn sandbox_cwd(cwd: Option<&str>) -> Result<String, ExecFailure> {
         Err(ExecFailure::Invalid(format!(
             "cwd `{cwd}` is outside /workspace and /tmp"
         )))
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
