@@ -256,6 +256,11 @@ impl Budget {
 
 struct BudgetPause(Budget);
 
+tokio::task_local! {
+    /// The budget of the call running on this task.
+    static CALL_BUDGET: Budget;
+}
+
 impl Drop for BudgetPause {
     fn drop(&mut self) {
         let mut s = self.0.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -753,7 +758,11 @@ impl LoadedPlugin {
             exec: self.exec.clone(),
             log_lines: 0,
             timed_out: false,
-            budget: Budget::new(Duration::from_millis(self.limits.timeout_ms)),
+            // The call's budget, started when the call was made (waiting
+            // for a slot counts).
+            budget: CALL_BUDGET
+                .try_with(Budget::clone)
+                .unwrap_or_else(|_| Budget::new(Duration::from_millis(self.limits.timeout_ms))),
         };
         let mut store = Store::new(self.engine(), state);
         store.limiter(|s| &mut s.limiter);
@@ -870,16 +879,31 @@ impl LoadedPlugin {
         };
         let handle = tokio::runtime::Handle::current();
         let this = self.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            handle.block_on(work(this))
+        let budget = Budget::new(deadline);
+        let task = tokio::task::spawn_blocking({
+            let budget = budget.clone();
+            move || {
+                let _permit = permit;
+                handle.block_on(CALL_BUDGET.scope(budget, work(this)))
+            }
         });
-        match tokio::time::timeout(deadline + BLOCKED_GRACE, task).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(join)) => Err(self.setup_error(format!("the call's thread failed: {join}"))),
-            Err(_) => {
-                tracing::warn!(plugin = %self.name, "plugin call is stuck in a blocking host operation past its deadline; abandoning it");
-                Err(timed_out())
+        tokio::pin!(task);
+        loop {
+            let wake = budget
+                .deadline()
+                .map(|d| d + BLOCKED_GRACE)
+                .unwrap_or_else(|| Instant::now() + Duration::from_millis(200));
+            tokio::select! {
+                r = &mut task => return match r {
+                    Ok(result) => result,
+                    Err(join) => Err(self.setup_error(format!("the call's thread failed: {join}"))),
+                },
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    if budget.deadline().is_some_and(|d| Instant::now() >= d + BLOCKED_GRACE) {
+                        tracing::warn!(plugin = %self.name, "plugin call is stuck in a blocking host operation past its deadline; abandoning it");
+                        return Err(timed_out());
+                    }
+                }
             }
         }
     }

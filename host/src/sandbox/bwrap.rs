@@ -420,7 +420,11 @@ impl BwrapSandbox {
                         cmd.cwd
                     )));
                 }
-                Path::new("/workspace").join(rel)
+                if rel.as_os_str().is_empty() {
+                    PathBuf::from("/workspace")
+                } else {
+                    Path::new("/workspace").join(rel)
+                }
             }
             process::SandboxPath::Tmp(rel) if rel.as_os_str().is_empty() => PathBuf::from("/tmp"),
             process::SandboxPath::Tmp(_) => {

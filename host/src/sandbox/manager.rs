@@ -330,21 +330,6 @@ impl SandboxManager {
         let workspace = req.workspace.as_ref().ok_or_else(|| {
             ExecFailure::Invalid("this call has no workspace, so it has no sandbox".into())
         })?;
-        if req.argv.first().is_none_or(|p| p.is_empty()) {
-            return Err(ExecFailure::Invalid("argv must name a program".into()));
-        }
-        if req.argv.iter().any(|a| a.contains('\0')) {
-            return Err(ExecFailure::Invalid(
-                "arguments cannot contain NUL bytes".into(),
-            ));
-        }
-        for (name, _) in &req.env {
-            if name.is_empty() || name.contains('=') || name.contains('\0') {
-                return Err(ExecFailure::Invalid(format!(
-                    "invalid environment variable name `{name}`"
-                )));
-            }
-        }
         let cwd = sandbox_cwd(req.cwd.as_deref())?;
         let c = &self.config;
         let max = if background {
@@ -375,6 +360,7 @@ impl SandboxManager {
             stdin: req.stdin.clone(),
             background,
         };
+        super::process::validate(&cmd).map_err(to_failure)?;
         Ok((spec, cmd))
     }
 
