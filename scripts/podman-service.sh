@@ -34,6 +34,9 @@ fi
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# The service (and conmon, which writes files such as `oom` to its working
+# directory) runs from DIR, not from wherever this was called.
+cd "$dir"
 sock="$dir/podman.sock"
 conf="$dir/containers.conf"
 storage="$dir/storage.conf"

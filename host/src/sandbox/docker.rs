@@ -62,8 +62,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 const KILL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long output is still read after a command was killed.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
-/// How long the exit status may take to show after the output ended.
-const EXIT_STATUS_WAIT: Duration = Duration::from_secs(5);
+/// How long the exit status may take to show after the output ended (an
+/// engine marks the exec finished a moment after its output closes).
+const EXIT_STATUS_WAIT: Duration = Duration::from_secs(30);
 /// The oldest Docker API version the backend needs (`init`, tmpfs options).
 const MIN_API: (usize, usize) = (1, 25);
 
@@ -97,6 +98,7 @@ pub struct DockerBackend {
     endpoint: String,
     config: SandboxConfig,
     host_id: String,
+    rlimits: Arc<std::sync::Mutex<Rlimits>>,
 }
 
 impl DockerBackend {
@@ -121,8 +123,7 @@ impl DockerBackend {
                  (expected unix:///path/to/socket or tcp://host:port)"
             )),
         })?;
-        let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await
-        {
+        let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
             Ok(Ok(docker)) => docker,
             Ok(Err(e)) => {
                 return Err(SandboxError::Unavailable(format!(
@@ -150,6 +151,7 @@ impl DockerBackend {
             endpoint,
             config: config.clone(),
             host_id: host_id.to_string(),
+            rlimits: Arc::new(std::sync::Mutex::new(Rlimits::own())),
         })
     }
 
@@ -182,7 +184,9 @@ impl DockerBackend {
         let image = &self.config.image;
         match self.docker.inspect_image(image).await {
             Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Err(SandboxError::Unavailable(missing_image(image, endpoint))),
+            Err(e) if is_not_found(&e) => {
+                Err(SandboxError::Unavailable(missing_image(image, endpoint)))
+            }
             Err(e) => Err(SandboxError::Unavailable(format!(
                 "cannot inspect the sandbox image `{image}` at {endpoint}: {e}"
             ))),
@@ -216,6 +220,7 @@ impl DockerBackend {
             spec,
             body,
             prefix,
+            rlimits: self.rlimits.clone(),
             state: Mutex::new(State::default()),
         });
         inner.current().await?;
@@ -261,7 +266,9 @@ impl DockerBackend {
                     info!(%agent, container = %id, "removed an orphaned sandbox container");
                     removed += 1;
                 }
-                Err(e) => warn!(%agent, container = %id, error = %e, "cannot remove an orphaned sandbox container"),
+                Err(e) => {
+                    warn!(%agent, container = %id, error = %e, "cannot remove an orphaned sandbox container")
+                }
             }
         }
         Ok(removed)
@@ -337,6 +344,7 @@ struct Inner {
     spec: SandboxSpec,
     body: ContainerCreateBody,
     prefix: String,
+    rlimits: Arc<std::sync::Mutex<Rlimits>>,
     state: Mutex<State>,
 }
 
@@ -371,11 +379,38 @@ impl Inner {
     }
 
     async fn start_container(&self) -> Result<Container, SandboxError> {
+        loop {
+            let rlimits = match self.rlimits.lock() {
+                Ok(guard) => *guard,
+                Err(poisoned) => *poisoned.into_inner(),
+            };
+            match self.try_start_container(rlimits).await? {
+                Ok(container) => return Ok(container),
+                Err(refused) => {
+                    let Some(lower) = rlimits.lowered(&refused) else {
+                        return Err(SandboxError::Failed(refused));
+                    };
+                    info!(agent = %self.agent(), nofile = lower.nofile, nproc = lower.nproc, "the engine cannot set the open-files/processes rlimits; trying lower ones");
+                    match self.rlimits.lock() {
+                        Ok(mut guard) => *guard = lower,
+                        Err(poisoned) => *poisoned.into_inner() = lower,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Creates and starts a container; the inner error is the engine
+    /// refusing the rlimits (try lower ones).
+    async fn try_start_container(
+        &self,
+        rlimits: Rlimits,
+    ) -> Result<Result<Container, String>, SandboxError> {
         let name = format!("{}-{:06x}", self.prefix, rand::random::<u32>() & 0xff_ffff);
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
         let created = self
             .docker
-            .create_container(Some(options), self.body.clone())
+            .create_container(Some(options), rlimits.apply(self.body.clone()))
             .await
             .map_err(|e| {
                 if is_not_found(&e) || e.to_string().to_lowercase().contains("no such image") {
@@ -391,15 +426,17 @@ impl Inner {
             if let Err(e) = remove_container(&self.docker, &created.id).await {
                 warn!(agent = %self.agent(), container = %name, error = %e, "cannot remove a container that did not start");
             }
-            return Err(SandboxError::Failed(format!(
-                "cannot start the sandbox container {name}: {e}"
-            )));
+            let message = format!("cannot start the sandbox container {name}: {e}");
+            if message.to_lowercase().contains("rlimit") {
+                return Ok(Err(message));
+            }
+            return Err(SandboxError::Failed(message));
         }
         info!(agent = %self.agent(), container = %name, "sandbox container started");
-        Ok(Container {
+        Ok(Ok(Container {
             id: created.id,
             name,
-        })
+        }))
     }
 
     /// Drops `dead` (if it is still the current container) so the next
@@ -594,10 +631,12 @@ impl Inner {
         let mut exit_code = None;
         if !timed_out {
             let until = Instant::now() + EXIT_STATUS_WAIT;
+            let mut pause = Duration::from_millis(5);
             loop {
                 match self.docker.inspect_exec(&created.id).await {
                     Ok(info) if info.running == Some(true) && Instant::now() < until => {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(100));
                     }
                     Ok(info) => {
                         if info.running != Some(true) {
@@ -919,6 +958,86 @@ fn short_name(id: &str) -> String {
     if short.is_empty() { "x".into() } else { short }
 }
 
+/// The open-files and processes rlimits given to containers.
+///
+/// Left out, an engine picks its own defaults (Podman: 1048576), which an
+/// engine whose root cannot raise limits (no `CAP_SYS_RESOURCE`, e.g. inside
+/// another container) fails to set. They start at this process's own hard
+/// limits and are halved, down to [`MIN_RLIMIT`], while the engine refuses
+/// them. Processes are bounded by the pids limit anyway (`RLIMIT_NPROC`
+/// counts the uid's processes host-wide, so it must stay generous).
+#[derive(Clone, Copy, Debug)]
+struct Rlimits {
+    nofile: i64,
+    nproc: i64,
+}
+
+/// The lowest open-files / processes rlimit tried.
+const MIN_RLIMIT: i64 = 4096;
+
+impl Rlimits {
+    fn own() -> Rlimits {
+        Rlimits {
+            nofile: own_hard_limit(libc::RLIMIT_NOFILE),
+            nproc: own_hard_limit(libc::RLIMIT_NPROC),
+        }
+    }
+
+    /// Smaller limits to try after the engine refused these with
+    /// `message` (runc names the refused one by number: 6 is `RLIMIT_NPROC`,
+    /// 7 `RLIMIT_NOFILE`); `None` when already at the floor.
+    fn lowered(self, message: &str) -> Option<Rlimits> {
+        let message = message.to_lowercase();
+        let nproc = message.contains("type 6") || message.contains("nproc");
+        let nofile = message.contains("type 7") || message.contains("nofile");
+        let (nproc, nofile) = if nproc || nofile {
+            (nproc, nofile)
+        } else {
+            (true, true)
+        };
+        let lower = |v: i64, refused: bool| {
+            if refused {
+                (v / 2).max(MIN_RLIMIT.min(v))
+            } else {
+                v
+            }
+        };
+        let next = Rlimits {
+            nofile: lower(self.nofile, nofile),
+            nproc: lower(self.nproc, nproc),
+        };
+        (next.nofile != self.nofile || next.nproc != self.nproc).then_some(next)
+    }
+
+    /// `body` with these limits added.
+    fn apply(self, mut body: ContainerCreateBody) -> ContainerCreateBody {
+        if let Some(host) = body.host_config.as_mut() {
+            let ulimits = host.ulimits.get_or_insert_with(Vec::new);
+            for (name, value) in [("nofile", self.nofile), ("nproc", self.nproc)] {
+                ulimits.push(ResourcesUlimits {
+                    name: Some(name.into()),
+                    soft: Some(value),
+                    hard: Some(value),
+                });
+            }
+        }
+        body
+    }
+}
+
+/// This process's hard limit of `resource`, at most 2^20.
+fn own_hard_limit(resource: libc::__rlimit_resource_t) -> i64 {
+    const CAP: u64 = 1 << 20;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    let ok = unsafe { libc::getrlimit(resource, &mut limit) } == 0;
+    let hard = if ok { limit.rlim_max.min(CAP) } else { 1024 };
+    i64::try_from(hard).unwrap_or(1024)
+}
+
 /// `mb` MiB in bytes, `None` (no limit) for 0.
 fn mib(mb: u64) -> Option<i64> {
     (mb > 0).then(|| i64::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX))
@@ -974,7 +1093,20 @@ fn container_body(
         security_opt: Some(vec!["no-new-privileges".into()]),
         cap_drop: Some(vec!["ALL".into()]),
         readonly_rootfs: Some(true),
-        tmpfs: Some(HashMap::from([("/tmp".to_string(), tmpfs)])),
+        // Podman mounts writable tmpfs on /run and /var/tmp of read-only
+        // containers; read-only ones here keep both engines alike (and
+        // nothing writable outside /workspace and /tmp).
+        tmpfs: Some(HashMap::from([
+            ("/tmp".to_string(), tmpfs),
+            (
+                "/run".to_string(),
+                "ro,nosuid,nodev,noexec,size=64k".to_string(),
+            ),
+            (
+                "/var/tmp".to_string(),
+                "ro,nosuid,nodev,noexec,size=64k".to_string(),
+            ),
+        ])),
         ulimits: Some(ulimits),
         init: Some(true),
         mounts: Some(vec![Mount {

@@ -11,13 +11,20 @@
 //! builtins and `setsid` are used; processes are found through
 //! `/proc/<pid>/stat` (no procps needed).
 //!
+//! The clean-up after a foreground command uses only builtins until the
+//! leftovers are dead (a fork bomb may hold every pid), and kills the
+//! command's own process group first, in one call. Markers of background
+//! jobs whose processes are all gone are then removed. The scripts carry no
+//! comments: they show in `ps` inside the sandbox.
+//!
 //! A command can tamper with these files (they belong to its own user); that
 //! only weakens clean-up inside its own sandbox, never containment, which
 //! rests on the container's limits.
 
 /// The container's main process: records its pid, then sleeps forever
 /// under the init (which reaps orphaned processes).
-pub(super) const MAIN: &str = "mkdir -p /tmp/.paddock && echo $$ >/tmp/.paddock/main.pid && exec sleep infinity";
+pub(super) const MAIN: &str =
+    "mkdir -p /tmp/.paddock && echo $$ >/tmp/.paddock/main.pid && exec sleep infinity";
 
 /// What [`RUN`] writes to stderr (alone) and exits with when the working
 /// directory does not exist.
@@ -38,12 +45,10 @@ fi
 exec 3<&0
 setsid /bin/sh -c 'echo $$ >"$1.$2"; if [ -e "$1.kill" ]; then exit 137; fi; shift 2; exec "$@"' paddock-cmd "$d/$id" "$mode" "$@" <&3 3<&- &
 child=$!
-exec 3<&-
+exec 3<&- 2>/dev/null
 wait "$child"
 status=$?
 if [ "$mode" = fg ]; then
-    # Only builtins until the leftovers are dead: a fork bomb may hold
-    # every pid. Its own session's process group goes first, in one call.
     sid=
     { read -r sid <"$d/$id.fg"; } 2>/dev/null
     case "$sid" in ''|*[!0-9]*|1) ;; *) kill -KILL -- "-$sid" 2>/dev/null ;; esac
@@ -71,7 +76,6 @@ if [ "$mode" = fg ]; then
         done
         [ "$killed" = 0 ] && break
     done
-    # Markers of background jobs whose processes are all gone.
     for f in "$d"/*.bg; do
         { read -r s <"$f"; } 2>/dev/null || continue
         case "$live" in *" $s "*) ;; *) rm -f "$f" ;; esac
