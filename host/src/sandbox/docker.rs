@@ -10,7 +10,7 @@
 //! size and core rlimits, an init that reaps orphans, and no network unless
 //! the agent is granted it (then the engine's default bridge).
 //!
-//! Commands run through a small `sh` wrapper ([`scripts`]) that gives each
+//! Commands run through a small `sh` wrapper (module `scripts`) that gives each
 //! one a session of its own: at its timeout, or when the caller drops the
 //! future, a second exec kills that session; when a foreground command ends,
 //! whatever it left running is killed, so `cmd &` never outlives the command
