@@ -106,7 +106,10 @@ pub struct SandboxConfig {
     /// else `/var/run/docker.sock`.
     #[serde(default)]
     pub docker_host: Option<String>,
-    /// `uid:gid` commands run as inside containers (never root).
+    /// Who commands run as inside containers: `auto` (default), the numeric
+    /// `uid:gid` that owns the agent's workspace (refused when that is root:
+    /// chown the workspace to a regular user or set this), or an explicit
+    /// numeric `uid[:gid]`. Root (`0`, `0:0`, `root`) is always refused.
     #[serde(default = "default_user")]
     pub user: String,
     /// The bubblewrap binary (default: `bwrap` on `PATH`).
@@ -136,7 +139,7 @@ fn default_image() -> String {
     "paddock-sandbox:latest".into()
 }
 fn default_user() -> String {
-    "1000:1000".into()
+    "auto".into()
 }
 fn default_timeout_secs() -> u64 {
     30

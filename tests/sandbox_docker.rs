@@ -1,0 +1,1038 @@
+//! The Docker sandbox backend, for real, against Podman's Docker-compatible
+//! API: a private Podman service and image store under the cargo target dir
+//! (`<target>/podman`, kept between runs), the image built locally by
+//! `scripts/sandbox-image.sh`, then the escape/abuse matrix.
+//!
+//! Podman must be installed (`scripts/setup.sh` installs it); the tests
+//! fail, not skip, without it.
+
+use paddock::sandbox::docker::{DockerBackend, LABEL_AGENT, LABEL_HOST, LABEL_SANDBOX};
+use paddock::sandbox::{
+    Backend, ExecOutcome, ExecSpec, OutputChunk, Sandbox, SandboxConfig, SandboxError,
+    SandboxLimits, SandboxSpec, StreamKind,
+};
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The Podman service every test talks to.
+struct Engine {
+    /// `unix://…/podman.sock`.
+    endpoint: String,
+    /// Environment for the `podman` CLI on the same private store.
+    env: Vec<(String, String)>,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the host crate is in the repository")
+        .to_path_buf()
+}
+
+/// `<target>/podman`: the test binary is `<target>/<profile>/deps/…`.
+fn engine_dir() -> PathBuf {
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let exe = std::env::current_exe().expect("test binary path");
+            exe.ancestors()
+                .nth(3)
+                .expect("the test binary is under <target>/<profile>/deps")
+                .to_path_buf()
+        }
+    };
+    let target = if target.is_absolute() {
+        target
+    } else {
+        repo_root().join(target)
+    };
+    target.join("podman")
+}
+
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        if Command::new("podman").arg("--version").output().is_err() {
+            panic!(
+                "podman is not installed: the Docker sandbox tests run against Podman's \
+                 Docker-compatible API (scripts/setup.sh installs podman, runc and catatonit)"
+            );
+        }
+        let dir = engine_dir();
+        let started = Instant::now();
+        let out = Command::new(repo_root().join("scripts/podman-service.sh"))
+            .arg(&dir)
+            .output()
+            .expect("run scripts/podman-service.sh");
+        assert!(
+            out.status.success(),
+            "scripts/podman-service.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let endpoint = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let env = vec![
+            (
+                "CONTAINERS_CONF".to_string(),
+                dir.join("containers.conf").display().to_string(),
+            ),
+            (
+                "CONTAINERS_STORAGE_CONF".to_string(),
+                dir.join("storage.conf").display().to_string(),
+            ),
+        ];
+        let cache = std::env::var("PADDOCK_CACHE_DIR")
+            .unwrap_or_else(|_| dir.join("cache").display().to_string());
+        let out = Command::new(repo_root().join("scripts/sandbox-image.sh"))
+            .args(["--engine", "podman"])
+            .envs(env.iter().cloned())
+            .env("PADDOCK_CACHE_DIR", cache)
+            .output()
+            .expect("run scripts/sandbox-image.sh");
+        assert!(
+            out.status.success(),
+            "scripts/sandbox-image.sh failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Containers a crashed earlier run left behind (the store is the
+        // tests' own).
+        let leftovers = Command::new("podman")
+            .args(["ps", "-aq", "--filter", "label=paddock.sandbox=1"])
+            .envs(env.iter().cloned())
+            .output()
+            .expect("podman ps");
+        let ids: Vec<String> = String::from_utf8_lossy(&leftovers.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        if !ids.is_empty() {
+            let _ = Command::new("podman")
+                .args(["rm", "-f", "-t", "0"])
+                .args(&ids)
+                .envs(env.iter().cloned())
+                .output();
+        }
+        eprintln!(
+            "podman service at {endpoint}, image ready ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+        Engine { endpoint, env }
+    })
+}
+
+fn config() -> SandboxConfig {
+    SandboxConfig {
+        docker_host: Some(engine().endpoint.clone()),
+        ..SandboxConfig::default()
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+async fn backend(host_id: &str) -> DockerBackend {
+    connect(&config(), host_id).await
+}
+
+/// Connects, retrying: `connect` gives an engine two seconds to answer,
+/// which a loaded two-core machine (a fork bomb in a parallel test) can
+/// exceed.
+async fn connect(config: &SandboxConfig, host_id: &str) -> DockerBackend {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match DockerBackend::connect(config, host_id).await {
+            Ok(backend) => return backend,
+            Err(e) if attempt < 10 => eprintln!("connect attempt {attempt}: {e}"),
+            Err(e) => panic!("cannot connect to the podman service: {e}"),
+        }
+    }
+}
+
+fn limits() -> SandboxLimits {
+    SandboxLimits {
+        memory_mb: 512,
+        cpus: 1.0,
+        pids: 128,
+        file_size_mb: 8,
+        tmp_size_mb: 16,
+        cpu_time_secs: 120,
+    }
+}
+
+/// A workspace owned by uid 1000 (when the tests run as root).
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("paddock-ws-")
+        .tempdir()
+        .unwrap();
+    if unsafe { libc::getuid() } == 0 {
+        std::os::unix::fs::chown(dir.path(), Some(1000), Some(1000)).unwrap();
+    }
+    dir
+}
+
+struct Fixture {
+    sandbox: Arc<dyn Sandbox>,
+    workspace: tempfile::TempDir,
+    _backend: DockerBackend,
+}
+
+impl Fixture {
+    async fn new(network: bool, limits: SandboxLimits) -> Fixture {
+        let backend = backend(&unique("t")).await;
+        let workspace = workspace();
+        let sandbox = backend
+            .create(SandboxSpec {
+                agent_id: unique("agent"),
+                workspace: workspace.path().to_path_buf(),
+                network,
+                limits,
+            })
+            .await
+            .expect("create the sandbox");
+        Fixture {
+            sandbox,
+            workspace,
+            _backend: backend,
+        }
+    }
+
+    async fn sh(&self, script: &str) -> ExecOutcome {
+        self.sandbox
+            .exec(sh(script), None)
+            .await
+            .unwrap_or_else(|e| panic!("`{script}` failed to run: {e}"))
+    }
+
+    async fn destroy(self) {
+        self.sandbox.destroy().await.expect("destroy");
+    }
+}
+
+fn sh(script: &str) -> ExecSpec {
+    ExecSpec {
+        argv: vec!["sh".into(), "-c".into(), script.into()],
+        cwd: "/workspace".into(),
+        env: vec![],
+        timeout: Duration::from_secs(120),
+        max_output_bytes: 64 * 1024,
+        stdin: None,
+        background: false,
+    }
+}
+
+/// The command lines of every process in the sandbox.
+async fn processes(f: &Fixture) -> String {
+    let out = f.sh("ps -eo pid,ppid,sid,args").await;
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    out.stdout
+}
+
+/// Waits (generously) until `pred` holds for the process list.
+async fn wait_processes(f: &Fixture, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ps = processes(f).await;
+        if pred(&ps) {
+            return ps;
+        }
+        assert!(Instant::now() < until, "never {what}; processes:\n{ps}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_commands_as_asked() {
+    let f = Fixture::new(false, limits()).await;
+
+    // Exit codes, both streams.
+    let out = f.sh("echo out; echo err >&2; exit 3").await;
+    assert_eq!(out.exit_code, Some(3), "{out:?}");
+    assert_eq!(out.stdout, "out\n");
+    assert_eq!(out.stderr, "err\n");
+    assert!(!out.timed_out && !out.truncated);
+    assert_eq!(f.sh("true").await.exit_code, Some(0));
+    assert_eq!(f.sh("kill -9 $$").await.exit_code, Some(137));
+
+    // Argv is not re-parsed by a shell.
+    let out = f
+        .sandbox
+        .exec(
+            ExecSpec {
+                argv: vec!["printf".into(), "%s|".into(), "a b".into(), "$HOME".into()],
+                ..sh("")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "a b|$HOME|");
+
+    // Environment, identity, privileges.
+    let out = f
+        .sandbox
+        .exec(
+            ExecSpec {
+                env: vec![("GREETING".into(), "hello there".into())],
+                ..sh("echo \"$GREETING\"; echo $HOME; id -u; id -g; \
+                      grep -E '^(NoNewPrivs|CapEff|CapBnd)' /proc/self/status")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "hello there");
+    assert_eq!(lines[1], "/tmp");
+    assert_eq!(lines[2], "1000", "commands run as the workspace's owner");
+    assert_eq!(lines[3], "1000");
+    assert!(out.stdout.contains("CapEff:\t0000000000000000"), "{out:?}");
+    assert!(out.stdout.contains("CapBnd:\t0000000000000000"), "{out:?}");
+    assert!(out.stdout.contains("NoNewPrivs:\t1"), "{out:?}");
+
+    // Stdin, small and larger than a pipe buffer.
+    let out = f
+        .sandbox
+        .exec(
+            ExecSpec {
+                stdin: Some("line one\nline two\n".into()),
+                ..sh("cat")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "line one\nline two\n");
+    let big = "x".repeat(300_000);
+    let out = f
+        .sandbox
+        .exec(
+            ExecSpec {
+                stdin: Some(big),
+                ..sh("wc -c")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.trim(), "300000");
+    // No stdin given: it is empty.
+    let out = f.sh("cat; echo end").await;
+    assert_eq!(out.stdout, "end\n");
+
+    // Working directory.
+    let out = f
+        .sandbox
+        .exec(
+            ExecSpec {
+                cwd: "/tmp".into(),
+                ..sh("pwd")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "/tmp\n");
+    f.sh("mkdir -p sub/dir").await;
+    let out = f
+        .sandbox
+        .exec(
+            ExecSpec {
+                cwd: "/workspace/sub/dir".into(),
+                ..sh("pwd")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "/workspace/sub/dir\n");
+    let err = f
+        .sandbox
+        .exec(
+            ExecSpec {
+                cwd: "/nowhere".into(),
+                ..sh("pwd")
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::Invalid(m) if m.contains("/nowhere")),
+        "{err:?}"
+    );
+    let err = f
+        .sandbox
+        .exec(
+            ExecSpec {
+                argv: vec!["/no/such/program".into()],
+                ..sh("")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(err.exit_code, Some(127), "{err:?}");
+
+    // Files written in /workspace show on the host, owned by the user.
+    let out = f
+        .sh("echo from-the-sandbox > made-inside.txt && ls -ln made-inside.txt")
+        .await;
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    let path = f.workspace.path().join("made-inside.txt");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "from-the-sandbox\n"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&path).unwrap().uid(), 1000);
+    // … and files from the host show inside.
+    std::fs::write(f.workspace.path().join("from-host.txt"), "host\n").unwrap();
+    assert_eq!(f.sh("cat from-host.txt").await.stdout, "host\n");
+
+    f.destroy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_is_capped_and_streamed() {
+    let f = Fixture::new(false, limits()).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<OutputChunk>();
+    let out = f
+        .sandbox
+        .exec(
+            ExecSpec {
+                max_output_bytes: 1000,
+                ..sh("seq 1 100000; echo done >&2")
+            },
+            Some(tx),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, Some(0));
+    assert!(out.truncated);
+    assert!(out.stdout.starts_with("1\n2\n3\n"), "{}", out.stdout);
+    assert!(out.stdout.ends_with("99999\n100000\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("bytes of stdout cut"), "{}", out.stdout);
+    assert!(out.stdout.len() < 1200);
+    assert_eq!(out.stderr, "done\n");
+    let (mut streamed_out, mut streamed_err) = (String::new(), String::new());
+    while let Ok(chunk) = rx.try_recv() {
+        match chunk.stream {
+            StreamKind::Stdout => streamed_out.push_str(&chunk.text),
+            StreamKind::Stderr => streamed_err.push_str(&chunk.text),
+        }
+    }
+    assert_eq!(
+        streamed_out.len(),
+        1000,
+        "the sink gets the first cap bytes"
+    );
+    assert!(streamed_out.starts_with("1\n2\n3\n"));
+    assert_eq!(streamed_err, "done\n");
+    f.destroy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_system_is_contained() {
+    let f = Fixture::new(false, limits()).await;
+
+    // Secrets of the image: not readable by the non-root user.
+    let out = f.sh("cat /etc/shadow").await;
+    assert_ne!(out.exit_code, Some(0));
+    assert!(out.stderr.contains("Permission denied"), "{out:?}");
+
+    // The host's files: only the workspace is mounted. A world-readable
+    // file outside it does not exist inside; neither the host's home nor
+    // any other host directory is a mount point.
+    let outside = tempfile::Builder::new()
+        .prefix("paddock-secret-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(outside.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "host secret\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = f
+        .sh(&format!(
+            "cat '{}'; cut -d' ' -f2 /proc/mounts",
+            secret.display()
+        ))
+        .await;
+    assert!(!out.stdout.contains("host secret"), "{out:?}");
+    assert!(out.stderr.contains("No such file"), "{out:?}");
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let mounts: Vec<&str> = out.stdout.lines().collect();
+    assert!(mounts.contains(&"/workspace"), "{mounts:?}");
+    assert!(!mounts.contains(&home.as_str()), "{mounts:?}");
+    for m in &mounts {
+        assert!(
+            [
+                "/",
+                "/workspace",
+                "/tmp",
+                "/run",
+                "/var/tmp",
+                "/etc/hosts",
+                "/etc/hostname",
+                "/etc/resolv.conf",
+                "/etc/passwd",
+                "/etc/group",
+                "/run/.containerenv",
+                "/run/podman-init",
+            ]
+            .contains(m)
+                || m.starts_with("/proc")
+                || m.starts_with("/sys")
+                || m.starts_with("/dev"),
+            "unexpected mount {m}: {mounts:?}"
+        );
+    }
+    let out = f.sh(&format!("ls -d '{home}'/* 2>&1; echo $HOME")).await;
+    assert!(out.stdout.ends_with("/tmp\n"), "{out:?}");
+
+    // Writes outside /workspace and /tmp fail: the root file system is
+    // read-only.
+    for path in ["/usr/x", "/etc/x", "/x", "/var/tmp/x", "/run/x", "/root/x"] {
+        let out = f.sh(&format!("echo no > {path}")).await;
+        assert_ne!(out.exit_code, Some(0), "{path}: {out:?}");
+        assert!(
+            out.stderr.contains("Read-only file system")
+                || out.stderr.contains("Permission denied"),
+            "{path}: {out:?}"
+        );
+    }
+    let out = f
+        .sh("echo yes > /tmp/x && cat /tmp/x && printf '#!/bin/sh\\necho ran\\n' > /tmp/t.sh && chmod +x /tmp/t.sh && /tmp/t.sh")
+        .await;
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "yes\nran\n", "/tmp is writable and allows exec");
+    f.destroy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_limits_hold() {
+    let f = Fixture::new(false, limits()).await;
+    // One file past file_size_mb (8 MiB).
+    let out = f.sh("head -c 20M /dev/zero > big; echo status $?").await;
+    assert!(
+        out.stderr.contains("File size limit exceeded") || out.stdout.contains("status 153"),
+        "{out:?}"
+    );
+    let size = std::fs::metadata(f.workspace.path().join("big"))
+        .unwrap()
+        .len();
+    assert!(size <= 8 * 1024 * 1024, "{size}");
+    // Several files past the 16 MiB of /tmp.
+    let out = f
+        .sh("for i in 1 2 3 4 5; do head -c 6M /dev/zero > /tmp/f$i || exit 7; done")
+        .await;
+    assert_eq!(out.exit_code, Some(7), "{out:?}");
+    assert!(out.stderr.contains("No space left on device"), "{out:?}");
+    let out = f.sh("rm -f /tmp/f*; echo fine").await;
+    assert_eq!(out.stdout, "fine\n");
+    f.destroy().await;
+}
+
+/// The host's address other machines reach it by (no packet is sent).
+fn host_ip() -> String {
+    let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+    socket.connect("192.0.2.255:9").ok();
+    if let Ok(addr) = socket.local_addr()
+        && !addr.ip().is_unspecified()
+    {
+        return addr.ip().to_string();
+    }
+    let out = Command::new("hostname").arg("-I").output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("the host has an address")
+        .to_string()
+}
+
+/// A TCP listener on every interface that answers `hello` and counts
+/// connections.
+fn listener() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut stream = stream;
+            let _ = stream.write_all(b"hello\n");
+        }
+    });
+    (port, count)
+}
+
+fn connect_script(targets: &[String], port: u16) -> String {
+    let list = targets
+        .iter()
+        .map(|t| format!("\"{t}\""))
+        .collect::<Vec<_>>()
+        .join(",");
+    let script = r#"python3 - <<'EOF'
+import socket
+targets = [LIST]
+# the default gateway (the host side of the bridge), if any
+for line in open('/proc/net/route').read().splitlines()[1:]:
+    f = line.split()
+    if f[1] == '00000000' and f[2] != '00000000':
+        g = bytes.fromhex(f[2])[::-1]
+        targets.append('.'.join(str(b) for b in g))
+for t in targets:
+    try:
+        s = socket.create_connection((t, PORT), timeout=10)
+        print(t, 'CONNECTED', s.recv(10))
+    except Exception as e:
+        print(t, 'FAILED', e)
+EOF"#;
+    script
+        .replace("LIST", &list)
+        .replace("PORT", &port.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_is_off_unless_granted() {
+    let (port, count) = listener();
+    let targets = vec![host_ip(), "127.0.0.1".to_string()];
+
+    let f = Fixture::new(false, limits()).await;
+    let out = f.sh(&connect_script(&targets, port)).await;
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    assert!(!out.stdout.contains("CONNECTED"), "{out:?}");
+    assert!(
+        out.stdout.contains(&format!("{} FAILED", targets[0])),
+        "{out:?}"
+    );
+    let out = f.sh("cat /proc/net/dev").await;
+    let interfaces: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(interfaces, vec!["lo"], "no interface but loopback");
+    f.destroy().await;
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // Granted: the engine's default bridge reaches the host.
+    let f = Fixture::new(true, limits()).await;
+    let out = f.sh(&connect_script(&targets[..1], port)).await;
+    eprintln!("with network granted:\n{}", out.stdout);
+    assert!(out.stdout.contains("CONNECTED b'hello\\n'"), "{out:?}");
+    // The host's own loopback stays out of reach.
+    let out = f.sh(&connect_script(&targets[1..], port)).await;
+    assert!(out.stdout.contains("127.0.0.1 FAILED"), "{out:?}");
+    f.destroy().await;
+    assert!(count.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fork_bomb_is_contained() {
+    let f = Fixture::new(
+        false,
+        SandboxLimits {
+            pids: 64,
+            ..limits()
+        },
+    )
+    .await;
+    let out = f
+        .sandbox
+        .exec(
+            ExecSpec {
+                timeout: Duration::from_secs(20),
+                ..sh("bomb() { bomb | bomb & }; bomb; sleep 5; echo survived")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    eprintln!(
+        "fork bomb: exit {:?}, timed out {}, stderr {} bytes",
+        out.exit_code,
+        out.timed_out,
+        out.stderr.len()
+    );
+    assert!(
+        out.timed_out || out.stderr.contains("Cannot fork"),
+        "the pids limit was hit: {out:?}"
+    );
+    // Usable afterwards, with nothing of the bomb left.
+    let ps = wait_processes(&f, "the bomb is gone", |ps| ps.lines().count() < 8).await;
+    assert!(!ps.contains("bomb"), "{ps}");
+    assert_eq!(f.sh("echo usable").await.stdout, "usable\n");
+    f.destroy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bomb_is_contained() {
+    let f = Fixture::new(
+        false,
+        SandboxLimits {
+            memory_mb: 256,
+            ..limits()
+        },
+    )
+    .await;
+    let out = f
+        .sh("python3 -c 'x = []\nwhile True: x.append(bytearray(16 * 2**20))'")
+        .await;
+    eprintln!(
+        "memory bomb: exit {:?}, stderr {:?}",
+        out.exit_code,
+        out.stderr.lines().last()
+    );
+    assert_ne!(out.exit_code, Some(0), "{out:?}");
+    assert!(
+        out.exit_code == Some(137) || out.exit_code.is_none() || out.stderr.contains("MemoryError"),
+        "{out:?}"
+    );
+    assert_eq!(f.sh("echo usable").await.stdout, "usable\n");
+    // A dead container is replaced on the next command.
+    let ids = containers_of(&[format!("{LABEL_AGENT}={}", f.sandbox.spec().agent_id)]).await;
+    assert_eq!(ids.len(), 1);
+    let out = Command::new("podman")
+        .args(["rm", "-f", "-t", "0", &ids[0]])
+        .envs(engine().env.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = f.sh("echo again").await;
+    assert_eq!(out.stdout, "again\n", "{out:?}");
+    f.destroy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_outlives_its_command() {
+    let f = Fixture::new(false, limits()).await;
+    // Left behind, in its own session too, with TERM ignored.
+    let out = f
+        .sh("sleep 1001 & setsid sh -c 'trap \"\" TERM; sleep 1002' & nohup sleep 1003 >/dev/null 2>&1 & echo started")
+        .await;
+    assert_eq!(out.stdout, "started\n", "{out:?}");
+    let ps = processes(&f).await;
+    for left in ["sleep 1001", "sleep 1002", "sleep 1003"] {
+        assert!(!ps.contains(left), "{left} outlived its command:\n{ps}");
+    }
+    f.destroy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_kill_the_whole_tree() {
+    let f = Fixture::new(false, limits()).await;
+    let out = f
+        .sandbox
+        .exec(
+            ExecSpec {
+                timeout: Duration::from_secs(3),
+                ..sh("echo before; echo err-before >&2; sleep 1000")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(out.timed_out, "{out:?}");
+    assert_eq!(out.exit_code, None);
+    assert_eq!(out.stdout, "before\n");
+    assert_eq!(out.stderr, "err-before\n");
+
+    let out = f
+        .sandbox
+        .exec(
+            ExecSpec {
+                timeout: Duration::from_secs(3),
+                ..sh("trap '' TERM INT HUP; echo stubborn; (trap '' TERM; sleep 1001) & sleep 1002")
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(out.timed_out, "{out:?}");
+    assert_eq!(out.exit_code, None);
+    assert_eq!(out.stdout, "stubborn\n");
+    let ps = processes(&f).await;
+    for left in ["sleep 1000", "sleep 1001", "sleep 1002"] {
+        assert!(!ps.contains(left), "{left} survived the timeout:\n{ps}");
+    }
+    f.destroy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_jobs_and_dropped_commands() {
+    let f = Arc::new(Fixture::new(false, limits()).await);
+
+    // A background job survives foreground commands ending beside it.
+    let job = {
+        let f = f.clone();
+        tokio::spawn(async move {
+            f.sandbox
+                .exec(
+                    ExecSpec {
+                        background: true,
+                        timeout: Duration::from_secs(600),
+                        ..sh("echo job; sleep 1005 & sleep 1006")
+                    },
+                    None,
+                )
+                .await
+        })
+    };
+    wait_processes(&f, "the job started", |ps| {
+        ps.contains("sleep 1005") && ps.contains("sleep 1006")
+    })
+    .await;
+    assert_eq!(f.sh("sleep 1007 & true").await.exit_code, Some(0));
+    let ps = processes(&f).await;
+    assert!(
+        ps.contains("sleep 1005") && ps.contains("sleep 1006"),
+        "{ps}"
+    );
+    assert!(!ps.contains("sleep 1007"), "{ps}");
+
+    // Dropping it (the job is killed) kills its whole tree.
+    job.abort();
+    let _ = job.await;
+    wait_processes(&f, "the job's processes are gone", |ps| {
+        !ps.contains("sleep 1005") && !ps.contains("sleep 1006")
+    })
+    .await;
+
+    // So does dropping a foreground command (the agent was interrupted),
+    // while another foreground command runs beside it unharmed.
+    let fg = {
+        let f = f.clone();
+        tokio::spawn(async move { f.sh("sleep 1008 & sleep 1009").await })
+    };
+    wait_processes(&f, "the command started", |ps| ps.contains("sleep 1009")).await;
+    fg.abort();
+    let _ = fg.await;
+    wait_processes(&f, "the dropped command's processes are gone", |ps| {
+        !ps.contains("sleep 1008") && !ps.contains("sleep 1009")
+    })
+    .await;
+
+    let f = Arc::try_unwrap(f).ok().expect("no other user");
+    f.destroy().await;
+}
+
+/// Ids of containers (all states) with every label in `labels`.
+async fn containers_of(labels: &[String]) -> Vec<String> {
+    let docker = bollard::Docker::connect_with_host(&engine().endpoint)
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap();
+    let filters = HashMap::from([("label".to_string(), labels.to_vec())]);
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    docker
+        .list_containers(Some(options))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| {
+            let have = c.labels.clone().unwrap_or_default();
+            labels.iter().all(|l| {
+                let (k, v) = l.split_once('=').unwrap();
+                have.get(k).map(String::as_str) == Some(v)
+            })
+        })
+        .filter_map(|c| c.id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destroy_removes_the_container() {
+    let f = Fixture::new(false, limits()).await;
+    let agent = format!("{LABEL_AGENT}={}", f.sandbox.spec().agent_id);
+    assert_eq!(containers_of(std::slice::from_ref(&agent)).await.len(), 1);
+    let sandbox = f.sandbox.clone();
+    f.destroy().await;
+    assert!(containers_of(&[agent]).await.is_empty());
+    assert!(sandbox.exec(sh("true"), None).await.is_err());
+    sandbox.destroy().await.expect("destroy is idempotent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reaps_only_its_own_orphans() {
+    let host = unique("reap");
+    let other = unique("other");
+    let spec = |ws: &tempfile::TempDir| SandboxSpec {
+        agent_id: unique("agent"),
+        workspace: ws.path().to_path_buf(),
+        network: false,
+        limits: limits(),
+    };
+    let (ws1, ws2, ws3) = (workspace(), workspace(), workspace());
+    {
+        // A host that is "killed": its sandboxes are never destroyed.
+        let dying = backend(&host).await;
+        let a = dying.create(spec(&ws1)).await.unwrap();
+        let b = dying.create(spec(&ws2)).await.unwrap();
+        assert_eq!(a.exec(sh("true"), None).await.unwrap().exit_code, Some(0));
+        drop((a, b));
+    }
+    let neighbour = backend(&other).await;
+    let kept = neighbour.create(spec(&ws3)).await.unwrap();
+
+    let restarted = backend(&host).await;
+    assert_eq!(restarted.reap_orphans().await.unwrap(), 2);
+    assert!(
+        containers_of(&[format!("{LABEL_SANDBOX}=1"), format!("{LABEL_HOST}={host}")])
+            .await
+            .is_empty()
+    );
+    assert_eq!(restarted.reap_orphans().await.unwrap(), 0);
+    assert_eq!(
+        containers_of(&[format!("{LABEL_HOST}={other}")])
+            .await
+            .len(),
+        1,
+        "another host's container is left alone"
+    );
+    assert_eq!(
+        kept.exec(sh("echo alive"), None).await.unwrap().stdout,
+        "alive\n"
+    );
+    kept.destroy().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_connect_and_user_checks() {
+    let b = backend(&unique("t")).await;
+    b.probe().await.expect("engine and image present");
+    eprintln!("negotiated API {} at {}", b.api_version(), b.endpoint());
+
+    let missing = connect(
+        &SandboxConfig {
+            image: "paddock-sandbox:not-built".into(),
+            ..config()
+        },
+        "t",
+    )
+    .await;
+    let err = missing.probe().await.unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::Unavailable(m) if m.contains("scripts/sandbox-image.sh")),
+        "{err}"
+    );
+
+    let started = Instant::now();
+    let err = DockerBackend::connect(
+        &SandboxConfig {
+            docker_host: Some("unix:///nonexistent/docker.sock".into()),
+            ..SandboxConfig::default()
+        },
+        "t",
+    )
+    .await
+    .err()
+    .expect("no engine there");
+    assert!(
+        matches!(&err, SandboxError::Unavailable(m) if m.contains("does not exist")),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60), "no hang");
+    // A socket that never answers: given up on after about two seconds.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("silent.sock");
+    let _silent = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let err = DockerBackend::connect(
+        &SandboxConfig {
+            docker_host: Some(format!("unix://{}", socket.display())),
+            ..SandboxConfig::default()
+        },
+        "t",
+    )
+    .await
+    .err()
+    .expect("nothing answers there");
+    assert!(
+        matches!(&err, SandboxError::Unavailable(m) if m.contains("within 2 s")),
+        "{err}"
+    );
+
+    // Root is refused: an explicit root user, and a root-owned workspace
+    // with the default `auto`.
+    let ws = workspace();
+    for user in ["0:0", "root", "0"] {
+        let b = connect(
+            &SandboxConfig {
+                user: user.into(),
+                ..config()
+            },
+            "t",
+        )
+        .await;
+        let err = b
+            .create(SandboxSpec {
+                agent_id: "a".into(),
+                workspace: ws.path().to_path_buf(),
+                network: false,
+                limits: limits(),
+            })
+            .await
+            .err()
+            .expect("root refused");
+        assert!(
+            matches!(&err, SandboxError::Invalid(m) if m.contains("root")),
+            "{err}"
+        );
+    }
+    if unsafe { libc::getuid() } == 0 {
+        let root_owned = tempfile::tempdir().unwrap();
+        let err = b
+            .create(SandboxSpec {
+                agent_id: "a".into(),
+                workspace: root_owned.path().to_path_buf(),
+                network: false,
+                limits: limits(),
+            })
+            .await
+            .err()
+            .expect("root-owned workspace refused");
+        assert!(
+            matches!(&err, SandboxError::Invalid(m) if m.contains("owned by root")),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_overhead() {
+    let f = Fixture::new(false, limits()).await;
+    f.sh("true").await;
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let out = f.sh("true").await;
+        times.push(started.elapsed());
+        assert_eq!(out.exit_code, Some(0));
+    }
+    times.sort();
+    let mean = times.iter().sum::<Duration>() / times.len() as u32;
+    eprintln!(
+        "per-exec overhead of `true` over {} runs: median {:.1} ms, mean {:.1} ms, max {:.1} ms",
+        times.len(),
+        times[times.len() / 2].as_secs_f64() * 1000.0,
+        mean.as_secs_f64() * 1000.0,
+        times[times.len() - 1].as_secs_f64() * 1000.0
+    );
+    f.destroy().await;
+}
