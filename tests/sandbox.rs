@@ -200,6 +200,56 @@ turns:
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_the_docker_backend_then_the_next_start_removes_its_container() {
+    let engine = common::podman::engine();
+    let script = r#"
+model: scripted
+turns:
+  - tool_calls: [{name: execute_bash, arguments: {command: "echo started; sleep 1000", timeout_secs: 600}}]
+  - text: "The command was cut off."
+"#;
+    let config = format!(
+        "[sandbox]\nbackend = \"docker\"\ndocker_host = \"{}\"\n",
+        engine.endpoint
+    );
+    let mut s = setup(script, &config, &[]).await;
+    // Containers run as the workspace's owner, never root.
+    std::os::unix::fs::chown(s.workspace.path(), Some(1000), Some(1000)).unwrap();
+    let id = s.create("run a long command").await;
+    let started = Instant::now();
+    loop {
+        let evs = s.events(&id).await;
+        if of_type(&evs, "tool.output")
+            .iter()
+            .any(|e| e["data"]["chunk"].as_str().unwrap().contains("started"))
+        {
+            assert_eq!(of_type(&evs, "tool.call")[0]["data"]["sandbox"], "docker");
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the command never started: {}",
+            summary(&evs)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mine = [format!("paddock.agent={id}")];
+    assert_eq!(common::podman::containers_of(&mine).await.len(), 1);
+    s.server.kill9();
+    // The engine keeps the container of a killed host...
+    assert_eq!(common::podman::containers_of(&mine).await.len(), 1);
+    // ...until the next start removes it.
+    s.server = Server::start(&s.paddock, &s.config, None, &[]);
+    let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
+    assert_eq!(results(&evs, "execute_bash")[0]["data"]["success"], false);
+    assert!(
+        common::podman::containers_of(&mine).await.is_empty(),
+        "the dead host's container survived the next start"
+    );
+    assert_eq!(s.agent(&id).await["sandbox"], "docker");
+}
+
 /// Directories under `root` (to `depth`) whose name contains `needle`.
 fn find_named(root: &Path, needle: &str, depth: usize, out: &mut Vec<String>) {
     if depth == 0 {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod podman;
 pub mod scripted;
 
 use std::ffi::OsStr;

@@ -270,11 +270,18 @@ impl BwrapBackend {
             .clone()
             .or_else(|| find_in_path("bwrap"))
             .unwrap_or_else(|| PathBuf::from("bwrap"));
-        let (uid, gid) = parse_user(&config.user).unwrap_or_else(|| {
-            tracing::warn!(user = %config.user,
-                "[sandbox] user is not a non-root `uid:gid`; bubblewrap sandboxes run as 1000:1000");
-            (1000, 1000)
-        });
+        // The uid inside is what commands see; on the host they act as the
+        // user running Paddock (user namespace), whatever it is. `auto` (the
+        // default, which the docker backend reads as the workspace owner)
+        // is 1000:1000 here.
+        let (uid, gid) = match config.user.as_str() {
+            "auto" => (1000, 1000),
+            user => parse_user(user).unwrap_or_else(|| {
+                tracing::warn!(user = %user,
+                    "[sandbox] user is not a non-root `uid:gid`; bubblewrap sandboxes run as 1000:1000");
+                (1000, 1000)
+            }),
+        };
         BwrapBackend {
             jailer: Arc::new(Jailer {
                 bwrap,

@@ -36,12 +36,15 @@ pub struct SandboxManager {
     config: SandboxConfig,
     backend: Result<Arc<dyn Backend>, String>,
     selection: Selection,
-    sandboxes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Arc<dyn Sandbox>>>>>>,
+    sandboxes: Mutex<HashMap<String, Slot>>,
     jobs: Mutex<HashMap<String, HashMap<String, Job>>>,
     /// Held (locked) while this process lives: tells later processes of
     /// the data dir that its sandboxes are not orphans.
     _owner_lock: Option<std::fs::File>,
 }
+
+/// One agent's sandbox, made on first use.
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<dyn Sandbox>>>>;
 
 /// A background job: its task and what it has printed so far.
 struct Job {
@@ -448,8 +451,7 @@ impl SandboxManager {
             .get(agent_id)
             .and_then(|m| m.get(job))
             .ok_or_else(|| ExecFailure::Invalid(format!("no background job `{job}`")))?;
-        let state = lock(&j.live).state();
-        state
+        lock(&j.live).state()
     }
 
     async fn kill_job(&self, agent_id: &str, job: &str) -> Result<JobState, ExecFailure> {
