@@ -38,6 +38,11 @@ test: plugins lint
 bench: build
 	$(TARGET_DIR)/release/paddock bench plugins
 	$(TARGET_DIR)/release/paddock bench agents
+	# bwrap, and docker through Podman's API on a private store (image built locally).
+	DOCKER_HOST=$$(./scripts/podman-service.sh "$(abspath $(TARGET_DIR))/podman") && \
+	  eval "$$(./scripts/podman-service.sh --env "$(abspath $(TARGET_DIR))/podman")" && \
+	  ./scripts/sandbox-image.sh --engine podman && \
+	  DOCKER_HOST=$$DOCKER_HOST $(TARGET_DIR)/release/paddock bench sandbox
 
 clean:
 	$(CARGO) clean
