@@ -421,6 +421,54 @@ turns:
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_job_outlives_its_call_but_not_its_agent() {
+    let marker = format!("{}.{}", 700 + std::process::id() % 83, std::process::id());
+    let script = format!(
+        r#"
+model: scripted
+turns:
+  - tool_calls: [{{name: execute_bash, arguments: {{command: "echo bg-started; sleep {marker}", background: true}}}}]
+  - text: "Started it."
+"#
+    );
+    let s = setup(&script, BWRAP, &[]).await;
+    let id = s.create("start a server").await;
+    // The call returns at once with a job id (its output is read with
+    // `bash_job`, not streamed), and the run ends while the job runs on.
+    let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
+    let r = results(&evs, "execute_bash");
+    assert_eq!(r.len(), 1, "{}", summary(&evs));
+    assert_eq!(r[0]["data"]["success"], true, "{}", summary(&evs));
+    assert!(
+        r[0]["data"]["content"].as_str().unwrap().contains("job-"),
+        "{}",
+        summary(&evs)
+    );
+    let t = Instant::now();
+    while processes_with(&marker).is_empty() {
+        assert!(t.elapsed() < DEADLINE, "the job never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Deleting the agent destroys its sandbox and its jobs.
+    let r = s
+        .http
+        .delete(s.server.url(&format!("/api/agents/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let t = Instant::now();
+    while !processes_with(&marker).is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            processes_with(&marker)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn request(agent: &str, ws: &Path, argv: &[&str]) -> ExecRequest {
     ExecRequest {
         agent_id: agent.into(),

@@ -417,7 +417,8 @@ impl SandboxManager {
         }));
         let (tx, mut rx) = mpsc::unbounded_channel();
         let sink: OutputSink = tx;
-        let forward = req.output.clone();
+        // A job's output is read with `poll`, not streamed to the call that
+        // started it: that call ends at once, and its output stream with it.
         let live2 = live.clone();
         let task = tokio::spawn(async move {
             let collect = async {
@@ -426,10 +427,6 @@ impl SandboxManager {
                     match chunk.stream {
                         StreamKind::Stdout => l.stdout.push(chunk.text.as_bytes()),
                         StreamKind::Stderr => l.stderr.push(chunk.text.as_bytes()),
-                    }
-                    drop(l);
-                    if let Some(f) = &forward {
-                        let _ = f.send(chunk);
                     }
                 }
             };
