@@ -28,7 +28,7 @@ run: build
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy --target wasm32-wasip2 -p paddock-fs-tools -p paddock-shell -p paddock-git -p paddock-test-probe -p paddock-test-wrong-world -p paddock-sdk -- -D warnings
+	$(CARGO) clippy --target wasm32-wasip2 -p paddock-fs-tools -p paddock-shell -p paddock-git -p paddock-mcp-redact -p paddock-test-probe -p paddock-test-wrong-world -p paddock-test-adapter-probe -p paddock-sdk -- -D warnings
 
 ## Set up and run every test: lint, unit tests, end-to-end tests against the real binary.
 test: plugins lint
@@ -38,6 +38,7 @@ test: plugins lint
 bench: build
 	$(TARGET_DIR)/release/paddock bench plugins
 	$(TARGET_DIR)/release/paddock bench agents
+	$(TARGET_DIR)/release/paddock bench mcp
 	# bwrap, and docker through Podman's API on a private store (image built locally).
 	DOCKER_HOST=$$(./scripts/podman-service.sh "$(abspath $(TARGET_DIR))/podman") && \
 	  eval "$$(./scripts/podman-service.sh --env "$(abspath $(TARGET_DIR))/podman")" && \

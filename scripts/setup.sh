@@ -41,3 +41,6 @@ if [ ${#need[@]} -gt 0 ]; then
         $sudo apt-get install -y "${need[@]}" >/dev/null
     fi
 fi
+
+# The real MCP servers the MCP client's tests run against (npm, PyPI).
+"$(dirname "${BASH_SOURCE[0]}")/mcp-servers.sh"

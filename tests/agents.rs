@@ -855,6 +855,7 @@ async fn died_mid_call(
         max_tokens: None,
         workspace: workspace.to_path_buf(),
         tools: None,
+        mcp_servers: Vec::new(),
         network: false,
         limits: Default::default(),
     };

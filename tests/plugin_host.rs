@@ -1,15 +1,18 @@
 //! The plugin host as a library, in one process: faults of one call never
 //! disturb the host or other calls, every call gets a fresh instance, guest
 //! code does not block the async executor, compiled components are cached,
-//! and built-in plugins are installed (and upgraded) on first start.
+//! and built-in plugins are installed (and upgraded) on first start. MCP
+//! adapters: the calls into them, their faults, and the built-in redactor.
 
 mod common;
 
 use common::wasm_in;
 use paddock::plugins::engine::PluginEngine;
 use paddock::plugins::{
-    CallError, CallTarget, HostOptions, InstallSource, PluginHost, ToolCallFailure,
+    CallDecision, CallError, CallTarget, HostOptions, InstallSource, McpCall, McpTool, PluginError,
+    PluginHost, ShownTool, ToolCallFailure,
 };
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -338,4 +341,349 @@ async fn grant_changes_by_another_process_apply_to_a_running_host() {
     other.set_enabled("probe", false).unwrap();
     let err = running.call_tool("probe_echo", "{}", &t).await.unwrap_err();
     assert!(err.to_string().contains("disabled"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// MCP adapters
+// ---------------------------------------------------------------------------
+
+fn mcp_tool(name: &str, description: &str) -> McpTool {
+    McpTool {
+        name: name.into(),
+        description: description.into(),
+        input_schema: json!({"type": "object", "properties": {"message": {"type": "string"}}}),
+    }
+}
+
+fn mcp_call(tool: &str, arguments: serde_json::Value) -> McpCall {
+    McpCall {
+        server: "everything".into(),
+        tool: tool.into(),
+        arguments,
+    }
+}
+
+async fn host_with_adapter_probe(dir: &Path) -> PluginHost {
+    let host = host_with_probe(dir).await;
+    host.install(&InstallSource {
+        path: test_plugin("adapter-probe"),
+        manifest: None,
+    })
+    .await
+    .unwrap();
+    host
+}
+
+#[tokio::test]
+async fn an_adapter_hides_renames_refuses_and_rewrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_with_adapter_probe(dir.path()).await;
+    assert_eq!(
+        host.adapters().unwrap(),
+        vec!["adapter-probe".to_string()],
+        "only mcp-adapter plugins are adapters"
+    );
+
+    let listed = vec![
+        mcp_tool("echo", "Echoes the message."),
+        mcp_tool("get-env", "Prints the environment."),
+        mcp_tool("printEnv", "Prints the environment too."),
+        mcp_tool("secret", "Internal [hidden] tool."),
+        mcp_tool("add", "Adds two numbers."),
+    ];
+    let shown = host
+        .adapter_list_tools("adapter-probe", "everything", listed.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        shown,
+        vec![
+            ShownTool {
+                original: "echo".into(),
+                tool: McpTool {
+                    name: "say".into(),
+                    ..listed[0].clone()
+                },
+            },
+            ShownTool {
+                original: "add".into(),
+                tool: listed[4].clone(),
+            },
+        ]
+    );
+
+    // The renamed tool is routed back to the server's name.
+    let d = host
+        .adapter_on_call("adapter-probe", &mcp_call("say", json!({"message": "hi"})))
+        .await
+        .unwrap();
+    assert_eq!(
+        d,
+        CallDecision::Forward(mcp_call("echo", json!({"message": "hi"})))
+    );
+    // Rewritten arguments.
+    let d = host
+        .adapter_on_call(
+            "adapter-probe",
+            &mcp_call("say", json!({"message": "rewrite:hello there", "n": 1})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        d,
+        CallDecision::Forward(mcp_call("echo", json!({"message": "HELLO THERE", "n": 1})))
+    );
+    // Refused, with the adapter's text.
+    let d = host
+        .adapter_on_call(
+            "adapter-probe",
+            &mcp_call("add", json!({"a": {"deep": "forbidden"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        d,
+        CallDecision::Refuse("refused by adapter-probe: forbidden argument".into())
+    );
+    // Other calls pass unchanged; absent arguments count as `{}`.
+    let d = host
+        .adapter_on_call("adapter-probe", &mcp_call("add", serde_json::Value::Null))
+        .await
+        .unwrap();
+    assert_eq!(d, CallDecision::Forward(mcp_call("add", json!({}))));
+    // Results come back as they went in.
+    let result = json!({"content": [{"type": "text", "text": "hi"}], "isError": false});
+    let out = host
+        .adapter_on_result(
+            "adapter-probe",
+            &mcp_call("echo", json!({"message": "hi"})),
+            result.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out, result);
+}
+
+#[tokio::test]
+async fn adapter_faults_and_misuse_are_errors_naming_the_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_with_adapter_probe(dir.path()).await;
+    let ok_call = mcp_call("add", json!({"a": 1}));
+
+    // A trap and a runaway loop are contained.
+    let err = host
+        .adapter_on_call("adapter-probe", &mcp_call("trap-me", json!({})))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`adapter-probe`") && err.contains("crashed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("trap-me was called"),
+        "the guest's panic message: {err}"
+    );
+    let started = std::time::Instant::now();
+    let err = host
+        .adapter_on_call("adapter-probe", &mcp_call("spin-me", json!({})))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`adapter-probe`") && err.contains("timed out after 1000 ms"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+
+    // Answers the contract does not allow.
+    let err = host
+        .adapter_list_tools(
+            "adapter-probe",
+            "everything",
+            vec![mcp_tool("bad-schema", "x"), mcp_tool("add", "y")],
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`adapter-probe`") && err.contains("`bad-schema` must be a JSON object"),
+        "{err}"
+    );
+    let err = host
+        .adapter_on_call("adapter-probe", &mcp_call("bad-arguments", json!({})))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`adapter-probe`") && err.contains("not a JSON object"),
+        "{err}"
+    );
+    let err = host
+        .adapter_on_call("adapter-probe", &mcp_call("other-server", json!({})))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`adapter-probe`") && err.contains("`elsewhere`"),
+        "{err}"
+    );
+    let err = host
+        .adapter_on_result(
+            "adapter-probe",
+            &mcp_call("bad-result", json!({})),
+            json!({"content": []}),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`adapter-probe`") && err.contains("not JSON"),
+        "{err}"
+    );
+    // Arguments the host cannot pass on are refused before the guest runs.
+    let err = host
+        .adapter_on_call("adapter-probe", &mcp_call("add", json!([1, 2])))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`adapter-probe`") && err.contains("must be a JSON object"),
+        "{err}"
+    );
+
+    // After all of that the adapter still works.
+    let d = host
+        .adapter_on_call("adapter-probe", &ok_call)
+        .await
+        .unwrap();
+    assert_eq!(d, CallDecision::Forward(ok_call.clone()));
+
+    // An unknown plugin, a plugin of another world, a disabled adapter.
+    let err = host
+        .adapter_on_call("no-such-adapter", &ok_call)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PluginError::NotFound(_)), "{err}");
+    assert!(err.to_string().contains("`no-such-adapter`"), "{err}");
+    let err = host
+        .adapter_list_tools("probe", "everything", vec![mcp_tool("add", "y")])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`probe`") && err.contains("`tool` plugin, not an MCP adapter"),
+        "{err}"
+    );
+    host.set_enabled("adapter-probe", false).unwrap();
+    assert!(host.adapters().unwrap().is_empty());
+    let err = host
+        .adapter_on_result("adapter-probe", &ok_call, json!({"content": []}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`adapter-probe`") && err.contains("disabled"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn mcp_redact_is_an_effective_builtin_and_redacts_tokens_and_granted_values() {
+    const GRANTED: &str = "brave-test-key-1f2e3d";
+    const NOT_GRANTED: &str = "not-granted-value-9a8b7c";
+    const GHP: &str = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    // SAFETY: the variables are set before the host reads them and never
+    // changed again; no other test reads or writes them.
+    unsafe {
+        std::env::set_var("BRAVE_API_KEY", GRANTED);
+        std::env::set_var("PADDOCK_TEST_NOT_GRANTED_SECRET", NOT_GRANTED);
+    }
+    let staged = common::test_plugins_dir().join("../plugins/mcp-redact");
+    assert!(
+        staged.join("paddock-plugin.toml").is_file(),
+        "build-plugins.sh stages mcp-redact as a built-in: {}",
+        staged.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let builtins = dir.path().join("builtins");
+    copy_dir(&staged, &builtins.join("mcp-redact"));
+    let host = PluginHost::open(HostOptions {
+        data_dir: dir.path().join("data"),
+        builtin_dir: Some(builtins),
+        cache_dir: Some(common::shared_cache_dir()),
+    })
+    .await
+    .unwrap();
+    assert_eq!(host.adapters().unwrap(), vec!["mcp-redact".to_string()]);
+    let info = host.get("mcp-redact").unwrap();
+    assert!(info.record.builtin && info.record.enabled);
+    assert!(
+        info.effective
+            .contains(&"env:BRAVE_API_KEY".parse().unwrap()),
+        "granted by default: {:?}",
+        info.effective
+    );
+
+    // Tools and calls pass unchanged.
+    let listed = vec![mcp_tool("brave_web_search", "Search the web.")];
+    let shown = host
+        .adapter_list_tools("mcp-redact", "brave", listed.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        shown,
+        vec![ShownTool {
+            original: "brave_web_search".into(),
+            tool: listed[0].clone(),
+        }]
+    );
+    let call = McpCall {
+        server: "brave".into(),
+        tool: "brave_web_search".into(),
+        arguments: json!({"query": GRANTED}),
+    };
+    assert_eq!(
+        host.adapter_on_call("mcp-redact", &call).await.unwrap(),
+        CallDecision::Forward(call.clone())
+    );
+
+    // Every string of the result is redacted, at any depth.
+    let result = json!({
+        "content": [
+            {"type": "text", "text": format!("token {GHP}, key {GRANTED}, other {NOT_GRANTED}")},
+            {"type": "resource", "resource": {"uri": "file:///x", "text": format!("k={GRANTED}")}}
+        ],
+        "structuredContent": {"items": [{"token": GHP}, 3, GRANTED]},
+        "isError": false
+    });
+    let out = host
+        .adapter_on_result("mcp-redact", &call, result)
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        json!({
+            "content": [
+                {"type": "text", "text": format!("token [REDACTED], key [REDACTED], other {NOT_GRANTED}")},
+                {"type": "resource", "resource": {"uri": "file:///x", "text": "k=[REDACTED]"}}
+            ],
+            "structuredContent": {"items": [{"token": "[REDACTED]"}, 3, "[REDACTED]"]},
+            "isError": false
+        }),
+        "only token shapes and granted values are redacted"
+    );
+
+    // Revoking the grant: the value is no longer known to the adapter.
+    host.revoke("mcp-redact", &["env:BRAVE_API_KEY".parse().unwrap()])
+        .unwrap();
+    let out = host
+        .adapter_on_result(
+            "mcp-redact",
+            &call,
+            json!({"content": [{"type": "text", "text": GRANTED}]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["content"][0]["text"], GRANTED);
 }

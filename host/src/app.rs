@@ -9,6 +9,7 @@ use crate::api::auth::Auth;
 use crate::config::Config;
 use crate::events::Bus;
 use crate::llm::ModelClient;
+use crate::mcp::{FileSource, McpError, McpManager};
 use crate::plugins::{HostOptions, PluginError, PluginHost};
 use crate::sandbox::{BackendChoice, SandboxError, SandboxManager};
 use crate::store::{Store, StoreError};
@@ -28,6 +29,9 @@ pub enum StartError {
     /// The agents could not be loaded.
     #[error("cannot load the agents: {0}")]
     Agents(#[from] AgentError),
+    /// `mcpServers.json` is unreadable or malformed.
+    #[error("MCP servers: {0}")]
+    Mcp(#[from] McpError),
     /// The chosen sandbox backend cannot run here.
     #[error("sandbox: {0}")]
     Sandbox(#[from] SandboxError),
@@ -59,6 +63,8 @@ pub struct AppOptions {
     pub sandbox: Option<BackendChoice>,
     /// `--unsafe-no-sandbox`: run commands directly on this host.
     pub unsafe_no_sandbox: bool,
+    /// `mcpServers.json`, if any.
+    pub mcp_config: Option<FileSource>,
 }
 
 /// A running Paddock without its HTTP server.
@@ -74,6 +80,8 @@ pub struct App {
     pub plugins: Arc<PluginHost>,
     /// The agents' sandboxes.
     pub sandbox: Arc<SandboxManager>,
+    /// MCP servers.
+    pub mcp: Arc<McpManager>,
     /// The model used when a request names none: the first model of the
     /// first provider.
     pub default_model: Option<ModelRef>,
@@ -91,10 +99,8 @@ impl App {
             path: data_dir.display().to_string(),
             source,
         })?;
-        let store = match &options.config.database_url {
-            Some(url) => Store::open(url).await?,
-            None => Store::open_sqlite(&data_dir.join("paddock.db")).await?,
-        };
+        let store =
+            Store::open_configured(options.config.database_url.as_deref(), data_dir).await?;
         let sandbox = Arc::new(
             SandboxManager::open(
                 &options.config.sandbox,
@@ -112,6 +118,12 @@ impl App {
         .await?;
         plugins.set_exec_backend(sandbox.clone());
         let plugins = Arc::new(plugins);
+        let mcp = McpManager::open(
+            options.mcp_config.as_ref(),
+            Some(store.clone()),
+            Some(plugins.clone()),
+        )
+        .await?;
         let mut providers = HashMap::new();
         for p in &options.config.providers {
             match ModelClient::new(p) {
@@ -143,17 +155,30 @@ impl App {
             bus: bus.clone(),
             plugins: plugins.clone(),
             providers,
-            redactor: Redactor::from_env(&options.config.agents.secret_env),
+            // The configured secret variables, and what the MCP entries'
+            // `${VAR}` references expanded to.
+            redactor: Redactor::with_values(
+                options
+                    .config
+                    .agents
+                    .secret_env
+                    .iter()
+                    .filter_map(|n| std::env::var(n).ok())
+                    .chain(mcp.secret_values()),
+            ),
             defaults: options.config.agents.clone(),
             sandbox: sandbox.clone(),
+            mcp: mcp.clone(),
         });
         let manager = Manager::start(deps, options.load_agents).await?;
+        mcp.start_eager();
         Ok(App {
             manager,
             store,
             bus,
             plugins,
             sandbox,
+            mcp,
             default_model,
             config: options.config,
         })
@@ -166,6 +191,7 @@ impl App {
             store: self.store.clone(),
             bus: self.bus.clone(),
             plugins: self.plugins.clone(),
+            mcp: self.mcp.clone(),
             auth: Arc::new(auth),
             default_model: self.default_model.clone(),
         }

@@ -8,6 +8,8 @@
 //! - [`events`]: event types and the in-process bus.
 //! - [`plugins`]: the WebAssembly plugin host (tools, risk assessors, MCP
 //!   adapters), capabilities and limits.
+//! - [`mcp`]: MCP servers: `mcpServers.json`, clients, supervision, MCP
+//!   tools for agents.
 //! - [`sandbox`]: where shell commands run (Docker, bubblewrap).
 //! - [`config`]: the configuration file, `paddock.toml`.
 //! - [`bench`]: `paddock bench …` measurements.
@@ -19,6 +21,7 @@ pub mod bench;
 pub mod config;
 pub mod events;
 pub mod llm;
+pub mod mcp;
 pub mod plugins;
 pub mod sandbox;
 pub mod store;

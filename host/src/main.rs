@@ -44,6 +44,9 @@ enum Command {
     Serve(ServeArgs),
     /// Run one agent headless on a task; print its events; exit 0 if it finished.
     Run(RunArgs),
+    /// List and test MCP servers (mcpServers.json and those added through the API).
+    #[command(subcommand)]
+    Mcp(McpCmd),
     /// Serve an OpenAI-compatible model that replays a script (tests, benchmarks, demos).
     ScriptedModel(paddock::llm::scripted::ScriptedModelArgs),
 }
@@ -70,10 +73,61 @@ struct SandboxArgs {
     unsafe_no_sandbox: bool,
 }
 
+/// Where the MCP servers are configured.
+#[derive(Args, Clone)]
+struct McpFileArgs {
+    /// mcpServers.json (default: ./mcpServers.json when it exists).
+    #[arg(long, env = "PADDOCK_MCP_CONFIG")]
+    mcp_config: Option<PathBuf>,
+}
+
+impl McpFileArgs {
+    fn source(&self) -> paddock::mcp::FileSource {
+        match &self.mcp_config {
+            Some(path) => paddock::mcp::FileSource {
+                path: path.clone(),
+                required: true,
+            },
+            None => paddock::mcp::FileSource {
+                path: PathBuf::from("mcpServers.json"),
+                required: false,
+            },
+        }
+    }
+}
+
+/// What every `paddock mcp` command takes.
+#[derive(Args)]
+struct McpCmdArgs {
+    #[command(flatten)]
+    mcp: McpFileArgs,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum McpCmd {
+    /// List the MCP servers with their transport and whether their entry is valid.
+    List(McpCmdArgs),
+    /// Start/connect to one server, list its tools and time a round trip; exit 0 when healthy,
+    /// 1 with the reason otherwise.
+    Test {
+        /// The server's name.
+        name: String,
+        #[command(flatten)]
+        args: McpCmdArgs,
+    },
+}
+
 #[derive(Args)]
 struct ServeArgs {
     #[command(flatten)]
     config: ConfigArgs,
+    #[command(flatten)]
+    mcp: McpFileArgs,
     #[command(flatten)]
     sandbox: SandboxArgs,
     /// Address to listen on (default 127.0.0.1:7700). Beyond loopback, a token is required.
@@ -85,6 +139,11 @@ struct ServeArgs {
 struct RunArgs {
     #[command(flatten)]
     config: ConfigArgs,
+    #[command(flatten)]
+    mcp: McpFileArgs,
+    /// An MCP server whose tools the agent gets (repeatable).
+    #[arg(long = "mcp-server")]
+    mcp_servers: Vec<String>,
     #[command(flatten)]
     sandbox: SandboxArgs,
     /// Let the agent's sandbox reach the network (off by default).
@@ -224,6 +283,8 @@ enum BenchCmd {
     Agents(paddock::bench::AgentBenchArgs),
     /// Per sandbox backend: creation + first command, and per-command overhead of `true`.
     Sandbox(paddock::bench::SandboxBenchArgs),
+    /// MCP tool-call round trip over stdio and HTTP: Paddock vs a direct rmcp client.
+    Mcp(paddock::bench::McpBenchArgs),
 }
 
 /// Prints a line to stdout; a closed pipe (`paddock … | head`) is not an error.
@@ -490,6 +551,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tool(cmd) => tool_cmd(&cli, cmd).await,
         Command::Serve(args) => serve_cmd(&cli, args).await,
         Command::Run(args) => run_cmd(&cli, args).await,
+        Command::Mcp(cmd) => mcp_cmd(&cli, cmd).await,
         Command::Bench(BenchCmd::Plugins(args)) => {
             let builtin =
                 builtin_dir(&cli).context("built-in plugins not found: run `make build` first")?;
@@ -502,6 +564,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 None => data_dir(&cli)?.join("cache").join("components"),
             };
             paddock::bench::agents(args, builtin_dir(&cli).as_deref(), Some(&cache)).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCmd::Mcp(args)) => {
+            paddock::bench::mcp(args, builtin_dir(&cli).as_deref()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCmd::Sandbox(args)) => {
@@ -541,6 +607,7 @@ async fn open_app(
     config: paddock::config::Config,
     load_agents: bool,
     sandbox: &SandboxArgs,
+    mcp: &McpFileArgs,
 ) -> Result<paddock::app::App> {
     let data_dir = data_dir(cli)?;
     let cache_dir = cli
@@ -555,8 +622,87 @@ async fn open_app(
         load_agents,
         sandbox: sandbox.sandbox,
         unsafe_no_sandbox: sandbox.unsafe_no_sandbox,
+        mcp_config: Some(mcp.source()),
     })
     .await?)
+}
+
+async fn mcp_cmd(cli: &Cli, cmd: &McpCmd) -> Result<ExitCode> {
+    let (McpCmd::List(args) | McpCmd::Test { args, .. }) = cmd;
+    let json = args.json;
+    let config = load_config(cli, &args.config)?;
+    let store =
+        paddock::store::Store::open_configured(config.database_url.as_deref(), &data_dir(cli)?)
+            .await?;
+    let manager =
+        paddock::mcp::McpManager::open(Some(&args.mcp.source()), Some(store.clone()), None).await?;
+    let code = match cmd {
+        McpCmd::List(_) => {
+            let servers = manager.list();
+            if json {
+                out!("{}", serde_json::to_string_pretty(&servers)?);
+            } else if servers.is_empty() {
+                out!("no MCP servers (add them to mcpServers.json or through the API)");
+            } else {
+                for s in servers {
+                    let target = match (s.config.get("command"), s.config.get("url")) {
+                        (Some(c), _) => {
+                            let args: Vec<&str> = s.config["args"]
+                                .as_array()
+                                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                                .unwrap_or_default();
+                            format!("{} {}", c.as_str().unwrap_or_default(), args.join(" "))
+                        }
+                        (None, Some(u)) => u.as_str().unwrap_or_default().to_string(),
+                        (None, None) => String::new(),
+                    };
+                    let kind = s.transport.map_or("?", |t| t.as_str());
+                    let source = match s.source {
+                        paddock::mcp::Source::File => "file",
+                        paddock::mcp::Source::Api => "api",
+                    };
+                    match &s.config_error {
+                        Some(e) => out!("{}	{kind}	{source}	INVALID: {e}", s.name),
+                        None => out!("{}	{kind}	{source}	{}", s.name, target.trim_end()),
+                    }
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        McpCmd::Test { name, .. } => {
+            let report = match manager.test(name).await {
+                Ok(r) => r,
+                Err(e @ paddock::mcp::McpError::UnknownServer(_)) => bail!(Usage(e.to_string())),
+                Err(e) => return Err(e.into()),
+            };
+            if json {
+                out!("{}", serde_json::to_string_pretty(&report)?);
+            } else if report.ok {
+                out!(
+                    "{name}: ok — connected in {:.1} ms, {} tools listed in {:.1} ms, ping {:.2} ms",
+                    report.connect_ms.unwrap_or_default(),
+                    report.tools.len(),
+                    report.list_ms.unwrap_or_default(),
+                    report.ping_ms.unwrap_or_default()
+                );
+                for t in &report.tools {
+                    out!("  {t}");
+                }
+            } else {
+                eprintln!(
+                    "{name}: FAILED: {}",
+                    report.error.as_deref().unwrap_or("unknown error")
+                );
+            }
+            if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    };
+    store.close().await;
+    Ok(code)
 }
 
 async fn shutdown_signal() {
@@ -605,7 +751,7 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
             data_dir.display()
         )));
     }
-    let app = open_app(cli, config.clone(), true, &args.sandbox).await?;
+    let app = open_app(cli, config.clone(), true, &args.sandbox, &args.mcp).await?;
     let (auth, notices) =
         paddock::api::auth::Auth::setup(&data_dir, addr, config.server.allowed_origins.clone())
             .context("cannot set up the API tokens")?;
@@ -623,6 +769,7 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
         .await
         .context("the server failed");
     app.sandbox.shutdown().await;
+    app.mcp.shutdown().await;
     served?;
     Ok(ExitCode::SUCCESS)
 }
@@ -757,10 +904,11 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         max_tokens: None,
         workspace,
         tools: None,
+        mcp_servers: args.mcp_servers.clone(),
         network: args.network,
         limits,
     };
-    let app = open_app(cli, config, false, &args.sandbox).await?;
+    let app = open_app(cli, config, false, &args.sandbox, &args.mcp).await?;
     if let Err(e) = app.manager.validate(&agent_config) {
         bail!(Usage(e.to_string()));
     }
@@ -841,6 +989,7 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     }
     // The run's sandbox (a container, a cgroup) goes with it.
     app.sandbox.shutdown().await;
+    app.mcp.shutdown().await;
     let summary = format!(
         "usage: {} input tokens ({} cached), {} output tokens, ${:.4}; {} input tokens saved by masking",
         totals.0, totals.2, totals.1, totals.3, totals.4

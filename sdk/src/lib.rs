@@ -1,4 +1,4 @@
-//! Write Paddock tool plugins in Rust.
+//! Write Paddock plugins — tools and MCP adapters — in Rust.
 //!
 //! A tool plugin is a WebAssembly component (target `wasm32-wasip2`) that
 //! exports the `paddock:plugin/tools` interface of the WIT package
@@ -33,6 +33,10 @@
 //! memory from one call to the next, and the toolbox is rebuilt per call.
 //! Files are reached with ordinary `std::fs` calls under `/workspace` (when
 //! the plugin was granted `fs`); commands with [`exec`] (when granted `exec`).
+//!
+//! MCP adapters (the `mcp-adapter` world) are written with the [`adapter`]
+//! module and [`export_adapter!`]; [`secrets`] holds the token shapes and
+//! the redaction the host and the `mcp-redact` adapter share.
 
 #![warn(missing_docs)]
 
@@ -58,6 +62,23 @@ pub mod bindings {
     });
 }
 
+/// The raw bindings of the `mcp-adapter` world (`paddock:plugin@0.1.0`),
+/// which [`adapter`] wraps. Plugin authors rarely need them directly.
+#[allow(missing_docs)]
+pub mod adapter_bindings {
+    wit_bindgen::generate!({
+        path: "../wit/v0.1.0",
+        world: "mcp-adapter",
+        pub_export_macro: true,
+        default_bindings_module: "paddock_sdk::adapter_bindings",
+        runtime_path: "paddock_sdk::__private::wit_bindgen::rt",
+        additional_derives: [PartialEq, Eq],
+        with: {
+            "paddock:plugin/log@0.1.0": crate::bindings::paddock::plugin::log,
+        },
+    });
+}
+
 pub use bindings::paddock::plugin::types::{CallContext, ToolError, ToolOutput, ToolSpec};
 
 /// What a tool handler returns on success. Anything `Into<Output>` works:
@@ -74,6 +95,10 @@ pub use serde::Deserialize;
 pub use schemars;
 pub use serde;
 pub use serde_json;
+
+pub mod adapter;
+pub mod report;
+pub mod secrets;
 
 /// Everything a plugin usually needs: `use paddock_sdk::prelude::*;`.
 pub mod prelude {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod mcp_servers;
 pub mod podman;
 pub mod scripted;
 

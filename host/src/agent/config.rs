@@ -35,9 +35,14 @@ pub struct AgentConfig {
     /// The directory the tools see at `/workspace`.
     #[schema(value_type = String)]
     pub workspace: PathBuf,
-    /// Tools it may use, by name; `None` means every enabled tool.
+    /// Tools it may use, by name; `None` means every enabled plugin tool
+    /// and every tool of its MCP servers.
     #[serde(default)]
     pub tools: Option<Vec<String>>,
+    /// MCP servers whose tools it gets (as `<server>__<tool>`); each is
+    /// started when the first agent that names it runs.
+    #[serde(default)]
+    pub mcp_servers: Vec<String>,
     /// Whether commands in its sandbox may reach the network (off unless
     /// granted).
     #[serde(default)]

@@ -131,6 +131,16 @@ impl Manager {
         if config.limits.max_turns == 0 {
             return invalid("limits.max_turns: must be at least 1".into());
         }
+        for (i, server) in config.mcp_servers.iter().enumerate() {
+            if !self.deps.mcp.contains(server) {
+                return invalid(format!(
+                    "mcp_servers[{i}]: no MCP server named `{server}` (see GET /api/mcp/servers)"
+                ));
+            }
+            if config.mcp_servers[..i].contains(server) {
+                return invalid(format!("mcp_servers[{i}]: `{server}` is listed twice"));
+            }
+        }
         if let Some(tools) = &config.tools {
             let known = self
                 .deps
@@ -138,7 +148,12 @@ impl Manager {
                 .tools()
                 .map_err(|e| AgentError::Invalid(format!("tools: cannot list tools: {e}")))?;
             for t in tools {
-                if !known.iter().any(|k| k.spec.name == *t) {
+                // MCP tools are known once their server runs: the server
+                // prefix must be one of the agent's servers.
+                let of_mcp = t
+                    .split_once("__")
+                    .is_some_and(|(s, _)| config.mcp_servers.iter().any(|m| m == s));
+                if !of_mcp && !known.iter().any(|k| k.spec.name == *t) {
                     return invalid(format!(
                         "tools: no enabled plugin offers a tool named `{t}`"
                     ));

@@ -11,6 +11,7 @@ use crate::config::{AgentDefaults, ModelConfig, ProviderConfig};
 use crate::events::{AgentStatus, Bus, Event, EventBody};
 use crate::llm::{ChatRequest, StreamNote, ToolCallRequest, ToolDef};
 use crate::llm::{ModelClient, RetryBudget};
+use crate::mcp::McpManager;
 use crate::plugins::capability::effective;
 use crate::plugins::{CallTarget, Capability, PluginHost, ToolCallFailure};
 use crate::sandbox::{OutputChunk, SandboxManager};
@@ -65,6 +66,8 @@ pub struct AgentDeps {
     pub defaults: AgentDefaults,
     /// Where commands of plugins granted `exec` run.
     pub sandbox: Arc<SandboxManager>,
+    /// MCP servers and their tools.
+    pub mcp: Arc<McpManager>,
 }
 
 /// One agent, shared by its task and the API.
@@ -371,7 +374,7 @@ impl Agent {
             .model(&self.config.model.model)
             .cloned()
             .unwrap_or_else(|| unpriced(&self.config.model.model));
-        let tools = self.tool_defs();
+        let tools = self.tool_defs().await;
         let tools_bytes = serde_json::to_string(&tools).map_or(0, |s| s.len());
         loop {
             if token.is_cancelled() {
@@ -483,7 +486,7 @@ impl Agent {
                         .await?;
                     }
                     self.set_status(AgentStatus::ExecutingTool, None).await?;
-                    let (result, failed_with) = self.run_tool(&call).await?;
+                    let (result, failed_with) = self.run_tool(&call, token).await?;
                     transcript.push_event(&result.body);
                     if let Some(message) = failed_with {
                         if repeats.failed(&call) >= self.deps.defaults.max_repeated_failures {
@@ -506,9 +509,10 @@ impl Agent {
         }
     }
 
-    /// Tools offered to the model: enabled plugin tools the agent may use,
-    /// sorted by name so the prompt prefix is stable.
-    fn tool_defs(&self) -> Vec<ToolDef> {
+    /// Tools offered to the model: enabled plugin tools and the tools of its
+    /// MCP servers that the agent may use, sorted by name so the prompt
+    /// prefix is stable.
+    async fn tool_defs(&self) -> Vec<ToolDef> {
         let mut tools: Vec<ToolDef> = match self.deps.plugins.tools() {
             Ok(tools) => tools
                 .into_iter()
@@ -524,6 +528,18 @@ impl Agent {
                 Vec::new()
             }
         };
+        if !self.config.mcp_servers.is_empty() {
+            let mcp = self.deps.mcp.tools_for(&self.config.mcp_servers).await;
+            tools.extend(
+                mcp.into_iter()
+                    .filter(|t| self.may_use(&t.name))
+                    .map(|t| ToolDef {
+                        name: t.name,
+                        description: t.description,
+                        parameters: t.input_schema,
+                    }),
+            );
+        }
         tools.sort_by(|a, b| a.name.cmp(&b.name));
         tools
     }
@@ -649,10 +665,23 @@ impl Agent {
         Ok(())
     }
 
-    /// Runs one tool call; returns its stored result and, if it failed, why.
+    /// The MCP server of a tool name, when it is one of the agent's.
+    fn mcp_server_of<'a>(&self, tool: &'a str) -> Option<&'a str> {
+        let (server, _) = tool.split_once("__")?;
+        self.config
+            .mcp_servers
+            .iter()
+            .any(|s| s == server)
+            .then_some(server)
+    }
+
+    /// Runs one tool call (a plugin tool, or an MCP tool which `token`
+    /// cancels at its server); returns its stored result and, if it failed,
+    /// why.
     async fn run_tool(
         &self,
         call: &ToolCallRequest,
+        token: &CancellationToken,
     ) -> Result<(Arc<Event>, Option<String>), AgentError> {
         let started = Instant::now();
         let failure = |content: String| failed_result(call, content);
@@ -663,15 +692,22 @@ impl Agent {
             );
             return Ok((self.append(failure(msg.clone())).await?, Some(msg)));
         }
-        let (spec, uses_exec) = match self.deps.plugins.find_tool(&call.name) {
-            Ok((record, spec)) => {
-                let exec =
-                    effective(&record.requested, &record.granted).contains(&Capability::Exec);
-                (spec, exec)
-            }
-            Err(e) => {
-                let msg = format!("unknown tool `{}`: {e}", call.name);
-                return Ok((self.append(failure(msg.clone())).await?, Some(msg)));
+        let is_mcp = self.mcp_server_of(&call.name).is_some();
+        let (read_only, uses_exec) = if is_mcp {
+            // A tool its server has not listed (yet) is called anyway: the
+            // answer explains why it is unavailable.
+            let listed = self.deps.mcp.find_tool(&call.name);
+            (listed.is_some_and(|t| t.read_only), false)
+        } else {
+            match self.deps.plugins.find_tool(&call.name) {
+                Ok((record, spec)) => (
+                    spec.read_only,
+                    effective(&record.requested, &record.granted).contains(&Capability::Exec),
+                ),
+                Err(e) => {
+                    let msg = format!("unknown tool `{}`: {e}", call.name);
+                    return Ok((self.append(failure(msg.clone())).await?, Some(msg)));
+                }
             }
         };
         let arguments: serde_json::Value = match serde_json::from_str(&call.arguments) {
@@ -688,8 +724,8 @@ impl Agent {
         self.append(EventBody::ToolCall {
             call_id: call.id.clone(),
             tool: call.name.clone(),
-            arguments,
-            read_only: spec.read_only,
+            arguments: arguments.clone(),
+            read_only,
             // Tools that run commands say where (`none` flags an
             // unsandboxed host).
             sandbox: uses_exec.then(|| {
@@ -701,28 +737,35 @@ impl Agent {
             }),
         })
         .await?;
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let run = async {
-            // The target owns the only sender: when the call ends, the
-            // output stream ends.
-            let target = CallTarget {
-                agent_id: self.id.clone(),
-                call_id: call.id.clone(),
-                workspace: Some(self.config.workspace.clone()),
-                network: self.config.network,
-                output: uses_exec.then_some(tx),
+        let (success, raw) = if is_mcp {
+            match self.deps.mcp.call(&call.name, arguments, token).await {
+                Ok(out) => (!out.is_error, out.text),
+                Err(e) => (false, e.to_string()),
+            }
+        } else {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let run = async {
+                // The target owns the only sender: when the call ends, the
+                // output stream ends.
+                let target = CallTarget {
+                    agent_id: self.id.clone(),
+                    call_id: call.id.clone(),
+                    workspace: Some(self.config.workspace.clone()),
+                    network: self.config.network,
+                    output: uses_exec.then_some(tx),
+                };
+                self.deps
+                    .plugins
+                    .call_tool(&call.name, &call.arguments, &target)
+                    .await
             };
-            self.deps
-                .plugins
-                .call_tool(&call.name, &call.arguments, &target)
-                .await
-        };
-        let (result, streamed) = tokio::join!(run, self.stream_output(&call.id, rx));
-        streamed?;
-        let (success, raw) = match result {
-            Ok(out) => (true, out.content),
-            Err(ToolCallFailure::Call(e)) => (false, e.to_string()),
-            Err(ToolCallFailure::Host(e)) => (false, e.to_string()),
+            let (result, streamed) = tokio::join!(run, self.stream_output(&call.id, rx));
+            streamed?;
+            match result {
+                Ok(out) => (true, out.content),
+                Err(ToolCallFailure::Call(e)) => (false, e.to_string()),
+                Err(ToolCallFailure::Host(e)) => (false, e.to_string()),
+            }
         };
         let (content, cut) = truncate_output(&raw, self.deps.defaults.tool_output_max_bytes);
         let event = self

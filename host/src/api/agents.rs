@@ -91,6 +91,9 @@ pub struct AgentTemplate {
     /// Tools it may use (default: all enabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<String>>,
+    /// MCP servers whose tools it gets (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_servers: Option<Vec<String>>,
     /// Whether its sandbox may reach the network (default: no).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<bool>,
@@ -177,6 +180,7 @@ pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentC
     take!(max_tokens);
     take!(workspace);
     take!(tools);
+    take!(mcp_servers);
     take!(network);
     take!(limits);
     let model = match merged.model {
@@ -197,6 +201,7 @@ pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentC
         max_tokens: merged.max_tokens,
         workspace,
         tools: merged.tools,
+        mcp_servers: merged.mcp_servers.unwrap_or_default(),
         network: merged.network.unwrap_or(false),
         limits: merged
             .limits

@@ -6,18 +6,20 @@ pub mod agents;
 pub mod auth;
 pub mod config_docs;
 pub mod error;
+pub mod mcp;
 pub mod plugins;
 pub mod ws;
 
 use crate::agent::{Manager, ModelRef};
 use crate::events::Bus;
+use crate::mcp::McpManager;
 use crate::plugins::PluginHost;
 use crate::store::Store;
 use auth::Auth;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use error::ApiError;
 use std::sync::Arc;
 use utoipa::OpenApi;
@@ -36,6 +38,8 @@ pub struct AppState {
     pub bus: Arc<Bus>,
     /// The plugin host.
     pub plugins: Arc<PluginHost>,
+    /// MCP servers.
+    pub mcp: Arc<McpManager>,
     /// Auth rules.
     pub auth: Arc<Auth>,
     /// The model used when a request names none.
@@ -54,9 +58,11 @@ pub struct AppState {
         config_docs::list_prompts, config_docs::create_prompt, config_docs::get_prompt,
         config_docs::put_prompt, config_docs::delete_prompt,
         plugins::list, plugins::get, plugins::install, plugins::put_grants, plugins::enable,
-        plugins::disable, plugins::remove, plugins::tools, openapi,
+        plugins::disable, plugins::remove, plugins::tools,
+        mcp::list, mcp::add, mcp::get, mcp::remove, mcp::test, mcp::catalog, mcp::health,
+        openapi,
     ),
-    tags((name = "agents"), (name = "config"), (name = "plugins"), (name = "meta"))
+    tags((name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "meta"))
 )]
 pub struct ApiDoc;
 
@@ -81,6 +87,8 @@ async fn method_not_allowed() -> ApiError {
 
 /// The whole router.
 pub fn router(state: AppState) -> Router {
+    let admin_only =
+        || axum::middleware::from_fn_with_state(state.auth.clone(), auth::require_admin);
     let admin = Router::new()
         .route(
             "/api/plugins",
@@ -97,10 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins/{name}/enable", post(plugins::enable))
         .route("/api/plugins/{name}/disable", post(plugins::disable))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.auth.clone(),
-            auth::require_admin,
-        ));
+        .route_layer(admin_only());
     let user = Router::new()
         .route("/api/agents", get(agents::list).post(agents::create))
         .route("/api/agents/{id}", get(agents::get).delete(agents::delete))
@@ -128,6 +133,18 @@ pub fn router(state: AppState) -> Router {
                 .delete(config_docs::delete_prompt),
         )
         .route("/api/tools", get(plugins::tools))
+        // Adding and removing MCP servers runs programs on the host: admin.
+        .route(
+            "/api/mcp/servers",
+            get(mcp::list).merge(post(mcp::add).route_layer(admin_only())),
+        )
+        .route(
+            "/api/mcp/servers/{name}",
+            get(mcp::get).merge(delete(mcp::remove).route_layer(admin_only())),
+        )
+        .route("/api/mcp/servers/{name}/test", post(mcp::test))
+        .route("/api/mcp/catalog", get(mcp::catalog))
+        .route("/api/metrics/mcp-health", get(mcp::health))
         .route("/api/ws", get(ws::upgrade))
         .route("/api/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))

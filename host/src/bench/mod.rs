@@ -2,10 +2,12 @@
 //! against a baseline measured in the same run (never asserted in tests).
 
 mod agents;
+mod mcp;
 mod plugins;
 mod sandbox;
 
 pub use agents::{AgentBenchArgs, agents};
+pub use mcp::{McpBenchArgs, mcp};
 pub use plugins::{PluginBenchArgs, plugins};
 pub use sandbox::{SandboxBenchArgs, sandbox};
 

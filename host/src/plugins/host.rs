@@ -48,7 +48,10 @@ pub enum PluginError {
     /// A request that makes no sense for that plugin.
     #[error("{0}")]
     Invalid(String),
-    /// A tool call failed before reaching a plugin.
+    /// A call could not be served: a tool call failed before reaching a
+    /// plugin, or a call into an MCP adapter failed (it trapped, ran past
+    /// its deadline or answered what the contract does not allow; the
+    /// message names the adapter).
     #[error("{0}")]
     Tool(String),
 }
@@ -579,7 +582,10 @@ impl PluginHost {
         Ok(())
     }
 
-    fn load_record(&self, record: &PluginRecord) -> Result<Arc<LoadedPlugin>, PluginError> {
+    pub(super) fn load_record(
+        &self,
+        record: &PluginRecord,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
         if let Ok(loaded) = self.loaded.read()
             && let Some((linked_for, plugin)) = loaded.get(&record.name)
             && linked_for.matches(record)

@@ -2,6 +2,7 @@
 //! adapters), confines each to the capabilities an admin granted it, and runs
 //! every call in a fresh instance under memory, time and output limits.
 
+pub mod adapter;
 pub mod bindings;
 pub mod capability;
 pub mod engine;
@@ -12,6 +13,7 @@ pub mod net;
 pub mod registry;
 pub mod runtime;
 
+pub use adapter::{CallDecision, McpCall, McpTool, ShownTool};
 pub use capability::Capability;
 pub use exec::{
     BoxFuture, ExecBackend, ExecFailure, ExecOutcome, ExecRequest, JobState, SharedExec,

@@ -674,6 +674,15 @@ impl LoadedPlugin {
         self.world
     }
 
+    /// The pre-instantiated `mcp-adapter` entry points; `None` for plugins
+    /// of other worlds.
+    pub(super) fn adapter_pre(&self) -> Option<&v0_1_0::mcp_adapter::McpAdapterPre<StoreState>> {
+        match &self.bindings {
+            Bindings::McpAdapterV0_1_0(pre) => Some(pre),
+            _ => None,
+        }
+    }
+
     fn engine(&self) -> &Engine {
         match &self.bindings {
             Bindings::ToolV0_1_0(p) => p.engine(),
@@ -787,7 +796,7 @@ impl LoadedPlugin {
 
     /// Runs `f` against a fresh instance under the plugin's deadline and maps
     /// every failure to a [`CallError`].
-    async fn with_instance<R>(
+    pub(super) async fn with_instance<R>(
         &self,
         target: &CallTarget,
         f: impl AsyncFnOnce(&mut Store<StoreState>) -> wasmtime::Result<R>,
@@ -852,7 +861,7 @@ impl LoadedPlugin {
     /// deadline cannot interrupt (say, opening a FIFO in the workspace) thus
     /// becomes a timeout for the caller, and never stalls the executor that
     /// serves everything else; its thread finishes, or not, on its own.
-    async fn off_thread<R, F, Fut>(self: &Arc<Self>, work: F) -> Result<R, CallError>
+    pub(super) async fn off_thread<R, F, Fut>(self: &Arc<Self>, work: F) -> Result<R, CallError>
     where
         R: Send + 'static,
         F: FnOnce(Arc<LoadedPlugin>) -> Fut + Send + 'static,
@@ -961,7 +970,7 @@ impl LoadedPlugin {
         Ok(out)
     }
 
-    fn contract(&self, message: String) -> CallError {
+    pub(super) fn contract(&self, message: String) -> CallError {
         CallError::Contract {
             plugin: self.name.to_string(),
             message,

@@ -163,6 +163,8 @@ pub enum DocKind {
     AgentTemplate,
     /// A system prompt (`config/system-prompts`).
     SystemPrompt,
+    /// An MCP server added through the API (`mcp/servers`).
+    McpServer,
 }
 
 impl DocKind {
@@ -171,6 +173,7 @@ impl DocKind {
         match self {
             DocKind::AgentTemplate => "agent_template",
             DocKind::SystemPrompt => "system_prompt",
+            DocKind::McpServer => "mcp_server",
         }
     }
 }
@@ -308,6 +311,18 @@ impl Store {
             Store::open_postgres(url).await
         } else {
             Err(StoreError::InvalidUrl(url.to_string()))
+        }
+    }
+
+    /// The store a configuration names: `database_url` when set, else SQLite
+    /// in `data_dir/paddock.db` (created if missing).
+    pub async fn open_configured(
+        database_url: Option<&str>,
+        data_dir: &Path,
+    ) -> Result<Store, StoreError> {
+        match database_url {
+            Some(url) => Store::open(url).await,
+            None => Store::open_sqlite(&data_dir.join("paddock.db")).await,
         }
     }
 

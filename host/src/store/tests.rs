@@ -141,6 +141,7 @@ fn config(name: &str) -> AgentConfig {
         max_tokens: Some(1000),
         workspace: PathBuf::from("/tmp/ws"),
         tools: Some(vec!["read_file".into()]),
+        mcp_servers: Vec::new(),
         network: false,
         limits: AgentLimits::default(),
     }

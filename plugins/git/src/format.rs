@@ -17,59 +17,7 @@
 
 use paddock_sdk::exec::Output;
 
-/// Bytes of stdout, and of stderr, asked of the host. The host keeps the
-/// first and the last half of each stream and marks the cut.
-pub const STREAM_CAP: u64 = 64 * 1024;
-
-/// A stream longer than this is cut again here, in case a host kept more
-/// than was asked: the result must stay well under the host's cap.
-pub const STREAM_HARD_CAP: usize = STREAM_CAP as usize + 4 * 1024;
-
-/// `1234` → `1.2 s`, `40` → `40 ms`.
-pub fn human_duration(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    }
-}
-
-/// `text` cut to about `max` bytes, keeping its first and last halves (on
-/// character boundaries) with a marker in between.
-pub fn fit(text: &str, max: usize, stream: &str) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut head_end = max / 2;
-    while !text.is_char_boundary(head_end) {
-        head_end -= 1;
-    }
-    let mut tail_start = text.len() - max / 2;
-    while !text.is_char_boundary(tail_start) {
-        tail_start += 1;
-    }
-    format!(
-        "{}\n[… {} bytes of {stream} cut …]\n{}",
-        &text[..head_end],
-        tail_start - head_end,
-        &text[tail_start..]
-    )
-}
-
-/// One stream as a tagged block.
-pub fn block(tag: &str, text: &str) -> String {
-    if text.is_empty() {
-        return format!("<{tag}></{tag}>\n");
-    }
-    let text = fit(text, STREAM_HARD_CAP, tag);
-    let newline = if text.ends_with('\n') { "" } else { "\n" };
-    format!("<{tag}>\n{text}{newline}</{tag}>\n")
-}
-
-/// Whether a stream was cut, by the host or here.
-pub fn was_truncated(out: &Output) -> bool {
-    out.truncated || out.stdout.len() > STREAM_HARD_CAP || out.stderr.len() > STREAM_HARD_CAP
-}
+pub use paddock_sdk::report::{STREAM_CAP, block, exit_line, human_duration, was_truncated};
 
 /// An argument as a shell would need it quoted, for the `$ git …` line.
 pub fn shell_quote(arg: &str) -> String {
@@ -96,14 +44,10 @@ pub fn command_line(argv: &[String]) -> String {
 
 /// The whole result.
 pub fn render(argv: &[String], out: &Output, notes: &[String]) -> String {
-    let exit = match out.exit_code {
-        Some(code) => format!("exit_code: {code}"),
-        None if out.timed_out => "exit_code: none (timed out)".to_string(),
-        None => "exit_code: none (killed by a signal)".to_string(),
-    };
     let mut text = format!(
-        "{}\n{exit}\nduration: {}\n",
+        "{}\n{}\nduration: {}\n",
         command_line(argv),
+        exit_line(out),
         human_duration(out.duration_ms)
     );
     text.push_str(&block("stdout", &out.stdout));
@@ -131,24 +75,5 @@ mod tests {
         assert_eq!(shell_quote("a*b"), "'a*b'");
         let argv: Vec<String> = ["git", "commit", "-m", "x y"].map(String::from).into();
         assert_eq!(command_line(&argv), "$ git commit -m 'x y'");
-    }
-
-    #[test]
-    fn fitting() {
-        assert_eq!(fit("short", 10, "stdout"), "short");
-        let cut = fit(
-            &format!("{}é{}", "a".repeat(10), "b".repeat(10)),
-            10,
-            "stdout",
-        );
-        assert!(cut.starts_with("aaaaa\n[… "), "{cut}");
-        assert!(cut.ends_with("\nbbbbb"), "{cut}");
-        assert!(cut.contains("bytes of stdout cut"), "{cut}");
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(human_duration(85), "85 ms");
-        assert_eq!(human_duration(61_000), "61.0 s");
     }
 }

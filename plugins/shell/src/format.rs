@@ -19,69 +19,9 @@
 use paddock_sdk::exec::Output;
 use serde_json::json;
 
-/// Bytes of stdout, and of stderr, asked of the host per command. The host
-/// keeps the first and the last half of each stream and marks the cut.
-pub const STREAM_CAP: u64 = 64 * 1024;
-
-/// A stream longer than this is cut again here (keeping its start and end),
-/// in case a host kept more than was asked: the result must stay well under
-/// the host's cap on a tool's answer.
-pub const STREAM_HARD_CAP: usize = STREAM_CAP as usize + 4 * 1024;
-
-/// `1234` → `1.2 s`, `40` → `40 ms`.
-pub fn human_duration(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    }
-}
-
-/// `text` cut to about `max` bytes, keeping its first and last halves (on
-/// character boundaries) with a marker in between; unchanged when it fits.
-/// The flag says whether anything was cut.
-pub fn fit(text: &str, max: usize, stream: &str) -> (String, bool) {
-    if text.len() <= max {
-        return (text.to_string(), false);
-    }
-    let mut head_end = max / 2;
-    while !text.is_char_boundary(head_end) {
-        head_end -= 1;
-    }
-    let mut tail_start = text.len() - max / 2;
-    while !text.is_char_boundary(tail_start) {
-        tail_start += 1;
-    }
-    let cut = tail_start - head_end;
-    (
-        format!(
-            "{}\n[… {cut} bytes of {stream} cut …]\n{}",
-            &text[..head_end],
-            &text[tail_start..]
-        ),
-        true,
-    )
-}
-
-/// One stream as a tagged block: `<stdout>\n…\n</stdout>`, or
-/// `<stdout></stdout>` when empty.
-pub fn block(tag: &str, text: &str) -> String {
-    if text.is_empty() {
-        return format!("<{tag}></{tag}>\n");
-    }
-    let (text, _) = fit(text, STREAM_HARD_CAP, tag);
-    let newline = if text.ends_with('\n') { "" } else { "\n" };
-    format!("<{tag}>\n{text}{newline}</{tag}>\n")
-}
-
-/// The `exit_code: …` line.
-pub fn exit_line(out: &Output) -> String {
-    match out.exit_code {
-        Some(code) => format!("exit_code: {code}"),
-        None if out.timed_out => "exit_code: none (timed out)".to_string(),
-        None => "exit_code: none (killed by a signal)".to_string(),
-    }
-}
+pub use paddock_sdk::report::{
+    STREAM_CAP, STREAM_HARD_CAP, block, exit_line, fit, human_duration, was_truncated,
+};
 
 /// The name and a gloss of the signals a model most often meets.
 fn signal_gloss(signal: i32) -> Option<&'static str> {
@@ -149,11 +89,6 @@ pub fn truncation_note() -> String {
          and read the parts you need.",
         STREAM_CAP / 2 / 1024
     )
-}
-
-/// Whether a stream was cut, by the host or by [`block`].
-pub fn was_truncated(out: &Output) -> bool {
-    out.truncated || out.stdout.len() > STREAM_HARD_CAP || out.stderr.len() > STREAM_HARD_CAP
 }
 
 /// The body shared by finished commands and jobs: the duration (labelled
