@@ -39,6 +39,7 @@ bench: build
 	$(TARGET_DIR)/release/paddock bench plugins
 	$(TARGET_DIR)/release/paddock bench agents
 	$(TARGET_DIR)/release/paddock bench mcp
+	$(TARGET_DIR)/release/paddock bench policy
 	# bwrap, and docker through Podman's API on a private store (image built locally).
 	DOCKER_HOST=$$(./scripts/podman-service.sh "$(abspath $(TARGET_DIR))/podman") && \
 	  eval "$$(./scripts/podman-service.sh --env "$(abspath $(TARGET_DIR))/podman")" && \

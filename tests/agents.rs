@@ -858,6 +858,10 @@ async fn died_mid_call(
         mcp_servers: Vec::new(),
         network: false,
         limits: Default::default(),
+        template: None,
+        approval_mode: Default::default(),
+        approval_timeout_secs: None,
+        rules: Vec::new(),
     };
     let ev = |seq: u64, body: EventBody| Event {
         seq,

@@ -1157,6 +1157,154 @@ async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
             inv,
             "mcp_servers[0]",
         ),
+        // --- agents' policy fields
+        case(
+            "POST",
+            "/api/agents",
+            json(&format!(
+                r#"{{"workspace": "{ws_path}", "approval_mode": "yolo"}}"#
+            )),
+            400,
+            inv,
+            "approval_mode",
+        ),
+        case(
+            "POST",
+            "/api/agents",
+            json(&format!(
+                r#"{{"workspace": "{ws_path}", "rules": ["permit read_file"]}}"#
+            )),
+            400,
+            inv,
+            "rules[0]",
+        ),
+        case(
+            "POST",
+            "/api/agents",
+            json(&format!(
+                r#"{{"workspace": "{ws_path}", "approval_timeout_secs": 0}}"#
+            )),
+            400,
+            inv,
+            "approval_timeout_secs",
+        ),
+        // --- approvals, audit, rules, assess
+        case(
+            "POST",
+            "/api/agents/nope/approvals/c1",
+            json(r#"{"approved": true}"#),
+            404,
+            nf,
+            "nope",
+        ),
+        case(
+            "POST",
+            "/api/agents/nope/approvals/c1",
+            json(r#"{"approved": "yes"}"#),
+            400,
+            inv,
+            "approved",
+        ),
+        case(
+            "POST",
+            "/api/agents/nope/approvals/c1",
+            json(r#"{"approved": true, "remember": "forever"}"#),
+            400,
+            inv,
+            "remember",
+        ),
+        case(
+            "POST",
+            "/api/agents/nope/approvals/c1",
+            json(r#"{"approved": true, "bogus": 1}"#),
+            400,
+            inv,
+            "bogus",
+        ),
+        case(
+            "GET",
+            "/api/audit?since=yesterday",
+            NoBody,
+            400,
+            inv,
+            "since",
+        ),
+        case("GET", "/api/audit?limit=0", NoBody, 400, inv, "limit"),
+        case("GET", "/api/audit?bogus=1", NoBody, 400, inv, "bogus"),
+        case(
+            "DELETE",
+            "/api/audit",
+            NoBody,
+            405,
+            "method_not_allowed",
+            "",
+        ),
+        case("GET", "/api/approvals?bogus=1", NoBody, 400, inv, "bogus"),
+        case(
+            "POST",
+            "/api/policy/rules",
+            json(r#"{"rule": "permit read_file"}"#),
+            400,
+            inv,
+            "permit",
+        ),
+        case(
+            "POST",
+            "/api/policy/rules",
+            json(r#"{"rule": "ask execute_bash(git push*)", "match": ["git pull"]}"#),
+            400,
+            inv,
+            "does not match its own example",
+        ),
+        case(
+            "POST",
+            "/api/policy/rules",
+            json(r#"{"rule": "allow read_file", "scope": "nowhere"}"#),
+            400,
+            inv,
+            "scope",
+        ),
+        case(
+            "POST",
+            "/api/policy/rules",
+            json(r#"{"rule": "deny x(", "match": []}"#),
+            400,
+            inv,
+            "closed",
+        ),
+        case("DELETE", "/api/policy/rules/nope", NoBody, 404, nf, "nope"),
+        case(
+            "POST",
+            "/api/policy/assess",
+            json(r#"{"tool": "x", "input": [1]}"#),
+            400,
+            inv,
+            "input",
+        ),
+        case(
+            "POST",
+            "/api/policy/assess",
+            json(r#"{"tool": "x", "input": {}, "mode": "yolo"}"#),
+            400,
+            inv,
+            "mode",
+        ),
+        case(
+            "POST",
+            "/api/policy/assess",
+            json(r#"{"tool": "x", "input": {}, "agent": "nope"}"#),
+            404,
+            nf,
+            "nope",
+        ),
+        case(
+            "POST",
+            "/api/policy/assess",
+            json(r#"{"tool": " ", "input": {}}"#),
+            400,
+            inv,
+            "tool",
+        ),
         // --- tools, openapi, ws
         case(
             "POST",
@@ -1186,6 +1334,14 @@ async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
             json("{}"),
             404,
             nf,
+            "",
+        ),
+        case(
+            "GET",
+            "/api/agents/nope/approvals/x",
+            NoBody,
+            405,
+            "method_not_allowed",
             "",
         ),
         case("GET", "/api/config", NoBody, 404, nf, ""),
@@ -1980,6 +2136,12 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/mcp/servers/{name}/test", &["post"]),
     ("/api/mcp/catalog", &["get"]),
     ("/api/metrics/mcp-health", &["get"]),
+    ("/api/agents/{id}/approvals/{call_id}", &["post"]),
+    ("/api/approvals", &["get"]),
+    ("/api/audit", &["get"]),
+    ("/api/policy/rules", &["get", "post"]),
+    ("/api/policy/rules/{id}", &["delete"]),
+    ("/api/policy/assess", &["post"]),
     ("/api/openapi.json", &["get"]),
 ];
 
@@ -2023,7 +2185,10 @@ async fn openapi_lists_every_rest_route() {
     }
     // Every route in the table is really served (not a 404 fallback).
     for (path, methods) in ROUTES {
-        let concrete = path.replace("{id}", "nope").replace("{name}", "nope");
+        let concrete = path
+            .replace("{id}", "nope")
+            .replace("{name}", "nope")
+            .replace("{call_id}", "nope");
         for m in *methods {
             let method = Method::from_bytes(m.to_uppercase().as_bytes()).unwrap();
             let r = c

@@ -379,7 +379,8 @@ async fn an_adapter_hides_renames_refuses_and_rewrites() {
     let dir = tempfile::tempdir().unwrap();
     let host = host_with_adapter_probe(dir.path()).await;
     assert_eq!(
-        host.adapters().unwrap(),
+        host.enabled_of(paddock::plugins::World::McpAdapter)
+            .unwrap(),
         vec!["adapter-probe".to_string()],
         "only mcp-adapter plugins are adapters"
     );
@@ -576,7 +577,11 @@ async fn adapter_faults_and_misuse_are_errors_naming_the_adapter() {
         "{err}"
     );
     host.set_enabled("adapter-probe", false).unwrap();
-    assert!(host.adapters().unwrap().is_empty());
+    assert!(
+        host.enabled_of(paddock::plugins::World::McpAdapter)
+            .unwrap()
+            .is_empty()
+    );
     let err = host
         .adapter_on_result("adapter-probe", &ok_call, json!({"content": []}))
         .await
@@ -615,7 +620,11 @@ async fn mcp_redact_is_an_effective_builtin_and_redacts_tokens_and_granted_value
     })
     .await
     .unwrap();
-    assert_eq!(host.adapters().unwrap(), vec!["mcp-redact".to_string()]);
+    assert_eq!(
+        host.enabled_of(paddock::plugins::World::McpAdapter)
+            .unwrap(),
+        vec!["mcp-redact".to_string()]
+    );
     let info = host.get("mcp-redact").unwrap();
     assert!(info.record.builtin && info.record.enabled);
     assert!(

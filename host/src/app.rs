@@ -11,6 +11,7 @@ use crate::events::Bus;
 use crate::llm::ModelClient;
 use crate::mcp::{FileSource, McpError, McpManager};
 use crate::plugins::{HostOptions, PluginError, PluginHost};
+use crate::policy::Policy;
 use crate::sandbox::{BackendChoice, SandboxError, SandboxManager};
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
@@ -32,6 +33,9 @@ pub enum StartError {
     /// `mcpServers.json` is unreadable or malformed.
     #[error("MCP servers: {0}")]
     Mcp(#[from] McpError),
+    /// A policy rule of the configuration is not valid.
+    #[error("policy: {0}")]
+    Policy(#[from] crate::policy::PolicyError),
     /// The chosen sandbox backend cannot run here.
     #[error("sandbox: {0}")]
     Sandbox(#[from] SandboxError),
@@ -149,6 +153,14 @@ impl App {
                 model: m.name.clone(),
             })
         });
+        let policy = Arc::new(
+            Policy::open(
+                options.config.policy.clone(),
+                store.clone(),
+                plugins.clone(),
+            )
+            .await?,
+        );
         let bus = Arc::new(Bus::new());
         let deps = Arc::new(AgentDeps {
             store: store.clone(),
@@ -169,6 +181,7 @@ impl App {
             defaults: options.config.agents.clone(),
             sandbox: sandbox.clone(),
             mcp: mcp.clone(),
+            policy: policy.clone(),
         });
         let manager = Manager::start(deps, options.load_agents).await?;
         mcp.start_eager();

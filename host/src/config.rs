@@ -46,6 +46,9 @@ pub struct Config {
     /// Where shell commands run.
     #[serde(default)]
     pub sandbox: crate::sandbox::SandboxConfig,
+    /// Rules, approval mode and approval timeout.
+    #[serde(default)]
+    pub policy: crate::policy::PolicyConfig,
 }
 
 /// The API server.

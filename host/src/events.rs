@@ -4,6 +4,8 @@
 
 use crate::agent::config::AgentConfig;
 use crate::llm::ToolCallRequest;
+use crate::policy::{Decision, RiskLevel};
+use crate::store::ApprovalStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -144,6 +146,67 @@ pub enum EventBody {
         /// Bytes cut from the middle of the output (0: none).
         #[serde(default)]
         truncated_bytes: u64,
+        /// Invisible characters (Unicode tags, zero-width and bidi
+        /// controls, terminal escapes) removed before the model saw it.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        stripped_chars: u64,
+    },
+    /// The policy pipeline's decision on a tool call, before it runs.
+    #[serde(rename = "policy.decision")]
+    PolicyDecision {
+        /// The call.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// The decision: action, level, reasons, the rule that decided, the
+        /// mode, every assessor's verdict.
+        #[serde(flatten)]
+        decision: Decision,
+    },
+    /// A tool call waits for a human: what they are shown.
+    #[serde(rename = "approval.requested")]
+    ApprovalRequested {
+        /// The call (decide it with `POST /api/agents/{id}/approvals/{call_id}`).
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// The arguments shown (those that will run if approved).
+        arguments: serde_json::Value,
+        /// The risk level.
+        level: RiskLevel,
+        /// Why it asks.
+        reasons: Vec<String>,
+        /// For file writes and edits: a unified diff of what would change.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        diff: Option<String>,
+        /// The exact rule each "remember" choice would add.
+        remember: RememberRules,
+        /// When it is refused if nobody decides.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<DateTime<Utc>>,
+    },
+    /// A human (or the timeout) decided a pending call.
+    #[serde(rename = "approval.decided")]
+    ApprovalDecided {
+        /// The call.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// Whether it runs.
+        approved: bool,
+        /// How it ended (`approved`, `denied`, `expired`, `cancelled`).
+        status: ApprovalStatus,
+        /// Who decided (`user (REST)`, `admin (WebSocket)`, `timeout`…).
+        by: String,
+        /// Their reason.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// The rule added by "remember", as stored.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+        /// Its scope (`agent:ID` or `global`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule_scope: Option<String>,
     },
     /// Tokens and cost of one model call.
     #[serde(rename = "usage")]
@@ -181,6 +244,20 @@ pub enum EventBody {
     },
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The rules an approval's "remember" choices would add, shown before the
+/// human picks one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RememberRules {
+    /// `remember: "agent"`: this rule, for this agent only.
+    pub agent: String,
+    /// `remember: "always"`: this rule, for every agent.
+    pub always: String,
+}
+
 impl EventBody {
     /// The `type` string.
     pub fn type_name(&self) -> &'static str {
@@ -194,6 +271,9 @@ impl EventBody {
             EventBody::ToolOutput { .. } => "tool.output",
             EventBody::ToolResult { .. } => "tool.result",
             EventBody::Usage { .. } => "usage",
+            EventBody::PolicyDecision { .. } => "policy.decision",
+            EventBody::ApprovalRequested { .. } => "approval.requested",
+            EventBody::ApprovalDecided { .. } => "approval.decided",
             EventBody::Error { .. } => "error",
         }
     }

@@ -10,6 +10,7 @@
 //!   adapters), capabilities and limits.
 //! - [`mcp`]: MCP servers: `mcpServers.json`, clients, supervision, MCP
 //!   tools for agents.
+//! - [`policy`]: the policy pipeline: rules, risk assessors, approval modes.
 //! - [`sandbox`]: where shell commands run (Docker, bubblewrap).
 //! - [`config`]: the configuration file, `paddock.toml`.
 //! - [`bench`]: `paddock bench …` measurements.
@@ -23,5 +24,6 @@ pub mod events;
 pub mod llm;
 pub mod mcp;
 pub mod plugins;
+pub mod policy;
 pub mod sandbox;
 pub mod store;

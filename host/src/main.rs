@@ -47,6 +47,9 @@ enum Command {
     /// List and test MCP servers (mcpServers.json and those added through the API).
     #[command(subcommand)]
     Mcp(McpCmd),
+    /// Check what the policy pipeline decides, without running anything.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Serve an OpenAI-compatible model that replays a script (tests, benchmarks, demos).
     ScriptedModel(paddock::llm::scripted::ScriptedModelArgs),
 }
@@ -122,6 +125,42 @@ enum McpCmd {
     },
 }
 
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Judge one tool call with the rules, the enabled risk assessors and an approval mode;
+    /// print the decision (action, level, reasons, rule). Nothing runs and nothing is recorded.
+    Assess {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The tool's name as offered to the model (e.g. execute_bash, everything__echo).
+        #[arg(long)]
+        tool: String,
+        /// The call's arguments, a JSON object (e.g. '{"command": "git push"}').
+        #[arg(long)]
+        input: String,
+        /// The approval mode (default: the agent's, else [policy] default_mode).
+        #[arg(long, value_enum)]
+        mode: Option<paddock::policy::ApprovalMode>,
+        /// Judge it for this stored agent (its rules, template and mode).
+        #[arg(long)]
+        agent: Option<String>,
+        /// Treat the tool as read-only (default: as the installed tool says).
+        #[arg(long)]
+        read_only: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the policy rules (paddock.toml and those added through the API).
+    Rules {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Args)]
 struct ServeArgs {
     #[command(flatten)]
@@ -173,6 +212,13 @@ struct RunArgs {
     /// Model calls allowed for the task.
     #[arg(long)]
     max_turns: Option<u32>,
+    /// How much the agent may do without asking (default: [policy] default_mode, ask-risky).
+    /// Approvals are asked on the terminal; without one, they are refused.
+    #[arg(long, value_enum)]
+    approval_mode: Option<paddock::policy::ApprovalMode>,
+    /// A policy rule for this agent, e.g. 'allow execute_bash(cargo test*)' (repeatable).
+    #[arg(long = "rule")]
+    rules: Vec<String>,
     /// Print events as JSON lines.
     #[arg(long)]
     json: bool,
@@ -285,6 +331,8 @@ enum BenchCmd {
     Sandbox(paddock::bench::SandboxBenchArgs),
     /// MCP tool-call round trip over stdio and HTTP: Paddock vs a direct rmcp client.
     Mcp(paddock::bench::McpBenchArgs),
+    /// Policy decision latency: 100 rules + the built-in assessor vs its parts.
+    Policy(paddock::bench::PolicyBenchArgs),
 }
 
 /// Prints a line to stdout; a closed pipe (`paddock … | head`) is not an error.
@@ -552,6 +600,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve_cmd(&cli, args).await,
         Command::Run(args) => run_cmd(&cli, args).await,
         Command::Mcp(cmd) => mcp_cmd(&cli, cmd).await,
+        Command::Policy(cmd) => policy_cmd(&cli, cmd).await,
         Command::Bench(BenchCmd::Plugins(args)) => {
             let builtin =
                 builtin_dir(&cli).context("built-in plugins not found: run `make build` first")?;
@@ -568,6 +617,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench(BenchCmd::Mcp(args)) => {
             paddock::bench::mcp(args, builtin_dir(&cli).as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCmd::Policy(args)) => {
+            let builtin =
+                builtin_dir(&cli).context("built-in plugins not found: run `make build` first")?;
+            paddock::bench::policy(args, &builtin).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCmd::Sandbox(args)) => {
@@ -705,6 +760,103 @@ async fn mcp_cmd(cli: &Cli, cmd: &McpCmd) -> Result<ExitCode> {
     Ok(code)
 }
 
+async fn policy_cmd(cli: &Cli, cmd: &PolicyCmd) -> Result<ExitCode> {
+    let (PolicyCmd::Assess { config, json, .. } | PolicyCmd::Rules { config, json }) = cmd;
+    let config = load_config(cli, config)?;
+    let store =
+        paddock::store::Store::open_configured(config.database_url.as_deref(), &data_dir(cli)?)
+            .await?;
+    let plugins = std::sync::Arc::new(open_host(cli).await?);
+    let policy =
+        paddock::policy::Policy::open(config.policy.clone(), store.clone(), plugins.clone())
+            .await?;
+    match cmd {
+        PolicyCmd::Rules { .. } => {
+            let rules = policy.rules();
+            if *json {
+                out!("{}", serde_json::to_string_pretty(&rules)?);
+            } else if rules.is_empty() {
+                out!(
+                    "no policy rules (add them under [policy] in paddock.toml or through the API)"
+                );
+            } else {
+                for r in rules {
+                    out!("{}\t{}\t{}\t{}", r.id, r.source, r.spec.scope, r.spec.rule);
+                }
+            }
+        }
+        PolicyCmd::Assess {
+            tool,
+            input,
+            mode,
+            agent,
+            read_only,
+            ..
+        } => {
+            let arguments: serde_json::Value = serde_json::from_str(input)
+                .map_err(|e| Usage(format!("--input: not JSON: {e}")))?;
+            if !arguments.is_object() {
+                bail!(Usage("--input: must be a JSON object of arguments".into()));
+            }
+            let stored = match agent {
+                Some(id) => Some(
+                    store
+                        .get_agent(id)
+                        .await?
+                        .ok_or_else(|| Usage(format!("--agent: no agent with id `{id}`")))?,
+                ),
+                None => None,
+            };
+            let rules = match &stored {
+                Some(r) => paddock::policy::compile_all(&r.config.rules)?,
+                None => Vec::new(),
+            };
+            let subject = paddock::policy::Subject {
+                agent_id: agent.as_deref().unwrap_or(""),
+                template: stored.as_ref().and_then(|r| r.config.template.as_deref()),
+                rules: &rules,
+                mode: mode
+                    .or(stored.as_ref().map(|r| r.config.approval_mode))
+                    .unwrap_or(config.policy.default_mode),
+            };
+            let read_only = *read_only
+                || plugins
+                    .find_tool(tool)
+                    .map(|(_, spec)| spec.read_only)
+                    .unwrap_or(false);
+            let decision = policy
+                .decide(
+                    &subject,
+                    &paddock::policy::Call {
+                        tool,
+                        arguments: &arguments,
+                        read_only,
+                        call_id: "assess",
+                    },
+                )
+                .await;
+            if *json {
+                out!("{}", serde_json::to_string_pretty(&decision)?);
+            } else {
+                out!(
+                    "{} ({} risk, mode {})",
+                    decision.action.as_str(),
+                    decision.level.as_str(),
+                    decision.mode.as_str()
+                );
+                if let Some(rule) = &decision.rule {
+                    out!("  rule: {rule}");
+                }
+                for r in &decision.reasons {
+                    out!("  - {r}");
+                }
+            }
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -838,8 +990,64 @@ fn print_event(event: &paddock::events::Event, json: bool, streaming: &mut bool)
         B::Error { code, message, .. } => {
             let _ = writeln!(stdout, "! {code}: {message}");
         }
+        B::PolicyDecision { tool, decision, .. }
+            if decision.action != paddock::policy::Action::Allow =>
+        {
+            let _ = writeln!(
+                stdout,
+                "  ? {tool}: {} ({} risk): {}",
+                decision.action.as_str(),
+                decision.level.as_str(),
+                decision.reasons.join("; ")
+            );
+        }
+        B::ApprovalRequested {
+            tool,
+            arguments,
+            diff,
+            ..
+        } => {
+            let _ = writeln!(stdout, "  ? approval needed: {tool} {arguments}");
+            if let Some(d) = diff {
+                for line in d.lines() {
+                    let _ = writeln!(stdout, "  │ {line}");
+                }
+            }
+        }
+        B::ApprovalDecided {
+            tool, status, by, ..
+        } => {
+            let _ = writeln!(stdout, "  ? {tool}: {} by {by}", status.as_str());
+        }
         _ => {}
     }
+}
+
+/// Asks on the terminal whether to approve a call; without a terminal,
+/// refuses (a headless run has nobody to ask).
+async fn ask_terminal(tool: &str) -> (bool, String, Option<String>) {
+    use std::io::IsTerminal as _;
+    if !std::io::stdin().is_terminal() {
+        return (
+            false,
+            "paddock run (no terminal)".into(),
+            Some(
+                "a headless run has nobody to ask: use --approval-mode auto or --rule 'allow …'"
+                    .into(),
+            ),
+        );
+    }
+    let prompt = format!("approve {tool}? [y/N] ");
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await;
+    let yes = matches!(answer, Ok(Ok(l)) if matches!(l.trim(), "y" | "Y" | "yes"));
+    (yes, "paddock run (terminal)".into(), None)
 }
 
 async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
@@ -907,6 +1115,10 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         mcp_servers: args.mcp_servers.clone(),
         network: args.network,
         limits,
+        template: None,
+        approval_mode: args.approval_mode.unwrap_or(config.policy.default_mode),
+        approval_timeout_secs: None,
+        rules: args.rules.clone(),
     };
     let app = open_app(cli, config, false, &args.sandbox, &args.mcp).await?;
     if let Err(e) = app.manager.validate(&agent_config) {
@@ -944,6 +1156,16 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
             print_event(&event, args.json, &mut streaming);
             match &event.body {
                 EventBody::MessageAssistant { text: Some(t), .. } => final_text = Some(t.clone()),
+                EventBody::ApprovalRequested { call_id, tool, .. } => {
+                    let (approved, by, reason) = ask_terminal(tool).await;
+                    if let Err(e) = app
+                        .manager
+                        .decide(&id, call_id, approved, reason, Default::default(), &by)
+                        .await
+                    {
+                        eprintln!("cannot decide the approval: {e}");
+                    }
+                }
                 EventBody::Usage {
                     input_tokens,
                     output_tokens,

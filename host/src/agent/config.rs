@@ -1,6 +1,7 @@
 //! What an agent is: its name, prompt, model, workspace, tools and limits.
 
 use crate::config::AgentLimits;
+use crate::policy::ApprovalMode;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -50,4 +51,19 @@ pub struct AgentConfig {
     /// Its hard limits.
     #[serde(default)]
     pub limits: AgentLimits,
+    /// The template it was created from (rules scoped to that template
+    /// apply to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// How much it may do without asking a human.
+    #[serde(default)]
+    pub approval_mode: ApprovalMode,
+    /// Seconds a pending approval waits before the call is refused (none:
+    /// until someone decides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_timeout_secs: Option<u64>,
+    /// Its own policy rules (`allow|ask|deny TOOL[(PATTERN)]`), tried before
+    /// every other rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
 }

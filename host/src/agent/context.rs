@@ -10,6 +10,7 @@
 
 use crate::events::{Event, EventBody};
 use crate::llm::{ChatMessage, ToolCallRequest};
+use crate::policy::{Action, RiskLevel};
 use std::collections::HashSet;
 
 /// Tool results of this many latest assistant turns are never masked.
@@ -46,6 +47,36 @@ pub enum Item {
         /// What the model sees.
         content: String,
     },
+    /// A step of a call through the policy pipeline.
+    Gate {
+        /// The call.
+        call_id: String,
+        /// Where it stands.
+        gate: Gate,
+    },
+}
+
+/// Where a tool call stands in the policy pipeline, from its events.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Gate {
+    /// The pipeline decided; no approval was asked yet.
+    Decided {
+        /// What it decided.
+        action: Action,
+        /// The risk level.
+        level: RiskLevel,
+        /// Why.
+        reasons: Vec<String>,
+    },
+    /// An approval was asked and not yet recorded as decided.
+    Requested,
+    /// The approval was decided.
+    Resolved {
+        /// Whether the call runs.
+        approved: bool,
+        /// What the model is told when it does not.
+        refusal: String,
+    },
 }
 
 /// What the agent has to do next.
@@ -62,9 +93,24 @@ pub enum Step {
         started: bool,
         /// Whether the started call's tool only reads.
         read_only: bool,
+        /// How far the policy pipeline got with it.
+        gate: Option<Gate>,
     },
     /// Nothing: wait for a user message.
     Idle,
+}
+
+/// What the model is told about a call a human did not approve.
+pub fn refusal(status: &str, by: &str, reason: Option<&str>) -> String {
+    let why = match status {
+        "expired" => "nobody approved it in time".to_string(),
+        "cancelled" => "the approval was cancelled".to_string(),
+        _ => format!("denied by {by}"),
+    };
+    match reason {
+        Some(r) if !r.trim().is_empty() => format!("not run: {why}: {}", r.trim()),
+        _ => format!("not run: {why}"),
+    }
 }
 
 /// A conversation and its masking state.
@@ -136,6 +182,34 @@ impl Transcript {
                 tool: tool.clone(),
                 content: content.clone(),
             },
+            EventBody::PolicyDecision {
+                call_id, decision, ..
+            } => Item::Gate {
+                call_id: call_id.clone(),
+                gate: Gate::Decided {
+                    action: decision.action,
+                    level: decision.level,
+                    reasons: decision.reasons.clone(),
+                },
+            },
+            EventBody::ApprovalRequested { call_id, .. } => Item::Gate {
+                call_id: call_id.clone(),
+                gate: Gate::Requested,
+            },
+            EventBody::ApprovalDecided {
+                call_id,
+                approved,
+                status,
+                by,
+                reason,
+                ..
+            } => Item::Gate {
+                call_id: call_id.clone(),
+                gate: Gate::Resolved {
+                    approved: *approved,
+                    refusal: refusal(status.as_str(), by, reason.as_deref()),
+                },
+            },
             _ => return,
         };
         self.items.push(item);
@@ -171,10 +245,15 @@ impl Transcript {
                     }
                     _ => None,
                 });
+                let gate = after.iter().rev().find_map(|i| match i {
+                    Item::Gate { call_id, gate } if *call_id == call.id => Some(gate.clone()),
+                    _ => None,
+                });
                 return Step::RunTool {
                     call: call.clone(),
                     started: started.is_some(),
                     read_only: started.unwrap_or(false),
+                    gate,
                 };
             }
         }
@@ -259,7 +338,7 @@ impl Transcript {
                         tool_calls: tool_calls.clone(),
                     });
                 }
-                Item::ToolStarted { .. } => {}
+                Item::ToolStarted { .. } | Item::Gate { .. } => {}
                 Item::ToolResult {
                     call_id,
                     tool,
@@ -388,7 +467,7 @@ mod tests {
             read_only: true,
         });
         assert!(
-            matches!(t.next_step(), Step::RunTool { call, started: true, read_only: true } if call.id == "a")
+            matches!(t.next_step(), Step::RunTool { call, started: true, read_only: true, .. } if call.id == "a")
         );
         t.items.push(result("a", "x"));
         assert!(
@@ -403,6 +482,78 @@ mod tests {
         assert_eq!(t.next_step(), Step::Idle);
         t.items.push(user("more"));
         assert_eq!(t.next_step(), Step::CallModel);
+    }
+
+    #[test]
+    fn the_latest_gate_of_a_call_is_its_state() {
+        let mut t = Transcript::new("sys");
+        t.items.push(user("task"));
+        t.items.push(answer(&["a"]));
+        let gate = |t: &Transcript| match t.next_step() {
+            Step::RunTool { gate, .. } => gate,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(gate(&t), None);
+        for (e, want) in [
+            (
+                EventBody::PolicyDecision {
+                    call_id: "a".into(),
+                    tool: "t".into(),
+                    decision: crate::policy::Decision {
+                        action: Action::Ask,
+                        level: RiskLevel::Medium,
+                        reasons: vec!["why".into()],
+                        rule: None,
+                        rule_scope: None,
+                        mode: Default::default(),
+                        verdicts: vec![],
+                    },
+                },
+                Gate::Decided {
+                    action: Action::Ask,
+                    level: RiskLevel::Medium,
+                    reasons: vec!["why".into()],
+                },
+            ),
+            (
+                EventBody::ApprovalRequested {
+                    call_id: "a".into(),
+                    tool: "t".into(),
+                    arguments: serde_json::json!({}),
+                    level: RiskLevel::Medium,
+                    reasons: vec![],
+                    diff: None,
+                    remember: crate::events::RememberRules {
+                        agent: "allow t".into(),
+                        always: "allow t".into(),
+                    },
+                    expires_at: None,
+                },
+                Gate::Requested,
+            ),
+            (
+                EventBody::ApprovalDecided {
+                    call_id: "a".into(),
+                    tool: "t".into(),
+                    approved: false,
+                    status: crate::store::ApprovalStatus::Denied,
+                    by: "alice".into(),
+                    reason: Some("no".into()),
+                    rule: None,
+                    rule_scope: None,
+                },
+                Gate::Resolved {
+                    approved: false,
+                    refusal: "not run: denied by alice: no".into(),
+                },
+            ),
+        ] {
+            t.push_event(&e);
+            assert_eq!(gate(&t), Some(want));
+        }
+        // Gates never reach the model.
+        let prepared = t.prepare(1_000_000, 0);
+        assert_eq!(prepared.messages.len(), 3, "{:?}", prepared.messages);
     }
 
     #[test]

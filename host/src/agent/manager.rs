@@ -5,7 +5,7 @@
 use super::config::AgentConfig;
 use super::runner::{Agent, AgentDeps, AgentError};
 use crate::events::{AgentStatus, Event, EventBody};
-use crate::store::{AgentRecord, NewAgent};
+use crate::store::{AgentRecord, ApprovalRecord, ApprovalStatus, NewAgent};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -47,7 +47,8 @@ impl Manager {
                 record.last_seq,
                 record.status,
             );
-            if busy {
+            // A pending approval is not interrupted work: it stays pending.
+            if busy && record.status != AgentStatus::WaitingApproval {
                 agent
                     .append(EventBody::Error {
                         code: "host_restarted".into(),
@@ -130,6 +131,14 @@ impl Manager {
         }
         if config.limits.max_turns == 0 {
             return invalid("limits.max_turns: must be at least 1".into());
+        }
+        for (i, rule) in config.rules.iter().enumerate() {
+            if let Err(e) = crate::policy::rules::Rule::parse(rule) {
+                return invalid(format!("rules[{i}]: {}", e.message));
+            }
+        }
+        if config.approval_timeout_secs == Some(0) {
+            return invalid("approval_timeout_secs: must be at least 1".into());
         }
         for (i, server) in config.mcp_servers.iter().enumerate() {
             if !self.deps.mcp.contains(server) {
@@ -244,6 +253,116 @@ impl Manager {
             self.deps.bus.remove(id);
         }
         Ok(existed || agent.is_some())
+    }
+}
+
+/// How long a decider's reason may be.
+const MAX_REASON: usize = 4096;
+
+/// What "remember" stores with an approval decision.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Remember {
+    /// Nothing: this call only.
+    #[default]
+    Once,
+    /// A rule for this agent: the exact call (`allow` when approved, `deny`
+    /// when denied).
+    Agent,
+    /// The same rule for every agent.
+    Always,
+}
+
+impl Remember {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Remember::Once => "once",
+            Remember::Agent => "agent",
+            Remember::Always => "always",
+        }
+    }
+}
+
+impl Manager {
+    /// Decides an agent's pending approval of `call_id`, once: when two
+    /// deciders race, the first wins and the second gets
+    /// [`AgentError::Conflict`] naming the decision that stands.
+    pub async fn decide(
+        &self,
+        agent_id: &str,
+        call_id: &str,
+        approved: bool,
+        reason: Option<String>,
+        remember: Remember,
+        by: &str,
+    ) -> Result<ApprovalRecord, AgentError> {
+        let agent = self.get(agent_id)?;
+        if let Some(r) = &reason
+            && r.len() > MAX_REASON
+        {
+            return Err(AgentError::Invalid(format!(
+                "reason: {} bytes is over the limit of {MAX_REASON}",
+                r.len()
+            )));
+        }
+        let status = if approved {
+            ApprovalStatus::Approved
+        } else {
+            ApprovalStatus::Denied
+        };
+        let remember = (remember != Remember::Once).then_some(remember.as_str());
+        let store = &self.deps.store;
+        let reason = reason.map(|r| self.deps.redactor.redact(&r));
+        if let Some(decided) = store
+            .decide_approval(
+                agent_id,
+                call_id,
+                status,
+                by,
+                reason.as_deref(),
+                remember,
+                chrono::Utc::now(),
+            )
+            .await?
+        {
+            tracing::info!(
+                agent = agent_id,
+                call = call_id,
+                status = status.as_str(),
+                by,
+                "approval decided"
+            );
+            agent.approval_decided();
+            return Ok(decided);
+        }
+        match store.latest_approval(agent_id, call_id).await? {
+            None => Err(AgentError::NoApproval {
+                agent: agent_id.to_string(),
+                call: call_id.to_string(),
+            }),
+            Some(r) => Err(AgentError::Conflict(format!(
+                "the approval of tool call `{call_id}` was already decided: {}{}{}",
+                r.status.as_str(),
+                r.decided_by
+                    .as_deref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default(),
+                r.decided_at
+                    .map(|t| format!(" at {}", t.to_rfc3339()))
+                    .unwrap_or_default()
+            ))),
+        }
     }
 }
 

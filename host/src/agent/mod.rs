@@ -9,5 +9,5 @@ pub mod redact;
 pub mod runner;
 
 pub use config::{AgentConfig, ModelRef};
-pub use manager::Manager;
+pub use manager::{Manager, Remember};
 pub use runner::{Agent, AgentDeps, AgentError, Provider};

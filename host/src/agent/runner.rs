@@ -5,16 +5,19 @@
 //! restarted host picks the agent up where the log says it stood.
 
 use super::config::AgentConfig;
-use super::context::{Step, Transcript, truncate_output};
+use super::context::{Gate, Step, Transcript, refusal, truncate_output};
 use super::redact::Redactor;
 use crate::config::{AgentDefaults, ModelConfig, ProviderConfig};
-use crate::events::{AgentStatus, Bus, Event, EventBody};
+use crate::events::{AgentStatus, Bus, Event, EventBody, RememberRules};
 use crate::llm::{ChatRequest, StreamNote, ToolCallRequest, ToolDef};
 use crate::llm::{ModelClient, RetryBudget};
 use crate::mcp::McpManager;
 use crate::plugins::capability::effective;
 use crate::plugins::{CallTarget, Capability, PluginHost, ToolCallFailure};
+use crate::policy::rules::{Rule, exact_allow};
+use crate::policy::{Action, Call, Decision, Policy, RiskLevel, RuleSpec, Scope, Subject};
 use crate::sandbox::{OutputChunk, SandboxManager};
+use crate::store::{ApprovalStatus, NewApproval, NewAudit};
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,6 +39,18 @@ pub enum AgentError {
     /// The agent was deleted or stopped.
     #[error("agent `{0}` is stopped and takes no more messages")]
     Stopped(String),
+    /// The agent has no approval for this call.
+    #[error("agent `{agent}` has no approval for tool call `{call}`")]
+    NoApproval {
+        /// The agent.
+        agent: String,
+        /// The call.
+        call: String,
+    },
+    /// The request conflicts with the current state (e.g. the approval was
+    /// decided already).
+    #[error("{0}")]
+    Conflict(String),
     /// The store failed.
     #[error("the event store failed: {0}")]
     Store(#[from] StoreError),
@@ -68,6 +83,8 @@ pub struct AgentDeps {
     pub sandbox: Arc<SandboxManager>,
     /// MCP servers and their tools.
     pub mcp: Arc<McpManager>,
+    /// Rules and risk assessors.
+    pub policy: Arc<Policy>,
 }
 
 /// One agent, shared by its task and the API.
@@ -86,6 +103,10 @@ pub struct Agent {
     budget: RetryBudget,
     /// Its live channel.
     live: tokio::sync::broadcast::Sender<Arc<Event>>,
+    /// Its own policy rules, compiled.
+    rules: Vec<Rule>,
+    /// Woken when one of its approvals is decided.
+    approvals: Notify,
 }
 
 /// How a run ended.
@@ -107,6 +128,12 @@ impl Agent {
     ) -> Arc<Agent> {
         let budget = RetryBudget::new(config.limits.retry_budget);
         let live = deps.bus.sender(&id);
+        // Checked when the agent was created; should a stricter parser
+        // refuse them now, every call asks rather than losing a `deny`.
+        let rules = crate::policy::compile_all(&config.rules).unwrap_or_else(|e| {
+            tracing::error!(agent = %id, error = %e, "the agent's rules no longer parse; every call will ask");
+            Rule::parse("ask *").into_iter().collect()
+        });
         Arc::new(Agent {
             id,
             config,
@@ -119,7 +146,24 @@ impl Agent {
             stopped: AtomicBool::new(status == AgentStatus::Stopped),
             budget,
             live,
+            rules,
+            approvals: Notify::new(),
         })
+    }
+
+    /// Wakes the agent after one of its approvals was decided in the store.
+    pub fn approval_decided(&self) {
+        self.approvals.notify_one();
+    }
+
+    /// Whom the policy judges its calls for.
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
+            agent_id: &self.id,
+            template: self.config.template.as_deref(),
+            rules: &self.rules,
+            mode: self.config.approval_mode,
+        }
     }
 
     /// Its id.
@@ -455,6 +499,7 @@ impl Agent {
                     call,
                     started: true,
                     read_only: false,
+                    ..
                 } => {
                     // The host stopped while this call ran: it may or may not
                     // have taken effect. Never run it again silently.
@@ -472,7 +517,12 @@ impl Agent {
                     let e = self.append(failed_result(&call, message)).await?;
                     transcript.push_event(&e.body);
                 }
-                Step::RunTool { call, started, .. } => {
+                Step::RunTool {
+                    call,
+                    started,
+                    gate,
+                    ..
+                } => {
                     if started {
                         // Read-only: safe to run again after a restart.
                         self.append(EventBody::Error {
@@ -485,8 +535,10 @@ impl Agent {
                         })
                         .await?;
                     }
-                    self.set_status(AgentStatus::ExecutingTool, None).await?;
-                    let (result, failed_with) = self.run_tool(&call, token).await?;
+                    let (result, failed_with) = match self.run_tool(&call, gate, token).await? {
+                        ToolRun::Done(result, failed_with) => (result, failed_with),
+                        ToolRun::Interrupted => return Ok(Outcome::Interrupted),
+                    };
                     transcript.push_event(&result.body);
                     if let Some(message) = failed_with {
                         if repeats.failed(&call) >= self.deps.defaults.max_repeated_failures {
@@ -510,13 +562,17 @@ impl Agent {
     }
 
     /// Tools offered to the model: enabled plugin tools and the tools of its
-    /// MCP servers that the agent may use, sorted by name so the prompt
-    /// prefix is stable.
+    /// MCP servers that the agent may use and that its rules do not deny
+    /// outright, sorted by name so the prompt prefix is stable.
     async fn tool_defs(&self) -> Vec<ToolDef> {
+        let subject = self.subject();
+        let offered = |name: &str, read_only: bool| {
+            self.may_use(name) && !self.deps.policy.denies_tool(&subject, name, read_only)
+        };
         let mut tools: Vec<ToolDef> = match self.deps.plugins.tools() {
             Ok(tools) => tools
                 .into_iter()
-                .filter(|t| self.may_use(&t.spec.name))
+                .filter(|t| offered(&t.spec.name, t.spec.read_only))
                 .map(|t| ToolDef {
                     name: t.spec.name,
                     description: t.spec.description,
@@ -532,7 +588,7 @@ impl Agent {
             let mcp = self.deps.mcp.tools_for(&self.config.mcp_servers).await;
             tools.extend(
                 mcp.into_iter()
-                    .filter(|t| self.may_use(&t.name))
+                    .filter(|t| offered(&t.name, t.read_only))
                     .map(|t| ToolDef {
                         name: t.name,
                         description: t.description,
@@ -676,21 +732,28 @@ impl Agent {
     }
 
     /// Runs one tool call (a plugin tool, or an MCP tool which `token`
-    /// cancels at its server); returns its stored result and, if it failed,
-    /// why.
+    /// cancels at its server) once the policy lets it: judges it (unless
+    /// its `gate` says the log already holds a decision), parks it for a
+    /// human when the decision is `ask`, and refuses it on `deny`. Returns
+    /// its stored result and, if it failed, why.
     async fn run_tool(
         &self,
         call: &ToolCallRequest,
+        gate: Option<Gate>,
         token: &CancellationToken,
-    ) -> Result<(Arc<Event>, Option<String>), AgentError> {
+    ) -> Result<ToolRun, AgentError> {
         let started = Instant::now();
         let failure = |content: String| failed_result(call, content);
+        let refuse = async |msg: String| -> Result<ToolRun, AgentError> {
+            let event = self.append(failure(msg.clone())).await?;
+            Ok(ToolRun::Done(event, Some(msg)))
+        };
         if !self.may_use(&call.name) {
-            let msg = format!(
+            return refuse(format!(
                 "unknown tool `{}`: it is not among this agent's tools",
                 call.name
-            );
-            return Ok((self.append(failure(msg.clone())).await?, Some(msg)));
+            ))
+            .await;
         }
         let is_mcp = self.mcp_server_of(&call.name).is_some();
         let (read_only, uses_exec) = if is_mcp {
@@ -704,23 +767,73 @@ impl Agent {
                     spec.read_only,
                     effective(&record.requested, &record.granted).contains(&Capability::Exec),
                 ),
-                Err(e) => {
-                    let msg = format!("unknown tool `{}`: {e}", call.name);
-                    return Ok((self.append(failure(msg.clone())).await?, Some(msg)));
-                }
+                Err(e) => return refuse(format!("unknown tool `{}`: {e}", call.name)).await,
             }
         };
         let arguments: serde_json::Value = match serde_json::from_str(&call.arguments) {
             Ok(v @ serde_json::Value::Object(_)) => v,
-            Ok(_) => {
-                let msg = "invalid arguments: expected a JSON object".to_string();
-                return Ok((self.append(failure(msg.clone())).await?, Some(msg)));
-            }
-            Err(e) => {
-                let msg = format!("invalid arguments: not valid JSON ({e})");
-                return Ok((self.append(failure(msg.clone())).await?, Some(msg)));
-            }
+            Ok(_) => return refuse("invalid arguments: expected a JSON object".into()).await,
+            Err(e) => return refuse(format!("invalid arguments: not valid JSON ({e})")).await,
         };
+        let (action, level, reasons, asked) = match gate {
+            None => {
+                let decision = self
+                    .deps
+                    .policy
+                    .decide(
+                        &self.subject(),
+                        &Call {
+                            tool: &call.name,
+                            arguments: &arguments,
+                            read_only,
+                            call_id: &call.id,
+                        },
+                    )
+                    .await;
+                self.record_decision(call, &decision).await?;
+                (decision.action, decision.level, decision.reasons, false)
+            }
+            // The host restarted after these steps were stored.
+            Some(Gate::Decided {
+                action,
+                level,
+                reasons,
+            }) => (action, level, reasons, false),
+            Some(Gate::Requested) => (Action::Ask, RiskLevel::default(), Vec::new(), true),
+            Some(Gate::Resolved { approved: true, .. }) => {
+                (Action::Allow, RiskLevel::default(), Vec::new(), false)
+            }
+            Some(Gate::Resolved {
+                approved: false,
+                refusal,
+            }) => return refuse(refusal).await,
+        };
+        match action {
+            Action::Allow => {}
+            Action::Deny => {
+                return refuse(format!("refused by policy: {}", reasons.join("; "))).await;
+            }
+            Action::Ask => {
+                let asked = if asked {
+                    self.deps.store.latest_approval(&self.id, &call.id).await?
+                } else {
+                    None
+                };
+                let record = match asked {
+                    Some(r) => r,
+                    None => {
+                        self.request_approval(call, &arguments, level, reasons)
+                            .await?
+                    }
+                };
+                match self.await_approval(call, &arguments, record, token).await? {
+                    Approval::Approved => {}
+                    Approval::Refused(msg) => return refuse(msg).await,
+                    Approval::Interrupted => return Ok(ToolRun::Interrupted),
+                }
+            }
+        }
+        self.set_status(AgentStatus::ExecutingTool, None).await?;
         self.append(EventBody::ToolCall {
             call_id: call.id.clone(),
             tool: call.name.clone(),
@@ -767,7 +880,13 @@ impl Agent {
                 Err(ToolCallFailure::Host(e)) => (false, e.to_string()),
             }
         };
-        let (content, cut) = truncate_output(&raw, self.deps.defaults.tool_output_max_bytes);
+        // Tool output is untrusted: what a reviewer cannot see never
+        // reaches the model.
+        let (clean, stripped) = crate::policy::sanitize::strip_invisible(&raw);
+        if stripped > 0 {
+            tracing::warn!(tool = %call.name, stripped, "removed invisible characters from a tool result");
+        }
+        let (content, cut) = truncate_output(&clean, self.deps.defaults.tool_output_max_bytes);
         let event = self
             .append(EventBody::ToolResult {
                 call_id: call.id.clone(),
@@ -776,10 +895,307 @@ impl Agent {
                 content: content.clone(),
                 duration_ms: started.elapsed().as_millis() as u64,
                 truncated_bytes: cut,
+                stripped_chars: stripped,
             })
             .await?;
-        Ok((event, (!success).then_some(content)))
+        Ok(ToolRun::Done(event, (!success).then_some(content)))
     }
+
+    /// Stores a decision (event and audit entry); returns its action.
+    async fn record_decision(
+        &self,
+        call: &ToolCallRequest,
+        decision: &Decision,
+    ) -> Result<(), AgentError> {
+        tracing::info!(
+            tool = %call.name,
+            call = %call.id,
+            action = decision.action.as_str(),
+            level = decision.level.as_str(),
+            "policy decision"
+        );
+        self.append(EventBody::PolicyDecision {
+            call_id: call.id.clone(),
+            tool: call.name.clone(),
+            decision: decision.clone(),
+        })
+        .await?;
+        self.audit(
+            call,
+            "decision",
+            decision.action.as_str(),
+            "policy",
+            decision.reasons.join("; "),
+            serde_json::to_value(decision).unwrap_or_default(),
+        )
+        .await
+    }
+
+    async fn audit(
+        &self,
+        call: &ToolCallRequest,
+        kind: &str,
+        action: &str,
+        actor: &str,
+        reason: String,
+        detail: serde_json::Value,
+    ) -> Result<(), AgentError> {
+        self.deps
+            .store
+            .audit(&NewAudit {
+                agent_id: self.id.clone(),
+                call_id: Some(call.id.clone()),
+                tool: Some(call.name.clone()),
+                kind: kind.into(),
+                action: action.into(),
+                actor: actor.into(),
+                reason: self.deps.redactor.redact(&reason),
+                detail: {
+                    let mut detail = detail;
+                    self.deps.redactor.redact_json(&mut detail);
+                    detail
+                },
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Waits for a human's decision on the call's approval `record`, its
+    /// timeout or an interrupt. Decisions are made in the store, where
+    /// exactly one decider wins; the agent then records it as
+    /// `approval.decided`.
+    async fn await_approval(
+        &self,
+        call: &ToolCallRequest,
+        arguments: &serde_json::Value,
+        mut record: crate::store::ApprovalRecord,
+        token: &CancellationToken,
+    ) -> Result<Approval, AgentError> {
+        let store = &self.deps.store;
+        self.set_status(AgentStatus::WaitingApproval, None).await?;
+        loop {
+            if record.status != ApprovalStatus::Pending {
+                return self.apply_decision(call, arguments, &record).await;
+            }
+            let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
+            let expiry = match record.expires_at {
+                Some(at) => {
+                    let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+                    tokio::time::Instant::now() + left
+                }
+                None => far,
+            };
+            let ended = tokio::select! {
+                _ = self.approvals.notified() => None,
+                _ = token.cancelled() => Some((ApprovalStatus::Cancelled, "interrupt")),
+                _ = tokio::time::sleep_until(expiry) => Some((ApprovalStatus::Expired, "timeout")),
+            };
+            if let Some((status, by)) = ended {
+                store
+                    .decide_approval(
+                        &self.id,
+                        &call.id,
+                        status,
+                        by,
+                        None,
+                        None,
+                        chrono::Utc::now(),
+                    )
+                    .await?;
+            }
+            record = match store.approval(&self.id, record.seq).await? {
+                Some(r) => r,
+                None => {
+                    return Ok(Approval::Refused(
+                        "not run: its approval record is gone".into(),
+                    ));
+                }
+            };
+            if record.status == ApprovalStatus::Cancelled && token.is_cancelled() {
+                self.apply_decision(call, arguments, &record).await?;
+                return Ok(Approval::Interrupted);
+            }
+        }
+    }
+
+    /// Records `approval.requested` and the pending approval, atomically.
+    async fn request_approval(
+        &self,
+        call: &ToolCallRequest,
+        arguments: &serde_json::Value,
+        level: RiskLevel,
+        reasons: Vec<String>,
+    ) -> Result<crate::store::ApprovalRecord, AgentError> {
+        let remember_rule = exact_allow(&call.name, arguments);
+        let timeout =
+            self.config
+                .approval_timeout_secs
+                .or(self.deps.policy.config().approval_timeout_secs);
+        let expires_at = timeout.map(|s| {
+            chrono::Utc::now() + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2))
+        });
+        let body = self
+            .deps
+            .redactor
+            .redact_event(EventBody::ApprovalRequested {
+                call_id: call.id.clone(),
+                tool: call.name.clone(),
+                arguments: arguments.clone(),
+                level,
+                reasons,
+                diff: crate::policy::preview::file_change(
+                    &self.config.workspace,
+                    &call.name,
+                    arguments,
+                ),
+                remember: RememberRules {
+                    agent: remember_rule.clone(),
+                    always: remember_rule,
+                },
+                expires_at,
+            });
+        let request = body.data();
+        let mut last = self.log.lock().await;
+        let event = Arc::new(Event {
+            seq: *last + 1,
+            agent_id: self.id.clone(),
+            ts: chrono::Utc::now(),
+            body,
+        });
+        self.deps
+            .store
+            .request_approval(
+                &event,
+                &NewApproval {
+                    call_id: call.id.clone(),
+                    tool: call.name.clone(),
+                    request,
+                    expires_at,
+                },
+            )
+            .await?;
+        *last = event.seq;
+        self.last_seq.store(event.seq, Ordering::Release);
+        let _ = self.live.send(event.clone());
+        drop(last);
+        tracing::info!(tool = %call.name, call = %call.id, "waiting for approval");
+        self.deps
+            .store
+            .approval(&self.id, event.seq)
+            .await?
+            .ok_or_else(|| AgentError::Invalid("the approval just stored is missing".into()))
+    }
+
+    /// Records a decided approval (`approval.decided`, the audit entry and,
+    /// when remembered, the rule) and says what follows.
+    async fn apply_decision(
+        &self,
+        call: &ToolCallRequest,
+        arguments: &serde_json::Value,
+        record: &crate::store::ApprovalRecord,
+    ) -> Result<Approval, AgentError> {
+        let approved = record.status == ApprovalStatus::Approved;
+        let by = record
+            .decided_by
+            .clone()
+            .unwrap_or_else(|| "unknown".into());
+        let mut rule = None;
+        let scope = match record.remember.as_deref() {
+            Some("agent") => Some(Scope::Agent(self.id.clone())),
+            Some("always") => Some(Scope::Global),
+            _ => None,
+        };
+        if let Some(scope) = scope
+            && matches!(
+                record.status,
+                ApprovalStatus::Approved | ApprovalStatus::Denied
+            )
+        {
+            let allow = exact_allow(&call.name, arguments);
+            let text = if approved {
+                allow
+            } else {
+                allow.replacen("allow", "deny", 1)
+            };
+            let spec = RuleSpec {
+                rule: text.clone(),
+                scope: scope.clone(),
+                matches: Vec::new(),
+                not_matches: Vec::new(),
+            };
+            // After a restart the rule may be stored already.
+            let exists = self
+                .deps
+                .policy
+                .rules()
+                .iter()
+                .any(|r| r.spec.rule == text && r.spec.scope == scope);
+            if !exists {
+                match self.deps.policy.add_rule(spec, "approval", &by).await {
+                    Ok(view) => {
+                        self.deps
+                            .store
+                            .audit(&NewAudit {
+                                agent_id: self.id.clone(),
+                                call_id: Some(call.id.clone()),
+                                tool: Some(call.name.clone()),
+                                kind: "rule".into(),
+                                action: "added".into(),
+                                actor: by.clone(),
+                                reason: format!("remembered an approval decision ({scope})"),
+                                detail: serde_json::to_value(&view).unwrap_or_default(),
+                            })
+                            .await?;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, rule = %text, "cannot remember the decision")
+                    }
+                }
+            }
+            rule = Some((text, scope.to_string()));
+        }
+        let refusal_text = refusal(record.status.as_str(), &by, record.reason.as_deref());
+        self.append(EventBody::ApprovalDecided {
+            call_id: call.id.clone(),
+            tool: call.name.clone(),
+            approved,
+            status: record.status,
+            by: by.clone(),
+            reason: record.reason.clone(),
+            rule: rule.as_ref().map(|(t, _)| t.clone()),
+            rule_scope: rule.map(|(_, s)| s),
+        })
+        .await?;
+        self.audit(
+            call,
+            "approval",
+            record.status.as_str(),
+            &by,
+            record.reason.clone().unwrap_or_default(),
+            serde_json::to_value(record).unwrap_or_default(),
+        )
+        .await?;
+        Ok(if approved {
+            Approval::Approved
+        } else {
+            Approval::Refused(refusal_text)
+        })
+    }
+}
+
+/// How a tool call step ended.
+enum ToolRun {
+    /// Its result is stored (with why it failed, if it did).
+    Done(Arc<Event>, Option<String>),
+    /// The user interrupted while it waited for approval.
+    Interrupted,
+}
+
+/// How waiting for a human ended.
+enum Approval {
+    Approved,
+    Refused(String),
+    Interrupted,
 }
 
 /// Most bytes of one `tool.output` event: chunks that arrive together are
@@ -832,6 +1248,7 @@ fn failed_result(call: &ToolCallRequest, content: String) -> EventBody {
         content,
         duration_ms: 0,
         truncated_bytes: 0,
+        stripped_chars: 0,
     }
 }
 

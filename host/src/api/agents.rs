@@ -100,6 +100,15 @@ pub struct AgentTemplate {
     /// Limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<AgentLimits>,
+    /// Approval mode (default: `[policy] default_mode`, `ask-risky`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_mode: Option<crate::policy::ApprovalMode>,
+    /// Seconds a pending approval waits before the call is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_timeout_secs: Option<u64>,
+    /// The agent's own policy rules, tried before all others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Vec<String>>,
 }
 
 /// `POST /api/agents`.
@@ -183,6 +192,9 @@ pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentC
     take!(mcp_servers);
     take!(network);
     take!(limits);
+    take!(approval_mode);
+    take!(approval_timeout_secs);
+    take!(rules);
     let model = match merged.model {
         Some(m) => m,
         None => state
@@ -206,6 +218,12 @@ pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentC
         limits: merged
             .limits
             .unwrap_or_else(|| state.manager.deps().defaults.limits.clone()),
+        template: req.template.clone(),
+        approval_mode: merged
+            .approval_mode
+            .unwrap_or(state.manager.deps().policy.config().default_mode),
+        approval_timeout_secs: merged.approval_timeout_secs,
+        rules: merged.rules.unwrap_or_default(),
     })
 }
 

@@ -144,6 +144,19 @@ impl Auth {
         })
     }
 
+    /// Who is asking, for the audit log: `admin` (the admin token), `user`
+    /// (the user token) or `local user` (loopback without a token).
+    pub fn role(&self, headers: &HeaderMap, query: Option<&str>) -> &'static str {
+        let presented = Auth::presented(headers, query);
+        if self.is_admin(presented.as_deref()) {
+            "admin"
+        } else if self.token.is_some() {
+            "user"
+        } else {
+            "local user"
+        }
+    }
+
     fn is_admin(&self, presented: Option<&str>) -> bool {
         presented.is_some_and(|p| constant_time_eq(p.as_bytes(), self.admin_token.as_bytes()))
     }

@@ -99,7 +99,21 @@ impl From<AgentError> for ApiError {
             AgentError::Stopped(_) => {
                 ApiError::new(StatusCode::CONFLICT, "agent_stopped", e.to_string())
             }
+            AgentError::NoApproval { .. } => ApiError::not_found(e.to_string()),
+            AgentError::Conflict(m) => ApiError::conflict(m),
             AgentError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::policy::PolicyError> for ApiError {
+    fn from(e: crate::policy::PolicyError) -> ApiError {
+        use crate::policy::PolicyError;
+        match e {
+            PolicyError::Rule(_) | PolicyError::Invalid(_) => ApiError::invalid(e.to_string()),
+            PolicyError::NotFound(_) => ApiError::not_found(e.to_string()),
+            PolicyError::ReadOnly(_) => ApiError::conflict(e.to_string()),
+            PolicyError::Store(s) => s.into(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod config_docs;
 pub mod error;
 pub mod mcp;
 pub mod plugins;
+pub mod policy;
 pub mod ws;
 
 use crate::agent::{Manager, ModelRef};
@@ -60,9 +61,11 @@ pub struct AppState {
         plugins::list, plugins::get, plugins::install, plugins::put_grants, plugins::enable,
         plugins::disable, plugins::remove, plugins::tools,
         mcp::list, mcp::add, mcp::get, mcp::remove, mcp::test, mcp::catalog, mcp::health,
+        policy::decide, policy::pending, policy::audit, policy::list_rules, policy::add_rule,
+        policy::remove_rule, policy::assess,
         openapi,
     ),
-    tags((name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "meta"))
+    tags((name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "policy"), (name = "meta"))
 )]
 pub struct ApiDoc;
 
@@ -112,6 +115,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/agents/{id}/messages", post(agents::post_message))
         .route("/api/agents/{id}/interrupt", post(agents::interrupt))
         .route("/api/agents/{id}/events", get(agents::events))
+        .route("/api/agents/{id}/approvals/{call_id}", post(policy::decide))
+        .route("/api/approvals", get(policy::pending))
+        .route("/api/audit", get(policy::audit))
+        // Rules loosen or tighten what every agent may do: admin.
+        .route(
+            "/api/policy/rules",
+            get(policy::list_rules).merge(post(policy::add_rule).route_layer(admin_only())),
+        )
+        .route(
+            "/api/policy/rules/{id}",
+            delete(policy::remove_rule).route_layer(admin_only()),
+        )
+        .route("/api/policy/assess", post(policy::assess))
         .route(
             "/api/config/agent-templates",
             get(config_docs::list_templates).post(config_docs::create_template),

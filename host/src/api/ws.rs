@@ -12,7 +12,10 @@
 //!
 //! Client → server: `{"op":"subscribe","agent_id","after"}`,
 //! `{"op":"unsubscribe","agent_id"}`, `{"op":"message","agent_id","text"}`,
-//! `{"op":"interrupt","agent_id"}`.
+//! `{"op":"interrupt","agent_id"}`, `{"op":"approve","agent_id","call_id",
+//! "approved","reason"?,"remember"?}` (as `POST
+//! /api/agents/{id}/approvals/{call_id}`; a second decision gets an error
+//! with code `conflict`).
 //! Server → client: `{"op":"event","event":{…}}`, `{"op":"subscribed",
 //! "agent_id","after"}`, `{"op":"lagged","agent_id","resume_after"}`,
 //! `{"op":"ack","for","agent_id","seq"?}`, `{"op":"error","code","message",
@@ -62,6 +65,15 @@ enum ClientMsg {
     Interrupt {
         agent_id: String,
     },
+    Approve {
+        agent_id: String,
+        call_id: String,
+        approved: bool,
+        #[serde(default)]
+        reason: Option<String>,
+        #[serde(default)]
+        remember: crate::agent::Remember,
+    },
 }
 
 /// A server message.
@@ -108,9 +120,11 @@ fn encode(msg: &ServerMsg<'_>) -> Utf8Bytes {
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     state.auth.check_origin(&headers)?;
+    let actor = super::policy::actor(&state, &headers, &uri, "WebSocket");
     let ws = ws.map_err(|e| {
         let status = e.status();
         let code = match status {
@@ -126,10 +140,10 @@ pub async fn upgrade(
     })?;
     Ok(ws
         .max_message_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve(state, socket)))
+        .on_upgrade(move |socket| serve(state, socket, actor)))
 }
 
-async fn serve(state: AppState, socket: WebSocket) {
+async fn serve(state: AppState, socket: WebSocket, actor: String) {
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Utf8Bytes>(OUT_CAPACITY);
     // Control messages (lag notices, replies) bypass the bounded queue; there
@@ -188,7 +202,7 @@ async fn serve(state: AppState, socket: WebSocket) {
             }
         };
         subs.retain(|_, h| !h.is_finished());
-        handle(&state, msg, &mut subs, &out_tx, &ctl_tx).await;
+        handle(&state, &actor, msg, &mut subs, &out_tx, &ctl_tx).await;
     }
     for (_, h) in subs {
         h.abort();
@@ -213,6 +227,7 @@ fn reply_error(
 
 async fn handle(
     state: &AppState,
+    actor: &str,
     msg: ClientMsg,
     subs: &mut HashMap<String, JoinHandle<()>>,
     out: &mpsc::Sender<Utf8Bytes>,
@@ -301,6 +316,29 @@ async fn handle(
                     for_op: "interrupt",
                     agent_id: &agent_id,
                     seq: None,
+                }));
+            }
+            Err(e) => {
+                let api: ApiError = e.into();
+                reply_error(ctl, api.code, &api.message, Some(&agent_id));
+            }
+        },
+        ClientMsg::Approve {
+            agent_id,
+            call_id,
+            approved,
+            reason,
+            remember,
+        } => match state
+            .manager
+            .decide(&agent_id, &call_id, approved, reason, remember, actor)
+            .await
+        {
+            Ok(record) => {
+                let _ = ctl.send(encode(&ServerMsg::Ack {
+                    for_op: "approve",
+                    agent_id: &agent_id,
+                    seq: Some(record.seq),
                 }));
             }
             Err(e) => {

@@ -4,11 +4,13 @@
 mod agents;
 mod mcp;
 mod plugins;
+mod policy;
 mod sandbox;
 
 pub use agents::{AgentBenchArgs, agents};
 pub use mcp::{McpBenchArgs, mcp};
 pub use plugins::{PluginBenchArgs, plugins};
+pub use policy::{PolicyBenchArgs, policy};
 pub use sandbox::{SandboxBenchArgs, sandbox};
 
 use std::time::Duration;

@@ -738,7 +738,7 @@ impl McpManager {
     fn adapters_of(&self, server: &Server, resolved: &Resolved) -> Result<Vec<String>, McpError> {
         let available = match &self.plugins {
             Some(p) => p
-                .adapters()
+                .enabled_of(crate::plugins::World::McpAdapter)
                 .map_err(|e| McpError::Internal(e.to_string()))?,
             None => Vec::new(),
         };

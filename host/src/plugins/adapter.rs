@@ -287,29 +287,30 @@ fn not_an_adapter(plugin: &LoadedPlugin) -> CallError {
 }
 
 impl PluginHost {
-    /// Names of installed, enabled plugins of world `mcp-adapter`, sorted.
-    pub fn adapters(&self) -> Result<Vec<String>, PluginError> {
-        Ok(self
-            .list()?
-            .into_iter()
-            .filter(|p| p.record.enabled && p.record.world == World::McpAdapter)
-            .map(|p| p.record.name)
-            .collect())
-    }
-
     /// The loaded adapter `name`: installed, enabled and of world
     /// `mcp-adapter`.
     fn load_adapter(&self, name: &str) -> Result<Arc<LoadedPlugin>, PluginError> {
+        self.load_enabled(name, World::McpAdapter, "an MCP adapter")
+    }
+
+    /// The loaded plugin `name`, which must be installed, enabled and of
+    /// `world` (`what` names the world for messages, article included).
+    pub(super) fn load_enabled(
+        &self,
+        name: &str,
+        world: World,
+        what: &str,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
         let record = self.get(name)?.record;
-        if record.world != World::McpAdapter {
+        if record.world != world {
             return Err(PluginError::Invalid(format!(
-                "plugin `{name}` is a `{}` plugin, not an MCP adapter (world `mcp-adapter`)",
+                "plugin `{name}` is a `{}` plugin, not an {what} (world `{world}`)",
                 record.world
             )));
         }
         if !record.enabled {
             return Err(PluginError::Invalid(format!(
-                "MCP adapter `{name}` is disabled (`paddock plugin enable {name}`)"
+                "plugin `{name}` ({what}) is disabled (`paddock plugin enable {name}`)"
             )));
         }
         self.load_record(&record)

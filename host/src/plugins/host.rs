@@ -224,7 +224,17 @@ impl PluginHost {
             .collect())
     }
 
-    /// One installed plugin.
+    /// Names of installed, enabled plugins of `world`, sorted.
+    pub fn enabled_of(&self, world: World) -> Result<Vec<String>, PluginError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|p| p.record.enabled && p.record.world == world)
+            .map(|p| p.record.name)
+            .collect())
+    }
+
+    /// Installed plugin `name`.
     pub fn get(&self, name: &str) -> Result<PluginInfo, PluginError> {
         self.registry
             .snapshot()?

@@ -3,6 +3,7 @@
 //! every call in a fresh instance under memory, time and output limits.
 
 pub mod adapter;
+pub mod assessor;
 pub mod bindings;
 pub mod capability;
 pub mod engine;
@@ -14,6 +15,7 @@ pub mod registry;
 pub mod runtime;
 
 pub use adapter::{CallDecision, McpCall, McpTool, ShownTool};
+pub use assessor::Assessment;
 pub use capability::Capability;
 pub use exec::{
     BoxFuture, ExecBackend, ExecFailure, ExecOutcome, ExecRequest, JobState, SharedExec,

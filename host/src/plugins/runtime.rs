@@ -683,6 +683,17 @@ impl LoadedPlugin {
         }
     }
 
+    /// The pre-instantiated `risk-assessor` entry point; `None` for
+    /// plugins of other worlds.
+    pub(super) fn assessor_pre(
+        &self,
+    ) -> Option<&v0_1_0::risk_assessor::RiskAssessorPre<StoreState>> {
+        match &self.bindings {
+            Bindings::RiskAssessorV0_1_0(pre) => Some(pre),
+            _ => None,
+        }
+    }
+
     fn engine(&self) -> &Engine {
         match &self.bindings {
             Bindings::ToolV0_1_0(p) => p.engine(),

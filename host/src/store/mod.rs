@@ -59,8 +59,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+mod policy;
 #[cfg(test)]
 mod tests;
+
+pub use policy::{ApprovalRecord, ApprovalStatus, AuditEntry, AuditQuery, NewApproval, NewAudit};
 
 /// The migrations, oldest first: (version, description, SQLite SQL,
 /// PostgreSQL SQL). A released migration is never edited: add a new one.
@@ -69,12 +72,20 @@ mod tests;
 /// [`Migrator::with_migrations`] (the same checksums `sqlx::migrate!` would
 /// record), which spares the build sqlx's proc-macro crate and a second,
 /// host-side compile of the bundled SQLite.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "policy",
+        include_str!("../../migrations/sqlite/0002_policy.sql"),
+        include_str!("../../migrations/postgres/0002_policy.sql"),
+    ),
+];
 
 /// How long a SQLite writer waits for a lock held by another process.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -575,6 +586,11 @@ impl Store {
     pub async fn purge_agent(&self, id: &str) -> Result<bool, StoreError> {
         let mut w = self.begin_write().await?;
         sqlx::query("DELETE FROM events WHERE agent_id = $1")
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        // Its approvals go with its history; the audit log stays.
+        sqlx::query("DELETE FROM approvals WHERE agent_id = $1")
             .bind(id)
             .execute(&mut *w.tx)
             .await?;

@@ -144,6 +144,10 @@ fn config(name: &str) -> AgentConfig {
         mcp_servers: Vec::new(),
         network: false,
         limits: AgentLimits::default(),
+        template: Some("reviewer".into()),
+        approval_mode: crate::policy::ApprovalMode::AskAll,
+        approval_timeout_secs: Some(60),
+        rules: vec!["deny execute_bash(rm -rf /*)".into()],
     }
 }
 
@@ -242,6 +246,7 @@ fn all_durable_bodies() -> Vec<EventBody> {
             content: "fn main() {}".into(),
             duration_ms: 12,
             truncated_bytes: 3,
+            stripped_chars: 0,
         },
         EventBody::Usage {
             provider: "scripted".into(),
@@ -606,6 +611,7 @@ async fn denormalised_status_usage_and_last_seq(url: String) {
                 content: String::new(),
                 duration_ms: 1,
                 truncated_bytes: 0,
+                stripped_chars: 0,
             },
         )
     };
@@ -846,6 +852,7 @@ async fn concurrent_appends_to_many_agents(url: String) {
                             content: "ok".into(),
                             duration_ms: 1,
                             truncated_bytes: 0,
+                            stripped_chars: 0,
                         }
                     } else {
                         EventBody::MessageUser {

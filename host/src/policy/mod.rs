@@ -1,0 +1,694 @@
+//! The policy pipeline (DESIGN.md §1, §4): every tool call — plugin tool,
+//! MCP tool, shell — is judged here before it runs.
+//!
+//! 1. **Rules** ([`rules`]): ordered `allow` / `ask` / `deny` entries from
+//!    the agent's own configuration, the API (scoped to an agent, a
+//!    template, or global) and `[policy]` in `paddock.toml`. A matching
+//!    `deny` wins over everything; otherwise the first matching rule
+//!    decides (the agent's rules first, then its template's, then global).
+//! 2. **Risk assessors**: every enabled `risk-assessor` plugin judges the
+//!    call (level, suggested action, reason). One that fails or times out
+//!    counts as `ask` at level high — never `allow`. An assessor's `deny`
+//!    refuses the call.
+//! 3. The agent's **approval mode** ([`ApprovalMode`]) turns the risk into
+//!    allow or ask when no rule decided.
+//!
+//! The decision ([`Decision`]) carries every assessor's verdict and the rule
+//! that matched; the agent records it as a `policy.decision` event and in
+//! the audit log. Approvals themselves (parking a call until a human
+//! decides) are the agent's ([`crate::agent`]) and the store's; this module
+//! also owns what an approval shows: a diff of file writes ([`preview`]),
+//! and the cleaning of untrusted tool output ([`sanitize`]).
+
+pub mod preview;
+pub mod rules;
+pub mod sanitize;
+
+use crate::plugins::{PluginHost, World};
+use crate::store::{Store, StoreError};
+use rules::{CallText, Rule, RuleError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+/// How risky a tool call is.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RiskLevel {
+    /// Reads or harmless local changes.
+    #[default]
+    Low,
+    /// Changes that are easy to undo or only reach the workspace.
+    Medium,
+    /// Changes that are hard to undo or reach beyond the workspace.
+    High,
+    /// Destructive or system-wide changes; exfiltration.
+    Critical,
+}
+
+impl RiskLevel {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskLevel::Low => "low",
+            RiskLevel::Medium => "medium",
+            RiskLevel::High => "high",
+            RiskLevel::Critical => "critical",
+        }
+    }
+}
+
+/// What happens to a tool call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Run it.
+    Allow,
+    /// Ask a human first.
+    Ask,
+    /// Refuse it.
+    Deny,
+}
+
+impl Action {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Ask => "ask",
+            Action::Deny => "deny",
+        }
+    }
+}
+
+/// How much an agent may do without asking.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalMode {
+    /// Only `deny`/`ask` rules and high or critical risk stop a call.
+    Auto,
+    /// Medium risk and above, and any assessor's `ask`, ask a human.
+    #[default]
+    AskRisky,
+    /// Every call asks unless a rule allows it.
+    AskAll,
+    /// Only tools marked read-only run (they are judged as in `auto`);
+    /// others are refused and not offered to the model.
+    ReadOnly,
+}
+
+impl ApprovalMode {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalMode::Auto => "auto",
+            ApprovalMode::AskRisky => "ask-risky",
+            ApprovalMode::AskAll => "ask-all",
+            ApprovalMode::ReadOnly => "read-only",
+        }
+    }
+}
+
+/// One assessor's verdict on a call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Verdict {
+    /// The assessor plugin.
+    pub assessor: String,
+    /// How risky it found the call.
+    pub level: RiskLevel,
+    /// What it suggested.
+    pub action: Action,
+    /// Why.
+    pub reason: String,
+    /// Whether the assessor failed (trap, timeout…): then the verdict is
+    /// `ask` at level high.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
+    /// How long it took, in microseconds.
+    pub duration_us: u64,
+}
+
+/// The pipeline's decision on one call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Decision {
+    /// What happens.
+    pub action: Action,
+    /// The highest level any assessor gave (`low` when none spoke).
+    pub level: RiskLevel,
+    /// Why, for humans: the rule, the assessors' reasons, the mode.
+    pub reasons: Vec<String>,
+    /// The rule that decided, as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Where that rule comes from (`config`, `agent`, `agent:ID`,
+    /// `template:NAME`, `global`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_scope: Option<String>,
+    /// The agent's approval mode.
+    pub mode: ApprovalMode,
+    /// Every assessor's verdict.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// What a rule applies to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Every agent.
+    Global,
+    /// One agent.
+    Agent(String),
+    /// Agents created from one template.
+    Template(String),
+}
+
+impl Scope {
+    /// Parses `global`, `agent:ID` or `template:NAME`.
+    pub fn parse(s: &str) -> Result<Scope, String> {
+        match s.split_once(':') {
+            None if s == "global" => Ok(Scope::Global),
+            Some(("agent", id)) if !id.trim().is_empty() => Ok(Scope::Agent(id.to_string())),
+            Some(("template", n)) if !n.trim().is_empty() => Ok(Scope::Template(n.to_string())),
+            _ => Err(format!(
+                "scope `{s}` is not one of `global`, `agent:ID`, `template:NAME`"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Global => f.write_str("global"),
+            Scope::Agent(id) => write!(f, "agent:{id}"),
+            Scope::Template(n) => write!(f, "template:{n}"),
+        }
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Scope, D::Error> {
+        let s = String::deserialize(d)?;
+        Scope::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A rule as configured: its text, scope, and the examples it must match
+/// and not match (checked when it loads).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    /// `allow|ask|deny TOOL[(PATTERN)]`.
+    pub rule: String,
+    /// `global` (default), `agent:ID` or `template:NAME`.
+    #[serde(default = "global_scope")]
+    #[schema(value_type = String)]
+    pub scope: Scope,
+    /// Inputs the rule must match: strings (the main or named argument) or
+    /// objects (whole arguments).
+    #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<Value>,
+    /// Inputs it must not match.
+    #[serde(default, rename = "not_match", skip_serializing_if = "Vec::is_empty")]
+    pub not_matches: Vec<Value>,
+}
+
+fn global_scope() -> Scope {
+    Scope::Global
+}
+
+/// A rule in `paddock.toml`: a string, or a table with examples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ConfigRule {
+    /// Just the rule text (global).
+    Text(String),
+    /// With a scope and examples.
+    Spec(RuleSpec),
+}
+
+impl ConfigRule {
+    fn spec(&self) -> RuleSpec {
+        match self {
+            ConfigRule::Text(rule) => RuleSpec {
+                rule: rule.clone(),
+                scope: Scope::Global,
+                matches: Vec::new(),
+                not_matches: Vec::new(),
+            },
+            ConfigRule::Spec(s) => s.clone(),
+        }
+    }
+}
+
+/// `[policy]` in `paddock.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// The approval mode of agents that do not name one.
+    #[serde(default)]
+    pub default_mode: ApprovalMode,
+    /// Default time a pending approval waits before it is refused (none:
+    /// it waits until decided).
+    #[serde(default)]
+    pub approval_timeout_secs: Option<u64>,
+    /// Rules, in order.
+    #[serde(default)]
+    pub rules: Vec<ConfigRule>,
+}
+
+/// Why a policy operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A rule is not valid (or fails its own examples).
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// Something else about a request is not valid.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such rule.
+    #[error("no policy rule with id `{0}`")]
+    NotFound(String),
+    /// Rules from `paddock.toml` are changed there, not through the API.
+    #[error("rule `{0}` comes from paddock.toml; change it there")]
+    ReadOnly(String),
+    /// The store failed.
+    #[error("the store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Compiles a spec, checking its examples.
+pub fn compile(spec: &RuleSpec) -> Result<Rule, RuleError> {
+    let rule = Rule::parse(&spec.rule)?;
+    rule.check_examples(&spec.matches, &spec.not_matches)?;
+    Ok(rule)
+}
+
+/// Compiles an agent's own rules (as in its configuration).
+pub fn compile_all(texts: &[String]) -> Result<Vec<Rule>, RuleError> {
+    texts.iter().map(|t| Rule::parse(t)).collect()
+}
+
+/// A stored or configured rule, as the API shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RuleView {
+    /// Its id (`config-N` for rules of `paddock.toml`).
+    pub id: String,
+    /// Its spec.
+    #[serde(flatten)]
+    pub spec: RuleSpec,
+    /// `config`, `api` or `approval` (added by remembering an approval).
+    pub source: String,
+    /// Who added it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// When it was added (none for config rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A rule ready to match.
+#[derive(Clone, Debug)]
+struct Loaded {
+    view: RuleView,
+    rule: Rule,
+}
+
+/// Whom a call is judged for.
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    /// The agent.
+    pub agent_id: &'a str,
+    /// The template it was created from.
+    pub template: Option<&'a str>,
+    /// Its own rules (from its configuration), compiled.
+    pub rules: &'a [Rule],
+    /// Its approval mode.
+    pub mode: ApprovalMode,
+}
+
+/// The call being judged.
+#[derive(Clone, Copy, Debug)]
+pub struct Call<'a> {
+    /// The tool's name as offered to the model.
+    pub tool: &'a str,
+    /// The arguments (a JSON object).
+    pub arguments: &'a Value,
+    /// Whether the tool only reads.
+    pub read_only: bool,
+    /// The model's call id.
+    pub call_id: &'a str,
+}
+
+/// The policy of this host: its rules and the assessors it asks.
+pub struct Policy {
+    plugins: Arc<PluginHost>,
+    store: Store,
+    config: PolicyConfig,
+    rules: RwLock<Arc<Vec<Loaded>>>,
+}
+
+impl Policy {
+    /// Loads the rules of `config` and those stored through the API; a
+    /// rule that does not parse or fails its examples is an error naming it.
+    pub async fn open(
+        config: PolicyConfig,
+        store: Store,
+        plugins: Arc<PluginHost>,
+    ) -> Result<Policy, PolicyError> {
+        let policy = Policy {
+            plugins,
+            store,
+            config,
+            rules: RwLock::new(Arc::new(Vec::new())),
+        };
+        policy.reload().await?;
+        Ok(policy)
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &PolicyConfig {
+        &self.config
+    }
+
+    /// Reads the stored rules again.
+    pub async fn reload(&self) -> Result<(), PolicyError> {
+        let mut loaded = Vec::new();
+        for (i, c) in self.config.rules.iter().enumerate() {
+            let spec = c.spec();
+            let rule = compile(&spec).map_err(|e| RuleError {
+                message: format!("{} (paddock.toml [policy] rules[{i}])", e.message),
+                ..e
+            })?;
+            loaded.push(Loaded {
+                view: RuleView {
+                    id: format!("config-{}", i + 1),
+                    spec,
+                    source: "config".into(),
+                    created_by: None,
+                    created_at: None,
+                },
+                rule,
+            });
+        }
+        for stored in self.store.list_rules().await? {
+            match compile(&stored.spec) {
+                Ok(rule) => loaded.push(Loaded { view: stored, rule }),
+                // Stored rules were checked when added: one that no longer
+                // compiles (a newer, stricter parser) is skipped loudly
+                // rather than stopping the host.
+                Err(e) => {
+                    tracing::error!(rule = %stored.id, error = %e, "skipping a stored policy rule")
+                }
+            }
+        }
+        if let Ok(mut rules) = self.rules.write() {
+            *rules = Arc::new(loaded);
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Arc<Vec<Loaded>> {
+        self.rules
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Every rule (config first, then stored, oldest first).
+    pub fn rules(&self) -> Vec<RuleView> {
+        self.snapshot().iter().map(|l| l.view.clone()).collect()
+    }
+
+    /// Adds a rule through the API (or by remembering an approval).
+    pub async fn add_rule(
+        &self,
+        spec: RuleSpec,
+        source: &str,
+        created_by: &str,
+    ) -> Result<RuleView, PolicyError> {
+        compile(&spec)?;
+        let view = self.store.add_rule(&spec, source, created_by).await?;
+        self.reload().await?;
+        Ok(view)
+    }
+
+    /// Removes a rule added through the API.
+    pub async fn remove_rule(&self, id: &str) -> Result<RuleView, PolicyError> {
+        let rules = self.snapshot();
+        let Some(found) = rules.iter().find(|l| l.view.id == id) else {
+            return Err(PolicyError::NotFound(id.to_string()));
+        };
+        if found.view.source == "config" {
+            return Err(PolicyError::ReadOnly(id.to_string()));
+        }
+        if !self.store.remove_rule(id).await? {
+            return Err(PolicyError::NotFound(id.to_string()));
+        }
+        self.reload().await?;
+        Ok(found.view.clone())
+    }
+
+    /// Rules that apply to `subject`, in the order they are tried, with
+    /// their scope's name.
+    fn applicable<'a>(
+        &self,
+        subject: &Subject<'a>,
+        stored: &'a [Loaded],
+    ) -> Vec<(&'a Rule, String)> {
+        let mut out: Vec<(&Rule, String)> = subject
+            .rules
+            .iter()
+            .map(|r| (r, "agent".to_string()))
+            .collect();
+        let tiers = [
+            Scope::Agent(subject.agent_id.to_string()),
+            match subject.template {
+                Some(t) => Scope::Template(t.to_string()),
+                None => Scope::Template(String::new()),
+            },
+            Scope::Global,
+        ];
+        for tier in &tiers {
+            for l in stored.iter().filter(|l| l.view.spec.scope == *tier) {
+                let scope = if l.view.source == "config" {
+                    format!("config {}", l.view.spec.scope)
+                } else {
+                    l.view.spec.scope.to_string()
+                };
+                out.push((&l.rule, scope));
+            }
+        }
+        out
+    }
+
+    /// Whether rules deny every call of `tool` to `subject` (such tools are
+    /// not offered to its model at all).
+    pub fn denies_tool(&self, subject: &Subject<'_>, tool: &str, read_only: bool) -> bool {
+        if subject.mode == ApprovalMode::ReadOnly && !read_only {
+            return true;
+        }
+        let stored = self.snapshot();
+        self.applicable(subject, &stored)
+            .iter()
+            .any(|(r, _)| r.action == Action::Deny && r.is_unconditional() && r.matches_tool(tool))
+    }
+
+    /// Judges one call: rules, then every enabled assessor, then the mode.
+    pub async fn decide(&self, subject: &Subject<'_>, call: &Call<'_>) -> Decision {
+        let stored = self.snapshot();
+        let text = CallText::new(call.tool, call.arguments);
+        let applicable = self.applicable(subject, &stored);
+        if let Some((rule, scope)) = applicable
+            .iter()
+            .find(|(r, _)| r.action == Action::Deny && r.matches_call(&text))
+        {
+            // Denied outright: no assessor is asked.
+            return Decision {
+                action: Action::Deny,
+                level: RiskLevel::Low,
+                reasons: vec![format!("denied by rule `{}`", rule.text())],
+                rule: Some(rule.text().to_string()),
+                rule_scope: Some(scope.clone()),
+                mode: subject.mode,
+                verdicts: Vec::new(),
+            };
+        }
+        let verdicts = self.assess(subject.agent_id, call).await;
+        let matched = applicable
+            .iter()
+            .find(|(r, _)| r.matches_call(&text))
+            .map(|(r, scope)| (*r, scope.as_str()));
+        combine(subject.mode, call, matched, verdicts)
+    }
+
+    /// Every enabled assessor's verdict, assessed concurrently, in the
+    /// assessors' name order.
+    async fn assess(&self, agent_id: &str, call: &Call<'_>) -> Vec<Verdict> {
+        let assessors = match self.plugins.enabled_of(World::RiskAssessor) {
+            Ok(names) => names,
+            Err(e) => {
+                return vec![Verdict {
+                    assessor: "plugins".into(),
+                    level: RiskLevel::High,
+                    action: Action::Ask,
+                    reason: format!("cannot list the risk assessors: {e}"),
+                    failed: true,
+                    duration_us: 0,
+                }];
+            }
+        };
+        let input = call.arguments.to_string();
+        let runs = assessors.iter().map(|name| {
+            let input = &input;
+            async move {
+                let started = Instant::now();
+                let result = self
+                    .plugins
+                    .assess(name, call.tool, input, agent_id, call.call_id)
+                    .await;
+                let duration_us = started.elapsed().as_micros() as u64;
+                match result {
+                    Ok(a) => Verdict {
+                        assessor: name.clone(),
+                        level: a.level,
+                        action: a.action,
+                        reason: a.reason,
+                        failed: false,
+                        duration_us,
+                    },
+                    Err(e) => {
+                        tracing::warn!(assessor = %name, error = %e, "risk assessor failed; counting it as ask");
+                        Verdict {
+                            assessor: name.clone(),
+                            level: RiskLevel::High,
+                            action: Action::Ask,
+                            reason: format!("the assessor failed: {e}"),
+                            failed: true,
+                            duration_us,
+                        }
+                    }
+                }
+            }
+        });
+        futures::future::join_all(runs).await
+    }
+}
+
+/// Turns the assessors' verdicts, the first matching (non-deny) rule and
+/// the approval mode into a decision (see the module doc for the order).
+pub fn combine(
+    mode: ApprovalMode,
+    call: &Call<'_>,
+    matched: Option<(&Rule, &str)>,
+    verdicts: Vec<Verdict>,
+) -> Decision {
+    let mut decision = Decision {
+        action: Action::Allow,
+        level: verdicts.iter().map(|v| v.level).max().unwrap_or_default(),
+        reasons: Vec::new(),
+        rule: None,
+        rule_scope: None,
+        mode,
+        verdicts,
+    };
+    for v in &decision.verdicts {
+        if v.failed || v.action != Action::Allow || v.level > RiskLevel::Low {
+            decision.reasons.push(format!(
+                "{} ({}): {}",
+                v.assessor,
+                v.level.as_str(),
+                v.reason
+            ));
+        }
+    }
+    let failed = decision.verdicts.iter().any(|v| v.failed);
+    let assessor_asks = decision.verdicts.iter().any(|v| v.action == Action::Ask);
+    if decision.verdicts.iter().any(|v| v.action == Action::Deny) {
+        decision.action = Action::Deny;
+        return decision;
+    }
+    if mode == ApprovalMode::ReadOnly && !call.read_only {
+        decision.action = Action::Deny;
+        decision.reasons.push(format!(
+            "approval mode read-only: `{}` is not a read-only tool",
+            call.tool
+        ));
+        return decision;
+    }
+    if let Some((rule, scope)) = matched {
+        decision.rule = Some(rule.text().to_string());
+        decision.rule_scope = Some(scope.to_string());
+        if rule.action == Action::Allow && failed {
+            decision.action = Action::Ask;
+            decision.reasons.push(format!(
+                "rule `{}` allows it, but an assessor failed: a human decides",
+                rule.text()
+            ));
+        } else {
+            decision.action = rule.action;
+            decision.reasons.push(format!(
+                "{} by rule `{}`",
+                if rule.action == Action::Allow {
+                    "allowed"
+                } else {
+                    "asks"
+                },
+                rule.text()
+            ));
+        }
+        return decision;
+    }
+    let ask = match mode {
+        ApprovalMode::Auto | ApprovalMode::ReadOnly => failed || decision.level >= RiskLevel::High,
+        ApprovalMode::AskRisky => failed || assessor_asks || decision.level >= RiskLevel::Medium,
+        ApprovalMode::AskAll => true,
+    };
+    if ask {
+        decision.action = Action::Ask;
+        let why = match mode {
+            ApprovalMode::AskAll => "every call asks".to_string(),
+            _ if failed => "an assessor failed".to_string(),
+            _ if decision.level == RiskLevel::Low => "an assessor asks".to_string(),
+            _ => format!("{} risk asks", decision.level.as_str()),
+        };
+        decision
+            .reasons
+            .push(format!("approval mode {}: {why}", mode.as_str()));
+    }
+    decision
+}
+
+#[cfg(test)]
+mod tests;
