@@ -127,7 +127,241 @@ both_backends!(
     concurrent_appends_to_many_agents,
     corrupt_rows_are_reported,
     survives_kill_9,
+    approvals_are_decided_once_and_the_audit_only_grows,
+    policy_rules_keep_their_order,
 );
+
+fn asked(agent: &str, seq: u64, call: &str) -> (Event, NewApproval) {
+    let body = EventBody::ApprovalRequested {
+        call_id: call.into(),
+        tool: "write_file".into(),
+        arguments: json!({"path": ".env"}),
+        level: crate::policy::RiskLevel::Medium,
+        reasons: vec![],
+        diff: None,
+        remember: crate::events::RememberRules {
+            agent: "allow write_file(path=.env)".into(),
+            always: "allow write_file(path=.env)".into(),
+        },
+        expires_at: None,
+    };
+    let request = body.data();
+    (
+        event(agent, seq, body),
+        NewApproval {
+            call_id: call.into(),
+            tool: "write_file".into(),
+            request,
+            expires_at: None,
+        },
+    )
+}
+
+async fn approvals_are_decided_once_and_the_audit_only_grows(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    create(&store, "p").await;
+    create(&store, "q").await;
+    let (e, a) = asked("p", 2, "c1");
+    store.request_approval(&e, &a).await.unwrap();
+    // A request at the wrong seq stores neither the event nor the approval.
+    let (bad, bad_a) = asked("p", 9, "c9");
+    assert!(matches!(
+        store.request_approval(&bad, &bad_a).await,
+        Err(StoreError::SeqConflict { .. })
+    ));
+    assert!(store.latest_approval("p", "c9").await.unwrap().is_none());
+    let pending = store.pending_approvals(None).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!((pending[0].seq, pending[0].call_id.as_str()), (2, "c1"));
+    assert_eq!(pending[0].status, ApprovalStatus::Pending);
+    assert_eq!(
+        pending[0].request["remember"]["agent"],
+        "allow write_file(path=.env)"
+    );
+    assert!(store.pending_approvals(Some("q")).await.unwrap().is_empty());
+    // Twelve deciders race: exactly one wins.
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let status = if i % 2 == 0 {
+                    ApprovalStatus::Approved
+                } else {
+                    ApprovalStatus::Denied
+                };
+                let by = format!("client {i}");
+                let r = store
+                    .decide_approval(
+                        "p",
+                        "c1",
+                        status,
+                        &by,
+                        Some("why"),
+                        Some("agent"),
+                        Utc::now(),
+                    )
+                    .await
+                    .unwrap();
+                (i, r)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        if let (i, Some(r)) = t.await.unwrap() {
+            winners.push((i, r));
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let (i, won) = &winners[0];
+    assert_eq!(
+        won.decided_by.as_deref(),
+        Some(format!("client {i}").as_str())
+    );
+    assert_eq!(won.remember.as_deref(), Some("agent"));
+    assert_eq!(
+        store.latest_approval("p", "c1").await.unwrap().as_ref(),
+        Some(won)
+    );
+    assert_eq!(store.approval("p", 2).await.unwrap().as_ref(), Some(won));
+    assert!(store.pending_approvals(None).await.unwrap().is_empty());
+    assert!(matches!(
+        store
+            .decide_approval(
+                "p",
+                "c1",
+                ApprovalStatus::Pending,
+                "x",
+                None,
+                None,
+                Utc::now()
+            )
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    // The audit log: filters by agent, time and id; pages.
+    let t0 = Utc::now();
+    for (agent, action) in [("p", "ask"), ("q", "allow"), ("p", "approved")] {
+        store
+            .audit(&NewAudit {
+                agent_id: agent.into(),
+                call_id: Some("c1".into()),
+                tool: Some("write_file".into()),
+                kind: "decision".into(),
+                action: action.into(),
+                actor: "policy".into(),
+                reason: "because".into(),
+                detail: json!({"n": 1}),
+            })
+            .await
+            .unwrap();
+    }
+    let all = store
+        .audit_log(&AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(
+        all.iter()
+            .all(|e| e.ts >= t0 - chrono::Duration::seconds(1))
+    );
+    let p: Vec<String> = store
+        .audit_log(&AuditQuery {
+            agent: Some("p".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(p, ["ask", "approved"]);
+    let page = store
+        .audit_log(&AuditQuery {
+            after_id: Some(all[0].id),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].id, all[1].id);
+    let future = store
+        .audit_log(&AuditQuery {
+            since: Some(Utc::now() + chrono::Duration::hours(1)),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(future.is_empty());
+    // Purging an agent removes its approvals, never the audit.
+    store.purge_agent("p").await.unwrap();
+    assert!(store.latest_approval("p", "c1").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .audit_log(&AuditQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+async fn policy_rules_keep_their_order(url: String) {
+    use crate::policy::{RuleSpec, Scope};
+    let store = Store::open(&url).await.unwrap();
+    let spec = |rule: &str, scope: Scope| RuleSpec {
+        rule: rule.into(),
+        scope,
+        matches: vec![json!("git push")],
+        not_matches: vec![json!({"command": "ls"})],
+    };
+    let a = store
+        .add_rule(
+            &spec("ask execute_bash(git push*)", Scope::Global),
+            "api",
+            "admin (REST)",
+        )
+        .await
+        .unwrap();
+    let b = store
+        .add_rule(
+            &spec("deny x", Scope::Agent("a1".into())),
+            "approval",
+            "user (WebSocket)",
+        )
+        .await
+        .unwrap();
+    let listed = store.list_rules().await.unwrap();
+    assert_eq!(
+        listed,
+        vec![a.clone(), b.clone()]
+            .into_iter()
+            .map(|mut r| {
+                // Times come back at the stored (nanosecond) precision.
+                r.created_at = listed.iter().find(|l| l.id == r.id).unwrap().created_at;
+                r
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(listed[1].spec.scope, Scope::Agent("a1".into()));
+    assert_eq!(listed[0].spec.not_matches, vec![json!({"command": "ls"})]);
+    assert!(store.remove_rule(&a.id).await.unwrap());
+    assert!(!store.remove_rule(&a.id).await.unwrap());
+    let left = store.list_rules().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, b.id);
+}
 
 fn config(name: &str) -> AgentConfig {
     AgentConfig {
@@ -272,6 +506,49 @@ fn all_durable_bodies() -> Vec<EventBody> {
             status: AgentStatus::Error,
             reason: Some("model_failed".into()),
         },
+        EventBody::PolicyDecision {
+            call_id: "c2".into(),
+            tool: "execute_bash".into(),
+            decision: crate::policy::Decision {
+                action: crate::policy::Action::Ask,
+                level: crate::policy::RiskLevel::High,
+                reasons: vec!["default-assessor (high): sudo".into()],
+                rule: Some("ask execute_bash(sudo*)".into()),
+                rule_scope: Some("global".into()),
+                mode: crate::policy::ApprovalMode::AskRisky,
+                verdicts: vec![crate::policy::Verdict {
+                    assessor: "default-assessor".into(),
+                    level: crate::policy::RiskLevel::High,
+                    action: crate::policy::Action::Ask,
+                    reason: "sudo".into(),
+                    failed: false,
+                    duration_us: 120,
+                }],
+            },
+        },
+        EventBody::ApprovalRequested {
+            call_id: "c2".into(),
+            tool: "write_file".into(),
+            arguments: json!({"path": ".env", "content": "A=1"}),
+            level: crate::policy::RiskLevel::Medium,
+            reasons: vec!["secret file".into()],
+            diff: Some("--- a/.env\n+++ b/.env\n+A=1\n".into()),
+            remember: crate::events::RememberRules {
+                agent: "allow write_file(path=.env)".into(),
+                always: "allow write_file(path=.env)".into(),
+            },
+            expires_at: Some(DateTime::from_timestamp(2_000_000_000, 0).unwrap()),
+        },
+        EventBody::ApprovalDecided {
+            call_id: "c2".into(),
+            tool: "write_file".into(),
+            approved: false,
+            status: ApprovalStatus::Denied,
+            by: "admin (REST)".into(),
+            reason: Some("no".into()),
+            rule: Some("deny write_file(path=.env)".into()),
+            rule_scope: Some("agent:a1".into()),
+        },
         EventBody::AgentStatus {
             status: AgentStatus::Stopped,
             reason: None,
@@ -309,7 +586,7 @@ async fn every_event_kind_round_trips(url: String) {
         store.append(&again).await,
         Err(StoreError::Invalid(_))
     ));
-    assert_eq!(store.last_seq("a1").await.unwrap(), 14);
+    assert_eq!(store.last_seq("a1").await.unwrap(), expected.len() as u64);
     assert_eq!(store.last_seq("nobody").await.unwrap(), 0);
     assert!(
         store
