@@ -99,6 +99,7 @@ pub use serde_json;
 pub mod adapter;
 pub mod report;
 pub mod secrets;
+pub mod shell;
 
 /// Everything a plugin usually needs: `use paddock_sdk::prelude::*;`.
 pub mod prelude {
