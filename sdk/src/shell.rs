@@ -34,7 +34,7 @@
 //!     found,
 //!     [
 //!         (0, "cd /tmp".to_string()),
-//!         (0, "sudo rm -rf /".to_string()),
+//!         (0, "sudo /bin/rm -rf /".to_string()),
 //!         (1, "rm -rf /".to_string()),
 //!     ]
 //! );
