@@ -1,4 +1,4 @@
-//! Write Paddock plugins — tools and MCP adapters — in Rust.
+//! Write Paddock plugins — tools, MCP adapters and risk assessors — in Rust.
 //!
 //! A tool plugin is a WebAssembly component (target `wasm32-wasip2`) that
 //! exports the `paddock:plugin/tools` interface of the WIT package
@@ -35,8 +35,12 @@
 //! the plugin was granted `fs`); commands with [`exec`] (when granted `exec`).
 //!
 //! MCP adapters (the `mcp-adapter` world) are written with the [`adapter`]
-//! module and [`export_adapter!`]; [`secrets`] holds the token shapes and
-//! the redaction the host and the `mcp-redact` adapter share.
+//! module and [`export_adapter!`]; risk assessors (the `risk-assessor`
+//! world), which judge every tool call before it runs, with the [`assessor`]
+//! module and [`export_assessor!`]. [`shell`] parses shell command lines for
+//! policy checks (what they run, where they write), as the built-in
+//! `default-assessor` and the host's rules do. [`secrets`] holds the token
+//! shapes and the redaction the host and the `mcp-redact` adapter share.
 
 #![warn(missing_docs)]
 
@@ -79,6 +83,23 @@ pub mod adapter_bindings {
     });
 }
 
+/// The raw bindings of the `risk-assessor` world (`paddock:plugin@0.1.0`),
+/// which [`assessor`] wraps. Plugin authors rarely need them directly.
+#[allow(missing_docs)]
+pub mod assessor_bindings {
+    wit_bindgen::generate!({
+        path: "../wit/v0.1.0",
+        world: "risk-assessor",
+        pub_export_macro: true,
+        default_bindings_module: "paddock_sdk::assessor_bindings",
+        runtime_path: "paddock_sdk::__private::wit_bindgen::rt",
+        additional_derives: [PartialEq, Eq],
+        with: {
+            "paddock:plugin/log@0.1.0": crate::bindings::paddock::plugin::log,
+        },
+    });
+}
+
 pub use bindings::paddock::plugin::types::{CallContext, ToolError, ToolOutput, ToolSpec};
 
 /// What a tool handler returns on success. Anything `Into<Output>` works:
@@ -97,6 +118,7 @@ pub use serde;
 pub use serde_json;
 
 pub mod adapter;
+pub mod assessor;
 pub mod report;
 pub mod secrets;
 pub mod shell;

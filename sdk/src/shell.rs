@@ -11,7 +11,7 @@
 //!   `<(…)` and `>(…)`, and substitutions in unquoted here-documents;
 //! - the code strings of `sh -c`, `bash -c`, `zsh -c`, `dash -c`, `eval`,
 //!   `su -c`, `watch`, `env -S`, and here-documents or here-strings fed to a
-//!   shell (`bash <<EOF`);
+//!   shell (`bash <<EOF`, also through `cat` or `tee`: `cat <<EOF | sh`);
 //! - wrapper commands (`sudo`, `doas`, `env`, `nice`, `nohup`, `timeout`,
 //!   `xargs`, `command`, `exec`, `time`, `stdbuf`, `ionice`, `setsid`,
 //!   `chroot`, `busybox`…) and `find -exec`: the wrapped command appears as a
@@ -34,7 +34,7 @@
 //!     found,
 //!     [
 //!         (0, "cd /tmp".to_string()),
-//!         (0, "sudo rm -rf /".to_string()),
+//!         (0, "sudo /bin/rm -rf /".to_string()),
 //!         (1, "rm -rf /".to_string()),
 //!     ]
 //! );
@@ -2336,25 +2336,36 @@ impl<'a> Parser<'a> {
                 depth: pipe.depth,
             });
         }
+        // Text known to flow down the pipeline: here-documents and
+        // here-strings, passed on by `cat` and `tee` (`cat <<EOF | sh`).
+        let mut piped: Vec<String> = Vec::new();
         for (raw, cmd) in commands {
             for sub in &raw.subs {
                 self.flatten_sub(sub, out)?;
             }
+            let own: Vec<String> = raw
+                .redirects
+                .iter()
+                .filter_map(|r| {
+                    if r.op.ends_with("<<<") {
+                        Some(format!("{}\n", r.target))
+                    } else {
+                        r.body.clone()
+                    }
+                })
+                .collect();
+            let stdin = if own.is_empty() { piped } else { own };
+            let passes_on = match cmd.program() {
+                Some("cat") => cmd.args().iter().all(|a| a.starts_with('-')),
+                Some("tee") => true,
+                _ => false,
+            };
+            piped = if passes_on { stdin.clone() } else { Vec::new() };
             let e = Expandable {
                 spans: raw.words.iter().map(|w| (w.start, w.end)).collect(),
                 end: raw.end,
                 src: self.src,
-                stdin: raw
-                    .redirects
-                    .iter()
-                    .filter_map(|r| {
-                        if r.op.ends_with("<<<") {
-                            Some(format!("{}\n", r.target))
-                        } else {
-                            r.body.clone()
-                        }
-                    })
-                    .collect(),
+                stdin,
                 base: self.base,
                 cmd,
             };

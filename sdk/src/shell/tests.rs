@@ -298,6 +298,28 @@ fn here_documents_fed_to_a_shell_are_parsed() {
         cmds("bash <<< 'rm -rf ~'"),
         [c(0, "bash"), c(1, "rm -rf ~")]
     );
+    assert_eq!(
+        cmds("cat <<'EOF' | sudo bash\nrm -rf /\nEOF"),
+        [
+            c(0, "cat"),
+            c(0, "sudo bash"),
+            c(1, "bash"),
+            c(2, "rm -rf /")
+        ]
+    );
+    assert_eq!(
+        cmds("cat <<EOF | tee log | sh -s\nid\nEOF"),
+        [c(0, "cat"), c(0, "tee log"), c(0, "sh -s"), c(1, "id")]
+    );
+    // `cat FILE` does not pass the here-document on.
+    assert_eq!(
+        cmds("cat x <<EOF | sh\nid\nEOF"),
+        [c(0, "cat x"), c(0, "sh")]
+    );
+    assert_eq!(
+        cmds("grep a <<EOF | sh\nid\nEOF"),
+        [c(0, "grep a"), c(0, "sh")]
+    );
     // A script file argument: the here-document is its stdin, not code.
     assert_eq!(cmds("bash run.sh <<EOF\nrm x\nEOF"), [c(0, "bash run.sh")]);
 }
