@@ -605,3 +605,61 @@ async fn rules_through_the_api_are_admin_only_and_audited() {
     let later = s.get("/api/audit?since=2999-01-01T00:00:00Z").await;
     assert_eq!(later["entries"], json!([]));
 }
+
+/// The assessor's corpus (`plugins/default-assessor/tests/corpus.toml`)
+/// through the compiled component, as the host runs it: every case's
+/// verdict from `POST /api/policy/assess`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_corpus_holds_through_the_compiled_default_assessor() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../plugins/default-assessor/tests/corpus.toml"
+    );
+    let corpus: toml::Value = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases = corpus["case"].as_array().unwrap();
+    assert!(cases.len() >= 100, "the corpus has {} cases", cases.len());
+    let s = setup(SCRIPT, "", &[]).await;
+    let mut failures = Vec::new();
+    for case in cases {
+        let tool = case["tool"].as_str().unwrap();
+        let input: Value = match &case["input"] {
+            toml::Value::String(cmd) => json!({ "command": cmd }),
+            other => serde_json::to_value(other).unwrap(),
+        };
+        let d: Value = s
+            .http
+            .post(s.server.url("/api/policy/assess"))
+            .json(&json!({"tool": tool, "input": input, "mode": "auto"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let Some(v) = d["verdicts"]
+            .as_array()
+            .and_then(|vs| vs.iter().find(|v| v["assessor"] == "default-assessor"))
+        else {
+            failures.push(format!("{tool} {input}: no verdict: {d}"));
+            continue;
+        };
+        let want_level = case["level"].as_str().unwrap();
+        let want_action = case.get("action").and_then(|a| a.as_str());
+        if v["level"] != want_level || want_action.is_some_and(|a| v["action"] != a) {
+            failures.push(format!(
+                "{tool} {input}: got {} / {}, want {want_level} / {}",
+                v["level"],
+                v["action"],
+                want_action.unwrap_or("any")
+            ));
+        }
+        assert_ne!(v["failed"], true, "{tool} {input}: {v}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
