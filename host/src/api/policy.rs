@@ -132,6 +132,11 @@ pub async fn audit(
                 .with_timezone(&Utc),
         ),
     };
+    if since.is_some_and(|t| t.timestamp_nanos_opt().is_none()) {
+        return Err(ApiError::invalid(
+            "since: must be a time between the years 1678 and 2261",
+        ));
+    }
     let entries = state
         .store
         .audit_log(&AuditQuery {

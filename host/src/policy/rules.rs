@@ -14,8 +14,9 @@
 //! whole value.
 //!
 //! The *main argument* of a call is its first string field among `command`,
-//! `path`, `file_path` and `url`; for the `git` tool's `{operation, args}`
-//! it is the operation followed by its arguments (`push origin main`); for
+//! `path`, `file_path` and `url`; for the git tool's `{operation, args}`
+//! (`git_operation`) it is the operation followed by its arguments
+//! (`push origin main`); for
 //! any other call, the arguments as canonical JSON (sorted keys).
 //!
 //! Commands (the `command` field) are matched the way a shell reads them,
@@ -434,8 +435,8 @@ fn main_argument<'a>(tool: &str, arguments: &'a Value) -> Main<'a> {
             return Main::Text(v.clone());
         }
     }
-    if tool == "git"
-        && let Some(Value::String(op)) = arguments.get("operation")
+    if let Some(Value::String(op)) = arguments.get("operation")
+        && arguments.get("args").is_none_or(Value::is_array)
     {
         let mut text = op.clone();
         if let Some(Value::Array(args)) = arguments.get("args") {
@@ -569,11 +570,14 @@ mod tests {
     #[test]
     fn main_argument_of_files_git_and_others() {
         assert!(rule("ask read_file(*.pem)").matches("read_file", &json!({"path": "k.pem"})));
-        assert!(rule("ask git(push*)").matches(
-            "git",
+        assert!(rule("ask git_operation(push*)").matches(
+            "git_operation",
             &json!({"operation": "push", "args": ["origin", "main"]})
         ));
-        assert!(!rule("ask git(push*)").matches("git", &json!({"operation": "pull"})));
+        assert!(
+            !rule("ask git_operation(push*)")
+                .matches("git_operation", &json!({"operation": "pull"}))
+        );
         let r = rule(r#"allow everything__echo({"message":"hi"})"#);
         assert!(r.matches("everything__echo", &json!({"message": "hi"})));
         assert!(!r.matches("everything__echo", &json!({"message": "hi!"})));
