@@ -41,14 +41,6 @@ fn assert_each_call_ran_once(evs: &[Value]) {
     }
 }
 
-fn last_text(evs: &[Value]) -> String {
-    of_type(evs, "message.assistant")
-        .last()
-        .and_then(|e| e["data"]["text"].as_str())
-        .unwrap_or("")
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_reads_edits_and_verifies_a_file() {
     let s = setup(
@@ -507,7 +499,10 @@ turns:
         format!("PASSWORD={secret}\nGITHUB_TOKEN={token}\n"),
     )
     .unwrap();
-    let id = s.create("read the env file").await;
+    // Reading `.env` asks in the default mode; this agent runs unattended.
+    let id = s
+        .create_with("read the env file", json!({"approval_mode": "auto"}))
+        .await;
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
     assert_eq!(last_text(&evs), "I read it.", "{}", summary(&evs));
     let all = serde_json::to_string(&evs).unwrap();

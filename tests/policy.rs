@@ -44,23 +44,6 @@ scenarios:
       - text: "nothing to do"
 "#;
 
-async fn create(s: &Setup, task: &str, extra: Value) -> String {
-    let mut body = json!({"name": "t", "workspace": s.workspace.path(), "task": task});
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
-    let r = s
-        .http
-        .post(s.server.url("/api/agents"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let v: Value = r.json().await.unwrap();
-    v["id"].as_str().unwrap().to_string()
-}
-
 async fn decide(s: &Setup, id: &str, call: &str, body: Value) -> (u16, Value) {
     let r = s
         .http
@@ -71,6 +54,14 @@ async fn decide(s: &Setup, id: &str, call: &str, body: Value) -> (u16, Value) {
         .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The call id of the agent's pending approval (waits for it).
+async fn pending_call(s: &Setup, id: &str) -> String {
+    pending(s, id).await["call_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// The pending approval of the agent (waits for it).
@@ -99,7 +90,7 @@ fn one<'a>(evs: &'a [Value], t: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approved_call_runs_once_and_a_second_decision_is_refused() {
     let s = setup(SCRIPT, "", &[]).await;
-    let id = create(&s, "approve the write", json!({})).await;
+    let id = s.create("approve the write").await;
     let approval = pending(&s, &id).await;
     assert_eq!(s.agent(&id).await["status"], "waiting_approval");
     assert!(!s.workspace.path().join(".env").exists(), "nothing ran yet");
@@ -215,11 +206,8 @@ async fn ws_reply(ws: &mut Ws) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_denial_over_the_websocket_is_remembered_for_the_agent() {
     let s = setup(SCRIPT, "", &[]).await;
-    let id = create(&s, "deny the write", json!({})).await;
-    let call = pending(&s, &id).await["call_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = s.create("deny the write").await;
+    let call = pending_call(&s, &id).await;
     let (mut ws, _) = tokio_tungstenite::connect_async(s.server.ws_url())
         .await
         .unwrap();
@@ -243,7 +231,7 @@ async fn a_denial_over_the_websocket_is_remembered_for_the_agent() {
     assert_eq!(err["op"], "error", "{err}");
     assert_eq!(err["code"], "conflict", "{err}");
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
-    assert_eq!(last_answer(&evs), "gave up", "{}", summary(&evs));
+    assert_eq!(last_text(&evs), "gave up", "{}", summary(&evs));
     assert!(!s.workspace.path().join("secrets.env").exists());
     let results = of_type(&evs, "tool.result");
     assert_eq!(results.len(), 2, "{}", summary(&evs));
@@ -281,18 +269,10 @@ async fn a_denial_over_the_websocket_is_remembered_for_the_agent() {
     assert_eq!(rule["created_by"], "local user (WebSocket)");
 }
 
-fn last_answer(evs: &[Value]) -> String {
-    of_type(evs, "message.assistant")
-        .last()
-        .and_then(|e| e["data"]["text"].as_str())
-        .unwrap_or("")
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_approval_survives_kill_9_and_the_agent_resumes_when_decided() {
     let mut s = setup(SCRIPT, "", &[]).await;
-    let id = create(&s, "restart while waiting", json!({})).await;
+    let id = s.create("restart while waiting").await;
     let before = pending(&s, &id).await;
     s.server.kill9();
     s.server = Server::start(&s.paddock, &s.config, None, &[]);
@@ -311,7 +291,7 @@ async fn a_pending_approval_survives_kill_9_and_the_agent_resumes_when_decided()
     .await;
     assert_eq!(st, 200, "{body}");
     let evs = s.wait_status(&id, seq, &["idle", "error"]).await;
-    assert_eq!(last_answer(&evs), "finished", "{}", summary(&evs));
+    assert_eq!(last_text(&evs), "finished", "{}", summary(&evs));
     assert_eq!(
         std::fs::read_to_string(s.workspace.path().join(".env")).unwrap(),
         "A=1\n"
@@ -332,11 +312,13 @@ async fn a_pending_approval_survives_kill_9_and_the_agent_resumes_when_decided()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_nobody_decides_expires_and_is_refused() {
     let s = setup(SCRIPT, "", &[]).await;
-    let id = create(&s, "timeout the write", json!({"approval_timeout_secs": 1})).await;
+    let id = s
+        .create_with("timeout the write", json!({"approval_timeout_secs": 1}))
+        .await;
     let approval = pending(&s, &id).await;
     assert!(approval["expires_at"].is_string(), "{approval}");
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
-    assert_eq!(last_answer(&evs), "moving on", "{}", summary(&evs));
+    assert_eq!(last_text(&evs), "moving on", "{}", summary(&evs));
     let decided = one(&evs, "approval.decided");
     assert_eq!(decided["data"]["status"], "expired");
     assert_eq!(decided["data"]["by"], "timeout");
@@ -364,9 +346,11 @@ async fn read_only_agents_and_denied_tools_never_see_them_and_output_is_cleaned(
         format!("hello{hidden}\u{200B} \u{1b}[31mworld\u{1b}[0m\n"),
     )
     .unwrap();
-    let id = create(&s, "readonly agent", json!({"approval_mode": "read-only"})).await;
+    let id = s
+        .create_with("readonly agent", json!({"approval_mode": "read-only"}))
+        .await;
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
-    assert_eq!(last_answer(&evs), "read it", "{}", summary(&evs));
+    assert_eq!(last_text(&evs), "read it", "{}", summary(&evs));
     let reqs = s.model.requests();
     let names = |r: &Value| -> Vec<String> {
         r["tools"]
@@ -407,12 +391,12 @@ async fn read_only_agents_and_denied_tools_never_see_them_and_output_is_cleaned(
 
     // An agent whose rules deny a tool outright is not offered it.
     let before = s.model.requests().len();
-    let id = create(
-        &s,
-        "hidden tools",
-        json!({"rules": ["deny write_file", "deny execute_*"]}),
-    )
-    .await;
+    let id = s
+        .create_with(
+            "hidden tools",
+            json!({"rules": ["deny write_file", "deny execute_*"]}),
+        )
+        .await;
     s.wait_status(&id, 2, &["idle", "error"]).await;
     let offered = names(&s.model.requests()[before]);
     assert!(offered.contains(&"read_file".to_string()), "{offered:?}");
@@ -662,4 +646,33 @@ async fn the_corpus_holds_through_the_compiled_default_assessor() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_cancels_a_pending_approval() {
+    let s = setup(SCRIPT, "", &[]).await;
+    let id = s.create("approve but interrupt").await;
+    let call = pending_call(&s, &id).await;
+    let r = s
+        .http
+        .post(s.server.url(&format!("/api/agents/{id}/interrupt")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["interrupted"], true, "waiting for approval is busy");
+    let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+    let decided = one(&evs, "approval.decided");
+    assert_eq!(decided["data"]["status"], "cancelled", "{}", summary(&evs));
+    assert_eq!(decided["data"]["by"], "interrupt");
+    assert_eq!(
+        one(&evs, "tool.result")["data"]["content"],
+        "not run: the user interrupted the agent"
+    );
+    assert!(of_type(&evs, "tool.call").is_empty());
+    assert!(!s.workspace.path().join(".env").exists());
+    assert_eq!(s.get("/api/approvals").await["approvals"], json!([]));
+    let (st, _) = decide(&s, &id, &call, json!({"approved": true})).await;
+    assert_eq!(st, 409);
 }

@@ -42,10 +42,19 @@ pub async fn setup(script: &str, extra_config: &str, env: &[(&str, &str)]) -> Se
 
 impl Setup {
     pub async fn create(&self, task: &str) -> String {
+        self.create_with(task, json!({})).await
+    }
+
+    /// Creates an agent on `task` with more fields (`extra`, an object).
+    pub async fn create_with(&self, task: &str, extra: Value) -> String {
+        let mut body = json!({"name": "t", "workspace": self.workspace.path(), "task": task});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
         let r = self
             .http
             .post(self.server.url("/api/agents"))
-            .json(&json!({"name": "t", "workspace": self.workspace.path(), "task": task}))
+            .json(&body)
             .send()
             .await
             .unwrap();
@@ -124,6 +133,15 @@ pub fn summary(evs: &[Value]) -> String {
         .map(|e| format!("{} {} {}", e["seq"], e["type"], e["data"]))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The text of the latest model answer.
+pub fn last_text(evs: &[Value]) -> String {
+    of_type(evs, "message.assistant")
+        .last()
+        .and_then(|e| e["data"]["text"].as_str())
+        .unwrap_or("")
+        .to_string()
 }
 
 pub fn of_type<'a>(evs: &'a [Value], t: &str) -> Vec<&'a Value> {

@@ -193,6 +193,16 @@ impl Agent {
 
     /// Redacts, stores and broadcasts one event; returns it as stored.
     pub async fn append(&self, body: EventBody) -> Result<Arc<Event>, AgentError> {
+        self.store_event(body, None).await
+    }
+
+    /// [`Agent::append`], storing `approval` (pending) with the event in
+    /// one transaction when given.
+    async fn store_event(
+        &self,
+        body: EventBody,
+        approval: Option<&NewApproval>,
+    ) -> Result<Arc<Event>, AgentError> {
         let body = self.deps.redactor.redact_event(body);
         let mut last = self.log.lock().await;
         let event = Arc::new(Event {
@@ -201,7 +211,10 @@ impl Agent {
             ts: chrono::Utc::now(),
             body,
         });
-        self.deps.store.append(&event).await?;
+        match approval {
+            Some(a) => self.deps.store.request_approval(&event, a).await?,
+            None => self.deps.store.append(&event).await?,
+        }
         *last = event.seq;
         self.last_seq.store(event.seq, Ordering::Release);
         if let EventBody::AgentStatus { status, .. } = &event.body {
@@ -1034,50 +1047,32 @@ impl Agent {
         let expires_at = timeout.map(|s| {
             chrono::Utc::now() + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2))
         });
-        let body = self
-            .deps
-            .redactor
-            .redact_event(EventBody::ApprovalRequested {
-                call_id: call.id.clone(),
-                tool: call.name.clone(),
-                arguments: arguments.clone(),
-                level,
-                reasons,
-                diff: crate::policy::preview::file_change(
-                    &self.config.workspace,
-                    &call.name,
-                    arguments,
-                ),
-                remember: RememberRules {
-                    agent: remember_rule.clone(),
-                    always: remember_rule,
-                },
-                expires_at,
-            });
-        let request = body.data();
-        let mut last = self.log.lock().await;
-        let event = Arc::new(Event {
-            seq: *last + 1,
-            agent_id: self.id.clone(),
-            ts: chrono::Utc::now(),
-            body,
-        });
-        self.deps
-            .store
-            .request_approval(
-                &event,
-                &NewApproval {
-                    call_id: call.id.clone(),
-                    tool: call.name.clone(),
-                    request,
-                    expires_at,
-                },
-            )
-            .await?;
-        *last = event.seq;
-        self.last_seq.store(event.seq, Ordering::Release);
-        let _ = self.live.send(event.clone());
-        drop(last);
+        let body = EventBody::ApprovalRequested {
+            call_id: call.id.clone(),
+            tool: call.name.clone(),
+            arguments: arguments.clone(),
+            level,
+            reasons,
+            diff: crate::policy::preview::file_change(
+                &self.config.workspace,
+                &call.name,
+                arguments,
+            ),
+            remember: RememberRules {
+                agent: remember_rule.clone(),
+                always: remember_rule,
+            },
+            expires_at,
+        };
+        // The approval list shows what the event shows: redacted.
+        let request = self.deps.redactor.redact_event(body.clone()).data();
+        let approval = NewApproval {
+            call_id: call.id.clone(),
+            tool: call.name.clone(),
+            request,
+            expires_at,
+        };
+        let event = self.store_event(body, Some(&approval)).await?;
         tracing::info!(tool = %call.name, call = %call.id, "waiting for approval");
         self.deps
             .store
@@ -1133,19 +1128,15 @@ impl Agent {
             if !exists {
                 match self.deps.policy.add_rule(spec, "approval", &by).await {
                     Ok(view) => {
-                        self.deps
-                            .store
-                            .audit(&NewAudit {
-                                agent_id: self.id.clone(),
-                                call_id: Some(call.id.clone()),
-                                tool: Some(call.name.clone()),
-                                kind: "rule".into(),
-                                action: "added".into(),
-                                actor: by.clone(),
-                                reason: format!("remembered an approval decision ({scope})"),
-                                detail: serde_json::to_value(&view).unwrap_or_default(),
-                            })
-                            .await?;
+                        self.audit(
+                            call,
+                            "rule",
+                            "added",
+                            &by,
+                            format!("remembered an approval decision ({scope})"),
+                            serde_json::to_value(&view).unwrap_or_default(),
+                        )
+                        .await?;
                     }
                     Err(e) => {
                         tracing::error!(error = %e, rule = %text, "cannot remember the decision")

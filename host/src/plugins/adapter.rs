@@ -304,7 +304,7 @@ impl PluginHost {
         let record = self.get(name)?.record;
         if record.world != world {
             return Err(PluginError::Invalid(format!(
-                "plugin `{name}` is a `{}` plugin, not an {what} (world `{world}`)",
+                "plugin `{name}` is a `{}` plugin, not {what} (world `{world}`)",
                 record.world
             )));
         }

@@ -410,12 +410,12 @@ impl<'a> CallText<'a> {
         CallText {
             tool,
             arguments,
-            main: main_argument(tool, arguments),
+            main: main_argument(arguments),
         }
     }
 }
 
-fn main_argument<'a>(tool: &str, arguments: &'a Value) -> Main<'a> {
+fn main_argument<'a>(arguments: &'a Value) -> Main<'a> {
     if let Some(Value::String(c)) = arguments.get("command") {
         let parts = shell::parse(c).ok().map(|script| {
             script
@@ -483,7 +483,7 @@ pub fn exact_allow(tool: &str, arguments: &Value) -> String {
             return format!("allow {tool}({key}={})", escape(v));
         }
     }
-    match main_argument(tool, arguments) {
+    match main_argument(arguments) {
         Main::Text(t) => format!("allow {tool}({})", escape(&t)),
         Main::Command(c) => format!("allow {tool}({})", escape(&c.blanks)),
     }

@@ -466,6 +466,16 @@ fn chmod_rule(c: &Command) -> Option<Assessment> {
     if mode.is_some_and(world_writable) {
         return high_ask(format!("makes {} writable by everyone", list(&targets)), c);
     }
+    recursive_outside(recursive, &targets, "permissions", c)
+}
+
+/// Medium when a recursive change of `what` reaches outside the workspace.
+fn recursive_outside(
+    recursive: bool,
+    targets: &[&str],
+    what: &str,
+    c: &Command,
+) -> Option<Assessment> {
     let outside: Vec<&str> = targets
         .iter()
         .copied()
@@ -474,7 +484,7 @@ fn chmod_rule(c: &Command) -> Option<Assessment> {
     if recursive && !outside.is_empty() {
         return medium(
             format!(
-                "changes permissions recursively outside the workspace ({})",
+                "changes {what} recursively outside the workspace ({})",
                 list(&outside)
             ),
             c,
@@ -488,21 +498,7 @@ fn chown_rule(c: &Command) -> Option<Assessment> {
     let recursive = has_flag(args, "R", &["recursive"]);
     let ops = operands(args, "", &[]);
     let targets = ops.get(1..).unwrap_or(&[]);
-    let outside: Vec<&str> = targets
-        .iter()
-        .copied()
-        .filter(|t| !paths::is_in_workspace(t))
-        .collect();
-    if recursive && !outside.is_empty() {
-        return medium(
-            format!(
-                "changes ownership recursively outside the workspace ({})",
-                list(&outside)
-            ),
-            c,
-        );
-    }
-    None
+    recursive_outside(recursive, targets, "ownership", c)
 }
 
 /// `git push` (force: high), `git reset --hard`, `git clean -f`. `args`
