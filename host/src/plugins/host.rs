@@ -227,10 +227,12 @@ impl PluginHost {
     /// Names of installed, enabled plugins of `world`, sorted.
     pub fn enabled_of(&self, world: World) -> Result<Vec<String>, PluginError> {
         Ok(self
-            .list()?
-            .into_iter()
-            .filter(|p| p.record.enabled && p.record.world == world)
-            .map(|p| p.record.name)
+            .registry
+            .snapshot()?
+            .plugins
+            .values()
+            .filter(|r| r.enabled && r.world == world)
+            .map(|r| r.name.clone())
             .collect())
     }
 

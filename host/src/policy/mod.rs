@@ -345,6 +345,27 @@ struct Loaded {
     rule: Rule,
 }
 
+/// Where an applicable rule comes from.
+#[derive(Clone, Copy, Debug)]
+enum Origin<'a> {
+    /// The agent's own configuration.
+    Agent,
+    /// `paddock.toml` or the store.
+    Stored(&'a RuleView),
+}
+
+impl Origin<'_> {
+    /// The scope as a decision shows it (`agent`, `config global`,
+    /// `template:NAME`…).
+    fn label(self) -> String {
+        match self {
+            Origin::Agent => "agent".into(),
+            Origin::Stored(v) if v.source == "config" => format!("config {}", v.spec.scope),
+            Origin::Stored(v) => v.spec.scope.to_string(),
+        }
+    }
+}
+
 /// Whom a call is judged for.
 #[derive(Clone, Copy, Debug)]
 pub struct Subject<'a> {
@@ -481,34 +502,26 @@ impl Policy {
     }
 
     /// Rules that apply to `subject`, in the order they are tried, with
-    /// their scope's name.
+    /// where each comes from.
     fn applicable<'a>(
         &self,
         subject: &Subject<'a>,
         stored: &'a [Loaded],
-    ) -> Vec<(&'a Rule, String)> {
-        let mut out: Vec<(&Rule, String)> = subject
-            .rules
-            .iter()
-            .map(|r| (r, "agent".to_string()))
-            .collect();
-        let tiers = [
-            Scope::Agent(subject.agent_id.to_string()),
-            match subject.template {
-                Some(t) => Scope::Template(t.to_string()),
-                None => Scope::Template(String::new()),
-            },
-            Scope::Global,
-        ];
-        for tier in &tiers {
-            for l in stored.iter().filter(|l| l.view.spec.scope == *tier) {
-                let scope = if l.view.source == "config" {
-                    format!("config {}", l.view.spec.scope)
-                } else {
-                    l.view.spec.scope.to_string()
-                };
-                out.push((&l.rule, scope));
-            }
+    ) -> Vec<(&'a Rule, Origin<'a>)> {
+        let mut out: Vec<(&Rule, Origin)> =
+            subject.rules.iter().map(|r| (r, Origin::Agent)).collect();
+        let in_tier = |tier: u8, scope: &Scope| match scope {
+            Scope::Agent(id) => tier == 0 && id == subject.agent_id,
+            Scope::Template(t) => tier == 1 && subject.template == Some(t.as_str()),
+            Scope::Global => tier == 2,
+        };
+        for tier in 0..3 {
+            out.extend(
+                stored
+                    .iter()
+                    .filter(|l| in_tier(tier, &l.view.spec.scope))
+                    .map(|l| (&l.rule, Origin::Stored(&l.view))),
+            );
         }
         out
     }
@@ -540,7 +553,7 @@ impl Policy {
                 level: RiskLevel::Low,
                 reasons: vec![format!("denied by rule `{}`", rule.text())],
                 rule: Some(rule.text().to_string()),
-                rule_scope: Some(scope.clone()),
+                rule_scope: Some(scope.label()),
                 mode: subject.mode,
                 verdicts: Vec::new(),
             };
@@ -549,8 +562,13 @@ impl Policy {
         let matched = applicable
             .iter()
             .find(|(r, _)| r.matches_call(&text))
-            .map(|(r, scope)| (*r, scope.as_str()));
-        combine(subject.mode, call, matched, verdicts)
+            .map(|(r, origin)| (*r, origin.label()));
+        combine(
+            subject.mode,
+            call,
+            matched.as_ref().map(|(r, l)| (*r, l.as_str())),
+            verdicts,
+        )
     }
 
     /// Every enabled assessor's verdict, assessed concurrently, in the

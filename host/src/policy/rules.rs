@@ -101,20 +101,21 @@ impl Glob {
     }
 
     /// Whether the pattern matches all of `text`. Linear in practice: the
-    /// classic single-backtrack-point algorithm for `*`.
+    /// classic single-backtrack-point algorithm for `*`, over the text's
+    /// characters in place (no allocation: rules are tried per call).
     pub fn matches(&self, text: &str) -> bool {
-        let text: Vec<char> = text.chars().collect();
+        let next = |at: usize| text[at..].chars().next();
         let (mut p, mut t) = (0usize, 0usize);
         let mut star: Option<(usize, usize)> = None;
-        while t < text.len() {
+        while let Some(c) = next(t) {
             match self.tokens.get(p) {
-                Some(Tok::Lit(c)) if *c == text[t] => {
+                Some(Tok::Lit(l)) if *l == c => {
                     p += 1;
-                    t += 1;
+                    t += c.len_utf8();
                 }
                 Some(Tok::Any) => {
                     p += 1;
-                    t += 1;
+                    t += c.len_utf8();
                 }
                 Some(Tok::Star) => {
                     star = Some((p, t));
@@ -122,9 +123,10 @@ impl Glob {
                 }
                 _ => match star {
                     Some((sp, st)) => {
+                        let skipped = next(st).map_or(1, char::len_utf8);
                         p = sp + 1;
-                        t = st + 1;
-                        star = Some((sp, st + 1));
+                        t = st + skipped;
+                        star = Some((sp, t));
                     }
                     None => return false,
                 },
