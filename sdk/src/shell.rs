@@ -1264,16 +1264,20 @@ impl<'a> Parser<'a> {
         idx
     }
 
-    /// Finish a compound command: trailing redirects, collected substitutions.
-    fn compound_exit(&mut self, idx: usize, body: Vec<RawPipe>) -> PResult<Elem> {
+    /// Redirects after a command (`… > out 2>&1`), onto command `idx`.
+    fn trailing_redirects(&mut self, idx: usize) -> PResult<()> {
         loop {
             self.skip_blanks();
-            if self.at_redirect() {
-                self.parse_redirect(idx)?;
-            } else {
-                break;
+            if !self.at_redirect() {
+                return Ok(());
             }
+            self.parse_redirect(idx)?;
         }
+    }
+
+    /// Finish a compound command: trailing redirects, collected substitutions.
+    fn compound_exit(&mut self, idx: usize, body: Vec<RawPipe>) -> PResult<Elem> {
+        self.trailing_redirects(idx)?;
         let subs = self.collectors.pop().unwrap_or_default();
         let end = self.pos;
         if let Some(cmd) = self.arena.get_mut(idx) {
@@ -1600,14 +1604,7 @@ impl<'a> Parser<'a> {
             }
         }
         let end = self.pos;
-        loop {
-            self.skip_blanks();
-            if self.at_redirect() {
-                self.parse_redirect(idx)?;
-            } else {
-                break;
-            }
-        }
+        self.trailing_redirects(idx)?;
         let subs = self.collectors.pop().unwrap_or_default();
         if let Some(cmd) = self.arena.get_mut(idx) {
             cmd.words = words;

@@ -75,32 +75,29 @@ pub fn show(text: &str) -> String {
     format!("`{cut}`")
 }
 
-fn critical(what: String, cmd: &Command) -> Option<Assessment> {
-    Some(Assessment::deny(
-        Level::Critical,
+/// A verdict on `cmd`: `what` was found, quoted with the command.
+fn verdict(level: Level, action: Action, what: String, cmd: &Command) -> Option<Assessment> {
+    Some(Assessment::new(
+        level,
+        action,
         format!("{what} ({})", show(&cmd.text)),
     ))
+}
+
+fn critical(what: String, cmd: &Command) -> Option<Assessment> {
+    verdict(Level::Critical, Action::Deny, what, cmd)
 }
 
 fn high_ask(what: String, cmd: &Command) -> Option<Assessment> {
-    Some(Assessment::ask(
-        Level::High,
-        format!("{what} ({})", show(&cmd.text)),
-    ))
+    verdict(Level::High, Action::Ask, what, cmd)
 }
 
 fn high_deny(what: String, cmd: &Command) -> Option<Assessment> {
-    Some(Assessment::deny(
-        Level::High,
-        format!("{what} ({})", show(&cmd.text)),
-    ))
+    verdict(Level::High, Action::Deny, what, cmd)
 }
 
 fn medium(what: String, cmd: &Command) -> Option<Assessment> {
-    Some(Assessment::ask(
-        Level::Medium,
-        format!("{what} ({})", show(&cmd.text)),
-    ))
+    verdict(Level::Medium, Action::Ask, what, cmd)
 }
 
 // ---------------------------------------------------------------------------
