@@ -811,14 +811,13 @@ async fn policy_cmd(cli: &Cli, cmd: &PolicyCmd) -> Result<ExitCode> {
                 Some(r) => paddock::policy::compile_all(&r.config.rules)?,
                 None => Vec::new(),
             };
-            let subject = paddock::policy::Subject {
-                agent_id: agent.as_deref().unwrap_or(""),
-                template: stored.as_ref().and_then(|r| r.config.template.as_deref()),
-                rules: &rules,
-                mode: mode
-                    .or(stored.as_ref().map(|r| r.config.approval_mode))
-                    .unwrap_or(config.policy.default_mode),
+            let mut subject = match &stored {
+                Some(r) => paddock::policy::Subject::of_agent(&r.id, &r.config, &rules),
+                None => paddock::policy::Subject::no_agent(config.policy.default_mode),
             };
+            if let Some(m) = mode {
+                subject.mode = *m;
+            }
             let read_only = *read_only
                 || plugins
                     .find_tool(tool)

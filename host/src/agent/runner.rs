@@ -158,12 +158,7 @@ impl Agent {
 
     /// Whom the policy judges its calls for.
     pub fn subject(&self) -> Subject<'_> {
-        Subject {
-            agent_id: &self.id,
-            template: self.config.template.as_deref(),
-            rules: &self.rules,
-            mode: self.config.approval_mode,
-        }
+        Subject::of_agent(&self.id, &self.config, &self.rules)
     }
 
     /// Its id.

@@ -294,13 +294,8 @@ pub async fn assess(
             deps.policy.decide(&subject, &call).await
         }
         None => {
-            let subject = Subject {
-                agent_id: "",
-                template: None,
-                rules: &[],
-                mode: req.mode.unwrap_or(deps.policy.config().default_mode),
-            };
-            deps.policy.decide(&subject, &call).await
+            let mode = req.mode.unwrap_or(deps.policy.config().default_mode);
+            deps.policy.decide(&Subject::no_agent(mode), &call).await
         }
     };
     Ok(Json(decision))

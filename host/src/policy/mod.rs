@@ -379,6 +379,33 @@ pub struct Subject<'a> {
     pub mode: ApprovalMode,
 }
 
+impl<'a> Subject<'a> {
+    /// The agent `agent_id` with configuration `config`, whose own rules,
+    /// compiled, are `rules`.
+    pub fn of_agent(
+        agent_id: &'a str,
+        config: &'a crate::agent::AgentConfig,
+        rules: &'a [Rule],
+    ) -> Subject<'a> {
+        Subject {
+            agent_id,
+            template: config.template.as_deref(),
+            rules,
+            mode: config.approval_mode,
+        }
+    }
+
+    /// No agent: global rules only, in `mode`.
+    pub fn no_agent(mode: ApprovalMode) -> Subject<'static> {
+        Subject {
+            agent_id: "",
+            template: None,
+            rules: &[],
+            mode,
+        }
+    }
+}
+
 /// The call being judged.
 #[derive(Clone, Copy, Debug)]
 pub struct Call<'a> {
