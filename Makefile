@@ -6,7 +6,7 @@ DATA_DIR ?= $(HOME)/.local/share/paddock
 # The data dir's paddock.toml when there is one, else the example.
 CONFIG ?= $(if $(wildcard $(DATA_DIR)/paddock.toml),$(DATA_DIR)/paddock.toml,paddock.example.toml)
 
-.PHONY: setup plugins build run test lint unit-test bench clean
+.PHONY: setup plugins dashboard openapi build run test lint unit-test bench clean
 
 ## Install what is missing (Rust wasm32-wasip2 target).
 setup:
@@ -16,22 +16,34 @@ setup:
 plugins: setup
 	./scripts/build-plugins.sh
 
-## Build everything: plugins and the release binary (target/release/paddock).
-build: plugins
+## Build the web dashboard (dashboard/dist, embedded into release binaries).
+dashboard: setup
+	npm --prefix dashboard run build
+
+## Regenerate dashboard/openapi.json (and the dashboard's API types) from the host's routes.
+openapi:
+	$(CARGO) run -q -p paddock -- openapi > dashboard/openapi.json
+	npm --prefix dashboard run gen
+
+## Build everything: plugins, the dashboard and the release binary (target/release/paddock).
+build: plugins dashboard
 	$(CARGO) build --release -p paddock
 
 ## Set up, build, and start Paddock (API on 127.0.0.1:7700; Ctrl-C stops it).
 run: build
 	$(TARGET_DIR)/release/paddock --data-dir "$(DATA_DIR)" serve --config "$(CONFIG)"
 
-## Format and lint checks (host natively, plugins as wasm32-wasip2).
+## Format and lint checks (host natively, plugins as wasm32-wasip2, the dashboard's TypeScript).
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	npm --prefix dashboard run typecheck
 	$(CARGO) clippy --target wasm32-wasip2 -p paddock-fs-tools -p paddock-shell -p paddock-git -p paddock-mcp-redact -p paddock-test-probe -p paddock-test-wrong-world -p paddock-test-adapter-probe -p paddock-default-assessor -p paddock-test-assessor-probe -p paddock-sdk -- -D warnings
 
-## Set up and run every test: lint, unit tests, end-to-end tests against the real binary.
-test: plugins lint
+## Set up and run every test: lint, unit tests (Rust and the dashboard's Vitest), end-to-end
+## tests against the real binary (the dashboard's in Chromium; screenshots in target/dashboard-e2e).
+test: plugins dashboard lint
+	npm --prefix dashboard test
 	$(CARGO) test --workspace --no-fail-fast
 
 ## Benchmarks (figures are printed, never asserted).

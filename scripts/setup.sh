@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Paddock needs and is not in a fresh
-# clone: the wasm32-wasip2 Rust target (plugins are WebAssembly components).
+# clone: the wasm32-wasip2 Rust target (plugins are WebAssembly components),
+# the sandboxes' and the dashboard tests' Debian packages, the dashboard's
+# npm packages (from its lock file) and the test MCP servers.
 # Idempotent and quick when everything is present.
 set -euo pipefail
 
@@ -22,6 +24,9 @@ command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v catatonit >/dev/null 2>&1 || need+=(catatonit)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+# The dashboard's end-to-end tests drive Debian's Chromium (never a browser
+# download).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
     if ! command -v apt-get >/dev/null 2>&1; then
         echo "setup: please install: ${need[*]} (no apt-get here)" >&2
@@ -41,6 +46,9 @@ if [ ${#need[@]} -gt 0 ]; then
         $sudo apt-get install -y "${need[@]}" >/dev/null
     fi
 fi
+
+# The dashboard's npm packages, from its lock file.
+"$(dirname "${BASH_SOURCE[0]}")/dashboard-deps.sh"
 
 # The real MCP servers the MCP client's tests run against (npm, PyPI).
 "$(dirname "${BASH_SOURCE[0]}")/mcp-servers.sh"

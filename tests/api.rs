@@ -1327,7 +1327,9 @@ async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
         // --- unknown routes
         case("GET", "/api/nope", NoBody, 404, nf, ""),
         case("GET", "/api", NoBody, 404, nf, ""),
-        case("GET", "/nope", NoBody, 404, nf, ""),
+        case("GET", "/metrics/nope", NoBody, 404, nf, ""),
+        case("POST", "/agents", json("{}"), 405, "method_not_allowed", ""),
+        case("GET", "/assets/missing-0000.js", NoBody, 404, nf, ""),
         case(
             "POST",
             "/api/agents/nope/approvals/x/y",
@@ -2143,7 +2145,107 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/policy/rules/{id}", &["delete"]),
     ("/api/policy/assess", &["post"]),
     ("/api/openapi.json", &["get"]),
+    ("/api/info", &["get"]),
+    ("/api/config/providers", &["get"]),
 ];
+
+/// The dashboard at `/` (any non-API path gets the page, with a strict
+/// content security policy), `/api/info` (who is asking) and
+/// `/api/config/providers` (keys only as set or unset).
+#[tokio::test]
+async fn dashboard_info_and_providers() {
+    let index = concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboard/dist/index.html");
+    assert!(
+        std::path::Path::new(index).is_file(),
+        "build the dashboard first (make test does)"
+    );
+    let p = Paddock::new();
+    let config = scripted_config(p.data_dir(), "http://127.0.0.1:9/v1", "")
+        .to_string_lossy()
+        .into_owned();
+    // A provider whose key variable is set, and the scripted one without.
+    let text = std::fs::read_to_string(&config).unwrap()
+        + "\n[[providers]]\nname = \"keyed\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+           api_key_env = \"PADDOCK_TEST_KEY\"\n[[providers.models]]\nname = \"m\"\n";
+    std::fs::write(&config, text).unwrap();
+    let s = Server::start(
+        &p,
+        std::path::Path::new(&config),
+        None,
+        &[("PADDOCK_TEST_KEY", "sk-secret-value-123")],
+    );
+    let c = client();
+    for path in ["/", "/agents/some-id", "/settings"] {
+        let r = c.get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers().clone();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(r.text().await.unwrap().contains("id=\"root\""), "{path}");
+    }
+    // The page's script is served, cached by content hash.
+    let html = c
+        .get(s.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let asset = regex::Regex::new(r#"src="(/assets/[^"]+\.js)""#)
+        .unwrap()
+        .captures(&html)
+        .map(|m| m[1].to_string())
+        .expect("index.html names its script");
+    let r = c.get(s.url(&asset)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+
+    let (st, info) = call(&c, &s, Method::GET, "/api/info", None, false).await;
+    assert_eq!(st, 200);
+    assert_eq!(info["role"], "local user");
+    assert_eq!(info["token_required"], false);
+    assert_eq!(info["default_model"]["provider"], "scripted");
+    let (_, info) = call(&c, &s, Method::GET, "/api/info", None, true).await;
+    assert_eq!(info["role"], "admin");
+
+    let r = c.get(s.url("/api/config/providers")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(
+        !text.contains("sk-secret-value-123"),
+        "the key leaked: {text}"
+    );
+    let providers: Value = serde_json::from_str(&text).unwrap();
+    let names: Vec<&str> = providers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["keyed", "scripted"]);
+    assert_eq!(providers[0]["api_key_env"], "PADDOCK_TEST_KEY");
+    assert_eq!(providers[0]["api_key_set"], true);
+    assert_eq!(providers[1]["api_key_set"], false);
+    assert_eq!(providers[1]["models"][0]["input_per_mtok"], 1.0);
+    assert_eq!(providers[1]["models"][0]["cached_input_per_mtok"], 0.5);
+}
 
 #[tokio::test]
 async fn openapi_lists_every_rest_route() {

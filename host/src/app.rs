@@ -207,6 +207,7 @@ impl App {
             mcp: self.mcp.clone(),
             auth: Arc::new(auth),
             default_model: self.default_model.clone(),
+            providers: Arc::new(self.config.providers.clone()),
         }
     }
 }

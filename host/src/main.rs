@@ -52,6 +52,8 @@ enum Command {
     Policy(PolicyCmd),
     /// Serve an OpenAI-compatible model that replays a script (tests, benchmarks, demos).
     ScriptedModel(paddock::llm::scripted::ScriptedModelArgs),
+    /// Print the API's OpenAPI document (the dashboard's types are generated from it).
+    Openapi,
 }
 
 #[derive(Args, Clone)]
@@ -631,6 +633,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::ScriptedModel(args) => {
             paddock::llm::scripted::run(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi => {
+            println!("{}", paddock::api::openapi_json());
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -28,7 +28,6 @@ pub struct AgentView {
     /// Its configuration.
     pub config: AgentConfig,
     /// Tokens, cost and tool calls so far.
-    #[schema(value_type = Object)]
     pub usage: crate::store::UsageTotals,
     /// The seq of its latest stored event.
     pub last_seq: u64,

@@ -157,6 +157,11 @@ impl Auth {
         }
     }
 
+    /// Whether every route needs a token (bound beyond loopback).
+    pub fn token_required(&self) -> bool {
+        self.token.is_some()
+    }
+
     fn is_admin(&self, presented: Option<&str>) -> bool {
         presented.is_some_and(|p| constant_time_eq(p.as_bytes(), self.admin_token.as_bytes()))
     }

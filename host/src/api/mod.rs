@@ -5,8 +5,10 @@
 pub mod agents;
 pub mod auth;
 pub mod config_docs;
+pub mod dashboard;
 pub mod error;
 pub mod mcp;
+pub mod meta;
 pub mod plugins;
 pub mod policy;
 pub mod ws;
@@ -45,6 +47,9 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// The model used when a request names none.
     pub default_model: Option<ModelRef>,
+    /// The configured model providers (including any whose client could not
+    /// be set up).
+    pub providers: Arc<Vec<crate::config::ProviderConfig>>,
 }
 
 /// The OpenAPI document.
@@ -63,8 +68,10 @@ pub struct AppState {
         mcp::list, mcp::add, mcp::get, mcp::remove, mcp::test, mcp::catalog, mcp::health,
         policy::decide, policy::pending, policy::audit, policy::list_rules, policy::add_rule,
         policy::remove_rule, policy::assess,
+        meta::info, meta::providers,
         openapi,
     ),
+    components(schemas(ws::ClientMsg, ws::ServerMsg)),
     tags((name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "policy"), (name = "meta"))
 )]
 pub struct ApiDoc;
@@ -76,8 +83,33 @@ pub async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(ApiDoc::openapi())
 }
 
+/// The OpenAPI document as pretty JSON, as `paddock openapi` prints it and
+/// `dashboard/openapi.json` keeps it.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
+}
+
+/// Routes outside `/api` and `/metrics` belong to the dashboard.
+async fn fallback(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    let api = path == "/api"
+        || path.starts_with("/api/")
+        || path == "/metrics"
+        || path.starts_with("/metrics/");
+    if api {
+        return not_found().await.into_response();
+    }
+    if method != axum::http::Method::GET && method != axum::http::Method::HEAD {
+        return method_not_allowed().await.into_response();
+    }
+    dashboard::serve(uri).await
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -148,6 +180,8 @@ pub fn router(state: AppState) -> Router {
                 .put(config_docs::put_prompt)
                 .delete(config_docs::delete_prompt),
         )
+        .route("/api/config/providers", get(meta::providers))
+        .route("/api/info", get(meta::info))
         .route("/api/tools", get(plugins::tools))
         // Adding and removing MCP servers runs programs on the host: admin.
         .route(
@@ -171,7 +205,22 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(admin)
         .merge(user)
-        .fallback(not_found)
+        .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The dashboard's API types are generated from `dashboard/openapi.json`;
+    /// it must be the document this code serves.
+    #[test]
+    fn dashboard_openapi_json_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../dashboard/openapi.json");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed.trim() == super::openapi_json().trim(),
+            "dashboard/openapi.json is out of date: run `make openapi` and commit it"
+        );
+    }
 }

@@ -20,14 +20,14 @@ pub const MAX_UPLOAD: usize = 64 * 1024 * 1024;
 /// List installed plugins with requested, granted and effective
 /// capabilities and hashes.
 #[utoipa::path(get, path = "/api/plugins", tag = "plugins", security(("admin" = [])),
-    responses((status = 200, body = Vec<Object>), (status = 401, body = super::error::ErrorBody)))]
+    responses((status = 200, body = Vec<crate::plugins::PluginInfo>), (status = 401, body = super::error::ErrorBody)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<PluginInfo>>, ApiError> {
     Ok(Json(state.plugins.list()?))
 }
 
 /// One plugin.
 #[utoipa::path(get, path = "/api/plugins/{name}", tag = "plugins", security(("admin" = [])),
-    responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
+    responses((status = 200, body = crate::plugins::PluginInfo), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
@@ -40,7 +40,7 @@ pub async fn get(
 /// `.wasm`). Nothing is granted that was not granted before.
 #[utoipa::path(post, path = "/api/plugins", tag = "plugins", security(("admin" = [])),
     request_body(content_type = "multipart/form-data", description = "parts `manifest` (TOML) and `component` (wasm)"),
-    responses((status = 201, body = Object), (status = 400, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody)))]
+    responses((status = 201, body = crate::plugins::PluginInfo), (status = 400, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody)))]
 pub async fn install(
     State(state): State<AppState>,
     Upload(mut multipart): Upload,
@@ -138,7 +138,7 @@ pub struct Grants {
 
 /// Replace a plugin's grants.
 #[utoipa::path(put, path = "/api/plugins/{name}/grants", tag = "plugins", security(("admin" = [])), request_body = Grants,
-    responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+    responses((status = 200, body = crate::plugins::PluginInfo), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn put_grants(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
@@ -166,7 +166,7 @@ pub async fn put_grants(
 
 /// Offer the plugin's tools again.
 #[utoipa::path(post, path = "/api/plugins/{name}/enable", tag = "plugins", security(("admin" = [])),
-    responses((status = 200, body = Object), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+    responses((status = 200, body = crate::plugins::PluginInfo), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn enable(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
@@ -176,7 +176,7 @@ pub async fn enable(
 
 /// Stop offering the plugin's tools.
 #[utoipa::path(post, path = "/api/plugins/{name}/disable", tag = "plugins", security(("admin" = [])),
-    responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)))]
+    responses((status = 200, body = crate::plugins::PluginInfo), (status = 404, body = super::error::ErrorBody)))]
 pub async fn disable(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
@@ -197,7 +197,7 @@ pub async fn remove(
 
 /// The tools of every enabled plugin, with their JSON Schemas.
 #[utoipa::path(get, path = "/api/tools", tag = "plugins",
-    responses((status = 200, body = Vec<Object>)))]
+    responses((status = 200, body = Vec<crate::plugins::ToolInfo>)))]
 pub async fn tools(State(state): State<AppState>) -> Result<Json<Vec<ToolInfo>>, ApiError> {
     Ok(Json(state.plugins.tools()?))
 }

@@ -46,10 +46,11 @@ pub const MAX_SUBSCRIPTIONS: usize = 10_000;
 /// Largest client message.
 const MAX_CLIENT_MESSAGE: usize = 512 * 1024;
 
-/// A client message.
-#[derive(Debug, Deserialize)]
+/// A WebSocket message from the client.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
-enum ClientMsg {
+#[schema(as = WsClientMessage)]
+pub(super) enum ClientMsg {
     Subscribe {
         agent_id: String,
         #[serde(default)]
@@ -76,10 +77,11 @@ enum ClientMsg {
     },
 }
 
-/// A server message.
-#[derive(Debug, Serialize)]
+/// A WebSocket message from the server.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
-enum ServerMsg<'a> {
+#[schema(as = WsServerMessage)]
+pub(super) enum ServerMsg<'a> {
     Event {
         event: &'a Event,
     },

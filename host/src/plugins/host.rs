@@ -57,14 +57,16 @@ pub enum PluginError {
 }
 
 /// A plugin as shown to admins (CLI and API).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct PluginInfo {
     /// The recorded facts.
     #[serde(flatten)]
     pub record: PluginRecord,
     /// requested ∩ granted.
+    #[schema(value_type = Vec<String>)]
     pub effective: BTreeSet<Capability>,
     /// Requested but not granted.
+    #[schema(value_type = Vec<String>)]
     pub missing: BTreeSet<Capability>,
 }
 
@@ -88,7 +90,7 @@ impl From<PluginRecord> for PluginInfo {
 }
 
 /// A tool offered by an enabled plugin.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ToolInfo {
     /// The plugin offering it.
     pub plugin: String,

@@ -24,7 +24,7 @@ pub const DEFAULT_MAX_OUTPUT_KB: u64 = 1024;
 pub const MAX_OUTPUT_KB: u64 = 16 * 1024;
 
 /// Which world of `paddock:plugin` a component implements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum World {
     /// Offers tools to agents.
@@ -60,7 +60,7 @@ impl fmt::Display for World {
 }
 
 /// Resource limits of every invocation of a plugin.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Limits {
     /// Linear memory limit, in MiB.
     pub memory_mb: u64,

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// One installed plugin, as recorded.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PluginRecord {
     /// Unique name.
     pub name: String,
@@ -36,8 +36,10 @@ pub struct PluginRecord {
     /// Whether it ships with Paddock.
     pub builtin: bool,
     /// What its manifest asks for.
+    #[schema(value_type = Vec<String>)]
     pub requested: BTreeSet<Capability>,
     /// What an admin granted.
+    #[schema(value_type = Vec<String>)]
     pub granted: BTreeSet<Capability>,
     /// Its limits.
     pub limits: Limits,

@@ -36,13 +36,14 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 const BLOCKED_GRACE: Duration = Duration::from_millis(250);
 
 /// A tool as a plugin describes it (version-independent).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ToolSpec {
     /// Name the model calls it by.
     pub name: String,
     /// Description for the model.
     pub description: String,
     /// JSON Schema of the input.
+    #[schema(value_type = Object)]
     pub input_schema: serde_json::Value,
     /// Whether it never changes anything.
     pub read_only: bool,

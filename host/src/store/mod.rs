@@ -218,7 +218,7 @@ pub struct NewAgent {
 }
 
 /// An agent's token, cost and tool totals over its life.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct UsageTotals {
     /// Model calls (`usage` events).
     pub model_calls: u64,

@@ -92,8 +92,14 @@ pub(super) fn router(state: Arc<State>) -> Router {
         .route("/v1/models", get(models))
         .route("/v1/_scripted/requests", get(requests))
         .fallback(not_found)
+        // Long conversations (thousands of tool results) make large
+        // requests; real providers take tens of MB.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .with_state(state)
 }
+
+/// Largest request body the scripted model reads.
+pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
 
 fn openai_error(
     status: StatusCode,

@@ -1,0 +1,165 @@
+// The shell: navigation, the connection banner, sign-in, and the screens.
+
+import { Suspense, lazy, useEffect, useState } from 'react';
+import { NavLink, Route, Routes } from 'react-router-dom';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { ApiError, get, getToken, setToken } from './api/client';
+import type { Info, PendingApprovals } from './api/types';
+import { restartSocket, useConnection } from './live/store';
+import { Button, Field, Modal, inputClass } from './components/ui';
+import { AgentsScreen } from './screens/Agents';
+import { AgentScreen } from './screens/Agent';
+import { ApprovalsScreen } from './screens/Approvals';
+import { McpScreen } from './screens/Mcp';
+import { PluginsScreen } from './screens/Plugins';
+import { SettingsScreen } from './screens/Settings';
+
+// The charting library is large: loaded with the Usage screen only.
+const UsageScreen = lazy(() => import('./screens/Usage').then((m) => ({ default: m.UsageScreen })));
+
+export function useInfo() {
+  return useQuery({ queryKey: ['info'], queryFn: () => get<Info>('/api/info') });
+}
+
+export function usePending() {
+  return useQuery({ queryKey: ['approvals'], queryFn: () => get<PendingApprovals>('/api/approvals'), refetchInterval: 2000 });
+}
+
+function SignIn({ open, onClose }: { open: boolean; onClose: () => void }) {
+  const [value, setValue] = useState('');
+  const qc = useQueryClient();
+  return (
+    <Modal open={open} onClose={onClose} title="Sign in">
+      <form
+        className="flex flex-col gap-3"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setToken(value.trim() || null);
+          setValue('');
+          restartSocket();
+          void qc.invalidateQueries();
+          onClose();
+        }}
+      >
+        <p className="text-sm">
+          Paste the token <code>paddock serve</code> printed at start (or <code>$PADDOCK_TOKEN</code>). The admin token also unlocks the Plugins screen and
+          policy rules. It is kept in this browser only.
+        </p>
+        <Field label="Token">
+          <input className={inputClass} type="password" autoComplete="off" value={value} onChange={(e) => setValue(e.target.value)} />
+        </Field>
+        <div className="flex gap-2">
+          <Button tone="primary" type="submit">
+            Sign in
+          </Button>
+          {getToken() && (
+            <Button
+              onClick={() => {
+                setToken(null);
+                restartSocket();
+                void qc.invalidateQueries();
+                onClose();
+              }}
+            >
+              Sign out
+            </Button>
+          )}
+        </div>
+      </form>
+    </Modal>
+  );
+}
+
+const links: [string, string][] = [
+  ['/', 'Agents'],
+  ['/approvals', 'Approvals'],
+  ['/mcp', 'MCP servers'],
+  ['/plugins', 'Plugins'],
+  ['/usage', 'Usage'],
+  ['/settings', 'Settings'],
+];
+
+export function App() {
+  const info = useInfo();
+  const pending = usePending();
+  const connection = useConnection();
+  const [signIn, setSignIn] = useState(false);
+  const count = pending.data?.approvals.length ?? 0;
+
+  // A 401 anywhere opens the sign-in dialog.
+  const needsToken = info.error instanceof ApiError && info.error.status === 401;
+  useEffect(() => {
+    if (needsToken) setSignIn(true);
+  }, [needsToken]);
+
+  return (
+    <div className="flex min-h-screen flex-col lg:flex-row">
+      <a href="#main" className="sr-only focus:not-sr-only focus:absolute focus:p-2">
+        Skip to content
+      </a>
+      <header className="border-b border-slate-300 bg-white lg:w-56 lg:shrink-0 lg:border-r lg:border-b-0 dark:border-slate-700 dark:bg-slate-900">
+        <div className="flex items-center justify-between gap-2 p-3">
+          <span className="text-xl font-bold">Paddock</span>
+          <div className="flex items-center gap-2">
+            {info.data && <span className="text-xs text-slate-700 dark:text-slate-300">{info.data.role}</span>}
+            <Button className="whitespace-nowrap" onClick={() => setSignIn(true)}>{getToken() ? "Change token" : "Sign in"}</Button>
+          </div>
+        </div>
+        <nav aria-label="Main">
+          <ul className="flex flex-wrap gap-1 px-2 pb-2 lg:flex-col">
+            {links.map(([to, label]) => (
+              <li key={to}>
+                <NavLink
+                  to={to}
+                  end={to === '/'}
+                  className={({ isActive }) =>
+                    `flex items-center gap-2 rounded px-3 py-2 text-sm font-medium ${
+                      isActive ? 'bg-blue-700 text-white' : 'text-slate-800 hover:bg-slate-100 dark:text-slate-100 dark:hover:bg-slate-800'
+                    }`
+                  }
+                >
+                  {label}
+                  {label === 'Approvals' && count > 0 && (
+                    <span className="rounded-full bg-amber-300 px-2 text-xs font-bold text-amber-950" aria-label={`${count} pending`}>
+                      {count}
+                    </span>
+                  )}
+                </NavLink>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        {info.data?.sandbox === 'none' && (
+          <p className="m-2 rounded bg-red-100 p-2 text-xs font-semibold text-red-900 dark:bg-red-950 dark:text-red-100">
+            Unsandboxed: agents' commands run directly on the host (--unsafe-no-sandbox).
+          </p>
+        )}
+      </header>
+      <main id="main" className="min-w-0 flex-1 p-3 lg:p-6">
+        {connection === 'reconnecting' && (
+          <p role="status" className="mb-3 rounded border border-amber-400 bg-amber-50 p-2 text-sm text-amber-950 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100">
+            Connection to Paddock lost — reconnecting; the live view resumes where it stopped.
+          </p>
+        )}
+        <Routes>
+          <Route path="/" element={<AgentsScreen />} />
+          <Route path="/agents/:id" element={<AgentScreen />} />
+          <Route path="/approvals" element={<ApprovalsScreen />} />
+          <Route path="/mcp" element={<McpScreen />} />
+          <Route path="/plugins" element={<PluginsScreen onSignIn={() => setSignIn(true)} />} />
+          <Route
+            path="/usage"
+            element={
+              <Suspense fallback={<p>Loading…</p>}>
+                <UsageScreen />
+              </Suspense>
+            }
+          />
+          <Route path="/settings" element={<SettingsScreen onSignIn={() => setSignIn(true)} />} />
+          <Route path="*" element={<p>No such page.</p>} />
+        </Routes>
+      </main>
+      <SignIn open={signIn} onClose={() => setSignIn(false)} />
+    </div>
+  );
+}

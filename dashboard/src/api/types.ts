@@ -1,0 +1,41 @@
+// Names for the API's types. Every shape here comes from `schema.d.ts`,
+// which `npm run gen` generates from `openapi.json` (the host's OpenAPI
+// document, `paddock openapi`); nothing is copied by hand.
+
+import type { components } from './schema';
+
+type S = components['schemas'];
+
+export type AgentView = S['AgentView'];
+export type AgentStatus = S['AgentStatus'];
+export type ApprovalMode = S['ApprovalMode'];
+export type RiskLevel = S['RiskLevel'];
+export type EventPage = S['EventPage'];
+export type PendingApprovals = S['PendingApprovals'];
+export type McpServerView = S['ServerView'];
+export type CatalogEntry = S['CatalogEntry'];
+export type TestReport = S['TestReport'];
+export type PluginInfo = S['PluginInfo'];
+export type ToolInfo = S['ToolInfo'];
+export type TemplateView = S['TemplateView'];
+export type SystemPromptView = S['SystemPromptView'];
+export type ProviderView = S['ProviderView'];
+export type RuleList = S['RuleList'];
+export type Info = S['Info'];
+export type CreateAgentBody = Partial<S['CreateAgent']>;
+/** What the WebSocket at /api/ws sends and takes. */
+export type WsServerMessage = S['WsServerMessage'];
+export type WsClientMessage = S['WsClientMessage'];
+
+/** One event of an agent's log (`{seq, agent_id, ts, type, data}`). */
+export type AgentEvent = S['Event'];
+type Body = S['EventBody'];
+/** The `data` of the event of type `T`. */
+export type EventData<T extends Body['type']> = Extract<Body, { type: T }>['data'];
+
+export type ToolCallData = EventData<'tool.call'>;
+export type ToolResultData = EventData<'tool.result'>;
+export type PolicyDecisionData = EventData<'policy.decision'>;
+export type ApprovalRequestedData = EventData<'approval.requested'>;
+export type ApprovalDecidedData = EventData<'approval.decided'>;
+export type UsageData = EventData<'usage'>;

@@ -1,0 +1,88 @@
+// The approval card: what a tool call would do (arguments, risk, reasons,
+// the diff of a file change) and the human's choice: approve or deny, once
+// or remembered as a rule for this agent or for every agent.
+
+import { useState } from 'react';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { post } from '../api/client';
+import type { ApprovalRequestedData } from '../api/types';
+import { Button, ErrorNote, Field, RiskBadge, inputClass } from './ui';
+import { Diff } from './Diff';
+import { argumentSummary } from './ToolCall';
+
+type Remember = 'once' | 'agent' | 'always';
+
+export function ApprovalCard({ agentId, agentName, req }: { agentId: string; agentName?: string; req: ApprovalRequestedData }) {
+  const [remember, setRemember] = useState<Remember>('once');
+  const [reason, setReason] = useState('');
+  const qc = useQueryClient();
+  const decide = useMutation({
+    mutationFn: (approved: boolean) =>
+      post(`/api/agents/${encodeURIComponent(agentId)}/approvals/${encodeURIComponent(req.call_id)}`, {
+        approved,
+        ...(reason.trim() ? { reason: reason.trim() } : {}),
+        ...(remember !== 'once' ? { remember } : {}),
+      }),
+    onSettled: () => {
+      void qc.invalidateQueries({ queryKey: ['approvals'] });
+      void qc.invalidateQueries({ queryKey: ['agents'] });
+    },
+  });
+  const summary = argumentSummary(req.tool, req.arguments);
+  const rule = remember === 'agent' ? req.remember.agent : remember === 'always' ? req.remember.always : null;
+  const titleId = `approval-${req.call_id}`;
+  return (
+    <article
+      aria-labelledby={titleId}
+      data-testid="approval-card"
+      className="flex flex-col gap-3 rounded-lg border-2 border-amber-500 bg-amber-50 p-4 dark:border-amber-600 dark:bg-amber-950"
+    >
+      <div className="flex flex-wrap items-center gap-2">
+        <h3 id={titleId} className="font-semibold">
+          {agentName ? `${agentName}: ` : ''}approve <code>{req.tool}</code>?
+        </h3>
+        <RiskBadge level={req.level} />
+        {req.expires_at && <span className="text-xs">refused automatically at {new Date(req.expires_at).toLocaleTimeString()}</span>}
+      </div>
+      {summary && <pre tabIndex={0} className="overflow-x-auto rounded bg-white p-2 text-sm dark:bg-slate-900">{summary}</pre>}
+      {req.reasons.length > 0 && (
+        <ul className="list-disc pl-5 text-sm">
+          {req.reasons.map((r, i) => (
+            <li key={i}>{r}</li>
+          ))}
+        </ul>
+      )}
+      {req.diff && <Diff diff={req.diff} label="What would change" />}
+      <details className="text-sm">
+        <summary className="cursor-pointer">All arguments</summary>
+        <pre tabIndex={0} className="overflow-x-auto rounded bg-white p-2 text-xs dark:bg-slate-900">{JSON.stringify(req.arguments, null, 2)}</pre>
+      </details>
+      <div className="flex flex-wrap items-end gap-3">
+        <Field label="Remember">
+          <select className={inputClass} value={remember} onChange={(e) => setRemember(e.target.value as Remember)}>
+            <option value="once">just this once</option>
+            <option value="agent">for this agent</option>
+            <option value="always">for every agent</option>
+          </select>
+        </Field>
+        <Field label="Reason (optional)">
+          <input className={inputClass} value={reason} onChange={(e) => setReason(e.target.value)} />
+        </Field>
+      </div>
+      {rule && (
+        <p className="text-xs">
+          Adds the rule <code>{rule}</code> (or its <code>deny</code> twin if you deny).
+        </p>
+      )}
+      <ErrorNote error={decide.error} />
+      <div className="flex gap-2">
+        <Button tone="primary" disabled={decide.isPending || decide.isSuccess} onClick={() => decide.mutate(true)}>
+          Approve
+        </Button>
+        <Button tone="danger" disabled={decide.isPending || decide.isSuccess} onClick={() => decide.mutate(false)}>
+          Deny
+        </Button>
+      </div>
+    </article>
+  );
+}

@@ -1,0 +1,152 @@
+// Small building blocks shared by the screens.
+
+import { type ButtonHTMLAttributes, type ReactNode, useEffect, useRef } from 'react';
+import type { AgentStatus, RiskLevel } from '../api/types';
+import { ApiError } from '../api/client';
+
+type Tone = 'primary' | 'danger' | 'plain';
+
+export function Button({ tone = 'plain', className = '', ...props }: ButtonHTMLAttributes<HTMLButtonElement> & { tone?: Tone }) {
+  const tones: Record<Tone, string> = {
+    primary: 'bg-blue-700 text-white hover:bg-blue-800 disabled:bg-blue-300 dark:disabled:bg-blue-900',
+    danger: 'bg-red-700 text-white hover:bg-red-800 disabled:bg-red-300 dark:disabled:bg-red-900',
+    plain:
+      'border border-slate-400 bg-white text-slate-900 hover:bg-slate-100 disabled:opacity-50 dark:border-slate-500 dark:bg-slate-800 dark:text-slate-100 dark:hover:bg-slate-700',
+  };
+  return (
+    <button
+      type="button"
+      className={`inline-flex min-h-9 items-center justify-center gap-1 rounded px-3 py-1.5 text-sm font-medium ${tones[tone]} ${className}`}
+      {...props}
+    />
+  );
+}
+
+export function Card({ children, className = '', title, actions }: { children: ReactNode; className?: string; title?: ReactNode; actions?: ReactNode }) {
+  return (
+    <section className={`rounded-lg border border-slate-300 bg-white p-4 dark:border-slate-700 dark:bg-slate-900 ${className}`}>
+      {(title || actions) && (
+        <div className="mb-3 flex flex-wrap items-center justify-between gap-2">
+          {title && <h2 className="text-lg font-semibold">{title}</h2>}
+          {actions && <div className="flex flex-wrap gap-2">{actions}</div>}
+        </div>
+      )}
+      {children}
+    </section>
+  );
+}
+
+const statusTone: Record<string, string> = {
+  idle: 'bg-slate-200 text-slate-900 dark:bg-slate-700 dark:text-slate-100',
+  thinking: 'bg-blue-100 text-blue-900 dark:bg-blue-900 dark:text-blue-100',
+  executing_tool: 'bg-indigo-100 text-indigo-900 dark:bg-indigo-900 dark:text-indigo-100',
+  waiting_approval: 'bg-amber-100 text-amber-900 dark:bg-amber-900 dark:text-amber-100',
+  error: 'bg-red-100 text-red-900 dark:bg-red-900 dark:text-red-100',
+  stopped: 'bg-slate-300 text-slate-900 dark:bg-slate-600 dark:text-slate-100',
+};
+
+export function StatusBadge({ status }: { status: AgentStatus | string | null | undefined }) {
+  const s = status ?? 'unknown';
+  return (
+    <span data-testid="status" className={`inline-block rounded px-2 py-0.5 text-xs font-semibold ${statusTone[s] ?? statusTone.idle}`}>
+      {s.replace('_', ' ')}
+    </span>
+  );
+}
+
+const riskTone: Record<string, string> = {
+  low: 'bg-green-100 text-green-900 dark:bg-green-900 dark:text-green-100',
+  medium: 'bg-amber-100 text-amber-900 dark:bg-amber-900 dark:text-amber-100',
+  high: 'bg-orange-100 text-orange-900 dark:bg-orange-900 dark:text-orange-100',
+  critical: 'bg-red-100 text-red-900 dark:bg-red-900 dark:text-red-100',
+};
+
+export function RiskBadge({ level }: { level: RiskLevel | string }) {
+  return <span className={`inline-block rounded px-2 py-0.5 text-xs font-semibold uppercase ${riskTone[level] ?? riskTone.medium}`}>risk: {level}</span>;
+}
+
+export function ErrorNote({ error }: { error: unknown }) {
+  if (!error) return null;
+  const msg = error instanceof ApiError ? `${error.message} (${error.code})` : String(error);
+  return (
+    <p role="alert" className="rounded border border-red-400 bg-red-50 p-2 text-sm text-red-900 dark:border-red-700 dark:bg-red-950 dark:text-red-100">
+      {msg}
+    </p>
+  );
+}
+
+export function Field({ label, children, hint }: { label: string; children: ReactNode; hint?: string }) {
+  return (
+    <label className="flex flex-col gap-1 text-sm">
+      <span className="font-medium">{label}</span>
+      {children}
+      {hint && <span className="text-xs text-slate-600 dark:text-slate-300">{hint}</span>}
+    </label>
+  );
+}
+
+export const inputClass =
+  'rounded border border-slate-400 bg-white px-2 py-1.5 text-sm text-slate-900 dark:border-slate-500 dark:bg-slate-800 dark:text-slate-100';
+
+/** A modal dialog (the native <dialog>: focus trap and Escape for free). */
+export function Modal({ open, onClose, title, children }: { open: boolean; onClose: () => void; title: string; children: ReactNode }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    if (open && !d.open) d.showModal();
+    if (!open && d.open) d.close();
+  }, [open]);
+  return (
+    <dialog
+      ref={ref}
+      onClose={onClose}
+      aria-label={title}
+      className="m-auto w-[min(40rem,calc(100vw-1rem))] rounded-lg border border-slate-300 bg-white p-0 text-slate-900 backdrop:bg-black/50 dark:border-slate-700 dark:bg-slate-900 dark:text-slate-100"
+    >
+      {open && (
+        <div className="flex max-h-[85vh] flex-col gap-3 overflow-auto p-4">
+          <div className="flex items-center justify-between gap-2">
+            <h2 className="text-lg font-semibold">{title}</h2>
+            <Button onClick={onClose} aria-label="Close">
+              ✕
+            </Button>
+          </div>
+          {children}
+        </div>
+      )}
+    </dialog>
+  );
+}
+
+export function usd(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '—';
+  if (n === 0) return '$0';
+  return n < 0.01 ? `$${n.toFixed(4)}` : `$${n.toFixed(2)}`;
+}
+
+export function tokens(n: number | null | undefined): string {
+  if (!n) return '0';
+  if (n >= 1_000_000) return `${(n / 1_000_000).toFixed(1)}M`;
+  if (n >= 10_000) return `${(n / 1000).toFixed(0)}k`;
+  if (n >= 1000) return `${(n / 1000).toFixed(1)}k`;
+  return String(n);
+}
+
+export function ago(ts: string | null | undefined): string {
+  if (!ts) return '';
+  const s = Math.round((Date.now() - Date.parse(ts)) / 1000);
+  if (s < 60) return `${Math.max(0, s)}s ago`;
+  if (s < 3600) return `${Math.round(s / 60)}m ago`;
+  if (s < 86400) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86400)}d ago`;
+}
+
+/** A region that scrolls sideways on narrow screens, reachable by keyboard. */
+export function ScrollX({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <div className="overflow-x-auto" tabIndex={0} role="region" aria-label={label}>
+      {children}
+    </div>
+  );
+}

@@ -1,0 +1,151 @@
+import { describe, expect, it } from 'vitest';
+import type { AgentEvent } from '../api/types';
+import { applyEvents, emptyTimeline, hasGap, replayTo } from './timeline';
+
+const A = 'agent-1';
+let ts = 0;
+function ev(seq: number, type: string, data: Record<string, unknown>): AgentEvent {
+  ts += 1;
+  return { seq, agent_id: A, ts: new Date(ts * 1000).toISOString(), type, data } as unknown as AgentEvent;
+}
+
+/** A small run: a message, a streamed answer with one tool call that needs approval, its result, a final answer. */
+function run(): AgentEvent[] {
+  return [
+    ev(1, 'agent.created', { config: {} }),
+    ev(2, 'message.user', { text: 'fix it' }),
+    ev(3, 'agent.status', { status: 'thinking' }),
+    ev(4, 'message.assistant', {
+      text: 'Editing.',
+      tool_calls: [{ id: 'c1', name: 'edit_file', arguments: '{}' }],
+      finish_reason: 'tool_calls',
+    }),
+    ev(5, 'usage', { provider: 'p', model: 'm', input_tokens: 100, output_tokens: 10, cached_tokens: 40, cost_usd: 0.5, duration_ms: 3, attempts: 1 }),
+    ev(6, 'tool.call', { call_id: 'c1', tool: 'edit_file', arguments: { path: 'a.txt', old_string: 'red', new_string: 'blue' }, read_only: false }),
+    ev(7, 'policy.decision', { call_id: 'c1', tool: 'edit_file', action: 'ask', level: 'medium', reasons: ['writes'], mode: 'ask-risky', verdicts: [] }),
+    ev(8, 'approval.requested', {
+      call_id: 'c1',
+      tool: 'edit_file',
+      arguments: { path: 'a.txt' },
+      level: 'medium',
+      reasons: ['writes'],
+      diff: '--- a/a.txt\n+++ b/a.txt\n-red\n+blue\n',
+      remember: { agent: 'allow edit_file(a.txt)', always: 'allow edit_file(a.txt)' },
+    }),
+    ev(9, 'agent.status', { status: 'waiting_approval' }),
+    ev(10, 'approval.decided', { call_id: 'c1', tool: 'edit_file', approved: true, status: 'approved', by: 'local user (REST)' }),
+    ev(11, 'tool.result', { call_id: 'c1', tool: 'edit_file', success: true, content: 'edited', duration_ms: 7, truncated_bytes: 0 }),
+    ev(12, 'message.assistant', { text: 'Done.', finish_reason: 'stop' }),
+    ev(13, 'agent.status', { status: 'idle' }),
+  ];
+}
+
+describe('applyEvents', () => {
+  it('reduces a run into messages, one tool item with its decision, approval and result, and totals', () => {
+    const tl = applyEvents(emptyTimeline(), run());
+    expect(tl.lastSeq).toBe(13);
+    expect(tl.status).toBe('idle');
+    expect(tl.items.map((i) => i.kind)).toEqual(['user', 'assistant', 'usage', 'tool', 'assistant']);
+    const tool = tl.items[3];
+    if (tool.kind !== 'tool') throw new Error('not a tool item');
+    expect(tool.decision?.action).toBe('ask');
+    expect(tool.approval?.diff).toContain('+blue');
+    expect(tool.decided?.approved).toBe(true);
+    expect(tool.result?.content).toBe('edited');
+    expect(tl.pending).toEqual({});
+    expect(tl.usage).toMatchObject({ modelCalls: 1, inputTokens: 100, cachedTokens: 40, outputTokens: 10, costUsd: 0.5, toolCalls: 1, toolFailures: 0 });
+  });
+
+  it('makes one item of a call decided and approved before it runs', () => {
+    const tl = applyEvents(emptyTimeline(), [
+      ev(1, 'policy.decision', { call_id: 'c9', tool: 'edit_file', action: 'ask', level: 'medium', reasons: [], mode: 'ask-risky', verdicts: [] }),
+      ev(2, 'approval.requested', {
+        call_id: 'c9',
+        tool: 'edit_file',
+        arguments: { path: '.env' },
+        level: 'medium',
+        reasons: [],
+        remember: { agent: 'a', always: 'b' },
+      }),
+      ev(3, 'approval.decided', { call_id: 'c9', tool: 'edit_file', approved: true, status: 'approved', by: 'me' }),
+      ev(4, 'tool.call', { call_id: 'c9', tool: 'edit_file', arguments: { path: '.env', old_string: 'a', new_string: 'b' }, read_only: false }),
+      ev(5, 'tool.result', { call_id: 'c9', tool: 'edit_file', success: true, content: 'ok', duration_ms: 1 }),
+    ]);
+    expect(tl.items.length).toBe(1);
+    const item = tl.items[0];
+    if (item.kind !== 'tool') throw new Error('not a tool item');
+    expect(item.call.arguments).toEqual({ path: '.env', old_string: 'a', new_string: 'b' });
+    expect(item.decision?.action).toBe('ask');
+    expect(item.decided?.approved).toBe(true);
+    expect(item.result?.content).toBe('ok');
+  });
+
+  it('keeps an approval pending until it is decided', () => {
+    const tl = applyEvents(emptyTimeline(), run().slice(0, 9));
+    expect(Object.keys(tl.pending)).toEqual(['c1']);
+    expect(tl.status).toBe('waiting_approval');
+  });
+
+  it('drops duplicates: replaying overlapping pages gives the same timeline', () => {
+    const events = run();
+    const once = applyEvents(emptyTimeline(), events);
+    let twice = applyEvents(emptyTimeline(), events.slice(0, 8));
+    twice = applyEvents(twice, events.slice(3)); // overlaps 4..8
+    twice = applyEvents(twice, events); // everything again
+    expect(twice.items).toEqual(once.items);
+    expect(twice.usage).toEqual(once.usage);
+    expect(twice.lastSeq).toBe(13);
+  });
+
+  it('holds events beyond a gap until the gap is filled, then applies them in order', () => {
+    const events = run();
+    let tl = applyEvents(emptyTimeline(), events.slice(0, 4));
+    tl = applyEvents(tl, events.slice(6)); // 7..13 arrive before 5..6
+    expect(tl.lastSeq).toBe(4);
+    expect(hasGap(tl)).toBe(true);
+    tl = applyEvents(tl, events.slice(4, 6)); // the fill
+    expect(hasGap(tl)).toBe(false);
+    expect(tl.lastSeq).toBe(13);
+    expect(tl.items).toEqual(applyEvents(emptyTimeline(), events).items);
+  });
+
+  it('streams deltas after the latest stored event and clears them on the stored answer', () => {
+    const events = run();
+    let tl = applyEvents(emptyTimeline(), events.slice(0, 3));
+    tl = applyEvents(tl, [ev(3, 'message.delta', { text: 'Edit' }), ev(3, 'message.delta', { text: 'ing.' })]);
+    expect(tl.streaming).toBe('Editing.');
+    // A stale delta (seq behind) is ignored.
+    tl = applyEvents(tl, [ev(2, 'message.delta', { text: 'zzz' })]);
+    expect(tl.streaming).toBe('Editing.');
+    tl = applyEvents(tl, [events[3]]);
+    expect(tl.streaming).toBe('');
+  });
+
+  it('does not change the timeline it is given, and keeps untouched items identical', () => {
+    const events = run();
+    const a = applyEvents(emptyTimeline(), events.slice(0, 6));
+    const snapshot = JSON.stringify(a);
+    const b = applyEvents(a, events.slice(6));
+    expect(JSON.stringify(a)).toBe(snapshot);
+    expect(b.items[0]).toBe(a.items[0]);
+  });
+
+  it('accumulates live tool output in order', () => {
+    const tl = applyEvents(emptyTimeline(), [
+      ev(1, 'tool.call', { call_id: 'x', tool: 'execute_bash', arguments: { command: 'ls' }, read_only: false }),
+      ev(2, 'tool.output', { call_id: 'x', stream: 'stdout', chunk: 'a\n' }),
+      ev(3, 'tool.output', { call_id: 'x', stream: 'stderr', chunk: 'b\n' }),
+    ]);
+    const item = tl.items[0];
+    expect(item.kind === 'tool' && item.output).toBe('a\nb\n');
+  });
+});
+
+describe('replayTo', () => {
+  it('rebuilds the timeline after each step, ending where the live view is', () => {
+    const events = run();
+    expect(replayTo(events, 0).items).toEqual([]);
+    expect(replayTo(events, 2).items.map((i) => i.kind)).toEqual(['user']);
+    expect(replayTo(events, events.length)).toEqual(applyEvents(emptyTimeline(), events));
+  });
+});

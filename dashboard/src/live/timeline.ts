@@ -1,0 +1,278 @@
+// An agent's timeline, reduced from its event log: pure functions, so the
+// live view, the resume after a reconnect and the step-by-step replay all
+// come from the same code (and the unit tests check it).
+//
+// Stored events carry a gapless per-agent `seq`. The reducer applies them in
+// order exactly once: an event at or below `lastSeq` is a duplicate and is
+// dropped; one beyond `lastSeq + 1` waits in `ahead` until the gap is filled
+// (the socket client fetches the missing range). `message.delta` is live
+// only and carries the seq of the last stored event: it extends the
+// streaming text while that is still the latest event.
+
+import type {
+  AgentEvent,
+  AgentStatus,
+  ApprovalDecidedData,
+  ApprovalRequestedData,
+  PolicyDecisionData,
+  ToolCallData,
+  ToolResultData,
+  UsageData,
+} from '../api/types';
+
+export interface ToolItem {
+  kind: 'tool';
+  seq: number;
+  ts: string;
+  call: ToolCallData;
+  decision?: PolicyDecisionData;
+  approval?: ApprovalRequestedData;
+  decided?: ApprovalDecidedData;
+  /** Live output chunks (stdout and stderr, in order). */
+  output: string;
+  result?: ToolResultData;
+}
+
+export type Item =
+  | { kind: 'user'; seq: number; ts: string; text: string }
+  | { kind: 'assistant'; seq: number; ts: string; text: string; finishReason: string; toolCalls: number }
+  | ToolItem
+  | { kind: 'status'; seq: number; ts: string; status: AgentStatus; reason?: string | null }
+  | { kind: 'error'; seq: number; ts: string; code: string; message: string; recoverable: boolean }
+  | { kind: 'usage'; seq: number; ts: string; usage: UsageData };
+
+export interface UsageTotals {
+  modelCalls: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  costUsd: number;
+  toolCalls: number;
+  toolFailures: number;
+}
+
+export interface Timeline {
+  /** The highest stored seq applied. */
+  lastSeq: number;
+  items: Item[];
+  /** call_id -> index in `items`. */
+  tools: Record<string, number>;
+  /** Text streamed since the last stored event (live only). */
+  streaming: string;
+  status: AgentStatus | null;
+  statusReason: string | null;
+  /** Approvals asked and not yet decided, by call_id. */
+  pending: Record<string, ApprovalRequestedData>;
+  usage: UsageTotals;
+  /** Events received beyond a gap, by seq, applied once it is filled. */
+  ahead: Record<number, AgentEvent>;
+}
+
+export function emptyTimeline(): Timeline {
+  return {
+    lastSeq: 0,
+    items: [],
+    tools: {},
+    streaming: '',
+    status: null,
+    statusReason: null,
+    pending: {},
+    usage: {
+      modelCalls: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      cachedTokens: 0,
+      costUsd: 0,
+      toolCalls: 0,
+      toolFailures: 0,
+    },
+    ahead: {},
+  };
+}
+
+/** Whether events are missing between `lastSeq` and what is waiting. */
+export function hasGap(tl: Timeline): boolean {
+  return Object.keys(tl.ahead).length > 0;
+}
+
+function updateTool(tl: Timeline, callId: string, f: (t: ToolItem) => ToolItem): void {
+  const i = tl.tools[callId];
+  if (i === undefined) return;
+  const item = tl.items[i];
+  if (item.kind === 'tool') tl.items[i] = f(item);
+}
+
+/** Applies one stored event that is exactly the next in order (mutates `tl`). */
+function applyNext(tl: Timeline, ev: AgentEvent): void {
+  const base = { seq: ev.seq, ts: ev.ts };
+  tl.lastSeq = ev.seq;
+  switch (ev.type) {
+    case 'agent.created':
+      break;
+    case 'agent.status': {
+      tl.status = ev.data.status;
+      tl.statusReason = ev.data.reason ?? null;
+      if (ev.data.status !== 'thinking') tl.streaming = '';
+      // Statuses with a reason (an interrupt, a limit, a restart) are worth a line.
+      if (ev.data.reason) tl.items.push({ kind: 'status', ...base, status: ev.data.status, reason: ev.data.reason });
+      break;
+    }
+    case 'message.user':
+      tl.items.push({ kind: 'user', ...base, text: ev.data.text });
+      break;
+    case 'message.assistant':
+      tl.streaming = '';
+      if (ev.data.text || !(ev.data.tool_calls?.length)) {
+        tl.items.push({
+          kind: 'assistant',
+          ...base,
+          text: ev.data.text ?? '',
+          finishReason: ev.data.finish_reason,
+          toolCalls: ev.data.tool_calls?.length ?? 0,
+        });
+      }
+      break;
+    case 'tool.call': {
+      const call = ev.data;
+      // The policy decides (and a human may approve) before the call runs:
+      // then the item exists already and gets the call's full record.
+      if (tl.tools[call.call_id] !== undefined) {
+        updateTool(tl, call.call_id, (t) => ({ ...t, call }));
+      } else {
+        tl.tools[call.call_id] = tl.items.length;
+        tl.items.push({ kind: 'tool', ...base, call, output: '' });
+      }
+      break;
+    }
+    case 'policy.decision': {
+      const data = ev.data;
+      if (tl.tools[data.call_id] === undefined) {
+        // Decided before `tool.call` (a denied call never runs): show it anyway.
+        tl.tools[data.call_id] = tl.items.length;
+        tl.items.push({
+          kind: 'tool',
+          ...base,
+          call: { call_id: data.call_id, tool: data.tool, arguments: null, read_only: false },
+          output: '',
+        });
+      }
+      updateTool(tl, data.call_id, (t) => ({ ...t, decision: data }));
+      break;
+    }
+    case 'approval.requested': {
+      const data = ev.data;
+      tl.pending = { ...tl.pending, [data.call_id]: data };
+      if (tl.tools[data.call_id] === undefined) {
+        tl.tools[data.call_id] = tl.items.length;
+        tl.items.push({
+          kind: 'tool',
+          ...base,
+          call: { call_id: data.call_id, tool: data.tool, arguments: data.arguments, read_only: false },
+          output: '',
+        });
+      }
+      updateTool(tl, data.call_id, (t) => ({
+        ...t,
+        approval: data,
+        call: t.call.arguments === null ? { ...t.call, arguments: data.arguments } : t.call,
+      }));
+      break;
+    }
+    case 'approval.decided': {
+      const data = ev.data;
+      const { [data.call_id]: _gone, ...rest } = tl.pending;
+      void _gone;
+      tl.pending = rest;
+      updateTool(tl, data.call_id, (t) => ({ ...t, decided: data }));
+      break;
+    }
+    case 'tool.output': {
+      const data = ev.data;
+      updateTool(tl, data.call_id, (t) => ({ ...t, output: t.output + data.chunk }));
+      break;
+    }
+    case 'tool.result': {
+      const data = ev.data;
+      tl.usage = {
+        ...tl.usage,
+        toolCalls: tl.usage.toolCalls + 1,
+        toolFailures: tl.usage.toolFailures + (data.success ? 0 : 1),
+      };
+      if (tl.tools[data.call_id] === undefined) {
+        tl.tools[data.call_id] = tl.items.length;
+        tl.items.push({
+          kind: 'tool',
+          ...base,
+          call: { call_id: data.call_id, tool: data.tool, arguments: null, read_only: false },
+          output: '',
+        });
+      }
+      updateTool(tl, data.call_id, (t) => ({ ...t, result: data }));
+      break;
+    }
+    case 'usage': {
+      const u = ev.data;
+      tl.usage = {
+        ...tl.usage,
+        modelCalls: tl.usage.modelCalls + 1,
+        inputTokens: tl.usage.inputTokens + u.input_tokens,
+        outputTokens: tl.usage.outputTokens + u.output_tokens,
+        cachedTokens: tl.usage.cachedTokens + u.cached_tokens,
+        costUsd: tl.usage.costUsd + u.cost_usd,
+      };
+      tl.items.push({ kind: 'usage', ...base, usage: u });
+      break;
+    }
+    case 'error':
+      tl.items.push({
+        kind: 'error',
+        ...base,
+        code: ev.data.code,
+        message: ev.data.message,
+        recoverable: ev.data.recoverable,
+      });
+      break;
+    default:
+      break;
+  }
+}
+
+/**
+ * Applies events (stored or live, in any order, duplicates allowed) and
+ * returns a new timeline; `tl` is not changed. Items that did not change
+ * keep their identity, so memoised rows do not re-render.
+ */
+export function applyEvents(tl: Timeline, events: readonly AgentEvent[]): Timeline {
+  if (events.length === 0) return tl;
+  const next: Timeline = { ...tl, items: tl.items.slice(), tools: { ...tl.tools }, ahead: { ...tl.ahead } };
+  for (const ev of events) {
+    if (ev.type === 'message.delta') {
+      // Live only: belongs to the answer after the latest stored event.
+      if (ev.seq === next.lastSeq && !hasGap(next)) next.streaming += ev.data.text;
+      continue;
+    }
+    if (ev.seq <= next.lastSeq) continue; // a duplicate
+    if (ev.seq > next.lastSeq + 1) {
+      next.ahead[ev.seq] = ev;
+      continue;
+    }
+    applyNext(next, ev);
+    // Drain what was waiting behind the gap.
+    for (let n = next.lastSeq + 1; next.ahead[n] !== undefined; n = next.lastSeq + 1) {
+      const waiting = next.ahead[n];
+      delete next.ahead[n];
+      applyNext(next, waiting);
+    }
+  }
+  // Anything at or below lastSeq that waited is a duplicate now.
+  for (const k of Object.keys(next.ahead)) {
+    if (Number(k) <= next.lastSeq) delete next.ahead[Number(k)];
+  }
+  return next;
+}
+
+/** The timeline after the first `step` stored events (replay). */
+export function replayTo(events: readonly AgentEvent[], step: number): Timeline {
+  const stored = events.filter((e) => e.type !== 'message.delta');
+  return applyEvents(emptyTimeline(), stored.slice(0, Math.max(0, step)));
+}

@@ -1,0 +1,339 @@
+// Agents: every agent with status, model, workspace, activity, tokens and
+// cost, and pending approvals; create, interrupt, delete; filter and search.
+// The list is virtualised, so hundreds of agents scroll smoothly.
+
+import { useMemo, useRef, useState } from 'react';
+import { Link, useNavigate } from 'react-router-dom';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useWindowVirtualizer } from '@tanstack/react-virtual';
+import { del, get, post } from '../api/client';
+import type { AgentView, ApprovalMode, CreateAgentBody, McpServerView, ProviderView, TemplateView, ToolInfo } from '../api/types';
+import { Button, ErrorNote, Field, Modal, StatusBadge, ago, inputClass, tokens, usd } from '../components/ui';
+import { usePending } from '../App';
+
+export function useAgents() {
+  return useQuery({ queryKey: ['agents'], queryFn: () => get<AgentView[]>('/api/agents'), refetchInterval: 2000 });
+}
+
+const STATUSES = ['all', 'idle', 'thinking', 'executing_tool', 'waiting_approval', 'error', 'stopped'];
+const MODES: ApprovalMode[] = ['ask-risky', 'auto', 'ask-all', 'read-only'];
+
+function activity(a: AgentView): string {
+  switch (a.status) {
+    case 'thinking':
+      return 'asking the model';
+    case 'executing_tool':
+      return 'running a tool';
+    case 'waiting_approval':
+      return 'waiting for your approval';
+    default:
+      return `updated ${ago(a.updated_at)}`;
+  }
+}
+
+export function AgentsScreen() {
+  const agents = useAgents();
+  const pending = usePending();
+  const [query, setQuery] = useState('');
+  const [status, setStatus] = useState('all');
+  const [creating, setCreating] = useState(false);
+  const qc = useQueryClient();
+  const listRef = useRef<HTMLUListElement>(null);
+
+  const perAgent = useMemo(() => {
+    const m: Record<string, number> = {};
+    for (const p of pending.data?.approvals ?? []) m[p.agent_id] = (m[p.agent_id] ?? 0) + 1;
+    return m;
+  }, [pending.data]);
+
+  const shown = useMemo(() => {
+    const q = query.trim().toLowerCase();
+    return (agents.data ?? [])
+      .filter((a) => status === 'all' || a.status === status)
+      .filter(
+        (a) =>
+          !q ||
+          a.name.toLowerCase().includes(q) ||
+          a.id.startsWith(q) ||
+          a.config.model.model.toLowerCase().includes(q) ||
+          String(a.config.workspace).toLowerCase().includes(q),
+      );
+  }, [agents.data, query, status]);
+
+  const virtual = useWindowVirtualizer({
+    count: shown.length,
+    estimateSize: () => 84,
+    overscan: 8,
+    scrollMargin: listRef.current?.offsetTop ?? 0,
+  });
+
+  const interrupt = useMutation({
+    mutationFn: (id: string) => post(`/api/agents/${id}/interrupt`),
+    onSettled: () => qc.invalidateQueries({ queryKey: ['agents'] }),
+  });
+  const remove = useMutation({
+    mutationFn: (id: string) => del(`/api/agents/${id}`),
+    onSettled: () => qc.invalidateQueries({ queryKey: ['agents'] }),
+  });
+
+  return (
+    <div className="flex flex-col gap-4">
+      <div className="flex flex-wrap items-end justify-between gap-3">
+        <h1 className="text-2xl font-bold">Agents</h1>
+        <Button tone="primary" onClick={() => setCreating(true)}>
+          New agent
+        </Button>
+      </div>
+      <div className="flex flex-wrap gap-3" role="search">
+        <Field label="Search">
+          <input className={inputClass} type="search" value={query} onChange={(e) => setQuery(e.target.value)} placeholder="name, id, model, workspace" />
+        </Field>
+        <Field label="Status">
+          <select className={inputClass} value={status} onChange={(e) => setStatus(e.target.value)}>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s.replace('_', ' ')}
+              </option>
+            ))}
+          </select>
+        </Field>
+      </div>
+      <ErrorNote error={agents.error ?? interrupt.error ?? remove.error} />
+      <p className="text-sm text-slate-700 dark:text-slate-300" aria-live="polite">
+        {agents.isLoading ? 'Loading…' : `${shown.length} of ${agents.data?.length ?? 0} agents`}
+      </p>
+      <ul ref={listRef} aria-label="Agents" className="relative" style={{ height: virtual.getTotalSize() }}>
+        {virtual.getVirtualItems().map((row) => {
+          const a = shown[row.index];
+          const waiting = perAgent[a.id] ?? 0;
+          return (
+            <li
+              key={a.id}
+              data-index={row.index}
+              ref={virtual.measureElement}
+              className="absolute left-0 w-full pb-2"
+              style={{ transform: `translateY(${row.start - virtual.options.scrollMargin}px)` }}
+              data-testid="agent-row"
+            >
+              <div className="flex flex-wrap items-center gap-x-4 gap-y-1 rounded-lg border border-slate-300 bg-white p-3 dark:border-slate-700 dark:bg-slate-900">
+                <div className="min-w-40 flex-1">
+                  <Link to={`/agents/${a.id}`} className="font-semibold text-blue-800 underline dark:text-blue-300">
+                    {a.name}
+                  </Link>
+                  <div className="truncate text-xs text-slate-700 dark:text-slate-300" title={String(a.config.workspace)}>
+                    {a.config.model.provider}/{a.config.model.model} · {String(a.config.workspace)}
+                  </div>
+                </div>
+                <div className="flex items-center gap-2">
+                  <StatusBadge status={a.status} />
+                  {waiting > 0 && (
+                    <Link to="/approvals" className="rounded-full bg-amber-300 px-2 text-xs font-bold text-amber-950">
+                      {waiting} approval{waiting > 1 ? 's' : ''}
+                    </Link>
+                  )}
+                </div>
+                <div className="w-40 text-xs text-slate-700 dark:text-slate-300">{activity(a)}</div>
+                <div className="text-xs">
+                  {tokens(a.usage.input_tokens + a.usage.output_tokens)} tokens · {usd(a.usage.cost_usd)}
+                </div>
+                <div className="flex gap-2">
+                  <Button
+                    onClick={() => interrupt.mutate(a.id)}
+                    disabled={a.status === 'stopped' || a.status === 'idle'}
+                    aria-label={`Interrupt ${a.name}`}
+                  >
+                    Interrupt
+                  </Button>
+                  <Button
+                    tone="danger"
+                    onClick={() => {
+                      if (window.confirm(`Delete agent ${a.name}? Its history is kept.`)) remove.mutate(a.id);
+                    }}
+                    disabled={a.status === 'stopped'}
+                    aria-label={`Delete ${a.name}`}
+                  >
+                    Delete
+                  </Button>
+                </div>
+              </div>
+            </li>
+          );
+        })}
+      </ul>
+      <CreateAgent open={creating} onClose={() => setCreating(false)} />
+    </div>
+  );
+}
+
+function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) {
+  const templates = useQuery({ queryKey: ['templates'], queryFn: () => get<TemplateView[]>('/api/config/agent-templates'), enabled: open });
+  const providers = useQuery({ queryKey: ['providers'], queryFn: () => get<ProviderView[]>('/api/config/providers'), enabled: open });
+  const tools = useQuery({ queryKey: ['tools'], queryFn: () => get<ToolInfo[]>('/api/tools'), enabled: open });
+  const mcp = useQuery({ queryKey: ['mcp'], queryFn: () => get<McpServerView[]>('/api/mcp/servers'), enabled: open });
+  const qc = useQueryClient();
+  const navigate = useNavigate();
+  const [form, setForm] = useState({
+    name: '',
+    template: '',
+    system_prompt: '',
+    model: '',
+    workspace: '',
+    task: '',
+    approval_mode: '' as ApprovalMode | '',
+    max_turns: '',
+    max_cost_usd: '',
+    network: false,
+  });
+  const [chosenTools, setChosenTools] = useState<string[] | null>(null);
+  const [chosenMcp, setChosenMcp] = useState<string[]>([]);
+  const set = (k: keyof typeof form) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
+
+  const create = useMutation({
+    mutationFn: () => {
+      const body: CreateAgentBody = {};
+      if (form.name.trim()) body.name = form.name.trim();
+      if (form.template) body.template = form.template;
+      if (form.system_prompt.trim()) body.system_prompt = form.system_prompt;
+      if (form.model) {
+        const [provider, ...rest] = form.model.split('/');
+        body.model = { provider, model: rest.join('/') };
+      }
+      if (form.workspace.trim()) body.workspace = form.workspace.trim();
+      if (form.task.trim()) body.task = form.task;
+      if (form.approval_mode) body.approval_mode = form.approval_mode;
+      if (chosenTools) body.tools = chosenTools;
+      if (chosenMcp.length) body.mcp_servers = chosenMcp;
+      if (form.network) body.network = true;
+      if (form.max_turns || form.max_cost_usd) {
+        body.limits = {
+          ...(form.max_turns ? { max_turns: Number(form.max_turns) } : {}),
+          ...(form.max_cost_usd ? { max_cost_usd: Number(form.max_cost_usd) } : {}),
+        } as CreateAgentBody['limits'];
+      }
+      return post<AgentView>('/api/agents', body);
+    },
+    onSuccess: (a) => {
+      void qc.invalidateQueries({ queryKey: ['agents'] });
+      onClose();
+      navigate(`/agents/${a.id}`);
+    },
+  });
+
+  const toolNames = (tools.data ?? []).map((t) => t.name);
+  return (
+    <Modal open={open} onClose={onClose} title="New agent">
+      <form
+        className="grid gap-3 sm:grid-cols-2"
+        onSubmit={(e) => {
+          e.preventDefault();
+          create.mutate();
+        }}
+      >
+        <Field label="Name">
+          <input className={inputClass} value={form.name} onChange={set('name')} />
+        </Field>
+        <Field label="Template">
+          <select className={inputClass} value={form.template} onChange={set('template')}>
+            <option value="">(from scratch)</option>
+            {(templates.data ?? []).map((t) => (
+              <option key={t.name} value={t.name}>
+                {t.name}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field label="Model">
+          <select className={inputClass} value={form.model} onChange={set('model')}>
+            <option value="">(default)</option>
+            {(providers.data ?? []).flatMap((p) =>
+              p.models.map((m) => (
+                <option key={`${p.name}/${m.name}`} value={`${p.name}/${m.name}`}>
+                  {p.name}/{m.name}
+                </option>
+              )),
+            )}
+          </select>
+        </Field>
+        <Field label="Approval mode">
+          <select className={inputClass} value={form.approval_mode} onChange={set('approval_mode')}>
+            <option value="">(default)</option>
+            {MODES.map((m) => (
+              <option key={m} value={m}>
+                {m}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <div className="sm:col-span-2">
+          <Field label="Workspace" hint="A directory on the host; the agent's files live there.">
+            <input className={inputClass} value={form.workspace} onChange={set('workspace')} placeholder="/path/to/repo" />
+          </Field>
+        </div>
+        <div className="sm:col-span-2">
+          <Field label="System prompt">
+            <textarea className={inputClass} rows={3} value={form.system_prompt} onChange={set('system_prompt')} />
+          </Field>
+        </div>
+        <div className="sm:col-span-2">
+          <Field label="Task" hint="The first message; the agent starts right away.">
+            <textarea className={inputClass} rows={3} value={form.task} onChange={set('task')} />
+          </Field>
+        </div>
+        <Field label="Max turns per message">
+          <input className={inputClass} type="number" min={1} value={form.max_turns} onChange={set('max_turns')} />
+        </Field>
+        <Field label="Max cost (USD)">
+          <input className={inputClass} type="number" min={0} step="0.01" value={form.max_cost_usd} onChange={set('max_cost_usd')} />
+        </Field>
+        <fieldset className="sm:col-span-2">
+          <legend className="text-sm font-medium">Tools {chosenTools === null && '(all enabled)'}</legend>
+          <div className="flex flex-wrap gap-3">
+            {toolNames.map((t) => (
+              <label key={t} className="flex items-center gap-1 text-sm">
+                <input
+                  type="checkbox"
+                  checked={chosenTools === null || chosenTools.includes(t)}
+                  onChange={(e) => {
+                    const cur = chosenTools ?? toolNames;
+                    setChosenTools(e.target.checked ? [...cur, t] : cur.filter((x) => x !== t));
+                  }}
+                />
+                {t}
+              </label>
+            ))}
+          </div>
+        </fieldset>
+        <fieldset className="sm:col-span-2">
+          <legend className="text-sm font-medium">MCP servers</legend>
+          <div className="flex flex-wrap gap-3">
+            {(mcp.data ?? []).map((s) => (
+              <label key={s.name} className="flex items-center gap-1 text-sm">
+                <input
+                  type="checkbox"
+                  checked={chosenMcp.includes(s.name)}
+                  onChange={(e) => setChosenMcp(e.target.checked ? [...chosenMcp, s.name] : chosenMcp.filter((x) => x !== s.name))}
+                />
+                {s.name}
+              </label>
+            ))}
+            {mcp.data?.length === 0 && <span className="text-sm">none configured</span>}
+          </div>
+        </fieldset>
+        <label className="flex items-center gap-2 text-sm sm:col-span-2">
+          <input type="checkbox" checked={form.network} onChange={(e) => setForm({ ...form, network: e.target.checked })} />
+          Network access for the sandbox
+        </label>
+        <div className="sm:col-span-2">
+          <ErrorNote error={create.error} />
+        </div>
+        <div className="flex gap-2 sm:col-span-2">
+          <Button tone="primary" type="submit" disabled={create.isPending}>
+            Create
+          </Button>
+          <Button onClick={onClose}>Cancel</Button>
+        </div>
+      </form>
+    </Modal>
+  );
+}
+

@@ -1,0 +1,280 @@
+// Settings: model providers (keys shown only as set or unset), agent
+// templates, system prompts and policy rules.
+
+import { useState } from 'react';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { ApiError, del, get, post } from '../api/client';
+import type { ProviderView, RuleList, SystemPromptView, TemplateView } from '../api/types';
+import { Button, Card, ErrorNote, Field, ScrollX, inputClass, usd } from '../components/ui';
+
+export function SettingsScreen({ onSignIn }: { onSignIn: () => void }) {
+  return (
+    <div className="flex flex-col gap-4">
+      <h1 className="text-2xl font-bold">Settings</h1>
+      <Providers />
+      <Templates />
+      <Prompts />
+      <Rules onSignIn={onSignIn} />
+    </div>
+  );
+}
+
+function Providers() {
+  const q = useQuery({ queryKey: ['providers'], queryFn: () => get<ProviderView[]>('/api/config/providers') });
+  return (
+    <Card title="Providers and models">
+      <p className="mb-2 text-xs">Configured in paddock.toml ([[providers]]). API keys are read from the environment and never shown.</p>
+      <ErrorNote error={q.error} />
+      {(q.data ?? []).map((p) => (
+        <div key={p.name} className="mb-3">
+          <h3 className="font-semibold">
+            {p.name} <span className="text-xs font-normal">{p.base_url}</span>
+          </h3>
+          <p className="text-xs">
+            API key: {p.api_key_env ? (
+              <>
+                <code>${p.api_key_env}</code> <strong data-testid="key-state">{p.api_key_set ? 'set' : 'unset'}</strong>
+              </>
+            ) : (
+              'none needed'
+            )}
+            {!p.available && <strong className="ml-2 text-red-800 dark:text-red-300">unavailable</strong>}
+          </p>
+          <ScrollX label={`Models of ${p.name}`}>
+            <table className="mt-1 w-full text-left text-xs">
+              <thead>
+                <tr>
+                  <th scope="col">Model</th>
+                  <th scope="col">Context</th>
+                  <th scope="col">Input / M</th>
+                  <th scope="col">Cached / M</th>
+                  <th scope="col">Output / M</th>
+                </tr>
+              </thead>
+              <tbody>
+                {p.models.map((m) => (
+                  <tr key={m.name}>
+                    <th scope="row" className="font-medium">
+                      {m.name}
+                    </th>
+                    <td>{m.context_window.toLocaleString()}</td>
+                    <td>{usd(m.input_per_mtok)}</td>
+                    <td>{usd(m.cached_input_per_mtok)}</td>
+                    <td>{usd(m.output_per_mtok)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </ScrollX>
+        </div>
+      ))}
+    </Card>
+  );
+}
+
+function Templates() {
+  const qc = useQueryClient();
+  const q = useQuery({ queryKey: ['templates'], queryFn: () => get<TemplateView[]>('/api/config/agent-templates') });
+  const [name, setName] = useState('');
+  const [body, setBody] = useState('{\n  "description": "",\n  "system_prompt": "You are a careful coding agent.",\n  "approval_mode": "ask-risky"\n}');
+  const create = useMutation({
+    mutationFn: () => {
+      let fields: Record<string, unknown>;
+      try {
+        fields = JSON.parse(body) as Record<string, unknown>;
+      } catch (e) {
+        throw new Error(`The template is not valid JSON: ${String(e)}`);
+      }
+      return post('/api/config/agent-templates', { name: name.trim(), ...fields });
+    },
+    onSuccess: () => {
+      setName('');
+      void qc.invalidateQueries({ queryKey: ['templates'] });
+    },
+  });
+  const remove = useMutation({
+    mutationFn: (n: string) => del(`/api/config/agent-templates/${encodeURIComponent(n)}`),
+    onSettled: () => qc.invalidateQueries({ queryKey: ['templates'] }),
+  });
+  return (
+    <Card title="Agent templates">
+      <ErrorNote error={q.error ?? remove.error} />
+      <ul className="mb-3 flex flex-col gap-1">
+        {(q.data ?? []).map((t) => (
+          <li key={t.name} className="flex flex-wrap items-center justify-between gap-2 text-sm">
+            <span>
+              <strong>{t.name}</strong> {t.description && `— ${t.description}`}
+              {t.model && ` · ${t.model.provider}/${t.model.model}`}
+              {t.approval_mode && ` · ${t.approval_mode}`}
+            </span>
+            <Button tone="danger" onClick={() => remove.mutate(t.name)} aria-label={`Delete template ${t.name}`}>
+              Delete
+            </Button>
+          </li>
+        ))}
+        {q.data?.length === 0 && <li className="text-sm">None yet.</li>}
+      </ul>
+      <form
+        className="flex flex-col gap-2"
+        onSubmit={(e) => {
+          e.preventDefault();
+          create.mutate();
+        }}
+      >
+        <Field label="New template name">
+          <input className={inputClass} value={name} onChange={(e) => setName(e.target.value)} required />
+        </Field>
+        <Field label="Fields (JSON: system_prompt, model, tools, mcp_servers, approval_mode, limits, workspace…)">
+          <textarea className={`${inputClass} font-mono`} rows={5} value={body} onChange={(e) => setBody(e.target.value)} />
+        </Field>
+        <ErrorNote error={create.error} />
+        <div>
+          <Button tone="primary" type="submit" disabled={create.isPending}>
+            Save template
+          </Button>
+        </div>
+      </form>
+    </Card>
+  );
+}
+
+function Prompts() {
+  const qc = useQueryClient();
+  const q = useQuery({ queryKey: ['prompts'], queryFn: () => get<SystemPromptView[]>('/api/config/system-prompts') });
+  const [name, setName] = useState('');
+  const [text, setText] = useState('');
+  const create = useMutation({
+    mutationFn: () => post('/api/config/system-prompts', { name: name.trim(), text }),
+    onSuccess: () => {
+      setName('');
+      setText('');
+      void qc.invalidateQueries({ queryKey: ['prompts'] });
+    },
+  });
+  const remove = useMutation({
+    mutationFn: (n: string) => del(`/api/config/system-prompts/${encodeURIComponent(n)}`),
+    onSettled: () => qc.invalidateQueries({ queryKey: ['prompts'] }),
+  });
+  return (
+    <Card title="System prompts">
+      <ErrorNote error={q.error ?? remove.error} />
+      <ul className="mb-3 flex flex-col gap-2">
+        {(q.data ?? []).map((p) => (
+          <li key={p.name} className="text-sm">
+            <div className="flex flex-wrap items-center justify-between gap-2">
+              <strong>{p.name}</strong>
+              <Button tone="danger" onClick={() => remove.mutate(p.name)} aria-label={`Delete prompt ${p.name}`}>
+                Delete
+              </Button>
+            </div>
+            <pre className="max-h-24 overflow-auto rounded bg-slate-100 p-1 text-xs whitespace-pre-wrap dark:bg-slate-800">{p.text}</pre>
+          </li>
+        ))}
+        {q.data?.length === 0 && <li className="text-sm">None yet.</li>}
+      </ul>
+      <form
+        className="flex flex-col gap-2"
+        onSubmit={(e) => {
+          e.preventDefault();
+          create.mutate();
+        }}
+      >
+        <Field label="New prompt name">
+          <input className={inputClass} value={name} onChange={(e) => setName(e.target.value)} required />
+        </Field>
+        <Field label="Text">
+          <textarea className={inputClass} rows={4} value={text} onChange={(e) => setText(e.target.value)} required />
+        </Field>
+        <ErrorNote error={create.error} />
+        <div>
+          <Button tone="primary" type="submit" disabled={create.isPending}>
+            Save prompt
+          </Button>
+        </div>
+      </form>
+    </Card>
+  );
+}
+
+function Rules({ onSignIn }: { onSignIn: () => void }) {
+  const qc = useQueryClient();
+  const q = useQuery({ queryKey: ['rules'], queryFn: () => get<RuleList>('/api/policy/rules') });
+  const [rule, setRule] = useState('');
+  const [scope, setScope] = useState('global');
+  const add = useMutation({
+    mutationFn: () => post('/api/policy/rules', { rule: rule.trim(), scope }),
+    onSuccess: () => {
+      setRule('');
+      void qc.invalidateQueries({ queryKey: ['rules'] });
+    },
+  });
+  const remove = useMutation({
+    mutationFn: (id: string) => del(`/api/policy/rules/${encodeURIComponent(id)}`),
+    onSettled: () => qc.invalidateQueries({ queryKey: ['rules'] }),
+  });
+  const err = add.error ?? remove.error;
+  const needsAdmin = err instanceof ApiError && (err.status === 401 || err.status === 403);
+  return (
+    <Card title="Policy rules">
+      <p className="mb-2 text-xs">
+        <code>allow|ask|deny TOOL(PATTERN)</code>, tried per scope: the agent's own, <code>agent:ID</code>, <code>template:NAME</code>, then global. Rules from
+        paddock.toml are read-only here; adding and removing needs the admin token.
+      </p>
+      <ErrorNote error={q.error ?? err} />
+      {needsAdmin && (
+        <Button tone="primary" onClick={onSignIn}>
+          Sign in as admin
+        </Button>
+      )}
+      <ScrollX label="Policy rules">
+        <table className="mb-3 w-full text-left text-sm">
+          <thead>
+            <tr>
+              <th scope="col">Rule</th>
+              <th scope="col">Scope</th>
+              <th scope="col">Source</th>
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {(q.data?.rules ?? []).map((r) => (
+              <tr key={r.id} className="border-t border-slate-200 dark:border-slate-800">
+                <td>
+                  <code>{r.rule}</code>
+                </td>
+                <td>{String(r.scope)}</td>
+                <td>{r.source}</td>
+                <td>
+                  {r.source !== 'config' && (
+                    <Button tone="danger" onClick={() => remove.mutate(r.id)} aria-label={`Remove rule ${r.rule}`}>
+                      Remove
+                    </Button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </ScrollX>
+      <form
+        className="flex flex-wrap items-end gap-2"
+        onSubmit={(e) => {
+          e.preventDefault();
+          add.mutate();
+        }}
+      >
+        <Field label="New rule">
+          <input className={inputClass} value={rule} onChange={(e) => setRule(e.target.value)} placeholder="ask execute_bash(git push*)" required />
+        </Field>
+        <Field label="Scope">
+          <input className={inputClass} value={scope} onChange={(e) => setScope(e.target.value)} />
+        </Field>
+        <Button tone="primary" type="submit" disabled={add.isPending}>
+          Add rule
+        </Button>
+      </form>
+    </Card>
+  );
+}

@@ -1,0 +1,112 @@
+//! `/api/info` (who is asking and what this host is) and
+//! `/api/config/providers` (the model providers, keys shown only as set or
+//! unset): what the dashboard needs to shape itself.
+
+use super::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// `GET /api/info`.
+#[derive(Serialize, ToSchema)]
+pub struct Info {
+    /// Paddock's version.
+    pub version: String,
+    /// Who the caller is: `admin` (the admin token), `user` (the user
+    /// token) or `local user` (loopback without a token).
+    pub role: String,
+    /// Whether every route needs a bearer token (bound beyond loopback).
+    pub token_required: bool,
+    /// Where agents' commands run: `docker`, `bwrap`, `none` (unsandboxed,
+    /// `--unsafe-no-sandbox`), or null when no sandbox works on this host.
+    pub sandbox: Option<String>,
+    /// The model an agent gets when it names none.
+    pub default_model: Option<crate::agent::ModelRef>,
+}
+
+/// Who is asking and what this host is.
+#[utoipa::path(get, path = "/api/info", tag = "meta",
+    responses((status = 200, body = Info)))]
+pub async fn info(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Json<Info> {
+    Json(Info {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        role: state.auth.role(&headers, uri.query()).to_string(),
+        token_required: state.auth.token_required(),
+        sandbox: state
+            .manager
+            .deps()
+            .sandbox
+            .kind()
+            .map(|k| k.as_str().to_string()),
+        default_model: state.default_model.clone(),
+    })
+}
+
+/// A model a provider serves, with its prices.
+#[derive(Serialize, ToSchema)]
+pub struct ModelView {
+    /// Its name at the provider.
+    pub name: String,
+    /// Its context window in tokens.
+    pub context_window: u64,
+    /// USD per million input tokens.
+    pub input_per_mtok: f64,
+    /// USD per million output tokens.
+    pub output_per_mtok: f64,
+    /// USD per million cached input tokens.
+    pub cached_input_per_mtok: f64,
+}
+
+/// A configured model provider. The key itself is never shown.
+#[derive(Serialize, ToSchema)]
+pub struct ProviderView {
+    /// The name agents refer to it by.
+    pub name: String,
+    /// The API base.
+    pub base_url: String,
+    /// The environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    /// Whether that variable is set (and not empty) on the host.
+    pub api_key_set: bool,
+    /// Whether its client could be set up.
+    pub available: bool,
+    /// Its models.
+    pub models: Vec<ModelView>,
+}
+
+/// The configured model providers, sorted by name.
+#[utoipa::path(get, path = "/api/config/providers", tag = "config",
+    responses((status = 200, body = [ProviderView])))]
+pub async fn providers(State(state): State<AppState>) -> Json<Vec<ProviderView>> {
+    let deps = state.manager.deps();
+    let mut out: Vec<ProviderView> = state
+        .providers
+        .iter()
+        .map(|p| ProviderView {
+            name: p.name.clone(),
+            base_url: p.base_url.clone(),
+            api_key_env: p.api_key_env.clone(),
+            api_key_set: p
+                .api_key_env
+                .as_deref()
+                .and_then(|v| std::env::var(v).ok())
+                .is_some_and(|v| !v.trim().is_empty()),
+            available: deps.providers.contains_key(&p.name),
+            models: p
+                .models
+                .iter()
+                .map(|m| ModelView {
+                    name: m.name.clone(),
+                    context_window: m.context_window,
+                    input_per_mtok: m.input_per_mtok,
+                    output_per_mtok: m.output_per_mtok,
+                    cached_input_per_mtok: m.cached_input_per_mtok.unwrap_or(m.input_per_mtok),
+                })
+                .collect(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(out)
+}

@@ -1,0 +1,417 @@
+// The dashboard's end-to-end tests: the real `paddock serve` (started,
+// killed and restarted here) and Debian's Chromium driven by
+// playwright-core. Started by tests/dashboard.rs, which prepares the data
+// dir (200 agents, one with a 10,000-event log), the workspace and a
+// scripted model, and passes them in E2E_* variables.
+//
+// Each step prints `ok` or `FAIL` with its time; figures (first render,
+// burst) are printed, never asserted. Every screen is checked with
+// axe-core (WCAG 2.1 A/AA; no serious or critical violation, light and
+// dark) at 375, 768 and 1440 px, and saved as a screenshot.
+
+import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const require = createRequire(new URL('../../dashboard/package.json', import.meta.url));
+const { chromium } = require('playwright-core');
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run this through tests/dashboard.rs (cargo test --test dashboard)`);
+  return v;
+};
+const BIN = env('PADDOCK_BIN');
+const DATA = env('E2E_DATA_DIR');
+const CONFIG = env('E2E_CONFIG');
+const WS = env('E2E_WORKSPACE');
+const BIG = env('E2E_BIG_AGENT');
+const BIG_EVENTS = Number(env('E2E_BIG_EVENTS'));
+const AGENTS = Number(env('E2E_AGENTS'));
+const BURST = Number(env('E2E_BURST_CALLS'));
+const ART = env('E2E_ARTIFACTS');
+const PLUGINS = env('E2E_TEST_PLUGINS');
+const MCP_TIME = env('E2E_MCP_TIME');
+const ADMIN = env('PADDOCK_ADMIN_TOKEN');
+const WIDTHS = [375, 768, 1440];
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+// ---- the host ----
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+class Host {
+  constructor(port) {
+    this.port = port;
+    this.base = `http://127.0.0.1:${port}`;
+    this.child = null;
+  }
+
+  async start() {
+    const child = spawn(BIN, ['--data-dir', DATA, 'serve', '--config', CONFIG, '--bind', `127.0.0.1:${this.port}`], {
+      env: process.env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    this.child = child;
+    const lines = createInterface({ input: child.stdout });
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('paddock serve did not start within 60 s')), 60_000);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`paddock serve exited with ${code} at start`));
+      });
+      lines.on('line', (line) => {
+        if (line.startsWith('admin token')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  }
+
+  /** SIGKILL: a crash, not a shutdown. */
+  async kill9() {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async api(method, path, body) {
+    const resp = await fetch(this.base + path, {
+      method,
+      headers: { Authorization: `Bearer ${ADMIN}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await resp.text();
+    if (!resp.ok) throw new Error(`${method} ${path}: ${resp.status} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  }
+}
+
+// ---- the steps ----
+
+let failures = 0;
+const figures = [];
+
+async function step(page, name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failures++;
+    console.log(`FAIL ${name} (${Date.now() - t0} ms)\n${e?.stack ?? e}`);
+    try {
+      await page.screenshot({ path: join(ART, `FAILED-${name.replace(/[^a-z0-9]+/gi, '-')}.png`), fullPage: true });
+    } catch {
+      // The page may be gone.
+    }
+  }
+}
+
+function check(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+/** axe-core on the page as it is, light and dark: serious and critical violations fail. */
+async function axe(page, label) {
+  const problems = [];
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.addScriptTag({ content: AXE });
+    const result = await page.evaluate(async () =>
+      window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }, resultTypes: ['violations'] }),
+    );
+    for (const v of result.violations) {
+      if (v.impact === 'serious' || v.impact === 'critical') {
+        problems.push(`${label} (${scheme}): ${v.id} [${v.impact}] ${v.help}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+      }
+    }
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+  check(problems.length === 0, `accessibility violations:\n  ${problems.join('\n  ')}`);
+}
+
+/** Screenshots at the three widths, no sideways scrolling, axe at each. */
+async function screens(page, name, url, ready) {
+  for (const w of WIDTHS) {
+    await page.setViewportSize({ width: w, height: 900 });
+    await page.goto(url);
+    await ready();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    check(overflow <= 1, `${name} at ${w}px scrolls sideways by ${overflow}px`);
+    await axe(page, `${name} at ${w}px`);
+    // Whole pages, unless a virtualised list makes them very long.
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    await page.screenshot({ path: join(ART, `${name}-${w}.png`), fullPage: height < 5000 });
+  }
+  await page.setViewportSize({ width: 1440, height: 900 });
+}
+
+async function waitFor(fn, what, timeoutMs = 60_000) {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function createInDialog(page, { name, task, mode }) {
+  await page.goto(host.base + '/');
+  await page.getByRole('button', { name: 'New agent' }).click();
+  const dialog = page.getByRole('dialog', { name: 'New agent' });
+  await dialog.getByLabel('Name').fill(name);
+  await dialog.getByLabel('Workspace').fill(WS);
+  await dialog.getByLabel('Task').fill(task);
+  if (mode) await dialog.getByLabel('Approval mode').selectOption(mode);
+  await dialog.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL(/\/agents\/[0-9a-f-]+$/);
+  return page.url().split('/').pop();
+}
+
+const timeline = (page) => page.getByTestId('timeline');
+const lastSeq = async (page) => Number(await timeline(page).getAttribute('data-last-seq'));
+
+// ---- main ----
+
+const host = new Host(await freePort());
+await host.start();
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-quic', '--no-first-run', '--disable-sync'],
+});
+// bypassCSP: axe-core is injected as an inline script, which the
+// dashboard's content security policy rightly refuses.
+const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, bypassCSP: true });
+const page = await context.newPage();
+page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
+page.on('dialog', (d) => d.accept());
+
+try {
+  await step(page, `agents screen with ${AGENTS} agents`, async () => {
+    const t0 = Date.now();
+    await page.goto(host.base + '/');
+    await page.getByText(`${AGENTS} of ${AGENTS} agents`).waitFor();
+    await page.getByTestId('agent-row').first().waitFor();
+    const ms = Date.now() - t0;
+    const rendered = await page.getByTestId('agent-row').count();
+    figures.push(`agents screen, ${AGENTS} agents: first render ${ms} ms (${rendered} rows in the DOM: virtualised)`);
+    check(rendered < AGENTS / 2, `the list is not virtualised: ${rendered} rows rendered`);
+    await page.getByLabel('Search').fill('fleet-19');
+    await page.getByText(`10 of ${AGENTS} agents`).waitFor(); // fleet-190 … fleet-199
+  });
+
+  await step(page, `agent with ${BIG_EVENTS} events: first render`, async () => {
+    const { last_seq: total } = await host.api('GET', `/api/agents/${BIG}`);
+    check(total >= BIG_EVENTS, `the big agent has ${total} events`);
+    const t0 = Date.now();
+    await page.goto(`${host.base}/agents/${BIG}`);
+    await page.locator(`[data-testid=timeline][data-last-seq="${total}"]`).waitFor({ timeout: 60_000 });
+    await page.getByText(/File \d+ is fine\./).last().waitFor();
+    const ms = Date.now() - t0;
+    const rows = await timeline(page).locator('[data-index]').count();
+    figures.push(`agent screen, ${total}-event log: first render ${ms} ms (${rows} rows in the DOM)`);
+    check(rows < 200, `the timeline is not virtualised: ${rows} rows`);
+  });
+
+  let storyteller = '';
+  await step(page, 'create an agent, watch it stream, interrupt it', async () => {
+    storyteller = await createInDialog(page, { name: 'storyteller', task: 'tell me a long story' });
+    const streaming = page.getByTestId('msg-streaming');
+    await streaming.getByText(/word3\b/).waitFor({ timeout: 30_000 });
+    const before = (await streaming.textContent()) ?? '';
+    await streaming.getByText(/word6\b/).waitFor({ timeout: 30_000 });
+    const after = (await streaming.textContent()) ?? '';
+    check(after.length > before.length, 'the streamed text did not grow');
+    await page.getByRole('button', { name: 'Interrupt' }).click();
+    await page.getByTestId('status-line').filter({ hasText: /interrupt/i }).waitFor();
+    await waitFor(async () => (await page.getByTestId('status').first().textContent()) === 'idle', 'status idle after the interrupt');
+  });
+
+  let editor = '';
+  await step(page, 'approve a risky call: card, diff, approvals screen, result', async () => {
+    editor = await createInDialog(page, { name: 'editor', task: 'update the env file' });
+    const card = page.getByTestId('approval-card');
+    await card.waitFor({ timeout: 30_000 });
+    const diff = card.getByTestId('diff');
+    await diff.getByText('-COLOR=red').waitFor();
+    await diff.getByText('+COLOR=blue').waitFor();
+    await axe(page, 'agent screen with an approval card');
+    await page.screenshot({ path: join(ART, 'approval-card-1440.png'), fullPage: true });
+    // The same approval, across agents.
+    await page.getByRole('link', { name: /Approvals/ }).click();
+    await page.getByTestId('approval-card').getByText('editor: approve').waitFor();
+    await screens(page, 'approvals', host.base + '/approvals', () => page.getByTestId('approval-card').first().waitFor());
+    await page.goto(`${host.base}/agents/${editor}`);
+    await page.getByTestId('approval-card').getByRole('button', { name: 'Approve' }).click();
+    await page.getByTestId('msg-assistant').getByText('Done: .env now says COLOR=blue.').waitFor({ timeout: 30_000 });
+    check((await page.getByTestId('approval-card').count()) === 0, 'the approval card is still shown');
+    const env = readFileSync(join(WS, '.env'), 'utf8');
+    check(env === 'COLOR=blue\n', `.env is ${JSON.stringify(env)}`);
+    const calls = await page.getByTestId('tool-call').count();
+    check(calls === 1, `one call shows as ${calls} timeline items`);
+    const tool = page.getByTestId('tool-call').first();
+    await tool.locator('summary').click();
+    await tool.getByText(/Approved by/).waitFor();
+    await tool.getByTestId('diff').getByText('+COLOR=blue').waitFor();
+  });
+
+  await step(page, 'replay a finished agent step by step', async () => {
+    await page.goto(`${host.base}/agents/${editor}`);
+    await page.getByTestId('msg-assistant').getByText('Done: .env now says COLOR=blue.').waitFor();
+    const total = await lastSeq(page);
+    await page.getByRole('button', { name: 'Replay' }).click();
+    await page.getByTestId('replay-step').getByText(`0 / ${total}`).waitFor();
+    check((await page.getByTestId('msg-user').count()) === 0, 'step 0 shows messages');
+    await page.getByRole('button', { name: 'Step forward' }).click();
+    await page.getByRole('button', { name: 'Step forward' }).click();
+    await page.getByTestId('replay-step').getByText(`2 / ${total}`).waitFor();
+    await page.getByTestId('msg-user').getByText('update the env file').waitFor();
+    check((await page.getByTestId('msg-assistant').count()) === 0, 'step 2 already shows the answer');
+    await page.getByLabel('Event').fill(String(total));
+    await page.getByTestId('msg-assistant').getByText('Done: .env now says COLOR=blue.').waitFor();
+    await page.getByRole('button', { name: 'Back to live' }).click();
+    await page.getByRole('button', { name: 'Replay' }).waitFor();
+  });
+
+  await step(page, 'restart the host mid-run: the view reconnects and the history continues', async () => {
+    const agent = await host.api('POST', '/api/agents', { name: 'survivor', workspace: WS, task: 'survive a restart' });
+    await page.goto(`${host.base}/agents/${agent.id}`);
+    await page.getByTestId('msg-streaming').getByText(/word4\b/).waitFor({ timeout: 30_000 });
+    const seqBefore = await lastSeq(page);
+    await host.kill9();
+    await page.getByText(/Connection to Paddock lost/).waitFor({ timeout: 15_000 });
+    await host.start();
+    await page.getByText(/Connection to Paddock lost/).waitFor({ state: 'detached', timeout: 30_000 });
+    await page.getByTestId('error-line').filter({ hasText: 'host_restarted' }).waitFor({ timeout: 30_000 });
+    await page.getByTestId('msg-assistant').filter({ hasText: 'Slowly answering' }).waitFor({ timeout: 60_000 });
+    await page.getByLabel('Message').fill('and once more');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('msg-assistant').filter({ hasText: 'Second answer after the restart.' }).waitFor({ timeout: 30_000 });
+    // Nothing lost, nothing twice: the page holds exactly the stored log.
+    const stored = await host.api('GET', `/api/agents/${agent.id}/events?limit=5000`);
+    await waitFor(async () => (await lastSeq(page)) === stored.last_seq, 'the page to reach the stored last seq');
+    check((await lastSeq(page)) > seqBefore, 'no events after the restart');
+    const users = await page.getByTestId('msg-user').allTextContents();
+    check(users.length === 2, `user messages shown: ${JSON.stringify(users)}`);
+    const answers = await page.getByTestId('msg-assistant').allTextContents();
+    const storedAnswers = stored.events.filter((e) => e.type === 'message.assistant').length;
+    check(answers.length === storedAnswers, `${answers.length} answers shown, ${storedAnswers} stored`);
+  });
+
+  await step(page, `a burst of ${BURST} live events`, async () => {
+    const agent = await host.api('POST', '/api/agents', { name: 'burster', workspace: WS, approval_mode: 'auto' });
+    await page.goto(`${host.base}/agents/${agent.id}`);
+    await page.locator('[data-testid=timeline][data-last-seq="1"]').waitFor();
+    await page.evaluate(() => {
+      window.__paddockStats = { events: 0, batches: 0, applyMs: 0, maxBatchMs: 0 };
+    });
+    const t0 = Date.now();
+    await page.getByLabel('Message').fill('make a burst');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByTestId('msg-assistant').filter({ hasText: 'Burst done.' }).waitFor({ timeout: 120_000 });
+    const ms = Date.now() - t0;
+    const stored = await host.api('GET', `/api/agents/${agent.id}`);
+    await waitFor(async () => (await lastSeq(page)) === stored.last_seq, 'the page to hold every event');
+    const stats = await page.evaluate(() => window.__paddockStats);
+    figures.push(
+      `burst of ${stats.events} live events (${BURST} tool results): ${ms} ms from send to rendered, host included; ` +
+        `the page spent ${stats.applyMs.toFixed(1)} ms applying them in ${stats.batches} batches (largest ${stats.maxBatchMs.toFixed(1)} ms)`,
+    );
+    check(stats.events >= BURST, `only ${stats.events} events reached the page`);
+  });
+
+  await step(page, 'install a plugin and grant it a capability (admin)', async () => {
+    await page.goto(host.base + '/plugins');
+    await page.getByRole('button', { name: 'Sign in as admin' }).click();
+    await page.getByRole('dialog', { name: 'Sign in' }).getByLabel('Token').fill(ADMIN);
+    await page.getByRole('dialog', { name: 'Sign in' }).getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: /fs-tools/ }).waitFor();
+    await page.getByRole('button', { name: 'Install plugin' }).click();
+    const dir = join(PLUGINS, 'probe');
+    const wasm = readdirSync(dir).find((f) => f.endsWith('.wasm'));
+    const dialog = page.getByRole('dialog', { name: 'Install a plugin' });
+    await dialog.getByLabel('Manifest (paddock-plugin.toml)').setInputFiles(join(dir, 'paddock-plugin.toml'));
+    await dialog.getByLabel('Component (.wasm)').setInputFiles(join(dir, wasm));
+    await dialog.getByRole('button', { name: 'Install' }).click();
+    const card = page.locator('section').filter({ has: page.getByRole('heading', { name: /^probe/ }) });
+    await card.waitFor();
+    const exec = card.getByRole('checkbox', { name: 'exec' });
+    check(!(await exec.isChecked()), 'exec was granted at install');
+    await card.getByText('can run commands in the agent sandbox').waitFor();
+    await exec.click(); // the confirmation dialog is accepted
+    await waitFor(async () => (await host.api('GET', '/api/plugins/probe')).granted.includes('exec'), 'exec to be granted');
+    await waitFor(() => exec.isChecked(), 'the checkbox to show the grant');
+    await exec.click();
+    await waitFor(async () => !(await host.api('GET', '/api/plugins/probe')).granted.includes('exec'), 'exec to be revoked');
+    await screens(page, 'plugins', host.base + '/plugins', () => page.getByRole('heading', { name: /^probe/ }).waitFor());
+  });
+
+  await step(page, 'add an MCP server and test it', async () => {
+    await page.goto(host.base + '/mcp');
+    await page.getByRole('button', { name: 'Add server' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add an MCP server' });
+    await dialog.getByLabel('Name').fill('clock');
+    await dialog.getByLabel(/Server entry/).fill(JSON.stringify({ command: MCP_TIME, args: [] }));
+    await dialog.getByRole('button', { name: 'Add' }).click();
+    const card = page.locator('section').filter({ has: page.getByRole('heading', { name: 'clock' }) });
+    await card.waitFor();
+    await card.getByRole('button', { name: 'Test clock' }).click();
+    await card.getByTestId('mcp-test').getByText(/^OK: connected/).waitFor({ timeout: 60_000 });
+    await screens(page, 'mcp', host.base + '/mcp', () => page.getByRole('heading', { name: 'clock' }).waitFor());
+  });
+
+  await step(page, 'keyboard: open and close the new-agent dialog without a mouse', async () => {
+    await page.goto(host.base + '/');
+    await page.getByText(/of \d+ agents/).waitFor();
+    let focused = '';
+    for (let i = 0; i < 40 && focused !== 'New agent'; i++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate(() => document.activeElement?.textContent?.trim() ?? '');
+    }
+    check(focused === 'New agent', 'Tab never reached the New agent button');
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'New agent' }).waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog', { name: 'New agent' }).waitFor({ state: 'hidden' });
+  });
+
+  await step(page, 'every screen at 375, 768 and 1440 px: screenshots and axe-core', async () => {
+    await screens(page, 'agents', host.base + '/', () => page.getByTestId('agent-row').first().waitFor());
+    await screens(page, 'agent', `${host.base}/agents/${editor}`, () => page.getByTestId('msg-assistant').first().waitFor());
+    await screens(page, 'agent-big-log', `${host.base}/agents/${BIG}`, () => page.getByText(/File \d+ is fine\./).last().waitFor());
+    await screens(page, 'usage', host.base + '/usage', () => page.getByRole('heading', { name: 'Per agent', exact: true }).waitFor());
+    await screens(page, 'settings', host.base + '/settings', () => page.getByRole('heading', { name: /^scripted/ }).waitFor());
+    void storyteller;
+  });
+} finally {
+  await browser.close();
+  await host.kill9();
+}
+
+console.log('\nfigures (printed, not asserted):');
+for (const f of figures) console.log(`  ${f}`);
+console.log(`screenshots: ${ART}`);
+writeFileSync(join(ART, 'figures.txt'), figures.join('\n') + '\n');
+if (failures > 0) {
+  console.log(`\n${failures} step(s) failed`);
+  process.exit(1);
+}
+console.log('\nall dashboard steps passed');
