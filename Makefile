@@ -37,7 +37,7 @@ run: build
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	npm --prefix dashboard run typecheck
+	npm --prefix dashboard run lint
 	$(CARGO) clippy --target wasm32-wasip2 -p paddock-fs-tools -p paddock-shell -p paddock-git -p paddock-mcp-redact -p paddock-test-probe -p paddock-test-wrong-world -p paddock-test-adapter-probe -p paddock-default-assessor -p paddock-test-assessor-probe -p paddock-sdk -- -D warnings
 
 ## Set up and run every test: lint, unit tests (Rust and the dashboard's Vitest), end-to-end

@@ -14,7 +14,7 @@ use paddock::events::{AgentStatus, Event, EventBody};
 use paddock::llm::ToolCallRequest;
 use paddock::store::{NewAgent, Store};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Events in the big agent's log.
 const BIG_EVENTS: u64 = 10_000;
@@ -22,13 +22,6 @@ const BIG_EVENTS: u64 = 10_000;
 const AGENTS: usize = 200;
 /// Tool calls in the live burst turn (one `tool.result` event each).
 const BURST_CALLS: usize = 1000;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the host crate is in the repository")
-        .to_path_buf()
-}
 
 /// The scripted model's script: one scenario per e2e step, chosen by the
 /// agent's first message.
@@ -201,7 +194,7 @@ async fn seed(data_dir: &Path, ws: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_chromium() {
-    let root = repo_root();
+    let root = common::repo_root();
     let dist = root.join("dashboard/dist/index.html");
     assert!(
         dist.is_file(),

@@ -73,20 +73,13 @@ fn marked_blocks(readme: &str) -> Vec<Block> {
     blocks
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the host crate is inside the workspace")
-        .to_path_buf()
-}
-
 /// `target/` of this workspace: the paddock binary is in `target/debug/`.
 fn workspace_target_dir() -> PathBuf {
     let bin = common::paddock_bin();
     bin.parent()
         .and_then(Path::parent)
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| workspace_root().join("target"))
+        .unwrap_or_else(|| common::repo_root().join("target"))
 }
 
 fn shell_quote(s: &str) -> String {
@@ -125,7 +118,7 @@ fn toml_string(s: &str) -> String {
 
 #[test]
 fn sdk_readme_walkthrough_builds_installs_and_calls_a_tool() {
-    let root = workspace_root();
+    let root = common::repo_root();
     let readme_path = root.join("sdk").join("README.md");
     let readme = fs::read_to_string(&readme_path).expect("read sdk/README.md");
     let blocks = marked_blocks(&readme);

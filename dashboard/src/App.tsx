@@ -6,7 +6,7 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiError, get, getToken, setToken } from './api/client';
 import type { Info, PendingApprovals } from './api/types';
 import { restartSocket, useConnection } from './live/store';
-import { Button, Field, Modal, inputClass } from './components/ui';
+import { Button, Field, Modal, inputClass, Form } from './components/ui';
 import { AgentsScreen } from './screens/Agents';
 import { AgentScreen } from './screens/Agent';
 import { ApprovalsScreen } from './screens/Approvals';
@@ -30,10 +30,9 @@ function SignIn({ open, onClose }: { open: boolean; onClose: () => void }) {
   const qc = useQueryClient();
   return (
     <Modal open={open} onClose={onClose} title="Sign in">
-      <form
+      <Form
         className="flex flex-col gap-3"
-        onSubmit={(e) => {
-          e.preventDefault();
+        onSubmit={() => {
           setToken(value.trim() || null);
           setValue('');
           restartSocket();
@@ -65,7 +64,7 @@ function SignIn({ open, onClose }: { open: boolean; onClose: () => void }) {
             </Button>
           )}
         </div>
-      </form>
+      </Form>
     </Modal>
   );
 }
@@ -102,7 +101,9 @@ export function App() {
           <span className="text-xl font-bold">Paddock</span>
           <div className="flex items-center gap-2">
             {info.data && <span className="text-xs text-slate-700 dark:text-slate-300">{info.data.role}</span>}
-            <Button className="whitespace-nowrap" onClick={() => setSignIn(true)}>{getToken() ? "Change token" : "Sign in"}</Button>
+            <Button className="whitespace-nowrap" onClick={() => setSignIn(true)}>
+              {getToken() ? 'Change token' : 'Sign in'}
+            </Button>
           </div>
         </div>
         <nav aria-label="Main">
@@ -137,7 +138,10 @@ export function App() {
       </header>
       <main id="main" className="min-w-0 flex-1 p-3 lg:p-6">
         {connection === 'reconnecting' && (
-          <p role="status" className="mb-3 rounded border border-amber-400 bg-amber-50 p-2 text-sm text-amber-950 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100">
+          <p
+            role="status"
+            className="mb-3 rounded border border-amber-400 bg-amber-50 p-2 text-sm text-amber-950 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100"
+          >
             Connection to Paddock lost — reconnecting; the live view resumes where it stopped.
           </p>
         )}

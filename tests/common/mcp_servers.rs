@@ -7,7 +7,7 @@
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,17 +15,9 @@ use std::time::{Duration, Instant};
 /// How long a started server may take to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The repository's root (the host crate is one of its directories).
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the host crate is in the repository")
-        .to_path_buf()
-}
-
 /// `tests/mcp-servers/`, where the real servers are installed.
 pub fn mcp_servers_dir() -> PathBuf {
-    repo_root().join("tests").join("mcp-servers")
+    super::repo_root().join("tests").join("mcp-servers")
 }
 
 /// An installed server's executable, or a panic that says how to install it.
@@ -62,7 +54,7 @@ pub fn mcp_server_git() -> PathBuf {
 /// `tests/fixtures/mcp/fault_server.py`; run it as `python3 PATH MODE`
 /// (see [`fault_server_command`]).
 pub fn fault_server() -> PathBuf {
-    let path = repo_root().join("tests/fixtures/mcp/fault_server.py");
+    let path = super::repo_root().join("tests/fixtures/mcp/fault_server.py");
     assert!(path.is_file(), "{} is missing", path.display());
     path
 }

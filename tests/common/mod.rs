@@ -11,6 +11,14 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The repository's root (the host crate is one of its directories).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the host crate is in the repository")
+        .to_path_buf()
+}
+
 /// The `paddock` binary under test.
 pub fn paddock_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_paddock"))

@@ -4,7 +4,7 @@
 //! `scripts/sandbox-image.sh`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -15,13 +15,6 @@ pub struct Engine {
     pub endpoint: String,
     /// Environment for the `podman` CLI on the same private store.
     pub env: Vec<(String, String)>,
-}
-
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the host crate is in the repository")
-        .to_path_buf()
 }
 
 /// `<target>/podman`: the test binary is `<target>/<profile>/deps/…`.
@@ -39,7 +32,7 @@ pub fn engine_dir() -> PathBuf {
     let target = if target.is_absolute() {
         target
     } else {
-        repo_root().join(target)
+        super::repo_root().join(target)
     };
     target.join("podman")
 }
@@ -55,7 +48,7 @@ pub fn engine() -> &'static Engine {
         }
         let dir = engine_dir();
         let started = Instant::now();
-        let out = Command::new(repo_root().join("scripts/podman-service.sh"))
+        let out = Command::new(super::repo_root().join("scripts/podman-service.sh"))
             .arg(&dir)
             .output()
             .expect("run scripts/podman-service.sh");
@@ -77,7 +70,7 @@ pub fn engine() -> &'static Engine {
         ];
         let cache = std::env::var("PADDOCK_CACHE_DIR")
             .unwrap_or_else(|_| dir.join("cache").display().to_string());
-        let out = Command::new(repo_root().join("scripts/sandbox-image.sh"))
+        let out = Command::new(super::repo_root().join("scripts/sandbox-image.sh"))
             .args(["--engine", "podman"])
             .envs(env.iter().cloned())
             .env("PADDOCK_CACHE_DIR", cache)

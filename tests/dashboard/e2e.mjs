@@ -159,6 +159,11 @@ async function screens(page, name, url, ready) {
     // Whole pages, unless a virtualised list makes them very long.
     const height = await page.evaluate(() => document.documentElement.scrollHeight);
     await page.screenshot({ path: join(ART, `${name}-${w}.png`), fullPage: height < 5000 });
+    if (w === 1440) {
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.screenshot({ path: join(ART, `${name}-${w}-dark.png`), fullPage: height < 5000 });
+      await page.emulateMedia({ colorScheme: 'light' });
+    }
   }
   await page.setViewportSize({ width: 1440, height: 900 });
 }

@@ -44,7 +44,11 @@ export function ApprovalCard({ agentId, agentName, req }: { agentId: string; age
         <RiskBadge level={req.level} />
         {req.expires_at && <span className="text-xs">refused automatically at {new Date(req.expires_at).toLocaleTimeString()}</span>}
       </div>
-      {summary && <pre tabIndex={0} className="overflow-x-auto rounded bg-white p-2 text-sm dark:bg-slate-900">{summary}</pre>}
+      {summary && (
+        <pre tabIndex={0} className="overflow-x-auto rounded bg-white p-2 text-sm dark:bg-slate-900">
+          {summary}
+        </pre>
+      )}
       {req.reasons.length > 0 && (
         <ul className="list-disc pl-5 text-sm">
           {req.reasons.map((r, i) => (
@@ -55,7 +59,9 @@ export function ApprovalCard({ agentId, agentName, req }: { agentId: string; age
       {req.diff && <Diff diff={req.diff} label="What would change" />}
       <details className="text-sm">
         <summary className="cursor-pointer">All arguments</summary>
-        <pre tabIndex={0} className="overflow-x-auto rounded bg-white p-2 text-xs dark:bg-slate-900">{JSON.stringify(req.arguments, null, 2)}</pre>
+        <pre tabIndex={0} className="overflow-x-auto rounded bg-white p-2 text-xs dark:bg-slate-900">
+          {JSON.stringify(req.arguments, null, 2)}
+        </pre>
       </details>
       <div className="flex flex-wrap items-end gap-3">
         <Field label="Remember">

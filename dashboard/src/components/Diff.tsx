@@ -30,8 +30,7 @@ export function Diff({ diff, label }: { diff: string; label: string }) {
       <figcaption className="flex justify-between bg-slate-100 px-2 py-1 text-xs dark:bg-slate-800">
         <span>{label}</span>
         <span>
-          <span className="text-green-800 dark:text-green-300">+{stats.added}</span>{' '}
-          <span className="text-red-800 dark:text-red-300">−{stats.removed}</span>
+          <span className="text-green-800 dark:text-green-300">+{stats.added}</span> <span className="text-red-800 dark:text-red-300">−{stats.removed}</span>
         </span>
       </figcaption>
       <pre className="max-h-96 overflow-auto text-xs leading-5" tabIndex={0} aria-label={`diff of ${label}`}>

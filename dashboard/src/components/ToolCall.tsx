@@ -114,7 +114,9 @@ export function ToolCallView({ item, open, onToggle }: { item: ToolItem; open: b
           {result && (result.truncated_bytes ?? 0) > 0 && <p className="text-xs">{result.truncated_bytes} bytes cut from the middle.</p>}
           <details className="text-xs">
             <summary className="cursor-pointer">Arguments</summary>
-            <pre tabIndex={0} className="overflow-x-auto">{JSON.stringify(call.arguments, null, 2)}</pre>
+            <pre tabIndex={0} className="overflow-x-auto">
+              {JSON.stringify(call.arguments, null, 2)}
+            </pre>
           </details>
         </div>
       )}

@@ -150,3 +150,30 @@ export function ScrollX({ label, children }: { label: string; children: ReactNod
     </div>
   );
 }
+
+/** A form whose submission stays in the page. */
+export function Form({ onSubmit, className, children }: { onSubmit: () => void; className?: string; children: ReactNode }) {
+  return (
+    <form
+      className={className}
+      onSubmit={(e) => {
+        e.preventDefault();
+        onSubmit();
+      }}
+    >
+      {children}
+    </form>
+  );
+}
+
+/** A dialog form's buttons: submit (disabled while it runs) and cancel. */
+export function DialogActions({ submit, pending, onCancel }: { submit: string; pending: boolean; onCancel: () => void }) {
+  return (
+    <div className="flex gap-2">
+      <Button tone="primary" type="submit" disabled={pending}>
+        {submit}
+      </Button>
+      <Button onClick={onCancel}>Cancel</Button>
+    </div>
+  );
+}

@@ -26,10 +26,22 @@ class FakeWs {
   }
 }
 
-const event = (seq: number): AgentEvent => ({ seq, agent_id: 'a', ts: '2026-01-01T00:00:00Z', type: 'message.user', data: { text: `m${seq}` } }) as unknown as AgentEvent;
+const event = (seq: number): AgentEvent =>
+  ({ seq, agent_id: 'a', ts: '2026-01-01T00:00:00Z', type: 'message.user', data: { text: `m${seq}` } }) as unknown as AgentEvent;
 
 describe('LiveSocket', () => {
   let sockets: FakeWs[];
+  /** A started socket whose connections are recorded in `sockets`. */
+  const started = (): LiveSocket => {
+    const s = new LiveSocket(() => {
+      const w = new FakeWs();
+      sockets.push(w);
+      return w as unknown as WebSocket;
+    });
+    s.start();
+    return s;
+  };
+
   beforeEach(() => {
     vi.useFakeTimers();
     sockets = [];
@@ -41,12 +53,7 @@ describe('LiveSocket', () => {
   });
 
   it('resubscribes after the last applied seq when the connection comes back', () => {
-    const s = new LiveSocket(() => {
-      const w = new FakeWs();
-      sockets.push(w);
-      return w as unknown as WebSocket;
-    });
-    s.start();
+    const s = started();
     let last = 0;
     const got: number[] = [];
     s.subscribe('a', {
@@ -74,12 +81,7 @@ describe('LiveSocket', () => {
   });
 
   it('delivers a burst as one batch, and asks again after a lag', () => {
-    const s = new LiveSocket(() => {
-      const w = new FakeWs();
-      sockets.push(w);
-      return w as unknown as WebSocket;
-    });
-    s.start();
+    const s = started();
     let last = 0;
     const batches: number[] = [];
     s.subscribe('a', {
@@ -100,12 +102,7 @@ describe('LiveSocket', () => {
   });
 
   it('ignores events of agents it does not follow and malformed messages', () => {
-    const s = new LiveSocket(() => {
-      const w = new FakeWs();
-      sockets.push(w);
-      return w as unknown as WebSocket;
-    });
-    s.start();
+    const s = started();
     const got: AgentEvent[] = [];
     const stop = s.subscribe('a', { after: () => 0, onEvents: (e) => got.push(...e) });
     sockets[0].open();

@@ -102,6 +102,30 @@ function updateTool(tl: Timeline, callId: string, f: (t: ToolItem) => ToolItem):
   if (item.kind === 'tool') tl.items[i] = f(item);
 }
 
+/**
+ * Updates the item of call `callId`, first making one when the call shows up
+ * before its `tool.call` event (the policy decides, and a human may approve,
+ * before a call runs; a denied call never runs; an unknown tool only gets a
+ * result).
+ */
+function upsertTool(
+  tl: Timeline,
+  at: { seq: number; ts: string },
+  call: { call_id: string; tool: string; arguments?: unknown },
+  f: (t: ToolItem) => ToolItem,
+): void {
+  if (tl.tools[call.call_id] === undefined) {
+    tl.tools[call.call_id] = tl.items.length;
+    tl.items.push({
+      kind: 'tool',
+      ...at,
+      call: { call_id: call.call_id, tool: call.tool, arguments: call.arguments ?? null, read_only: false },
+      output: '',
+    });
+  }
+  updateTool(tl, call.call_id, f);
+}
+
 /** Applies one stored event that is exactly the next in order (mutates `tl`). */
 function applyNext(tl: Timeline, ev: AgentEvent): void {
   const base = { seq: ev.seq, ts: ev.ts };
@@ -122,7 +146,7 @@ function applyNext(tl: Timeline, ev: AgentEvent): void {
       break;
     case 'message.assistant':
       tl.streaming = '';
-      if (ev.data.text || !(ev.data.tool_calls?.length)) {
+      if (ev.data.text || !ev.data.tool_calls?.length) {
         tl.items.push({
           kind: 'assistant',
           ...base,
@@ -134,44 +158,18 @@ function applyNext(tl: Timeline, ev: AgentEvent): void {
       break;
     case 'tool.call': {
       const call = ev.data;
-      // The policy decides (and a human may approve) before the call runs:
-      // then the item exists already and gets the call's full record.
-      if (tl.tools[call.call_id] !== undefined) {
-        updateTool(tl, call.call_id, (t) => ({ ...t, call }));
-      } else {
-        tl.tools[call.call_id] = tl.items.length;
-        tl.items.push({ kind: 'tool', ...base, call, output: '' });
-      }
+      upsertTool(tl, base, call, (t) => ({ ...t, call }));
       break;
     }
     case 'policy.decision': {
       const data = ev.data;
-      if (tl.tools[data.call_id] === undefined) {
-        // Decided before `tool.call` (a denied call never runs): show it anyway.
-        tl.tools[data.call_id] = tl.items.length;
-        tl.items.push({
-          kind: 'tool',
-          ...base,
-          call: { call_id: data.call_id, tool: data.tool, arguments: null, read_only: false },
-          output: '',
-        });
-      }
-      updateTool(tl, data.call_id, (t) => ({ ...t, decision: data }));
+      upsertTool(tl, base, data, (t) => ({ ...t, decision: data }));
       break;
     }
     case 'approval.requested': {
       const data = ev.data;
       tl.pending = { ...tl.pending, [data.call_id]: data };
-      if (tl.tools[data.call_id] === undefined) {
-        tl.tools[data.call_id] = tl.items.length;
-        tl.items.push({
-          kind: 'tool',
-          ...base,
-          call: { call_id: data.call_id, tool: data.tool, arguments: data.arguments, read_only: false },
-          output: '',
-        });
-      }
-      updateTool(tl, data.call_id, (t) => ({
+      upsertTool(tl, base, data, (t) => ({
         ...t,
         approval: data,
         call: t.call.arguments === null ? { ...t.call, arguments: data.arguments } : t.call,
@@ -198,16 +196,7 @@ function applyNext(tl: Timeline, ev: AgentEvent): void {
         toolCalls: tl.usage.toolCalls + 1,
         toolFailures: tl.usage.toolFailures + (data.success ? 0 : 1),
       };
-      if (tl.tools[data.call_id] === undefined) {
-        tl.tools[data.call_id] = tl.items.length;
-        tl.items.push({
-          kind: 'tool',
-          ...base,
-          call: { call_id: data.call_id, tool: data.tool, arguments: null, read_only: false },
-          output: '',
-        });
-      }
-      updateTool(tl, data.call_id, (t) => ({ ...t, result: data }));
+      upsertTool(tl, base, data, (t) => ({ ...t, result: data }));
       break;
     }
     case 'usage': {

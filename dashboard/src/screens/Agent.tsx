@@ -12,7 +12,7 @@ import { useAgentEvents } from '../live/store';
 import { replayTo, type Item, type Timeline } from '../live/timeline';
 import { ApprovalCard } from '../components/ApprovalCard';
 import { ToolCallView } from '../components/ToolCall';
-import { Button, Card, ErrorNote, StatusBadge, inputClass, tokens, usd } from '../components/ui';
+import { Button, Card, ErrorNote, StatusBadge, inputClass, tokens, usd, Form } from '../components/ui';
 
 const BUSY = new Set(['thinking', 'executing_tool', 'waiting_approval']);
 
@@ -59,9 +59,10 @@ export function AgentScreen() {
       </div>
       <ErrorNote error={agent.error} />
       <UsageSummary tl={tl} agent={agent.data} />
-      {replay && <ReplayControls total={replay.filter((e) => e.type !== 'message.delta').length} step={step} setStep={setStep} onExit={() => setReplay(null)} />}
-      {!replay &&
-        Object.values(live?.pending ?? {}).map((req) => <ApprovalCard key={req.call_id} agentId={id} req={req} />)}
+      {replay && (
+        <ReplayControls total={replay.filter((e) => e.type !== 'message.delta').length} step={step} setStep={setStep} onExit={() => setReplay(null)} />
+      )}
+      {!replay && Object.values(live?.pending ?? {}).map((req) => <ApprovalCard key={req.call_id} agentId={id} req={req} />)}
       <TimelineView tl={tl} streaming={replay ? '' : (live?.streaming ?? '')} />
       {!replay && <MessageBox id={id} disabled={status === 'stopped'} />}
     </div>
@@ -189,7 +190,11 @@ function ItemView({ item, open, onToggle }: { item: Item; open: boolean; onToggl
       );
     case 'error':
       return (
-        <p role="note" className="rounded border border-red-400 bg-red-50 p-2 text-sm text-red-900 dark:border-red-700 dark:bg-red-950 dark:text-red-100" data-testid="error-line">
+        <p
+          role="note"
+          className="rounded border border-red-400 bg-red-50 p-2 text-sm text-red-900 dark:border-red-700 dark:bg-red-950 dark:text-red-100"
+          data-testid="error-line"
+        >
           <strong>{item.recoverable ? 'Warning' : 'Error'}</strong> ({item.code}): {item.message}
         </p>
       );
@@ -241,11 +246,20 @@ function TimelineView({ tl, streaming }: { tl: Timeline | null | undefined; stre
             const item = row.index < items.length ? items[row.index] : null;
             const key = item ? `${item.kind}-${item.seq}` : 'streaming';
             return (
-              <div key={row.key} data-index={row.index} ref={virtual.measureElement} className="absolute left-0 flex w-full flex-col py-1" style={{ transform: `translateY(${row.start}px)` }}>
+              <div
+                key={row.key}
+                data-index={row.index}
+                ref={virtual.measureElement}
+                className="absolute left-0 flex w-full flex-col py-1"
+                style={{ transform: `translateY(${row.start}px)` }}
+              >
                 {item ? (
                   <ItemView item={item} open={!!open[key]} onToggle={(o) => setOpen((s) => (s[key] === o ? s : { ...s, [key]: o }))} />
                 ) : (
-                  <div className="max-w-[85%] rounded-lg border border-blue-400 bg-white p-3 dark:border-blue-700 dark:bg-slate-900" data-testid="msg-streaming">
+                  <div
+                    className="max-w-[85%] rounded-lg border border-blue-400 bg-white p-3 dark:border-blue-700 dark:bg-slate-900"
+                    data-testid="msg-streaming"
+                  >
                     <div className="text-xs font-semibold text-slate-700 dark:text-slate-300">Assistant (typing…)</div>
                     <div className="whitespace-pre-wrap">{streaming}</div>
                   </div>
@@ -270,10 +284,9 @@ function MessageBox({ id, disabled }: { id: string; disabled: boolean }) {
     },
   });
   return (
-    <form
+    <Form
       className="flex flex-col gap-2"
-      onSubmit={(e) => {
-        e.preventDefault();
+      onSubmit={() => {
         if (text.trim()) send.mutate(text);
       }}
     >
@@ -298,6 +311,6 @@ function MessageBox({ id, disabled }: { id: string; disabled: boolean }) {
           Send
         </Button>
       </div>
-    </form>
+    </Form>
   );
 }

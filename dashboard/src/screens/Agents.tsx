@@ -8,7 +8,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { del, get, post } from '../api/client';
 import type { AgentView, ApprovalMode, CreateAgentBody, McpServerView, ProviderView, TemplateView, ToolInfo } from '../api/types';
-import { Button, ErrorNote, Field, Modal, StatusBadge, ago, inputClass, tokens, usd } from '../components/ui';
+import { Button, ErrorNote, Field, Modal, StatusBadge, ago, inputClass, tokens, usd, Form, DialogActions } from '../components/ui';
 import { usePending } from '../App';
 
 export function useAgents() {
@@ -137,11 +137,7 @@ export function AgentsScreen() {
                   {tokens(a.usage.input_tokens + a.usage.output_tokens)} tokens · {usd(a.usage.cost_usd)}
                 </div>
                 <div className="flex gap-2">
-                  <Button
-                    onClick={() => interrupt.mutate(a.id)}
-                    disabled={a.status === 'stopped' || a.status === 'idle'}
-                    aria-label={`Interrupt ${a.name}`}
-                  >
+                  <Button onClick={() => interrupt.mutate(a.id)} disabled={a.status === 'stopped' || a.status === 'idle'} aria-label={`Interrupt ${a.name}`}>
                     Interrupt
                   </Button>
                   <Button
@@ -222,13 +218,7 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
   const toolNames = (tools.data ?? []).map((t) => t.name);
   return (
     <Modal open={open} onClose={onClose} title="New agent">
-      <form
-        className="grid gap-3 sm:grid-cols-2"
-        onSubmit={(e) => {
-          e.preventDefault();
-          create.mutate();
-        }}
-      >
+      <Form className="grid gap-3 sm:grid-cols-2" onSubmit={() => create.mutate()}>
         <Field label="Name">
           <input className={inputClass} value={form.name} onChange={set('name')} />
         </Field>
@@ -326,14 +316,10 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
         <div className="sm:col-span-2">
           <ErrorNote error={create.error} />
         </div>
-        <div className="flex gap-2 sm:col-span-2">
-          <Button tone="primary" type="submit" disabled={create.isPending}>
-            Create
-          </Button>
-          <Button onClick={onClose}>Cancel</Button>
+        <div className="sm:col-span-2">
+          <DialogActions submit="Create" pending={create.isPending} onCancel={onClose} />
         </div>
-      </form>
+      </Form>
     </Modal>
   );
 }
-

@@ -17,7 +17,9 @@ export function ApprovalsScreen() {
   const pending = usePending();
   const agents = useAgents();
   const names = useMemo(() => Object.fromEntries((agents.data ?? []).map((a) => [a.id, a.name])), [agents.data]);
-  const [notify, setNotify] = useState(() => notificationsSupported() && Notification.permission === 'granted' && localStorage.getItem('paddock.notify') === '1');
+  const [notify, setNotify] = useState(
+    () => notificationsSupported() && Notification.permission === 'granted' && localStorage.getItem('paddock.notify') === '1',
+  );
   const seen = useRef<Set<string> | null>(null);
   const list = pending.data?.approvals ?? [];
 

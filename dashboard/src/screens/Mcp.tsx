@@ -6,7 +6,7 @@ import { useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { del, get, post } from '../api/client';
 import type { CatalogEntry, McpServerView, TestReport } from '../api/types';
-import { Button, Card, ErrorNote, Field, Modal, inputClass } from '../components/ui';
+import { Button, Card, ErrorNote, Field, Modal, inputClass, Form, DialogActions } from '../components/ui';
 
 export function McpScreen() {
   const servers = useQuery({ queryKey: ['mcp'], queryFn: () => get<McpServerView[]>('/api/mcp/servers'), refetchInterval: 5000 });
@@ -101,7 +101,7 @@ function ServerCard({ server: s }: { server: McpServerView }) {
 }
 
 /** Replaces `${NAME}` in the catalogue entry's texts with the values given. */
-function fill(text: string, values: Record<string, string>): string {
+export function fill(text: string, values: Record<string, string>): string {
   return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (m, name: string) => (values[name] !== undefined && values[name] !== '' ? values[name] : m));
 }
 
@@ -138,15 +138,15 @@ function AddServer({ entry, onClose }: { entry: CatalogEntry | 'manual' | null; 
   });
   return (
     <Modal open={entry !== null} onClose={onClose} title={fromCatalog ? `Add ${fromCatalog.name}` : 'Add an MCP server'}>
-      <form
-        className="flex flex-col gap-3"
-        onSubmit={(e) => {
-          e.preventDefault();
-          add.mutate();
-        }}
-      >
+      <Form className="flex flex-col gap-3" onSubmit={() => add.mutate()}>
         <Field label="Name">
-          <input className={inputClass} value={name} placeholder={fromCatalog?.name ?? 'my-server'} onChange={(e) => setName(e.target.value)} required={!fromCatalog} />
+          <input
+            className={inputClass}
+            value={name}
+            placeholder={fromCatalog?.name ?? 'my-server'}
+            onChange={(e) => setName(e.target.value)}
+            required={!fromCatalog}
+          />
         </Field>
         {fromCatalog ? (
           <>
@@ -157,8 +157,7 @@ function AddServer({ entry, onClose }: { entry: CatalogEntry | 'manual' | null; 
             {fromCatalog.variables.map((v) =>
               v.secret ? (
                 <p key={v.name} className="text-sm">
-                  <code>{v.name}</code> ({v.description}) is a secret: set it in the host's environment before adding; it is never sent through the
-                  dashboard.
+                  <code>{v.name}</code> ({v.description}) is a secret: set it in the host's environment before adding; it is never sent through the dashboard.
                 </p>
               ) : (
                 <Field key={v.name} label={v.name} hint={v.description}>
@@ -173,13 +172,8 @@ function AddServer({ entry, onClose }: { entry: CatalogEntry | 'manual' | null; 
           </Field>
         )}
         <ErrorNote error={add.error} />
-        <div className="flex gap-2">
-          <Button tone="primary" type="submit" disabled={add.isPending}>
-            Add
-          </Button>
-          <Button onClick={onClose}>Cancel</Button>
-        </div>
-      </form>
+        <DialogActions submit="Add" pending={add.isPending} onCancel={onClose} />
+      </Form>
     </Modal>
   );
 }

@@ -7,7 +7,7 @@ import { useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiError, del, get, post, put } from '../api/client';
 import type { PluginInfo } from '../api/types';
-import { Button, Card, ErrorNote, Field, Modal, inputClass } from '../components/ui';
+import { Button, Card, ErrorNote, Field, Modal, inputClass, Form, DialogActions } from '../components/ui';
 
 /** What a capability lets a plugin do, when that is dangerous. */
 export function dangerOf(cap: string): string | null {
@@ -88,7 +88,10 @@ function PluginCard({ p }: { p: PluginInfo }) {
         <dt className="font-semibold">World</dt>
         <dd>{p.world}</dd>
         <dt className="font-semibold">State</dt>
-        <dd data-testid="plugin-state">{p.enabled ? 'enabled' : 'disabled'}{p.builtin ? ' · built-in' : ''}</dd>
+        <dd data-testid="plugin-state">
+          {p.enabled ? 'enabled' : 'disabled'}
+          {p.builtin ? ' · built-in' : ''}
+        </dd>
         <dt className="font-semibold">SHA-256</dt>
         <dd className="break-all font-mono">{p.sha256}</dd>
         <dt className="font-semibold">Limits</dt>
@@ -121,19 +124,23 @@ function PluginCard({ p }: { p: PluginInfo }) {
             );
           })}
         </ul>
-        <form
+        <Form
           className="mt-2 flex flex-wrap items-end gap-2"
-          onSubmit={(e) => {
-            e.preventDefault();
+          onSubmit={() => {
             if (extra.trim()) setGrant(extra.trim(), true);
             setExtra('');
           }}
         >
           <Field label="Grant another">
-            <input className={inputClass} value={extra} onChange={(e) => setExtra(e.target.value)} placeholder="fs:/workspace:ro, net:host:443, env:NAME, exec" />
+            <input
+              className={inputClass}
+              value={extra}
+              onChange={(e) => setExtra(e.target.value)}
+              placeholder="fs:/workspace:ro, net:host:443, env:NAME, exec"
+            />
           </Field>
           <Button type="submit">Grant</Button>
-        </form>
+        </Form>
       </fieldset>
       <ErrorNote error={toggle.error ?? remove.error ?? grants.error} />
     </Card>
@@ -159,14 +166,10 @@ function Install({ open, onClose }: { open: boolean; onClose: () => void }) {
   });
   return (
     <Modal open={open} onClose={onClose} title="Install a plugin">
-      <form
-        className="flex flex-col gap-3"
-        onSubmit={(e) => {
-          e.preventDefault();
-          install.mutate();
-        }}
-      >
-        <p className="text-sm">A new plugin starts with nothing granted (an upgrade keeps its grants): review what it requests below, grant what it needs, or disable it.</p>
+      <Form className="flex flex-col gap-3" onSubmit={() => install.mutate()}>
+        <p className="text-sm">
+          A new plugin starts with nothing granted (an upgrade keeps its grants): review what it requests below, grant what it needs, or disable it.
+        </p>
         <Field label="Manifest (paddock-plugin.toml)">
           <input className={inputClass} type="file" accept=".toml" onChange={(e) => setManifest(e.target.files?.[0] ?? null)} />
         </Field>
@@ -174,13 +177,8 @@ function Install({ open, onClose }: { open: boolean; onClose: () => void }) {
           <input className={inputClass} type="file" accept=".wasm" onChange={(e) => setComponent(e.target.files?.[0] ?? null)} />
         </Field>
         <ErrorNote error={install.error} />
-        <div className="flex gap-2">
-          <Button tone="primary" type="submit" disabled={install.isPending}>
-            Install
-          </Button>
-          <Button onClick={onClose}>Cancel</Button>
-        </div>
-      </form>
+        <DialogActions submit="Install" pending={install.isPending} onCancel={onClose} />
+      </Form>
     </Modal>
   );
 }

@@ -5,7 +5,7 @@ import { useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiError, del, get, post } from '../api/client';
 import type { ProviderView, RuleList, SystemPromptView, TemplateView } from '../api/types';
-import { Button, Card, ErrorNote, Field, ScrollX, inputClass, usd } from '../components/ui';
+import { Button, Card, ErrorNote, Field, ScrollX, inputClass, usd, Form } from '../components/ui';
 
 export function SettingsScreen({ onSignIn }: { onSignIn: () => void }) {
   return (
@@ -31,7 +31,8 @@ function Providers() {
             {p.name} <span className="text-xs font-normal">{p.base_url}</span>
           </h3>
           <p className="text-xs">
-            API key: {p.api_key_env ? (
+            API key:{' '}
+            {p.api_key_env ? (
               <>
                 <code>${p.api_key_env}</code> <strong data-testid="key-state">{p.api_key_set ? 'set' : 'unset'}</strong>
               </>
@@ -114,13 +115,7 @@ function Templates() {
         ))}
         {q.data?.length === 0 && <li className="text-sm">None yet.</li>}
       </ul>
-      <form
-        className="flex flex-col gap-2"
-        onSubmit={(e) => {
-          e.preventDefault();
-          create.mutate();
-        }}
-      >
+      <Form className="flex flex-col gap-2" onSubmit={() => create.mutate()}>
         <Field label="New template name">
           <input className={inputClass} value={name} onChange={(e) => setName(e.target.value)} required />
         </Field>
@@ -133,7 +128,7 @@ function Templates() {
             Save template
           </Button>
         </div>
-      </form>
+      </Form>
     </Card>
   );
 }
@@ -172,13 +167,7 @@ function Prompts() {
         ))}
         {q.data?.length === 0 && <li className="text-sm">None yet.</li>}
       </ul>
-      <form
-        className="flex flex-col gap-2"
-        onSubmit={(e) => {
-          e.preventDefault();
-          create.mutate();
-        }}
-      >
+      <Form className="flex flex-col gap-2" onSubmit={() => create.mutate()}>
         <Field label="New prompt name">
           <input className={inputClass} value={name} onChange={(e) => setName(e.target.value)} required />
         </Field>
@@ -191,7 +180,7 @@ function Prompts() {
             Save prompt
           </Button>
         </div>
-      </form>
+      </Form>
     </Card>
   );
 }
@@ -258,13 +247,7 @@ function Rules({ onSignIn }: { onSignIn: () => void }) {
           </tbody>
         </table>
       </ScrollX>
-      <form
-        className="flex flex-wrap items-end gap-2"
-        onSubmit={(e) => {
-          e.preventDefault();
-          add.mutate();
-        }}
-      >
+      <Form className="flex flex-wrap items-end gap-2" onSubmit={() => add.mutate()}>
         <Field label="New rule">
           <input className={inputClass} value={rule} onChange={(e) => setRule(e.target.value)} placeholder="ask execute_bash(git push*)" required />
         </Field>
@@ -274,7 +257,7 @@ function Rules({ onSignIn }: { onSignIn: () => void }) {
         <Button tone="primary" type="submit" disabled={add.isPending}>
           Add rule
         </Button>
-      </form>
+      </Form>
     </Card>
   );
 }

@@ -99,7 +99,19 @@ export function UsageScreen() {
   const list = useMemo(() => agents.data ?? [], [agents.data]);
   const byAgent = useMemo(() => usageRows(list, (a) => a.name), [list]);
   const byModel = useMemo(() => usageRows(list, (a) => `${a.config.model.provider}/${a.config.model.model}`), [list]);
-  const total = byModel.reduce((t, r) => ({ ...t, cost: t.cost + r.cost, input: t.input + r.input, output: t.output + r.output, cached: t.cached + r.cached, tools: t.tools + r.tools, failures: t.failures + r.failures, calls: t.calls + r.calls }), zero('all'));
+  const total = byModel.reduce(
+    (t, r) => ({
+      ...t,
+      cost: t.cost + r.cost,
+      input: t.input + r.input,
+      output: t.output + r.output,
+      cached: t.cached + r.cached,
+      tools: t.tools + r.tools,
+      failures: t.failures + r.failures,
+      calls: t.calls + r.calls,
+    }),
+    zero('all'),
+  );
   const top = byAgent.slice(0, 15).map((r) => ({ name: r.key, input: r.input, output: r.output }));
   return (
     <div className="flex flex-col gap-4">
