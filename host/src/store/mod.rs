@@ -62,8 +62,10 @@ use tokio::sync::Mutex;
 mod policy;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 pub use policy::{ApprovalRecord, ApprovalStatus, AuditEntry, AuditQuery, NewApproval, NewAudit};
+pub use usage::UsageRecord;
 
 /// The migrations, oldest first: (version, description, SQLite SQL,
 /// PostgreSQL SQL). A released migration is never edited: add a new one.
@@ -84,6 +86,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "policy",
         include_str!("../../migrations/sqlite/0002_policy.sql"),
         include_str!("../../migrations/postgres/0002_policy.sql"),
+    ),
+    (
+        3,
+        "usage index",
+        include_str!("../../migrations/sqlite/0003_usage_index.sql"),
+        include_str!("../../migrations/postgres/0003_usage_index.sql"),
     ),
 ];
 

@@ -129,6 +129,7 @@ both_backends!(
     survives_kill_9,
     approvals_are_decided_once_and_the_audit_only_grows,
     policy_rules_keep_their_order,
+    usage_between_reads_a_time_range,
 );
 
 fn asked(agent: &str, seq: u64, call: &str) -> (Event, NewApproval) {
@@ -1352,4 +1353,73 @@ async fn survives_kill_9(url: String) {
     }
     // And the log carries on.
     store.append(&user("k", last + 1, "after")).await.unwrap();
+}
+
+fn usage_at(agent: &str, seq: u64, ts: DateTime<Utc>, model: &str, cost: f64) -> Event {
+    Event {
+        seq,
+        agent_id: agent.into(),
+        ts,
+        body: EventBody::Usage {
+            provider: "p".into(),
+            model: model.into(),
+            input_tokens: 100,
+            output_tokens: 10,
+            cached_tokens: 40,
+            cost_usd: cost,
+            duration_ms: 7,
+            attempts: 1,
+            masked_tokens_saved: 0,
+        },
+    }
+}
+
+async fn usage_between_reads_a_time_range(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    let (a, b) = ("ua".to_string(), "ub".to_string());
+    create(&store, &a).await;
+    create(&store, &b).await;
+    let day = chrono::Duration::days(1);
+    let t0 = Utc::now() - chrono::Duration::days(3);
+    store
+        .append_batch(&[
+            usage_at(&a, 2, t0, "m1", 0.5),
+            user(&a, 3, "not usage"),
+            usage_at(&a, 4, t0 + day, "m2", 0.25),
+            usage_at(&b, 2, t0 + day * 2, "m1", 1.0),
+        ])
+        .await
+        .unwrap();
+    let all = store.usage_between(t0, t0 + day * 3, None).await.unwrap();
+    let costs: Vec<f64> = all
+        .iter()
+        .filter(|u| u.agent_id == a || u.agent_id == b)
+        .map(|u| u.cost_usd)
+        .collect();
+    assert_eq!(costs, [0.5, 0.25, 1.0]);
+    // [from, to): the end is excluded, the start included.
+    let middle = store
+        .usage_between(t0 + day, t0 + day * 2, None)
+        .await
+        .unwrap();
+    assert!(middle.iter().any(|u| u.agent_id == a && u.model == "m2"));
+    assert!(!middle.iter().any(|u| u.agent_id == b));
+    let only_b = store
+        .usage_between(t0, t0 + day * 3, Some(&b))
+        .await
+        .unwrap();
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(
+        (
+            only_b[0].input_tokens,
+            only_b[0].cached_tokens,
+            only_b[0].duration_ms
+        ),
+        (100, 40, 7)
+    );
+    assert_eq!(store.spent_since(t0, Some(&a)).await.unwrap(), 0.75);
+    assert_eq!(
+        store.spent_since(t0 + day * 2, Some(&a)).await.unwrap(),
+        0.0
+    );
 }
