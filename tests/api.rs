@@ -2243,8 +2243,13 @@ async fn dashboard_info_and_providers() {
     assert_eq!(providers[0]["api_key_env"], "PADDOCK_TEST_KEY");
     assert_eq!(providers[0]["api_key_set"], true);
     assert_eq!(providers[1]["api_key_set"], false);
-    assert_eq!(providers[1]["models"][0]["input_per_mtok"], 1.0);
-    assert_eq!(providers[1]["models"][0]["cached_input_per_mtok"], 0.5);
+    assert_eq!(providers[1]["models"][0]["price"]["input_per_mtok"], 1.0);
+    assert_eq!(
+        providers[1]["models"][0]["price"]["cached_input_per_mtok"],
+        0.5
+    );
+    // No price configured and none known: unknown, not free.
+    assert_eq!(providers[0]["models"][0]["price"], Value::Null);
 }
 
 #[tokio::test]

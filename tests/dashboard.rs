@@ -114,6 +114,7 @@ fn big_log(agent: &str, total: u64) -> Vec<Event> {
                 duration_ms: 40,
                 attempts: 1,
                 masked_tokens_saved: 0,
+                price_known: true,
             },
             EventBody::ToolCall {
                 call_id: call_id.clone(),

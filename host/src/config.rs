@@ -138,7 +138,10 @@ impl ProviderConfig {
     }
 }
 
-/// A model and its prices (USD per million tokens).
+/// A model and its prices (USD per million tokens). Prices left out come
+/// from [`Price::default_for`] (the OpenAI models Paddock knows); a model
+/// with neither has an unknown price, and its calls are recorded as
+/// unpriced — never as free.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
@@ -149,10 +152,10 @@ pub struct ModelConfig {
     pub context_window: u64,
     /// USD per million input tokens.
     #[serde(default)]
-    pub input_per_mtok: f64,
+    pub input_per_mtok: Option<f64>,
     /// USD per million output tokens.
     #[serde(default)]
-    pub output_per_mtok: f64,
+    pub output_per_mtok: Option<f64>,
     /// USD per million cached input tokens (default: the input price).
     #[serde(default)]
     pub cached_input_per_mtok: Option<f64>,
@@ -162,17 +165,86 @@ fn default_context_window() -> u64 {
     128_000
 }
 
-impl ModelConfig {
+/// A model's prices, USD per million tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Price {
+    /// Input (prompt) tokens not served from the cache.
+    pub input_per_mtok: f64,
+    /// Input tokens served from the provider's prompt cache.
+    pub cached_input_per_mtok: f64,
+    /// Output (completion) tokens.
+    pub output_per_mtok: f64,
+}
+
+impl Price {
+    /// The list price of a model Paddock knows (OpenAI's, 2026-11), by name;
+    /// dated snapshots (`gpt-4o-2024-08-06`) count as their model.
+    pub fn default_for(model: &str) -> Option<Price> {
+        let known = |input, cached, output| {
+            Some(Price {
+                input_per_mtok: input,
+                cached_input_per_mtok: cached,
+                output_per_mtok: output,
+            })
+        };
+        let base = model.rsplit('/').next().unwrap_or(model);
+        if base == "gpt-4o-mini" || base.starts_with("gpt-4o-mini-") {
+            known(0.15, 0.075, 0.60)
+        } else if base == "gpt-4o" || base.starts_with("gpt-4o-20") {
+            known(2.50, 1.25, 10.00)
+        } else {
+            None
+        }
+    }
+
     /// The cost in USD of a call's tokens. Cached tokens are part of the
     /// input tokens and billed at the cached price.
     pub fn cost(&self, usage: &crate::llm::TokenUsage) -> f64 {
         let cached = usage.cached_tokens.min(usage.input_tokens);
         let fresh = usage.input_tokens - cached;
-        let cached_price = self.cached_input_per_mtok.unwrap_or(self.input_per_mtok);
         (fresh as f64 * self.input_per_mtok
-            + cached as f64 * cached_price
+            + cached as f64 * self.cached_input_per_mtok
             + usage.output_tokens as f64 * self.output_per_mtok)
             / 1_000_000.0
+    }
+}
+
+impl ModelConfig {
+    /// A model with no configured price and the default context window.
+    pub fn named(name: &str) -> ModelConfig {
+        ModelConfig {
+            name: name.to_string(),
+            context_window: default_context_window(),
+            input_per_mtok: None,
+            output_per_mtok: None,
+            cached_input_per_mtok: None,
+        }
+    }
+
+    /// Its prices: the configured ones, completed from the known list
+    /// price; None when the input or output price is unknown.
+    pub fn price(&self) -> Option<Price> {
+        let default = Price::default_for(&self.name);
+        let input = self.input_per_mtok.or(default.map(|d| d.input_per_mtok))?;
+        let output = self
+            .output_per_mtok
+            .or(default.map(|d| d.output_per_mtok))?;
+        let cached = self.cached_input_per_mtok.unwrap_or(match default {
+            // With the list input price, the list cached price; with a
+            // configured input price, that price.
+            Some(d) if self.input_per_mtok.is_none() => d.cached_input_per_mtok,
+            _ => input,
+        });
+        Some(Price {
+            input_per_mtok: input,
+            cached_input_per_mtok: cached,
+            output_per_mtok: output,
+        })
+    }
+
+    /// The cost in USD of a call's tokens, None when the price is unknown.
+    pub fn cost(&self, usage: &crate::llm::TokenUsage) -> Option<f64> {
+        self.price().map(|p| p.cost(usage))
     }
 }
 
@@ -333,11 +405,13 @@ cached_input_per_mtok = 1.25
         )
         .unwrap();
         let m = c.provider("openai").unwrap().model("gpt-4o").unwrap();
-        let cost = m.cost(&TokenUsage {
-            input_tokens: 1_000_000,
-            output_tokens: 100_000,
-            cached_tokens: 400_000,
-        });
+        let cost = m
+            .cost(&TokenUsage {
+                input_tokens: 1_000_000,
+                output_tokens: 100_000,
+                cached_tokens: 400_000,
+            })
+            .unwrap_or(f64::NAN);
         assert!((cost - (0.6 * 2.5 + 0.4 * 1.25 + 0.1 * 10.0)).abs() < 1e-9);
     }
 
@@ -359,5 +433,73 @@ cached_input_per_mtok = 1.25
         )
         .unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod price_tests {
+    use super::*;
+    use crate::llm::TokenUsage;
+
+    fn usage(input: u64, cached: u64, output: u64) -> TokenUsage {
+        TokenUsage {
+            input_tokens: input,
+            output_tokens: output,
+            cached_tokens: cached,
+        }
+    }
+
+    #[test]
+    fn known_models_have_list_prices_and_others_none() {
+        let p = ModelConfig::named("gpt-4o").price().unwrap();
+        assert_eq!(
+            (p.input_per_mtok, p.cached_input_per_mtok, p.output_per_mtok),
+            (2.5, 1.25, 10.0)
+        );
+        let mini = ModelConfig::named("gpt-4o-mini-2024-07-18")
+            .price()
+            .unwrap();
+        assert_eq!(mini.output_per_mtok, 0.60);
+        assert!(ModelConfig::named("gpt-4o-2024-08-06").price().is_some());
+        assert_eq!(ModelConfig::named("llama3:8b").price(), None);
+        assert_eq!(
+            ModelConfig::named("llama3:8b").cost(&usage(10, 0, 10)),
+            None
+        );
+        assert_eq!(ModelConfig::named("gpt-4omega").price(), None);
+    }
+
+    #[test]
+    fn configured_prices_win_and_fill_in_from_the_list() {
+        let mut m = ModelConfig::named("gpt-4o");
+        m.input_per_mtok = Some(3.0);
+        let p = m.price().unwrap();
+        // A configured input price without a cached one bills cache hits at it.
+        assert_eq!(
+            (p.input_per_mtok, p.cached_input_per_mtok, p.output_per_mtok),
+            (3.0, 3.0, 10.0)
+        );
+        let mut local = ModelConfig::named("llama3:8b");
+        local.input_per_mtok = Some(0.0);
+        assert_eq!(local.price(), None, "an output price is still missing");
+        local.output_per_mtok = Some(0.0);
+        assert_eq!(
+            local.cost(&usage(1000, 0, 1000)),
+            Some(0.0),
+            "configured free is free"
+        );
+    }
+
+    #[test]
+    fn cost_bills_cached_tokens_at_the_cached_price() {
+        let p = ModelConfig::named("gpt-4o").price().unwrap();
+        // 1M input of which 400k cached, 100k output.
+        let c = p.cost(&usage(1_000_000, 400_000, 100_000));
+        assert!(
+            (c - (0.6 * 2.5 + 0.4 * 1.25 + 0.1 * 10.0)).abs() < 1e-9,
+            "{c}"
+        );
+        // More cached than input (a provider's rounding) never goes negative.
+        assert!(p.cost(&usage(10, 20, 0)) >= 0.0);
     }
 }

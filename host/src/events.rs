@@ -221,8 +221,12 @@ pub enum EventBody {
         output_tokens: u64,
         /// Cached prompt tokens.
         cached_tokens: u64,
-        /// Cost in USD from the provider's price table.
+        /// Cost in USD from the model's price (0 when the price is unknown).
         cost_usd: f64,
+        /// Whether the model's price is known; when not, `cost_usd` is 0
+        /// and the call is counted as unpriced, not as free.
+        #[serde(default = "known")]
+        price_known: bool,
         /// Wall time of the call, retries included.
         duration_ms: u64,
         /// Attempts the call took.
@@ -242,6 +246,10 @@ pub enum EventBody {
         /// Whether the agent carries on.
         recoverable: bool,
     },
+}
+
+fn known() -> bool {
+    true
 }
 
 fn is_zero(n: &u64) -> bool {

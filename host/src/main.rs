@@ -1065,13 +1065,10 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
             .model
             .clone()
             .ok_or_else(|| Usage("--model is required with --model-url".into()))?;
-        provider.models.push(paddock::config::ModelConfig {
-            name: name.clone(),
-            context_window: 128_000,
-            input_per_mtok: 0.0,
-            output_per_mtok: 0.0,
-            cached_input_per_mtok: None,
-        });
+        // Priced when Paddock knows the model's list price, else unpriced.
+        provider
+            .models
+            .push(paddock::config::ModelConfig::named(&name));
         config.providers.retain(|p| p.name != "cli");
         config.providers.insert(0, provider);
         paddock::agent::ModelRef {

@@ -59,9 +59,17 @@ function Providers() {
                       {m.name}
                     </th>
                     <td>{m.context_window.toLocaleString()}</td>
-                    <td>{usd(m.input_per_mtok)}</td>
-                    <td>{usd(m.cached_input_per_mtok)}</td>
-                    <td>{usd(m.output_per_mtok)}</td>
+                    {m.price ? (
+                      <>
+                        <td>{usd(m.price.input_per_mtok)}</td>
+                        <td>{usd(m.price.cached_input_per_mtok)}</td>
+                        <td>{usd(m.price.output_per_mtok)}</td>
+                      </>
+                    ) : (
+                      <td colSpan={3}>
+                        <strong>unknown price</strong>: its calls are counted as unpriced
+                      </td>
+                    )}
                   </tr>
                 ))}
               </tbody>

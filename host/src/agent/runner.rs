@@ -425,7 +425,7 @@ impl Agent {
             .config
             .model(&self.config.model.model)
             .cloned()
-            .unwrap_or_else(|| unpriced(&self.config.model.model));
+            .unwrap_or_else(|| ModelConfig::named(&self.config.model.model));
         let tools = self.tool_defs().await;
         let tools_bytes = serde_json::to_string(&tools).map_or(0, |s| s.len());
         loop {
@@ -691,7 +691,8 @@ impl Agent {
             input_tokens: completion.usage.input_tokens,
             output_tokens: completion.usage.output_tokens,
             cached_tokens: completion.usage.cached_tokens,
-            cost_usd: cost,
+            cost_usd: cost.unwrap_or(0.0),
+            price_known: cost.is_some(),
             duration_ms: started.elapsed().as_millis() as u64,
             attempts: completion.attempts,
             masked_tokens_saved: tokens_saved,
@@ -699,7 +700,7 @@ impl Agent {
         .await?;
         Ok(ModelResult::Answer(
             events,
-            cost,
+            cost.unwrap_or(0.0),
             completion.usage.input_tokens,
         ))
     }
@@ -1242,16 +1243,6 @@ enum ModelResult {
     Answer(Vec<Arc<Event>>, f64, u64),
     Interrupted,
     Failed(&'static str, String),
-}
-
-fn unpriced(name: &str) -> ModelConfig {
-    ModelConfig {
-        name: name.to_string(),
-        context_window: 128_000,
-        input_per_mtok: 0.0,
-        output_per_mtok: 0.0,
-        cached_input_per_mtok: None,
-    }
 }
 
 /// Counts identical failing calls in a row.

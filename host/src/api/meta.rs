@@ -51,12 +51,9 @@ pub struct ModelView {
     pub name: String,
     /// Its context window in tokens.
     pub context_window: u64,
-    /// USD per million input tokens.
-    pub input_per_mtok: f64,
-    /// USD per million output tokens.
-    pub output_per_mtok: f64,
-    /// USD per million cached input tokens.
-    pub cached_input_per_mtok: f64,
+    /// Its prices (configured, or the list price of a model Paddock
+    /// knows); null when unknown: its calls are counted as unpriced.
+    pub price: Option<crate::config::Price>,
 }
 
 /// A configured model provider. The key itself is never shown.
@@ -100,9 +97,7 @@ pub async fn providers(State(state): State<AppState>) -> Json<Vec<ProviderView>>
                 .map(|m| ModelView {
                     name: m.name.clone(),
                     context_window: m.context_window,
-                    input_per_mtok: m.input_per_mtok,
-                    output_per_mtok: m.output_per_mtok,
-                    cached_input_per_mtok: m.cached_input_per_mtok.unwrap_or(m.input_per_mtok),
+                    price: m.price(),
                 })
                 .collect(),
         })

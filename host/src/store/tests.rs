@@ -493,6 +493,7 @@ fn all_durable_bodies() -> Vec<EventBody> {
             duration_ms: 900,
             attempts: 2,
             masked_tokens_saved: 17,
+            price_known: true,
         },
         EventBody::Error {
             code: "model_retry".into(),
@@ -746,6 +747,7 @@ async fn batch_is_all_or_nothing(url: String) {
                 duration_ms: 1,
                 attempts: 1,
                 masked_tokens_saved: 0,
+                price_known: true,
             },
         )
     };
@@ -875,6 +877,7 @@ async fn denormalised_status_usage_and_last_seq(url: String) {
                 duration_ms: 10,
                 attempts: 1,
                 masked_tokens_saved: 0,
+                price_known: true,
             },
         )
     };
@@ -1370,6 +1373,7 @@ fn usage_at(agent: &str, seq: u64, ts: DateTime<Utc>, model: &str, cost: f64) ->
             duration_ms: 7,
             attempts: 1,
             masked_tokens_saved: 0,
+            price_known: true,
         },
     }
 }
