@@ -47,6 +47,19 @@ if [ ${#need[@]} -gt 0 ]; then
     fi
 fi
 
+# promtool checks the /metrics exposition and a real Prometheus scrapes it
+# in the tests (Debian's prometheus package; its recommends are not needed).
+if ! command -v promtool >/dev/null 2>&1; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo="sudo"; fi
+    echo "setup: installing prometheus (promtool)"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! $sudo apt-get install -y --no-install-recommends prometheus >/dev/null; then
+        $sudo apt-get update -qq
+        $sudo apt-get install -y --no-install-recommends prometheus >/dev/null
+    fi
+fi
+
 # The dashboard's npm packages, from its lock file.
 "$(dirname "${BASH_SOURCE[0]}")/dashboard-deps.sh"
 

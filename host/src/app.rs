@@ -39,6 +39,9 @@ pub enum StartError {
     /// The chosen sandbox backend cannot run here.
     #[error("sandbox: {0}")]
     Sandbox(#[from] SandboxError),
+    /// The metrics registry could not be set up.
+    #[error("metrics: {0}")]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// The data directory is not usable.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -162,6 +165,7 @@ impl App {
             .await?,
         );
         let bus = Arc::new(Bus::new());
+        let metrics = Arc::new(crate::metrics::Metrics::new()?);
         let deps = Arc::new(AgentDeps {
             store: store.clone(),
             bus: bus.clone(),
@@ -182,6 +186,7 @@ impl App {
             sandbox: sandbox.clone(),
             mcp: mcp.clone(),
             policy: policy.clone(),
+            metrics: metrics.clone(),
         });
         let manager = Manager::start(deps, options.load_agents).await?;
         mcp.start_eager();
@@ -208,6 +213,7 @@ impl App {
             auth: Arc::new(auth),
             default_model: self.default_model.clone(),
             providers: Arc::new(self.config.providers.clone()),
+            metrics: self.manager.deps().metrics.clone(),
         }
     }
 }

@@ -229,6 +229,10 @@ pub enum EventBody {
         price_known: bool,
         /// Wall time of the call, retries included.
         duration_ms: u64,
+        /// Time from sending the request to the first streamed text (none
+        /// when the answer had no text).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttft_ms: Option<u64>,
         /// Attempts the call took.
         attempts: u32,
         /// Prompt tokens saved by masking old tool outputs in this call.

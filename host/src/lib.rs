@@ -23,6 +23,7 @@ pub mod config;
 pub mod events;
 pub mod llm;
 pub mod mcp;
+pub mod metrics;
 pub mod plugins;
 pub mod policy;
 pub mod sandbox;

@@ -85,6 +85,8 @@ pub struct AgentDeps {
     pub mcp: Arc<McpManager>,
     /// Rules and risk assessors.
     pub policy: Arc<Policy>,
+    /// Counters and per-agent figures, fed by every stored event.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// One agent, shared by its task and the API.
@@ -212,6 +214,7 @@ impl Agent {
         }
         *last = event.seq;
         self.last_seq.store(event.seq, Ordering::Release);
+        self.deps.metrics.observe(&event);
         if let EventBody::AgentStatus { status, .. } = &event.body {
             self.status.send_replace(*status);
         }
@@ -640,6 +643,8 @@ impl Agent {
         let timeout = tokio::time::sleep_until(deadline.unwrap_or(far));
         tokio::pin!(timeout);
         let mut partial = String::new();
+        // When the first text arrived (time to first token).
+        let mut first_text: Option<Instant> = None;
         let result = loop {
             tokio::select! {
                 biased;
@@ -659,11 +664,15 @@ impl Agent {
                 _ = &mut timeout => {
                     return Ok(ModelResult::Failed("limit_time", "the run reached its wall-time limit during a model call".into()));
                 }
-                Some(note) = rx.recv() => self.on_note(note, &mut partial).await?,
+                Some(note) = rx.recv() => {
+                    first_text_of(&mut first_text, &note);
+                    self.on_note(note, &mut partial).await?
+                }
                 result = call.as_mut() => break result,
             }
         };
         while let Ok(note) = rx.try_recv() {
+            first_text_of(&mut first_text, &note);
             self.on_note(note, &mut partial).await?;
         }
         let completion = match result {
@@ -694,6 +703,7 @@ impl Agent {
             cost_usd: cost.unwrap_or(0.0),
             price_known: cost.is_some(),
             duration_ms: started.elapsed().as_millis() as u64,
+            ttft_ms: first_text.map(|t| t.duration_since(started).as_millis() as u64),
             attempts: completion.attempts,
             masked_tokens_saved: tokens_saved,
         })
@@ -1227,6 +1237,16 @@ impl Agent {
 }
 
 /// The result of a call that did not run (or whose outcome is unknown).
+/// Notes when the answer's first text arrived; a retry starts over.
+fn first_text_of(first: &mut Option<Instant>, note: &StreamNote) {
+    match note {
+        StreamNote::Delta(_) => {
+            first.get_or_insert_with(Instant::now);
+        }
+        StreamNote::Retrying { .. } => *first = None,
+    }
+}
+
 fn failed_result(call: &ToolCallRequest, content: String) -> EventBody {
     EventBody::ToolResult {
         call_id: call.id.clone(),

@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod error;
 pub mod mcp;
 pub mod meta;
+pub mod metrics;
 pub mod plugins;
 pub mod policy;
 pub mod ws;
@@ -50,6 +51,8 @@ pub struct AppState {
     /// The configured model providers (including any whose client could not
     /// be set up).
     pub providers: Arc<Vec<crate::config::ProviderConfig>>,
+    /// Counters and per-agent figures.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The OpenAPI document.
@@ -69,10 +72,11 @@ pub struct AppState {
         policy::decide, policy::pending, policy::audit, policy::list_rules, policy::add_rule,
         policy::remove_rule, policy::assess,
         meta::info, meta::providers,
+        metrics::prometheus, metrics::agents, metrics::agent, metrics::usage, metrics::cost,
         openapi,
     ),
     components(schemas(ws::ClientMsg, ws::ServerMsg)),
-    tags((name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "policy"), (name = "meta"))
+    tags((name = "metrics"), (name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "policy"), (name = "meta"))
 )]
 pub struct ApiDoc;
 
@@ -99,10 +103,7 @@ async fn not_found() -> ApiError {
 async fn fallback(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
     use axum::response::IntoResponse;
     let path = uri.path();
-    let api = path == "/api"
-        || path.starts_with("/api/")
-        || path == "/metrics"
-        || path.starts_with("/metrics/");
+    let api = path == "/api" || path.starts_with("/api/") || path.starts_with("/metrics/");
     if api {
         return not_found().await.into_response();
     }
@@ -195,6 +196,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/mcp/servers/{name}/test", post(mcp::test))
         .route("/api/mcp/catalog", get(mcp::catalog))
         .route("/api/metrics/mcp-health", get(mcp::health))
+        .route("/api/metrics/agents", get(metrics::agents))
+        .route("/api/metrics/agents/{id}", get(metrics::agent))
+        .route("/api/metrics/usage", get(metrics::usage))
+        .route("/api/metrics/cost-analysis", get(metrics::cost))
+        .route("/metrics", get(metrics::prometheus))
         .route("/api/ws", get(ws::upgrade))
         .route("/api/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))

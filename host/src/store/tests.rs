@@ -494,6 +494,7 @@ fn all_durable_bodies() -> Vec<EventBody> {
             attempts: 2,
             masked_tokens_saved: 17,
             price_known: true,
+            ttft_ms: None,
         },
         EventBody::Error {
             code: "model_retry".into(),
@@ -748,6 +749,7 @@ async fn batch_is_all_or_nothing(url: String) {
                 attempts: 1,
                 masked_tokens_saved: 0,
                 price_known: true,
+                ttft_ms: None,
             },
         )
     };
@@ -878,6 +880,7 @@ async fn denormalised_status_usage_and_last_seq(url: String) {
                 attempts: 1,
                 masked_tokens_saved: 0,
                 price_known: true,
+                ttft_ms: None,
             },
         )
     };
@@ -1374,6 +1377,7 @@ fn usage_at(agent: &str, seq: u64, ts: DateTime<Utc>, model: &str, cost: f64) ->
             attempts: 1,
             masked_tokens_saved: 0,
             price_known: true,
+            ttft_ms: None,
         },
     }
 }

@@ -2,7 +2,7 @@
 //! the usage and cost endpoints and for budgets.
 
 use super::{Store, StoreError, event_from_row, nanos};
-use crate::events::EventBody;
+use crate::events::{Event, EventBody};
 use chrono::{DateTime, Utc};
 
 /// One model call's usage, as its `usage` event recorded it.
@@ -22,8 +22,10 @@ pub struct UsageRecord {
     pub output_tokens: u64,
     /// Cached prompt tokens.
     pub cached_tokens: u64,
-    /// Cost in USD.
+    /// Cost in USD (0 when the price is unknown).
     pub cost_usd: f64,
+    /// Whether the model's price was known.
+    pub price_known: bool,
     /// Wall time of the call.
     pub duration_ms: u64,
 }
@@ -37,20 +39,12 @@ impl Store {
         to: DateTime<Utc>,
         agent: Option<&str>,
     ) -> Result<Vec<UsageRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT agent_id, seq, ts, type, data FROM events \
-             WHERE type = 'usage' AND ts >= $1 AND ts < $2 AND ($3 = '' OR agent_id = $3) \
-             ORDER BY ts, agent_id, seq",
-        )
-        .bind(nanos(from)?)
-        .bind(nanos(to)?)
-        .bind(agent.unwrap_or(""))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let agent_id: String = sqlx::Row::try_get(row, "agent_id")?;
-            let event = event_from_row(&agent_id, row)?;
+        let events = self
+            .events_of_type_between("usage", from, to, agent)
+            .await?;
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            let agent_id = event.agent_id;
             if let EventBody::Usage {
                 provider,
                 model,
@@ -58,6 +52,7 @@ impl Store {
                 output_tokens,
                 cached_tokens,
                 cost_usd,
+                price_known,
                 duration_ms,
                 ..
             } = event.body
@@ -71,11 +66,40 @@ impl Store {
                     output_tokens,
                     cached_tokens,
                     cost_usd,
+                    price_known,
                     duration_ms,
                 });
             }
         }
         Ok(out)
+    }
+
+    /// The events of one type in `[from, to)`, of one agent or all, oldest
+    /// first.
+    pub async fn events_of_type_between(
+        &self,
+        type_name: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        agent: Option<&str>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT agent_id, seq, ts, type, data FROM events \
+             WHERE type = $1 AND ts >= $2 AND ts < $3 AND ($4 = '' OR agent_id = $4) \
+             ORDER BY ts, agent_id, seq",
+        )
+        .bind(type_name)
+        .bind(nanos(from)?)
+        .bind(nanos(to)?)
+        .bind(agent.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let agent_id: String = sqlx::Row::try_get(row, "agent_id")?;
+                event_from_row(&agent_id, row)
+            })
+            .collect()
     }
 
     /// Dollars spent in `[from, now)`, by one agent or all.
