@@ -229,8 +229,53 @@ async fn metrics_usage_cost_and_prometheus_are_exact() {
         Ok(r) => r.json().await.unwrap_or(Value::Null),
         Err(_) => Value::Null,
     };
+    // Every query of the Grafana dashboard is valid PromQL over metrics
+    // that exist.
+    let grafana: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_root().join("deploy/grafana/paddock.json")).unwrap(),
+    )
+    .unwrap();
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let mut bad = Vec::new();
+    for panel in grafana["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap().replace("$__range", "1h");
+            let names = regex::Regex::new(r"paddock_[a-z_]+").unwrap();
+            for m in names.find_iter(&expr) {
+                let name = m.as_str();
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(name);
+                if !families.contains(&family) {
+                    bad.push(format!("{}: no metric {name}", panel["title"]));
+                }
+            }
+            let r: Value = s
+                .http
+                .get(query(&expr))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap_or(Value::Null);
+            if r["status"] != "success" {
+                bad.push(format!("{}: {expr}: {r}", panel["title"]));
+            }
+        }
+    }
     let _ = prom.kill();
     let _ = prom.wait();
     assert!(scraped, "Prometheus never saw the counter: {last}");
     assert_eq!(up["data"]["result"][0]["value"][1], "1", "{up}");
+    assert!(
+        bad.is_empty(),
+        "Grafana dashboard queries:\n{}",
+        bad.join("\n")
+    );
 }

@@ -166,6 +166,14 @@ impl App {
         );
         let bus = Arc::new(Bus::new());
         let metrics = Arc::new(crate::metrics::Metrics::new()?);
+        metrics.known_models(
+            &options
+                .config
+                .providers
+                .iter()
+                .flat_map(|p| p.models.iter().map(|m| (p.name.clone(), m.name.clone())))
+                .collect::<Vec<_>>(),
+        );
         let deps = Arc::new(AgentDeps {
             store: store.clone(),
             bus: bus.clone(),

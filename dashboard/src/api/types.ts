@@ -22,6 +22,10 @@ export type SystemPromptView = S['SystemPromptView'];
 export type ProviderView = S['ProviderView'];
 export type RuleList = S['RuleList'];
 export type Info = S['Info'];
+export type UsageReport = S['UsageReport'];
+export type UsageRow = S['UsageRow'];
+export type CostAnalysis = S['CostAnalysis'];
+export type AgentMetrics = S['AgentMetrics'];
 export type CreateAgentBody = Partial<S['CreateAgent']>;
 /** What the WebSocket at /api/ws sends and takes. */
 export type WsServerMessage = S['WsServerMessage'];

@@ -7,12 +7,12 @@ import { useParams } from 'react-router-dom';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { get, post } from '../api/client';
-import type { AgentEvent, AgentView, EventPage } from '../api/types';
+import type { AgentEvent, AgentMetrics, AgentView, EventPage } from '../api/types';
 import { useAgentEvents } from '../live/store';
 import { replayTo, type Item, type Timeline } from '../live/timeline';
 import { ApprovalCard } from '../components/ApprovalCard';
 import { ToolCallView } from '../components/ToolCall';
-import { Button, Card, ErrorNote, StatusBadge, inputClass, tokens, usd, Form } from '../components/ui';
+import { Button, Card, ErrorNote, Form, ScrollX, StatusBadge, inputClass, tokens, usd } from '../components/ui';
 
 const BUSY = new Set(['thinking', 'executing_tool', 'waiting_approval']);
 
@@ -59,6 +59,7 @@ export function AgentScreen() {
       </div>
       <ErrorNote error={agent.error} />
       <UsageSummary tl={tl} agent={agent.data} />
+      <Performance id={id} />
       {replay && (
         <ReplayControls total={replay.filter((e) => e.type !== 'message.delta').length} step={step} setStep={setStep} onExit={() => setReplay(null)} />
       )}
@@ -161,6 +162,84 @@ function UsageSummary({ tl, agent }: { tl: Timeline | null | undefined; agent: A
         </div>
       ))}
     </dl>
+  );
+}
+
+function ms(p: { p50: number; p95: number } | null | undefined, unit = 'ms'): string {
+  return p ? `${Math.round(p.p50)} / ${Math.round(p.p95)} ${unit}` : '—';
+}
+
+/** Model latency, tool error rates and approval waits (from /api/metrics). */
+function Performance({ id }: { id: string }) {
+  const m = useQuery({
+    queryKey: ['agent-metrics', id],
+    queryFn: () => get<AgentMetrics>(`/api/metrics/agents/${encodeURIComponent(id)}`),
+    refetchInterval: 5000,
+  });
+  if (!m.data) return null;
+  const d = m.data;
+  const failures = d.tools.reduce((n, t) => n + t.failures, 0);
+  const calls = d.tools.reduce((n, t) => n + t.calls, 0);
+  return (
+    <details className="rounded border border-slate-300 bg-white p-2 text-sm dark:border-slate-700 dark:bg-slate-900">
+      <summary className="cursor-pointer font-medium">Performance (p50 / p95)</summary>
+      <dl className="mt-2 grid grid-cols-1 gap-x-4 gap-y-1 sm:grid-cols-2 lg:grid-cols-3">
+        <div>
+          <dt className="inline font-medium">Time to first token: </dt>
+          <dd className="inline">{ms(d.model.ttft_ms)}</dd>
+        </div>
+        <div>
+          <dt className="inline font-medium">Tokens per second: </dt>
+          <dd className="inline">{ms(d.model.tokens_per_second, 'tok/s')}</dd>
+        </div>
+        <div>
+          <dt className="inline font-medium">Model call: </dt>
+          <dd className="inline">{ms(d.model.duration_ms)}</dd>
+        </div>
+        <div>
+          <dt className="inline font-medium">Tool errors: </dt>
+          <dd className="inline">{calls ? `${failures} of ${calls}` : '—'}</dd>
+        </div>
+        <div>
+          <dt className="inline font-medium">Approvals: </dt>
+          <dd className="inline">
+            {d.approvals.asked} asked, {d.approvals.approved} approved, {d.approvals.denied} denied; waited {ms(d.approvals.wait_ms)}
+          </dd>
+        </div>
+        <div>
+          <dt className="inline font-medium">Conversation: </dt>
+          <dd className="inline">
+            {d.messages} messages, {tokens(d.conversation_tokens)} tokens
+          </dd>
+        </div>
+      </dl>
+      {d.tools.length > 0 && (
+        <ScrollX label="Tool calls of this agent">
+          <table className="mt-2 w-full text-left text-xs">
+            <thead>
+              <tr>
+                <th scope="col">Tool</th>
+                <th scope="col">Calls</th>
+                <th scope="col">Failed</th>
+                <th scope="col">Duration p50 / p95</th>
+              </tr>
+            </thead>
+            <tbody>
+              {d.tools.map((t) => (
+                <tr key={t.tool}>
+                  <th scope="row" className="font-medium">
+                    {t.tool}
+                  </th>
+                  <td>{t.calls}</td>
+                  <td>{t.failures}</td>
+                  <td>{ms(t.duration_ms)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </ScrollX>
+      )}
+    </details>
   );
 }
 

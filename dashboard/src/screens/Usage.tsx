@@ -1,52 +1,75 @@
-// Usage: tokens and cost per agent and per model, tool-call counts and
-// error rates — charts with the same figures in a table beside them.
+// Usage: tokens and cost over time, per agent and per model, the cost
+// analysis (spend, burn rate, projection, caching, routing), and tool-call
+// counts and error rates — charts with the same figures in tables.
 
-import { useMemo } from 'react';
-import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { useMemo, useState } from 'react';
+import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { useQuery } from '@tanstack/react-query';
+import { get } from '../api/client';
+import type { AgentMetrics, CostAnalysis, UsageReport, UsageRow } from '../api/types';
 import { useAgents } from './Agents';
-import { Card, ErrorNote, ScrollX, tokens, usd } from '../components/ui';
-import type { AgentView } from '../api/types';
+import { Card, ErrorNote, Field, ScrollX, inputClass, tokens, usd } from '../components/ui';
 
-interface Row {
-  key: string;
-  input: number;
-  output: number;
-  cached: number;
-  cost: number;
+const RANGES: [string, number][] = [
+  ['last 7 days', 7],
+  ['last 30 days', 30],
+  ['last 90 days', 90],
+];
+
+function useUsage(days: number, groupBy: string) {
+  return useQuery({
+    queryKey: ['usage', days, groupBy],
+    queryFn: () => {
+      const to = new Date();
+      const from = new Date(to.getTime() - days * 86400_000);
+      const q = new URLSearchParams({ from: from.toISOString(), to: to.toISOString(), group_by: groupBy });
+      return get<UsageReport>(`/api/metrics/usage?${q}`);
+    },
+    refetchInterval: 10_000,
+  });
+}
+
+/** One row per day of the range, zeros where nothing was used. */
+export function dailySeries(rows: UsageRow[], days: number, today = new Date()) {
+  const byDay = new Map(rows.map((r) => [r.day ?? '', r]));
+  const out = [];
+  for (let i = days - 1; i >= 0; i--) {
+    const day = new Date(today.getTime() - i * 86400_000).toISOString().slice(0, 10);
+    const r = byDay.get(day);
+    out.push({
+      day,
+      input: r?.input_tokens ?? 0,
+      output: r?.output_tokens ?? 0,
+      cost: Number((r?.cost_usd ?? 0).toFixed(6)),
+    });
+  }
+  return out;
+}
+
+export interface ToolRow {
+  tool: string;
   calls: number;
-  tools: number;
   failures: number;
 }
 
-function add(r: Row, a: AgentView): Row {
-  return {
-    ...r,
-    input: r.input + a.usage.input_tokens,
-    output: r.output + a.usage.output_tokens,
-    cached: r.cached + a.usage.cached_tokens,
-    cost: r.cost + a.usage.cost_usd,
-    calls: r.calls + a.usage.model_calls,
-    tools: r.tools + a.usage.tool_calls,
-    failures: r.failures + a.usage.tool_failures,
-  };
-}
-
-const zero = (key: string): Row => ({ key, input: 0, output: 0, cached: 0, cost: 0, calls: 0, tools: 0, failures: 0 });
-
-export function usageRows(agents: AgentView[], by: (a: AgentView) => string): Row[] {
-  const m = new Map<string, Row>();
+/** Tool calls and failures summed over agents. */
+export function toolRows(agents: AgentMetrics[]): ToolRow[] {
+  const m = new Map<string, ToolRow>();
   for (const a of agents) {
-    const k = by(a);
-    m.set(k, add(m.get(k) ?? zero(k), a));
+    for (const t of a.tools) {
+      const r = m.get(t.tool) ?? { tool: t.tool, calls: 0, failures: 0 };
+      r.calls += t.calls;
+      r.failures += t.failures;
+      m.set(t.tool, r);
+    }
   }
-  return [...m.values()].sort((x, y) => y.cost - x.cost || y.input + y.output - (x.input + x.output));
+  return [...m.values()].sort((a, b) => b.calls - a.calls || a.tool.localeCompare(b.tool));
 }
 
-function UsageTable({ rows, label }: { rows: Row[]; label: string }) {
+function UsageTable({ rows, label, name }: { rows: UsageRow[]; label: string; name: (r: UsageRow) => string }) {
   return (
     <ScrollX label={`Usage per ${label.toLowerCase()}`}>
       <table className="w-full text-left text-sm">
-        <caption className="sr-only">{label}</caption>
         <thead>
           <tr className="border-b border-slate-300 dark:border-slate-700">
             <th scope="col" className="p-1">
@@ -64,78 +87,96 @@ function UsageTable({ rows, label }: { rows: Row[]; label: string }) {
             <th scope="col" className="p-1">
               Cost
             </th>
-            <th scope="col" className="p-1">
-              Tool calls
-            </th>
-            <th scope="col" className="p-1">
-              Error rate
-            </th>
           </tr>
         </thead>
         <tbody>
           {rows.map((r) => (
-            <tr key={r.key} className="border-b border-slate-200 dark:border-slate-800">
+            <tr key={name(r)} className="border-b border-slate-200 dark:border-slate-800">
               <th scope="row" className="p-1 font-medium">
-                {r.key}
+                {name(r)}
               </th>
-              <td className="p-1">{r.calls}</td>
+              <td className="p-1">{r.model_calls}</td>
               <td className="p-1">
-                {tokens(r.input)} ({tokens(r.cached)})
+                {tokens(r.input_tokens)} ({tokens(r.cached_tokens)})
               </td>
-              <td className="p-1">{tokens(r.output)}</td>
-              <td className="p-1">{usd(r.cost)}</td>
-              <td className="p-1">{r.tools}</td>
-              <td className="p-1">{r.tools ? `${((100 * r.failures) / r.tools).toFixed(1)}%` : '—'}</td>
+              <td className="p-1">{tokens(r.output_tokens)}</td>
+              <td className="p-1">
+                {usd(r.cost_usd)}
+                {r.unpriced_calls > 0 && ` + ${r.unpriced_calls} unpriced`}
+              </td>
             </tr>
           ))}
+          {rows.length === 0 && (
+            <tr>
+              <td className="p-1" colSpan={5}>
+                No model calls in this range.
+              </td>
+            </tr>
+          )}
         </tbody>
       </table>
     </ScrollX>
   );
 }
 
-export function UsageScreen() {
-  const agents = useAgents();
-  const list = useMemo(() => agents.data ?? [], [agents.data]);
-  const byAgent = useMemo(() => usageRows(list, (a) => a.name), [list]);
-  const byModel = useMemo(() => usageRows(list, (a) => `${a.config.model.provider}/${a.config.model.model}`), [list]);
-  const total = byModel.reduce(
-    (t, r) => ({
-      ...t,
-      cost: t.cost + r.cost,
-      input: t.input + r.input,
-      output: t.output + r.output,
-      cached: t.cached + r.cached,
-      tools: t.tools + r.tools,
-      failures: t.failures + r.failures,
-      calls: t.calls + r.calls,
-    }),
-    zero('all'),
+function CostCards({ ca }: { ca: CostAnalysis }) {
+  const cells: [string, string][] = [
+    ['Spent this month', usd(ca.spend_to_date_usd)],
+    ['Spent today', usd(ca.spend_today_usd)],
+    ['Burn rate', `${usd(ca.burn_rate_usd_per_day)}/day`],
+    ['Month-end projection', usd(ca.projected_month_usd)],
+    ['Cache hits', ca.cache.hit_ratio === null || ca.cache.hit_ratio === undefined ? '—' : `${(100 * ca.cache.hit_ratio).toFixed(1)}%`],
+    ['Caching saved', usd(ca.cache.saved_usd)],
+    ['Routing saved', ca.routing.routed_calls ? usd(ca.routing.saved_usd) : '—'],
+    ['Unpriced calls', String(ca.unpriced_calls)],
+  ];
+  return (
+    <dl className="grid grid-cols-2 gap-2 sm:grid-cols-4" aria-label="Cost analysis">
+      {cells.map(([k, v]) => (
+        <div key={k} className="rounded border border-slate-300 bg-white p-2 dark:border-slate-700 dark:bg-slate-900">
+          <dt className="text-xs text-slate-700 dark:text-slate-300">{k}</dt>
+          <dd className="text-lg font-semibold">{v}</dd>
+        </div>
+      ))}
+    </dl>
   );
-  const top = byAgent.slice(0, 15).map((r) => ({ name: r.key, input: r.input, output: r.output }));
+}
+
+export function UsageScreen() {
+  const [days, setDays] = useState(30);
+  const daily = useUsage(days, 'day');
+  const byModel = useUsage(days, 'model');
+  const byAgent = useUsage(days, 'agent');
+  const agents = useAgents();
+  const cost = useQuery({ queryKey: ['cost-analysis'], queryFn: () => get<CostAnalysis>('/api/metrics/cost-analysis'), refetchInterval: 10_000 });
+  const perAgent = useQuery({ queryKey: ['agent-metrics'], queryFn: () => get<AgentMetrics[]>('/api/metrics/agents'), refetchInterval: 10_000 });
+  const names = useMemo(() => Object.fromEntries((agents.data ?? []).map((a) => [a.id, a.name])), [agents.data]);
+  const series = useMemo(() => dailySeries(daily.data?.rows ?? [], days), [daily.data, days]);
+  const tools = useMemo(() => toolRows(perAgent.data ?? []), [perAgent.data]);
+  const agentRows = useMemo(() => [...(byAgent.data?.rows ?? [])].sort((a, b) => b.cost_usd - a.cost_usd), [byAgent.data]);
+
   return (
     <div className="flex flex-col gap-4">
-      <h1 className="text-2xl font-bold">Usage</h1>
-      <ErrorNote error={agents.error} />
-      <dl className="grid grid-cols-2 gap-2 sm:grid-cols-4">
-        {[
-          ['Total cost', usd(total.cost)],
-          ['Tokens', tokens(total.input + total.output)],
-          ['Cached share', total.input ? `${((100 * total.cached) / total.input).toFixed(1)}%` : '—'],
-          ['Tool errors', total.tools ? `${total.failures} of ${total.tools}` : '—'],
-        ].map(([k, v]) => (
-          <div key={k} className="rounded border border-slate-300 bg-white p-2 dark:border-slate-700 dark:bg-slate-900">
-            <dt className="text-xs text-slate-700 dark:text-slate-300">{k}</dt>
-            <dd className="text-lg font-semibold">{v}</dd>
-          </div>
-        ))}
-      </dl>
-      <Card title="Tokens per agent (top 15 by cost)">
-        <div className="h-72" role="img" aria-label="Bar chart of input and output tokens per agent; the table below has the same figures.">
+      <div className="flex flex-wrap items-end justify-between gap-3">
+        <h1 className="text-2xl font-bold">Usage</h1>
+        <Field label="Range">
+          <select className={inputClass} value={days} onChange={(e) => setDays(Number(e.target.value))}>
+            {RANGES.map(([label, d]) => (
+              <option key={d} value={d}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </Field>
+      </div>
+      <ErrorNote error={daily.error ?? cost.error ?? byModel.error ?? byAgent.error ?? perAgent.error} />
+      {cost.data && <CostCards ca={cost.data} />}
+      <Card title="Tokens per day">
+        <div className="h-64" role="img" aria-label="Bar chart of input and output tokens per day; the tables below have the figures.">
           <ResponsiveContainer width="100%" height="100%">
-            <BarChart data={top}>
+            <BarChart data={series}>
               <CartesianGrid strokeDasharray="3 3" />
-              <XAxis dataKey="name" />
+              <XAxis dataKey="day" />
               <YAxis />
               <Tooltip />
               <Legend />
@@ -145,12 +186,66 @@ export function UsageScreen() {
           </ResponsiveContainer>
         </div>
       </Card>
+      <Card title="Cost per day (USD)">
+        <div className="h-56" role="img" aria-label={`Line chart of cost per day; ${usd(daily.data?.total.cost_usd)} in the range.`}>
+          <ResponsiveContainer width="100%" height="100%">
+            <LineChart data={series}>
+              <CartesianGrid strokeDasharray="3 3" />
+              <XAxis dataKey="day" />
+              <YAxis />
+              <Tooltip />
+              <Line type="monotone" dataKey="cost" stroke="#059669" name="cost (USD)" dot={false} />
+            </LineChart>
+          </ResponsiveContainer>
+        </div>
+      </Card>
       <Card title="Per model">
-        <UsageTable rows={byModel} label="Model" />
+        <UsageTable rows={byModel.data?.rows ?? []} label="Model" name={(r) => `${r.provider}/${r.model}`} />
       </Card>
       <Card title="Per agent">
-        <UsageTable rows={byAgent} label="Agent" />
+        <UsageTable rows={agentRows} label="Agent" name={(r) => names[r.agent_id ?? ''] ?? r.agent_id ?? ''} />
       </Card>
+      <Card title="Tool calls">
+        <ScrollX label="Tool calls per tool">
+          <table className="w-full text-left text-sm">
+            <thead>
+              <tr className="border-b border-slate-300 dark:border-slate-700">
+                <th scope="col" className="p-1">
+                  Tool
+                </th>
+                <th scope="col" className="p-1">
+                  Calls
+                </th>
+                <th scope="col" className="p-1">
+                  Error rate
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {tools.map((t) => (
+                <tr key={t.tool} className="border-b border-slate-200 dark:border-slate-800">
+                  <th scope="row" className="p-1 font-medium">
+                    {t.tool}
+                  </th>
+                  <td className="p-1">{t.calls}</td>
+                  <td className="p-1">{t.calls ? `${((100 * t.failures) / t.calls).toFixed(1)}%` : '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </ScrollX>
+      </Card>
+      {cost.data && cost.data.top_tools.length > 0 && (
+        <Card title="Tools whose output cost the most this month">
+          <ul className="text-sm">
+            {cost.data.top_tools.map((t) => (
+              <li key={t.tool}>
+                <code>{t.tool}</code>: {t.calls} calls, {tokens(t.result_tokens)} tokens of results, ≈{usd(t.estimated_cost_usd)}
+              </li>
+            ))}
+          </ul>
+        </Card>
+      )}
     </div>
   );
 }

@@ -6,8 +6,8 @@ import { argumentSummary, fileChange } from '../components/ToolCall';
 import { diffStats } from '../components/Diff';
 import { dangerOf } from './Plugins';
 import { fill } from './Mcp';
-import { usageRows } from './Usage';
-import type { AgentView } from '../api/types';
+import { dailySeries, toolRows } from './Usage';
+import type { AgentMetrics } from '../api/types';
 
 describe('argumentSummary', () => {
   it('names the command, path, URL or git operation', () => {
@@ -51,16 +51,31 @@ describe('fill', () => {
   });
 });
 
-describe('usageRows', () => {
-  const agent = (name: string, model: string, cost: number, tools: number, failures: number) =>
-    ({
-      name,
-      config: { model: { provider: 'p', model } },
-      usage: { input_tokens: 100, output_tokens: 10, cached_tokens: 50, cost_usd: cost, model_calls: 1, tool_calls: tools, tool_failures: failures },
-    }) as unknown as AgentView;
-  it('sums per key, most expensive first', () => {
-    const rows = usageRows([agent('a', 'm1', 1, 2, 1), agent('b', 'm2', 3, 0, 0), agent('c', 'm1', 0.5, 4, 0)], (a) => a.config.model.model);
-    expect(rows.map((r) => r.key)).toEqual(['m2', 'm1']);
-    expect(rows[1]).toMatchObject({ cost: 1.5, input: 200, cached: 100, tools: 6, failures: 1, calls: 2 });
+describe('dailySeries', () => {
+  it('has one point per day of the range, zeros where nothing was used', () => {
+    const today = new Date('2026-11-25T12:00:00Z');
+    const rows = [{ day: '2026-11-24', input_tokens: 10, output_tokens: 2, cached_tokens: 0, cost_usd: 0.5, model_calls: 1, unpriced_calls: 0 }];
+    const s = dailySeries(rows, 3, today);
+    expect(s.map((p) => p.day)).toEqual(['2026-11-23', '2026-11-24', '2026-11-25']);
+    expect(s.map((p) => p.cost)).toEqual([0, 0.5, 0]);
+    expect(s[1].input).toBe(10);
+  });
+});
+
+describe('toolRows', () => {
+  it('sums calls and failures per tool over agents, busiest first', () => {
+    const a = (tools: [string, number, number][]) =>
+      ({ tools: tools.map(([tool, calls, failures]) => ({ tool, calls, failures })) }) as unknown as AgentMetrics;
+    const rows = toolRows([
+      a([['read_file', 3, 1]]),
+      a([
+        ['read_file', 2, 0],
+        ['git', 9, 9],
+      ]),
+    ]);
+    expect(rows).toEqual([
+      { tool: 'git', calls: 9, failures: 9 },
+      { tool: 'read_file', calls: 5, failures: 1 },
+    ]);
   });
 });

@@ -24,6 +24,22 @@ use prometheus::{
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
+/// The error codes the agent loop uses (others are counted as they come).
+const KNOWN_ERROR_CODES: &[&str] = &[
+    "model_retry",
+    "model_failed",
+    "repeated_tool_failure",
+    "limit_turns",
+    "limit_cost",
+    "limit_time",
+    "host_restarted",
+];
+
+/// MCP server states, each reported (0 when no server is in it).
+const MCP_STATES: &[&str] = &[
+    "idle", "starting", "running", "backoff", "invalid", "disabled",
+];
+
 /// Most distinct values one label takes; later ones count as `other`.
 pub const MAX_LABEL_VALUES: usize = 200;
 
@@ -204,14 +220,44 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Metrics {
-    /// Empty metrics.
+    /// Metrics at zero. Series with a known, small set of label values
+    /// (approval outcomes, policy actions, error codes) exist from the
+    /// start, so dashboards and alerts see 0 rather than no data.
     pub fn new() -> Result<Metrics, MetricsError> {
-        Ok(Metrics {
+        let m = Metrics {
             prom: Prom::new()?,
             labels: Mutex::new(Bounded::default()),
             asked: Mutex::new(HashMap::new()),
             agents: Mutex::new(HashMap::new()),
-        })
+        };
+        for outcome in ["approved", "denied", "expired", "cancelled"] {
+            m.prom.approvals.with_label_values(&[outcome]);
+        }
+        for action in ["allow", "ask", "deny"] {
+            m.prom.decisions.with_label_values(&[action]);
+        }
+        for code in KNOWN_ERROR_CODES {
+            m.prom
+                .errors
+                .with_label_values(&[m.label("code", code).as_str()]);
+        }
+        Ok(m)
+    }
+
+    /// Starts the per-model series of the configured models at zero.
+    pub fn known_models(&self, models: &[(String, String)]) {
+        let p = &self.prom;
+        for (provider, model) in models {
+            let provider = self.label("provider", provider);
+            let model = self.label("model", model);
+            let pm = [provider.as_str(), model.as_str()];
+            p.model_calls.with_label_values(&pm);
+            p.cost.with_label_values(&pm);
+            p.unpriced.with_label_values(&pm);
+            for kind in ["input", "cached", "output"] {
+                p.tokens.with_label_values(&[pm[0], pm[1], kind]);
+            }
+        }
     }
 
     fn label(&self, label: &'static str, value: &str) -> String {
@@ -324,6 +370,9 @@ impl Metrics {
             p.agents.with_label_values(&[s.as_str()]).set(n as i64);
         }
         p.mcp_servers.reset();
+        for state in MCP_STATES {
+            p.mcp_servers.with_label_values(&[state]).set(0);
+        }
         for state in mcp_states {
             p.mcp_servers.with_label_values(&[state.as_str()]).inc();
         }
