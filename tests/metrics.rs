@@ -241,10 +241,10 @@ async fn metrics_usage_cost_and_prometheus_are_exact() {
         .filter_map(|l| l.split(' ').next())
         .collect();
     let mut bad = Vec::new();
+    let names = regex::Regex::new(r"paddock_[a-z_]+").unwrap();
     for panel in grafana["panels"].as_array().unwrap() {
         for t in panel["targets"].as_array().unwrap() {
             let expr = t["expr"].as_str().unwrap().replace("$__range", "1h");
-            let names = regex::Regex::new(r"paddock_[a-z_]+").unwrap();
             for m in names.find_iter(&expr) {
                 let name = m.as_str();
                 let family = ["_bucket", "_sum", "_count"]
