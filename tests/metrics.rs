@@ -121,6 +121,86 @@ async fn metrics_usage_cost_and_prometheus_are_exact() {
         1200.0 * 0.5 / 1e6
     ));
 
+    // The same figures pushed over the WebSocket at a chosen interval.
+    {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let (mut ws, _) = tokio_tungstenite::connect_async(
+            s.server.base.replacen("http://", "ws://", 1) + "/api/ws",
+        )
+        .await
+        .unwrap();
+        let send = |v: Value| Message::Text(v.to_string().into());
+        ws.send(send(
+            serde_json::json!({"op": "watch_metrics", "agent_id": id, "interval_ms": 10}),
+        ))
+        .await
+        .unwrap();
+        let mut updates = 0;
+        let mut errors = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        ws.send(send(
+            serde_json::json!({"op": "watch_metrics", "agent_id": id, "interval_ms": 300}),
+        ))
+        .await
+        .unwrap();
+        while updates < 2 && Instant::now() < deadline {
+            let Some(Ok(Message::Text(t))) = ws.next().await else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            match v["op"].as_str() {
+                Some("metrics.update") => {
+                    assert_eq!(v["agent_id"], id.as_str());
+                    assert_eq!(v["metrics"][0]["tokens"]["input"], 2700);
+                    updates += 1;
+                }
+                Some("error") => errors.push(v),
+                _ => {}
+            }
+        }
+        assert_eq!(updates, 2);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e["message"].as_str().unwrap_or("").contains("interval_ms")),
+            "an interval of 10 ms is refused: {errors:?}"
+        );
+        // Every agent's, without an agent id; then 0 stops.
+        ws.send(send(
+            serde_json::json!({"op": "watch_metrics", "interval_ms": 250}),
+        ))
+        .await
+        .unwrap();
+        loop {
+            let Some(Ok(Message::Text(t))) = ws.next().await else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["op"] == "metrics.update" {
+                assert!(v.get("agent_id").is_none());
+                assert!(
+                    v["metrics"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|m| m["agent_id"] == id.as_str())
+                );
+                break;
+            }
+        }
+        ws.send(send(
+            serde_json::json!({"op": "watch_metrics", "interval_ms": 0}),
+        ))
+        .await
+        .unwrap();
+        // Drain what was queued before the stop, then nothing more comes.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(50), ws.next()).await {}
+        let after = tokio::time::timeout(Duration::from_millis(1200), ws.next()).await;
+        assert!(after.is_err(), "an update after stopping: {after:?}");
+    }
+
     // Prometheus text: exact counters, valid for promtool.
     let text = s
         .http

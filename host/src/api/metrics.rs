@@ -71,6 +71,27 @@ pub struct AgentsParams {
     pub include_deleted: bool,
 }
 
+/// Every agent's figures (the WebSocket's `metrics.update` too).
+pub async fn all(state: &AppState, include_deleted: bool) -> Result<Vec<AgentMetrics>, ApiError> {
+    let now = Utc::now();
+    let mcp = mcp_states(state);
+    let mut out = Vec::new();
+    for a in state.store.list_agents(include_deleted).await? {
+        if let Some(stats) = state.metrics.agent(&state.store, &a.id).await? {
+            out.push(stats.view(now, &mcp));
+        }
+    }
+    Ok(out)
+}
+
+/// One agent's figures, or 404.
+pub async fn one(state: &AppState, id: &str) -> Result<AgentMetrics, ApiError> {
+    match state.metrics.agent(&state.store, id).await? {
+        Some(stats) => Ok(stats.view(Utc::now(), &mcp_states(state))),
+        None => Err(ApiError::not_found(format!("no agent with id `{id}`"))),
+    }
+}
+
 /// Every agent's figures.
 #[utoipa::path(get, path = "/api/metrics/agents", tag = "metrics", params(AgentsParams),
     responses((status = 200, body = [AgentMetrics])))]
@@ -78,15 +99,7 @@ pub async fn agents(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<AgentsParams>,
 ) -> Result<Json<Vec<AgentMetrics>>, ApiError> {
-    let now = Utc::now();
-    let mcp = mcp_states(&state);
-    let mut out = Vec::new();
-    for a in state.store.list_agents(p.include_deleted).await? {
-        if let Some(stats) = state.metrics.agent(&state.store, &a.id).await? {
-            out.push(stats.view(now, &mcp));
-        }
-    }
-    Ok(Json(out))
+    Ok(Json(all(&state, p.include_deleted).await?))
 }
 
 /// One agent's figures.
@@ -96,10 +109,7 @@ pub async fn agent(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AgentMetrics>, ApiError> {
-    match state.metrics.agent(&state.store, &id).await? {
-        Some(stats) => Ok(Json(stats.view(Utc::now(), &mcp_states(&state)))),
-        None => Err(ApiError::not_found(format!("no agent with id `{id}`"))),
-    }
+    Ok(Json(one(&state, &id).await?))
 }
 
 /// `GET /api/metrics/usage` parameters.

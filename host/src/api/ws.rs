@@ -15,11 +15,13 @@
 //! `{"op":"interrupt","agent_id"}`, `{"op":"approve","agent_id","call_id",
 //! "approved","reason"?,"remember"?}` (as `POST
 //! /api/agents/{id}/approvals/{call_id}`; a second decision gets an error
-//! with code `conflict`).
+//! with code `conflict`), `{"op":"watch_metrics","agent_id"?,"interval_ms"}`
+//! (250 to 60000; 0 stops).
 //! Server → client: `{"op":"event","event":{…}}`, `{"op":"subscribed",
 //! "agent_id","after"}`, `{"op":"lagged","agent_id","resume_after"}`,
 //! `{"op":"ack","for","agent_id","seq"?}`, `{"op":"error","code","message",
-//! "agent_id"?}`.
+//! "agent_id"?}`, `{"op":"metrics.update","agent_id"?,"metrics":[…]}`
+//! (the figures of `GET /api/metrics/agents`).
 
 use super::AppState;
 use super::error::ApiError;
@@ -33,6 +35,7 @@ use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
@@ -43,6 +46,47 @@ pub const OUT_CAPACITY: usize = 4096;
 const WRITE_BATCH: usize = 64;
 /// Subscriptions per connection.
 pub const MAX_SUBSCRIPTIONS: usize = 10_000;
+/// The key of a connection's metrics task among its subscriptions (agent
+/// ids never contain a NUL).
+const METRICS_TASK: &str = "\0metrics";
+/// Shortest and longest `watch_metrics` interval.
+const MIN_METRICS_MS: u64 = 250;
+const MAX_METRICS_MS: u64 = 60_000;
+
+/// Sends one agent's (or every agent's) figures every `every`, skipping a
+/// tick when the connection's queue is full.
+async fn watch_metrics(
+    state: AppState,
+    agent: Option<String>,
+    every: Duration,
+    out: mpsc::Sender<Utf8Bytes>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let figures = match &agent {
+            Some(id) => super::metrics::one(&state, id).await.map(|m| vec![m]),
+            None => super::metrics::all(&state, false).await,
+        };
+        let metrics = match figures {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e.message, "metrics for the WebSocket failed");
+                continue;
+            }
+        };
+        let msg = encode(&ServerMsg::MetricsUpdate {
+            agent_id: agent.as_deref(),
+            metrics: &metrics,
+        });
+        match out.try_send(msg) {
+            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+        }
+    }
+}
+
 /// Largest client message.
 const MAX_CLIENT_MESSAGE: usize = 512 * 1024;
 
@@ -75,6 +119,13 @@ pub(super) enum ClientMsg {
         #[serde(default)]
         remember: crate::agent::Remember,
     },
+    /// Sends `metrics.update` messages every `interval_ms` (250 to 60000;
+    /// 0 stops): one agent's figures, or every agent's without `agent_id`.
+    WatchMetrics {
+        #[serde(default)]
+        agent_id: Option<String>,
+        interval_ms: u64,
+    },
 }
 
 /// A WebSocket message from the server.
@@ -105,6 +156,13 @@ pub(super) enum ServerMsg<'a> {
         message: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         agent_id: Option<&'a str>,
+    },
+    /// The figures asked for with `watch_metrics`.
+    #[serde(rename = "metrics.update")]
+    MetricsUpdate {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent_id: Option<&'a str>,
+        metrics: &'a [crate::metrics::AgentMetrics],
     },
 }
 
@@ -286,6 +344,46 @@ async fn handle(
                 ctl.clone(),
             ));
             subs.insert(agent_id, task);
+        }
+        ClientMsg::WatchMetrics {
+            agent_id,
+            interval_ms,
+        } => {
+            if let Some(old) = subs.remove(METRICS_TASK) {
+                old.abort();
+            }
+            if interval_ms == 0 {
+                return;
+            }
+            if !(MIN_METRICS_MS..=MAX_METRICS_MS).contains(&interval_ms) {
+                reply_error(
+                    ctl,
+                    "invalid_request",
+                    &format!(
+                        "interval_ms: {interval_ms} is not between {MIN_METRICS_MS} and {MAX_METRICS_MS} (0 stops)"
+                    ),
+                    agent_id.as_deref(),
+                );
+                return;
+            }
+            if let Some(id) = &agent_id
+                && !matches!(state.store.get_agent(id).await, Ok(Some(_)))
+            {
+                reply_error(
+                    ctl,
+                    "not_found",
+                    &format!("no agent with id `{id}`"),
+                    Some(id),
+                );
+                return;
+            }
+            let task = tokio::spawn(watch_metrics(
+                state.clone(),
+                agent_id,
+                Duration::from_millis(interval_ms),
+                out.clone(),
+            ));
+            subs.insert(METRICS_TASK.to_string(), task);
         }
         ClientMsg::Unsubscribe { agent_id } => {
             if let Some(h) = subs.remove(&agent_id) {
