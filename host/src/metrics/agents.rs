@@ -4,7 +4,7 @@
 //! approvals (asked, decided, waiting time).
 
 use crate::events::{AgentStatus, Event, EventBody};
-use crate::store::AgentRecord;
+use crate::store::{AgentRecord, UsageRecord};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -149,34 +149,9 @@ impl AgentStats {
             EventBody::AgentStatus { status, .. } => self.status = *status,
             EventBody::MessageUser { .. } => self.user_messages += 1,
             EventBody::MessageAssistant { .. } => self.assistant_messages += 1,
-            EventBody::Usage {
-                input_tokens,
-                output_tokens,
-                cached_tokens,
-                cost_usd,
-                price_known,
-                duration_ms,
-                ttft_ms,
-                ..
-            } => {
-                self.model_calls += 1;
-                // The latest prompt is the conversation as the model saw it.
-                self.conversation_tokens = input_tokens + output_tokens;
-                self.input_tokens += input_tokens;
-                self.output_tokens += output_tokens;
-                self.cached_tokens += cached_tokens;
-                self.cost_usd += cost_usd;
-                if !price_known {
-                    self.unpriced_calls += 1;
-                }
-                self.model_ms.push(*duration_ms as f64);
-                if let Some(t) = ttft_ms {
-                    self.ttft_ms.push(*t as f64);
-                    let streaming_ms = duration_ms.saturating_sub(*t);
-                    if streaming_ms > 0 && *output_tokens > 0 {
-                        self.tokens_per_second
-                            .push(*output_tokens as f64 * 1000.0 / streaming_ms as f64);
-                    }
+            EventBody::Usage { .. } => {
+                if let Some(u) = UsageRecord::of(event) {
+                    self.add_usage(&u);
                 }
             }
             EventBody::ToolResult {
@@ -213,6 +188,28 @@ impl AgentStats {
             _ => {}
         }
         true
+    }
+
+    fn add_usage(&mut self, u: &UsageRecord) {
+        self.model_calls += 1;
+        // The latest prompt and answer: the conversation as the model saw it.
+        self.conversation_tokens = u.input_tokens + u.output_tokens;
+        self.input_tokens += u.input_tokens;
+        self.output_tokens += u.output_tokens;
+        self.cached_tokens += u.cached_tokens;
+        self.cost_usd += u.cost_usd;
+        if !u.price_known {
+            self.unpriced_calls += 1;
+        }
+        self.model_ms.push(u.duration_ms as f64);
+        if let Some(t) = u.ttft_ms {
+            self.ttft_ms.push(t as f64);
+            let streaming_ms = u.duration_ms.saturating_sub(t);
+            if streaming_ms > 0 && u.output_tokens > 0 {
+                self.tokens_per_second
+                    .push(u.output_tokens as f64 * 1000.0 / streaming_ms as f64);
+            }
+        }
     }
 
     /// The figures as the API shows them, at `now`.

@@ -17,7 +17,7 @@ pub mod usage;
 pub use agents::{AgentMetrics, Percentiles};
 
 use crate::events::{AgentStatus, Event, EventBody};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, UsageRecord};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -270,38 +270,9 @@ impl Metrics {
         let p = &self.prom;
         p.events.with_label_values(&[event.body.type_name()]).inc();
         match &event.body {
-            EventBody::Usage {
-                provider,
-                model,
-                input_tokens,
-                output_tokens,
-                cached_tokens,
-                cost_usd,
-                price_known,
-                duration_ms,
-                ttft_ms,
-                ..
-            } => {
-                let provider = self.label("provider", provider);
-                let model = self.label("model", model);
-                let pm = [provider.as_str(), model.as_str()];
-                p.model_calls.with_label_values(&pm).inc();
-                for (kind, n) in [
-                    ("input", input_tokens),
-                    ("cached", cached_tokens),
-                    ("output", output_tokens),
-                ] {
-                    p.tokens.with_label_values(&[pm[0], pm[1], kind]).inc_by(*n);
-                }
-                p.cost.with_label_values(&pm).inc_by(cost_usd.max(0.0));
-                if !price_known {
-                    p.unpriced.with_label_values(&pm).inc();
-                }
-                p.model_duration
-                    .with_label_values(&pm)
-                    .observe(*duration_ms as f64 / 1000.0);
-                if let Some(t) = ttft_ms {
-                    p.ttft.with_label_values(&pm).observe(*t as f64 / 1000.0);
+            EventBody::Usage { .. } => {
+                if let Some(u) = UsageRecord::of(event) {
+                    self.observe_usage(&u);
                 }
             }
             EventBody::ToolResult {
@@ -347,6 +318,31 @@ impl Metrics {
         {
             // Out of order: rebuilt from the store on next use.
             agents.remove(&event.agent_id);
+        }
+    }
+
+    fn observe_usage(&self, u: &UsageRecord) {
+        let p = &self.prom;
+        let provider = self.label("provider", &u.provider);
+        let model = self.label("model", &u.model);
+        let pm = [provider.as_str(), model.as_str()];
+        p.model_calls.with_label_values(&pm).inc();
+        for (kind, n) in [
+            ("input", u.input_tokens),
+            ("cached", u.cached_tokens),
+            ("output", u.output_tokens),
+        ] {
+            p.tokens.with_label_values(&[pm[0], pm[1], kind]).inc_by(n);
+        }
+        p.cost.with_label_values(&pm).inc_by(u.cost_usd.max(0.0));
+        if !u.price_known {
+            p.unpriced.with_label_values(&pm).inc();
+        }
+        p.model_duration
+            .with_label_values(&pm)
+            .observe(u.duration_ms as f64 / 1000.0);
+        if let Some(t) = u.ttft_ms {
+            p.ttft.with_label_values(&pm).observe(t as f64 / 1000.0);
         }
     }
 

@@ -431,6 +431,7 @@ mod tests {
             cost_usd: cost,
             price_known: cost > 0.0,
             duration_ms: 5,
+            ttft_ms: None,
         }
     }
 

@@ -28,6 +28,42 @@ pub struct UsageRecord {
     pub price_known: bool,
     /// Wall time of the call.
     pub duration_ms: u64,
+    /// Time to the first streamed text.
+    pub ttft_ms: Option<u64>,
+}
+
+impl UsageRecord {
+    /// The usage a `usage` event records (None for other events).
+    pub fn of(event: &Event) -> Option<UsageRecord> {
+        let EventBody::Usage {
+            provider,
+            model,
+            input_tokens,
+            output_tokens,
+            cached_tokens,
+            cost_usd,
+            price_known,
+            duration_ms,
+            ttft_ms,
+            ..
+        } = &event.body
+        else {
+            return None;
+        };
+        Some(UsageRecord {
+            agent_id: event.agent_id.clone(),
+            ts: event.ts,
+            provider: provider.clone(),
+            model: model.clone(),
+            input_tokens: *input_tokens,
+            output_tokens: *output_tokens,
+            cached_tokens: *cached_tokens,
+            cost_usd: *cost_usd,
+            price_known: *price_known,
+            duration_ms: *duration_ms,
+            ttft_ms: *ttft_ms,
+        })
+    }
 }
 
 impl Store {
@@ -39,39 +75,12 @@ impl Store {
         to: DateTime<Utc>,
         agent: Option<&str>,
     ) -> Result<Vec<UsageRecord>, StoreError> {
-        let events = self
+        Ok(self
             .events_of_type_between("usage", from, to, agent)
-            .await?;
-        let mut out = Vec::with_capacity(events.len());
-        for event in events {
-            let agent_id = event.agent_id;
-            if let EventBody::Usage {
-                provider,
-                model,
-                input_tokens,
-                output_tokens,
-                cached_tokens,
-                cost_usd,
-                price_known,
-                duration_ms,
-                ..
-            } = event.body
-            {
-                out.push(UsageRecord {
-                    agent_id,
-                    ts: event.ts,
-                    provider,
-                    model,
-                    input_tokens,
-                    output_tokens,
-                    cached_tokens,
-                    cost_usd,
-                    price_known,
-                    duration_ms,
-                });
-            }
-        }
-        Ok(out)
+            .await?
+            .iter()
+            .filter_map(UsageRecord::of)
+            .collect())
     }
 
     /// The events of one type in `[from, to)`, of one agent or all, oldest
