@@ -474,6 +474,36 @@ async fn destroy_kills_running_commands_and_refuses_new_ones() {
     assert_eq!(f.sandbox.usage(), None);
 }
 
+/// The sandbox's resource use, as the metrics read it, comes from its
+/// cgroup: CPU time used by its commands.
+#[tokio::test]
+async fn resource_usage_comes_from_the_cgroup() {
+    let Some(f) = Fixture::new("usage", SandboxLimits::default(), false).await else {
+        return;
+    };
+    if !f.has_cgroups("resource usage") {
+        assert_eq!(Sandbox::resource_usage(f.sandbox.as_ref()).await, None);
+        return;
+    }
+    let o = f
+        .run("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo done")
+        .await;
+    assert_eq!(o.stdout, "done\n", "{o:?}");
+    let usage = Sandbox::resource_usage(f.sandbox.as_ref())
+        .await
+        .expect("a sandbox with a cgroup reports its use");
+    assert!(
+        usage.cpu_usec.unwrap_or(0) > 10_000,
+        "a busy loop used CPU: {usage:?}"
+    );
+    assert_eq!(
+        usage.pids.unwrap_or(0),
+        0,
+        "nothing left running: {usage:?}"
+    );
+    f.sandbox.destroy().await.unwrap();
+}
+
 #[tokio::test]
 async fn output_is_capped_keeping_head_and_tail() {
     let Some(f) = Fixture::new("cap", SandboxLimits::default(), false).await else {

@@ -626,6 +626,29 @@ async fn nothing_outlives_its_command() {
     f.destroy().await;
 }
 
+/// The engine's stats: memory, processes and CPU time of the container.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_usage_comes_from_the_engine() {
+    let f = Fixture::new(false, limits()).await;
+    // Busy for a moment, then a process left running to count.
+    let out = f
+        .sh("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo done")
+        .await;
+    assert_eq!(out.stdout, "done\n", "{out:?}");
+    let usage = f
+        .sandbox
+        .resource_usage()
+        .await
+        .expect("stats of a running container");
+    assert!(usage.memory_bytes.unwrap_or(0) > 0, "{usage:?}");
+    assert!(usage.pids.unwrap_or(0) >= 1, "{usage:?}");
+    assert!(
+        usage.cpu_usec.unwrap_or(0) > 10_000,
+        "a busy loop used CPU: {usage:?}"
+    );
+    f.destroy().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_kill_the_whole_tree() {
     let f = Fixture::new(false, limits()).await;

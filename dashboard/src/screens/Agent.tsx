@@ -207,6 +207,16 @@ function Performance({ id }: { id: string }) {
           </dd>
         </div>
         <div>
+          <dt className="inline font-medium">Sandbox: </dt>
+          <dd className="inline">
+            {d.sandbox
+              ? `${d.sandbox.backend}: ${d.sandbox.memory_bytes === null || d.sandbox.memory_bytes === undefined ? '?' : `${(d.sandbox.memory_bytes / 1048576).toFixed(1)} MiB`}, ${d.sandbox.pids ?? '?'} processes${
+                  d.sandbox.cpu_percent === null || d.sandbox.cpu_percent === undefined ? '' : `, ${d.sandbox.cpu_percent.toFixed(0)}% CPU`
+                }`
+              : 'not started'}
+          </dd>
+        </div>
+        <div>
           <dt className="inline font-medium">Conversation: </dt>
           <dd className="inline">
             {d.messages} messages, {tokens(d.conversation_tokens)} tokens

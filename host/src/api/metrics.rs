@@ -78,7 +78,9 @@ pub async fn all(state: &AppState, include_deleted: bool) -> Result<Vec<AgentMet
     let mut out = Vec::new();
     for a in state.store.list_agents(include_deleted).await? {
         if let Some(stats) = state.metrics.agent(&state.store, &a.id).await? {
-            out.push(stats.view(now, &mcp));
+            let mut view = stats.view(now, &mcp);
+            view.sandbox = state.manager.deps().sandbox.usage(&a.id).await;
+            out.push(view);
         }
     }
     Ok(out)
@@ -87,7 +89,11 @@ pub async fn all(state: &AppState, include_deleted: bool) -> Result<Vec<AgentMet
 /// One agent's figures, or 404.
 pub async fn one(state: &AppState, id: &str) -> Result<AgentMetrics, ApiError> {
     match state.metrics.agent(&state.store, id).await? {
-        Some(stats) => Ok(stats.view(Utc::now(), &mcp_states(state))),
+        Some(stats) => {
+            let mut view = stats.view(Utc::now(), &mcp_states(state));
+            view.sandbox = state.manager.deps().sandbox.usage(id).await;
+            Ok(view)
+        }
         None => Err(ApiError::not_found(format!("no agent with id `{id}`"))),
     }
 }

@@ -270,6 +270,7 @@ impl AgentStats {
                         .map_or_else(|| "unknown".to_string(), |(_, s)| s.clone()),
                 })
                 .collect(),
+            sandbox: None,
         }
     }
 }
@@ -382,4 +383,6 @@ pub struct AgentMetrics {
     pub errors: u64,
     /// MCP servers it uses.
     pub mcp_servers: Vec<McpFigures>,
+    /// What its sandbox uses now (null without one).
+    pub sandbox: Option<crate::sandbox::SandboxUse>,
 }

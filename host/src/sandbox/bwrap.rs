@@ -520,6 +520,9 @@ impl Sandbox for BwrapSandbox {
     fn destroy(&self) -> BoxFuture<'_, Result<(), SandboxError>> {
         Box::pin(self.teardown())
     }
+    fn resource_usage(&self) -> BoxFuture<'_, Option<ResourceUsage>> {
+        Box::pin(async move { self.usage() })
+    }
 }
 
 impl Drop for BwrapSandbox {

@@ -64,8 +64,9 @@ pub struct Cgroups {
     unavailable: Option<String>,
 }
 
-/// Resource use of a sandbox, read from its cgroup.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+/// Resource use of a sandbox: read from its cgroup (bubblewrap) or the
+/// engine's stats (Docker).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ResourceUsage {
     /// Memory charged now, in bytes (page cache and tmpfs included).
     pub memory_bytes: Option<u64>,

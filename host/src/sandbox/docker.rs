@@ -21,8 +21,8 @@
 mod scripts;
 
 use super::{
-    Backend, BackendKind, Capture, ExecOutcome, ExecSpec, OutputSink, Sandbox, SandboxConfig,
-    SandboxError, SandboxSpec, StreamKind,
+    Backend, BackendKind, Capture, ExecOutcome, ExecSpec, OutputSink, ResourceUsage, Sandbox,
+    SandboxConfig, SandboxError, SandboxSpec, StreamKind,
 };
 use crate::plugins::BoxFuture;
 use bollard::Docker;
@@ -322,6 +322,32 @@ impl Sandbox for DockerSandbox {
     }
     fn destroy(&self) -> BoxFuture<'_, Result<(), SandboxError>> {
         Box::pin(self.inner.destroy())
+    }
+    fn resource_usage(&self) -> BoxFuture<'_, Option<ResourceUsage>> {
+        Box::pin(async move {
+            let id = self.container_id().await?;
+            let options = bollard::query_parameters::StatsOptionsBuilder::new()
+                .stream(false)
+                .one_shot(true)
+                .build();
+            let stats = self
+                .inner
+                .docker
+                .stats(&id, Some(options))
+                .next()
+                .await?
+                .ok()?;
+            let usage = ResourceUsage {
+                memory_bytes: stats.memory_stats.and_then(|m| m.usage),
+                pids: stats.pids_stats.and_then(|p| p.current),
+                cpu_usec: stats
+                    .cpu_stats
+                    .and_then(|c| c.cpu_usage)
+                    .and_then(|u| u.total_usage)
+                    .map(|ns| ns / 1000),
+            };
+            (usage != ResourceUsage::default()).then_some(usage)
+        })
     }
 }
 

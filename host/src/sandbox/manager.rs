@@ -38,9 +38,24 @@ pub struct SandboxManager {
     selection: Selection,
     sandboxes: Mutex<HashMap<String, Slot>>,
     jobs: Mutex<HashMap<String, HashMap<String, Job>>>,
+    /// Each agent's last CPU reading (CPU time in µs, when), for CPU %.
+    cpu_samples: Mutex<HashMap<String, (u64, std::time::Instant)>>,
     /// Held (locked) while this process lives: tells later processes of
     /// the data dir that its sandboxes are not orphans.
     _owner_lock: Option<std::fs::File>,
+}
+
+/// An agent's sandbox resource use (`/api/metrics/agents`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct SandboxUse {
+    /// The backend (`docker`, `bwrap`, `none`).
+    pub backend: String,
+    /// Memory, processes and CPU time now.
+    #[serde(flatten)]
+    pub usage: super::ResourceUsage,
+    /// CPU use since the previous reading, in % of one core (null on the
+    /// first reading).
+    pub cpu_percent: Option<f64>,
 }
 
 /// One agent's sandbox, made on first use.
@@ -164,6 +179,7 @@ impl SandboxManager {
             selection,
             sandboxes: Mutex::new(HashMap::new()),
             jobs: Mutex::new(HashMap::new()),
+            cpu_samples: Mutex::new(HashMap::new()),
             _owner_lock: None,
         })
     }
@@ -295,6 +311,30 @@ impl SandboxManager {
         Ok(sandbox)
     }
 
+    /// What the agent's sandbox uses now, with its CPU use since the
+    /// previous reading; None without a sandbox (none made yet, or the
+    /// backend cannot tell).
+    pub async fn usage(&self, agent_id: &str) -> Option<SandboxUse> {
+        let slot = lock(&self.sandboxes).get(agent_id).cloned()?;
+        let sandbox = slot.lock().await.clone()?;
+        let usage = sandbox.resource_usage().await?;
+        let now = std::time::Instant::now();
+        let cpu_percent = usage.cpu_usec.and_then(|cpu| {
+            let previous = lock(&self.cpu_samples).insert(agent_id.to_string(), (cpu, now));
+            let (before, then) = previous?;
+            let wall = now.duration_since(then).as_micros() as f64;
+            (wall > 0.0 && cpu >= before).then(|| (cpu - before) as f64 * 100.0 / wall)
+        });
+        Some(SandboxUse {
+            backend: self
+                .kind()
+                .map_or("unknown", BackendKind::as_str)
+                .to_string(),
+            usage,
+            cpu_percent,
+        })
+    }
+
     /// Kills the agent's background jobs and destroys its sandbox (when the
     /// agent is deleted). Does nothing for an agent without one.
     pub async fn destroy(&self, agent_id: &str) -> Result<(), SandboxError> {
@@ -303,6 +343,7 @@ impl SandboxManager {
             job.task.abort();
             let _ = job.task.await;
         }
+        lock(&self.cpu_samples).remove(agent_id);
         let slot = lock(&self.sandboxes).remove(agent_id);
         if let Some(slot) = slot
             && let Some(sandbox) = slot.lock().await.take()

@@ -22,8 +22,9 @@ pub mod output;
 pub mod process;
 pub mod unsandboxed;
 
+pub use cgroup::ResourceUsage;
 pub use config::{BackendChoice, SandboxConfig, SandboxLimits};
-pub use manager::SandboxManager;
+pub use manager::{SandboxManager, SandboxUse};
 pub use output::{Capture, OutputChunk, OutputSink, StreamKind};
 
 use crate::plugins::BoxFuture;
@@ -146,4 +147,9 @@ pub trait Sandbox: Send + Sync + 'static {
     /// Kills everything still running in it and frees its resources.
     /// Idempotent.
     fn destroy(&self) -> BoxFuture<'_, Result<(), SandboxError>>;
+    /// What its processes use now (memory, processes, CPU time so far);
+    /// None when the backend cannot tell (no cgroup, no container yet).
+    fn resource_usage(&self) -> BoxFuture<'_, Option<ResourceUsage>> {
+        Box::pin(async { None })
+    }
 }
