@@ -115,6 +115,7 @@ fn big_log(agent: &str, total: u64) -> Vec<Event> {
                 attempts: 1,
                 masked_tokens_saved: 0,
                 price_known: true,
+                route: None,
             },
             EventBody::ToolCall {
                 call_id: call_id.clone(),

@@ -2,6 +2,7 @@
 //! providers and the agent manager, as `paddock serve`, `paddock run` and
 //! the benchmarks use them.
 
+use crate::agent::cost::GlobalBudgets;
 use crate::agent::redact::Redactor;
 use crate::agent::{AgentDeps, AgentError, Manager, ModelRef, Provider};
 use crate::api::AppState;
@@ -162,6 +163,7 @@ impl App {
             .await?,
         );
         let bus = Arc::new(Bus::new());
+        let budgets = Arc::new(GlobalBudgets::load(&store, options.config.budgets.clone()).await?);
         let deps = Arc::new(AgentDeps {
             store: store.clone(),
             bus: bus.clone(),
@@ -182,6 +184,13 @@ impl App {
             sandbox: sandbox.clone(),
             mcp: mcp.clone(),
             policy: policy.clone(),
+            routers: options
+                .config
+                .routers
+                .iter()
+                .map(|r| (r.name.clone(), r.clone()))
+                .collect(),
+            budgets,
         });
         let manager = Manager::start(deps, options.load_agents).await?;
         mcp.start_eager();

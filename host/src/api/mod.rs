@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod budgets;
 pub mod config_docs;
 pub mod dashboard;
 pub mod error;
@@ -69,6 +70,7 @@ pub struct AppState {
         policy::decide, policy::pending, policy::audit, policy::list_rules, policy::add_rule,
         policy::remove_rule, policy::assess,
         meta::info, meta::providers,
+        budgets::get, budgets::put,
         openapi,
     ),
     components(schemas(ws::ClientMsg, ws::ServerMsg)),
@@ -181,6 +183,11 @@ pub fn router(state: AppState) -> Router {
                 .delete(config_docs::delete_prompt),
         )
         .route("/api/config/providers", get(meta::providers))
+        // Budgets bind every agent: changing them is admin.
+        .route(
+            "/api/config/budgets",
+            get(budgets::get).merge(put(budgets::put).route_layer(admin_only())),
+        )
         .route("/api/info", get(meta::info))
         .route("/api/tools", get(plugins::tools))
         // Adding and removing MCP servers runs programs on the host: admin.

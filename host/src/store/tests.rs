@@ -372,6 +372,7 @@ fn config(name: &str) -> AgentConfig {
             provider: "scripted".into(),
             model: "m1".into(),
         },
+        router: None,
         temperature: Some(0.25),
         max_tokens: Some(1000),
         workspace: PathBuf::from("/tmp/ws"),
@@ -493,6 +494,7 @@ fn all_durable_bodies() -> Vec<EventBody> {
             duration_ms: 900,
             attempts: 2,
             masked_tokens_saved: 17,
+            route: None,
             price_known: true,
         },
         EventBody::Error {
@@ -747,6 +749,7 @@ async fn batch_is_all_or_nothing(url: String) {
                 duration_ms: 1,
                 attempts: 1,
                 masked_tokens_saved: 0,
+                route: None,
                 price_known: true,
             },
         )
@@ -877,6 +880,7 @@ async fn denormalised_status_usage_and_last_seq(url: String) {
                 duration_ms: 10,
                 attempts: 1,
                 masked_tokens_saved: 0,
+                route: None,
                 price_known: true,
             },
         )
@@ -1373,6 +1377,7 @@ fn usage_at(agent: &str, seq: u64, ts: DateTime<Utc>, model: &str, cost: f64) ->
             duration_ms: 7,
             attempts: 1,
             masked_tokens_saved: 0,
+            route: None,
             price_known: true,
         },
     }
