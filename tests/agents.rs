@@ -846,6 +846,7 @@ async fn died_mid_call(
             provider: "scripted".into(),
             model: "scripted".into(),
         },
+        router: None,
         temperature: None,
         max_tokens: None,
         workspace: workspace.to_path_buf(),

@@ -406,6 +406,96 @@ async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
         case(
             "POST",
             "/api/agents",
+            json(&format!(
+                r#"{{"workspace": "{ws_path}", "router": "nope"}}"#
+            )),
+            400,
+            inv,
+            "router: no router named `nope`",
+        ),
+        case(
+            "POST",
+            "/api/agents",
+            json(&format!(r#"{{"workspace": "{ws_path}", "router": ["a"]}}"#)),
+            400,
+            inv,
+            "router",
+        ),
+        case(
+            "POST",
+            "/api/agents",
+            json(&format!(
+                r#"{{"workspace": "{ws_path}", "router": "r", "model": {{"provider": "scripted", "model": "scripted"}}}}"#
+            )),
+            400,
+            inv,
+            "model, router",
+        ),
+        case(
+            "POST",
+            "/api/agents",
+            json(&format!(
+                r#"{{"workspace": "{ws_path}", "limits": {{"daily_usd": -0.5}}}}"#
+            )),
+            400,
+            inv,
+            "limits.daily_usd",
+        ),
+        case(
+            "POST",
+            "/api/agents",
+            json(&format!(
+                r#"{{"workspace": "{ws_path}", "limits": {{"monthly_usd": "lots"}}}}"#
+            )),
+            400,
+            inv,
+            "monthly_usd",
+        ),
+        // --- PUT /api/config/budgets (admin)
+        case(
+            "PUT",
+            "/api/config/budgets",
+            json(r#"{"daily": 1}"#),
+            400,
+            inv,
+            "daily",
+        ),
+        case(
+            "PUT",
+            "/api/config/budgets",
+            json(r#"{"daily_usd": "1"}"#),
+            400,
+            inv,
+            "daily_usd",
+        ),
+        case(
+            "PUT",
+            "/api/config/budgets",
+            json(r#"{"monthly_usd": -3}"#),
+            400,
+            inv,
+            "monthly_usd",
+        ),
+        case(
+            "PUT",
+            "/api/config/budgets",
+            json(r#"{"daily_usd": "#),
+            400,
+            inv,
+            "JSON",
+        ),
+        case("PUT", "/api/config/budgets", json("[1]"), 400, inv, ""),
+        case(
+            "POST",
+            "/api/config/budgets",
+            json("{}"),
+            405,
+            "method_not_allowed",
+            "",
+        ),
+        case(
+            "POST",
+            "/api/agents",
             Typed("text/plain", format!(r#"{{"workspace": "{ws_path}"}}"#)),
             415,
             "unsupported_media_type",
@@ -1509,6 +1599,9 @@ async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
         assert_eq!(st, 200, "{path}: {body}");
         assert_eq!(body, json!([]), "{path}");
     }
+    let (st, budgets) = call(&c, &s, Method::GET, "/api/config/budgets", None, false).await;
+    assert_eq!(st, 200, "{budgets}");
+    assert_eq!(budgets["source"], "config", "budgets unchanged");
     let (st, plugins) = call(&c, &s, Method::GET, "/api/plugins", None, true).await;
     assert_eq!(st, 200);
     let fs = plugins
@@ -1548,7 +1641,8 @@ async fn loopback_needs_no_user_token_but_admin_routes_do_and_foreign_hosts_are_
         let r = c.get(s.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path} without a token on loopback");
     }
-    let admin_routes: [(&str, &str); 6] = [
+    let admin_routes: [(&str, &str); 7] = [
+        ("PUT", "/api/config/budgets"),
         ("GET", "/api/plugins"),
         ("GET", "/api/plugins/fs-tools"),
         ("PUT", "/api/plugins/fs-tools/grants"),
@@ -2234,6 +2328,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/openapi.json", &["get"]),
     ("/api/info", &["get"]),
     ("/api/config/providers", &["get"]),
+    ("/api/config/routers", &["get"]),
+    ("/api/config/budgets", &["get", "put"]),
 ];
 
 /// The dashboard at `/` (any non-API path gets the page, with a strict

@@ -116,6 +116,7 @@ fn big_log(agent: &str, total: u64) -> Vec<Event> {
                 masked_tokens_saved: 0,
                 price_known: true,
                 ttft_ms: None,
+                route: None,
             },
             EventBody::ToolCall {
                 call_id: call_id.clone(),

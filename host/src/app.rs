@@ -2,6 +2,7 @@
 //! providers and the agent manager, as `paddock serve`, `paddock run` and
 //! the benchmarks use them.
 
+use crate::agent::cost::GlobalBudgets;
 use crate::agent::redact::Redactor;
 use crate::agent::{AgentDeps, AgentError, Manager, ModelRef, Provider};
 use crate::api::AppState;
@@ -174,6 +175,7 @@ impl App {
                 .flat_map(|p| p.models.iter().map(|m| (p.name.clone(), m.name.clone())))
                 .collect::<Vec<_>>(),
         );
+        let budgets = Arc::new(GlobalBudgets::load(&store, options.config.budgets.clone()).await?);
         let deps = Arc::new(AgentDeps {
             store: store.clone(),
             bus: bus.clone(),
@@ -195,6 +197,13 @@ impl App {
             mcp: mcp.clone(),
             policy: policy.clone(),
             metrics: metrics.clone(),
+            routers: options
+                .config
+                .routers
+                .iter()
+                .map(|r| (r.name.clone(), r.clone()))
+                .collect(),
+            budgets,
         });
         let manager = Manager::start(deps, options.load_agents).await?;
         mcp.start_eager();

@@ -49,6 +49,94 @@ pub struct Config {
     /// Rules, approval mode and approval timeout.
     #[serde(default)]
     pub policy: crate::policy::PolicyConfig,
+    /// Global spending caps over all agents (`PUT /api/config/budgets`
+    /// overrides them).
+    #[serde(default)]
+    pub budgets: Budgets,
+    /// Model routers: a cheap and a strong model an agent may use instead
+    /// of one model (`router = "NAME"`).
+    #[serde(default)]
+    pub routers: Vec<RouterConfig>,
+}
+
+/// Global spending caps in USD, over all agents' model calls (UTC day and
+/// calendar month). None: no cap.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Budgets {
+    /// Dollars per UTC day.
+    #[serde(default)]
+    pub daily_usd: Option<f64>,
+    /// Dollars per calendar month (UTC).
+    #[serde(default)]
+    pub monthly_usd: Option<f64>,
+}
+
+impl Budgets {
+    /// Checks that every cap is a finite, non-negative number; the error
+    /// names the field.
+    pub fn validate(&self, prefix: &str) -> Result<(), String> {
+        check_usd(prefix, "daily_usd", self.daily_usd)?;
+        check_usd(prefix, "monthly_usd", self.monthly_usd)
+    }
+}
+
+/// A dollar amount must be finite and not negative.
+pub fn check_usd(prefix: &str, field: &str, v: Option<f64>) -> Result<(), String> {
+    match v {
+        Some(x) if !x.is_finite() || x < 0.0 => Err(format!(
+            "{prefix}{field}: must be a number of dollars, zero or more (got {x})"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Which model a router uses for the first call of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// The cheap model (reading and searching).
+    #[default]
+    Cheap,
+    /// The strong model (editing, or after the cheap one failed).
+    Strong,
+}
+
+impl Tier {
+    /// `cheap` or `strong`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Cheap => "cheap",
+            Tier::Strong => "strong",
+        }
+    }
+}
+
+/// A model router: each model call of an agent that names it goes to the
+/// cheap model when the previous turn only read (read-only tools), to the
+/// strong one when it called a tool that is not read-only or when the
+/// cheap model failed `escalate_after_failures` times in a row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// The name agents refer to it by (`router = "NAME"`).
+    pub name: String,
+    /// The model for turns that only read and search.
+    pub cheap: crate::agent::ModelRef,
+    /// The model for turns that edit, and after the cheap one fails.
+    pub strong: crate::agent::ModelRef,
+    /// Consecutive failures of the cheap model (a failed model call, or a
+    /// turn whose tool calls all failed) after which the strong model
+    /// takes the next call (default 2).
+    #[serde(default = "default_escalate_after_failures")]
+    pub escalate_after_failures: u32,
+    /// The model of a run's first call (default `cheap`).
+    #[serde(default)]
+    pub first_call: Tier,
+}
+
+fn default_escalate_after_failures() -> u32 {
+    2
 }
 
 /// The API server.
@@ -302,6 +390,12 @@ pub struct AgentLimits {
     /// Dollars over the agent's life.
     #[serde(default)]
     pub max_cost_usd: Option<f64>,
+    /// Dollars per UTC day.
+    #[serde(default)]
+    pub daily_usd: Option<f64>,
+    /// Dollars per calendar month (UTC).
+    #[serde(default)]
+    pub monthly_usd: Option<f64>,
     /// Seconds of one run (from a user message to the answer).
     #[serde(default)]
     pub max_wall_time_secs: Option<u64>,
@@ -322,9 +416,21 @@ impl Default for AgentLimits {
         AgentLimits {
             max_turns: default_max_turns(),
             max_cost_usd: None,
+            daily_usd: None,
+            monthly_usd: None,
             max_wall_time_secs: None,
             retry_budget: default_retry_budget(),
         }
+    }
+}
+
+impl AgentLimits {
+    /// Checks the dollar limits (finite, not negative); the error names the
+    /// field after `prefix`.
+    pub fn validate(&self, prefix: &str) -> Result<(), String> {
+        check_usd(prefix, "max_cost_usd", self.max_cost_usd)?;
+        check_usd(prefix, "daily_usd", self.daily_usd)?;
+        check_usd(prefix, "monthly_usd", self.monthly_usd)
     }
 }
 
@@ -368,7 +474,34 @@ impl Config {
         if !(0.1..=1.0).contains(&self.agents.mask_threshold) {
             return Err("agents.mask_threshold must be between 0.1 and 1.0".into());
         }
+        self.budgets.validate("budgets.")?;
+        self.agents.limits.validate("agents.limits.")?;
+        let mut routers = std::collections::BTreeSet::new();
+        for r in &self.routers {
+            if !routers.insert(r.name.as_str()) {
+                return Err(format!("router `{}` is defined twice", r.name));
+            }
+            if r.escalate_after_failures == 0 {
+                return Err(format!(
+                    "router `{}`: escalate_after_failures must be at least 1",
+                    r.name
+                ));
+            }
+            for (which, m) in [("cheap", &r.cheap), ("strong", &r.strong)] {
+                if self.provider(&m.provider).is_none() {
+                    return Err(format!(
+                        "router `{}`: {which}.provider `{}` is not a configured provider",
+                        r.name, m.provider
+                    ));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The router named `name`.
+    pub fn router(&self, name: &str) -> Option<&RouterConfig> {
+        self.routers.iter().find(|r| r.name == name)
     }
 
     /// The provider named `name`.
@@ -421,6 +554,48 @@ cached_input_per_mtok = 1.25
         let c = Config::load(&path).unwrap();
         assert_eq!(c.providers.len(), 2);
         assert_eq!(c.server.bind, "127.0.0.1:7700");
+    }
+
+    #[test]
+    fn parses_budgets_and_routers_and_checks_them() {
+        let base = "[[providers]]\nname = \"o\"\nbase_url = \"http://x\"\n";
+        let c = Config::parse(
+            &format!(
+                "{base}[budgets]\ndaily_usd = 1.5\n[agents.limits]\ndaily_usd = 0.5\nmonthly_usd = 3.0\n\
+                 [[routers]]\nname = \"auto\"\ncheap = {{provider = \"o\", model = \"gpt-4o-mini\"}}\n\
+                 strong = {{provider = \"o\", model = \"gpt-4o\"}}\n"
+            ),
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.budgets.daily_usd, Some(1.5));
+        assert_eq!(c.budgets.monthly_usd, None);
+        assert_eq!(c.agents.limits.daily_usd, Some(0.5));
+        let r = c.router("auto").unwrap();
+        assert_eq!((r.escalate_after_failures, r.first_call), (2, Tier::Cheap));
+        assert_eq!(r.strong.model, "gpt-4o");
+        for (bad, words) in [
+            ("[budgets]\ndaily_usd = -1.0\n", "budgets.daily_usd"),
+            (
+                "[agents.limits]\nmonthly_usd = -2.0\n",
+                "agents.limits.monthly_usd",
+            ),
+            (
+                "[[routers]]\nname = \"r\"\ncheap = {provider = \"nope\", model = \"m\"}\nstrong = {provider = \"o\", model = \"m\"}\n",
+                "cheap.provider `nope`",
+            ),
+            (
+                "[[routers]]\nname = \"r\"\ncheap = {provider = \"o\", model = \"m\"}\nstrong = {provider = \"o\", model = \"m\"}\nescalate_after_failures = 0\n",
+                "escalate_after_failures",
+            ),
+            (
+                "[[routers]]\nname = \"r\"\ncheap = {provider = \"o\", model = \"m\"}\nstrong = {provider = \"o\", model = \"m\"}\nfirst_call = \"medium\"\n",
+                "medium",
+            ),
+        ] {
+            let e = Config::parse(&format!("{base}{bad}"), Path::new("p.toml")).unwrap_err();
+            assert!(e.to_string().contains(words), "{e}");
+        }
     }
 
     #[test]

@@ -238,12 +238,16 @@ pub enum EventBody {
         /// Prompt tokens saved by masking old tool outputs in this call.
         #[serde(default)]
         masked_tokens_saved: u64,
+        /// For an agent on a model router: which model it chose and why
+        /// (`provider`/`model` above are the chosen one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        route: Option<RouteInfo>,
     },
     /// Something went wrong.
     #[serde(rename = "error")]
     Error {
         /// A stable code (`model_retry`, `model_failed`, `repeated_tool_failure`,
-        /// `limit_turns`, `limit_cost`, `limit_time`, `host_restarted`, …).
+        /// `limit_turns`, `budget_exceeded`, `budget_price_unknown`, `limit_time`, `host_restarted`, …).
         code: String,
         /// What happened, for humans.
         message: String,
@@ -401,4 +405,18 @@ impl Bus {
         };
         channels.remove(agent);
     }
+}
+
+/// A routed model call: the router, the tier it chose and why, and the
+/// router's strong model (what the call would have used without routing).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RouteInfo {
+    /// The router's name.
+    pub router: String,
+    /// `cheap` or `strong`.
+    pub tier: String,
+    /// Why, in words (e.g. "the previous turn only read: read_file").
+    pub reason: String,
+    /// The router's strong model.
+    pub strong: crate::agent::ModelRef,
 }

@@ -1110,6 +1110,7 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         name: args.name.clone(),
         system_prompt: args.system_prompt.clone(),
         model,
+        router: None,
         temperature: None,
         max_tokens: None,
         workspace,

@@ -26,6 +26,8 @@ export type UsageReport = S['UsageReport'];
 export type UsageRow = S['UsageRow'];
 export type CostAnalysis = S['CostAnalysis'];
 export type AgentMetrics = S['AgentMetrics'];
+export type RouterConfig = S['RouterConfig'];
+export type BudgetsView = S['BudgetsView'];
 export type CreateAgentBody = Partial<S['CreateAgent']>;
 /** What the WebSocket at /api/ws sends and takes. */
 export type WsServerMessage = S['WsServerMessage'];

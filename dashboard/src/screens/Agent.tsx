@@ -292,6 +292,8 @@ function ItemView({ item, open, onToggle }: { item: Item; open: boolean; onToggl
         <p className="text-xs text-slate-700 dark:text-slate-300">
           {item.usage.model}: {item.usage.input_tokens} in ({item.usage.cached_tokens} cached) / {item.usage.output_tokens} out · {usd(item.usage.cost_usd)} ·{' '}
           {item.usage.duration_ms} ms{item.usage.attempts > 1 ? ` · ${item.usage.attempts} attempts` : ''}
+          {!item.usage.price_known && ' · unknown price'}
+          {item.usage.route && ` · routed ${item.usage.route.tier} (${item.usage.route.reason})`}
         </p>
       );
   }

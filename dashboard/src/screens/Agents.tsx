@@ -7,7 +7,7 @@ import { Link, useNavigate } from 'react-router-dom';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { del, get, post } from '../api/client';
-import type { AgentView, ApprovalMode, CreateAgentBody, McpServerView, ProviderView, TemplateView, ToolInfo } from '../api/types';
+import type { AgentView, ApprovalMode, CreateAgentBody, McpServerView, ProviderView, RouterConfig, TemplateView, ToolInfo } from '../api/types';
 import { Button, ErrorNote, Field, Modal, StatusBadge, ago, inputClass, tokens, usd, Form, DialogActions } from '../components/ui';
 import { usePending } from '../App';
 
@@ -166,6 +166,7 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
   const providers = useQuery({ queryKey: ['providers'], queryFn: () => get<ProviderView[]>('/api/config/providers'), enabled: open });
   const tools = useQuery({ queryKey: ['tools'], queryFn: () => get<ToolInfo[]>('/api/tools'), enabled: open });
   const mcp = useQuery({ queryKey: ['mcp'], queryFn: () => get<McpServerView[]>('/api/mcp/servers'), enabled: open });
+  const routers = useQuery({ queryKey: ['routers'], queryFn: () => get<RouterConfig[]>('/api/config/routers'), enabled: open });
   const qc = useQueryClient();
   const navigate = useNavigate();
   const [form, setForm] = useState({
@@ -178,6 +179,7 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
     approval_mode: '' as ApprovalMode | '',
     max_turns: '',
     max_cost_usd: '',
+    daily_usd: '',
     network: false,
   });
   const [chosenTools, setChosenTools] = useState<string[] | null>(null);
@@ -190,7 +192,9 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
       if (form.name.trim()) body.name = form.name.trim();
       if (form.template) body.template = form.template;
       if (form.system_prompt.trim()) body.system_prompt = form.system_prompt;
-      if (form.model) {
+      if (form.model.startsWith('router:')) {
+        body.router = form.model.slice('router:'.length);
+      } else if (form.model) {
         const [provider, ...rest] = form.model.split('/');
         body.model = { provider, model: rest.join('/') };
       }
@@ -200,10 +204,11 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
       if (chosenTools) body.tools = chosenTools;
       if (chosenMcp.length) body.mcp_servers = chosenMcp;
       if (form.network) body.network = true;
-      if (form.max_turns || form.max_cost_usd) {
+      if (form.max_turns || form.max_cost_usd || form.daily_usd) {
         body.limits = {
           ...(form.max_turns ? { max_turns: Number(form.max_turns) } : {}),
           ...(form.max_cost_usd ? { max_cost_usd: Number(form.max_cost_usd) } : {}),
+          ...(form.daily_usd ? { daily_usd: Number(form.daily_usd) } : {}),
         } as CreateAgentBody['limits'];
       }
       return post<AgentView>('/api/agents', body);
@@ -235,6 +240,11 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
         <Field label="Model">
           <select className={inputClass} value={form.model} onChange={set('model')}>
             <option value="">(default)</option>
+            {(routers.data ?? []).map((r) => (
+              <option key={`router:${r.name}`} value={`router:${r.name}`}>
+                router {r.name} ({r.cheap.model} / {r.strong.model})
+              </option>
+            ))}
             {(providers.data ?? []).flatMap((p) =>
               p.models.map((m) => (
                 <option key={`${p.name}/${m.name}`} value={`${p.name}/${m.name}`}>
@@ -271,6 +281,9 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
         </div>
         <Field label="Max turns per message">
           <input className={inputClass} type="number" min={1} value={form.max_turns} onChange={set('max_turns')} />
+        </Field>
+        <Field label="Daily budget (USD)">
+          <input className={inputClass} type="number" min={0} step="0.01" value={form.daily_usd} onChange={set('daily_usd')} />
         </Field>
         <Field label="Max cost (USD)">
           <input className={inputClass} type="number" min={0} step="0.01" value={form.max_cost_usd} onChange={set('max_cost_usd')} />

@@ -3,15 +3,16 @@
 
 import { useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { ApiError, del, get, post } from '../api/client';
-import type { ProviderView, RuleList, SystemPromptView, TemplateView } from '../api/types';
-import { Button, Card, ErrorNote, Field, ScrollX, inputClass, usd, Form } from '../components/ui';
+import { ApiError, del, get, post, put } from '../api/client';
+import type { BudgetsView, ProviderView, RouterConfig, RuleList, SystemPromptView, TemplateView } from '../api/types';
+import { Button, Card, ErrorNote, Field, Form, ScrollX, inputClass, usd } from '../components/ui';
 
 export function SettingsScreen({ onSignIn }: { onSignIn: () => void }) {
   return (
     <div className="flex flex-col gap-4">
       <h1 className="text-2xl font-bold">Settings</h1>
       <Providers />
+      <Budgets onSignIn={onSignIn} />
       <Templates />
       <Prompts />
       <Rules onSignIn={onSignIn} />
@@ -77,6 +78,62 @@ function Providers() {
           </ScrollX>
         </div>
       ))}
+    </Card>
+  );
+}
+
+function Budgets({ onSignIn }: { onSignIn: () => void }) {
+  const qc = useQueryClient();
+  const q = useQuery({ queryKey: ['budgets'], queryFn: () => get<BudgetsView>('/api/config/budgets') });
+  const routers = useQuery({ queryKey: ['routers'], queryFn: () => get<RouterConfig[]>('/api/config/routers') });
+  const [daily, setDaily] = useState('');
+  const [monthly, setMonthly] = useState('');
+  const save = useMutation({
+    mutationFn: () =>
+      put('/api/config/budgets', {
+        daily_usd: daily.trim() ? Number(daily) : null,
+        monthly_usd: monthly.trim() ? Number(monthly) : null,
+      }),
+    onSuccess: () => qc.invalidateQueries({ queryKey: ['budgets'] }),
+  });
+  const needsAdmin = save.error instanceof ApiError && (save.error.status === 401 || save.error.status === 403);
+  const b = q.data;
+  return (
+    <Card title="Budgets and routing">
+      <ErrorNote error={q.error ?? save.error} />
+      {b && (
+        <p className="mb-2 text-sm" data-testid="budgets">
+          Spent today {usd(b.spent_today_usd)} of {b.daily_usd === null || b.daily_usd === undefined ? 'no daily cap' : usd(b.daily_usd)}; this month{' '}
+          {usd(b.spent_this_month_usd)} of {b.monthly_usd === null || b.monthly_usd === undefined ? 'no monthly cap' : usd(b.monthly_usd)} (set in{' '}
+          {b.source === 'api' ? 'the dashboard/API' : 'paddock.toml'}). An agent stops before a call that would exceed a budget.
+        </p>
+      )}
+      <Form className="flex flex-wrap items-end gap-2" onSubmit={() => save.mutate()}>
+        <Field label="Daily budget, all agents (USD)">
+          <input className={inputClass} type="number" min={0} step="0.01" value={daily} onChange={(e) => setDaily(e.target.value)} placeholder="no cap" />
+        </Field>
+        <Field label="Monthly budget, all agents (USD)">
+          <input className={inputClass} type="number" min={0} step="0.01" value={monthly} onChange={(e) => setMonthly(e.target.value)} placeholder="no cap" />
+        </Field>
+        <Button tone="primary" type="submit" disabled={save.isPending}>
+          Set budgets
+        </Button>
+      </Form>
+      {needsAdmin && (
+        <Button tone="primary" onClick={onSignIn}>
+          Sign in as admin
+        </Button>
+      )}
+      <h3 className="mt-3 font-semibold">Model routers</h3>
+      {(routers.data ?? []).length === 0 && <p className="text-sm">None configured ([[routers]] in paddock.toml).</p>}
+      <ul className="text-sm">
+        {(routers.data ?? []).map((r) => (
+          <li key={r.name}>
+            <strong>{r.name}</strong>: cheap {r.cheap.provider}/{r.cheap.model}, strong {r.strong.provider}/{r.strong.model}; first call {r.first_call}, strong
+            after {r.escalate_after_failures} cheap failures
+          </li>
+        ))}
+      </ul>
     </Card>
   );
 }

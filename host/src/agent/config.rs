@@ -25,8 +25,13 @@ pub struct AgentConfig {
     /// The system prompt.
     #[serde(default)]
     pub system_prompt: String,
-    /// The model.
+    /// The model. With a `router`, the router's strong model at creation
+    /// (each call then uses the router's cheap or strong model).
     pub model: ModelRef,
+    /// A model router of `paddock.toml` (`[[routers]]`) choosing the model
+    /// of each call instead of `model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<String>,
     /// Sampling temperature.
     #[serde(default)]
     pub temperature: Option<f32>,

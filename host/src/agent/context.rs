@@ -272,7 +272,9 @@ impl Transcript {
         }
     }
 
-    fn estimate_tokens(&self, bytes: usize) -> u64 {
+    /// Estimated tokens of a request of `bytes` bytes: the calibration of
+    /// the latest call, or 4 bytes a token before the first.
+    pub fn estimate_tokens(&self, bytes: usize) -> u64 {
         (bytes as f64 * self.tokens_per_byte.unwrap_or(0.25)).ceil() as u64
     }
 

@@ -129,6 +129,24 @@ impl Manager {
         {
             return invalid("temperature: must be between 0 and 2".into());
         }
+        if let Some(r) = &config.router
+            && !self.deps.routers.contains_key(r)
+        {
+            let mut known: Vec<&str> = self.deps.routers.keys().map(String::as_str).collect();
+            known.sort();
+            return invalid(format!(
+                "router: unknown router `{r}` (configured: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+        config
+            .limits
+            .validate("limits.")
+            .map_err(AgentError::Invalid)?;
         if config.limits.max_turns == 0 {
             return invalid("limits.max_turns: must be at least 1".into());
         }

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod context;
+pub mod cost;
 pub mod manager;
 pub mod redact;
 pub mod runner;

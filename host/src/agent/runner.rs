@@ -5,9 +5,12 @@
 //! restarted host picks the agent up where the log says it stood.
 
 use super::config::AgentConfig;
+use super::config::ModelRef;
 use super::context::{Gate, Step, Transcript, refusal, truncate_output};
+use super::cost::{self, BudgetUse, FailureCounter, GlobalBudgets, RouteInput};
 use super::redact::Redactor;
-use crate::config::{AgentDefaults, ModelConfig, ProviderConfig};
+use crate::config::{AgentDefaults, ModelConfig, ProviderConfig, RouterConfig, Tier};
+use crate::events::RouteInfo;
 use crate::events::{AgentStatus, Bus, Event, EventBody, RememberRules};
 use crate::llm::{ChatRequest, StreamNote, ToolCallRequest, ToolDef};
 use crate::llm::{ModelClient, RetryBudget};
@@ -87,6 +90,10 @@ pub struct AgentDeps {
     pub policy: Arc<Policy>,
     /// Counters and per-agent figures, fed by every stored event.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Model routers by name.
+    pub routers: HashMap<String, RouterConfig>,
+    /// The global budgets in force.
+    pub budgets: Arc<GlobalBudgets>,
 }
 
 /// One agent, shared by its task and the API.
@@ -408,27 +415,32 @@ impl Agent {
             .max_wall_time_secs
             .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
         let mut turns = 0u32;
-        let mut spent = match self.deps.store.get_agent(&self.id).await? {
-            Some(r) => r.usage.cost_usd,
-            None => 0.0,
-        };
         let mut repeats = RepeatTracker::default();
-        let Some(provider) = self.deps.providers.get(&self.config.model.provider) else {
-            return self
-                .fail(
-                    "model_failed",
-                    format!(
-                        "provider `{}` is not configured (see [[providers]] in paddock.toml)",
-                        self.config.model.provider
-                    ),
-                )
-                .await;
+        // A router chooses each call's model; otherwise it is fixed.
+        let router = match &self.config.router {
+            Some(name) => match self.deps.routers.get(name) {
+                Some(r) => Some(r.clone()),
+                None => {
+                    return self
+                        .fail(
+                            "model_failed",
+                            format!(
+                                "router `{name}` is not configured (see [[routers]] in paddock.toml)"
+                            ),
+                        )
+                        .await;
+                }
+            },
+            None => None,
         };
-        let model = provider
-            .config
-            .model(&self.config.model.model)
-            .cloned()
-            .unwrap_or_else(|| ModelConfig::named(&self.config.model.model));
+        let fixed = match &router {
+            Some(_) => None,
+            None => match self.resolve_model(&self.config.model) {
+                Ok(found) => Some(found),
+                Err(message) => return self.fail("model_failed", message).await,
+            },
+        };
+        let mut failures = FailureCounter::default();
         let tools = self.tool_defs().await;
         let tools_bytes = serde_json::to_string(&tools).map_or(0, |s| s.len());
         loop {
@@ -459,23 +471,39 @@ impl Agent {
                             )
                             .await;
                     }
-                    if let Some(max) = limits.max_cost_usd
-                        && spent >= max
-                    {
-                        return self
-                            .fail(
-                                "limit_cost",
-                                format!("the agent has spent ${spent:.4}, its limit is ${max:.4}"),
-                            )
-                            .await;
-                    }
                     turns += 1;
-                    self.set_status(AgentStatus::Thinking, None).await?;
+                    let (model_ref, route) = match &router {
+                        None => (self.config.model.clone(), None),
+                        Some(r) => {
+                            let (tier, info) = self.route(r, transcript, failures.settle());
+                            let chosen = match tier {
+                                Tier::Cheap => r.cheap.clone(),
+                                Tier::Strong => r.strong.clone(),
+                            };
+                            (chosen, Some((tier, info)))
+                        }
+                    };
+                    let (provider, model) = match &fixed {
+                        Some((p, m)) => (*p, m.clone()),
+                        None => match self.resolve_model(&model_ref) {
+                            Ok(found) => found,
+                            Err(message) => return self.fail("model_failed", message).await,
+                        },
+                    };
                     let budget_tokens =
                         (model.context_window as f64 * self.deps.defaults.mask_threshold) as u64;
                     let prepared = transcript.prepare(budget_tokens, tools_bytes);
+                    // Budgets are checked before anything is sent.
+                    let prompt_tokens = transcript.estimate_tokens(prepared.bytes + tools_bytes);
+                    if let Some((code, message)) = self
+                        .check_budgets(&model_ref, &model, prompt_tokens)
+                        .await?
+                    {
+                        return self.fail(code, message).await;
+                    }
+                    self.set_status(AgentStatus::Thinking, None).await?;
                     let request = ChatRequest {
-                        model: self.config.model.model.clone(),
+                        model: model_ref.model.clone(),
                         messages: prepared.messages,
                         tools: tools.clone(),
                         temperature: self.config.temperature,
@@ -487,14 +515,19 @@ impl Agent {
                             provider,
                             &model,
                             &request,
-                            prepared.tokens_saved,
+                            (
+                                prepared.tokens_saved,
+                                route.as_ref().map(|(_, info)| info.clone()),
+                            ),
                             token,
                             deadline,
                         )
                         .await?
                     {
-                        ModelResult::Answer(events, cost, input_tokens) => {
-                            spent += cost;
+                        ModelResult::Answer(events, input_tokens) => {
+                            if let Some((tier, _)) = &route {
+                                failures.answered(*tier);
+                            }
                             transcript.calibrate(prepared.bytes + tools_bytes, input_tokens);
                             for e in events {
                                 transcript.push_event(&e.body);
@@ -502,6 +535,23 @@ impl Agent {
                         }
                         ModelResult::Interrupted => return Ok(Outcome::Interrupted),
                         ModelResult::Failed(code, message) => {
+                            if let Some((Tier::Cheap, info)) = &route
+                                && code == "model_failed"
+                            {
+                                // The cheap model's failures escalate to
+                                // the strong one rather than end the run.
+                                failures.call_failed(Tier::Cheap);
+                                self.append(EventBody::Error {
+                                    code: "model_failed".into(),
+                                    message: format!(
+                                        "{message} (router `{}`: cheap model `{}`, {} failure(s) in a row)",
+                                        info.router, model_ref.model, failures.count
+                                    ),
+                                    recoverable: true,
+                                })
+                                .await?;
+                                continue;
+                            }
                             return self.fail(code, message).await;
                         }
                     }
@@ -551,6 +601,7 @@ impl Agent {
                         ToolRun::Interrupted => return Ok(Outcome::Interrupted),
                     };
                     transcript.push_event(&result.body);
+                    failures.tool_ended(failed_with.is_some());
                     if let Some(message) = failed_with {
                         if repeats.failed(&call) >= self.deps.defaults.max_repeated_failures {
                             return self
@@ -611,6 +662,181 @@ impl Agent {
         tools
     }
 
+    /// The provider and model entry of `m` (an unlisted model of a
+    /// configured provider gets default settings and no price).
+    fn resolve_model(&self, m: &ModelRef) -> Result<(&Provider, ModelConfig), String> {
+        let provider = self.deps.providers.get(&m.provider).ok_or_else(|| {
+            format!(
+                "provider `{}` is not configured (see [[providers]] in paddock.toml)",
+                m.provider
+            )
+        })?;
+        let model = provider
+            .config
+            .model(&m.model)
+            .cloned()
+            .unwrap_or_else(|| ModelConfig::named(&m.model));
+        Ok((provider, model))
+    }
+
+    /// Whether the tool named `name` only reads (unknown tools do not).
+    fn tool_read_only(&self, name: &str) -> bool {
+        if self.mcp_server_of(name).is_some() {
+            return self.deps.mcp.find_tool(name).is_some_and(|t| t.read_only);
+        }
+        self.deps
+            .plugins
+            .find_tool(name)
+            .is_ok_and(|(_, spec)| spec.read_only)
+    }
+
+    /// The router's choice for the next call, with what the `usage` event
+    /// records about it.
+    fn route(
+        &self,
+        router: &RouterConfig,
+        transcript: &Transcript,
+        cheap_failures: u32,
+    ) -> (Tier, RouteInfo) {
+        let previous_calls = cost::previous_tools(transcript.items()).map(|names| {
+            names
+                .into_iter()
+                .map(|n| {
+                    let read_only = self.tool_read_only(&n);
+                    (n, read_only)
+                })
+                .collect()
+        });
+        let (tier, reason) = cost::route(
+            router,
+            &RouteInput {
+                previous_calls,
+                cheap_failures,
+            },
+        );
+        tracing::debug!(router = %router.name, tier = tier.as_str(), %reason, "routed a model call");
+        (
+            tier,
+            RouteInfo {
+                router: router.name.clone(),
+                tier: tier.as_str().to_string(),
+                reason,
+                strong: router.strong.clone(),
+            },
+        )
+    }
+
+    /// The refusal (code and message) when the next call, estimated at
+    /// `prompt_tokens` of prompt on `model`, would exceed a budget that
+    /// applies to this agent: its lifetime, daily and monthly limits and
+    /// the global daily and monthly budgets. A model without a known price
+    /// cannot be budgeted: when a budget applies, its calls are refused.
+    async fn check_budgets(
+        &self,
+        m: &ModelRef,
+        model: &ModelConfig,
+        prompt_tokens: u64,
+    ) -> Result<Option<(&'static str, String)>, AgentError> {
+        let limits = &self.config.limits;
+        let (global, _) = self.deps.budgets.get();
+        let caps = [
+            limits.max_cost_usd,
+            limits.daily_usd,
+            limits.monthly_usd,
+            global.daily_usd,
+            global.monthly_usd,
+        ];
+        if caps.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let Some(price) = model.price() else {
+            return Ok(Some((
+                "budget_price_unknown",
+                format!(
+                    "model `{}` of provider `{}` has no known price, so the budgets that apply to this agent cannot be enforced;                      set its input_per_mtok and output_per_mtok in paddock.toml. Nothing was sent to the model.",
+                    m.model, m.provider
+                ),
+            )));
+        };
+        let store = &self.deps.store;
+        let now = chrono::Utc::now();
+        let (day, month) = (cost::day_start(now), cost::month_start(now));
+        let mut uses = Vec::new();
+        let mut add = |name, period, limit: Option<f64>, spent: f64| {
+            if let Some(limit) = limit {
+                uses.push(BudgetUse {
+                    name,
+                    period,
+                    limit,
+                    spent,
+                });
+            }
+        };
+        if limits.max_cost_usd.is_some() {
+            let spent = store
+                .get_agent(&self.id)
+                .await?
+                .map_or(0.0, |r| r.usage.cost_usd);
+            add(
+                "agent lifetime budget (limits.max_cost_usd)",
+                "over the agent's life",
+                limits.max_cost_usd,
+                spent,
+            );
+        }
+        if limits.daily_usd.is_some() {
+            let spent = store.spent_since(day, Some(&self.id)).await?;
+            add(
+                "agent daily budget (limits.daily_usd)",
+                "by this agent today (UTC)",
+                limits.daily_usd,
+                spent,
+            );
+        }
+        if limits.monthly_usd.is_some() {
+            let spent = store.spent_since(month, Some(&self.id)).await?;
+            add(
+                "agent monthly budget (limits.monthly_usd)",
+                "by this agent this month (UTC)",
+                limits.monthly_usd,
+                spent,
+            );
+        }
+        if global.daily_usd.is_some() {
+            let spent = store.spent_since(day, None).await?;
+            add(
+                "global daily budget (budgets.daily_usd)",
+                "by all agents today (UTC)",
+                global.daily_usd,
+                spent,
+            );
+        }
+        if global.monthly_usd.is_some() {
+            let spent = store.spent_since(month, None).await?;
+            add(
+                "global monthly budget (budgets.monthly_usd)",
+                "by all agents this month (UTC)",
+                global.monthly_usd,
+                spent,
+            );
+        }
+        let estimate = cost::estimate_cost(&price, prompt_tokens, self.config.max_tokens);
+        Ok(cost::exceeded(&uses, estimate).map(|message| {
+            (
+                "budget_exceeded",
+                format!(
+                    "{message} (estimate: {prompt_tokens} prompt tokens on `{}` at ${} per million input tokens{})",
+                    m.model,
+                    price.input_per_mtok,
+                    match self.config.max_tokens {
+                        Some(n) => format!(", plus {n} output tokens (max_tokens) at ${} per million", price.output_per_mtok),
+                        None => String::new(),
+                    }
+                ),
+            )
+        }))
+    }
+
     fn may_use(&self, tool: &str) -> bool {
         self.config
             .tools
@@ -618,12 +844,15 @@ impl Agent {
             .is_none_or(|allowed| allowed.iter().any(|t| t == tool))
     }
 
+    /// Calls the model, streaming deltas live; stores the answer and its
+    /// `usage` event (with the tokens masking saved and, for a routed
+    /// call, its route).
     async fn call_model(
         &self,
         provider: &Provider,
         model: &ModelConfig,
         request: &ChatRequest,
-        tokens_saved: u64,
+        (tokens_saved, route): (u64, Option<RouteInfo>),
         token: &CancellationToken,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<ModelResult, AgentError> {
@@ -706,13 +935,10 @@ impl Agent {
             ttft_ms: first_text.map(|t| t.duration_since(started).as_millis() as u64),
             attempts: completion.attempts,
             masked_tokens_saved: tokens_saved,
+            route,
         })
         .await?;
-        Ok(ModelResult::Answer(
-            events,
-            cost.unwrap_or(0.0),
-            completion.usage.input_tokens,
-        ))
+        Ok(ModelResult::Answer(events, completion.usage.input_tokens))
     }
 
     async fn on_note(&self, note: StreamNote, partial: &mut String) -> Result<(), AgentError> {
@@ -1260,7 +1486,8 @@ fn failed_result(call: &ToolCallRequest, content: String) -> EventBody {
 }
 
 enum ModelResult {
-    Answer(Vec<Arc<Event>>, f64, u64),
+    /// The stored answer and the provider's count of prompt tokens.
+    Answer(Vec<Arc<Event>>, u64),
     Interrupted,
     Failed(&'static str, String),
 }

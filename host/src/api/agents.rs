@@ -77,6 +77,10 @@ pub struct AgentTemplate {
     /// The model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<ModelRef>,
+    /// Or a model router of `paddock.toml` (`[[routers]]`), which picks a
+    /// cheap or a strong model for each call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<String>,
     /// Sampling temperature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
@@ -183,7 +187,18 @@ pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentC
             }
         };
     }
+    if f.model.is_some() && f.router.is_some() {
+        return Err(ApiError::invalid("model, router: give one or the other"));
+    }
+    // The request's model or router wins over the template's either.
+    if f.model.is_some() {
+        merged.router = None;
+    }
+    if f.router.is_some() {
+        merged.model = None;
+    }
     take!(model);
+    take!(router);
     take!(temperature);
     take!(max_tokens);
     take!(workspace);
@@ -194,9 +209,39 @@ pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentC
     take!(approval_mode);
     take!(approval_timeout_secs);
     take!(rules);
-    let model = match merged.model {
-        Some(m) => m,
-        None => state
+    let router = match merged.router {
+        Some(r) => Some(
+            state
+                .manager
+                .deps()
+                .routers
+                .get(&r)
+                .ok_or_else(|| {
+                    let mut known: Vec<&str> = state
+                        .manager
+                        .deps()
+                        .routers
+                        .keys()
+                        .map(String::as_str)
+                        .collect();
+                    known.sort();
+                    ApiError::invalid(format!(
+                        "router: no router named `{r}` (configured: {})",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ))
+                })?
+                .clone(),
+        ),
+        None => None,
+    };
+    let model = match (merged.model, &router) {
+        (Some(m), None) => m,
+        (_, Some(r)) => r.strong.clone(),
+        (None, None) => state
             .default_model
             .clone()
             .ok_or_else(|| ApiError::invalid("model: required (no default model is configured)"))?,
@@ -208,6 +253,7 @@ pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentC
         name: name.unwrap_or_else(|| "agent".into()),
         system_prompt,
         model,
+        router: router.map(|r| r.name),
         temperature: merged.temperature,
         max_tokens: merged.max_tokens,
         workspace,

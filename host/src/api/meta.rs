@@ -1,6 +1,7 @@
-//! `/api/info` (who is asking and what this host is) and
+//! `/api/info` (who is asking and what this host is),
 //! `/api/config/providers` (the model providers, keys shown only as set or
-//! unset): what the dashboard needs to shape itself.
+//! unset) and `/api/config/routers` (the model routers): what the dashboard
+//! needs to shape itself.
 
 use super::AppState;
 use axum::Json;
@@ -102,6 +103,15 @@ pub async fn providers(State(state): State<AppState>) -> Json<Vec<ProviderView>>
                 .collect(),
         })
         .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(out)
+}
+
+/// The configured model routers, sorted by name.
+#[utoipa::path(get, path = "/api/config/routers", tag = "config",
+    responses((status = 200, body = [crate::config::RouterConfig])))]
+pub async fn routers(State(state): State<AppState>) -> Json<Vec<crate::config::RouterConfig>> {
+    let mut out: Vec<_> = state.manager.deps().routers.values().cloned().collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Json(out)
 }

@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod auth;
+pub mod budgets;
 pub mod config_docs;
 pub mod dashboard;
 pub mod error;
@@ -71,8 +72,9 @@ pub struct AppState {
         mcp::list, mcp::add, mcp::get, mcp::remove, mcp::test, mcp::catalog, mcp::health,
         policy::decide, policy::pending, policy::audit, policy::list_rules, policy::add_rule,
         policy::remove_rule, policy::assess,
-        meta::info, meta::providers,
+        meta::info, meta::providers, meta::routers,
         metrics::prometheus, metrics::agents, metrics::agent, metrics::usage, metrics::cost,
+        budgets::get, budgets::put,
         openapi,
     ),
     components(schemas(ws::ClientMsg, ws::ServerMsg)),
@@ -182,6 +184,12 @@ pub fn router(state: AppState) -> Router {
                 .delete(config_docs::delete_prompt),
         )
         .route("/api/config/providers", get(meta::providers))
+        .route("/api/config/routers", get(meta::routers))
+        // Budgets bind every agent: changing them is admin.
+        .route(
+            "/api/config/budgets",
+            get(budgets::get).merge(put(budgets::put).route_layer(admin_only())),
+        )
         .route("/api/info", get(meta::info))
         .route("/api/tools", get(plugins::tools))
         // Adding and removing MCP servers runs programs on the host: admin.

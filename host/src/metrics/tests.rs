@@ -25,6 +25,7 @@ fn usage(model: &str, input: u64, cached: u64, output: u64, cost: f64, known: bo
         ttft_ms: Some(500),
         attempts: 1,
         masked_tokens_saved: 0,
+        route: None,
     }
 }
 

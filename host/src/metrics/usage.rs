@@ -322,6 +322,7 @@ pub async fn cost_analysis(
             cache.saved_usd += cached * (p.input_per_mtok - p.cached_input_per_mtok) / 1e6;
         }
     }
+    let routing = routing_figures(records.iter().filter(|u| u.ts >= month_start), &prices);
     cache.hit_ratio =
         (cache.input_tokens > 0).then(|| cache.cached_tokens as f64 / cache.input_tokens as f64);
 
@@ -402,14 +403,42 @@ pub async fn cost_analysis(
         top_agents,
         top_tools,
         cache,
-        routing: RoutingFigures {
-            routed_calls: 0,
-            cheap_calls: 0,
-            cost_usd: 0.0,
-            all_strong_usd: 0.0,
-            saved_usd: 0.0,
-        },
+        routing,
     })
+}
+
+/// What routed calls cost against the same tokens on the router's strong
+/// model. Calls whose strong model has no known price are left out.
+fn routing_figures<'a>(
+    records: impl Iterator<Item = &'a UsageRecord>,
+    prices: &HashMap<(String, String), Price>,
+) -> RoutingFigures {
+    let mut r = RoutingFigures {
+        routed_calls: 0,
+        cheap_calls: 0,
+        cost_usd: 0.0,
+        all_strong_usd: 0.0,
+        saved_usd: 0.0,
+    };
+    for u in records {
+        let Some(route) = &u.route else { continue };
+        let Some(strong) = prices.get(&(route.strong.provider.clone(), route.strong.model.clone()))
+        else {
+            continue;
+        };
+        r.routed_calls += 1;
+        if route.tier == "cheap" {
+            r.cheap_calls += 1;
+        }
+        r.cost_usd += u.cost_usd;
+        r.all_strong_usd += strong.cost(&crate::llm::TokenUsage {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cached_tokens: u.cached_tokens,
+        });
+    }
+    r.saved_usd = r.all_strong_usd - r.cost_usd;
+    r
 }
 
 #[cfg(test)]
@@ -432,6 +461,7 @@ mod tests {
             price_known: cost > 0.0,
             duration_ms: 5,
             ttft_ms: None,
+            route: None,
         }
     }
 
@@ -484,6 +514,37 @@ mod tests {
         assert_eq!(by_agent.rows.len(), 2);
         assert_eq!(by_agent.rows[1].cost_usd, 1.0);
         assert_eq!(by_agent.rows[0].model, None);
+    }
+
+    #[test]
+    fn routing_savings_are_priced_at_the_strong_model() {
+        let mut prices = HashMap::new();
+        let price = |i, o| Price {
+            input_per_mtok: i,
+            cached_input_per_mtok: i / 2.0,
+            output_per_mtok: o,
+        };
+        prices.insert(("p".to_string(), "big".to_string()), price(10.0, 20.0));
+        let route = |tier: &str| crate::events::RouteInfo {
+            router: "r".into(),
+            tier: tier.into(),
+            reason: "x".into(),
+            strong: crate::agent::ModelRef {
+                provider: "p".into(),
+                model: "big".into(),
+            },
+        };
+        let mut cheap = rec("a", 1, "p", "small", 0.0001);
+        cheap.route = Some(route("cheap"));
+        let mut strong = rec("a", 1, "p", "big", 0.0012);
+        strong.route = Some(route("strong"));
+        let plain = rec("b", 1, "p", "small", 1.0);
+        let r = routing_figures([cheap, strong, plain].iter(), &prices);
+        assert_eq!((r.routed_calls, r.cheap_calls), (2, 1));
+        // 75 fresh + 25 cached input, 10 output on the big model.
+        let big = (75.0 * 10.0 + 25.0 * 5.0 + 10.0 * 20.0) / 1e6;
+        assert!((r.all_strong_usd - 2.0 * big).abs() < 1e-12, "{r:?}");
+        assert!((r.saved_usd - (2.0 * big - 0.0013)).abs() < 1e-12, "{r:?}");
     }
 
     #[test]

@@ -184,6 +184,8 @@ pub enum DocKind {
     SystemPrompt,
     /// An MCP server added through the API (`mcp/servers`).
     McpServer,
+    /// A setting changed through the API (e.g. `budgets`).
+    Setting,
 }
 
 impl DocKind {
@@ -193,6 +195,7 @@ impl DocKind {
             DocKind::AgentTemplate => "agent_template",
             DocKind::SystemPrompt => "system_prompt",
             DocKind::McpServer => "mcp_server",
+            DocKind::Setting => "setting",
         }
     }
 }

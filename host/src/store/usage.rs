@@ -30,6 +30,8 @@ pub struct UsageRecord {
     pub duration_ms: u64,
     /// Time to the first streamed text.
     pub ttft_ms: Option<u64>,
+    /// For an agent on a model router: the tier chosen and why.
+    pub route: Option<crate::events::RouteInfo>,
 }
 
 impl UsageRecord {
@@ -45,6 +47,7 @@ impl UsageRecord {
             price_known,
             duration_ms,
             ttft_ms,
+            route,
             ..
         } = &event.body
         else {
@@ -62,6 +65,7 @@ impl UsageRecord {
             price_known: *price_known,
             duration_ms: *duration_ms,
             ttft_ms: *ttft_ms,
+            route: route.clone(),
         })
     }
 }
