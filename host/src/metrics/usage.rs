@@ -4,10 +4,11 @@
 //! date, burn rate, projection to the month's end, the most expensive agents
 //! and tools, cache hits and what they saved).
 
+use crate::agent::cost::{day_start, month_start};
 use crate::config::{Price, ProviderConfig};
 use crate::events::EventBody;
 use crate::store::{Store, StoreError, UsageRecord};
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use utoipa::ToSchema;
@@ -240,15 +241,6 @@ pub struct CostAnalysis {
     pub routing: RoutingFigures,
 }
 
-fn start_of_month(now: DateTime<Utc>) -> DateTime<Utc> {
-    let first = NaiveDate::from_ymd_opt(now.year(), now.month(), 1).unwrap_or(now.date_naive());
-    Utc.from_utc_datetime(&first.and_time(chrono::NaiveTime::MIN))
-}
-
-fn start_of_day(now: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.from_utc_datetime(&now.date_naive().and_time(chrono::NaiveTime::MIN))
-}
-
 fn days_in_month(now: DateTime<Utc>) -> i64 {
     let (y, m) = if now.month() == 12 {
         (now.year() + 1, 1)
@@ -256,7 +248,7 @@ fn days_in_month(now: DateTime<Utc>) -> i64 {
         (now.year(), now.month() + 1)
     };
     NaiveDate::from_ymd_opt(y, m, 1)
-        .map(|next| (next - start_of_month(now).date_naive()).num_days())
+        .map(|next| (next - month_start(now).date_naive()).num_days())
         .unwrap_or(30)
 }
 
@@ -279,13 +271,13 @@ pub async fn cost_analysis(
     providers: &[ProviderConfig],
     now: DateTime<Utc>,
 ) -> Result<CostAnalysis, StoreError> {
-    let month_start = start_of_month(now);
+    let month_start = month_start(now);
     let week_start = now - Duration::days(7);
     let from = month_start.min(week_start);
     let end = now + Duration::seconds(1);
     let records = store.usage_between(from, end, None).await?;
     let prices = prices(providers);
-    let today = start_of_day(now);
+    let today = day_start(now);
 
     let mut spend_to_date = 0.0;
     let mut spend_today = 0.0;
@@ -444,6 +436,7 @@ fn routing_figures<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     fn rec(agent: &str, day: u32, provider: &str, model: &str, cost: f64) -> UsageRecord {
         UsageRecord {
@@ -554,12 +547,12 @@ mod tests {
             .single()
             .unwrap_or_default();
         assert_eq!(days_in_month(t), 31);
-        assert_eq!(start_of_month(t).to_rfc3339(), "2026-12-01T00:00:00+00:00");
+        assert_eq!(month_start(t).to_rfc3339(), "2026-12-01T00:00:00+00:00");
         let feb = Utc
             .with_ymd_and_hms(2028, 2, 10, 0, 0, 0)
             .single()
             .unwrap_or_default();
         assert_eq!(days_in_month(feb), 29);
-        assert_eq!(start_of_day(t).to_rfc3339(), "2026-12-31T00:00:00+00:00");
+        assert_eq!(day_start(t).to_rfc3339(), "2026-12-31T00:00:00+00:00");
     }
 }
