@@ -30,7 +30,8 @@ const KNOWN_ERROR_CODES: &[&str] = &[
     "model_failed",
     "repeated_tool_failure",
     "limit_turns",
-    "limit_cost",
+    "budget_exceeded",
+    "budget_price_unknown",
     "limit_time",
     "host_restarted",
 ];
