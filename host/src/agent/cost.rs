@@ -12,7 +12,7 @@
 
 use super::context::Item;
 use crate::config::{Budgets, Price, RouterConfig, Tier};
-use crate::store::{DocKind, Store, StoreError};
+use crate::store::{DocKind, Store, StoreError, UsageRecord};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use std::sync::RwLock;
 
@@ -84,6 +84,61 @@ pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
         .single()
         .unwrap_or(now)
+}
+
+/// Dollars spent today and this month (UTC), by one agent and by all.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Spend {
+    /// By the agent today.
+    pub agent_today: f64,
+    /// By the agent this month.
+    pub agent_month: f64,
+    /// By all agents today (0 unless read for all).
+    pub all_today: f64,
+    /// By all agents this month (0 unless read for all).
+    pub all_month: f64,
+}
+
+impl Spend {
+    /// Sums `records` (this month's usage) per period: `agent`'s, and
+    /// everyone's.
+    pub fn of(records: &[UsageRecord], agent: Option<&str>, day: DateTime<Utc>) -> Spend {
+        let mut s = Spend::default();
+        for u in records {
+            let today = u.ts >= day;
+            s.all_month += u.cost_usd;
+            if today {
+                s.all_today += u.cost_usd;
+            }
+            if agent == Some(u.agent_id.as_str()) {
+                s.agent_month += u.cost_usd;
+                if today {
+                    s.agent_today += u.cost_usd;
+                }
+            }
+        }
+        s
+    }
+
+    /// Reads this month's usage once: every agent's when `all`, else only
+    /// `agent`'s.
+    pub async fn read(
+        store: &Store,
+        agent: Option<&str>,
+        all: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Spend, StoreError> {
+        // A second ahead: what was stored in this very instant counts.
+        let to = now + chrono::Duration::seconds(1);
+        let records = store
+            .usage_between(month_start(now), to, if all { None } else { agent })
+            .await?;
+        let mut spend = Spend::of(&records, agent, day_start(now));
+        if !all {
+            (spend.all_today, spend.all_month) = (0.0, 0.0);
+        }
+        Ok(spend)
+    }
 }
 
 /// The estimated cost in USD of a call with `prompt_tokens` of prompt:
@@ -396,6 +451,43 @@ mod tests {
         assert!(m.contains("$0.500000 spent today (UTC)"), "{m}");
         let m = exceeded(&budgets[1..], 0.6).unwrap_or_default();
         assert!(m.contains("global daily budget"), "{m}");
+    }
+
+    #[test]
+    fn spend_splits_today_from_the_month_and_the_agent_from_all() {
+        let at = |agent: &str, day: u32, cost: f64| UsageRecord {
+            agent_id: agent.into(),
+            ts: Utc.with_ymd_and_hms(2026, 11, day, 12, 0, 0).unwrap(),
+            provider: "p".into(),
+            model: "m".into(),
+            input_tokens: 1,
+            output_tokens: 1,
+            cached_tokens: 0,
+            cost_usd: cost,
+            price_known: true,
+            duration_ms: 1,
+            ttft_ms: None,
+            route: None,
+        };
+        let records = [
+            at("a", 3, 1.0),
+            at("b", 3, 2.0),
+            at("a", 17, 0.25),
+            at("b", 17, 4.0),
+        ];
+        let day = Utc.with_ymd_and_hms(2026, 11, 17, 0, 0, 0).unwrap();
+        let s = Spend::of(&records, Some("a"), day);
+        assert_eq!(
+            s,
+            Spend {
+                agent_today: 0.25,
+                agent_month: 1.25,
+                all_today: 4.25,
+                all_month: 7.25,
+            }
+        );
+        let none = Spend::of(&[], None, day);
+        assert!(none.all_month.is_sign_positive(), "no spend is +0, not -0");
     }
 
     #[test]

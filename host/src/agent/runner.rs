@@ -679,15 +679,27 @@ impl Agent {
         Ok((provider, model))
     }
 
+    /// Whether the tool named `name` only reads and whether it runs
+    /// commands (a plugin granted `exec`); the error when no enabled plugin
+    /// offers it. An MCP tool its server has not listed (yet) is neither:
+    /// it is called anyway, and the answer explains why it is unavailable.
+    fn tool_facts(&self, name: &str) -> Result<(bool, bool), String> {
+        if self.mcp_server_of(name).is_some() {
+            let listed = self.deps.mcp.find_tool(name);
+            return Ok((listed.is_some_and(|t| t.read_only), false));
+        }
+        match self.deps.plugins.find_tool(name) {
+            Ok((record, spec)) => Ok((
+                spec.read_only,
+                effective(&record.requested, &record.granted).contains(&Capability::Exec),
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// Whether the tool named `name` only reads (unknown tools do not).
     fn tool_read_only(&self, name: &str) -> bool {
-        if self.mcp_server_of(name).is_some() {
-            return self.deps.mcp.find_tool(name).is_some_and(|t| t.read_only);
-        }
-        self.deps
-            .plugins
-            .find_tool(name)
-            .is_ok_and(|(_, spec)| spec.read_only)
+        self.tool_facts(name).is_ok_and(|(read_only, _)| read_only)
     }
 
     /// The router's choice for the next call, with what the `usage` event
@@ -753,14 +765,12 @@ impl Agent {
             return Ok(Some((
                 "budget_price_unknown",
                 format!(
-                    "model `{}` of provider `{}` has no known price, so the budgets that apply to this agent cannot be enforced;                      set its input_per_mtok and output_per_mtok in paddock.toml. Nothing was sent to the model.",
+                    "model `{}` of provider `{}` has no known price, so the budgets that apply to this agent cannot be enforced; set its input_per_mtok and output_per_mtok in paddock.toml. Nothing was sent to the model.",
                     m.model, m.provider
                 ),
             )));
         };
         let store = &self.deps.store;
-        let now = chrono::Utc::now();
-        let (day, month) = (cost::day_start(now), cost::month_start(now));
         let mut uses = Vec::new();
         let mut add = |name, period, limit: Option<f64>, spent: f64| {
             if let Some(limit) = limit {
@@ -784,40 +794,40 @@ impl Agent {
                 spent,
             );
         }
-        if limits.daily_usd.is_some() {
-            let spent = store.spent_since(day, Some(&self.id)).await?;
+        let periodic = [
+            limits.daily_usd,
+            limits.monthly_usd,
+            global.daily_usd,
+            global.monthly_usd,
+        ];
+        if periodic.iter().any(Option::is_some) {
+            // One read of this month's usage serves every periodic budget;
+            // everyone's only when a global budget applies.
+            let all = global.daily_usd.is_some() || global.monthly_usd.is_some();
+            let spend = cost::Spend::read(store, Some(&self.id), all, chrono::Utc::now()).await?;
             add(
                 "agent daily budget (limits.daily_usd)",
                 "by this agent today (UTC)",
                 limits.daily_usd,
-                spent,
+                spend.agent_today,
             );
-        }
-        if limits.monthly_usd.is_some() {
-            let spent = store.spent_since(month, Some(&self.id)).await?;
             add(
                 "agent monthly budget (limits.monthly_usd)",
                 "by this agent this month (UTC)",
                 limits.monthly_usd,
-                spent,
+                spend.agent_month,
             );
-        }
-        if global.daily_usd.is_some() {
-            let spent = store.spent_since(day, None).await?;
             add(
                 "global daily budget (budgets.daily_usd)",
                 "by all agents today (UTC)",
                 global.daily_usd,
-                spent,
+                spend.all_today,
             );
-        }
-        if global.monthly_usd.is_some() {
-            let spent = store.spent_since(month, None).await?;
             add(
                 "global monthly budget (budgets.monthly_usd)",
                 "by all agents this month (UTC)",
                 global.monthly_usd,
-                spent,
+                spend.all_month,
             );
         }
         let estimate = cost::estimate_cost(&price, prompt_tokens, self.config.max_tokens);
@@ -1001,19 +1011,9 @@ impl Agent {
             .await;
         }
         let is_mcp = self.mcp_server_of(&call.name).is_some();
-        let (read_only, uses_exec) = if is_mcp {
-            // A tool its server has not listed (yet) is called anyway: the
-            // answer explains why it is unavailable.
-            let listed = self.deps.mcp.find_tool(&call.name);
-            (listed.is_some_and(|t| t.read_only), false)
-        } else {
-            match self.deps.plugins.find_tool(&call.name) {
-                Ok((record, spec)) => (
-                    spec.read_only,
-                    effective(&record.requested, &record.granted).contains(&Capability::Exec),
-                ),
-                Err(e) => return refuse(format!("unknown tool `{}`: {e}", call.name)).await,
-            }
+        let (read_only, uses_exec) = match self.tool_facts(&call.name) {
+            Ok(facts) => facts,
+            Err(e) => return refuse(format!("unknown tool `{}`: {e}", call.name)).await,
         };
         let arguments: serde_json::Value = match serde_json::from_str(&call.arguments) {
             Ok(v @ serde_json::Value::Object(_)) => v,

@@ -4,7 +4,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiJson};
-use crate::agent::cost::{day_start, month_start};
+use crate::agent::cost::{Spend, day_start, month_start};
 use crate::config::Budgets;
 use axum::Json;
 use axum::extract::State;
@@ -35,16 +35,15 @@ pub struct BudgetsView {
 async fn view(state: &AppState) -> Result<BudgetsView, ApiError> {
     let (budgets, from_api) = state.manager.deps().budgets.get();
     let now = Utc::now();
-    let (day, month) = (day_start(now), month_start(now));
+    let spend = Spend::read(&state.store, None, true, now).await?;
     Ok(BudgetsView {
         daily_usd: budgets.daily_usd,
         monthly_usd: budgets.monthly_usd,
         source: if from_api { "api" } else { "config" }.into(),
-        // `+ 0.0`: an empty sum is -0.0.
-        spent_today_usd: state.store.spent_since(day, None).await? + 0.0,
-        spent_this_month_usd: state.store.spent_since(month, None).await? + 0.0,
-        day_start: day,
-        month_start: month,
+        spent_today_usd: spend.all_today,
+        spent_this_month_usd: spend.all_month,
+        day_start: day_start(now),
+        month_start: month_start(now),
     })
 }
 

@@ -1430,9 +1430,13 @@ async fn usage_between_reads_a_time_range(url: String) {
         ),
         (100, 40, 7)
     );
-    assert_eq!(store.spent_since(t0, Some(&a)).await.unwrap(), 0.75);
-    assert_eq!(
-        store.spent_since(t0 + day * 2, Some(&a)).await.unwrap(),
-        0.0
-    );
+    // Up to now: a's spend since t0, and none since t0 + 2 days.
+    let now = Utc::now() + chrono::Duration::seconds(1);
+    let since = store.usage_between(t0, now, Some(&a)).await.unwrap();
+    assert_eq!(since.iter().map(|u| u.cost_usd).sum::<f64>(), 0.75);
+    let late = store
+        .usage_between(t0 + day * 2, now, Some(&a))
+        .await
+        .unwrap();
+    assert!(late.is_empty(), "{late:?}");
 }

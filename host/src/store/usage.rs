@@ -114,20 +114,4 @@ impl Store {
             })
             .collect()
     }
-
-    /// Dollars spent in `[from, now)`, by one agent or all.
-    pub async fn spent_since(
-        &self,
-        from: DateTime<Utc>,
-        agent: Option<&str>,
-    ) -> Result<f64, StoreError> {
-        // A second ahead: what was stored in this very instant counts.
-        let to = Utc::now() + chrono::Duration::seconds(1);
-        Ok(self
-            .usage_between(from, to, agent)
-            .await?
-            .iter()
-            .map(|u| u.cost_usd)
-            .sum())
-    }
 }
