@@ -242,6 +242,39 @@ impl TryFrom<serde_json::Value> for Fields {
     }
 }
 
+/// A time given in a query parameter: RFC 3339, or with `dates` also
+/// `YYYY-MM-DD` (UTC midnight), within the years the store can keep
+/// (1678 to 2261); the error names `field`.
+pub fn query_time(
+    field: &str,
+    text: &str,
+    dates: bool,
+) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+    let t = match DateTime::parse_from_rfc3339(text) {
+        Ok(t) => t.with_timezone(&Utc),
+        Err(e) => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            Ok(d) if dates => Utc.from_utc_datetime(&d.and_time(NaiveTime::MIN)),
+            _ if dates => {
+                return Err(ApiError::invalid(format!(
+                    "{field}: `{text}` is not an RFC 3339 time or a YYYY-MM-DD date"
+                )));
+            }
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "{field}: `{text}` is not an RFC 3339 time such as 2026-01-31T12:00:00Z ({e})"
+                )));
+            }
+        },
+    };
+    if t.timestamp_nanos_opt().is_none() {
+        return Err(ApiError::invalid(format!(
+            "{field}: must be a time between the years 1678 and 2261"
+        )));
+    }
+    Ok(t)
+}
+
 /// Query parameters with a 400 naming the bad parameter (unknown ones,
 /// values of the wrong type).
 pub struct ApiQuery<T>(pub T);

@@ -2,14 +2,14 @@
 //! usage by provider, model, agent and day, and the cost analysis.
 
 use super::AppState;
-use super::error::{ApiError, ApiPath, ApiQuery};
+use super::error::{ApiError, ApiPath, ApiQuery, query_time};
 use crate::metrics::usage::{CostAnalysis, GroupBy, UsageReport, cost_analysis, usage_report};
 use crate::metrics::{AgentMetrics, MetricsError};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Duration, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -141,18 +141,6 @@ pub struct UsageParams {
 /// Longest range one usage request may cover.
 const MAX_RANGE_DAYS: i64 = 3660;
 
-fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN)));
-    }
-    Err(ApiError::invalid(format!(
-        "{field}: `{text}` is not an RFC 3339 time or a YYYY-MM-DD date"
-    )))
-}
-
 /// Tokens and cost by provider, model, agent and day in a time range.
 #[utoipa::path(get, path = "/api/metrics/usage", tag = "metrics", params(UsageParams),
     responses((status = 200, body = UsageReport), (status = 400, body = super::error::ErrorBody)))]
@@ -161,11 +149,11 @@ pub async fn usage(
     ApiQuery(p): ApiQuery<UsageParams>,
 ) -> Result<Json<UsageReport>, ApiError> {
     let to = match &p.to {
-        Some(t) => parse_time("to", t)?,
+        Some(t) => query_time("to", t, true)?,
         None => Utc::now(),
     };
     let from = match &p.from {
-        Some(f) => parse_time("from", f)?,
+        Some(f) => query_time("from", f, true)?,
         None => to - Duration::days(30),
     };
     if from >= to {

@@ -3,14 +3,13 @@
 //! the API deletes it), policy rules, and a dry-run of the pipeline.
 
 use super::AppState;
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, query_time};
 use crate::agent::Remember;
 use crate::policy::{ApprovalMode, Call, Decision, RuleSpec, RuleView, Scope, Subject};
 use crate::store::{ApprovalRecord, AuditEntry, AuditQuery, NewAudit};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -122,21 +121,8 @@ pub async fn audit(
     }
     let since = match &p.since {
         None => None,
-        Some(s) => Some(
-            DateTime::parse_from_rfc3339(s)
-                .map_err(|e| {
-                    ApiError::invalid(format!(
-                        "since: `{s}` is not an RFC 3339 time such as 2026-01-31T12:00:00Z ({e})"
-                    ))
-                })?
-                .with_timezone(&Utc),
-        ),
+        Some(s) => Some(query_time("since", s, false)?),
     };
-    if since.is_some_and(|t| t.timestamp_nanos_opt().is_none()) {
-        return Err(ApiError::invalid(
-            "since: must be a time between the years 1678 and 2261",
-        ));
-    }
     let entries = state
         .store
         .audit_log(&AuditQuery {
