@@ -219,6 +219,7 @@ impl Manager {
             created_at: now,
         };
         self.deps.store.create_agent(&new, &first).await?;
+        self.deps.metrics.observe(&first);
         self.deps.bus.publish(Arc::new(first));
         let agent = Agent::new(id.clone(), config, self.deps.clone(), 1, AgentStatus::Idle);
         self.insert(agent.clone());
