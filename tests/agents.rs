@@ -850,6 +850,7 @@ async fn died_mid_call(
         temperature: None,
         max_tokens: None,
         workspace: workspace.to_path_buf(),
+        workspace_id: None,
         tools: None,
         mcp_servers: Vec::new(),
         network: false,

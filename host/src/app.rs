@@ -43,6 +43,9 @@ pub enum StartError {
     /// The metrics registry could not be set up.
     #[error("metrics: {0}")]
     Metrics(#[from] crate::metrics::MetricsError),
+    /// The workspaces directory is not usable.
+    #[error("workspaces: {0}")]
+    Workspaces(#[from] crate::workspace::WorkspaceError),
     /// The data directory is not usable.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -90,6 +93,8 @@ pub struct App {
     pub sandbox: Arc<SandboxManager>,
     /// MCP servers.
     pub mcp: Arc<McpManager>,
+    /// Workspaces.
+    pub workspaces: Arc<crate::workspace::Workspaces>,
     /// The model used when a request names none: the first model of the
     /// first provider.
     pub default_model: Option<ModelRef>,
@@ -109,6 +114,11 @@ impl App {
         })?;
         let store =
             Store::open_configured(options.config.database_url.as_deref(), data_dir).await?;
+        let workspaces = Arc::new(crate::workspace::Workspaces::open(
+            store.clone(),
+            data_dir,
+            options.config.workspaces.clone(),
+        )?);
         let sandbox = Arc::new(
             SandboxManager::open(
                 &options.config.sandbox,
@@ -214,6 +224,7 @@ impl App {
             plugins,
             sandbox,
             mcp,
+            workspaces,
             default_model,
             config: options.config,
         })
@@ -227,6 +238,7 @@ impl App {
             bus: self.bus.clone(),
             plugins: self.plugins.clone(),
             mcp: self.mcp.clone(),
+            workspaces: self.workspaces.clone(),
             auth: Arc::new(auth),
             default_model: self.default_model.clone(),
             providers: Arc::new(self.config.providers.clone()),

@@ -57,6 +57,9 @@ pub struct Config {
     /// of one model (`router = "NAME"`).
     #[serde(default)]
     pub routers: Vec<RouterConfig>,
+    /// Where workspaces may be, backups kept, files read.
+    #[serde(default)]
+    pub workspaces: crate::workspace::WorkspacesConfig,
 }
 
 /// Global spending caps in USD, over all agents' model calls (UTC day and

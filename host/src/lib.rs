@@ -12,6 +12,8 @@
 //!   tools for agents.
 //! - [`policy`]: the policy pipeline: rules, risk assessors, approval modes.
 //! - [`sandbox`]: where shell commands run (Docker, bubblewrap).
+//! - [`workspace`]: the directories agents work in: worktrees, files,
+//!   diffs, merges, backups.
 //! - [`config`]: the configuration file, `paddock.toml`.
 //! - [`bench`]: `paddock bench …` measurements.
 
@@ -28,3 +30,4 @@ pub mod plugins;
 pub mod policy;
 pub mod sandbox;
 pub mod store;
+pub mod workspace;

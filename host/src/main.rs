@@ -174,6 +174,10 @@ struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:7700). Beyond loopback, a token is required.
     #[arg(long, env = "PADDOCK_BIND")]
     bind: Option<String>,
+    /// A directory under which workspaces may lie (repeatable; replaces
+    /// `[workspaces] roots`; default: the home directory).
+    #[arg(long = "workspace-root", value_name = "DIR")]
+    workspace_roots: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -890,6 +894,17 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     if let Some(bind) = &args.bind {
         config.server.bind = bind.clone();
     }
+    if !args.workspace_roots.is_empty() {
+        config.workspaces.roots = args.workspace_roots.clone();
+    }
+    for root in &config.workspaces.roots {
+        if !root.is_absolute() {
+            bail!(Usage(format!(
+                "workspace root `{}` must be an absolute path",
+                root.display()
+            )));
+        }
+    }
     let addr: std::net::SocketAddr = config
         .server
         .bind
@@ -1114,6 +1129,7 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         temperature: None,
         max_tokens: None,
         workspace,
+        workspace_id: None,
         tools: None,
         mcp_servers: args.mcp_servers.clone(),
         network: args.network,

@@ -149,8 +149,13 @@ impl Server {
     ) -> Server {
         use std::io::BufRead;
         let mut cmd = p.command();
-        cmd.arg("serve")
-            .args(args)
+        cmd.arg("serve");
+        // The tests' workspaces are temporary directories; a test that
+        // names roots of its own gets only those.
+        if !args.contains(&"--workspace-root") {
+            cmd.arg("--workspace-root").arg(std::env::temp_dir());
+        }
+        cmd.args(args)
             .arg("--config")
             .arg(config)
             .arg("--bind")

@@ -15,6 +15,7 @@ import { createServer } from 'node:net';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { tmpdir } from 'node:os';
 
 const require = createRequire(new URL('../../dashboard/package.json', import.meta.url));
 const { chromium } = require('playwright-core');
@@ -61,7 +62,7 @@ class Host {
   }
 
   async start() {
-    const child = spawn(BIN, ['--data-dir', DATA, 'serve', '--config', CONFIG, '--bind', `127.0.0.1:${this.port}`], {
+    const child = spawn(BIN, ['--data-dir', DATA, 'serve', '--config', CONFIG, '--bind', `127.0.0.1:${this.port}`, '--workspace-root', tmpdir()], {
       env: process.env,
       stdio: ['ignore', 'pipe', 'inherit'],
     });

@@ -41,6 +41,10 @@ pub struct AgentConfig {
     /// The directory the tools see at `/workspace`.
     #[schema(value_type = String)]
     pub workspace: PathBuf,
+    /// The Paddock workspace (`/api/workspaces`) that directory is, when
+    /// the agent was given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
     /// Tools it may use, by name; `None` means every enabled plugin tool
     /// and every tool of its MCP servers.
     #[serde(default)]

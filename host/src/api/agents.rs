@@ -87,10 +87,18 @@ pub struct AgentTemplate {
     /// Cap on each answer's tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
-    /// The workspace directory.
+    /// The workspace directory (under an allowed root). Give one of
+    /// `workspace`, `workspace_id` and `worktree`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub workspace: Option<PathBuf>,
+    /// Or a workspace of `/api/workspaces`, by id or name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
+    /// Or a new git worktree of this repository, made for the agent and
+    /// named after it (branch `paddock/<agent name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<WorktreeRequest>,
     /// Tools it may use (default: all enabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<String>>,
@@ -112,6 +120,19 @@ pub struct AgentTemplate {
     /// The agent's own policy rules, tried before all others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<Vec<String>>,
+}
+
+/// A worktree made for an agent.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorktreeRequest {
+    /// A local git repository under an allowed root.
+    #[schema(value_type = String)]
+    pub repo: PathBuf,
+    /// The branch to start from and merge into (default: the one checked
+    /// out in `repo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
 }
 
 /// `POST /api/agents`.
@@ -147,8 +168,12 @@ impl TryFrom<serde_json::Value> for CreateAgent {
 }
 
 /// Builds an agent's configuration from a request, its template and the
-/// host's defaults.
-pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentConfig, ApiError> {
+/// host's defaults. When it asks for a worktree, that is returned too, and
+/// the configuration's workspace is left empty until it is made.
+pub async fn resolve_config(
+    state: &AppState,
+    req: CreateAgent,
+) -> Result<(AgentConfig, Option<WorktreeRequest>), ApiError> {
     let mut merged = AgentTemplate::default();
     let mut name = req.name.clone();
     if let Some(t) = &req.template {
@@ -201,7 +226,15 @@ pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentC
     take!(router);
     take!(temperature);
     take!(max_tokens);
+    // The request's place to work wins over the template's.
+    if f.workspace.is_some() || f.workspace_id.is_some() || f.worktree.is_some() {
+        merged.workspace = None;
+        merged.workspace_id = None;
+        merged.worktree = None;
+    }
     take!(workspace);
+    take!(workspace_id);
+    take!(worktree);
     take!(tools);
     take!(mcp_servers);
     take!(network);
@@ -246,10 +279,35 @@ pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentC
             .clone()
             .ok_or_else(|| ApiError::invalid("model: required (no default model is configured)"))?,
     };
-    let workspace = merged
-        .workspace
-        .ok_or_else(|| ApiError::invalid("workspace: required"))?;
-    Ok(AgentConfig {
+    let (workspace, workspace_id) = match (merged.workspace, merged.workspace_id, &merged.worktree)
+    {
+        (Some(path), None, None) => {
+            state.workspaces.roots().check("workspace", &path)?;
+            (path, None)
+        }
+        (None, Some(id), None) => {
+            let ws = state.workspaces.get(&id).await.map_err(|e| match e {
+                crate::workspace::WorkspaceError::NotFound(m) => {
+                    ApiError::invalid(format!("workspace_id: {m}"))
+                }
+                other => other.into(),
+            })?;
+            (ws.path, Some(ws.id))
+        }
+        // Made once everything else checked out (see `create`).
+        (None, None, Some(_)) => (PathBuf::new(), None),
+        (None, None, None) => {
+            return Err(ApiError::invalid(
+                "workspace: required (or workspace_id, or worktree)",
+            ));
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "workspace, workspace_id, worktree: give one of them",
+            ));
+        }
+    };
+    let config = AgentConfig {
         name: name.unwrap_or_else(|| "agent".into()),
         system_prompt,
         model,
@@ -257,6 +315,7 @@ pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentC
         temperature: merged.temperature,
         max_tokens: merged.max_tokens,
         workspace,
+        workspace_id,
         tools: merged.tools,
         mcp_servers: merged.mcp_servers.unwrap_or_default(),
         network: merged.network.unwrap_or(false),
@@ -269,7 +328,8 @@ pub async fn resolve_config(state: &AppState, req: CreateAgent) -> Result<AgentC
             .unwrap_or(state.manager.deps().policy.config().default_mode),
         approval_timeout_secs: merged.approval_timeout_secs,
         rules: merged.rules.unwrap_or_default(),
-    })
+    };
+    Ok((config, merged.worktree))
 }
 
 async fn prompt_text(state: &AppState, name: &str) -> Result<String, ApiError> {
@@ -306,9 +366,49 @@ pub async fn create(
             other => other.into(),
         })?;
     }
-    let config = resolve_config(&state, req).await?;
-    let (_, record) = state.manager.create(config, task).await?;
-    Ok((StatusCode::CREATED, Json(AgentView::new(record, &state))))
+    let (mut config, worktree) = resolve_config(&state, req).await?;
+    // A worktree named after the agent, made last so that a request that
+    // fails its checks leaves none behind (and removed if creation fails).
+    let made = match worktree {
+        Some(w) => {
+            let name = state
+                .workspaces
+                .free_name(&crate::workspace::slug(&config.name))
+                .await?;
+            let ws = state
+                .workspaces
+                .create(crate::workspace::NewWorkspace {
+                    name: name.clone(),
+                    repo: Some(w.repo),
+                    base: w.base,
+                    branch: None,
+                    path: None,
+                    copy: false,
+                })
+                .await
+                .map_err(|e| match e {
+                    crate::workspace::WorkspaceError::Invalid(m) => {
+                        ApiError::invalid(format!("worktree.{m}"))
+                    }
+                    other => other.into(),
+                })?;
+            config.workspace = ws.path.clone();
+            config.workspace_id = Some(ws.id.clone());
+            Some(ws)
+        }
+        None => None,
+    };
+    match state.manager.create(config, task).await {
+        Ok((_, record)) => Ok((StatusCode::CREATED, Json(AgentView::new(record, &state)))),
+        Err(e) => {
+            if let Some(ws) = made
+                && let Err(undo) = state.workspaces.delete(&ws, true, true).await
+            {
+                tracing::warn!(workspace = %ws.id, error = %undo, "could not remove the worktree of an agent that was not created");
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// `GET /api/agents` parameters.

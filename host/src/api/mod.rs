@@ -13,6 +13,7 @@ pub mod meta;
 pub mod metrics;
 pub mod plugins;
 pub mod policy;
+pub mod workspaces;
 pub mod ws;
 
 use crate::agent::{Manager, ModelRef};
@@ -45,6 +46,8 @@ pub struct AppState {
     pub plugins: Arc<PluginHost>,
     /// MCP servers.
     pub mcp: Arc<McpManager>,
+    /// Workspaces.
+    pub workspaces: Arc<crate::workspace::Workspaces>,
     /// Auth rules.
     pub auth: Arc<Auth>,
     /// The model used when a request names none.
@@ -75,10 +78,14 @@ pub struct AppState {
         meta::info, meta::providers, meta::routers,
         metrics::prometheus, metrics::agents, metrics::agent, metrics::usage, metrics::cost,
         budgets::get, budgets::put,
+        workspaces::list, workspaces::create, workspaces::get, workspaces::delete,
+        workspaces::files, workspaces::diff, workspaces::commit, workspaces::merge,
+        workspaces::backup, workspaces::backups_of, workspaces::backups, workspaces::restore,
+        workspaces::delete_backup,
         openapi,
     ),
     components(schemas(ws::ClientMsg, ws::ServerMsg)),
-    tags((name = "metrics"), (name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "policy"), (name = "meta"))
+    tags((name = "metrics"), (name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "policy"), (name = "meta"), (name = "workspaces"))
 )]
 pub struct ApiDoc;
 
@@ -208,6 +215,23 @@ pub fn router(state: AppState) -> Router {
         .route("/api/metrics/agents/{id}", get(metrics::agent))
         .route("/api/metrics/usage", get(metrics::usage))
         .route("/api/metrics/cost-analysis", get(metrics::cost))
+        .route(
+            "/api/workspaces",
+            get(workspaces::list).post(workspaces::create),
+        )
+        .route(
+            "/api/workspaces/{id}",
+            get(workspaces::get).delete(workspaces::delete),
+        )
+        .route("/api/workspaces/{id}/files", get(workspaces::files))
+        .route("/api/workspaces/{id}/diff", get(workspaces::diff))
+        .route("/api/workspaces/{id}/commit", post(workspaces::commit))
+        .route("/api/workspaces/{id}/merge", post(workspaces::merge))
+        .route("/api/workspaces/{id}/backup", post(workspaces::backup))
+        .route("/api/workspaces/{id}/backups", get(workspaces::backups_of))
+        .route("/api/backups", get(workspaces::backups))
+        .route("/api/backups/{id}", delete(workspaces::delete_backup))
+        .route("/api/backups/{id}/restore", post(workspaces::restore))
         .route("/metrics", get(metrics::prometheus))
         .route("/api/ws", get(ws::upgrade))
         .route("/api/openapi.json", get(openapi))

@@ -186,6 +186,10 @@ pub enum DocKind {
     McpServer,
     /// A setting changed through the API (e.g. `budgets`).
     Setting,
+    /// A workspace (`workspaces`), by id.
+    Workspace,
+    /// A workspace backup, by id.
+    WorkspaceBackup,
 }
 
 impl DocKind {
@@ -196,6 +200,8 @@ impl DocKind {
             DocKind::SystemPrompt => "system_prompt",
             DocKind::McpServer => "mcp_server",
             DocKind::Setting => "setting",
+            DocKind::Workspace => "workspace",
+            DocKind::WorkspaceBackup => "workspace_backup",
         }
     }
 }

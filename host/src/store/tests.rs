@@ -376,6 +376,7 @@ fn config(name: &str) -> AgentConfig {
         temperature: Some(0.25),
         max_tokens: Some(1000),
         workspace: PathBuf::from("/tmp/ws"),
+        workspace_id: None,
         tools: Some(vec!["read_file".into()]),
         mcp_servers: Vec::new(),
         network: false,
