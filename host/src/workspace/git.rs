@@ -26,6 +26,11 @@ pub(crate) const SAFE: &[&str] = &[
     "advice.detachedHead=false",
 ];
 
+/// Paddock's own directory in a workspace (the file tools keep the
+/// originals of edited files there): never part of a snapshot, so never
+/// diffed, committed or merged.
+const PADDOCK_EXCLUDE: &str = ":(exclude,top).paddock";
+
 /// Author and committer when git has none configured.
 const FALLBACK_NAME: &str = "Paddock";
 const FALLBACK_EMAIL: &str = "paddock@localhost";
@@ -182,7 +187,17 @@ impl Git {
             // A directory an agent `git init`ed without a commit cannot be
             // added; it is left out instead of failing the snapshot.
             let add = self
-                .run_env(&["add", "--all", "--ignore-errors", "--", "."], &env)
+                .run_env(
+                    &[
+                        "add",
+                        "--all",
+                        "--ignore-errors",
+                        "--",
+                        ".",
+                        PADDOCK_EXCLUDE,
+                    ],
+                    &env,
+                )
                 .await?;
             let only_empty_repos = add
                 .stderr

@@ -686,6 +686,9 @@ impl Workspaces {
             )));
         }
         let common = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        // `repo` may be a directory inside a repository: that repository
+        // must be under an allowed root too.
+        let common = self.roots.check("repo", &common)?;
         let git = Git::new(&common, None);
         let base_branch = match &req.base {
             Some(b) => b.clone(),

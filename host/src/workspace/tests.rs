@@ -103,6 +103,9 @@ async fn worktrees_commit_and_merge_and_a_conflict_changes_nothing() {
     std::fs::write(a.path.join("f.txt"), "one\nTWO (a)\nthree\n").unwrap();
     std::fs::write(a.path.join("new.txt"), "new\n").unwrap();
     std::fs::write(a.path.join("debug.log"), "noise\n").unwrap();
+    // The file tools' originals of edited files are Paddock's, not the work.
+    std::fs::create_dir_all(a.path.join(".paddock/backups")).unwrap();
+    std::fs::write(a.path.join(".paddock/backups/f.txt.1"), "one\ntwo\n").unwrap();
     let d = f.ws.diff(&a).await.unwrap();
     let paths: Vec<(&str, &str)> = d
         .files
@@ -122,7 +125,11 @@ async fn worktrees_commit_and_merge_and_a_conflict_changes_nothing() {
     );
     let c = f.ws.commit(&a, "a: change two").await.unwrap();
     assert_eq!(c.files.len(), 2);
-    assert_eq!(git(&a.path, &["status", "--porcelain"]), "");
+    assert_eq!(
+        git(&a.path, &["status", "--porcelain"]),
+        "?? .paddock/",
+        "everything but Paddock's own directory is committed"
+    );
     assert_eq!(
         code(f.ws.commit(&a, "again").await.unwrap_err()),
         "nothing_to_commit"
@@ -421,6 +428,27 @@ async fn creation_refuses_what_it_cannot_do_and_leaves_nothing() {
             "{label}"
         );
     }
+    // A directory under a root inside a repository that is not.
+    let nested_root = f.root.join("elsewhere/repo/sub");
+    std::fs::create_dir_all(&nested_root).unwrap();
+    let narrow = Workspaces::open(
+        f.ws.store.clone(),
+        &f.data,
+        WorkspacesConfig {
+            roots: vec![nested_root.clone()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        refused(
+            narrow
+                .create(worktree("x", &nested_root))
+                .await
+                .unwrap_err()
+        ),
+        "outside"
+    );
     // Not a repository.
     let plain = f.root.join("allowed/plain");
     std::fs::create_dir(&plain).unwrap();
