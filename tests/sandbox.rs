@@ -475,6 +475,7 @@ fn request(agent: &str, ws: &Path, argv: &[&str]) -> ExecRequest {
         call_id: "c1".into(),
         workspace: Some(ws.to_path_buf()),
         network: false,
+        read_only: Vec::new(),
         output: None,
         argv: argv.iter().map(|s| s.to_string()).collect(),
         cwd: None,

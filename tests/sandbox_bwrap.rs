@@ -70,6 +70,7 @@ impl Fixture {
                 agent_id: name.into(),
                 workspace: workspace.path().to_path_buf(),
                 network,
+                read_only: Vec::new(),
                 limits,
             })
             .unwrap();
@@ -638,6 +639,7 @@ async fn a_restarted_host_reaps_what_a_killed_one_left() {
             agent_id: "orphan".into(),
             workspace: workspace.path().to_path_buf(),
             network: false,
+            read_only: Vec::new(),
             limits: SandboxLimits::default(),
         })
         .unwrap();
@@ -722,6 +724,7 @@ async fn unsandboxed_runs_in_the_workspace_and_kills_its_group() {
             agent_id: "none".into(),
             workspace: workspace.path().to_path_buf(),
             network: false,
+            read_only: Vec::new(),
             limits: SandboxLimits::default(),
         })
         .await

@@ -81,6 +81,14 @@ struct Fixture {
 
 impl Fixture {
     async fn new(network: bool, limits: SandboxLimits) -> Fixture {
+        Fixture::with_read_only(network, limits, Vec::new()).await
+    }
+
+    async fn with_read_only(
+        network: bool,
+        limits: SandboxLimits,
+        read_only: Vec<std::path::PathBuf>,
+    ) -> Fixture {
         let backend = backend(&unique("t")).await;
         let workspace = workspace();
         let sandbox = backend
@@ -88,6 +96,7 @@ impl Fixture {
                 agent_id: unique("agent"),
                 workspace: workspace.path().to_path_buf(),
                 network,
+                read_only,
                 limits,
             })
             .await
@@ -767,6 +776,7 @@ async fn reaps_only_its_own_orphans() {
         agent_id: unique("agent"),
         workspace: ws.path().to_path_buf(),
         network: false,
+        read_only: Vec::new(),
         limits: limits(),
     };
     let (ws1, ws2, ws3) = (workspace(), workspace(), workspace());
@@ -875,6 +885,7 @@ async fn probe_connect_and_user_checks() {
                 agent_id: "a".into(),
                 workspace: ws.path().to_path_buf(),
                 network: false,
+                read_only: Vec::new(),
                 limits: limits(),
             })
             .await
@@ -892,6 +903,7 @@ async fn probe_connect_and_user_checks() {
                 agent_id: "a".into(),
                 workspace: root_owned.path().to_path_buf(),
                 network: false,
+                read_only: Vec::new(),
                 limits: limits(),
             })
             .await
@@ -924,5 +936,32 @@ async fn exec_overhead() {
         mean.as_secs_f64() * 1000.0,
         times[times.len() - 1].as_secs_f64() * 1000.0
     );
+    f.destroy().await;
+}
+
+/// A read-only mount (a worktree's git directory) is readable at its host
+/// path inside the container and cannot be written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_mounts_keep_their_path_and_refuse_writes() {
+    let ro = workspace();
+    let dir = ro.path().join("repo/.git");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    if unsafe { libc::getuid() } == 0 {
+        for p in [ro.path().join("repo"), dir.clone(), dir.join("HEAD")] {
+            std::os::unix::fs::chown(&p, Some(1000), Some(1000)).unwrap();
+        }
+    }
+    let f = Fixture::with_read_only(false, limits(), vec![dir.clone()]).await;
+    let d = dir.display();
+    let out = f
+        .sh(&format!(
+            "cat {d}/HEAD; touch {d}/new 2>/dev/null && echo written || echo refused"
+        ))
+        .await;
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    assert!(out.stdout.contains("ref: refs/heads/main"), "{out:?}");
+    assert!(out.stdout.contains("refused"), "{out:?}");
+    assert!(!dir.join("new").exists());
     f.destroy().await;
 }

@@ -82,6 +82,7 @@ scenarios:
   - match: "alpha"
     turns:
       - tool_calls: [{name: edit_file, arguments: {path: f.txt, old_string: "two", new_string: "TWO by alpha"}}]
+      - tool_calls: [{name: execute_bash, arguments: {command: "git log --format=%s -1; git status --porcelain; git diff --stat; git commit -qam sneaky 2>&1 || echo commit-refused"}}]
       - text: "alpha done"
   - match: "beta"
     turns:
@@ -100,6 +101,17 @@ scenarios:
     let alpha_id = alpha["id"].as_str().unwrap();
     let evs = wait_status(&s.http, &s.server, alpha_id, 2, &["idle", "error"]).await;
     assert!(summary(&evs).contains("alpha done"), "{}", summary(&evs));
+    // In its sandbox, git sees the worktree's history (its repository's git
+    // directory is mounted read-only) but cannot commit behind Paddock.
+    let shell = evs
+        .iter()
+        .filter(|e| e["type"] == "tool.result")
+        .map(|e| e["data"]["content"].as_str().unwrap_or("").to_string())
+        .find(|c| c.contains("commit-refused") || c.contains("sneaky"))
+        .unwrap_or_else(|| panic!("no shell result: {}", summary(&evs)));
+    assert!(shell.contains("start\n"), "{shell}");
+    assert!(shell.contains(" M f.txt"), "{shell}");
+    assert!(shell.contains("commit-refused"), "{shell}");
     let beta = create_agent(&s, "Beta Agent", &repo, "beta: change line two").await;
     let beta_id = beta["id"].as_str().unwrap();
     let evs = wait_status(&s.http, &s.server, beta_id, 2, &["idle", "error"]).await;

@@ -214,6 +214,7 @@ impl App {
                 .map(|r| (r.name.clone(), r.clone()))
                 .collect(),
             budgets,
+            workspaces: workspaces.clone(),
         });
         let manager = Manager::start(deps, options.load_agents).await?;
         mcp.start_eager();

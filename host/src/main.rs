@@ -567,6 +567,7 @@ async fn tool_cmd(cli: &Cli, cmd: &ToolCmd) -> Result<ExitCode> {
                 call_id: format!("cli-{}-{nanos:x}", std::process::id()),
                 workspace: Some(workspace),
                 network: args.network,
+                read_only: Vec::new(),
                 output: None,
             };
             let result = host.call_tool(&args.name, &args.input, &target).await;

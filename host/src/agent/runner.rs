@@ -94,6 +94,8 @@ pub struct AgentDeps {
     pub routers: HashMap<String, RouterConfig>,
     /// The global budgets in force.
     pub budgets: Arc<GlobalBudgets>,
+    /// Workspaces (a worktree's git directory is mounted in its sandbox).
+    pub workspaces: Arc<crate::workspace::Workspaces>,
 }
 
 /// One agent, shared by its task and the API.
@@ -1102,6 +1104,14 @@ impl Agent {
             }
         } else {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let git_mounts = if uses_exec {
+                self.deps
+                    .workspaces
+                    .sandbox_mounts(self.config.workspace_id.as_deref())
+                    .await
+            } else {
+                Vec::new()
+            };
             let run = async {
                 // The target owns the only sender: when the call ends, the
                 // output stream ends.
@@ -1110,6 +1120,7 @@ impl Agent {
                     call_id: call.id.clone(),
                     workspace: Some(self.config.workspace.clone()),
                     network: self.config.network,
+                    read_only: git_mounts,
                     output: uses_exec.then_some(tx),
                 };
                 self.deps

@@ -173,6 +173,7 @@ async fn measure(
         agent_id: format!("bench-{n}"),
         workspace: workspace.to_path_buf(),
         network: false,
+        read_only: Vec::new(),
         limits: Default::default(),
     };
     let mut creates = Vec::with_capacity(args.creates);

@@ -21,6 +21,8 @@ pub struct ExecRequest {
     pub workspace: Option<PathBuf>,
     /// Whether the agent's sandbox may reach the network.
     pub network: bool,
+    /// Host directories its sandbox mounts read-only at the same path.
+    pub read_only: Vec<PathBuf>,
     /// Where output goes while the command runs.
     pub output: Option<OutputSink>,
     /// Program and arguments.

@@ -189,6 +189,9 @@ pub struct CallTarget {
     pub workspace: Option<PathBuf>,
     /// Whether the agent's sandbox may reach the network (for `exec`).
     pub network: bool,
+    /// Host directories the agent's sandbox mounts read-only at the same
+    /// path (for `exec`; a worktree's git directory).
+    pub read_only: Vec<PathBuf>,
     /// Where the output of commands run through `exec` streams to.
     pub output: Option<crate::sandbox::OutputSink>,
 }
@@ -432,6 +435,7 @@ impl GrantedExecView<'_> {
             call_id: t.call_id.clone(),
             workspace: t.workspace.clone(),
             network: t.network,
+            read_only: t.read_only.clone(),
             output: t.output.clone(),
             argv: c.argv,
             cwd: c.cwd,

@@ -143,6 +143,8 @@ struct Jail<'a> {
     uid: u32,
     gid: u32,
     workspace: &'a Path,
+    /// Host directories bound read-only at the same path.
+    read_only: &'a [PathBuf],
     network: bool,
     limits: &'a SandboxLimits,
     /// Absolute, inside the sandbox.
@@ -220,6 +222,12 @@ impl Jail<'_> {
                 OsStr::new("/workspace"),
             ],
         );
+        for dir in self.read_only {
+            push(
+                &mut a,
+                &[OsStr::new("--ro-bind"), dir.as_os_str(), dir.as_os_str()],
+            );
+        }
         // /dev is a private tmpfs: read-only so that it cannot hold files
         // past the /tmp cap (its device nodes stay usable).
         push(&mut a, &["--remount-ro", "/dev", "--remount-ro", "/"]);
@@ -338,6 +346,7 @@ impl BwrapBackend {
             uid: j.uid,
             gid: j.gid,
             workspace: dir.path(),
+            read_only: &[],
             network: false,
             limits: &self.limits,
             cwd: "/workspace",
@@ -450,6 +459,7 @@ impl BwrapSandbox {
             uid: j.uid,
             gid: j.gid,
             workspace: &self.spec.workspace,
+            read_only: &self.spec.read_only,
             network: self.spec.network,
             limits: &self.spec.limits,
             cwd: &cwd,
@@ -593,6 +603,7 @@ mod tests {
             uid: 1000,
             gid: 1001,
             workspace: Path::new("/srv/ws"),
+            read_only: &[],
             network,
             limits: &limits,
             cwd: "/workspace/sub",

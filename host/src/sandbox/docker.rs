@@ -1086,6 +1086,25 @@ fn container_body(
             ))
         })?
         .to_string();
+    let mut mounts = vec![Mount {
+        target: Some("/workspace".into()),
+        source: Some(source),
+        typ: Some(MountType::BIND),
+        read_only: Some(false),
+        ..Default::default()
+    }];
+    for dir in &spec.read_only {
+        let path = dir.to_str().ok_or_else(|| {
+            SandboxError::Invalid(format!("the path {} is not valid UTF-8", dir.display()))
+        })?;
+        mounts.push(Mount {
+            target: Some(path.into()),
+            source: Some(path.into()),
+            typ: Some(MountType::BIND),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
     let mut ulimits = vec![ResourcesUlimits {
         name: Some("core".into()),
         soft: Some(0),
@@ -1135,13 +1154,7 @@ fn container_body(
         ])),
         ulimits: Some(ulimits),
         init: Some(true),
-        mounts: Some(vec![Mount {
-            target: Some("/workspace".into()),
-            source: Some(source),
-            typ: Some(MountType::BIND),
-            read_only: Some(false),
-            ..Default::default()
-        }]),
+        mounts: Some(mounts),
         network_mode: Some(if spec.network { "bridge" } else { "none" }.into()),
         ..Default::default()
     };

@@ -375,6 +375,22 @@ impl SandboxManager {
             ExecFailure::Invalid("this call has no workspace, so it has no sandbox".into())
         })?;
         let cwd = sandbox_cwd(req.cwd.as_deref())?;
+        for dir in &req.read_only {
+            let plain = dir.is_absolute()
+                && dir.parent().is_some()
+                && dir.components().all(|c| {
+                    matches!(
+                        c,
+                        std::path::Component::RootDir | std::path::Component::Normal(_)
+                    )
+                });
+            if !plain || !dir.is_dir() {
+                return Err(ExecFailure::Invalid(format!(
+                    "{} cannot be mounted in the sandbox: not an absolute, existing directory",
+                    dir.display()
+                )));
+            }
+        }
         let c = &self.config;
         let max = if background {
             c.max_job_secs
@@ -393,6 +409,7 @@ impl SandboxManager {
             agent_id: req.agent_id.clone(),
             workspace: workspace.clone(),
             network: req.network,
+            read_only: req.read_only.clone(),
             limits: c.limits.clone(),
         };
         let cmd = ExecSpec {

@@ -71,6 +71,9 @@ pub struct SandboxSpec {
     /// Whether the sandbox may reach the network (off unless the agent's
     /// config grants it).
     pub network: bool,
+    /// Host directories mounted read-only at the same path (a worktree
+    /// workspace's git directory, so `git` works in `/workspace`).
+    pub read_only: Vec<PathBuf>,
     /// Resource limits.
     pub limits: SandboxLimits,
 }

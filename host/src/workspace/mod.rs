@@ -517,6 +517,26 @@ impl Workspaces {
             .collect())
     }
 
+    /// Host directories an agent's sandbox mounts read-only for its
+    /// workspace: a worktree's repository git directory, so that `git`
+    /// works in `/workspace` (reading history; commits go through
+    /// Paddock). Nothing for other kinds.
+    pub async fn sandbox_mounts(&self, workspace_id: Option<&str>) -> Vec<PathBuf> {
+        let Some(id) = workspace_id else {
+            return Vec::new();
+        };
+        match self.get(id).await {
+            Ok(ws) if ws.kind == WorkspaceKind::Worktree => {
+                ws.common_dir.into_iter().filter(|d| d.is_dir()).collect()
+            }
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(workspace = %id, error = %e, "the agent's workspace is unknown; no git directory mounted");
+                Vec::new()
+            }
+        }
+    }
+
     /// A workspace with its size and the agents using it.
     pub async fn view(&self, ws: Workspace) -> Result<WorkspaceView, WorkspaceError> {
         let agents = self.agents_using(&ws).await?;
