@@ -9,27 +9,15 @@
 mod common;
 
 use common::scripted::*;
-use common::{Paddock, Server, describe, scripted_config, stderr, stdout};
+use common::{Paddock, Server, describe, git, scripted_config, stderr, stdout};
 use paddock::plugins::{ExecBackend, ExecRequest};
 use paddock::sandbox::{BackendChoice, SandboxConfig, SandboxManager};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// `[sandbox]` for the tests: bubblewrap, whatever engine may be around.
 const BWRAP: &str = "[sandbox]\nbackend = \"bwrap\"\n";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(out.status.success(), "git {args:?}: {}", describe(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn results<'a>(evs: &'a [Value], tool: &str) -> Vec<&'a Value> {
     evs.iter()

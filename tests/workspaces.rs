@@ -7,27 +7,11 @@
 mod common;
 
 use common::scripted::{DEADLINE, Setup, setup, summary, wait_status};
-use common::{Paddock, Server, scripted_config};
+use common::{Paddock, Server, git, scripted_config};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// A repository on `main` whose `f.txt` has the line `two`.
 fn repo(at: &Path) -> PathBuf {

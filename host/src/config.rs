@@ -84,6 +84,21 @@ impl Budgets {
     }
 }
 
+/// Whether `name` is a plain name, as templates, prompts and workspaces
+/// have: 1 to 64 of `A-Z a-z 0-9 . _ -`, starting with a letter or digit
+/// (so it is safe in paths, branch names and URLs).
+pub fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// A dollar amount must be finite and not negative.
 pub fn check_usd(prefix: &str, field: &str, v: Option<f64>) -> Result<(), String> {
     match v {

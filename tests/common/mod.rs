@@ -89,6 +89,18 @@ impl Default for Paddock {
     }
 }
 
+/// Runs `git -C dir ARGS...`, which must succeed; its stdout, trimmed.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {}", describe(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// A command's stdout, as text.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

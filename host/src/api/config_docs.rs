@@ -15,15 +15,7 @@ use utoipa::ToSchema;
 /// Checks a document name: 1–64 of `A-Z a-z 0-9 . _ -`, starting with a
 /// letter or digit.
 fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let ok = crate::config::is_plain_name(name);
     if ok {
         Ok(())
     } else {

@@ -368,17 +368,12 @@ fn new_id(prefix: &str) -> String {
 
 /// Checks a workspace name.
 pub fn check_name(name: &str) -> Result<(), WorkspaceError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with(['.', '-'])
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let ok = crate::config::is_plain_name(name);
     if ok {
         Ok(())
     } else {
         Err(WorkspaceError::Invalid(format!(
-            "name: `{name}` must be 1 to 64 letters, digits, `.`, `_` or `-`, not starting with `.` or `-`"
+            "name: `{name}` must be 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit"
         )))
     }
 }
