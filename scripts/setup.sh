@@ -24,6 +24,9 @@ command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v catatonit >/dev/null 2>&1 || need+=(catatonit)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+# Workspaces (worktrees, diffs, merges) run git 2.38 or newer (merge-tree
+# --write-tree).
+command -v git >/dev/null 2>&1 || need+=(git)
 # The dashboard's end-to-end tests drive Debian's Chromium (never a browser
 # download).
 [ -x /usr/bin/chromium ] || need+=(chromium)
