@@ -13,6 +13,7 @@ import { ApprovalsScreen } from './screens/Approvals';
 import { McpScreen } from './screens/Mcp';
 import { PluginsScreen } from './screens/Plugins';
 import { SettingsScreen } from './screens/Settings';
+import { WorkspacesScreen } from './screens/Workspaces';
 
 // The charting library is large: loaded with the Usage screen only.
 const UsageScreen = lazy(() => import('./screens/Usage').then((m) => ({ default: m.UsageScreen })));
@@ -71,6 +72,7 @@ function SignIn({ open, onClose }: { open: boolean; onClose: () => void }) {
 
 const links: [string, string][] = [
   ['/', 'Agents'],
+  ['/workspaces', 'Workspaces'],
   ['/approvals', 'Approvals'],
   ['/mcp', 'MCP servers'],
   ['/plugins', 'Plugins'],
@@ -97,7 +99,7 @@ export function App() {
         Skip to content
       </a>
       <header className="border-b border-slate-300 bg-white lg:w-56 lg:shrink-0 lg:border-r lg:border-b-0 dark:border-slate-700 dark:bg-slate-900">
-        <div className="flex items-center justify-between gap-2 p-3">
+        <div className="flex flex-wrap items-center justify-between gap-2 p-3">
           <span className="text-xl font-bold">Paddock</span>
           <div className="flex items-center gap-2">
             {info.data && <span className="text-xs text-slate-700 dark:text-slate-300">{info.data.role}</span>}
@@ -148,6 +150,8 @@ export function App() {
         <Routes>
           <Route path="/" element={<AgentsScreen />} />
           <Route path="/agents/:id" element={<AgentScreen />} />
+          <Route path="/workspaces" element={<WorkspacesScreen />} />
+          <Route path="/workspaces/:id" element={<WorkspacesScreen />} />
           <Route path="/approvals" element={<ApprovalsScreen />} />
           <Route path="/mcp" element={<McpScreen />} />
           <Route path="/plugins" element={<PluginsScreen onSignIn={() => setSignIn(true)} />} />

@@ -7,12 +7,14 @@
 // Each step prints `ok` or `FAIL` with its time; figures (first render,
 // burst) are printed, never asserted. Every screen is checked with
 // axe-core (WCAG 2.1 A/AA; no serious or critical violation, light and
-// dark) at 375, 768 and 1440 px, and saved as a screenshot.
+// dark) at 375, 768 and 1440 px, and saved as a screenshot. The workspace
+// steps make their own git repository under the temp dir (the host's
+// allowed root).
 
 import { createRequire } from 'node:module';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
@@ -108,6 +110,8 @@ class Host {
 
 let failures = 0;
 const figures = [];
+/** Directories the steps made, removed at the end. */
+const madeDirs = [];
 
 async function step(page, name, fn) {
   const t0 = Date.now();
@@ -384,6 +388,128 @@ try {
     await screens(page, 'mcp', host.base + '/mcp', () => page.getByRole('heading', { name: 'clock' }).waitFor());
   });
 
+  let wtAgent = '';
+  await step(page, 'workspace: diff, commit, merge from the agent screen', async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'paddock-e2e-repo-'));
+    madeDirs.push(repo);
+    const git = (...args) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8' }).trim();
+    git('init', '-q', '-b', 'main');
+    git('config', 'user.email', 'e2e@example.com');
+    git('config', 'user.name', 'Paddock e2e');
+    writeFileSync(join(repo, 'greeting.txt'), 'hello\n');
+    git('add', 'greeting.txt');
+    git('commit', '-q', '-m', 'First greeting');
+    const start = git('rev-parse', 'main');
+    // Two worktree agents from the same commit: one made through the API,
+    // one through the new-agent dialog.
+    const alpha = await host.api('POST', '/api/agents', { name: 'wt-alpha', worktree: { repo }, approval_mode: 'auto' });
+    check(alpha.config.workspace_id, 'the worktree agent has no workspace_id');
+    await page.goto(host.base + '/');
+    await page.getByRole('button', { name: 'New agent' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New agent' });
+    await dialog.getByLabel('Name').fill('wt-beta');
+    await dialog.getByRole('radio', { name: 'A new git worktree' }).check();
+    await dialog.getByLabel('Git repository').fill(repo);
+    await dialog.getByLabel('Approval mode').selectOption('auto');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await page.waitForURL(/\/agents\/[0-9a-f-]+$/);
+    const beta = await host.api('GET', `/api/agents/${page.url().split('/').pop()}`);
+    check(beta.config.workspace_id && beta.config.workspace !== alpha.config.workspace, `wt-beta's workspace: ${JSON.stringify(beta.config)}`);
+    // The agents' edits: the same line, changed two ways.
+    writeFileSync(join(alpha.config.workspace, 'greeting.txt'), 'hello from alpha\n');
+    writeFileSync(join(beta.config.workspace, 'greeting.txt'), 'hello from beta\n');
+
+    await page.goto(`${host.base}/agents/${alpha.id}`);
+    const panel = page.getByTestId('workspace-panel');
+    await panel.getByTestId('workspace-facts').getByText('paddock/wt-alpha → main').waitFor();
+    await panel.getByTestId('diff-file').filter({ hasText: 'greeting.txt' }).getByText('modified').waitFor();
+    await panel.getByTestId('diff').getByText('+hello from alpha', { exact: true }).waitFor();
+    await panel.getByTestId('diff').getByText('-hello', { exact: true }).waitFor();
+    await panel.getByLabel('Commit message').fill('Alpha greets');
+    await panel.getByRole('button', { name: 'Commit', exact: true }).click();
+    await panel.getByTestId('commit-result').waitFor();
+    const committed = git('rev-parse', 'paddock/wt-alpha');
+    await panel.getByTestId('commit-result').getByText(committed.slice(0, 7)).waitFor();
+    await panel.getByRole('button', { name: 'Merge into main' }).click();
+    await panel.getByTestId('merge-result').getByText(/fast-forward/).waitFor();
+    const merged = git('rev-parse', 'main');
+    check(merged !== start && merged === committed, `main is at ${merged}, the commit was ${committed}`);
+    const subject = git('log', '-1', '--format=%s', 'main');
+    check(subject === 'Alpha greets', `main's last commit is ${JSON.stringify(subject)}`);
+    const content = readFileSync(join(repo, 'greeting.txt'), 'utf8');
+    check(content === 'hello from alpha\n', `the repository's greeting.txt is ${JSON.stringify(content)}`);
+    // The diff is read again: nothing is left between the branch and main.
+    await panel.getByTestId('diff-summary').getByText(/^No changes/).waitFor();
+
+    await page.goto(`${host.base}/agents/${beta.id}`);
+    const panelB = page.getByTestId('workspace-panel');
+    await panelB.getByTestId('diff').getByText('+hello from beta', { exact: true }).waitFor();
+    await panelB.getByLabel('Commit message').fill('Beta greets');
+    await panelB.getByRole('button', { name: 'Commit', exact: true }).click();
+    await panelB.getByTestId('commit-result').waitFor();
+    await panelB.getByRole('button', { name: 'Merge into main' }).click();
+    const conflicts = panelB.getByTestId('merge-conflicts');
+    await conflicts.getByText(/Nothing was changed/).waitFor();
+    await conflicts.locator('li').filter({ hasText: 'greeting.txt' }).waitFor();
+    check(git('rev-parse', 'main') === merged, 'main moved although the merge conflicted');
+    check(readFileSync(join(repo, 'greeting.txt'), 'utf8') === 'hello from alpha\n', 'the conflicting merge changed the repository');
+    wtAgent = beta.id;
+    await axe(page, 'agent screen with a merge conflict');
+    await page.screenshot({ path: join(ART, 'merge-conflict-1440.png'), fullPage: true });
+  });
+
+  await step(page, 'workspaces screen: files, backup and restore, delete, create', async () => {
+    await page.goto(host.base + '/workspaces');
+    await page.getByTestId('workspace-row').filter({ hasText: 'wt-beta' }).waitFor();
+    await page.locator('a[href^="/workspaces/"]').filter({ hasText: /^wt-alpha$/ }).click();
+    const detail = page.getByRole('region', { name: 'wt-alpha' });
+    const files = detail.getByTestId('file-browser');
+    await files.getByRole('button', { name: 'greeting.txt' }).click();
+    await files.getByTestId('file-content').getByText('hello from alpha').waitFor();
+    await files.getByRole('button', { name: '(root)' }).click();
+    await files.getByRole('button', { name: 'greeting.txt' }).waitFor();
+    // In use by wt-alpha: refused, with the host's reason.
+    await detail.getByRole('button', { name: 'Delete workspace' }).click();
+    await detail.getByRole('alert').filter({ hasText: 'in_use' }).waitFor();
+    // Back up, restore as a new workspace, delete that one with its files.
+    await detail.getByRole('button', { name: 'Back up' }).click();
+    await detail.getByTestId('backup-result').waitFor();
+    await detail.getByTestId('backup-row').first().getByRole('button', { name: /^Restore/ }).click();
+    const restore = page.getByRole('dialog', { name: 'Restore a backup' });
+    await restore.getByLabel('New name').fill('alpha-copy');
+    await restore.getByRole('button', { name: 'Restore' }).click();
+    const copy = page.getByRole('region', { name: 'alpha-copy' });
+    await copy.getByTestId('workspace-facts').getByText('restored').waitFor();
+    await copy.getByTestId('file-browser').getByRole('button', { name: 'greeting.txt' }).click();
+    await copy.getByTestId('file-content').getByText('hello from alpha').waitFor();
+    const restored = await host.api('GET', '/api/workspaces/alpha-copy');
+    await copy.getByLabel('Remove its files too').check();
+    await copy.getByRole('button', { name: 'Delete workspace' }).click();
+    await page.waitForURL(/\/workspaces$/);
+    await page.getByTestId('workspace-row').filter({ hasText: 'wt-beta' }).waitFor();
+    await page.getByTestId('workspace-row').filter({ hasText: 'alpha-copy' }).waitFor({ state: 'detached', timeout: 10_000 });
+    check(!(await host.api('GET', '/api/workspaces')).some((w) => w.id === restored.id), 'alpha-copy still exists');
+    // A new empty one, and an agent put in it from the new-agent dialog.
+    await page.getByRole('button', { name: 'New workspace' }).click();
+    const create = page.getByRole('dialog', { name: 'New workspace' });
+    await create.getByLabel('Name').fill('scratch');
+    await create.getByRole('radio', { name: 'An empty directory' }).check();
+    await create.getByRole('button', { name: 'Create' }).click();
+    await page.getByRole('region', { name: 'scratch' }).getByText('Empty folder.').waitFor();
+    const scratch = await host.api('GET', '/api/workspaces/scratch');
+    await page.goto(host.base + '/');
+    await page.getByRole('button', { name: 'New agent' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New agent' });
+    await dialog.getByLabel('Name').fill('in-scratch');
+    await dialog.getByRole('radio', { name: 'An existing one' }).check();
+    await dialog.getByRole('combobox', { name: /^Existing one/ }).selectOption({ label: 'scratch (empty)' });
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await page.waitForURL(/\/agents\/[0-9a-f-]+$/);
+    const agent = await host.api('GET', `/api/agents/${page.url().split('/').pop()}`);
+    check(agent.config.workspace_id === scratch.id, `in-scratch works in ${JSON.stringify(agent.config)}`);
+    await page.getByTestId('workspace-panel').getByText(/^No changes/).waitFor();
+  });
+
   await step(page, 'keyboard: open and close the new-agent dialog without a mouse', async () => {
     await page.goto(host.base + '/');
     await page.getByText(/of \d+ agents/).waitFor();
@@ -405,11 +531,14 @@ try {
     await screens(page, 'agent-big-log', `${host.base}/agents/${BIG}`, () => page.getByText(/File \d+ is fine\./).last().waitFor());
     await screens(page, 'usage', host.base + '/usage', () => page.getByRole('heading', { name: 'Per agent', exact: true }).waitFor());
     await screens(page, 'settings', host.base + '/settings', () => page.getByRole('heading', { name: /^scripted/ }).waitFor());
+    await screens(page, 'workspaces', host.base + '/workspaces/wt-alpha', () => page.getByTestId('file-browser').getByRole('button', { name: 'greeting.txt' }).waitFor());
+    await screens(page, 'agent-workspace', `${host.base}/agents/${wtAgent}`, () => page.getByTestId('diff-summary').waitFor());
     void storyteller;
   });
 } finally {
   await browser.close();
   await host.kill9();
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
 }
 
 console.log('\nfigures (printed, not asserted):');

@@ -25,10 +25,13 @@ export function setToken(token: string | null): void {
 export class ApiError extends Error {
   status: number;
   code: string;
-  constructor(status: number, code: string, message: string) {
+  /** The whole JSON body, for errors that say more than `error` (a merge's conflicts). */
+  body: unknown;
+  constructor(status: number, code: string, message: string, body?: unknown) {
     super(message);
     this.status = status;
     this.code = code;
+    this.body = body;
   }
 }
 
@@ -59,7 +62,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   }
   if (!resp.ok) {
     const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new ApiError(resp.status, err?.code ?? 'http_error', err?.message ?? `${resp.status} ${resp.statusText}`);
+    throw new ApiError(resp.status, err?.code ?? 'http_error', err?.message ?? `${resp.status} ${resp.statusText}`, json);
   }
   return json as T;
 }

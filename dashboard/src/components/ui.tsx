@@ -133,6 +133,19 @@ export function tokens(n: number | null | undefined): string {
   return String(n);
 }
 
+export function bytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '—';
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : v.toFixed(0)} ${units[i]}`;
+}
+
 export function ago(ts: string | null | undefined): string {
   if (!ts) return '';
   const s = Math.round((Date.now() - Date.parse(ts)) / 1000);

@@ -1,6 +1,7 @@
 // Agent: the conversation with live streaming, the timeline of tool calls,
-// approval cards, the message box, interrupt, usage — and, for an agent at
-// rest, a step-by-step replay of its event log.
+// approval cards, the message box, interrupt, usage, the agent's workspace
+// (diff, commit, merge, backup) — and, for an agent at rest, a step-by-step
+// replay of its event log.
 
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useParams } from 'react-router-dom';
@@ -12,6 +13,7 @@ import { useAgentEvents } from '../live/store';
 import { replayTo, type Item, type Timeline } from '../live/timeline';
 import { ApprovalCard } from '../components/ApprovalCard';
 import { ToolCallView } from '../components/ToolCall';
+import { WorkspacePanel } from '../components/Workspace';
 import { Button, Card, ErrorNote, Form, ScrollX, StatusBadge, inputClass, tokens, usd } from '../components/ui';
 
 const BUSY = new Set(['thinking', 'executing_tool', 'waiting_approval']);
@@ -27,6 +29,7 @@ export function AgentScreen() {
 
   const replayed = useMemo(() => (replay ? replayTo(replay, step) : null), [replay, step]);
   const tl = replayed ?? live;
+  const workspaceId = agent.data?.config.workspace_id;
 
   return (
     <div className="flex flex-col gap-4">
@@ -36,8 +39,15 @@ export function AgentScreen() {
           <p className="text-xs text-slate-700 dark:text-slate-300">
             {agent.data && (
               <>
-                {agent.data.config.model.provider}/{agent.data.config.model.model} · {String(agent.data.config.workspace)} · approvals:{' '}
-                {agent.data.config.approval_mode} · sandbox: {agent.data.sandbox ?? 'unavailable'}
+                {agent.data.config.model.provider}/{agent.data.config.model.model} ·{' '}
+                {workspaceId ? (
+                  <a href="#workspace" className="underline" title="Its workspace: changes, commit, merge">
+                    {String(agent.data.config.workspace)}
+                  </a>
+                ) : (
+                  String(agent.data.config.workspace)
+                )}{' '}
+                · approvals: {agent.data.config.approval_mode} · sandbox: {agent.data.sandbox ?? 'unavailable'}
               </>
             )}
           </p>
@@ -66,6 +76,7 @@ export function AgentScreen() {
       {!replay && Object.values(live?.pending ?? {}).map((req) => <ApprovalCard key={req.call_id} agentId={id} req={req} />)}
       <TimelineView tl={tl} streaming={replay ? '' : (live?.streaming ?? '')} />
       {!replay && <MessageBox id={id} disabled={status === 'stopped'} />}
+      {workspaceId && <WorkspacePanel id={workspaceId} activity={`${status ?? ''}:${live?.usage.toolCalls ?? 0}`} />}
     </div>
   );
 }

@@ -7,7 +7,7 @@ import { Link, useNavigate } from 'react-router-dom';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { del, get, post } from '../api/client';
-import type { AgentView, ApprovalMode, CreateAgentBody, McpServerView, ProviderView, RouterConfig, TemplateView, ToolInfo } from '../api/types';
+import type { AgentView, ApprovalMode, CreateAgentBody, McpServerView, ProviderView, RouterConfig, TemplateView, ToolInfo, WorkspaceView } from '../api/types';
 import { Button, ErrorNote, Field, Modal, StatusBadge, ago, inputClass, tokens, usd, Form, DialogActions } from '../components/ui';
 import { usePending } from '../App';
 
@@ -167,6 +167,7 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
   const tools = useQuery({ queryKey: ['tools'], queryFn: () => get<ToolInfo[]>('/api/tools'), enabled: open });
   const mcp = useQuery({ queryKey: ['mcp'], queryFn: () => get<McpServerView[]>('/api/mcp/servers'), enabled: open });
   const routers = useQuery({ queryKey: ['routers'], queryFn: () => get<RouterConfig[]>('/api/config/routers'), enabled: open });
+  const workspaces = useQuery({ queryKey: ['workspaces'], queryFn: () => get<WorkspaceView[]>('/api/workspaces'), enabled: open });
   const qc = useQueryClient();
   const navigate = useNavigate();
   const [form, setForm] = useState({
@@ -175,6 +176,12 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
     system_prompt: '',
     model: '',
     workspace: '',
+    // Where its files are: a directory path, a workspace of the Workspaces
+    // screen, or a new worktree of a repository made for it.
+    files: 'path' as 'path' | 'existing' | 'worktree',
+    workspace_id: '',
+    repo: '',
+    base: '',
     task: '',
     approval_mode: '' as ApprovalMode | '',
     max_turns: '',
@@ -198,7 +205,9 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
         const [provider, ...rest] = form.model.split('/');
         body.model = { provider, model: rest.join('/') };
       }
-      if (form.workspace.trim()) body.workspace = form.workspace.trim();
+      if (form.files === 'path' && form.workspace.trim()) body.workspace = form.workspace.trim();
+      if (form.files === 'existing' && form.workspace_id) body.workspace_id = form.workspace_id;
+      if (form.files === 'worktree' && form.repo.trim()) body.worktree = { repo: form.repo.trim(), ...(form.base.trim() ? { base: form.base.trim() } : {}) };
       if (form.task.trim()) body.task = form.task;
       if (form.approval_mode) body.approval_mode = form.approval_mode;
       if (chosenTools) body.tools = chosenTools;
@@ -264,11 +273,54 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
             ))}
           </select>
         </Field>
-        <div className="sm:col-span-2">
-          <Field label="Workspace" hint="A directory on the host; the agent's files live there.">
-            <input className={inputClass} value={form.workspace} onChange={set('workspace')} placeholder="/path/to/repo" />
-          </Field>
-        </div>
+        {/* Only the path's label says "Workspace": the e2e finds that field by the word. */}
+        <fieldset className="flex flex-wrap gap-x-4 gap-y-1 sm:col-span-2">
+          <legend className="text-sm font-medium">Where it works</legend>
+          {(
+            [
+              ['path', 'A directory'],
+              ['existing', 'An existing one'],
+              ['worktree', 'A new git worktree'],
+            ] as const
+          ).map(([value, label]) => (
+            <label key={value} className="flex items-center gap-1 text-sm">
+              <input type="radio" name="agent-files" value={value} checked={form.files === value} onChange={() => setForm({ ...form, files: value })} />
+              {label}
+            </label>
+          ))}
+        </fieldset>
+        {form.files === 'path' && (
+          <div className="sm:col-span-2">
+            <Field label="Workspace" hint="A directory on the host; the agent's files live there.">
+              <input className={inputClass} value={form.workspace} onChange={set('workspace')} placeholder="/path/to/repo" />
+            </Field>
+          </div>
+        )}
+        {form.files === 'existing' && (
+          <div className="sm:col-span-2">
+            <Field label="Existing one" hint="Agents may share one.">
+              <select className={inputClass} value={form.workspace_id} onChange={set('workspace_id')} required>
+                <option value="">(choose)</option>
+                {(workspaces.data ?? []).map((w) => (
+                  <option key={w.id} value={w.id}>
+                    {w.name} ({w.kind}
+                    {w.branch ? `, ${w.branch}` : ''})
+                  </option>
+                ))}
+              </select>
+            </Field>
+          </div>
+        )}
+        {form.files === 'worktree' && (
+          <>
+            <Field label="Git repository" hint="A new branch paddock/<agent> is made from it for this agent.">
+              <input className={inputClass} value={form.repo} onChange={set('repo')} placeholder="/path/to/repo" required />
+            </Field>
+            <Field label="Base branch" hint="Starts from and merges into it (default: the one checked out).">
+              <input className={inputClass} value={form.base} onChange={set('base')} />
+            </Field>
+          </>
+        )}
         <div className="sm:col-span-2">
           <Field label="System prompt">
             <textarea className={inputClass} rows={3} value={form.system_prompt} onChange={set('system_prompt')} />

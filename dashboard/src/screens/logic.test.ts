@@ -1,5 +1,6 @@
 // The screens' pure helpers: what a call summary says, the diff an edit
-// makes, which grants are dangerous, catalogue variables, usage grouping.
+// makes, which grants are dangerous, catalogue variables, usage grouping,
+// a workspace's folder path and sizes.
 
 import { describe, expect, it } from 'vitest';
 import { argumentSummary, fileChange } from '../components/ToolCall';
@@ -7,6 +8,8 @@ import { diffStats } from '../components/Diff';
 import { dangerOf } from './Plugins';
 import { fill } from './Mcp';
 import { dailySeries, toolRows } from './Usage';
+import { crumbs, parentOf } from './Workspaces';
+import { bytes } from '../components/ui';
 import type { AgentMetrics } from '../api/types';
 
 describe('argumentSummary', () => {
@@ -77,5 +80,29 @@ describe('toolRows', () => {
       { tool: 'git', calls: 9, failures: 9 },
       { tool: 'read_file', calls: 5, failures: 1 },
     ]);
+  });
+});
+
+describe('crumbs and parentOf', () => {
+  it('walks a workspace path', () => {
+    expect(crumbs('')).toEqual([]);
+    expect(crumbs('src/api/x.ts')).toEqual([
+      { name: 'src', path: 'src' },
+      { name: 'api', path: 'src/api' },
+      { name: 'x.ts', path: 'src/api/x.ts' },
+    ]);
+    expect(parentOf('src/api/x.ts')).toBe('src/api');
+    expect(parentOf('README.md')).toBe('');
+    expect(parentOf('')).toBe('');
+  });
+});
+
+describe('bytes', () => {
+  it('uses binary units', () => {
+    expect(bytes(0)).toBe('0 B');
+    expect(bytes(1023)).toBe('1023 B');
+    expect(bytes(1536)).toBe('1.5 KiB');
+    expect(bytes(200 * 1024 * 1024)).toBe('200 MiB');
+    expect(bytes(undefined)).toBe('—');
   });
 });
