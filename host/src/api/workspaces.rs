@@ -206,14 +206,20 @@ pub async fn merge(
 ) -> Result<Response, ApiError> {
     use axum::extract::FromRequest;
     // The body is optional: an empty one takes the defaults.
-    let headers = request.headers();
-    let empty = match headers.get(axum::http::header::CONTENT_LENGTH) {
-        Some(len) => len == "0",
-        None => !headers.contains_key(axum::http::header::TRANSFER_ENCODING),
-    };
-    let req = if empty {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, super::MAX_JSON_BODY)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is over the size limit",
+            )
+        })?;
+    let req = if bytes.is_empty() {
         MergeRequest::default()
     } else {
+        let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
         ApiJson::<MergeRequest>::from_request(request, &state)
             .await?
             .0

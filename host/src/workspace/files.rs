@@ -8,6 +8,29 @@ use std::io::Read;
 use std::path::Path;
 use utoipa::ToSchema;
 
+/// What a directory entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A directory.
+    Dir,
+    /// A regular file (or anything else that is not a directory or link).
+    File,
+    /// A symbolic link.
+    Symlink,
+}
+
+impl EntryKind {
+    /// Its name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Dir => "dir",
+            EntryKind::File => "file",
+            EntryKind::Symlink => "symlink",
+        }
+    }
+}
+
 /// One entry of a directory.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Entry {
@@ -15,8 +38,8 @@ pub struct Entry {
     pub name: String,
     /// Its path from the workspace root.
     pub path: String,
-    /// `file`, `dir` or `symlink` (never followed).
-    pub kind: String,
+    /// What it is (a symlink is never followed).
+    pub kind: EntryKind,
     /// Bytes (files only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
@@ -57,11 +80,11 @@ pub fn list(root: &Path, dir: &Path, include_ignored: bool) -> Result<Vec<Entry>
             .map_err(|e| WorkspaceError::io(&format!("cannot read `{name}`"), e))?;
         let ft = meta.file_type();
         let kind = if ft.is_symlink() {
-            "symlink"
+            EntryKind::Symlink
         } else if ft.is_dir() {
-            "dir"
+            EntryKind::Dir
         } else {
-            "file"
+            EntryKind::File
         };
         let path = item.path();
         let ignored = ignore
@@ -78,12 +101,14 @@ pub fn list(root: &Path, dir: &Path, include_ignored: bool) -> Result<Vec<Entry>
         entries.push(Entry {
             name,
             path: rel,
-            kind: kind.into(),
+            kind,
             size: ft.is_file().then_some(meta.len()),
             ignored,
         });
     }
-    entries.sort_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
+    entries.sort_by(|a, b| {
+        (a.kind != EntryKind::Dir, &a.name).cmp(&(b.kind != EntryKind::Dir, &b.name))
+    });
     Ok(entries)
 }
 
@@ -151,8 +176,9 @@ pub fn read(root: &Path, file: &Path, cap: u64) -> Result<FileContent, Workspace
     })
 }
 
-/// Bytes and files under `dir`, symlinks not followed.
-pub fn size(dir: &Path) -> (u64, u64) {
+/// Bytes and files under `dir`, symlinks not followed; without a
+/// top-level `.git` when `skip_git`.
+pub fn size(dir: &Path, skip_git: bool) -> (u64, u64) {
     let mut bytes = 0;
     let mut files = 0;
     let mut stack = vec![dir.to_path_buf()];
@@ -161,6 +187,9 @@ pub fn size(dir: &Path) -> (u64, u64) {
             continue;
         };
         for item in read.flatten() {
+            if skip_git && d == dir && item.file_name() == ".git" {
+                continue;
+            }
             let Ok(meta) = item.path().symlink_metadata() else {
                 continue;
             };

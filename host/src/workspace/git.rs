@@ -319,6 +319,38 @@ impl Git {
     }
 }
 
+/// How a file changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeStatus {
+    /// New.
+    Added,
+    /// Changed.
+    Modified,
+    /// Removed.
+    Deleted,
+    /// Moved (perhaps changed too).
+    Renamed,
+    /// Copied from another file.
+    Copied,
+    /// Became a link, or stopped being one.
+    TypeChanged,
+}
+
+impl ChangeStatus {
+    /// Its name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeStatus::Added => "added",
+            ChangeStatus::Modified => "modified",
+            ChangeStatus::Deleted => "deleted",
+            ChangeStatus::Renamed => "renamed",
+            ChangeStatus::Copied => "copied",
+            ChangeStatus::TypeChanged => "type_changed",
+        }
+    }
+}
+
 /// One changed file of a diff.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct FileChange {
@@ -327,8 +359,8 @@ pub struct FileChange {
     /// The old path of a rename or copy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub old_path: Option<String>,
-    /// `added`, `modified`, `deleted`, `renamed`, `copied` or `type_changed`.
-    pub status: String,
+    /// How it changed.
+    pub status: ChangeStatus,
     /// Lines added (null for binary files).
     pub additions: Option<u64>,
     /// Lines removed (null for binary files).
@@ -400,14 +432,13 @@ fn parse_name_status(out: &[u8]) -> Vec<FileChange> {
             path,
             old_path,
             status: match letter {
-                'A' => "added",
-                'D' => "deleted",
-                'R' => "renamed",
-                'C' => "copied",
-                'T' => "type_changed",
-                _ => "modified",
-            }
-            .into(),
+                'A' => ChangeStatus::Added,
+                'D' => ChangeStatus::Deleted,
+                'R' => ChangeStatus::Renamed,
+                'C' => ChangeStatus::Copied,
+                'T' => ChangeStatus::TypeChanged,
+                _ => ChangeStatus::Modified,
+            },
             additions: None,
             deletions: None,
             binary: false,
@@ -575,7 +606,7 @@ mod tests {
         assert_eq!(files.len(), 3);
         assert_eq!(files[1].path, "new.txt");
         assert_eq!(files[1].old_path.as_deref(), Some("old.txt"));
-        assert_eq!(files[1].status, "renamed");
+        assert_eq!(files[1].status, ChangeStatus::Renamed);
         let num = b"1\t2\ta.txt\x000\t0\t\0old.txt\0new.txt\0-\t-\tb.bin\0";
         let rows = parse_numstat(num);
         assert_eq!(

@@ -263,7 +263,8 @@ pub struct Diff {
     /// The commit compared against: where the worktree's branch and its
     /// base branch meet, or the snapshot taken when the workspace was made.
     pub base: String,
-    /// What `base` is: `merge-base with main`, `creation snapshot`, …
+    /// What `base` is, in words: "where the branch meets main", "the files
+    /// as the workspace was made", …
     pub against: String,
     /// Changed files with their line counts (untracked files included;
     /// ignored ones not).
@@ -536,8 +537,10 @@ impl Workspaces {
     pub async fn view(&self, ws: Workspace) -> Result<WorkspaceView, WorkspaceError> {
         let agents = self.agents_using(&ws).await?;
         let path = ws.path.clone();
+        // A worktree's `.git` is git's pointer, not one of its files.
+        let worktree = ws.kind == WorkspaceKind::Worktree;
         let (exists, (size_bytes, file_count)) =
-            tokio::task::spawn_blocking(move || (path.is_dir(), files::size(&path)))
+            tokio::task::spawn_blocking(move || (path.is_dir(), files::size(&path, worktree)))
                 .await
                 .unwrap_or((false, (0, 0)));
         Ok(WorkspaceView {
@@ -937,7 +940,7 @@ impl Workspaces {
         if git.commit_of(&base_ref).await?.is_some() {
             let out = git.run_env(&["merge-base", &base_ref, "HEAD"], &[]).await?;
             if out.code == 0 {
-                return Ok((out.text(), format!("where it meets `{base_branch}`")));
+                return Ok((out.text(), format!("where the branch meets {base_branch}")));
             }
         }
         let start = ws
