@@ -29,11 +29,6 @@ export function refreshWorkspace(qc: QueryClient, id: string) {
   void qc.invalidateQueries({ queryKey: ['backups'] });
 }
 
-/** The host's words, with `quoted` parts shown as code. */
-function Ticks({ text }: { text: string }) {
-  return <>{text.split('`').map((part, i) => (i % 2 === 1 ? <code key={i}>{part}</code> : part))}</>;
-}
-
 export const short = (hash: string | null | undefined) => (hash ? hash.slice(0, 7) : '');
 
 const statusTone: Record<string, string> = {
@@ -88,7 +83,7 @@ export function WorkspaceDiffView({ id, title = 'Changes' }: { id: string; title
       {d && (
         <>
           <p className="text-sm" data-testid="diff-summary">
-            {d.files.length === 0 ? 'No changes' : `${d.files.length} file${d.files.length === 1 ? '' : 's'} changed`} since <Ticks text={d.against} /> (
+            {d.files.length === 0 ? 'No changes' : `${d.files.length} file${d.files.length === 1 ? '' : 's'} changed`} since {d.against} (
             <code>{short(d.base)}</code>)
             {d.files.length > 0 && (
               <>
