@@ -44,11 +44,7 @@ impl From<WorkspaceError> for ApiError {
     responses((status = 200, body = Vec<WorkspaceView>)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<WorkspaceView>>, ApiError> {
     let w = &state.workspaces;
-    let mut out = Vec::new();
-    for ws in w.list().await? {
-        out.push(w.view(ws).await?);
-    }
-    Ok(Json(out))
+    Ok(Json(w.views(w.list().await?).await?))
 }
 
 /// Make a workspace: a worktree of `repo` on a new branch, the directory
@@ -202,28 +198,10 @@ pub struct MergeConflicts {
 pub async fn merge(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-    request: axum::extract::Request,
+    body: Option<ApiJson<MergeRequest>>,
 ) -> Result<Response, ApiError> {
-    use axum::extract::FromRequest;
     // The body is optional: an empty one takes the defaults.
-    let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, super::MAX_JSON_BODY)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is over the size limit",
-            )
-        })?;
-    let req = if bytes.is_empty() {
-        MergeRequest::default()
-    } else {
-        let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
-        ApiJson::<MergeRequest>::from_request(request, &state)
-            .await?
-            .0
-    };
+    let req = body.map(|b| b.0).unwrap_or_default();
     let ws = state.workspaces.get(&id).await?;
     match state.workspaces.merge(&ws, req.message.as_deref()).await? {
         MergeOutcome::Merged(m) => Ok(Json(m).into_response()),

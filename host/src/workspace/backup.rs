@@ -202,4 +202,24 @@ mod tests {
         ));
         assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
     }
+
+    #[test]
+    fn a_valid_archive_swapped_in_is_refused_by_its_checksum() {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::write(one.path().join("f"), "mine").unwrap();
+        std::fs::write(two.path().join("evil"), "not mine").unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let (a, b) = (out.path().join("a.tar.zst"), out.path().join("b.tar.zst"));
+        let info = create(one.path(), &a, &[]).unwrap();
+        create(two.path(), &b, &[]).unwrap();
+        // A well-formed archive of other files under the recorded name.
+        std::fs::rename(&b, &a).unwrap();
+        let dest = out.path().join("r");
+        std::fs::create_dir(&dest).unwrap();
+        assert!(matches!(
+            restore(&a, &info.sha256, &dest),
+            Err(WorkspaceError::Corrupt(_))
+        ));
+        assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
+    }
 }

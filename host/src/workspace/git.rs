@@ -10,12 +10,13 @@
 //! off: nothing an agent wrote in a workspace runs on the host.
 
 use super::WorkspaceError;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 /// Settings that keep git from running programs named in files an agent
 /// may have written.
-pub(crate) const SAFE: &[&str] = &[
+const SAFE: &[&str] = &[
     "core.hooksPath=/dev/null",
     "core.fsmonitor=false",
     "core.pager=cat",
@@ -34,6 +35,46 @@ const PADDOCK_EXCLUDE: &str = ":(exclude,top).paddock";
 /// Author and committer when git has none configured.
 const FALLBACK_NAME: &str = "Paddock";
 const FALLBACK_EMAIL: &str = "paddock@localhost";
+
+/// `git` with the [`SAFE`] settings, a clean environment (no `GIT_DIR` or
+/// the like inherited), no prompts and no stdin.
+fn command() -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("git");
+    for s in SAFE {
+        cmd.arg("-c").arg(s);
+    }
+    cmd.env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .env("LC_ALL", "C")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs a git command to its end; any exit code is returned.
+async fn output(mut cmd: tokio::process::Command) -> Result<Out, WorkspaceError> {
+    let out = cmd
+        .output()
+        .await
+        .map_err(|e| WorkspaceError::Git(format!("cannot run git (is it installed?): {e}")))?;
+    Ok(Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    })
+}
+
+/// Runs git in `dir`, finding the repository from there: for checkouts the
+/// user made (a repository named at creation, the base branch's checkout),
+/// never a workspace an agent writes.
+pub async fn in_checkout(dir: &Path, args: &[&str]) -> Result<Out, WorkspaceError> {
+    let mut cmd = command();
+    cmd.arg("-C").arg(dir).args(args);
+    output(cmd).await
+}
 
 /// One repository view: a git directory and, for commands that need one, a
 /// work tree.
@@ -76,37 +117,18 @@ impl Git {
     pub async fn run_env(
         &self,
         args: &[&str],
-        env: &[(&str, &Path)],
+        env: &[(&str, &OsStr)],
     ) -> Result<Out, WorkspaceError> {
-        let mut cmd = tokio::process::Command::new("git");
-        for s in SAFE {
-            cmd.arg("-c").arg(s);
-        }
+        let mut cmd = command();
         cmd.arg("--git-dir").arg(&self.git_dir);
         if let Some(w) = &self.work_tree {
             cmd.arg("--work-tree").arg(w).current_dir(w);
         }
-        cmd.args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_OPTIONAL_LOCKS", "0")
-            .env("LC_ALL", "C")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_INDEX_FILE")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+        cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd
-            .output()
-            .await
-            .map_err(|e| WorkspaceError::Git(format!("cannot run git (is it installed?): {e}")))?;
-        Ok(Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
+        output(cmd).await
     }
 
     /// Runs git; a non-zero exit is an error naming the command.
@@ -118,7 +140,7 @@ impl Git {
     pub async fn ok_env(
         &self,
         args: &[&str],
-        env: &[(&str, &Path)],
+        env: &[(&str, &OsStr)],
     ) -> Result<Out, WorkspaceError> {
         let out = self.run_env(args, env).await?;
         if out.code != 0 {
@@ -176,7 +198,7 @@ impl Git {
             std::fs::copy(&real, &index)
                 .map_err(|e| WorkspaceError::io("cannot copy the index", e))?;
         }
-        let env = [("GIT_INDEX_FILE", index.as_path())];
+        let env = [("GIT_INDEX_FILE", index.as_os_str())];
         let result = async {
             if !real.is_file() {
                 match from {
@@ -243,52 +265,13 @@ impl Git {
         message: &str,
     ) -> Result<String, WorkspaceError> {
         let ident = self.identity_env().await?;
-        let mut cmd = tokio::process::Command::new("git");
-        for s in SAFE {
-            cmd.arg("-c").arg(s);
-        }
-        cmd.arg("--git-dir")
-            .arg(&self.git_dir)
-            .arg("commit-tree")
-            .arg(tree);
+        let env: Vec<(&str, &OsStr)> = ident.iter().map(|(k, v)| (*k, OsStr::new(*v))).collect();
+        let mut args = vec!["commit-tree"];
         for p in parents {
-            cmd.arg("-p").arg(p);
+            args.extend(["-p", p]);
         }
-        // The message goes through a file-free channel: `-F -` on stdin.
-        cmd.arg("-F")
-            .arg("-")
-            .env("LC_ALL", "C")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_INDEX_FILE")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for (k, v) in ident {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| WorkspaceError::Git(format!("cannot run git: {e}")))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            use tokio::io::AsyncWriteExt;
-            stdin
-                .write_all(message.as_bytes())
-                .await
-                .map_err(|e| WorkspaceError::Git(format!("git commit-tree: {e}")))?;
-        }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| WorkspaceError::Git(format!("git commit-tree: {e}")))?;
-        if !out.status.success() {
-            return Err(WorkspaceError::Git(format!(
-                "git commit-tree failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        args.extend(["-m", message, tree]);
+        Ok(self.ok_env(&args, &env).await?.text())
     }
 
     /// The worktrees of this repository and the branch each has checked

@@ -16,7 +16,7 @@ pub mod files;
 pub mod git;
 pub mod paths;
 
-use crate::store::{DocKind, Store, StoreError};
+use crate::store::{AgentRecord, DocKind, Store, StoreError};
 use chrono::{DateTime, Utc};
 use git::{Conflict, FileChange, Git, MergeTree};
 use paths::Roots;
@@ -200,6 +200,27 @@ pub struct Workspace {
     pub created_at: DateTime<Utc>,
 }
 
+impl Workspace {
+    /// A workspace of this kind at `path`, made now, with no source, branch
+    /// or backup behind it.
+    fn plain(id: &str, name: &str, kind: WorkspaceKind, path: PathBuf) -> Workspace {
+        Workspace {
+            id: id.to_string(),
+            name: name.to_string(),
+            kind,
+            path,
+            source: None,
+            branch: None,
+            base_branch: None,
+            base_commit: None,
+            git_dir: None,
+            common_dir: None,
+            restored_from: None,
+            created_at: Utc::now(),
+        }
+    }
+}
+
 /// An agent that uses a workspace.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct AgentUse {
@@ -379,6 +400,17 @@ pub fn check_name(name: &str) -> Result<(), WorkspaceError> {
     }
 }
 
+/// Checks a commit message: not blank, at most [`MAX_MESSAGE`] bytes, no
+/// NUL (git takes it as an argument).
+fn check_message(message: &str) -> Result<(), WorkspaceError> {
+    if message.trim().is_empty() || message.len() > MAX_MESSAGE || message.contains('\0') {
+        return Err(WorkspaceError::Invalid(format!(
+            "message: must be 1 to {MAX_MESSAGE} bytes, not blank, without NUL"
+        )));
+    }
+    Ok(())
+}
+
 /// A workspace name made from an agent's name.
 pub fn slug(name: &str) -> String {
     let mut s = String::new();
@@ -491,26 +523,41 @@ impl Workspaces {
             .max_by_key(|w| w.path.as_os_str().len()))
     }
 
-    /// The agents (not deleted) working in `ws`: those created for it, or
-    /// whose directory lies in it.
-    pub async fn agents_using(&self, ws: &Workspace) -> Result<Vec<AgentUse>, WorkspaceError> {
+    /// The agents (not deleted), each with where its directory really is.
+    async fn live_agents(&self) -> Result<Vec<(AgentRecord, PathBuf)>, WorkspaceError> {
         Ok(self
             .store
             .list_agents(false)
             .await?
             .into_iter()
-            .filter(|a| {
-                a.config.workspace_id.as_deref() == Some(ws.id.as_str())
-                    || std::fs::canonicalize(&a.config.workspace)
-                        .unwrap_or_else(|_| a.config.workspace.clone())
-                        .starts_with(&ws.path)
-            })
-            .map(|a| AgentUse {
-                id: a.id,
-                name: a.name,
-                status: a.status,
+            .map(|a| {
+                let real = std::fs::canonicalize(&a.config.workspace)
+                    .unwrap_or_else(|_| a.config.workspace.clone());
+                (a, real)
             })
             .collect())
+    }
+
+    /// Of `agents`, those working in `ws`: created for it, or whose
+    /// directory lies in it.
+    fn users_of(agents: &[(AgentRecord, PathBuf)], ws: &Workspace) -> Vec<AgentUse> {
+        agents
+            .iter()
+            .filter(|(a, real)| {
+                a.config.workspace_id.as_deref() == Some(ws.id.as_str())
+                    || real.starts_with(&ws.path)
+            })
+            .map(|(a, _)| AgentUse {
+                id: a.id.clone(),
+                name: a.name.clone(),
+                status: a.status,
+            })
+            .collect()
+    }
+
+    /// The agents (not deleted) working in `ws`.
+    pub async fn agents_using(&self, ws: &Workspace) -> Result<Vec<AgentUse>, WorkspaceError> {
+        Ok(Self::users_of(&self.live_agents().await?, ws))
     }
 
     /// Host directories an agent's sandbox mounts read-only for its
@@ -535,21 +582,34 @@ impl Workspaces {
 
     /// A workspace with its size and the agents using it.
     pub async fn view(&self, ws: Workspace) -> Result<WorkspaceView, WorkspaceError> {
-        let agents = self.agents_using(&ws).await?;
-        let path = ws.path.clone();
-        // A worktree's `.git` is git's pointer, not one of its files.
-        let worktree = ws.kind == WorkspaceKind::Worktree;
-        let (exists, (size_bytes, file_count)) =
-            tokio::task::spawn_blocking(move || (path.is_dir(), files::size(&path, worktree)))
-                .await
-                .unwrap_or((false, (0, 0)));
-        Ok(WorkspaceView {
-            workspace: ws,
-            exists,
-            size_bytes,
-            file_count,
-            agents,
-        })
+        let mut views = self.views(vec![ws]).await?;
+        views
+            .pop()
+            .ok_or_else(|| WorkspaceError::NotFound("no workspace".into()))
+    }
+
+    /// Workspaces with their sizes and the agents using them (the agents
+    /// read once for all).
+    pub async fn views(&self, list: Vec<Workspace>) -> Result<Vec<WorkspaceView>, WorkspaceError> {
+        let agents = self.live_agents().await?;
+        let mut views = Vec::with_capacity(list.len());
+        for ws in list {
+            let path = ws.path.clone();
+            // A worktree's `.git` is git's pointer, not one of its files.
+            let worktree = ws.kind == WorkspaceKind::Worktree;
+            let (exists, (size_bytes, file_count)) =
+                tokio::task::spawn_blocking(move || (path.is_dir(), files::size(&path, worktree)))
+                    .await
+                    .unwrap_or((false, (0, 0)));
+            views.push(WorkspaceView {
+                agents: Self::users_of(&agents, &ws),
+                workspace: ws,
+                exists,
+                size_bytes,
+                file_count,
+            });
+        }
+        Ok(views)
     }
 
     async fn save(&self, ws: &Workspace) -> Result<(), WorkspaceError> {
@@ -604,7 +664,6 @@ impl Workspaces {
             return Err(WorkspaceError::Invalid("copy: needs `path`".into()));
         }
         let id = new_id("ws");
-        let now = Utc::now();
         let ws = if let Some(repo) = &req.repo {
             self.make_worktree(&id, &req, repo).await?
         } else {
@@ -637,34 +696,29 @@ impl Workspaces {
                 }
             };
             Workspace {
-                id: id.clone(),
-                name: req.name.clone(),
-                kind,
-                path,
                 source,
-                branch: None,
-                base_branch: None,
-                base_commit: None,
-                git_dir: None,
-                common_dir: None,
-                restored_from: None,
-                created_at: now,
+                ..Workspace::plain(&id, &req.name, kind, path)
             }
         };
-        if let Err(e) = self.finish_create(&ws).await {
-            self.undo_create(&ws).await;
-            return Err(e);
-        }
+        self.register(&ws).await?;
         tracing::info!(workspace = %ws.id, name = %ws.name, kind = ws.kind.as_str(), path = %ws.path.display(), "workspace made");
         Ok(ws)
     }
 
-    /// Takes the shadow snapshot (all but worktrees) and stores the record.
-    async fn finish_create(&self, ws: &Workspace) -> Result<(), WorkspaceError> {
-        if ws.kind != WorkspaceKind::Worktree {
-            self.init_shadow(ws).await?;
+    /// Takes the shadow snapshot (all but worktrees) and stores the record;
+    /// on failure, removes what was made.
+    async fn register(&self, ws: &Workspace) -> Result<(), WorkspaceError> {
+        let done = async {
+            if ws.kind != WorkspaceKind::Worktree {
+                self.init_shadow(ws).await?;
+            }
+            self.save(ws).await
         }
-        self.save(ws).await
+        .await;
+        if done.is_err() {
+            self.undo_create(ws).await;
+        }
+        done
     }
 
     /// Removes what a failed creation made.
@@ -687,23 +741,18 @@ impl Workspaces {
     ) -> Result<Workspace, WorkspaceError> {
         let repo = self.roots.check("repo", repo)?;
         // The repository's common git directory, as git finds it from there.
-        let out = tokio::process::Command::new("git")
-            .arg("-C")
-            .arg(&repo)
-            .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
-            .env("LC_ALL", "C")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .output()
-            .await
-            .map_err(|e| WorkspaceError::Git(format!("cannot run git (is it installed?): {e}")))?;
-        if !out.status.success() {
+        let out = git::in_checkout(
+            &repo,
+            &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+        )
+        .await?;
+        if out.code != 0 {
             return Err(WorkspaceError::Invalid(format!(
                 "repo: `{}` is not a git repository",
                 repo.display()
             )));
         }
-        let common = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let common = PathBuf::from(out.text());
         // `repo` may be a directory inside a repository: that repository
         // must be under an allowed root too.
         let common = self.roots.check("repo", &common)?;
@@ -776,18 +825,13 @@ impl Workspaces {
             .map(PathBuf::from)
             .ok_or_else(|| WorkspaceError::Git("the new worktree has no gitdir".into()))?;
         Ok(Workspace {
-            id: id.to_string(),
-            name: req.name.clone(),
-            kind: WorkspaceKind::Worktree,
-            path,
             source: Some(repo),
             branch: Some(branch),
             base_branch: Some(base_branch),
             base_commit: Some(base_commit),
             git_dir: Some(git_dir),
             common_dir: Some(common),
-            restored_from: None,
-            created_at: Utc::now(),
+            ..Workspace::plain(id, &req.name, WorkspaceKind::Worktree, path)
         })
     }
 
@@ -955,11 +999,7 @@ impl Workspaces {
     /// Commits every change of a worktree (untracked files included,
     /// ignored ones not) on its branch.
     pub async fn commit(&self, ws: &Workspace, message: &str) -> Result<Committed, WorkspaceError> {
-        if message.trim().is_empty() || message.len() > MAX_MESSAGE {
-            return Err(WorkspaceError::Invalid(format!(
-                "message: must be 1 to {MAX_MESSAGE} bytes and not blank"
-            )));
-        }
+        check_message(message)?;
         let (git, branch, _) = Self::worktree_git(ws)?;
         Self::require_dir(ws)?;
         let _guard = self.lock(&ws.id).await;
@@ -1012,12 +1052,8 @@ impl Workspaces {
     ) -> Result<MergeOutcome, WorkspaceError> {
         let (git, branch, base_branch) = Self::worktree_git(ws)?;
         Self::require_dir(ws)?;
-        if let Some(m) = message
-            && (m.trim().is_empty() || m.len() > MAX_MESSAGE)
-        {
-            return Err(WorkspaceError::Invalid(format!(
-                "message: must be 1 to {MAX_MESSAGE} bytes and not blank"
-            )));
+        if let Some(m) = message {
+            check_message(m)?;
         }
         let _guard = self.lock(&ws.id).await;
         // One merge at a time into a repository.
@@ -1115,26 +1151,14 @@ impl Workspaces {
             Some((dir, _)) => {
                 // `merge --ff-only` checks for local changes in the way
                 // before it touches anything.
-                let out = tokio::process::Command::new("git")
-                    .args(git_safe_args())
-                    .arg("-C")
-                    .arg(&dir)
-                    .args(["merge", "--ff-only", "--quiet", new])
-                    .env("LC_ALL", "C")
-                    .env("GIT_TERMINAL_PROMPT", "0")
-                    .env_remove("GIT_DIR")
-                    .env_remove("GIT_WORK_TREE")
-                    .env_remove("GIT_INDEX_FILE")
-                    .output()
-                    .await
-                    .map_err(|e| WorkspaceError::Git(format!("cannot run git: {e}")))?;
-                if !out.status.success() {
+                let out = git::in_checkout(&dir, &["merge", "--ff-only", "--quiet", new]).await?;
+                if out.code != 0 {
                     return Err(WorkspaceError::conflict(
                         "source_dirty",
                         format!(
                             "`{base_branch}` is checked out in {} with changes in the way; nothing was merged: {}",
                             dir.display(),
-                            String::from_utf8_lossy(&out.stderr).trim()
+                            out.stderr
                         ),
                     ));
                 }
@@ -1351,27 +1375,14 @@ impl Workspaces {
             .map_err(|e| WorkspaceError::Git(format!("restore: {e}")))
             .and_then(|r| r);
         let ws = Workspace {
-            id,
-            name: name.to_string(),
-            kind: WorkspaceKind::Restored,
-            path: dest,
-            source: None,
-            branch: None,
-            base_branch: None,
-            base_commit: None,
-            git_dir: None,
-            common_dir: None,
             restored_from: Some(b.id.clone()),
-            created_at: Utc::now(),
+            ..Workspace::plain(&id, name, WorkspaceKind::Restored, dest)
         };
         if let Err(e) = restored {
             self.undo_create(&ws).await;
             return Err(e);
         }
-        if let Err(e) = self.finish_create(&ws).await {
-            self.undo_create(&ws).await;
-            return Err(e);
-        }
+        self.register(&ws).await?;
         tracing::info!(workspace = %ws.id, backup = %b.id, "backup restored");
         Ok(ws)
     }
@@ -1391,14 +1402,6 @@ pub enum FilesView {
     },
     /// A file.
     File(files::FileContent),
-}
-
-/// `-c` settings for git commands run in a checkout (see [`git`]).
-fn git_safe_args() -> Vec<String> {
-    git::SAFE
-        .iter()
-        .flat_map(|s| ["-c".to_string(), s.to_string()])
-        .collect()
 }
 
 /// Copies a directory tree, keeping symlinks as symlinks and file modes.

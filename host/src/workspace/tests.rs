@@ -123,6 +123,13 @@ async fn worktrees_commit_and_merge_and_a_conflict_changes_nothing() {
         code(f.ws.merge(&a, None).await.unwrap_err()),
         "uncommitted_changes"
     );
+    for bad in ["", "  \n", "a\0b"] {
+        assert_eq!(
+            code(f.ws.commit(&a, bad).await.unwrap_err()),
+            "invalid",
+            "{bad:?}"
+        );
+    }
     let c = f.ws.commit(&a, "a: change two").await.unwrap();
     assert_eq!(c.files.len(), 2);
     assert_eq!(
