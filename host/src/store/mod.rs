@@ -52,7 +52,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyConnection, AnyPool, Row, SqlSafeStr};
+use sqlx::pool::PoolConnection;
+use sqlx::{AnyConnection, AnyPool, Connection, Row, SqlSafeStr};
 use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
@@ -97,6 +98,10 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
 
 /// How long a SQLite writer waits for a lock held by another process.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an operation waits for a connection before the store counts
+/// as unavailable (the API then answers 503 and agents wait and retry),
+/// rather than hanging while the database is away.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Connections of a SQLite pool (WAL readers run in parallel; writers queue).
 const SQLITE_MAX_CONNECTIONS: u32 = 8;
 /// Connections of a PostgreSQL pool.
@@ -118,9 +123,19 @@ pub enum StoreError {
     /// The URL names no supported database.
     #[error("unsupported database URL {0:?}: expected sqlite://PATH or postgres://…")]
     InvalidUrl(String),
-    /// The database failed or is unreachable.
+    /// The database failed or is unreachable ([`StoreError::is_unavailable`]
+    /// tells which).
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database could not be opened at start.
+    #[error("cannot open {target}: {cause}")]
+    Open {
+        /// What was opened: the SQLite file, or PostgreSQL's host, port
+        /// and database.
+        target: String,
+        /// Why, in plain words.
+        cause: String,
+    },
     /// The migrations could not be applied.
     #[error("applying the store's migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -174,6 +189,82 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the database is away or cannot write for now (down,
+    /// refusing or dropping connections, every connection busy, a full
+    /// disk, an I/O error): the same operation may well succeed later.
+    /// Other errors (a bad record, a conflict) would fail again.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(e) => sqlx_unavailable(e),
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => sqlx_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+fn sqlx_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => {
+            if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                // Connection exceptions, insufficient resources (disk
+                // full, too many connections), the server shutting down or
+                // starting, system I/O errors, and transactions the server
+                // aborted to resolve a conflict.
+                ["08", "53", "57P", "58"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+                    || matches!(code, "40001" | "40P01")
+            } else {
+                // SQLite's primary result codes BUSY, LOCKED, IOERR, FULL,
+                // CANTOPEN.
+                sqlite_code(d.as_ref()).is_some_and(|c| matches!(c, 5 | 6 | 10 | 13 | 14))
+            }
+        }
+        _ => false,
+    }
+}
+
+/// SQLite's primary result code of an error (the extended code's low
+/// byte), if it is SQLite's.
+fn sqlite_code(d: &dyn sqlx::error::DatabaseError) -> Option<i32> {
+    d.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    d.code()?.parse::<i32>().ok().map(|c| c & 0xff)
+}
+
+/// What went wrong opening a database, in plain words (the connection
+/// refused, authentication failed, the file is not a database).
+fn open_cause(e: &sqlx::Error) -> String {
+    if let sqlx::Error::Io(io) = e {
+        return match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                "connection refused (is the database server running and listening there?)".into()
+            }
+            std::io::ErrorKind::TimedOut => "the connection timed out".into(),
+            _ => io.to_string(),
+        };
+    }
+    if let sqlx::Error::Database(d) = e {
+        match sqlite_code(d.as_ref()) {
+            Some(26) => {
+                return "the file is not a database (is it a SQLite file? it may be corrupt or encrypted)".into();
+            }
+            Some(11) => {
+                return "the database file is corrupt (database disk image is malformed)".into();
+            }
+            _ => {}
+        }
+        return d.message().to_string();
+    }
+    e.to_string()
+}
+
 /// The kinds of named config documents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -190,6 +281,8 @@ pub enum DocKind {
     Workspace,
     /// A workspace backup, by id.
     WorkspaceBackup,
+    /// A dashboard session, by the SHA-256 of its cookie.
+    Session,
 }
 
 impl DocKind {
@@ -202,6 +295,7 @@ impl DocKind {
             DocKind::Setting => "setting",
             DocKind::Workspace => "workspace",
             DocKind::WorkspaceBackup => "workspace_backup",
+            DocKind::Session => "session",
         }
     }
 }
@@ -286,28 +380,56 @@ pub struct Store {
     write_lock: Arc<Mutex<()>>,
 }
 
-/// A write transaction, holding the SQLite writer lock while it lives.
+/// A write transaction on a pooled connection, holding the SQLite writer
+/// lock while it lives.
+///
+/// It is begun and ended with plain `BEGIN`/`COMMIT`/`ROLLBACK`, and a
+/// connection whose transaction did not end cleanly (a failed commit or
+/// rollback, a full disk, a dropped future) is closed rather than returned
+/// to the pool: a connection left inside a transaction would refuse every
+/// later writer ("attempted to call begin_with at non-zero transaction
+/// depth") until a restart.
 struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+    tx: PoolConnection<sqlx::Any>,
+    /// Between `BEGIN` and a successful `COMMIT`/`ROLLBACK`.
+    open: bool,
     _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
+    /// Commits; on failure the connection is closed (which rolls back
+    /// whatever the database kept of the transaction).
+    async fn commit(mut self) -> Result<(), StoreError> {
+        sqlx::query("COMMIT").execute(&mut *self.tx).await?;
+        self.open = false;
+        Ok(())
+    }
+
     /// Commits on success; on an error, rolls back before releasing the
-    /// SQLite writer lock (a dropped transaction would roll back later, on
-    /// the pooled connection, and keep the next writer busy-waiting).
-    async fn finish<T>(self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    /// SQLite writer lock (so the next writer does not wait for it).
+    async fn finish<T>(mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         match result {
             Ok(v) => {
-                self.tx.commit().await?;
+                self.commit().await?;
                 Ok(v)
             }
             Err(e) => {
-                if let Err(rollback) = self.tx.rollback().await {
-                    tracing::warn!(error = %rollback, "store: rollback failed");
+                match sqlx::query("ROLLBACK").execute(&mut *self.tx).await {
+                    Ok(_) => self.open = false,
+                    Err(rollback) => {
+                        tracing::warn!(error = %rollback, "store: rollback failed; closing the connection")
+                    }
                 }
                 Err(e)
             }
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if self.open {
+            self.tx.close_on_drop();
         }
     }
 }
@@ -381,9 +503,39 @@ impl Store {
 
     async fn open_sqlite_url(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
+        let file = url
+            .strip_prefix("sqlite://")
+            .unwrap_or(url)
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        let target = format!("the SQLite file {file}");
+        // One connection first, so that a file that is not a database (or
+        // cannot be opened) is reported at once, with its cause, instead of
+        // the pool retrying until it times out. It also sets WAL, a
+        // property of the file, before anyone else uses it.
+        let opened = async {
+            let mut conn = AnyConnection::connect(url).await?;
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL")
+                .fetch_one(&mut conn)
+                .await?;
+            conn.close().await?;
+            Ok::<_, sqlx::Error>(mode)
+        }
+        .await;
+        let mode = opened.map_err(|e| StoreError::Open {
+            target: target.clone(),
+            cause: open_cause(&e),
+        })?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Invalid(format!(
+                "SQLite refused WAL mode (journal_mode is {mode})"
+            )));
+        }
         let busy_ms = SQLITE_BUSY_TIMEOUT.as_millis();
         let pool = AnyPoolOptions::new()
             .max_connections(SQLITE_MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     sqlx::query("PRAGMA synchronous = NORMAL")
@@ -401,16 +553,11 @@ impl Store {
                 })
             })
             .connect(url)
-            .await?;
-        // WAL is a property of the file: set once, before anyone else uses it.
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL")
-            .fetch_one(&pool)
-            .await?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Invalid(format!(
-                "SQLite refused WAL mode (journal_mode is {mode})"
-            )));
-        }
+            .await
+            .map_err(|e| StoreError::Open {
+                target,
+                cause: open_cause(&e),
+            })?;
         let store = Store {
             pool,
             backend: Backend::Sqlite,
@@ -423,10 +570,41 @@ impl Store {
 
     async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
+        let target = match url.parse::<sqlx::postgres::PgConnectOptions>() {
+            Ok(o) => format!(
+                "PostgreSQL at {}:{} (database {}, user {})",
+                o.get_host(),
+                o.get_port(),
+                o.get_database().unwrap_or(o.get_username()),
+                o.get_username()
+            ),
+            Err(e) => {
+                return Err(StoreError::Open {
+                    target: "PostgreSQL".into(),
+                    cause: format!("the database URL is not valid: {e}"),
+                });
+            }
+        };
+        // One connection first: a server that is down, a wrong password or
+        // a missing database is reported at once, with its cause.
+        let opened = async {
+            let conn = AnyConnection::connect(url).await?;
+            conn.close().await
+        }
+        .await;
+        opened.map_err(|e| StoreError::Open {
+            target: target.clone(),
+            cause: open_cause(&e),
+        })?;
         let pool = AnyPoolOptions::new()
             .max_connections(POSTGRES_MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
-            .await?;
+            .await
+            .map_err(|e| StoreError::Open {
+                target,
+                cause: open_cause(&e),
+            })?;
         let store = Store {
             pool,
             backend: Backend::Postgres,
@@ -466,25 +644,43 @@ impl Store {
     }
 
     /// Closes the pool's connections (waits for the ones in use).
+    /// On SQLite, first moves the WAL's content into the database file
+    /// and truncates the WAL (a clean shutdown leaves one file, not two).
     pub async fn close(&self) {
+        if self.backend == Backend::Sqlite
+            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+        {
+            tracing::warn!(error = %e, "store: the WAL checkpoint at shutdown failed");
+        }
         self.pool.close().await;
     }
 
+    /// Whether the database answers now (an error when it does not).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        match self.backend {
-            Backend::Sqlite => {
-                let writer = self.write_lock.clone().lock_owned().await;
-                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(WriteTx {
-                    tx,
-                    _writer: Some(writer),
-                })
-            }
-            Backend::Postgres => Ok(WriteTx {
-                tx: self.pool.begin().await?,
-                _writer: None,
-            }),
+        let (writer, begin) = match self.backend {
+            Backend::Sqlite => (
+                Some(self.write_lock.clone().lock_owned().await),
+                "BEGIN IMMEDIATE",
+            ),
+            Backend::Postgres => (None, "BEGIN"),
+        };
+        let mut conn = self.pool.acquire().await?;
+        if let Err(e) = sqlx::query(begin).execute(&mut *conn).await {
+            conn.close_on_drop();
+            return Err(e.into());
         }
+        Ok(WriteTx {
+            tx: conn,
+            open: true,
+            _writer: writer,
+        })
     }
 
     // ---- agents ----
@@ -549,37 +745,92 @@ impl Store {
         .bind(data)
         .execute(&mut *w.tx)
         .await?;
-        w.tx.commit().await?;
+        w.commit().await?;
         tracing::debug!(agent = %agent.id, "agent stored");
         Ok(())
     }
 
     /// The agent with this id (deleted ones included), if any.
     pub async fn get_agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, name, config, status, created_at, updated_at, deleted_at, last_seq, \
-             model_calls, input_tokens, output_tokens, cached_tokens, cost_usd, tool_calls, \
-             tool_failures FROM agents WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1");
+        let row = match sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+        {
+            Ok(row) => row,
+            Err(e) if sqlx_unavailable(&e) => return Err(e.into()),
+            // The driver cannot read the row (text that is not UTF-8).
+            Err(e) => {
+                return Err(StoreError::CorruptRecord {
+                    what: format!("agent {id}"),
+                    reason: e.to_string(),
+                });
+            }
+        };
         row.as_ref().map(agent_from_row).transpose()
     }
 
-    /// The agents, oldest first; deleted ones only if asked.
+    /// The agents, oldest first; deleted ones only if asked. An agent
+    /// whose row no longer parses is left out (see
+    /// [`Store::scan_agents`]), so one damaged row does not hide the rest.
     pub async fn list_agents(&self, include_deleted: bool) -> Result<Vec<AgentRecord>, StoreError> {
-        let sql = if include_deleted {
-            "SELECT id, name, config, status, created_at, updated_at, deleted_at, last_seq, \
-             model_calls, input_tokens, output_tokens, cached_tokens, cost_usd, tool_calls, \
-             tool_failures FROM agents ORDER BY created_at, id"
+        Ok(self.scan_agents(include_deleted).await?.0)
+    }
+
+    /// The agents, oldest first (deleted ones only if asked), and the ids
+    /// of those whose rows no longer parse (bad UTF-8, a configuration
+    /// this version cannot read), each with why: quarantined, so that the
+    /// others can still be loaded.
+    pub async fn scan_agents(
+        &self,
+        include_deleted: bool,
+    ) -> Result<(Vec<AgentRecord>, Vec<(String, StoreError)>), StoreError> {
+        let filter = if include_deleted {
+            ""
         } else {
-            "SELECT id, name, config, status, created_at, updated_at, deleted_at, last_seq, \
-             model_calls, input_tokens, output_tokens, cached_tokens, cost_usd, tool_calls, \
-             tool_failures FROM agents WHERE deleted_at IS NULL ORDER BY created_at, id"
+            "WHERE deleted_at IS NULL"
         };
-        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
-        rows.iter().map(agent_from_row).collect()
+        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents {filter} ORDER BY created_at, id");
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        match sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+        {
+            Ok(rows) => {
+                for (i, row) in rows.iter().enumerate() {
+                    match agent_from_row(row) {
+                        Ok(a) => good.push(a),
+                        Err(e) => {
+                            let id = row
+                                .try_get::<String, _>("id")
+                                .unwrap_or_else(|_| format!("#{i}"));
+                            bad.push((id, e));
+                        }
+                    }
+                }
+            }
+            Err(e) if sqlx_unavailable(&e) => return Err(e.into()),
+            // A row the driver cannot even read (text that is not UTF-8
+            // fails the whole query): read the agents one by one.
+            Err(whole) => {
+                tracing::warn!(error = %whole, "reading the agents failed; reading them one by one");
+                let ids_sql = format!("SELECT id FROM agents {filter} ORDER BY created_at, id");
+                let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(ids_sql))
+                    .fetch_all(&self.pool)
+                    .await?;
+                for id in ids {
+                    match self.get_agent(&id).await {
+                        Ok(Some(a)) => good.push(a),
+                        Ok(None) => {}
+                        Err(e) if e.is_unavailable() => return Err(e),
+                        Err(e) => bad.push((id, e)),
+                    }
+                }
+            }
+        }
+        Ok((good, bad))
     }
 
     /// Marks the agent deleted, keeping its record and its log. False if no
@@ -595,7 +846,7 @@ impl Store {
         .bind(id)
         .execute(&mut *w.tx)
         .await?;
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -615,7 +866,7 @@ impl Store {
             .bind(id)
             .execute(&mut *w.tx)
             .await?;
-        w.tx.commit().await?;
+        w.commit().await?;
         if done.rows_affected() > 0 {
             tracing::info!(agent = id, "agent purged");
         }
@@ -689,6 +940,18 @@ impl Store {
         rows.iter().map(|r| event_from_row(agent_id, r)).collect()
     }
 
+    /// The agent's event with this seq, if stored.
+    pub async fn event_at(&self, agent_id: &str, seq: u64) -> Result<Option<Event>, StoreError> {
+        let Some(before) = seq.checked_sub(1) else {
+            return Ok(None);
+        };
+        Ok(self
+            .events_after(agent_id, before, 1)
+            .await?
+            .into_iter()
+            .find(|e| e.seq == seq))
+    }
+
     /// The seq of the agent's last event (0 if it has none or is unknown).
     pub async fn last_seq(&self, agent_id: &str) -> Result<u64, StoreError> {
         let last: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM agents WHERE id = $1")
@@ -731,7 +994,7 @@ impl Store {
         .bind(at)
         .fetch_one(&mut *w.tx)
         .await?;
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(Doc {
             kind,
             name: name.to_string(),
@@ -772,10 +1035,15 @@ impl Store {
             .bind(name)
             .execute(&mut *w.tx)
             .await?;
-        w.tx.commit().await?;
+        w.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 }
+
+/// The columns [`agent_from_row`] reads.
+const AGENT_COLUMNS: &str = "id, name, config, status, created_at, updated_at, deleted_at, \
+     last_seq, model_calls, input_tokens, output_tokens, cached_tokens, cost_usd, tool_calls, \
+     tool_failures";
 
 /// An event checked and turned into column values, with the changes it makes
 /// to its agent's row.
