@@ -18,6 +18,9 @@ pub const MAX_MESSAGE: usize = 256 * 1024;
 pub struct Manager {
     deps: Arc<AgentDeps>,
     agents: RwLock<HashMap<String, Arc<Agent>>>,
+    /// Agents whose stored rows no longer parse, with why: not loaded,
+    /// left as they are in the store for someone to look at.
+    quarantined: Vec<(String, String)>,
 }
 
 impl Manager {
@@ -26,15 +29,24 @@ impl Manager {
     /// stopped resume. Without, manages only the agents it creates (a
     /// headless run beside a server must not take the server's agents).
     pub async fn start(deps: Arc<AgentDeps>, load: bool) -> Result<Arc<Manager>, AgentError> {
+        let (records, quarantined) = if load {
+            deps.store.scan_agents(false).await?
+        } else {
+            Default::default()
+        };
+        let quarantined: Vec<(String, String)> = quarantined
+            .into_iter()
+            .map(|(id, e)| {
+                tracing::error!(agent = %id, error = %e,
+                    "this agent's stored record is damaged: it is quarantined (not loaded); the other agents start");
+                (id, e.to_string())
+            })
+            .collect();
         let manager = Arc::new(Manager {
             deps,
             agents: RwLock::new(HashMap::new()),
+            quarantined,
         });
-        let records = if load {
-            manager.deps.store.list_agents(false).await?
-        } else {
-            Vec::new()
-        };
         for record in records {
             let busy = matches!(
                 record.status,
@@ -75,6 +87,11 @@ impl Manager {
         }
     }
 
+    /// The agents whose stored records are damaged (not loaded), with why.
+    pub fn quarantined(&self) -> &[(String, String)] {
+        &self.quarantined
+    }
+
     /// The shared dependencies.
     pub fn deps(&self) -> &Arc<AgentDeps> {
         &self.deps
@@ -95,6 +112,12 @@ impl Manager {
         let invalid = |m: String| Err(AgentError::Invalid(m));
         if config.name.trim().is_empty() || config.name.len() > MAX_NAME {
             return invalid(format!("name: must be 1 to {MAX_NAME} characters"));
+        }
+        if let Some(c) = config.name.chars().find(|c| c.is_control()) {
+            return invalid(format!(
+                "name: must not contain control characters (found U+{:04X})",
+                u32::from(c)
+            ));
         }
         if !self.deps.providers.contains_key(&config.model.provider) {
             let mut known: Vec<&str> = self.deps.providers.keys().map(String::as_str).collect();
@@ -327,13 +350,18 @@ impl Manager {
         by: &str,
     ) -> Result<ApprovalRecord, AgentError> {
         let agent = self.get(agent_id)?;
-        if let Some(r) = &reason
-            && r.len() > MAX_REASON
-        {
-            return Err(AgentError::Invalid(format!(
-                "reason: {} bytes is over the limit of {MAX_REASON}",
-                r.len()
-            )));
+        if let Some(r) = &reason {
+            if r.len() > MAX_REASON {
+                return Err(AgentError::Invalid(format!(
+                    "reason: {} bytes is over the limit of {MAX_REASON}",
+                    r.len()
+                )));
+            }
+            if r.contains('\0') {
+                return Err(AgentError::Invalid(
+                    "reason: must not contain NUL characters".into(),
+                ));
+            }
         }
         let status = if approved {
             ApprovalStatus::Approved

@@ -57,6 +57,60 @@ pub enum AgentError {
     /// The store failed.
     #[error("the event store failed: {0}")]
     Store(#[from] StoreError),
+    /// The agent is waiting for the store to come back and cannot take a
+    /// request that needs its log now.
+    #[error("agent `{0}` is waiting for the store to come back")]
+    WaitingForStore(String),
+}
+
+/// How an append meets a store that is away (down, or unable to write).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Patience {
+    /// The agent's own steps: pause, retry with backoff until the event is
+    /// stored, then note how long the store was away.
+    UntilStored,
+    /// A request from outside (a user's message, a deletion): fail at once,
+    /// so that the API answers 503 rather than hanging.
+    None,
+}
+
+/// First pause before retrying a store that is away; doubled up to
+/// [`STORE_RETRY_MAX`].
+const STORE_RETRY_FIRST: Duration = Duration::from_millis(200);
+/// Longest pause between retries of a store that is away.
+const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
+/// How long a request from outside waits for the agent's log (held by an
+/// agent that waits for the store) before it is answered 503.
+const LOG_WAIT: Duration = Duration::from_secs(2);
+
+/// A time the store was away, as one agent saw it.
+struct Outage {
+    since: Instant,
+    cause: String,
+}
+
+impl Outage {
+    /// The recoverable `error` event that records it.
+    fn event_body(&self) -> EventBody {
+        EventBody::Error {
+            code: "store_unavailable".into(),
+            message: format!(
+                "the store was unavailable for {:.1} s ({}); the agent waited and went on where it stood",
+                self.since.elapsed().as_secs_f64(),
+                self.cause
+            ),
+            recoverable: true,
+        }
+    }
+}
+
+/// Waits (with backoff) until the store answers again.
+async fn wait_for_store(store: &Store) {
+    let mut delay = STORE_RETRY_FIRST;
+    while store.ping().await.is_err() {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(STORE_RETRY_MAX);
+    }
 }
 
 /// A configured provider: its settings and its client.
@@ -198,37 +252,109 @@ impl Agent {
     }
 
     /// Redacts, stores and broadcasts one event; returns it as stored.
+    /// While the store is away this waits (the agent pauses) and retries
+    /// until the event is stored, then records one recoverable `error`
+    /// event saying how long the store was away.
     pub async fn append(&self, body: EventBody) -> Result<Arc<Event>, AgentError> {
-        self.store_event(body, None).await
+        self.store_event(body, None, Patience::UntilStored).await
     }
 
-    /// [`Agent::append`], storing `approval` (pending) with the event in
-    /// one transaction when given.
+    /// [`Agent::append`] for a request from outside the agent's task: it
+    /// fails at once ([`AgentError::WaitingForStore`], or the store's
+    /// error) when the store is away, instead of waiting for it.
+    async fn append_now(&self, body: EventBody) -> Result<Arc<Event>, AgentError> {
+        self.store_event(body, None, Patience::None).await
+    }
+
+    /// Stores and broadcasts one event (redacted), with `approval`
+    /// (pending) in the same transaction when given.
     async fn store_event(
         &self,
         body: EventBody,
         approval: Option<&NewApproval>,
+        patience: Patience,
     ) -> Result<Arc<Event>, AgentError> {
         let body = self.deps.redactor.redact_event(body);
-        let mut last = self.log.lock().await;
-        let event = Arc::new(Event {
-            seq: *last + 1,
+        let mut last = match patience {
+            Patience::UntilStored => self.log.lock().await,
+            Patience::None => tokio::time::timeout(LOG_WAIT, self.log.lock())
+                .await
+                .map_err(|_| AgentError::WaitingForStore(self.id.clone()))?,
+        };
+        let event = self.next_event(*last, body);
+        let outage = self.persist(&event, approval, patience).await?;
+        self.published(&mut last, &event);
+        if let Some(outage) = outage {
+            let note = self.next_event(*last, outage.event_body());
+            self.persist(&note, None, Patience::UntilStored).await?;
+            self.published(&mut last, &note);
+        }
+        Ok(event)
+    }
+
+    fn next_event(&self, last: u64, body: EventBody) -> Arc<Event> {
+        Arc::new(Event {
+            seq: last + 1,
             agent_id: self.id.clone(),
             ts: chrono::Utc::now(),
             body,
-        });
-        match approval {
-            Some(a) => self.deps.store.request_approval(&event, a).await?,
-            None => self.deps.store.append(&event).await?,
+        })
+    }
+
+    /// Stores `event`; with [`Patience::UntilStored`], retries while the
+    /// store is away and returns how long that was.
+    async fn persist(
+        &self,
+        event: &Event,
+        approval: Option<&NewApproval>,
+        patience: Patience,
+    ) -> Result<Option<Outage>, StoreError> {
+        let store = &self.deps.store;
+        let mut outage: Option<Outage> = None;
+        let mut delay = STORE_RETRY_FIRST;
+        loop {
+            let stored = match approval {
+                Some(a) => store.request_approval(event, a).await,
+                None => store.append(event).await,
+            };
+            let error = match stored {
+                Ok(()) => return Ok(outage),
+                // An earlier attempt whose answer was lost with its
+                // connection may have been committed: then it is stored.
+                Err(e @ StoreError::SeqConflict { .. }) if outage.is_some() => {
+                    match store.event_at(&self.id, event.seq).await {
+                        Ok(Some(stored)) if stored.body == event.body => return Ok(outage),
+                        Ok(_) => return Err(e),
+                        Err(check) => check,
+                    }
+                }
+                Err(e) => e,
+            };
+            if patience == Patience::None || !error.is_unavailable() {
+                return Err(error);
+            }
+            if outage.is_none() {
+                tracing::warn!(error = %error, seq = event.seq,
+                    "the store is unavailable; the agent waits and retries");
+                outage = Some(Outage {
+                    since: Instant::now(),
+                    cause: error.to_string(),
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(STORE_RETRY_MAX);
         }
+    }
+
+    /// After `event` is stored: moves the log on and tells everyone.
+    fn published(&self, last: &mut u64, event: &Arc<Event>) {
         *last = event.seq;
         self.last_seq.store(event.seq, Ordering::Release);
-        self.deps.metrics.observe(&event);
+        self.deps.metrics.observe(event);
         if let EventBody::AgentStatus { status, .. } = &event.body {
             self.status.send_replace(*status);
         }
         let _ = self.live.send(event.clone());
-        Ok(event)
     }
 
     /// Broadcasts a live-only text delta (redacted, never stored).
@@ -266,7 +392,7 @@ impl Agent {
         if self.stopped.load(Ordering::Acquire) {
             return Err(AgentError::Stopped(self.id.clone()));
         }
-        let event = self.append(EventBody::MessageUser { text }).await?;
+        let event = self.append_now(EventBody::MessageUser { text }).await?;
         self.wake.notify_one();
         Ok(event)
     }
@@ -284,15 +410,22 @@ impl Agent {
         busy
     }
 
-    /// Stops the agent for good (deletion); records `stopped`.
+    /// Stops the agent for good (deletion); records `stopped`. Fails at
+    /// once, changing nothing, while the store is away.
     pub async fn stop(&self, reason: &str) -> Result<(), AgentError> {
+        if self.status() != AgentStatus::Stopped {
+            self.append_now(EventBody::AgentStatus {
+                status: AgentStatus::Stopped,
+                reason: Some(reason.to_string()),
+            })
+            .await?;
+        }
         self.stopped.store(true, Ordering::Release);
         if let Ok(token) = self.run_token.lock() {
             token.cancel();
         }
         self.wake.notify_one();
-        self.set_status(AgentStatus::Stopped, Some(reason.to_string()))
-            .await
+        Ok(())
     }
 
     fn new_run_token(&self) -> CancellationToken {
@@ -308,6 +441,9 @@ impl Agent {
     pub async fn task(self: Arc<Agent>, mut resume: bool) {
         let span = tracing::info_span!("agent", agent = %self.id, name = %self.config.name);
         async move {
+            // The run token of a run that the store's absence cut short:
+            // the resumed run keeps it, so an interrupt sent meanwhile holds.
+            let mut carried: Option<CancellationToken> = None;
             loop {
                 if !resume {
                     self.wake.notified().await;
@@ -316,12 +452,32 @@ impl Agent {
                 if self.stopped.load(Ordering::Acquire) {
                     break;
                 }
-                let token = self.new_run_token();
-                if let Err(e) = self.run(token).await {
-                    tracing::error!(error = %e, "agent run failed");
-                    // The store failed: nothing more can be recorded safely;
-                    // show the state live and wait for the next message.
-                    self.status.send_replace(AgentStatus::Error);
+                let token = carried.take().unwrap_or_else(|| self.new_run_token());
+                match self.run(token.clone()).await {
+                    Ok(()) => {}
+                    // A read failed while the store was away (appends wait
+                    // on their own): wait for it, note the outage, and go
+                    // on exactly as after a restart.
+                    Err(AgentError::Store(e)) if e.is_unavailable() => {
+                        tracing::warn!(error = %e, "the store is unavailable; the agent waits for it");
+                        let outage = Outage {
+                            since: Instant::now(),
+                            cause: e.to_string(),
+                        };
+                        wait_for_store(&self.deps.store).await;
+                        if let Err(e) = self.append(outage.event_body()).await {
+                            tracing::error!(error = %e, "could not record the store's outage");
+                        }
+                        carried = Some(token);
+                        resume = true;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "agent run failed");
+                        // The store failed for good: nothing more can be
+                        // recorded safely; show the state live and wait for
+                        // the next message.
+                        self.status.send_replace(AgentStatus::Error);
+                    }
                 }
                 if self.stopped.load(Ordering::Acquire) {
                     break;
@@ -1315,7 +1471,9 @@ impl Agent {
             request,
             expires_at,
         };
-        let event = self.store_event(body, Some(&approval)).await?;
+        let event = self
+            .store_event(body, Some(&approval), Patience::UntilStored)
+            .await?;
         tracing::info!(tool = %call.name, call = %call.id, "waiting for approval");
         self.deps
             .store

@@ -24,6 +24,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong, for humans.
     pub message: String,
+    /// Seconds after which a retry may succeed (`Retry-After`, with 503).
+    pub retry_after: Option<u32>,
 }
 
 /// The body of every error response.
@@ -50,6 +52,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -66,6 +69,18 @@ impl ApiError {
     /// 409.
     pub fn conflict(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 503 `store_unavailable` with `Retry-After`: the database is away
+    /// for now.
+    pub fn store_unavailable(message: impl Into<String>) -> ApiError {
+        let mut err = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            message,
+        );
+        err.retry_after = Some(STORE_RETRY_AFTER_SECS);
+        err
     }
 
     /// 500; the details go to the log, not to the client.
@@ -87,7 +102,29 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp
+    }
+}
+
+/// How long a client should wait before retrying while the store is away.
+pub const STORE_RETRY_AFTER_SECS: u32 = 5;
+
+/// A store failure as the API reports it: 503 `store_unavailable` with
+/// `Retry-After` while the database is away or cannot write (nothing is
+/// lost: retry), else a 500 whose details go to the log.
+pub fn store_error(context: &str, e: &StoreError) -> ApiError {
+    if e.is_unavailable() {
+        tracing::warn!(error = %e, "{context}: the store is unavailable");
+        ApiError::store_unavailable(format!(
+            "{context}: the database is unavailable for now; retry later"
+        ))
+    } else {
+        ApiError::internal(context, e)
     }
 }
 
@@ -102,6 +139,9 @@ impl From<AgentError> for ApiError {
             AgentError::NoApproval { .. } => ApiError::not_found(e.to_string()),
             AgentError::Conflict(m) => ApiError::conflict(m),
             AgentError::Store(s) => s.into(),
+            AgentError::WaitingForStore(_) => {
+                ApiError::store_unavailable(format!("{e}; retry later"))
+            }
         }
     }
 }
@@ -120,7 +160,7 @@ impl From<crate::policy::PolicyError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        ApiError::internal("the store failed", &e)
+        store_error("the store failed", &e)
     }
 }
 

@@ -20,7 +20,7 @@ impl From<McpError> for ApiError {
             }
             McpError::Exists { .. } | McpError::ReadOnly(_) => ApiError::conflict(e.to_string()),
             McpError::Config(_) => ApiError::invalid(e.to_string()),
-            McpError::Store(s) => ApiError::internal("the store failed", s),
+            McpError::Store(s) => super::error::store_error("the store failed", s),
             McpError::Internal(_) => ApiError::internal("MCP failed", &e),
             McpError::Unavailable { .. }
             | McpError::Client { .. }
