@@ -16,9 +16,18 @@ export default defineConfig({
         target,
         ws: true,
         changeOrigin: true,
-        // The host accepts WebSocket upgrades only from its own origin.
-        configure: (proxy) => proxy.on('proxyReqWs', (proxyReq) => proxyReq.setHeader('origin', target)),
+        // The host takes requests that change state, and WebSocket
+        // upgrades, only from its own origin: this dev server speaks for it.
+        configure: (proxy) => {
+          proxy.on('proxyReq', (proxyReq) => {
+            if (proxyReq.getHeader('origin')) proxyReq.setHeader('origin', target);
+          });
+          proxy.on('proxyReqWs', (proxyReq) => proxyReq.setHeader('origin', target));
+        },
       },
+      // The one-time sign-in link `paddock serve` prints (open it with this
+      // server's address instead of the host's).
+      '/login': { target, changeOrigin: true },
       '/metrics': { target, changeOrigin: true },
     },
   },

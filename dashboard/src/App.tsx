@@ -3,7 +3,7 @@
 import { Suspense, lazy, useEffect, useState } from 'react';
 import { NavLink, Route, Routes } from 'react-router-dom';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { ApiError, get, getToken, setToken } from './api/client';
+import { ApiError, get, signIn, signOut } from './api/client';
 import type { Info, PendingApprovals } from './api/types';
 import { restartSocket, useConnection } from './live/store';
 import { Button, Field, Modal, inputClass, Form } from './components/ui';
@@ -26,39 +26,70 @@ export function usePending() {
   return useQuery({ queryKey: ['approvals'], queryFn: () => get<PendingApprovals>('/api/approvals'), refetchInterval: 2000 });
 }
 
-function SignIn({ open, onClose }: { open: boolean; onClose: () => void }) {
+/** Whether the page was opened from a sign-in link that did not work. */
+function loginFailed(): boolean {
+  return new URLSearchParams(location.search).get('login') === 'failed';
+}
+
+function SignIn({ open, onClose, role }: { open: boolean; onClose: () => void; role?: string }) {
   const [value, setValue] = useState('');
+  const [error, setError] = useState<string | null>(null);
   const qc = useQueryClient();
+  const done = () => {
+    setValue('');
+    setError(null);
+    restartSocket();
+    void qc.invalidateQueries();
+    onClose();
+  };
   return (
     <Modal open={open} onClose={onClose} title="Sign in">
       <Form
         className="flex flex-col gap-3"
-        onSubmit={() => {
-          setToken(value.trim() || null);
-          setValue('');
-          restartSocket();
-          void qc.invalidateQueries();
-          onClose();
+        onSubmit={async () => {
+          try {
+            await signIn(value.trim());
+            if (loginFailed()) history.replaceState(null, '', location.pathname);
+            done();
+          } catch (e) {
+            setError(e instanceof ApiError && e.status === 401 ? 'That token is not valid.' : String((e as Error).message ?? e));
+          }
         }}
       >
+        {loginFailed() && !role && (
+          <p role="alert" className="rounded bg-amber-50 p-2 text-sm text-amber-950 dark:bg-amber-950 dark:text-amber-100">
+            That sign-in link was used already or is not valid: each link works once.
+          </p>
+        )}
+        {role && (
+          <p className="text-sm">
+            Signed in as <strong>{role}</strong>.
+          </p>
+        )}
         <p className="text-sm">
-          Paste the token <code>paddock serve</code> printed at start (or <code>$PADDOCK_TOKEN</code>). The admin token also unlocks the Plugins screen and
-          policy rules. It is kept in this browser only.
+          Open the sign-in link <code>paddock serve</code> printed at start, or paste a token: the API token (the data dir&apos;s <code>api-token</code> file,
+          or <code>$PADDOCK_TOKEN</code>) or the admin token, which also unlocks Plugins, budgets and policy rules. The browser keeps only a session cookie.
         </p>
         <Field label="Token">
           <input className={inputClass} type="password" autoComplete="off" value={value} onChange={(e) => setValue(e.target.value)} />
         </Field>
+        {error && (
+          <p role="alert" className="text-sm text-red-800 dark:text-red-300">
+            {error}
+          </p>
+        )}
         <div className="flex gap-2">
-          <Button tone="primary" type="submit">
+          <Button tone="primary" type="submit" disabled={!value.trim()}>
             Sign in
           </Button>
-          {getToken() && (
+          {role && (
             <Button
-              onClick={() => {
-                setToken(null);
-                restartSocket();
-                void qc.invalidateQueries();
-                onClose();
+              onClick={async () => {
+                try {
+                  await signOut();
+                } finally {
+                  done();
+                }
               }}
             >
               Sign out
@@ -92,6 +123,7 @@ export function App() {
   useEffect(() => {
     if (needsToken) setSignIn(true);
   }, [needsToken]);
+  const role = info.data?.role;
 
   return (
     <div className="flex min-h-screen flex-col lg:flex-row">
@@ -102,9 +134,9 @@ export function App() {
         <div className="flex flex-wrap items-center justify-between gap-2 p-3">
           <span className="text-xl font-bold">Paddock</span>
           <div className="flex items-center gap-2">
-            {info.data && <span className="text-xs text-slate-700 dark:text-slate-300">{info.data.role}</span>}
+            {role && <span className="text-xs text-slate-700 dark:text-slate-300">{role}</span>}
             <Button className="whitespace-nowrap" onClick={() => setSignIn(true)}>
-              {getToken() ? 'Change token' : 'Sign in'}
+              {role ? 'Account' : 'Sign in'}
             </Button>
           </div>
         </div>
@@ -167,7 +199,7 @@ export function App() {
           <Route path="*" element={<p>No such page.</p>} />
         </Routes>
       </main>
-      <SignIn open={signIn} onClose={() => setSignIn(false)} />
+      <SignIn open={signIn} onClose={() => setSignIn(false)} role={role} />
     </div>
   );
 }

@@ -171,11 +171,17 @@ struct ServeArgs {
     mcp: McpFileArgs,
     #[command(flatten)]
     sandbox: SandboxArgs,
-    /// Address to listen on (default 127.0.0.1:7700). Beyond loopback, a token is required.
+    /// Address to listen on (default 127.0.0.1:7700). Every request needs
+    /// credentials (a token, or the dashboard's session), loopback included.
     #[arg(long, env = "PADDOCK_BIND")]
     bind: Option<String>,
+    /// Let any local process use the API without credentials when bound to
+    /// loopback (the old behaviour). Unsafe: an agent's sandbox, another
+    /// user or a web page can then drive Paddock. Announced at every start.
+    #[arg(long)]
+    unsafe_no_auth: bool,
     /// A directory under which workspaces may lie (repeatable; replaces
-    /// `[workspaces] roots`; default: the home directory).
+    /// `[workspaces] roots`; default: none, only the data dir's own workspaces).
     #[arg(long = "workspace-root", value_name = "DIR")]
     workspace_roots: Vec<PathBuf>,
 }
@@ -892,8 +898,11 @@ async fn shutdown_signal() {
 
 async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     let mut config = load_config(cli, &args.config)?;
+    // Where the address came from, for an error about it.
+    let mut bind_origin = "[server] bind";
     if let Some(bind) = &args.bind {
         config.server.bind = bind.clone();
+        bind_origin = "--bind (or $PADDOCK_BIND)";
     }
     if !args.workspace_roots.is_empty() {
         config.workspaces.roots = args.workspace_roots.clone();
@@ -906,11 +915,12 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
             )));
         }
     }
-    let addr: std::net::SocketAddr = config
-        .server
-        .bind
-        .parse()
-        .map_err(|e| Usage(format!("--bind `{}`: {e}", config.server.bind)))?;
+    let addr: std::net::SocketAddr = config.server.bind.parse().map_err(|e| {
+        Usage(format!(
+            "{bind_origin} `{}` is not an address like 127.0.0.1:7700: {e}",
+            config.server.bind
+        ))
+    })?;
     let data_dir = data_dir(cli)?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
@@ -924,14 +934,25 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
             data_dir.display()
         )));
     }
+    if args.unsafe_no_auth && !addr.ip().is_loopback() {
+        bail!(Usage(format!(
+            "--unsafe-no-auth only applies to a loopback bind; {addr} is reachable from other machines"
+        )));
+    }
     let app = open_app(cli, config.clone(), true, &args.sandbox, &args.mcp).await?;
-    let (auth, notices) =
-        paddock::api::auth::Auth::setup(&data_dir, addr, config.server.allowed_origins.clone())
-            .context("cannot set up the API tokens")?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    let (auth, notices) = paddock::api::auth::Auth::setup(paddock::api::auth::AuthOptions {
+        data_dir: &data_dir,
+        bound: local,
+        allowed_origins: config.server.allowed_origins.clone(),
+        unsafe_no_auth: args.unsafe_no_auth,
+        store: app.store.clone(),
+    })
+    .context("cannot set up the API tokens")?;
+    auth.purge_expired_sessions().await;
     out!("paddock listening on http://{local}");
     for n in notices {
         out!("{}", n.0);
@@ -943,6 +964,7 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
         .context("the server failed");
     app.sandbox.shutdown().await;
     app.mcp.shutdown().await;
+    app.store.close().await;
     served?;
     Ok(ExitCode::SUCCESS)
 }
@@ -1262,6 +1284,24 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     }
 }
 
+/// An error and its causes on one line, each cause said once: a message
+/// that already contains its cause's text (`cannot open the store: database
+/// error: X` over `database error: X` over `X`) is not followed by it again.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -1289,7 +1329,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             if e.downcast_ref::<Usage>().is_some() {
                 ExitCode::from(2)
             } else {

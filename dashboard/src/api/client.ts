@@ -1,25 +1,7 @@
-// The REST client: JSON in and out, the bearer token from the sign-in
-// dialog, and errors of the API's one shape (`{"error": {code, message}}`).
-
-const TOKEN_KEY = 'paddock.token';
-
-export function getToken(): string | null {
-  try {
-    return localStorage.getItem(TOKEN_KEY);
-  } catch {
-    return null;
-  }
-}
-
-export function setToken(token: string | null): void {
-  try {
-    if (token) localStorage.setItem(TOKEN_KEY, token);
-    else localStorage.removeItem(TOKEN_KEY);
-  } catch {
-    // Private mode without storage: the token lasts until the page closes.
-  }
-  window.dispatchEvent(new Event('paddock-token'));
-}
+// The REST client: JSON in and out, the session cookie (set by the sign-in
+// link `paddock serve` prints, or by signing in with a token: HttpOnly, so
+// no script here ever holds a credential), and errors of the API's one
+// shape (`{"error": {code, message}}`).
 
 /** An error the API returned (or a network failure, status 0). */
 export class ApiError extends Error {
@@ -36,9 +18,9 @@ export class ApiError extends Error {
 }
 
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = {};
-  const token = getToken();
-  if (token) headers.Authorization = `Bearer ${token}`;
+  // A header no cross-site form can send: the server refuses state changes
+  // without it (or a JSON body).
+  const headers: Record<string, string> = { 'X-Paddock-Request': '1' };
   let payload: BodyInit | undefined;
   if (body instanceof FormData) {
     payload = body;
@@ -48,7 +30,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   }
   let resp: Response;
   try {
-    resp = await fetch(path, { method, headers, body: payload });
+    resp = await fetch(path, { method, headers, body: payload, credentials: 'same-origin' });
   } catch (e) {
     throw new ApiError(0, 'unreachable', `Paddock is not reachable (${String(e)})`);
   }
@@ -72,10 +54,14 @@ export const post = <T>(path: string, body?: unknown) => api<T>('POST', path, bo
 export const put = <T>(path: string, body?: unknown) => api<T>('PUT', path, body);
 export const del = <T>(path: string) => api<T>('DELETE', path);
 
-/** The WebSocket URL (the token as a query parameter: browsers cannot set headers on it). */
+/** The WebSocket URL (the browser sends the session cookie with the upgrade). */
 export function wsUrl(): string {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const token = getToken();
-  const q = token ? `?token=${encodeURIComponent(token)}` : '';
-  return `${proto}//${location.host}/api/ws${q}`;
+  return `${proto}//${location.host}/api/ws`;
 }
+
+/** Signs this browser in with a token (the session cookie is set by the server). */
+export const signIn = (token: string) => post<{ role: string }>('/api/session', { token });
+
+/** Signs this browser out. */
+export const signOut = () => del<void>('/api/session');

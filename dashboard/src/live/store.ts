@@ -66,7 +66,7 @@ function liveSocket(): LiveSocket {
   return socket;
 }
 
-/** Reconnects with the current token (after signing in). */
+/** Reconnects (after signing in or out). */
 export function restartSocket(): void {
   socket?.stop();
   socket = null;

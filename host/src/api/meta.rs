@@ -6,7 +6,6 @@
 use super::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -15,26 +14,39 @@ use utoipa::ToSchema;
 pub struct Info {
     /// Paddock's version.
     pub version: String,
-    /// Who the caller is: `admin` (the admin token), `user` (the user
-    /// token) or `local user` (loopback without a token).
-    pub role: String,
-    /// Whether every route needs a bearer token (bound beyond loopback).
-    pub token_required: bool,
+    /// Who the caller is: `admin` (the admin token or the login link),
+    /// `user` (the user token) or `unauthenticated` (`--unsafe-no-auth`).
+    pub role: super::auth::Role,
+    /// Whether requests need credentials (always, unless the server runs
+    /// with `--unsafe-no-auth`).
+    pub auth_required: bool,
     /// Where agents' commands run: `docker`, `bwrap`, `none` (unsandboxed,
     /// `--unsafe-no-sandbox`), or null when no sandbox works on this host.
     pub sandbox: Option<String>,
     /// The model an agent gets when it names none.
     pub default_model: Option<crate::agent::ModelRef>,
+    /// Agents whose stored records are damaged: quarantined at start (not
+    /// loaded, left in the store as they are).
+    pub quarantined_agents: Vec<QuarantinedAgent>,
+}
+
+/// An agent left out at start because its stored record is damaged.
+#[derive(Serialize, ToSchema)]
+pub struct QuarantinedAgent {
+    /// Its id.
+    pub id: String,
+    /// What is wrong with its record.
+    pub reason: String,
 }
 
 /// Who is asking and what this host is.
 #[utoipa::path(get, path = "/api/info", tag = "meta",
     responses((status = 200, body = Info)))]
-pub async fn info(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Json<Info> {
+pub async fn info(State(state): State<AppState>, caller: super::auth::Caller) -> Json<Info> {
     Json(Info {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        role: state.auth.role(&headers, uri.query()).to_string(),
-        token_required: state.auth.token_required(),
+        role: caller.role,
+        auth_required: state.auth.credentials_required(),
         sandbox: state
             .manager
             .deps()
@@ -42,6 +54,15 @@ pub async fn info(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -
             .kind()
             .map(|k| k.as_str().to_string()),
         default_model: state.default_model.clone(),
+        quarantined_agents: state
+            .manager
+            .quarantined()
+            .iter()
+            .map(|(id, reason)| QuarantinedAgent {
+                id: id.clone(),
+                reason: reason.clone(),
+            })
+            .collect(),
     })
 }
 

@@ -62,7 +62,7 @@ pub struct AppState {
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Paddock API", description = "Run, watch and administer coding agents. Errors are `{\"error\": {\"code\", \"message\"}}`. Bound beyond loopback, every route needs `Authorization: Bearer <token>`; plugin routes need the admin token. The WebSocket protocol is described in the `ws` module docs."),
+    info(title = "Paddock API", description = "Run, watch and administer coding agents. Errors are `{\"error\": {\"code\", \"message\"}}`. Every route needs credentials, on loopback too: `Authorization: Bearer <token>` (the user token from the data dir's `api-token`, or the admin token), or the dashboard's session cookie (`POST /api/session`, or the login link `paddock serve` prints). Plugin routes need the admin token. A request that changes state must not be cross-site: its `Origin` (or `Sec-Fetch-Site`) must be this server's, and it must carry `Authorization`, a JSON content type, or `X-Paddock-Request: 1`. The WebSocket protocol is described in the `ws` module docs."),
     paths(
         agents::create, agents::list, agents::get, agents::delete, agents::post_message,
         agents::interrupt, agents::events,
@@ -75,7 +75,7 @@ pub struct AppState {
         mcp::list, mcp::add, mcp::get, mcp::remove, mcp::test, mcp::catalog, mcp::health,
         policy::decide, policy::pending, policy::audit, policy::list_rules, policy::add_rule,
         policy::remove_rule, policy::assess,
-        meta::info, meta::providers, meta::routers,
+        meta::info, meta::providers, meta::routers, auth::sign_in, auth::sign_out,
         metrics::prometheus, metrics::agents, metrics::agent, metrics::usage, metrics::cost,
         budgets::get, budgets::put,
         workspaces::list, workspaces::create, workspaces::get, workspaces::delete,
@@ -240,9 +240,21 @@ pub fn router(state: AppState) -> Router {
             state.auth.clone(),
             auth::require_user,
         ));
+    // Signing in is the one thing done without credentials (it checks the
+    // host and the cross-site rules itself).
+    let sign_in = Router::new()
+        .route(
+            "/api/session",
+            post(auth::sign_in).merge(delete(auth::sign_out).route_layer(
+                axum::middleware::from_fn_with_state(state.auth.clone(), auth::require_user),
+            )),
+        )
+        .route("/login", get(auth::login_link))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
     Router::new()
         .merge(admin)
         .merge(user)
+        .merge(sign_in)
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

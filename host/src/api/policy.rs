@@ -3,13 +3,14 @@
 //! the API deletes it), policy rules, and a dry-run of the pipeline.
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, query_time};
 use crate::agent::Remember;
 use crate::policy::{ApprovalMode, Call, Decision, RuleSpec, RuleView, Scope, Subject};
 use crate::store::{ApprovalRecord, AuditEntry, AuditQuery, NewAudit};
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -29,11 +30,6 @@ pub struct DecideApproval {
     pub remember: Remember,
 }
 
-/// Who is deciding, for the audit log.
-pub fn actor(state: &AppState, headers: &HeaderMap, uri: &Uri, channel: &str) -> String {
-    format!("{} ({channel})", state.auth.role(headers, uri.query()))
-}
-
 /// Decide a pending approval. Applied once: a second decision gets 409 with
 /// the one that stands.
 #[utoipa::path(post, path = "/api/agents/{id}/approvals/{call_id}", tag = "policy",
@@ -42,12 +38,11 @@ pub fn actor(state: &AppState, headers: &HeaderMap, uri: &Uri, channel: &str) ->
         (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn decide(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    caller: Caller,
     ApiPath((id, call_id)): ApiPath<(String, String)>,
     ApiJson(req): ApiJson<DecideApproval>,
 ) -> Result<Json<ApprovalRecord>, ApiError> {
-    let by = actor(&state, &headers, &uri, "REST");
+    let by = caller.actor("REST");
     let record = state
         .manager
         .decide(&id, &call_id, req.approved, req.reason, req.remember, &by)
@@ -157,11 +152,10 @@ pub async fn list_rules(State(state): State<AppState>) -> Json<RuleList> {
     responses((status = 201, body = RuleView), (status = 400, body = super::error::ErrorBody)))]
 pub async fn add_rule(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    caller: Caller,
     ApiJson(spec): ApiJson<RuleSpec>,
 ) -> Result<(StatusCode, Json<RuleView>), ApiError> {
-    let by = actor(&state, &headers, &uri, "REST");
+    let by = caller.actor("REST");
     let view = state
         .manager
         .deps()
@@ -179,11 +173,10 @@ pub async fn add_rule(
         (status = 409, body = super::error::ErrorBody)))]
 pub async fn remove_rule(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RuleView>, ApiError> {
-    let by = actor(&state, &headers, &uri, "REST");
+    let by = caller.actor("REST");
     let view = state.manager.deps().policy.remove_rule(&id).await?;
     record_rule_change(&state, &view, "removed", &by).await?;
     Ok(Json(view))

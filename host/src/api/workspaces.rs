@@ -34,6 +34,9 @@ impl From<WorkspaceError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "backup_corrupt", m)
             }
             e @ WorkspaceError::Io { .. } => ApiError::internal("a workspace operation failed", &e),
+            WorkspaceError::TooLarge(m) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m)
+            }
             WorkspaceError::Store(s) => s.into(),
         }
     }

@@ -28,7 +28,7 @@ use super::error::ApiError;
 use crate::events::Event;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
@@ -89,6 +89,18 @@ async fn watch_metrics(
 
 /// Largest client message.
 const MAX_CLIENT_MESSAGE: usize = 512 * 1024;
+/// Largest message the protocol layer reads at all (a larger one drops the
+/// connection without a close frame).
+const PROTOCOL_MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// A close frame's reason: at most 123 bytes, cut at a character boundary.
+fn close_reason(text: &str) -> Utf8Bytes {
+    let mut end = text.len().min(123);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string().into()
+}
 
 /// A WebSocket message from the client.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -180,11 +192,13 @@ fn encode(msg: &ServerMsg<'_>) -> Utf8Bytes {
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
-    uri: axum::http::Uri,
+    caller: super::auth::Caller,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    // Messages on the socket change state: only this server's own pages
+    // may open it (a GET is not checked by the cross-site rules).
     state.auth.check_origin(&headers)?;
-    let actor = super::policy::actor(&state, &headers, &uri, "WebSocket");
+    let actor = caller.actor("WebSocket");
     let ws = ws.map_err(|e| {
         let status = e.status();
         let code = match status {
@@ -199,7 +213,10 @@ pub async fn upgrade(
         )
     })?;
     Ok(ws
-        .max_message_size(MAX_CLIENT_MESSAGE)
+        // Larger than the limit, so that an oversized message is read and
+        // refused with a close frame that says why (1009), rather than the
+        // connection dropping without a word.
+        .max_message_size(PROTOCOL_MAX_MESSAGE)
         .on_upgrade(move |socket| serve(state, socket, actor)))
 }
 
@@ -209,6 +226,8 @@ async fn serve(state: AppState, socket: WebSocket, actor: String) {
     // Control messages (lag notices, replies) bypass the bounded queue; there
     // is at most one lag notice per subscription and one reply per request.
     let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Utf8Bytes>();
+    // Why the server ends the connection, when it does.
+    let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<CloseFrame>();
     let writer = tokio::spawn(async move {
         loop {
             let next = tokio::select! {
@@ -236,13 +255,39 @@ async fn serve(state: AppState, socket: WebSocket, actor: String) {
                 break;
             }
         }
-        let _ = sink.close().await;
+        match close_rx.try_recv() {
+            Ok(frame) => {
+                let _ = sink.send(Message::Close(Some(frame))).await;
+            }
+            Err(_) => {
+                let _ = sink.close().await;
+            }
+        }
     });
     let mut subs: HashMap<String, JoinHandle<()>> = HashMap::new();
     while let Some(msg) = stream.next().await {
         let text = match msg {
+            Ok(Message::Text(t)) if t.len() > MAX_CLIENT_MESSAGE => {
+                let _ = close_tx.send(CloseFrame {
+                    code: close_code::SIZE,
+                    reason: format!(
+                        "message of {} bytes is over the limit of {} KiB",
+                        t.len(),
+                        MAX_CLIENT_MESSAGE / 1024
+                    )
+                    .into(),
+                });
+                break;
+            }
             Ok(Message::Text(t)) => t,
-            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(Message::Close(_)) => break,
+            Err(e) => {
+                let _ = close_tx.send(CloseFrame {
+                    code: close_code::PROTOCOL,
+                    reason: close_reason(&format!("cannot read this message: {e}")),
+                });
+                break;
+            }
             Ok(Message::Binary(_)) => {
                 reply_error(&ctl_tx, "invalid_request", "send JSON text messages", None);
                 continue;
