@@ -17,6 +17,9 @@ pub struct Archived {
     pub sha256: String,
     /// Files, directories and links in it.
     pub entries: u64,
+    /// What was left out because an archive cannot hold it (FIFOs,
+    /// sockets, devices), as paths inside the workspace.
+    pub skipped: Vec<String>,
 }
 
 /// A writer that hashes what passes through.
@@ -57,6 +60,7 @@ pub fn create(dir: &Path, dest: &Path, skip: &[&str]) -> Result<Archived, Worksp
         tar.follow_symlinks(false);
         tar.mode(tar::HeaderMode::Complete);
         let mut entries = 0;
+        let mut skipped = Vec::new();
         let mut stack = vec![std::path::PathBuf::new()];
         while let Some(rel) = stack.pop() {
             let mut names: Vec<_> = std::fs::read_dir(dir.join(&rel))
@@ -74,11 +78,17 @@ pub fn create(dir: &Path, dest: &Path, skip: &[&str]) -> Result<Archived, Worksp
                 let rel_path = rel.join(&name);
                 let full = dir.join(&rel_path);
                 let meta = full.symlink_metadata().map_err(fail)?;
+                let kind = meta.file_type();
                 if meta.is_dir() {
                     tar.append_dir(&rel_path, &full).map_err(fail)?;
                     stack.push(rel_path);
-                } else {
+                } else if kind.is_file() || kind.is_symlink() {
                     tar.append_path_with_name(&full, &rel_path).map_err(fail)?;
+                } else {
+                    // A FIFO, socket or device: its "content" is a live
+                    // channel or hardware, not data to keep.
+                    skipped.push(rel_path.to_string_lossy().into_owned());
+                    continue;
                 }
                 entries += 1;
             }
@@ -96,6 +106,7 @@ pub fn create(dir: &Path, dest: &Path, skip: &[&str]) -> Result<Archived, Worksp
             bytes: hashing.bytes,
             sha256: hex::encode(hashing.hash.finalize()),
             entries,
+            skipped,
         })
     })();
     match result {
@@ -181,6 +192,30 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o755);
+    }
+
+    #[test]
+    fn fifos_and_sockets_are_left_out_and_named() {
+        let src = tempfile::tempdir().unwrap();
+        let s = src.path();
+        std::fs::create_dir(s.join("d")).unwrap();
+        std::fs::write(s.join("d/f"), "data").unwrap();
+        let fifo = std::ffi::CString::new(s.join("d/pipe").to_str().unwrap()).unwrap();
+        // SAFETY: a valid, NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let _socket = std::os::unix::net::UnixListener::bind(s.join("sock")).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let archive = out.path().join("b.tar.zst");
+        let info = create(s, &archive, &[]).unwrap();
+        let mut skipped = info.skipped.clone();
+        skipped.sort();
+        assert_eq!(skipped, ["d/pipe", "sock"]);
+        assert_eq!(info.entries, 2, "d and d/f");
+        let dest = out.path().join("restored");
+        std::fs::create_dir(&dest).unwrap();
+        restore(&archive, &info.sha256, &dest).unwrap();
+        assert_eq!(std::fs::read_to_string(dest.join("d/f")).unwrap(), "data");
+        assert!(!dest.join("d/pipe").exists());
     }
 
     #[test]

@@ -204,6 +204,36 @@ pub fn size(dir: &Path, skip_git: bool) -> (u64, u64) {
     (bytes, files)
 }
 
+/// Bytes of the files a workspace made from `dir` brings into the data
+/// dir: every file for a copy; for a directory used in place, those its
+/// snapshot keeps (not `.gitignore`d, no `.git`). Stops counting past
+/// `stop_after` (the answer is then just over it).
+pub fn import_size(dir: &Path, copy: bool, stop_after: u64) -> u64 {
+    let walk = ignore::WalkBuilder::new(dir)
+        .hidden(false)
+        .parents(false)
+        .ignore(false)
+        .git_global(false)
+        .git_exclude(false)
+        .git_ignore(!copy)
+        .require_git(false)
+        .follow_links(false)
+        .filter_entry(move |e| copy || e.depth() == 0 || e.file_name() != ".git")
+        .build();
+    let mut bytes = 0u64;
+    for entry in walk.flatten() {
+        if entry.file_type().is_some_and(|t| t.is_file())
+            && let Ok(meta) = entry.metadata()
+        {
+            bytes = bytes.saturating_add(meta.len());
+            if bytes > stop_after {
+                break;
+            }
+        }
+    }
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,9 @@ pub enum WorkspaceError {
         /// The error.
         source: std::io::Error,
     },
+    /// The directory is larger than Paddock will bring into its data dir.
+    #[error("{0}")]
+    TooLarge(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -94,8 +97,9 @@ impl WorkspaceError {
 #[serde(deny_unknown_fields)]
 pub struct WorkspacesConfig {
     /// Directories under which workspaces (and the directories agents are
-    /// given through the API) may lie. Empty: the home directory.
-    /// Paddock's own `<data dir>/workspaces` is always allowed.
+    /// given through the API) may lie. Empty (the default): only Paddock's
+    /// own `<data dir>/workspaces`, which is always allowed. A root may not
+    /// overlap the data dir (it holds the tokens and the database).
     /// `paddock serve --workspace-root DIR` replaces this list.
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
@@ -107,6 +111,17 @@ pub struct WorkspacesConfig {
     /// Largest part of a file the files route returns, in bytes.
     #[serde(default = "default_max_file")]
     pub max_file_bytes: u64,
+    /// The most a workspace made from a directory may bring into the data
+    /// dir, in MiB: the files a copy takes, or (used in place) those its
+    /// starting snapshot keeps (`.gitignore`d files left out). A larger
+    /// directory is refused (make a git worktree of it instead). 0: no
+    /// limit.
+    #[serde(default = "default_max_import")]
+    pub max_import_mb: u64,
+}
+
+fn default_max_import() -> u64 {
+    2048
 }
 
 fn default_retention() -> usize {
@@ -123,6 +138,7 @@ impl Default for WorkspacesConfig {
             roots: Vec::new(),
             backup_retention: default_retention(),
             max_file_bytes: default_max_file(),
+            max_import_mb: default_max_import(),
         }
     }
 }
@@ -364,6 +380,10 @@ pub struct Backup {
     pub sha256: String,
     /// Files, directories and links in it.
     pub entries: u64,
+    /// Paths left out because an archive cannot hold them (FIFOs,
+    /// sockets, devices).
+    #[serde(default)]
+    pub skipped: Vec<String>,
     /// When it was made.
     pub created_at: DateTime<Utc>,
 }
@@ -442,7 +462,7 @@ impl Workspaces {
         }
         let managed = std::fs::canonicalize(&managed)
             .map_err(|e| WorkspaceError::io("cannot read the workspaces directory", e))?;
-        let roots = Roots::new(&config.roots, &managed);
+        let roots = Roots::new(&config.roots, &managed, data_dir)?;
         Ok(Workspaces {
             store,
             managed,
@@ -676,6 +696,7 @@ impl Workspaces {
                             p.display()
                         )));
                     }
+                    self.check_import_size(&real, req.copy).await?;
                     if req.copy {
                         let dest = self.managed.join(&id);
                         let from = real.clone();
@@ -703,6 +724,33 @@ impl Workspaces {
         self.register(&ws).await?;
         tracing::info!(workspace = %ws.id, name = %ws.name, kind = ws.kind.as_str(), path = %ws.path.display(), "workspace made");
         Ok(ws)
+    }
+
+    /// Refuses a directory whose copy (`copy`) or starting snapshot would
+    /// bring more than `[workspaces] max_import_mb` into the data dir.
+    async fn check_import_size(&self, dir: &Path, copy: bool) -> Result<(), WorkspaceError> {
+        let limit_mb = self.config.max_import_mb;
+        if limit_mb == 0 {
+            return Ok(());
+        }
+        let limit = limit_mb.saturating_mul(1024 * 1024);
+        let walked = dir.to_path_buf();
+        let bytes = tokio::task::spawn_blocking(move || files::import_size(&walked, copy, limit))
+            .await
+            .map_err(|e| WorkspaceError::Git(format!("size: {e}")))?;
+        if bytes <= limit {
+            return Ok(());
+        }
+        let what = if copy {
+            "a copy takes all its files"
+        } else {
+            "a directory used in place is snapshotted (its .gitignore'd files left out) to diff against"
+        };
+        Err(WorkspaceError::TooLarge(format!(
+            "path: `{}` holds more than {limit_mb} MiB to bring into Paddock's data dir ({what}); \
+             make a git worktree of it (`repo`) instead, or raise `[workspaces] max_import_mb`",
+            dir.display()
+        )))
     }
 
     /// Takes the shadow snapshot (all but worktrees) and stores the record;
@@ -1292,6 +1340,7 @@ impl Workspaces {
             bytes: archived.bytes,
             sha256: archived.sha256,
             entries: archived.entries,
+            skipped: archived.skipped,
             created_at: Utc::now(),
         };
         let body = serde_json::to_value(&record)

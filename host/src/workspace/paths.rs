@@ -93,20 +93,33 @@ pub struct Roots {
 }
 
 impl Roots {
-    /// The configured roots (or, when none are, the home directory), plus
-    /// Paddock's own directory of workspaces, which is always allowed.
-    pub fn new(configured: &[PathBuf], managed: &Path) -> Roots {
-        let mut wanted: Vec<PathBuf> = if configured.is_empty() {
-            dirs::home_dir().into_iter().collect()
-        } else {
-            configured.to_vec()
-        };
-        wanted.push(managed.to_path_buf());
-        let roots = wanted
-            .into_iter()
-            .map(|r| std::fs::canonicalize(&r).unwrap_or(r))
-            .collect();
-        Roots { roots }
+    /// The configured roots plus Paddock's own directory of workspaces
+    /// (`managed`), which is always allowed; with none configured, only
+    /// that one. A root may not overlap the data dir (`data_dir`, which
+    /// holds the API tokens and the database): neither the data dir, nor a
+    /// directory above it, nor one inside it.
+    pub fn new(
+        configured: &[PathBuf],
+        managed: &Path,
+        data_dir: &Path,
+    ) -> Result<Roots, WorkspaceError> {
+        let data = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+        let mut roots = Vec::with_capacity(configured.len() + 1);
+        for r in configured {
+            let real = std::fs::canonicalize(r).unwrap_or_else(|_| r.clone());
+            if data.starts_with(&real) || real.starts_with(&data) {
+                return Err(WorkspaceError::Invalid(format!(
+                    "workspace root `{}` overlaps the data dir `{}`, which holds Paddock's tokens \
+                     and database and must stay out of every agent's reach: choose a directory \
+                     beside it",
+                    r.display(),
+                    data.display()
+                )));
+            }
+            roots.push(real);
+        }
+        roots.push(std::fs::canonicalize(managed).unwrap_or_else(|_| managed.to_path_buf()));
+        Ok(Roots { roots })
     }
 
     /// The allowed roots.
@@ -194,7 +207,8 @@ mod tests {
         let managed = tempfile::tempdir().unwrap();
         let other = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("repo")).unwrap();
-        let roots = Roots::new(&[root.path().to_path_buf()], managed.path());
+        let data = tempfile::tempdir().unwrap();
+        let roots = Roots::new(&[root.path().to_path_buf()], managed.path(), data.path()).unwrap();
         assert!(roots.check("repo", &root.path().join("repo")).is_ok());
         assert!(roots.check("repo", managed.path()).is_ok());
         assert!(matches!(
@@ -208,5 +222,26 @@ mod tests {
             roots.check("repo", Path::new("relative")),
             Err(WorkspaceError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn no_root_by_default_and_none_over_the_data_dir() {
+        let top = tempfile::tempdir().unwrap();
+        let data = top.path().join("data");
+        let managed = data.join("workspaces");
+        std::fs::create_dir_all(&managed).unwrap();
+        let home = tempfile::tempdir().unwrap();
+        // No roots configured: only the managed directory, not the home.
+        let roots = Roots::new(&[], &managed, &data).unwrap();
+        assert_eq!(roots.list().len(), 1);
+        assert!(roots.check("path", home.path()).is_err());
+        assert!(roots.check("path", &managed).is_ok());
+        // The data dir, a directory above it, or one inside it: refused.
+        for bad in [data.clone(), top.path().to_path_buf(), data.join("backups")] {
+            std::fs::create_dir_all(&bad).unwrap();
+            let e = Roots::new(std::slice::from_ref(&bad), &managed, &data).unwrap_err();
+            assert!(e.to_string().contains("overlaps the data dir"), "{e}");
+        }
+        assert!(Roots::new(&[home.path().to_path_buf()], &managed, &data).is_ok());
     }
 }
