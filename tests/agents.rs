@@ -684,7 +684,7 @@ scenarios:
         assert_eq!(first["status"], "idle");
         assert_eq!(first["usage"]["model_calls"], 2);
         let id = first["id"].as_str().unwrap();
-        let evs = events(&reqwest::Client::new(), &server, id).await;
+        let evs = events(&common::client(), &server, id).await;
         assert_eq!(last_text(&evs), "The file says hello.");
         assert_gapless(&evs);
     });
@@ -962,7 +962,7 @@ scenarios:
     store.close().await;
     let config = scripted_config(p.data_dir(), &model.base_url(), "");
     let server = Server::start(&p, &config, None, &[]);
-    let http = reqwest::Client::new();
+    let http = common::client();
     let evs = wait_status(&http, &server, &a, 6, &["idle", "error"]).await;
     assert_eq!(last_text(&evs), "A resumed.", "{}", summary(&evs));
     assert_gapless(&evs);

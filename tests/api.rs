@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::{ADMIN_TOKEN, Paddock, Server, scripted_config, test_plugins_dir, wasm_in};
+use common::{
+    ADMIN_TOKEN, Paddock, Server, USER_TOKEN, scripted_config, test_plugins_dir, wasm_in,
+};
 use futures::{SinkExt, StreamExt};
 use paddock::llm::scripted::{RunningModel, Script, ScriptedModel};
 use reqwest::Method;
@@ -72,7 +74,14 @@ fn serve_offline(p: &Paddock) -> Server {
     serve(p, "http://127.0.0.1:9/v1", None, &[])
 }
 
+/// A client with the user token (as the CLI and scripts use the data
+/// dir's `api-token`).
 fn client() -> reqwest::Client {
+    common::client_with(USER_TOKEN)
+}
+
+/// A client with no credentials at all.
+fn bare_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -1812,9 +1821,11 @@ fn super_size() -> usize {
 // ---------------------------------------------------------------------------
 
 #[tokio::test]
-async fn loopback_needs_no_user_token_but_admin_routes_do_and_foreign_hosts_are_refused() {
+async fn loopback_needs_credentials_too_admin_routes_need_the_admin_and_foreign_hosts_are_refused()
+{
     let p = Paddock::new();
     let s = serve_offline(&p);
+    let bare = bare_client();
     let c = client();
     for path in [
         "/api/agents",
@@ -1822,9 +1833,24 @@ async fn loopback_needs_no_user_token_but_admin_routes_do_and_foreign_hosts_are_
         "/api/config/system-prompts",
         "/api/tools",
         "/api/openapi.json",
+        "/api/info",
+        "/api/approvals",
+        "/metrics",
     ] {
+        let r = bare.get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path} without a token on loopback");
+        let b: Value = r.json().await.unwrap();
+        error_message(&b, path);
+        assert_eq!(b["error"]["code"], "unauthorized");
+        // `?token=` is for the WebSocket upgrade only.
+        let r = bare
+            .get(s.url(&format!("{path}?token={USER_TOKEN}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path} with ?token=");
         let r = c.get(s.url(path)).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{path} without a token on loopback");
+        assert_eq!(r.status(), 200, "{path} with the user token");
     }
     let admin_routes: [(&str, &str); 7] = [
         ("PUT", "/api/config/budgets"),
@@ -1838,7 +1864,7 @@ async fn loopback_needs_no_user_token_but_admin_routes_do_and_foreign_hosts_are_
     for (m, path) in admin_routes {
         let method = Method::from_bytes(m.as_bytes()).unwrap();
         let body = json!({"grants": []});
-        let r = c
+        let r = bare
             .request(method.clone(), s.url(path))
             .json(&body)
             .send()
@@ -1848,14 +1874,21 @@ async fn loopback_needs_no_user_token_but_admin_routes_do_and_foreign_hosts_are_
         let b: Value = r.json().await.unwrap();
         error_message(&b, path);
         assert_eq!(b["error"]["code"], "unauthorized");
-        let r = c
-            .request(method, s.url(path))
+        let r = bare
+            .request(method.clone(), s.url(path))
             .bearer_auth("not-the-admin-token")
             .json(&body)
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 403, "{m} {path} with a wrong token");
+        assert_eq!(r.status(), 401, "{m} {path} with a wrong token");
+        let r = c
+            .request(method, s.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{m} {path} with the user token");
         let b: Value = r.json().await.unwrap();
         error_message(&b, path);
         assert_eq!(b["error"]["code"], "forbidden");
@@ -1888,6 +1921,347 @@ async fn loopback_needs_no_user_token_but_admin_routes_do_and_foreign_hosts_are_
     assert_eq!(r.status(), 200, "Host: localhost is fine");
 }
 
+/// The session cookie a `Set-Cookie` header sets (`name=value`).
+fn session_cookie(r: &reqwest::Response) -> String {
+    let set = r
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(set.contains("HttpOnly"), "{set}");
+    assert!(set.contains("SameSite=Strict"), "{set}");
+    assert!(set.contains("Path=/"), "{set}");
+    set.split(';').next().unwrap().to_string()
+}
+
+/// The one-time sign-in link a server printed.
+fn login_link(s: &Server) -> String {
+    s.banner
+        .iter()
+        .find_map(|l| l.strip_prefix("open the dashboard (this link signs you in once): "))
+        .unwrap_or_else(|| panic!("no sign-in link in {:?}", s.banner))
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_printed_link_and_tokens_open_sessions_that_survive_a_restart_and_end_on_sign_out() {
+    let p = Paddock::new();
+    let port = common::mcp_servers::free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let config = scripted_config(p.data_dir(), "http://127.0.0.1:9/v1", "");
+    let mut s = Server::start(&p, &config, Some(&bind), &[]);
+    use std::os::unix::fs::PermissionsExt;
+    let link = login_link(&s);
+    assert!(
+        link.starts_with(&format!("http://127.0.0.1:{port}/login?code=")),
+        "{link}"
+    );
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // The link: once.
+    let r = bare.get(&link).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/");
+    let cookie = session_cookie(&r);
+    assert!(
+        cookie.starts_with(&format!("paddock_session_{port}=")),
+        "{cookie}"
+    );
+    let again = bare.get(&link).send().await.unwrap();
+    assert_eq!(again.status(), 303);
+    assert_eq!(again.headers()["location"], "/?login=failed");
+    assert!(again.headers().get("set-cookie").is_none());
+    let wrong = bare.get(s.url("/login?code=nope")).send().await.unwrap();
+    assert_eq!(wrong.headers()["location"], "/?login=failed");
+    let info_url = s.url("/api/info");
+    let info = |cookie: String| {
+        let bare = bare.clone();
+        let url = info_url.clone();
+        async move {
+            let r = bare.get(url).header("cookie", cookie).send().await.unwrap();
+            let st = r.status().as_u16();
+            (st, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (st, v) = info(cookie.clone()).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["role"], "admin",
+        "the printed link is the operator's: admin"
+    );
+    assert_eq!(v["auth_required"], true);
+    // A session from a token has the token's role; a wrong token none.
+    let r = bare
+        .post(s.url("/api/session"))
+        .json(&json!({"token": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("set-cookie").is_none());
+    let r = bare
+        .post(s.url("/api/session"))
+        .json(&json!({"token": USER_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let user_cookie = session_cookie(&r);
+    assert_eq!(r.json::<Value>().await.unwrap()["role"], "user");
+    assert_eq!(info(user_cookie.clone()).await.1["role"], "user");
+    let r = bare
+        .get(s.url("/api/plugins"))
+        .header("cookie", &user_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a user session is not an admin");
+    // Sessions are stored hashed: the cookie's value is nowhere in the data dir.
+    let value = cookie.split_once('=').unwrap().1.to_string();
+    for entry in std::fs::read_dir(p.data_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
+                "{} holds a session cookie in clear",
+                path.display()
+            );
+        }
+    }
+    // A restart on the same address keeps the sessions (the dashboard
+    // reconnects), and prints a new link.
+    s.kill9();
+    let s2 = Server::start(&p, &config, Some(&bind), &[]);
+    assert_ne!(login_link(&s2), link);
+    assert_eq!(info(cookie.clone()).await.0, 200);
+    // Signing out ends the session and clears the cookie.
+    let r = bare
+        .delete(s2.url("/api/session"))
+        .header("cookie", &cookie)
+        .header("x-paddock-request", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let cleared = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert_eq!(info(cookie).await.0, 401, "the session ended");
+    assert_eq!(info(user_cookie).await.0, 200, "other sessions go on");
+    // The tests give the tokens; a server without them generates the API
+    // token into the data dir for the CLI and scripts, mode 0600.
+    assert!(
+        !p.data_dir().join("api-token").exists(),
+        "PADDOCK_TOKEN was given: no file"
+    );
+    drop(s2);
+    let fresh = Paddock::new();
+    let mut cmd = fresh.command();
+    cmd.args(["serve", "--bind", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let token_file = fresh.data_dir().join("api-token");
+    let t0 = Instant::now();
+    while !token_file.exists() && t0.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let m = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(m, 0o600, "the API token file is private");
+}
+
+#[tokio::test]
+async fn unsafe_no_auth_is_loopback_only_and_says_so() {
+    let p = Paddock::new();
+    let s = Server::start_with_args(
+        &p,
+        &scripted_config(p.data_dir(), "http://127.0.0.1:9/v1", ""),
+        None,
+        &[],
+        &["--unsafe-no-auth"],
+    );
+    assert!(
+        s.banner
+            .iter()
+            .any(|l| l.starts_with("WARNING: --unsafe-no-auth")),
+        "{:?}",
+        s.banner
+    );
+    let r = bare_client().get(s.url("/api/info")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["role"], "unauthenticated");
+    assert_eq!(v["auth_required"], false);
+    // Still no admin without the admin token, and still no cross-site writes.
+    let r = bare_client()
+        .get(s.url("/api/plugins"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = bare_client()
+        .post(s.url("/api/config/system-prompts"))
+        .header("origin", "http://evil.example")
+        .header("content-type", "text/plain")
+        .body(r#"{"name":"p","text":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let out = p.cmd([
+        "serve",
+        "--unsafe-no-auth",
+        "--bind",
+        "0.0.0.0:0",
+        "--config",
+        p.data_dir().join("paddock.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", common::describe(&out));
+    assert!(
+        common::stderr(&out).contains("--unsafe-no-auth only applies to a loopback bind"),
+        "{}",
+        common::describe(&out)
+    );
+}
+
+#[tokio::test]
+async fn cross_site_requests_change_nothing() {
+    // A worktree workspace with a commit to merge, and an agent.
+    let p = Paddock::new();
+    let s = serve_offline(&p);
+    let repo = tempfile::tempdir().unwrap();
+    common::git(repo.path(), &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.path().join("f.txt"), "one\n").unwrap();
+    common::git(repo.path(), &["add", "."]);
+    common::git(
+        repo.path(),
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "one",
+        ],
+    );
+    let c = client();
+    let (st, ws) = call(
+        &c,
+        &s,
+        Method::POST,
+        "/api/workspaces",
+        Some(json!({"name": "w", "repo": repo.path()})),
+        false,
+    )
+    .await;
+    assert_eq!(st, 201, "{ws}");
+    let id = ws["id"].as_str().unwrap().to_string();
+    std::fs::write(
+        std::path::Path::new(ws["path"].as_str().unwrap()).join("f.txt"),
+        "two\n",
+    )
+    .unwrap();
+    let (st, v) = call(
+        &c,
+        &s,
+        Method::POST,
+        &format!("/api/workspaces/{id}/commit"),
+        Some(json!({"message": "two"})),
+        false,
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let main_before = common::git(repo.path(), &["rev-parse", "main"]);
+    // A browser session, as the dashboard has.
+    let r = bare_client()
+        .post(s.url("/api/session"))
+        .json(&json!({"token": USER_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&r);
+    let host = s.base.trim_start_matches("http://").to_string();
+    let bare = bare_client();
+    let attempt = |path: String, headers: Vec<(&'static str, String)>| {
+        let bare = bare.clone();
+        let cookie = cookie.clone();
+        let url = s.url(&path);
+        async move {
+            let mut rb = bare.post(url).header("cookie", cookie).body("");
+            for (k, v) in headers {
+                rb = rb.header(k, v);
+            }
+            let r = rb.send().await.unwrap();
+            let st = r.status().as_u16();
+            (st, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let forms: Vec<Vec<(&'static str, String)>> = vec![
+        // A form (or fetch without CORS) from another site.
+        vec![
+            ("origin", "http://evil.example".into()),
+            ("content-type", "text/plain".into()),
+        ],
+        // Another port of the same host is another origin.
+        vec![
+            ("origin", "http://127.0.0.1:1".into()),
+            ("x-paddock-request", "1".into()),
+        ],
+        vec![
+            ("sec-fetch-site", "cross-site".into()),
+            ("content-type", "text/plain".into()),
+        ],
+        // No origin at all, but nothing a cross-site form could not send.
+        vec![("content-type", "application/x-www-form-urlencoded".into())],
+    ];
+    for headers in &forms {
+        for path in [
+            format!("/api/workspaces/{id}/merge"),
+            format!("/api/workspaces/{id}/backup"),
+            "/api/agents/nope/interrupt".to_string(),
+        ] {
+            let (st, v) = attempt(path.clone(), headers.clone()).await;
+            assert_eq!(st, 403, "{path} {headers:?}: {v}");
+            assert_eq!(v["error"]["code"], "cross_site_request", "{v}");
+        }
+    }
+    assert_eq!(
+        common::git(repo.path(), &["rev-parse", "main"]),
+        main_before,
+        "main moved"
+    );
+    let (_, backups) = call(
+        &c,
+        &s,
+        Method::GET,
+        &format!("/api/workspaces/{id}/backups"),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(backups, json!([]), "a backup was made");
+    // The dashboard's own requests pass.
+    let own = vec![
+        ("origin", format!("http://{host}")),
+        ("x-paddock-request", "1".to_string()),
+    ];
+    let (st, v) = attempt(format!("/api/workspaces/{id}/backup"), own.clone()).await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = attempt(format!("/api/workspaces/{id}/merge"), own).await;
+    assert_eq!(st, 200, "{v}");
+    assert_ne!(
+        common::git(repo.path(), &["rev-parse", "main"]),
+        main_before
+    );
+}
+
 /// Opens a WebSocket with extra headers; the HTTP status of a refusal.
 async fn ws_open(url: &str, headers: &[(&str, &str)]) -> Result<Ws, u16> {
     let mut req = url.into_client_request().unwrap();
@@ -1913,7 +2287,7 @@ async fn beyond_loopback_every_route_and_the_websocket_need_the_token() {
         Some("0.0.0.0:0"),
         &[("PADDOCK_TOKEN", "user-token-abc")],
     );
-    let c = client();
+    let c = bare_client();
     let user_routes: [(&str, &str); 6] = [
         ("GET", "/api/agents"),
         ("GET", "/api/config/agent-templates"),
@@ -1979,7 +2353,7 @@ async fn beyond_loopback_every_route_and_the_websocket_need_the_token() {
     assert_eq!(r.status(), 200);
 
     // The WebSocket.
-    let url = s.ws_url();
+    let url = s.ws_url_plain();
     assert_eq!(ws_open(&url, &[]).await.err(), Some(401), "no token");
     assert_eq!(
         ws_open(&format!("{url}?token=wrong"), &[]).await.err(),
@@ -2473,6 +2847,7 @@ async fn templates_and_prompts_crud_and_agents_from_templates() {
 
 /// The router's REST routes (host/src/api/mod.rs), with their methods.
 const ROUTES: &[(&str, &[&str])] = &[
+    ("/api/session", &["post", "delete"]),
     ("/api/agents", &["get", "post"]),
     ("/api/agents/{id}", &["get", "delete"]),
     ("/api/agents/{id}/messages", &["post"]),
@@ -2656,7 +3031,8 @@ async fn openapi_lists_every_rest_route() {
     let in_router: BTreeSet<&str> = re
         .captures_iter(&source)
         .map(|c| c.get(1).unwrap().as_str())
-        .filter(|p| *p != "/api/ws")
+        // The WebSocket, and the sign-in link (a page, not an API route).
+        .filter(|p| *p != "/api/ws" && *p != "/login")
         .collect();
     assert_eq!(in_router, routed, "the router's routes vs. the table");
     for (path, methods) in ROUTES {

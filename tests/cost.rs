@@ -527,7 +527,7 @@ strong = {{provider = "flaky", model = "big"}}
         model,
         workspace: tempfile::tempdir().unwrap(),
         config,
-        http: reqwest::Client::new(),
+        http: common::client(),
     };
     let id = s.create_with("hi", json!({"router": "flaky"})).await;
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;

@@ -205,10 +205,7 @@ async fn dashboard_in_chromium() {
         dist.display()
     );
     let model = common::scripted::model(&script()).await;
-    let data = tempfile::Builder::new()
-        .prefix("paddock-dashboard-")
-        .tempdir()
-        .expect("a data dir");
+    let data = common::data_tempdir("paddock-dashboard-");
     let ws = tempfile::tempdir().expect("a workspace");
     std::fs::write(ws.path().join(".env"), "COLOR=red\n").expect("write .env");
     std::fs::write(ws.path().join("README.md"), "# demo\n").expect("write README");
@@ -241,6 +238,7 @@ async fn dashboard_in_chromium() {
         .env("PADDOCK_BIN", paddock_bin())
         .env("PADDOCK_CACHE_DIR", shared_cache_dir())
         .env("PADDOCK_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("PADDOCK_TOKEN", common::USER_TOKEN)
         .env("E2E_DATA_DIR", data.path())
         .env("E2E_CONFIG", &config)
         .env("E2E_WORKSPACE", ws.path())

@@ -125,11 +125,9 @@ async fn metrics_usage_cost_and_prometheus_are_exact() {
     {
         use futures::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::Message;
-        let (mut ws, _) = tokio_tungstenite::connect_async(
-            s.server.base.replacen("http://", "ws://", 1) + "/api/ws",
-        )
-        .await
-        .unwrap();
+        let (mut ws, _) = tokio_tungstenite::connect_async(s.server.ws_url())
+            .await
+            .unwrap();
         let send = |v: Value| Message::Text(v.to_string().into());
         ws.send(send(
             serde_json::json!({"op": "watch_metrics", "agent_id": id, "interval_ms": 10}),
@@ -259,7 +257,9 @@ async fn metrics_usage_cost_and_prometheus_are_exact() {
         &config,
         format!(
             "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: paddock\n    \
-             metrics_path: /metrics\n    static_configs:\n      - targets: ['{target}']\n"
+             metrics_path: /metrics\n    authorization:\n      credentials: {token}\n    \
+             static_configs:\n      - targets: ['{target}']\n",
+            token = common::USER_TOKEN
         ),
     )
     .unwrap();

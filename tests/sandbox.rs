@@ -386,7 +386,7 @@ turns:
     let paddock = Paddock::new();
     let config = scripted_config(paddock.data_dir(), &model.base_url(), "");
     let server = Server::start_with_args(&paddock, &config, None, &[], &["--unsafe-no-sandbox"]);
-    let http = reqwest::Client::new();
+    let http = common::client();
     let ws = tempfile::tempdir().unwrap();
     let r = http
         .post(server.url("/api/agents"))

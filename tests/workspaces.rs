@@ -27,7 +27,7 @@ fn repo(at: &Path) -> PathBuf {
 }
 
 async fn call(s: &Server, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let c = reqwest::Client::new();
+    let c = common::client();
     let mut req = c.request(method, s.url(path));
     if let Some(b) = body {
         req = req.json(&b);

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod mcp_servers;
+pub mod pg;
 pub mod podman;
 pub mod scripted;
 
@@ -39,6 +40,24 @@ pub fn shared_cache_dir() -> PathBuf {
     dir.join("..").join("test-cache")
 }
 
+/// A fresh temporary data dir, removed on drop. It lies under
+/// `target/test-data`, not the system's temp dir: the tests' servers allow
+/// workspaces anywhere under the temp dir, and a workspace root may not
+/// overlap a data dir (it holds the tokens and the database).
+pub fn data_tempdir(prefix: &str) -> tempfile::TempDir {
+    let bin = paddock_bin();
+    let parent = bin
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("..")
+        .join("test-data");
+    std::fs::create_dir_all(&parent).expect("create target/test-data");
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(parent)
+        .expect("create a temporary data dir")
+}
+
 /// One Paddock installation in a fresh temporary data dir, removed on drop.
 pub struct Paddock {
     data_dir: tempfile::TempDir,
@@ -48,10 +67,7 @@ impl Paddock {
     /// A fresh, empty data dir.
     pub fn new() -> Paddock {
         Paddock {
-            data_dir: tempfile::Builder::new()
-                .prefix("paddock-test-")
-                .tempdir()
-                .expect("create a temporary data dir"),
+            data_dir: data_tempdir("paddock-test-"),
         }
     }
 
@@ -132,6 +148,34 @@ pub fn wasm_in(dir: &Path) -> PathBuf {
 
 /// The admin token the servers of the tests use.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// The (user) API token the servers of the tests use.
+pub const USER_TOKEN: &str = "test-user-token-0123456789";
+
+/// An HTTP client that sends the user token with every request (what the
+/// CLI and scripts do with the data dir's `api-token`).
+pub fn client() -> reqwest::Client {
+    client_with(USER_TOKEN)
+}
+
+/// An HTTP client that sends the admin token with every request.
+pub fn admin_client() -> reqwest::Client {
+    client_with(ADMIN_TOKEN)
+}
+
+/// An HTTP client that sends this bearer token with every request (a
+/// request's own `Authorization` header wins).
+pub fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("a header value"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .expect("an HTTP client")
+}
 
 /// A `paddock serve` child process on a free loopback port, killed on drop.
 pub struct Server {
@@ -173,6 +217,7 @@ impl Server {
             .arg("--bind")
             .arg(bind.unwrap_or("127.0.0.1:0"))
             .env("PADDOCK_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("PADDOCK_TOKEN", USER_TOKEN)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit());
         for (k, v) in env {
@@ -189,7 +234,8 @@ impl Server {
             if let Some(addr) = line.strip_prefix("paddock listening on ") {
                 base = Some(addr.trim().replacen("://0.0.0.0:", "://127.0.0.1:", 1));
             }
-            if line.starts_with("admin token") {
+            // The banner's last line: the one-time sign-in link.
+            if line.starts_with("open the dashboard") {
                 break;
             }
         }
@@ -211,9 +257,24 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
-    /// `ws://…/api/ws`.
+    /// `ws://…/api/ws?token=…` with the user token (the upgrade is the one
+    /// place a token may come in the query).
     pub fn ws_url(&self) -> String {
+        format!("{}?token={USER_TOKEN}", self.ws_url_plain())
+    }
+
+    /// `ws://…/api/ws`, without credentials.
+    pub fn ws_url_plain(&self) -> String {
         format!("{}/api/ws", self.base.replacen("http://", "ws://", 1))
+    }
+
+    /// Stops the server with SIGTERM (a clean shutdown) and waits for it.
+    pub fn terminate(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
     }
 
     /// Kills the server with SIGKILL (a crash) and waits for it.

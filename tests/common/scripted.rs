@@ -36,7 +36,7 @@ pub async fn setup(script: &str, extra_config: &str, env: &[(&str, &str)]) -> Se
         model,
         workspace: tempfile::tempdir().unwrap(),
         config,
-        http: reqwest::Client::new(),
+        http: super::client(),
     }
 }
 

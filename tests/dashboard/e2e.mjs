@@ -40,6 +40,7 @@ const ART = env('E2E_ARTIFACTS');
 const PLUGINS = env('E2E_TEST_PLUGINS');
 const MCP_TIME = env('E2E_MCP_TIME');
 const ADMIN = env('PADDOCK_ADMIN_TOKEN');
+const USER = env('PADDOCK_TOKEN');
 const WIDTHS = [375, 768, 1440];
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -77,7 +78,10 @@ class Host {
         reject(new Error(`paddock serve exited with ${code} at start`));
       });
       lines.on('line', (line) => {
-        if (line.startsWith('admin token')) {
+        // The banner's last line: the one-time sign-in link.
+        const link = line.match(/^open the dashboard.*?: (http\S+)$/);
+        if (link) {
+          this.loginUrl = link[1];
           clearTimeout(timer);
           resolve();
         }
@@ -215,6 +219,50 @@ page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
 page.on('dialog', (d) => d.accept());
 
 try {
+  await step(page, 'sign in: the printed link once, a wrong link, a token, sign out', async () => {
+    // Nothing without credentials: the sign-in dialog asks.
+    await page.goto(host.base + '/');
+    const signIn = page.getByRole('dialog', { name: 'Sign in' });
+    await signIn.waitFor();
+    await signIn.getByText('Open the sign-in link').waitFor();
+    await page.screenshot({ path: join(ART, 'sign-in-1440.png') });
+    await page.setViewportSize({ width: 375, height: 900 });
+    await page.screenshot({ path: join(ART, 'sign-in-375.png') });
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await axe(page, 'sign-in dialog');
+    // The link `paddock serve` printed signs a browser in as admin, once.
+    const other = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const linked = await other.newPage();
+    await linked.goto(host.loginUrl);
+    await linked.waitForURL(host.base + '/');
+    await linked.getByRole('banner').getByText('admin', { exact: true }).waitFor();
+    const again = await (await browser.newContext()).newPage();
+    await again.goto(host.loginUrl);
+    await again.getByText('That sign-in link was used already').waitFor();
+    await again.context().close();
+    await other.close();
+    // A token signs this browser in (as a user) through the dialog.
+    await signIn.getByLabel('Token').fill('not-the-token');
+    await signIn.getByRole('button', { name: 'Sign in' }).click();
+    await signIn.getByText('That token is not valid.').waitFor();
+    await signIn.getByLabel('Token').fill(USER);
+    await signIn.getByRole('button', { name: 'Sign in' }).click();
+    await signIn.waitFor({ state: 'hidden' });
+    await page.getByRole('banner').getByText('user', { exact: true }).waitFor();
+    const cookies = await context.cookies();
+    const session = cookies.find((c) => c.name.startsWith('paddock_session'));
+    check(session && session.httpOnly && session.sameSite === 'Strict', `the session cookie is not HttpOnly+Strict: ${JSON.stringify(session)}`);
+    check(!(await page.evaluate(() => document.cookie)).includes('paddock_session'), 'a script can read the session cookie');
+    // Sign out, and back in.
+    await page.getByRole('button', { name: 'Account' }).click();
+    await signIn.getByRole('button', { name: 'Sign out' }).click();
+    await page.reload();
+    await signIn.waitFor();
+    await signIn.getByLabel('Token').fill(USER);
+    await signIn.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('banner').getByText('user', { exact: true }).waitFor();
+  });
+
   await step(page, `agents screen with ${AGENTS} agents`, async () => {
     const t0 = Date.now();
     await page.goto(host.base + '/');
