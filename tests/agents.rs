@@ -672,7 +672,9 @@ scenarios:
     std::fs::write(&config, "").unwrap();
     let server = Server::start(&p, &config, None, &[]);
     rt.block_on(async {
-        let list: Value = reqwest::get(server.url("/api/agents"))
+        let list: Value = common::client()
+            .get(server.url("/api/agents"))
+            .send()
             .await
             .unwrap()
             .json()

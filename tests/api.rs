@@ -1958,8 +1958,10 @@ async fn the_printed_link_and_tokens_open_sessions_that_survive_a_restart_and_en
         link.starts_with(&format!("http://127.0.0.1:{port}/login?code=")),
         "{link}"
     );
+    // No connection pool: the server is killed and restarted below.
     let bare = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
         .build()
         .unwrap();
     // The link: once.
@@ -2104,7 +2106,7 @@ async fn unsafe_no_auth_is_loopback_only_and_says_so() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 403);
+    assert_eq!(r.status(), 401);
     let r = bare_client()
         .post(s.url("/api/config/system-prompts"))
         .header("origin", "http://evil.example")
@@ -2177,7 +2179,7 @@ async fn cross_site_requests_change_nothing() {
         false,
     )
     .await;
-    assert_eq!(st, 200, "{v}");
+    assert_eq!(st, 201, "{v}");
     let main_before = common::git(repo.path(), &["rev-parse", "main"]);
     // A browser session, as the dashboard has.
     let r = bare_client()
@@ -2473,11 +2475,13 @@ async fn plugins_install_grant_disable_enable_delete_through_the_api() {
     // body: the server answers before reading it, and a client still
     // writing a large one would see the connection close.)
     let small: [(&str, &[u8]); 2] = [("manifest", &manifest), ("component", b"\0asm")];
-    let (st, b) = upload(&c, &s, &small, None).await;
+    let (st, b) = upload(&bare_client(), &s, &small, None).await;
     assert_eq!(st, 401, "{b}");
     error_message(&b, "upload without a token");
     let (st, b) = upload(&c, &s, &small, Some("wrong")).await;
-    assert_eq!(st, 403, "{b}");
+    assert_eq!(st, 401, "{b}");
+    let (st, b) = upload(&c, &s, &small, Some(USER_TOKEN)).await;
+    assert_eq!(st, 403, "the user token is not the admin's: {b}");
     let (st, _) = call(&c, &s, Method::GET, "/api/plugins/probe", None, true).await;
     assert_eq!(st, 404);
 
@@ -2631,8 +2635,18 @@ async fn plugins_install_grant_disable_enable_delete_through_the_api() {
         (Method::POST, "/api/plugins/probe/enable"),
         (Method::DELETE, "/api/plugins/probe"),
     ] {
-        let (st, b) = call(&c, &s, m.clone(), path, Some(json!({"grants": []})), false).await;
+        let (st, b) = call(
+            &bare_client(),
+            &s,
+            m.clone(),
+            path,
+            Some(json!({"grants": []})),
+            false,
+        )
+        .await;
         assert_eq!(st, 401, "{path}: {b}");
+        let (st, b) = call(&c, &s, m.clone(), path, Some(json!({"grants": []})), false).await;
+        assert_eq!(st, 403, "{path} with the user token: {b}");
     }
     let (_, got) = call(&c, &s, Method::GET, "/api/plugins/probe", None, true).await;
     assert_eq!(got["granted"], g["granted"]);
@@ -2973,8 +2987,9 @@ async fn dashboard_info_and_providers() {
 
     let (st, info) = call(&c, &s, Method::GET, "/api/info", None, false).await;
     assert_eq!(st, 200);
-    assert_eq!(info["role"], "local user");
-    assert_eq!(info["token_required"], false);
+    assert_eq!(info["role"], "user");
+    assert_eq!(info["auth_required"], true);
+    assert_eq!(info["quarantined_agents"], json!([]));
     assert_eq!(info["default_model"]["provider"], "scripted");
     let (_, info) = call(&c, &s, Method::GET, "/api/info", None, true).await;
     assert_eq!(info["role"], "admin");

@@ -221,7 +221,7 @@ turns:
 
     // Only the admin may change them.
     let r = put_budgets(&s, &s.server, json!({"daily_usd": spent}), false).await;
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 403, "the user token is not the admin's");
     assert_eq!(s.get("/api/config/budgets").await["source"], "config");
     for bad in [
         json!({"daily_usd": -1}),

@@ -514,7 +514,7 @@ async fn start_up_errors_name_their_cause_at_once() {
             vec!["database \"nowhere\" does not exist".to_string()],
         ),
     ] {
-        std::fs::write(&config_of(&p), format!("database_url = \"{url}\"\n")).unwrap();
+        std::fs::write(config_of(&p), format!("database_url = \"{url}\"\n")).unwrap();
         let err = serve_fails(&p, &config_of(&p));
         for w in want {
             assert!(err.contains(&w), "{url}: `{w}` not in {err}");
@@ -526,7 +526,7 @@ async fn start_up_errors_name_their_cause_at_once() {
     }
 
     // A bad address in the configuration is named as the configuration's.
-    std::fs::write(&config_of(&p), "[server]\nbind = \"localhost-ish\"\n").unwrap();
+    std::fs::write(config_of(&p), "[server]\nbind = \"localhost-ish\"\n").unwrap();
     let out = p
         .command()
         .args(["serve", "--config"])
@@ -540,7 +540,7 @@ async fn start_up_errors_name_their_cause_at_once() {
     assert!(!err.contains("--bind"), "{err}");
 
     // A workspace root over the data dir is refused at start.
-    std::fs::write(&config_of(&p), "").unwrap();
+    std::fs::write(config_of(&p), "").unwrap();
     let out = p
         .command()
         .args(["serve", "--bind", "127.0.0.1:0", "--workspace-root"])

@@ -136,7 +136,7 @@ async fn an_approved_call_runs_once_and_a_second_decision_is_refused() {
     one(&evs, "approval.requested");
     let decided = one(&evs, "approval.decided");
     assert_eq!(decided["data"]["approved"], true);
-    assert_eq!(decided["data"]["by"], "local user (REST)");
+    assert_eq!(decided["data"]["by"], "user (REST)");
     assert_eq!(one(&evs, "tool.call")["data"]["arguments"]["path"], ".env");
     assert_eq!(one(&evs, "tool.result")["data"]["success"], true);
     // The order: decision, request, waiting, decided, the call.
@@ -166,7 +166,7 @@ async fn an_approved_call_runs_once_and_a_second_decision_is_refused() {
         kinds,
         [
             ("decision", "ask", "policy"),
-            ("approval", "approved", "local user (REST)")
+            ("approval", "approved", "user (REST)")
         ],
         "{audit}"
     );
@@ -238,7 +238,7 @@ async fn a_denial_over_the_websocket_is_remembered_for_the_agent() {
     assert_eq!(results[0]["data"]["success"], false);
     assert_eq!(
         results[0]["data"]["content"],
-        "not run: denied by local user (WebSocket): no secrets here"
+        "not run: denied by user (WebSocket): no secrets here"
     );
     // The model saw the refusal and its reason.
     let reqs = s.model.requests();
@@ -266,7 +266,7 @@ async fn a_denial_over_the_websocket_is_remembered_for_the_agent() {
         .unwrap_or_else(|| panic!("the remembered rule is listed: {rules}"));
     assert_eq!(rule["source"], "approval");
     assert_eq!(rule["scope"], format!("agent:{id}"));
-    assert_eq!(rule["created_by"], "local user (WebSocket)");
+    assert_eq!(rule["created_by"], "user (WebSocket)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -536,7 +536,7 @@ async fn rules_through_the_api_are_admin_only_and_audited() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 401, "adding a rule needs the admin token");
+    assert_eq!(r.status(), 403, "adding a rule needs the admin token");
     let r = s
         .http
         .post(s.server.url("/api/policy/rules"))

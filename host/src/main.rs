@@ -921,6 +921,11 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
             config.server.bind
         ))
     })?;
+    if args.unsafe_no_auth && !addr.ip().is_loopback() {
+        bail!(Usage(format!(
+            "--unsafe-no-auth only applies to a loopback bind; {addr} is reachable from other machines"
+        )));
+    }
     let data_dir = data_dir(cli)?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
@@ -932,11 +937,6 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
         bail!(Usage(format!(
             "another `paddock serve` is using {}",
             data_dir.display()
-        )));
-    }
-    if args.unsafe_no_auth && !addr.ip().is_loopback() {
-        bail!(Usage(format!(
-            "--unsafe-no-auth only applies to a loopback bind; {addr} is reachable from other machines"
         )));
     }
     let app = open_app(cli, config.clone(), true, &args.sandbox, &args.mcp).await?;

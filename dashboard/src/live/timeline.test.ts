@@ -33,7 +33,7 @@ function run(): AgentEvent[] {
       remember: { agent: 'allow edit_file(a.txt)', always: 'allow edit_file(a.txt)' },
     }),
     ev(9, 'agent.status', { status: 'waiting_approval' }),
-    ev(10, 'approval.decided', { call_id: 'c1', tool: 'edit_file', approved: true, status: 'approved', by: 'local user (REST)' }),
+    ev(10, 'approval.decided', { call_id: 'c1', tool: 'edit_file', approved: true, status: 'approved', by: 'user (REST)' }),
     ev(11, 'tool.result', { call_id: 'c1', tool: 'edit_file', success: true, content: 'edited', duration_ms: 7, truncated_bytes: 0 }),
     ev(12, 'message.assistant', { text: 'Done.', finish_reason: 'stop' }),
     ev(13, 'agent.status', { status: 'idle' }),
