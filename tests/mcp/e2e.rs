@@ -125,7 +125,7 @@ async fn serve_manages_servers_and_an_agent_calls_an_mcp_tool() {
     );
     let args = ["--mcp-config", file.to_str().unwrap()];
     let mut server = Server::start_with_args(&p, &config, None, &[], &args);
-    let http = reqwest::Client::new();
+    let http = crate::common::client();
 
     // Listed, lazy: not started until an agent needs it.
     let list = get_json(&http, &server.url("/api/mcp/servers")).await;
@@ -168,7 +168,7 @@ async fn serve_manages_servers_and_an_agent_calls_an_mcp_tool() {
     // Adding is for admins, checked, and stored.
     let added = json!({"name": "added", "command": server_everything(), "env": {"LITERAL": "s3cr3t-value"}});
     let (status, _) = post(&http, server.url("/api/mcp/servers"), added.clone(), false).await;
-    assert_eq!(status, 401);
+    assert_eq!(status, 403, "the user token is not the admin's");
     let (status, view) = post(&http, server.url("/api/mcp/servers"), added.clone(), true).await;
     assert_eq!(status, 201, "{view}");
     assert_eq!(view["source"], "api");
