@@ -171,7 +171,7 @@ export function App() {
         )}
       </header>
       <main id="main" className="min-w-0 flex-1 p-3 lg:p-6">
-        {connection === 'reconnecting' && (
+        {connection === 'reconnecting' && !needsToken && (
           <p
             role="status"
             className="mb-3 rounded border border-amber-400 bg-amber-50 p-2 text-sm text-amber-950 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100"
@@ -179,25 +179,40 @@ export function App() {
             Connection to Paddock lost — reconnecting; the live view resumes where it stopped.
           </p>
         )}
-        <Routes>
-          <Route path="/" element={<AgentsScreen />} />
-          <Route path="/agents/:id" element={<AgentScreen />} />
-          <Route path="/workspaces" element={<WorkspacesScreen />} />
-          <Route path="/workspaces/:id" element={<WorkspacesScreen />} />
-          <Route path="/approvals" element={<ApprovalsScreen />} />
-          <Route path="/mcp" element={<McpScreen />} />
-          <Route path="/plugins" element={<PluginsScreen onSignIn={() => setSignIn(true)} />} />
-          <Route
-            path="/usage"
-            element={
-              <Suspense fallback={<p>Loading…</p>}>
-                <UsageScreen />
-              </Suspense>
-            }
-          />
-          <Route path="/settings" element={<SettingsScreen onSignIn={() => setSignIn(true)} />} />
-          <Route path="*" element={<p>No such page.</p>} />
-        </Routes>
+        {needsToken ? (
+          <section className="max-w-xl" aria-labelledby="signed-out">
+            <h1 id="signed-out" className="mb-2 text-2xl font-bold">
+              Sign in to Paddock
+            </h1>
+            <p className="mb-3 text-sm">
+              Every request to Paddock needs credentials, on this machine too. Open the sign-in link <code>paddock serve</code> printed when it started, or sign
+              in with a token.
+            </p>
+            <Button tone="primary" onClick={() => setSignIn(true)}>
+              Sign in with a token
+            </Button>
+          </section>
+        ) : (
+          <Routes>
+            <Route path="/" element={<AgentsScreen />} />
+            <Route path="/agents/:id" element={<AgentScreen />} />
+            <Route path="/workspaces" element={<WorkspacesScreen />} />
+            <Route path="/workspaces/:id" element={<WorkspacesScreen />} />
+            <Route path="/approvals" element={<ApprovalsScreen />} />
+            <Route path="/mcp" element={<McpScreen />} />
+            <Route path="/plugins" element={<PluginsScreen onSignIn={() => setSignIn(true)} />} />
+            <Route
+              path="/usage"
+              element={
+                <Suspense fallback={<p>Loading…</p>}>
+                  <UsageScreen />
+                </Suspense>
+              }
+            />
+            <Route path="/settings" element={<SettingsScreen onSignIn={() => setSignIn(true)} />} />
+            <Route path="*" element={<p>No such page.</p>} />
+          </Routes>
+        )}
       </main>
       <SignIn open={signIn} onClose={() => setSignIn(false)} role={role} />
     </div>
