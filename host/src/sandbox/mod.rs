@@ -8,6 +8,9 @@
 //!   Podman's Docker-compatible API), `exec` per command.
 //! - [`bwrap`]: a bubblewrap namespace jail per command, with rlimits and
 //!   cgroup limits ([`cgroup`]) when the host allows them.
+//! - [`net`]: the network of a sandbox granted it — the outside world,
+//!   never the host's own services (bubblewrap: a network namespace per
+//!   sandbox behind slirp4netns; Docker: routes in the container).
 //! - [`unsandboxed`]: `none`, only behind `--unsafe-no-sandbox`.
 //! - [`manager`]: picks the backend (`auto`), owns each agent's sandbox and
 //!   background jobs, and is the plugins' [`ExecBackend`](crate::plugins::ExecBackend).
@@ -18,6 +21,7 @@ pub mod cgroup;
 pub mod config;
 pub mod docker;
 pub mod manager;
+pub mod net;
 pub mod output;
 pub mod process;
 pub mod unsandboxed;
