@@ -4,9 +4,12 @@
 //! `execute_bash`, sees it fail, fixes it, sees it pass and commits with
 //! `git_operation`; live `tool.output` events; `kill -9` of the host while a
 //! command runs leaves nothing behind; backend choice and its errors;
-//! network only when granted; background jobs through the manager.
+//! the network only when granted, and then the outside world, never the
+//! host; background jobs through the manager.
 
 mod common;
+#[path = "common/outside.rs"]
+mod outside;
 
 use common::scripted::*;
 use common::{Paddock, Server, describe, git, scripted_config, stderr, stdout};
@@ -337,28 +340,43 @@ fn the_backend_is_chosen_explicitly_and_never_silently_unsandboxed() {
     );
 }
 
+/// Through the real binary (`paddock tool call --network`): the granted
+/// network reaches an outside host (a network namespace of the test's own),
+/// never the host's loopback, its other addresses or its PostgreSQL; without
+/// the grant, nothing.
 #[test]
-fn the_network_is_reachable_only_when_granted() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            use std::io::Write as _;
-            let mut conn = conn;
-            let _ = conn.write_all(b"hello from the host\n");
+fn the_network_reaches_the_outside_only_when_granted_never_the_host() {
+    let outside = match outside::OutsideHost::start() {
+        Ok(o) => o,
+        Err(e) => {
+            if std::env::var_os("PADDOCK_TEST_REQUIRE_SANDBOX").is_some() {
+                panic!("required but unavailable: an outside host: {e}");
+            }
+            return eprintln!("SKIPPED: no outside host for the network test: {e}");
         }
+    };
+    assert!(
+        outside::postgres_answers(),
+        "PostgreSQL does not answer on 127.0.0.1:5432"
+    );
+    let host = outside::Listener::any("hello from the host\n");
+    let targets = outside::targets(&outside, &host);
+    let input = json!({
+        "command": outside::probe_script(&targets, host.port, outside::host_gateway())
     });
     let p = Paddock::new();
     let ws = tempfile::tempdir().unwrap();
-    let input = json!({"command": format!("exec 3<>/dev/tcp/127.0.0.1/{port} && head -n1 <&3 || echo unreachable")});
+
     let out = tool_call(&p, ws.path(), input.clone(), &["--sandbox", "bwrap"], &[]);
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(stdout(&out).contains("unreachable"), "{}", describe(&out));
+    let seen = outside::results(&stdout(&out));
+    assert_eq!(seen.len(), targets.len(), "{}", describe(&out));
     assert!(
-        !stdout(&out).contains("hello from the host"),
+        seen.values().all(|(reached, _)| !reached),
         "{}",
         describe(&out)
     );
+
     let out = tool_call(
         &p,
         ws.path(),
@@ -367,11 +385,17 @@ fn the_network_is_reachable_only_when_granted() {
         &[],
     );
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(
-        stdout(&out).contains("hello from the host"),
-        "{}",
-        describe(&out)
+    let seen = outside::results(&stdout(&out));
+    for (name, (reached, line)) in &seen {
+        assert_eq!(*reached, name == "outside", "{line}\n{}", describe(&out));
+    }
+    assert_eq!(seen.len(), targets.len() + 2, "{}", describe(&out));
+    assert_eq!(
+        host.hits(),
+        0,
+        "a connection from the sandbox arrived on the host"
     );
+    assert_eq!(outside.hits(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
