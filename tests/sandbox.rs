@@ -398,6 +398,97 @@ fn the_network_reaches_the_outside_only_when_granted_never_the_host() {
     assert_eq!(outside.hits(), 1);
 }
 
+/// A host whose resolver is on its own loopback (as systemd-resolved's
+/// `127.0.0.53` is): names still resolve in a bubblewrap sandbox granted
+/// the network, through slirp4netns's forwarder (port 53 only), while the
+/// host's loopback stays out of reach. Paddock runs in a mount namespace
+/// whose `/etc/resolv.conf` names `127.0.0.1`, where a small DNS server of
+/// the test's own answers every name with `203.0.113.7`.
+#[test]
+fn names_resolve_through_a_resolver_on_the_hosts_loopback() {
+    let skip = |why: &str| {
+        if std::env::var_os("PADDOCK_TEST_REQUIRE_SANDBOX").is_some() {
+            panic!("required but unavailable: {why}");
+        }
+        eprintln!("SKIPPED: {why}");
+    };
+    if unsafe { libc::geteuid() } != 0 {
+        return skip("a private /etc/resolv.conf and port 53 need root");
+    }
+    let dns = match std::net::UdpSocket::bind("127.0.0.1:53") {
+        Ok(socket) => socket,
+        Err(e) => return skip(&format!("127.0.0.1:53 is taken here: {e}")),
+    };
+    let queries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = queries.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = dns.recv_from(&mut buf) {
+            // Header, then the question (labels, a zero, type and class).
+            let mut end = 12;
+            while end < n && buf[end] != 0 {
+                end += usize::from(buf[end]) + 1;
+            }
+            end += 5;
+            if end > n {
+                continue;
+            }
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut answer = buf[..2].to_vec();
+            answer.extend_from_slice(&[0x81, 0x80, buf[4], buf[5], 0, 1, 0, 0, 0, 0]);
+            answer.extend_from_slice(&buf[12..end]);
+            // A pointer to the question's name, type A, class IN, TTL 60.
+            answer.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 203, 0, 113, 7]);
+            let _ = dns.send_to(&answer, from);
+        }
+    });
+    let conf = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(conf.path(), "nameserver 127.0.0.1\n").unwrap();
+    let p = Paddock::new();
+    let ws = tempfile::tempdir().unwrap();
+    let inner = p.command();
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args([
+        "-m",
+        "sh",
+        "-c",
+        "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+    ])
+    .arg(conf.path())
+    .arg(inner.get_program())
+    .args(inner.get_args())
+    .args([
+        "tool",
+        "call",
+        "execute_bash",
+        "--sandbox",
+        "bwrap",
+        "--network",
+        "--workspace",
+    ])
+    .arg(ws.path())
+    .arg("--input")
+    .arg(
+        json!({"command": "cat /etc/resolv.conf; getent ahostsv4 paddock-test.example | head -n1"})
+            .to_string(),
+    );
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = stdout(&out);
+    assert!(text.contains("nameserver 10.0.2.3"), "{}", describe(&out));
+    assert!(
+        text.contains("203.0.113.7") && text.contains("paddock-test.example"),
+        "{}",
+        describe(&out)
+    );
+    assert!(queries.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsandboxed_host_is_flagged_on_the_agent_and_in_its_events() {
     let script = r#"
