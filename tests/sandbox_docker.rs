@@ -528,7 +528,7 @@ async fn the_network_reaches_the_outside_world_never_the_host() {
 /// The commands cannot lift the routes (no capability), and an address the
 /// host gets after the container started (the host's side of a new
 /// outside host's link) is refused too: by the next command and by one
-/// already running.
+/// already running. Another sandbox on the same bridge is out of reach.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_routes_hold_and_follow_the_hosts_addresses() {
     let f = Fixture::new(true, limits()).await;
@@ -587,6 +587,39 @@ async fn the_routes_hold_and_follow_the_hosts_addresses() {
         ))
         .await;
     assert_eq!(out.stdout, "b'outside\\n'\n", "{out:?}");
+
+    // Another agent's network-enabled sandbox on the same bridge, with a
+    // listener: out of this one's reach.
+    let other = Fixture::new(true, limits()).await;
+    let mut job = sh("python3 -c 'import socket\n\
+        s = socket.socket(); s.bind((\"0.0.0.0\", 7000)); s.listen()\n\
+        while True: s.accept()[0].sendall(b\"other\\n\")' >/dev/null 2>&1 &");
+    job.background = true;
+    other.sandbox.exec(job, None).await.unwrap();
+    let out = other.sh("ip -4 -o addr show eth0").await;
+    let other_ip = out
+        .stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("{out:?}"))
+        .to_string();
+    // (The host cannot check it: the sandbox refuses the gateway, which is
+    // where the host's connections come from.)
+    let out = other
+        .sh("for i in $(seq 100); do python3 -c 'import socket; \
+             print(socket.create_connection((\"127.0.0.1\", 7000)).recv(6))' && exit; \
+             sleep 0.1; done; exit 1")
+        .await;
+    assert_eq!(out.stdout, "b'other\\n'\n", "{out:?}");
+    let out = f
+        .sh(&format!(
+            "python3 -c 'import socket; socket.create_connection((\"{other_ip}\", 7000), timeout=5)'"
+        ))
+        .await;
+    assert!(out.stderr.contains("Permission denied"), "{out:?}");
+    other.destroy().await;
     f.destroy().await;
     assert_eq!(
         host.hits(),

@@ -123,9 +123,11 @@ rm -f "$d/$id.bg"
 /// Keeps a network-enabled container off the host, run once as root in a
 /// privileged exec before any command (and again when the host's addresses
 /// change): `sh -c CLOSE_HOST paddock-net [+|-]<ipv4>…`. Refuses
-/// (`prohibit` routes) the container's gateways (the host's side of the
+/// (`prohibit` routes) the bridge's own network (other containers: other
+/// agents' sandboxes), the container's gateways (the host's side of the
 /// bridge) and each `+`/bare address (the host's own), lifts the refusal of
-/// each `-` address (no longer the host's). Fails when IPv6 is on in the
+/// each `-` address (no longer the host's). The default route stays: its
+/// gateway is reached on the link, not routed to. Fails when IPv6 is on in the
 /// container (the engine is asked to turn it off) or `ip` is missing. The
 /// commands, without capabilities, cannot change the routes.
 pub(super) const CLOSE_HOST: &str = r#"v6=/proc/sys/net/ipv6/conf/all/disable_ipv6
@@ -142,12 +144,18 @@ if ! command -v ip >/dev/null 2>&1; then
     exit 127
 fi
 routes=$(ip -4 route show default) || exit 4
+links=$(ip -4 route show scope link proto kernel) || exit 4
 set -f
 prev=
 gateways=
 for w in $routes; do
     [ "$prev" = via ] && gateways="$gateways $w"
     prev=$w
+done
+for w in $links; do
+    case "$w" in
+        */*) ip -4 route replace prohibit "$w" || exit 5 ;;
+    esac
 done
 for a in $gateways "$@"; do
     case "$a" in
