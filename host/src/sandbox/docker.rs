@@ -14,7 +14,8 @@
 //! IPv6 turned off (a `sysctl` the engine sets), and before any command a
 //! privileged exec (as root, `scripts::CLOSE_HOST`, needing `ip` in the
 //! image) adds routes in the container's network namespace that refuse its
-//! gateway (the host's side of the bridge) and every IPv4 address of the
+//! gateway (the host's side of the bridge), the rest of the bridge's
+//! network (other containers) and every IPv4 address of the
 //! host ([`super::net::host_ipv4_addresses`], on the engine's host when it
 //! is Paddock's): the outside world is reached, the host's services are
 //! not (its loopback is not routable from a bridge anyway). The routes
