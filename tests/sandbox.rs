@@ -343,7 +343,7 @@ fn the_backend_is_chosen_explicitly_and_never_silently_unsandboxed() {
 /// Through the real binary (`paddock tool call --network`): the granted
 /// network reaches an outside host (a network namespace of the test's own),
 /// never the host's loopback, its other addresses or its PostgreSQL; without
-/// the grant, nothing.
+/// the grant, nothing. Paddock run as root and as an ordinary user.
 #[test]
 fn the_network_reaches_the_outside_only_when_granted_never_the_host() {
     let outside = match outside::OutsideHost::start() {
@@ -380,7 +380,7 @@ fn the_network_reaches_the_outside_only_when_granted_never_the_host() {
     let out = tool_call(
         &p,
         ws.path(),
-        input,
+        input.clone(),
         &["--sandbox", "bwrap", "--network"],
         &[],
     );
@@ -390,12 +390,64 @@ fn the_network_reaches_the_outside_only_when_granted_never_the_host() {
         assert_eq!(*reached, name == "outside", "{line}\n{}", describe(&out));
     }
     assert_eq!(seen.len(), targets.len() + 2, "{}", describe(&out));
+
+    // The same with Paddock run by an ordinary user (nobody), not root.
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (data, cache, ws) = (dirs[0].path(), dirs[1].path(), dirs[2].path());
+    let shared = common::shared_cache_dir();
+    if shared.is_dir() {
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(shared.join("."))
+            .arg(cache)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+    }
+    for dir in [data, cache, ws] {
+        let chowned = std::process::Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(chowned.success());
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(common::paddock_bin())
+        .arg("--data-dir")
+        .arg(data)
+        .args([
+            "tool",
+            "call",
+            "execute_bash",
+            "--sandbox",
+            "bwrap",
+            "--network",
+        ])
+        .arg("--workspace")
+        .arg(ws)
+        .arg("--input")
+        .arg(input.to_string())
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", data)
+        .env("PADDOCK_CACHE_DIR", cache)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let seen = outside::results(&stdout(&out));
+    for (name, (reached, line)) in &seen {
+        assert_eq!(*reached, name == "outside", "{line}\n{}", describe(&out));
+    }
+    assert_eq!(seen.len(), targets.len() + 2, "{}", describe(&out));
+
     assert_eq!(
         host.hits(),
         0,
         "a connection from the sandbox arrived on the host"
     );
-    assert_eq!(outside.hits(), 1);
+    assert_eq!(outside.hits(), 2);
 }
 
 /// A host whose resolver is on its own loopback (as systemd-resolved's
