@@ -73,7 +73,8 @@ pub struct SandboxSpec {
     /// The host directory mounted read-write at `/workspace`.
     pub workspace: PathBuf,
     /// Whether the sandbox may reach the network (off unless the agent's
-    /// config grants it).
+    /// config grants it): the outside world, never the host's own services
+    /// ([`net`]).
     pub network: bool,
     /// Host directories mounted read-only at the same path (a worktree
     /// workspace's git directory, so `git` works in `/workspace`).
