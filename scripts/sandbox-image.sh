@@ -21,8 +21,10 @@ tag="paddock-sandbox:latest"
 suite="${PADDOCK_SANDBOX_SUITE:-bookworm}"
 mirror="${PADDOCK_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # What agents' commands need: a shell and coreutils (minbase), git, Python,
-# make and patch for builds and test runners, procps for ps/pkill, TLS roots.
-packages="bash,ca-certificates,coreutils,diffutils,findutils,git,grep,make,patch,procps,python3,sed,xz-utils"
+# make and patch for builds and test runners, procps for ps/pkill, TLS roots;
+# and iproute2, whose `ip` Paddock runs (as root, in a privileged exec, before
+# any command) to keep a network-enabled container off the host's addresses.
+packages="bash,ca-certificates,coreutils,diffutils,findutils,git,grep,iproute2,make,patch,procps,python3,sed,xz-utils"
 
 usage() {
     echo "usage: $0 [--engine docker|podman] [--tag TAG]" >&2

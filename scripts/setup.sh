@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing Paddock needs and is not in a fresh
 # clone: the wasm32-wasip2 Rust target (plugins are WebAssembly components),
-# the sandboxes' and the dashboard tests' Debian packages, the dashboard's
-# npm packages (from its lock file) and the test MCP servers.
+# the sandboxes' (and their network's) and the dashboard tests' Debian
+# packages, the dashboard's npm packages (from its lock file) and the test
+# MCP servers.
 # Idempotent and quick when everything is present.
 set -euo pipefail
 
@@ -15,11 +16,15 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
 
-# Sandboxes: bubblewrap (the daemonless backend) and, for the Docker backend's
-# tests, Podman's Docker-compatible API with runc, plus debootstrap to build
-# the sandbox image from Debian packages. Debian/Ubuntu names.
+# Sandboxes: bubblewrap (the daemonless backend) with slirp4netns and
+# iproute2 (`ip`), which give a sandbox granted the network a network of its
+# own (never the host's), and, for the Docker backend's tests, Podman's
+# Docker-compatible API with runc, plus debootstrap to build the sandbox
+# image from Debian packages. Debian/Ubuntu names.
 need=()
 command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
+command -v slirp4netns >/dev/null 2>&1 || need+=(slirp4netns)
+[ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v catatonit >/dev/null 2>&1 || need+=(catatonit)

@@ -4,9 +4,12 @@
 //! `execute_bash`, sees it fail, fixes it, sees it pass and commits with
 //! `git_operation`; live `tool.output` events; `kill -9` of the host while a
 //! command runs leaves nothing behind; backend choice and its errors;
-//! network only when granted; background jobs through the manager.
+//! the network only when granted, and then the outside world, never the
+//! host; background jobs through the manager.
 
 mod common;
+#[path = "common/outside.rs"]
+mod outside;
 
 use common::scripted::*;
 use common::{Paddock, Server, describe, git, scripted_config, stderr, stdout};
@@ -337,41 +340,205 @@ fn the_backend_is_chosen_explicitly_and_never_silently_unsandboxed() {
     );
 }
 
+/// Through the real binary (`paddock tool call --network`): the granted
+/// network reaches an outside host (a network namespace of the test's own),
+/// never the host's loopback, its other addresses or its PostgreSQL; without
+/// the grant, nothing. Paddock run as root and as an ordinary user.
 #[test]
-fn the_network_is_reachable_only_when_granted() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            use std::io::Write as _;
-            let mut conn = conn;
-            let _ = conn.write_all(b"hello from the host\n");
+fn the_network_reaches_the_outside_only_when_granted_never_the_host() {
+    let outside = match outside::OutsideHost::start() {
+        Ok(o) => o,
+        Err(e) => {
+            if std::env::var_os("PADDOCK_TEST_REQUIRE_SANDBOX").is_some() {
+                panic!("required but unavailable: an outside host: {e}");
+            }
+            return eprintln!("SKIPPED: no outside host for the network test: {e}");
         }
+    };
+    assert!(
+        outside::postgres_answers(),
+        "PostgreSQL does not answer on 127.0.0.1:5432"
+    );
+    let host = outside::Listener::any("hello from the host\n");
+    let targets = outside::targets(&outside, &host);
+    let input = json!({
+        "command": outside::probe_script(&targets, host.port, outside::host_gateway())
     });
     let p = Paddock::new();
     let ws = tempfile::tempdir().unwrap();
-    let input = json!({"command": format!("exec 3<>/dev/tcp/127.0.0.1/{port} && head -n1 <&3 || echo unreachable")});
+
     let out = tool_call(&p, ws.path(), input.clone(), &["--sandbox", "bwrap"], &[]);
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(stdout(&out).contains("unreachable"), "{}", describe(&out));
+    let seen = outside::results(&stdout(&out));
+    assert_eq!(seen.len(), targets.len(), "{}", describe(&out));
     assert!(
-        !stdout(&out).contains("hello from the host"),
+        seen.values().all(|(reached, _)| !reached),
         "{}",
         describe(&out)
     );
+
     let out = tool_call(
         &p,
         ws.path(),
-        input,
+        input.clone(),
         &["--sandbox", "bwrap", "--network"],
         &[],
     );
     assert!(out.status.success(), "{}", describe(&out));
+    let seen = outside::results(&stdout(&out));
+    for (name, (reached, line)) in &seen {
+        assert_eq!(*reached, name == "outside", "{line}\n{}", describe(&out));
+    }
+    assert_eq!(seen.len(), targets.len() + 2, "{}", describe(&out));
+
+    // The same with Paddock run by an ordinary user (nobody), not root.
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (data, cache, ws) = (dirs[0].path(), dirs[1].path(), dirs[2].path());
+    let shared = common::shared_cache_dir();
+    if shared.is_dir() {
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(shared.join("."))
+            .arg(cache)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+    }
+    for dir in [data, cache, ws] {
+        let chowned = std::process::Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(chowned.success());
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(common::paddock_bin())
+        .arg("--data-dir")
+        .arg(data)
+        .args([
+            "tool",
+            "call",
+            "execute_bash",
+            "--sandbox",
+            "bwrap",
+            "--network",
+        ])
+        .arg("--workspace")
+        .arg(ws)
+        .arg("--input")
+        .arg(input.to_string())
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", data)
+        .env("PADDOCK_CACHE_DIR", cache)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let seen = outside::results(&stdout(&out));
+    for (name, (reached, line)) in &seen {
+        assert_eq!(*reached, name == "outside", "{line}\n{}", describe(&out));
+    }
+    assert_eq!(seen.len(), targets.len() + 2, "{}", describe(&out));
+
+    assert_eq!(
+        host.hits(),
+        0,
+        "a connection from the sandbox arrived on the host"
+    );
+    assert_eq!(outside.hits(), 2);
+}
+
+/// A host whose resolver is on its own loopback (as systemd-resolved's
+/// `127.0.0.53` is): names still resolve in a bubblewrap sandbox granted
+/// the network, through slirp4netns's forwarder (port 53 only), while the
+/// host's loopback stays out of reach. Paddock runs in a mount namespace
+/// whose `/etc/resolv.conf` names `127.0.0.1`, where a small DNS server of
+/// the test's own answers every name with `203.0.113.7`.
+#[test]
+fn names_resolve_through_a_resolver_on_the_hosts_loopback() {
+    let skip = |why: &str| {
+        if std::env::var_os("PADDOCK_TEST_REQUIRE_SANDBOX").is_some() {
+            panic!("required but unavailable: {why}");
+        }
+        eprintln!("SKIPPED: {why}");
+    };
+    if unsafe { libc::geteuid() } != 0 {
+        return skip("a private /etc/resolv.conf and port 53 need root");
+    }
+    let dns = match std::net::UdpSocket::bind("127.0.0.1:53") {
+        Ok(socket) => socket,
+        Err(e) => return skip(&format!("127.0.0.1:53 is taken here: {e}")),
+    };
+    let queries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = queries.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = dns.recv_from(&mut buf) {
+            // Header, then the question (labels, a zero, type and class).
+            let mut end = 12;
+            while end < n && buf[end] != 0 {
+                end += usize::from(buf[end]) + 1;
+            }
+            end += 5;
+            if end > n {
+                continue;
+            }
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut answer = buf[..2].to_vec();
+            answer.extend_from_slice(&[0x81, 0x80, buf[4], buf[5], 0, 1, 0, 0, 0, 0]);
+            answer.extend_from_slice(&buf[12..end]);
+            // A pointer to the question's name, type A, class IN, TTL 60.
+            answer.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 203, 0, 113, 7]);
+            let _ = dns.send_to(&answer, from);
+        }
+    });
+    let conf = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(conf.path(), "nameserver 127.0.0.1\n").unwrap();
+    let p = Paddock::new();
+    let ws = tempfile::tempdir().unwrap();
+    let inner = p.command();
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args([
+        "-m",
+        "sh",
+        "-c",
+        "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
+    ])
+    .arg(conf.path())
+    .arg(inner.get_program())
+    .args(inner.get_args())
+    .args([
+        "tool",
+        "call",
+        "execute_bash",
+        "--sandbox",
+        "bwrap",
+        "--network",
+        "--workspace",
+    ])
+    .arg(ws.path())
+    .arg("--input")
+    .arg(
+        json!({"command": "cat /etc/resolv.conf; getent ahostsv4 paddock-test.example | head -n1"})
+            .to_string(),
+    );
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = stdout(&out);
+    assert!(text.contains("nameserver 10.0.2.3"), "{}", describe(&out));
     assert!(
-        stdout(&out).contains("hello from the host"),
+        text.contains("203.0.113.7") && text.contains("paddock-test.example"),
         "{}",
         describe(&out)
     );
+    assert!(queries.load(std::sync::atomic::Ordering::SeqCst) >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

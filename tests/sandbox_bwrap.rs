@@ -25,6 +25,9 @@ use std::time::Duration;
 use tempfile::TempDir;
 use tokio::sync::mpsc;
 
+#[path = "common/outside.rs"]
+mod outside;
+
 /// A marker unique to this process and call, to find processes by.
 fn marker() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
@@ -73,6 +76,7 @@ impl Fixture {
                 read_only: Vec::new(),
                 limits,
             })
+            .await
             .unwrap();
         Some(Fixture {
             backend,
@@ -229,33 +233,223 @@ async fn writes_outside_the_workspace_fail_and_tmp_is_private() {
     assert_ne!(o.exit_code, Some(0), "{o:?}");
 }
 
+/// With the network granted, the outside world (a host in a network
+/// namespace of the test's own) is reached, and nothing of this host: not
+/// a listener on its loopback, nor on any of its other addresses, nor
+/// PostgreSQL on 127.0.0.1:5432, nor the sandbox's gateway (slirp4netns,
+/// the host's loopback otherwise); names resolve. Without it, nothing.
 #[tokio::test]
-async fn the_network_is_off_unless_granted() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let connect = format!("echo hello > /dev/tcp/127.0.0.1/{port} && echo connected");
-
-    let Some(off) = Fixture::new("net-off", SandboxLimits::default(), false).await else {
-        return;
+async fn the_network_reaches_the_outside_world_never_the_host() {
+    let outside = match outside::OutsideHost::start() {
+        Ok(o) => o,
+        Err(e) => return skip(&format!("no outside host for the network test: {e}")),
     };
-    let o = off.run(&connect).await;
-    assert_ne!(o.exit_code, Some(0), "{o:?}");
-    assert!(!o.stdout.contains("connected"));
     assert!(
-        listener.accept().is_err(),
-        "a connection arrived from a sandbox without network"
+        outside::postgres_answers(),
+        "PostgreSQL does not answer on 127.0.0.1:5432 here: the test needs it"
     );
-    let o = off.run("cat /proc/net/dev").await;
-    assert!(!o.stdout.contains("eth0"), "{o:?}");
+    let host = outside::Listener::any("host\n");
+    let targets = outside::targets(&outside, &host);
+    let probe = outside::probe_script(&targets, host.port, outside::host_gateway());
 
     let Some(on) = Fixture::new("net-on", SandboxLimits::default(), true).await else {
         return;
     };
-    let o = on.run(&connect).await;
+    let o = on.run(&probe).await;
+    eprintln!("network granted:\n{}{}", o.stdout, o.stderr);
     assert_eq!(o.exit_code, Some(0), "{o:?}");
-    assert_eq!(o.stdout, "connected\n");
-    assert!(listener.accept().is_ok());
+    let seen = outside::results(&o.stdout);
+    for (name, (reached, line)) in &seen {
+        if name != "outside" {
+            assert!(!reached, "the sandbox reached the host: {line}");
+        }
+    }
+    let (reached, line) = &seen["outside"];
+    assert!(*reached && line.contains("outside"), "{line}");
+    assert_eq!(
+        seen.len(),
+        targets.len() + 2,
+        "every target and the gateway: {o:?}"
+    );
+    // A second command (same namespace) still reaches out, and only out.
+    let again = format!(
+        "exec 3<>/dev/tcp/{}/{} && head -n1 <&3",
+        outside.addr,
+        outside.port()
+    );
+    let o = on.run(&again).await;
+    assert_eq!(o.stdout, "outside\n", "{o:?}");
+    // Names resolve (through slirp4netns's forwarder) as they do on the host.
+    let name = "deb.debian.org";
+    let host_resolves = std::net::ToSocketAddrs::to_socket_addrs(&(name, 443)).is_ok();
+    let o = on
+        .run(&format!(
+            "getent ahostsv4 {name} >/dev/null && echo resolved"
+        ))
+        .await;
+    if host_resolves {
+        assert_eq!(o.stdout, "resolved\n", "{o:?}");
+    } else {
+        eprintln!("the host cannot resolve {name}; DNS not compared");
+    }
+    on.sandbox.destroy().await.unwrap();
+
+    let Some(off) = Fixture::new("net-off", SandboxLimits::default(), false).await else {
+        return;
+    };
+    let o = off.run(&probe).await;
+    eprintln!("no network:\n{}{}", o.stdout, o.stderr);
+    let seen = outside::results(&o.stdout);
+    assert_eq!(seen.len(), targets.len(), "{o:?}");
+    assert!(seen.values().all(|(reached, _)| !reached), "{o:?}");
+    let o = off.run("cat /proc/net/dev").await;
+    assert!(
+        !o.stdout.contains("eth0") && !o.stdout.contains("tap0"),
+        "{o:?}"
+    );
+
+    assert!(
+        outside.hits() >= 2,
+        "the outside host saw {}",
+        outside.hits()
+    );
+    assert_eq!(
+        host.hits(),
+        0,
+        "a connection from a sandbox arrived on the host"
+    );
+}
+
+/// An address the host gets after the sandbox was made (here the host's
+/// side of a new outside host's link) is refused too: by the next command,
+/// and by one already running (the routes are refreshed in the background).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_the_host_gets_later_are_refused_too() {
+    if unsafe { libc::geteuid() } != 0 {
+        return skip("adding an address to the host needs root");
+    }
+    let Some(f) = Fixture::new("net-later", SandboxLimits::default(), true).await else {
+        return;
+    };
+    let host = outside::Listener::any("host\n");
+    let sandbox = f.sandbox.clone();
+    // Started before the address exists; connects once it does, after
+    // a few refresh periods.
+    let long = {
+        let port = host.port;
+        tokio::spawn(async move {
+            let script = format!(
+                "while [ ! -s /workspace/addr ]; do sleep 0.1; done; \
+                 sleep {}; exec 3<>/dev/tcp/$(cat /workspace/addr)/{port} && head -n1 <&3",
+                paddock::sandbox::net::REFRESH_EVERY.as_secs() * 3
+            );
+            sandbox.exec(bash(&script), None).await.unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let outside = outside::OutsideHost::start().unwrap();
+    let new_addr = outside.host_side;
+    std::fs::write(f.workspace.path().join("addr"), new_addr.to_string()).unwrap();
+    let o = long.await.unwrap();
+    assert_ne!(o.exit_code, Some(0), "{o:?}");
+    assert!(!o.stdout.contains("host"), "{o:?}");
+    let o = f
+        .run(&format!(
+            "exec 3<>/dev/tcp/{new_addr}/{} && head -n1 <&3",
+            host.port
+        ))
+        .await;
+    assert_ne!(o.exit_code, Some(0), "{o:?}");
+    assert!(o.stderr.contains("Permission denied"), "{o:?}");
+    let o = f
+        .run(&format!(
+            "exec 3<>/dev/tcp/{}/{} && head -n1 <&3",
+            outside.addr,
+            outside.port()
+        ))
+        .await;
+    assert_eq!(o.stdout, "outside\n", "{o:?}");
+    assert_eq!(
+        host.hits(),
+        0,
+        "a connection from the sandbox arrived on the host"
+    );
+}
+
+/// Granted the network, a command cannot change its sandbox's routes (it
+/// has no capability over its network namespace) nor make a namespace of
+/// its own; and the sandbox's slirp4netns ends with the sandbox.
+#[tokio::test]
+async fn the_sandbox_cannot_undo_its_network_rules_and_they_go_with_it() {
+    let Some(f) = Fixture::new("net-rules", SandboxLimits::default(), true).await else {
+        return;
+    };
+    let o = f.run("ip route; cat /proc/self/status | grep CapEff").await;
+    assert!(o.stdout.contains("prohibit 10.0.2.0/24"), "{o:?}");
+    assert!(o.stdout.contains("CapEff:\t0000000000000000"), "{o:?}");
+    for attempt in [
+        "ip route del prohibit 10.0.2.0/24",
+        "ip route add 10.0.2.2/32 dev tap0",
+        "ip addr add 10.9.9.9/32 dev lo",
+        "unshare --user --map-root-user --net true",
+    ] {
+        let o = f.run(attempt).await;
+        assert_ne!(o.exit_code, Some(0), "`{attempt}` worked: {o:?}");
+    }
+    let o = f.run("ip route").await;
+    assert!(o.stdout.contains("prohibit 10.0.2.0/24"), "{o:?}");
+    let nat = f.sandbox.nat_pid().expect("its slirp4netns");
+    let alive = || std::path::Path::new(&format!("/proc/{nat}")).exists();
+    assert!(alive());
+    f.sandbox.destroy().await.unwrap();
+    for _ in 0..100 {
+        if !alive() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!alive(), "slirp4netns (pid {nat}) outlived its sandbox");
+}
+
+/// Without slirp4netns, a sandbox granted the network is refused with a
+/// clear error (never given the host's network); one without the network
+/// is made as usual.
+#[tokio::test]
+async fn without_slirp4netns_the_network_is_refused() {
+    let config = SandboxConfig {
+        slirp4netns_path: Some("/nonexistent/slirp4netns".into()),
+        ..SandboxConfig::default()
+    };
+    let backend = BwrapBackend::new(&config, &format!("t{}-noslirp", std::process::id()));
+    if let Err(e) = backend.probe().await {
+        return skip(&format!("bubblewrap cannot make sandboxes here: {e}"));
+    }
+    let workspace = tempfile::tempdir().unwrap();
+    let spec = |network| SandboxSpec {
+        agent_id: "noslirp".into(),
+        workspace: workspace.path().to_path_buf(),
+        network,
+        read_only: Vec::new(),
+        limits: SandboxLimits::default(),
+    };
+    let err = match backend.create_sandbox(spec(true)).await {
+        Ok(_) => panic!("a sandbox got the network without slirp4netns"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, SandboxError::Unavailable(_)), "{err:?}");
+    let text = err.to_string();
+    for part in [
+        "/nonexistent/slirp4netns",
+        "install",
+        "slirp4netns",
+        "never the host",
+    ] {
+        assert!(text.contains(part), "{part} missing from: {text}");
+    }
+    let sandbox = backend.create_sandbox(spec(false)).await.unwrap();
+    let o = sandbox.exec(bash("echo fine"), None).await.unwrap();
+    assert_eq!(o.stdout, "fine\n");
+    sandbox.destroy().await.unwrap();
 }
 
 #[tokio::test]
@@ -642,6 +836,7 @@ async fn a_restarted_host_reaps_what_a_killed_one_left() {
             read_only: Vec::new(),
             limits: SandboxLimits::default(),
         })
+        .await
         .unwrap();
     let Some(name) = sandbox.cgroup_name().map(str::to_string) else {
         skip("orphan reaping: no cgroups for sandboxes on this host");

@@ -7,6 +7,8 @@
 //! fail, not skip, without it.
 
 mod common;
+#[path = "common/outside.rs"]
+mod outside;
 
 use common::podman::{containers_of, engine};
 use paddock::sandbox::docker::{DockerBackend, LABEL_AGENT, LABEL_HOST, LABEL_SANDBOX};
@@ -14,8 +16,6 @@ use paddock::sandbox::{
     Backend, ExecOutcome, ExecSpec, OutputChunk, Sandbox, SandboxConfig, SandboxError,
     SandboxLimits, SandboxSpec, StreamKind,
 };
-use std::io::Write;
-use std::net::{TcpListener, UdpSocket};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -446,80 +446,66 @@ async fn disk_limits_hold() {
     f.destroy().await;
 }
 
-/// The host's address other machines reach it by (no packet is sent).
-fn host_ip() -> String {
-    let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
-    socket.connect("192.0.2.255:9").ok();
-    if let Ok(addr) = socket.local_addr()
-        && !addr.ip().is_unspecified()
-    {
-        return addr.ip().to_string();
-    }
-    let out = Command::new("hostname").arg("-I").output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .expect("the host has an address")
-        .to_string()
+fn outside_host() -> outside::OutsideHost {
+    outside::OutsideHost::start()
+        .unwrap_or_else(|e| panic!("the network tests need an outside host: {e}"))
 }
 
-/// A TCP listener on every interface that answers `hello` and counts
-/// connections.
-fn listener() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
-    let listener = TcpListener::bind("0.0.0.0:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let mut stream = stream;
-            let _ = stream.write_all(b"hello\n");
-        }
-    });
-    (port, count)
-}
-
-fn connect_script(targets: &[String], port: u16) -> String {
-    let list = targets
-        .iter()
-        .map(|t| format!("\"{t}\""))
-        .collect::<Vec<_>>()
-        .join(",");
-    let script = r#"python3 - <<'EOF'
-import socket
-targets = [LIST]
-# the default gateway (the host side of the bridge), if any
-for line in open('/proc/net/route').read().splitlines()[1:]:
-    f = line.split()
-    if f[1] == '00000000' and f[2] != '00000000':
-        g = bytes.fromhex(f[2])[::-1]
-        targets.append('.'.join(str(b) for b in g))
-for t in targets:
-    try:
-        s = socket.create_connection((t, PORT), timeout=10)
-        print(t, 'CONNECTED', s.recv(10))
-    except Exception as e:
-        print(t, 'FAILED', e)
-EOF"#;
-    script
-        .replace("LIST", &list)
-        .replace("PORT", &port.to_string())
-}
-
+/// With the network granted, the outside world (a host in a network
+/// namespace of the test's own, reached through the bridge and the host's
+/// NAT) is reached, and nothing of this host: not a listener on its
+/// loopback, nor on any of its addresses, nor the container's gateway (the
+/// host's side of the bridge), nor PostgreSQL; names resolve. Without it,
+/// nothing, and no interface but loopback.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn network_is_off_unless_granted() {
-    let (port, count) = listener();
-    let targets = vec![host_ip(), "127.0.0.1".to_string()];
+async fn the_network_reaches_the_outside_world_never_the_host() {
+    let outside = outside_host();
+    assert!(
+        outside::postgres_answers(),
+        "PostgreSQL does not answer on 127.0.0.1:5432 here: the test needs it"
+    );
+    let host = outside::Listener::any("host\n");
+    let targets = outside::targets(&outside, &host);
+    let probe = outside::probe_script(&targets, host.port, outside::host_gateway());
+
+    let f = Fixture::new(true, limits()).await;
+    let out = f.sh(&probe).await;
+    eprintln!("network granted:\n{}{}", out.stdout, out.stderr);
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    let seen = outside::results(&out.stdout);
+    for (name, (reached, line)) in &seen {
+        if name != "outside" {
+            assert!(!reached, "the sandbox reached the host: {line}");
+        }
+    }
+    let (reached, line) = &seen["outside"];
+    assert!(*reached && line.contains("outside"), "{line}");
+    assert_eq!(
+        seen.len(),
+        targets.len() + 2,
+        "every target and the gateway: {out:?}"
+    );
+    let name = "deb.debian.org";
+    if std::net::ToSocketAddrs::to_socket_addrs(&(name, 443)).is_ok() {
+        let out = f
+            .sh(&format!(
+                "getent ahostsv4 {name} >/dev/null && echo resolved"
+            ))
+            .await;
+        assert_eq!(out.stdout, "resolved\n", "{out:?}");
+    } else {
+        eprintln!("the host cannot resolve {name}; DNS not compared");
+    }
+    let out = f.sh("cat /proc/sys/net/ipv6/conf/all/disable_ipv6").await;
+    assert_eq!(out.stdout, "1\n", "IPv6 is off: {out:?}");
+    f.destroy().await;
 
     let f = Fixture::new(false, limits()).await;
-    let out = f.sh(&connect_script(&targets, port)).await;
-    assert_eq!(out.exit_code, Some(0), "{out:?}");
-    assert!(!out.stdout.contains("CONNECTED"), "{out:?}");
-    assert!(
-        out.stdout.contains(&format!("{} FAILED", targets[0])),
-        "{out:?}"
-    );
+    let out = f.sh(&probe).await;
+    eprintln!("no network:\n{}{}", out.stdout, out.stderr);
+    let seen = outside::results(&out.stdout);
+    assert_eq!(seen.len(), targets.len(), "{out:?}");
+    assert!(seen.values().all(|(reached, _)| !reached), "{out:?}");
     let out = f.sh("cat /proc/net/dev").await;
     let interfaces: Vec<&str> = out
         .stdout
@@ -530,18 +516,180 @@ async fn network_is_off_unless_granted() {
         .collect();
     assert_eq!(interfaces, vec!["lo"], "no interface but loopback");
     f.destroy().await;
-    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 0);
 
-    // Granted: the engine's default bridge reaches the host.
+    assert_eq!(outside.hits(), 1);
+    assert_eq!(
+        host.hits(),
+        0,
+        "a connection from a sandbox arrived on the host"
+    );
+}
+
+/// The commands cannot lift the routes (no capability), and an address the
+/// host gets after the container started (the host's side of a new
+/// outside host's link) is refused too: by the next command and by one
+/// already running. Another sandbox on the same bridge is out of reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_routes_hold_and_follow_the_hosts_addresses() {
     let f = Fixture::new(true, limits()).await;
-    let out = f.sh(&connect_script(&targets[..1], port)).await;
-    eprintln!("with network granted:\n{}", out.stdout);
-    assert!(out.stdout.contains("CONNECTED b'hello\\n'"), "{out:?}");
-    // The host's own loopback stays out of reach.
-    let out = f.sh(&connect_script(&targets[1..], port)).await;
-    assert!(out.stdout.contains("127.0.0.1 FAILED"), "{out:?}");
+    let host = outside::Listener::any("host\n");
+    let out = f.sh("ip -4 route; grep CapEff /proc/self/status").await;
+    assert!(out.stdout.contains("prohibit"), "{out:?}");
+    assert!(out.stdout.contains("CapEff:\t0000000000000000"), "{out:?}");
+    let gateway = out
+        .stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "via")
+        .nth(1)
+        .expect("a default route")
+        .to_string();
+    for attempt in [
+        format!("ip route del prohibit {gateway}"),
+        "ip route flush type prohibit".to_string(),
+        "ip addr add 10.9.9.9/32 dev lo".to_string(),
+    ] {
+        let out = f.sh(&attempt).await;
+        assert_ne!(out.exit_code, Some(0), "`{attempt}` worked: {out:?}");
+    }
+    let running = {
+        let sandbox = f.sandbox.clone();
+        let port = host.port;
+        tokio::spawn(async move {
+            let script = format!(
+                "while [ ! -s /workspace/addr ]; do sleep 0.1; done; sleep {}; \
+                 python3 -c 'import socket,sys; print(socket.create_connection((sys.argv[1], {port}), timeout=5).recv(9))' \
+                 $(cat /workspace/addr)",
+                paddock::sandbox::net::REFRESH_EVERY.as_secs() * 3
+            );
+            sandbox.exec(sh(&script), None).await.unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let outside = outside_host();
+    let addr = outside.host_side.to_string();
+    let path = f.workspace.path().join("addr");
+    std::fs::write(&path, &addr).unwrap();
+    let out = running.await.unwrap();
+    assert_ne!(out.exit_code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("Permission denied"), "{out:?}");
+    let out = f
+        .sh(&format!(
+            "python3 -c 'import socket; socket.create_connection((\"{addr}\", {}), timeout=5)'",
+            host.port
+        ))
+        .await;
+    assert!(out.stderr.contains("Permission denied"), "{out:?}");
+    let out = f
+        .sh(&format!(
+            "python3 -c 'import socket; print(socket.create_connection((\"{}\", {}), timeout=5).recv(9))'",
+            outside.addr,
+            outside.port()
+        ))
+        .await;
+    assert_eq!(out.stdout, "b'outside\\n'\n", "{out:?}");
+
+    // Another agent's network-enabled sandbox on the same bridge, with a
+    // listener: out of this one's reach.
+    let other = Fixture::new(true, limits()).await;
+    let mut job = sh("python3 -c 'import socket\n\
+        s = socket.socket(); s.bind((\"0.0.0.0\", 7000)); s.listen()\n\
+        while True: s.accept()[0].sendall(b\"other\\n\")' >/dev/null 2>&1 &");
+    job.background = true;
+    other.sandbox.exec(job, None).await.unwrap();
+    let out = other.sh("ip -4 -o addr show eth0").await;
+    let other_ip = out
+        .stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("{out:?}"))
+        .to_string();
+    // (The host cannot check it: the sandbox refuses the gateway, which is
+    // where the host's connections come from.)
+    let out = other
+        .sh("for i in $(seq 100); do python3 -c 'import socket; \
+             print(socket.create_connection((\"127.0.0.1\", 7000)).recv(6))' && exit; \
+             sleep 0.1; done; exit 1")
+        .await;
+    assert_eq!(out.stdout, "b'other\\n'\n", "{out:?}");
+    let out = f
+        .sh(&format!(
+            "python3 -c 'import socket; socket.create_connection((\"{other_ip}\", 7000), timeout=5)'"
+        ))
+        .await;
+    assert!(out.stderr.contains("Permission denied"), "{out:?}");
+    other.destroy().await;
     f.destroy().await;
-    assert!(count.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    assert_eq!(
+        host.hits(),
+        0,
+        "a connection from the sandbox arrived on the host"
+    );
+}
+
+/// An image without `ip` cannot be set up to keep the host out: a sandbox
+/// granted the network is refused with a clear error and its container
+/// removed; one without the network still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_without_ip_gets_no_network() {
+    let engine = engine();
+    let image = "localhost/paddock-sandbox-noip:test";
+    let podman = |args: &[&str]| {
+        let out = Command::new("podman")
+            .args(args)
+            .envs(engine.env.iter().cloned())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let maker = podman(&[
+        "create",
+        "--user",
+        "0:0",
+        "paddock-sandbox:latest",
+        "sh",
+        "-c",
+        "rm -f /usr/bin/ip /usr/sbin/ip /bin/ip /sbin/ip",
+    ]);
+    podman(&["start", "--attach", &maker]);
+    podman(&["commit", "-q", &maker, image]);
+    podman(&["rm", "-f", &maker]);
+
+    let config = SandboxConfig {
+        image: image.into(),
+        ..config()
+    };
+    let host_id = unique("noip");
+    let backend = connect(&config, &host_id).await;
+    let workspace = workspace();
+    let spec = |network| SandboxSpec {
+        agent_id: unique("agent"),
+        workspace: workspace.path().to_path_buf(),
+        network,
+        read_only: Vec::new(),
+        limits: limits(),
+    };
+    let err = match backend.create(spec(true)).await {
+        Ok(_) => panic!("a network-enabled sandbox was made from an image without ip"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, SandboxError::Unavailable(_)), "{err:?}");
+    for part in ["has no `ip`", "iproute2", image] {
+        assert!(err.to_string().contains(part), "{part} missing from: {err}");
+    }
+    let left = containers_of(&[format!("{LABEL_HOST}={host_id}")]).await;
+    assert!(left.is_empty(), "containers left: {left:?}");
+    let sandbox = backend.create(spec(false)).await.unwrap();
+    let out = sandbox.exec(sh("echo fine"), None).await.unwrap();
+    assert_eq!(out.stdout, "fine\n");
+    sandbox.destroy().await.unwrap();
+    podman(&["rmi", image]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

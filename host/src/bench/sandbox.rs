@@ -1,6 +1,7 @@
-//! `paddock bench sandbox`: per backend, the time to create a sandbox and
-//! run its first command, and the per-command overhead of `true` against
-//! the same command run directly on the host in the same run.
+//! `paddock bench sandbox`: per backend, without and with the network
+//! granted, the time to create a sandbox and run its first command, and the
+//! per-command overhead of `true` against the same command run directly on
+//! the host in the same run.
 
 use super::{Summary, summarize};
 use crate::sandbox::{
@@ -30,12 +31,17 @@ pub struct SandboxBenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Measure only sandboxes without the network (by default each backend
+    /// is measured without and with it).
+    #[arg(long)]
+    pub no_network: bool,
 }
 
 /// One backend's figures.
 #[derive(Debug, serde::Serialize)]
 struct BackendFigures {
     backend: BackendKind,
+    network: bool,
     create_first_command: Summary,
     per_command: Summary,
     overhead_p50_us: f64,
@@ -64,21 +70,40 @@ pub async fn sandbox(args: &SandboxBenchArgs) -> Result<()> {
     let mut figures = Vec::new();
     let mut skipped = Vec::new();
     let want = |k: &str| args.backends.is_empty() || args.backends.iter().any(|b| b == k);
+    let networks: &[bool] = if args.no_network {
+        &[false]
+    } else {
+        &[false, true]
+    };
     let host_id = format!("bench{}", std::process::id());
+    let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
     if want("bwrap") {
         let b = BwrapBackend::new(&config, &host_id);
         match b.probe().await {
-            Ok(()) => figures.push(measure(Arc::new(b), &workspace, args, &host).await?),
+            Ok(()) => backends.push(Arc::new(b)),
             Err(e) => skipped.push(format!("bwrap: {e}")),
         }
     }
     if want("docker") {
         match DockerBackend::connect(&config, &host_id).await {
             Ok(b) => match b.probe().await {
-                Ok(()) => figures.push(measure(Arc::new(b), &workspace, args, &host).await?),
+                Ok(()) => backends.push(Arc::new(b)),
                 Err(e) => skipped.push(format!("docker: {e}")),
             },
             Err(e) => skipped.push(format!("docker: {e}")),
+        }
+    }
+    for backend in backends {
+        for &network in networks {
+            match measure(backend.clone(), &workspace, args, &host, network).await {
+                Ok(f) => figures.push(f),
+                // A backend that cannot give sandboxes the network here
+                // (e.g. no slirp4netns) is still measured without it.
+                Err(e) if network => {
+                    skipped.push(format!("{} with network: {e:#}", backend.kind()))
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     if args.json {
@@ -99,7 +124,12 @@ pub async fn sandbox(args: &SandboxBenchArgs) -> Result<()> {
         host.p50_us, host.p99_us
     );
     for f in &figures {
-        println!("  {}", f.backend);
+        let network = if f.network {
+            "network granted"
+        } else {
+            "no network"
+        };
+        println!("  {} ({network})", f.backend);
         println!(
             "    create + first command:         p50 {:>9.0} µs  p99 {:>9.0} µs",
             f.create_first_command.p50_us, f.create_first_command.p99_us
@@ -168,11 +198,12 @@ async fn measure(
     workspace: &Path,
     args: &SandboxBenchArgs,
     host: &Summary,
+    network: bool,
 ) -> Result<BackendFigures> {
     let spec = |n: usize| SandboxSpec {
         agent_id: format!("bench-{n}"),
         workspace: workspace.to_path_buf(),
-        network: false,
+        network,
         read_only: Vec::new(),
         limits: Default::default(),
     };
@@ -211,6 +242,7 @@ async fn measure(
     let per_command = summarize(samples);
     Ok(BackendFigures {
         backend: backend.kind(),
+        network,
         create_first_command: summarize(creates),
         overhead_p50_us: per_command.p50_us - host.p50_us,
         overhead_p99_us: per_command.p99_us - host.p99_us,

@@ -2,12 +2,18 @@
 //! (system directories read-only, a selective read-only `/etc`, the
 //! workspace read-write at `/workspace`, a private `/tmp` and `/dev/shm`
 //! each capped at `tmp_size_mb`, a read-only private `/dev`, all
-//! namespaces unshared, network only when granted, a non-root uid inside),
-//! with rlimits and, when the host allows them, cgroup limits
-//! ([`super::cgroup`]).
+//! namespaces unshared, a non-root uid inside), with rlimits and, when the
+//! host allows them, cgroup limits ([`super::cgroup`]).
 //!
-//! A sandbox is therefore only a name, a cgroup and a workspace: nothing
-//! runs between commands, and nothing a command starts outlives it: the
+//! Without the network, the jail's network namespace is its own and empty
+//! (loopback only). With it, the sandbox has a network namespace of its own
+//! for its whole life ([`super::net::SandboxNet`]: outbound NAT by
+//! slirp4netns, the host's loopback and addresses refused), which each
+//! jail is started in and keeps; the host's network is never shared.
+//!
+//! A sandbox is therefore a name, a cgroup, a workspace and, with the
+//! network, its namespaces and slirp4netns: nothing runs in it between
+//! commands, and nothing a command starts outlives it: the
 //! jail's init (pid 1 of its pid namespace, a shell running the command as
 //! its child) exits with the command, and the kernel then kills everything
 //! left in the namespace. A timeout or cancellation kills that init (the
@@ -18,6 +24,7 @@
 //! tokio runtime's worker threads do).
 
 use super::cgroup::{Cgroups, ResourceUsage, SandboxCgroup};
+use super::net::{NetPrograms, SandboxNet};
 use super::process::{self, Rlimits, Run};
 use super::{
     Backend, BackendKind, ExecOutcome, ExecSpec, OutputSink, Sandbox, SandboxConfig, SandboxError,
@@ -127,6 +134,8 @@ impl HostLayout {
 #[derive(Debug)]
 struct Jailer {
     bwrap: PathBuf,
+    /// `sandbox.slirp4netns_path`.
+    slirp4netns: Option<PathBuf>,
     layout: HostLayout,
     cgroups: Cgroups,
     /// Whether Paddock runs as root (then `--cap-drop ALL` too).
@@ -139,13 +148,19 @@ struct Jailer {
 #[derive(Debug)]
 struct Jail<'a> {
     layout: &'a HostLayout,
-    as_root: bool,
+    /// `--cap-drop ALL`: bwrap keeps its capabilities in the jail when it
+    /// runs as root, in the host's user namespace (Paddock as root) or in
+    /// a sandbox's own (with the network).
+    drop_caps: bool,
     uid: u32,
     gid: u32,
     workspace: &'a Path,
     /// Host directories bound read-only at the same path.
     read_only: &'a [PathBuf],
-    network: bool,
+    /// With the network: the jail keeps the network namespace bwrap is
+    /// started in (the sandbox's own, never the host's), with this file as
+    /// its `/etc/resolv.conf`.
+    network: Option<&'a Path>,
     limits: &'a SandboxLimits,
     /// Absolute, inside the sandbox.
     cwd: &'a str,
@@ -171,7 +186,7 @@ impl Jail<'_> {
                 "--disable-userns",
             ],
         );
-        if self.network {
+        if self.network.is_some() {
             push(&mut a, &["--share-net"]);
         }
         let (uid, gid) = (self.uid.to_string(), self.gid.to_string());
@@ -179,7 +194,7 @@ impl Jail<'_> {
             &mut a,
             &["--uid", &uid, "--gid", &gid, "--hostname", "paddock"],
         );
-        if self.as_root {
+        if self.drop_caps {
             push(&mut a, &["--cap-drop", "ALL"]);
         }
         push(&mut a, &["--ro-bind", "/usr", "/usr"]);
@@ -194,13 +209,19 @@ impl Jail<'_> {
                 SystemDir::Dir(path) => push(&mut a, &["--ro-bind", path, path]),
             }
         }
-        let etc = ETC_FILES
-            .iter()
-            .copied()
-            .chain(self.network.then_some("resolv.conf"));
-        for file in etc {
+        for file in ETC_FILES {
             let path = format!("/etc/{file}");
             push(&mut a, &["--ro-bind-try", &path, &path]);
+        }
+        if let Some(resolv) = self.network {
+            push(
+                &mut a,
+                &[
+                    OsStr::new("--ro-bind"),
+                    resolv.as_os_str(),
+                    OsStr::new("/etc/resolv.conf"),
+                ],
+            );
         }
         push(&mut a, &["--proc", "/proc", "--dev", "/dev"]);
         let tmp_size = self
@@ -293,6 +314,7 @@ impl BwrapBackend {
         BwrapBackend {
             jailer: Arc::new(Jailer {
                 bwrap,
+                slirp4netns: config.slirp4netns_path.clone(),
                 layout: HostLayout::scan(Path::new("/")),
                 cgroups: Cgroups::detect(host_id),
                 // SAFETY: geteuid cannot fail.
@@ -310,14 +332,23 @@ impl BwrapBackend {
     }
 
     /// Makes one agent's sandbox (what [`Backend::create`] returns, with
-    /// its concrete type: [`BwrapSandbox::usage`]).
-    pub fn create_sandbox(&self, spec: SandboxSpec) -> Result<BwrapSandbox, SandboxError> {
+    /// its concrete type: [`BwrapSandbox::usage`]). With the network, its
+    /// network namespace and slirp4netns too; when they cannot be had (e.g.
+    /// slirp4netns is not installed) the sandbox is refused, never given
+    /// the host's network.
+    pub async fn create_sandbox(&self, spec: SandboxSpec) -> Result<BwrapSandbox, SandboxError> {
         if !spec.workspace.is_dir() {
             return Err(SandboxError::Invalid(format!(
                 "the workspace {} is not a directory",
                 spec.workspace.display()
             )));
         }
+        let net = if spec.network {
+            let programs = NetPrograms::find(self.jailer.slirp4netns.as_deref())?;
+            Some(SandboxNet::create(&programs, &spec.agent_id).await?)
+        } else {
+            None
+        };
         let cgroup = match self.jailer.cgroups.create(&spec.agent_id, &spec.limits) {
             Ok(group) => group,
             Err(e) => {
@@ -329,6 +360,7 @@ impl BwrapBackend {
         Ok(BwrapSandbox {
             spec,
             jailer: self.jailer.clone(),
+            net,
             cgroup,
             cancel: CancellationToken::new(),
             running: tokio::sync::RwLock::new(()),
@@ -342,12 +374,12 @@ impl BwrapBackend {
             .map_err(|e| SandboxError::Failed(format!("cannot make a probe directory: {e}")))?;
         let jail = Jail {
             layout: &j.layout,
-            as_root: j.as_root,
+            drop_caps: j.as_root,
             uid: j.uid,
             gid: j.gid,
             workspace: dir.path(),
             read_only: &[],
-            network: false,
+            network: None,
             limits: &self.limits,
             cwd: "/workspace",
             env: &[],
@@ -361,6 +393,7 @@ impl BwrapBackend {
             sink: None,
             rlimits: Some(Rlimits::for_limits(&self.limits)),
             cgroup: None,
+            join: None,
             cancel: None,
             jailed: true,
         })
@@ -386,18 +419,20 @@ impl Backend for BwrapBackend {
         Box::pin(self.probe_sandbox())
     }
     fn create(&self, spec: SandboxSpec) -> BoxFuture<'_, Result<Arc<dyn Sandbox>, SandboxError>> {
-        Box::pin(async move { Ok(Arc::new(self.create_sandbox(spec)?) as Arc<dyn Sandbox>) })
+        Box::pin(async move { Ok(Arc::new(self.create_sandbox(spec).await?) as Arc<dyn Sandbox>) })
     }
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, SandboxError>> {
         Box::pin(async move { Ok(self.jailer.cgroups.reap_orphans().await) })
     }
 }
 
-/// One agent's bubblewrap sandbox: a workspace, limits and (when the host
-/// allows) a cgroup every command joins.
+/// One agent's bubblewrap sandbox: a workspace, limits, (when the host
+/// allows) a cgroup every command joins and (when granted) its network.
 pub struct BwrapSandbox {
     spec: SandboxSpec,
     jailer: Arc<Jailer>,
+    /// Present exactly when the network was granted.
+    net: Option<Arc<SandboxNet>>,
     cgroup: Option<SandboxCgroup>,
     /// Cancelled by `destroy`: running commands are killed, new ones refused.
     cancel: CancellationToken,
@@ -411,6 +446,11 @@ impl BwrapSandbox {
     /// without one).
     pub fn usage(&self) -> Option<ResourceUsage> {
         self.cgroup.as_ref()?.usage()
+    }
+
+    /// The process id of its slirp4netns (with the network, while it runs).
+    pub fn nat_pid(&self) -> Option<u32> {
+        self.net.as_ref()?.nat_pid()
     }
 
     /// Its cgroup's name, when it has one.
@@ -453,14 +493,25 @@ impl BwrapSandbox {
         };
         let j = &self.jailer;
         let cwd = cwd.to_string_lossy();
+        // With the network, the routes must follow the host's addresses
+        // before anything runs.
+        let resolv = match &self.net {
+            Some(net) => {
+                net.refresh().await?;
+                Some(net.resolv_conf().map_err(|e| {
+                    SandboxError::Failed(format!("cannot write the sandbox's resolv.conf: {e}"))
+                })?)
+            }
+            None => None,
+        };
         let jail = Jail {
             layout: &j.layout,
-            as_root: j.as_root,
+            drop_caps: j.as_root || self.net.is_some(),
             uid: j.uid,
             gid: j.gid,
             workspace: &self.spec.workspace,
             read_only: &self.spec.read_only,
-            network: self.spec.network,
+            network: resolv.as_deref(),
             limits: &self.spec.limits,
             cwd: &cwd,
             env: &cmd.env,
@@ -480,6 +531,7 @@ impl BwrapSandbox {
             sink,
             rlimits: Some(Rlimits::for_limits(&self.spec.limits)),
             cgroup,
+            join: self.net.as_ref().map(|net| net.join()),
             cancel: Some(self.cancel.clone()),
             jailed: true,
         })
@@ -507,6 +559,9 @@ impl BwrapSandbox {
         // Running commands stop at once; waiting for them lets each jail's
         // monitor reap its jail (the cgroup kill below is the second net).
         let _ = tokio::time::timeout(Duration::from_secs(10), self.running.write()).await;
+        if let Some(net) = &self.net {
+            net.close().await;
+        }
         if let Some(group) = &self.cgroup {
             group.destroy().await.map_err(|e| {
                 SandboxError::Failed(format!("could not remove the sandbox's cgroup: {e}"))
@@ -580,7 +635,7 @@ fn parse_user(user: &str) -> Option<(u32, u32)> {
 mod tests {
     use super::*;
 
-    fn args_of(network: bool, as_root: bool, pids: u64) -> Vec<String> {
+    fn args_of(network: Option<&Path>, drop_caps: bool, pids: u64) -> Vec<String> {
         let layout = HostLayout {
             system: vec![
                 SystemDir::Symlink {
@@ -599,7 +654,7 @@ mod tests {
         let argv = ["echo".to_string(), "hi".to_string()];
         Jail {
             layout: &layout,
-            as_root,
+            drop_caps,
             uid: 1000,
             gid: 1001,
             workspace: Path::new("/srv/ws"),
@@ -622,7 +677,7 @@ mod tests {
 
     #[test]
     fn the_jail_unshares_everything_and_binds_only_what_it_should() {
-        let a = args_of(false, true, 64);
+        let a = args_of(None, true, 64);
         for seq in [
             &["--unshare-all", "--unshare-user", "--disable-userns"][..],
             &["--die-with-parent", "--as-pid-1", "--new-session"],
@@ -670,9 +725,16 @@ mod tests {
 
     #[test]
     fn network_and_user_variants() {
-        let a = args_of(true, false, 0);
+        let a = args_of(Some(Path::new("/run/x/resolv.conf")), false, 0);
+        // The jail keeps the namespace bwrap starts in: the sandbox's own.
+        assert!(has(&a, &["--unshare-all", "--unshare-user"]));
         assert!(has(&a, &["--share-net"]));
         assert!(has(
+            &a,
+            &["--ro-bind", "/run/x/resolv.conf", "/etc/resolv.conf"]
+        ));
+        // Never the host's resolver (it may be on the host's loopback).
+        assert!(!has(
             &a,
             &["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
         ));

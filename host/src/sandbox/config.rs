@@ -115,6 +115,10 @@ pub struct SandboxConfig {
     /// The bubblewrap binary (default: `bwrap` on `PATH`).
     #[serde(default)]
     pub bwrap_path: Option<PathBuf>,
+    /// The slirp4netns binary that gives bubblewrap sandboxes granted the
+    /// network their own (default: `slirp4netns` on `PATH` or in `/usr/bin`).
+    #[serde(default)]
+    pub slirp4netns_path: Option<PathBuf>,
     /// Resource limits of every sandbox.
     #[serde(default)]
     pub limits: SandboxLimits,
@@ -165,6 +169,7 @@ impl Default for SandboxConfig {
             docker_host: None,
             user: default_user(),
             bwrap_path: None,
+            slirp4netns_path: None,
             limits: SandboxLimits::default(),
             default_timeout_secs: default_timeout_secs(),
             max_timeout_secs: default_max_timeout_secs(),

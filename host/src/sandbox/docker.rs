@@ -8,7 +8,21 @@
 //! `/workspace`, a private tmpfs `/tmp`, every capability dropped,
 //! `no-new-privileges`, memory (without swap), CPU and pids limits, file
 //! size and core rlimits, an init that reaps orphans, and no network unless
-//! the agent is granted it (then the engine's default bridge).
+//! the agent is granted it.
+//!
+//! With the network, the container is on the engine's default bridge with
+//! IPv6 turned off (a `sysctl` the engine sets), and before any command a
+//! privileged exec (as root, `scripts::CLOSE_HOST`, needing `ip` in the
+//! image) adds routes in the container's network namespace that refuse its
+//! gateway (the host's side of the bridge), the rest of the bridge's
+//! network (other containers) and every IPv4 address of the
+//! host ([`super::net::host_ipv4_addresses`], on the engine's host when it
+//! is Paddock's): the outside world is reached, the host's services are
+//! not (its loopback is not routable from a bridge anyway). The routes
+//! follow the host's addresses (checked before each command and every
+//! [`super::net::REFRESH_EVERY`]); the commands, without capabilities,
+//! cannot change them. A container that cannot be set up so is removed and
+//! the sandbox refused.
 //!
 //! Commands run through a small `sh` wrapper (module `scripts`) that gives each
 //! one a session of its own: at its timeout, or when the caller drops the
@@ -20,6 +34,7 @@
 
 mod scripts;
 
+use super::net::{REFRESH_EVERY, host_ipv4_addresses};
 use super::{
     Backend, BackendKind, Capture, ExecOutcome, ExecSpec, OutputSink, ResourceUsage, Sandbox,
     SandboxConfig, SandboxError, SandboxSpec, StreamKind,
@@ -34,9 +49,10 @@ use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use futures::StreamExt;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
@@ -67,6 +83,8 @@ const DRAIN_GRACE: Duration = Duration::from_secs(10);
 const EXIT_STATUS_WAIT: Duration = Duration::from_secs(30);
 /// The oldest Docker API version the backend needs (`init`, tmpfs options).
 const MIN_API: (usize, usize) = (1, 25);
+/// How long the privileged exec that closes the host off may take.
+const CLOSE_HOST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The Docker API address for this configuration: `sandbox.docker_host`,
 /// else `DOCKER_HOST`, else [`DEFAULT_DOCKER_HOST`]. A bare absolute path
@@ -222,8 +240,12 @@ impl DockerBackend {
             prefix,
             rlimits: self.rlimits.clone(),
             state: Mutex::new(State::default()),
+            refused: Mutex::new(None),
         });
         inner.current().await?;
+        if inner.spec.network {
+            tokio::spawn(keep_closed(Arc::downgrade(&inner)));
+        }
         Ok(Arc::new(DockerSandbox { inner }))
     }
 
@@ -372,6 +394,30 @@ struct Inner {
     prefix: String,
     rlimits: Arc<std::sync::Mutex<Rlimits>>,
     state: Mutex<State>,
+    /// With the network: the container whose routes refuse the host, and
+    /// the host addresses they refuse; held while they change.
+    refused: Mutex<Option<(String, BTreeSet<Ipv4Addr>)>>,
+}
+
+/// Keeps a network-enabled sandbox's current container off the host's
+/// addresses as they change, until the sandbox is gone.
+async fn keep_closed(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(REFRESH_EVERY).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let container = {
+            let state = inner.state.lock().await;
+            if state.destroyed {
+                return;
+            }
+            state.container.clone()
+        };
+        if let Some(container) = container
+            && let Err(e) = inner.close_host_off(&container).await
+        {
+            warn!(agent = %inner.agent(), error = %e, "cannot update the sandbox's routes; its next command will try again");
+        }
+    }
 }
 
 /// Why one attempt at a command failed.
@@ -458,11 +504,20 @@ impl Inner {
             }
             return Err(SandboxError::Failed(message));
         }
-        info!(agent = %self.agent(), container = %name, "sandbox container started");
-        Ok(Ok(Container {
+        let container = Container {
             id: created.id,
             name,
-        }))
+        };
+        if self.spec.network
+            && let Err(e) = self.close_host_off(&container).await
+        {
+            if let Err(e) = remove_container(&self.docker, &container.id).await {
+                warn!(agent = %self.agent(), container = %container.name, error = %e, "cannot remove a container whose network could not be set up");
+            }
+            return Err(e);
+        }
+        info!(agent = %self.agent(), container = %container.name, network = self.spec.network, "sandbox container started");
+        Ok(Ok(container))
     }
 
     /// Drops `dead` (if it is still the current container) so the next
@@ -477,6 +532,83 @@ impl Inner {
         if let Err(e) = remove_container(&self.docker, &dead.id).await {
             warn!(agent = %self.agent(), container = %dead.name, error = %e, "cannot remove a stopped sandbox container");
         }
+    }
+
+    /// Makes the container's routes refuse its gateway and the host's
+    /// addresses as they are now (a privileged exec, only when they changed
+    /// since the last time for this container). An error means the routes
+    /// may be stale: no command may run.
+    async fn close_host_off(&self, container: &Container) -> Result<(), SandboxError> {
+        let now = host_ipv4_addresses()
+            .map_err(|e| SandboxError::Failed(format!("cannot read the host's addresses: {e}")))?;
+        let mut refused = self.refused.lock().await;
+        let args: Vec<String> = match refused.as_ref() {
+            Some((id, before)) if *id == container.id => {
+                if *before == now {
+                    return Ok(());
+                }
+                let added = now.difference(before).map(|a| format!("+{a}"));
+                let removed = before.difference(&now).map(|a| format!("-{a}"));
+                added.chain(removed).collect()
+            }
+            _ => now.iter().map(|a| format!("+{a}")).collect(),
+        };
+        let mut cmd = vec![
+            "/bin/sh".to_string(),
+            "-c".into(),
+            scripts::CLOSE_HOST.into(),
+            "paddock-net".into(),
+        ];
+        cmd.extend(args);
+        let options = CreateExecOptions::<String> {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            privileged: Some(true),
+            user: Some("0:0".into()),
+            cmd: Some(cmd),
+            working_dir: Some("/".into()),
+            ..Default::default()
+        };
+        let failed = |why: String| {
+            SandboxError::Failed(format!(
+                "cannot keep the network-enabled sandbox container {} off the host: {why}",
+                container.name
+            ))
+        };
+        let (code, stdout, stderr) = tokio::time::timeout(
+            CLOSE_HOST_TIMEOUT,
+            exec_output(&self.docker, &container.id, options),
+        )
+        .await
+        .map_err(|_| {
+            failed(format!(
+                "no answer within {} s",
+                CLOSE_HOST_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(failed)?;
+        match code {
+            Some(0) => {}
+            Some(scripts::CLOSE_HOST_NO_IP) => {
+                return Err(SandboxError::Unavailable(format!(
+                    "the sandbox image `{}` has no `ip` (iproute2), which a network-enabled \
+                     Docker sandbox needs to keep its container off the host's addresses; \
+                     rebuild it with `scripts/sandbox-image.sh` (it installs iproute2) or add \
+                     iproute2 to your image, or do not grant the network",
+                    self.image
+                )));
+            }
+            code => {
+                return Err(failed(format!(
+                    "the setup exited with {}: {}",
+                    code.map_or("no status".to_string(), |c| c.to_string()),
+                    stderr.trim()
+                )));
+            }
+        }
+        debug!(agent = %self.agent(), container = %container.name, routes = %stdout.trim(), "the container's routes refuse the host");
+        *refused = Some((container.id.clone(), now));
+        Ok(())
     }
 
     async fn is_running(&self, container: &Container) -> bool {
@@ -518,6 +650,18 @@ impl Inner {
         loop {
             attempt += 1;
             let container = self.current().await?;
+            if self.spec.network
+                && let Err(e) = self.close_host_off(&container).await
+            {
+                if self.is_running(&container).await {
+                    return Err(e);
+                }
+                self.forget(&container).await;
+                if attempt >= 2 {
+                    return Err(e);
+                }
+                continue;
+            }
             match self.run(&container, &cmd, sink.clone()).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(RunError::Sandbox(e)) => return Err(e),
@@ -826,6 +970,53 @@ impl Drop for KillOnDrop {
             }
         }
     }
+}
+
+/// Runs an exec to its end: its exit status (when the engine tells it),
+/// stdout and stderr (each capped at 64 KiB).
+async fn exec_output(
+    docker: &Docker,
+    container: &str,
+    options: CreateExecOptions<String>,
+) -> Result<(Option<i64>, String, String), String> {
+    let created = docker
+        .create_exec(container, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut stdout = Capture::new(StreamKind::Stdout, 64 * 1024, None);
+    let mut stderr = Capture::new(StreamKind::Stderr, 64 * 1024, None);
+    if let StartExecResults::Attached { mut output, .. } = docker
+        .start_exec(&created.id, None)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        while let Some(chunk) = output.next().await {
+            match chunk.map_err(|e| e.to_string())? {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    stdout.push(&message)
+                }
+                LogOutput::StdErr { message } => stderr.push(&message),
+                LogOutput::StdIn { .. } => {}
+            }
+        }
+    }
+    let until = Instant::now() + EXIT_STATUS_WAIT;
+    let mut pause = Duration::from_millis(5);
+    let code = loop {
+        let info = docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        if info.running != Some(true) {
+            break info.exit_code;
+        }
+        if Instant::now() >= until {
+            break None;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    };
+    Ok((code, stdout.text(), stderr.text()))
 }
 
 /// Kills the session of command `exec_id` with a second exec.
@@ -1156,6 +1347,19 @@ fn container_body(
         init: Some(true),
         mounts: Some(mounts),
         network_mode: Some(if spec.network { "bridge" } else { "none" }.into()),
+        // IPv4 only: the routes that keep the host out are IPv4 routes.
+        sysctls: spec.network.then(|| {
+            HashMap::from([
+                (
+                    "net.ipv6.conf.all.disable_ipv6".to_string(),
+                    "1".to_string(),
+                ),
+                (
+                    "net.ipv6.conf.default.disable_ipv6".to_string(),
+                    "1".to_string(),
+                ),
+            ])
+        }),
         ..Default::default()
     };
     Ok(ContainerCreateBody {

@@ -8,6 +8,9 @@
 //!   Podman's Docker-compatible API), `exec` per command.
 //! - [`bwrap`]: a bubblewrap namespace jail per command, with rlimits and
 //!   cgroup limits ([`cgroup`]) when the host allows them.
+//! - [`net`]: the network of a sandbox granted it — the outside world,
+//!   never the host's own services (bubblewrap: a network namespace per
+//!   sandbox behind slirp4netns; Docker: routes in the container).
 //! - [`unsandboxed`]: `none`, only behind `--unsafe-no-sandbox`.
 //! - [`manager`]: picks the backend (`auto`), owns each agent's sandbox and
 //!   background jobs, and is the plugins' [`ExecBackend`](crate::plugins::ExecBackend).
@@ -18,6 +21,7 @@ pub mod cgroup;
 pub mod config;
 pub mod docker;
 pub mod manager;
+pub mod net;
 pub mod output;
 pub mod process;
 pub mod unsandboxed;
@@ -69,7 +73,8 @@ pub struct SandboxSpec {
     /// The host directory mounted read-write at `/workspace`.
     pub workspace: PathBuf,
     /// Whether the sandbox may reach the network (off unless the agent's
-    /// config grants it).
+    /// config grants it): the outside world, never the host's own services
+    /// ([`net`]).
     pub network: bool,
     /// Host directories mounted read-only at the same path (a worktree
     /// workspace's git directory, so `git` works in `/workspace`).

@@ -1,6 +1,7 @@
 //! Runs one child process the way every backend that forks needs it: in its
-//! own session (so its whole process group can be killed), with rlimits and
-//! a cgroup joined between fork and exec, stdin written, stdout and stderr
+//! own session (so its whole process group can be killed), with rlimits, a
+//! cgroup and (for a sandbox with a network of its own) namespaces joined
+//! between fork and exec, stdin written, stdout and stderr
 //! read concurrently into capped [`Capture`]s (streamed to the sink), and
 //! the whole tree killed at the timeout, on cancellation and when the
 //! future is dropped.
@@ -12,6 +13,7 @@
 
 use super::cgroup::CommandCgroup;
 use super::{Capture, ExecOutcome, ExecSpec, OutputSink, SandboxError, SandboxLimits, StreamKind};
+use std::os::fd::RawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -60,6 +62,39 @@ impl Rlimits {
     }
 }
 
+/// A user namespace and a network namespace (owned by it) that a child
+/// joins before exec: a sandbox's own network ([`super::net`]). The file
+/// descriptors must stay open until the child has been spawned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Join {
+    /// An open `/proc/<pid>/ns/user`.
+    pub user: RawFd,
+    /// An open `/proc/<pid>/ns/net`.
+    pub net: RawFd,
+}
+
+impl Join {
+    /// Joins both namespaces; for a pre-exec hook (async-signal-safe: two
+    /// `setns` calls). The user namespace comes first: joining a network
+    /// namespace needs `CAP_SYS_ADMIN` in the namespace the caller is in,
+    /// which an unprivileged caller has only in the user namespace it made.
+    ///
+    /// # Safety
+    /// Only between fork and exec (joining a user namespace needs a
+    /// single-threaded caller).
+    pub unsafe fn enter(self) -> std::io::Result<()> {
+        // SAFETY: setns only reads its arguments.
+        unsafe {
+            if libc::setns(self.user, libc::CLONE_NEWUSER) != 0
+                || libc::setns(self.net, libc::CLONE_NEWNET) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How a command ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ending {
@@ -86,6 +121,9 @@ pub struct Run {
     pub rlimits: Option<Rlimits>,
     /// A cgroup the child joins before exec; killed and removed at the end.
     pub cgroup: Option<CommandCgroup>,
+    /// Namespaces the child joins before exec (after the cgroup, which it
+    /// joins with the host's view of it).
+    pub join: Option<Join>,
     /// Cancelled when the sandbox is destroyed: the tree is killed.
     pub cancel: Option<CancellationToken>,
     /// The child is a jail's monitor (`bwrap --as-pid-1`): it is stopped by
@@ -209,6 +247,7 @@ pub async fn run(run: Run) -> std::io::Result<ExecOutcome> {
         sink,
         rlimits,
         cgroup,
+        join,
         cancel,
         jailed,
     } = run;
@@ -219,7 +258,7 @@ pub async fn run(run: Run) -> std::io::Result<ExecOutcome> {
     let join_fds: Vec<libc::c_int> = procs.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
     let limits = rlimit_table(rlimits);
     // SAFETY: the hook only makes async-signal-safe calls (write, setsid,
-    // setrlimit) on data prepared before fork, and allocates nothing.
+    // setrlimit, setns) on data prepared before fork, and allocates nothing.
     unsafe {
         command.pre_exec(move || {
             for &fd in &join_fds {
@@ -234,6 +273,9 @@ pub async fn run(run: Run) -> std::io::Result<ExecOutcome> {
                 if libc::setrlimit(*resource, limit) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+            }
+            if let Some(join) = join {
+                join.enter()?;
             }
             Ok(())
         });
@@ -548,6 +590,7 @@ mod tests {
             sink: None,
             rlimits: None,
             cgroup: None,
+            join: None,
             cancel: None,
             jailed: false,
         }

@@ -111,6 +111,7 @@ impl Unsandboxed {
             sink,
             rlimits: None,
             cgroup: None,
+            join: None,
             cancel: Some(self.cancel.clone()),
             jailed: false,
         })

@@ -20,6 +20,10 @@
 //! A command can tamper with these files (they belong to its own user); that
 //! only weakens clean-up inside its own sandbox, never containment, which
 //! rests on the container's limits.
+//!
+//! [`CLOSE_HOST`] is the one script run as root (a privileged exec, before
+//! any command of a network-enabled container): it adds the routes that
+//! keep the container off the host's addresses.
 
 /// The container's main process: records its pid, then sleeps forever
 /// under the init (which reaps orphaned processes).
@@ -115,3 +119,52 @@ while [ "$round" -lt 50 ]; do
 done
 rm -f "$d/$id.bg"
 "#;
+
+/// Keeps a network-enabled container off the host, run once as root in a
+/// privileged exec before any command (and again when the host's addresses
+/// change): `sh -c CLOSE_HOST paddock-net [+|-]<ipv4>…`. Refuses
+/// (`prohibit` routes) the bridge's own network (other containers: other
+/// agents' sandboxes), the container's gateways (the host's side of the
+/// bridge) and each `+`/bare address (the host's own), lifts the refusal of
+/// each `-` address (no longer the host's). The default route stays: its
+/// gateway is reached on the link, not routed to. Fails when IPv6 is on in the
+/// container (the engine is asked to turn it off) or `ip` is missing. The
+/// commands, without capabilities, cannot change the routes.
+pub(super) const CLOSE_HOST: &str = r#"v6=/proc/sys/net/ipv6/conf/all/disable_ipv6
+if [ -e "$v6" ]; then
+    off=
+    { read -r off <"$v6"; } 2>/dev/null
+    if [ "$off" != 1 ]; then
+        echo "IPv6 is on in the container" >&2
+        exit 3
+    fi
+fi
+if ! command -v ip >/dev/null 2>&1; then
+    echo "the image has no ip (iproute2)" >&2
+    exit 127
+fi
+routes=$(ip -4 route show default) || exit 4
+links=$(ip -4 route show scope link proto kernel) || exit 4
+set -f
+prev=
+gateways=
+for w in $routes; do
+    [ "$prev" = via ] && gateways="$gateways $w"
+    prev=$w
+done
+for w in $links; do
+    case "$w" in
+        */*) ip -4 route replace prohibit "$w" || exit 5 ;;
+    esac
+done
+for a in $gateways "$@"; do
+    case "$a" in
+        -*) ip -4 route del prohibit "${a#-}/32" 2>/dev/null ;;
+        *) ip -4 route replace prohibit "${a#+}/32" || exit 5 ;;
+    esac
+done
+ip -4 route show
+"#;
+
+/// The exit status of [`CLOSE_HOST`] when the image has no `ip`.
+pub(super) const CLOSE_HOST_NO_IP: i64 = 127;
