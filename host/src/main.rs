@@ -197,7 +197,7 @@ struct RunArgs {
     mcp_servers: Vec<String>,
     #[command(flatten)]
     sandbox: SandboxArgs,
-    /// Let the agent's sandbox reach the network (off by default).
+    /// Let the agent's sandbox reach the outside network, never this host's own services (off by default).
     #[arg(long)]
     network: bool,
     /// The directory the agent works in (seen by tools at /workspace).
@@ -325,7 +325,7 @@ struct ToolCallArgs {
     config: Option<PathBuf>,
     #[command(flatten)]
     sandbox: SandboxArgs,
-    /// Let the sandbox reach the network (off by default).
+    /// Let the sandbox reach the outside network, never this host's own services (off by default).
     #[arg(long)]
     network: bool,
     /// Print the result as JSON.
