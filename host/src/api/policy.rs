@@ -36,7 +36,8 @@ pub fn actor(state: &AppState, headers: &HeaderMap, uri: &Uri, channel: &str) ->
 
 /// Decide a pending approval. Applied once: a second decision gets 409 with
 /// the one that stands.
-#[utoipa::path(post, path = "/api/agents/{id}/approvals/{call_id}", tag = "policy",
+#[utoipa::path(post, path = "/api/agents/{id}/approvals/{call_id}", tag = "policy", operation_id = "decide_approval",
+    params(("id" = String, Path, description = "The agent's id."), ("call_id" = String, Path, description = "The tool call's id.")),
     request_body = DecideApproval,
     responses((status = 200, body = ApprovalRecord), (status = 400, body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
@@ -57,6 +58,7 @@ pub async fn decide(
 
 /// `GET /api/approvals` parameters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PendingParams {
     /// Only this agent's.
@@ -72,7 +74,7 @@ pub struct PendingApprovals {
 }
 
 /// Every pending approval across agents, oldest first.
-#[utoipa::path(get, path = "/api/approvals", tag = "policy", params(PendingParams),
+#[utoipa::path(get, path = "/api/approvals", tag = "policy", operation_id = "pending_approvals", params(PendingParams),
     responses((status = 200, body = PendingApprovals)))]
 pub async fn pending(
     State(state): State<AppState>,
@@ -84,6 +86,7 @@ pub async fn pending(
 
 /// `GET /api/audit` parameters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Only this agent's entries.
@@ -91,12 +94,14 @@ pub struct AuditParams {
     pub agent: Option<String>,
     /// Only entries at or after this time (RFC 3339).
     #[serde(default)]
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Only entries with an id above this (paging: the last id seen).
     #[serde(default)]
     pub after_id: Option<i64>,
     /// At most this many (default 500, at most 5000).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
 }
 
@@ -109,7 +114,7 @@ pub struct AuditPage {
 
 /// The audit log: every policy decision, approval decision and rule change
 /// (who, when, what, why). Never deletable through the API.
-#[utoipa::path(get, path = "/api/audit", tag = "policy", params(AuditParams),
+#[utoipa::path(get, path = "/api/audit", tag = "policy", operation_id = "audit_log", params(AuditParams),
     responses((status = 200, body = AuditPage), (status = 400, body = super::error::ErrorBody)))]
 pub async fn audit(
     State(state): State<AppState>,
@@ -153,7 +158,7 @@ pub async fn list_rules(State(state): State<AppState>) -> Json<RuleList> {
 }
 
 /// Add a rule (admin). Its `match`/`not_match` examples are checked first.
-#[utoipa::path(post, path = "/api/policy/rules", tag = "policy", request_body = RuleSpec,
+#[utoipa::path(post, path = "/api/policy/rules", tag = "policy", security(("admin" = [])), request_body = RuleSpec,
     responses((status = 201, body = RuleView), (status = 400, body = super::error::ErrorBody)))]
 pub async fn add_rule(
     State(state): State<AppState>,
@@ -174,7 +179,8 @@ pub async fn add_rule(
 
 /// Remove a rule added through the API (admin); rules of `paddock.toml`
 /// give 409.
-#[utoipa::path(delete, path = "/api/policy/rules/{id}", tag = "policy",
+#[utoipa::path(delete, path = "/api/policy/rules/{id}", tag = "policy", security(("admin" = [])),
+    params(("id" = String, Path, description = "The rule's id.")),
     responses((status = 200, body = RuleView), (status = 404, body = super::error::ErrorBody),
         (status = 409, body = super::error::ErrorBody)))]
 pub async fn remove_rule(
@@ -220,6 +226,7 @@ async fn record_rule_change(
 #[serde(deny_unknown_fields)]
 pub struct AssessRequest {
     /// The tool's name as offered to the model.
+    #[schema(pattern = r"[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     pub tool: String,
     /// Its arguments (a JSON object).
     #[schema(value_type = Object)]
@@ -237,7 +244,7 @@ pub struct AssessRequest {
 
 /// What the pipeline would decide about a call, without running anything
 /// or recording a decision.
-#[utoipa::path(post, path = "/api/policy/assess", tag = "policy", request_body = AssessRequest,
+#[utoipa::path(post, path = "/api/policy/assess", tag = "policy", operation_id = "assess_call", request_body = AssessRequest,
     responses((status = 200, body = Decision), (status = 400, body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody)))]
 pub async fn assess(

@@ -1,0 +1,354 @@
+//! What makes the OpenAPI document that utoipa derives from the route
+//! attributes say what the server does: `serde(flatten)` types become one
+//! object (utoipa's `allOf` of a type that denies unknown fields and the
+//! fields beside it can never be satisfied), every operation lists the
+//! errors that the shared extractors and the auth middleware give, and the
+//! bearer tokens are declared as security schemes.
+
+use serde_json::{Map, Value, json};
+
+/// The document utoipa derives, with the passes applied.
+pub fn accurate(derived: &utoipa::openapi::OpenApi) -> Result<Value, serde_json::Error> {
+    let mut doc = serde_json::to_value(derived)?;
+    flatten_all_of(&mut doc);
+    bound_integers(&mut doc);
+    add_error_responses(&mut doc);
+    add_security_schemes(&mut doc);
+    Ok(doc)
+}
+
+/// Replaces every `allOf` whose parts are all plain objects (inline or
+/// `$ref`s to one) by the one object serde reads and writes: the union of
+/// the properties and of the required fields, closed
+/// (`additionalProperties: false`) when any part is. Others (an `allOf`
+/// with a `oneOf`, as a tagged enum gives) stay as they are.
+fn flatten_all_of(doc: &mut Value) {
+    let schemas = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    flatten_in(doc, &schemas);
+}
+
+fn flatten_in(v: &mut Value, schemas: &Map<String, Value>) {
+    match v {
+        Value::Object(map) => {
+            for child in map.values_mut() {
+                flatten_in(child, schemas);
+            }
+            if let Some(Value::Array(parts)) = map.get("allOf")
+                && let Some(merged) = merge_objects(parts, schemas, 0)
+            {
+                map.remove("allOf");
+                for (k, val) in merged {
+                    map.insert(k, val);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for child in items {
+                flatten_in(child, schemas);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The `$ref`s a schema may go through before it is given up on.
+const MAX_REF_DEPTH: usize = 16;
+
+/// The one object the `parts` of an `allOf` amount to, or None when a part
+/// is not a plain object or two parts give one property different schemas.
+fn merge_objects(
+    parts: &[Value],
+    schemas: &Map<String, Value>,
+    depth: usize,
+) -> Option<Map<String, Value>> {
+    if depth > MAX_REF_DEPTH {
+        return None;
+    }
+    let mut properties = Map::new();
+    let mut required: Vec<Value> = Vec::new();
+    let mut closed = false;
+    for part in parts {
+        let object = plain_object(part, schemas, depth)?;
+        if let Some(Value::Object(props)) = object.get("properties") {
+            for (name, schema) in props {
+                match properties.get(name) {
+                    Some(existing) if existing != schema => return None,
+                    _ => {
+                        properties.insert(name.clone(), schema.clone());
+                    }
+                }
+            }
+        }
+        if let Some(Value::Array(names)) = object.get("required") {
+            for n in names {
+                if !required.contains(n) {
+                    required.push(n.clone());
+                }
+            }
+        }
+        match object.get("additionalProperties") {
+            None | Some(Value::Bool(true)) => {}
+            Some(Value::Bool(false)) => closed = true,
+            // A map-like part (values of a schema) does not merge.
+            Some(_) => return None,
+        }
+    }
+    let mut merged = Map::new();
+    merged.insert("type".into(), json!("object"));
+    if !required.is_empty() {
+        merged.insert("required".into(), Value::Array(required));
+    }
+    merged.insert("properties".into(), Value::Object(properties));
+    if closed {
+        merged.insert("additionalProperties".into(), json!(false));
+    }
+    Some(merged)
+}
+
+/// A part of an `allOf` as a plain object schema (a `$ref` followed, a
+/// nested `allOf` merged), or None.
+fn plain_object(
+    part: &Value,
+    schemas: &Map<String, Value>,
+    depth: usize,
+) -> Option<Map<String, Value>> {
+    let map = part.as_object()?;
+    if let Some(Value::String(r)) = map.get("$ref") {
+        let name = r.strip_prefix("#/components/schemas/")?;
+        return plain_object(schemas.get(name)?, schemas, depth + 1);
+    }
+    if let Some(Value::Array(parts)) = map.get("allOf") {
+        return merge_objects(parts, schemas, depth + 1);
+    }
+    let is_object = map.get("type") == Some(&json!("object"));
+    let composed = ["oneOf", "anyOf", "not", "if", "discriminator"]
+        .iter()
+        .any(|k| map.contains_key(*k));
+    (is_object && !composed).then(|| map.clone())
+}
+
+/// Gives every integer of a Rust type its range (`uint32` is 0 to
+/// 4294967295, …): a format alone says nothing to a validator, and
+/// `int32`'s range is not `u32`'s. utoipa spells the unsigned formats
+/// `u-int32`; they are named as everyone else does.
+fn bound_integers(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::String(f)) = map.get_mut("format")
+                && let Some(bits) = f.strip_prefix("u-int")
+            {
+                *f = format!("uint{bits}");
+            }
+            let range: Option<(Value, Value)> = match map.get("format").and_then(Value::as_str) {
+                Some("int8") => Some((json!(i8::MIN), json!(i8::MAX))),
+                Some("int16") => Some((json!(i16::MIN), json!(i16::MAX))),
+                Some("int32") => Some((json!(i32::MIN), json!(i32::MAX))),
+                Some("int64") => Some((json!(i64::MIN), json!(i64::MAX))),
+                Some("uint8") => Some((json!(0), json!(u8::MAX))),
+                Some("uint16") => Some((json!(0), json!(u16::MAX))),
+                Some("uint32") => Some((json!(0), json!(u32::MAX))),
+                Some("uint64") => Some((json!(0), json!(u64::MAX))),
+                _ => None,
+            };
+            if let Some((min, max)) = range {
+                map.entry("minimum").or_insert(min);
+                map.entry("maximum").or_insert(max);
+            }
+            for child in map.values_mut() {
+                bound_integers(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
+/// The errors every operation can give through what all routes share, added
+/// to those its attribute lists (which win, with their own words): the auth
+/// middleware (401 without a valid token where one is needed, 403 for a
+/// foreign `Host` on loopback or a user token on an admin route), the query
+/// and body extractors (400 naming the parameter or field; 413 and 415 for
+/// bodies), the path (404 for what is not there) and the store (500).
+fn add_error_responses(doc: &mut Value) {
+    let Some(Value::Object(paths)) = doc.get_mut("paths") else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Value::Object(item) = item else { continue };
+        for op in item.values_mut() {
+            let Value::Object(op) = op else { continue };
+            let mut add: Vec<(&str, &str)> = Vec::new();
+            let params: Vec<&str> = op
+                .get("parameters")
+                .and_then(Value::as_array)
+                .map(|ps| {
+                    ps.iter()
+                        .filter_map(|p| p.get("in").and_then(Value::as_str))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let body = op.contains_key("requestBody");
+            if body || params.contains(&"query") {
+                add.push((
+                    "400",
+                    "Invalid request: the message names the parameter or field",
+                ));
+            }
+            add.push(("401", "A valid bearer token is required"));
+            add.push((
+                "403",
+                "Not allowed: a foreign `Host` on loopback, or a user token on an admin route",
+            ));
+            if params.contains(&"path") {
+                add.push(("404", "No such resource"));
+            }
+            if body {
+                add.push(("413", "The request body is over the size limit"));
+                add.push((
+                    "415",
+                    "The body is not of the content type this route reads",
+                ));
+            }
+            add.push(("500", "Internal error (details in the server log)"));
+            let responses = op
+                .entry("responses")
+                .or_insert_with(|| Value::Object(Map::new()));
+            let Value::Object(responses) = responses else {
+                continue;
+            };
+            for (status, description) in add {
+                responses.entry(status).or_insert_with(|| {
+                    json!({
+                        "description": description,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+                    })
+                });
+            }
+        }
+    }
+}
+
+/// The two bearer tokens as security schemes: `bearer` (the API token, or
+/// the admin token) and `admin` (the admin token).
+fn add_security_schemes(doc: &mut Value) {
+    let Value::Object(root) = doc else {
+        return;
+    };
+    let components = root
+        .entry("components")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Value::Object(components) = components else {
+        return;
+    };
+    // On loopback, routes other than admin ones need no token (the empty
+    // requirement); admin operations ask for `admin` themselves.
+    let security = json!([{}, {"bearer": []}]);
+    components.insert(
+        "securitySchemes".into(),
+        json!({
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "The API token (`PADDOCK_TOKEN`, or `api-token` in the data dir), or the admin token. Needed on every route when the server is bound beyond loopback; on loopback, routes other than admin ones need none."
+            },
+            "admin": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "The admin token (`PADDOCK_ADMIN_TOKEN`, or `admin-token` in the data dir), needed on admin routes wherever the server is bound."
+            }
+        }),
+    );
+    root.insert("security".into(), security);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flatten_merges_a_closed_part_and_the_fields_beside_it() {
+        let mut doc = json!({
+            "components": {"schemas": {
+                "Base": {"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "additionalProperties": false},
+                "New": {"allOf": [{"$ref": "#/components/schemas/Base", "description": "x"}, {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}], "description": "d"},
+                "Tagged": {"allOf": [{"oneOf": [{"type": "object"}]}, {"type": "object", "properties": {"seq": {"type": "integer"}}}]}
+            }}
+        });
+        flatten_all_of(&mut doc);
+        let new = &doc["components"]["schemas"]["New"];
+        assert_eq!(
+            new,
+            &json!({
+                "type": "object", "description": "d", "required": ["a", "name"],
+                "properties": {"a": {"type": "string"}, "b": {"type": "integer"}, "name": {"type": "string"}},
+                "additionalProperties": false
+            })
+        );
+        assert!(
+            doc["components"]["schemas"]["Tagged"]
+                .get("allOf")
+                .is_some(),
+            "a oneOf part is left alone"
+        );
+    }
+
+    #[test]
+    fn flatten_leaves_conflicting_properties_alone() {
+        let mut doc = json!({"components": {"schemas": {
+            "X": {"allOf": [
+                {"type": "object", "properties": {"a": {"type": "string"}}},
+                {"type": "object", "properties": {"a": {"type": "integer"}}}
+            ]}
+        }}});
+        let before = doc.clone();
+        flatten_all_of(&mut doc);
+        assert_eq!(doc, before);
+    }
+
+    #[test]
+    fn integers_get_their_types_range() {
+        let mut doc = json!({"a": {"type": "integer", "format": "u-int32", "minimum": 1},
+            "b": {"type": ["integer", "null"], "format": "uint64"},
+            "c": {"type": "string", "format": "date"}});
+        bound_integers(&mut doc);
+        assert_eq!(
+            doc["a"],
+            json!({"type": "integer", "format": "uint32", "minimum": 1, "maximum": 4294967295u32})
+        );
+        assert_eq!(doc["b"]["minimum"], 0);
+        assert_eq!(doc["b"]["maximum"], json!(u64::MAX));
+        assert!(doc["c"].get("maximum").is_none());
+    }
+
+    #[test]
+    fn error_responses_follow_what_an_operation_takes() {
+        let mut doc = json!({"paths": {
+            "/a/{id}": {"post": {
+                "parameters": [{"name": "id", "in": "path"}],
+                "requestBody": {"content": {"application/json": {}}},
+                "responses": {"200": {"description": "ok"}, "404": {"description": "no such agent"}}
+            }},
+            "/b": {"get": {"responses": {"200": {"description": "ok"}}}}
+        }});
+        add_error_responses(&mut doc);
+        let a = doc["paths"]["/a/{id}"]["post"]["responses"]
+            .as_object()
+            .unwrap();
+        let codes: Vec<&str> = a.keys().map(String::as_str).collect();
+        assert_eq!(
+            codes,
+            ["200", "400", "401", "403", "404", "413", "415", "500"]
+        );
+        assert_eq!(
+            a["404"]["description"], "no such agent",
+            "the route's own words win"
+        );
+        let b = doc["paths"]["/b"]["get"]["responses"].as_object().unwrap();
+        let codes: Vec<&str> = b.keys().map(String::as_str).collect();
+        assert_eq!(codes, ["200", "401", "403", "500"]);
+    }
+}
