@@ -358,6 +358,12 @@ parameters = {{ "path.name" = {{ dictionary = "mcp_servers", probability = 0.5 }
 [[operations]]
 include-operation-id = "create_agent"
 parameters = {{ "body.workspace" = {{ dictionary = "dirs", probability = 0.5 }}, "body.worktree.repo" = {{ dictionary = "repos", probability = 0.5 }}, "body.template" = {{ dictionary = "templates", probability = 0.5 }}, "body.system_prompt_name" = {{ dictionary = "prompts", probability = 0.5 }}, "body.model.provider" = {{ dictionary = "providers", probability = 0.5 }} }}
+# An MCP server is a program the host runs: the only one run here is
+# `true` (a request naming a URL as well is refused), never whatever the
+# generator made up, such as `sh` reading the JSON-RPC as commands.
+[[operations]]
+include-operation-id = "add_mcp_server"
+parameters = {{ "body.command" = "true" }}
 [[operations]]
 include-operation-id = "create_workspace"
 parameters = {{ "body.path" = {{ dictionary = "dirs", probability = 0.5 }}, "body.repo" = {{ dictionary = "repos", probability = 0.5 }} }}
