@@ -39,6 +39,24 @@ impl From<WorkspaceError> for ApiError {
     }
 }
 
+/// What a failure of an operation on `ws` is for the client: when the
+/// workspace was deleted while the request waited for it (its files and
+/// baseline gone under the request), a 404 like any request after the
+/// deletion, not the 500 the missing files would give.
+async fn gone_or(
+    state: &AppState,
+    ws: &crate::workspace::Workspace,
+    e: WorkspaceError,
+) -> ApiError {
+    if matches!(e, WorkspaceError::NotFound(_)) {
+        return e.into();
+    }
+    match state.workspaces.get(&ws.id).await {
+        Err(gone @ WorkspaceError::NotFound(_)) => gone.into(),
+        _ => e.into(),
+    }
+}
+
 /// Every workspace with its size and the agents using it.
 #[utoipa::path(get, path = "/api/workspaces", tag = "workspaces", operation_id = "list_workspaces",
     responses((status = 200, body = Vec<WorkspaceView>)))]
@@ -129,12 +147,14 @@ pub async fn files(
     ApiQuery(p): ApiQuery<FilesParams>,
 ) -> Result<Json<FilesView>, ApiError> {
     let ws = state.workspaces.get(&id).await?;
-    Ok(Json(
-        state
-            .workspaces
-            .files(&ws, &p.path, p.include_ignored)
-            .await?,
-    ))
+    match state
+        .workspaces
+        .files(&ws, &p.path, p.include_ignored)
+        .await
+    {
+        Ok(files) => Ok(Json(files)),
+        Err(e) => Err(gone_or(&state, &ws, e).await),
+    }
 }
 
 /// The workspace's changes: for a worktree, against where its branch meets
@@ -148,7 +168,10 @@ pub async fn diff(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Diff>, ApiError> {
     let ws = state.workspaces.get(&id).await?;
-    Ok(Json(state.workspaces.diff(&ws).await?))
+    match state.workspaces.diff(&ws).await {
+        Ok(diff) => Ok(Json(diff)),
+        Err(e) => Err(gone_or(&state, &ws, e).await),
+    }
 }
 
 /// `POST /api/workspaces/{id}/commit`.
@@ -173,10 +196,10 @@ pub async fn commit(
     ApiJson(req): ApiJson<CommitRequest>,
 ) -> Result<(StatusCode, Json<Committed>), ApiError> {
     let ws = state.workspaces.get(&id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(state.workspaces.commit(&ws, &req.message).await?),
-    ))
+    match state.workspaces.commit(&ws, &req.message).await {
+        Ok(c) => Ok((StatusCode::CREATED, Json(c))),
+        Err(e) => Err(gone_or(&state, &ws, e).await),
+    }
 }
 
 /// `POST /api/workspaces/{id}/merge`.
@@ -219,7 +242,11 @@ pub async fn merge(
     // The body is optional: an empty one (or `null`) takes the defaults.
     let req = body.and_then(|b| b.0).unwrap_or_default();
     let ws = state.workspaces.get(&id).await?;
-    match state.workspaces.merge(&ws, req.message.as_deref()).await? {
+    let outcome = match state.workspaces.merge(&ws, req.message.as_deref()).await {
+        Ok(o) => o,
+        Err(e) => return Err(gone_or(&state, &ws, e).await),
+    };
+    match outcome {
         MergeOutcome::Merged(m) => Ok(Json(m).into_response()),
         MergeOutcome::Conflicts(conflicts) => {
             let message = format!(
@@ -257,10 +284,10 @@ pub async fn backup(
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Backup>), ApiError> {
     let ws = state.workspaces.get(&id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(state.workspaces.backup(&ws).await?),
-    ))
+    match state.workspaces.backup(&ws).await {
+        Ok(b) => Ok((StatusCode::CREATED, Json(b))),
+        Err(e) => Err(gone_or(&state, &ws, e).await),
+    }
 }
 
 /// A workspace's backups, newest first.
