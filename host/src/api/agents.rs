@@ -124,11 +124,38 @@ pub struct AgentTemplate {
     pub rules: Option<Vec<String>>,
 }
 
+/// Fields of which a template or a creation request gives at most one: the
+/// place to work, the model or router, the prompt as text or by name.
+pub const EXCLUSIVE: [&[&str]; 3] = [
+    &["workspace", "workspace_id", "worktree"],
+    &["model", "router"],
+    &["system_prompt", "system_prompt_name"],
+];
+
 impl AgentTemplate {
-    /// Checks the fields' own ranges, as the document states them, so that
-    /// a stored template is one an agent can start from; whether the things
-    /// it names exist is checked when an agent is made from it.
+    /// Checks the fields' own ranges and [`EXCLUSIVE`], as the document
+    /// states them, so that a stored template is one an agent can start
+    /// from; whether the things it names exist is checked when an agent is
+    /// made from it.
     pub fn check(&self) -> Result<(), ApiError> {
+        let given = [
+            self.workspace.is_some(),
+            self.workspace_id.is_some(),
+            self.worktree.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(ApiError::invalid(
+                "workspace, workspace_id, worktree: give one of them",
+            ));
+        }
+        if self.model.is_some() && self.router.is_some() {
+            return Err(ApiError::invalid("model, router: give one or the other"));
+        }
+        if self.system_prompt.is_some() && self.system_prompt_name.is_some() {
+            return Err(ApiError::invalid(
+                "system_prompt, system_prompt_name: give one or the other",
+            ));
+        }
         if let Some(t) = self.temperature
             && !(0.0..=2.0).contains(&t)
         {

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 pub fn accurate(derived: &utoipa::openapi::OpenApi) -> Result<Value, serde_json::Error> {
     let mut doc = serde_json::to_value(derived)?;
     flatten_all_of(&mut doc);
+    exclusive_fields(&mut doc);
     bound_integers(&mut doc);
     add_error_responses(&mut doc);
     add_security_schemes(&mut doc);
@@ -129,6 +130,34 @@ fn plain_object(
         .iter()
         .any(|k| map.contains_key(*k));
     (is_object && !composed).then(|| map.clone())
+}
+
+/// The schemas of templates and creation requests say which fields go one
+/// at a time ([`super::agents::EXCLUSIVE`]): of each group, at most one is
+/// given and not null.
+fn exclusive_fields(doc: &mut Value) {
+    let mut rules = Vec::new();
+    for group in super::agents::EXCLUSIVE {
+        for (i, a) in group.iter().enumerate() {
+            for b in &group[i + 1..] {
+                rules.push(json!({"not": {
+                    "required": [a, b],
+                    "properties": {*a: {"not": {"type": "null"}}, *b: {"not": {"type": "null"}}}
+                }}));
+            }
+        }
+    }
+    for name in [
+        "AgentTemplate",
+        "NewTemplate",
+        "TemplateView",
+        "CreateAgent",
+    ] {
+        if let Some(Value::Object(schema)) = doc.pointer_mut(&format!("/components/schemas/{name}"))
+        {
+            schema.insert("allOf".into(), Value::Array(rules.clone()));
+        }
+    }
 }
 
 /// Gives every integer of a Rust type its range (`uint32` is 0 to
@@ -307,6 +336,24 @@ mod tests {
         let before = doc.clone();
         flatten_all_of(&mut doc);
         assert_eq!(doc, before);
+    }
+
+    #[test]
+    fn exclusive_fields_are_stated_pair_by_pair() {
+        let mut doc =
+            json!({"components": {"schemas": {"CreateAgent": {"type": "object"}, "Other": {}}}});
+        exclusive_fields(&mut doc);
+        let rules = doc["components"]["schemas"]["CreateAgent"]["allOf"]
+            .as_array()
+            .unwrap();
+        // Three pairs of the places to work, one of models, one of prompts.
+        assert_eq!(rules.len(), 5);
+        assert_eq!(
+            rules[0],
+            json!({"not": {"required": ["workspace", "workspace_id"], "properties": {
+                "workspace": {"not": {"type": "null"}}, "workspace_id": {"not": {"type": "null"}}}}})
+        );
+        assert!(doc["components"]["schemas"]["Other"].get("allOf").is_none());
     }
 
     #[test]
