@@ -2,8 +2,8 @@
 # Installs what building and testing Paddock needs and is not in a fresh
 # clone: the wasm32-wasip2 Rust target (plugins are WebAssembly components),
 # the sandboxes' (and their network's) and the dashboard tests' Debian
-# packages, the dashboard's npm packages (from its lock file) and the test
-# MCP servers.
+# packages, the dashboard's npm packages (from its lock file), the test MCP
+# servers and Schemathesis.
 # Idempotent and quick when everything is present.
 set -euo pipefail
 
@@ -73,3 +73,6 @@ fi
 
 # The real MCP servers the MCP client's tests run against (npm, PyPI).
 "$(dirname "${BASH_SOURCE[0]}")/mcp-servers.sh"
+
+# Schemathesis (PyPI), which checks the API against its OpenAPI document.
+"$(dirname "${BASH_SOURCE[0]}")/schemathesis.sh"

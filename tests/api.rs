@@ -1550,14 +1550,6 @@ async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
         ),
         case(
             "GET",
-            "/api/metrics/usage?from=2262-01-01&to=2263-01-01",
-            NoBody,
-            400,
-            inv,
-            "between the years",
-        ),
-        case(
-            "GET",
             "/api/metrics/usage?agent=nope",
             NoBody,
             404,

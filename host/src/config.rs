@@ -69,9 +69,11 @@ pub struct Config {
 pub struct Budgets {
     /// Dollars per UTC day.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub daily_usd: Option<f64>,
     /// Dollars per calendar month (UTC).
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub monthly_usd: Option<f64>,
 }
 
@@ -404,15 +406,19 @@ impl Default for AgentDefaults {
 pub struct AgentLimits {
     /// Model calls per user message.
     #[serde(default = "default_max_turns")]
+    #[schema(minimum = 1)]
     pub max_turns: u32,
     /// Dollars over the agent's life.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub max_cost_usd: Option<f64>,
     /// Dollars per UTC day.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub daily_usd: Option<f64>,
     /// Dollars per calendar month (UTC).
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub monthly_usd: Option<f64>,
     /// Seconds of one run (from a user message to the answer).
     #[serde(default)]

@@ -83,7 +83,8 @@ pub struct AgentTemplate {
     pub router: Option<String>,
     /// Sampling temperature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f32>,
+    #[schema(minimum = 0, maximum = 2)]
+    pub temperature: Option<f64>,
     /// Cap on each answer's tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
@@ -116,10 +117,63 @@ pub struct AgentTemplate {
     pub approval_mode: Option<crate::policy::ApprovalMode>,
     /// Seconds a pending approval waits before the call is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
     pub approval_timeout_secs: Option<u64>,
     /// The agent's own policy rules, tried before all others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<Vec<String>>,
+}
+
+/// Fields of which a template or a creation request gives at most one: the
+/// place to work, the model or router, the prompt as text or by name.
+pub const EXCLUSIVE: [&[&str]; 3] = [
+    &["workspace", "workspace_id", "worktree"],
+    &["model", "router"],
+    &["system_prompt", "system_prompt_name"],
+];
+
+impl AgentTemplate {
+    /// Checks the fields' own ranges and [`EXCLUSIVE`], as the document
+    /// states them, so that a stored template is one an agent can start
+    /// from; whether the things it names exist is checked when an agent is
+    /// made from it.
+    pub fn check(&self) -> Result<(), ApiError> {
+        let given = [
+            self.workspace.is_some(),
+            self.workspace_id.is_some(),
+            self.worktree.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(ApiError::invalid(
+                "workspace, workspace_id, worktree: give one of them",
+            ));
+        }
+        if self.model.is_some() && self.router.is_some() {
+            return Err(ApiError::invalid("model, router: give one or the other"));
+        }
+        if self.system_prompt.is_some() && self.system_prompt_name.is_some() {
+            return Err(ApiError::invalid(
+                "system_prompt, system_prompt_name: give one or the other",
+            ));
+        }
+        if let Some(t) = self.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            return Err(ApiError::invalid("temperature: must be between 0 and 2"));
+        }
+        if self.approval_timeout_secs == Some(0) {
+            return Err(ApiError::invalid(
+                "approval_timeout_secs: must be at least 1",
+            ));
+        }
+        if let Some(limits) = &self.limits {
+            limits.validate("limits.").map_err(ApiError::invalid)?;
+            if limits.max_turns == 0 {
+                return Err(ApiError::invalid("limits.max_turns: must be at least 1"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A worktree made for an agent.
@@ -139,8 +193,10 @@ pub struct WorktreeRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, try_from = "serde_json::Value")]
 pub struct CreateAgent {
-    /// A human name (default: the template's name or "agent").
+    /// A human name (default: the template's name or "agent"): not blank,
+    /// at most 200 bytes.
     #[serde(default)]
+    #[schema(pattern = r"[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     pub name: Option<String>,
     /// Start from this stored template.
     #[serde(default)]
@@ -148,8 +204,9 @@ pub struct CreateAgent {
     /// Everything a template may set, overriding it.
     #[serde(flatten)]
     pub fields: AgentTemplate,
-    /// A first user message, posted right away.
+    /// A first user message, posted right away: not blank, at most 256 KiB.
     #[serde(default)]
+    #[schema(pattern = r"[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     pub task: Option<String>,
 }
 
@@ -242,6 +299,7 @@ pub async fn resolve_config(
     take!(approval_mode);
     take!(approval_timeout_secs);
     take!(rules);
+    merged.check()?;
     let router = match merged.router {
         Some(r) => Some(
             state
@@ -312,7 +370,8 @@ pub async fn resolve_config(
         system_prompt,
         model,
         router: router.map(|r| r.name),
-        temperature: merged.temperature,
+        // Checked above, so the narrowing cannot leave the range.
+        temperature: merged.temperature.map(|t| t as f32),
         max_tokens: merged.max_tokens,
         workspace,
         workspace_id,
@@ -350,7 +409,7 @@ async fn prompt_text(state: &AppState, name: &str) -> Result<String, ApiError> {
 }
 
 /// Create an agent.
-#[utoipa::path(post, path = "/api/agents", tag = "agents", request_body = CreateAgent,
+#[utoipa::path(post, path = "/api/agents", tag = "agents", operation_id = "create_agent", request_body = CreateAgent,
     responses((status = 201, body = AgentView), (status = 400, body = super::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -413,6 +472,7 @@ pub async fn create(
 
 /// `GET /api/agents` parameters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Include deleted agents (whose history is kept).
@@ -421,7 +481,7 @@ pub struct ListParams {
 }
 
 /// List agents with their status.
-#[utoipa::path(get, path = "/api/agents", tag = "agents", params(ListParams),
+#[utoipa::path(get, path = "/api/agents", tag = "agents", operation_id = "list_agents", params(ListParams),
     responses((status = 200, body = Vec<AgentView>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -445,7 +505,8 @@ async fn record(state: &AppState, id: &str) -> Result<AgentRecord, ApiError> {
 }
 
 /// One agent with its configuration and usage.
-#[utoipa::path(get, path = "/api/agents/{id}", tag = "agents",
+#[utoipa::path(get, path = "/api/agents/{id}", tag = "agents", operation_id = "get_agent",
+    params(("id" = String, Path, description = "The agent's id.")),
     responses((status = 200, body = AgentView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -456,6 +517,7 @@ pub async fn get(
 
 /// `DELETE /api/agents/{id}` parameters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteParams {
     /// Also remove its history.
@@ -464,7 +526,8 @@ pub struct DeleteParams {
 }
 
 /// Stop and delete an agent; its history stays until purged.
-#[utoipa::path(delete, path = "/api/agents/{id}", tag = "agents", params(DeleteParams),
+#[utoipa::path(delete, path = "/api/agents/{id}", tag = "agents", operation_id = "delete_agent",
+    params(("id" = String, Path, description = "The agent's id."), DeleteParams),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -482,7 +545,8 @@ pub async fn delete(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostMessage {
-    /// The message.
+    /// The message: not blank, at most 256 KiB.
+    #[schema(pattern = r"[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     pub text: String,
 }
 
@@ -494,7 +558,8 @@ pub struct Accepted {
 }
 
 /// Send a user message.
-#[utoipa::path(post, path = "/api/agents/{id}/messages", tag = "agents", request_body = PostMessage,
+#[utoipa::path(post, path = "/api/agents/{id}/messages", tag = "agents", operation_id = "post_message",
+    params(("id" = String, Path, description = "The agent's id.")), request_body = PostMessage,
     responses((status = 202, body = Accepted), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn post_message(
     State(state): State<AppState>,
@@ -529,8 +594,10 @@ pub struct Interrupted {
 }
 
 /// Interrupt the running model call or tool sequence.
-#[utoipa::path(post, path = "/api/agents/{id}/interrupt", tag = "agents",
-    responses((status = 202, body = Interrupted), (status = 404, body = super::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/agents/{id}/interrupt", tag = "agents", operation_id = "interrupt_agent",
+    params(("id" = String, Path, description = "The agent's id.")),
+    responses((status = 202, body = Interrupted), (status = 404, body = super::error::ErrorBody),
+        (status = 409, description = "The agent is deleted", body = super::error::ErrorBody)))]
 pub async fn interrupt(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -542,6 +609,7 @@ pub async fn interrupt(
 
 /// `GET /api/agents/{id}/events` parameters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsParams {
     /// Events with a seq above this (default 0: from the start).
@@ -549,6 +617,7 @@ pub struct EventsParams {
     pub after: u64,
     /// At most this many (default 500, at most 5000).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
 }
 
@@ -562,7 +631,8 @@ pub struct EventPage {
 }
 
 /// The agent's stored events after `after`.
-#[utoipa::path(get, path = "/api/agents/{id}/events", tag = "agents", params(EventsParams),
+#[utoipa::path(get, path = "/api/agents/{id}/events", tag = "agents", operation_id = "agent_events",
+    params(("id" = String, Path, description = "The agent's id."), EventsParams),
     responses((status = 200, body = EventPage), (status = 404, body = super::error::ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,

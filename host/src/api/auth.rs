@@ -739,7 +739,8 @@ pub struct SessionView {
 
 /// Signs the browser in with a token: sets the session cookie (HttpOnly,
 /// SameSite=Strict) for the token's role.
-#[utoipa::path(post, path = "/api/session", tag = "meta", operation_id = "session_create",
+#[utoipa::path(post, path = "/api/session", tag = "meta", operation_id = "create_session",
+    security(()),
     request_body = SignIn,
     responses((status = 201, body = SessionView, description = "Signed in; the session cookie is set"),
         (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
@@ -768,7 +769,7 @@ pub async fn sign_in(
 }
 
 /// Signs out: forgets the session and clears its cookie.
-#[utoipa::path(delete, path = "/api/session", tag = "meta", operation_id = "session_delete",
+#[utoipa::path(delete, path = "/api/session", tag = "meta", operation_id = "delete_session",
     responses((status = 204, description = "Signed out"), (status = 401, body = super::error::ErrorBody),
         (status = 403, body = super::error::ErrorBody)))]
 pub async fn sign_out(

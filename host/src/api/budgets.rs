@@ -49,7 +49,7 @@ async fn view(state: &AppState) -> Result<BudgetsView, ApiError> {
 
 /// The global budgets in force and what all agents spent today and this
 /// month (UTC).
-#[utoipa::path(get, path = "/api/config/budgets", tag = "config",
+#[utoipa::path(get, path = "/api/config/budgets", tag = "config", operation_id = "get_budgets",
     responses((status = 200, body = BudgetsView)))]
 pub async fn get(State(state): State<AppState>) -> Result<Json<BudgetsView>, ApiError> {
     Ok(Json(view(&state).await?))
@@ -58,7 +58,7 @@ pub async fn get(State(state): State<AppState>) -> Result<Json<BudgetsView>, Api
 /// Replace the global budgets (admin only). Omitted or null fields mean
 /// no cap. Stored: they override `[budgets]` of paddock.toml from now on,
 /// across restarts.
-#[utoipa::path(put, path = "/api/config/budgets", tag = "config", request_body = Budgets,
+#[utoipa::path(put, path = "/api/config/budgets", tag = "config", operation_id = "put_budgets", security(("admin" = [])), request_body = Budgets,
     responses((status = 200, body = BudgetsView), (status = 400, body = super::error::ErrorBody),
         (status = 401, body = super::error::ErrorBody)))]
 pub async fn put(

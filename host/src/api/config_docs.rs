@@ -43,7 +43,9 @@ pub struct TemplateView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, try_from = "serde_json::Value")]
 pub struct NewTemplate {
-    /// Its name.
+    /// Its name: 1 to 64 letters, digits, `.`, `_` or `-`, starting with a
+    /// letter or digit.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub name: String,
     /// Its fields.
     #[serde(flatten)]
@@ -79,7 +81,9 @@ pub struct SystemPromptView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, try_from = "serde_json::Value")]
 pub struct NewSystemPrompt {
-    /// Its name.
+    /// Its name: 1 to 64 letters, digits, `.`, `_` or `-`, starting with a
+    /// letter or digit.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub name: String,
     /// Its fields.
     #[serde(flatten)]
@@ -188,6 +192,7 @@ pub async fn create_template(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<NewTemplate>,
 ) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
+    req.template.check()?;
     let doc = create_doc(
         &state,
         DocKind::AgentTemplate,
@@ -200,6 +205,7 @@ pub async fn create_template(
 
 /// One agent template.
 #[utoipa::path(get, path = "/api/config/agent-templates/{name}", tag = "config",
+    params(("name" = String, Path, description = "The template's name.", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     responses((status = 200, body = TemplateView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get_template(
     State(state): State<AppState>,
@@ -211,7 +217,8 @@ pub async fn get_template(
 }
 
 /// Create or replace an agent template.
-#[utoipa::path(put, path = "/api/config/agent-templates/{name}", tag = "config", request_body = AgentTemplate,
+#[utoipa::path(put, path = "/api/config/agent-templates/{name}", tag = "config",
+    params(("name" = String, Path, description = "The template's name.", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")), request_body = AgentTemplate,
     responses((status = 200, body = TemplateView), (status = 400, body = super::error::ErrorBody)))]
 pub async fn put_template(
     State(state): State<AppState>,
@@ -219,6 +226,7 @@ pub async fn put_template(
     ApiJson(template): ApiJson<AgentTemplate>,
 ) -> Result<Json<TemplateView>, ApiError> {
     check_name(&name)?;
+    template.check()?;
     let doc = state
         .store
         .put_doc(DocKind::AgentTemplate, &name, &to_json(&template)?)
@@ -228,6 +236,7 @@ pub async fn put_template(
 
 /// Delete an agent template.
 #[utoipa::path(delete, path = "/api/config/agent-templates/{name}", tag = "config",
+    params(("name" = String, Path, description = "The template's name.", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete_template(
     State(state): State<AppState>,
@@ -269,6 +278,7 @@ pub async fn create_prompt(
 
 /// One system prompt.
 #[utoipa::path(get, path = "/api/config/system-prompts/{name}", tag = "config",
+    params(("name" = String, Path, description = "The system prompt's name.", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     responses((status = 200, body = SystemPromptView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get_prompt(
     State(state): State<AppState>,
@@ -280,7 +290,8 @@ pub async fn get_prompt(
 }
 
 /// Create or replace a system prompt.
-#[utoipa::path(put, path = "/api/config/system-prompts/{name}", tag = "config", request_body = SystemPrompt,
+#[utoipa::path(put, path = "/api/config/system-prompts/{name}", tag = "config",
+    params(("name" = String, Path, description = "The system prompt's name.", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")), request_body = SystemPrompt,
     responses((status = 200, body = SystemPromptView), (status = 400, body = super::error::ErrorBody)))]
 pub async fn put_prompt(
     State(state): State<AppState>,
@@ -297,6 +308,7 @@ pub async fn put_prompt(
 
 /// Delete a system prompt.
 #[utoipa::path(delete, path = "/api/config/system-prompts/{name}", tag = "config",
+    params(("name" = String, Path, description = "The system prompt's name.", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete_prompt(
     State(state): State<AppState>,

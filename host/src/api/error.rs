@@ -180,17 +180,59 @@ impl From<PluginError> for ApiError {
 }
 
 /// A JSON body: unknown fields, wrong types and missing fields are a 400
-/// naming the field; a body over the limit is a 413.
+/// naming the field; a body over the limit is a 413. The body is an object
+/// (or `null`, for an optional one): serde would read a struct from an
+/// array too. A number with no fraction (`3.0`) is the integer it equals,
+/// as JSON Schema has it.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let mut value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(v)) => v,
+            Err(rejection) => return Err(json_rejection(rejection)),
+        };
+        if !(value.is_object() || value.is_null()) {
+            return Err(ApiError::invalid(
+                "invalid request body: the body must be a JSON object",
+            ));
         }
+        integral_floats_as_integers(&mut value);
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                if path == "." || path.contains('?') {
+                    ApiError::invalid(format!("invalid request body: {}", e.inner()))
+                } else {
+                    ApiError::invalid(format!("invalid request body: {path}: {}", e.inner()))
+                }
+            })
+    }
+}
+
+/// Turns every number with no fraction that an integer type can hold
+/// (`3.0`, `-0.0`) into that integer, everywhere in `v`.
+fn integral_floats_as_integers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+            {
+                // The casts saturate; the comparisons keep only exact ones.
+                if f >= 0.0 && f < u64::MAX as f64 {
+                    *v = Value::from(f as u64);
+                } else if f < 0.0 && f >= i64::MIN as f64 {
+                    *v = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(map) => map.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
     }
 }
 
@@ -306,8 +348,9 @@ impl TryFrom<serde_json::Value> for Fields {
 }
 
 /// A time given in a query parameter: RFC 3339, or with `dates` also
-/// `YYYY-MM-DD` (UTC midnight), within the years the store can keep
-/// (1678 to 2261); the error names `field`.
+/// `YYYY-MM-DD` (UTC midnight); the error names `field`. These times bound
+/// searches, so one beyond the years the store can keep (1677 to 2262) is
+/// taken as the nearest it can: nothing is stored before or after.
 pub fn query_time(
     field: &str,
     text: &str,
@@ -330,12 +373,14 @@ pub fn query_time(
             }
         },
     };
-    if t.timestamp_nanos_opt().is_none() {
-        return Err(ApiError::invalid(format!(
-            "{field}: must be a time between the years 1678 and 2261"
-        )));
-    }
-    Ok(t)
+    Ok(storable(t))
+}
+
+/// The time the store can keep nearest to `t` (it keeps 1677 to 2262).
+pub fn storable(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let earliest = chrono::DateTime::from_timestamp_nanos(i64::MIN);
+    let latest = chrono::DateTime::from_timestamp_nanos(i64::MAX);
+    t.clamp(earliest, latest)
 }
 
 /// Query parameters with a 400 naming the bad parameter (unknown ones,
@@ -369,5 +414,36 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             )),
             Err(other) => Err(ApiError::invalid(other.body_text())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integral_floats_read_as_integers() {
+        let mut v = serde_json::json!({"a": 171.0, "b": [2.5, -3.0, 0.0], "c": {"d": 1e300}});
+        integral_floats_as_integers(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"a": 171, "b": [2.5, -3, 0], "c": {"d": 1e300}})
+        );
+        assert!(v["a"].is_u64() && v["b"][1].is_i64());
+    }
+
+    #[test]
+    fn query_times_beyond_the_stores_years_are_clamped() {
+        let far = query_time("since", "9999-12-31T23:59:59Z", false).unwrap();
+        assert!(far.timestamp_nanos_opt().is_some(), "{far}");
+        assert!(far.to_rfc3339().starts_with("2262-04-11"), "{far}");
+        let early = query_time("from", "0001-01-01", true).unwrap();
+        assert!(early.to_rfc3339().starts_with("1677-09-21"), "{early}");
+        let now = query_time("to", "2026-01-31T12:00:00+01:00", false).unwrap();
+        assert_eq!(now.to_rfc3339(), "2026-01-31T11:00:00+00:00");
+        let e = query_time("since", "2026-01-31", false).unwrap_err();
+        assert!(e.message.starts_with("since:"), "{}", e.message);
+        let e = query_time("from", "yesterday", true).unwrap_err();
+        assert!(e.message.starts_with("from:"), "{}", e.message);
     }
 }

@@ -32,9 +32,20 @@ impl From<McpError> for ApiError {
     }
 }
 
+/// `POST /api/mcp/servers`: a name and an entry as in `mcpServers.json`
+/// (the handler reads it field by field, naming the bad one).
+#[derive(utoipa::ToSchema)]
+pub struct NewMcpServer {
+    /// Its name.
+    pub name: String,
+    /// The entry.
+    #[serde(flatten)]
+    pub spec: ServerSpec,
+}
+
 /// Every MCP server (from `mcpServers.json` and added through the API) with
 /// its state, health and tools.
-#[utoipa::path(get, path = "/api/mcp/servers", tag = "mcp",
+#[utoipa::path(get, path = "/api/mcp/servers", tag = "mcp", operation_id = "list_mcp_servers",
     responses((status = 200, body = Vec<ServerView>)))]
 pub async fn list(State(state): State<AppState>) -> Json<Vec<ServerView>> {
     Json(state.mcp.list())
@@ -44,8 +55,8 @@ pub async fn list(State(state): State<AppState>) -> Json<Vec<ServerView>> {
 /// (`command`/`args`/`env`/`cwd`, or `url`/`headers`/`transport`, and the
 /// optional `disabled`, `eager`, `startupTimeoutMs`, `toolTimeoutMs`,
 /// `adapters`). `${VAR}` references must be set in the host's environment.
-#[utoipa::path(post, path = "/api/mcp/servers", tag = "mcp", security(("admin" = [])),
-    request_body(content = ServerSpec, description = "an mcpServers.json entry plus its `name`"),
+#[utoipa::path(post, path = "/api/mcp/servers", tag = "mcp", operation_id = "add_mcp_server", security(("admin" = [])),
+    request_body(content = NewMcpServer, description = "an mcpServers.json entry plus its `name`"),
     responses((status = 201, body = ServerView), (status = 400, body = super::error::ErrorBody),
         (status = 409, body = super::error::ErrorBody)))]
 pub async fn add(
@@ -67,7 +78,8 @@ pub async fn add(
 }
 
 /// One server.
-#[utoipa::path(get, path = "/api/mcp/servers/{name}", tag = "mcp",
+#[utoipa::path(get, path = "/api/mcp/servers/{name}", tag = "mcp", operation_id = "get_mcp_server",
+    params(("name" = String, Path, description = "The MCP server's name.")),
     responses((status = 200, body = ServerView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -78,7 +90,8 @@ pub async fn get(
 
 /// Remove a server added through the API (its connection is closed).
 /// Servers of `mcpServers.json` are read-only here (409).
-#[utoipa::path(delete, path = "/api/mcp/servers/{name}", tag = "mcp", security(("admin" = [])),
+#[utoipa::path(delete, path = "/api/mcp/servers/{name}", tag = "mcp", operation_id = "remove_mcp_server",
+    params(("name" = String, Path, description = "The MCP server's name.")), security(("admin" = [])),
     responses((status = 204), (status = 404, body = super::error::ErrorBody),
         (status = 409, body = super::error::ErrorBody)))]
 pub async fn remove(
@@ -91,7 +104,8 @@ pub async fn remove(
 
 /// Connect afresh, list the tools, ping once: timings and errors. A failed
 /// connection is a 200 with `ok: false` and the reason.
-#[utoipa::path(post, path = "/api/mcp/servers/{name}/test", tag = "mcp",
+#[utoipa::path(post, path = "/api/mcp/servers/{name}/test", tag = "mcp", operation_id = "test_mcp_server",
+    params(("name" = String, Path, description = "The MCP server's name.")),
     responses((status = 200, body = TestReport), (status = 404, body = super::error::ErrorBody)))]
 pub async fn test(
     State(state): State<AppState>,
@@ -101,7 +115,7 @@ pub async fn test(
 }
 
 /// Well-known servers: what to run and which variables each needs.
-#[utoipa::path(get, path = "/api/mcp/catalog", tag = "mcp",
+#[utoipa::path(get, path = "/api/mcp/catalog", tag = "mcp", operation_id = "mcp_catalog",
     responses((status = 200, body = Vec<CatalogEntry>)))]
 pub async fn catalog() -> Json<&'static [CatalogEntry]> {
     Json(CATALOG)
@@ -109,7 +123,7 @@ pub async fn catalog() -> Json<&'static [CatalogEntry]> {
 
 /// Health of every MCP server: state, last error, restarts, calls ok and
 /// failed, latency percentiles.
-#[utoipa::path(get, path = "/api/metrics/mcp-health", tag = "mcp",
+#[utoipa::path(get, path = "/api/metrics/mcp-health", tag = "mcp", operation_id = "mcp_health",
     responses((status = 200, body = BTreeMap<String, Health>)))]
 pub async fn health(State(state): State<AppState>) -> Json<BTreeMap<String, Health>> {
     Json(state.mcp.health())

@@ -96,7 +96,7 @@ pub struct ProviderView {
 }
 
 /// The configured model providers, sorted by name.
-#[utoipa::path(get, path = "/api/config/providers", tag = "config",
+#[utoipa::path(get, path = "/api/config/providers", tag = "config", operation_id = "list_providers",
     responses((status = 200, body = [ProviderView])))]
 pub async fn providers(State(state): State<AppState>) -> Json<Vec<ProviderView>> {
     let deps = state.manager.deps();
@@ -129,7 +129,7 @@ pub async fn providers(State(state): State<AppState>) -> Json<Vec<ProviderView>>
 }
 
 /// The configured model routers, sorted by name.
-#[utoipa::path(get, path = "/api/config/routers", tag = "config",
+#[utoipa::path(get, path = "/api/config/routers", tag = "config", operation_id = "list_routers",
     responses((status = 200, body = [crate::config::RouterConfig])))]
 pub async fn routers(State(state): State<AppState>) -> Json<Vec<crate::config::RouterConfig>> {
     let mut out: Vec<_> = state.manager.deps().routers.values().cloned().collect();

@@ -2,7 +2,7 @@
 //! usage by provider, model, agent and day, and the cost analysis.
 
 use super::AppState;
-use super::error::{ApiError, ApiPath, ApiQuery, query_time};
+use super::error::{ApiError, ApiPath, ApiQuery, query_time, storable};
 use crate::metrics::usage::{CostAnalysis, GroupBy, UsageReport, cost_analysis, usage_report};
 use crate::metrics::{AgentMetrics, MetricsError};
 use axum::Json;
@@ -39,7 +39,7 @@ fn mcp_states(state: &AppState) -> Vec<(String, String)> {
 }
 
 /// Prometheus metrics (text exposition format 0.0.4).
-#[utoipa::path(get, path = "/metrics", tag = "metrics",
+#[utoipa::path(get, path = "/metrics", tag = "metrics", operation_id = "prometheus_metrics",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn prometheus(State(state): State<AppState>) -> Result<Response, ApiError> {
     let statuses: Vec<_> = state
@@ -64,6 +64,7 @@ pub async fn prometheus(State(state): State<AppState>) -> Result<Response, ApiEr
 
 /// `GET /api/metrics/agents` parameters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AgentsParams {
     /// Include deleted agents.
@@ -99,7 +100,7 @@ pub async fn one(state: &AppState, id: &str) -> Result<AgentMetrics, ApiError> {
 }
 
 /// Every agent's figures.
-#[utoipa::path(get, path = "/api/metrics/agents", tag = "metrics", params(AgentsParams),
+#[utoipa::path(get, path = "/api/metrics/agents", tag = "metrics", operation_id = "list_agent_metrics", params(AgentsParams),
     responses((status = 200, body = [AgentMetrics])))]
 pub async fn agents(
     State(state): State<AppState>,
@@ -109,7 +110,8 @@ pub async fn agents(
 }
 
 /// One agent's figures.
-#[utoipa::path(get, path = "/api/metrics/agents/{id}", tag = "metrics",
+#[utoipa::path(get, path = "/api/metrics/agents/{id}", tag = "metrics", operation_id = "get_agent_metrics",
+    params(("id" = String, Path, description = "The agent's id.")),
     responses((status = 200, body = AgentMetrics), (status = 404, body = super::error::ErrorBody)))]
 pub async fn agent(
     State(state): State<AppState>,
@@ -120,30 +122,51 @@ pub async fn agent(
 
 /// `GET /api/metrics/usage` parameters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageParams {
     /// Start (included): RFC 3339 or `YYYY-MM-DD` (UTC midnight). Default:
-    /// 30 days before `to`.
+    /// 30 days before `to`. Before `to`, at most 3660 days before it.
     #[serde(default)]
+    #[param(schema_with = time_or_date)]
     pub from: Option<String>,
     /// End (excluded): RFC 3339 or `YYYY-MM-DD`. Default: now.
     #[serde(default)]
+    #[param(schema_with = time_or_date)]
     pub to: Option<String>,
-    /// Group by any of `provider,model,agent,day` (default: none, totals
-    /// only).
+    /// Group by any of `provider,model,agent,day`, comma-separated
+    /// (spaces and empty items are ignored; default: none, totals only).
     #[serde(default)]
+    #[param(
+        pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*(provider|model|agent|day)?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*(,[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*(provider|model|agent|day)?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*)*$"
+    )]
     pub group_by: Option<String>,
     /// Only this agent's calls.
     #[serde(default)]
     pub agent: Option<String>,
 }
 
+/// A time (RFC 3339) or a date (`YYYY-MM-DD`).
+fn time_or_date() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let string = |f| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(f)))
+    };
+    AnyOfBuilder::new()
+        .item(string(KnownFormat::DateTime))
+        .item(string(KnownFormat::Date))
+        .into()
+}
+
 /// Longest range one usage request may cover.
 const MAX_RANGE_DAYS: i64 = 3660;
 
 /// Tokens and cost by provider, model, agent and day in a time range.
-#[utoipa::path(get, path = "/api/metrics/usage", tag = "metrics", params(UsageParams),
-    responses((status = 200, body = UsageReport), (status = 400, body = super::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/metrics/usage", tag = "metrics", operation_id = "usage_report", params(UsageParams),
+    responses((status = 200, body = UsageReport), (status = 400, body = super::error::ErrorBody),
+        (status = 404, description = "No agent with the id `agent` gives", body = super::error::ErrorBody)))]
 pub async fn usage(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<UsageParams>,
@@ -154,7 +177,7 @@ pub async fn usage(
     };
     let from = match &p.from {
         Some(f) => query_time("from", f, true)?,
-        None => to - Duration::days(30),
+        None => storable(to - Duration::days(30)),
     };
     if from >= to {
         return Err(ApiError::invalid(format!(
@@ -182,7 +205,7 @@ pub async fn usage(
 
 /// Spend to date, burn rate, projection to the month's end, the most
 /// expensive agents and tools, prompt caching and what routing saved.
-#[utoipa::path(get, path = "/api/metrics/cost-analysis", tag = "metrics",
+#[utoipa::path(get, path = "/api/metrics/cost-analysis", tag = "metrics", operation_id = "cost_analysis",
     responses((status = 200, body = CostAnalysis)))]
 pub async fn cost(State(state): State<AppState>) -> Result<Json<CostAnalysis>, ApiError> {
     Ok(Json(

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod budgets;
 pub mod config_docs;
 pub mod dashboard;
+pub mod doc;
 pub mod error;
 pub mod mcp;
 pub mod meta;
@@ -92,16 +93,28 @@ pub struct ApiDoc;
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI document", body = Object)))]
-pub async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
-    axum::Json(ApiDoc::openapi())
+pub async fn openapi() -> Result<axum::Json<&'static serde_json::Value>, ApiError> {
+    document().map(axum::Json)
+}
+
+/// The OpenAPI document: what utoipa derives from the route attributes
+/// and [`ApiDoc`], made accurate by [`doc::accurate`]. Built once.
+pub fn document() -> Result<&'static serde_json::Value, ApiError> {
+    static DOC: std::sync::LazyLock<Result<serde_json::Value, String>> =
+        std::sync::LazyLock::new(|| doc::accurate(&ApiDoc::openapi()).map_err(|e| e.to_string()));
+    DOC.as_ref()
+        .map_err(|e| ApiError::internal("the OpenAPI document cannot be built", e))
 }
 
 /// The OpenAPI document as pretty JSON, as `paddock openapi` prints it and
 /// `dashboard/openapi.json` keeps it.
 pub fn openapi_json() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    document()
+        .and_then(|d| {
+            serde_json::to_string_pretty(d)
+                .map_err(|e| ApiError::internal("the OpenAPI document cannot be encoded", &e))
+        })
+        .unwrap_or_else(|e| serde_json::json!({"error": e.message}).to_string())
 }
 
 async fn not_found() -> ApiError {
@@ -262,6 +275,172 @@ pub fn router(state: AppState) -> Router {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
+    fn document() -> Value {
+        serde_json::from_str(&super::openapi_json()).unwrap()
+    }
+
+    fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                out.push((method.clone(), path.clone(), op));
+            }
+        }
+        out
+    }
+
+    /// Generated clients name their functions by operation id.
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = document();
+        let mut seen = std::collections::BTreeMap::new();
+        for (method, path, op) in operations(&doc) {
+            let id = op["operationId"].as_str().unwrap_or_default().to_string();
+            assert!(!id.is_empty(), "{method} {path} has no operation id");
+            if let Some(other) = seen.insert(id.clone(), format!("{method} {path}")) {
+                panic!("operation id `{id}` is used by {other} and {method} {path}");
+            }
+        }
+    }
+
+    /// Every `{parameter}` of a path is declared as a path parameter, and
+    /// nothing else is; every other parameter is in the query.
+    #[test]
+    fn path_parameters_are_declared_exactly() {
+        let doc = document();
+        let re = regex::Regex::new(r"\{([^}]+)\}").unwrap();
+        for (method, path, op) in operations(&doc) {
+            let want: std::collections::BTreeSet<&str> = re
+                .captures_iter(&path)
+                .map(|c| c.get(1).unwrap().as_str())
+                .collect();
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let declared: std::collections::BTreeSet<&str> = params
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(declared, want, "path parameters of {method} {path}");
+            for p in &params {
+                assert!(
+                    p["in"] == "path" || p["in"] == "query",
+                    "{method} {path}: {p}"
+                );
+                if p["in"] == "query" {
+                    assert_ne!(p["required"], true, "{method} {path}: {p} is optional");
+                }
+            }
+        }
+    }
+
+    /// "Not blank" in the document is Rust's `trim().is_empty()`, char for
+    /// char, for every field the server checks so.
+    #[test]
+    fn the_not_blank_pattern_is_rusts_whitespace() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let pattern = schemas["PostMessage"]["properties"]["text"]["pattern"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let re = regex::Regex::new(&pattern).unwrap();
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let s = c.to_string();
+            assert_eq!(re.is_match(&s), !s.trim().is_empty(), "{c:?}");
+        }
+        for (schema, field) in [
+            ("CreateAgent", "task"),
+            ("CreateAgent", "name"),
+            ("AssessRequest", "tool"),
+        ] {
+            assert_eq!(
+                schemas[schema]["properties"][field]["pattern"],
+                pattern.as_str(),
+                "{schema}.{field}"
+            );
+        }
+        let commit = schemas["CommitRequest"]["properties"]["message"]["pattern"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            schemas["MergeRequest"]["properties"]["message"]["pattern"],
+            commit
+        );
+        let commit = regex::Regex::new(commit).unwrap();
+        for (message, ok) in [
+            ("fix", true),
+            (" \n\t", false),
+            ("a\0b", false),
+            ("\u{3000}x", true),
+        ] {
+            assert_eq!(commit.is_match(message), ok, "{message:?}");
+        }
+    }
+
+    /// `group_by`'s pattern is the grammar the server reads.
+    #[test]
+    fn the_group_by_pattern_is_the_servers_grammar() {
+        let doc = document();
+        let params = doc["paths"]["/api/metrics/usage"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let p = params.iter().find(|p| p["name"] == "group_by").unwrap();
+        let re = regex::Regex::new(p["schema"]["pattern"].as_str().unwrap()).unwrap();
+        for text in [
+            "",
+            "day",
+            "model,agent,day",
+            " day , model",
+            ",,",
+            "day,",
+            "week",
+            "day model",
+            "day;model",
+            "Day",
+            "day\n",
+            "\u{3000}agent",
+            "provider,\u{feff}day",
+        ] {
+            assert_eq!(
+                re.is_match(text),
+                crate::metrics::usage::GroupBy::parse_list(text).is_ok(),
+                "{text:?}"
+            );
+        }
+    }
+
+    /// The name pattern the document gives says what the server checks.
+    #[test]
+    fn the_name_pattern_is_the_servers_rule() {
+        let doc = document();
+        let pattern = doc["components"]["schemas"]["NewTemplate"]["properties"]["name"]["pattern"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let re = regex::Regex::new(&pattern).unwrap();
+        let long = "a".repeat(64);
+        let too_long = "a".repeat(65);
+        for name in [
+            "a", "A.b_c-9", "9lives", &long, &too_long, "", ".hidden", "-x", "_x", "a b", "a/b",
+            "a\n", "é", "a\u{0}", "a:b",
+        ] {
+            assert_eq!(
+                re.is_match(name),
+                crate::config::is_plain_name(name),
+                "{name:?} against {pattern}"
+            );
+        }
+        for schema in ["NewSystemPrompt", "NewWorkspace", "RestoreRequest"] {
+            assert_eq!(
+                doc["components"]["schemas"][schema]["properties"]["name"]["pattern"],
+                pattern.as_str(),
+                "{schema}"
+            );
+        }
+    }
+
     /// The dashboard's API types are generated from `dashboard/openapi.json`;
     /// it must be the document this code serves.
     #[test]

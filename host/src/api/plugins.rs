@@ -19,14 +19,15 @@ pub const MAX_UPLOAD: usize = 64 * 1024 * 1024;
 
 /// List installed plugins with requested, granted and effective
 /// capabilities and hashes.
-#[utoipa::path(get, path = "/api/plugins", tag = "plugins", security(("admin" = [])),
+#[utoipa::path(get, path = "/api/plugins", tag = "plugins", operation_id = "list_plugins", security(("admin" = [])),
     responses((status = 200, body = Vec<crate::plugins::PluginInfo>), (status = 401, body = super::error::ErrorBody)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<PluginInfo>>, ApiError> {
     Ok(Json(state.plugins.list()?))
 }
 
 /// One plugin.
-#[utoipa::path(get, path = "/api/plugins/{name}", tag = "plugins", security(("admin" = [])),
+#[utoipa::path(get, path = "/api/plugins/{name}", tag = "plugins", operation_id = "get_plugin",
+    params(("name" = String, Path, description = "The plugin's name.")), security(("admin" = [])),
     responses((status = 200, body = crate::plugins::PluginInfo), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -38,8 +39,8 @@ pub async fn get(
 /// Install (or upgrade) a plugin: `multipart/form-data` with a `manifest`
 /// part (the `paddock-plugin.toml` text) and a `component` part (the
 /// `.wasm`). Nothing is granted that was not granted before.
-#[utoipa::path(post, path = "/api/plugins", tag = "plugins", security(("admin" = [])),
-    request_body(content_type = "multipart/form-data", description = "parts `manifest` (TOML) and `component` (wasm)"),
+#[utoipa::path(post, path = "/api/plugins", tag = "plugins", operation_id = "install_plugin", security(("admin" = [])),
+    request_body(content_type = "multipart/form-data", content = PluginUpload, description = "parts `manifest` (TOML) and `component` (wasm)"),
     responses((status = 201, body = crate::plugins::PluginInfo), (status = 400, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody)))]
 pub async fn install(
     State(state): State<AppState>,
@@ -82,6 +83,17 @@ pub async fn install(
         .await?;
     tracing::info!(plugin = %info.record.name, "plugin installed through the API");
     Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// The parts of a plugin upload (`POST /api/plugins`), as the document
+/// shows them; [`Upload`] reads them.
+#[derive(ToSchema)]
+pub struct PluginUpload {
+    /// The `paddock-plugin.toml` text.
+    pub manifest: String,
+    /// The component (`.wasm`).
+    #[schema(value_type = String, format = Binary)]
+    pub component: Vec<u8>,
 }
 
 /// A `multipart/form-data` body: another content type is a 415, a missing
@@ -137,7 +149,8 @@ pub struct Grants {
 }
 
 /// Replace a plugin's grants.
-#[utoipa::path(put, path = "/api/plugins/{name}/grants", tag = "plugins", security(("admin" = [])), request_body = Grants,
+#[utoipa::path(put, path = "/api/plugins/{name}/grants", tag = "plugins", operation_id = "put_plugin_grants",
+    params(("name" = String, Path, description = "The plugin's name.")), security(("admin" = [])), request_body = Grants,
     responses((status = 200, body = crate::plugins::PluginInfo), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn put_grants(
     State(state): State<AppState>,
@@ -165,7 +178,8 @@ pub async fn put_grants(
 }
 
 /// Offer the plugin's tools again.
-#[utoipa::path(post, path = "/api/plugins/{name}/enable", tag = "plugins", security(("admin" = [])),
+#[utoipa::path(post, path = "/api/plugins/{name}/enable", tag = "plugins", operation_id = "enable_plugin",
+    params(("name" = String, Path, description = "The plugin's name.")), security(("admin" = [])),
     responses((status = 200, body = crate::plugins::PluginInfo), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn enable(
     State(state): State<AppState>,
@@ -175,7 +189,8 @@ pub async fn enable(
 }
 
 /// Stop offering the plugin's tools.
-#[utoipa::path(post, path = "/api/plugins/{name}/disable", tag = "plugins", security(("admin" = [])),
+#[utoipa::path(post, path = "/api/plugins/{name}/disable", tag = "plugins", operation_id = "disable_plugin",
+    params(("name" = String, Path, description = "The plugin's name.")), security(("admin" = [])),
     responses((status = 200, body = crate::plugins::PluginInfo), (status = 404, body = super::error::ErrorBody)))]
 pub async fn disable(
     State(state): State<AppState>,
@@ -185,7 +200,8 @@ pub async fn disable(
 }
 
 /// Uninstall a plugin.
-#[utoipa::path(delete, path = "/api/plugins/{name}", tag = "plugins", security(("admin" = [])),
+#[utoipa::path(delete, path = "/api/plugins/{name}", tag = "plugins", operation_id = "remove_plugin",
+    params(("name" = String, Path, description = "The plugin's name.")), security(("admin" = [])),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
@@ -196,7 +212,7 @@ pub async fn remove(
 }
 
 /// The tools of every enabled plugin, with their JSON Schemas.
-#[utoipa::path(get, path = "/api/tools", tag = "plugins",
+#[utoipa::path(get, path = "/api/tools", tag = "plugins", operation_id = "list_tools",
     responses((status = 200, body = Vec<crate::plugins::ToolInfo>)))]
 pub async fn tools(State(state): State<AppState>) -> Result<Json<Vec<ToolInfo>>, ApiError> {
     Ok(Json(state.plugins.tools()?))

@@ -32,7 +32,8 @@ pub struct DecideApproval {
 
 /// Decide a pending approval. Applied once: a second decision gets 409 with
 /// the one that stands.
-#[utoipa::path(post, path = "/api/agents/{id}/approvals/{call_id}", tag = "policy",
+#[utoipa::path(post, path = "/api/agents/{id}/approvals/{call_id}", tag = "policy", operation_id = "decide_approval",
+    params(("id" = String, Path, description = "The agent's id."), ("call_id" = String, Path, description = "The tool call's id.")),
     request_body = DecideApproval,
     responses((status = 200, body = ApprovalRecord), (status = 400, body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
@@ -52,6 +53,7 @@ pub async fn decide(
 
 /// `GET /api/approvals` parameters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PendingParams {
     /// Only this agent's.
@@ -67,7 +69,7 @@ pub struct PendingApprovals {
 }
 
 /// Every pending approval across agents, oldest first.
-#[utoipa::path(get, path = "/api/approvals", tag = "policy", params(PendingParams),
+#[utoipa::path(get, path = "/api/approvals", tag = "policy", operation_id = "pending_approvals", params(PendingParams),
     responses((status = 200, body = PendingApprovals)))]
 pub async fn pending(
     State(state): State<AppState>,
@@ -79,6 +81,7 @@ pub async fn pending(
 
 /// `GET /api/audit` parameters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Only this agent's entries.
@@ -86,12 +89,14 @@ pub struct AuditParams {
     pub agent: Option<String>,
     /// Only entries at or after this time (RFC 3339).
     #[serde(default)]
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Only entries with an id above this (paging: the last id seen).
     #[serde(default)]
     pub after_id: Option<i64>,
     /// At most this many (default 500, at most 5000).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<u32>,
 }
 
@@ -104,7 +109,7 @@ pub struct AuditPage {
 
 /// The audit log: every policy decision, approval decision and rule change
 /// (who, when, what, why). Never deletable through the API.
-#[utoipa::path(get, path = "/api/audit", tag = "policy", params(AuditParams),
+#[utoipa::path(get, path = "/api/audit", tag = "policy", operation_id = "audit_log", params(AuditParams),
     responses((status = 200, body = AuditPage), (status = 400, body = super::error::ErrorBody)))]
 pub async fn audit(
     State(state): State<AppState>,
@@ -148,7 +153,7 @@ pub async fn list_rules(State(state): State<AppState>) -> Json<RuleList> {
 }
 
 /// Add a rule (admin). Its `match`/`not_match` examples are checked first.
-#[utoipa::path(post, path = "/api/policy/rules", tag = "policy", request_body = RuleSpec,
+#[utoipa::path(post, path = "/api/policy/rules", tag = "policy", security(("admin" = [])), request_body = RuleSpec,
     responses((status = 201, body = RuleView), (status = 400, body = super::error::ErrorBody)))]
 pub async fn add_rule(
     State(state): State<AppState>,
@@ -168,7 +173,8 @@ pub async fn add_rule(
 
 /// Remove a rule added through the API (admin); rules of `paddock.toml`
 /// give 409.
-#[utoipa::path(delete, path = "/api/policy/rules/{id}", tag = "policy",
+#[utoipa::path(delete, path = "/api/policy/rules/{id}", tag = "policy", security(("admin" = [])),
+    params(("id" = String, Path, description = "The rule's id.")),
     responses((status = 200, body = RuleView), (status = 404, body = super::error::ErrorBody),
         (status = 409, body = super::error::ErrorBody)))]
 pub async fn remove_rule(
@@ -213,6 +219,7 @@ async fn record_rule_change(
 #[serde(deny_unknown_fields)]
 pub struct AssessRequest {
     /// The tool's name as offered to the model.
+    #[schema(pattern = r"[^\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]")]
     pub tool: String,
     /// Its arguments (a JSON object).
     #[schema(value_type = Object)]
@@ -230,7 +237,7 @@ pub struct AssessRequest {
 
 /// What the pipeline would decide about a call, without running anything
 /// or recording a decision.
-#[utoipa::path(post, path = "/api/policy/assess", tag = "policy", request_body = AssessRequest,
+#[utoipa::path(post, path = "/api/policy/assess", tag = "policy", operation_id = "assess_call", request_body = AssessRequest,
     responses((status = 200, body = Decision), (status = 400, body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody)))]
 pub async fn assess(

@@ -42,8 +42,26 @@ impl From<WorkspaceError> for ApiError {
     }
 }
 
+/// What a failure of an operation on `ws` is for the client: when the
+/// workspace was deleted while the request waited for it (its files and
+/// baseline gone under the request), a 404 like any request after the
+/// deletion, not the 500 the missing files would give.
+async fn gone_or(
+    state: &AppState,
+    ws: &crate::workspace::Workspace,
+    e: WorkspaceError,
+) -> ApiError {
+    if matches!(e, WorkspaceError::NotFound(_)) {
+        return e.into();
+    }
+    match state.workspaces.get(&ws.id).await {
+        Err(gone @ WorkspaceError::NotFound(_)) => gone.into(),
+        _ => e.into(),
+    }
+}
+
 /// Every workspace with its size and the agents using it.
-#[utoipa::path(get, path = "/api/workspaces", tag = "workspaces",
+#[utoipa::path(get, path = "/api/workspaces", tag = "workspaces", operation_id = "list_workspaces",
     responses((status = 200, body = Vec<WorkspaceView>)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<WorkspaceView>>, ApiError> {
     let w = &state.workspaces;
@@ -53,7 +71,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<WorkspaceVie
 /// Make a workspace: a worktree of `repo` on a new branch, the directory
 /// `path` (in place, or copied with `copy`), or an empty directory. Every
 /// directory named must lie under an allowed root.
-#[utoipa::path(post, path = "/api/workspaces", tag = "workspaces", request_body = NewWorkspace,
+#[utoipa::path(post, path = "/api/workspaces", tag = "workspaces", operation_id = "create_workspace", request_body = NewWorkspace,
     responses((status = 201, body = WorkspaceView), (status = 400, body = super::error::ErrorBody),
         (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn create(
@@ -65,7 +83,8 @@ pub async fn create(
 }
 
 /// One workspace (by id or name) with its size and the agents using it.
-#[utoipa::path(get, path = "/api/workspaces/{id}", tag = "workspaces",
+#[utoipa::path(get, path = "/api/workspaces/{id}", tag = "workspaces", operation_id = "get_workspace",
+    params(("id" = String, Path, description = "The workspace's id or name.")),
     responses((status = 200, body = WorkspaceView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -77,6 +96,7 @@ pub async fn get(
 
 /// `DELETE /api/workspaces/{id}` parameters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteParams {
     /// Also delete its directory (a worktree is removed from its
@@ -89,7 +109,7 @@ pub struct DeleteParams {
 }
 
 /// Forget a workspace; refused (409 `in_use`) while an agent uses it.
-#[utoipa::path(delete, path = "/api/workspaces/{id}", tag = "workspaces", params(DeleteParams),
+#[utoipa::path(delete, path = "/api/workspaces/{id}", tag = "workspaces", operation_id = "delete_workspace", params(("id" = String, Path, description = "The workspace's id or name."), DeleteParams),
     responses((status = 204), (status = 404, body = super::error::ErrorBody),
         (status = 409, body = super::error::ErrorBody)))]
 pub async fn delete(
@@ -107,6 +127,7 @@ pub async fn delete(
 
 /// `GET /api/workspaces/{id}/files` parameters.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FilesParams {
     /// A path from the workspace root (default: the root).
@@ -120,7 +141,7 @@ pub struct FilesParams {
 /// A directory's entries (`.gitignore` respected) or a file's content
 /// (up to `[workspaces] max_file_bytes`; binary files are not returned).
 /// Paths leaving the workspace, through `..` or a symlink, are refused.
-#[utoipa::path(get, path = "/api/workspaces/{id}/files", tag = "workspaces", params(FilesParams),
+#[utoipa::path(get, path = "/api/workspaces/{id}/files", tag = "workspaces", operation_id = "workspace_files", params(("id" = String, Path, description = "The workspace's id or name."), FilesParams),
     responses((status = 200, body = FilesView), (status = 403, body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody)))]
 pub async fn files(
@@ -129,37 +150,47 @@ pub async fn files(
     ApiQuery(p): ApiQuery<FilesParams>,
 ) -> Result<Json<FilesView>, ApiError> {
     let ws = state.workspaces.get(&id).await?;
-    Ok(Json(
-        state
-            .workspaces
-            .files(&ws, &p.path, p.include_ignored)
-            .await?,
-    ))
+    match state
+        .workspaces
+        .files(&ws, &p.path, p.include_ignored)
+        .await
+    {
+        Ok(files) => Ok(Json(files)),
+        Err(e) => Err(gone_or(&state, &ws, e).await),
+    }
 }
 
 /// The workspace's changes: for a worktree, against where its branch meets
 /// its base branch (uncommitted and untracked files included); for others,
 /// against the files as the workspace was made.
-#[utoipa::path(get, path = "/api/workspaces/{id}/diff", tag = "workspaces",
+#[utoipa::path(get, path = "/api/workspaces/{id}/diff", tag = "workspaces", operation_id = "workspace_diff",
+    params(("id" = String, Path, description = "The workspace's id or name.")),
     responses((status = 200, body = Diff), (status = 404, body = super::error::ErrorBody)))]
 pub async fn diff(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Diff>, ApiError> {
     let ws = state.workspaces.get(&id).await?;
-    Ok(Json(state.workspaces.diff(&ws).await?))
+    match state.workspaces.diff(&ws).await {
+        Ok(diff) => Ok(Json(diff)),
+        Err(e) => Err(gone_or(&state, &ws, e).await),
+    }
 }
 
 /// `POST /api/workspaces/{id}/commit`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommitRequest {
-    /// The commit message.
+    /// The commit message: not blank, without NUL, at most 64 KiB.
+    #[schema(
+        pattern = r"^[^\x00]*[^\x00\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
+    )]
     pub message: String,
 }
 
 /// Commit every change of a worktree workspace on its branch.
-#[utoipa::path(post, path = "/api/workspaces/{id}/commit", tag = "workspaces",
+#[utoipa::path(post, path = "/api/workspaces/{id}/commit", tag = "workspaces", operation_id = "commit_workspace",
+    params(("id" = String, Path, description = "The workspace's id or name.")),
     request_body = CommitRequest,
     responses((status = 201, body = Committed), (status = 409, body = super::error::ErrorBody)))]
 pub async fn commit(
@@ -168,45 +199,57 @@ pub async fn commit(
     ApiJson(req): ApiJson<CommitRequest>,
 ) -> Result<(StatusCode, Json<Committed>), ApiError> {
     let ws = state.workspaces.get(&id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(state.workspaces.commit(&ws, &req.message).await?),
-    ))
+    match state.workspaces.commit(&ws, &req.message).await {
+        Ok(c) => Ok((StatusCode::CREATED, Json(c))),
+        Err(e) => Err(gone_or(&state, &ws, e).await),
+    }
 }
 
 /// `POST /api/workspaces/{id}/merge`.
 #[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeRequest {
-    /// The merge commit's message, when one is needed.
+    /// The merge commit's message, when one is needed: not blank, without
+    /// NUL, at most 64 KiB.
     #[serde(default)]
+    #[schema(
+        pattern = r"^[^\x00]*[^\x00\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00]*$"
+    )]
     pub message: Option<String>,
 }
 
-/// A merge refused for conflicts (409): nothing was changed.
+/// A merge refused (409): nothing was changed. For conflicts (code
+/// `merge_conflict`) with the files that conflict; for others (such as
+/// `not_a_worktree`) the error alone.
 #[derive(Serialize, ToSchema)]
 pub struct MergeConflicts {
-    /// `merge_conflict`.
+    /// `merge_conflict`, `not_a_worktree`, …
     pub error: ErrorDetail,
-    /// The files that conflict.
+    /// The files that conflict (with `merge_conflict`).
+    #[schema(required = false)]
     pub conflicts: Vec<Conflict>,
 }
 
 /// Merge a worktree's branch into the branch it came from: fast-forward
 /// when possible, else a merge commit. Conflicts are reported file by
 /// file (409 `merge_conflict`) and nothing is changed.
-#[utoipa::path(post, path = "/api/workspaces/{id}/merge", tag = "workspaces",
-    request_body = MergeRequest,
+#[utoipa::path(post, path = "/api/workspaces/{id}/merge", tag = "workspaces", operation_id = "merge_workspace",
+    params(("id" = String, Path, description = "The workspace's id or name.")),
+    request_body(content = Option<MergeRequest>, description = "Optional: an empty body (or `null`) takes the defaults"),
     responses((status = 200, body = Merged), (status = 409, body = MergeConflicts)))]
 pub async fn merge(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-    body: Option<ApiJson<MergeRequest>>,
+    body: Option<ApiJson<Option<MergeRequest>>>,
 ) -> Result<Response, ApiError> {
-    // The body is optional: an empty one takes the defaults.
-    let req = body.map(|b| b.0).unwrap_or_default();
+    // The body is optional: an empty one (or `null`) takes the defaults.
+    let req = body.and_then(|b| b.0).unwrap_or_default();
     let ws = state.workspaces.get(&id).await?;
-    match state.workspaces.merge(&ws, req.message.as_deref()).await? {
+    let outcome = match state.workspaces.merge(&ws, req.message.as_deref()).await {
+        Ok(o) => o,
+        Err(e) => return Err(gone_or(&state, &ws, e).await),
+    };
+    match outcome {
         MergeOutcome::Merged(m) => Ok(Json(m).into_response()),
         MergeOutcome::Conflicts(conflicts) => {
             let message = format!(
@@ -236,21 +279,23 @@ pub async fn merge(
 
 /// Back up a workspace's files (tar.zst with its SHA-256, in the data
 /// dir); the oldest backups beyond `[workspaces] backup_retention` go.
-#[utoipa::path(post, path = "/api/workspaces/{id}/backup", tag = "workspaces",
+#[utoipa::path(post, path = "/api/workspaces/{id}/backup", tag = "workspaces", operation_id = "backup_workspace",
+    params(("id" = String, Path, description = "The workspace's id or name.")),
     responses((status = 201, body = Backup), (status = 404, body = super::error::ErrorBody)))]
 pub async fn backup(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Backup>), ApiError> {
     let ws = state.workspaces.get(&id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(state.workspaces.backup(&ws).await?),
-    ))
+    match state.workspaces.backup(&ws).await {
+        Ok(b) => Ok((StatusCode::CREATED, Json(b))),
+        Err(e) => Err(gone_or(&state, &ws, e).await),
+    }
 }
 
 /// A workspace's backups, newest first.
-#[utoipa::path(get, path = "/api/workspaces/{id}/backups", tag = "workspaces",
+#[utoipa::path(get, path = "/api/workspaces/{id}/backups", tag = "workspaces", operation_id = "workspace_backups",
+    params(("id" = String, Path, description = "The workspace's id or name.")),
     responses((status = 200, body = Vec<Backup>), (status = 404, body = super::error::ErrorBody)))]
 pub async fn backups_of(
     State(state): State<AppState>,
@@ -261,7 +306,7 @@ pub async fn backups_of(
 }
 
 /// Every backup, newest first (those of deleted workspaces included).
-#[utoipa::path(get, path = "/api/backups", tag = "workspaces",
+#[utoipa::path(get, path = "/api/backups", tag = "workspaces", operation_id = "list_backups",
     responses((status = 200, body = Vec<Backup>)))]
 pub async fn backups(State(state): State<AppState>) -> Result<Json<Vec<Backup>>, ApiError> {
     Ok(Json(state.workspaces.backups(None).await?))
@@ -271,15 +316,19 @@ pub async fn backups(State(state): State<AppState>) -> Result<Json<Vec<Backup>>,
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreRequest {
-    /// The new workspace's name.
+    /// The new workspace's name: 1 to 64 letters, digits, `.`, `_` or `-`,
+    /// starting with a letter or digit.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub name: String,
 }
 
 /// Restore a backup as a new workspace, after checking the archive's
 /// SHA-256 (422 `backup_corrupt` when it changed).
-#[utoipa::path(post, path = "/api/backups/{id}/restore", tag = "workspaces",
+#[utoipa::path(post, path = "/api/backups/{id}/restore", tag = "workspaces", operation_id = "restore_backup",
+    params(("id" = String, Path, description = "The backup's id.")),
     request_body = RestoreRequest,
     responses((status = 201, body = WorkspaceView), (status = 404, body = super::error::ErrorBody),
+        (status = 409, description = "A workspace has that name", body = super::error::ErrorBody),
         (status = 422, body = super::error::ErrorBody)))]
 pub async fn restore(
     State(state): State<AppState>,
@@ -293,6 +342,7 @@ pub async fn restore(
 
 /// Delete a backup and its archive.
 #[utoipa::path(delete, path = "/api/backups/{id}", tag = "workspaces",
+    params(("id" = String, Path, description = "The backup's id.")),
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete_backup(
     State(state): State<AppState>,

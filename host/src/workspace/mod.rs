@@ -270,7 +270,9 @@ pub struct WorkspaceView {
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWorkspace {
-    /// A unique name: letters, digits, `.`, `_`, `-` (1 to 64).
+    /// A unique name: letters, digits, `.`, `_`, `-` (1 to 64), starting
+    /// with a letter or digit.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub name: String,
     /// A local git repository: the workspace is a worktree of it on a new
     /// branch.
