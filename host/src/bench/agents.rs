@@ -21,6 +21,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
+/// The API token the benchmark's server takes.
+const BENCH_TOKEN: &str = "bench-user-token";
+
 /// Options of `paddock bench agents`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct AgentBenchArgs {
@@ -209,7 +212,10 @@ output_per_mtok = 0.0
             .arg(&config)
             .arg("--bind")
             .arg("127.0.0.1:0")
+            .arg("--workspace-root")
+            .arg(scratch.join("workspace"))
             .env("PADDOCK_ADMIN_TOKEN", "bench-admin-token")
+            .env("PADDOCK_TOKEN", BENCH_TOKEN)
             .env_remove("PADDOCK_DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -237,7 +243,10 @@ output_per_mtok = 0.0
     }
 
     fn ws_url(&self) -> String {
-        format!("{}/api/ws", self.base.replacen("http://", "ws://", 1))
+        format!(
+            "{}/api/ws?token={BENCH_TOKEN}",
+            self.base.replacen("http://", "ws://", 1)
+        )
     }
 }
 
@@ -615,8 +624,14 @@ pub async fn agents(
     std::fs::create_dir_all(&workspace)?;
     let exe: PathBuf = std::env::current_exe().context("cannot find the paddock binary")?;
     let server = Server::start(&exe, scratch.path(), &model.base_url(), builtin, cache)?;
+    let mut auth = reqwest::header::HeaderMap::new();
+    auth.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {BENCH_TOKEN}"))?,
+    );
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
+        .default_headers(auth)
         .build()?;
 
     // RSS per idle agent: before and after creating agents never messaged.
