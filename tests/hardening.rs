@@ -660,14 +660,7 @@ async fn nul_and_control_names_are_refused(server: &Server) {
             "{v}"
         );
     }
-    let list: Value = http
-        .get(server.url("/api/agents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = common::scripted::get_json(&http, &server.url("/api/agents")).await;
     assert_eq!(list, json!([]));
 }
 
@@ -779,14 +772,7 @@ async fn a_directory_too_large_to_import_is_refused_and_leaves_nothing() {
             );
         }
     }
-    let list: Value = http
-        .get(server.url("/api/workspaces"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = common::scripted::get_json(&http, &server.url("/api/workspaces")).await;
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     let managed = std::fs::read_dir(p.data_dir().join("workspaces"))
         .unwrap()

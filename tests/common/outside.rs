@@ -339,3 +339,29 @@ pub fn results(stdout: &str) -> BTreeMap<String, (bool, String)> {
         })
         .collect()
 }
+
+/// Checks a probe's output: the outside host was reached and nothing else
+/// was, and every one of the `targets` and the gateway was tried.
+pub fn assert_only_outside(stdout: &str, targets: usize) {
+    let seen = results(stdout);
+    for (name, (reached, line)) in &seen {
+        if name != "outside" {
+            assert!(!reached, "the sandbox reached the host: {line}");
+        }
+    }
+    let (reached, line) = &seen["outside"];
+    assert!(*reached && line.contains("outside"), "{line}");
+    assert_eq!(
+        seen.len(),
+        targets + 2,
+        "every target and the gateway: {stdout}"
+    );
+}
+
+/// Checks a probe's output without the network: every one of the `targets`
+/// was tried and none reached.
+pub fn assert_nothing_reached(stdout: &str, targets: usize) {
+    let seen = results(stdout);
+    assert_eq!(seen.len(), targets, "{stdout}");
+    assert!(seen.values().all(|(reached, _)| !reached), "{stdout}");
+}
