@@ -5,6 +5,7 @@
 
 pub mod mcp_servers;
 pub mod podman;
+pub mod postgres;
 pub mod scripted;
 
 use std::ffi::OsStr;
