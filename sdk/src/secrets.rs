@@ -308,6 +308,9 @@ impl RedactStream<'_> {
     fn feed(&mut self, text: &str, end: bool) -> String {
         let mut text = Cow::Borrowed(text);
         for stage in &mut self.literals {
+            if stage.passes(&text) {
+                continue;
+            }
             let mut out = String::with_capacity(text.len());
             stage.push(&text, end, &mut out);
             text = Cow::Owned(out);
@@ -328,12 +331,13 @@ struct LiteralHold<'a> {
 }
 
 impl LiteralHold<'_> {
+    /// Whether `text` goes through untouched: nothing is held and it holds
+    /// neither an occurrence of the value nor the start of one.
+    fn passes(&self, text: &str) -> bool {
+        self.held.is_empty() && !text.as_bytes().contains(&self.value.as_bytes()[0])
+    }
+
     fn push(&mut self, text: &str, end: bool, out: &mut String) {
-        if self.held.is_empty() && !end && !text.as_bytes().contains(&self.value.as_bytes()[0]) {
-            // Neither an occurrence nor the start of one.
-            out.push_str(text);
-            return;
-        }
         self.held.push_str(text);
         let mut done = 0;
         for (i, v) in self.held.match_indices(self.value) {
