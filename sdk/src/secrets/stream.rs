@@ -44,8 +44,9 @@ pub const MAX_HELD_BYTES: usize = 4096;
 /// longer become part of a secret and holds back the rest: the tail that
 /// is a prefix of a literal value, or a token shape that has begun (or may
 /// be beginning: `s` could start `sk-`) and may go on. Ordinary text is
-/// held back by a character at most, and only when that character could
-/// start a secret. [`finish`](RedactStream::finish) returns the redacted
+/// held back only where it could start a secret, by the few characters
+/// that could (`e` of `eyJ`, `bea` of `bearer`), until the next piece
+/// shows it does not. [`finish`](RedactStream::finish) returns the redacted
 /// rest at the end of the stream. Put together, everything returned is
 /// exactly [`Redactor::redact`] of the whole text, whatever the pieces —
 /// except for a token shape held past [`MAX_HELD_BYTES`] that never
@@ -159,10 +160,11 @@ impl LiteralHold<'_> {
     }
 }
 
-/// [`TOKEN_PATTERNS`](super::TOKEN_PATTERNS) as a DFA that runs anchored at a start position and
-/// says, byte by byte, whether a token starting there can still go on
-/// (dead state: no), and where its match ends (leftmost-first, as
-/// [`token_regex`](super::token_regex); match states come one byte late).
+/// [`TOKEN_PATTERNS`](super::TOKEN_PATTERNS) as a DFA that runs anchored
+/// at a start position and says, byte by byte, whether a token starting
+/// there can still go on (dead state: no), and where its match ends
+/// (leftmost-first, as [`token_regex`](super::token_regex); match states
+/// come one byte late).
 struct TokenDfa {
     dfa: dense::DFA<Vec<u32>>,
     start: StateID,
