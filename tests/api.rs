@@ -3330,50 +3330,7 @@ async fn websocket_streams_every_event_once_in_order_and_resumes_after_k() {
 // 7. PostgreSQL
 // ---------------------------------------------------------------------------
 
-/// A PostgreSQL database made for one test and dropped afterwards.
-struct PgDb {
-    url: String,
-}
-
-impl PgDb {
-    async fn create() -> PgDb {
-        use sqlx::migrate::MigrateDatabase;
-        let server = std::env::var("PADDOCK_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let mut url = reqwest::Url::parse(&server).unwrap();
-        let name = format!(
-            "paddock_api_test_{}_{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        );
-        url.set_path(&format!("/{name}"));
-        let url = url.to_string();
-        sqlx::any::install_default_drivers();
-        if let Err(e) = sqlx::Any::create_database(&url).await {
-            panic!(
-                "PostgreSQL at {server} is unreachable or refused to create a database ({e}); \
-                 start PostgreSQL or point PADDOCK_TEST_POSTGRES_URL at one"
-            );
-        }
-        PgDb { url }
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let url = self.url.clone();
-        let _ = std::thread::spawn(move || {
-            use sqlx::migrate::MigrateDatabase;
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                let _ = rt.block_on(sqlx::Any::force_drop_database(&url));
-            }
-        })
-        .join();
-    }
-}
+use common::postgres::PgDb;
 
 fn serve_pg(p: &Paddock, model_url: &str, db: &PgDb) -> Server {
     let config = scripted_config(p.data_dir(), model_url, "");
@@ -3382,7 +3339,7 @@ fn serve_pg(p: &Paddock, model_url: &str, db: &PgDb) -> Server {
 
 #[tokio::test]
 async fn postgres_keeps_agents_and_events_across_a_restart() {
-    let db = PgDb::create().await;
+    let db = PgDb::create("paddock_api_test").await;
     let m = model().await;
     let p = Paddock::new();
     let ws = tempfile::tempdir().unwrap();

@@ -6,6 +6,12 @@
 //! built-in `mcp-redact` adapter redacts MCP results with it. Both compile
 //! it natively and for `wasm32-wasip2`, so the patterns exist once.
 //!
+//! Text that arrives in pieces (a model's deltas, a command's output) goes
+//! through a `RedactStream` (feature `streaming`): it holds back only a tail
+//! that could still become part of a secret, so no secret is ever emitted
+//! split across pieces, and what it emits, put together, is exactly the
+//! redaction of the whole text.
+//!
 //! ```
 //! use paddock_sdk::secrets::{Redactor, REDACTED};
 //!
@@ -17,6 +23,11 @@
 use regex::Regex;
 use std::borrow::Cow;
 use std::sync::OnceLock;
+
+#[cfg(feature = "streaming")]
+mod stream;
+#[cfg(feature = "streaming")]
+pub use stream::{MAX_HELD_BYTES, RedactStream};
 
 /// What a redacted secret becomes.
 pub const REDACTED: &str = "[REDACTED]";
@@ -50,7 +61,7 @@ pub const TOKEN_PATTERNS: &[&str] = &[
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
 ];
 
-/// Literal pieces of which every shape of [`TOKEN_PATTERNS`] contains one
+/// Literal pieces with which every shape of [`TOKEN_PATTERNS`] starts
 /// (`bearer` in any case). A text with none of them cannot hold a token and
 /// is not scanned — so the common case never compiles the expression, which
 /// is most of the cost of a fresh plugin instance that redacts.
@@ -71,13 +82,24 @@ const TOKEN_ANCHORS: &[&str] = &[
 ];
 
 /// Whether the text contains a piece every token shape has (see
-/// [`TOKEN_ANCHORS`]); false means it holds no token.
+/// `TOKEN_ANCHORS`); false means it holds no token.
 pub fn may_hold_token(text: &str) -> bool {
     TOKEN_ANCHORS.iter().any(|a| text.contains(a))
         || text
             .as_bytes()
             .windows(6)
             .any(|w| w.eq_ignore_ascii_case(b"bearer"))
+}
+
+/// [`TOKEN_PATTERNS`] as one alternation, each in a group of its own so a
+/// flag one of them sets (the bearer shape's `(?i)`) stays its own: joined
+/// bare, `(?i)` would reach every pattern after it.
+pub(crate) fn token_alternation() -> String {
+    TOKEN_PATTERNS
+        .iter()
+        .map(|p| format!("(?:{p})"))
+        .collect::<Vec<_>>()
+        .join("|")
 }
 
 /// [`TOKEN_PATTERNS`] as one regular expression, compiled once per process
@@ -88,7 +110,7 @@ pub fn token_regex() -> &'static Regex {
         // The patterns are constants and the unit tests compile them, so
         // this cannot fail in a released build; should it ever, match
         // nothing rather than panic.
-        Regex::new(&TOKEN_PATTERNS.join("|"))
+        Regex::new(&token_alternation())
             .or_else(|_| Regex::new(r"[^\s\S]"))
             .unwrap_or_else(|_| unreachable!("a constant, valid regular expression"))
     })
@@ -303,6 +325,20 @@ mod tests {
         assert_eq!(v[REDACTED], true);
         let mut clean = serde_json::json!({"a": ["ok", 1, null]});
         assert!(!r.redact_json(&mut clean));
+    }
+
+    #[test]
+    fn a_flag_of_one_shape_stays_its_own() {
+        // `(?i)` belongs to the bearer shape only.
+        assert!(token_regex().is_match("BEARER abcdefghijklmnopqrstuvwxyz.123"));
+        for other in [
+            "EYJhbGciOiJIUzI1NiJ9.EYJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijklmnop",
+            "-----begin rsa private key-----\nMIIEabc\n",
+            "SK-abcdefghijklmnopqrstuvwxyz",
+        ] {
+            assert!(!token_regex().is_match(other), "{other}");
+            assert_eq!(Redactor::default().redact(other), other);
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod mcp_servers;
 pub mod pg;
 pub mod podman;
+pub mod postgres;
 pub mod scripted;
 
 use std::ffi::OsStr;

@@ -1,10 +1,16 @@
 //! Secret redaction: values of configured secret environment variables and
-//! token-shaped strings are replaced before anything is stored or broadcast.
+//! token-shaped strings are replaced before anything is stored or broadcast
+//! — whole events here, text that streams in pieces (model deltas, command
+//! output) through a [`RedactStream`], which never lets a secret out split
+//! across pieces.
 
 use crate::events::EventBody;
 
 /// What a redacted secret becomes.
 pub use paddock_sdk::secrets::REDACTED;
+
+/// Redaction of text that arrives in pieces.
+pub use paddock_sdk::secrets::RedactStream;
 
 /// Replaces secrets in text: the literal values it was given and the token
 /// shapes of [`paddock_sdk::secrets::TOKEN_PATTERNS`] (shared with the
@@ -21,6 +27,13 @@ impl Redactor {
     /// The text with every secret replaced by [`REDACTED`].
     pub fn redact(&self, text: &str) -> String {
         self.0.redact(text)
+    }
+
+    /// A redactor for one text that arrives in pieces: what it emits never
+    /// holds a secret, even one split across pieces, and put together is
+    /// [`Redactor::redact`] of the whole text.
+    pub fn stream(&self) -> RedactStream<'_> {
+        self.0.stream()
     }
 
     /// An event body with every string of its data redacted (a body whose

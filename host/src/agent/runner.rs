@@ -357,15 +357,19 @@ impl Agent {
         let _ = self.live.send(event.clone());
     }
 
-    /// Broadcasts a live-only text delta (redacted, never stored).
-    fn delta(&self, text: &str) {
+    /// Broadcasts a live-only text delta, never stored. `text` comes out
+    /// of the answer's redacting stream (see [`Agent::call_model`]), so it
+    /// is redacted and no secret is split across deltas; empty text is not
+    /// sent.
+    fn delta(&self, text: String) {
+        if text.is_empty() {
+            return;
+        }
         let _ = self.live.send(Arc::new(Event {
             seq: self.last_seq(),
             agent_id: self.id.clone(),
             ts: chrono::Utc::now(),
-            body: EventBody::MessageDelta {
-                text: self.deps.redactor.redact(text),
-            },
+            body: EventBody::MessageDelta { text },
         }));
     }
 
@@ -1012,9 +1016,11 @@ impl Agent {
             .is_none_or(|allowed| allowed.iter().any(|t| t == tool))
     }
 
-    /// Calls the model, streaming deltas live; stores the answer and its
-    /// `usage` event (with the tokens masking saved and, for a routed
-    /// call, its route).
+    /// Calls the model, streaming deltas live through one redacting stream
+    /// (which holds back a tail that could be the start of a secret and
+    /// lets it out when the answer ends, is interrupted or — discarded — is
+    /// retried); stores the answer and its `usage` event (with the tokens
+    /// masking saved and, for a routed call, its route).
     async fn call_model(
         &self,
         provider: &Provider,
@@ -1040,6 +1046,7 @@ impl Agent {
         let timeout = tokio::time::sleep_until(deadline.unwrap_or(far));
         tokio::pin!(timeout);
         let mut partial = String::new();
+        let mut live = self.deps.redactor.stream();
         // When the first text arrived (time to first token).
         let mut first_text: Option<Instant> = None;
         let result = loop {
@@ -1047,6 +1054,7 @@ impl Agent {
                 biased;
                 _ = token.cancelled() => {
                     drop(call);
+                    self.delta(live.finish());
                     if !partial.is_empty() {
                         // Keep what the user already saw.
                         self.append(EventBody::MessageAssistant {
@@ -1063,14 +1071,14 @@ impl Agent {
                 }
                 Some(note) = rx.recv() => {
                     first_text_of(&mut first_text, &note);
-                    self.on_note(note, &mut partial).await?
+                    self.on_note(note, &mut partial, &mut live).await?
                 }
                 result = call.as_mut() => break result,
             }
         };
         while let Ok(note) = rx.try_recv() {
             first_text_of(&mut first_text, &note);
-            self.on_note(note, &mut partial).await?;
+            self.on_note(note, &mut partial, &mut live).await?;
         }
         let completion = match result {
             Ok(c) => c,
@@ -1081,6 +1089,8 @@ impl Agent {
                 ));
             }
         };
+        // The held-back tail goes out before the answer is stored.
+        self.delta(live.finish());
         let cost = model.cost(&completion.usage);
         let mut events = Vec::new();
         events.push(
@@ -1109,11 +1119,19 @@ impl Agent {
         Ok(ModelResult::Answer(events, completion.usage.input_tokens))
     }
 
-    async fn on_note(&self, note: StreamNote, partial: &mut String) -> Result<(), AgentError> {
+    /// Handles a note of the model stream: a delta goes into the answer so
+    /// far and, through the redacting stream `live`, out to subscribers; a
+    /// retry discards both.
+    async fn on_note(
+        &self,
+        note: StreamNote,
+        partial: &mut String,
+        live: &mut super::redact::RedactStream<'_>,
+    ) -> Result<(), AgentError> {
         match note {
             StreamNote::Delta(text) => {
                 partial.push_str(&text);
-                self.delta(&text);
+                self.delta(live.push(&text));
             }
             StreamNote::Retrying {
                 attempt,
@@ -1121,6 +1139,7 @@ impl Agent {
                 reason,
             } => {
                 partial.clear();
+                live.discard();
                 self.append(EventBody::Error {
                     code: "model_retry".into(),
                     message: format!(
@@ -1596,12 +1615,28 @@ const OUTPUT_EVENT_BYTES: usize = 16 * 1024;
 
 impl Agent {
     /// Stores the output a running command streams, as `tool.output`
-    /// events, until the call ends.
+    /// events, until the call ends. Each stream (stdout, stderr) goes
+    /// through a redacting stream of its own, so a secret printed in
+    /// several writes is never stored split across events; what it holds
+    /// back is stored when the call ends.
     async fn stream_output(
         &self,
         call_id: &str,
         mut rx: tokio::sync::mpsc::UnboundedReceiver<OutputChunk>,
     ) -> Result<(), AgentError> {
+        use crate::sandbox::StreamKind;
+        let (mut stdout, mut stderr) = (self.deps.redactor.stream(), self.deps.redactor.stream());
+        let store = async |stream: StreamKind, chunk: String| -> Result<(), AgentError> {
+            if !chunk.is_empty() {
+                self.append(EventBody::ToolOutput {
+                    call_id: call_id.to_string(),
+                    stream: stream.as_str().to_string(),
+                    chunk,
+                })
+                .await?;
+            }
+            Ok(())
+        };
         while let Some(first) = rx.recv().await {
             let stream = first.stream;
             let mut text = first.text;
@@ -1619,14 +1654,15 @@ impl Agent {
             for (stream, text) in
                 std::iter::once((stream, text)).chain(next.map(|c| (c.stream, c.text)))
             {
-                self.append(EventBody::ToolOutput {
-                    call_id: call_id.to_string(),
-                    stream: stream.as_str().to_string(),
-                    chunk: text,
-                })
-                .await?;
+                let redacted = match stream {
+                    StreamKind::Stdout => stdout.push(&text),
+                    StreamKind::Stderr => stderr.push(&text),
+                };
+                store(stream, redacted).await?;
             }
         }
+        store(StreamKind::Stdout, stdout.finish()).await?;
+        store(StreamKind::Stderr, stderr.finish()).await?;
         Ok(())
     }
 }

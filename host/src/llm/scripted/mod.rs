@@ -7,7 +7,7 @@
 pub mod script;
 mod server;
 
-pub use script::{Conversation, Fault, Script, ScriptError, UsageSpec};
+pub use script::{Conversation, Deltas, Fault, Script, ScriptError, UsageSpec};
 pub use server::{REQUEST_LOG_LEN, Stats};
 
 use std::net::{IpAddr, SocketAddr};

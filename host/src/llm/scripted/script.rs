@@ -35,6 +35,8 @@ struct ScriptFile {
     #[serde(default)]
     tokens_per_second: f64,
     #[serde(default)]
+    delta_chars: Option<serde_json::Value>,
+    #[serde(default)]
     scenarios: Vec<ScenarioFile>,
     #[serde(default)]
     turns: Vec<TurnFile>,
@@ -65,6 +67,8 @@ struct TurnFile {
     tool_calls: Vec<ToolCallFile>,
     #[serde(default)]
     tokens_per_second: Option<f64>,
+    #[serde(default)]
+    delta_chars: Option<serde_json::Value>,
     #[serde(default)]
     stamp_tokens: Option<u32>,
     #[serde(default)]
@@ -193,6 +197,8 @@ pub struct Turn {
     pub tool_calls: Vec<ScriptToolCall>,
     /// The pace (0: as fast as possible).
     pub tokens_per_second: f64,
+    /// How the text is cut into deltas.
+    pub deltas: Deltas,
     /// Text tokens of the form `t<unix_micros> ` sent before the text.
     pub stamp_tokens: u32,
     /// The finish reason (default `tool_calls` when it calls tools, else `stop`).
@@ -201,6 +207,49 @@ pub struct Turn {
     pub usage: UsageSpec,
     /// The fault, if any.
     pub fault: Option<Fault>,
+}
+
+/// How a turn's text is cut into deltas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Deltas {
+    /// Word by word, each word with the whitespace after it.
+    #[default]
+    Words,
+    /// Pieces of `min`, `min + 1`, …, `max`, `min`, … characters.
+    Chars {
+        /// The smallest piece (at least 1).
+        min: usize,
+        /// The largest piece (at least `min`).
+        max: usize,
+    },
+}
+
+impl Deltas {
+    /// Reads `delta_chars`: absent (words), a whole number N >= 1 (pieces
+    /// of N characters) or a range `[min, max]` of them.
+    fn parse(value: Option<&serde_json::Value>) -> Result<Deltas, String> {
+        let Some(value) = value else {
+            return Ok(Deltas::Words);
+        };
+        let count = |v: &serde_json::Value| v.as_u64().filter(|n| *n >= 1).map(|n| n as usize);
+        let bad = || {
+            format!(
+                "must be a whole number >= 1 or a range [min, max] of them (min <= max), not {value}"
+            )
+        };
+        match value {
+            serde_json::Value::Array(pair) => match pair.as_slice() {
+                [a, b] => match (count(a), count(b)) {
+                    (Some(min), Some(max)) if min <= max => Ok(Deltas::Chars { min, max }),
+                    _ => Err(bad()),
+                },
+                _ => Err(bad()),
+            },
+            v => count(v)
+                .map(|n| Deltas::Chars { min: n, max: n })
+                .ok_or_else(bad),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -331,6 +380,8 @@ impl Script {
                 "tokens_per_second must be a number >= 0 (0: as fast as possible)".into(),
             ));
         }
+        let file_deltas = Deltas::parse(file.delta_chars.as_ref())
+            .map_err(|m| invalid(format!("`delta_chars`: {m}")))?;
         let mut scenarios = Vec::new();
         let mut raw: Vec<(String, Option<String>, Vec<TurnFile>)> = Vec::new();
         for (i, s) in file.scenarios.into_iter().enumerate() {
@@ -379,6 +430,10 @@ impl Script {
                 if !pace_ok(pace) {
                     return Err(err("tokens_per_second", "must be a number >= 0".into()));
                 }
+                let deltas = match &t.delta_chars {
+                    None => file_deltas,
+                    Some(v) => Deltas::parse(Some(v)).map_err(|m| err("delta_chars", m))?,
+                };
                 let mut calls = Vec::new();
                 for (k, c) in t.tool_calls.into_iter().enumerate() {
                     if c.name.is_empty() {
@@ -426,6 +481,7 @@ impl Script {
                     text: t.text,
                     tool_calls: calls,
                     tokens_per_second: pace,
+                    deltas,
                     stamp_tokens: stamp,
                     finish_reason,
                     usage: t.usage.unwrap_or_default(),
@@ -577,12 +633,49 @@ turns:
                 "turns:\n  - text: a\n    tokens_per_second: -1\n",
                 "turn 0: `tokens_per_second`",
             ),
+            (
+                "turns:\n  - text: a\n  - text: b\n    delta_chars: 0\n",
+                "turn 1: `delta_chars`: must be a whole number >= 1",
+            ),
+            (
+                "turns:\n  - text: a\n    delta_chars: [3, 1]\n",
+                "turn 0: `delta_chars`: must be a whole number >= 1 or a range [min, max]",
+            ),
+            (
+                "turns:\n  - text: a\n    delta_chars: [1, 2, 3]\n",
+                "turn 0: `delta_chars`",
+            ),
+            (
+                "turns:\n  - text: a\n    delta_chars: two\n",
+                "turn 0: `delta_chars`",
+            ),
+            (
+                "delta_chars: 1.5\nturns:\n  - text: a\n",
+                "`delta_chars`: must be",
+            ),
             ("model: m\n", "no `turns`"),
         ];
         for (text, want) in cases {
             let e = Script::from_yaml_str(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn delta_sizes_parse_with_a_script_wide_default() {
+        let s = Script::from_yaml_str(
+            "delta_chars: [1, 3]\nturns:\n  - text: a\n  - text: b\n    delta_chars: 2\n  - text: c\n",
+        )
+        .unwrap();
+        let deltas = |n| s.select(&convo("x", None, n)).unwrap().turn.deltas;
+        assert_eq!(deltas(0), Deltas::Chars { min: 1, max: 3 });
+        assert_eq!(deltas(1), Deltas::Chars { min: 2, max: 2 });
+        assert_eq!(deltas(2), Deltas::Chars { min: 1, max: 3 });
+        let words = Script::from_yaml_str("turns:\n  - text: a\n").unwrap();
+        assert_eq!(
+            words.select(&convo("x", None, 0)).unwrap().turn.deltas,
+            Deltas::Words
+        );
     }
 
     #[test]

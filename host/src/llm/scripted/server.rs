@@ -2,7 +2,7 @@
 //! chunk and error wire format, pacing, fault injection, the request log
 //! and the counters tests read.
 
-use super::script::{Conversation, Fault, Script, Turn};
+use super::script::{Conversation, Deltas, Fault, Script, Turn};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State as AxState;
@@ -455,8 +455,21 @@ fn words(text: &str) -> Vec<String> {
 
 /// Splits text into pieces of 4 characters.
 fn fours(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    chars.chunks(4).map(|c| c.iter().collect()).collect()
+    sized(text, 4, 4)
+}
+
+/// Splits text into pieces of `min`, `min + 1`, …, `max`, `min`, …
+/// characters (each at least 1).
+fn sized(text: &str, min: usize, max: usize) -> Vec<String> {
+    let (min, max) = (min.max(1), max.max(min.max(1)));
+    let mut sizes = (min..=max).cycle();
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    while chars.peek().is_some() {
+        let n = sizes.next().unwrap_or(min);
+        out.push(chars.by_ref().take(n).collect());
+    }
+    out
 }
 
 impl Plan {
@@ -471,7 +484,11 @@ impl Plan {
         let mut pieces = vec![Piece::Role];
         pieces.extend((0..turn.stamp_tokens).map(|_| Piece::Stamp));
         if let Some(t) = &turn.text {
-            pieces.extend(words(t).into_iter().map(Piece::Text));
+            let split = match turn.deltas {
+                Deltas::Words => words(t),
+                Deltas::Chars { min, max } => sized(t, min, max),
+            };
+            pieces.extend(split.into_iter().map(Piece::Text));
         }
         let mut calls = Vec::new();
         for (i, c) in turn.tool_calls.iter().enumerate() {
@@ -651,6 +668,11 @@ mod tests {
         );
         assert_eq!(words(" lead"), vec![" ", "lead"]);
         assert_eq!(fours("{\"a\": 1}"), vec!["{\"a\"", ": 1}"]);
+        assert_eq!(
+            sized("CANARYq7Zp3xé", 1, 3),
+            vec!["C", "AN", "ARY", "q", "7Z", "p3x", "é"]
+        );
+        assert_eq!(sized("abcde", 2, 2), vec!["ab", "cd", "e"]);
         assert_eq!(words("").len(), 0);
     }
 }
