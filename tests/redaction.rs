@@ -387,3 +387,34 @@ turns:
     );
     assert_eq!(deltas(&sub.events).concat(), "The token: [REDACTED]");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_printed_in_writes_that_cut_a_character_is_redacted_whole() {
+    // Two writes, the first ending inside the `ä` (0xC3 | 0xA4).
+    let secret = "pässwörd-Zürich-42";
+    let s = setup(
+        r#"
+turns:
+  - text: "Ready."
+  - tool_calls: [{name: execute_bash, arguments: {command: "head -c 2 p.txt; sleep 1; tail -c +3 p.txt"}}]
+  - text: "Done."
+"#,
+        "[agents]\nsecret_env = [\"PADDOCK_TEST_PASS\"]\n[sandbox]\nbackend = \"bwrap\"\n",
+        &[("PADDOCK_TEST_PASS", secret)],
+    )
+    .await;
+    std::fs::write(s.workspace.path().join("p.txt"), format!("{secret}\n")).unwrap();
+    let (id, mut sub) = ready_agent(&s).await;
+    sub.send(json!({"op": "message", "text": "print it"})).await;
+    sub.until_answered().await;
+    let stored = s.events(&id).await;
+    for (what, evs) in [("live", &sub.events), ("stored", &stored)] {
+        let chunks = output_chunks(evs, "stdout");
+        assert_eq!(chunks.concat(), "[REDACTED]\n", "{what} chunks: {chunks:?}");
+    }
+    let all = serde_json::to_string(&stored).unwrap();
+    assert!(
+        !all.contains("sswörd") && !all.contains('\u{FFFD}'),
+        "{all}"
+    );
+}

@@ -48,6 +48,9 @@ pub struct Capture {
     total: u64,
     streamed: usize,
     sink: Option<OutputSink>,
+    /// The first bytes of a character whose last bytes are not read yet,
+    /// streamed with them.
+    split: Vec<u8>,
 }
 
 impl Capture {
@@ -62,24 +65,25 @@ impl Capture {
             total: 0,
             streamed: 0,
             sink,
+            split: Vec::new(),
         }
     }
 
     /// Adds bytes read from the stream.
     pub fn push(&mut self, bytes: &[u8]) {
         self.total += bytes.len() as u64;
-        if let Some(sink) = &self.sink
-            && self.streamed < self.cap
-        {
+        if self.sink.is_some() && self.streamed < self.cap {
             let n = bytes.len().min(self.cap - self.streamed);
             self.streamed += n;
-            let text = String::from_utf8_lossy(&bytes[..n]).into_owned();
-            if sink
-                .send(OutputChunk {
-                    stream: self.stream,
-                    text,
-                })
-                .is_err()
+            let text = self.decode(&bytes[..n]);
+            if !text.is_empty()
+                && let Some(sink) = &self.sink
+                && sink
+                    .send(OutputChunk {
+                        stream: self.stream,
+                        text,
+                    })
+                    .is_err()
             {
                 self.sink = None;
             }
@@ -103,6 +107,22 @@ impl Capture {
             self.tail.drain(..overflow);
             self.tail.extend(rest);
         }
+    }
+
+    /// The text of bytes to stream. A character split across reads is held
+    /// back until its last byte is read, so it is streamed whole — not as
+    /// two U+FFFD, nor a secret holding it as two halves that redaction
+    /// cannot recognise; bytes that are not UTF-8 become U+FFFD as before.
+    /// A character cut off by the end of the output (or by the cap) is not
+    /// streamed; the captured text shows it as U+FFFD.
+    fn decode(&mut self, bytes: &[u8]) -> String {
+        if self.split.is_empty() && incomplete_suffix(bytes) == 0 {
+            return String::from_utf8_lossy(bytes).into_owned();
+        }
+        let mut all = std::mem::take(&mut self.split);
+        all.extend_from_slice(bytes);
+        self.split = all.split_off(all.len() - incomplete_suffix(&all));
+        String::from_utf8_lossy(&all).into_owned()
     }
 
     /// Bytes seen in all.
@@ -133,6 +153,26 @@ impl Capture {
         out.push_str(&String::from_utf8_lossy(&tail));
         out
     }
+}
+
+/// How many bytes at the end of `bytes` begin a character whose last
+/// bytes are missing (0 to 3).
+fn incomplete_suffix(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let b = bytes[bytes.len() - back];
+        if b & 0xC0 == 0x80 {
+            // A continuation byte: its lead is further back.
+            continue;
+        }
+        let len = match b {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => return 0,
+        };
+        return if len > back { back } else { 0 };
+    }
+    0
 }
 
 #[cfg(test)]
@@ -170,6 +210,29 @@ mod tests {
             c.text(),
             "01\n[… 6 bytes of stdout cut: output over 4 bytes …]\n89"
         );
+    }
+
+    #[test]
+    fn a_character_split_across_reads_is_streamed_whole() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut c = Capture::new(StreamKind::Stdout, 1000, Some(tx));
+        let text = "pässwörd 日本 🦀 x";
+        for b in text.as_bytes() {
+            c.push(&[*b]);
+        }
+        c.push(&[0xE6, 0x97]);
+        c.push(&[0xFF, b'!']);
+        let mut got = Vec::new();
+        while let Ok(chunk) = rx.try_recv() {
+            got.push(chunk.text);
+        }
+        assert_eq!(got.concat(), format!("{text}\u{FFFD}\u{FFFD}!"), "{got:?}");
+        // Each piece of multi-byte characters came whole or not at all.
+        assert!(got.iter().all(|t| !t.is_empty()), "{got:?}");
+        assert_eq!(incomplete_suffix("é".as_bytes()), 0);
+        assert_eq!(incomplete_suffix(&"🦀".as_bytes()[..3]), 3);
+        assert_eq!(incomplete_suffix(&[b'a', 0xC3]), 1);
+        assert_eq!(incomplete_suffix(&[0x80, 0x80, 0x80]), 0);
     }
 
     #[test]
