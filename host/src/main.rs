@@ -921,11 +921,9 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
             config.server.bind
         ))
     })?;
-    if args.unsafe_no_auth && !addr.ip().is_loopback() {
-        bail!(Usage(format!(
-            "--unsafe-no-auth only applies to a loopback bind; {addr} is reachable from other machines"
-        )));
-    }
+    // Before the data dir is locked and the host opened.
+    paddock::api::auth::check_unsafe_no_auth(args.unsafe_no_auth, addr)
+        .map_err(|e| Usage(e.to_string()))?;
     let data_dir = data_dir(cli)?;
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;

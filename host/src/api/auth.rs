@@ -135,6 +135,14 @@ pub enum AuthSetupError {
     NoAuthBeyondLoopback(SocketAddr),
 }
 
+/// `--unsafe-no-auth` applies to a loopback bind only.
+pub fn check_unsafe_no_auth(unsafe_no_auth: bool, bind: SocketAddr) -> Result<(), AuthSetupError> {
+    if unsafe_no_auth && !bind.ip().is_loopback() {
+        return Err(AuthSetupError::NoAuthBeyondLoopback(bind));
+    }
+    Ok(())
+}
+
 fn random_hex() -> String {
     use rand::Rng;
     let bytes: [u8; 32] = rand::rng().random();
@@ -332,9 +340,7 @@ impl Auth {
     /// returns the lines to print at start (the login link last).
     pub fn setup(options: AuthOptions<'_>) -> Result<(Auth, Vec<TokenNotice>), AuthSetupError> {
         let loopback = options.bound.ip().is_loopback();
-        if options.unsafe_no_auth && !loopback {
-            return Err(AuthSetupError::NoAuthBeyondLoopback(options.bound));
-        }
+        check_unsafe_no_auth(options.unsafe_no_auth, options.bound)?;
         let mut notices = Vec::new();
         let (token, n) = load_or_create(
             "PADDOCK_TOKEN",
@@ -601,21 +607,25 @@ impl Auth {
         Ok(caller)
     }
 
-    fn set_cookie(&self, secret: &str) -> HeaderValue {
-        let max_age = SESSION_DAYS * 24 * 3600;
+    /// A `Set-Cookie` value for the session cookie (`value` empty and
+    /// `max_age` 0 clear it).
+    fn cookie_header(&self, value: &str, max_age: i64) -> HeaderValue {
         HeaderValue::from_str(&format!(
-            "{}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}",
+            "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}",
             self.cookie
         ))
         .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
-    fn clear_cookie(&self) -> HeaderValue {
-        HeaderValue::from_str(&format!(
-            "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-            self.cookie
-        ))
-        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    /// Opens a session for `role`: the `Set-Cookie` value that hands it to
+    /// the browser.
+    async fn open_session(&self, role: Role) -> Result<HeaderValue, ApiError> {
+        let secret = self
+            .sessions
+            .create(role)
+            .await
+            .map_err(|e| super::error::store_error("cannot store the session", &e))?;
+        Ok(self.cookie_header(&secret, SESSION_DAYS * 24 * 3600))
     }
 
     /// Uses the one-time login code: true (once) if it is the current one.
@@ -757,14 +767,9 @@ pub async fn sign_in(
     let role = auth
         .role_of_token(body.token.trim())
         .ok_or_else(|| unauthorized("token: not a valid token"))?;
-    let secret = auth
-        .sessions
-        .create(role)
-        .await
-        .map_err(|e| super::error::store_error("cannot store the session", &e))?;
+    let cookie = auth.open_session(role).await?;
     let mut resp = (StatusCode::CREATED, axum::Json(SessionView { role })).into_response();
-    resp.headers_mut()
-        .insert(header::SET_COOKIE, auth.set_cookie(&secret));
+    resp.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(resp)
 }
 
@@ -786,7 +791,7 @@ pub async fn sign_out(
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
     resp.headers_mut()
-        .insert(header::SET_COOKIE, state.auth.clear_cookie());
+        .insert(header::SET_COOKIE, state.auth.cookie_header("", 0));
     Ok(resp)
 }
 
@@ -813,14 +818,9 @@ pub async fn login_link(
     if code.is_empty() || !auth.take_login_code(&code) {
         return Ok(see_other("/?login=failed"));
     }
-    let secret = auth
-        .sessions
-        .create(Role::Admin)
-        .await
-        .map_err(|e| super::error::store_error("cannot store the session", &e))?;
+    let cookie = auth.open_session(Role::Admin).await?;
     let mut resp = see_other("/");
-    resp.headers_mut()
-        .insert(header::SET_COOKIE, auth.set_cookie(&secret));
+    resp.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(resp)
 }
 

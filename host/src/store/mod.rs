@@ -238,6 +238,14 @@ fn sqlite_code(d: &dyn sqlx::error::DatabaseError) -> Option<i32> {
     d.code()?.parse::<i32>().ok().map(|c| c & 0xff)
 }
 
+/// [`StoreError::Open`] of `target` for this error.
+fn open_error(target: &str, e: &sqlx::Error) -> StoreError {
+    StoreError::Open {
+        target: target.to_string(),
+        cause: open_cause(e),
+    }
+}
+
 /// What went wrong opening a database, in plain words (the connection
 /// refused, authentication failed, the file is not a database).
 fn open_cause(e: &sqlx::Error) -> String {
@@ -523,10 +531,7 @@ impl Store {
             Ok::<_, sqlx::Error>(mode)
         }
         .await;
-        let mode = opened.map_err(|e| StoreError::Open {
-            target: target.clone(),
-            cause: open_cause(&e),
-        })?;
+        let mode = opened.map_err(|e| open_error(&target, &e))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Invalid(format!(
                 "SQLite refused WAL mode (journal_mode is {mode})"
@@ -554,10 +559,7 @@ impl Store {
             })
             .connect(url)
             .await
-            .map_err(|e| StoreError::Open {
-                target,
-                cause: open_cause(&e),
-            })?;
+            .map_err(|e| open_error(&target, &e))?;
         let store = Store {
             pool,
             backend: Backend::Sqlite,
@@ -592,19 +594,13 @@ impl Store {
             conn.close().await
         }
         .await;
-        opened.map_err(|e| StoreError::Open {
-            target: target.clone(),
-            cause: open_cause(&e),
-        })?;
+        opened.map_err(|e| open_error(&target, &e))?;
         let pool = AnyPoolOptions::new()
             .max_connections(POSTGRES_MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await
-            .map_err(|e| StoreError::Open {
-                target,
-                cause: open_cause(&e),
-            })?;
+            .map_err(|e| open_error(&target, &e))?;
         let store = Store {
             pool,
             backend: Backend::Postgres,
