@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::pg::PgCluster;
+use common::postgres::{PgCluster, PgDb};
 use common::scripted::{of_type, setup, summary, wait_status};
 use common::{Paddock, Server, scripted_config};
 use serde_json::{Value, json};
@@ -188,6 +188,30 @@ fn with_database(config: std::path::PathBuf, url: &str) -> std::path::PathBuf {
     config
 }
 
+/// Creates `steady` and `stopper` (see [`OUTAGE_SCRIPT`]) and waits until
+/// both have started their commands; their ids.
+async fn start_both(http: &reqwest::Client, server: &Server, ws: &Path) -> (String, String) {
+    let mut ids = Vec::new();
+    for name in ["steady", "stopper"] {
+        let r = http
+            .post(server.url("/api/agents"))
+            .json(&json!({"name": name, "workspace": ws, "task": name, "tools": ["execute_bash"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        ids.push(id);
+    }
+    for id in &ids {
+        until_output(http, server, id).await;
+    }
+    (ids.remove(0), ids.remove(0))
+}
+
 /// Waits until the agent has started its command (its first output).
 async fn until_output(http: &reqwest::Client, server: &Server, id: &str) {
     let started = Instant::now();
@@ -238,8 +262,14 @@ async fn during_outage(http: &reqwest::Client, server: &Server, stopper: &str) {
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"]["code"], "store_unavailable", "{v}");
     }
+    interrupt_reaches(http, server, stopper).await;
+}
+
+/// An interrupt is taken (202) and reaches the agent, busy though it waits
+/// for the store.
+async fn interrupt_reaches(http: &reqwest::Client, server: &Server, id: &str) {
     let r = http
-        .post(server.url(&format!("/api/agents/{stopper}/interrupt")))
+        .post(server.url(&format!("/api/agents/{id}/interrupt")))
         .send()
         .await
         .unwrap();
@@ -310,28 +340,7 @@ async fn a_postgres_outage_of_40_s_heals_without_a_restart() {
     let server = Server::start(&p, &config, None, &[]);
     let http = common::client();
     let ws = tempfile::tempdir().unwrap();
-    let create = |name: &'static str| {
-        let http = http.clone();
-        let url = server.url("/api/agents");
-        let ws = ws.path().to_path_buf();
-        async move {
-            let r = http
-                .post(url)
-                .json(&json!({"name": name, "workspace": ws, "task": name, "tools": ["execute_bash"]}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
-            r.json::<Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
-    };
-    let steady = create("steady").await;
-    let stopper = create("stopper").await;
-    until_output(&http, &server, &steady).await;
-    until_output(&http, &server, &stopper).await;
+    let (steady, stopper) = start_both(&http, &server, ws.path()).await;
     pg.down();
     let down = Instant::now();
     during_outage(&http, &server, &stopper).await;
@@ -399,25 +408,7 @@ async fn a_full_disk_under_sqlite_heals_when_space_returns() {
     let server = Server::start(&p, &config, None, &[]);
     let http = common::client();
     let ws = tempfile::tempdir().unwrap();
-    let mut ids = Vec::new();
-    for name in ["steady", "stopper"] {
-        let r = http
-            .post(server.url("/api/agents"))
-            .json(&json!({"name": name, "workspace": ws.path(), "task": name, "tools": ["execute_bash"]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-        ids.push(
-            r.json::<Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
-    let (steady, stopper) = (ids[0].clone(), ids[1].clone());
-    until_output(&http, &server, &steady).await;
-    until_output(&http, &server, &stopper).await;
+    let (steady, stopper) = start_both(&http, &server, ws.path()).await;
     fill(mnt.path());
     // Writes fail (reads may still work on a full disk): a message is 503.
     let r = http
@@ -427,13 +418,7 @@ async fn a_full_disk_under_sqlite_heals_when_space_returns() {
         .await
         .unwrap();
     assert_eq!(r.status(), 503, "{}", r.text().await.unwrap());
-    let r = http
-        .post(server.url(&format!("/api/agents/{stopper}/interrupt")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    assert_eq!(r.json::<Value>().await.unwrap()["interrupted"], true);
+    interrupt_reaches(&http, &server, &stopper).await;
     // Both commands end while nothing can be written.
     tokio::time::sleep(Duration::from_secs(12)).await;
     std::fs::remove_file(mnt.path().join("filler")).unwrap();
@@ -671,12 +656,11 @@ async fn names_with_nul_or_control_characters_are_a_400_on_both_stores() {
     let server = Server::start(&p, &config, None, &[]);
     nul_and_control_names_are_refused(&server).await;
     drop(server);
-    let pg = PgCluster::start(&[]);
-    pg.sql("postgres", "CREATE DATABASE names");
+    let db = PgDb::create("paddock_names").await;
     let p = Paddock::new();
     let config = with_database(
         scripted_config(p.data_dir(), "http://127.0.0.1:9/v1", ""),
-        &pg.url("postgres", "names"),
+        &db.url,
     );
     let server = Server::start(&p, &config, None, &[]);
     nul_and_control_names_are_refused(&server).await;

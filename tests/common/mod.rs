@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 pub mod mcp_servers;
-pub mod pg;
 pub mod podman;
 pub mod postgres;
 pub mod scripted;
