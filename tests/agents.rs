@@ -833,13 +833,13 @@ async fn a_slow_websocket_client_is_told_to_resume_and_misses_nothing() {
 
 /// Writes an agent's log as a host that died mid-tool-call left it.
 async fn died_mid_call(
-    store: &paddock::store::Store,
+    store: &paddock_store::Store,
     workspace: &std::path::Path,
     task: &str,
     call: (&str, Value, bool),
 ) -> String {
-    use paddock::agent::{AgentConfig, ModelRef};
-    use paddock::events::{AgentStatus, Event, EventBody};
+    use paddock_core::agent::{AgentConfig, ModelRef};
+    use paddock_protocol::events::{AgentStatus, Event, EventBody};
     let id = uuid::Uuid::new_v4().to_string();
     let config = AgentConfig {
         name: task.into(),
@@ -876,7 +876,7 @@ async fn died_mid_call(
     );
     store
         .create_agent(
-            &paddock::store::NewAgent {
+            &paddock_store::NewAgent {
                 id: id.clone(),
                 name: task.into(),
                 config,
@@ -887,7 +887,7 @@ async fn died_mid_call(
         .await
         .unwrap();
     let (tool, args, read_only) = call;
-    let request = paddock::llm::ToolCallRequest {
+    let request = paddock_llm::ToolCallRequest {
         id: "call_1".into(),
         name: tool.into(),
         arguments: args.to_string(),
@@ -940,7 +940,7 @@ scenarios:
     let p = Paddock::new();
     let ws = tempfile::tempdir().unwrap();
     std::fs::write(ws.path().join("a.txt"), "alpha\n").unwrap();
-    let store = paddock::store::Store::open_sqlite(&p.data_dir().join("paddock.db"))
+    let store = paddock_store::Store::open_sqlite(&p.data_dir().join("paddock.db"))
         .await
         .unwrap();
     let a = died_mid_call(

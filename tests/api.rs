@@ -11,7 +11,7 @@ use common::{
     ADMIN_TOKEN, Paddock, Server, USER_TOKEN, scripted_config, test_plugins_dir, wasm_in,
 };
 use futures::{SinkExt, StreamExt};
-use paddock::llm::scripted::{RunningModel, Script, ScriptedModel};
+use paddock_llm::scripted::{RunningModel, Script, ScriptedModel};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

@@ -709,4 +709,4 @@ fn unknown_tools_and_bad_input_are_tool_errors() {
 // NOT covered here: that the host survives these faults within ONE process
 // (a long-lived `PluginHost` serving call after call). Each `tool call` above
 // is a fresh process; that check belongs with the host library's own tests of
-// `paddock::plugins::PluginHost`.
+// `paddock_plugins::PluginHost`.

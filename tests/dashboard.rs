@@ -9,10 +9,10 @@ mod common;
 
 use chrono::Utc;
 use common::{ADMIN_TOKEN, mcp_servers, paddock_bin, shared_cache_dir, test_plugins_dir};
-use paddock::agent::AgentConfig;
-use paddock::events::{AgentStatus, Event, EventBody};
-use paddock::llm::ToolCallRequest;
-use paddock::store::{NewAgent, Store};
+use paddock_core::agent::AgentConfig;
+use paddock_protocol::events::{AgentStatus, Event, EventBody};
+use paddock_llm::ToolCallRequest;
+use paddock_store::{NewAgent, Store};
 use serde_json::json;
 use std::path::Path;
 

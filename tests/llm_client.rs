@@ -2,9 +2,9 @@
 //! call assembly, retries (429 with Retry-After, 500, cut streams, hangs),
 //! the retry budget, cancellation, usage and what goes on the wire.
 
-use paddock::config::ProviderConfig;
-use paddock::llm::scripted::{RunningModel, Script, ScriptedModel};
-use paddock::llm::{
+use paddock_core::config::ProviderConfig;
+use paddock_llm::scripted::{RunningModel, Script, ScriptedModel};
+use paddock_llm::{
     ChatMessage, ChatRequest, FinishReason, LlmError, ModelClient, RetryBudget, StreamNote, ToolDef,
 };
 use std::time::{Duration, Instant};
@@ -52,7 +52,7 @@ async fn complete(
     c: &ModelClient,
     req: &ChatRequest,
     budget: &RetryBudget,
-) -> (Result<paddock::llm::Completion, LlmError>, Vec<StreamNote>) {
+) -> (Result<paddock_llm::Completion, LlmError>, Vec<StreamNote>) {
     let mut notes = Vec::new();
     let r = c
         .complete(req, budget, &mut |n: StreamNote| notes.push(n))

@@ -7,8 +7,8 @@
 mod common;
 
 use common::wasm_in;
-use paddock::plugins::engine::PluginEngine;
-use paddock::plugins::{
+use paddock_plugins::engine::PluginEngine;
+use paddock_plugins::{
     CallDecision, CallError, CallTarget, HostOptions, InstallSource, McpCall, McpTool, PluginError,
     PluginHost, ShownTool, ToolCallFailure,
 };
@@ -49,7 +49,7 @@ async fn host_with_probe(dir: &Path) -> PluginHost {
     host
 }
 
-fn call_error(r: Result<paddock::plugins::ToolOutput, ToolCallFailure>) -> CallError {
+fn call_error(r: Result<paddock_plugins::ToolOutput, ToolCallFailure>) -> CallError {
     match r {
         Err(ToolCallFailure::Call(e)) => e,
         other => panic!("expected a plugin call error, got {other:?}"),
@@ -379,7 +379,7 @@ async fn an_adapter_hides_renames_refuses_and_rewrites() {
     let dir = tempfile::tempdir().unwrap();
     let host = host_with_adapter_probe(dir.path()).await;
     assert_eq!(
-        host.enabled_of(paddock::plugins::World::McpAdapter)
+        host.enabled_of(paddock_plugins::World::McpAdapter)
             .unwrap(),
         vec!["adapter-probe".to_string()],
         "only mcp-adapter plugins are adapters"
@@ -578,7 +578,7 @@ async fn adapter_faults_and_misuse_are_errors_naming_the_adapter() {
     );
     host.set_enabled("adapter-probe", false).unwrap();
     assert!(
-        host.enabled_of(paddock::plugins::World::McpAdapter)
+        host.enabled_of(paddock_plugins::World::McpAdapter)
             .unwrap()
             .is_empty()
     );
@@ -621,7 +621,7 @@ async fn mcp_redact_is_an_effective_builtin_and_redacts_tokens_and_granted_value
     .await
     .unwrap();
     assert_eq!(
-        host.enabled_of(paddock::plugins::World::McpAdapter)
+        host.enabled_of(paddock_plugins::World::McpAdapter)
             .unwrap(),
         vec!["mcp-redact".to_string()]
     );

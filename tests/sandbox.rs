@@ -13,8 +13,8 @@ mod outside;
 
 use common::scripted::*;
 use common::{Paddock, Server, describe, git, scripted_config, stderr, stdout};
-use paddock::plugins::{ExecBackend, ExecRequest};
-use paddock::sandbox::{BackendChoice, SandboxConfig, SandboxManager};
+use paddock_plugins::{ExecBackend, ExecRequest};
+use paddock_sandbox::{BackendChoice, SandboxConfig, SandboxManager};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -13,9 +13,9 @@
 //! `PADDOCK_TEST_REQUIRE_SANDBOX=1` to make such a skip a failure. No
 //! timing assertions: every limit is generous.
 
-use paddock::sandbox::bwrap::{BwrapBackend, BwrapSandbox};
-use paddock::sandbox::unsandboxed::UnsandboxedBackend;
-use paddock::sandbox::{
+use paddock_sandbox::bwrap::{BwrapBackend, BwrapSandbox};
+use paddock_sandbox::unsandboxed::UnsandboxedBackend;
+use paddock_sandbox::{
     Backend, ExecOutcome, ExecSpec, OutputChunk, Sandbox, SandboxConfig, SandboxError,
     SandboxLimits, SandboxSpec,
 };
@@ -327,7 +327,7 @@ async fn addresses_the_host_gets_later_are_refused_too() {
             let script = format!(
                 "while [ ! -s /workspace/addr ]; do sleep 0.1; done; \
                  sleep {}; exec 3<>/dev/tcp/$(cat /workspace/addr)/{port} && head -n1 <&3",
-                paddock::sandbox::net::REFRESH_EVERY.as_secs() * 3
+                paddock_sandbox::net::REFRESH_EVERY.as_secs() * 3
             );
             sandbox.exec(bash(&script), None).await.unwrap()
         })

@@ -11,8 +11,8 @@ mod common;
 mod outside;
 
 use common::podman::{containers_of, engine};
-use paddock::sandbox::docker::{DockerBackend, LABEL_AGENT, LABEL_HOST, LABEL_SANDBOX};
-use paddock::sandbox::{
+use paddock_sandbox::docker::{DockerBackend, LABEL_AGENT, LABEL_HOST, LABEL_SANDBOX};
+use paddock_sandbox::{
     Backend, ExecOutcome, ExecSpec, OutputChunk, Sandbox, SandboxConfig, SandboxError,
     SandboxLimits, SandboxSpec, StreamKind,
 };
@@ -545,7 +545,7 @@ async fn the_routes_hold_and_follow_the_hosts_addresses() {
                 "while [ ! -s /workspace/addr ]; do sleep 0.1; done; sleep {}; \
                  python3 -c 'import socket,sys; print(socket.create_connection((sys.argv[1], {port}), timeout=5).recv(9))' \
                  $(cat /workspace/addr)",
-                paddock::sandbox::net::REFRESH_EVERY.as_secs() * 3
+                paddock_sandbox::net::REFRESH_EVERY.as_secs() * 3
             );
             sandbox.exec(sh(&script), None).await.unwrap()
         })

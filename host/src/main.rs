@@ -1,8 +1,10 @@
 //! The `paddock` command line.
 
+mod bench;
+
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use paddock::plugins::{
+use paddock_plugins::{
     CallTarget, Capability, InstallSource, PluginHost, PluginInfo, ToolCallFailure,
 };
 use std::path::PathBuf;
@@ -51,7 +53,7 @@ enum Command {
     #[command(subcommand)]
     Policy(PolicyCmd),
     /// Serve an OpenAI-compatible model that replays a script (tests, benchmarks, demos).
-    ScriptedModel(paddock::llm::scripted::ScriptedModelArgs),
+    ScriptedModel(paddock_llm::scripted::ScriptedModelArgs),
     /// Print the API's OpenAPI document (the dashboard's types are generated from it).
     Openapi,
 }
@@ -71,7 +73,7 @@ struct ConfigArgs {
 struct SandboxArgs {
     /// Sandbox backend: auto (docker when an engine answers, else bwrap), docker or bwrap.
     #[arg(long, env = "PADDOCK_SANDBOX")]
-    sandbox: Option<paddock::sandbox::BackendChoice>,
+    sandbox: Option<paddock_sandbox::BackendChoice>,
     /// Run commands directly on this host, with no sandbox at all (dangerous; flagged on every
     /// agent and in its events).
     #[arg(long)]
@@ -87,13 +89,13 @@ struct McpFileArgs {
 }
 
 impl McpFileArgs {
-    fn source(&self) -> paddock::mcp::FileSource {
+    fn source(&self) -> paddock_mcp::FileSource {
         match &self.mcp_config {
-            Some(path) => paddock::mcp::FileSource {
+            Some(path) => paddock_mcp::FileSource {
                 path: path.clone(),
                 required: true,
             },
-            None => paddock::mcp::FileSource {
+            None => paddock_mcp::FileSource {
                 path: PathBuf::from("mcpServers.json"),
                 required: false,
             },
@@ -142,7 +144,7 @@ enum PolicyCmd {
         input: String,
         /// The approval mode (default: the agent's, else [policy] default_mode).
         #[arg(long, value_enum)]
-        mode: Option<paddock::policy::ApprovalMode>,
+        mode: Option<paddock_core::policy::ApprovalMode>,
         /// Judge it for this stored agent (its rules, template and mode).
         #[arg(long)]
         agent: Option<String>,
@@ -227,7 +229,7 @@ struct RunArgs {
     /// How much the agent may do without asking (default: [policy] default_mode, ask-risky).
     /// Approvals are asked on the terminal; without one, they are refused.
     #[arg(long, value_enum)]
-    approval_mode: Option<paddock::policy::ApprovalMode>,
+    approval_mode: Option<paddock_core::policy::ApprovalMode>,
     /// A policy rule for this agent, e.g. 'allow execute_bash(cargo test*)' (repeatable).
     #[arg(long = "rule")]
     rules: Vec<String>,
@@ -336,15 +338,15 @@ struct ToolCallArgs {
 #[derive(Subcommand)]
 enum BenchCmd {
     /// Fresh-instance call overhead of read_file vs a native read, and plugin load times.
-    Plugins(paddock::bench::PluginBenchArgs),
+    Plugins(crate::bench::PluginBenchArgs),
     /// N concurrent agents streaming to WebSocket subscribers: latency, events/s, CPU, RSS.
-    Agents(paddock::bench::AgentBenchArgs),
+    Agents(crate::bench::AgentBenchArgs),
     /// Per sandbox backend: creation + first command, and per-command overhead of `true`.
-    Sandbox(paddock::bench::SandboxBenchArgs),
+    Sandbox(crate::bench::SandboxBenchArgs),
     /// MCP tool-call round trip over stdio and HTTP: Paddock vs a direct rmcp client.
-    Mcp(paddock::bench::McpBenchArgs),
+    Mcp(crate::bench::McpBenchArgs),
     /// Policy decision latency: 100 rules + the built-in assessor vs its parts.
-    Policy(paddock::bench::PolicyBenchArgs),
+    Policy(crate::bench::PolicyBenchArgs),
 }
 
 /// Prints a line to stdout; a closed pipe (`paddock … | head`) is not an error.
@@ -388,7 +390,7 @@ async fn open_host(cli: &Cli) -> Result<PluginHost> {
         .cache_dir
         .clone()
         .unwrap_or_else(|| data_dir.join("cache").join("components"));
-    Ok(PluginHost::open(paddock::plugins::HostOptions {
+    Ok(PluginHost::open(paddock_plugins::HostOptions {
         data_dir,
         builtin_dir: builtin_dir(cli),
         cache_dir: Some(cache_dir),
@@ -559,7 +561,7 @@ async fn tool_cmd(cli: &Cli, cmd: &ToolCmd) -> Result<ExitCode> {
                 },
             )?;
             let sandbox = std::sync::Arc::new(
-                paddock::sandbox::SandboxManager::open(
+                paddock_sandbox::SandboxManager::open(
                     &config.sandbox,
                     args.sandbox.sandbox,
                     args.sandbox.unsafe_no_sandbox,
@@ -617,7 +619,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(BenchCmd::Plugins(args)) => {
             let builtin =
                 builtin_dir(&cli).context("built-in plugins not found: run `make build` first")?;
-            paddock::bench::plugins(args, &builtin).await?;
+            crate::bench::plugins(args, &builtin).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCmd::Agents(args)) => {
@@ -625,29 +627,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Some(c) => c.clone(),
                 None => data_dir(&cli)?.join("cache").join("components"),
             };
-            paddock::bench::agents(args, builtin_dir(&cli).as_deref(), Some(&cache)).await?;
+            crate::bench::agents(args, builtin_dir(&cli).as_deref(), Some(&cache)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCmd::Mcp(args)) => {
-            paddock::bench::mcp(args, builtin_dir(&cli).as_deref()).await?;
+            crate::bench::mcp(args, builtin_dir(&cli).as_deref()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCmd::Policy(args)) => {
             let builtin =
                 builtin_dir(&cli).context("built-in plugins not found: run `make build` first")?;
-            paddock::bench::policy(args, &builtin).await?;
+            crate::bench::policy(args, &builtin).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCmd::Sandbox(args)) => {
-            paddock::bench::sandbox(args).await?;
+            crate::bench::sandbox(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ScriptedModel(args) => {
-            paddock::llm::scripted::run(args).await?;
+            paddock_llm::scripted::run(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Openapi => {
-            println!("{}", paddock::api::openapi_json());
+            println!("{}", paddock_api::openapi_json());
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -655,16 +657,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 /// The configuration: the file (explicit, or the data dir's if present),
 /// then environment and flags.
-fn load_config(cli: &Cli, args: &ConfigArgs) -> Result<paddock::config::Config> {
+fn load_config(cli: &Cli, args: &ConfigArgs) -> Result<paddock_core::config::Config> {
     let data_dir = data_dir(cli)?;
     let mut config = match &args.config {
-        Some(path) => paddock::config::Config::load(path)?,
+        Some(path) => paddock_core::config::Config::load(path)?,
         None => {
-            let path = paddock::config::default_path(&data_dir);
+            let path = paddock_core::config::default_path(&data_dir);
             if path.exists() {
-                paddock::config::Config::load(&path)?
+                paddock_core::config::Config::load(&path)?
             } else {
-                paddock::config::Config::default()
+                paddock_core::config::Config::default()
             }
         }
     };
@@ -676,17 +678,17 @@ fn load_config(cli: &Cli, args: &ConfigArgs) -> Result<paddock::config::Config> 
 
 async fn open_app(
     cli: &Cli,
-    config: paddock::config::Config,
+    config: paddock_core::config::Config,
     load_agents: bool,
     sandbox: &SandboxArgs,
     mcp: &McpFileArgs,
-) -> Result<paddock::app::App> {
+) -> Result<paddock_api::app::App> {
     let data_dir = data_dir(cli)?;
     let cache_dir = cli
         .cache_dir
         .clone()
         .unwrap_or_else(|| data_dir.join("cache").join("components"));
-    Ok(paddock::app::App::open(paddock::app::AppOptions {
+    Ok(paddock_api::app::App::open(paddock_api::app::AppOptions {
         data_dir,
         config,
         builtin_plugins: builtin_dir(cli),
@@ -704,10 +706,10 @@ async fn mcp_cmd(cli: &Cli, cmd: &McpCmd) -> Result<ExitCode> {
     let json = args.json;
     let config = load_config(cli, &args.config)?;
     let store =
-        paddock::store::Store::open_configured(config.database_url.as_deref(), &data_dir(cli)?)
+        paddock_store::Store::open_configured(config.database_url.as_deref(), &data_dir(cli)?)
             .await?;
     let manager =
-        paddock::mcp::McpManager::open(Some(&args.mcp.source()), Some(store.clone()), None).await?;
+        paddock_mcp::McpManager::open(Some(&args.mcp.source()), Some(store.clone()), None).await?;
     let code = match cmd {
         McpCmd::List(_) => {
             let servers = manager.list();
@@ -730,8 +732,8 @@ async fn mcp_cmd(cli: &Cli, cmd: &McpCmd) -> Result<ExitCode> {
                     };
                     let kind = s.transport.map_or("?", |t| t.as_str());
                     let source = match s.source {
-                        paddock::mcp::Source::File => "file",
-                        paddock::mcp::Source::Api => "api",
+                        paddock_mcp::Source::File => "file",
+                        paddock_mcp::Source::Api => "api",
                     };
                     match &s.config_error {
                         Some(e) => out!("{}	{kind}	{source}	INVALID: {e}", s.name),
@@ -744,7 +746,7 @@ async fn mcp_cmd(cli: &Cli, cmd: &McpCmd) -> Result<ExitCode> {
         McpCmd::Test { name, .. } => {
             let report = match manager.test(name).await {
                 Ok(r) => r,
-                Err(e @ paddock::mcp::McpError::UnknownServer(_)) => bail!(Usage(e.to_string())),
+                Err(e @ paddock_mcp::McpError::UnknownServer(_)) => bail!(Usage(e.to_string())),
                 Err(e) => return Err(e.into()),
             };
             if json {
@@ -781,11 +783,11 @@ async fn policy_cmd(cli: &Cli, cmd: &PolicyCmd) -> Result<ExitCode> {
     let (PolicyCmd::Assess { config, json, .. } | PolicyCmd::Rules { config, json }) = cmd;
     let config = load_config(cli, config)?;
     let store =
-        paddock::store::Store::open_configured(config.database_url.as_deref(), &data_dir(cli)?)
+        paddock_store::Store::open_configured(config.database_url.as_deref(), &data_dir(cli)?)
             .await?;
     let plugins = std::sync::Arc::new(open_host(cli).await?);
     let policy =
-        paddock::policy::Policy::open(config.policy.clone(), store.clone(), plugins.clone())
+        paddock_core::policy::Policy::open(config.policy.clone(), store.clone(), plugins.clone())
             .await?;
     match cmd {
         PolicyCmd::Rules { .. } => {
@@ -825,12 +827,12 @@ async fn policy_cmd(cli: &Cli, cmd: &PolicyCmd) -> Result<ExitCode> {
                 None => None,
             };
             let rules = match &stored {
-                Some(r) => paddock::policy::compile_all(&r.config.rules)?,
+                Some(r) => paddock_core::policy::compile_all(&r.config.rules)?,
                 None => Vec::new(),
             };
             let mut subject = match &stored {
-                Some(r) => paddock::policy::Subject::of_agent(&r.id, &r.config, &rules),
-                None => paddock::policy::Subject::no_agent(config.policy.default_mode),
+                Some(r) => paddock_core::policy::Subject::of_agent(&r.id, &r.config, &rules),
+                None => paddock_core::policy::Subject::no_agent(config.policy.default_mode),
             };
             if let Some(m) = mode {
                 subject.mode = *m;
@@ -843,7 +845,7 @@ async fn policy_cmd(cli: &Cli, cmd: &PolicyCmd) -> Result<ExitCode> {
             let decision = policy
                 .decide(
                     &subject,
-                    &paddock::policy::Call {
+                    &paddock_core::policy::Call {
                         tool,
                         arguments: &arguments,
                         read_only,
@@ -922,7 +924,7 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
         ))
     })?;
     // Before the data dir is locked and the host opened.
-    paddock::api::auth::check_unsafe_no_auth(args.unsafe_no_auth, addr)
+    paddock_api::auth::check_unsafe_no_auth(args.unsafe_no_auth, addr)
         .map_err(|e| Usage(e.to_string()))?;
     let data_dir = data_dir(cli)?;
     std::fs::create_dir_all(&data_dir)
@@ -942,7 +944,7 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let (auth, notices) = paddock::api::auth::Auth::setup(paddock::api::auth::AuthOptions {
+    let (auth, notices) = paddock_api::auth::Auth::setup(paddock_api::auth::AuthOptions {
         data_dir: &data_dir,
         bound: local,
         allowed_origins: config.server.allowed_origins.clone(),
@@ -955,7 +957,7 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     for n in notices {
         out!("{}", n.0);
     }
-    let router = paddock::api::router(app.state(auth));
+    let router = paddock_api::router(app.state(auth));
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -968,8 +970,8 @@ async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
 }
 
 /// Prints one event of a headless run.
-fn print_event(event: &paddock::events::Event, json: bool, streaming: &mut bool) {
-    use paddock::events::EventBody as B;
+fn print_event(event: &paddock_protocol::events::Event, json: bool, streaming: &mut bool) {
+    use paddock_protocol::events::EventBody as B;
     use std::io::Write as _;
     if json {
         if event.body.is_durable()
@@ -1032,7 +1034,7 @@ fn print_event(event: &paddock::events::Event, json: bool, streaming: &mut bool)
             let _ = writeln!(stdout, "! {code}: {message}");
         }
         B::PolicyDecision { tool, decision, .. }
-            if decision.action != paddock::policy::Action::Allow =>
+            if decision.action != paddock_core::policy::Action::Allow =>
         {
             let _ = writeln!(
                 stdout,
@@ -1092,11 +1094,11 @@ async fn ask_terminal(tool: &str) -> (bool, String, Option<String>) {
 }
 
 async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
-    use paddock::events::{AgentStatus, EventBody};
+    use paddock_protocol::events::{AgentStatus, EventBody};
     let mut config = load_config(cli, &args.config)?;
     let model = if let Some(url) = &args.model_url {
         let key_env = std::env::var_os("OPENAI_API_KEY").map(|_| "OPENAI_API_KEY");
-        let mut provider = paddock::config::ProviderConfig::new("cli", url, key_env);
+        let mut provider = paddock_core::config::ProviderConfig::new("cli", url, key_env);
         let name = args
             .model
             .clone()
@@ -1104,10 +1106,10 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         // Priced when Paddock knows the model's list price, else unpriced.
         provider
             .models
-            .push(paddock::config::ModelConfig::named(&name));
+            .push(paddock_core::config::ModelConfig::named(&name));
         config.providers.retain(|p| p.name != "cli");
         config.providers.insert(0, provider);
-        paddock::agent::ModelRef {
+        paddock_core::agent::ModelRef {
             provider: "cli".into(),
             model: name,
         }
@@ -1131,7 +1133,7 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
                     ))
                 })?,
         };
-        paddock::agent::ModelRef {
+        paddock_core::agent::ModelRef {
             provider: provider.name.clone(),
             model,
         }
@@ -1142,7 +1144,7 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     if let Some(t) = args.max_turns {
         limits.max_turns = t;
     }
-    let agent_config = paddock::agent::AgentConfig {
+    let agent_config = paddock_core::agent::AgentConfig {
         name: args.name.clone(),
         system_prompt: args.system_prompt.clone(),
         model,
@@ -1178,7 +1180,7 @@ async fn run_cmd(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     let mut totals = (0u64, 0u64, 0u64, 0f64, 0u64);
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
-    let mut pending: Vec<std::sync::Arc<paddock::events::Event>> = app
+    let mut pending: Vec<std::sync::Arc<paddock_protocol::events::Event>> = app
         .store
         .events_after(&id, 0, 10_000)
         .await?

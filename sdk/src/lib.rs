@@ -120,8 +120,10 @@ pub use serde_json;
 pub mod adapter;
 pub mod assessor;
 pub mod report;
-pub mod secrets;
-pub mod shell;
+/// Secrets: known token shapes and given values, found and redacted (from `paddock-scan`, shared with the host).
+pub use paddock_scan::secrets;
+/// Shell command lines, parsed as the policy reads them (from `paddock-scan`, shared with the host).
+pub use paddock_scan::shell;
 
 /// Everything a plugin usually needs: `use paddock_sdk::prelude::*;`.
 pub mod prelude {

@@ -2,7 +2,7 @@
 //! read their events.
 
 use super::{Paddock, Server, scripted_config};
-use paddock::llm::scripted::{RunningModel, Script, ScriptedModel};
+use paddock_llm::scripted::{RunningModel, Script, ScriptedModel};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 

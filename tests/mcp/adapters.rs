@@ -5,8 +5,8 @@
 
 use super::common::mcp_servers::server_everything;
 use super::common::{shared_cache_dir, test_plugins_dir};
-use paddock::mcp::{FileSource, McpManager};
-use paddock::plugins::{HostOptions, InstallSource, PluginHost};
+use paddock_mcp::{FileSource, McpManager};
+use paddock_plugins::{HostOptions, InstallSource, PluginHost};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;

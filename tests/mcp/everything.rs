@@ -5,7 +5,7 @@
 
 use super::common::mcp_servers::{Everything, HttpMode, mcp_server_time, server_everything};
 use super::faults::manager;
-use paddock::mcp::McpManager;
+use paddock_mcp::McpManager;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;

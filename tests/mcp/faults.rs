@@ -5,7 +5,7 @@
 //! another. Each is contained, reported, and restarted where it can be.
 
 use super::common::mcp_servers::fault_server;
-use paddock::mcp::{FileSource, McpError, McpManager, State};
+use paddock_mcp::{FileSource, McpError, McpManager, State};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ pub async fn manager(servers: Value) -> (tempfile::TempDir, Arc<McpManager>) {
     (dir, m)
 }
 
-async fn wait_for(m: &McpManager, server: &str, what: impl Fn(&paddock::mcp::Health) -> bool) {
+async fn wait_for(m: &McpManager, server: &str, what: impl Fn(&paddock_mcp::Health) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let h = m.view(server).unwrap().health;

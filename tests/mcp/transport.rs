@@ -1,4 +1,4 @@
-//! The legacy HTTP+SSE transport (`paddock::mcp::sse`): against the real
+//! The legacy HTTP+SSE transport (`paddock_mcp::sse`): against the real
 //! `mcp-server-everything sse` through rmcp (handshake, tools, concurrent
 //! calls, the server dying), and against a small fake legacy server for
 //! what a real one does not do on demand (headers, malformed and split
@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use paddock::mcp::sse::{SseError, SseTransport};
+use paddock_mcp::sse::{SseError, SseTransport};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientJsonRpcMessage, JsonRpcMessage};
 use rmcp::transport::Transport;

@@ -609,11 +609,11 @@ pub async fn agents(
             "warning: open-file limit {nofile} is low for {biggest} agents; raise it (`ulimit -n`)"
         );
     }
-    let script = crate::llm::scripted::Script::from_yaml_str(&format!(
+    let script = paddock_llm::scripted::Script::from_yaml_str(&format!(
         "model: scripted\nturns:\n  - stamp_tokens: {}\n    tokens_per_second: {}\n",
         args.tokens, args.tokens_per_second
     ))?;
-    let model = crate::llm::scripted::ScriptedModel::start(script, ([127, 0, 0, 1], 0).into())
+    let model = paddock_llm::scripted::ScriptedModel::start(script, ([127, 0, 0, 1], 0).into())
         .await
         .context("cannot start the scripted model")?;
     let scratch = tempfile::Builder::new()

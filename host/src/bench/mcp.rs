@@ -6,8 +6,8 @@
 //! with the paths interleaved.
 
 use super::{Summary, summarize};
-use crate::mcp::{FileSource, McpManager};
-use crate::plugins::{HostOptions, PluginHost};
+use paddock_mcp::{FileSource, McpManager};
+use paddock_plugins::{HostOptions, PluginHost};
 use anyhow::{Context, Result, bail};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;

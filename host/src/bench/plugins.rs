@@ -2,7 +2,7 @@
 //! against a native read, and plugin load times.
 
 use super::{Summary, summarize};
-use crate::plugins::{CallTarget, HostOptions, PluginHost};
+use paddock_plugins::{CallTarget, HostOptions, PluginHost};
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::time::Instant;
@@ -84,7 +84,7 @@ pub async fn plugins(args: &PluginBenchArgs, builtin_dir: &Path) -> Result<()> {
             .join(&record.name)
             .join("component.wasm"),
     )?;
-    let engine = crate::plugins::engine::PluginEngine::new()?;
+    let engine = paddock_plugins::engine::PluginEngine::new()?;
     let cache = scratch.path().join("bench-cache");
     let mut compile = Vec::with_capacity(args.loads);
     for _ in 0..args.loads {

@@ -4,9 +4,9 @@
 //! assessor call. Target: full decision under 200 µs p50 (release build).
 
 use super::{Summary, summarize};
-use crate::plugins::{HostOptions, PluginHost, World};
-use crate::policy::{ApprovalMode, Call, ConfigRule, Policy, PolicyConfig, Subject};
-use crate::store::Store;
+use paddock_plugins::{HostOptions, PluginHost, World};
+use paddock_core::policy::{ApprovalMode, Call, ConfigRule, Policy, PolicyConfig, Subject};
+use paddock_store::Store;
 use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! the host in the same run.
 
 use super::{Summary, summarize};
-use crate::sandbox::{
+use paddock_sandbox::{
     Backend, BackendKind, ExecSpec, SandboxConfig, SandboxSpec, bwrap::BwrapBackend,
     docker::DockerBackend,
 };
@@ -54,7 +54,7 @@ pub async fn sandbox(args: &SandboxBenchArgs) -> Result<()> {
         bail!("--runs and --creates must be at least 1");
     }
     let config = match &args.config {
-        Some(p) => crate::config::Config::load(p)?.sandbox,
+        Some(p) => paddock_core::config::Config::load(p)?.sandbox,
         None => SandboxConfig::default(),
     };
     let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;

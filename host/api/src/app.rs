@@ -1,0 +1,249 @@
+//! Assembly of a running Paddock: the store, the plugin host, the model
+//! providers and the agent manager, as `paddock serve`, `paddock run` and
+//! the benchmarks use them.
+
+use paddock_core::agent::cost::GlobalBudgets;
+use paddock_core::agent::redact::Redactor;
+use paddock_core::agent::{AgentDeps, AgentError, Manager, ModelRef, Provider};
+use crate::AppState;
+use crate::auth::Auth;
+use paddock_core::config::Config;
+use paddock_core::bus::Bus;
+use paddock_llm::ModelClient;
+use paddock_mcp::{FileSource, McpError, McpManager};
+use paddock_plugins::{HostOptions, PluginError, PluginHost};
+use paddock_core::policy::Policy;
+use paddock_sandbox::{BackendChoice, SandboxError, SandboxManager};
+use paddock_store::{Store, StoreError};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Why Paddock could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    /// The plugin host could not be opened.
+    #[error("cannot open the plugin host: {0}")]
+    Plugins(#[from] PluginError),
+    /// The agents could not be loaded.
+    #[error("cannot load the agents: {0}")]
+    Agents(#[from] AgentError),
+    /// `mcpServers.json` is unreadable or malformed.
+    #[error("MCP servers: {0}")]
+    Mcp(#[from] McpError),
+    /// A policy rule of the configuration is not valid.
+    #[error("policy: {0}")]
+    Policy(#[from] paddock_core::policy::PolicyError),
+    /// The chosen sandbox backend cannot run here.
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] SandboxError),
+    /// The metrics registry could not be set up.
+    #[error("metrics: {0}")]
+    Metrics(#[from] paddock_core::metrics::MetricsError),
+    /// The workspaces directory is not usable.
+    #[error("workspaces: {0}")]
+    Workspaces(#[from] paddock_core::workspace::WorkspaceError),
+    /// The data directory is not usable.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The configuration.
+    pub config: Config,
+    /// Built-in plugins to install.
+    pub builtin_plugins: Option<PathBuf>,
+    /// Compiled-component cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Load and resume the stored agents (a server); a headless run manages
+    /// only its own agent.
+    pub load_agents: bool,
+    /// The sandbox backend from the command line (overrides the config).
+    pub sandbox: Option<BackendChoice>,
+    /// `--unsafe-no-sandbox`: run commands directly on this host.
+    pub unsafe_no_sandbox: bool,
+    /// `mcpServers.json`, if any.
+    pub mcp_config: Option<FileSource>,
+}
+
+/// A running Paddock without its HTTP server.
+#[derive(Clone)]
+pub struct App {
+    /// The agents.
+    pub manager: Arc<Manager>,
+    /// The store.
+    pub store: Store,
+    /// The live bus.
+    pub bus: Arc<Bus>,
+    /// The plugin host.
+    pub plugins: Arc<PluginHost>,
+    /// The agents' sandboxes.
+    pub sandbox: Arc<SandboxManager>,
+    /// MCP servers.
+    pub mcp: Arc<McpManager>,
+    /// Workspaces.
+    pub workspaces: Arc<paddock_core::workspace::Workspaces>,
+    /// The model used when a request names none: the first model of the
+    /// first provider.
+    pub default_model: Option<ModelRef>,
+    /// The configuration.
+    pub config: Config,
+}
+
+impl App {
+    /// Opens the store (SQLite in the data dir unless `database_url` says
+    /// otherwise), the plugin host and the providers, then loads every agent
+    /// (resuming those that were busy).
+    pub async fn open(options: AppOptions) -> Result<App, StartError> {
+        let data_dir = &options.data_dir;
+        std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let store =
+            Store::open_configured(options.config.database_url.as_deref(), data_dir).await?;
+        let workspaces = Arc::new(paddock_core::workspace::Workspaces::open(
+            store.clone(),
+            data_dir,
+            options.config.workspaces.clone(),
+        )?);
+        let sandbox = Arc::new(
+            SandboxManager::open(
+                &options.config.sandbox,
+                options.sandbox,
+                options.unsafe_no_sandbox,
+                data_dir,
+            )
+            .await?,
+        );
+        let mut plugins = PluginHost::open(HostOptions {
+            data_dir: data_dir.clone(),
+            builtin_dir: options.builtin_plugins.clone(),
+            cache_dir: options.cache_dir.clone(),
+        })
+        .await?;
+        plugins.set_exec_backend(sandbox.clone());
+        let plugins = Arc::new(plugins);
+        let mcp = McpManager::open(
+            options.mcp_config.as_ref(),
+            Some(store.clone()),
+            Some(plugins.clone()),
+        )
+        .await?;
+        let mut providers = HashMap::new();
+        for p in &options.config.providers {
+            match ModelClient::new(p) {
+                Ok(client) => {
+                    providers.insert(
+                        p.name.clone(),
+                        Provider {
+                            config: p.clone(),
+                            client,
+                        },
+                    );
+                }
+                Err(e) => tracing::warn!(provider = %p.name, error = %e, "provider unavailable"),
+            }
+        }
+        // The first model of the first provider that could be set up.
+        let default_model = options.config.providers.iter().find_map(|p| {
+            if !providers.contains_key(&p.name) {
+                return None;
+            }
+            p.models.first().map(|m| ModelRef {
+                provider: p.name.clone(),
+                model: m.name.clone(),
+            })
+        });
+        let policy = Arc::new(
+            Policy::open(
+                options.config.policy.clone(),
+                store.clone(),
+                plugins.clone(),
+            )
+            .await?,
+        );
+        let bus = Arc::new(Bus::new());
+        let metrics = Arc::new(paddock_core::metrics::Metrics::new()?);
+        metrics.known_models(
+            &options
+                .config
+                .providers
+                .iter()
+                .flat_map(|p| p.models.iter().map(|m| (p.name.clone(), m.name.clone())))
+                .collect::<Vec<_>>(),
+        );
+        let budgets = Arc::new(GlobalBudgets::load(&store, options.config.budgets.clone()).await?);
+        let deps = Arc::new(AgentDeps {
+            store: store.clone(),
+            bus: bus.clone(),
+            plugins: plugins.clone(),
+            providers,
+            // The configured secret variables, and what the MCP entries'
+            // `${VAR}` references expanded to.
+            redactor: Redactor::with_values(
+                options
+                    .config
+                    .agents
+                    .secret_env
+                    .iter()
+                    .filter_map(|n| std::env::var(n).ok())
+                    .chain(mcp.secret_values()),
+            ),
+            defaults: options.config.agents.clone(),
+            sandbox: sandbox.clone(),
+            mcp: mcp.clone(),
+            policy: policy.clone(),
+            metrics: metrics.clone(),
+            routers: options
+                .config
+                .routers
+                .iter()
+                .map(|r| (r.name.clone(), r.clone()))
+                .collect(),
+            budgets,
+            workspaces: workspaces.clone(),
+        });
+        let manager = Manager::start(deps, options.load_agents).await?;
+        mcp.start_eager();
+        Ok(App {
+            manager,
+            store,
+            bus,
+            plugins,
+            sandbox,
+            mcp,
+            workspaces,
+            default_model,
+            config: options.config,
+        })
+    }
+
+    /// The API's state with these auth rules.
+    pub fn state(&self, auth: Auth) -> AppState {
+        AppState {
+            manager: self.manager.clone(),
+            store: self.store.clone(),
+            bus: self.bus.clone(),
+            plugins: self.plugins.clone(),
+            mcp: self.mcp.clone(),
+            workspaces: self.workspaces.clone(),
+            auth: Arc::new(auth),
+            default_model: self.default_model.clone(),
+            providers: Arc::new(self.config.providers.clone()),
+            metrics: self.manager.deps().metrics.clone(),
+        }
+    }
+}

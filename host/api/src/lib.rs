@@ -1,0 +1,456 @@
+//! The HTTP API (axum): REST routes under `/api`, the WebSocket at
+//! `/api/ws`, the OpenAPI document at `/api/openapi.json`, auth, and JSON
+//! errors of one shape.
+
+pub mod agents;
+pub mod app;
+pub mod auth;
+pub mod budgets;
+pub mod config_docs;
+pub mod dashboard;
+pub mod doc;
+pub mod error;
+pub mod mcp;
+pub mod meta;
+pub mod metrics;
+pub mod plugins;
+pub mod policy;
+pub mod workspaces;
+pub mod ws;
+
+use paddock_core::agent::{Manager, ModelRef};
+use paddock_core::bus::Bus;
+use paddock_mcp::McpManager;
+use paddock_plugins::PluginHost;
+use paddock_store::Store;
+use auth::Auth;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post, put};
+use error::ApiError;
+use std::sync::Arc;
+use utoipa::OpenApi;
+
+/// Largest JSON request body.
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The agents.
+    pub manager: Arc<Manager>,
+    /// The store.
+    pub store: Store,
+    /// The live bus.
+    pub bus: Arc<Bus>,
+    /// The plugin host.
+    pub plugins: Arc<PluginHost>,
+    /// MCP servers.
+    pub mcp: Arc<McpManager>,
+    /// Workspaces.
+    pub workspaces: Arc<paddock_core::workspace::Workspaces>,
+    /// Auth rules.
+    pub auth: Arc<Auth>,
+    /// The model used when a request names none.
+    pub default_model: Option<ModelRef>,
+    /// The configured model providers (including any whose client could not
+    /// be set up).
+    pub providers: Arc<Vec<paddock_core::config::ProviderConfig>>,
+    /// Counters and per-agent figures.
+    pub metrics: Arc<paddock_core::metrics::Metrics>,
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Paddock API", description = "Run, watch and administer coding agents. Errors are `{\"error\": {\"code\", \"message\"}}`. Every route needs credentials, on loopback too: `Authorization: Bearer <token>` (the user token from the data dir's `api-token`, or the admin token), or the dashboard's session cookie (`POST /api/session`, or the login link `paddock serve` prints). Plugin routes need the admin token. A request that changes state must not be cross-site: its `Origin` (or `Sec-Fetch-Site`) must be this server's, and it must carry `Authorization`, a JSON content type, or `X-Paddock-Request: 1`. The WebSocket protocol is described in the `ws` module docs."),
+    paths(
+        agents::create, agents::list, agents::get, agents::delete, agents::post_message,
+        agents::interrupt, agents::events,
+        config_docs::list_templates, config_docs::create_template, config_docs::get_template,
+        config_docs::put_template, config_docs::delete_template,
+        config_docs::list_prompts, config_docs::create_prompt, config_docs::get_prompt,
+        config_docs::put_prompt, config_docs::delete_prompt,
+        plugins::list, plugins::get, plugins::install, plugins::put_grants, plugins::enable,
+        plugins::disable, plugins::remove, plugins::tools,
+        mcp::list, mcp::add, mcp::get, mcp::remove, mcp::test, mcp::catalog, mcp::health,
+        policy::decide, policy::pending, policy::audit, policy::list_rules, policy::add_rule,
+        policy::remove_rule, policy::assess,
+        meta::info, meta::providers, meta::routers, auth::sign_in, auth::sign_out,
+        metrics::prometheus, metrics::agents, metrics::agent, metrics::usage, metrics::cost,
+        budgets::get, budgets::put,
+        workspaces::list, workspaces::create, workspaces::get, workspaces::delete,
+        workspaces::files, workspaces::diff, workspaces::commit, workspaces::merge,
+        workspaces::backup, workspaces::backups_of, workspaces::backups, workspaces::restore,
+        workspaces::delete_backup,
+        openapi,
+    ),
+    components(schemas(ws::ClientMsg, ws::ServerMsg)),
+    tags((name = "metrics"), (name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "policy"), (name = "meta"), (name = "workspaces"))
+)]
+pub struct ApiDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI document", body = Object)))]
+pub async fn openapi() -> Result<axum::Json<&'static serde_json::Value>, ApiError> {
+    document().map(axum::Json)
+}
+
+/// The OpenAPI document: what utoipa derives from the route attributes
+/// and [`ApiDoc`], made accurate by [`doc::accurate`]. Built once.
+pub fn document() -> Result<&'static serde_json::Value, ApiError> {
+    static DOC: std::sync::LazyLock<Result<serde_json::Value, String>> =
+        std::sync::LazyLock::new(|| doc::accurate(&ApiDoc::openapi()).map_err(|e| e.to_string()));
+    DOC.as_ref()
+        .map_err(|e| ApiError::internal("the OpenAPI document cannot be built", e))
+}
+
+/// The OpenAPI document as pretty JSON, as `paddock openapi` prints it and
+/// `dashboard/openapi.json` keeps it.
+pub fn openapi_json() -> String {
+    document()
+        .and_then(|d| {
+            serde_json::to_string_pretty(d)
+                .map_err(|e| ApiError::internal("the OpenAPI document cannot be encoded", &e))
+        })
+        .unwrap_or_else(|e| serde_json::json!({"error": e.message}).to_string())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// Routes outside `/api` and `/metrics` belong to the dashboard.
+async fn fallback(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    let api = path == "/api" || path.starts_with("/api/") || path.starts_with("/metrics/");
+    if api {
+        return not_found().await.into_response();
+    }
+    if method != axum::http::Method::GET && method != axum::http::Method::HEAD {
+        return method_not_allowed().await.into_response();
+    }
+    dashboard::serve(uri).await
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+/// The whole router.
+pub fn router(state: AppState) -> Router {
+    let admin_only =
+        || axum::middleware::from_fn_with_state(state.auth.clone(), auth::require_admin);
+    let admin = Router::new()
+        .route(
+            "/api/plugins",
+            get(plugins::list)
+                .post(plugins::install)
+                // Only uploads may be large; the innermost limit wins.
+                .layer(DefaultBodyLimit::max(plugins::MAX_UPLOAD)),
+        )
+        .route(
+            "/api/plugins/{name}",
+            get(plugins::get).delete(plugins::remove),
+        )
+        .route("/api/plugins/{name}/grants", put(plugins::put_grants))
+        .route("/api/plugins/{name}/enable", post(plugins::enable))
+        .route("/api/plugins/{name}/disable", post(plugins::disable))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .route_layer(admin_only());
+    let user = Router::new()
+        .route("/api/agents", get(agents::list).post(agents::create))
+        .route("/api/agents/{id}", get(agents::get).delete(agents::delete))
+        .route("/api/agents/{id}/messages", post(agents::post_message))
+        .route("/api/agents/{id}/interrupt", post(agents::interrupt))
+        .route("/api/agents/{id}/events", get(agents::events))
+        .route("/api/agents/{id}/approvals/{call_id}", post(policy::decide))
+        .route("/api/approvals", get(policy::pending))
+        .route("/api/audit", get(policy::audit))
+        // Rules loosen or tighten what every agent may do: admin.
+        .route(
+            "/api/policy/rules",
+            get(policy::list_rules).merge(post(policy::add_rule).route_layer(admin_only())),
+        )
+        .route(
+            "/api/policy/rules/{id}",
+            delete(policy::remove_rule).route_layer(admin_only()),
+        )
+        .route("/api/policy/assess", post(policy::assess))
+        .route(
+            "/api/config/agent-templates",
+            get(config_docs::list_templates).post(config_docs::create_template),
+        )
+        .route(
+            "/api/config/agent-templates/{name}",
+            get(config_docs::get_template)
+                .put(config_docs::put_template)
+                .delete(config_docs::delete_template),
+        )
+        .route(
+            "/api/config/system-prompts",
+            get(config_docs::list_prompts).post(config_docs::create_prompt),
+        )
+        .route(
+            "/api/config/system-prompts/{name}",
+            get(config_docs::get_prompt)
+                .put(config_docs::put_prompt)
+                .delete(config_docs::delete_prompt),
+        )
+        .route("/api/config/providers", get(meta::providers))
+        .route("/api/config/routers", get(meta::routers))
+        // Budgets bind every agent: changing them is admin.
+        .route(
+            "/api/config/budgets",
+            get(budgets::get).merge(put(budgets::put).route_layer(admin_only())),
+        )
+        .route("/api/info", get(meta::info))
+        .route("/api/tools", get(plugins::tools))
+        // Adding and removing MCP servers runs programs on the host: admin.
+        .route(
+            "/api/mcp/servers",
+            get(mcp::list).merge(post(mcp::add).route_layer(admin_only())),
+        )
+        .route(
+            "/api/mcp/servers/{name}",
+            get(mcp::get).merge(delete(mcp::remove).route_layer(admin_only())),
+        )
+        .route("/api/mcp/servers/{name}/test", post(mcp::test))
+        .route("/api/mcp/catalog", get(mcp::catalog))
+        .route("/api/metrics/mcp-health", get(mcp::health))
+        .route("/api/metrics/agents", get(metrics::agents))
+        .route("/api/metrics/agents/{id}", get(metrics::agent))
+        .route("/api/metrics/usage", get(metrics::usage))
+        .route("/api/metrics/cost-analysis", get(metrics::cost))
+        .route(
+            "/api/workspaces",
+            get(workspaces::list).post(workspaces::create),
+        )
+        .route(
+            "/api/workspaces/{id}",
+            get(workspaces::get).delete(workspaces::delete),
+        )
+        .route("/api/workspaces/{id}/files", get(workspaces::files))
+        .route("/api/workspaces/{id}/diff", get(workspaces::diff))
+        .route("/api/workspaces/{id}/commit", post(workspaces::commit))
+        .route("/api/workspaces/{id}/merge", post(workspaces::merge))
+        .route("/api/workspaces/{id}/backup", post(workspaces::backup))
+        .route("/api/workspaces/{id}/backups", get(workspaces::backups_of))
+        .route("/api/backups", get(workspaces::backups))
+        .route("/api/backups/{id}", delete(workspaces::delete_backup))
+        .route("/api/backups/{id}/restore", post(workspaces::restore))
+        .route("/metrics", get(metrics::prometheus))
+        .route("/api/ws", get(ws::upgrade))
+        .route("/api/openapi.json", get(openapi))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            auth::require_user,
+        ));
+    // Signing in is the one thing done without credentials (it checks the
+    // host and the cross-site rules itself).
+    let sign_in = Router::new()
+        .route(
+            "/api/session",
+            post(auth::sign_in).merge(delete(auth::sign_out).route_layer(
+                axum::middleware::from_fn_with_state(state.auth.clone(), auth::require_user),
+            )),
+        )
+        .route("/login", get(auth::login_link))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
+    Router::new()
+        .merge(admin)
+        .merge(user)
+        .merge(sign_in)
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn document() -> Value {
+        serde_json::from_str(&super::openapi_json()).unwrap()
+    }
+
+    fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                out.push((method.clone(), path.clone(), op));
+            }
+        }
+        out
+    }
+
+    /// Generated clients name their functions by operation id.
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = document();
+        let mut seen = std::collections::BTreeMap::new();
+        for (method, path, op) in operations(&doc) {
+            let id = op["operationId"].as_str().unwrap_or_default().to_string();
+            assert!(!id.is_empty(), "{method} {path} has no operation id");
+            if let Some(other) = seen.insert(id.clone(), format!("{method} {path}")) {
+                panic!("operation id `{id}` is used by {other} and {method} {path}");
+            }
+        }
+    }
+
+    /// Every `{parameter}` of a path is declared as a path parameter, and
+    /// nothing else is; every other parameter is in the query.
+    #[test]
+    fn path_parameters_are_declared_exactly() {
+        let doc = document();
+        let re = regex::Regex::new(r"\{([^}]+)\}").unwrap();
+        for (method, path, op) in operations(&doc) {
+            let want: std::collections::BTreeSet<&str> = re
+                .captures_iter(&path)
+                .map(|c| c.get(1).unwrap().as_str())
+                .collect();
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let declared: std::collections::BTreeSet<&str> = params
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(declared, want, "path parameters of {method} {path}");
+            for p in &params {
+                assert!(
+                    p["in"] == "path" || p["in"] == "query",
+                    "{method} {path}: {p}"
+                );
+                if p["in"] == "query" {
+                    assert_ne!(p["required"], true, "{method} {path}: {p} is optional");
+                }
+            }
+        }
+    }
+
+    /// "Not blank" in the document is Rust's `trim().is_empty()`, char for
+    /// char, for every field the server checks so.
+    #[test]
+    fn the_not_blank_pattern_is_rusts_whitespace() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let pattern = schemas["PostMessage"]["properties"]["text"]["pattern"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let re = regex::Regex::new(&pattern).unwrap();
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let s = c.to_string();
+            assert_eq!(re.is_match(&s), !s.trim().is_empty(), "{c:?}");
+        }
+        for (schema, field) in [
+            ("CreateAgent", "task"),
+            ("CreateAgent", "name"),
+            ("AssessRequest", "tool"),
+        ] {
+            assert_eq!(
+                schemas[schema]["properties"][field]["pattern"],
+                pattern.as_str(),
+                "{schema}.{field}"
+            );
+        }
+        let commit = schemas["CommitRequest"]["properties"]["message"]["pattern"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            schemas["MergeRequest"]["properties"]["message"]["pattern"],
+            commit
+        );
+        let commit = regex::Regex::new(commit).unwrap();
+        for (message, ok) in [
+            ("fix", true),
+            (" \n\t", false),
+            ("a\0b", false),
+            ("\u{3000}x", true),
+        ] {
+            assert_eq!(commit.is_match(message), ok, "{message:?}");
+        }
+    }
+
+    /// `group_by`'s pattern is the grammar the server reads.
+    #[test]
+    fn the_group_by_pattern_is_the_servers_grammar() {
+        let doc = document();
+        let params = doc["paths"]["/api/metrics/usage"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let p = params.iter().find(|p| p["name"] == "group_by").unwrap();
+        let re = regex::Regex::new(p["schema"]["pattern"].as_str().unwrap()).unwrap();
+        for text in [
+            "",
+            "day",
+            "model,agent,day",
+            " day , model",
+            ",,",
+            "day,",
+            "week",
+            "day model",
+            "day;model",
+            "Day",
+            "day\n",
+            "\u{3000}agent",
+            "provider,\u{feff}day",
+        ] {
+            assert_eq!(
+                re.is_match(text),
+                paddock_core::metrics::usage::GroupBy::parse_list(text).is_ok(),
+                "{text:?}"
+            );
+        }
+    }
+
+    /// The name pattern the document gives says what the server checks.
+    #[test]
+    fn the_name_pattern_is_the_servers_rule() {
+        let doc = document();
+        let pattern = doc["components"]["schemas"]["NewTemplate"]["properties"]["name"]["pattern"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let re = regex::Regex::new(&pattern).unwrap();
+        let long = "a".repeat(64);
+        let too_long = "a".repeat(65);
+        for name in [
+            "a", "A.b_c-9", "9lives", &long, &too_long, "", ".hidden", "-x", "_x", "a b", "a/b",
+            "a\n", "é", "a\u{0}", "a:b",
+        ] {
+            assert_eq!(
+                re.is_match(name),
+                paddock_core::config::is_plain_name(name),
+                "{name:?} against {pattern}"
+            );
+        }
+        for schema in ["NewSystemPrompt", "NewWorkspace", "RestoreRequest"] {
+            assert_eq!(
+                doc["components"]["schemas"][schema]["properties"]["name"]["pattern"],
+                pattern.as_str(),
+                "{schema}"
+            );
+        }
+    }
+
+    /// The dashboard's API types are generated from `dashboard/openapi.json`;
+    /// it must be the document this code serves.
+    #[test]
+    fn dashboard_openapi_json_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../dashboard/openapi.json");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed.trim() == super::openapi_json().trim(),
+            "dashboard/openapi.json is out of date: run `make openapi` and commit it"
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! `/metrics` (Prometheus text) and `/api/metrics/…`: per-agent figures,
+//! usage by provider, model, agent and day, and the cost analysis.
+
+use super::AppState;
+use super::error::{ApiError, ApiPath, ApiQuery, query_time, storable};
+use paddock_core::metrics::usage::{CostAnalysis, GroupBy, UsageReport, cost_analysis, usage_report};
+use paddock_core::metrics::{AgentMetrics, MetricsError};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{Duration, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+impl From<MetricsError> for ApiError {
+    fn from(e: MetricsError) -> ApiError {
+        match e {
+            MetricsError::Store(s) => s.into(),
+            MetricsError::Registry(r) => ApiError::internal("metrics failed", &r),
+        }
+    }
+}
+
+/// The states of the MCP servers now (`running`, `backoff`, …).
+fn mcp_states(state: &AppState) -> Vec<(String, String)> {
+    state
+        .mcp
+        .list()
+        .into_iter()
+        .map(|s| {
+            let st = serde_json::to_value(s.health.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| "unknown".into());
+            (s.name, st)
+        })
+        .collect()
+}
+
+/// Prometheus metrics (text exposition format 0.0.4).
+#[utoipa::path(get, path = "/metrics", tag = "metrics", operation_id = "prometheus_metrics",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn prometheus(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let statuses: Vec<_> = state
+        .store
+        .list_agents(false)
+        .await?
+        .into_iter()
+        .map(|a| a.status)
+        .collect();
+    let mcp: Vec<String> = mcp_states(&state).into_iter().map(|(_, s)| s).collect();
+    let text = state.metrics.render(&statuses, &mcp)?;
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// `GET /api/metrics/agents` parameters.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AgentsParams {
+    /// Include deleted agents.
+    #[serde(default)]
+    pub include_deleted: bool,
+}
+
+/// Every agent's figures (the WebSocket's `metrics.update` too).
+pub async fn all(state: &AppState, include_deleted: bool) -> Result<Vec<AgentMetrics>, ApiError> {
+    let now = Utc::now();
+    let mcp = mcp_states(state);
+    let mut out = Vec::new();
+    for a in state.store.list_agents(include_deleted).await? {
+        if let Some(stats) = state.metrics.agent(&state.store, &a.id).await? {
+            let mut view = stats.view(now, &mcp);
+            view.sandbox = state.manager.deps().sandbox.usage(&a.id).await;
+            out.push(view);
+        }
+    }
+    Ok(out)
+}
+
+/// One agent's figures, or 404.
+pub async fn one(state: &AppState, id: &str) -> Result<AgentMetrics, ApiError> {
+    match state.metrics.agent(&state.store, id).await? {
+        Some(stats) => {
+            let mut view = stats.view(Utc::now(), &mcp_states(state));
+            view.sandbox = state.manager.deps().sandbox.usage(id).await;
+            Ok(view)
+        }
+        None => Err(ApiError::not_found(format!("no agent with id `{id}`"))),
+    }
+}
+
+/// Every agent's figures.
+#[utoipa::path(get, path = "/api/metrics/agents", tag = "metrics", operation_id = "list_agent_metrics", params(AgentsParams),
+    responses((status = 200, body = [AgentMetrics])))]
+pub async fn agents(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<AgentsParams>,
+) -> Result<Json<Vec<AgentMetrics>>, ApiError> {
+    Ok(Json(all(&state, p.include_deleted).await?))
+}
+
+/// One agent's figures.
+#[utoipa::path(get, path = "/api/metrics/agents/{id}", tag = "metrics", operation_id = "get_agent_metrics",
+    params(("id" = String, Path, description = "The agent's id.")),
+    responses((status = 200, body = AgentMetrics), (status = 404, body = super::error::ErrorBody)))]
+pub async fn agent(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AgentMetrics>, ApiError> {
+    Ok(Json(one(&state, &id).await?))
+}
+
+/// `GET /api/metrics/usage` parameters.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UsageParams {
+    /// Start (included): RFC 3339 or `YYYY-MM-DD` (UTC midnight). Default:
+    /// 30 days before `to`. Before `to`, at most 3660 days before it.
+    #[serde(default)]
+    #[param(schema_with = time_or_date)]
+    pub from: Option<String>,
+    /// End (excluded): RFC 3339 or `YYYY-MM-DD`. Default: now.
+    #[serde(default)]
+    #[param(schema_with = time_or_date)]
+    pub to: Option<String>,
+    /// Group by any of `provider,model,agent,day`, comma-separated
+    /// (spaces and empty items are ignored; default: none, totals only).
+    #[serde(default)]
+    #[param(
+        pattern = r"^[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*(provider|model|agent|day)?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*(,[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*(provider|model|agent|day)?[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*)*$"
+    )]
+    pub group_by: Option<String>,
+    /// Only this agent's calls.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+/// A time (RFC 3339) or a date (`YYYY-MM-DD`).
+fn time_or_date() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let string = |f| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(f)))
+    };
+    AnyOfBuilder::new()
+        .item(string(KnownFormat::DateTime))
+        .item(string(KnownFormat::Date))
+        .into()
+}
+
+/// Longest range one usage request may cover.
+const MAX_RANGE_DAYS: i64 = 3660;
+
+/// Tokens and cost by provider, model, agent and day in a time range.
+#[utoipa::path(get, path = "/api/metrics/usage", tag = "metrics", operation_id = "usage_report", params(UsageParams),
+    responses((status = 200, body = UsageReport), (status = 400, body = super::error::ErrorBody),
+        (status = 404, description = "No agent with the id `agent` gives", body = super::error::ErrorBody)))]
+pub async fn usage(
+    State(state): State<AppState>,
+    ApiQuery(p): ApiQuery<UsageParams>,
+) -> Result<Json<UsageReport>, ApiError> {
+    let to = match &p.to {
+        Some(t) => query_time("to", t, true)?,
+        None => Utc::now(),
+    };
+    let from = match &p.from {
+        Some(f) => query_time("from", f, true)?,
+        None => storable(to - Duration::days(30)),
+    };
+    if from >= to {
+        return Err(ApiError::invalid(format!(
+            "from: {from} is not before to: {to}"
+        )));
+    }
+    if to - from > Duration::days(MAX_RANGE_DAYS) {
+        return Err(ApiError::invalid(format!(
+            "from/to: a range covers at most {MAX_RANGE_DAYS} days"
+        )));
+    }
+    let group_by =
+        GroupBy::parse_list(p.group_by.as_deref().unwrap_or("")).map_err(ApiError::invalid)?;
+    if let Some(a) = &p.agent
+        && state.store.get_agent(a).await?.is_none()
+    {
+        return Err(ApiError::not_found(format!("no agent with id `{a}`")));
+    }
+    let records = state
+        .store
+        .usage_between(from, to, p.agent.as_deref())
+        .await?;
+    Ok(Json(usage_report(&records, from, to, &group_by)))
+}
+
+/// Spend to date, burn rate, projection to the month's end, the most
+/// expensive agents and tools, prompt caching and what routing saved.
+#[utoipa::path(get, path = "/api/metrics/cost-analysis", tag = "metrics", operation_id = "cost_analysis",
+    responses((status = 200, body = CostAnalysis)))]
+pub async fn cost(State(state): State<AppState>) -> Result<Json<CostAnalysis>, ApiError> {
+    Ok(Json(
+        cost_analysis(&state.store, &state.providers, Utc::now()).await?,
+    ))
+}

@@ -1,0 +1,219 @@
+//! `/api/plugins` (admin only): list, install by upload (a component and its
+//! manifest), get, replace grants, enable, disable, remove. `/api/tools`
+//! lists the tools agents can use.
+
+use super::AppState;
+use super::error::{ApiError, ApiJson, ApiPath};
+use paddock_plugins::{Capability, InstallSource, PluginInfo, ToolInfo};
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// Longest capability string accepted.
+const MAX_CAPABILITY: usize = 4096;
+
+/// Largest component upload.
+pub const MAX_UPLOAD: usize = 64 * 1024 * 1024;
+
+/// List installed plugins with requested, granted and effective
+/// capabilities and hashes.
+#[utoipa::path(get, path = "/api/plugins", tag = "plugins", operation_id = "list_plugins", security(("admin" = [])),
+    responses((status = 200, body = Vec<paddock_plugins::PluginInfo>), (status = 401, body = super::error::ErrorBody)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<PluginInfo>>, ApiError> {
+    Ok(Json(state.plugins.list()?))
+}
+
+/// One plugin.
+#[utoipa::path(get, path = "/api/plugins/{name}", tag = "plugins", operation_id = "get_plugin",
+    params(("name" = String, Path, description = "The plugin's name.")), security(("admin" = [])),
+    responses((status = 200, body = paddock_plugins::PluginInfo), (status = 404, body = super::error::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    Ok(Json(state.plugins.get(&name)?))
+}
+
+/// Install (or upgrade) a plugin: `multipart/form-data` with a `manifest`
+/// part (the `paddock-plugin.toml` text) and a `component` part (the
+/// `.wasm`). Nothing is granted that was not granted before.
+#[utoipa::path(post, path = "/api/plugins", tag = "plugins", operation_id = "install_plugin", security(("admin" = [])),
+    request_body(content_type = "multipart/form-data", content = PluginUpload, description = "parts `manifest` (TOML) and `component` (wasm)"),
+    responses((status = 201, body = paddock_plugins::PluginInfo), (status = 400, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody)))]
+pub async fn install(
+    State(state): State<AppState>,
+    Upload(mut multipart): Upload,
+) -> Result<(StatusCode, Json<PluginInfo>), ApiError> {
+    let mut manifest: Option<Vec<u8>> = None;
+    let mut component: Option<Vec<u8>> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(multipart_error(e)),
+        };
+        let name = field.name().unwrap_or("").to_string();
+        let bytes = field.bytes().await.map_err(multipart_error)?;
+        match name.as_str() {
+            "manifest" => manifest = Some(bytes.to_vec()),
+            "component" => component = Some(bytes.to_vec()),
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "unexpected part `{other}`: send `manifest` and `component`"
+                )));
+            }
+        }
+    }
+    let manifest = manifest.ok_or_else(|| ApiError::invalid("manifest: part missing"))?;
+    let component = component.ok_or_else(|| ApiError::invalid("component: part missing"))?;
+    let dir = tempfile::tempdir().map_err(|e| ApiError::internal("cannot stage the upload", &e))?;
+    let manifest_path = dir.path().join("paddock-plugin.toml");
+    let component_path = dir.path().join("component.wasm");
+    std::fs::write(&manifest_path, &manifest)
+        .and_then(|_| std::fs::write(&component_path, &component))
+        .map_err(|e| ApiError::internal("cannot stage the upload", &e))?;
+    let info = state
+        .plugins
+        .install(&InstallSource {
+            path: component_path,
+            manifest: Some(manifest_path),
+        })
+        .await?;
+    tracing::info!(plugin = %info.record.name, "plugin installed through the API");
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// The parts of a plugin upload (`POST /api/plugins`), as the document
+/// shows them; [`Upload`] reads them.
+#[derive(ToSchema)]
+pub struct PluginUpload {
+    /// The `paddock-plugin.toml` text.
+    pub manifest: String,
+    /// The component (`.wasm`).
+    #[schema(value_type = String, format = Binary)]
+    pub component: Vec<u8>,
+}
+
+/// A `multipart/form-data` body: another content type is a 415, a missing
+/// or broken boundary a 400, both in the API's error shape.
+pub struct Upload(pub Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for Upload {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let multipart = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("multipart/form-data")
+            });
+        if !multipart {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the plugin as `multipart/form-data` with parts `manifest` and `component`",
+            ));
+        }
+        Multipart::from_request(req, state)
+            .await
+            .map(Upload)
+            .map_err(|e| ApiError::invalid(format!("invalid multipart body: {}", e.body_text())))
+    }
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the upload is over the limit of {} MiB", MAX_UPLOAD >> 20),
+        )
+    } else {
+        ApiError::invalid(format!("invalid multipart body: {}", e.body_text()))
+    }
+}
+
+/// `PUT /api/plugins/{name}/grants`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// The full set of granted capabilities: `fs:/workspace:ro|rw`,
+    /// `fs:/host/dir:ro|rw`, `net:HOST:PORT`, `env:NAME`, `exec`.
+    pub grants: Vec<String>,
+}
+
+/// Replace a plugin's grants.
+#[utoipa::path(put, path = "/api/plugins/{name}/grants", tag = "plugins", operation_id = "put_plugin_grants",
+    params(("name" = String, Path, description = "The plugin's name.")), security(("admin" = [])), request_body = Grants,
+    responses((status = 200, body = paddock_plugins::PluginInfo), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn put_grants(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(req): ApiJson<Grants>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    let caps = req
+        .grants
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            // A capability is short; do not echo a huge one back.
+            if g.len() > MAX_CAPABILITY {
+                return Err(ApiError::invalid(format!(
+                    "grants[{i}]: longer than {MAX_CAPABILITY} bytes"
+                )));
+            }
+            g.parse::<Capability>()
+                .map_err(|e| ApiError::invalid(format!("grants[{i}]: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let info = state.plugins.set_grants(&name, &caps)?;
+    tracing::info!(plugin = %name, grants = ?req.grants, "plugin grants replaced through the API");
+    Ok(Json(info))
+}
+
+/// Offer the plugin's tools again.
+#[utoipa::path(post, path = "/api/plugins/{name}/enable", tag = "plugins", operation_id = "enable_plugin",
+    params(("name" = String, Path, description = "The plugin's name.")), security(("admin" = [])),
+    responses((status = 200, body = paddock_plugins::PluginInfo), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn enable(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    Ok(Json(state.plugins.set_enabled(&name, true)?))
+}
+
+/// Stop offering the plugin's tools.
+#[utoipa::path(post, path = "/api/plugins/{name}/disable", tag = "plugins", operation_id = "disable_plugin",
+    params(("name" = String, Path, description = "The plugin's name.")), security(("admin" = [])),
+    responses((status = 200, body = paddock_plugins::PluginInfo), (status = 404, body = super::error::ErrorBody)))]
+pub async fn disable(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    Ok(Json(state.plugins.set_enabled(&name, false)?))
+}
+
+/// Uninstall a plugin.
+#[utoipa::path(delete, path = "/api/plugins/{name}", tag = "plugins", operation_id = "remove_plugin",
+    params(("name" = String, Path, description = "The plugin's name.")), security(("admin" = [])),
+    responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state.plugins.remove(&name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The tools of every enabled plugin, with their JSON Schemas.
+#[utoipa::path(get, path = "/api/tools", tag = "plugins", operation_id = "list_tools",
+    responses((status = 200, body = Vec<paddock_plugins::ToolInfo>)))]
+pub async fn tools(State(state): State<AppState>) -> Result<Json<Vec<ToolInfo>>, ApiError> {
+    Ok(Json(state.plugins.tools()?))
+}

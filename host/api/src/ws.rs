@@ -1,0 +1,603 @@
+//! `/api/ws`: one WebSocket subscribes to any number of agents and receives
+//! their events in order, without gaps or duplicates: each subscription
+//! first listens on the bus, then replays the store after the client's
+//! `after`, then forwards live events, skipping what the replay already sent
+//! and filling any gap from the store.
+//!
+//! Slow consumers never slow agents down: the bus drops what a lagging
+//! receiver missed, and each connection's outgoing queue is bounded. A
+//! subscription that falls behind either way ends with a `lagged` message
+//! carrying the last seq delivered; the client resubscribes with that
+//! `after` and misses nothing.
+//!
+//! Client → server: `{"op":"subscribe","agent_id","after"}`,
+//! `{"op":"unsubscribe","agent_id"}`, `{"op":"message","agent_id","text"}`,
+//! `{"op":"interrupt","agent_id"}`, `{"op":"approve","agent_id","call_id",
+//! "approved","reason"?,"remember"?}` (as `POST
+//! /api/agents/{id}/approvals/{call_id}`; a second decision gets an error
+//! with code `conflict`), `{"op":"watch_metrics","agent_id"?,"interval_ms"}`
+//! (250 to 60000; 0 stops).
+//! Server → client: `{"op":"event","event":{…}}`, `{"op":"subscribed",
+//! "agent_id","after"}`, `{"op":"lagged","agent_id","resume_after"}`,
+//! `{"op":"ack","for","agent_id","seq"?}`, `{"op":"error","code","message",
+//! "agent_id"?}`, `{"op":"metrics.update","agent_id"?,"metrics":[…]}`
+//! (the figures of `GET /api/metrics/agents`).
+
+use super::AppState;
+use super::error::ApiError;
+use paddock_protocol::events::Event;
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+/// Outgoing messages queued per connection before its subscriptions are
+/// told they lag.
+pub const OUT_CAPACITY: usize = 4096;
+/// Messages written before one flush.
+const WRITE_BATCH: usize = 64;
+/// Subscriptions per connection.
+pub const MAX_SUBSCRIPTIONS: usize = 10_000;
+/// The key of a connection's metrics task among its subscriptions (agent
+/// ids never contain a NUL).
+const METRICS_TASK: &str = "\0metrics";
+/// Shortest and longest `watch_metrics` interval.
+const MIN_METRICS_MS: u64 = 250;
+const MAX_METRICS_MS: u64 = 60_000;
+
+/// Sends one agent's (or every agent's) figures every `every`, skipping a
+/// tick when the connection's queue is full.
+async fn watch_metrics(
+    state: AppState,
+    agent: Option<String>,
+    every: Duration,
+    out: mpsc::Sender<Utf8Bytes>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let figures = match &agent {
+            Some(id) => super::metrics::one(&state, id).await.map(|m| vec![m]),
+            None => super::metrics::all(&state, false).await,
+        };
+        let metrics = match figures {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e.message, "metrics for the WebSocket failed");
+                continue;
+            }
+        };
+        let msg = encode(&ServerMsg::MetricsUpdate {
+            agent_id: agent.as_deref(),
+            metrics: &metrics,
+        });
+        match out.try_send(msg) {
+            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+        }
+    }
+}
+
+/// Largest client message.
+const MAX_CLIENT_MESSAGE: usize = 512 * 1024;
+/// Largest message the protocol layer reads at all (a larger one drops the
+/// connection without a close frame).
+const PROTOCOL_MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// A close frame's reason: at most 123 bytes, cut at a character boundary.
+fn close_reason(text: &str) -> Utf8Bytes {
+    let mut end = text.len().min(123);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string().into()
+}
+
+/// A WebSocket message from the client.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+#[schema(as = WsClientMessage)]
+pub(super) enum ClientMsg {
+    Subscribe {
+        agent_id: String,
+        #[serde(default)]
+        after: u64,
+    },
+    Unsubscribe {
+        agent_id: String,
+    },
+    Message {
+        agent_id: String,
+        text: String,
+    },
+    Interrupt {
+        agent_id: String,
+    },
+    Approve {
+        agent_id: String,
+        call_id: String,
+        approved: bool,
+        #[serde(default)]
+        reason: Option<String>,
+        #[serde(default)]
+        remember: paddock_core::agent::Remember,
+    },
+    /// Sends `metrics.update` messages every `interval_ms` (250 to 60000;
+    /// 0 stops): one agent's figures, or every agent's without `agent_id`.
+    WatchMetrics {
+        #[serde(default)]
+        agent_id: Option<String>,
+        interval_ms: u64,
+    },
+}
+
+/// A WebSocket message from the server.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(tag = "op", rename_all = "snake_case")]
+#[schema(as = WsServerMessage)]
+pub(super) enum ServerMsg<'a> {
+    Event {
+        event: &'a Event,
+    },
+    Subscribed {
+        agent_id: &'a str,
+        after: u64,
+    },
+    Lagged {
+        agent_id: &'a str,
+        resume_after: u64,
+    },
+    Ack {
+        #[serde(rename = "for")]
+        for_op: &'a str,
+        agent_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent_id: Option<&'a str>,
+    },
+    /// The figures asked for with `watch_metrics`.
+    #[serde(rename = "metrics.update")]
+    MetricsUpdate {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent_id: Option<&'a str>,
+        metrics: &'a [paddock_core::metrics::AgentMetrics],
+    },
+}
+
+fn encode(msg: &ServerMsg<'_>) -> Utf8Bytes {
+    match serde_json::to_string(msg) {
+        Ok(s) => s.into(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode a WebSocket message");
+            r#"{"op":"error","code":"internal","message":"encoding failed"}"#.into()
+        }
+    }
+}
+
+/// The upgrade: checks the `Origin`, then serves the connection.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: super::auth::Caller,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    // Messages on the socket change state: only this server's own pages
+    // may open it (a GET is not checked by the cross-site rules).
+    state.auth.check_origin(&headers)?;
+    let actor = caller.actor("WebSocket");
+    let ws = ws.map_err(|e| {
+        let status = e.status();
+        let code = match status {
+            axum::http::StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            axum::http::StatusCode::UPGRADE_REQUIRED => "upgrade_required",
+            _ => "invalid_request",
+        };
+        ApiError::new(
+            status,
+            code,
+            format!("this route takes a WebSocket upgrade: {}", e.body_text()),
+        )
+    })?;
+    Ok(ws
+        // Larger than the limit, so that an oversized message is read and
+        // refused with a close frame that says why (1009), rather than the
+        // connection dropping without a word.
+        .max_message_size(PROTOCOL_MAX_MESSAGE)
+        .on_upgrade(move |socket| serve(state, socket, actor)))
+}
+
+async fn serve(state: AppState, socket: WebSocket, actor: String) {
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Utf8Bytes>(OUT_CAPACITY);
+    // Control messages (lag notices, replies) bypass the bounded queue; there
+    // is at most one lag notice per subscription and one reply per request.
+    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<Utf8Bytes>();
+    // Why the server ends the connection, when it does.
+    let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<CloseFrame>();
+    let writer = tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                biased;
+                m = ctl_rx.recv() => m,
+                m = out_rx.recv() => m,
+            };
+            let Some(text) = next else { break };
+            // Queue what is already waiting and flush once: one write for
+            // a burst of events instead of one per event.
+            if sink.feed(Message::Text(text)).await.is_err() {
+                break;
+            }
+            let mut batch = 1;
+            while batch < WRITE_BATCH {
+                let Ok(text) = ctl_rx.try_recv().or_else(|_| out_rx.try_recv()) else {
+                    break;
+                };
+                if sink.feed(Message::Text(text)).await.is_err() {
+                    break;
+                }
+                batch += 1;
+            }
+            if sink.flush().await.is_err() {
+                break;
+            }
+        }
+        match close_rx.try_recv() {
+            Ok(frame) => {
+                let _ = sink.send(Message::Close(Some(frame))).await;
+            }
+            Err(_) => {
+                let _ = sink.close().await;
+            }
+        }
+    });
+    let mut subs: HashMap<String, JoinHandle<()>> = HashMap::new();
+    while let Some(msg) = stream.next().await {
+        let text = match msg {
+            Ok(Message::Text(t)) if t.len() > MAX_CLIENT_MESSAGE => {
+                let _ = close_tx.send(CloseFrame {
+                    code: close_code::SIZE,
+                    reason: format!(
+                        "message of {} bytes is over the limit of {} KiB",
+                        t.len(),
+                        MAX_CLIENT_MESSAGE / 1024
+                    )
+                    .into(),
+                });
+                break;
+            }
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(_)) => break,
+            Err(e) => {
+                let _ = close_tx.send(CloseFrame {
+                    code: close_code::PROTOCOL,
+                    reason: close_reason(&format!("cannot read this message: {e}")),
+                });
+                break;
+            }
+            Ok(Message::Binary(_)) => {
+                reply_error(&ctl_tx, "invalid_request", "send JSON text messages", None);
+                continue;
+            }
+            Ok(_) => continue,
+        };
+        let msg: ClientMsg = match serde_json::from_str(text.as_str()) {
+            Ok(m) => m,
+            Err(e) => {
+                reply_error(
+                    &ctl_tx,
+                    "invalid_request",
+                    &format!("invalid message: {e}"),
+                    None,
+                );
+                continue;
+            }
+        };
+        subs.retain(|_, h| !h.is_finished());
+        handle(&state, &actor, msg, &mut subs, &out_tx, &ctl_tx).await;
+    }
+    for (_, h) in subs {
+        h.abort();
+    }
+    drop(out_tx);
+    drop(ctl_tx);
+    let _ = writer.await;
+}
+
+fn reply_error(
+    ctl: &mpsc::UnboundedSender<Utf8Bytes>,
+    code: &str,
+    message: &str,
+    agent: Option<&str>,
+) {
+    let _ = ctl.send(encode(&ServerMsg::Error {
+        code,
+        message,
+        agent_id: agent,
+    }));
+}
+
+async fn handle(
+    state: &AppState,
+    actor: &str,
+    msg: ClientMsg,
+    subs: &mut HashMap<String, JoinHandle<()>>,
+    out: &mpsc::Sender<Utf8Bytes>,
+    ctl: &mpsc::UnboundedSender<Utf8Bytes>,
+) {
+    match msg {
+        ClientMsg::Subscribe { agent_id, after } => {
+            if !subs.contains_key(&agent_id) && subs.len() >= MAX_SUBSCRIPTIONS {
+                reply_error(
+                    ctl,
+                    "too_many_subscriptions",
+                    "too many subscriptions on one connection",
+                    Some(&agent_id),
+                );
+                return;
+            }
+            match state.store.get_agent(&agent_id).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    reply_error(
+                        ctl,
+                        "not_found",
+                        &format!("no agent with id `{agent_id}`"),
+                        Some(&agent_id),
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "store failed on subscribe");
+                    reply_error(
+                        ctl,
+                        "internal",
+                        "the store failed; see the server log",
+                        Some(&agent_id),
+                    );
+                    return;
+                }
+            }
+            if let Some(old) = subs.remove(&agent_id) {
+                old.abort();
+            }
+            // Listen before replaying, so nothing falls between the two.
+            let rx = state.bus.subscribe(&agent_id);
+            let _ = ctl.send(encode(&ServerMsg::Subscribed {
+                agent_id: &agent_id,
+                after,
+            }));
+            let task = tokio::spawn(forward(
+                state.clone(),
+                agent_id.clone(),
+                after,
+                rx,
+                out.clone(),
+                ctl.clone(),
+            ));
+            subs.insert(agent_id, task);
+        }
+        ClientMsg::WatchMetrics {
+            agent_id,
+            interval_ms,
+        } => {
+            if let Some(old) = subs.remove(METRICS_TASK) {
+                old.abort();
+            }
+            if interval_ms == 0 {
+                return;
+            }
+            if !(MIN_METRICS_MS..=MAX_METRICS_MS).contains(&interval_ms) {
+                reply_error(
+                    ctl,
+                    "invalid_request",
+                    &format!(
+                        "interval_ms: {interval_ms} is not between {MIN_METRICS_MS} and {MAX_METRICS_MS} (0 stops)"
+                    ),
+                    agent_id.as_deref(),
+                );
+                return;
+            }
+            if let Some(id) = &agent_id
+                && !matches!(state.store.get_agent(id).await, Ok(Some(_)))
+            {
+                reply_error(
+                    ctl,
+                    "not_found",
+                    &format!("no agent with id `{id}`"),
+                    Some(id),
+                );
+                return;
+            }
+            let task = tokio::spawn(watch_metrics(
+                state.clone(),
+                agent_id,
+                Duration::from_millis(interval_ms),
+                out.clone(),
+            ));
+            subs.insert(METRICS_TASK.to_string(), task);
+        }
+        ClientMsg::Unsubscribe { agent_id } => {
+            if let Some(h) = subs.remove(&agent_id) {
+                h.abort();
+            }
+            let _ = ctl.send(encode(&ServerMsg::Ack {
+                for_op: "unsubscribe",
+                agent_id: &agent_id,
+                seq: None,
+            }));
+        }
+        ClientMsg::Message { agent_id, text } => {
+            match state.manager.post_message(&agent_id, text).await {
+                Ok(e) => {
+                    let _ = ctl.send(encode(&ServerMsg::Ack {
+                        for_op: "message",
+                        agent_id: &agent_id,
+                        seq: Some(e.seq),
+                    }));
+                }
+                Err(e) => {
+                    let api: ApiError = e.into();
+                    reply_error(ctl, api.code, &api.message, Some(&agent_id));
+                }
+            }
+        }
+        ClientMsg::Interrupt { agent_id } => match state.manager.interrupt(&agent_id) {
+            Ok(_) => {
+                let _ = ctl.send(encode(&ServerMsg::Ack {
+                    for_op: "interrupt",
+                    agent_id: &agent_id,
+                    seq: None,
+                }));
+            }
+            Err(e) => {
+                let api: ApiError = e.into();
+                reply_error(ctl, api.code, &api.message, Some(&agent_id));
+            }
+        },
+        ClientMsg::Approve {
+            agent_id,
+            call_id,
+            approved,
+            reason,
+            remember,
+        } => match state
+            .manager
+            .decide(&agent_id, &call_id, approved, reason, remember, actor)
+            .await
+        {
+            Ok(record) => {
+                let _ = ctl.send(encode(&ServerMsg::Ack {
+                    for_op: "approve",
+                    agent_id: &agent_id,
+                    seq: Some(record.seq),
+                }));
+            }
+            Err(e) => {
+                let api: ApiError = e.into();
+                reply_error(ctl, api.code, &api.message, Some(&agent_id));
+            }
+        },
+    }
+}
+
+/// Why a subscription ends early.
+enum Stop {
+    /// The client is too slow: tell it where to resume.
+    Lagged,
+    /// The connection is gone or the store failed.
+    Gone,
+}
+
+struct Forwarder {
+    state: AppState,
+    agent: String,
+    last: u64,
+    out: mpsc::Sender<Utf8Bytes>,
+}
+
+impl Forwarder {
+    fn push(&self, event: &Event) -> Result<(), Stop> {
+        match self.out.try_send(encode(&ServerMsg::Event { event })) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(Stop::Lagged),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Stop::Gone),
+        }
+    }
+
+    /// Sends stored events after `self.last` up to `until` (inclusive; None:
+    /// to the end), waiting for queue room (replay does not race agents).
+    async fn replay(&mut self, until: Option<u64>) -> Result<(), Stop> {
+        loop {
+            let page = match self
+                .state
+                .store
+                .events_after(&self.agent, self.last, 500)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, agent = %self.agent, "replay failed");
+                    return Err(Stop::Gone);
+                }
+            };
+            if page.is_empty() {
+                return Ok(());
+            }
+            for e in page {
+                if until.is_some_and(|u| e.seq > u) {
+                    return Ok(());
+                }
+                let text = encode(&ServerMsg::Event { event: &e });
+                self.out.send(text).await.map_err(|_| Stop::Gone)?;
+                self.last = e.seq;
+            }
+        }
+    }
+
+    async fn run(&mut self, mut rx: broadcast::Receiver<Arc<Event>>) -> Result<(), Stop> {
+        self.replay(None).await?;
+        loop {
+            let event = match rx.recv().await {
+                Ok(e) => e,
+                Err(broadcast::error::RecvError::Lagged(_)) => return Err(Stop::Lagged),
+                Err(broadcast::error::RecvError::Closed) => {
+                    // The agent was purged: deliver what remains and end.
+                    self.replay(None).await?;
+                    return Ok(());
+                }
+            };
+            if !event.body.is_durable() {
+                // Deltas belong to the present: only once caught up.
+                if event.seq <= self.last {
+                    self.push(&event)?;
+                }
+                continue;
+            }
+            if event.seq <= self.last {
+                continue;
+            }
+            if event.seq > self.last + 1 {
+                self.replay(Some(event.seq - 1)).await?;
+            }
+            self.push(&event)?;
+            self.last = event.seq;
+        }
+    }
+}
+
+async fn forward(
+    state: AppState,
+    agent: String,
+    after: u64,
+    rx: broadcast::Receiver<Arc<Event>>,
+    out: mpsc::Sender<Utf8Bytes>,
+    ctl: mpsc::UnboundedSender<Utf8Bytes>,
+) {
+    let mut f = Forwarder {
+        state,
+        agent,
+        last: after,
+        out,
+    };
+    if let Err(Stop::Lagged) = f.run(rx).await {
+        tracing::debug!(agent = %f.agent, resume_after = f.last, "subscriber lagged");
+        let _ = ctl.send(encode(&ServerMsg::Lagged {
+            agent_id: &f.agent,
+            resume_after: f.last,
+        }));
+    }
+}

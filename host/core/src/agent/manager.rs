@@ -1,0 +1,428 @@
+//! The agent manager: creates agents, runs one tokio task per agent, reloads
+//! every agent from the store on start (resuming those that were busy when
+//! the host stopped), and routes messages, interrupts and deletions.
+
+use paddock_protocol::agent::AgentConfig;
+use super::runner::{Agent, AgentDeps, AgentError};
+use paddock_protocol::events::{AgentStatus, Event, EventBody};
+use paddock_store::{AgentRecord, ApprovalRecord, ApprovalStatus, NewAgent};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// Longest agent name.
+const MAX_NAME: usize = 200;
+/// Longest user message, in bytes.
+pub const MAX_MESSAGE: usize = 256 * 1024;
+
+/// All agents of this host.
+pub struct Manager {
+    deps: Arc<AgentDeps>,
+    agents: RwLock<HashMap<String, Arc<Agent>>>,
+    /// Agents whose stored rows no longer parse, with why: not loaded,
+    /// left as they are in the store for someone to look at.
+    quarantined: Vec<(String, String)>,
+}
+
+impl Manager {
+    /// With `load`, loads every live agent from the store and starts its
+    /// task; agents that were thinking or running a tool when the host
+    /// stopped resume. Without, manages only the agents it creates (a
+    /// headless run beside a server must not take the server's agents).
+    pub async fn start(deps: Arc<AgentDeps>, load: bool) -> Result<Arc<Manager>, AgentError> {
+        let (records, quarantined) = if load {
+            deps.store.scan_agents(false).await?
+        } else {
+            Default::default()
+        };
+        let quarantined: Vec<(String, String)> = quarantined
+            .into_iter()
+            .map(|(id, e)| {
+                tracing::error!(agent = %id, error = %e,
+                    "this agent's stored record is damaged: it is quarantined (not loaded); the other agents start");
+                (id, e.to_string())
+            })
+            .collect();
+        let manager = Arc::new(Manager {
+            deps,
+            agents: RwLock::new(HashMap::new()),
+            quarantined,
+        });
+        for record in records {
+            let busy = matches!(
+                record.status,
+                AgentStatus::Thinking | AgentStatus::ExecutingTool | AgentStatus::WaitingApproval
+            );
+            let agent = Agent::new(
+                record.id.clone(),
+                record.config.clone(),
+                manager.deps.clone(),
+                record.last_seq,
+                record.status,
+            );
+            // A pending approval is not interrupted work: it stays pending.
+            if busy && record.status != AgentStatus::WaitingApproval {
+                agent
+                    .append(EventBody::Error {
+                        code: "host_restarted".into(),
+                        message: format!(
+                            "the host restarted while the agent was {}; resuming where the log stands",
+                            record.status.as_str()
+                        ),
+                        recoverable: true,
+                    })
+                    .await?;
+                tracing::info!(agent = %record.id, status = record.status.as_str(), "resuming agent");
+            }
+            manager.insert(agent.clone());
+            if record.status != AgentStatus::Stopped {
+                tokio::spawn(agent.task(busy));
+            }
+        }
+        Ok(manager)
+    }
+
+    fn insert(&self, agent: Arc<Agent>) {
+        if let Ok(mut agents) = self.agents.write() {
+            agents.insert(agent.id().to_string(), agent);
+        }
+    }
+
+    /// The agents whose stored records are damaged (not loaded), with why.
+    pub fn quarantined(&self) -> &[(String, String)] {
+        &self.quarantined
+    }
+
+    /// The shared dependencies.
+    pub fn deps(&self) -> &Arc<AgentDeps> {
+        &self.deps
+    }
+
+    /// A running (not deleted) agent.
+    pub fn get(&self, id: &str) -> Result<Arc<Agent>, AgentError> {
+        self.agents
+            .read()
+            .ok()
+            .and_then(|a| a.get(id).cloned())
+            .ok_or_else(|| AgentError::NotFound(id.to_string()))
+    }
+
+    /// Checks a configuration against this host: known provider, existing
+    /// workspace directory, known tools, sane limits.
+    pub fn validate(&self, config: &AgentConfig) -> Result<(), AgentError> {
+        let invalid = |m: String| Err(AgentError::Invalid(m));
+        if config.name.trim().is_empty() || config.name.len() > MAX_NAME {
+            return invalid(format!("name: must be 1 to {MAX_NAME} characters"));
+        }
+        if let Some(c) = config.name.chars().find(|c| c.is_control()) {
+            return invalid(format!(
+                "name: must not contain control characters (found U+{:04X})",
+                u32::from(c)
+            ));
+        }
+        if !self.deps.providers.contains_key(&config.model.provider) {
+            let mut known: Vec<&str> = self.deps.providers.keys().map(String::as_str).collect();
+            known.sort();
+            return invalid(format!(
+                "model.provider: unknown provider `{}` (configured: {})",
+                config.model.provider,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+        if config.model.model.trim().is_empty() {
+            return invalid("model.model: must not be empty".into());
+        }
+        if !config.workspace.is_absolute() {
+            return invalid(format!(
+                "workspace: `{}` must be an absolute path",
+                config.workspace.display()
+            ));
+        }
+        if !config.workspace.is_dir() {
+            return invalid(format!(
+                "workspace: `{}` is not an existing directory",
+                config.workspace.display()
+            ));
+        }
+        if let Some(t) = config.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            return invalid("temperature: must be between 0 and 2".into());
+        }
+        if let Some(r) = &config.router
+            && !self.deps.routers.contains_key(r)
+        {
+            let mut known: Vec<&str> = self.deps.routers.keys().map(String::as_str).collect();
+            known.sort();
+            return invalid(format!(
+                "router: unknown router `{r}` (configured: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+        config
+            .limits
+            .validate("limits.")
+            .map_err(AgentError::Invalid)?;
+        if config.limits.max_turns == 0 {
+            return invalid("limits.max_turns: must be at least 1".into());
+        }
+        for (i, rule) in config.rules.iter().enumerate() {
+            if let Err(e) = crate::policy::rules::Rule::parse(rule) {
+                return invalid(format!("rules[{i}]: {}", e.message));
+            }
+        }
+        if config.approval_timeout_secs == Some(0) {
+            return invalid("approval_timeout_secs: must be at least 1".into());
+        }
+        for (i, server) in config.mcp_servers.iter().enumerate() {
+            if !self.deps.mcp.contains(server) {
+                return invalid(format!(
+                    "mcp_servers[{i}]: no MCP server named `{server}` (see GET /api/mcp/servers)"
+                ));
+            }
+            if config.mcp_servers[..i].contains(server) {
+                return invalid(format!("mcp_servers[{i}]: `{server}` is listed twice"));
+            }
+        }
+        if let Some(tools) = &config.tools {
+            let known = self
+                .deps
+                .plugins
+                .tools()
+                .map_err(|e| AgentError::Invalid(format!("tools: cannot list tools: {e}")))?;
+            for t in tools {
+                // MCP tools are known once their server runs: the server
+                // prefix must be one of the agent's servers.
+                let of_mcp = t
+                    .split_once("__")
+                    .is_some_and(|(s, _)| config.mcp_servers.iter().any(|m| m == s));
+                if !of_mcp && !known.iter().any(|k| k.spec.name == *t) {
+                    return invalid(format!(
+                        "tools: no enabled plugin offers a tool named `{t}`"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates an agent (recorded with its `agent.created` event), starts its
+    /// task and, if given, posts its first message.
+    pub async fn create(
+        &self,
+        config: AgentConfig,
+        task: Option<String>,
+    ) -> Result<(Arc<Agent>, AgentRecord), AgentError> {
+        self.validate(&config)?;
+        if let Some(t) = &task {
+            check_message(t)?;
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = chrono::Utc::now();
+        let created = self.deps.redactor.redact_event(EventBody::AgentCreated {
+            config: config.clone(),
+        });
+        let first = Event {
+            seq: 1,
+            agent_id: id.clone(),
+            ts: now,
+            body: created,
+        };
+        let new = NewAgent {
+            id: id.clone(),
+            name: config.name.clone(),
+            config: config.clone(),
+            created_at: now,
+        };
+        self.deps.store.create_agent(&new, &first).await?;
+        self.deps.metrics.observe(&first);
+        self.deps.bus.publish(Arc::new(first));
+        let agent = Agent::new(id.clone(), config, self.deps.clone(), 1, AgentStatus::Idle);
+        self.insert(agent.clone());
+        tokio::spawn(agent.clone().task(false));
+        if let Some(task) = task {
+            agent.post_message(task).await?;
+        }
+        let record = self
+            .deps
+            .store
+            .get_agent(&id)
+            .await?
+            .ok_or_else(|| AgentError::NotFound(id.clone()))?;
+        tracing::info!(agent = %id, name = %record.name, "agent created");
+        Ok((agent, record))
+    }
+
+    /// Posts a user message to a running agent.
+    pub async fn post_message(&self, id: &str, text: String) -> Result<Arc<Event>, AgentError> {
+        check_message(&text)?;
+        self.get(id)?.post_message(text).await
+    }
+
+    /// Interrupts an agent; returns whether it was busy.
+    pub fn interrupt(&self, id: &str) -> Result<bool, AgentError> {
+        Ok(self.get(id)?.interrupt())
+    }
+
+    /// Deletes an agent: stops it and keeps its history, or with `purge`
+    /// also removes its history. Returns whether it existed.
+    pub async fn delete(&self, id: &str, purge: bool) -> Result<bool, AgentError> {
+        let agent = self.agents.write().ok().and_then(|mut a| a.remove(id));
+        if let Some(agent) = &agent {
+            agent.stop("deleted").await?;
+        }
+        if let Err(e) = self.deps.sandbox.destroy(id).await {
+            tracing::warn!(agent = %id, error = %e, "could not destroy the agent's sandbox");
+        }
+        let existed = match self.deps.store.get_agent(id).await? {
+            Some(r) => {
+                if r.deleted_at.is_none() {
+                    self.deps.store.mark_deleted(id, chrono::Utc::now()).await?;
+                }
+                true
+            }
+            None => false,
+        };
+        if purge && existed {
+            self.deps.store.purge_agent(id).await?;
+            self.deps.bus.remove(id);
+        }
+        Ok(existed || agent.is_some())
+    }
+}
+
+/// How long a decider's reason may be.
+const MAX_REASON: usize = 4096;
+
+/// What "remember" stores with an approval decision.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Remember {
+    /// Nothing: this call only.
+    #[default]
+    Once,
+    /// A rule for this agent: the exact call (`allow` when approved, `deny`
+    /// when denied).
+    Agent,
+    /// The same rule for every agent.
+    Always,
+}
+
+impl Remember {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Remember::Once => "once",
+            Remember::Agent => "agent",
+            Remember::Always => "always",
+        }
+    }
+}
+
+impl Manager {
+    /// Decides an agent's pending approval of `call_id`, once: when two
+    /// deciders race, the first wins and the second gets
+    /// [`AgentError::Conflict`] naming the decision that stands.
+    pub async fn decide(
+        &self,
+        agent_id: &str,
+        call_id: &str,
+        approved: bool,
+        reason: Option<String>,
+        remember: Remember,
+        by: &str,
+    ) -> Result<ApprovalRecord, AgentError> {
+        let agent = self.get(agent_id)?;
+        if let Some(r) = &reason {
+            if r.len() > MAX_REASON {
+                return Err(AgentError::Invalid(format!(
+                    "reason: {} bytes is over the limit of {MAX_REASON}",
+                    r.len()
+                )));
+            }
+            if r.contains('\0') {
+                return Err(AgentError::Invalid(
+                    "reason: must not contain NUL characters".into(),
+                ));
+            }
+        }
+        let status = if approved {
+            ApprovalStatus::Approved
+        } else {
+            ApprovalStatus::Denied
+        };
+        let remember = (remember != Remember::Once).then_some(remember.as_str());
+        let store = &self.deps.store;
+        let reason = reason.map(|r| self.deps.redactor.redact(&r));
+        if let Some(decided) = store
+            .decide_approval(
+                agent_id,
+                call_id,
+                status,
+                by,
+                reason.as_deref(),
+                remember,
+                chrono::Utc::now(),
+            )
+            .await?
+        {
+            tracing::info!(
+                agent = agent_id,
+                call = call_id,
+                status = status.as_str(),
+                by,
+                "approval decided"
+            );
+            agent.approval_decided();
+            return Ok(decided);
+        }
+        match store.latest_approval(agent_id, call_id).await? {
+            None => Err(AgentError::NoApproval {
+                agent: agent_id.to_string(),
+                call: call_id.to_string(),
+            }),
+            Some(r) => Err(AgentError::Conflict(format!(
+                "the approval of tool call `{call_id}` was already decided: {}{}{}",
+                r.status.as_str(),
+                r.decided_by
+                    .as_deref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default(),
+                r.decided_at
+                    .map(|t| format!(" at {}", t.to_rfc3339()))
+                    .unwrap_or_default()
+            ))),
+        }
+    }
+}
+
+/// Refuses an empty or oversized message.
+pub fn check_message(text: &str) -> Result<(), AgentError> {
+    if text.trim().is_empty() {
+        return Err(AgentError::Invalid("text: must not be empty".into()));
+    }
+    if text.len() > MAX_MESSAGE {
+        return Err(AgentError::Invalid(format!(
+            "text: {} bytes is over the limit of {MAX_MESSAGE}",
+            text.len()
+        )));
+    }
+    Ok(())
+}

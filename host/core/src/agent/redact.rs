@@ -1,0 +1,96 @@
+//! Secret redaction: values of configured secret environment variables and
+//! token-shaped strings are replaced before anything is stored or broadcast
+//! — whole events here, text that streams in pieces (model deltas, command
+//! output) through a [`RedactStream`], which never lets a secret out split
+//! across pieces.
+
+use paddock_protocol::events::EventBody;
+
+/// What a redacted secret becomes.
+pub use paddock_scan::secrets::REDACTED;
+
+/// Redaction of text that arrives in pieces.
+pub use paddock_scan::secrets::RedactStream;
+
+/// Replaces secrets in text: the literal values it was given and the token
+/// shapes of [`paddock_scan::secrets::TOKEN_PATTERNS`] (shared with the
+/// `mcp-redact` adapter, so the patterns exist once).
+#[derive(Clone, Debug, Default)]
+pub struct Redactor(paddock_scan::secrets::Redactor);
+
+impl Redactor {
+    /// A redactor for these literal values plus token shapes.
+    pub fn with_values(values: impl IntoIterator<Item = String>) -> Redactor {
+        Redactor(paddock_scan::secrets::Redactor::with_values(values))
+    }
+
+    /// The text with every secret replaced by [`REDACTED`].
+    pub fn redact(&self, text: &str) -> String {
+        self.0.redact(text)
+    }
+
+    /// A redactor for one text that arrives in pieces: what it emits never
+    /// holds a secret, even one split across pieces, and put together is
+    /// [`Redactor::redact`] of the whole text.
+    pub fn stream(&self) -> RedactStream<'_> {
+        self.0.stream()
+    }
+
+    /// An event body with every string of its data redacted (a body whose
+    /// redacted data no longer fits its type is kept as it was; strings
+    /// only get shorter placeholders, so this does not happen in practice).
+    pub fn redact_event(&self, body: EventBody) -> EventBody {
+        let mut data = body.data();
+        self.redact_json(&mut data);
+        EventBody::from_parts(body.type_name(), data).unwrap_or(body)
+    }
+
+    /// Redacts every string (and object key) inside a JSON value.
+    pub fn redact_json(&self, value: &mut serde_json::Value) {
+        self.0.redact_json(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_configured_values_and_token_shapes() {
+        let r = Redactor::with_values(["hunter2-secret-value".to_string(), "1".to_string()]);
+        let text = "pw=hunter2-secret-value key sk-proj-abcdefghijklmnopqrstuvwxyz012345 \
+                    gh ghp_abcdefghijklmnopqrstuvwxyz0123456789 aws AKIAABCDEFGHIJKLMNOP \
+                    Authorization: Bearer abcdefghijklmnopqrstuvwxyz.123 count 1";
+        let out = r.redact(text);
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(!out.contains("sk-proj-abc"), "{out}");
+        assert!(!out.contains("ghp_abc"), "{out}");
+        assert!(!out.contains("AKIAABC"), "{out}");
+        assert!(!out.contains("abcdefghijklmnopqrstuvwxyz.123"), "{out}");
+        assert!(
+            out.ends_with("count 1"),
+            "short values are not secrets: {out}"
+        );
+        assert_eq!(out.matches(REDACTED).count(), 5, "{out}");
+    }
+
+    #[test]
+    fn redacts_private_keys_and_json_strings() {
+        let r = Redactor::default();
+        let pem = "x\n-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\nBBBB\n-----END OPENSSH PRIVATE KEY-----\ny";
+        assert_eq!(r.redact(pem), format!("x\n{REDACTED}\ny"));
+        let mut v =
+            serde_json::json!({"a": ["ok", {"b": "token sk-abcdefghijklmnopqrstuvwxyz"}], "n": 3});
+        r.redact_json(&mut v);
+        assert_eq!(v["a"][1]["b"], format!("token {REDACTED}"));
+        assert_eq!(v["a"][0], "ok");
+        assert_eq!(v["n"], 3);
+    }
+
+    #[test]
+    fn plain_text_is_untouched() {
+        let r = Redactor::with_values(["s3cr3t-value".to_string()]);
+        let t = "fn main() { println!(\"hello\"); } // skeleton sk- short";
+        assert_eq!(r.redact(t), t);
+    }
+}

@@ -1,0 +1,364 @@
+//! `paddock.toml`: the server, model providers (with prices), and agent
+//! defaults. Values come from the file, then `PADDOCK_*` environment
+//! variables, then flags (applied by the binary).
+
+pub use paddock_llm::config::{ModelConfig, Price, ProviderConfig};
+pub use paddock_protocol::agent::{AgentLimits, Tier, check_usd};
+pub use paddock_protocol::is_plain_name;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A configuration problem, named precisely.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("{path} is not valid: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The API server.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The store: `sqlite://…` or `postgres://…` (default: SQLite in the
+    /// data dir).
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// Model providers.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// Defaults and rules for every agent.
+    #[serde(default)]
+    pub agents: AgentDefaults,
+    /// Where shell commands run.
+    #[serde(default)]
+    pub sandbox: paddock_sandbox::SandboxConfig,
+    /// Rules, approval mode and approval timeout.
+    #[serde(default)]
+    pub policy: crate::policy::PolicyConfig,
+    /// Global spending caps over all agents (`PUT /api/config/budgets`
+    /// overrides them).
+    #[serde(default)]
+    pub budgets: Budgets,
+    /// Model routers: a cheap and a strong model an agent may use instead
+    /// of one model (`router = "NAME"`).
+    #[serde(default)]
+    pub routers: Vec<RouterConfig>,
+    /// Where workspaces may be, backups kept, files read.
+    #[serde(default)]
+    pub workspaces: crate::workspace::WorkspacesConfig,
+}
+
+/// Global spending caps in USD, over all agents' model calls (UTC day and
+/// calendar month). None: no cap.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Budgets {
+    /// Dollars per UTC day.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub daily_usd: Option<f64>,
+    /// Dollars per calendar month (UTC).
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub monthly_usd: Option<f64>,
+}
+
+impl Budgets {
+    /// Checks that every cap is a finite, non-negative number; the error
+    /// names the field.
+    pub fn validate(&self, prefix: &str) -> Result<(), String> {
+        check_usd(prefix, "daily_usd", self.daily_usd)?;
+        check_usd(prefix, "monthly_usd", self.monthly_usd)
+    }
+}
+
+/// A model router: each model call of an agent that names it goes to the
+/// cheap model when the previous turn only read (read-only tools), to the
+/// strong one when it called a tool that is not read-only or when the
+/// cheap model failed `escalate_after_failures` times in a row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// The name agents refer to it by (`router = "NAME"`).
+    pub name: String,
+    /// The model for turns that only read and search.
+    pub cheap: crate::agent::ModelRef,
+    /// The model for turns that edit, and after the cheap one fails.
+    pub strong: crate::agent::ModelRef,
+    /// Consecutive failures of the cheap model (a failed model call, or a
+    /// turn whose tool calls all failed) after which the strong model
+    /// takes the next call (default 2).
+    #[serde(default = "default_escalate_after_failures")]
+    pub escalate_after_failures: u32,
+    /// The model of a run's first call (default `cheap`).
+    #[serde(default)]
+    pub first_call: Tier,
+}
+
+fn default_escalate_after_failures() -> u32 {
+    2
+}
+
+/// The API server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to bind (default `127.0.0.1:7700`).
+    #[serde(default = "default_bind")]
+    pub bind: String,
+    /// Origins allowed to open the WebSocket besides the server's own.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+fn default_bind() -> String {
+    "127.0.0.1:7700".into()
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: default_bind(),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// Defaults and rules for every agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentDefaults {
+    /// Environment variables whose values are secrets: redacted from tool
+    /// output and every stored event.
+    #[serde(default)]
+    pub secret_env: Vec<String>,
+    /// Tool outputs longer than this many bytes are cut to head and tail.
+    #[serde(default = "default_tool_output_max_bytes")]
+    pub tool_output_max_bytes: usize,
+    /// Fraction of the context window at which old tool outputs are masked.
+    #[serde(default = "default_mask_threshold")]
+    pub mask_threshold: f64,
+    /// Identical failing tool calls in a row that stop the agent.
+    #[serde(default = "default_max_repeated_failures")]
+    pub max_repeated_failures: u32,
+    /// Default limits of a new agent.
+    #[serde(default)]
+    pub limits: AgentLimits,
+}
+
+fn default_tool_output_max_bytes() -> usize {
+    16 * 1024
+}
+fn default_mask_threshold() -> f64 {
+    0.7
+}
+fn default_max_repeated_failures() -> u32 {
+    3
+}
+
+impl Default for AgentDefaults {
+    fn default() -> Self {
+        AgentDefaults {
+            secret_env: Vec::new(),
+            tool_output_max_bytes: default_tool_output_max_bytes(),
+            mask_threshold: default_mask_threshold(),
+            max_repeated_failures: default_max_repeated_failures(),
+            limits: AgentLimits::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`; a missing file is an error (the caller decides whether
+    /// a default file is optional).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses the text of `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &self.providers {
+            if !seen.insert(p.name.as_str()) {
+                return Err(format!("provider `{}` is defined twice", p.name));
+            }
+            if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
+                return Err(format!(
+                    "provider `{}`: base_url must start with http:// or https://",
+                    p.name
+                ));
+            }
+        }
+        if !(0.1..=1.0).contains(&self.agents.mask_threshold) {
+            return Err("agents.mask_threshold must be between 0.1 and 1.0".into());
+        }
+        self.budgets.validate("budgets.")?;
+        self.agents.limits.validate("agents.limits.")?;
+        let mut routers = std::collections::BTreeSet::new();
+        for r in &self.routers {
+            if !routers.insert(r.name.as_str()) {
+                return Err(format!("router `{}` is defined twice", r.name));
+            }
+            if r.escalate_after_failures == 0 {
+                return Err(format!(
+                    "router `{}`: escalate_after_failures must be at least 1",
+                    r.name
+                ));
+            }
+            for (which, m) in [("cheap", &r.cheap), ("strong", &r.strong)] {
+                if self.provider(&m.provider).is_none() {
+                    return Err(format!(
+                        "router `{}`: {which}.provider `{}` is not a configured provider",
+                        r.name, m.provider
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The router named `name`.
+    pub fn router(&self, name: &str) -> Option<&RouterConfig> {
+        self.routers.iter().find(|r| r.name == name)
+    }
+
+    /// The provider named `name`.
+    pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+}
+
+/// Where `paddock.toml` is looked for when `--config` is not given.
+pub fn default_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("paddock.toml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock_llm::TokenUsage;
+
+    #[test]
+    fn parses_providers_and_prices() {
+        let c = Config::parse(
+            r#"
+[[providers]]
+name = "openai"
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+[[providers.models]]
+name = "gpt-4o"
+input_per_mtok = 2.5
+output_per_mtok = 10.0
+cached_input_per_mtok = 1.25
+"#,
+            Path::new("paddock.toml"),
+        )
+        .unwrap();
+        let m = c.provider("openai").unwrap().model("gpt-4o").unwrap();
+        let cost = m
+            .cost(&TokenUsage {
+                input_tokens: 1_000_000,
+                output_tokens: 100_000,
+                cached_tokens: 400_000,
+            })
+            .unwrap_or(f64::NAN);
+        assert!((cost - (0.6 * 2.5 + 0.4 * 1.25 + 0.1 * 10.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../paddock.example.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.providers.len(), 2);
+        assert_eq!(c.server.bind, "127.0.0.1:7700");
+    }
+
+    #[test]
+    fn parses_budgets_and_routers_and_checks_them() {
+        let base = "[[providers]]\nname = \"o\"\nbase_url = \"http://x\"\n";
+        let c = Config::parse(
+            &format!(
+                "{base}[budgets]\ndaily_usd = 1.5\n[agents.limits]\ndaily_usd = 0.5\nmonthly_usd = 3.0\n\
+                 [[routers]]\nname = \"auto\"\ncheap = {{provider = \"o\", model = \"gpt-4o-mini\"}}\n\
+                 strong = {{provider = \"o\", model = \"gpt-4o\"}}\n"
+            ),
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.budgets.daily_usd, Some(1.5));
+        assert_eq!(c.budgets.monthly_usd, None);
+        assert_eq!(c.agents.limits.daily_usd, Some(0.5));
+        let r = c.router("auto").unwrap();
+        assert_eq!((r.escalate_after_failures, r.first_call), (2, Tier::Cheap));
+        assert_eq!(r.strong.model, "gpt-4o");
+        for (bad, words) in [
+            ("[budgets]\ndaily_usd = -1.0\n", "budgets.daily_usd"),
+            (
+                "[agents.limits]\nmonthly_usd = -2.0\n",
+                "agents.limits.monthly_usd",
+            ),
+            (
+                "[[routers]]\nname = \"r\"\ncheap = {provider = \"nope\", model = \"m\"}\nstrong = {provider = \"o\", model = \"m\"}\n",
+                "cheap.provider `nope`",
+            ),
+            (
+                "[[routers]]\nname = \"r\"\ncheap = {provider = \"o\", model = \"m\"}\nstrong = {provider = \"o\", model = \"m\"}\nescalate_after_failures = 0\n",
+                "escalate_after_failures",
+            ),
+            (
+                "[[routers]]\nname = \"r\"\ncheap = {provider = \"o\", model = \"m\"}\nstrong = {provider = \"o\", model = \"m\"}\nfirst_call = \"medium\"\n",
+                "medium",
+            ),
+        ] {
+            let e = Config::parse(&format!("{base}{bad}"), Path::new("p.toml")).unwrap_err();
+            assert!(e.to_string().contains(words), "{e}");
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_fields_and_duplicates() {
+        let e = Config::parse("[server]\nbindd = \"x\"\n", Path::new("p.toml")).unwrap_err();
+        assert!(e.to_string().contains("bindd"), "{e}");
+        let e = Config::parse(
+            "[[providers]]\nname=\"a\"\nbase_url=\"http://x\"\n[[providers]]\nname=\"a\"\nbase_url=\"http://y\"\n",
+            Path::new("p.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
+    }
+}
+

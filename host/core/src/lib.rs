@@ -1,0 +1,20 @@
+//! Paddock's core: what an agent does and what it may do.
+//!
+//! - [`agent`]: agents — the loop (turns, tool orchestration, approvals,
+//!   budgets and routing), their lifecycle, context, cost and redaction.
+//! - [`policy`]: the policy pipeline: rules, risk assessors, approval modes.
+//! - [`workspace`]: the directories agents work in: worktrees, files,
+//!   diffs, merges, backups.
+//! - [`metrics`]: Prometheus metrics, per-agent figures, usage and cost.
+//! - [`bus`]: the in-process event bus.
+//! - [`config`]: the configuration file, `paddock.toml`.
+//!
+//! It sits above the store, the sandboxes, the plugin host, the model
+//! clients and MCP, and below the API and the binary.
+
+pub mod agent;
+pub mod bus;
+pub mod config;
+pub mod metrics;
+pub mod policy;
+pub mod workspace;

@@ -1,0 +1,17 @@
+//! The model side: an OpenAI-compatible streaming client with retries and
+//! pricing, and the scripted model server used by tests, benchmarks and
+//! offline demos.
+
+pub mod assemble;
+pub mod client;
+pub mod config;
+pub mod retry;
+pub mod scripted;
+pub mod wire;
+
+pub use client::{LlmError, ModelClient};
+pub use retry::RetryBudget;
+pub use paddock_protocol::llm::{
+    ChatMessage, ChatRequest, Completion, FinishReason, StreamNote, TokenUsage, ToolCallRequest,
+    ToolDef,
+};

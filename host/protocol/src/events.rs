@@ -1,0 +1,371 @@
+//! Events: the types of the durable per-agent log (DESIGN.md §6) and the
+//! in-process bus that carries them, plus the live-only deltas, to
+//! subscribers.
+
+use crate::agent::AgentConfig;
+use crate::llm::ToolCallRequest;
+use crate::policy::{Decision, RiskLevel};
+use crate::policy::ApprovalStatus;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An agent's id (a UUID in text form).
+pub type AgentId = String;
+
+/// One event of an agent's log. `seq` is per agent, starts at 1 and has no
+/// gaps; `message.delta` events are live only and carry the `seq` of the last
+/// stored event (they are never stored).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Event {
+    /// Position in the agent's log.
+    pub seq: u64,
+    /// The agent.
+    pub agent_id: AgentId,
+    /// When it happened.
+    pub ts: DateTime<Utc>,
+    /// What happened (`type` and `data`).
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// An agent's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// Waiting for a user message.
+    Idle,
+    /// A model call is running.
+    Thinking,
+    /// A tool is running.
+    ExecutingTool,
+    /// A tool call waits for a human's decision.
+    WaitingApproval,
+    /// The last run failed; a new message starts again.
+    Error,
+    /// Deleted or shut down; takes no more messages.
+    Stopped,
+}
+
+impl AgentStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Idle => "idle",
+            AgentStatus::Thinking => "thinking",
+            AgentStatus::ExecutingTool => "executing_tool",
+            AgentStatus::WaitingApproval => "waiting_approval",
+            AgentStatus::Error => "error",
+            AgentStatus::Stopped => "stopped",
+        }
+    }
+}
+
+/// What happened, as `{"type": …, "data": {…}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", content = "data")]
+pub enum EventBody {
+    /// The agent was created with this configuration.
+    #[serde(rename = "agent.created")]
+    AgentCreated {
+        /// Its configuration.
+        config: AgentConfig,
+    },
+    /// Its status changed.
+    #[serde(rename = "agent.status")]
+    AgentStatus {
+        /// The new status.
+        status: AgentStatus,
+        /// Why, when it is not obvious (an error, a limit, an interrupt).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A user message.
+    #[serde(rename = "message.user")]
+    MessageUser {
+        /// Its text.
+        text: String,
+    },
+    /// A piece of the model's answer as it streams (live only).
+    #[serde(rename = "message.delta")]
+    MessageDelta {
+        /// The text piece.
+        text: String,
+    },
+    /// The model's complete answer.
+    #[serde(rename = "message.assistant")]
+    MessageAssistant {
+        /// Its text, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        /// The tool calls it asked for.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<ToolCallRequest>,
+        /// Why the model stopped (`stop`, `tool_calls`, `length`, …).
+        finish_reason: String,
+    },
+    /// A tool call is about to run.
+    #[serde(rename = "tool.call")]
+    ToolCall {
+        /// The model's call id.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// The arguments.
+        arguments: serde_json::Value,
+        /// Whether the tool only reads (safe to run again after a crash).
+        read_only: bool,
+        /// For tools that run commands: the sandbox backend they run in
+        /// (`docker`, `bwrap`; `none` when the host runs unsandboxed;
+        /// `unavailable` when no sandbox works).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sandbox: Option<String>,
+    },
+    /// A chunk of a running tool's output (live streaming of long commands).
+    #[serde(rename = "tool.output")]
+    ToolOutput {
+        /// The call.
+        call_id: String,
+        /// `stdout` or `stderr`.
+        stream: String,
+        /// The text.
+        chunk: String,
+    },
+    /// A tool call's result, as fed back to the model.
+    #[serde(rename = "tool.result")]
+    ToolResult {
+        /// The call.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// Whether it succeeded.
+        success: bool,
+        /// The content the model sees (truncated, redacted).
+        content: String,
+        /// Wall time in milliseconds.
+        duration_ms: u64,
+        /// Bytes cut from the middle of the output (0: none).
+        #[serde(default)]
+        truncated_bytes: u64,
+        /// Invisible characters (Unicode tags, zero-width and bidi
+        /// controls, terminal escapes) removed before the model saw it.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        stripped_chars: u64,
+    },
+    /// The policy pipeline's decision on a tool call, before it runs.
+    #[serde(rename = "policy.decision")]
+    PolicyDecision {
+        /// The call.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// The decision: action, level, reasons, the rule that decided, the
+        /// mode, every assessor's verdict.
+        #[serde(flatten)]
+        decision: Decision,
+    },
+    /// A tool call waits for a human: what they are shown.
+    #[serde(rename = "approval.requested")]
+    ApprovalRequested {
+        /// The call (decide it with `POST /api/agents/{id}/approvals/{call_id}`).
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// The arguments shown (those that will run if approved).
+        arguments: serde_json::Value,
+        /// The risk level.
+        level: RiskLevel,
+        /// Why it asks.
+        reasons: Vec<String>,
+        /// For file writes and edits: a unified diff of what would change.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        diff: Option<String>,
+        /// The exact rule each "remember" choice would add.
+        remember: RememberRules,
+        /// When it is refused if nobody decides.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<DateTime<Utc>>,
+    },
+    /// A human (or the timeout) decided a pending call.
+    #[serde(rename = "approval.decided")]
+    ApprovalDecided {
+        /// The call.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// Whether it runs.
+        approved: bool,
+        /// How it ended (`approved`, `denied`, `expired`, `cancelled`).
+        status: ApprovalStatus,
+        /// Who decided (`user (REST)`, `admin (WebSocket)`, `timeout`…).
+        by: String,
+        /// Their reason.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// The rule added by "remember", as stored.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+        /// Its scope (`agent:ID` or `global`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule_scope: Option<String>,
+    },
+    /// Tokens and cost of one model call.
+    #[serde(rename = "usage")]
+    Usage {
+        /// The provider.
+        provider: String,
+        /// The model.
+        model: String,
+        /// Prompt tokens (including cached).
+        input_tokens: u64,
+        /// Completion tokens.
+        output_tokens: u64,
+        /// Cached prompt tokens.
+        cached_tokens: u64,
+        /// Cost in USD from the model's price (0 when the price is unknown).
+        cost_usd: f64,
+        /// Whether the model's price is known; when not, `cost_usd` is 0
+        /// and the call is counted as unpriced, not as free.
+        #[serde(default = "known")]
+        price_known: bool,
+        /// Wall time of the call, retries included.
+        duration_ms: u64,
+        /// Time from sending the request to the first streamed text (none
+        /// when the answer had no text).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttft_ms: Option<u64>,
+        /// Attempts the call took.
+        attempts: u32,
+        /// Prompt tokens saved by masking old tool outputs in this call.
+        #[serde(default)]
+        masked_tokens_saved: u64,
+        /// For an agent on a model router: which model it chose and why
+        /// (`provider`/`model` above are the chosen one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        route: Option<RouteInfo>,
+    },
+    /// Something went wrong.
+    #[serde(rename = "error")]
+    Error {
+        /// A stable code (`model_retry`, `model_failed`, `repeated_tool_failure`,
+        /// `limit_turns`, `budget_exceeded`, `budget_price_unknown`, `limit_time`, `host_restarted`, …).
+        code: String,
+        /// What happened, for humans.
+        message: String,
+        /// Whether the agent carries on.
+        recoverable: bool,
+    },
+}
+
+fn known() -> bool {
+    true
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The rules an approval's "remember" choices would add, shown before the
+/// human picks one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RememberRules {
+    /// `remember: "agent"`: this rule, for this agent only.
+    pub agent: String,
+    /// `remember: "always"`: this rule, for every agent.
+    pub always: String,
+}
+
+impl EventBody {
+    /// The `type` string.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventBody::AgentCreated { .. } => "agent.created",
+            EventBody::AgentStatus { .. } => "agent.status",
+            EventBody::MessageUser { .. } => "message.user",
+            EventBody::MessageDelta { .. } => "message.delta",
+            EventBody::MessageAssistant { .. } => "message.assistant",
+            EventBody::ToolCall { .. } => "tool.call",
+            EventBody::ToolOutput { .. } => "tool.output",
+            EventBody::ToolResult { .. } => "tool.result",
+            EventBody::Usage { .. } => "usage",
+            EventBody::PolicyDecision { .. } => "policy.decision",
+            EventBody::ApprovalRequested { .. } => "approval.requested",
+            EventBody::ApprovalDecided { .. } => "approval.decided",
+            EventBody::Error { .. } => "error",
+        }
+    }
+
+    /// Whether the event is stored (everything but deltas).
+    pub fn is_durable(&self) -> bool {
+        !matches!(self, EventBody::MessageDelta { .. })
+    }
+
+    /// The `data` part as JSON.
+    pub fn data(&self) -> serde_json::Value {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut m)) => {
+                m.remove("data").unwrap_or(serde_json::Value::Null)
+            }
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    /// Rebuilds a body from its stored `type` and `data`.
+    pub fn from_parts(
+        type_name: &str,
+        data: serde_json::Value,
+    ) -> Result<EventBody, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({"type": type_name, "data": data}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_shape_is_seq_agent_ts_type_data() {
+        let e = Event {
+            seq: 3,
+            agent_id: "a1".into(),
+            ts: DateTime::from_timestamp(0, 0).unwrap(),
+            body: EventBody::MessageUser { text: "hi".into() },
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["seq"], 3);
+        assert_eq!(v["agent_id"], "a1");
+        assert_eq!(v["type"], "message.user");
+        assert_eq!(v["data"]["text"], "hi");
+        assert_eq!(serde_json::from_value::<Event>(v).unwrap(), e);
+    }
+
+    #[test]
+    fn parts_round_trip() {
+        let b = EventBody::AgentStatus {
+            status: AgentStatus::ExecutingTool,
+            reason: None,
+        };
+        assert_eq!(b.type_name(), "agent.status");
+        let back = EventBody::from_parts(b.type_name(), b.data()).unwrap();
+        assert_eq!(back, b);
+        assert!(EventBody::from_parts("nope", serde_json::json!({})).is_err());
+    }
+}
+
+/// A routed model call: the router, the tier it chose and why, and the
+/// router's strong model (what the call would have used without routing).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RouteInfo {
+    /// The router's name.
+    pub router: String,
+    /// `cheap` or `strong`.
+    pub tier: String,
+    /// Why, in words (e.g. "the previous turn only read: read_file").
+    pub reason: String,
+    /// The router's strong model.
+    pub strong: crate::agent::ModelRef,
+}

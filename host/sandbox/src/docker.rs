@@ -1,0 +1,1445 @@
+//! The Docker backend (bollard): one long-lived container per agent, `exec`
+//! per command; works against Docker and Podman's Docker-compatible API
+//! (version negotiated down to what the engine speaks, e.g. Podman's 1.41).
+//!
+//! Each agent's container runs the configured image (built locally by
+//! `scripts/sandbox-image.sh`, never pulled) as a non-root user, with a
+//! read-only root file system, the workspace bind-mounted read-write at
+//! `/workspace`, a private tmpfs `/tmp`, every capability dropped,
+//! `no-new-privileges`, memory (without swap), CPU and pids limits, file
+//! size and core rlimits, an init that reaps orphans, and no network unless
+//! the agent is granted it.
+//!
+//! With the network, the container is on the engine's default bridge with
+//! IPv6 turned off (a `sysctl` the engine sets), and before any command a
+//! privileged exec (as root, `scripts::CLOSE_HOST`, needing `ip` in the
+//! image) adds routes in the container's network namespace that refuse its
+//! gateway (the host's side of the bridge), the rest of the bridge's
+//! network (other containers) and every IPv4 address of the
+//! host ([`super::net::host_ipv4_addresses`], on the engine's host when it
+//! is Paddock's): the outside world is reached, the host's services are
+//! not (its loopback is not routable from a bridge anyway). The routes
+//! follow the host's addresses (checked before each command and every
+//! [`super::net::REFRESH_EVERY`]); the commands, without capabilities,
+//! cannot change them. A container that cannot be set up so is removed and
+//! the sandbox refused.
+//!
+//! Commands run through a small `sh` wrapper (module `scripts`) that gives each
+//! one a session of its own: at its timeout, or when the caller drops the
+//! future, a second exec kills that session; when a foreground command ends,
+//! whatever it left running is killed, so `cmd &` never outlives the command
+//! (background jobs, [`ExecSpec::background`], are spared). A container that
+//! died (e.g. its init killed when out of memory) is replaced on the next
+//! command.
+
+mod scripts;
+
+use super::net::{REFRESH_EVERY, host_ipv4_addresses};
+use super::{
+    Backend, BackendKind, Capture, ExecOutcome, ExecSpec, OutputSink, ResourceUsage, Sandbox,
+    SandboxConfig, SandboxError, SandboxSpec, StreamKind,
+};
+use crate::exec::BoxFuture;
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::errors::Error as DockerError;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, ResourcesUlimits};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use futures::StreamExt;
+use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+/// Label on every sandbox container (value `1`).
+pub const LABEL_SANDBOX: &str = "paddock.sandbox";
+/// Label naming the host (data dir) that made a container.
+pub const LABEL_HOST: &str = "paddock.host";
+/// Label naming the agent a container belongs to.
+pub const LABEL_AGENT: &str = "paddock.agent";
+
+/// The Docker API address used when neither the config nor `DOCKER_HOST`
+/// names one.
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+/// How long [`DockerBackend::connect`] waits for an engine to answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a probe waits for the engine.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long killing a command may take.
+const KILL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long output is still read after a command was killed.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+/// How long the exit status may take to show after the output ended (an
+/// engine marks the exec finished a moment after its output closes).
+const EXIT_STATUS_WAIT: Duration = Duration::from_secs(30);
+/// The oldest Docker API version the backend needs (`init`, tmpfs options).
+const MIN_API: (usize, usize) = (1, 25);
+/// How long the privileged exec that closes the host off may take.
+const CLOSE_HOST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The Docker API address for this configuration: `sandbox.docker_host`,
+/// else `DOCKER_HOST`, else [`DEFAULT_DOCKER_HOST`]. A bare absolute path
+/// means a unix socket.
+pub fn docker_endpoint(config: &SandboxConfig) -> String {
+    let configured = config
+        .docker_host
+        .as_deref()
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .or_else(|| {
+            std::env::var("DOCKER_HOST")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string());
+    if configured.starts_with('/') {
+        format!("unix://{configured}")
+    } else {
+        configured
+    }
+}
+
+/// Makes per-agent containers.
+pub struct DockerBackend {
+    docker: Docker,
+    endpoint: String,
+    config: SandboxConfig,
+    host_id: String,
+    rlimits: Arc<std::sync::Mutex<Rlimits>>,
+}
+
+impl DockerBackend {
+    /// Connects to the engine named by the configuration (see
+    /// [`docker_endpoint`]) and negotiates the API version. `host_id` names
+    /// this data dir's host: its containers are labelled with it so a
+    /// restarted host can reap them. Unavailable when no engine answers
+    /// within about two seconds.
+    pub async fn connect(
+        config: &SandboxConfig,
+        host_id: &str,
+    ) -> Result<DockerBackend, SandboxError> {
+        let endpoint = docker_endpoint(config);
+        let hint = "start Docker, or Podman's Docker-compatible API (`scripts/podman-service.sh DIR` \
+                    prints the address), and point `sandbox.docker_host` or DOCKER_HOST at it";
+        let docker = Docker::connect_with_host(&endpoint).map_err(|e| match e {
+            DockerError::SocketNotFoundError(path) => SandboxError::Unavailable(format!(
+                "no Docker engine at {endpoint}: the socket {path} does not exist; {hint}"
+            )),
+            e => SandboxError::Unavailable(format!(
+                "cannot use the Docker API address `{endpoint}`: {e} \
+                 (expected unix:///path/to/socket or tcp://host:port)"
+            )),
+        })?;
+        let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
+            Ok(Ok(docker)) => docker,
+            Ok(Err(e)) => {
+                return Err(SandboxError::Unavailable(format!(
+                    "no Docker engine answers at {endpoint} ({e}); {hint}"
+                )));
+            }
+            Err(_) => {
+                return Err(SandboxError::Unavailable(format!(
+                    "no Docker engine answered at {endpoint} within {} s; {hint}",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        let version = docker.client_version();
+        if (version.major_version, version.minor_version) < MIN_API {
+            return Err(SandboxError::Unavailable(format!(
+                "the Docker engine at {endpoint} speaks API {version}, older than the {}.{} \
+                 the sandbox needs; upgrade it",
+                MIN_API.0, MIN_API.1
+            )));
+        }
+        info!(%endpoint, api = %version, "connected to the Docker engine");
+        Ok(DockerBackend {
+            docker,
+            endpoint,
+            config: config.clone(),
+            host_id: host_id.to_string(),
+            rlimits: Arc::new(std::sync::Mutex::new(Rlimits::own())),
+        })
+    }
+
+    /// The API address in use.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The negotiated API version (e.g. `1.41` with Podman 4).
+    pub fn api_version(&self) -> String {
+        self.docker.client_version().to_string()
+    }
+
+    async fn probe_engine(&self) -> Result<(), SandboxError> {
+        let endpoint = &self.endpoint;
+        match tokio::time::timeout(PROBE_TIMEOUT, self.docker.ping()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(SandboxError::Unavailable(format!(
+                    "the Docker engine at {endpoint} does not answer: {e}"
+                )));
+            }
+            Err(_) => {
+                return Err(SandboxError::Unavailable(format!(
+                    "the Docker engine at {endpoint} did not answer within {} s",
+                    PROBE_TIMEOUT.as_secs()
+                )));
+            }
+        }
+        let image = &self.config.image;
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => {
+                Err(SandboxError::Unavailable(missing_image(image, endpoint)))
+            }
+            Err(e) => Err(SandboxError::Unavailable(format!(
+                "cannot inspect the sandbox image `{image}` at {endpoint}: {e}"
+            ))),
+        }
+    }
+
+    async fn create_sandbox(&self, spec: SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
+        let workspace = std::fs::canonicalize(&spec.workspace).map_err(|e| {
+            SandboxError::Invalid(format!(
+                "the workspace {} cannot be used: {e}",
+                spec.workspace.display()
+            ))
+        })?;
+        if !workspace.is_dir() {
+            return Err(SandboxError::Invalid(format!(
+                "the workspace {} is not a directory",
+                workspace.display()
+            )));
+        }
+        let user = resolve_user(&self.config.user, &workspace)?;
+        let body = container_body(&self.config.image, &user, &workspace, &spec, &self.host_id)?;
+        let prefix = format!(
+            "paddock-{}-{}",
+            short_name(&self.host_id),
+            short_name(&spec.agent_id)
+        );
+        let inner = Arc::new(Inner {
+            docker: self.docker.clone(),
+            endpoint: self.endpoint.clone(),
+            image: self.config.image.clone(),
+            spec,
+            body,
+            prefix,
+            rlimits: self.rlimits.clone(),
+            state: Mutex::new(State::default()),
+            refused: Mutex::new(None),
+        });
+        inner.current().await?;
+        if inner.spec.network {
+            tokio::spawn(keep_closed(Arc::downgrade(&inner)));
+        }
+        Ok(Arc::new(DockerSandbox { inner }))
+    }
+
+    async fn reap(&self) -> Result<usize, SandboxError> {
+        let filters = HashMap::from([(
+            "label",
+            vec![
+                format!("{LABEL_SANDBOX}=1"),
+                format!("{LABEL_HOST}={}", self.host_id),
+            ],
+        )]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let containers = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| {
+                SandboxError::Failed(format!(
+                    "cannot list sandbox containers at {}: {e}",
+                    self.endpoint
+                ))
+            })?;
+        let mut removed = 0;
+        for container in containers {
+            // Filters are also checked here: engines differ in how they
+            // combine several label filters.
+            let labels = container.labels.unwrap_or_default();
+            if labels.get(LABEL_SANDBOX).map(String::as_str) != Some("1")
+                || labels.get(LABEL_HOST) != Some(&self.host_id)
+            {
+                continue;
+            }
+            let Some(id) = container.id else { continue };
+            let agent = labels.get(LABEL_AGENT).cloned().unwrap_or_default();
+            match remove_container(&self.docker, &id).await {
+                Ok(()) => {
+                    info!(%agent, container = %id, "removed an orphaned sandbox container");
+                    removed += 1;
+                }
+                Err(e) => {
+                    warn!(%agent, container = %id, error = %e, "cannot remove an orphaned sandbox container")
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl Backend for DockerBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Docker
+    }
+    fn probe(&self) -> BoxFuture<'_, Result<(), SandboxError>> {
+        Box::pin(self.probe_engine())
+    }
+    fn create(&self, spec: SandboxSpec) -> BoxFuture<'_, Result<Arc<dyn Sandbox>, SandboxError>> {
+        Box::pin(self.create_sandbox(spec))
+    }
+    fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, SandboxError>> {
+        Box::pin(self.reap())
+    }
+}
+
+/// One agent's container.
+pub struct DockerSandbox {
+    inner: Arc<Inner>,
+}
+
+impl DockerSandbox {
+    /// The id of the container currently serving this sandbox, if one runs
+    /// (a dead one is replaced on the next command).
+    pub async fn container_id(&self) -> Option<String> {
+        self.inner
+            .state
+            .lock()
+            .await
+            .container
+            .as_ref()
+            .map(|c| c.id.clone())
+    }
+}
+
+impl Sandbox for DockerSandbox {
+    fn spec(&self) -> &SandboxSpec {
+        &self.inner.spec
+    }
+    fn exec(
+        &self,
+        cmd: ExecSpec,
+        sink: Option<OutputSink>,
+    ) -> BoxFuture<'_, Result<ExecOutcome, SandboxError>> {
+        Box::pin(self.inner.exec(cmd, sink))
+    }
+    fn destroy(&self) -> BoxFuture<'_, Result<(), SandboxError>> {
+        Box::pin(self.inner.destroy())
+    }
+    fn resource_usage(&self) -> BoxFuture<'_, Option<ResourceUsage>> {
+        Box::pin(async move {
+            let id = self.container_id().await?;
+            let options = bollard::query_parameters::StatsOptionsBuilder::new()
+                .stream(false)
+                .one_shot(true)
+                .build();
+            let stats = self
+                .inner
+                .docker
+                .stats(&id, Some(options))
+                .next()
+                .await?
+                .ok()?;
+            let usage = ResourceUsage {
+                memory_bytes: stats.memory_stats.and_then(|m| m.usage),
+                pids: stats.pids_stats.and_then(|p| p.current),
+                cpu_usec: stats
+                    .cpu_stats
+                    .and_then(|c| c.cpu_usage)
+                    .and_then(|u| u.total_usage)
+                    .map(|ns| ns / 1000),
+            };
+            (usage != ResourceUsage::default()).then_some(usage)
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Container {
+    id: String,
+    name: String,
+}
+
+#[derive(Default)]
+struct State {
+    container: Option<Container>,
+    destroyed: bool,
+}
+
+struct Inner {
+    docker: Docker,
+    endpoint: String,
+    image: String,
+    spec: SandboxSpec,
+    body: ContainerCreateBody,
+    prefix: String,
+    rlimits: Arc<std::sync::Mutex<Rlimits>>,
+    state: Mutex<State>,
+    /// With the network: the container whose routes refuse the host, and
+    /// the host addresses they refuse; held while they change.
+    refused: Mutex<Option<(String, BTreeSet<Ipv4Addr>)>>,
+}
+
+/// Keeps a network-enabled sandbox's current container off the host's
+/// addresses as they change, until the sandbox is gone.
+async fn keep_closed(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(REFRESH_EVERY).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let container = {
+            let state = inner.state.lock().await;
+            if state.destroyed {
+                return;
+            }
+            state.container.clone()
+        };
+        if let Some(container) = container
+            && let Err(e) = inner.close_host_off(&container).await
+        {
+            warn!(agent = %inner.agent(), error = %e, "cannot update the sandbox's routes; its next command will try again");
+        }
+    }
+}
+
+/// Why one attempt at a command failed.
+enum RunError {
+    /// The container is gone or stopped: make a new one and try again.
+    Gone(String),
+    /// Anything else.
+    Sandbox(SandboxError),
+}
+
+impl Inner {
+    fn agent(&self) -> &str {
+        &self.spec.agent_id
+    }
+
+    /// The running container, started when there is none.
+    async fn current(&self) -> Result<Container, SandboxError> {
+        let mut state = self.state.lock().await;
+        if state.destroyed {
+            return Err(SandboxError::Failed(format!(
+                "the sandbox of agent {} was destroyed",
+                self.agent()
+            )));
+        }
+        if let Some(container) = &state.container {
+            return Ok(container.clone());
+        }
+        let container = self.start_container().await?;
+        state.container = Some(container.clone());
+        Ok(container)
+    }
+
+    async fn start_container(&self) -> Result<Container, SandboxError> {
+        loop {
+            let rlimits = match self.rlimits.lock() {
+                Ok(guard) => *guard,
+                Err(poisoned) => *poisoned.into_inner(),
+            };
+            match self.try_start_container(rlimits).await? {
+                Ok(container) => return Ok(container),
+                Err(refused) => {
+                    let Some(lower) = rlimits.lowered(&refused) else {
+                        return Err(SandboxError::Failed(refused));
+                    };
+                    info!(agent = %self.agent(), nofile = lower.nofile, nproc = lower.nproc, "the engine cannot set the open-files/processes rlimits; trying lower ones");
+                    match self.rlimits.lock() {
+                        Ok(mut guard) => *guard = lower,
+                        Err(poisoned) => *poisoned.into_inner() = lower,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Creates and starts a container; the inner error is the engine
+    /// refusing the rlimits (try lower ones).
+    async fn try_start_container(
+        &self,
+        rlimits: Rlimits,
+    ) -> Result<Result<Container, String>, SandboxError> {
+        let name = format!("{}-{:06x}", self.prefix, rand::random::<u32>() & 0xff_ffff);
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let created = self
+            .docker
+            .create_container(Some(options), rlimits.apply(self.body.clone()))
+            .await
+            .map_err(|e| {
+                if is_not_found(&e) || e.to_string().to_lowercase().contains("no such image") {
+                    SandboxError::Unavailable(missing_image(&self.image, &self.endpoint))
+                } else {
+                    SandboxError::Failed(format!("cannot create the sandbox container: {e}"))
+                }
+            })?;
+        for warning in &created.warnings {
+            warn!(agent = %self.agent(), container = %name, %warning, "engine warning");
+        }
+        if let Err(e) = self.docker.start_container(&created.id, None).await {
+            if let Err(e) = remove_container(&self.docker, &created.id).await {
+                warn!(agent = %self.agent(), container = %name, error = %e, "cannot remove a container that did not start");
+            }
+            let message = format!("cannot start the sandbox container {name}: {e}");
+            if message.to_lowercase().contains("rlimit") {
+                return Ok(Err(message));
+            }
+            return Err(SandboxError::Failed(message));
+        }
+        let container = Container {
+            id: created.id,
+            name,
+        };
+        if self.spec.network
+            && let Err(e) = self.close_host_off(&container).await
+        {
+            if let Err(e) = remove_container(&self.docker, &container.id).await {
+                warn!(agent = %self.agent(), container = %container.name, error = %e, "cannot remove a container whose network could not be set up");
+            }
+            return Err(e);
+        }
+        info!(agent = %self.agent(), container = %container.name, network = self.spec.network, "sandbox container started");
+        Ok(Ok(container))
+    }
+
+    /// Drops `dead` (if it is still the current container) so the next
+    /// command starts a new one.
+    async fn forget(&self, dead: &Container) {
+        let mut state = self.state.lock().await;
+        if state.container.as_ref().map(|c| &c.id) != Some(&dead.id) {
+            return;
+        }
+        state.container = None;
+        warn!(agent = %self.agent(), container = %dead.name, "sandbox container stopped; a new one is made for the next command");
+        if let Err(e) = remove_container(&self.docker, &dead.id).await {
+            warn!(agent = %self.agent(), container = %dead.name, error = %e, "cannot remove a stopped sandbox container");
+        }
+    }
+
+    /// Makes the container's routes refuse its gateway and the host's
+    /// addresses as they are now (a privileged exec, only when they changed
+    /// since the last time for this container). An error means the routes
+    /// may be stale: no command may run.
+    async fn close_host_off(&self, container: &Container) -> Result<(), SandboxError> {
+        let now = host_ipv4_addresses()
+            .map_err(|e| SandboxError::Failed(format!("cannot read the host's addresses: {e}")))?;
+        let mut refused = self.refused.lock().await;
+        let args: Vec<String> = match refused.as_ref() {
+            Some((id, before)) if *id == container.id => {
+                if *before == now {
+                    return Ok(());
+                }
+                let added = now.difference(before).map(|a| format!("+{a}"));
+                let removed = before.difference(&now).map(|a| format!("-{a}"));
+                added.chain(removed).collect()
+            }
+            _ => now.iter().map(|a| format!("+{a}")).collect(),
+        };
+        let mut cmd = vec![
+            "/bin/sh".to_string(),
+            "-c".into(),
+            scripts::CLOSE_HOST.into(),
+            "paddock-net".into(),
+        ];
+        cmd.extend(args);
+        let options = CreateExecOptions::<String> {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            privileged: Some(true),
+            user: Some("0:0".into()),
+            cmd: Some(cmd),
+            working_dir: Some("/".into()),
+            ..Default::default()
+        };
+        let failed = |why: String| {
+            SandboxError::Failed(format!(
+                "cannot keep the network-enabled sandbox container {} off the host: {why}",
+                container.name
+            ))
+        };
+        let (code, stdout, stderr) = tokio::time::timeout(
+            CLOSE_HOST_TIMEOUT,
+            exec_output(&self.docker, &container.id, options),
+        )
+        .await
+        .map_err(|_| {
+            failed(format!(
+                "no answer within {} s",
+                CLOSE_HOST_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(failed)?;
+        match code {
+            Some(0) => {}
+            Some(scripts::CLOSE_HOST_NO_IP) => {
+                return Err(SandboxError::Unavailable(format!(
+                    "the sandbox image `{}` has no `ip` (iproute2), which a network-enabled \
+                     Docker sandbox needs to keep its container off the host's addresses; \
+                     rebuild it with `scripts/sandbox-image.sh` (it installs iproute2) or add \
+                     iproute2 to your image, or do not grant the network",
+                    self.image
+                )));
+            }
+            code => {
+                return Err(failed(format!(
+                    "the setup exited with {}: {}",
+                    code.map_or("no status".to_string(), |c| c.to_string()),
+                    stderr.trim()
+                )));
+            }
+        }
+        debug!(agent = %self.agent(), container = %container.name, routes = %stdout.trim(), "the container's routes refuse the host");
+        *refused = Some((container.id.clone(), now));
+        Ok(())
+    }
+
+    async fn is_running(&self, container: &Container) -> bool {
+        match self.docker.inspect_container(&container.id, None).await {
+            Ok(info) => info.state.and_then(|s| s.running).unwrap_or(false),
+            Err(e) => !is_not_found(&e),
+        }
+    }
+
+    async fn destroy(&self) -> Result<(), SandboxError> {
+        let mut state = self.state.lock().await;
+        state.destroyed = true;
+        let Some(container) = state.container.take() else {
+            return Ok(());
+        };
+        match remove_container(&self.docker, &container.id).await {
+            Ok(()) => {
+                info!(agent = %self.agent(), container = %container.name, "sandbox container removed");
+                Ok(())
+            }
+            Err(e) => {
+                let message = format!(
+                    "cannot remove the sandbox container {}: {e}",
+                    container.name
+                );
+                state.container = Some(container);
+                Err(SandboxError::Failed(message))
+            }
+        }
+    }
+
+    async fn exec(
+        &self,
+        cmd: ExecSpec,
+        sink: Option<OutputSink>,
+    ) -> Result<ExecOutcome, SandboxError> {
+        validate(&cmd)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let container = self.current().await?;
+            if self.spec.network
+                && let Err(e) = self.close_host_off(&container).await
+            {
+                if self.is_running(&container).await {
+                    return Err(e);
+                }
+                self.forget(&container).await;
+                if attempt >= 2 {
+                    return Err(e);
+                }
+                continue;
+            }
+            match self.run(&container, &cmd, sink.clone()).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(RunError::Sandbox(e)) => return Err(e),
+                Err(RunError::Gone(message)) => {
+                    self.forget(&container).await;
+                    if attempt >= 2 {
+                        return Err(SandboxError::Failed(message));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Classifies an error starting a command.
+    async fn start_error(&self, container: &Container, e: DockerError) -> RunError {
+        let message = format!("cannot run the command in the sandbox container: {e}");
+        if is_not_found(&e) || !self.is_running(container).await {
+            RunError::Gone(message)
+        } else {
+            RunError::Sandbox(SandboxError::Failed(message))
+        }
+    }
+
+    async fn run(
+        &self,
+        container: &Container,
+        cmd: &ExecSpec,
+        sink: Option<OutputSink>,
+    ) -> Result<ExecOutcome, RunError> {
+        let started = std::time::Instant::now();
+        let exec_id = format!("{:016x}", rand::random::<u64>());
+        let mode = if cmd.background { "bg" } else { "fg" };
+        let mut argv: Vec<String> = vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            scripts::RUN.into(),
+            "paddock-run".into(),
+            exec_id.clone(),
+            mode.into(),
+            cmd.cwd.clone(),
+        ];
+        argv.extend(cmd.argv.iter().cloned());
+        let env: Vec<String> = cmd.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let options = CreateExecOptions::<String> {
+            attach_stdin: Some(cmd.stdin.is_some()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(false),
+            env: Some(env),
+            cmd: Some(argv),
+            working_dir: Some("/".into()),
+            ..Default::default()
+        };
+        let created = match self.docker.create_exec(&container.id, options).await {
+            Ok(created) => created,
+            Err(e) => return Err(self.start_error(container, e).await),
+        };
+        let mut guard = KillOnDrop {
+            docker: self.docker.clone(),
+            container: container.id.clone(),
+            exec_id: exec_id.clone(),
+            agent: self.agent().to_string(),
+            armed: true,
+        };
+        let start = StartExecOptions {
+            detach: false,
+            tty: false,
+            output_capacity: Some(64 * 1024),
+        };
+        let (mut output, input) = match self.docker.start_exec(&created.id, Some(start)).await {
+            Ok(StartExecResults::Attached { output, input }) => (output, input),
+            Ok(StartExecResults::Detached) => {
+                return Err(RunError::Sandbox(SandboxError::Failed(
+                    "the engine started the command detached".into(),
+                )));
+            }
+            Err(e) => {
+                guard.armed = false;
+                return Err(self.start_error(container, e).await);
+            }
+        };
+        debug!(agent = %self.agent(), container = %container.name, exec = %exec_id, argv = ?cmd.argv, "command started");
+
+        // Stdin is written concurrently with reading the output, so a
+        // command that answers before reading everything cannot deadlock.
+        let mut input = Some(input);
+        let writer = cmd.stdin.clone().and_then(|text| {
+            input.take().map(|mut input| {
+                tokio::spawn(async move {
+                    let _ = input.write_all(text.as_bytes()).await;
+                    let _ = input.shutdown().await;
+                    input
+                })
+            })
+        });
+
+        let mut collected = Collected::new(cmd.max_output_bytes, sink);
+        let deadline = Instant::now() + cmd.timeout;
+        let mut timed_out = false;
+        let mut stream_error = None;
+        loop {
+            match tokio::time::timeout_at(deadline, output.next()).await {
+                Ok(Some(Ok(chunk))) => collected.push(chunk),
+                Ok(Some(Err(e))) => {
+                    stream_error = Some(e.to_string());
+                    break;
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    timed_out = true;
+                    break;
+                }
+            }
+        }
+        if timed_out || stream_error.is_some() {
+            if timed_out {
+                info!(agent = %self.agent(), exec = %exec_id, timeout_ms = cmd.timeout.as_millis() as u64, "command timed out; killing it");
+            }
+            if let Err(e) = kill_exec(&self.docker, &container.id, &exec_id).await {
+                warn!(agent = %self.agent(), exec = %exec_id, error = %e, "cannot kill the command");
+            }
+            // The wrapper now cleans up and exits; keep what it still says.
+            let grace = Instant::now() + DRAIN_GRACE;
+            if stream_error.is_none() {
+                while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(grace, output.next()).await
+                {
+                    collected.push(chunk);
+                }
+            }
+        }
+        guard.armed = false;
+        if let Some(writer) = writer {
+            writer.abort();
+        }
+        drop(input);
+
+        let mut exit_code = None;
+        if !timed_out {
+            let until = Instant::now() + EXIT_STATUS_WAIT;
+            let mut pause = Duration::from_millis(5);
+            loop {
+                match self.docker.inspect_exec(&created.id).await {
+                    Ok(info) if info.running == Some(true) && Instant::now() < until => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(100));
+                    }
+                    Ok(info) => {
+                        if info.running != Some(true) {
+                            exit_code = info.exit_code;
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        debug!(agent = %self.agent(), exec = %exec_id, error = %e, "cannot read the exit status");
+                        break;
+                    }
+                }
+            }
+        }
+
+        if exit_code == Some(scripts::NO_CWD_STATUS) && collected.no_cwd() {
+            return Err(RunError::Sandbox(SandboxError::Invalid(format!(
+                "the working directory `{}` does not exist in the sandbox (or is not a directory)",
+                cmd.cwd
+            ))));
+        }
+        collected.release();
+
+        let suspicious = exit_code.is_none_or(|c| c >= 128) || stream_error.is_some();
+        if !timed_out && suspicious && !self.is_running(container).await {
+            let oom = self
+                .docker
+                .inspect_container(&container.id, None)
+                .await
+                .ok()
+                .and_then(|i| i.state)
+                .and_then(|s| s.oom_killed)
+                .unwrap_or(false);
+            let why = if oom {
+                "it ran out of memory"
+            } else {
+                "it was stopped or removed"
+            };
+            collected.note(&format!(
+                "\n[paddock: the sandbox container stopped while this command ran ({why}); \
+                 a new one is made for the next command]\n"
+            ));
+            self.forget(container).await;
+            exit_code = None;
+        } else if let Some(e) = stream_error {
+            return Err(RunError::Sandbox(SandboxError::Failed(format!(
+                "lost the command's output: {e}"
+            ))));
+        }
+
+        let outcome = collected.finish(
+            if timed_out {
+                None
+            } else {
+                exit_code.map(|c| i32::try_from(c).unwrap_or(i32::MAX))
+            },
+            timed_out,
+            started.elapsed(),
+        );
+        debug!(agent = %self.agent(), exec = %exec_id, exit_code = ?outcome.exit_code, timed_out, duration_ms = outcome.duration_ms, "command finished");
+        Ok(outcome)
+    }
+}
+
+/// The two captures of a command, holding back the wrapper's "no such
+/// working directory" mark until the exit status says whether it was that.
+struct Collected {
+    stdout: Capture,
+    stderr: Capture,
+    held: Option<bytes::Bytes>,
+    seen: bool,
+}
+
+impl Collected {
+    fn new(cap: usize, sink: Option<OutputSink>) -> Collected {
+        Collected {
+            stdout: Capture::new(StreamKind::Stdout, cap, sink.clone()),
+            stderr: Capture::new(StreamKind::Stderr, cap, sink),
+            held: None,
+            seen: false,
+        }
+    }
+
+    fn push(&mut self, chunk: LogOutput) {
+        match chunk {
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                self.release();
+                self.stdout.push(&message);
+            }
+            LogOutput::StdErr { message } => {
+                if !self.seen && message.as_ref() == scripts::NO_CWD_MARK.as_bytes() {
+                    self.held = Some(message);
+                } else {
+                    self.release();
+                    self.stderr.push(&message);
+                }
+            }
+            LogOutput::StdIn { .. } => return,
+        }
+        self.seen = true;
+    }
+
+    /// Whether the only output was the wrapper's mark.
+    fn no_cwd(&self) -> bool {
+        self.held.is_some() && self.stdout.total() == 0 && self.stderr.total() == 0
+    }
+
+    /// Passes on a held-back mark (it was the command's own output).
+    fn release(&mut self) {
+        if let Some(held) = self.held.take() {
+            self.stderr.push(&held);
+        }
+    }
+
+    fn note(&mut self, text: &str) {
+        self.stderr.push(text.as_bytes());
+    }
+
+    fn finish(self, exit_code: Option<i32>, timed_out: bool, elapsed: Duration) -> ExecOutcome {
+        ExecOutcome {
+            exit_code,
+            truncated: self.stdout.truncated() || self.stderr.truncated(),
+            stdout: self.stdout.text(),
+            stderr: self.stderr.text(),
+            timed_out,
+            duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// Kills a command's process tree when its future is dropped before the
+/// command ended (the agent was interrupted, a job was killed).
+struct KillOnDrop {
+    docker: Docker,
+    container: String,
+    exec_id: String,
+    agent: String,
+    armed: bool,
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let docker = self.docker.clone();
+        let container = std::mem::take(&mut self.container);
+        let exec_id = std::mem::take(&mut self.exec_id);
+        let agent = std::mem::take(&mut self.agent);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    debug!(%agent, exec = %exec_id, "command abandoned; killing it");
+                    if let Err(e) = kill_exec(&docker, &container, &exec_id).await {
+                        warn!(%agent, exec = %exec_id, error = %e, "cannot kill an abandoned command");
+                    }
+                });
+            }
+            Err(_) => {
+                warn!(%agent, exec = %exec_id, "no runtime to kill an abandoned command on");
+            }
+        }
+    }
+}
+
+/// Runs an exec to its end: its exit status (when the engine tells it),
+/// stdout and stderr (each capped at 64 KiB).
+async fn exec_output(
+    docker: &Docker,
+    container: &str,
+    options: CreateExecOptions<String>,
+) -> Result<(Option<i64>, String, String), String> {
+    let created = docker
+        .create_exec(container, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut stdout = Capture::new(StreamKind::Stdout, 64 * 1024, None);
+    let mut stderr = Capture::new(StreamKind::Stderr, 64 * 1024, None);
+    if let StartExecResults::Attached { mut output, .. } = docker
+        .start_exec(&created.id, None)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        while let Some(chunk) = output.next().await {
+            match chunk.map_err(|e| e.to_string())? {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    stdout.push(&message)
+                }
+                LogOutput::StdErr { message } => stderr.push(&message),
+                LogOutput::StdIn { .. } => {}
+            }
+        }
+    }
+    let until = Instant::now() + EXIT_STATUS_WAIT;
+    let mut pause = Duration::from_millis(5);
+    let code = loop {
+        let info = docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        if info.running != Some(true) {
+            break info.exit_code;
+        }
+        if Instant::now() >= until {
+            break None;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    };
+    Ok((code, stdout.text(), stderr.text()))
+}
+
+/// Kills the session of command `exec_id` with a second exec.
+async fn kill_exec(docker: &Docker, container: &str, exec_id: &str) -> Result<(), String> {
+    let run = async {
+        let options = CreateExecOptions::<String> {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                scripts::KILL.into(),
+                "paddock-kill".into(),
+                exec_id.into(),
+            ]),
+            working_dir: Some("/".into()),
+            ..Default::default()
+        };
+        let created = docker
+            .create_exec(container, options)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let StartExecResults::Attached { mut output, .. } = docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            while let Some(chunk) = output.next().await {
+                if let Ok(LogOutput::StdErr { message }) = chunk {
+                    debug!(exec = %exec_id, stderr = %String::from_utf8_lossy(&message), "kill script");
+                }
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(KILL_TIMEOUT, run)
+        .await
+        .map_err(|_| format!("no answer within {} s", KILL_TIMEOUT.as_secs()))?
+}
+
+/// Force-removes a container and its anonymous volumes; a container that
+/// is already gone is fine.
+async fn remove_container(docker: &Docker, id: &str) -> Result<(), DockerError> {
+    let options = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    match docker.remove_container(id, Some(options)).await {
+        Err(e) if !is_not_found(&e) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn is_not_found(e: &DockerError) -> bool {
+    matches!(
+        e,
+        DockerError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+fn missing_image(image: &str, endpoint: &str) -> String {
+    format!(
+        "the sandbox image `{image}` is not in the Docker engine at {endpoint} (it is never \
+         pulled); build it locally with `scripts/sandbox-image.sh --tag {image}` (add \
+         `--engine podman` for Podman), or set `sandbox.image`"
+    )
+}
+
+fn validate(cmd: &ExecSpec) -> Result<(), SandboxError> {
+    if cmd.argv.is_empty() || cmd.argv[0].is_empty() {
+        return Err(SandboxError::Invalid("the command is empty".into()));
+    }
+    if cmd.argv.iter().any(|a| a.contains('\0')) {
+        return Err(SandboxError::Invalid(
+            "a command argument contains a NUL byte".into(),
+        ));
+    }
+    if !cmd.cwd.starts_with('/') || cmd.cwd.contains('\0') {
+        return Err(SandboxError::Invalid(format!(
+            "the working directory `{}` must be an absolute path",
+            cmd.cwd
+        )));
+    }
+    for (key, value) in &cmd.env {
+        if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
+            return Err(SandboxError::Invalid(format!(
+                "invalid environment variable `{key}`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The `uid:gid` commands run as: `auto` is the workspace's owner; root is
+/// always refused.
+fn resolve_user(setting: &str, workspace: &Path) -> Result<String, SandboxError> {
+    use std::os::unix::fs::MetadataExt;
+    let setting = setting.trim();
+    if setting.is_empty() || setting == "auto" {
+        let meta = std::fs::metadata(workspace).map_err(|e| {
+            SandboxError::Invalid(format!(
+                "cannot read the owner of the workspace {}: {e}",
+                workspace.display()
+            ))
+        })?;
+        if meta.uid() == 0 {
+            return Err(SandboxError::Invalid(format!(
+                "the workspace {} is owned by root; the docker sandbox runs commands as a \
+                 non-root user: chown it to a regular user or set `sandbox.user`",
+                workspace.display()
+            )));
+        }
+        return Ok(format!("{}:{}", meta.uid(), meta.gid()));
+    }
+    let (uid, gid) = match setting.split_once(':') {
+        Some((uid, gid)) => (uid, Some(gid)),
+        None => (setting, None),
+    };
+    let refuse = |why: &str| {
+        SandboxError::Invalid(format!(
+            "`sandbox.user = \"{setting}\"` is refused: {why} (the docker sandbox never runs \
+             commands as root; use \"auto\", the workspace owner, or a numeric \"uid:gid\")"
+        ))
+    };
+    if uid == "root" {
+        return Err(refuse("that is root"));
+    }
+    let uid: u32 = uid
+        .parse()
+        .map_err(|_| refuse("the user must be a numeric uid"))?;
+    if uid == 0 {
+        return Err(refuse("uid 0 is root"));
+    }
+    match gid {
+        None => Ok(uid.to_string()),
+        Some(gid) => {
+            let gid: u32 = gid
+                .parse()
+                .map_err(|_| refuse("the group must be a numeric gid"))?;
+            Ok(format!("{uid}:{gid}"))
+        }
+    }
+}
+
+/// Up to eight alphanumeric characters of `id`, for container names.
+fn short_name(id: &str) -> String {
+    let short: String = id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if short.is_empty() { "x".into() } else { short }
+}
+
+/// The open-files and processes rlimits given to containers.
+///
+/// Left out, an engine picks its own defaults (Podman: 1048576), which an
+/// engine whose root cannot raise limits (no `CAP_SYS_RESOURCE`, e.g. inside
+/// another container) fails to set. They start at this process's own hard
+/// limits and are halved, down to [`MIN_RLIMIT`], while the engine refuses
+/// them. Processes are bounded by the pids limit anyway (`RLIMIT_NPROC`
+/// counts the uid's processes host-wide, so it must stay generous).
+#[derive(Clone, Copy, Debug)]
+struct Rlimits {
+    nofile: i64,
+    nproc: i64,
+}
+
+/// The lowest open-files / processes rlimit tried.
+const MIN_RLIMIT: i64 = 4096;
+
+impl Rlimits {
+    fn own() -> Rlimits {
+        Rlimits {
+            nofile: own_hard_limit(libc::RLIMIT_NOFILE),
+            nproc: own_hard_limit(libc::RLIMIT_NPROC),
+        }
+    }
+
+    /// Smaller limits to try after the engine refused these with
+    /// `message` (runc names the refused one by number: 6 is `RLIMIT_NPROC`,
+    /// 7 `RLIMIT_NOFILE`); `None` when already at the floor.
+    fn lowered(self, message: &str) -> Option<Rlimits> {
+        let message = message.to_lowercase();
+        let nproc = message.contains("type 6") || message.contains("nproc");
+        let nofile = message.contains("type 7") || message.contains("nofile");
+        let (nproc, nofile) = if nproc || nofile {
+            (nproc, nofile)
+        } else {
+            (true, true)
+        };
+        let lower = |v: i64, refused: bool| {
+            if refused {
+                (v / 2).max(MIN_RLIMIT.min(v))
+            } else {
+                v
+            }
+        };
+        let next = Rlimits {
+            nofile: lower(self.nofile, nofile),
+            nproc: lower(self.nproc, nproc),
+        };
+        (next.nofile != self.nofile || next.nproc != self.nproc).then_some(next)
+    }
+
+    /// `body` with these limits added.
+    fn apply(self, mut body: ContainerCreateBody) -> ContainerCreateBody {
+        if let Some(host) = body.host_config.as_mut() {
+            let ulimits = host.ulimits.get_or_insert_with(Vec::new);
+            for (name, value) in [("nofile", self.nofile), ("nproc", self.nproc)] {
+                ulimits.push(ResourcesUlimits {
+                    name: Some(name.into()),
+                    soft: Some(value),
+                    hard: Some(value),
+                });
+            }
+        }
+        body
+    }
+}
+
+/// This process's hard limit of `resource`, at most 2^20.
+fn own_hard_limit(resource: libc::__rlimit_resource_t) -> i64 {
+    const CAP: u64 = 1 << 20;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    let ok = unsafe { libc::getrlimit(resource, &mut limit) } == 0;
+    let hard = if ok { limit.rlim_max.min(CAP) } else { 1024 };
+    i64::try_from(hard).unwrap_or(1024)
+}
+
+/// `mb` MiB in bytes, `None` (no limit) for 0.
+fn mib(mb: u64) -> Option<i64> {
+    (mb > 0).then(|| i64::try_from(mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX))
+}
+
+fn container_body(
+    image: &str,
+    user: &str,
+    workspace: &Path,
+    spec: &SandboxSpec,
+    host_id: &str,
+) -> Result<ContainerCreateBody, SandboxError> {
+    let limits = &spec.limits;
+    let source = workspace
+        .to_str()
+        .ok_or_else(|| {
+            SandboxError::Invalid(format!(
+                "the workspace path {} is not valid UTF-8",
+                workspace.display()
+            ))
+        })?
+        .to_string();
+    let mut mounts = vec![Mount {
+        target: Some("/workspace".into()),
+        source: Some(source),
+        typ: Some(MountType::BIND),
+        read_only: Some(false),
+        ..Default::default()
+    }];
+    for dir in &spec.read_only {
+        let path = dir.to_str().ok_or_else(|| {
+            SandboxError::Invalid(format!("the path {} is not valid UTF-8", dir.display()))
+        })?;
+        mounts.push(Mount {
+            target: Some(path.into()),
+            source: Some(path.into()),
+            typ: Some(MountType::BIND),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
+    let mut ulimits = vec![ResourcesUlimits {
+        name: Some("core".into()),
+        soft: Some(0),
+        hard: Some(0),
+    }];
+    if let Some(bytes) = mib(limits.file_size_mb) {
+        ulimits.push(ResourcesUlimits {
+            name: Some("fsize".into()),
+            soft: Some(bytes),
+            hard: Some(bytes),
+        });
+    }
+    if limits.cpu_time_secs > 0 {
+        let secs = i64::try_from(limits.cpu_time_secs).unwrap_or(i64::MAX);
+        ulimits.push(ResourcesUlimits {
+            name: Some("cpu".into()),
+            soft: Some(secs),
+            hard: Some(secs),
+        });
+    }
+    let mut tmpfs = String::from("rw,exec,nosuid,nodev,mode=1777");
+    if limits.tmp_size_mb > 0 {
+        tmpfs.push_str(&format!(",size={}m", limits.tmp_size_mb));
+    }
+    let host_config = HostConfig {
+        memory: mib(limits.memory_mb),
+        // Equal to the memory limit: no swap.
+        memory_swap: mib(limits.memory_mb),
+        nano_cpus: (limits.cpus > 0.0).then(|| (limits.cpus * 1e9).round() as i64),
+        pids_limit: (limits.pids > 0).then(|| i64::try_from(limits.pids).unwrap_or(i64::MAX)),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        cap_drop: Some(vec!["ALL".into()]),
+        readonly_rootfs: Some(true),
+        // Podman mounts writable tmpfs on /run and /var/tmp of read-only
+        // containers; read-only ones here keep both engines alike (and
+        // nothing writable outside /workspace and /tmp).
+        tmpfs: Some(HashMap::from([
+            ("/tmp".to_string(), tmpfs),
+            (
+                "/run".to_string(),
+                "ro,nosuid,nodev,noexec,size=64k".to_string(),
+            ),
+            (
+                "/var/tmp".to_string(),
+                "ro,nosuid,nodev,noexec,size=64k".to_string(),
+            ),
+        ])),
+        ulimits: Some(ulimits),
+        init: Some(true),
+        mounts: Some(mounts),
+        network_mode: Some(if spec.network { "bridge" } else { "none" }.into()),
+        // IPv4 only: the routes that keep the host out are IPv4 routes.
+        sysctls: spec.network.then(|| {
+            HashMap::from([
+                (
+                    "net.ipv6.conf.all.disable_ipv6".to_string(),
+                    "1".to_string(),
+                ),
+                (
+                    "net.ipv6.conf.default.disable_ipv6".to_string(),
+                    "1".to_string(),
+                ),
+            ])
+        }),
+        ..Default::default()
+    };
+    Ok(ContainerCreateBody {
+        image: Some(image.into()),
+        user: Some(user.into()),
+        working_dir: Some("/workspace".into()),
+        env: Some(vec!["HOME=/tmp".into()]),
+        entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), scripts::MAIN.into()]),
+        cmd: Some(vec!["paddock-main".into()]),
+        labels: Some(HashMap::from([
+            (LABEL_SANDBOX.to_string(), "1".to_string()),
+            (LABEL_HOST.to_string(), host_id.to_string()),
+            (LABEL_AGENT.to_string(), spec.agent_id.clone()),
+        ])),
+        host_config: Some(host_config),
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(resolve_user("root", dir.path()).is_err());
+        assert!(resolve_user("0:0", dir.path()).is_err());
+        assert!(resolve_user("0", dir.path()).is_err());
+        assert!(resolve_user("alice", dir.path()).is_err());
+        assert_eq!(resolve_user("1000:1000", dir.path()).unwrap(), "1000:1000");
+        assert_eq!(resolve_user("1234", dir.path()).unwrap(), "1234");
+        // The tempdir is owned by whoever runs the tests.
+        let uid = unsafe { libc::getuid() };
+        match resolve_user("auto", dir.path()) {
+            Ok(user) => assert!(user.starts_with(&format!("{uid}:"))),
+            Err(e) => {
+                assert_eq!(uid, 0);
+                assert!(e.to_string().contains("owned by root"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_and_endpoints() {
+        assert_eq!(short_name("Agent_01-abcdefgh"), "agent01a");
+        assert_eq!(short_name("--"), "x");
+        let config = SandboxConfig {
+            docker_host: Some("/run/podman.sock".into()),
+            ..SandboxConfig::default()
+        };
+        assert_eq!(docker_endpoint(&config), "unix:///run/podman.sock");
+    }
+
+    #[test]
+    fn validation() {
+        let ok = ExecSpec {
+            argv: vec!["true".into()],
+            cwd: "/workspace".into(),
+            env: vec![],
+            timeout: Duration::from_secs(1),
+            max_output_bytes: 10,
+            stdin: None,
+            background: false,
+        };
+        assert!(validate(&ok).is_ok());
+        let relative = ExecSpec {
+            cwd: "workspace".into(),
+            ..ok.clone()
+        };
+        assert!(validate(&relative).is_err());
+        let empty = ExecSpec {
+            argv: vec![],
+            ..ok.clone()
+        };
+        assert!(validate(&empty).is_err());
+        let bad_env = ExecSpec {
+            env: vec![("A=B".into(), "c".into())],
+            ..ok
+        };
+        assert!(validate(&bad_env).is_err());
+    }
+}

@@ -1,0 +1,1470 @@
+//! The store's tests: every case runs against a real SQLite file and a real,
+//! throwaway PostgreSQL database (`PADDOCK_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`, names the server; the
+//! tests fail when it is unreachable).
+
+use super::*;
+use paddock_protocol::agent::ModelRef;
+use paddock_protocol::agent::AgentLimits;
+use paddock_protocol::llm::ToolCallRequest;
+use serde_json::json;
+use sqlx::migrate::MigrateDatabase;
+use std::future::Future;
+use std::path::PathBuf;
+
+/// A database for one test: a SQLite file in a temp dir, or a PostgreSQL
+/// database created for the test and dropped (even on panic) afterwards.
+struct TestDb {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    drop_pg: bool,
+}
+
+impl TestDb {
+    fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("data/paddock.db").display());
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        TestDb {
+            url,
+            _dir: Some(dir),
+            drop_pg: false,
+        }
+    }
+
+    async fn postgres() -> TestDb {
+        let admin = std::env::var("PADDOCK_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let mut url = reqwest::Url::parse(&admin).unwrap();
+        let name = format!(
+            "paddock_test_{}_{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        url.set_path(&format!("/{name}"));
+        let url = url.to_string();
+        sqlx::any::install_default_drivers();
+        if let Err(e) = sqlx::Any::create_database(&url).await {
+            panic!(
+                "PostgreSQL at {admin} is unreachable or refused to create a test database \
+                 ({e}); the store tests run against both SQLite and PostgreSQL — start \
+                 PostgreSQL or point PADDOCK_TEST_POSTGRES_URL at one"
+            );
+        }
+        TestDb {
+            url,
+            _dir: None,
+            drop_pg: true,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if !self.drop_pg {
+            return;
+        }
+        let url = self.url.clone();
+        // Best effort, on a runtime of its own (this may run while a test
+        // panics, inside or outside the test's runtime).
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                let _ = rt.block_on(sqlx::Any::force_drop_database(&url));
+            }
+        })
+        .join();
+    }
+}
+
+async fn on_sqlite<F, Fut>(case: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let db = TestDb::sqlite();
+    case(db.url.clone()).await;
+}
+
+async fn on_postgres<F, Fut>(case: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let db = TestDb::postgres().await;
+    case(db.url.clone()).await;
+}
+
+/// Runs the case `async fn NAME(url: String)` as `NAME::sqlite` and
+/// `NAME::postgres`.
+macro_rules! both_backends {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::on_sqlite(super::$case).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::on_postgres(super::$case).await;
+            }
+        }
+    )*};
+}
+
+both_backends!(
+    every_event_kind_round_trips,
+    seq_must_be_gapless,
+    racing_appends_exactly_one_wins,
+    batch_is_all_or_nothing,
+    events_after_pages,
+    denormalised_status_usage_and_last_seq,
+    delete_keeps_history_and_purge_removes_it,
+    docs_crud,
+    reopening_sees_everything,
+    concurrent_appends_to_many_agents,
+    corrupt_rows_are_reported,
+    survives_kill_9,
+    approvals_are_decided_once_and_the_audit_only_grows,
+    policy_rules_keep_their_order,
+    usage_between_reads_a_time_range,
+);
+
+fn asked(agent: &str, seq: u64, call: &str) -> (Event, NewApproval) {
+    let body = EventBody::ApprovalRequested {
+        call_id: call.into(),
+        tool: "write_file".into(),
+        arguments: json!({"path": ".env"}),
+        level: paddock_protocol::policy::RiskLevel::Medium,
+        reasons: vec![],
+        diff: None,
+        remember: paddock_protocol::events::RememberRules {
+            agent: "allow write_file(path=.env)".into(),
+            always: "allow write_file(path=.env)".into(),
+        },
+        expires_at: None,
+    };
+    let request = body.data();
+    (
+        event(agent, seq, body),
+        NewApproval {
+            call_id: call.into(),
+            tool: "write_file".into(),
+            request,
+            expires_at: None,
+        },
+    )
+}
+
+async fn approvals_are_decided_once_and_the_audit_only_grows(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    create(&store, "p").await;
+    create(&store, "q").await;
+    let (e, a) = asked("p", 2, "c1");
+    store.request_approval(&e, &a).await.unwrap();
+    // A request at the wrong seq stores neither the event nor the approval.
+    let (bad, bad_a) = asked("p", 9, "c9");
+    assert!(matches!(
+        store.request_approval(&bad, &bad_a).await,
+        Err(StoreError::SeqConflict { .. })
+    ));
+    assert!(store.latest_approval("p", "c9").await.unwrap().is_none());
+    let pending = store.pending_approvals(None).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!((pending[0].seq, pending[0].call_id.as_str()), (2, "c1"));
+    assert_eq!(pending[0].status, ApprovalStatus::Pending);
+    assert_eq!(
+        pending[0].request["remember"]["agent"],
+        "allow write_file(path=.env)"
+    );
+    assert!(store.pending_approvals(Some("q")).await.unwrap().is_empty());
+    // Twelve deciders race: exactly one wins.
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let status = if i % 2 == 0 {
+                    ApprovalStatus::Approved
+                } else {
+                    ApprovalStatus::Denied
+                };
+                let by = format!("client {i}");
+                let r = store
+                    .decide_approval(
+                        "p",
+                        "c1",
+                        status,
+                        &by,
+                        Some("why"),
+                        Some("agent"),
+                        Utc::now(),
+                    )
+                    .await
+                    .unwrap();
+                (i, r)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        if let (i, Some(r)) = t.await.unwrap() {
+            winners.push((i, r));
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let (i, won) = &winners[0];
+    assert_eq!(
+        won.decided_by.as_deref(),
+        Some(format!("client {i}").as_str())
+    );
+    assert_eq!(won.remember.as_deref(), Some("agent"));
+    assert_eq!(
+        store.latest_approval("p", "c1").await.unwrap().as_ref(),
+        Some(won)
+    );
+    assert_eq!(store.approval("p", 2).await.unwrap().as_ref(), Some(won));
+    assert!(store.pending_approvals(None).await.unwrap().is_empty());
+    assert!(matches!(
+        store
+            .decide_approval(
+                "p",
+                "c1",
+                ApprovalStatus::Pending,
+                "x",
+                None,
+                None,
+                Utc::now()
+            )
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    // The audit log: filters by agent, time and id; pages.
+    let t0 = Utc::now();
+    for (agent, action) in [("p", "ask"), ("q", "allow"), ("p", "approved")] {
+        store
+            .audit(&NewAudit {
+                agent_id: agent.into(),
+                call_id: Some("c1".into()),
+                tool: Some("write_file".into()),
+                kind: "decision".into(),
+                action: action.into(),
+                actor: "policy".into(),
+                reason: "because".into(),
+                detail: json!({"n": 1}),
+            })
+            .await
+            .unwrap();
+    }
+    let all = store
+        .audit_log(&AuditQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(
+        all.iter()
+            .all(|e| e.ts >= t0 - chrono::Duration::seconds(1))
+    );
+    let p: Vec<String> = store
+        .audit_log(&AuditQuery {
+            agent: Some("p".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(p, ["ask", "approved"]);
+    let page = store
+        .audit_log(&AuditQuery {
+            after_id: Some(all[0].id),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].id, all[1].id);
+    let future = store
+        .audit_log(&AuditQuery {
+            since: Some(Utc::now() + chrono::Duration::hours(1)),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(future.is_empty());
+    // Purging an agent removes its approvals, never the audit.
+    store.purge_agent("p").await.unwrap();
+    assert!(store.latest_approval("p", "c1").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .audit_log(&AuditQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+async fn policy_rules_keep_their_order(url: String) {
+    use paddock_protocol::policy::{RuleSpec, Scope};
+    let store = Store::open(&url).await.unwrap();
+    let spec = |rule: &str, scope: Scope| RuleSpec {
+        rule: rule.into(),
+        scope,
+        matches: vec![json!("git push")],
+        not_matches: vec![json!({"command": "ls"})],
+    };
+    let a = store
+        .add_rule(
+            &spec("ask execute_bash(git push*)", Scope::Global),
+            "api",
+            "admin (REST)",
+        )
+        .await
+        .unwrap();
+    let b = store
+        .add_rule(
+            &spec("deny x", Scope::Agent("a1".into())),
+            "approval",
+            "user (WebSocket)",
+        )
+        .await
+        .unwrap();
+    let listed = store.list_rules().await.unwrap();
+    assert_eq!(
+        listed,
+        vec![a.clone(), b.clone()]
+            .into_iter()
+            .map(|mut r| {
+                // Times come back at the stored (nanosecond) precision.
+                r.created_at = listed.iter().find(|l| l.id == r.id).unwrap().created_at;
+                r
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(listed[1].spec.scope, Scope::Agent("a1".into()));
+    assert_eq!(listed[0].spec.not_matches, vec![json!({"command": "ls"})]);
+    assert!(store.remove_rule(&a.id).await.unwrap());
+    assert!(!store.remove_rule(&a.id).await.unwrap());
+    let left = store.list_rules().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, b.id);
+}
+
+fn config(name: &str) -> AgentConfig {
+    AgentConfig {
+        name: name.into(),
+        system_prompt: "You are careful.".into(),
+        model: ModelRef {
+            provider: "scripted".into(),
+            model: "m1".into(),
+        },
+        router: None,
+        temperature: Some(0.25),
+        max_tokens: Some(1000),
+        workspace: PathBuf::from("/tmp/ws"),
+        workspace_id: None,
+        tools: Some(vec!["read_file".into()]),
+        mcp_servers: Vec::new(),
+        network: false,
+        limits: AgentLimits::default(),
+        template: Some("reviewer".into()),
+        approval_mode: paddock_protocol::policy::ApprovalMode::AskAll,
+        approval_timeout_secs: Some(60),
+        rules: vec!["deny execute_bash(rm -rf /*)".into()],
+    }
+}
+
+fn event(agent: &str, seq: u64, body: EventBody) -> Event {
+    Event {
+        seq,
+        agent_id: agent.into(),
+        ts: Utc::now(),
+        body,
+    }
+}
+
+fn user(agent: &str, seq: u64, text: &str) -> Event {
+    event(agent, seq, EventBody::MessageUser { text: text.into() })
+}
+
+fn status(agent: &str, seq: u64, s: AgentStatus) -> Event {
+    event(
+        agent,
+        seq,
+        EventBody::AgentStatus {
+            status: s,
+            reason: None,
+        },
+    )
+}
+
+/// Creates agent `id`; returns its `agent.created` event.
+async fn create(store: &Store, id: &str) -> Event {
+    let cfg = config(id);
+    let first = event(
+        id,
+        1,
+        EventBody::AgentCreated {
+            config: cfg.clone(),
+        },
+    );
+    store
+        .create_agent(
+            &NewAgent {
+                id: id.into(),
+                name: id.into(),
+                config: cfg,
+                created_at: Utc::now(),
+            },
+            &first,
+        )
+        .await
+        .unwrap();
+    first
+}
+
+fn all_durable_bodies() -> Vec<EventBody> {
+    vec![
+        EventBody::AgentStatus {
+            status: AgentStatus::Thinking,
+            reason: None,
+        },
+        EventBody::MessageUser {
+            text: "fix the bug — ünïcödé ✓".into(),
+        },
+        EventBody::MessageAssistant {
+            text: Some("Let me look.".into()),
+            tool_calls: vec![ToolCallRequest {
+                id: "call_1".into(),
+                name: "read_file".into(),
+                arguments: r#"{"path":"src/lib.rs"}"#.into(),
+            }],
+            finish_reason: "tool_calls".into(),
+        },
+        EventBody::MessageAssistant {
+            text: None,
+            tool_calls: vec![],
+            finish_reason: "length".into(),
+        },
+        EventBody::AgentStatus {
+            status: AgentStatus::ExecutingTool,
+            reason: Some("read_file".into()),
+        },
+        EventBody::ToolCall {
+            call_id: "call_1".into(),
+            tool: "read_file".into(),
+            arguments: json!({"path": "src/lib.rs", "n": [1, 2.5, null]}),
+            read_only: true,
+            sandbox: Some("bwrap".into()),
+        },
+        EventBody::ToolOutput {
+            call_id: "call_1".into(),
+            stream: "stdout".into(),
+            chunk: "line 1\nline 2\n".into(),
+        },
+        EventBody::ToolResult {
+            call_id: "call_1".into(),
+            tool: "read_file".into(),
+            success: true,
+            content: "fn main() {}".into(),
+            duration_ms: 12,
+            truncated_bytes: 3,
+            stripped_chars: 0,
+        },
+        EventBody::Usage {
+            provider: "scripted".into(),
+            model: "m1".into(),
+            input_tokens: 1200,
+            output_tokens: 80,
+            cached_tokens: 1024,
+            cost_usd: 0.0125,
+            duration_ms: 900,
+            attempts: 2,
+            masked_tokens_saved: 17,
+            route: None,
+            price_known: true,
+            ttft_ms: None,
+        },
+        EventBody::Error {
+            code: "model_retry".into(),
+            message: "429 Too Many Requests".into(),
+            recoverable: true,
+        },
+        EventBody::AgentStatus {
+            status: AgentStatus::WaitingApproval,
+            reason: None,
+        },
+        EventBody::AgentStatus {
+            status: AgentStatus::Error,
+            reason: Some("model_failed".into()),
+        },
+        EventBody::PolicyDecision {
+            call_id: "c2".into(),
+            tool: "execute_bash".into(),
+            decision: paddock_protocol::policy::Decision {
+                action: paddock_protocol::policy::Action::Ask,
+                level: paddock_protocol::policy::RiskLevel::High,
+                reasons: vec!["default-assessor (high): sudo".into()],
+                rule: Some("ask execute_bash(sudo*)".into()),
+                rule_scope: Some("global".into()),
+                mode: paddock_protocol::policy::ApprovalMode::AskRisky,
+                verdicts: vec![paddock_protocol::policy::Verdict {
+                    assessor: "default-assessor".into(),
+                    level: paddock_protocol::policy::RiskLevel::High,
+                    action: paddock_protocol::policy::Action::Ask,
+                    reason: "sudo".into(),
+                    failed: false,
+                    duration_us: 120,
+                }],
+            },
+        },
+        EventBody::ApprovalRequested {
+            call_id: "c2".into(),
+            tool: "write_file".into(),
+            arguments: json!({"path": ".env", "content": "A=1"}),
+            level: paddock_protocol::policy::RiskLevel::Medium,
+            reasons: vec!["secret file".into()],
+            diff: Some("--- a/.env\n+++ b/.env\n+A=1\n".into()),
+            remember: paddock_protocol::events::RememberRules {
+                agent: "allow write_file(path=.env)".into(),
+                always: "allow write_file(path=.env)".into(),
+            },
+            expires_at: Some(DateTime::from_timestamp(2_000_000_000, 0).unwrap()),
+        },
+        EventBody::ApprovalDecided {
+            call_id: "c2".into(),
+            tool: "write_file".into(),
+            approved: false,
+            status: ApprovalStatus::Denied,
+            by: "admin (REST)".into(),
+            reason: Some("no".into()),
+            rule: Some("deny write_file(path=.env)".into()),
+            rule_scope: Some("agent:a1".into()),
+        },
+        EventBody::AgentStatus {
+            status: AgentStatus::Stopped,
+            reason: None,
+        },
+    ]
+}
+
+async fn every_event_kind_round_trips(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    let first = create(&store, "a1").await;
+    let mut expected = vec![first];
+    for (i, body) in all_durable_bodies().into_iter().enumerate() {
+        let e = event("a1", i as u64 + 2, body);
+        store.append(&e).await.unwrap();
+        expected.push(e);
+    }
+    let back = store.events_after("a1", 0, 1000).await.unwrap();
+    // Exact, timestamps (nanoseconds) included.
+    assert_eq!(back, expected);
+
+    let delta = event("a1", 15, EventBody::MessageDelta { text: "x".into() });
+    assert!(matches!(
+        store.append(&delta).await,
+        Err(StoreError::NotDurable("message.delta"))
+    ));
+    // agent.created only through create_agent.
+    let again = event(
+        "a1",
+        15,
+        EventBody::AgentCreated {
+            config: config("a1"),
+        },
+    );
+    assert!(matches!(
+        store.append(&again).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(store.last_seq("a1").await.unwrap(), expected.len() as u64);
+    assert_eq!(store.last_seq("nobody").await.unwrap(), 0);
+    assert!(
+        store
+            .events_after("nobody", 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Creation rules: duplicate id, wrong first event.
+    let dup = NewAgent {
+        id: "a1".into(),
+        name: "again".into(),
+        config: config("a1"),
+        created_at: Utc::now(),
+    };
+    let first = event(
+        "a1",
+        1,
+        EventBody::AgentCreated {
+            config: config("a1"),
+        },
+    );
+    assert!(matches!(
+        store.create_agent(&dup, &first).await,
+        Err(StoreError::Conflict(id)) if id == "a1"
+    ));
+    let new = NewAgent {
+        id: "a2".into(),
+        ..dup
+    };
+    assert!(matches!(
+        store.create_agent(&new, &user("a2", 1, "hi")).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let created_a2_at_seq_2 = event(
+        "a2",
+        2,
+        EventBody::AgentCreated {
+            config: config("a1"),
+        },
+    );
+    assert!(matches!(
+        store.create_agent(&new, &created_a2_at_seq_2).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(store.get_agent("a2").await.unwrap().is_none());
+}
+
+async fn seq_must_be_gapless(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    create(&store, "a").await;
+    store.append(&user("a", 2, "one")).await.unwrap();
+    // Duplicate.
+    match store.append(&user("a", 2, "dup")).await {
+        Err(StoreError::SeqConflict {
+            agent,
+            expected,
+            got,
+        }) => assert_eq!((agent.as_str(), expected, got), ("a", 3, 2)),
+        other => panic!("duplicate seq accepted: {other:?}"),
+    }
+    // Skipped.
+    match store.append(&user("a", 4, "skip")).await {
+        Err(StoreError::SeqConflict { expected, got, .. }) => assert_eq!((expected, got), (3, 4)),
+        other => panic!("skipped seq accepted: {other:?}"),
+    }
+    // Going back to 1.
+    assert!(matches!(
+        store.append(&user("a", 1, "back")).await,
+        Err(StoreError::SeqConflict {
+            expected: 3,
+            got: 1,
+            ..
+        })
+    ));
+    assert!(matches!(
+        store.append(&user("a", 0, "zero")).await,
+        Err(StoreError::Invalid(_))
+    ));
+    // Unknown agent.
+    assert!(matches!(
+        store.append(&user("ghost", 1, "boo")).await,
+        Err(StoreError::UnknownAgent(id)) if id == "ghost"
+    ));
+    store.append(&user("a", 3, "two")).await.unwrap();
+    let texts: Vec<_> = store
+        .events_after("a", 1, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.seq, e.body))
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            (2, EventBody::MessageUser { text: "one".into() }),
+            (3, EventBody::MessageUser { text: "two".into() }),
+        ]
+    );
+}
+
+async fn racing_appends_exactly_one_wins(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    create(&store, "r").await;
+    for round in 0..5u64 {
+        let seq = round + 2;
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let e = user("r", seq, &format!("round {round} task {i}"));
+                    (i, store.append(&e).await)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for t in tasks {
+            let (i, r) = t.await.unwrap();
+            match r {
+                Ok(()) => winners.push(i),
+                Err(StoreError::SeqConflict { expected, got, .. }) => {
+                    assert_eq!((expected, got), (seq + 1, seq))
+                }
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+        let stored = store.events_after("r", seq - 1, 10).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(
+            stored[0].body,
+            EventBody::MessageUser {
+                text: format!("round {round} task {}", winners[0])
+            }
+        );
+    }
+    assert_eq!(store.last_seq("r").await.unwrap(), 6);
+}
+
+async fn batch_is_all_or_nothing(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    create(&store, "b").await;
+    create(&store, "c").await;
+    let usage = |seq| {
+        event(
+            "b",
+            seq,
+            EventBody::Usage {
+                provider: "p".into(),
+                model: "m".into(),
+                input_tokens: 10,
+                output_tokens: 5,
+                cached_tokens: 0,
+                cost_usd: 0.5,
+                duration_ms: 1,
+                attempts: 1,
+                masked_tokens_saved: 0,
+                route: None,
+                price_known: true,
+                ttft_ms: None,
+            },
+        )
+    };
+    let before = store.get_agent("b").await.unwrap().unwrap();
+
+    // A seq gap in the middle.
+    let bad = vec![
+        status("b", 2, AgentStatus::Thinking),
+        usage(3),
+        user("c", 2, "other agent"),
+        user("b", 5, "gap"),
+        user("b", 6, "after"),
+    ];
+    assert!(matches!(
+        store.append_batch(&bad).await,
+        Err(StoreError::SeqConflict {
+            expected: 4,
+            got: 5,
+            ..
+        })
+    ));
+    // An unknown agent in the middle.
+    let bad = vec![usage(2), user("nobody", 1, "x"), usage(3)];
+    assert!(matches!(
+        store.append_batch(&bad).await,
+        Err(StoreError::UnknownAgent(_))
+    ));
+    // A live-only event in the middle (refused before touching the database).
+    let bad = vec![
+        usage(2),
+        event("b", 3, EventBody::MessageDelta { text: "d".into() }),
+    ];
+    assert!(matches!(
+        store.append_batch(&bad).await,
+        Err(StoreError::NotDurable(_))
+    ));
+
+    // Nothing of any of them is stored, denormalised state included.
+    assert_eq!(store.get_agent("b").await.unwrap().unwrap(), before);
+    assert_eq!(store.events_after("b", 0, 100).await.unwrap().len(), 1);
+    assert_eq!(store.last_seq("c").await.unwrap(), 1);
+
+    // A good batch over two agents lands whole.
+    let good = vec![
+        status("b", 2, AgentStatus::Thinking),
+        usage(3),
+        user("c", 2, "other agent"),
+        user("b", 4, "next"),
+    ];
+    store.append_batch(&good).await.unwrap();
+    store.append_batch(&[]).await.unwrap();
+    let b = store.get_agent("b").await.unwrap().unwrap();
+    assert_eq!(b.last_seq, 4);
+    assert_eq!(b.status, AgentStatus::Thinking);
+    assert_eq!(b.usage.model_calls, 1);
+    assert_eq!(b.usage.cost_usd, 0.5);
+    assert_eq!(store.last_seq("c").await.unwrap(), 2);
+    let stored: Vec<_> = store.events_after("b", 1, 100).await.unwrap();
+    assert_eq!(
+        stored,
+        vec![good[0].clone(), good[1].clone(), good[3].clone()]
+    );
+}
+
+async fn events_after_pages(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    create(&store, "p").await;
+    create(&store, "q").await;
+    let batch: Vec<_> = (2..=25).map(|s| user("p", s, &format!("m{s}"))).collect();
+    store.append_batch(&batch).await.unwrap();
+    store.append(&user("q", 2, "q's")).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut after = 0;
+    let mut pages = Vec::new();
+    loop {
+        let page = store.events_after("p", after, 10).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        pages.push(page.len());
+        after = page.last().unwrap().seq;
+        seen.extend(page);
+    }
+    assert_eq!(pages, vec![10, 10, 5]);
+    assert_eq!(
+        seen.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=25).collect::<Vec<_>>()
+    );
+    assert!(seen.iter().all(|e| e.agent_id == "p"));
+    assert_eq!(&seen[1..], &batch[..]);
+    assert!(store.events_after("p", 25, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .events_after("p", u64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let tail = store.events_after("p", 23, 10).await.unwrap();
+    assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![24, 25]);
+    assert!(store.events_after("p", 0, 0).await.unwrap().is_empty());
+}
+
+async fn denormalised_status_usage_and_last_seq(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    create(&store, "d").await;
+    let fresh = store.get_agent("d").await.unwrap().unwrap();
+    assert_eq!(fresh.status, AgentStatus::Idle);
+    assert_eq!(fresh.last_seq, 1);
+    assert_eq!(fresh.usage, UsageTotals::default());
+    assert_eq!(fresh.config, config("d"));
+    assert_eq!(fresh.name, "d");
+    assert!(fresh.deleted_at.is_none());
+
+    let usage = |seq, input, output, cached, cost| {
+        event(
+            "d",
+            seq,
+            EventBody::Usage {
+                provider: "p".into(),
+                model: "m".into(),
+                input_tokens: input,
+                output_tokens: output,
+                cached_tokens: cached,
+                cost_usd: cost,
+                duration_ms: 10,
+                attempts: 1,
+                masked_tokens_saved: 0,
+                route: None,
+                price_known: true,
+                ttft_ms: None,
+            },
+        )
+    };
+    let result = |seq, success| {
+        event(
+            "d",
+            seq,
+            EventBody::ToolResult {
+                call_id: format!("c{seq}"),
+                tool: "t".into(),
+                success,
+                content: String::new(),
+                duration_ms: 1,
+                truncated_bytes: 0,
+                stripped_chars: 0,
+            },
+        )
+    };
+    store
+        .append(&status("d", 2, AgentStatus::Thinking))
+        .await
+        .unwrap();
+    store.append(&usage(3, 1000, 100, 800, 0.25)).await.unwrap();
+    store
+        .append(&status("d", 4, AgentStatus::ExecutingTool))
+        .await
+        .unwrap();
+    store.append(&result(5, true)).await.unwrap();
+    store.append(&result(6, false)).await.unwrap();
+    let last = status("d", 7, AgentStatus::WaitingApproval);
+    store.append(&last).await.unwrap();
+    store.append(&usage(8, 500, 50, 0, 0.125)).await.unwrap();
+    store.append(&user("d", 9, "more")).await.unwrap();
+
+    let d = store.get_agent("d").await.unwrap().unwrap();
+    assert_eq!(d.status, AgentStatus::WaitingApproval);
+    assert_eq!(d.last_seq, 9);
+    assert_eq!(
+        d.usage,
+        UsageTotals {
+            model_calls: 2,
+            input_tokens: 1500,
+            output_tokens: 150,
+            cached_tokens: 800,
+            cost_usd: 0.375,
+            tool_calls: 2,
+            tool_failures: 1,
+        }
+    );
+    assert!(d.updated_at >= last.ts);
+    assert_eq!(store.last_seq("d").await.unwrap(), 9);
+    // The list carries the same record, without replaying anything.
+    let listed = store.list_agents(false).await.unwrap();
+    assert_eq!(listed, vec![d]);
+}
+
+async fn delete_keeps_history_and_purge_removes_it(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    for id in ["x1", "x2", "x3"] {
+        create(&store, id).await;
+        store.append(&user(id, 2, "hello")).await.unwrap();
+    }
+    let ids = |v: Vec<AgentRecord>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_agents(false).await.unwrap()),
+        ["x1", "x2", "x3"]
+    );
+
+    let at = Utc::now();
+    assert!(store.mark_deleted("x2", at).await.unwrap());
+    assert!(!store.mark_deleted("x2", at).await.unwrap());
+    assert!(!store.mark_deleted("nobody", at).await.unwrap());
+    assert_eq!(ids(store.list_agents(false).await.unwrap()), ["x1", "x3"]);
+    assert_eq!(
+        ids(store.list_agents(true).await.unwrap()),
+        ["x1", "x2", "x3"]
+    );
+    let x2 = store.get_agent("x2").await.unwrap().unwrap();
+    assert_eq!(x2.deleted_at, Some(at));
+    assert_eq!(store.events_after("x2", 0, 10).await.unwrap().len(), 2);
+    // A deleted agent still records its stop.
+    store
+        .append(&status("x2", 3, AgentStatus::Stopped))
+        .await
+        .unwrap();
+
+    assert!(store.purge_agent("x2").await.unwrap());
+    assert!(!store.purge_agent("x2").await.unwrap());
+    assert!(store.get_agent("x2").await.unwrap().is_none());
+    assert!(store.events_after("x2", 0, 10).await.unwrap().is_empty());
+    assert_eq!(store.last_seq("x2").await.unwrap(), 0);
+    assert!(matches!(
+        store.append(&user("x2", 4, "late")).await,
+        Err(StoreError::UnknownAgent(_))
+    ));
+    assert!(matches!(
+        store.append(&user("x2", 1, "late")).await,
+        Err(StoreError::UnknownAgent(_))
+    ));
+    assert_eq!(ids(store.list_agents(true).await.unwrap()), ["x1", "x3"]);
+    // The others are untouched.
+    assert_eq!(store.events_after("x1", 0, 10).await.unwrap().len(), 2);
+    assert_eq!(store.events_after("x3", 0, 10).await.unwrap().len(), 2);
+}
+
+async fn docs_crud(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    assert!(
+        store
+            .get_doc(DocKind::AgentTemplate, "coder")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let v1 = json!({"model": {"provider": "p", "model": "m"}, "tools": ["read_file"]});
+    let put1 = store
+        .put_doc(DocKind::AgentTemplate, "coder", &v1)
+        .await
+        .unwrap();
+    assert_eq!(put1.body, v1);
+    assert_eq!(put1.created_at, put1.updated_at);
+    let got = store
+        .get_doc(DocKind::AgentTemplate, "coder")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, put1);
+
+    // Same name, other kind: a separate document.
+    let prompt = json!({"text": "Be brief."});
+    store
+        .put_doc(DocKind::SystemPrompt, "coder", &prompt)
+        .await
+        .unwrap();
+    store
+        .put_doc(DocKind::AgentTemplate, "architect", &json!({}))
+        .await
+        .unwrap();
+
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let v2 = json!({"model": {"provider": "p", "model": "m2"}});
+    let put2 = store
+        .put_doc(DocKind::AgentTemplate, "coder", &v2)
+        .await
+        .unwrap();
+    assert_eq!(put2.created_at, put1.created_at);
+    assert!(put2.updated_at > put1.updated_at);
+    let got = store
+        .get_doc(DocKind::AgentTemplate, "coder")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, put2);
+
+    let names = |v: Vec<Doc>| v.into_iter().map(|d| d.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(store.list_docs(DocKind::AgentTemplate).await.unwrap()),
+        ["architect", "coder"]
+    );
+    let prompts = store.list_docs(DocKind::SystemPrompt).await.unwrap();
+    assert_eq!(prompts.len(), 1);
+    assert_eq!(prompts[0].body, prompt);
+
+    assert!(
+        store
+            .delete_doc(DocKind::AgentTemplate, "coder")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_doc(DocKind::AgentTemplate, "coder")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        names(store.list_docs(DocKind::AgentTemplate).await.unwrap()),
+        ["architect"]
+    );
+    assert!(
+        store
+            .get_doc(DocKind::SystemPrompt, "coder")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn reopening_sees_everything(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    create(&store, "o1").await;
+    create(&store, "o2").await;
+    store
+        .append(&status("o1", 2, AgentStatus::Thinking))
+        .await
+        .unwrap();
+    store.append(&user("o2", 2, "hi")).await.unwrap();
+    store.mark_deleted("o2", Utc::now()).await.unwrap();
+    let doc = store
+        .put_doc(DocKind::SystemPrompt, "short", &json!("Be short."))
+        .await
+        .unwrap();
+    let mut agents = store.list_agents(true).await.unwrap();
+    let mut o1_events = store.events_after("o1", 0, 100).await.unwrap();
+    store.close().await;
+    drop(store);
+
+    for _ in 0..2 {
+        let store = Store::open(&url).await.unwrap();
+        assert_eq!(store.list_agents(true).await.unwrap(), agents);
+        assert_eq!(store.events_after("o1", 0, 100).await.unwrap(), o1_events);
+        assert_eq!(
+            store
+                .get_doc(DocKind::SystemPrompt, "short")
+                .await
+                .unwrap()
+                .unwrap(),
+            doc
+        );
+        // And it carries on where it stopped.
+        let next = store.last_seq("o1").await.unwrap() + 1;
+        store.append(&user("o1", next, "again")).await.unwrap();
+        agents = store.list_agents(true).await.unwrap();
+        o1_events = store.events_after("o1", 0, 100).await.unwrap();
+        store.close().await;
+    }
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.last_seq("o1").await.unwrap(), 4);
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(applied, MIGRATIONS.len() as i64);
+}
+
+async fn concurrent_appends_to_many_agents(url: String) {
+    const AGENTS: usize = 50;
+    const EVENTS: u64 = 40;
+    let store = Store::open(&url).await.unwrap();
+    let start = std::time::Instant::now();
+    let tasks: Vec<_> = (0..AGENTS)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let id = format!("agent-{i:02}");
+                create(&store, &id).await;
+                for seq in 2..=EVENTS + 1 {
+                    let body = if seq % 4 == 0 {
+                        EventBody::ToolResult {
+                            call_id: format!("c{seq}"),
+                            tool: "t".into(),
+                            success: seq % 8 != 0,
+                            content: "ok".into(),
+                            duration_ms: 1,
+                            truncated_bytes: 0,
+                            stripped_chars: 0,
+                        }
+                    } else {
+                        EventBody::MessageUser {
+                            text: format!("{id} #{seq}"),
+                        }
+                    };
+                    store.append(&event(&id, seq, body)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = start.elapsed();
+    let appends = AGENTS as u64 * (EVENTS + 1);
+    println!(
+        "{:?}: {appends} appends from {AGENTS} tasks in {elapsed:.2?} = {:.0} appends/s",
+        store.backend(),
+        appends as f64 / elapsed.as_secs_f64()
+    );
+
+    let agents = store.list_agents(false).await.unwrap();
+    assert_eq!(agents.len(), AGENTS);
+    for a in &agents {
+        assert_eq!(a.last_seq, EVENTS + 1);
+        assert_eq!(a.usage.tool_calls, EVENTS / 4);
+        assert_eq!(a.usage.tool_failures, EVENTS / 8);
+        let events = store.events_after(&a.id, 0, 1000).await.unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=EVENTS + 1).collect::<Vec<_>>()
+        );
+        assert!(events.iter().all(|e| e.agent_id == a.id));
+    }
+}
+
+async fn corrupt_rows_are_reported(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    create(&store, "z").await;
+    for seq in 2..=4 {
+        store.append(&user("z", seq, "fine")).await.unwrap();
+    }
+    sqlx::query("UPDATE events SET data = $1 WHERE agent_id = $2 AND seq = $3")
+        .bind("{\"text\": ")
+        .bind("z")
+        .bind(3i64)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    // Pages before the bad row still read.
+    assert_eq!(store.events_after("z", 0, 2).await.unwrap().len(), 2);
+    match store.events_after("z", 0, 10).await {
+        Err(StoreError::Corrupt { agent, seq, reason }) => {
+            assert_eq!((agent.as_str(), seq), ("z", 3));
+            assert!(reason.contains("JSON"), "{reason}");
+        }
+        other => panic!("corrupt row read as {other:?}"),
+    }
+    // Valid JSON of the wrong shape, and an unknown type.
+    sqlx::query("UPDATE events SET data = $1 WHERE agent_id = $2 AND seq = $3")
+        .bind("{\"words\": 1}")
+        .bind("z")
+        .bind(3i64)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE events SET type = $1 WHERE agent_id = $2 AND seq = $3")
+        .bind("message.telepathy")
+        .bind("z")
+        .bind(4i64)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.events_after("z", 2, 1).await,
+        Err(StoreError::Corrupt { seq: 3, .. })
+    ));
+    assert!(matches!(
+        store.events_after("z", 3, 10).await,
+        Err(StoreError::Corrupt { seq: 4, .. })
+    ));
+
+    // A corrupt agent row.
+    sqlx::query("UPDATE agents SET status = $1 WHERE id = $2")
+        .bind("dancing")
+        .bind("z")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.get_agent("z").await,
+        Err(StoreError::CorruptRecord { .. })
+    ));
+    // The list leaves it out (quarantined) and names it; the others stay.
+    create(&store, "y").await;
+    let listed: Vec<String> = store
+        .list_agents(true)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(listed, ["y"]);
+    let (good, bad) = store.scan_agents(false).await.unwrap();
+    assert_eq!(good.len(), 1);
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0].0, "z");
+    assert!(matches!(bad[0].1, StoreError::CorruptRecord { .. }));
+    if store.backend() == Backend::Sqlite {
+        // Text that is not UTF-8 (SQLite stores what it is given): the
+        // driver cannot read the row at all, yet only that agent is out.
+        create(&store, "x").await;
+        sqlx::query("UPDATE agents SET name = CAST(X'66ff6f' AS TEXT) WHERE id = $1")
+            .bind("x")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let (good, bad) = store.scan_agents(false).await.unwrap();
+        let good: Vec<&str> = good.iter().map(|a| a.id.as_str()).collect();
+        let mut bad: Vec<&str> = bad.iter().map(|(id, _)| id.as_str()).collect();
+        bad.sort();
+        assert_eq!(good, ["y"]);
+        assert_eq!(bad, ["x", "z"]);
+    }
+}
+
+#[tokio::test]
+async fn urls() {
+    assert!(matches!(
+        Store::open("mysql://x").await,
+        Err(StoreError::InvalidUrl(_))
+    ));
+    assert!(matches!(
+        Store::open("sqlite::memory:").await,
+        Err(StoreError::InvalidUrl(_))
+    ));
+    assert!(matches!(
+        Store::open("sqlite://:memory:").await,
+        Err(StoreError::InvalidUrl(_))
+    ));
+    // open_sqlite creates the directory and copes with URL-special names.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a dir/odd?#%name.db");
+    let store = Store::open_sqlite(&path).await.unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    create(&store, "u").await;
+    store.close().await;
+    assert!(path.is_file());
+    let store = Store::open_sqlite(&path).await.unwrap();
+    assert_eq!(store.last_seq("u").await.unwrap(), 1);
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    // 1 = NORMAL (see the module doc); busy timeout in milliseconds.
+    let mut conn = store.pool.acquire().await.unwrap();
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(sync, 1);
+    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(busy, SQLITE_BUSY_TIMEOUT.as_millis() as i64);
+}
+
+/// The child side of `survives_kill_9`: appends to agent `k` of the store at
+/// `PADDOCK_STORE_KILL9_URL` until it is killed, printing each seq once its
+/// append has returned (committed).
+#[tokio::test]
+#[ignore = "run in a child process by the survives_kill_9 tests"]
+async fn kill9_child() {
+    use std::io::Write;
+    let url = std::env::var("PADDOCK_STORE_KILL9_URL")
+        .expect("kill9_child is run by the survives_kill_9 tests");
+    let store = Store::open(&url).await.unwrap();
+    let mut seq = store.last_seq("k").await.unwrap();
+    loop {
+        seq += 1;
+        store
+            .append(&user("k", seq, &format!("k #{seq}")))
+            .await
+            .unwrap();
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "committed {seq}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+/// A host killed with SIGKILL in the middle of appending loses no event
+/// whose append had returned, and leaves a gapless log.
+async fn survives_kill_9(url: String) {
+    use tokio::io::AsyncBufReadExt;
+    let store = Store::open(&url).await.unwrap();
+    create(&store, "k").await;
+    store.close().await;
+    drop(store);
+
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "store::tests::kill9_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("PADDOCK_STORE_KILL9_URL", &url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut committed = 0u64;
+    while committed < 300 {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the child stopped appending")
+            .unwrap()
+            .expect("the child exited before it was killed");
+        if let Some(n) = line.strip_prefix("committed ") {
+            committed = n.parse().unwrap();
+        }
+    }
+    // SIGKILL, mid-append.
+    child.kill().await.unwrap();
+
+    let store = Store::open(&url).await.unwrap();
+    let last = store.last_seq("k").await.unwrap();
+    assert!(last >= committed, "committed {committed}, stored {last}");
+    let events = store.events_after("k", 0, 100_000).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=last).collect::<Vec<_>>()
+    );
+    for e in &events[1..] {
+        assert_eq!(
+            e.body,
+            EventBody::MessageUser {
+                text: format!("k #{}", e.seq)
+            }
+        );
+    }
+    // And the log carries on.
+    store.append(&user("k", last + 1, "after")).await.unwrap();
+}
+
+fn usage_at(agent: &str, seq: u64, ts: DateTime<Utc>, model: &str, cost: f64) -> Event {
+    Event {
+        seq,
+        agent_id: agent.into(),
+        ts,
+        body: EventBody::Usage {
+            provider: "p".into(),
+            model: model.into(),
+            input_tokens: 100,
+            output_tokens: 10,
+            cached_tokens: 40,
+            cost_usd: cost,
+            duration_ms: 7,
+            attempts: 1,
+            masked_tokens_saved: 0,
+            route: None,
+            price_known: true,
+            ttft_ms: None,
+        },
+    }
+}
+
+async fn usage_between_reads_a_time_range(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    let (a, b) = ("ua".to_string(), "ub".to_string());
+    create(&store, &a).await;
+    create(&store, &b).await;
+    let day = chrono::Duration::days(1);
+    let t0 = Utc::now() - chrono::Duration::days(3);
+    store
+        .append_batch(&[
+            usage_at(&a, 2, t0, "m1", 0.5),
+            user(&a, 3, "not usage"),
+            usage_at(&a, 4, t0 + day, "m2", 0.25),
+            usage_at(&b, 2, t0 + day * 2, "m1", 1.0),
+        ])
+        .await
+        .unwrap();
+    let all = store.usage_between(t0, t0 + day * 3, None).await.unwrap();
+    let costs: Vec<f64> = all
+        .iter()
+        .filter(|u| u.agent_id == a || u.agent_id == b)
+        .map(|u| u.cost_usd)
+        .collect();
+    assert_eq!(costs, [0.5, 0.25, 1.0]);
+    // [from, to): the end is excluded, the start included.
+    let middle = store
+        .usage_between(t0 + day, t0 + day * 2, None)
+        .await
+        .unwrap();
+    assert!(middle.iter().any(|u| u.agent_id == a && u.model == "m2"));
+    assert!(!middle.iter().any(|u| u.agent_id == b));
+    let only_b = store
+        .usage_between(t0, t0 + day * 3, Some(&b))
+        .await
+        .unwrap();
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(
+        (
+            only_b[0].input_tokens,
+            only_b[0].cached_tokens,
+            only_b[0].duration_ms
+        ),
+        (100, 40, 7)
+    );
+    // Up to now: a's spend since t0, and none since t0 + 2 days.
+    let now = Utc::now() + chrono::Duration::seconds(1);
+    let since = store.usage_between(t0, now, Some(&a)).await.unwrap();
+    assert_eq!(since.iter().map(|u| u.cost_usd).sum::<f64>(), 0.75);
+    let late = store
+        .usage_between(t0 + day * 2, now, Some(&a))
+        .await
+        .unwrap();
+    assert!(late.is_empty(), "{late:?}");
+}
