@@ -379,8 +379,7 @@ async fn an_adapter_hides_renames_refuses_and_rewrites() {
     let dir = tempfile::tempdir().unwrap();
     let host = host_with_adapter_probe(dir.path()).await;
     assert_eq!(
-        host.enabled_of(paddock_plugins::World::McpAdapter)
-            .unwrap(),
+        host.enabled_of(paddock_plugins::World::McpAdapter).unwrap(),
         vec!["adapter-probe".to_string()],
         "only mcp-adapter plugins are adapters"
     );
@@ -621,8 +620,7 @@ async fn mcp_redact_is_an_effective_builtin_and_redacts_tokens_and_granted_value
     .await
     .unwrap();
     assert_eq!(
-        host.enabled_of(paddock_plugins::World::McpAdapter)
-            .unwrap(),
+        host.enabled_of(paddock_plugins::World::McpAdapter).unwrap(),
         vec!["mcp-redact".to_string()]
     );
     let info = host.get("mcp-redact").unwrap();

@@ -3,15 +3,15 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Fields};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use paddock_core::agent::{AgentConfig, ModelRef};
 use paddock_core::config::AgentLimits;
 use paddock_protocol::events::{AgentStatus, Event};
 use paddock_sandbox::BackendKind;
 use paddock_store::{AgentRecord, DocKind};
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use utoipa::{IntoParams, ToSchema};

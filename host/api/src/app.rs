@@ -2,17 +2,17 @@
 //! providers and the agent manager, as `paddock serve`, `paddock run` and
 //! the benchmarks use them.
 
+use crate::AppState;
+use crate::auth::Auth;
 use paddock_core::agent::cost::GlobalBudgets;
 use paddock_core::agent::redact::Redactor;
 use paddock_core::agent::{AgentDeps, AgentError, Manager, ModelRef, Provider};
-use crate::AppState;
-use crate::auth::Auth;
-use paddock_core::config::Config;
 use paddock_core::bus::Bus;
+use paddock_core::config::Config;
+use paddock_core::policy::Policy;
 use paddock_llm::ModelClient;
 use paddock_mcp::{FileSource, McpError, McpManager};
 use paddock_plugins::{HostOptions, PluginError, PluginHost};
-use paddock_core::policy::Policy;
 use paddock_sandbox::{BackendChoice, SandboxError, SandboxManager};
 use paddock_store::{Store, StoreError};
 use std::collections::HashMap;

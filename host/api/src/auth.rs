@@ -26,13 +26,13 @@
 //! Bound to loopback, foreign `Host` names are refused (DNS rebinding).
 
 use super::error::ApiError;
-use paddock_store::{DocKind, Store, StoreError};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use paddock_store::{DocKind, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

@@ -4,11 +4,12 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiJson};
-use paddock_core::agent::cost::{Spend, day_start, month_start};
-use paddock_core::config::Budgets;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use paddock_core::agent::cost::Spend;
+use paddock_core::config::Budgets;
+use paddock_protocol::agent::{day_start, month_start};
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -4,11 +4,11 @@
 use super::AppState;
 use super::agents::AgentTemplate;
 use super::error::{ApiError, ApiJson, ApiPath, Fields};
-use paddock_store::{Doc, DocKind};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use paddock_store::{Doc, DocKind};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 

@@ -3,14 +3,14 @@
 //! complaints (unknown field, wrong type, missing field) into a 400 naming
 //! the field.
 
-use paddock_core::agent::AgentError;
-use paddock_plugins::PluginError;
-use paddock_store::StoreError;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use paddock_core::agent::AgentError;
+use paddock_plugins::PluginError;
+use paddock_store::StoreError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;

@@ -18,17 +18,17 @@ pub mod policy;
 pub mod workspaces;
 pub mod ws;
 
-use paddock_core::agent::{Manager, ModelRef};
-use paddock_core::bus::Bus;
-use paddock_mcp::McpManager;
-use paddock_plugins::PluginHost;
-use paddock_store::Store;
 use auth::Auth;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use error::ApiError;
+use paddock_core::agent::{Manager, ModelRef};
+use paddock_core::bus::Bus;
+use paddock_mcp::McpManager;
+use paddock_plugins::PluginHost;
+use paddock_store::Store;
 use std::sync::Arc;
 use utoipa::OpenApi;
 

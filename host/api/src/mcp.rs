@@ -5,11 +5,11 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiJson, ApiPath};
-use paddock_mcp::catalog::{CATALOG, CatalogEntry};
-use paddock_mcp::{Health, McpError, ServerSpec, ServerView, TestReport};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use paddock_mcp::catalog::{CATALOG, CatalogEntry};
+use paddock_mcp::{Health, McpError, ServerSpec, ServerView, TestReport};
 use std::collections::BTreeMap;
 
 impl From<McpError> for ApiError {

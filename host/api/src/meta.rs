@@ -131,7 +131,9 @@ pub async fn providers(State(state): State<AppState>) -> Json<Vec<ProviderView>>
 /// The configured model routers, sorted by name.
 #[utoipa::path(get, path = "/api/config/routers", tag = "config", operation_id = "list_routers",
     responses((status = 200, body = [paddock_core::config::RouterConfig])))]
-pub async fn routers(State(state): State<AppState>) -> Json<Vec<paddock_core::config::RouterConfig>> {
+pub async fn routers(
+    State(state): State<AppState>,
+) -> Json<Vec<paddock_core::config::RouterConfig>> {
     let mut out: Vec<_> = state.manager.deps().routers.values().cloned().collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Json(out)

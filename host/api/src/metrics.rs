@@ -3,13 +3,15 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiPath, ApiQuery, query_time, storable};
-use paddock_core::metrics::usage::{CostAnalysis, GroupBy, UsageReport, cost_analysis, usage_report};
-use paddock_core::metrics::{AgentMetrics, MetricsError};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, Utc};
+use paddock_core::metrics::usage::{
+    CostAnalysis, GroupBy, UsageReport, cost_analysis, usage_report,
+};
+use paddock_core::metrics::{AgentMetrics, MetricsError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 

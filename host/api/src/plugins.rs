@@ -4,10 +4,10 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiJson, ApiPath};
-use paddock_plugins::{Capability, InstallSource, PluginInfo, ToolInfo};
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
+use paddock_plugins::{Capability, InstallSource, PluginInfo, ToolInfo};
 use serde::Deserialize;
 use utoipa::ToSchema;
 

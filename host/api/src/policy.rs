@@ -5,12 +5,12 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, query_time};
-use paddock_core::agent::Remember;
-use paddock_core::policy::{ApprovalMode, Call, Decision, RuleSpec, RuleView, Scope, Subject};
-use paddock_store::{ApprovalRecord, AuditEntry, AuditQuery, NewAudit};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use paddock_core::agent::Remember;
+use paddock_core::policy::{ApprovalMode, Call, Decision, RuleSpec, RuleView, Scope, Subject};
+use paddock_store::{ApprovalRecord, AuditEntry, AuditQuery, NewAudit};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -4,15 +4,15 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorDetail};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use paddock_core::workspace::git::Conflict;
 use paddock_core::workspace::{
     Backup, Committed, Diff, FilesView, MergeOutcome, Merged, NewWorkspace, WorkspaceError,
     WorkspaceView,
 };
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -59,4 +59,3 @@ impl Bus {
         channels.remove(agent);
     }
 }
-

@@ -3,8 +3,8 @@
 //! the finish reason and the usage. Nothing leaves the assembler until the
 //! stream is complete, so a broken attempt never surfaces a tool call.
 
-use crate::{Completion, FinishReason, TokenUsage, ToolCallRequest};
 use super::wire::{Chunk, finish_reason};
+use crate::{Completion, FinishReason, TokenUsage, ToolCallRequest};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Default)]

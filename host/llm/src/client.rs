@@ -17,9 +17,9 @@
 
 use super::assemble::{AssembleError, Assembler};
 use super::retry::{Backoff, RetryBudget, parse_retry_after};
-use crate::{ChatRequest, Completion, StreamNote};
 use super::wire::{self, Chunk, SseDecoder};
 use crate::config::ProviderConfig;
+use crate::{ChatRequest, Completion, StreamNote};
 use futures::StreamExt as _;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};

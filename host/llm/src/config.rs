@@ -175,7 +175,6 @@ impl ModelConfig {
     }
 }
 
-
 #[cfg(test)]
 mod price_tests {
     use super::*;

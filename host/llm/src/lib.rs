@@ -10,8 +10,8 @@ pub mod scripted;
 pub mod wire;
 
 pub use client::{LlmError, ModelClient};
-pub use retry::RetryBudget;
 pub use paddock_protocol::llm::{
     ChatMessage, ChatRequest, Completion, FinishReason, StreamNote, TokenUsage, ToolCallRequest,
     ToolDef,
 };
+pub use retry::RetryBudget;

@@ -6,12 +6,12 @@
 
 use super::capability::{self, Capability};
 use super::engine::{EngineError, MAX_CONCURRENT_INSTANCES, PluginEngine};
-use paddock_sandbox::exec::SharedExec;
 use super::manifest::{MANIFEST_FILE, Manifest, ManifestError, World};
 use super::registry::{PluginRecord, Registry, RegistryError, RegistryState};
 use super::runtime::{
     CallError, CallTarget, Linkers, LoadSpec, LoadedPlugin, ToolOutput, ToolSpec,
 };
+use paddock_sandbox::exec::SharedExec;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};

@@ -16,11 +16,11 @@ pub mod runtime;
 pub use adapter::{CallDecision, McpCall, McpTool, ShownTool};
 pub use assessor::Assessment;
 pub use capability::Capability;
-pub use paddock_sandbox::exec::{
-    BoxFuture, ExecBackend, ExecFailure, ExecOutcome, ExecRequest, JobState, SharedExec,
-};
 pub use host::{
     HostOptions, InstallSource, PluginError, PluginHost, PluginInfo, ToolCallFailure, ToolInfo,
 };
 pub use manifest::{Limits, Manifest, World};
+pub use paddock_sandbox::exec::{
+    BoxFuture, ExecBackend, ExecFailure, ExecOutcome, ExecRequest, JobState, SharedExec,
+};
 pub use runtime::{CallError, CallTarget, ToolOutput, ToolSpec};

@@ -6,9 +6,11 @@
 
 use super::bindings::v0_1_0;
 use super::capability::{Capability, FsAccess, WORKSPACE};
-use paddock_sandbox::exec::{ExecFailure, ExecOutcome, ExecRequest, JobState, NO_SANDBOX, SharedExec};
 use super::manifest::{Limits, World};
 use super::net::{HttpHooks, NetPolicy};
+use paddock_sandbox::exec::{
+    ExecFailure, ExecOutcome, ExecRequest, JobState, NO_SANDBOX, SharedExec,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

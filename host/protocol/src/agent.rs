@@ -1,6 +1,7 @@
 //! What an agent is: its name, prompt, model, workspace, tools and limits.
 
 use crate::policy::ApprovalMode;
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -167,4 +168,18 @@ impl Tier {
             Tier::Strong => "strong",
         }
     }
+}
+
+/// The start of the UTC day of `now` (the period of `daily_usd`).
+pub fn day_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(now.year(), now.month(), now.day(), 0, 0, 0)
+        .single()
+        .unwrap_or(now)
+}
+
+/// The start of the UTC calendar month of `now` (the period of `monthly_usd`).
+pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now)
 }

@@ -4,8 +4,8 @@
 
 use crate::agent::AgentConfig;
 use crate::llm::ToolCallRequest;
-use crate::policy::{Decision, RiskLevel};
 use crate::policy::ApprovalStatus;
+use crate::policy::{Decision, RiskLevel};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

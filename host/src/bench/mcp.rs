@@ -6,9 +6,9 @@
 //! with the paths interleaved.
 
 use super::{Summary, summarize};
+use anyhow::{Context, Result, bail};
 use paddock_mcp::{FileSource, McpManager};
 use paddock_plugins::{HostOptions, PluginHost};
-use anyhow::{Context, Result, bail};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use std::path::{Path, PathBuf};

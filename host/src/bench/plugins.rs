@@ -2,8 +2,8 @@
 //! against a native read, and plugin load times.
 
 use super::{Summary, summarize};
-use paddock_plugins::{CallTarget, HostOptions, PluginHost};
 use anyhow::{Context, Result, bail};
+use paddock_plugins::{CallTarget, HostOptions, PluginHost};
 use std::path::Path;
 use std::time::Instant;
 

@@ -4,10 +4,10 @@
 //! assessor call. Target: full decision under 200 µs p50 (release build).
 
 use super::{Summary, summarize};
-use paddock_plugins::{HostOptions, PluginHost, World};
-use paddock_core::policy::{ApprovalMode, Call, ConfigRule, Policy, PolicyConfig, Subject};
-use paddock_store::Store;
 use anyhow::{Context, Result, bail};
+use paddock_core::policy::{ApprovalMode, Call, ConfigRule, Policy, PolicyConfig, Subject};
+use paddock_plugins::{HostOptions, PluginHost, World};
+use paddock_store::Store;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

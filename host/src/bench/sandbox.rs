@@ -4,11 +4,11 @@
 //! the host in the same run.
 
 use super::{Summary, summarize};
+use anyhow::{Context, Result, bail};
 use paddock_sandbox::{
     Backend, BackendKind, ExecSpec, SandboxConfig, SandboxSpec, bwrap::BwrapBackend,
     docker::DockerBackend,
 };
-use anyhow::{Context, Result, bail};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

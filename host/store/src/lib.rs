@@ -46,9 +46,9 @@
 //! append is one statement (a data-modifying CTE), one round trip.
 //! [`Store::append_batch`] amortises the commit over many events.
 
+use chrono::{DateTime, Utc};
 use paddock_protocol::agent::AgentConfig;
 use paddock_protocol::events::{AgentStatus, Event, EventBody};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};

@@ -3,9 +3,9 @@
 //! first), and the append-only audit log.
 
 use super::{Prepared, Store, StoreError, append_in, nanos};
+use chrono::{DateTime, Utc};
 use paddock_protocol::events::Event;
 use paddock_protocol::policy::{ApprovalStatus, RuleSpec, RuleView};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;

@@ -4,8 +4,8 @@
 //! tests fail when it is unreachable).
 
 use super::*;
-use paddock_protocol::agent::ModelRef;
 use paddock_protocol::agent::AgentLimits;
+use paddock_protocol::agent::ModelRef;
 use paddock_protocol::llm::ToolCallRequest;
 use serde_json::json;
 use sqlx::migrate::MigrateDatabase;

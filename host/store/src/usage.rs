@@ -2,8 +2,8 @@
 //! the usage and cost endpoints and for budgets.
 
 use super::{Store, StoreError, event_from_row, nanos};
-use paddock_protocol::events::{Event, EventBody};
 use chrono::{DateTime, Utc};
+use paddock_protocol::events::{Event, EventBody};
 
 /// One model call's usage, as its `usage` event recorded it.
 #[derive(Clone, Debug, PartialEq)]

@@ -8,9 +8,9 @@
 //! masking boundary only moves in batches (when the threshold is crossed, all
 //! tool outputs but the latest turns' are masked at once).
 
-use paddock_protocol::events::{Event, EventBody};
-use paddock_llm::{ChatMessage, ToolCallRequest};
 use crate::policy::{Action, RiskLevel};
+use paddock_llm::{ChatMessage, ToolCallRequest};
+use paddock_protocol::events::{Event, EventBody};
 use std::collections::HashSet;
 
 /// Tool results of this many latest assistant turns are never masked.

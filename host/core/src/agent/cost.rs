@@ -11,9 +11,11 @@
 //! be passed by at most one answer's output.
 
 use super::context::Item;
-use crate::config::{Budgets, Price, RouterConfig, Tier};
+use crate::agent::config::{Budgets, RouterConfig};
+use chrono::{DateTime, Utc};
+use paddock_llm::config::Price;
+use paddock_protocol::agent::{Tier, day_start, month_start};
 use paddock_store::{DocKind, Store, StoreError, UsageRecord};
-use chrono::{DateTime, Datelike, TimeZone, Utc};
 use std::sync::RwLock;
 
 /// The name of the stored document holding the budgets set through the API
@@ -70,20 +72,6 @@ impl GlobalBudgets {
         self.set(budgets);
         Ok(())
     }
-}
-
-/// The start of the UTC day of `now`.
-pub fn day_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(now.year(), now.month(), now.day(), 0, 0, 0)
-        .single()
-        .unwrap_or(now)
-}
-
-/// The start of the UTC calendar month of `now`.
-pub fn month_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
-        .single()
-        .unwrap_or(now)
 }
 
 /// Dollars spent today and this month (UTC), by one agent and by all.
@@ -298,6 +286,7 @@ impl FailureCounter {
 mod tests {
     use super::*;
     use crate::agent::ModelRef;
+    use chrono::TimeZone;
     use paddock_llm::ToolCallRequest;
 
     fn router(first: Tier) -> RouterConfig {

@@ -2,8 +2,8 @@
 //! every agent from the store on start (resuming those that were busy when
 //! the host stopped), and routes messages, interrupts and deletions.
 
-use paddock_protocol::agent::AgentConfig;
 use super::runner::{Agent, AgentDeps, AgentError};
+use paddock_protocol::agent::AgentConfig;
 use paddock_protocol::events::{AgentStatus, Event, EventBody};
 use paddock_store::{AgentRecord, ApprovalRecord, ApprovalStatus, NewAgent};
 use std::collections::HashMap;

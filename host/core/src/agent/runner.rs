@@ -4,22 +4,24 @@
 //! or something fails. Every step is stored before it takes effect, so a
 //! restarted host picks the agent up where the log says it stood.
 
-use paddock_protocol::agent::AgentConfig;
-use paddock_protocol::agent::ModelRef;
 use super::context::{Gate, Step, Transcript, refusal, truncate_output};
 use super::cost::{self, BudgetUse, FailureCounter, GlobalBudgets, RouteInput};
 use super::redact::Redactor;
-use crate::config::{AgentDefaults, ModelConfig, ProviderConfig, RouterConfig, Tier};
-use paddock_protocol::events::RouteInfo;
+use crate::agent::config::{AgentDefaults, RouterConfig};
 use crate::bus::Bus;
-use paddock_protocol::events::{AgentStatus, Event, EventBody, RememberRules};
+use crate::policy::rules::{Rule, exact_allow};
+use crate::policy::{Action, Call, Decision, Policy, RiskLevel, RuleSpec, Scope, Subject};
+use paddock_llm::config::{ModelConfig, ProviderConfig};
 use paddock_llm::{ChatRequest, StreamNote, ToolCallRequest, ToolDef};
 use paddock_llm::{ModelClient, RetryBudget};
 use paddock_mcp::McpManager;
 use paddock_plugins::capability::effective;
 use paddock_plugins::{CallTarget, Capability, PluginHost, ToolCallFailure};
-use crate::policy::rules::{Rule, exact_allow};
-use crate::policy::{Action, Call, Decision, Policy, RiskLevel, RuleSpec, Scope, Subject};
+use paddock_protocol::agent::AgentConfig;
+use paddock_protocol::agent::ModelRef;
+use paddock_protocol::agent::Tier;
+use paddock_protocol::events::RouteInfo;
+use paddock_protocol::events::{AgentStatus, Event, EventBody, RememberRules};
 use paddock_sandbox::{OutputChunk, SandboxManager};
 use paddock_store::{ApprovalStatus, NewApproval, NewAudit};
 use paddock_store::{Store, StoreError};

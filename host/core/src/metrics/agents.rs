@@ -3,9 +3,9 @@
 //! tokens per second), tool calls per tool (error rate, durations),
 //! approvals (asked, decided, waiting time).
 
+use chrono::{DateTime, Utc};
 use paddock_protocol::events::{AgentStatus, Event, EventBody};
 use paddock_store::{AgentRecord, UsageRecord};
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;

@@ -1,7 +1,7 @@
 use super::*;
+use chrono::Utc;
 use paddock_protocol::events::{AgentStatus, Event, EventBody};
 use paddock_store::ApprovalStatus;
-use chrono::Utc;
 
 fn ev(agent: &str, seq: u64, body: EventBody) -> Event {
     Event {
@@ -152,7 +152,7 @@ fn agent_stats_reduce_in_order_only() {
         call_id: "c1".into(),
         tool: "write_file".into(),
         arguments: serde_json::json!({}),
-        level: crate::policy::RiskLevel::Medium,
+        level: paddock_protocol::policy::RiskLevel::Medium,
         reasons: vec![],
         diff: None,
         remember: paddock_protocol::events::RememberRules {

@@ -4,11 +4,11 @@
 //! date, burn rate, projection to the month's end, the most expensive agents
 //! and tools, cache hits and what they saved).
 
-use crate::agent::cost::{day_start, month_start};
-use crate::config::{Price, ProviderConfig};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use paddock_llm::config::{Price, ProviderConfig};
+use paddock_protocol::agent::{day_start, month_start};
 use paddock_protocol::events::EventBody;
 use paddock_store::{Store, StoreError, UsageRecord};
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use utoipa::ToSchema;
@@ -522,7 +522,7 @@ mod tests {
             router: "r".into(),
             tier: tier.into(),
             reason: "x".into(),
-            strong: crate::agent::ModelRef {
+            strong: paddock_protocol::agent::ModelRef {
                 provider: "p".into(),
                 model: "big".into(),
             },

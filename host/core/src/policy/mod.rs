@@ -25,16 +25,15 @@ pub mod rules;
 pub mod sanitize;
 
 use paddock_plugins::{PluginHost, World};
-use paddock_store::{Store, StoreError};
-use rules::{CallText, Rule, RuleError};
 pub use paddock_protocol::policy::{
     Action, ApprovalMode, ApprovalStatus, Decision, RiskLevel, RuleSpec, RuleView, Scope, Verdict,
 };
+use paddock_store::{Store, StoreError};
+use rules::{CallText, Rule, RuleError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
-
 
 /// A rule in `paddock.toml`: a string, or a table with examples.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -154,7 +153,7 @@ impl<'a> Subject<'a> {
     /// compiled, are `rules`.
     pub fn of_agent(
         agent_id: &'a str,
-        config: &'a crate::agent::AgentConfig,
+        config: &'a paddock_protocol::agent::AgentConfig,
         rules: &'a [Rule],
     ) -> Subject<'a> {
         Subject {

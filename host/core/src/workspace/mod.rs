@@ -16,9 +16,9 @@ pub mod files;
 pub mod git;
 pub mod paths;
 
-use paddock_store::{AgentRecord, DocKind, Store, StoreError};
 use chrono::{DateTime, Utc};
 use git::{Conflict, FileChange, Git, MergeTree};
+use paddock_store::{AgentRecord, DocKind, Store, StoreError};
 use paths::Roots;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -412,7 +412,7 @@ fn new_id(prefix: &str) -> String {
 
 /// Checks a workspace name.
 pub fn check_name(name: &str) -> Result<(), WorkspaceError> {
-    let ok = crate::config::is_plain_name(name);
+    let ok = paddock_protocol::is_plain_name(name);
     if ok {
         Ok(())
     } else {
