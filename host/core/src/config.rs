@@ -207,7 +207,7 @@ cached_input_per_mtok = 1.25
 
     #[test]
     fn the_example_config_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../paddock.example.toml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../paddock.example.toml");
         let c = Config::load(&path).unwrap();
         assert_eq!(c.providers.len(), 2);
         assert_eq!(c.server.bind, "127.0.0.1:7700");

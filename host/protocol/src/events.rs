@@ -363,7 +363,7 @@ pub struct RouteInfo {
     /// The router's name.
     pub router: String,
     /// `cheap` or `strong`.
-    pub tier: String,
+    pub tier: crate::agent::Tier,
     /// Why, in words (e.g. "the previous turn only read: read_file").
     pub reason: String,
     /// The router's strong model.

@@ -58,6 +58,13 @@ impl BackendKind {
             BackendKind::None => "none",
         }
     }
+
+    /// The backend a name (as [`BackendKind::as_str`] writes it) names.
+    pub fn parse(name: &str) -> Option<BackendKind> {
+        [BackendKind::Docker, BackendKind::Bwrap, BackendKind::None]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
 }
 
 impl std::fmt::Display for BackendKind {
@@ -160,5 +167,19 @@ pub trait Sandbox: Send + Sync + 'static {
     /// None when the backend cannot tell (no cgroup, no container yet).
     fn resource_usage(&self) -> BoxFuture<'_, Option<ResourceUsage>> {
         Box::pin(async { None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BackendKind;
+
+    #[test]
+    fn backend_names_round_trip() {
+        for k in [BackendKind::Docker, BackendKind::Bwrap, BackendKind::None] {
+            assert_eq!(BackendKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(BackendKind::parse("podman"), None);
+        assert_eq!(BackendKind::parse(""), None);
     }
 }

@@ -248,14 +248,18 @@ impl SandboxManager {
                 continue; // its process is alive
             }
             let kind = std::fs::read_to_string(&path).unwrap_or_default();
-            let reaped = match kind.trim() {
-                "docker" => match DockerBackend::connect(&self.config, &owner).await {
-                    Ok(b) => b.reap_orphans().await,
-                    Err(e) => Err(e),
-                },
-                "bwrap" => BwrapBackend::new(&self.config, &owner).reap_orphans().await,
+            let reaped = match BackendKind::parse(kind.trim()) {
+                Some(BackendKind::Docker) => {
+                    match DockerBackend::connect(&self.config, &owner).await {
+                        Ok(b) => b.reap_orphans().await,
+                        Err(e) => Err(e),
+                    }
+                }
+                Some(BackendKind::Bwrap) => {
+                    BwrapBackend::new(&self.config, &owner).reap_orphans().await
+                }
                 // `none` or no backend: nothing was made.
-                _ => Ok(0),
+                Some(BackendKind::None) | None => Ok(0),
             };
             match reaped {
                 Ok(n) => {

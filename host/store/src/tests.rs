@@ -1347,7 +1347,7 @@ async fn survives_kill_9(url: String) {
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "store::tests::kill9_child",
+            "tests::kill9_child",
             "--ignored",
             "--nocapture",
             "--test-threads=1",

@@ -896,7 +896,7 @@ impl Agent {
             tier,
             RouteInfo {
                 router: router.name.clone(),
-                tier: tier.as_str().to_string(),
+                tier,
                 reason,
                 strong: router.strong.clone(),
             },

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use paddock_llm::config::{Price, ProviderConfig};
-use paddock_protocol::agent::{day_start, month_start};
+use paddock_protocol::agent::{Tier, day_start, month_start};
 use paddock_protocol::events::EventBody;
 use paddock_store::{Store, StoreError, UsageRecord};
 use serde::{Deserialize, Serialize};
@@ -419,7 +419,7 @@ fn routing_figures<'a>(
             continue;
         };
         r.routed_calls += 1;
-        if route.tier == "cheap" {
+        if route.tier == Tier::Cheap {
             r.cheap_calls += 1;
         }
         r.cost_usd += u.cost_usd;
@@ -518,9 +518,9 @@ mod tests {
             output_per_mtok: o,
         };
         prices.insert(("p".to_string(), "big".to_string()), price(10.0, 20.0));
-        let route = |tier: &str| paddock_protocol::events::RouteInfo {
+        let route = |tier: Tier| paddock_protocol::events::RouteInfo {
             router: "r".into(),
-            tier: tier.into(),
+            tier,
             reason: "x".into(),
             strong: paddock_protocol::agent::ModelRef {
                 provider: "p".into(),
@@ -528,9 +528,9 @@ mod tests {
             },
         };
         let mut cheap = rec("a", 1, "p", "small", 0.0001);
-        cheap.route = Some(route("cheap"));
+        cheap.route = Some(route(Tier::Cheap));
         let mut strong = rec("a", 1, "p", "big", 0.0012);
-        strong.route = Some(route("strong"));
+        strong.route = Some(route(Tier::Strong));
         let plain = rec("b", 1, "p", "small", 1.0);
         let r = routing_figures([cheap, strong, plain].iter(), &prices);
         assert_eq!((r.routed_calls, r.cheap_calls), (2, 1));
