@@ -37,10 +37,20 @@ impl FsAccess {
 pub enum Capability {
     /// A directory, by its guest path. `/workspace` and paths below it are the
     /// agent's workspace; any other path is the same path on the host.
-    Fs { path: String, access: FsAccess },
+    Fs {
+        /// The path as the guest sees it.
+        path: String,
+        /// Read-only or read-write.
+        access: FsAccess,
+    },
     /// Outgoing connections to one host and port (TCP, and HTTP through
     /// `wasi:http`).
-    Net { host: String, port: u16 },
+    Net {
+        /// The host name or IP address (lowercase).
+        host: String,
+        /// The port.
+        port: u16,
+    },
     /// Read one environment variable of the host process.
     Env(String),
     /// Run commands in the agent's sandbox.
