@@ -291,10 +291,12 @@ impl Wakeup {
     }
 }
 
-/// When an approval asked at `now` expires after `timeout_secs` (never
-/// without a timeout).
+/// When an approval asked at `now` expires after `timeout_secs`: never
+/// without a timeout, nor with one that ends past the last date a
+/// timestamp can hold (some 260,000 years away).
 fn expiry(timeout_secs: Option<u64>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    timeout_secs.map(|s| now + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2)))
+    let seconds = i64::try_from(timeout_secs?).ok()?;
+    now.checked_add_signed(chrono::Duration::try_seconds(seconds)?)
 }
 
 /// How long until an approval expiring at `expires_at` times out, at
@@ -675,6 +677,21 @@ mod tests {
             "past it"
         );
         assert_eq!(time_left(None, now), None);
+    }
+
+    #[test]
+    fn a_timeout_past_the_last_date_never_expires() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        let year = 366 * 24 * 3600;
+        assert!(
+            expiry(Some(100_000 * year), now).is_some_and(|at| at > now),
+            "a hundred thousand years still fit"
+        );
+        // Past chrono's last date, past its longest duration, past i64:
+        // each panicked before (the agent's task died while asking).
+        for secs in [300_000 * year, i64::MAX as u64 / 1000 + 1, u64::MAX] {
+            assert_eq!(expiry(Some(secs), now), None, "{secs} s");
+        }
     }
 
     fn config() -> AgentConfig {
