@@ -1,0 +1,628 @@
+//! Limits, budgets and routing for one run: which model takes the next
+//! call (the agent's own, or its router's choice of tier), which provider
+//! serves it, and whether the run may go on — its turn and wall-time
+//! limits, and the cost budgets checked before anything is sent (the
+//! agent's lifetime, daily and monthly limits, the global daily and monthly
+//! budgets). The arithmetic of estimates and the router's rules are in
+//! `agent::cost`; this room decides, for one agent, which of them apply.
+
+use super::{Agent, AgentError, Failure, Provider};
+use crate::agent::ModelRef;
+use crate::agent::config::{Budgets, RouterConfig};
+use crate::agent::context::{Item, Transcript};
+use crate::agent::cost::{self, BudgetUse, RouteInput, Spend};
+use paddock_llm::config::{ModelConfig, Price};
+use paddock_protocol::agent::{AgentLimits, Tier};
+use paddock_protocol::events::RouteInfo;
+use std::collections::HashMap;
+use std::time::Duration;
+
+impl Agent {
+    /// The provider and model entry of `m` (see [`find_model`]).
+    pub(super) fn resolve_model(&self, m: &ModelRef) -> Result<(&Provider, ModelConfig), Failure> {
+        find_model(&self.deps.providers, m)
+    }
+
+    /// The router's choice for the next call, with what the `usage` event
+    /// records about it.
+    pub(super) fn route(
+        &self,
+        router: &RouterConfig,
+        transcript: &Transcript,
+        cheap_failures: u32,
+    ) -> (Tier, RouteInfo) {
+        let (tier, info) = route_call(router, transcript.items(), cheap_failures, |name| {
+            self.tool_read_only(name)
+        });
+        tracing::debug!(router = %router.name, tier = tier.as_str(), reason = %info.reason, "routed a model call");
+        (tier, info)
+    }
+
+    /// The refusal when the next call, estimated at `prompt_tokens` of
+    /// prompt on `model`, would exceed a budget that applies to this agent:
+    /// its lifetime, daily and monthly limits and the global daily and
+    /// monthly budgets. A model without a known price cannot be budgeted:
+    /// when a budget applies, its calls are refused.
+    pub(super) async fn check_budgets(
+        &self,
+        m: &ModelRef,
+        model: &ModelConfig,
+        prompt_tokens: u64,
+    ) -> Result<Option<Failure>, AgentError> {
+        let limits = &self.config.limits;
+        let (global, _) = self.deps.budgets.get();
+        let Some(reads) = Reads::of(limits, &global) else {
+            return Ok(None);
+        };
+        let Some(price) = model.price() else {
+            return Ok(Some(price_unknown(m)));
+        };
+        let store = &self.deps.store;
+        let lifetime = if reads.lifetime {
+            store
+                .get_agent(&self.id)
+                .await?
+                .map_or(0.0, |r| r.usage.cost_usd)
+        } else {
+            0.0
+        };
+        let spend = if reads.periodic {
+            // One read of this month's usage serves every periodic budget;
+            // everyone's only when a global budget applies.
+            Spend::read(store, Some(&self.id), reads.everyone, chrono::Utc::now()).await?
+        } else {
+            Spend::default()
+        };
+        let uses = budget_uses(limits, &global, lifetime, &spend);
+        Ok(over_budget(
+            &uses,
+            m,
+            &price,
+            prompt_tokens,
+            self.config.max_tokens,
+        ))
+    }
+}
+
+/// The router named `name` (none when the agent names none: its model is
+/// fixed), or the failure when no such router is configured.
+pub(super) fn router_of(
+    routers: &HashMap<String, RouterConfig>,
+    name: Option<&str>,
+) -> Result<Option<RouterConfig>, Failure> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    match routers.get(name) {
+        Some(r) => Ok(Some(r.clone())),
+        None => Err(Failure::new(
+            "model_failed",
+            format!("router `{name}` is not configured (see [[routers]] in paddock.toml)"),
+        )),
+    }
+}
+
+/// The model of `router` for calls of `tier`.
+pub(super) fn tier_model(router: &RouterConfig, tier: Tier) -> &ModelRef {
+    match tier {
+        Tier::Cheap => &router.cheap,
+        Tier::Strong => &router.strong,
+    }
+}
+
+/// The provider and model entry of `m` among `providers` (an unlisted
+/// model of a configured provider gets default settings and no price).
+pub(super) fn find_model<'a>(
+    providers: &'a HashMap<String, Provider>,
+    m: &ModelRef,
+) -> Result<(&'a Provider, ModelConfig), Failure> {
+    let provider = providers.get(&m.provider).ok_or_else(|| {
+        Failure::new(
+            "model_failed",
+            format!(
+                "provider `{}` is not configured (see [[providers]] in paddock.toml)",
+                m.provider
+            ),
+        )
+    })?;
+    let model = provider
+        .config
+        .model(&m.model)
+        .cloned()
+        .unwrap_or_else(|| ModelConfig::named(&m.model));
+    Ok((provider, model))
+}
+
+/// How many prompt tokens a model with `context_window` takes before old
+/// tool outputs are masked (`mask_threshold` of its window).
+pub(super) fn mask_budget(context_window: u64, mask_threshold: f64) -> u64 {
+    (context_window as f64 * mask_threshold) as u64
+}
+
+/// The router's choice for a call after the conversation `items`, with
+/// `cheap_failures` in a row so far; `read_only` says which tools only
+/// read. Returns the tier and what the `usage` event records.
+pub(super) fn route_call(
+    router: &RouterConfig,
+    items: &[Item],
+    cheap_failures: u32,
+    read_only: impl Fn(&str) -> bool,
+) -> (Tier, RouteInfo) {
+    let previous_calls = cost::previous_tools(items).map(|names| {
+        names
+            .into_iter()
+            .map(|n| {
+                let read_only = read_only(&n);
+                (n, read_only)
+            })
+            .collect()
+    });
+    let (tier, reason) = cost::route(
+        router,
+        &RouteInput {
+            previous_calls,
+            cheap_failures,
+        },
+    );
+    (
+        tier,
+        RouteInfo {
+            router: router.name.clone(),
+            tier,
+            reason,
+            strong: router.strong.clone(),
+        },
+    )
+}
+
+/// The failure when a run has used its wall time (`elapsed` reached
+/// `limits.max_wall_time_secs`).
+pub(super) fn wall_time_exceeded(limits: &AgentLimits, elapsed: Duration) -> Option<Failure> {
+    let max = limits.max_wall_time_secs?;
+    (elapsed >= Duration::from_secs(max)).then(|| {
+        Failure::new(
+            "limit_time",
+            format!("the run reached its wall-time limit of {max} s"),
+        )
+    })
+}
+
+/// The failure when a run that made `turns` model calls may make no more.
+pub(super) fn turns_exhausted(limits: &AgentLimits, turns: u32) -> Option<Failure> {
+    (turns >= limits.max_turns).then(|| {
+        Failure::new(
+            "limit_turns",
+            format!(
+                "the run reached its limit of {} model calls",
+                limits.max_turns
+            ),
+        )
+    })
+}
+
+/// What must be read to check the budgets that apply to an agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Reads {
+    /// The agent's lifetime spend (`limits.max_cost_usd` is set).
+    pub lifetime: bool,
+    /// This month's usage (a daily or monthly budget applies).
+    pub periodic: bool,
+    /// Everyone's usage, not only the agent's (a global budget applies).
+    pub everyone: bool,
+}
+
+impl Reads {
+    /// The reads for an agent with `limits` under the `global` budgets;
+    /// none when no budget applies (then nothing is checked, not even the
+    /// price).
+    pub fn of(limits: &AgentLimits, global: &Budgets) -> Option<Reads> {
+        let everyone = global.daily_usd.is_some() || global.monthly_usd.is_some();
+        let reads = Reads {
+            lifetime: limits.max_cost_usd.is_some(),
+            periodic: limits.daily_usd.is_some() || limits.monthly_usd.is_some() || everyone,
+            everyone,
+        };
+        (reads.lifetime || reads.periodic).then_some(reads)
+    }
+}
+
+/// The budgets that apply, in the order they are checked, with what was
+/// spent in each one's period: `lifetime` by the agent over its life,
+/// `spend` today and this month.
+pub(super) fn budget_uses(
+    limits: &AgentLimits,
+    global: &Budgets,
+    lifetime: f64,
+    spend: &Spend,
+) -> Vec<BudgetUse> {
+    [
+        (
+            "agent lifetime budget (limits.max_cost_usd)",
+            "over the agent's life",
+            limits.max_cost_usd,
+            lifetime,
+        ),
+        (
+            "agent daily budget (limits.daily_usd)",
+            "by this agent today (UTC)",
+            limits.daily_usd,
+            spend.agent_today,
+        ),
+        (
+            "agent monthly budget (limits.monthly_usd)",
+            "by this agent this month (UTC)",
+            limits.monthly_usd,
+            spend.agent_month,
+        ),
+        (
+            "global daily budget (budgets.daily_usd)",
+            "by all agents today (UTC)",
+            global.daily_usd,
+            spend.all_today,
+        ),
+        (
+            "global monthly budget (budgets.monthly_usd)",
+            "by all agents this month (UTC)",
+            global.monthly_usd,
+            spend.all_month,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, period, limit, spent)| {
+        limit.map(|limit| BudgetUse {
+            name,
+            period,
+            limit,
+            spent,
+        })
+    })
+    .collect()
+}
+
+/// The refusal of a call to `m`, which has no known price, while a budget
+/// applies.
+pub(super) fn price_unknown(m: &ModelRef) -> Failure {
+    Failure::new(
+        "budget_price_unknown",
+        format!(
+            "model `{}` of provider `{}` has no known price, so the budgets that apply to this agent cannot be enforced; set its input_per_mtok and output_per_mtok in paddock.toml. Nothing was sent to the model.",
+            m.model, m.provider
+        ),
+    )
+}
+
+/// The refusal when a call to `m` at `price` with `prompt_tokens` of prompt
+/// (and, when answers are capped, `max_tokens` of answer) would exceed one
+/// of `uses`; reaching a budget exactly is allowed.
+pub(super) fn over_budget(
+    uses: &[BudgetUse],
+    m: &ModelRef,
+    price: &Price,
+    prompt_tokens: u64,
+    max_tokens: Option<u32>,
+) -> Option<Failure> {
+    let estimate = cost::estimate_cost(price, prompt_tokens, max_tokens);
+    cost::exceeded(uses, estimate).map(|message| {
+        Failure::new(
+            "budget_exceeded",
+            format!(
+                "{message} (estimate: {prompt_tokens} prompt tokens on `{}` at ${} per million input tokens{})",
+                m.model,
+                price.input_per_mtok,
+                match max_tokens {
+                    Some(n) => format!(
+                        ", plus {n} output tokens (max_tokens) at ${} per million",
+                        price.output_per_mtok
+                    ),
+                    None => String::new(),
+                }
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock_llm::config::ProviderConfig;
+    use paddock_llm::{ModelClient, ToolCallRequest};
+
+    fn model(provider: &str, model: &str) -> ModelRef {
+        ModelRef {
+            provider: provider.into(),
+            model: model.into(),
+        }
+    }
+
+    fn router() -> RouterConfig {
+        RouterConfig {
+            name: "r".into(),
+            cheap: model("p", "mini"),
+            strong: model("p", "big"),
+            escalate_after_failures: 2,
+            first_call: Tier::Cheap,
+        }
+    }
+
+    #[test]
+    fn the_router_is_the_named_one_or_none() {
+        let routers = HashMap::from([("r".to_string(), router())]);
+        assert_eq!(router_of(&routers, None), Ok(None));
+        assert_eq!(router_of(&routers, Some("r")), Ok(Some(router())));
+        assert_eq!(
+            router_of(&routers, Some("fast")),
+            Err(Failure::new(
+                "model_failed",
+                "router `fast` is not configured (see [[routers]] in paddock.toml)".into()
+            ))
+        );
+        assert_eq!(tier_model(&router(), Tier::Cheap), &model("p", "mini"));
+        assert_eq!(tier_model(&router(), Tier::Strong), &model("p", "big"));
+    }
+
+    #[test]
+    fn a_model_is_found_at_its_provider_listed_or_not() {
+        let config: ProviderConfig = serde_json::from_value(serde_json::json!({
+            "name": "p",
+            "base_url": "http://127.0.0.1:9/v1",
+            "models": [{"name": "big", "context_window": 1000, "input_per_mtok": 3.0}],
+        }))
+        .unwrap();
+        let client = ModelClient::new(&config).unwrap();
+        let providers = HashMap::from([("p".to_string(), Provider { config, client })]);
+        let (p, listed) = find_model(&providers, &model("p", "big")).unwrap();
+        assert_eq!(p.config.name, "p");
+        assert_eq!(
+            (listed.context_window, listed.input_per_mtok),
+            (1000, Some(3.0))
+        );
+        let (_, unlisted) = find_model(&providers, &model("p", "house-model")).unwrap();
+        assert_eq!(unlisted, ModelConfig::named("house-model"));
+        assert_eq!(unlisted.price(), None, "an unlisted model has no price");
+        let Err(missing) = find_model(&providers, &model("q", "big")) else {
+            panic!("provider q is not configured");
+        };
+        assert_eq!(
+            missing,
+            Failure::new(
+                "model_failed",
+                "provider `q` is not configured (see [[providers]] in paddock.toml)".into()
+            )
+        );
+    }
+
+    #[test]
+    fn masking_starts_at_the_threshold_of_the_window() {
+        assert_eq!(mask_budget(128_000, 0.5), 64_000);
+        assert_eq!(mask_budget(128_000, 1.0), 128_000);
+        assert_eq!(mask_budget(1001, 0.5), 500, "rounded down");
+    }
+
+    #[test]
+    fn routing_reads_the_latest_answer_and_which_tools_only_read() {
+        let answer = |names: &[&str]| Item::Assistant {
+            text: None,
+            tool_calls: names
+                .iter()
+                .map(|n| ToolCallRequest {
+                    id: format!("c-{n}"),
+                    name: n.to_string(),
+                    arguments: "{}".into(),
+                })
+                .collect(),
+        };
+        let read_only = |name: &str| name.starts_with("read");
+        let (tier, info) = route_call(&router(), &[], 0, read_only);
+        assert_eq!(tier, Tier::Cheap);
+        assert_eq!(
+            info,
+            RouteInfo {
+                router: "r".into(),
+                tier: Tier::Cheap,
+                reason: "first call of the run (first_call = cheap)".into(),
+                strong: model("p", "big"),
+            }
+        );
+        let read = [answer(&["read_file", "read_dir"])];
+        assert_eq!(route_call(&router(), &read, 0, read_only).0, Tier::Cheap);
+        let wrote = [answer(&["read_file", "write_file"])];
+        let (tier, info) = route_call(&router(), &wrote, 0, read_only);
+        assert_eq!((tier, info.tier.as_str()), (Tier::Strong, "strong"));
+        assert!(info.reason.ends_with("write_file"), "{}", info.reason);
+        assert_eq!(
+            route_call(&router(), &read, 1, read_only).0,
+            Tier::Cheap,
+            "one failure is below escalate_after_failures"
+        );
+        assert_eq!(
+            route_call(&router(), &read, 2, read_only).0,
+            Tier::Strong,
+            "exactly escalate_after_failures escalates"
+        );
+    }
+
+    #[test]
+    fn turns_run_out_exactly_at_the_limit() {
+        let limits = AgentLimits {
+            max_turns: 3,
+            ..AgentLimits::default()
+        };
+        assert_eq!(turns_exhausted(&limits, 0), None);
+        assert_eq!(turns_exhausted(&limits, 2), None, "the third call may go");
+        assert_eq!(
+            turns_exhausted(&limits, 3),
+            Some(Failure::new(
+                "limit_turns",
+                "the run reached its limit of 3 model calls".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn wall_time_runs_out_exactly_at_the_limit() {
+        let limits = AgentLimits {
+            max_wall_time_secs: Some(10),
+            ..AgentLimits::default()
+        };
+        assert_eq!(
+            wall_time_exceeded(&limits, Duration::from_millis(9_999)),
+            None
+        );
+        assert_eq!(
+            wall_time_exceeded(&limits, Duration::from_secs(10)),
+            Some(Failure::new(
+                "limit_time",
+                "the run reached its wall-time limit of 10 s".into()
+            ))
+        );
+        assert_eq!(
+            wall_time_exceeded(&AgentLimits::default(), Duration::from_secs(u64::MAX / 2)),
+            None,
+            "no limit"
+        );
+    }
+
+    fn limits(lifetime: Option<f64>, daily: Option<f64>, monthly: Option<f64>) -> AgentLimits {
+        AgentLimits {
+            max_cost_usd: lifetime,
+            daily_usd: daily,
+            monthly_usd: monthly,
+            ..AgentLimits::default()
+        }
+    }
+
+    fn global(daily: Option<f64>, monthly: Option<f64>) -> Budgets {
+        Budgets {
+            daily_usd: daily,
+            monthly_usd: monthly,
+        }
+    }
+
+    #[test]
+    fn only_the_spend_that_budgets_need_is_read() {
+        let none = global(None, None);
+        assert_eq!(Reads::of(&limits(None, None, None), &none), None);
+        let read = |lifetime, periodic, everyone| {
+            Some(Reads {
+                lifetime,
+                periodic,
+                everyone,
+            })
+        };
+        assert_eq!(
+            Reads::of(&limits(Some(1.0), None, None), &none),
+            read(true, false, false)
+        );
+        assert_eq!(
+            Reads::of(&limits(None, None, Some(1.0)), &none),
+            read(false, true, false),
+            "the agent's own usage only"
+        );
+        assert_eq!(
+            Reads::of(&limits(None, None, None), &global(None, Some(5.0))),
+            read(false, true, true)
+        );
+        assert_eq!(
+            Reads::of(
+                &limits(Some(0.0), Some(0.0), None),
+                &global(Some(0.0), None)
+            ),
+            read(true, true, true),
+            "a zero budget applies"
+        );
+    }
+
+    #[test]
+    fn budgets_apply_in_order_with_their_periods_spend() {
+        let spend = Spend {
+            agent_today: 1.0,
+            agent_month: 2.0,
+            all_today: 3.0,
+            all_month: 4.0,
+        };
+        let uses = budget_uses(
+            &limits(Some(10.0), None, Some(20.0)),
+            &global(Some(30.0), None),
+            0.5,
+            &spend,
+        );
+        let got: Vec<(&str, f64, f64)> = uses.iter().map(|u| (u.name, u.limit, u.spent)).collect();
+        assert_eq!(
+            got,
+            [
+                ("agent lifetime budget (limits.max_cost_usd)", 10.0, 0.5),
+                ("agent monthly budget (limits.monthly_usd)", 20.0, 2.0),
+                ("global daily budget (budgets.daily_usd)", 30.0, 3.0),
+            ]
+        );
+        assert!(
+            budget_uses(&limits(None, None, None), &global(None, None), 9.0, &spend).is_empty()
+        );
+    }
+
+    #[test]
+    fn a_call_may_reach_a_budget_exactly_but_not_pass_it() {
+        let price = Price {
+            input_per_mtok: 1.0,
+            cached_input_per_mtok: 0.5,
+            output_per_mtok: 4.0,
+        };
+        let m = model("p", "big");
+        let daily = |spent| {
+            budget_uses(
+                &limits(None, Some(3.0), None),
+                &global(None, None),
+                0.0,
+                &Spend {
+                    agent_today: spent,
+                    ..Spend::default()
+                },
+            )
+        };
+        // 1,000,000 prompt tokens at $1 per million: $1.
+        assert_eq!(over_budget(&daily(2.0), &m, &price, 1_000_000, None), None);
+        let over = over_budget(&daily(2.5), &m, &price, 1_000_000, None);
+        let Some(Failure { code, message }) = over else {
+            panic!("$2.5 + $1 passes $3");
+        };
+        assert_eq!(code, "budget_exceeded");
+        assert!(
+            message.starts_with(
+                "the agent daily budget (limits.daily_usd) of $3.000000 would be exceeded"
+            ),
+            "{message}"
+        );
+        assert!(
+            message.ends_with(
+                "(estimate: 1000000 prompt tokens on `big` at $1 per million input tokens)"
+            ),
+            "{message}"
+        );
+        // Capped answers count at the output price: $1 + 250,000 × $4/M = $2.
+        let capped = over_budget(&daily(1.5), &m, &price, 1_000_000, Some(250_000));
+        assert!(
+            capped.is_some_and(|f| f.message.ends_with(
+                "at $1 per million input tokens, plus 250000 output tokens (max_tokens) at $4 per million)"
+            )),
+            "$1.5 + $2 passes $3"
+        );
+        assert_eq!(
+            over_budget(&daily(1.0), &m, &price, 1_000_000, Some(250_000)),
+            None,
+            "$1 + $2 reaches $3 exactly"
+        );
+    }
+
+    #[test]
+    fn a_model_without_a_price_is_refused_with_what_to_set() {
+        let f = price_unknown(&model("p", "house-model"));
+        assert_eq!(f.code, "budget_price_unknown");
+        assert!(
+            f.message
+                .starts_with("model `house-model` of provider `p` has no known price"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("input_per_mtok and output_per_mtok"));
+    }
+}
