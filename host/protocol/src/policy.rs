@@ -264,3 +264,29 @@ impl ApprovalStatus {
         })
     }
 }
+
+/// What "remember" stores with an approval decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Remember {
+    /// Nothing: this call only.
+    #[default]
+    Once,
+    /// A rule for this agent: the exact call (`allow` when approved, `deny`
+    /// when denied).
+    Agent,
+    /// The same rule for every agent.
+    Always,
+}
+
+impl Remember {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Remember::Once => "once",
+            Remember::Agent => "agent",
+            Remember::Always => "always",
+        }
+    }
+}

@@ -5,6 +5,7 @@
 use super::runner::{Agent, AgentDeps, AgentError};
 use paddock_protocol::agent::AgentConfig;
 use paddock_protocol::events::{AgentStatus, Event, EventBody};
+pub use paddock_protocol::policy::Remember;
 use paddock_store::{AgentRecord, ApprovalRecord, ApprovalStatus, NewAgent};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -300,41 +301,6 @@ impl Manager {
 
 /// How long a decider's reason may be.
 const MAX_REASON: usize = 4096;
-
-/// What "remember" stores with an approval decision.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Remember {
-    /// Nothing: this call only.
-    #[default]
-    Once,
-    /// A rule for this agent: the exact call (`allow` when approved, `deny`
-    /// when denied).
-    Agent,
-    /// The same rule for every agent.
-    Always,
-}
-
-impl Remember {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Remember::Once => "once",
-            Remember::Agent => "agent",
-            Remember::Always => "always",
-        }
-    }
-}
 
 impl Manager {
     /// Decides an agent's pending approval of `call_id`, once: when two

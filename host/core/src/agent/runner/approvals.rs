@@ -8,15 +8,14 @@
 //! Decisions are made in the store, where exactly one decider wins (see
 //! `Manager::decide`); this room only reads what won.
 
-use super::tools::Standing;
 use super::{Agent, AgentError, Patience};
-use crate::agent::Remember;
-use crate::agent::context::refusal;
+use crate::agent::context::{Gate, refusal};
 use crate::policy::rules::exact_allow;
 use crate::policy::{Action, Decision, RiskLevel, RuleSpec, RuleView, Scope};
 use chrono::{DateTime, Utc};
 use paddock_llm::ToolCallRequest;
 use paddock_protocol::events::{AgentStatus, EventBody, RememberRules};
+use paddock_protocol::policy::Remember;
 use paddock_store::{ApprovalRecord, ApprovalStatus, NewApproval, NewAudit};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +29,60 @@ pub(super) enum Approval {
     Refused(String),
     /// The user interrupted the agent while it waited.
     Interrupted,
+}
+
+/// Where a call stands with the policy before it runs.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Standing {
+    /// What the policy decided.
+    pub action: Action,
+    /// The risk level it saw.
+    pub level: RiskLevel,
+    /// Why.
+    pub reasons: Vec<String>,
+    /// Whether an approval was requested already (before a restart).
+    pub requested: bool,
+}
+
+impl Standing {
+    /// A decision the policy just made.
+    pub(super) fn decided(decision: Decision) -> Standing {
+        Standing {
+            action: decision.action,
+            level: decision.level,
+            reasons: decision.reasons,
+            requested: false,
+        }
+    }
+
+    /// Where the log says the call stood when the host restarted; the
+    /// refusal the model is told when a human refused it.
+    pub(super) fn of_gate(gate: Gate) -> Result<Standing, String> {
+        let standing = |action, requested| Standing {
+            action,
+            level: RiskLevel::default(),
+            reasons: Vec::new(),
+            requested,
+        };
+        match gate {
+            Gate::Decided {
+                action,
+                level,
+                reasons,
+            } => Ok(Standing {
+                action,
+                level,
+                reasons,
+                requested: false,
+            }),
+            Gate::Requested => Ok(standing(Action::Ask, true)),
+            Gate::Resolved { approved: true, .. } => Ok(standing(Action::Allow, false)),
+            Gate::Resolved {
+                approved: false,
+                refusal,
+            } => Err(refusal),
+        }
+    }
 }
 
 impl Agent {

@@ -14,10 +14,10 @@
 //!
 //! Also here: the tool definitions offered to the model.
 
-use super::approvals::Approval;
+use super::approvals::{Approval, Standing};
 use super::{Agent, AgentError};
 use crate::agent::context::{Gate, truncate_output};
-use crate::policy::{Action, Call, Decision, RiskLevel};
+use crate::policy::{Action, Call};
 use paddock_llm::{ToolCallRequest, ToolDef};
 use paddock_mcp::{CallOutcome, McpError};
 use paddock_plugins::capability::effective;
@@ -89,60 +89,6 @@ impl ToolFacts {
     /// Whether it runs commands (in the agent's sandbox).
     pub fn uses_exec(self) -> bool {
         self.kind == ToolKind::Plugin { exec: true }
-    }
-}
-
-/// Where a call stands with the policy before it runs.
-#[derive(Clone, Debug, PartialEq)]
-pub(super) struct Standing {
-    /// What the policy decided.
-    pub action: Action,
-    /// The risk level it saw.
-    pub level: RiskLevel,
-    /// Why.
-    pub reasons: Vec<String>,
-    /// Whether an approval was requested already (before a restart).
-    pub requested: bool,
-}
-
-impl Standing {
-    /// A decision the policy just made.
-    fn decided(decision: Decision) -> Standing {
-        Standing {
-            action: decision.action,
-            level: decision.level,
-            reasons: decision.reasons,
-            requested: false,
-        }
-    }
-
-    /// Where the log says the call stood when the host restarted; the
-    /// refusal the model is told when a human refused it.
-    fn of_gate(gate: Gate) -> Result<Standing, String> {
-        let standing = |action, requested| Standing {
-            action,
-            level: RiskLevel::default(),
-            reasons: Vec::new(),
-            requested,
-        };
-        match gate {
-            Gate::Decided {
-                action,
-                level,
-                reasons,
-            } => Ok(Standing {
-                action,
-                level,
-                reasons,
-                requested: false,
-            }),
-            Gate::Requested => Ok(standing(Action::Ask, true)),
-            Gate::Resolved { approved: true, .. } => Ok(standing(Action::Allow, false)),
-            Gate::Resolved {
-                approved: false,
-                refusal,
-            } => Err(refusal),
-        }
     }
 }
 
@@ -536,6 +482,7 @@ fn failure_of(result: &EventBody) -> Option<String> {
 mod tests {
     use super::*;
     use crate::policy::ApprovalMode;
+    use crate::policy::{Decision, RiskLevel};
     use paddock_plugins::capability::FsAccess;
 
     fn call(name: &str, arguments: &str) -> ToolCallRequest {
