@@ -1,10 +1,11 @@
 //! Agents: their configuration, the loop (model → tools → model), their
-//! lifecycle under the agent manager, context management and secret
-//! redaction.
+//! lifecycle under the agent manager, following their events, context
+//! management and secret redaction.
 
 pub mod config;
 pub mod context;
 pub mod cost;
+pub mod follow;
 pub mod manager;
 pub mod redact;
 pub mod runner;
