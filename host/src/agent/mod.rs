@@ -1,4 +1,5 @@
-//! Agents: their configuration, the loop (model → tools → model), their
+//! Agents: their configuration and how it is resolved from a request, a
+//! template and the defaults, the loop (model → tools → model), their
 //! lifecycle under the agent manager, following their events, context
 //! management and secret redaction.
 
@@ -8,6 +9,7 @@ pub mod cost;
 pub mod follow;
 pub mod manager;
 pub mod redact;
+pub mod resolve;
 pub mod runner;
 
 pub use config::{AgentConfig, ModelRef};
