@@ -7,6 +7,8 @@ use super::common::{ConfigArgs, McpFileArgs, SandboxArgs, Usage, data_dir, load_
 use crate::Cli;
 use anyhow::{Result, bail};
 use clap::Args;
+use paddock::agent::follow::Follow;
+use paddock::agent::resolve::{AgentRequest, AgentTemplate, ResolveError, Resolver};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -64,17 +66,27 @@ pub(crate) struct RunArgs {
 
 /// Prints one event of a headless run.
 fn print_event(event: &paddock::events::Event, json: bool, streaming: &mut bool) {
+    write_event(&mut std::io::stdout().lock(), event, json, streaming);
+}
+
+/// Writes one event as `paddock run` shows it (`json`: each stored event
+/// as a JSON line); `streaming` says whether an answer's deltas are being
+/// written. A failed write (a closed pipe) is not an error.
+fn write_event(
+    stdout: &mut dyn std::io::Write,
+    event: &paddock::events::Event,
+    json: bool,
+    streaming: &mut bool,
+) {
     use paddock::events::EventBody as B;
-    use std::io::Write as _;
     if json {
         if event.body.is_durable()
             && let Ok(line) = serde_json::to_string(event)
         {
-            out!("{line}");
+            let _ = writeln!(stdout, "{line}");
         }
         return;
     }
-    let mut stdout = std::io::stdout().lock();
     match &event.body {
         B::MessageDelta { text } => {
             *streaming = true;
@@ -234,115 +246,114 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     };
     let workspace = std::fs::canonicalize(&args.workspace)
         .map_err(|e| Usage(format!("--workspace {}: {e}", args.workspace.display())))?;
-    let mut limits = config.agents.limits.clone();
-    if let Some(t) = args.max_turns {
-        limits.max_turns = t;
-    }
-    let agent_config = paddock::agent::AgentConfig {
-        name: args.name.clone(),
-        system_prompt: args.system_prompt.clone(),
-        model,
-        router: None,
-        temperature: None,
-        max_tokens: None,
-        workspace,
-        workspace_id: None,
-        tools: None,
-        mcp_servers: args.mcp_servers.clone(),
-        network: args.network,
-        limits,
+    // Only a --max-turns replaces the configured limits.
+    let limits = args.max_turns.map(|t| paddock::config::AgentLimits {
+        max_turns: t,
+        ..config.agents.limits.clone()
+    });
+    let request = AgentRequest {
+        name: Some(args.name.clone()),
         template: None,
-        approval_mode: args.approval_mode.unwrap_or(config.policy.default_mode),
-        approval_timeout_secs: None,
-        rules: args.rules.clone(),
+        fields: AgentTemplate {
+            system_prompt: Some(args.system_prompt.clone()),
+            model: Some(model),
+            workspace: Some(workspace),
+            mcp_servers: Some(args.mcp_servers.clone()),
+            network: Some(args.network),
+            limits,
+            approval_mode: args.approval_mode,
+            rules: Some(args.rules.clone()),
+            ..AgentTemplate::default()
+        },
+        // Posted once the printer listens (below).
+        task: None,
     };
     let app = open_app(cli, config, false, &args.sandbox, &args.mcp).await?;
+    // The directory is the user's own: it need not lie under the roots
+    // that bound the API's callers.
+    let agent_config = Resolver::new(app.manager.deps(), app.default_model.as_ref())
+        .anywhere()
+        .resolve(request)
+        .await
+        .map_err(|e| match e {
+            ResolveError::Invalid(m) => Usage(m).into(),
+            other => anyhow::Error::from(other),
+        })?
+        .config;
     if let Err(e) = app.manager.validate(&agent_config) {
         bail!(Usage(e.to_string()));
     }
     let (agent, _) = app.manager.create(agent_config, None).await?;
     let id = agent.id().to_string();
-    let mut rx = app.bus.subscribe(&id);
+    // Listening before the task is posted: nothing is missed.
+    let mut events = Follow::subscribe(app.store.clone(), &app.bus, &id, 0);
     let task_seq = agent.post_message(args.task.clone()).await?.seq;
     if !args.json {
         eprintln!("agent {id} (data in {})", data_dir(cli)?.display());
     }
-    let mut last = 0u64;
     let mut streaming = false;
     let mut final_text: Option<String> = None;
     let mut outcome: Option<(AgentStatus, Option<String>)> = None;
     let mut totals = (0u64, 0u64, 0u64, 0f64, 0u64);
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
-    let mut pending: Vec<std::sync::Arc<paddock::events::Event>> = app
-        .store
-        .events_after(&id, 0, 10_000)
-        .await?
-        .into_iter()
-        .map(std::sync::Arc::new)
-        .collect();
-    loop {
-        for event in pending.drain(..) {
-            if event.body.is_durable() {
-                if event.seq <= last {
-                    continue;
-                }
-                last = event.seq;
-            }
-            print_event(&event, args.json, &mut streaming);
-            match &event.body {
-                EventBody::MessageAssistant { text: Some(t), .. } => final_text = Some(t.clone()),
-                EventBody::ApprovalRequested { call_id, tool, .. } => {
-                    let (approved, by, reason) = ask_terminal(tool).await;
-                    if let Err(e) = app
-                        .manager
-                        .decide(&id, call_id, approved, reason, Default::default(), &by)
-                        .await
-                    {
-                        eprintln!("cannot decide the approval: {e}");
-                    }
-                }
-                EventBody::Usage {
-                    input_tokens,
-                    output_tokens,
-                    cached_tokens,
-                    cost_usd,
-                    masked_tokens_saved,
-                    ..
-                } => {
-                    totals.0 += input_tokens;
-                    totals.1 += output_tokens;
-                    totals.2 += cached_tokens;
-                    totals.3 += cost_usd;
-                    totals.4 += masked_tokens_saved;
-                }
-                EventBody::AgentStatus { status, reason }
-                    if event.seq > task_seq
-                        && matches!(
-                            status,
-                            AgentStatus::Idle | AgentStatus::Error | AgentStatus::Stopped
-                        ) =>
-                {
-                    outcome = Some((*status, reason.clone()));
-                }
-                _ => {}
-            }
-        }
-        if outcome.is_some() {
-            break;
-        }
-        tokio::select! {
-            r = rx.recv() => match r {
-                Ok(e) => pending.push(e),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    pending = app.store.events_after(&id, last, 10_000).await?.into_iter().map(std::sync::Arc::new).collect();
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => bail!("the agent's event stream closed"),
-            },
-            _ = &mut interrupted => {
+    let mut interrupting = false;
+    while outcome.is_none() {
+        let next = tokio::select! {
+            next = events.next() => next?,
+            // Once: the signal's future is done after it fires.
+            _ = &mut interrupted, if !interrupting => {
+                interrupting = true;
                 agent.interrupt();
                 eprintln!("interrupting…");
+                continue;
             }
+        };
+        let event = match &next {
+            // A lag is healed by the stream itself (from the store).
+            Some(followed) => match followed.event() {
+                Some(e) => e,
+                None => continue,
+            },
+            None => bail!("the agent's event stream closed"),
+        };
+        print_event(event, args.json, &mut streaming);
+        match &event.body {
+            EventBody::MessageAssistant { text: Some(t), .. } => final_text = Some(t.clone()),
+            EventBody::ApprovalRequested { call_id, tool, .. } => {
+                let (approved, by, reason) = ask_terminal(tool).await;
+                if let Err(e) = app
+                    .manager
+                    .decide(&id, call_id, approved, reason, Default::default(), &by)
+                    .await
+                {
+                    eprintln!("cannot decide the approval: {e}");
+                }
+            }
+            EventBody::Usage {
+                input_tokens,
+                output_tokens,
+                cached_tokens,
+                cost_usd,
+                masked_tokens_saved,
+                ..
+            } => {
+                totals.0 += input_tokens;
+                totals.1 += output_tokens;
+                totals.2 += cached_tokens;
+                totals.3 += cost_usd;
+                totals.4 += masked_tokens_saved;
+            }
+            EventBody::AgentStatus { status, reason }
+                if event.seq > task_seq
+                    && matches!(
+                        status,
+                        AgentStatus::Idle | AgentStatus::Error | AgentStatus::Stopped
+                    ) =>
+            {
+                outcome = Some((*status, reason.clone()));
+            }
+            _ => {}
         }
     }
     // The run's sandbox (a container, a cgroup) goes with it.
@@ -375,5 +386,152 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
         None => bail!("the run ended without a status"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paddock::events::{Event, EventBody};
+
+    fn event(seq: u64, body: EventBody) -> Event {
+        Event {
+            seq,
+            agent_id: "a".into(),
+            ts: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+            body,
+        }
+    }
+
+    /// What `paddock run` writes for these events.
+    fn shown(events: &[EventBody], json: bool) -> String {
+        let mut out = Vec::new();
+        let mut streaming = false;
+        for (i, body) in events.iter().enumerate() {
+            write_event(
+                &mut out,
+                &event(i as u64 + 1, body.clone()),
+                json,
+                &mut streaming,
+            );
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    fn answer(text: Option<&str>, tool: Option<&str>) -> EventBody {
+        EventBody::MessageAssistant {
+            text: text.map(str::to_string),
+            tool_calls: tool
+                .map(|t| paddock::llm::ToolCallRequest {
+                    id: "c1".into(),
+                    name: t.into(),
+                    arguments: r#"{"path":"a.txt"}"#.into(),
+                })
+                .into_iter()
+                .collect(),
+            finish_reason: "stop".into(),
+        }
+    }
+
+    fn delta(text: &str) -> EventBody {
+        EventBody::MessageDelta { text: text.into() }
+    }
+
+    #[test]
+    fn a_streamed_answer_is_written_once_then_its_tool_calls() {
+        let events = [
+            EventBody::MessageUser {
+                text: "Make it blue".into(),
+            },
+            delta("Let me "),
+            delta("look."),
+            answer(Some("Let me look."), Some("read_file")),
+            // An answer that was not streamed is written whole.
+            answer(Some("Done."), None),
+        ];
+        assert_eq!(
+            shown(&events, false),
+            "> Make it blue\nLet me look.\n→ read_file {\"path\":\"a.txt\"}\nDone.\n"
+        );
+    }
+
+    #[test]
+    fn tool_output_results_and_errors_are_one_line_each() {
+        let events = [
+            EventBody::ToolCall {
+                call_id: "c1".into(),
+                tool: "execute_bash".into(),
+                arguments: serde_json::json!({"command": "ls"}),
+                read_only: false,
+                sandbox: Some("none".into()),
+            },
+            EventBody::ToolOutput {
+                call_id: "c1".into(),
+                stream: "stdout".into(),
+                chunk: "a.txt\nb.txt\n".into(),
+            },
+            EventBody::ToolResult {
+                call_id: "c1".into(),
+                tool: "execute_bash".into(),
+                success: true,
+                content: "a.txt\nb.txt".into(),
+                duration_ms: 12,
+                truncated_bytes: 0,
+                stripped_chars: 0,
+            },
+            EventBody::ToolResult {
+                call_id: "c2".into(),
+                tool: "read_file".into(),
+                success: false,
+                content: "not found".into(),
+                duration_ms: 3,
+                truncated_bytes: 0,
+                stripped_chars: 0,
+            },
+            EventBody::Error {
+                code: "model_error".into(),
+                message: "the model failed".into(),
+                recoverable: true,
+            },
+            // Not shown: confined commands, statuses.
+            EventBody::ToolCall {
+                call_id: "c3".into(),
+                tool: "execute_bash".into(),
+                arguments: serde_json::json!({"command": "ls"}),
+                read_only: false,
+                sandbox: Some("bwrap".into()),
+            },
+            EventBody::AgentStatus {
+                status: paddock::events::AgentStatus::Idle,
+                reason: None,
+            },
+        ];
+        assert_eq!(
+            shown(&events, false),
+            "  ! execute_bash: commands run with sandbox `none` (not confined)\n\
+             \x20 │ a.txt\n\
+             \x20 │ b.txt\n\
+             \x20 ✓ execute_bash (12 ms): a.txt\n\
+             \x20 ✗ read_file (3 ms): not found\n\
+             ! model_error: the model failed\n"
+        );
+    }
+
+    #[test]
+    fn json_lines_are_the_stored_events_only() {
+        let events = [
+            EventBody::MessageUser { text: "hi".into() },
+            delta("He"),
+            answer(Some("Hello"), None),
+        ];
+        let text = shown(&events, true);
+        let lines: Vec<Event> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            [event(1, events[0].clone()), event(3, events[2].clone())]
+        );
     }
 }
