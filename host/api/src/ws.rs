@@ -2,7 +2,8 @@
 //! their events in order, without gaps or duplicates: each subscription
 //! first listens on the bus, then replays the store after the client's
 //! `after`, then forwards live events, skipping what the replay already sent
-//! and filling any gap from the store.
+//! and filling any gap from the store (the agent layer's
+//! [`Follow`](paddock_core::agent::follow::Follow)).
 //!
 //! Slow consumers never slow agents down: the bus drops what a lagging
 //! receiver missed, and each connection's outgoing queue is bounded. A
@@ -31,6 +32,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
+use paddock_core::agent::follow::{Follow, Followed};
 use paddock_protocol::events::Event;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -494,91 +496,11 @@ async fn handle(
     }
 }
 
-/// Why a subscription ends early.
-enum Stop {
-    /// The client is too slow: tell it where to resume.
-    Lagged,
-    /// The connection is gone or the store failed.
-    Gone,
-}
-
-struct Forwarder {
-    state: AppState,
-    agent: String,
-    last: u64,
-    out: mpsc::Sender<Utf8Bytes>,
-}
-
-impl Forwarder {
-    fn push(&self, event: &Event) -> Result<(), Stop> {
-        match self.out.try_send(encode(&ServerMsg::Event { event })) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(Stop::Lagged),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Stop::Gone),
-        }
-    }
-
-    /// Sends stored events after `self.last` up to `until` (inclusive; None:
-    /// to the end), waiting for queue room (replay does not race agents).
-    async fn replay(&mut self, until: Option<u64>) -> Result<(), Stop> {
-        loop {
-            let page = match self
-                .state
-                .store
-                .events_after(&self.agent, self.last, 500)
-                .await
-            {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::error!(error = %e, agent = %self.agent, "replay failed");
-                    return Err(Stop::Gone);
-                }
-            };
-            if page.is_empty() {
-                return Ok(());
-            }
-            for e in page {
-                if until.is_some_and(|u| e.seq > u) {
-                    return Ok(());
-                }
-                let text = encode(&ServerMsg::Event { event: &e });
-                self.out.send(text).await.map_err(|_| Stop::Gone)?;
-                self.last = e.seq;
-            }
-        }
-    }
-
-    async fn run(&mut self, mut rx: broadcast::Receiver<Arc<Event>>) -> Result<(), Stop> {
-        self.replay(None).await?;
-        loop {
-            let event = match rx.recv().await {
-                Ok(e) => e,
-                Err(broadcast::error::RecvError::Lagged(_)) => return Err(Stop::Lagged),
-                Err(broadcast::error::RecvError::Closed) => {
-                    // The agent was purged: deliver what remains and end.
-                    self.replay(None).await?;
-                    return Ok(());
-                }
-            };
-            if !event.body.is_durable() {
-                // Deltas belong to the present: only once caught up.
-                if event.seq <= self.last {
-                    self.push(&event)?;
-                }
-                continue;
-            }
-            if event.seq <= self.last {
-                continue;
-            }
-            if event.seq > self.last + 1 {
-                self.replay(Some(event.seq - 1)).await?;
-            }
-            self.push(&event)?;
-            self.last = event.seq;
-        }
-    }
-}
-
+/// Sends one subscription's events to the connection: the store's after
+/// `after`, then the live ones ([`Follow`]). Replayed events wait for room
+/// in the queue (a replay does not race agents); a live event finding the
+/// queue full, or the bus dropping events, ends the subscription with a
+/// `lagged` message carrying the last seq delivered.
 async fn forward(
     state: AppState,
     agent: String,
@@ -587,17 +509,46 @@ async fn forward(
     out: mpsc::Sender<Utf8Bytes>,
     ctl: mpsc::UnboundedSender<Utf8Bytes>,
 ) {
-    let mut f = Forwarder {
-        state,
-        agent,
-        last: after,
-        out,
+    let mut follow = Follow::new(state.store.clone(), agent, after, rx);
+    // The seq of the last stored event sent.
+    let mut delivered = after;
+    let lagged = loop {
+        let item = match follow.next().await {
+            Ok(Some(item)) => item,
+            // The agent was purged and all it left was sent.
+            Ok(None) => break false,
+            Err(e) => {
+                tracing::error!(error = %e, agent = %follow.agent(), "replay failed");
+                break false;
+            }
+        };
+        match item {
+            Followed::Stored(event) => {
+                let text = encode(&ServerMsg::Event { event: &event });
+                if out.send(text).await.is_err() {
+                    break false;
+                }
+                delivered = event.seq;
+            }
+            Followed::Live(event) => {
+                match out.try_send(encode(&ServerMsg::Event { event: &event })) {
+                    Ok(()) => {
+                        if event.body.is_durable() {
+                            delivered = event.seq;
+                        }
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => break true,
+                    Err(mpsc::error::TrySendError::Closed(_)) => break false,
+                }
+            }
+            Followed::Lagged { .. } => break true,
+        }
     };
-    if let Err(Stop::Lagged) = f.run(rx).await {
-        tracing::debug!(agent = %f.agent, resume_after = f.last, "subscriber lagged");
+    if lagged {
+        tracing::debug!(agent = %follow.agent(), resume_after = delivered, "subscriber lagged");
         let _ = ctl.send(encode(&ServerMsg::Lagged {
-            agent_id: &f.agent,
-            resume_after: f.last,
+            agent_id: follow.agent(),
+            resume_after: delivered,
         }));
     }
 }

@@ -381,14 +381,20 @@ impl Manager {
 
 /// Refuses an empty or oversized message.
 pub fn check_message(text: &str) -> Result<(), AgentError> {
+    check_text("text", text).map_err(AgentError::Invalid)
+}
+
+/// Refuses an empty or oversized message that the caller gave as `field`
+/// (a message's `text`, a new agent's `task`); the refusal names it.
+pub fn check_text(field: &str, text: &str) -> Result<(), String> {
     if text.trim().is_empty() {
-        return Err(AgentError::Invalid("text: must not be empty".into()));
+        return Err(format!("{field}: must not be empty"));
     }
     if text.len() > MAX_MESSAGE {
-        return Err(AgentError::Invalid(format!(
-            "text: {} bytes is over the limit of {MAX_MESSAGE}",
+        return Err(format!(
+            "{field}: {} bytes is over the limit of {MAX_MESSAGE}",
             text.len()
-        )));
+        ));
     }
     Ok(())
 }

@@ -1,12 +1,15 @@
-//! Agents: their configuration, the loop (model → tools → model), their
-//! lifecycle under the agent manager, context management and secret
-//! redaction.
+//! Agents: their configuration and how it is resolved from a request, a
+//! template and the defaults, the loop (model → tools → model), their
+//! lifecycle under the agent manager, following their events, context
+//! management and secret redaction.
 
 pub mod config;
 pub mod context;
 pub mod cost;
+pub mod follow;
 pub mod manager;
 pub mod redact;
+pub mod resolve;
 pub mod runner;
 
 pub use manager::{Manager, Remember};

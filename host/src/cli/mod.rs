@@ -1,0 +1,21 @@
+//! The subcommands of `paddock`, one module each (`paddock serve` in
+//! `serve`, `paddock run` in `run`, …); `common` holds what they share.
+
+/// Prints a line to stdout; a closed pipe (`paddock … | head`) is not an error.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+pub(crate) mod bench;
+pub(crate) mod common;
+pub(crate) mod mcp;
+pub(crate) mod plugin;
+pub(crate) mod policy;
+pub(crate) mod run;
+pub(crate) mod serve;
+pub(crate) mod tool;
+
+pub(crate) use common::Usage;
