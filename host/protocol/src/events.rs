@@ -249,9 +249,8 @@ pub enum EventBody {
     /// Something went wrong.
     #[serde(rename = "error")]
     Error {
-        /// A stable code (`model_retry`, `model_failed`, `repeated_tool_failure`,
-        /// `limit_turns`, `budget_exceeded`, `budget_price_unknown`, `limit_time`, `host_restarted`, …).
-        code: String,
+        /// A stable code.
+        code: ErrorCode,
         /// What happened, for humans.
         message: String,
         /// Whether the agent carries on.
@@ -368,4 +367,83 @@ pub struct RouteInfo {
     pub reason: String,
     /// The router's strong model.
     pub strong: crate::agent::ModelRef,
+}
+
+/// The code of an agent's `error` event: a closed set (the metrics count
+/// each, from zero).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// A model call failed and is retried (recoverable).
+    ModelRetry,
+    /// A model call failed for good (or its retries ran out).
+    ModelFailed,
+    /// The same tool call failed too many times in a row.
+    RepeatedToolFailure,
+    /// The run used its `max_turns`.
+    LimitTurns,
+    /// A budget (the agent's or the host's) would be passed.
+    BudgetExceeded,
+    /// A budget applies but the model's price is unknown.
+    BudgetPriceUnknown,
+    /// The run used its `max_wall_time_secs`.
+    LimitTime,
+    /// The host restarted during the run.
+    HostRestarted,
+    /// The store could not record the agent's steps for a while.
+    StoreUnavailable,
+}
+
+impl ErrorCode {
+    /// Every code, in a stable order.
+    pub const ALL: [ErrorCode; 9] = [
+        ErrorCode::ModelRetry,
+        ErrorCode::ModelFailed,
+        ErrorCode::RepeatedToolFailure,
+        ErrorCode::LimitTurns,
+        ErrorCode::BudgetExceeded,
+        ErrorCode::BudgetPriceUnknown,
+        ErrorCode::LimitTime,
+        ErrorCode::HostRestarted,
+        ErrorCode::StoreUnavailable,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::ModelRetry => "model_retry",
+            ErrorCode::ModelFailed => "model_failed",
+            ErrorCode::RepeatedToolFailure => "repeated_tool_failure",
+            ErrorCode::LimitTurns => "limit_turns",
+            ErrorCode::BudgetExceeded => "budget_exceeded",
+            ErrorCode::BudgetPriceUnknown => "budget_price_unknown",
+            ErrorCode::LimitTime => "limit_time",
+            ErrorCode::HostRestarted => "host_restarted",
+            ErrorCode::StoreUnavailable => "store_unavailable",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod error_code_tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn wire_names_match_serde_and_are_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(json, serde_json::Value::String(code.as_str().into()));
+            assert_eq!(serde_json::from_value::<ErrorCode>(json).unwrap(), code);
+            assert!(seen.insert(code.as_str()), "{code} twice");
+        }
+        assert!(serde_json::from_str::<ErrorCode>("\"no_such_code\"").is_err());
+    }
 }

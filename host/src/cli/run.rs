@@ -489,7 +489,7 @@ mod tests {
                 stripped_chars: 0,
             },
             EventBody::Error {
-                code: "model_error".into(),
+                code: paddock_protocol::events::ErrorCode::ModelFailed,
                 message: "the model failed".into(),
                 recoverable: true,
             },

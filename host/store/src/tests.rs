@@ -500,7 +500,7 @@ fn all_durable_bodies() -> Vec<EventBody> {
             ttft_ms: None,
         },
         EventBody::Error {
-            code: "model_retry".into(),
+            code: paddock_protocol::events::ErrorCode::ModelRetry,
             message: "429 Too Many Requests".into(),
             recoverable: true,
         },

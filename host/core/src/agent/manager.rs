@@ -4,6 +4,7 @@
 
 use super::runner::{Agent, AgentDeps, AgentError};
 use paddock_protocol::agent::AgentConfig;
+use paddock_protocol::events::ErrorCode;
 use paddock_protocol::events::{AgentStatus, Event, EventBody};
 pub use paddock_protocol::policy::Remember;
 use paddock_store::{AgentRecord, ApprovalRecord, ApprovalStatus, NewAgent};
@@ -64,7 +65,7 @@ impl Manager {
             if busy && record.status != AgentStatus::WaitingApproval {
                 agent
                     .append(EventBody::Error {
-                        code: "host_restarted".into(),
+                        code: ErrorCode::HostRestarted,
                         message: format!(
                             "the host restarted while the agent was {}; resuming where the log stands",
                             record.status.as_str()

@@ -16,25 +16,13 @@ pub mod usage;
 
 pub use agents::{AgentMetrics, Percentiles};
 
-use paddock_protocol::events::{AgentStatus, Event, EventBody};
+use paddock_protocol::events::{AgentStatus, ErrorCode, Event, EventBody};
 use paddock_store::{Store, StoreError, UsageRecord};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-
-/// The error codes the agent loop uses (others are counted as they come).
-const KNOWN_ERROR_CODES: &[&str] = &[
-    "model_retry",
-    "model_failed",
-    "repeated_tool_failure",
-    "limit_turns",
-    "budget_exceeded",
-    "budget_price_unknown",
-    "limit_time",
-    "host_restarted",
-];
 
 /// MCP server states, each reported (0 when no server is in it).
 const MCP_STATES: &[&str] = &[
@@ -237,10 +225,10 @@ impl Metrics {
         for action in ["allow", "ask", "deny"] {
             m.prom.decisions.with_label_values(&[action]);
         }
-        for code in KNOWN_ERROR_CODES {
+        for code in ErrorCode::ALL {
             m.prom
                 .errors
-                .with_label_values(&[m.label("code", code).as_str()]);
+                .with_label_values(&[m.label("code", code.as_str()).as_str()]);
         }
         Ok(m)
     }
@@ -308,7 +296,7 @@ impl Metrics {
                 }
             }
             EventBody::Error { code, .. } => {
-                let code = self.label("code", code);
+                let code = self.label("code", code.as_str());
                 p.errors.with_label_values(&[&code]).inc();
             }
             _ => {}

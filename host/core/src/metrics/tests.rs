@@ -60,7 +60,7 @@ fn counters_add_up_and_render_as_prometheus_text() {
         "a",
         4,
         EventBody::Error {
-            code: "model_retry".into(),
+            code: ErrorCode::ModelRetry,
             message: "x".into(),
             recoverable: true,
         },

@@ -13,6 +13,7 @@ use crate::agent::context::{Item, Transcript};
 use crate::agent::cost::{self, BudgetUse, RouteInput, Spend};
 use paddock_llm::config::{ModelConfig, Price};
 use paddock_protocol::agent::{AgentLimits, Tier};
+use paddock_protocol::events::ErrorCode;
 use paddock_protocol::events::RouteInfo;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -96,7 +97,7 @@ pub(super) fn router_of(
     match routers.get(name) {
         Some(r) => Ok(Some(r.clone())),
         None => Err(Failure::new(
-            "model_failed",
+            ErrorCode::ModelFailed,
             format!("router `{name}` is not configured (see [[routers]] in paddock.toml)"),
         )),
     }
@@ -118,7 +119,7 @@ pub(super) fn find_model<'a>(
 ) -> Result<(&'a Provider, ModelConfig), Failure> {
     let provider = providers.get(&m.provider).ok_or_else(|| {
         Failure::new(
-            "model_failed",
+            ErrorCode::ModelFailed,
             format!(
                 "provider `{}` is not configured (see [[providers]] in paddock.toml)",
                 m.provider
@@ -181,7 +182,7 @@ pub(super) fn wall_time_exceeded(limits: &AgentLimits, elapsed: Duration) -> Opt
     let max = limits.max_wall_time_secs?;
     (elapsed >= Duration::from_secs(max)).then(|| {
         Failure::new(
-            "limit_time",
+            ErrorCode::LimitTime,
             format!("the run reached its wall-time limit of {max} s"),
         )
     })
@@ -191,7 +192,7 @@ pub(super) fn wall_time_exceeded(limits: &AgentLimits, elapsed: Duration) -> Opt
 pub(super) fn turns_exhausted(limits: &AgentLimits, turns: u32) -> Option<Failure> {
     (turns >= limits.max_turns).then(|| {
         Failure::new(
-            "limit_turns",
+            ErrorCode::LimitTurns,
             format!(
                 "the run reached its limit of {} model calls",
                 limits.max_turns
@@ -283,7 +284,7 @@ pub(super) fn budget_uses(
 /// applies.
 pub(super) fn price_unknown(m: &ModelRef) -> Failure {
     Failure::new(
-        "budget_price_unknown",
+        ErrorCode::BudgetPriceUnknown,
         format!(
             "model `{}` of provider `{}` has no known price, so the budgets that apply to this agent cannot be enforced; set its input_per_mtok and output_per_mtok in paddock.toml. Nothing was sent to the model.",
             m.model, m.provider
@@ -304,7 +305,7 @@ pub(super) fn over_budget(
     let estimate = cost::estimate_cost(price, prompt_tokens, max_tokens);
     cost::exceeded(uses, estimate).map(|message| {
         Failure::new(
-            "budget_exceeded",
+            ErrorCode::BudgetExceeded,
             format!(
                 "{message} (estimate: {prompt_tokens} prompt tokens on `{}` at ${} per million input tokens{})",
                 m.model,
@@ -352,7 +353,7 @@ mod tests {
         assert_eq!(
             router_of(&routers, Some("fast")),
             Err(Failure::new(
-                "model_failed",
+                ErrorCode::ModelFailed,
                 "router `fast` is not configured (see [[routers]] in paddock.toml)".into()
             ))
         );
@@ -385,7 +386,7 @@ mod tests {
         assert_eq!(
             missing,
             Failure::new(
-                "model_failed",
+                ErrorCode::ModelFailed,
                 "provider `q` is not configured (see [[providers]] in paddock.toml)".into()
             )
         );
@@ -452,7 +453,7 @@ mod tests {
         assert_eq!(
             turns_exhausted(&limits, 3),
             Some(Failure::new(
-                "limit_turns",
+                ErrorCode::LimitTurns,
                 "the run reached its limit of 3 model calls".into()
             ))
         );
@@ -471,7 +472,7 @@ mod tests {
         assert_eq!(
             wall_time_exceeded(&limits, Duration::from_secs(10)),
             Some(Failure::new(
-                "limit_time",
+                ErrorCode::LimitTime,
                 "the run reached its wall-time limit of 10 s".into()
             ))
         );
@@ -585,7 +586,7 @@ mod tests {
         let Some(Failure { code, message }) = over else {
             panic!("$2.5 + $1 passes $3");
         };
-        assert_eq!(code, "budget_exceeded");
+        assert_eq!(code, ErrorCode::BudgetExceeded);
         assert!(
             message.starts_with(
                 "the agent daily budget (limits.daily_usd) of $3.000000 would be exceeded"
@@ -616,7 +617,7 @@ mod tests {
     #[test]
     fn a_model_without_a_price_is_refused_with_what_to_set() {
         let f = price_unknown(&model("p", "house-model"));
-        assert_eq!(f.code, "budget_price_unknown");
+        assert_eq!(f.code, ErrorCode::BudgetPriceUnknown);
         assert!(
             f.message
                 .starts_with("model `house-model` of provider `p` has no known price"),

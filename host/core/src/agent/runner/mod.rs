@@ -31,6 +31,7 @@ use paddock_llm::{ModelClient, RetryBudget};
 use paddock_mcp::McpManager;
 use paddock_plugins::PluginHost;
 use paddock_protocol::agent::AgentConfig;
+use paddock_protocol::events::ErrorCode;
 use paddock_protocol::events::{AgentStatus, Event, EventBody};
 use paddock_sandbox::SandboxManager;
 use paddock_store::NewApproval;
@@ -122,7 +123,7 @@ impl Outage {
     /// The recoverable `error` event that records it.
     fn event_body(&self) -> EventBody {
         EventBody::Error {
-            code: "store_unavailable".into(),
+            code: ErrorCode::StoreUnavailable,
             message: format!(
                 "the store was unavailable for {:.1} s ({}); the agent waited and went on where it stood",
                 self.since.elapsed().as_secs_f64(),
@@ -256,14 +257,14 @@ impl Ending {
 /// Why a run stops on an error: the `error` event's code and message.
 #[derive(Clone, Debug, PartialEq)]
 struct Failure {
-    /// The error code (`limit_turns`, `budget_exceeded`…).
-    code: &'static str,
+    /// The error code.
+    code: ErrorCode,
     /// What happened, for humans.
     message: String,
 }
 
 impl Failure {
-    fn new(code: &'static str, message: String) -> Failure {
+    fn new(code: ErrorCode, message: String) -> Failure {
         Failure { code, message }
     }
 }
@@ -643,9 +644,9 @@ impl Agent {
     /// event) and the `error` status.
     async fn fail(&self, failure: Failure) -> Result<Outcome, AgentError> {
         let Failure { code, message } = failure;
-        tracing::info!(code, %message, "agent run stopped");
+        tracing::info!(code = code.as_str(), %message, "agent run stopped");
         self.append(EventBody::Error {
-            code: code.into(),
+            code,
             message: message.clone(),
             recoverable: false,
         })

@@ -16,6 +16,7 @@ use crate::agent::redact::RedactStream;
 use paddock_llm::config::ModelConfig;
 use paddock_llm::{ChatRequest, Completion, StreamNote, ToolCallRequest, ToolDef};
 use paddock_protocol::agent::Tier;
+use paddock_protocol::events::ErrorCode;
 use paddock_protocol::events::{AgentStatus, Event, EventBody, RouteInfo};
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -282,7 +283,7 @@ impl Agent {
                 }
                 _ = &mut timeout => {
                     return Ok(ModelResult::Failed(Failure::new(
-                        "limit_time",
+                        ErrorCode::LimitTime,
                         "the run reached its wall-time limit during a model call".into(),
                     )));
                 }
@@ -301,7 +302,7 @@ impl Agent {
             Ok(c) => c,
             Err(e) => {
                 return Ok(ModelResult::Failed(Failure::new(
-                    "model_failed",
+                    ErrorCode::ModelFailed,
                     format!("the model call failed: {e}"),
                 )));
             }
@@ -395,7 +396,7 @@ impl Resume {
 /// The recoverable `error` event saying that the host restarted mid-call.
 fn restart_note(message: String) -> EventBody {
     EventBody::Error {
-        code: "host_restarted".into(),
+        code: ErrorCode::HostRestarted,
         message,
         recoverable: true,
     }
@@ -405,14 +406,14 @@ fn restart_note(message: String) -> EventBody {
 /// instead of ending the run: only a cheap model's call failure does (a
 /// limit reached during the call still ends it).
 fn escalates(tier: Tier, failure: &Failure) -> bool {
-    tier == Tier::Cheap && failure.code == "model_failed"
+    tier == Tier::Cheap && failure.code == ErrorCode::ModelFailed
 }
 
 /// The recoverable `error` event of a cheap model's failure that the next
 /// call escalates, with its router, model and failures in a row.
 fn escalation_note(failure: &Failure, router: &str, model: &str, count: u32) -> EventBody {
     EventBody::Error {
-        code: "model_failed".into(),
+        code: ErrorCode::ModelFailed,
         message: format!(
             "{} (router `{router}`: cheap model `{model}`, {count} failure(s) in a row)",
             failure.message
@@ -424,7 +425,7 @@ fn escalation_note(failure: &Failure, router: &str, model: &str, count: u32) -> 
 /// The recoverable `error` event of a model attempt the client retries.
 fn retry_note(attempt: u32, wait_ms: u64, reason: &str) -> EventBody {
     EventBody::Error {
-        code: "model_retry".into(),
+        code: ErrorCode::ModelRetry,
         message: format!(
             "model attempt {attempt} failed ({reason}); retrying in {wait_ms} ms (text streamed so far is discarded)"
         ),
@@ -529,7 +530,7 @@ impl RepeatTracker {
         };
         (self.failed(call) >= max).then(|| {
             Failure::new(
-                "repeated_tool_failure",
+                ErrorCode::RepeatedToolFailure,
                 format!(
                     "the model called `{}` with the same arguments {} times in a row and it failed each time ({message}); stopping",
                     call.name, self.count
@@ -586,7 +587,7 @@ mod tests {
         assert_eq!(
             stop,
             Some(Failure::new(
-                "repeated_tool_failure",
+                ErrorCode::RepeatedToolFailure,
                 "the model called `write_file` with the same arguments 3 times in a row and it failed each time (denied); stopping".into()
             ))
         );
@@ -671,8 +672,8 @@ mod tests {
 
     #[test]
     fn only_a_cheap_model_call_failure_escalates() {
-        let failed = Failure::new("model_failed", "the model call failed: 500".into());
-        let late = Failure::new("limit_time", "wall time".into());
+        let failed = Failure::new(ErrorCode::ModelFailed, "the model call failed: 500".into());
+        let late = Failure::new(ErrorCode::LimitTime, "wall time".into());
         assert!(escalates(Tier::Cheap, &failed));
         assert!(
             !escalates(Tier::Strong, &failed),
@@ -682,7 +683,7 @@ mod tests {
         assert_eq!(
             escalation_note(&failed, "r", "mini", 2),
             EventBody::Error {
-                code: "model_failed".into(),
+                code: ErrorCode::ModelFailed,
                 message: "the model call failed: 500 (router `r`: cheap model `mini`, 2 failure(s) in a row)".into(),
                 recoverable: true,
             }
@@ -707,7 +708,7 @@ mod tests {
         assert_eq!(
             retry_note(2, 750, "HTTP 503"),
             EventBody::Error {
-                code: "model_retry".into(),
+                code: ErrorCode::ModelRetry,
                 message: "model attempt 2 failed (HTTP 503); retrying in 750 ms (text streamed so far is discarded)".into(),
                 recoverable: true,
             }
