@@ -474,20 +474,21 @@ fn squash(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The rule that allows exactly this call again: its main argument (or
-/// named argument) spelled out literally.
-pub fn exact_allow(tool: &str, arguments: &Value) -> String {
+/// The rule that applies `action` to exactly this call again: its main
+/// argument (or named argument) spelled out literally.
+pub fn exact_rule(action: Action, tool: &str, arguments: &Value) -> String {
+    let action = action.as_str();
     if let Some(Value::String(c)) = arguments.get("command") {
-        return format!("allow {tool}({})", escape(&squash_blanks(c)));
+        return format!("{action} {tool}({})", escape(&squash_blanks(c)));
     }
     for key in &MAIN_KEYS[1..] {
         if let Some(Value::String(v)) = arguments.get(*key) {
-            return format!("allow {tool}({key}={})", escape(v));
+            return format!("{action} {tool}({key}={})", escape(v));
         }
     }
     match main_argument(arguments) {
-        Main::Text(t) => format!("allow {tool}({})", escape(&t)),
-        Main::Command(c) => format!("allow {tool}({})", escape(&c.blanks)),
+        Main::Text(t) => format!("{action} {tool}({})", escape(&t)),
+        Main::Command(c) => format!("{action} {tool}({})", escape(&c.blanks)),
     }
 }
 
@@ -630,26 +631,35 @@ mod tests {
     }
 
     #[test]
-    fn exact_allow_rules_match_only_their_call() {
+    fn exact_rules_match_only_their_call() {
         let args = bash("git   push origin main");
-        let text = exact_allow("execute_bash", &args);
+        let text = exact_rule(Action::Allow, "execute_bash", &args);
         assert_eq!(text, "allow execute_bash(git push origin main)");
         let r = rule(&text);
         assert!(r.matches("execute_bash", &args));
         assert!(!r.matches("execute_bash", &bash("git push origin main; rm -rf /")));
         assert!(!r.matches("execute_bash", &bash("git push origin main --force")));
-        let r = rule(&exact_allow("execute_bash", &bash("git status rm -rf /")));
+        let r = rule(&exact_rule(
+            Action::Allow,
+            "execute_bash",
+            &bash("git status rm -rf /"),
+        ));
         assert!(!r.matches("execute_bash", &bash("git status\nrm -rf /")));
         let args = json!({"path": "src/*.rs", "content": "x"});
-        let text = exact_allow("write_file", &args);
+        let text = exact_rule(Action::Allow, "write_file", &args);
         assert_eq!(text, r"allow write_file(path=src/\*.rs)");
         let r = rule(&text);
         assert!(r.matches("write_file", &args));
         assert!(!r.matches("write_file", &json!({"path": "src/a.rs"})));
         let args = json!({"b": 1, "a": "x(y)"});
-        let r = rule(&exact_allow("srv__t", &args));
+        let r = rule(&exact_rule(Action::Allow, "srv__t", &args));
         assert!(r.matches("srv__t", &args));
         assert!(!r.matches("srv__t", &json!({"a": "x(y)"})));
+        // The same call, denied: the rule's action is the decision's.
+        let text = exact_rule(Action::Deny, "execute_bash", &bash("allow  me"));
+        assert_eq!(text, "deny execute_bash(allow me)");
+        assert_eq!(rule(&text).action, Action::Deny);
+        assert!(rule(&text).matches("execute_bash", &bash("allow me")));
     }
 
     #[test]

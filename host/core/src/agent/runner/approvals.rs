@@ -10,7 +10,7 @@
 
 use super::{Agent, AgentError, Patience};
 use crate::agent::context::{Gate, refusal};
-use crate::policy::rules::exact_allow;
+use crate::policy::rules::exact_rule;
 use crate::policy::{Action, Decision, RiskLevel, RuleSpec, RuleView, Scope};
 use chrono::{DateTime, Utc};
 use paddock_llm::ToolCallRequest;
@@ -356,16 +356,6 @@ fn expiry(timeout_secs: Option<u64>, now: DateTime<Utc>) -> Option<DateTime<Utc>
 /// `now` (zero when it is past); none when it never expires.
 fn time_left(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<Duration> {
     expires_at.map(|at| (at - now).to_std().unwrap_or_default())
-}
-
-/// The rule that remembering a decision on a call of `tool` with
-/// `arguments` adds: `action` for exactly this call.
-fn exact_rule(action: Action, tool: &str, arguments: &serde_json::Value) -> String {
-    let allow = exact_allow(tool, arguments);
-    match action {
-        Action::Allow => allow,
-        _ => allow.replacen(Action::Allow.as_str(), action.as_str(), 1),
-    }
 }
 
 /// The rules `approval.requested` shows a human, that remembering an
