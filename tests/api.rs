@@ -2851,7 +2851,7 @@ async fn templates_and_prompts_crud_and_agents_from_templates() {
 // 5. OpenAPI
 // ---------------------------------------------------------------------------
 
-/// The router's REST routes (host/src/api/mod.rs), with their methods.
+/// The router's REST routes (host/api/src/lib.rs), with their methods.
 const ROUTES: &[(&str, &[&str])] = &[
     ("/api/session", &["post", "delete"]),
     ("/api/agents", &["get", "post"]),

@@ -1,6 +1,6 @@
-//! Events: the types of the durable per-agent log (DESIGN.md §6) and the
-//! in-process bus that carries them, plus the live-only deltas, to
-//! subscribers.
+//! Events: the types of the durable per-agent log, and the live-only deltas
+//! that reach subscribers with them (the bus that carries them is the
+//! core's `bus`).
 
 use crate::agent::AgentConfig;
 use crate::llm::ToolCallRequest;

@@ -1,6 +1,6 @@
 //! The store: the durable per-agent event logs, the agent records and the
 //! named config documents (agent templates, system prompts), in SQLite (the
-//! default, a file in the data dir) or PostgreSQL (DESIGN.md §1, §6, §8).
+//! default, a file in the data dir) or PostgreSQL.
 //!
 //! One [`Store`] type serves both databases through one `sqlx::AnyPool` code
 //! path and one set of `$1`-style SQL. Only two things differ: the

@@ -1,7 +1,7 @@
 //! Context management: the conversation rebuilt from an agent's stored
 //! events, what the agent must do next, long tool outputs cut to head and
 //! tail, and stale tool outputs masked when the prompt nears the model's
-//! context window (DESIGN.md §7).
+//! context window.
 //!
 //! The prompt prefix stays byte-identical between turns so provider-side
 //! prompt caching hits: history is append-only, tools are sorted, and the

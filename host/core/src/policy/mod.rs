@@ -1,4 +1,4 @@
-//! The policy pipeline (DESIGN.md §1, §4): every tool call — plugin tool,
+//! The policy pipeline: every tool call — plugin tool,
 //! MCP tool, shell — is judged here before it runs.
 //!
 //! 1. **Rules** ([`rules`]): ordered `allow` / `ask` / `deny` entries from
