@@ -4,7 +4,7 @@
 //! failing call, an interrupt mid-stream, `kill -9` mid-run and restart,
 //! 50 agents at once, secret redaction, context masking, and `paddock run`.
 
-mod common;
+use crate::common;
 
 use common::scripted::*;
 use common::{Paddock, Server, scripted_config};

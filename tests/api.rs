@@ -5,7 +5,7 @@
 //! WebSocket (gapless, duplicate-free event streams with resumption) and a
 //! restart on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::{
     ADMIN_TOKEN, Paddock, Server, USER_TOKEN, scripted_config, test_plugins_dir, wasm_in,

@@ -5,7 +5,7 @@
 //! and a model router sends reading turns to the cheap model, editing turns
 //! to the strong one, and escalates after the cheap one fails twice.
 
-mod common;
+use crate::common;
 
 use common::scripted::*;
 use common::{ADMIN_TOKEN, Paddock, Server, scripted_config};

@@ -13,7 +13,7 @@
 //!   backed-up workspace, a huge WebSocket message, a directory too large to
 //!   import.
 
-mod common;
+use crate::common;
 
 use common::postgres::{PgCluster, PgDb};
 use common::scripted::{of_type, setup, summary, wait_status};

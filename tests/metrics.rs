@@ -4,7 +4,7 @@
 //! a real Prometheus server (Debian's `prometheus`, installed by
 //! `scripts/setup.sh`).
 
-mod common;
+use crate::common;
 
 use common::scripted::*;
 use serde_json::Value;

@@ -4,7 +4,7 @@
 //! and built-in plugins are installed (and upgraded) on first start. MCP
 //! adapters: the calls into them, their faults, and the built-in redactor.
 
-mod common;
+use crate::common;
 
 use common::wasm_in;
 use paddock::plugins::engine::PluginEngine;

@@ -7,7 +7,7 @@
 //! assessor that traps or hangs), and the assessor corpus run through the
 //! compiled component.
 
-mod common;
+use crate::common;
 
 use common::scripted::*;
 use common::{ADMIN_TOKEN, Paddock, Server, describe, stdout, test_plugins_dir};

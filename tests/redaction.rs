@@ -5,7 +5,7 @@
 //! only `[REDACTED]` — the deltas put together are exactly the stored,
 //! redacted answer, the `tool.output` chunks exactly the redacted output.
 
-mod common;
+use crate::common;
 
 use common::postgres::PgDb;
 use common::scripted::*;

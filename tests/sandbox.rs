@@ -7,9 +7,8 @@
 //! the network only when granted, and then the outside world, never the
 //! host; background jobs through the manager.
 
-mod common;
-#[path = "common/outside.rs"]
-mod outside;
+use crate::common;
+use crate::common::outside;
 
 use common::scripted::*;
 use common::{Paddock, Server, describe, git, scripted_config, stderr, stdout};

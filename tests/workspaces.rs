@@ -4,7 +4,7 @@
 //! conflict; backups restore byte for byte (and survive a restart); path
 //! escapes are refused on every route; a workspace in use is not deleted.
 
-mod common;
+use crate::common;
 
 use common::scripted::{DEADLINE, Setup, setup, summary, wait_status};
 use common::{Paddock, Server, git, scripted_config};

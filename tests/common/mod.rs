@@ -1,9 +1,8 @@
 //! Shared helpers of the end-to-end tests: each test starts the real
 //! `paddock` binary against a fresh, throw-away data dir.
 
-#![allow(dead_code)]
-
 pub mod mcp_servers;
+pub mod outside;
 pub mod podman;
 pub mod postgres;
 pub mod scripted;
@@ -155,11 +154,6 @@ pub const USER_TOKEN: &str = "test-user-token-0123456789";
 /// CLI and scripts do with the data dir's `api-token`).
 pub fn client() -> reqwest::Client {
     client_with(USER_TOKEN)
-}
-
-/// An HTTP client that sends the admin token with every request.
-pub fn admin_client() -> reqwest::Client {
-    client_with(ADMIN_TOKEN)
 }
 
 /// An HTTP client that sends this bearer token with every request (a

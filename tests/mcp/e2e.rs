@@ -4,9 +4,9 @@
 //! surviving a restart), and an agent on the scripted model calling a tool
 //! of `@modelcontextprotocol/server-everything` end to end.
 
-use super::common::mcp_servers::server_everything;
-use super::common::scripted::*;
-use super::common::{ADMIN_TOKEN, Paddock, Server, describe, scripted_config, stderr, stdout};
+use crate::common::mcp_servers::server_everything;
+use crate::common::scripted::*;
+use crate::common::{ADMIN_TOKEN, Paddock, Server, describe, scripted_config, stderr, stdout};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
