@@ -458,9 +458,24 @@ fn names_resolve_through_a_resolver_on_the_hosts_loopback() {
     };
     let queries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = queries.clone();
+    // The port is given back when the test ends, however it ends (the
+    // other suites share this process).
+    struct Stop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let stop = Stop(Default::default());
+    let stopped = stop.0.clone();
+    dns.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     std::thread::spawn(move || {
         let mut buf = [0u8; 512];
-        while let Ok((n, from)) = dns.recv_from(&mut buf) {
+        while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            let Ok((n, from)) = dns.recv_from(&mut buf) else {
+                continue;
+            };
             // Header, then the question (labels, a zero, type and class).
             let mut end = 12;
             while end < n && buf[end] != 0 {

@@ -136,6 +136,42 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
+/// For a test that needs variables in this process's own environment:
+/// setting them here would race with every other test of this process
+/// (reading the environment while another thread changes it is undefined
+/// behaviour), so the test runs again, alone, in a child process of this
+/// test binary started with `env`. Returns true in that child, where the
+/// test's body runs; in the test process it asserts that the child ran
+/// exactly this one test and that it passed, and returns false.
+///
+/// `module` is the test's `module_path!()`, `test` its function's name.
+pub fn in_child_with_env(module: &str, test: &str, env: &[(&str, &str)]) -> bool {
+    const CHILD: &str = "PADDOCK_E2E_CHILD_TEST";
+    // Test names leave out the crate's name.
+    let path = module.split_once("::").map_or("", |(_, m)| m);
+    let name = format!("{path}::{test}");
+    if std::env::var_os(CHILD).is_some_and(|v| v == name.as_str()) {
+        return true;
+    }
+    let out = Command::new(std::env::current_exe().expect("the test binary's path"))
+        .args([name.as_str(), "--exact", "--test-threads=1", "--nocapture"])
+        .env(CHILD, &name)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the test binary again");
+    assert!(
+        out.status.success(),
+        "{name} in a child: {}",
+        describe(&out)
+    );
+    assert!(
+        stdout(&out).contains("test result: ok. 1 passed;"),
+        "the child ran exactly {name}: {}",
+        describe(&out)
+    );
+    false
+}
+
 /// The `.wasm` component in a staged plugin directory.
 pub fn wasm_in(dir: &Path) -> PathBuf {
     std::fs::read_dir(dir)
