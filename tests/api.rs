@@ -7,6 +7,7 @@
 
 use crate::common;
 
+use common::events::{AgentStatus, Event, EventBody, event, events, matching, seqs};
 use common::{
     ADMIN_TOKEN, Paddock, Server, USER_TOKEN, scripted_config, test_plugins_dir, wasm_in,
 };
@@ -152,7 +153,7 @@ where
 }
 
 /// All of an agent's stored events, through the REST API.
-async fn all_events(c: &reqwest::Client, s: &Server, id: &str) -> Vec<Value> {
+async fn all_events(c: &reqwest::Client, s: &Server, id: &str) -> Vec<Event> {
     let mut out = Vec::new();
     let mut after = 0;
     loop {
@@ -166,28 +167,27 @@ async fn all_events(c: &reqwest::Client, s: &Server, id: &str) -> Vec<Value> {
         )
         .await;
         assert_eq!(st, 200, "{page}");
-        let events = page["events"].as_array().unwrap().clone();
-        if events.is_empty() {
+        let events = events(&page);
+        let Some(last) = events.last() else {
             return out;
-        }
-        after = events.last().unwrap()["seq"].as_u64().unwrap();
+        };
+        after = last.seq;
         out.extend(events);
     }
 }
 
 /// Whether these events end with the agent idle after a final answer (an
 /// assistant message without tool calls).
-fn finished(events: &[Value]) -> bool {
+fn finished(events: &[Event]) -> bool {
     let mut final_answer = false;
     for e in events {
-        match e["type"].as_str() {
-            Some("message.assistant") => {
-                final_answer = e["data"]["tool_calls"]
-                    .as_array()
-                    .is_none_or(|c| c.is_empty());
-            }
-            Some("message.user") => final_answer = false,
-            Some("agent.status") if final_answer && e["data"]["status"] == "idle" => return true,
+        match &e.body {
+            EventBody::MessageAssistant { tool_calls, .. } => final_answer = tool_calls.is_empty(),
+            EventBody::MessageUser { .. } => final_answer = false,
+            EventBody::AgentStatus {
+                status: AgentStatus::Idle,
+                ..
+            } if final_answer => return true,
             _ => {}
         }
     }
@@ -195,16 +195,12 @@ fn finished(events: &[Value]) -> bool {
 }
 
 /// Waits until the agent is idle after a final answer; returns its events.
-async fn run_to_idle(c: &reqwest::Client, s: &Server, id: &str) -> Vec<Value> {
+async fn run_to_idle(c: &reqwest::Client, s: &Server, id: &str) -> Vec<Event> {
     poll("the agent to finish", || async {
         let events = all_events(c, s, id).await;
         finished(&events).then_some(events)
     })
     .await
-}
-
-fn seqs(events: &[Value]) -> Vec<u64> {
-    events.iter().map(|e| e["seq"].as_u64().unwrap()).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -3110,7 +3106,7 @@ async fn ws_recv(ws: &mut Ws) -> Value {
 /// A subscriber's view: the events it got and its control messages.
 #[derive(Default)]
 struct Seen {
-    events: Vec<Value>,
+    events: Vec<Event>,
     deltas: usize,
     other: Vec<Value>,
 }
@@ -3118,10 +3114,11 @@ struct Seen {
 impl Seen {
     fn take(&mut self, m: Value) {
         if m["op"] == "event" {
-            if m["event"]["type"] == "message.delta" {
+            let e = event(&m["event"]);
+            if matches!(e.body, EventBody::MessageDelta { .. }) {
                 self.deltas += 1;
             } else {
-                self.events.push(m["event"].clone());
+                self.events.push(e);
             }
         } else {
             self.other.push(m);
@@ -3204,10 +3201,10 @@ async fn websocket_streams_every_event_once_in_order_and_resumes_after_k() {
         seen.take(msg);
         if second.is_none()
             && let Some(e) = seen.events.last()
-            && e["type"] == "tool.result"
+            && matches!(e.body, EventBody::ToolResult { .. })
         {
             // A second subscriber joins mid-run after this event.
-            let k = e["seq"].as_u64().unwrap();
+            let k = e.seq;
             let mut w2 = ws_open(&s.ws_url(), &[]).await.unwrap();
             ws_send(
                 &mut w2,
@@ -3219,7 +3216,7 @@ async fn websocket_streams_every_event_once_in_order_and_resumes_after_k() {
     }
     assert!(seen.other.is_empty(), "{:?}", seen.other);
     let stored = all_events(&c, &s, &id).await;
-    let n = stored.last().unwrap()["seq"].as_u64().unwrap();
+    let n = stored.last().unwrap().seq;
     assert_eq!(
         seqs(&seen.events),
         (1..=n).collect::<Vec<_>>(),
@@ -3230,13 +3227,12 @@ async fn websocket_streams_every_event_once_in_order_and_resumes_after_k() {
         "the WebSocket's events are the stored ones"
     );
     assert!(seen.deltas > 0, "message.delta events arrive live");
-    let results: Vec<&Value> = stored
-        .iter()
-        .filter(|e| e["type"] == "tool.result")
-        .collect();
+    let results = matching!(stored, EventBody::ToolResult { .. });
     assert_eq!(results.len(), 3, "{stored:?}");
     assert!(
-        results.iter().all(|r| r["data"]["success"] == true),
+        matching!(results, EventBody::ToolResult { success, .. } => *success)
+            .into_iter()
+            .all(|ok| ok),
         "{results:?}"
     );
     assert_eq!(
@@ -3249,11 +3245,7 @@ async fn websocket_streams_every_event_once_in_order_and_resumes_after_k() {
     assert_eq!(sub["op"], "subscribed", "{sub}");
     assert_eq!(sub["after"], k);
     let mut seen2 = Seen::default();
-    while seen2
-        .events
-        .last()
-        .is_none_or(|e| e["seq"].as_u64().unwrap() < n)
-    {
+    while seen2.events.last().is_none_or(|e| e.seq < n) {
         let msg = ws_recv(&mut w2).await;
         seen2.take(msg);
     }
@@ -3280,27 +3272,23 @@ async fn websocket_streams_every_event_once_in_order_and_resumes_after_k() {
     assert_eq!(ack["for"], "message", "{ack}");
     assert_eq!(ack["agent_id"], id.as_str());
     assert_eq!(ack["seq"], n + 1, "{ack}");
-    assert_eq!(more.events[0]["type"], "message.user");
-    assert_eq!(more.events[0]["data"]["text"], "thanks!");
-    let stored = all_events(&c, &s, &id).await;
-    let n2 = stored.last().unwrap()["seq"].as_u64().unwrap();
-    assert_eq!(seqs(&more.events), (n + 1..=n2).collect::<Vec<_>>());
-    let last_answer = stored
-        .iter()
-        .rev()
-        .find(|e| e["type"] == "message.assistant")
-        .unwrap();
     assert_eq!(
-        last_answer["data"]["text"],
-        "You are welcome, glad to help."
+        more.events[0].body,
+        EventBody::MessageUser {
+            text: "thanks!".into()
+        }
+    );
+    let stored = all_events(&c, &s, &id).await;
+    let n2 = stored.last().unwrap().seq;
+    assert_eq!(seqs(&more.events), (n + 1..=n2).collect::<Vec<_>>());
+    let answers = matching!(stored, EventBody::MessageAssistant { text, .. } => text.as_deref());
+    assert_eq!(
+        answers.last().unwrap(),
+        &Some("You are welcome, glad to help.")
     );
     // The second subscriber got them too.
     let mut seen2b = Seen::default();
-    while seen2b
-        .events
-        .last()
-        .is_none_or(|e| e["seq"].as_u64().unwrap() < n2)
-    {
+    while seen2b.events.last().is_none_or(|e| e.seq < n2) {
         let msg = ws_recv(&mut w2).await;
         seen2b.take(msg);
     }
@@ -3344,29 +3332,28 @@ async fn postgres_keeps_agents_and_events_across_a_restart() {
     let p = Paddock::new();
     let ws = tempfile::tempdir().unwrap();
     let c = client();
-    let (id, before) =
-        {
-            let s = serve_pg(&p, &m.base_url(), &db);
-            let (st, a) = call(
-                &c,
-                &s,
-                Method::POST,
-                "/api/agents",
-                Some(json!({"workspace": ws.path(), "task": "say hello"})),
-                false,
-            )
-            .await;
-            assert_eq!(st, 201, "{a}");
-            let id = a["id"].as_str().unwrap().to_string();
-            let events = run_to_idle(&c, &s, &id).await;
-            assert_eq!(seqs(&events), (1..=events.len() as u64).collect::<Vec<_>>());
-            assert!(
-                events.iter().any(|e| e["type"] == "message.assistant"
-                    && e["data"]["text"] == "Hello, I am done."),
-                "{events:?}"
-            );
-            (id, events)
-        };
+    let (id, before) = {
+        let s = serve_pg(&p, &m.base_url(), &db);
+        let (st, a) = call(
+            &c,
+            &s,
+            Method::POST,
+            "/api/agents",
+            Some(json!({"workspace": ws.path(), "task": "say hello"})),
+            false,
+        )
+        .await;
+        assert_eq!(st, 201, "{a}");
+        let id = a["id"].as_str().unwrap().to_string();
+        let events = run_to_idle(&c, &s, &id).await;
+        assert_eq!(seqs(&events), (1..=events.len() as u64).collect::<Vec<_>>());
+        assert!(
+            matching!(events, EventBody::MessageAssistant { text, .. } => text.as_deref())
+                .contains(&Some("Hello, I am done.")),
+            "{events:?}"
+        );
+        (id, events)
+    };
     // Nothing of the store is in the data dir.
     assert!(!p.data_dir().join("paddock.db").exists());
     let s = serve_pg(&p, &m.base_url(), &db);

@@ -15,8 +15,9 @@
 
 use crate::common;
 
+use common::events::{AgentStatus, EventBody, matching, seqs, statuses};
 use common::postgres::{PgCluster, PgDb};
-use common::scripted::{of_type, setup, summary, wait_status};
+use common::scripted::{setup, summary, wait_status};
 use common::{Paddock, Server, scripted_config};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -153,9 +154,8 @@ turns:
         .unwrap();
     assert_eq!(r.status(), 200);
     let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
-    let decided = of_type(&evs, "approval.decided");
-    assert_eq!(decided.len(), 1, "{}", summary(&evs));
-    assert_eq!(decided[0]["data"]["approved"], false);
+    let decided = matching!(evs, EventBody::ApprovalDecided { approved, .. } => *approved);
+    assert_eq!(decided, [false], "{}", summary(&evs));
     let workspaces = s.get("/api/workspaces").await;
     assert_eq!(workspaces, json!([]), "a workspace was registered");
 }
@@ -217,7 +217,7 @@ async fn until_output(http: &reqwest::Client, server: &Server, id: &str) {
     let started = Instant::now();
     loop {
         let evs = common::scripted::events(http, server, id).await;
-        if !of_type(&evs, "tool.output").is_empty() {
+        if !matching!(evs, EventBody::ToolOutput { .. }).is_empty() {
             return;
         }
         assert!(
@@ -292,27 +292,22 @@ async fn after_outage(http: &reqwest::Client, server: &Server, steady: &str, sto
         "{}",
         summary(&evs)
     );
-    let results = of_type(&evs, "tool.result");
+    let results = matching!(evs, EventBody::ToolResult { success, .. } => *success);
     assert_eq!(results.len(), 1, "the command ran once: {}", summary(&evs));
-    assert_eq!(results[0]["data"]["success"], true, "{}", summary(&evs));
-    let outages: Vec<_> = of_type(&evs, "error")
-        .into_iter()
-        .filter(|e| e["data"]["code"] == "store_unavailable")
-        .collect();
+    assert!(results[0], "{}", summary(&evs));
+    let outages = matching!(evs, EventBody::Error { code, message, recoverable }
+        if code == "store_unavailable" => (message, *recoverable));
     assert_eq!(outages.len(), 1, "{}", summary(&evs));
-    assert_eq!(outages[0]["data"]["recoverable"], true);
-    let message = outages[0]["data"]["message"].as_str().unwrap();
+    let (message, recoverable) = outages[0];
+    assert!(recoverable);
     assert!(message.contains(" s ("), "says how long: {message}");
-    let seqs: Vec<u64> = evs.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let seqs = seqs(&evs);
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "gapless");
     let evs = wait_status(http, server, stopper, 3, &["idle", "error"]).await;
-    let last = evs.iter().rfind(|e| e["type"] == "agent.status").unwrap();
-    assert_eq!(last["data"]["status"], "idle", "{}", summary(&evs));
+    let (status, reason) = statuses(&evs).pop().unwrap();
+    assert_eq!(status, AgentStatus::Idle, "{}", summary(&evs));
     assert!(
-        last["data"]["reason"]
-            .as_str()
-            .unwrap_or("")
-            .contains("interrupted"),
+        reason.unwrap_or_default().contains("interrupted"),
         "{}",
         summary(&evs)
     );

@@ -1,6 +1,7 @@
 //! Shared helpers of the end-to-end tests: each test starts the real
 //! `paddock` binary against a fresh, throw-away data dir.
 
+pub mod events;
 pub mod mcp_servers;
 pub mod outside;
 pub mod podman;
