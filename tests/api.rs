@@ -1,6 +1,7 @@
 //! The HTTP API end to end, against the real `paddock serve`: bad requests
 //! on every route (always the JSON error shape with the right status, never
-//! a 500, nothing stored), auth on loopback and beyond, the plugin
+//! a 500, nothing stored; the one test here that runs the app in this
+//! process and calls its router directly), auth on loopback and beyond, the plugin
 //! management API, templates and system prompts, the OpenAPI document, the
 //! WebSocket (gapless, duplicate-free event streams with resumption) and a
 //! restart on PostgreSQL.
@@ -8,6 +9,7 @@
 use crate::common;
 
 use common::events::{AgentStatus, Event, EventBody, event, events, matching, seqs};
+use common::in_process::Api;
 use common::{
     ADMIN_TOKEN, Paddock, Server, USER_TOKEN, scripted_config, test_plugins_dir, wasm_in,
 };
@@ -245,11 +247,16 @@ fn json(s: &str) -> Body {
     Body::Json(s.to_string())
 }
 
+/// In this process (the routes' answers need no listener nor child process):
+/// the app as `paddock serve` opens it, its router called directly.
 #[tokio::test]
 async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
     let p = Paddock::new();
-    let s = serve_offline(&p);
-    let c = client();
+    let api = Api::open(
+        &p,
+        &scripted_config(p.data_dir(), "http://127.0.0.1:9/v1", ""),
+    )
+    .await;
     let ws = tempfile::tempdir().unwrap();
     let ws_path = ws.path().display().to_string();
     let big = format!(r#"{{"text": "{}"}}"#, "a".repeat(super_size()));
@@ -1712,27 +1719,14 @@ async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
     ];
     let mut failures = Vec::new();
     for k in &cases {
-        let method = Method::from_bytes(k.method.as_bytes()).unwrap();
-        let mut rb = c.request(method, s.url(&k.path)).bearer_auth(ADMIN_TOKEN);
-        match &k.body {
-            Body::None => {}
-            Body::Json(b) => {
-                rb = rb
-                    .header("content-type", "application/json")
-                    .body(b.clone())
-            }
-            Body::Typed(t, b) => rb = rb.header("content-type", *t).body(b.clone()),
-        }
+        let body = match &k.body {
+            Body::None => None,
+            Body::Json(b) => Some(("application/json", b.clone())),
+            Body::Typed(t, b) => Some((*t, b.clone())),
+        };
         let what = format!("{} {}", k.method, k.path);
-        let resp = rb.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let ctype = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let text = resp.text().await.unwrap();
+        let resp = api.request(k.method, &k.path, ADMIN_TOKEN, body).await;
+        let (status, ctype, text) = (resp.status, resp.content_type, resp.body);
         let Ok(body) = serde_json::from_str::<Value>(&text) else {
             failures.push(format!(
                 "{what}: {status} with a body that is not JSON ({ctype}): {text}"
@@ -1777,15 +1771,16 @@ async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
         "/api/config/agent-templates",
         "/api/config/system-prompts",
     ] {
-        let (st, body) = call(&c, &s, Method::GET, path, None, false).await;
+        let (st, body) = api.get_json(path).await;
         assert_eq!(st, 200, "{path}: {body}");
         assert_eq!(body, json!([]), "{path}");
     }
-    let (st, budgets) = call(&c, &s, Method::GET, "/api/config/budgets", None, false).await;
+    let (st, budgets) = api.get_json("/api/config/budgets").await;
     assert_eq!(st, 200, "{budgets}");
     assert_eq!(budgets["source"], "config", "budgets unchanged");
-    let (st, plugins) = call(&c, &s, Method::GET, "/api/plugins", None, true).await;
-    assert_eq!(st, 200);
+    let r = api.request("GET", "/api/plugins", ADMIN_TOKEN, None).await;
+    assert_eq!(r.status, 200);
+    let plugins: Value = serde_json::from_str(&r.body).unwrap();
     let fs = plugins
         .as_array()
         .unwrap()
@@ -1797,6 +1792,7 @@ async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
         json!(["fs:/workspace:rw"]),
         "grants unchanged"
     );
+    api.close().await;
 }
 
 /// Just over the 1 MiB JSON body limit.

@@ -1,5 +1,6 @@
 //! Regression tests of the holes an outside test found (issue 17), each
-//! against the real `paddock serve`:
+//! against the real `paddock serve` (the names' table: the app in this
+//! process, its router called directly):
 //! - an agent's network-enabled sandbox cannot drive the API (approve its
 //!   own risky call, register a host directory and read it) nor reach a
 //!   local PostgreSQL;
@@ -16,6 +17,7 @@
 use crate::common;
 
 use common::events::{AgentStatus, EventBody, matching, seqs, statuses};
+use common::in_process::Api;
 use common::postgres::{PgCluster, PgDb};
 use common::scripted::{setup, summary, wait_status};
 use common::{Paddock, Server, scripted_config};
@@ -623,42 +625,45 @@ async fn a_clean_shutdown_checkpoints_the_wal() {
 // The smaller points
 // ---------------------------------------------------------------------------
 
-async fn nul_and_control_names_are_refused(server: &Server) {
-    let http = common::client();
+/// In this process: the app as `paddock serve` opens it, its router
+/// called directly (what the route answers needs no listener).
+async fn nul_and_control_names_are_refused(p: &Paddock, config: &Path) {
+    let api = Api::open(p, config).await;
     let ws = tempfile::tempdir().unwrap();
     for name in ["a\u{0}b", "tab\there", "bell\u{7}", "new\nline"] {
-        let r = http
-            .post(server.url("/api/agents"))
-            .json(&json!({"name": name, "workspace": ws.path()}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 400, "{name:?}");
-        let v: Value = r.json().await.unwrap();
+        let body = json!({"name": name, "workspace": ws.path()}).to_string();
+        let r = api
+            .request(
+                "POST",
+                "/api/agents",
+                common::USER_TOKEN,
+                Some(("application/json", body)),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{name:?}");
+        let v: Value = serde_json::from_str(&r.body).unwrap();
         assert!(
             v["error"]["message"].as_str().unwrap().starts_with("name:"),
             "{v}"
         );
     }
-    let list = common::scripted::get_json(&http, &server.url("/api/agents")).await;
+    let (_, list) = api.get_json("/api/agents").await;
     assert_eq!(list, json!([]));
+    api.close().await;
 }
 
 #[tokio::test]
 async fn names_with_nul_or_control_characters_are_a_400_on_both_stores() {
     let p = Paddock::new();
     let config = scripted_config(p.data_dir(), "http://127.0.0.1:9/v1", "");
-    let server = Server::start(&p, &config, None, &[]);
-    nul_and_control_names_are_refused(&server).await;
-    drop(server);
+    nul_and_control_names_are_refused(&p, &config).await;
     let db = PgDb::create("paddock_names").await;
     let p = Paddock::new();
     let config = with_database(
         scripted_config(p.data_dir(), "http://127.0.0.1:9/v1", ""),
         &db.url,
     );
-    let server = Server::start(&p, &config, None, &[]);
-    nul_and_control_names_are_refused(&server).await;
+    nul_and_control_names_are_refused(&p, &config).await;
 }
 
 #[tokio::test]
