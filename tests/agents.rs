@@ -4,7 +4,7 @@
 //! failing call, an interrupt mid-stream, `kill -9` mid-run and restart,
 //! 50 agents at once, secret redaction, context masking, and `paddock run`.
 
-mod common;
+use crate::common;
 
 use common::scripted::*;
 use common::{Paddock, Server, scripted_config};
@@ -13,28 +13,24 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-fn assert_gapless(evs: &[Value]) {
-    let seqs: Vec<u64> = evs.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+fn assert_gapless(evs: &[Event]) {
+    let seqs = seqs(evs);
     let want: Vec<u64> = (1..=seqs.len() as u64).collect();
     assert_eq!(seqs, want, "seqs are 1..N without gaps or duplicates");
 }
 
 /// Every executed call has exactly one `tool.call` and one `tool.result`.
-fn assert_each_call_ran_once(evs: &[Value]) {
+fn assert_each_call_ran_once(evs: &[Event]) {
     let mut calls: BTreeMap<String, usize> = BTreeMap::new();
-    for e in of_type(evs, "tool.call") {
-        *calls
-            .entry(e["data"]["call_id"].as_str().unwrap().into())
-            .or_default() += 1;
+    for call_id in matching!(evs, EventBody::ToolCall { call_id, .. } => call_id) {
+        *calls.entry(call_id.clone()).or_default() += 1;
     }
     for (id, n) in &calls {
         assert_eq!(*n, 1, "call {id} started {n} times:\n{}", summary(evs));
     }
     let mut results: BTreeMap<String, usize> = BTreeMap::new();
-    for e in of_type(evs, "tool.result") {
-        *results
-            .entry(e["data"]["call_id"].as_str().unwrap().into())
-            .or_default() += 1;
+    for call_id in matching!(evs, EventBody::ToolResult { call_id, .. } => call_id) {
+        *results.entry(call_id.clone()).or_default() += 1;
     }
     for (id, n) in &results {
         assert_eq!(*n, 1, "call {id} has {n} results:\n{}", summary(evs));
@@ -72,14 +68,10 @@ turns:
     );
     assert_gapless(&evs);
     assert_each_call_ran_once(&evs);
-    let results = of_type(&evs, "tool.result");
+    let results = matching!(evs, EventBody::ToolResult { success, .. } => *success);
     assert_eq!(results.len(), 3);
-    assert!(
-        results.iter().all(|r| r["data"]["success"] == true),
-        "{}",
-        summary(&evs)
-    );
-    assert_eq!(of_type(&evs, "usage").len(), 4);
+    assert!(results.iter().all(|ok| *ok), "{}", summary(&evs));
+    assert_eq!(matching!(evs, EventBody::Usage { .. }).len(), 4);
     let agent = s.agent(&id).await;
     assert_eq!(agent["status"], "idle");
     assert_eq!(agent["usage"]["model_calls"], 4);
@@ -124,18 +116,11 @@ turns:
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
     assert_eq!(last_text(&evs), "Read both.", "{}", summary(&evs));
     assert_each_call_ran_once(&evs);
-    let answer = of_type(&evs, "message.assistant")[0];
-    let call_ids: Vec<&str> = answer["data"]["tool_calls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let answers = matching!(evs, EventBody::MessageAssistant { tool_calls, .. } => tool_calls);
+    let call_ids: Vec<&str> = answers[0].iter().map(|c| c.id.as_str()).collect();
     assert_eq!(call_ids.len(), 3);
-    let result_ids: Vec<&str> = of_type(&evs, "tool.result")
-        .iter()
-        .map(|r| r["data"]["call_id"].as_str().unwrap())
-        .collect();
+    let result_ids: Vec<&str> =
+        matching!(evs, EventBody::ToolResult { call_id, .. } => call_id.as_str());
     assert_eq!(result_ids, call_ids, "results in the model's order");
     // The model's second request answers all three calls, in order.
     let second = &s.model.requests()[1];
@@ -194,30 +179,19 @@ turns:
         "TWO\n"
     );
     // 429, cut, 500 twice, hang: five retries, each recorded.
-    let retries = of_type(&evs, "error")
-        .into_iter()
-        .filter(|e| e["data"]["code"] == "model_retry" && e["data"]["recoverable"] == true)
-        .count();
+    let retries = matching!(evs, EventBody::Error { code, recoverable: true, .. }
+        if *code == paddock_protocol::events::ErrorCode::ModelRetry => ())
+    .len();
     assert_eq!(retries, 5, "{}", summary(&evs));
     // The malformed call never ran; the model was told why.
-    let bad = of_type(&evs, "tool.result")
-        .into_iter()
-        .find(|r| r["data"]["success"] == false)
-        .expect("a failed result for the malformed call");
-    assert!(
-        bad["data"]["content"]
-            .as_str()
-            .unwrap()
-            .contains("invalid arguments")
-    );
-    assert_eq!(of_type(&evs, "tool.call").len(), 3);
+    let bad = matching!(evs, EventBody::ToolResult { success: false, content, .. } => content);
+    let bad = bad.first().expect("a failed result for the malformed call");
+    assert!(bad.contains("invalid arguments"));
+    assert_eq!(matching!(evs, EventBody::ToolCall { .. }).len(), 3);
     let stats = s.model.stats();
     assert_eq!(stats.streams_cut, 1);
     // A usage event per answered call, with attempts counted.
-    let attempts: Vec<u64> = of_type(&evs, "usage")
-        .iter()
-        .map(|u| u["data"]["attempts"].as_u64().unwrap())
-        .collect();
+    let attempts = matching!(evs, EventBody::Usage { attempts, .. } => *attempts);
     assert_eq!(attempts, [2, 2, 3, 1, 2]);
 }
 
@@ -237,21 +211,14 @@ turns:
     .await;
     let id = s.create("loop forever").await;
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
-    let last_status = of_type(&evs, "agent.status").last().unwrap()["data"].clone();
-    assert_eq!(last_status["status"], "error", "{}", summary(&evs));
-    let err = of_type(&evs, "error")
-        .into_iter()
-        .find(|e| e["data"]["code"] == "repeated_tool_failure")
-        .expect("a repeated_tool_failure error");
-    assert!(
-        err["data"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("read_file")
-    );
-    assert_eq!(err["data"]["recoverable"], false);
+    assert_eq!(last_status(&evs), AgentStatus::Error, "{}", summary(&evs));
+    let errors = matching!(evs, EventBody::Error { code, message, recoverable }
+        if *code == paddock_protocol::events::ErrorCode::RepeatedToolFailure => (message, *recoverable));
+    let (message, recoverable) = errors.first().expect("a repeated_tool_failure error");
+    assert!(message.contains("read_file"));
+    assert!(!recoverable);
     assert_eq!(
-        of_type(&evs, "tool.result").len(),
+        matching!(evs, EventBody::ToolResult { .. }).len(),
         3,
         "stopped at the third failure"
     );
@@ -302,13 +269,14 @@ turns:
     assert_eq!(r.status(), 202);
     assert_eq!(r.json::<Value>().await.unwrap()["interrupted"], true);
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
-    let status = of_type(&evs, "agent.status").last().unwrap()["data"].clone();
-    assert_eq!(status["status"], "idle");
-    assert!(status["reason"].as_str().unwrap().contains("interrupted"));
-    let partial = of_type(&evs, "message.assistant");
+    let (status, reason) = statuses(&evs).pop().unwrap();
+    assert_eq!(status, AgentStatus::Idle);
+    assert!(reason.unwrap().contains("interrupted"));
+    let partial = matching!(evs, EventBody::MessageAssistant { text, finish_reason, .. }
+        => (text, finish_reason));
     assert_eq!(partial.len(), 1);
-    assert_eq!(partial[0]["data"]["finish_reason"], "interrupted");
-    let text = partial[0]["data"]["text"].as_str().unwrap();
+    assert_eq!(partial[0].1, "interrupted");
+    let text = partial[0].0.as_deref().unwrap();
     assert!(
         text.starts_with("word") && text.len() < words.len(),
         "{text}"
@@ -339,7 +307,7 @@ turns:
 
 /// Subscribes over the WebSocket with `after` and collects events until
 /// the agent is idle after a final answer.
-async fn ws_collect(server: &Server, id: &str, after: u64) -> Vec<Value> {
+async fn ws_collect(server: &Server, id: &str, after: u64) -> Vec<Event> {
     let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url())
         .await
         .unwrap();
@@ -365,14 +333,16 @@ async fn ws_collect(server: &Server, id: &str, after: u64) -> Vec<Value> {
             assert_ne!(v["op"], "error", "{v}");
             continue;
         }
-        let e = v["event"].clone();
-        if e["type"] == "message.delta" {
-            continue;
-        }
-        if e["type"] == "message.assistant" && e["data"]["tool_calls"].is_null() {
-            answered = true;
-        }
-        let idle = e["type"] == "agent.status" && e["data"]["status"] == "idle";
+        let e = event(&v["event"]);
+        let idle = match &e.body {
+            EventBody::MessageDelta { .. } => continue,
+            EventBody::MessageAssistant { tool_calls, .. } => {
+                answered |= tool_calls.is_empty();
+                false
+            }
+            EventBody::AgentStatus { status, .. } => *status == AgentStatus::Idle,
+            _ => false,
+        };
         got.push(e);
         if answered && idle {
             return got;
@@ -402,7 +372,9 @@ turns:
     let started = Instant::now();
     loop {
         let evs = s.events(&id).await;
-        if !of_type(&evs, "tool.result").is_empty() && s.model.stats().active_streams == 1 {
+        if !matching!(evs, EventBody::ToolResult { .. }).is_empty()
+            && s.model.stats().active_streams == 1
+        {
             break;
         }
         assert!(
@@ -418,12 +390,14 @@ turns:
     let evs = ws_collect(&server, &id, 0).await;
     assert_gapless(&evs);
     assert_each_call_ran_once(&evs);
-    assert_eq!(of_type(&evs, "tool.call").len(), 1, "the write ran once");
-    let restarted = of_type(&evs, "error")
-        .into_iter()
-        .find(|e| e["data"]["code"] == "host_restarted")
-        .expect("the restart is recorded");
-    assert_eq!(restarted["data"]["recoverable"], true);
+    assert_eq!(
+        matching!(evs, EventBody::ToolCall { .. }).len(),
+        1,
+        "the write ran once"
+    );
+    let restarted = matching!(evs, EventBody::Error { code, recoverable, .. }
+        if *code == paddock_protocol::events::ErrorCode::HostRestarted => *recoverable);
+    assert_eq!(restarted.first(), Some(&true), "the restart is recorded");
     assert_eq!(last_text(&evs), slow);
     // The REST log is the same history.
     let rest = events(&s.http, &server, &id).await;
@@ -564,10 +538,10 @@ turns:
     let id = s.create("THE TASK: read the four files").await;
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
     assert_eq!(last_text(&evs), "Read them all.", "{}", summary(&evs));
-    let saved: u64 = of_type(&evs, "usage")
-        .iter()
-        .map(|u| u["data"]["masked_tokens_saved"].as_u64().unwrap())
-        .sum();
+    let saved: u64 =
+        matching!(evs, EventBody::Usage { masked_tokens_saved, .. } => masked_tokens_saved)
+            .into_iter()
+            .sum();
     assert!(saved > 500, "saved {saved}");
     let last_request = serde_json::to_string(s.model.requests().last().unwrap()).unwrap();
     assert!(
@@ -641,12 +615,12 @@ scenarios:
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", common::describe(&out));
-    let lines: Vec<Value> = common::stdout(&out)
+    let lines: Vec<Event> = common::stdout(&out)
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| event(&serde_json::from_str(l).unwrap()))
         .collect();
-    assert_eq!(lines[0]["type"], "agent.created");
-    assert!(lines.iter().any(|e| e["type"] == "tool.result"));
+    assert!(matches!(lines[0].body, EventBody::AgentCreated { .. }));
+    assert!(!matching!(lines, EventBody::ToolResult { .. }).is_empty());
     // A failing run exits non-zero with the reason.
     let out = p
         .command()
@@ -711,15 +685,11 @@ async fn deleting_a_running_agent_stops_it_and_keeps_its_history_until_purged() 
     let url = s.server.url(&format!("/api/agents/{id}"));
     assert_eq!(s.http.delete(&url).send().await.unwrap().status(), 204);
     let evs = s.wait_status(&id, 2, &["stopped"]).await;
-    let statuses = of_type(&evs, "agent.status");
-    assert_eq!(statuses.last().unwrap()["data"]["status"], "stopped");
+    assert_eq!(last_status(&evs), AgentStatus::Stopped);
     // Nothing changes the status after the stop.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = s.events(&id).await;
-    assert_eq!(
-        of_type(&after, "agent.status").last().unwrap()["data"]["status"],
-        "stopped"
-    );
+    assert_eq!(last_status(&after), AgentStatus::Stopped);
     let agent = s.agent(&id).await;
     assert!(agent["deleted_at"].is_string(), "{agent}");
     let r = s
@@ -795,7 +765,7 @@ async fn a_slow_websocket_client_is_told_to_resume_and_misses_nothing() {
         words.len()
     );
     // Now read: a lag notice comes, then resuming gives exactly the rest.
-    let mut durable: Vec<Value> = Vec::new();
+    let mut durable: Vec<Event> = Vec::new();
     let mut lagged = None;
     let mut resubscribed = false;
     let deadline = tokio::time::Instant::now() + DEADLINE;
@@ -810,16 +780,17 @@ async fn a_slow_websocket_client_is_told_to_resume_and_misses_nothing() {
         match v["op"].as_str().unwrap() {
             "lagged" => {
                 let after = v["resume_after"].as_u64().unwrap();
-                assert_eq!(
-                    after,
-                    durable.last().map_or(0, |e| e["seq"].as_u64().unwrap())
-                );
+                assert_eq!(after, durable.last().map_or(0, |e| e.seq));
                 lagged = Some(after);
                 ws.send(sub(after)).await.unwrap();
                 resubscribed = true;
             }
-            "event" if v["event"]["type"] != "message.delta" => {
-                durable.push(v["event"].clone());
+            "event" => {
+                let e = event(&v["event"]);
+                if matches!(e.body, EventBody::MessageDelta { .. }) {
+                    continue;
+                }
+                durable.push(e);
                 if resubscribed && durable.len() == rest.len() {
                     break;
                 }
@@ -969,24 +940,22 @@ scenarios:
     assert_eq!(last_text(&evs), "A resumed.", "{}", summary(&evs));
     assert_gapless(&evs);
     assert_eq!(
-        of_type(&evs, "tool.call").len(),
+        matching!(evs, EventBody::ToolCall { .. }).len(),
         2,
         "the read-only call ran again"
     );
-    let result = of_type(&evs, "tool.result");
-    assert_eq!(result.len(), 1);
-    assert_eq!(result[0]["data"]["success"], true);
+    let result = matching!(evs, EventBody::ToolResult { success, .. } => *success);
+    assert_eq!(result, [true]);
     let evs = wait_status(&http, &server, &b, 6, &["idle", "error"]).await;
     assert_eq!(last_text(&evs), "B checked.", "{}", summary(&evs));
     assert_gapless(&evs);
     assert_eq!(
-        of_type(&evs, "tool.call").len(),
+        matching!(evs, EventBody::ToolCall { .. }).len(),
         1,
         "the write did not run again"
     );
-    let result = of_type(&evs, "tool.result");
-    assert_eq!(result.len(), 1);
-    assert_eq!(result[0]["data"]["success"], false);
+    let result = matching!(evs, EventBody::ToolResult { success, .. } => *success);
+    assert_eq!(result, [false]);
     assert!(!ws.path().join("b.txt").exists());
 }
 

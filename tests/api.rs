@@ -1,12 +1,15 @@
 //! The HTTP API end to end, against the real `paddock serve`: bad requests
 //! on every route (always the JSON error shape with the right status, never
-//! a 500, nothing stored), auth on loopback and beyond, the plugin
+//! a 500, nothing stored; the one test here that runs the app in this
+//! process and calls its router directly), auth on loopback and beyond, the plugin
 //! management API, templates and system prompts, the OpenAPI document, the
 //! WebSocket (gapless, duplicate-free event streams with resumption) and a
 //! restart on PostgreSQL.
 
-mod common;
+use crate::common;
 
+use common::events::{AgentStatus, Event, EventBody, event, events, matching, seqs};
+use common::in_process::Api;
 use common::{
     ADMIN_TOKEN, Paddock, Server, USER_TOKEN, scripted_config, test_plugins_dir, wasm_in,
 };
@@ -152,7 +155,7 @@ where
 }
 
 /// All of an agent's stored events, through the REST API.
-async fn all_events(c: &reqwest::Client, s: &Server, id: &str) -> Vec<Value> {
+async fn all_events(c: &reqwest::Client, s: &Server, id: &str) -> Vec<Event> {
     let mut out = Vec::new();
     let mut after = 0;
     loop {
@@ -166,28 +169,27 @@ async fn all_events(c: &reqwest::Client, s: &Server, id: &str) -> Vec<Value> {
         )
         .await;
         assert_eq!(st, 200, "{page}");
-        let events = page["events"].as_array().unwrap().clone();
-        if events.is_empty() {
+        let events = events(&page);
+        let Some(last) = events.last() else {
             return out;
-        }
-        after = events.last().unwrap()["seq"].as_u64().unwrap();
+        };
+        after = last.seq;
         out.extend(events);
     }
 }
 
 /// Whether these events end with the agent idle after a final answer (an
 /// assistant message without tool calls).
-fn finished(events: &[Value]) -> bool {
+fn finished(events: &[Event]) -> bool {
     let mut final_answer = false;
     for e in events {
-        match e["type"].as_str() {
-            Some("message.assistant") => {
-                final_answer = e["data"]["tool_calls"]
-                    .as_array()
-                    .is_none_or(|c| c.is_empty());
-            }
-            Some("message.user") => final_answer = false,
-            Some("agent.status") if final_answer && e["data"]["status"] == "idle" => return true,
+        match &e.body {
+            EventBody::MessageAssistant { tool_calls, .. } => final_answer = tool_calls.is_empty(),
+            EventBody::MessageUser { .. } => final_answer = false,
+            EventBody::AgentStatus {
+                status: AgentStatus::Idle,
+                ..
+            } if final_answer => return true,
             _ => {}
         }
     }
@@ -195,16 +197,12 @@ fn finished(events: &[Value]) -> bool {
 }
 
 /// Waits until the agent is idle after a final answer; returns its events.
-async fn run_to_idle(c: &reqwest::Client, s: &Server, id: &str) -> Vec<Value> {
+async fn run_to_idle(c: &reqwest::Client, s: &Server, id: &str) -> Vec<Event> {
     poll("the agent to finish", || async {
         let events = all_events(c, s, id).await;
         finished(&events).then_some(events)
     })
     .await
-}
-
-fn seqs(events: &[Value]) -> Vec<u64> {
-    events.iter().map(|e| e["seq"].as_u64().unwrap()).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -249,11 +247,16 @@ fn json(s: &str) -> Body {
     Body::Json(s.to_string())
 }
 
+/// In this process (the routes' answers need no listener nor child process):
+/// the app as `paddock serve` opens it, its router called directly.
 #[tokio::test]
 async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
     let p = Paddock::new();
-    let s = serve_offline(&p);
-    let c = client();
+    let api = Api::open(
+        &p,
+        &scripted_config(p.data_dir(), "http://127.0.0.1:9/v1", ""),
+    )
+    .await;
     let ws = tempfile::tempdir().unwrap();
     let ws_path = ws.path().display().to_string();
     let big = format!(r#"{{"text": "{}"}}"#, "a".repeat(super_size()));
@@ -1716,27 +1719,14 @@ async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
     ];
     let mut failures = Vec::new();
     for k in &cases {
-        let method = Method::from_bytes(k.method.as_bytes()).unwrap();
-        let mut rb = c.request(method, s.url(&k.path)).bearer_auth(ADMIN_TOKEN);
-        match &k.body {
-            Body::None => {}
-            Body::Json(b) => {
-                rb = rb
-                    .header("content-type", "application/json")
-                    .body(b.clone())
-            }
-            Body::Typed(t, b) => rb = rb.header("content-type", *t).body(b.clone()),
-        }
+        let body = match &k.body {
+            Body::None => None,
+            Body::Json(b) => Some(("application/json", b.clone())),
+            Body::Typed(t, b) => Some((*t, b.clone())),
+        };
         let what = format!("{} {}", k.method, k.path);
-        let resp = rb.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let ctype = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let text = resp.text().await.unwrap();
+        let resp = api.request(k.method, &k.path, ADMIN_TOKEN, body).await;
+        let (status, ctype, text) = (resp.status, resp.content_type, resp.body);
         let Ok(body) = serde_json::from_str::<Value>(&text) else {
             failures.push(format!(
                 "{what}: {status} with a body that is not JSON ({ctype}): {text}"
@@ -1781,15 +1771,16 @@ async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
         "/api/config/agent-templates",
         "/api/config/system-prompts",
     ] {
-        let (st, body) = call(&c, &s, Method::GET, path, None, false).await;
+        let (st, body) = api.get_json(path).await;
         assert_eq!(st, 200, "{path}: {body}");
         assert_eq!(body, json!([]), "{path}");
     }
-    let (st, budgets) = call(&c, &s, Method::GET, "/api/config/budgets", None, false).await;
+    let (st, budgets) = api.get_json("/api/config/budgets").await;
     assert_eq!(st, 200, "{budgets}");
     assert_eq!(budgets["source"], "config", "budgets unchanged");
-    let (st, plugins) = call(&c, &s, Method::GET, "/api/plugins", None, true).await;
-    assert_eq!(st, 200);
+    let r = api.request("GET", "/api/plugins", ADMIN_TOKEN, None).await;
+    assert_eq!(r.status, 200);
+    let plugins: Value = serde_json::from_str(&r.body).unwrap();
     let fs = plugins
         .as_array()
         .unwrap()
@@ -1801,6 +1792,7 @@ async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
         json!(["fs:/workspace:rw"]),
         "grants unchanged"
     );
+    api.close().await;
 }
 
 /// Just over the 1 MiB JSON body limit.
@@ -3110,7 +3102,7 @@ async fn ws_recv(ws: &mut Ws) -> Value {
 /// A subscriber's view: the events it got and its control messages.
 #[derive(Default)]
 struct Seen {
-    events: Vec<Value>,
+    events: Vec<Event>,
     deltas: usize,
     other: Vec<Value>,
 }
@@ -3118,10 +3110,11 @@ struct Seen {
 impl Seen {
     fn take(&mut self, m: Value) {
         if m["op"] == "event" {
-            if m["event"]["type"] == "message.delta" {
+            let e = event(&m["event"]);
+            if matches!(e.body, EventBody::MessageDelta { .. }) {
                 self.deltas += 1;
             } else {
-                self.events.push(m["event"].clone());
+                self.events.push(e);
             }
         } else {
             self.other.push(m);
@@ -3204,10 +3197,10 @@ async fn websocket_streams_every_event_once_in_order_and_resumes_after_k() {
         seen.take(msg);
         if second.is_none()
             && let Some(e) = seen.events.last()
-            && e["type"] == "tool.result"
+            && matches!(e.body, EventBody::ToolResult { .. })
         {
             // A second subscriber joins mid-run after this event.
-            let k = e["seq"].as_u64().unwrap();
+            let k = e.seq;
             let mut w2 = ws_open(&s.ws_url(), &[]).await.unwrap();
             ws_send(
                 &mut w2,
@@ -3219,7 +3212,7 @@ async fn websocket_streams_every_event_once_in_order_and_resumes_after_k() {
     }
     assert!(seen.other.is_empty(), "{:?}", seen.other);
     let stored = all_events(&c, &s, &id).await;
-    let n = stored.last().unwrap()["seq"].as_u64().unwrap();
+    let n = stored.last().unwrap().seq;
     assert_eq!(
         seqs(&seen.events),
         (1..=n).collect::<Vec<_>>(),
@@ -3230,13 +3223,12 @@ async fn websocket_streams_every_event_once_in_order_and_resumes_after_k() {
         "the WebSocket's events are the stored ones"
     );
     assert!(seen.deltas > 0, "message.delta events arrive live");
-    let results: Vec<&Value> = stored
-        .iter()
-        .filter(|e| e["type"] == "tool.result")
-        .collect();
+    let results = matching!(stored, EventBody::ToolResult { .. });
     assert_eq!(results.len(), 3, "{stored:?}");
     assert!(
-        results.iter().all(|r| r["data"]["success"] == true),
+        matching!(results, EventBody::ToolResult { success, .. } => *success)
+            .into_iter()
+            .all(|ok| ok),
         "{results:?}"
     );
     assert_eq!(
@@ -3249,11 +3241,7 @@ async fn websocket_streams_every_event_once_in_order_and_resumes_after_k() {
     assert_eq!(sub["op"], "subscribed", "{sub}");
     assert_eq!(sub["after"], k);
     let mut seen2 = Seen::default();
-    while seen2
-        .events
-        .last()
-        .is_none_or(|e| e["seq"].as_u64().unwrap() < n)
-    {
+    while seen2.events.last().is_none_or(|e| e.seq < n) {
         let msg = ws_recv(&mut w2).await;
         seen2.take(msg);
     }
@@ -3280,27 +3268,23 @@ async fn websocket_streams_every_event_once_in_order_and_resumes_after_k() {
     assert_eq!(ack["for"], "message", "{ack}");
     assert_eq!(ack["agent_id"], id.as_str());
     assert_eq!(ack["seq"], n + 1, "{ack}");
-    assert_eq!(more.events[0]["type"], "message.user");
-    assert_eq!(more.events[0]["data"]["text"], "thanks!");
-    let stored = all_events(&c, &s, &id).await;
-    let n2 = stored.last().unwrap()["seq"].as_u64().unwrap();
-    assert_eq!(seqs(&more.events), (n + 1..=n2).collect::<Vec<_>>());
-    let last_answer = stored
-        .iter()
-        .rev()
-        .find(|e| e["type"] == "message.assistant")
-        .unwrap();
     assert_eq!(
-        last_answer["data"]["text"],
-        "You are welcome, glad to help."
+        more.events[0].body,
+        EventBody::MessageUser {
+            text: "thanks!".into()
+        }
+    );
+    let stored = all_events(&c, &s, &id).await;
+    let n2 = stored.last().unwrap().seq;
+    assert_eq!(seqs(&more.events), (n + 1..=n2).collect::<Vec<_>>());
+    let answers = matching!(stored, EventBody::MessageAssistant { text, .. } => text.as_deref());
+    assert_eq!(
+        answers.last().unwrap(),
+        &Some("You are welcome, glad to help.")
     );
     // The second subscriber got them too.
     let mut seen2b = Seen::default();
-    while seen2b
-        .events
-        .last()
-        .is_none_or(|e| e["seq"].as_u64().unwrap() < n2)
-    {
+    while seen2b.events.last().is_none_or(|e| e.seq < n2) {
         let msg = ws_recv(&mut w2).await;
         seen2b.take(msg);
     }
@@ -3344,29 +3328,28 @@ async fn postgres_keeps_agents_and_events_across_a_restart() {
     let p = Paddock::new();
     let ws = tempfile::tempdir().unwrap();
     let c = client();
-    let (id, before) =
-        {
-            let s = serve_pg(&p, &m.base_url(), &db);
-            let (st, a) = call(
-                &c,
-                &s,
-                Method::POST,
-                "/api/agents",
-                Some(json!({"workspace": ws.path(), "task": "say hello"})),
-                false,
-            )
-            .await;
-            assert_eq!(st, 201, "{a}");
-            let id = a["id"].as_str().unwrap().to_string();
-            let events = run_to_idle(&c, &s, &id).await;
-            assert_eq!(seqs(&events), (1..=events.len() as u64).collect::<Vec<_>>());
-            assert!(
-                events.iter().any(|e| e["type"] == "message.assistant"
-                    && e["data"]["text"] == "Hello, I am done."),
-                "{events:?}"
-            );
-            (id, events)
-        };
+    let (id, before) = {
+        let s = serve_pg(&p, &m.base_url(), &db);
+        let (st, a) = call(
+            &c,
+            &s,
+            Method::POST,
+            "/api/agents",
+            Some(json!({"workspace": ws.path(), "task": "say hello"})),
+            false,
+        )
+        .await;
+        assert_eq!(st, 201, "{a}");
+        let id = a["id"].as_str().unwrap().to_string();
+        let events = run_to_idle(&c, &s, &id).await;
+        assert_eq!(seqs(&events), (1..=events.len() as u64).collect::<Vec<_>>());
+        assert!(
+            matching!(events, EventBody::MessageAssistant { text, .. } => text.as_deref())
+                .contains(&Some("Hello, I am done.")),
+            "{events:?}"
+        );
+        (id, events)
+    };
     // Nothing of the store is in the data dir.
     assert!(!p.data_dir().join("paddock.db").exists());
     let s = serve_pg(&p, &m.base_url(), &db);

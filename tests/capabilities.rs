@@ -8,7 +8,7 @@
 //!
 //! Needs the probe staged in `target/test-plugins/probe/` (`make` does it).
 
-mod common;
+use crate::common;
 
 use common::{Paddock, describe, stderr, stdout, wasm_in};
 use serde_json::{Value, json};

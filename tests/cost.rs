@@ -5,10 +5,11 @@
 //! and a model router sends reading turns to the cheap model, editing turns
 //! to the strong one, and escalates after the cheap one fails twice.
 
-mod common;
+use crate::common;
 
 use common::scripted::*;
 use common::{ADMIN_TOKEN, Paddock, Server, scripted_config};
+use paddock_core::agent::ModelRef;
 use serde_json::{Value, json};
 
 /// Two more models on the scripted provider and a router over them.
@@ -64,15 +65,27 @@ async fn requests_of(s: &Setup, id: &str) -> Vec<Value> {
         .collect()
 }
 
-fn the_error(evs: &[Value]) -> Value {
-    of_type(evs, "error")
-        .last()
-        .map(|e| e["data"].clone())
-        .unwrap_or_else(|| panic!("no error event: {}", summary(evs)))
+/// An `error` event's data.
+#[derive(Debug)]
+struct ErrorEvent {
+    code: paddock_protocol::events::ErrorCode,
+    message: String,
+    recoverable: bool,
 }
 
-fn status_of(evs: &[Value]) -> Value {
-    of_type(evs, "agent.status").last().unwrap()["data"].clone()
+fn the_error(evs: &[Event]) -> ErrorEvent {
+    matching!(evs, EventBody::Error { code, message, recoverable } => ErrorEvent {
+        code: *code,
+        message: message.clone(),
+        recoverable: *recoverable,
+    })
+    .pop()
+    .unwrap_or_else(|| panic!("no error event: {}", summary(evs)))
+}
+
+/// The latest status and its reason.
+fn status_of(evs: &[Event]) -> (AgentStatus, Option<String>) {
+    statuses(evs).pop().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,25 +114,26 @@ turns:
             .await;
         let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
         let err = the_error(&evs);
-        assert_eq!(err["code"], "budget_exceeded", "{}", summary(&evs));
-        assert_eq!(err["recoverable"], false);
-        let message = err["message"].as_str().unwrap();
+        assert_eq!(
+            err.code,
+            paddock_protocol::events::ErrorCode::BudgetExceeded,
+            "{}",
+            summary(&evs)
+        );
+        assert!(!err.recoverable);
+        let message = err.message.as_str();
         assert!(message.contains(budget), "{message}");
         assert!(message.contains("of $0.250000"), "{message}");
         assert!(message.contains("$0.200000 spent"), "{message}");
         assert!(message.contains("nothing was sent"), "{message}");
-        let status = status_of(&evs);
-        assert_eq!(status["status"], "error");
-        assert_eq!(status["reason"], message);
+        let (status, reason) = status_of(&evs);
+        assert_eq!(status, AgentStatus::Error);
+        assert_eq!(reason.as_deref(), Some(message));
         // One call was made and paid; the second was never sent.
-        let usage = of_type(&evs, "usage");
-        assert_eq!(usage.len(), 1);
-        assert_eq!(
-            usage[0]["data"]["cost_usd"],
-            cost("scripted", 100_000, 0, 50_000)
-        );
+        let usage = matching!(evs, EventBody::Usage { cost_usd, .. } => *cost_usd);
+        assert_eq!(usage, [cost("scripted", 100_000, 0, 50_000)]);
         assert_eq!(requests_of(&s, &id).await.len(), 1, "{}", summary(&evs));
-        assert_eq!(of_type(&evs, "tool.result").len(), 1);
+        assert_eq!(matching!(evs, EventBody::ToolResult { .. }).len(), 1);
         assert_eq!(s.agent(&id).await["status"], "error");
     }
     // A budget with room lets the same run finish.
@@ -163,11 +177,13 @@ async fn a_model_without_a_price_cannot_be_budgeted() {
         .await;
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
     let err = the_error(&evs);
-    assert_eq!(err["code"], "budget_price_unknown", "{}", summary(&evs));
-    assert!(
-        err["message"].as_str().unwrap().contains("`local`"),
-        "{err}"
+    assert_eq!(
+        err.code,
+        paddock_protocol::events::ErrorCode::BudgetPriceUnknown,
+        "{}",
+        summary(&evs)
     );
+    assert!(err.message.contains("`local`"), "{err:?}");
     assert!(requests_of(&s, &id).await.is_empty());
     // Without a budget the unpriced model runs (recorded as unpriced).
     let id = s
@@ -178,7 +194,7 @@ async fn a_model_without_a_price_cannot_be_budgeted() {
         .await;
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
     assert_eq!(last_text(&evs), "Hi.", "{}", summary(&evs));
-    assert_eq!(of_type(&evs, "usage")[0]["data"]["price_known"], false);
+    assert!(!matching!(evs, EventBody::Usage { price_known, .. } => *price_known)[0]);
 }
 
 async fn put_budgets(s: &Setup, server: &Server, body: Value, admin: bool) -> reqwest::Response {
@@ -210,9 +226,8 @@ turns:
     let first = s.create("hello").await;
     let evs = s.wait_status(&first, 2, &["idle", "error"]).await;
     assert_eq!(last_text(&evs), "Hello.", "{}", summary(&evs));
-    let spent: f64 = of_type(&evs, "usage")
-        .iter()
-        .map(|u| u["data"]["cost_usd"].as_f64().unwrap())
+    let spent: f64 = matching!(evs, EventBody::Usage { cost_usd, .. } => cost_usd)
+        .into_iter()
         .sum();
     assert_eq!(spent, cost("scripted", 100_000, 20_000, 50_000));
     let b = s.get("/api/config/budgets").await;
@@ -248,15 +263,18 @@ turns:
     let second = s.create("hello again").await;
     let evs = s.wait_status(&second, 2, &["idle", "error"]).await;
     let err = the_error(&evs);
-    assert_eq!(err["code"], "budget_exceeded", "{}", summary(&evs));
-    assert!(
-        err["message"]
-            .as_str()
-            .unwrap()
-            .contains("global daily budget (budgets.daily_usd)"),
-        "{err}"
+    assert_eq!(
+        err.code,
+        paddock_protocol::events::ErrorCode::BudgetExceeded,
+        "{}",
+        summary(&evs)
     );
-    assert_eq!(status_of(&evs)["status"], "error");
+    assert!(
+        err.message
+            .contains("global daily budget (budgets.daily_usd)"),
+        "{err:?}"
+    );
+    assert_eq!(status_of(&evs).0, AgentStatus::Error);
     assert!(requests_of(&s, &second).await.is_empty());
     assert_eq!(model_requests(&s).await.len(), 1);
 
@@ -278,7 +296,10 @@ turns:
         .unwrap();
     assert_eq!(r.status(), 202);
     let evs = s.wait_status(&second, last + 1, &["error"]).await;
-    assert_eq!(the_error(&evs)["code"], "budget_exceeded");
+    assert_eq!(
+        the_error(&evs).code,
+        paddock_protocol::events::ErrorCode::BudgetExceeded
+    );
     assert_eq!(model_requests(&s).await.len(), 1, "still nothing sent");
     // Lifting the cap lets it run.
     let r = put_budgets(&s, &s.server, json!({}), true).await;
@@ -295,19 +316,13 @@ turns:
 }
 
 /// The `route` of each usage event, with its model and cost.
-fn routes(evs: &[Value]) -> Vec<(String, String, String, f64)> {
-    of_type(evs, "usage")
-        .iter()
-        .map(|u| {
-            let d = &u["data"];
-            (
-                d["model"].as_str().unwrap().to_string(),
-                d["route"]["tier"].as_str().unwrap_or("-").to_string(),
-                d["route"]["reason"].as_str().unwrap_or("-").to_string(),
-                d["cost_usd"].as_f64().unwrap(),
-            )
-        })
-        .collect()
+fn routes(evs: &[Event]) -> Vec<(String, String, String, f64)> {
+    matching!(evs, EventBody::Usage { model, route, cost_usd, .. } => (
+        model.clone(),
+        route.as_ref().map_or("-", |r| r.tier.as_str()).to_string(),
+        route.as_ref().map_or("-", |r| r.reason.as_str()).to_string(),
+        *cost_usd,
+    ))
 }
 
 fn route(model: &str, tier: &str, reason: &str, cost: f64) -> (String, String, String, f64) {
@@ -373,14 +388,20 @@ turns:
             ),
         ]
     );
-    for u in of_type(&evs, "usage") {
-        assert_eq!(u["data"]["provider"], "scripted");
-        assert_eq!(u["data"]["route"]["router"], "auto");
+    let usage = matching!(evs, EventBody::Usage { provider, route, price_known, .. }
+        => (provider, route, *price_known));
+    for (provider, route, price_known) in usage {
+        assert_eq!(provider, "scripted");
+        let route = route.as_ref().expect("a routed call says how");
+        assert_eq!(route.router, "auto");
         assert_eq!(
-            u["data"]["route"]["strong"],
-            json!({"provider": "scripted", "model": "big"})
+            route.strong,
+            ModelRef {
+                provider: "scripted".into(),
+                model: "big".into()
+            }
         );
-        assert_eq!(u["data"]["price_known"], true);
+        assert!(price_known);
     }
     let total =
         cost("mini", 1000, 200, 100) + cost("mini", 2000, 0, 200) + cost("big", 3000, 1000, 50);
@@ -412,9 +433,9 @@ turns:
     let plain = s.create("make it blue").await;
     let evs = s.wait_status(&plain, 2, &["idle", "error"]).await;
     assert!(
-        of_type(&evs, "usage")
-            .iter()
-            .all(|u| u["data"].get("route").is_none())
+        matching!(evs, EventBody::Usage { route, .. } => route.is_none())
+            .into_iter()
+            .all(|none| none)
     );
     // Unknown routers, and a model with a router, are refused at creation.
     for (body, words) in [
@@ -536,12 +557,10 @@ strong = {{provider = "flaky", model = "big"}}
         request_models(&requests_of(&s, &id).await),
         ["mini", "mini", "big"]
     );
-    let failures: Vec<&Value> = of_type(&evs, "error")
-        .into_iter()
-        .filter(|e| e["data"]["code"] == "model_failed")
-        .collect();
+    let failures = matching!(evs, EventBody::Error { code, recoverable, .. }
+        if *code == paddock_protocol::events::ErrorCode::ModelFailed => *recoverable);
     assert_eq!(failures.len(), 2, "{}", summary(&evs));
-    assert!(failures.iter().all(|e| e["data"]["recoverable"] == true));
+    assert!(failures.iter().all(|recoverable| *recoverable));
     let r = routes(&evs);
     assert_eq!(r.len(), 1);
     assert_eq!(

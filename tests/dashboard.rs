@@ -5,7 +5,7 @@
 //! `paddock serve` and drives Debian's Chromium through playwright-core.
 //! Screenshots land in `target/dashboard-e2e/`.
 
-mod common;
+use crate::common;
 
 use chrono::Utc;
 use common::{ADMIN_TOKEN, mcp_servers, paddock_bin, shared_cache_dir, test_plugins_dir};

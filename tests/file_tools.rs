@@ -8,7 +8,7 @@
 //! outside, and a file or directory swapped for such a link while the tools
 //! are being called.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! Regression tests of the holes an outside test found (issue 17), each
-//! against the real `paddock serve`:
+//! against the real `paddock serve` (the names' table: the app in this
+//! process, its router called directly):
 //! - an agent's network-enabled sandbox cannot drive the API (approve its
 //!   own risky call, register a host directory and read it) nor reach a
 //!   local PostgreSQL;
@@ -13,10 +14,12 @@
 //!   backed-up workspace, a huge WebSocket message, a directory too large to
 //!   import.
 
-mod common;
+use crate::common;
 
+use common::events::{AgentStatus, EventBody, matching, seqs, statuses};
+use common::in_process::Api;
 use common::postgres::{PgCluster, PgDb};
-use common::scripted::{of_type, setup, summary, wait_status};
+use common::scripted::{setup, summary, wait_status};
 use common::{Paddock, Server, scripted_config};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -153,9 +156,8 @@ turns:
         .unwrap();
     assert_eq!(r.status(), 200);
     let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
-    let decided = of_type(&evs, "approval.decided");
-    assert_eq!(decided.len(), 1, "{}", summary(&evs));
-    assert_eq!(decided[0]["data"]["approved"], false);
+    let decided = matching!(evs, EventBody::ApprovalDecided { approved, .. } => *approved);
+    assert_eq!(decided, [false], "{}", summary(&evs));
     let workspaces = s.get("/api/workspaces").await;
     assert_eq!(workspaces, json!([]), "a workspace was registered");
 }
@@ -217,7 +219,7 @@ async fn until_output(http: &reqwest::Client, server: &Server, id: &str) {
     let started = Instant::now();
     loop {
         let evs = common::scripted::events(http, server, id).await;
-        if !of_type(&evs, "tool.output").is_empty() {
+        if !matching!(evs, EventBody::ToolOutput { .. }).is_empty() {
             return;
         }
         assert!(
@@ -292,27 +294,22 @@ async fn after_outage(http: &reqwest::Client, server: &Server, steady: &str, sto
         "{}",
         summary(&evs)
     );
-    let results = of_type(&evs, "tool.result");
+    let results = matching!(evs, EventBody::ToolResult { success, .. } => *success);
     assert_eq!(results.len(), 1, "the command ran once: {}", summary(&evs));
-    assert_eq!(results[0]["data"]["success"], true, "{}", summary(&evs));
-    let outages: Vec<_> = of_type(&evs, "error")
-        .into_iter()
-        .filter(|e| e["data"]["code"] == "store_unavailable")
-        .collect();
+    assert!(results[0], "{}", summary(&evs));
+    let outages = matching!(evs, EventBody::Error { code, message, recoverable }
+        if *code == paddock_protocol::events::ErrorCode::StoreUnavailable => (message, *recoverable));
     assert_eq!(outages.len(), 1, "{}", summary(&evs));
-    assert_eq!(outages[0]["data"]["recoverable"], true);
-    let message = outages[0]["data"]["message"].as_str().unwrap();
+    let (message, recoverable) = outages[0];
+    assert!(recoverable);
     assert!(message.contains(" s ("), "says how long: {message}");
-    let seqs: Vec<u64> = evs.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let seqs = seqs(&evs);
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "gapless");
     let evs = wait_status(http, server, stopper, 3, &["idle", "error"]).await;
-    let last = evs.iter().rfind(|e| e["type"] == "agent.status").unwrap();
-    assert_eq!(last["data"]["status"], "idle", "{}", summary(&evs));
+    let (status, reason) = statuses(&evs).pop().unwrap();
+    assert_eq!(status, AgentStatus::Idle, "{}", summary(&evs));
     assert!(
-        last["data"]["reason"]
-            .as_str()
-            .unwrap_or("")
-            .contains("interrupted"),
+        reason.unwrap_or_default().contains("interrupted"),
         "{}",
         summary(&evs)
     );
@@ -628,42 +625,45 @@ async fn a_clean_shutdown_checkpoints_the_wal() {
 // The smaller points
 // ---------------------------------------------------------------------------
 
-async fn nul_and_control_names_are_refused(server: &Server) {
-    let http = common::client();
+/// In this process: the app as `paddock serve` opens it, its router
+/// called directly (what the route answers needs no listener).
+async fn nul_and_control_names_are_refused(p: &Paddock, config: &Path) {
+    let api = Api::open(p, config).await;
     let ws = tempfile::tempdir().unwrap();
     for name in ["a\u{0}b", "tab\there", "bell\u{7}", "new\nline"] {
-        let r = http
-            .post(server.url("/api/agents"))
-            .json(&json!({"name": name, "workspace": ws.path()}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 400, "{name:?}");
-        let v: Value = r.json().await.unwrap();
+        let body = json!({"name": name, "workspace": ws.path()}).to_string();
+        let r = api
+            .request(
+                "POST",
+                "/api/agents",
+                common::USER_TOKEN,
+                Some(("application/json", body)),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{name:?}");
+        let v: Value = serde_json::from_str(&r.body).unwrap();
         assert!(
             v["error"]["message"].as_str().unwrap().starts_with("name:"),
             "{v}"
         );
     }
-    let list = common::scripted::get_json(&http, &server.url("/api/agents")).await;
+    let (_, list) = api.get_json("/api/agents").await;
     assert_eq!(list, json!([]));
+    api.close().await;
 }
 
 #[tokio::test]
 async fn names_with_nul_or_control_characters_are_a_400_on_both_stores() {
     let p = Paddock::new();
     let config = scripted_config(p.data_dir(), "http://127.0.0.1:9/v1", "");
-    let server = Server::start(&p, &config, None, &[]);
-    nul_and_control_names_are_refused(&server).await;
-    drop(server);
+    nul_and_control_names_are_refused(&p, &config).await;
     let db = PgDb::create("paddock_names").await;
     let p = Paddock::new();
     let config = with_database(
         scripted_config(p.data_dir(), "http://127.0.0.1:9/v1", ""),
         &db.url,
     );
-    let server = Server::start(&p, &config, None, &[]);
-    nul_and_control_names_are_refused(&server).await;
+    nul_and_control_names_are_refused(&p, &config).await;
 }
 
 #[tokio::test]

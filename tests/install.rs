@@ -6,7 +6,7 @@
 //! `target/test-plugins/` (`make` does it); the broken ones are fixtures in
 //! `tests/fixtures/plugins/`.
 
-mod common;
+use crate::common;
 
 use common::{Paddock, describe, stderr, stdout, wasm_in};
 use serde_json::Value;

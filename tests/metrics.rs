@@ -4,7 +4,7 @@
 //! a real Prometheus server (Debian's `prometheus`, installed by
 //! `scripts/setup.sh`).
 
-mod common;
+use crate::common;
 
 use common::scripted::*;
 use serde_json::Value;
@@ -46,7 +46,7 @@ async fn metrics_usage_cost_and_prometheus_are_exact() {
     let id = s.create("read the notes").await;
     let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
     assert_eq!(
-        of_type(&evs, "usage").len(),
+        matching!(evs, EventBody::Usage { .. }).len(),
         2,
         "two model calls: {}",
         summary(&evs)

@@ -10,7 +10,7 @@
 //! schema-valid requests accepted and invalid ones refused, and so on (see
 //! [`CHECKS`]).
 
-mod common;
+use crate::common;
 
 use common::{ADMIN_TOKEN, Paddock, Server, git, repo_root, scripted, scripted_config};
 use serde_json::{Value, json};

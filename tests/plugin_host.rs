@@ -4,7 +4,7 @@
 //! and built-in plugins are installed (and upgraded) on first start. MCP
 //! adapters: the calls into them, their faults, and the built-in redactor.
 
-mod common;
+use crate::common;
 
 use common::wasm_in;
 use paddock_plugins::engine::PluginEngine;
@@ -597,11 +597,16 @@ async fn mcp_redact_is_an_effective_builtin_and_redacts_tokens_and_granted_value
     const GRANTED: &str = "brave-test-key-1f2e3d";
     const NOT_GRANTED: &str = "not-granted-value-9a8b7c";
     const GHP: &str = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
-    // SAFETY: the variables are set before the host reads them and never
-    // changed again; no other test reads or writes them.
-    unsafe {
-        std::env::set_var("BRAVE_API_KEY", GRANTED);
-        std::env::set_var("PADDOCK_TEST_NOT_GRANTED_SECRET", NOT_GRANTED);
+    // The host reads the granted variable from its process's environment.
+    if !common::in_child_with_env(
+        module_path!(),
+        "mcp_redact_is_an_effective_builtin_and_redacts_tokens_and_granted_values",
+        &[
+            ("BRAVE_API_KEY", GRANTED),
+            ("PADDOCK_TEST_NOT_GRANTED_SECRET", NOT_GRANTED),
+        ],
+    ) {
+        return;
     }
     let staged = common::test_plugins_dir().join("../plugins/mcp-redact");
     assert!(

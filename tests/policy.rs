@@ -7,11 +7,13 @@
 //! assessor that traps or hangs), and the assessor corpus run through the
 //! compiled component.
 
-mod common;
+use crate::common;
 
 use common::scripted::*;
 use common::{ADMIN_TOKEN, Paddock, Server, describe, stdout, test_plugins_dir};
 use futures::{SinkExt, StreamExt};
+use paddock_core::policy::{Action, ApprovalMode, RiskLevel};
+use paddock_store::ApprovalStatus;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -81,8 +83,9 @@ async fn pending(s: &Setup, id: &str) -> Value {
     }
 }
 
-fn one<'a>(evs: &'a [Value], t: &str) -> &'a Value {
-    let found = of_type(evs, t);
+/// The one event of type `t` (failing unless there is exactly one).
+fn one<'a>(evs: &'a [Event], t: &str) -> &'a Event {
+    let found: Vec<&Event> = evs.iter().filter(|e| e.body.type_name() == t).collect();
     assert_eq!(found.len(), 1, "one {t}:\n{}", summary(evs));
     found[0]
 }
@@ -122,31 +125,36 @@ async fn an_approved_call_runs_once_and_a_second_decision_is_refused() {
         std::fs::read_to_string(s.workspace.path().join(".env")).unwrap(),
         "TOKEN=1\n"
     );
-    let decision = one(&evs, "policy.decision");
-    assert_eq!(decision["data"]["action"], "ask");
-    assert_eq!(decision["data"]["mode"], "ask-risky");
+    one(&evs, "policy.decision");
+    let decision = matching!(evs, EventBody::PolicyDecision { decision, .. } => decision)[0];
+    assert_eq!(decision.action, Action::Ask);
+    assert_eq!(decision.mode, ApprovalMode::AskRisky);
     assert!(
-        decision["data"]["verdicts"]
-            .as_array()
-            .unwrap()
+        decision
+            .verdicts
             .iter()
-            .any(|v| v["assessor"] == "default-assessor" && v["level"] == "medium"),
-        "{decision}"
+            .any(|v| v.assessor == "default-assessor" && v.level == RiskLevel::Medium),
+        "{decision:?}"
     );
     one(&evs, "approval.requested");
-    let decided = one(&evs, "approval.decided");
-    assert_eq!(decided["data"]["approved"], true);
-    assert_eq!(decided["data"]["by"], "user (REST)");
-    assert_eq!(one(&evs, "tool.call")["data"]["arguments"]["path"], ".env");
-    assert_eq!(one(&evs, "tool.result")["data"]["success"], true);
+    one(&evs, "approval.decided");
+    let decided =
+        matching!(evs, EventBody::ApprovalDecided { approved, by, .. } => (*approved, by.as_str()));
+    assert_eq!(decided[0], (true, "user (REST)"));
+    one(&evs, "tool.call");
+    let arguments = matching!(evs, EventBody::ToolCall { arguments, .. } => arguments);
+    assert_eq!(arguments[0]["path"], ".env");
+    one(&evs, "tool.result");
+    assert!(matching!(evs, EventBody::ToolResult { success, .. } => *success)[0]);
     // The order: decision, request, waiting, decided, the call.
-    let pos = |t: &str| evs.iter().position(|e| e["type"] == t).unwrap();
+    let pos = |t: &str| evs.iter().position(|e| e.body.type_name() == t).unwrap();
     assert!(pos("policy.decision") < pos("approval.requested"));
     assert!(pos("approval.requested") < pos("approval.decided"));
     assert!(pos("approval.decided") < pos("tool.call"));
     assert!(
-        evs.iter()
-            .any(|e| e["type"] == "agent.status" && e["data"]["status"] == "waiting_approval")
+        statuses(&evs)
+            .iter()
+            .any(|(status, _)| *status == AgentStatus::WaitingApproval)
     );
     // The audit log has the pipeline's decision and the human's.
     let audit = s.get(&format!("/api/audit?agent={id}")).await;
@@ -233,30 +241,40 @@ async fn a_denial_over_the_websocket_is_remembered_for_the_agent() {
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
     assert_eq!(last_text(&evs), "gave up", "{}", summary(&evs));
     assert!(!s.workspace.path().join("secrets.env").exists());
-    let results = of_type(&evs, "tool.result");
+    let results = matching!(evs, EventBody::ToolResult { success, content, .. }
+        => (*success, content.as_str()));
     assert_eq!(results.len(), 2, "{}", summary(&evs));
-    assert_eq!(results[0]["data"]["success"], false);
     assert_eq!(
-        results[0]["data"]["content"],
-        "not run: denied by user (WebSocket): no secrets here"
+        results[0],
+        (
+            false,
+            "not run: denied by user (WebSocket): no secrets here"
+        )
     );
     // The model saw the refusal and its reason.
     let reqs = s.model.requests();
     let seen = reqs[1]["messages"].to_string();
     assert!(seen.contains("no secrets here"), "{seen}");
     // The second identical call met the remembered rule: denied, not asked.
-    let decided = one(&evs, "approval.decided");
-    assert_eq!(decided["data"]["rule"], "deny write_file(path=secrets.env)");
-    assert_eq!(decided["data"]["rule_scope"], format!("agent:{id}"));
-    let decisions = of_type(&evs, "policy.decision");
-    assert_eq!(decisions.len(), 2);
-    assert_eq!(decisions[1]["data"]["action"], "deny");
+    one(&evs, "approval.decided");
+    let decided = matching!(evs, EventBody::ApprovalDecided { rule, rule_scope, .. }
+        => (rule.as_deref(), rule_scope.clone()));
     assert_eq!(
-        decisions[1]["data"]["rule"],
-        "deny write_file(path=secrets.env)"
+        decided[0],
+        (
+            Some("deny write_file(path=secrets.env)"),
+            Some(format!("agent:{id}"))
+        )
     );
-    assert_eq!(of_type(&evs, "approval.requested").len(), 1);
-    assert!(of_type(&evs, "tool.call").is_empty());
+    let decisions = matching!(evs, EventBody::PolicyDecision { decision, .. } => decision);
+    assert_eq!(decisions.len(), 2);
+    assert_eq!(decisions[1].action, Action::Deny);
+    assert_eq!(
+        decisions[1].rule.as_deref(),
+        Some("deny write_file(path=secrets.env)")
+    );
+    assert_eq!(matching!(evs, EventBody::ApprovalRequested { .. }).len(), 1);
+    assert!(matching!(evs, EventBody::ToolCall { .. }).is_empty());
     let rules = s.get("/api/policy/rules").await;
     let rule = rules["rules"]
         .as_array()
@@ -296,14 +314,14 @@ async fn a_pending_approval_survives_kill_9_and_the_agent_resumes_when_decided()
         std::fs::read_to_string(s.workspace.path().join(".env")).unwrap(),
         "A=1\n"
     );
-    let seqs: Vec<u64> = evs.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let seqs = seqs(&evs);
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
     one(&evs, "policy.decision");
     one(&evs, "approval.requested");
     one(&evs, "approval.decided");
     one(&evs, "tool.call");
     assert!(
-        of_type(&evs, "error").is_empty(),
+        matching!(evs, EventBody::Error { .. }).is_empty(),
         "a pending approval is not interrupted work:\n{}",
         summary(&evs)
     );
@@ -319,11 +337,13 @@ async fn an_approval_nobody_decides_expires_and_is_refused() {
     assert!(approval["expires_at"].is_string(), "{approval}");
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
     assert_eq!(last_text(&evs), "moving on", "{}", summary(&evs));
-    let decided = one(&evs, "approval.decided");
-    assert_eq!(decided["data"]["status"], "expired");
-    assert_eq!(decided["data"]["by"], "timeout");
+    one(&evs, "approval.decided");
+    let decided =
+        matching!(evs, EventBody::ApprovalDecided { status, by, .. } => (*status, by.as_str()));
+    assert_eq!(decided[0], (ApprovalStatus::Expired, "timeout"));
+    one(&evs, "tool.result");
     assert_eq!(
-        one(&evs, "tool.result")["data"]["content"],
+        matching!(evs, EventBody::ToolResult { content, .. } => content.as_str())[0],
         "not run: nobody approved it in time"
     );
     assert!(!s.workspace.path().join(".env").exists());
@@ -369,23 +389,21 @@ async fn read_only_agents_and_denied_tools_never_see_them_and_output_is_cleaned(
         !offered.contains(&"execute_bash".to_string()),
         "{offered:?}"
     );
-    let results = of_type(&evs, "tool.result");
-    assert_eq!(results[0]["data"]["success"], false);
+    let results = matching!(evs, EventBody::ToolResult { success, content, stripped_chars, .. }
+        => (*success, content.as_str(), *stripped_chars));
+    assert!(!results[0].0);
     assert!(
-        results[0]["data"]["content"]
-            .as_str()
-            .unwrap()
-            .contains("approval mode read-only"),
+        results[0].1.contains("approval mode read-only"),
         "{}",
         summary(&evs)
     );
     assert!(!s.workspace.path().join("a.txt").exists());
-    let read = &results[1]["data"];
-    assert_eq!(read["success"], true, "{read}");
-    let content = read["content"].as_str().unwrap();
+    let read = results[1];
+    assert!(read.0, "{read:?}");
+    let content = read.1;
     assert!(content.contains("hello world"), "{content:?}");
     assert!(!content.contains('\u{E0069}') && !content.contains('\u{200B}'));
-    assert_eq!(read["stripped_chars"], 16 + 1 + 5 + 4, "{read}");
+    assert_eq!(read.2, 16 + 1 + 5 + 4, "{read:?}");
     let seen = reqs[2]["messages"].to_string();
     assert!(!seen.contains('\u{E0069}'), "the model never sees them");
 
@@ -663,14 +681,17 @@ async fn an_interrupt_cancels_a_pending_approval() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["interrupted"], true, "waiting for approval is busy");
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
-    let decided = one(&evs, "approval.decided");
-    assert_eq!(decided["data"]["status"], "cancelled", "{}", summary(&evs));
-    assert_eq!(decided["data"]["by"], "interrupt");
+    one(&evs, "approval.decided");
+    let decided =
+        matching!(evs, EventBody::ApprovalDecided { status, by, .. } => (*status, by.as_str()));
+    assert_eq!(decided[0].0, ApprovalStatus::Cancelled, "{}", summary(&evs));
+    assert_eq!(decided[0].1, "interrupt");
+    one(&evs, "tool.result");
     assert_eq!(
-        one(&evs, "tool.result")["data"]["content"],
+        matching!(evs, EventBody::ToolResult { content, .. } => content.as_str())[0],
         "not run: the user interrupted the agent"
     );
-    assert!(of_type(&evs, "tool.call").is_empty());
+    assert!(matching!(evs, EventBody::ToolCall { .. }).is_empty());
     assert!(!s.workspace.path().join(".env").exists());
     assert_eq!(s.get("/api/approvals").await["approvals"], json!([]));
     let (st, _) = decide(&s, &id, &call, json!({"approved": true})).await;

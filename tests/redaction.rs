@@ -5,7 +5,7 @@
 //! only `[REDACTED]` — the deltas put together are exactly the stored,
 //! redacted answer, the `tool.output` chunks exactly the redacted output.
 
-mod common;
+use crate::common;
 
 use common::postgres::PgDb;
 use common::scripted::*;
@@ -77,7 +77,7 @@ struct Subscriber {
     >,
     agent: String,
     /// Every event received, deltas included.
-    events: Vec<Value>,
+    events: Vec<Event>,
 }
 
 impl Subscriber {
@@ -126,12 +126,13 @@ impl Subscriber {
     }
 
     /// The next event (kept in `events`).
-    async fn event(&mut self) -> Value {
+    async fn event(&mut self) -> Event {
         loop {
             let v = self.frame().await;
             if v["op"] == "event" {
-                self.events.push(v["event"].clone());
-                return v["event"].clone();
+                let e = event(&v["event"]);
+                self.events.push(e.clone());
+                return e;
             }
         }
     }
@@ -141,12 +142,15 @@ impl Subscriber {
     async fn until_answered(&mut self) {
         let mut answered = false;
         loop {
-            let e = self.event().await;
-            if e["type"] == "message.assistant" && e["data"]["tool_calls"].is_null() {
-                answered = true;
-            }
-            if answered && e["type"] == "agent.status" && e["data"]["status"] == "idle" {
-                return;
+            match self.event().await.body {
+                EventBody::MessageAssistant { tool_calls, .. } if tool_calls.is_empty() => {
+                    answered = true;
+                }
+                EventBody::AgentStatus {
+                    status: AgentStatus::Idle,
+                    ..
+                } if answered => return,
+                _ => {}
             }
         }
     }
@@ -160,26 +164,19 @@ async fn ready_agent(s: &Setup) -> (String, Subscriber) {
         .await;
     let before = s.wait_status(&id, 0, &["idle", "error"]).await;
     assert_eq!(last_text(&before), "Ready.", "{}", summary(&before));
-    let after = before.last().unwrap()["seq"].as_u64().unwrap();
+    let after = before.last().unwrap().seq;
     let sub = Subscriber::open(&s.server, &id, after).await;
     (id, sub)
 }
 
 /// The `data.text` of the deltas, in order.
-fn deltas(evs: &[Value]) -> Vec<String> {
-    of_type(evs, "message.delta")
-        .iter()
-        .map(|e| e["data"]["text"].as_str().unwrap().to_string())
-        .collect()
+fn deltas(evs: &[Event]) -> Vec<String> {
+    matching!(evs, EventBody::MessageDelta { text } => text.clone())
 }
 
 /// The `tool.output` chunks of one stream, in order.
-fn output_chunks(evs: &[Value], stream: &str) -> Vec<String> {
-    of_type(evs, "tool.output")
-        .iter()
-        .filter(|e| e["data"]["stream"] == stream)
-        .map(|e| e["data"]["chunk"].as_str().unwrap().to_string())
-        .collect()
+fn output_chunks(evs: &[Event], stream: &str) -> Vec<String> {
+    matching!(evs, EventBody::ToolOutput { stream: s, chunk, .. } if s == stream => chunk.clone())
 }
 
 /// Fails naming where a secret, or a piece of one, was found, and what
@@ -199,7 +196,7 @@ fn assert_no_secret(what: &str, text: &str) {
 
 /// Runs the conversation; checks what the subscriber saw and what the
 /// API reads from the store; returns the stored events.
-async fn secrets_stream_redacted(s: &Setup) -> Vec<Value> {
+async fn secrets_stream_redacted(s: &Setup) -> Vec<Event> {
     let (id, mut sub) = ready_agent(s).await;
     sub.send(json!({"op": "message", "text": "print the secrets"}))
         .await;
@@ -219,15 +216,10 @@ async fn secrets_stream_redacted(s: &Setup) -> Vec<Value> {
     for d in &streamed {
         assert_no_secret("a delta", d);
     }
-    let answers = of_type(&stored, "message.assistant");
+    let answers = matching!(stored, EventBody::MessageAssistant { text, .. } => text.as_deref());
     let redacted_answer =
         "The key is [REDACTED] and the token [REDACTED], as asked. Printing them now.";
-    assert_eq!(
-        answers[1]["data"]["text"],
-        redacted_answer,
-        "{}",
-        summary(&stored)
-    );
+    assert_eq!(answers[1], Some(redacted_answer), "{}", summary(&stored));
     let joined: String = streamed.concat();
     assert_eq!(
         joined,
@@ -236,9 +228,13 @@ async fn secrets_stream_redacted(s: &Setup) -> Vec<Value> {
     );
 
     // The command ran and printed in several writes…
-    let result = of_type(&stored, "tool.result");
+    let result = matching!(stored, EventBody::ToolResult { .. });
     assert_eq!(result.len(), 1, "{}", summary(&stored));
-    assert_eq!(result[0]["data"]["success"], true, "{}", result[0]);
+    assert!(
+        matches!(result[0].body, EventBody::ToolResult { success: true, .. }),
+        "{:?}",
+        result[0]
+    );
     // …and neither the subscriber nor the store has a piece of a secret:
     // the chunks put together are the redacted output.
     for (what, evs) in [("live", &live), ("stored", &stored)] {
@@ -288,8 +284,7 @@ async fn secrets_split_across_deltas_and_writes_never_go_out_postgres() {
     );
     let dump = db.dump().await;
     assert!(
-        stored.iter().filter(|e| e["type"] == "tool.output").count() > 0
-            && dump.contains("tool.output"),
+        !matching!(stored, EventBody::ToolOutput { .. }).is_empty() && dump.contains("tool.output"),
         "{dump}"
     );
     // …and nothing there holds a secret or a piece of one.
@@ -307,7 +302,7 @@ fn describe_dir(s: &Setup) -> String {
 
 /// The deltas' text after the last event matching `mark` (all of them
 /// when none does), and before it.
-fn deltas_around(evs: &[Value], mark: impl Fn(&Value) -> bool) -> (String, String) {
+fn deltas_around(evs: &[Event], mark: impl Fn(&Event) -> bool) -> (String, String) {
     let cut = evs.iter().rposition(mark).map_or(0, |i| i + 1);
     (deltas(&evs[..cut]).concat(), deltas(&evs[cut..]).concat())
 }
@@ -333,9 +328,10 @@ turns:
     let (id, mut sub) = ready_agent(&s).await;
     sub.send(json!({"op": "message", "text": "tell me"})).await;
     sub.until_answered().await;
-    let (cut, retried) = deltas_around(&sub.events, |e| {
-        e["type"] == "error" && e["data"]["code"] == "model_retry"
-    });
+    let (cut, retried) = deltas_around(
+        &sub.events,
+        |e| matches!(&e.body, EventBody::Error { code, .. } if *code == paddock_protocol::events::ErrorCode::ModelRetry),
+    );
     // The cut attempt's text went out up to where a secret may begin; the
     // piece of the secret it held back was dropped with the attempt.
     assert_eq!(cut, "The key is ", "{}", summary(&sub.events));
@@ -374,14 +370,15 @@ turns:
     sub.send(json!({"op": "interrupt"})).await;
     sub.until_answered().await;
     let stored = s.events(&id).await;
-    let answers = of_type(&stored, "message.assistant");
+    let answers = matching!(stored, EventBody::MessageAssistant { text, finish_reason, .. }
+        => (text.as_deref(), finish_reason.as_str()));
     let partial = answers.last().unwrap();
-    assert_eq!(partial["data"]["finish_reason"], "interrupted", "{partial}");
+    assert_eq!(partial.1, "interrupted", "{partial:?}");
     // What was held back went out at the interrupt, redacted: the deltas
     // are exactly the stored partial answer.
     assert_eq!(
-        partial["data"]["text"],
-        "The token: [REDACTED]",
+        partial.0,
+        Some("The token: [REDACTED]"),
         "{}",
         summary(&stored)
     );

@@ -7,9 +7,8 @@
 //! the network only when granted, and then the outside world, never the
 //! host; background jobs through the manager.
 
-mod common;
-#[path = "common/outside.rs"]
-mod outside;
+use crate::common;
+use crate::common::outside;
 
 use common::scripted::*;
 use common::{Paddock, Server, describe, git, scripted_config, stderr, stdout};
@@ -22,10 +21,22 @@ use std::time::{Duration, Instant};
 /// `[sandbox]` for the tests: bubblewrap, whatever engine may be around.
 const BWRAP: &str = "[sandbox]\nbackend = \"bwrap\"\n";
 
-fn results<'a>(evs: &'a [Value], tool: &str) -> Vec<&'a Value> {
-    evs.iter()
-        .filter(|e| e["type"] == "tool.result" && e["data"]["tool"] == tool)
-        .collect()
+/// `(success, content)` of each result of `tool`.
+fn results(evs: &[Event], tool: &str) -> Vec<(bool, String)> {
+    matching!(evs, EventBody::ToolResult { tool: t, success, content, .. } if t == tool
+        => (*success, content.clone()))
+}
+
+/// The sandbox each tool call says it runs in.
+fn call_sandboxes(evs: &[Event]) -> Vec<(String, Option<String>)> {
+    matching!(evs, EventBody::ToolCall { tool, sandbox, .. } => (tool.clone(), sandbox.clone()))
+}
+
+/// Whether a command printed `text` (in one `tool.output` chunk).
+fn printed(evs: &[Event], text: &str) -> bool {
+    matching!(evs, EventBody::ToolOutput { chunk, .. } => chunk)
+        .iter()
+        .any(|c| c.contains(text))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,12 +66,11 @@ turns:
     git(ws, &["init", "-q", "-b", "main"]);
     let id = s.create("Make add() correct and commit").await;
     let evs = s.wait_status(&id, 0, &["idle", "error", "stopped"]).await;
-    let last = evs.iter().rfind(|e| e["type"] == "agent.status").unwrap();
-    assert_eq!(last["data"]["status"], "idle", "{}", summary(&evs));
+    assert_eq!(last_status(&evs), AgentStatus::Idle, "{}", summary(&evs));
 
     let bash = results(&evs, "execute_bash");
     assert_eq!(bash.len(), 2, "{}", summary(&evs));
-    let first = bash[0]["data"]["content"].as_str().unwrap();
+    let first = &bash[0].1;
     assert!(first.contains("AssertionError"), "{first}");
     assert!(
         first.contains("exit code: 1")
@@ -68,25 +78,22 @@ turns:
             || first.contains("\"exit_code\":1"),
         "{first}"
     );
-    let second = bash[1]["data"]["content"].as_str().unwrap();
+    let second = &bash[1].1;
     assert!(second.contains("all tests passed"), "{second}");
     // Commands stream their output while they run.
-    let streamed: String = of_type(&evs, "tool.output")
-        .iter()
-        .map(|e| e["data"]["chunk"].as_str().unwrap().to_string())
-        .collect();
+    let streamed: String =
+        matching!(evs, EventBody::ToolOutput { chunk, .. } => chunk.as_str()).concat();
     assert!(streamed.contains("running"), "{}", summary(&evs));
     // Tools that run commands say where.
-    for call in of_type(&evs, "tool.call") {
-        let tool = call["data"]["tool"].as_str().unwrap();
+    for (tool, sandbox) in call_sandboxes(&evs) {
         if tool == "execute_bash" || tool == "git_operation" {
-            assert_eq!(call["data"]["sandbox"], "bwrap", "{call}");
+            assert_eq!(sandbox.as_deref(), Some("bwrap"), "{tool}");
         } else {
-            assert!(call["data"].get("sandbox").is_none(), "{call}");
+            assert_eq!(sandbox, None, "{tool}");
         }
     }
-    for r in results(&evs, "git_operation") {
-        assert_eq!(r["data"]["success"], true, "{r}");
+    for (success, content) in results(&evs, "git_operation") {
+        assert!(success, "{content}");
     }
     let log = git(ws, &["log", "--format=%s"]);
     assert_eq!(log.trim(), "Fix add and test it");
@@ -133,11 +140,7 @@ turns:
     let started = Instant::now();
     loop {
         let evs = s.events(&id).await;
-        if of_type(&evs, "tool.output")
-            .iter()
-            .any(|e| e["data"]["chunk"].as_str().unwrap().contains("started"))
-            && processes_with(&marker).len() >= 2
-        {
+        if printed(&evs, "started") && processes_with(&marker).len() >= 2 {
             break;
         }
         assert!(
@@ -169,7 +172,7 @@ turns:
     let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
     let r = results(&evs, "execute_bash");
     assert_eq!(r.len(), 1, "{}", summary(&evs));
-    assert_eq!(r[0]["data"]["success"], false, "{}", summary(&evs));
+    assert!(!r[0].0, "{}", summary(&evs));
     let owners_after: Vec<_> = std::fs::read_dir(s.paddock.data_dir().join("sandboxes"))
         .unwrap()
         .flatten()
@@ -211,11 +214,8 @@ turns:
     let started = Instant::now();
     loop {
         let evs = s.events(&id).await;
-        if of_type(&evs, "tool.output")
-            .iter()
-            .any(|e| e["data"]["chunk"].as_str().unwrap().contains("started"))
-        {
-            assert_eq!(of_type(&evs, "tool.call")[0]["data"]["sandbox"], "docker");
+        if printed(&evs, "started") {
+            assert_eq!(call_sandboxes(&evs)[0].1.as_deref(), Some("docker"));
             break;
         }
         assert!(
@@ -233,7 +233,7 @@ turns:
     // ...until the next start removes it.
     s.server = Server::start(&s.paddock, &s.config, None, &[]);
     let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
-    assert_eq!(results(&evs, "execute_bash")[0]["data"]["success"], false);
+    assert!(!results(&evs, "execute_bash")[0].0);
     assert!(
         common::podman::containers_of(&mine).await.is_empty(),
         "the dead host's container survived the next start"
@@ -459,9 +459,24 @@ fn names_resolve_through_a_resolver_on_the_hosts_loopback() {
     };
     let queries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = queries.clone();
+    // The port is given back when the test ends, however it ends (the
+    // other suites share this process).
+    struct Stop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let stop = Stop(Default::default());
+    let stopped = stop.0.clone();
+    dns.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     std::thread::spawn(move || {
         let mut buf = [0u8; 512];
-        while let Ok((n, from)) = dns.recv_from(&mut buf) {
+        while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            let Ok((n, from)) = dns.recv_from(&mut buf) else {
+                continue;
+            };
             // Header, then the question (labels, a zero, type and class).
             let mut end = 12;
             while end < n && buf[end] != 0 {
@@ -552,14 +567,9 @@ turns:
     let id = v["id"].as_str().unwrap().to_string();
     assert_eq!(v["sandbox"], "none", "{v}");
     let evs = wait_status(&http, &server, &id, 0, &["idle", "error"]).await;
-    let call = of_type(&evs, "tool.call")[0];
-    assert_eq!(call["data"]["sandbox"], "none", "{call}");
-    assert_eq!(
-        results(&evs, "execute_bash")[0]["data"]["success"],
-        true,
-        "{}",
-        summary(&evs)
-    );
+    let call = &call_sandboxes(&evs)[0];
+    assert_eq!(call.1.as_deref(), Some("none"), "{call:?}");
+    assert!(results(&evs, "execute_bash")[0].0, "{}", summary(&evs));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -580,12 +590,8 @@ turns:
     let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
     let r = results(&evs, "execute_bash");
     assert_eq!(r.len(), 1, "{}", summary(&evs));
-    assert_eq!(r[0]["data"]["success"], true, "{}", summary(&evs));
-    assert!(
-        r[0]["data"]["content"].as_str().unwrap().contains("job-"),
-        "{}",
-        summary(&evs)
-    );
+    assert!(r[0].0, "{}", summary(&evs));
+    assert!(r[0].1.contains("job-"), "{}", summary(&evs));
     let t = Instant::now();
     while processes_with(&marker).is_empty() {
         assert!(t.elapsed() < DEADLINE, "the job never ran");

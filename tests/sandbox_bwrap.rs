@@ -25,8 +25,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 use tokio::sync::mpsc;
 
-#[path = "common/outside.rs"]
-mod outside;
+use crate::common::outside;
 
 /// A marker unique to this process and call, to find processes by.
 fn marker() -> String {

@@ -6,9 +6,8 @@
 //! Podman must be installed (`scripts/setup.sh` installs it); the tests
 //! fail, not skip, without it.
 
-mod common;
-#[path = "common/outside.rs"]
-mod outside;
+use crate::common;
+use crate::common::outside;
 
 use common::podman::{containers_of, engine};
 use paddock_sandbox::docker::{DockerBackend, LABEL_AGENT, LABEL_HOST, LABEL_SANDBOX};

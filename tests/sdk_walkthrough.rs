@@ -19,7 +19,7 @@
 //! `target/walkthrough` of this workspace, so that repeated runs build
 //! incrementally (the README's `target/…` paths are rewritten to it).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -4,8 +4,9 @@
 //! conflict; backups restore byte for byte (and survive a restart); path
 //! escapes are refused on every route; a workspace in use is not deleted.
 
-mod common;
+use crate::common;
 
+use common::events::{EventBody, matching};
 use common::scripted::{DEADLINE, Setup, setup, summary, wait_status};
 use common::{Paddock, Server, git, scripted_config};
 use reqwest::Method;
@@ -87,10 +88,8 @@ scenarios:
     assert!(summary(&evs).contains("alpha done"), "{}", summary(&evs));
     // In its sandbox, git sees the worktree's history (its repository's git
     // directory is mounted read-only) but cannot commit behind Paddock.
-    let shell = evs
-        .iter()
-        .filter(|e| e["type"] == "tool.result")
-        .map(|e| e["data"]["content"].as_str().unwrap_or("").to_string())
+    let shell = matching!(evs, EventBody::ToolResult { content, .. } => content.clone())
+        .into_iter()
         .find(|c| c.contains("commit-refused") || c.contains("sneaky"))
         .unwrap_or_else(|| panic!("no shell result: {}", summary(&evs)));
     assert!(shell.contains("start\n"), "{shell}");

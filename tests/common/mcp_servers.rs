@@ -1,6 +1,6 @@
 //! The MCP servers the MCP tests run against: the real ones installed by
 //! `scripts/mcp-servers.sh` into `tests/mcp-servers/` (server-everything
-//! from npm, mcp-server-time and mcp-server-git from PyPI), the fault
+//! from npm, mcp-server-time from PyPI), the fault
 //! fixture `tests/fixtures/mcp/fault_server.py`, and [`Everything`], a
 //! server-everything started over HTTP (streamable HTTP or legacy SSE) on a
 //! free loopback port and killed on drop.
@@ -45,27 +45,12 @@ pub fn mcp_server_time() -> PathBuf {
     installed(".venv/bin/mcp-server-time")
 }
 
-/// `mcp-server-git` (PyPI), a stdio server with `git_status`, `git_log`, …
-/// (each takes `repo_path`).
-pub fn mcp_server_git() -> PathBuf {
-    installed(".venv/bin/mcp-server-git")
-}
-
 /// `tests/fixtures/mcp/fault_server.py`; run it as `python3 PATH MODE`
-/// (see [`fault_server_command`]).
+/// (modes `ok`, `exit-at-start`, `hang-at-start`, `garbage`).
 pub fn fault_server() -> PathBuf {
     let path = super::repo_root().join("tests/fixtures/mcp/fault_server.py");
     assert!(path.is_file(), "{} is missing", path.display());
     path
-}
-
-/// The fault server's command line for a mode (`ok`, `exit-at-start`,
-/// `hang-at-start`, `garbage`): `("python3", [PATH, MODE])`.
-pub fn fault_server_command(mode: &str) -> (String, Vec<String>) {
-    (
-        "python3".to_string(),
-        vec![fault_server().display().to_string(), mode.to_string()],
-    )
 }
 
 /// The HTTP transports server-everything serves.
@@ -190,11 +175,6 @@ impl Everything {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-    }
-
-    /// The port it listens on.
-    pub fn port(&self) -> u16 {
-        self.port
     }
 
     /// `http://127.0.0.1:PORT`.

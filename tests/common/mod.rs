@@ -1,9 +1,10 @@
 //! Shared helpers of the end-to-end tests: each test starts the real
 //! `paddock` binary against a fresh, throw-away data dir.
 
-#![allow(dead_code)]
-
+pub mod events;
+pub mod in_process;
 pub mod mcp_servers;
+pub mod outside;
 pub mod podman;
 pub mod postgres;
 pub mod scripted;
@@ -137,6 +138,42 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
+/// For a test that needs variables in this process's own environment:
+/// setting them here would race with every other test of this process
+/// (reading the environment while another thread changes it is undefined
+/// behaviour), so the test runs again, alone, in a child process of this
+/// test binary started with `env`. Returns true in that child, where the
+/// test's body runs; in the test process it asserts that the child ran
+/// exactly this one test and that it passed, and returns false.
+///
+/// `module` is the test's `module_path!()`, `test` its function's name.
+pub fn in_child_with_env(module: &str, test: &str, env: &[(&str, &str)]) -> bool {
+    const CHILD: &str = "PADDOCK_E2E_CHILD_TEST";
+    // Test names leave out the crate's name.
+    let path = module.split_once("::").map_or("", |(_, m)| m);
+    let name = format!("{path}::{test}");
+    if std::env::var_os(CHILD).is_some_and(|v| v == name.as_str()) {
+        return true;
+    }
+    let out = Command::new(std::env::current_exe().expect("the test binary's path"))
+        .args([name.as_str(), "--exact", "--test-threads=1", "--nocapture"])
+        .env(CHILD, &name)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the test binary again");
+    assert!(
+        out.status.success(),
+        "{name} in a child: {}",
+        describe(&out)
+    );
+    assert!(
+        stdout(&out).contains("test result: ok. 1 passed;"),
+        "the child ran exactly {name}: {}",
+        describe(&out)
+    );
+    false
+}
+
 /// The `.wasm` component in a staged plugin directory.
 pub fn wasm_in(dir: &Path) -> PathBuf {
     std::fs::read_dir(dir)
@@ -155,11 +192,6 @@ pub const USER_TOKEN: &str = "test-user-token-0123456789";
 /// CLI and scripts do with the data dir's `api-token`).
 pub fn client() -> reqwest::Client {
     client_with(USER_TOKEN)
-}
-
-/// An HTTP client that sends the admin token with every request.
-pub fn admin_client() -> reqwest::Client {
-    client_with(ADMIN_TOKEN)
 }
 
 /// An HTTP client that sends this bearer token with every request (a

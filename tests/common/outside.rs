@@ -6,9 +6,8 @@
 //! sandbox that tries each of them, and the sandbox's gateway.
 //!
 //! Making the outside host needs root (`ip netns add`); [`OutsideHost::start`]
-//! says why when it cannot. Included with `#[path]` by the sandbox tests.
-
-#![allow(dead_code)]
+//! says why when it cannot. Shared by the sandbox suites: one counter names
+//! the namespaces of the whole test process.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

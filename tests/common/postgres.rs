@@ -3,7 +3,7 @@
 //! ([`PgDb`]), and a private cluster for tests that stop and start the
 //! database or need their own authentication rules ([`PgCluster`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// A PostgreSQL database made for one test and dropped afterwards.
@@ -239,11 +239,6 @@ impl PgCluster {
     /// `postgres://USER@127.0.0.1:PORT/DB`.
     pub fn url(&self, user: &str, db: &str) -> String {
         format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
-    }
-
-    /// The cluster's directory.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 }
 

@@ -1,6 +1,7 @@
 //! A real `paddock serve` with agents on the scripted model, and helpers to
-//! read their events.
+//! read their events (as the host's types, see [`super::events`]).
 
+pub use super::events::*;
 use super::{Paddock, Server, scripted_config};
 use paddock_llm::scripted::{RunningModel, Script, ScriptedModel};
 use serde_json::{Value, json};
@@ -63,7 +64,7 @@ impl Setup {
         v["id"].as_str().unwrap().to_string()
     }
 
-    pub async fn events(&self, id: &str) -> Vec<Value> {
+    pub async fn events(&self, id: &str) -> Vec<Event> {
         events(&self.http, &self.server, id).await
     }
 
@@ -77,7 +78,7 @@ impl Setup {
 
     /// Waits until the agent's latest status, after seq `after`, is one of
     /// `statuses`; returns all events.
-    pub async fn wait_status(&self, id: &str, after: u64, statuses: &[&str]) -> Vec<Value> {
+    pub async fn wait_status(&self, id: &str, after: u64, statuses: &[&str]) -> Vec<Event> {
         wait_status(&self.http, &self.server, id, after, statuses).await
     }
 }
@@ -86,17 +87,16 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> Value {
     http.get(url).send().await.unwrap().json().await.unwrap()
 }
 
-pub async fn events(http: &reqwest::Client, server: &Server, id: &str) -> Vec<Value> {
+pub async fn events(http: &reqwest::Client, server: &Server, id: &str) -> Vec<Event> {
     let mut all = Vec::new();
     let mut after = 0;
     loop {
         let url = server.url(&format!("/api/agents/{id}/events?after={after}&limit=500"));
-        let page = get_json(http, &url).await;
-        let batch = page["events"].as_array().unwrap().clone();
-        if batch.is_empty() {
+        let batch = super::events::events(&get_json(http, &url).await);
+        let Some(last) = batch.last() else {
             return all;
-        }
-        after = batch.last().unwrap()["seq"].as_u64().unwrap();
+        };
+        after = last.seq;
         all.extend(batch);
     }
 }
@@ -107,15 +107,16 @@ pub async fn wait_status(
     id: &str,
     after: u64,
     statuses: &[&str],
-) -> Vec<Value> {
+) -> Vec<Event> {
     let started = Instant::now();
     loop {
         let evs = events(http, server, id).await;
-        let last = evs
-            .iter()
-            .rfind(|e| e["type"] == "agent.status" && e["seq"].as_u64().unwrap() > after);
+        let last = evs.iter().rev().find_map(|e| match &e.body {
+            EventBody::AgentStatus { status, .. } if e.seq > after => Some(*status),
+            _ => None,
+        });
         if let Some(s) = last
-            && statuses.iter().any(|want| s["data"]["status"] == *want)
+            && statuses.contains(&s.as_str())
         {
             return evs;
         }
@@ -126,24 +127,4 @@ pub async fn wait_status(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-pub fn summary(evs: &[Value]) -> String {
-    evs.iter()
-        .map(|e| format!("{} {} {}", e["seq"], e["type"], e["data"]))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The text of the latest model answer.
-pub fn last_text(evs: &[Value]) -> String {
-    of_type(evs, "message.assistant")
-        .last()
-        .and_then(|e| e["data"]["text"].as_str())
-        .unwrap_or("")
-        .to_string()
-}
-
-pub fn of_type<'a>(evs: &'a [Value], t: &str) -> Vec<&'a Value> {
-    evs.iter().filter(|e| e["type"] == t).collect()
 }

@@ -25,7 +25,7 @@ const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 const env = (name) => {
   const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run this through tests/dashboard.rs (cargo test --test dashboard)`);
+  if (!v) throw new Error(`${name} is not set: run this through tests/dashboard.rs (cargo test --test e2e dashboard::)`);
   return v;
 };
 const BIN = env('PADDOCK_BIN');

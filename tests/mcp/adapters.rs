@@ -3,8 +3,8 @@
 //! built-in `mcp-redact` is on by default and takes secrets out of results;
 //! a server naming an adapter that is not installed fails with the reason.
 
-use super::common::mcp_servers::server_everything;
-use super::common::{shared_cache_dir, test_plugins_dir};
+use crate::common::mcp_servers::server_everything;
+use crate::common::{shared_cache_dir, test_plugins_dir};
 use paddock_mcp::{FileSource, McpManager};
 use paddock_plugins::{HostOptions, InstallSource, PluginHost};
 use serde_json::{Value, json};

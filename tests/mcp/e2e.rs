@@ -4,9 +4,9 @@
 //! surviving a restart), and an agent on the scripted model calling a tool
 //! of `@modelcontextprotocol/server-everything` end to end.
 
-use super::common::mcp_servers::server_everything;
-use super::common::scripted::*;
-use super::common::{ADMIN_TOKEN, Paddock, Server, describe, scripted_config, stderr, stdout};
+use crate::common::mcp_servers::server_everything;
+use crate::common::scripted::*;
+use crate::common::{ADMIN_TOKEN, Paddock, Server, describe, scripted_config, stderr, stdout};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -243,25 +243,15 @@ async fn serve_manages_servers_and_an_agent_calls_an_mcp_tool() {
     assert_eq!(status, 201, "{agent}");
     let id = agent["id"].as_str().unwrap();
     let evs = wait_status(&http, &server, id, 0, &["idle", "error"]).await;
-    let calls = of_type(&evs, "tool.call");
+    let calls = matching!(evs, EventBody::ToolCall { tool, arguments, .. } => (tool, arguments));
     assert_eq!(calls.len(), 1, "{}", summary(&evs));
-    assert_eq!(calls[0]["data"]["tool"], "everything__echo");
-    assert_eq!(calls[0]["data"]["arguments"]["message"], "hello from mcp");
-    let results = of_type(&evs, "tool.result");
-    assert_eq!(results[0]["data"]["success"], true, "{}", summary(&evs));
-    assert!(
-        results[0]["data"]["content"]
-            .as_str()
-            .unwrap()
-            .contains("hello from mcp"),
-        "{}",
-        summary(&evs)
-    );
-    let last = of_type(&evs, "message.assistant");
-    assert_eq!(
-        last.last().unwrap()["data"]["text"],
-        "The server echoed it."
-    );
+    assert_eq!(calls[0].0, "everything__echo");
+    assert_eq!(calls[0].1["message"], "hello from mcp");
+    let results =
+        matching!(evs, EventBody::ToolResult { success, content, .. } => (*success, content));
+    assert!(results[0].0, "{}", summary(&evs));
+    assert!(results[0].1.contains("hello from mcp"), "{}", summary(&evs));
+    assert_eq!(last_text(&evs), "The server echoed it.");
     // The model was offered the server's tools with their schemas.
     let requests = model.requests();
     let tools = requests[0]["tools"].as_array().unwrap();

@@ -3,8 +3,8 @@
 //! long-running operations, images, resource links, structured content,
 //! errors; its environment), and the Python `mcp-server-time` over stdio.
 
-use super::common::mcp_servers::{Everything, HttpMode, mcp_server_time, server_everything};
 use super::faults::manager;
+use crate::common::mcp_servers::{Everything, HttpMode, mcp_server_time, server_everything};
 use paddock_mcp::McpManager;
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! error; interruption cancelling a call; one broken server never blocking
 //! another. Each is contained, reported, and restarted where it can be.
 
-use super::common::mcp_servers::fault_server;
+use crate::common::mcp_servers::fault_server;
 use paddock_mcp::{FileSource, McpError, McpManager, State};
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -85,7 +85,14 @@ impl Cgroups {
         let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
         let (v2, v1) = locate(&parse_mountinfo(&mountinfo), &parse_proc_cgroup(&own));
         let prefix = group_prefix(host_id);
-        let probe_name = format!("paddock-probe-{}", std::process::id());
+        // Unique per call too: backends detected at once in one process
+        // (the tests) must not trip over each other's probe group.
+        static PROBES: AtomicU64 = AtomicU64::new(0);
+        let probe_name = format!(
+            "paddock-probe-{}-{}",
+            std::process::id(),
+            PROBES.fetch_add(1, Ordering::Relaxed)
+        );
         let mut why = Vec::new();
         if let Some(base) = v2 {
             match usable_v2(&base, &probe_name) {

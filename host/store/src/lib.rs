@@ -668,16 +668,16 @@ impl Store {
             ),
             Backend::Postgres => (None, "BEGIN"),
         };
-        let mut conn = self.pool.acquire().await?;
-        if let Err(e) = sqlx::query(begin).execute(&mut *conn).await {
-            conn.close_on_drop();
-            return Err(e.into());
-        }
-        Ok(WriteTx {
-            tx: conn,
+        // Open from before `BEGIN`: should this future be dropped while
+        // the `BEGIN` runs (it still completes), the connection is closed,
+        // not returned to the pool inside a transaction.
+        let mut w = WriteTx {
+            tx: self.pool.acquire().await?,
             open: true,
             _writer: writer,
-        })
+        };
+        sqlx::query(begin).execute(&mut *w.tx).await?;
+        Ok(w)
     }
 
     // ---- agents ----

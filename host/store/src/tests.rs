@@ -1468,3 +1468,43 @@ async fn usage_between_reads_a_time_range(url: String) {
         .unwrap();
     assert!(late.is_empty(), "{late:?}");
 }
+
+/// A write whose future is dropped while its `BEGIN IMMEDIATE` runs (an
+/// HTTP client that went away mid-request) leaves no transaction behind on
+/// a pooled connection. Such a connection kept SQLite's write lock: every
+/// other writer waited out the busy timeout and failed ("database is
+/// locked"), and the next user of that connection failed with "cannot
+/// start a transaction within a transaction". Another connection holding
+/// the write lock keeps the store's `BEGIN` waiting until it is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_dropped_during_its_begin_leaves_no_transaction_behind() {
+    let db = TestDb::sqlite();
+    let store = Store::open(&db.url).await.unwrap();
+    let mut holder = AnyConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let dropped = tokio::time::timeout(Duration::from_millis(300), store.begin_write()).await;
+    assert!(
+        dropped.is_err(),
+        "the store's BEGIN did not wait for the lock"
+    );
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    // The dropped BEGIN goes on once the lock is free (SQLite's busy
+    // handler retries within 100 ms); then the lock must be free again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .expect("the write lock is free again (within sqlx's 5 s busy timeout)");
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    holder.close().await.unwrap();
+    // And no connection of the pool is left inside a transaction.
+    for n in 0..SQLITE_MAX_CONNECTIONS {
+        tokio::time::timeout(Duration::from_secs(5), create(&store, &format!("a{n}")))
+            .await
+            .expect("a write after the dropped one is not kept waiting");
+    }
+    store.close().await;
+}

@@ -1,0 +1,39 @@
+//! The end-to-end tests: one test binary (it links wasmtime and the whole
+//! host once, not once per suite), one module per suite, each in its own
+//! file beside this one. A test's name starts with its suite:
+//! `cargo test --test e2e agents::` runs one suite,
+//! `cargo test --test e2e api::bad_requests` one test.
+//!
+//! Every suite shares this process, and tests of different suites run in
+//! parallel: nothing here may change process-wide state (environment
+//! variables, the working directory, signal handlers); what is scarce is
+//! shared through `common` (one Podman service, one counter for network
+//! namespaces).
+
+// Test code: helpers may unwrap (a panic is a failed test, with its
+// location) and need no API docs.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod agents;
+mod api;
+mod capabilities;
+mod cost;
+mod dashboard;
+mod file_tools;
+mod hardening;
+mod install;
+mod llm_client;
+mod mcp;
+mod metrics;
+mod openapi;
+mod plugin_host;
+mod policy;
+mod redaction;
+mod sandbox;
+mod sandbox_bwrap;
+mod sandbox_docker;
+mod scripted_model;
+mod sdk_walkthrough;
+mod workspaces;
