@@ -513,7 +513,7 @@ mod tests {
              \x20 │ b.txt\n\
              \x20 ✓ execute_bash (12 ms): a.txt\n\
              \x20 ✗ read_file (3 ms): not found\n\
-             ! model_error: the model failed\n"
+             ! model_failed: the model failed\n"
         );
     }
 
