@@ -6,7 +6,14 @@ DATA_DIR ?= $(HOME)/.local/share/paddock
 # The data dir's paddock.toml when there is one, else the example.
 CONFIG ?= $(if $(wildcard $(DATA_DIR)/paddock.toml),$(DATA_DIR)/paddock.toml,paddock.example.toml)
 
-.PHONY: setup plugins dashboard openapi build run test lint unit-test bench clean
+.PHONY: setup plugins dashboard openapi build run test lint unit-test bench clean FORCE
+
+# The dashboard's sources (src/api/schema.d.ts is generated from openapi.json):
+# dashboard/dist is rebuilt only when one of them is newer than the stamp.
+DASHBOARD_SOURCES := $(shell find dashboard/src -type f ! -path dashboard/src/api/schema.d.ts) \
+	$(wildcard dashboard/public/*) dashboard/index.html dashboard/package.json \
+	dashboard/package-lock.json dashboard/tsconfig.json dashboard/vite.config.ts dashboard/openapi.json
+DASHBOARD_STAMP := $(TARGET_DIR)/dashboard.stamp
 
 ## Install what is missing (Rust wasm32-wasip2 target).
 setup:
@@ -16,9 +23,13 @@ setup:
 plugins: setup
 	./scripts/build-plugins.sh
 
-## Build the web dashboard (dashboard/dist, embedded into release binaries).
-dashboard: setup
-	npm --prefix dashboard run build
+## Build the web dashboard (dashboard/dist, embedded into release binaries) when its
+## sources changed; dashboard/dist is rewritten only when the build's files differ.
+dashboard: $(DASHBOARD_STAMP)
+
+$(DASHBOARD_STAMP): $(DASHBOARD_SOURCES) $(if $(wildcard dashboard/dist/index.html),,FORCE) | setup
+	./scripts/build-dashboard.sh
+	@mkdir -p $(@D) && touch $@
 
 ## Regenerate dashboard/openapi.json (and the dashboard's API types) from the host's routes.
 openapi:
@@ -60,3 +71,6 @@ bench: build
 
 clean:
 	$(CARGO) clean
+
+# Forces a rebuild (of the dashboard when dashboard/dist is missing).
+FORCE:
