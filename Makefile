@@ -57,6 +57,14 @@ test: plugins dashboard lint
 	npm --prefix dashboard test
 	$(CARGO) test --workspace --no-fail-fast
 
+## Unit tests only, quick after a change: the Rust unit tests of every workspace crate
+## (libraries and binaries; no end-to-end tests), the SDK's documentation examples and the
+## dashboard's Vitest.
+unit-test: setup
+	$(CARGO) test --workspace --lib --bins
+	$(CARGO) test -p paddock-sdk --all-features --doc
+	npm --prefix dashboard test
+
 ## Benchmarks (figures are printed, never asserted).
 bench: build
 	$(TARGET_DIR)/release/paddock bench plugins
