@@ -65,7 +65,7 @@ unit-test: setup
 	$(CARGO) test -p paddock-sdk --all-features --doc
 	npm --prefix dashboard test
 
-## Benchmarks (figures are printed, never asserted).
+## Benchmarks (figures are printed, never asserted; tests/bench.rs runs each at --smoke size).
 bench: build
 	$(TARGET_DIR)/release/paddock bench plugins
 	$(TARGET_DIR)/release/paddock bench agents
