@@ -6,7 +6,14 @@ DATA_DIR ?= $(HOME)/.local/share/paddock
 # The data dir's paddock.toml when there is one, else the example.
 CONFIG ?= $(if $(wildcard $(DATA_DIR)/paddock.toml),$(DATA_DIR)/paddock.toml,paddock.example.toml)
 
-.PHONY: setup plugins dashboard openapi build run test lint unit-test bench clean
+.PHONY: setup plugins dashboard openapi build run test lint unit-test bench clean FORCE
+
+# The dashboard's sources (src/api/schema.d.ts is generated from openapi.json):
+# dashboard/dist is rebuilt only when one of them is newer than the stamp.
+DASHBOARD_SOURCES := $(shell find dashboard/src -type f ! -path dashboard/src/api/schema.d.ts) \
+	$(wildcard dashboard/public/*) dashboard/index.html dashboard/package.json \
+	dashboard/package-lock.json dashboard/tsconfig.json dashboard/vite.config.ts dashboard/openapi.json
+DASHBOARD_STAMP := $(TARGET_DIR)/dashboard.stamp
 
 ## Install what is missing (Rust wasm32-wasip2 target).
 setup:
@@ -16,9 +23,13 @@ setup:
 plugins: setup
 	./scripts/build-plugins.sh
 
-## Build the web dashboard (dashboard/dist, embedded into release binaries).
-dashboard: setup
-	npm --prefix dashboard run build
+## Build the web dashboard (dashboard/dist, embedded into release binaries) when its
+## sources changed; dashboard/dist is rewritten only when the build's files differ.
+dashboard: $(DASHBOARD_STAMP)
+
+$(DASHBOARD_STAMP): $(DASHBOARD_SOURCES) $(if $(wildcard dashboard/dist/index.html),,FORCE) | setup
+	./scripts/build-dashboard.sh
+	@mkdir -p $(@D) && touch $@
 
 ## Regenerate dashboard/openapi.json (and the dashboard's API types) from the host's routes.
 openapi:
@@ -36,9 +47,10 @@ run: build
 ## Format and lint checks (host natively, plugins as wasm32-wasip2, the dashboard's TypeScript).
 lint: setup
 	$(CARGO) fmt --all --check
+	python3 scripts/module-cycles.py
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	npm --prefix dashboard run lint
-	$(CARGO) clippy --target wasm32-wasip2 -p paddock-fs-tools -p paddock-shell -p paddock-git -p paddock-mcp-redact -p paddock-test-probe -p paddock-test-wrong-world -p paddock-test-adapter-probe -p paddock-default-assessor -p paddock-test-assessor-probe -p paddock-sdk -- -D warnings
+	$(CARGO) clippy --target wasm32-wasip2 -p paddock-fs-tools -p paddock-shell -p paddock-git -p paddock-mcp-redact -p paddock-test-probe -p paddock-test-wrong-world -p paddock-test-adapter-probe -p paddock-default-assessor -p paddock-test-assessor-probe -p paddock-sdk -p paddock-scan -- -D warnings
 
 ## Set up and run every test: lint, unit tests (Rust and the dashboard's Vitest), end-to-end
 ## tests against the real binary (the dashboard's in Chromium; screenshots in target/dashboard-e2e).
@@ -46,7 +58,15 @@ test: plugins dashboard lint
 	npm --prefix dashboard test
 	$(CARGO) test --workspace --no-fail-fast
 
-## Benchmarks (figures are printed, never asserted).
+## Unit tests only, quick after a change: the Rust unit tests of every workspace crate
+## (libraries and binaries; no end-to-end tests), the SDK's documentation examples and the
+## dashboard's Vitest.
+unit-test: setup
+	$(CARGO) test --workspace --lib --bins
+	$(CARGO) test -p paddock-sdk --all-features --doc
+	npm --prefix dashboard test
+
+## Benchmarks (figures are printed, never asserted; tests/bench.rs runs each at --smoke size).
 bench: build
 	$(TARGET_DIR)/release/paddock bench plugins
 	$(TARGET_DIR)/release/paddock bench agents
@@ -60,3 +80,6 @@ bench: build
 
 clean:
 	$(CARGO) clean
+
+# Forces a rebuild (of the dashboard when dashboard/dist is missing).
+FORCE:

@@ -18,6 +18,7 @@ mod common;
 
 mod agents;
 mod api;
+mod bench;
 mod capabilities;
 mod cost;
 mod dashboard;

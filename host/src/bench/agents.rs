@@ -42,6 +42,24 @@ pub struct AgentBenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Smoke size (seconds, for the tests): 2 agents, 10 tokens, 5 idle agents.
+    #[arg(long, conflicts_with_all = ["agents", "tokens", "idle_agents"])]
+    pub smoke: bool,
+}
+
+impl AgentBenchArgs {
+    /// These options with the smoke sizes when `--smoke` is given.
+    pub(super) fn sized(&self) -> AgentBenchArgs {
+        if !self.smoke {
+            return self.clone();
+        }
+        AgentBenchArgs {
+            agents: vec![2],
+            tokens: 10,
+            idle_agents: 5,
+            ..self.clone()
+        }
+    }
 }
 
 fn now_micros() -> i64 {
@@ -596,6 +614,7 @@ pub async fn agents(
     builtin: Option<&Path>,
     cache: Option<&Path>,
 ) -> Result<()> {
+    let args = &args.sized();
     if args.agents.is_empty() || args.agents.contains(&0) || args.tokens == 0 {
         bail!("--agents must list numbers of at least 1, and --tokens be at least 1");
     }

@@ -34,6 +34,22 @@ pub struct McpBenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Smoke size (seconds, for the tests): 20 calls per path and transport.
+    #[arg(long, conflicts_with = "calls")]
+    pub smoke: bool,
+}
+
+impl McpBenchArgs {
+    /// These options with the smoke sizes when `--smoke` is given.
+    pub(super) fn sized(&self) -> McpBenchArgs {
+        if !self.smoke {
+            return self.clone();
+        }
+        McpBenchArgs {
+            calls: 20,
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -111,6 +127,7 @@ fn echo_args() -> serde_json::Map<String, serde_json::Value> {
 
 /// Runs the benchmark.
 pub async fn mcp(args: &McpBenchArgs, builtin: Option<&Path>) -> Result<()> {
+    let args = &args.sized();
     if args.calls == 0 {
         bail!("--calls must be at least 1");
     }

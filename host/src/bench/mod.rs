@@ -1,5 +1,7 @@
 //! `paddock bench …`: measurements of Paddock's own overheads, each printed
-//! against a baseline measured in the same run (never asserted in tests).
+//! against a baseline measured in the same run. Each has a `--smoke` size
+//! (seconds) that `tests/bench.rs` runs, so a benchmark that breaks fails
+//! the tests; the figures themselves are never asserted.
 
 mod agents;
 mod mcp;
@@ -57,5 +59,55 @@ mod tests {
         assert!((s.p99_us - 99.0).abs() < 1.01, "{s:?}");
         assert!((s.mean_us - 50.5).abs() < 0.01);
         assert_eq!(summarize(vec![]).p50_us, 0.0);
+    }
+
+    /// Parses `paddock bench X ARGS` for the options struct `A`.
+    fn parse<A: clap::Args + clap::FromArgMatches>(args: &[&str]) -> Result<A, clap::Error> {
+        let cmd = A::augment_args(clap::Command::new("bench"));
+        let matches =
+            cmd.try_get_matches_from(std::iter::once("bench").chain(args.iter().copied()))?;
+        A::from_arg_matches(&matches)
+    }
+
+    #[test]
+    fn smoke_sizes_replace_the_defaults_and_conflict_with_explicit_sizes() {
+        let p = parse::<PluginBenchArgs>(&["--smoke"]).unwrap().sized();
+        assert_eq!((p.calls, p.loads), (20, 1));
+        let p = parse::<PluginBenchArgs>(&[]).unwrap().sized();
+        assert_eq!((p.calls, p.loads), (10_000, 20));
+        assert!(parse::<PluginBenchArgs>(&["--smoke", "--loads", "3"]).is_err());
+
+        let a = parse::<AgentBenchArgs>(&["--smoke", "--json"])
+            .unwrap()
+            .sized();
+        assert_eq!((a.agents, a.tokens, a.idle_agents), (vec![2], 10, 5));
+        assert!(a.json);
+        let a = parse::<AgentBenchArgs>(&[]).unwrap().sized();
+        assert_eq!(
+            (a.agents, a.tokens, a.idle_agents),
+            (vec![10, 100, 500], 100, 500)
+        );
+        assert!(parse::<AgentBenchArgs>(&["--smoke", "--agents", "3"]).is_err());
+
+        let m = parse::<McpBenchArgs>(&["--smoke", "--transports", "stdio"])
+            .unwrap()
+            .sized();
+        assert_eq!((m.calls, m.transports), (20, vec!["stdio".to_string()]));
+        assert_eq!(parse::<McpBenchArgs>(&[]).unwrap().sized().calls, 1000);
+        assert!(parse::<McpBenchArgs>(&["--smoke", "--calls", "3"]).is_err());
+
+        let p = parse::<PolicyBenchArgs>(&["--smoke"]).unwrap().sized();
+        assert_eq!((p.calls, p.rules), (20, 100));
+        assert_eq!(parse::<PolicyBenchArgs>(&[]).unwrap().sized().calls, 2000);
+        assert!(parse::<PolicyBenchArgs>(&["--smoke", "--calls", "3"]).is_err());
+
+        let s = parse::<SandboxBenchArgs>(&["--smoke", "--backends", "bwrap"])
+            .unwrap()
+            .sized();
+        assert_eq!((s.runs, s.creates), (10, 1));
+        assert_eq!(s.backends, vec!["bwrap".to_string()]);
+        let s = parse::<SandboxBenchArgs>(&[]).unwrap().sized();
+        assert_eq!((s.runs, s.creates), (500, 10));
+        assert!(parse::<SandboxBenchArgs>(&["--smoke", "--creates", "3"]).is_err());
     }
 }

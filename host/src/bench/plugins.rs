@@ -19,10 +19,28 @@ pub struct PluginBenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Smoke size (seconds, for the tests): 20 calls, 1 load.
+    #[arg(long, conflicts_with_all = ["calls", "loads"])]
+    pub smoke: bool,
+}
+
+impl PluginBenchArgs {
+    /// These options with the smoke sizes when `--smoke` is given.
+    pub(super) fn sized(&self) -> PluginBenchArgs {
+        if !self.smoke {
+            return self.clone();
+        }
+        PluginBenchArgs {
+            calls: 20,
+            loads: 1,
+            ..self.clone()
+        }
+    }
 }
 
 /// Runs the plugin benchmark with the built-in plugins in `builtin_dir`.
 pub async fn plugins(args: &PluginBenchArgs, builtin_dir: &Path) -> Result<()> {
+    let args = &args.sized();
     if args.calls == 0 || args.loads == 0 {
         bail!("--calls and --loads must be at least 1");
     }

@@ -24,6 +24,23 @@ pub struct PolicyBenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Smoke size (seconds, for the tests): 20 decisions per path (the
+    /// rule set keeps its size).
+    #[arg(long, conflicts_with = "calls")]
+    pub smoke: bool,
+}
+
+impl PolicyBenchArgs {
+    /// These options with the smoke sizes when `--smoke` is given.
+    pub(super) fn sized(&self) -> PolicyBenchArgs {
+        if !self.smoke {
+            return self.clone();
+        }
+        PolicyBenchArgs {
+            calls: 20,
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -53,6 +70,7 @@ fn rule_set(n: usize) -> Vec<ConfigRule> {
 
 /// Runs the benchmark with the built-in plugins of `builtin_dir`.
 pub async fn policy(args: &PolicyBenchArgs, builtin_dir: &Path) -> Result<()> {
+    let args = &args.sized();
     if args.calls == 0 {
         bail!("--calls must be at least 1");
     }

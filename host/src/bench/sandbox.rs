@@ -35,6 +35,23 @@ pub struct SandboxBenchArgs {
     /// is measured without and with it).
     #[arg(long)]
     pub no_network: bool,
+    /// Smoke size (seconds, for the tests): 10 runs, 1 creation.
+    #[arg(long, conflicts_with_all = ["runs", "creates"])]
+    pub smoke: bool,
+}
+
+impl SandboxBenchArgs {
+    /// These options with the smoke sizes when `--smoke` is given.
+    pub(super) fn sized(&self) -> SandboxBenchArgs {
+        if !self.smoke {
+            return self.clone();
+        }
+        SandboxBenchArgs {
+            runs: 10,
+            creates: 1,
+            ..self.clone()
+        }
+    }
 }
 
 /// One backend's figures.
@@ -50,6 +67,7 @@ struct BackendFigures {
 
 /// Runs the benchmark.
 pub async fn sandbox(args: &SandboxBenchArgs) -> Result<()> {
+    let args = &args.sized();
     if args.runs == 0 || args.creates == 0 {
         bail!("--runs and --creates must be at least 1");
     }
