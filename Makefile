@@ -63,7 +63,7 @@ test: plugins dashboard lint
 ## dashboard's Vitest.
 unit-test: setup
 	$(CARGO) test --workspace --lib --bins
-	$(CARGO) test -p paddock-sdk --all-features --doc
+	$(CARGO) test -p paddock-sdk -p paddock-scan --all-features --doc
 	npm --prefix dashboard test
 
 ## Benchmarks (figures are printed, never asserted; tests/bench.rs runs each at --smoke size).
