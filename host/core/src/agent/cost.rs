@@ -287,7 +287,6 @@ mod tests {
     use super::*;
     use crate::agent::ModelRef;
     use chrono::TimeZone;
-    use paddock_llm::ToolCallRequest;
 
     fn router(first: Tier) -> RouterConfig {
         let m = |model: &str| ModelRef {
@@ -382,17 +381,7 @@ mod tests {
 
     #[test]
     fn previous_tools_reads_the_latest_answer() {
-        let answer = |names: &[&str]| Item::Assistant {
-            text: None,
-            tool_calls: names
-                .iter()
-                .map(|n| ToolCallRequest {
-                    id: format!("c-{n}"),
-                    name: n.to_string(),
-                    arguments: "{}".into(),
-                })
-                .collect(),
-        };
+        use crate::agent::fixtures::answer;
         assert_eq!(previous_tools(&[]), None);
         let user = Item::User { text: "x".into() };
         assert_eq!(previous_tools(std::slice::from_ref(&user)), None);

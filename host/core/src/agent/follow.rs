@@ -184,7 +184,6 @@ impl Follow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use paddock_protocol::agent::{AgentConfig, ModelRef};
     use paddock_protocol::events::EventBody;
     use paddock_store::NewAgent;
 
@@ -196,27 +195,7 @@ mod tests {
         let store = Store::open_sqlite(&dir.path().join("paddock.db"))
             .await
             .unwrap();
-        let config = AgentConfig {
-            name: "follow".into(),
-            system_prompt: String::new(),
-            model: ModelRef {
-                provider: "p".into(),
-                model: "m".into(),
-            },
-            router: None,
-            temperature: None,
-            max_tokens: None,
-            workspace: dir.path().to_path_buf(),
-            workspace_id: None,
-            tools: None,
-            mcp_servers: Vec::new(),
-            network: false,
-            limits: Default::default(),
-            template: None,
-            approval_mode: Default::default(),
-            approval_timeout_secs: None,
-            rules: Vec::new(),
-        };
+        let config = crate::agent::fixtures::config("follow", dir.path().to_path_buf());
         let first = event(
             1,
             EventBody::AgentCreated {

@@ -6,6 +6,8 @@
 pub mod config;
 pub mod context;
 pub mod cost;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod follow;
 pub mod manager;
 pub mod redact;

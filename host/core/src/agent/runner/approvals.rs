@@ -468,10 +468,9 @@ fn outcome(record: &ApprovalRecord, by: &str) -> Approval {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::{AgentConfig, ModelRef};
+    use crate::agent::AgentConfig;
     use crate::policy::ApprovalMode;
     use chrono::TimeZone;
-    use paddock_protocol::agent::AgentLimits;
     use paddock_protocol::events::Event;
     use paddock_store::{NewAgent, Store};
     use serde_json::json;
@@ -739,25 +738,8 @@ mod tests {
 
     fn config() -> AgentConfig {
         AgentConfig {
-            name: "a1".into(),
-            system_prompt: String::new(),
-            model: ModelRef {
-                provider: "p".into(),
-                model: "m".into(),
-            },
-            router: None,
-            temperature: None,
-            max_tokens: None,
-            workspace: std::path::PathBuf::from("/tmp/ws"),
-            workspace_id: None,
-            tools: None,
-            mcp_servers: Vec::new(),
-            network: false,
-            limits: AgentLimits::default(),
-            template: None,
             approval_mode: ApprovalMode::AskAll,
-            approval_timeout_secs: None,
-            rules: Vec::new(),
+            ..crate::agent::fixtures::config("a1", std::path::PathBuf::from("/tmp/ws"))
         }
     }
 

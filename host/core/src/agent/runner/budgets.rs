@@ -325,8 +325,8 @@ pub(super) fn over_budget(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use paddock_llm::ModelClient;
     use paddock_llm::config::ProviderConfig;
-    use paddock_llm::{ModelClient, ToolCallRequest};
 
     fn model(provider: &str, model: &str) -> ModelRef {
         ModelRef {
@@ -401,17 +401,7 @@ mod tests {
 
     #[test]
     fn routing_reads_the_latest_answer_and_which_tools_only_read() {
-        let answer = |names: &[&str]| Item::Assistant {
-            text: None,
-            tool_calls: names
-                .iter()
-                .map(|n| ToolCallRequest {
-                    id: format!("c-{n}"),
-                    name: n.to_string(),
-                    arguments: "{}".into(),
-                })
-                .collect(),
-        };
+        use crate::agent::fixtures::answer;
         let read_only = |name: &str| name.starts_with("read");
         let (tier, info) = route_call(&router(), &[], 0, read_only);
         assert_eq!(tier, Tier::Cheap);
