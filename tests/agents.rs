@@ -822,6 +822,8 @@ async fn died_mid_call(
         router: None,
         temperature: None,
         max_tokens: None,
+        reasoning_effort: None,
+        verbosity: None,
         workspace: workspace.to_path_buf(),
         workspace_id: None,
         tools: None,
@@ -873,6 +875,7 @@ async fn died_mid_call(
             text: None,
             tool_calls: vec![request],
             finish_reason: "tool_calls".into(),
+            reasoning: Vec::new(),
         },
         EventBody::AgentStatus {
             status: AgentStatus::ExecutingTool,

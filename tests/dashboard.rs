@@ -103,6 +103,7 @@ fn big_log(agent: &str, total: u64) -> Vec<Event> {
                     arguments: format!("{{\"path\":\"{turn}.txt\"}}"),
                 }],
                 finish_reason: "tool_calls".into(),
+                reasoning: Vec::new(),
             },
             EventBody::Usage {
                 provider: "scripted".into(),
@@ -117,6 +118,8 @@ fn big_log(agent: &str, total: u64) -> Vec<Event> {
                 price_known: true,
                 ttft_ms: None,
                 route: None,
+                reasoning_tokens: 0,
+                failover: Vec::new(),
             },
             EventBody::ToolCall {
                 call_id: call_id.clone(),
@@ -138,6 +141,7 @@ fn big_log(agent: &str, total: u64) -> Vec<Event> {
                 text: Some(format!("File {turn} is fine.")),
                 tool_calls: vec![],
                 finish_reason: "stop".into(),
+                reasoning: Vec::new(),
             },
             EventBody::AgentStatus {
                 status: AgentStatus::Idle,

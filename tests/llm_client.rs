@@ -44,6 +44,9 @@ fn request(task: &str) -> ChatRequest {
         temperature: None,
         max_tokens: None,
         prompt_cache_key: Some("agent-42".into()),
+        reasoning: false,
+        reasoning_effort: None,
+        verbosity: None,
     }
 }
 
@@ -322,6 +325,7 @@ async fn a_4xx_is_not_retried() {
         req.messages.push(ChatMessage::Assistant {
             content: Some("a".into()),
             tool_calls: vec![],
+            reasoning: vec![],
         });
     }
     let (r, notes) = complete(&c, &req, &RetryBudget::new(5)).await;

@@ -10,7 +10,6 @@ use paddock_core::agent::{AgentDeps, AgentError, Manager, ModelRef, Provider};
 use paddock_core::bus::Bus;
 use paddock_core::config::Config;
 use paddock_core::policy::Policy;
-use paddock_llm::ModelClient;
 use paddock_mcp::{FileSource, McpError, McpManager};
 use paddock_plugins::{HostOptions, PluginError, PluginHost};
 use paddock_sandbox::{BackendChoice, SandboxError, SandboxManager};
@@ -144,15 +143,9 @@ impl App {
         .await?;
         let mut providers = HashMap::new();
         for p in &options.config.providers {
-            match ModelClient::new(p) {
-                Ok(client) => {
-                    providers.insert(
-                        p.name.clone(),
-                        Provider {
-                            config: p.clone(),
-                            client,
-                        },
-                    );
+            match Provider::new(p) {
+                Ok(provider) => {
+                    providers.insert(p.name.clone(), provider);
                 }
                 Err(e) => tracing::warn!(provider = %p.name, error = %e, "provider unavailable"),
             }

@@ -127,6 +127,27 @@ impl Config {
                     p.name
                 ));
             }
+            if p.breaker_failures == 0 {
+                return Err(format!(
+                    "provider `{}`: breaker_failures must be at least 1",
+                    p.name
+                ));
+            }
+            for m in &p.models {
+                for (i, t) in m.failover.iter().enumerate() {
+                    let field = format!("provider `{}`, model `{}`: failover[{i}]", p.name, m.name);
+                    if self.provider(&t.provider).is_none() {
+                        return Err(format!(
+                            "{field}.provider `{}` is not a configured provider",
+                            t.provider
+                        ));
+                    }
+                    let target = t.model.as_deref().unwrap_or(&m.name);
+                    if t.provider == p.name && target == m.name {
+                        return Err(format!("{field} names the model itself"));
+                    }
+                }
+            }
         }
         if !(0.1..=1.0).contains(&self.agents.mask_threshold) {
             return Err("agents.mask_threshold must be between 0.1 and 1.0".into());
@@ -200,6 +221,7 @@ cached_input_per_mtok = 1.25
                 input_tokens: 1_000_000,
                 output_tokens: 100_000,
                 cached_tokens: 400_000,
+                reasoning_tokens: 0,
             })
             .unwrap_or(f64::NAN);
         assert!((cost - (0.6 * 2.5 + 0.4 * 1.25 + 0.1 * 10.0)).abs() < 1e-9);
@@ -265,5 +287,43 @@ cached_input_per_mtok = 1.25
         )
         .unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn failover_targets_and_wire_apis_are_checked() {
+        let base = "[[providers]]\nname = \"openai\"\nbase_url = \"https://api.openai.com/v1\"\napi = \"responses\"\n\
+                    [[providers.models]]\nname = \"gpt-5\"\n";
+        let ok = format!(
+            "{base}failover = [{{provider = \"azure\", model = \"gpt5-deploy\"}}]\n\
+             [[providers]]\nname = \"azure\"\nbase_url = \"https://x.openai.azure.com/openai/v1\"\n"
+        );
+        let c = Config::parse(&ok, Path::new("p.toml")).unwrap();
+        let p = c.provider("openai").unwrap();
+        assert_eq!(p.api, paddock_protocol::llm::WireApi::Responses);
+        assert_eq!(c.provider("azure").unwrap().api, paddock_protocol::llm::WireApi::Chat);
+        let m = p.model("gpt-5").unwrap();
+        assert_eq!(m.failover[0].provider, "azure");
+        assert!(m.is_reasoning());
+        for (text, words) in [
+            (
+                format!("{base}failover = [{{provider = \"nowhere\"}}]\n"),
+                "provider `openai`, model `gpt-5`: failover[0].provider `nowhere` is not a configured provider",
+            ),
+            (
+                format!("{base}failover = [{{provider = \"openai\"}}]\n"),
+                "failover[0] names the model itself",
+            ),
+            (
+                base.replace("api = \"responses\"", "api = \"completions\""),
+                "completions",
+            ),
+            (
+                base.replace("api = \"responses\"", "breaker_failures = 0"),
+                "breaker_failures must be at least 1",
+            ),
+        ] {
+            let e = Config::parse(&text, Path::new("p.toml")).unwrap_err();
+            assert!(e.to_string().contains(words), "{text}: {e}");
+        }
     }
 }

@@ -49,6 +49,10 @@ impl Assembler {
                     .prompt_tokens_details
                     .and_then(|d| d.cached_tokens)
                     .unwrap_or(0),
+                reasoning_tokens: u
+                    .completion_tokens_details
+                    .and_then(|d| d.reasoning_tokens)
+                    .unwrap_or(0),
             });
         }
         let mut text = String::new();
@@ -117,6 +121,7 @@ impl Assembler {
         Ok(Completion {
             content: self.saw_content.then_some(self.content),
             tool_calls,
+            reasoning: Vec::new(),
             finish_reason,
             usage: self.usage.unwrap_or_default(),
             attempts,
@@ -177,7 +182,8 @@ mod tests {
             TokenUsage {
                 input_tokens: 10,
                 output_tokens: 2,
-                cached_tokens: 4
+                cached_tokens: 4,
+                reasoning_tokens: 0,
             }
         );
         assert!(c.tool_calls.is_empty());

@@ -1,6 +1,7 @@
 //! A model provider's configuration (`[[providers]]` in `paddock.toml`):
 //! its endpoint, key, retries and timeouts, its models and their prices.
 
+use paddock_protocol::llm::WireApi;
 use serde::{Deserialize, Serialize};
 
 /// One OpenAI-compatible endpoint.
@@ -14,6 +15,10 @@ pub struct ProviderConfig {
     /// The environment variable holding the API key (never the key itself).
     #[serde(default)]
     pub api_key_env: Option<String>,
+    /// The wire API it speaks: `chat` (Chat Completions, the default) or
+    /// `responses` (OpenAI's Responses API).
+    #[serde(default)]
+    pub api: WireApi,
     /// Models served, with prices and context windows.
     #[serde(default)]
     pub models: Vec<ModelConfig>,
@@ -29,6 +34,14 @@ pub struct ProviderConfig {
     /// Longest silence in a stream before the attempt counts as broken.
     #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: u64,
+    /// Calls in a row that must fail (past their retries) before the
+    /// provider's circuit opens and failover skips it.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long an open circuit stays open before the provider is tried
+    /// again.
+    #[serde(default = "default_breaker_cooldown_ms")]
+    pub breaker_cooldown_ms: u64,
 }
 
 fn default_max_retries() -> u32 {
@@ -43,6 +56,12 @@ fn default_max_backoff_ms() -> u64 {
 fn default_idle_timeout_ms() -> u64 {
     120_000
 }
+fn default_breaker_failures() -> u32 {
+    3
+}
+fn default_breaker_cooldown_ms() -> u64 {
+    30_000
+}
 
 impl ProviderConfig {
     /// A provider with default retry settings.
@@ -51,11 +70,14 @@ impl ProviderConfig {
             name: name.into(),
             base_url: base_url.into(),
             api_key_env: api_key_env.map(str::to_string),
+            api: WireApi::default(),
             models: Vec::new(),
             max_retries: default_max_retries(),
             initial_backoff_ms: default_initial_backoff_ms(),
             max_backoff_ms: default_max_backoff_ms(),
             idle_timeout_ms: default_idle_timeout_ms(),
+            breaker_failures: default_breaker_failures(),
+            breaker_cooldown_ms: default_breaker_cooldown_ms(),
         }
     }
 
@@ -86,6 +108,27 @@ pub struct ModelConfig {
     /// USD per million cached input tokens (default: the input price).
     #[serde(default)]
     pub cached_input_per_mtok: Option<f64>,
+    /// Whether it is a reasoning model, whose reasoning (encrypted) and
+    /// summaries are asked for over the Responses API. Default: guessed
+    /// from the name (`o1`, `o3`, `o4-mini`, `gpt-5`, `codex-…`).
+    #[serde(default)]
+    pub reasoning: Option<bool>,
+    /// Where the call goes when this provider fails past its retries (or
+    /// its circuit is open), in order.
+    #[serde(default)]
+    pub failover: Vec<FailoverTarget>,
+}
+
+/// Another place serving a model: a provider of `paddock.toml` and the
+/// model's name there (an Azure deployment, another region).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverTarget {
+    /// The provider.
+    pub provider: String,
+    /// The model's name at that provider (default: the same name).
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 fn default_context_window() -> u64 {
@@ -145,7 +188,20 @@ impl ModelConfig {
             input_per_mtok: None,
             output_per_mtok: None,
             cached_input_per_mtok: None,
+            reasoning: None,
+            failover: Vec::new(),
         }
+    }
+
+    /// Whether it is a reasoning model: as configured, else guessed from
+    /// its name.
+    pub fn is_reasoning(&self) -> bool {
+        self.reasoning.unwrap_or_else(|| {
+            let base = self.name.rsplit('/').next().unwrap_or(&self.name);
+            ["o1", "o3", "o4", "gpt-5", "codex-"]
+                .iter()
+                .any(|p| base.starts_with(p))
+        })
     }
 
     /// Its prices: the configured ones, completed from the known list
@@ -185,6 +241,7 @@ mod price_tests {
             input_tokens: input,
             output_tokens: output,
             cached_tokens: cached,
+            reasoning_tokens: 0,
         }
     }
 

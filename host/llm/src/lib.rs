@@ -3,6 +3,7 @@
 //! offline demos.
 
 pub mod assemble;
+pub mod breaker;
 pub mod client;
 pub mod config;
 pub mod retry;

@@ -74,6 +74,7 @@ fn message(m: &ChatMessage) -> ChatCompletionRequestMessage {
         ChatMessage::Assistant {
             content,
             tool_calls,
+            ..
         } => ChatCompletionRequestMessage::Assistant(ChatCompletionRequestAssistantMessage {
             content: content
                 .clone()
@@ -183,6 +184,18 @@ pub struct Usage {
     /// Details of the prompt tokens.
     #[serde(default)]
     pub prompt_tokens_details: Option<PromptTokensDetails>,
+    /// Details of the completion tokens.
+    #[serde(default)]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+}
+
+/// Details of the completion tokens.
+#[derive(Debug, Default, Deserialize)]
+pub struct CompletionTokensDetails {
+    /// Completion tokens the model spent reasoning (o-series models over
+    /// Chat Completions).
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
 }
 
 /// Details of the prompt tokens.
@@ -294,6 +307,7 @@ mod tests {
                         name: "read_file".into(),
                         arguments: "{\"path\":\"a\"}".into(),
                     }],
+                    reasoning: Vec::new(),
                 },
                 ChatMessage::Tool {
                     tool_call_id: "call_1".into(),
@@ -308,6 +322,9 @@ mod tests {
             temperature: Some(0.5),
             max_tokens: Some(100),
             prompt_cache_key: Some("agent-1".into()),
+            reasoning: false,
+            reasoning_effort: None,
+            verbosity: None,
         };
         let v = serde_json::to_value(request_body(&req)).unwrap();
         assert_eq!(v["stream"], true);

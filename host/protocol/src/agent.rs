@@ -37,9 +37,17 @@ pub struct AgentConfig {
     /// Sampling temperature.
     #[serde(default)]
     pub temperature: Option<f32>,
-    /// Cap on each answer's tokens.
+    /// Cap on each answer's tokens (`max_output_tokens` over the
+    /// Responses API).
     #[serde(default)]
     pub max_tokens: Option<u32>,
+    /// How hard a reasoning model thinks (Responses API; the model's own
+    /// default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<crate::llm::ReasoningEffort>,
+    /// How long its answers are (Responses API, models that take it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verbosity: Option<crate::llm::Verbosity>,
     /// The directory the tools see at `/workspace`.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub workspace: PathBuf,

@@ -3,7 +3,7 @@
 //! core's `bus`).
 
 use crate::agent::AgentConfig;
-use crate::llm::ToolCallRequest;
+use crate::llm::{ReasoningItem, ToolCallRequest};
 use crate::policy::ApprovalStatus;
 use crate::policy::{Decision, RiskLevel};
 use chrono::{DateTime, Utc};
@@ -94,6 +94,13 @@ pub enum EventBody {
         /// The text piece.
         text: String,
     },
+    /// A piece of the model's reasoning summary as it streams (live only;
+    /// the whole summary is stored with the answer).
+    #[serde(rename = "message.reasoning")]
+    MessageReasoning {
+        /// The text piece.
+        text: String,
+    },
     /// The model's complete answer.
     #[serde(rename = "message.assistant")]
     MessageAssistant {
@@ -103,6 +110,11 @@ pub enum EventBody {
         /// The tool calls it asked for.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         tool_calls: Vec<ToolCallRequest>,
+        /// Its reasoning items (Responses API): the summaries to show, and
+        /// the encrypted reasoning sent back to the model on the next
+        /// call, so a restarted host continues the same chain of thought.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reasoning: Vec<ReasoningItem>,
         /// Why the model stopped (`stop`, `tool_calls`, `length`, …).
         finish_reason: String,
     },
@@ -224,6 +236,9 @@ pub enum EventBody {
         output_tokens: u64,
         /// Cached prompt tokens.
         cached_tokens: u64,
+        /// Output tokens spent reasoning (part of `output_tokens`).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        reasoning_tokens: u64,
         /// Cost in USD from the model's price (0 when the price is unknown).
         cost_usd: f64,
         /// Whether the model's price is known; when not, `cost_usd` is 0
@@ -245,6 +260,10 @@ pub enum EventBody {
         /// (`provider`/`model` above are the chosen one).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         route: Option<RouteInfo>,
+        /// The failover targets tried or passed over before
+        /// `provider`/`model` served the call, in order, with why.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        failover: Vec<SkippedTarget>,
     },
     /// Something went wrong.
     #[serde(rename = "error")]
@@ -256,6 +275,33 @@ pub enum EventBody {
         /// Whether the agent carries on.
         recoverable: bool,
     },
+}
+
+/// A failover target that did not serve a model call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SkippedTarget {
+    /// Its provider.
+    pub provider: String,
+    /// Its model.
+    pub model: String,
+    /// Why it did not serve.
+    pub why: SkipReason,
+    /// What happened, for humans (the last failure, or since when its
+    /// circuit is open).
+    pub message: String,
+}
+
+/// Why a failover target did not serve a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// It was tried and failed past its retries.
+    Failed,
+    /// Its circuit breaker was open (it failed repeatedly just before), so
+    /// it was not tried.
+    CircuitOpen,
 }
 
 fn known() -> bool {
@@ -285,6 +331,7 @@ impl EventBody {
             EventBody::AgentStatus { .. } => "agent.status",
             EventBody::MessageUser { .. } => "message.user",
             EventBody::MessageDelta { .. } => "message.delta",
+            EventBody::MessageReasoning { .. } => "message.reasoning",
             EventBody::MessageAssistant { .. } => "message.assistant",
             EventBody::ToolCall { .. } => "tool.call",
             EventBody::ToolOutput { .. } => "tool.output",
@@ -299,7 +346,10 @@ impl EventBody {
 
     /// Whether the event is stored (everything but deltas).
     pub fn is_durable(&self) -> bool {
-        !matches!(self, EventBody::MessageDelta { .. })
+        !matches!(
+            self,
+            EventBody::MessageDelta { .. } | EventBody::MessageReasoning { .. }
+        )
     }
 
     /// The `data` part as JSON.
@@ -379,6 +429,9 @@ pub enum ErrorCode {
     ModelRetry,
     /// A model call failed for good (or its retries ran out).
     ModelFailed,
+    /// A provider failed past its retries and the call goes to the model's
+    /// next failover target (recoverable).
+    ModelFailover,
     /// The same tool call failed too many times in a row.
     RepeatedToolFailure,
     /// The run used its `max_turns`.
@@ -397,9 +450,10 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in a stable order.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::ModelRetry,
         ErrorCode::ModelFailed,
+        ErrorCode::ModelFailover,
         ErrorCode::RepeatedToolFailure,
         ErrorCode::LimitTurns,
         ErrorCode::BudgetExceeded,
@@ -414,6 +468,7 @@ impl ErrorCode {
         match self {
             ErrorCode::ModelRetry => "model_retry",
             ErrorCode::ModelFailed => "model_failed",
+            ErrorCode::ModelFailover => "model_failover",
             ErrorCode::RepeatedToolFailure => "repeated_tool_failure",
             ErrorCode::LimitTurns => "limit_turns",
             ErrorCode::BudgetExceeded => "budget_exceeded",

@@ -1,6 +1,7 @@
 //! The model-facing types shared by the client, the scripted model and the
 //! agent loop. They mirror OpenAI's Chat Completions shapes, without the
-//! parts Paddock does not use.
+//! parts Paddock does not use, plus what the Responses API adds: reasoning
+//! items carried between turns, reasoning effort and verbosity.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,10 @@ pub enum ChatMessage {
         /// The tool calls, in the model's order.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         tool_calls: Vec<ToolCallRequest>,
+        /// The reasoning items the answer came with (Responses API), sent
+        /// back before it so the model continues the same chain of thought.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reasoning: Vec<ReasoningItem>,
     },
     /// The result of one tool call.
     Tool {
@@ -47,6 +52,107 @@ pub struct ToolCallRequest {
     pub name: String,
     /// The arguments, a JSON text.
     pub arguments: String,
+}
+
+/// A reasoning item of a Responses-API answer: the model's reasoning,
+/// encrypted by the provider (opaque to Paddock) and sent back verbatim on
+/// the next request, with the readable summary the model gave of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReasoningItem {
+    /// The provider's id of the item (`rs_…`).
+    pub id: String,
+    /// The summary's parts, as the model wrote them (none when the model
+    /// gave no summary).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub summary: Vec<String>,
+    /// The encrypted reasoning (`include: ["reasoning.encrypted_content"]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted_content: Option<String>,
+}
+
+/// Which wire API a provider speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum WireApi {
+    /// Chat Completions (`POST {base_url}/chat/completions`): every
+    /// OpenAI-compatible server.
+    #[default]
+    Chat,
+    /// OpenAI's Responses API (`POST {base_url}/responses`), stateless
+    /// (`store: false`) with the encrypted reasoning carried by Paddock.
+    Responses,
+}
+
+impl WireApi {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WireApi::Chat => "chat",
+            WireApi::Responses => "responses",
+        }
+    }
+}
+
+/// How hard a reasoning model thinks (Responses API `reasoning.effort`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningEffort {
+    /// No reasoning (models that allow it).
+    None,
+    /// The least.
+    Minimal,
+    /// Low.
+    Low,
+    /// Medium (the models' usual default).
+    Medium,
+    /// High.
+    High,
+    /// The most (models that allow it).
+    Xhigh,
+}
+
+impl ReasoningEffort {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasoningEffort::None => "none",
+            ReasoningEffort::Minimal => "minimal",
+            ReasoningEffort::Low => "low",
+            ReasoningEffort::Medium => "medium",
+            ReasoningEffort::High => "high",
+            ReasoningEffort::Xhigh => "xhigh",
+        }
+    }
+}
+
+/// How long the model's answers are (Responses API `text.verbosity`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum Verbosity {
+    /// Terse.
+    Low,
+    /// The default.
+    Medium,
+    /// Thorough.
+    High,
+}
+
+impl Verbosity {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verbosity::Low => "low",
+            Verbosity::Medium => "medium",
+            Verbosity::High => "high",
+        }
+    }
 }
 
 /// A tool offered to the model.
@@ -76,6 +182,14 @@ pub struct ChatRequest {
     /// Sent as `prompt_cache_key` so the provider routes this agent's
     /// requests to the same prompt cache.
     pub prompt_cache_key: Option<String>,
+    /// Whether the model reasons: over the Responses API, its encrypted
+    /// reasoning and a summary are asked for (`include`,
+    /// `reasoning.summary`), which models that do not reason refuse.
+    pub reasoning: bool,
+    /// Reasoning effort (Responses API; not sent over Chat Completions).
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// Answer verbosity (Responses API; not sent over Chat Completions).
+    pub verbosity: Option<Verbosity>,
 }
 
 /// Why the model stopped.
@@ -86,7 +200,8 @@ pub enum FinishReason {
     Stop,
     /// It asked for tools.
     ToolCalls,
-    /// It hit `max_tokens`.
+    /// It hit `max_tokens` (or, over the Responses API, was incomplete
+    /// for `max_output_tokens`).
     Length,
     /// The provider filtered the content.
     ContentFilter,
@@ -120,6 +235,9 @@ pub struct TokenUsage {
     pub output_tokens: u64,
     /// Prompt tokens served from the provider's cache.
     pub cached_tokens: u64,
+    /// Output tokens spent reasoning (part of `output_tokens`).
+    #[serde(default)]
+    pub reasoning_tokens: u64,
 }
 
 /// A complete model answer, assembled from the stream.
@@ -129,6 +247,8 @@ pub struct Completion {
     pub content: Option<String>,
     /// Complete tool calls (every one with its full arguments text).
     pub tool_calls: Vec<ToolCallRequest>,
+    /// Reasoning items (Responses API), to send back on the next request.
+    pub reasoning: Vec<ReasoningItem>,
     /// Why it stopped.
     pub finish_reason: FinishReason,
     /// Its usage (zero when the provider sent none).
@@ -142,6 +262,8 @@ pub struct Completion {
 pub enum StreamNote {
     /// A piece of the answer's text.
     Delta(String),
+    /// A piece of the model's reasoning summary (its thinking, shown live).
+    Reasoning(String),
     /// The attempt failed and will be retried after `wait_ms`; text deltas
     /// sent so far belong to the abandoned attempt.
     Retrying {

@@ -32,6 +32,12 @@ pub(crate) struct RunArgs {
     /// An OpenAI-compatible API base (e.g. http://127.0.0.1:8080/v1); key from $OPENAI_API_KEY.
     #[arg(long)]
     pub(crate) model_url: Option<String>,
+    /// The wire API of --model-url: chat (Chat Completions) or responses (OpenAI's Responses API).
+    #[arg(long, value_enum, default_value_t = paddock_protocol::llm::WireApi::Chat, requires = "model_url")]
+    pub(crate) api: paddock_protocol::llm::WireApi,
+    /// How hard a reasoning model thinks (Responses API).
+    #[arg(long, value_enum)]
+    pub(crate) reasoning_effort: Option<paddock_protocol::llm::ReasoningEffort>,
     /// The model name (default: the provider's first model).
     #[arg(long)]
     pub(crate) model: Option<String>,
@@ -94,8 +100,22 @@ fn write_event(
             let _ = stdout.flush();
         }
         B::MessageAssistant {
-            text, tool_calls, ..
+            text,
+            tool_calls,
+            reasoning,
+            ..
         } => {
+            // The model's thinking, as it summarised it (stored whole with
+            // the answer; the live pieces are not interleaved with text).
+            for part in reasoning.iter().flat_map(|r| &r.summary) {
+                if *streaming {
+                    let _ = writeln!(stdout);
+                    *streaming = false;
+                }
+                for line in part.lines() {
+                    let _ = writeln!(stdout, "  ~ {line}");
+                }
+            }
             if *streaming {
                 let _ = writeln!(stdout);
             } else if let Some(t) = text {
@@ -205,6 +225,7 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     let model = if let Some(url) = &args.model_url {
         let key_env = std::env::var_os("OPENAI_API_KEY").map(|_| "OPENAI_API_KEY");
         let mut provider = paddock_core::config::ProviderConfig::new("cli", url, key_env);
+        provider.api = args.api;
         let name = args
             .model
             .clone()
@@ -261,6 +282,7 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
             mcp_servers: Some(args.mcp_servers.clone()),
             network: Some(args.network),
             limits,
+            reasoning_effort: args.reasoning_effort,
             approval_mode: args.approval_mode,
             rules: Some(args.rules.clone()),
             ..AgentTemplate::default()
@@ -295,6 +317,7 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     let mut final_text: Option<String> = None;
     let mut outcome: Option<(AgentStatus, Option<String>)> = None;
     let mut totals = (0u64, 0u64, 0u64, 0f64, 0u64);
+    let mut reasoning_tokens = 0u64;
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     let mut interrupting = false;
@@ -336,8 +359,19 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
                 cached_tokens,
                 cost_usd,
                 masked_tokens_saved,
+                reasoning_tokens: reasoned,
+                failover,
+                provider,
                 ..
             } => {
+                reasoning_tokens += reasoned;
+                if !failover.is_empty() && !args.json {
+                    let passed: Vec<String> = failover
+                        .iter()
+                        .map(|s| format!("{} ({})", s.provider, s.message))
+                        .collect();
+                    eprintln!("  failover: served by {provider} after {}", passed.join("; "));
+                }
                 totals.0 += input_tokens;
                 totals.1 += output_tokens;
                 totals.2 += cached_tokens;
@@ -359,8 +393,13 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     // The run's sandbox (a container, a cgroup) goes with it.
     app.sandbox.shutdown().await;
     app.mcp.shutdown().await;
+    let reasoned = if reasoning_tokens > 0 {
+        format!(" ({reasoning_tokens} reasoning)")
+    } else {
+        String::new()
+    };
     let summary = format!(
-        "usage: {} input tokens ({} cached), {} output tokens, ${:.4}; {} input tokens saved by masking",
+        "usage: {} input tokens ({} cached), {} output tokens{reasoned}, ${:.4}; {} input tokens saved by masking",
         totals.0, totals.2, totals.1, totals.3, totals.4
     );
     match outcome {
@@ -430,6 +469,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             finish_reason: "stop".into(),
+            reasoning: Vec::new(),
         }
     }
 

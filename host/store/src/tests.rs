@@ -375,6 +375,8 @@ fn config(name: &str) -> AgentConfig {
         router: None,
         temperature: Some(0.25),
         max_tokens: Some(1000),
+        reasoning_effort: None,
+        verbosity: None,
         workspace: PathBuf::from("/tmp/ws"),
         workspace_id: None,
         tools: Some(vec!["read_file".into()]),
@@ -454,11 +456,13 @@ fn all_durable_bodies() -> Vec<EventBody> {
                 arguments: r#"{"path":"src/lib.rs"}"#.into(),
             }],
             finish_reason: "tool_calls".into(),
+            reasoning: Vec::new(),
         },
         EventBody::MessageAssistant {
             text: None,
             tool_calls: vec![],
             finish_reason: "length".into(),
+            reasoning: Vec::new(),
         },
         EventBody::AgentStatus {
             status: AgentStatus::ExecutingTool,
@@ -498,6 +502,8 @@ fn all_durable_bodies() -> Vec<EventBody> {
             route: None,
             price_known: true,
             ttft_ms: None,
+            reasoning_tokens: 0,
+            failover: Vec::new(),
         },
         EventBody::Error {
             code: paddock_protocol::events::ErrorCode::ModelRetry,
@@ -754,6 +760,8 @@ async fn batch_is_all_or_nothing(url: String) {
                 route: None,
                 price_known: true,
                 ttft_ms: None,
+                reasoning_tokens: 0,
+                failover: Vec::new(),
             },
         )
     };
@@ -886,6 +894,8 @@ async fn denormalised_status_usage_and_last_seq(url: String) {
                 route: None,
                 price_known: true,
                 ttft_ms: None,
+                reasoning_tokens: 0,
+                failover: Vec::new(),
             },
         )
     };
@@ -1411,6 +1421,8 @@ fn usage_at(agent: &str, seq: u64, ts: DateTime<Utc>, model: &str, cost: f64) ->
             route: None,
             price_known: true,
             ttft_ms: None,
+            reasoning_tokens: 0,
+            failover: Vec::new(),
         },
     }
 }

@@ -10,6 +10,7 @@
 
 use crate::policy::{Action, RiskLevel};
 use paddock_llm::{ChatMessage, ToolCallRequest};
+use paddock_protocol::llm::ReasoningItem;
 use paddock_protocol::events::{Event, EventBody};
 use std::collections::HashSet;
 
@@ -30,6 +31,8 @@ pub enum Item {
         text: Option<String>,
         /// Its tool calls.
         tool_calls: Vec<ToolCallRequest>,
+        /// Its reasoning items (Responses API), sent back with it.
+        reasoning: Vec<ReasoningItem>,
     },
     /// A tool call was started (recorded before it ran).
     ToolStarted {
@@ -161,10 +164,14 @@ impl Transcript {
         let item = match body {
             EventBody::MessageUser { text } => Item::User { text: text.clone() },
             EventBody::MessageAssistant {
-                text, tool_calls, ..
+                text,
+                tool_calls,
+                reasoning,
+                ..
             } => Item::Assistant {
                 text: text.clone(),
                 tool_calls: tool_calls.clone(),
+                reasoning: reasoning.clone(),
             },
             EventBody::ToolCall {
                 call_id, read_only, ..
@@ -325,7 +332,11 @@ impl Transcript {
                         deferred.push(text);
                     }
                 }
-                Item::Assistant { text, tool_calls } => {
+                Item::Assistant {
+                    text,
+                    tool_calls,
+                    reasoning,
+                } => {
                     // An answer while calls are open cannot happen in a
                     // consistent log; close them defensively.
                     open.clear();
@@ -333,11 +344,19 @@ impl Transcript {
                         + tool_calls
                             .iter()
                             .map(|c| c.name.len() + c.arguments.len())
+                            .sum::<usize>()
+                        + reasoning
+                            .iter()
+                            .map(|r| {
+                                r.summary.iter().map(String::len).sum::<usize>()
+                                    + r.encrypted_content.as_deref().map_or(0, str::len)
+                            })
                             .sum::<usize>();
                     open.extend(tool_calls.iter().map(|c| c.id.as_str()));
                     messages.push(ChatMessage::Assistant {
                         content: text.clone(),
                         tool_calls: tool_calls.clone(),
+                        reasoning: reasoning.clone(),
                     });
                 }
                 Item::ToolStarted { .. } | Item::Gate { .. } => {}
@@ -441,6 +460,7 @@ mod tests {
         Item::Assistant {
             text: None,
             tool_calls: calls.iter().map(|c| call(c)).collect(),
+            reasoning: vec![],
         }
     }
     fn result(id: &str, content: &str) -> Item {
@@ -480,6 +500,7 @@ mod tests {
         t.items.push(Item::Assistant {
             text: Some("done".into()),
             tool_calls: vec![],
+            reasoning: vec![],
         });
         assert_eq!(t.next_step(), Step::Idle);
         t.items.push(user("more"));

@@ -19,6 +19,8 @@ pub(crate) fn config(name: &str, workspace: PathBuf) -> AgentConfig {
         router: None,
         temperature: None,
         max_tokens: None,
+        reasoning_effort: None,
+        verbosity: None,
         workspace,
         workspace_id: None,
         tools: None,
@@ -45,5 +47,6 @@ pub(crate) fn answer(names: &[&str]) -> Item {
                 arguments: "{}".into(),
             })
             .collect(),
+        reasoning: Vec::new(),
     }
 }

@@ -39,9 +39,38 @@ impl Redactor {
     /// An event body with every string of its data redacted (a body whose
     /// redacted data no longer fits its type is kept as it was; strings
     /// only get shorter placeholders, so this does not happen in practice).
+    ///
+    /// An answer's reasoning items are the exception: their ids and
+    /// encrypted reasoning are the provider's opaque ciphertext, sent back
+    /// verbatim (a placeholder in them would break the chain of thought),
+    /// so only their readable summaries are redacted.
     pub fn redact_event(&self, body: EventBody) -> EventBody {
         let mut data = body.data();
+        let opaque = match data.get_mut("reasoning") {
+            Some(r) if matches!(body, EventBody::MessageAssistant { .. }) => {
+                let items = r.as_array_mut().map(std::mem::take).unwrap_or_default();
+                let mut summaries = serde_json::Value::Array(
+                    items
+                        .iter()
+                        .map(|i| i.get("summary").cloned().unwrap_or_default())
+                        .collect(),
+                );
+                self.redact_json(&mut summaries);
+                Some((items, summaries))
+            }
+            _ => None,
+        };
         self.redact_json(&mut data);
+        if let Some((mut items, serde_json::Value::Array(summaries))) = opaque {
+            for (item, summary) in items.iter_mut().zip(summaries) {
+                if let Some(obj) = item.as_object_mut()
+                    && !summary.is_null()
+                {
+                    obj.insert("summary".into(), summary);
+                }
+            }
+            data["reasoning"] = serde_json::Value::Array(items);
+        }
         EventBody::from_parts(body.type_name(), data).unwrap_or(body)
     }
 
@@ -92,5 +121,35 @@ mod tests {
         let r = Redactor::with_values(["s3cr3t-value".to_string()]);
         let t = "fn main() { println!(\"hello\"); } // skeleton sk- short";
         assert_eq!(r.redact(t), t);
+    }
+
+    #[test]
+    fn reasoning_keeps_its_ciphertext_and_loses_secrets_in_its_summary() {
+        use paddock_protocol::llm::ReasoningItem;
+        let r = Redactor::with_values(["hunter2-secret-value".to_string()]);
+        // Ciphertext that happens to hold a token shape and the secret.
+        let cipher = "gAAAA-sk-proj-abcdefghijklmnopqrstuvwxyz012345-hunter2-secret-value".to_string();
+        let body = EventBody::MessageAssistant {
+            text: Some("the password is hunter2-secret-value".into()),
+            tool_calls: Vec::new(),
+            finish_reason: "stop".into(),
+            reasoning: vec![ReasoningItem {
+                id: "rs_1".into(),
+                summary: vec!["I read hunter2-secret-value".into(), "then".into()],
+                encrypted_content: Some(cipher.clone()),
+            }],
+        };
+        let EventBody::MessageAssistant {
+            text, reasoning, ..
+        } = r.redact_event(body)
+        else {
+            panic!("not an answer");
+        };
+        assert!(!text.unwrap().contains("hunter2"));
+        assert_eq!(reasoning.len(), 1);
+        assert_eq!(reasoning[0].id, "rs_1");
+        assert_eq!(reasoning[0].encrypted_content.as_deref(), Some(cipher.as_str()));
+        assert!(!reasoning[0].summary[0].contains("hunter2"), "{:?}", reasoning[0]);
+        assert_eq!(reasoning[0].summary[1], "then");
     }
 }

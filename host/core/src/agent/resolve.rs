@@ -65,9 +65,16 @@ pub struct AgentTemplate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0, maximum = 2)]
     pub temperature: Option<f64>,
-    /// Cap on each answer's tokens.
+    /// Cap on each answer's tokens (`max_output_tokens` over the
+    /// Responses API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// How hard a reasoning model thinks (Responses API providers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<paddock_protocol::llm::ReasoningEffort>,
+    /// How long its answers are (Responses API, models that take it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verbosity: Option<paddock_protocol::llm::Verbosity>,
     /// The workspace directory (under an allowed root). Give one of
     /// `workspace`, `workspace_id` and `worktree`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -320,6 +327,8 @@ impl<'a> Resolver<'a> {
         take!(router);
         take!(temperature);
         take!(max_tokens);
+        take!(reasoning_effort);
+        take!(verbosity);
         // The request's place to work wins over the template's.
         if f.workspace.is_some() || f.workspace_id.is_some() || f.worktree.is_some() {
             merged.workspace = None;
@@ -403,6 +412,8 @@ impl<'a> Resolver<'a> {
             // Checked above, so the narrowing cannot leave the range.
             temperature: merged.temperature.map(|t| t as f32),
             max_tokens: merged.max_tokens,
+            reasoning_effort: merged.reasoning_effort,
+            verbosity: merged.verbosity,
             workspace,
             workspace_id,
             tools: merged.tools,

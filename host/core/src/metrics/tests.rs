@@ -26,6 +26,8 @@ fn usage(model: &str, input: u64, cached: u64, output: u64, cost: f64, known: bo
         attempts: 1,
         masked_tokens_saved: 0,
         route: None,
+        reasoning_tokens: 0,
+        failover: Vec::new(),
     }
 }
 

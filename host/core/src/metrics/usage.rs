@@ -427,6 +427,7 @@ fn routing_figures<'a>(
             input_tokens: u.input_tokens,
             output_tokens: u.output_tokens,
             cached_tokens: u.cached_tokens,
+            reasoning_tokens: u.reasoning_tokens,
         });
     }
     r.saved_usd = r.all_strong_usd - r.cost_usd;

@@ -325,7 +325,6 @@ pub(super) fn over_budget(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use paddock_llm::ModelClient;
     use paddock_llm::config::ProviderConfig;
 
     fn model(provider: &str, model: &str) -> ModelRef {
@@ -369,8 +368,7 @@ mod tests {
             "models": [{"name": "big", "context_window": 1000, "input_per_mtok": 3.0}],
         }))
         .unwrap();
-        let client = ModelClient::new(&config).unwrap();
-        let providers = HashMap::from([("p".to_string(), Provider { config, client })]);
+        let providers = HashMap::from([("p".to_string(), Provider::new(&config).unwrap())]);
         let (p, listed) = find_model(&providers, &model("p", "big")).unwrap();
         assert_eq!(p.config.name, "p");
         assert_eq!(

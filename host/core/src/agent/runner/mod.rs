@@ -9,6 +9,8 @@
 //!   until the model answers without tool calls, a limit is hit, the user
 //!   interrupts or something fails;
 //! - `budgets`: run limits, cost budgets and the router's choice of model;
+//! - `failover`: the targets a model call may go to when its provider
+//!   fails, and their circuit breakers;
 //! - `tools`: one tool call's path — resolve → policy → approval →
 //!   sandbox, plugin or MCP server → result — and its streamed output;
 //! - `approvals`: asking a human, waiting, applying the decision,
@@ -16,6 +18,7 @@
 
 mod approvals;
 mod budgets;
+mod failover;
 mod tools;
 mod turn;
 
@@ -27,6 +30,7 @@ use crate::bus::Bus;
 use crate::policy::rules::Rule;
 use crate::policy::{Policy, Subject};
 use paddock_llm::config::ProviderConfig;
+use paddock_llm::breaker::Breaker;
 use paddock_llm::{ModelClient, RetryBudget};
 use paddock_mcp::McpManager;
 use paddock_plugins::PluginHost;
@@ -143,13 +147,30 @@ async fn wait_for_store(store: &Store) {
     }
 }
 
-/// A configured provider: its settings and its client.
+/// A configured provider: its settings, its client and its circuit
+/// breaker (shared by every agent, and by clones).
 #[derive(Clone)]
 pub struct Provider {
     /// Its configuration.
     pub config: ProviderConfig,
     /// Its client.
     pub client: ModelClient,
+    /// Opens after repeated failed calls, so failover passes it over.
+    pub breaker: Arc<Breaker>,
+}
+
+impl Provider {
+    /// The provider `config` describes, its API key read now.
+    pub fn new(config: &ProviderConfig) -> Result<Provider, paddock_llm::LlmError> {
+        Ok(Provider {
+            client: ModelClient::new(config)?,
+            breaker: Arc::new(Breaker::new(
+                config.breaker_failures,
+                Duration::from_millis(config.breaker_cooldown_ms),
+            )),
+            config: config.clone(),
+        })
+    }
 }
 
 /// What every agent shares: the store, the bus, the tools, the models.
@@ -464,6 +485,16 @@ impl Agent {
     /// is redacted and no secret is split across deltas; empty text is not
     /// sent.
     fn delta(&self, text: String) {
+        self.live_only(text, |text| EventBody::MessageDelta { text });
+    }
+
+    /// Broadcasts a live-only piece of the model's reasoning summary, out
+    /// of its own redacting stream like [`Agent::delta`]'s text.
+    fn reasoning_delta(&self, text: String) {
+        self.live_only(text, |text| EventBody::MessageReasoning { text });
+    }
+
+    fn live_only(&self, text: String, body: fn(String) -> EventBody) {
         if text.is_empty() {
             return;
         }
@@ -471,7 +502,7 @@ impl Agent {
             seq: self.last_seq(),
             agent_id: self.id.clone(),
             ts: chrono::Utc::now(),
-            body: EventBody::MessageDelta { text },
+            body: body(text),
         }));
     }
 

@@ -8,7 +8,8 @@
 
 use super::budgets;
 use super::tools::{ToolRun, failed_result};
-use super::{Agent, AgentError, Failure, Outcome, Provider};
+use super::failover::{self, Target};
+use super::{Agent, AgentError, Failure, Outcome};
 use crate::agent::config::RouterConfig;
 use crate::agent::context::{Step, Transcript};
 use crate::agent::cost::FailureCounter;
@@ -17,7 +18,9 @@ use paddock_llm::config::ModelConfig;
 use paddock_llm::{ChatRequest, Completion, StreamNote, ToolCallRequest, ToolDef};
 use paddock_protocol::agent::Tier;
 use paddock_protocol::events::ErrorCode;
-use paddock_protocol::events::{AgentStatus, Event, EventBody, RouteInfo};
+use paddock_protocol::events::{
+    AgentStatus, Event, EventBody, RouteInfo, SkipReason, SkippedTarget,
+};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -168,11 +171,14 @@ impl Agent {
             temperature: self.config.temperature,
             max_tokens: self.config.max_tokens,
             prompt_cache_key: Some(format!("paddock-{}", self.id)),
+            reasoning: model.is_reasoning() || self.config.reasoning_effort.is_some(),
+            reasoning_effort: self.config.reasoning_effort,
+            verbosity: self.config.verbosity,
         };
+        let targets = self.targets(provider, model);
         let result = self
             .call_model(
-                provider,
-                &model,
+                &targets,
                 &request,
                 (
                     prepared.tokens_saved,
@@ -236,120 +242,184 @@ impl Agent {
         }
     }
 
-    /// Calls the model, streaming deltas live through one redacting stream
-    /// (which holds back a tail that could be the start of a secret and
-    /// lets it out when the answer ends, is interrupted or — discarded — is
-    /// retried); stores the answer and its `usage` event (with the tokens
-    /// masking saved and, for a routed call, its route).
+    /// Calls the model at the first target that serves, in order: a
+    /// target whose circuit is open is passed over (unless it is the
+    /// last), one that fails past its retries passes the call on. Deltas
+    /// stream live through one redacting stream per kind (answer text and
+    /// reasoning summary), which holds back a tail that could be the start
+    /// of a secret and lets it out when the answer ends, is interrupted or
+    /// — discarded — is retried or failed over. Stores the answer and its
+    /// `usage` event (with the tokens masking saved, the route of a routed
+    /// call, and the targets that did not serve).
     async fn call_model(
         &self,
-        provider: &Provider,
-        model: &ModelConfig,
+        targets: &[Target<'_>],
         request: &ChatRequest,
         (tokens_saved, route): (u64, Option<RouteInfo>),
         token: &CancellationToken,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<ModelResult, AgentError> {
         let started = Instant::now();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<StreamNote>();
-        let mut on_note = move |n: StreamNote| {
-            let _ = tx.send(n);
-        };
-        // Boxed so that dropping it on interrupt closes the HTTP stream at
-        // once, not when this function returns.
-        let mut call = Box::pin(
-            provider
-                .client
-                .complete(request, &self.budget, &mut on_note),
-        );
         let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
         let timeout = tokio::time::sleep_until(deadline.unwrap_or(far));
         tokio::pin!(timeout);
-        let mut partial = String::new();
-        let mut live = self.deps.redactor.stream();
-        // When the first text arrived (time to first token).
-        let mut first_text: Option<Instant> = None;
-        let result = loop {
-            tokio::select! {
-                biased;
-                _ = token.cancelled() => {
-                    drop(call);
-                    self.delta(live.finish());
-                    // Keep what the user already saw.
-                    if let Some(kept) = interrupted_answer(partial) {
-                        self.append(kept).await?;
+        let mut stream = LiveAnswer {
+            partial: String::new(),
+            text: self.deps.redactor.stream(),
+            reasoning: self.deps.redactor.stream(),
+            // When the first text arrived (time to first token).
+            first_text: None,
+        };
+        let mut skipped = Vec::new();
+        for (index, target) in targets.iter().enumerate() {
+            if let Some(passed) = failover::passed_over(target, index, targets.len()) {
+                tracing::info!(provider = %target.provider.config.name, "failover: circuit open, passed over");
+                skipped.push(passed);
+                continue;
+            }
+            let mut request = request.clone();
+            request.model = target.model.name.clone();
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<StreamNote>();
+            let mut on_note = move |n: StreamNote| {
+                let _ = tx.send(n);
+            };
+            // Boxed so that dropping it on interrupt closes the HTTP stream
+            // at once, not when this function returns.
+            let mut call = Box::pin(target.provider.client.complete(
+                &request,
+                &self.budget,
+                &mut on_note,
+            ));
+            let result = loop {
+                tokio::select! {
+                    biased;
+                    _ = token.cancelled() => {
+                        drop(call);
+                        let partial = stream.finish(self);
+                        // Keep what the user already saw.
+                        if let Some(kept) = interrupted_answer(partial) {
+                            self.append(kept).await?;
+                        }
+                        return Ok(ModelResult::Interrupted);
                     }
-                    return Ok(ModelResult::Interrupted);
+                    _ = &mut timeout => {
+                        return Ok(ModelResult::Failed(Failure::new(
+                            ErrorCode::LimitTime,
+                            "the run reached its wall-time limit during a model call".into(),
+                        )));
+                    }
+                    Some(note) = rx.recv() => self.on_note(note, &mut stream).await?,
+                    result = call.as_mut() => break result,
                 }
-                _ = &mut timeout => {
-                    return Ok(ModelResult::Failed(Failure::new(
-                        ErrorCode::LimitTime,
-                        "the run reached its wall-time limit during a model call".into(),
-                    )));
-                }
-                Some(note) = rx.recv() => {
-                    first_text_of(&mut first_text, &note);
-                    self.on_note(note, &mut partial, &mut live).await?
-                }
-                result = call.as_mut() => break result,
+            };
+            drop(call);
+            while let Ok(note) = rx.try_recv() {
+                self.on_note(note, &mut stream).await?;
             }
-        };
-        while let Ok(note) = rx.try_recv() {
-            first_text_of(&mut first_text, &note);
-            self.on_note(note, &mut partial, &mut live).await?;
+            let completion = match result {
+                Ok(c) => c,
+                Err(e) => {
+                    let passes = failover::fails_over(&e);
+                    if passes {
+                        target.provider.breaker.failed();
+                    }
+                    match targets.get(index + 1) {
+                        Some(next) if passes => {
+                            stream.discard();
+                            self.append(failover::failover_note(target, &e, next))
+                                .await?;
+                            skipped.push(target.skipped(SkipReason::Failed, e.to_string()));
+                            continue;
+                        }
+                        _ => {
+                            return Ok(ModelResult::Failed(Failure::new(
+                                ErrorCode::ModelFailed,
+                                format!("the model call failed: {e}"),
+                            )));
+                        }
+                    }
+                }
+            };
+            target.provider.breaker.succeeded();
+            // The held-back tails go out before the answer is stored.
+            let first_text = stream.first_text;
+            stream.finish(self);
+            let answer = self.append(answer_body(&completion)).await?;
+            self.append(usage_body(
+                &target.provider.config.name,
+                &target.model,
+                &completion,
+                (
+                    started.elapsed(),
+                    first_text.map(|t| t.duration_since(started)),
+                ),
+                (tokens_saved, route),
+                skipped,
+            ))
+            .await?;
+            return Ok(ModelResult::Answer(answer, completion.usage.input_tokens));
         }
-        let completion = match result {
-            Ok(c) => c,
-            Err(e) => {
-                return Ok(ModelResult::Failed(Failure::new(
-                    ErrorCode::ModelFailed,
-                    format!("the model call failed: {e}"),
-                )));
-            }
-        };
-        // The held-back tail goes out before the answer is stored.
-        self.delta(live.finish());
-        let answer = self.append(answer_body(&completion)).await?;
-        self.append(usage_body(
-            &provider.config.name,
-            model,
-            &request.model,
-            &completion,
-            (
-                started.elapsed(),
-                first_text.map(|t| t.duration_since(started)),
-            ),
-            (tokens_saved, route),
-        ))
-        .await?;
-        Ok(ModelResult::Answer(answer, completion.usage.input_tokens))
+        // Only reached with no target at all, which `targets` never gives.
+        Ok(ModelResult::Failed(Failure::new(
+            ErrorCode::ModelFailed,
+            "the model call failed: no provider could serve it".into(),
+        )))
     }
 
-    /// Handles a note of the model stream: a delta goes into the answer so
-    /// far and, through the redacting stream `live`, out to subscribers; a
-    /// retry discards both.
-    async fn on_note(
-        &self,
-        note: StreamNote,
-        partial: &mut String,
-        live: &mut RedactStream<'_>,
-    ) -> Result<(), AgentError> {
+    /// Handles a note of the model stream: a text delta goes into the
+    /// answer so far and, through its redacting stream, out to subscribers;
+    /// a reasoning delta likewise, as `message.reasoning`; a retry discards
+    /// both and is recorded.
+    async fn on_note(&self, note: StreamNote, live: &mut LiveAnswer<'_>) -> Result<(), AgentError> {
         match note {
             StreamNote::Delta(text) => {
-                partial.push_str(&text);
-                self.delta(live.push(&text));
+                live.first_text.get_or_insert_with(Instant::now);
+                live.partial.push_str(&text);
+                self.delta(live.text.push(&text));
+            }
+            StreamNote::Reasoning(text) => {
+                self.reasoning_delta(live.reasoning.push(&text));
             }
             StreamNote::Retrying {
                 attempt,
                 wait_ms,
                 reason,
             } => {
-                partial.clear();
                 live.discard();
                 self.append(retry_note(attempt, wait_ms, &reason)).await?;
             }
         }
         Ok(())
+    }
+}
+
+/// What one model call has streamed live so far.
+struct LiveAnswer<'r> {
+    /// The answer's text so far (kept if the user interrupts).
+    partial: String,
+    /// The redacting stream of the text deltas.
+    text: RedactStream<'r>,
+    /// The redacting stream of the reasoning-summary deltas.
+    reasoning: RedactStream<'r>,
+    /// When the current attempt's first text arrived.
+    first_text: Option<Instant>,
+}
+
+impl LiveAnswer<'_> {
+    /// An attempt was abandoned (retried or failed over): what it streamed
+    /// is dropped, the time to first text starts over.
+    fn discard(&mut self) {
+        self.partial.clear();
+        self.text.discard();
+        self.reasoning.discard();
+        self.first_text = None;
+    }
+
+    /// The answer ended: the held-back tails go out; returns the text.
+    fn finish(&mut self, agent: &Agent) -> String {
+        agent.reasoning_delta(self.reasoning.finish());
+        agent.delta(self.text.finish());
+        std::mem::take(&mut self.partial)
     }
 }
 
@@ -439,6 +509,7 @@ fn interrupted_answer(partial: String) -> Option<EventBody> {
         text: Some(partial),
         tool_calls: Vec::new(),
         finish_reason: "interrupted".into(),
+        reasoning: Vec::new(),
     })
 }
 
@@ -448,28 +519,30 @@ fn answer_body(completion: &Completion) -> EventBody {
         text: completion.content.clone(),
         tool_calls: completion.tool_calls.clone(),
         finish_reason: completion.finish_reason.as_str().to_string(),
+        reasoning: completion.reasoning.clone(),
     }
 }
 
-/// The `usage` event of a completed call to `model` (named `request_model`
-/// in the request) of `provider`: its tokens, its cost (0, and not known,
-/// without a price), its `(duration, time to first text)`, and the
-/// `(tokens masking saved, route)`.
+/// The `usage` event of a completed call to `model` (its name is the one
+/// sent) of `provider`: its tokens, its cost (0, and not known, without a
+/// price), its `(duration, time to first text)`, the `(tokens masking
+/// saved, route)`, and the failover targets that did not serve it.
 fn usage_body(
     provider: &str,
     model: &ModelConfig,
-    request_model: &str,
     completion: &Completion,
     (duration, first_text): (Duration, Option<Duration>),
     (tokens_saved, route): (u64, Option<RouteInfo>),
+    failover: Vec<SkippedTarget>,
 ) -> EventBody {
     let cost = model.cost(&completion.usage);
     EventBody::Usage {
         provider: provider.to_string(),
-        model: request_model.to_string(),
+        model: model.name.clone(),
         input_tokens: completion.usage.input_tokens,
         output_tokens: completion.usage.output_tokens,
         cached_tokens: completion.usage.cached_tokens,
+        reasoning_tokens: completion.usage.reasoning_tokens,
         cost_usd: cost.unwrap_or(0.0),
         price_known: cost.is_some(),
         duration_ms: duration.as_millis() as u64,
@@ -477,16 +550,7 @@ fn usage_body(
         attempts: completion.attempts,
         masked_tokens_saved: tokens_saved,
         route,
-    }
-}
-
-/// Notes when the answer's first text arrived; a retry starts over.
-fn first_text_of(first: &mut Option<Instant>, note: &StreamNote) {
-    match note {
-        StreamNote::Delta(_) => {
-            first.get_or_insert_with(Instant::now);
-        }
-        StreamNote::Retrying { .. } => *first = None,
+        failover,
     }
 }
 
@@ -699,6 +763,7 @@ mod tests {
                 text: Some("Let me".into()),
                 tool_calls: Vec::new(),
                 finish_reason: "interrupted".into(),
+                reasoning: Vec::new(),
             })
         );
     }
@@ -716,33 +781,35 @@ mod tests {
     }
 
     #[test]
-    fn the_first_text_is_timed_from_the_first_delta_after_the_last_retry() {
-        let mut first = None;
-        first_text_of(&mut first, &StreamNote::Delta("a".into()));
-        let at = first;
-        assert!(at.is_some());
-        first_text_of(&mut first, &StreamNote::Delta("b".into()));
-        assert_eq!(first, at, "later deltas do not move it");
-        first_text_of(
-            &mut first,
-            &StreamNote::Retrying {
-                attempt: 1,
-                wait_ms: 1,
-                reason: "x".into(),
-            },
-        );
-        assert_eq!(first, None, "a retry starts over");
+    fn an_abandoned_attempt_drops_what_it_streamed() {
+        let redactor = crate::agent::redact::Redactor::with_values(Vec::new());
+        let mut live = LiveAnswer {
+            partial: "Hel".into(),
+            text: redactor.stream(),
+            reasoning: redactor.stream(),
+            first_text: Some(Instant::now()),
+        };
+        assert_eq!(live.text.push("Hello there, "), "Hello there, ");
+        live.discard();
+        assert_eq!(live.partial, "");
+        assert_eq!(live.first_text, None, "the time to first text starts over");
     }
 
     fn completion() -> Completion {
         Completion {
             content: Some("done".into()),
             tool_calls: vec![call("read_file", r#"{"path":"a"}"#)],
+            reasoning: vec![paddock_protocol::llm::ReasoningItem {
+                id: "rs_1".into(),
+                summary: vec!["Reading a first.".into()],
+                encrypted_content: Some("opaque".into()),
+            }],
             finish_reason: FinishReason::ToolCalls,
             usage: TokenUsage {
                 input_tokens: 1_000_000,
                 output_tokens: 500_000,
                 cached_tokens: 0,
+                reasoning_tokens: 200_000,
             },
             attempts: 2,
         }
@@ -757,6 +824,7 @@ mod tests {
                 text: Some("done".into()),
                 tool_calls: c.tool_calls.clone(),
                 finish_reason: "tool_calls".into(),
+                reasoning: c.reasoning.clone(),
             }
         );
         let priced = ModelConfig {
@@ -773,13 +841,19 @@ mod tests {
                 model: "big".into(),
             },
         };
+        let skipped = vec![SkippedTarget {
+            provider: "primary".into(),
+            model: "house-model".into(),
+            why: SkipReason::Failed,
+            message: "HTTP 500".into(),
+        }];
         let usage = usage_body(
             "p",
             &priced,
-            "house-model",
             &c,
             (Duration::from_millis(1500), Some(Duration::from_millis(40))),
             (123, Some(route.clone())),
+            skipped.clone(),
         );
         assert_eq!(
             usage,
@@ -796,6 +870,8 @@ mod tests {
                 attempts: 2,
                 masked_tokens_saved: 123,
                 route: Some(route),
+                reasoning_tokens: 200_000,
+                failover: skipped,
             }
         );
     }
@@ -805,10 +881,10 @@ mod tests {
         let usage = usage_body(
             "p",
             &ModelConfig::named("house-model"),
-            "house-model",
             &completion(),
             (Duration::ZERO, None),
             (0, None),
+            Vec::new(),
         );
         let EventBody::Usage {
             cost_usd,
