@@ -32,6 +32,7 @@ mod openapi;
 mod plugin_host;
 mod policy;
 mod redaction;
+mod responses;
 mod sandbox;
 mod sandbox_bwrap;
 mod sandbox_docker;

@@ -8,7 +8,7 @@ mod cli;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use cli::{Usage, mcp, plugin, policy, run, serve, tool};
+use cli::{Usage, export, mcp, plugin, policy, run, serve, tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,6 +54,9 @@ enum Command {
     /// Check what the policy pipeline decides, without running anything.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
+    /// Print a stored run as a scripted-model script, to replay it offline and see where a new
+    /// run diverges (turn a bug report into a regression test).
+    ExportScript(export::ExportArgs),
     /// Serve an OpenAI-compatible model that replays a script (tests, benchmarks, demos).
     ScriptedModel(paddock_llm::scripted::ScriptedModelArgs),
     /// Print the API's OpenAPI document (the dashboard's types are generated from it).
@@ -67,6 +70,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Tool(cmd) => tool::run(&cli, cmd).await,
         Command::Serve(args) => serve::run(&cli, args).await,
         Command::Run(args) => run::run(&cli, args).await,
+        Command::ExportScript(args) => export::run(&cli, args).await,
         Command::Mcp(cmd) => mcp::run(&cli, cmd).await,
         Command::Policy(cmd) => policy::run(&cli, cmd).await,
         Command::Bench(cmd) => cli::bench::run(&cli, cmd).await,

@@ -76,6 +76,11 @@ pub struct ModelView {
     /// Its prices (configured, or the list price of a model Paddock
     /// knows); null when unknown: its calls are counted as unpriced.
     pub price: Option<paddock_core::config::Price>,
+    /// Whether it reasons (its encrypted reasoning and summaries are asked
+    /// for over the Responses API).
+    pub reasoning: bool,
+    /// Where its calls go when this provider fails, in order.
+    pub failover: Vec<paddock_protocol::agent::ModelRef>,
 }
 
 /// A configured model provider. The key itself is never shown.
@@ -85,12 +90,17 @@ pub struct ProviderView {
     pub name: String,
     /// The API base.
     pub base_url: String,
+    /// The wire API it speaks.
+    pub api: paddock_protocol::llm::WireApi,
     /// The environment variable holding the API key.
     pub api_key_env: Option<String>,
     /// Whether that variable is set (and not empty) on the host.
     pub api_key_set: bool,
     /// Whether its client could be set up.
     pub available: bool,
+    /// While its circuit breaker is open (it failed repeatedly, so failover
+    /// passes it over): milliseconds until it is tried again.
+    pub circuit_open_ms: Option<u64>,
     /// Its models.
     pub models: Vec<ModelView>,
 }
@@ -106,6 +116,7 @@ pub async fn providers(State(state): State<AppState>) -> Json<Vec<ProviderView>>
         .map(|p| ProviderView {
             name: p.name.clone(),
             base_url: p.base_url.clone(),
+            api: p.api,
             api_key_env: p.api_key_env.clone(),
             api_key_set: p
                 .api_key_env
@@ -113,6 +124,11 @@ pub async fn providers(State(state): State<AppState>) -> Json<Vec<ProviderView>>
                 .and_then(|v| std::env::var(v).ok())
                 .is_some_and(|v| !v.trim().is_empty()),
             available: deps.providers.contains_key(&p.name),
+            circuit_open_ms: deps
+                .providers
+                .get(&p.name)
+                .and_then(|live| live.breaker.check().err())
+                .map(|open| open.remaining.as_millis() as u64),
             models: p
                 .models
                 .iter()
@@ -120,6 +136,15 @@ pub async fn providers(State(state): State<AppState>) -> Json<Vec<ProviderView>>
                     name: m.name.clone(),
                     context_window: m.context_window,
                     price: m.price(),
+                    reasoning: m.is_reasoning(),
+                    failover: m
+                        .failover
+                        .iter()
+                        .map(|t| paddock_protocol::agent::ModelRef {
+                            provider: t.provider.clone(),
+                            model: t.model.clone().unwrap_or_else(|| m.name.clone()),
+                        })
+                        .collect(),
                 })
                 .collect(),
         })

@@ -304,6 +304,16 @@ pub enum SkipReason {
     CircuitOpen,
 }
 
+impl SkipReason {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Failed => "failed",
+            SkipReason::CircuitOpen => "circuit_open",
+        }
+    }
+}
+
 fn known() -> bool {
     true
 }

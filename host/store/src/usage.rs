@@ -22,6 +22,8 @@ pub struct UsageRecord {
     pub output_tokens: u64,
     /// Cached prompt tokens.
     pub cached_tokens: u64,
+    /// Output tokens spent reasoning (part of `output_tokens`).
+    pub reasoning_tokens: u64,
     /// Cost in USD (0 when the price is unknown).
     pub cost_usd: f64,
     /// Whether the model's price was known.
@@ -32,6 +34,8 @@ pub struct UsageRecord {
     pub ttft_ms: Option<u64>,
     /// For an agent on a model router: the tier chosen and why.
     pub route: Option<paddock_protocol::events::RouteInfo>,
+    /// The failover targets that did not serve the call.
+    pub failover: Vec<paddock_protocol::events::SkippedTarget>,
 }
 
 impl UsageRecord {
@@ -43,11 +47,13 @@ impl UsageRecord {
             input_tokens,
             output_tokens,
             cached_tokens,
+            reasoning_tokens,
             cost_usd,
             price_known,
             duration_ms,
             ttft_ms,
             route,
+            failover,
             ..
         } = &event.body
         else {
@@ -61,11 +67,13 @@ impl UsageRecord {
             input_tokens: *input_tokens,
             output_tokens: *output_tokens,
             cached_tokens: *cached_tokens,
+            reasoning_tokens: *reasoning_tokens,
             cost_usd: *cost_usd,
             price_known: *price_known,
             duration_ms: *duration_ms,
             ttft_ms: *ttft_ms,
             route: route.clone(),
+            failover: failover.clone(),
         })
     }
 }

@@ -70,6 +70,7 @@ struct Prom {
     tokens: IntCounterVec,
     cost: prometheus::CounterVec,
     unpriced: IntCounterVec,
+    failovers: IntCounterVec,
     model_duration: HistogramVec,
     ttft: HistogramVec,
     tool_calls: IntCounterVec,
@@ -135,9 +136,14 @@ impl Prom {
                 "Model calls that returned an answer.",
                 &["provider", "model"],
             )?,
+            failovers: counter(
+                "model_failovers_total",
+                "Model calls a provider did not serve, so that the model's next failover target did: why failed (past its retries) or circuit_open (passed over).",
+                &["provider", "model", "why"],
+            )?,
             tokens: counter(
                 "model_tokens_total",
-                "Tokens of model calls: kind input (prompt, cached included), cached (prompt tokens served from the provider's cache) or output.",
+                "Tokens of model calls: kind input (prompt, cached included), cached (prompt tokens served from the provider's cache), output, or reasoning (output tokens spent reasoning).",
                 &["provider", "model", "kind"],
             )?,
             cost,
@@ -320,12 +326,22 @@ impl Metrics {
             ("input", u.input_tokens),
             ("cached", u.cached_tokens),
             ("output", u.output_tokens),
+            ("reasoning", u.reasoning_tokens),
         ] {
             p.tokens.with_label_values(&[pm[0], pm[1], kind]).inc_by(n);
         }
         p.cost.with_label_values(&pm).inc_by(u.cost_usd.max(0.0));
         if !u.price_known {
             p.unpriced.with_label_values(&pm).inc();
+        }
+        for skipped in &u.failover {
+            p.failovers
+                .with_label_values(&[
+                    &self.label("provider", &skipped.provider),
+                    &self.label("model", &skipped.model),
+                    skipped.why.as_str(),
+                ])
+                .inc();
         }
         p.model_duration
             .with_label_values(&pm)
