@@ -1,7 +1,8 @@
 //! The model client over the Responses API against a tiny local HTTP
 //! server that replays a recorded stream byte for byte: split at every
 //! byte boundary and at many random ones, cut before `response.completed`
-//! (retried), failed (retried, the key redacted).
+//! (retried), failed (retried, the key redacted) — and Chat Completions
+//! through the same reading loop.
 
 // The helpers outside the `#[tokio::test]` functions are test code too.
 #![allow(clippy::unwrap_used)]
@@ -474,4 +475,73 @@ async fn failed_responses_and_errors_are_retried_without_the_key() {
     }
     let head = &server.requests.lock().unwrap()[0].0;
     assert!(head.contains("authorization: Bearer ") || head.contains("Authorization: Bearer "));
+}
+
+/// The same client over Chat Completions (the default API), which shares
+/// the reading loop: a recorded chunk stream split one byte per read, and
+/// one that ends without `[DONE]` or a finish reason (retried).
+#[tokio::test]
+async fn chat_completions_still_stream_through_the_shared_loop() {
+    let chunks = [
+        r#"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
+        r#"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"naïve "},"finish_reason":null}]}"#,
+        r#"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"read_file","arguments":"{\"pa"}}]},"finish_reason":null}]}"#,
+        r#"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"th\":\"a\"}"}}]},"finish_reason":null}]}"#,
+        r#"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+        r#"{"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15,"prompt_tokens_details":{"cached_tokens":2}}}"#,
+    ];
+    let mut stream: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+    let cut = stream.len() - chunks[4].len() - chunks[5].len() - 16;
+    stream.push_str("data: [DONE]\n\n");
+    let body = stream.as_bytes();
+    let server = serve(vec![
+        Reply::split(&body[..cut], &[]),
+        Reply::split(body, &(1..body.len()).collect::<Vec<_>>()),
+    ])
+    .await;
+    let mut p = ProviderConfig::new("local", &server.base_url, None);
+    p.initial_backoff_ms = 1;
+    p.max_backoff_ms = 5;
+    let c = ModelClient::new(&p).unwrap();
+    let mut req = request();
+    req.reasoning = false;
+    let mut notes = Vec::new();
+    let got = c
+        .complete(&req, &RetryBudget::new(10), &mut |n| notes.push(n))
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        Completion {
+            content: Some("naïve ".into()),
+            tool_calls: vec![ToolCallRequest {
+                id: "call_1".into(),
+                name: "read_file".into(),
+                arguments: "{\"path\":\"a\"}".into(),
+            }],
+            reasoning: vec![],
+            finish_reason: FinishReason::ToolCalls,
+            usage: TokenUsage {
+                input_tokens: 10,
+                output_tokens: 5,
+                cached_tokens: 2,
+                reasoning_tokens: 0,
+            },
+            attempts: 2,
+        }
+    );
+    let (text, _, retries) = live(&notes);
+    assert_eq!(text, "naïve ");
+    assert_eq!(retries.len(), 1);
+    assert!(
+        retries[0].contains("no finish_reason, no [DONE]"),
+        "{retries:?}"
+    );
+    let requests = server.requests.lock().unwrap();
+    assert!(
+        requests[0]
+            .0
+            .starts_with("POST /v1/chat/completions HTTP/1.1\r\n")
+    );
+    assert_eq!(requests[0].1["messages"][0]["role"], "system");
 }
