@@ -4,16 +4,17 @@
 //! ([`super::responses`]) — assembles it, and retries what is worth
 //! retrying — within the provider's `max_retries` and the agent's
 //! [`RetryBudget`]. Both APIs share everything but the request body and the
-//! decoding of the stream's events ([`Decoder`]): the headers, key
+//! decoding of the stream's events (`Decoder`): the headers, key
 //! redaction, the idle timeout, the retries and the notes.
 //!
 //! The Chat Completions request body is async-openai's
-//! `CreateChatCompletionRequest`; the HTTP is done with reqwest directly. async-openai's streaming call hides the
-//! response headers (so `Retry-After` could not be honoured), parses chunks
-//! more strictly than compatible servers deserve (see [`super::wire`]), and
-//! its client cannot put a deadline on the silence between chunks. Doing the
-//! request ourselves also makes every retry ours: reqwest's own retry policy
-//! is switched off.
+//! `CreateChatCompletionRequest`; the HTTP is done with reqwest directly.
+//! async-openai's streaming call hides the response headers (so
+//! `Retry-After` could not be honoured), parses chunks more strictly than
+//! compatible servers deserve (see [`super::wire`]), and its client cannot
+//! put a deadline on the silence between chunks. Doing the request
+//! ourselves also makes every retry ours: reqwest's own retry policy is
+//! switched off.
 //!
 //! Cancel-safety: [`ModelClient::complete`] owns the response stream; dropping
 //! its future drops the stream, and reqwest closes a connection whose body
