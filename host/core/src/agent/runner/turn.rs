@@ -7,8 +7,8 @@
 //! circles.
 
 use super::budgets;
-use super::tools::{ToolRun, failed_result};
 use super::failover::{self, Target};
+use super::tools::{ToolRun, failed_result};
 use super::{Agent, AgentError, Failure, Outcome, Provider};
 use crate::agent::config::RouterConfig;
 use crate::agent::context::{Step, Transcript};
