@@ -531,16 +531,17 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Every file of `dir` with its content, sorted.
+/// Every file of `dir` with its content, sorted (directories by name).
 fn tree(dir: &Path) -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read_to_string(e.path()).unwrap(),
-            )
+            let name = e.file_name().to_string_lossy().into_owned();
+            match std::fs::read_to_string(e.path()) {
+                Ok(text) => (name, text),
+                Err(_) => (name, "(a directory)".into()),
+            }
         })
         .collect();
     files.sort();

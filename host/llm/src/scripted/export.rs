@@ -297,6 +297,8 @@ mod tests {
     fn a_run_becomes_turns_with_what_each_answer_received() {
         let out = script_from_events("a1", &log()).unwrap();
         assert_eq!((out.turns, out.task.as_str()), (2, "fix the bug"));
+        // The scripted model takes it as it is.
+        crate::scripted::Script::from_yaml_str(&out.yaml).unwrap();
         assert!(
             out.yaml.starts_with("# The run of agent a1 (`fixer`"),
             "{}",
