@@ -4,6 +4,7 @@
 //! `paddock scripted-model` runs it. The script format is in README.md
 //! ("The scripted model") and [`script`].
 
+mod answer;
 pub mod export;
 mod responses;
 pub mod script;

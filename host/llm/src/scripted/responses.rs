@@ -7,8 +7,8 @@
 //! `input` is [`Conversation::from_responses`]; selection, faults and pacing
 //! are shared with Chat Completions in [`super::server`].
 
+use super::answer::{Answer, Frames, encrypted_reasoning, openai_error, stamp};
 use super::script::{Conversation, Script, Selected};
-use super::server::{Answer, Frames, openai_error, stamp};
 use axum::http::StatusCode;
 use axum::response::Response;
 use paddock_protocol::llm::FinishReason;
@@ -452,68 +452,6 @@ pub(super) fn missing_reasoning(
         Some("input"),
         &message,
     ))
-}
-
-const REASONING_KEY: &[u8] = b"paddock scripted model: encrypted reasoning";
-
-/// FNV-1a over `parts`, each prefixed with its length.
-fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in (part.len() as u64).to_le_bytes().iter().chain(part.iter()) {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
-}
-
-/// The splitmix64 finalizer: spreads every input bit over the output.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-/// The opaque `encrypted_content` of the reasoning turn `index` of scenario
-/// `scenario` gives in the conversation starting with `first_user`: a
-/// keyed hash of the three, base64 after a Fernet-like prefix, the same in
-/// every run, so a later request can be checked for it.
-pub(super) fn encrypted_reasoning(first_user: &str, scenario: usize, index: usize) -> String {
-    let mut bytes = Vec::with_capacity(48);
-    for block in 0u8..6 {
-        let h = fnv1a(&[
-            REASONING_KEY,
-            &[block],
-            first_user.as_bytes(),
-            &(scenario as u64).to_le_bytes(),
-            &(index as u64).to_le_bytes(),
-        ]);
-        bytes.extend(mix(h).to_be_bytes());
-    }
-    format!("gAAAAAB{}", base64(&bytes))
-}
-
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * k)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -1299,24 +1237,5 @@ turns:
                 .contains("POST /v1/responses")
         );
         assert_eq!(m.stats().requests, 6);
-    }
-
-    #[test]
-    fn encrypted_reasoning_is_stable_and_distinct() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        let a = encrypted_reasoning("fix the bug", 0, 1);
-        assert_eq!(a, encrypted_reasoning("fix the bug", 0, 1));
-        assert_eq!(a.len(), "gAAAAAB".len() + 64);
-        for other in [
-            encrypted_reasoning("fix the bug", 0, 2),
-            encrypted_reasoning("fix the bug", 1, 1),
-            encrypted_reasoning("fix the bug!", 0, 1),
-        ] {
-            assert_ne!(a, other);
-        }
     }
 }

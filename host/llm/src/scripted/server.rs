@@ -4,21 +4,21 @@
 //! Completions rendering (chunks and `chat.completion`). The Responses-API
 //! rendering is in [`super::responses`].
 
+use super::answer::{Answer, Frames, Place, openai_error, stamp};
 use super::responses::{self, ResponsesOptions, ResponsesStream};
-use super::script::{Conversation, Deltas, Fault, InputError, Script, Turn};
+use super::script::{Conversation, Fault, InputError, Script};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State as AxState;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use paddock_protocol::llm::FinishReason;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -111,18 +111,6 @@ pub(super) fn router(state: Arc<State>) -> Router {
 /// Largest request body the scripted model reads.
 pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
 
-/// An OpenAI error body (`{"error": {"message", "type", "param", "code"}}`).
-pub(super) fn openai_error(
-    status: StatusCode,
-    kind: &str,
-    code: Option<&str>,
-    param: Option<&str>,
-    message: &str,
-) -> Response {
-    let body = json!({"error": {"message": message, "type": kind, "param": param, "code": code}});
-    (status, axum::Json(body)).into_response()
-}
-
 fn bad_request(param: Option<&str>, message: &str) -> Response {
     openai_error(
         StatusCode::BAD_REQUEST,
@@ -153,18 +141,6 @@ async fn models(AxState(st): AxState<Arc<State>>) -> Response {
 
 async fn requests(AxState(st): AxState<Arc<State>>) -> Response {
     axum::Json(Value::Array(st.requests())).into_response()
-}
-
-fn now_micros() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros())
-        .unwrap_or(0)
-}
-
-/// A latency-probe token, `t<unix_micros> `, stamped now.
-pub(super) fn stamp() -> String {
-    format!("t{} ", now_micros())
 }
 
 fn conversation_key(first_user: &str) -> u64 {
@@ -465,28 +441,6 @@ impl Drop for ActiveGuard {
     }
 }
 
-/// One route's rendering of an answer as a list of SSE frames, sent in
-/// order by [`produce`] (which paces the token frames and injects cuts and
-/// hangs by frame position), or as one JSON body.
-pub(super) trait Frames: Send + 'static {
-    /// How many frames the stream has.
-    fn len(&self) -> usize;
-    /// Whether frame `i` carries a token (paced by `tokens_per_second`).
-    fn is_token(&self, i: usize) -> bool;
-    /// The frame that ends the answer (`finish_reason` chunk,
-    /// `response.completed`): a cut happens before it at the latest.
-    fn final_index(&self) -> usize;
-    /// Where a `cut` without `at_chunk` happens: just after the first
-    /// argument fragment of the first tool call; without tool calls, in
-    /// the middle of the text.
-    fn default_cut(&self) -> usize;
-    /// Frame `i` as sent, `data: …\n\n` (and an `event:` line where the API
-    /// has one). Called once per frame, in order.
-    fn render(&mut self, i: usize) -> String;
-    /// The non-streaming answer.
-    fn whole(&self) -> Value;
-}
-
 /// Sends the frames, paced, with the fault if any.
 async fn produce(
     st: Arc<State>,
@@ -558,218 +512,6 @@ async fn drained(tx: &mpsc::Sender<Result<Bytes, std::io::Error>>) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     tokio::time::sleep(Duration::from_millis(10)).await;
-}
-
-/// Where an answer is: its conversation and turn, for ids and tokens.
-pub(super) struct Place<'a> {
-    /// The conversation's key (a hash of its first user message).
-    pub(super) key: u64,
-    /// The conversation's first user message.
-    pub(super) first_user: &'a str,
-    /// The scenario's position.
-    pub(super) scenario: usize,
-    /// The turn's position in it.
-    pub(super) index: usize,
-}
-
-/// A tool call of an answer.
-pub(super) struct Call {
-    /// `call_…`: the id the client answers with.
-    pub(super) id: String,
-    /// `fc_…`: the output item's id (Responses API).
-    pub(super) item_id: String,
-    /// The tool.
-    pub(super) name: String,
-    /// The arguments text.
-    pub(super) arguments: String,
-    /// The arguments in 4-character fragments, as streamed.
-    pub(super) fragments: Vec<String>,
-}
-
-/// The reasoning an answer starts with (Responses API).
-pub(super) struct Reasoning {
-    /// `rs_…`.
-    pub(super) id: String,
-    /// The summary.
-    pub(super) summary: String,
-    /// The summary as streamed.
-    pub(super) pieces: Vec<String>,
-    /// The opaque encrypted reasoning.
-    pub(super) encrypted: String,
-}
-
-/// Usage numbers, the script's or computed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Usage {
-    /// Prompt tokens.
-    pub(super) prompt: u64,
-    /// Completion tokens (including the reasoning ones).
-    pub(super) completion: u64,
-    /// Cached prompt tokens.
-    pub(super) cached: u64,
-    /// Reasoning tokens.
-    pub(super) reasoning: u64,
-}
-
-/// A turn's answer, independent of the wire API: its parts already cut
-/// into the deltas both renderings stream.
-pub(super) struct Answer {
-    /// The model the request named.
-    pub(super) model: String,
-    /// Unix seconds.
-    pub(super) created: u64,
-    /// The pace (tokens per second; 0: as fast as possible).
-    pub(super) pace: f64,
-    /// `t<unix_micros> ` tokens sent before the text.
-    pub(super) stamps: u32,
-    /// The text.
-    pub(super) text: Option<String>,
-    /// The text as streamed.
-    pub(super) text_pieces: Vec<String>,
-    /// The reasoning, if any.
-    pub(super) reasoning: Option<Reasoning>,
-    /// The tool calls.
-    pub(super) calls: Vec<Call>,
-    /// Why it stops.
-    pub(super) finish_reason: FinishReason,
-    /// Its usage.
-    pub(super) usage: Usage,
-    /// `msg_…`: the message item's id (Responses API).
-    pub(super) message_id: String,
-}
-
-/// Splits text into words, each with the whitespace after it.
-fn words(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_space = false;
-    for ch in text.chars() {
-        if !ch.is_whitespace() && in_space {
-            out.push(std::mem::take(&mut cur));
-            in_space = false;
-        }
-        if ch.is_whitespace() {
-            in_space = true;
-        }
-        cur.push(ch);
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-/// Splits text into pieces of 4 characters.
-fn fours(text: &str) -> Vec<String> {
-    sized(text, 4, 4)
-}
-
-/// Splits text into pieces of `min`, `min + 1`, …, `max`, `min`, …
-/// characters (each at least 1).
-fn sized(text: &str, min: usize, max: usize) -> Vec<String> {
-    let (min, max) = (min.max(1), max.max(min.max(1)));
-    let mut sizes = (min..=max).cycle();
-    let mut out = Vec::new();
-    let mut chars = text.chars().peekable();
-    while chars.peek().is_some() {
-        let n = sizes.next().unwrap_or(min);
-        out.push(chars.by_ref().take(n).collect());
-    }
-    out
-}
-
-fn split(text: &str, deltas: Deltas) -> Vec<String> {
-    match deltas {
-        Deltas::Words => words(text),
-        Deltas::Chars { min, max } => sized(text, min, max),
-    }
-}
-
-impl Answer {
-    pub(super) fn new(turn: &Turn, model: &str, at: Place<'_>, request_bytes: usize) -> Answer {
-        let Place {
-            key,
-            first_user,
-            scenario,
-            index,
-        } = at;
-        let text_pieces = turn
-            .text
-            .as_deref()
-            .map(|t| split(t, turn.deltas))
-            .unwrap_or_default();
-        let calls: Vec<Call> = turn
-            .tool_calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Call {
-                id: format!("call_{key:016x}_{index}_{i}"),
-                item_id: format!("fc_{key:016x}_{index}_{i}"),
-                name: c.name.clone(),
-                arguments: c.arguments.clone(),
-                fragments: fours(&c.arguments),
-            })
-            .collect();
-        let reasoning = turn.reasoning.as_ref().map(|summary| Reasoning {
-            id: format!("rs_{key:016x}_{index}"),
-            summary: summary.clone(),
-            pieces: split(summary, turn.deltas),
-            encrypted: responses::encrypted_reasoning(first_user, scenario, index),
-        });
-        let reasoning_tokens = turn
-            .usage
-            .reasoning_tokens
-            .unwrap_or_else(|| reasoning.as_ref().map_or(0, |r| r.pieces.len() as u64));
-        let streamed = u64::from(turn.stamp_tokens)
-            + text_pieces.len() as u64
-            + calls
-                .iter()
-                .map(|c| 1 + c.fragments.len() as u64)
-                .sum::<u64>();
-        let created = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        Answer {
-            model: model.to_string(),
-            created,
-            pace: turn.tokens_per_second,
-            stamps: turn.stamp_tokens,
-            text: turn.text.clone(),
-            text_pieces,
-            reasoning,
-            calls,
-            finish_reason: turn.finish_reason.clone(),
-            usage: Usage {
-                prompt: turn
-                    .usage
-                    .prompt_tokens
-                    .unwrap_or((request_bytes as u64).div_ceil(4)),
-                completion: turn
-                    .usage
-                    .completion_tokens
-                    .unwrap_or(streamed + reasoning_tokens),
-                cached: turn.usage.cached_tokens.unwrap_or(0),
-                reasoning: reasoning_tokens,
-            },
-            message_id: format!("msg_{key:016x}_{index}"),
-        }
-    }
-
-    /// Whether the answer has a message (text or stamps).
-    pub(super) fn has_message(&self) -> bool {
-        self.text.is_some() || self.stamps > 0
-    }
-
-    /// The whole text, stamped now.
-    pub(super) fn full_text(&self) -> String {
-        let mut t = String::new();
-        for _ in 0..self.stamps {
-            t.push_str(&stamp());
-        }
-        t.push_str(self.text.as_deref().unwrap_or(""));
-        t
-    }
 }
 
 /// One chunk of a streamed chat completion.
@@ -1011,21 +753,5 @@ mod tests {
             "{\"a\""
         );
         assert_eq!(m.stats().streams_cut, 1);
-    }
-
-    #[test]
-    fn words_keep_their_spaces() {
-        assert_eq!(
-            words("Hello big  world\n"),
-            vec!["Hello ", "big  ", "world\n"]
-        );
-        assert_eq!(words(" lead"), vec![" ", "lead"]);
-        assert_eq!(fours("{\"a\": 1}"), vec!["{\"a\"", ": 1}"]);
-        assert_eq!(
-            sized("CANARYq7Zp3xé", 1, 3),
-            vec!["C", "AN", "ARY", "q", "7Z", "p3x", "é"]
-        );
-        assert_eq!(sized("abcde", 2, 2), vec!["ab", "cd", "e"]);
-        assert_eq!(words("").len(), 0);
     }
 }
