@@ -322,33 +322,50 @@ turns:
     assert_eq!(s.model.stats().streams_abandoned, 1);
 }
 
-/// A primary provider over the Responses API whose every answer is
-/// `fault`, failing over to a secondary over Chat Completions; returns the
-/// run's events, the two models and the metrics text.
-async fn failover_run(fault: &str) -> (Vec<Event>, RunningModel, RunningModel, String) {
-    let primary = model(&format!("turns:\n  - fault: {fault}\n  - fault: {fault}\n")).await;
-    let secondary = model(
-        r#"
-turns:
-  - tool_calls: [{name: write_file, arguments: {path: once.txt, content: "once\n"}}]
-  - text: "Written by the secondary."
-"#,
-    )
-    .await;
+/// A server whose model `scripted` is at `primary` (over the Responses
+/// API) with failover to a secondary scripted model answering `script`
+/// over `api`, both with one retry; an agent on the primary, in auto mode,
+/// given `task`.
+async fn failover_setup(
+    primary: &RunningModel,
+    script: &str,
+    api: &str,
+    task: &str,
+) -> (Setup, String) {
+    let secondary = model(script).await;
     let toml = provider(
         "primary",
         &primary.base_url(),
         "responses",
         1,
         r#"failover = [{provider = "secondary"}]"#,
-    ) + &provider("secondary", &secondary.base_url(), "chat", 1, "");
+    ) + &provider("secondary", &secondary.base_url(), api, 1, "");
     let s = setup_with(secondary, &toml);
     let id = s
         .create_with(
-            "write once",
+            task,
             json!({"approval_mode": "auto", "model": {"provider": "primary", "model": "scripted"}}),
         )
         .await;
+    (s, id)
+}
+
+/// A primary provider over the Responses API whose every answer is
+/// `fault`, failing over to a secondary over Chat Completions; returns the
+/// run's events, the two models and the metrics text.
+async fn failover_run(fault: &str) -> (Vec<Event>, RunningModel, RunningModel, String) {
+    let primary = model(&format!("turns:\n  - fault: {fault}\n  - fault: {fault}\n")).await;
+    let (s, id) = failover_setup(
+        &primary,
+        r#"
+turns:
+  - tool_calls: [{name: write_file, arguments: {path: once.txt, content: "once\n"}}]
+  - text: "Written by the secondary."
+"#,
+        "chat",
+        "write once",
+    )
+    .await;
     let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
     let metrics = s
         .http
@@ -436,29 +453,18 @@ turns:
 "#,
     )
     .await;
-    let secondary = model(
+    let (s, id) = failover_setup(
+        &primary,
         r#"
 turns:
   - tool_calls: [{name: write_file, arguments: {path: s.txt, content: "secondary\n"}}]
   - text: "The secondary answered."
   - text: "The secondary again (wrong: the primary has recovered)."
 "#,
+        "responses",
+        "write a file",
     )
     .await;
-    let toml = provider(
-        "primary",
-        &primary.base_url(),
-        "responses",
-        1,
-        r#"failover = [{provider = "secondary"}]"#,
-    ) + &provider("secondary", &secondary.base_url(), "responses", 1, "");
-    let s = setup_with(secondary, &toml);
-    let id = s
-        .create_with(
-            "write a file",
-            json!({"approval_mode": "auto", "model": {"provider": "primary", "model": "scripted"}}),
-        )
-        .await;
     let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
     assert_eq!(
         last_text(&evs),
