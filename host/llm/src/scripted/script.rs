@@ -131,7 +131,8 @@ pub struct UsageSpec {
 
 /// What a turn expects of the request it answers (replay assertions, as
 /// `paddock export-script` writes them): each given field must equal the
-/// request's, or the scripted model answers HTTP 400 `script_divergence`.
+/// request's — date-times and durations in it aside — or the scripted
+/// model answers HTTP 400 `script_divergence`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
@@ -541,10 +542,29 @@ fn first_difference(expected: &str, got: &str) -> (usize, String, String) {
     (at, around(&e), around(&g))
 }
 
-/// "<what> differs: expected …, got …", when `got` is not `expected`.
+/// What changes from one run to the next without the run changing: date-
+/// times (`2026-12-06T07:29:36Z`, the compact `20261206T072936Z` of a
+/// backup's name) and durations (`9 ms`, `1.25s`).
+static VOLATILE: std::sync::LazyLock<Option<Regex>> = std::sync::LazyLock::new(|| {
+    Regex::new(
+        r"\d{4}-?\d{2}-?\d{2}[T ]\d{2}:?\d{2}:?\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?|\b\d+(?:\.\d+)?\s?(?:ns|µs|us|ms)\b|\b\d+\.\d+\s?s\b",
+    )
+    .ok()
+});
+
+/// `text` with its date-times and durations replaced by one placeholder.
+fn steady(text: &str) -> std::borrow::Cow<'_, str> {
+    match VOLATILE.as_ref() {
+        Some(re) => re.replace_all(text, "<varies>"),
+        None => std::borrow::Cow::Borrowed(text),
+    }
+}
+
+/// "<what> differs: expected …, got …", when `got` is not `expected` —
+/// date-times and durations aside, which differ from run to run.
 fn compare(what: &str, expected: &str, got: Option<&str>) -> Option<String> {
     match got {
-        Some(got) if got == expected => None,
+        Some(got) if got == expected || steady(got) == steady(expected) => None,
         Some(got) => {
             let (at, e, g) = first_difference(expected, got);
             Some(format!(
@@ -1237,5 +1257,25 @@ turns:
                 .reasoning
                 .is_some()
         );
+    }
+
+    #[test]
+    fn date_times_and_durations_do_not_make_a_divergence() {
+        assert_eq!(
+            compare(
+                "r",
+                "backed up at `.paddock/backups/a.txt.20261206T072936Z` (9 ms, 1.5s)",
+                Some("backed up at `.paddock/backups/a.txt.20261206T072937Z` (12 ms, 0.25s)")
+            ),
+            None
+        );
+        assert_eq!(
+            compare("r", "at 2026-12-06T07:29:36.123Z", Some("at 2026-12-07 08:00:00")),
+            None
+        );
+        // Anything else still differs, numbers included.
+        let m = compare("r", "3 passed, 0 failed", Some("2 passed, 1 failed")).unwrap();
+        assert!(m.contains("expected \"3 passed"), "{m}");
+        assert!(compare("r", "hello", Some("hello, changed")).is_some());
     }
 }
