@@ -99,7 +99,10 @@ turns:
     .await;
     std::fs::write(s.workspace.path().join("a.txt"), "hello\n").unwrap();
     let id = s
-        .create_with("fix a.txt", json!({"approval_mode": "auto", "reasoning_effort": "high"}))
+        .create_with(
+            "fix a.txt",
+            json!({"approval_mode": "auto", "reasoning_effort": "high"}),
+        )
         .await;
     // Kill the host while the third answer streams: its reasoning must
     // come from the log of the host that died.
@@ -111,7 +114,11 @@ turns:
         {
             break;
         }
-        assert!(started.elapsed() < DEADLINE, "never got to the last answer: {}", summary(&evs));
+        assert!(
+            started.elapsed() < DEADLINE,
+            "never got to the last answer: {}",
+            summary(&evs)
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -130,9 +137,13 @@ turns:
     assert!(results[2].2.contains("a.txt"), "{results:?}");
     // The answers carry their reasoning: summaries to show, ciphertext to
     // send back.
-    let answers = matching!(evs, EventBody::MessageAssistant { reasoning, .. } => reasoning.clone());
+    let answers =
+        matching!(evs, EventBody::MessageAssistant { reasoning, .. } => reasoning.clone());
     assert_eq!(answers.len(), 3);
-    assert_eq!(answers[0][0].summary, ["The task names a.txt; read it first."]);
+    assert_eq!(
+        answers[0][0].summary,
+        ["The task names a.txt; read it first."]
+    );
     assert!(answers.iter().all(|r| r[0].encrypted_content.is_some()));
     // Every request after the first sent the reasoning back — the last one
     // from the restarted host too (the scripted model refuses a request
@@ -167,7 +178,8 @@ turns:
         assert!((cost - 0.0012).abs() < 1e-12, "{cost}");
         assert!(failover.is_empty());
     }
-    let restarted = matching!(evs, EventBody::Error { code, .. } if *code == ErrorCode::HostRestarted => ());
+    let restarted =
+        matching!(evs, EventBody::Error { code, .. } if *code == ErrorCode::HostRestarted => ());
     assert_eq!(restarted.len(), 1, "{}", summary(&evs));
 }
 
@@ -188,7 +200,9 @@ turns:
 "#,
     )
     .await;
-    let id = s.create_with("write three files", json!({"approval_mode": "auto"})).await;
+    let id = s
+        .create_with("write three files", json!({"approval_mode": "auto"}))
+        .await;
     let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
     assert_eq!(last_status(&evs), AgentStatus::Idle, "{}", summary(&evs));
     assert_eq!(last_text(&evs), "All done.");
@@ -233,9 +247,14 @@ turns:
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // The reasoning summary streams live, before the text, as its own kind.
-    let (mut ws, _) = tokio_tungstenite::connect_async(s.server.ws_url()).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(s.server.ws_url())
+        .await
+        .unwrap();
     use futures::{SinkExt as _, StreamExt as _};
     ws.send(tokio_tungstenite::tungstenite::Message::text(
         json!({"op": "subscribe", "agent_id": id, "after": 0}).to_string(),
@@ -288,10 +307,16 @@ turns:
         => (text.clone().unwrap_or_default(), finish_reason.clone()));
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].1, "interrupted");
-    assert!(kept[0].0.starts_with(&text) && kept[0].0.len() < words.len(), "{kept:?}");
+    assert!(
+        kept[0].0.starts_with(&text) && kept[0].0.len() < words.len(),
+        "{kept:?}"
+    );
     let started = Instant::now();
     while s.model.stats().active_streams != 0 {
-        assert!(started.elapsed() < Duration::from_secs(5), "stream still open");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "stream still open"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(s.model.stats().streams_abandoned, 1);
@@ -301,10 +326,7 @@ turns:
 /// `fault`, failing over to a secondary over Chat Completions; returns the
 /// run's events, the two models and the metrics text.
 async fn failover_run(fault: &str) -> (Vec<Event>, RunningModel, RunningModel, String) {
-    let primary = model(&format!(
-        "turns:\n  - fault: {fault}\n  - fault: {fault}\n"
-    ))
-    .await;
+    let primary = model(&format!("turns:\n  - fault: {fault}\n  - fault: {fault}\n")).await;
     let secondary = model(
         r#"
 turns:
@@ -352,15 +374,25 @@ fn assert_failed_over(evs: &[Event], primary: &RunningModel, fails_with: &str) {
     assert_eq!(u.len(), 2, "{}", summary(evs));
     assert!(u.iter().all(|u| u.0 == "secondary"), "{u:?}");
     assert_eq!(u[0].3.len(), 1);
-    assert_eq!((u[0].3[0].provider.as_str(), u[0].3[0].why), ("primary", SkipReason::Failed));
+    assert_eq!(
+        (u[0].3[0].provider.as_str(), u[0].3[0].why),
+        ("primary", SkipReason::Failed)
+    );
     assert!(u[0].3[0].message.contains(fails_with), "{:?}", u[0].3[0]);
     assert_eq!(u[1].3[0].why, SkipReason::CircuitOpen, "{u:?}");
     let notes = matching!(evs, EventBody::Error { code, recoverable, message }
         if *code == ErrorCode::ModelFailover => (*recoverable, message.clone()));
     assert_eq!(notes.len(), 1, "{}", summary(evs));
     assert!(notes[0].0);
-    assert!(notes[0].1.contains("goes to provider `secondary`"), "{notes:?}");
-    assert_eq!(matching!(evs, EventBody::ToolCall { .. }).len(), 1, "nothing ran twice");
+    assert!(
+        notes[0].1.contains("goes to provider `secondary`"),
+        "{notes:?}"
+    );
+    assert_eq!(
+        matching!(evs, EventBody::ToolCall { .. }).len(),
+        1,
+        "nothing ran twice"
+    );
     // The primary was asked twice for the first call (one retry), never
     // for the second.
     assert_eq!(primary.stats().requests, 2);
@@ -428,7 +460,12 @@ turns:
         )
         .await;
     let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
-    assert_eq!(last_text(&evs), "The secondary answered.", "{}", summary(&evs));
+    assert_eq!(
+        last_text(&evs),
+        "The secondary answered.",
+        "{}",
+        summary(&evs)
+    );
     let opened = Instant::now();
     // Past the cool-down (2.5 s), the next call tries the primary again.
     tokio::time::sleep(Duration::from_millis(2700).saturating_sub(opened.elapsed())).await;
@@ -464,9 +501,22 @@ turns:
 
 /// `paddock run` on `task` in `workspace` against the model at `url` over
 /// `api`: its output.
-fn paddock_run(p: &Paddock, url: &str, api: &str, workspace: &Path, task: &str) -> std::process::Output {
+fn paddock_run(
+    p: &Paddock,
+    url: &str,
+    api: &str,
+    workspace: &Path,
+    task: &str,
+) -> std::process::Output {
     p.command()
-        .args(["run", "--approval-mode", "auto", "--api", api, "--workspace"])
+        .args([
+            "run",
+            "--approval-mode",
+            "auto",
+            "--api",
+            api,
+            "--workspace",
+        ])
         .arg(workspace)
         .args(["--model-url", url, "--model", "scripted", task])
         .env_remove("OPENAI_API_KEY")
@@ -481,16 +531,17 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Every file of `dir` with its content, sorted.
+/// Every file of `dir` with its content, sorted (directories by name).
 fn tree(dir: &Path) -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read_to_string(e.path()).unwrap(),
-            )
+            let name = e.file_name().to_string_lossy().into_owned();
+            match std::fs::read_to_string(e.path()) {
+                Ok(text) => (name, text),
+                Err(_) => (name, "(a directory)".into()),
+            }
         })
         .collect();
     files.sort();
@@ -517,27 +568,47 @@ turns:
     std::fs::write(start.path().join("a.txt"), "hello\n").unwrap();
     let original = tempfile::tempdir().unwrap();
     copy_dir(start.path(), original.path());
-    let out = paddock_run(&p, &recorded.base_url(), "responses", original.path(), "fix a.txt");
+    let out = paddock_run(
+        &p,
+        &recorded.base_url(),
+        "responses",
+        original.path(),
+        "fix a.txt",
+    );
     assert!(out.status.success(), "{}", common::describe(&out));
     let stderr = common::stderr(&out);
     let id = stderr
         .lines()
-        .find_map(|l| l.strip_prefix("agent ").and_then(|r| r.split_whitespace().next()))
+        .find_map(|l| {
+            l.strip_prefix("agent ")
+                .and_then(|r| r.split_whitespace().next())
+        })
         .unwrap_or_else(|| panic!("no agent id in: {stderr}"))
         .to_string();
     // Export the run.
     let out = p.cmd(["export-script", id.as_str()]);
     assert!(out.status.success(), "{}", common::describe(&out));
     let yaml = common::stdout(&out);
-    assert!(yaml.contains("expect:") && yaml.contains("raw_arguments:"), "{yaml}");
+    assert!(
+        yaml.contains("expect:") && yaml.contains("raw_arguments:"),
+        "{yaml}"
+    );
     let script_path = p.data_dir().join("run.yaml");
     std::fs::write(&script_path, &yaml).unwrap();
     let script = Script::load(&script_path).unwrap();
-    let replay = ScriptedModel::start(script, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let replay = ScriptedModel::start(script, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     // The replay from the same start gives the same workspace.
     let again = tempfile::tempdir().unwrap();
     copy_dir(start.path(), again.path());
-    let out = paddock_run(&p, &replay.base_url(), "responses", again.path(), "fix a.txt");
+    let out = paddock_run(
+        &p,
+        &replay.base_url(),
+        "responses",
+        again.path(),
+        "fix a.txt",
+    );
     assert!(out.status.success(), "{}", common::describe(&out));
     assert_eq!(tree(again.path()), tree(original.path()));
     assert_eq!(read(again.path(), "a.txt"), "goodbye\n");
@@ -546,18 +617,39 @@ turns:
     let changed = tempfile::tempdir().unwrap();
     copy_dir(start.path(), changed.path());
     std::fs::write(changed.path().join("a.txt"), "hello, changed\n").unwrap();
-    let out = paddock_run(&p, &replay.base_url(), "responses", changed.path(), "fix a.txt");
+    let out = paddock_run(
+        &p,
+        &replay.base_url(),
+        "responses",
+        changed.path(),
+        "fix a.txt",
+    );
     assert_eq!(out.status.code(), Some(1), "{}", common::describe(&out));
     let said = format!("{}{}", common::stdout(&out), common::stderr(&out));
-    assert!(said.contains("diverges from the script at turn 1"), "{said}");
+    assert!(
+        said.contains("diverges from the script at turn 1"),
+        "{said}"
+    );
     assert!(said.contains("hello, changed"), "{said}");
     assert_eq!(replay.stats().divergences, 1);
-    assert!(!changed.path().join("b.txt").exists(), "nothing ran past the divergence");
+    assert!(
+        !changed.path().join("b.txt").exists(),
+        "nothing ran past the divergence"
+    );
     // So is a changed prompt.
-    let out = paddock_run(&p, &replay.base_url(), "responses", again.path(), "fix b.txt");
+    let out = paddock_run(
+        &p,
+        &replay.base_url(),
+        "responses",
+        again.path(),
+        "fix b.txt",
+    );
     assert_eq!(out.status.code(), Some(1), "{}", common::describe(&out));
     let said = format!("{}{}", common::stdout(&out), common::stderr(&out));
-    assert!(said.contains("diverges from the script at turn 0"), "{said}");
+    assert!(
+        said.contains("diverges from the script at turn 0"),
+        "{said}"
+    );
     // An unknown agent is a usage error.
     let out = p.cmd(["export-script", "no-such-agent"]);
     assert_eq!(out.status.code(), Some(2), "{}", common::describe(&out));

@@ -300,7 +300,10 @@ cached_input_per_mtok = 1.25
         let c = Config::parse(&ok, Path::new("p.toml")).unwrap();
         let p = c.provider("openai").unwrap();
         assert_eq!(p.api, paddock_protocol::llm::WireApi::Responses);
-        assert_eq!(c.provider("azure").unwrap().api, paddock_protocol::llm::WireApi::Chat);
+        assert_eq!(
+            c.provider("azure").unwrap().api,
+            paddock_protocol::llm::WireApi::Chat
+        );
         let m = p.model("gpt-5").unwrap();
         assert_eq!(m.failover[0].provider, "azure");
         assert!(m.is_reasoning());

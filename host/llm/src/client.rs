@@ -1,28 +1,36 @@
-//! The model client: one [`ModelClient`] per provider streams Chat
-//! Completions from any OpenAI-compatible endpoint, assembles the answer,
-//! and retries what is worth retrying — within the provider's
-//! `max_retries` and the agent's [`RetryBudget`].
+//! The model client: one [`ModelClient`] per provider streams an answer
+//! over the provider's wire API — Chat Completions from any
+//! OpenAI-compatible endpoint, or OpenAI's Responses API
+//! ([`super::responses`]) — assembles it, and retries what is worth
+//! retrying — within the provider's `max_retries` and the agent's
+//! [`RetryBudget`]. Both APIs share everything but the request body and the
+//! decoding of the stream's events (`Decoder`): the headers, key
+//! redaction, the idle timeout, the retries and the notes.
 //!
-//! The request body is async-openai's `CreateChatCompletionRequest`; the HTTP
-//! is done with reqwest directly. async-openai's streaming call hides the
-//! response headers (so `Retry-After` could not be honoured), parses chunks
-//! more strictly than compatible servers deserve (see [`super::wire`]), and
-//! its client cannot put a deadline on the silence between chunks. Doing the
-//! request ourselves also makes every retry ours: reqwest's own retry policy
-//! is switched off.
+//! The Chat Completions request body is async-openai's
+//! `CreateChatCompletionRequest`; the HTTP is done with reqwest directly.
+//! async-openai's streaming call hides the response headers (so
+//! `Retry-After` could not be honoured), parses chunks more strictly than
+//! compatible servers deserve (see [`super::wire`]), and its client cannot
+//! put a deadline on the silence between chunks. Doing the request
+//! ourselves also makes every retry ours: reqwest's own retry policy is
+//! switched off.
 //!
 //! Cancel-safety: [`ModelClient::complete`] owns the response stream; dropping
 //! its future drops the stream, and reqwest closes a connection whose body
 //! was not read to the end instead of returning it to the pool.
 
 use super::assemble::{AssembleError, Assembler};
+use super::responses::{self, FinishError};
 use super::retry::{Backoff, RetryBudget, parse_retry_after};
 use super::wire::{self, Chunk, SseDecoder};
 use crate::config::ProviderConfig;
 use crate::{ChatRequest, Completion, StreamNote};
 use futures::StreamExt as _;
+use paddock_protocol::llm::WireApi;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use serde::Deserialize as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -146,6 +154,7 @@ pub struct ModelClient {
 #[derive(Debug)]
 struct Inner {
     provider: String,
+    api: WireApi,
     url: String,
     key: Option<Secret>,
     http: reqwest::Client,
@@ -210,7 +219,11 @@ impl ModelClient {
             }
         };
         let base = provider.base_url.trim_end_matches('/');
-        let url = format!("{base}/chat/completions");
+        let path = match provider.api {
+            WireApi::Chat => "chat/completions",
+            WireApi::Responses => "responses",
+        };
+        let url = format!("{base}/{path}");
         reqwest::Url::parse(&url).map_err(|e| LlmError::Setup {
             provider: name.clone(),
             message: format!("base_url {:?} is not a URL: {e}", provider.base_url),
@@ -226,6 +239,7 @@ impl ModelClient {
         Ok(ModelClient {
             inner: Arc::new(Inner {
                 provider: name,
+                api: provider.api,
                 url,
                 key,
                 http,
@@ -244,8 +258,9 @@ impl ModelClient {
         &self.inner.provider
     }
 
-    /// Streams one request; `notes` receives text deltas and retry notices
-    /// as they happen. Retries 429 (honouring `Retry-After`), 408, 409, 5xx,
+    /// Streams one request over the provider's wire API; `notes` receives
+    /// text deltas, reasoning-summary deltas and retry notices as they
+    /// happen. Retries 429 (honouring `Retry-After`), 408, 409, 5xx,
     /// connection failures and streams that break or fall silent for
     /// `idle_timeout_ms`; each retry takes one from `budget`. The answer
     /// holds only complete tool calls of one finished attempt.
@@ -258,7 +273,11 @@ impl ModelClient {
         notes: &mut (dyn FnMut(StreamNote) + Send),
     ) -> Result<Completion, LlmError> {
         let inner = &*self.inner;
-        let body = serde_json::to_vec(&wire::request_body(req)).map_err(|e| LlmError::Setup {
+        let body = match inner.api {
+            WireApi::Chat => serde_json::to_vec(&wire::request_body(req)),
+            WireApi::Responses => serde_json::to_vec(&responses::request_body(req)),
+        }
+        .map_err(|e| LlmError::Setup {
             provider: inner.provider.clone(),
             message: format!("cannot encode the request: {e}"),
         })?;
@@ -379,8 +398,7 @@ impl ModelClient {
         }
         let mut stream = resp.bytes_stream();
         let mut sse = SseDecoder::default();
-        let mut asm = Assembler::default();
-        let mut done = false;
+        let mut decoder = Decoder::new(inner.api);
         'read: loop {
             let next = match tokio::time::timeout(idle, stream.next()).await {
                 Err(_) => return Err(retry(format!("the stream was silent for {idle_ms} ms"))),
@@ -395,41 +413,16 @@ impl ModelClient {
             };
             for data in sse.feed(&bytes) {
                 let data = data.trim();
-                if data == "[DONE]" {
-                    done = true;
-                    break 'read;
-                }
                 if data.is_empty() {
                     continue;
                 }
-                let v: serde_json::Value = serde_json::from_str(data).map_err(|e| {
-                    Failure::Protocol(format!("a stream event is not JSON ({e}): {}", cut(data)))
-                })?;
-                if let Some(err) = v.get("error") {
-                    let message = self.redact(&provider_message(err));
-                    return Err(retry(format!("error in the stream: {message}")));
-                }
-                let chunk: Chunk = serde_json::from_value(v).map_err(|e| {
-                    Failure::Protocol(format!("a stream chunk has an unexpected shape: {e}"))
-                })?;
-                if let Some(text) = asm.push(chunk) {
-                    notes(StreamNote::Delta(text));
+                if decoder.event(data, self, notes)? {
+                    break 'read;
                 }
             }
         }
         drop(stream);
-        if !done && !asm.finished() {
-            return Err(retry(
-                "the stream ended before the answer was finished (no finish_reason, no [DONE])"
-                    .into(),
-            ));
-        }
-        asm.finish(0).map_err(|e| match e {
-            AssembleError::Unfinished => {
-                retry("the stream ended ([DONE]) without a finish_reason".into())
-            }
-            e @ AssembleError::NamelessCall { .. } => Failure::Protocol(e.to_string()),
-        })
+        decoder.finish()
     }
 
     /// `text` without the API key, should a server echo it.
@@ -439,6 +432,124 @@ impl ModelClient {
             _ => text.to_string(),
         }
     }
+}
+
+/// Decodes one attempt's stream events into an answer: the only part of an
+/// attempt that differs between the wire APIs.
+enum Decoder {
+    /// Chat Completions chunks, up to `[DONE]`.
+    Chat {
+        /// The answer so far.
+        asm: Assembler,
+        /// Whether `[DONE]` arrived.
+        done: bool,
+    },
+    /// Responses API events, up to `response.completed` (or
+    /// `response.incomplete`).
+    Responses(responses::Assembler),
+}
+
+impl Decoder {
+    fn new(api: WireApi) -> Decoder {
+        match api {
+            WireApi::Chat => Decoder::Chat {
+                asm: Assembler::default(),
+                done: false,
+            },
+            WireApi::Responses => Decoder::Responses(responses::Assembler::default()),
+        }
+    }
+
+    /// Takes the data of one event (trimmed, not empty); `Ok(true)` when
+    /// the answer is complete and nothing more needs reading.
+    fn event(
+        &mut self,
+        data: &str,
+        client: &ModelClient,
+        notes: &mut (dyn FnMut(StreamNote) + Send),
+    ) -> Result<bool, Failure> {
+        match self {
+            Decoder::Chat { asm, done } => {
+                if data == "[DONE]" {
+                    *done = true;
+                    return Ok(true);
+                }
+                let v = event_json(data)?;
+                if let Some(err) = v.get("error") {
+                    let message = client.redact(&provider_message(err));
+                    return Err(retry(format!("error in the stream: {message}")));
+                }
+                let chunk: Chunk = serde_json::from_value(v).map_err(|e| {
+                    Failure::Protocol(format!("a stream chunk has an unexpected shape: {e}"))
+                })?;
+                if let Some(text) = asm.push(chunk) {
+                    notes(StreamNote::Delta(text));
+                }
+                Ok(false)
+            }
+            Decoder::Responses(asm) => {
+                // Not part of the Responses API, but some compatible servers
+                // end with it; whether the answer is complete is decided by
+                // `finish`.
+                if data == "[DONE]" {
+                    return Ok(true);
+                }
+                let v = event_json(data)?;
+                let event = match responses::Event::deserialize(&v) {
+                    Ok(event) => event,
+                    // An error without a `type`, as Chat Completions sends it.
+                    Err(_) if v.get("type").is_none() && v.get("error").is_some() => {
+                        let message = v.get("error").map(provider_message).unwrap_or_default();
+                        let message = client.redact(&message);
+                        return Err(retry(format!("error in the stream: {message}")));
+                    }
+                    Err(e) => {
+                        return Err(Failure::Protocol(format!(
+                            "a stream event has an unexpected shape ({e}): {}",
+                            cut(data)
+                        )));
+                    }
+                };
+                match asm.push(event) {
+                    Ok(Some(note)) => notes(note),
+                    Ok(None) => {}
+                    // Redacted before it is cut, so no part of a key survives.
+                    Err(f) => return Err(retry(cut(&client.redact(&f.to_string())))),
+                }
+                Ok(asm.finished())
+            }
+        }
+    }
+
+    /// The answer, once the stream has ended.
+    fn finish(self) -> Result<Completion, Failure> {
+        match self {
+            Decoder::Chat { asm, done } => {
+                if !done && !asm.finished() {
+                    return Err(retry(
+                        "the stream ended before the answer was finished (no finish_reason, no [DONE])"
+                            .into(),
+                    ));
+                }
+                asm.finish(0).map_err(|e| match e {
+                    AssembleError::Unfinished => {
+                        retry("the stream ended ([DONE]) without a finish_reason".into())
+                    }
+                    e @ AssembleError::NamelessCall { .. } => Failure::Protocol(e.to_string()),
+                })
+            }
+            Decoder::Responses(asm) => asm.finish(0).map_err(|e| match e {
+                FinishError::Unfinished => retry(e.to_string()),
+                e @ FinishError::NamelessCall { .. } => Failure::Protocol(e.to_string()),
+            }),
+        }
+    }
+}
+
+/// An event's data as JSON.
+fn event_json(data: &str) -> Result<serde_json::Value, Failure> {
+    serde_json::from_str(data)
+        .map_err(|e| Failure::Protocol(format!("a stream event is not JSON ({e}): {}", cut(data))))
 }
 
 /// The provider's message from an error body (OpenAI's `{"error": {...}}`

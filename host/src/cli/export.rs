@@ -24,15 +24,18 @@ const PAGE: u32 = 1000;
 /// Runs `paddock export-script`: the script on stdout.
 pub(crate) async fn run(cli: &Cli, args: &ExportArgs) -> Result<ExitCode> {
     let config = load_config(cli, &args.config)?;
-    let store = paddock_store::Store::open_configured(config.database_url.as_deref(), &data_dir(cli)?)
-        .await
-        .context("cannot open the store")?;
+    let store =
+        paddock_store::Store::open_configured(config.database_url.as_deref(), &data_dir(cli)?)
+            .await
+            .context("cannot open the store")?;
     if store.get_agent(&args.agent_id).await?.is_none() {
         return Err(Usage(format!("no agent `{}` in the store", args.agent_id)).into());
     }
     let mut events = Vec::new();
     loop {
-        let after = events.last().map_or(0, |e: &paddock_protocol::events::Event| e.seq);
+        let after = events
+            .last()
+            .map_or(0, |e: &paddock_protocol::events::Event| e.seq);
         let page = store.events_after(&args.agent_id, after, PAGE).await?;
         let done = page.len() < PAGE as usize;
         events.extend(page);

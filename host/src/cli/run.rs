@@ -370,7 +370,10 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
                         .iter()
                         .map(|s| format!("{} ({})", s.provider, s.message))
                         .collect();
-                    eprintln!("  failover: served by {provider} after {}", passed.join("; "));
+                    eprintln!(
+                        "  failover: served by {provider} after {}",
+                        passed.join("; ")
+                    );
                 }
                 totals.0 += input_tokens;
                 totals.1 += output_tokens;

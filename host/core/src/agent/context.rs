@@ -10,8 +10,8 @@
 
 use crate::policy::{Action, RiskLevel};
 use paddock_llm::{ChatMessage, ToolCallRequest};
-use paddock_protocol::llm::ReasoningItem;
 use paddock_protocol::events::{Event, EventBody};
+use paddock_protocol::llm::ReasoningItem;
 use std::collections::HashSet;
 
 /// Tool results of this many latest assistant turns are never masked.

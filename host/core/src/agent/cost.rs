@@ -446,6 +446,8 @@ mod tests {
             duration_ms: 1,
             ttft_ms: None,
             route: None,
+            reasoning_tokens: 0,
+            failover: Vec::new(),
         };
         let records = [
             at("a", 3, 1.0),

@@ -128,7 +128,8 @@ mod tests {
         use paddock_protocol::llm::ReasoningItem;
         let r = Redactor::with_values(["hunter2-secret-value".to_string()]);
         // Ciphertext that happens to hold a token shape and the secret.
-        let cipher = "gAAAA-sk-proj-abcdefghijklmnopqrstuvwxyz012345-hunter2-secret-value".to_string();
+        let cipher =
+            "gAAAA-sk-proj-abcdefghijklmnopqrstuvwxyz012345-hunter2-secret-value".to_string();
         let body = EventBody::MessageAssistant {
             text: Some("the password is hunter2-secret-value".into()),
             tool_calls: Vec::new(),
@@ -148,8 +149,15 @@ mod tests {
         assert!(!text.unwrap().contains("hunter2"));
         assert_eq!(reasoning.len(), 1);
         assert_eq!(reasoning[0].id, "rs_1");
-        assert_eq!(reasoning[0].encrypted_content.as_deref(), Some(cipher.as_str()));
-        assert!(!reasoning[0].summary[0].contains("hunter2"), "{:?}", reasoning[0]);
+        assert_eq!(
+            reasoning[0].encrypted_content.as_deref(),
+            Some(cipher.as_str())
+        );
+        assert!(
+            !reasoning[0].summary[0].contains("hunter2"),
+            "{:?}",
+            reasoning[0]
+        );
         assert_eq!(reasoning[0].summary[1], "then");
     }
 }

@@ -456,6 +456,8 @@ mod tests {
             duration_ms: 5,
             ttft_ms: None,
             route: None,
+            reasoning_tokens: 0,
+            failover: Vec::new(),
         }
     }
 

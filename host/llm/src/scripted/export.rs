@@ -209,13 +209,14 @@ mod tests {
     }
 
     fn log() -> Vec<Event> {
-        let config: paddock_protocol::agent::AgentConfig = serde_json::from_value(serde_json::json!({
-            "name": "fixer",
-            "system_prompt": "You fix bugs.",
-            "model": {"provider": "openai", "model": "gpt-5"},
-            "workspace": "/tmp/ws",
-        }))
-        .unwrap();
+        let config: paddock_protocol::agent::AgentConfig =
+            serde_json::from_value(serde_json::json!({
+                "name": "fixer",
+                "system_prompt": "You fix bugs.",
+                "model": {"provider": "openai", "model": "gpt-5"},
+                "workspace": "/tmp/ws",
+            }))
+            .unwrap();
         let usage = |input, output| EventBody::Usage {
             provider: "openai".into(),
             model: "gpt-5".into(),
@@ -296,7 +297,13 @@ mod tests {
     fn a_run_becomes_turns_with_what_each_answer_received() {
         let out = script_from_events("a1", &log()).unwrap();
         assert_eq!((out.turns, out.task.as_str()), (2, "fix the bug"));
-        assert!(out.yaml.starts_with("# The run of agent a1 (`fixer`"), "{}", out.yaml);
+        // The scripted model takes it as it is.
+        crate::scripted::Script::from_yaml_str(&out.yaml).unwrap();
+        assert!(
+            out.yaml.starts_with("# The run of agent a1 (`fixer`"),
+            "{}",
+            out.yaml
+        );
         let v: serde_json::Value = serde_yaml_ng::from_str(&out.yaml).unwrap();
         assert_eq!(v["model"], "gpt-5");
         let t0 = &v["turns"][0];
@@ -305,8 +312,14 @@ mod tests {
         assert!(t0["expect"].get("tool_results").is_none());
         assert_eq!(t0["reasoning"], "Look first.\n\nThen list.");
         assert_eq!(t0["tool_calls"][0]["name"], "read_file");
-        assert_eq!(t0["tool_calls"][0]["raw_arguments"], "{\"path\": \"a.txt\"}");
-        assert_eq!(t0["tool_calls"][1]["raw_arguments"], "{\"command\": \"ls", "kept byte for byte, even invalid");
+        assert_eq!(
+            t0["tool_calls"][0]["raw_arguments"],
+            "{\"path\": \"a.txt\"}"
+        );
+        assert_eq!(
+            t0["tool_calls"][1]["raw_arguments"], "{\"command\": \"ls",
+            "kept byte for byte, even invalid"
+        );
         assert_eq!(t0["usage"]["prompt_tokens"], 100);
         assert_eq!(t0["usage"]["reasoning_tokens"], 7);
         let t1 = &v["turns"][1];

@@ -1,14 +1,15 @@
 //! The scripted model: an OpenAI-compatible server (`/v1/chat/completions`,
-//! `/v1/models`) that answers from a script instead of a model — for tests,
-//! benchmarks and offline demos. [`ScriptedModel::start`] embeds it;
+//! `/v1/responses`, `/v1/models`) that answers from a script instead of a
+//! model — for tests, benchmarks and offline demos. [`ScriptedModel::start`] embeds it;
 //! `paddock scripted-model` runs it. The script format is in README.md
 //! ("The scripted model") and [`script`].
 
 pub mod export;
+mod responses;
 pub mod script;
 mod server;
 
-pub use script::{Conversation, Deltas, Fault, Script, ScriptError, UsageSpec};
+pub use script::{Conversation, Deltas, Expect, Fault, InputError, Script, ScriptError, UsageSpec};
 pub use server::{REQUEST_LOG_LEN, Stats};
 
 use std::net::{IpAddr, SocketAddr};

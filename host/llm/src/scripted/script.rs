@@ -1,9 +1,13 @@
 //! The scripted model's script: its file format (YAML or JSON), validation
-//! with errors that name the scenario, turn and field, and the stateless
-//! matching of a request's conversation to a turn.
+//! with errors that name the scenario, turn and field, the reading of a
+//! request's conversation (Chat Completions `messages` or Responses
+//! `input`), the stateless matching of a conversation to a turn, and the
+//! replay assertions (`expect`) a turn makes about the request it answers.
 
+use paddock_protocol::llm::FinishReason;
 use regex::Regex;
 use serde::Deserialize;
+use serde_json::Value;
 use std::path::Path;
 
 /// A bad script, named precisely.
@@ -72,11 +76,17 @@ struct TurnFile {
     #[serde(default)]
     stamp_tokens: Option<u32>,
     #[serde(default)]
-    finish_reason: Option<String>,
+    finish_reason: Option<FinishReason>,
     #[serde(default)]
     usage: Option<UsageSpec>,
     #[serde(default)]
     fault: Option<Fault>,
+    #[serde(default)]
+    reasoning: Option<String>,
+    #[serde(default)]
+    requires_reasoning: bool,
+    #[serde(default)]
+    expect: Option<Expect>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,6 +123,29 @@ pub struct UsageSpec {
     /// Cached prompt tokens (default 0).
     #[serde(default)]
     pub cached_tokens: Option<u64>,
+    /// Completion tokens spent reasoning, part of `completion_tokens`
+    /// (default: the tokens of the turn's `reasoning` summary, else 0).
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
+}
+
+/// What a turn expects of the request it answers (replay assertions, as
+/// `paddock export-script` writes them): each given field must equal the
+/// request's, or the scripted model answers HTTP 400 `script_divergence`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The system prompt: the Responses `instructions` when given, else the
+    /// first system or developer message.
+    #[serde(default)]
+    pub system: Option<String>,
+    /// The last user message.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The tool results since the last assistant turn, in order (the same
+    /// number of them too).
+    #[serde(default)]
+    pub tool_results: Option<Vec<String>>,
 }
 
 /// A fault a turn injects instead of (or in the middle of) its answer.
@@ -202,11 +235,19 @@ pub struct Turn {
     /// Text tokens of the form `t<unix_micros> ` sent before the text.
     pub stamp_tokens: u32,
     /// The finish reason (default `tool_calls` when it calls tools, else `stop`).
-    pub finish_reason: String,
+    pub finish_reason: FinishReason,
     /// Usage overrides.
     pub usage: UsageSpec,
     /// The fault, if any.
     pub fault: Option<Fault>,
+    /// The reasoning summary the answer starts with over the Responses API
+    /// (not sent over Chat Completions).
+    pub reasoning: Option<String>,
+    /// Whether the request must carry back the encrypted reasoning of the
+    /// scenario's previous turn (Responses API only).
+    pub requires_reasoning: bool,
+    /// The replay assertions, if any.
+    pub expect: Option<Expect>,
 }
 
 /// How a turn's text is cut into deltas.
@@ -280,15 +321,33 @@ pub struct Conversation {
     pub first_user: String,
     /// The last user message.
     pub last_user: Option<String>,
-    /// The last tool message's content.
+    /// The last tool result.
     pub last_tool: Option<String>,
-    /// Assistant messages already in the conversation.
+    /// Assistant turns already in the conversation.
     pub assistant_turns: usize,
+    /// The system prompt: the Responses `instructions` when given, else the
+    /// first system or developer message.
+    pub system: Option<String>,
+    /// The tool results since the last assistant turn, in order.
+    pub tool_results: Vec<String>,
+    /// The encrypted reasoning sent back (`encrypted_content` of the
+    /// Responses input's `reasoning` items), in order.
+    pub reasoning: Vec<String>,
+}
+
+/// A Responses-API `input` the scripted model refuses, as OpenAI would.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InputError {
+    /// The offending parameter (`input`, `input[3].role`).
+    pub param: String,
+    /// What is wrong.
+    pub message: String,
 }
 
 impl Conversation {
     /// Reads an OpenAI `messages` array (content as a string or text parts).
-    pub fn from_messages(messages: &[serde_json::Value]) -> Conversation {
+    pub fn from_messages(messages: &[Value]) -> Conversation {
         let mut c = Conversation::default();
         let mut first = None;
         for m in messages {
@@ -300,25 +359,244 @@ impl Conversation {
                     }
                     c.last_user = Some(text);
                 }
-                Some("tool") | Some("function") => c.last_tool = Some(text),
-                Some("assistant") => c.assistant_turns += 1,
+                Some("system") | Some("developer") if c.system.is_none() => {
+                    c.system = Some(text);
+                }
+                Some("tool") | Some("function") => {
+                    c.tool_results.push(text.clone());
+                    c.last_tool = Some(text);
+                }
+                Some("assistant") => {
+                    c.assistant_turns += 1;
+                    c.tool_results.clear();
+                }
                 _ => {}
             }
         }
         c.first_user = first.unwrap_or_default();
         c
     }
+
+    /// Reads a Responses-API request's `input` (a string: one user message;
+    /// or a list of items) and `instructions`. An assistant turn is a run
+    /// of consecutive model-output items (assistant `message`,
+    /// `function_call`, `reasoning`): one answer is several items. Item
+    /// types the scripted model does not know are skipped.
+    pub fn from_responses(
+        input: Option<&Value>,
+        instructions: Option<&str>,
+    ) -> Result<Conversation, InputError> {
+        let bad = |param: String, message: String| InputError { param, message };
+        let items = match input {
+            Some(Value::String(s)) if !s.is_empty() => {
+                return Ok(Conversation {
+                    first_user: s.clone(),
+                    last_user: Some(s.clone()),
+                    system: instructions.map(str::to_string),
+                    ..Conversation::default()
+                });
+            }
+            Some(Value::Array(items)) if !items.is_empty() => items,
+            Some(Value::String(_)) | Some(Value::Array(_)) | None | Some(Value::Null) => {
+                return Err(bad(
+                    "input".into(),
+                    "Missing required parameter: 'input' (a non-empty string or list of items)."
+                        .into(),
+                ));
+            }
+            Some(other) => {
+                return Err(bad(
+                    "input".into(),
+                    format!(
+                        "Invalid type for 'input': expected a string or an array of items, but got {}.",
+                        json_kind(other)
+                    ),
+                ));
+            }
+        };
+        let mut c = Conversation::default();
+        let mut first = None;
+        let mut in_output = false;
+        for (i, item) in items.iter().enumerate() {
+            let Some(obj) = item.as_object() else {
+                return Err(bad(
+                    format!("input[{i}]"),
+                    format!(
+                        "Invalid type for 'input[{i}]': expected an object, but got {}.",
+                        json_kind(item)
+                    ),
+                ));
+            };
+            let kind = obj.get("type").and_then(Value::as_str);
+            let role = obj.get("role").and_then(Value::as_str);
+            let output = match (kind, role) {
+                (Some("message") | None, Some(role)) => {
+                    let text = content_text(obj.get("content"));
+                    match role {
+                        "user" => {
+                            if first.is_none() {
+                                first = Some(text.clone());
+                            }
+                            c.last_user = Some(text);
+                            false
+                        }
+                        "system" | "developer" => {
+                            if c.system.is_none() {
+                                c.system = Some(text);
+                            }
+                            false
+                        }
+                        "assistant" => true,
+                        other => {
+                            return Err(bad(
+                                format!("input[{i}].role"),
+                                format!(
+                                    "Invalid value: '{other}'. Supported values are: 'user', 'system', 'developer' and 'assistant'."
+                                ),
+                            ));
+                        }
+                    }
+                }
+                (Some("message") | None, None) => {
+                    return Err(bad(
+                        format!("input[{i}].role"),
+                        format!("Missing required parameter: 'input[{i}].role'."),
+                    ));
+                }
+                (Some("function_call"), _) => true,
+                (Some("reasoning"), _) => {
+                    if let Some(e) = obj.get("encrypted_content").and_then(Value::as_str) {
+                        c.reasoning.push(e.to_string());
+                    }
+                    true
+                }
+                (Some("function_call_output"), _) => {
+                    let text = content_text(obj.get("output"));
+                    c.tool_results.push(text.clone());
+                    c.last_tool = Some(text);
+                    false
+                }
+                (Some(_), _) => continue,
+            };
+            if output && !in_output {
+                c.assistant_turns += 1;
+                c.tool_results.clear();
+            }
+            in_output = output;
+        }
+        c.first_user = first.unwrap_or_default();
+        if let Some(i) = instructions {
+            c.system = Some(i.to_string());
+        }
+        Ok(c)
+    }
 }
 
-fn content_text(v: Option<&serde_json::Value>) -> String {
+fn json_kind(v: &Value) -> &'static str {
     match v {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Array(parts)) => parts
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn content_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
             .iter()
             .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
             .collect::<Vec<_>>()
             .join(""),
         _ => String::new(),
+    }
+}
+
+/// Characters of context shown on each side of a divergence.
+const DIVERGENCE_CONTEXT: usize = 60;
+
+/// `expected`'s and `got`'s text around their first difference, and where
+/// it is (in characters).
+fn first_difference(expected: &str, got: &str) -> (usize, String, String) {
+    let e: Vec<char> = expected.chars().collect();
+    let g: Vec<char> = got.chars().collect();
+    let at = e
+        .iter()
+        .zip(&g)
+        .position(|(a, b)| a != b)
+        .unwrap_or(e.len().min(g.len()));
+    let around = |chars: &[char]| {
+        let start = at.saturating_sub(DIVERGENCE_CONTEXT);
+        let end = at.saturating_add(DIVERGENCE_CONTEXT).min(chars.len());
+        let mid: String = chars.get(start..end).unwrap_or_default().iter().collect();
+        format!(
+            "{}{mid:?}{}",
+            if start > 0 { "…" } else { "" },
+            if end < chars.len() { "…" } else { "" }
+        )
+    };
+    (at, around(&e), around(&g))
+}
+
+/// "<what> differs: expected …, got …", when `got` is not `expected`.
+fn compare(what: &str, expected: &str, got: Option<&str>) -> Option<String> {
+    match got {
+        Some(got) if got == expected => None,
+        Some(got) => {
+            let (at, e, g) = first_difference(expected, got);
+            Some(format!(
+                "{what} differs: expected {e}, got {g} (first difference at character {at})"
+            ))
+        }
+        None => {
+            let (_, e, _) = first_difference(expected, "");
+            Some(format!("{what} differs: expected {e}, got none"))
+        }
+    }
+}
+
+impl Turn {
+    /// Checks the turn's `expect` against the conversation: `None` when it
+    /// holds (or there is none), else the message of the `script_divergence`
+    /// error, "the run diverges from the script at <turn>: <what> differs:
+    /// expected …, got …", with the text around the first difference.
+    pub fn divergence(&self, c: &Conversation) -> Option<String> {
+        let expect = self.expect.as_ref()?;
+        let found = expect
+            .system
+            .as_deref()
+            .and_then(|e| compare("the system message", e, c.system.as_deref()))
+            .or_else(|| {
+                expect
+                    .user
+                    .as_deref()
+                    .and_then(|e| compare("the last user message", e, c.last_user.as_deref()))
+            })
+            .or_else(|| {
+                let want = expect.tool_results.as_ref()?;
+                let n = want.len();
+                want.iter()
+                    .zip(&c.tool_results)
+                    .enumerate()
+                    .find_map(|(k, (e, g))| {
+                        compare(&format!("tool result {} of {n}", k + 1), e, Some(g))
+                    })
+                    .or_else(|| {
+                        (c.tool_results.len() != n).then(|| {
+                            format!(
+                                "the number of tool results since the last assistant turn differs: expected {n}, got {}",
+                                c.tool_results.len()
+                            )
+                        })
+                    })
+            })?;
+        Some(format!(
+            "the run diverges from the script at {}: {found}",
+            self.label
+        ))
     }
 }
 
@@ -468,13 +746,45 @@ impl Script {
                 {
                     return Err(err("fault.seconds", "must be a number >= 0".into()));
                 }
-                let finish_reason = t.finish_reason.unwrap_or_else(|| {
-                    if calls.is_empty() {
-                        "stop".into()
-                    } else {
-                        "tool_calls".into()
-                    }
+                let finish_reason = t.finish_reason.unwrap_or(if calls.is_empty() {
+                    FinishReason::Stop
+                } else {
+                    FinishReason::ToolCalls
                 });
+                if t.reasoning.as_deref().is_some_and(str::is_empty) {
+                    return Err(err("reasoning", "is empty".into()));
+                }
+                if t.requires_reasoning {
+                    let previous: Option<&Turn> = j.checked_sub(1).and_then(|p| built.get(p));
+                    match previous {
+                        None => {
+                            return Err(err(
+                                "requires_reasoning",
+                                "the first turn of a scenario has no previous turn whose reasoning it could require".into(),
+                            ));
+                        }
+                        Some(p) if p.reasoning.is_none() => {
+                            return Err(err(
+                                "requires_reasoning",
+                                format!(
+                                    "the previous turn ({}) gives no `reasoning` to send back",
+                                    p.label
+                                ),
+                            ));
+                        }
+                        Some(_) => {}
+                    }
+                }
+                if let Some(e) = &t.expect
+                    && e.system.is_none()
+                    && e.user.is_none()
+                    && e.tool_results.is_none()
+                {
+                    return Err(err(
+                        "expect",
+                        "give at least one of `system`, `user`, `tool_results`".into(),
+                    ));
+                }
                 built.push(Turn {
                     label: tl,
                     when,
@@ -486,6 +796,9 @@ impl Script {
                     finish_reason,
                     usage: t.usage.unwrap_or_default(),
                     fault: t.fault,
+                    reasoning: t.reasoning,
+                    requires_reasoning: t.requires_reasoning,
+                    expect: t.expect,
                 });
             }
             scenarios.push(Scenario {
@@ -497,6 +810,12 @@ impl Script {
             model: file.model,
             scenarios,
         })
+    }
+
+    /// The turn at `index` of the scenario at `scenario` (the top-level
+    /// `turns` are the last scenario).
+    pub fn turn(&self, scenario: usize, index: usize) -> Option<&Turn> {
+        self.scenarios.get(scenario)?.turns.get(index)
     }
 
     /// The turn answering `c`: the first scenario whose `match` accepts the
@@ -540,6 +859,7 @@ impl Script {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn convo(first: &str, last_tool: Option<&str>, assistant_turns: usize) -> Conversation {
         Conversation {
@@ -547,6 +867,7 @@ mod tests {
             last_user: Some(first.into()),
             last_tool: last_tool.map(str::to_string),
             assistant_turns,
+            ..Conversation::default()
         }
     }
 
@@ -610,6 +931,166 @@ turns:
     }
 
     #[test]
+    fn chat_tool_results_are_those_since_the_last_assistant_message() {
+        let m: Vec<Value> = serde_json::from_str(
+            r#"[{"role":"developer","content":"be brief"},{"role":"system","content":"later"},
+                {"role":"user","content":"go"},
+                {"role":"assistant","tool_calls":[]},
+                {"role":"tool","tool_call_id":"a","content":"one"},
+                {"role":"assistant","tool_calls":[]},
+                {"role":"tool","tool_call_id":"b","content":"two"},
+                {"role":"tool","tool_call_id":"c","content":"three"}]"#,
+        )
+        .unwrap();
+        let c = Conversation::from_messages(&m);
+        assert_eq!(c.system.as_deref(), Some("be brief"));
+        assert_eq!(c.tool_results, ["two", "three"]);
+        assert_eq!(c.last_tool.as_deref(), Some("three"));
+        assert_eq!(c.assistant_turns, 2);
+        assert!(c.reasoning.is_empty());
+    }
+
+    #[test]
+    fn responses_input_groups_model_output_items_into_turns() {
+        let input: Value = serde_json::from_str(
+            r#"[{"type":"message","role":"developer","content":"dev prompt"},
+                {"role":"user","content":[{"type":"input_text","text":"fix "},{"type":"input_text","text":"it"}]},
+                {"type":"reasoning","id":"rs_1","summary":[],"encrypted_content":"enc-1"},
+                {"type":"message","role":"assistant","content":[{"type":"output_text","text":"Looking."}]},
+                {"type":"function_call","call_id":"call_a","name":"read","arguments":"{}"},
+                {"type":"function_call","call_id":"call_b","name":"read","arguments":"{}"},
+                {"type":"function_call_output","call_id":"call_a","output":"out a"},
+                {"type":"function_call_output","call_id":"call_b","output":[{"type":"input_text","text":"out b"}]},
+                {"type":"item_reference","id":"x"},
+                {"type":"reasoning","id":"rs_2","summary":[]},
+                {"type":"function_call","call_id":"call_c","name":"write","arguments":"{}"},
+                {"type":"function_call_output","call_id":"call_c","output":"out c"},
+                {"type":"message","role":"user","content":"and now?"},
+                {"type":"message","role":"assistant","content":"Done."},
+                {"type":"message","role":"user","content":"thanks"}]"#,
+        )
+        .unwrap();
+        let c = Conversation::from_responses(Some(&input), None).unwrap();
+        assert_eq!(c.first_user, "fix it");
+        assert_eq!(c.last_user.as_deref(), Some("thanks"));
+        assert_eq!(c.system.as_deref(), Some("dev prompt"));
+        // [reasoning, message, call, call], [reasoning, call], [message].
+        assert_eq!(c.assistant_turns, 3);
+        assert_eq!(c.last_tool.as_deref(), Some("out c"));
+        assert!(c.tool_results.is_empty(), "{:?}", c.tool_results);
+        assert_eq!(c.reasoning, ["enc-1"]);
+
+        // Tool results since the last model output, in order.
+        let cut = Value::Array(input.as_array().unwrap()[..8].to_vec());
+        let c = Conversation::from_responses(Some(&cut), Some("the instructions")).unwrap();
+        assert_eq!(c.assistant_turns, 1);
+        assert_eq!(c.tool_results, ["out a", "out b"]);
+        assert_eq!(c.system.as_deref(), Some("the instructions"));
+
+        let c = Conversation::from_responses(Some(&json!("hello")), None).unwrap();
+        assert_eq!(c.first_user, "hello");
+        assert_eq!(c.last_user.as_deref(), Some("hello"));
+        assert_eq!(c.assistant_turns, 0);
+    }
+
+    #[test]
+    fn bad_responses_input_names_the_parameter() {
+        let err = |v: Option<Value>| Conversation::from_responses(v.as_ref(), None).unwrap_err();
+        assert_eq!(err(None).param, "input");
+        assert_eq!(err(Some(json!(""))).param, "input");
+        assert_eq!(err(Some(json!([]))).param, "input");
+        assert!(err(Some(json!(3))).message.contains("a number"));
+        assert_eq!(err(Some(json!(["hi"]))).param, "input[0]");
+        let e = err(Some(
+            json!([{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}]),
+        ));
+        assert_eq!(e.param, "input[1].role");
+        assert!(e.message.contains("'tool'"), "{}", e.message);
+        assert_eq!(
+            err(Some(json!([{"type": "message", "content": "a"}]))).param,
+            "input[0].role"
+        );
+    }
+
+    fn expecting(expect: &str) -> Script {
+        Script::from_yaml_str(&format!(
+            "scenarios:\n  - name: s\n    turns:\n      - text: a\n      - text: b\n        expect: {expect}\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn expect_reports_the_first_difference_with_context() {
+        let long = "x".repeat(100);
+        let s = expecting(&format!(
+            "{{system: \"sys\", user: \"{long}ABC{long}\", tool_results: [\"r1\", \"r2\"]}}"
+        ));
+        let mut c = convo("hi", None, 1);
+        c.system = Some("sys".into());
+        c.last_user = Some(format!("{long}ABC{long}"));
+        c.tool_results = vec!["r1".into(), "r2".into()];
+        let turn = s.select(&c).unwrap().turn;
+        assert_eq!(turn.divergence(&c), None);
+
+        let mut d = c.clone();
+        d.last_user = Some(format!("{long}ABD{long}"));
+        let m = turn.divergence(&d).unwrap();
+        // 60 characters each side: 58 x's and "AB" before, the "C" or
+        // "D" and 59 x's after.
+        let (before, after) = ("x".repeat(58), "x".repeat(59));
+        assert_eq!(
+            m,
+            format!(
+                "the run diverges from the script at scenario 0 (s), turn 1: the last user message differs: \
+                 expected …\"{before}ABC{after}\"…, got …\"{before}ABD{after}\"… (first difference at character 102)"
+            )
+        );
+
+        let mut d = c.clone();
+        d.system = None;
+        let m = turn.divergence(&d).unwrap();
+        assert!(
+            m.ends_with("the system message differs: expected \"sys\", got none"),
+            "{m}"
+        );
+
+        let mut d = c.clone();
+        d.tool_results = vec!["r1".into(), "r2 but longer".into()];
+        let m = turn.divergence(&d).unwrap();
+        assert!(
+            m.contains("tool result 2 of 2 differs: expected \"r2\", got \"r2 but longer\" (first difference at character 2)"),
+            "{m}"
+        );
+
+        let mut d = c.clone();
+        d.tool_results.push("r3".into());
+        let m = turn.divergence(&d).unwrap();
+        assert!(m.ends_with("differs: expected 2, got 3"), "{m}");
+
+        // Turns without `expect` accept anything.
+        let first = s.select(&convo("anything", None, 0)).unwrap().turn;
+        assert_eq!(first.divergence(&d), None);
+    }
+
+    #[test]
+    fn reasoning_fields_parse() {
+        let s = Script::from_yaml_str(
+            "turns:\n  - reasoning: \"thinking\"\n    text: a\n    finish_reason: length\n    usage: {reasoning_tokens: 7}\n  - requires_reasoning: true\n    text: b\n",
+        )
+        .unwrap();
+        let t = s.select(&convo("x", None, 0)).unwrap().turn;
+        assert_eq!(t.reasoning.as_deref(), Some("thinking"));
+        assert_eq!(t.finish_reason, FinishReason::Length);
+        assert_eq!(t.usage.reasoning_tokens, Some(7));
+        assert!(!t.requires_reasoning);
+        let t = s.select(&convo("x", None, 1)).unwrap().turn;
+        assert!(t.requires_reasoning);
+        assert_eq!(t.finish_reason, FinishReason::Stop);
+        assert_eq!(s.turn(0, 1).unwrap().label, "turn 1");
+        assert!(s.turn(0, 2).is_none());
+    }
+
+    #[test]
     fn errors_name_the_turn_and_field() {
         let cases = [
             (
@@ -654,6 +1135,31 @@ turns:
                 "`delta_chars`: must be",
             ),
             ("model: m\n", "no `turns`"),
+            (
+                "turns:\n  - text: a\n    requires_reasoning: true\n",
+                "turn 0: `requires_reasoning`: the first turn of a scenario",
+            ),
+            (
+                "scenarios:\n  - name: r\n    turns:\n      - text: a\n      - text: b\n        requires_reasoning: true\n",
+                "scenario 0 (r), turn 1: `requires_reasoning`: the previous turn (scenario 0 (r), turn 0) gives no `reasoning`",
+            ),
+            (
+                "turns:\n  - text: a\n    reasoning: \"\"\n",
+                "turn 0: `reasoning`: is empty",
+            ),
+            (
+                "turns:\n  - text: a\n    expect: {}\n",
+                "turn 0: `expect`: give at least one of",
+            ),
+            ("turns:\n  - text: a\n    expect: {users: x}\n", "users"),
+            (
+                "turns:\n  - text: a\n    expect: {tool_results: x}\n",
+                "tool_results",
+            ),
+            (
+                "turns:\n  - text: a\n    usage: {reasoning: 3}\n",
+                "reasoning",
+            ),
         ];
         for (text, want) in cases {
             let e = Script::from_yaml_str(text).unwrap_err().to_string();
@@ -716,6 +1222,20 @@ turns:
         assert_eq!(
             s.select(&convo("hi", None, 1)).unwrap().turn.stamp_tokens,
             50
+        );
+        let think = s.select(&convo("think hard", None, 1)).unwrap().turn;
+        assert!(think.requires_reasoning);
+        assert_eq!(think.finish_reason, FinishReason::Length);
+        assert_eq!(
+            think.expect.as_ref().unwrap().tool_results.as_deref(),
+            Some(&["ok".to_string()][..])
+        );
+        assert!(
+            s.select(&convo("think hard", None, 0))
+                .unwrap()
+                .turn
+                .reasoning
+                .is_some()
         );
     }
 }

@@ -1,14 +1,18 @@
-//! The scripted model's HTTP side: the OpenAI-compatible routes, the exact
-//! chunk and error wire format, pacing, fault injection, the request log
-//! and the counters tests read.
+//! The scripted model's HTTP side: the OpenAI-compatible routes, the turn
+//! selection, replay checks, fault injection, pacing, the request log and
+//! the counters tests read — shared by both wire APIs — and the Chat
+//! Completions rendering (chunks and `chat.completion`). The Responses-API
+//! rendering is in [`super::responses`].
 
-use super::script::{Conversation, Deltas, Fault, Script, Turn};
+use super::responses::{self, ResponsesOptions, ResponsesStream};
+use super::script::{Conversation, Deltas, Fault, InputError, Script, Turn};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State as AxState;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use paddock_protocol::llm::FinishReason;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -24,9 +28,10 @@ pub const REQUEST_LOG_LEN: usize = 200;
 /// What the server has seen, for tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// `POST /v1/chat/completions` requests received.
+    /// `POST /v1/chat/completions` and `POST /v1/responses` requests received.
     pub requests: u64,
-    /// Streams sent to the end (`[DONE]`).
+    /// Streams sent to the end (`[DONE]`, or `response.completed` /
+    /// `response.incomplete`).
     pub streams_finished: u64,
     /// Streams the client went away from before the end.
     pub streams_abandoned: u64,
@@ -34,6 +39,8 @@ pub struct Stats {
     pub streams_cut: u64,
     /// Streams being sent now.
     pub active_streams: u64,
+    /// Requests refused because they diverge from a turn's `expect`.
+    pub divergences: u64,
 }
 
 #[derive(Default)]
@@ -43,6 +50,7 @@ struct Counters {
     abandoned: AtomicU64,
     cut: AtomicU64,
     active: AtomicU64,
+    divergences: AtomicU64,
 }
 
 /// The server's shared state.
@@ -73,6 +81,7 @@ impl State {
             streams_abandoned: c.abandoned.load(Ordering::Acquire),
             streams_cut: c.cut.load(Ordering::Acquire),
             active_streams: c.active.load(Ordering::Acquire),
+            divergences: c.divergences.load(Ordering::Acquire),
         }
     }
 
@@ -89,6 +98,7 @@ impl State {
 pub(super) fn router(state: Arc<State>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
+        .route("/v1/responses", post(responses_route))
         .route("/v1/models", get(models))
         .route("/v1/_scripted/requests", get(requests))
         .fallback(not_found)
@@ -101,7 +111,8 @@ pub(super) fn router(state: Arc<State>) -> Router {
 /// Largest request body the scripted model reads.
 pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
 
-fn openai_error(
+/// An OpenAI error body (`{"error": {"message", "type", "param", "code"}}`).
+pub(super) fn openai_error(
     status: StatusCode,
     kind: &str,
     code: Option<&str>,
@@ -128,7 +139,7 @@ async fn not_found() -> Response {
         "invalid_request_error",
         Some("unknown_url"),
         None,
-        "Unknown request URL. The scripted model serves POST /v1/chat/completions, GET /v1/models and GET /v1/_scripted/requests.",
+        "Unknown request URL. The scripted model serves POST /v1/chat/completions, POST /v1/responses, GET /v1/models and GET /v1/_scripted/requests.",
     )
 }
 
@@ -151,6 +162,11 @@ fn now_micros() -> u128 {
         .unwrap_or(0)
 }
 
+/// A latency-probe token, `t<unix_micros> `, stamped now.
+pub(super) fn stamp() -> String {
+    format!("t{} ", now_micros())
+}
+
 fn conversation_key(first_user: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     first_user.hash(&mut h);
@@ -158,6 +174,107 @@ fn conversation_key(first_user: &str) -> u64 {
 }
 
 async fn chat(AxState(st): AxState<Arc<State>>, body: Bytes) -> Response {
+    answer(st, body, Route::Chat).await
+}
+
+async fn responses_route(AxState(st): AxState<Arc<State>>, body: Bytes) -> Response {
+    answer(st, body, Route::Responses).await
+}
+
+/// The wire API a request came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// `POST /v1/chat/completions`.
+    Chat,
+    /// `POST /v1/responses`.
+    Responses,
+}
+
+impl Route {
+    /// The request parameter holding the conversation.
+    fn conversation_param(self) -> &'static str {
+        match self {
+            Route::Chat => "messages",
+            Route::Responses => "input",
+        }
+    }
+}
+
+/// How an answer is rendered: the route and what its request asked for.
+enum Shape {
+    Chat { include_usage: bool },
+    Responses(ResponsesOptions),
+}
+
+/// What the shared answering reads of a request.
+struct Request {
+    model: String,
+    stream: bool,
+    convo: Conversation,
+    shape: Shape,
+}
+
+fn refuse(param: &str, message: &str) -> InputError {
+    InputError {
+        param: param.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Validates a Chat Completions request like OpenAI does.
+fn read_chat(v: &Value) -> Result<Request, InputError> {
+    let Some(model) = v.get("model").and_then(Value::as_str) else {
+        return Err(refuse("model", "you must provide a model parameter"));
+    };
+    let Some(messages) = v
+        .get("messages")
+        .and_then(Value::as_array)
+        .filter(|m| !m.is_empty())
+    else {
+        return Err(refuse(
+            "messages",
+            "you must provide a non-empty messages array",
+        ));
+    };
+    Ok(Request {
+        model: model.to_string(),
+        stream: v.get("stream").and_then(Value::as_bool).unwrap_or(false),
+        convo: Conversation::from_messages(messages),
+        shape: Shape::Chat {
+            include_usage: v
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        },
+    })
+}
+
+/// Validates a Responses request like OpenAI does.
+fn read_responses(v: &Value) -> Result<Request, InputError> {
+    let Some(model) = v.get("model").and_then(Value::as_str) else {
+        return Err(refuse("model", "Missing required parameter: 'model'."));
+    };
+    let instructions = match v.get("instructions") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => {
+            return Err(refuse(
+                "instructions",
+                "Invalid type for 'instructions': expected a string.",
+            ));
+        }
+    };
+    Ok(Request {
+        model: model.to_string(),
+        stream: v.get("stream").and_then(Value::as_bool).unwrap_or(false),
+        convo: Conversation::from_responses(v.get("input"), instructions)?,
+        shape: Shape::Responses(ResponsesOptions::from_request(v)),
+    })
+}
+
+/// Answers one request of either route: selection, checks and faults are
+/// shared; only the reading of the request and the rendering differ.
+async fn answer(st: Arc<State>, body: Bytes, route: Route) -> Response {
     st.counters.requests.fetch_add(1, Ordering::AcqRel);
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -175,35 +292,42 @@ async fn chat(AxState(st): AxState<Arc<State>>, body: Bytes) -> Response {
         }
         log.push_back(v.clone());
     }
-    let Some(model) = v.get("model").and_then(Value::as_str) else {
-        return bad_request(Some("model"), "you must provide a model parameter");
+    let req = match route {
+        Route::Chat => read_chat(&v),
+        Route::Responses => read_responses(&v),
     };
-    let Some(messages) = v
-        .get("messages")
-        .and_then(Value::as_array)
-        .filter(|m| !m.is_empty())
-    else {
-        return bad_request(
-            Some("messages"),
-            "you must provide a non-empty messages array",
-        );
+    let req = match req {
+        Ok(r) => r,
+        Err(e) => return bad_request(Some(&e.param), &e.message),
     };
-    let stream = v.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let include_usage = v
-        .pointer("/stream_options/include_usage")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let convo = Conversation::from_messages(messages);
-    let Some(sel) = st.script.select(&convo) else {
+    let convo = &req.convo;
+    let Some(sel) = st.script.select(convo) else {
         let first: String = convo.first_user.chars().take(80).collect();
         return bad_request(
-            Some("messages"),
+            Some(route.conversation_param()),
             &format!(
-                "scripted model: no turn of the script matches this conversation ({} assistant messages; first user message {first:?})",
+                "scripted model: no turn of the script matches this conversation ({} assistant turns; first user message {first:?})",
                 convo.assistant_turns
             ),
         );
     };
+    if let Some(message) = sel.turn.divergence(convo) {
+        st.counters.divergences.fetch_add(1, Ordering::AcqRel);
+        tracing::warn!(turn = %sel.turn.label, "scripted model: {message}");
+        return openai_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("script_divergence"),
+            Some(route.conversation_param()),
+            &message,
+        );
+    }
+    if route == Route::Responses
+        && sel.turn.requires_reasoning
+        && let Some(refusal) = responses::missing_reasoning(&st.script, &sel, convo)
+    {
+        return refusal;
+    }
     let key = conversation_key(&convo.first_user);
     let asked = {
         let mut asks = st.asks.lock().unwrap_or_else(|e| e.into_inner());
@@ -217,7 +341,8 @@ async fn chat(AxState(st): AxState<Arc<State>>, body: Bytes) -> Response {
         .fault
         .clone()
         .filter(|f| f.times().is_none_or(|k| asked < k));
-    tracing::debug!(turn = %sel.turn.label, asked, ?fault, "scripted model answers");
+    tracing::debug!(turn = %sel.turn.label, ?route, asked, ?fault, "scripted model answers");
+    let model = req.model.as_str();
     match fault {
         Some(Fault::RateLimit { retry_after, .. }) => {
             let mut r = openai_error(
@@ -245,9 +370,24 @@ async fn chat(AxState(st): AxState<Arc<State>>, body: Bytes) -> Response {
         }
         _ => {}
     }
-    let plan = Plan::new(sel.turn, model, key, sel.index, body.len(), include_usage);
+    let answer = Answer::new(
+        sel.turn,
+        model,
+        Place {
+            key,
+            first_user: &convo.first_user,
+            scenario: sel.scenario,
+            index: sel.index,
+        },
+        body.len(),
+    );
+    let pace = answer.pace;
+    let frames: Box<dyn Frames> = match req.shape {
+        Shape::Chat { include_usage } => Box::new(ChatStream::new(answer, include_usage)),
+        Shape::Responses(options) => Box::new(ResponsesStream::new(answer, options)),
+    };
     let (cut_at, hang) = match &fault {
-        Some(Fault::Cut { at_chunk, .. }) => (Some(at_chunk.unwrap_or(plan.default_cut())), None),
+        Some(Fault::Cut { at_chunk, .. }) => (Some(at_chunk.unwrap_or(frames.default_cut())), None),
         Some(Fault::Hang {
             seconds, at_chunk, ..
         }) => (None, Some((at_chunk.unwrap_or(1), *seconds))),
@@ -259,7 +399,7 @@ async fn chat(AxState(st): AxState<Arc<State>>, body: Bytes) -> Response {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     }
-    if !stream {
+    if !req.stream {
         if let Some((at, seconds)) = hang
             && at > 0
             && !silence(&st, seconds, None).await
@@ -276,11 +416,11 @@ async fn chat(AxState(st): AxState<Arc<State>>, body: Bytes) -> Response {
             });
             return Response::new(Body::from_stream(broken));
         }
-        return axum::Json(plan.whole()).into_response();
+        return axum::Json(frames.whole()).into_response();
     }
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let hang = hang.filter(|(at, _)| *at > 0);
-    tokio::spawn(produce(st.clone(), plan, cut_at, hang, tx));
+    tokio::spawn(produce(st.clone(), frames, pace, cut_at, hang, tx));
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")
@@ -325,10 +465,33 @@ impl Drop for ActiveGuard {
     }
 }
 
-/// Sends the plan's chunks, paced, with the fault if any.
+/// One route's rendering of an answer as a list of SSE frames, sent in
+/// order by [`produce`] (which paces the token frames and injects cuts and
+/// hangs by frame position), or as one JSON body.
+pub(super) trait Frames: Send + 'static {
+    /// How many frames the stream has.
+    fn len(&self) -> usize;
+    /// Whether frame `i` carries a token (paced by `tokens_per_second`).
+    fn is_token(&self, i: usize) -> bool;
+    /// The frame that ends the answer (`finish_reason` chunk,
+    /// `response.completed`): a cut happens before it at the latest.
+    fn final_index(&self) -> usize;
+    /// Where a `cut` without `at_chunk` happens: just after the first
+    /// argument fragment of the first tool call; without tool calls, in
+    /// the middle of the text.
+    fn default_cut(&self) -> usize;
+    /// Frame `i` as sent, `data: …\n\n` (and an `event:` line where the API
+    /// has one). Called once per frame, in order.
+    fn render(&mut self, i: usize) -> String;
+    /// The non-streaming answer.
+    fn whole(&self) -> Value;
+}
+
+/// Sends the frames, paced, with the fault if any.
 async fn produce(
     st: Arc<State>,
-    plan: Plan,
+    mut frames: Box<dyn Frames>,
+    pace: f64,
     cut_at: Option<usize>,
     hang: Option<(usize, Option<f64>)>,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
@@ -340,12 +503,20 @@ async fn produce(
     };
     let start = Instant::now();
     let mut tokens = 0u64;
-    let finish_at = plan.finish_index();
-    let cut_at = cut_at.map(|c| c.min(finish_at));
-    let hang = hang.map(|(at, s)| (at.min(plan.pieces.len()), s));
-    for i in 0..=plan.pieces.len() {
+    let count = frames.len();
+    let cut_at = cut_at.map(|c| c.min(frames.final_index()));
+    let hang = hang.map(|(at, s)| (at.min(count.saturating_sub(1)), s));
+    for i in 0..count {
         if cut_at == Some(i) {
             st.counters.cut.fetch_add(1, Ordering::AcqRel);
+            // The server drops a connection whose body fails without
+            // flushing what it has not written yet: let it take and send
+            // every frame before the cut, so the client gets them.
+            tokio::select! {
+                _ = drained(&tx) => {}
+                _ = tx.closed() => { abandoned(); return; }
+                _ = st.cancel.cancelled() => return,
+            }
             let _ = tx
                 .send(Err(std::io::Error::new(
                     std::io::ErrorKind::ConnectionAborted,
@@ -363,26 +534,16 @@ async fn produce(
             }
             return;
         }
-        let data = match plan.pieces.get(i) {
-            Some(piece) => {
-                if piece.is_token() && plan.pace > 0.0 {
-                    tokens += 1;
-                    let due = start + Duration::from_secs_f64(tokens as f64 / plan.pace);
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(due.into()) => {}
-                        _ = tx.closed() => { abandoned(); return; }
-                        _ = st.cancel.cancelled() => return,
-                    }
-                }
-                plan.render(piece).to_string()
+        if frames.is_token(i) && pace > 0.0 {
+            tokens += 1;
+            let due = start + Duration::from_secs_f64(tokens as f64 / pace);
+            tokio::select! {
+                _ = tokio::time::sleep_until(due.into()) => {}
+                _ = tx.closed() => { abandoned(); return; }
+                _ = st.cancel.cancelled() => return,
             }
-            None => "[DONE]".to_string(),
-        };
-        if tx
-            .send(Ok(Bytes::from(format!("data: {data}\n\n"))))
-            .await
-            .is_err()
-        {
+        }
+        if tx.send(Ok(Bytes::from(frames.render(i)))).await.is_err() {
             abandoned();
             return;
         }
@@ -390,46 +551,91 @@ async fn produce(
     st.counters.finished.fetch_add(1, Ordering::AcqRel);
 }
 
-/// One piece of a streamed answer.
-#[derive(Debug)]
-enum Piece {
-    Role,
-    Text(String),
-    Stamp,
-    CallStart {
-        index: usize,
-        id: String,
-        name: String,
-    },
-    Args {
-        index: usize,
-        fragment: String,
-    },
-    Finish,
-    Usage,
-}
-
-impl Piece {
-    fn is_token(&self) -> bool {
-        matches!(self, Piece::Text(_) | Piece::Stamp | Piece::Args { .. })
+/// Returns once the body has taken every frame sent, and a moment more
+/// for the server to write them out.
+async fn drained(tx: &mpsc::Sender<Result<Bytes, std::io::Error>>) {
+    while tx.capacity() < tx.max_capacity() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
-/// A turn's answer, laid out as chunks.
-struct Plan {
-    id: String,
-    created: u64,
-    model: String,
-    pace: f64,
-    pieces: Vec<Piece>,
-    finish_reason: String,
-    include_usage: bool,
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    cached_tokens: u64,
-    text: Option<String>,
-    stamps: u32,
-    calls: Vec<(String, String, String)>,
+/// Where an answer is: its conversation and turn, for ids and tokens.
+pub(super) struct Place<'a> {
+    /// The conversation's key (a hash of its first user message).
+    pub(super) key: u64,
+    /// The conversation's first user message.
+    pub(super) first_user: &'a str,
+    /// The scenario's position.
+    pub(super) scenario: usize,
+    /// The turn's position in it.
+    pub(super) index: usize,
+}
+
+/// A tool call of an answer.
+pub(super) struct Call {
+    /// `call_…`: the id the client answers with.
+    pub(super) id: String,
+    /// `fc_…`: the output item's id (Responses API).
+    pub(super) item_id: String,
+    /// The tool.
+    pub(super) name: String,
+    /// The arguments text.
+    pub(super) arguments: String,
+    /// The arguments in 4-character fragments, as streamed.
+    pub(super) fragments: Vec<String>,
+}
+
+/// The reasoning an answer starts with (Responses API).
+pub(super) struct Reasoning {
+    /// `rs_…`.
+    pub(super) id: String,
+    /// The summary.
+    pub(super) summary: String,
+    /// The summary as streamed.
+    pub(super) pieces: Vec<String>,
+    /// The opaque encrypted reasoning.
+    pub(super) encrypted: String,
+}
+
+/// Usage numbers, the script's or computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Usage {
+    /// Prompt tokens.
+    pub(super) prompt: u64,
+    /// Completion tokens (including the reasoning ones).
+    pub(super) completion: u64,
+    /// Cached prompt tokens.
+    pub(super) cached: u64,
+    /// Reasoning tokens.
+    pub(super) reasoning: u64,
+}
+
+/// A turn's answer, independent of the wire API: its parts already cut
+/// into the deltas both renderings stream.
+pub(super) struct Answer {
+    /// The model the request named.
+    pub(super) model: String,
+    /// Unix seconds.
+    pub(super) created: u64,
+    /// The pace (tokens per second; 0: as fast as possible).
+    pub(super) pace: f64,
+    /// `t<unix_micros> ` tokens sent before the text.
+    pub(super) stamps: u32,
+    /// The text.
+    pub(super) text: Option<String>,
+    /// The text as streamed.
+    pub(super) text_pieces: Vec<String>,
+    /// The reasoning, if any.
+    pub(super) reasoning: Option<Reasoning>,
+    /// The tool calls.
+    pub(super) calls: Vec<Call>,
+    /// Why it stops.
+    pub(super) finish_reason: FinishReason,
+    /// Its usage.
+    pub(super) usage: Usage,
+    /// `msg_…`: the message item's id (Responses API).
+    pub(super) message_id: String,
 }
 
 /// Splits text into words, each with the whitespace after it.
@@ -472,99 +678,161 @@ fn sized(text: &str, min: usize, max: usize) -> Vec<String> {
     out
 }
 
-impl Plan {
-    fn new(
-        turn: &Turn,
-        model: &str,
-        key: u64,
-        index: usize,
-        request_bytes: usize,
-        include_usage: bool,
-    ) -> Plan {
-        let mut pieces = vec![Piece::Role];
-        pieces.extend((0..turn.stamp_tokens).map(|_| Piece::Stamp));
-        if let Some(t) = &turn.text {
-            let split = match turn.deltas {
-                Deltas::Words => words(t),
-                Deltas::Chars { min, max } => sized(t, min, max),
-            };
-            pieces.extend(split.into_iter().map(Piece::Text));
-        }
-        let mut calls = Vec::new();
-        for (i, c) in turn.tool_calls.iter().enumerate() {
-            let id = format!("call_{:016x}_{index}_{i}", key);
-            pieces.push(Piece::CallStart {
-                index: i,
-                id: id.clone(),
+fn split(text: &str, deltas: Deltas) -> Vec<String> {
+    match deltas {
+        Deltas::Words => words(text),
+        Deltas::Chars { min, max } => sized(text, min, max),
+    }
+}
+
+impl Answer {
+    pub(super) fn new(turn: &Turn, model: &str, at: Place<'_>, request_bytes: usize) -> Answer {
+        let Place {
+            key,
+            first_user,
+            scenario,
+            index,
+        } = at;
+        let text_pieces = turn
+            .text
+            .as_deref()
+            .map(|t| split(t, turn.deltas))
+            .unwrap_or_default();
+        let calls: Vec<Call> = turn
+            .tool_calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Call {
+                id: format!("call_{key:016x}_{index}_{i}"),
+                item_id: format!("fc_{key:016x}_{index}_{i}"),
                 name: c.name.clone(),
-            });
-            pieces.extend(
-                fours(&c.arguments)
-                    .into_iter()
-                    .map(|fragment| Piece::Args { index: i, fragment }),
-            );
-            calls.push((id, c.name.clone(), c.arguments.clone()));
+                arguments: c.arguments.clone(),
+                fragments: fours(&c.arguments),
+            })
+            .collect();
+        let reasoning = turn.reasoning.as_ref().map(|summary| Reasoning {
+            id: format!("rs_{key:016x}_{index}"),
+            summary: summary.clone(),
+            pieces: split(summary, turn.deltas),
+            encrypted: responses::encrypted_reasoning(first_user, scenario, index),
+        });
+        let reasoning_tokens = turn
+            .usage
+            .reasoning_tokens
+            .unwrap_or_else(|| reasoning.as_ref().map_or(0, |r| r.pieces.len() as u64));
+        let streamed = u64::from(turn.stamp_tokens)
+            + text_pieces.len() as u64
+            + calls
+                .iter()
+                .map(|c| 1 + c.fragments.len() as u64)
+                .sum::<u64>();
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Answer {
+            model: model.to_string(),
+            created,
+            pace: turn.tokens_per_second,
+            stamps: turn.stamp_tokens,
+            text: turn.text.clone(),
+            text_pieces,
+            reasoning,
+            calls,
+            finish_reason: turn.finish_reason.clone(),
+            usage: Usage {
+                prompt: turn
+                    .usage
+                    .prompt_tokens
+                    .unwrap_or((request_bytes as u64).div_ceil(4)),
+                completion: turn
+                    .usage
+                    .completion_tokens
+                    .unwrap_or(streamed + reasoning_tokens),
+                cached: turn.usage.cached_tokens.unwrap_or(0),
+                reasoning: reasoning_tokens,
+            },
+            message_id: format!("msg_{key:016x}_{index}"),
+        }
+    }
+
+    /// Whether the answer has a message (text or stamps).
+    pub(super) fn has_message(&self) -> bool {
+        self.text.is_some() || self.stamps > 0
+    }
+
+    /// The whole text, stamped now.
+    pub(super) fn full_text(&self) -> String {
+        let mut t = String::new();
+        for _ in 0..self.stamps {
+            t.push_str(&stamp());
+        }
+        t.push_str(self.text.as_deref().unwrap_or(""));
+        t
+    }
+}
+
+/// One chunk of a streamed chat completion.
+#[derive(Debug)]
+enum Piece {
+    Role,
+    Text(usize),
+    Stamp,
+    CallStart(usize),
+    Args { index: usize, fragment: usize },
+    Finish,
+    Usage,
+    Done,
+}
+
+impl Piece {
+    fn is_token(&self) -> bool {
+        matches!(self, Piece::Text(_) | Piece::Stamp | Piece::Args { .. })
+    }
+}
+
+/// A turn's answer as Chat Completions chunks.
+struct ChatStream {
+    answer: Answer,
+    id: String,
+    pieces: Vec<Piece>,
+    include_usage: bool,
+}
+
+impl ChatStream {
+    fn new(answer: Answer, include_usage: bool) -> ChatStream {
+        let mut pieces = vec![Piece::Role];
+        pieces.extend((0..answer.stamps).map(|_| Piece::Stamp));
+        pieces.extend((0..answer.text_pieces.len()).map(Piece::Text));
+        for (i, c) in answer.calls.iter().enumerate() {
+            pieces.push(Piece::CallStart(i));
+            pieces.extend((0..c.fragments.len()).map(|f| Piece::Args {
+                index: i,
+                fragment: f,
+            }));
         }
         pieces.push(Piece::Finish);
         if include_usage {
             pieces.push(Piece::Usage);
         }
-        let streamed = pieces
-            .iter()
-            .filter(|p| p.is_token() || matches!(p, Piece::CallStart { .. }))
-            .count() as u64;
-        let created = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        Plan {
+        pieces.push(Piece::Done);
+        ChatStream {
+            answer,
             id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
-            created,
-            model: model.to_string(),
-            pace: turn.tokens_per_second,
             pieces,
-            finish_reason: turn.finish_reason.clone(),
             include_usage,
-            prompt_tokens: turn
-                .usage
-                .prompt_tokens
-                .unwrap_or((request_bytes as u64).div_ceil(4)),
-            completion_tokens: turn.usage.completion_tokens.unwrap_or(streamed),
-            cached_tokens: turn.usage.cached_tokens.unwrap_or(0),
-            text: turn.text.clone(),
-            stamps: turn.stamp_tokens,
-            calls,
-        }
-    }
-
-    fn finish_index(&self) -> usize {
-        self.pieces
-            .iter()
-            .position(|p| matches!(p, Piece::Finish))
-            .unwrap_or(self.pieces.len())
-    }
-
-    /// Through the first argument fragment of the first tool call; without
-    /// tool calls, half the text.
-    fn default_cut(&self) -> usize {
-        match self
-            .pieces
-            .iter()
-            .position(|p| matches!(p, Piece::Args { .. }))
-        {
-            Some(i) => i + 1,
-            None => (self.finish_index() / 2).max(1),
         }
     }
 
     fn usage(&self) -> Value {
+        let u = self.answer.usage;
         json!({
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": self.cached_tokens, "audio_tokens": 0},
+            "prompt_tokens": u.prompt,
+            "completion_tokens": u.completion,
+            "total_tokens": u.prompt + u.completion,
+            "prompt_tokens_details": {"cached_tokens": u.cached, "audio_tokens": 0},
             "completion_tokens_details": {
-                "reasoning_tokens": 0,
+                "reasoning_tokens": u.reasoning,
                 "audio_tokens": 0,
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0
@@ -576,8 +844,8 @@ impl Plan {
         let mut c = json!({
             "id": self.id,
             "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
+            "created": self.answer.created,
+            "model": self.answer.model,
             "system_fingerprint": "fp_scripted",
             "choices": choices,
         });
@@ -594,63 +862,105 @@ impl Plan {
         )
     }
 
-    fn render(&self, piece: &Piece) -> Value {
+    fn chunk_of(&self, piece: &Piece) -> Value {
+        let a = &self.answer;
         match piece {
             Piece::Role => {
-                let content = if self.text.is_none() && self.stamps == 0 {
-                    Value::Null
-                } else {
+                let content = if a.has_message() {
                     json!("")
+                } else {
+                    Value::Null
                 };
                 self.delta(
                     json!({"role": "assistant", "content": content, "refusal": null}),
                     None,
                 )
             }
-            Piece::Text(t) => self.delta(json!({"content": t}), None),
-            Piece::Stamp => self.delta(json!({"content": format!("t{} ", now_micros())}), None),
-            Piece::CallStart { index, id, name } => self.delta(
-                json!({"tool_calls": [{"index": index, "id": id, "type": "function",
-                    "function": {"name": name, "arguments": ""}}]}),
-                None,
-            ),
-            Piece::Args { index, fragment } => self.delta(
-                json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
-                None,
-            ),
-            Piece::Finish => self.delta(json!({}), Some(&self.finish_reason)),
+            Piece::Text(k) => self.delta(json!({"content": a.text_pieces.get(*k)}), None),
+            Piece::Stamp => self.delta(json!({"content": stamp()}), None),
+            Piece::CallStart(i) => {
+                let (id, name) = a
+                    .calls
+                    .get(*i)
+                    .map(|c| (c.id.as_str(), c.name.as_str()))
+                    .unwrap_or_default();
+                self.delta(
+                    json!({"tool_calls": [{"index": i, "id": id, "type": "function",
+                        "function": {"name": name, "arguments": ""}}]}),
+                    None,
+                )
+            }
+            Piece::Args { index, fragment } => {
+                let f = a.calls.get(*index).and_then(|c| c.fragments.get(*fragment));
+                self.delta(
+                    json!({"tool_calls": [{"index": index, "function": {"arguments": f}}]}),
+                    None,
+                )
+            }
+            Piece::Finish => self.delta(json!({}), Some(a.finish_reason.as_str())),
             Piece::Usage => self.chunk(json!([]), Some(self.usage())),
+            // Rendered as `[DONE]` by `render`.
+            Piece::Done => Value::Null,
+        }
+    }
+}
+
+impl Frames for ChatStream {
+    fn len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    fn is_token(&self, i: usize) -> bool {
+        self.pieces.get(i).is_some_and(Piece::is_token)
+    }
+
+    fn final_index(&self) -> usize {
+        self.pieces
+            .iter()
+            .position(|p| matches!(p, Piece::Finish))
+            .unwrap_or(self.pieces.len())
+    }
+
+    fn default_cut(&self) -> usize {
+        match self
+            .pieces
+            .iter()
+            .position(|p| matches!(p, Piece::Args { .. }))
+        {
+            Some(i) => i + 1,
+            None => (self.final_index() / 2).max(1),
         }
     }
 
-    /// The non-streaming `chat.completion`.
-    fn whole(&self) -> Value {
-        let mut text: Option<String> = None;
-        if self.stamps > 0 || self.text.is_some() {
-            let mut t = String::new();
-            for _ in 0..self.stamps {
-                t.push_str(&format!("t{} ", now_micros()));
-            }
-            t.push_str(self.text.as_deref().unwrap_or(""));
-            text = Some(t);
+    fn render(&mut self, i: usize) -> String {
+        match self.pieces.get(i) {
+            None | Some(Piece::Done) => "data: [DONE]\n\n".to_string(),
+            Some(p) => format!("data: {}\n\n", self.chunk_of(p)),
         }
+    }
+
+    fn whole(&self) -> Value {
+        let a = &self.answer;
+        let text = a.has_message().then(|| a.full_text());
         let mut message = json!({"role": "assistant", "content": text, "refusal": null});
-        if !self.calls.is_empty() {
-            message["tool_calls"] = self
+        if !a.calls.is_empty() {
+            message["tool_calls"] = a
                 .calls
                 .iter()
-                .map(|(id, name, args)| {
-                    json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}})
+                .map(|c| {
+                    json!({"id": c.id, "type": "function",
+                        "function": {"name": c.name, "arguments": c.arguments}})
                 })
                 .collect();
         }
         json!({
             "id": self.id,
             "object": "chat.completion",
-            "created": self.created,
-            "model": self.model,
+            "created": a.created,
+            "model": a.model,
             "system_fingerprint": "fp_scripted",
-            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": self.finish_reason}],
+            "choices": [{"index": 0, "message": message, "logprobs": null,
+                "finish_reason": a.finish_reason.as_str()}],
             "usage": self.usage(),
         })
     }
@@ -659,6 +969,49 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scripted::ScriptedModel;
+    use futures::StreamExt as _;
+
+    #[tokio::test]
+    async fn a_cut_chat_stream_delivers_every_chunk_before_the_cut() {
+        let script = Script::from_yaml_str(
+            "turns:\n  - text: \"one two\"\n    tool_calls: [{name: f, arguments: {a: \"0123456789\"}}]\n    fault: {type: cut}\n",
+        )
+        .unwrap();
+        let m = ScriptedModel::start(script, ([127, 0, 0, 1], 0).into())
+            .await
+            .unwrap();
+        let resp = reqwest::Client::new()
+            .post(format!("{}/chat/completions", m.base_url()))
+            .json(&json!({"model": "m", "stream": true,
+                "messages": [{"role": "user", "content": "x"}]}))
+            .send()
+            .await
+            .unwrap();
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        let mut broken = false;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(b) => body.extend_from_slice(&b),
+                Err(_) => broken = true,
+            }
+        }
+        assert!(broken);
+        let text = String::from_utf8(body).unwrap();
+        let chunks: Vec<Value> = text
+            .split("\n\n")
+            .filter(|f| !f.is_empty())
+            .map(|f| serde_json::from_str(f.strip_prefix("data: ").unwrap()).unwrap())
+            .collect();
+        // Role, two words, the call's first delta, its first fragment.
+        assert_eq!(chunks.len(), 5, "{text}");
+        assert_eq!(
+            chunks[4]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"],
+            "{\"a\""
+        );
+        assert_eq!(m.stats().streams_cut, 1);
+    }
 
     #[test]
     fn words_keep_their_spaces() {

@@ -40,7 +40,11 @@ impl Agent {
     /// The targets of a call to `model` at `provider`: that one first, then
     /// each of the model's failover targets whose provider is configured
     /// (the configuration's check refuses unknown ones at start).
-    pub(super) fn targets<'a>(&'a self, provider: &'a Provider, model: ModelConfig) -> Vec<Target<'a>> {
+    pub(super) fn targets<'a>(
+        &'a self,
+        provider: &'a Provider,
+        model: ModelConfig,
+    ) -> Vec<Target<'a>> {
         let mut out = Vec::with_capacity(1 + model.failover.len());
         for t in &model.failover {
             let m = ModelRef {
@@ -87,7 +91,11 @@ pub(super) fn failover_note(from: &Target<'_>, error: &LlmError, to: &Target<'_>
 /// Whether target `index` of `count` is passed over because its circuit
 /// is open: never the last one, which is always tried (a call with every
 /// circuit open still gets an answer when one has recovered).
-pub(super) fn passed_over(target: &Target<'_>, index: usize, count: usize) -> Option<SkippedTarget> {
+pub(super) fn passed_over(
+    target: &Target<'_>,
+    index: usize,
+    count: usize,
+) -> Option<SkippedTarget> {
     if index + 1 == count {
         return None;
     }
@@ -124,7 +132,13 @@ mod tests {
             attempts: 2,
             last: "HTTP 429".into(),
         }));
-        for (status, passes) in [(401, true), (403, true), (404, true), (400, false), (422, false)] {
+        for (status, passes) in [
+            (401, true),
+            (403, true),
+            (404, true),
+            (400, false),
+            (422, false),
+        ] {
             let e = LlmError::Rejected {
                 provider: "p".into(),
                 status,
@@ -155,10 +169,21 @@ mod tests {
         a.breaker.failed();
         let skipped = passed_over(&ta, 0, 2).unwrap();
         assert_eq!(skipped.why, SkipReason::CircuitOpen);
-        assert_eq!((skipped.provider.as_str(), skipped.model.as_str()), ("a", "m"));
-        assert!(skipped.message.contains("circuit is open"), "{}", skipped.message);
+        assert_eq!(
+            (skipped.provider.as_str(), skipped.model.as_str()),
+            ("a", "m")
+        );
+        assert!(
+            skipped.message.contains("circuit is open"),
+            "{}",
+            skipped.message
+        );
         b.breaker.failed();
-        assert_eq!(passed_over(&tb, 1, 2), None, "the last target is always tried");
+        assert_eq!(
+            passed_over(&tb, 1, 2),
+            None,
+            "the last target is always tried"
+        );
         let e = LlmError::RetriesExhausted {
             provider: "a".into(),
             attempts: 2,

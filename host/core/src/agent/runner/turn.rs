@@ -7,9 +7,9 @@
 //! circles.
 
 use super::budgets;
-use super::tools::{ToolRun, failed_result};
 use super::failover::{self, Target};
-use super::{Agent, AgentError, Failure, Outcome};
+use super::tools::{ToolRun, failed_result};
+use super::{Agent, AgentError, Failure, Outcome, Provider};
 use crate::agent::config::RouterConfig;
 use crate::agent::context::{Step, Transcript};
 use crate::agent::cost::FailureCounter;
