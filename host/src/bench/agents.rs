@@ -17,6 +17,7 @@
 
 use anyhow::{Context, Result, bail};
 use futures::{SinkExt, StreamExt};
+use paddock_llm::scripted::RunningModel;
 use paddock_protocol::llm::WireApi;
 use serde::Deserialize;
 use std::io::BufRead;
@@ -513,6 +514,16 @@ fn baseline_request(model_base: &str, api: WireApi, i: usize) -> (String, serde_
     }
 }
 
+/// Whether a request body the scripted model received is one of `api`
+/// (Chat Completions send `messages`, the Responses API `input`).
+fn of_api(api: WireApi, body: &serde_json::Value) -> bool {
+    let field = match api {
+        WireApi::Chat => "messages",
+        WireApi::Responses => "input",
+    };
+    body.get(field).is_some()
+}
+
 /// The answer text an event's `data` carries over `api`: a Chat
 /// Completions chunk's `choices[0].delta.content`, or the `delta` of a
 /// Responses `response.output_text.delta` event.
@@ -645,13 +656,13 @@ async fn baseline(
 async fn run_once(
     http: &reqwest::Client,
     server: &Server,
-    model_base: &str,
+    model: &RunningModel,
     workspace: &Path,
     api: WireApi,
     n: usize,
     timeout: Duration,
 ) -> Result<RunReport> {
-    let base = baseline(http, model_base, api, n).await?;
+    let base = baseline(http, &model.base_url(), api, n).await?;
     let prefix = format!("run{n}-{}", api.as_str());
     let created = create_agents(http, &server.base, workspace, Some(api), &prefix, n).await?;
     let url = server.ws_url();
@@ -713,6 +724,21 @@ async fn run_once(
     let rss = status_kib(&server.pid, "VmRSS")?;
     if !peak_reset {
         tracing::warn!("cannot reset the server's VmHWM: peak RSS is since its start");
+    }
+    // The model's last request is the server's (the baseline's came
+    // before): it must be of this run's API.
+    if let Some(last) = model.requests().last()
+        && !of_api(api, last)
+    {
+        let fields: Vec<&str> = last
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        bail!(
+            "the server's `{}` provider sent the model a request of another API (fields: {})",
+            api.as_str(),
+            fields.join(", ")
+        );
     }
     if let Some(f) = seen.iter().find_map(|s| s.failed.as_ref()) {
         eprintln!(
@@ -836,18 +862,7 @@ pub async fn agents(
     let mut runs = Vec::new();
     for &n in &args.agents {
         for &api in &apis {
-            runs.push(
-                run_once(
-                    &http,
-                    &server,
-                    &model.base_url(),
-                    &workspace,
-                    api,
-                    n,
-                    timeout,
-                )
-                .await?,
-            );
+            runs.push(run_once(&http, &server, &model, &workspace, api, n, timeout).await?);
         }
     }
     drop(server);
@@ -970,27 +985,77 @@ mod tests {
         assert_eq!(latency(vec![]).samples, 0);
     }
 
-    /// A Chat Completions stream as the scripted model sends it: a role
-    /// chunk, two text chunks, the finish chunk, `[DONE]`.
-    const CHAT_SSE: &str = concat!(
-        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"scripted\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
-        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"scripted\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t100 \"},\"finish_reason\":null}]}\n\n",
-        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"scripted\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t250 \"},\"finish_reason\":null}]}\n\n",
-        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"scripted\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
-        "data: [DONE]\n\n",
-    );
+    /// A Chat Completions stream as the scripted model sent it (`stamp_tokens:
+    /// 2`): a role chunk, two text chunks, the finish chunk, `[DONE]`.
+    const CHAT_SSE: &str = r#"data: {"choices":[{"delta":{"content":"","refusal":null,"role":"assistant"},"finish_reason":null,"index":0,"logprobs":null}],"created":1796541984,"id":"chatcmpl-49cb535eda8b4369aed60eaa9d991522","model":"scripted","object":"chat.completion.chunk","system_fingerprint":"fp_scripted"}
 
-    /// A Responses stream: `event:` and `data:` lines, the text in
-    /// `response.output_text.delta` events only (the `.done` event and the
-    /// final response repeat it and must not count).
-    const RESPONSES_SSE: &str = concat!(
-        "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"status\":\"in_progress\",\"output\":[]}}\n\n",
-        "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"sequence_number\":1,\"output_index\":0,\"item\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[]}}\n\n",
-        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":2,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"t100 \"}\n\n",
-        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":3,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"t250 \"}\n\n",
-        "event: response.output_text.done\ndata: {\"type\":\"response.output_text.done\",\"sequence_number\":4,\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"text\":\"t100 t250 \"}\n\n",
-        "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":5,\"response\":{\"id\":\"resp_1\",\"status\":\"completed\",\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":\"t100 t250 \"}]}]}}\n\n",
-    );
+data: {"choices":[{"delta":{"content":"t1796541984476425 "},"finish_reason":null,"index":0,"logprobs":null}],"created":1796541984,"id":"chatcmpl-49cb535eda8b4369aed60eaa9d991522","model":"scripted","object":"chat.completion.chunk","system_fingerprint":"fp_scripted"}
+
+data: {"choices":[{"delta":{"content":"t1796541984476434 "},"finish_reason":null,"index":0,"logprobs":null}],"created":1796541984,"id":"chatcmpl-49cb535eda8b4369aed60eaa9d991522","model":"scripted","object":"chat.completion.chunk","system_fingerprint":"fp_scripted"}
+
+data: {"choices":[{"delta":{},"finish_reason":"stop","index":0,"logprobs":null}],"created":1796541984,"id":"chatcmpl-49cb535eda8b4369aed60eaa9d991522","model":"scripted","object":"chat.completion.chunk","system_fingerprint":"fp_scripted"}
+
+data: [DONE]
+
+"#;
+
+    /// A Responses stream as the scripted model sent it (the same turn with
+    /// `reasoning: plan first`): `event:` and `data:` lines; the answer text
+    /// is in the two `response.output_text.delta` events only (the reasoning
+    /// summary's deltas are not answer text; the `.done` events and the
+    /// final response repeat the text and must not count).
+    const RESPONSES_SSE: &str = r#"event: response.created
+data: {"response":{"created_at":1796542016,"error":null,"id":"resp_8e9eecc395fc4642b4f07969b7b21c71","incomplete_details":null,"instructions":null,"max_output_tokens":null,"metadata":{},"model":"scripted","object":"response","output":[],"parallel_tool_calls":true,"previous_response_id":null,"reasoning":{"effort":null,"summary":null},"status":"in_progress","store":true,"temperature":1.0,"text":{"format":{"type":"text"}},"tool_choice":"auto","tools":[],"top_p":1.0,"truncation":"disabled","usage":null,"user":null},"sequence_number":0,"type":"response.created"}
+
+event: response.in_progress
+data: {"response":{"created_at":1796542016,"error":null,"id":"resp_8e9eecc395fc4642b4f07969b7b21c71","incomplete_details":null,"instructions":null,"max_output_tokens":null,"metadata":{},"model":"scripted","object":"response","output":[],"parallel_tool_calls":true,"previous_response_id":null,"reasoning":{"effort":null,"summary":null},"status":"in_progress","store":true,"temperature":1.0,"text":{"format":{"type":"text"}},"tool_choice":"auto","tools":[],"top_p":1.0,"truncation":"disabled","usage":null,"user":null},"sequence_number":1,"type":"response.in_progress"}
+
+event: response.output_item.added
+data: {"item":{"encrypted_content":null,"id":"rs_93b795fe0d51cb9b_0","summary":[],"type":"reasoning"},"output_index":0,"sequence_number":2,"type":"response.output_item.added"}
+
+event: response.reasoning_summary_part.added
+data: {"item_id":"rs_93b795fe0d51cb9b_0","output_index":0,"part":{"text":"","type":"summary_text"},"sequence_number":3,"summary_index":0,"type":"response.reasoning_summary_part.added"}
+
+event: response.reasoning_summary_text.delta
+data: {"delta":"plan ","item_id":"rs_93b795fe0d51cb9b_0","output_index":0,"sequence_number":4,"summary_index":0,"type":"response.reasoning_summary_text.delta"}
+
+event: response.reasoning_summary_text.delta
+data: {"delta":"first","item_id":"rs_93b795fe0d51cb9b_0","output_index":0,"sequence_number":5,"summary_index":0,"type":"response.reasoning_summary_text.delta"}
+
+event: response.reasoning_summary_text.done
+data: {"item_id":"rs_93b795fe0d51cb9b_0","output_index":0,"sequence_number":6,"summary_index":0,"text":"plan first","type":"response.reasoning_summary_text.done"}
+
+event: response.reasoning_summary_part.done
+data: {"item_id":"rs_93b795fe0d51cb9b_0","output_index":0,"part":{"text":"plan first","type":"summary_text"},"sequence_number":7,"summary_index":0,"type":"response.reasoning_summary_part.done"}
+
+event: response.output_item.done
+data: {"item":{"encrypted_content":null,"id":"rs_93b795fe0d51cb9b_0","summary":[{"text":"plan first","type":"summary_text"}],"type":"reasoning"},"output_index":0,"sequence_number":8,"type":"response.output_item.done"}
+
+event: response.output_item.added
+data: {"item":{"content":[],"id":"msg_93b795fe0d51cb9b_0","role":"assistant","status":"in_progress","type":"message"},"output_index":1,"sequence_number":9,"type":"response.output_item.added"}
+
+event: response.content_part.added
+data: {"content_index":0,"item_id":"msg_93b795fe0d51cb9b_0","output_index":1,"part":{"annotations":[],"logprobs":[],"text":"","type":"output_text"},"sequence_number":10,"type":"response.content_part.added"}
+
+event: response.output_text.delta
+data: {"content_index":0,"delta":"t1796542016180775 ","item_id":"msg_93b795fe0d51cb9b_0","logprobs":[],"output_index":1,"sequence_number":11,"type":"response.output_text.delta"}
+
+event: response.output_text.delta
+data: {"content_index":0,"delta":"t1796542016180784 ","item_id":"msg_93b795fe0d51cb9b_0","logprobs":[],"output_index":1,"sequence_number":12,"type":"response.output_text.delta"}
+
+event: response.output_text.done
+data: {"content_index":0,"item_id":"msg_93b795fe0d51cb9b_0","logprobs":[],"output_index":1,"sequence_number":13,"text":"t1796542016180775 t1796542016180784 ","type":"response.output_text.done"}
+
+event: response.content_part.done
+data: {"content_index":0,"item_id":"msg_93b795fe0d51cb9b_0","output_index":1,"part":{"annotations":[],"logprobs":[],"text":"t1796542016180775 t1796542016180784 ","type":"output_text"},"sequence_number":14,"type":"response.content_part.done"}
+
+event: response.output_item.done
+data: {"item":{"content":[{"annotations":[],"logprobs":[],"text":"t1796542016180775 t1796542016180784 ","type":"output_text"}],"id":"msg_93b795fe0d51cb9b_0","role":"assistant","status":"completed","type":"message"},"output_index":1,"sequence_number":15,"type":"response.output_item.done"}
+
+event: response.completed
+data: {"response":{"created_at":1796542016,"error":null,"id":"resp_8e9eecc395fc4642b4f07969b7b21c71","incomplete_details":null,"instructions":null,"max_output_tokens":null,"metadata":{},"model":"scripted","object":"response","output":[{"encrypted_content":null,"id":"rs_93b795fe0d51cb9b_0","summary":[{"text":"plan first","type":"summary_text"}],"type":"reasoning"},{"content":[{"annotations":[],"logprobs":[],"text":"t1796542016180775 t1796542016180784 ","type":"output_text"}],"id":"msg_93b795fe0d51cb9b_0","role":"assistant","status":"completed","type":"message"}],"parallel_tool_calls":true,"previous_response_id":null,"reasoning":{"effort":null,"summary":null},"status":"completed","store":true,"temperature":1.0,"text":{"format":{"type":"text"}},"tool_choice":"auto","tools":[],"top_p":1.0,"truncation":"disabled","usage":{"input_tokens":25,"input_tokens_details":{"cached_tokens":0},"output_tokens":4,"output_tokens_details":{"reasoning_tokens":2},"total_tokens":29},"user":null},"sequence_number":16,"type":"response.completed"}
+
+"#;
 
     /// The texts `DeltaReader` hands on for `sse` fed in pieces of `size`
     /// bytes.
@@ -1006,7 +1071,10 @@ mod tests {
     #[test]
     fn chat_stream_text() {
         for size in [1, 7, CHAT_SSE.len()] {
-            assert_eq!(texts(WireApi::Chat, CHAT_SSE, size), ["", "t100 ", "t250 "]);
+            assert_eq!(
+                texts(WireApi::Chat, CHAT_SSE, size),
+                ["", "t1796541984476425 ", "t1796541984476434 "]
+            );
         }
         // Read as the other API, a stream gives no text.
         assert!(texts(WireApi::Responses, CHAT_SSE, 64).is_empty());
@@ -1017,7 +1085,7 @@ mod tests {
         for size in [1, 7, RESPONSES_SSE.len()] {
             assert_eq!(
                 texts(WireApi::Responses, RESPONSES_SSE, size),
-                ["t100 ", "t250 "]
+                ["t1796542016180775 ", "t1796542016180784 "]
             );
         }
         assert!(texts(WireApi::Chat, RESPONSES_SSE, 64).is_empty());
@@ -1027,11 +1095,34 @@ mod tests {
     fn partial_event_waits_for_its_end() {
         let mut reader = DeltaReader::new(WireApi::Responses);
         let mut out = Vec::new();
-        let (head, tail) = RESPONSES_SSE.split_at(RESPONSES_SSE.find("t250").unwrap());
+        // Cut inside the second delta's event.
+        let cut = RESPONSES_SSE.find("t1796542016180784").unwrap();
+        let (head, tail) = RESPONSES_SSE.split_at(cut);
         reader.feed(head.as_bytes(), |t| out.push(t.to_string()));
-        assert_eq!(out, ["t100 "]);
+        assert_eq!(out, ["t1796542016180775 "]);
         reader.feed(tail.as_bytes(), |t| out.push(t.to_string()));
-        assert_eq!(out, ["t100 ", "t250 "]);
+        assert_eq!(out, ["t1796542016180775 ", "t1796542016180784 "]);
+    }
+
+    #[tokio::test]
+    async fn baseline_reads_both_apis_of_the_scripted_model() {
+        let script = paddock_llm::scripted::Script::from_yaml_str(
+            "model: scripted\nturns:\n  - stamp_tokens: 3\n    tokens_per_second: 0\n",
+        )
+        .unwrap();
+        let model = paddock_llm::scripted::ScriptedModel::start(script, ([127, 0, 0, 1], 0).into())
+            .await
+            .unwrap();
+        let http = reqwest::Client::new();
+        for api in [WireApi::Chat, WireApi::Responses] {
+            let l = baseline(&http, &model.base_url(), api, 2).await.unwrap();
+            assert_eq!(l.samples, 6, "{api:?}: 3 stamps to each of 2 clients");
+        }
+        let requests = model.requests();
+        assert_eq!(requests.len(), 4);
+        assert!(requests[..2].iter().all(|r| of_api(WireApi::Chat, r)));
+        assert!(requests[2..].iter().all(|r| of_api(WireApi::Responses, r)));
+        model.shutdown().await;
     }
 
     #[test]
@@ -1040,6 +1131,7 @@ mod tests {
         assert_eq!(url, "http://m/v1/chat/completions");
         assert_eq!(body["messages"][0]["content"], "baseline 3");
         assert_eq!(body["stream"], true);
+        assert!(of_api(WireApi::Chat, &body) && !of_api(WireApi::Responses, &body));
         let (url, body) = baseline_request("http://m/v1", WireApi::Responses, 4);
         assert_eq!(url, "http://m/v1/responses");
         assert_eq!(
@@ -1047,6 +1139,7 @@ mod tests {
             serde_json::json!({"model": "scripted", "stream": true, "input": [
                 {"type": "message", "role": "user", "content": "baseline 4"}]})
         );
+        assert!(of_api(WireApi::Responses, &body) && !of_api(WireApi::Chat, &body));
     }
 
     #[test]
