@@ -136,29 +136,38 @@ fn bench_plugins() {
 fn bench_agents() {
     let out = bench(&["agents"], &[]);
     figures(&out, "paddock bench agents (", 3);
-    // agents, done, events/s, window, p50, p99, max, base p50, base p99,
-    // p99 x, srv cpu, bench, other, peak RSS.
-    let rows: Vec<Vec<f64>> = out
+    // agents, api, done, events/s, window, p50, p99, max, base p50, base
+    // p99, p99 x, srv cpu, bench, other, peak RSS: one run per API.
+    let rows: Vec<(&str, Vec<f64>)> = out
         .lines()
-        .filter(|l| {
+        .filter_map(|l| {
             let mut words = l.split_whitespace();
-            words.next().is_some_and(|w| w.parse::<u64>().is_ok())
-                && words.next().is_some_and(|w| w.parse::<u64>().is_ok())
+            words.next()?.parse::<u64>().ok()?;
+            let api = words.next().filter(|w| ["chat", "responses"].contains(w))?;
+            Some((api, numbers(l)))
         })
-        .map(numbers)
         .collect();
-    assert_eq!(rows.len(), 1, "one run, of 2 agents:\n{out}");
-    let run = &rows[0];
-    assert_eq!(run.len(), 14, "{run:?}:\n{out}");
-    assert_eq!(run[0], 2.0, "agents: {out}");
+    let apis: Vec<&str> = rows.iter().map(|(api, _)| *api).collect();
     assert_eq!(
-        run[1], 2.0,
-        "every agent's run must end (answer stored, idle): {out}"
+        apis,
+        ["chat", "responses"],
+        "one run of 2 agents per API:\n{out}"
     );
-    // added p50, added p99, events, window, server CPU s, µs per event,
-    // lagged, the target.
-    let summary = figures(&out, "2 agents: Paddock adds", 8);
-    assert!(summary[2] > 0.0, "events were delivered: {out}");
+    for (api, run) in &rows {
+        assert_eq!(run.len(), 14, "{api}: {run:?}:\n{out}");
+        assert_eq!(run[0], 2.0, "agents: {out}");
+        assert_eq!(
+            run[1], 2.0,
+            "every agent's run over {api} must end (answer stored, idle): {out}"
+        );
+        // added p50, added p99, events, window, server CPU s, µs per event,
+        // lagged, the target.
+        let summary = figures(&out, &format!("2 agents, {api}: Paddock adds"), 8);
+        assert!(summary[2] > 0.0, "events were delivered over {api}: {out}");
+    }
+    // Added p50 and p99 of each and their difference, server CPU per event
+    // of each and their ratio.
+    figures(&out, "2 agents, responses vs chat:", 9);
     // idle agents, RSS before and after, per idle agent, the target.
     assert_eq!(figures(&out, "idle:", 5)[0], 5.0);
 }
