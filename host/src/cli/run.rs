@@ -70,19 +70,32 @@ pub(crate) struct RunArgs {
     pub(crate) task: String,
 }
 
+/// What the printer is in the middle of.
+#[derive(Debug, Default)]
+struct Printing {
+    /// The model's reasoning summary is streaming (its line is open).
+    thinking: bool,
+    /// Whether the current answer's thinking was shown live.
+    thought: bool,
+    /// The answer's text is streaming (its line is open).
+    streaming: bool,
+}
+
 /// Prints one event of a headless run.
-fn print_event(event: &paddock_protocol::events::Event, json: bool, streaming: &mut bool) {
-    write_event(&mut std::io::stdout().lock(), event, json, streaming);
+fn print_event(event: &paddock_protocol::events::Event, json: bool, state: &mut Printing) {
+    write_event(&mut std::io::stdout().lock(), event, json, state);
 }
 
 /// Writes one event as `paddock run` shows it (`json`: each stored event
-/// as a JSON line); `streaming` says whether an answer's deltas are being
-/// written. A failed write (a closed pipe) is not an error.
+/// as a JSON line); `state` says what is being streamed. The model's
+/// thinking (its reasoning summary) is shown as `  ~ ` lines, live when it
+/// streams, else from the stored answer. A failed write (a closed pipe) is
+/// not an error.
 fn write_event(
     stdout: &mut dyn std::io::Write,
     event: &paddock_protocol::events::Event,
     json: bool,
-    streaming: &mut bool,
+    state: &mut Printing,
 ) {
     use paddock_protocol::events::EventBody as B;
     if json {
@@ -94,8 +107,20 @@ fn write_event(
         return;
     }
     match &event.body {
+        B::MessageReasoning { text } => {
+            if !state.thinking {
+                let _ = write!(stdout, "  ~ ");
+                state.thinking = true;
+                state.thought = true;
+            }
+            let _ = write!(stdout, "{}", text.replace('\n', "\n  ~ "));
+            let _ = stdout.flush();
+        }
         B::MessageDelta { text } => {
-            *streaming = true;
+            if std::mem::take(&mut state.thinking) {
+                let _ = writeln!(stdout);
+            }
+            state.streaming = true;
             let _ = write!(stdout, "{text}");
             let _ = stdout.flush();
         }
@@ -105,23 +130,23 @@ fn write_event(
             reasoning,
             ..
         } => {
-            // The model's thinking, as it summarised it (stored whole with
-            // the answer; the live pieces are not interleaved with text).
-            for part in reasoning.iter().flat_map(|r| &r.summary) {
-                if *streaming {
-                    let _ = writeln!(stdout);
-                    *streaming = false;
-                }
-                for line in part.lines() {
-                    let _ = writeln!(stdout, "  ~ {line}");
+            if std::mem::take(&mut state.thinking) {
+                let _ = writeln!(stdout);
+            }
+            // Thinking that did not stream (a replayed log) is written
+            // from the stored answer, before its text.
+            if !std::mem::take(&mut state.thought) {
+                for part in reasoning.iter().flat_map(|r| &r.summary) {
+                    for line in part.lines() {
+                        let _ = writeln!(stdout, "  ~ {line}");
+                    }
                 }
             }
-            if *streaming {
+            if std::mem::take(&mut state.streaming) {
                 let _ = writeln!(stdout);
             } else if let Some(t) = text {
                 let _ = writeln!(stdout, "{t}");
             }
-            *streaming = false;
             for c in tool_calls {
                 let _ = writeln!(stdout, "→ {} {}", c.name, c.arguments);
             }
@@ -313,7 +338,7 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     if !args.json {
         eprintln!("agent {id} (data in {})", data_dir(cli)?.display());
     }
-    let mut streaming = false;
+    let mut printing = Printing::default();
     let mut final_text: Option<String> = None;
     let mut outcome: Option<(AgentStatus, Option<String>)> = None;
     let mut totals = (0u64, 0u64, 0u64, 0f64, 0u64);
@@ -340,7 +365,7 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
             },
             None => bail!("the agent's event stream closed"),
         };
-        print_event(event, args.json, &mut streaming);
+        print_event(event, args.json, &mut printing);
         match &event.body {
             EventBody::MessageAssistant { text: Some(t), .. } => final_text = Some(t.clone()),
             EventBody::ApprovalRequested { call_id, tool, .. } => {
@@ -448,13 +473,13 @@ mod tests {
     /// What `paddock run` writes for these events.
     fn shown(events: &[EventBody], json: bool) -> String {
         let mut out = Vec::new();
-        let mut streaming = false;
+        let mut state = Printing::default();
         for (i, body) in events.iter().enumerate() {
             write_event(
                 &mut out,
                 &event(i as u64 + 1, body.clone()),
                 json,
-                &mut streaming,
+                &mut state,
             );
         }
         String::from_utf8(out).unwrap()
@@ -496,6 +521,41 @@ mod tests {
             shown(&events, false),
             "> Make it blue\nLet me look.\n→ read_file {\"path\":\"a.txt\"}\nDone.\n"
         );
+    }
+
+    #[test]
+    fn thinking_is_shown_once_live_or_from_the_stored_answer() {
+        let thought = |text: &str| EventBody::MessageAssistant {
+            text: Some(text.into()),
+            tool_calls: Vec::new(),
+            finish_reason: "stop".into(),
+            reasoning: vec![paddock_protocol::llm::ReasoningItem {
+                id: "rs_1".into(),
+                summary: vec!["Read it first.\nThen edit.".into()],
+                encrypted_content: Some("opaque".into()),
+            }],
+        };
+        let live = [
+            EventBody::MessageReasoning {
+                text: "Read it".into(),
+            },
+            EventBody::MessageReasoning {
+                text: " first.\nThen edit.".into(),
+            },
+            delta("Reading."),
+            thought("Reading."),
+        ];
+        assert_eq!(
+            shown(&live, false),
+            "  ~ Read it first.\n  ~ Then edit.\nReading.\n"
+        );
+        // Replayed from the store: no live pieces.
+        assert_eq!(
+            shown(&[thought("Reading.")], false),
+            "  ~ Read it first.\n  ~ Then edit.\nReading.\n"
+        );
+        // Live thinking is not a stored event.
+        assert_eq!(shown(&live[..1], true), "");
     }
 
     #[test]

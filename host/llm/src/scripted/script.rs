@@ -1270,7 +1270,11 @@ turns:
             None
         );
         assert_eq!(
-            compare("r", "at 2026-12-06T07:29:36.123Z", Some("at 2026-12-07 08:00:00")),
+            compare(
+                "r",
+                "at 2026-12-06T07:29:36.123Z",
+                Some("at 2026-12-07 08:00:00")
+            ),
             None
         );
         // Anything else still differs, numbers included.
