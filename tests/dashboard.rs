@@ -3,7 +3,9 @@
 //! of them with a 10,000-event log, written through Paddock's own store),
 //! then runs `tests/dashboard/e2e.mjs`, which starts and restarts the real
 //! `paddock serve` and drives Debian's Chromium through playwright-core.
-//! Screenshots land in `target/dashboard-e2e/`.
+//! One of the agents (`thinker`) has a stored run over the Responses API:
+//! answers with reasoning summaries, reasoning tokens, and calls served by
+//! failover. Screenshots land in `target/dashboard-e2e/`.
 
 use crate::common;
 
@@ -11,7 +13,10 @@ use chrono::Utc;
 use common::{ADMIN_TOKEN, mcp_servers, paddock_bin, shared_cache_dir, test_plugins_dir};
 use paddock_core::agent::AgentConfig;
 use paddock_llm::ToolCallRequest;
-use paddock_protocol::events::{AgentStatus, Event, EventBody};
+use paddock_protocol::events::{
+    AgentStatus, ErrorCode, Event, EventBody, SkipReason, SkippedTarget,
+};
+use paddock_protocol::llm::ReasoningItem;
 use paddock_store::{NewAgent, Store};
 use serde_json::json;
 use std::path::Path;
@@ -58,6 +63,16 @@ fn script() -> String {
     })
     .to_string()
 }
+
+/// The provider over the Responses API in `paddock.toml`: its model
+/// `gpt-5` reasons, and fails over to the scripted model. Nothing listens
+/// at its address, so every call to it fails (no retry) and its circuit
+/// opens for ten minutes after the first failure.
+const RESPONSES_PROVIDER: &str = "[[providers]]\nname = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+    api = \"responses\"\nmax_retries = 0\nbreaker_failures = 1\nbreaker_cooldown_ms = 600000\n\
+    [[providers.models]]\nname = \"gpt-5\"\nreasoning = true\ninput_per_mtok = 1.25\n\
+    output_per_mtok = 10.0\ncached_input_per_mtok = 0.125\n\
+    failover = [{ provider = \"scripted\", model = \"scripted\" }]\n";
 
 fn config_for(ws: &Path, name: &str) -> AgentConfig {
     serde_json::from_value(json!({
@@ -157,20 +172,126 @@ fn big_log(agent: &str, total: u64) -> Vec<Event> {
     out
 }
 
-/// Writes the agents through Paddock's own store, as a host would have.
-async fn seed(data_dir: &Path, ws: &Path) -> String {
+/// A usage event of the scripted model serving a call for `openai/gpt-5`
+/// after failover: `reasoning_tokens` of its 200 output tokens reasoned.
+fn served_by_failover(reasoning_tokens: u64, why: SkipReason, message: &str) -> EventBody {
+    EventBody::Usage {
+        provider: "scripted".into(),
+        model: "scripted".into(),
+        input_tokens: 1000,
+        output_tokens: 200,
+        cached_tokens: 400,
+        cost_usd: 0.0012,
+        duration_ms: 850,
+        attempts: 1,
+        masked_tokens_saved: 0,
+        price_known: true,
+        ttft_ms: Some(300),
+        route: None,
+        reasoning_tokens,
+        failover: vec![SkippedTarget {
+            provider: "openai".into(),
+            model: "gpt-5".into(),
+            why,
+            message: message.into(),
+        }],
+    }
+}
+
+/// `thinker`'s log (after `agent.created`): two turns over the Responses
+/// API with reasoning summaries; the first served by the scripted model
+/// after `openai` failed, the second with `openai` passed over (circuit
+/// open).
+fn thinker_log(agent: &str) -> Vec<Event> {
+    let thinking = || EventBody::AgentStatus {
+        status: AgentStatus::Thinking,
+        reason: None,
+    };
+    let idle = || EventBody::AgentStatus {
+        status: AgentStatus::Idle,
+        reason: None,
+    };
+    let bodies = vec![
+        EventBody::MessageUser {
+            text: "Why is the build red?".into(),
+        },
+        thinking(),
+        EventBody::Error {
+            code: ErrorCode::ModelFailover,
+            message:
+                "provider `openai` (model `gpt-5`) failed (connection refused); the call goes \
+                      to provider `scripted` (model `scripted`) (text streamed so far is discarded)"
+                    .into(),
+            recoverable: true,
+        },
+        EventBody::MessageAssistant {
+            text: Some("The build is red because the colour test expects blue.".into()),
+            tool_calls: vec![],
+            finish_reason: "stop".into(),
+            reasoning: vec![ReasoningItem {
+                id: "rs_1".into(),
+                summary: vec![
+                    "Reading the CI log: the failing step is the colour test.".into(),
+                    "It asserts COLOR=blue, while .env still says red.".into(),
+                ],
+                encrypted_content: Some("gAAAAB-opaque".into()),
+            }],
+        },
+        served_by_failover(150, SkipReason::Failed, "connection refused"),
+        idle(),
+        EventBody::MessageUser {
+            text: "And the fix?".into(),
+        },
+        thinking(),
+        EventBody::MessageAssistant {
+            text: Some("Change .env to COLOR=blue.".into()),
+            tool_calls: vec![],
+            finish_reason: "stop".into(),
+            reasoning: vec![ReasoningItem {
+                id: "rs_2".into(),
+                summary: vec!["One line in .env is enough.".into()],
+                encrypted_content: Some("gAAAAB-opaque-2".into()),
+            }],
+        },
+        served_by_failover(
+            40,
+            SkipReason::CircuitOpen,
+            "its circuit is open after 1 failed calls in a row; it is tried again in 9000 ms",
+        ),
+        idle(),
+    ];
+    bodies
+        .into_iter()
+        .zip(2..)
+        .map(|(body, seq)| event(agent, seq, body))
+        .collect()
+}
+
+/// Writes the agents through Paddock's own store, as a host would have;
+/// returns the ids of the big one and of `thinker`.
+async fn seed(data_dir: &Path, ws: &Path) -> (String, String) {
     let store = Store::open_configured(None, data_dir)
         .await
         .expect("open the store");
     let mut big = String::new();
+    let mut thinker = String::new();
     for i in 0..AGENTS {
         let id = uuid::Uuid::new_v4().to_string();
-        let name = if i == 0 {
-            "big-log".to_string()
-        } else {
-            format!("fleet-{i:03}")
+        let name = match i {
+            0 => "big-log".to_string(),
+            1 => "thinker".to_string(),
+            _ => format!("fleet-{i:03}"),
         };
-        let config = config_for(ws, &name);
+        let mut config = config_for(ws, &name);
+        if i == 1 {
+            config = serde_json::from_value(json!({
+                "name": name,
+                "model": {"provider": "openai", "model": "gpt-5"},
+                "workspace": ws,
+                "reasoning_effort": "high",
+            }))
+            .expect("an agent configuration");
+        }
         let first = event(
             &id,
             1,
@@ -193,10 +314,16 @@ async fn seed(data_dir: &Path, ws: &Path) -> String {
                 store.append_batch(chunk).await.expect("append events");
             }
             big = id;
+        } else if i == 1 {
+            store
+                .append_batch(&thinker_log(&id))
+                .await
+                .expect("append events");
+            thinker = id;
         }
     }
     store.close().await;
-    big
+    (big, thinker)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,12 +348,12 @@ async fn dashboard_in_chromium() {
         format!(
             "[[providers]]\nname = \"scripted\"\nbase_url = \"{}\"\ninitial_backoff_ms = 20\n\
              [[providers.models]]\nname = \"scripted\"\ncontext_window = 10000000\n\
-             input_per_mtok = 1.0\noutput_per_mtok = 2.0\ncached_input_per_mtok = 0.5\n",
+             input_per_mtok = 1.0\noutput_per_mtok = 2.0\ncached_input_per_mtok = 0.5\n{RESPONSES_PROVIDER}",
             model.base_url()
         ),
     )
     .expect("write paddock.toml");
-    let big = seed(data.path(), ws.path()).await;
+    let (big, thinker) = seed(data.path(), ws.path()).await;
 
     let target = paddock_bin()
         .parent()
@@ -247,6 +374,7 @@ async fn dashboard_in_chromium() {
         .env("E2E_CONFIG", &config)
         .env("E2E_WORKSPACE", ws.path())
         .env("E2E_BIG_AGENT", &big)
+        .env("E2E_THINKER", &thinker)
         .env("E2E_BIG_EVENTS", BIG_EVENTS.to_string())
         .env("E2E_AGENTS", AGENTS.to_string())
         .env("E2E_BURST_CALLS", BURST_CALLS.to_string())

@@ -1,8 +1,12 @@
 // The dashboard's end-to-end tests: the real `paddock serve` (started,
 // killed and restarted here) and Debian's Chromium driven by
 // playwright-core. Started by tests/dashboard.rs, which prepares the data
-// dir (200 agents, one with a 10,000-event log), the workspace and a
-// scripted model, and passes them in E2E_* variables.
+// dir (200 agents, one with a 10,000-event log, one — `thinker` — with a
+// run over the Responses API: reasoning summaries, reasoning tokens,
+// failover), the workspace and a scripted model, and passes them in E2E_*
+// variables. paddock.toml has a provider `openai` over the Responses API
+// whose model `gpt-5` fails over to the scripted model (nothing listens at
+// its address).
 //
 // Each step prints `ok` or `FAIL` with its time; figures (first render,
 // burst) are printed, never asserted. Every screen is checked with
@@ -33,6 +37,7 @@ const DATA = env('E2E_DATA_DIR');
 const CONFIG = env('E2E_CONFIG');
 const WS = env('E2E_WORKSPACE');
 const BIG = env('E2E_BIG_AGENT');
+const THINKER = env('E2E_THINKER');
 const BIG_EVENTS = Number(env('E2E_BIG_EVENTS'));
 const AGENTS = Number(env('E2E_AGENTS'));
 const BURST = Number(env('E2E_BURST_CALLS'));
@@ -556,6 +561,93 @@ try {
     const agent = await host.api('GET', `/api/agents/${page.url().split('/').pop()}`);
     check(agent.config.workspace_id === scratch.id, `in-scratch works in ${JSON.stringify(agent.config)}`);
     await page.getByTestId('workspace-panel').getByText(/^No changes/).waitFor();
+  });
+
+  await step(page, 'Responses API: the provider in Settings, reasoning summaries, reasoning tokens, failover', async () => {
+    // Settings: each provider's wire API, the reasoning model and its failover chain.
+    await page.goto(host.base + '/settings');
+    const openai = page.getByRole('region', { name: 'Provider openai' });
+    await openai.getByTestId('provider-api').getByText('Responses API', { exact: true }).waitFor();
+    await page.getByRole('region', { name: 'Provider scripted' }).getByTestId('provider-api').getByText('Chat Completions', { exact: true }).waitFor();
+    const gpt5 = openai.getByRole('row', { name: /gpt-5/ });
+    await gpt5.getByTestId('model-reasoning').waitFor();
+    await gpt5.getByTestId('model-failover').getByText('→ scripted/scripted', { exact: true }).waitFor();
+    check((await openai.getByTestId('circuit-open').count()) === 0, 'the circuit is shown open before any call');
+
+    // A stored run: the answer's thinking is collapsed, and opens.
+    await page.goto(`${host.base}/agents/${THINKER}`);
+    const first = page.getByTestId('msg-assistant').filter({ hasText: 'The build is red because the colour test expects blue.' });
+    const thinking = first.getByTestId('thinking');
+    await thinking.waitFor();
+    check(!(await thinking.evaluate((d) => d.open)), 'the thinking is open before it is asked for');
+    check(!(await thinking.getByText('Reading the CI log').isVisible()), 'the collapsed thinking shows its text');
+    await thinking.locator('summary').click();
+    await thinking.getByText('Reading the CI log: the failing step is the colour test.').waitFor();
+    await thinking.getByText('It asserts COLOR=blue, while .env still says red.').waitFor();
+    check(await thinking.evaluate((d) => d.open), 'the thinking did not open');
+    // Usage lines: reasoning tokens, and how failover served each call.
+    const usage = page.getByTestId('usage-line');
+    await usage.first().getByText('scripted: 1000 in (400 cached) / 200 out (150 reasoning)', { exact: false }).waitFor();
+    await usage.nth(1).getByText('/ 200 out (40 reasoning)', { exact: false }).waitFor();
+    const failovers = await page.getByTestId('usage-failover').allTextContents();
+    check(
+      failovers.length === 2 &&
+        failovers[0].includes('served by scripted/scripted after openai/gpt-5 failed: connection refused') &&
+        failovers[1].includes('served by scripted/scripted after openai/gpt-5 was passed over: circuit open'),
+      `the failover lines: ${JSON.stringify(failovers)}`,
+    );
+    await page.getByTestId('error-line').filter({ hasText: 'model_failover' }).getByText('Warning').waitFor();
+    const output = page.getByTestId('usage-output-tokens');
+    await output.getByText('190 of them reasoning').waitFor();
+    const lines = (await output.innerText()).split('\n');
+    check(lines[0] === '400', `the output tokens say ${JSON.stringify(lines)}`);
+    await page.getByText('reasoning effort: high').waitFor();
+    await screens(page, 'agent-reasoning', `${host.base}/agents/${THINKER}`, () => page.getByTestId('thinking').first().waitFor());
+    // The same, with both answers' thinking open.
+    for (const w of [1440, 375]) {
+      await page.setViewportSize({ width: w, height: 900 });
+      await page.goto(`${host.base}/agents/${THINKER}`);
+      await page.getByTestId('thinking').nth(1).waitFor();
+      for (const t of await page.getByTestId('thinking').all()) await t.locator('summary').click();
+      await page.getByText('One line in .env is enough.').waitFor();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      check(overflow <= 1, `the open thinking at ${w}px scrolls sideways by ${overflow}px`);
+      await axe(page, `agent screen with open thinking at ${w}px`);
+      await page.screenshot({ path: join(ART, `agent-reasoning-open-${w}.png`), fullPage: true });
+    }
+    await page.setViewportSize({ width: 1440, height: 900 });
+
+    // Live: an agent on openai/gpt-5 made in the dialog, with a reasoning effort.
+    for (const w of [375, 1440]) {
+      await page.setViewportSize({ width: w, height: 900 });
+      await page.goto(host.base + '/');
+      await page.getByRole('button', { name: 'New agent' }).click();
+      const dialog = page.getByRole('dialog', { name: 'New agent' });
+      await dialog.getByLabel('Name').fill('failing-over');
+      await dialog.getByLabel('Workspace').fill(WS);
+      await dialog.getByLabel('Task').fill('say hello');
+      await dialog.getByRole('combobox', { name: /^Model/ }).selectOption({ label: 'openai/gpt-5 (reasoning)' });
+      const effort = dialog.getByRole('combobox', { name: /^Reasoning effort/ });
+      check((await effort.inputValue()) === '', 'the reasoning effort is not the model default at first');
+      await effort.selectOption('high');
+      await effort.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(ART, `new-agent-reasoning-${w}.png`) });
+      if (w === 375) await dialog.getByRole('button', { name: 'Cancel' }).click();
+    }
+    await axe(page, 'new-agent dialog with a reasoning effort');
+    await page.getByRole('dialog', { name: 'New agent' }).getByRole('button', { name: 'Create' }).click();
+    await page.waitForURL(/\/agents\/[0-9a-f-]+$/);
+    const agent = await host.api('GET', `/api/agents/${page.url().split('/').pop()}`);
+    check(agent.config.reasoning_effort === 'high', `the agent's configuration: ${JSON.stringify(agent.config)}`);
+    check(agent.config.model.provider === 'openai' && agent.config.model.model === 'gpt-5', `the agent's model: ${JSON.stringify(agent.config.model)}`);
+    // Its call to openai/gpt-5 fails (nothing listens) and fails over to the scripted model.
+    await page.getByTestId('msg-assistant').getByText('Hello from the scripted model.').waitFor({ timeout: 30_000 });
+    await page.getByTestId('error-line').filter({ hasText: 'model_failover' }).waitFor();
+    await page.getByTestId('usage-failover').getByText(/served by scripted\/scripted after openai\/gpt-5 failed: /).waitFor();
+    // Its circuit is open now: Settings says so.
+    await page.goto(host.base + '/settings');
+    await openai.getByTestId('circuit-open').getByText(/^circuit open: passed over for \d+ s$/).waitFor();
+    await page.screenshot({ path: join(ART, 'settings-circuit-open-1440.png'), fullPage: true });
   });
 
   await step(page, 'keyboard: open and close the new-agent dialog without a mouse', async () => {

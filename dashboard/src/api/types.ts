@@ -20,6 +20,14 @@ export type ToolInfo = S['ToolInfo'];
 export type TemplateView = S['TemplateView'];
 export type SystemPromptView = S['SystemPromptView'];
 export type ProviderView = S['ProviderView'];
+export type ModelView = S['ModelView'];
+/** Which wire API a provider speaks (Chat Completions or Responses). */
+export type WireApi = S['WireApi'];
+export type ReasoningEffort = S['ReasoningEffort'];
+export type ReasoningItem = S['ReasoningItem'];
+/** A failover target that did not serve a model call, and why. */
+export type SkippedTarget = S['SkippedTarget'];
+export type ErrorCode = S['ErrorCode'];
 export type RuleList = S['RuleList'];
 export type Info = S['Info'];
 export type UsageReport = S['UsageReport'];
@@ -45,6 +53,7 @@ export type PolicyDecisionData = EventData<'policy.decision'>;
 export type ApprovalRequestedData = EventData<'approval.requested'>;
 export type ApprovalDecidedData = EventData<'approval.decided'>;
 export type UsageData = EventData<'usage'>;
+export type AssistantData = EventData<'message.assistant'>;
 export type WorkspaceView = S['WorkspaceView'];
 export type WorkspaceKind = S['WorkspaceKind'];
 export type NewWorkspace = S['NewWorkspace'];

@@ -141,6 +141,108 @@ describe('applyEvents', () => {
   });
 });
 
+describe('reasoning', () => {
+  /** A turn over the Responses API: the summary streams, then the text, then the stored answer. */
+  function thinkingRun(): AgentEvent[] {
+    return [ev(1, 'agent.created', { config: {} }), ev(2, 'message.user', { text: 'why is it red?' }), ev(3, 'agent.status', { status: 'thinking' })];
+  }
+  const answer = ev(4, 'message.assistant', {
+    text: 'Because of the env file.',
+    finish_reason: 'stop',
+    reasoning: [
+      { id: 'rs_1', summary: ['Look at .env first.', 'It sets COLOR=red.'], encrypted_content: 'gAAA' },
+      { id: 'rs_2', summary: [] },
+    ],
+  });
+
+  it('streams the summary into the live thinking, apart from the answer text, and drops stale pieces', () => {
+    let tl = applyEvents(emptyTimeline(), thinkingRun());
+    tl = applyEvents(tl, [ev(3, 'message.reasoning', { text: 'Look at ' }), ev(3, 'message.reasoning', { text: '.env first.' })]);
+    expect(tl.thinking).toBe('Look at .env first.');
+    expect(tl.streaming).toBe('');
+    tl = applyEvents(tl, [ev(3, 'message.delta', { text: 'Because' })]);
+    expect(tl.streaming).toBe('Because');
+    expect(tl.thinking).toBe('Look at .env first.');
+    // Behind the latest stored event: belongs to an older answer.
+    tl = applyEvents(tl, [ev(2, 'message.reasoning', { text: 'zzz' })]);
+    expect(tl.thinking).toBe('Look at .env first.');
+    // Live pieces are not stored events: the seq does not move.
+    expect(tl.lastSeq).toBe(3);
+  });
+
+  it('replaces the live thinking with the stored answer and its summary parts', () => {
+    let tl = applyEvents(emptyTimeline(), thinkingRun());
+    tl = applyEvents(tl, [ev(3, 'message.reasoning', { text: 'Look at .env first.' })]);
+    tl = applyEvents(tl, [answer]);
+    expect(tl.thinking).toBe('');
+    expect(tl.streaming).toBe('');
+    const item = tl.items[tl.items.length - 1];
+    if (item.kind !== 'assistant') throw new Error('not an answer');
+    expect(item.text).toBe('Because of the env file.');
+    expect(item.reasoning).toEqual(['Look at .env first.', 'It sets COLOR=red.']);
+  });
+
+  it('shows an answer that only calls tools when it has a summary, and not otherwise', () => {
+    const withSummary = applyEvents(emptyTimeline(), [
+      ev(1, 'message.assistant', {
+        finish_reason: 'tool_calls',
+        tool_calls: [{ id: 'c1', name: 'read_file', arguments: '{}' }],
+        reasoning: [{ id: 'rs_1', summary: ['Read it.'] }],
+      }),
+    ]);
+    expect(withSummary.items.map((i) => i.kind)).toEqual(['assistant']);
+    const item = withSummary.items[0];
+    expect(item.kind === 'assistant' && item.toolCalls).toBe(1);
+    const without = applyEvents(emptyTimeline(), [
+      ev(1, 'message.assistant', { finish_reason: 'tool_calls', tool_calls: [{ id: 'c1', name: 'read_file', arguments: '{}' }], reasoning: [] }),
+    ]);
+    expect(without.items).toEqual([]);
+    // An answer of the Chat Completions API has no reasoning at all.
+    const chat = applyEvents(emptyTimeline(), [ev(1, 'message.assistant', { text: 'Hi.', finish_reason: 'stop' })]);
+    expect(chat.items[0]).toMatchObject({ kind: 'assistant', reasoning: [] });
+  });
+
+  it('drops what streamed when the attempt is retried or failed over, and when the model call ends', () => {
+    for (const code of ['model_retry', 'model_failover']) {
+      let tl = applyEvents(emptyTimeline(), thinkingRun());
+      tl = applyEvents(tl, [ev(3, 'message.reasoning', { text: 'half a thought' }), ev(3, 'message.delta', { text: 'half an answer' })]);
+      tl = applyEvents(tl, [ev(4, 'error', { code, message: 'primary failed; the call goes to secondary', recoverable: true })]);
+      expect([tl.thinking, tl.streaming]).toEqual(['', '']);
+      expect(tl.items[tl.items.length - 1]).toMatchObject({ kind: 'error', code, recoverable: true });
+      // The next attempt streams afresh.
+      tl = applyEvents(tl, [ev(4, 'message.reasoning', { text: 'a whole thought' })]);
+      expect(tl.thinking).toBe('a whole thought');
+    }
+    let tl = applyEvents(emptyTimeline(), thinkingRun());
+    tl = applyEvents(tl, [ev(3, 'message.reasoning', { text: 'thought' })]);
+    tl = applyEvents(tl, [ev(4, 'agent.status', { status: 'idle', reason: 'interrupted' })]);
+    expect(tl.thinking).toBe('');
+  });
+
+  it('counts reasoning tokens among the totals', () => {
+    const usage = (seq: number, reasoning: number | undefined) =>
+      ev(seq, 'usage', {
+        provider: 'p',
+        model: 'm',
+        input_tokens: 10,
+        output_tokens: 200,
+        cached_tokens: 0,
+        cost_usd: 0.1,
+        duration_ms: 3,
+        attempts: 1,
+        ...(reasoning === undefined ? {} : { reasoning_tokens: reasoning }),
+      });
+    const tl = applyEvents(emptyTimeline(), [usage(1, 150), usage(2, undefined), usage(3, 0)]);
+    expect(tl.usage).toMatchObject({ modelCalls: 3, outputTokens: 600, reasoningTokens: 150 });
+  });
+
+  it('replays stored events only: the live reasoning is not a step', () => {
+    const events = [...thinkingRun(), ev(3, 'message.reasoning', { text: 'Look' }), ev(3, 'message.delta', { text: 'Because' }), answer];
+    expect(replayTo(events, 4).items.map((i) => i.kind)).toEqual(['user', 'assistant']);
+    expect(replayTo(events, 4).thinking).toBe('');
+  });
+});
+
 describe('replayTo', () => {
   it('rebuilds the timeline after each step, ending where the live view is', () => {
     const events = run();

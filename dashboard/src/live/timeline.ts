@@ -5,14 +5,18 @@
 // Stored events carry a gapless per-agent `seq`. The reducer applies them in
 // order exactly once: an event at or below `lastSeq` is a duplicate and is
 // dropped; one beyond `lastSeq + 1` waits in `ahead` until the gap is filled
-// (the socket client fetches the missing range). `message.delta` is live
-// only and carries the seq of the last stored event: it extends the
-// streaming text while that is still the latest event.
+// (the socket client fetches the missing range). `message.delta` and
+// `message.reasoning` are live only and carry the seq of the last stored
+// event: they extend the streaming text (the answer's, the reasoning
+// summary's) while that is still the latest event. The stored answer
+// (`message.assistant`, with its reasoning summary) replaces both.
 
 import type {
   AgentEvent,
   AgentStatus,
   ApprovalDecidedData,
+  AssistantData,
+  ErrorCode,
   ApprovalRequestedData,
   PolicyDecisionData,
   ToolCallData,
@@ -35,16 +39,27 @@ export interface ToolItem {
 
 export type Item =
   | { kind: 'user'; seq: number; ts: string; text: string }
-  | { kind: 'assistant'; seq: number; ts: string; text: string; finishReason: string; toolCalls: number }
+  | {
+      kind: 'assistant';
+      seq: number;
+      ts: string;
+      text: string;
+      finishReason: string;
+      toolCalls: number;
+      /** The reasoning summary's parts, in order (empty: none given). */
+      reasoning: string[];
+    }
   | ToolItem
   | { kind: 'status'; seq: number; ts: string; status: AgentStatus; reason?: string | null }
-  | { kind: 'error'; seq: number; ts: string; code: string; message: string; recoverable: boolean }
+  | { kind: 'error'; seq: number; ts: string; code: ErrorCode; message: string; recoverable: boolean }
   | { kind: 'usage'; seq: number; ts: string; usage: UsageData };
 
 export interface UsageTotals {
   modelCalls: number;
   inputTokens: number;
   outputTokens: number;
+  /** Of the output tokens, those spent reasoning. */
+  reasoningTokens: number;
   cachedTokens: number;
   costUsd: number;
   toolCalls: number;
@@ -59,6 +74,8 @@ export interface Timeline {
   tools: Record<string, number>;
   /** Text streamed since the last stored event (live only). */
   streaming: string;
+  /** Reasoning summary streamed since the last stored event (live only). */
+  thinking: string;
   status: AgentStatus | null;
   statusReason: string | null;
   /** Approvals asked and not yet decided, by call_id. */
@@ -74,6 +91,7 @@ export function emptyTimeline(): Timeline {
     items: [],
     tools: {},
     streaming: '',
+    thinking: '',
     status: null,
     statusReason: null,
     pending: {},
@@ -81,6 +99,7 @@ export function emptyTimeline(): Timeline {
       modelCalls: 0,
       inputTokens: 0,
       outputTokens: 0,
+      reasoningTokens: 0,
       cachedTokens: 0,
       costUsd: 0,
       toolCalls: 0,
@@ -88,6 +107,22 @@ export function emptyTimeline(): Timeline {
     },
     ahead: {},
   };
+}
+
+/** Whether an event is live only (never stored, so never replayed). */
+export function isLiveOnly(ev: AgentEvent): boolean {
+  return ev.type === 'message.delta' || ev.type === 'message.reasoning';
+}
+
+/**
+ * Errors after which the host drops what the model streamed so far: a
+ * retried attempt, or one failed over to the next provider.
+ */
+const DISCARDS_STREAM: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['model_retry', 'model_failover']);
+
+/** The summary parts of an answer's reasoning items, in order. */
+export function reasoningSummary(data: AssistantData): string[] {
+  return (data.reasoning ?? []).flatMap((r) => r.summary ?? []).filter((part) => part.trim() !== '');
 }
 
 /** Whether events are missing between `lastSeq` and what is waiting. */
@@ -136,7 +171,10 @@ function applyNext(tl: Timeline, ev: AgentEvent): void {
     case 'agent.status': {
       tl.status = ev.data.status;
       tl.statusReason = ev.data.reason ?? null;
-      if (ev.data.status !== 'thinking') tl.streaming = '';
+      if (ev.data.status !== 'thinking') {
+        tl.streaming = '';
+        tl.thinking = '';
+      }
       // Statuses with a reason (an interrupt, a limit, a restart) are worth a line.
       if (ev.data.reason) tl.items.push({ kind: 'status', ...base, status: ev.data.status, reason: ev.data.reason });
       break;
@@ -144,18 +182,24 @@ function applyNext(tl: Timeline, ev: AgentEvent): void {
     case 'message.user':
       tl.items.push({ kind: 'user', ...base, text: ev.data.text });
       break;
-    case 'message.assistant':
+    case 'message.assistant': {
       tl.streaming = '';
-      if (ev.data.text || !ev.data.tool_calls?.length) {
+      tl.thinking = '';
+      const reasoning = reasoningSummary(ev.data);
+      // An answer that only asks for tools shows through its tool items,
+      // unless it has a reasoning summary to show.
+      if (ev.data.text || !ev.data.tool_calls?.length || reasoning.length > 0) {
         tl.items.push({
           kind: 'assistant',
           ...base,
           text: ev.data.text ?? '',
           finishReason: ev.data.finish_reason,
           toolCalls: ev.data.tool_calls?.length ?? 0,
+          reasoning,
         });
       }
       break;
+    }
     case 'tool.call': {
       const call = ev.data;
       upsertTool(tl, base, call, (t) => ({ ...t, call }));
@@ -206,6 +250,7 @@ function applyNext(tl: Timeline, ev: AgentEvent): void {
         modelCalls: tl.usage.modelCalls + 1,
         inputTokens: tl.usage.inputTokens + u.input_tokens,
         outputTokens: tl.usage.outputTokens + u.output_tokens,
+        reasoningTokens: tl.usage.reasoningTokens + (u.reasoning_tokens ?? 0),
         cachedTokens: tl.usage.cachedTokens + u.cached_tokens,
         costUsd: tl.usage.costUsd + u.cost_usd,
       };
@@ -213,6 +258,10 @@ function applyNext(tl: Timeline, ev: AgentEvent): void {
       break;
     }
     case 'error':
+      if (DISCARDS_STREAM.has(ev.data.code)) {
+        tl.streaming = '';
+        tl.thinking = '';
+      }
       tl.items.push({
         kind: 'error',
         ...base,
@@ -235,9 +284,12 @@ export function applyEvents(tl: Timeline, events: readonly AgentEvent[]): Timeli
   if (events.length === 0) return tl;
   const next: Timeline = { ...tl, items: tl.items.slice(), tools: { ...tl.tools }, ahead: { ...tl.ahead } };
   for (const ev of events) {
-    if (ev.type === 'message.delta') {
+    if (ev.type === 'message.delta' || ev.type === 'message.reasoning') {
       // Live only: belongs to the answer after the latest stored event.
-      if (ev.seq === next.lastSeq && !hasGap(next)) next.streaming += ev.data.text;
+      if (ev.seq === next.lastSeq && !hasGap(next)) {
+        if (ev.type === 'message.delta') next.streaming += ev.data.text;
+        else next.thinking += ev.data.text;
+      }
       continue;
     }
     if (ev.seq <= next.lastSeq) continue; // a duplicate
@@ -262,6 +314,6 @@ export function applyEvents(tl: Timeline, events: readonly AgentEvent[]): Timeli
 
 /** The timeline after the first `step` stored events (replay). */
 export function replayTo(events: readonly AgentEvent[], step: number): Timeline {
-  const stored = events.filter((e) => e.type !== 'message.delta');
+  const stored = events.filter((e) => !isLiveOnly(e));
   return applyEvents(emptyTimeline(), stored.slice(0, Math.max(0, step)));
 }

@@ -10,9 +10,10 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { get, post } from '../api/client';
 import type { AgentEvent, AgentMetrics, AgentView, EventPage } from '../api/types';
 import { useAgentEvents } from '../live/store';
-import { replayTo, type Item, type Timeline } from '../live/timeline';
+import { isLiveOnly, replayTo, type Item, type Timeline } from '../live/timeline';
 import { ApprovalCard } from '../components/ApprovalCard';
 import { ToolCallView } from '../components/ToolCall';
+import { Thinking, UsageLine } from '../components/ModelCall';
 import { WorkspacePanel } from '../components/Workspace';
 import { Button, Card, ErrorNote, Form, ScrollX, StatusBadge, inputClass, tokens, usd } from '../components/ui';
 
@@ -47,7 +48,8 @@ export function AgentScreen() {
                 ) : (
                   String(agent.data.config.workspace)
                 )}{' '}
-                · approvals: {agent.data.config.approval_mode} · sandbox: {agent.data.sandbox ?? 'unavailable'}
+                {agent.data.config.reasoning_effort && ` · reasoning effort: ${agent.data.config.reasoning_effort}`} · approvals:{' '}
+                {agent.data.config.approval_mode} · sandbox: {agent.data.sandbox ?? 'unavailable'}
               </>
             )}
           </p>
@@ -70,11 +72,9 @@ export function AgentScreen() {
       <ErrorNote error={agent.error} />
       <UsageSummary tl={tl} agent={agent.data} />
       <Performance id={id} />
-      {replay && (
-        <ReplayControls total={replay.filter((e) => e.type !== 'message.delta').length} step={step} setStep={setStep} onExit={() => setReplay(null)} />
-      )}
+      {replay && <ReplayControls total={replay.filter((e) => !isLiveOnly(e)).length} step={step} setStep={setStep} onExit={() => setReplay(null)} />}
       {!replay && Object.values(live?.pending ?? {}).map((req) => <ApprovalCard key={req.call_id} agentId={id} req={req} />)}
-      <TimelineView tl={tl} streaming={replay ? '' : (live?.streaming ?? '')} />
+      <TimelineView tl={tl} streaming={replay ? '' : (live?.streaming ?? '')} thinking={replay ? '' : (live?.thinking ?? '')} />
       {!replay && <MessageBox id={id} disabled={status === 'stopped'} />}
       {workspaceId && <WorkspacePanel id={workspaceId} activity={`${status ?? ''}:${live?.usage.toolCalls ?? 0}`} />}
     </div>
@@ -154,21 +154,25 @@ function UsageSummary({ tl, agent }: { tl: Timeline | null | undefined; agent: A
   // The live totals once the log is loaded; the stored ones until then.
   const u = tl && tl.lastSeq > 0 ? tl.usage : null;
   const s = agent?.usage;
-  const cells: [string, string][] = [
+  // Reasoning tokens come from the log (the stored totals do not split them out).
+  const reasoning = u?.reasoningTokens ?? 0;
+  // [label, value, a note under the value]
+  const cells: [string, string, string?][] = [
     ['Model calls', String(u?.modelCalls ?? s?.model_calls ?? 0)],
     ['Input tokens', tokens(u?.inputTokens ?? s?.input_tokens)],
     ['Cached', tokens(u?.cachedTokens ?? s?.cached_tokens)],
-    ['Output tokens', tokens(u?.outputTokens ?? s?.output_tokens)],
+    ['Output tokens', tokens(u?.outputTokens ?? s?.output_tokens), reasoning > 0 ? `${tokens(reasoning)} of them reasoning` : undefined],
     ['Cost', usd(u?.costUsd ?? s?.cost_usd)],
     ['Tool calls', `${u?.toolCalls ?? s?.tool_calls ?? 0} (${u?.toolFailures ?? s?.tool_failures ?? 0} failed)`],
   ];
   return (
     <dl className="grid grid-cols-2 gap-2 sm:grid-cols-3 lg:grid-cols-6" aria-label="Usage for this agent">
-      {cells.map(([k, v]) => (
+      {cells.map(([k, v, note]) => (
         <div key={k} className="rounded border border-slate-300 bg-white p-2 dark:border-slate-700 dark:bg-slate-900">
           <dt className="text-xs text-slate-700 dark:text-slate-300">{k}</dt>
           <dd className="font-semibold" data-testid={`usage-${k.toLowerCase().replace(' ', '-')}`}>
             {v}
+            {note && <span className="block text-xs font-normal text-slate-700 dark:text-slate-300">{note}</span>}
           </dd>
         </div>
       ))}
@@ -277,7 +281,17 @@ function ItemView({ item, open, onToggle }: { item: Item; open: boolean; onToggl
       return (
         <div className="max-w-[85%] rounded-lg border border-slate-300 bg-white p-3 dark:border-slate-700 dark:bg-slate-900" data-testid="msg-assistant">
           <div className="text-xs font-semibold text-slate-700 dark:text-slate-300">Assistant</div>
-          <div className="whitespace-pre-wrap">{item.text || <em>(no text: {item.finishReason})</em>}</div>
+          {item.reasoning.length > 0 && <Thinking text={item.reasoning.join('\n\n')} open={open} onToggle={onToggle} />}
+          <div className="whitespace-pre-wrap">
+            {item.text ||
+              (item.toolCalls > 0 ? (
+                <em>
+                  (asks for {item.toolCalls} tool call{item.toolCalls > 1 ? 's' : ''})
+                </em>
+              ) : (
+                <em>(no text: {item.finishReason})</em>
+              ))}
+          </div>
         </div>
       );
     case 'tool':
@@ -299,22 +313,16 @@ function ItemView({ item, open, onToggle }: { item: Item; open: boolean; onToggl
         </p>
       );
     case 'usage':
-      return (
-        <p className="text-xs text-slate-700 dark:text-slate-300">
-          {item.usage.model}: {item.usage.input_tokens} in ({item.usage.cached_tokens} cached) / {item.usage.output_tokens} out · {usd(item.usage.cost_usd)} ·{' '}
-          {item.usage.duration_ms} ms{item.usage.attempts > 1 ? ` · ${item.usage.attempts} attempts` : ''}
-          {!item.usage.price_known && ' · unknown price'}
-          {item.usage.route && ` · routed ${item.usage.route.tier} (${item.usage.route.reason})`}
-        </p>
-      );
+      return <UsageLine usage={item.usage} />;
   }
 }
 
-function TimelineView({ tl, streaming }: { tl: Timeline | null | undefined; streaming: string }) {
+function TimelineView({ tl, streaming, thinking }: { tl: Timeline | null | undefined; streaming: string; thinking: string }) {
   const scroller = useRef<HTMLDivElement>(null);
   const [open, setOpen] = useState<Record<string, boolean>>({});
   const items = tl?.items ?? [];
-  const count = items.length + (streaming ? 1 : 0);
+  const live = streaming !== '' || thinking !== '';
+  const count = items.length + (live ? 1 : 0);
   const virtual = useVirtualizer({
     count,
     getScrollElement: () => scroller.current,
@@ -326,7 +334,7 @@ function TimelineView({ tl, streaming }: { tl: Timeline | null | undefined; stre
   const atEnd = useRef(true);
   useLayoutEffect(() => {
     if (atEnd.current && count > 0) virtual.scrollToIndex(count - 1, { align: 'end' });
-  }, [count, streaming, virtual]);
+  }, [count, streaming, thinking, virtual]);
   return (
     <section aria-label="Timeline">
       <div
@@ -346,7 +354,8 @@ function TimelineView({ tl, streaming }: { tl: Timeline | null | undefined; stre
         <div className="relative w-full" style={{ height: virtual.getTotalSize() }}>
           {virtual.getVirtualItems().map((row) => {
             const item = row.index < items.length ? items[row.index] : null;
-            const key = item ? `${item.kind}-${item.seq}` : 'streaming';
+            // The live answer's key changes with each stored event, so its thinking starts collapsed.
+            const key = item ? `${item.kind}-${item.seq}` : `live-${tl?.lastSeq ?? 0}`;
             return (
               <div
                 key={row.key}
@@ -362,8 +371,17 @@ function TimelineView({ tl, streaming }: { tl: Timeline | null | undefined; stre
                     className="max-w-[85%] rounded-lg border border-blue-400 bg-white p-3 dark:border-blue-700 dark:bg-slate-900"
                     data-testid="msg-streaming"
                   >
-                    <div className="text-xs font-semibold text-slate-700 dark:text-slate-300">Assistant (typing…)</div>
-                    <div className="whitespace-pre-wrap">{streaming}</div>
+                    <div className="text-xs font-semibold text-slate-700 dark:text-slate-300">Assistant{streaming ? ' (typing…)' : ''}</div>
+                    {thinking && (
+                      <Thinking
+                        text={thinking}
+                        live
+                        active={!streaming}
+                        open={!!open[key]}
+                        onToggle={(o) => setOpen((s) => (s[key] === o ? s : { ...s, [key]: o }))}
+                      />
+                    )}
+                    {streaming && <div className="whitespace-pre-wrap">{streaming}</div>}
                   </div>
                 )}
               </div>

@@ -7,7 +7,18 @@ import { Link, useNavigate } from 'react-router-dom';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { del, get, post } from '../api/client';
-import type { AgentView, ApprovalMode, CreateAgentBody, McpServerView, ProviderView, RouterConfig, TemplateView, ToolInfo, WorkspaceView } from '../api/types';
+import type {
+  AgentView,
+  ApprovalMode,
+  CreateAgentBody,
+  McpServerView,
+  ProviderView,
+  ReasoningEffort,
+  RouterConfig,
+  TemplateView,
+  ToolInfo,
+  WorkspaceView,
+} from '../api/types';
 import { Button, ErrorNote, Field, Modal, StatusBadge, ago, inputClass, tokens, usd, Form, DialogActions } from '../components/ui';
 import { usePending } from '../App';
 
@@ -17,6 +28,15 @@ export function useAgents() {
 
 const STATUSES = ['all', 'idle', 'thinking', 'executing_tool', 'waiting_approval', 'error', 'stopped'];
 const MODES: ApprovalMode[] = ['ask-risky', 'auto', 'ask-all', 'read-only'];
+/** Every reasoning effort, least first (a record, so a new one in the API must be named here). */
+const EFFORTS: Record<ReasoningEffort, string> = {
+  none: 'none',
+  minimal: 'minimal',
+  low: 'low',
+  medium: 'medium',
+  high: 'high',
+  xhigh: 'extra high',
+};
 
 function activity(a: AgentView): string {
   switch (a.status) {
@@ -184,6 +204,7 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
     base: '',
     task: '',
     approval_mode: '' as ApprovalMode | '',
+    reasoning_effort: '' as ReasoningEffort | '',
     max_turns: '',
     max_cost_usd: '',
     daily_usd: '',
@@ -210,6 +231,7 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
       if (form.files === 'worktree' && form.repo.trim()) body.worktree = { repo: form.repo.trim(), ...(form.base.trim() ? { base: form.base.trim() } : {}) };
       if (form.task.trim()) body.task = form.task;
       if (form.approval_mode) body.approval_mode = form.approval_mode;
+      if (form.reasoning_effort) body.reasoning_effort = form.reasoning_effort;
       if (chosenTools) body.tools = chosenTools;
       if (chosenMcp.length) body.mcp_servers = chosenMcp;
       if (form.network) body.network = true;
@@ -258,6 +280,7 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
               p.models.map((m) => (
                 <option key={`${p.name}/${m.name}`} value={`${p.name}/${m.name}`}>
                   {p.name}/{m.name}
+                  {m.reasoning ? ' (reasoning)' : ''}
                 </option>
               )),
             )}
@@ -339,6 +362,16 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
         </Field>
         <Field label="Max cost (USD)">
           <input className={inputClass} type="number" min={0} step="0.01" value={form.max_cost_usd} onChange={set('max_cost_usd')} />
+        </Field>
+        <Field label="Reasoning effort" hint="How hard a reasoning model thinks (Responses API).">
+          <select className={inputClass} value={form.reasoning_effort} onChange={set('reasoning_effort')}>
+            <option value="">(the model's default)</option>
+            {(Object.keys(EFFORTS) as ReasoningEffort[]).map((e) => (
+              <option key={e} value={e}>
+                {EFFORTS[e]}
+              </option>
+            ))}
+          </select>
         </Field>
         <fieldset className="sm:col-span-2">
           <legend className="text-sm font-medium">Tools {chosenTools === null && '(all enabled)'}</legend>

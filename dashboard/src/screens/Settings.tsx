@@ -4,7 +4,7 @@
 import { useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiError, del, get, post, put } from '../api/client';
-import type { BudgetsView, ProviderView, RouterConfig, RuleList, SystemPromptView, TemplateView } from '../api/types';
+import type { BudgetsView, ModelView, ProviderView, RouterConfig, RuleList, SystemPromptView, TemplateView, WireApi } from '../api/types';
 import { Button, Card, ErrorNote, Field, Form, ScrollX, inputClass, usd } from '../components/ui';
 
 export function SettingsScreen({ onSignIn }: { onSignIn: () => void }) {
@@ -20,17 +20,57 @@ export function SettingsScreen({ onSignIn }: { onSignIn: () => void }) {
   );
 }
 
+/** How each wire API is named to people. */
+export const API_NAMES: Record<WireApi, string> = {
+  chat: 'Chat Completions',
+  responses: 'Responses API',
+};
+
+/** A model's failover chain, e.g. "→ azure/gpt5-deploy → backup/gpt-5" (empty: none). */
+export function failoverChain(m: Pick<ModelView, 'failover'>): string {
+  return m.failover.map((t) => `→ ${t.provider}/${t.model}`).join(' ');
+}
+
+/** What a provider's open circuit breaker means, in whole seconds (null: closed). */
+export function circuitNote(ms: number | null | undefined): string | null {
+  if (ms === null || ms === undefined) return null;
+  return `circuit open: passed over for ${Math.max(1, Math.ceil(ms / 1000))} s`;
+}
+
 function Providers() {
-  const q = useQuery({ queryKey: ['providers'], queryFn: () => get<ProviderView[]>('/api/config/providers') });
+  const q = useQuery({
+    queryKey: ['providers'],
+    queryFn: () => get<ProviderView[]>('/api/config/providers'),
+    // While a circuit is open, follow it until it closes.
+    refetchInterval: (query) => ((query.state.data ?? []).some((p) => p.circuit_open_ms !== null && p.circuit_open_ms !== undefined) ? 2000 : false),
+  });
   return (
     <Card title="Providers and models">
       <p className="mb-2 text-xs">Configured in paddock.toml ([[providers]]). API keys are read from the environment and never shown.</p>
       <ErrorNote error={q.error} />
       {(q.data ?? []).map((p) => (
-        <div key={p.name} className="mb-3">
+        <section key={p.name} className="mb-3" aria-label={`Provider ${p.name}`}>
           <h3 className="font-semibold">
-            {p.name} <span className="text-xs font-normal">{p.base_url}</span>
+            {p.name}{' '}
+            <span
+              className="rounded bg-slate-200 px-1.5 py-0.5 text-xs font-medium text-slate-900 dark:bg-slate-700 dark:text-slate-100"
+              data-testid="provider-api"
+              title="The wire API it speaks (api in paddock.toml)"
+            >
+              {API_NAMES[p.api]}
+            </span>{' '}
+            <span className="text-xs font-normal wrap-anywhere">{p.base_url}</span>
           </h3>
+          {circuitNote(p.circuit_open_ms) && (
+            <p
+              role="status"
+              className="my-1 rounded border border-amber-400 bg-amber-50 p-1 text-xs text-amber-950 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100"
+              data-testid="circuit-open"
+            >
+              <strong>{circuitNote(p.circuit_open_ms)}</strong> — it failed repeatedly, so its models' calls go to their failover targets until it is tried
+              again.
+            </p>
+          )}
           <p className="text-xs">
             API key:{' '}
             {p.api_key_env ? (
@@ -43,7 +83,7 @@ function Providers() {
             {!p.available && <strong className="ml-2 text-red-800 dark:text-red-300">unavailable</strong>}
           </p>
           <ScrollX label={`Models of ${p.name}`}>
-            <table className="mt-1 w-full text-left text-xs">
+            <table className="mt-1 w-full text-left text-xs whitespace-nowrap [&_td]:pr-3 [&_th]:pr-3">
               <thead>
                 <tr>
                   <th scope="col">Model</th>
@@ -51,6 +91,7 @@ function Providers() {
                   <th scope="col">Input / M</th>
                   <th scope="col">Cached / M</th>
                   <th scope="col">Output / M</th>
+                  <th scope="col">Failover</th>
                 </tr>
               </thead>
               <tbody>
@@ -58,6 +99,15 @@ function Providers() {
                   <tr key={m.name}>
                     <th scope="row" className="font-medium">
                       {m.name}
+                      {m.reasoning && (
+                        <span
+                          className="ml-1 rounded bg-violet-100 px-1 text-xs font-medium text-violet-900 dark:bg-violet-900 dark:text-violet-100"
+                          data-testid="model-reasoning"
+                          title="A reasoning model: its reasoning summaries are shown with its answers"
+                        >
+                          reasoning
+                        </span>
+                      )}
                     </th>
                     <td>{m.context_window.toLocaleString()}</td>
                     {m.price ? (
@@ -71,12 +121,13 @@ function Providers() {
                         <strong>unknown price</strong>: its calls are counted as unpriced
                       </td>
                     )}
+                    <td data-testid="model-failover">{failoverChain(m) || '—'}</td>
                   </tr>
                 ))}
               </tbody>
             </table>
           </ScrollX>
-        </div>
+        </section>
       ))}
     </Card>
   );
@@ -172,6 +223,7 @@ function Templates() {
               <strong>{t.name}</strong> {t.description && `— ${t.description}`}
               {t.model && ` · ${t.model.provider}/${t.model.model}`}
               {t.approval_mode && ` · ${t.approval_mode}`}
+              {t.reasoning_effort && ` · reasoning effort ${t.reasoning_effort}`}
             </span>
             <Button tone="danger" onClick={() => remove.mutate(t.name)} aria-label={`Delete template ${t.name}`}>
               Delete
@@ -184,7 +236,7 @@ function Templates() {
         <Field label="New template name">
           <input className={inputClass} value={name} onChange={(e) => setName(e.target.value)} required />
         </Field>
-        <Field label="Fields (JSON: system_prompt, model, tools, mcp_servers, approval_mode, limits, workspace…)">
+        <Field label="Fields (JSON: system_prompt, model, tools, mcp_servers, approval_mode, reasoning_effort, verbosity, limits, workspace…)">
           <textarea className={`${inputClass} font-mono`} rows={5} value={body} onChange={(e) => setBody(e.target.value)} />
         </Field>
         <ErrorNote error={create.error} />

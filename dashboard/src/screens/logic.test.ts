@@ -10,7 +10,9 @@ import { fill } from './Mcp';
 import { dailySeries, toolRows } from './Usage';
 import { crumbs, parentOf } from './Workspaces';
 import { bytes } from '../components/ui';
-import type { AgentMetrics } from '../api/types';
+import { failoverText, usageText } from '../components/ModelCall';
+import { API_NAMES, circuitNote, failoverChain } from './Settings';
+import type { AgentMetrics, UsageData } from '../api/types';
 
 describe('argumentSummary', () => {
   it('names the command, path, URL or git operation', () => {
@@ -51,6 +53,69 @@ describe('fill', () => {
     expect(fill('--root=${ROOT}', { ROOT: '/srv' })).toBe('--root=/srv');
     expect(fill('${TOKEN}', { ROOT: '/srv' })).toBe('${TOKEN}');
     expect(fill('${ROOT}', { ROOT: '' })).toBe('${ROOT}');
+  });
+});
+
+describe('usageText and failoverText', () => {
+  const base: UsageData = {
+    provider: 'azure',
+    model: 'gpt5-deploy',
+    input_tokens: 1000,
+    output_tokens: 200,
+    cached_tokens: 400,
+    cost_usd: 0.5,
+    duration_ms: 900,
+    attempts: 1,
+    price_known: true,
+  };
+
+  it('puts the reasoning tokens after the output tokens, only when there are some', () => {
+    expect(usageText({ ...base, reasoning_tokens: 150 })).toBe('gpt5-deploy: 1000 in (400 cached) / 200 out (150 reasoning) · $0.50 · 900 ms');
+    expect(usageText({ ...base, reasoning_tokens: 0 })).toBe('gpt5-deploy: 1000 in (400 cached) / 200 out · $0.50 · 900 ms');
+    expect(usageText(base)).not.toContain('reasoning');
+    expect(usageText({ ...base, attempts: 3, price_known: false })).toBe(
+      'gpt5-deploy: 1000 in (400 cached) / 200 out · $0.50 · 900 ms · 3 attempts · unknown price',
+    );
+  });
+
+  it('says which target served the call and what happened to the ones before it, in order', () => {
+    expect(failoverText(base)).toBeNull();
+    expect(failoverText({ ...base, failover: [] })).toBeNull();
+    expect(
+      failoverText({
+        ...base,
+        failover: [{ provider: 'openai', model: 'gpt-5', why: 'failed', message: 'giving up after 1 attempts; last failure: HTTP 503' }],
+      }),
+    ).toBe('served by azure/gpt5-deploy after openai/gpt-5 failed: giving up after 1 attempts; last failure: HTTP 503');
+    expect(
+      failoverText({
+        ...base,
+        failover: [
+          { provider: 'openai', model: 'gpt-5', why: 'circuit_open', message: 'its circuit is open; it is tried again in 9000 ms' },
+          { provider: 'eu', model: 'gpt-5', why: 'failed', message: 'HTTP 401' },
+        ],
+      }),
+    ).toBe('served by azure/gpt5-deploy after openai/gpt-5 was passed over: circuit open; eu/gpt-5 failed: HTTP 401');
+  });
+});
+
+describe('provider settings', () => {
+  it('names the wire API, the failover chain and an open circuit', () => {
+    expect(API_NAMES.chat).toBe('Chat Completions');
+    expect(API_NAMES.responses).toBe('Responses API');
+    expect(failoverChain({ failover: [] })).toBe('');
+    expect(
+      failoverChain({
+        failover: [
+          { provider: 'azure', model: 'gpt5-deploy' },
+          { provider: 'backup', model: 'gpt-5' },
+        ],
+      }),
+    ).toBe('→ azure/gpt5-deploy → backup/gpt-5');
+    expect(circuitNote(null)).toBeNull();
+    expect(circuitNote(undefined)).toBeNull();
+    expect(circuitNote(12_001)).toBe('circuit open: passed over for 13 s');
+    expect(circuitNote(0)).toBe('circuit open: passed over for 1 s');
   });
 });
 
