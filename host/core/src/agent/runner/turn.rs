@@ -171,7 +171,8 @@ impl Agent {
             temperature: self.config.temperature,
             max_tokens: self.config.max_tokens,
             prompt_cache_key: Some(format!("paddock-{}", self.id)),
-            reasoning: model.is_reasoning() || self.config.reasoning_effort.is_some(),
+            // Set for each failover target (`call_model`).
+            reasoning: false,
             reasoning_effort: self.config.reasoning_effort,
             verbosity: self.config.verbosity,
         };
@@ -279,6 +280,9 @@ impl Agent {
             }
             let mut request = request.clone();
             request.model = target.model.name.clone();
+            // Whether to ask for reasoning is the target's model's own.
+            request.reasoning =
+                target.model.is_reasoning() || self.config.reasoning_effort.is_some();
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<StreamNote>();
             let mut on_note = move |n: StreamNote| {
                 let _ = tx.send(n);
