@@ -369,21 +369,7 @@ turns:
     let mut s = s;
     let id = s.create("write notes then talk").await;
     // Kill the host while the second model call streams.
-    let started = Instant::now();
-    loop {
-        let evs = s.events(&id).await;
-        if !matching!(evs, EventBody::ToolResult { .. }).is_empty()
-            && s.model.stats().active_streams == 1
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "never got mid-run: {}",
-            summary(&evs)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    s.wait_streaming_after(&id, 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     s.server.kill9();
     let server = Server::start(&s.paddock, &s.config, None, &[]);

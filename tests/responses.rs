@@ -106,21 +106,7 @@ turns:
         .await;
     // Kill the host while the third answer streams: its reasoning must
     // come from the log of the host that died.
-    let started = Instant::now();
-    loop {
-        let evs = s.events(&id).await;
-        if matching!(evs, EventBody::ToolResult { .. }).len() == 3
-            && s.model.stats().active_streams == 1
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "never got to the last answer: {}",
-            summary(&evs)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    s.wait_streaming_after(&id, 3).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     s.server.kill9();
     s.server = Server::start(&s.paddock, &s.config, None, &[]);

@@ -81,6 +81,30 @@ impl Setup {
     pub async fn wait_status(&self, id: &str, after: u64, statuses: &[&str]) -> Vec<Event> {
         wait_status(&self.http, &self.server, id, after, statuses).await
     }
+
+    /// Waits until the agent has `results` tool results and a model answer
+    /// is streaming (to kill the host in the middle of it).
+    pub async fn wait_streaming_after(&self, id: &str, results: usize) {
+        let started = Instant::now();
+        loop {
+            let evs = self.events(id).await;
+            if evs
+                .iter()
+                .filter(|e| matches!(e.body, EventBody::ToolResult { .. }))
+                .count()
+                == results
+                && self.model.stats().active_streams == 1
+            {
+                return;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "never streaming after {results} tool results: {}",
+                summary(&evs)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 pub async fn get_json(http: &reqwest::Client, url: &str) -> Value {
