@@ -180,7 +180,7 @@ impl Agent {
         let result = self
             .call_model(
                 &targets,
-                &request,
+                request,
                 (
                     prepared.tokens_saved,
                     route.as_ref().map(|(_, info)| info.clone()),
@@ -255,7 +255,7 @@ impl Agent {
     async fn call_model(
         &self,
         targets: &[Target<'_>],
-        request: &ChatRequest,
+        mut request: ChatRequest,
         (tokens_saved, route): (u64, Option<RouteInfo>),
         token: &CancellationToken,
         deadline: Option<tokio::time::Instant>,
@@ -278,8 +278,7 @@ impl Agent {
                 skipped.push(passed);
                 continue;
             }
-            let mut request = request.clone();
-            request.model = target.model.name.clone();
+            request.model.clone_from(&target.model.name);
             // Whether to ask for reasoning is the target's model's own.
             request.reasoning =
                 target.model.is_reasoning() || self.config.reasoning_effort.is_some();
