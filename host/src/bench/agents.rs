@@ -543,33 +543,23 @@ fn delta_text(api: WireApi, data: &serde_json::Value) -> Option<&str> {
 /// and hands on each event's answer text.
 struct DeltaReader {
     api: WireApi,
-    buf: Vec<u8>,
+    sse: paddock_llm::wire::SseDecoder,
 }
 
 impl DeltaReader {
     fn new(api: WireApi) -> DeltaReader {
         DeltaReader {
             api,
-            buf: Vec::new(),
+            sse: paddock_llm::wire::SseDecoder::default(),
         }
     }
 
     /// Takes the next bytes of the stream; calls `text` with the answer
     /// text of every event they complete.
     fn feed(&mut self, chunk: &[u8], mut text: impl FnMut(&str)) {
-        self.buf.extend_from_slice(chunk);
-        while let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
-            let frame: Vec<u8> = self.buf.drain(..end + 2).collect();
-            // An event may have several lines (`event: …`, `data: …`); its
-            // data is its `data:` lines joined.
-            let frame = String::from_utf8_lossy(&frame);
-            let data: Vec<&str> = frame
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
+        for data in self.sse.feed(chunk) {
             // `[DONE]` and anything else that is not JSON carries no text.
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&data.join("\n")) else {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&data) else {
                 continue;
             };
             if let Some(t) = delta_text(self.api, &v) {
