@@ -137,14 +137,7 @@ pub async fn providers(State(state): State<AppState>) -> Json<Vec<ProviderView>>
                     context_window: m.context_window,
                     price: m.price(),
                     reasoning: m.is_reasoning(),
-                    failover: m
-                        .failover
-                        .iter()
-                        .map(|t| paddock_protocol::agent::ModelRef {
-                            provider: t.provider.clone(),
-                            model: t.model.clone().unwrap_or_else(|| m.name.clone()),
-                        })
-                        .collect(),
+                    failover: m.failover_refs().collect(),
                 })
                 .collect(),
         })

@@ -134,7 +134,7 @@ impl Config {
                 ));
             }
             for m in &p.models {
-                for (i, t) in m.failover.iter().enumerate() {
+                for (i, t) in m.failover_refs().enumerate() {
                     let field = format!("provider `{}`, model `{}`: failover[{i}]", p.name, m.name);
                     if self.provider(&t.provider).is_none() {
                         return Err(format!(
@@ -142,8 +142,7 @@ impl Config {
                             t.provider
                         ));
                     }
-                    let target = t.model.as_deref().unwrap_or(&m.name);
-                    if t.provider == p.name && target == m.name {
+                    if t.provider == p.name && t.model == m.name {
                         return Err(format!("{field} names the model itself"));
                     }
                 }

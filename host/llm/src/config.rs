@@ -1,6 +1,7 @@
 //! A model provider's configuration (`[[providers]]` in `paddock.toml`):
 //! its endpoint, key, retries and timeouts, its models and their prices.
 
+use paddock_protocol::agent::ModelRef;
 use paddock_protocol::llm::WireApi;
 use serde::{Deserialize, Serialize};
 
@@ -191,6 +192,15 @@ impl ModelConfig {
             reasoning: None,
             failover: Vec::new(),
         }
+    }
+
+    /// Its failover targets as model references, in order (a target that
+    /// names no model serves this one's name).
+    pub fn failover_refs(&self) -> impl Iterator<Item = ModelRef> + '_ {
+        self.failover.iter().map(|t| ModelRef {
+            provider: t.provider.clone(),
+            model: t.model.clone().unwrap_or_else(|| self.name.clone()),
+        })
     }
 
     /// Whether it is a reasoning model: as configured, else guessed from

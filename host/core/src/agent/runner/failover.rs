@@ -45,12 +45,10 @@ impl Agent {
         provider: &'a Provider,
         model: ModelConfig,
     ) -> Vec<Target<'a>> {
-        let mut out = Vec::with_capacity(1 + model.failover.len());
-        for t in &model.failover {
-            let m = ModelRef {
-                provider: t.provider.clone(),
-                model: t.model.clone().unwrap_or_else(|| model.name.clone()),
-            };
+        let refs: Vec<ModelRef> = model.failover_refs().collect();
+        let mut out = Vec::with_capacity(1 + refs.len());
+        out.push(Target { provider, model });
+        for m in refs {
             match self.resolve_model(&m) {
                 Ok((provider, model)) => out.push(Target { provider, model }),
                 Err(failure) => {
@@ -58,7 +56,6 @@ impl Agent {
                 }
             }
         }
-        out.insert(0, Target { provider, model });
         out
     }
 }
