@@ -6,6 +6,11 @@
 //! One of the agents (`thinker`) has a stored run over the Responses API:
 //! answers with reasoning summaries, reasoning tokens, and calls served by
 //! failover. Screenshots land in `target/dashboard-e2e/`.
+//!
+//! The first day (`first_day_in_chromium`) starts from an empty data dir
+//! and reaches a finished agent through the dashboard alone
+//! (`tests/dashboard/first-day.mjs`; screenshots in `target/first-day-e2e/`,
+//! the agent screen's also in `docs/screenshots/` for the README).
 
 use crate::common;
 
@@ -20,6 +25,10 @@ use paddock_protocol::llm::ReasoningItem;
 use paddock_store::{NewAgent, Store};
 use serde_json::json;
 use std::path::Path;
+
+/// One Chromium run at a time: both tests drive a browser and a host, and
+/// the machine may have two cores.
+static CHROMIUM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Events in the big agent's log.
 const BIG_EVENTS: u64 = 10_000;
@@ -364,6 +373,7 @@ async fn dashboard_in_chromium() {
     let _ = std::fs::remove_dir_all(&artifacts);
     std::fs::create_dir_all(&artifacts).expect("create the artefacts dir");
 
+    let _one_browser = CHROMIUM.lock().await;
     let out = tokio::process::Command::new("node")
         .arg(root.join("tests/dashboard/e2e.mjs"))
         .env("PADDOCK_BIN", paddock_bin())
@@ -389,6 +399,109 @@ async fn dashboard_in_chromium() {
         out.success(),
         "the dashboard's end-to-end tests failed (their output is above; screenshots in {})",
         artifacts.display()
+    );
+    drop(model);
+}
+
+/// The first day's scripted model: the first agent fixes `add()` in a plain
+/// directory (an edit, then a command), then answers slowly enough for the
+/// browser to reload in the middle of it.
+fn first_day_script() -> String {
+    let rest = (1..=40)
+        .map(|i| format!("detail{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    json!({
+        "model": "scripted",
+        "scenarios": [
+            {"name": "first-day", "match": "first-day", "turns": [
+                {"text": "I will fix add() first: it subtracts.", "tokens_per_second": 20,
+                 "tool_calls": [{"name": "edit_file", "arguments":
+                    {"path": "calc.py", "old_string": "return a - b", "new_string": "return a + b"}}]},
+                {"text": "Now I check the file.",
+                 "tool_calls": [{"name": "execute_bash", "arguments": {"command": "grep -n 'return' calc.py"}}]},
+                {"text": format!("All done. add() now returns a + b, and grep shows the line. {rest}"),
+                 "tokens_per_second": 6}
+            ]}
+        ]
+    })
+    .to_string()
+}
+
+/// Every file under `dir` (recursively) whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                found.push(p.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// The first day from an empty data dir, through the dashboard alone
+/// (`tests/dashboard/first-day.mjs`); then the key typed into the setup is
+/// absent from every file of the data dir (database, WAL, logs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_day_in_chromium() {
+    let root = common::repo_root();
+    assert!(
+        root.join("dashboard/dist/index.html").is_file(),
+        "build the dashboard first (`make test` does)"
+    );
+    let model = common::scripted::model(&first_day_script()).await;
+    let data = common::data_tempdir("paddock-first-day-");
+    let dir = tempfile::tempdir().expect("a directory");
+    std::fs::write(
+        dir.path().join("calc.py"),
+        "def add(a, b):\n    return a - b\n",
+    )
+    .expect("write calc.py");
+    let key = format!("sk-first-day-{}", uuid::Uuid::new_v4().simple());
+    let target = paddock_bin()
+        .parent()
+        .and_then(|p| p.parent())
+        .map(Path::to_path_buf)
+        .expect("the target dir");
+    let artifacts = target.join("first-day-e2e");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    std::fs::create_dir_all(&artifacts).expect("create the artefacts dir");
+    let _one_browser = CHROMIUM.lock().await;
+    let out = tokio::process::Command::new("node")
+        .arg(root.join("tests/dashboard/first-day.mjs"))
+        .env("PADDOCK_BIN", paddock_bin())
+        .env("PADDOCK_CACHE_DIR", shared_cache_dir())
+        .env("E2E_DATA_DIR", data.path())
+        .env("E2E_DIRECTORY", dir.path())
+        .env("E2E_WORKSPACE_ROOT", std::env::temp_dir())
+        .env("E2E_MODEL_URL", model.base_url())
+        .env("E2E_PROVIDER_KEY", &key)
+        .env("E2E_ARTIFACTS", &artifacts)
+        .env("E2E_README_SHOTS", root.join("docs/screenshots"))
+        .kill_on_drop(true)
+        .status()
+        .await
+        .expect("run node tests/dashboard/first-day.mjs (Node.js is needed)");
+    assert!(
+        out.success(),
+        "the first-day steps failed (their output is above; screenshots in {})",
+        artifacts.display()
+    );
+    let leaks = files_containing(data.path(), key.as_bytes());
+    assert!(
+        leaks.is_empty(),
+        "the provider key is in clear in {leaks:?}"
     );
     drop(model);
 }

@@ -1,18 +1,19 @@
 // The shell: navigation, the connection banner, sign-in, and the screens.
 
 import { Suspense, lazy, useEffect, useState } from 'react';
-import { NavLink, Route, Routes } from 'react-router-dom';
+import { NavLink, Navigate, Route, Routes, useLocation } from 'react-router-dom';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiError, get, signIn, signOut } from './api/client';
-import type { Info, PendingApprovals } from './api/types';
+import type { AgentView, Info, PendingApprovals, ProviderView } from './api/types';
 import { restartSocket, useConnection } from './live/store';
-import { Button, Field, Modal, inputClass, Form } from './components/ui';
+import { Button, Field, Modal, inputClass, Form, useTitle } from './components/ui';
 import { AgentsScreen } from './screens/Agents';
 import { AgentScreen } from './screens/Agent';
 import { ApprovalsScreen } from './screens/Approvals';
 import { McpScreen } from './screens/Mcp';
 import { PluginsScreen } from './screens/Plugins';
 import { SettingsScreen } from './screens/Settings';
+import { SetupScreen } from './screens/Setup';
 import { WorkspacesScreen } from './screens/Workspaces';
 
 // The charting library is large: loaded with the Usage screen only.
@@ -20,6 +21,23 @@ const UsageScreen = lazy(() => import('./screens/Usage').then((m) => ({ default:
 
 export function useInfo() {
   return useQuery({ queryKey: ['info'], queryFn: () => get<Info>('/api/info') });
+}
+
+export function useProviders() {
+  return useQuery({ queryKey: ['providers'], queryFn: () => get<ProviderView[]>('/api/config/providers') });
+}
+
+/** Whether a provider can serve agents (the offline demo's does not count: it only plays its script). */
+export function usable(p: ProviderView): boolean {
+  return p.available && p.name !== 'demo';
+}
+
+/** `/`: the agents — or, on a first run (no usable provider, no agent yet), the setup. */
+function Home() {
+  const providers = useProviders();
+  const agents = useQuery({ queryKey: ['agents'], queryFn: () => get<AgentView[]>('/api/agents') });
+  if (providers.data && agents.data && !providers.data.some(usable) && agents.data.length === 0) return <Navigate to="/setup" replace />;
+  return <AgentsScreen />;
 }
 
 export function usePending() {
@@ -117,6 +135,7 @@ export function App() {
   const connection = useConnection();
   const [signIn, setSignIn] = useState(false);
   const count = pending.data?.approvals.length ?? 0;
+  const { pathname } = useLocation();
 
   // A 401 anywhere opens the sign-in dialog.
   const needsToken = info.error instanceof ApiError && info.error.status === 401;
@@ -149,9 +168,13 @@ export function App() {
                   end={to === '/'}
                   className={({ isActive }) =>
                     `flex items-center gap-2 rounded px-3 py-2 text-sm font-medium ${
-                      isActive ? 'bg-blue-700 text-white' : 'text-slate-800 hover:bg-slate-100 dark:text-slate-100 dark:hover:bg-slate-800'
+                      // An agent's page belongs to Agents.
+                      isActive || (to === '/' && pathname.startsWith('/agents/'))
+                        ? 'bg-blue-700 text-white'
+                        : 'text-slate-800 hover:bg-slate-100 dark:text-slate-100 dark:hover:bg-slate-800'
                     }`
                   }
+                  aria-current={to === '/' && pathname.startsWith('/agents/') ? 'page' : undefined}
                 >
                   {label}
                   {label === 'Approvals' && count > 0 && (
@@ -194,7 +217,8 @@ export function App() {
           </section>
         ) : (
           <Routes>
-            <Route path="/" element={<AgentsScreen />} />
+            <Route path="/" element={<Home />} />
+            <Route path="/setup" element={<SetupScreen />} />
             <Route path="/agents/:id" element={<AgentScreen />} />
             <Route path="/workspaces" element={<WorkspacesScreen />} />
             <Route path="/workspaces/:id" element={<WorkspacesScreen />} />
@@ -210,11 +234,25 @@ export function App() {
               }
             />
             <Route path="/settings" element={<SettingsScreen onSignIn={() => setSignIn(true)} />} />
-            <Route path="*" element={<p>No such page.</p>} />
+            <Route path="*" element={<NotFound what="page" />} />
           </Routes>
         )}
       </main>
       <SignIn open={signIn} onClose={() => setSignIn(false)} role={role} />
     </div>
+  );
+}
+
+/** What a link to nothing shows. */
+export function NotFound({ what }: { what: string }) {
+  useTitle('Not found');
+  return (
+    <section className="max-w-xl">
+      <h1 className="mb-2 text-2xl font-bold">No such {what}</h1>
+      <p className="mb-3 text-sm">It may have been deleted, or the link is mistyped.</p>
+      <NavLink to="/" className="text-blue-800 underline dark:text-blue-300">
+        Back to the agents
+      </NavLink>
+    </section>
   );
 }

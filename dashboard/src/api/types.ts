@@ -66,3 +66,4 @@ export type Merged = S['Merged'];
 export type MergeConflicts = S['MergeConflicts'];
 export type Conflict = S['Conflict'];
 export type Backup = S['Backup'];
+export type ModelRef = S['ModelRef'];

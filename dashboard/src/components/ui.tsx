@@ -42,14 +42,23 @@ const statusTone: Record<string, string> = {
   executing_tool: 'bg-indigo-100 text-indigo-900 dark:bg-indigo-900 dark:text-indigo-100',
   waiting_approval: 'bg-amber-100 text-amber-900 dark:bg-amber-900 dark:text-amber-100',
   error: 'bg-red-100 text-red-900 dark:bg-red-900 dark:text-red-100',
+  limited: 'bg-orange-100 text-orange-950 dark:bg-orange-900 dark:text-orange-100',
   stopped: 'bg-slate-300 text-slate-900 dark:bg-slate-600 dark:text-slate-100',
+};
+
+/** Statuses in words where the wire name is not plain English. */
+const STATUS_WORDS: Record<string, string> = {
+  executing_tool: 'running a tool',
+  waiting_approval: 'waiting for approval',
+  limited: 'stopped by a limit',
+  error: 'failed',
 };
 
 export function StatusBadge({ status }: { status: AgentStatus | string | null | undefined }) {
   const s = status ?? 'unknown';
   return (
     <span data-testid="status" className={`inline-block rounded px-2 py-0.5 text-xs font-semibold ${statusTone[s] ?? statusTone.idle}`}>
-      {s.replace('_', ' ')}
+      {STATUS_WORDS[s] ?? s.replace('_', ' ')}
     </span>
   );
 }
@@ -88,13 +97,35 @@ export function Field({ label, children, hint }: { label: string; children: Reac
 export const inputClass =
   'rounded border border-slate-400 bg-white px-2 py-1.5 text-sm text-slate-900 dark:border-slate-500 dark:bg-slate-800 dark:text-slate-100';
 
-/** A modal dialog (the native <dialog>: focus trap and Escape for free). */
+/** What a screen with nothing to show says: what this is and what to do next. */
+export function EmptyState({ title, children, actions }: { title: string; children: ReactNode; actions?: ReactNode }) {
+  return (
+    <section className="rounded-lg border border-dashed border-slate-400 p-6 text-center dark:border-slate-600" aria-label={title} data-testid="empty-state">
+      <h2 className="text-lg font-semibold">{title}</h2>
+      <div className="mx-auto mt-1 max-w-prose text-sm">{children}</div>
+      {actions && <div className="mt-3 flex flex-wrap justify-center gap-2">{actions}</div>}
+    </section>
+  );
+}
+
+/** Names the browser tab after the screen (and the agent): "Usage · Paddock". */
+export function useTitle(title: string | null | undefined) {
+  useEffect(() => {
+    document.title = title ? `${title} · Paddock` : 'Paddock';
+  }, [title]);
+}
+
+/** A modal dialog (the native <dialog>: focus trap and Escape for free); focus lands on its first field. */
 export function Modal({ open, onClose, title, children }: { open: boolean; onClose: () => void; title: string; children: ReactNode }) {
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const d = ref.current;
     if (!d) return;
-    if (open && !d.open) d.showModal();
+    if (open && !d.open) {
+      d.showModal();
+      // The first field, not the Close button the browser would pick.
+      d.querySelector<HTMLElement>('input:not([type=hidden]):not([disabled]), select, textarea')?.focus();
+    }
     if (!open && d.open) d.close();
   }, [open]);
   return (

@@ -3,7 +3,7 @@
 // The list is virtualised, so hundreds of agents scroll smoothly.
 
 import { useMemo, useRef, useState } from 'react';
-import { Link, useNavigate } from 'react-router-dom';
+import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
 import { del, get, post } from '../api/client';
@@ -19,14 +19,15 @@ import type {
   ToolInfo,
   WorkspaceView,
 } from '../api/types';
-import { Button, ErrorNote, Field, Modal, StatusBadge, ago, inputClass, tokens, usd, Form, DialogActions } from '../components/ui';
-import { usePending } from '../App';
+import { Button, ErrorNote, Field, Modal, StatusBadge, ago, inputClass, tokens, usd, Form, DialogActions, EmptyState, useTitle } from '../components/ui';
+import { useInfo, usePending, useProviders, usable } from '../App';
 
 export function useAgents() {
   return useQuery({ queryKey: ['agents'], queryFn: () => get<AgentView[]>('/api/agents'), refetchInterval: 2000 });
 }
 
-const STATUSES = ['all', 'idle', 'thinking', 'executing_tool', 'waiting_approval', 'error', 'stopped'];
+const STATUSES = ['all', 'idle', 'thinking', 'executing_tool', 'waiting_approval', 'limited', 'error', 'stopped'];
+const BUSY = new Set(['thinking', 'executing_tool', 'waiting_approval']);
 const MODES: ApprovalMode[] = ['ask-risky', 'auto', 'ask-all', 'read-only'];
 /** Every reasoning effort, least first (a record, so a new one in the API must be named here). */
 const EFFORTS: Record<ReasoningEffort, string> = {
@@ -46,6 +47,9 @@ function activity(a: AgentView): string {
       return 'running a tool';
     case 'waiting_approval':
       return 'waiting for your approval';
+    case 'error':
+    case 'limited':
+      return a.status_reason ?? `updated ${ago(a.updated_at)}`;
     default:
       return `updated ${ago(a.updated_at)}`;
   }
@@ -56,7 +60,16 @@ export function AgentsScreen() {
   const pending = usePending();
   const [query, setQuery] = useState('');
   const [status, setStatus] = useState('all');
-  const [creating, setCreating] = useState(false);
+  const [params, setParams] = useSearchParams();
+  // `/?new=1` (where the setup leads) opens the new-agent dialog.
+  const [creating, setCreatingState] = useState(params.get('new') === '1');
+  const setCreating = (open: boolean) => {
+    setCreatingState(open);
+    if (!open && params.has('new')) setParams({}, { replace: true });
+  };
+  const providers = useProviders();
+  const noProvider = providers.data !== undefined && !providers.data.some(usable);
+  useTitle('Agents');
   const qc = useQueryClient();
   const listRef = useRef<HTMLUListElement>(null);
 
@@ -118,7 +131,36 @@ export function AgentsScreen() {
           </select>
         </Field>
       </div>
+      {noProvider && (
+        <p
+          role="status"
+          className="rounded border border-amber-400 bg-amber-50 p-2 text-sm text-amber-950 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100"
+        >
+          No model provider is set up, so new agents cannot run yet.{' '}
+          <Link to="/setup" className="font-semibold underline">
+            Connect a model or try the offline demo
+          </Link>
+          .
+        </p>
+      )}
       <ErrorNote error={agents.error ?? interrupt.error ?? remove.error} />
+      {agents.data?.length === 0 && (
+        <EmptyState
+          title="No agents yet"
+          actions={
+            <>
+              <Button tone="primary" onClick={() => setCreating(true)}>
+                Create your first agent
+              </Button>
+              <Link to="/setup" className="inline-flex min-h-9 items-center rounded border border-slate-400 px-3 text-sm font-medium dark:border-slate-500">
+                Try it offline
+              </Link>
+            </>
+          }
+        >
+          An agent works on a directory or a git worktree with the model you choose; you watch it, approve its risky steps and review its changes.
+        </EmptyState>
+      )}
       <p className="text-sm text-slate-700 dark:text-slate-300" aria-live="polite">
         {agents.isLoading ? 'Loading…' : `${shown.length} of ${agents.data?.length ?? 0} agents`}
       </p>
@@ -152,24 +194,44 @@ export function AgentsScreen() {
                     </Link>
                   )}
                 </div>
-                <div className="w-40 text-xs text-slate-700 dark:text-slate-300">{activity(a)}</div>
+                <div
+                  className={`w-56 truncate text-xs ${a.status === 'error' ? 'text-red-800 dark:text-red-300' : 'text-slate-700 dark:text-slate-300'}`}
+                  title={activity(a)}
+                  data-testid="agent-activity"
+                >
+                  {activity(a)}
+                </div>
                 <div className="text-xs">
                   {tokens(a.usage.input_tokens + a.usage.output_tokens)} tokens · {usd(a.usage.cost_usd)}
                 </div>
-                <div className="flex gap-2">
-                  <Button onClick={() => interrupt.mutate(a.id)} disabled={a.status === 'stopped' || a.status === 'idle'} aria-label={`Interrupt ${a.name}`}>
-                    Interrupt
-                  </Button>
-                  <Button
-                    tone="danger"
-                    onClick={() => {
-                      if (window.confirm(`Delete agent ${a.name}? Its history is kept.`)) remove.mutate(a.id);
-                    }}
-                    disabled={a.status === 'stopped'}
-                    aria-label={`Delete ${a.name}`}
-                  >
-                    Delete
-                  </Button>
+                <div className="flex items-center gap-2">
+                  {BUSY.has(a.status) && (
+                    <Button onClick={() => interrupt.mutate(a.id)} aria-label={`Interrupt ${a.name}`}>
+                      Interrupt
+                    </Button>
+                  )}
+                  {a.status !== 'stopped' && (
+                    <details className="relative">
+                      <summary
+                        className="cursor-pointer list-none rounded px-2 py-1 text-lg leading-none hover:bg-slate-100 dark:hover:bg-slate-800"
+                        aria-label={`More actions for ${a.name}`}
+                      >
+                        ⋯
+                      </summary>
+                      <div className="absolute right-0 z-10 mt-1 rounded border border-slate-300 bg-white p-1 shadow dark:border-slate-700 dark:bg-slate-900">
+                        <button
+                          type="button"
+                          className="rounded px-3 py-1.5 text-sm whitespace-nowrap text-red-800 hover:bg-red-50 dark:text-red-300 dark:hover:bg-red-950"
+                          onClick={() => {
+                            if (window.confirm(`Delete agent ${a.name}? Its history is kept.`)) remove.mutate(a.id);
+                          }}
+                          aria-label={`Delete ${a.name}`}
+                        >
+                          Delete agent…
+                        </button>
+                      </div>
+                    </details>
+                  )}
                 </div>
               </div>
             </li>
@@ -190,6 +252,7 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
   const workspaces = useQuery({ queryKey: ['workspaces'], queryFn: () => get<WorkspaceView[]>('/api/workspaces'), enabled: open });
   const qc = useQueryClient();
   const navigate = useNavigate();
+  const info = useInfo();
   const [form, setForm] = useState({
     name: '',
     template: '',
@@ -252,25 +315,21 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
   });
 
   const toolNames = (tools.data ?? []).map((t) => t.name);
+  const defaultModel = info.data?.default_model;
   return (
     <Modal open={open} onClose={onClose} title="New agent">
       <Form className="grid gap-3 sm:grid-cols-2" onSubmit={() => create.mutate()}>
-        <Field label="Name">
+        <div className="sm:col-span-2">
+          <Field label="Task" hint="The first message; the agent starts right away. Leave empty to start it idle.">
+            <textarea className={inputClass} rows={3} value={form.task} onChange={set('task')} placeholder="Fix the failing test in tests/test_calc.py" />
+          </Field>
+        </div>
+        <Field label="Name" hint="Optional; made up when empty.">
           <input className={inputClass} value={form.name} onChange={set('name')} />
-        </Field>
-        <Field label="Template">
-          <select className={inputClass} value={form.template} onChange={set('template')}>
-            <option value="">(from scratch)</option>
-            {(templates.data ?? []).map((t) => (
-              <option key={t.name} value={t.name}>
-                {t.name}
-              </option>
-            ))}
-          </select>
         </Field>
         <Field label="Model">
           <select className={inputClass} value={form.model} onChange={set('model')}>
-            <option value="">(default)</option>
+            <option value="">{defaultModel ? `Default: ${defaultModel.provider}/${defaultModel.model}` : '(no default model: choose one)'}</option>
             {(routers.data ?? []).map((r) => (
               <option key={`router:${r.name}`} value={`router:${r.name}`}>
                 router {r.name} ({r.cheap.model} / {r.strong.model})
@@ -278,22 +337,13 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
             ))}
             {(providers.data ?? []).flatMap((p) =>
               p.models.map((m) => (
-                <option key={`${p.name}/${m.name}`} value={`${p.name}/${m.name}`}>
+                <option key={`${p.name}/${m.name}`} value={`${p.name}/${m.name}`} disabled={!p.available}>
                   {p.name}/{m.name}
                   {m.reasoning ? ' (reasoning)' : ''}
+                  {!p.available ? ' — no API key' : ''}
                 </option>
               )),
             )}
-          </select>
-        </Field>
-        <Field label="Approval mode">
-          <select className={inputClass} value={form.approval_mode} onChange={set('approval_mode')}>
-            <option value="">(default)</option>
-            {MODES.map((m) => (
-              <option key={m} value={m}>
-                {m}
-              </option>
-            ))}
           </select>
         </Field>
         {/* Only the path's label says "Workspace": the e2e finds that field by the word. */}
@@ -314,7 +364,7 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
         </fieldset>
         {form.files === 'path' && (
           <div className="sm:col-span-2">
-            <Field label="Workspace" hint="A directory on the host; the agent's files live there.">
+            <Field label="Workspace" hint="A directory on the host; the agent works in it in place (its changes are shown against a snapshot taken at start).">
               <input className={inputClass} value={form.workspace} onChange={set('workspace')} placeholder="/path/to/repo" />
             </Field>
           </div>
@@ -344,79 +394,99 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
             </Field>
           </>
         )}
-        <div className="sm:col-span-2">
-          <Field label="System prompt">
-            <textarea className={inputClass} rows={3} value={form.system_prompt} onChange={set('system_prompt')} />
-          </Field>
-        </div>
-        <div className="sm:col-span-2">
-          <Field label="Task" hint="The first message; the agent starts right away.">
-            <textarea className={inputClass} rows={3} value={form.task} onChange={set('task')} />
-          </Field>
-        </div>
-        <Field label="Max turns per message">
-          <input className={inputClass} type="number" min={1} value={form.max_turns} onChange={set('max_turns')} />
-        </Field>
-        <Field label="Daily budget (USD)">
-          <input className={inputClass} type="number" min={0} step="0.01" value={form.daily_usd} onChange={set('daily_usd')} />
-        </Field>
-        <Field label="Max cost (USD)">
-          <input className={inputClass} type="number" min={0} step="0.01" value={form.max_cost_usd} onChange={set('max_cost_usd')} />
-        </Field>
-        <Field label="Reasoning effort" hint="How hard a reasoning model thinks (Responses API).">
-          <select className={inputClass} value={form.reasoning_effort} onChange={set('reasoning_effort')}>
-            <option value="">(the model's default)</option>
-            {(Object.keys(EFFORTS) as ReasoningEffort[]).map((e) => (
-              <option key={e} value={e}>
-                {EFFORTS[e]}
+        <Field label="Approval mode" hint="ask-risky: you approve risky calls; auto: none; ask-all: every call.">
+          <select className={inputClass} value={form.approval_mode} onChange={set('approval_mode')}>
+            <option value="">Default (ask-risky)</option>
+            {MODES.map((m) => (
+              <option key={m} value={m}>
+                {m}
               </option>
             ))}
           </select>
         </Field>
-        <fieldset className="sm:col-span-2">
-          <legend className="text-sm font-medium">Tools {chosenTools === null && '(all enabled)'}</legend>
-          <div className="flex flex-wrap gap-3">
-            {toolNames.map((t) => (
-              <label key={t} className="flex items-center gap-1 text-sm">
-                <input
-                  type="checkbox"
-                  checked={chosenTools === null || chosenTools.includes(t)}
-                  onChange={(e) => {
-                    const cur = chosenTools ?? toolNames;
-                    setChosenTools(e.target.checked ? [...cur, t] : cur.filter((x) => x !== t));
-                  }}
-                />
-                {t}
-              </label>
-            ))}
-          </div>
-        </fieldset>
-        <fieldset className="sm:col-span-2">
-          <legend className="text-sm font-medium">MCP servers</legend>
-          <div className="flex flex-wrap gap-3">
-            {(mcp.data ?? []).map((s) => (
-              <label key={s.name} className="flex items-center gap-1 text-sm">
-                <input
-                  type="checkbox"
-                  checked={chosenMcp.includes(s.name)}
-                  onChange={(e) => setChosenMcp(e.target.checked ? [...chosenMcp, s.name] : chosenMcp.filter((x) => x !== s.name))}
-                />
-                {s.name}
-              </label>
-            ))}
-            {mcp.data?.length === 0 && <span className="text-sm">none configured</span>}
-          </div>
-        </fieldset>
-        <label className="flex items-center gap-2 text-sm sm:col-span-2">
-          <input type="checkbox" checked={form.network} onChange={(e) => setForm({ ...form, network: e.target.checked })} />
-          Network access for the sandbox
-        </label>
         <div className="sm:col-span-2">
           <ErrorNote error={create.error} />
         </div>
         <div className="sm:col-span-2">
           <DialogActions submit="Create" pending={create.isPending} onCancel={onClose} />
         </div>
+        <details className="sm:col-span-2">
+          <summary className="cursor-pointer text-sm font-medium">More options: template, system prompt, limits, tools, MCP servers, network</summary>
+          <div className="mt-3 grid gap-3 sm:grid-cols-2">
+            <Field label="Template">
+              <select className={inputClass} value={form.template} onChange={set('template')}>
+                <option value="">(from scratch)</option>
+                {(templates.data ?? []).map((t) => (
+                  <option key={t.name} value={t.name}>
+                    {t.name}
+                  </option>
+                ))}
+              </select>
+            </Field>
+            <div className="sm:col-span-2">
+              <Field label="System prompt">
+                <textarea className={inputClass} rows={3} value={form.system_prompt} onChange={set('system_prompt')} />
+              </Field>
+            </div>
+            <Field label="Max turns per message">
+              <input className={inputClass} type="number" min={1} value={form.max_turns} onChange={set('max_turns')} />
+            </Field>
+            <Field label="Daily budget (USD)">
+              <input className={inputClass} type="number" min={0} step="0.01" value={form.daily_usd} onChange={set('daily_usd')} />
+            </Field>
+            <Field label="Max cost (USD)">
+              <input className={inputClass} type="number" min={0} step="0.01" value={form.max_cost_usd} onChange={set('max_cost_usd')} />
+            </Field>
+            <Field label="Reasoning effort" hint="How hard a reasoning model thinks (Responses API).">
+              <select className={inputClass} value={form.reasoning_effort} onChange={set('reasoning_effort')}>
+                <option value="">(the model's default)</option>
+                {(Object.keys(EFFORTS) as ReasoningEffort[]).map((e) => (
+                  <option key={e} value={e}>
+                    {EFFORTS[e]}
+                  </option>
+                ))}
+              </select>
+            </Field>
+            <fieldset className="sm:col-span-2">
+              <legend className="text-sm font-medium">Tools {chosenTools === null && '(all enabled)'}</legend>
+              <div className="flex flex-wrap gap-3">
+                {toolNames.map((t) => (
+                  <label key={t} className="flex items-center gap-1 text-sm">
+                    <input
+                      type="checkbox"
+                      checked={chosenTools === null || chosenTools.includes(t)}
+                      onChange={(e) => {
+                        const cur = chosenTools ?? toolNames;
+                        setChosenTools(e.target.checked ? [...cur, t] : cur.filter((x) => x !== t));
+                      }}
+                    />
+                    {t}
+                  </label>
+                ))}
+              </div>
+            </fieldset>
+            <fieldset className="sm:col-span-2">
+              <legend className="text-sm font-medium">MCP servers</legend>
+              <div className="flex flex-wrap gap-3">
+                {(mcp.data ?? []).map((s) => (
+                  <label key={s.name} className="flex items-center gap-1 text-sm">
+                    <input
+                      type="checkbox"
+                      checked={chosenMcp.includes(s.name)}
+                      onChange={(e) => setChosenMcp(e.target.checked ? [...chosenMcp, s.name] : chosenMcp.filter((x) => x !== s.name))}
+                    />
+                    {s.name}
+                  </label>
+                ))}
+                {mcp.data?.length === 0 && <span className="text-sm">none configured</span>}
+              </div>
+            </fieldset>
+            <label className="flex items-center gap-2 text-sm sm:col-span-2">
+              <input type="checkbox" checked={form.network} onChange={(e) => setForm({ ...form, network: e.target.checked })} />
+              Network access for the sandbox
+            </label>
+          </div>
+        </details>
       </Form>
     </Modal>
   );

@@ -7,13 +7,14 @@ import { usePending } from '../App';
 import { useAgents } from './Agents';
 import type { ApprovalRequestedData } from '../api/types';
 import { ApprovalCard } from '../components/ApprovalCard';
-import { Button, ErrorNote } from '../components/ui';
+import { Button, ErrorNote, useTitle } from '../components/ui';
 
 function notificationsSupported(): boolean {
   return typeof window !== 'undefined' && 'Notification' in window;
 }
 
 export function ApprovalsScreen() {
+  useTitle('Approvals');
   const pending = usePending();
   const agents = useAgents();
   const names = useMemo(() => Object.fromEntries((agents.data ?? []).map((a) => [a.id, a.name])), [agents.data]);
@@ -61,7 +62,11 @@ export function ApprovalsScreen() {
       </div>
       <ErrorNote error={pending.error} />
       <p aria-live="polite" className="text-sm">
-        {pending.isLoading ? 'Loading…' : list.length === 0 ? 'Nothing waits for a decision.' : `${list.length} waiting, oldest first.`}
+        {pending.isLoading
+          ? 'Loading…'
+          : list.length === 0
+            ? 'Nothing waits for a decision. When an agent asks before a risky step, it shows here and on its page.'
+            : `${list.length} waiting, oldest first.`}
       </p>
       {list.map((a) => (
         <div key={`${a.agent_id}/${a.call_id}`} className="flex flex-col gap-1">

@@ -6,9 +6,10 @@ import { useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { del, get, post } from '../api/client';
 import type { CatalogEntry, McpServerView, TestReport } from '../api/types';
-import { Button, Card, ErrorNote, Field, Modal, inputClass, Form, DialogActions } from '../components/ui';
+import { Button, Card, ErrorNote, Field, Modal, inputClass, Form, DialogActions, EmptyState, useTitle } from '../components/ui';
 
 export function McpScreen() {
+  useTitle('MCP servers');
   const servers = useQuery({ queryKey: ['mcp'], queryFn: () => get<McpServerView[]>('/api/mcp/servers'), refetchInterval: 5000 });
   const [adding, setAdding] = useState<CatalogEntry | 'manual' | null>(null);
   const catalog = useQuery({ queryKey: ['mcp-catalog'], queryFn: () => get<CatalogEntry[]>('/api/mcp/catalog') });
@@ -21,7 +22,12 @@ export function McpScreen() {
         </Button>
       </div>
       <ErrorNote error={servers.error} />
-      {servers.data?.length === 0 && <p className="text-sm">No MCP servers yet: add one below or in mcpServers.json.</p>}
+      {servers.data?.length === 0 && (
+        <EmptyState title="No MCP servers yet">
+          MCP servers give agents more tools (a browser, a database, an issue tracker). Add one from the catalogue below, by hand with “Add server”, or in
+          mcpServers.json; then choose it for an agent under “More options”.
+        </EmptyState>
+      )}
       <div className="grid gap-3 xl:grid-cols-2">
         {(servers.data ?? []).map((s) => (
           <ServerCard key={s.name} server={s} />
@@ -73,8 +79,11 @@ function ServerCard({ server: s }: { server: McpServerView }) {
       }
     >
       <p className="text-sm">
-        <span data-testid="mcp-state">{h.state}</span> · {s.transport ?? 'unknown transport'} · from {s.source === 'file' ? 'mcpServers.json' : 'the API'} ·{' '}
-        {h.calls_ok} calls ok, {h.calls_failed} failed · {h.restarts} restarts
+        <span data-testid="mcp-state" className={stateTone(h)}>
+          {stateLabel(h)}
+        </span>{' '}
+        · {s.transport ?? 'unknown transport'} · from {s.source === 'file' ? 'mcpServers.json' : 'the API'} · {h.calls_ok} calls ok, {h.calls_failed} failed ·{' '}
+        {h.restarts} restarts
       </p>
       {s.config_error && <ErrorNote error={s.config_error} />}
       {h.last_error && <p className="text-xs text-red-800 dark:text-red-300">Last error: {h.last_error}</p>}
@@ -98,6 +107,31 @@ function ServerCard({ server: s }: { server: McpServerView }) {
       )}
     </Card>
   );
+}
+
+type Health = McpServerView['health'];
+
+/** A server's state in words: a lazy server that failed to start is not "idle". */
+export function stateLabel(h: Pick<Health, 'state' | 'last_error' | 'running_since'>): string {
+  switch (h.state) {
+    case 'idle':
+      return h.last_error && !h.running_since ? 'failed to start' : 'not started (starts when an agent uses it)';
+    case 'starting':
+      return 'starting';
+    case 'running':
+      return 'running';
+    case 'backoff':
+      return 'failed; restarting after a pause';
+    case 'invalid':
+      return 'invalid entry';
+    case 'disabled':
+      return 'disabled';
+  }
+}
+
+function stateTone(h: Health): string {
+  const bad = stateLabel(h).startsWith('failed') || h.state === 'invalid';
+  return bad ? 'font-semibold text-red-800 dark:text-red-300' : h.state === 'running' ? 'font-semibold text-green-800 dark:text-green-300' : '';
 }
 
 /** Replaces `${NAME}` in the catalogue entry's texts with the values given. */

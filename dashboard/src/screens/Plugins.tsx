@@ -7,7 +7,7 @@ import { useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiError, del, get, post, put } from '../api/client';
 import type { PluginInfo } from '../api/types';
-import { Button, Card, ErrorNote, Field, Modal, inputClass, Form, DialogActions } from '../components/ui';
+import { Button, Card, ErrorNote, Field, Modal, inputClass, Form, DialogActions, useTitle } from '../components/ui';
 
 /** What a capability lets a plugin do, when that is dangerous. */
 export function dangerOf(cap: string): string | null {
@@ -18,6 +18,7 @@ export function dangerOf(cap: string): string | null {
 }
 
 export function PluginsScreen({ onSignIn }: { onSignIn: () => void }) {
+  useTitle('Plugins');
   const plugins = useQuery({ queryKey: ['plugins'], queryFn: () => get<PluginInfo[]>('/api/plugins') });
   const [installing, setInstalling] = useState(false);
   const denied = plugins.error instanceof ApiError && (plugins.error.status === 401 || plugins.error.status === 403);

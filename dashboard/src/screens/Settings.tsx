@@ -2,12 +2,16 @@
 // templates, system prompts and policy rules.
 
 import { useState } from 'react';
+import { ProviderForm } from '../components/ProviderForm';
+import type { DefaultModel, ProviderTest } from '../api/interim';
+import { useInfo } from '../App';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiError, del, get, post, put } from '../api/client';
 import type { BudgetsView, ModelView, ProviderView, RouterConfig, RuleList, SystemPromptView, TemplateView, WireApi } from '../api/types';
-import { Button, Card, ErrorNote, Field, Form, ScrollX, inputClass, usd } from '../components/ui';
+import { Button, Card, ErrorNote, Field, Form, Modal, ScrollX, inputClass, usd, useTitle } from '../components/ui';
 
 export function SettingsScreen({ onSignIn }: { onSignIn: () => void }) {
+  useTitle('Settings');
   return (
     <div className="flex flex-col gap-4">
       <h1 className="text-2xl font-bold">Settings</h1>
@@ -44,23 +48,40 @@ function Providers() {
     // While a circuit is open, follow it until it closes.
     refetchInterval: (query) => ((query.state.data ?? []).some((p) => p.circuit_open_ms !== null && p.circuit_open_ms !== undefined) ? 2000 : false),
   });
+  const [adding, setAdding] = useState(false);
+  const [editing, setEditing] = useState<ProviderView | null>(null);
   return (
-    <Card title="Providers and models">
-      <p className="mb-2 text-xs">Configured in paddock.toml ([[providers]]). API keys are read from the environment and never shown.</p>
+    <Card
+      title="Providers and models"
+      actions={
+        <Button tone="primary" onClick={() => setAdding(true)}>
+          Add provider
+        </Button>
+      }
+    >
+      <p className="mb-2 text-xs">
+        Providers added here take effect at once; their keys are stored encrypted and never shown again. Those from paddock.toml ([[providers]], keys from the
+        environment) are read-only here.
+      </p>
       <ErrorNote error={q.error} />
+      <DefaultModelForm providers={q.data ?? []} />
+      {q.data?.length === 0 && <p className="text-sm">No provider yet: add one, or set one in paddock.toml.</p>}
       {(q.data ?? []).map((p) => (
-        <section key={p.name} className="mb-3" aria-label={`Provider ${p.name}`}>
-          <h3 className="font-semibold">
-            {p.name}{' '}
-            <span
-              className="rounded bg-slate-200 px-1.5 py-0.5 text-xs font-medium text-slate-900 dark:bg-slate-700 dark:text-slate-100"
-              data-testid="provider-api"
-              title="The wire API it speaks (api in paddock.toml)"
-            >
-              {API_NAMES[p.api]}
-            </span>{' '}
-            <span className="text-xs font-normal wrap-anywhere">{p.base_url}</span>
-          </h3>
+        <section key={p.name} className="mb-3 border-t border-slate-200 pt-2 dark:border-slate-800" aria-label={`Provider ${p.name}`}>
+          <div className="flex flex-wrap items-center justify-between gap-2">
+            <h3 className="font-semibold">
+              {p.name}{' '}
+              <span
+                className="rounded bg-slate-200 px-1.5 py-0.5 text-xs font-medium text-slate-900 dark:bg-slate-700 dark:text-slate-100"
+                data-testid="provider-api"
+                title="The wire API it speaks (api in paddock.toml)"
+              >
+                {API_NAMES[p.api]}
+              </span>{' '}
+              <span className="text-xs font-normal wrap-anywhere">{p.base_url}</span>
+            </h3>
+            <ProviderActions p={p} onEdit={() => setEditing(p)} />
+          </div>
           {circuitNote(p.circuit_open_ms) && (
             <p
               role="status"
@@ -72,15 +93,9 @@ function Providers() {
             </p>
           )}
           <p className="text-xs">
-            API key:{' '}
-            {p.api_key_env ? (
-              <>
-                <code>${p.api_key_env}</code> <strong data-testid="key-state">{p.api_key_set ? 'set' : 'unset'}</strong>
-              </>
-            ) : (
-              'none needed'
-            )}
-            {!p.available && <strong className="ml-2 text-red-800 dark:text-red-300">unavailable</strong>}
+            {p.source === 'config' ? 'From paddock.toml (read-only here)' : 'Added in the dashboard'} · API key:{' '}
+            <strong data-testid="key-state">{keyNote(p)}</strong>
+            {!p.available && <strong className="ml-2 text-red-800 dark:text-red-300">unavailable: {p.unavailable_reason ?? 'no usable key'}</strong>}
           </p>
           <ScrollX label={`Models of ${p.name}`}>
             <table className="mt-1 w-full text-left text-xs whitespace-nowrap [&_td]:pr-3 [&_th]:pr-3">
@@ -129,7 +144,99 @@ function Providers() {
           </ScrollX>
         </section>
       ))}
+      <Modal open={adding} onClose={() => setAdding(false)} title="Add a provider">
+        {adding && <ProviderForm onSaved={() => setAdding(false)} />}
+      </Modal>
+      <Modal open={editing !== null} onClose={() => setEditing(null)} title={`Edit provider ${editing?.name ?? ''}`}>
+        {editing && <ProviderForm existing={editing} onSaved={() => setEditing(null)} />}
+      </Modal>
     </Card>
+  );
+}
+
+/** How a provider's key is held, never the key: "$OPENAI_API_KEY set", "stored, ends in …4f2a", "none". */
+export function keyNote(p: Pick<ProviderView, 'key'>): string {
+  const k = p.key;
+  switch (k.state) {
+    case 'env':
+      return `$${k.env ?? '?'} ${k.set ? 'set' : 'not set'}`;
+    case 'stored':
+      return k.last4 ? `stored, ends in …${k.last4}` : 'stored';
+    default:
+      return 'none';
+  }
+}
+
+/** Test, edit and delete, for providers added here; test for every one. */
+function ProviderActions({ p, onEdit }: { p: ProviderView; onEdit: () => void }) {
+  const qc = useQueryClient();
+  const test = useMutation({ mutationFn: () => post<ProviderTest>(`/api/config/providers/${encodeURIComponent(p.name)}/test`) });
+  const remove = useMutation({
+    mutationFn: () => del(`/api/config/providers/${encodeURIComponent(p.name)}`),
+    onSettled: () => qc.invalidateQueries({ queryKey: ['providers'] }),
+  });
+  return (
+    <div className="flex flex-wrap items-center gap-2">
+      {test.data && (
+        <span role="status" className={`text-xs ${test.data.ok ? 'text-green-800 dark:text-green-300' : 'text-red-800 dark:text-red-300'}`}>
+          {test.data.ok ? `OK, ${test.data.models.length} models` : `Failed: ${test.data.message}`}
+        </span>
+      )}
+      <ErrorNote error={test.error ?? remove.error} />
+      <Button onClick={() => test.mutate()} disabled={test.isPending} aria-label={`Test ${p.name}`}>
+        {test.isPending ? 'Testing…' : 'Test'}
+      </Button>
+      {p.source !== 'config' && (
+        <>
+          <Button onClick={onEdit} aria-label={`Edit ${p.name}`}>
+            Edit
+          </Button>
+          <Button
+            onClick={() => window.confirm(`Delete provider ${p.name} and its stored key? Agents using it fail their next model call.`) && remove.mutate()}
+            aria-label={`Delete ${p.name}`}
+          >
+            Delete
+          </Button>
+        </>
+      )}
+    </div>
+  );
+}
+
+/** The model used when an agent names none. */
+function DefaultModelForm({ providers }: { providers: ProviderView[] }) {
+  const info = useInfo();
+  const qc = useQueryClient();
+  const current = info.data?.default_model;
+  const [value, setValue] = useState('');
+  const save = useMutation({
+    mutationFn: () => {
+      const [provider, ...rest] = value.split('/');
+      return put<DefaultModel>('/api/config/default-model', { provider, model: rest.join('/') });
+    },
+    onSuccess: () => qc.invalidateQueries({ queryKey: ['info'] }),
+  });
+  const choices = providers.filter((p) => p.available).flatMap((p) => p.models.map((m) => `${p.name}/${m.name}`));
+  return (
+    <Form className="mb-3 flex flex-wrap items-end gap-2" onSubmit={() => save.mutate()}>
+      <Field
+        label="Default model"
+        hint={current ? `Now ${current.provider}/${current.model}: used when an agent names no model.` : 'None yet: agents must name a model.'}
+      >
+        <select className={inputClass} value={value || (current ? `${current.provider}/${current.model}` : '')} onChange={(e) => setValue(e.target.value)}>
+          {!current && <option value="">(choose)</option>}
+          {choices.map((c) => (
+            <option key={c} value={c}>
+              {c}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <Button type="submit" disabled={!value || save.isPending}>
+        Set default
+      </Button>
+      <ErrorNote error={save.error} />
+    </Form>
   );
 }
 

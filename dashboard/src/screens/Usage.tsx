@@ -8,7 +8,7 @@ import { useQuery } from '@tanstack/react-query';
 import { get } from '../api/client';
 import type { AgentMetrics, CostAnalysis, UsageReport, UsageRow } from '../api/types';
 import { useAgents } from './Agents';
-import { Card, ErrorNote, Field, ScrollX, inputClass, tokens, usd } from '../components/ui';
+import { Card, ErrorNote, Field, ScrollX, inputClass, tokens, usd, useTitle } from '../components/ui';
 
 const RANGES: [string, number][] = [
   ['last 7 days', 7],
@@ -29,18 +29,22 @@ function useUsage(days: number, groupBy: string) {
   });
 }
 
-/** One row per day of the range, zeros where nothing was used. */
+/** One row per day of the range, zeros where nothing was used; before the
+ *  first day with any use, the cost is null, so the line starts where the
+ *  spending does instead of ramping up from a zero nobody spent. */
 export function dailySeries(rows: UsageRow[], days: number, today = new Date()) {
   const byDay = new Map(rows.map((r) => [r.day ?? '', r]));
-  const out = [];
+  const out: { day: string; input: number; output: number; cost: number | null }[] = [];
+  let started = false;
   for (let i = days - 1; i >= 0; i--) {
     const day = new Date(today.getTime() - i * 86400_000).toISOString().slice(0, 10);
     const r = byDay.get(day);
+    started ||= r !== undefined;
     out.push({
       day,
       input: r?.input_tokens ?? 0,
       output: r?.output_tokens ?? 0,
-      cost: Number((r?.cost_usd ?? 0).toFixed(6)),
+      cost: started ? Number((r?.cost_usd ?? 0).toFixed(6)) : null,
     });
   }
   return out;
@@ -143,6 +147,7 @@ function CostCards({ ca }: { ca: CostAnalysis }) {
 }
 
 export function UsageScreen() {
+  useTitle('Usage');
   const [days, setDays] = useState(30);
   const daily = useUsage(days, 'day');
   const byModel = useUsage(days, 'model');
@@ -194,7 +199,7 @@ export function UsageScreen() {
               <XAxis dataKey="day" />
               <YAxis />
               <Tooltip />
-              <Line type="monotone" dataKey="cost" stroke="#059669" name="cost (USD)" dot={false} />
+              <Line type="linear" dataKey="cost" stroke="#059669" name="cost (USD)" dot={{ r: 2 }} connectNulls={false} isAnimationActive={false} />
             </LineChart>
           </ResponsiveContainer>
         </div>

@@ -9,7 +9,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { del, get, post } from '../api/client';
 import type { Backup, FilesView, NewWorkspace, WorkspaceView } from '../api/types';
 import { WorkspaceActions, WorkspaceDiffView, WorkspaceFacts, refreshWorkspace, useWorkspace } from '../components/Workspace';
-import { Button, Card, DialogActions, ErrorNote, Field, Form, Modal, StatusBadge, ago, bytes, inputClass } from '../components/ui';
+import { Button, Card, DialogActions, ErrorNote, Field, Form, Modal, StatusBadge, ago, bytes, inputClass, EmptyState, useTitle } from '../components/ui';
 
 const enc = encodeURIComponent;
 
@@ -30,6 +30,7 @@ export function parentOf(path: string): string {
 }
 
 export function WorkspacesScreen() {
+  useTitle('Workspaces');
   const { id = '' } = useParams();
   const list = useWorkspaces();
   const [creating, setCreating] = useState(false);
@@ -47,6 +48,12 @@ export function WorkspacesScreen() {
           <p className="text-sm text-slate-700 dark:text-slate-300" aria-live="polite">
             {list.isLoading ? 'Loading…' : `${list.data?.length ?? 0} workspaces`}
           </p>
+          {list.data?.length === 0 && (
+            <EmptyState title="No workspaces yet">
+              A workspace is where an agent's files are: an empty folder, a directory used in place, a copy, or a git worktree on a new branch. Make one here,
+              or let the new-agent dialog make one.
+            </EmptyState>
+          )}
           <ul aria-label="Workspaces" className="flex flex-col gap-2">
             {(list.data ?? []).map((w) => (
               <WorkspaceRow key={w.id} ws={w} selected={w.id === id || w.name === id} />

@@ -8,6 +8,8 @@ import { diffStats } from '../components/Diff';
 import { dangerOf } from './Plugins';
 import { fill } from './Mcp';
 import { dailySeries, toolRows } from './Usage';
+import { stateLabel } from './Mcp';
+import { providerBody } from '../components/ProviderForm';
 import { crumbs, parentOf } from './Workspaces';
 import { bytes } from '../components/ui';
 import { failoverText, usageText } from '../components/ModelCall';
@@ -120,12 +122,13 @@ describe('provider settings', () => {
 });
 
 describe('dailySeries', () => {
-  it('has one point per day of the range, zeros where nothing was used', () => {
+  it('has one point per day of the range, zeros where nothing was used, no cost before the first spend', () => {
     const today = new Date('2026-11-25T12:00:00Z');
     const rows = [{ day: '2026-11-24', input_tokens: 10, output_tokens: 2, cached_tokens: 0, cost_usd: 0.5, model_calls: 1, unpriced_calls: 0 }];
     const s = dailySeries(rows, 3, today);
     expect(s.map((p) => p.day)).toEqual(['2026-11-23', '2026-11-24', '2026-11-25']);
-    expect(s.map((p) => p.cost)).toEqual([0, 0.5, 0]);
+    // No line before the first day anything was spent (no false ramp), zero after it.
+    expect(s.map((p) => p.cost)).toEqual([null, 0.5, 0]);
     expect(s[1].input).toBe(10);
   });
 });
@@ -169,5 +172,29 @@ describe('bytes', () => {
     expect(bytes(1536)).toBe('1.5 KiB');
     expect(bytes(200 * 1024 * 1024)).toBe('200 MiB');
     expect(bytes(undefined)).toBe('—');
+  });
+});
+
+describe('stateLabel', () => {
+  it('tells a lazy server that failed to start from one not started yet', () => {
+    expect(stateLabel({ state: 'idle', last_error: 'spawn npx: not found', running_since: null })).toBe('failed to start');
+    expect(stateLabel({ state: 'idle', last_error: null, running_since: null })).toBe('not started (starts when an agent uses it)');
+    // It ran before, and a later call failed: idle again, not "failed to start".
+    expect(stateLabel({ state: 'idle', last_error: 'timeout', running_since: '2026-12-01T00:00:00Z' })).toBe('not started (starts when an agent uses it)');
+    expect(stateLabel({ state: 'backoff', last_error: 'exit 1', running_since: null })).toBe('failed; restarting after a pause');
+  });
+});
+
+describe('providerBody', () => {
+  it('sends the key only when one was typed, and the chosen model', () => {
+    const f = { name: ' local ', base_url: ' http://localhost:11434/v1 ', api: 'chat' as const, api_key: '' };
+    expect(providerBody(f, '')).toEqual({ name: 'local', base_url: 'http://localhost:11434/v1', api: 'chat' });
+    expect(providerBody({ ...f, api_key: 'sk-1' }, 'llama3')).toEqual({
+      name: 'local',
+      base_url: 'http://localhost:11434/v1',
+      api: 'chat',
+      api_key: 'sk-1',
+      models: [{ name: 'llama3' }],
+    });
   });
 });
