@@ -1,0 +1,226 @@
+// The agent screen's side panel, beside the chat (a right column from
+// 1024 px, a drawer on narrower screens): tabs Changes (the workspace's
+// diff with commit, merge and backup), Terminal (every command the agent
+// ran, in order, with its output and exit code) and Files (the workspace's
+// files). The tabs follow the ARIA tabs pattern (arrow keys, Home, End).
+
+import { type KeyboardEvent, type ReactNode, useEffect, useId, useRef, useState, useSyncExternalStore } from 'react';
+import { Link } from 'react-router-dom';
+import { useQueryClient } from '@tanstack/react-query';
+import { plainOutput, terminalEntries, type TerminalEntry, type Timeline } from '../live/timeline';
+import { FileBrowser } from '../screens/Workspaces';
+import { stateText, timesText } from './ToolCall';
+import { Button, ErrorNote } from './ui';
+import { WorkspaceActions, WorkspaceDiffView, WorkspaceFacts, useWorkspace } from './Workspace';
+
+export type PanelTab = 'changes' | 'terminal' | 'files';
+
+const TABS: [PanelTab, string][] = [
+  ['changes', 'Changes'],
+  ['terminal', 'Terminal'],
+  ['files', 'Files'],
+];
+
+const WIDE = '(min-width: 1024px)';
+
+/** Whether the screen is wide enough for the panel as a column. */
+export function useWide(): boolean {
+  return useSyncExternalStore(
+    (notify) => {
+      const m = window.matchMedia?.(WIDE);
+      m?.addEventListener('change', notify);
+      return () => m?.removeEventListener('change', notify);
+    },
+    () => window.matchMedia?.(WIDE).matches ?? true,
+  );
+}
+
+/** The workspace's facts, actions and diff; read again when the agent did something. */
+function ChangesTab({ id, activity }: { id: string; activity: string }) {
+  const ws = useWorkspace(id);
+  const qc = useQueryClient();
+  const seen = useRef(activity);
+  useEffect(() => {
+    if (seen.current === activity) return;
+    seen.current = activity;
+    for (const key of ['workspace-diff', 'workspace', 'workspace-files']) void qc.invalidateQueries({ queryKey: [key, id] });
+  }, [qc, id, activity]);
+  return (
+    <div className="flex flex-col gap-3" data-testid="workspace-panel">
+      <ErrorNote error={ws.error} />
+      {ws.data && (
+        <>
+          <WorkspaceDiffView id={id} />
+          <details className="text-sm">
+            <summary className="cursor-pointer font-medium">
+              Workspace <span className="break-all">{ws.data.name}</span>
+            </summary>
+            <div className="mt-2 flex flex-col gap-2">
+              <WorkspaceFacts ws={ws.data} />
+              <Link to={`/workspaces/${encodeURIComponent(id)}`} className="text-blue-800 underline dark:text-blue-300">
+                Open in Workspaces (backups, restore)
+              </Link>
+            </div>
+          </details>
+          <WorkspaceActions ws={ws.data} />
+        </>
+      )}
+    </div>
+  );
+}
+
+function TerminalItem({ e, n }: { e: TerminalEntry; n: number }) {
+  const { text, cls } = stateText(e.state);
+  const times = timesText(e.state);
+  const output = plainOutput(e.output).replace(/\n$/, '');
+  return (
+    <li
+      className="flex flex-col gap-1 border-b border-slate-200 py-2 last:border-b-0 dark:border-slate-800"
+      data-testid="terminal-entry"
+      data-state={e.state.phase}
+    >
+      <div className="flex flex-wrap items-baseline gap-x-2 text-xs">
+        <code className="min-w-0 flex-1 font-semibold break-all" data-testid="terminal-command">
+          <span aria-hidden="true" className="text-slate-600 select-none dark:text-slate-400">
+            ${' '}
+          </span>
+          {e.command}
+        </code>
+        <span className={`font-semibold ${cls}`} data-testid="terminal-state">
+          {text}
+        </span>
+        {times && <span className="text-slate-700 dark:text-slate-300">{times}</span>}
+      </div>
+      {output ? (
+        <pre
+          tabIndex={0}
+          aria-label={`output of command ${n}`}
+          className="max-h-72 overflow-auto rounded bg-slate-100 p-2 font-mono text-xs whitespace-pre-wrap text-slate-900 dark:bg-slate-950 dark:text-slate-100"
+        >
+          {output}
+        </pre>
+      ) : (
+        <p className="text-xs text-slate-700 dark:text-slate-300">{e.state.phase === 'running' ? 'Running…' : '(no output)'}</p>
+      )}
+    </li>
+  );
+}
+
+function TerminalTab({ tl }: { tl: Timeline | null | undefined }) {
+  const entries = terminalEntries(tl?.items ?? []);
+  if (entries.length === 0) return <p className="text-sm">No commands yet: each command the agent runs shows here, in order, with its output and exit code.</p>;
+  const failed = entries.filter((e) => e.state.phase === 'failed').length;
+  return (
+    <div className="flex flex-col gap-1">
+      <p className="text-xs text-slate-700 dark:text-slate-300">
+        {entries.length} command{entries.length === 1 ? '' : 's'}
+        {failed > 0 ? `, ${failed} failed` : ''}
+      </p>
+      <ol aria-label="Commands the agent ran" data-testid="terminal-list">
+        {entries.map((e, i) => (
+          <TerminalItem key={e.callId} e={e} n={i + 1} />
+        ))}
+      </ol>
+    </div>
+  );
+}
+
+function NoWorkspace() {
+  return <p className="text-sm">This agent has no managed workspace, so there is nothing to show here.</p>;
+}
+
+/** The tabs and their panels. */
+export function SidePanel({ workspaceId, tl, activity }: { workspaceId: string | null | undefined; tl: Timeline | null | undefined; activity: string }) {
+  const [tab, setTab] = useState<PanelTab>('changes');
+  // A panel is mounted once first shown, then kept (its state, its queries).
+  const [seen, setSeen] = useState<Record<PanelTab, boolean>>({ changes: true, terminal: false, files: false });
+  const base = useId();
+  const refs = useRef<Record<string, HTMLButtonElement | null>>({});
+  const choose = (t: PanelTab, focus = false) => {
+    setTab(t);
+    setSeen((s) => (s[t] ? s : { ...s, [t]: true }));
+    if (focus) refs.current[t]?.focus();
+  };
+  const onKey = (e: KeyboardEvent) => {
+    const i = TABS.findIndex(([t]) => t === tab);
+    let next = -1;
+    if (e.key === 'ArrowRight') next = (i + 1) % TABS.length;
+    else if (e.key === 'ArrowLeft') next = (i + TABS.length - 1) % TABS.length;
+    else if (e.key === 'Home') next = 0;
+    else if (e.key === 'End') next = TABS.length - 1;
+    if (next < 0) return;
+    e.preventDefault();
+    choose(TABS[next][0], true);
+  };
+  const commands = terminalEntries(tl?.items ?? []).length;
+  const panels: Record<PanelTab, ReactNode> = {
+    changes: workspaceId ? <ChangesTab id={workspaceId} activity={activity} /> : <NoWorkspace />,
+    terminal: <TerminalTab tl={tl} />,
+    files: workspaceId ? <FileBrowser id={workspaceId} /> : <NoWorkspace />,
+  };
+  return (
+    <div className="flex flex-col gap-3" data-testid="side-panel">
+      <div role="tablist" aria-label="Review the agent's work" className="flex gap-1 border-b border-slate-300 dark:border-slate-700" onKeyDown={onKey}>
+        {TABS.map(([t, label]) => (
+          <button
+            key={t}
+            ref={(el) => {
+              refs.current[t] = el;
+            }}
+            type="button"
+            role="tab"
+            id={`${base}-tab-${t}`}
+            aria-controls={`${base}-panel-${t}`}
+            aria-selected={tab === t}
+            tabIndex={tab === t ? 0 : -1}
+            onClick={() => choose(t)}
+            className={`-mb-px border-b-2 px-3 py-2 text-sm font-medium ${
+              tab === t
+                ? 'border-blue-700 text-blue-900 dark:border-blue-400 dark:text-blue-100'
+                : 'border-transparent text-slate-700 hover:text-slate-950 dark:text-slate-300 dark:hover:text-white'
+            }`}
+          >
+            {label}
+            {t === 'terminal' && commands > 0 && <span className="ml-1 text-xs">({commands})</span>}
+          </button>
+        ))}
+      </div>
+      {TABS.map(([t]) => (
+        <div key={t} role="tabpanel" id={`${base}-panel-${t}`} aria-labelledby={`${base}-tab-${t}`} hidden={tab !== t} className="min-w-0">
+          {seen[t] && panels[t]}
+        </div>
+      ))}
+    </div>
+  );
+}
+
+/** The panel as a drawer (narrow screens), a modal dialog from the right. */
+export function SidePanelDrawer({ open, onClose, children }: { open: boolean; onClose: () => void; children: ReactNode }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    if (open && !d.open) d.showModal();
+    if (!open && d.open) d.close();
+  }, [open]);
+  return (
+    <dialog
+      ref={ref}
+      onClose={onClose}
+      aria-label="Changes, terminal and files"
+      className="m-0 ml-auto h-dvh max-h-none w-[min(100vw,36rem)] max-w-none border-l border-slate-300 bg-white p-0 text-slate-900 backdrop:bg-black/50 dark:border-slate-700 dark:bg-slate-900 dark:text-slate-100"
+    >
+      {open && (
+        <div className="flex h-full flex-col gap-2 overflow-auto p-3">
+          <div className="flex items-center justify-between gap-2">
+            <h2 className="text-lg font-semibold">Review</h2>
+            <Button onClick={onClose} aria-label="Close">
+              ✕
+            </Button>
+          </div>
+          {children}
+        </div>
+      )}
+    </dialog>
+  );
+}
