@@ -313,6 +313,13 @@ try {
     editor = await createInDialog(page, { name: 'editor', task: 'update the env file' });
     const card = page.getByTestId('approval-card');
     await card.waitFor({ timeout: 30_000 });
+    // The new card takes the focus (its heading), and is pinned in view.
+    await waitFor(
+      () => page.evaluate(() => document.activeElement?.closest('[data-testid=approval-card]') !== null && document.activeElement?.tagName === 'H2'),
+      'the approval card to take the focus',
+    );
+    check(await card.isVisible(), 'the approval card is not in view');
+    check((await page.title()) === 'editor · Paddock', `the page title is ${JSON.stringify(await page.title())}`);
     const diff = card.getByTestId('diff');
     await diff.getByText('-COLOR=red').waitFor();
     await diff.getByText('+COLOR=blue').waitFor();
@@ -323,6 +330,7 @@ try {
     await page.getByTestId('approval-card').getByText('editor: approve').waitFor();
     await screens(page, 'approvals', host.base + '/approvals', () => page.getByTestId('approval-card').first().waitFor());
     await page.goto(`${host.base}/agents/${editor}`);
+    const cardDiff = await page.getByTestId('approval-card').getByTestId('diff').locator('pre').innerText();
     await page.getByTestId('approval-card').getByRole('button', { name: 'Approve' }).click();
     await page.getByTestId('msg-assistant').getByText('Done: .env now says COLOR=blue.').waitFor({ timeout: 30_000 });
     check((await page.getByTestId('approval-card').count()) === 0, 'the approval card is still shown');
@@ -334,6 +342,45 @@ try {
     await tool.locator('summary').click();
     await tool.getByText(/Approved by/).waitFor();
     await tool.getByTestId('diff').getByText('+COLOR=blue').waitFor();
+    // The timeline shows the very diff the approval card showed.
+    check((await tool.getByTestId('diff').locator('pre').innerText()) === cardDiff, 'the timeline diff differs from the approval card diff');
+    // Interrupt is for a busy agent only.
+    check(await page.getByRole('button', { name: 'Interrupt' }).isDisabled(), 'Interrupt is enabled on an agent at rest');
+  });
+
+  await step(page, 'agent screen: side panel tabs by keyboard, drawer on a phone, usage detail, a missing agent', async () => {
+    await page.goto(`${host.base}/agents/${editor}`);
+    const panel = page.getByTestId('side-panel');
+    const changes = panel.getByRole('tab', { name: 'Changes' });
+    check((await changes.getAttribute('aria-selected')) === 'true', 'Changes is not the first tab shown');
+    await changes.focus();
+    await page.keyboard.press('ArrowRight');
+    const terminal = panel.getByRole('tab', { name: /^Terminal/ });
+    check((await terminal.getAttribute('aria-selected')) === 'true', 'ArrowRight did not select Terminal');
+    check(await terminal.evaluate((t) => t === document.activeElement), 'the focus did not follow the selected tab');
+    await panel.getByRole('tabpanel').getByText(/No commands yet/).waitFor();
+    await page.keyboard.press('End');
+    await panel.getByRole('tabpanel').getByTestId('file-browser').waitFor();
+    // Usage: one line that opens to the detail.
+    check((await page.getByTestId('usage-output-tokens').count()) === 0, 'the usage detail is open at first');
+    await page.getByTestId('usage-summary').click();
+    await page.getByTestId('usage-output-tokens').waitFor();
+    // A phone: the panel is a drawer.
+    await page.setViewportSize({ width: 375, height: 900 });
+    check((await page.getByTestId('side-panel').count()) === 0, 'the side panel shows beside the chat at 375 px');
+    await page.getByRole('button', { name: 'Changes · Terminal · Files' }).click();
+    const drawer = page.getByRole('dialog', { name: 'Changes, terminal and files' });
+    await drawer.getByTestId('workspace-panel').waitFor();
+    await axe(page, 'agent screen with the side panel drawer at 375px');
+    await page.screenshot({ path: join(ART, 'agent-drawer-375.png') });
+    await page.keyboard.press('Escape');
+    await drawer.waitFor({ state: 'hidden' });
+    await page.setViewportSize({ width: 1440, height: 900 });
+    // A missing agent: a small screen with a way back.
+    await page.goto(`${host.base}/agents/00000000-0000-0000-0000-000000000000`);
+    await page.getByRole('heading', { name: 'Agent not found' }).waitFor();
+    await page.getByRole('link', { name: 'Back to the agents' }).waitFor();
+    check((await page.getByTestId('status').count()) === 0, 'a missing agent shows a status');
   });
 
   await step(page, 'replay a finished agent step by step', async () => {
@@ -597,6 +644,7 @@ try {
       `the failover lines: ${JSON.stringify(failovers)}`,
     );
     await page.getByTestId('error-line').filter({ hasText: 'model_failover' }).getByText('Warning').waitFor();
+    await page.getByTestId('usage-summary').click();
     const output = page.getByTestId('usage-output-tokens');
     await output.getByText('190 of them reasoning').waitFor();
     const lines = (await output.innerText()).split('\n');

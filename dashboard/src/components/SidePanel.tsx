@@ -51,18 +51,13 @@ function ChangesTab({ id, activity }: { id: string; activity: string }) {
       {ws.data && (
         <>
           <WorkspaceDiffView id={id} />
-          <details className="text-sm">
-            <summary className="cursor-pointer font-medium">
-              Workspace <span className="break-all">{ws.data.name}</span>
-            </summary>
-            <div className="mt-2 flex flex-col gap-2">
-              <WorkspaceFacts ws={ws.data} />
-              <Link to={`/workspaces/${encodeURIComponent(id)}`} className="text-blue-800 underline dark:text-blue-300">
-                Open in Workspaces (backups, restore)
-              </Link>
-            </div>
-          </details>
           <WorkspaceActions ws={ws.data} />
+          <section aria-label="The workspace" className="flex flex-col gap-1 border-t border-slate-200 pt-2 dark:border-slate-800">
+            <WorkspaceFacts ws={ws.data} />
+            <Link to={`/workspaces/${encodeURIComponent(id)}`} className="text-sm text-blue-800 underline dark:text-blue-300">
+              Open {ws.data.name} in Workspaces (backups, restore)
+            </Link>
+          </section>
         </>
       )}
     </div>

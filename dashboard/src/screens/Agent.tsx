@@ -153,7 +153,10 @@ function AgentPage({ id, agent, error }: { id: string; agent: AgentView | undefi
         )}
       </div>
       {wide ? (
-        <aside aria-label="Review" className="min-w-0 lg:sticky lg:top-4 lg:max-h-[calc(100vh-2rem)] lg:overflow-auto">
+        <aside aria-labelledby="review-heading" className="min-w-0 lg:sticky lg:top-4 lg:max-h-[calc(100vh-2rem)] lg:overflow-auto">
+          <h2 id="review-heading" className="sr-only">
+            Review: changes, terminal, files
+          </h2>
           {panel}
         </aside>
       ) : (
