@@ -720,7 +720,13 @@ try {
     await screens(page, 'usage', host.base + '/usage', () => page.getByRole('heading', { name: 'Per agent', exact: true }).waitFor());
     await screens(page, 'settings', host.base + '/settings', () => page.getByRole('heading', { name: /^scripted/ }).waitFor());
     await screens(page, 'workspaces', host.base + '/workspaces/wt-alpha', () => page.getByTestId('file-browser').getByRole('button', { name: 'greeting.txt' }).waitFor());
-    await screens(page, 'agent-workspace', `${host.base}/agents/${wtAgent}`, () => page.getByTestId('diff-summary').waitFor());
+    await screens(page, 'agent-workspace', `${host.base}/agents/${wtAgent}`, async () => {
+      // Below 1024 px the changes are in the drawer.
+      await page.getByTestId('timeline').waitFor();
+      const drawer = page.getByRole('button', { name: 'Changes · Terminal · Files' });
+      if (await drawer.count()) await drawer.click();
+      await page.getByTestId('diff-summary').waitFor();
+    });
     void storyteller;
   });
 } finally {
