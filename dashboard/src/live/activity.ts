@@ -56,14 +56,17 @@ export function deriveActivity(status: string | null | undefined, reason: string
       return { kind: 'tool', label: tool ? `calling ${tool}` : 'calling a tool', detail: null };
     }
     case 'thinking': {
+      let quietSince = tl && tl.lastEventAt > 0 ? Math.max(tl.lastEventAt, tl.lastDeltaAt) : now;
       if (tl?.retry) {
         const r = tl.retry;
         const of = r.attempt !== null ? ` (attempt ${r.attempt + 1}${r.maxAttempts !== null ? ` of ${r.maxAttempts}` : ''})` : '';
-        const left = r.retryInMs !== null ? r.at + r.retryInMs - now : null;
-        const detail = left === null ? null : left > 0 ? `next try in ${seconds(left)} s` : 'trying again now';
-        return { kind: 'retrying', label: `retrying${of}`, detail };
+        const nextAt = r.at + (r.retryInMs ?? 0);
+        if (r.retryInMs !== null && nextAt > now) return { kind: 'retrying', label: `retrying${of}`, detail: `next try in ${seconds(nextAt - now)} s` };
+        // The next attempt is under way: retrying until it too goes quiet.
+        if (now - nextAt <= QUIET_MS) return { kind: 'retrying', label: `retrying${of}`, detail: 'trying again now' };
+        quietSince = nextAt;
       }
-      const since = tl && tl.lastEventAt > 0 ? now - Math.max(tl.lastEventAt, tl.lastDeltaAt) : 0;
+      const since = now - quietSince;
       if (since > QUIET_MS) return { kind: 'waiting_model', label: 'waiting for the model', detail: `no answer for ${seconds(since)} s` };
       if (tl && tl.lastDeltaAt > 0 && (tl.streaming || tl.thinking)) return { kind: 'streaming', label: 'streaming', detail: null };
       return { kind: 'thinking', label: 'thinking', detail: null };

@@ -153,6 +153,8 @@ describe('deriveActivity', () => {
     const tl = thinking([retry(3, 2, { max_attempts: 4, retry_in_ms: 8000 })]);
     expect(deriveActivity('thinking', null, tl, T0 + 3000 + 3000)).toEqual({ kind: 'retrying', label: 'retrying (attempt 3 of 4)', detail: 'next try in 5 s' });
     expect(deriveActivity('thinking', null, tl, T0 + 3000 + 9000).detail).toBe('trying again now');
+    // The attempt after the countdown has said nothing for long: the model is quiet.
+    expect(deriveActivity('thinking', null, tl, T0 + 3000 + 8000 + 20000)).toMatchObject({ kind: 'waiting_model', detail: 'no answer for 20 s' });
   });
 
   it('names the tool running, the approval waited for, a limit and a failure', () => {
