@@ -583,7 +583,10 @@ function TimelineView({
   const toggle = (key: string) => (o: boolean) => setOpen((s) => (s[key] === o ? s : { ...s, [key]: o }));
   const rows = virtual.getVirtualItems();
   return (
-    <section aria-label="Conversation" className="relative">
+    <section aria-labelledby="conversation-heading" className="relative">
+      <h2 id="conversation-heading" className="sr-only">
+        Conversation
+      </h2>
       <div
         ref={list}
         role="log"

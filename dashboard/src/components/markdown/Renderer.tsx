@@ -33,6 +33,12 @@ const components: Components = {
       <table>{children}</table>
     </div>
   ),
+  // The answer's headings sit below the page's (h1) and the chat's: h3 and down.
+  h1: ({ children }) => <h3 className="md-h1">{children}</h3>,
+  h2: ({ children }) => <h4 className="md-h2">{children}</h4>,
+  h3: ({ children }) => <h5 className="md-h3">{children}</h5>,
+  h4: ({ children }) => <h6 className="md-h4">{children}</h6>,
+  h5: ({ children }) => <h6 className="md-h4">{children}</h6>,
   // Code blocks scroll sideways, reachable by keyboard.
   pre: ({ children }) => <pre tabIndex={0}>{children}</pre>,
 };
