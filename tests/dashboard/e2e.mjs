@@ -360,7 +360,8 @@ try {
     check(await terminal.evaluate((t) => t === document.activeElement), 'the focus did not follow the selected tab');
     await panel.getByRole('tabpanel').getByText(/No commands yet/).waitFor();
     await page.keyboard.press('End');
-    await panel.getByRole('tabpanel').getByTestId('file-browser').waitFor();
+    // The editor works in a plain directory (no managed workspace): the files its calls named.
+    await panel.getByRole('tabpanel').getByTestId('call-files').getByText('.env', { exact: true }).waitFor();
     // Usage: one line that opens to the detail.
     check((await page.getByTestId('usage-output-tokens').count()) === 0, 'the usage detail is open at first');
     await page.getByTestId('usage-summary').click();
@@ -370,7 +371,7 @@ try {
     check((await page.getByTestId('side-panel').count()) === 0, 'the side panel shows beside the chat at 375 px');
     await page.getByRole('button', { name: 'Changes · Terminal · Files' }).click();
     const drawer = page.getByRole('dialog', { name: 'Changes, terminal and files' });
-    await drawer.getByTestId('workspace-panel').waitFor();
+    await drawer.getByTestId('call-changes').getByTestId('diff').getByText('+COLOR=blue').waitFor();
     await axe(page, 'agent screen with the side panel drawer at 375px');
     await page.screenshot({ path: join(ART, 'agent-drawer-375.png') });
     await page.keyboard.press('Escape');

@@ -9,7 +9,8 @@ import { Link } from 'react-router-dom';
 import { useQueryClient } from '@tanstack/react-query';
 import { plainOutput, terminalEntries, type TerminalEntry, type Timeline } from '../live/timeline';
 import { FileBrowser } from '../screens/Workspaces';
-import { stateText, timesText } from './ToolCall';
+import { Diff } from './Diff';
+import { callChange, stateText, timesText } from './ToolCall';
 import { Button, ErrorNote } from './ui';
 import { WorkspaceActions, WorkspaceDiffView, WorkspaceFacts, useWorkspace } from './Workspace';
 
@@ -120,8 +121,58 @@ function TerminalTab({ tl }: { tl: Timeline | null | undefined }) {
   );
 }
 
-function NoWorkspace() {
-  return <p className="text-sm">This agent has no managed workspace, so there is nothing to show here.</p>;
+/** The files an agent's own calls named (a path argument), with the diffs of those that changed them. */
+function touched(tl: Timeline | null | undefined): { path: string; tools: string[]; diffs: { key: string; diff: string }[] }[] {
+  const byPath = new Map<string, { path: string; tools: string[]; diffs: { key: string; diff: string }[] }>();
+  for (const item of tl?.items ?? []) {
+    if (item.kind !== 'tool') continue;
+    const a = (item.call.arguments ?? {}) as Record<string, unknown>;
+    const path = typeof a.path === 'string' ? a.path : typeof a.file_path === 'string' ? a.file_path : null;
+    if (!path) continue;
+    const entry = byPath.get(path) ?? { path, tools: [], diffs: [] };
+    if (!entry.tools.includes(item.call.tool)) entry.tools.push(item.call.tool);
+    const change = callChange(item);
+    const refused = item.decided && !item.decided.approved;
+    if (change && !refused) entry.diffs.push({ key: item.call.call_id, diff: change.diff });
+    byPath.set(path, entry);
+  }
+  return [...byPath.values()];
+}
+
+const unmanaged = 'This agent works in a directory that is not a managed workspace, so its whole diff and file tree are not available here.';
+
+/** Without a managed workspace: the changes the agent's own calls made. */
+function CallChanges({ tl }: { tl: Timeline | null | undefined }) {
+  const files = touched(tl).filter((f) => f.diffs.length > 0);
+  return (
+    <div className="flex flex-col gap-2" data-testid="call-changes">
+      <p className="text-sm">{unmanaged} The changes its own calls made:</p>
+      {files.length === 0 && <p className="text-sm">None yet.</p>}
+      {files.flatMap((f) => f.diffs.map((d) => <Diff key={d.key} diff={d.diff} label={f.path} />))}
+    </div>
+  );
+}
+
+/** Without a managed workspace: the files the agent's calls named. */
+function CallFiles({ tl }: { tl: Timeline | null | undefined }) {
+  const files = touched(tl);
+  return (
+    <div className="flex flex-col gap-2" data-testid="call-files">
+      <p className="text-sm">{unmanaged} The files its calls named:</p>
+      {files.length === 0 ? (
+        <p className="text-sm">None yet.</p>
+      ) : (
+        <ul aria-label="Files the agent's calls named" className="flex flex-col text-sm">
+          {files.map((f) => (
+            <li key={f.path} className="flex flex-wrap gap-x-2">
+              <code className="break-all">{f.path}</code>
+              <span className="text-xs text-slate-700 dark:text-slate-300">{f.tools.join(', ')}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
 }
 
 /** The tabs and their panels. */
@@ -149,9 +200,9 @@ export function SidePanel({ workspaceId, tl, activity }: { workspaceId: string |
   };
   const commands = terminalEntries(tl?.items ?? []).length;
   const panels: Record<PanelTab, ReactNode> = {
-    changes: workspaceId ? <ChangesTab id={workspaceId} activity={activity} /> : <NoWorkspace />,
+    changes: workspaceId ? <ChangesTab id={workspaceId} activity={activity} /> : <CallChanges tl={tl} />,
     terminal: <TerminalTab tl={tl} />,
-    files: workspaceId ? <FileBrowser id={workspaceId} /> : <NoWorkspace />,
+    files: workspaceId ? <FileBrowser id={workspaceId} /> : <CallFiles tl={tl} />,
   };
   return (
     <div className="flex flex-col gap-3" data-testid="side-panel">
