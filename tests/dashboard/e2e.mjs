@@ -368,7 +368,7 @@ try {
     await page.getByTestId('usage-output-tokens').waitFor();
     // A phone: the panel is a drawer.
     await page.setViewportSize({ width: 375, height: 900 });
-    check((await page.getByTestId('side-panel').count()) === 0, 'the side panel shows beside the chat at 375 px');
+    await page.getByTestId('side-panel').waitFor({ state: 'detached' }); // no column beside the chat at 375 px
     await page.getByRole('button', { name: 'Changes · Terminal · Files' }).click();
     const drawer = page.getByRole('dialog', { name: 'Changes, terminal and files' });
     await drawer.getByTestId('call-changes').getByTestId('diff').getByText('+COLOR=blue').waitFor();
