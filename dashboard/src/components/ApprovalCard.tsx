@@ -1,8 +1,10 @@
 // The approval card: what a tool call would do (arguments, risk, reasons,
 // the diff of a file change) and the human's choice: approve or deny, once
-// or remembered as a rule for this agent or for every agent.
+// or remembered as a rule for this agent or for every agent. With
+// `autoFocus` (the agent screen) its heading takes the focus when it
+// appears, so keyboard and screen-reader users meet it at once.
 
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { post } from '../api/client';
 import type { ApprovalRequestedData } from '../api/types';
@@ -12,7 +14,29 @@ import { argumentSummary } from './ToolCall';
 
 type Remember = 'once' | 'agent' | 'always';
 
-export function ApprovalCard({ agentId, agentName, req }: { agentId: string; agentName?: string; req: ApprovalRequestedData }) {
+/** The file a call changes (its `path` argument), labelling its diff as the timeline does. */
+function changedPath(args: unknown): string | null {
+  const a = args && typeof args === 'object' ? (args as Record<string, unknown>) : {};
+  const p = a.path ?? a.file_path;
+  return typeof p === 'string' && p ? p : null;
+}
+
+export function ApprovalCard({
+  agentId,
+  agentName,
+  req,
+  autoFocus = false,
+}: {
+  agentId: string;
+  agentName?: string;
+  req: ApprovalRequestedData;
+  autoFocus?: boolean;
+}) {
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    // preventScroll: the card is pinned in view already; the page stays where the reader was.
+    if (autoFocus) heading.current?.focus({ preventScroll: true });
+  }, [autoFocus, req.call_id]);
   const [remember, setRemember] = useState<Remember>('once');
   const [reason, setReason] = useState('');
   const qc = useQueryClient();
@@ -38,9 +62,10 @@ export function ApprovalCard({ agentId, agentName, req }: { agentId: string; age
       className="flex flex-col gap-3 rounded-lg border-2 border-amber-500 bg-amber-50 p-4 dark:border-amber-600 dark:bg-amber-950"
     >
       <div className="flex flex-wrap items-center gap-2">
-        <h3 id={titleId} className="font-semibold">
+        {/* h2: it sits right under the page's h1 (no heading level skipped). */}
+        <h2 id={titleId} ref={heading} tabIndex={-1} className="font-semibold">
           {agentName ? `${agentName}: ` : ''}approve <code>{req.tool}</code>?
-        </h3>
+        </h2>
         <RiskBadge level={req.level} />
         {req.expires_at && <span className="text-xs">refused automatically at {new Date(req.expires_at).toLocaleTimeString()}</span>}
       </div>
@@ -56,7 +81,7 @@ export function ApprovalCard({ agentId, agentName, req }: { agentId: string; age
           ))}
         </ul>
       )}
-      {req.diff && <Diff diff={req.diff} label="What would change" />}
+      {req.diff && <Diff diff={req.diff} label={changedPath(req.arguments) ?? 'What would change'} />}
       <details className="text-sm">
         <summary className="cursor-pointer">All arguments</summary>
         <pre tabIndex={0} className="overflow-x-auto rounded bg-white p-2 text-xs dark:bg-slate-900">

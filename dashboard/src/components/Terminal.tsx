@@ -1,5 +1,6 @@
 // Shell output in a terminal view (xterm.js): colours and carriage returns
-// render as a terminal would. Read-only.
+// render as a terminal would. Read-only. A group, not a landmark region:
+// a timeline holds many, and landmarks must be few and uniquely named.
 
 import { useEffect, useRef } from 'react';
 import { Terminal as XTerm } from '@xterm/xterm';
@@ -51,7 +52,7 @@ export function Terminal({ text, label }: { text: string; label: string }) {
   }, [text, rows]);
 
   return (
-    <div className="xterm-host max-w-full overflow-x-auto rounded border border-slate-300 dark:border-slate-700" tabIndex={0} role="region" aria-label={label}>
+    <div className="xterm-host max-w-full overflow-x-auto rounded border border-slate-300 dark:border-slate-700" tabIndex={0} role="group" aria-label={label}>
       <div ref={host} data-testid="terminal" />
       {/* The same text for assistive technology and for copy-paste. */}
       <pre className="sr-only">{text}</pre>

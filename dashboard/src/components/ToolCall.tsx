@@ -1,8 +1,10 @@
 // One tool call in the timeline: its arguments, the policy decision, the
-// approval, how long it took and its result — shell output in a terminal
-// view, file writes and edits as diffs.
+// approval, how long it ran and how long it waited for approval, its
+// result (a non-zero exit is a failure) — shell output in a terminal view,
+// file writes and edits as diffs (the approval's diff when there was one,
+// the very diff the approval card showed).
 
-import type { ToolItem } from '../live/timeline';
+import { toolState, type ToolItem, type ToolState } from '../live/timeline';
 import { Diff, unifiedDiff } from './Diff';
 import { Terminal } from './Terminal';
 import { RiskBadge } from './ui';
@@ -29,6 +31,21 @@ export function argumentSummary(tool: string, args: unknown): string {
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
+/**
+ * The diff a call makes, as shown everywhere: the approval's diff when it
+ * was asked for (the one the approval card showed), else the one its
+ * arguments show.
+ */
+export function callChange(item: ToolItem): { path: string; diff: string } | null {
+  const args = item.call.arguments as Args;
+  const asked = item.approval;
+  if (asked?.diff) {
+    const a = (asked.arguments ?? args) as Args;
+    return { path: str(a?.path) ?? str(a?.file_path) ?? str(args?.path) ?? '', diff: asked.diff };
+  }
+  return fileChange(item.call.tool, args);
+}
+
 /** The diff a write or edit makes, when its arguments show it. */
 export function fileChange(tool: string, args: Args): { path: string; diff: string } | null {
   if (!args) return null;
@@ -48,32 +65,58 @@ export function fileChange(tool: string, args: Args): { path: string; diff: stri
 
 const SHELL_TOOLS = new Set(['execute_bash', 'git', 'git_operation']);
 
-export function ToolCallView({ item, open, onToggle }: { item: ToolItem; open: boolean; onToggle: (open: boolean) => void }) {
-  const { call, decision, approval, decided, result } = item;
-  const args = call.arguments as Args;
-  const change = approval?.diff ? { path: str(args?.path) ?? '', diff: approval.diff } : fileChange(call.tool, args);
-  const shellText = item.output || (result && SHELL_TOOLS.has(call.tool) ? result.content : '');
-  let state = 'running';
-  let stateClass = 'text-blue-900 dark:text-blue-200';
-  if (approval && !decided) {
-    state = 'waiting for approval';
-    stateClass = 'text-amber-900 dark:text-amber-200';
-  } else if (decided && !decided.approved) {
-    state = `refused (${decided.status})`;
-    stateClass = 'text-red-800 dark:text-red-300';
-  } else if (decision?.action === 'deny') {
-    state = 'denied by policy';
-    stateClass = 'text-red-800 dark:text-red-300';
-  } else if (result) {
-    state = result.success ? `ok · ${result.duration_ms} ms` : `failed · ${result.duration_ms} ms`;
-    stateClass = result.success ? 'text-green-800 dark:text-green-300' : 'text-red-800 dark:text-red-300';
+/** A duration for people: `340 ms`, `1.2 s`, `34 s`, `2 min 5 s`. */
+export function duration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 60_000) return `${Math.round(ms / 1000)} s`;
+  const m = Math.floor(ms / 60_000);
+  const s = Math.round((ms % 60_000) / 1000);
+  return s ? `${m} min ${s} s` : `${m} min`;
+}
+
+/** Run time and approval wait, kept apart: "ran 1.2 s · waited 34 s for approval". */
+export function timesText(st: ToolState): string {
+  const parts: string[] = [];
+  if (st.runMs !== null) parts.push(`ran ${duration(st.runMs)}`);
+  if (st.waitMs !== null) parts.push(`waited ${duration(st.waitMs)} for approval`);
+  return parts.join(' · ');
+}
+
+/** The state's words and colour (the colour is never the only sign). */
+export function stateText(st: ToolState, refusedAs?: string): { text: string; cls: string } {
+  const red = 'text-red-800 dark:text-red-300';
+  switch (st.phase) {
+    case 'waiting':
+      return { text: 'waiting for approval', cls: 'text-amber-900 dark:text-amber-200' };
+    case 'refused':
+      return { text: refusedAs ? `refused (${refusedAs})` : 'refused', cls: red };
+    case 'denied':
+      return { text: 'denied by policy', cls: red };
+    case 'running':
+      return { text: 'running', cls: 'text-blue-900 dark:text-blue-200' };
+    case 'failed':
+      return { text: st.exitCode !== null && st.exitCode !== 0 ? `failed · exit ${st.exitCode}` : 'failed', cls: red };
+    case 'ok':
+      return { text: st.exitCode !== null ? 'ok · exit 0' : 'ok', cls: 'text-green-800 dark:text-green-300' };
   }
+}
+
+export function ToolCallView({ item, open, onToggle }: { item: ToolItem; open: boolean; onToggle: (open: boolean) => void }) {
+  const { call, decision, decided, result } = item;
+  const change = callChange(item);
+  const shellText = item.output || (result && SHELL_TOOLS.has(call.tool) ? result.content : '');
+  const st = toolState(item);
+  const { text: state, cls: stateClass } = stateText(st, decided?.status);
+  const times = timesText(st);
+  const failed = st.phase === 'failed';
   return (
     <details
       open={open}
       onToggle={(e) => onToggle((e.currentTarget as HTMLDetailsElement).open)}
-      className="rounded-lg border border-slate-300 bg-white dark:border-slate-700 dark:bg-slate-900"
+      className={`rounded-lg border bg-white dark:bg-slate-900 ${failed ? 'border-red-400 dark:border-red-800' : 'border-slate-300 dark:border-slate-700'}`}
       data-testid="tool-call"
+      data-state={st.phase}
     >
       <summary className="flex cursor-pointer flex-wrap items-center gap-2 p-2 text-sm">
         <code className="font-semibold">{call.tool}</code>
@@ -84,7 +127,15 @@ export function ToolCallView({ item, open, onToggle }: { item: ToolItem; open: b
           </span>
         )}
         {decision && <RiskBadge level={decision.level} />}
-        <span className={`text-xs font-semibold ${stateClass}`}>{state}</span>
+        <span className={`text-xs font-semibold ${stateClass}`} data-testid="tool-state">
+          {failed && <span aria-hidden="true">✗ </span>}
+          {state}
+        </span>
+        {times && (
+          <span className="text-xs text-slate-700 dark:text-slate-300" data-testid="tool-times">
+            {times}
+          </span>
+        )}
       </summary>
       {open && (
         <div className="flex flex-col gap-2 border-t border-slate-200 p-2 dark:border-slate-700">
@@ -103,10 +154,14 @@ export function ToolCallView({ item, open, onToggle }: { item: ToolItem; open: b
           )}
           {change && <Diff diff={change.diff} label={change.path || call.tool} />}
           {SHELL_TOOLS.has(call.tool) && shellText ? (
-            <Terminal text={shellText} label={`output of ${call.tool}`} />
+            <Terminal text={shellText} label={`output of ${argumentSummary(call.tool, call.arguments) || call.tool} (call ${call.call_id})`} />
           ) : (
             result && (
-              <pre className="max-h-80 overflow-auto rounded bg-slate-100 p-2 text-xs whitespace-pre-wrap dark:bg-slate-800" tabIndex={0} aria-label="result">
+              <pre
+                className="max-h-80 overflow-auto rounded bg-slate-100 p-2 text-xs whitespace-pre-wrap dark:bg-slate-800"
+                tabIndex={0}
+                aria-label={`result of ${call.tool} (call ${call.call_id})`}
+              >
                 {result.content}
               </pre>
             )

@@ -208,7 +208,8 @@ describe('reasoning', () => {
       tl = applyEvents(tl, [ev(3, 'message.reasoning', { text: 'half a thought' }), ev(3, 'message.delta', { text: 'half an answer' })]);
       tl = applyEvents(tl, [ev(4, 'error', { code, message: 'primary failed; the call goes to secondary', recoverable: true })]);
       expect([tl.thinking, tl.streaming]).toEqual(['', '']);
-      expect(tl.items[tl.items.length - 1]).toMatchObject({ kind: 'error', code, recoverable: true });
+      // A retry shows in the retries line; a failover as a warning.
+      expect(tl.items[tl.items.length - 1]).toMatchObject(code === 'model_retry' ? { kind: 'retries', count: 1 } : { kind: 'error', code, recoverable: true });
       // The next attempt streams afresh.
       tl = applyEvents(tl, [ev(4, 'message.reasoning', { text: 'a whole thought' })]);
       expect(tl.thinking).toBe('a whole thought');

@@ -10,6 +10,12 @@
 // event: they extend the streaming text (the answer's, the reasoning
 // summary's) while that is still the latest event. The stored answer
 // (`message.assistant`, with its reasoning summary) replaces both.
+//
+// Reviewing helpers live here too: consecutive model retries collapse into
+// one item, a fatal error's status line is not repeated, each tool call's
+// state (ok, failed by its exit code, refused, waiting) and run/approval
+// times are read in one place, and the commands an agent ran are listed
+// for the terminal view.
 
 import type {
   AgentEvent,
@@ -23,6 +29,38 @@ import type {
   ToolResultData,
   UsageData,
 } from '../api/types';
+
+// until openapi has it: fields newer hosts add to events (absent in old logs).
+interface ToolResultExtra {
+  /** A command's exit code (none for tools that are not commands). */
+  exit_code?: number | null;
+  /** How long the call waited for a human before it ran. */
+  approval_wait_ms?: number | null;
+}
+// until openapi has it: the structured fields of a `model_retry` error.
+interface RetryExtra {
+  attempt?: number | null;
+  max_attempts?: number | null;
+  retry_in_ms?: number | null;
+}
+
+/** A command's exit code, when the host reported one. */
+export function exitCode(r: ToolResultData): number | null {
+  const c = (r as ToolResultData & ToolResultExtra).exit_code;
+  return typeof c === 'number' ? c : null;
+}
+
+/** How long a call waited for approval (null: it did not, or an older host did not say). */
+export function approvalWaitMs(r: ToolResultData): number | null {
+  const w = (r as ToolResultData & ToolResultExtra).approval_wait_ms;
+  return typeof w === 'number' && w > 0 ? w : null;
+}
+
+/** Whether a call failed: the host said so, or its command exited non-zero. */
+export function resultFailed(r: ToolResultData): boolean {
+  const code = exitCode(r);
+  return !r.success || (code !== null && code !== 0);
+}
 
 export interface ToolItem {
   kind: 'tool';
@@ -52,7 +90,32 @@ export type Item =
   | ToolItem
   | { kind: 'status'; seq: number; ts: string; status: AgentStatus; reason?: string | null }
   | { kind: 'error'; seq: number; ts: string; code: ErrorCode; message: string; recoverable: boolean }
+  | RetriesItem
   | { kind: 'usage'; seq: number; ts: string; usage: UsageData };
+
+/** Consecutive `model_retry` errors of one model call, as one item. */
+export interface RetriesItem {
+  kind: 'retries';
+  /** The seq of the first retry. */
+  seq: number;
+  /** When the latest retry was recorded. */
+  ts: string;
+  count: number;
+  /** Each retry's message, in order (the latest last). */
+  messages: string[];
+  attempt: number | null;
+  maxAttempts: number | null;
+  retryInMs: number | null;
+}
+
+/** The model call being retried now (cleared once it answers, streams or fails). */
+export interface RetryState {
+  attempt: number | null;
+  maxAttempts: number | null;
+  retryInMs: number | null;
+  /** When the retry was recorded (ms since the epoch, the host's clock). */
+  at: number;
+}
 
 export interface UsageTotals {
   modelCalls: number;
@@ -64,6 +127,9 @@ export interface UsageTotals {
   costUsd: number;
   toolCalls: number;
   toolFailures: number;
+  /** Time spent in model calls and running tools (approval waits not counted). */
+  modelMs: number;
+  toolMs: number;
 }
 
 export interface Timeline {
@@ -83,6 +149,14 @@ export interface Timeline {
   usage: UsageTotals;
   /** Events received beyond a gap, by seq, applied once it is filled. */
   ahead: Record<number, AgentEvent>;
+  /** The model call being retried, if one is. */
+  retry: RetryState | null;
+  /** The error that stopped the last run (cleared when a new one starts). */
+  failure: { code: ErrorCode; message: string; seq: number } | null;
+  /** When the latest event (stored or live) happened, ms since the epoch (0: none). */
+  lastEventAt: number;
+  /** When the latest answer or reasoning delta arrived (0: none since the last stored event). */
+  lastDeltaAt: number;
 }
 
 export function emptyTimeline(): Timeline {
@@ -104,8 +178,14 @@ export function emptyTimeline(): Timeline {
       costUsd: 0,
       toolCalls: 0,
       toolFailures: 0,
+      modelMs: 0,
+      toolMs: 0,
     },
     ahead: {},
+    retry: null,
+    failure: null,
+    lastEventAt: 0,
+    lastDeltaAt: 0,
   };
 }
 
@@ -161,30 +241,66 @@ function upsertTool(
   updateTool(tl, call.call_id, f);
 }
 
+/** Statuses in which no run is going on: a stop, a failure, a limit. */
+function isStopped(status: AgentStatus | string): boolean {
+  return status === 'error' || status === 'limited' || status === 'stopped' || status === 'idle';
+}
+
+const num = (v: number | null | undefined): number | null => (typeof v === 'number' ? v : null);
+
+/** Folds a `model_retry` error into the retries item it continues, or starts one. */
+function applyRetry(tl: Timeline, seq: number, ts: string, message: string, data: RetryExtra): void {
+  const attempt = num(data.attempt);
+  const maxAttempts = num(data.max_attempts);
+  const retryInMs = num(data.retry_in_ms);
+  tl.retry = { attempt, maxAttempts, retryInMs, at: Date.parse(ts) || 0 };
+  const lastIndex = tl.items.length - 1;
+  const last = tl.items[lastIndex];
+  const fields = { ts, attempt, maxAttempts, retryInMs };
+  if (last?.kind === 'retries') {
+    // At most the latest 50 messages are kept: a flapping provider can retry for a long time.
+    tl.items[lastIndex] = { ...last, ...fields, count: last.count + 1, messages: [...last.messages, message].slice(-50) };
+  } else {
+    tl.items.push({ kind: 'retries', seq, ...fields, count: 1, messages: [message] });
+  }
+}
+
 /** Applies one stored event that is exactly the next in order (mutates `tl`). */
 function applyNext(tl: Timeline, ev: AgentEvent): void {
   const base = { seq: ev.seq, ts: ev.ts };
   tl.lastSeq = ev.seq;
+  tl.lastEventAt = Math.max(tl.lastEventAt, Date.parse(ev.ts) || 0);
+  tl.lastDeltaAt = 0;
   switch (ev.type) {
     case 'agent.created':
       break;
     case 'agent.status': {
-      tl.status = ev.data.status;
+      const status = ev.data.status;
+      tl.status = status;
       tl.statusReason = ev.data.reason ?? null;
-      if (ev.data.status !== 'thinking') {
+      if (status !== 'thinking') {
         tl.streaming = '';
         tl.thinking = '';
+        tl.retry = null;
+      } else {
+        // A new run (or a retry of the failed one) started.
+        tl.failure = null;
       }
-      // Statuses with a reason (an interrupt, a limit, a restart) are worth a line.
-      if (ev.data.reason) tl.items.push({ kind: 'status', ...base, status: ev.data.status, reason: ev.data.reason });
+      // Statuses with a reason (an interrupt, a limit, a restart) are worth
+      // a line, unless it only repeats the error just shown.
+      const last = tl.items[tl.items.length - 1];
+      const repeats = last?.kind === 'error' && !last.recoverable && isStopped(status);
+      if (ev.data.reason && !repeats) tl.items.push({ kind: 'status', ...base, status, reason: ev.data.reason });
       break;
     }
     case 'message.user':
+      tl.failure = null;
       tl.items.push({ kind: 'user', ...base, text: ev.data.text });
       break;
     case 'message.assistant': {
       tl.streaming = '';
       tl.thinking = '';
+      tl.retry = null;
       const reasoning = reasoningSummary(ev.data);
       // An answer that only asks for tools shows through its tool items,
       // unless it has a reasoning summary to show.
@@ -238,7 +354,8 @@ function applyNext(tl: Timeline, ev: AgentEvent): void {
       tl.usage = {
         ...tl.usage,
         toolCalls: tl.usage.toolCalls + 1,
-        toolFailures: tl.usage.toolFailures + (data.success ? 0 : 1),
+        toolFailures: tl.usage.toolFailures + (resultFailed(data) ? 1 : 0),
+        toolMs: tl.usage.toolMs + data.duration_ms,
       };
       upsertTool(tl, base, data, (t) => ({ ...t, result: data }));
       break;
@@ -253,23 +370,29 @@ function applyNext(tl: Timeline, ev: AgentEvent): void {
         reasoningTokens: tl.usage.reasoningTokens + (u.reasoning_tokens ?? 0),
         cachedTokens: tl.usage.cachedTokens + u.cached_tokens,
         costUsd: tl.usage.costUsd + u.cost_usd,
+        modelMs: tl.usage.modelMs + u.duration_ms,
       };
+      tl.retry = null;
       tl.items.push({ kind: 'usage', ...base, usage: u });
       break;
     }
-    case 'error':
-      if (DISCARDS_STREAM.has(ev.data.code)) {
+    case 'error': {
+      const data = ev.data;
+      if (DISCARDS_STREAM.has(data.code)) {
         tl.streaming = '';
         tl.thinking = '';
       }
-      tl.items.push({
-        kind: 'error',
-        ...base,
-        code: ev.data.code,
-        message: ev.data.message,
-        recoverable: ev.data.recoverable,
-      });
+      if (data.code === 'model_retry') {
+        applyRetry(tl, ev.seq, ev.ts, data.message, data as typeof data & RetryExtra);
+        break;
+      }
+      if (!data.recoverable) {
+        tl.retry = null;
+        tl.failure = { code: data.code, message: data.message, seq: ev.seq };
+      }
+      tl.items.push({ kind: 'error', ...base, code: data.code, message: data.message, recoverable: data.recoverable });
       break;
+    }
     default:
       break;
   }
@@ -289,6 +412,11 @@ export function applyEvents(tl: Timeline, events: readonly AgentEvent[]): Timeli
       if (ev.seq === next.lastSeq && !hasGap(next)) {
         if (ev.type === 'message.delta') next.streaming += ev.data.text;
         else next.thinking += ev.data.text;
+        // Text is arriving: the retried call (if any) is answering.
+        next.retry = null;
+        const at = Date.parse(ev.ts) || 0;
+        next.lastDeltaAt = Math.max(next.lastDeltaAt, at);
+        next.lastEventAt = Math.max(next.lastEventAt, at);
       }
       continue;
     }
@@ -316,4 +444,96 @@ export function applyEvents(tl: Timeline, events: readonly AgentEvent[]): Timeli
 export function replayTo(events: readonly AgentEvent[], step: number): Timeline {
   const stored = events.filter((e) => !isLiveOnly(e));
   return applyEvents(emptyTimeline(), stored.slice(0, Math.max(0, step)));
+}
+
+/** Where a tool call stands. */
+export type ToolPhase = 'waiting' | 'refused' | 'denied' | 'running' | 'ok' | 'failed';
+
+export interface ToolState {
+  phase: ToolPhase;
+  /** Its exit code, for a command that reported one. */
+  exitCode: number | null;
+  /** Its run time (null until it has a result). */
+  runMs: number | null;
+  /** How long it waited for a human (null: it did not, or the host did not say). */
+  waitMs: number | null;
+}
+
+/** A call's state: waiting for approval, refused, denied by policy, running, ok, or failed (a non-zero exit is a failure). */
+export function toolState(item: ToolItem): ToolState {
+  const { approval, decided, decision, result } = item;
+  const exit = result ? exitCode(result) : null;
+  const times = { exitCode: exit, runMs: result ? result.duration_ms : null, waitMs: result ? approvalWaitMs(result) : null };
+  if (approval && !decided && !result) return { phase: 'waiting', ...times };
+  if (decided && !decided.approved) return { phase: 'refused', ...times };
+  if (decision?.action === 'deny') return { phase: 'denied', ...times };
+  if (!result) return { phase: 'running', ...times };
+  return { phase: resultFailed(result) ? 'failed' : 'ok', ...times };
+}
+
+/** Tools that run commands: their calls make up the terminal view. */
+const COMMAND_TOOLS: ReadonlySet<string> = new Set(['execute_bash', 'git', 'git_operation']);
+
+/** The command line a call runs, if it is a command. */
+export function commandOf(tool: string, args: unknown): string | null {
+  const a = args && typeof args === 'object' ? (args as Record<string, unknown>) : {};
+  if (typeof a.command === 'string') return a.command;
+  if (!COMMAND_TOOLS.has(tool)) return null;
+  if (typeof a.operation === 'string') {
+    const rest = Array.isArray(a.args) ? a.args.filter((x): x is string => typeof x === 'string') : [];
+    return ['git', a.operation, ...rest].join(' ');
+  }
+  return tool;
+}
+
+/** One command the agent ran, for the terminal view. */
+export interface TerminalEntry {
+  callId: string;
+  seq: number;
+  ts: string;
+  tool: string;
+  command: string;
+  /** What it printed (streamed output; the result the model saw when nothing streamed). */
+  output: string;
+  state: ToolState;
+}
+
+/** Every command the agent ran, in order, with its output and outcome. */
+export function terminalEntries(items: readonly Item[]): TerminalEntry[] {
+  const out: TerminalEntry[] = [];
+  for (const item of items) {
+    if (item.kind !== 'tool') continue;
+    const command = commandOf(item.call.tool, item.call.arguments);
+    if (command === null) continue;
+    out.push({
+      callId: item.call.call_id,
+      seq: item.seq,
+      ts: item.ts,
+      tool: item.call.tool,
+      command,
+      output: item.output || (item.result?.content ?? ''),
+      state: toolState(item),
+    });
+  }
+  return out;
+}
+
+/**
+ * Command output as plain text: terminal escapes (colours, cursor moves,
+ * titles) removed, and a line rewritten with carriage returns (a progress
+ * bar) kept as it ended.
+ */
+export function plainOutput(text: string): string {
+  const noEscapes = text
+    .replace(/\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g, '')
+    .replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '')
+    .replace(/\x1b[@-Z\\-_]/g, '');
+  return noEscapes
+    .split('\n')
+    .map((line) => {
+      const trimmed = line.endsWith('\r') ? line.slice(0, -1) : line;
+      const parts = trimmed.split('\r');
+      return parts[parts.length - 1];
+    })
+    .join('\n');
 }

@@ -1,82 +1,169 @@
-// Agent: the conversation with live streaming, the timeline of tool calls,
-// approval cards, the message box, interrupt, usage, the agent's workspace
-// (diff, commit, merge, backup) — and, for an agent at rest, a step-by-step
-// replay of its event log.
+// Agent: built for reviewing an agent's work. The conversation fills the
+// page and scrolls with it (virtualised for very long logs, following the
+// end while the reader is there, "Jump to latest" when not), assistant text
+// as Markdown; a compact header (name, model, truthful status, Interrupt,
+// Replay) and one usage line that expands; a side panel (Changes,
+// Terminal, Files: a column on wide screens, a drawer on phones); pending
+// approvals pinned above the message box and focused when they appear;
+// retries collapsed into one line and a fatal error shown once, with
+// Retry — and, for an agent at rest, a step-by-step replay of its log.
 
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
-import { useParams } from 'react-router-dom';
+import { Link, useParams } from 'react-router-dom';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useVirtualizer } from '@tanstack/react-virtual';
-import { get, post } from '../api/client';
+import { useWindowVirtualizer } from '@tanstack/react-virtual';
+import { ApiError, get, post } from '../api/client';
 import type { AgentEvent, AgentMetrics, AgentView, EventPage } from '../api/types';
 import { useAgentEvents } from '../live/store';
-import { isLiveOnly, replayTo, type Item, type Timeline } from '../live/timeline';
+import { isBusy } from '../live/activity';
+import { isLiveOnly, replayTo, type Item, type RetriesItem, type Timeline } from '../live/timeline';
 import { ApprovalCard } from '../components/ApprovalCard';
-import { ToolCallView } from '../components/ToolCall';
+import { ToolCallView, duration } from '../components/ToolCall';
 import { Thinking, UsageLine } from '../components/ModelCall';
-import { WorkspacePanel } from '../components/Workspace';
-import { Button, Card, ErrorNote, Form, ScrollX, StatusBadge, inputClass, tokens, usd } from '../components/ui';
+import { Markdown } from '../components/Markdown';
+import { AgentStatusView } from '../components/Status';
+import { SidePanel, SidePanelDrawer, useWide } from '../components/SidePanel';
+import { Button, ErrorNote, Form, ScrollX, inputClass, tokens, usd } from '../components/ui';
 
-const BUSY = new Set(['thinking', 'executing_tool', 'waiting_approval']);
+// until openapi has it: the fields newer hosts add to an agent's view.
+interface AgentViewExtra {
+  status_reason?: string | null;
+  error_code?: string | null;
+}
+
+/** Sets the page title while mounted (the previous one comes back after). */
+function useTitle(title: string | null) {
+  useEffect(() => {
+    if (title === null) return;
+    const before = document.title;
+    document.title = title;
+    return () => {
+      document.title = before;
+    };
+  }, [title]);
+}
+
+function NotFound() {
+  useTitle('Agent not found · Paddock');
+  return (
+    <section aria-labelledby="not-found" className="flex max-w-xl flex-col gap-2">
+      <h1 id="not-found" className="text-2xl font-bold">
+        Agent not found
+      </h1>
+      <p className="text-sm">There is no agent with this id: it may have been deleted, or the link is wrong.</p>
+      <p>
+        <Link to="/" className="text-blue-800 underline dark:text-blue-300">
+          Back to the agents
+        </Link>
+      </p>
+    </section>
+  );
+}
 
 export function AgentScreen() {
   const { id = '' } = useParams();
-  const agent = useQuery({ queryKey: ['agent', id], queryFn: () => get<AgentView>(`/api/agents/${encodeURIComponent(id)}`), refetchInterval: 3000 });
+  const agent = useQuery({
+    queryKey: ['agent', id],
+    queryFn: () => get<AgentView>(`/api/agents/${encodeURIComponent(id)}`),
+    refetchInterval: (q) => (q.state.error instanceof ApiError && q.state.error.status === 404 ? false : 3000),
+  });
+  const missing = agent.error instanceof ApiError && agent.error.status === 404;
+  if (missing) return <NotFound />;
+  return <AgentPage id={id} agent={agent.data} error={agent.error} />;
+}
+
+function AgentPage({ id, agent, error }: { id: string; agent: AgentView | undefined; error: unknown }) {
   const live = useAgentEvents(id);
   const [replay, setReplay] = useState<AgentEvent[] | null>(null);
   const [step, setStep] = useState(0);
-  const status = live?.status ?? agent.data?.status;
-  const busy = status ? BUSY.has(status) : false;
+  const [drawer, setDrawer] = useState(false);
+  const wide = useWide();
+  const status: string | undefined = live?.status ?? agent?.status;
+  const reason = live ? live.statusReason : ((agent as (AgentView & AgentViewExtra) | undefined)?.status_reason ?? null);
+  const busy = isBusy(status);
+  useTitle(agent ? `${agent.name} · Paddock` : null);
 
   const replayed = useMemo(() => (replay ? replayTo(replay, step) : null), [replay, step]);
   const tl = replayed ?? live;
-  const workspaceId = agent.data?.config.workspace_id;
+  const workspaceId = agent?.config.workspace_id;
+  const pending = replay ? [] : Object.values(live?.pending ?? {});
+  const panel = <SidePanel workspaceId={workspaceId} tl={tl} activity={`${status ?? ''}:${live?.usage.toolCalls ?? 0}`} />;
 
   return (
-    <div className="flex flex-col gap-4">
-      <div className="flex flex-wrap items-center justify-between gap-3">
-        <div>
-          <h1 className="text-2xl font-bold">{agent.data?.name ?? 'Agent'}</h1>
-          <p className="text-xs text-slate-700 dark:text-slate-300">
-            {agent.data && (
-              <>
-                {agent.data.config.model.provider}/{agent.data.config.model.model} ·{' '}
-                {workspaceId ? (
-                  <a href="#workspace" className="underline" title="Its workspace: changes, commit, merge">
-                    {String(agent.data.config.workspace)}
-                  </a>
-                ) : (
-                  String(agent.data.config.workspace)
-                )}{' '}
-                {agent.data.config.reasoning_effort && ` · reasoning effort: ${agent.data.config.reasoning_effort}`} · approvals:{' '}
-                {agent.data.config.approval_mode} · sandbox: {agent.data.sandbox ?? 'unavailable'}
-              </>
+    <div className="flex flex-col gap-4 lg:grid lg:grid-cols-[minmax(0,1fr)_minmax(22rem,40%)] lg:items-start lg:gap-6">
+      <div className="flex min-w-0 flex-col gap-3">
+        <header className="flex flex-wrap items-start justify-between gap-x-3 gap-y-2">
+          <div className="min-w-0">
+            <h1 className="text-xl font-bold break-words">{agent?.name ?? 'Agent'}</h1>
+            {agent && (
+              <p className="text-xs break-words text-slate-700 dark:text-slate-300">
+                {agent.config.model.provider}/{agent.config.model.model}
+                {agent.config.reasoning_effort && ` · reasoning effort: ${agent.config.reasoning_effort}`} · approvals: {agent.config.approval_mode} · sandbox:{' '}
+                {agent.sandbox ?? 'unavailable'}
+              </p>
             )}
-          </p>
-        </div>
-        <div className="flex flex-wrap items-center gap-2">
-          <StatusBadge status={status} />
-          {!replay && <InterruptButton id={id} disabled={!busy} />}
-          {!replay && (
-            <ReplayButton
-              id={id}
-              disabled={busy}
-              onLoaded={(events) => {
-                setReplay(events);
-                setStep(0);
-              }}
-            />
-          )}
-        </div>
+            <div className="mt-1">
+              <AgentStatusView status={status} reason={reason} timeline={live} hideDetail={!!live?.failure} />
+            </div>
+          </div>
+          <div className="flex flex-wrap items-center gap-2">
+            {!replay && <InterruptButton id={id} disabled={!busy} />}
+            {!replay && (
+              <ReplayButton
+                id={id}
+                disabled={busy}
+                onLoaded={(events) => {
+                  setReplay(events);
+                  setStep(0);
+                }}
+              />
+            )}
+            {!wide && (
+              <Button onClick={() => setDrawer(true)} aria-haspopup="dialog">
+                Changes · Terminal · Files
+              </Button>
+            )}
+          </div>
+        </header>
+        <ErrorNote error={error} />
+        <UsageSummary id={id} tl={tl} agent={agent} />
+        {replay && <ReplayControls total={replay.filter((e) => !isLiveOnly(e)).length} step={step} setStep={setStep} onExit={() => setReplay(null)} />}
+        <TimelineView
+          id={id}
+          tl={tl}
+          status={status}
+          replaying={!!replay}
+          streaming={replay ? '' : (live?.streaming ?? '')}
+          thinking={replay ? '' : (live?.thinking ?? '')}
+        />
+        {!replay && (
+          <div
+            className="sticky bottom-0 z-10 -mx-1 flex flex-col gap-2 border-t border-slate-300 bg-slate-50/95 px-1 pt-2 pb-3 backdrop-blur dark:border-slate-700 dark:bg-slate-950/95"
+            data-testid="composer"
+          >
+            {pending.length > 0 && (
+              <div className="flex max-h-[55vh] flex-col gap-2 overflow-auto" role="region" aria-label="Approvals needed" tabIndex={-1}>
+                {pending.map((req) => (
+                  <ApprovalCard key={req.call_id} agentId={id} req={req} autoFocus />
+                ))}
+              </div>
+            )}
+            <MessageBox id={id} disabled={status === 'stopped'} />
+          </div>
+        )}
       </div>
-      <ErrorNote error={agent.error} />
-      <UsageSummary tl={tl} agent={agent.data} />
-      <Performance id={id} />
-      {replay && <ReplayControls total={replay.filter((e) => !isLiveOnly(e)).length} step={step} setStep={setStep} onExit={() => setReplay(null)} />}
-      {!replay && Object.values(live?.pending ?? {}).map((req) => <ApprovalCard key={req.call_id} agentId={id} req={req} />)}
-      <TimelineView tl={tl} streaming={replay ? '' : (live?.streaming ?? '')} thinking={replay ? '' : (live?.thinking ?? '')} />
-      {!replay && <MessageBox id={id} disabled={status === 'stopped'} />}
-      {workspaceId && <WorkspacePanel id={workspaceId} activity={`${status ?? ''}:${live?.usage.toolCalls ?? 0}`} />}
+      {wide ? (
+        <aside aria-labelledby="review-heading" className="min-w-0 lg:sticky lg:top-4 lg:max-h-[calc(100vh-2rem)] lg:overflow-auto">
+          <h2 id="review-heading" className="sr-only">
+            Review: changes, terminal, files
+          </h2>
+          {panel}
+        </aside>
+      ) : (
+        <SidePanelDrawer open={drawer} onClose={() => setDrawer(false)}>
+          {panel}
+        </SidePanelDrawer>
+      )}
     </div>
   );
 }
@@ -128,7 +215,7 @@ function ReplayControls({ total, step, setStep, onExit }: { total: number; step:
     return () => clearTimeout(t);
   }, [playing, step, total, setStep]);
   return (
-    <Card title="Replay">
+    <section aria-label="Replay" className="rounded-lg border border-slate-300 bg-white p-2 dark:border-slate-700 dark:bg-slate-900">
       <div className="flex flex-wrap items-center gap-2">
         <Button onClick={() => setStep(Math.max(0, step - 1))} disabled={step === 0}>
           Step back
@@ -146,11 +233,53 @@ function ReplayControls({ total, step, setStep, onExit }: { total: number; step:
         </span>
         <Button onClick={onExit}>Back to live</Button>
       </div>
-    </Card>
+    </section>
   );
 }
 
-function UsageSummary({ tl, agent }: { tl: Timeline | null | undefined; agent: AgentView | undefined }) {
+/** One line of totals (tokens, cost, calls, time) that opens to the detail. */
+function UsageSummary({ id, tl, agent }: { id: string; tl: Timeline | null | undefined; agent: AgentView | undefined }) {
+  const [open, setOpen] = useState(false);
+  const u = tl && tl.lastSeq > 0 ? tl.usage : null;
+  const s = agent?.usage;
+  const tokensIn = u?.inputTokens ?? s?.input_tokens ?? 0;
+  const tokensOut = u?.outputTokens ?? s?.output_tokens ?? 0;
+  const calls = u?.modelCalls ?? s?.model_calls ?? 0;
+  const toolCalls = u?.toolCalls ?? s?.tool_calls ?? 0;
+  const failed = u?.toolFailures ?? s?.tool_failures ?? 0;
+  const worked = u ? u.modelMs + u.toolMs : 0;
+  const line = [
+    `${tokens(tokensIn)} in / ${tokens(tokensOut)} out tokens`,
+    usd(u?.costUsd ?? s?.cost_usd),
+    `${calls} model call${calls === 1 ? '' : 's'}`,
+    `${toolCalls} tool call${toolCalls === 1 ? '' : 's'}${failed ? ` (${failed} failed)` : ''}`,
+    ...(worked > 0 ? [`worked ${duration(worked)}`] : []),
+  ].join(' · ');
+  return (
+    <section aria-label="Usage" className="text-sm">
+      <button
+        type="button"
+        aria-expanded={open}
+        onClick={() => setOpen(!open)}
+        className="flex w-full items-center gap-2 rounded px-1 py-1 text-left text-xs text-slate-800 hover:bg-slate-100 dark:text-slate-200 dark:hover:bg-slate-800"
+        data-testid="usage-summary"
+      >
+        <span aria-hidden="true">{open ? '▾' : '▸'}</span>
+        <span className="min-w-0 flex-1">{line}</span>
+        <span className="sr-only">{open ? '(hide the detail)' : '(show the detail)'}</span>
+      </button>
+      {open && (
+        <div className="mt-2 flex flex-col gap-2">
+          <UsageCards tl={tl} agent={agent} />
+          <Performance id={id} />
+        </div>
+      )}
+    </section>
+  );
+}
+
+/** Today's detail: six cards. */
+function UsageCards({ tl, agent }: { tl: Timeline | null | undefined; agent: AgentView | undefined }) {
   // The live totals once the log is loaded; the stored ones until then.
   const u = tl && tl.lastSeq > 0 ? tl.usage : null;
   const s = agent?.usage;
@@ -268,7 +397,56 @@ function Performance({ id }: { id: string }) {
   );
 }
 
-function ItemView({ item, open, onToggle }: { item: Item; open: boolean; onToggle: (o: boolean) => void }) {
+/** Consecutive model retries: one line with a count, the messages on demand. */
+function RetriesView({ item }: { item: RetriesItem }) {
+  const last = item.messages[item.messages.length - 1] ?? '';
+  return (
+    <details
+      className="rounded border border-amber-400 bg-amber-50 text-sm text-amber-950 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100"
+      data-testid="retries-line"
+    >
+      <summary className="cursor-pointer px-2 py-1">
+        <strong>
+          Retried {item.count} time{item.count === 1 ? '' : 's'}
+        </strong>
+        : <span className="break-words">{last}</span>
+      </summary>
+      <ol className="list-decimal px-2 pb-2 pl-8 text-xs">
+        {item.messages.map((m, i) => (
+          <li key={i} className="break-words">
+            {m}
+          </li>
+        ))}
+      </ol>
+    </details>
+  );
+}
+
+function RetryButton({ id }: { id: string }) {
+  const qc = useQueryClient();
+  const m = useMutation({
+    mutationFn: () => post(`/api/agents/${encodeURIComponent(id)}/retry`),
+    onSettled: () => void qc.invalidateQueries({ queryKey: ['agent', id] }),
+  });
+  return (
+    <div className="flex flex-col gap-1">
+      <div>
+        <Button tone="primary" onClick={() => m.mutate()} disabled={m.isPending || m.isSuccess}>
+          {m.isPending ? 'Retrying…' : 'Retry'}
+        </Button>
+      </div>
+      <ErrorNote error={m.error} />
+    </div>
+  );
+}
+
+interface ItemContext {
+  id: string;
+  /** The seq of the error that stopped the agent, when it is stopped by one now (it gets Retry). */
+  retryable: number | null;
+}
+
+function ItemView({ item, open, onToggle, ctx }: { item: Item; open: boolean; onToggle: (o: boolean) => void; ctx: ItemContext }) {
   switch (item.kind) {
     case 'user':
       return (
@@ -279,19 +457,18 @@ function ItemView({ item, open, onToggle }: { item: Item; open: boolean; onToggl
       );
     case 'assistant':
       return (
-        <div className="max-w-[85%] rounded-lg border border-slate-300 bg-white p-3 dark:border-slate-700 dark:bg-slate-900" data-testid="msg-assistant">
+        <div className="max-w-full min-w-0 rounded-lg border border-slate-300 bg-white p-3 dark:border-slate-700 dark:bg-slate-900" data-testid="msg-assistant">
           <div className="text-xs font-semibold text-slate-700 dark:text-slate-300">Assistant</div>
           {item.reasoning.length > 0 && <Thinking text={item.reasoning.join('\n\n')} open={open} onToggle={onToggle} />}
-          <div className="whitespace-pre-wrap">
-            {item.text ||
-              (item.toolCalls > 0 ? (
-                <em>
-                  (asks for {item.toolCalls} tool call{item.toolCalls > 1 ? 's' : ''})
-                </em>
-              ) : (
-                <em>(no text: {item.finishReason})</em>
-              ))}
-          </div>
+          {item.text ? (
+            <Markdown text={item.text} />
+          ) : item.toolCalls > 0 ? (
+            <em>
+              (asks for {item.toolCalls} tool call{item.toolCalls > 1 ? 's' : ''})
+            </em>
+          ) : (
+            <em>(no text: {item.finishReason})</em>
+          )}
         </div>
       );
     case 'tool':
@@ -302,14 +479,30 @@ function ItemView({ item, open, onToggle }: { item: Item; open: boolean; onToggl
           Status: {item.status.replace('_', ' ')} — {item.reason}
         </p>
       );
+    case 'retries':
+      return <RetriesView item={item} />;
     case 'error':
+      if (!item.recoverable) {
+        return (
+          <div
+            role="note"
+            className="flex flex-col gap-2 rounded border border-red-400 bg-red-50 p-3 text-sm text-red-950 dark:border-red-700 dark:bg-red-950 dark:text-red-100"
+            data-testid="error-line"
+          >
+            <p>
+              <strong>The agent stopped</strong> ({item.code}): <span className="break-words">{item.message}</span>
+            </p>
+            {ctx.retryable === item.seq && <RetryButton id={ctx.id} />}
+          </div>
+        );
+      }
       return (
         <p
           role="note"
-          className="rounded border border-red-400 bg-red-50 p-2 text-sm text-red-900 dark:border-red-700 dark:bg-red-950 dark:text-red-100"
+          className="rounded border border-amber-400 bg-amber-50 p-2 text-sm text-amber-950 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100"
           data-testid="error-line"
         >
-          <strong>{item.recoverable ? 'Warning' : 'Error'}</strong> ({item.code}): {item.message}
+          <strong>Warning</strong> ({item.code}): <span className="break-words">{item.message}</span>
         </p>
       );
     case 'usage':
@@ -317,78 +510,134 @@ function ItemView({ item, open, onToggle }: { item: Item; open: boolean; onToggl
   }
 }
 
-function TimelineView({ tl, streaming, thinking }: { tl: Timeline | null | undefined; streaming: string; thinking: string }) {
-  const scroller = useRef<HTMLDivElement>(null);
+function TimelineView({
+  id,
+  tl,
+  status,
+  replaying,
+  streaming,
+  thinking,
+}: {
+  id: string;
+  tl: Timeline | null | undefined;
+  status: string | undefined;
+  replaying: boolean;
+  streaming: string;
+  thinking: string;
+}) {
+  const list = useRef<HTMLDivElement>(null);
   const [open, setOpen] = useState<Record<string, boolean>>({});
   const items = tl?.items ?? [];
   const live = streaming !== '' || thinking !== '';
   const count = items.length + (live ? 1 : 0);
-  const virtual = useVirtualizer({
+  // The list's distance from the top of the page (the virtualiser counts from there).
+  const [margin, setMargin] = useState(0);
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (!el) return;
+    const measure = () => setMargin(el.getBoundingClientRect().top + window.scrollY);
+    measure();
+    const ro = new ResizeObserver(measure);
+    // What sits above the list (the header, the usage detail, replay controls) moves it: watch the column.
+    const column = el.parentElement?.parentElement;
+    if (column) ro.observe(column);
+    return () => ro.disconnect();
+  }, []);
+  const virtual = useWindowVirtualizer({
     count,
-    getScrollElement: () => scroller.current,
-    estimateSize: () => 64,
-    overscan: 10,
+    estimateSize: () => 72,
+    overscan: 8,
+    scrollMargin: margin,
     getItemKey: (i) => (i < items.length ? `${items[i].kind}-${items[i].seq}-${i}` : 'streaming'),
   });
-  // Follow the end while the reader is there.
-  const atEnd = useRef(true);
+
+  // Follow the end while the reader is there; scrolling up stops it.
+  const following = useRef(true);
+  const [away, setAway] = useState(false);
+  useEffect(() => {
+    let lastY = window.scrollY;
+    const onScroll = () => {
+      const d = document.documentElement;
+      const nearEnd = d.scrollHeight - window.scrollY - window.innerHeight < 120;
+      if (nearEnd) following.current = true;
+      else if (window.scrollY < lastY - 2) following.current = false;
+      lastY = window.scrollY;
+      setAway(!nearEnd);
+    };
+    window.addEventListener('scroll', onScroll, { passive: true });
+    return () => window.removeEventListener('scroll', onScroll);
+  }, []);
+  const toEnd = () => {
+    if (count > 0) virtual.scrollToIndex(count - 1, { align: 'end' });
+    requestAnimationFrame(() => window.scrollTo({ top: document.documentElement.scrollHeight }));
+  };
+  const total = virtual.getTotalSize();
   useLayoutEffect(() => {
-    if (atEnd.current && count > 0) virtual.scrollToIndex(count - 1, { align: 'end' });
-  }, [count, streaming, thinking, virtual]);
+    if (following.current && count > 0 && !replaying) toEnd();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [count, streaming, thinking, total, replaying]);
+
+  const failure = tl?.failure ?? null;
+  const retryable = failure && (status === 'error' || status === 'limited') && !replaying ? failure.seq : null;
+  const ctx: ItemContext = { id, retryable };
+  const toggle = (key: string) => (o: boolean) => setOpen((s) => (s[key] === o ? s : { ...s, [key]: o }));
+  const rows = virtual.getVirtualItems();
   return (
-    <section aria-label="Timeline">
+    <section aria-labelledby="conversation-heading" className="relative">
+      <h2 id="conversation-heading" className="sr-only">
+        Conversation
+      </h2>
       <div
-        ref={scroller}
-        tabIndex={0}
+        ref={list}
         role="log"
         aria-label="Conversation and tool calls"
         data-testid="timeline"
         data-last-seq={tl?.lastSeq ?? 0}
-        onScroll={(e) => {
-          const el = e.currentTarget;
-          atEnd.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
-        }}
-        className="h-[60vh] overflow-auto rounded-lg border border-slate-300 bg-slate-100 p-2 dark:border-slate-700 dark:bg-slate-950"
+        className="relative w-full"
+        style={{ height: count === 0 ? undefined : total }}
       >
         {count === 0 && <p className="p-2 text-sm">No events yet.</p>}
-        <div className="relative w-full" style={{ height: virtual.getTotalSize() }}>
-          {virtual.getVirtualItems().map((row) => {
-            const item = row.index < items.length ? items[row.index] : null;
-            // The live answer's key changes with each stored event, so its thinking starts collapsed.
-            const key = item ? `${item.kind}-${item.seq}` : `live-${tl?.lastSeq ?? 0}`;
-            return (
-              <div
-                key={row.key}
-                data-index={row.index}
-                ref={virtual.measureElement}
-                className="absolute left-0 flex w-full flex-col py-1"
-                style={{ transform: `translateY(${row.start}px)` }}
-              >
-                {item ? (
-                  <ItemView item={item} open={!!open[key]} onToggle={(o) => setOpen((s) => (s[key] === o ? s : { ...s, [key]: o }))} />
-                ) : (
-                  <div
-                    className="max-w-[85%] rounded-lg border border-blue-400 bg-white p-3 dark:border-blue-700 dark:bg-slate-900"
-                    data-testid="msg-streaming"
-                  >
-                    <div className="text-xs font-semibold text-slate-700 dark:text-slate-300">Assistant{streaming ? ' (typing…)' : ''}</div>
-                    {thinking && (
-                      <Thinking
-                        text={thinking}
-                        live
-                        active={!streaming}
-                        open={!!open[key]}
-                        onToggle={(o) => setOpen((s) => (s[key] === o ? s : { ...s, [key]: o }))}
-                      />
-                    )}
-                    {streaming && <div className="whitespace-pre-wrap">{streaming}</div>}
-                  </div>
-                )}
-              </div>
-            );
-          })}
-        </div>
+        {rows.map((row) => {
+          const item = row.index < items.length ? items[row.index] : null;
+          // The live answer's key changes with each stored event, so its thinking starts collapsed.
+          const key = item ? `${item.kind}-${item.seq}` : `live-${tl?.lastSeq ?? 0}`;
+          return (
+            <div
+              key={row.key}
+              data-index={row.index}
+              ref={virtual.measureElement}
+              className="absolute left-0 flex w-full flex-col py-1"
+              style={{ transform: `translateY(${row.start - virtual.options.scrollMargin}px)` }}
+            >
+              {item ? (
+                <ItemView item={item} open={!!open[key]} onToggle={toggle(key)} ctx={ctx} />
+              ) : (
+                <div
+                  className="max-w-full min-w-0 rounded-lg border border-blue-400 bg-white p-3 dark:border-blue-700 dark:bg-slate-900"
+                  data-testid="msg-streaming"
+                >
+                  <div className="text-xs font-semibold text-slate-700 dark:text-slate-300">Assistant{streaming ? ' (typing…)' : ''}</div>
+                  {thinking && <Thinking text={thinking} live active={!streaming} open={!!open[key]} onToggle={toggle(key)} />}
+                  {streaming && <Markdown text={streaming} />}
+                </div>
+              )}
+            </div>
+          );
+        })}
       </div>
+      {away && count > 0 && (
+        <div className="pointer-events-none sticky bottom-40 z-20 flex justify-center">
+          <Button
+            className="pointer-events-auto shadow-md"
+            onClick={() => {
+              following.current = true;
+              toEnd();
+            }}
+          >
+            ↓ Jump to latest
+          </Button>
+        </div>
+      )}
     </section>
   );
 }
@@ -405,7 +654,7 @@ function MessageBox({ id, disabled }: { id: string; disabled: boolean }) {
   });
   return (
     <Form
-      className="flex flex-col gap-2"
+      className="flex flex-col gap-1"
       onSubmit={() => {
         if (text.trim()) send.mutate(text);
       }}
@@ -416,7 +665,7 @@ function MessageBox({ id, disabled }: { id: string; disabled: boolean }) {
       <textarea
         id="message"
         className={inputClass}
-        rows={3}
+        rows={2}
         value={text}
         disabled={disabled}
         onChange={(e) => setText(e.target.value)}
@@ -426,7 +675,7 @@ function MessageBox({ id, disabled }: { id: string; disabled: boolean }) {
         placeholder={disabled ? 'This agent is stopped.' : 'Ask or instruct the agent (Ctrl+Enter sends)'}
       />
       <ErrorNote error={send.error} />
-      <div>
+      <div className="flex justify-end">
         <Button tone="primary" type="submit" disabled={disabled || send.isPending || !text.trim()}>
           Send
         </Button>

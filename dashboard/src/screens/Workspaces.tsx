@@ -130,7 +130,8 @@ function WorkspaceDetail({ id }: { id: string }) {
   );
 }
 
-function FileBrowser({ id }: { id: string }) {
+/** A workspace's files: folders to walk, a file's text (also the agent screen's Files tab). */
+export function FileBrowser({ id }: { id: string }) {
   const [path, setPath] = useState('');
   const [ignored, setIgnored] = useState(false);
   const q = useQuery({
