@@ -15,23 +15,12 @@
 // steps make their own git repository under the temp dir (the host's
 // allowed root).
 
-import { createRequire } from 'node:module';
-import { execFileSync, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
+import { Host as Paddock, Steps, axe, check, env, freePort, launch, waitFor } from './lib.mjs';
 
-const require = createRequire(new URL('../../dashboard/package.json', import.meta.url));
-const { chromium } = require('playwright-core');
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run this through tests/dashboard.rs (cargo test --test e2e dashboard::)`);
-  return v;
-};
 const BIN = env('PADDOCK_BIN');
 const DATA = env('E2E_DATA_DIR');
 const CONFIG = env('E2E_CONFIG');
@@ -47,119 +36,27 @@ const MCP_TIME = env('E2E_MCP_TIME');
 const ADMIN = env('PADDOCK_ADMIN_TOKEN');
 const USER = env('PADDOCK_TOKEN');
 const WIDTHS = [375, 768, 1440];
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 // ---- the host ----
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-class Host {
+/** The host on `--config CONFIG` and the temp dir as its workspace root; `api` as the admin. */
+class Host extends Paddock {
   constructor(port) {
-    this.port = port;
-    this.base = `http://127.0.0.1:${port}`;
-    this.child = null;
+    super({ bin: BIN, dataDir: DATA, args: ['--config', CONFIG, '--workspace-root', tmpdir()], port });
   }
 
-  async start() {
-    const child = spawn(BIN, ['--data-dir', DATA, 'serve', '--config', CONFIG, '--bind', `127.0.0.1:${this.port}`, '--workspace-root', tmpdir()], {
-      env: process.env,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    this.child = child;
-    const lines = createInterface({ input: child.stdout });
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('paddock serve did not start within 60 s')), 60_000);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`paddock serve exited with ${code} at start`));
-      });
-      lines.on('line', (line) => {
-        // The banner's last line: the one-time sign-in link.
-        const link = line.match(/^open the dashboard.*?: (http\S+)$/);
-        if (link) {
-          this.loginUrl = link[1];
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
-  }
-
-  /** SIGKILL: a crash, not a shutdown. */
-  async kill9() {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  }
-
-  async api(method, path, body) {
-    const resp = await fetch(this.base + path, {
-      method,
-      headers: { Authorization: `Bearer ${ADMIN}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await resp.text();
-    if (!resp.ok) throw new Error(`${method} ${path}: ${resp.status} ${text}`);
-    return text ? JSON.parse(text) : undefined;
+  api(method, path, body) {
+    return super.api(ADMIN, method, path, body);
   }
 }
 
 // ---- the steps ----
 
-let failures = 0;
 const figures = [];
 /** Directories the steps made, removed at the end. */
 const madeDirs = [];
-
-async function step(page, name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name} (${Date.now() - t0} ms)\n${e?.stack ?? e}`);
-    try {
-      await page.screenshot({ path: join(ART, `FAILED-${name.replace(/[^a-z0-9]+/gi, '-')}.png`), fullPage: true });
-    } catch {
-      // The page may be gone.
-    }
-  }
-}
-
-function check(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-/** axe-core on the page as it is, light and dark: serious and critical violations fail. */
-async function axe(page, label) {
-  const problems = [];
-  for (const scheme of ['light', 'dark']) {
-    await page.emulateMedia({ colorScheme: scheme });
-    if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.addScriptTag({ content: AXE });
-    const result = await page.evaluate(async () =>
-      window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }, resultTypes: ['violations'] }),
-    );
-    for (const v of result.violations) {
-      if (v.impact === 'serious' || v.impact === 'critical') {
-        problems.push(`${label} (${scheme}): ${v.id} [${v.impact}] ${v.help}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
-      }
-    }
-  }
-  await page.emulateMedia({ colorScheme: 'light' });
-  check(problems.length === 0, `accessibility violations:\n  ${problems.join('\n  ')}`);
-}
+const steps = new Steps(ART);
+const step = (page, name, fn) => steps.run(page, name, fn);
 
 /** Screenshots at the three widths, no sideways scrolling, axe at each. */
 async function screens(page, name, url, ready) {
@@ -182,16 +79,6 @@ async function screens(page, name, url, ready) {
   await page.setViewportSize({ width: 1440, height: 900 });
 }
 
-async function waitFor(fn, what, timeoutMs = 60_000) {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function createInDialog(page, { name, task, mode }) {
   await page.goto(host.base + '/');
   await page.getByRole('button', { name: 'New agent' }).click();
@@ -212,16 +99,7 @@ const lastSeq = async (page) => Number(await timeline(page).getAttribute('data-l
 
 const host = new Host(await freePort());
 await host.start();
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-quic', '--no-first-run', '--disable-sync'],
-});
-// bypassCSP: axe-core is injected as an inline script, which the
-// dashboard's content security policy rightly refuses.
-const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, bypassCSP: true });
-const page = await context.newPage();
-page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
-page.on('dialog', (d) => d.accept());
+const { browser, context, page } = await launch();
 
 try {
   await step(page, 'sign in: the printed link once, a wrong link, a token, sign out', async () => {
@@ -740,8 +618,8 @@ console.log('\nfigures (printed, not asserted):');
 for (const f of figures) console.log(`  ${f}`);
 console.log(`screenshots: ${ART}`);
 writeFileSync(join(ART, 'figures.txt'), figures.join('\n') + '\n');
-if (failures > 0) {
-  console.log(`\n${failures} step(s) failed`);
+if (steps.failures > 0) {
+  console.log(`\n${steps.failures} step(s) failed`);
   process.exit(1);
 }
 console.log('\nall dashboard steps passed');
