@@ -109,6 +109,7 @@ fn big_log(agent: &str, total: u64) -> Vec<Event> {
             EventBody::AgentStatus {
                 status: AgentStatus::Thinking,
                 reason: None,
+                code: None,
             },
             EventBody::MessageAssistant {
                 text: Some(format!("Reading file {turn}.txt.")),
@@ -151,6 +152,8 @@ fn big_log(agent: &str, total: u64) -> Vec<Event> {
                 duration_ms: 3,
                 truncated_bytes: 0,
                 stripped_chars: 0,
+                exit_code: None,
+                approval_wait_ms: None,
             },
             EventBody::MessageAssistant {
                 text: Some(format!("File {turn} is fine.")),
@@ -161,6 +164,7 @@ fn big_log(agent: &str, total: u64) -> Vec<Event> {
             EventBody::AgentStatus {
                 status: AgentStatus::Idle,
                 reason: None,
+                code: None,
             },
         ];
         // Whole turns only: the log ends at rest (idle), as a real one would.
@@ -206,10 +210,12 @@ fn thinker_log(agent: &str) -> Vec<Event> {
     let thinking = || EventBody::AgentStatus {
         status: AgentStatus::Thinking,
         reason: None,
+        code: None,
     };
     let idle = || EventBody::AgentStatus {
         status: AgentStatus::Idle,
         reason: None,
+        code: None,
     };
     let bodies = vec![
         EventBody::MessageUser {
@@ -223,6 +229,9 @@ fn thinker_log(agent: &str) -> Vec<Event> {
                       to provider `scripted` (model `scripted`) (text streamed so far is discarded)"
                     .into(),
             recoverable: true,
+            attempt: None,
+            max_attempts: None,
+            retry_in_ms: None,
         },
         EventBody::MessageAssistant {
             text: Some("The build is red because the colour test expects blue.".into()),
