@@ -87,7 +87,10 @@ async fn a_subscriber_joining_mid_answer_gets_the_whole_answer_so_far_then_the_r
     // A second one joins (a reload) well into the answer.
     let mut late = subscribe(&s.server, &id, 0).await;
     let (late_deltas, stored) = deltas_until_answer(&mut late).await;
-    assert!(stored.starts_with("word0 ") && stored.contains("word79"), "{stored}");
+    assert!(
+        stored.starts_with("word0 ") && stored.contains("word79"),
+        "{stored}"
+    );
     let first = late_deltas.first().expect("deltas");
     assert!(
         first.starts_with("word0 word1 word2 word3 "),
@@ -157,8 +160,10 @@ async fn a_failed_run_is_retried_without_a_new_message_and_the_list_says_why_it_
     assert_eq!(last_text(&evs), "Finally.");
     assert_eq!(matching!(evs, EventBody::MessageUser { .. }).len(), 1);
     assert!(
-        statuses(&evs).iter().any(|(st, reason)| *st == AgentStatus::Thinking
-            && reason.as_deref() == Some("retry requested by user (REST)")),
+        statuses(&evs)
+            .iter()
+            .any(|(st, reason)| *st == AgentStatus::Thinking
+                && reason.as_deref() == Some("retry requested by user (REST)")),
         "{}",
         summary(&evs)
     );
@@ -279,7 +284,10 @@ turns:
     );
     let patch = diff["patch"].as_str().unwrap();
     assert!(patch.contains("+brand new"), "{patch}");
-    assert!(patch.contains("-before") && patch.contains("+after"), "{patch}");
+    assert!(
+        patch.contains("-before") && patch.contains("+after"),
+        "{patch}"
+    );
     assert_eq!(diff["against"], "the files as the agent started");
 }
 

@@ -466,21 +466,19 @@ async fn handle(
                 }
             }
         }
-        ClientMsg::Retry { agent_id } => {
-            match state.manager.retry(&agent_id, actor).await {
-                Ok(e) => {
-                    let _ = ctl.send(encode(&ServerMsg::Ack {
-                        for_op: "retry",
-                        agent_id: &agent_id,
-                        seq: Some(e.seq),
-                    }));
-                }
-                Err(e) => {
-                    let api: ApiError = e.into();
-                    reply_error(ctl, api.code, &api.message, Some(&agent_id));
-                }
+        ClientMsg::Retry { agent_id } => match state.manager.retry(&agent_id, actor).await {
+            Ok(e) => {
+                let _ = ctl.send(encode(&ServerMsg::Ack {
+                    for_op: "retry",
+                    agent_id: &agent_id,
+                    seq: Some(e.seq),
+                }));
             }
-        }
+            Err(e) => {
+                let api: ApiError = e.into();
+                reply_error(ctl, api.code, &api.message, Some(&agent_id));
+            }
+        },
         ClientMsg::Interrupt { agent_id } => match state.manager.interrupt(&agent_id) {
             Ok(_) => {
                 let _ = ctl.send(encode(&ServerMsg::Ack {

@@ -273,7 +273,12 @@ mod tests {
             retry_in_ms: None,
         };
         let user = EventBody::MessageUser { text: "hi".into() };
-        for (body, ends) in [(answer, true), (retry, true), (outage, false), (user, false)] {
+        for (body, ends) in [
+            (answer, true),
+            (retry, true),
+            (outage, false),
+            (user, false),
+        ] {
             let ch = Channel::new("a1");
             ch.send(delta(1, "partial"));
             let name = body.type_name();

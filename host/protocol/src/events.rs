@@ -582,7 +582,10 @@ mod error_code_tests {
             serde_json::json!({"code": "model_retry", "message": "m", "recoverable": true}),
         )
         .unwrap();
-        assert_eq!(old, EventBody::error(ErrorCode::ModelRetry, "m".into(), true));
+        assert_eq!(
+            old,
+            EventBody::error(ErrorCode::ModelRetry, "m".into(), true)
+        );
         let retry = EventBody::Error {
             code: ErrorCode::ModelRetry,
             message: "m".into(),

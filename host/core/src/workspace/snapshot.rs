@@ -103,7 +103,11 @@ impl Workspaces {
         }
         let tree = git.snapshot(&self.scratch(), None, true).await?;
         let commit = git
-            .commit_tree(&tree, &[], &format!("Paddock: the files as agent {agent} started"))
+            .commit_tree(
+                &tree,
+                &[],
+                &format!("Paddock: the files as agent {agent} started"),
+            )
             .await?;
         git.ok(&["update-ref", START, &commit]).await?;
         Ok(Snapshot::Taken(commit))
@@ -164,7 +168,15 @@ mod tests {
     fn the_caps_name_what_is_over() {
         assert_eq!(over_caps(10, 10), None);
         assert_eq!(over_caps(MAX_SNAPSHOT_FILES, MAX_SNAPSHOT_BYTES), None);
-        assert!(over_caps(MAX_SNAPSHOT_FILES + 1, 0).unwrap().contains("20000 files"));
-        assert!(over_caps(1, MAX_SNAPSHOT_BYTES + 1).unwrap().contains("200 MB"));
+        assert!(
+            over_caps(MAX_SNAPSHOT_FILES + 1, 0)
+                .unwrap()
+                .contains("20000 files")
+        );
+        assert!(
+            over_caps(1, MAX_SNAPSHOT_BYTES + 1)
+                .unwrap()
+                .contains("200 MB")
+        );
     }
 }

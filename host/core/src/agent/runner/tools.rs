@@ -768,7 +768,9 @@ mod tests {
         );
         assert_eq!(
             mcp_outcome(Err(McpError::UnknownTool("srv__x".into()))),
-            (RunOutcome::call(false), "unknown MCP tool `srv__x` (its server has not listed it)".into()
+            (
+                RunOutcome::call(false),
+                "unknown MCP tool `srv__x` (its server has not listed it)".into()
             )
         );
         assert_eq!(
@@ -784,7 +786,10 @@ mod tests {
         };
         assert_eq!(
             plugin_outcome(Err(ToolCallFailure::Call(timeout))),
-            (RunOutcome::call(false), "plugin `fs-tools` timed out after 5 ms".into())
+            (
+                RunOutcome::call(false),
+                "plugin `fs-tools` timed out after 5 ms".into()
+            )
         );
     }
 
@@ -793,16 +798,33 @@ mod tests {
         use serde_json::json;
         let end = |v: serde_json::Value| command_end(Some(&v));
         let ended = |exit_code, failed| Some(CommandEnd { exit_code, failed });
-        assert_eq!(end(json!({"exit_code": 0, "timed_out": false})), ended(Some(0), false));
-        assert_eq!(end(json!({"exit_code": 1, "timed_out": false})), ended(Some(1), true));
-        assert_eq!(end(json!({"exit_code": null, "timed_out": true})), ended(None, true));
-        assert_eq!(end(json!({"exit_code": null, "timed_out": false})), ended(None, true), "killed");
+        assert_eq!(
+            end(json!({"exit_code": 0, "timed_out": false})),
+            ended(Some(0), false)
+        );
+        assert_eq!(
+            end(json!({"exit_code": 1, "timed_out": false})),
+            ended(Some(1), true)
+        );
+        assert_eq!(
+            end(json!({"exit_code": null, "timed_out": true})),
+            ended(None, true)
+        );
+        assert_eq!(
+            end(json!({"exit_code": null, "timed_out": false})),
+            ended(None, true),
+            "killed"
+        );
         assert_eq!(
             end(json!({"exit_code": null, "running": true, "job_id": "j1"})),
             ended(None, false),
             "a background job still running"
         );
-        assert_eq!(end(json!({"job_id": "j1", "timeout_secs": 30})), None, "a job started");
+        assert_eq!(
+            end(json!({"job_id": "j1", "timeout_secs": 30})),
+            None,
+            "a job started"
+        );
         assert_eq!(end(json!({"exit_code": "1"})), None, "not a number");
         assert_eq!(command_end(None), None);
         assert_eq!(end(json!([1])), None);
@@ -833,7 +855,13 @@ mod tests {
             panic!("not a result");
         };
         assert_eq!(
-            (*success, *exit_code, *duration_ms, *approval_wait_ms, seen.as_str()),
+            (
+                *success,
+                *exit_code,
+                *duration_ms,
+                *approval_wait_ms,
+                seen.as_str()
+            ),
             (false, Some(2), 5, Some(900), "exit_code: 2")
         );
     }
@@ -869,13 +897,25 @@ mod tests {
             truncated_bytes,
             success,
             ..
-        } = tool_result(&c, RunOutcome::call(true), &long, 1000, (Duration::ZERO, None))
+        } = tool_result(
+            &c,
+            RunOutcome::call(true),
+            &long,
+            1000,
+            (Duration::ZERO, None),
+        )
         else {
             panic!("not a result");
         };
         assert!(success);
         assert!(content.len() < long.len() && truncated_bytes > 0, "cut");
-        let ok = tool_result(&c, RunOutcome::call(true), "fine", 1000, (Duration::ZERO, None));
+        let ok = tool_result(
+            &c,
+            RunOutcome::call(true),
+            "fine",
+            1000,
+            (Duration::ZERO, None),
+        );
         assert_eq!(failure_of(&ok), None, "a success is no failure");
         let refused = failed_result(&c, "refused by policy: x".into());
         assert_eq!(failure_of(&refused), Some("refused by policy: x".into()));
