@@ -212,7 +212,7 @@ turns:
     let id = s.create("loop forever").await;
     let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
     assert_eq!(last_status(&evs), AgentStatus::Error, "{}", summary(&evs));
-    let errors = matching!(evs, EventBody::Error { code, message, recoverable }
+    let errors = matching!(evs, EventBody::Error { code, message, recoverable, .. }
         if *code == paddock_protocol::events::ErrorCode::RepeatedToolFailure => (message, *recoverable));
     let (message, recoverable) = errors.first().expect("a repeated_tool_failure error");
     assert!(message.contains("read_file"));
@@ -856,6 +856,7 @@ async fn died_mid_call(
         EventBody::AgentStatus {
             status: AgentStatus::Thinking,
             reason: None,
+            code: None,
         },
         EventBody::MessageAssistant {
             text: None,
@@ -866,6 +867,7 @@ async fn died_mid_call(
         EventBody::AgentStatus {
             status: AgentStatus::ExecutingTool,
             reason: None,
+            code: None,
         },
         EventBody::ToolCall {
             call_id: "call_1".into(),

@@ -74,7 +74,7 @@ struct ErrorEvent {
 }
 
 fn the_error(evs: &[Event]) -> ErrorEvent {
-    matching!(evs, EventBody::Error { code, message, recoverable } => ErrorEvent {
+    matching!(evs, EventBody::Error { code, message, recoverable, .. } => ErrorEvent {
         code: *code,
         message: message.clone(),
         recoverable: *recoverable,

@@ -118,6 +118,7 @@ fn big_log(agent: &str, total: u64) -> Vec<Event> {
             EventBody::AgentStatus {
                 status: AgentStatus::Thinking,
                 reason: None,
+                code: None,
             },
             EventBody::MessageAssistant {
                 text: Some(format!("Reading file {turn}.txt.")),
@@ -160,6 +161,8 @@ fn big_log(agent: &str, total: u64) -> Vec<Event> {
                 duration_ms: 3,
                 truncated_bytes: 0,
                 stripped_chars: 0,
+                exit_code: None,
+                approval_wait_ms: None,
             },
             EventBody::MessageAssistant {
                 text: Some(format!("File {turn} is fine.")),
@@ -170,6 +173,7 @@ fn big_log(agent: &str, total: u64) -> Vec<Event> {
             EventBody::AgentStatus {
                 status: AgentStatus::Idle,
                 reason: None,
+                code: None,
             },
         ];
         // Whole turns only: the log ends at rest (idle), as a real one would.
@@ -215,10 +219,12 @@ fn thinker_log(agent: &str) -> Vec<Event> {
     let thinking = || EventBody::AgentStatus {
         status: AgentStatus::Thinking,
         reason: None,
+        code: None,
     };
     let idle = || EventBody::AgentStatus {
         status: AgentStatus::Idle,
         reason: None,
+        code: None,
     };
     let bodies = vec![
         EventBody::MessageUser {
@@ -232,6 +238,9 @@ fn thinker_log(agent: &str) -> Vec<Event> {
                       to provider `scripted` (model `scripted`) (text streamed so far is discarded)"
                     .into(),
             recoverable: true,
+            attempt: None,
+            max_attempts: None,
+            retry_in_ms: None,
         },
         EventBody::MessageAssistant {
             text: Some("The build is red because the colour test expects blue.".into()),

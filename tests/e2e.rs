@@ -38,4 +38,5 @@ mod sandbox_bwrap;
 mod sandbox_docker;
 mod scripted_model;
 mod sdk_walkthrough;
+mod truth;
 mod workspaces;

@@ -297,7 +297,7 @@ async fn after_outage(http: &reqwest::Client, server: &Server, steady: &str, sto
     let results = matching!(evs, EventBody::ToolResult { success, .. } => *success);
     assert_eq!(results.len(), 1, "the command ran once: {}", summary(&evs));
     assert!(results[0], "{}", summary(&evs));
-    let outages = matching!(evs, EventBody::Error { code, message, recoverable }
+    let outages = matching!(evs, EventBody::Error { code, message, recoverable, .. }
         if *code == paddock_protocol::events::ErrorCode::StoreUnavailable => (message, *recoverable));
     assert_eq!(outages.len(), 1, "{}", summary(&evs));
     let (message, recoverable) = outages[0];

@@ -383,7 +383,7 @@ fn assert_failed_over(evs: &[Event], primary: &RunningModel, fails_with: &str) {
     );
     assert!(u[0].3[0].message.contains(fails_with), "{:?}", u[0].3[0]);
     assert_eq!(u[1].3[0].why, SkipReason::CircuitOpen, "{u:?}");
-    let notes = matching!(evs, EventBody::Error { code, recoverable, message }
+    let notes = matching!(evs, EventBody::Error { code, recoverable, message, .. }
         if *code == ErrorCode::ModelFailover => (*recoverable, message.clone()));
     assert_eq!(notes.len(), 1, "{}", summary(evs));
     assert!(notes[0].0);

@@ -80,6 +80,11 @@ turns:
     );
     let second = &bash[1].1;
     assert!(second.contains("all tests passed"), "{second}");
+    // The failing run is a failed result with its exit code; the model saw
+    // it as it always did and went on (no repeated-failure stop).
+    let codes = matching!(evs, EventBody::ToolResult { tool, success, exit_code, .. }
+        if tool == "execute_bash" => (*success, *exit_code));
+    assert_eq!(codes, [(false, Some(1)), (true, Some(0))]);
     // Commands stream their output while they run.
     let streamed: String =
         matching!(evs, EventBody::ToolOutput { chunk, .. } => chunk.as_str()).concat();

@@ -83,7 +83,7 @@ pub fn last_text(evs: &[Event]) -> String {
 
 /// Every status change, in order, with its reason.
 pub fn statuses(evs: &[Event]) -> Vec<(AgentStatus, Option<String>)> {
-    matching!(evs, EventBody::AgentStatus { status, reason } => (*status, reason.clone()))
+    matching!(evs, EventBody::AgentStatus { status, reason, .. } => (*status, reason.clone()))
 }
 
 /// The latest status (an agent's log always has one).

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use paddock_core::agent::AgentConfig;
 use paddock_core::agent::resolve::{AgentRequest, ResolveError, Resolved, Resolver};
 pub use paddock_core::agent::resolve::{AgentTemplate, EXCLUSIVE, WorktreeRequest};
-use paddock_protocol::events::{AgentStatus, Event};
+use paddock_protocol::events::{AgentStatus, ErrorCode, Event};
 use paddock_sandbox::BackendKind;
 use paddock_store::AgentRecord;
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,15 @@ pub struct AgentView {
     pub name: String,
     /// Its status.
     pub status: AgentStatus,
+    /// Why it has that status, when the log says (the reason of its last
+    /// `agent.status` event: why it failed, hit a limit, was interrupted
+    /// or retried).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// The error code of the `error` that ended its last run (with
+    /// `error` and `limited`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<ErrorCode>,
     /// Its configuration.
     pub config: AgentConfig,
     /// Tokens, cost and tool calls so far.
@@ -50,6 +59,8 @@ impl AgentView {
             id: r.id,
             name: r.name,
             status: r.status,
+            status_reason: r.status_reason,
+            error_code: r.status_code,
             config: r.config,
             usage: r.usage,
             last_seq: r.last_seq,
@@ -219,6 +230,35 @@ pub async fn get(
     Ok(Json(AgentView::new(record(&state, &id).await?, &state)))
 }
 
+/// What the agent changed: for an agent in a git worktree, the
+/// worktree's diff (its branch against where it meets its base branch);
+/// for every other directory, the files now against the snapshot taken
+/// when the agent started (new, deleted and binary files included).
+/// 409 `snapshot_too_large` when the directory was too large to snapshot,
+/// `no_snapshot` when none was taken, `missing` when it is gone.
+#[utoipa::path(get, path = "/api/agents/{id}/diff", tag = "agents", operation_id = "agent_diff",
+    params(("id" = String, Path, description = "The agent's id.")),
+    responses((status = 200, body = paddock_core::workspace::Diff), (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody)))]
+pub async fn diff(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<paddock_core::workspace::Diff>, ApiError> {
+    let r = record(&state, &id).await?;
+    if let Some(ws) = &r.config.workspace_id
+        && let Ok(ws) = state.workspaces.get(ws).await
+        && ws.kind == paddock_core::workspace::WorkspaceKind::Worktree
+    {
+        return Ok(Json(state.workspaces.diff(&ws).await?));
+    }
+    Ok(Json(
+        state
+            .workspaces
+            .agent_diff(&id, &r.config.workspace)
+            .await?,
+    ))
+}
+
 /// `DELETE /api/agents/{id}` parameters.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -288,6 +328,25 @@ async fn live_or_stopped(state: &AppState, id: &str) -> Result<(), ApiError> {
         )),
         None => Err(ApiError::not_found(format!("no agent with id `{id}`"))),
     }
+}
+
+/// Re-run the last turn of an agent whose last run failed (`error`) or was
+/// stopped by a limit (`limited`): the model is asked again with the stored
+/// transcript, without a new user message. Recorded as an `agent.status`
+/// `thinking` event with the reason "retry requested by …"; answers with
+/// its seq.
+#[utoipa::path(post, path = "/api/agents/{id}/retry", tag = "agents", operation_id = "retry_agent",
+    params(("id" = String, Path, description = "The agent's id.")),
+    responses((status = 202, body = Accepted), (status = 404, body = super::error::ErrorBody),
+        (status = 409, description = "The agent is deleted, busy, or its last run did not fail", body = super::error::ErrorBody)))]
+pub async fn retry(
+    State(state): State<AppState>,
+    caller: super::auth::Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    live_or_stopped(&state, &id).await?;
+    let event = state.manager.retry(&id, &caller.actor("REST")).await?;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { seq: event.seq })))
 }
 
 /// The interrupt's effect.

@@ -1,7 +1,9 @@
 //! `/api/ws`: one WebSocket subscribes to any number of agents and receives
 //! their events in order, without gaps or duplicates: each subscription
 //! first listens on the bus, then replays the store after the client's
-//! `after`, then forwards live events, skipping what the replay already sent
+//! `after`, then the answer in progress (one `message.reasoning` and one
+//! `message.delta` with the whole text so far, when the agent is
+//! mid-answer), then forwards live events, skipping what the replay already sent
 //! and filling any gap from the store (the agent layer's
 //! [`Follow`](paddock_core::agent::follow::Follow)).
 //!
@@ -13,7 +15,8 @@
 //!
 //! Client → server: `{"op":"subscribe","agent_id","after"}`,
 //! `{"op":"unsubscribe","agent_id"}`, `{"op":"message","agent_id","text"}`,
-//! `{"op":"interrupt","agent_id"}`, `{"op":"approve","agent_id","call_id",
+//! `{"op":"interrupt","agent_id"}`, `{"op":"retry","agent_id"}` (as `POST
+//! /api/agents/{id}/retry`), `{"op":"approve","agent_id","call_id",
 //! "approved","reason"?,"remember"?}` (as `POST
 //! /api/agents/{id}/approvals/{call_id}`; a second decision gets an error
 //! with code `conflict`), `{"op":"watch_metrics","agent_id"?,"interval_ms"}`
@@ -33,12 +36,12 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use paddock_core::agent::follow::{Follow, Followed};
+use paddock_core::bus::Joined;
 use paddock_protocol::events::Event;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Outgoing messages queued per connection before its subscriptions are
@@ -122,6 +125,11 @@ pub(super) enum ClientMsg {
         text: String,
     },
     Interrupt {
+        agent_id: String,
+    },
+    /// Re-runs the last turn of a failed or limited agent (as `POST
+    /// /api/agents/{id}/retry`).
+    Retry {
         agent_id: String,
     },
     Approve {
@@ -376,8 +384,9 @@ async fn handle(
             if let Some(old) = subs.remove(&agent_id) {
                 old.abort();
             }
-            // Listen before replaying, so nothing falls between the two.
-            let rx = state.bus.subscribe(&agent_id);
+            // Listen before replaying, so nothing falls between the two;
+            // the answer in progress comes with the receiver.
+            let joined = state.bus.join(&agent_id);
             let _ = ctl.send(encode(&ServerMsg::Subscribed {
                 agent_id: &agent_id,
                 after,
@@ -386,7 +395,7 @@ async fn handle(
                 state.clone(),
                 agent_id.clone(),
                 after,
-                rx,
+                joined,
                 out.clone(),
                 ctl.clone(),
             ));
@@ -457,6 +466,19 @@ async fn handle(
                 }
             }
         }
+        ClientMsg::Retry { agent_id } => match state.manager.retry(&agent_id, actor).await {
+            Ok(e) => {
+                let _ = ctl.send(encode(&ServerMsg::Ack {
+                    for_op: "retry",
+                    agent_id: &agent_id,
+                    seq: Some(e.seq),
+                }));
+            }
+            Err(e) => {
+                let api: ApiError = e.into();
+                reply_error(ctl, api.code, &api.message, Some(&agent_id));
+            }
+        },
         ClientMsg::Interrupt { agent_id } => match state.manager.interrupt(&agent_id) {
             Ok(_) => {
                 let _ = ctl.send(encode(&ServerMsg::Ack {
@@ -505,11 +527,11 @@ async fn forward(
     state: AppState,
     agent: String,
     after: u64,
-    rx: broadcast::Receiver<Arc<Event>>,
+    joined: Joined,
     out: mpsc::Sender<Utf8Bytes>,
     ctl: mpsc::UnboundedSender<Utf8Bytes>,
 ) {
-    let mut follow = Follow::new(state.store.clone(), agent, after, rx);
+    let mut follow = Follow::joined(state.store.clone(), agent, after, joined);
     // The seq of the last stored event sent.
     let mut delivered = after;
     let lagged = loop {

@@ -42,8 +42,11 @@ pub enum AgentStatus {
     ExecutingTool,
     /// A tool call waits for a human's decision.
     WaitingApproval,
-    /// The last run failed; a new message starts again.
+    /// The last run failed; a new message (or a retry) starts again.
     Error,
+    /// The last run was stopped by a limit (turns, wall time, budget); a
+    /// new message (or a retry) starts again.
+    Limited,
     /// Deleted or shut down; takes no more messages.
     Stopped,
 }
@@ -57,6 +60,7 @@ impl AgentStatus {
             AgentStatus::ExecutingTool => "executing_tool",
             AgentStatus::WaitingApproval => "waiting_approval",
             AgentStatus::Error => "error",
+            AgentStatus::Limited => "limited",
             AgentStatus::Stopped => "stopped",
         }
     }
@@ -78,9 +82,14 @@ pub enum EventBody {
     AgentStatus {
         /// The new status.
         status: AgentStatus,
-        /// Why, when it is not obvious (an error, a limit, an interrupt).
+        /// Why, when it is not obvious (an error, a limit, an interrupt, a
+        /// retry).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// The code of the `error` event that ended the run (with `error`
+        /// and `limited`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ErrorCode>,
     },
     /// A user message.
     #[serde(rename = "message.user")]
@@ -156,8 +165,19 @@ pub enum EventBody {
         success: bool,
         /// The content the model sees (truncated, redacted).
         content: String,
-        /// Wall time in milliseconds.
+        /// The tool's own run time in milliseconds (from `tool.call` to
+        /// the result; the wait for a human is `approval_wait_ms`).
         duration_ms: u64,
+        /// For a tool that runs a command: its exit code (absent when the
+        /// tool reports none, e.g. killed by a signal or timed out). A
+        /// non-zero code, a timeout or a kill makes `success` false; the
+        /// model sees the same `content` either way.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        /// How long the call waited for a human's approval, in
+        /// milliseconds (absent when it did not wait).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        approval_wait_ms: Option<u64>,
         /// Bytes cut from the middle of the output (0: none).
         #[serde(default)]
         truncated_bytes: u64,
@@ -274,6 +294,15 @@ pub enum EventBody {
         message: String,
         /// Whether the agent carries on.
         recoverable: bool,
+        /// `model_retry`: the attempt that failed (1 for the first).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
+        /// `model_retry`: how many attempts the provider allows in all.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_attempts: Option<u32>,
+        /// `model_retry`: milliseconds until the next attempt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_in_ms: Option<u64>,
     },
 }
 
@@ -334,6 +363,18 @@ pub struct RememberRules {
 }
 
 impl EventBody {
+    /// An `error` event without retry figures.
+    pub fn error(code: ErrorCode, message: String, recoverable: bool) -> EventBody {
+        EventBody::Error {
+            code,
+            message,
+            recoverable,
+            attempt: None,
+            max_attempts: None,
+            retry_in_ms: None,
+        }
+    }
+
     /// The `type` string.
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -406,6 +447,7 @@ mod tests {
         let b = EventBody::AgentStatus {
             status: AgentStatus::ExecutingTool,
             reason: None,
+            code: None,
         };
         assert_eq!(b.type_name(), "agent.status");
         let back = EventBody::from_parts(b.type_name(), b.data()).unwrap();
@@ -459,6 +501,16 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Whether the code is a limit that stopped the run (turns, wall
+    /// time, a budget) rather than a failure: the agent's status is then
+    /// `limited`, not `error`.
+    pub fn is_limit(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::LimitTurns | ErrorCode::LimitTime | ErrorCode::BudgetExceeded
+        )
+    }
+
     /// Every code, in a stable order.
     pub const ALL: [ErrorCode; 10] = [
         ErrorCode::ModelRetry,
@@ -510,5 +562,58 @@ mod error_code_tests {
             assert!(seen.insert(code.as_str()), "{code} twice");
         }
         assert!(serde_json::from_str::<ErrorCode>("\"no_such_code\"").is_err());
+    }
+
+    #[test]
+    fn only_turns_time_and_budget_are_limits() {
+        let limits: Vec<&str> = ErrorCode::ALL
+            .into_iter()
+            .filter(|c| c.is_limit())
+            .map(ErrorCode::as_str)
+            .collect();
+        assert_eq!(limits, ["limit_turns", "budget_exceeded", "limit_time"]);
+    }
+
+    #[test]
+    fn old_error_and_tool_result_events_still_read() {
+        use super::EventBody;
+        let old = EventBody::from_parts(
+            "error",
+            serde_json::json!({"code": "model_retry", "message": "m", "recoverable": true}),
+        )
+        .unwrap();
+        assert_eq!(
+            old,
+            EventBody::error(ErrorCode::ModelRetry, "m".into(), true)
+        );
+        let retry = EventBody::Error {
+            code: ErrorCode::ModelRetry,
+            message: "m".into(),
+            recoverable: true,
+            attempt: Some(2),
+            max_attempts: Some(4),
+            retry_in_ms: Some(750),
+        };
+        assert_eq!(
+            retry.data(),
+            serde_json::json!({"code": "model_retry", "message": "m", "recoverable": true,
+                "attempt": 2, "max_attempts": 4, "retry_in_ms": 750})
+        );
+        let result = EventBody::from_parts(
+            "tool.result",
+            serde_json::json!({"call_id": "c", "tool": "t", "success": true, "content": "x",
+                "duration_ms": 3}),
+        )
+        .unwrap();
+        let EventBody::ToolResult {
+            exit_code,
+            approval_wait_ms,
+            ..
+        } = &result
+        else {
+            panic!("not a tool result");
+        };
+        assert_eq!((*exit_code, *approval_wait_ms), (None, None));
+        assert!(result.data().get("exit_code").is_none(), "absent, not null");
     }
 }

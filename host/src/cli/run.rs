@@ -406,11 +406,14 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
                 totals.3 += cost_usd;
                 totals.4 += masked_tokens_saved;
             }
-            EventBody::AgentStatus { status, reason }
+            EventBody::AgentStatus { status, reason, .. }
                 if event.seq > task_seq
                     && matches!(
                         status,
-                        AgentStatus::Idle | AgentStatus::Error | AgentStatus::Stopped
+                        AgentStatus::Idle
+                            | AgentStatus::Error
+                            | AgentStatus::Limited
+                            | AgentStatus::Stopped
                     ) =>
             {
                 outcome = Some((*status, reason.clone()));
@@ -581,6 +584,8 @@ mod tests {
                 duration_ms: 12,
                 truncated_bytes: 0,
                 stripped_chars: 0,
+                exit_code: None,
+                approval_wait_ms: None,
             },
             EventBody::ToolResult {
                 call_id: "c2".into(),
@@ -590,11 +595,16 @@ mod tests {
                 duration_ms: 3,
                 truncated_bytes: 0,
                 stripped_chars: 0,
+                exit_code: None,
+                approval_wait_ms: None,
             },
             EventBody::Error {
                 code: paddock_protocol::events::ErrorCode::ModelFailed,
                 message: "the model failed".into(),
                 recoverable: true,
+                attempt: None,
+                max_attempts: None,
+                retry_in_ms: None,
             },
             // Not shown: confined commands, statuses.
             EventBody::ToolCall {
@@ -607,6 +617,7 @@ mod tests {
             EventBody::AgentStatus {
                 status: paddock_protocol::events::AgentStatus::Idle,
                 reason: None,
+                code: None,
             },
         ];
         assert_eq!(

@@ -48,7 +48,7 @@
 
 use chrono::{DateTime, Utc};
 use paddock_protocol::agent::AgentConfig;
-use paddock_protocol::events::{AgentStatus, Event, EventBody};
+use paddock_protocol::events::{AgentStatus, ErrorCode, Event, EventBody};
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -94,6 +94,13 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "usage index",
         include_str!("../migrations/sqlite/0003_usage_index.sql"),
         include_str!("../migrations/postgres/0003_usage_index.sql"),
+    ),
+    // 4 is left for the providers' secrets (another branch).
+    (
+        5,
+        "status reason",
+        include_str!("../migrations/sqlite/0005_status_reason.sql"),
+        include_str!("../migrations/postgres/0005_status_reason.sql"),
     ),
 ];
 
@@ -367,6 +374,11 @@ pub struct AgentRecord {
     pub config: AgentConfig,
     /// The status of its last `agent.status` event (`idle` before any).
     pub status: AgentStatus,
+    /// That event's reason (why it failed, hit a limit, was interrupted
+    /// or retried).
+    pub status_reason: Option<String>,
+    /// That event's error code (with `error` and `limited`).
+    pub status_code: Option<ErrorCode>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When its record last changed (its last event's time, or its deletion).
@@ -1038,7 +1050,8 @@ impl Store {
 }
 
 /// The columns [`agent_from_row`] reads.
-const AGENT_COLUMNS: &str = "id, name, config, status, created_at, updated_at, deleted_at, \
+const AGENT_COLUMNS: &str = "id, name, config, status, status_reason, status_code, created_at, \
+     updated_at, deleted_at, \
      last_seq, model_calls, input_tokens, output_tokens, cached_tokens, cost_usd, tool_calls, \
      tool_failures";
 
@@ -1051,6 +1064,9 @@ struct Prepared<'a> {
     type_name: &'static str,
     data: String,
     status: Option<&'static str>,
+    /// With `status`: its reason and error code.
+    status_reason: Option<&'a str>,
+    status_code: Option<&'static str>,
     model_calls: i64,
     input_tokens: i64,
     output_tokens: i64,
@@ -1078,6 +1094,8 @@ impl<'a> Prepared<'a> {
             type_name: event.body.type_name(),
             data: event.body.data().to_string(),
             status: None,
+            status_reason: None,
+            status_code: None,
             model_calls: 0,
             input_tokens: 0,
             output_tokens: 0,
@@ -1092,7 +1110,15 @@ impl<'a> Prepared<'a> {
                     "agent.created is stored by create_agent".into(),
                 ));
             }
-            EventBody::AgentStatus { status, .. } => p.status = Some(status.as_str()),
+            EventBody::AgentStatus {
+                status,
+                reason,
+                code,
+            } => {
+                p.status = Some(status.as_str());
+                p.status_reason = reason.as_deref();
+                p.status_code = code.map(ErrorCode::as_str);
+            }
             EventBody::Usage {
                 input_tokens,
                 output_tokens,
@@ -1127,7 +1153,9 @@ macro_rules! move_agent_sql {
          model_calls = model_calls + $4, input_tokens = input_tokens + $5, \
          output_tokens = output_tokens + $6, cached_tokens = cached_tokens + $7, \
          cost_usd = cost_usd + $8, tool_calls = tool_calls + $9, \
-         tool_failures = tool_failures + $10 \
+         tool_failures = tool_failures + $10, \
+         status_reason = CASE WHEN $3 IS NULL THEN status_reason ELSE $13 END, \
+         status_code = CASE WHEN $3 IS NULL THEN status_code ELSE $14 END \
          WHERE id = $11 AND last_seq = $12"
     };
 }
@@ -1148,7 +1176,7 @@ async fn append_in(
             "WITH moved AS (",
             move_agent_sql!(),
             " RETURNING id) INSERT INTO events (agent_id, seq, ts, type, data) \
-             SELECT id, $1, $2, $13, $14 FROM moved"
+             SELECT id, $1, $2, $15, $16 FROM moved"
         ),
     };
     let mut query = sqlx::query(sql)
@@ -1163,7 +1191,9 @@ async fn append_in(
         .bind(p.tool_calls)
         .bind(p.tool_failures)
         .bind(p.agent_id)
-        .bind(seq - 1);
+        .bind(seq - 1)
+        .bind(p.status_reason)
+        .bind(p.status_code);
     if backend == Backend::Postgres {
         query = query.bind(p.type_name).bind(&p.data);
     }
@@ -1270,10 +1300,17 @@ fn agent_from_row(row: &AnyRow) -> Result<AgentRecord, StoreError> {
     let status: AgentStatus = serde_json::from_value(serde_json::Value::String(status))
         .map_err(|e| corrupt(format!("status: {e}")))?;
     let deleted_at: Option<i64> = row.try_get("deleted_at")?;
+    let status_code: Option<String> = row.try_get("status_code")?;
+    let status_code: Option<ErrorCode> = status_code
+        .map(|c| serde_json::from_value(serde_json::Value::String(c)))
+        .transpose()
+        .map_err(|e| corrupt(format!("status_code: {e}")))?;
     Ok(AgentRecord {
         name: row.try_get("name")?,
         config,
         status,
+        status_reason: row.try_get("status_reason")?,
+        status_code,
         created_at: DateTime::from_timestamp_nanos(row.try_get("created_at")?),
         updated_at: DateTime::from_timestamp_nanos(row.try_get("updated_at")?),
         deleted_at: deleted_at.map(DateTime::from_timestamp_nanos),

@@ -410,6 +410,7 @@ fn status(agent: &str, seq: u64, s: AgentStatus) -> Event {
         EventBody::AgentStatus {
             status: s,
             reason: None,
+            code: None,
         },
     )
 }
@@ -444,6 +445,7 @@ fn all_durable_bodies() -> Vec<EventBody> {
         EventBody::AgentStatus {
             status: AgentStatus::Thinking,
             reason: None,
+            code: None,
         },
         EventBody::MessageUser {
             text: "fix the bug — ünïcödé ✓".into(),
@@ -467,6 +469,7 @@ fn all_durable_bodies() -> Vec<EventBody> {
         EventBody::AgentStatus {
             status: AgentStatus::ExecutingTool,
             reason: Some("read_file".into()),
+            code: None,
         },
         EventBody::ToolCall {
             call_id: "call_1".into(),
@@ -488,6 +491,8 @@ fn all_durable_bodies() -> Vec<EventBody> {
             duration_ms: 12,
             truncated_bytes: 3,
             stripped_chars: 0,
+            exit_code: None,
+            approval_wait_ms: None,
         },
         EventBody::Usage {
             provider: "scripted".into(),
@@ -509,14 +514,19 @@ fn all_durable_bodies() -> Vec<EventBody> {
             code: paddock_protocol::events::ErrorCode::ModelRetry,
             message: "429 Too Many Requests".into(),
             recoverable: true,
+            attempt: None,
+            max_attempts: None,
+            retry_in_ms: None,
         },
         EventBody::AgentStatus {
             status: AgentStatus::WaitingApproval,
             reason: None,
+            code: None,
         },
         EventBody::AgentStatus {
             status: AgentStatus::Error,
             reason: Some("model_failed".into()),
+            code: None,
         },
         EventBody::PolicyDecision {
             call_id: "c2".into(),
@@ -564,6 +574,7 @@ fn all_durable_bodies() -> Vec<EventBody> {
         EventBody::AgentStatus {
             status: AgentStatus::Stopped,
             reason: None,
+            code: None,
         },
     ]
 }
@@ -911,6 +922,8 @@ async fn denormalised_status_usage_and_last_seq(url: String) {
                 duration_ms: 1,
                 truncated_bytes: 0,
                 stripped_chars: 0,
+                exit_code: None,
+                approval_wait_ms: None,
             },
         )
     };
@@ -1152,6 +1165,8 @@ async fn concurrent_appends_to_many_agents(url: String) {
                             duration_ms: 1,
                             truncated_bytes: 0,
                             stripped_chars: 0,
+                            exit_code: None,
+                            approval_wait_ms: None,
                         }
                     } else {
                         EventBody::MessageUser {

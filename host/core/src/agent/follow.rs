@@ -10,6 +10,14 @@
 //! delta (which carries the seq of the last stored event) is passed on once
 //! the follower has caught up to that seq, and dropped before.
 //!
+//! A follower made from a [`Joined`] (the receiver and the answer in
+//! progress, taken together under the channel's lock) delivers that
+//! partial answer — one `message.reasoning` and one `message.delta`
+//! carrying the whole text so far — right after the stored event it
+//! follows, before any later stored or live event: a subscriber that
+//! joins mid-answer sees the answer so far, then the rest, with no gap and
+//! no duplicate.
+//!
 //! When the bus drops events this follower had not read (it lagged), the
 //! next item is [`Followed::Lagged`]; a caller that keeps reading resumes
 //! from the store after the last seq yielded, with no gap and no duplicate
@@ -18,7 +26,7 @@
 //! channel (the agent was purged), the follower delivers what remains in
 //! the store and ends.
 
-use crate::bus::Bus;
+use crate::bus::{Bus, Joined};
 use paddock_protocol::events::Event;
 use paddock_store::{Store, StoreError};
 use std::collections::VecDeque;
@@ -69,6 +77,9 @@ pub struct Follow {
     held: Option<Arc<Event>>,
     /// The bus closed the agent's channel.
     closed: bool,
+    /// The answer in progress when the receiver was taken, delivered once
+    /// the stored event it follows (their seq) was.
+    partial: VecDeque<Arc<Event>>,
 }
 
 impl Follow {
@@ -89,12 +100,22 @@ impl Follow {
             ready: VecDeque::new(),
             held: None,
             closed: false,
+            partial: VecDeque::new(),
         }
     }
 
-    /// Subscribes to `agent` on `bus` and follows it after `after`.
+    /// Follows `agent` after `after` from `joined` (see [`Bus::join`]),
+    /// delivering its answer in progress in its place.
+    pub fn joined(store: Store, agent: impl Into<String>, after: u64, joined: Joined) -> Follow {
+        let mut follow = Follow::new(store, agent, after, joined.rx);
+        follow.partial = joined.partial.into();
+        follow
+    }
+
+    /// Subscribes to `agent` on `bus` and follows it after `after`, its
+    /// answer in progress included.
     pub fn subscribe(store: Store, bus: &Bus, agent: &str, after: u64) -> Follow {
-        Follow::new(store, agent, after, bus.subscribe(agent))
+        Follow::joined(store, agent, after, bus.join(agent))
     }
 
     /// The agent followed.
@@ -113,6 +134,17 @@ impl Follow {
     /// lost and the next call carries on.
     pub async fn next(&mut self) -> Result<Option<Followed>, StoreError> {
         loop {
+            // The answer in progress goes right after the stored event it
+            // follows; a follower already past it (a later `after`) drops it.
+            if let Some(seq) = self.partial.front().map(|e| e.seq) {
+                if seq == self.last {
+                    if let Some(e) = self.partial.pop_front() {
+                        return Ok(Some(Followed::Live(e)));
+                    }
+                } else if seq < self.last {
+                    self.partial.clear();
+                }
+            }
             if let Some(e) = self.ready.pop_front() {
                 self.last = e.seq;
                 return Ok(Some(Followed::Stored(Arc::new(e))));
@@ -310,6 +342,52 @@ mod tests {
         let _ = tx.send(Arc::new(user(2)));
         let _ = tx.send(delta(2, "on time"));
         assert_eq!(take(&mut f, 2).await, ["l2", "d2:on time"]);
+    }
+
+    #[tokio::test]
+    async fn a_late_joiner_gets_the_answer_so_far_after_the_event_it_follows() {
+        let (store, _dir) = store().await;
+        let bus = Bus::new();
+        let ch = bus.channel(AGENT);
+        for seq in 2..=3 {
+            store.append(&user(seq)).await.unwrap();
+            ch.send(Arc::new(user(seq)));
+        }
+        ch.send(delta(3, "Hello, "));
+        ch.send(delta(3, "wor"));
+        let joined = bus.join(AGENT);
+        // Stored and published after the join: it comes after the partial.
+        commit_on(&store, &ch, user(4)).await;
+        ch.send(delta(4, "ld"));
+        let mut f = Follow::joined(store.clone(), AGENT, 0, joined);
+        assert_eq!(
+            take(&mut f, 6).await,
+            ["s1", "s2", "s3", "d3:Hello, wor", "s4", "d4:ld"]
+        );
+        // Joined after the partial's event: delivered first.
+        let mut f = Follow::subscribe(store.clone(), &bus, AGENT, 4);
+        assert_eq!(take(&mut f, 1).await, ["d4:Hello, world"]);
+        // The answer stored ends the partial.
+        let answer = event(
+            5,
+            EventBody::MessageAssistant {
+                text: Some("Hello, world".into()),
+                tool_calls: Vec::new(),
+                reasoning: Vec::new(),
+                finish_reason: "stop".into(),
+            },
+        );
+        commit_on(&store, &ch, answer).await;
+        let mut f = Follow::subscribe(store.clone(), &bus, AGENT, 3);
+        assert_eq!(take(&mut f, 2).await, ["s4", "s5"]);
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(50), f.next()).await;
+        assert!(waited.is_err(), "no partial after the answer: {waited:?}");
+    }
+
+    /// Stores the event, then sends it on the channel, as an agent does.
+    async fn commit_on(store: &Store, ch: &crate::bus::Channel, e: Event) {
+        store.append(&e).await.unwrap();
+        ch.send(Arc::new(e));
     }
 
     #[tokio::test]

@@ -64,14 +64,14 @@ impl Manager {
             // A pending approval is not interrupted work: it stays pending.
             if busy && record.status != AgentStatus::WaitingApproval {
                 agent
-                    .append(EventBody::Error {
-                        code: ErrorCode::HostRestarted,
-                        message: format!(
+                    .append(EventBody::error(
+                        ErrorCode::HostRestarted,
+                        format!(
                             "the host restarted while the agent was {}; resuming where the log stands",
                             record.status.as_str()
                         ),
-                        recoverable: true,
-                    })
+                        true,
+                    ))
                     .await?;
                 tracing::info!(agent = %record.id, status = record.status.as_str(), "resuming agent");
             }
@@ -227,6 +227,7 @@ impl Manager {
             check_message(t)?;
         }
         let id = uuid::Uuid::new_v4().to_string();
+        self.snapshot(&id, &config).await;
         let now = chrono::Utc::now();
         let created = self.deps.redactor.redact_event(EventBody::AgentCreated {
             config: config.clone(),
@@ -262,10 +263,39 @@ impl Manager {
         Ok((agent, record))
     }
 
+    /// Takes the snapshot of the agent's directory as it starts, which its
+    /// diff is against — except in a git worktree, whose diff is its
+    /// branch's. A snapshot that cannot be taken is logged; the agent
+    /// starts anyway (its diff then says there is none).
+    async fn snapshot(&self, id: &str, config: &AgentConfig) {
+        let workspaces = &self.deps.workspaces;
+        if let Some(ws) = &config.workspace_id
+            && let Ok(ws) = workspaces.get(ws).await
+            && ws.kind == crate::workspace::WorkspaceKind::Worktree
+        {
+            return;
+        }
+        match workspaces.snapshot_agent(id, &config.workspace).await {
+            Ok(crate::workspace::snapshot::Snapshot::Taken(_)) => {}
+            Ok(crate::workspace::snapshot::Snapshot::TooLarge(why)) => {
+                tracing::info!(agent = %id, %why, "the agent's directory is too large to snapshot");
+            }
+            Err(e) => {
+                tracing::warn!(agent = %id, error = %e, "could not snapshot the agent's directory");
+            }
+        }
+    }
+
     /// Posts a user message to a running agent.
     pub async fn post_message(&self, id: &str, text: String) -> Result<Arc<Event>, AgentError> {
         check_message(&text)?;
         self.get(id)?.post_message(text).await
+    }
+
+    /// Re-runs the last turn of an agent whose last run failed or hit a
+    /// limit (see [`Agent::retry`]); returns the recorded status event.
+    pub async fn retry(&self, id: &str, by: &str) -> Result<Arc<Event>, AgentError> {
+        self.get(id)?.retry(by).await
     }
 
     /// Interrupts an agent; returns whether it was busy.
@@ -295,6 +325,9 @@ impl Manager {
         if purge && existed {
             self.deps.store.purge_agent(id).await?;
             self.deps.bus.remove(id);
+            if let Err(e) = self.deps.workspaces.remove_agent_snapshot(id).await {
+                tracing::warn!(agent = %id, error = %e, "could not remove the agent's snapshot");
+            }
         }
         Ok(existed || agent.is_some())
     }

@@ -365,6 +365,7 @@ impl Metrics {
             AgentStatus::ExecutingTool,
             AgentStatus::WaitingApproval,
             AgentStatus::Error,
+            AgentStatus::Limited,
             AgentStatus::Stopped,
         ] {
             let n = agent_statuses.iter().filter(|x| **x == s).count();

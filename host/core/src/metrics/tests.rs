@@ -40,6 +40,8 @@ fn result(tool: &str, ok: bool, ms: u64) -> EventBody {
         duration_ms: ms,
         truncated_bytes: 0,
         stripped_chars: 0,
+        exit_code: None,
+        approval_wait_ms: None,
     }
 }
 
@@ -65,6 +67,9 @@ fn counters_add_up_and_render_as_prometheus_text() {
             code: ErrorCode::ModelRetry,
             message: "x".into(),
             recoverable: true,
+            attempt: None,
+            max_attempts: None,
+            retry_in_ms: None,
         },
     ));
     let text = m
@@ -139,6 +144,8 @@ fn record(id: &str) -> paddock_store::AgentRecord {
         }))
         .unwrap(),
         status: AgentStatus::Idle,
+        status_reason: None,
+        status_code: None,
         created_at: Utc::now() - chrono::Duration::seconds(90),
         updated_at: Utc::now(),
         deleted_at: None,

@@ -30,7 +30,7 @@ const SAFE: &[&str] = &[
 /// Paddock's own directory in a workspace (the file tools keep the
 /// originals of edited files there): never part of a snapshot, so never
 /// diffed, committed or merged.
-const PADDOCK_EXCLUDE: &str = ":(exclude,top).paddock";
+pub(crate) const PADDOCK_EXCLUDE: &str = ":(exclude,top).paddock";
 
 /// Author and committer when git has none configured.
 const FALLBACK_NAME: &str = "Paddock";

@@ -3,7 +3,8 @@
 //! copied), as a git worktree on a new branch of a local repository, or by
 //! restoring a backup. This module owns their records, the allowed roots,
 //! reading their files, their diff against where they started, committing
-//! and merging worktrees into their source branch, and backups.
+//! and merging worktrees into their source branch, and backups; and the
+//! per-agent snapshots (`snapshot`) that show what one agent changed.
 //!
 //! Only worktrees run git against a repository: their git directory lives
 //! in the source repository, out of the agent's reach. Every other kind is
@@ -15,6 +16,7 @@ pub mod backup;
 pub mod files;
 pub mod git;
 pub mod paths;
+pub mod snapshot;
 
 use chrono::{DateTime, Utc};
 use git::{Conflict, FileChange, Git, MergeTree};
@@ -408,6 +410,41 @@ pub struct Workspaces {
 fn new_id(prefix: &str) -> String {
     let u = uuid::Uuid::new_v4().simple().to_string();
     format!("{prefix}-{}", &u[..12])
+}
+
+/// The changes from commit `base` (`against` says what it is) to `tree`,
+/// new, deleted and binary files included, as a unified diff cut at
+/// [`MAX_PATCH_BYTES`] with complete per-file counts.
+async fn diff_of(
+    git: &Git,
+    base: String,
+    against: String,
+    tree: &str,
+) -> Result<Diff, WorkspaceError> {
+    let files = git::changes(git, &base, tree).await?;
+    let out = git
+        .ok(&[
+            "diff",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-color",
+            "-M",
+            &base,
+            tree,
+        ])
+        .await?;
+    let truncated = out.stdout.len() > MAX_PATCH_BYTES;
+    let mut patch = out.stdout;
+    patch.truncate(MAX_PATCH_BYTES);
+    Ok(Diff {
+        additions: files.iter().filter_map(|f| f.additions).sum(),
+        deletions: files.iter().filter_map(|f| f.deletions).sum(),
+        base,
+        against,
+        files,
+        patch: String::from_utf8_lossy(&patch).into_owned(),
+        truncated,
+    })
 }
 
 /// Checks a workspace name.
@@ -996,30 +1033,7 @@ impl Workspaces {
                 tree,
             )
         };
-        let files = git::changes(&git, &base, &tree).await?;
-        let out = git
-            .ok(&[
-                "diff",
-                "--no-ext-diff",
-                "--no-textconv",
-                "--no-color",
-                "-M",
-                &base,
-                &tree,
-            ])
-            .await?;
-        let truncated = out.stdout.len() > MAX_PATCH_BYTES;
-        let mut patch = out.stdout;
-        patch.truncate(MAX_PATCH_BYTES);
-        Ok(Diff {
-            additions: files.iter().filter_map(|f| f.additions).sum(),
-            deletions: files.iter().filter_map(|f| f.deletions).sum(),
-            base,
-            against,
-            files,
-            patch: String::from_utf8_lossy(&patch).into_owned(),
-            truncated,
-        })
+        diff_of(&git, base, against, &tree).await
     }
 
     /// Where a worktree's changes start: the merge base of its branch and

@@ -590,3 +590,71 @@ async fn backups_round_trip_byte_for_byte_and_keep_the_newest() {
     assert!(!second.file.exists());
     assert_eq!(f.ws.backups(None).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_agents_snapshot_shows_what_it_changed_in_a_plain_directory() {
+    let f = fixture(3).await;
+    let dir = f.root.join("allowed").join("plain");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("keep.txt"), "same\n").unwrap();
+    std::fs::write(dir.join("edit.txt"), "before\n").unwrap();
+    std::fs::write(dir.join("gone.txt"), "bye\n").unwrap();
+    std::fs::write(dir.join(".gitignore"), "build/\n").unwrap();
+    std::fs::create_dir(dir.join("build")).unwrap();
+    std::fs::write(dir.join("build").join("out.o"), "ignored\n").unwrap();
+    let taken = f.ws.snapshot_agent("a1", &dir).await.unwrap();
+    assert!(matches!(taken, snapshot::Snapshot::Taken(_)), "{taken:?}");
+    // The agent's work: a new, an edited, a deleted, a binary and an
+    // ignored file.
+    std::fs::write(dir.join("new.txt"), "fresh\n").unwrap();
+    std::fs::write(dir.join("edit.txt"), "after\n").unwrap();
+    std::fs::remove_file(dir.join("gone.txt")).unwrap();
+    std::fs::write(dir.join("blob.bin"), [0u8, 1, 2, 0, 255]).unwrap();
+    std::fs::write(dir.join("build").join("more.o"), "ignored\n").unwrap();
+    let diff = f.ws.agent_diff("a1", &dir).await.unwrap();
+    let mut files: Vec<(&str, &str)> = diff
+        .files
+        .iter()
+        .map(|c| (c.path.as_str(), c.status.as_str()))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            ("blob.bin", "added"),
+            ("edit.txt", "modified"),
+            ("gone.txt", "deleted"),
+            ("new.txt", "added"),
+        ],
+        "{}",
+        diff.patch
+    );
+    assert!(diff.patch.contains("-before\n+after"), "{}", diff.patch);
+    assert!(diff.patch.contains("Binary files"), "{}", diff.patch);
+    assert_eq!(diff.against, "the files as the agent started");
+    // A second agent starting now sees none of the first one's changes.
+    f.ws.snapshot_agent("a2", &dir).await.unwrap();
+    assert!(f.ws.agent_diff("a2", &dir).await.unwrap().files.is_empty());
+    // No snapshot: said plainly; removed: gone.
+    let none = f.ws.agent_diff("a3", &dir).await.unwrap_err();
+    assert!(none.to_string().contains("no snapshot"), "{none}");
+    f.ws.remove_agent_snapshot("a1").await.unwrap();
+    assert!(f.ws.agent_diff("a1", &dir).await.is_err());
+}
+
+#[tokio::test]
+async fn a_directory_over_the_file_cap_is_not_snapshotted_and_its_diff_says_why() {
+    let f = fixture(3).await;
+    let dir = f.root.join("allowed").join("huge");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..=snapshot::MAX_SNAPSHOT_FILES {
+        std::fs::write(dir.join(format!("f{i}")), "").unwrap();
+    }
+    let taken = f.ws.snapshot_agent("big", &dir).await.unwrap();
+    assert!(
+        matches!(&taken, snapshot::Snapshot::TooLarge(why) if why.contains("20000 files")),
+        "{taken:?}"
+    );
+    let err = f.ws.agent_diff("big", &dir).await.unwrap_err();
+    assert!(err.to_string().contains("too large to snapshot"), "{err}");
+}

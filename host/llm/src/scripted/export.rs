@@ -268,6 +268,8 @@ mod tests {
                 duration_ms: 1,
                 truncated_bytes: 0,
                 stripped_chars: 0,
+                exit_code: None,
+                approval_wait_ms: None,
             },
             EventBody::ToolResult {
                 call_id: "call_2".into(),
@@ -277,6 +279,8 @@ mod tests {
                 duration_ms: 1,
                 truncated_bytes: 0,
                 stripped_chars: 0,
+                exit_code: None,
+                approval_wait_ms: None,
             },
             EventBody::MessageAssistant {
                 text: Some("Done: it was a typo.".into()),

@@ -82,6 +82,9 @@ pub(super) fn failover_note(from: &Target<'_>, error: &LlmError, to: &Target<'_>
             to.describe()
         ),
         recoverable: true,
+        attempt: None,
+        max_attempts: None,
+        retry_in_ms: None,
     }
 }
 
@@ -191,6 +194,7 @@ mod tests {
             code,
             message,
             recoverable,
+            ..
         } = failover_note(&ta, &e, &tb)
         else {
             panic!("not an error event");

@@ -134,6 +134,9 @@ impl Outage {
                 self.cause
             ),
             recoverable: true,
+            attempt: None,
+            max_attempts: None,
+            retry_in_ms: None,
         }
     }
 }
@@ -217,8 +220,9 @@ pub struct Agent {
     run_token: Mutex<CancellationToken>,
     stopped: AtomicBool,
     budget: RetryBudget,
-    /// Its live channel.
-    live: tokio::sync::broadcast::Sender<Arc<Event>>,
+    /// Its live channel (which keeps the answer in progress for late
+    /// subscribers).
+    live: Arc<crate::bus::Channel>,
     /// Its own policy rules, compiled.
     rules: Vec<Rule>,
     /// Woken when one of its approvals is decided.
@@ -266,7 +270,7 @@ impl Ending {
                 close: Some("not run: the user interrupted the agent"),
                 status: Some((AgentStatus::Idle, Some("interrupted by the user"))),
             },
-            // `fail` recorded the `error` status.
+            // `fail` recorded the `error` (or `limited`) status.
             Outcome::Failed => Ending {
                 close: Some("not run: the agent stopped on an error"),
                 status: None,
@@ -301,8 +305,18 @@ fn status_changes(current: AgentStatus, status: AgentStatus, has_reason: bool) -
 fn is_busy(status: AgentStatus) -> bool {
     !matches!(
         status,
-        AgentStatus::Idle | AgentStatus::Error | AgentStatus::Stopped
+        AgentStatus::Idle | AgentStatus::Error | AgentStatus::Limited | AgentStatus::Stopped
     )
+}
+
+/// The status a run stopped by an `error` with `code` leaves: `limited`
+/// for a limit (turns, wall time, budget), `error` for a failure.
+fn failed_status(code: ErrorCode) -> AgentStatus {
+    if code.is_limit() {
+        AgentStatus::Limited
+    } else {
+        AgentStatus::Error
+    }
 }
 
 impl Agent {
@@ -315,7 +329,7 @@ impl Agent {
         status: AgentStatus,
     ) -> Arc<Agent> {
         let budget = RetryBudget::new(config.limits.retry_budget);
-        let live = deps.bus.sender(&id);
+        let live = deps.bus.channel(&id);
         // Checked when the agent was created; should a stricter parser
         // refuse them now, every call asks rather than losing a `deny`.
         let rules = crate::policy::compile_all(&config.rules).unwrap_or_else(|e| {
@@ -477,7 +491,7 @@ impl Agent {
         if let EventBody::AgentStatus { status, .. } = &event.body {
             self.status.send_replace(*status);
         }
-        let _ = self.live.send(event.clone());
+        self.live.send(event.clone());
     }
 
     /// Broadcasts a live-only text delta, never stored. `text` comes out
@@ -498,7 +512,7 @@ impl Agent {
         if text.is_empty() {
             return;
         }
-        let _ = self.live.send(Arc::new(Event {
+        self.live.send(Arc::new(Event {
             seq: self.last_seq(),
             agent_id: self.id.clone(),
             ts: chrono::Utc::now(),
@@ -515,9 +529,48 @@ impl Agent {
         if !status_changes(self.status(), status, reason.is_some()) {
             return Ok(());
         }
-        self.append(EventBody::AgentStatus { status, reason })
-            .await?;
+        self.append(EventBody::AgentStatus {
+            status,
+            reason,
+            code: None,
+        })
+        .await?;
         Ok(())
+    }
+
+    /// Re-runs the last turn of an agent whose last run failed or was
+    /// stopped by a limit: the model is asked again with the stored
+    /// transcript, no new user message. Recorded first as an
+    /// `agent.status` `thinking` with the reason "retry requested by
+    /// `by`" (so a host that restarts meanwhile resumes the retry).
+    pub async fn retry(&self, by: &str) -> Result<Arc<Event>, AgentError> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(AgentError::Stopped(self.id.clone()));
+        }
+        let status = self.status();
+        if is_busy(status) {
+            return Err(AgentError::Conflict(format!(
+                "agent `{}` is busy (status `{}`): wait for it, or interrupt it",
+                self.id,
+                status.as_str()
+            )));
+        }
+        if !matches!(status, AgentStatus::Error | AgentStatus::Limited) {
+            return Err(AgentError::Conflict(format!(
+                "agent `{}` cannot be retried: its last run did not fail (status `{}`)",
+                self.id,
+                status.as_str()
+            )));
+        }
+        let event = self
+            .append_now(EventBody::AgentStatus {
+                status: AgentStatus::Thinking,
+                reason: Some(format!("retry requested by {by}")),
+                code: None,
+            })
+            .await?;
+        self.wake.notify_one();
+        Ok(event)
     }
 
     /// Stores a user message and wakes the agent. Messages sent while it
@@ -548,6 +601,7 @@ impl Agent {
             self.append_now(EventBody::AgentStatus {
                 status: AgentStatus::Stopped,
                 reason: Some(reason.to_string()),
+                code: None,
             })
             .await?;
         }
@@ -639,7 +693,10 @@ impl Agent {
     async fn run(&self, token: CancellationToken) -> Result<(), AgentError> {
         let mut transcript = self.load_transcript().await?;
         if transcript.next_step() == Step::Idle {
-            if !matches!(self.status(), AgentStatus::Idle | AgentStatus::Error) {
+            if !matches!(
+                self.status(),
+                AgentStatus::Idle | AgentStatus::Error | AgentStatus::Limited
+            ) {
                 self.set_status(AgentStatus::Idle, None).await?;
             }
             return Ok(());
@@ -672,17 +729,22 @@ impl Agent {
     }
 
     /// Stops the run on `failure`: records it (an unrecoverable `error`
-    /// event) and the `error` status.
+    /// event) and the status it leaves (`limited` for a limit, `error`
+    /// otherwise) with its reason and code.
     async fn fail(&self, failure: Failure) -> Result<Outcome, AgentError> {
         let Failure { code, message } = failure;
         tracing::info!(code = code.as_str(), %message, "agent run stopped");
-        self.append(EventBody::Error {
-            code,
-            message: message.clone(),
-            recoverable: false,
-        })
-        .await?;
-        self.set_status(AgentStatus::Error, Some(message)).await?;
+        self.append(EventBody::error(code, message.clone(), false))
+            .await?;
+        // Stopped is final: a run ending after a deletion changes nothing.
+        if self.status() != AgentStatus::Stopped {
+            self.append(EventBody::AgentStatus {
+                status: failed_status(code),
+                reason: Some(message),
+                code: Some(code),
+            })
+            .await?;
+        }
         Ok(Outcome::Failed)
     }
 }
@@ -744,12 +806,27 @@ mod tests {
     #[test]
     fn only_an_agent_at_work_is_busy() {
         use AgentStatus::*;
-        for status in [Idle, Error, Stopped] {
+        for status in [Idle, Error, Limited, Stopped] {
             assert!(!is_busy(status), "{status:?}");
         }
         for status in [Thinking, ExecutingTool, WaitingApproval] {
             assert!(is_busy(status), "{status:?}");
         }
+    }
+
+    #[test]
+    fn a_limit_leaves_limited_and_a_failure_error() {
+        assert_eq!(failed_status(ErrorCode::LimitTurns), AgentStatus::Limited);
+        assert_eq!(failed_status(ErrorCode::LimitTime), AgentStatus::Limited);
+        assert_eq!(
+            failed_status(ErrorCode::BudgetExceeded),
+            AgentStatus::Limited
+        );
+        assert_eq!(failed_status(ErrorCode::ModelFailed), AgentStatus::Error);
+        assert_eq!(
+            failed_status(ErrorCode::RepeatedToolFailure),
+            AgentStatus::Error
+        );
     }
 
     #[test]
@@ -790,6 +867,7 @@ mod tests {
             code,
             message,
             recoverable,
+            ..
         } = outage.event_body()
         else {
             panic!("not an error event");

@@ -104,7 +104,6 @@ impl Agent {
         gate: Option<Gate>,
         token: &CancellationToken,
     ) -> Result<ToolRun, AgentError> {
-        let started = Instant::now();
         // 1. Resolve.
         let (facts, arguments) = match self.resolve(call) {
             Ok(resolved) => resolved,
@@ -135,15 +134,21 @@ impl Agent {
                 Err(refusal) => return self.refuse(call, refusal).await,
             },
         };
-        // 3. Approval.
+        // 3. Approval (its wait is told apart from the run time).
+        let mut approval_wait = None;
         match standing.action {
             Action::Allow => {}
             Action::Deny => return self.refuse(call, denial(&standing.reasons)).await,
-            Action::Ask => match self.ask(call, &arguments, standing, token).await? {
-                Approval::Approved => {}
-                Approval::Refused(message) => return self.refuse(call, message).await,
-                Approval::Interrupted => return Ok(ToolRun::Interrupted),
-            },
+            Action::Ask => {
+                let asked = Instant::now();
+                let approval = self.ask(call, &arguments, standing, token).await?;
+                approval_wait = Some(asked.elapsed());
+                match approval {
+                    Approval::Approved => {}
+                    Approval::Refused(message) => return self.refuse(call, message).await,
+                    Approval::Interrupted => return Ok(ToolRun::Interrupted),
+                }
+            }
         }
         // 4. Run.
         self.set_status(AgentStatus::ExecutingTool, None).await?;
@@ -160,24 +165,33 @@ impl Agent {
             sandbox,
         })
         .await?;
-        let (success, raw) = match facts.kind {
+        // The run time starts once the call is recorded.
+        let started = Instant::now();
+        let (outcome, raw) = match facts.kind {
             ToolKind::Mcp => mcp_outcome(self.deps.mcp.call(&call.name, arguments, token).await),
             ToolKind::Plugin { exec } => self.call_plugin(call, exec).await?,
         };
         // 5. Result.
         let result = tool_result(
             call,
-            success,
+            outcome,
             &raw,
             self.deps.defaults.tool_output_max_bytes,
-            started.elapsed(),
+            (started.elapsed(), approval_wait),
         );
         if let EventBody::ToolResult { stripped_chars, .. } = &result
             && *stripped_chars > 0
         {
             tracing::warn!(tool = %call.name, stripped = *stripped_chars, "removed invisible characters from a tool result");
         }
-        let failed_with = failure_of(&result);
+        // A command that ran and exited non-zero is a failed result, but
+        // not a failed call: the model's repeated-failure count only
+        // counts calls that failed.
+        let failed_with = if outcome.call_failed {
+            failure_of(&result)
+        } else {
+            None
+        };
         let event = self.append(result).await?;
         Ok(ToolRun::Done(event, failed_with))
     }
@@ -278,7 +292,7 @@ impl Agent {
         &self,
         call: &ToolCallRequest,
         exec: bool,
-    ) -> Result<(bool, String), AgentError> {
+    ) -> Result<(RunOutcome, String), AgentError> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let git_mounts = if exec {
             self.deps
@@ -413,43 +427,109 @@ fn sandbox_label(kind: Option<BackendKind>) -> String {
     kind.map_or("unavailable", BackendKind::as_str).to_string()
 }
 
-/// Whether an MCP call succeeded, and its text (or error).
-fn mcp_outcome(result: Result<CallOutcome, McpError>) -> (bool, String) {
-    match result {
-        Ok(out) => (!out.is_error, out.text),
-        Err(e) => (false, e.to_string()),
+/// How a call that ran ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct RunOutcome {
+    /// The call itself failed (the tool returned an error): what the
+    /// model's repeated-failure count counts.
+    call_failed: bool,
+    /// The command it ran, for a tool that reports one (its structured
+    /// output has `exit_code`).
+    command: Option<CommandEnd>,
+}
+
+impl RunOutcome {
+    fn call(succeeded: bool) -> RunOutcome {
+        RunOutcome {
+            call_failed: !succeeded,
+            command: None,
+        }
+    }
+
+    /// Whether the result is a success: the call succeeded and the
+    /// command it ran (if any) exited 0.
+    fn success(self) -> bool {
+        !self.call_failed && !self.command.is_some_and(|c| c.failed)
     }
 }
 
-/// Whether a plugin call succeeded, and its content (or error).
-fn plugin_outcome(result: Result<ToolOutput, ToolCallFailure>) -> (bool, String) {
+/// How a command a tool ran ended, from the tool's structured output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct CommandEnd {
+    /// Its exit code (none when killed by a signal, timed out or still
+    /// running).
+    exit_code: Option<i32>,
+    /// Whether it failed: a non-zero exit, a timeout, or no exit code
+    /// while it is not running (killed).
+    failed: bool,
+}
+
+/// How the command ended, when a tool's structured output reports one
+/// (an object with an `exit_code` key, a number or null, as the shell
+/// plugin's `execute_bash` and `job` give; `timed_out` and `running`
+/// are read when present).
+fn command_end(structured: Option<&serde_json::Value>) -> Option<CommandEnd> {
+    let v = structured?.as_object()?;
+    let code = v.get("exit_code")?;
+    let exit_code = match code {
+        serde_json::Value::Null => None,
+        n => Some(i32::try_from(n.as_i64()?).ok()?),
+    };
+    let flag = |key: &str| v.get(key).and_then(serde_json::Value::as_bool) == Some(true);
+    let failed = match exit_code {
+        Some(code) => code != 0,
+        None => !flag("running"),
+    } || flag("timed_out");
+    Some(CommandEnd { exit_code, failed })
+}
+
+/// How an MCP call ended, and its text (or error).
+fn mcp_outcome(result: Result<CallOutcome, McpError>) -> (RunOutcome, String) {
     match result {
-        Ok(out) => (true, out.content),
-        Err(ToolCallFailure::Call(e)) => (false, e.to_string()),
-        Err(ToolCallFailure::Host(e)) => (false, e.to_string()),
+        Ok(out) => (RunOutcome::call(!out.is_error), out.text),
+        Err(e) => (RunOutcome::call(false), e.to_string()),
     }
 }
 
-/// The `tool.result` of a call that ran. Tool output is untrusted: what a
-/// reviewer cannot see never reaches the model, so invisible characters
-/// are removed; then it is cut to `max_bytes`.
+/// How a plugin call ended (with the command it ran, if it says), and its
+/// content (or error).
+fn plugin_outcome(result: Result<ToolOutput, ToolCallFailure>) -> (RunOutcome, String) {
+    match result {
+        Ok(out) => (
+            RunOutcome {
+                call_failed: false,
+                command: command_end(out.structured.as_ref()),
+            },
+            out.content,
+        ),
+        Err(ToolCallFailure::Call(e)) => (RunOutcome::call(false), e.to_string()),
+        Err(ToolCallFailure::Host(e)) => (RunOutcome::call(false), e.to_string()),
+    }
+}
+
+/// The `tool.result` of a call that ran, with its run time and the time
+/// it waited for approval. Tool output is untrusted: what a reviewer
+/// cannot see never reaches the model, so invisible characters are
+/// removed; then it is cut to `max_bytes`.
 fn tool_result(
     call: &ToolCallRequest,
-    success: bool,
+    outcome: RunOutcome,
     raw: &str,
     max_bytes: usize,
-    duration: Duration,
+    (duration, approval_wait): (Duration, Option<Duration>),
 ) -> EventBody {
     let (clean, stripped) = crate::policy::sanitize::strip_invisible(raw);
     let (content, cut) = truncate_output(&clean, max_bytes);
     EventBody::ToolResult {
         call_id: call.id.clone(),
         tool: call.name.clone(),
-        success,
+        success: outcome.success(),
         content,
         duration_ms: duration.as_millis() as u64,
         truncated_bytes: cut,
         stripped_chars: stripped,
+        exit_code: outcome.command.and_then(|c| c.exit_code),
+        approval_wait_ms: approval_wait.map(|w| w.as_millis() as u64),
     }
 }
 
@@ -463,6 +543,8 @@ pub(super) fn failed_result(call: &ToolCallRequest, content: String) -> EventBod
         duration_ms: 0,
         truncated_bytes: 0,
         stripped_chars: 0,
+        exit_code: None,
+        approval_wait_ms: None,
     }
 }
 
@@ -675,19 +757,19 @@ mod tests {
                 is_error: true,
                 text: "no such repo".into()
             })),
-            (false, "no such repo".into())
+            (RunOutcome::call(false), "no such repo".into())
         );
         assert_eq!(
             mcp_outcome(Ok(CallOutcome {
                 is_error: false,
                 text: "ok".into()
             })),
-            (true, "ok".into())
+            (RunOutcome::call(true), "ok".into())
         );
         assert_eq!(
             mcp_outcome(Err(McpError::UnknownTool("srv__x".into()))),
             (
-                false,
+                RunOutcome::call(false),
                 "unknown MCP tool `srv__x` (its server has not listed it)".into()
             )
         );
@@ -696,7 +778,7 @@ mod tests {
                 content: "file text".into(),
                 structured: None
             })),
-            (true, "file text".into())
+            (RunOutcome::call(true), "file text".into())
         );
         let timeout = paddock_plugins::CallError::Timeout {
             plugin: "fs-tools".into(),
@@ -704,7 +786,83 @@ mod tests {
         };
         assert_eq!(
             plugin_outcome(Err(ToolCallFailure::Call(timeout))),
-            (false, "plugin `fs-tools` timed out after 5 ms".into())
+            (
+                RunOutcome::call(false),
+                "plugin `fs-tools` timed out after 5 ms".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_command_that_exits_non_zero_times_out_or_is_killed_failed() {
+        use serde_json::json;
+        let end = |v: serde_json::Value| command_end(Some(&v));
+        let ended = |exit_code, failed| Some(CommandEnd { exit_code, failed });
+        assert_eq!(
+            end(json!({"exit_code": 0, "timed_out": false})),
+            ended(Some(0), false)
+        );
+        assert_eq!(
+            end(json!({"exit_code": 1, "timed_out": false})),
+            ended(Some(1), true)
+        );
+        assert_eq!(
+            end(json!({"exit_code": null, "timed_out": true})),
+            ended(None, true)
+        );
+        assert_eq!(
+            end(json!({"exit_code": null, "timed_out": false})),
+            ended(None, true),
+            "killed"
+        );
+        assert_eq!(
+            end(json!({"exit_code": null, "running": true, "job_id": "j1"})),
+            ended(None, false),
+            "a background job still running"
+        );
+        assert_eq!(
+            end(json!({"job_id": "j1", "timeout_secs": 30})),
+            None,
+            "a job started"
+        );
+        assert_eq!(end(json!({"exit_code": "1"})), None, "not a number");
+        assert_eq!(command_end(None), None);
+        assert_eq!(end(json!([1])), None);
+        // The content the model sees is the same; only the flag changes.
+        let (outcome, content) = plugin_outcome(Ok(ToolOutput {
+            content: "exit_code: 2".into(),
+            structured: Some(json!({"exit_code": 2, "timed_out": false})),
+        }));
+        assert_eq!(content, "exit_code: 2");
+        assert!(!outcome.call_failed && !outcome.success());
+        let c = call("execute_bash", "{}");
+        let result = tool_result(
+            &c,
+            outcome,
+            &content,
+            1000,
+            (Duration::from_millis(5), Some(Duration::from_millis(900))),
+        );
+        let EventBody::ToolResult {
+            success,
+            exit_code,
+            duration_ms,
+            approval_wait_ms,
+            content: seen,
+            ..
+        } = &result
+        else {
+            panic!("not a result");
+        };
+        assert_eq!(
+            (
+                *success,
+                *exit_code,
+                *duration_ms,
+                *approval_wait_ms,
+                seen.as_str()
+            ),
+            (false, Some(2), 5, Some(900), "exit_code: 2")
         );
     }
 
@@ -713,10 +871,10 @@ mod tests {
         let c = call("bash", "{}");
         let result = tool_result(
             &c,
-            false,
+            RunOutcome::call(false),
             "exit 1\u{202e}!",
             1000,
-            Duration::from_millis(42),
+            (Duration::from_millis(42), None),
         );
         assert_eq!(
             result,
@@ -728,6 +886,8 @@ mod tests {
                 duration_ms: 42,
                 truncated_bytes: 0,
                 stripped_chars: 1,
+                exit_code: None,
+                approval_wait_ms: None,
             }
         );
         assert_eq!(failure_of(&result), Some("exit 1!".into()));
@@ -737,13 +897,25 @@ mod tests {
             truncated_bytes,
             success,
             ..
-        } = tool_result(&c, true, &long, 1000, Duration::ZERO)
+        } = tool_result(
+            &c,
+            RunOutcome::call(true),
+            &long,
+            1000,
+            (Duration::ZERO, None),
+        )
         else {
             panic!("not a result");
         };
         assert!(success);
         assert!(content.len() < long.len() && truncated_bytes > 0, "cut");
-        let ok = tool_result(&c, true, "fine", 1000, Duration::ZERO);
+        let ok = tool_result(
+            &c,
+            RunOutcome::call(true),
+            "fine",
+            1000,
+            (Duration::ZERO, None),
+        );
         assert_eq!(failure_of(&ok), None, "a success is no failure");
         let refused = failed_result(&c, "refused by policy: x".into());
         assert_eq!(failure_of(&refused), Some("refused by policy: x".into()));

@@ -282,6 +282,8 @@ impl Agent {
             // Whether to ask for reasoning is the target's model's own.
             request.reasoning =
                 target.model.is_reasoning() || self.config.reasoning_effort.is_some();
+            // The provider's first try and its retries.
+            let max_attempts = target.provider.config.max_retries.saturating_add(1);
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<StreamNote>();
             let mut on_note = move |n: StreamNote| {
                 let _ = tx.send(n);
@@ -311,13 +313,13 @@ impl Agent {
                             "the run reached its wall-time limit during a model call".into(),
                         )));
                     }
-                    Some(note) = rx.recv() => self.on_note(note, &mut stream).await?,
+                    Some(note) = rx.recv() => self.on_note(note, &mut stream, max_attempts).await?,
                     result = call.as_mut() => break result,
                 }
             };
             drop(call);
             while let Ok(note) = rx.try_recv() {
-                self.on_note(note, &mut stream).await?;
+                self.on_note(note, &mut stream, max_attempts).await?;
             }
             let completion = match result {
                 Ok(c) => c,
@@ -372,8 +374,14 @@ impl Agent {
     /// Handles a note of the model stream: a text delta goes into the
     /// answer so far and, through its redacting stream, out to subscribers;
     /// a reasoning delta likewise, as `message.reasoning`; a retry discards
-    /// both and is recorded.
-    async fn on_note(&self, note: StreamNote, live: &mut LiveAnswer<'_>) -> Result<(), AgentError> {
+    /// both and is recorded (with the attempt, of `max_attempts`, and the
+    /// wait before the next).
+    async fn on_note(
+        &self,
+        note: StreamNote,
+        live: &mut LiveAnswer<'_>,
+        max_attempts: u32,
+    ) -> Result<(), AgentError> {
         match note {
             StreamNote::Delta(text) => {
                 live.first_text.get_or_insert_with(Instant::now);
@@ -389,7 +397,8 @@ impl Agent {
                 reason,
             } => {
                 live.discard();
-                self.append(retry_note(attempt, wait_ms, &reason)).await?;
+                self.append(retry_note(attempt, max_attempts, wait_ms, &reason))
+                    .await?;
             }
         }
         Ok(())
@@ -472,6 +481,9 @@ fn restart_note(message: String) -> EventBody {
         code: ErrorCode::HostRestarted,
         message,
         recoverable: true,
+        attempt: None,
+        max_attempts: None,
+        retry_in_ms: None,
     }
 }
 
@@ -492,17 +504,25 @@ fn escalation_note(failure: &Failure, router: &str, model: &str, count: u32) -> 
             failure.message
         ),
         recoverable: true,
+        attempt: None,
+        max_attempts: None,
+        retry_in_ms: None,
     }
 }
 
-/// The recoverable `error` event of a model attempt the client retries.
-fn retry_note(attempt: u32, wait_ms: u64, reason: &str) -> EventBody {
+/// The recoverable `error` event of a model attempt the client retries:
+/// attempt `attempt` of `max_attempts` failed, the next starts in
+/// `wait_ms`.
+fn retry_note(attempt: u32, max_attempts: u32, wait_ms: u64, reason: &str) -> EventBody {
     EventBody::Error {
         code: ErrorCode::ModelRetry,
         message: format!(
-            "model attempt {attempt} failed ({reason}); retrying in {wait_ms} ms (text streamed so far is discarded)"
+            "model attempt {attempt} of {max_attempts} failed ({reason}); retrying in {wait_ms} ms (text streamed so far is discarded)"
         ),
         recoverable: true,
+        attempt: Some(attempt),
+        max_attempts: Some(max_attempts),
+        retry_in_ms: Some(wait_ms),
     }
 }
 
@@ -753,6 +773,9 @@ mod tests {
                 code: ErrorCode::ModelFailed,
                 message: "the model call failed: 500 (router `r`: cheap model `mini`, 2 failure(s) in a row)".into(),
                 recoverable: true,
+                attempt: None,
+                max_attempts: None,
+                retry_in_ms: None,
             }
         );
     }
@@ -774,11 +797,14 @@ mod tests {
     #[test]
     fn a_retry_is_recorded_as_recoverable() {
         assert_eq!(
-            retry_note(2, 750, "HTTP 503"),
+            retry_note(2, 4, 750, "HTTP 503"),
             EventBody::Error {
                 code: ErrorCode::ModelRetry,
-                message: "model attempt 2 failed (HTTP 503); retrying in 750 ms (text streamed so far is discarded)".into(),
+                message: "model attempt 2 of 4 failed (HTTP 503); retrying in 750 ms (text streamed so far is discarded)".into(),
                 recoverable: true,
+                attempt: Some(2),
+                max_attempts: Some(4),
+                retry_in_ms: Some(750),
             }
         );
     }
