@@ -249,7 +249,7 @@ try {
     await page.getByTestId('side-panel').waitFor({ state: 'detached' }); // no column beside the chat at 375 px
     await page.getByRole('button', { name: 'Changes · Terminal · Files' }).click();
     const drawer = page.getByRole('dialog', { name: 'Changes, terminal and files' });
-    await drawer.getByTestId('call-changes').getByTestId('diff').getByText('+COLOR=blue').waitFor();
+    await drawer.getByTestId('diff').getByText('+COLOR=blue').first().waitFor();
     await axe(page, 'agent screen with the side panel drawer at 375px');
     await page.screenshot({ path: join(ART, 'agent-drawer-375.png') });
     await page.keyboard.press('Escape');

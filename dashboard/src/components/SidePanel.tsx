@@ -11,8 +11,9 @@ import { plainOutput, terminalEntries, type TerminalEntry, type Timeline } from 
 import { FileBrowser } from '../screens/Workspaces';
 import { Diff } from './Diff';
 import { callChange, stateText, timesText } from './ToolCall';
+import { ApiError } from '../api/client';
 import { Button, ErrorNote } from './ui';
-import { WorkspaceActions, WorkspaceDiffView, WorkspaceFacts, useWorkspace } from './Workspace';
+import { DiffView, WorkspaceActions, WorkspaceDiffView, WorkspaceFacts, useAgentDiff, useWorkspace } from './Workspace';
 
 export type PanelTab = 'changes' | 'terminal' | 'files';
 
@@ -139,14 +140,34 @@ function touched(tl: Timeline | null | undefined): { path: string; tools: string
   return [...byPath.values()];
 }
 
-const unmanaged = 'This agent works in a directory that is not a managed workspace, so its whole diff and file tree are not available here.';
+const unmanaged = 'This agent works in a directory that is not a managed workspace, so its file tree is not available here.';
 
-/** Without a managed workspace: the changes the agent's own calls made. */
-function CallChanges({ tl }: { tl: Timeline | null | undefined }) {
+/** An agent on a plain directory: the directory against the snapshot taken when the agent started. */
+function AgentChangesTab({ agentId, tl, activity }: { agentId: string; tl: Timeline | null | undefined; activity: string }) {
+  const diff = useAgentDiff(agentId);
+  const qc = useQueryClient();
+  const seen = useRef(activity);
+  useEffect(() => {
+    if (seen.current === activity) return;
+    seen.current = activity;
+    void qc.invalidateQueries({ queryKey: ['agent-diff', agentId] });
+  }, [qc, agentId, activity]);
+  // No snapshot (an agent from before snapshots, or a directory too large
+  // to snapshot): what its own calls changed, with why.
+  if (diff.error instanceof ApiError && diff.error.status === 409) return <CallChanges tl={tl} why={diff.error.message} />;
+  return (
+    <div className="flex flex-col gap-3" data-testid="workspace-panel">
+      <DiffView diff={diff} title="Changes since the agent started" />
+    </div>
+  );
+}
+
+/** Without a snapshot: the changes the agent's own calls made. */
+function CallChanges({ tl, why }: { tl: Timeline | null | undefined; why: string }) {
   const files = touched(tl).filter((f) => f.diffs.length > 0);
   return (
     <div className="flex flex-col gap-2" data-testid="call-changes">
-      <p className="text-sm">{unmanaged} The changes its own calls made:</p>
+      <p className="text-sm">{why} The changes its own calls made:</p>
       {files.length === 0 && <p className="text-sm">None yet.</p>}
       {files.flatMap((f) => f.diffs.map((d) => <Diff key={d.key} diff={d.diff} label={f.path} />))}
     </div>
@@ -176,7 +197,17 @@ function CallFiles({ tl }: { tl: Timeline | null | undefined }) {
 }
 
 /** The tabs and their panels. */
-export function SidePanel({ workspaceId, tl, activity }: { workspaceId: string | null | undefined; tl: Timeline | null | undefined; activity: string }) {
+export function SidePanel({
+  agentId,
+  workspaceId,
+  tl,
+  activity,
+}: {
+  agentId: string;
+  workspaceId: string | null | undefined;
+  tl: Timeline | null | undefined;
+  activity: string;
+}) {
   const [tab, setTab] = useState<PanelTab>('changes');
   // A panel is mounted once first shown, then kept (its state, its queries).
   const [seen, setSeen] = useState<Record<PanelTab, boolean>>({ changes: true, terminal: false, files: false });
@@ -200,7 +231,7 @@ export function SidePanel({ workspaceId, tl, activity }: { workspaceId: string |
   };
   const commands = terminalEntries(tl?.items ?? []).length;
   const panels: Record<PanelTab, ReactNode> = {
-    changes: workspaceId ? <ChangesTab id={workspaceId} activity={activity} /> : <CallChanges tl={tl} />,
+    changes: workspaceId ? <ChangesTab id={workspaceId} activity={activity} /> : <AgentChangesTab agentId={agentId} tl={tl} activity={activity} />,
     terminal: <TerminalTab tl={tl} />,
     files: workspaceId ? <FileBrowser id={workspaceId} /> : <CallFiles tl={tl} />,
   };

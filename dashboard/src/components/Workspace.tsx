@@ -5,7 +5,7 @@
 
 import { type ReactNode, useEffect, useMemo, useRef, useState } from 'react';
 import { Link } from 'react-router-dom';
-import { useMutation, useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
+import { type UseQueryResult, useMutation, useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { ApiError, get, post } from '../api/client';
 import type { Backup, Committed, Conflict, FileChange, MergeConflicts, Merged, WorkspaceDiff, WorkspaceView } from '../api/types';
 import { Diff } from './Diff';
@@ -20,6 +20,11 @@ export function useWorkspace(id: string) {
 
 export function useWorkspaceDiff(id: string) {
   return useQuery({ queryKey: ['workspace-diff', id], queryFn: () => get<WorkspaceDiff>(`/api/workspaces/${enc(id)}/diff`), enabled: !!id });
+}
+
+/** What an agent changed (a worktree's diff, or a directory against the snapshot taken when the agent started). */
+export function useAgentDiff(agentId: string) {
+  return useQuery({ queryKey: ['agent-diff', agentId], queryFn: () => get<WorkspaceDiff>(`/api/agents/${enc(agentId)}/diff`), enabled: !!agentId });
 }
 
 /** After anything that changes a workspace: its view, diff, files and backups are read again. */
@@ -72,7 +77,11 @@ function FileRow({ f }: { f: FileChange }) {
 
 /** The changes of a workspace since it started: changed files, then the patch file by file. */
 export function WorkspaceDiffView({ id, title = 'Changes' }: { id: string; title?: string }) {
-  const diff = useWorkspaceDiff(id);
+  return <DiffView diff={useWorkspaceDiff(id)} title={title} />;
+}
+
+/** A diff as read: changed files, then the patch file by file. */
+export function DiffView({ diff, title = 'Changes' }: { diff: UseQueryResult<WorkspaceDiff>; title?: string }) {
   const d = diff.data;
   const patches = useMemo(() => splitPatch(d?.patch ?? ''), [d?.patch]);
   return (

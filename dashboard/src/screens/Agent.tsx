@@ -87,7 +87,7 @@ function AgentPage({ id, agent, error }: { id: string; agent: AgentView | undefi
   const tl = replayed ?? live;
   const workspaceId = agent?.config.workspace_id;
   const pending = replay ? [] : Object.values(live?.pending ?? {});
-  const panel = <SidePanel workspaceId={workspaceId} tl={tl} activity={`${status ?? ''}:${live?.usage.toolCalls ?? 0}`} />;
+  const panel = <SidePanel agentId={id} workspaceId={workspaceId} tl={tl} activity={`${status ?? ''}:${live?.usage.toolCalls ?? 0}`} />;
 
   return (
     <div className="flex flex-col gap-4 lg:grid lg:grid-cols-[minmax(0,1fr)_minmax(22rem,40%)] lg:items-start lg:gap-6">
