@@ -226,7 +226,9 @@ turns:
     assert_eq!(b["spent_today_usd"], 0.0);
 
     let first = s.create("hello").await;
-    let evs = s.wait_status(&first, 2, &["idle", "error", "limited"]).await;
+    let evs = s
+        .wait_status(&first, 2, &["idle", "error", "limited"])
+        .await;
     assert_eq!(last_text(&evs), "Hello.", "{}", summary(&evs));
     let spent: f64 = matching!(evs, EventBody::Usage { cost_usd, .. } => cost_usd)
         .into_iter()
@@ -263,7 +265,9 @@ turns:
     assert_eq!(b["monthly_usd"], 50.0);
 
     let second = s.create("hello again").await;
-    let evs = s.wait_status(&second, 2, &["idle", "error", "limited"]).await;
+    let evs = s
+        .wait_status(&second, 2, &["idle", "error", "limited"])
+        .await;
     let err = the_error(&evs);
     assert_eq!(
         err.code,
@@ -433,7 +437,9 @@ turns:
     assert_eq!(routers[0]["escalate_after_failures"], 2);
     // An agent with a plain model records no route.
     let plain = s.create("make it blue").await;
-    let evs = s.wait_status(&plain, 2, &["idle", "error", "limited"]).await;
+    let evs = s
+        .wait_status(&plain, 2, &["idle", "error", "limited"])
+        .await;
     assert!(
         matching!(evs, EventBody::Usage { route, .. } => route.is_none())
             .into_iter()
