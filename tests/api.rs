@@ -2850,6 +2850,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/agents/{id}", &["get", "delete"]),
     ("/api/agents/{id}/messages", &["post"]),
     ("/api/agents/{id}/interrupt", &["post"]),
+    ("/api/agents/{id}/retry", &["post"]),
+    ("/api/agents/{id}/diff", &["get"]),
     ("/api/agents/{id}/events", &["get"]),
     ("/api/config/agent-templates", &["get", "post"]),
     (

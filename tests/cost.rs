@@ -112,7 +112,7 @@ turns:
         let id = s
             .create_with("look around", json!({"limits": limits}))
             .await;
-        let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+        let evs = s.wait_status(&id, 2, &["idle", "error", "limited"]).await;
         let err = the_error(&evs);
         assert_eq!(
             err.code,
@@ -127,20 +127,22 @@ turns:
         assert!(message.contains("$0.200000 spent"), "{message}");
         assert!(message.contains("nothing was sent"), "{message}");
         let (status, reason) = status_of(&evs);
-        assert_eq!(status, AgentStatus::Error);
+        assert_eq!(status, AgentStatus::Limited, "a budget is a limit");
         assert_eq!(reason.as_deref(), Some(message));
         // One call was made and paid; the second was never sent.
         let usage = matching!(evs, EventBody::Usage { cost_usd, .. } => *cost_usd);
         assert_eq!(usage, [cost("scripted", 100_000, 0, 50_000)]);
         assert_eq!(requests_of(&s, &id).await.len(), 1, "{}", summary(&evs));
         assert_eq!(matching!(evs, EventBody::ToolResult { .. }).len(), 1);
-        assert_eq!(s.agent(&id).await["status"], "error");
+        let agent = s.agent(&id).await;
+        assert_eq!(agent["status"], "limited");
+        assert_eq!(agent["error_code"], "budget_exceeded");
     }
     // A budget with room lets the same run finish.
     let id = s
         .create_with("look around", json!({"limits": {"daily_usd": 1.0}}))
         .await;
-    let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+    let evs = s.wait_status(&id, 2, &["idle", "error", "limited"]).await;
     assert_eq!(last_text(&evs), "Never sent.", "{}", summary(&evs));
     // Budgets are checked at creation.
     let r = s
@@ -175,7 +177,7 @@ async fn a_model_without_a_price_cannot_be_budgeted() {
             json!({"model": {"provider": "scripted", "model": "local"}, "limits": {"daily_usd": 5}}),
         )
         .await;
-    let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+    let evs = s.wait_status(&id, 2, &["idle", "error", "limited"]).await;
     let err = the_error(&evs);
     assert_eq!(
         err.code,
@@ -192,7 +194,7 @@ async fn a_model_without_a_price_cannot_be_budgeted() {
             json!({"model": {"provider": "scripted", "model": "local"}}),
         )
         .await;
-    let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+    let evs = s.wait_status(&id, 2, &["idle", "error", "limited"]).await;
     assert_eq!(last_text(&evs), "Hi.", "{}", summary(&evs));
     assert!(!matching!(evs, EventBody::Usage { price_known, .. } => *price_known)[0]);
 }
@@ -224,7 +226,9 @@ turns:
     assert_eq!(b["spent_today_usd"], 0.0);
 
     let first = s.create("hello").await;
-    let evs = s.wait_status(&first, 2, &["idle", "error"]).await;
+    let evs = s
+        .wait_status(&first, 2, &["idle", "error", "limited"])
+        .await;
     assert_eq!(last_text(&evs), "Hello.", "{}", summary(&evs));
     let spent: f64 = matching!(evs, EventBody::Usage { cost_usd, .. } => cost_usd)
         .into_iter()
@@ -261,7 +265,9 @@ turns:
     assert_eq!(b["monthly_usd"], 50.0);
 
     let second = s.create("hello again").await;
-    let evs = s.wait_status(&second, 2, &["idle", "error"]).await;
+    let evs = s
+        .wait_status(&second, 2, &["idle", "error", "limited"])
+        .await;
     let err = the_error(&evs);
     assert_eq!(
         err.code,
@@ -274,7 +280,7 @@ turns:
             .contains("global daily budget (budgets.daily_usd)"),
         "{err:?}"
     );
-    assert_eq!(status_of(&evs).0, AgentStatus::Error);
+    assert_eq!(status_of(&evs).0, AgentStatus::Limited);
     assert!(requests_of(&s, &second).await.is_empty());
     assert_eq!(model_requests(&s).await.len(), 1);
 
@@ -295,7 +301,7 @@ turns:
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let evs = s.wait_status(&second, last + 1, &["error"]).await;
+    let evs = s.wait_status(&second, last + 1, &["limited"]).await;
     assert_eq!(
         the_error(&evs).code,
         paddock_protocol::events::ErrorCode::BudgetExceeded
@@ -355,7 +361,7 @@ turns:
     let id = s
         .create_with("make it blue", json!({"router": "auto"}))
         .await;
-    let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+    let evs = s.wait_status(&id, 2, &["idle", "error", "limited"]).await;
     assert_eq!(last_text(&evs), "Done.", "{}", summary(&evs));
     assert_eq!(
         std::fs::read_to_string(s.workspace.path().join("config.txt")).unwrap(),
@@ -431,7 +437,9 @@ turns:
     assert_eq!(routers[0]["escalate_after_failures"], 2);
     // An agent with a plain model records no route.
     let plain = s.create("make it blue").await;
-    let evs = s.wait_status(&plain, 2, &["idle", "error"]).await;
+    let evs = s
+        .wait_status(&plain, 2, &["idle", "error", "limited"])
+        .await;
     assert!(
         matching!(evs, EventBody::Usage { route, .. } => route.is_none())
             .into_iter()
@@ -485,7 +493,7 @@ turns:
     let id = s
         .create_with("find the file", json!({"router": "auto"}))
         .await;
-    let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+    let evs = s.wait_status(&id, 2, &["idle", "error", "limited"]).await;
     assert_eq!(last_text(&evs), "Found nothing.", "{}", summary(&evs));
     assert_eq!(
         request_models(&requests_of(&s, &id).await),
@@ -551,7 +559,7 @@ strong = {{provider = "flaky", model = "big"}}
         http: common::client(),
     };
     let id = s.create_with("hi", json!({"router": "flaky"})).await;
-    let evs = s.wait_status(&id, 2, &["idle", "error"]).await;
+    let evs = s.wait_status(&id, 2, &["idle", "error", "limited"]).await;
     assert_eq!(last_text(&evs), "Hello.", "{}", summary(&evs));
     assert_eq!(
         request_models(&requests_of(&s, &id).await),

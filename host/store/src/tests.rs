@@ -960,9 +960,37 @@ async fn denormalised_status_usage_and_last_seq(url: String) {
     );
     assert!(d.updated_at >= last.ts);
     assert_eq!(store.last_seq("d").await.unwrap(), 9);
+    assert_eq!((d.status_reason.as_deref(), d.status_code), (None, None));
+    // The last status's reason and code are kept until the next status.
+    let failed = event(
+        "d",
+        10,
+        EventBody::AgentStatus {
+            status: AgentStatus::Limited,
+            reason: Some("the run used its 3 turns".into()),
+            code: Some(ErrorCode::LimitTurns),
+        },
+    );
+    store.append(&failed).await.unwrap();
+    store.append(&user("d", 11, "again")).await.unwrap();
+    let d = store.get_agent("d").await.unwrap().unwrap();
+    assert_eq!(d.status, AgentStatus::Limited);
+    assert_eq!(
+        (d.status_reason.as_deref(), d.status_code),
+        (
+            Some("the run used its 3 turns"),
+            Some(ErrorCode::LimitTurns)
+        )
+    );
     // The list carries the same record, without replaying anything.
     let listed = store.list_agents(false).await.unwrap();
     assert_eq!(listed, vec![d]);
+    store
+        .append(&status("d", 12, AgentStatus::Thinking))
+        .await
+        .unwrap();
+    let d = store.get_agent("d").await.unwrap().unwrap();
+    assert_eq!((d.status_reason, d.status_code), (None, None));
 }
 
 async fn delete_keeps_history_and_purge_removes_it(url: String) {
