@@ -6,7 +6,7 @@ use paddock_protocol::llm::WireApi;
 use serde::{Deserialize, Serialize};
 
 /// One OpenAI-compatible endpoint.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// The name agents refer to it by.
@@ -92,7 +92,7 @@ impl ProviderConfig {
 /// from [`Price::default_for`] (the OpenAI models Paddock knows); a model
 /// with neither has an unknown price, and its calls are recorded as
 /// unpriced — never as free.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Its name at the provider.
@@ -122,7 +122,7 @@ pub struct ModelConfig {
 
 /// Another place serving a model: a provider of `paddock.toml` and the
 /// model's name there (an Azure deployment, another region).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailoverTarget {
     /// The provider.
