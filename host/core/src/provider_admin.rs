@@ -386,11 +386,25 @@ impl ProviderAdmin {
         {
             return invalid("api_key_env: must be the name of an environment variable".into());
         }
-        if config.breaker_failures == 0 {
-            return invalid("breaker_failures: must be at least 1".into());
+        const HOUR_MS: u64 = 3_600_000;
+        if config.max_retries > 100 {
+            return invalid("max_retries: must be at most 100".into());
         }
-        if config.idle_timeout_ms == 0 {
-            return invalid("idle_timeout_ms: must be at least 1".into());
+        if !(1..=1000).contains(&config.breaker_failures) {
+            return invalid("breaker_failures: must be 1 to 1000".into());
+        }
+        for (field, ms, min) in [
+            ("initial_backoff_ms", config.initial_backoff_ms, 0),
+            ("max_backoff_ms", config.max_backoff_ms, 0),
+            ("idle_timeout_ms", config.idle_timeout_ms, 1),
+            ("breaker_cooldown_ms", config.breaker_cooldown_ms, 0),
+        ] {
+            if !(min..=24 * HOUR_MS).contains(&ms) {
+                return invalid(format!(
+                    "{field}: must be {min} to {} (a day)",
+                    24 * HOUR_MS
+                ));
+            }
         }
         if config.initial_backoff_ms > config.max_backoff_ms {
             return invalid("initial_backoff_ms: must not exceed max_backoff_ms".into());
@@ -403,8 +417,10 @@ impl ProviderAdmin {
             if !seen.insert(m.name.as_str()) {
                 return invalid(format!("models[{i}].name: `{}` is listed twice", m.name));
             }
-            if m.context_window == 0 {
-                return invalid(format!("models[{i}].context_window: must be at least 1"));
+            if !(1..=100_000_000).contains(&m.context_window) {
+                return invalid(format!(
+                    "models[{i}].context_window: must be 1 to 100000000"
+                ));
             }
             for (field, price) in [
                 ("input_per_mtok", m.input_per_mtok),

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// The name agents refer to it by.
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub name: String,
     /// The API base, e.g. `https://api.openai.com/v1`.
+    #[schema(pattern = r"^https?://")]
     pub base_url: String,
     /// The environment variable holding the API key (never the key itself).
     #[serde(default)]
