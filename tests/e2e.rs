@@ -31,6 +31,7 @@ mod metrics;
 mod openapi;
 mod plugin_host;
 mod policy;
+mod providers;
 mod redaction;
 mod responses;
 mod sandbox;

@@ -73,6 +73,21 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401",
 [[operations]]
 include-operation-id = "add_rule"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
+# A provider's name must be free (and not the reserved `test`), its
+# failover targets must exist, its backoffs must be in order; a default
+# model's provider must be usable.
+[[operations]]
+include-operation-id = "create_provider"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
+[[operations]]
+include-operation-id = "put_provider"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
+[[operations]]
+include-operation-id = "test_unsaved_provider"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
+[[operations]]
+include-operation-id = "put_default_model"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
 # `from` before `to`, at most 3660 days apart: a rule between two
 # parameters.
 [[operations]]
@@ -368,6 +383,23 @@ parameters = {{ "body.command" = "true" }}
 [[operations]]
 include-operation-id = "create_workspace"
 parameters = {{ "body.path" = {{ dictionary = "dirs", probability = 0.5 }}, "body.repo" = {{ dictionary = "repos", probability = 0.5 }} }}
+# Providers are tested for real: they all point at the scripted model,
+# never at whatever host the generator made up.
+[[operations]]
+include-operation-id = "create_provider"
+parameters = {{ "body.base_url" = "{model_url}" }}
+[[operations]]
+include-operation-id = "put_provider"
+parameters = {{ "body.base_url" = "{model_url}", "path.name" = {{ dictionary = "providers", probability = 0.5 }} }}
+[[operations]]
+include-operation-id = "test_unsaved_provider"
+parameters = {{ "body.base_url" = "{model_url}" }}
+[[operations]]
+include-operation-id = "test_provider"
+parameters = {{ "path.name" = {{ dictionary = "providers", probability = 0.5 }} }}
+[[operations]]
+include-operation-id = "put_default_model"
+parameters = {{ "body.provider" = {{ dictionary = "providers", probability = 0.5 }} }}
 
 {POSITIVE_DATA_EXCEPTIONS}
 "#,
@@ -378,6 +410,7 @@ parameters = {{ "body.path" = {{ dictionary = "dirs", probability = 0.5 }}, "bod
         dirs = toml_list(&dir_list),
         repos = toml_list(&[repo.display().to_string()]),
         POSITIVE_DATA_EXCEPTIONS = POSITIVE_DATA_EXCEPTIONS,
+        model_url = model.base_url(),
     );
     let work = tempfile::tempdir().unwrap();
     let config_file = work.path().join("schemathesis.toml");

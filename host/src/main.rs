@@ -8,7 +8,7 @@ mod cli;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use cli::{Usage, export, mcp, plugin, policy, run, serve, tool};
+use cli::{Usage, export, mcp, plugin, policy, run, secrets, serve, tool};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,6 +51,9 @@ enum Command {
     /// List and test MCP servers (mcpServers.json and those added through the API).
     #[command(subcommand)]
     Mcp(mcp::McpCmd),
+    /// The master key that seals the provider keys stored through the API (rotate it).
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCmd),
     /// Check what the policy pipeline decides, without running anything.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
@@ -73,6 +76,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::ExportScript(args) => export::run(&cli, args).await,
         Command::Mcp(cmd) => mcp::run(&cli, cmd).await,
         Command::Policy(cmd) => policy::run(&cli, cmd).await,
+        Command::Secrets(cmd) => secrets::run(&cli, cmd).await,
         Command::Bench(cmd) => cli::bench::run(&cli, cmd).await,
         Command::ScriptedModel(args) => {
             paddock_llm::scripted::run(args).await?;

@@ -57,6 +57,7 @@ impl Api {
                 path: PathBuf::from("mcpServers.json"),
                 required: false,
             }),
+            master_key_file: None,
         })
         .await
         .expect("the app opens");

@@ -235,6 +235,19 @@ impl Server {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> Server {
+        Server::start_logging(p, config, bind, env, args, std::process::Stdio::inherit())
+    }
+
+    /// Like [`Server::start_with_args`], its stderr (the log) going to
+    /// `stderr` (e.g. a file, to look through afterwards).
+    pub fn start_logging(
+        p: &Paddock,
+        config: &Path,
+        bind: Option<&str>,
+        env: &[(&str, &str)],
+        args: &[&str],
+        stderr: std::process::Stdio,
+    ) -> Server {
         use std::io::BufRead;
         let mut cmd = p.command();
         cmd.arg("serve");
@@ -251,7 +264,7 @@ impl Server {
             .env("PADDOCK_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("PADDOCK_TOKEN", USER_TOKEN)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit());
+            .stderr(stderr);
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -138,9 +138,12 @@ pub async fn create(
         mut config,
         worktree,
         task,
-    } = Resolver::new(state.manager.deps(), state.default_model.as_ref())
-        .resolve(req.into())
-        .await?;
+    } = Resolver::new(
+        state.manager.deps(),
+        state.providers.default_model().0.as_ref(),
+    )
+    .resolve(req.into())
+    .await?;
     // A worktree named after the agent, made last so that a request that
     // fails its checks leaves none behind (and removed if creation fails).
     let made = match worktree {

@@ -6,15 +6,16 @@ use crate::AppState;
 use crate::auth::Auth;
 use paddock_core::agent::cost::GlobalBudgets;
 use paddock_core::agent::redact::Redactor;
-use paddock_core::agent::{AgentDeps, AgentError, Manager, ModelRef, Provider};
+use paddock_core::agent::{AgentDeps, AgentError, Manager, ModelRef, Providers};
 use paddock_core::bus::Bus;
 use paddock_core::config::Config;
 use paddock_core::policy::Policy;
+use paddock_core::provider_admin::{AdminError, ProviderAdmin};
+use paddock_core::secrets::{KeySource, MasterKey, SecretError, Vault};
 use paddock_mcp::{FileSource, McpError, McpManager};
 use paddock_plugins::{HostOptions, PluginError, PluginHost};
 use paddock_sandbox::{BackendChoice, SandboxError, SandboxManager};
 use paddock_store::{Store, StoreError};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -45,6 +46,13 @@ pub enum StartError {
     /// The workspaces directory is not usable.
     #[error("workspaces: {0}")]
     Workspaces(#[from] paddock_core::workspace::WorkspaceError),
+    /// The master key is missing, malformed or not the one that sealed
+    /// the stored secrets.
+    #[error("secrets: {0}")]
+    Secrets(#[from] SecretError),
+    /// The stored providers could not be loaded.
+    #[error("providers: {0}")]
+    Providers(#[from] AdminError),
     /// The data directory is not usable.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -75,6 +83,9 @@ pub struct AppOptions {
     pub unsafe_no_sandbox: bool,
     /// `mcpServers.json`, if any.
     pub mcp_config: Option<FileSource>,
+    /// The master key's file (`--master-key-file`); see
+    /// [`MasterKey::load`] for the order of the sources.
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// A running Paddock without its HTTP server.
@@ -94,9 +105,11 @@ pub struct App {
     pub mcp: Arc<McpManager>,
     /// Workspaces.
     pub workspaces: Arc<paddock_core::workspace::Workspaces>,
-    /// The model used when a request names none: the first model of the
-    /// first provider.
-    pub default_model: Option<ModelRef>,
+    /// The model providers (the file's and the API's) and the default
+    /// model.
+    pub providers: Arc<ProviderAdmin>,
+    /// Where the master key came from.
+    pub key_source: KeySource,
     /// The configuration.
     pub config: Config,
 }
@@ -113,6 +126,9 @@ impl App {
         })?;
         let store =
             Store::open_configured(options.config.database_url.as_deref(), data_dir).await?;
+        // Before anything else: a wrong master key stops the start here.
+        let (key, key_source) = MasterKey::load(options.master_key_file.as_deref(), data_dir)?;
+        let vault = Vault::open(store.clone(), key, key_source.clone()).await?;
         let workspaces = Arc::new(paddock_core::workspace::Workspaces::open(
             store.clone(),
             data_dir,
@@ -141,25 +157,6 @@ impl App {
             Some(plugins.clone()),
         )
         .await?;
-        let mut providers = HashMap::new();
-        for p in &options.config.providers {
-            match Provider::new(p) {
-                Ok(provider) => {
-                    providers.insert(p.name.clone(), provider);
-                }
-                Err(e) => tracing::warn!(provider = %p.name, error = %e, "provider unavailable"),
-            }
-        }
-        // The first model of the first provider that could be set up.
-        let default_model = options.config.providers.iter().find_map(|p| {
-            if !providers.contains_key(&p.name) {
-                return None;
-            }
-            p.models.first().map(|m| ModelRef {
-                provider: p.name.clone(),
-                model: m.name.clone(),
-            })
-        });
         let policy = Arc::new(
             Policy::open(
                 options.config.policy.clone(),
@@ -170,31 +167,37 @@ impl App {
         );
         let bus = Arc::new(Bus::new());
         let metrics = Arc::new(paddock_core::metrics::Metrics::new()?);
-        metrics.known_models(
-            &options
+        // The configured secret variables, and what the MCP entries'
+        // `${VAR}` references expanded to; stored provider keys join as
+        // they are loaded or entered.
+        let redactor = Redactor::with_values(
+            options
                 .config
-                .providers
+                .agents
+                .secret_env
                 .iter()
-                .flat_map(|p| p.models.iter().map(|m| (p.name.clone(), m.name.clone())))
-                .collect::<Vec<_>>(),
+                .filter_map(|n| std::env::var(n).ok())
+                .chain(mcp.secret_values()),
+        );
+        let registry = Arc::new(Providers::default());
+        let providers = Arc::new(
+            ProviderAdmin::open(
+                &options.config.providers,
+                store.clone(),
+                vault,
+                registry.clone(),
+                redactor.clone(),
+                Some(metrics.clone()),
+            )
+            .await?,
         );
         let budgets = Arc::new(GlobalBudgets::load(&store, options.config.budgets.clone()).await?);
         let deps = Arc::new(AgentDeps {
             store: store.clone(),
             bus: bus.clone(),
             plugins: plugins.clone(),
-            providers,
-            // The configured secret variables, and what the MCP entries'
-            // `${VAR}` references expanded to.
-            redactor: Redactor::with_values(
-                options
-                    .config
-                    .agents
-                    .secret_env
-                    .iter()
-                    .filter_map(|n| std::env::var(n).ok())
-                    .chain(mcp.secret_values()),
-            ),
+            providers: registry,
+            redactor,
             defaults: options.config.agents.clone(),
             sandbox: sandbox.clone(),
             mcp: mcp.clone(),
@@ -219,9 +222,16 @@ impl App {
             sandbox,
             mcp,
             workspaces,
-            default_model,
+            providers,
+            key_source,
             config: options.config,
         })
+    }
+
+    /// The model an agent gets when it names none (see
+    /// [`ProviderAdmin::default_model`]).
+    pub fn default_model(&self) -> Option<ModelRef> {
+        self.providers.default_model().0
     }
 
     /// The API's state with these auth rules.
@@ -234,8 +244,7 @@ impl App {
             mcp: self.mcp.clone(),
             workspaces: self.workspaces.clone(),
             auth: Arc::new(auth),
-            default_model: self.default_model.clone(),
-            providers: Arc::new(self.config.providers.clone()),
+            providers: self.providers.clone(),
             metrics: self.manager.deps().metrics.clone(),
         }
     }

@@ -15,6 +15,7 @@ pub mod meta;
 pub mod metrics;
 pub mod plugins;
 pub mod policy;
+pub mod providers;
 pub mod workspaces;
 pub mod ws;
 
@@ -24,7 +25,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use error::ApiError;
-use paddock_core::agent::{Manager, ModelRef};
+use paddock_core::agent::Manager;
 use paddock_core::bus::Bus;
 use paddock_mcp::McpManager;
 use paddock_plugins::PluginHost;
@@ -52,11 +53,9 @@ pub struct AppState {
     pub workspaces: Arc<paddock_core::workspace::Workspaces>,
     /// Auth rules.
     pub auth: Arc<Auth>,
-    /// The model used when a request names none.
-    pub default_model: Option<ModelRef>,
-    /// The configured model providers (including any whose client could not
-    /// be set up).
-    pub providers: Arc<Vec<paddock_core::config::ProviderConfig>>,
+    /// The model providers (the file's, read-only, and the API's; including
+    /// any whose client could not be set up) and the default model.
+    pub providers: Arc<paddock_core::provider_admin::ProviderAdmin>,
     /// Counters and per-agent figures.
     pub metrics: Arc<paddock_core::metrics::Metrics>,
 }
@@ -77,7 +76,10 @@ pub struct AppState {
         mcp::list, mcp::add, mcp::get, mcp::remove, mcp::test, mcp::catalog, mcp::health,
         policy::decide, policy::pending, policy::audit, policy::list_rules, policy::add_rule,
         policy::remove_rule, policy::assess,
-        meta::info, meta::providers, meta::routers, auth::sign_in, auth::sign_out,
+        meta::info, meta::routers, auth::sign_in, auth::sign_out,
+        providers::list, providers::create, providers::put, providers::delete, providers::test,
+        providers::test_unsaved, providers::get_default, providers::put_default,
+        providers::delete_default,
         metrics::prometheus, metrics::agents, metrics::agent, metrics::usage, metrics::cost,
         budgets::get, budgets::put,
         workspaces::list, workspaces::create, workspaces::get, workspaces::delete,
@@ -206,7 +208,37 @@ pub fn router(state: AppState) -> Router {
                 .put(config_docs::put_prompt)
                 .delete(config_docs::delete_prompt),
         )
-        .route("/api/config/providers", get(meta::providers))
+        // Providers: anyone signed in reads; changing and testing them
+        // (outbound requests with their keys) is admin.
+        .route(
+            "/api/config/providers",
+            get(providers::list).merge(post(providers::create).route_layer(admin_only())),
+        )
+        .route(
+            "/api/config/providers/test",
+            post(providers::test_unsaved)
+                .put(providers::reserved)
+                .delete(providers::reserved)
+                .route_layer(admin_only()),
+        )
+        .route(
+            "/api/config/providers/{name}",
+            put(providers::put)
+                .delete(providers::delete)
+                .route_layer(admin_only()),
+        )
+        .route(
+            "/api/config/providers/{name}/test",
+            post(providers::test).route_layer(admin_only()),
+        )
+        .route(
+            "/api/config/default-model",
+            get(providers::get_default).merge(
+                put(providers::put_default)
+                    .delete(providers::delete_default)
+                    .route_layer(admin_only()),
+            ),
+        )
         .route("/api/config/routers", get(meta::routers))
         // Budgets bind every agent: changing them is admin.
         .route(

@@ -211,6 +211,6 @@ pub async fn usage(
     responses((status = 200, body = CostAnalysis)))]
 pub async fn cost(State(state): State<AppState>) -> Result<Json<CostAnalysis>, ApiError> {
     Ok(Json(
-        cost_analysis(&state.store, &state.providers, Utc::now()).await?,
+        cost_analysis(&state.store, &state.providers.configs(), Utc::now()).await?,
     ))
 }

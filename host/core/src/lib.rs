@@ -8,6 +8,9 @@
 //! - [`metrics`]: Prometheus metrics, per-agent figures, usage and cost.
 //! - [`bus`]: the in-process event bus.
 //! - [`config`]: the configuration file, `paddock.toml`.
+//! - [`secrets`]: secrets sealed at rest under the master key.
+//! - [`provider_admin`]: the model providers of the file and of the API,
+//!   their keys, testing them, and the default model.
 //!
 //! It sits above the store, the sandboxes, the plugin host, the model
 //! clients and MCP, and below the API and the binary.
@@ -17,4 +20,6 @@ pub mod bus;
 pub mod config;
 pub mod metrics;
 pub mod policy;
+pub mod provider_admin;
+pub mod secrets;
 pub mod workspace;

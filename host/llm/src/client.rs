@@ -20,6 +20,8 @@
 //! its future drops the stream, and reqwest closes a connection whose body
 //! was not read to the end instead of returning it to the pool.
 
+pub mod probe;
+
 use super::assemble::{AssembleError, Assembler};
 use super::responses::{self, FinishError};
 use super::retry::{Backoff, RetryBudget, parse_retry_after};
@@ -194,10 +196,28 @@ const ERROR_BODY_LIMIT: usize = 64 * 1024;
 impl ModelClient {
     /// A client of `provider`, reading its API key from the environment now.
     pub fn new(provider: &ProviderConfig) -> Result<ModelClient, LlmError> {
+        ModelClient::with_key(provider, None)
+    }
+
+    /// A client of `provider` with this API key (e.g. one stored through
+    /// the API); without one, the key is read from its `api_key_env` now.
+    /// A key given here wins over `api_key_env`.
+    pub fn with_key(provider: &ProviderConfig, key: Option<&str>) -> Result<ModelClient, LlmError> {
         let name = provider.name.clone();
-        let key = match &provider.api_key_env {
-            None => None,
-            Some(var) => {
+        let key = match (key, &provider.api_key_env) {
+            (Some(value), _) => {
+                let value = value.trim().to_string();
+                if value.is_empty() || HeaderValue::from_str(&format!("Bearer {value}")).is_err() {
+                    return Err(LlmError::Setup {
+                        provider: name,
+                        message: "its stored API key is not usable (empty, or not printable ASCII)"
+                            .into(),
+                    });
+                }
+                Some(Secret(value))
+            }
+            (None, None) => None,
+            (None, Some(var)) => {
                 let value = std::env::var(var).map_err(|e| match e {
                     std::env::VarError::NotPresent => LlmError::MissingApiKey {
                         provider: name.clone(),

@@ -6,12 +6,14 @@ use paddock_protocol::llm::WireApi;
 use serde::{Deserialize, Serialize};
 
 /// One OpenAI-compatible endpoint.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// The name agents refer to it by.
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     pub name: String,
     /// The API base, e.g. `https://api.openai.com/v1`.
+    #[schema(pattern = r"^https?://")]
     pub base_url: String,
     /// The environment variable holding the API key (never the key itself).
     #[serde(default)]
@@ -92,7 +94,7 @@ impl ProviderConfig {
 /// from [`Price::default_for`] (the OpenAI models Paddock knows); a model
 /// with neither has an unknown price, and its calls are recorded as
 /// unpriced — never as free.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Its name at the provider.
@@ -122,7 +124,7 @@ pub struct ModelConfig {
 
 /// Another place serving a model: a provider of `paddock.toml` and the
 /// model's name there (an Azure deployment, another region).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailoverTarget {
     /// The provider.

@@ -11,6 +11,7 @@ pub mod retry;
 pub mod scripted;
 pub mod wire;
 
+pub use client::probe::ProbeReport;
 pub use client::{LlmError, ModelClient};
 pub use paddock_protocol::llm::{
     ChatMessage, ChatRequest, Completion, FinishReason, StreamNote, TokenUsage, ToolCallRequest,

@@ -127,6 +127,7 @@ pub(crate) async fn open_app(
     load_agents: bool,
     sandbox: &SandboxArgs,
     mcp: &McpFileArgs,
+    master_key_file: Option<&std::path::Path>,
 ) -> Result<paddock_api::app::App> {
     let data_dir = data_dir(cli)?;
     let cache_dir = cli
@@ -142,6 +143,7 @@ pub(crate) async fn open_app(
         sandbox: sandbox.sandbox,
         unsafe_no_sandbox: sandbox.unsafe_no_sandbox,
         mcp_config: Some(mcp.source()),
+        master_key_file: master_key_file.map(std::path::Path::to_path_buf),
     })
     .await?)
 }

@@ -16,6 +16,7 @@ pub(crate) mod mcp;
 pub(crate) mod plugin;
 pub(crate) mod policy;
 pub(crate) mod run;
+pub(crate) mod secrets;
 pub(crate) mod serve;
 pub(crate) mod tool;
 

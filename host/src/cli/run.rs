@@ -315,10 +315,10 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         // Posted once the printer listens (below).
         task: None,
     };
-    let app = open_app(cli, config, false, &args.sandbox, &args.mcp).await?;
+    let app = open_app(cli, config, false, &args.sandbox, &args.mcp, None).await?;
     // The directory is the user's own: it need not lie under the roots
     // that bound the API's callers.
-    let agent_config = Resolver::new(app.manager.deps(), app.default_model.as_ref())
+    let agent_config = Resolver::new(app.manager.deps(), app.default_model().as_ref())
         .anywhere()
         .resolve(request)
         .await

@@ -29,7 +29,16 @@ pub(crate) struct ServeArgs {
     /// `[workspaces] roots`; default: none, only the data dir's own workspaces).
     #[arg(long = "workspace-root", value_name = "DIR")]
     pub(crate) workspace_roots: Vec<PathBuf>,
+    /// A file holding the master key (base64 of 32 bytes) that seals the
+    /// provider keys stored through the API. Default: $PADDOCK_MASTER_KEY
+    /// when set, else <data-dir>/master.key (created with mode 0600 on
+    /// first start). Keep it out of database backups.
+    #[arg(long, env = "PADDOCK_MASTER_KEY_FILE", value_name = "FILE")]
+    pub(crate) master_key_file: Option<PathBuf>,
 }
+
+/// What start-up says when no model provider is usable.
+pub(crate) const NO_PROVIDER: &str = "no model provider is usable yet: open the dashboard (link below) to add one or try the offline demo, or set OPENAI_API_KEY (or the api_key_env of a [[providers]] entry) / edit paddock.toml and restart";
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -96,7 +105,15 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
             data_dir.display()
         )));
     }
-    let app = open_app(cli, config.clone(), true, &args.sandbox, &args.mcp).await?;
+    let app = open_app(
+        cli,
+        config.clone(),
+        true,
+        &args.sandbox,
+        &args.mcp,
+        args.master_key_file.as_deref(),
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -111,7 +128,22 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     .context("cannot set up the API tokens")?;
     auth.purge_expired_sessions().await;
     out!("paddock listening on http://{local}");
+    if let paddock_core::secrets::KeySource::DataDir {
+        path,
+        created: true,
+    } = &app.key_source
+    {
+        out!(
+            "master key: created {} (it seals the provider keys stored in the database; back it up apart from the database)",
+            path.display()
+        );
+    }
+    let no_provider = !app.providers.any_usable();
     for n in notices {
+        // Said just before the sign-in link, where the eye goes.
+        if no_provider && n.0.starts_with("open the dashboard") {
+            out!("{NO_PROVIDER}");
+        }
         out!("{}", n.0);
     }
     let router = paddock_api::router(app.state(auth));

@@ -61,12 +61,14 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 mod policy;
+mod secrets;
 #[cfg(test)]
 mod tests;
 mod usage;
 
 pub use paddock_protocol::policy::ApprovalStatus;
 pub use policy::{ApprovalRecord, AuditEntry, AuditQuery, NewApproval, NewAudit};
+pub use secrets::{KeyChange, SealedSecret, StoredProvider};
 pub use usage::UsageRecord;
 
 /// The migrations, oldest first: (version, description, SQLite SQL,
@@ -95,7 +97,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/0003_usage_index.sql"),
         include_str!("../migrations/postgres/0003_usage_index.sql"),
     ),
-    // 4 is left for the providers' secrets (another branch).
+    (
+        4,
+        "secrets and providers",
+        include_str!("../migrations/sqlite/0004_secrets_providers.sql"),
+        include_str!("../migrations/postgres/0004_secrets_providers.sql"),
+    ),
     (
         5,
         "status reason",

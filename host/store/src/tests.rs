@@ -115,6 +115,7 @@ macro_rules! both_backends {
 }
 
 both_backends!(
+    secrets_providers_and_settings,
     every_event_kind_round_trips,
     seq_must_be_gapless,
     racing_appends_exactly_one_wins,
@@ -1562,4 +1563,132 @@ async fn a_write_dropped_during_its_begin_leaves_no_transaction_behind() {
             .expect("a write after the dropped one is not kept waiting");
     }
     store.close().await;
+}
+
+fn sealed(name: &str, text: &str) -> SealedSecret {
+    SealedSecret {
+        name: name.into(),
+        nonce: "bm9uY2U=".into(),
+        ciphertext: text.into(),
+        key_id: "k1".into(),
+        updated_at: DateTime::from_timestamp_nanos(1_000),
+    }
+}
+
+async fn secrets_providers_and_settings(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.get_secret("a").await.unwrap(), None);
+    store.put_secret(&sealed("a", "c1")).await.unwrap();
+    store.put_secret(&sealed("a", "c2")).await.unwrap();
+    assert_eq!(
+        store.get_secret("a").await.unwrap().unwrap().ciphertext,
+        "c2"
+    );
+
+    let config = json!({"name": "p", "base_url": "http://x/v1"});
+    let key = sealed("provider:p", "k");
+    store
+        .create_provider("p", &config, Some(&key))
+        .await
+        .unwrap();
+    let Err(StoreError::Conflict(_)) = store.create_provider("p", &config, None).await else {
+        panic!("a second provider of the same name");
+    };
+    let listed = store.list_providers().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].config, config);
+    assert_eq!(store.list_secrets().await.unwrap().len(), 2);
+
+    // Keep, replace, remove the key.
+    let changed = json!({"name": "p", "base_url": "http://y/v1"});
+    let kept = store
+        .update_provider("p", &changed, "provider:p", &KeyChange::Keep)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.config, changed);
+    assert_eq!(kept.created_at, listed[0].created_at);
+    assert!(store.get_secret("provider:p").await.unwrap().is_some());
+    store
+        .update_provider(
+            "p",
+            &changed,
+            "provider:p",
+            &KeyChange::Set(sealed("provider:p", "k2")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_secret("provider:p")
+            .await
+            .unwrap()
+            .unwrap()
+            .ciphertext,
+        "k2"
+    );
+    store
+        .update_provider("p", &changed, "provider:p", &KeyChange::Remove)
+        .await
+        .unwrap();
+    assert_eq!(store.get_secret("provider:p").await.unwrap(), None);
+    assert_eq!(
+        store
+            .update_provider("nope", &changed, "provider:nope", &KeyChange::Keep)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Resealing is all or nothing.
+    store.put_secret(&sealed("b", "c3")).await.unwrap();
+    let err = store
+        .reseal_secrets(|s| {
+            if s.name == "b" {
+                Err("cannot".into())
+            } else {
+                Ok(SealedSecret {
+                    ciphertext: "new".into(),
+                    ..s
+                })
+            }
+        })
+        .await;
+    assert!(
+        matches!(err, Err(StoreError::Invalid(ref m)) if m == "cannot"),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.get_secret("a").await.unwrap().unwrap().ciphertext,
+        "c2"
+    );
+    let n = store
+        .reseal_secrets(|s| {
+            Ok(SealedSecret {
+                ciphertext: format!("{}+", s.ciphertext),
+                ..s
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(
+        store.get_secret("b").await.unwrap().unwrap().ciphertext,
+        "c3+"
+    );
+
+    // Deleting a provider deletes its key.
+    store.put_secret(&sealed("provider:p", "k3")).await.unwrap();
+    assert!(store.delete_provider("p", "provider:p").await.unwrap());
+    assert!(!store.delete_provider("p", "provider:p").await.unwrap());
+    assert_eq!(store.get_secret("provider:p").await.unwrap(), None);
+    assert!(store.list_providers().await.unwrap().is_empty());
+
+    assert_eq!(store.get_setting("default_model").await.unwrap(), None);
+    let v = json!({"provider": "p", "model": "m"});
+    store.put_setting("default_model", &v).await.unwrap();
+    store.put_setting("default_model", &v).await.unwrap();
+    assert_eq!(store.get_setting("default_model").await.unwrap(), Some(v));
+    assert!(store.delete_setting("default_model").await.unwrap());
+    assert!(!store.delete_setting("default_model").await.unwrap());
 }

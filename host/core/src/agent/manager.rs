@@ -121,9 +121,8 @@ impl Manager {
                 u32::from(c)
             ));
         }
-        if !self.deps.providers.contains_key(&config.model.provider) {
-            let mut known: Vec<&str> = self.deps.providers.keys().map(String::as_str).collect();
-            known.sort();
+        if !self.deps.providers.contains(&config.model.provider) {
+            let known = self.deps.providers.names();
             return invalid(format!(
                 "model.provider: unknown provider `{}` (configured: {})",
                 config.model.provider,

@@ -1,7 +1,7 @@
 //! Agents: their configuration and how it is resolved from a request, a
 //! template and the defaults, the loop (model → tools → model), their
 //! lifecycle under the agent manager, following their events, context
-//! management and secret redaction.
+//! management, secret redaction and the model providers they call.
 
 pub mod config;
 pub mod context;
@@ -10,10 +10,12 @@ pub mod cost;
 pub(crate) mod fixtures;
 pub mod follow;
 pub mod manager;
+pub mod providers;
 pub mod redact;
 pub mod resolve;
 pub mod runner;
 
 pub use manager::{Manager, Remember};
 pub use paddock_protocol::agent::{AgentConfig, ModelRef};
-pub use runner::{Agent, AgentDeps, AgentError, Provider};
+pub use providers::{Provider, Providers};
+pub use runner::{Agent, AgentDeps, AgentError};

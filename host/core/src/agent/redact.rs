@@ -5,6 +5,7 @@
 //! across pieces.
 
 use paddock_protocol::events::EventBody;
+use std::sync::{Arc, RwLock};
 
 /// What a redacted secret becomes.
 pub use paddock_scan::secrets::REDACTED;
@@ -15,25 +16,66 @@ pub use paddock_scan::secrets::RedactStream;
 /// Replaces secrets in text: the literal values it was given and the token
 /// shapes of [`paddock_scan::secrets::TOKEN_PATTERNS`] (shared with the
 /// `mcp-redact` adapter, so the patterns exist once).
-#[derive(Clone, Debug, Default)]
-pub struct Redactor(paddock_scan::secrets::Redactor);
+///
+/// Values can be added while agents run ([`Redactor::add`], e.g. a
+/// provider key entered through the API); clones share them. Text that
+/// streams takes the values of the moment its stream starts
+/// ([`Redactor::current`]).
+#[derive(Clone, Default)]
+pub struct Redactor(Arc<RwLock<Values>>);
+
+#[derive(Default)]
+struct Values {
+    literal: Vec<String>,
+    redactor: Arc<paddock_scan::secrets::Redactor>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactor({} values)", self.current().value_count())
+    }
+}
 
 impl Redactor {
     /// A redactor for these literal values plus token shapes.
     pub fn with_values(values: impl IntoIterator<Item = String>) -> Redactor {
-        Redactor(paddock_scan::secrets::Redactor::with_values(values))
+        let literal: Vec<String> = values.into_iter().collect();
+        let redactor = Arc::new(paddock_scan::secrets::Redactor::with_values(
+            literal.iter().cloned(),
+        ));
+        Redactor(Arc::new(RwLock::new(Values { literal, redactor })))
+    }
+
+    /// Redacts `value` too from now on, everywhere this redactor (or a
+    /// clone) is used. Values too short to be secrets are ignored, as at
+    /// start.
+    pub fn add(&self, value: &str) {
+        let mut v = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if v.literal.iter().any(|l| l == value) {
+            return;
+        }
+        v.literal.push(value.to_string());
+        v.redactor = Arc::new(paddock_scan::secrets::Redactor::with_values(
+            v.literal.iter().cloned(),
+        ));
+    }
+
+    /// The redactor as it is now (the values added so far): what a text
+    /// that streams in pieces is redacted with, through its
+    /// [`stream`](paddock_scan::secrets::Redactor::stream) — what that
+    /// emits never holds a secret, even one split across pieces, and put
+    /// together is [`Redactor::redact`] of the whole text.
+    pub fn current(&self) -> Arc<paddock_scan::secrets::Redactor> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .redactor
+            .clone()
     }
 
     /// The text with every secret replaced by [`REDACTED`].
     pub fn redact(&self, text: &str) -> String {
-        self.0.redact(text)
-    }
-
-    /// A redactor for one text that arrives in pieces: what it emits never
-    /// holds a secret, even one split across pieces, and put together is
-    /// [`Redactor::redact`] of the whole text.
-    pub fn stream(&self) -> RedactStream<'_> {
-        self.0.stream()
+        self.current().redact(text)
     }
 
     /// An event body with every string of its data redacted (a body whose
@@ -76,7 +118,7 @@ impl Redactor {
 
     /// Redacts every string (and object key) inside a JSON value.
     pub fn redact_json(&self, value: &mut serde_json::Value) {
-        self.0.redact_json(value);
+        self.current().redact_json(value);
     }
 }
 
@@ -114,6 +156,27 @@ mod tests {
         assert_eq!(v["a"][1]["b"], format!("token {REDACTED}"));
         assert_eq!(v["a"][0], "ok");
         assert_eq!(v["n"], 3);
+    }
+
+    #[test]
+    fn values_added_later_are_redacted_by_every_clone() {
+        let r = Redactor::with_values(Vec::new());
+        let clone = r.clone();
+        let before = r.current();
+        r.add("late-added-secret-value-1234");
+        r.add("late-added-secret-value-1234");
+        assert_eq!(
+            clone.redact("key late-added-secret-value-1234"),
+            format!("key {REDACTED}")
+        );
+        let current = clone.current();
+        let mut s = current.stream();
+        let mut out = s.push("late-added-sec");
+        out.push_str(&s.push("ret-value-1234 ok"));
+        out.push_str(&s.finish());
+        assert_eq!(out, format!("{REDACTED} ok"));
+        assert_eq!(before.value_count(), 0, "a running stream keeps its values");
+        assert_eq!(r.current().value_count(), 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! budgets). The arithmetic of estimates and the router's rules are in
 //! `agent::cost`; this room decides, for one agent, which of them apply.
 
-use super::{Agent, AgentError, Failure, Provider};
+use super::{Agent, AgentError, Failure, Provider, Providers};
 use crate::agent::ModelRef;
 use crate::agent::config::{Budgets, RouterConfig};
 use crate::agent::context::{Item, Transcript};
@@ -16,11 +16,15 @@ use paddock_protocol::agent::{AgentLimits, Tier};
 use paddock_protocol::events::ErrorCode;
 use paddock_protocol::events::RouteInfo;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 impl Agent {
     /// The provider and model entry of `m` (see [`find_model`]).
-    pub(super) fn resolve_model(&self, m: &ModelRef) -> Result<(&Provider, ModelConfig), Failure> {
+    pub(super) fn resolve_model(
+        &self,
+        m: &ModelRef,
+    ) -> Result<(Arc<Provider>, ModelConfig), Failure> {
         find_model(&self.deps.providers, m)
     }
 
@@ -113,15 +117,15 @@ pub(super) fn tier_model(router: &RouterConfig, tier: Tier) -> &ModelRef {
 
 /// The provider and model entry of `m` among `providers` (an unlisted
 /// model of a configured provider gets default settings and no price).
-pub(super) fn find_model<'a>(
-    providers: &'a HashMap<String, Provider>,
+pub(super) fn find_model(
+    providers: &Providers,
     m: &ModelRef,
-) -> Result<(&'a Provider, ModelConfig), Failure> {
+) -> Result<(Arc<Provider>, ModelConfig), Failure> {
     let provider = providers.get(&m.provider).ok_or_else(|| {
         Failure::new(
             ErrorCode::ModelFailed,
             format!(
-                "provider `{}` is not configured (see [[providers]] in paddock.toml)",
+                "provider `{}` is not configured (add it in the dashboard or with POST /api/config/providers, or under [[providers]] in paddock.toml)",
                 m.provider
             ),
         )
@@ -368,7 +372,7 @@ mod tests {
             "models": [{"name": "big", "context_window": 1000, "input_per_mtok": 3.0}],
         }))
         .unwrap();
-        let providers = HashMap::from([("p".to_string(), Provider::new(&config).unwrap())]);
+        let providers = Providers::new([Provider::new(&config).unwrap()]);
         let (p, listed) = find_model(&providers, &model("p", "big")).unwrap();
         assert_eq!(p.config.name, "p");
         assert_eq!(
@@ -385,7 +389,7 @@ mod tests {
             missing,
             Failure::new(
                 ErrorCode::ModelFailed,
-                "provider `q` is not configured (see [[providers]] in paddock.toml)".into()
+                "provider `q` is not configured (add it in the dashboard or with POST /api/config/providers, or under [[providers]] in paddock.toml)".into()
             )
         );
     }

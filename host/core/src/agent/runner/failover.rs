@@ -8,16 +8,17 @@ use paddock_llm::LlmError;
 use paddock_llm::config::ModelConfig;
 use paddock_protocol::agent::ModelRef;
 use paddock_protocol::events::{ErrorCode, EventBody, SkipReason, SkippedTarget};
+use std::sync::Arc;
 
 /// One place that may serve a call: a provider and the model's entry there.
-pub(super) struct Target<'a> {
-    /// The provider.
-    pub provider: &'a Provider,
+pub(super) struct Target {
+    /// The provider (looked up for this call).
+    pub provider: Arc<Provider>,
     /// The model there (its name is the one sent).
     pub model: ModelConfig,
 }
 
-impl Target<'_> {
+impl Target {
     /// What a `usage` event says of this target when it did not serve.
     pub fn skipped(&self, why: SkipReason, message: String) -> SkippedTarget {
         SkippedTarget {
@@ -40,11 +41,7 @@ impl Agent {
     /// The targets of a call to `model` at `provider`: that one first, then
     /// each of the model's failover targets whose provider is configured
     /// (the configuration's check refuses unknown ones at start).
-    pub(super) fn targets<'a>(
-        &'a self,
-        provider: &'a Provider,
-        model: ModelConfig,
-    ) -> Vec<Target<'a>> {
+    pub(super) fn targets(&self, provider: Arc<Provider>, model: ModelConfig) -> Vec<Target> {
         let refs: Vec<ModelRef> = model.failover_refs().collect();
         let mut out = Vec::with_capacity(1 + refs.len());
         out.push(Target { provider, model });
@@ -73,7 +70,7 @@ pub(super) fn fails_over(e: &LlmError) -> bool {
 }
 
 /// The recoverable `error` event of a target that failed, naming the next.
-pub(super) fn failover_note(from: &Target<'_>, error: &LlmError, to: &Target<'_>) -> EventBody {
+pub(super) fn failover_note(from: &Target, error: &LlmError, to: &Target) -> EventBody {
     EventBody::Error {
         code: ErrorCode::ModelFailover,
         message: format!(
@@ -91,11 +88,7 @@ pub(super) fn failover_note(from: &Target<'_>, error: &LlmError, to: &Target<'_>
 /// Whether target `index` of `count` is passed over because its circuit
 /// is open: never the last one, which is always tried (a call with every
 /// circuit open still gets an answer when one has recovered).
-pub(super) fn passed_over(
-    target: &Target<'_>,
-    index: usize,
-    count: usize,
-) -> Option<SkippedTarget> {
+pub(super) fn passed_over(target: &Target, index: usize, count: usize) -> Option<SkippedTarget> {
     if index + 1 == count {
         return None;
     }
@@ -156,13 +149,13 @@ mod tests {
 
     #[test]
     fn an_open_circuit_passes_a_target_over_unless_it_is_the_last() {
-        let (a, b) = (provider("a", 1), provider("b", 1));
+        let (a, b) = (Arc::new(provider("a", 1)), Arc::new(provider("b", 1)));
         let ta = Target {
-            provider: &a,
+            provider: a.clone(),
             model: ModelConfig::named("m"),
         };
         let tb = Target {
-            provider: &b,
+            provider: b.clone(),
             model: ModelConfig::named("m-eu"),
         };
         assert_eq!(passed_over(&ta, 0, 2), None);

@@ -26,12 +26,11 @@ use super::context::{Step, Transcript};
 use super::cost::GlobalBudgets;
 use super::redact::Redactor;
 use crate::agent::config::{AgentDefaults, RouterConfig};
+pub(crate) use crate::agent::providers::{Provider, Providers};
 use crate::bus::Bus;
 use crate::policy::rules::Rule;
 use crate::policy::{Policy, Subject};
-use paddock_llm::breaker::Breaker;
-use paddock_llm::config::ProviderConfig;
-use paddock_llm::{ModelClient, RetryBudget};
+use paddock_llm::RetryBudget;
 use paddock_mcp::McpManager;
 use paddock_plugins::PluginHost;
 use paddock_protocol::agent::AgentConfig;
@@ -150,32 +149,6 @@ async fn wait_for_store(store: &Store) {
     }
 }
 
-/// A configured provider: its settings, its client and its circuit
-/// breaker (shared by every agent, and by clones).
-#[derive(Clone)]
-pub struct Provider {
-    /// Its configuration.
-    pub config: ProviderConfig,
-    /// Its client.
-    pub client: ModelClient,
-    /// Opens after repeated failed calls, so failover passes it over.
-    pub breaker: Arc<Breaker>,
-}
-
-impl Provider {
-    /// The provider `config` describes, its API key read now.
-    pub fn new(config: &ProviderConfig) -> Result<Provider, paddock_llm::LlmError> {
-        Ok(Provider {
-            client: ModelClient::new(config)?,
-            breaker: Arc::new(Breaker::new(
-                config.breaker_failures,
-                Duration::from_millis(config.breaker_cooldown_ms),
-            )),
-            config: config.clone(),
-        })
-    }
-}
-
 /// What every agent shares: the store, the bus, the tools, the models.
 pub struct AgentDeps {
     /// The durable log.
@@ -184,8 +157,9 @@ pub struct AgentDeps {
     pub bus: Arc<Bus>,
     /// The tools.
     pub plugins: Arc<PluginHost>,
-    /// Model providers by name.
-    pub providers: HashMap<String, Provider>,
+    /// Model providers by name (changed while agents run: each model
+    /// call looks its provider up).
+    pub providers: Arc<Providers>,
     /// Secret redaction.
     pub redactor: Redactor,
     /// Rules for every agent.

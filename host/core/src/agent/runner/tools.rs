@@ -333,7 +333,8 @@ impl Agent {
         call_id: &str,
         mut rx: UnboundedReceiver<OutputChunk>,
     ) -> Result<(), AgentError> {
-        let (mut stdout, mut stderr) = (self.deps.redactor.stream(), self.deps.redactor.stream());
+        let redactor = self.deps.redactor.current();
+        let (mut stdout, mut stderr) = (redactor.stream(), redactor.stream());
         let store = async |stream: StreamKind, chunk: String| -> Result<(), AgentError> {
             if !chunk.is_empty() {
                 self.append(EventBody::ToolOutput {

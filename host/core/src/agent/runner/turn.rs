@@ -9,7 +9,7 @@
 use super::budgets;
 use super::failover::{self, Target};
 use super::tools::{ToolRun, failed_result};
-use super::{Agent, AgentError, Failure, Outcome, Provider};
+use super::{Agent, AgentError, Failure, Outcome};
 use crate::agent::config::RouterConfig;
 use crate::agent::context::{Step, Transcript};
 use crate::agent::cost::FailureCounter;
@@ -27,11 +27,9 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// What one run keeps from step to step.
-struct Run<'a> {
+struct Run {
     /// The router choosing each call's model, if the agent names one.
     router: Option<RouterConfig>,
-    /// The model of every call when no router chooses.
-    fixed: Option<(&'a Provider, ModelConfig)>,
     /// The tools offered to the model.
     tools: Vec<ToolDef>,
     /// Their definitions' size in bytes (part of every prompt).
@@ -66,18 +64,18 @@ impl Agent {
             Ok(router) => router,
             Err(failure) => return self.fail(failure).await,
         };
-        let fixed = match &router {
-            Some(_) => None,
-            None => match self.resolve_model(&self.config.model) {
-                Ok(found) => Some(found),
-                Err(failure) => return self.fail(failure).await,
-            },
-        };
+        // A fixed model whose provider is gone fails before anything
+        // runs; each call looks its provider up again (providers change
+        // while agents run).
+        if router.is_none()
+            && let Err(failure) = self.resolve_model(&self.config.model)
+        {
+            return self.fail(failure).await;
+        }
         let tools = self.tool_defs().await;
         let tools_bytes = serde_json::to_string(&tools).map_or(0, |s| s.len());
         let mut run = Run {
             router,
-            fixed,
             tools,
             tools_bytes,
             started,
@@ -130,7 +128,7 @@ impl Agent {
     /// result does to the run.
     async fn model_step(
         &self,
-        run: &mut Run<'_>,
+        run: &mut Run,
         transcript: &mut Transcript,
         token: &CancellationToken,
     ) -> Result<ControlFlow<Outcome>, AgentError> {
@@ -145,12 +143,9 @@ impl Agent {
                 (budgets::tier_model(r, tier).clone(), Some((tier, info)))
             }
         };
-        let (provider, model) = match &run.fixed {
-            Some((p, m)) => (*p, m.clone()),
-            None => match self.resolve_model(&model_ref) {
-                Ok(found) => found,
-                Err(failure) => return self.fail(failure).await.map(ControlFlow::Break),
-            },
+        let (provider, model) = match self.resolve_model(&model_ref) {
+            Ok(found) => found,
+            Err(failure) => return self.fail(failure).await.map(ControlFlow::Break),
         };
         let budget_tokens =
             budgets::mask_budget(model.context_window, self.deps.defaults.mask_threshold);
@@ -222,7 +217,7 @@ impl Agent {
     /// model that keeps making the same failing call is stopped.
     async fn tool_ended(
         &self,
-        run: &mut Run<'_>,
+        run: &mut Run,
         transcript: &mut Transcript,
         call: &ToolCallRequest,
         ran: ToolRun,
@@ -254,7 +249,7 @@ impl Agent {
     /// call, and the targets that did not serve).
     async fn call_model(
         &self,
-        targets: &[Target<'_>],
+        targets: &[Target],
         mut request: ChatRequest,
         (tokens_saved, route): (u64, Option<RouteInfo>),
         token: &CancellationToken,
@@ -264,10 +259,11 @@ impl Agent {
         let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
         let timeout = tokio::time::sleep_until(deadline.unwrap_or(far));
         tokio::pin!(timeout);
+        let redactor = self.deps.redactor.current();
         let mut stream = LiveAnswer {
             partial: String::new(),
-            text: self.deps.redactor.stream(),
-            reasoning: self.deps.redactor.stream(),
+            text: redactor.stream(),
+            reasoning: redactor.stream(),
             // When the first text arrived (time to first token).
             first_text: None,
         };
@@ -811,7 +807,7 @@ mod tests {
 
     #[test]
     fn an_abandoned_attempt_drops_what_it_streamed() {
-        let redactor = crate::agent::redact::Redactor::with_values(Vec::new());
+        let redactor = crate::agent::redact::Redactor::with_values(Vec::new()).current();
         let mut live = LiveAnswer {
             partial: "Hel".into(),
             text: redactor.stream(),
