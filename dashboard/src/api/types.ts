@@ -67,3 +67,9 @@ export type MergeConflicts = S['MergeConflicts'];
 export type Conflict = S['Conflict'];
 export type Backup = S['Backup'];
 export type ModelRef = S['ModelRef'];
+/** `POST /api/config/providers` (and its test): a `[[providers]]` entry plus the write-only key. */
+export type ProviderBody = S['ProviderBody'];
+/** What testing a provider found. */
+export type ProviderTest = S['ProbeReport'];
+export type DefaultModel = S['DefaultModelView'];
+export type KeyView = S['KeyView'];

@@ -8,8 +8,7 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { post, put } from '../api/client';
-import type { DefaultModel, ProviderBody, ProviderTest } from '../api/interim';
-import type { ProviderView, WireApi } from '../api/types';
+import type { DefaultModel, ProviderBody, ProviderTest, ProviderView, WireApi } from '../api/types';
 import { Button, ErrorNote, Field, Form, inputClass } from './ui';
 
 interface Preset {

@@ -3,11 +3,21 @@
 
 import { useState } from 'react';
 import { ProviderForm } from '../components/ProviderForm';
-import type { DefaultModel, ProviderTest } from '../api/interim';
 import { useInfo } from '../App';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiError, del, get, post, put } from '../api/client';
-import type { BudgetsView, ModelView, ProviderView, RouterConfig, RuleList, SystemPromptView, TemplateView, WireApi } from '../api/types';
+import type {
+  BudgetsView,
+  DefaultModel,
+  ModelView,
+  ProviderTest,
+  ProviderView,
+  RouterConfig,
+  RuleList,
+  SystemPromptView,
+  TemplateView,
+  WireApi,
+} from '../api/types';
 import { Button, Card, ErrorNote, Field, Form, Modal, ScrollX, inputClass, usd, useTitle } from '../components/ui';
 
 export function SettingsScreen({ onSignIn }: { onSignIn: () => void }) {
@@ -93,9 +103,8 @@ function Providers() {
             </p>
           )}
           <p className="text-xs">
-            {p.source === 'config' ? 'From paddock.toml (read-only here)' : 'Added in the dashboard'} · API key:{' '}
-            <strong data-testid="key-state">{keyNote(p)}</strong>
-            {!p.available && <strong className="ml-2 text-red-800 dark:text-red-300">unavailable: {p.unavailable_reason ?? 'no usable key'}</strong>}
+            {p.read_only ? 'From paddock.toml (read-only here)' : 'Added in the dashboard'} · API key: <strong data-testid="key-state">{keyNote(p)}</strong>
+            {!p.available && <strong className="ml-2 text-red-800 dark:text-red-300">unavailable: {p.error ?? 'no usable key'}</strong>}
           </p>
           <ScrollX label={`Models of ${p.name}`}>
             <table className="mt-1 w-full text-left text-xs whitespace-nowrap [&_td]:pr-3 [&_th]:pr-3">
@@ -186,7 +195,7 @@ function ProviderActions({ p, onEdit }: { p: ProviderView; onEdit: () => void })
       <Button onClick={() => test.mutate()} disabled={test.isPending} aria-label={`Test ${p.name}`}>
         {test.isPending ? 'Testing…' : 'Test'}
       </Button>
-      {p.source !== 'config' && (
+      {!p.read_only && (
         <>
           <Button onClick={onEdit} aria-label={`Edit ${p.name}`}>
             Edit

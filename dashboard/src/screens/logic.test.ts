@@ -9,6 +9,7 @@ import { dangerOf } from './Plugins';
 import { fill } from './Mcp';
 import { dailySeries, toolRows } from './Usage';
 import { stateLabel } from './Mcp';
+import { keyNote } from './Settings';
 import { providerBody } from '../components/ProviderForm';
 import { crumbs, parentOf } from './Workspaces';
 import { bytes } from '../components/ui';
@@ -196,5 +197,15 @@ describe('providerBody', () => {
       api_key: 'sk-1',
       models: [{ name: 'llama3' }],
     });
+  });
+});
+
+describe('keyNote', () => {
+  it('says where a key comes from, never the key', () => {
+    expect(keyNote({ key: { state: 'env', env: 'OPENAI_API_KEY', set: true } })).toBe('$OPENAI_API_KEY set');
+    expect(keyNote({ key: { state: 'env', env: 'OPENAI_API_KEY', set: false } })).toBe('$OPENAI_API_KEY not set');
+    expect(keyNote({ key: { state: 'stored', set: true, last4: '4f2a' } })).toBe('stored, ends in …4f2a');
+    expect(keyNote({ key: { state: 'stored', set: true } })).toBe('stored');
+    expect(keyNote({ key: { state: 'none', set: false } })).toBe('none');
   });
 });
