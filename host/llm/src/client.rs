@@ -218,6 +218,25 @@ impl ModelClient {
                 Some(Secret(value))
             }
         };
+        ModelClient::build(provider, key)
+    }
+
+    /// A client of `provider` with this API key (not read from the
+    /// environment: `api_key_env` is ignored), e.g. a key Paddock made for
+    /// a model it serves itself.
+    pub fn with_api_key(provider: &ProviderConfig, api_key: &str) -> Result<ModelClient, LlmError> {
+        let key = api_key.trim();
+        if key.is_empty() || HeaderValue::from_str(&format!("Bearer {key}")).is_err() {
+            return Err(LlmError::Setup {
+                provider: provider.name.clone(),
+                message: "the API key is empty or not valid in an HTTP header".into(),
+            });
+        }
+        ModelClient::build(provider, Some(Secret(key.to_string())))
+    }
+
+    fn build(provider: &ProviderConfig, key: Option<Secret>) -> Result<ModelClient, LlmError> {
+        let name = provider.name.clone();
         let base = provider.base_url.trim_end_matches('/');
         let path = match provider.api {
             WireApi::Chat => "chat/completions",
