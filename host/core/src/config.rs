@@ -234,7 +234,10 @@ cached_input_per_mtok = 1.25
         // server has no usable provider (and the dashboard its setup).
         assert_eq!(c.providers.len(), 1);
         assert_eq!(c.providers[0].name, "openai");
-        assert_eq!(c.providers[0].api_key_env.as_deref(), Some("OPENAI_API_KEY"));
+        assert_eq!(
+            c.providers[0].api_key_env.as_deref(),
+            Some("OPENAI_API_KEY")
+        );
         assert_eq!(c.server.bind, "127.0.0.1:7700");
         // The commented local provider parses once uncommented.
         let text = std::fs::read_to_string(&path).unwrap();

@@ -804,7 +804,12 @@ mod tests {
         let http = reqwest::Client::new();
         let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
         let url = format!("{}/chat/completions", m.base_url());
-        for auth in [None, Some("Bearer wrong"), Some("Bearer k-12"), Some("k-123")] {
+        for auth in [
+            None,
+            Some("Bearer wrong"),
+            Some("Bearer k-12"),
+            Some("k-123"),
+        ] {
             let mut req = http.post(&url).json(&body);
             if let Some(a) = auth {
                 req = req.header("authorization", a);
