@@ -45,6 +45,9 @@ pub enum StartError {
     /// The workspaces directory is not usable.
     #[error("workspaces: {0}")]
     Workspaces(#[from] paddock_core::workspace::WorkspaceError),
+    /// The built-in demo model could not start.
+    #[error("demo: {0}")]
+    Demo(#[from] crate::demo::DemoError),
     /// The data directory is not usable.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -99,6 +102,8 @@ pub struct App {
     pub default_model: Option<ModelRef>,
     /// The configuration.
     pub config: Config,
+    /// The built-in demo's model, serving while the app runs.
+    pub demo: Arc<crate::demo::DemoModel>,
 }
 
 impl App {
@@ -150,6 +155,13 @@ impl App {
                 Err(e) => tracing::warn!(provider = %p.name, error = %e, "provider unavailable"),
             }
         }
+        // The offline demo's provider, always there (so a demo agent
+        // resumes after a restart) and never a default.
+        let demo = Arc::new(crate::demo::DemoModel::start(data_dir).await?);
+        providers.insert(
+            crate::demo::PROVIDER.to_string(),
+            crate::demo::provider(&demo, &options.config.providers)?,
+        );
         // The first model of the first provider that could be set up.
         let default_model = options.config.providers.iter().find_map(|p| {
             if !providers.contains_key(&p.name) {
@@ -221,6 +233,7 @@ impl App {
             workspaces,
             default_model,
             config: options.config,
+            demo,
         })
     }
 
@@ -235,7 +248,15 @@ impl App {
             workspaces: self.workspaces.clone(),
             auth: Arc::new(auth),
             default_model: self.default_model.clone(),
-            providers: Arc::new(self.config.providers.clone()),
+            providers: Arc::new(
+                self.config
+                    .providers
+                    .iter()
+                    .chain(std::iter::once(self.demo.config()))
+                    .cloned()
+                    .collect(),
+            ),
+            demo: self.demo.clone(),
             metrics: self.manager.deps().metrics.clone(),
         }
     }

@@ -23,8 +23,13 @@ pub struct Info {
     /// Where agents' commands run: `docker`, `bwrap`, `none` (unsandboxed,
     /// `--unsafe-no-sandbox`), or null when no sandbox works on this host.
     pub sandbox: Option<String>,
-    /// The model an agent gets when it names none.
+    /// The model an agent gets when it names none (never the demo's).
     pub default_model: Option<paddock_core::agent::ModelRef>,
+    /// Whether a model provider other than the built-in demo is set up
+    /// (its client made, the key it needs present). When false the
+    /// dashboard opens on its first-run setup; `POST /api/demo` works
+    /// either way.
+    pub providers_ready: bool,
     /// Agents whose stored records are damaged: quarantined at start (not
     /// loaded, left in the store as they are).
     pub quarantined_agents: Vec<QuarantinedAgent>,
@@ -54,6 +59,7 @@ pub async fn info(State(state): State<AppState>, caller: super::auth::Caller) ->
             .kind()
             .map(|k| k.as_str().to_string()),
         default_model: state.default_model.clone(),
+        providers_ready: super::demo::providers_ready(state.manager.deps()),
         quarantined_agents: state
             .manager
             .quarantined()
@@ -98,6 +104,10 @@ pub struct ProviderView {
     pub api_key_set: bool,
     /// Whether its client could be set up.
     pub available: bool,
+    /// Whether it is the built-in offline demo (`demo`, model
+    /// `paddock-demo`: a script served by this host, free, for
+    /// `POST /api/demo`); it does not count as a usable provider.
+    pub demo: bool,
     /// While its circuit breaker is open (it failed repeatedly, so failover
     /// passes it over): milliseconds until it is tried again.
     pub circuit_open_ms: Option<u64>,
@@ -124,6 +134,7 @@ pub async fn providers(State(state): State<AppState>) -> Json<Vec<ProviderView>>
                 .and_then(|v| std::env::var(v).ok())
                 .is_some_and(|v| !v.trim().is_empty()),
             available: deps.providers.contains_key(&p.name),
+            demo: p.name == super::demo::PROVIDER,
             circuit_open_ms: deps
                 .providers
                 .get(&p.name)
