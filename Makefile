@@ -6,7 +6,7 @@ DATA_DIR ?= $(HOME)/.local/share/paddock
 # The data dir's paddock.toml when there is one, else the example.
 CONFIG ?= $(if $(wildcard $(DATA_DIR)/paddock.toml),$(DATA_DIR)/paddock.toml,paddock.example.toml)
 
-.PHONY: setup plugins dashboard openapi build run test lint unit-test bench clean FORCE
+.PHONY: setup setup-test plugins dashboard openapi build run test lint unit-test bench clean FORCE
 
 # The dashboard's sources (src/api/schema.d.ts is generated from openapi.json):
 # dashboard/dist is rebuilt only when one of them is newer than the stamp.
@@ -15,9 +15,15 @@ DASHBOARD_SOURCES := $(shell find dashboard/src -type f ! -path dashboard/src/ap
 	dashboard/package-lock.json dashboard/tsconfig.json dashboard/vite.config.ts dashboard/openapi.json
 DASHBOARD_STAMP := $(TARGET_DIR)/dashboard.stamp
 
-## Install what is missing (Rust wasm32-wasip2 target).
+## Install what building and running need and is missing: the Rust wasm32-wasip2 target,
+## git, bubblewrap (+ slirp4netns, iproute2), Node.js + npm and the dashboard's npm packages.
 setup:
 	./scripts/setup.sh
+
+## Also install what only the tests and benchmarks need: Podman (+ runc, catatonit),
+## debootstrap, Chromium, promtool, the test MCP servers, Schemathesis.
+setup-test:
+	./scripts/setup-test.sh
 
 ## Build the plugins (WebAssembly components) and stage them next to the binary.
 plugins: setup
@@ -54,7 +60,7 @@ lint: setup
 
 ## Set up and run every test: lint, unit tests (Rust and the dashboard's Vitest), end-to-end
 ## tests against the real binary (the dashboard's in Chromium; screenshots in target/dashboard-e2e).
-test: plugins dashboard lint
+test: setup-test plugins dashboard lint
 	npm --prefix dashboard test
 	$(CARGO) test --workspace --no-fail-fast
 
@@ -67,7 +73,7 @@ unit-test: setup
 	npm --prefix dashboard test
 
 ## Benchmarks (figures are printed, never asserted; tests/bench.rs runs each at --smoke size).
-bench: build
+bench: setup-test build
 	$(TARGET_DIR)/release/paddock bench plugins
 	$(TARGET_DIR)/release/paddock bench agents
 	$(TARGET_DIR)/release/paddock bench mcp

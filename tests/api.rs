@@ -2887,6 +2887,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/policy/assess", &["post"]),
     ("/api/openapi.json", &["get"]),
     ("/api/info", &["get"]),
+    ("/api/demo", &["post"]),
     ("/api/config/providers", &["get"]),
     ("/api/config/routers", &["get"]),
     ("/api/config/budgets", &["get", "put"]),
@@ -2977,6 +2978,7 @@ async fn dashboard_info_and_providers() {
     assert_eq!(info["auth_required"], true);
     assert_eq!(info["quarantined_agents"], json!([]));
     assert_eq!(info["default_model"]["provider"], "scripted");
+    assert_eq!(info["providers_ready"], true);
     let (_, info) = call(&c, &s, Method::GET, "/api/info", None, true).await;
     assert_eq!(info["role"], "admin");
 
@@ -2994,17 +2996,22 @@ async fn dashboard_info_and_providers() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["keyed", "scripted"]);
-    assert_eq!(providers[0]["api_key_env"], "PADDOCK_TEST_KEY");
-    assert_eq!(providers[0]["api_key_set"], true);
-    assert_eq!(providers[1]["api_key_set"], false);
-    assert_eq!(providers[1]["models"][0]["price"]["input_per_mtok"], 1.0);
+    // The built-in offline demo's provider is listed, marked as such.
+    assert_eq!(names, ["demo", "keyed", "scripted"]);
+    assert_eq!(providers[0]["demo"], true);
+    assert_eq!(providers[0]["api_key_set"], false);
+    assert_eq!(providers[1]["demo"], false);
+    assert_eq!(providers[2]["demo"], false);
+    assert_eq!(providers[1]["api_key_env"], "PADDOCK_TEST_KEY");
+    assert_eq!(providers[1]["api_key_set"], true);
+    assert_eq!(providers[2]["api_key_set"], false);
+    assert_eq!(providers[2]["models"][0]["price"]["input_per_mtok"], 1.0);
     assert_eq!(
-        providers[1]["models"][0]["price"]["cached_input_per_mtok"],
+        providers[2]["models"][0]["price"]["cached_input_per_mtok"],
         0.5
     );
     // No price configured and none known: unknown, not free.
-    assert_eq!(providers[0]["models"][0]["price"], Value::Null);
+    assert_eq!(providers[1]["models"][0]["price"], Value::Null);
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! are fixed by the script, so every total and cost is known exactly; the
 //! `/metrics` exposition checked by `promtool check metrics` and scraped by
 //! a real Prometheus server (Debian's `prometheus`, installed by
-//! `scripts/setup.sh`).
+//! `scripts/setup-test.sh`).
 
 use crate::common;
 
@@ -235,7 +235,7 @@ async fn metrics_usage_cost_and_prometheus_are_exact() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool (Debian package prometheus; scripts/setup.sh installs it)");
+        .expect("promtool (Debian package prometheus; scripts/setup-test.sh installs it)");
     {
         use std::io::Write;
         let mut stdin = promtool.stdin.take().unwrap();

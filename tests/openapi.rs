@@ -1,5 +1,5 @@
 //! The API against its own OpenAPI document: Schemathesis (PyPI, installed
-//! by scripts/schemathesis.sh, which `make test` runs through setup.sh)
+//! by scripts/schemathesis.sh, which `make test` runs through setup-test.sh)
 //! generates requests for every operation of `/api/openapi.json`, valid
 //! and invalid, and sends them to a real `paddock serve` whose agents can
 //! work (a scripted model, a workspace root with directories and a git
@@ -109,7 +109,7 @@ fn schemathesis() -> PathBuf {
     assert!(
         bin.is_file(),
         "{} is missing: install Schemathesis with `scripts/schemathesis.sh` \
-         (which `make test` runs through scripts/setup.sh)",
+         (which `make test` runs through scripts/setup-test.sh)",
         bin.display()
     );
     bin

@@ -3,7 +3,7 @@
 //! (`<target>/podman`, kept between runs), the image built locally by
 //! `scripts/sandbox-image.sh`, then the escape/abuse matrix.
 //!
-//! Podman must be installed (`scripts/setup.sh` installs it); the tests
+//! Podman must be installed (`scripts/setup-test.sh` installs it); the tests
 //! fail, not skip, without it.
 
 use crate::common;

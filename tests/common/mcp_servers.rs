@@ -26,7 +26,7 @@ fn installed(relative: &str) -> PathBuf {
     if !path.is_file() {
         panic!(
             "{} is missing: the MCP tests need the test MCP servers; install them with \
-             `scripts/mcp-servers.sh` (which `make test` runs through scripts/setup.sh)",
+             `scripts/mcp-servers.sh` (which `make test` runs through scripts/setup-test.sh)",
             path.display()
         );
     }

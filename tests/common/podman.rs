@@ -43,7 +43,7 @@ pub fn engine() -> &'static Engine {
         if Command::new("podman").arg("--version").output().is_err() {
             panic!(
                 "podman is not installed: the Docker sandbox tests run against Podman's \
-                 Docker-compatible API (scripts/setup.sh installs podman, runc and catatonit)"
+                 Docker-compatible API (scripts/setup-test.sh installs podman, runc and catatonit)"
             );
         }
         let dir = engine_dir();

@@ -53,6 +53,9 @@ pub enum StartError {
     /// The stored providers could not be loaded.
     #[error("providers: {0}")]
     Providers(#[from] AdminError),
+    /// The built-in demo model could not start.
+    #[error("demo: {0}")]
+    Demo(#[from] crate::demo::DemoError),
     /// The data directory is not usable.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -112,6 +115,8 @@ pub struct App {
     pub key_source: KeySource,
     /// The configuration.
     pub config: Config,
+    /// The built-in demo's model, serving while the app runs.
+    pub demo: Arc<crate::demo::DemoModel>,
 }
 
 impl App {
@@ -191,6 +196,13 @@ impl App {
             )
             .await?,
         );
+        // The offline demo's provider, always there (so a demo agent
+        // resumes after a restart), never a default nor a usable provider.
+        let demo = Arc::new(crate::demo::DemoModel::start(data_dir).await?);
+        providers.add_demo(
+            demo.config().clone(),
+            crate::demo::provider(&demo, &options.config.providers)?,
+        );
         let budgets = Arc::new(GlobalBudgets::load(&store, options.config.budgets.clone()).await?);
         let deps = Arc::new(AgentDeps {
             store: store.clone(),
@@ -225,6 +237,7 @@ impl App {
             providers,
             key_source,
             config: options.config,
+            demo,
         })
     }
 
@@ -245,6 +258,7 @@ impl App {
             workspaces: self.workspaces.clone(),
             auth: Arc::new(auth),
             providers: self.providers.clone(),
+            demo: self.demo.clone(),
             metrics: self.manager.deps().metrics.clone(),
         }
     }

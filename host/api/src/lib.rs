@@ -8,6 +8,7 @@ pub mod auth;
 pub mod budgets;
 pub mod config_docs;
 pub mod dashboard;
+pub mod demo;
 pub mod doc;
 pub mod error;
 pub mod mcp;
@@ -53,9 +54,12 @@ pub struct AppState {
     pub workspaces: Arc<paddock_core::workspace::Workspaces>,
     /// Auth rules.
     pub auth: Arc<Auth>,
-    /// The model providers (the file's, read-only, and the API's; including
-    /// any whose client could not be set up) and the default model.
+    /// The model providers (the file's, read-only, the API's, and the
+    /// built-in demo's; including any whose client could not be set up)
+    /// and the default model.
     pub providers: Arc<paddock_core::provider_admin::ProviderAdmin>,
+    /// The built-in offline demo's model.
+    pub demo: Arc<demo::DemoModel>,
     /// Counters and per-agent figures.
     pub metrics: Arc<paddock_core::metrics::Metrics>,
 }
@@ -66,7 +70,7 @@ pub struct AppState {
     info(title = "Paddock API", description = "Run, watch and administer coding agents. Errors are `{\"error\": {\"code\", \"message\"}}`. Every route needs credentials, on loopback too: `Authorization: Bearer <token>` (the user token from the data dir's `api-token`, or the admin token), or the dashboard's session cookie (`POST /api/session`, or the login link `paddock serve` prints). Plugin routes need the admin token. A request that changes state must not be cross-site: its `Origin` (or `Sec-Fetch-Site`) must be this server's, and it must carry `Authorization`, a JSON content type, or `X-Paddock-Request: 1`. The WebSocket protocol is described in the `ws` module docs."),
     paths(
         agents::create, agents::list, agents::get, agents::delete, agents::post_message,
-        agents::interrupt, agents::retry, agents::diff, agents::events,
+        agents::interrupt, agents::retry, agents::diff, agents::events, demo::start,
         config_docs::list_templates, config_docs::create_template, config_docs::get_template,
         config_docs::put_template, config_docs::delete_template,
         config_docs::list_prompts, config_docs::create_prompt, config_docs::get_prompt,
@@ -175,6 +179,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/agents/{id}/retry", post(agents::retry))
         .route("/api/agents/{id}/diff", get(agents::diff))
         .route("/api/agents/{id}/events", get(agents::events))
+        .route("/api/demo", post(demo::start))
         .route("/api/agents/{id}/approvals/{call_id}", post(policy::decide))
         .route("/api/approvals", get(policy::pending))
         .route("/api/audit", get(policy::audit))

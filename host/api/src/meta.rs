@@ -22,8 +22,13 @@ pub struct Info {
     /// Where agents' commands run: `docker`, `bwrap`, `none` (unsandboxed,
     /// `--unsafe-no-sandbox`), or null when no sandbox works on this host.
     pub sandbox: Option<String>,
-    /// The model an agent gets when it names none.
+    /// The model an agent gets when it names none (never the demo's).
     pub default_model: Option<paddock_core::agent::ModelRef>,
+    /// Whether a model provider other than the built-in demo is set up
+    /// (its client made, the key it needs present). When false the
+    /// dashboard opens on its first-run setup; `POST /api/demo` works
+    /// either way.
+    pub providers_ready: bool,
     /// Agents whose stored records are damaged: quarantined at start (not
     /// loaded, left in the store as they are).
     pub quarantined_agents: Vec<QuarantinedAgent>,
@@ -53,6 +58,7 @@ pub async fn info(State(state): State<AppState>, caller: super::auth::Caller) ->
             .kind()
             .map(|k| k.as_str().to_string()),
         default_model: state.providers.default_model().0,
+        providers_ready: state.providers.any_usable(),
         quarantined_agents: state
             .manager
             .quarantined()

@@ -127,7 +127,7 @@ fn view(state: &AppState, e: ProviderEntry) -> ProviderView {
         api_key_set: e.key.set,
         key: e.key,
         source: e.source,
-        read_only: e.source == ProviderSource::Config,
+        read_only: e.source != ProviderSource::Api,
         available,
         error: e.error,
         circuit_open_ms: live

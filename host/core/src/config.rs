@@ -230,8 +230,30 @@ cached_input_per_mtok = 1.25
     fn the_example_config_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../paddock.example.toml");
         let c = Config::load(&path).unwrap();
-        assert_eq!(c.providers.len(), 2);
+        // Only OpenAI, by its key's variable: without the key a fresh
+        // server has no usable provider (and the dashboard its setup).
+        assert_eq!(c.providers.len(), 1);
+        assert_eq!(c.providers[0].name, "openai");
+        assert_eq!(
+            c.providers[0].api_key_env.as_deref(),
+            Some("OPENAI_API_KEY")
+        );
         assert_eq!(c.server.bind, "127.0.0.1:7700");
+        // The commented local provider parses once uncommented.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| *l == "# name = \"local\"")
+            .unwrap();
+        let local: String = lines[at - 1..]
+            .iter()
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| format!("{}\n", &l[2..]))
+            .collect();
+        let c = Config::parse(&local, Path::new("local.toml")).unwrap();
+        assert_eq!(c.providers[0].name, "local");
+        assert_eq!(c.providers[0].models[0].name, "qwen2.5-coder:7b");
     }
 
     #[test]

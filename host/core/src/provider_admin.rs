@@ -63,6 +63,10 @@ pub enum ProviderSource {
     Config,
     /// Added through the API: stored in the database.
     Api,
+    /// The built-in offline demo (`POST /api/demo`): a script this host
+    /// serves. Read-only, never the default model, and not counted as a
+    /// usable provider (it only plays its script).
+    Demo,
 }
 
 /// Where a provider's API key comes from.
@@ -350,9 +354,26 @@ impl ProviderAdmin {
         self.entries().iter().map(|e| e.config.clone()).collect()
     }
 
-    /// Whether any provider is usable.
+    /// Whether any provider but the demo is usable.
     pub fn any_usable(&self) -> bool {
-        !self.registry.names().is_empty()
+        self.entries().iter().any(|e| {
+            e.source != ProviderSource::Demo
+                && e.error.is_none()
+                && self.registry.contains(&e.config.name)
+        })
+    }
+
+    /// Adds the built-in demo's provider (see [`ProviderSource::Demo`]),
+    /// listed last.
+    pub fn add_demo(&self, config: ProviderConfig, provider: Provider) {
+        self.registry.insert(provider);
+        self.entries_mut().push(Entry {
+            config,
+            source: ProviderSource::Demo,
+            key: None,
+            error: None,
+        });
+        self.note_models();
     }
 
     /// Checks a provider's configuration and key, each error naming its
@@ -469,7 +490,9 @@ impl ProviderAdmin {
         let _changing = self.changes.lock().await;
         if let Some(e) = self.entries().iter().find(|e| e.config.name == config.name) {
             return Err(match e.source {
-                ProviderSource::Config => AdminError::ReadOnly(config.name.clone()),
+                ProviderSource::Config | ProviderSource::Demo => {
+                    AdminError::ReadOnly(config.name.clone())
+                }
                 ProviderSource::Api => AdminError::Exists(config.name.clone()),
             });
         }
@@ -692,7 +715,10 @@ impl ProviderAdmin {
             return (Some(m), DefaultModelSource::Setting);
         }
         let first = self.entries().iter().find_map(|e| {
-            if e.error.is_some() || !self.registry.contains(&e.config.name) {
+            if e.error.is_some()
+                || e.source == ProviderSource::Demo
+                || !self.registry.contains(&e.config.name)
+            {
                 return None;
             }
             e.config.models.first().map(|m| ModelRef {
@@ -708,6 +734,16 @@ impl ProviderAdmin {
 
     /// Sets (persists) the default model; its provider must be usable.
     pub async fn set_default_model(&self, model: ModelRef) -> Result<(), AdminError> {
+        if self
+            .entries()
+            .iter()
+            .any(|e| e.config.name == model.provider && e.source == ProviderSource::Demo)
+        {
+            return Err(AdminError::Invalid(format!(
+                "provider: `{}` is the offline demo, which only plays its script; it cannot be the default model",
+                model.provider
+            )));
+        }
         if !self.registry.contains(&model.provider) {
             let known = self.registry.names();
             return Err(AdminError::Invalid(format!(

@@ -238,6 +238,11 @@ impl ModelClient {
                 Some(Secret(value))
             }
         };
+        ModelClient::build(provider, key)
+    }
+
+    fn build(provider: &ProviderConfig, key: Option<Secret>) -> Result<ModelClient, LlmError> {
+        let name = provider.name.clone();
         let base = provider.base_url.trim_end_matches('/');
         let path = match provider.api {
             WireApi::Chat => "chat/completions",

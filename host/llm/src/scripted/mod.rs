@@ -38,10 +38,18 @@ pub struct ScriptedModel {
 }
 
 impl ScriptedModel {
-    /// A server answering from `script`.
+    /// A server answering from `script`, to anyone.
     pub fn new(script: Script) -> ScriptedModel {
         ScriptedModel {
-            state: Arc::new(server::State::new(script)),
+            state: Arc::new(server::State::new(script, None)),
+        }
+    }
+
+    /// A server answering from `script` only requests that carry
+    /// `Authorization: Bearer <api_key>`; others get 401 `invalid_api_key`.
+    pub fn with_api_key(script: Script, api_key: String) -> ScriptedModel {
+        ScriptedModel {
+            state: Arc::new(server::State::new(script, Some(api_key))),
         }
     }
 
@@ -53,7 +61,13 @@ impl ScriptedModel {
     /// Serves `script` on `addr` (port 0: any free port) until the returned
     /// handle is shut down or dropped.
     pub async fn start(script: Script, addr: SocketAddr) -> std::io::Result<RunningModel> {
-        let model = ScriptedModel::new(script);
+        ScriptedModel::new(script).serve(addr).await
+    }
+
+    /// Serves this model on `addr` (port 0: any free port) until the
+    /// returned handle is shut down or dropped.
+    pub async fn serve(self, addr: SocketAddr) -> std::io::Result<RunningModel> {
+        let model = self;
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let cancel = model.state.cancel.clone();

@@ -59,16 +59,19 @@ pub(super) struct State {
     log: Mutex<VecDeque<Value>>,
     asks: Mutex<HashMap<(u64, usize, usize), u32>>,
     counters: Counters,
+    /// The bearer key every request must carry, when one was given.
+    api_key: Option<String>,
     pub(super) cancel: CancellationToken,
 }
 
 impl State {
-    pub(super) fn new(script: Script) -> State {
+    pub(super) fn new(script: Script, api_key: Option<String>) -> State {
         State {
             script,
             log: Mutex::new(VecDeque::new()),
             asks: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            api_key,
             cancel: CancellationToken::new(),
         }
     }
@@ -102,6 +105,10 @@ pub(super) fn router(state: Arc<State>) -> Router {
         .route("/v1/models", get(models))
         .route("/v1/_scripted/requests", get(requests))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_key,
+        ))
         // Long conversations (thousands of tool results) make large
         // requests; real providers take tens of MB.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY))
@@ -110,6 +117,38 @@ pub(super) fn router(state: Arc<State>) -> Router {
 
 /// Largest request body the scripted model reads.
 pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
+
+/// With a key set, a request without `Authorization: Bearer <key>` gets
+/// OpenAI's 401 (`invalid_api_key`) and is neither logged nor counted.
+async fn require_key(
+    AxState(st): AxState<Arc<State>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(key) = st.api_key.as_deref() else {
+        return next.run(req).await;
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes())) {
+        return next.run(req).await;
+    }
+    openai_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_request_error",
+        Some("invalid_api_key"),
+        None,
+        "Incorrect API key provided: this scripted model needs `Authorization: Bearer <its key>`.",
+    )
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
 
 fn bad_request(param: Option<&str>, message: &str) -> Response {
     openai_error(
@@ -753,5 +792,50 @@ mod tests {
             "{\"a\""
         );
         assert_eq!(m.stats().streams_cut, 1);
+    }
+
+    #[tokio::test]
+    async fn a_keyed_server_refuses_requests_without_its_key() {
+        let script = Script::from_yaml_str("turns:\n  - text: \"hi\"\n").unwrap();
+        let m = ScriptedModel::with_api_key(script, "k-123".into())
+            .serve(([127, 0, 0, 1], 0).into())
+            .await
+            .unwrap();
+        let http = reqwest::Client::new();
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+        let url = format!("{}/chat/completions", m.base_url());
+        for auth in [
+            None,
+            Some("Bearer wrong"),
+            Some("Bearer k-12"),
+            Some("k-123"),
+        ] {
+            let mut req = http.post(&url).json(&body);
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 401, "{auth:?}");
+            let err: Value = resp.json().await.unwrap();
+            assert_eq!(err["error"]["code"], "invalid_api_key", "{err}");
+        }
+        let models = http
+            .get(format!("{}/models", m.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(models.status(), 401);
+        assert_eq!(m.stats().requests, 0, "refused requests are not counted");
+        let ok = http
+            .post(&url)
+            .bearer_auth("k-123")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200);
+        let v: Value = ok.json().await.unwrap();
+        assert_eq!(v["choices"][0]["message"]["content"], "hi");
+        assert_eq!(m.stats().requests, 1);
     }
 }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what testing Paddock needs on top of what running it needs
+# (scripts/setup.sh, run first): Podman's Docker-compatible API with runc
+# and catatonit (the Docker backend's tests), debootstrap (the sandbox
+# image built from Debian packages), Debian's Chromium (the dashboard's
+# end-to-end tests drive it; never a browser download), Prometheus'
+# promtool (the /metrics exposition, and a real Prometheus scrapes it),
+# the real MCP servers the MCP client's tests run against, and
+# Schemathesis. `make test` and `make bench` run it.
+# Idempotent and quick when everything is present.
+set -euo pipefail
+here="$(dirname "${BASH_SOURCE[0]}")"
+
+"$here/setup.sh"
+
+need=()
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v runc >/dev/null 2>&1 || need+=(runc)
+command -v catatonit >/dev/null 2>&1 || need+=(catatonit)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+"$here/apt-install.sh" "the tests" "${need[@]}"
+
+# Debian's prometheus package (for promtool); its recommends are not needed.
+if ! command -v promtool >/dev/null 2>&1; then
+    "$here/apt-install.sh" --no-install-recommends "the metrics tests" prometheus
+fi
+
+# The real MCP servers the MCP client's tests run against (npm, PyPI).
+"$here/mcp-servers.sh"
+
+# Schemathesis (PyPI), which checks the API against its OpenAPI document.
+"$here/schemathesis.sh"
