@@ -29,14 +29,14 @@ export function useProviders() {
 
 /** Whether a provider can serve agents (the offline demo's does not count: it only plays its script). */
 export function usable(p: ProviderView): boolean {
-  return p.available && p.name !== 'demo';
+  return p.available && p.source !== 'demo';
 }
 
 /** `/`: the agents — or, on a first run (no usable provider, no agent yet), the setup. */
 function Home() {
-  const providers = useProviders();
+  const info = useInfo();
   const agents = useQuery({ queryKey: ['agents'], queryFn: () => get<AgentView[]>('/api/agents') });
-  if (providers.data && agents.data && !providers.data.some(usable) && agents.data.length === 0) return <Navigate to="/setup" replace />;
+  if (info.data && agents.data && !info.data.providers_ready && agents.data.length === 0) return <Navigate to="/setup" replace />;
   return <AgentsScreen />;
 }
 

@@ -73,3 +73,4 @@ export type ProviderBody = S['ProviderBody'];
 export type ProviderTest = S['ProbeReport'];
 export type DefaultModel = S['DefaultModelView'];
 export type KeyView = S['KeyView'];
+export type DemoStarted = S['DemoStarted'];

@@ -335,15 +335,17 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
                 router {r.name} ({r.cheap.model} / {r.strong.model})
               </option>
             ))}
-            {(providers.data ?? []).flatMap((p) =>
-              p.models.map((m) => (
-                <option key={`${p.name}/${m.name}`} value={`${p.name}/${m.name}`} disabled={!p.available}>
-                  {p.name}/{m.name}
-                  {m.reasoning ? ' (reasoning)' : ''}
-                  {!p.available ? ' — no API key' : ''}
-                </option>
-              )),
-            )}
+            {(providers.data ?? [])
+              .filter((p) => p.source !== 'demo')
+              .flatMap((p) =>
+                p.models.map((m) => (
+                  <option key={`${p.name}/${m.name}`} value={`${p.name}/${m.name}`} disabled={!p.available}>
+                    {p.name}/{m.name}
+                    {m.reasoning ? ' (reasoning)' : ''}
+                    {!p.available ? ' — no API key' : ''}
+                  </option>
+                )),
+              )}
           </select>
         </Field>
         {/* Only the path's label says "Workspace": the e2e finds that field by the word. */}

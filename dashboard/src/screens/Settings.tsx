@@ -103,7 +103,12 @@ function Providers() {
             </p>
           )}
           <p className="text-xs">
-            {p.read_only ? 'From paddock.toml (read-only here)' : 'Added in the dashboard'} · API key: <strong data-testid="key-state">{keyNote(p)}</strong>
+            {p.source === 'demo'
+              ? 'The built-in offline demo (Agents → Try it offline)'
+              : p.read_only
+                ? 'From paddock.toml (read-only here)'
+                : 'Added in the dashboard'}{' '}
+            · API key: <strong data-testid="key-state">{keyNote(p)}</strong>
             {!p.available && <strong className="ml-2 text-red-800 dark:text-red-300">unavailable: {p.error ?? 'no usable key'}</strong>}
           </p>
           <ScrollX label={`Models of ${p.name}`}>
@@ -225,7 +230,7 @@ function DefaultModelForm({ providers }: { providers: ProviderView[] }) {
     },
     onSuccess: () => qc.invalidateQueries({ queryKey: ['info'] }),
   });
-  const choices = providers.filter((p) => p.available).flatMap((p) => p.models.map((m) => `${p.name}/${m.name}`));
+  const choices = providers.filter((p) => p.available && p.source !== 'demo').flatMap((p) => p.models.map((m) => `${p.name}/${m.name}`));
   return (
     <Form className="mb-3 flex flex-wrap items-end gap-2" onSubmit={() => save.mutate()}>
       <Field

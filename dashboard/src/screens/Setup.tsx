@@ -6,7 +6,7 @@ import { useEffect } from 'react';
 import { useNavigate } from 'react-router-dom';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { post } from '../api/client';
-import type { DemoStarted } from '../api/interim';
+import type { DemoStarted } from '../api/types';
 import { useInfo } from '../App';
 import { ProviderForm } from '../components/ProviderForm';
 import { Button, Card, ErrorNote } from '../components/ui';
