@@ -288,7 +288,7 @@ turns:
         patch.contains("-before") && patch.contains("+after"),
         "{patch}"
     );
-    assert_eq!(diff["against"], "the files as the agent started");
+    assert_eq!(diff["against"], "the agent started");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

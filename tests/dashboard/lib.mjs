@@ -3,35 +3,30 @@
 // print `ok`/`FAIL` with their time, axe-core (WCAG 2.1 A/AA; serious and
 // critical violations fail, light and dark) and screenshots.
 
-import { createRequire } from "node:module";
-import { spawn } from "node:child_process";
-import { createServer } from "node:net";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
+import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
-const require = createRequire(
-  new URL("../../dashboard/package.json", import.meta.url),
-);
-export const { chromium } = require("playwright-core");
-const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const require = createRequire(new URL('../../dashboard/package.json', import.meta.url));
+export const { chromium } = require('playwright-core');
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** An environment variable the Rust test that starts this script sets. */
 export function env(name) {
   const v = process.env[name];
-  if (!v)
-    throw new Error(
-      `${name} is not set: run this through tests/dashboard.rs (cargo test --test e2e dashboard::)`,
-    );
+  if (!v) throw new Error(`${name} is not set: run this through tests/dashboard.rs (cargo test --test e2e dashboard::)`);
   return v;
 }
 
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
       const { port } = s.address();
       s.close(() => resolve(port));
     });
@@ -50,38 +45,24 @@ export class Host {
     this.base = `http://127.0.0.1:${port}`;
     this.child = null;
     /** Everything it printed on stdout, for checks that nothing secret is logged. */
-    this.stdout = "";
+    this.stdout = '';
   }
 
   async start() {
-    const child = spawn(
-      this.bin,
-      [
-        "--data-dir",
-        this.dataDir,
-        "serve",
-        ...this.args,
-        "--bind",
-        `127.0.0.1:${this.port}`,
-      ],
-      {
-        env: { ...process.env, ...this.env },
-        stdio: ["ignore", "pipe", "inherit"],
-      },
-    );
+    const child = spawn(this.bin, ['--data-dir', this.dataDir, 'serve', ...this.args, '--bind', `127.0.0.1:${this.port}`], {
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     this.child = child;
     const lines = createInterface({ input: child.stdout });
     await new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error("paddock serve did not start within 60 s")),
-        60_000,
-      );
-      child.once("exit", (code) => {
+      const timer = setTimeout(() => reject(new Error('paddock serve did not start within 60 s')), 60_000);
+      child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`paddock serve exited with ${code} at start`));
       });
-      lines.on("line", (line) => {
-        this.stdout += line + "\n";
+      lines.on('line', (line) => {
+        this.stdout += line + '\n';
         // The banner's last line: the one-time sign-in link.
         const link = line.match(/^open the dashboard.*?: (http\S+)$/);
         if (link) {
@@ -97,8 +78,8 @@ export class Host {
   async kill9() {
     const child = this.child;
     if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
     await exited;
   }
 
@@ -108,7 +89,7 @@ export class Host {
       method,
       headers: {
         Authorization: `Bearer ${token}`,
-        ...(body ? { "Content-Type": "application/json" } : {}),
+        ...(body ? { 'Content-Type': 'application/json' } : {}),
       },
       body: body ? JSON.stringify(body) : undefined,
     });
@@ -122,13 +103,13 @@ export async function launch() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-sync",
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-sync',
     ],
   });
   // bypassCSP: axe-core is injected as an inline script, which the
@@ -138,8 +119,8 @@ export async function launch() {
     bypassCSP: true,
   });
   const page = await context.newPage();
-  page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
-  page.on("dialog", (d) => d.accept());
+  page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
+  page.on('dialog', (d) => d.accept());
   return { browser, context, page };
 }
 
@@ -152,8 +133,7 @@ export async function waitFor(fn, what, timeoutMs = 60_000) {
   for (;;) {
     const v = await fn();
     if (v) return v;
-    if (Date.now() - t0 > timeoutMs)
-      throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -176,10 +156,7 @@ export class Steps {
       console.log(`FAIL ${name} (${Date.now() - t0} ms)\n${e?.stack ?? e}`);
       try {
         await page.screenshot({
-          path: join(
-            this.art,
-            `FAILED-${name.replace(/[^a-z0-9]+/gi, "-")}.png`,
-          ),
+          path: join(this.art, `FAILED-${name.replace(/[^a-z0-9]+/gi, '-')}.png`),
           fullPage: true,
         });
       } catch {
@@ -191,27 +168,26 @@ export class Steps {
 }
 
 /** Moderate findings that once were here and must not come back (axe's best practices, not WCAG tags). */
-const ALSO_FAIL = ["heading-order", "landmark-unique"];
+const ALSO_FAIL = ['heading-order', 'landmark-unique'];
 
 /** axe-core on the page as it is, light and dark: serious and critical WCAG 2.1 A/AA violations fail, and those of `ALSO_FAIL`. */
 export async function axe(page, label) {
   const problems = [];
-  for (const scheme of ["light", "dark"]) {
+  for (const scheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme: scheme });
-    if (!(await page.evaluate(() => typeof window.axe !== "undefined")))
-      await page.addScriptTag({ content: AXE });
+    if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.addScriptTag({ content: AXE });
     const [wcag, kept] = await page.evaluate(
       async (rules) => [
         await window.axe.run(document, {
           runOnly: {
-            type: "tag",
-            values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"],
+            type: 'tag',
+            values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'],
           },
-          resultTypes: ["violations"],
+          resultTypes: ['violations'],
         }),
         await window.axe.run(document, {
-          runOnly: { type: "rule", values: rules },
-          resultTypes: ["violations"],
+          runOnly: { type: 'rule', values: rules },
+          resultTypes: ['violations'],
         }),
       ],
       ALSO_FAIL,
@@ -219,32 +195,20 @@ export async function axe(page, label) {
     const show = (v) =>
       `${label} (${scheme}): ${v.id} [${v.impact}] ${v.help}: ${v.nodes
         .slice(0, 3)
-        .map((n) => n.target.join(" "))
-        .join(" | ")}`;
-    for (const v of wcag.violations)
-      if (v.impact === "serious" || v.impact === "critical")
-        problems.push(show(v));
+        .map((n) => n.target.join(' '))
+        .join(' | ')}`;
+    for (const v of wcag.violations) if (v.impact === 'serious' || v.impact === 'critical') problems.push(show(v));
     for (const v of kept.violations) problems.push(show(v));
   }
-  await page.emulateMedia({ colorScheme: "light" });
-  check(
-    problems.length === 0,
-    `accessibility violations:\n  ${problems.join("\n  ")}`,
-  );
+  await page.emulateMedia({ colorScheme: 'light' });
+  check(problems.length === 0, `accessibility violations:\n  ${problems.join('\n  ')}`);
 }
 
 /** The page as it is at `width` px: no sideways scrolling, axe, and a screenshot `name-width.png` in `dir`. */
 export async function shoot(page, dir, name, width, { fullPage = true } = {}) {
   await page.setViewportSize({ width, height: 900 });
-  const overflow = await page.evaluate(
-    () =>
-      document.documentElement.scrollWidth -
-      document.documentElement.clientWidth,
-  );
-  check(
-    overflow <= 1,
-    `${name} at ${width}px scrolls sideways by ${overflow}px`,
-  );
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  check(overflow <= 1, `${name} at ${width}px scrolls sideways by ${overflow}px`);
   await axe(page, `${name} at ${width}px`);
   await page.screenshot({ path: join(dir, `${name}-${width}.png`), fullPage });
 }

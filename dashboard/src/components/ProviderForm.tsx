@@ -108,13 +108,12 @@ export function ProviderForm({
         await post('/api/config/providers', body);
       }
       if (makeDefault && model.trim()) await put<DefaultModel>('/api/config/default-model', { provider: body.name, model: model.trim() });
+      // Read back before moving on: what comes next (the agents, the
+      // new-agent dialog) decides by whether a provider is ready now.
+      await Promise.all([qc.invalidateQueries({ queryKey: ['providers'] }), qc.invalidateQueries({ queryKey: ['info'] })]);
       return { provider: body.name, model: model.trim() };
     },
-    onSuccess: (r) => {
-      void qc.invalidateQueries({ queryKey: ['providers'] });
-      void qc.invalidateQueries({ queryKey: ['info'] });
-      onSaved(r);
-    },
+    onSuccess: (r) => onSaved(r),
   });
 
   const keyState = existing?.key;

@@ -1,6 +1,6 @@
 // Small building blocks shared by the screens.
 
-import { type ButtonHTMLAttributes, type ReactNode, useEffect, useRef } from 'react';
+import { type ButtonHTMLAttributes, type ReactNode, cloneElement, isValidElement, useEffect, useId, useRef } from 'react';
 import type { AgentStatus, RiskLevel } from '../api/types';
 import { ApiError } from '../api/client';
 
@@ -84,13 +84,22 @@ export function ErrorNote({ error }: { error: unknown }) {
   );
 }
 
+/** A labelled field; its hint is the field's description (read after its name, not part of it). */
 export function Field({ label, children, hint }: { label: string; children: ReactNode; hint?: string }) {
+  const hintId = useId();
+  const field = hint && isValidElement<{ 'aria-describedby'?: string }>(children) ? cloneElement(children, { 'aria-describedby': hintId }) : children;
   return (
-    <label className="flex flex-col gap-1 text-sm">
-      <span className="font-medium">{label}</span>
-      {children}
-      {hint && <span className="text-xs text-slate-600 dark:text-slate-300">{hint}</span>}
-    </label>
+    <div className="flex flex-col gap-1 text-sm">
+      <label className="flex flex-col gap-1">
+        <span className="font-medium">{label}</span>
+        {field}
+      </label>
+      {hint && (
+        <span id={hintId} className="text-xs text-slate-600 dark:text-slate-300">
+          {hint}
+        </span>
+      )}
+    </div>
   );
 }
 

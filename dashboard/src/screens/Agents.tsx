@@ -2,7 +2,7 @@
 // cost, and pending approvals; create, interrupt, delete; filter and search.
 // The list is virtualised, so hundreds of agents scroll smoothly.
 
-import { useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useWindowVirtualizer } from '@tanstack/react-virtual';
@@ -61,12 +61,11 @@ export function AgentsScreen() {
   const [query, setQuery] = useState('');
   const [status, setStatus] = useState('all');
   const [params, setParams] = useSearchParams();
-  // `/?new=1` (where the setup leads) opens the new-agent dialog.
-  const [creating, setCreatingState] = useState(params.get('new') === '1');
-  const setCreating = (open: boolean) => {
-    setCreatingState(open);
-    if (!open && params.has('new')) setParams({}, { replace: true });
-  };
+  // `/?new=1` (where the setup leads) opens the new-agent dialog, once.
+  const [creating, setCreating] = useState(params.get('new') === '1');
+  useEffect(() => {
+    if (params.has('new')) setParams({}, { replace: true });
+  }, [params, setParams]);
   const providers = useProviders();
   const noProvider = providers.data !== undefined && !providers.data.some(usable);
   useTitle('Agents');

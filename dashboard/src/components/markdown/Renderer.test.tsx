@@ -14,6 +14,12 @@ describe('Markdown renderer', () => {
     expect(out).toContain('<td>1</td>');
   });
 
+  it('makes an answer’s heading levels consecutive, so none is skipped below the chat’s h2', () => {
+    const out = html('## Summary\n\ntext\n\n#### Detail\n\nmore\n');
+    expect(out).toContain('<h3 class="md-h1">Summary</h3>');
+    expect(out).toContain('<h4 class="md-h2">Detail</h4>');
+  });
+
   it('never renders raw HTML: it shows as text', () => {
     const out = html('Hi <script>alert(1)</script> <img src=x onerror=alert(1)>\n\n<div onclick="x()">block</div>');
     expect(out).not.toContain('<script');

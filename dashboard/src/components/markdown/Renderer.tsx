@@ -9,7 +9,24 @@ import './markdown.css';
 
 interface MdNode {
   type: string;
+  depth?: number;
   children?: MdNode[];
+}
+
+/** A remark plugin: an answer's heading levels become consecutive from 1
+ *  (`##` then `####` read as 1 then 2), so with the page's h1 and the chat's
+ *  h2 above them no level is ever skipped. */
+export function headingRanks() {
+  return (tree: MdNode) => {
+    const headings: MdNode[] = [];
+    const walk = (node: MdNode): void => {
+      if (node.type === 'heading') headings.push(node);
+      node.children?.forEach(walk);
+    };
+    walk(tree);
+    const depths = [...new Set(headings.map((h) => h.depth ?? 1))].sort((a, b) => a - b);
+    for (const h of headings) h.depth = depths.indexOf(h.depth ?? 1) + 1;
+  };
 }
 
 /** A remark plugin: HTML in the Markdown becomes plain text (shown, never parsed). */
@@ -46,7 +63,7 @@ const components: Components = {
 export default function Renderer({ text }: { text: string }) {
   return (
     <div className="md">
-      <ReactMarkdown remarkPlugins={[remarkGfm, htmlAsText]} rehypePlugins={[rehypeHighlightSome]} components={components}>
+      <ReactMarkdown remarkPlugins={[remarkGfm, htmlAsText, headingRanks]} rehypePlugins={[rehypeHighlightSome]} components={components}>
         {text}
       </ReactMarkdown>
     </div>

@@ -145,7 +145,7 @@ impl Workspaces {
             ));
         };
         let tree = git.snapshot(&self.scratch(), Some(START), true).await?;
-        super::diff_of(&git, base, "the files as the agent started".into(), &tree).await
+        super::diff_of(&git, base, "the agent started".into(), &tree).await
     }
 
     /// Forgets agent `agent`'s snapshot (its history was purged).

@@ -631,7 +631,7 @@ async fn an_agents_snapshot_shows_what_it_changed_in_a_plain_directory() {
     );
     assert!(diff.patch.contains("-before\n+after"), "{}", diff.patch);
     assert!(diff.patch.contains("Binary files"), "{}", diff.patch);
-    assert_eq!(diff.against, "the files as the agent started");
+    assert_eq!(diff.against, "the agent started");
     // A second agent starting now sees none of the first one's changes.
     f.ws.snapshot_agent("a2", &dir).await.unwrap();
     assert!(f.ws.agent_diff("a2", &dir).await.unwrap().files.is_empty());
