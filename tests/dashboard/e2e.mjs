@@ -16,7 +16,7 @@
 // allowed root).
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Host as Paddock, Steps, axe, check, env, freePort, launch, waitFor } from './lib.mjs';
@@ -554,6 +554,8 @@ try {
       await dialog.getByLabel('Workspace').fill(WS);
       await dialog.getByLabel('Task').fill('say hello');
       await dialog.getByRole('combobox', { name: /^Model/ }).selectOption({ label: 'openai/gpt-5 (reasoning)' });
+      // The reasoning effort is among the dialog's "More options".
+      await dialog.getByText(/^More options/).click();
       const effort = dialog.getByRole('combobox', { name: /^Reasoning effort/ });
       check((await effort.inputValue()) === '', 'the reasoning effort is not the model default at first');
       await effort.selectOption('high');
