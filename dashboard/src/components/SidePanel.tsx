@@ -4,16 +4,15 @@
 // ran, in order, with its output and exit code) and Files (the workspace's
 // files). The tabs follow the ARIA tabs pattern (arrow keys, Home, End).
 
-import { type KeyboardEvent, type ReactNode, useEffect, useId, useRef, useState, useSyncExternalStore } from 'react';
+import { type KeyboardEvent, type ReactNode, useId, useRef, useState, useSyncExternalStore } from 'react';
 import { Link } from 'react-router-dom';
-import { useQueryClient } from '@tanstack/react-query';
 import { plainOutput, terminalEntries, type TerminalEntry, type Timeline } from '../live/timeline';
 import { FileBrowser } from '../screens/Workspaces';
 import { Diff } from './Diff';
 import { callChange, stateText, timesText } from './ToolCall';
 import { ApiError } from '../api/client';
-import { Button, ErrorNote } from './ui';
-import { DiffView, WorkspaceActions, WorkspaceDiffView, WorkspaceFacts, useAgentDiff, useWorkspace } from './Workspace';
+import { Button, ErrorNote, useDialog } from './ui';
+import { DiffView, WorkspaceActions, WorkspaceDiffView, WorkspaceFacts, useAgentDiff, useRefreshOn, useWorkspace } from './Workspace';
 
 export type PanelTab = 'changes' | 'terminal' | 'files';
 
@@ -40,13 +39,11 @@ export function useWide(): boolean {
 /** The workspace's facts, actions and diff; read again when the agent did something. */
 function ChangesTab({ id, activity }: { id: string; activity: string }) {
   const ws = useWorkspace(id);
-  const qc = useQueryClient();
-  const seen = useRef(activity);
-  useEffect(() => {
-    if (seen.current === activity) return;
-    seen.current = activity;
-    for (const key of ['workspace-diff', 'workspace', 'workspace-files']) void qc.invalidateQueries({ queryKey: [key, id] });
-  }, [qc, id, activity]);
+  useRefreshOn(activity, [
+    ['workspace-diff', id],
+    ['workspace', id],
+    ['workspace-files', id],
+  ]);
   return (
     <div className="flex flex-col gap-3" data-testid="workspace-panel">
       <ErrorNote error={ws.error} />
@@ -145,13 +142,7 @@ const unmanaged = 'This agent works in a directory that is not a managed workspa
 /** An agent on a plain directory: the directory against the snapshot taken when the agent started. */
 function AgentChangesTab({ agentId, tl, activity }: { agentId: string; tl: Timeline | null | undefined; activity: string }) {
   const diff = useAgentDiff(agentId);
-  const qc = useQueryClient();
-  const seen = useRef(activity);
-  useEffect(() => {
-    if (seen.current === activity) return;
-    seen.current = activity;
-    void qc.invalidateQueries({ queryKey: ['agent-diff', agentId] });
-  }, [qc, agentId, activity]);
+  useRefreshOn(activity, [['agent-diff', agentId]]);
   // No snapshot (an agent from before snapshots, or a directory too large
   // to snapshot): what its own calls changed, with why.
   if (diff.error instanceof ApiError && diff.error.status === 409) return <CallChanges tl={tl} why={diff.error.message} />;
@@ -273,13 +264,7 @@ export function SidePanel({
 
 /** The panel as a drawer (narrow screens), a modal dialog from the right. */
 export function SidePanelDrawer({ open, onClose, children }: { open: boolean; onClose: () => void; children: ReactNode }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  useEffect(() => {
-    const d = ref.current;
-    if (!d) return;
-    if (open && !d.open) d.showModal();
-    if (!open && d.open) d.close();
-  }, [open]);
+  const ref = useDialog(open);
   return (
     <dialog
       ref={ref}

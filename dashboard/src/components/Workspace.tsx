@@ -4,13 +4,12 @@
 // screen.
 
 import { type ReactNode, useEffect, useMemo, useRef, useState } from 'react';
-import { Link } from 'react-router-dom';
 import { type UseQueryResult, useMutation, useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { ApiError, get, post } from '../api/client';
 import type { Backup, Committed, Conflict, FileChange, MergeConflicts, Merged, WorkspaceDiff, WorkspaceView } from '../api/types';
 import { Diff } from './Diff';
 import { splitPatch } from './patch';
-import { Button, Card, ErrorNote, Field, Form, bytes, inputClass } from './ui';
+import { Button, ErrorNote, Field, Form, bytes, inputClass } from './ui';
 
 const enc = encodeURIComponent;
 
@@ -25,6 +24,18 @@ export function useWorkspaceDiff(id: string) {
 /** What an agent changed (a worktree's diff, or a directory against the snapshot taken when the agent started). */
 export function useAgentDiff(agentId: string) {
   return useQuery({ queryKey: ['agent-diff', agentId], queryFn: () => get<WorkspaceDiff>(`/api/agents/${enc(agentId)}/diff`), enabled: !!agentId });
+}
+
+/** Reads `keys` (query keys) again whenever `activity` changes: the agent did something (a tool ran, a run ended), so what it changed may have too. */
+export function useRefreshOn(activity: string, keys: readonly unknown[][]) {
+  const qc = useQueryClient();
+  const seen = useRef(activity);
+  const wanted = JSON.stringify(keys);
+  useEffect(() => {
+    if (seen.current === activity) return;
+    seen.current = activity;
+    for (const key of JSON.parse(wanted) as unknown[][]) void qc.invalidateQueries({ queryKey: key });
+  }, [qc, activity, wanted]);
 }
 
 /** After anything that changes a workspace: its view, diff, files and backups are read again. */
@@ -260,40 +271,5 @@ export function WorkspaceFacts({ ws }: { ws: WorkspaceView }) {
         </div>
       ))}
     </dl>
-  );
-}
-
-/** The Agent screen's panel for the agent's workspace. */
-export function WorkspacePanel({ id, activity }: { id: string; activity: string }) {
-  const ws = useWorkspace(id);
-  const qc = useQueryClient();
-  // The agent did something (a tool ran, a run ended): its changes may have too.
-  const seen = useRef(activity);
-  useEffect(() => {
-    if (seen.current === activity) return;
-    seen.current = activity;
-    void qc.invalidateQueries({ queryKey: ['workspace-diff', id] });
-    void qc.invalidateQueries({ queryKey: ['workspace', id] });
-  }, [qc, id, activity]);
-  return (
-    <Card
-      title={<span id="workspace">Workspace {ws.data?.name ?? ''}</span>}
-      actions={
-        <Link to={`/workspaces/${enc(id)}`} className="text-sm text-blue-800 underline dark:text-blue-300">
-          Files and backups
-        </Link>
-      }
-    >
-      <div className="flex flex-col gap-3" data-testid="workspace-panel">
-        <ErrorNote error={ws.error} />
-        {ws.data && (
-          <>
-            <WorkspaceFacts ws={ws.data} />
-            <WorkspaceActions ws={ws.data} />
-            <WorkspaceDiffView id={id} />
-          </>
-        )}
-      </div>
-    </Card>
   );
 }

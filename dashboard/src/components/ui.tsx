@@ -124,19 +124,26 @@ export function useTitle(title: string | null | undefined) {
   }, [title]);
 }
 
-/** A modal dialog (the native <dialog>: focus trap and Escape for free); focus lands on its first field. */
-export function Modal({ open, onClose, title, children }: { open: boolean; onClose: () => void; title: string; children: ReactNode }) {
+/** A native <dialog> shown as modal while `open` (focus trap and Escape for free); `onOpen` runs once it shows. */
+export function useDialog(open: boolean, onOpen?: (d: HTMLDialogElement) => void) {
   const ref = useRef<HTMLDialogElement>(null);
+  const opened = useRef(onOpen);
+  opened.current = onOpen;
   useEffect(() => {
     const d = ref.current;
     if (!d) return;
     if (open && !d.open) {
       d.showModal();
-      // The first field, not the Close button the browser would pick.
-      d.querySelector<HTMLElement>('input:not([type=hidden]):not([disabled]), select, textarea')?.focus();
+      opened.current?.(d);
     }
     if (!open && d.open) d.close();
   }, [open]);
+  return ref;
+}
+
+/** A modal dialog; focus lands on its first field (not the Close button the browser would pick). */
+export function Modal({ open, onClose, title, children }: { open: boolean; onClose: () => void; title: string; children: ReactNode }) {
+  const ref = useDialog(open, (d) => d.querySelector<HTMLElement>('input:not([type=hidden]):not([disabled]), select, textarea')?.focus());
   return (
     <dialog
       ref={ref}
