@@ -2888,7 +2888,11 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/openapi.json", &["get"]),
     ("/api/info", &["get"]),
     ("/api/demo", &["post"]),
-    ("/api/config/providers", &["get"]),
+    ("/api/config/providers", &["get", "post"]),
+    ("/api/config/providers/test", &["post"]),
+    ("/api/config/providers/{name}", &["put", "delete"]),
+    ("/api/config/providers/{name}/test", &["post"]),
+    ("/api/config/default-model", &["get", "put", "delete"]),
     ("/api/config/routers", &["get"]),
     ("/api/config/budgets", &["get", "put"]),
     ("/api/workspaces", &["get", "post"]),
@@ -2998,10 +3002,11 @@ async fn dashboard_info_and_providers() {
         .collect();
     // The built-in offline demo's provider is listed, marked as such.
     assert_eq!(names, ["demo", "keyed", "scripted"]);
-    assert_eq!(providers[0]["demo"], true);
+    assert_eq!(providers[0]["source"], "demo");
+    assert_eq!(providers[0]["read_only"], true);
     assert_eq!(providers[0]["api_key_set"], false);
-    assert_eq!(providers[1]["demo"], false);
-    assert_eq!(providers[2]["demo"], false);
+    assert_eq!(providers[1]["source"], "config");
+    assert_eq!(providers[2]["source"], "config");
     assert_eq!(providers[1]["api_key_env"], "PADDOCK_TEST_KEY");
     assert_eq!(providers[1]["api_key_set"], true);
     assert_eq!(providers[2]["api_key_set"], false);

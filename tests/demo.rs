@@ -69,7 +69,7 @@ async fn demo_provider(http: &reqwest::Client, server: &Server) -> Value {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|p| p["demo"] == true)
+        .filter(|p| p["source"] == "demo")
         .collect();
     assert_eq!(demo.len(), 1, "{list}");
     demo[0].clone()
