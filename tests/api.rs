@@ -11,7 +11,8 @@ use crate::common;
 use common::events::{AgentStatus, Event, EventBody, event, events, matching, seqs};
 use common::in_process::Api;
 use common::{
-    ADMIN_TOKEN, Paddock, Server, USER_TOKEN, scripted_config, test_plugins_dir, wasm_in,
+    ADMIN_TOKEN, Paddock, Server, USER_TOKEN, scripted_config, session_cookie, test_plugins_dir,
+    wasm_in,
 };
 use futures::{SinkExt, StreamExt};
 use paddock_llm::scripted::{RunningModel, Script, ScriptedModel};
@@ -1905,30 +1906,6 @@ async fn loopback_needs_credentials_too_admin_routes_need_the_admin_and_foreign_
     assert_eq!(r.status(), 200, "Host: localhost is fine");
 }
 
-/// The session cookie a `Set-Cookie` header sets (`name=value`).
-fn session_cookie(r: &reqwest::Response) -> String {
-    let set = r
-        .headers()
-        .get("set-cookie")
-        .expect("a session cookie")
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(set.contains("HttpOnly"), "{set}");
-    assert!(set.contains("SameSite=Strict"), "{set}");
-    assert!(set.contains("Path=/"), "{set}");
-    set.split(';').next().unwrap().to_string()
-}
-
-/// The one-time sign-in link a server printed.
-fn login_link(s: &Server) -> String {
-    s.banner
-        .iter()
-        .find_map(|l| l.strip_prefix("open the dashboard (this link signs you in once): "))
-        .unwrap_or_else(|| panic!("no sign-in link in {:?}", s.banner))
-        .to_string()
-}
-
 #[tokio::test]
 async fn the_printed_link_and_tokens_open_sessions_that_survive_a_restart_and_end_on_sign_out() {
     let p = Paddock::new();
@@ -1937,7 +1914,7 @@ async fn the_printed_link_and_tokens_open_sessions_that_survive_a_restart_and_en
     let config = scripted_config(p.data_dir(), "http://127.0.0.1:9/v1", "");
     let mut s = Server::start(&p, &config, Some(&bind), &[]);
     use std::os::unix::fs::PermissionsExt;
-    let link = login_link(&s);
+    let link = s.login_link();
     assert!(
         link.starts_with(&format!("http://127.0.0.1:{port}/login?code=")),
         "{link}"
@@ -2023,7 +2000,7 @@ async fn the_printed_link_and_tokens_open_sessions_that_survive_a_restart_and_en
     // reconnects), and prints a new link.
     s.kill9();
     let s2 = Server::start(&p, &config, Some(&bind), &[]);
-    assert_ne!(login_link(&s2), link);
+    assert_ne!(s2.login_link(), link);
     assert_eq!(info(cookie.clone()).await.0, 200);
     // Signing out ends the session and clears the cookie.
     let r = bare

@@ -9,7 +9,7 @@
 use crate::common;
 
 use common::scripted::*;
-use common::{Paddock, Server, scripted_config};
+use common::{Paddock, Server, scripted_config, session_cookie};
 use futures::{SinkExt, StreamExt};
 use paddock_protocol::events::ErrorCode;
 use serde_json::{Value, json};
@@ -328,15 +328,6 @@ turns:
     assert_eq!(results, [(true, true, None)], "{}", summary(&evs));
 }
 
-/// The one-time sign-in link a server printed.
-fn login_link(s: &Server) -> String {
-    s.banner
-        .iter()
-        .find_map(|l| l.strip_prefix("open the dashboard (this link signs you in once): "))
-        .unwrap_or_else(|| panic!("no sign-in link in {:?}", s.banner))
-        .to_string()
-}
-
 #[tokio::test]
 async fn the_person_who_opened_the_printed_link_manages_mcp_servers_and_a_user_does_not() {
     let p = Paddock::new();
@@ -348,15 +339,9 @@ async fn the_person_who_opened_the_printed_link_manages_mcp_servers_and_a_user_d
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let r = bare.get(login_link(&s)).send().await.unwrap();
+    let r = bare.get(s.login_link()).send().await.unwrap();
     assert_eq!(r.status(), 303);
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = session_cookie(&r);
     let add = |cookie: String, name: &'static str| {
         let bare = bare.clone();
         let url = s.url("/api/mcp/servers");
@@ -382,13 +367,7 @@ async fn the_person_who_opened_the_printed_link_manages_mcp_servers_and_a_user_d
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let user = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let user = session_cookie(&r);
     let (st, body) = add(user, "user").await;
     assert_eq!(st, 403, "{body}");
 }

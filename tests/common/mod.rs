@@ -188,6 +188,22 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// The (user) API token the servers of the tests use.
 pub const USER_TOKEN: &str = "test-user-token-0123456789";
 
+/// The session cookie a `Set-Cookie` header sets (`name=value`), checked
+/// HttpOnly, SameSite=Strict and for the whole site.
+pub fn session_cookie(r: &reqwest::Response) -> String {
+    let set = r
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(set.contains("HttpOnly"), "{set}");
+    assert!(set.contains("SameSite=Strict"), "{set}");
+    assert!(set.contains("Path=/"), "{set}");
+    set.split(';').next().unwrap().to_string()
+}
+
 /// An HTTP client that sends the user token with every request (what the
 /// CLI and scripts do with the data dir's `api-token`).
 pub fn client() -> reqwest::Client {
@@ -300,6 +316,15 @@ impl Server {
     /// `base + path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The one-time sign-in link it printed.
+    pub fn login_link(&self) -> String {
+        self.banner
+            .iter()
+            .find_map(|l| l.strip_prefix("open the dashboard (this link signs you in once): "))
+            .unwrap_or_else(|| panic!("no sign-in link in {:?}", self.banner))
+            .to_string()
     }
 
     /// `ws://…/api/ws?token=…` with the user token (the upgrade is the one

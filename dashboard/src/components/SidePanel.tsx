@@ -11,7 +11,7 @@ import { FileBrowser } from '../screens/Workspaces';
 import { Diff } from './Diff';
 import { callChange, stateText, timesText } from './ToolCall';
 import { ApiError } from '../api/client';
-import { Button, ErrorNote, useDialog } from './ui';
+import { DialogBar, ErrorNote, useDialog } from './ui';
 import { DiffView, WorkspaceActions, WorkspaceDiffView, WorkspaceFacts, useAgentDiff, useRefreshOn, useWorkspace } from './Workspace';
 
 export type PanelTab = 'changes' | 'terminal' | 'files';
@@ -274,12 +274,7 @@ export function SidePanelDrawer({ open, onClose, children }: { open: boolean; on
     >
       {open && (
         <div className="flex h-full flex-col gap-2 overflow-auto p-3">
-          <div className="flex items-center justify-between gap-2">
-            <h2 className="text-lg font-semibold">Review</h2>
-            <Button onClick={onClose} aria-label="Close">
-              ✕
-            </Button>
-          </div>
+          <DialogBar title="Review" onClose={onClose} />
           {children}
         </div>
       )}

@@ -67,3 +67,13 @@ export function AgentStatusView({
     </span>
   );
 }
+
+/** The badge alone for a stored status (the lists): the same words and colours as the agent screen's. */
+export function StatusBadge({ status }: { status: string | null | undefined }) {
+  const a = deriveActivity(status, null, null, 0);
+  return (
+    <span data-testid="status" className={`inline-block rounded px-2 py-0.5 text-xs font-semibold whitespace-nowrap ${tone[a.kind]}`}>
+      {a.label}
+    </span>
+  );
+}

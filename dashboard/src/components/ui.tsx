@@ -1,7 +1,7 @@
 // Small building blocks shared by the screens.
 
 import { type ButtonHTMLAttributes, type ReactNode, cloneElement, isValidElement, useEffect, useId, useRef } from 'react';
-import type { AgentStatus, RiskLevel } from '../api/types';
+import type { RiskLevel } from '../api/types';
 import { ApiError } from '../api/client';
 
 type Tone = 'primary' | 'danger' | 'plain';
@@ -33,33 +33,6 @@ export function Card({ children, className = '', title, actions }: { children: R
       )}
       {children}
     </section>
-  );
-}
-
-const statusTone: Record<string, string> = {
-  idle: 'bg-slate-200 text-slate-900 dark:bg-slate-700 dark:text-slate-100',
-  thinking: 'bg-blue-100 text-blue-900 dark:bg-blue-900 dark:text-blue-100',
-  executing_tool: 'bg-indigo-100 text-indigo-900 dark:bg-indigo-900 dark:text-indigo-100',
-  waiting_approval: 'bg-amber-100 text-amber-900 dark:bg-amber-900 dark:text-amber-100',
-  error: 'bg-red-100 text-red-900 dark:bg-red-900 dark:text-red-100',
-  limited: 'bg-orange-100 text-orange-950 dark:bg-orange-900 dark:text-orange-100',
-  stopped: 'bg-slate-300 text-slate-900 dark:bg-slate-600 dark:text-slate-100',
-};
-
-/** Statuses in words where the wire name is not plain English. */
-const STATUS_WORDS: Record<string, string> = {
-  executing_tool: 'running a tool',
-  waiting_approval: 'waiting for approval',
-  limited: 'stopped by a limit',
-  error: 'failed',
-};
-
-export function StatusBadge({ status }: { status: AgentStatus | string | null | undefined }) {
-  const s = status ?? 'unknown';
-  return (
-    <span data-testid="status" className={`inline-block rounded px-2 py-0.5 text-xs font-semibold ${statusTone[s] ?? statusTone.idle}`}>
-      {STATUS_WORDS[s] ?? s.replace('_', ' ')}
-    </span>
   );
 }
 
@@ -141,6 +114,18 @@ export function useDialog(open: boolean, onOpen?: (d: HTMLDialogElement) => void
   return ref;
 }
 
+/** A dialog's heading and its Close button. */
+export function DialogBar({ title, onClose }: { title: string; onClose: () => void }) {
+  return (
+    <div className="flex items-center justify-between gap-2">
+      <h2 className="text-lg font-semibold">{title}</h2>
+      <Button onClick={onClose} aria-label="Close">
+        ✕
+      </Button>
+    </div>
+  );
+}
+
 /** A modal dialog; focus lands on its first field (not the Close button the browser would pick). */
 export function Modal({ open, onClose, title, children }: { open: boolean; onClose: () => void; title: string; children: ReactNode }) {
   const ref = useDialog(open, (d) => d.querySelector<HTMLElement>('input:not([type=hidden]):not([disabled]), select, textarea')?.focus());
@@ -153,12 +138,7 @@ export function Modal({ open, onClose, title, children }: { open: boolean; onClo
     >
       {open && (
         <div className="flex max-h-[85vh] flex-col gap-3 overflow-auto p-4">
-          <div className="flex items-center justify-between gap-2">
-            <h2 className="text-lg font-semibold">{title}</h2>
-            <Button onClick={onClose} aria-label="Close">
-              ✕
-            </Button>
-          </div>
+          <DialogBar title={title} onClose={onClose} />
           {children}
         </div>
       )}

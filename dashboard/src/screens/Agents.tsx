@@ -19,7 +19,8 @@ import type {
   ToolInfo,
   WorkspaceView,
 } from '../api/types';
-import { Button, ErrorNote, Field, Modal, StatusBadge, ago, inputClass, tokens, usd, Form, DialogActions, EmptyState, useTitle } from '../components/ui';
+import { Button, ErrorNote, Field, Modal, ago, inputClass, tokens, usd, Form, DialogActions, EmptyState, useTitle } from '../components/ui';
+import { StatusBadge } from '../components/Status';
 import { useInfo, usePending, useProviders, usable } from '../App';
 
 export function useAgents() {

@@ -9,7 +9,8 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { del, get, post } from '../api/client';
 import type { Backup, FilesView, NewWorkspace, WorkspaceView } from '../api/types';
 import { WorkspaceActions, WorkspaceDiffView, WorkspaceFacts, refreshWorkspace, useWorkspace } from '../components/Workspace';
-import { Button, Card, DialogActions, ErrorNote, Field, Form, Modal, StatusBadge, ago, bytes, inputClass, EmptyState, useTitle } from '../components/ui';
+import { Button, Card, DialogActions, ErrorNote, Field, Form, Modal, ago, bytes, inputClass, EmptyState, useTitle } from '../components/ui';
+import { StatusBadge } from '../components/Status';
 
 const enc = encodeURIComponent;
 

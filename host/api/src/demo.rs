@@ -76,7 +76,8 @@ pub enum DemoError {
 
 /// The demo model, serving on loopback until dropped.
 pub struct DemoModel {
-    running: RunningModel,
+    /// Held, never read: the server stops when this is dropped.
+    _running: RunningModel,
     key: String,
     config: ProviderConfig,
     /// Where sample projects are written before they become workspaces
@@ -108,7 +109,7 @@ impl DemoModel {
         model.reasoning = Some(false);
         config.models.push(model);
         Ok(DemoModel {
-            running,
+            _running: running,
             key,
             config,
             staging: data_dir.join("workspaces"),
@@ -127,11 +128,6 @@ impl DemoModel {
             provider: PROVIDER.into(),
             model: MODEL.into(),
         }
-    }
-
-    /// Requests the demo model answered or refused, for tests and figures.
-    pub fn stats(&self) -> paddock_llm::scripted::Stats {
-        self.running.stats()
     }
 }
 
