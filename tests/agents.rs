@@ -814,7 +814,7 @@ async fn died_mid_call(
         workspace_id: None,
         tools: None,
         mcp_servers: Vec::new(),
-        network: false,
+        network: false.into(),
         limits: Default::default(),
         template: None,
         approval_mode: Default::default(),

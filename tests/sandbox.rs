@@ -626,7 +626,7 @@ fn request(agent: &str, ws: &Path, argv: &[&str]) -> ExecRequest {
         agent_id: agent.into(),
         call_id: "c1".into(),
         workspace: Some(ws.to_path_buf()),
-        network: false,
+        network: false.into(),
         read_only: Vec::new(),
         output: None,
         argv: argv.iter().map(|s| s.to_string()).collect(),

@@ -71,7 +71,7 @@ impl Fixture {
             .create_sandbox(SandboxSpec {
                 agent_id: name.into(),
                 workspace: workspace.path().to_path_buf(),
-                network,
+                network: network.into(),
                 read_only: Vec::new(),
                 limits,
             })
@@ -410,10 +410,10 @@ async fn without_slirp4netns_the_network_is_refused() {
         return skip(&format!("bubblewrap cannot make sandboxes here: {e}"));
     }
     let workspace = tempfile::tempdir().unwrap();
-    let spec = |network| SandboxSpec {
+    let spec = |network: bool| SandboxSpec {
         agent_id: "noslirp".into(),
         workspace: workspace.path().to_path_buf(),
-        network,
+        network: network.into(),
         read_only: Vec::new(),
         limits: SandboxLimits::default(),
     };
@@ -817,7 +817,7 @@ async fn a_restarted_host_reaps_what_a_killed_one_left() {
         .create_sandbox(SandboxSpec {
             agent_id: "orphan".into(),
             workspace: workspace.path().to_path_buf(),
-            network: false,
+            network: false.into(),
             read_only: Vec::new(),
             limits: SandboxLimits::default(),
         })
@@ -903,7 +903,7 @@ async fn unsandboxed_runs_in_the_workspace_and_kills_its_group() {
         .create(SandboxSpec {
             agent_id: "none".into(),
             workspace: workspace.path().to_path_buf(),
-            network: false,
+            network: false.into(),
             read_only: Vec::new(),
             limits: SandboxLimits::default(),
         })

@@ -94,7 +94,7 @@ impl Fixture {
             .create(SandboxSpec {
                 agent_id: unique("agent"),
                 workspace: workspace.path().to_path_buf(),
-                network,
+                network: network.into(),
                 read_only,
                 limits,
             })
@@ -653,10 +653,10 @@ async fn an_image_without_ip_gets_no_network() {
     let host_id = unique("noip");
     let backend = connect(&config, &host_id).await;
     let workspace = workspace();
-    let spec = |network| SandboxSpec {
+    let spec = |network: bool| SandboxSpec {
         agent_id: unique("agent"),
         workspace: workspace.path().to_path_buf(),
-        network,
+        network: network.into(),
         read_only: Vec::new(),
         limits: limits(),
     };
@@ -908,7 +908,7 @@ async fn reaps_only_its_own_orphans() {
     let spec = |ws: &tempfile::TempDir| SandboxSpec {
         agent_id: unique("agent"),
         workspace: ws.path().to_path_buf(),
-        network: false,
+        network: false.into(),
         read_only: Vec::new(),
         limits: limits(),
     };
@@ -1017,7 +1017,7 @@ async fn probe_connect_and_user_checks() {
             .create(SandboxSpec {
                 agent_id: "a".into(),
                 workspace: ws.path().to_path_buf(),
-                network: false,
+                network: false.into(),
                 read_only: Vec::new(),
                 limits: limits(),
             })
@@ -1035,7 +1035,7 @@ async fn probe_connect_and_user_checks() {
             .create(SandboxSpec {
                 agent_id: "a".into(),
                 workspace: root_owned.path().to_path_buf(),
-                network: false,
+                network: false.into(),
                 read_only: Vec::new(),
                 limits: limits(),
             })

@@ -190,7 +190,7 @@ pub struct CallTarget {
     /// The agent's workspace on the host, seen by the guest at `/workspace`.
     pub workspace: Option<PathBuf>,
     /// Whether the agent's sandbox may reach the network (for `exec`).
-    pub network: bool,
+    pub network: paddock_sandbox::Network,
     /// Host directories the agent's sandbox mounts read-only at the same
     /// path (for `exec`; a worktree's git directory).
     pub read_only: Vec<PathBuf>,
@@ -436,7 +436,7 @@ impl GrantedExecView<'_> {
             agent_id: t.agent_id.clone(),
             call_id: t.call_id.clone(),
             workspace: t.workspace.clone(),
-            network: t.network,
+            network: t.network.clone(),
             read_only: t.read_only.clone(),
             output: t.output.clone(),
             argv: c.argv,

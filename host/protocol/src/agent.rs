@@ -63,10 +63,10 @@ pub struct AgentConfig {
     /// started when the first agent that names it runs.
     #[serde(default)]
     pub mcp_servers: Vec<String>,
-    /// Whether commands in its sandbox may reach the network (off unless
-    /// granted).
+    /// What commands in its sandbox may reach: nothing (default), the
+    /// outside world, or only an allow-list of hosts.
     #[serde(default)]
-    pub network: bool,
+    pub network: crate::network::Network,
     /// Its hard limits.
     #[serde(default)]
     pub limits: AgentLimits,

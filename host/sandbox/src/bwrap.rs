@@ -343,7 +343,7 @@ impl BwrapBackend {
                 spec.workspace.display()
             )));
         }
-        let net = if spec.network {
+        let net = if spec.network == Network::Open {
             let programs = NetPrograms::find(self.jailer.slirp4netns.as_deref())?;
             Some(SandboxNet::create(&programs, &spec.agent_id).await?)
         } else {

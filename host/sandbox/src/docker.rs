@@ -243,7 +243,7 @@ impl DockerBackend {
             refused: Mutex::new(None),
         });
         inner.current().await?;
-        if inner.spec.network {
+        if inner.spec.network == Network::Open {
             tokio::spawn(keep_closed(Arc::downgrade(&inner)));
         }
         Ok(Arc::new(DockerSandbox { inner }))
@@ -508,7 +508,7 @@ impl Inner {
             id: created.id,
             name,
         };
-        if self.spec.network
+        if self.spec.network == Network::Open
             && let Err(e) = self.close_host_off(&container).await
         {
             if let Err(e) = remove_container(&self.docker, &container.id).await {
@@ -516,7 +516,7 @@ impl Inner {
             }
             return Err(e);
         }
-        info!(agent = %self.agent(), container = %container.name, network = self.spec.network, "sandbox container started");
+        info!(agent = %self.agent(), container = %container.name, network = %self.spec.network.describe(), "sandbox container started");
         Ok(Ok(container))
     }
 
@@ -650,7 +650,7 @@ impl Inner {
         loop {
             attempt += 1;
             let container = self.current().await?;
-            if self.spec.network
+            if self.spec.network == Network::Open
                 && let Err(e) = self.close_host_off(&container).await
             {
                 if self.is_running(&container).await {
@@ -1346,9 +1346,16 @@ fn container_body(
         ulimits: Some(ulimits),
         init: Some(true),
         mounts: Some(mounts),
-        network_mode: Some(if spec.network { "bridge" } else { "none" }.into()),
+        network_mode: Some(
+            if spec.network == Network::Open {
+                "bridge"
+            } else {
+                "none"
+            }
+            .into(),
+        ),
         // IPv4 only: the routes that keep the host out are IPv4 routes.
-        sysctls: spec.network.then(|| {
+        sysctls: (spec.network == Network::Open).then(|| {
             HashMap::from([
                 (
                     "net.ipv6.conf.all.disable_ipv6".to_string(),

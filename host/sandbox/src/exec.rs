@@ -19,8 +19,8 @@ pub struct ExecRequest {
     pub call_id: String,
     /// The agent's workspace on the host (mounted at `/workspace`).
     pub workspace: Option<PathBuf>,
-    /// Whether the agent's sandbox may reach the network.
-    pub network: bool,
+    /// What the agent's sandbox may reach.
+    pub network: crate::Network,
     /// Host directories its sandbox mounts read-only at the same path.
     pub read_only: Vec<PathBuf>,
     /// Where output goes while the command runs.

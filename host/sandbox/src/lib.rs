@@ -31,6 +31,7 @@ pub use cgroup::ResourceUsage;
 pub use config::{BackendChoice, SandboxConfig, SandboxLimits};
 pub use manager::{SandboxManager, SandboxUse};
 pub use output::{Capture, OutputChunk, OutputSink, StreamKind};
+pub use paddock_protocol::network::{HostPattern, Network};
 
 use crate::exec::BoxFuture;
 use std::path::PathBuf;
@@ -80,10 +81,10 @@ pub struct SandboxSpec {
     pub agent_id: String,
     /// The host directory mounted read-write at `/workspace`.
     pub workspace: PathBuf,
-    /// Whether the sandbox may reach the network (off unless the agent's
-    /// config grants it): the outside world, never the host's own services
-    /// ([`net`]).
-    pub network: bool,
+    /// What the sandbox may reach (off unless the agent's config grants
+    /// it): the outside world, never the host's own services ([`net`]),
+    /// or only an allow-list of hosts.
+    pub network: Network,
     /// Host directories mounted read-only at the same path (a worktree
     /// workspace's git directory, so `git` works in `/workspace`).
     pub read_only: Vec<PathBuf>,

@@ -310,7 +310,7 @@ impl SandboxManager {
         }
         let started = std::time::Instant::now();
         let sandbox = backend.create(spec.clone()).await?;
-        tracing::info!(agent = %spec.agent_id, sandbox = %backend.kind(), network = spec.network, elapsed_ms = started.elapsed().as_millis() as u64, "sandbox created");
+        tracing::info!(agent = %spec.agent_id, sandbox = %backend.kind(), network = %spec.network.describe(), elapsed_ms = started.elapsed().as_millis() as u64, "sandbox created");
         *slot = Some(sandbox.clone());
         Ok(sandbox)
     }
@@ -412,7 +412,7 @@ impl SandboxManager {
         let spec = SandboxSpec {
             agent_id: req.agent_id.clone(),
             workspace: workspace.clone(),
-            network: req.network,
+            network: req.network.clone(),
             read_only: req.read_only.clone(),
             limits: c.limits.clone(),
         };

@@ -221,7 +221,7 @@ async fn measure(
     let spec = |n: usize| SandboxSpec {
         agent_id: format!("bench-{n}"),
         workspace: workspace.to_path_buf(),
-        network,
+        network: network.into(),
         read_only: Vec::new(),
         limits: Default::default(),
     };

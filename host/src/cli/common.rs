@@ -30,6 +30,34 @@ pub(crate) struct SandboxArgs {
     pub(crate) unsafe_no_sandbox: bool,
 }
 
+/// What the sandbox may reach on the network.
+#[derive(Args, Clone)]
+pub(crate) struct NetworkArgs {
+    /// Let the sandbox reach the outside network, never this host's own services (off by default).
+    #[arg(long, conflicts_with = "allow_hosts")]
+    pub(crate) network: bool,
+    /// Let the sandbox reach only this host, through Paddock's egress proxy: `host[:port]`,
+    /// `*.domain`, an IP literal or `localhost` (repeatable).
+    #[arg(long = "allow-host", value_name = "PATTERN", value_parser = parse_host_pattern)]
+    pub(crate) allow_hosts: Vec<paddock_sandbox::HostPattern>,
+}
+
+impl NetworkArgs {
+    /// The network these flags grant.
+    pub(crate) fn network(&self) -> paddock_sandbox::Network {
+        if self.allow_hosts.is_empty() {
+            self.network.into()
+        } else {
+            paddock_sandbox::Network::Allow(self.allow_hosts.clone())
+        }
+    }
+}
+
+fn parse_host_pattern(s: &str) -> Result<paddock_sandbox::HostPattern, String> {
+    s.parse()
+        .map_err(|e: paddock_protocol::network::HostPatternError| e.to_string())
+}
+
 /// Where the MCP servers are configured.
 #[derive(Args, Clone)]
 pub(crate) struct McpFileArgs {

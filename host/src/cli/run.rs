@@ -3,7 +3,9 @@
 //! the terminal, the final answer and a usage summary; exit 0 when it
 //! finished, 1 otherwise.
 
-use super::common::{ConfigArgs, McpFileArgs, SandboxArgs, Usage, data_dir, load_config, open_app};
+use super::common::{
+    ConfigArgs, McpFileArgs, NetworkArgs, SandboxArgs, Usage, data_dir, load_config, open_app,
+};
 use crate::Cli;
 use anyhow::{Result, bail};
 use clap::Args;
@@ -23,9 +25,8 @@ pub(crate) struct RunArgs {
     pub(crate) mcp_servers: Vec<String>,
     #[command(flatten)]
     pub(crate) sandbox: SandboxArgs,
-    /// Let the agent's sandbox reach the outside network, never this host's own services (off by default).
-    #[arg(long)]
-    pub(crate) network: bool,
+    #[command(flatten)]
+    pub(crate) net: NetworkArgs,
     /// The directory the agent works in (seen by tools at /workspace).
     #[arg(long)]
     pub(crate) workspace: PathBuf,
@@ -305,7 +306,7 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
             model: Some(model),
             workspace: Some(workspace),
             mcp_servers: Some(args.mcp_servers.clone()),
-            network: Some(args.network),
+            network: Some(args.net.network()),
             limits,
             reasoning_effort: args.reasoning_effort,
             approval_mode: args.approval_mode,

@@ -1,6 +1,8 @@
 //! `paddock tool …`: list the tools of enabled plugins and call one once.
 
-use super::common::{ConfigArgs, SandboxArgs, Usage, data_dir, load_config, open_host};
+use super::common::{
+    ConfigArgs, NetworkArgs, SandboxArgs, Usage, data_dir, load_config, open_host,
+};
 use crate::Cli;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
@@ -38,9 +40,8 @@ pub(crate) struct ToolCallArgs {
     pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) sandbox: SandboxArgs,
-    /// Let the sandbox reach the outside network, never this host's own services (off by default).
-    #[arg(long)]
-    pub(crate) network: bool,
+    #[command(flatten)]
+    pub(crate) net: NetworkArgs,
     /// Print the result as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -111,7 +112,7 @@ pub(crate) async fn run(cli: &Cli, cmd: &ToolCmd) -> Result<ExitCode> {
                 agent_id: args.agent_id.clone(),
                 call_id: format!("cli-{}-{nanos:x}", std::process::id()),
                 workspace: Some(workspace),
-                network: args.network,
+                network: args.net.network(),
                 read_only: Vec::new(),
                 output: None,
             };

@@ -382,7 +382,7 @@ fn config(name: &str) -> AgentConfig {
         workspace_id: None,
         tools: Some(vec!["read_file".into()]),
         mcp_servers: Vec::new(),
-        network: false,
+        network: Default::default(),
         limits: AgentLimits::default(),
         template: Some("reviewer".into()),
         approval_mode: paddock_protocol::policy::ApprovalMode::AskAll,

@@ -25,7 +25,7 @@ pub(crate) fn config(name: &str, workspace: PathBuf) -> AgentConfig {
         workspace_id: None,
         tools: None,
         mcp_servers: Vec::new(),
-        network: false,
+        network: Default::default(),
         limits: Default::default(),
         template: None,
         approval_mode: Default::default(),

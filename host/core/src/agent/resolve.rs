@@ -93,9 +93,10 @@ pub struct AgentTemplate {
     /// MCP servers whose tools it gets (default: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp_servers: Option<Vec<String>>,
-    /// Whether its sandbox may reach the network (default: no).
+    /// What its sandbox may reach: `false` (default), `true` (the outside
+    /// world), or a list of `host[:port]` patterns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network: Option<bool>,
+    pub network: Option<paddock_protocol::network::Network>,
     /// Limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<AgentLimits>,
@@ -418,7 +419,7 @@ impl<'a> Resolver<'a> {
             workspace_id,
             tools: merged.tools,
             mcp_servers: merged.mcp_servers.unwrap_or_default(),
-            network: merged.network.unwrap_or(false),
+            network: merged.network.unwrap_or_default(),
             limits: merged.limits.unwrap_or_else(|| self.default_limits.clone()),
             template: req.template,
             approval_mode: merged.approval_mode.unwrap_or(self.default_mode),
@@ -602,7 +603,7 @@ mod tests {
         assert_eq!(c.model, model("mine"));
         assert_eq!(c.router, None);
         assert_eq!(c.workspace, other);
-        assert!(!c.network);
+        assert_eq!(c.network, paddock_protocol::network::Network::Off);
         // What the request leaves out comes from the template.
         assert_eq!(c.name, "coder");
         assert_eq!(c.template.as_deref(), Some("coder"));
@@ -768,7 +769,10 @@ mod tests {
         assert_eq!(c.system_prompt, "");
         assert_eq!(c.limits, h.limits);
         assert_eq!(c.approval_mode, ApprovalMode::Auto);
-        assert_eq!((c.tools, c.mcp_servers, c.network), (None, vec![], false));
+        assert_eq!(
+            (c.tools, c.mcp_servers, c.network),
+            (None, vec![], paddock_protocol::network::Network::Off)
+        );
         assert_eq!(c.template, None);
         h.default_model = None;
         assert_eq!(

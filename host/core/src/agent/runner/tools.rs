@@ -309,7 +309,7 @@ impl Agent {
                 agent_id: self.id.clone(),
                 call_id: call.id.clone(),
                 workspace: Some(self.config.workspace.clone()),
-                network: self.config.network,
+                network: self.config.network.clone(),
                 read_only: git_mounts,
                 output: exec.then_some(tx),
             };
