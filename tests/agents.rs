@@ -815,6 +815,7 @@ async fn died_mid_call(
         tools: None,
         mcp_servers: Vec::new(),
         network: false.into(),
+        environment: None,
         limits: Default::default(),
         template: None,
         approval_mode: Default::default(),

@@ -67,6 +67,13 @@ pub struct AgentConfig {
     /// outside world, or only an allow-list of hosts.
     #[serde(default)]
     pub network: crate::network::Network,
+    /// The environment its sandbox runs (an `[[environments]]` entry or
+    /// one added through the API, by name; `devcontainer` for the
+    /// workspace's `.devcontainer/devcontainer.json`). None: the
+    /// workspace's devcontainer.json when it has one, else the plain
+    /// sandbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     /// Its hard limits.
     #[serde(default)]
     pub limits: AgentLimits,

@@ -285,6 +285,41 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         failover: Vec<SkippedTarget>,
     },
+    /// A step of preparing the agent's environment (its image, setup
+    /// commands and cache) before its sandbox runs anything.
+    #[serde(rename = "environment.setup")]
+    EnvironmentSetup {
+        /// The environment (its name; `devcontainer` for the workspace's).
+        environment: String,
+        /// Which step this is.
+        step: SetupStep,
+        /// The phase of the step (`build`, `on_create`, …).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<SetupPhase>,
+        /// The command (as it was given, a shell line or an argv joined),
+        /// for `command`, `output` and `failed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+        /// A piece of its output (`output`), or the last of it (`failed`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<String>,
+        /// `finished`: whether the cached result was used (nothing ran).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cached: Option<bool>,
+        /// `finished`, `failed` and `command_done`: milliseconds taken.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<u64>,
+        /// `command_done` and `failed`: the command's exit code.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        /// `started`: the fields of devcontainer.json Paddock ignores.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ignored: Vec<String>,
+        /// `finished`: what the sandbox runs (an image, or the cache
+        /// directory of a bubblewrap environment); `failed`: why, in words.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
     /// Something went wrong.
     #[serde(rename = "error")]
     Error {
@@ -351,6 +386,54 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// A step of an environment's preparation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SetupStep {
+    /// Preparation began (with the ignored devcontainer.json fields).
+    Started,
+    /// A command (or an image build) starts.
+    Command,
+    /// A piece of a command's output.
+    Output,
+    /// A command ended (its exit code and time).
+    CommandDone,
+    /// The environment is ready (from the cache or freshly made).
+    Finished,
+    /// A command or a build failed: the agent stops with
+    /// `environment_setup_failed`.
+    Failed,
+}
+
+/// Which part of an environment a setup step belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SetupPhase {
+    /// Building the image from a Dockerfile.
+    Build,
+    /// `onCreateCommand` (cached).
+    OnCreate,
+    /// `updateContentCommand` (run for each new sandbox: it fills the
+    /// agent's own workspace).
+    UpdateContent,
+    /// `postCreateCommand` (cached), or an environment's `setup`.
+    PostCreate,
+}
+
+impl SetupPhase {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SetupPhase::Build => "build",
+            SetupPhase::OnCreate => "on_create",
+            SetupPhase::UpdateContent => "update_content",
+            SetupPhase::PostCreate => "post_create",
+        }
+    }
+}
+
 /// The rules an approval's "remember" choices would add, shown before the
 /// human picks one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -391,6 +474,7 @@ impl EventBody {
             EventBody::PolicyDecision { .. } => "policy.decision",
             EventBody::ApprovalRequested { .. } => "approval.requested",
             EventBody::ApprovalDecided { .. } => "approval.decided",
+            EventBody::EnvironmentSetup { .. } => "environment.setup",
             EventBody::Error { .. } => "error",
         }
     }
@@ -498,6 +582,9 @@ pub enum ErrorCode {
     HostRestarted,
     /// The store could not record the agent's steps for a while.
     StoreUnavailable,
+    /// The agent's environment could not be prepared (a build or a setup
+    /// command failed, or its definition is wrong).
+    EnvironmentSetupFailed,
 }
 
 impl ErrorCode {
@@ -512,7 +599,7 @@ impl ErrorCode {
     }
 
     /// Every code, in a stable order.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::ModelRetry,
         ErrorCode::ModelFailed,
         ErrorCode::ModelFailover,
@@ -523,6 +610,7 @@ impl ErrorCode {
         ErrorCode::LimitTime,
         ErrorCode::HostRestarted,
         ErrorCode::StoreUnavailable,
+        ErrorCode::EnvironmentSetupFailed,
     ];
 
     /// The wire name.
@@ -538,6 +626,7 @@ impl ErrorCode {
             ErrorCode::LimitTime => "limit_time",
             ErrorCode::HostRestarted => "host_restarted",
             ErrorCode::StoreUnavailable => "store_unavailable",
+            ErrorCode::EnvironmentSetupFailed => "environment_setup_failed",
         }
     }
 }

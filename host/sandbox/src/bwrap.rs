@@ -162,6 +162,8 @@ struct Jail<'a> {
     /// its `/etc/resolv.conf`.
     network: Option<&'a Path>,
     limits: &'a SandboxLimits,
+    /// The agent's prepared environment (its variables and mounts).
+    environment: Option<&'a super::environment::PreparedEnvironment>,
     /// Absolute, inside the sandbox.
     cwd: &'a str,
     env: &'a [(String, String)],
@@ -249,6 +251,15 @@ impl Jail<'_> {
                 &[OsStr::new("--ro-bind"), dir.as_os_str(), dir.as_os_str()],
             );
         }
+        // An environment's directories (its setup results at
+        // /opt/paddock-env: writable only while its setup runs).
+        for m in self.environment.map(|e| e.mounts.as_slice()).unwrap_or_default() {
+            let how = if m.writable { "--bind" } else { "--ro-bind" };
+            push(
+                &mut a,
+                &[OsStr::new(how), m.source.as_os_str(), OsStr::new(&m.target)],
+            );
+        }
         // /dev is a private tmpfs: read-only so that it cannot hold files
         // past the /tmp cap (its device nodes stay usable).
         push(&mut a, &["--remount-ro", "/dev", "--remount-ro", "/"]);
@@ -259,8 +270,10 @@ impl Jail<'_> {
             ("LANG", "C.UTF-8"),
             ("TERM", "dumb"),
         ];
+        let prepared = self.environment.map(|e| e.env.as_slice()).unwrap_or_default();
         let env = defaults
             .into_iter()
+            .chain(prepared.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .chain(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         for (k, v) in env {
             push(&mut a, &["--setenv", k, v]);
@@ -381,6 +394,7 @@ impl BwrapBackend {
             read_only: &[],
             network: None,
             limits: &self.limits,
+            environment: None,
             cwd: "/workspace",
             env: &[],
             argv: &["true".to_string()],
@@ -513,6 +527,7 @@ impl BwrapSandbox {
             read_only: &self.spec.read_only,
             network: resolv.as_deref(),
             limits: &self.spec.limits,
+            environment: self.spec.environment.as_ref(),
             cwd: &cwd,
             env: &cmd.env,
             argv: &cmd.argv,
@@ -661,6 +676,7 @@ mod tests {
             read_only: &[],
             network,
             limits: &limits,
+            environment: None,
             cwd: "/workspace/sub",
             env: &env,
             argv: &argv,

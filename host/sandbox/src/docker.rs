@@ -224,8 +224,16 @@ impl DockerBackend {
                 workspace.display()
             )));
         }
-        let user = resolve_user(&self.config.user, &workspace)?;
-        let body = container_body(&self.config.image, &user, &workspace, &spec, &self.host_id)?;
+        // An environment may name its image and a numeric user.
+        let env = spec.environment.as_ref();
+        let image = env
+            .and_then(|e| e.image.clone())
+            .unwrap_or_else(|| self.config.image.clone());
+        let user = match env.and_then(|e| e.user.as_deref()) {
+            Some(user) => resolve_user(user, &workspace)?,
+            None => resolve_user(&self.config.user, &workspace)?,
+        };
+        let body = container_body(&image, &user, &workspace, &spec, &self.host_id)?;
         let prefix = format!(
             "paddock-{}-{}",
             short_name(&self.host_id),
@@ -234,7 +242,7 @@ impl DockerBackend {
         let inner = Arc::new(Inner {
             docker: self.docker.clone(),
             endpoint: self.endpoint.clone(),
-            image: self.config.image.clone(),
+            image,
             spec,
             body,
             prefix,
@@ -1296,6 +1304,19 @@ fn container_body(
             ..Default::default()
         });
     }
+    let mut env = vec!["HOME=/tmp".to_string()];
+    if let Some(prepared) = &spec.environment {
+        for m in &prepared.mounts {
+            mounts.push(Mount {
+                target: Some(m.target.clone()),
+                source: Some(m.source.to_string_lossy().into_owned()),
+                typ: Some(MountType::BIND),
+                read_only: Some(!m.writable),
+                ..Default::default()
+            });
+        }
+        env.extend(prepared.env.iter().map(|(k, v)| format!("{k}={v}")));
+    }
     let mut ulimits = vec![ResourcesUlimits {
         name: Some("core".into()),
         soft: Some(0),
@@ -1373,7 +1394,7 @@ fn container_body(
         image: Some(image.into()),
         user: Some(user.into()),
         working_dir: Some("/workspace".into()),
-        env: Some(vec!["HOME=/tmp".into()]),
+        env: Some(env),
         entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), scripts::MAIN.into()]),
         cmd: Some(vec!["paddock-main".into()]),
         labels: Some(HashMap::from([

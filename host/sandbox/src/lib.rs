@@ -15,11 +15,15 @@
 //! - [`manager`]: picks the backend (`auto`), owns each agent's sandbox and
 //!   background jobs, and is the plugins' [`ExecBackend`](crate::exec::ExecBackend).
 //! - [`output`]: capped capture of a command's output, streamed as it runs.
+//! - [`environment`]: what a sandbox runs beyond the plain one (an image or
+//!   a Dockerfile, variables, setup commands; devcontainer.json), prepared
+//!   once and cached by a hash of what produced it.
 
 pub mod bwrap;
 pub mod cgroup;
 pub mod config;
 pub mod docker;
+pub mod environment;
 pub mod exec;
 pub mod manager;
 pub mod net;
@@ -90,6 +94,9 @@ pub struct SandboxSpec {
     pub read_only: Vec<PathBuf>,
     /// Resource limits.
     pub limits: SandboxLimits,
+    /// The agent's prepared environment (image, variables, user, mounts),
+    /// if it has one.
+    pub environment: Option<environment::PreparedEnvironment>,
 }
 
 /// One command, with every default already applied by the manager.

@@ -8,6 +8,7 @@ use super::{
     unsandboxed::UnsandboxedBackend,
 };
 use crate::exec::{BoxFuture, ExecBackend, ExecFailure, ExecOutcome, ExecRequest, JobState};
+use crate::environment::{EnvironmentError, PreparedEnvironment, ResolvedEnvironment};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,8 @@ pub struct SandboxManager {
     jobs: Mutex<HashMap<String, HashMap<String, Job>>>,
     /// Each agent's last CPU reading (CPU time in µs, when), for CPU %.
     cpu_samples: Mutex<HashMap<String, (u64, std::time::Instant)>>,
+    /// Each agent's prepared environment, applied to its sandbox.
+    environments: Mutex<HashMap<String, PreparedEnvironment>>,
     /// Held (locked) while this process lives: tells later processes of
     /// the data dir that its sandboxes are not orphans.
     _owner_lock: Option<std::fs::File>,
@@ -180,6 +183,7 @@ impl SandboxManager {
             sandboxes: Mutex::new(HashMap::new()),
             jobs: Mutex::new(HashMap::new()),
             cpu_samples: Mutex::new(HashMap::new()),
+            environments: Mutex::new(HashMap::new()),
             _owner_lock: None,
         })
     }
@@ -348,6 +352,7 @@ impl SandboxManager {
             let _ = job.task.await;
         }
         lock(&self.cpu_samples).remove(agent_id);
+        lock(&self.environments).remove(agent_id);
         let slot = lock(&self.sandboxes).remove(agent_id);
         if let Some(slot) = slot
             && let Some(sandbox) = slot.lock().await.take()
@@ -366,6 +371,67 @@ impl SandboxManager {
                 tracing::warn!(agent = %agent, error = %e, "could not destroy sandbox at shutdown");
             }
         }
+    }
+
+    /// The environment prepared for an agent in this process, if any.
+    pub fn environment_of(&self, agent_id: &str) -> Option<PreparedEnvironment> {
+        lock(&self.environments).get(agent_id).cloned()
+    }
+
+    /// Prepares an environment for an agent whose sandbox `spec`
+    /// describes (see [`crate::environment::prepare`]), registers it so
+    /// the agent's sandbox runs it from now on, and runs its
+    /// `updateContentCommand` in that sandbox. Returns it and whether the
+    /// cache served it.
+    pub async fn prepare_environment(
+        &self,
+        env: &ResolvedEnvironment,
+        spec: SandboxSpec,
+        cache_dir: &Path,
+        progress: crate::environment::Progress,
+    ) -> Result<(PreparedEnvironment, bool), EnvironmentError> {
+        let backend = self
+            .backend
+            .as_ref()
+            .map_err(|reason| SandboxError::Unavailable(reason.clone()))?;
+        let spec = SandboxSpec {
+            limits: self.config.limits.clone(),
+            environment: None,
+            ..spec
+        };
+        let (prepared, cached) = crate::environment::prepare(
+            env,
+            crate::environment::PrepareRequest {
+                backend: backend.as_ref(),
+                config: &self.config,
+                spec: spec.clone(),
+                cache_dir,
+                progress: progress.clone(),
+            },
+        )
+        .await?;
+        lock(&self.environments).insert(spec.agent_id.clone(), prepared.clone());
+        if let Some(update) = &prepared.update_content {
+            let agent_id = spec.agent_id.clone();
+            let spec = SandboxSpec {
+                environment: Some(prepared.clone()),
+                ..spec
+            };
+            let sandbox = self.sandbox_for(spec).await?;
+            let ran = crate::environment::run_form(
+                &*sandbox,
+                &prepared.name,
+                paddock_protocol::events::SetupPhase::UpdateContent,
+                update,
+                &progress,
+            )
+            .await;
+            if let Err(e) = ran {
+                lock(&self.environments).remove(&agent_id);
+                return Err(e);
+            }
+        }
+        Ok((prepared, cached))
     }
 
     /// The sandbox spec and command for a request, with defaults and caps
@@ -415,6 +481,7 @@ impl SandboxManager {
             network: req.network.clone(),
             read_only: req.read_only.clone(),
             limits: c.limits.clone(),
+            environment: lock(&self.environments).get(&req.agent_id).cloned(),
         };
         let cmd = ExecSpec {
             argv: req.argv.clone(),

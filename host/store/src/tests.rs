@@ -383,6 +383,7 @@ fn config(name: &str) -> AgentConfig {
         tools: Some(vec!["read_file".into()]),
         mcp_servers: Vec::new(),
         network: Default::default(),
+        environment: None,
         limits: AgentLimits::default(),
         template: Some("reviewer".into()),
         approval_mode: paddock_protocol::policy::ApprovalMode::AskAll,

@@ -26,6 +26,7 @@ pub(crate) fn config(name: &str, workspace: PathBuf) -> AgentConfig {
         tools: None,
         mcp_servers: Vec::new(),
         network: Default::default(),
+        environment: None,
         limits: Default::default(),
         template: None,
         approval_mode: Default::default(),

@@ -97,6 +97,12 @@ pub struct AgentTemplate {
     /// world), or a list of `host[:port]` patterns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<paddock_protocol::network::Network>,
+    /// The environment its sandbox runs: a configured or API-added
+    /// environment by name, or `devcontainer` (the workspace's
+    /// `.devcontainer/devcontainer.json`, required). Default: the
+    /// workspace's devcontainer.json when present, else the plain sandbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     /// Limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<AgentLimits>,
@@ -342,6 +348,7 @@ impl<'a> Resolver<'a> {
         take!(tools);
         take!(mcp_servers);
         take!(network);
+        take!(environment);
         take!(limits);
         take!(approval_mode);
         take!(approval_timeout_secs);
@@ -420,6 +427,7 @@ impl<'a> Resolver<'a> {
             tools: merged.tools,
             mcp_servers: merged.mcp_servers.unwrap_or_default(),
             network: merged.network.unwrap_or_default(),
+            environment: merged.environment,
             limits: merged.limits.unwrap_or_else(|| self.default_limits.clone()),
             template: req.template,
             approval_mode: merged.approval_mode.unwrap_or(self.default_mode),
