@@ -24,6 +24,7 @@
 //! tokio runtime's worker threads do).
 
 use super::cgroup::{Cgroups, ResourceUsage, SandboxCgroup};
+use super::Network;
 use super::net::{NetPrograms, SandboxNet};
 use super::process::{self, Rlimits, Run};
 use super::{

@@ -34,6 +34,7 @@
 
 mod scripts;
 
+use super::Network;
 use super::net::{REFRESH_EVERY, host_ipv4_addresses};
 use super::{
     Backend, BackendKind, Capture, ExecOutcome, ExecSpec, OutputSink, ResourceUsage, Sandbox,

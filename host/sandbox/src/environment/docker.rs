@@ -5,15 +5,14 @@
 //! setup results into `/opt/paddock-env` (`paddock-env:<key>`).
 
 use super::{
-    BuildDef, ENV_DIR, EnvironmentError, Progress, ResolvedEnvironment, SetupPhase, SetupStep,
-    event, tail,
+    BuildDef, ENV_DIR, EnvironmentError, Note, Progress, ResolvedEnvironment, SetupPhase,
+    SetupStep, tail,
 };
 use crate::SandboxConfig;
 use crate::SandboxError;
 use bollard::Docker;
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures::StreamExt;
-use paddock_protocol::events::EventBody;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -91,21 +90,21 @@ impl Engine {
             return Ok(tag);
         }
         let label = format!("build {}", dockerfile.display());
-        let _ = progress.send(EventBody::EnvironmentSetup {
+        let _ = progress.send(Note {
             phase: Some(SetupPhase::Build),
             command: Some(label.clone()),
-            ..event(&env.name, SetupStep::Command)
-        });
+            ..Note::new(&env.name, SetupStep::Command)
+        }.body());
         let started = Instant::now();
         self.run_build(&env.name, &label, tar, &tag, progress)
             .await?;
-        let _ = progress.send(EventBody::EnvironmentSetup {
+        let _ = progress.send(Note {
             phase: Some(SetupPhase::Build),
             command: Some(label),
             duration_ms: Some(started.elapsed().as_millis() as u64),
             exit_code: Some(0),
-            ..event(&env.name, SetupStep::CommandDone)
-        });
+            ..Note::new(&env.name, SetupStep::CommandDone)
+        }.body());
         Ok(tag)
     }
 
@@ -170,12 +169,12 @@ impl Engine {
                     }
                     if let Some(text) = info.stream.filter(|s| !s.is_empty()) {
                         output.push_str(&text);
-                        let _ = progress.send(EventBody::EnvironmentSetup {
+                        let _ = progress.send(Note {
                             phase: Some(SetupPhase::Build),
                             command: Some(label.to_string()),
                             output: Some(text),
-                            ..event(name, SetupStep::Output)
-                        });
+                            ..Note::new(name, SetupStep::Output)
+                        }.body());
                     }
                 }
                 Err(e) => {

@@ -299,18 +299,45 @@ pub struct PrepareRequest<'a> {
     pub progress: Progress,
 }
 
-fn event(name: &str, step: SetupStep) -> EventBody {
-    EventBody::EnvironmentSetup {
-        environment: name.to_string(),
-        step,
-        phase: None,
-        command: None,
-        output: None,
-        cached: None,
-        duration_ms: None,
-        exit_code: None,
-        ignored: Vec::new(),
-        detail: None,
+/// An `environment.setup` event body being filled in.
+struct Note {
+    environment: String,
+    step: SetupStep,
+    phase: Option<SetupPhase>,
+    command: Option<String>,
+    output: Option<String>,
+    duration_ms: Option<u64>,
+    exit_code: Option<i32>,
+    ignored: Vec<String>,
+}
+
+impl Note {
+    fn new(name: &str, step: SetupStep) -> Note {
+        Note {
+            environment: name.to_string(),
+            step,
+            phase: None,
+            command: None,
+            output: None,
+            duration_ms: None,
+            exit_code: None,
+            ignored: Vec::new(),
+        }
+    }
+
+    fn body(self) -> EventBody {
+        EventBody::EnvironmentSetup {
+            environment: self.environment,
+            step: self.step,
+            phase: self.phase,
+            command: self.command,
+            output: self.output,
+            cached: None,
+            duration_ms: self.duration_ms,
+            exit_code: self.exit_code,
+            ignored: self.ignored,
+            detail: None,
+        }
     }
 }
 
@@ -371,10 +398,10 @@ pub async fn prepare(
             }
         ));
     }
-    let _ = req.progress.send(EventBody::EnvironmentSetup {
+    let _ = req.progress.send(Note {
         ignored: notes,
-        ..event(&env.name, SetupStep::Started)
-    });
+        ..Note::new(&env.name, SetupStep::Started)
+    }.body());
     let engine = if kind == BackendKind::Docker {
         Some(docker::Engine::connect(req.config).await?)
     } else {
@@ -538,11 +565,11 @@ async fn run_one(
     argv: Vec<String>,
     progress: &Progress,
 ) -> Result<(), EnvironmentError> {
-    let _ = progress.send(EventBody::EnvironmentSetup {
+    let _ = progress.send(Note {
         phase: Some(phase),
         command: Some(label.clone()),
-        ..event(name, SetupStep::Command)
-    });
+        ..Note::new(name, SetupStep::Command)
+    }.body());
     let started = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel::<OutputChunk>();
     let forward = {
@@ -550,12 +577,12 @@ async fn run_one(
         let (name, label) = (name.to_string(), label.clone());
         async move {
             while let Some(chunk) = rx.recv().await {
-                let _ = progress.send(EventBody::EnvironmentSetup {
+                let _ = progress.send(Note {
                     phase: Some(phase),
                     command: Some(label.clone()),
                     output: Some(chunk.text),
-                    ..event(&name, SetupStep::Output)
-                });
+                    ..Note::new(&name, SetupStep::Output)
+                }.body());
             }
         }
     };
@@ -571,13 +598,13 @@ async fn run_one(
     let (out, ()) = tokio::join!(sandbox.exec(cmd, Some(tx)), forward);
     let out = out?;
     let duration_ms = started.elapsed().as_millis() as u64;
-    let _ = progress.send(EventBody::EnvironmentSetup {
+    let _ = progress.send(Note {
         phase: Some(phase),
         command: Some(label.clone()),
         duration_ms: Some(duration_ms),
         exit_code: out.exit_code,
-        ..event(name, SetupStep::CommandDone)
-    });
+        ..Note::new(name, SetupStep::CommandDone)
+    }.body());
     if out.exit_code == Some(0) && !out.timed_out {
         return Ok(());
     }
