@@ -22,6 +22,7 @@ mod bench;
 mod capabilities;
 mod cost;
 mod dashboard;
+mod environments;
 mod demo;
 mod file_tools;
 mod hardening;

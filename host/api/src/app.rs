@@ -53,6 +53,10 @@ pub enum StartError {
     /// The stored providers could not be loaded.
     #[error("providers: {0}")]
     Providers(#[from] AdminError),
+    /// The configured environments are wrong, or the stored ones could
+    /// not be loaded.
+    #[error("environments: {0}")]
+    Environments(#[from] paddock_core::environments::EnvironmentAdminError),
     /// The built-in demo model could not start.
     #[error("demo: {0}")]
     Demo(#[from] crate::demo::DemoError),
@@ -204,6 +208,14 @@ impl App {
             crate::demo::provider(&demo, &options.config.providers)?,
         );
         let budgets = Arc::new(GlobalBudgets::load(&store, options.config.budgets.clone()).await?);
+        let environments = Arc::new(
+            paddock_core::environments::Environments::open(
+                &options.config.environments,
+                store.clone(),
+                data_dir,
+            )
+            .await?,
+        );
         let deps = Arc::new(AgentDeps {
             store: store.clone(),
             bus: bus.clone(),
@@ -223,6 +235,7 @@ impl App {
                 .collect(),
             budgets,
             workspaces: workspaces.clone(),
+            environments,
         });
         let manager = Manager::start(deps, options.load_agents).await?;
         mcp.start_eager();

@@ -10,6 +10,7 @@ pub mod config_docs;
 pub mod dashboard;
 pub mod demo;
 pub mod doc;
+pub mod environments;
 pub mod error;
 pub mod mcp;
 pub mod meta;
@@ -84,6 +85,7 @@ pub struct AppState {
         providers::list, providers::create, providers::put, providers::delete, providers::test,
         providers::test_unsaved, providers::get_default, providers::put_default,
         providers::delete_default,
+        environments::list, environments::create, environments::put, environments::delete,
         metrics::prometheus, metrics::agents, metrics::agent, metrics::usage, metrics::cost,
         budgets::get, budgets::put,
         workspaces::list, workspaces::create, workspaces::get, workspaces::delete,
@@ -243,6 +245,18 @@ pub fn router(state: AppState) -> Router {
                     .delete(providers::delete_default)
                     .route_layer(admin_only()),
             ),
+        )
+        // Environments: anyone signed in reads; changing them decides what
+        // every agent's sandbox builds and runs: admin.
+        .route(
+            "/api/config/environments",
+            get(environments::list).merge(post(environments::create).route_layer(admin_only())),
+        )
+        .route(
+            "/api/config/environments/{name}",
+            put(environments::put)
+                .delete(environments::delete)
+                .route_layer(admin_only()),
         )
         .route("/api/config/routers", get(meta::routers))
         // Budgets bind every agent: changing them is admin.

@@ -64,6 +64,10 @@ pub struct Config {
     /// Where workspaces may be, backups kept, files read.
     #[serde(default)]
     pub workspaces: crate::workspace::WorkspacesConfig,
+    /// Named environments agents may run in (`[[environments]]`: an image
+    /// or a Dockerfile, variables, a user, setup commands).
+    #[serde(default)]
+    pub environments: Vec<crate::environments::EnvironmentConfig>,
 }
 
 /// The API server.

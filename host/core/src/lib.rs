@@ -8,6 +8,8 @@
 //! - [`metrics`]: Prometheus metrics, per-agent figures, usage and cost.
 //! - [`bus`]: the in-process event bus.
 //! - [`config`]: the configuration file, `paddock.toml`.
+//! - [`environments`]: named environments (the file's and the API's) and
+//!   choosing an agent's, or its workspace's devcontainer.json.
 //! - [`secrets`]: secrets sealed at rest under the master key.
 //! - [`provider_admin`]: the model providers of the file and of the API,
 //!   their keys, testing them, and the default model.
@@ -18,6 +20,7 @@
 pub mod agent;
 pub mod bus;
 pub mod config;
+pub mod environments;
 pub mod metrics;
 pub mod policy;
 pub mod provider_admin;

@@ -60,6 +60,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+mod environments;
 mod policy;
 mod secrets;
 #[cfg(test)]
@@ -67,6 +68,7 @@ mod tests;
 mod usage;
 
 pub use paddock_protocol::policy::ApprovalStatus;
+pub use environments::StoredEnvironment;
 pub use policy::{ApprovalRecord, AuditEntry, AuditQuery, NewApproval, NewAudit};
 pub use secrets::{KeyChange, SealedSecret, StoredProvider};
 pub use usage::UsageRecord;
@@ -108,6 +110,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "status reason",
         include_str!("../migrations/sqlite/0005_status_reason.sql"),
         include_str!("../migrations/postgres/0005_status_reason.sql"),
+    ),
+    (
+        6,
+        "environments",
+        include_str!("../migrations/sqlite/0006_environments.sql"),
+        include_str!("../migrations/postgres/0006_environments.sql"),
     ),
 ];
 

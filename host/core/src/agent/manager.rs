@@ -182,6 +182,14 @@ impl Manager {
         if config.approval_timeout_secs == Some(0) {
             return invalid("approval_timeout_secs: must be at least 1".into());
         }
+        if let Some(env) = &config.environment
+            && !self.deps.environments.contains(env)
+        {
+            return invalid(format!(
+                "environment: no environment named `{env}` (known: {})",
+                self.deps.environments.names().join(", ")
+            ));
+        }
         for (i, server) in config.mcp_servers.iter().enumerate() {
             if !self.deps.mcp.contains(server) {
                 return invalid(format!(

@@ -14,10 +14,13 @@
 //! - `tools`: one tool call's path — resolve → policy → approval →
 //!   sandbox, plugin or MCP server → result — and its streamed output;
 //! - `approvals`: asking a human, waiting, applying the decision,
-//!   remembering it as a rule, and the audit trail.
+//!   remembering it as a rule, and the audit trail;
+//! - `environment`: preparing the agent's environment before its run's
+//!   first step (its setup streamed as `environment.setup` events).
 
 mod approvals;
 mod budgets;
+mod environment;
 mod failover;
 mod tools;
 mod turn;
@@ -178,6 +181,8 @@ pub struct AgentDeps {
     pub budgets: Arc<GlobalBudgets>,
     /// Workspaces (a worktree's git directory is mounted in its sandbox).
     pub workspaces: Arc<crate::workspace::Workspaces>,
+    /// Named environments (prepared before an agent's run).
+    pub environments: Arc<crate::environments::Environments>,
 }
 
 /// One agent, shared by its task and the API.

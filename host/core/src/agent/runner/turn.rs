@@ -72,6 +72,11 @@ impl Agent {
         {
             return self.fail(failure).await;
         }
+        // The agent's environment is ready before anything runs in its
+        // sandbox (once per sandbox; a failed setup stops the run).
+        if let Some(failure) = self.prepare_environment(token).await? {
+            return self.fail(failure).await;
+        }
         let tools = self.tool_defs().await;
         let tools_bytes = serde_json::to_string(&tools).map_or(0, |s| s.len());
         let mut run = Run {
