@@ -118,7 +118,9 @@ impl Engine {
         name: &str,
         progress: &Progress,
     ) -> Result<(), EnvironmentError> {
-        let dockerfile = format!("FROM {base}\nCOPY env/ {ENV_DIR}/\n");
+        let dockerfile = format!(
+            "FROM {base}\nCOPY env/ {ENV_DIR}/\nCOPY paddock-env.sh /etc/profile.d/zz-paddock-env.sh\n"
+        );
         let mut b = tar::Builder::new(Vec::new());
         b.follow_symlinks(false);
         let io = |e: std::io::Error| {
@@ -128,6 +130,7 @@ impl Engine {
             )))
         };
         append_bytes(&mut b, "Dockerfile", dockerfile.as_bytes()).map_err(io)?;
+        append_bytes(&mut b, "paddock-env.sh", super::PROFILE_LINE.as_bytes()).map_err(io)?;
         b.append_dir_all("env", dir).map_err(io)?;
         let tar = b.into_inner().map_err(io)?;
         self.run_build(name, &format!("bake {tag}"), tar, tag, progress)

@@ -41,6 +41,11 @@ pub const ENV_DIR: &str = "/opt/paddock-env";
 /// The default `PATH` inside a sandbox with an environment (its `bin` first).
 pub const ENV_PATH: &str =
     "/opt/paddock-env/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// What login shells run so that PATH keeps the environment's `bin`
+/// first (Debian's /etc/profile sets PATH anew).
+pub const PROFILE_LINE: &str = "# Paddock: the environment's tools first\n\
+     case \":$PATH:\" in *:/opt/paddock-env/bin:*) ;; *) PATH=\"/opt/paddock-env/bin:$PATH\" ;; esac\n\
+     export PATH\n";
 /// How long one setup command may run.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Output kept per setup command (the tail is what a failure shows).
@@ -466,11 +471,25 @@ pub async fn prepare(
     }
     match &engine {
         Some(_) => prepared.image = Some(env_image),
-        None => prepared.mounts.push(EnvMount {
-            source: dir,
-            target: ENV_DIR.into(),
-            writable: false,
-        }),
+        None => {
+            prepared.mounts.push(EnvMount {
+                source: dir,
+                target: ENV_DIR.into(),
+                writable: false,
+            });
+            // Login shells (`bash -l`) reset PATH in /etc/profile: the
+            // jail's copy puts the environment's `bin` back in front.
+            let profile = req.cache_dir.join(format!("{key}.profile"));
+            let host = std::fs::read_to_string("/etc/profile").unwrap_or_default();
+            std::fs::write(&profile, format!("{host}\n{PROFILE_LINE}")).map_err(|e| {
+                SandboxError::Failed(format!("cannot write {}: {e}", profile.display()))
+            })?;
+            prepared.mounts.push(EnvMount {
+                source: profile,
+                target: "/etc/profile".into(),
+                writable: false,
+            });
+        }
     }
     Ok((prepared, cached))
 }
