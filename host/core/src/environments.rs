@@ -22,13 +22,32 @@ use utoipa::ToSchema;
 pub const DEVCONTAINER: &str = "devcontainer";
 
 /// One `[[environments]]` entry, or the body that adds one through the API.
+///
+/// Read through a map so that an unknown field is refused by name (serde's
+/// `flatten` would pass it over).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>")]
 pub struct EnvironmentConfig {
     /// Its name (letters, digits, `.`, `_`, `-`; not `devcontainer`).
     pub name: String,
     /// What it says.
     #[serde(flatten)]
     pub def: EnvironmentDef,
+}
+
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for EnvironmentConfig {
+    type Error = String;
+
+    fn try_from(mut m: serde_json::Map<String, serde_json::Value>) -> Result<Self, String> {
+        let name = match m.remove("name") {
+            Some(serde_json::Value::String(n)) => n,
+            Some(_) => return Err("name: must be a string".into()),
+            None => return Err("name: missing field".into()),
+        };
+        let def = serde_json::from_value(serde_json::Value::Object(m))
+            .map_err(|e| format!("environment `{name}`: {e}"))?;
+        Ok(EnvironmentConfig { name, def })
+    }
 }
 
 /// Where an environment comes from.
