@@ -2869,6 +2869,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/config/providers/test", &["post"]),
     ("/api/config/providers/{name}", &["put", "delete"]),
     ("/api/config/providers/{name}/test", &["post"]),
+    ("/api/config/environments", &["get", "post"]),
+    ("/api/config/environments/{name}", &["put", "delete"]),
     ("/api/config/default-model", &["get", "put", "delete"]),
     ("/api/config/routers", &["get"]),
     ("/api/config/budgets", &["get", "put"]),

@@ -158,7 +158,11 @@ fn assert_passed(evs: &[Event], cached: bool) {
     );
     let ignored = matching!(evs, EventBody::EnvironmentSetup { ignored, .. } if !ignored.is_empty()
         => ignored.clone());
-    assert_eq!(ignored[0], ["customizations", "name"], "ignored with a note");
+    assert_eq!(
+        ignored[0],
+        ["customizations", "name"],
+        "ignored with a note"
+    );
     let ran = matching!(evs, EventBody::EnvironmentSetup { step: SetupStep::Output, output: Some(o), .. } => o.clone()).concat();
     assert_eq!(ran.contains("made greet"), !cached, "{ran}");
     let bash = bash_results(evs);
@@ -172,7 +176,11 @@ fn assert_passed(evs: &[Event], cached: bool) {
 /// naming the command; a retry tries again (and fails again).
 async fn a_failing_setup_names_its_command(s: &Setup, extra: &str) {
     let ws = workspace();
-    node_project(ws.path(), extra, r#""echo preparing; echo broken >&2; exit 3""#);
+    node_project(
+        ws.path(),
+        extra,
+        r#""echo preparing; echo broken >&2; exit 3""#,
+    );
     own_by_1000(ws.path());
     let (id, evs, _) = run_agent(s, ws.path(), json!({})).await;
     assert_eq!(last_status(&evs), AgentStatus::Error, "{}", summary(&evs));
@@ -195,7 +203,10 @@ async fn a_failing_setup_names_its_command(s: &Setup, extra: &str) {
     );
     let failed = matching!(evs, EventBody::EnvironmentSetup { step: SetupStep::Failed, exit_code, .. } => *exit_code);
     assert_eq!(failed, [Some(3)]);
-    assert!(bash_results(&evs).is_empty(), "nothing ran after the failure");
+    assert!(
+        bash_results(&evs).is_empty(),
+        "nothing ran after the failure"
+    );
     let agent = s.agent(&id).await;
     assert_eq!(agent["error_code"], "environment_setup_failed", "{agent}");
     // A retry prepares again.
@@ -254,7 +265,11 @@ fn node_image_context(dir: &Path) {
         .arg(dir.join("npm"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(
         dir.join("npm-wrapper"),
         "#!/bin/sh\nexec node /usr/local/lib/node_modules/npm/bin/npm-cli.js \"$@\"\n",
@@ -302,14 +317,20 @@ async fn docker_a_node_project_builds_its_image_sets_up_once_and_is_cached() {
     let (_, evs, uncached) = run_agent(&s, first.path(), json!({})).await;
     assert_passed(&evs, false);
     let built = matching!(evs, EventBody::EnvironmentSetup { step: SetupStep::Command, phase: Some(SetupPhase::Build), .. } => ());
-    assert_eq!(built.len(), 1, "the Dockerfile was built: {}", summary(&evs));
+    assert_eq!(
+        built.len(),
+        1,
+        "the Dockerfile was built: {}",
+        summary(&evs)
+    );
     let image = matching!(evs, EventBody::EnvironmentSetup { step: SetupStep::Finished, detail: Some(d), .. } => d.clone());
     assert!(image[0].starts_with("image paddock-env:"), "{image:?}");
     let second = workspace();
     project(second.path());
     let (_, evs, cached) = run_agent(&s, second.path(), json!({})).await;
     assert_passed(&evs, true);
-    let built = matching!(evs, EventBody::EnvironmentSetup { phase: Some(SetupPhase::Build), .. } => ());
+    let built =
+        matching!(evs, EventBody::EnvironmentSetup { phase: Some(SetupPhase::Build), .. } => ());
     assert!(built.is_empty(), "not built again: {}", summary(&evs));
     eprintln!(
         "docker environment: first agent (build + setup) {} ms, second (cached) {} ms",
@@ -370,9 +391,19 @@ async fn named_environments_from_the_file_and_the_api() {
             )
         })
         .collect();
-    assert!(sources.contains(&("tools".into(), "config".into())), "{listed}");
-    assert!(sources.contains(&("tools2".into(), "api".into())), "{listed}");
-    let r = admin.delete(s.server.url("/api/config/environments/tools")).send().await.unwrap();
+    assert!(
+        sources.contains(&("tools".into(), "config".into())),
+        "{listed}"
+    );
+    assert!(
+        sources.contains(&("tools2".into(), "api".into())),
+        "{listed}"
+    );
+    let r = admin
+        .delete(s.server.url("/api/config/environments/tools"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 409, "paddock.toml's is read-only here");
     // An agent on a project without devcontainer.json names one.
     for name in ["tools", "tools2"] {
@@ -382,8 +413,15 @@ async fn named_environments_from_the_file_and_the_api() {
         let (_, evs, _) = run_agent(&s, ws.path(), json!({"environment": name})).await;
         assert_eq!(last_status(&evs), AgentStatus::Idle, "{}", summary(&evs));
         let bash = bash_results(&evs);
-        assert!(bash[0].0 && bash[0].1.contains("node tests passed"), "{name}: {bash:?}");
+        assert!(
+            bash[0].0 && bash[0].1.contains("node tests passed"),
+            "{name}: {bash:?}"
+        );
     }
-    let r = admin.delete(s.server.url("/api/config/environments/tools2")).send().await.unwrap();
+    let r = admin
+        .delete(s.server.url("/api/config/environments/tools2"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
 }

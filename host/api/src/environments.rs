@@ -65,7 +65,10 @@ fn environments(state: &AppState) -> &Environments {
 }
 
 /// A body's definition, with the field at fault named on error.
-fn read_body(body: serde_json::Value, path_name: Option<&str>) -> Result<EnvironmentConfig, ApiError> {
+fn read_body(
+    body: serde_json::Value,
+    path_name: Option<&str>,
+) -> Result<EnvironmentConfig, ApiError> {
     let serde_json::Value::Object(mut fields) = body else {
         return Err(ApiError::invalid("expected a JSON object"));
     };
@@ -99,11 +102,7 @@ fn read_body(body: serde_json::Value, path_name: Option<&str>) -> Result<Environ
     responses((status = 200, description = "The file's and the API's environments, then each workspace's devcontainer.json", body = [EnvironmentView])))]
 /// Lists the environments agents may name, and each workspace's devcontainer.json.
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<EnvironmentView>>, ApiError> {
-    let mut out: Vec<EnvironmentView> = environments(&state)
-        .list()
-        .into_iter()
-        .map(view)
-        .collect();
+    let mut out: Vec<EnvironmentView> = environments(&state).list().into_iter().map(view).collect();
     for ws in state.workspaces.list().await? {
         let (info, error) = match Environments::of_workspace(&ws.path) {
             Ok(Some(info)) => (info, None),

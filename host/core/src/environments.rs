@@ -400,8 +400,11 @@ mod tests {
                 .contains("paddock.toml")
         );
         envs.update(env("py", "paddock-py:2")).await.unwrap();
-        let listed: Vec<(String, EnvironmentSource)> =
-            envs.list().into_iter().map(|i| (i.name, i.source)).collect();
+        let listed: Vec<(String, EnvironmentSource)> = envs
+            .list()
+            .into_iter()
+            .map(|i| (i.name, i.source))
+            .collect();
         assert_eq!(
             listed,
             [
@@ -436,7 +439,10 @@ mod tests {
         )
         .unwrap();
         let d = again.resolve(None, ws.path()).unwrap().unwrap();
-        assert_eq!((d.name.as_str(), d.ignored.clone()), ("devcontainer", vec!["name".to_string()]));
+        assert_eq!(
+            (d.name.as_str(), d.ignored.clone()),
+            ("devcontainer", vec!["name".to_string()])
+        );
         again.delete("py").await.unwrap();
         assert!(matches!(
             again.delete("py").await,

@@ -23,8 +23,8 @@
 //! [`Sandbox::exec`] on a runtime whose threads outlive the command (any
 //! tokio runtime's worker threads do).
 
-use super::cgroup::{Cgroups, ResourceUsage, SandboxCgroup};
 use super::Network;
+use super::cgroup::{Cgroups, ResourceUsage, SandboxCgroup};
 use super::net::{NetPrograms, SandboxNet};
 use super::process::{self, Rlimits, Run};
 use super::{
@@ -254,7 +254,11 @@ impl Jail<'_> {
         }
         // An environment's directories (its setup results at
         // /opt/paddock-env: writable only while its setup runs).
-        for m in self.environment.map(|e| e.mounts.as_slice()).unwrap_or_default() {
+        for m in self
+            .environment
+            .map(|e| e.mounts.as_slice())
+            .unwrap_or_default()
+        {
             let how = if m.writable { "--bind" } else { "--ro-bind" };
             push(
                 &mut a,
@@ -271,7 +275,10 @@ impl Jail<'_> {
             ("LANG", "C.UTF-8"),
             ("TERM", "dumb"),
         ];
-        let prepared = self.environment.map(|e| e.env.as_slice()).unwrap_or_default();
+        let prepared = self
+            .environment
+            .map(|e| e.env.as_slice())
+            .unwrap_or_default();
         let env = defaults
             .into_iter()
             .chain(prepared.iter().map(|(k, v)| (k.as_str(), v.as_str())))

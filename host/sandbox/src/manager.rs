@@ -7,8 +7,8 @@ use super::{
     SandboxError, SandboxSpec, StreamKind, bwrap::BwrapBackend, docker::DockerBackend,
     unsandboxed::UnsandboxedBackend,
 };
-use crate::exec::{BoxFuture, ExecBackend, ExecFailure, ExecOutcome, ExecRequest, JobState};
 use crate::environment::{EnvironmentError, PreparedEnvironment, ResolvedEnvironment};
+use crate::exec::{BoxFuture, ExecBackend, ExecFailure, ExecOutcome, ExecRequest, JobState};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -67,8 +67,8 @@ mod secrets;
 mod tests;
 mod usage;
 
-pub use paddock_protocol::policy::ApprovalStatus;
 pub use environments::StoredEnvironment;
+pub use paddock_protocol::policy::ApprovalStatus;
 pub use policy::{ApprovalRecord, AuditEntry, AuditQuery, NewApproval, NewAudit};
 pub use secrets::{KeyChange, SealedSecret, StoredProvider};
 pub use usage::UsageRecord;

@@ -49,9 +49,8 @@ pub fn load(workspace: &Path) -> Result<Option<Devcontainer>, EnvironmentError> 
 /// Parses the text of the devcontainer.json at `path`.
 pub fn parse(path: &Path, text: &str) -> Result<Devcontainer, EnvironmentError> {
     let file = path.display().to_string();
-    let bad = |field: &str, why: &str| {
-        EnvironmentError::Invalid(format!("{file}: `{field}`: {why}"))
-    };
+    let bad =
+        |field: &str, why: &str| EnvironmentError::Invalid(format!("{file}: `{field}`: {why}"));
     let clean = strip_jsonc(text);
     let value: Value = serde_json::from_str(&clean).map_err(|e| {
         EnvironmentError::Invalid(format!(
@@ -94,8 +93,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Devcontainer, EnvironmentError> 
                         other => ignored.push(format!("build.{other}")),
                     }
                 }
-                let dockerfile =
-                    dockerfile.ok_or_else(|| bad("build.dockerfile", "is required with `build`"))?;
+                let dockerfile = dockerfile
+                    .ok_or_else(|| bad("build.dockerfile", "is required with `build`"))?;
                 def.build = Some(BuildDef {
                     dockerfile: folder.join(dockerfile),
                     context: Some(folder.join(context.unwrap_or_else(|| ".".into()))),
@@ -115,9 +114,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Devcontainer, EnvironmentError> 
                 };
                 let mut env = BTreeMap::new();
                 for (name, value) in m {
-                    let value = string(value).ok_or_else(|| {
-                        bad(&format!("containerEnv.{name}"), "must be a string")
-                    })?;
+                    let value = string(value)
+                        .ok_or_else(|| bad(&format!("containerEnv.{name}"), "must be a string"))?;
                     env.insert(name.clone(), value);
                 }
                 def.env = env;
@@ -136,7 +134,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Devcontainer, EnvironmentError> 
     if def.image.is_some() && def.build.is_some() {
         return Err(bad("image", "give `image` or `build`, not both"));
     }
-    def.check().map_err(|e| EnvironmentError::Invalid(format!("{file}: {e}")))?;
+    def.check()
+        .map_err(|e| EnvironmentError::Invalid(format!("{file}: {e}")))?;
     Ok(Devcontainer {
         path: path.to_path_buf(),
         def,
@@ -345,7 +344,10 @@ mod tests {
                 "`onCreateCommand.x`: must be",
             ),
             ("{\"remoteUser\": \"root\"}", "remoteUser"),
-            ("{\"image\": \"a\", \"build\": {\"dockerfile\": \"D\"}}", "not both"),
+            (
+                "{\"image\": \"a\", \"build\": {\"dockerfile\": \"D\"}}",
+                "not both",
+            ),
             ("[1]", "must be a JSON object"),
             ("{\"image\": \"a\" \"x\": 1}", "not valid JSON"),
             ("{\"postCreateCommand\": []}", "postCreateCommand"),

@@ -37,7 +37,9 @@ impl Engine {
             .map_err(|e| SandboxError::Unavailable(format!("no Docker engine at {endpoint}: {e}")))?
             .negotiate_version()
             .await
-            .map_err(|e| SandboxError::Unavailable(format!("no Docker engine at {endpoint}: {e}")))?;
+            .map_err(|e| {
+                SandboxError::Unavailable(format!("no Docker engine at {endpoint}: {e}"))
+            })?;
         Ok(Engine { docker, endpoint })
     }
 
@@ -90,21 +92,27 @@ impl Engine {
             return Ok(tag);
         }
         let label = format!("build {}", dockerfile.display());
-        let _ = progress.send(Note {
-            phase: Some(SetupPhase::Build),
-            command: Some(label.clone()),
-            ..Note::new(&env.name, SetupStep::Command)
-        }.body());
+        let _ = progress.send(
+            Note {
+                phase: Some(SetupPhase::Build),
+                command: Some(label.clone()),
+                ..Note::new(&env.name, SetupStep::Command)
+            }
+            .body(),
+        );
         let started = Instant::now();
         self.run_build(&env.name, &label, tar, &tag, progress)
             .await?;
-        let _ = progress.send(Note {
-            phase: Some(SetupPhase::Build),
-            command: Some(label),
-            duration_ms: Some(started.elapsed().as_millis() as u64),
-            exit_code: Some(0),
-            ..Note::new(&env.name, SetupStep::CommandDone)
-        }.body());
+        let _ = progress.send(
+            Note {
+                phase: Some(SetupPhase::Build),
+                command: Some(label),
+                duration_ms: Some(started.elapsed().as_millis() as u64),
+                exit_code: Some(0),
+                ..Note::new(&env.name, SetupStep::CommandDone)
+            }
+            .body(),
+        );
         Ok(tag)
     }
 
@@ -172,12 +180,15 @@ impl Engine {
                     }
                     if let Some(text) = info.stream.filter(|s| !s.is_empty()) {
                         output.push_str(&text);
-                        let _ = progress.send(Note {
-                            phase: Some(SetupPhase::Build),
-                            command: Some(label.to_string()),
-                            output: Some(text),
-                            ..Note::new(name, SetupStep::Output)
-                        }.body());
+                        let _ = progress.send(
+                            Note {
+                                phase: Some(SetupPhase::Build),
+                                command: Some(label.to_string()),
+                                output: Some(text),
+                                ..Note::new(name, SetupStep::Output)
+                            }
+                            .body(),
+                        );
                     }
                 }
                 Err(e) => {
@@ -229,7 +240,10 @@ fn append_bytes(
 /// root) and a digest of its paths, modes and contents.
 fn context_tar(context: &Path, dockerfile: &Path) -> Result<(Vec<u8>, String), EnvironmentError> {
     let io = |what: &Path, e: std::io::Error| {
-        EnvironmentError::Invalid(format!("`build.context`: cannot read {}: {e}", what.display()))
+        EnvironmentError::Invalid(format!(
+            "`build.context`: cannot read {}: {e}",
+            what.display()
+        ))
     };
     let mut files = Vec::new();
     collect(context, context, &mut files).map_err(|e| io(context, e))?;

@@ -403,10 +403,13 @@ pub async fn prepare(
             }
         ));
     }
-    let _ = req.progress.send(Note {
-        ignored: notes,
-        ..Note::new(&env.name, SetupStep::Started)
-    }.body());
+    let _ = req.progress.send(
+        Note {
+            ignored: notes,
+            ..Note::new(&env.name, SetupStep::Started)
+        }
+        .body(),
+    );
     let engine = if kind == BackendKind::Docker {
         Some(docker::Engine::connect(req.config).await?)
     } else {
@@ -417,7 +420,10 @@ pub async fn prepare(
         Some(engine) => {
             let image = match &def.build {
                 Some(build) => engine.build(env, build, &req.progress).await?,
-                None => def.image.clone().unwrap_or_else(|| req.config.image.clone()),
+                None => def
+                    .image
+                    .clone()
+                    .unwrap_or_else(|| req.config.image.clone()),
             };
             let id = engine.image_id(&image).await?;
             (Some(image), id)
@@ -584,11 +590,14 @@ async fn run_one(
     argv: Vec<String>,
     progress: &Progress,
 ) -> Result<(), EnvironmentError> {
-    let _ = progress.send(Note {
-        phase: Some(phase),
-        command: Some(label.clone()),
-        ..Note::new(name, SetupStep::Command)
-    }.body());
+    let _ = progress.send(
+        Note {
+            phase: Some(phase),
+            command: Some(label.clone()),
+            ..Note::new(name, SetupStep::Command)
+        }
+        .body(),
+    );
     let started = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel::<OutputChunk>();
     let forward = {
@@ -596,12 +605,15 @@ async fn run_one(
         let (name, label) = (name.to_string(), label.clone());
         async move {
             while let Some(chunk) = rx.recv().await {
-                let _ = progress.send(Note {
-                    phase: Some(phase),
-                    command: Some(label.clone()),
-                    output: Some(chunk.text),
-                    ..Note::new(&name, SetupStep::Output)
-                }.body());
+                let _ = progress.send(
+                    Note {
+                        phase: Some(phase),
+                        command: Some(label.clone()),
+                        output: Some(chunk.text),
+                        ..Note::new(&name, SetupStep::Output)
+                    }
+                    .body(),
+                );
             }
         }
     };
@@ -617,13 +629,16 @@ async fn run_one(
     let (out, ()) = tokio::join!(sandbox.exec(cmd, Some(tx)), forward);
     let out = out?;
     let duration_ms = started.elapsed().as_millis() as u64;
-    let _ = progress.send(Note {
-        phase: Some(phase),
-        command: Some(label.clone()),
-        duration_ms: Some(duration_ms),
-        exit_code: out.exit_code,
-        ..Note::new(name, SetupStep::CommandDone)
-    }.body());
+    let _ = progress.send(
+        Note {
+            phase: Some(phase),
+            command: Some(label.clone()),
+            duration_ms: Some(duration_ms),
+            exit_code: out.exit_code,
+            ..Note::new(name, SetupStep::CommandDone)
+        }
+        .body(),
+    );
     if out.exit_code == Some(0) && !out.timed_out {
         return Ok(());
     }
@@ -721,7 +736,10 @@ mod tests {
     fn commands_and_checks() {
         let c = CommandForm::Parallel(BTreeMap::from([
             ("a".into(), CommandForm::Shell("echo a".into())),
-            ("b".into(), CommandForm::Argv(vec!["echo".into(), "b".into()])),
+            (
+                "b".into(),
+                CommandForm::Argv(vec!["echo".into(), "b".into()]),
+            ),
         ]));
         assert_eq!(
             c.commands(),
@@ -730,7 +748,10 @@ mod tests {
                     "a: echo a".to_string(),
                     vec!["/bin/sh".to_string(), "-c".into(), "echo a".into()]
                 ),
-                ("b: echo b".to_string(), vec!["echo".to_string(), "b".into()]),
+                (
+                    "b: echo b".to_string(),
+                    vec!["echo".to_string(), "b".into()]
+                ),
             ]
         );
         let mut d = def();

@@ -25,8 +25,10 @@ impl Agent {
         token: &CancellationToken,
     ) -> Result<Option<Failure>, AgentError> {
         let sandbox = &self.deps.sandbox;
-        if !matches!(sandbox.kind(), Some(BackendKind::Docker | BackendKind::Bwrap))
-            || sandbox.environment_of(&self.id).is_some()
+        if !matches!(
+            sandbox.kind(),
+            Some(BackendKind::Docker | BackendKind::Bwrap)
+        ) || sandbox.environment_of(&self.id).is_some()
         {
             return Ok(None);
         }
@@ -38,9 +40,11 @@ impl Agent {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(None),
             Err(message) => {
-                let name = self.config.environment.clone().unwrap_or_else(|| {
-                    crate::environments::DEVCONTAINER.to_string()
-                });
+                let name = self
+                    .config
+                    .environment
+                    .clone()
+                    .unwrap_or_else(|| crate::environments::DEVCONTAINER.to_string());
                 self.append(setup_event(&name, SetupStep::Failed, |e| {
                     if let EventBody::EnvironmentSetup { detail, .. } = e {
                         *detail = Some(message.clone());
@@ -69,12 +73,8 @@ impl Agent {
         tracing::info!(environment = %resolved.name, "preparing the agent's environment");
         let started = Instant::now();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let prep = sandbox.prepare_environment(
-            &resolved,
-            spec,
-            self.deps.environments.cache_dir(),
-            tx,
-        );
+        let prep =
+            sandbox.prepare_environment(&resolved, spec, self.deps.environments.cache_dir(), tx);
         tokio::pin!(prep);
         let mut recorded = 0usize;
         let mut cut = false;
