@@ -53,6 +53,12 @@ export type PolicyDecisionData = EventData<'policy.decision'>;
 export type ApprovalRequestedData = EventData<'approval.requested'>;
 export type ApprovalDecidedData = EventData<'approval.decided'>;
 export type UsageData = EventData<'usage'>;
+/** A step of preparing the agent's environment. */
+export type EnvironmentSetupData = EventData<'environment.setup'>;
+/** A named environment, where it comes from (`config`, `api`, a workspace's devcontainer.json). */
+export type EnvironmentView = S['EnvironmentView'];
+/** `POST /api/config/environments`: a name and the definition. */
+export type EnvironmentConfig = S['EnvironmentConfig'];
 export type AssistantData = EventData<'message.assistant'>;
 export type WorkspaceView = S['WorkspaceView'];
 export type WorkspaceKind = S['WorkspaceKind'];

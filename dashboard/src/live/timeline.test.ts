@@ -252,3 +252,43 @@ describe('replayTo', () => {
     expect(replayTo(events, events.length)).toEqual(applyEvents(emptyTimeline(), events));
   });
 });
+
+describe('environment setup', () => {
+  const setup = (seq: number, step: string, more: Record<string, unknown> = {}) => ev(seq, 'environment.setup', { environment: 'devcontainer', step, ...more });
+
+  it('folds a preparation into one item: its commands, output, end and the ignored fields', () => {
+    const tl = applyEvents(emptyTimeline(), [
+      ev(1, 'agent.created', { config: {} }),
+      setup(2, 'started', { ignored: ['customizations'] }),
+      setup(3, 'command', { phase: 'post_create', command: 'make tool' }),
+      setup(4, 'output', { phase: 'post_create', command: 'make tool', output: 'built\n' }),
+      setup(5, 'output', { phase: 'post_create', command: 'make tool', output: 'done\n' }),
+      setup(6, 'command_done', { phase: 'post_create', command: 'make tool', exit_code: 0, duration_ms: 1200 }),
+      setup(7, 'finished', { cached: false, duration_ms: 1500, detail: 'image paddock-env:abc' }),
+    ]);
+    expect(tl.items).toHaveLength(1);
+    const item = tl.items[0];
+    if (item.kind !== 'environment') throw new Error(item.kind);
+    expect(item.state).toBe('ready');
+    expect(item.cached).toBe(false);
+    expect(item.ignored).toEqual(['customizations']);
+    expect(item.detail).toBe('image paddock-env:abc');
+    expect(item.commands).toEqual([{ phase: 'post_create', command: 'make tool', output: 'built\ndone\n', exitCode: 0, durationMs: 1200 }]);
+  });
+
+  it('shows a failure with its exit code, and a retry starts a new item', () => {
+    const tl = applyEvents(emptyTimeline(), [
+      setup(1, 'started'),
+      setup(2, 'command', { phase: 'post_create', command: 'exit 3' }),
+      setup(3, 'command_done', { phase: 'post_create', command: 'exit 3', exit_code: 3, duration_ms: 5 }),
+      setup(4, 'failed', { command: 'exit 3', exit_code: 3, detail: 'environment `devcontainer`: postCreateCommand command `exit 3` failed with exit code 3' }),
+      setup(5, 'started'),
+    ]);
+    const kinds = tl.items.map((i) => (i.kind === 'environment' ? i.state : i.kind));
+    expect(kinds).toEqual(['failed', 'running']);
+    const first = tl.items[0];
+    if (first.kind !== 'environment') throw new Error(first.kind);
+    expect(first.commands[0].exitCode).toBe(3);
+    expect(first.detail).toContain('exit code 3');
+  });
+});

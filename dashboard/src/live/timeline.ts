@@ -28,6 +28,7 @@ import type {
   ToolCallData,
   ToolResultData,
   UsageData,
+  EnvironmentSetupData,
 } from '../api/types';
 
 // until openapi has it: fields newer hosts add to events (absent in old logs).
@@ -91,7 +92,34 @@ export type Item =
   | { kind: 'status'; seq: number; ts: string; status: AgentStatus; reason?: string | null }
   | { kind: 'error'; seq: number; ts: string; code: ErrorCode; message: string; recoverable: boolean }
   | RetriesItem
+  | EnvironmentItem
   | { kind: 'usage'; seq: number; ts: string; usage: UsageData };
+
+/** One setup command of an environment: what ran, what it printed, how it ended. */
+export interface SetupCommand {
+  phase: string | null;
+  command: string;
+  output: string;
+  exitCode: number | null;
+  durationMs: number | null;
+}
+
+/** Preparing the agent's environment (its `environment.setup` events, as one item). */
+export interface EnvironmentItem {
+  kind: 'environment';
+  seq: number;
+  ts: string;
+  name: string;
+  state: 'running' | 'ready' | 'failed';
+  /** Whether the cached result was used (known once ready). */
+  cached: boolean | null;
+  durationMs: number | null;
+  /** What the sandbox runs (ready), or why it failed. */
+  detail: string | null;
+  /** devcontainer.json fields Paddock ignores. */
+  ignored: string[];
+  commands: SetupCommand[];
+}
 
 /** Consecutive `model_retry` errors of one model call, as one item. */
 export interface RetriesItem {
@@ -265,6 +293,71 @@ function applyRetry(tl: Timeline, seq: number, ts: string, message: string, data
   }
 }
 
+/** Folds one `environment.setup` event into the latest environment item (a `started` one starts a new item). */
+function applySetup(tl: Timeline, base: { seq: number; ts: string }, data: EnvironmentSetupData): void {
+  let i = -1;
+  for (let j = tl.items.length - 1; j >= 0; j--) {
+    if (tl.items[j].kind === 'environment') {
+      i = j;
+      break;
+    }
+  }
+  const current = i >= 0 ? (tl.items[i] as EnvironmentItem) : null;
+  if (data.step === 'started' || !current || current.state !== 'running') {
+    const fresh: EnvironmentItem = {
+      kind: 'environment',
+      ...base,
+      name: data.environment,
+      state: 'running',
+      cached: null,
+      durationMs: null,
+      detail: null,
+      ignored: data.ignored ?? [],
+      commands: [],
+    };
+    tl.items.push(fresh);
+    i = tl.items.length - 1;
+    if (data.step === 'started') return;
+  }
+  const item = { ...(tl.items[i] as EnvironmentItem) };
+  const commands = item.commands.slice();
+  const label = data.command ?? '';
+  const find = () => {
+    for (let j = commands.length - 1; j >= 0; j--) if (commands[j].command === label) return j;
+    return -1;
+  };
+  switch (data.step) {
+    case 'command':
+      commands.push({ phase: data.phase ?? null, command: label, output: '', exitCode: null, durationMs: null });
+      break;
+    case 'output': {
+      const j = find();
+      if (j >= 0) commands[j] = { ...commands[j], output: commands[j].output + (data.output ?? '') };
+      break;
+    }
+    case 'command_done': {
+      const j = find();
+      if (j >= 0) commands[j] = { ...commands[j], exitCode: data.exit_code ?? null, durationMs: data.duration_ms ?? null };
+      break;
+    }
+    case 'finished':
+      item.state = 'ready';
+      item.cached = data.cached ?? null;
+      item.durationMs = data.duration_ms ?? null;
+      item.detail = data.detail ?? null;
+      break;
+    case 'failed':
+      item.state = 'failed';
+      item.durationMs = data.duration_ms ?? null;
+      item.detail = data.detail ?? null;
+      break;
+    default:
+      break;
+  }
+  item.commands = commands;
+  tl.items[i] = item;
+}
+
 /** Applies one stored event that is exactly the next in order (mutates `tl`). */
 function applyNext(tl: Timeline, ev: AgentEvent): void {
   const base = { seq: ev.seq, ts: ev.ts };
@@ -360,6 +453,9 @@ function applyNext(tl: Timeline, ev: AgentEvent): void {
       upsertTool(tl, base, data, (t) => ({ ...t, result: data }));
       break;
     }
+    case 'environment.setup':
+      applySetup(tl, base, ev.data);
+      break;
     case 'usage': {
       const u = ev.data;
       tl.usage = {

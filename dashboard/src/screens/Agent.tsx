@@ -16,7 +16,7 @@ import { ApiError, get, post } from '../api/client';
 import type { AgentEvent, AgentMetrics, AgentView, EventPage } from '../api/types';
 import { useAgentEvents } from '../live/store';
 import { isBusy } from '../live/activity';
-import { isLiveOnly, replayTo, type Item, type RetriesItem, type Timeline } from '../live/timeline';
+import { isLiveOnly, replayTo, type Item, type RetriesItem, type EnvironmentItem, type Timeline } from '../live/timeline';
 import { ApprovalCard } from '../components/ApprovalCard';
 import { ToolCallView, duration } from '../components/ToolCall';
 import { Thinking, UsageLine } from '../components/ModelCall';
@@ -422,6 +422,53 @@ function RetriesView({ item }: { item: RetriesItem }) {
   );
 }
 
+function EnvironmentView({ item, open, onToggle }: { item: EnvironmentItem; open: boolean; onToggle: (o: boolean) => void }) {
+  const tone =
+    item.state === 'failed'
+      ? 'border-red-400 bg-red-50 text-red-950 dark:border-red-700 dark:bg-red-950 dark:text-red-100'
+      : 'border-slate-300 bg-slate-50 text-slate-900 dark:border-slate-700 dark:bg-slate-900 dark:text-slate-100';
+  const secs = item.durationMs !== null ? ` in ${(item.durationMs / 1000).toFixed(1)} s` : '';
+  const headline =
+    item.state === 'running'
+      ? `Preparing environment ${item.name}…`
+      : item.state === 'ready'
+        ? `Environment ${item.name} ready${item.cached ? ' (cached)' : ''}${secs}`
+        : `Environment ${item.name} failed${secs}`;
+  // Open while it runs or after a failure; collapsed once ready (unless opened).
+  const isOpen = item.state === 'ready' ? open : true;
+  return (
+    <details
+      className={`rounded border text-sm ${tone}`}
+      data-testid="environment-setup"
+      data-state={item.state}
+      open={isOpen}
+      onToggle={(e) => {
+        const now = (e.currentTarget as HTMLDetailsElement).open;
+        if (now !== open) onToggle(now);
+      }}
+    >
+      <summary className="cursor-pointer px-2 py-1">
+        <strong>{headline}</strong>
+        {item.detail && <span className="break-words"> — {item.detail}</span>}
+      </summary>
+      <div className="flex flex-col gap-2 px-2 pb-2">
+        {item.ignored.length > 0 && <p className="text-xs">Ignored from devcontainer.json: {item.ignored.join(', ')}</p>}
+        {item.commands.length === 0 && <p className="text-xs">No setup command ran.</p>}
+        {item.commands.map((c, i) => (
+          <div key={i} className="flex min-w-0 flex-col gap-1">
+            <p className="text-xs">
+              <span className="font-semibold">{c.phase ?? 'setup'}</span>: <code className="break-all">{c.command}</code>
+              {c.exitCode !== null && ` — exit ${c.exitCode}`}
+              {c.durationMs !== null && `, ${(c.durationMs / 1000).toFixed(1)} s`}
+            </p>
+            {c.output && <pre className="max-h-64 overflow-auto rounded bg-slate-950 p-2 text-xs whitespace-pre-wrap text-slate-100">{c.output}</pre>}
+          </div>
+        ))}
+      </div>
+    </details>
+  );
+}
+
 function RetryButton({ id }: { id: string }) {
   const qc = useQueryClient();
   const m = useMutation({
@@ -507,6 +554,8 @@ function ItemView({ item, open, onToggle, ctx }: { item: Item; open: boolean; on
       );
     case 'usage':
       return <UsageLine usage={item.usage} />;
+    case 'environment':
+      return <EnvironmentView item={item} open={open} onToggle={onToggle} />;
   }
 }
 

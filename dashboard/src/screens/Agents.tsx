@@ -18,6 +18,7 @@ import type {
   TemplateView,
   ToolInfo,
   WorkspaceView,
+  EnvironmentView,
 } from '../api/types';
 import { Button, ErrorNote, Field, Modal, ago, inputClass, tokens, usd, Form, DialogActions, EmptyState, useTitle } from '../components/ui';
 import { StatusBadge } from '../components/Status';
@@ -250,6 +251,7 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
   const mcp = useQuery({ queryKey: ['mcp'], queryFn: () => get<McpServerView[]>('/api/mcp/servers'), enabled: open });
   const routers = useQuery({ queryKey: ['routers'], queryFn: () => get<RouterConfig[]>('/api/config/routers'), enabled: open });
   const workspaces = useQuery({ queryKey: ['workspaces'], queryFn: () => get<WorkspaceView[]>('/api/workspaces'), enabled: open });
+  const environments = useQuery({ queryKey: ['environments'], queryFn: () => get<EnvironmentView[]>('/api/config/environments'), enabled: open });
   const qc = useQueryClient();
   const navigate = useNavigate();
   const info = useInfo();
@@ -272,6 +274,7 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
     max_cost_usd: '',
     daily_usd: '',
     network: false,
+    environment: '',
   });
   const [chosenTools, setChosenTools] = useState<string[] | null>(null);
   const [chosenMcp, setChosenMcp] = useState<string[]>([]);
@@ -298,6 +301,7 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
       if (chosenTools) body.tools = chosenTools;
       if (chosenMcp.length) body.mcp_servers = chosenMcp;
       if (form.network) body.network = true;
+      if (form.environment) body.environment = form.environment;
       if (form.max_turns || form.max_cost_usd || form.daily_usd) {
         body.limits = {
           ...(form.max_turns ? { max_turns: Number(form.max_turns) } : {}),
@@ -413,7 +417,9 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
           <DialogActions submit="Create" pending={create.isPending} onCancel={onClose} />
         </div>
         <details className="sm:col-span-2">
-          <summary className="cursor-pointer text-sm font-medium">More options: template, system prompt, limits, tools, MCP servers, network</summary>
+          <summary className="cursor-pointer text-sm font-medium">
+            More options: template, environment, system prompt, limits, tools, MCP servers, network
+          </summary>
           <div className="mt-3 grid gap-3 sm:grid-cols-2">
             <Field label="Template">
               <select className={inputClass} value={form.template} onChange={set('template')}>
@@ -423,6 +429,19 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
                     {t.name}
                   </option>
                 ))}
+              </select>
+            </Field>
+            <Field label="Environment" hint="What its sandbox runs (Settings › Environments).">
+              <select className={inputClass} value={form.environment} onChange={set('environment')}>
+                <option value="">(the workspace&apos;s devcontainer.json, if any)</option>
+                <option value="devcontainer">devcontainer (required)</option>
+                {(environments.data ?? [])
+                  .filter((e) => e.source !== 'workspace')
+                  .map((e) => (
+                    <option key={e.name} value={e.name}>
+                      {e.name}
+                    </option>
+                  ))}
               </select>
             </Field>
             <div className="sm:col-span-2">

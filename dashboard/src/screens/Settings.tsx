@@ -1,5 +1,5 @@
 // Settings: model providers (keys shown only as set or unset), agent
-// templates, system prompts and policy rules.
+// environments, templates, system prompts and policy rules.
 
 import { useState } from 'react';
 import { ProviderForm } from '../components/ProviderForm';
@@ -9,6 +9,7 @@ import { ApiError, del, get, post, put } from '../api/client';
 import type {
   BudgetsView,
   DefaultModel,
+  EnvironmentView,
   ModelView,
   ProviderTest,
   ProviderView,
@@ -27,6 +28,7 @@ export function SettingsScreen({ onSignIn }: { onSignIn: () => void }) {
       <h1 className="text-2xl font-bold">Settings</h1>
       <Providers />
       <Budgets onSignIn={onSignIn} />
+      <Environments onSignIn={onSignIn} />
       <Templates />
       <Prompts />
       <Rules onSignIn={onSignIn} />
@@ -310,6 +312,124 @@ function Budgets({ onSignIn }: { onSignIn: () => void }) {
   );
 }
 
+/** Where an environment comes from, in words. */
+export function environmentSource(e: Pick<EnvironmentView, 'source' | 'workspace'>): string {
+  if (e.source === 'config') return 'paddock.toml';
+  if (e.source === 'api') return 'added here';
+  return `devcontainer.json of workspace ${e.workspace?.name ?? ''}`.trim();
+}
+
+/** An environment's definition as the form edits it (JSON, without its name). */
+function definitionText(e: EnvironmentView | null): string {
+  if (!e) return '{\n  "image": "paddock-sandbox:latest",\n  "env": {},\n  "setup": "echo ready"\n}';
+  return JSON.stringify(e.definition, null, 2);
+}
+
+function Environments({ onSignIn }: { onSignIn: () => void }) {
+  const qc = useQueryClient();
+  const q = useQuery({ queryKey: ['environments'], queryFn: () => get<EnvironmentView[]>('/api/config/environments') });
+  const [editing, setEditing] = useState<EnvironmentView | null>(null);
+  const [name, setName] = useState('');
+  const [body, setBody] = useState(definitionText(null));
+  const parse = (): Record<string, unknown> => {
+    try {
+      return JSON.parse(body) as Record<string, unknown>;
+    } catch (e) {
+      throw new Error(`The definition is not valid JSON: ${String(e)}`);
+    }
+  };
+  const save = useMutation({
+    mutationFn: () =>
+      editing
+        ? put(`/api/config/environments/${encodeURIComponent(editing.name)}`, { ...parse(), name: editing.name })
+        : post('/api/config/environments', { ...parse(), name: name.trim() }),
+    onSuccess: () => {
+      setEditing(null);
+      setName('');
+      setBody(definitionText(null));
+      void qc.invalidateQueries({ queryKey: ['environments'] });
+    },
+  });
+  const remove = useMutation({
+    mutationFn: (n: string) => del(`/api/config/environments/${encodeURIComponent(n)}`),
+    onSettled: () => qc.invalidateQueries({ queryKey: ['environments'] }),
+  });
+  const failed = save.error ?? remove.error;
+  const needsAdmin = failed instanceof ApiError && (failed.status === 401 || failed.status === 403);
+  return (
+    <Card title="Environments">
+      <p className="mb-2 text-sm">
+        What an agent&apos;s sandbox runs: an image or a Dockerfile (Docker), variables, and setup commands run once and cached. An agent that names none runs
+        its workspace&apos;s .devcontainer/devcontainer.json when there is one.
+      </p>
+      <ErrorNote error={q.error ?? failed} />
+      <ul className="mb-3 flex flex-col gap-2" data-testid="environments">
+        {(q.data ?? []).map((e) => (
+          <li key={`${e.source}:${e.workspace?.id ?? ''}:${e.name}`} className="text-sm" data-testid="environment">
+            <div className="flex flex-wrap items-center justify-between gap-2">
+              <span className="min-w-0 break-words">
+                <strong>{e.name}</strong> — {environmentSource(e)}
+                {e.definition.image && ` · image ${e.definition.image}`}
+                {e.definition.build && ` · builds ${e.definition.build.dockerfile}`}
+                {e.error && <span className="text-red-800 dark:text-red-300"> · {e.error}</span>}
+              </span>
+              {!e.read_only && (
+                <span className="flex gap-2">
+                  <Button
+                    onClick={() => {
+                      setEditing(e);
+                      setBody(definitionText(e));
+                    }}
+                    aria-label={`Edit environment ${e.name}`}
+                  >
+                    Edit
+                  </Button>
+                  <Button tone="danger" onClick={() => remove.mutate(e.name)} aria-label={`Delete environment ${e.name}`}>
+                    Delete
+                  </Button>
+                </span>
+              )}
+            </div>
+          </li>
+        ))}
+        {q.data?.length === 0 && <li className="text-sm">None yet.</li>}
+      </ul>
+      <Form className="flex flex-col gap-2" onSubmit={() => save.mutate()}>
+        {editing ? (
+          <p className="text-sm font-semibold">Editing {editing.name}</p>
+        ) : (
+          <Field label="New environment name">
+            <input className={inputClass} value={name} onChange={(e) => setName(e.target.value)} required />
+          </Field>
+        )}
+        <Field label="Definition (JSON: image or build {dockerfile, context}, env, user, on_create, update_content, setup)">
+          <textarea className={`${inputClass} font-mono`} rows={6} value={body} onChange={(e) => setBody(e.target.value)} />
+        </Field>
+        <div className="flex gap-2">
+          <Button tone="primary" type="submit" disabled={save.isPending}>
+            {editing ? 'Save environment' : 'Add environment'}
+          </Button>
+          {editing && (
+            <Button
+              onClick={() => {
+                setEditing(null);
+                setBody(definitionText(null));
+              }}
+            >
+              Cancel
+            </Button>
+          )}
+        </div>
+      </Form>
+      {needsAdmin && (
+        <Button tone="primary" onClick={onSignIn}>
+          Sign in as admin
+        </Button>
+      )}
+    </Card>
+  );
+}
+
 function Templates() {
   const qc = useQueryClient();
   const q = useQuery({ queryKey: ['templates'], queryFn: () => get<TemplateView[]>('/api/config/agent-templates') });
@@ -357,7 +477,7 @@ function Templates() {
         <Field label="New template name">
           <input className={inputClass} value={name} onChange={(e) => setName(e.target.value)} required />
         </Field>
-        <Field label="Fields (JSON: system_prompt, model, tools, mcp_servers, approval_mode, reasoning_effort, verbosity, limits, workspace…)">
+        <Field label="Fields (JSON: system_prompt, model, tools, mcp_servers, environment, approval_mode, reasoning_effort, verbosity, limits, workspace…)">
           <textarea className={`${inputClass} font-mono`} rows={5} value={body} onChange={(e) => setBody(e.target.value)} />
         </Field>
         <ErrorNote error={create.error} />
