@@ -63,6 +63,9 @@ fn script() -> String {
                 {"text": format!("Slowly answering {story}"), "tokens_per_second": 8},
                 {"text": "Second answer after the restart."}
             ]},
+            {"name": "environment", "match": "prepare the environment", "turns": [
+                {"text": "The environment is ready."}
+            ]},
             {"name": "burst", "match": "make a burst", "turns": [
                 {"tool_calls": burst},
                 {"text": "Burst done."}

@@ -579,6 +579,48 @@ try {
     await page.screenshot({ path: join(ART, 'settings-circuit-open-1440.png'), fullPage: true });
   });
 
+  await step(page, 'environments: add one in Settings, choose it for a new agent, watch its setup, remove it', async () => {
+    await page.goto(host.base + '/settings');
+    const card = page.locator('section').filter({ has: page.getByRole('heading', { name: 'Environments' }) });
+    await card.getByLabel('New environment name').fill('greeter');
+    const definition = {
+      env: { GREETING: 'hi' },
+      setup: "echo setting up the greeter; printf '#!/bin/sh\\necho $GREETING\\n' > $PADDOCK_ENV/bin/greet; chmod +x $PADDOCK_ENV/bin/greet",
+    };
+    await card.getByLabel(/^Definition/).fill(JSON.stringify(definition, null, 2));
+    await card.getByRole('button', { name: 'Add environment' }).click();
+    await card.getByTestId('environment').filter({ hasText: 'greeter — added here' }).waitFor();
+    await page.screenshot({ path: join(ART, 'settings-environments-1440.png'), fullPage: true });
+    // The new-agent dialog offers it.
+    await page.goto(host.base + '/');
+    await page.getByRole('button', { name: 'New agent' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New agent' });
+    await dialog.getByLabel('Name').fill('greeter-agent');
+    await dialog.getByLabel('Workspace').fill(WS);
+    await dialog.getByLabel('Task').fill('prepare the environment');
+    await dialog.getByText(/^More options/).click();
+    await dialog.getByLabel('Environment').selectOption('greeter');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await page.waitForURL(/\/agents\/[0-9a-f-]+$/);
+    const setup = page.getByTestId('environment-setup');
+    await page.locator('[data-testid="environment-setup"][data-state="ready"]').waitFor({ timeout: 60_000 });
+    const summary = (await setup.locator('summary').textContent()) ?? '';
+    check(/Environment greeter ready/.test(summary), `the setup line says ${summary}`);
+    check(!(await setup.evaluate((d) => d.open)), 'a finished setup is collapsed');
+    await setup.locator('summary').click();
+    await setup.getByText('setting up the greeter').waitFor();
+    for (const w of [375, 1440]) {
+      await page.setViewportSize({ width: w, height: 900 });
+      await axe(page, `agent environment setup at ${w}px`);
+      await page.screenshot({ path: join(ART, `agent-environment-${w}.png`), fullPage: true });
+    }
+    await page.setViewportSize({ width: 1440, height: 900 });
+    // Removed from Settings.
+    await page.goto(host.base + '/settings');
+    await card.getByRole('button', { name: 'Delete environment greeter' }).click();
+    await card.getByTestId('environment').filter({ hasText: 'greeter' }).waitFor({ state: 'detached' });
+  });
+
   await step(page, 'keyboard: open and close the new-agent dialog without a mouse', async () => {
     await page.goto(host.base + '/');
     await page.getByText(/of \d+ agents/).waitFor();
