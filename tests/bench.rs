@@ -273,6 +273,8 @@ fn bench_sandbox_bwrap() {
         return;
     }
     backend_figures(&out, "bwrap (no network)");
+    // An environment's start, uncached then cached.
+    figures(&out, "bwrap environment start", 2);
     if skipped("skipped bwrap with network:").is_none() {
         backend_figures(&out, "bwrap (network granted)");
     }
@@ -285,4 +287,5 @@ fn bench_sandbox_docker() {
     assert!(!out.contains("skipped"), "docker must be measured: {out}");
     backend_figures(&out, "docker (no network)");
     backend_figures(&out, "docker (network granted)");
+    figures(&out, "docker environment start", 2);
 }

@@ -4,6 +4,7 @@
 //! the tests; the figures themselves are never asserted.
 
 mod agents;
+mod environment;
 mod mcp;
 mod plugins;
 mod policy;

@@ -1,7 +1,8 @@
 //! `paddock bench sandbox`: per backend, without and with the network
 //! granted, the time to create a sandbox and run its first command, and the
 //! per-command overhead of `true` against the same command run directly on
-//! the host in the same run.
+//! the host in the same run; and (`bench::environment`) the start of an
+//! environment, uncached and cached.
 
 use super::{Summary, summarize};
 use anyhow::{Context, Result, bail};
@@ -111,7 +112,19 @@ pub async fn sandbox(args: &SandboxBenchArgs) -> Result<()> {
             Err(e) => skipped.push(format!("docker: {e}")),
         }
     }
+    let mut environments = Vec::new();
     for backend in backends {
+        match super::environment::environment_start(
+            backend.clone(),
+            &config,
+            &workspace,
+            &scratch.path().join("environments"),
+        )
+        .await
+        {
+            Ok(f) => environments.push(f),
+            Err(e) => skipped.push(format!("{} environment: {e:#}", backend.kind())),
+        }
         for &network in networks {
             match measure(backend.clone(), &workspace, args, &host, network).await {
                 Ok(f) => figures.push(f),
@@ -128,6 +141,7 @@ pub async fn sandbox(args: &SandboxBenchArgs) -> Result<()> {
         let body = serde_json::json!({
             "host_true": host,
             "backends": figures,
+            "environments": environments,
             "skipped": skipped,
         });
         println!("{body}");
@@ -162,6 +176,12 @@ pub async fn sandbox(args: &SandboxBenchArgs) -> Result<()> {
         println!(
             "    overhead per command:            p50 {:>9.0} µs  p99 {:>9.0} µs",
             f.overhead_p50_us, f.overhead_p99_us
+        );
+    }
+    for e in &environments {
+        println!(
+            "  {} environment start (prepare + create + first command): uncached {:.0} ms, cached {:.0} ms",
+            e.backend, e.uncached_ms, e.cached_ms
         );
     }
     for s in &skipped {

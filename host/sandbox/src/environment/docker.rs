@@ -57,6 +57,26 @@ impl Engine {
         }
     }
 
+    /// Removes a local image (what a benchmark made); a missing one is
+    /// not an error.
+    pub async fn remove_image(&self, image: &str) -> Result<(), SandboxError> {
+        match self
+            .docker
+            .remove_image(
+                image,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("404") => Ok(()),
+            Err(e) => Err(SandboxError::Failed(format!(
+                "cannot remove the image `{image}`: {e}"
+            ))),
+        }
+    }
+
     /// Builds the environment's Dockerfile unless an image of the same
     /// context digest exists; returns its tag.
     pub async fn build(
