@@ -241,6 +241,7 @@ impl Environments {
                         .unwrap_or_else(|| workspace.to_path_buf()),
                     def: d.def,
                     ignored: d.ignored,
+                    confine: Some(workspace.to_path_buf()),
                 })),
                 Ok(None) if name.is_some() => Err(format!(
                     "environment `{DEVCONTAINER}`: the workspace {} has no \
@@ -262,6 +263,7 @@ impl Environments {
                     def,
                     base: workspace.to_path_buf(),
                     ignored: Vec::new(),
+                    confine: None,
                 }))
             }
         }

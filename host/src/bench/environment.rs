@@ -51,6 +51,7 @@ pub async fn environment_start(
         },
         base: workspace.to_path_buf(),
         ignored: Vec::new(),
+        confine: None,
     };
     let mut times = Vec::new();
     let mut image = None;

@@ -165,6 +165,51 @@ fn write_event(
                 "  ! {tool}: commands run with sandbox `{sandbox}` (not confined)"
             );
         }
+        B::EnvironmentSetup {
+            environment,
+            step,
+            command,
+            output,
+            cached,
+            duration_ms,
+            detail,
+            ..
+        } => {
+            use paddock_protocol::events::SetupStep as S;
+            let ms = duration_ms.unwrap_or_default();
+            match step {
+                S::Started => {
+                    let _ = writeln!(stdout, "  ⚙ preparing environment {environment}");
+                }
+                S::Command => {
+                    let _ = writeln!(stdout, "  ⚙ {}", command.as_deref().unwrap_or(""));
+                }
+                S::Output => {
+                    for line in output.as_deref().unwrap_or("").lines() {
+                        let _ = writeln!(stdout, "  │ {line}");
+                    }
+                }
+                S::CommandDone => {}
+                S::Finished => {
+                    let how = if *cached == Some(true) {
+                        " (cached)"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(
+                        stdout,
+                        "  ⚙ environment {environment} ready{how} in {ms} ms"
+                    );
+                }
+                S::Failed => {
+                    let _ = writeln!(
+                        stdout,
+                        "  ! environment {environment} failed: {}",
+                        detail.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
         B::ToolOutput { chunk, .. } => {
             for line in chunk.lines() {
                 let _ = writeln!(stdout, "  │ {line}");

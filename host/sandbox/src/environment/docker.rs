@@ -106,6 +106,10 @@ impl Engine {
                 context.display()
             )));
         }
+        if let Some(root) = &env.confine {
+            inside(root, &dockerfile, "build.dockerfile")?;
+            inside(root, &context, "build.context")?;
+        }
         let (tar, digest) = context_tar(&context, &dockerfile)?;
         let tag = format!("paddock-env-build:{digest}");
         if self.docker.inspect_image(&tag).await.is_ok() {
@@ -236,6 +240,24 @@ impl Engine {
     }
 }
 
+/// Refuses `path` (resolved, symlinks followed) outside `root`.
+fn inside(root: &Path, path: &Path, field: &str) -> Result<(), EnvironmentError> {
+    let real = |p: &Path| {
+        std::fs::canonicalize(p).map_err(|e| {
+            EnvironmentError::Invalid(format!("`{field}`: {} cannot be used: {e}", p.display()))
+        })
+    };
+    if real(path)?.starts_with(real(root)?) {
+        Ok(())
+    } else {
+        Err(EnvironmentError::Invalid(format!(
+            "`{field}`: {} is outside the workspace; a workspace's devcontainer.json builds \
+             only from the workspace",
+            path.display()
+        )))
+    }
+}
+
 fn absolute(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
@@ -361,5 +383,26 @@ mod tests {
             names.push(e.unwrap().path().unwrap().display().to_string());
         }
         assert_eq!(names, ["Dockerfile", "a"]);
+    }
+
+    #[test]
+    fn a_workspace_builds_only_from_itself() {
+        let ws = tempfile::tempdir().unwrap();
+        std::fs::create_dir(ws.path().join("d")).unwrap();
+        std::os::unix::fs::symlink("/etc", ws.path().join("etc")).unwrap();
+        assert!(inside(ws.path(), &ws.path().join("d"), "build.context").is_ok());
+        for bad in [
+            ws.path().join("etc"),
+            ws.path().join("d/../.."),
+            PathBuf::from("/etc"),
+        ] {
+            let e = inside(ws.path(), &bad, "build.context")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("`build.context`") && e.contains("outside the workspace"),
+                "{e}"
+            );
+        }
     }
 }

@@ -231,6 +231,11 @@ pub struct ResolvedEnvironment {
     pub base: PathBuf,
     /// Fields of its file that are ignored (devcontainer.json).
     pub ignored: Vec<String>,
+    /// For a definition the workspace gives (its devcontainer.json, which
+    /// an agent can write): the workspace, which its Dockerfile and build
+    /// context must lie in (else a build could copy host files into the
+    /// image the agent then reads).
+    pub confine: Option<PathBuf>,
 }
 
 /// The result of preparing an environment, as the sandbox applies it.
@@ -550,11 +555,24 @@ async fn run_setup(
         Ok(()) => {
             std::fs::write(work.join(READY), &prepared.key)
                 .map_err(|e| io("mark the environment ready", e))?;
+            // Another agent may have prepared the same environment
+            // meanwhile (and may be using it): theirs is kept.
+            if dir.join(READY).is_file() {
+                let _ = std::fs::remove_dir_all(&work);
+                return Ok(());
+            }
             if dir.exists() {
+                // A leftover without its mark (a crash mid-rename).
                 let _ = std::fs::remove_dir_all(dir);
             }
-            std::fs::rename(&work, dir).map_err(|e| io("keep the environment", e))?;
-            Ok(())
+            match std::fs::rename(&work, dir) {
+                Ok(()) => Ok(()),
+                Err(_) if dir.join(READY).is_file() => {
+                    let _ = std::fs::remove_dir_all(&work);
+                    Ok(())
+                }
+                Err(e) => Err(io("keep the environment", e)),
+            }
         }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&work);
