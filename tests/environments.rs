@@ -78,14 +78,13 @@ fn bash_results(evs: &[Event]) -> Vec<(bool, String)> {
         => (*success, content.clone()))
 }
 
-/// A workspace the Docker sandbox can use (owned by uid 1000 when the
-/// tests run as root).
+/// A workspace (its files are given to uid 1000 by `own_by_1000` for the
+/// Docker sandbox when the tests run as root).
 fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix("paddock-env-ws-")
         .tempdir()
-        .unwrap();
-    dir
+        .unwrap()
 }
 
 fn own_by_1000(dir: &Path) {
