@@ -525,7 +525,11 @@ async fn run_setup(
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     ));
     std::fs::create_dir_all(work.join("bin")).map_err(|e| io("make the setup directory", e))?;
-    give_to_workspace_owner(&work, &req.spec.workspace);
+    // Docker's commands run as the workspace's owner; bubblewrap's act as
+    // Paddock's own user (a user namespace), who made the directory.
+    if req.backend.kind() == BackendKind::Docker {
+        give_to_workspace_owner(&work, &req.spec.workspace);
+    }
     let mut spec = req.spec.clone();
     spec.agent_id = format!("{}-setup", spec.agent_id);
     spec.environment = Some(PreparedEnvironment {
