@@ -599,7 +599,7 @@ try {
     await dialog.getByLabel('Workspace').fill(WS);
     await dialog.getByLabel('Task').fill('prepare the environment');
     await dialog.getByText(/^More options/).click();
-    await dialog.getByLabel('Environment').selectOption('greeter');
+    await dialog.getByRole('combobox', { name: /^Environment/ }).selectOption('greeter');
     await dialog.getByRole('button', { name: 'Create' }).click();
     await page.waitForURL(/\/agents\/[0-9a-f-]+$/);
     const setup = page.getByTestId('environment-setup');
@@ -608,7 +608,7 @@ try {
     check(/Environment greeter ready/.test(summary), `the setup line says ${summary}`);
     check(!(await setup.evaluate((d) => d.open)), 'a finished setup is collapsed');
     await setup.locator('summary').click();
-    await setup.getByText('setting up the greeter').waitFor();
+    await setup.locator('pre').getByText('setting up the greeter').waitFor();
     for (const w of [375, 1440]) {
       await page.setViewportSize({ width: w, height: 900 });
       await axe(page, `agent environment setup at ${w}px`);

@@ -443,8 +443,10 @@ function EnvironmentView({ item, open, onToggle }: { item: EnvironmentItem; open
       data-state={item.state}
       open={isOpen}
       onToggle={(e) => {
+        // Only a reader's toggle of a finished setup is remembered (the
+        // open state of a running or failed one is the item's own).
         const now = (e.currentTarget as HTMLDetailsElement).open;
-        if (now !== open) onToggle(now);
+        if (item.state === 'ready' && now !== open) onToggle(now);
       }}
     >
       <summary className="cursor-pointer px-2 py-1">

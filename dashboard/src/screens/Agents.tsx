@@ -433,7 +433,7 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
             </Field>
             <Field label="Environment" hint="What its sandbox runs (Settings › Environments).">
               <select className={inputClass} value={form.environment} onChange={set('environment')}>
-                <option value="">(the workspace&apos;s devcontainer.json, if any)</option>
+                <option value="">(automatic: devcontainer.json if present)</option>
                 <option value="devcontainer">devcontainer (required)</option>
                 {(environments.data ?? [])
                   .filter((e) => e.source !== 'workspace')
