@@ -201,7 +201,7 @@ impl Agent {
 fn describe(p: &PreparedEnvironment) -> String {
     match (&p.image, p.mounts.first()) {
         (Some(image), _) => format!("image {image}"),
-        (None, Some(m)) => format!("{} at {}", m.source.display(), m.target),
+        (None, Some(m)) => format!("setup results at {} (cache {})", m.target, p.key),
         (None, None) => "the host's system with the environment's variables".into(),
     }
 }
