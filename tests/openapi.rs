@@ -88,6 +88,14 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401",
 [[operations]]
 include-operation-id = "put_default_model"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
+# An environment's name must be plain and free (not paddock.toml's, not
+# `devcontainer`); its commands must not be empty, its user not root.
+[[operations]]
+include-operation-id = "create_environment"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
+[[operations]]
+include-operation-id = "put_environment"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
 # `from` before `to`, at most 3660 days apart: a rule between two
 # parameters.
 [[operations]]

@@ -75,7 +75,9 @@ fn read_body(
     if let Some(name) = path_name {
         match fields.get("name") {
             None => {
-                fields.insert("name".into(), name.into());
+                return Err(ApiError::invalid(format!(
+                    "name: missing field (the name in the path, `{name}`)"
+                )));
             }
             Some(n) if n.as_str() == Some(name) => {}
             Some(_) => {
