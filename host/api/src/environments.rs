@@ -69,7 +69,7 @@ fn read_body(
     body: serde_json::Value,
     path_name: Option<&str>,
 ) -> Result<EnvironmentConfig, ApiError> {
-    let serde_json::Value::Object(mut fields) = body else {
+    let serde_json::Value::Object(fields) = body else {
         return Err(ApiError::invalid("expected a JSON object"));
     };
     if let Some(name) = path_name {
