@@ -74,6 +74,7 @@ impl Fixture {
                 network: network.into(),
                 read_only: Vec::new(),
                 limits,
+                egress: None,
             })
             .await
             .unwrap();
@@ -154,13 +155,13 @@ async fn all_gone(marker: &str) -> bool {
     false
 }
 
-/// Waits (generously) for a sandbox's cgroup to count no process (a
-/// process is counted until its parent has reaped it). True without
-/// cgroups.
+/// Waits (generously) for a sandbox's cgroup to count no process but the
+/// idle sandbox's own (a persistent jail's monitor and server; a process is
+/// counted until its parent has reaped it). True without cgroups.
 async fn cgroup_empties(sandbox: &BwrapSandbox) -> bool {
     for _ in 0..300 {
         match sandbox.usage() {
-            Some(u) if u.pids.is_some_and(|p| p > 0) => {}
+            Some(u) if u.pids.is_some_and(|p| p > sandbox.jail_pids()) => {}
             _ => return true,
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -227,8 +228,14 @@ async fn writes_outside_the_workspace_fail_and_tmp_is_private() {
     assert_eq!(o.exit_code, Some(0), "{o:?}");
     assert_eq!(o.stdout, "secret\n");
     assert!(!Path::new("/tmp").join(&name).exists());
-    // A fresh /tmp for every command.
+    // The sandbox's /tmp lives as long as it does (like a container's),
+    // and only there: another sandbox has its own.
     let o = f.run(&format!("cat /tmp/{name}")).await;
+    assert_eq!(o.stdout, "secret\n", "{o:?}");
+    let Some(other) = Fixture::new("writes-2", SandboxLimits::default(), false).await else {
+        return;
+    };
+    let o = other.run(&format!("cat /tmp/{name}")).await;
     assert_ne!(o.exit_code, Some(0), "{o:?}");
 }
 
@@ -416,6 +423,7 @@ async fn without_slirp4netns_the_network_is_refused() {
         network: network.into(),
         read_only: Vec::new(),
         limits: SandboxLimits::default(),
+        egress: None,
     };
     let err = match backend.create_sandbox(spec(true)).await {
         Ok(_) => panic!("a sandbox got the network without slirp4netns"),
@@ -676,9 +684,8 @@ async fn resource_usage_comes_from_the_cgroup() {
         usage.cpu_usec.unwrap_or(0) > 10_000,
         "a busy loop used CPU: {usage:?}"
     );
-    assert_eq!(
-        usage.pids.unwrap_or(0),
-        0,
+    assert!(
+        cgroup_empties(&f.sandbox).await,
         "nothing left running: {usage:?}"
     );
     f.sandbox.destroy().await.unwrap();
@@ -820,6 +827,7 @@ async fn a_restarted_host_reaps_what_a_killed_one_left() {
             network: false.into(),
             read_only: Vec::new(),
             limits: SandboxLimits::default(),
+            egress: None,
         })
         .await
         .unwrap();
@@ -906,6 +914,7 @@ async fn unsandboxed_runs_in_the_workspace_and_kills_its_group() {
             network: false.into(),
             read_only: Vec::new(),
             limits: SandboxLimits::default(),
+            egress: None,
         })
         .await
         .unwrap();

@@ -24,11 +24,12 @@ pub mod exec;
 pub mod manager;
 pub mod net;
 pub mod output;
+pub mod persistent;
 pub mod process;
 pub mod unsandboxed;
 
 pub use cgroup::ResourceUsage;
-pub use config::{BackendChoice, SandboxConfig, SandboxLimits};
+pub use config::{BackendChoice, SandboxConfig, SandboxLimits, SandboxMode};
 pub use manager::{SandboxManager, SandboxUse};
 pub use output::{Capture, OutputChunk, OutputSink, StreamKind};
 pub use paddock_protocol::network::{HostPattern, Network};
@@ -90,6 +91,12 @@ pub struct SandboxSpec {
     pub read_only: Vec<PathBuf>,
     /// Resource limits.
     pub limits: SandboxLimits,
+    /// The host path of the egress proxy's unix socket, when the sandbox
+    /// reaches the network only through it (an allow-list): the sandbox
+    /// then has no route out, the socket is at `/run/paddock/egress.sock`
+    /// inside, `paddock-sandboxd` bridges `127.0.0.1:3128` to it, and every
+    /// command gets the proxy variables.
+    pub egress: Option<std::path::PathBuf>,
 }
 
 /// One command, with every default already applied by the manager.

@@ -415,6 +415,7 @@ impl SandboxManager {
             network: req.network.clone(),
             read_only: req.read_only.clone(),
             limits: c.limits.clone(),
+            egress: None,
         };
         let cmd = ExecSpec {
             argv: req.argv.clone(),

@@ -555,12 +555,13 @@ mod tests {
         stray.push(0);
         assert!(Request::decode(&stray).is_err());
         // A huge count cannot make us allocate.
-        let lying = Encoder::new()
-            .u8(0)
-            .str("/")
-            .u32(u32::MAX)
-            .finish();
-        assert!(Request::decode(&lying).unwrap_err().to_string().contains("cannot fit"));
+        let lying = Encoder::new().u8(0).str("/").u32(u32::MAX).finish();
+        assert!(
+            Request::decode(&lying)
+                .unwrap_err()
+                .to_string()
+                .contains("cannot fit")
+        );
         assert!(Request::decode(&[0x80]).is_err());
     }
 

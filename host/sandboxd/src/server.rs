@@ -31,9 +31,7 @@
 //!
 //! It prints [`READY_LINE`] on stdout once it listens.
 
-use crate::proto::{
-    self, EGRESS_PORT, ErrorCode, ErrorReply, Exit, Kind, READY_LINE, Request,
-};
+use crate::proto::{self, EGRESS_PORT, ErrorCode, ErrorReply, Exit, Kind, READY_LINE, Request};
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsString};
 use std::io::{self, Write};
@@ -319,7 +317,11 @@ impl Prepared {
         let mut env: Vec<(OsString, OsString)> = shared
             .env
             .iter()
-            .filter(|(k, _)| !req.env.iter().any(|(name, _)| k.as_bytes() == name.as_bytes()))
+            .filter(|(k, _)| {
+                !req.env
+                    .iter()
+                    .any(|(name, _)| k.as_bytes() == name.as_bytes())
+            })
             .cloned()
             .collect();
         env.extend(
@@ -558,7 +560,16 @@ fn run_command(conn: &UnixStream, req: &Request, shared: &Shared) -> Result<(), 
     };
     drop((in_r, out_w, err_w));
     send(conn, Kind::Started, &(pid as u32).to_be_bytes());
-    let exit = pump(conn, pid, req.background, End(Some(out_r)), End(Some(err_r)), End(in_w), note_r, shared);
+    let exit = pump(
+        conn,
+        pid,
+        req.background,
+        End(Some(out_r)),
+        End(Some(err_r)),
+        End(in_w),
+        note_r,
+        shared,
+    );
     {
         let mut state = lock(&shared.state);
         if !req.background {
@@ -701,16 +712,13 @@ fn pump(
                     host_open = false;
                     kill_session(pid);
                 }
-            } else if got == 0
-                || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted
-            {
+            } else if got == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
                 end.0 = None;
             }
         }
         if ready(3) {
             // SAFETY: write reads `pending`.
-            let wrote =
-                unsafe { libc::write(stdin.raw(), pending.as_ptr().cast(), pending.len()) };
+            let wrote = unsafe { libc::write(stdin.raw(), pending.as_ptr().cast(), pending.len()) };
             if wrote > 0 {
                 pending.drain(..wrote as usize);
             } else if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
@@ -940,10 +948,18 @@ mod tests {
         assert_eq!(o.socket, Path::new("/run/paddock/cmd.sock"));
         assert_eq!(o.limits.nproc, Some(64));
         assert_eq!(o.limits.cpu_secs, None);
-        assert_eq!(o.egress.as_deref(), Some(Path::new("/run/paddock/egress.sock")));
+        assert_eq!(
+            o.egress.as_deref(),
+            Some(Path::new("/run/paddock/egress.sock"))
+        );
         assert!(!o.allow_local_peers);
         assert!(Options::parse(&[]).unwrap_err().contains("--socket"));
-        let bad = ["--socket".to_string(), "x".into(), "--nproc".into(), "many".into()];
+        let bad = [
+            "--socket".to_string(),
+            "x".into(),
+            "--nproc".into(),
+            "many".into(),
+        ];
         assert!(Options::parse(&bad).unwrap_err().contains("--nproc"));
         assert!(Options::parse(&["--bogus".to_string()]).is_err());
     }
@@ -974,10 +990,16 @@ mod tests {
         let mut inbox = proto::encode_frame(Kind::Stdin, b"abc");
         inbox.extend(proto::encode_frame(Kind::StdinEof, b""));
         let tail = inbox.split_off(10);
-        assert_eq!(take_frame(&mut inbox).unwrap(), Some((Kind::Stdin, b"abc".to_vec())));
+        assert_eq!(
+            take_frame(&mut inbox).unwrap(),
+            Some((Kind::Stdin, b"abc".to_vec()))
+        );
         assert_eq!(take_frame(&mut inbox).unwrap(), None);
         inbox.extend(tail);
-        assert_eq!(take_frame(&mut inbox).unwrap(), Some((Kind::StdinEof, vec![])));
+        assert_eq!(
+            take_frame(&mut inbox).unwrap(),
+            Some((Kind::StdinEof, vec![]))
+        );
         assert!(inbox.is_empty());
     }
 }
