@@ -510,7 +510,12 @@ impl Backend for BwrapBackend {
         Box::pin(async move { Ok(Arc::new(self.create_sandbox(spec).await?) as Arc<dyn Sandbox>) })
     }
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, SandboxError>> {
-        Box::pin(async move { Ok(self.jailer.cgroups.reap_orphans().await) })
+        Box::pin(async move {
+            // A killed host's jails died with it (`--die-with-parent`);
+            // their cgroups and run directories are left.
+            RunDir::reap_orphans(&self.jailer.host_id);
+            Ok(self.jailer.cgroups.reap_orphans().await)
+        })
     }
 }
 

@@ -278,6 +278,7 @@ impl DockerBackend {
     }
 
     async fn reap(&self) -> Result<usize, SandboxError> {
+        RunDir::reap_orphans(&self.host_id);
         let filters = HashMap::from([(
             "label",
             vec![
