@@ -608,6 +608,16 @@ impl BwrapSandbox {
         }
     }
 
+    /// The host pid of its persistent jail's command server (the jail's
+    /// pid 1), while one runs.
+    pub async fn server_pid(&self) -> Option<u32> {
+        let slot = self.server.lock().await;
+        let monitor = slot.as_ref()?.monitor.id()?;
+        process::children_of(monitor as libc::pid_t)
+            .first()
+            .map(|&p| p as u32)
+    }
+
     /// Its cgroup's name, when it has one.
     pub fn cgroup_name(&self) -> Option<&str> {
         self.cgroup.as_ref().map(SandboxCgroup::name)
