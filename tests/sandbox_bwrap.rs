@@ -657,6 +657,13 @@ async fn a_crashed_command_server_is_replaced() {
         return;
     };
     assert_eq!(f.run("echo one").await.stdout, "one\n");
+    // The server's socket is not in the jail: commands cannot reach or
+    // replace it.
+    let o = f
+        .run("ls -a /run/paddock 2>&1; ls -l /proc/1/fd 2>&1 | grep -c socket")
+        .await;
+    assert!(!o.stdout.contains("cmd.sock"), "{o:?}");
+    assert!(o.stdout.trim_end().ends_with('0'), "{o:?}");
     let Some(pid) = f.sandbox.server_pid().await else {
         skip("a_crashed_command_server_is_replaced: per-command mode");
         return;

@@ -151,14 +151,12 @@ struct Jailer {
 }
 
 /// What a persistent jail runs instead of one command: `paddock-sandboxd`
-/// as its pid 1, its socket directory and (with an allow-list) the egress
-/// proxy's socket.
+/// as its pid 1 (its listening socket is passed as a descriptor, so nothing
+/// of it is in the jail) and, with an allow-list, the egress proxy's socket.
 #[derive(Debug)]
 struct Server<'a> {
     /// The static server binary on the host (bound read-only).
     sandboxd: &'a Path,
-    /// The host directory of its socket, at `/run/paddock`.
-    run_dir: &'a Path,
     /// The egress proxy's socket on the host, at `/run/paddock/egress.sock`.
     egress: Option<&'a Path>,
 }
@@ -274,9 +272,6 @@ impl Jail<'_> {
             push(
                 &mut a,
                 &[
-                    OsStr::new("--bind"),
-                    server.run_dir.as_os_str(),
-                    OsStr::new(persistent::RUN_DIR_IN_SANDBOX),
                     OsStr::new("--ro-bind"),
                     server.sandboxd.as_os_str(),
                     OsStr::new(persistent::SANDBOXD_IN_SANDBOX),
@@ -323,7 +318,7 @@ impl Jail<'_> {
             push(&mut a, &["--", persistent::SANDBOXD_IN_SANDBOX]);
             let egress = server.egress.is_some();
             a.extend(
-                persistent::server_args(self.limits, egress)
+                persistent::server_args(persistent::Listen::Fd, self.limits, egress)
                     .into_iter()
                     .map(OsString::from),
             );
@@ -825,7 +820,6 @@ impl BwrapSandbox {
             argv: &[],
             server: Some(Server {
                 sandboxd,
-                run_dir: run.path(),
                 egress: self.spec.egress.as_deref(),
             }),
         };
@@ -839,6 +833,29 @@ impl BwrapSandbox {
         let join = self.net.as_ref().map(|net| net.join());
         let procs = process::prepare(&mut command, group.as_ref(), None, join)
             .map_err(|e| SandboxError::Failed(format!("cannot prepare the jail: {e}")))?;
+        // The server's socket is made here, in the host's private run
+        // directory, and handed to it as descriptor 3: a command in the
+        // jail can neither reach nor replace it.
+        let listener = std::os::unix::net::UnixListener::bind(run.socket()).map_err(|e| {
+            SandboxError::Failed(format!("cannot make the sandbox's command socket: {e}"))
+        })?;
+        let listen_fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+        // SAFETY: the hook runs after `prepare`'s (which used its own
+        // descriptors) and only calls dup2/fcntl, async-signal-safe.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(move || {
+                let target = persistent::LISTEN_FD;
+                if listen_fd == target {
+                    if libc::fcntl(target, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(listen_fd, target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         command
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -851,6 +868,7 @@ impl BwrapSandbox {
         let spawned = tokio::spawn(async move {
             let child = command.spawn();
             drop(procs);
+            drop(listener);
             child
         })
         .await

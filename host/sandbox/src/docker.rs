@@ -1536,16 +1536,19 @@ fn container_body(
     // engine's init), started once; per command: a shell that sleeps.
     let (entrypoint, cmd) = match server {
         Some(_) => {
-            let mut args = vec![
-                "--socket".to_string(),
-                persistent::SOCKET_IN_SANDBOX.to_string(),
-            ];
-            if spec.egress.is_some() {
-                args.extend([
-                    "--egress".to_string(),
-                    persistent::EGRESS_IN_SANDBOX.to_string(),
-                ]);
-            }
+            // The engine sets the container's limits (cgroup, ulimits).
+            let no_limits = crate::SandboxLimits {
+                memory_mb: 0,
+                pids: 0,
+                file_size_mb: 0,
+                cpu_time_secs: 0,
+                ..crate::SandboxLimits::default()
+            };
+            let args = persistent::server_args(
+                persistent::Listen::Socket,
+                &no_limits,
+                spec.egress.is_some(),
+            );
             (vec![persistent::SANDBOXD_IN_SANDBOX.to_string()], args)
         }
         None => (

@@ -162,9 +162,26 @@ impl RunDir {
     }
 }
 
+/// The descriptor a bubblewrap jail's server gets its listening socket on.
+pub const LISTEN_FD: i32 = 3;
+
+/// How a server gets its socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listen {
+    /// It makes [`SOCKET_IN_SANDBOX`] (Docker: the run directory is
+    /// mounted).
+    Socket,
+    /// The host made the socket and passes it as [`LISTEN_FD`]
+    /// (bubblewrap: nothing of it is in the sandbox's file system).
+    Fd,
+}
+
 /// The arguments of `paddock-sandboxd` for a sandbox with these limits.
-pub fn server_args(limits: &crate::SandboxLimits, egress: bool) -> Vec<String> {
-    let mut a = vec!["--socket".to_string(), SOCKET_IN_SANDBOX.to_string()];
+pub fn server_args(listen: Listen, limits: &crate::SandboxLimits, egress: bool) -> Vec<String> {
+    let mut a = match listen {
+        Listen::Socket => vec!["--socket".to_string(), SOCKET_IN_SANDBOX.to_string()],
+        Listen::Fd => vec!["--listen-fd".to_string(), LISTEN_FD.to_string()],
+    };
     let mb = |m: u64| m.saturating_mul(1024 * 1024).to_string();
     for (flag, value) in [
         (
@@ -432,12 +449,12 @@ mod tests {
             cpu_time_secs: 5,
             ..crate::SandboxLimits::default()
         };
-        let a = server_args(&limits, true);
+        let a = server_args(Listen::Fd, &limits, true);
         assert_eq!(
             a,
             [
-                "--socket",
-                SOCKET_IN_SANDBOX,
+                "--listen-fd",
+                "3",
                 "--nproc",
                 "64",
                 "--rlimit-as",
@@ -448,7 +465,11 @@ mod tests {
                 EGRESS_IN_SANDBOX
             ]
         );
-        assert!(!server_args(&limits, false).iter().any(|x| x == "--egress"));
+        assert!(
+            !server_args(Listen::Socket, &limits, false)
+                .iter()
+                .any(|x| x == "--egress")
+        );
     }
 
     #[test]

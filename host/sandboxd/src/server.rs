@@ -52,7 +52,7 @@ const STACK: usize = 256 * 1024;
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The command line.
-pub const USAGE: &str = "usage: paddock-sandboxd --socket PATH [--egress PATH] [--nproc N] \
+pub const USAGE: &str = "usage: paddock-sandboxd (--socket PATH | --listen-fd N) [--egress PATH] [--nproc N] \
 [--rlimit-as BYTES] [--rlimit-fsize BYTES] [--rlimit-cpu SECS] [--allow-local-peers]";
 
 /// Per-process limits set in each command's child (0 or absent: none).
@@ -72,8 +72,8 @@ pub struct Limits {
 /// What the server is started with.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
-    /// The unix socket to listen on (made; a stale one is replaced).
-    pub socket: PathBuf,
+    /// Where to listen.
+    pub listen: Listen,
     /// The egress proxy's unix socket, bridged from `127.0.0.1:3128`.
     pub egress: Option<PathBuf>,
     /// Limits of every command.
@@ -86,7 +86,7 @@ impl Options {
     /// Parses the arguments (without the program name).
     pub fn parse(args: &[String]) -> Result<Options, String> {
         let mut o = Options::default();
-        let mut socket = None;
+        let mut listen = None;
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             let mut value = |name: &str| {
@@ -102,7 +102,16 @@ impl Options {
                 Ok((n > 0).then_some(n))
             };
             match flag.as_str() {
-                "--socket" => socket = Some(PathBuf::from(value("--socket")?)),
+                "--socket" => listen = Some(Listen::Path(PathBuf::from(value("--socket")?))),
+                "--listen-fd" => {
+                    let v = value("--listen-fd")?;
+                    let fd: RawFd = v
+                        .parse()
+                        .ok()
+                        .filter(|fd| *fd >= 3)
+                        .ok_or_else(|| format!("--listen-fd must be a descriptor >= 3, not `{v}`"))?;
+                    listen = Some(Listen::Fd(fd));
+                }
                 "--egress" => o.egress = Some(PathBuf::from(value("--egress")?)),
                 "--nproc" => o.limits.nproc = number("--nproc")?,
                 "--rlimit-as" => o.limits.address_space = number("--rlimit-as")?,
@@ -112,8 +121,24 @@ impl Options {
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
-        o.socket = socket.ok_or("--socket is required")?;
+        o.listen = listen.ok_or("--socket or --listen-fd is required")?;
         Ok(o)
+    }
+}
+
+/// Where the server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listen {
+    /// A unix socket it makes at this path (a stale one is replaced).
+    Path(PathBuf),
+    /// A listening unix socket the host made and passed as this
+    /// descriptor: nothing of it is in the sandbox's file system.
+    Fd(RawFd),
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen::Path(PathBuf::new())
     }
 }
 
@@ -156,19 +181,33 @@ pub fn run(options: Options) -> io::Result<()> {
         // Commands run as our uid: they must not ptrace or read our memory.
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
-    let _ = std::fs::remove_file(&options.socket);
-    let listener = UnixListener::bind(&options.socket).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot listen on {}: {e}", options.socket.display()),
-        )
-    })?;
-    // Who may reach the socket is decided by its directory on the host; the
-    // host may see our uid mapped to another one (rootless engines).
-    let mode = CString::new(options.socket.as_os_str().as_bytes())
-        .map_err(|_| io::Error::other("the socket path holds a NUL byte"))?;
-    // SAFETY: chmod reads a valid C string.
-    unsafe { libc::chmod(mode.as_ptr(), 0o666) };
+    let listener = match &options.listen {
+        Listen::Path(path) => {
+            let _ = std::fs::remove_file(path);
+            let listener = UnixListener::bind(path).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot listen on {}: {e}", path.display()))
+            })?;
+            // Who may reach the socket is decided by its directory on the
+            // host; the host may see our uid mapped to another one
+            // (rootless engines).
+            let mode = CString::new(path.as_os_str().as_bytes())
+                .map_err(|_| io::Error::other("the socket path holds a NUL byte"))?;
+            // SAFETY: chmod reads a valid C string.
+            unsafe { libc::chmod(mode.as_ptr(), 0o666) };
+            listener
+        }
+        Listen::Fd(fd) => {
+            // SAFETY: fcntl on a descriptor number; a bad one fails.
+            if unsafe { libc::fcntl(*fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("--listen-fd {fd} is not an open descriptor"),
+                ));
+            }
+            // SAFETY: the host passed us this listening socket to own.
+            unsafe { UnixListener::from_raw_fd(*fd) }
+        }
+    };
     let shared = Arc::new(Shared {
         limits: options.limits,
         env: std::env::vars_os().collect(),
@@ -945,7 +984,7 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         let o = Options::parse(&args).unwrap();
-        assert_eq!(o.socket, Path::new("/run/paddock/cmd.sock"));
+        assert_eq!(o.listen, Listen::Path("/run/paddock/cmd.sock".into()));
         assert_eq!(o.limits.nproc, Some(64));
         assert_eq!(o.limits.cpu_secs, None);
         assert_eq!(
@@ -954,6 +993,10 @@ mod tests {
         );
         assert!(!o.allow_local_peers);
         assert!(Options::parse(&[]).unwrap_err().contains("--socket"));
+        let fd = ["--listen-fd".to_string(), "3".into()];
+        assert_eq!(Options::parse(&fd).unwrap().listen, Listen::Fd(3));
+        let bad_fd = ["--listen-fd".to_string(), "1".into()];
+        assert!(Options::parse(&bad_fd).unwrap_err().contains("--listen-fd"));
         let bad = [
             "--socket".to_string(),
             "x".into(),
