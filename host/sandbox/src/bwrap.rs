@@ -739,7 +739,7 @@ impl BwrapSandbox {
         }
         for attempt in 1..=2 {
             let socket = self.server().await?;
-            match persistent::run(&socket, &cmd, sink.clone(), &self.cancel).await {
+            match persistent::run(&socket, None, &cmd, sink.clone(), &self.cancel).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(persistent::RunError::Sandbox(e)) => return Err(e),
                 Err(persistent::RunError::NotRunning(why)) => {

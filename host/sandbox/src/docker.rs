@@ -406,6 +406,9 @@ impl Sandbox for DockerSandbox {
 struct Container {
     id: String,
     name: String,
+    /// Persistent mode: the host pid of the container's init, whose child
+    /// the command server is (the socket's peer is checked against it).
+    init_pid: Option<u32>,
 }
 
 #[derive(Default)]
@@ -542,10 +545,22 @@ impl Inner {
             }
             return Err(SandboxError::Failed(message));
         }
-        let container = Container {
+        let mut container = Container {
             id: created.id,
             name,
+            init_pid: None,
         };
+        if self.run.is_some() {
+            container.init_pid = self
+                .docker
+                .inspect_container(&container.id, None)
+                .await
+                .ok()
+                .and_then(|i| i.state)
+                .and_then(|s| s.pid)
+                .and_then(|p| u32::try_from(p).ok())
+                .filter(|p| *p > 0);
+        }
         if let Some(run) = &self.run
             && let Err(e) = self.wait_for_server(&container, run).await
         {
@@ -633,7 +648,17 @@ impl Inner {
         }
         state.container = None;
         warn!(agent = %self.agent(), container = %dead.name, "sandbox container stopped; a new one is made for the next command");
-        if let Err(e) = remove_container(&self.docker, &dead.id).await {
+        // An engine may refuse to remove a container that is still
+        // stopping (its main process just died): try again for a moment.
+        let mut last = None;
+        for _ in 0..20 {
+            match remove_container(&self.docker, &dead.id).await {
+                Ok(()) => return,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some(e) = last {
             warn!(agent = %self.agent(), container = %dead.name, error = %e, "cannot remove a stopped sandbox container");
         }
     }
@@ -768,7 +793,12 @@ impl Inner {
                 continue;
             }
             if let Some(run) = &self.run {
-                match persistent::run(&run.socket(), &cmd, sink.clone(), &self.cancel).await {
+                // The socket's directory is writable from inside: a command
+                // could put a socket of its own there. The peer must be the
+                // container init's child (the server), when the engine runs
+                // on this host and says which pid that is.
+                let peer = container.init_pid.map(persistent::Peer::ChildOf);
+                match persistent::run(&run.socket(), peer, &cmd, sink.clone(), &self.cancel).await {
                     Ok(outcome) => return Ok(outcome),
                     Err(persistent::RunError::Sandbox(e)) => return Err(e),
                     Err(persistent::RunError::NotRunning(why)) => {

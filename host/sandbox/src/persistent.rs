@@ -224,6 +224,42 @@ pub enum RunError {
     Sandbox(SandboxError),
 }
 
+/// Who must be listening on a socket (checked with `SO_PEERCRED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// A child of this host pid (a container's init).
+    ChildOf(u32),
+}
+
+impl Peer {
+    /// Checks the peer of a connected socket.
+    fn check(self, conn: &UnixStream) -> Result<(), String> {
+        let cred = conn
+            .peer_cred()
+            .map_err(|e| format!("cannot read the command socket's peer: {e}"))?;
+        let Peer::ChildOf(parent) = self;
+        let pid = cred.pid().unwrap_or(0);
+        let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse::<u32>()
+                    .ok()
+            });
+        if pid > 0 && ppid == Some(parent) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the sandbox's command socket is not served by its command server (pid {pid}, \
+                 parent {ppid:?}, expected a child of {parent}): a command may have replaced it"
+            ))
+        }
+    }
+}
+
 /// How the command ended on the host's side.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Ending {
@@ -235,6 +271,7 @@ enum Ending {
 /// Runs one command through the server listening on `socket`.
 pub async fn run(
     socket: &Path,
+    peer: Option<Peer>,
     cmd: &ExecSpec,
     sink: Option<OutputSink>,
     cancel: &CancellationToken,
@@ -246,6 +283,9 @@ pub async fn run(
             socket.display()
         ))
     })?;
+    if let Some(peer) = peer {
+        peer.check(&conn).map_err(RunError::Lost)?;
+    }
     let req = Request {
         argv: cmd.argv.clone(),
         cwd: cmd.cwd.clone(),

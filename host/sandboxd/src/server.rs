@@ -105,11 +105,9 @@ impl Options {
                 "--socket" => listen = Some(Listen::Path(PathBuf::from(value("--socket")?))),
                 "--listen-fd" => {
                     let v = value("--listen-fd")?;
-                    let fd: RawFd = v
-                        .parse()
-                        .ok()
-                        .filter(|fd| *fd >= 3)
-                        .ok_or_else(|| format!("--listen-fd must be a descriptor >= 3, not `{v}`"))?;
+                    let fd: RawFd = v.parse().ok().filter(|fd| *fd >= 3).ok_or_else(|| {
+                        format!("--listen-fd must be a descriptor >= 3, not `{v}`")
+                    })?;
                     listen = Some(Listen::Fd(fd));
                 }
                 "--egress" => o.egress = Some(PathBuf::from(value("--egress")?)),
@@ -185,7 +183,10 @@ pub fn run(options: Options) -> io::Result<()> {
         Listen::Path(path) => {
             let _ = std::fs::remove_file(path);
             let listener = UnixListener::bind(path).map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot listen on {}: {e}", path.display()))
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {}: {e}", path.display()),
+                )
             })?;
             // Who may reach the socket is decided by its directory on the
             // host; the host may see our uid mapped to another one
