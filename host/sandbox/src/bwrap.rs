@@ -1,27 +1,44 @@
-//! The bubblewrap backend: each command runs in a fresh namespace jail
-//! (system directories read-only, a selective read-only `/etc`, the
-//! workspace read-write at `/workspace`, a private `/tmp` and `/dev/shm`
-//! each capped at `tmp_size_mb`, a read-only private `/dev`, all
-//! namespaces unshared, a non-root uid inside), with rlimits and, when the
-//! host allows them, cgroup limits ([`super::cgroup`]).
+//! The bubblewrap backend: a namespace jail (system directories
+//! read-only, a selective read-only `/etc`, the workspace read-write at
+//! `/workspace`, a private `/tmp` and `/dev/shm` each capped at
+//! `tmp_size_mb`, a read-only private `/dev`, all namespaces unshared, a
+//! non-root uid inside), with rlimits and, when the host allows them,
+//! cgroup limits ([`super::cgroup`]).
+//!
+//! **Persistent** (`[sandbox] mode = "persistent"`, the default): one jail
+//! per agent, started when the sandbox is made, whose pid 1 is
+//! `paddock-sandboxd` (bound read-only at `/run/paddock-bin/sandboxd`). Its
+//! listening socket is made by the host in a private run directory and
+//! passed as descriptor 3, so nothing of it is in the jail. Each command is
+//! one connection ([`super::persistent`]): the server forks it in a session
+//! of its own with the rlimits (`RLIMIT_NPROC` counted inside the user
+//! namespace), kills that session at the timeout, on destruction or when
+//! the future is dropped, and when a foreground command ends kills what it
+//! left (background jobs, [`ExecSpec::background`], are spared). `/tmp`
+//! lives as long as the jail. The jail sits in one child of the sandbox's
+//! cgroup. A jail whose server died (the pid namespace ends with its pid 1)
+//! is replaced on the next command.
+//!
+//! **Per command** (`mode = "per-command"`, kept to compare): a fresh jail
+//! per command, whose init (pid 1, a shell running the command as its
+//! child) exits with the command, after which the kernel kills everything
+//! left in the namespace; each command joins a cgroup of its own. A
+//! timeout or cancellation kills that init (the outer `bwrap` then reaps
+//! it and exits, so no zombie is left behind).
 //!
 //! Without the network, the jail's network namespace is its own and empty
-//! (loopback only). With it, the sandbox has a network namespace of its own
-//! for its whole life ([`super::net::SandboxNet`]: outbound NAT by
-//! slirp4netns, the host's loopback and addresses refused), which each
-//! jail is started in and keeps; the host's network is never shared.
+//! (loopback only); so it is with an egress allow-list
+//! ([`SandboxSpec::egress`]), where the proxy's socket is bound at
+//! `/run/paddock/egress.sock` and the server bridges `127.0.0.1:3128` to it.
+//! With the network, the sandbox has a network namespace of its own for
+//! its whole life ([`super::net::SandboxNet`]: outbound NAT by slirp4netns,
+//! the host's loopback and addresses refused), which each jail is started
+//! in and keeps; the host's network is never shared.
 //!
-//! A sandbox is therefore a name, a cgroup, a workspace and, with the
-//! network, its namespaces and slirp4netns: nothing runs in it between
-//! commands, and nothing a command starts outlives it: the
-//! jail's init (pid 1 of its pid namespace, a shell running the command as
-//! its child) exits with the command, and the kernel then kills everything
-//! left in the namespace. A timeout or cancellation kills that init (the
-//! outer `bwrap` then reaps it and exits, so no zombie is left behind);
-//! `--die-with-parent` takes the jail down if Paddock dies. Note that
-//! `--die-with-parent` follows the *thread* that forked `bwrap`: run
-//! [`Sandbox::exec`] on a runtime whose threads outlive the command (any
-//! tokio runtime's worker threads do).
+//! `--die-with-parent` takes the jail down if Paddock dies; it follows the
+//! *thread* that forked `bwrap`, so jails are forked on the runtime's
+//! worker threads (never a caller's blocking thread), and a restarted host
+//! removes the cgroups and run directories a killed one left.
 
 use super::cgroup::{Cgroups, ResourceUsage, SandboxCgroup};
 use super::net::{NetPrograms, SandboxNet};

@@ -24,13 +24,29 @@
 //! cannot change them. A container that cannot be set up so is removed and
 //! the sandbox refused.
 //!
-//! Commands run through a small `sh` wrapper (module `scripts`) that gives each
-//! one a session of its own: at its timeout, or when the caller drops the
-//! future, a second exec kills that session; when a foreground command ends,
-//! whatever it left running is killed, so `cmd &` never outlives the command
-//! (background jobs, [`ExecSpec::background`], are spared). A container that
-//! died (e.g. its init killed when out of memory) is replaced on the next
-//! command.
+//! **Persistent** (`[sandbox] mode = "persistent"`, the default): the
+//! container's main process (under the engine's init) is the command server
+//! `paddock-sandboxd`, bind-mounted read-only at `/run/paddock-bin/sandboxd`,
+//! listening on `/run/paddock/cmd.sock` in a host run directory mounted at
+//! `/run/paddock`; each command is one connection to it
+//! ([`super::persistent`]), no engine exec: a session of its own, killed at
+//! the timeout or when the future is dropped, its leftovers killed when a
+//! foreground command ends (background jobs spared). That directory is
+//! writable from inside, so the host checks that the socket's peer is the
+//! container init's child before it sends a command. With an egress
+//! allow-list ([`SandboxSpec::egress`]) the container has no network, the
+//! proxy's socket is mounted at `/run/paddock/egress.sock` and the server
+//! bridges `127.0.0.1:3128` to it.
+//!
+//! **Per command** (`mode = "per-command"`): commands run through a small
+//! `sh` wrapper (module `scripts`) that gives each one a session of its own:
+//! at its timeout, or when the caller drops the future, a second exec kills
+//! that session; when a foreground command ends, whatever it left running
+//! is killed, so `cmd &` never outlives the command (background jobs,
+//! [`ExecSpec::background`], are spared).
+//!
+//! A container that died (e.g. its init killed when out of memory, or its
+//! command server killed) is replaced on the next command.
 
 mod scripts;
 

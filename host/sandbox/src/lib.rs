@@ -5,9 +5,14 @@
 //!
 //! - [`Backend`] / [`Sandbox`]: the contract every backend implements.
 //! - [`docker`]: one long-lived container per agent (bollard; Docker or
-//!   Podman's Docker-compatible API), `exec` per command.
-//! - [`bwrap`]: a bubblewrap namespace jail per command, with rlimits and
-//!   cgroup limits ([`cgroup`]) when the host allows them.
+//!   Podman's Docker-compatible API) whose main process is the command
+//!   server `paddock-sandboxd` (or, `mode = "per-command"`, an `exec` per
+//!   command).
+//! - [`bwrap`]: one long-lived bubblewrap jail per agent whose pid 1 is
+//!   `paddock-sandboxd` (or a jail per command), with rlimits and cgroup
+//!   limits ([`cgroup`]) when the host allows them.
+//! - [`persistent`]: the host's end of the command server: finding the
+//!   static binary, its socket, running one command through it.
 //! - [`net`]: the network of a sandbox granted it — the outside world,
 //!   never the host's own services (bubblewrap: a network namespace per
 //!   sandbox behind slirp4netns; Docker: routes in the container).
@@ -45,7 +50,7 @@ use std::time::Duration;
 pub enum BackendKind {
     /// A container per agent through the Docker API.
     Docker,
-    /// A bubblewrap jail per command.
+    /// A bubblewrap jail per agent (or per command).
     Bwrap,
     /// No sandbox at all (`--unsafe-no-sandbox`).
     None,
