@@ -1061,3 +1061,73 @@ async fn unsandboxed_runs_in_the_workspace_and_kills_its_group() {
     sandbox.destroy().await.unwrap();
     assert!(sandbox.exec(bash("true"), None).await.is_err());
 }
+
+/// A unix-socket "proxy" on the host that answers each connection's first
+/// line with `proxy got: <line>`, as the egress proxy's stand-in.
+fn fake_egress_proxy(dir: &Path) -> PathBuf {
+    use std::io::{BufRead, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("egress.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                if reader.read_line(&mut line).is_ok() {
+                    let _ = write!(conn, "proxy got: {line}");
+                }
+            });
+        }
+    });
+    path
+}
+
+/// With an egress allow-list the jail has no route out; `127.0.0.1:3128`
+/// inside is spliced byte for byte to the proxy's unix socket, and every
+/// command gets the proxy variables.
+#[tokio::test]
+async fn the_egress_bridge_reaches_the_proxy_and_nothing_else() {
+    let Some(backend) = backend(&format!("t{}-egress", std::process::id())).await else {
+        return;
+    };
+    let workspace = tempfile::tempdir().unwrap();
+    let proxy_dir = tempfile::tempdir().unwrap();
+    let egress = fake_egress_proxy(proxy_dir.path());
+    let sandbox = backend
+        .create_sandbox(SandboxSpec {
+            agent_id: "egress".into(),
+            workspace: workspace.path().to_path_buf(),
+            network: false.into(),
+            read_only: Vec::new(),
+            limits: SandboxLimits::default(),
+            egress: Some(egress),
+        })
+        .await
+        .unwrap();
+    let o = sandbox
+        .exec(
+            bash(
+                "echo $HTTPS_PROXY; exec 3<>/dev/tcp/127.0.0.1/3128 && echo 'CONNECT example.org:443' >&3 && head -n1 <&3",
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        o.stdout, "http://127.0.0.1:3128\nproxy got: CONNECT example.org:443\n",
+        "{o:?}"
+    );
+    // No other way out.
+    let o = sandbox
+        .exec(
+            bash("exec 3<>/dev/tcp/1.1.1.1/80 && echo connected; ip route 2>/dev/null; true"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(!o.stdout.contains("connected"), "{o:?}");
+    sandbox.destroy().await.unwrap();
+}

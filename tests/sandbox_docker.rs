@@ -1191,3 +1191,61 @@ async fn a_command_cannot_impersonate_the_command_server() {
     let f = Arc::try_unwrap(f).ok().expect("no other user");
     f.destroy().await;
 }
+
+/// With an egress allow-list the container has no network; `127.0.0.1:3128`
+/// inside is spliced to the proxy's unix socket, and commands get the proxy
+/// variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_egress_bridge_reaches_the_proxy_and_nothing_else() {
+    use std::io::{BufRead, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let proxy_dir = tempfile::tempdir().unwrap();
+    let egress = proxy_dir.path().join("egress.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&egress).unwrap();
+    std::fs::set_permissions(&egress, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                if reader.read_line(&mut line).is_ok() {
+                    let _ = write!(conn, "proxy got: {line}");
+                }
+            });
+        }
+    });
+    let backend = backend(&unique("t")).await;
+    let ws = workspace();
+    let sandbox = backend
+        .create(SandboxSpec {
+            agent_id: unique("agent"),
+            workspace: ws.path().to_path_buf(),
+            network: false.into(),
+            read_only: Vec::new(),
+            limits: limits(),
+            egress: Some(egress),
+        })
+        .await
+        .expect("create the sandbox");
+    let o = sandbox
+        .exec(
+            sh("echo $HTTPS_PROXY; python3 -c \"import socket; s = socket.create_connection(('127.0.0.1', 3128)); s.sendall(b'CONNECT example.org:443\\n'); print(s.makefile().readline(), end='')\""),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        o.stdout, "http://127.0.0.1:3128\nproxy got: CONNECT example.org:443\n",
+        "{o:?}"
+    );
+    let o = sandbox
+        .exec(
+            sh("python3 -c \"import socket; socket.create_connection(('1.1.1.1', 80), timeout=3); print('connected')\""),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(!o.stdout.contains("connected"), "{o:?}");
+    sandbox.destroy().await.unwrap();
+}
