@@ -30,6 +30,7 @@ use super::{
     Backend, BackendKind, ExecOutcome, ExecSpec, OutputSink, Sandbox, SandboxConfig, SandboxError,
     SandboxLimits, SandboxSpec,
 };
+use crate::Network;
 use crate::exec::BoxFuture;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

@@ -39,6 +39,7 @@ use super::{
     Backend, BackendKind, Capture, ExecOutcome, ExecSpec, OutputSink, ResourceUsage, Sandbox,
     SandboxConfig, SandboxError, SandboxSpec, StreamKind,
 };
+use crate::Network;
 use crate::exec::BoxFuture;
 use bollard::Docker;
 use bollard::container::LogOutput;
