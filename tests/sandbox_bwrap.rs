@@ -74,6 +74,7 @@ impl Fixture {
                 network: network.into(),
                 read_only: Vec::new(),
                 limits,
+                egress: None,
             })
             .await
             .unwrap();
@@ -416,6 +417,7 @@ async fn without_slirp4netns_the_network_is_refused() {
         network: network.into(),
         read_only: Vec::new(),
         limits: SandboxLimits::default(),
+        egress: None,
     };
     let err = match backend.create_sandbox(spec(true)).await {
         Ok(_) => panic!("a sandbox got the network without slirp4netns"),
@@ -820,6 +822,7 @@ async fn a_restarted_host_reaps_what_a_killed_one_left() {
             network: false.into(),
             read_only: Vec::new(),
             limits: SandboxLimits::default(),
+            egress: None,
         })
         .await
         .unwrap();
@@ -906,6 +909,7 @@ async fn unsandboxed_runs_in_the_workspace_and_kills_its_group() {
             network: false.into(),
             read_only: Vec::new(),
             limits: SandboxLimits::default(),
+            egress: None,
         })
         .await
         .unwrap();

@@ -97,6 +97,7 @@ impl Fixture {
                 network: network.into(),
                 read_only,
                 limits,
+                egress: None,
             })
             .await
             .expect("create the sandbox");
@@ -659,6 +660,7 @@ async fn an_image_without_ip_gets_no_network() {
         network: network.into(),
         read_only: Vec::new(),
         limits: limits(),
+        egress: None,
     };
     let err = match backend.create(spec(true)).await {
         Ok(_) => panic!("a network-enabled sandbox was made from an image without ip"),
@@ -911,6 +913,7 @@ async fn reaps_only_its_own_orphans() {
         network: false.into(),
         read_only: Vec::new(),
         limits: limits(),
+        egress: None,
     };
     let (ws1, ws2, ws3) = (workspace(), workspace(), workspace());
     {
@@ -1020,6 +1023,7 @@ async fn probe_connect_and_user_checks() {
                 network: false.into(),
                 read_only: Vec::new(),
                 limits: limits(),
+                egress: None,
             })
             .await
             .err()
@@ -1038,6 +1042,7 @@ async fn probe_connect_and_user_checks() {
                 network: false.into(),
                 read_only: Vec::new(),
                 limits: limits(),
+                egress: None,
             })
             .await
             .err()

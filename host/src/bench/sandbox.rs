@@ -224,6 +224,7 @@ async fn measure(
         network: network.into(),
         read_only: Vec::new(),
         limits: Default::default(),
+        egress: None,
     };
     let mut creates = Vec::with_capacity(args.creates);
     for n in 0..args.creates {
