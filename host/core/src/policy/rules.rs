@@ -269,6 +269,27 @@ impl Rule {
         self.tool.matches(tool)
     }
 
+    /// Whether it is a network rule (`network` or `network(PATTERN)`, see
+    /// [`super::network`]) that matches a connection to `host:port`: a bare
+    /// pattern matches `host:port` or `host` alone; `host=GLOB` and
+    /// `port=GLOB` match one of them.
+    pub fn matches_connection(&self, host: &str, port: u16) -> bool {
+        if self.tool.as_str() != super::network::TOOL {
+            return false;
+        }
+        match &self.arg {
+            None => true,
+            Some(ArgPattern::Main(glob)) => {
+                glob.matches(host) || glob.matches(&super::network::authority(host, port))
+            }
+            Some(ArgPattern::Key(key, glob)) => match key.as_str() {
+                "host" => glob.matches(host),
+                "port" => glob.matches(&port.to_string()),
+                _ => false,
+            },
+        }
+    }
+
     /// Whether it matches a call of `tool` with `arguments`.
     pub fn matches(&self, tool: &str, arguments: &Value) -> bool {
         self.matches_call(&CallText::new(tool, arguments))
