@@ -27,8 +27,8 @@ use super::cgroup::{Cgroups, ResourceUsage, SandboxCgroup};
 use super::net::{NetPrograms, SandboxNet};
 use super::process::{self, Rlimits, Run};
 use super::{
-    Backend, BackendKind, ExecOutcome, ExecSpec, OutputSink, Sandbox, SandboxConfig, SandboxError,
-    SandboxLimits, SandboxSpec,
+    Backend, BackendKind, ExecOutcome, ExecSpec, Network, OutputSink, Sandbox, SandboxConfig,
+    SandboxError, SandboxLimits, SandboxSpec,
 };
 use crate::Network;
 use crate::exec::BoxFuture;

@@ -36,8 +36,8 @@ mod scripts;
 
 use super::net::{REFRESH_EVERY, host_ipv4_addresses};
 use super::{
-    Backend, BackendKind, Capture, ExecOutcome, ExecSpec, OutputSink, ResourceUsage, Sandbox,
-    SandboxConfig, SandboxError, SandboxSpec, StreamKind,
+    Backend, BackendKind, Capture, ExecOutcome, ExecSpec, Network, OutputSink, ResourceUsage,
+    Sandbox, SandboxConfig, SandboxError, SandboxSpec, StreamKind,
 };
 use crate::Network;
 use crate::exec::BoxFuture;
