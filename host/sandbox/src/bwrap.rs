@@ -30,7 +30,6 @@ use super::{
     Backend, BackendKind, ExecOutcome, ExecSpec, Network, OutputSink, Sandbox, SandboxConfig,
     SandboxError, SandboxLimits, SandboxSpec,
 };
-use crate::Network;
 use crate::exec::BoxFuture;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

@@ -39,7 +39,6 @@ use super::{
     Backend, BackendKind, Capture, ExecOutcome, ExecSpec, Network, OutputSink, ResourceUsage,
     Sandbox, SandboxConfig, SandboxError, SandboxSpec, StreamKind,
 };
-use crate::Network;
 use crate::exec::BoxFuture;
 use bollard::Docker;
 use bollard::container::LogOutput;
