@@ -213,6 +213,19 @@ fn write_event(
         } => {
             let _ = writeln!(stdout, "  ? {tool}: {} by {by}", status.as_str());
         }
+        B::NetworkConnection(c) => {
+            let target = paddock_core::policy::network::authority(&c.host, c.port);
+            let _ = match c.verdict {
+                paddock_protocol::network::NetworkVerdict::Allowed => writeln!(
+                    stdout,
+                    "  ⇄ {target}: allowed, {} B sent, {} B received",
+                    c.bytes_sent, c.bytes_received
+                ),
+                paddock_protocol::network::NetworkVerdict::Refused => {
+                    writeln!(stdout, "  ⇄ {target}: refused: {}", c.reason)
+                }
+            };
+        }
         _ => {}
     }
 }

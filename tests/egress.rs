@@ -1,0 +1,233 @@
+//! The egress allow-list through the real binary: an agent whose network
+//! is an allow-list gets an egress proxy with its sandbox; connections
+//! through it (made here on its unix socket, as the sandbox's command
+//! server would) reach a listed test server, are refused for other hosts,
+//! the host's loopback services (the Paddock API, PostgreSQL), a private
+//! address a rule allows, and a name that resolves to loopback; a rule
+//! `ask network(…)` parks an approval and the connection goes on once it
+//! is granted; every connection is a `network.connection` event.
+//!
+//! The sandbox's own end (127.0.0.1:3128 in the jail spliced to this
+//! socket by the command server) is the persistent sandboxes' part; until
+//! it lands, the proxy is driven at its socket.
+
+use crate::common::scripted::*;
+use paddock_protocol::network::{NetworkConnection, NetworkVerdict};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+const SCRIPT: &str = r#"
+rules:
+  - match: "^work"
+    turns:
+      - tool_calls: [{name: execute_bash, arguments: {command: "echo started; sleep 40", timeout_secs: 60}}]
+      - text: "done"
+"#;
+
+/// A TCP echo server on 127.0.0.1.
+async fn echo_server() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut b = [0u8; 1024];
+                while let Ok(n) = s.read(&mut b).await {
+                    if n == 0 || s.write_all(&b[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// The egress proxy's socket of the (only) sandbox, once it exists.
+async fn proxy_socket(data_dir: &Path) -> PathBuf {
+    let root = data_dir.join("run").join("egress");
+    let started = Instant::now();
+    loop {
+        let found = std::fs::read_dir(&root).ok().and_then(|owners| {
+            owners.flatten().find_map(|owner| {
+                std::fs::read_dir(owner.path()).ok()?.flatten().find_map(|f| {
+                    let p = f.path();
+                    (p.extension().is_some_and(|e| e == "sock")).then_some(p)
+                })
+            })
+        });
+        if let Some(p) = found {
+            return p;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no egress socket under {}",
+            root.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `CONNECT target`; Ok(the tunnel) on 200, Err(the whole answer) else.
+async fn connect(socket: &Path, target: &str) -> Result<UnixStream, String> {
+    let mut c = UnixStream::connect(socket).await.unwrap();
+    c.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if c.read(&mut b).await.unwrap() == 0 {
+            break;
+        }
+        head.push(b[0]);
+    }
+    if head.starts_with(b"HTTP/1.1 200") {
+        return Ok(c);
+    }
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest).await;
+    head.extend(rest);
+    Err(String::from_utf8_lossy(&head).into_owned())
+}
+
+fn connections(evs: &[Event]) -> Vec<NetworkConnection> {
+    evs.iter()
+        .filter_map(|e| match &e.body {
+            EventBody::NetworkConnection(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn wait_connections(s: &Setup, id: &str, n: usize) -> Vec<NetworkConnection> {
+    let started = Instant::now();
+    loop {
+        let c = connections(&s.events(id).await);
+        if c.len() >= n {
+            return c;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "only {} connections recorded: {c:?}",
+            c.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_allow_list_lets_its_hosts_through_refuses_the_rest_and_records_it_all() {
+    let echo = echo_server().await;
+    let s = setup(SCRIPT, "[sandbox]\nbackend = \"bwrap\"\n", &[]).await;
+    let api_port = s.server.base.rsplit(':').next().unwrap().to_string();
+    let id = s
+        .create_with(
+            "work",
+            json!({
+                "approval_mode": "auto",
+                "network": [format!("127.0.0.1:{echo}"), "vm", "pypi.org"],
+                "rules": ["ask network(asked.invalid)", "allow network(10.9.8.7)"],
+            }),
+        )
+        .await;
+    let socket = proxy_socket(s.paddock.data_dir()).await;
+
+    // The listed test server, through a tunnel, both ways.
+    let mut t = connect(&socket, &format!("127.0.0.1:{echo}"))
+        .await
+        .unwrap();
+    t.write_all(b"ping").await.unwrap();
+    let mut b = [0u8; 4];
+    t.read_exact(&mut b).await.unwrap();
+    assert_eq!(&b, b"ping");
+    drop(t);
+
+    // Refused: another host, the API and PostgreSQL on the host's
+    // loopback, a private address a rule allows, a listed name that
+    // resolves to loopback (`vm` is 127.0.0.1 in /etc/hosts).
+    for (target, why) in [
+        ("example.com:443".to_string(), "not on this agent's network allow-list"),
+        (format!("127.0.0.1:{api_port}"), "not on this agent's network allow-list"),
+        ("127.0.0.1:5432".to_string(), "not on this agent's network allow-list"),
+        ("10.9.8.7:80".to_string(), "a private network address"),
+        ("vm:22".to_string(), "vm resolves to 127.0.0.1, a loopback address"),
+    ] {
+        let answer = connect(&socket, &target).await.err().unwrap_or_else(|| {
+            panic!("{target} was let through");
+        });
+        assert!(answer.starts_with("HTTP/1.1 403 Forbidden"), "{target}: {answer}");
+        assert!(answer.contains(why), "{target}: {answer}");
+    }
+
+    // `ask`: the connection waits for a human, then goes on (the name
+    // does not resolve: 502, not 403).
+    let asking = tokio::spawn({
+        let socket = socket.clone();
+        async move { connect(&socket, "asked.invalid:443").await.err().unwrap() }
+    });
+    let started = Instant::now();
+    let approval = loop {
+        let list = s.get(&format!("/api/approvals?agent={id}")).await;
+        if let Some(a) = list["approvals"].as_array().and_then(|a| a.first()) {
+            break a.clone();
+        }
+        assert!(started.elapsed() < DEADLINE, "no network approval");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(approval["tool"], "network");
+    assert_eq!(approval["request"]["arguments"], json!({"host": "asked.invalid", "port": 443}));
+    assert_eq!(
+        approval["request"]["remember"]["agent"],
+        "allow network(asked.invalid:443)"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!asking.is_finished(), "the connection waits for the decision");
+    let call = approval["call_id"].as_str().unwrap();
+    let r = s
+        .http
+        .post(s.server.url(&format!("/api/agents/{id}/approvals/{call}")))
+        .json(&json!({"approved": true, "remember": "agent"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let answer = asking.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+    assert!(answer.contains("asked.invalid"), "{answer}");
+
+    // Every connection is an event.
+    let c = wait_connections(&s, &id, 7).await;
+    let ok = c
+        .iter()
+        .find(|c| c.host == "127.0.0.1" && c.port == echo)
+        .unwrap();
+    assert_eq!(ok.verdict, NetworkVerdict::Allowed);
+    assert_eq!((ok.bytes_sent, ok.bytes_received), (4, 4));
+    let refused: Vec<&NetworkConnection> = c
+        .iter()
+        .filter(|c| c.verdict == NetworkVerdict::Refused)
+        .collect();
+    assert_eq!(refused.len(), 5, "{c:?}");
+    assert!(refused.iter().any(|c| c.host == "vm" && c.address.as_deref() == Some("127.0.0.1")));
+    let asked = c.iter().find(|c| c.host == "asked.invalid").unwrap();
+    assert!(asked.asked && asked.verdict == NetworkVerdict::Allowed, "{asked:?}");
+    let evs = s.events(&id).await;
+    assert!(
+        evs.iter().any(|e| matches!(&e.body, EventBody::ApprovalDecided { tool, approved: true, rule: Some(r), .. }
+            if tool == "network" && r == "allow network(asked.invalid:443)")),
+        "{}",
+        summary(&evs)
+    );
+    // Remembered for the agent: the next connection is not asked about.
+    let again = connect(&socket, "asked.invalid:443").await.err().unwrap();
+    assert!(again.starts_with("HTTP/1.1 502"), "{again}");
+    let rules: Value = s.get("/api/policy/rules").await;
+    assert!(
+        rules.to_string().contains("allow network(asked.invalid:443)"),
+        "{rules}"
+    );
+}
