@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 const SCRIPT: &str = r#"
-rules:
+scenarios:
   - match: "^work"
     turns:
       - tool_calls: [{name: execute_bash, arguments: {command: "echo started; sleep 40", timeout_secs: 60}}]
@@ -47,26 +47,31 @@ async fn echo_server() -> u16 {
 }
 
 /// The egress proxy's socket of the (only) sandbox, once it exists.
-async fn proxy_socket(data_dir: &Path) -> PathBuf {
-    let root = data_dir.join("run").join("egress");
+async fn proxy_socket(s: &Setup, id: &str) -> PathBuf {
+    let root = s.paddock.data_dir().join("run").join("egress");
     let started = Instant::now();
     loop {
         let found = std::fs::read_dir(&root).ok().and_then(|owners| {
             owners.flatten().find_map(|owner| {
-                std::fs::read_dir(owner.path()).ok()?.flatten().find_map(|f| {
-                    let p = f.path();
-                    (p.extension().is_some_and(|e| e == "sock")).then_some(p)
-                })
+                std::fs::read_dir(owner.path())
+                    .ok()?
+                    .flatten()
+                    .find_map(|f| {
+                        let p = f.path();
+                        (p.extension().is_some_and(|e| e == "sock")).then_some(p)
+                    })
             })
         });
         if let Some(p) = found {
             return p;
         }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "no egress socket under {}",
-            root.display()
-        );
+        if started.elapsed() > Duration::from_secs(20) {
+            panic!(
+                "no egress socket under {}: {}",
+                root.display(),
+                summary(&s.events(id).await)
+            );
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -134,7 +139,7 @@ async fn an_allow_list_lets_its_hosts_through_refuses_the_rest_and_records_it_al
             }),
         )
         .await;
-    let socket = proxy_socket(s.paddock.data_dir()).await;
+    let socket = proxy_socket(&s, &id).await;
 
     // The listed test server, through a tunnel, both ways.
     let mut t = connect(&socket, &format!("127.0.0.1:{echo}"))
@@ -150,16 +155,31 @@ async fn an_allow_list_lets_its_hosts_through_refuses_the_rest_and_records_it_al
     // loopback, a private address a rule allows, a listed name that
     // resolves to loopback (`vm` is 127.0.0.1 in /etc/hosts).
     for (target, why) in [
-        ("example.com:443".to_string(), "not on this agent's network allow-list"),
-        (format!("127.0.0.1:{api_port}"), "not on this agent's network allow-list"),
-        ("127.0.0.1:5432".to_string(), "not on this agent's network allow-list"),
+        (
+            "example.com:443".to_string(),
+            "not on this agent's network allow-list",
+        ),
+        (
+            format!("127.0.0.1:{api_port}"),
+            "not on this agent's network allow-list",
+        ),
+        (
+            "127.0.0.1:5432".to_string(),
+            "not on this agent's network allow-list",
+        ),
         ("10.9.8.7:80".to_string(), "a private network address"),
-        ("vm:22".to_string(), "vm resolves to 127.0.0.1, a loopback address"),
+        (
+            "vm:22".to_string(),
+            "vm resolves to 127.0.0.1, a loopback address",
+        ),
     ] {
         let answer = connect(&socket, &target).await.err().unwrap_or_else(|| {
             panic!("{target} was let through");
         });
-        assert!(answer.starts_with("HTTP/1.1 403 Forbidden"), "{target}: {answer}");
+        assert!(
+            answer.starts_with("HTTP/1.1 403 Forbidden"),
+            "{target}: {answer}"
+        );
         assert!(answer.contains(why), "{target}: {answer}");
     }
 
@@ -179,13 +199,19 @@ async fn an_allow_list_lets_its_hosts_through_refuses_the_rest_and_records_it_al
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(approval["tool"], "network");
-    assert_eq!(approval["request"]["arguments"], json!({"host": "asked.invalid", "port": 443}));
+    assert_eq!(
+        approval["request"]["arguments"],
+        json!({"host": "asked.invalid", "port": 443})
+    );
     assert_eq!(
         approval["request"]["remember"]["agent"],
         "allow network(asked.invalid:443)"
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!asking.is_finished(), "the connection waits for the decision");
+    assert!(
+        !asking.is_finished(),
+        "the connection waits for the decision"
+    );
     let call = approval["call_id"].as_str().unwrap();
     let r = s
         .http
@@ -212,9 +238,16 @@ async fn an_allow_list_lets_its_hosts_through_refuses_the_rest_and_records_it_al
         .filter(|c| c.verdict == NetworkVerdict::Refused)
         .collect();
     assert_eq!(refused.len(), 5, "{c:?}");
-    assert!(refused.iter().any(|c| c.host == "vm" && c.address.as_deref() == Some("127.0.0.1")));
+    assert!(
+        refused
+            .iter()
+            .any(|c| c.host == "vm" && c.address.as_deref() == Some("127.0.0.1"))
+    );
     let asked = c.iter().find(|c| c.host == "asked.invalid").unwrap();
-    assert!(asked.asked && asked.verdict == NetworkVerdict::Allowed, "{asked:?}");
+    assert!(
+        asked.asked && asked.verdict == NetworkVerdict::Allowed,
+        "{asked:?}"
+    );
     let evs = s.events(&id).await;
     assert!(
         evs.iter().any(|e| matches!(&e.body, EventBody::ApprovalDecided { tool, approved: true, rule: Some(r), .. }
@@ -227,7 +260,9 @@ async fn an_allow_list_lets_its_hosts_through_refuses_the_rest_and_records_it_al
     assert!(again.starts_with("HTTP/1.1 502"), "{again}");
     let rules: Value = s.get("/api/policy/rules").await;
     assert!(
-        rules.to_string().contains("allow network(asked.invalid:443)"),
+        rules
+            .to_string()
+            .contains("allow network(asked.invalid:443)"),
         "{rules}"
     );
 }

@@ -189,9 +189,7 @@ impl SandboxManager {
             jobs: Mutex::new(HashMap::new()),
             cpu_samples: Mutex::new(HashMap::new()),
             _owner_lock: None,
-            egress_dir: std::env::temp_dir()
-                .join(format!("paddock-{host_id}"))
-                .join("egress"),
+            egress_dir: std::env::temp_dir().join(format!("paddock-egress-{host_id}")),
             egress_gate: std::sync::RwLock::new(None),
         })
     }
@@ -310,16 +308,8 @@ impl SandboxManager {
             return Ok(None);
         };
         let gate = self.egress_gate.read().ok().and_then(|g| g.clone());
-        let id: String = spec
-            .agent_id
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(8)
-            .collect();
-        let name = format!(
-            "{id}-{}.sock",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
+        // Short: a unix socket's path has at most 107 bytes.
+        let name = format!("{}.sock", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let proxy = EgressProxy::start(
             self.egress_dir.join(name),
             &spec.agent_id,
@@ -653,9 +643,16 @@ fn sandbox_cwd(cwd: Option<&str>) -> Result<String, ExecFailure> {
 }
 
 /// Where the egress proxies of owner `owner` of `data_dir` put their
-/// sockets.
+/// sockets: `data_dir/run/egress/OWNER`, or, when that path is too long for
+/// a unix socket in it (a deep data dir), `TMPDIR/paddock-egress-OWNER`.
 fn egress_dir(data_dir: &Path, owner: &str) -> PathBuf {
-    data_dir.join("run").join("egress").join(owner)
+    let dir = data_dir.join("run").join("egress").join(owner);
+    // Room for `/xxxxxxxx.sock` within the 107 bytes of a socket path.
+    if dir.as_os_str().len() + 14 <= 107 {
+        dir
+    } else {
+        std::env::temp_dir().join(format!("paddock-egress-{owner}"))
+    }
 }
 
 /// Whether a sandbox made for `made` serves a request for `wanted` (the
@@ -750,6 +747,18 @@ impl ExecBackend for SandboxManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn egress_sockets_live_in_the_data_dir_unless_the_path_is_too_long() {
+        let short = egress_dir(Path::new("/home/u/.local/share/paddock"), "abc");
+        assert_eq!(
+            short,
+            Path::new("/home/u/.local/share/paddock/run/egress/abc")
+        );
+        let deep = format!("/{}", "d".repeat(100));
+        let long = egress_dir(Path::new(&deep), "abc");
+        assert_eq!(long, std::env::temp_dir().join("paddock-egress-abc"));
+    }
 
     #[test]
     fn cwd_defaults_and_confinement() {

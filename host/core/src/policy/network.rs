@@ -42,7 +42,11 @@ pub fn authority(host: &str, port: u16) -> String {
 
 /// The rule that allows (or denies) exactly `host:port`.
 pub fn exact_rule(action: Action, host: &str, port: u16) -> String {
-    format!("{} {TOOL}({})", action.as_str(), escape(&authority(host, port)))
+    format!(
+        "{} {TOOL}({})",
+        action.as_str(),
+        escape(&authority(host, port))
+    )
 }
 
 /// What the rules say about one connection.
@@ -57,7 +61,11 @@ pub struct NetworkDecision {
 }
 
 /// The decision of `rules` (in the order they are tried) on `host:port`.
-pub fn decide<'a>(rules: impl Iterator<Item = &'a Rule> + Clone, host: &str, port: u16) -> NetworkDecision {
+pub fn decide<'a>(
+    rules: impl Iterator<Item = &'a Rule> + Clone,
+    host: &str,
+    port: u16,
+) -> NetworkDecision {
     let matching = rules.filter(|r| r.matches_connection(host, port));
     let deny = matching.clone().find(|r| r.action == Action::Deny);
     match deny.or_else(|| matching.clone().next()) {
@@ -110,7 +118,11 @@ mod tests {
 
     #[test]
     fn no_rule_refuses_and_says_how_to_ask() {
-        let d = decide(rules(&["ask *", "allow execute_bash"]).iter(), "pypi.org", 443);
+        let d = decide(
+            rules(&["ask *", "allow execute_bash"]).iter(),
+            "pypi.org",
+            443,
+        );
         assert_eq!(d.action, Action::Deny, "only `network` rules apply");
         assert!(d.reason.contains("pypi.org:443 is not on"), "{}", d.reason);
         assert!(d.reason.contains("ask network(*)"), "{}", d.reason);
@@ -127,10 +139,19 @@ mod tests {
         let port = ["allow network(pypi.org:443)"];
         assert_eq!(action(&port, "pypi.org", 443), Action::Allow);
         assert_eq!(action(&port, "pypi.org", 80), Action::Deny);
-        assert_eq!(action(&["allow network(port=443)"], "x.org", 443), Action::Allow);
-        assert_eq!(action(&["allow network(host=x.*)"], "x.org", 1), Action::Allow);
+        assert_eq!(
+            action(&["allow network(port=443)"], "x.org", 443),
+            Action::Allow
+        );
+        assert_eq!(
+            action(&["allow network(host=x.*)"], "x.org", 1),
+            Action::Allow
+        );
         assert_eq!(action(&["allow network(path=x)"], "x", 1), Action::Deny);
-        assert_eq!(action(&["allow network([::1]:80)"], "::1", 80), Action::Allow);
+        assert_eq!(
+            action(&["allow network([::1]:80)"], "::1", 80),
+            Action::Allow
+        );
     }
 
     #[test]
@@ -157,6 +178,10 @@ mod tests {
         assert!(!r.matches_connection("registry.npmjs.org", 80));
         let v6 = exact_rule(Action::Deny, "2001:db8::1", 443);
         assert_eq!(v6, "deny network([2001:db8::1]:443)");
-        assert!(Rule::parse(&v6).unwrap().matches_connection("2001:db8::1", 443));
+        assert!(
+            Rule::parse(&v6)
+                .unwrap()
+                .matches_connection("2001:db8::1", 443)
+        );
     }
 }

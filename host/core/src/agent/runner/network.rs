@@ -142,7 +142,11 @@ impl Agent {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::error!(agent = %self.id, error = %e, "cannot ask about a network host");
-                    answer(false, format!("the approval could not be asked: {e}"), false)
+                    answer(
+                        false,
+                        format!("the approval could not be asked: {e}"),
+                        false,
+                    )
                 }
             },
         }
@@ -175,10 +179,10 @@ impl Agent {
         let target = network::authority(host, port);
         let call_id = format!("net-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let arguments = serde_json::json!({ "host": host, "port": port });
-        let timeout = self
-            .config
-            .approval_timeout_secs
-            .or(self.deps.policy.config().approval_timeout_secs);
+        let timeout =
+            self.config
+                .approval_timeout_secs
+                .or(self.deps.policy.config().approval_timeout_secs);
         let expires_at = expiry(timeout, Utc::now());
         let rule = network::exact_rule(Action::Allow, host, port);
         let body = EventBody::ApprovalRequested {
@@ -248,7 +252,10 @@ impl Agent {
         };
         // Granted or denied: holds for the agent. Expired or cancelled:
         // the next connection asks again.
-        if matches!(record.status, ApprovalStatus::Approved | ApprovalStatus::Denied) {
+        if matches!(
+            record.status,
+            ApprovalStatus::Approved | ApprovalStatus::Denied
+        ) {
             self.network.remember(host, port, allowed, &why);
         }
         Ok(answer(allowed, why, true))
