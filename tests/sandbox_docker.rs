@@ -392,6 +392,9 @@ async fn file_system_is_contained() {
                 "/etc/group",
                 "/run/.containerenv",
                 "/run/podman-init",
+                // The command server (read-only) and its socket's directory.
+                "/run/paddock-bin/sandboxd",
+                "/run/paddock",
             ]
             .contains(m)
                 || m.starts_with("/proc")
@@ -810,7 +813,10 @@ async fn timeouts_kill_the_whole_tree() {
     assert!(out.timed_out, "{out:?}");
     assert_eq!(out.exit_code, None);
     assert_eq!(out.stdout, "before\n");
-    assert_eq!(out.stderr, "err-before\n");
+    assert_eq!(
+        out.stderr,
+        "err-before\n[timed out after 3s: killed with everything it started]"
+    );
 
     let out = f
         .sandbox
@@ -1101,5 +1107,87 @@ async fn read_only_mounts_keep_their_path_and_refuse_writes() {
     assert!(out.stdout.contains("ref: refs/heads/main"), "{out:?}");
     assert!(out.stdout.contains("refused"), "{out:?}");
     assert!(!dir.join("new").exists());
+    f.destroy().await;
+}
+
+/// The container's command server killed from inside the engine (the
+/// container stops with its main process) is replaced: the next command
+/// runs in a new container.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_command_server_is_replaced() {
+    let f = Fixture::new(false, limits()).await;
+    assert_eq!(f.sh("echo one").await.stdout, "one\n");
+    let label = format!("{LABEL_AGENT}={}", f.sandbox.spec().agent_id);
+    let ids = containers_of(std::slice::from_ref(&label)).await;
+    assert_eq!(ids.len(), 1);
+    let before = ids[0].clone();
+    // Killed from the host: the server is the child of the container's init.
+    let out = Command::new("podman")
+        .envs(engine().env.iter().cloned())
+        .args(["inspect", "--format", "{{.State.Pid}}", &before])
+        .output()
+        .unwrap();
+    let init: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+    let server: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(
+        std::fs::read_to_string(format!("/proc/{server}/cmdline"))
+            .unwrap()
+            .contains("sandboxd")
+    );
+    unsafe { libc::kill(server, libc::SIGKILL) };
+    let mut after = None;
+    for _ in 0..3 {
+        let o = f.sandbox.exec(sh("echo two"), None).await;
+        if let Ok(o) = o {
+            assert_eq!(o.stdout, "two\n", "{o:?}");
+            let ids = containers_of(std::slice::from_ref(&label)).await;
+            assert_eq!(ids.len(), 1, "{ids:?}");
+            after = ids.first().cloned();
+            break;
+        }
+    }
+    let after = after.expect("a command ran after the crash");
+    assert_ne!(after, before, "the dead container was reused");
+    f.destroy().await;
+}
+
+/// The socket directory is writable from inside (Docker cannot pass a
+/// descriptor): a socket a command puts in the server's place is refused
+/// (its peer is not the container init's child), and the sandbox recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_cannot_impersonate_the_command_server() {
+    let f = Arc::new(Fixture::new(false, limits()).await);
+    let fake = "import socket, os\n\
+                os.unlink('/run/paddock/cmd.sock')\n\
+                s = socket.socket(socket.AF_UNIX)\n\
+                s.bind('/run/paddock/cmd.sock')\n\
+                s.listen(8)\n\
+                print('listening', flush=True)\n\
+                while True:\n\
+                \x20   c, _ = s.accept()\n\
+                \x20   c.sendall(b'O\\x00\\x00\\x00\\x04evilX\\x00\\x00\\x00\\x1d' + bytes(29))\n";
+    let job = {
+        let f = f.clone();
+        let fake = fake.to_string();
+        tokio::spawn(async move {
+            let mut cmd = sh("");
+            cmd.argv = vec!["python3".into(), "-c".into(), fake];
+            cmd.background = true;
+            f.sandbox.exec(cmd, None).await
+        })
+    };
+    wait_processes(&f, "the fake server listens", |ps| ps.contains("python3")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = f.sandbox.exec(sh("echo real"), None).await;
+    match r {
+        Ok(o) => assert!(!o.stdout.contains("evil"), "{o:?}"),
+        Err(e) => assert!(e.to_string().contains("not served by"), "{e}"),
+    }
+    job.abort();
+    let _ = job.await;
+    let o = f.sh("echo recovered").await;
+    assert_eq!(o.stdout, "recovered\n", "{o:?}");
+    let f = Arc::try_unwrap(f).ok().expect("no other user");
     f.destroy().await;
 }

@@ -39,7 +39,9 @@ use super::{
     Backend, BackendKind, Capture, ExecOutcome, ExecSpec, Network, OutputSink, ResourceUsage,
     Sandbox, SandboxConfig, SandboxError, SandboxSpec, StreamKind,
 };
+use crate::SandboxMode;
 use crate::exec::BoxFuture;
+use crate::persistent::{self, RunDir};
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
@@ -225,7 +227,31 @@ impl DockerBackend {
             )));
         }
         let user = resolve_user(&self.config.user, &workspace)?;
-        let body = container_body(&self.config.image, &user, &workspace, &spec, &self.host_id)?;
+        let server = match self.config.mode {
+            SandboxMode::Persistent => {
+                let sandboxd = persistent::find_sandboxd(&self.config)?;
+                let run = RunDir::create(&self.host_id, &spec.agent_id)?;
+                Some((sandboxd, run))
+            }
+            SandboxMode::PerCommand if spec.egress.is_some() => {
+                return Err(SandboxError::Invalid(
+                    "a network allow-list reaches the egress proxy through the sandbox's \
+                     command server: it needs [sandbox] mode = \"persistent\""
+                        .into(),
+                ));
+            }
+            SandboxMode::PerCommand => None,
+        };
+        let body = container_body(
+            &self.config.image,
+            &user,
+            &workspace,
+            &spec,
+            &self.host_id,
+            server
+                .as_ref()
+                .map(|(bin, run)| (bin.as_path(), run.path())),
+        )?;
         let prefix = format!(
             "paddock-{}-{}",
             short_name(&self.host_id),
@@ -241,6 +267,8 @@ impl DockerBackend {
             rlimits: self.rlimits.clone(),
             state: Mutex::new(State::default()),
             refused: Mutex::new(None),
+            run: server.map(|(_, run)| run),
+            cancel: tokio_util::sync::CancellationToken::new(),
         });
         inner.current().await?;
         if inner.spec.network == Network::Open {
@@ -250,6 +278,7 @@ impl DockerBackend {
     }
 
     async fn reap(&self) -> Result<usize, SandboxError> {
+        RunDir::reap_orphans(&self.host_id);
         let filters = HashMap::from([(
             "label",
             vec![
@@ -377,6 +406,9 @@ impl Sandbox for DockerSandbox {
 struct Container {
     id: String,
     name: String,
+    /// Persistent mode: the host pid of the container's init, whose child
+    /// the command server is (the socket's peer is checked against it).
+    init_pid: Option<u32>,
 }
 
 #[derive(Default)]
@@ -397,6 +429,11 @@ struct Inner {
     /// With the network: the container whose routes refuse the host, and
     /// the host addresses they refuse; held while they change.
     refused: Mutex<Option<(String, BTreeSet<Ipv4Addr>)>>,
+    /// Persistent mode: the directory of the container's command server's
+    /// socket (mounted at `/run/paddock`).
+    run: Option<RunDir>,
+    /// Cancelled by `destroy`: commands through the server are killed.
+    cancel: tokio_util::sync::CancellationToken,
 }
 
 /// Keeps a network-enabled sandbox's current container off the host's
@@ -479,6 +516,10 @@ impl Inner {
         rlimits: Rlimits,
     ) -> Result<Result<Container, String>, SandboxError> {
         let name = format!("{}-{:06x}", self.prefix, rand::random::<u32>() & 0xff_ffff);
+        if let Some(run) = &self.run {
+            // A dead container's socket must not look like a live server.
+            let _ = std::fs::remove_file(run.socket());
+        }
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
         let created = self
             .docker
@@ -504,10 +545,30 @@ impl Inner {
             }
             return Err(SandboxError::Failed(message));
         }
-        let container = Container {
+        let mut container = Container {
             id: created.id,
             name,
+            init_pid: None,
         };
+        if self.run.is_some() {
+            container.init_pid = self
+                .docker
+                .inspect_container(&container.id, None)
+                .await
+                .ok()
+                .and_then(|i| i.state)
+                .and_then(|s| s.pid)
+                .and_then(|p| u32::try_from(p).ok())
+                .filter(|p| *p > 0);
+        }
+        if let Some(run) = &self.run
+            && let Err(e) = self.wait_for_server(&container, run).await
+        {
+            if let Err(e) = remove_container(&self.docker, &container.id).await {
+                warn!(agent = %self.agent(), container = %container.name, error = %e, "cannot remove a container whose command server did not start");
+            }
+            return Err(e);
+        }
         if self.spec.network == Network::Open
             && let Err(e) = self.close_host_off(&container).await
         {
@@ -520,6 +581,64 @@ impl Inner {
         Ok(Ok(container))
     }
 
+    /// Waits until the container's command server accepts connections.
+    async fn wait_for_server(
+        &self,
+        container: &Container,
+        run: &RunDir,
+    ) -> Result<(), SandboxError> {
+        let socket = run.socket();
+        let until = Instant::now() + persistent::START_TIMEOUT;
+        let mut pause = Duration::from_millis(1);
+        let mut checked = Instant::now();
+        loop {
+            if tokio::net::UnixStream::connect(&socket).await.is_ok() {
+                return Ok(());
+            }
+            if Instant::now() >= until {
+                return Err(SandboxError::Failed(format!(
+                    "the command server of the sandbox container {} did not start within {} s",
+                    container.name,
+                    persistent::START_TIMEOUT.as_secs()
+                )));
+            }
+            if checked.elapsed() > Duration::from_millis(500) {
+                checked = Instant::now();
+                if !self.is_running(container).await {
+                    let logs = self.logs(container).await;
+                    return Err(SandboxError::Unavailable(format!(
+                        "the command server of the sandbox container {} exited at once: {}",
+                        container.name,
+                        if logs.is_empty() {
+                            "no message"
+                        } else {
+                            logs.trim()
+                        }
+                    )));
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// What a container printed (for an error).
+    async fn logs(&self, container: &Container) -> String {
+        let options = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut logs = self.docker.logs(&container.id, Some(options));
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = logs.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            if text.len() > 4096 {
+                break;
+            }
+        }
+        text
+    }
+
     /// Drops `dead` (if it is still the current container) so the next
     /// command starts a new one.
     async fn forget(&self, dead: &Container) {
@@ -529,7 +648,17 @@ impl Inner {
         }
         state.container = None;
         warn!(agent = %self.agent(), container = %dead.name, "sandbox container stopped; a new one is made for the next command");
-        if let Err(e) = remove_container(&self.docker, &dead.id).await {
+        // An engine may refuse to remove a container that is still
+        // stopping (its main process just died): try again for a moment.
+        let mut last = None;
+        for _ in 0..20 {
+            match remove_container(&self.docker, &dead.id).await {
+                Ok(()) => return,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some(e) = last {
             warn!(agent = %self.agent(), container = %dead.name, error = %e, "cannot remove a stopped sandbox container");
         }
     }
@@ -619,6 +748,7 @@ impl Inner {
     }
 
     async fn destroy(&self) -> Result<(), SandboxError> {
+        self.cancel.cancel();
         let mut state = self.state.lock().await;
         state.destroyed = true;
         let Some(container) = state.container.take() else {
@@ -661,6 +791,30 @@ impl Inner {
                     return Err(e);
                 }
                 continue;
+            }
+            if let Some(run) = &self.run {
+                // The socket's directory is writable from inside: a command
+                // could put a socket of its own there. The peer must be the
+                // container init's child (the server), when the engine runs
+                // on this host and says which pid that is.
+                let peer = container.init_pid.map(persistent::Peer::ChildOf);
+                match persistent::run(&run.socket(), peer, &cmd, sink.clone(), &self.cancel).await {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(persistent::RunError::Sandbox(e)) => return Err(e),
+                    Err(persistent::RunError::NotRunning(why)) => {
+                        self.forget(&container).await;
+                        if attempt >= 2 {
+                            return Err(SandboxError::Failed(why));
+                        }
+                        continue;
+                    }
+                    Err(persistent::RunError::Lost(why)) => {
+                        self.forget(&container).await;
+                        return Err(SandboxError::Failed(format!(
+                            "{why}; a new sandbox container is made for the next command"
+                        )));
+                    }
+                }
             }
             match self.run(&container, &cmd, sink.clone()).await {
                 Ok(outcome) => return Ok(outcome),
@@ -1266,6 +1420,7 @@ fn container_body(
     workspace: &Path,
     spec: &SandboxSpec,
     host_id: &str,
+    server: Option<(&Path, &Path)>,
 ) -> Result<ContainerCreateBody, SandboxError> {
     let limits = &spec.limits;
     let source = workspace
@@ -1295,6 +1450,36 @@ fn container_body(
             read_only: Some(true),
             ..Default::default()
         });
+    }
+    let utf8 = |p: &Path| {
+        p.to_str().map(str::to_string).ok_or_else(|| {
+            SandboxError::Invalid(format!("the path {} is not valid UTF-8", p.display()))
+        })
+    };
+    if let Some((sandboxd, run_dir)) = server {
+        mounts.push(Mount {
+            target: Some(persistent::RUN_DIR_IN_SANDBOX.into()),
+            source: Some(utf8(run_dir)?),
+            typ: Some(MountType::BIND),
+            read_only: Some(false),
+            ..Default::default()
+        });
+        mounts.push(Mount {
+            target: Some(persistent::SANDBOXD_IN_SANDBOX.into()),
+            source: Some(utf8(sandboxd)?),
+            typ: Some(MountType::BIND),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        if let Some(egress) = &spec.egress {
+            mounts.push(Mount {
+                target: Some(persistent::EGRESS_IN_SANDBOX.into()),
+                source: Some(utf8(egress)?),
+                typ: Some(MountType::BIND),
+                read_only: Some(false),
+                ..Default::default()
+            });
+        }
     }
     let mut ulimits = vec![ResourcesUlimits {
         name: Some("core".into()),
@@ -1347,7 +1532,7 @@ fn container_body(
         init: Some(true),
         mounts: Some(mounts),
         network_mode: Some(
-            if spec.network == Network::Open {
+            if spec.network == Network::Open && spec.egress.is_none() {
                 "bridge"
             } else {
                 "none"
@@ -1355,7 +1540,7 @@ fn container_body(
             .into(),
         ),
         // IPv4 only: the routes that keep the host out are IPv4 routes.
-        sysctls: (spec.network == Network::Open).then(|| {
+        sysctls: (spec.network == Network::Open && spec.egress.is_none()).then(|| {
             HashMap::from([
                 (
                     "net.ipv6.conf.all.disable_ipv6".to_string(),
@@ -1369,13 +1554,45 @@ fn container_body(
         }),
         ..Default::default()
     };
+    let mut env = vec!["HOME=/tmp".to_string()];
+    if spec.egress.is_some() {
+        env.extend(
+            persistent::proxy_env()
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}")),
+        );
+    }
+    // Persistent: the command server is the main process (under the
+    // engine's init), started once; per command: a shell that sleeps.
+    let (entrypoint, cmd) = match server {
+        Some(_) => {
+            // The engine sets the container's limits (cgroup, ulimits).
+            let no_limits = crate::SandboxLimits {
+                memory_mb: 0,
+                pids: 0,
+                file_size_mb: 0,
+                cpu_time_secs: 0,
+                ..crate::SandboxLimits::default()
+            };
+            let args = persistent::server_args(
+                persistent::Listen::Socket,
+                &no_limits,
+                spec.egress.is_some(),
+            );
+            (vec![persistent::SANDBOXD_IN_SANDBOX.to_string()], args)
+        }
+        None => (
+            vec!["/bin/sh".into(), "-c".into(), scripts::MAIN.into()],
+            vec!["paddock-main".into()],
+        ),
+    };
     Ok(ContainerCreateBody {
         image: Some(image.into()),
         user: Some(user.into()),
         working_dir: Some("/workspace".into()),
-        env: Some(vec!["HOME=/tmp".into()]),
-        entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), scripts::MAIN.into()]),
-        cmd: Some(vec!["paddock-main".into()]),
+        env: Some(env),
+        entrypoint: Some(entrypoint),
+        cmd: Some(cmd),
         labels: Some(HashMap::from([
             (LABEL_SANDBOX.to_string(), "1".to_string()),
             (LABEL_HOST.to_string(), host_id.to_string()),

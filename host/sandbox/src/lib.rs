@@ -28,11 +28,12 @@ pub mod exec;
 pub mod manager;
 pub mod net;
 pub mod output;
+pub mod persistent;
 pub mod process;
 pub mod unsandboxed;
 
 pub use cgroup::ResourceUsage;
-pub use config::{BackendChoice, SandboxConfig, SandboxLimits};
+pub use config::{BackendChoice, SandboxConfig, SandboxLimits, SandboxMode};
 pub use egress::{EgressGate, EgressProxy, GateAnswer, proxy_env};
 pub use manager::{SandboxManager, SandboxUse};
 pub use output::{Capture, OutputChunk, OutputSink, StreamKind};
