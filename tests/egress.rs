@@ -266,3 +266,98 @@ async fn an_allow_list_lets_its_hosts_through_refuses_the_rest_and_records_it_al
         "{rules}"
     );
 }
+
+/// A plain HTTP server on 127.0.0.1 that answers every request `hello`.
+async fn http_server() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                let mut b = [0u8; 1024];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut b).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&b[..n]),
+                    }
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 17\r\nConnection: close\r\n\r\nhello from host\r\n")
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+/// What the sandbox's command printed (its `tool.result` content).
+fn command_output(evs: &[Event]) -> String {
+    evs.iter()
+        .find_map(|e| match &e.body {
+            EventBody::ToolResult { tool, content, .. } if tool == "execute_bash" => {
+                Some(content.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Inside a real bubblewrap sandbox (persistent, with the command
+/// server's egress bridge): curl reaches the listed server through the
+/// proxy, is refused for another host and the host's loopback services
+/// (403 with the reason), and a program that ignores the proxy variables
+/// fails at once (no route), not after a hang.
+#[tokio::test]
+async fn in_a_bwrap_sandbox_only_the_proxy_leads_out() {
+    let port = http_server().await;
+    let script = format!(
+        r#"
+scenarios:
+  - match: "^curl"
+    turns:
+      - tool_calls: [{{name: execute_bash, arguments: {{command: "curl -sS http://127.0.0.1:{port}/; echo; curl -sS http://example.com/; echo; curl -sS -o /dev/null -w 'postgres %{{http_code}}' http://127.0.0.1:5432/; echo; s=$(date +%s%N); curl --noproxy '*' -sS -m 20 http://93.184.216.34/ 2>&1; echo \"direct exit=$? ms=$(( ($(date +%s%N) - s) / 1000000 ))\"", timeout_secs: 60}}}}]
+      - text: "done"
+"#
+    );
+    let s = setup(&script, "[sandbox]\nbackend = \"bwrap\"\n", &[]).await;
+    let id = s
+        .create_with(
+            "curl",
+            json!({"approval_mode": "auto", "network": [format!("127.0.0.1:{port}")]}),
+        )
+        .await;
+    let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
+    let out = command_output(&evs);
+    assert!(out.contains("hello from host"), "{out}\n{}", summary(&evs));
+    assert!(
+        out.contains("Paddock refused the connection to example.com:80"),
+        "{out}"
+    );
+    assert!(out.contains("postgres 403"), "{out}");
+    let direct = out
+        .lines()
+        .find(|l| l.starts_with("direct exit="))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(!direct.starts_with("direct exit=0"), "{out}");
+    let ms: u64 = direct.rsplit("ms=").next().unwrap().trim().parse().unwrap();
+    assert!(ms < 5000, "ignoring the proxy took {ms} ms: {out}");
+    eprintln!("a direct connection failed in {ms} ms: {direct}");
+    let c = wait_connections(&s, &id, 3).await;
+    assert!(
+        c.iter().any(|c| c.port == port
+            && c.verdict == NetworkVerdict::Allowed
+            && c.bytes_received > 0),
+        "{c:?}"
+    );
+    assert!(
+        c.iter()
+            .any(|c| c.host == "example.com" && c.verdict == NetworkVerdict::Refused),
+        "{c:?}"
+    );
+    assert!(
+        c.iter()
+            .any(|c| c.port == 5432 && c.verdict == NetworkVerdict::Refused),
+        "{c:?}"
+    );
+}
