@@ -361,3 +361,69 @@ scenarios:
         "{c:?}"
     );
 }
+
+/// The same inside a Docker sandbox (Podman's Docker API, the image built
+/// locally): Python's urllib, which reads the proxy variables, reaches the
+/// listed server and is refused elsewhere; a socket that ignores them
+/// fails at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_docker_sandbox_only_the_proxy_leads_out() {
+    let engine = crate::common::podman::engine();
+    let port = http_server().await;
+    let py = format!(
+        "import socket, time, urllib.request, urllib.error\n\
+         print(urllib.request.urlopen('http://127.0.0.1:{port}/').read().decode().strip())\n\
+         try:\n    urllib.request.urlopen('http://example.com/')\n\
+         except urllib.error.HTTPError as e:\n    print('example', e.code, e.read().decode().strip())\n\
+         t = time.time()\n\
+         try:\n    socket.create_connection(('93.184.216.34', 80), timeout=20)\n    print('direct connected')\n\
+         except OSError as e:\n    print('direct failed ms=%d %s' % ((time.time() - t) * 1000, e))\n"
+    );
+    let script = r#"
+scenarios:
+  - match: "^py"
+    turns:
+      - tool_calls: [{name: execute_bash, arguments: {command: "python3 /workspace/p.py", timeout_secs: 60}}]
+      - text: "done"
+"#;
+    let config = format!(
+        "[sandbox]\nbackend = \"docker\"\ndocker_host = \"{}\"\n",
+        engine.endpoint
+    );
+    let s = setup(script, &config, &[]).await;
+    std::fs::write(s.workspace.path().join("p.py"), py).unwrap();
+    std::os::unix::fs::chown(s.workspace.path(), Some(1000), Some(1000)).unwrap();
+    let id = s
+        .create_with(
+            "py",
+            json!({"approval_mode": "auto", "network": [format!("127.0.0.1:{port}")]}),
+        )
+        .await;
+    let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
+    let out = command_output(&evs);
+    assert!(out.contains("hello from host"), "{out}\n{}", summary(&evs));
+    assert!(
+        out.contains("example 403 Paddock refused the connection to example.com:80"),
+        "{out}"
+    );
+    let direct = out
+        .lines()
+        .find(|l| l.starts_with("direct "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(direct.starts_with("direct failed"), "{out}");
+    let ms: u64 = direct
+        .trim_start_matches("direct failed ms=")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ms < 5000, "ignoring the proxy took {ms} ms: {out}");
+    eprintln!("docker: a direct connection failed in {ms} ms: {direct}");
+    let c = wait_connections(&s, &id, 2).await;
+    assert!(
+        c.iter()
+            .any(|c| c.port == port && c.verdict == NetworkVerdict::Allowed),
+        "{c:?}"
+    );
+}

@@ -2,8 +2,10 @@
 //! allow-list ([`Network::Allow`](crate::Network::Allow)).
 //!
 //! One [`EgressProxy`] per such sandbox listens on a unix socket on the
-//! host (under the data dir's `run/egress/`, mode 0600 in a 0700
-//! directory); the sandbox's command server listens on
+//! host (under the data dir's `run/egress/`, in a directory only this
+//! user may enter; the socket itself is 0666 so that a sandbox running as
+//! another uid — a container's user — can connect through its mount); the
+//! sandbox's command server listens on
 //! [`SANDBOX_PROXY`] inside the sandbox and splices each connection to
 //! that socket, mounted at [`SANDBOX_SOCKET`]; commands find it through
 //! [`proxy_env`]. The proxy speaks HTTP `CONNECT host:port` (HTTPS and
@@ -169,7 +171,9 @@ struct Ctx {
 }
 
 impl EgressProxy {
-    /// Listens on `socket` (its directory is made 0700, the socket 0600;
+    /// Listens on `socket` (its directory is made 0700: no other user of
+    /// the host reaches it; the socket 0666: the sandbox's own user, which
+    /// may be another uid, connects through its mount;
     /// a stale file there is replaced) for agent `agent_id`'s sandbox.
     /// Needs a tokio runtime.
     pub fn start(
@@ -208,7 +212,7 @@ impl EgressProxy {
         }
         let std_listener =
             std::os::unix::net::UnixListener::bind(&socket).map_err(|e| fail("listen on", e))?;
-        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))
             .map_err(|e| fail("restrict", e))?;
         std_listener
             .set_nonblocking(true)
