@@ -427,3 +427,41 @@ scenarios:
         "{c:?}"
     );
 }
+
+/// A network approval pending when the host is killed is cancelled at the
+/// next start (its connection died with the host), recorded as
+/// `approval.decided`.
+#[tokio::test]
+async fn a_network_approval_left_by_a_killed_host_is_cancelled_at_the_next_start() {
+    let mut s = setup(SCRIPT, "[sandbox]\nbackend = \"bwrap\"\n", &[]).await;
+    let id = s
+        .create_with(
+            "work",
+            json!({"approval_mode": "auto", "network": ["pypi.org"], "rules": ["ask network(*)"]}),
+        )
+        .await;
+    let socket = proxy_socket(&s, &id).await;
+    let asking = tokio::spawn(async move { connect(&socket, "asked.invalid:443").await });
+    let started = Instant::now();
+    loop {
+        let list = s.get(&format!("/api/approvals?agent={id}")).await;
+        if list["approvals"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "no network approval");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.server.kill9();
+    let refused = asking.await.unwrap();
+    assert!(refused.is_err(), "the connection died with the host");
+    s.server = crate::common::Server::start(&s.paddock, &s.config, None, &[]);
+    let list = s.get(&format!("/api/approvals?agent={id}")).await;
+    assert_eq!(list["approvals"], json!([]), "{list}");
+    let evs = s.events(&id).await;
+    assert!(
+        evs.iter().any(|e| matches!(&e.body, EventBody::ApprovalDecided { tool, status, by, .. }
+            if tool == "network" && *status == paddock_store::ApprovalStatus::Cancelled && by == "restart")),
+        "{}",
+        summary(&evs)
+    );
+}

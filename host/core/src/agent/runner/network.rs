@@ -106,7 +106,7 @@ impl Drop for CancelOnDrop {
                 )
                 .await;
             if let Ok(Some(record)) = decided {
-                let call = network_call(&call_id, &record.request);
+                let call = network_call(&call_id, &record.request["arguments"]);
                 let _ = agent
                     .append(decided_body(&call, &record, "proxy", None))
                     .await;
@@ -158,6 +158,38 @@ impl Agent {
         if let Err(e) = self.append(EventBody::NetworkConnection(connection)).await {
             tracing::warn!(agent = %self.id, error = %e, "cannot record a network connection");
         }
+    }
+
+    /// Cancels the network approvals a previous host process left pending
+    /// (their connections died with it; nobody waits for them), recording
+    /// `approval.decided` for each. Called when the agent is loaded.
+    pub async fn cancel_stale_network_approvals(&self) -> Result<usize, AgentError> {
+        let store = &self.deps.store;
+        let mut cancelled = 0;
+        for stale in store.pending_approvals(Some(&self.id)).await? {
+            if stale.tool != network::TOOL {
+                continue;
+            }
+            let reason = "the host restarted: the connection that asked is gone";
+            if let Some(record) = store
+                .decide_approval(
+                    &self.id,
+                    &stale.call_id,
+                    ApprovalStatus::Cancelled,
+                    "restart",
+                    Some(reason),
+                    None,
+                    Utc::now(),
+                )
+                .await?
+            {
+                let call = network_call(&record.call_id, &record.request["arguments"]);
+                self.append(decided_body(&call, &record, "restart", None))
+                    .await?;
+                cancelled += 1;
+            }
+        }
+        Ok(cancelled)
     }
 
     /// Asks a human whether the agent may reach `host:port`, and waits.
