@@ -25,20 +25,10 @@
 //! loopback, private, link-local or metadata address: only an allow-list
 //! entry naming the address literally does.
 
+pub use super::rules::NETWORK_TOOL as TOOL;
+pub use super::rules::authority;
 use super::rules::{Rule, escape};
 use super::{Action, Policy, Subject};
-
-/// The tool name of network rules and approvals.
-pub const TOOL: &str = "network";
-
-/// `host:port`, with an IPv6 literal in brackets.
-pub fn authority(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
 
 /// The rule that allows (or denies) exactly `host:port`.
 pub fn exact_rule(action: Action, host: &str, port: u16) -> String {

@@ -136,6 +136,19 @@ impl Glob {
     }
 }
 
+/// The tool name of network rules (see [`super::network`]).
+pub const NETWORK_TOOL: &str = "network";
+
+/// `host:port`, with an IPv6 literal in brackets (how network rules and
+/// approvals write a connection's target).
+pub fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Escapes `*`, `?` and `\` so that the glob matches `text` literally.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -274,13 +287,13 @@ impl Rule {
     /// pattern matches `host:port` or `host` alone; `host=GLOB` and
     /// `port=GLOB` match one of them.
     pub fn matches_connection(&self, host: &str, port: u16) -> bool {
-        if self.tool.as_str() != super::network::TOOL {
+        if self.tool.as_str() != NETWORK_TOOL {
             return false;
         }
         match &self.arg {
             None => true,
             Some(ArgPattern::Main(glob)) => {
-                glob.matches(host) || glob.matches(&super::network::authority(host, port))
+                glob.matches(host) || glob.matches(&authority(host, port))
             }
             Some(ArgPattern::Key(key, glob)) => match key.as_str() {
                 "host" => glob.matches(host),
