@@ -13,6 +13,13 @@
 //!   `/usr`. Medium, ask: `git push`, `reset --hard`, `clean -f`,
 //!   publishing, containers, package installs, other recursive deletes,
 //!   reading secret files, POSTs. A line that does not parse asks (medium).
+//!   Code handed to an interpreter (`python -c`, `perl -e`, `ruby -e`,
+//!   `node -e`, `php -r`, a here-document or pipe into one, a script
+//!   written and run in the same line) is read by [`code`] for the same
+//!   dangers; variables set earlier in the line are put into the commands
+//!   that use them, and relative paths are read from the directory an
+//!   earlier `cd` moved to. Deleting build output in the workspace
+//!   (`build/`, `node_modules`…) is low.
 //! - **file tools** ([`files`]): writes under `/etc` or `/usr` are denied,
 //!   writes of secret files and reads of them ask.
 //! - **the git tool** (`git`/`git_operation` with `operation` and `args`):
@@ -22,6 +29,7 @@
 //! The rules are [`assess`], a pure function; `tests/corpus.toml` holds the
 //! cases (dangerous commands and their harmless look-alikes) it is held to.
 
+pub mod code;
 pub mod files;
 pub mod flow;
 pub mod paths;
