@@ -81,16 +81,18 @@ fn assess_text(src: &str, decode_depth: u32, cwd: Option<&str>) -> Assessment {
                     None => command_rules(c, decode_depth, &mut worst),
                 },
             }
-            worst.add(unknown_code_rule(c, &state));
-            worst.add(interpreter_rule(c, src, decode_depth, state.cwd()).map(
-                |a| match &state.cwd {
+            // What the command really runs, wrappers (`sudo`, `env`…) stripped.
+            let u = c.unwrapped();
+            worst.add(unknown_code_rule(c, &u, &state));
+            worst.add(
+                interpreter_rule(c, &u, src, decode_depth, state.cwd()).map(|a| match &state.cwd {
                     Some((_, dir)) => {
                         Assessment::new(a.level, a.action, format!("{}, after cd {dir}", a.reason))
                     }
                     None => a,
-                },
-            ));
-            worst.add(scripts.see(c, src, decode_depth, state.cwd()));
+                }),
+            );
+            worst.add(scripts.see(c, &u, src, decode_depth, state.cwd()));
             state.after(c, p.commands.len());
         }
     }
@@ -311,8 +313,7 @@ impl State {
 
 /// Code run from a variable whose value the line does not show: `eval
 /// "$X"`, `bash -c "$X"`, `python -c "$X"` (asks: it was not checked).
-fn unknown_code_rule(c: &Command, state: &State) -> Option<Assessment> {
-    let u = c.unwrapped();
+fn unknown_code_rule(c: &Command, u: &Command, state: &State) -> Option<Assessment> {
     let prog = u.program()?;
     let args = u.args();
     let code: Vec<&str> = if prog == "eval" {
@@ -417,11 +418,11 @@ fn interpreter_code_args<'a>(prog: &str, args: &'a [String]) -> Vec<(&'a str, &'
 /// rules.
 fn interpreter_rule(
     c: &Command,
+    u: &Command,
     src: &str,
     decode_depth: u32,
     cwd: Option<&str>,
 ) -> Option<Assessment> {
-    let u = c.unwrapped();
     let prog = u.program()?;
     let lang = Lang::of_program(prog)?;
     let args = u.args();
@@ -429,7 +430,7 @@ fn interpreter_rule(
     let (code, label) = if let Some((opt, _)) = inline.first() {
         let code: Vec<&str> = inline.iter().map(|(_, code)| *code).collect();
         (code.join("\n"), format!("{prog} {opt}"))
-    } else if reads_code_from_stdin(&u) {
+    } else if reads_code_from_stdin(u) {
         let here_string = c
             .redirects
             .iter()
@@ -1798,12 +1799,13 @@ impl Scripts {
     fn see(
         &mut self,
         c: &Command,
+        u: &Command,
         src: &str,
         decode_depth: u32,
         cwd: Option<&str>,
     ) -> Option<Assessment> {
         self.record(c, src, cwd);
-        let (path, runner) = script_run_by(&c.unwrapped())?;
+        let (path, runner) = script_run_by(u)?;
         let abs = paths::normalize(&paths::resolve(cwd, &path));
         let (_, text) = self.files.iter().rev().find(|(p, _)| *p == abs)?;
         if decode_depth >= MAX_DECODE_DEPTH {
