@@ -103,6 +103,43 @@ impl Lang {
     }
 }
 
+/// The most tokens read in one piece of code, and the deepest bracket
+/// nesting; beyond them the code asks (medium) unread.
+const MAX_TOKENS: usize = 200_000;
+const MAX_NESTING: usize = 100;
+
+/// The most variables remembered (the oldest are forgotten), and the
+/// longest string built by putting them into others.
+const MAX_VARS: usize = 256;
+const MAX_STRING: usize = 64 * 1024;
+
+/// For each token that opens a bracket, the index of the token that closes
+/// it (unclosed: the end); `None` past [`MAX_TOKENS`] or [`MAX_NESTING`].
+fn brackets(toks: &[Tok]) -> Option<Vec<usize>> {
+    if toks.len() > MAX_TOKENS {
+        return None;
+    }
+    let mut closers = vec![toks.len(); toks.len()];
+    let mut open: Vec<usize> = Vec::new();
+    for (k, t) in toks.iter().enumerate() {
+        match t.kind {
+            Kind::Punct('(' | '[' | '{') => {
+                open.push(k);
+                if open.len() > MAX_NESTING {
+                    return None;
+                }
+            }
+            Kind::Punct(')' | ']' | '}') => {
+                if let Some(o) = open.pop() {
+                    closers[o] = k;
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(closers)
+}
+
 /// How many levels of code inside code (`exec('…')`, `os.system('python
 /// -c …')`) are read.
 const MAX_DEPTH: u32 = 4;
@@ -122,10 +159,18 @@ pub fn assess(
     if depth >= MAX_DEPTH {
         return None;
     }
+    let toks = lex::tokens(code, lang);
+    let Some(closers) = brackets(&toks) else {
+        return Some(Assessment::ask(
+            Level::Medium,
+            format!("{label}: the code is too long or nested too deeply to be checked"),
+        ));
+    };
     let mut a = Analyzer {
         lang,
         src: code,
-        toks: lex::tokens(code, lang),
+        toks,
+        closers,
         vars: Vec::new(),
         cwd,
         depth,
@@ -330,6 +375,8 @@ struct Analyzer<'a> {
     lang: Lang,
     src: &'a str,
     toks: Vec<Tok>,
+    /// For each opening bracket token, the index of its closing one.
+    closers: Vec<usize>,
     vars: Vec<(String, Val)>,
     cwd: Option<&'a str>,
     depth: u32,
@@ -421,6 +468,9 @@ impl Analyzer<'_> {
             .map_or(self.toks.len(), |p| i + 2 + p);
         let value = self.eval(i + 2, end);
         self.vars.retain(|(n, _)| *n != name);
+        if self.vars.len() >= MAX_VARS {
+            self.vars.remove(0);
+        }
         self.vars.push((name, value));
     }
 
@@ -470,29 +520,21 @@ impl Analyzer<'_> {
             };
             for f in forms {
                 if out.contains(&f) {
-                    out = out.replace(&f, v);
+                    let grown = out.replace(&f, v);
+                    if grown.len() > MAX_STRING {
+                        return out;
+                    }
+                    out = grown;
                 }
             }
         }
         out
     }
 
-    /// The index of the token closing the bracket opened at `open`.
+    /// The index of the token closing the bracket opened at `open` (the
+    /// end when it is never closed).
     fn closing(&self, open: usize) -> usize {
-        let mut nest = 0;
-        for (k, t) in self.toks.iter().enumerate().skip(open) {
-            match t.kind {
-                Kind::Punct('(' | '[' | '{') => nest += 1,
-                Kind::Punct(')' | ']' | '}') => {
-                    nest -= 1;
-                    if nest == 0 {
-                        return k;
-                    }
-                }
-                _ => {}
-            }
-        }
-        self.toks.len()
+        self.closers.get(open).copied().unwrap_or(self.toks.len())
     }
 
     /// The argument ranges between `from` and `to` (exclusive), split at
@@ -1526,6 +1568,29 @@ mod tests {
         ] {
             assert_eq!(judge(lang, code), None, "{lang:?} {code}");
         }
+    }
+
+    #[test]
+    fn odd_code_never_panics_and_is_quick() {
+        let started = std::time::Instant::now();
+        let alphabet: Vec<char> =
+            "os.system('rm -rf /')`$%@{}[]()\"\\#;\n=+./:->qxé€ env HOME fs.rmSync r'f\"q{"
+                .chars()
+                .collect();
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        for n in 0..4000 {
+            let mut code = String::new();
+            for _ in 0..(state % 64) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                code.push(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            let _ = assess(Lang::ALL[n % 5], &code, "t", Some("/tmp"), 0);
+        }
+        let big = "x = 'a' + 'b'\n".repeat(20_000);
+        assert_eq!(judge(Lang::Python, &big), None);
+        assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
     }
 
     #[test]

@@ -108,13 +108,22 @@ struct State {
     /// the `cd` argument that led there.
     cwd: Option<(String, String)>,
     vars: Vec<(String, String)>,
+    /// Bytes of command text made by putting variables in, so far.
+    expanded: std::cell::Cell<usize>,
 }
+
+/// The most variables remembered in a line (the oldest are forgotten), and
+/// the most text made by putting them into commands (beyond it, commands
+/// are judged as written).
+const MAX_VARS: usize = 256;
+const MAX_EXPANDED: usize = 1 << 20;
 
 impl State {
     fn new(cwd: Option<&str>) -> State {
         State {
             cwd: cwd.map(|d| (paths::normalize(d), d.to_string())),
             vars: Vec::new(),
+            expanded: std::cell::Cell::new(0),
         }
     }
 
@@ -172,8 +181,16 @@ impl State {
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return;
         }
-        let value = self.expand(value).unwrap_or_else(|| value.to_string());
+        // A value that grows past 64 KiB (`A=$A$A` again and again) is kept
+        // as written.
+        let value = self
+            .expand(value)
+            .filter(|v| v.len() <= 64 * 1024)
+            .unwrap_or_else(|| value.to_string());
         self.vars.retain(|(n, _)| n != name);
+        if self.vars.len() >= MAX_VARS {
+            self.vars.remove(0);
+        }
         self.vars.push((name.to_string(), value));
     }
 
@@ -224,6 +241,11 @@ impl State {
             return None;
         }
         let text = self.expand(&c.text)?;
+        let spent = self.expanded.get() + text.len();
+        if spent > MAX_EXPANDED {
+            return None;
+        }
+        self.expanded.set(spent);
         shell::parse(&text).ok()?;
         let inner = assess_text(&text, decode_depth + 1, self.cwd());
         let used: Vec<String> = self
@@ -2055,6 +2077,28 @@ mod tests {
             a.reason
         );
         assert_eq!(assess_command_line("ls").reason, "no risky command found");
+    }
+
+    #[test]
+    fn code_variables_and_nesting_are_bounded() {
+        let started = std::time::Instant::now();
+        let deep = format!("python3 -c \"{}\"", "f(".repeat(50_000));
+        assert_eq!(assess_command_line(&deep).level, Level::Medium);
+        let wide = format!("python3 -c \"{}\"", "f(x).g(1, [2]); ".repeat(10_000));
+        assert_eq!(assess_command_line(&wide).level, Level::Low);
+        let doubling = format!("A=x; {} rm -rf $A", "A=$A$A; ".repeat(40));
+        assert_eq!(assess_command_line(&doubling).level, Level::Medium);
+        let big_var = format!("C='{}'; {}", "y".repeat(100_000), "$C; ".repeat(2_000));
+        let _ = assess_command_line(&big_var);
+        let many = (0..3000)
+            .map(|i| format!("V{i}=$V{i}x; echo $V{i}; "))
+            .collect::<String>();
+        let _ = assess_command_line(&many);
+        let perl: String = (0..3000)
+            .map(|i| format!("my $v{i} = \"$v{i}a\"; "))
+            .collect();
+        let _ = assess_command_line(&format!("perl -e '{perl}'"));
+        assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
     }
 
     #[test]
