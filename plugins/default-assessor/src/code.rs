@@ -109,9 +109,13 @@ const MAX_TOKENS: usize = 200_000;
 const MAX_NESTING: usize = 100;
 
 /// The most variables remembered (the oldest are forgotten), and the
-/// longest string built by putting them into others.
+/// longest string built from others.
 const MAX_VARS: usize = 256;
 const MAX_STRING: usize = 64 * 1024;
+
+/// The most bytes of values (strings, lists) built for one piece of code;
+/// past it, values stay unknown.
+const MAX_BUILT: usize = 1 << 20;
 
 /// For each token that opens a bracket, the index of the token that closes
 /// it (unclosed: the end); `None` past [`MAX_TOKENS`] or [`MAX_NESTING`].
@@ -171,6 +175,7 @@ pub fn assess(
         src: code,
         toks,
         closers,
+        built: std::cell::Cell::new(0),
         vars: Vec::new(),
         cwd,
         depth,
@@ -377,6 +382,8 @@ struct Analyzer<'a> {
     toks: Vec<Tok>,
     /// For each opening bracket token, the index of its closing one.
     closers: Vec<usize>,
+    /// Bytes of values built so far (see [`MAX_BUILT`]).
+    built: std::cell::Cell<usize>,
     vars: Vec<(String, Val)>,
     cwd: Option<&'a str>,
     depth: u32,
@@ -512,6 +519,9 @@ impl Analyzer<'_> {
         for (name, val) in self.vars.iter().rev() {
             let Some(v) = val.as_str() else { continue };
             let bare = name.trim_start_matches(['$', '@']);
+            if bare.is_empty() || !out.contains(bare) {
+                continue;
+            }
             let forms: Vec<String> = match self.lang {
                 Lang::Perl | Lang::Php => vec![format!("${{{bare}}}"), format!("${bare}")],
                 Lang::Ruby => vec![format!("#{{{bare}}}")],
@@ -521,7 +531,7 @@ impl Analyzer<'_> {
             for f in forms {
                 if out.contains(&f) {
                     let grown = out.replace(&f, v);
-                    if grown.len() > MAX_STRING {
+                    if !self.spend(grown.len()) {
                         return out;
                     }
                     out = grown;
@@ -592,26 +602,39 @@ impl Analyzer<'_> {
             return Val::Unknown;
         }
         if parts.iter().all(|(_, v)| matches!(v, Val::List(_))) {
-            return Val::List(
-                parts
-                    .into_iter()
-                    .flat_map(|(_, v)| match v {
-                        Val::List(items) => items,
-                        _ => Vec::new(),
-                    })
-                    .collect(),
-            );
+            let items: Vec<Val> = parts
+                .into_iter()
+                .flat_map(|(_, v)| match v {
+                    Val::List(items) => items,
+                    _ => Vec::new(),
+                })
+                .collect();
+            if !self.spend(items.len() * 16) {
+                return Val::Unknown;
+            }
+            return Val::List(items);
         }
         let mut out = String::new();
         for (op, v) in parts {
-            let s = v.as_str().unwrap_or("$_").to_string();
+            let s = v.as_str().unwrap_or("$_");
             if op == '/' {
-                out = join(&out, &s);
+                out = join(&out, s);
             } else {
-                out.push_str(&s);
+                out.push_str(s);
             }
         }
+        if !self.spend(out.len()) {
+            return Val::Unknown;
+        }
         Val::Str(out)
+    }
+
+    /// Count `bytes` of values built against the budget; false (and the
+    /// value stays unknown) when it is spent or the value is too long.
+    fn spend(&self, bytes: usize) -> bool {
+        let total = self.built.get().saturating_add(bytes);
+        self.built.set(total);
+        bytes <= MAX_STRING && total <= MAX_BUILT
     }
 
     /// One operand: a literal, a list, a variable, a known call.

@@ -2094,10 +2094,19 @@ mod tests {
             .map(|i| format!("V{i}=$V{i}x; echo $V{i}; "))
             .collect::<String>();
         let _ = assess_command_line(&many);
-        let perl: String = (0..3000)
-            .map(|i| format!("my $v{i} = \"$v{i}a\"; "))
-            .collect();
-        let _ = assess_command_line(&format!("perl -e '{perl}'"));
+        for perl in [
+            (0..3000)
+                .map(|i| format!("my $v{i} = \"$v{i}a\"; "))
+                .collect::<String>(),
+            (1..3000)
+                .map(|i| format!("my $v{i} = \"${{v{}}}a\"; ", i - 1))
+                .collect(),
+            format!("my $a = 'x'; {}", "$a = $a . $a; ".repeat(60)),
+        ] {
+            let _ = assess_command_line(&format!("perl -e '{perl}'"));
+        }
+        let python = format!("a = ['x']\n{}", "a = a + a\n".repeat(60));
+        let _ = assess_command_line(&format!("python3 -c \"{python}\""));
         assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
     }
 
