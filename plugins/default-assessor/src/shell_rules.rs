@@ -184,7 +184,7 @@ impl State {
         // A value that grows past 64 KiB (`A=$A$A` again and again) is kept
         // as written.
         let value = self
-            .expand(value)
+            .expand(value, false)
             .filter(|v| v.len() <= 64 * 1024)
             .unwrap_or_else(|| value.to_string());
         self.vars.retain(|(n, _)| n != name);
@@ -194,9 +194,9 @@ impl State {
         self.vars.push((name.to_string(), value));
     }
 
-    /// `text` with the known variables put in (`$C`, `${C}`); `None` when
-    /// it uses none.
-    fn expand(&self, text: &str) -> Option<String> {
+    /// `text` with the known variables put in (`$C`, `${C}`), escaped for
+    /// double quotes when `escape`; `None` when it uses none.
+    fn expand(&self, text: &str, escape: bool) -> Option<String> {
         if !text.contains('$') || self.vars.is_empty() {
             return None;
         }
@@ -220,7 +220,16 @@ impl State {
             };
             match self.vars.iter().find(|(n, _)| n == name) {
                 Some((_, value)) if !name.is_empty() => {
-                    out.push_str(value);
+                    if escape {
+                        for ch in value.chars() {
+                            if matches!(ch, '"' | '\\' | '$' | '`') {
+                                out.push('\\');
+                            }
+                            out.push(ch);
+                        }
+                    } else {
+                        out.push_str(value);
+                    }
                     used = true;
                     rest = &after[len..];
                 }
@@ -240,13 +249,29 @@ impl State {
         if c.words.is_empty() || decode_depth >= MAX_DECODE_DEPTH {
             return None;
         }
-        let text = self.expand(&c.text)?;
-        let spent = self.expanded.get() + text.len();
+        let text = self.expand(&c.text, false)?;
+        let spent = self.expanded.get() + 2 * text.len();
         if spent > MAX_EXPANDED {
             return None;
         }
         self.expanded.set(spent);
-        shell::parse(&text).ok()?;
+        // A value put in as it is may break the command's quoting (`"$C"`
+        // with a `"` in C): then escaped, as inside double quotes.
+        let text = if shell::parse(&text).is_ok() {
+            text
+        } else {
+            match self.expand(&c.text, true) {
+                Some(t) if shell::parse(&t).is_ok() => t,
+                _ => {
+                    return Some(medium(
+                        "with the variables set earlier put in, the command does not parse, \
+                         so it was not checked"
+                            .into(),
+                        c,
+                    ));
+                }
+            }
+        };
         let inner = assess_text(&text, decode_depth + 1, self.cwd());
         let used: Vec<String> = self
             .vars
