@@ -24,8 +24,13 @@
 //!   a secret file read alone asks (medium), as `cat ~/.ssh/id_rsa` does.
 //!
 //! Code passed to `exec`/`eval` as a literal is judged as code of the same
-//! language. It is a reading, not an interpreter: names bound at run time
-//! and code built by loops stay unknown.
+//! language; decoded text (`base64.b64decode`, `bytes.fromhex`, `atob`,
+//! `Base64.decode64`, `base64_decode`…) run as code or as a command is high,
+//! and is judged too when the encoded text is a literal. Modules under other
+//! names are followed (`import os as o`, `from shutil import rmtree`,
+//! `__import__('os')`, `const cp = require('child_process')`). It is a
+//! reading, not an interpreter: names bound at run time and code built by
+//! loops stay unknown.
 
 pub mod lex;
 
@@ -177,6 +182,7 @@ pub fn assess(
         closers,
         built: std::cell::Cell::new(0),
         vars: Vec::new(),
+        aliases: Vec::new(),
         cwd,
         depth,
         child_process: code.contains("child_process"),
@@ -385,6 +391,10 @@ struct Analyzer<'a> {
     /// Bytes of values built so far (see [`MAX_BUILT`]).
     built: std::cell::Cell<usize>,
     vars: Vec<(String, Val)>,
+    /// Names bound to modules: `import os as o` (o → os), `from shutil
+    /// import rmtree` (rmtree → shutil.rmtree), `const cp =
+    /// require('child_process')` (cp → child_process).
+    aliases: Vec<(String, String)>,
     cwd: Option<&'a str>,
     depth: u32,
     /// The code loads `child_process` (Node's `exec` is a shell command).
@@ -423,6 +433,7 @@ impl Analyzer<'_> {
     }
 
     fn run(&mut self) {
+        self.imports();
         let mut statement_start = true;
         let mut i = 0;
         while i < self.toks.len() {
@@ -473,12 +484,108 @@ impl Analyzer<'_> {
             .iter()
             .position(|t| t.kind == Kind::End)
             .map_or(self.toks.len(), |p| i + 2 + p);
+        if let Some(module) = self.module_of(i + 2, end)
+            && self.aliases.len() < MAX_VARS
+        {
+            self.aliases.push((name.clone(), module));
+        }
         let value = self.eval(i + 2, end);
         self.vars.retain(|(n, _)| *n != name);
         if self.vars.len() >= MAX_VARS {
             self.vars.remove(0);
         }
         self.vars.push((name, value));
+    }
+
+    /// The module loaded when the tokens `from..to` are exactly one call
+    /// `require('fs')`, `__import__('os')` or `importlib.import_module('os')`.
+    fn module_of(&self, from: usize, to: usize) -> Option<String> {
+        let Kind::Ident(f) = &self.toks.get(from)?.kind else {
+            return None;
+        };
+        if !matches!(
+            f.as_str(),
+            "require" | "__import__" | "importlib.import_module" | "import_module"
+        ) || self.toks.get(from + 1)?.kind != Kind::Punct('(')
+        {
+            return None;
+        }
+        let Kind::Str(m) = &self.toks.get(from + 2)?.kind else {
+            return None;
+        };
+        (self.closing(from + 1) + 1 == to).then(|| m.trim_start_matches("node:").to_string())
+    }
+
+    /// Python's imports that bind names: `import a.b as c`, `from a import
+    /// b as c, d`.
+    fn imports(&mut self) {
+        if self.lang != Lang::Python {
+            return;
+        }
+        let ident = |k: usize| match self.toks.get(k).map(|t| &t.kind) {
+            Some(Kind::Ident(n)) => Some(n.clone()),
+            _ => None,
+        };
+        let mut found: Vec<(String, String)> = Vec::new();
+        for k in 0..self.toks.len() {
+            let Some(word) = ident(k) else { continue };
+            let (module, mut j) = match word.as_str() {
+                "from" => match (ident(k + 1), ident(k + 2).as_deref()) {
+                    (Some(m), Some("import")) => (Some(m), k + 3),
+                    _ => continue,
+                },
+                "import" if k == 0 || self.toks[k - 1].kind == Kind::End => (None, k + 1),
+                _ => continue,
+            };
+            if self.toks.get(j).map(|t| &t.kind) == Some(&Kind::Punct('(')) {
+                j += 1;
+            }
+            while let Some(name) = ident(j) {
+                let alias = if ident(j + 1).as_deref() == Some("as") {
+                    j += 2;
+                    ident(j).unwrap_or_else(|| name.clone())
+                } else {
+                    name.clone()
+                };
+                let target = match &module {
+                    Some(m) => format!("{m}.{name}"),
+                    None => name,
+                };
+                if alias != target && found.len() < MAX_VARS {
+                    found.push((alias, target));
+                }
+                j += 1;
+                if self.toks.get(j).map(|t| &t.kind) != Some(&Kind::Punct(',')) {
+                    break;
+                }
+                j += 1;
+            }
+        }
+        self.aliases.extend(found);
+    }
+
+    /// `name` (called at token `i`) with a module alias or a loaded
+    /// module put in front: `o.system` → `os.system`, `rmtree` →
+    /// `shutil.rmtree`, `__import__('os').system` → `os.system`.
+    fn qualified(&self, i: usize, name: &str) -> String {
+        if name.starts_with('.') {
+            // The call this method is on: `require('fs')`, `__import__('os')`.
+            let start = self.call_start(i, name);
+            if start < i
+                && let Some(module) = self.module_of(start, i)
+            {
+                return format!("{module}{name}");
+            }
+            return name.to_string();
+        }
+        let (head, rest) = match name.find('.') {
+            Some(d) => (&name[..d], &name[d..]),
+            None => (name, ""),
+        };
+        match self.aliases.iter().rev().find(|(a, _)| a == head) {
+            Some((_, target)) => format!("{target}{rest}"),
+            None => name.to_string(),
+        }
     }
 
     fn var(&self, name: &str) -> Option<&Val> {
@@ -878,6 +985,8 @@ impl Analyzer<'_> {
             }
         };
         let shown = self.text(self.call_start(i, name), end);
+        let qualified = self.qualified(i, name);
+        let name = qualified.as_str();
         let vals: Vec<Val> = args.iter().map(|&(a, b)| self.eval(a, b)).collect();
         self.network_use(name, &vals, &shown);
         let sink = self.sink(name);
@@ -891,6 +1000,18 @@ impl Analyzer<'_> {
             }
         }
         let Some(sink) = sink else { return };
+        // Decoded text run as code or as a command.
+        let runs = match sink {
+            Sink::Code => Some((0, false)),
+            Sink::Shell { arg } | Sink::Program { arg } => Some((arg, true)),
+            _ => None,
+        };
+        if let Some((arg, shell)) = runs
+            && let Some((how, text)) = args.get(arg).and_then(|&r| self.decoded(r))
+        {
+            self.run_decoded(how, text.as_deref(), shell, &shown);
+            return;
+        }
         match sink {
             Sink::Shell { arg } => {
                 // Perl's and Ruby's `system(LIST)` run an argument vector.
@@ -1038,6 +1159,80 @@ impl Analyzer<'_> {
         match k.checked_sub(1).map(|p| &self.toks[p].kind) {
             Some(Kind::Ident(_)) => k - 1,
             _ => i,
+        }
+    }
+
+    /// A decoding in the argument `range` (`base64.b64decode('…')`,
+    /// `bytes.fromhex('…')`, `atob('…')`, `Base64.decode64`,
+    /// `base64_decode`…): its kind, and the decoded text when the encoded
+    /// one is a literal.
+    fn decoded(&self, (from, to): (usize, usize)) -> Option<(&'static str, Option<String>)> {
+        let to = to.min(self.toks.len());
+        for k in from..to {
+            let Kind::Ident(n) = &self.toks[k].kind else {
+                continue;
+            };
+            let last = segments(n).last().copied().unwrap_or("");
+            let how = match last {
+                "b64decode" | "standard_b64decode" | "urlsafe_b64decode" | "decodebytes"
+                | "decodestring" | "atob" | "decode64" | "decode_base64" | "base64_decode"
+                | "strict_decode64" | "urlsafe_decode64" => "base64",
+                "fromhex" | "unhexlify" | "hex2bin" | "a2b_hex" => "hex",
+                "b32decode" | "b85decode" | "a85decode" | "str_rot13" | "gzinflate"
+                | "gzuncompress" | "gzdecode" | "decompress" | "inflateSync" | "gunzipSync" => {
+                    "encoded"
+                }
+                "from" if n.ends_with("Buffer.from") => {
+                    let b64 = self.toks[k..to]
+                        .iter()
+                        .any(|t| matches!(&t.kind, Kind::Str(s) if s == "base64"));
+                    if b64 { "base64" } else { continue }
+                }
+                _ => continue,
+            };
+            let literal = self.toks[k + 1..to].iter().find_map(|t| match &t.kind {
+                Kind::Str(s) if s != "base64" => Some(s.clone()),
+                _ => None,
+            });
+            let text = literal.and_then(|l| match how {
+                "base64" => crate::flow::base64_decode(&l),
+                "hex" => crate::flow::hex_decode(&l),
+                _ => None,
+            });
+            return Some((how, text));
+        }
+        None
+    }
+
+    /// Decoded text run as code (`shell`: by a shell): high, and what the
+    /// text itself does when it is known.
+    fn run_decoded(&mut self, how: &str, text: Option<&str>, shell: bool, shown: &str) {
+        let runner = if shell {
+            "a shell"
+        } else {
+            lang_name(self.lang)
+        };
+        self.add(
+            Level::High,
+            Action::Ask,
+            format!("runs {how}-decoded text as {runner} code ({shown})"),
+        );
+        let Some(text) = text else { return };
+        let inner = if shell {
+            Some(shell_rules::assess_nested(text, self.depth + 1, self.cwd))
+        } else {
+            let label = format!("{how}-decoded {}", lang_name(self.lang));
+            assess(self.lang, text, &label, self.cwd, self.depth + 1)
+        };
+        if let Some(inner) = inner
+            && (inner.level > Level::Low || inner.action != Action::Allow)
+        {
+            let reason = if shell {
+                format!("{}, decoded from {how} and run by {shown}", inner.reason)
+            } else {
+                format!("{} ({shown})", inner.reason)
+            };
+            self.add(inner.level, inner.action, reason);
         }
     }
 
