@@ -2105,6 +2105,38 @@ mod tests {
     }
 
     #[test]
+    fn interpreter_code_is_found_among_options() {
+        let code = |prog: &str, a: &[&str]| -> Vec<(String, String)> {
+            interpreter_code_args(prog, &words(a))
+                .into_iter()
+                .map(|(o, c)| (o.to_string(), c.to_string()))
+                .collect()
+        };
+        let pair = |o: &str, c: &str| (o.to_string(), c.to_string());
+        assert_eq!(code("python3", &["-u", "-c", "X"]), [pair("-c", "X")]);
+        assert_eq!(
+            code("python3", &["-W", "ignore", "-c", "X"]),
+            [pair("-c", "X")]
+        );
+        assert!(code("python3", &["-m", "pytest", "-c", "x.ini"]).is_empty());
+        assert!(code("python3", &["script.py", "-c", "X"]).is_empty());
+        assert_eq!(
+            code("perl", &["-MFile::Path", "-e", "A", "-E", "B"]),
+            [pair("-e", "A"), pair("-E", "B")]
+        );
+        assert_eq!(code("perl", &["-lne", "X", "f"]), [pair("-lne", "X")]);
+        assert_eq!(code("ruby", &["-rjson", "-e", "X"]), [pair("-e", "X")]);
+        assert_eq!(code("node", &["--eval=X"]), [pair("--eval", "X")]);
+        assert_eq!(code("node", &["-p", "X"]), [pair("-p", "X")]);
+        assert_eq!(code("php", &["-r", "X"]), [pair("-r", "X")]);
+        assert_eq!(
+            code("bash", &["-o", "pipefail", "-c", "X"]),
+            [pair("-c", "X")]
+        );
+        assert!(code("bash", &["script.sh"]).is_empty());
+    }
+
+    #[test]
     fn code_variables_and_nesting_are_bounded() {
         let started = std::time::Instant::now();
         let deep = format!("python3 -c \"{}\"", "f(".repeat(50_000));
