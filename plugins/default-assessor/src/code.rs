@@ -37,7 +37,7 @@ pub mod lex;
 use paddock_sdk::assessor::{Action, Assessment, Level};
 
 use crate::paths::{self, Reach};
-use crate::shell_rules::{self, show};
+use crate::show;
 use lex::{Kind, Tok};
 
 /// A language whose code the rules read.
@@ -153,17 +153,23 @@ fn brackets(toks: &[Tok]) -> Option<Vec<usize>> {
 /// -c …')`) are read.
 const MAX_DEPTH: u32 = 4;
 
+/// The shell rules, as code reads them: the verdict on a command line
+/// `depth` levels down, run in a directory (`None`: the workspace). Passed
+/// in by the shell rules, which call this module in turn.
+pub type ShellRules = fn(&str, u32, Option<&str>) -> Assessment;
+
 /// The verdict on `code` in `lang`, or `None` when it does nothing the
 /// rules see as risky. `label` says where the code came from (`python -c`,
 /// `the script x.py written and run here`); `cwd` is where relative paths
 /// are resolved (`None`: the workspace); `depth` counts the levels of
-/// nested code already read.
+/// nested code already read; shell commands in the code go to `shell`.
 pub fn assess(
     lang: Lang,
     code: &str,
     label: &str,
     cwd: Option<&str>,
     depth: u32,
+    shell: ShellRules,
 ) -> Option<Assessment> {
     if depth >= MAX_DEPTH {
         return None;
@@ -181,6 +187,7 @@ pub fn assess(
         toks,
         closers,
         built: std::cell::Cell::new(0),
+        shell,
         vars: Vec::new(),
         aliases: Vec::new(),
         cwd,
@@ -390,6 +397,8 @@ struct Analyzer<'a> {
     closers: Vec<usize>,
     /// Bytes of values built so far (see [`MAX_BUILT`]).
     built: std::cell::Cell<usize>,
+    /// The shell rules, for commands the code runs.
+    shell: ShellRules,
     vars: Vec<(String, Val)>,
     /// Names bound to modules: `import os as o` (o → os), `from shutil
     /// import rmtree` (rmtree → shutil.rmtree), `const cp =
@@ -1055,7 +1064,14 @@ impl Analyzer<'_> {
             Sink::Code => match vals.first() {
                 Some(Val::Str(code)) if !code.contains("$_") => {
                     let label = format!("{} passed to {}", lang_name(self.lang), show(name));
-                    if let Some(inner) = assess(self.lang, code, &label, self.cwd, self.depth + 1) {
+                    if let Some(inner) = assess(
+                        self.lang,
+                        code,
+                        &label,
+                        self.cwd,
+                        self.depth + 1,
+                        self.shell,
+                    ) {
                         self.add(
                             inner.level,
                             inner.action,
@@ -1219,10 +1235,17 @@ impl Analyzer<'_> {
         );
         let Some(text) = text else { return };
         let inner = if shell {
-            Some(shell_rules::assess_nested(text, self.depth + 1, self.cwd))
+            Some((self.shell)(text, self.depth + 1, self.cwd))
         } else {
             let label = format!("{how}-decoded {}", lang_name(self.lang));
-            assess(self.lang, text, &label, self.cwd, self.depth + 1)
+            assess(
+                self.lang,
+                text,
+                &label,
+                self.cwd,
+                self.depth + 1,
+                self.shell,
+            )
         };
         if let Some(inner) = inner
             && (inner.level > Level::Low || inner.action != Action::Allow)
@@ -1393,7 +1416,7 @@ impl Analyzer<'_> {
             }
             return;
         };
-        let inner = shell_rules::assess_nested(&line, self.depth + 1, self.cwd);
+        let inner = (self.shell)(&line, self.depth + 1, self.cwd);
         if inner.level > Level::Low || inner.action != Action::Allow {
             self.add(
                 inner.level,
@@ -1686,7 +1709,8 @@ mod tests {
     use super::*;
 
     fn judge(lang: Lang, code: &str) -> Option<(Level, Action, String)> {
-        assess(lang, code, "t", None, 0).map(|a| (a.level, a.action, a.reason))
+        assess(lang, code, "t", None, 0, crate::shell_rules::assess_nested)
+            .map(|a| (a.level, a.action, a.reason))
     }
 
     fn level(lang: Lang, code: &str) -> Level {
@@ -1804,7 +1828,14 @@ mod tests {
                 state ^= state << 17;
                 code.push(alphabet[(state % alphabet.len() as u64) as usize]);
             }
-            let _ = assess(Lang::ALL[n % 5], &code, "t", Some("/tmp"), 0);
+            let _ = assess(
+                Lang::ALL[n % 5],
+                &code,
+                "t",
+                Some("/tmp"),
+                0,
+                crate::shell_rules::assess_nested,
+            );
         }
         let big = "x = 'a' + 'b'\n".repeat(20_000);
         assert_eq!(judge(Lang::Python, &big), None);

@@ -54,6 +54,22 @@ pub fn assess(call: &ToolCall) -> Assessment {
 
 paddock_sdk::export_assessor!(assess);
 
+/// `text` for a message: whitespace collapsed, cut to 120 characters, in
+/// backquotes.
+pub fn show(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let cut: String = if one_line.chars().count() > 120 {
+        one_line
+            .chars()
+            .take(119)
+            .chain(std::iter::once('…'))
+            .collect()
+    } else {
+        one_line
+    };
+    format!("`{cut}`")
+}
+
 /// The command line of a shell-like call: a `command` string, or a
 /// `command` array of argument strings (quoted and joined).
 fn shell_command(call: &ToolCall) -> Option<String> {

@@ -9,6 +9,7 @@ use paddock_sdk::shell::{self, Command, Pipeline};
 use crate::code::{self, Lang};
 use crate::flow::{self, Flow};
 use crate::paths::{self, Reach};
+use crate::show;
 
 /// How many times decoded text (base64, hex…) is itself decoded and judged.
 const MAX_DECODE_DEPTH: u32 = 3;
@@ -494,23 +495,7 @@ fn interpreter_rule(
     } else {
         return None;
     };
-    code::assess(lang, &code, &label, cwd, decode_depth)
-}
-
-/// `text` for a message: whitespace collapsed, cut to 120 characters, in
-/// backquotes.
-pub fn show(text: &str) -> String {
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let cut: String = if one_line.chars().count() > 120 {
-        one_line
-            .chars()
-            .take(119)
-            .chain(std::iter::once('…'))
-            .collect()
-    } else {
-        one_line
-    };
-    format!("`{cut}`")
+    code::assess(lang, &code, &label, cwd, decode_depth, assess_nested)
 }
 
 /// A verdict on `cmd`: `what` was found, quoted with the command.
@@ -1719,6 +1704,7 @@ fn pipeline_rules(
                     &format!("{sink_prog} stdin ({shown})"),
                     cwd,
                     decode_depth,
+                    assess_nested,
                 ));
             }
             worst.add(code_flow_verdict(
@@ -1872,7 +1858,7 @@ impl Scripts {
         };
         let where_ = format!("the script {path} written and run here");
         if let Some(lang) = lang {
-            return code::assess(lang, text, &where_, cwd, decode_depth + 1);
+            return code::assess(lang, text, &where_, cwd, decode_depth + 1, assess_nested);
         }
         let inner = assess_text(text, decode_depth + 1, cwd);
         (inner.level > Level::Low || inner.action != Action::Allow).then(|| {
