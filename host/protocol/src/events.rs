@@ -285,6 +285,10 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         failover: Vec<SkippedTarget>,
     },
+    /// A connection through the agent's egress proxy (a sandbox whose
+    /// network is an allow-list), allowed or refused.
+    #[serde(rename = "network.connection")]
+    NetworkConnection(crate::network::NetworkConnection),
     /// Something went wrong.
     #[serde(rename = "error")]
     Error {
@@ -391,6 +395,7 @@ impl EventBody {
             EventBody::PolicyDecision { .. } => "policy.decision",
             EventBody::ApprovalRequested { .. } => "approval.requested",
             EventBody::ApprovalDecided { .. } => "approval.decided",
+            EventBody::NetworkConnection(_) => "network.connection",
             EventBody::Error { .. } => "error",
         }
     }

@@ -16,6 +16,9 @@
 //! - [`net`]: the network of a sandbox granted it — the outside world,
 //!   never the host's own services (bubblewrap: a network namespace per
 //!   sandbox behind slirp4netns; Docker: routes in the container).
+//! - [`egress`]: the proxy that is the only way out of a sandbox whose
+//!   network is an allow-list, and the gate ([`EgressGate`]) the policy
+//!   answers it through.
 //! - [`unsandboxed`]: `none`, only behind `--unsafe-no-sandbox`.
 //! - [`manager`]: picks the backend (`auto`), owns each agent's sandbox and
 //!   background jobs, and is the plugins' [`ExecBackend`](crate::exec::ExecBackend).
@@ -25,6 +28,7 @@ pub mod bwrap;
 pub mod cgroup;
 pub mod config;
 pub mod docker;
+pub mod egress;
 pub mod exec;
 pub mod manager;
 pub mod net;
@@ -35,9 +39,10 @@ pub mod unsandboxed;
 
 pub use cgroup::ResourceUsage;
 pub use config::{BackendChoice, SandboxConfig, SandboxLimits, SandboxMode};
+pub use egress::{EgressGate, EgressProxy, GateAnswer, proxy_env};
 pub use manager::{SandboxManager, SandboxUse};
 pub use output::{Capture, OutputChunk, OutputSink, StreamKind};
-pub use paddock_protocol::network::{HostPattern, Network};
+pub use paddock_protocol::network::{HostPattern, Network, NetworkConnection, NetworkVerdict};
 
 use crate::exec::BoxFuture;
 use std::path::PathBuf;
@@ -96,11 +101,12 @@ pub struct SandboxSpec {
     pub read_only: Vec<PathBuf>,
     /// Resource limits.
     pub limits: SandboxLimits,
-    /// The host path of the egress proxy's unix socket, when the sandbox
-    /// reaches the network only through it (an allow-list): the sandbox
-    /// then has no route out, the socket is at `/run/paddock/egress.sock`
-    /// inside, `paddock-sandboxd` bridges `127.0.0.1:3128` to it, and every
-    /// command gets the proxy variables.
+    /// The host path of the egress proxy's unix socket, for a sandbox
+    /// whose `network` is an allow-list (set by the manager, which starts
+    /// the proxy, before `Backend::create`; None otherwise). The backend
+    /// mounts it at [`egress::SANDBOX_SOCKET`], where the sandbox's command
+    /// server splices [`egress::SANDBOX_PROXY`] to it; the sandbox has no
+    /// other route out.
     pub egress: Option<std::path::PathBuf>,
 }
 

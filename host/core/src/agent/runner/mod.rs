@@ -14,11 +14,15 @@
 //! - `tools`: one tool call's path — resolve → policy → approval →
 //!   sandbox, plugin or MCP server → result — and its streamed output;
 //! - `approvals`: asking a human, waiting, applying the decision,
-//!   remembering it as a rule, and the audit trail.
+//!   remembering it as a rule, and the audit trail;
+//! - `network`: the agent's side of its sandbox's egress proxy — hosts not
+//!   on the allow-list judged by the network rules or asked about, and
+//!   every connection recorded.
 
 mod approvals;
 mod budgets;
 mod failover;
+mod network;
 mod tools;
 mod turn;
 
@@ -201,6 +205,8 @@ pub struct Agent {
     rules: Vec<Rule>,
     /// Woken when one of its approvals is decided.
     approvals: Notify,
+    /// Its network questions and answers (egress proxy).
+    network: network::NetworkAsks,
 }
 
 /// How a run ended.
@@ -324,12 +330,14 @@ impl Agent {
             live,
             rules,
             approvals: Notify::new(),
+            network: network::NetworkAsks::new(),
         })
     }
 
     /// Wakes the agent after one of its approvals was decided in the store.
     pub fn approval_decided(&self) {
         self.approvals.notify_one();
+        self.network.decided_somewhere();
     }
 
     /// Whom the policy judges its calls for.
