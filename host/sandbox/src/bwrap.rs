@@ -318,7 +318,7 @@ impl Jail<'_> {
         let proxy = match &self.server {
             Some(Server {
                 egress: Some(_), ..
-            }) => persistent::proxy_env(),
+            }) => crate::egress::proxy_env(),
             _ => Vec::new(),
         };
         let env = defaults

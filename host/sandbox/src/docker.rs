@@ -1573,7 +1573,7 @@ fn container_body(
     let mut env = vec!["HOME=/tmp".to_string()];
     if spec.egress.is_some() {
         env.extend(
-            persistent::proxy_env()
+            crate::egress::proxy_env()
                 .into_iter()
                 .map(|(k, v)| format!("{k}={v}")),
         );

@@ -33,23 +33,6 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a killed command has to report its exit.
 const KILL_GRACE: Duration = Duration::from_secs(10);
 
-/// The proxy variables every command of a sandbox that reaches the network
-/// through the egress proxy gets (the bridge listens on
-/// `127.0.0.1:3128`); the same list as the egress module's `proxy_env`.
-pub fn proxy_env() -> Vec<(String, String)> {
-    let url = format!("http://127.0.0.1:{EGRESS_PORT}");
-    [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "ALL_PROXY",
-    ]
-    .into_iter()
-    .map(|k| (k.to_string(), url.clone()))
-    .collect()
-}
-
 /// Finds `paddock-sandboxd`: `[sandbox] sandboxd_path`, else next to the
 /// running executable, else one directory up (a test binary in
 /// `target/debug/deps` finds `target/debug/paddock-sandboxd`).
@@ -510,16 +493,6 @@ mod tests {
                 .iter()
                 .any(|x| x == "--egress")
         );
-    }
-
-    #[test]
-    fn proxy_variables_point_at_the_bridge() {
-        let env = proxy_env();
-        assert!(
-            env.iter()
-                .any(|(k, v)| k == "HTTPS_PROXY" && v == "http://127.0.0.1:3128")
-        );
-        assert_eq!(env.len(), 5);
     }
 
     #[test]
