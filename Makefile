@@ -6,7 +6,7 @@ DATA_DIR ?= $(HOME)/.local/share/paddock
 # The data dir's paddock.toml when there is one, else the example.
 CONFIG ?= $(if $(wildcard $(DATA_DIR)/paddock.toml),$(DATA_DIR)/paddock.toml,paddock.example.toml)
 
-.PHONY: setup setup-test plugins dashboard openapi build run test lint unit-test bench clean FORCE
+.PHONY: setup setup-test plugins sandboxd dashboard openapi build run test lint unit-test bench clean FORCE
 
 # The dashboard's sources (src/api/schema.d.ts is generated from openapi.json):
 # dashboard/dist is rebuilt only when one of them is newer than the stamp.
@@ -29,6 +29,17 @@ setup-test:
 plugins: setup
 	./scripts/build-plugins.sh
 
+## Build the sandbox command server (paddock-sandboxd), statically linked so that it runs
+## in any container image, in a target dir of its own (its flags never invalidate the main
+## build), and install it next to the debug and release binaries, where Paddock finds it.
+SANDBOXD_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+sandboxd:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p paddock-sandboxd \
+		--features server --target $(SANDBOXD_TRIPLE) --target-dir $(TARGET_DIR)/sandboxd
+	@mkdir -p $(TARGET_DIR)/debug $(TARGET_DIR)/release
+	install -m 0755 $(TARGET_DIR)/sandboxd/$(SANDBOXD_TRIPLE)/release/paddock-sandboxd $(TARGET_DIR)/debug/
+	install -m 0755 $(TARGET_DIR)/sandboxd/$(SANDBOXD_TRIPLE)/release/paddock-sandboxd $(TARGET_DIR)/release/
+
 ## Build the web dashboard (dashboard/dist, embedded into release binaries) when its
 ## sources changed; dashboard/dist is rewritten only when the build's files differ.
 dashboard: $(DASHBOARD_STAMP)
@@ -43,7 +54,7 @@ openapi:
 	npm --prefix dashboard run gen
 
 ## Build everything: plugins, the dashboard and the release binary (target/release/paddock).
-build: plugins dashboard
+build: plugins sandboxd dashboard
 	$(CARGO) build --release -p paddock
 
 ## Set up, build, and start Paddock (API on 127.0.0.1:7700; Ctrl-C stops it).
@@ -60,7 +71,7 @@ lint: setup
 
 ## Set up and run every test: lint, unit tests (Rust and the dashboard's Vitest), end-to-end
 ## tests against the real binary (the dashboard's in Chromium; screenshots in target/dashboard-e2e).
-test: setup-test plugins dashboard lint
+test: setup-test plugins sandboxd dashboard lint
 	npm --prefix dashboard test
 	$(CARGO) test --workspace --no-fail-fast
 

@@ -228,13 +228,21 @@ fn bench_policy() {
     figures(&out, "target: full decision <", 2);
 }
 
-/// The three figure lines of a measured backend (`bwrap (no network)`).
+/// The three figure lines of a measured backend (`bwrap (no network)`),
+/// for both the per-command path and the persistent sandbox (measured in
+/// the same run).
 fn backend_figures(out: &str, heading: &str) {
+    for mode in ["per-command:", "persistent:"] {
+        mode_figures(out, heading, mode);
+    }
+}
+
+fn mode_figures(out: &str, heading: &str, mode: &str) {
     let lines: Vec<&str> = out.lines().collect();
     let at = lines
         .iter()
-        .position(|l| l.trim() == heading)
-        .unwrap_or_else(|| panic!("`{heading}` was not measured:\n{out}"));
+        .position(|l| l.trim().starts_with(&format!("{heading}, {mode}")))
+        .unwrap_or_else(|| panic!("`{heading}, {mode}` was not measured:\n{out}"));
     let block = lines[at + 1..]
         .iter()
         .take(3)
@@ -269,14 +277,21 @@ fn bench_sandbox_bwrap() {
         eprintln!("SKIPPED: {line}");
         Some(())
     };
-    if skipped("skipped bwrap:").is_some() {
+    if !out.contains("bwrap (no network)") && skipped("skipped bwrap (").is_some() {
         return;
     }
     backend_figures(&out, "bwrap (no network)");
     // An environment's start, uncached then cached.
     figures(&out, "bwrap environment start", 2);
-    if skipped("skipped bwrap with network:").is_none() {
-        backend_figures(&out, "bwrap (network granted)");
+    let network_skipped = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("skipped bwrap (") && l.contains("with network:"));
+    match network_skipped {
+        Some(line) if std::env::var_os("PADDOCK_TEST_REQUIRE_SANDBOX").is_some() => {
+            panic!("required but unavailable: {line}")
+        }
+        Some(line) => eprintln!("SKIPPED: {line}"),
+        None => backend_figures(&out, "bwrap (network granted)"),
     }
 }
 

@@ -23,6 +23,7 @@ mod capabilities;
 mod cost;
 mod dashboard;
 mod demo;
+mod egress;
 mod environments;
 mod file_tools;
 mod hardening;

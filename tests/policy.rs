@@ -647,12 +647,20 @@ async fn the_corpus_holds_through_the_compiled_default_assessor() {
         };
         let want_level = case["level"].as_str().unwrap();
         let want_action = case.get("action").and_then(|a| a.as_str());
-        if v["level"] != want_level || want_action.is_some_and(|a| v["action"] != a) {
+        let want_reason = case.get("reason").and_then(|r| r.as_str());
+        let reason = v["reason"].as_str().unwrap_or("");
+        if v["level"] != want_level
+            || want_action.is_some_and(|a| v["action"] != a)
+            || want_reason.is_some_and(|r| !reason.contains(r))
+        {
             failures.push(format!(
-                "{tool} {input}: got {} / {}, want {want_level} / {}",
+                "{tool} {input}: got {} / {} ({reason}), want {want_level} / {}{}",
                 v["level"],
                 v["action"],
-                want_action.unwrap_or("any")
+                want_action.unwrap_or("any"),
+                want_reason.map_or(String::new(), |r| format!(
+                    " with a reason containing {r:?}"
+                ))
             ));
         }
         assert_ne!(v["failed"], true, "{tool} {input}: {v}");

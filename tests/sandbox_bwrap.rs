@@ -75,6 +75,7 @@ impl Fixture {
                 read_only: Vec::new(),
                 limits,
                 environment: None,
+                egress: None,
             })
             .await
             .unwrap();
@@ -155,13 +156,13 @@ async fn all_gone(marker: &str) -> bool {
     false
 }
 
-/// Waits (generously) for a sandbox's cgroup to count no process (a
-/// process is counted until its parent has reaped it). True without
-/// cgroups.
+/// Waits (generously) for a sandbox's cgroup to count no process but the
+/// idle sandbox's own (a persistent jail's monitor and server; a process is
+/// counted until its parent has reaped it). True without cgroups.
 async fn cgroup_empties(sandbox: &BwrapSandbox) -> bool {
     for _ in 0..300 {
         match sandbox.usage() {
-            Some(u) if u.pids.is_some_and(|p| p > 0) => {}
+            Some(u) if u.pids.is_some_and(|p| p > sandbox.jail_pids()) => {}
             _ => return true,
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -228,8 +229,14 @@ async fn writes_outside_the_workspace_fail_and_tmp_is_private() {
     assert_eq!(o.exit_code, Some(0), "{o:?}");
     assert_eq!(o.stdout, "secret\n");
     assert!(!Path::new("/tmp").join(&name).exists());
-    // A fresh /tmp for every command.
+    // The sandbox's /tmp lives as long as it does (like a container's),
+    // and only there: another sandbox has its own.
     let o = f.run(&format!("cat /tmp/{name}")).await;
+    assert_eq!(o.stdout, "secret\n", "{o:?}");
+    let Some(other) = Fixture::new("writes-2", SandboxLimits::default(), false).await else {
+        return;
+    };
+    let o = other.run(&format!("cat /tmp/{name}")).await;
     assert_ne!(o.exit_code, Some(0), "{o:?}");
 }
 
@@ -418,6 +425,7 @@ async fn without_slirp4netns_the_network_is_refused() {
         read_only: Vec::new(),
         limits: SandboxLimits::default(),
         environment: None,
+        egress: None,
     };
     let err = match backend.create_sandbox(spec(true)).await {
         Ok(_) => panic!("a sandbox got the network without slirp4netns"),
@@ -576,6 +584,108 @@ async fn nothing_a_command_starts_outlives_it() {
     assert!(cgroup_empties(&f.sandbox).await, "{:?}", f.sandbox.usage());
 }
 
+/// A background job of the persistent sandbox survives the foreground
+/// commands that run after it (and their clean-up of what they leave), is
+/// seen and signalled by them (same agent), never by another agent's
+/// sandbox, and dies when its future is dropped.
+#[tokio::test]
+async fn background_jobs_survive_foreground_clean_up_and_stay_in_their_agent() {
+    let Some(f) = Fixture::new("jobs", SandboxLimits::default(), false).await else {
+        return;
+    };
+    let Some(other) = Fixture::new("jobs-other", SandboxLimits::default(), false).await else {
+        return;
+    };
+    let job_m = marker();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let sandbox = f.sandbox.clone();
+    let mut job = bash(&format!("sleep 1000.{job_m} & echo started; wait"));
+    job.background = true;
+    let job = tokio::spawn(async move { sandbox.exec(job, Some(tx)).await });
+    wait_for(&mut rx, "started").await;
+
+    // A foreground command's leftovers go; the job stays.
+    let left_m = marker();
+    let o = f
+        .run(&format!(
+            "sleep 1000.{left_m} & setsid sleep 1000.{left_m} & echo ok"
+        ))
+        .await;
+    assert_eq!(o.stdout, "ok\n", "{o:?}");
+    assert!(
+        all_gone(&left_m).await,
+        "a foreground command's leftover survived"
+    );
+    assert!(
+        !processes_with(&job_m).is_empty(),
+        "the background job was killed"
+    );
+
+    // The same agent sees and may signal its job; another agent does not.
+    // `^sleep` (cmdline is NUL-separated): never the grep or shell itself.
+    let find =
+        format!("grep -l '^sleep.1000.{job_m}' /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3");
+    let o = f
+        .run(&format!(
+            "for p in $({find}); do kill -0 $p && echo seen; done"
+        ))
+        .await;
+    assert!(o.stdout.contains("seen"), "{o:?}");
+    let o = other
+        .run(&format!("{find}; ls /proc | grep -c '^[0-9]'"))
+        .await;
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "another agent saw the job: {o:?}");
+    let visible: u32 = lines[0].trim().parse().unwrap();
+    assert!(
+        visible <= 4,
+        "another agent sees more than its own processes: {o:?}"
+    );
+
+    job.abort();
+    let _ = job.await;
+    assert!(
+        all_gone(&job_m).await,
+        "the job survived its dropped future"
+    );
+    assert!(cgroup_empties(&f.sandbox).await, "{:?}", f.sandbox.usage());
+}
+
+/// Killing the command server from outside (the jail dies with it) costs
+/// nothing but the jail: the next command starts a new one and runs.
+#[tokio::test]
+async fn a_crashed_command_server_is_replaced() {
+    let Some(f) = Fixture::new("crash", SandboxLimits::default(), false).await else {
+        return;
+    };
+    assert_eq!(f.run("echo one").await.stdout, "one\n");
+    // The server's socket is not in the jail: commands cannot reach or
+    // replace it.
+    let o = f
+        .run("ls -a /run/paddock 2>&1; ls -l /proc/1/fd 2>&1 | grep -c socket")
+        .await;
+    assert!(!o.stdout.contains("cmd.sock"), "{o:?}");
+    assert!(o.stdout.trim_end().ends_with('0'), "{o:?}");
+    let Some(pid) = f.sandbox.server_pid().await else {
+        skip("a_crashed_command_server_is_replaced: per-command mode");
+        return;
+    };
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    for _ in 0..100 {
+        if !Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let o = f.run("echo two").await;
+    assert_eq!(o.exit_code, Some(0), "{o:?}");
+    assert_eq!(o.stdout, "two\n");
+    let new = f.sandbox.server_pid().await.unwrap();
+    assert_ne!(new, pid);
+}
+
 #[tokio::test]
 async fn a_timeout_kills_everything_and_keeps_the_output() {
     let Some(f) = Fixture::new("timeout", SandboxLimits::default(), false).await else {
@@ -678,9 +788,8 @@ async fn resource_usage_comes_from_the_cgroup() {
         usage.cpu_usec.unwrap_or(0) > 10_000,
         "a busy loop used CPU: {usage:?}"
     );
-    assert_eq!(
-        usage.pids.unwrap_or(0),
-        0,
+    assert!(
+        cgroup_empties(&f.sandbox).await,
         "nothing left running: {usage:?}"
     );
     f.sandbox.destroy().await.unwrap();
@@ -823,6 +932,7 @@ async fn a_restarted_host_reaps_what_a_killed_one_left() {
             read_only: Vec::new(),
             limits: SandboxLimits::default(),
             environment: None,
+            egress: None,
         })
         .await
         .unwrap();
@@ -910,6 +1020,7 @@ async fn unsandboxed_runs_in_the_workspace_and_kills_its_group() {
             read_only: Vec::new(),
             limits: SandboxLimits::default(),
             environment: None,
+            egress: None,
         })
         .await
         .unwrap();
@@ -953,4 +1064,75 @@ async fn unsandboxed_runs_in_the_workspace_and_kills_its_group() {
     assert!(matches!(code, Some(126 | 127)), "{code:?}");
     sandbox.destroy().await.unwrap();
     assert!(sandbox.exec(bash("true"), None).await.is_err());
+}
+
+/// A unix-socket "proxy" on the host that answers each connection's first
+/// line with `proxy got: <line>`, as the egress proxy's stand-in.
+fn fake_egress_proxy(dir: &Path) -> PathBuf {
+    use std::io::{BufRead, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("egress.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                if reader.read_line(&mut line).is_ok() {
+                    let _ = write!(conn, "proxy got: {line}");
+                }
+            });
+        }
+    });
+    path
+}
+
+/// With an egress allow-list the jail has no route out; `127.0.0.1:3128`
+/// inside is spliced byte for byte to the proxy's unix socket, and every
+/// command gets the proxy variables.
+#[tokio::test]
+async fn the_egress_bridge_reaches_the_proxy_and_nothing_else() {
+    let Some(backend) = backend(&format!("t{}-egress", std::process::id())).await else {
+        return;
+    };
+    let workspace = tempfile::tempdir().unwrap();
+    let proxy_dir = tempfile::tempdir().unwrap();
+    let egress = fake_egress_proxy(proxy_dir.path());
+    let sandbox = backend
+        .create_sandbox(SandboxSpec {
+            agent_id: "egress".into(),
+            workspace: workspace.path().to_path_buf(),
+            network: false.into(),
+            read_only: Vec::new(),
+            limits: SandboxLimits::default(),
+            environment: None,
+            egress: Some(egress),
+        })
+        .await
+        .unwrap();
+    let o = sandbox
+        .exec(
+            bash(
+                "echo $HTTPS_PROXY; exec 3<>/dev/tcp/127.0.0.1/3128 && echo 'CONNECT example.org:443' >&3 && head -n1 <&3",
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        o.stdout, "http://127.0.0.1:3128\nproxy got: CONNECT example.org:443\n",
+        "{o:?}"
+    );
+    // No other way out.
+    let o = sandbox
+        .exec(
+            bash("exec 3<>/dev/tcp/1.1.1.1/80 && echo connected; ip route 2>/dev/null; true"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(!o.stdout.contains("connected"), "{o:?}");
+    sandbox.destroy().await.unwrap();
 }

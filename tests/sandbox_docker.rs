@@ -98,6 +98,7 @@ impl Fixture {
                 read_only,
                 limits,
                 environment: None,
+                egress: None,
             })
             .await
             .expect("create the sandbox");
@@ -392,6 +393,9 @@ async fn file_system_is_contained() {
                 "/etc/group",
                 "/run/.containerenv",
                 "/run/podman-init",
+                // The command server (read-only) and its socket's directory.
+                "/run/paddock-bin/sandboxd",
+                "/run/paddock",
             ]
             .contains(m)
                 || m.starts_with("/proc")
@@ -661,6 +665,7 @@ async fn an_image_without_ip_gets_no_network() {
         read_only: Vec::new(),
         limits: limits(),
         environment: None,
+        egress: None,
     };
     let err = match backend.create(spec(true)).await {
         Ok(_) => panic!("a network-enabled sandbox was made from an image without ip"),
@@ -810,7 +815,10 @@ async fn timeouts_kill_the_whole_tree() {
     assert!(out.timed_out, "{out:?}");
     assert_eq!(out.exit_code, None);
     assert_eq!(out.stdout, "before\n");
-    assert_eq!(out.stderr, "err-before\n");
+    assert_eq!(
+        out.stderr,
+        "err-before\n[timed out after 3s: killed with everything it started]"
+    );
 
     let out = f
         .sandbox
@@ -914,6 +922,7 @@ async fn reaps_only_its_own_orphans() {
         read_only: Vec::new(),
         limits: limits(),
         environment: None,
+        egress: None,
     };
     let (ws1, ws2, ws3) = (workspace(), workspace(), workspace());
     {
@@ -1024,6 +1033,7 @@ async fn probe_connect_and_user_checks() {
                 read_only: Vec::new(),
                 limits: limits(),
                 environment: None,
+                egress: None,
             })
             .await
             .err()
@@ -1043,6 +1053,7 @@ async fn probe_connect_and_user_checks() {
                 read_only: Vec::new(),
                 limits: limits(),
                 environment: None,
+                egress: None,
             })
             .await
             .err()
@@ -1102,4 +1113,145 @@ async fn read_only_mounts_keep_their_path_and_refuse_writes() {
     assert!(out.stdout.contains("refused"), "{out:?}");
     assert!(!dir.join("new").exists());
     f.destroy().await;
+}
+
+/// The container's command server killed from inside the engine (the
+/// container stops with its main process) is replaced: the next command
+/// runs in a new container.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_command_server_is_replaced() {
+    let f = Fixture::new(false, limits()).await;
+    assert_eq!(f.sh("echo one").await.stdout, "one\n");
+    let label = format!("{LABEL_AGENT}={}", f.sandbox.spec().agent_id);
+    let ids = containers_of(std::slice::from_ref(&label)).await;
+    assert_eq!(ids.len(), 1);
+    let before = ids[0].clone();
+    // Killed from the host: the server is the child of the container's init.
+    let out = Command::new("podman")
+        .envs(engine().env.iter().cloned())
+        .args(["inspect", "--format", "{{.State.Pid}}", &before])
+        .output()
+        .unwrap();
+    let init: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).unwrap();
+    let server: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(
+        std::fs::read_to_string(format!("/proc/{server}/cmdline"))
+            .unwrap()
+            .contains("sandboxd")
+    );
+    unsafe { libc::kill(server, libc::SIGKILL) };
+    let mut after = None;
+    for _ in 0..3 {
+        let o = f.sandbox.exec(sh("echo two"), None).await;
+        if let Ok(o) = o {
+            assert_eq!(o.stdout, "two\n", "{o:?}");
+            let ids = containers_of(std::slice::from_ref(&label)).await;
+            assert_eq!(ids.len(), 1, "{ids:?}");
+            after = ids.first().cloned();
+            break;
+        }
+    }
+    let after = after.expect("a command ran after the crash");
+    assert_ne!(after, before, "the dead container was reused");
+    f.destroy().await;
+}
+
+/// The socket directory is writable from inside (Docker cannot pass a
+/// descriptor): a socket a command puts in the server's place is refused
+/// (its peer is not the container init's child), and the sandbox recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_cannot_impersonate_the_command_server() {
+    let f = Arc::new(Fixture::new(false, limits()).await);
+    let fake = "import socket, os\n\
+                os.unlink('/run/paddock/cmd.sock')\n\
+                s = socket.socket(socket.AF_UNIX)\n\
+                s.bind('/run/paddock/cmd.sock')\n\
+                s.listen(8)\n\
+                print('listening', flush=True)\n\
+                while True:\n\
+                \x20   c, _ = s.accept()\n\
+                \x20   c.sendall(b'O\\x00\\x00\\x00\\x04evilX\\x00\\x00\\x00\\x1d' + bytes(29))\n";
+    let job = {
+        let f = f.clone();
+        let fake = fake.to_string();
+        tokio::spawn(async move {
+            let mut cmd = sh("");
+            cmd.argv = vec!["python3".into(), "-c".into(), fake];
+            cmd.background = true;
+            f.sandbox.exec(cmd, None).await
+        })
+    };
+    wait_processes(&f, "the fake server listens", |ps| ps.contains("python3")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = f.sandbox.exec(sh("echo real"), None).await;
+    match r {
+        Ok(o) => assert!(!o.stdout.contains("evil"), "{o:?}"),
+        Err(e) => assert!(e.to_string().contains("not served by"), "{e}"),
+    }
+    job.abort();
+    let _ = job.await;
+    let o = f.sh("echo recovered").await;
+    assert_eq!(o.stdout, "recovered\n", "{o:?}");
+    let f = Arc::try_unwrap(f).ok().expect("no other user");
+    f.destroy().await;
+}
+
+/// With an egress allow-list the container has no network; `127.0.0.1:3128`
+/// inside is spliced to the proxy's unix socket, and commands get the proxy
+/// variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_egress_bridge_reaches_the_proxy_and_nothing_else() {
+    use std::io::{BufRead, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let proxy_dir = tempfile::tempdir().unwrap();
+    let egress = proxy_dir.path().join("egress.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&egress).unwrap();
+    std::fs::set_permissions(&egress, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                if reader.read_line(&mut line).is_ok() {
+                    let _ = write!(conn, "proxy got: {line}");
+                }
+            });
+        }
+    });
+    let backend = backend(&unique("t")).await;
+    let ws = workspace();
+    let sandbox = backend
+        .create(SandboxSpec {
+            agent_id: unique("agent"),
+            workspace: ws.path().to_path_buf(),
+            network: false.into(),
+            read_only: Vec::new(),
+            limits: limits(),
+            environment: None,
+            egress: Some(egress),
+        })
+        .await
+        .expect("create the sandbox");
+    let o = sandbox
+        .exec(
+            sh("echo $HTTPS_PROXY; python3 -c \"import socket; s = socket.create_connection(('127.0.0.1', 3128)); s.sendall(b'CONNECT example.org:443\\n'); print(s.makefile().readline(), end='')\""),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        o.stdout, "http://127.0.0.1:3128\nproxy got: CONNECT example.org:443\n",
+        "{o:?}"
+    );
+    let o = sandbox
+        .exec(
+            sh("python3 -c \"import socket; socket.create_connection(('1.1.1.1', 80), timeout=3); print('connected')\""),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(!o.stdout.contains("connected"), "{o:?}");
+    sandbox.destroy().await.unwrap();
 }

@@ -621,6 +621,33 @@ try {
     await card.getByTestId('environment').filter({ hasText: 'greeter' }).waitFor({ state: 'detached' });
   });
 
+  await step(page, 'new-agent dialog: network only for these hosts, a bad entry named by the API', async () => {
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.goto(host.base + '/');
+    await page.getByRole('button', { name: 'New agent' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New agent' });
+    await dialog.getByLabel('Name').fill('allow-listed');
+    await dialog.getByLabel('Workspace').fill(WS);
+    await dialog.getByText(/^More options/).click();
+    await dialog.getByRole('radio', { name: 'Only these hosts' }).check();
+    const hosts = dialog.getByRole('textbox', { name: 'Allowed hosts' });
+    await hosts.fill('https://pypi.org/\n*.github.com');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.getByText(/https:\/\/pypi\.org\/.*not a URL/).waitFor();
+    await hosts.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(ART, 'new-agent-hosts-error-1440.png') });
+    await page.setViewportSize({ width: 375, height: 900 });
+    await hosts.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(ART, 'new-agent-hosts-error-375.png') });
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await axe(page, 'new-agent dialog with an allow-list');
+    await hosts.fill('pypi.org\n*.github.com:443');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await page.waitForURL(/\/agents\/[0-9a-f-]+$/);
+    const agent = await host.api('GET', `/api/agents/${page.url().split('/').pop()}`);
+    check(JSON.stringify(agent.config.network) === JSON.stringify(['pypi.org', '*.github.com:443']), `the agent's network: ${JSON.stringify(agent.config.network)}`);
+  });
+
   await step(page, 'keyboard: open and close the new-agent dialog without a mouse', async () => {
     await page.goto(host.base + '/');
     await page.getByText(/of \d+ agents/).waitFor();

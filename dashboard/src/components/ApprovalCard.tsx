@@ -11,6 +11,7 @@ import type { ApprovalRequestedData } from '../api/types';
 import { Button, ErrorNote, Field, RiskBadge, inputClass } from './ui';
 import { Diff } from './Diff';
 import { argumentSummary } from './ToolCall';
+import { networkTarget } from '../live/timeline';
 
 type Remember = 'once' | 'agent' | 'always';
 
@@ -19,6 +20,13 @@ function changedPath(args: unknown): string | null {
   const a = args && typeof args === 'object' ? (args as Record<string, unknown>) : {};
   const p = a.path ?? a.file_path;
   return typeof p === 'string' && p ? p : null;
+}
+
+/** The `host:port` a network approval asks about (none for a tool call's). */
+export function networkHost(req: ApprovalRequestedData): string | null {
+  if (req.tool !== 'network') return null;
+  const a = req.arguments && typeof req.arguments === 'object' ? (req.arguments as Record<string, unknown>) : {};
+  return typeof a.host === 'string' && typeof a.port === 'number' ? networkTarget(a.host, a.port) : null;
 }
 
 export function ApprovalCard({
@@ -52,7 +60,8 @@ export function ApprovalCard({
       void qc.invalidateQueries({ queryKey: ['agents'] });
     },
   });
-  const summary = argumentSummary(req.tool, req.arguments);
+  const host = networkHost(req);
+  const summary = host ? null : argumentSummary(req.tool, req.arguments);
   const rule = remember === 'agent' ? req.remember.agent : remember === 'always' ? req.remember.always : null;
   const titleId = `approval-${req.call_id}`;
   return (
@@ -64,7 +73,16 @@ export function ApprovalCard({
       <div className="flex flex-wrap items-center gap-2">
         {/* h2: it sits right under the page's h1 (no heading level skipped). */}
         <h2 id={titleId} ref={heading} tabIndex={-1} className="font-semibold">
-          {agentName ? `${agentName}: ` : ''}approve <code>{req.tool}</code>?
+          {agentName ? `${agentName}: ` : ''}
+          {host ? (
+            <>
+              Allow <code>{host}</code> for this agent?
+            </>
+          ) : (
+            <>
+              approve <code>{req.tool}</code>?
+            </>
+          )}
         </h2>
         <RiskBadge level={req.level} />
         {req.expires_at && <span className="text-xs">refused automatically at {new Date(req.expires_at).toLocaleTimeString()}</span>}

@@ -292,3 +292,53 @@ describe('environment setup', () => {
     expect(first.detail).toContain('exit code 3');
   });
 });
+
+describe('network connections', () => {
+  it('counts allowed and refused connections per host, and keeps a host approval out of the tool items', () => {
+    const tl = applyEvents(emptyTimeline(), [
+      ev(1, 'agent.created', { config: {} }),
+      ev(2, 'network.connection', {
+        host: 'registry.npmjs.org',
+        port: 443,
+        address: '104.16.0.1',
+        verdict: 'allowed',
+        reason: 'on the allow-list',
+        bytes_sent: 100,
+        bytes_received: 2048,
+        duration_ms: 5,
+      }),
+      ev(3, 'network.connection', {
+        host: 'registry.npmjs.org',
+        port: 443,
+        verdict: 'allowed',
+        reason: 'on the allow-list',
+        bytes_sent: 1,
+        bytes_received: 1,
+        duration_ms: 5,
+      }),
+      ev(4, 'network.connection', {
+        host: 'evil.test',
+        port: 443,
+        verdict: 'refused',
+        reason: 'not on the list',
+        bytes_sent: 0,
+        bytes_received: 0,
+        duration_ms: 1,
+      }),
+      ev(5, 'approval.requested', {
+        call_id: 'net-1',
+        tool: 'network',
+        arguments: { host: '::1', port: 80 },
+        level: 'medium',
+        reasons: [],
+        remember: { agent: 'allow network([::1]:80)', always: 'allow network([::1]:80)' },
+      }),
+    ]);
+    expect(tl.network.allowed).toBe(2);
+    expect(tl.network.refused).toBe(1);
+    expect(tl.network.hosts['registry.npmjs.org:443']).toMatchObject({ allowed: 2, refused: 0, bytesSent: 101, bytesReceived: 2049 });
+    expect(tl.network.hosts['evil.test:443']).toMatchObject({ allowed: 0, refused: 1, reason: 'not on the list' });
+    expect(Object.keys(tl.pending)).toEqual(['net-1']);
+    expect(tl.items.filter((i) => i.kind === 'tool')).toHaveLength(0);
+  });
+});

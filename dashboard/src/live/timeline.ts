@@ -174,6 +174,8 @@ export interface Timeline {
   statusReason: string | null;
   /** Approvals asked and not yet decided, by call_id. */
   pending: Record<string, ApprovalRequestedData>;
+  /** Connections through the sandbox's egress proxy (an allow-list network). */
+  network: NetworkTotals;
   usage: UsageTotals;
   /** Events received beyond a gap, by seq, applied once it is filled. */
   ahead: Record<number, AgentEvent>;
@@ -187,6 +189,30 @@ export interface Timeline {
   lastDeltaAt: number;
 }
 
+/** One host the sandbox connected to (or tried to). */
+export interface NetworkHost {
+  /** `host:port` (`[v6]:port`). */
+  target: string;
+  allowed: number;
+  refused: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Why the latest connection was allowed or refused. */
+  reason: string;
+}
+
+export interface NetworkTotals {
+  allowed: number;
+  refused: number;
+  /** By target, in the order first seen. */
+  hosts: Record<string, NetworkHost>;
+}
+
+/** `host:port`, an IPv6 literal in brackets (as the API's rules write it). */
+export function networkTarget(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 export function emptyTimeline(): Timeline {
   return {
     lastSeq: 0,
@@ -197,6 +223,7 @@ export function emptyTimeline(): Timeline {
     status: null,
     statusReason: null,
     pending: {},
+    network: { allowed: 0, refused: 0, hosts: {} },
     usage: {
       modelCalls: 0,
       inputTokens: 0,
@@ -422,6 +449,8 @@ function applyNext(tl: Timeline, ev: AgentEvent): void {
     case 'approval.requested': {
       const data = ev.data;
       tl.pending = { ...tl.pending, [data.call_id]: data };
+      // A network host's approval belongs to no tool call.
+      if (data.tool === 'network') break;
       upsertTool(tl, base, data, (t) => ({
         ...t,
         approval: data,
@@ -487,6 +516,28 @@ function applyNext(tl: Timeline, ev: AgentEvent): void {
         tl.failure = { code: data.code, message: data.message, seq: ev.seq };
       }
       tl.items.push({ kind: 'error', ...base, code: data.code, message: data.message, recoverable: data.recoverable });
+      break;
+    }
+    case 'network.connection': {
+      const c = ev.data;
+      const target = networkTarget(c.host, c.port);
+      const allowed = c.verdict === 'allowed';
+      const before = tl.network.hosts[target] ?? { target, allowed: 0, refused: 0, bytesSent: 0, bytesReceived: 0, reason: '' };
+      tl.network = {
+        allowed: tl.network.allowed + (allowed ? 1 : 0),
+        refused: tl.network.refused + (allowed ? 0 : 1),
+        hosts: {
+          ...tl.network.hosts,
+          [target]: {
+            ...before,
+            allowed: before.allowed + (allowed ? 1 : 0),
+            refused: before.refused + (allowed ? 0 : 1),
+            bytesSent: before.bytesSent + (c.bytes_sent ?? 0),
+            bytesReceived: before.bytesReceived + (c.bytes_received ?? 0),
+            reason: c.reason,
+          },
+        },
+      };
       break;
     }
     default:

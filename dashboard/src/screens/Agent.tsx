@@ -127,6 +127,7 @@ function AgentPage({ id, agent, error }: { id: string; agent: AgentView | undefi
         </header>
         <ErrorNote error={error} />
         <UsageSummary id={id} tl={tl} agent={agent} />
+        <NetworkSummary tl={tl} />
         {replay && <ReplayControls total={replay.filter((e) => !isLiveOnly(e)).length} step={step} setStep={setStep} onExit={() => setReplay(null)} />}
         <TimelineView
           id={id}
@@ -235,6 +236,53 @@ function ReplayControls({ total, step, setStep, onExit }: { total: number; step:
       </div>
     </section>
   );
+}
+
+/** The sandbox's connections through its egress proxy: one line of counts that opens to the hosts. */
+function NetworkSummary({ tl }: { tl: Timeline | null | undefined }) {
+  const n = tl?.network;
+  if (!n || n.allowed + n.refused === 0) return null;
+  const hosts = Object.values(n.hosts);
+  return (
+    <details className="text-xs" data-testid="network-summary">
+      <summary className="cursor-pointer rounded px-1 py-1 text-slate-800 hover:bg-slate-100 dark:text-slate-200 dark:hover:bg-slate-800">
+        Network: {n.allowed} allowed · {n.refused} refused ({hosts.length} host{hosts.length === 1 ? '' : 's'})
+      </summary>
+      <table className="mt-1 w-full text-left">
+        <thead>
+          <tr>
+            <th className="px-1 font-medium">Host</th>
+            <th className="px-1 font-medium">Allowed</th>
+            <th className="px-1 font-medium">Refused</th>
+            <th className="px-1 font-medium">Sent / received</th>
+            <th className="px-1 font-medium">Why</th>
+          </tr>
+        </thead>
+        <tbody>
+          {hosts.map((h) => (
+            <tr key={h.target} className="border-t border-slate-200 align-top dark:border-slate-800">
+              <td className="px-1 break-all">
+                <code>{h.target}</code>
+              </td>
+              <td className="px-1">{h.allowed}</td>
+              <td className={`px-1 ${h.refused ? 'font-semibold text-red-800 dark:text-red-300' : ''}`}>{h.refused}</td>
+              <td className="px-1 whitespace-nowrap">
+                {bytes(h.bytesSent)} / {bytes(h.bytesReceived)}
+              </td>
+              <td className="px-1 break-words">{h.reason}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </details>
+  );
+}
+
+/** A byte count for people. */
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 /** One line of totals (tokens, cost, calls, time) that opens to the detail. */

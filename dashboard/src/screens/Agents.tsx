@@ -41,6 +41,14 @@ const EFFORTS: Record<ReasoningEffort, string> = {
   xhigh: 'extra high',
 };
 
+/** The allow-list typed in the new-agent dialog: one host pattern a line (or comma-separated), blanks dropped; the API checks each and names a bad one. */
+export function hostList(text: string): string[] {
+  return text
+    .split(/[\n,]/)
+    .map((h) => h.trim())
+    .filter(Boolean);
+}
+
 function activity(a: AgentView): string {
   switch (a.status) {
     case 'thinking':
@@ -273,7 +281,9 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
     max_turns: '',
     max_cost_usd: '',
     daily_usd: '',
-    network: false,
+    // Off, the internet, or only the hosts listed (one host[:port] pattern a line).
+    network: 'off' as 'off' | 'open' | 'hosts',
+    hosts: '',
     environment: '',
   });
   const [chosenTools, setChosenTools] = useState<string[] | null>(null);
@@ -300,7 +310,8 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
       if (form.reasoning_effort) body.reasoning_effort = form.reasoning_effort;
       if (chosenTools) body.tools = chosenTools;
       if (chosenMcp.length) body.mcp_servers = chosenMcp;
-      if (form.network) body.network = true;
+      if (form.network === 'open') body.network = true;
+      if (form.network === 'hosts') body.network = hostList(form.hosts);
       if (form.environment) body.environment = form.environment;
       if (form.max_turns || form.max_cost_usd || form.daily_usd) {
         body.limits = {
@@ -502,10 +513,35 @@ function CreateAgent({ open, onClose }: { open: boolean; onClose: () => void }) 
                 {mcp.data?.length === 0 && <span className="text-sm">none configured</span>}
               </div>
             </fieldset>
-            <label className="flex items-center gap-2 text-sm sm:col-span-2">
-              <input type="checkbox" checked={form.network} onChange={(e) => setForm({ ...form, network: e.target.checked })} />
-              Network access for the sandbox
-            </label>
+            <fieldset className="flex flex-col gap-2 sm:col-span-2">
+              <legend className="text-sm font-medium">Network for the sandbox</legend>
+              <div className="flex flex-wrap gap-4">
+                {(
+                  [
+                    ['off', 'Off'],
+                    ['open', 'The internet'],
+                    ['hosts', 'Only these hosts'],
+                  ] as const
+                ).map(([value, label]) => (
+                  <label key={value} className="flex items-center gap-1 text-sm">
+                    <input type="radio" name="network" value={value} checked={form.network === value} onChange={() => setForm({ ...form, network: value })} />
+                    {label}
+                  </label>
+                ))}
+              </div>
+              {form.network === 'hosts' && (
+                <Field label="Hosts, one per line (host[:port], *.domain, an IP address or localhost)">
+                  <textarea
+                    className={inputClass}
+                    rows={3}
+                    value={form.hosts}
+                    onChange={set('hosts')}
+                    placeholder={'registry.npmjs.org:443\n*.github.com\npypi.org'}
+                    aria-label="Allowed hosts"
+                  />
+                </Field>
+              )}
+            </fieldset>
           </div>
         </details>
       </Form>

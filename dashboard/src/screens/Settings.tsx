@@ -477,7 +477,7 @@ function Templates() {
         <Field label="New template name">
           <input className={inputClass} value={name} onChange={(e) => setName(e.target.value)} required />
         </Field>
-        <Field label="Fields (JSON: system_prompt, model, tools, mcp_servers, environment, approval_mode, reasoning_effort, verbosity, limits, workspace…)">
+        <Field label='Fields (JSON: system_prompt, model, tools, mcp_servers, environment, approval_mode, reasoning_effort, verbosity, limits, workspace, network: false, true or ["pypi.org", "*.github.com:443"]…)'>
           <textarea className={`${inputClass} font-mono`} rows={5} value={body} onChange={(e) => setBody(e.target.value)} />
         </Field>
         <ErrorNote error={create.error} />
@@ -565,7 +565,8 @@ function Rules({ onSignIn }: { onSignIn: () => void }) {
     <Card title="Policy rules">
       <p className="mb-2 text-xs">
         <code>allow|ask|deny TOOL(PATTERN)</code>, tried per scope: the agent's own, <code>agent:ID</code>, <code>template:NAME</code>, then global. Rules from
-        paddock.toml are read-only here; adding and removing needs the admin token.
+        paddock.toml are read-only here; adding and removing needs the admin token. <code>network(HOST)</code> rules judge hosts a sandbox with an allow-list
+        tries beyond it: <code>ask network(*)</code> asks about each new host, <code>allow network(*.npmjs.org)</code> lets them through.
       </p>
       <ErrorNote error={q.error ?? err} />
       {needsAdmin && (

@@ -237,7 +237,12 @@ impl App {
             workspaces: workspaces.clone(),
             environments,
         });
+        // Set before the agents start (a resumed agent may run a command at
+        // once); it hands questions to them once the manager exists.
+        let gate = paddock_core::agent::network::NetworkGate::new();
+        sandbox.set_egress_gate(gate.clone());
         let manager = Manager::start(deps, options.load_agents).await?;
+        gate.attach(&manager);
         mcp.start_eager();
         Ok(App {
             manager,

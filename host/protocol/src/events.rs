@@ -320,6 +320,10 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
+    /// A connection through the agent's egress proxy (a sandbox whose
+    /// network is an allow-list), allowed or refused.
+    #[serde(rename = "network.connection")]
+    NetworkConnection(crate::network::NetworkConnection),
     /// Something went wrong.
     #[serde(rename = "error")]
     Error {
@@ -475,6 +479,7 @@ impl EventBody {
             EventBody::ApprovalRequested { .. } => "approval.requested",
             EventBody::ApprovalDecided { .. } => "approval.decided",
             EventBody::EnvironmentSetup { .. } => "environment.setup",
+            EventBody::NetworkConnection(_) => "network.connection",
             EventBody::Error { .. } => "error",
         }
     }

@@ -325,6 +325,59 @@ impl HostPattern {
     }
 }
 
+/// What the egress proxy did with one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkVerdict {
+    /// It was let through (and has ended).
+    Allowed,
+    /// It was refused; the client was answered 403 with the reason.
+    Refused,
+}
+
+impl NetworkVerdict {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkVerdict::Allowed => "allowed",
+            NetworkVerdict::Refused => "refused",
+        }
+    }
+}
+
+/// One connection a sandbox made through the egress proxy (the
+/// `network.connection` event): recorded when it was refused, or when an
+/// allowed one ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NetworkConnection {
+    /// The host as the client named it (a name or an address literal).
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// The address connected to (or refused), when the name was resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Allowed or refused.
+    pub verdict: NetworkVerdict,
+    /// Why: the allow-list entry or rule that allowed it, or why it was
+    /// refused.
+    pub reason: String,
+    /// Whether a human was asked about the host (an approval).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub asked: bool,
+    /// Bytes from the sandbox to the server.
+    #[serde(default)]
+    pub bytes_sent: u64,
+    /// Bytes from the server to the sandbox.
+    #[serde(default)]
+    pub bytes_received: u64,
+    /// How long it was open, in milliseconds.
+    #[serde(default)]
+    pub duration_ms: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,37 +1,55 @@
-//! The bubblewrap backend: each command runs in a fresh namespace jail
-//! (system directories read-only, a selective read-only `/etc`, the
-//! workspace read-write at `/workspace`, a private `/tmp` and `/dev/shm`
-//! each capped at `tmp_size_mb`, a read-only private `/dev`, all
-//! namespaces unshared, a non-root uid inside), with rlimits and, when the
-//! host allows them, cgroup limits ([`super::cgroup`]).
+//! The bubblewrap backend: a namespace jail (system directories
+//! read-only, a selective read-only `/etc`, the workspace read-write at
+//! `/workspace`, a private `/tmp` and `/dev/shm` each capped at
+//! `tmp_size_mb`, a read-only private `/dev`, all namespaces unshared, a
+//! non-root uid inside), with rlimits and, when the host allows them,
+//! cgroup limits ([`super::cgroup`]).
+//!
+//! **Persistent** (`[sandbox] mode = "persistent"`, the default): one jail
+//! per agent, started when the sandbox is made, whose pid 1 is
+//! `paddock-sandboxd` (bound read-only at `/run/paddock-bin/sandboxd`). Its
+//! listening socket is made by the host in a private run directory and
+//! passed as descriptor 3, so nothing of it is in the jail. Each command is
+//! one connection ([`super::persistent`]): the server forks it in a session
+//! of its own with the rlimits (`RLIMIT_NPROC` counted inside the user
+//! namespace), kills that session at the timeout, on destruction or when
+//! the future is dropped, and when a foreground command ends kills what it
+//! left (background jobs, [`ExecSpec::background`], are spared). `/tmp`
+//! lives as long as the jail. The jail sits in one child of the sandbox's
+//! cgroup. A jail whose server died (the pid namespace ends with its pid 1)
+//! is replaced on the next command.
+//!
+//! **Per command** (`mode = "per-command"`, kept to compare): a fresh jail
+//! per command, whose init (pid 1, a shell running the command as its
+//! child) exits with the command, after which the kernel kills everything
+//! left in the namespace; each command joins a cgroup of its own. A
+//! timeout or cancellation kills that init (the outer `bwrap` then reaps
+//! it and exits, so no zombie is left behind).
 //!
 //! Without the network, the jail's network namespace is its own and empty
-//! (loopback only). With it, the sandbox has a network namespace of its own
-//! for its whole life ([`super::net::SandboxNet`]: outbound NAT by
-//! slirp4netns, the host's loopback and addresses refused), which each
-//! jail is started in and keeps; the host's network is never shared.
+//! (loopback only); so it is with an egress allow-list
+//! ([`SandboxSpec::egress`]), where the proxy's socket is bound at
+//! `/run/paddock/egress.sock` and the server bridges `127.0.0.1:3128` to it.
+//! With the network, the sandbox has a network namespace of its own for
+//! its whole life ([`super::net::SandboxNet`]: outbound NAT by slirp4netns,
+//! the host's loopback and addresses refused), which each jail is started
+//! in and keeps; the host's network is never shared.
 //!
-//! A sandbox is therefore a name, a cgroup, a workspace and, with the
-//! network, its namespaces and slirp4netns: nothing runs in it between
-//! commands, and nothing a command starts outlives it: the
-//! jail's init (pid 1 of its pid namespace, a shell running the command as
-//! its child) exits with the command, and the kernel then kills everything
-//! left in the namespace. A timeout or cancellation kills that init (the
-//! outer `bwrap` then reaps it and exits, so no zombie is left behind);
-//! `--die-with-parent` takes the jail down if Paddock dies. Note that
-//! `--die-with-parent` follows the *thread* that forked `bwrap`: run
-//! [`Sandbox::exec`] on a runtime whose threads outlive the command (any
-//! tokio runtime's worker threads do).
+//! `--die-with-parent` takes the jail down if Paddock dies; it follows the
+//! *thread* that forked `bwrap`, so jails are forked on the runtime's
+//! worker threads (never a caller's blocking thread), and a restarted host
+//! removes the cgroups and run directories a killed one left.
 
-use super::Network;
 use super::cgroup::{Cgroups, ResourceUsage, SandboxCgroup};
 use super::net::{NetPrograms, SandboxNet};
 use super::process::{self, Rlimits, Run};
 use super::{
-    Backend, BackendKind, ExecOutcome, ExecSpec, OutputSink, Sandbox, SandboxConfig, SandboxError,
-    SandboxLimits, SandboxSpec,
+    Backend, BackendKind, ExecOutcome, ExecSpec, Network, OutputSink, Sandbox, SandboxConfig,
+    SandboxError, SandboxLimits, SandboxSpec,
 };
 use crate::exec::BoxFuture;
+use crate::persistent::{self, RunDir};
+use crate::{SandboxMode, cgroup::CommandCgroup};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -143,9 +161,24 @@ struct Jailer {
     as_root: bool,
     uid: u32,
     gid: u32,
+    mode: SandboxMode,
+    /// The command server, for persistent sandboxes.
+    sandboxd: Result<PathBuf, SandboxError>,
+    host_id: String,
 }
 
-/// One command's jail, as bwrap arguments.
+/// What a persistent jail runs instead of one command: `paddock-sandboxd`
+/// as its pid 1 (its listening socket is passed as a descriptor, so nothing
+/// of it is in the jail) and, with an allow-list, the egress proxy's socket.
+#[derive(Debug)]
+struct Server<'a> {
+    /// The static server binary on the host (bound read-only).
+    sandboxd: &'a Path,
+    /// The egress proxy's socket on the host, at `/run/paddock/egress.sock`.
+    egress: Option<&'a Path>,
+}
+
+/// One command's jail (or a persistent jail's), as bwrap arguments.
 #[derive(Debug)]
 struct Jail<'a> {
     layout: &'a HostLayout,
@@ -169,6 +202,8 @@ struct Jail<'a> {
     cwd: &'a str,
     env: &'a [(String, String)],
     argv: &'a [String],
+    /// A persistent jail: the server runs in it instead of `argv`.
+    server: Option<Server<'a>>,
 }
 
 impl Jail<'_> {
@@ -265,6 +300,26 @@ impl Jail<'_> {
                 &[OsStr::new(how), m.source.as_os_str(), OsStr::new(&m.target)],
             );
         }
+        if let Some(server) = &self.server {
+            push(
+                &mut a,
+                &[
+                    OsStr::new("--ro-bind"),
+                    server.sandboxd.as_os_str(),
+                    OsStr::new(persistent::SANDBOXD_IN_SANDBOX),
+                ],
+            );
+            if let Some(egress) = server.egress {
+                push(
+                    &mut a,
+                    &[
+                        OsStr::new("--bind"),
+                        egress.as_os_str(),
+                        OsStr::new(persistent::EGRESS_IN_SANDBOX),
+                    ],
+                );
+            }
+        }
         // /dev is a private tmpfs: read-only so that it cannot hold files
         // past the /tmp cap (its device nodes stay usable).
         push(&mut a, &["--remount-ro", "/dev", "--remount-ro", "/"]);
@@ -279,12 +334,32 @@ impl Jail<'_> {
             .environment
             .map(|e| e.env.as_slice())
             .unwrap_or_default();
+        let proxy = match &self.server {
+            Some(Server {
+                egress: Some(_), ..
+            }) => crate::egress::proxy_env(),
+            _ => Vec::new(),
+        };
         let env = defaults
             .into_iter()
             .chain(prepared.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .chain(proxy.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .chain(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         for (k, v) in env {
             push(&mut a, &["--setenv", k, v]);
+        }
+        if let Some(server) = &self.server {
+            // The server is the jail's pid 1 and forks each command; it sets
+            // the per-process limits (RLIMIT_NPROC too, counted inside the
+            // user namespace) in each command's child.
+            push(&mut a, &["--", persistent::SANDBOXD_IN_SANDBOX]);
+            let egress = server.egress.is_some();
+            a.extend(
+                persistent::server_args(persistent::Listen::Fd, self.limits, egress)
+                    .into_iter()
+                    .map(OsString::from),
+            );
+            return a;
         }
         // The jail's init is a shell that runs the command as its child
         // (pid 2, with ordinary signal handling) and exits with its status;
@@ -342,6 +417,14 @@ impl BwrapBackend {
                 as_root: unsafe { libc::geteuid() } == 0,
                 uid,
                 gid,
+                mode: config.mode,
+                sandboxd: match config.mode {
+                    SandboxMode::Persistent => persistent::find_sandboxd(config),
+                    SandboxMode::PerCommand => Err(SandboxError::Invalid(
+                        "per-command mode has no server".into(),
+                    )),
+                },
+                host_id: host_id.to_string(),
             }),
             limits: config.limits.clone(),
         }
@@ -364,7 +447,14 @@ impl BwrapBackend {
                 spec.workspace.display()
             )));
         }
-        let net = if spec.network == Network::Open {
+        if spec.egress.is_some() && self.jailer.mode != SandboxMode::Persistent {
+            return Err(SandboxError::Invalid(
+                "a network allow-list reaches the egress proxy through the sandbox's command \
+                 server: it needs [sandbox] mode = \"persistent\""
+                    .into(),
+            ));
+        }
+        let net = if spec.network == Network::Open && spec.egress.is_none() {
             let programs = NetPrograms::find(self.jailer.slirp4netns.as_deref())?;
             Some(SandboxNet::create(&programs, &spec.agent_id).await?)
         } else {
@@ -378,14 +468,19 @@ impl BwrapBackend {
                 None
             }
         };
-        Ok(BwrapSandbox {
+        let sandbox = BwrapSandbox {
             spec,
             jailer: self.jailer.clone(),
             net,
             cgroup,
             cancel: CancellationToken::new(),
             running: tokio::sync::RwLock::new(()),
-        })
+            server: tokio::sync::Mutex::new(None),
+        };
+        if self.jailer.mode == SandboxMode::Persistent {
+            sandbox.server().await?;
+        }
+        Ok(sandbox)
     }
 
     async fn probe_sandbox(&self) -> Result<(), SandboxError> {
@@ -406,7 +501,11 @@ impl BwrapBackend {
             cwd: "/workspace",
             env: &[],
             argv: &["true".to_string()],
+            server: None,
         };
+        if j.mode == SandboxMode::Persistent {
+            j.sandboxd.as_ref().map_err(Clone::clone)?;
+        }
         let outcome = process::run(Run {
             command: bwrap_command(&j.bwrap, jail.args()),
             stdin: None,
@@ -444,7 +543,12 @@ impl Backend for BwrapBackend {
         Box::pin(async move { Ok(Arc::new(self.create_sandbox(spec).await?) as Arc<dyn Sandbox>) })
     }
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, SandboxError>> {
-        Box::pin(async move { Ok(self.jailer.cgroups.reap_orphans().await) })
+        Box::pin(async move {
+            // A killed host's jails died with it (`--die-with-parent`);
+            // their cgroups and run directories are left.
+            RunDir::reap_orphans(&self.jailer.host_id);
+            Ok(self.jailer.cgroups.reap_orphans().await)
+        })
     }
 }
 
@@ -461,6 +565,58 @@ pub struct BwrapSandbox {
     /// Held (shared) by every running command; `destroy` takes it to wait
     /// for them to be gone before it removes the cgroup.
     running: tokio::sync::RwLock<()>,
+    /// The persistent jail and its command server, while it runs.
+    server: tokio::sync::Mutex<Option<JailServer>>,
+}
+
+/// A persistent jail: `bwrap` (the monitor, our child) whose pid 1 is
+/// `paddock-sandboxd`. Dropping it kills the jail.
+struct JailServer {
+    monitor: tokio::process::Child,
+    run: RunDir,
+    /// The jail's cgroup (a child of the sandbox's), killed with it.
+    group: Option<CommandCgroup>,
+}
+
+impl JailServer {
+    /// The server's socket on the host.
+    fn socket(&self) -> PathBuf {
+        self.run.socket()
+    }
+
+    /// Whether the jail still runs.
+    fn alive(&mut self) -> bool {
+        matches!(self.monitor.try_wait(), Ok(None))
+    }
+
+    /// Kills the server (the jail's pid 1: the pid namespace and everything
+    /// in it go with it), lets the monitor reap it and exit, then kills
+    /// what is left.
+    async fn stop(mut self) {
+        self.kill_jail();
+        let _ = tokio::time::timeout(Duration::from_secs(3), self.monitor.wait()).await;
+        let _ = self.monitor.start_kill();
+        let _ = self.monitor.wait().await;
+        if let Some(group) = self.group.take() {
+            group.remove().await;
+        }
+    }
+
+    fn kill_jail(&self) {
+        if let Some(pid) = self.monitor.id() {
+            for child in process::children_of(pid as libc::pid_t) {
+                // SAFETY: kill(2) has no memory-safety preconditions.
+                unsafe { libc::kill(child, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+impl Drop for JailServer {
+    fn drop(&mut self) {
+        // The monitor (kill_on_drop) and the cgroup go when dropped.
+        self.kill_jail();
+    }
 }
 
 impl BwrapSandbox {
@@ -473,6 +629,26 @@ impl BwrapSandbox {
     /// The process id of its slirp4netns (with the network, while it runs).
     pub fn nat_pid(&self) -> Option<u32> {
         self.net.as_ref()?.nat_pid()
+    }
+
+    /// How many tasks the idle sandbox itself holds in its cgroup: none
+    /// per command; a persistent jail's monitor and its server's threads
+    /// (the main one, the reaper, and the egress bridge with an allow-list).
+    pub fn jail_pids(&self) -> u64 {
+        match self.jailer.mode {
+            SandboxMode::PerCommand => 0,
+            SandboxMode::Persistent => 3 + u64::from(self.spec.egress.is_some()),
+        }
+    }
+
+    /// The host pid of its persistent jail's command server (the jail's
+    /// pid 1), while one runs.
+    pub async fn server_pid(&self) -> Option<u32> {
+        let slot = self.server.lock().await;
+        let monitor = slot.as_ref()?.monitor.id()?;
+        process::children_of(monitor as libc::pid_t)
+            .first()
+            .map(|&p| p as u32)
     }
 
     /// Its cgroup's name, when it has one.
@@ -505,6 +681,11 @@ impl BwrapSandbox {
                 }
             }
             process::SandboxPath::Tmp(rel) if rel.as_os_str().is_empty() => PathBuf::from("/tmp"),
+            // A persistent sandbox's /tmp lives as long as it does: its
+            // server checks the directory.
+            process::SandboxPath::Tmp(rel) if self.jailer.mode == SandboxMode::Persistent => {
+                Path::new("/tmp").join(rel)
+            }
             process::SandboxPath::Tmp(_) => {
                 return Err(SandboxError::Invalid(format!(
                     "the working directory {} does not exist in the sandbox (each command \
@@ -515,6 +696,13 @@ impl BwrapSandbox {
         };
         let j = &self.jailer;
         let cwd = cwd.to_string_lossy();
+        if j.mode == SandboxMode::Persistent {
+            let cmd = ExecSpec {
+                cwd: cwd.into_owned(),
+                ..cmd
+            };
+            return self.run_persistent(cmd, sink).await;
+        }
         // With the network, the routes must follow the host's addresses
         // before anything runs.
         let resolv = match &self.net {
@@ -539,6 +727,7 @@ impl BwrapSandbox {
             cwd: &cwd,
             env: &cmd.env,
             argv: &cmd.argv,
+            server: None,
         };
         let cgroup = match &self.cgroup {
             Some(group) => Some(group.command().map_err(|e| {
@@ -577,11 +766,214 @@ impl BwrapSandbox {
         Ok(outcome)
     }
 
+    /// Runs a command through the persistent jail's server, starting the
+    /// jail when it is not running (first use, or its server died).
+    async fn run_persistent(
+        &self,
+        cmd: ExecSpec,
+        sink: Option<OutputSink>,
+    ) -> Result<ExecOutcome, SandboxError> {
+        if let Some(net) = &self.net {
+            net.refresh().await?;
+        }
+        for attempt in 1..=2 {
+            let socket = self.server().await?;
+            match persistent::run(&socket, None, &cmd, sink.clone(), &self.cancel).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(persistent::RunError::Sandbox(e)) => return Err(e),
+                Err(persistent::RunError::NotRunning(why)) => {
+                    self.forget_server(&socket).await;
+                    if attempt == 2 {
+                        return Err(SandboxError::Failed(why));
+                    }
+                }
+                Err(persistent::RunError::Lost(why)) => {
+                    self.forget_server(&socket).await;
+                    return Err(SandboxError::Failed(format!(
+                        "{why}; a new sandbox is started for the next command"
+                    )));
+                }
+            }
+        }
+        Err(SandboxError::Failed(
+            "the sandbox's command server cannot be reached".into(),
+        ))
+    }
+
+    /// The socket of the running jail's server, starting the jail first
+    /// when there is none (or it died).
+    async fn server(&self) -> Result<PathBuf, SandboxError> {
+        let mut slot = self.server.lock().await;
+        if self.cancel.is_cancelled() {
+            return Err(SandboxError::Failed("this sandbox was destroyed".into()));
+        }
+        if let Some(server) = slot.as_mut() {
+            if server.alive() {
+                return Ok(server.socket());
+            }
+            tracing::warn!(agent = %self.spec.agent_id, "the sandbox's command server stopped; starting a new one");
+            if let Some(old) = slot.take() {
+                old.stop().await;
+            }
+        }
+        let server = self.start_server().await?;
+        let socket = server.socket();
+        *slot = Some(server);
+        Ok(socket)
+    }
+
+    /// Drops the jail whose server listens on `socket` (it stopped
+    /// answering), if it is still the current one.
+    async fn forget_server(&self, socket: &Path) {
+        let mut slot = self.server.lock().await;
+        if slot.as_ref().is_some_and(|s| s.socket() == socket)
+            && let Some(old) = slot.take()
+        {
+            old.stop().await;
+        }
+    }
+
+    /// Starts the persistent jail with `paddock-sandboxd` as its pid 1 and
+    /// waits until it listens.
+    async fn start_server(&self) -> Result<JailServer, SandboxError> {
+        let j = &self.jailer;
+        let sandboxd = j.sandboxd.as_ref().map_err(Clone::clone)?;
+        let run = RunDir::create(&j.host_id, &self.spec.agent_id)?;
+        let resolv = match &self.net {
+            Some(net) => Some(net.resolv_conf().map_err(|e| {
+                SandboxError::Failed(format!("cannot write the sandbox's resolv.conf: {e}"))
+            })?),
+            None => None,
+        };
+        let jail = Jail {
+            layout: &j.layout,
+            drop_caps: j.as_root || self.net.is_some(),
+            uid: j.uid,
+            gid: j.gid,
+            workspace: &self.spec.workspace,
+            read_only: &self.spec.read_only,
+            network: resolv.as_deref(),
+            limits: &self.spec.limits,
+            environment: self.spec.environment.as_ref(),
+            cwd: "/workspace",
+            env: &[],
+            argv: &[],
+            server: Some(Server {
+                sandboxd,
+                egress: self.spec.egress.as_deref(),
+            }),
+        };
+        let group = match &self.cgroup {
+            Some(group) => Some(group.command().map_err(|e| {
+                SandboxError::Failed(format!("could not make the jail's cgroup: {e}"))
+            })?),
+            None => None,
+        };
+        let mut command = bwrap_command(&j.bwrap, jail.args());
+        let join = self.net.as_ref().map(|net| net.join());
+        let procs = process::prepare(&mut command, group.as_ref(), None, join)
+            .map_err(|e| SandboxError::Failed(format!("cannot prepare the jail: {e}")))?;
+        // The server's socket is made here, in the host's private run
+        // directory, and handed to it as descriptor 3: a command in the
+        // jail can neither reach nor replace it.
+        let listener = std::os::unix::net::UnixListener::bind(run.socket()).map_err(|e| {
+            SandboxError::Failed(format!("cannot make the sandbox's command socket: {e}"))
+        })?;
+        let listen_fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+        // SAFETY: the hook runs after `prepare`'s (which used its own
+        // descriptors) and only calls dup2/fcntl, async-signal-safe.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(move || {
+                let target = persistent::LISTEN_FD;
+                if listen_fd == target {
+                    if libc::fcntl(target, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(listen_fd, target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut command = tokio::process::Command::from(command);
+        command.kill_on_drop(true);
+        // `--die-with-parent` follows the thread that forks bwrap: fork on
+        // one of the runtime's worker threads, never on a caller's thread
+        // that may end first (a plugin call's blocking thread).
+        let spawned = tokio::spawn(async move {
+            let child = command.spawn();
+            drop(procs);
+            drop(listener);
+            child
+        })
+        .await
+        .map_err(|e| SandboxError::Failed(format!("cannot start the jail: {e}")))?;
+        let mut monitor = spawned.map_err(|e| spawn_error(&j.bwrap, e))?;
+        let mut server = JailServer {
+            run,
+            group,
+            monitor: {
+                let stdout = monitor.stdout.take();
+                let stderr = monitor.stderr.take();
+                let ready = match stdout {
+                    Some(mut out) => {
+                        let r = persistent::wait_ready(&mut out).await;
+                        // Kept open: the server's stdout is never read again.
+                        tokio::spawn(async move {
+                            let mut sink = tokio::io::sink();
+                            let _ = tokio::io::copy(&mut out, &mut sink).await;
+                        });
+                        r
+                    }
+                    None => Err("no stdout".into()),
+                };
+                if let Err(why) = ready {
+                    let mut said = String::new();
+                    if let Some(mut err) = stderr {
+                        use tokio::io::AsyncReadExt;
+                        let _ = monitor.start_kill();
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(2),
+                            err.read_to_string(&mut said),
+                        )
+                        .await;
+                    }
+                    let _ = monitor.kill().await;
+                    return Err(SandboxError::Unavailable(format!(
+                        "the sandbox's command server did not start ({why}): {}; {HINTS}",
+                        said.trim()
+                    )));
+                }
+                if let Some(err) = stderr {
+                    let agent = self.spec.agent_id.clone();
+                    tokio::spawn(async move {
+                        use tokio::io::AsyncBufReadExt;
+                        let mut lines = tokio::io::BufReader::new(err).lines();
+                        while let Ok(Some(line)) = lines.next_line().await {
+                            tracing::warn!(agent = %agent, "sandbox: {line}");
+                        }
+                    });
+                }
+                monitor
+            },
+        };
+        tracing::debug!(agent = %self.spec.agent_id, pid = ?server.monitor.id(), alive = server.alive(), "persistent jail started");
+        Ok(server)
+    }
+
     async fn teardown(&self) -> Result<(), SandboxError> {
         self.cancel.cancel();
         // Running commands stop at once; waiting for them lets each jail's
         // monitor reap its jail (the cgroup kill below is the second net).
         let _ = tokio::time::timeout(Duration::from_secs(10), self.running.write()).await;
+        if let Some(server) = self.server.lock().await.take() {
+            server.stop().await;
+        }
         if let Some(net) = &self.net {
             net.close().await;
         }
@@ -688,6 +1080,7 @@ mod tests {
             cwd: "/workspace/sub",
             env: &env,
             argv: &argv,
+            server: None,
         }
         .args()
         .into_iter()

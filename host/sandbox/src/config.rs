@@ -34,6 +34,31 @@ impl std::str::FromStr for BackendChoice {
     }
 }
 
+/// How commands reach a sandbox.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxMode {
+    /// One long-lived sandbox per agent with `paddock-sandboxd` inside:
+    /// each command is a fork in it (the default; milliseconds).
+    #[default]
+    Persistent,
+    /// A new bubblewrap jail or Docker exec per command (kept to compare).
+    PerCommand,
+}
+
+impl std::str::FromStr for SandboxMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "persistent" => Ok(SandboxMode::Persistent),
+            "per-command" => Ok(SandboxMode::PerCommand),
+            other => Err(format!(
+                "unknown sandbox mode `{other}` (expected persistent or per-command)"
+            )),
+        }
+    }
+}
+
 /// Resource limits of one sandbox (the seed's as defaults).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -112,6 +137,14 @@ pub struct SandboxConfig {
     /// numeric `uid[:gid]`. Root (`0`, `0:0`, `root`) is always refused.
     #[serde(default = "default_user")]
     pub user: String,
+    /// `persistent` (default: a command server in one long-lived sandbox
+    /// per agent) or `per-command` (a jail or exec per command).
+    #[serde(default)]
+    pub mode: SandboxMode,
+    /// The statically linked `paddock-sandboxd` (default: next to the
+    /// `paddock` executable; `make sandboxd` builds it there).
+    #[serde(default)]
+    pub sandboxd_path: Option<PathBuf>,
     /// The bubblewrap binary (default: `bwrap` on `PATH`).
     #[serde(default)]
     pub bwrap_path: Option<PathBuf>,
@@ -168,6 +201,8 @@ impl Default for SandboxConfig {
             image: default_image(),
             docker_host: None,
             user: default_user(),
+            mode: SandboxMode::default(),
+            sandboxd_path: None,
             bwrap_path: None,
             slirp4netns_path: None,
             limits: SandboxLimits::default(),

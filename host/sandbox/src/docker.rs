@@ -24,23 +24,40 @@
 //! cannot change them. A container that cannot be set up so is removed and
 //! the sandbox refused.
 //!
-//! Commands run through a small `sh` wrapper (module `scripts`) that gives each
-//! one a session of its own: at its timeout, or when the caller drops the
-//! future, a second exec kills that session; when a foreground command ends,
-//! whatever it left running is killed, so `cmd &` never outlives the command
-//! (background jobs, [`ExecSpec::background`], are spared). A container that
-//! died (e.g. its init killed when out of memory) is replaced on the next
-//! command.
+//! **Persistent** (`[sandbox] mode = "persistent"`, the default): the
+//! container's main process (under the engine's init) is the command server
+//! `paddock-sandboxd`, bind-mounted read-only at `/run/paddock-bin/sandboxd`,
+//! listening on `/run/paddock/cmd.sock` in a host run directory mounted at
+//! `/run/paddock`; each command is one connection to it
+//! ([`super::persistent`]), no engine exec: a session of its own, killed at
+//! the timeout or when the future is dropped, its leftovers killed when a
+//! foreground command ends (background jobs spared). That directory is
+//! writable from inside, so the host checks that the socket's peer is the
+//! container init's child before it sends a command. With an egress
+//! allow-list ([`SandboxSpec::egress`]) the container has no network, the
+//! proxy's socket is mounted at `/run/paddock/egress.sock` and the server
+//! bridges `127.0.0.1:3128` to it.
+//!
+//! **Per command** (`mode = "per-command"`): commands run through a small
+//! `sh` wrapper (module `scripts`) that gives each one a session of its own:
+//! at its timeout, or when the caller drops the future, a second exec kills
+//! that session; when a foreground command ends, whatever it left running
+//! is killed, so `cmd &` never outlives the command (background jobs,
+//! [`ExecSpec::background`], are spared).
+//!
+//! A container that died (e.g. its init killed when out of memory, or its
+//! command server killed) is replaced on the next command.
 
 mod scripts;
 
-use super::Network;
 use super::net::{REFRESH_EVERY, host_ipv4_addresses};
 use super::{
-    Backend, BackendKind, Capture, ExecOutcome, ExecSpec, OutputSink, ResourceUsage, Sandbox,
-    SandboxConfig, SandboxError, SandboxSpec, StreamKind,
+    Backend, BackendKind, Capture, ExecOutcome, ExecSpec, Network, OutputSink, ResourceUsage,
+    Sandbox, SandboxConfig, SandboxError, SandboxSpec, StreamKind,
 };
+use crate::SandboxMode;
 use crate::exec::BoxFuture;
+use crate::persistent::{self, RunDir};
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
@@ -234,7 +251,31 @@ impl DockerBackend {
             Some(user) => resolve_user(user, &workspace)?,
             None => resolve_user(&self.config.user, &workspace)?,
         };
-        let body = container_body(&image, &user, &workspace, &spec, &self.host_id)?;
+        let server = match self.config.mode {
+            SandboxMode::Persistent => {
+                let sandboxd = persistent::find_sandboxd(&self.config)?;
+                let run = RunDir::create(&self.host_id, &spec.agent_id)?;
+                Some((sandboxd, run))
+            }
+            SandboxMode::PerCommand if spec.egress.is_some() => {
+                return Err(SandboxError::Invalid(
+                    "a network allow-list reaches the egress proxy through the sandbox's \
+                     command server: it needs [sandbox] mode = \"persistent\""
+                        .into(),
+                ));
+            }
+            SandboxMode::PerCommand => None,
+        };
+        let body = container_body(
+            &image,
+            &user,
+            &workspace,
+            &spec,
+            &self.host_id,
+            server
+                .as_ref()
+                .map(|(bin, run)| (bin.as_path(), run.path())),
+        )?;
         let prefix = format!(
             "paddock-{}-{}",
             short_name(&self.host_id),
@@ -250,6 +291,8 @@ impl DockerBackend {
             rlimits: self.rlimits.clone(),
             state: Mutex::new(State::default()),
             refused: Mutex::new(None),
+            run: server.map(|(_, run)| run),
+            cancel: tokio_util::sync::CancellationToken::new(),
         });
         inner.current().await?;
         if inner.spec.network == Network::Open {
@@ -259,6 +302,7 @@ impl DockerBackend {
     }
 
     async fn reap(&self) -> Result<usize, SandboxError> {
+        RunDir::reap_orphans(&self.host_id);
         let filters = HashMap::from([(
             "label",
             vec![
@@ -386,6 +430,9 @@ impl Sandbox for DockerSandbox {
 struct Container {
     id: String,
     name: String,
+    /// Persistent mode: the host pid of the container's init, whose child
+    /// the command server is (the socket's peer is checked against it).
+    init_pid: Option<u32>,
 }
 
 #[derive(Default)]
@@ -406,6 +453,11 @@ struct Inner {
     /// With the network: the container whose routes refuse the host, and
     /// the host addresses they refuse; held while they change.
     refused: Mutex<Option<(String, BTreeSet<Ipv4Addr>)>>,
+    /// Persistent mode: the directory of the container's command server's
+    /// socket (mounted at `/run/paddock`).
+    run: Option<RunDir>,
+    /// Cancelled by `destroy`: commands through the server are killed.
+    cancel: tokio_util::sync::CancellationToken,
 }
 
 /// Keeps a network-enabled sandbox's current container off the host's
@@ -488,6 +540,10 @@ impl Inner {
         rlimits: Rlimits,
     ) -> Result<Result<Container, String>, SandboxError> {
         let name = format!("{}-{:06x}", self.prefix, rand::random::<u32>() & 0xff_ffff);
+        if let Some(run) = &self.run {
+            // A dead container's socket must not look like a live server.
+            let _ = std::fs::remove_file(run.socket());
+        }
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
         let created = self
             .docker
@@ -513,10 +569,30 @@ impl Inner {
             }
             return Err(SandboxError::Failed(message));
         }
-        let container = Container {
+        let mut container = Container {
             id: created.id,
             name,
+            init_pid: None,
         };
+        if self.run.is_some() {
+            container.init_pid = self
+                .docker
+                .inspect_container(&container.id, None)
+                .await
+                .ok()
+                .and_then(|i| i.state)
+                .and_then(|s| s.pid)
+                .and_then(|p| u32::try_from(p).ok())
+                .filter(|p| *p > 0);
+        }
+        if let Some(run) = &self.run
+            && let Err(e) = self.wait_for_server(&container, run).await
+        {
+            if let Err(e) = remove_container(&self.docker, &container.id).await {
+                warn!(agent = %self.agent(), container = %container.name, error = %e, "cannot remove a container whose command server did not start");
+            }
+            return Err(e);
+        }
         if self.spec.network == Network::Open
             && let Err(e) = self.close_host_off(&container).await
         {
@@ -529,6 +605,64 @@ impl Inner {
         Ok(Ok(container))
     }
 
+    /// Waits until the container's command server accepts connections.
+    async fn wait_for_server(
+        &self,
+        container: &Container,
+        run: &RunDir,
+    ) -> Result<(), SandboxError> {
+        let socket = run.socket();
+        let until = Instant::now() + persistent::START_TIMEOUT;
+        let mut pause = Duration::from_millis(1);
+        let mut checked = Instant::now();
+        loop {
+            if tokio::net::UnixStream::connect(&socket).await.is_ok() {
+                return Ok(());
+            }
+            if Instant::now() >= until {
+                return Err(SandboxError::Failed(format!(
+                    "the command server of the sandbox container {} did not start within {} s",
+                    container.name,
+                    persistent::START_TIMEOUT.as_secs()
+                )));
+            }
+            if checked.elapsed() > Duration::from_millis(500) {
+                checked = Instant::now();
+                if !self.is_running(container).await {
+                    let logs = self.logs(container).await;
+                    return Err(SandboxError::Unavailable(format!(
+                        "the command server of the sandbox container {} exited at once: {}",
+                        container.name,
+                        if logs.is_empty() {
+                            "no message"
+                        } else {
+                            logs.trim()
+                        }
+                    )));
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// What a container printed (for an error).
+    async fn logs(&self, container: &Container) -> String {
+        let options = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut logs = self.docker.logs(&container.id, Some(options));
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = logs.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            if text.len() > 4096 {
+                break;
+            }
+        }
+        text
+    }
+
     /// Drops `dead` (if it is still the current container) so the next
     /// command starts a new one.
     async fn forget(&self, dead: &Container) {
@@ -538,7 +672,17 @@ impl Inner {
         }
         state.container = None;
         warn!(agent = %self.agent(), container = %dead.name, "sandbox container stopped; a new one is made for the next command");
-        if let Err(e) = remove_container(&self.docker, &dead.id).await {
+        // An engine may refuse to remove a container that is still
+        // stopping (its main process just died): try again for a moment.
+        let mut last = None;
+        for _ in 0..20 {
+            match remove_container(&self.docker, &dead.id).await {
+                Ok(()) => return,
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some(e) = last {
             warn!(agent = %self.agent(), container = %dead.name, error = %e, "cannot remove a stopped sandbox container");
         }
     }
@@ -628,6 +772,7 @@ impl Inner {
     }
 
     async fn destroy(&self) -> Result<(), SandboxError> {
+        self.cancel.cancel();
         let mut state = self.state.lock().await;
         state.destroyed = true;
         let Some(container) = state.container.take() else {
@@ -670,6 +815,30 @@ impl Inner {
                     return Err(e);
                 }
                 continue;
+            }
+            if let Some(run) = &self.run {
+                // The socket's directory is writable from inside: a command
+                // could put a socket of its own there. The peer must be the
+                // container init's child (the server), when the engine runs
+                // on this host and says which pid that is.
+                let peer = container.init_pid.map(persistent::Peer::ChildOf);
+                match persistent::run(&run.socket(), peer, &cmd, sink.clone(), &self.cancel).await {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(persistent::RunError::Sandbox(e)) => return Err(e),
+                    Err(persistent::RunError::NotRunning(why)) => {
+                        self.forget(&container).await;
+                        if attempt >= 2 {
+                            return Err(SandboxError::Failed(why));
+                        }
+                        continue;
+                    }
+                    Err(persistent::RunError::Lost(why)) => {
+                        self.forget(&container).await;
+                        return Err(SandboxError::Failed(format!(
+                            "{why}; a new sandbox container is made for the next command"
+                        )));
+                    }
+                }
             }
             match self.run(&container, &cmd, sink.clone()).await {
                 Ok(outcome) => return Ok(outcome),
@@ -1275,6 +1444,7 @@ fn container_body(
     workspace: &Path,
     spec: &SandboxSpec,
     host_id: &str,
+    server: Option<(&Path, &Path)>,
 ) -> Result<ContainerCreateBody, SandboxError> {
     let limits = &spec.limits;
     let source = workspace
@@ -1305,7 +1475,36 @@ fn container_body(
             ..Default::default()
         });
     }
-    let mut env = vec!["HOME=/tmp".to_string()];
+    let utf8 = |p: &Path| {
+        p.to_str().map(str::to_string).ok_or_else(|| {
+            SandboxError::Invalid(format!("the path {} is not valid UTF-8", p.display()))
+        })
+    };
+    if let Some((sandboxd, run_dir)) = server {
+        mounts.push(Mount {
+            target: Some(persistent::RUN_DIR_IN_SANDBOX.into()),
+            source: Some(utf8(run_dir)?),
+            typ: Some(MountType::BIND),
+            read_only: Some(false),
+            ..Default::default()
+        });
+        mounts.push(Mount {
+            target: Some(persistent::SANDBOXD_IN_SANDBOX.into()),
+            source: Some(utf8(sandboxd)?),
+            typ: Some(MountType::BIND),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        if let Some(egress) = &spec.egress {
+            mounts.push(Mount {
+                target: Some(persistent::EGRESS_IN_SANDBOX.into()),
+                source: Some(utf8(egress)?),
+                typ: Some(MountType::BIND),
+                read_only: Some(false),
+                ..Default::default()
+            });
+        }
+    }
     if let Some(prepared) = &spec.environment {
         for m in &prepared.mounts {
             mounts.push(Mount {
@@ -1316,7 +1515,6 @@ fn container_body(
                 ..Default::default()
             });
         }
-        env.extend(prepared.env.iter().map(|(k, v)| format!("{k}={v}")));
     }
     let mut ulimits = vec![ResourcesUlimits {
         name: Some("core".into()),
@@ -1369,7 +1567,7 @@ fn container_body(
         init: Some(true),
         mounts: Some(mounts),
         network_mode: Some(
-            if spec.network == Network::Open {
+            if spec.network == Network::Open && spec.egress.is_none() {
                 "bridge"
             } else {
                 "none"
@@ -1377,7 +1575,7 @@ fn container_body(
             .into(),
         ),
         // IPv4 only: the routes that keep the host out are IPv4 routes.
-        sysctls: (spec.network == Network::Open).then(|| {
+        sysctls: (spec.network == Network::Open && spec.egress.is_none()).then(|| {
             HashMap::from([
                 (
                     "net.ipv6.conf.all.disable_ipv6".to_string(),
@@ -1391,13 +1589,48 @@ fn container_body(
         }),
         ..Default::default()
     };
+    let mut env = vec!["HOME=/tmp".to_string()];
+    if let Some(prepared) = &spec.environment {
+        env.extend(prepared.env.iter().map(|(k, v)| format!("{k}={v}")));
+    }
+    if spec.egress.is_some() {
+        env.extend(
+            crate::egress::proxy_env()
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}")),
+        );
+    }
+    // Persistent: the command server is the main process (under the
+    // engine's init), started once; per command: a shell that sleeps.
+    let (entrypoint, cmd) = match server {
+        Some(_) => {
+            // The engine sets the container's limits (cgroup, ulimits).
+            let no_limits = crate::SandboxLimits {
+                memory_mb: 0,
+                pids: 0,
+                file_size_mb: 0,
+                cpu_time_secs: 0,
+                ..crate::SandboxLimits::default()
+            };
+            let args = persistent::server_args(
+                persistent::Listen::Socket,
+                &no_limits,
+                spec.egress.is_some(),
+            );
+            (vec![persistent::SANDBOXD_IN_SANDBOX.to_string()], args)
+        }
+        None => (
+            vec!["/bin/sh".into(), "-c".into(), scripts::MAIN.into()],
+            vec!["paddock-main".into()],
+        ),
+    };
     Ok(ContainerCreateBody {
         image: Some(image.into()),
         user: Some(user.into()),
         working_dir: Some("/workspace".into()),
         env: Some(env),
-        entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), scripts::MAIN.into()]),
-        cmd: Some(vec!["paddock-main".into()]),
+        entrypoint: Some(entrypoint),
+        cmd: Some(cmd),
         labels: Some(HashMap::from([
             (LABEL_SANDBOX.to_string(), "1".to_string()),
             (LABEL_HOST.to_string(), host_id.to_string()),

@@ -5,12 +5,20 @@
 //!
 //! - [`Backend`] / [`Sandbox`]: the contract every backend implements.
 //! - [`docker`]: one long-lived container per agent (bollard; Docker or
-//!   Podman's Docker-compatible API), `exec` per command.
-//! - [`bwrap`]: a bubblewrap namespace jail per command, with rlimits and
-//!   cgroup limits ([`cgroup`]) when the host allows them.
+//!   Podman's Docker-compatible API) whose main process is the command
+//!   server `paddock-sandboxd` (or, `mode = "per-command"`, an `exec` per
+//!   command).
+//! - [`bwrap`]: one long-lived bubblewrap jail per agent whose pid 1 is
+//!   `paddock-sandboxd` (or a jail per command), with rlimits and cgroup
+//!   limits ([`cgroup`]) when the host allows them.
+//! - [`persistent`]: the host's end of the command server: finding the
+//!   static binary, its socket, running one command through it.
 //! - [`net`]: the network of a sandbox granted it — the outside world,
 //!   never the host's own services (bubblewrap: a network namespace per
 //!   sandbox behind slirp4netns; Docker: routes in the container).
+//! - [`egress`]: the proxy that is the only way out of a sandbox whose
+//!   network is an allow-list, and the gate ([`EgressGate`]) the policy
+//!   answers it through.
 //! - [`unsandboxed`]: `none`, only behind `--unsafe-no-sandbox`.
 //! - [`manager`]: picks the backend (`auto`), owns each agent's sandbox and
 //!   background jobs, and is the plugins' [`ExecBackend`](crate::exec::ExecBackend).
@@ -23,19 +31,22 @@ pub mod bwrap;
 pub mod cgroup;
 pub mod config;
 pub mod docker;
+pub mod egress;
 pub mod environment;
 pub mod exec;
 pub mod manager;
 pub mod net;
 pub mod output;
+pub mod persistent;
 pub mod process;
 pub mod unsandboxed;
 
 pub use cgroup::ResourceUsage;
-pub use config::{BackendChoice, SandboxConfig, SandboxLimits};
+pub use config::{BackendChoice, SandboxConfig, SandboxLimits, SandboxMode};
+pub use egress::{EgressGate, EgressProxy, GateAnswer, proxy_env};
 pub use manager::{SandboxManager, SandboxUse};
 pub use output::{Capture, OutputChunk, OutputSink, StreamKind};
-pub use paddock_protocol::network::{HostPattern, Network};
+pub use paddock_protocol::network::{HostPattern, Network, NetworkConnection, NetworkVerdict};
 
 use crate::exec::BoxFuture;
 use std::path::PathBuf;
@@ -48,7 +59,7 @@ use std::time::Duration;
 pub enum BackendKind {
     /// A container per agent through the Docker API.
     Docker,
-    /// A bubblewrap jail per command.
+    /// A bubblewrap jail per agent (or per command).
     Bwrap,
     /// No sandbox at all (`--unsafe-no-sandbox`).
     None,
@@ -97,6 +108,13 @@ pub struct SandboxSpec {
     /// The agent's prepared environment (image, variables, user, mounts),
     /// if it has one.
     pub environment: Option<environment::PreparedEnvironment>,
+    /// The host path of the egress proxy's unix socket, for a sandbox
+    /// whose `network` is an allow-list (set by the manager, which starts
+    /// the proxy, before `Backend::create`; None otherwise). The backend
+    /// mounts it at [`egress::SANDBOX_SOCKET`], where the sandbox's command
+    /// server splices [`egress::SANDBOX_PROXY`] to it; the sandbox has no
+    /// other route out.
+    pub egress: Option<std::path::PathBuf>,
 }
 
 /// One command, with every default already applied by the manager.

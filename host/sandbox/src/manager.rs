@@ -1,16 +1,19 @@
 //! The sandbox manager: picks the backend, owns each agent's sandbox and
 //! background jobs, and runs commands for plugins granted `exec` (it is the
-//! plugin host's [`ExecBackend`]).
+//! plugin host's [`ExecBackend`]). A sandbox whose network is an
+//! allow-list gets its egress proxy ([`crate::egress`]) from here, started
+//! before the backend makes the sandbox and stopped with it.
 
 use super::{
     Backend, BackendChoice, BackendKind, Capture, ExecSpec, OutputSink, Sandbox, SandboxConfig,
     SandboxError, SandboxSpec, StreamKind, bwrap::BwrapBackend, docker::DockerBackend,
     unsandboxed::UnsandboxedBackend,
 };
+use crate::egress::{EgressGate, EgressProxy};
 use crate::environment::{EnvironmentError, PreparedEnvironment, ResolvedEnvironment};
 use crate::exec::{BoxFuture, ExecBackend, ExecFailure, ExecOutcome, ExecRequest, JobState};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -46,6 +49,11 @@ pub struct SandboxManager {
     /// Held (locked) while this process lives: tells later processes of
     /// the data dir that its sandboxes are not orphans.
     _owner_lock: Option<std::fs::File>,
+    /// Where the egress proxies' sockets are made.
+    egress_dir: PathBuf,
+    /// What the egress proxies ask about hosts not on an allow-list, and
+    /// tell about every connection (set by the application).
+    egress_gate: std::sync::RwLock<Option<Arc<dyn EgressGate>>>,
 }
 
 /// An agent's sandbox resource use (`/api/metrics/agents`).
@@ -185,6 +193,8 @@ impl SandboxManager {
             cpu_samples: Mutex::new(HashMap::new()),
             environments: Mutex::new(HashMap::new()),
             _owner_lock: None,
+            egress_dir: std::env::temp_dir().join(format!("paddock-egress-{host_id}")),
+            egress_gate: std::sync::RwLock::new(None),
         })
     }
 
@@ -223,6 +233,7 @@ impl SandboxManager {
                 SandboxError::Failed(format!("cannot write {}: {e}", final_path.display()))
             })?;
         manager._owner_lock = Some(lock);
+        manager.egress_dir = egress_dir(data_dir, &owner);
         manager.reap_dead_owners(&dir, &owner).await;
         Ok(manager)
     }
@@ -265,6 +276,9 @@ impl SandboxManager {
                 // `none` or no backend: nothing was made.
                 Some(BackendKind::None) | None => Ok(0),
             };
+            if let Some(data_dir) = dir.parent() {
+                let _ = std::fs::remove_dir_all(egress_dir(data_dir, &owner));
+            }
             match reaped {
                 Ok(n) => {
                     if n > 0 {
@@ -278,6 +292,36 @@ impl SandboxManager {
                 }
             }
         }
+    }
+
+    /// Sets what the egress proxies of sandboxes made from now on ask
+    /// about hosts not on their allow-list and tell about each connection
+    /// (the policy). Without one, such hosts are refused and nothing is
+    /// recorded.
+    pub fn set_egress_gate(&self, gate: Arc<dyn EgressGate>) {
+        if let Ok(mut g) = self.egress_gate.write() {
+            *g = Some(gate);
+        }
+    }
+
+    /// Starts the egress proxy of a sandbox whose network is an
+    /// allow-list, and points the spec at its socket.
+    fn start_egress(&self, spec: &mut SandboxSpec) -> Result<Option<EgressProxy>, SandboxError> {
+        let Some(allow) = spec.network.allow_list() else {
+            spec.egress = None;
+            return Ok(None);
+        };
+        let gate = self.egress_gate.read().ok().and_then(|g| g.clone());
+        // Short: a unix socket's path has at most 107 bytes.
+        let name = format!("{}.sock", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let proxy = EgressProxy::start(
+            self.egress_dir.join(name),
+            &spec.agent_id,
+            allow.to_vec(),
+            gate,
+        )?;
+        spec.egress = Some(proxy.socket().to_path_buf());
+        Ok(Some(proxy))
     }
 
     /// The backend in use (`None` when no backend works).
@@ -303,7 +347,7 @@ impl SandboxManager {
         };
         let mut slot = slot.lock().await;
         if let Some(existing) = slot.as_ref() {
-            if existing.spec() == &spec {
+            if same_sandbox(existing.spec(), &spec) {
                 return Ok(existing.clone());
             }
             tracing::info!(agent = %spec.agent_id, "the agent's workspace or network grant changed; remaking its sandbox");
@@ -313,7 +357,16 @@ impl SandboxManager {
             *slot = None;
         }
         let started = std::time::Instant::now();
+        let mut spec = spec;
+        let proxy = self.start_egress(&mut spec)?;
         let sandbox = backend.create(spec.clone()).await?;
+        let sandbox: Arc<dyn Sandbox> = match proxy {
+            Some(proxy) => Arc::new(Egressed {
+                inner: sandbox,
+                proxy,
+            }),
+            None => sandbox,
+        };
         tracing::info!(agent = %spec.agent_id, sandbox = %backend.kind(), network = %spec.network.describe(), elapsed_ms = started.elapsed().as_millis() as u64, "sandbox created");
         *slot = Some(sandbox.clone());
         Ok(sandbox)
@@ -482,6 +535,7 @@ impl SandboxManager {
             read_only: req.read_only.clone(),
             limits: c.limits.clone(),
             environment: lock(&self.environments).get(&req.agent_id).cloned(),
+            egress: None,
         };
         let cmd = ExecSpec {
             argv: req.argv.clone(),
@@ -655,6 +709,70 @@ fn sandbox_cwd(cwd: Option<&str>) -> Result<String, ExecFailure> {
     }
 }
 
+/// Where the egress proxies of owner `owner` of `data_dir` put their
+/// sockets: `data_dir/run/egress/OWNER`, or, when that path is too long for
+/// a unix socket in it (a deep data dir), `TMPDIR/paddock-egress-OWNER`.
+fn egress_dir(data_dir: &Path, owner: &str) -> PathBuf {
+    let dir = data_dir.join("run").join("egress").join(owner);
+    // Room for `/xxxxxxxx.sock` within the 107 bytes of a socket path.
+    if dir.as_os_str().len() + 14 <= 107 {
+        dir
+    } else {
+        std::env::temp_dir().join(format!("paddock-egress-{owner}"))
+    }
+}
+
+/// Whether a sandbox made for `made` serves a request for `wanted` (the
+/// proxy's socket, set by the manager, aside).
+fn same_sandbox(made: &SandboxSpec, wanted: &SandboxSpec) -> bool {
+    made.agent_id == wanted.agent_id
+        && made.workspace == wanted.workspace
+        && made.network == wanted.network
+        && made.read_only == wanted.read_only
+        && made.limits == wanted.limits
+}
+
+/// A sandbox with its egress proxy: commands get the proxy's environment
+/// ([`crate::egress::proxy_env_for`]; a variable the command sets itself
+/// wins), and the proxy stops when the sandbox is destroyed or dropped.
+struct Egressed {
+    inner: Arc<dyn Sandbox>,
+    proxy: EgressProxy,
+}
+
+impl Sandbox for Egressed {
+    fn spec(&self) -> &SandboxSpec {
+        self.inner.spec()
+    }
+
+    fn exec(
+        &self,
+        mut cmd: ExecSpec,
+        sink: Option<OutputSink>,
+    ) -> BoxFuture<'_, Result<ExecOutcome, SandboxError>> {
+        let allow = self.inner.spec().network.allow_list().unwrap_or_default();
+        let mut env: Vec<(String, String)> = crate::egress::proxy_env_for(allow)
+            .into_iter()
+            .filter(|(k, _)| !cmd.env.iter().any(|(mine, _)| mine == k))
+            .collect();
+        env.append(&mut cmd.env);
+        cmd.env = env;
+        self.inner.exec(cmd, sink)
+    }
+
+    fn destroy(&self) -> BoxFuture<'_, Result<(), SandboxError>> {
+        Box::pin(async move {
+            let done = self.inner.destroy().await;
+            self.proxy.stop();
+            done
+        })
+    }
+
+    fn resource_usage(&self) -> BoxFuture<'_, Option<super::ResourceUsage>> {
+        self.inner.resource_usage()
+    }
+}
+
 /// Aborts a task when dropped.
 struct AbortOnDrop<T>(JoinHandle<T>);
 
@@ -696,6 +814,18 @@ impl ExecBackend for SandboxManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn egress_sockets_live_in_the_data_dir_unless_the_path_is_too_long() {
+        let short = egress_dir(Path::new("/home/u/.local/share/paddock"), "abc");
+        assert_eq!(
+            short,
+            Path::new("/home/u/.local/share/paddock/run/egress/abc")
+        );
+        let deep = format!("/{}", "d".repeat(100));
+        let long = egress_dir(Path::new(&deep), "abc");
+        assert_eq!(long, std::env::temp_dir().join("paddock-egress-abc"));
+    }
 
     #[test]
     fn cwd_defaults_and_confinement() {

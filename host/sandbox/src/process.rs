@@ -206,7 +206,7 @@ impl Drop for Tree {
 
 /// The children of a process: from `/proc/<pid>/task/<pid>/children`
 /// where the kernel has it, else by scanning every process's parent.
-fn children_of(pid: libc::pid_t) -> Vec<libc::pid_t> {
+pub fn children_of(pid: libc::pid_t) -> Vec<libc::pid_t> {
     let parse = |s: &str| -> Vec<libc::pid_t> {
         s.split_whitespace()
             .filter_map(|p| p.parse().ok())
@@ -235,23 +235,17 @@ fn children_by_scan(pid: libc::pid_t) -> Vec<libc::pid_t> {
         .collect()
 }
 
-/// Runs the command to its end, its timeout or cancellation. Errors are
-/// failures to start it (the program missing, a cgroup that cannot be
-/// joined) or to wait for it.
-pub async fn run(run: Run) -> std::io::Result<ExecOutcome> {
-    let Run {
-        mut command,
-        stdin,
-        timeout,
-        max_output_bytes,
-        sink,
-        rlimits,
-        cgroup,
-        join,
-        cancel,
-        jailed,
-    } = run;
-    let procs = match &cgroup {
+/// Sets the pre-exec hook every sandboxed child gets: join `cgroup`, a
+/// session of its own, `rlimits`, then the namespaces of `join`. The files
+/// returned (the cgroup's `cgroup.procs`) must stay open until the child
+/// has been spawned.
+pub fn prepare(
+    command: &mut std::process::Command,
+    cgroup: Option<&CommandCgroup>,
+    rlimits: Option<Rlimits>,
+    join: Option<Join>,
+) -> std::io::Result<Vec<std::fs::File>> {
+    let procs = match cgroup {
         Some(cg) => cg.open_procs()?,
         None => Vec::new(),
     };
@@ -280,6 +274,26 @@ pub async fn run(run: Run) -> std::io::Result<ExecOutcome> {
             Ok(())
         });
     }
+    Ok(procs)
+}
+
+/// Runs the command to its end, its timeout or cancellation. Errors are
+/// failures to start it (the program missing, a cgroup that cannot be
+/// joined) or to wait for it.
+pub async fn run(run: Run) -> std::io::Result<ExecOutcome> {
+    let Run {
+        mut command,
+        stdin,
+        timeout,
+        max_output_bytes,
+        sink,
+        rlimits,
+        cgroup,
+        join,
+        cancel,
+        jailed,
+    } = run;
+    let procs = prepare(&mut command, cgroup.as_ref(), rlimits, join)?;
     command
         .stdin(if stdin.is_some() {
             Stdio::piped()

@@ -64,6 +64,7 @@ pub async fn environment_start(
             read_only: Vec::new(),
             limits: config.limits.clone(),
             environment: None,
+            egress: None,
         };
         let (progress, _rx) = tokio::sync::mpsc::unbounded_channel();
         let (prepared, cached) = prepare(

@@ -1,13 +1,16 @@
 //! `paddock bench sandbox`: per backend, without and with the network
-//! granted, the time to create a sandbox and run its first command, and the
-//! per-command overhead of `true` against the same command run directly on
-//! the host in the same run; and (`bench::environment`) the start of an
-//! environment, uncached and cached.
+//! granted, and for both ways of running commands in the same run — the
+//! per-command path (a new bubblewrap jail or Docker exec per command:
+//! "before") and the persistent sandbox (a fork by `paddock-sandboxd` in a
+//! long-lived jail or container: "after") — the time to create a sandbox
+//! and run its first command, and the per-command overhead of `true`
+//! against the same command run directly on the host; and (`bench::environment`)
+//! the start of an environment, uncached and cached.
 
 use super::{Summary, summarize};
 use anyhow::{Context, Result, bail};
 use paddock_sandbox::{
-    Backend, BackendKind, ExecSpec, SandboxConfig, SandboxSpec, bwrap::BwrapBackend,
+    Backend, BackendKind, ExecSpec, SandboxConfig, SandboxMode, SandboxSpec, bwrap::BwrapBackend,
     docker::DockerBackend,
 };
 use std::path::Path;
@@ -59,6 +62,7 @@ impl SandboxBenchArgs {
 #[derive(Debug, serde::Serialize)]
 struct BackendFigures {
     backend: BackendKind,
+    mode: SandboxMode,
     network: bool,
     create_first_command: Summary,
     per_command: Summary,
@@ -95,48 +99,69 @@ pub async fn sandbox(args: &SandboxBenchArgs) -> Result<()> {
         &[false, true]
     };
     let host_id = format!("bench{}", std::process::id());
-    let mut backends: Vec<Arc<dyn Backend>> = Vec::new();
-    if want("bwrap") {
-        let b = BwrapBackend::new(&config, &host_id);
-        match b.probe().await {
-            Ok(()) => backends.push(Arc::new(b)),
-            Err(e) => skipped.push(format!("bwrap: {e}")),
+    // Each backend twice, in the same run: the per-command path (before)
+    // and the persistent sandbox (after).
+    let mut backends: Vec<(SandboxMode, Arc<dyn Backend>)> = Vec::new();
+    for mode in [SandboxMode::PerCommand, SandboxMode::Persistent] {
+        let config = SandboxConfig {
+            mode,
+            ..config.clone()
+        };
+        let label = mode_name(mode);
+        if want("bwrap") {
+            let b = BwrapBackend::new(&config, &host_id);
+            match b.probe().await {
+                Ok(()) => backends.push((mode, Arc::new(b))),
+                Err(e) => skipped.push(format!("bwrap ({label}): {e}")),
+            }
         }
-    }
-    if want("docker") {
-        match DockerBackend::connect(&config, &host_id).await {
-            Ok(b) => match b.probe().await {
-                Ok(()) => backends.push(Arc::new(b)),
-                Err(e) => skipped.push(format!("docker: {e}")),
-            },
-            Err(e) => skipped.push(format!("docker: {e}")),
+        if want("docker") {
+            match DockerBackend::connect(&config, &host_id).await {
+                Ok(b) => match b.probe().await {
+                    Ok(()) => backends.push((mode, Arc::new(b))),
+                    Err(e) => skipped.push(format!("docker ({label}): {e}")),
+                },
+                Err(e) => skipped.push(format!("docker ({label}): {e}")),
+            }
         }
     }
     let mut environments = Vec::new();
-    for backend in backends {
-        match super::environment::environment_start(
-            backend.clone(),
-            &config,
-            &workspace,
-            &scratch.path().join("environments"),
-        )
-        .await
-        {
-            Ok(f) => environments.push(f),
-            Err(e) => skipped.push(format!("{} environment: {e:#}", backend.kind())),
+    for (mode, backend) in backends {
+        // Environments (an uncached vs a cached start) in the default mode.
+        if mode == SandboxMode::Persistent {
+            match super::environment::environment_start(
+                backend.clone(),
+                &config,
+                &workspace,
+                &scratch.path().join("environments"),
+            )
+            .await
+            {
+                Ok(f) => environments.push(f),
+                Err(e) => skipped.push(format!("{} environment: {e:#}", backend.kind())),
+            }
         }
         for &network in networks {
-            match measure(backend.clone(), &workspace, args, &host, network).await {
+            match measure(backend.clone(), mode, &workspace, args, &host, network).await {
                 Ok(f) => figures.push(f),
                 // A backend that cannot give sandboxes the network here
                 // (e.g. no slirp4netns) is still measured without it.
-                Err(e) if network => {
-                    skipped.push(format!("{} with network: {e:#}", backend.kind()))
-                }
+                Err(e) if network => skipped.push(format!(
+                    "{} ({}) with network: {e:#}",
+                    backend.kind(),
+                    mode_name(mode)
+                )),
                 Err(e) => return Err(e),
             }
         }
     }
+    figures.sort_by_key(|f| {
+        (
+            f.backend.as_str(),
+            f.network,
+            f.mode != SandboxMode::PerCommand,
+        )
+    });
     if args.json {
         let body = serde_json::json!({
             "host_true": host,
@@ -161,7 +186,11 @@ pub async fn sandbox(args: &SandboxBenchArgs) -> Result<()> {
         } else {
             "no network"
         };
-        println!("  {} ({network})", f.backend);
+        let mode = match f.mode {
+            SandboxMode::PerCommand => "per-command: a new jail/exec per command (before)",
+            SandboxMode::Persistent => "persistent: a fork by paddock-sandboxd (after)",
+        };
+        println!("  {} ({network}), {mode}", f.backend);
         println!(
             "    create + first command:         p50 {:>9.0} µs  p99 {:>9.0} µs",
             f.create_first_command.p50_us, f.create_first_command.p99_us
@@ -188,6 +217,13 @@ pub async fn sandbox(args: &SandboxBenchArgs) -> Result<()> {
         println!("  skipped {s}");
     }
     Ok(())
+}
+
+fn mode_name(mode: SandboxMode) -> &'static str {
+    match mode {
+        SandboxMode::PerCommand => "per-command",
+        SandboxMode::Persistent => "persistent",
+    }
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -233,6 +269,7 @@ async fn host_true(runs: usize) -> Result<Summary> {
 
 async fn measure(
     backend: Arc<dyn Backend>,
+    mode: SandboxMode,
     workspace: &Path,
     args: &SandboxBenchArgs,
     host: &Summary,
@@ -245,6 +282,7 @@ async fn measure(
         read_only: Vec::new(),
         limits: Default::default(),
         environment: None,
+        egress: None,
     };
     let mut creates = Vec::with_capacity(args.creates);
     for n in 0..args.creates {
@@ -281,6 +319,7 @@ async fn measure(
     let per_command = summarize(samples);
     Ok(BackendFigures {
         backend: backend.kind(),
+        mode,
         network,
         create_first_command: summarize(creates),
         overhead_p50_us: per_command.p50_us - host.p50_us,

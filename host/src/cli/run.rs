@@ -258,6 +258,19 @@ fn write_event(
         } => {
             let _ = writeln!(stdout, "  ? {tool}: {} by {by}", status.as_str());
         }
+        B::NetworkConnection(c) => {
+            let target = paddock_core::policy::network::authority(&c.host, c.port);
+            let _ = match c.verdict {
+                paddock_protocol::network::NetworkVerdict::Allowed => writeln!(
+                    stdout,
+                    "  ⇄ {target}: allowed, {} B sent, {} B received",
+                    c.bytes_sent, c.bytes_received
+                ),
+                paddock_protocol::network::NetworkVerdict::Refused => {
+                    writeln!(stdout, "  ⇄ {target}: refused: {}", c.reason)
+                }
+            };
+        }
         _ => {}
     }
 }
@@ -414,8 +427,24 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
         print_event(event, args.json, &mut printing);
         match &event.body {
             EventBody::MessageAssistant { text: Some(t), .. } => final_text = Some(t.clone()),
-            EventBody::ApprovalRequested { call_id, tool, .. } => {
-                let (approved, by, reason) = ask_terminal(tool).await;
+            EventBody::ApprovalRequested {
+                call_id,
+                tool,
+                arguments,
+                ..
+            } => {
+                // A network approval names the host it would open.
+                let what = match (
+                    tool.as_str(),
+                    arguments["host"].as_str(),
+                    arguments["port"].as_u64(),
+                ) {
+                    ("network", Some(host), Some(port)) => {
+                        format!("network access to {host}:{port}")
+                    }
+                    _ => tool.clone(),
+                };
+                let (approved, by, reason) = ask_terminal(&what).await;
                 if let Err(e) = app
                     .manager
                     .decide(&id, call_id, approved, reason, Default::default(), &by)

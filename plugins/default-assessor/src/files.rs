@@ -7,7 +7,7 @@ use paddock_sdk::assessor::{Assessment, Level, ToolCall};
 use serde_json::Value;
 
 use crate::paths;
-use crate::shell_rules::show;
+use crate::show;
 
 /// Words in a tool's name that mean it changes files.
 const WRITE_WORDS: &[&str] = &[

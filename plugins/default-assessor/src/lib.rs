@@ -13,6 +13,13 @@
 //!   `/usr`. Medium, ask: `git push`, `reset --hard`, `clean -f`,
 //!   publishing, containers, package installs, other recursive deletes,
 //!   reading secret files, POSTs. A line that does not parse asks (medium).
+//!   Code handed to an interpreter (`python -c`, `perl -e`, `ruby -e`,
+//!   `node -e`, `php -r`, a here-document or pipe into one, a script
+//!   written and run in the same line) is read by [`code`] for the same
+//!   dangers; variables set earlier in the line are put into the commands
+//!   that use them, and relative paths are read from the directory an
+//!   earlier `cd` moved to. Deleting build output in the workspace
+//!   (`build/`, `node_modules`…) is low.
 //! - **file tools** ([`files`]): writes under `/etc` or `/usr` are denied,
 //!   writes of secret files and reads of them ask.
 //! - **the git tool** (`git`/`git_operation` with `operation` and `args`):
@@ -22,6 +29,7 @@
 //! The rules are [`assess`], a pure function; `tests/corpus.toml` holds the
 //! cases (dangerous commands and their harmless look-alikes) it is held to.
 
+pub mod code;
 pub mod files;
 pub mod flow;
 pub mod paths;
@@ -45,6 +53,22 @@ pub fn assess(call: &ToolCall) -> Assessment {
 }
 
 paddock_sdk::export_assessor!(assess);
+
+/// `text` for a message: whitespace collapsed, cut to 120 characters, in
+/// backquotes.
+pub fn show(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let cut: String = if one_line.chars().count() > 120 {
+        one_line
+            .chars()
+            .take(119)
+            .chain(std::iter::once('…'))
+            .collect()
+    } else {
+        one_line
+    };
+    format!("`{cut}`")
+}
 
 /// The command line of a shell-like call: a `command` string, or a
 /// `command` array of argument strings (quoted and joined).

@@ -57,6 +57,59 @@ pub fn normalize(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// `path` as seen from the directory `cwd` (`None`: the workspace): a
+/// relative path is put under `cwd`; absolute, home and variable paths are
+/// left as they are.
+pub fn resolve(cwd: Option<&str>, path: &str) -> String {
+    let p = path.trim();
+    match cwd {
+        Some(dir) if !(p.starts_with('/') || p.starts_with('~') || p.starts_with('$')) => {
+            if p.is_empty() {
+                dir.to_string()
+            } else {
+                format!("{}/{p}", dir.trim_end_matches('/'))
+            }
+        }
+        _ => p.to_string(),
+    }
+}
+
+/// Directories of build output and caches that tools regenerate: deleting
+/// them inside the workspace is routine.
+pub const BUILD_OUTPUTS: &[&str] = &[
+    "build",
+    "dist",
+    "target",
+    "out",
+    "node_modules",
+    "coverage",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".tox",
+    ".nox",
+    ".next",
+    ".nuxt",
+    ".turbo",
+    ".parcel-cache",
+    ".cache",
+    ".gradle",
+    "htmlcov",
+];
+
+/// Whether `path` is a build output directory (or something in one) inside
+/// the workspace: `build/`, `dist`, `target/debug`, `node_modules`…
+pub fn is_build_output(path: &str) -> bool {
+    let abs = normalize(path);
+    if !is_under(&abs, WORKSPACE) {
+        return false;
+    }
+    abs[WORKSPACE.len()..]
+        .split('/')
+        .any(|seg| BUILD_OUTPUTS.contains(&seg) || seg.ends_with(".egg-info"))
+}
+
 /// Whether `abs` (normalised) is `dir` or lies under it.
 pub fn is_under(abs: &str, dir: &str) -> bool {
     abs == dir || abs.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
@@ -313,6 +366,22 @@ mod tests {
         ] {
             assert!(!is_secret_file(s), "{s}");
         }
+    }
+
+    #[test]
+    fn resolves_against_a_directory() {
+        assert_eq!(resolve(Some("/"), "*"), "/*");
+        assert_eq!(reach(&resolve(Some("/"), "*")), Reach::Root);
+        assert_eq!(reach(&resolve(Some("~"), ".")), Reach::Home);
+        assert_eq!(resolve(Some("/etc"), "passwd"), "/etc/passwd");
+        assert_eq!(resolve(Some("/etc"), "/tmp/x"), "/tmp/x");
+        assert_eq!(resolve(None, "x"), "x");
+        assert!(is_build_output("build/"));
+        assert!(is_build_output("./target/debug"));
+        assert!(is_build_output("pkg/foo.egg-info"));
+        assert!(!is_build_output("src"));
+        assert!(!is_build_output("/build"));
+        assert!(!is_build_output("../dist"));
     }
 
     #[test]

@@ -6,15 +6,27 @@
 use paddock_sdk::assessor::{Action, Assessment, Level};
 use paddock_sdk::shell::{self, Command, Pipeline};
 
+use crate::code::{self, Lang};
 use crate::flow::{self, Flow};
 use crate::paths::{self, Reach};
+use crate::show;
 
 /// How many times decoded text (base64, hex…) is itself decoded and judged.
 const MAX_DECODE_DEPTH: u32 = 3;
 
 /// The verdict on a whole command line.
 pub fn assess_command_line(src: &str) -> Assessment {
-    assess_text(src, 0)
+    assess_text(src, 0, None)
+}
+
+/// The verdict on a command line found inside something else (code run by
+/// an interpreter), `depth` levels down, run in `cwd` (`None`: the
+/// workspace).
+pub fn assess_nested(src: &str, depth: u32, cwd: Option<&str>) -> Assessment {
+    if depth >= MAX_DECODE_DEPTH {
+        return Assessment::allow("nested too deeply to be read");
+    }
+    assess_text(src, depth, cwd)
 }
 
 /// The worst verdict seen so far.
@@ -32,7 +44,7 @@ impl Worst {
     }
 }
 
-fn assess_text(src: &str, decode_depth: u32) -> Assessment {
+fn assess_text(src: &str, decode_depth: u32, cwd: Option<&str>) -> Assessment {
     let script = match shell::parse(src) {
         Ok(s) => s,
         Err(e) => {
@@ -45,13 +57,44 @@ fn assess_text(src: &str, decode_depth: u32) -> Assessment {
     let mut worst = Worst::default();
     worst.add(fork_bomb(src));
     let mut scripts = Scripts::default();
+    let mut state = State::new(cwd);
     for p in &script.pipelines {
         // Pipeline rules first: on a tie their reason (a download piped
         // into `sudo bash`) says more than a command's (`sudo`).
-        pipeline_rules(p, src, decode_depth, &mut worst);
+        pipeline_rules(p, src, decode_depth, state.cwd(), &mut worst);
         for c in &p.commands {
-            command_rules(c, decode_depth, &mut worst);
-            worst.add(scripts.see(c, src, decode_depth));
+            match state.substituted(c, decode_depth) {
+                // A command made of variables set earlier in the line is
+                // judged with their values instead.
+                Some(verdict) => worst.add(verdict),
+                None => match state.in_dir(c) {
+                    Some((seen, dir)) => {
+                        let mut here = Worst::default();
+                        command_rules(&seen, decode_depth, &mut here);
+                        worst.add(here.0.map(|a| {
+                            Assessment::new(
+                                a.level,
+                                a.action,
+                                format!("{}, after cd {dir}", a.reason),
+                            )
+                        }));
+                    }
+                    None => command_rules(c, decode_depth, &mut worst),
+                },
+            }
+            // What the command really runs, wrappers (`sudo`, `env`…) stripped.
+            let u = c.unwrapped();
+            worst.add(unknown_code_rule(c, &u, &state));
+            worst.add(
+                interpreter_rule(c, &u, src, decode_depth, state.cwd()).map(|a| match &state.cwd {
+                    Some((_, dir)) => {
+                        Assessment::new(a.level, a.action, format!("{}, after cd {dir}", a.reason))
+                    }
+                    None => a,
+                }),
+            );
+            worst.add(scripts.see(c, &u, src, decode_depth, state.cwd()));
+            state.after(c, p.commands.len());
         }
     }
     worst
@@ -59,20 +102,400 @@ fn assess_text(src: &str, decode_depth: u32) -> Assessment {
         .unwrap_or_else(|| Assessment::allow("no risky command found"))
 }
 
-/// `text` for a message: whitespace collapsed, cut to 120 characters, in
-/// backquotes.
-pub fn show(text: &str) -> String {
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let cut: String = if one_line.chars().count() > 120 {
-        one_line
-            .chars()
-            .take(119)
-            .chain(std::iter::once('…'))
+/// What earlier commands of the line leave behind for later ones: the
+/// directory `cd` moved to and the variables assigned.
+struct State {
+    /// The directory (normalised, but a home directory written `~…`) and
+    /// the `cd` argument that led there.
+    cwd: Option<(String, String)>,
+    vars: Vec<(String, String)>,
+    /// Bytes of command text made by putting variables in, so far.
+    expanded: std::cell::Cell<usize>,
+}
+
+/// The most variables remembered in a line (the oldest are forgotten), and
+/// the most text made by putting them into commands (beyond it, commands
+/// are judged as written).
+const MAX_VARS: usize = 256;
+const MAX_EXPANDED: usize = 1 << 20;
+
+impl State {
+    fn new(cwd: Option<&str>) -> State {
+        State {
+            cwd: cwd.map(|d| (paths::normalize(d), d.to_string())),
+            vars: Vec::new(),
+            expanded: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The current directory (normalised), `None` for the workspace.
+    fn cwd(&self) -> Option<&str> {
+        self.cwd.as_ref().map(|(d, _)| d.as_str())
+    }
+
+    /// Take in what `c` (a command of a pipeline of `stages`) changes:
+    /// `cd DIR`, `NAME=value`, `export NAME=value`.
+    fn after(&mut self, c: &Command, stages: usize) {
+        if c.words.is_empty() {
+            for a in &c.assignments {
+                self.assign(a);
+            }
+            return;
+        }
+        let prog = c.program().unwrap_or("");
+        let args = c.args();
+        match prog {
+            // A `cd` in a pipeline runs in a subshell of its own.
+            "cd" | "pushd" if stages == 1 => {
+                let target = args
+                    .iter()
+                    .find(|a| !(a.starts_with('-') && a.len() > 1))
+                    .map_or("~", String::as_str);
+                let unknown =
+                    target == "-" || (target.starts_with('$') && !target.starts_with("$HOME"));
+                self.cwd = if unknown {
+                    None
+                } else {
+                    let abs = paths::normalize(&paths::resolve(self.cwd(), target));
+                    // Home-based directories keep their `~` (for messages).
+                    let dir = match abs.strip_prefix(paths::HOME) {
+                        Some(rest) => format!("~{rest}"),
+                        None => abs,
+                    };
+                    (dir != paths::WORKSPACE).then(|| (dir, target.to_string()))
+                };
+            }
+            "export" | "declare" | "typeset" | "local" | "readonly" => {
+                for a in args.iter().filter(|a| !a.starts_with('-')) {
+                    self.assign(a);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn assign(&mut self, word: &str) {
+        let Some((name, value)) = word.split_once('=') else {
+            return;
+        };
+        let name = name.trim_end_matches('+');
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return;
+        }
+        // A value that grows past 64 KiB (`A=$A$A` again and again) is kept
+        // as written.
+        let value = self
+            .expand(value, false)
+            .filter(|v| v.len() <= 64 * 1024)
+            .unwrap_or_else(|| value.to_string());
+        self.vars.retain(|(n, _)| n != name);
+        if self.vars.len() >= MAX_VARS {
+            self.vars.remove(0);
+        }
+        self.vars.push((name.to_string(), value));
+    }
+
+    /// `text` with the known variables put in (`$C`, `${C}`), escaped for
+    /// double quotes when `escape`; `None` when it uses none.
+    fn expand(&self, text: &str, escape: bool) -> Option<String> {
+        if !text.contains('$') || self.vars.is_empty() {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut used = false;
+        let mut rest = text;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + 1..];
+            let (name, len) = match after.strip_prefix('{') {
+                Some(inner) => match inner.find('}') {
+                    Some(end) => (&inner[..end], end + 2),
+                    None => ("", 0),
+                },
+                None => {
+                    let end = after
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .unwrap_or(after.len());
+                    (&after[..end], end)
+                }
+            };
+            match self.vars.iter().find(|(n, _)| n == name) {
+                Some((_, value)) if !name.is_empty() => {
+                    if escape {
+                        for ch in value.chars() {
+                            if matches!(ch, '"' | '\\' | '$' | '`') {
+                                out.push('\\');
+                            }
+                            out.push(ch);
+                        }
+                    } else {
+                        out.push_str(value);
+                    }
+                    used = true;
+                    rest = &after[len..];
+                }
+                _ => {
+                    out.push('$');
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        used.then_some(out)
+    }
+
+    /// The verdict on `c` with the variables set earlier put in, when it
+    /// uses any (`C="rm -rf /"; $C`, `X=/; rm -rf $X`, `eval "$C"`).
+    fn substituted(&self, c: &Command, decode_depth: u32) -> Option<Option<Assessment>> {
+        if c.words.is_empty() || decode_depth >= MAX_DECODE_DEPTH {
+            return None;
+        }
+        let text = self.expand(&c.text, false)?;
+        let spent = self.expanded.get() + 2 * text.len();
+        if spent > MAX_EXPANDED {
+            return None;
+        }
+        self.expanded.set(spent);
+        // A value put in as it is may break the command's quoting (`"$C"`
+        // with a `"` in C): then escaped, as inside double quotes.
+        let text = if shell::parse(&text).is_ok() {
+            text
+        } else {
+            match self.expand(&c.text, true) {
+                Some(t) if shell::parse(&t).is_ok() => t,
+                _ => {
+                    return Some(medium(
+                        "with the variables set earlier put in, the command does not parse, \
+                         so it was not checked"
+                            .into(),
+                        c,
+                    ));
+                }
+            }
+        };
+        let inner = assess_text(&text, decode_depth + 1, self.cwd());
+        let used: Vec<String> = self
+            .vars
+            .iter()
+            .filter(|(n, _)| {
+                c.text.contains(&format!("${n}")) || c.text.contains(&format!("${{{n}}}"))
+            })
+            .map(|(n, v)| format!("${n} = {}", show(v)))
+            .collect();
+        Some(
+            (inner.level > Level::Low || inner.action != Action::Allow).then(|| {
+                Assessment::new(
+                    inner.level,
+                    inner.action,
+                    format!("{}, with {}", inner.reason, used.join(", ")),
+                )
+            }),
+        )
+    }
+
+    /// `c` with its relative paths put under the directory an earlier `cd`
+    /// moved to, and that `cd`'s argument; `None` in the workspace.
+    fn in_dir(&self, c: &Command) -> Option<(Command, String)> {
+        let (dir, shown) = self.cwd.as_ref()?;
+        let prog = c.program()?;
+        let mut seen = c.clone();
+        let fix = |w: &str| paths::resolve(Some(dir.as_str()), w);
+        let relative = |w: &str| {
+            !(w.is_empty()
+                || w.starts_with(['/', '~', '$', '-'])
+                || w.contains("://")
+                || matches!(w, "{}" | ";" | "+" | "\\;"))
+        };
+        for r in &mut seen.redirects {
+            let op = r.op.trim_start_matches(|ch: char| ch.is_ascii_digit());
+            if (r.writes() || op == "<") && relative(&r.target) {
+                r.target = fix(&r.target);
+            }
+        }
+        let path_args = matches!(
+            prog,
+            "rm" | "rmdir"
+                | "unlink"
+                | "shred"
+                | "find"
+                | "cp"
+                | "mv"
+                | "install"
+                | "ln"
+                | "rsync"
+                | "tee"
+                | "touch"
+                | "mkdir"
+                | "truncate"
+                | "chmod"
+                | "chown"
+                | "chgrp"
+                | "sed"
+        );
+        if path_args {
+            let mut first_operand = matches!(prog, "chmod" | "chown" | "chgrp");
+            for w in seen.words.iter_mut().skip(1) {
+                if w.starts_with('-') || w.starts_with('+') {
+                    continue;
+                }
+                if first_operand {
+                    first_operand = false;
+                    continue;
+                }
+                if relative(w) {
+                    *w = fix(w);
+                }
+            }
+        } else if prog == "dd" {
+            for w in seen.words.iter_mut().skip(1) {
+                if let Some(v) = w.strip_prefix("of=")
+                    && relative(v)
+                {
+                    *w = format!("of={}", fix(v));
+                }
+            }
+        }
+        (seen != *c).then(|| (seen, shown.clone()))
+    }
+}
+
+/// Code run from a variable whose value the line does not show: `eval
+/// "$X"`, `bash -c "$X"`, `python -c "$X"` (asks: it was not checked).
+fn unknown_code_rule(c: &Command, u: &Command, state: &State) -> Option<Assessment> {
+    let prog = u.program()?;
+    let args = u.args();
+    let code: Vec<&str> = if prog == "eval" {
+        args.iter().map(String::as_str).collect()
+    } else if shell::is_shell(prog) || Lang::of_program(prog).is_some() {
+        interpreter_code_args(prog, args)
+            .into_iter()
+            .map(|(_, code)| code)
             .collect()
     } else {
-        one_line
+        return None;
     };
-    format!("`{cut}`")
+    let word = code.into_iter().find(|w| is_variable(w))?;
+    let name = word
+        .trim_start_matches("${")
+        .trim_start_matches('$')
+        .trim_end_matches('}');
+    if state.vars.iter().any(|(n, _)| n == name) {
+        return None;
+    }
+    medium(
+        format!("runs code from the variable {word}, whose value is not known here"),
+        c,
+    )
+}
+
+/// Whether `w` is one variable, `$NAME` or `${NAME}` (not `$1`, not `$(…)`).
+fn is_variable(w: &str) -> bool {
+    let name = match w.strip_prefix("${") {
+        Some(inner) => match inner.strip_suffix('}') {
+            Some(n) => n,
+            None => return false,
+        },
+        None => match w.strip_prefix('$') {
+            Some(n) => n,
+            None => return false,
+        },
+    };
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The code strings given on an interpreter's or a shell's command line:
+/// `-c CODE` (Python, shells), `-e`/`-E CODE` (Perl, Ruby, Node; Perl takes
+/// several), `-p`/`--eval`/`--print CODE` (Node), `-r CODE` (PHP).
+fn interpreter_code_args<'a>(prog: &str, args: &'a [String]) -> Vec<(&'a str, &'a str)> {
+    let lang = Lang::of_program(prog);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        i += 1;
+        if a == "--" {
+            break;
+        }
+        if let Some(v) = a
+            .strip_prefix("--eval=")
+            .or_else(|| a.strip_prefix("--print="))
+        {
+            out.push((a.split('=').next().unwrap_or("--eval"), v));
+            continue;
+        }
+        if !a.starts_with('-') || a.len() < 2 {
+            // The script, or the code's own arguments.
+            break;
+        }
+        let takes = match lang {
+            None => !a.starts_with("--") && a.contains('c'),
+            Some(Lang::Python) => !a.starts_with("--") && a.ends_with('c'),
+            Some(Lang::Perl) => {
+                !a.starts_with("--") && !a.starts_with("-M") && a.ends_with(['e', 'E'])
+            }
+            Some(Lang::Ruby) => !a.starts_with("--") && !a.starts_with("-r") && a.ends_with('e'),
+            Some(Lang::JavaScript) => {
+                matches!(a.as_str(), "--eval" | "--print")
+                    || (!a.starts_with("--") && a.ends_with(['e', 'p']) && a.len() <= 3)
+            }
+            Some(Lang::Php) => a == "-r",
+        };
+        if takes {
+            if let Some(code) = args.get(i) {
+                out.push((a.as_str(), code.as_str()));
+                i += 1;
+            }
+            if lang != Some(Lang::Perl) {
+                break;
+            }
+        } else if lang == Some(Lang::Python) && matches!(a.as_str(), "-m" | "-W" | "-X") {
+            if a == "-m" {
+                break;
+            }
+            i += 1;
+        } else if lang.is_none() && matches!(a.as_str(), "-o" | "-O" | "+o" | "+O") {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Code given to an interpreter on its command line (`python -c`, `perl
+/// -e`, `node -e`, `ruby -e`, `php -r`) or on its standard input from a
+/// here-document or here-string (`python3 - <<EOF`), judged by the code
+/// rules.
+fn interpreter_rule(
+    c: &Command,
+    u: &Command,
+    src: &str,
+    decode_depth: u32,
+    cwd: Option<&str>,
+) -> Option<Assessment> {
+    let prog = u.program()?;
+    let lang = Lang::of_program(prog)?;
+    let args = u.args();
+    let inline = interpreter_code_args(prog, args);
+    let (code, label) = if let Some((opt, _)) = inline.first() {
+        let code: Vec<&str> = inline.iter().map(|(_, code)| *code).collect();
+        (code.join("\n"), format!("{prog} {opt}"))
+    } else if reads_code_from_stdin(u) {
+        let here_string = c
+            .redirects
+            .iter()
+            .rev()
+            .find(|r| r.op.ends_with("<<<"))
+            .map(|r| r.target.clone());
+        match here_string {
+            Some(s) => (s, format!("{prog} here-string")),
+            None => (
+                flow::heredoc_bodies(src, c).into_iter().next()?,
+                format!("{prog} here-document"),
+            ),
+        }
+    } else {
+        return None;
+    };
+    code::assess(lang, &code, &label, cwd, decode_depth, assess_nested)
 }
 
 /// A verdict on `cmd`: `what` was found, quoted with the command.
@@ -346,6 +769,9 @@ fn rm_rule(c: &Command) -> Option<Assessment> {
             }
             // Writes under /etc and /usr are denied by the write rules.
             Reach::Protected(_) => {}
+            // Build output in the workspace (`build/`, `node_modules`) is
+            // routine to delete.
+            Reach::Other if paths::is_build_output(t) => {}
             Reach::Other => others.push(*t),
         }
     }
@@ -898,7 +1324,7 @@ fn ssh_rule(c: &Command, decode_depth: u32) -> Option<Assessment> {
     if remote.is_empty() || decode_depth >= MAX_DECODE_DEPTH {
         return None;
     }
-    let inner = assess_text(&remote.join(" "), decode_depth + 1);
+    let inner = assess_text(&remote.join(" "), decode_depth + 1, None);
     (inner.level > Level::Low || inner.action != Action::Allow).then(|| {
         Assessment::new(
             inner.level,
@@ -1218,7 +1644,7 @@ fn code_flow_verdict(
     if let (Some(text), true) = (&f.text, shell_code)
         && decode_depth < MAX_DECODE_DEPTH
     {
-        let inner = assess_text(text, decode_depth + 1);
+        let inner = assess_text(text, decode_depth + 1, None);
         if inner.level > Level::Low || inner.action != Action::Allow {
             let how = if f.decoded.is_empty() {
                 "text".to_string()
@@ -1235,7 +1661,13 @@ fn code_flow_verdict(
     verdict
 }
 
-fn pipeline_rules(p: &Pipeline, src: &str, decode_depth: u32, worst: &mut Worst) {
+fn pipeline_rules(
+    p: &Pipeline,
+    src: &str,
+    decode_depth: u32,
+    cwd: Option<&str>,
+    worst: &mut Worst,
+) {
     if p.commands.len() < 2 {
         return;
     }
@@ -1264,6 +1696,17 @@ fn pipeline_rules(p: &Pipeline, src: &str, decode_depth: u32, worst: &mut Worst)
             };
             let shell_code =
                 shell::is_shell(sink_prog) || sink_prog == "source" || sink_prog == ".";
+            // Known text piped into an interpreter is judged as its code.
+            if let (Some(lang), Some(text)) = (Lang::of_program(sink_prog), &f.text) {
+                worst.add(code::assess(
+                    lang,
+                    text,
+                    &format!("{sink_prog} stdin ({shown})"),
+                    cwd,
+                    decode_depth,
+                    assess_nested,
+                ));
+            }
             worst.add(code_flow_verdict(
                 &f,
                 sink_prog,
@@ -1376,61 +1819,90 @@ fn code_sink_rule(c: &Command, decode_depth: u32) -> Option<Assessment> {
 }
 
 /// Files this command line writes with known text (`echo … > x.sh`,
-/// `cat > x.sh <<EOF`), so that running them later in the same line
-/// (`bash x.sh`, `./x.sh`, `source x.sh`) is judged by their text.
+/// `cat > x.py <<EOF`, `tee x.js <<EOF`), so that running them later in
+/// the same line (`bash x.sh`, `./x.sh`, `source x.sh`, `python3 x.py`,
+/// `node x.js`) is judged by their text: shell rules for a shell, code
+/// rules for an interpreter or a `#!` line naming one.
 #[derive(Default)]
 struct Scripts {
     files: Vec<(String, String)>,
 }
 
 impl Scripts {
-    fn see(&mut self, c: &Command, src: &str, decode_depth: u32) -> Option<Assessment> {
-        self.record(c, src);
-        let path = script_run_by(&c.unwrapped())?;
-        let abs = paths::normalize(&path);
+    fn see(
+        &mut self,
+        c: &Command,
+        u: &Command,
+        src: &str,
+        decode_depth: u32,
+        cwd: Option<&str>,
+    ) -> Option<Assessment> {
+        self.record(c, src, cwd);
+        let (path, runner) = script_run_by(u)?;
+        let abs = paths::normalize(&paths::resolve(cwd, &path));
         let (_, text) = self.files.iter().rev().find(|(p, _)| *p == abs)?;
-        let first = text.lines().next().unwrap_or("");
-        if first.starts_with("#!") && !first.contains("sh") {
-            return None;
-        }
         if decode_depth >= MAX_DECODE_DEPTH {
             return None;
         }
-        let inner = assess_text(text, decode_depth + 1);
+        let first = text.lines().next().unwrap_or("");
+        let lang = match runner {
+            Runner::Shell => None,
+            Runner::Lang(lang) => Some(lang),
+            // Run directly: the `#!` line says by what (none: a shell).
+            Runner::Direct if first.starts_with("#!") => match Lang::of_shebang(first) {
+                Some(lang) => Some(lang),
+                None if first.contains("sh") => None,
+                None => return None,
+            },
+            Runner::Direct => None,
+        };
+        let where_ = format!("the script {path} written and run here");
+        if let Some(lang) = lang {
+            return code::assess(lang, text, &where_, cwd, decode_depth + 1, assess_nested);
+        }
+        let inner = assess_text(text, decode_depth + 1, cwd);
         (inner.level > Level::Low || inner.action != Action::Allow).then(|| {
             Assessment::new(
                 inner.level,
                 inner.action,
-                format!(
-                    "{}, in the script {path} written and run here",
-                    inner.reason
-                ),
+                format!("{}, in {where_}", inner.reason),
             )
         })
     }
 
-    /// Remember what `c` writes to a file, when its text is known.
-    fn record(&mut self, c: &Command, src: &str) {
-        let Some(r) = c.redirects.iter().rev().find(|r| {
+    /// Remember what `c` writes to a file, when its text is known:
+    /// `echo`/`printf … > f`, `cat > f <<EOF`, `tee f <<EOF`.
+    fn record(&mut self, c: &Command, src: &str, cwd: Option<&str>) {
+        let redirect = c.redirects.iter().rev().find(|r| {
             matches!(
                 r.op.as_str(),
                 ">" | ">>" | ">|" | "1>" | "1>>" | "&>" | "&>>"
             )
-        }) else {
-            return;
+        });
+        let (target, append) = match (redirect, c.program()) {
+            (Some(r), _) => (r.target.clone(), r.op.ends_with(">>")),
+            (None, Some("tee")) => {
+                let ops = operands(c.args(), "", &[]);
+                let append = has_flag(c.args(), "a", &["append"]);
+                match ops.first() {
+                    Some(f) => (f.to_string(), append),
+                    None => return,
+                }
+            }
+            _ => return,
         };
         let text = match c.program() {
             Some("echo" | "printf") => flow::flow(std::slice::from_ref(c), &[]).text,
-            Some("cat") if c.args().iter().all(|a| a.starts_with('-')) => {
+            Some("cat" | "tee")
+                if c.args().iter().all(|a| a.starts_with('-')) || c.program() == Some("tee") =>
+            {
                 flow::heredoc_bodies(src, c).into_iter().next()
             }
             _ => None,
         };
         let Some(text) = text else { return };
-        let abs = paths::normalize(&r.target);
-        if r.op.ends_with(">>")
-            && let Some((_, old)) = self.files.iter_mut().rev().find(|(p, _)| *p == abs)
-        {
+        let abs = paths::normalize(&paths::resolve(cwd, &target));
+        if append && let Some((_, old)) = self.files.iter_mut().rev().find(|(p, _)| *p == abs) {
             old.push_str(&text);
             return;
         }
@@ -1438,9 +1910,20 @@ impl Scripts {
     }
 }
 
-/// The script file a command runs with a shell: `bash x.sh`, `sh ./x.sh`,
-/// `source x.sh`, `. x.sh`, `./x.sh`.
-fn script_run_by(c: &Command) -> Option<String> {
+/// What runs a script file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Runner {
+    /// A shell: `bash x.sh`, `source x.sh`.
+    Shell,
+    /// An interpreter: `python3 x.py`, `node x.js`.
+    Lang(Lang),
+    /// The file itself (`./x`): its `#!` line decides.
+    Direct,
+}
+
+/// The script file a command runs, and with what: `bash x.sh`, `sh
+/// ./x.sh`, `source x.sh`, `. x.sh`, `python3 x.py`, `node x.js`, `./x`.
+fn script_run_by(c: &Command) -> Option<(String, Runner)> {
     let prog = c.program()?;
     let args = c.args();
     if shell::is_shell(prog) {
@@ -1463,13 +1946,34 @@ fn script_run_by(c: &Command) -> Option<String> {
             }
             break;
         }
-        return args.get(i).filter(|a| a.as_str() != "-").cloned();
+        return args
+            .get(i)
+            .filter(|a| a.as_str() != "-")
+            .map(|a| (a.clone(), Runner::Shell));
     }
     if prog == "source" || prog == "." {
-        return args.first().cloned();
+        return args.first().map(|a| (a.clone(), Runner::Shell));
+    }
+    if let Some(lang) = Lang::of_program(prog) {
+        if !interpreter_code_args(prog, args).is_empty()
+            || (lang == Lang::Python && args.iter().any(|a| a == "-m"))
+        {
+            return None;
+        }
+        let short_arg = match lang {
+            Lang::Python => "WXQ",
+            Lang::Perl | Lang::Ruby => "IC",
+            Lang::JavaScript => "r",
+            Lang::Php => "cdz",
+        };
+        let script = operands(args, short_arg, &["require", "import", "loader"])
+            .first()
+            .copied()
+            .filter(|a| *a != "-")?;
+        return Some((script.to_string(), Runner::Lang(lang)));
     }
     let first = c.words.first()?;
-    first.contains('/').then(|| first.clone())
+    first.contains('/').then(|| (first.clone(), Runner::Direct))
 }
 
 /// The classic fork bomb, `:(){ :|:& };:`, under any name and spacing.
@@ -1584,6 +2088,69 @@ mod tests {
             a.reason
         );
         assert_eq!(assess_command_line("ls").reason, "no risky command found");
+    }
+
+    #[test]
+    fn interpreter_code_is_found_among_options() {
+        let code = |prog: &str, a: &[&str]| -> Vec<(String, String)> {
+            interpreter_code_args(prog, &words(a))
+                .into_iter()
+                .map(|(o, c)| (o.to_string(), c.to_string()))
+                .collect()
+        };
+        let pair = |o: &str, c: &str| (o.to_string(), c.to_string());
+        assert_eq!(code("python3", &["-u", "-c", "X"]), [pair("-c", "X")]);
+        assert_eq!(
+            code("python3", &["-W", "ignore", "-c", "X"]),
+            [pair("-c", "X")]
+        );
+        assert!(code("python3", &["-m", "pytest", "-c", "x.ini"]).is_empty());
+        assert!(code("python3", &["script.py", "-c", "X"]).is_empty());
+        assert_eq!(
+            code("perl", &["-MFile::Path", "-e", "A", "-E", "B"]),
+            [pair("-e", "A"), pair("-E", "B")]
+        );
+        assert_eq!(code("perl", &["-lne", "X", "f"]), [pair("-lne", "X")]);
+        assert_eq!(code("ruby", &["-rjson", "-e", "X"]), [pair("-e", "X")]);
+        assert_eq!(code("node", &["--eval=X"]), [pair("--eval", "X")]);
+        assert_eq!(code("node", &["-p", "X"]), [pair("-p", "X")]);
+        assert_eq!(code("php", &["-r", "X"]), [pair("-r", "X")]);
+        assert_eq!(
+            code("bash", &["-o", "pipefail", "-c", "X"]),
+            [pair("-c", "X")]
+        );
+        assert!(code("bash", &["script.sh"]).is_empty());
+    }
+
+    #[test]
+    fn code_variables_and_nesting_are_bounded() {
+        let started = std::time::Instant::now();
+        let deep = format!("python3 -c \"{}\"", "f(".repeat(50_000));
+        assert_eq!(assess_command_line(&deep).level, Level::Medium);
+        let wide = format!("python3 -c \"{}\"", "f(x).g(1, [2]); ".repeat(10_000));
+        assert_eq!(assess_command_line(&wide).level, Level::Low);
+        let doubling = format!("A=x; {} rm -rf $A", "A=$A$A; ".repeat(40));
+        assert_eq!(assess_command_line(&doubling).level, Level::Medium);
+        let big_var = format!("C='{}'; {}", "y".repeat(100_000), "$C; ".repeat(2_000));
+        let _ = assess_command_line(&big_var);
+        let many = (0..3000)
+            .map(|i| format!("V{i}=$V{i}x; echo $V{i}; "))
+            .collect::<String>();
+        let _ = assess_command_line(&many);
+        for perl in [
+            (0..3000)
+                .map(|i| format!("my $v{i} = \"$v{i}a\"; "))
+                .collect::<String>(),
+            (1..3000)
+                .map(|i| format!("my $v{i} = \"${{v{}}}a\"; ", i - 1))
+                .collect(),
+            format!("my $a = 'x'; {}", "$a = $a . $a; ".repeat(60)),
+        ] {
+            let _ = assess_command_line(&format!("perl -e '{perl}'"));
+        }
+        let python = format!("a = ['x']\n{}", "a = a + a\n".repeat(60));
+        let _ = assess_command_line(&format!("python3 -c \"{python}\""));
+        assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
     }
 
     #[test]

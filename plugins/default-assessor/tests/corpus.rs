@@ -18,6 +18,8 @@ struct Case {
     input: toml::Value,
     level: String,
     action: Option<String>,
+    /// A part the reason must contain.
+    reason: Option<String>,
     #[allow(dead_code)]
     note: Option<String>,
 }
@@ -81,13 +83,20 @@ fn every_case_gets_its_verdict() {
             case.action.as_deref().map(|a| a.parse().expect("action"));
         let level_ok = got.level == want_level;
         let action_ok = want_action.is_none_or(|a| a == got.action);
-        if !(level_ok && action_ok) {
+        let reason_ok = case
+            .reason
+            .as_deref()
+            .is_none_or(|r| got.reason.contains(r));
+        if !(level_ok && action_ok && reason_ok) {
             failures.push(format!(
-                "case {i}: {} {}\n    expected {}/{}, got {}/{}: {}",
+                "case {i}: {} {}\n    expected {}/{}{}, got {}/{}: {}",
                 case.tool,
                 input,
                 want_level,
                 want_action.map_or("any", Action::as_str),
+                case.reason.as_deref().map_or(String::new(), |r| format!(
+                    " with a reason containing {r:?}"
+                )),
                 got.level,
                 got.action,
                 got.reason

@@ -75,6 +75,9 @@ impl Manager {
                     .await?;
                 tracing::info!(agent = %record.id, status = record.status.as_str(), "resuming agent");
             }
+            if let Err(e) = agent.cancel_stale_network_approvals().await {
+                tracing::warn!(agent = %record.id, error = %e, "cannot cancel the network approvals a previous host left pending");
+            }
             manager.insert(agent.clone());
             if record.status != AgentStatus::Stopped {
                 tokio::spawn(agent.task(busy));

@@ -1,7 +1,8 @@
 //! Agents: their configuration and how it is resolved from a request, a
 //! template and the defaults, the loop (model → tools → model), their
 //! lifecycle under the agent manager, following their events, context
-//! management, secret redaction and the model providers they call.
+//! management, secret redaction and the model providers they call; and
+//! the gate their sandboxes' egress proxies ask ([`network`]).
 
 pub mod config;
 pub mod context;
@@ -10,6 +11,7 @@ pub mod cost;
 pub(crate) mod fixtures;
 pub mod follow;
 pub mod manager;
+pub mod network;
 pub mod providers;
 pub mod redact;
 pub mod resolve;

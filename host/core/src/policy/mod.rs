@@ -19,7 +19,11 @@
 //! decides) are the agent's ([`crate::agent`]) and the store's; this module
 //! also owns what an approval shows: a diff of file writes ([`preview`]),
 //! and the cleaning of untrusted tool output ([`sanitize`]).
+//!
+//! Connections a sandbox makes to hosts not on its network allow-list are
+//! judged by the same rules, written `network(PATTERN)` ([`network`]).
 
+pub mod network;
 pub mod preview;
 pub mod rules;
 pub mod sanitize;

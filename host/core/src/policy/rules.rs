@@ -136,6 +136,19 @@ impl Glob {
     }
 }
 
+/// The tool name of network rules (see [`super::network`]).
+pub const NETWORK_TOOL: &str = "network";
+
+/// `host:port`, with an IPv6 literal in brackets (how network rules and
+/// approvals write a connection's target).
+pub fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Escapes `*`, `?` and `\` so that the glob matches `text` literally.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -267,6 +280,27 @@ impl Rule {
     /// Whether its tool pattern matches `tool`.
     pub fn matches_tool(&self, tool: &str) -> bool {
         self.tool.matches(tool)
+    }
+
+    /// Whether it is a network rule (`network` or `network(PATTERN)`, see
+    /// [`super::network`]) that matches a connection to `host:port`: a bare
+    /// pattern matches `host:port` or `host` alone; `host=GLOB` and
+    /// `port=GLOB` match one of them.
+    pub fn matches_connection(&self, host: &str, port: u16) -> bool {
+        if self.tool.as_str() != NETWORK_TOOL {
+            return false;
+        }
+        match &self.arg {
+            None => true,
+            Some(ArgPattern::Main(glob)) => {
+                glob.matches(host) || glob.matches(&authority(host, port))
+            }
+            Some(ArgPattern::Key(key, glob)) => match key.as_str() {
+                "host" => glob.matches(host),
+                "port" => glob.matches(&port.to_string()),
+                _ => false,
+            },
+        }
     }
 
     /// Whether it matches a call of `tool` with `arguments`.

@@ -291,7 +291,7 @@ impl Agent {
     }
 
     /// Adds an audit entry about `call` (redacted).
-    async fn audit(
+    pub(super) async fn audit(
         &self,
         call: &ToolCallRequest,
         kind: &str,
@@ -347,14 +347,14 @@ impl Wakeup {
 /// When an approval asked at `now` expires after `timeout_secs`: never
 /// without a timeout, nor with one that ends past the last date a
 /// timestamp can hold (some 260,000 years away).
-fn expiry(timeout_secs: Option<u64>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub(super) fn expiry(timeout_secs: Option<u64>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let seconds = i64::try_from(timeout_secs?).ok()?;
     now.checked_add_signed(chrono::Duration::try_seconds(seconds)?)
 }
 
 /// How long until an approval expiring at `expires_at` times out, at
 /// `now` (zero when it is past); none when it never expires.
-fn time_left(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<Duration> {
+pub(super) fn time_left(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<Duration> {
     expires_at.map(|at| (at - now).to_std().unwrap_or_default())
 }
 
@@ -370,7 +370,7 @@ fn remember_rules(tool: &str, arguments: &serde_json::Value) -> RememberRules {
 
 /// What a decider chose to remember, as the store holds it (`agent`,
 /// `always`; nothing, or anything else, is this call only).
-fn stored_remember(stored: Option<&str>) -> Remember {
+pub(super) fn stored_remember(stored: Option<&str>) -> Remember {
     match stored {
         Some("agent") => Remember::Agent,
         Some("always") => Remember::Always,
@@ -380,11 +380,11 @@ fn stored_remember(stored: Option<&str>) -> Remember {
 
 /// A rule that remembering a decision adds.
 #[derive(Clone, Debug, PartialEq)]
-struct Remembered {
+pub(super) struct Remembered {
     /// The rule, e.g. `deny bash(git push --force)`.
-    rule: String,
+    pub(super) rule: String,
     /// Whom it applies to.
-    scope: Scope,
+    pub(super) scope: Scope,
 }
 
 /// The rule that a decision with `status`, remembered as `remember`, adds
@@ -417,14 +417,14 @@ fn remembered(
 }
 
 /// Whether `rules` hold the remembered rule already (same text and scope).
-fn rule_known(rules: &[RuleView], remembered: &Remembered) -> bool {
+pub(super) fn rule_known(rules: &[RuleView], remembered: &Remembered) -> bool {
     rules
         .iter()
         .any(|r| r.spec.rule == remembered.rule && r.spec.scope == remembered.scope)
 }
 
 /// Who decided `record` (`unknown` when the store does not say).
-fn decided_by(record: &ApprovalRecord) -> String {
+pub(super) fn decided_by(record: &ApprovalRecord) -> String {
     record
         .decided_by
         .clone()
@@ -433,7 +433,7 @@ fn decided_by(record: &ApprovalRecord) -> String {
 
 /// The `approval.decided` event of `record`, decided `by`, with the rule
 /// it remembered.
-fn decided_body(
+pub(super) fn decided_body(
     call: &ToolCallRequest,
     record: &ApprovalRecord,
     by: &str,

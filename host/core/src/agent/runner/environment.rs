@@ -69,6 +69,7 @@ impl Agent {
             read_only,
             limits: Default::default(),
             environment: None,
+            egress: None,
         };
         tracing::info!(environment = %resolved.name, "preparing the agent's environment");
         let started = Instant::now();

@@ -17,11 +17,15 @@
 //!   remembering it as a rule, and the audit trail;
 //! - `environment`: preparing the agent's environment before its run's
 //!   first step (its setup streamed as `environment.setup` events).
+//! - `network`: the agent's side of its sandbox's egress proxy — hosts not
+//!   on the allow-list judged by the network rules or asked about, and
+//!   every connection recorded.
 
 mod approvals;
 mod budgets;
 mod environment;
 mod failover;
+mod network;
 mod tools;
 mod turn;
 
@@ -206,6 +210,8 @@ pub struct Agent {
     rules: Vec<Rule>,
     /// Woken when one of its approvals is decided.
     approvals: Notify,
+    /// Its network questions and answers (egress proxy).
+    network: network::NetworkAsks,
 }
 
 /// How a run ended.
@@ -329,12 +335,14 @@ impl Agent {
             live,
             rules,
             approvals: Notify::new(),
+            network: network::NetworkAsks::new(),
         })
     }
 
     /// Wakes the agent after one of its approvals was decided in the store.
     pub fn approval_decided(&self) {
         self.approvals.notify_one();
+        self.network.decided_somewhere();
     }
 
     /// Whom the policy judges its calls for.
