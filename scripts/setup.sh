@@ -41,6 +41,19 @@ if [ ${#need[@]} -gt 0 ]; then
         exit 1
     fi
 fi
+# slirp4netns opens /dev/net/tun inside the sandbox's user namespace, where
+# only the device's "other" bits count. Distributions' udev rules make it
+# 0666 (creating an interface still needs CAP_NET_ADMIN in a namespace of
+# one's own); a machine without udev keeps the kernel's 0600, and sandboxes
+# granted the network then fail with "open(/dev/net/tun): Permission denied".
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "setup: making /dev/net/tun usable from sandboxes (0666, as udev does)"
+        chmod 0666 /dev/net/tun
+    else
+        echo "setup: /dev/net/tun is not 0666, so bubblewrap sandboxes granted the network will fail; as root: chmod 0666 /dev/net/tun" >&2
+    fi
+fi
 node_major="$(node --version | sed -E 's/^v([0-9]+).*/\1/')"
 if [ "${node_major:-0}" -lt 20 ] 2>/dev/null; then
     echo "setup: the dashboard needs Node.js 20 or newer; this is $(node --version). Install a newer one (Debian 12's own is 18: use NodeSource, https://github.com/nodesource/distributions, or nvm), then run make again" >&2
