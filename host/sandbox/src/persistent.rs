@@ -297,7 +297,7 @@ pub async fn run(
     let mut inbox: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut buf = vec![0u8; 64 * 1024];
     let exit: Exit = 'read: loop {
-        while let Some((kind, payload)) = take_frame(&mut inbox).map_err(|e| {
+        while let Some((kind, payload)) = proto::take_frame(&mut inbox).map_err(|e| {
             RunError::Lost(format!("the sandbox's command server sent garbage: {e}"))
         })? {
             match kind {
@@ -345,7 +345,7 @@ pub async fn run(
             },
             () = tokio::time::sleep_until(deadline), if give_up.is_none() => Some(Ending::TimedOut),
             () = cancel.cancelled(), if give_up.is_none() => Some(Ending::Cancelled),
-            () = sleep_until_opt(give_up) => {
+            () = crate::process::sleep_until_opt(give_up) => {
                 return Err(RunError::Lost(
                     "the sandbox's command server did not end a killed command".into(),
                 ));
@@ -378,12 +378,7 @@ pub async fn run(
             )
         }),
     };
-    if let Some(note) = note {
-        if !stderr_text.is_empty() && !stderr_text.ends_with('\n') {
-            stderr_text.push('\n');
-        }
-        stderr_text.push_str(&note);
-    }
+    crate::process::append_note(&mut stderr_text, note);
     Ok(ExecOutcome {
         // A command killed by a signal shows as a shell shows it: 128 + N.
         exit_code: if ending == Ending::Exited {
@@ -397,29 +392,6 @@ pub async fn run(
         timed_out: ending == Ending::TimedOut,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
-}
-
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// A complete frame from the front of `inbox`, if there is one.
-fn take_frame(inbox: &mut Vec<u8>) -> Result<Option<(Kind, Vec<u8>)>, proto::ProtoError> {
-    if inbox.len() < 5 {
-        return Ok(None);
-    }
-    let mut header = [0u8; 5];
-    header.copy_from_slice(&inbox[..5]);
-    let (kind, len) = proto::parse_header(header)?;
-    if inbox.len() < 5 + len {
-        return Ok(None);
-    }
-    let payload = inbox[5..5 + len].to_vec();
-    inbox.drain(..5 + len);
-    Ok(Some((kind, payload)))
 }
 
 /// `5s`, `1.5s`, `2m`…

@@ -13,6 +13,7 @@
 
 use super::cgroup::CommandCgroup;
 use super::{Capture, ExecOutcome, ExecSpec, OutputSink, SandboxError, SandboxLimits, StreamKind};
+use paddock_sandboxd::server::{RlimitResource, capped_rlimits};
 use std::os::fd::RawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
@@ -411,12 +412,7 @@ pub async fn run(run: Run) -> std::io::Result<ExecOutcome> {
             .and_then(|s| s.signal())
             .map(|sig| format!("[killed by signal {sig}{}]", signal_name(sig))),
     };
-    if let Some(note) = note {
-        if !stderr_text.is_empty() && !stderr_text.ends_with('\n') {
-            stderr_text.push('\n');
-        }
-        stderr_text.push_str(&note);
-    }
+    append_note(&mut stderr_text, note);
     Ok(ExecOutcome {
         exit_code: if ending == Ending::Exited {
             status.and_then(|s| s.code())
@@ -429,6 +425,17 @@ pub async fn run(run: Run) -> std::io::Result<ExecOutcome> {
         timed_out: ending == Ending::TimedOut,
         duration_ms,
     })
+}
+
+/// Puts a note (a timeout, a kill) on its own line after a command's
+/// stderr.
+pub(crate) fn append_note(stderr: &mut String, note: Option<String>) {
+    if let Some(note) = note {
+        if !stderr.is_empty() && !stderr.ends_with('\n') {
+            stderr.push('\n');
+        }
+        stderr.push_str(&note);
+    }
 }
 
 /// Reads some bytes from a pipe that may be closed already (then waits
@@ -447,7 +454,8 @@ async fn read_some<R: tokio::io::AsyncRead + Unpin>(
     }
 }
 
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+/// Sleeps until `at`, or forever without one.
+pub(crate) async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
@@ -460,40 +468,13 @@ fn rlimit_table(rlimits: Option<Rlimits>) -> Vec<(RlimitResource, libc::rlimit)>
     let Some(r) = rlimits else {
         return Vec::new();
     };
-    let wanted = [
+    capped_rlimits([
         (libc::RLIMIT_AS, r.address_space, 0),
         (libc::RLIMIT_FSIZE, r.file_size, 0),
         (libc::RLIMIT_CPU, r.cpu_secs, 1),
         (libc::RLIMIT_CORE, Some(0), 0),
-    ];
-    wanted
-        .into_iter()
-        .filter_map(|(resource, soft, extra_hard)| {
-            let soft = soft? as libc::rlim_t;
-            let mut current = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            // SAFETY: getrlimit writes into the struct we pass.
-            if unsafe { libc::getrlimit(resource, &mut current) } != 0 {
-                return None;
-            }
-            let hard = soft.saturating_add(extra_hard).min(current.rlim_max);
-            Some((
-                resource,
-                libc::rlimit {
-                    rlim_cur: soft.min(hard),
-                    rlim_max: hard,
-                },
-            ))
-        })
-        .collect()
+    ])
 }
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-type RlimitResource = libc::__rlimit_resource_t;
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-type RlimitResource = libc::c_int;
 
 /// ` (SIGKILL: …)` for the common signals, for the note on a killed command.
 pub fn signal_name(sig: i32) -> &'static str {

@@ -448,6 +448,22 @@ impl ErrorReply {
     }
 }
 
+/// A complete frame from the front of `inbox`, if there is one.
+pub fn take_frame(inbox: &mut Vec<u8>) -> Result<Option<(Kind, Vec<u8>)>, ProtoError> {
+    if inbox.len() < 5 {
+        return Ok(None);
+    }
+    let mut header = [0u8; 5];
+    header.copy_from_slice(&inbox[..5]);
+    let (kind, len) = parse_header(header)?;
+    if inbox.len() < 5 + len {
+        return Ok(None);
+    }
+    let payload = inbox[5..5 + len].to_vec();
+    inbox.drain(..5 + len);
+    Ok(Some((kind, payload)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -343,10 +343,12 @@ struct Prepared {
     failure: Vec<u8>,
 }
 
+/// The type `setrlimit` takes its resource as (glibc's enum, else `int`).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-type RlimitResource = libc::__rlimit_resource_t;
+pub type RlimitResource = libc::__rlimit_resource_t;
+/// The type `setrlimit` takes its resource as (glibc's enum, else `int`).
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-type RlimitResource = libc::c_int;
+pub type RlimitResource = libc::c_int;
 
 fn cstring(bytes: &[u8], what: &str) -> Result<CString, String> {
     CString::new(bytes).map_err(|_| format!("{what} contains a NUL byte"))
@@ -417,13 +419,22 @@ fn is_executable(p: &Path) -> bool {
 
 /// The `setrlimit` calls for a command, capped at our hard limits.
 fn rlimit_table(l: &Limits) -> Vec<(RlimitResource, libc::rlimit)> {
-    let wanted = [
+    capped_rlimits([
         (libc::RLIMIT_NPROC, l.nproc, 0),
         (libc::RLIMIT_AS, l.address_space, 0),
         (libc::RLIMIT_FSIZE, l.file_size, 0),
         (libc::RLIMIT_CPU, l.cpu_secs, 1),
         (libc::RLIMIT_CORE, Some(0), 0),
-    ];
+    ])
+}
+
+/// `setrlimit` calls for `(resource, soft limit, hard limit above it)`
+/// (a `None` soft limit is left alone), capped at the current hard limits
+/// (an unprivileged process cannot raise them). Shared with the host's
+/// per-command path, which sets the same limits before exec.
+pub fn capped_rlimits(
+    wanted: impl IntoIterator<Item = (RlimitResource, Option<u64>, u64)>,
+) -> Vec<(RlimitResource, libc::rlimit)> {
     wanted
         .into_iter()
         .filter_map(|(resource, soft, extra)| {
@@ -717,7 +728,7 @@ fn pump(
             if got > 0 {
                 inbox.extend_from_slice(&buf[..got as usize]);
                 loop {
-                    match take_frame(&mut inbox) {
+                    match proto::take_frame(&mut inbox) {
                         Ok(Some((Kind::Stdin, data))) => pending.extend(data),
                         Ok(Some((Kind::StdinEof, _))) => stdin_eof = true,
                         Ok(Some((Kind::Kill, _))) => kill = true,
@@ -780,22 +791,6 @@ fn pump(
         }
     }
     if host_open { exited } else { None }
-}
-
-/// A complete frame from the front of `inbox`, if there is one.
-fn take_frame(inbox: &mut Vec<u8>) -> Result<Option<(Kind, Vec<u8>)>, proto::ProtoError> {
-    if inbox.len() < 5 {
-        return Ok(None);
-    }
-    let mut header = [0u8; 5];
-    header.copy_from_slice(&inbox[..5]);
-    let (kind, len) = proto::parse_header(header)?;
-    if inbox.len() < 5 + len {
-        return Ok(None);
-    }
-    let payload = inbox[5..5 + len].to_vec();
-    inbox.drain(..5 + len);
-    Ok(Some((kind, payload)))
 }
 
 /// One line of `/proc/<pid>/stat`, the fields we use.
@@ -1035,13 +1030,13 @@ mod tests {
         inbox.extend(proto::encode_frame(Kind::StdinEof, b""));
         let tail = inbox.split_off(10);
         assert_eq!(
-            take_frame(&mut inbox).unwrap(),
+            proto::take_frame(&mut inbox).unwrap(),
             Some((Kind::Stdin, b"abc".to_vec()))
         );
-        assert_eq!(take_frame(&mut inbox).unwrap(), None);
+        assert_eq!(proto::take_frame(&mut inbox).unwrap(), None);
         inbox.extend(tail);
         assert_eq!(
-            take_frame(&mut inbox).unwrap(),
+            proto::take_frame(&mut inbox).unwrap(),
             Some((Kind::StdinEof, vec![]))
         );
         assert!(inbox.is_empty());

@@ -361,16 +361,8 @@ async fn serve(mut client: UnixStream, ctx: &Ctx) {
     let addresses = match resolve(&req.host, req.port).await {
         Ok(a) => a,
         Err(reason) => {
-            record.verdict = NetworkVerdict::Allowed;
             record.reason = format!("{}; {reason}", allowed.reason);
-            let body = format!(
-                "Paddock's egress proxy: cannot reach {}:{}: {reason}",
-                req.host, req.port
-            );
-            let _ = client
-                .write_all(&http::answer(502, "Bad Gateway", &body))
-                .await;
-            return finish(ctx, record, started).await;
+            return unreachable(ctx, &mut client, record, &reason, started).await;
         }
     };
     let host_addrs = address::host_addresses();
@@ -406,17 +398,9 @@ async fn serve(mut client: UnixStream, ctx: &Ctx) {
     let (mut upstream, peer) = match connect(&usable).await {
         Ok(c) => c,
         Err(reason) => {
-            record.verdict = NetworkVerdict::Allowed;
             record.address = usable.first().map(|a| a.ip().to_string());
             record.reason = format!("{}; {reason}", allowed.reason);
-            let body = format!(
-                "Paddock's egress proxy: cannot reach {}:{}: {reason}",
-                req.host, req.port
-            );
-            let _ = client
-                .write_all(&http::answer(502, "Bad Gateway", &body))
-                .await;
-            return finish(ctx, record, started).await;
+            return unreachable(ctx, &mut client, record, &reason, started).await;
         }
     };
     record.address = Some(peer.ip().to_string());
@@ -668,6 +652,27 @@ async fn refuse(
     let _ = client.shutdown().await;
     record.verdict = NetworkVerdict::Refused;
     record.reason = reason;
+    finish(ctx, record, started).await;
+}
+
+/// Answers 502 for an allowed host that could not be resolved or
+/// connected to (`why`), and records the connection as allowed (its
+/// reason already says what failed).
+async fn unreachable(
+    ctx: &Ctx,
+    client: &mut UnixStream,
+    mut record: NetworkConnection,
+    why: &str,
+    started: Instant,
+) {
+    let body = format!(
+        "Paddock's egress proxy: cannot reach {}:{}: {why}",
+        record.host, record.port
+    );
+    let _ = client
+        .write_all(&http::answer(502, "Bad Gateway", &body))
+        .await;
+    record.verdict = NetworkVerdict::Allowed;
     finish(ctx, record, started).await;
 }
 
