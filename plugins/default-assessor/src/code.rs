@@ -1377,7 +1377,6 @@ impl Analyzer<'_> {
                 Action::Deny,
                 format!("deletes files under {tree} ({shown})"),
             ),
-            Reach::Other if paths::is_build_output(&abs) => {}
             Reach::Other => self.add(
                 Level::Medium,
                 Action::Ask,
@@ -1799,7 +1798,6 @@ mod tests {
             (Lang::Python, "open('out.txt', 'w').write('x')"),
             (Lang::Python, "print(open('/etc/passwd').read())"),
             (Lang::Python, "import os; print(os.environ['HOME'])"),
-            (Lang::Python, "import shutil; shutil.rmtree('build')"),
             (Lang::JavaScript, "console.log(process.version)"),
             (Lang::JavaScript, "/a/.exec('abc')"),
             (Lang::JavaScript, "fs.writeFileSync('dist/x.json', '{}')"),

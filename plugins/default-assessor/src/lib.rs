@@ -18,8 +18,7 @@
 //!   written and run in the same line) is read by [`code`] for the same
 //!   dangers; variables set earlier in the line are put into the commands
 //!   that use them, and relative paths are read from the directory an
-//!   earlier `cd` moved to. Deleting build output in the workspace
-//!   (`build/`, `node_modules`…) is low.
+//!   earlier `cd` moved to.
 //! - **file tools** ([`files`]): writes under `/etc` or `/usr` are denied,
 //!   writes of secret files and reads of them ask.
 //! - **the git tool** (`git`/`git_operation` with `operation` and `args`):

@@ -74,42 +74,6 @@ pub fn resolve(cwd: Option<&str>, path: &str) -> String {
     }
 }
 
-/// Directories of build output and caches that tools regenerate: deleting
-/// them inside the workspace is routine.
-pub const BUILD_OUTPUTS: &[&str] = &[
-    "build",
-    "dist",
-    "target",
-    "out",
-    "node_modules",
-    "coverage",
-    "__pycache__",
-    ".pytest_cache",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".tox",
-    ".nox",
-    ".next",
-    ".nuxt",
-    ".turbo",
-    ".parcel-cache",
-    ".cache",
-    ".gradle",
-    "htmlcov",
-];
-
-/// Whether `path` is a build output directory (or something in one) inside
-/// the workspace: `build/`, `dist`, `target/debug`, `node_modules`…
-pub fn is_build_output(path: &str) -> bool {
-    let abs = normalize(path);
-    if !is_under(&abs, WORKSPACE) {
-        return false;
-    }
-    abs[WORKSPACE.len()..]
-        .split('/')
-        .any(|seg| BUILD_OUTPUTS.contains(&seg) || seg.ends_with(".egg-info"))
-}
-
 /// Whether `abs` (normalised) is `dir` or lies under it.
 pub fn is_under(abs: &str, dir: &str) -> bool {
     abs == dir || abs.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
@@ -376,12 +340,6 @@ mod tests {
         assert_eq!(resolve(Some("/etc"), "passwd"), "/etc/passwd");
         assert_eq!(resolve(Some("/etc"), "/tmp/x"), "/tmp/x");
         assert_eq!(resolve(None, "x"), "x");
-        assert!(is_build_output("build/"));
-        assert!(is_build_output("./target/debug"));
-        assert!(is_build_output("pkg/foo.egg-info"));
-        assert!(!is_build_output("src"));
-        assert!(!is_build_output("/build"));
-        assert!(!is_build_output("../dist"));
     }
 
     #[test]

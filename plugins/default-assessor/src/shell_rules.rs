@@ -769,9 +769,6 @@ fn rm_rule(c: &Command) -> Option<Assessment> {
             }
             // Writes under /etc and /usr are denied by the write rules.
             Reach::Protected(_) => {}
-            // Build output in the workspace (`build/`, `node_modules`) is
-            // routine to delete.
-            Reach::Other if paths::is_build_output(t) => {}
             Reach::Other => others.push(*t),
         }
     }
