@@ -199,9 +199,11 @@ pub fn server_args(listen: Listen, limits: &crate::SandboxLimits, egress: bool) 
 /// Why a command through the server did not give an outcome.
 #[derive(Debug)]
 pub enum RunError {
-    /// The server is not there (cannot connect): start one and try again.
+    /// The server is not there (cannot connect, or it closed the
+    /// connection before the command started): start one and try again.
     NotRunning(String),
-    /// The connection ended before the exit: the server died mid-command.
+    /// The connection ended after the command started and before its
+    /// exit: the server died mid-command.
     Lost(String),
     /// The command was refused (e.g. no such working directory).
     Sandbox(SandboxError),
@@ -296,6 +298,10 @@ pub async fn run(
     let mut give_up: Option<tokio::time::Instant> = None;
     let mut inbox: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut buf = vec![0u8; 64 * 1024];
+    // Until the server says the command started, a closed connection means
+    // it never ran (e.g. the server died between our connect and its
+    // accept): the backend may start a new server and run it there.
+    let mut began = false;
     let exit: Exit = 'read: loop {
         while let Some((kind, payload)) = proto::take_frame(&mut inbox).map_err(|e| {
             RunError::Lost(format!("the sandbox's command server sent garbage: {e}"))
@@ -303,7 +309,7 @@ pub async fn run(
             match kind {
                 Kind::Stdout => stdout.push(&payload),
                 Kind::Stderr => stderr.push(&payload),
-                Kind::Started => {}
+                Kind::Started => began = true,
                 Kind::Exit => {
                     break 'read Exit::decode(&payload).map_err(|e| {
                         RunError::Lost(format!("the sandbox's command server sent garbage: {e}"))
@@ -329,6 +335,13 @@ pub async fn run(
         }
         let kill = tokio::select! {
             read = conn.read(&mut buf) => match read {
+                Ok(0) | Err(_) if !began => {
+                    return Err(RunError::NotRunning(
+                        "the sandbox's command server closed the connection before the command \
+                         started"
+                            .into(),
+                    ));
+                }
                 Ok(0) | Err(_) => {
                     let note = match ending {
                         Ending::Exited => String::new(),
