@@ -221,12 +221,11 @@ pub fn router(state: AppState) -> Router {
             "/api/config/providers",
             get(providers::list).merge(post(providers::create).route_layer(admin_only())),
         )
+        // `test` is a reserved provider name: a PUT or DELETE here is a 405
+        // (`Allow: POST`, as the document says), never the `{name}` routes.
         .route(
             "/api/config/providers/test",
-            post(providers::test_unsaved)
-                .put(providers::reserved)
-                .delete(providers::reserved)
-                .route_layer(admin_only()),
+            post(providers::test_unsaved).route_layer(admin_only()),
         )
         .route(
             "/api/config/providers/{name}",

@@ -283,12 +283,6 @@ pub async fn test(
     Ok(Json(state.providers.test(&name).await?))
 }
 
-/// `PUT` or `DELETE /api/config/providers/test`: `test` is reserved (the
-/// route that tests an unsaved provider), so no provider has that name.
-pub async fn reserved() -> ApiError {
-    ApiError::not_found("no provider named `test` (the name is reserved)")
-}
-
 /// Test a provider before saving it (the body of a `POST`). Without
 /// `api_key`, the key stored for a provider of that name is used.
 #[utoipa::path(post, path = "/api/config/providers/test", tag = "config", operation_id = "test_unsaved_provider", security(("admin" = [])),
