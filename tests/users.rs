@@ -487,7 +487,11 @@ async fn password_sign_in_sets_a_csrf_cookie_refuses_wrong_and_disabled_and_lock
     );
     let carol_id = entries
         .iter()
-        .find(|e| e["kind"] == "user" && e["action"] == "created")
+        .find(|e| {
+            e["kind"] == "user"
+                && e["action"] == "created"
+                && e["detail"]["user"]["name"] == "carol"
+        })
         .map(|e| e["detail"]["user"]["id"].clone())
         .unwrap();
     assert!(

@@ -1222,20 +1222,60 @@ pub async fn authorize(
 
 /// `POST /api/session`: a token, or a user's name and password.
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged, try_from = "serde_json::Value")]
+pub enum SignIn {
+    /// With a token.
+    Token(TokenSignIn),
+    /// With a name and password.
+    Password(PasswordSignIn),
+}
+
+/// Signing in with a token.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SignIn {
-    /// A token: a personal access token, or the user or admin token.
-    #[serde(default)]
+pub struct TokenSignIn {
+    /// A personal access token, or the user or admin token.
     #[schema(max_length = 4096)]
-    pub token: Option<String>,
-    /// A user's sign-in name (with `password`).
-    #[serde(default)]
+    pub token: String,
+}
+
+/// Signing in with a user's name and password.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSignIn {
+    /// The user's sign-in name.
     #[schema(max_length = 256)]
-    pub name: Option<String>,
-    /// The user's password (with `name`).
-    #[serde(default)]
+    pub name: String,
+    /// The user's password.
     #[schema(max_length = 1024)]
-    pub password: Option<String>,
+    pub password: String,
+}
+
+impl TryFrom<serde_json::Value> for SignIn {
+    type Error = String;
+
+    /// `token` makes it a token sign-in, else a password one (so errors
+    /// name the fields of the one meant).
+    fn try_from(v: serde_json::Value) -> Result<SignIn, String> {
+        let with_token = v.get("token").is_some();
+        let named = |e: serde_path_to_error::Error<serde_json::Error>| {
+            let path = e.path().to_string();
+            if path == "." {
+                e.inner().to_string()
+            } else {
+                format!("{path}: {}", e.inner())
+            }
+        };
+        if with_token {
+            serde_path_to_error::deserialize(v)
+                .map(SignIn::Token)
+                .map_err(named)
+        } else {
+            serde_path_to_error::deserialize(v)
+                .map(SignIn::Password)
+                .map_err(named)
+        }
+    }
 }
 
 /// The signed-in caller.
@@ -1331,66 +1371,56 @@ pub async fn sign_in(
     auth.check_host(&headers)?;
     auth.check_not_cross_site(&method, &headers)?;
     let secure = auth.secure(Some(&headers));
-    match body {
-        SignIn {
-            token: Some(token),
-            name: None,
-            password: None,
-        } => {
-            let token = token.trim();
-            let caller = match auth.service_scope(token) {
-                Some(scope) => Caller::local(scope, Via::ServiceToken),
-                None => match auth.token_caller(token).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        audit_sign_in(
-                            &state,
-                            false,
-                            "unknown (token)".into(),
-                            None,
-                            None,
-                            &format!("token: {}", e.message),
-                        )
-                        .await?;
-                        return Err(if e.status == StatusCode::UNAUTHORIZED {
-                            unauthorized(&format!("token: {}", e.message))
-                        } else {
-                            e
-                        });
-                    }
-                },
-            };
-            let cookies = auth
-                .open_session(&caller.user_id, caller.scope, secure)
-                .await?;
-            audit_sign_in(
-                &state,
-                true,
-                caller.actor("token"),
-                Some(caller.user_id.clone()),
-                caller.token_id.clone(),
-                "signed in with a token",
-            )
-            .await?;
-            Ok(signed_in(
-                SessionView {
-                    user_id: caller.user_id,
-                    name: caller.user_name,
-                    role: caller.role,
-                    scope: caller.scope,
-                },
-                cookies,
-            ))
+    let token = match body {
+        SignIn::Token(t) => t.token,
+        SignIn::Password(p) => {
+            return sign_in_with_password(&state, p.name.trim(), p.password, &headers).await;
         }
-        SignIn {
-            token: None,
-            name: Some(name),
-            password: Some(password),
-        } => sign_in_with_password(&state, name.trim(), password, &headers).await,
-        _ => Err(ApiError::invalid(
-            "give `token`, or `name` and `password` (not both)",
-        )),
-    }
+    };
+    let token = token.trim();
+    let caller = match auth.service_scope(token) {
+        Some(scope) => Caller::local(scope, Via::ServiceToken),
+        None => match auth.token_caller(token).await {
+            Ok(c) => c,
+            Err(e) => {
+                audit_sign_in(
+                    &state,
+                    false,
+                    "unknown (token)".into(),
+                    None,
+                    None,
+                    &format!("token: {}", e.message),
+                )
+                .await?;
+                return Err(if e.status == StatusCode::UNAUTHORIZED {
+                    unauthorized(&format!("token: {}", e.message))
+                } else {
+                    e
+                });
+            }
+        },
+    };
+    let cookies = auth
+        .open_session(&caller.user_id, caller.scope, secure)
+        .await?;
+    audit_sign_in(
+        &state,
+        true,
+        caller.actor("token"),
+        Some(caller.user_id.clone()),
+        caller.token_id.clone(),
+        "signed in with a token",
+    )
+    .await?;
+    Ok(signed_in(
+        SessionView {
+            user_id: caller.user_id,
+            name: caller.user_name,
+            role: caller.role,
+            scope: caller.scope,
+        },
+        cookies,
+    ))
 }
 
 /// The password half of [`sign_in`].
@@ -1779,6 +1809,46 @@ mod tests {
         assert_eq!((e.status.as_u16(), e.code), (429, "rate_limited"));
         assert!(a.limiter.take(&key(&user)).is_ok());
         assert!(Auth::limit_key(&Caller::local(Scope::Write, Via::Nothing)).is_none());
+    }
+
+    #[test]
+    fn a_sign_in_is_a_token_or_a_name_and_password_and_says_which_field_is_wrong() {
+        let parse = |v: serde_json::Value| SignIn::try_from(v);
+        assert!(
+            matches!(parse(serde_json::json!({"token": "t"})), Ok(SignIn::Token(t)) if t.token == "t")
+        );
+        assert!(matches!(
+            parse(serde_json::json!({"name": "a", "password": "p"})),
+            Ok(SignIn::Password(p)) if p.name == "a" && p.password == "p"
+        ));
+        let both = parse(serde_json::json!({"token": "t", "name": "a"}))
+            .err()
+            .unwrap();
+        assert!(both.contains("name"), "{both}");
+        let none = parse(serde_json::json!({})).err().unwrap();
+        assert!(none.contains("name"), "{none}");
+        let half = parse(serde_json::json!({"name": "a"})).err().unwrap();
+        assert!(half.contains("password"), "{half}");
+        let typed = parse(serde_json::json!({"name": 3, "password": "p"}))
+            .err()
+            .unwrap();
+        assert!(typed.starts_with("name:"), "{typed}");
+        // The document says the same: one of two closed objects.
+        let doc: serde_json::Value = serde_json::from_str(&crate::openapi_json()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let one_of = schemas["SignIn"]["oneOf"].as_array().unwrap();
+        assert_eq!(one_of.len(), 2, "{}", schemas["SignIn"]);
+        for (name, required) in [
+            ("TokenSignIn", vec!["token"]),
+            ("PasswordSignIn", vec!["name", "password"]),
+        ] {
+            assert_eq!(schemas[name]["additionalProperties"], false, "{name}");
+            assert_eq!(
+                schemas[name]["required"],
+                serde_json::json!(required),
+                "{name}"
+            );
+        }
     }
 
     #[test]
