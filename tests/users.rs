@@ -285,6 +285,45 @@ async fn tokens_from_the_cli_and_the_api_have_scopes_expire_are_revoked_and_reco
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // A password from the CLI (stdin) signs alice in; a removed user's
+    // tokens stop working.
+    let mut cmd = p.command();
+    cmd.args(["user", "passwd", "alice"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"alice's long password\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let r = c
+        .post(s.url("/api/session"))
+        .json(&json!({"name": "alice", "password": "alice's long password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let out = p.cmd(["user", "remove", "bob"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let started = Instant::now();
+    while call(&c, Method::GET, s.url("/api/me"), &bob_token, None)
+        .await
+        .0
+        != 401
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "bob's token still works"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = p.cmd(["user", "remove", "local"]);
+    assert!(!out.status.success(), "local stays: {}", describe(&out));
+
     // The audit names who made and revoked tokens.
     let (st, audit) = call(
         &c,
@@ -441,6 +480,53 @@ async fn password_sign_in_sets_a_csrf_cookie_refuses_wrong_and_disabled_and_lock
     let r = sign_in(json!({"name": "carol", "password": "carols password!"})).await;
     assert_eq!(r.status(), 403);
     assert!(r.headers().get("set-cookie").is_none());
+
+    // One's own password, with the current one; the last admin stays.
+    let put_password = |body: Value| {
+        c.put(s.url("/api/me/password"))
+            .header("cookie", &session)
+            .header("x-paddock-csrf", &csrf_value)
+            .json(&body)
+            .send()
+    };
+    let r = put_password(json!({"current": "not it at all", "new": "a brand new passphrase"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = put_password(json!({"current": password, "new": "short"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().starts_with("new:"),
+        "{v}"
+    );
+    let r = put_password(json!({"current": password, "new": "a brand new passphrase"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let password = "a brand new passphrase";
+    let r = sign_in(json!({"name": "boss", "password": password})).await;
+    assert_eq!(r.status(), 201);
+    for (method, body) in [
+        (reqwest::Method::DELETE, None),
+        (reqwest::Method::PATCH, Some(json!({"role": "member"}))),
+        (reqwest::Method::PATCH, Some(json!({"disabled": true}))),
+    ] {
+        let (st, v) = call(&c, method, s.url("/api/users/boss"), ADMIN_TOKEN, body).await;
+        assert_eq!(st, 409, "the last enabled admin: {v}");
+        assert_eq!(v["error"]["code"], "conflict", "{v}");
+    }
+    let (st, v) = call(
+        &c,
+        reqwest::Method::DELETE,
+        s.url("/api/users/local"),
+        ADMIN_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(st, 409, "{v}");
 
     // Repeated failures lock the name (and only that name) for a while.
     let mut locked = None;
