@@ -566,6 +566,14 @@ async fn password_sign_in_sets_a_csrf_cookie_refuses_wrong_and_disabled_and_lock
     let entries = all["entries"].as_array().unwrap();
     let sign_ins: Vec<&Value> = entries.iter().filter(|e| e["kind"] == "sign_in").collect();
     assert!(
+        entries.iter().all(|e| e["detail"].is_object()),
+        "every entry's detail is an object, as the document says: {all}"
+    );
+    assert!(
+        sign_ins.iter().any(|e| e["detail"]["method"] == "password"),
+        "{all}"
+    );
+    assert!(
         sign_ins
             .iter()
             .any(|e| e["action"] == "succeeded" && e["user_id"] == boss_id.as_str()),

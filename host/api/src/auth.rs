@@ -1311,12 +1311,18 @@ async fn audit_sign_in(
     token_id: Option<String>,
     reason: &str,
 ) -> Result<(), ApiError> {
+    // How: the actor's channel (`alice (password)`, `admin (login link)`).
+    let method = actor
+        .rsplit_once(" (")
+        .map_or("", |(_, m)| m.trim_end_matches(')'))
+        .to_string();
     let entry = NewAudit {
         agent_id: String::new(),
         kind: "sign_in".into(),
         action: if succeeded { "succeeded" } else { "failed" }.into(),
         actor,
         reason: reason.into(),
+        detail: serde_json::json!({ "method": method }),
         user_id,
         token_id,
         ..NewAudit::default()
