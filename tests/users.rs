@@ -48,6 +48,14 @@ async fn call(
     (st, r.json().await.unwrap_or(Value::Null))
 }
 
+/// alice's id, from the store.
+async fn user_id_of_alice(p: &Paddock) -> String {
+    let store = paddock_store::Store::open_sqlite(&p.data_dir().join("paddock.db"))
+        .await
+        .unwrap();
+    store.get_user_by_name("alice").await.unwrap().unwrap().id
+}
+
 /// Every `Set-Cookie` of a response, as `name=value`.
 fn set_cookies(r: &reqwest::Response) -> Vec<String> {
     r.headers()
@@ -259,6 +267,44 @@ async fn tokens_from_the_cli_and_the_api_have_scopes_expire_are_revoked_and_reco
     assert_eq!(g["members"].as_array().unwrap().len(), 2, "{g}");
     let (_, me) = call(&c, Method::GET, s.url("/api/me"), &alice, None).await;
     assert_eq!(me["groups"][0]["name"], "devs", "{me}");
+    let (st, g) = call(
+        &c,
+        Method::PUT,
+        s.url("/api/groups/devs"),
+        ADMIN_TOKEN,
+        Some(json!({"name": "developers", "members": ["alice"]})),
+    )
+    .await;
+    assert_eq!((st, g["name"].clone()), (200, json!("developers")), "{g}");
+    assert_eq!(
+        g["members"],
+        json!([{"id": user_id_of_alice(&p).await, "name": "alice"}])
+    );
+    let (st, v) = call(
+        &c,
+        Method::POST,
+        s.url("/api/groups"),
+        ADMIN_TOKEN,
+        Some(json!({"name": "developers"})),
+    )
+    .await;
+    assert_eq!(st, 409, "{v}");
+    let (st, v) = call(
+        &c,
+        Method::POST,
+        s.url("/api/groups"),
+        ADMIN_TOKEN,
+        Some(json!({"name": "ops", "members": ["nobody"]})),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("members[0]:"),
+        "{v}"
+    );
 
     // A disabled user's tokens fail; enabled again, they work.
     let (st, v) = call(
