@@ -68,6 +68,9 @@ pub struct Config {
     /// or a Dockerfile, variables, a user, setup commands).
     #[serde(default)]
     pub environments: Vec<crate::environments::EnvironmentConfig>,
+    /// Sign-in: OpenID Connect single sign-on providers (`[[auth.oidc]]`).
+    #[serde(default)]
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// The API server.
@@ -80,6 +83,12 @@ pub struct ServerConfig {
     /// Origins allowed to open the WebSocket besides the server's own.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// The URL people reach this server at (`https://paddock.example.com`),
+    /// for links handed to others: single sign-on's redirect URI is
+    /// `PUBLIC_URL/auth/oidc/NAME/callback`. Without it, a server bound to
+    /// loopback derives it from the request's `Host`.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 fn default_bind() -> String {
@@ -91,6 +100,7 @@ impl Default for ServerConfig {
         ServerConfig {
             bind: default_bind(),
             allowed_origins: Vec::new(),
+            public_url: None,
         }
     }
 }
@@ -156,6 +166,14 @@ impl Config {
             return Err("agents.mask_threshold must be between 0.1 and 1.0".into());
         }
         self.budgets.validate("budgets.")?;
+        if let Some(url) = &self.server.public_url
+            && !crate::auth::is_public_url(url)
+        {
+            return Err(format!(
+                "server.public_url: `{url}` must be an http:// or https:// URL without query or fragment"
+            ));
+        }
+        self.auth.validate()?;
         self.agents.limits.validate("agents.limits.")?;
         let mut routers = std::collections::BTreeSet::new();
         for r in &self.routers {
@@ -312,6 +330,30 @@ cached_input_per_mtok = 1.25
         )
         .unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn single_sign_on_and_the_public_url_are_checked() {
+        let c = Config::parse(
+            "[server]\npublic_url = \"https://paddock.example.com/\"\n\
+             [[auth.oidc]]\nname = \"corp\"\nissuer = \"https://id.example.com\"\nclient_id = \"p\"\n",
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.auth.oidc[0].name, "corp");
+        assert_eq!(
+            c.server.public_url.as_deref(),
+            Some("https://paddock.example.com/")
+        );
+        let e = Config::parse(
+            "[[auth.oidc]]\nname = \"corp\"\nissuer = \"ftp://id\"\nclient_id = \"p\"\n",
+            Path::new("p.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("auth.oidc[0].issuer"), "{e}");
+        let e = Config::parse("[server]\npublic_url = \"paddock\"\n", Path::new("p.toml"))
+            .unwrap_err();
+        assert!(e.to_string().contains("server.public_url"), "{e}");
     }
 
     #[test]
