@@ -260,10 +260,7 @@ mod tests {
         assert_eq!(p.default_role, DefaultRole::Member);
         assert!(p.allow_signup);
         assert_eq!(p.clock_skew_secs, 60);
-        assert_eq!(
-            p.request_scopes(),
-            ["openid", "profile", "email", "groups"]
-        );
+        assert_eq!(p.request_scopes(), ["openid", "profile", "email", "groups"]);
         assert!(!format!("{p:?}").contains("CORP_SECRET=") && format!("{p:?}").contains("corp"));
         let c = parse(
             "[[oidc]]\nname = \"x\"\nissuer = \"http://127.0.0.1:9\"\nclient_id = \"c\"\n\
@@ -298,10 +295,7 @@ mod tests {
                 format!("{ok}client_secret = \"s\"\nclient_secret_env = \"S\"\n"),
                 "auth.oidc[0].client_secret",
             ),
-            (
-                format!("{ok}scopes = [\"a b\"]\n"),
-                "auth.oidc[0].scopes",
-            ),
+            (format!("{ok}scopes = [\"a b\"]\n"), "auth.oidc[0].scopes"),
             (
                 format!("{ok}clock_skew_secs = 6000\n"),
                 "auth.oidc[0].clock_skew_secs",
@@ -313,6 +307,9 @@ mod tests {
             assert!(e.contains(words), "{text}: {e}");
         }
         let e = parse(&format!("[[oidc]]\n{ok}[[oidc]]\n{ok}")).unwrap_err();
-        assert!(e.contains("auth.oidc[1].name") && e.contains("twice"), "{e}");
+        assert!(
+            e.contains("auth.oidc[1].name") && e.contains("twice"),
+            "{e}"
+        );
     }
 }

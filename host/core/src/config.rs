@@ -351,8 +351,8 @@ cached_input_per_mtok = 1.25
         )
         .unwrap_err();
         assert!(e.to_string().contains("auth.oidc[0].issuer"), "{e}");
-        let e = Config::parse("[server]\npublic_url = \"paddock\"\n", Path::new("p.toml"))
-            .unwrap_err();
+        let e =
+            Config::parse("[server]\npublic_url = \"paddock\"\n", Path::new("p.toml")).unwrap_err();
         assert!(e.to_string().contains("server.public_url"), "{e}");
     }
 
