@@ -31,6 +31,7 @@ mod install;
 mod llm_client;
 mod mcp;
 mod metrics;
+mod oidc;
 mod openapi;
 mod plugin_host;
 mod policy;

@@ -19,6 +19,7 @@ pub mod mcp;
 pub mod me;
 pub mod meta;
 pub mod metrics;
+pub mod oidc;
 pub mod ownership;
 pub mod plugins;
 pub mod policy;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub demo: Arc<demo::DemoModel>,
     /// Counters and per-agent figures.
     pub metrics: Arc<paddock_core::metrics::Metrics>,
+    /// Single sign-on providers and the sign-ins under way.
+    pub sso: Arc<oidc::Sso>,
 }
 
 /// The OpenAPI document.
@@ -92,6 +95,7 @@ pub struct AppState {
         users::list, users::create, users::get, users::update, users::delete, users::create_token,
         users::list_groups, users::create_group, users::get_group, users::update_group,
         users::delete_group,
+        oidc::methods, oidc::login, oidc::callback,
         providers::list, providers::create, providers::put, providers::delete, providers::test,
         providers::test_unsaved, providers::get_default, providers::put_default,
         providers::delete_default,
@@ -322,6 +326,11 @@ pub fn router(state: AppState) -> Router {
     let sign_in = Router::new()
         .route("/api/session", post(auth::sign_in))
         .route("/login", get(auth::login_link))
+        // Single sign-on (`oidc`): the sign-in page's list of methods, and
+        // the provider's round trip.
+        .route("/api/auth/methods", get(oidc::methods))
+        .route("/auth/oidc/{name}/login", get(oidc::login))
+        .route("/auth/oidc/{name}/callback", get(oidc::callback))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
     Router::new()
         .merge(api)
