@@ -163,7 +163,13 @@ fn add_user(p: &Paddock, name: &'static str, role: &'static str, scope: &'static
     }
 }
 
-async fn send(u: &User, s: &Setup, method: Method, path: &str, body: Option<Value>) -> (u16, Value, String) {
+async fn send(
+    u: &User,
+    s: &Setup,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value, String) {
     let mut req = u.http.request(method, s.server.url(path));
     if let Some(b) = body {
         req = req.json(&b);
@@ -174,7 +180,11 @@ async fn send(u: &User, s: &Setup, method: Method, path: &str, body: Option<Valu
         .unwrap();
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    )
 }
 
 async fn get(u: &User, s: &Setup, path: &str) -> Value {
@@ -317,12 +327,26 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
     let m = add_user(&s.paddock, "mary", "admin", "admin");
 
     // --- A's objects -----------------------------------------------------
-    let (st, ws, text) = send(&a, &s, Method::POST, "/api/workspaces", Some(json!({"name": "alice-ws"}))).await;
+    let (st, ws, text) = send(
+        &a,
+        &s,
+        Method::POST,
+        "/api/workspaces",
+        Some(json!({"name": "alice-ws"})),
+    )
+    .await;
     assert_eq!(st, 201, "{text}");
     assert_eq!(ws["owner"]["name"], "alice", "{ws}");
     let workspace = ws["id"].as_str().unwrap().to_string();
     let workspace_path = ws["path"].as_str().unwrap().to_string();
-    let (st, backup, text) = send(&a, &s, Method::POST, &format!("/api/workspaces/{workspace}/backup"), None).await;
+    let (st, backup, text) = send(
+        &a,
+        &s,
+        Method::POST,
+        &format!("/api/workspaces/{workspace}/backup"),
+        None,
+    )
+    .await;
     assert_eq!(st, 201, "{text}");
     let backup = backup["id"].as_str().unwrap().to_string();
     let (st, agent, text) = send(
@@ -418,12 +442,20 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
             );
         }
         let (st, v404, text) = send(&b, &s, method, &path, body).await;
-        assert_eq!(st, 404, "bob {} {path} ({}): {text}", op.method, op.operation_id);
+        assert_eq!(
+            st, 404,
+            "bob {} {path} ({}): {text}",
+            op.method, op.operation_id
+        );
         assert_eq!(v404["error"]["code"], "not_found", "{text}");
         for id in objects.ids() {
             // The refusal names what was asked for, nothing more.
             if !path.contains(id) {
-                assert!(!text.contains(id), "bob {} {path} leaks `{id}`: {text}", op.method);
+                assert!(
+                    !text.contains(id),
+                    "bob {} {path} leaks `{id}`: {text}",
+                    op.method
+                );
             }
         }
     }
@@ -459,7 +491,12 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
         }
     }
     let listed = get(&v, &s, "/api/agents").await;
-    let ids: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|a| a["id"].as_str()).collect();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
     assert_eq!(ids, vec![shared.as_str()], "vera's list: {listed}");
     let view = get(&v, &s, &format!("/api/agents/{shared}")).await;
     assert_eq!(view["owner"]["id"], alice_id.as_str(), "{view}");
@@ -488,10 +525,15 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
         }
         for query in ["", "?agent=AGENT", "?user=ALICE"] {
             let query = query.replace("AGENT", &agent).replace("ALICE", &alice_id);
-            let (st, _, text) = send(&b, &s, Method::GET, &format!("{}{query}", op.path), None).await;
+            let (st, _, text) =
+                send(&b, &s, Method::GET, &format!("{}{query}", op.path), None).await;
             if st != 200 {
                 // Not every list takes these filters.
-                assert!(st == 400 && !query.is_empty(), "bob GET {}{query}: {st} {text}", op.path);
+                assert!(
+                    st == 400 && !query.is_empty(),
+                    "bob GET {}{query}: {st} {text}",
+                    op.path
+                );
                 continue;
             }
             for id in objects.ids() {
@@ -501,22 +543,40 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
             }
         }
     }
-    let (marked, unexpected): (Vec<String>, Vec<String>) = leaks
-        .into_iter()
-        .partition(|l| FILTERED_ELSEWHERE.iter().any(|p| l.starts_with(&format!("GET {p}"))));
+    let (marked, unexpected): (Vec<String>, Vec<String>) = leaks.into_iter().partition(|l| {
+        FILTERED_ELSEWHERE
+            .iter()
+            .any(|p| l.starts_with(&format!("GET {p}")))
+    });
     if !marked.is_empty() {
         eprintln!("not yet filtered (metrics, the quotas helper's): {marked:#?}");
     }
-    assert!(unexpected.is_empty(), "lists show bob A's objects: {unexpected:#?}");
+    assert!(
+        unexpected.is_empty(),
+        "lists show bob A's objects: {unexpected:#?}"
+    );
     // ...but they show A and M A's objects.
     let agents_of_a = get(&a, &s, "/api/agents").await.to_string();
     assert!(agents_of_a.contains(&agent) && agents_of_a.contains(&shared));
     let agents_of_m = get(&m, &s, "/api/agents").await.to_string();
     assert!(agents_of_m.contains(&agent) && agents_of_m.contains(&shared));
     let approvals = get(&a, &s, "/api/approvals").await;
-    assert_eq!(approvals["approvals"][0]["owner"]["name"], "alice", "{approvals}");
-    assert!(get(&a, &s, "/api/workspaces").await.to_string().contains(&workspace));
-    assert!(get(&m, &s, "/api/backups").await.to_string().contains(&backup));
+    assert_eq!(
+        approvals["approvals"][0]["owner"]["name"], "alice",
+        "{approvals}"
+    );
+    assert!(
+        get(&a, &s, "/api/workspaces")
+            .await
+            .to_string()
+            .contains(&workspace)
+    );
+    assert!(
+        get(&m, &s, "/api/backups")
+            .await
+            .to_string()
+            .contains(&backup)
+    );
 
     // --- Creating an agent on what B may not use ---------------------------
     for (body, field) in [
@@ -538,10 +598,20 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
     )
     .await;
     assert_eq!(st, 201, "{text}");
-    let (st, e, text) = send(&b, &s, Method::POST, "/api/agents", Some(json!({"template": "alice-tpl"}))).await;
+    let (st, e, text) = send(
+        &b,
+        &s,
+        Method::POST,
+        "/api/agents",
+        Some(json!({"template": "alice-tpl"})),
+    )
+    .await;
     assert!(st == 400 || st == 404, "{text}");
     assert!(
-        e["error"]["message"].as_str().unwrap_or_default().starts_with("template:"),
+        e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("template:"),
         "{text}"
     );
     let none = get(&b, &s, "/api/agents").await;
@@ -563,7 +633,10 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
     assert_eq!(decided["decided_by"], "alice (REST)", "{decided}");
     let entry = wait_audit(&a, &s, &agent, "approval").await;
     assert_eq!(entry["user_id"], alice_id.as_str(), "{entry}");
-    assert!(entry["token_id"].as_str().is_some_and(|t| !t.is_empty()), "{entry}");
+    assert!(
+        entry["token_id"].as_str().is_some_and(|t| !t.is_empty()),
+        "{entry}"
+    );
     let (st, rule, text) = send(
         &m,
         &s,
@@ -586,15 +659,29 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
     // Members see their part: A sees their agent's entries, B nothing of
     // A's (neither by agent nor by user), M everything.
     let of_alice = format!("/api/audit?user={alice_id}");
-    assert!(!get(&a, &s, &of_alice).await["entries"].as_array().unwrap().is_empty());
-    assert!(!get(&m, &s, &of_alice).await["entries"].as_array().unwrap().is_empty());
+    assert!(
+        !get(&a, &s, &of_alice).await["entries"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !get(&m, &s, &of_alice).await["entries"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(get(&b, &s, &of_alice).await["entries"], json!([]));
     assert_eq!(get(&b, &s, "/api/audit").await["entries"], json!([]));
     let mine = get(&a, &s, "/api/audit").await;
     assert!(
-        mine["entries"].as_array().unwrap().iter().all(|e| e["agent_id"] == agent.as_str()
-            || e["agent_id"] == shared.as_str()
-            || e["user_id"] == alice_id.as_str()),
+        mine["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["agent_id"] == agent.as_str()
+                || e["agent_id"] == shared.as_str()
+                || e["user_id"] == alice_id.as_str()),
         "{mine}"
     );
     assert!(
@@ -643,10 +730,19 @@ async fn wait_audit(u: &User, s: &Setup, agent: &str, kind: &str) -> Value {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
         let log = get(u, s, &format!("/api/audit?agent={agent}&limit=5000")).await;
-        if let Some(e) = log["entries"].as_array().unwrap().iter().rev().find(|e| e["kind"] == kind) {
+        if let Some(e) = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|e| e["kind"] == kind)
+        {
             return e.clone();
         }
-        assert!(tokio::time::Instant::now() < deadline, "no {kind} entry: {log}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {kind} entry: {log}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -738,16 +834,28 @@ async fn ws_matrix(s: &Setup, doc: &Value, b: &User, v: &User, objects: &Objects
         let unknown = ws_ask(&mut bob, &on_nothing).await;
         assert_eq!(got["op"], "error", "bob {op} on A's agent: {got}");
         assert_eq!(got["code"], "not_found", "bob {op}: {got}");
-        assert_eq!(unknown["code"], "not_found", "bob {op} on nothing: {unknown}");
         assert_eq!(
-            got["message"].as_str().unwrap().replace(&objects.agent, "X"),
-            unknown["message"].as_str().unwrap().replace("ag-does-not-exist", "X"),
+            unknown["code"], "not_found",
+            "bob {op} on nothing: {unknown}"
+        );
+        assert_eq!(
+            got["message"]
+                .as_str()
+                .unwrap()
+                .replace(&objects.agent, "X"),
+            unknown["message"]
+                .as_str()
+                .unwrap()
+                .replace("ag-does-not-exist", "X"),
             "bob {op}: A's agent is refused as one that does not exist"
         );
         // V: the agent not shared with them is not there either; the shared
         // one reads, and nothing changes it.
         let got = ws_ask(&mut vera, &on_a).await;
-        assert_eq!(got["code"], "not_found", "vera {op} on A's private agent: {got}");
+        assert_eq!(
+            got["code"], "not_found",
+            "vera {op} on A's private agent: {got}"
+        );
         // (Watching the shared agent's metrics answers with figures only.)
         if op != "watch_metrics" {
             let on_shared = ws_message(op, &objects.shared).unwrap();
@@ -764,7 +872,9 @@ async fn ws_matrix(s: &Setup, doc: &Value, b: &User, v: &User, objects: &Objects
     assert!(refused.len() >= 6, "{refused:?}");
     // Every agent's metrics, for B: none of A's.
     bob.send(tungstenite::Message::Text(
-        json!({"op": "watch_metrics", "interval_ms": 250}).to_string().into(),
+        json!({"op": "watch_metrics", "interval_ms": 250})
+            .to_string()
+            .into(),
     ))
     .await
     .unwrap();

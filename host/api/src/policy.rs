@@ -11,8 +11,9 @@ use super::AppState;
 use super::audit::{Act, actor, record};
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, query_time};
-use super::ownership::{self, Need, Visible};
+use super::ownership::{self, Need};
 use super::shares::{Names, UserRef};
+use super::visibility::VisibleIds;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -101,7 +102,7 @@ pub async fn pending(
     caller: Caller,
     ApiQuery(p): ApiQuery<PendingParams>,
 ) -> Result<Json<PendingApprovals>, ApiError> {
-    let visible = Visible::of(&state, &caller).await?;
+    let visible = VisibleIds::of(&state, &caller).await?;
     let pending = state.store.pending_approvals(p.agent.as_deref()).await?;
     let names = Names::load(&state).await?;
     let mut owners = std::collections::HashMap::new();
@@ -177,7 +178,7 @@ pub async fn audit(
         None => None,
         Some(s) => Some(query_time("since", s, false)?),
     };
-    let visible = Visible::of(&state, &caller).await?;
+    let visible = VisibleIds::of(&state, &caller).await?;
     let keep = |e: &AuditEntry| {
         visible.is_all()
             || e.user_id.as_deref() == Some(caller.user_id.as_str())

@@ -86,7 +86,11 @@ impl Names {
     pub fn user(&self, id: &str) -> UserRef {
         UserRef {
             id: id.to_string(),
-            name: self.users.get(id).cloned().unwrap_or_else(|| id.to_string()),
+            name: self
+                .users
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| id.to_string()),
         }
     }
 
@@ -160,8 +164,7 @@ pub async fn put(
             Some(user) => Some(user),
             None => state.store.get_user_by_name(u).await?,
         };
-        let user =
-            user.ok_or_else(|| ApiError::invalid(format!("users[{i}]: no user `{u}`")))?;
+        let user = user.ok_or_else(|| ApiError::invalid(format!("users[{i}]: no user `{u}`")))?;
         want.insert((ShareKind::User, user.id));
     }
     for (i, g) in req.groups.iter().enumerate() {

@@ -15,8 +15,9 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorDetail};
-use super::ownership::{Need, Visible};
+use super::ownership::Need;
 use super::shares::{Names, UserRef};
+use super::visibility::VisibleIds;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -54,14 +55,14 @@ fn owns(caller: &Caller, owner: &str) -> bool {
 }
 
 /// Whether `visible` holds one of `agents`.
-fn any_visible(visible: &Visible, agents: &[AgentUse]) -> bool {
+fn any_visible(visible: &VisibleIds, agents: &[AgentUse]) -> bool {
     agents.iter().any(|a| visible.agent_id(&a.id))
 }
 
 /// The views of `list` for `caller`: only the agents they may see.
 async fn views(
     state: &AppState,
-    visible: &Visible,
+    visible: &VisibleIds,
     list: Vec<Workspace>,
 ) -> Result<Vec<WorkspaceView>, ApiError> {
     let names = Names::load(state).await?;
@@ -87,7 +88,7 @@ async fn views(
 
 /// The view of one workspace for `caller`.
 async fn view(state: &AppState, caller: &Caller, ws: Workspace) -> Result<WorkspaceView, ApiError> {
-    let visible = Visible::of(state, caller).await?;
+    let visible = VisibleIds::of(state, caller).await?;
     views(state, &visible, vec![ws])
         .await?
         .pop()
@@ -109,7 +110,7 @@ pub async fn workspace_for(
         return Ok(ws);
     }
     let seen = mine || {
-        let visible = Visible::of(state, caller).await?;
+        let visible = VisibleIds::of(state, caller).await?;
         any_visible(&visible, &state.workspaces.agents_using(&ws).await?)
     };
     if !seen {
@@ -143,7 +144,9 @@ async fn backup_for(
     }
     let seen = mine
         || match state.workspaces.get(&b.workspace_id).await {
-            Ok(ws) => workspace_for(state, caller, &ws.id, Need::See).await.is_ok(),
+            Ok(ws) => workspace_for(state, caller, &ws.id, Need::See)
+                .await
+                .is_ok(),
             Err(_) => false,
         };
     if !seen {
@@ -154,7 +157,9 @@ async fn backup_for(
         Need::Drive => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!("backup `{id}` belongs to someone else: only its owner or an admin may change it"),
+            format!(
+                "backup `{id}` belongs to someone else: only its owner or an admin may change it"
+            ),
         )),
     }
 }
@@ -243,7 +248,7 @@ pub async fn list(
     caller: Caller,
 ) -> Result<Json<Vec<WorkspaceView>>, ApiError> {
     let w = &state.workspaces;
-    let visible = Visible::of(&state, &caller).await?;
+    let visible = VisibleIds::of(&state, &caller).await?;
     let all = w.list().await?;
     let users = w.agents_using_each(&all).await?;
     let seen = all

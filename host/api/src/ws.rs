@@ -37,7 +37,8 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use super::ownership::{self, Need, Visible};
+use super::ownership::{self, Need};
+use super::visibility::VisibleIds;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -83,7 +84,7 @@ async fn watch_metrics(
         let figures = match &agent {
             Some(id) => super::metrics::one(&state, id).await.map(|m| vec![m]),
             // The agents the caller may see now (shares change).
-            None => match Visible::of(&state, &caller).await {
+            None => match VisibleIds::of(&state, &caller).await {
                 Ok(visible) => super::metrics::all(&state, false).await.map(|all| {
                     all.into_iter()
                         .filter(|m| visible.agent_id(&m.agent_id))

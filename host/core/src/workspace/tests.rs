@@ -683,7 +683,10 @@ async fn owners_are_kept_in_the_records_and_old_records_are_the_local_accounts()
     assert_eq!(f.ws.get(&mine.id).await.unwrap().owner_id(), "u-alice");
     assert_eq!(f.ws.get("mine").await.unwrap().owner_id(), "u-alice");
     let listed = f.ws.list().await.unwrap();
-    assert_eq!(listed.iter().find(|w| w.name == "mine").unwrap().owner_id(), "u-alice");
+    assert_eq!(
+        listed.iter().find(|w| w.name == "mine").unwrap().owner_id(),
+        "u-alice"
+    );
     assert_eq!(listed.iter().find(|w| w.name == "old").unwrap().owner, None);
     // The record stores it; the serialized workspace (what the API
     // flattens into its view) does not carry it.
@@ -697,6 +700,9 @@ async fn owners_are_kept_in_the_records_and_old_records_are_the_local_accounts()
     assert_eq!(f.ws.backups(None).await.unwrap()[0].owner_id(), "u-alice");
     let back = f.ws.restore(&b, "mine-again").await.unwrap();
     assert_eq!(f.ws.get(&back.id).await.unwrap().owner_id(), "u-alice");
-    let other = f.ws.restore_for(&b, "for-bob", Some("u-bob")).await.unwrap();
+    let other =
+        f.ws.restore_for(&b, "for-bob", Some("u-bob"))
+            .await
+            .unwrap();
     assert_eq!(f.ws.get(&other.id).await.unwrap().owner_id(), "u-bob");
 }

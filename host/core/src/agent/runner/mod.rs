@@ -362,7 +362,10 @@ impl Agent {
     /// Who decided the approval of `call_id` through the manager, when this
     /// host knows (not after a restart); forgotten once asked.
     pub(super) fn take_decider(&self, call_id: &str) -> Option<Actor> {
-        self.deciders.lock().ok().and_then(|mut d| d.remove(call_id))
+        self.deciders
+            .lock()
+            .ok()
+            .and_then(|mut d| d.remove(call_id))
     }
 
     /// Whom the policy judges its calls for.
