@@ -316,7 +316,13 @@ fn concrete(op: &Op, objects: &Objects, agent: &str) -> (String, bool) {
 /// Operations whose figures the quotas helper filters to the caller's
 /// agents (`metrics.rs`): expected to show B nothing of A's once that work
 /// is on main; until then they are listed here and reported, not failed.
-const FILTERED_ELSEWHERE: &[&str] = &[];
+/// Empty this list when it lands.
+const FILTERED_ELSEWHERE: &[&str] = &[
+    "/api/metrics/agents",
+    "/api/metrics/agents/{id}",
+    "/api/metrics/usage",
+    "/api/metrics/cost-analysis",
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
@@ -327,12 +333,16 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
     let m = add_user(&s.paddock, "mary", "admin", "admin");
 
     // --- A's objects -----------------------------------------------------
+    // A directory of A's, used in place (under the allowed roots, so that
+    // B naming a directory inside it is refused for being A's).
+    let alice_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(alice_dir.path().join("src")).unwrap();
     let (st, ws, text) = send(
         &a,
         &s,
         Method::POST,
         "/api/workspaces",
-        Some(json!({"name": "alice-ws"})),
+        Some(json!({"name": "alice-ws", "path": alice_dir.path()})),
     )
     .await;
     assert_eq!(st, 201, "{text}");
@@ -442,6 +452,10 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
             );
         }
         let (st, v404, text) = send(&b, &s, method, &path, body).await;
+        if st != 404 && FILTERED_ELSEWHERE.contains(&op.path.as_str()) {
+            eprintln!("not yet filtered (the quotas helper's): bob {} {path}: {st}", op.method);
+            continue;
+        }
         assert_eq!(
             st, 404,
             "bob {} {path} ({}): {text}",
@@ -546,7 +560,7 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
     let (marked, unexpected): (Vec<String>, Vec<String>) = leaks.into_iter().partition(|l| {
         FILTERED_ELSEWHERE
             .iter()
-            .any(|p| l.starts_with(&format!("GET {p}")))
+            .any(|p| l.starts_with(&format!("GET {p}?")) || l.starts_with(&format!("GET {p} ")))
     });
     if !marked.is_empty() {
         eprintln!("not yet filtered (metrics, the quotas helper's): {marked:#?}");
@@ -583,6 +597,10 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
         (json!({"workspace_id": workspace}), "workspace_id"),
         (json!({"workspace_id": "alice-ws"}), "workspace_id"),
         (json!({"workspace": objects.workspace_path}), "workspace"),
+        (
+            json!({"workspace": format!("{}/src", objects.workspace_path)}),
+            "workspace",
+        ),
     ] {
         let (st, e, text) = send(&b, &s, Method::POST, "/api/agents", Some(body.clone())).await;
         assert!(st == 400 || st == 404, "bob creates on {body}: {text}");
@@ -642,7 +660,7 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
         &s,
         Method::POST,
         "/api/policy/rules",
-        Some(json!({"rule": "deny execute_bash(rm -rf /)", "scope": "global"})),
+        Some(json!({"rule": "deny execute_bash(rm -rf /srv/isolation)"})),
     )
     .await;
     assert_eq!(st, 201, "{text}");
