@@ -453,7 +453,10 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
         }
         let (st, v404, text) = send(&b, &s, method, &path, body).await;
         if st != 404 && FILTERED_ELSEWHERE.contains(&op.path.as_str()) {
-            eprintln!("not yet filtered (the quotas helper's): bob {} {path}: {st}", op.method);
+            eprintln!(
+                "not yet filtered (the quotas helper's): bob {} {path}: {st}",
+                op.method
+            );
             continue;
         }
         assert_eq!(
@@ -677,7 +680,51 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
         .unwrap_or_else(|| panic!("no audit entry for the rule: {audit_m}"))
         .clone();
     assert_eq!(rule_entry["actor"], "mary (REST)", "{rule_entry}");
-    assert!(rule_entry["user_id"].as_str().is_some(), "{rule_entry}");
+    let mary_id = rule_entry["user_id"].as_str().unwrap().to_string();
+    assert_ne!(mary_id, alice_id);
+    // Host-wide changes name who made them too.
+    let env = json!({"name": "iso-env", "env": {"GREETING": "plain"}});
+    let (st, _, text) = send(&m, &s, Method::POST, "/api/config/environments", Some(env)).await;
+    assert_eq!(st, 201, "{text}");
+    let (st, _, text) = send(
+        &m,
+        &s,
+        Method::DELETE,
+        "/api/config/environments/iso-env",
+        None,
+    )
+    .await;
+    assert_eq!(st, 204, "{text}");
+    let audit_m = get(&m, &s, "/api/audit?limit=5000").await;
+    let env_acts: Vec<(&str, &str, &str)> = audit_m["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "environment")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["actor"].as_str().unwrap(),
+                e["user_id"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        env_acts,
+        vec![
+            ("added", "mary (REST)", mary_id.as_str()),
+            ("removed", "mary (REST)", mary_id.as_str())
+        ],
+        "{audit_m}"
+    );
+    let shared_entry = audit_m["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "shares" && e["agent_id"] == shared.as_str())
+        .unwrap_or_else(|| panic!("no audit entry for the share: {audit_m}"))
+        .clone();
+    assert_eq!(shared_entry["user_id"], alice_id.as_str(), "{shared_entry}");
     // Members see their part: A sees their agent's entries, B nothing of
     // A's (neither by agent nor by user), M everything.
     let of_alice = format!("/api/audit?user={alice_id}");
