@@ -403,6 +403,6 @@ pub async fn delete_default(
 ) -> Result<Json<DefaultModelView>, ApiError> {
     state.providers.clear_default_model().await?;
     let reason = "default model unset".to_string();
-    audit_default(&state, &caller, "cleared", reason, serde_json::Value::Null).await?;
+    audit_default(&state, &caller, "cleared", reason, serde_json::json!({})).await?;
     Ok(Json(default_view(&state)))
 }

@@ -221,7 +221,7 @@ pub async fn put(
                             .join(", ")
                     }
                 ),
-                detail: serde_json::to_value(&views).unwrap_or_default(),
+                detail: serde_json::json!({ "shared_with": views }),
             },
         )
         .await?;
