@@ -68,7 +68,7 @@ enum Kind {
 /// What `{name}` in `path` names. Panics on a parameter nobody classified:
 /// a new route must say whether it names someone's object.
 fn param_kind(path: &str, name: &str) -> Kind {
-    let kind = match (name, path) {
+    match (name, path) {
         ("id", p) if p.starts_with("/api/agents/{id}") => Kind::Agent,
         ("call_id", p) if p.starts_with("/api/agents/{id}/approvals/") => Kind::Call,
         ("id", "/api/metrics/agents/{id}") => Kind::Agent,
@@ -92,8 +92,7 @@ fn param_kind(path: &str, name: &str) -> Kind {
              tests/isolation.rs `param_kind` (and make its handler answer 404 for what the \
              caller may not see)"
         ),
-    };
-    kind
+    }
 }
 
 /// Request bodies of the operations B is sent to with A's objects (so that
@@ -725,6 +724,10 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
         .unwrap_or_else(|| panic!("no audit entry for the share: {audit_m}"))
         .clone();
     assert_eq!(shared_entry["user_id"], alice_id.as_str(), "{shared_entry}");
+    assert_eq!(
+        shared_entry["detail"]["shared_with"][0]["name"], "vera",
+        "{shared_entry}"
+    );
     // Members see their part: A sees their agent's entries, B nothing of
     // A's (neither by agent nor by user), M everything.
     let of_alice = format!("/api/audit?user={alice_id}");
