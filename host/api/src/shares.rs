@@ -9,6 +9,7 @@ use super::audit::{Act, record};
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::ownership::{self, Need};
+pub use super::users::UserRef;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,15 +18,6 @@ use paddock_store::AgentShare;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use utoipa::ToSchema;
-
-/// A user, as other records name them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
-pub struct UserRef {
-    /// The user's id.
-    pub id: String,
-    /// Their name (the id, for a user who was deleted).
-    pub name: String,
-}
 
 /// One user or group an agent is shared with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -82,7 +74,7 @@ impl Names {
         Ok(Names { users, groups })
     }
 
-    /// The user with this id.
+    /// The user with this id (named by their id when they were deleted).
     pub fn user(&self, id: &str) -> UserRef {
         UserRef {
             id: id.to_string(),
