@@ -2857,6 +2857,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/agents/{id}/retry", &["post"]),
     ("/api/agents/{id}/diff", &["get"]),
     ("/api/agents/{id}/events", &["get"]),
+    ("/api/agents/{id}/shares", &["get", "put"]),
     ("/api/config/agent-templates", &["get", "post"]),
     (
         "/api/config/agent-templates/{name}",

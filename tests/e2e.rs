@@ -28,6 +28,7 @@ mod environments;
 mod file_tools;
 mod hardening;
 mod install;
+mod isolation;
 mod llm_client;
 mod mcp;
 mod metrics;

@@ -82,6 +82,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("post", "/api/agents/{id}/retry", Write),
     ("get", "/api/agents/{id}/diff", Read),
     ("get", "/api/agents/{id}/events", Read),
+    ("get", "/api/agents/{id}/shares", Read),
+    ("put", "/api/agents/{id}/shares", Write),
     ("post", "/api/agents/{id}/approvals/{call_id}", Write),
     ("post", "/api/demo", Write),
     ("get", "/api/approvals", Read),
