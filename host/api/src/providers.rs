@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use paddock_core::agent::ModelRef;
 use paddock_core::config::ProviderConfig;
 use paddock_core::provider_admin::{
-    AdminError, DefaultModelSource, KeyUpdate, KeyView, ProviderEntry, ProviderSource,
+    AdminError, DefaultModelSource, KeyState, KeyUpdate, KeyView, ProviderEntry, ProviderSource,
 };
 use paddock_llm::ProbeReport;
 use serde::Serialize;
@@ -228,11 +228,24 @@ pub async fn list(State(state): State<AppState>) -> Json<Vec<ProviderView>> {
         (status = 409, description = "`conflict`: the name exists; `read_only`: paddock.toml has it", body = super::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
+    caller: super::auth::Caller,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<(StatusCode, Json<ProviderView>), ApiError> {
     let (config, api_key) = read_body(body, None)?;
     let entry = state.providers.create(config, api_key).await?;
+    if entry.key.state == KeyState::Stored {
+        super::keys::audit_shared_key(&state, &caller, &entry.config.name, "set").await;
+    }
     Ok((StatusCode::CREATED, Json(view(&state, entry))))
+}
+
+/// Whether the provider `name` has a key stored through the API.
+fn has_stored_key(state: &AppState, name: &str) -> bool {
+    state
+        .providers
+        .list()
+        .iter()
+        .any(|e| e.config.name == name && e.source == ProviderSource::Api && e.key.state == KeyState::Stored)
 }
 
 /// Replace a provider added through the API (agents' next calls use the
@@ -245,14 +258,23 @@ pub async fn create(
         (status = 409, description = "`read_only`: a provider of paddock.toml", body = super::error::ErrorBody)))]
 pub async fn put(
     State(state): State<AppState>,
+    caller: super::auth::Caller,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Json<ProviderView>, ApiError> {
     let (config, api_key) = read_body(body, Some(&name))?;
-    let entry = state
-        .providers
-        .update(config, KeyUpdate::of(api_key))
-        .await?;
+    let had = has_stored_key(&state, &name);
+    let change = KeyUpdate::of(api_key);
+    let action = match (&change, had) {
+        (KeyUpdate::Set(_), true) => Some("rotated"),
+        (KeyUpdate::Set(_), false) => Some("set"),
+        (KeyUpdate::Remove, true) => Some("removed"),
+        _ => None,
+    };
+    let entry = state.providers.update(config, change).await?;
+    if let Some(action) = action {
+        super::keys::audit_shared_key(&state, &caller, &name, action).await;
+    }
     Ok(Json(view(&state, entry)))
 }
 
@@ -264,9 +286,14 @@ pub async fn put(
         (status = 409, description = "`read_only`: a provider of paddock.toml", body = super::error::ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
+    caller: super::auth::Caller,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    let had = has_stored_key(&state, &name);
     state.providers.delete(&name).await?;
+    if had {
+        super::keys::audit_shared_key(&state, &caller, &name, "removed").await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
