@@ -213,11 +213,18 @@ fn bench_mcp() {
 fn bench_users() {
     let out = bench(&["users"], &[]);
     let head = figures(&out, "paddock bench users (", 7);
-    assert_eq!(head[..4], [3.0, 2.0, 2.0, 5.0], "users, agents, rounds, tokens: {out}");
+    assert_eq!(
+        head[..4],
+        [3.0, 2.0, 2.0, 5.0],
+        "users, agents, rounds, tokens: {out}"
+    );
     for load in ["no-auth ", "auth "] {
         // calls, api p50, p99, max, event p50, p99, errors.
         let row = figures(&out, load, 7);
-        assert!(row[0] >= 3.0 * (2.0 + 2.0 * 4.0), "every call was timed: {out}");
+        assert!(
+            row[0] >= 3.0 * (2.0 + 2.0 * 4.0),
+            "every call was timed: {out}"
+        );
         assert_eq!(row[6], 0.0, "no errors: {out}");
     }
     figures(&out, "ratios auth / no-auth:", 4);

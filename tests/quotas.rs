@@ -116,7 +116,14 @@ impl World {
         let (status, body) = self.create(user, task).await;
         assert_eq!(status, 201, "{body}");
         let id = body["id"].as_str().unwrap().to_string();
-        let evs = wait_status(&user.http, &self.server, &id, 1, &["idle", "limited", "error"]).await;
+        let evs = wait_status(
+            &user.http,
+            &self.server,
+            &id,
+            1,
+            &["idle", "limited", "error"],
+        )
+        .await;
         let (status, reason) = evs
             .iter()
             .rev()
@@ -185,7 +192,11 @@ async fn get(http: &reqwest::Client, url: &str) -> (u16, String) {
 
 /// Every GET route of the OpenAPI document, its path parameters filled
 /// with `id` (an agent's id) and `name` (a provider's name).
-async fn every_get_route(w: &World, http: &reqwest::Client, id: &str) -> Vec<(String, u16, String)> {
+async fn every_get_route(
+    w: &World,
+    http: &reqwest::Client,
+    id: &str,
+) -> Vec<(String, u16, String)> {
     let doc: Value = w
         .admin
         .get(w.server.url("/api/openapi.json"))
@@ -196,11 +207,11 @@ async fn every_get_route(w: &World, http: &reqwest::Client, id: &str) -> Vec<(St
         .await
         .unwrap();
     let mut out = Vec::new();
+    let re = regex::Regex::new(r"\{([^}]+)\}").unwrap();
     for (path, item) in doc["paths"].as_object().unwrap() {
         if item.get("get").is_none() || path == "/api/ws" {
             continue;
         }
-        let re = regex::Regex::new(r"\{([^}]+)\}").unwrap();
         let filled = re.replace_all(path, |c: &regex::Captures| match &c[1] {
             "name" | "provider" => "scripted".to_string(),
             _ => id.to_string(),
@@ -235,7 +246,11 @@ async fn quotas_and_personal_keys_per_user() {
     let (b1, status, reason) = w.run(&bob, "hello from bob").await;
     assert_eq!(status, AgentStatus::Idle, "{reason:?}");
     assert_eq!(w.keys_seen(&a1), [Some(1)], "alice's agent sends her key");
-    assert_eq!(w.keys_seen(&b1), [Some(0)], "bob's agent sends the shared key");
+    assert_eq!(
+        w.keys_seen(&b1),
+        [Some(0)],
+        "bob's agent sends the shared key"
+    );
     let (status, mine) = get(&alice.http, &w.server.url("/api/me/keys")).await;
     assert_eq!(status, 200);
     let mine: Value = serde_json::from_str(&mine).unwrap();
@@ -245,7 +260,11 @@ async fn quotas_and_personal_keys_per_user() {
 
     // The key is in no answer of any GET route, for another member or an
     // admin — nor for alice herself.
-    for (who, http) in [("bob", &bob.http), ("admin", &w.admin), ("alice", &alice.http)] {
+    for (who, http) in [
+        ("bob", &bob.http),
+        ("admin", &w.admin),
+        ("alice", &alice.http),
+    ] {
         for (route, status, body) in every_get_route(&w, http, &a1).await {
             assert!(
                 !body.contains(PERSONAL_KEY) && !body.contains("9876543210"),
@@ -257,7 +276,8 @@ async fn quotas_and_personal_keys_per_user() {
     // the stored request config must not hold it either), nor the database.
     let db = std::fs::read(w.p.data_dir().join("paddock.db")).unwrap();
     assert!(
-        !db.windows(PERSONAL_KEY.len()).any(|win| win == PERSONAL_KEY.as_bytes()),
+        !db.windows(PERSONAL_KEY.len())
+            .any(|win| win == PERSONAL_KEY.as_bytes()),
         "the key is stored in clear"
     );
     // The audit names who set it, never the key.
@@ -281,9 +301,18 @@ async fn quotas_and_personal_keys_per_user() {
     assert_eq!(of(&alice.id)["cost_usd"], 1.0);
     assert_eq!(of(&bob.id)["cost_usd"], 1.0);
     // A member sees only their own agents' usage.
-    let (_, hers) = get(&alice.http, &w.server.url("/api/metrics/usage?group_by=user")).await;
+    let (_, hers) = get(
+        &alice.http,
+        &w.server.url("/api/metrics/usage?group_by=user"),
+    )
+    .await;
     let hers: Value = serde_json::from_str(&hers).unwrap();
-    let users: Vec<&Value> = hers["rows"].as_array().unwrap().iter().map(|r| &r["user"]["id"]).collect();
+    let users: Vec<&Value> = hers["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["user"]["id"])
+        .collect();
     assert_eq!(users, [&json!(alice.id)], "{hers}");
     assert_eq!(hers["total"]["cost_usd"], 1.0);
     let (_, cost) = get(&w.admin, &w.server.url("/api/metrics/cost-analysis")).await;
@@ -395,7 +424,10 @@ async fn quotas_and_personal_keys_per_user() {
     let (status, body) = w.create(&bob, "hang bob 3").await;
     assert_eq!(status, 429, "{body}");
     assert!(
-        body["error"]["message"].as_str().unwrap_or_default().contains("at most 2 agents"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("at most 2 agents"),
         "{body}"
     );
     // Interrupting dave's running agent frees his place.

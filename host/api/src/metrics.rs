@@ -2,8 +2,8 @@
 //! per-agent figures, usage by provider, model, agent, user and day, and
 //! the cost analysis — each counting only the agents the caller may see
 //! (`ownership::Visible`; an agent the caller may not see is "not found").
-//! The WebSocket's `watch_metrics` reads [`all`] and [`one`], filtered the
-//! same way.
+//! The WebSocket's `watch_metrics` reads [`all`] and [`one`], which do not
+//! filter: it checks and filters them for its caller itself.
 
 use super::AppState;
 use super::auth::Caller;
@@ -80,19 +80,33 @@ pub struct AgentsParams {
     pub include_deleted: bool,
 }
 
-/// The figures of every agent `caller` may see (the WebSocket's
-/// `metrics.update` too).
-pub async fn all(
+/// Every agent's figures, unfiltered: the WebSocket's `metrics.update`
+/// filters them for its caller.
+pub async fn all(state: &AppState, include_deleted: bool) -> Result<Vec<AgentMetrics>, ApiError> {
+    figures(state, None, include_deleted).await
+}
+
+/// The figures of every agent `caller` may see.
+pub async fn all_visible(
     state: &AppState,
     caller: &Caller,
     include_deleted: bool,
 ) -> Result<Vec<AgentMetrics>, ApiError> {
     let visible = Visible::of(state, caller).await?;
+    figures(state, Some(&visible), include_deleted).await
+}
+
+/// The figures of every agent (of those `visible` lets through, if given).
+async fn figures(
+    state: &AppState,
+    visible: Option<&Visible>,
+    include_deleted: bool,
+) -> Result<Vec<AgentMetrics>, ApiError> {
     let now = Utc::now();
     let mcp = mcp_states(state);
     let mut out = Vec::new();
     for a in state.store.list_agents(include_deleted).await? {
-        if !visible.agent(&a) {
+        if visible.is_some_and(|v| !v.agent(&a)) {
             continue;
         }
         if let Some(stats) = state.metrics.agent(&state.store, &a.id).await? {
@@ -104,9 +118,8 @@ pub async fn all(
     Ok(out)
 }
 
-/// One agent's figures, or 404 (also for an agent `caller` may not see).
-pub async fn one(state: &AppState, caller: &Caller, id: &str) -> Result<AgentMetrics, ApiError> {
-    super::ownership::agent(state, caller, id, super::ownership::Need::See).await?;
+/// One agent's figures, or 404; the caller checks that it may see it.
+pub async fn one(state: &AppState, id: &str) -> Result<AgentMetrics, ApiError> {
     match state.metrics.agent(&state.store, id).await? {
         Some(stats) => {
             let mut view = stats.view(Utc::now(), &mcp_states(state));
@@ -125,7 +138,7 @@ pub async fn agents(
     caller: Caller,
     ApiQuery(p): ApiQuery<AgentsParams>,
 ) -> Result<Json<Vec<AgentMetrics>>, ApiError> {
-    Ok(Json(all(&state, &caller, p.include_deleted).await?))
+    Ok(Json(all_visible(&state, &caller, p.include_deleted).await?))
 }
 
 /// One agent's figures.
@@ -137,7 +150,8 @@ pub async fn agent(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AgentMetrics>, ApiError> {
-    Ok(Json(one(&state, &caller, &id).await?))
+    super::ownership::agent(&state, &caller, &id, super::ownership::Need::See).await?;
+    Ok(Json(one(&state, &id).await?))
 }
 
 /// The agents `caller` may see (deleted ones too: their calls were spent),
@@ -158,14 +172,11 @@ async fn scope(state: &AppState, caller: &Caller) -> Result<Scope, ApiError> {
         .into_iter()
         .filter(|a| visible.agent(a))
         .map(|a| {
-            let name = names.get(&a.owner).cloned().unwrap_or_else(|| a.owner.clone());
-            (
-                a.id,
-                UsageUser {
-                    id: a.owner,
-                    name,
-                },
-            )
+            let name = names
+                .get(&a.owner)
+                .cloned()
+                .unwrap_or_else(|| a.owner.clone());
+            (a.id, UsageUser { id: a.owner, name })
         })
         .collect();
     Ok(Scope { agents })

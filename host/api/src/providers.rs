@@ -241,11 +241,9 @@ pub async fn create(
 
 /// Whether the provider `name` has a key stored through the API.
 fn has_stored_key(state: &AppState, name: &str) -> bool {
-    state
-        .providers
-        .list()
-        .iter()
-        .any(|e| e.config.name == name && e.source == ProviderSource::Api && e.key.state == KeyState::Stored)
+    state.providers.list().iter().any(|e| {
+        e.config.name == name && e.source == ProviderSource::Api && e.key.state == KeyState::Stored
+    })
 }
 
 /// Replace a provider added through the API (agents' next calls use the

@@ -2,7 +2,7 @@
 //! defaults. Values come from the file, then `PADDOCK_*` environment
 //! variables, then flags (applied by the binary).
 
-pub use crate::agent::config::{AgentDefaults, Budgets, RouterConfig};
+pub use crate::agent::config::{AgentDefaults, Budgets, RouterConfig, SpendCap};
 pub use paddock_llm::config::{ModelConfig, Price, ProviderConfig};
 pub use paddock_protocol::agent::{AgentLimits, Tier, check_usd};
 pub use paddock_protocol::is_plain_name;
@@ -68,6 +68,19 @@ pub struct Config {
     /// or a Dockerfile, variables, a user, setup commands).
     #[serde(default)]
     pub environments: Vec<crate::environments::EnvironmentConfig>,
+    /// Users: quotas.
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`: what applies to every user.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Cap on each user's agents running at once, for users without a cap
+    /// of their own (`max_running_agents`); none: no cap.
+    #[serde(default)]
+    pub max_running_agents_per_user: Option<u32>,
 }
 
 /// The API server.
@@ -156,6 +169,12 @@ impl Config {
             return Err("agents.mask_threshold must be between 0.1 and 1.0".into());
         }
         self.budgets.validate("budgets.")?;
+        if self.auth.max_running_agents_per_user == Some(0) {
+            return Err(
+                "auth.max_running_agents_per_user: must be at least 1 (leave it out for no cap)"
+                    .into(),
+            );
+        }
         self.agents.limits.validate("agents.limits.")?;
         let mut routers = std::collections::BTreeSet::new();
         for r in &self.routers {

@@ -925,13 +925,21 @@ impl ProviderAdmin {
         };
         Ok((
             view,
-            if rotated { KeySet::Rotated } else { KeySet::Set },
+            if rotated {
+                KeySet::Rotated
+            } else {
+                KeySet::Set
+            },
         ))
     }
 
     /// Removes `owner`'s personal key for `provider`; their agents use the
     /// shared key from their next call. False if there was none.
-    pub async fn remove_personal_key(&self, owner: &str, provider: &str) -> Result<bool, AdminError> {
+    pub async fn remove_personal_key(
+        &self,
+        owner: &str,
+        provider: &str,
+    ) -> Result<bool, AdminError> {
         let _changing = self.changes.lock().await;
         let removed = self
             .store
@@ -1151,7 +1159,11 @@ mod tests {
             (view.provider.as_str(), view.set, view.last4.as_deref()),
             ("file", true, Some("wxyz"))
         );
-        assert!(redactor.redact(&mine).contains(crate::agent::redact::REDACTED));
+        assert!(
+            redactor
+                .redact(&mine)
+                .contains(crate::agent::redact::REDACTED)
+        );
         let shared = a.registry().get("file").unwrap();
         let hers = a.registry().get_for("file", Some("alice")).unwrap();
         assert!(!Arc::ptr_eq(&hers, &shared));
@@ -1178,10 +1190,8 @@ mod tests {
             .unwrap();
 
         // Refusals name the field.
-        for (provider, key, field) in [
-            ("file", "has space", "api_key:"),
-            ("file", "", "api_key:"),
-        ] {
+        for (provider, key, field) in [("file", "has space", "api_key:"), ("file", "", "api_key:")]
+        {
             let Err(AdminError::Invalid(m)) =
                 a.set_personal_key("alice", provider, key.into()).await
             else {
@@ -1211,8 +1221,17 @@ mod tests {
         .await
         .unwrap();
         assert!(again.registry().uses_personal_key("file", "alice"));
-        assert!(redactor.redact(&mine).contains(crate::agent::redact::REDACTED));
-        assert_eq!(again.personal_keys("alice").await.unwrap()[0].last4.as_deref(), Some("wxyz"));
+        assert!(
+            redactor
+                .redact(&mine)
+                .contains(crate::agent::redact::REDACTED)
+        );
+        assert_eq!(
+            again.personal_keys("alice").await.unwrap()[0]
+                .last4
+                .as_deref(),
+            Some("wxyz")
+        );
         assert!(again.remove_personal_key("alice", "file").await.unwrap());
         assert!(!again.remove_personal_key("alice", "file").await.unwrap());
         assert!(!again.registry().uses_personal_key("file", "alice"));

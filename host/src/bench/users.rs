@@ -138,7 +138,13 @@ fn make_users(exe: &Path, data: &Path, n: usize) -> Result<Vec<String>> {
     let mut tokens = Vec::with_capacity(n);
     for i in 0..n {
         let out = paddock(exe, data)
-            .args(["user", "add", &format!("bench-user-{i}"), "--role", "member"])
+            .args([
+                "user",
+                "add",
+                &format!("bench-user-{i}"),
+                "--role",
+                "member",
+            ])
             .args(["--token", "--scope", "write"])
             .stdin(Stdio::null())
             .output()
@@ -313,10 +319,8 @@ async fn call(
             match body {
                 Ok(b) if status.is_success() => b,
                 Ok(b) => {
-                    seen.errors.push(format!(
-                        "{what}: {status}: {}",
-                        String::from_utf8_lossy(&b)
-                    ));
+                    seen.errors
+                        .push(format!("{what}: {status}: {}", String::from_utf8_lossy(&b)));
                     return None;
                 }
                 Err(e) => {
@@ -405,7 +409,8 @@ async fn user_load(
                     break 'rounds;
                 }
                 Err(_) => {
-                    seen.errors.push(format!("round {round}: no answer in time"));
+                    seen.errors
+                        .push(format!("round {round}: no answer in time"));
                     break 'rounds;
                 }
             }
@@ -642,7 +647,10 @@ pub async fn users(args: &UserBenchArgs) -> Result<()> {
             "{:<8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
             "load", "calls", "api p50", "api p99", "api max", "evt p50", "evt p99", "errors"
         );
-        for (name, p, mode) in [("no-auth", &open, Mode::NoAuth), ("auth", &auth, Mode::Auth)] {
+        for (name, p, mode) in [
+            ("no-auth", &open, Mode::NoAuth),
+            ("auth", &auth, Mode::Auth),
+        ] {
             println!(
                 "{:<8} {:>9} {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>7}",
                 name,
@@ -670,7 +678,11 @@ pub async fn users(args: &UserBenchArgs) -> Result<()> {
             "authorization adds {:+.3} ms at p50 and {:+.3} ms at p99 per API call (target < 1 ms at p99){}",
             ms(added_p50),
             ms(added_p99),
-            if added_p99 < 1000.0 { "" } else { ": OVER TARGET" }
+            if added_p99 < 1000.0 {
+                ""
+            } else {
+                ": OVER TARGET"
+            }
         );
         for l in loads.iter().filter(|l| l.errors > 0) {
             println!(

@@ -115,7 +115,10 @@ impl Store {
              ORDER BY e.ts, e.agent_id, e.seq",
             marks.join(", ")
         );
-        let mut query = sqlx::query(&sql).bind(nanos(from)?).bind(nanos(to)?);
+        // Only placeholders are formatted in; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(nanos(from)?)
+            .bind(nanos(to)?);
         for o in owners {
             query = query.bind(o.as_str());
         }

@@ -151,7 +151,11 @@ pub struct OwnersSpend {
 impl OwnersSpend {
     /// Sums `records` (this month's usage, each with its agent's owner)
     /// of the agents whose owner is one of `owners`.
-    pub fn of(records: &[(String, UsageRecord)], owners: &[String], day: DateTime<Utc>) -> OwnersSpend {
+    pub fn of(
+        records: &[(String, UsageRecord)],
+        owners: &[String],
+        day: DateTime<Utc>,
+    ) -> OwnersSpend {
         let mut s = OwnersSpend::default();
         for (owner, u) in records {
             if !owners.contains(owner) {
@@ -506,9 +510,21 @@ mod tests {
             })
             .collect();
         let alice = OwnersSpend::of(&owned, &["alice".to_string()], day);
-        assert_eq!(alice, OwnersSpend { today: 0.25, month: 1.25 });
+        assert_eq!(
+            alice,
+            OwnersSpend {
+                today: 0.25,
+                month: 1.25
+            }
+        );
         let both = OwnersSpend::of(&owned, &["alice".to_string(), "bob".to_string()], day);
-        assert_eq!(both, OwnersSpend { today: 4.25, month: 7.25 });
+        assert_eq!(
+            both,
+            OwnersSpend {
+                today: 4.25,
+                month: 7.25
+            }
+        );
         assert_eq!(OwnersSpend::of(&owned, &[], day), OwnersSpend::default());
     }
 

@@ -299,7 +299,10 @@ impl Manager {
         if let Some(t) = &task {
             check_message(t)?;
         }
-        let owner = config.owner.clone().unwrap_or_else(|| LOCAL_USER.to_string());
+        let owner = config
+            .owner
+            .clone()
+            .unwrap_or_else(|| LOCAL_USER.to_string());
         let lock = self.start_lock(&owner);
         let _starting = match &task {
             Some(_) => {

@@ -120,7 +120,12 @@ impl Providers {
     /// is usable, its client with this key is built now: the error is
     /// that of a key the client cannot take (the key is kept all the same,
     /// and the shared client serves meanwhile).
-    pub fn set_personal_key(&self, provider: &str, owner: &str, key: String) -> Result<(), LlmError> {
+    pub fn set_personal_key(
+        &self,
+        provider: &str,
+        owner: &str,
+        key: String,
+    ) -> Result<(), LlmError> {
         let built = self
             .get(provider)
             .map(|shared| Provider::with_key(&shared.config, Some(&key)))
@@ -245,14 +250,23 @@ mod tests {
         ))
         .unwrap()]);
         let shared = registry.get("a").unwrap();
-        assert!(Arc::ptr_eq(&registry.get_for("a", Some("alice")).unwrap(), &shared));
+        assert!(Arc::ptr_eq(
+            &registry.get_for("a", Some("alice")).unwrap(),
+            &shared
+        ));
         registry
             .set_personal_key("a", "alice", "sk-alice-0123456789".into())
             .unwrap();
         let own = registry.get_for("a", Some("alice")).unwrap();
         assert!(!Arc::ptr_eq(&own, &shared), "alice gets her own client");
-        assert!(!Arc::ptr_eq(&own.breaker, &shared.breaker), "and her own breaker");
-        assert!(Arc::ptr_eq(&registry.get_for("a", Some("bob")).unwrap(), &shared));
+        assert!(
+            !Arc::ptr_eq(&own.breaker, &shared.breaker),
+            "and her own breaker"
+        );
+        assert!(Arc::ptr_eq(
+            &registry.get_for("a", Some("bob")).unwrap(),
+            &shared
+        ));
         assert!(Arc::ptr_eq(&registry.get_for("a", None).unwrap(), &shared));
         assert!(registry.uses_personal_key("a", "alice"));
         assert!(!registry.uses_personal_key("a", "bob"));
@@ -261,7 +275,14 @@ mod tests {
         let mut replaced = ProviderConfig::new("a", "http://127.0.0.1:10/v1", None);
         replaced.max_retries = 2;
         registry.insert(Provider::new(&replaced).unwrap());
-        assert_eq!(registry.get_for("a", Some("alice")).unwrap().config.max_retries, 2);
+        assert_eq!(
+            registry
+                .get_for("a", Some("alice"))
+                .unwrap()
+                .config
+                .max_retries,
+            2
+        );
         assert!(registry.uses_personal_key("a", "alice"));
 
         // Gone, then back: the key is kept for the provider's return.
@@ -280,6 +301,9 @@ mod tests {
         assert!(registry.remove_personal_key("a", "alice"));
         assert!(!registry.remove_personal_key("a", "alice"));
         let shared = registry.get("a").unwrap();
-        assert!(Arc::ptr_eq(&registry.get_for("a", Some("alice")).unwrap(), &shared));
+        assert!(Arc::ptr_eq(
+            &registry.get_for("a", Some("alice")).unwrap(),
+            &shared
+        ));
     }
 }

@@ -576,7 +576,13 @@ mod tests {
         let scope = Scope {
             agents: HashMap::from([("a".to_string(), user("u1")), ("b".to_string(), user("u2"))]),
         };
-        let r = usage_report(&records, &scope, from, from, &[GroupBy::Model, GroupBy::Day]);
+        let r = usage_report(
+            &records,
+            &scope,
+            from,
+            from,
+            &[GroupBy::Model, GroupBy::Day],
+        );
         let keys: Vec<_> = r
             .rows
             .iter()

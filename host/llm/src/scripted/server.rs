@@ -883,9 +883,9 @@ mod tests {
         let http = reqwest::Client::new();
         let url = format!("{}/chat/completions", m.base_url());
         let ask = |key: &'static str, text: &'static str| {
-            http.post(&url).bearer_auth(key).json(
-                &json!({"model": "m", "messages": [{"role": "user", "content": text}]}),
-            )
+            http.post(&url)
+                .bearer_auth(key)
+                .json(&json!({"model": "m", "messages": [{"role": "user", "content": text}]}))
         };
         assert_eq!(ask("k-own", "one").send().await.unwrap().status(), 200);
         assert_eq!(ask("k-other", "two").send().await.unwrap().status(), 401);

@@ -8,16 +8,16 @@
 
 use super::{Agent, AgentError, Failure, Provider, Providers};
 use crate::agent::ModelRef;
+use crate::agent::config::SpendCap;
 use crate::agent::config::{Budgets, RouterConfig};
 use crate::agent::context::{Item, Transcript};
-use crate::agent::config::SpendCap;
 use crate::agent::cost::{self, BudgetUse, OwnersSpend, RouteInput, Spend};
 use paddock_llm::config::{ModelConfig, Price};
 use paddock_protocol::agent::{AgentLimits, Tier, day_start, month_start};
-use paddock_protocol::identity::LOCAL_USER;
-use paddock_store::{Store, StoreError};
 use paddock_protocol::events::ErrorCode;
 use paddock_protocol::events::RouteInfo;
+use paddock_protocol::identity::LOCAL_USER;
+use paddock_store::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,13 +96,19 @@ impl Agent {
             Vec::new()
         } else {
             let now = chrono::Utc::now();
-            let mut members: Vec<String> =
-                owners.iter().flat_map(|o| o.members.iter().cloned()).collect();
+            let mut members: Vec<String> = owners
+                .iter()
+                .flat_map(|o| o.members.iter().cloned())
+                .collect();
             members.sort();
             members.dedup();
             // A second ahead: what was stored in this very instant counts.
             let records = store
-                .usage_of_owners(month_start(now), now + chrono::Duration::seconds(1), &members)
+                .usage_of_owners(
+                    month_start(now),
+                    now + chrono::Duration::seconds(1),
+                    &members,
+                )
                 .await?;
             owner_budget_uses(&owners, &records, day_start(now))
         };
@@ -331,13 +337,28 @@ pub(super) fn owner_budget_uses(
     for o in owners {
         let spent = OwnersSpend::of(records, &o.members, day);
         for (limit, which, field, period, spent) in [
-            (o.cap.daily_usd, "daily", "daily_usd", "today (UTC)", spent.today),
-            (o.cap.monthly_usd, "monthly", "monthly_usd", "this month (UTC)", spent.month),
+            (
+                o.cap.daily_usd,
+                "daily",
+                "daily_usd",
+                "today (UTC)",
+                spent.today,
+            ),
+            (
+                o.cap.monthly_usd,
+                "monthly",
+                "monthly_usd",
+                "this month (UTC)",
+                spent.month,
+            ),
         ] {
             let Some(limit) = limit else { continue };
             uses.push(BudgetUse {
-                name: format!("{}'s {which} budget (budgets.{}.*.{field})", o.label, o.section)
-                    .into(),
+                name: format!(
+                    "{}'s {which} budget (budgets.{}.*.{field})",
+                    o.label, o.section
+                )
+                .into(),
                 period: format!("by {} {period}", o.whose).into(),
                 limit,
                 spent,
@@ -683,20 +704,32 @@ mod tests {
             &spend,
             vec![owner],
         );
-        let got: Vec<(&str, f64, f64)> =
-            uses.iter().map(|u| (u.name.as_ref(), u.limit, u.spent)).collect();
+        let got: Vec<(&str, f64, f64)> = uses
+            .iter()
+            .map(|u| (u.name.as_ref(), u.limit, u.spent))
+            .collect();
         assert_eq!(
             got,
             [
                 ("agent lifetime budget (limits.max_cost_usd)", 10.0, 0.5),
                 ("agent monthly budget (limits.monthly_usd)", 20.0, 2.0),
-                ("user alice's daily budget (budgets.users.*.daily_usd)", 5.0, 4.0),
+                (
+                    "user alice's daily budget (budgets.users.*.daily_usd)",
+                    5.0,
+                    4.0
+                ),
                 ("global daily budget (budgets.daily_usd)", 30.0, 3.0),
             ]
         );
         assert!(
-            budget_uses(&limits(None, None, None), &global(None, None), 9.0, &spend, vec![])
-                .is_empty()
+            budget_uses(
+                &limits(None, None, None),
+                &global(None, None),
+                9.0,
+                &spend,
+                vec![]
+            )
+            .is_empty()
         );
     }
 
@@ -708,7 +741,9 @@ mod tests {
                 owner.to_string(),
                 paddock_store::UsageRecord {
                     agent_id: format!("{owner}-agent"),
-                    ts: chrono::Utc.with_ymd_and_hms(2026, 11, day, 12, 0, 0).unwrap(),
+                    ts: chrono::Utc
+                        .with_ymd_and_hms(2026, 11, day, 12, 0, 0)
+                        .unwrap(),
                     provider: "p".into(),
                     model: "m".into(),
                     input_tokens: 1,
@@ -724,7 +759,12 @@ mod tests {
                 },
             )
         };
-        let records = [at("u1", 2, 1.0), at("u1", 17, 0.5), at("u2", 17, 2.0), at("u3", 17, 8.0)];
+        let records = [
+            at("u1", 2, 1.0),
+            at("u1", 17, 0.5),
+            at("u2", 17, 2.0),
+            at("u3", 17, 8.0),
+        ];
         let day = chrono::Utc.with_ymd_and_hms(2026, 11, 17, 0, 0, 0).unwrap();
         let owners = [
             OwnerBudget {
