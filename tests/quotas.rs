@@ -317,12 +317,13 @@ async fn quotas_and_personal_keys_per_user() {
     assert_eq!(hers["total"]["cost_usd"], 1.0);
     let (_, cost) = get(&w.admin, &w.server.url("/api/metrics/cost-analysis")).await;
     let cost: Value = serde_json::from_str(&cost).unwrap();
-    let spenders: Vec<&str> = cost["users"]
+    let mut spenders: Vec<&str> = cost["users"]
         .as_array()
         .unwrap()
         .iter()
         .map(|u| u["user"]["name"].as_str().unwrap())
         .collect();
+    spenders.sort_unstable();
     assert_eq!(spenders, ["alice", "bob"], "{cost}");
 
     // --- Budgets: alice's daily budget is what she spent; a group of bob
@@ -416,7 +417,16 @@ async fn quotas_and_personal_keys_per_user() {
         .await
         .unwrap();
     assert_eq!(r.status(), 429);
-    // Other users are not bound by dave's cap: bob (default 2) starts two.
+    // Other users are not bound by dave's cap: bob (the default, 2) starts
+    // two once the budgets are lifted.
+    let r = w
+        .admin
+        .put(w.server.url("/api/config/budgets"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let (status, body) = w.create(&bob, "hang bob 1").await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = w.create(&bob, "hang bob 2").await;
