@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -208,12 +209,12 @@ type Ws =
 #[derive(Deserialize)]
 struct WsMsg {
     op: String,
-    agent_id: Option<String>,
     event: Option<WsEvent>,
 }
 
 #[derive(Deserialize)]
 struct WsEvent {
+    agent_id: String,
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
@@ -253,10 +254,14 @@ async fn connect(base: &str, token: Option<&str>, agents: &[String]) -> Result<W
     Ok(ws)
 }
 
-/// Reads a user's WebSocket: the latency of every stamped token, and one
-/// `done` per answered run (an agent idle again after its answer).
-async fn read_events(mut ws: Ws, done: mpsc::UnboundedSender<Result<(), String>>) -> Vec<i64> {
-    let mut latencies = Vec::new();
+/// Reads a user's WebSocket: the latency of every stamped token (into
+/// `latencies`), and one `done` per answered run (an agent idle again
+/// after its answer).
+async fn read_events(
+    mut ws: Ws,
+    done: mpsc::UnboundedSender<Result<(), String>>,
+    latencies: Arc<Mutex<Vec<i64>>>,
+) {
     let mut answered: HashMap<String, bool> = HashMap::new();
     while let Some(msg) = ws.next().await {
         let now = now_micros();
@@ -268,13 +273,15 @@ async fn read_events(mut ws: Ws, done: mpsc::UnboundedSender<Result<(), String>>
         let Ok(m) = serde_json::from_str::<WsMsg>(text.as_str()) else {
             continue;
         };
-        let (Some(e), Some(agent)) = (m.event, m.agent_id) else {
+        let Some(e) = m.event else {
             continue;
         };
+        let agent = e.agent_id;
         match e.kind.as_str() {
             "message.delta" => {
                 if let Some(t) = e.data.get("text").and_then(|t| t.as_str()) {
-                    stamps(t, now, &mut latencies);
+                    let mut l = latencies.lock().unwrap_or_else(|e| e.into_inner());
+                    stamps(t, now, &mut l);
                 }
             }
             "message.assistant" => {
@@ -292,7 +299,6 @@ async fn read_events(mut ws: Ws, done: mpsc::UnboundedSender<Result<(), String>>
             _ => {}
         }
     }
-    latencies
 }
 
 /// What one user measured.
@@ -376,7 +382,8 @@ async fn user_load(
         }
     };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-    let reader = tokio::spawn(read_events(ws, done_tx));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let reader = tokio::spawn(read_events(ws, done_tx, latencies.clone()));
     'rounds: for round in 0..args.rounds {
         for id in &agents {
             let text = format!("round {round}");
@@ -417,9 +424,7 @@ async fn user_load(
         }
     }
     reader.abort();
-    if let Ok(latencies) = reader.await {
-        seen.events_us = latencies;
-    }
+    seen.events_us = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
     seen
 }
 
@@ -548,7 +553,7 @@ pub async fn users(args: &UserBenchArgs) -> Result<()> {
         );
     }
     let script = paddock_llm::scripted::Script::from_yaml_str(&format!(
-        "model: scripted\nturns:\n  - stamp_tokens: {}\n    tokens_per_second: {}\n",
+        "model: scripted\nturns:\n  - when: {{user: \"^round\"}}\n    stamp_tokens: {}\n    tokens_per_second: {}\n",
         args.tokens, args.tokens_per_second
     ))?;
     let model = paddock_llm::scripted::ScriptedModel::start(script, ([127, 0, 0, 1], 0).into())
