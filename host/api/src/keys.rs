@@ -72,7 +72,7 @@ pub async fn audit_shared_key(state: &AppState, caller: &Caller, provider: &str,
 
 /// Your personal provider keys (never the keys: whether set, when, and the
 /// last four characters of a key of at least 12).
-#[utoipa::path(get, path = "/api/me/keys", tag = "me", operation_id = "list_my_keys",
+#[utoipa::path(get, path = "/api/me/keys", tag = "account", operation_id = "list_my_keys",
     responses((status = 200, body = [PersonalKeyView])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -83,7 +83,7 @@ pub async fn list(
 
 /// Sets (or rotates) your personal key for a provider: your agents' calls
 /// to it use this key from their next call; nobody else's do.
-#[utoipa::path(put, path = "/api/me/keys/{provider}", tag = "me", operation_id = "put_my_key",
+#[utoipa::path(put, path = "/api/me/keys/{provider}", tag = "account", operation_id = "put_my_key",
     params(("provider" = String, Path, description = "The provider's name.")),
     request_body = PersonalKeyBody,
     responses((status = 200, body = PersonalKeyView), (status = 400, body = super::error::ErrorBody),
@@ -117,7 +117,7 @@ pub async fn put(
 
 /// Removes your personal key for a provider: your agents use the shared
 /// key from their next call.
-#[utoipa::path(delete, path = "/api/me/keys/{provider}", tag = "me", operation_id = "delete_my_key",
+#[utoipa::path(delete, path = "/api/me/keys/{provider}", tag = "account", operation_id = "delete_my_key",
     params(("provider" = String, Path, description = "The provider's name.")),
     responses((status = 204, description = "Removed"),
         (status = 404, description = "You have no key for this provider", body = super::error::ErrorBody)))]
