@@ -2902,6 +2902,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/config/default-model", &["get", "put", "delete"]),
     ("/api/config/routers", &["get"]),
     ("/api/config/budgets", &["get", "put"]),
+    ("/api/me/keys", &["get"]),
+    ("/api/me/keys/{provider}", &["put", "delete"]),
     ("/api/workspaces", &["get", "post"]),
     ("/api/workspaces/{id}", &["get", "delete"]),
     ("/api/workspaces/{id}/files", &["get"]),

@@ -37,6 +37,7 @@ mod openapi;
 mod plugin_host;
 mod policy;
 mod providers;
+mod quotas;
 mod redaction;
 mod responses;
 mod sandbox;

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod doc;
 pub mod environments;
 pub mod error;
+pub mod keys;
 pub mod limits;
 pub mod mcp;
 pub mod me;
@@ -106,6 +107,7 @@ pub struct AppState {
         environments::list, environments::create, environments::put, environments::delete,
         metrics::prometheus, metrics::agents, metrics::agent, metrics::usage, metrics::cost,
         budgets::get, budgets::put,
+        keys::list, keys::put, keys::delete,
         workspaces::list, workspaces::create, workspaces::get, workspaces::delete,
         workspaces::files, workspaces::diff, workspaces::commit, workspaces::merge,
         workspaces::backup, workspaces::backups_of, workspaces::backups, workspaces::restore,
@@ -276,6 +278,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/metrics/agents/{id}", get(metrics::agent))
         .route("/api/metrics/usage", get(metrics::usage))
         .route("/api/metrics/cost-analysis", get(metrics::cost))
+        // A user's own provider keys: nobody else's, admins included.
+        .route("/api/me/keys", get(keys::list))
+        .route(
+            "/api/me/keys/{provider}",
+            put(keys::put).delete(keys::delete),
+        )
         .route(
             "/api/workspaces",
             get(workspaces::list).post(workspaces::create),
@@ -474,6 +482,9 @@ mod tests {
             "day\n",
             "\u{3000}agent",
             "provider,\u{feff}day",
+            "user",
+            "day, user,agent",
+            "users",
         ] {
             assert_eq!(
                 re.is_match(text),

@@ -11,6 +11,10 @@ pub struct AuthConfig {
     /// OpenID Connect providers people may sign in with.
     #[serde(default)]
     pub oidc: Vec<OidcProviderConfig>,
+    /// Cap on each user's agents running at once, for users without a cap
+    /// of their own (`max_running_agents`); none: no cap.
+    #[serde(default)]
+    pub max_running_agents_per_user: Option<u32>,
 }
 
 /// The role a user gets when none of the role claim's values match.
@@ -165,6 +169,12 @@ impl AuthConfig {
     /// Checks every provider; an error names the field
     /// (`auth.oidc[0].issuer: …`).
     pub fn validate(&self) -> Result<(), String> {
+        if self.max_running_agents_per_user == Some(0) {
+            return Err(
+                "auth.max_running_agents_per_user: must be at least 1 (leave it out for no cap)"
+                    .into(),
+            );
+        }
         let mut names = std::collections::BTreeSet::new();
         for (i, p) in self.oidc.iter().enumerate() {
             let field = |f: &str| format!("auth.oidc[{i}].{f}");

@@ -2,7 +2,7 @@
 //! defaults. Values come from the file, then `PADDOCK_*` environment
 //! variables, then flags (applied by the binary).
 
-pub use crate::agent::config::{AgentDefaults, Budgets, RouterConfig};
+pub use crate::agent::config::{AgentDefaults, Budgets, RouterConfig, SpendCap};
 pub use paddock_llm::config::{ModelConfig, Price, ProviderConfig};
 pub use paddock_protocol::agent::{AgentLimits, Tier, check_usd};
 pub use paddock_protocol::is_plain_name;
