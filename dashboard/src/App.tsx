@@ -72,7 +72,8 @@ export function App() {
   const count = pending.data?.approvals.length ?? 0;
   const { pathname } = useLocation();
   const navigate = useNavigate();
-  const toSignIn = () => navigate('/signin');
+  // "Sign in as admin" (Plugins, Settings): the sign-in page, then back here.
+  const toSignIn = () => navigate(`/signin?return_to=${encodeURIComponent(pathname)}`);
 
   // Signed out (a 401): the sign-in page, whatever the address.
   const needsToken = info.error instanceof ApiError && info.error.status === 401;

@@ -17,10 +17,10 @@ export function useSignOut() {
     try {
       await signOut();
     } finally {
-      qc.clear();
       restartSocket();
       navigate('/');
-      void qc.invalidateQueries();
+      // Everything fetched as the previous caller goes; what is on screen is fetched again.
+      void qc.resetQueries();
     }
   };
 }

@@ -23,6 +23,12 @@ export function loginFailure(search: string): string | null {
   return `Sign-in failed: ${reason.replace(/_/g, ' ')}.`.replace(/\.\.$/, '.');
 }
 
+/** Where `/signin?return_to=…` goes after signing in: a path of this site only. */
+export function returnPath(search: string): string {
+  const to = new URLSearchParams(search).get('return_to') ?? '/';
+  return to.startsWith('/') && !to.startsWith('//') && !to.startsWith('/\\') && to !== '/signin' ? to : '/';
+}
+
 /** The provider's login URL, returning to `path` afterwards. */
 export function ssoHref(p: SsoProvider, path: string): string {
   const url = new URL(p.login_url, location.origin);
@@ -54,16 +60,16 @@ export function SignInPage() {
   const m = methods.data;
   const password_ = m?.password ?? true;
   const sso = m?.sso ?? [];
-  const here = location.pathname === '/signin' ? '/' : location.pathname;
+  const here = location.pathname === '/signin' ? returnPath(location.search) : location.pathname;
 
   const done = () => {
     if (failed) history.replaceState(null, '', location.pathname);
     setError(null);
-    qc.clear();
     restartSocket();
-    // `/signin` (switching accounts) goes on to the agents; any other page stays.
-    if (location.pathname === '/signin') navigate('/');
-    void qc.invalidateQueries();
+    // `/signin` (switching accounts) goes back where it was sent from; any other page stays.
+    if (location.pathname === '/signin') navigate(returnPath(location.search));
+    // Everything fetched as the previous caller goes; what is on screen is fetched again.
+    void qc.resetQueries();
   };
   const attempt = async (what: 'password' | 'token', run: () => Promise<unknown>) => {
     setBusy(true);
