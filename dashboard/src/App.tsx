@@ -77,8 +77,19 @@ export function App() {
 
   // Signed out (a 401): the sign-in page, whatever the address.
   const needsToken = info.error instanceof ApiError && info.error.status === 401;
-  const signingIn = needsToken || pathname === '/signin';
   const shown = who?.admin ? [...links.slice(0, -1), ...adminLinks, links[links.length - 1]] : links;
+
+  // Signed out: the sign-in page alone (nothing else would load).
+  if (needsToken) {
+    return (
+      <main id="main" className="min-h-screen p-3 lg:p-6">
+        <p className="mx-auto max-w-md text-xl font-bold" aria-hidden="true">
+          Paddock
+        </p>
+        <SignInPage />
+      </main>
+    );
+  }
 
   return (
     <div className="flex min-h-screen flex-col lg:flex-row">
@@ -88,7 +99,7 @@ export function App() {
       <header className="border-b border-slate-300 bg-white lg:w-56 lg:shrink-0 lg:border-r lg:border-b-0 dark:border-slate-700 dark:bg-slate-900">
         <div className="flex flex-wrap items-center justify-between gap-2 p-3">
           <span className="text-xl font-bold">Paddock</span>
-          {who && !needsToken && <UserMenu who={who} />}
+          {who && <UserMenu who={who} />}
         </div>
         {!needsToken && (
           <nav aria-label="Main">
@@ -127,7 +138,7 @@ export function App() {
         )}
       </header>
       <main id="main" className="min-w-0 flex-1 p-3 lg:p-6">
-        {connection === 'reconnecting' && !needsToken && (
+        {connection === 'reconnecting' && (
           <p
             role="status"
             className="mb-3 rounded border border-amber-400 bg-amber-50 p-2 text-sm text-amber-950 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100"
@@ -135,7 +146,7 @@ export function App() {
             Connection to Paddock lost — reconnecting; the live view resumes where it stopped.
           </p>
         )}
-        {signingIn ? (
+        {pathname === '/signin' ? (
           <SignInPage />
         ) : (
           <Routes>

@@ -8,9 +8,9 @@ import type { CreatedToken, NewTokenRequest, Scope } from '../api/types';
 import { Button, ErrorNote, Field, Form, inputClass } from './ui';
 
 const SCOPES: Record<Scope, string> = {
-  read: 'read: look only',
-  write: 'write: agents, approvals, workspaces',
-  admin: 'admin: everything the role allows',
+  read: 'read (look only)',
+  write: 'write (change things)',
+  admin: 'admin (all the role allows)',
 };
 const ORDER: Scope[] = ['read', 'write', 'admin'];
 
@@ -42,7 +42,7 @@ export function NewTokenForm({
         <Field label="Token name" hint="What uses it: a script, CI, a laptop.">
           <input className={inputClass} value={name} onChange={(e) => setName(e.target.value)} required maxLength={100} />
         </Field>
-        <Field label="Scope">
+        <Field label="Scope" hint="Never more than the role of whoever it acts as.">
           <select className={inputClass} value={scope} onChange={(e) => setScope(e.target.value as Scope)}>
             {scopes.map((s) => (
               <option key={s} value={s}>

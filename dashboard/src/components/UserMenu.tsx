@@ -2,7 +2,7 @@
 // way to their tokens and personal provider keys (the Account screen), and
 // sign out, which ends the session on the server and shows the sign-in page.
 
-import { useRef } from 'react';
+import { useEffect, useRef } from 'react';
 import { Link, useNavigate } from 'react-router-dom';
 import { useQueryClient } from '@tanstack/react-query';
 import { signOut } from '../api/client';
@@ -29,6 +29,24 @@ export function UserMenu({ who }: { who: Who }) {
   const ref = useRef<HTMLDetailsElement>(null);
   const out = useSignOut();
   const close = () => ref.current?.removeAttribute('open');
+  // A click elsewhere or Escape closes it, as a menu does.
+  useEffect(() => {
+    const away = (e: MouseEvent) => {
+      if (ref.current && !ref.current.contains(e.target as Node)) close();
+    };
+    const escape = (e: KeyboardEvent) => {
+      if (e.key === 'Escape' && ref.current?.open) {
+        close();
+        ref.current.querySelector('summary')?.focus();
+      }
+    };
+    document.addEventListener('click', away);
+    document.addEventListener('keydown', escape);
+    return () => {
+      document.removeEventListener('click', away);
+      document.removeEventListener('keydown', escape);
+    };
+  }, []);
   return (
     <details ref={ref} className="relative" data-testid="user-menu">
       <summary

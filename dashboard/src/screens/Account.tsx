@@ -170,28 +170,32 @@ function Keys() {
         ))}
         {keys.data && set.length === 0 && <li>No personal keys: your agents use the team&apos;s.</li>}
       </ul>
-      <Form className="flex flex-col gap-3" onSubmit={() => save.mutate()}>
-        <div className="grid gap-3 sm:grid-cols-2">
-          <Field label="Provider">
-            <select className={inputClass} value={chosen} onChange={(e) => setProvider(e.target.value)}>
-              {names.map((n) => (
-                <option key={n} value={n}>
-                  {n}
-                </option>
-              ))}
-            </select>
-          </Field>
-          <Field label="API key" hint="Stored encrypted; replaces your key for this provider.">
-            <input className={inputClass} type="password" autoComplete="off" value={key} onChange={(e) => setKey(e.target.value)} />
-          </Field>
-        </div>
-        <ErrorNote error={keys.error ?? save.error ?? remove.error} />
-        <div>
-          <Button tone="primary" type="submit" disabled={!chosen || !key.trim() || save.isPending}>
-            Save my key
-          </Button>
-        </div>
-      </Form>
+      <ErrorNote error={names.length === 0 ? (keys.error ?? remove.error) : null} />
+      {providers.data && names.length === 0 && <p className="text-sm">No model provider is set up yet: there is nothing to bring a key for.</p>}
+      {names.length > 0 && (
+        <Form className="flex flex-col gap-3" onSubmit={() => save.mutate()}>
+          <div className="grid gap-3 sm:grid-cols-2">
+            <Field label="Provider">
+              <select className={inputClass} value={chosen} onChange={(e) => setProvider(e.target.value)}>
+                {names.map((n) => (
+                  <option key={n} value={n}>
+                    {n}
+                  </option>
+                ))}
+              </select>
+            </Field>
+            <Field label="API key" hint="Stored encrypted; replaces your key for this provider.">
+              <input className={inputClass} type="password" autoComplete="off" value={key} onChange={(e) => setKey(e.target.value)} />
+            </Field>
+          </div>
+          <ErrorNote error={keys.error ?? save.error ?? remove.error} />
+          <div>
+            <Button tone="primary" type="submit" disabled={!chosen || !key.trim() || save.isPending}>
+              Save my key
+            </Button>
+          </div>
+        </Form>
+      )}
     </Card>
   );
 }
