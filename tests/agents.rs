@@ -821,6 +821,7 @@ async fn died_mid_call(
         approval_mode: Default::default(),
         approval_timeout_secs: None,
         rules: Vec::new(),
+        owner: None,
     };
     let ev = |seq: u64, body: EventBody| Event {
         seq,

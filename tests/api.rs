@@ -1953,8 +1953,14 @@ async fn the_printed_link_and_tokens_open_sessions_that_survive_a_restart_and_en
     let (st, v) = info(cookie.clone()).await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(
-        v["role"], "admin",
-        "the printed link is the operator's: admin"
+        (&v["user_id"], &v["role"], &v["scope"], &v["admin"]),
+        (
+            &json!("local"),
+            &json!("admin"),
+            &json!("admin"),
+            &json!(true)
+        ),
+        "the printed link is the operator's: the local admin"
     );
     assert_eq!(v["auth_required"], true);
     // A session from a token has the token's role; a wrong token none.
@@ -1974,8 +1980,9 @@ async fn the_printed_link_and_tokens_open_sessions_that_survive_a_restart_and_en
         .unwrap();
     assert_eq!(r.status(), 201);
     let user_cookie = session_cookie(&r);
-    assert_eq!(r.json::<Value>().await.unwrap()["role"], "user");
-    assert_eq!(info(user_cookie.clone()).await.1["role"], "user");
+    assert_eq!(r.json::<Value>().await.unwrap()["scope"], "write");
+    let v = info(user_cookie.clone()).await.1;
+    assert_eq!((&v["scope"], &v["admin"]), (&json!("write"), &json!(false)));
     let r = bare
         .get(s.url("/api/plugins"))
         .header("cookie", &user_cookie)
@@ -2059,7 +2066,7 @@ async fn unsafe_no_auth_is_loopback_only_and_says_so() {
     let r = bare_client().get(s.url("/api/info")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["role"], "unauthenticated");
+    assert_eq!((&v["scope"], &v["admin"]), (&json!("write"), &json!(false)));
     assert_eq!(v["auth_required"], false);
     // Still no admin without the admin token, and still no cross-site writes.
     let r = bare_client()
@@ -2957,13 +2964,19 @@ async fn dashboard_info_and_providers() {
 
     let (st, info) = call(&c, &s, Method::GET, "/api/info", None, false).await;
     assert_eq!(st, 200);
-    assert_eq!(info["role"], "user");
+    assert_eq!(
+        (&info["scope"], &info["admin"]),
+        (&json!("write"), &json!(false))
+    );
     assert_eq!(info["auth_required"], true);
     assert_eq!(info["quarantined_agents"], json!([]));
     assert_eq!(info["default_model"]["provider"], "scripted");
     assert_eq!(info["providers_ready"], true);
     let (_, info) = call(&c, &s, Method::GET, "/api/info", None, true).await;
-    assert_eq!(info["role"], "admin");
+    assert_eq!(
+        (&info["scope"], &info["admin"]),
+        (&json!("admin"), &json!(true))
+    );
 
     let r = c.get(s.url("/api/config/providers")).send().await.unwrap();
     assert_eq!(r.status(), 200);

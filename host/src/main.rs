@@ -8,7 +8,7 @@ mod cli;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use cli::{Usage, export, mcp, plugin, policy, run, secrets, serve, tool};
+use cli::{Usage, export, mcp, plugin, policy, run, secrets, serve, tool, user};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,6 +54,9 @@ enum Command {
     /// The master key that seals the provider keys stored through the API (rotate it).
     #[command(subcommand)]
     Secrets(secrets::SecretsCmd),
+    /// The team's accounts: add users and print personal access tokens.
+    #[command(subcommand)]
+    User(user::UserCmd),
     /// Check what the policy pipeline decides, without running anything.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
@@ -77,6 +80,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Mcp(cmd) => mcp::run(&cli, cmd).await,
         Command::Policy(cmd) => policy::run(&cli, cmd).await,
         Command::Secrets(cmd) => secrets::run(&cli, cmd).await,
+        Command::User(cmd) => user::run(&cli, cmd).await,
         Command::Bench(cmd) => cli::bench::run(&cli, cmd).await,
         Command::ScriptedModel(args) => {
             paddock_llm::scripted::run(args).await?;

@@ -25,7 +25,7 @@ export function SetupScreen() {
       navigate(`/agents/${d.agent_id}`);
     },
   });
-  const admin = info.data?.role === 'admin' || info.data?.role === 'unauthenticated';
+  const admin = info.data?.admin === true;
 
   return (
     <div className="mx-auto flex max-w-3xl flex-col gap-4">

@@ -132,6 +132,7 @@ impl From<ResolveError> for ApiError {
     responses((status = 201, body = AgentView), (status = 400, body = super::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
+    caller: super::auth::Caller,
     ApiJson(req): ApiJson<CreateAgent>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
     let Resolved {
@@ -144,6 +145,7 @@ pub async fn create(
     )
     .resolve(req.into())
     .await?;
+    config.owner = Some(caller.user_id.clone());
     // A worktree named after the agent, made last so that a request that
     // fails its checks leaves none behind (and removed if creation fails).
     let made = match worktree {

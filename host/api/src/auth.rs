@@ -32,7 +32,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use paddock_store::{DocKind, Store, StoreError};
+use paddock_store::{DocKind, Store, StoreError, TokenRecord, UserRecord};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -48,52 +48,95 @@ pub const SESSION_DAYS: i64 = 30;
 /// cross-site form.
 pub const REQUEST_HEADER: &str = "x-paddock-request";
 
-/// What a caller may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Everything, including plugins, grants and global rules.
-    Admin,
-    /// Agents, workspaces, approvals, templates; not the admin routes.
-    User,
-    /// Nobody in particular: `--unsafe-no-auth` on loopback.
-    Unauthenticated,
-}
-
-impl Role {
-    /// How the audit log names it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::User => "user",
-            Role::Unauthenticated => "unauthenticated local user",
-        }
-    }
-}
+pub use paddock_protocol::identity::{LOCAL_USER, Role, Scope};
 
 /// How a caller proved who it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Via {
-    Bearer,
+pub enum Via {
+    /// A service token: `PADDOCK_TOKEN`/`PADDOCK_ADMIN_TOKEN` (or the data
+    /// dir's token files), acting as the local account.
+    ServiceToken,
+    /// A personal access token.
+    AccessToken,
+    /// The dashboard's session cookie.
     Session,
+    /// Nothing: `--unsafe-no-auth` on loopback (the local account, scope
+    /// `write`).
     Nothing,
 }
 
 /// The authenticated caller of a request (an extractor; the auth
-/// middleware puts it into the request).
+/// middleware puts it into the request): a user, with the role of the
+/// user and the scope of the credential it came with.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    /// What it may do.
+    /// The user's id ([`LOCAL_USER`] for the service tokens, the login
+    /// link and `--unsafe-no-auth`).
+    pub user_id: String,
+    /// The user's name, for humans and the audit log.
+    pub user_name: String,
+    /// The user's role.
     pub role: Role,
+    /// The credential's scope (a session's is its user's role's: `admin`
+    /// for an admin, `write` otherwise).
+    pub scope: Scope,
+    /// The personal access token it came with.
+    pub token_id: Option<String>,
+    /// The ids of the groups the user is in.
+    pub groups: Vec<String>,
+    /// How it proved who it is.
+    pub via: Via,
     /// The hash of its session, when it came with the session cookie.
     session: Option<String>,
-    via: Via,
 }
 
 impl Caller {
-    /// Who is acting, for the audit log: `admin (REST)`, `user (WebSocket)`.
+    /// The local account, as a service token, the login link or
+    /// `--unsafe-no-auth` presents it.
+    pub fn local(scope: Scope, via: Via) -> Caller {
+        Caller {
+            user_id: LOCAL_USER.to_string(),
+            user_name: LOCAL_USER.to_string(),
+            role: Role::Admin,
+            scope,
+            token_id: None,
+            groups: Vec::new(),
+            via,
+            session: None,
+        }
+    }
+
+    /// Whether it may call admin routes (an admin with scope `admin`).
+    pub fn is_admin(&self) -> bool {
+        crate::access::Access::Admin.allows(self.role, self.scope)
+    }
+
+    /// Whether it sees every agent, workspace and approval (an admin, any
+    /// scope).
+    pub fn sees_everything(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether it may change things (a member or admin with scope `write`
+    /// or more).
+    pub fn may_write(&self) -> bool {
+        crate::access::Access::Write.allows(self.role, self.scope)
+    }
+
+    /// Who is acting, for the audit log and `decided_by`: the user's name
+    /// and the channel (`alice (REST)`). The local account keeps the names
+    /// it had before there were users: `admin (REST)` with admin scope,
+    /// `user (WebSocket)` otherwise.
     pub fn actor(&self, channel: &str) -> String {
-        format!("{} ({channel})", self.role.as_str())
+        if self.user_id == LOCAL_USER {
+            let who = match (self.via, self.scope) {
+                (Via::Nothing, _) => "unauthenticated local user",
+                (_, Scope::Admin) => "admin",
+                _ => "user",
+            };
+            return format!("{who} ({channel})");
+        }
+        format!("{} ({channel})", self.user_name)
     }
 }
 
@@ -210,8 +253,31 @@ fn load_or_create(
 /// A stored session (its key is the SHA-256 of the cookie's value).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Session {
-    role: Role,
+    /// Whose (None in sessions from before there were users: the local
+    /// account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    /// Its scope (None before there were users: see `legacy_role`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<Scope>,
+    /// What sessions from before there were users had instead: `admin`
+    /// or `user` (scope `admin` or `write` of the local account).
+    #[serde(default, rename = "role", skip_serializing)]
+    legacy_role: Option<String>,
     expires_at: DateTime<Utc>,
+}
+
+impl Session {
+    fn user_id(&self) -> &str {
+        self.user_id.as_deref().unwrap_or(LOCAL_USER)
+    }
+
+    fn scope(&self) -> Scope {
+        self.scope.unwrap_or(match self.legacy_role.as_deref() {
+            Some("admin") => Scope::Admin,
+            _ => Scope::Write,
+        })
+    }
 }
 
 /// The dashboard's sessions: in the store, hashed, with a cache in front
@@ -254,11 +320,13 @@ impl Sessions {
         Ok(found)
     }
 
-    async fn create(&self, role: Role) -> Result<String, StoreError> {
+    async fn create(&self, user_id: &str, scope: Scope) -> Result<String, StoreError> {
         let secret = random_hex();
         let hash = sha256_hex(&secret);
         let session = Session {
-            role,
+            user_id: Some(user_id.to_string()),
+            scope: Some(scope),
+            legacy_role: None,
             expires_at: Utc::now() + chrono::Duration::days(SESSION_DAYS),
         };
         if let Some(store) = &self.store {
@@ -315,8 +383,42 @@ pub struct Auth {
     /// the ports of one host).
     cookie: String,
     sessions: Sessions,
+    /// Users and personal access tokens as recently read from the store.
+    identities: Identities,
     /// The hash of the one-time login code, until it is used.
     login_code: Mutex<Option<String>>,
+}
+
+/// How long a user or token read from the store is trusted before it is
+/// read again (a change made through this host's API is seen at once:
+/// see [`Auth::forget_user`], [`Auth::forget_token`]; another host's, or
+/// the command line's, within this time).
+const IDENTITY_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How often a token's `last_used_at` is written (at most).
+const TOKEN_TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
+/// A user with its groups, as read at `at`.
+#[derive(Clone, Debug)]
+struct CachedUser {
+    at: std::time::Instant,
+    user: UserRecord,
+    groups: Vec<String>,
+}
+
+/// A personal access token, as read at `at` (by the SHA-256 of its
+/// secret).
+#[derive(Clone, Debug)]
+struct CachedToken {
+    at: std::time::Instant,
+    token: TokenRecord,
+}
+
+/// The cache of users and tokens in front of the store.
+#[derive(Debug, Default)]
+struct Identities {
+    users: Mutex<HashMap<String, CachedUser>>,
+    tokens: Mutex<HashMap<String, CachedToken>>,
 }
 
 /// What [`Auth::setup`] takes.
@@ -392,6 +494,7 @@ impl Auth {
                 store: None,
                 cache: Mutex::new(HashMap::new()),
             },
+            identities: Identities::default(),
             login_code: Mutex::new(None),
         }
     }
@@ -444,19 +547,196 @@ impl Auth {
             })
     }
 
-    fn role_of_token(&self, presented: &str) -> Option<Role> {
+    /// The scope of a service token (the local account's), if `presented`
+    /// is one: the admin token has `admin`, the API token `write`.
+    fn service_scope(&self, presented: &str) -> Option<Scope> {
         if constant_time_eq(presented.as_bytes(), self.admin_token.as_bytes()) {
-            Some(Role::Admin)
+            Some(Scope::Admin)
         } else if constant_time_eq(presented.as_bytes(), self.token.as_bytes()) {
-            Some(Role::User)
+            Some(Scope::Write)
         } else {
             None
         }
     }
 
+    fn store(&self) -> Option<&Store> {
+        self.sessions.store.as_ref()
+    }
+
+    /// Forgets what is cached of this user (after a change of its role,
+    /// groups or state), so the next request reads it again.
+    pub fn forget_user(&self, user_id: &str) {
+        if let Ok(mut users) = self.identities.users.lock() {
+            users.remove(user_id);
+        }
+    }
+
+    /// Forgets every cached user (after a change of a group's members).
+    pub fn forget_users(&self) {
+        if let Ok(mut users) = self.identities.users.lock() {
+            users.clear();
+        }
+    }
+
+    /// Forgets what is cached of this token (after it was revoked).
+    pub fn forget_token(&self, token_id: &str) {
+        if let Ok(mut tokens) = self.identities.tokens.lock() {
+            tokens.retain(|_, t| t.token.id != token_id);
+        }
+    }
+
+    /// The user with its groups: from the cache when read recently, else
+    /// from the store. None when there is no such user.
+    async fn user(&self, user_id: &str) -> Result<Option<CachedUser>, ApiError> {
+        if let Some(c) = self
+            .identities
+            .users
+            .lock()
+            .ok()
+            .and_then(|u| u.get(user_id).cloned())
+            .filter(|c| c.at.elapsed() < IDENTITY_TTL)
+        {
+            return Ok(Some(c));
+        }
+        let Some(store) = self.store() else {
+            return Ok(None);
+        };
+        let read = async {
+            let Some(user) = store.get_user(user_id).await? else {
+                return Ok(None);
+            };
+            let groups = store.groups_of(user_id).await?;
+            Ok::<_, StoreError>(Some(CachedUser {
+                at: std::time::Instant::now(),
+                user,
+                groups,
+            }))
+        };
+        let found = read
+            .await
+            .map_err(|e| super::error::store_error("cannot read the user", &e))?;
+        if let (Some(c), Ok(mut users)) = (&found, self.identities.users.lock()) {
+            users.insert(user_id.to_string(), c.clone());
+        }
+        Ok(found)
+    }
+
+    /// The caller a user is, with a credential of `scope`: refused when
+    /// the user no longer exists or is disabled.
+    async fn user_caller(
+        &self,
+        user_id: &str,
+        scope: Scope,
+        via: Via,
+        token_id: Option<String>,
+        session: Option<String>,
+    ) -> Result<Caller, ApiError> {
+        if user_id == LOCAL_USER && self.store().is_none() {
+            let mut c = Caller::local(scope, via);
+            c.token_id = token_id;
+            c.session = session;
+            return Ok(c);
+        }
+        let Some(c) = self.user(user_id).await? else {
+            return Err(unauthorized(
+                "the account of this credential no longer exists",
+            ));
+        };
+        if c.user.disabled {
+            return Err(unauthorized("this account is disabled"));
+        }
+        Ok(Caller {
+            user_id: c.user.id,
+            user_name: c.user.name,
+            role: c.user.role,
+            scope,
+            token_id,
+            groups: c.groups,
+            via,
+            session,
+        })
+    }
+
+    /// The caller a personal access token is: its user, with its scope;
+    /// refused when it is unknown, revoked or expired.
+    async fn token_caller(&self, presented: &str) -> Result<Caller, ApiError> {
+        let bad = || unauthorized("the bearer token is not valid");
+        let Some(store) = self.store() else {
+            return Err(bad());
+        };
+        let hash = sha256_hex(presented);
+        let cached = self
+            .identities
+            .tokens
+            .lock()
+            .ok()
+            .and_then(|t| t.get(&hash).cloned())
+            .filter(|c| c.at.elapsed() < IDENTITY_TTL);
+        let token = match cached {
+            Some(c) => c.token,
+            None => {
+                let found = store
+                    .token_by_hash(&hash)
+                    .await
+                    .map_err(|e| super::error::store_error("cannot read the token", &e))?
+                    .ok_or_else(bad)?;
+                if let Ok(mut tokens) = self.identities.tokens.lock() {
+                    tokens.insert(
+                        hash.clone(),
+                        CachedToken {
+                            at: std::time::Instant::now(),
+                            token: found.clone(),
+                        },
+                    );
+                }
+                found
+            }
+        };
+        let now = Utc::now();
+        if token.revoked_at.is_some() {
+            return Err(unauthorized("this token was revoked"));
+        }
+        if !token.is_live(now) {
+            return Err(unauthorized("this token has expired"));
+        }
+        if token
+            .last_used_at
+            .is_none_or(|t| now - t >= TOKEN_TOUCH_EVERY)
+        {
+            self.touch_token(store, &hash, &token.id, now);
+        }
+        self.user_caller(
+            &token.user_id,
+            token.scope,
+            Via::AccessToken,
+            Some(token.id),
+            None,
+        )
+        .await
+    }
+
+    /// Records a token's use, in the background (a slow store does not
+    /// slow the request), and in the cache at once (so it is written at
+    /// most once per [`TOKEN_TOUCH_EVERY`]).
+    fn touch_token(&self, store: &Store, hash: &str, id: &str, now: DateTime<Utc>) {
+        if let Ok(mut tokens) = self.identities.tokens.lock()
+            && let Some(c) = tokens.get_mut(hash)
+        {
+            c.token.last_used_at = Some(now);
+        }
+        let store = store.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_token(&id, now).await {
+                tracing::debug!(token = %id, error = %e, "could not record a token's use");
+            }
+        });
+    }
+
     /// Who is asking: a bearer token (or `?token=` when `query_token_ok`,
-    /// the WebSocket upgrade), else the session cookie, else nobody (an
-    /// error unless `--unsafe-no-auth`).
+    /// the WebSocket upgrade) — a service token or a personal access
+    /// token —, else the session cookie, else nobody (an error unless
+    /// `--unsafe-no-auth`).
     async fn identify(
         &self,
         headers: &HeaderMap,
@@ -467,14 +747,10 @@ impl Auth {
             .map(str::to_string)
             .or_else(|| query_token_ok.then(|| Auth::query_token(query)).flatten());
         if let Some(token) = presented {
-            return match self.role_of_token(&token) {
-                Some(role) => Ok(Caller {
-                    role,
-                    session: None,
-                    via: Via::Bearer,
-                }),
-                None => Err(unauthorized("the bearer token is not valid")),
-            };
+            if let Some(scope) = self.service_scope(&token) {
+                return Ok(Caller::local(scope, Via::ServiceToken));
+            }
+            return self.token_caller(&token).await;
         }
         if let Some(secret) = self.session_cookie(headers) {
             let hash = sha256_hex(secret);
@@ -485,26 +761,20 @@ impl Auth {
                 .map_err(|e| super::error::store_error("cannot read the session", &e))?;
             match found {
                 Some(s) if s.expires_at > Utc::now() => {
-                    return Ok(Caller {
-                        role: s.role,
-                        session: Some(hash),
-                        via: Via::Session,
-                    });
+                    return self
+                        .user_caller(s.user_id(), s.scope(), Via::Session, None, Some(hash))
+                        .await;
                 }
                 Some(_) => self.sessions.remember(&hash, None),
                 None => {}
             }
         }
         if self.no_auth {
-            return Ok(Caller {
-                role: Role::Unauthenticated,
-                session: None,
-                via: Via::Nothing,
-            });
+            return Ok(Caller::local(Scope::Write, Via::Nothing));
         }
         Err(unauthorized(
             "sign in: open the link `paddock serve` printed, or send `Authorization: Bearer <token>` \
-             (the token is in the data dir's api-token file)",
+             (a personal access token, or the token in the data dir's api-token file)",
         ))
     }
 
@@ -591,7 +861,7 @@ impl Auth {
         }
     }
 
-    /// Everything [`require_user`] checks, for a request's parts: the
+    /// Everything [`authorize`] checks, for a request's parts: the
     /// `Host`, the caller, and (for state-changing requests) that it is not
     /// cross-site.
     async fn authenticate(
@@ -619,13 +889,26 @@ impl Auth {
 
     /// Opens a session for `role`: the `Set-Cookie` value that hands it to
     /// the browser.
-    async fn open_session(&self, role: Role) -> Result<HeaderValue, ApiError> {
+    async fn open_session(&self, user_id: &str, scope: Scope) -> Result<HeaderValue, ApiError> {
         let secret = self
             .sessions
-            .create(role)
+            .create(user_id, scope)
             .await
             .map_err(|e| super::error::store_error("cannot store the session", &e))?;
         Ok(self.cookie_header(&secret, SESSION_DAYS * 24 * 3600))
+    }
+
+    /// Opens a dashboard session for a user who just signed in (with a
+    /// password or single sign-on): the `Set-Cookie` value. Its scope is
+    /// what the user's role allows (`admin` for an admin, else `write`).
+    pub async fn open_user_session(&self, user: &UserRecord) -> Result<HeaderValue, ApiError> {
+        let scope = if user.role == Role::Admin {
+            Scope::Admin
+        } else {
+            Scope::Write
+        };
+        self.forget_user(&user.id);
+        self.open_session(&user.id, scope).await
     }
 
     /// Uses the one-time login code: true (once) if it is the current one.
@@ -677,54 +960,48 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Middleware for ordinary routes: authenticates the caller (see the
-/// module doc) and hands it to the handler as a [`Caller`].
-pub async fn require_user(
+/// Middleware of every authenticated route: authenticates the caller
+/// (see the module doc), checks that its role and scope pass the route's
+/// [`crate::access::Access`] (a route missing from the table is refused:
+/// fail closed), and hands it to the handler as a [`Caller`].
+pub async fn authorize(
     State(auth): State<Arc<Auth>>,
+    matched: Option<axum::extract::MatchedPath>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if req.extensions().get::<Caller>().is_none() {
-        let caller = auth
-            .authenticate(
-                req.method(),
-                req.uri().path(),
-                req.headers(),
-                req.uri().query(),
-            )
-            .await?;
-        req.extensions_mut().insert(caller);
-    }
-    Ok(next.run(req).await)
-}
-
-/// Middleware for admin routes: [`require_user`], and the caller must be
-/// the admin.
-pub async fn require_admin(
-    State(auth): State<Arc<Auth>>,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let caller = match req.extensions().get::<Caller>() {
-        Some(c) => c.clone(),
-        None => {
-            auth.authenticate(
-                req.method(),
-                req.uri().path(),
-                req.headers(),
-                req.uri().query(),
-            )
-            .await?
-        }
+    let caller = auth
+        .authenticate(
+            req.method(),
+            req.uri().path(),
+            req.headers(),
+            req.uri().query(),
+        )
+        .await?;
+    let path = matched.as_ref().map_or("", |m| m.as_str());
+    let Some(access) = crate::access::access_of(req.method(), path) else {
+        return Err(ApiError::internal(
+            "this route has no access level",
+            &format!("{} {path}", req.method()),
+        ));
     };
-    if caller.role != Role::Admin {
+    if !access.allows(caller.role, caller.scope) {
         return Err(if caller.via == Via::Nothing {
-            unauthorized("this admin route needs the admin token (Authorization: Bearer …)")
+            unauthorized(&format!(
+                "this route needs {}: sign in or send `Authorization: Bearer …`",
+                access.needs()
+            ))
         } else {
             ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                "this route needs the admin token",
+                format!(
+                    "this route needs {} (you are {} `{}`, with scope `{}`)",
+                    access.needs(),
+                    caller.role.as_str(),
+                    caller.user_name,
+                    caller.scope.as_str()
+                ),
             )
         });
     }
@@ -743,8 +1020,14 @@ pub struct SignIn {
 /// The signed-in caller.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionView {
-    /// What the session may do.
+    /// The user's id.
+    pub user_id: String,
+    /// The user's name.
+    pub name: String,
+    /// The user's role.
     pub role: Role,
+    /// What the session may do within that role.
+    pub scope: Scope,
 }
 
 /// Signs the browser in with a token: sets the session cookie (HttpOnly,
@@ -764,11 +1047,22 @@ pub async fn sign_in(
     let auth = &state.auth;
     auth.check_host(&headers)?;
     auth.check_not_cross_site(&method, &headers)?;
-    let role = auth
-        .role_of_token(body.token.trim())
-        .ok_or_else(|| unauthorized("token: not a valid token"))?;
-    let cookie = auth.open_session(role).await?;
-    let mut resp = (StatusCode::CREATED, axum::Json(SessionView { role })).into_response();
+    let token = body.token.trim();
+    let caller = match auth.service_scope(token) {
+        Some(scope) => Caller::local(scope, Via::ServiceToken),
+        None => auth
+            .token_caller(token)
+            .await
+            .map_err(|e| unauthorized(&format!("token: {}", e.message)))?,
+    };
+    let cookie = auth.open_session(&caller.user_id, caller.scope).await?;
+    let view = SessionView {
+        user_id: caller.user_id,
+        name: caller.user_name,
+        role: caller.role,
+        scope: caller.scope,
+    };
+    let mut resp = (StatusCode::CREATED, axum::Json(view)).into_response();
     resp.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(resp)
 }
@@ -818,7 +1112,7 @@ pub async fn login_link(
     if code.is_empty() || !auth.take_login_code(&code) {
         return Ok(see_other("/?login=failed"));
     }
-    let cookie = auth.open_session(Role::Admin).await?;
+    let cookie = auth.open_session(LOCAL_USER, Scope::Admin).await?;
     let mut resp = see_other("/");
     resp.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(resp)
@@ -847,15 +1141,21 @@ mod tests {
             let a = &a;
             let h = h.clone();
             let q = q.map(str::to_string);
-            async move { a.identify(&h, q.as_deref(), ws).await.map(|c| c.role) }
+            async move {
+                a.identify(&h, q.as_deref(), ws)
+                    .await
+                    .map(|c| (c.user_id, c.role, c.scope))
+            }
         };
+        let user = (LOCAL_USER.to_string(), Role::Admin, Scope::Write);
+        let admin_scope = (LOCAL_USER.to_string(), Role::Admin, Scope::Admin);
         assert!(role(&HeaderMap::new(), None, false).await.is_err());
         let bad = headers(&[("authorization", "Bearer nope")]);
         assert_eq!(role(&bad, None, false).await.unwrap_err().status, 401);
-        let user = headers(&[("authorization", "Bearer user-t")]);
-        assert_eq!(role(&user, None, false).await.unwrap(), Role::User);
+        let user_h = headers(&[("authorization", "Bearer user-t")]);
+        assert_eq!(role(&user_h, None, false).await.unwrap(), user);
         let admin = headers(&[("authorization", "bearer admin-t")]);
-        assert_eq!(role(&admin, None, false).await.unwrap(), Role::Admin);
+        assert_eq!(role(&admin, None, false).await.unwrap(), admin_scope);
         // `?token=` only where the caller allows it (the WebSocket upgrade).
         assert!(
             role(&HeaderMap::new(), Some("a=1&token=user-t"), false)
@@ -866,7 +1166,7 @@ mod tests {
             role(&HeaderMap::new(), Some("a=1&token=user-t"), true)
                 .await
                 .unwrap(),
-            Role::User
+            user
         );
     }
 
@@ -875,7 +1175,8 @@ mod tests {
         let mut a = auth();
         a.no_auth = true;
         let c = a.identify(&HeaderMap::new(), None, false).await.unwrap();
-        assert_eq!(c.role, Role::Unauthenticated);
+        assert_eq!((c.via, c.scope), (Via::Nothing, Scope::Write));
+        assert_eq!(c.actor("REST"), "unauthenticated local user (REST)");
         let bad = headers(&[("authorization", "Bearer nope")]);
         assert!(a.identify(&bad, None, false).await.is_err());
     }
@@ -883,12 +1184,13 @@ mod tests {
     #[tokio::test]
     async fn sessions_by_cookie_and_the_one_time_code() {
         let a = auth();
-        let secret = a.sessions.create(Role::Admin).await.unwrap();
+        let secret = a.sessions.create(LOCAL_USER, Scope::Admin).await.unwrap();
         let cookie = format!("other=1; {}={secret}; x=y", a.cookie);
         let h = headers(&[("cookie", &cookie)]);
         let c = a.identify(&h, None, false).await.unwrap();
-        assert_eq!(c.role, Role::Admin);
+        assert_eq!((c.role, c.scope), (Role::Admin, Scope::Admin));
         assert!(c.session.is_some());
+        assert_eq!(c.actor("REST"), "admin (REST)");
         let wrong = headers(&[("cookie", &format!("{}=abc", a.cookie))]);
         assert!(a.identify(&wrong, None, false).await.is_err());
         // Another port's cookie is not ours.
@@ -899,6 +1201,30 @@ mod tests {
         assert!(!a.take_login_code("nope"));
         assert!(a.take_login_code(&code));
         assert!(!a.take_login_code(&code), "the login code works once");
+    }
+
+    /// Sessions stored before there were users still open, as the local
+    /// account with the scope their role had.
+    #[test]
+    fn sessions_from_before_users_are_the_local_accounts() {
+        let old: Session = serde_json::from_value(
+            serde_json::json!({"role": "user", "expires_at": "2030-01-01T00:00:00Z"}),
+        )
+        .unwrap();
+        assert_eq!((old.user_id(), old.scope()), (LOCAL_USER, Scope::Write));
+        let old: Session = serde_json::from_value(
+            serde_json::json!({"role": "admin", "expires_at": "2030-01-01T00:00:00Z"}),
+        )
+        .unwrap();
+        assert_eq!(old.scope(), Scope::Admin);
+        let new = serde_json::to_value(Session {
+            user_id: Some("u1".into()),
+            scope: Some(Scope::Read),
+            legacy_role: None,
+            expires_at: Utc::now(),
+        })
+        .unwrap();
+        assert!(new.get("role").is_none(), "{new}");
     }
 
     #[test]

@@ -173,6 +173,7 @@ pub struct DemoStarted {
     ))]
 pub async fn start(
     State(state): State<AppState>,
+    caller: super::auth::Caller,
 ) -> Result<(StatusCode, Json<DemoStarted>), ApiError> {
     let ws = make_sample(&state.demo.staging, &state.workspaces).await?;
     let request = AgentRequest {
@@ -188,9 +189,12 @@ pub async fn start(
         task: Some(TASK.into()),
     };
     let created = async {
-        let Resolved { config, task, .. } = Resolver::new(state.manager.deps(), None)
+        let Resolved {
+            mut config, task, ..
+        } = Resolver::new(state.manager.deps(), None)
             .resolve(request)
             .await?;
+        config.owner = Some(caller.user_id.clone());
         let (_, record) = state.manager.create(config, task).await?;
         Ok::<_, ApiError>(record)
     }

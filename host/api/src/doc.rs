@@ -15,7 +15,30 @@ pub fn accurate(derived: &utoipa::openapi::OpenApi) -> Result<Value, serde_json:
     bound_integers(&mut doc);
     add_error_responses(&mut doc);
     add_security_schemes(&mut doc);
+    add_access(&mut doc);
     Ok(doc)
+}
+
+/// Marks each operation with the access its route needs
+/// (`x-paddock-access`, from [`crate::access::ROUTES`]; absent only on
+/// signing in, which needs no credentials).
+fn add_access(doc: &mut Value) {
+    let Some(Value::Object(paths)) = doc.get_mut("paths") else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Value::Object(item) = item else { continue };
+        for (method, op) in item.iter_mut() {
+            let Value::Object(op) = op else { continue };
+            let Ok(m) = axum::http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            else {
+                continue;
+            };
+            if let Some(access) = crate::access::access_of(&m, path) {
+                op.insert("x-paddock-access".into(), json!(access.as_str()));
+            }
+        }
+    }
 }
 
 /// Replaces every `allOf` whose parts are all plain objects (inline or
@@ -233,7 +256,7 @@ fn add_error_responses(doc: &mut Value) {
             ));
             add.push((
                 "403",
-                "Not allowed: a foreign `Host` on loopback, a user token on an admin route, or a cross-site request",
+                "Not allowed: a foreign `Host` on loopback, a caller whose role or token scope this route does not take (`x-paddock-access`), or a cross-site request",
             ));
             if params.contains(&"path") {
                 add.push(("404", "No such resource"));
@@ -245,6 +268,10 @@ fn add_error_responses(doc: &mut Value) {
                     "The body is not of the content type this route reads",
                 ));
             }
+            add.push((
+                "429",
+                "Too many requests with this credential: retry after `Retry-After` seconds",
+            ));
             add.push(("500", "Internal error (details in the server log)"));
             add.push((
                 "503",
@@ -262,7 +289,7 @@ fn add_error_responses(doc: &mut Value) {
                         "description": description,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
                     });
-                    if status == "503" {
+                    if status == "503" || status == "429" {
                         response["headers"] = json!({"Retry-After": {
                             "description": "Seconds after which a retry may succeed",
                             "schema": {"type": "integer", "minimum": 0}
@@ -410,16 +437,17 @@ mod tests {
         assert_eq!(
             codes,
             [
-                "200", "400", "401", "403", "404", "413", "415", "500", "503"
+                "200", "400", "401", "403", "404", "413", "415", "429", "500", "503"
             ]
         );
         assert!(a["503"]["headers"]["Retry-After"].is_object());
+        assert!(a["429"]["headers"]["Retry-After"].is_object());
         assert_eq!(
             a["404"]["description"], "no such agent",
             "the route's own words win"
         );
         let b = doc["paths"]["/b"]["get"]["responses"].as_object().unwrap();
         let codes: Vec<&str> = b.keys().map(String::as_str).collect();
-        assert_eq!(codes, ["200", "401", "403", "500", "503"]);
+        assert_eq!(codes, ["200", "401", "403", "429", "500", "503"]);
     }
 }

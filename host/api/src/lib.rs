@@ -2,11 +2,13 @@
 //! `/api/ws`, the OpenAPI document at `/api/openapi.json`, auth, and JSON
 //! errors of one shape.
 
+pub mod access;
 pub mod agents;
 pub mod app;
 pub mod auth;
 pub mod budgets;
 pub mod config_docs;
+pub mod credentials;
 pub mod dashboard;
 pub mod demo;
 pub mod doc;
@@ -15,6 +17,7 @@ pub mod error;
 pub mod mcp;
 pub mod meta;
 pub mod metrics;
+pub mod ownership;
 pub mod plugins;
 pub mod policy;
 pub mod providers;
@@ -154,9 +157,10 @@ async fn method_not_allowed() -> ApiError {
 
 /// The whole router.
 pub fn router(state: AppState) -> Router {
-    let admin_only =
-        || axum::middleware::from_fn_with_state(state.auth.clone(), auth::require_admin);
-    let admin = Router::new()
+    // Who may call each route is `access::ROUTES`, checked by
+    // `auth::authorize` for every route of `api` (a route missing from the
+    // table is refused).
+    let plugins = Router::new()
         .route(
             "/api/plugins",
             get(plugins::list)
@@ -171,9 +175,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins/{name}/grants", put(plugins::put_grants))
         .route("/api/plugins/{name}/enable", post(plugins::enable))
         .route("/api/plugins/{name}/disable", post(plugins::disable))
-        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
-        .route_layer(admin_only());
-    let user = Router::new()
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
+    let api = Router::new()
         .route("/api/agents", get(agents::list).post(agents::create))
         .route("/api/agents/{id}", get(agents::get).delete(agents::delete))
         .route("/api/agents/{id}/messages", post(agents::post_message))
@@ -188,12 +191,9 @@ pub fn router(state: AppState) -> Router {
         // Rules loosen or tighten what every agent may do: admin.
         .route(
             "/api/policy/rules",
-            get(policy::list_rules).merge(post(policy::add_rule).route_layer(admin_only())),
+            get(policy::list_rules).post(policy::add_rule),
         )
-        .route(
-            "/api/policy/rules/{id}",
-            delete(policy::remove_rule).route_layer(admin_only()),
-        )
+        .route("/api/policy/rules/{id}", delete(policy::remove_rule))
         .route("/api/policy/assess", post(policy::assess))
         .route(
             "/api/config/agent-templates",
@@ -219,61 +219,40 @@ pub fn router(state: AppState) -> Router {
         // (outbound requests with their keys) is admin.
         .route(
             "/api/config/providers",
-            get(providers::list).merge(post(providers::create).route_layer(admin_only())),
+            get(providers::list).post(providers::create),
         )
         // `test` is a reserved provider name: a PUT or DELETE here is a 405
         // (`Allow: POST`, as the document says), never the `{name}` routes.
-        .route(
-            "/api/config/providers/test",
-            post(providers::test_unsaved).route_layer(admin_only()),
-        )
+        .route("/api/config/providers/test", post(providers::test_unsaved))
         .route(
             "/api/config/providers/{name}",
-            put(providers::put)
-                .delete(providers::delete)
-                .route_layer(admin_only()),
+            put(providers::put).delete(providers::delete),
         )
-        .route(
-            "/api/config/providers/{name}/test",
-            post(providers::test).route_layer(admin_only()),
-        )
+        .route("/api/config/providers/{name}/test", post(providers::test))
         .route(
             "/api/config/default-model",
-            get(providers::get_default).merge(
-                put(providers::put_default)
-                    .delete(providers::delete_default)
-                    .route_layer(admin_only()),
-            ),
+            get(providers::get_default)
+                .put(providers::put_default)
+                .delete(providers::delete_default),
         )
         // Environments: anyone signed in reads; changing them decides what
         // every agent's sandbox builds and runs: admin.
         .route(
             "/api/config/environments",
-            get(environments::list).merge(post(environments::create).route_layer(admin_only())),
+            get(environments::list).post(environments::create),
         )
         .route(
             "/api/config/environments/{name}",
-            put(environments::put)
-                .delete(environments::delete)
-                .route_layer(admin_only()),
+            put(environments::put).delete(environments::delete),
         )
         .route("/api/config/routers", get(meta::routers))
         // Budgets bind every agent: changing them is admin.
-        .route(
-            "/api/config/budgets",
-            get(budgets::get).merge(put(budgets::put).route_layer(admin_only())),
-        )
+        .route("/api/config/budgets", get(budgets::get).put(budgets::put))
         .route("/api/info", get(meta::info))
         .route("/api/tools", get(plugins::tools))
         // Adding and removing MCP servers runs programs on the host: admin.
-        .route(
-            "/api/mcp/servers",
-            get(mcp::list).merge(post(mcp::add).route_layer(admin_only())),
-        )
-        .route(
-            "/api/mcp/servers/{name}",
-            get(mcp::get).merge(delete(mcp::remove).route_layer(admin_only())),
-        )
+        .route("/api/mcp/servers", get(mcp::list).post(mcp::add))
+        .route("/api/mcp/servers/{name}", get(mcp::get).delete(mcp::remove))
         .route("/api/mcp/servers/{name}/test", post(mcp::test))
         .route("/api/mcp/catalog", get(mcp::catalog))
         .route("/api/metrics/mcp-health", get(mcp::health))
@@ -301,25 +280,21 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::prometheus))
         .route("/api/ws", get(ws::upgrade))
         .route("/api/openapi.json", get(openapi))
+        .route("/api/session", delete(auth::sign_out))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .merge(plugins)
         .route_layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
-            auth::require_user,
+            auth::authorize,
         ));
     // Signing in is the one thing done without credentials (it checks the
     // host and the cross-site rules itself).
     let sign_in = Router::new()
-        .route(
-            "/api/session",
-            post(auth::sign_in).merge(delete(auth::sign_out).route_layer(
-                axum::middleware::from_fn_with_state(state.auth.clone(), auth::require_user),
-            )),
-        )
+        .route("/api/session", post(auth::sign_in))
         .route("/login", get(auth::login_link))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
     Router::new()
-        .merge(admin)
-        .merge(user)
+        .merge(api)
         .merge(sign_in)
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

@@ -13,9 +13,21 @@ use utoipa::ToSchema;
 pub struct Info {
     /// Paddock's version.
     pub version: String,
-    /// Who the caller is: `admin` (the admin token or the login link),
-    /// `user` (the user token) or `unauthenticated` (`--unsafe-no-auth`).
+    /// The caller's user id (`local`: the local account, as the service
+    /// tokens, the login link and `--unsafe-no-auth` act).
+    pub user_id: String,
+    /// The caller's user name.
+    pub user_name: String,
+    /// The caller's role.
     pub role: super::auth::Role,
+    /// The scope of the caller's credential.
+    pub scope: super::auth::Scope,
+    /// Whether the caller may use the admin routes (an admin with scope
+    /// `admin`).
+    pub admin: bool,
+    /// Whether the caller may change things (a member or admin with scope
+    /// `write` or more).
+    pub can_write: bool,
     /// Whether requests need credentials (always, unless the server runs
     /// with `--unsafe-no-auth`).
     pub auth_required: bool,
@@ -49,7 +61,12 @@ pub struct QuarantinedAgent {
 pub async fn info(State(state): State<AppState>, caller: super::auth::Caller) -> Json<Info> {
     Json(Info {
         version: env!("CARGO_PKG_VERSION").to_string(),
+        admin: caller.is_admin(),
+        can_write: caller.may_write(),
         role: caller.role,
+        scope: caller.scope,
+        user_id: caller.user_id,
+        user_name: caller.user_name,
         auth_required: state.auth.credentials_required(),
         sandbox: state
             .manager

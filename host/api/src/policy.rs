@@ -129,6 +129,7 @@ pub async fn audit(
             agent: p.agent,
             since,
             after_id: p.after_id,
+            user: None,
             limit,
         })
         .await?;
@@ -209,6 +210,7 @@ async fn record_rule_change(
             actor: by.into(),
             reason: format!("{} ({})", view.spec.rule, view.spec.scope),
             detail: serde_json::to_value(view).unwrap_or_default(),
+            ..NewAudit::default()
         })
         .await?;
     Ok(())

@@ -92,6 +92,12 @@ pub struct AgentConfig {
     /// every other rule.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<String>,
+    /// The id of the user it belongs to (who created it; set by the host,
+    /// never by a request). None only in logs written before there were
+    /// users: they belong to the local account
+    /// ([`crate::identity::LOCAL_USER`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// Hard limits of one agent.

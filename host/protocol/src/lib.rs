@@ -6,6 +6,7 @@
 //! - [`events`]: an agent's events and their bodies, and its statuses.
 //! - [`agent`]: an agent's configuration, model reference, limits, routing tiers.
 //! - [`llm`]: the model-facing messages, tool calls and token usage.
+//! - [`identity`]: user roles, token scopes, what an agent is shared with.
 //! - [`network`]: what a sandbox may reach (off, on, an allow-list of hosts).
 //! - [`policy`]: risk levels, actions, approval modes, verdicts, decisions,
 //!   rule specs and scopes, approval statuses.
@@ -15,6 +16,7 @@
 
 pub mod agent;
 pub mod events;
+pub mod identity;
 pub mod llm;
 pub mod network;
 pub mod policy;

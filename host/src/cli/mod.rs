@@ -19,5 +19,6 @@ pub(crate) mod run;
 pub(crate) mod secrets;
 pub(crate) mod serve;
 pub(crate) mod tool;
+pub(crate) mod user;
 
 pub(crate) use common::Usage;

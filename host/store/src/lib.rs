@@ -49,6 +49,7 @@
 use chrono::{DateTime, Utc};
 use paddock_protocol::agent::AgentConfig;
 use paddock_protocol::events::{AgentStatus, ErrorCode, Event, EventBody};
+use paddock_protocol::identity::LOCAL_USER;
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -66,12 +67,14 @@ mod secrets;
 #[cfg(test)]
 mod tests;
 mod usage;
+mod users;
 
 pub use environments::StoredEnvironment;
 pub use paddock_protocol::policy::ApprovalStatus;
 pub use policy::{ApprovalRecord, AuditEntry, AuditQuery, NewApproval, NewAudit};
 pub use secrets::{KeyChange, SealedSecret, StoredProvider};
 pub use usage::UsageRecord;
+pub use users::{AgentShare, GroupRecord, NewToken, NewUser, TokenRecord, UserPatch, UserRecord};
 
 /// The migrations, oldest first: (version, description, SQLite SQL,
 /// PostgreSQL SQL). A released migration is never edited: add a new one.
@@ -116,6 +119,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "environments",
         include_str!("../migrations/sqlite/0006_environments.sql"),
         include_str!("../migrations/postgres/0006_environments.sql"),
+    ),
+    (
+        7,
+        "users",
+        include_str!("../migrations/sqlite/0007_users.sql"),
+        include_str!("../migrations/postgres/0007_users.sql"),
     ),
 ];
 
@@ -400,6 +409,8 @@ pub struct AgentRecord {
     pub updated_at: DateTime<Utc>,
     /// When it was deleted, if it was.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The id of the user it belongs to.
+    pub owner: String,
     /// The seq of its last event.
     pub last_seq: u64,
     /// Its usage totals.
@@ -741,8 +752,8 @@ impl Store {
 
         let mut w = self.begin_write().await?;
         let inserted = sqlx::query(
-            "INSERT INTO agents (id, name, config, status, created_at, updated_at, last_seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, 1)",
+            "INSERT INTO agents (id, name, config, status, created_at, updated_at, last_seq, owner) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7)",
         )
         .bind(&agent.id)
         .bind(&agent.name)
@@ -750,6 +761,7 @@ impl Store {
         .bind(AgentStatus::Idle.as_str())
         .bind(created_at)
         .bind(ts.max(created_at))
+        .bind(agent.config.owner.as_deref().unwrap_or(LOCAL_USER))
         .execute(&mut *w.tx)
         .await;
         if let Err(e) = inserted {
@@ -881,8 +893,12 @@ impl Store {
             .bind(id)
             .execute(&mut *w.tx)
             .await?;
-        // Its approvals go with its history; the audit log stays.
+        // Its approvals and shares go with its history; the audit log stays.
         sqlx::query("DELETE FROM approvals WHERE agent_id = $1")
+            .bind(id)
+            .execute(&mut *w.tx)
+            .await?;
+        sqlx::query("DELETE FROM agent_shares WHERE agent_id = $1")
             .bind(id)
             .execute(&mut *w.tx)
             .await?;
@@ -1066,7 +1082,7 @@ impl Store {
 
 /// The columns [`agent_from_row`] reads.
 const AGENT_COLUMNS: &str = "id, name, config, status, status_reason, status_code, created_at, \
-     updated_at, deleted_at, \
+     updated_at, deleted_at, owner, \
      last_seq, model_calls, input_tokens, output_tokens, cached_tokens, cost_usd, tool_calls, \
      tool_failures";
 
@@ -1329,6 +1345,9 @@ fn agent_from_row(row: &AnyRow) -> Result<AgentRecord, StoreError> {
         created_at: DateTime::from_timestamp_nanos(row.try_get("created_at")?),
         updated_at: DateTime::from_timestamp_nanos(row.try_get("updated_at")?),
         deleted_at: deleted_at.map(DateTime::from_timestamp_nanos),
+        owner: row
+            .try_get::<Option<String>, _>("owner")?
+            .unwrap_or_else(|| LOCAL_USER.to_string()),
         last_seq: unsigned("last_seq")?,
         usage: UsageTotals {
             model_calls: unsigned("model_calls")?,

@@ -60,7 +60,7 @@ pub struct ApprovalRecord {
 }
 
 /// An audit entry to record.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct NewAudit {
     /// The agent (empty for host-wide entries such as global rules).
     pub agent_id: String,
@@ -80,6 +80,10 @@ pub struct NewAudit {
     pub reason: String,
     /// Everything else (the decision with its verdicts, the rule…).
     pub detail: serde_json::Value,
+    /// The user who acted (none for the policy, timeouts, the host).
+    pub user_id: Option<String>,
+    /// The personal access token they acted with, if any.
+    pub token_id: Option<String>,
 }
 
 /// A recorded audit entry.
@@ -108,6 +112,12 @@ pub struct AuditEntry {
     /// The details.
     #[schema(value_type = Object)]
     pub detail: serde_json::Value,
+    /// The id of the user who acted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The id of the personal access token they acted with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
 }
 
 /// Filters of the audit log.
@@ -115,6 +125,8 @@ pub struct AuditEntry {
 pub struct AuditQuery {
     /// Only this agent's entries.
     pub agent: Option<String>,
+    /// Only entries of this user's acts.
+    pub user: Option<String>,
     /// Only entries at or after this time.
     pub since: Option<DateTime<Utc>>,
     /// Only entries with an id above this (paging).
@@ -384,8 +396,8 @@ impl Store {
     pub async fn audit(&self, entry: &NewAudit) -> Result<(), StoreError> {
         let mut w = self.begin_write().await?;
         let done = sqlx::query(
-            "INSERT INTO audit (ts, agent_id, call_id, tool, kind, action, actor, reason, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO audit (ts, agent_id, call_id, tool, kind, action, actor, reason, detail, \
+             user_id, token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(nanos(Utc::now())?)
         .bind(&entry.agent_id)
@@ -396,6 +408,8 @@ impl Store {
         .bind(&entry.actor)
         .bind(&entry.reason)
         .bind(entry.detail.to_string())
+        .bind(&entry.user_id)
+        .bind(&entry.token_id)
         .execute(&mut *w.tx)
         .await
         .map(|_| ())
@@ -407,14 +421,16 @@ impl Store {
     pub async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
         let since = query.since.map(nanos).transpose()?;
         let rows = sqlx::query(
-            "SELECT id, ts, agent_id, call_id, tool, kind, action, actor, reason, detail FROM audit \
+            "SELECT id, ts, agent_id, call_id, tool, kind, action, actor, reason, detail, user_id, \
+             token_id FROM audit \
              WHERE ($1 IS NULL OR agent_id = $1) AND ($2 IS NULL OR ts >= $2) \
-             AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4",
+             AND ($3 IS NULL OR id > $3) AND ($5 IS NULL OR user_id = $5) ORDER BY id LIMIT $4",
         )
         .bind(query.agent.as_deref())
         .bind(since)
         .bind(query.after_id)
         .bind(i64::from(query.limit))
+        .bind(query.user.as_deref())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -430,6 +446,8 @@ impl Store {
                     action: row.try_get("action")?,
                     actor: row.try_get("actor")?,
                     reason: row.try_get("reason")?,
+                    user_id: row.try_get("user_id")?,
+                    token_id: row.try_get("token_id")?,
                     detail: serde_json::from_str(&detail).map_err(|e| {
                         corrupt(
                             format!("audit entry {id}"),

@@ -115,6 +115,7 @@ macro_rules! both_backends {
 }
 
 both_backends!(
+    users_groups_tokens_and_shares,
     secrets_providers_and_settings,
     every_event_kind_round_trips,
     seq_must_be_gapless,
@@ -255,6 +256,7 @@ async fn approvals_are_decided_once_and_the_audit_only_grows(url: String) {
                 actor: "policy".into(),
                 reason: "because".into(),
                 detail: json!({"n": 1}),
+                ..NewAudit::default()
             })
             .await
             .unwrap();
@@ -389,6 +391,7 @@ fn config(name: &str) -> AgentConfig {
         approval_mode: paddock_protocol::policy::ApprovalMode::AskAll,
         approval_timeout_secs: Some(60),
         rules: vec!["deny execute_bash(rm -rf /*)".into()],
+        owner: None,
     }
 }
 
@@ -1692,4 +1695,236 @@ async fn secrets_providers_and_settings(url: String) {
     assert_eq!(store.get_setting("default_model").await.unwrap(), Some(v));
     assert!(store.delete_setting("default_model").await.unwrap());
     assert!(!store.delete_setting("default_model").await.unwrap());
+}
+
+/// Users, groups, tokens and shares: the built-in local admin, unique
+/// names and identities, patches, membership, token lookups by hash,
+/// revocation, and agents' owners and shares.
+async fn users_groups_tokens_and_shares(url: String) {
+    use crate::{AgentShare, NewToken, NewUser, UserPatch};
+    use paddock_protocol::identity::{Role, Scope, ShareKind};
+    let store = Store::open(&url).await.unwrap();
+    let local = store.get_user("local").await.unwrap().unwrap();
+    assert_eq!((local.role, local.name.as_str()), (Role::Admin, "local"));
+    assert_eq!(store.count_team_users().await.unwrap(), 0);
+
+    let alice = store
+        .create_user(&NewUser {
+            name: "alice".into(),
+            password_hash: Some("$argon2id$x".into()),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(alice.role, Role::Member, "member by default");
+    assert!(matches!(
+        store
+            .create_user(&NewUser {
+                name: "alice".into(),
+                ..NewUser::default()
+            })
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let bob = store
+        .create_user(&NewUser {
+            name: "bob".into(),
+            role: Some(Role::Viewer),
+            oidc: Some(("https://idp".into(), "sub-1".into())),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_user(&NewUser {
+                name: "bob2".into(),
+                oidc: Some(("https://idp".into(), "sub-1".into())),
+                ..NewUser::default()
+            })
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let found = store
+        .find_user_by_oidc("https://idp", "sub-1")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|u| u.id), Some(bob.id.clone()));
+    assert_eq!(store.count_team_users().await.unwrap(), 2);
+    let names: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["alice", "bob", "local"]);
+
+    let patched = store
+        .update_user(
+            &alice.id,
+            &UserPatch {
+                role: Some(Role::Admin),
+                disabled: Some(true),
+                max_running_agents: Some(Some(3)),
+                password_hash: Some(None),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (patched.role, patched.disabled, patched.max_running_agents),
+        (Role::Admin, true, Some(3))
+    );
+    assert_eq!(patched.password_hash, None);
+    assert!(
+        store
+            .update_user("nope", &UserPatch::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let g = store.create_group("team").await.unwrap();
+    assert!(matches!(
+        store.create_group("team").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store
+            .set_group_members(&g.id, &[alice.id.clone(), bob.id.clone(), alice.id.clone()])
+            .await
+            .unwrap()
+    );
+    let mut want = vec![alice.id.clone(), bob.id.clone()];
+    want.sort();
+    assert_eq!(store.get_group(&g.id).await.unwrap().unwrap().members, want);
+    assert_eq!(store.groups_of(&bob.id).await.unwrap(), vec![g.id.clone()]);
+    assert_eq!(store.list_groups().await.unwrap()[0].members, want);
+    assert!(!store.set_group_members("nope", &[]).await.unwrap());
+
+    let t = store
+        .create_token(&NewToken {
+            user_id: bob.id.clone(),
+            name: "ci".into(),
+            hash: "h1".into(),
+            prefix: "pdk_abc".into(),
+            scope: Scope::Read,
+            expires_at: Some(Utc::now() + chrono::Duration::days(1)),
+        })
+        .await
+        .unwrap();
+    let by_hash = store.token_by_hash("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (by_hash.id.as_str(), by_hash.scope),
+        (t.id.as_str(), Scope::Read)
+    );
+    assert!(by_hash.is_live(Utc::now()));
+    assert!(
+        !by_hash.is_live(Utc::now() + chrono::Duration::days(2)),
+        "expired"
+    );
+    store.touch_token(&t.id, Utc::now()).await.unwrap();
+    assert!(
+        store
+            .get_token(&t.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at
+            .is_some()
+    );
+    assert!(store.revoke_token(&t.id, Utc::now()).await.unwrap());
+    assert!(
+        !store.revoke_token(&t.id, Utc::now()).await.unwrap(),
+        "once"
+    );
+    assert!(
+        !store
+            .token_by_hash("h1")
+            .await
+            .unwrap()
+            .unwrap()
+            .is_live(Utc::now())
+    );
+    assert_eq!(store.list_tokens(&bob.id).await.unwrap().len(), 1);
+
+    // Agents belong to the owner their config names (local when none).
+    let mut owned = config("owned");
+    owned.owner = Some(alice.id.clone());
+    let now = Utc::now();
+    for (id, config) in [("a1", owned), ("a2", config("legacy"))] {
+        store
+            .create_agent(
+                &NewAgent {
+                    id: id.into(),
+                    name: id.into(),
+                    config: config.clone(),
+                    created_at: now,
+                },
+                &Event {
+                    seq: 1,
+                    agent_id: id.into(),
+                    ts: now,
+                    body: EventBody::AgentCreated { config },
+                },
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.get_agent("a1").await.unwrap().unwrap().owner,
+        alice.id
+    );
+    assert_eq!(store.get_agent("a2").await.unwrap().unwrap().owner, "local");
+    for (kind, principal) in [
+        (ShareKind::User, bob.id.clone()),
+        (ShareKind::Group, g.id.clone()),
+    ] {
+        store
+            .share_agent(&AgentShare {
+                agent_id: "a1".into(),
+                kind,
+                principal,
+                shared_by: alice.id.clone(),
+                shared_at: now,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.shares_of("a1").await.unwrap().len(), 2);
+    assert_eq!(
+        store.agents_shared_with(&bob.id, &[]).await.unwrap(),
+        ["a1"]
+    );
+    assert_eq!(
+        store
+            .agents_shared_with("x", std::slice::from_ref(&g.id))
+            .await
+            .unwrap(),
+        ["a1"]
+    );
+    assert!(
+        store
+            .unshare_agent("a1", ShareKind::User, &bob.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .agents_shared_with(&bob.id, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Deleting a group or a user takes its memberships and shares along.
+    assert!(store.delete_group(&g.id).await.unwrap());
+    assert!(store.shares_of("a1").await.unwrap().is_empty());
+    assert!(store.delete_user(&bob.id).await.unwrap());
+    assert!(store.list_tokens(&bob.id).await.unwrap().is_empty());
+    assert!(!store.delete_user(&bob.id).await.unwrap());
+    assert!(store.purge_agent("a1").await.unwrap());
 }

@@ -32,6 +32,7 @@ pub(crate) fn config(name: &str, workspace: PathBuf) -> AgentConfig {
         approval_mode: Default::default(),
         approval_timeout_secs: None,
         rules: Vec::new(),
+        owner: None,
     }
 }
 

@@ -433,6 +433,7 @@ impl<'a> Resolver<'a> {
             approval_mode: merged.approval_mode.unwrap_or(self.default_mode),
             approval_timeout_secs: merged.approval_timeout_secs,
             rules: merged.rules.unwrap_or_default(),
+            owner: None,
         };
         Ok(Resolved {
             config,

@@ -149,6 +149,7 @@ fn record(id: &str) -> paddock_store::AgentRecord {
         created_at: Utc::now() - chrono::Duration::seconds(90),
         updated_at: Utc::now(),
         deleted_at: None,
+        owner: "local".into(),
         last_seq: 0,
         usage: Default::default(),
     }

@@ -315,6 +315,7 @@ impl Agent {
                     self.deps.redactor.redact_json(&mut detail);
                     detail
                 },
+                ..NewAudit::default()
             })
             .await?;
         Ok(())
