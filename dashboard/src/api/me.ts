@@ -8,15 +8,12 @@ import { useQuery } from '@tanstack/react-query';
 import { ApiError, get } from './client';
 import type { AuthMethods, Info, Me } from './types';
 
-/** The fields of `Info` a host with users adds (older hosts lack them). */
-type InfoWho = Info & { user_id?: string; user_name?: string; admin?: boolean; can_write?: boolean; scope?: string };
-
 /** What the screens need to know about the caller. */
 export interface Who {
   /** The user's id (`local`: the local account of a one-person install). */
   id: string;
   name: string;
-  /** The user's role (`viewer`, `member`, `admin`; older hosts: `admin`, `user`). */
+  /** The user's role (`viewer`, `member`, `admin`). */
   role: string;
   scope: string | null;
   /** May use the admin screens (Users, Groups, Plugins…). */
@@ -38,7 +35,7 @@ export function useMeQuery() {
   });
 }
 
-export function whoFrom(me: Me | undefined, info: InfoWho | undefined): Who | undefined {
+export function whoFrom(me: Me | undefined, info: Info | undefined): Who | undefined {
   if (me) {
     return {
       id: me.id,
@@ -53,16 +50,14 @@ export function whoFrom(me: Me | undefined, info: InfoWho | undefined): Who | un
     };
   }
   if (!info) return undefined;
-  const role = String(info.role);
-  const admin = info.admin ?? (role === 'admin' || role === 'unauthenticated');
   return {
-    id: info.user_id ?? 'local',
-    name: info.user_name ?? role,
-    displayName: info.user_name ?? role,
-    role,
-    scope: info.scope ?? null,
-    admin,
-    write: info.can_write ?? role !== 'viewer',
+    id: info.user_id,
+    name: info.user_name,
+    displayName: info.user_name,
+    role: info.role,
+    scope: info.scope,
+    admin: info.admin,
+    write: info.can_write,
     session: true,
     groups: [],
   };
@@ -74,7 +69,7 @@ export function useWho(): Who | undefined {
   const info = useQuery({ queryKey: ['info'], queryFn: () => get<Info>('/api/info') });
   const missing = me.error instanceof ApiError && me.error.status === 404;
   if (me.data) return whoFrom(me.data, undefined);
-  if (missing || me.error) return whoFrom(undefined, info.data as InfoWho | undefined);
+  if (missing || me.error) return whoFrom(undefined, info.data);
   return undefined;
 }
 

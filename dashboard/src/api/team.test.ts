@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { changes, csrfToken } from './client';
 import { whoFrom, readOnlyReason } from './me';
-import type { AgentView, Me, TokenView } from './types';
+import type { AgentView, Info, Me, TokenView } from './types';
 import { loginFailure } from '../screens/SignIn';
 import { tokenState } from '../screens/Account';
 import { scopesUpTo } from '../components/Tokens';
@@ -83,7 +83,12 @@ describe('sharing and owners', () => {
     expect(ownerLine(agent({ id: 'u2', name: 'cy' }, [{ kind: 'group', id: 'g', name: 'ops' }]), who)).toBe('owner: cy · shared with ops (group)');
   });
   it('says nothing on a one-person install', () => {
-    expect(ownerLine(agent({ id: 'local', name: 'local' }), whoFrom(undefined, { role: 'admin' } as never))).toBe('');
+    expect(
+      ownerLine(
+        agent({ id: 'local', name: 'local' }),
+        whoFrom(undefined, { user_id: 'local', user_name: 'local', role: 'admin', scope: 'admin', admin: true, can_write: true } as Info),
+      ),
+    ).toBe('');
   });
   it('gives viewers and read-only tokens a reason', () => {
     expect(readOnlyReason(who)).toBeNull();

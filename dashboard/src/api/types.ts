@@ -91,9 +91,9 @@ export type DemoStarted = S['DemoStarted'];
 type Team<K extends string, Contract> = K extends keyof S ? S[K] : Contract;
 
 /** A user's role: `viewer` < `member` < `admin`. */
-export type UserRole = 'viewer' | 'member' | 'admin';
-/** What an access token may do within its user's role. */
-export type Scope = Team<'Scope', 'read' | 'write' | 'admin'>;
+export type UserRole = S['Role'];
+/** What an access token may do within its user's role: `read` < `write` < `admin`. */
+export type Scope = S['Scope'];
 export type UserRef = Team<'UserRef', { id: string; name: string }>;
 export type GroupRef = Team<'GroupRef', { id: string; name: string }>;
 export type UserView = Team<
