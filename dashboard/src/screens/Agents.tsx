@@ -160,7 +160,7 @@ export function AgentsScreen() {
           </select>
         </Field>
       </div>
-      {noProvider && (
+      {noProvider && !readOnly && (
         <p
           role="status"
           className="rounded border border-amber-400 bg-amber-50 p-2 text-sm text-amber-950 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100"
