@@ -79,7 +79,7 @@ describe('sharing and owners', () => {
   const agent = (owner: { id: string; name: string }, shared: { kind: 'user' | 'group'; id: string; name: string }[] = []) =>
     ({ id: 'a', name: 'a', owner, shared_with: shared }) as unknown as AgentView;
   it('names the owner, or says it is yours, and who else sees it', () => {
-    expect(ownerLine(agent({ id: 'u1', name: 'bob' }), who)).toBe('yours');
+    expect(ownerLine(agent({ id: 'u1', name: 'bob' }), who)).toBe('owner: you');
     expect(ownerLine(agent({ id: 'u2', name: 'cy' }, [{ kind: 'group', id: 'g', name: 'ops' }]), who)).toBe('owner: cy · shared with ops (group)');
   });
   it('says nothing on a one-person install', () => {

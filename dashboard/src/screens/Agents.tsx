@@ -57,7 +57,7 @@ export function ownerLine(a: AgentView, who: Who | undefined): string {
   if (!t.owner || (t.owner.id === 'local' && (who?.id ?? 'local') === 'local' && !t.shared_with?.length)) return '';
   const mine = who !== undefined && t.owner.id === who.id;
   const shared = t.shared_with?.length ? ` · shared with ${t.shared_with.map((s) => (s.kind === 'group' ? `${s.name} (group)` : s.name)).join(', ')}` : '';
-  return `${mine ? 'yours' : `owner: ${t.owner.name}`}${shared}`;
+  return `owner: ${mine ? 'you' : t.owner.name}${shared}`;
 }
 
 function activity(a: AgentView): string {
