@@ -80,10 +80,30 @@ pub struct ServerConfig {
     /// Origins allowed to open the WebSocket besides the server's own.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// The address people reach the server at, when it is not the bound
+    /// one (behind a reverse proxy): `https://paddock.example.com`. The
+    /// sign-in URL printed at start is this; starting with `https://`,
+    /// the dashboard's cookies are `Secure`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Believe `X-Forwarded-Proto` (set by a reverse proxy that terminates
+    /// TLS): a sign-in over `https` gets `Secure` cookies. Only behind a
+    /// proxy that sets the header itself.
+    #[serde(default)]
+    pub trust_proxy: bool,
+    /// Requests a minute each credential (personal access token, service
+    /// token, dashboard session) may make, in bursts of as many; past it,
+    /// 429 with `Retry-After`. 0: no limit.
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit_per_minute: u32,
 }
 
 fn default_bind() -> String {
     "127.0.0.1:7700".into()
+}
+
+fn default_rate_limit() -> u32 {
+    1200
 }
 
 impl Default for ServerConfig {
@@ -91,6 +111,9 @@ impl Default for ServerConfig {
         ServerConfig {
             bind: default_bind(),
             allowed_origins: Vec::new(),
+            public_url: None,
+            trust_proxy: false,
+            rate_limit_per_minute: default_rate_limit(),
         }
     }
 }
@@ -120,6 +143,13 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!(
+                "[server] public_url `{url}` must start with http:// or https://"
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for p in &self.providers {
             if !seen.insert(p.name.as_str()) {
@@ -258,6 +288,31 @@ cached_input_per_mtok = 1.25
         let c = Config::parse(&local, Path::new("local.toml")).unwrap();
         assert_eq!(c.providers[0].name, "local");
         assert_eq!(c.providers[0].models[0].name, "qwen2.5-coder:7b");
+    }
+
+    #[test]
+    fn server_settings_for_a_team_have_defaults_and_are_checked() {
+        let c = Config::parse("", Path::new("p.toml")).unwrap();
+        assert_eq!(c.server.rate_limit_per_minute, 1200);
+        assert_eq!(
+            (c.server.public_url.clone(), c.server.trust_proxy),
+            (None, false)
+        );
+        let c = Config::parse(
+            "[server]\npublic_url = \"https://p.example\"\ntrust_proxy = true\nrate_limit_per_minute = 0\n",
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.server.public_url.as_deref(), Some("https://p.example"));
+        assert!(c.server.trust_proxy);
+        assert_eq!(c.server.rate_limit_per_minute, 0);
+        let e = Config::parse(
+            "[server]\npublic_url = \"p.example\"\n",
+            Path::new("p.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("public_url"), "{e}");
     }
 
     #[test]
