@@ -37,7 +37,7 @@ export function csrfToken(
     const eq = part.indexOf('=');
     if (eq < 0) continue;
     const name = part.slice(0, eq).trim();
-    if (name.startsWith('paddock_csrf_')) found.push([name, decodeURIComponent(part.slice(eq + 1).trim())]);
+    if (name.startsWith('paddock_csrf_') || name === 'paddock_csrf') found.push([name, decodeURIComponent(part.slice(eq + 1).trim())]);
   }
   const mine = found.find(([name]) => name === `paddock_csrf_${port}`);
   if (mine) return mine[1];
