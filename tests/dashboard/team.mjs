@@ -110,6 +110,8 @@ async function newPage() {
 }
 
 const ids = {};
+/** The token bob makes in the CSRF step. */
+let secret = '';
 const agents = {};
 
 try {
@@ -287,8 +289,6 @@ try {
     await shoot(page, ART, 'member-agents', 375, { fullPage: false });
     await page.context().close();
   });
-
-  let secret = '';
 
   await step(page, 'owners on agents; an admin shares cy’s agent with bob, who then sees it', async () => {
     await page.goto(host.base + '/');

@@ -83,7 +83,7 @@ export function ShareDialog({
             <span>
               {e.label} <span className="text-xs text-slate-700 dark:text-slate-300">({e.kind})</span>
             </span>
-            <Button aria-label={`Stop sharing with ${e.label}`} onClick={() => setEntries(entries.filter((x) => x !== e))}>
+            <Button aria-label={`Remove ${e.label}`} onClick={() => setEntries(entries.filter((x) => x !== e))}>
               Remove
             </Button>
           </li>

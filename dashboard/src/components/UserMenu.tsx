@@ -49,10 +49,7 @@ export function UserMenu({ who }: { who: Who }) {
   }, []);
   return (
     <details ref={ref} className="relative" data-testid="user-menu">
-      <summary
-        className="flex min-h-9 cursor-pointer list-none items-center gap-2 rounded border border-slate-400 px-2 py-1 text-sm hover:bg-slate-100 dark:border-slate-500 dark:hover:bg-slate-800"
-        aria-label={`Account: ${who.displayName} (${who.role})`}
-      >
+      <summary className="flex min-h-9 cursor-pointer list-none items-center gap-2 rounded border border-slate-400 px-2 py-1 text-sm hover:bg-slate-100 dark:border-slate-500 dark:hover:bg-slate-800">
         <span aria-hidden="true" className="flex h-6 w-6 items-center justify-center rounded-full bg-blue-700 text-xs font-bold text-white uppercase">
           {who.displayName.slice(0, 1)}
         </span>

@@ -41,7 +41,8 @@ function Tokens({ maxScope }: { maxScope: string | null }) {
   return (
     <Card title="Access tokens">
       <p className="mb-3 text-sm">
-        For scripts and the REST or WebSocket API: send it as <code>Authorization: Bearer &lt;token&gt;</code>. A token can do no more than you, and no more than its scope.
+        For scripts and the REST or WebSocket API: send it as <code>Authorization: Bearer &lt;token&gt;</code>. A token can do no more than you, and no more
+        than its scope.
       </p>
       {created ? (
         <SecretOnce created={created} onDone={() => setCreated(null)} />

@@ -331,7 +331,7 @@ export function GroupsScreen() {
             title={g.name}
             actions={
               <>
-                <Button onClick={() => setEditing(g)} aria-label={`Edit ${g.name}`}>
+                <Button onClick={() => setEditing(g)} aria-label={`Members of ${g.name}`}>
                   Members
                 </Button>
                 <Button
