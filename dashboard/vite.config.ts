@@ -28,6 +28,8 @@ export default defineConfig({
       // The one-time sign-in link `paddock serve` prints (open it with this
       // server's address instead of the host's).
       '/login': { target, changeOrigin: true },
+      // Single sign-on: the provider's login and callback go through the host.
+      '/auth': { target, changeOrigin: true },
       '/metrics': { target, changeOrigin: true },
     },
   },

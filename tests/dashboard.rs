@@ -11,6 +11,11 @@
 //! and reaches a finished agent through the dashboard alone
 //! (`tests/dashboard/first-day.mjs`; screenshots in `target/first-day-e2e/`,
 //! the agent screen's also in `docs/screenshots/` for the README).
+//!
+//! The team (`team_in_chromium`) signs people in with passwords and checks
+//! the CSRF header, sign-out, the admins' screens, tokens shown once,
+//! sharing and isolation (`tests/dashboard/team.mjs`; screenshots in
+//! `target/team-e2e/`).
 
 use crate::common;
 
@@ -514,6 +519,65 @@ async fn first_day_in_chromium() {
     assert!(
         leaks.is_empty(),
         "the provider key is in clear in {leaks:?}"
+    );
+    drop(model);
+}
+
+/// The team in Chromium (`tests/dashboard/team.mjs`): people made through
+/// the API with the admin service token, then the dashboard as each of
+/// them — password sign-in, the CSRF header (and a request without it
+/// refused), sign-out ending the session, an admin's Users and Groups
+/// screens, a token shown once, sharing an agent, a member who sees neither
+/// the admin screens nor another member's agent, a viewer's controls off.
+/// Screenshots in `target/team-e2e/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_in_chromium() {
+    let root = common::repo_root();
+    assert!(
+        root.join("dashboard/dist/index.html").is_file(),
+        "build the dashboard first (`make test` does)"
+    );
+    let model = common::scripted::model(&first_day_script()).await;
+    let data = common::data_tempdir("paddock-team-");
+    let ws = tempfile::tempdir().expect("a workspace");
+    std::fs::write(ws.path().join("README.md"), "# team\n").expect("write README");
+    let config = data.path().join("paddock.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[providers]]\nname = \"scripted\"\nbase_url = \"{}\"\n\
+             [[providers.models]]\nname = \"scripted\"\n",
+            model.base_url()
+        ),
+    )
+    .expect("write paddock.toml");
+    let target = paddock_bin()
+        .parent()
+        .and_then(|p| p.parent())
+        .map(Path::to_path_buf)
+        .expect("the target dir");
+    let artifacts = target.join("team-e2e");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    std::fs::create_dir_all(&artifacts).expect("create the artefacts dir");
+    let _one_browser = CHROMIUM.lock().await;
+    let out = tokio::process::Command::new("node")
+        .arg(root.join("tests/dashboard/team.mjs"))
+        .env("PADDOCK_BIN", paddock_bin())
+        .env("PADDOCK_CACHE_DIR", shared_cache_dir())
+        .env("PADDOCK_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("PADDOCK_TOKEN", common::USER_TOKEN)
+        .env("E2E_DATA_DIR", data.path())
+        .env("E2E_CONFIG", &config)
+        .env("E2E_WORKSPACE", ws.path())
+        .env("E2E_ARTIFACTS", &artifacts)
+        .kill_on_drop(true)
+        .status()
+        .await
+        .expect("run node tests/dashboard/team.mjs (Node.js is needed)");
+    assert!(
+        out.success(),
+        "the team steps failed (their output is above; screenshots in {})",
+        artifacts.display()
     );
     drop(model);
 }

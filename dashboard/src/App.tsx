@@ -1,12 +1,17 @@
 // The shell: navigation, the connection banner, sign-in, and the screens.
 
-import { Suspense, lazy, useEffect, useState } from 'react';
-import { NavLink, Navigate, Route, Routes, useLocation } from 'react-router-dom';
-import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { ApiError, get, signIn, signOut } from './api/client';
+import { Suspense, lazy } from 'react';
+import { NavLink, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router-dom';
+import { useQuery } from '@tanstack/react-query';
+import { ApiError, get } from './api/client';
 import type { AgentView, Info, PendingApprovals, ProviderView } from './api/types';
-import { restartSocket, useConnection } from './live/store';
-import { Button, Field, Modal, inputClass, Form, useTitle } from './components/ui';
+import { useWho } from './api/me';
+import { useConnection } from './live/store';
+import { useTitle } from './components/ui';
+import { UserMenu } from './components/UserMenu';
+import { AccountScreen } from './screens/Account';
+import { GroupsScreen, UsersScreen } from './screens/Team';
+import { SignInPage } from './screens/SignIn';
 import { AgentsScreen } from './screens/Agents';
 import { AgentScreen } from './screens/Agent';
 import { ApprovalsScreen } from './screens/Approvals';
@@ -44,81 +49,6 @@ export function usePending() {
   return useQuery({ queryKey: ['approvals'], queryFn: () => get<PendingApprovals>('/api/approvals'), refetchInterval: 2000 });
 }
 
-/** Whether the page was opened from a sign-in link that did not work. */
-function loginFailed(): boolean {
-  return new URLSearchParams(location.search).get('login') === 'failed';
-}
-
-function SignIn({ open, onClose, role }: { open: boolean; onClose: () => void; role?: string }) {
-  const [value, setValue] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const qc = useQueryClient();
-  const done = () => {
-    setValue('');
-    setError(null);
-    restartSocket();
-    void qc.invalidateQueries();
-    onClose();
-  };
-  return (
-    <Modal open={open} onClose={onClose} title="Sign in">
-      <Form
-        className="flex flex-col gap-3"
-        onSubmit={async () => {
-          try {
-            await signIn(value.trim());
-            if (loginFailed()) history.replaceState(null, '', location.pathname);
-            done();
-          } catch (e) {
-            setError(e instanceof ApiError && e.status === 401 ? 'That token is not valid.' : String((e as Error).message ?? e));
-          }
-        }}
-      >
-        {loginFailed() && !role && (
-          <p role="alert" className="rounded bg-amber-50 p-2 text-sm text-amber-950 dark:bg-amber-950 dark:text-amber-100">
-            That sign-in link was used already or is not valid: each link works once.
-          </p>
-        )}
-        {role && (
-          <p className="text-sm">
-            Signed in as <strong>{role}</strong>.
-          </p>
-        )}
-        <p className="text-sm">
-          Open the sign-in link <code>paddock serve</code> printed at start, or paste a token: the API token (the data dir&apos;s <code>api-token</code> file,
-          or <code>$PADDOCK_TOKEN</code>) or the admin token, which also unlocks Plugins, budgets and policy rules. The browser keeps only a session cookie.
-        </p>
-        <Field label="Token">
-          <input className={inputClass} type="password" autoComplete="off" value={value} onChange={(e) => setValue(e.target.value)} />
-        </Field>
-        {error && (
-          <p role="alert" className="text-sm text-red-800 dark:text-red-300">
-            {error}
-          </p>
-        )}
-        <div className="flex gap-2">
-          <Button tone="primary" type="submit" disabled={!value.trim()}>
-            Sign in
-          </Button>
-          {role && (
-            <Button
-              onClick={async () => {
-                try {
-                  await signOut();
-                } finally {
-                  done();
-                }
-              }}
-            >
-              Sign out
-            </Button>
-          )}
-        </div>
-      </Form>
-    </Modal>
-  );
-}
-
 const links: [string, string][] = [
   ['/', 'Agents'],
   ['/workspaces', 'Workspaces'],
@@ -128,21 +58,38 @@ const links: [string, string][] = [
   ['/usage', 'Usage'],
   ['/settings', 'Settings'],
 ];
+/** The admins' screens: not in the menu of anyone else (the API refuses them anyway). */
+const adminLinks: [string, string][] = [
+  ['/users', 'Users'],
+  ['/groups', 'Groups'],
+];
 
 export function App() {
   const info = useInfo();
   const pending = usePending();
   const connection = useConnection();
-  const [signIn, setSignIn] = useState(false);
+  const who = useWho();
   const count = pending.data?.approvals.length ?? 0;
   const { pathname } = useLocation();
+  const navigate = useNavigate();
+  // "Sign in as admin" (Plugins, Settings): the sign-in page, then back here.
+  const toSignIn = () => navigate(`/signin?return_to=${encodeURIComponent(pathname)}`);
 
-  // A 401 anywhere opens the sign-in dialog.
+  // Signed out (a 401): the sign-in page, whatever the address.
   const needsToken = info.error instanceof ApiError && info.error.status === 401;
-  useEffect(() => {
-    if (needsToken) setSignIn(true);
-  }, [needsToken]);
-  const role = info.data?.role;
+  const shown = who?.admin ? [...links.slice(0, -1), ...adminLinks, links[links.length - 1]] : links;
+
+  // Signed out: the sign-in page alone (nothing else would load).
+  if (needsToken) {
+    return (
+      <main id="main" className="min-h-screen p-3 lg:p-6">
+        <p className="mx-auto max-w-md text-xl font-bold" aria-hidden="true">
+          Paddock
+        </p>
+        <SignInPage />
+      </main>
+    );
+  }
 
   return (
     <div className="flex min-h-screen flex-col lg:flex-row">
@@ -152,41 +99,38 @@ export function App() {
       <header className="border-b border-slate-300 bg-white lg:w-56 lg:shrink-0 lg:border-r lg:border-b-0 dark:border-slate-700 dark:bg-slate-900">
         <div className="flex flex-wrap items-center justify-between gap-2 p-3">
           <span className="text-xl font-bold">Paddock</span>
-          <div className="flex items-center gap-2">
-            {role && <span className="text-xs text-slate-700 dark:text-slate-300">{role}</span>}
-            <Button className="whitespace-nowrap" onClick={() => setSignIn(true)}>
-              {role ? 'Account' : 'Sign in'}
-            </Button>
-          </div>
+          {who && <UserMenu who={who} />}
         </div>
-        <nav aria-label="Main">
-          <ul className="flex flex-wrap gap-1 px-2 pb-2 lg:flex-col">
-            {links.map(([to, label]) => (
-              <li key={to}>
-                <NavLink
-                  to={to}
-                  end={to === '/'}
-                  className={({ isActive }) =>
-                    `flex items-center gap-2 rounded px-3 py-2 text-sm font-medium ${
-                      // An agent's page belongs to Agents.
-                      isActive || (to === '/' && pathname.startsWith('/agents/'))
-                        ? 'bg-blue-700 text-white'
-                        : 'text-slate-800 hover:bg-slate-100 dark:text-slate-100 dark:hover:bg-slate-800'
-                    }`
-                  }
-                  aria-current={to === '/' && pathname.startsWith('/agents/') ? 'page' : undefined}
-                >
-                  {label}
-                  {label === 'Approvals' && count > 0 && (
-                    <span className="rounded-full bg-amber-300 px-2 text-xs font-bold text-amber-950" aria-label={`${count} pending`}>
-                      {count}
-                    </span>
-                  )}
-                </NavLink>
-              </li>
-            ))}
-          </ul>
-        </nav>
+        {!needsToken && (
+          <nav aria-label="Main">
+            <ul className="flex flex-wrap gap-1 px-2 pb-2 lg:flex-col">
+              {shown.map(([to, label]) => (
+                <li key={to}>
+                  <NavLink
+                    to={to}
+                    end={to === '/'}
+                    className={({ isActive }) =>
+                      `flex items-center gap-2 rounded px-3 py-2 text-sm font-medium ${
+                        // An agent's page belongs to Agents.
+                        isActive || (to === '/' && pathname.startsWith('/agents/'))
+                          ? 'bg-blue-700 text-white'
+                          : 'text-slate-800 hover:bg-slate-100 dark:text-slate-100 dark:hover:bg-slate-800'
+                      }`
+                    }
+                    aria-current={to === '/' && pathname.startsWith('/agents/') ? 'page' : undefined}
+                  >
+                    {label}
+                    {label === 'Approvals' && count > 0 && (
+                      <span className="rounded-full bg-amber-300 px-2 text-xs font-bold text-amber-950" aria-label={`${count} pending`}>
+                        {count}
+                      </span>
+                    )}
+                  </NavLink>
+                </li>
+              ))}
+            </ul>
+          </nav>
+        )}
         {info.data?.sandbox === 'none' && (
           <p className="m-2 rounded bg-red-100 p-2 text-xs font-semibold text-red-900 dark:bg-red-950 dark:text-red-100">
             Unsandboxed: agents' commands run directly on the host (--unsafe-no-sandbox).
@@ -194,7 +138,7 @@ export function App() {
         )}
       </header>
       <main id="main" className="min-w-0 flex-1 p-3 lg:p-6">
-        {connection === 'reconnecting' && !needsToken && (
+        {connection === 'reconnecting' && (
           <p
             role="status"
             className="mb-3 rounded border border-amber-400 bg-amber-50 p-2 text-sm text-amber-950 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100"
@@ -202,19 +146,8 @@ export function App() {
             Connection to Paddock lost — reconnecting; the live view resumes where it stopped.
           </p>
         )}
-        {needsToken ? (
-          <section className="max-w-xl" aria-labelledby="signed-out">
-            <h1 id="signed-out" className="mb-2 text-2xl font-bold">
-              Sign in to Paddock
-            </h1>
-            <p className="mb-3 text-sm">
-              Every request to Paddock needs credentials, on this machine too. Open the sign-in link <code>paddock serve</code> printed when it started, or sign
-              in with a token.
-            </p>
-            <Button tone="primary" onClick={() => setSignIn(true)}>
-              Sign in with a token
-            </Button>
-          </section>
+        {pathname === '/signin' ? (
+          <SignInPage />
         ) : (
           <Routes>
             <Route path="/" element={<Home />} />
@@ -224,7 +157,7 @@ export function App() {
             <Route path="/workspaces/:id" element={<WorkspacesScreen />} />
             <Route path="/approvals" element={<ApprovalsScreen />} />
             <Route path="/mcp" element={<McpScreen />} />
-            <Route path="/plugins" element={<PluginsScreen onSignIn={() => setSignIn(true)} />} />
+            <Route path="/plugins" element={<PluginsScreen onSignIn={toSignIn} />} />
             <Route
               path="/usage"
               element={
@@ -233,12 +166,14 @@ export function App() {
                 </Suspense>
               }
             />
-            <Route path="/settings" element={<SettingsScreen onSignIn={() => setSignIn(true)} />} />
+            <Route path="/settings" element={<SettingsScreen onSignIn={toSignIn} />} />
+            <Route path="/account" element={<AccountScreen />} />
+            <Route path="/users" element={<UsersScreen />} />
+            <Route path="/groups" element={<GroupsScreen />} />
             <Route path="*" element={<NotFound what="page" />} />
           </Routes>
         )}
       </main>
-      <SignIn open={signIn} onClose={() => setSignIn(false)} role={role} />
     </div>
   );
 }

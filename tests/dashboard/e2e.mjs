@@ -92,6 +92,22 @@ async function createInDialog(page, { name, task, mode }) {
   return page.url().split('/').pop();
 }
 
+/** The sign-in page's token form, opened when it is folded under the password form. */
+async function showTokenForm(page) {
+  const signIn = page.getByRole('region', { name: 'Sign in to Paddock' });
+  if (!(await signIn.getByLabel('Token').isVisible())) await signIn.getByText('Sign in with a token instead').click();
+}
+
+/** Signs in with `token` on the sign-in page. */
+async function tokenSignIn(page, token) {
+  const signIn = page.getByRole('region', { name: 'Sign in to Paddock' });
+  await signIn.waitFor();
+  await showTokenForm(page);
+  await signIn.getByLabel('Token').fill(token);
+  await signIn.getByRole('button', { name: 'Sign in with token' }).click();
+  await page.getByTestId('user-menu').waitFor();
+}
+
 const timeline = (page) => page.getByTestId('timeline');
 const lastSeq = async (page) => Number(await timeline(page).getAttribute('data-last-seq'));
 
@@ -103,47 +119,46 @@ const { browser, context, page } = await launch();
 
 try {
   await step(page, 'sign in: the printed link once, a wrong link, a token, sign out', async () => {
-    // Nothing without credentials: the sign-in dialog asks.
+    // Nothing without credentials: the sign-in page asks.
     await page.goto(host.base + '/');
-    const signIn = page.getByRole('dialog', { name: 'Sign in' });
+    const signIn = page.getByRole('region', { name: 'Sign in to Paddock' });
     await signIn.waitFor();
+    await showTokenForm(page);
     await signIn.getByText('Open the sign-in link').waitFor();
     await page.screenshot({ path: join(ART, 'sign-in-1440.png') });
     await page.setViewportSize({ width: 375, height: 900 });
     await page.screenshot({ path: join(ART, 'sign-in-375.png') });
     await page.setViewportSize({ width: 1440, height: 900 });
-    await axe(page, 'sign-in dialog');
+    await axe(page, 'sign-in page');
     // The link `paddock serve` printed signs a browser in as admin, once.
     const other = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     const linked = await other.newPage();
     await linked.goto(host.loginUrl);
     await linked.waitForURL(host.base + '/');
-    await linked.getByRole('banner').getByText('admin', { exact: true }).waitFor();
+    await linked.getByTestId('user-menu').filter({ hasText: 'admin' }).waitFor();
     const again = await (await browser.newContext()).newPage();
     await again.goto(host.loginUrl);
     await again.getByText('That sign-in link was used already').waitFor();
     await again.context().close();
     await other.close();
-    // A token signs this browser in (as a user) through the dialog.
+    // A token signs this browser in through the page.
     await signIn.getByLabel('Token').fill('not-the-token');
-    await signIn.getByRole('button', { name: 'Sign in' }).click();
+    await signIn.getByRole('button', { name: 'Sign in with token' }).click();
     await signIn.getByText('That token is not valid.').waitFor();
     await signIn.getByLabel('Token').fill(USER);
-    await signIn.getByRole('button', { name: 'Sign in' }).click();
+    await signIn.getByRole('button', { name: 'Sign in with token' }).click();
     await signIn.waitFor({ state: 'hidden' });
-    await page.getByRole('banner').getByText('user', { exact: true }).waitFor();
+    await page.getByTestId('user-menu').waitFor();
     const cookies = await context.cookies();
     const session = cookies.find((c) => c.name.startsWith('paddock_session'));
     check(session && session.httpOnly && session.sameSite === 'Strict', `the session cookie is not HttpOnly+Strict: ${JSON.stringify(session)}`);
     check(!(await page.evaluate(() => document.cookie)).includes('paddock_session'), 'a script can read the session cookie');
     // Sign out, and back in.
-    await page.getByRole('button', { name: 'Account' }).click();
-    await signIn.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByTestId('user-menu').locator('summary').click();
+    await page.getByRole('button', { name: 'Sign out' }).click();
     await page.reload();
     await signIn.waitFor();
-    await signIn.getByLabel('Token').fill(USER);
-    await signIn.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('banner').getByText('user', { exact: true }).waitFor();
+    await tokenSignIn(page, USER);
   });
 
   await step(page, `agents screen with ${AGENTS} agents`, async () => {
@@ -165,7 +180,10 @@ try {
     const t0 = Date.now();
     await page.goto(`${host.base}/agents/${BIG}`);
     await page.locator(`[data-testid=timeline][data-last-seq="${total}"]`).waitFor({ timeout: 60_000 });
-    await page.getByText(/File \d+ is fine\./).last().waitFor();
+    await page
+      .getByText(/File \d+ is fine\./)
+      .last()
+      .waitFor();
     const ms = Date.now() - t0;
     const rows = await timeline(page).locator('[data-index]').count();
     figures.push(`agent screen, ${total}-event log: first render ${ms} ms (${rows} rows in the DOM)`);
@@ -182,7 +200,10 @@ try {
     const after = (await streaming.textContent()) ?? '';
     check(after.length > before.length, 'the streamed text did not grow');
     await page.getByRole('button', { name: 'Interrupt' }).click();
-    await page.getByTestId('status-line').filter({ hasText: /interrupt/i }).waitFor();
+    await page
+      .getByTestId('status-line')
+      .filter({ hasText: /interrupt/i })
+      .waitFor();
     await waitFor(async () => (await page.getByTestId('status').first().textContent()) === 'idle', 'status idle after the interrupt');
   });
 
@@ -236,7 +257,10 @@ try {
     const terminal = panel.getByRole('tab', { name: /^Terminal/ });
     check((await terminal.getAttribute('aria-selected')) === 'true', 'ArrowRight did not select Terminal');
     check(await terminal.evaluate((t) => t === document.activeElement), 'the focus did not follow the selected tab');
-    await panel.getByRole('tabpanel').getByText(/No commands yet/).waitFor();
+    await panel
+      .getByRole('tabpanel')
+      .getByText(/No commands yet/)
+      .waitFor();
     await page.keyboard.press('End');
     // The editor works in a plain directory (no managed workspace): the files its calls named.
     await panel.getByRole('tabpanel').getByTestId('call-files').getByText('.env', { exact: true }).waitFor();
@@ -283,7 +307,10 @@ try {
   await step(page, 'restart the host mid-run: the view reconnects and the history continues', async () => {
     const agent = await host.api('POST', '/api/agents', { name: 'survivor', workspace: WS, task: 'survive a restart' });
     await page.goto(`${host.base}/agents/${agent.id}`);
-    await page.getByTestId('msg-streaming').getByText(/word4\b/).waitFor({ timeout: 30_000 });
+    await page
+      .getByTestId('msg-streaming')
+      .getByText(/word4\b/)
+      .waitFor({ timeout: 30_000 });
     const seqBefore = await lastSeq(page);
     await host.kill9();
     await page.getByText(/Connection to Paddock lost/).waitFor({ timeout: 15_000 });
@@ -330,8 +357,8 @@ try {
   await step(page, 'install a plugin and grant it a capability (admin)', async () => {
     await page.goto(host.base + '/plugins');
     await page.getByRole('button', { name: 'Sign in as admin' }).click();
-    await page.getByRole('dialog', { name: 'Sign in' }).getByLabel('Token').fill(ADMIN);
-    await page.getByRole('dialog', { name: 'Sign in' }).getByRole('button', { name: 'Sign in' }).click();
+    await tokenSignIn(page, ADMIN);
+    await page.waitForURL(host.base + '/plugins');
     await page.getByRole('heading', { name: /fs-tools/ }).waitFor();
     await page.getByRole('button', { name: 'Install plugin' }).click();
     const dir = join(PLUGINS, 'probe');
@@ -363,7 +390,10 @@ try {
     const card = page.locator('section').filter({ has: page.getByRole('heading', { name: 'clock' }) });
     await card.waitFor();
     await card.getByRole('button', { name: 'Test clock' }).click();
-    await card.getByTestId('mcp-test').getByText(/^OK: connected/).waitFor({ timeout: 60_000 });
+    await card
+      .getByTestId('mcp-test')
+      .getByText(/^OK: connected/)
+      .waitFor({ timeout: 60_000 });
     await screens(page, 'mcp', host.base + '/mcp', () => page.getByRole('heading', { name: 'clock' }).waitFor());
   });
 
@@ -410,7 +440,10 @@ try {
     const committed = git('rev-parse', 'paddock/wt-alpha');
     await panel.getByTestId('commit-result').getByText(committed.slice(0, 7)).waitFor();
     await panel.getByRole('button', { name: 'Merge into main' }).click();
-    await panel.getByTestId('merge-result').getByText(/fast-forward/).waitFor();
+    await panel
+      .getByTestId('merge-result')
+      .getByText(/fast-forward/)
+      .waitFor();
     const merged = git('rev-parse', 'main');
     check(merged !== start && merged === committed, `main is at ${merged}, the commit was ${committed}`);
     const subject = git('log', '-1', '--format=%s', 'main');
@@ -418,7 +451,10 @@ try {
     const content = readFileSync(join(repo, 'greeting.txt'), 'utf8');
     check(content === 'hello from alpha\n', `the repository's greeting.txt is ${JSON.stringify(content)}`);
     // The diff is read again: nothing is left between the branch and main.
-    await panel.getByTestId('diff-summary').getByText(/^No changes/).waitFor();
+    await panel
+      .getByTestId('diff-summary')
+      .getByText(/^No changes/)
+      .waitFor();
 
     await page.goto(`${host.base}/agents/${beta.id}`);
     const panelB = page.getByTestId('workspace-panel');
@@ -440,7 +476,10 @@ try {
   await step(page, 'workspaces screen: files, backup and restore, delete, create', async () => {
     await page.goto(host.base + '/workspaces');
     await page.getByTestId('workspace-row').filter({ hasText: 'wt-beta' }).waitFor();
-    await page.locator('a[href^="/workspaces/"]').filter({ hasText: /^wt-alpha$/ }).click();
+    await page
+      .locator('a[href^="/workspaces/"]')
+      .filter({ hasText: /^wt-alpha$/ })
+      .click();
     const detail = page.getByRole('region', { name: 'wt-alpha' });
     const files = detail.getByTestId('file-browser');
     await files.getByRole('button', { name: 'greeting.txt' }).click();
@@ -453,7 +492,11 @@ try {
     // Back up, restore as a new workspace, delete that one with its files.
     await detail.getByRole('button', { name: 'Back up' }).click();
     await detail.getByTestId('backup-result').waitFor();
-    await detail.getByTestId('backup-row').first().getByRole('button', { name: /^Restore/ }).click();
+    await detail
+      .getByTestId('backup-row')
+      .first()
+      .getByRole('button', { name: /^Restore/ })
+      .click();
     const restore = page.getByRole('dialog', { name: 'Restore a backup' });
     await restore.getByLabel('New name').fill('alpha-copy');
     await restore.getByRole('button', { name: 'Restore' }).click();
@@ -486,7 +529,10 @@ try {
     await page.waitForURL(/\/agents\/[0-9a-f-]+$/);
     const agent = await host.api('GET', `/api/agents/${page.url().split('/').pop()}`);
     check(agent.config.workspace_id === scratch.id, `in-scratch works in ${JSON.stringify(agent.config)}`);
-    await page.getByTestId('workspace-panel').getByText(/^No changes/).waitFor();
+    await page
+      .getByTestId('workspace-panel')
+      .getByText(/^No changes/)
+      .waitFor();
   });
 
   await step(page, 'Responses API: the provider in Settings, reasoning summaries, reasoning tokens, failover', async () => {
@@ -572,10 +618,16 @@ try {
     // Its call to openai/gpt-5 fails (nothing listens) and fails over to the scripted model.
     await page.getByTestId('msg-assistant').getByText('Hello from the scripted model.').waitFor({ timeout: 30_000 });
     await page.getByTestId('error-line').filter({ hasText: 'model_failover' }).waitFor();
-    await page.getByTestId('usage-failover').getByText(/served by scripted\/scripted after openai\/gpt-5 failed: /).waitFor();
+    await page
+      .getByTestId('usage-failover')
+      .getByText(/served by scripted\/scripted after openai\/gpt-5 failed: /)
+      .waitFor();
     // Its circuit is open now: Settings says so.
     await page.goto(host.base + '/settings');
-    await openai.getByTestId('circuit-open').getByText(/^circuit open: passed over for \d+ s$/).waitFor();
+    await openai
+      .getByTestId('circuit-open')
+      .getByText(/^circuit open: passed over for \d+ s$/)
+      .waitFor();
     await page.screenshot({ path: join(ART, 'settings-circuit-open-1440.png'), fullPage: true });
   });
 
@@ -645,7 +697,10 @@ try {
     await dialog.getByRole('button', { name: 'Create' }).click();
     await page.waitForURL(/\/agents\/[0-9a-f-]+$/);
     const agent = await host.api('GET', `/api/agents/${page.url().split('/').pop()}`);
-    check(JSON.stringify(agent.config.network) === JSON.stringify(['pypi.org', '*.github.com:443']), `the agent's network: ${JSON.stringify(agent.config.network)}`);
+    check(
+      JSON.stringify(agent.config.network) === JSON.stringify(['pypi.org', '*.github.com:443']),
+      `the agent's network: ${JSON.stringify(agent.config.network)}`,
+    );
   });
 
   await step(page, 'keyboard: open and close the new-agent dialog without a mouse', async () => {
@@ -666,10 +721,17 @@ try {
   await step(page, 'every screen at 375, 768 and 1440 px: screenshots and axe-core', async () => {
     await screens(page, 'agents', host.base + '/', () => page.getByTestId('agent-row').first().waitFor());
     await screens(page, 'agent', `${host.base}/agents/${editor}`, () => page.getByTestId('msg-assistant').first().waitFor());
-    await screens(page, 'agent-big-log', `${host.base}/agents/${BIG}`, () => page.getByText(/File \d+ is fine\./).last().waitFor());
+    await screens(page, 'agent-big-log', `${host.base}/agents/${BIG}`, () =>
+      page
+        .getByText(/File \d+ is fine\./)
+        .last()
+        .waitFor(),
+    );
     await screens(page, 'usage', host.base + '/usage', () => page.getByRole('heading', { name: 'Per agent', exact: true }).waitFor());
     await screens(page, 'settings', host.base + '/settings', () => page.getByRole('heading', { name: /^scripted/ }).waitFor());
-    await screens(page, 'workspaces', host.base + '/workspaces/wt-alpha', () => page.getByTestId('file-browser').getByRole('button', { name: 'greeting.txt' }).waitFor());
+    await screens(page, 'workspaces', host.base + '/workspaces/wt-alpha', () =>
+      page.getByTestId('file-browser').getByRole('button', { name: 'greeting.txt' }).waitFor(),
+    );
     await screens(page, 'agent-workspace', `${host.base}/agents/${wtAgent}`, async () => {
       // Below 1024 px the changes are in the drawer.
       await page.getByTestId('timeline').waitFor();

@@ -1,7 +1,8 @@
 // The REST client: JSON in and out, the session cookie (set by the sign-in
-// link `paddock serve` prints, or by signing in with a token: HttpOnly, so
-// no script here ever holds a credential), and errors of the API's one
-// shape (`{"error": {code, message}}`).
+// link `paddock serve` prints, by signing in with a name and password, a
+// token or single sign-on: HttpOnly, so no script here ever holds a
+// credential), the CSRF header every state-changing request carries, and
+// errors of the API's one shape (`{"error": {code, message}}`).
 
 /** An error the API returned (or a network failure, status 0). */
 export class ApiError extends Error {
@@ -17,10 +18,44 @@ export class ApiError extends Error {
   }
 }
 
+/** The header that proves a state-changing request comes from this page (contracts: `X-Paddock-CSRF`). */
+export const CSRF_HEADER = 'X-Paddock-CSRF';
+
+/**
+ * The CSRF cookie's value: the server sets `paddock_csrf_<port>` (readable by
+ * scripts, SameSite=Strict) with the session cookie; a page of another site
+ * cannot read it, so it cannot send it back in the header. The port is the
+ * one Paddock listens on: this page's, or — behind a proxy that changes it —
+ * the only such cookie there is.
+ */
+export function csrfToken(
+  cookies: string = typeof document === 'undefined' ? '' : document.cookie,
+  port: string = typeof location === 'undefined' ? '' : location.port,
+): string | null {
+  const found: [string, string][] = [];
+  for (const part of cookies.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (name.startsWith('paddock_csrf_') || name === 'paddock_csrf') found.push([name, decodeURIComponent(part.slice(eq + 1).trim())]);
+  }
+  const mine = found.find(([name]) => name === `paddock_csrf_${port}`);
+  if (mine) return mine[1];
+  return found.length === 1 ? found[0][1] : null;
+}
+
+/** Whether a request of this method changes something (and so carries the CSRF header). */
+export function changes(method: string): boolean {
+  return !['GET', 'HEAD', 'OPTIONS'].includes(method.toUpperCase());
+}
+
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   // A header no cross-site form can send: the server refuses state changes
   // without it (or a JSON body).
   const headers: Record<string, string> = { 'X-Paddock-Request': '1' };
+  // And the CSRF cookie's value, which no other site can read.
+  const csrf = changes(method) ? csrfToken() : null;
+  if (csrf) headers[CSRF_HEADER] = csrf;
   let payload: BodyInit | undefined;
   if (body instanceof FormData) {
     payload = body;
@@ -52,6 +87,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
 export const get = <T>(path: string) => api<T>('GET', path);
 export const post = <T>(path: string, body?: unknown) => api<T>('POST', path, body);
 export const put = <T>(path: string, body?: unknown) => api<T>('PUT', path, body);
+export const patch = <T>(path: string, body?: unknown) => api<T>('PATCH', path, body);
 export const del = <T>(path: string) => api<T>('DELETE', path);
 
 /** The WebSocket URL (the browser sends the session cookie with the upgrade). */
@@ -62,6 +98,9 @@ export function wsUrl(): string {
 
 /** Signs this browser in with a token (the session cookie is set by the server). */
 export const signIn = (token: string) => post<{ role: string }>('/api/session', { token });
+
+/** Signs this browser in with a name and password (a local account). */
+export const signInWithPassword = (name: string, password: string) => post<{ role: string }>('/api/session', { name, password });
 
 /** Signs this browser out. */
 export const signOut = () => del<void>('/api/session');

@@ -12,6 +12,7 @@ import { Button, ErrorNote, Field, RiskBadge, inputClass } from './ui';
 import { Diff } from './Diff';
 import { argumentSummary } from './ToolCall';
 import { networkTarget } from '../live/timeline';
+import { readOnlyReason, useWho } from '../api/me';
 
 type Remember = 'once' | 'agent' | 'always';
 
@@ -34,12 +35,19 @@ export function ApprovalCard({
   agentName,
   req,
   autoFocus = false,
+  owner,
 }: {
   agentId: string;
   agentName?: string;
   req: ApprovalRequestedData;
   autoFocus?: boolean;
+  /** Whose agent asks (the Approvals screen, where agents of several people may wait). */
+  owner?: string;
 }) {
+  const who = useWho();
+  const readOnly = readOnlyReason(who);
+  // A rule for every agent is a global rule: admins only.
+  const global = who?.admin ?? true;
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     // preventScroll: the card is pinned in view already; the page stays where the reader was.
@@ -85,6 +93,11 @@ export function ApprovalCard({
           )}
         </h2>
         <RiskBadge level={req.level} />
+        {owner && (
+          <span className="text-xs" data-testid="approval-owner">
+            owner: {owner}
+          </span>
+        )}
         {req.expires_at && <span className="text-xs">refused automatically at {new Date(req.expires_at).toLocaleTimeString()}</span>}
       </div>
       {summary && (
@@ -111,7 +124,7 @@ export function ApprovalCard({
           <select className={inputClass} value={remember} onChange={(e) => setRemember(e.target.value as Remember)}>
             <option value="once">just this once</option>
             <option value="agent">for this agent</option>
-            <option value="always">for every agent</option>
+            {global && <option value="always">for every agent</option>}
           </select>
         </Field>
         <Field label="Reason (optional)">
@@ -124,13 +137,14 @@ export function ApprovalCard({
         </p>
       )}
       <ErrorNote error={decide.error} />
-      <div className="flex gap-2">
-        <Button tone="primary" disabled={decide.isPending || decide.isSuccess} onClick={() => decide.mutate(true)}>
+      <div className="flex flex-wrap items-center gap-2">
+        <Button tone="primary" disabled={decide.isPending || decide.isSuccess || !!readOnly} onClick={() => decide.mutate(true)}>
           Approve
         </Button>
-        <Button tone="danger" disabled={decide.isPending || decide.isSuccess} onClick={() => decide.mutate(false)}>
+        <Button tone="danger" disabled={decide.isPending || decide.isSuccess || !!readOnly} onClick={() => decide.mutate(false)}>
           Deny
         </Button>
+        {readOnly && <span className="text-xs">{readOnly}</span>}
       </div>
     </article>
   );

@@ -185,7 +185,7 @@ export function ago(ts: string | null | undefined): string {
 /** A region that scrolls sideways on narrow screens, reachable by keyboard. */
 export function ScrollX({ label, children }: { label: string; children: ReactNode }) {
   return (
-    <div className="overflow-x-auto" tabIndex={0} role="region" aria-label={label}>
+    <div className="relative overflow-x-auto" tabIndex={0} role="region" aria-label={label}>
       {children}
     </div>
   );

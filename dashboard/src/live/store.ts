@@ -66,8 +66,9 @@ function liveSocket(): LiveSocket {
   return socket;
 }
 
-/** Reconnects (after signing in or out). */
+/** Reconnects (after signing in or out), forgetting every timeline the previous caller was shown. */
 export function restartSocket(): void {
+  useLive.setState({ timelines: {} });
   socket?.stop();
   socket = null;
   liveSocket();

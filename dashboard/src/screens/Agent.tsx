@@ -24,6 +24,10 @@ import { Markdown } from '../components/Markdown';
 import { AgentStatusView } from '../components/Status';
 import { SidePanel, SidePanelDrawer, useWide } from '../components/SidePanel';
 import { Button, ErrorNote, Form, ScrollX, inputClass, tokens, usd } from '../components/ui';
+import { ShareDialog } from '../components/Share';
+import { readOnlyReason, useWho } from '../api/me';
+import type { AgentTeamFields } from '../api/types';
+import { ownerLine } from './Agents';
 
 // until openapi has it: the fields newer hosts add to an agent's view.
 interface AgentViewExtra {
@@ -77,7 +81,14 @@ function AgentPage({ id, agent, error }: { id: string; agent: AgentView | undefi
   const [replay, setReplay] = useState<AgentEvent[] | null>(null);
   const [step, setStep] = useState(0);
   const [drawer, setDrawer] = useState(false);
+  const [sharing, setSharing] = useState(false);
   const wide = useWide();
+  const who = useWho();
+  const readOnly = readOnlyReason(who);
+  const owner = agent ? ownerLine(agent, who) : '';
+  const ownerId = (agent as (AgentView & AgentTeamFields) | undefined)?.owner?.id;
+  // The owner or an admin shares it (the API refuses anyone else).
+  const mayShare = !!agent && !!who && !readOnly && ownerId !== undefined && (who.admin || ownerId === who.id);
   const status: string | undefined = live?.status ?? agent?.status;
   const reason = live ? live.statusReason : ((agent as (AgentView & AgentViewExtra) | undefined)?.status_reason ?? null);
   const busy = isBusy(status);
@@ -102,12 +113,18 @@ function AgentPage({ id, agent, error }: { id: string; agent: AgentView | undefi
                 {agent.sandbox ?? 'unavailable'}
               </p>
             )}
+            {owner && (
+              <p className="text-xs break-words text-slate-700 dark:text-slate-300" data-testid="agent-owner">
+                {owner}
+              </p>
+            )}
             <div className="mt-1">
               <AgentStatusView status={status} reason={reason} timeline={live} hideDetail={!!live?.failure} />
             </div>
           </div>
           <div className="flex flex-wrap items-center gap-2">
-            {!replay && <InterruptButton id={id} disabled={!busy} />}
+            {!replay && !readOnly && <InterruptButton id={id} disabled={!busy} />}
+            {mayShare && <Button onClick={() => setSharing(true)}>Share</Button>}
             {!replay && (
               <ReplayButton
                 id={id}
@@ -149,7 +166,7 @@ function AgentPage({ id, agent, error }: { id: string; agent: AgentView | undefi
                 ))}
               </div>
             )}
-            <MessageBox id={id} disabled={status === 'stopped'} />
+            <MessageBox id={id} disabled={status === 'stopped' || !!readOnly} reason={readOnly ?? (status === 'stopped' ? 'This agent is stopped.' : null)} />
           </div>
         )}
       </div>
@@ -165,6 +182,7 @@ function AgentPage({ id, agent, error }: { id: string; agent: AgentView | undefi
           {panel}
         </SidePanelDrawer>
       )}
+      {mayShare && agent && <ShareDialog agentId={id} agentName={agent.name} open={sharing} onClose={() => setSharing(false)} admin={who?.admin ?? false} />}
     </div>
   );
 }
@@ -741,7 +759,7 @@ function TimelineView({
   );
 }
 
-function MessageBox({ id, disabled }: { id: string; disabled: boolean }) {
+function MessageBox({ id, disabled, reason }: { id: string; disabled: boolean; reason: string | null }) {
   const [text, setText] = useState('');
   const qc = useQueryClient();
   const send = useMutation({
@@ -771,10 +789,11 @@ function MessageBox({ id, disabled }: { id: string; disabled: boolean }) {
         onKeyDown={(e) => {
           if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && text.trim()) send.mutate(text);
         }}
-        placeholder={disabled ? 'This agent is stopped.' : 'Ask or instruct the agent (Ctrl+Enter sends)'}
+        placeholder={disabled ? (reason ?? '') : 'Ask or instruct the agent (Ctrl+Enter sends)'}
       />
       <ErrorNote error={send.error} />
-      <div className="flex justify-end">
+      <div className="flex items-center justify-end gap-2">
+        {disabled && reason && <span className="text-xs text-slate-700 dark:text-slate-300">{reason}</span>}
         <Button tone="primary" type="submit" disabled={disabled || send.isPending || !text.trim()}>
           Send
         </Button>

@@ -19,7 +19,9 @@ import type {
   ToolInfo,
   WorkspaceView,
   EnvironmentView,
+  AgentTeamFields,
 } from '../api/types';
+import { readOnlyReason, useWho, type Who } from '../api/me';
 import { Button, ErrorNote, Field, Modal, ago, inputClass, tokens, usd, Form, DialogActions, EmptyState, useTitle } from '../components/ui';
 import { StatusBadge } from '../components/Status';
 import { useInfo, usePending, useProviders, usable } from '../App';
@@ -47,6 +49,15 @@ export function hostList(text: string): string[] {
     .split(/[\n,]/)
     .map((h) => h.trim())
     .filter(Boolean);
+}
+
+/** Who owns an agent and who else sees it, for its row and header; empty on a one-person install (everything is the local account's). */
+export function ownerLine(a: AgentView, who: Who | undefined): string {
+  const t = a as AgentView & AgentTeamFields;
+  if (!t.owner || (t.owner.id === 'local' && (who?.id ?? 'local') === 'local' && !t.shared_with?.length)) return '';
+  const mine = who !== undefined && t.owner.id === who.id;
+  const shared = t.shared_with?.length ? ` · shared with ${t.shared_with.map((s) => (s.kind === 'group' ? `${s.name} (group)` : s.name)).join(', ')}` : '';
+  return `owner: ${mine ? 'you' : t.owner.name}${shared}`;
 }
 
 function activity(a: AgentView): string {
@@ -79,6 +90,8 @@ export function AgentsScreen() {
   const providers = useProviders();
   const noProvider = providers.data !== undefined && !providers.data.some(usable);
   useTitle('Agents');
+  const who = useWho();
+  const readOnly = readOnlyReason(who);
   const qc = useQueryClient();
   const listRef = useRef<HTMLUListElement>(null);
 
@@ -122,9 +135,16 @@ export function AgentsScreen() {
     <div className="flex flex-col gap-4">
       <div className="flex flex-wrap items-end justify-between gap-3">
         <h1 className="text-2xl font-bold">Agents</h1>
-        <Button tone="primary" onClick={() => setCreating(true)}>
-          New agent
-        </Button>
+        <div className="flex flex-wrap items-center gap-2">
+          {readOnly && (
+            <span className="text-xs text-slate-700 dark:text-slate-300" id="read-only-reason">
+              {readOnly}
+            </span>
+          )}
+          <Button tone="primary" onClick={() => setCreating(true)} disabled={!!readOnly} aria-describedby={readOnly ? 'read-only-reason' : undefined}>
+            New agent
+          </Button>
+        </div>
       </div>
       <div className="flex flex-wrap gap-3" role="search">
         <Field label="Search">
@@ -140,7 +160,7 @@ export function AgentsScreen() {
           </select>
         </Field>
       </div>
-      {noProvider && (
+      {noProvider && !readOnly && (
         <p
           role="status"
           className="rounded border border-amber-400 bg-amber-50 p-2 text-sm text-amber-950 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100"
@@ -153,7 +173,12 @@ export function AgentsScreen() {
         </p>
       )}
       <ErrorNote error={agents.error ?? interrupt.error ?? remove.error} />
-      {agents.data?.length === 0 && (
+      {agents.data?.length === 0 && readOnly && (
+        <EmptyState title="No agents to show">
+          Nothing is shared with you yet: an agent&apos;s owner or an admin can share one with you or your group.
+        </EmptyState>
+      )}
+      {agents.data?.length === 0 && !readOnly && (
         <EmptyState
           title="No agents yet"
           actions={
@@ -177,6 +202,7 @@ export function AgentsScreen() {
         {virtual.getVirtualItems().map((row) => {
           const a = shown[row.index];
           const waiting = perAgent[a.id] ?? 0;
+          const owner = ownerLine(a, who);
           return (
             <li
               key={a.id}
@@ -194,6 +220,11 @@ export function AgentsScreen() {
                   <div className="truncate text-xs text-slate-700 dark:text-slate-300" title={String(a.config.workspace)}>
                     {a.config.model.provider}/{a.config.model.model} · {String(a.config.workspace)}
                   </div>
+                  {owner && (
+                    <div className="truncate text-xs text-slate-700 dark:text-slate-300" data-testid="agent-owner" title={owner}>
+                      {owner}
+                    </div>
+                  )}
                 </div>
                 <div className="flex items-center gap-2">
                   <StatusBadge status={a.status} />
@@ -214,12 +245,12 @@ export function AgentsScreen() {
                   {tokens(a.usage.input_tokens + a.usage.output_tokens)} tokens · {usd(a.usage.cost_usd)}
                 </div>
                 <div className="flex items-center gap-2">
-                  {BUSY.has(a.status) && (
+                  {BUSY.has(a.status) && !readOnly && (
                     <Button onClick={() => interrupt.mutate(a.id)} aria-label={`Interrupt ${a.name}`}>
                       Interrupt
                     </Button>
                   )}
-                  {a.status !== 'stopped' && (
+                  {a.status !== 'stopped' && !readOnly && (
                     <details className="relative">
                       <summary
                         className="cursor-pointer list-none rounded px-2 py-1 text-lg leading-none hover:bg-slate-100 dark:hover:bg-slate-800"

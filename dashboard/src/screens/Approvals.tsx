@@ -5,8 +5,14 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { Link } from 'react-router-dom';
 import { usePending } from '../App';
 import { useAgents } from './Agents';
-import type { ApprovalRequestedData } from '../api/types';
+import type { ApprovalRequestedData, UserRef } from '../api/types';
 import { ApprovalCard } from '../components/ApprovalCard';
+import { useWho } from '../api/me';
+
+/** The name of the person whose agent asks, unless it is the caller's own. */
+function ownerOf(a: { owner?: UserRef }, me: string | undefined): string | undefined {
+  return a.owner && a.owner.id !== me ? a.owner.name : undefined;
+}
 import { Button, ErrorNote, useTitle } from '../components/ui';
 
 function notificationsSupported(): boolean {
@@ -17,6 +23,7 @@ export function ApprovalsScreen() {
   useTitle('Approvals');
   const pending = usePending();
   const agents = useAgents();
+  const who = useWho();
   const names = useMemo(() => Object.fromEntries((agents.data ?? []).map((a) => [a.id, a.name])), [agents.data]);
   const [notify, setNotify] = useState(
     () => notificationsSupported() && Notification.permission === 'granted' && localStorage.getItem('paddock.notify') === '1',
@@ -76,7 +83,12 @@ export function ApprovalsScreen() {
             </Link>{' '}
             asked {new Date(a.requested_at).toLocaleString()}
           </p>
-          <ApprovalCard agentId={a.agent_id} agentName={names[a.agent_id]} req={a.request as unknown as ApprovalRequestedData} />
+          <ApprovalCard
+            agentId={a.agent_id}
+            agentName={names[a.agent_id]}
+            req={a.request as unknown as ApprovalRequestedData}
+            owner={ownerOf(a as typeof a & { owner?: UserRef }, who?.id)}
+          />
         </div>
       ))}
     </div>

@@ -8,6 +8,8 @@ import { useQuery } from '@tanstack/react-query';
 import { get } from '../api/client';
 import type { AgentMetrics, CostAnalysis, UsageReport, UsageRow } from '../api/types';
 import { useAgents } from './Agents';
+import { useUsers } from './Team';
+import { useWho } from '../api/me';
 import { Card, ErrorNote, Field, ScrollX, inputClass, tokens, usd, useTitle } from '../components/ui';
 
 const RANGES: [string, number][] = [
@@ -16,8 +18,17 @@ const RANGES: [string, number][] = [
   ['last 90 days', 90],
 ];
 
-function useUsage(days: number, groupBy: string) {
+/** The user key of a row grouped by user (a host with users adds it). */
+type UserRow = UsageRow & { user?: string | null; user_id?: string | null; user_name?: string | null };
+export function rowUser(r: UsageRow): string {
+  const u = r as UserRow;
+  return u.user ?? u.user_id ?? '';
+}
+
+function useUsage(days: number, groupBy: string, enabled = true) {
   return useQuery({
+    enabled,
+    retry: false,
     queryKey: ['usage', days, groupBy],
     queryFn: () => {
       const to = new Date();
@@ -152,6 +163,12 @@ export function UsageScreen() {
   const daily = useUsage(days, 'day');
   const byModel = useUsage(days, 'model');
   const byAgent = useUsage(days, 'agent');
+  const who = useWho();
+  // Usage by user: admins see everyone's; a member, their own agents' and those shared with them.
+  const byUser = useUsage(days, 'user', who !== undefined);
+  const users = useUsers(who?.admin ?? false);
+  const userNames = useMemo(() => Object.fromEntries((users.data ?? []).map((u) => [u.id, u.display_name || u.name])), [users.data]);
+  const userRows = useMemo(() => [...(byUser.data?.rows ?? [])].sort((a, b) => b.cost_usd - a.cost_usd), [byUser.data]);
   const agents = useAgents();
   const cost = useQuery({ queryKey: ['cost-analysis'], queryFn: () => get<CostAnalysis>('/api/metrics/cost-analysis'), refetchInterval: 10_000 });
   const perAgent = useQuery({ queryKey: ['agent-metrics'], queryFn: () => get<AgentMetrics[]>('/api/metrics/agents'), refetchInterval: 10_000 });
@@ -210,6 +227,11 @@ export function UsageScreen() {
       <Card title="Per agent">
         <UsageTable rows={agentRows} label="Agent" name={(r) => names[r.agent_id ?? ''] ?? r.agent_id ?? ''} />
       </Card>
+      {byUser.data && (
+        <Card title="Per user">
+          <UsageTable rows={userRows} label="User" name={(r) => userNames[rowUser(r)] ?? ((r as UserRow).user_name || rowUser(r) || 'unknown')} />
+        </Card>
+      )}
       <Card title="Tool calls">
         <ScrollX label="Tool calls per tool">
           <table className="w-full text-left text-sm">

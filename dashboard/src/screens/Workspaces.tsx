@@ -7,8 +7,9 @@ import { useEffect, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router-dom';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { del, get, post } from '../api/client';
-import type { Backup, FilesView, NewWorkspace, WorkspaceView } from '../api/types';
+import type { Backup, FilesView, NewWorkspace, UserRef, WorkspaceView } from '../api/types';
 import { WorkspaceActions, WorkspaceDiffView, WorkspaceFacts, refreshWorkspace, useWorkspace } from '../components/Workspace';
+import { readOnlyReason, useWho } from '../api/me';
 import { Button, Card, DialogActions, ErrorNote, Field, Form, Modal, ago, bytes, inputClass, EmptyState, useTitle } from '../components/ui';
 import { StatusBadge } from '../components/Status';
 
@@ -35,13 +36,22 @@ export function WorkspacesScreen() {
   const { id = '' } = useParams();
   const list = useWorkspaces();
   const [creating, setCreating] = useState(false);
+  const who = useWho();
+  const readOnly = readOnlyReason(who);
   return (
     <div className="flex flex-col gap-4">
       <div className="flex flex-wrap items-center justify-between gap-3">
         <h1 className="text-2xl font-bold">Workspaces</h1>
-        <Button tone="primary" onClick={() => setCreating(true)}>
-          New workspace
-        </Button>
+        <div className="flex flex-wrap items-center gap-2">
+          {readOnly && (
+            <span className="text-xs text-slate-700 dark:text-slate-300" id="workspaces-read-only">
+              {readOnly}
+            </span>
+          )}
+          <Button tone="primary" onClick={() => setCreating(true)} disabled={!!readOnly} aria-describedby={readOnly ? 'workspaces-read-only' : undefined}>
+            New workspace
+          </Button>
+        </div>
       </div>
       <ErrorNote error={list.error} />
       <div className="grid gap-4 xl:grid-cols-[minmax(0,24rem)_minmax(0,1fr)]">
@@ -57,7 +67,7 @@ export function WorkspacesScreen() {
           )}
           <ul aria-label="Workspaces" className="flex flex-col gap-2">
             {(list.data ?? []).map((w) => (
-              <WorkspaceRow key={w.id} ws={w} selected={w.id === id || w.name === id} />
+              <WorkspaceRow key={w.id} ws={w} selected={w.id === id || w.name === id} me={who?.id} />
             ))}
           </ul>
         </section>
@@ -69,7 +79,10 @@ export function WorkspacesScreen() {
   );
 }
 
-function WorkspaceRow({ ws, selected }: { ws: WorkspaceView; selected: boolean }) {
+function WorkspaceRow({ ws, selected, me }: { ws: WorkspaceView; selected: boolean; me: string | undefined }) {
+  // Whose it is, when it is someone else's (a host with users names the owner).
+  const owner = (ws as WorkspaceView & { owner?: UserRef }).owner;
+  const others = owner && owner.id !== me ? owner.name : null;
   return (
     <li
       className={`rounded-lg border bg-white p-3 dark:bg-slate-900 ${selected ? 'border-blue-700 ring-2 ring-blue-700 dark:border-blue-400 dark:ring-blue-400' : 'border-slate-300 dark:border-slate-700'}`}
@@ -85,6 +98,11 @@ function WorkspaceRow({ ws, selected }: { ws: WorkspaceView; selected: boolean }
         </Link>
         <span className="rounded bg-slate-200 px-2 py-0.5 text-xs font-semibold text-slate-900 dark:bg-slate-700 dark:text-slate-100">{ws.kind}</span>
         {!ws.exists && <span className="text-xs font-semibold text-red-800 dark:text-red-300">directory missing</span>}
+        {others && (
+          <span className="text-xs text-slate-700 dark:text-slate-300" data-testid="workspace-owner">
+            owner: {others}
+          </span>
+        )}
       </div>
       <p className="text-xs break-words text-slate-700 dark:text-slate-300">
         {ws.branch ? `${ws.branch} → ${ws.base_branch ?? '?'} · ` : ''}
