@@ -1930,6 +1930,7 @@ async fn the_printed_link_and_tokens_open_sessions_that_survive_a_restart_and_en
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/");
     let cookie = session_cookie(&r);
+    let csrf = common::csrf_token(&r);
     assert!(
         cookie.starts_with(&format!("paddock_session_{port}=")),
         "{cookie}"
@@ -2014,6 +2015,7 @@ async fn the_printed_link_and_tokens_open_sessions_that_survive_a_restart_and_en
         .delete(s2.url("/api/session"))
         .header("cookie", &cookie)
         .header("x-paddock-request", "1")
+        .header("x-paddock-csrf", &csrf)
         .send()
         .await
         .unwrap();
@@ -2157,6 +2159,7 @@ async fn cross_site_requests_change_nothing() {
         .await
         .unwrap();
     let cookie = session_cookie(&r);
+    let csrf = common::csrf_token(&r);
     let host = s.base.trim_start_matches("http://").to_string();
     let bare = bare_client();
     let attempt = |path: String, headers: Vec<(&'static str, String)>| {
@@ -2217,10 +2220,24 @@ async fn cross_site_requests_change_nothing() {
     )
     .await;
     assert_eq!(backups, json!([]), "a backup was made");
-    // The dashboard's own requests pass.
+    // The dashboard's own requests pass (with the session's CSRF token).
+    let (st, v) = attempt(
+        format!("/api/workspaces/{id}/backup"),
+        vec![
+            ("origin", format!("http://{host}")),
+            ("x-paddock-request", "1".to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["code"].clone()),
+        (403, json!("csrf_failed")),
+        "{v}"
+    );
     let own = vec![
         ("origin", format!("http://{host}")),
         ("x-paddock-request", "1".to_string()),
+        ("x-paddock-csrf", csrf.clone()),
     ];
     let (st, v) = attempt(format!("/api/workspaces/{id}/backup"), own.clone()).await;
     assert_eq!(st, 201, "{v}");
@@ -2895,6 +2912,15 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/backups", &["get"]),
     ("/api/backups/{id}", &["delete"]),
     ("/api/backups/{id}/restore", &["post"]),
+    ("/api/me", &["get"]),
+    ("/api/me/password", &["put"]),
+    ("/api/me/tokens", &["get", "post"]),
+    ("/api/me/tokens/{id}", &["delete"]),
+    ("/api/users", &["get", "post"]),
+    ("/api/users/{id}", &["get", "patch", "delete"]),
+    ("/api/users/{id}/tokens", &["post"]),
+    ("/api/groups", &["get", "post"]),
+    ("/api/groups/{id}", &["get", "put", "delete"]),
 ];
 
 /// The dashboard at `/` (any non-API path gets the page, with a strict

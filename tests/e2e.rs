@@ -44,4 +44,5 @@ mod sandbox_docker;
 mod scripted_model;
 mod sdk_walkthrough;
 mod truth;
+mod users;
 mod workspaces;

@@ -342,13 +342,15 @@ async fn the_person_who_opened_the_printed_link_manages_mcp_servers_and_a_user_d
     let r = bare.get(s.login_link()).send().await.unwrap();
     assert_eq!(r.status(), 303);
     let cookie = session_cookie(&r);
-    let add = |cookie: String, name: &'static str| {
+    let csrf = common::csrf_token(&r);
+    let add = |(cookie, csrf): (String, String), name: &'static str| {
         let bare = bare.clone();
         let url = s.url("/api/mcp/servers");
         async move {
             let r = bare
                 .post(url)
                 .header("cookie", cookie)
+                .header("x-paddock-csrf", csrf)
                 .json(&json!({"name": name, "command": "/bin/true"}))
                 .send()
                 .await
@@ -357,7 +359,7 @@ async fn the_person_who_opened_the_printed_link_manages_mcp_servers_and_a_user_d
             (st, r.text().await.unwrap())
         }
     };
-    let (st, body) = add(cookie.clone(), "operator").await;
+    let (st, body) = add((cookie.clone(), csrf.clone()), "operator").await;
     assert_eq!(st, 201, "the link's session is the admin: {body}");
     // A session from the user token is not.
     let r = bare
@@ -367,7 +369,8 @@ async fn the_person_who_opened_the_printed_link_manages_mcp_servers_and_a_user_d
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let user = session_cookie(&r);
+    let user = (session_cookie(&r), common::csrf_token(&r));
     let (st, body) = add(user, "user").await;
     assert_eq!(st, 403, "{body}");
+    assert!(body.contains("\"forbidden\""), "not the CSRF check: {body}");
 }

@@ -204,6 +204,24 @@ pub fn session_cookie(r: &reqwest::Response) -> String {
     set.split(';').next().unwrap().to_string()
 }
 
+/// The value of the CSRF cookie (`paddock_csrf_<port>`) a sign-in's
+/// `Set-Cookie` headers set, checked readable by the page and
+/// SameSite=Strict: what a change made with the session cookie sends as
+/// `X-Paddock-CSRF`.
+pub fn csrf_token(r: &reqwest::Response) -> String {
+    let set = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("paddock_csrf_"))
+        .expect("a CSRF cookie");
+    assert!(!set.contains("HttpOnly"), "{set}");
+    assert!(set.contains("SameSite=Strict"), "{set}");
+    let pair = set.split(';').next().unwrap();
+    pair.split_once('=').unwrap().1.to_string()
+}
+
 /// An HTTP client that sends the user token with every request (what the
 /// CLI and scripts do with the data dir's `api-token`).
 pub fn client() -> reqwest::Client {

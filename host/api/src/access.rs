@@ -153,6 +153,22 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("get", "/api/ws", Read),
     ("get", "/api/openapi.json", Read),
     ("delete", "/api/session", Account),
+    ("get", "/api/me", Read),
+    ("put", "/api/me/password", Account),
+    ("get", "/api/me/tokens", Read),
+    ("post", "/api/me/tokens", Account),
+    ("delete", "/api/me/tokens/{id}", Account),
+    ("get", "/api/users", Admin),
+    ("post", "/api/users", Admin),
+    ("get", "/api/users/{id}", Admin),
+    ("patch", "/api/users/{id}", Admin),
+    ("delete", "/api/users/{id}", Admin),
+    ("post", "/api/users/{id}/tokens", Admin),
+    ("get", "/api/groups", Admin),
+    ("post", "/api/groups", Admin),
+    ("get", "/api/groups/{id}", Admin),
+    ("put", "/api/groups/{id}", Admin),
+    ("delete", "/api/groups/{id}", Admin),
 ];
 
 /// The routes that need no credentials: signing in (with a token or a

@@ -24,15 +24,34 @@
 //! and must carry something a cross-site HTML form cannot send: an
 //! `Authorization` header, a JSON content type, or `X-Paddock-Request`.
 //! Bound to loopback, foreign `Host` names are refused (DNS rebinding).
+//!
+//! **Sessions carry a CSRF token.** With the session cookie the server sets
+//! `paddock_csrf_<port>` (readable by the dashboard, `SameSite=Strict`),
+//! whose value is derived from the session's secret; a state-changing
+//! request authenticated by the session cookie must send it back as
+//! `X-Paddock-CSRF` (403 `csrf_failed` otherwise). A session whose browser
+//! lacks the cookie (one opened by single sign-on's redirect) gets it with
+//! its next answer. Bearer tokens need no such header. Both cookies are
+//! `Secure` when `[server] public_url` starts with `https://`, or, with
+//! `[server] trust_proxy`, when the sign-in came with
+//! `X-Forwarded-Proto: https`.
+//!
+//! **Each credential has a request rate** (`[server]
+//! rate_limit_per_minute`, see [`crate::limits`]), and each user name a
+//! number of failed password sign-ins; past either, 429 `rate_limited`
+//! with `Retry-After`. Passwords are checked against a dummy hash for
+//! unknown names (about the same time as a known one). Every sign-in and
+//! failed sign-in is audited (kind `sign_in`).
 
 use super::error::ApiError;
+use super::limits::{RateLimiter, SignInFailures};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use paddock_store::{DocKind, Store, StoreError, TokenRecord, UserRecord};
+use paddock_store::{DocKind, NewAudit, Store, StoreError, TokenRecord, UserRecord};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -47,6 +66,10 @@ pub const SESSION_DAYS: i64 = 30;
 /// state-changing request without a JSON body, to show it is not a
 /// cross-site form.
 pub const REQUEST_HEADER: &str = "x-paddock-request";
+
+/// The header a change made with the session cookie must carry: the value
+/// of the `paddock_csrf_<port>` cookie.
+pub const CSRF_HEADER: &str = "x-paddock-csrf";
 
 pub use paddock_protocol::identity::{LOCAL_USER, Role, Scope};
 
@@ -387,6 +410,16 @@ pub struct Auth {
     identities: Identities,
     /// The hash of the one-time login code, until it is used.
     login_code: Mutex<Option<String>>,
+    /// The CSRF cookie's name (`paddock_csrf_<port>`).
+    csrf_cookie: String,
+    /// `[server] public_url` starts with `https://`: cookies are `Secure`.
+    https: bool,
+    /// `[server] trust_proxy`: believe `X-Forwarded-Proto`.
+    trust_proxy: bool,
+    /// Requests per credential.
+    limiter: RateLimiter,
+    /// Failed password sign-ins per name.
+    failures: SignInFailures,
 }
 
 /// How long a user or token read from the store is trusted before it is
@@ -460,6 +493,7 @@ impl Auth {
         auth.no_auth = options.unsafe_no_auth;
         auth.allowed_origins = options.allowed_origins;
         auth.cookie = format!("paddock_session_{}", options.bound.port());
+        auth.csrf_cookie = format!("paddock_csrf_{}", options.bound.port());
         auth.sessions.store = Some(options.store);
         if auth.no_auth {
             notices.push(TokenNotice(
@@ -469,16 +503,35 @@ impl Auth {
             ));
         }
         let code = auth.new_login_code();
-        let host = match options.bound.ip() {
-            ip if ip.is_unspecified() => "127.0.0.1".to_string(),
-            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-            ip => ip.to_string(),
-        };
         notices.push(TokenNotice(format!(
-            "open the dashboard (this link signs you in once): http://{host}:{}/login?code={code}",
-            options.bound.port()
+            "open the dashboard (this link signs you in once): {}/login?code={code}",
+            local_url(options.bound)
         )));
         Ok((auth, notices))
+    }
+
+    /// Applies `[server]`: the request rate per credential, and when the
+    /// cookies are `Secure`.
+    pub fn configure(&mut self, server: &paddock_core::config::ServerConfig) {
+        self.limiter = RateLimiter::new(server.rate_limit_per_minute);
+        self.https = server
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"));
+        self.trust_proxy = server.trust_proxy;
+    }
+
+    /// Ends the one-time login link (with team users, people sign in as
+    /// themselves).
+    pub fn drop_login_code(&self) {
+        if let Ok(mut c) = self.login_code.lock() {
+            *c = None;
+        }
+    }
+
+    /// The failed password sign-ins per name.
+    pub fn sign_in_failures(&self) -> &SignInFailures {
+        &self.failures
     }
 
     /// Rules with explicit tokens and no stored sessions (tests, embedding).
@@ -496,6 +549,11 @@ impl Auth {
             },
             identities: Identities::default(),
             login_code: Mutex::new(None),
+            csrf_cookie: "paddock_csrf".into(),
+            https: false,
+            trust_proxy: false,
+            limiter: RateLimiter::new(super::limits::DEFAULT_PER_MINUTE),
+            failures: SignInFailures::default(),
         }
     }
 
@@ -536,15 +594,111 @@ impl Auth {
     }
 
     fn session_cookie<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|kv| {
-                let (k, v) = kv.trim().split_once('=')?;
-                (k == self.cookie).then_some(v)
-            })
+        cookie_value(headers, &self.cookie)
+    }
+
+    /// The CSRF token of the session whose cookie's value is `secret`:
+    /// derived from it (one-way), so it is checked without being stored.
+    fn csrf_value(secret: &str) -> String {
+        sha256_hex(&format!("paddock-csrf\0{secret}"))
+    }
+
+    /// Whether the request came over TLS, as far as the server can tell:
+    /// `public_url` is `https://…`, or a trusted proxy says
+    /// `X-Forwarded-Proto: https`.
+    fn secure(&self, headers: Option<&HeaderMap>) -> bool {
+        self.https
+            || (self.trust_proxy
+                && headers
+                    .and_then(|h| h.get("x-forwarded-proto"))
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.split(',').next())
+                    .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")))
+    }
+
+    /// A `Set-Cookie` value for the CSRF cookie (readable by the page).
+    fn csrf_cookie_header(&self, value: &str, max_age: i64, secure: bool) -> HeaderValue {
+        HeaderValue::from_str(&format!(
+            "{}={value}; Path=/; SameSite=Strict; Max-Age={max_age}{}",
+            self.csrf_cookie,
+            if secure { "; Secure" } else { "" }
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// The CSRF cookie that goes with a session cookie this server set
+    /// (the `Set-Cookie` value [`Auth::open_user_session`] returns), for a
+    /// caller that sets the session cookie itself.
+    pub fn csrf_cookie_for(&self, session_set_cookie: &HeaderValue) -> Option<HeaderValue> {
+        let text = session_set_cookie.to_str().ok()?;
+        let (name, rest) = text.split_once('=')?;
+        if name != self.cookie {
+            return None;
+        }
+        let secret = rest.split(';').next()?;
+        Some(self.csrf_cookie_header(
+            &Auth::csrf_value(secret),
+            SESSION_DAYS * 24 * 3600,
+            text.contains("; Secure"),
+        ))
+    }
+
+    /// For a change (not GET, HEAD, OPTIONS) made with the session cookie:
+    /// the `X-Paddock-CSRF` header must be the session's CSRF token.
+    fn check_csrf(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        caller: &Caller,
+    ) -> Result<(), ApiError> {
+        if caller.via != Via::Session
+            || matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+        {
+            return Ok(());
+        }
+        let expected = self.session_cookie(headers).map(Auth::csrf_value);
+        let presented = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        match (expected, presented) {
+            (Some(e), Some(p)) if constant_time_eq(e.as_bytes(), p.trim().as_bytes()) => Ok(()),
+            _ => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                format!(
+                    "a change made with the dashboard's session cookie must send the header \
+                     `X-Paddock-CSRF` with the value of the `{}` cookie (or use a bearer token)",
+                    self.csrf_cookie
+                ),
+            )),
+        }
+    }
+
+    /// For a request made with the session cookie whose browser lacks the
+    /// matching CSRF cookie: the `Set-Cookie` that gives it.
+    fn csrf_refresh(&self, headers: &HeaderMap, caller: &Caller) -> Option<HeaderValue> {
+        if caller.via != Via::Session {
+            return None;
+        }
+        let expected = Auth::csrf_value(self.session_cookie(headers)?);
+        let has = cookie_value(headers, &self.csrf_cookie)
+            .is_some_and(|v| constant_time_eq(v.as_bytes(), expected.as_bytes()));
+        (!has).then(|| {
+            self.csrf_cookie_header(
+                &expected,
+                SESSION_DAYS * 24 * 3600,
+                self.secure(Some(headers)),
+            )
+        })
+    }
+
+    /// The rate limit's key of a caller's credential (None: no credential).
+    fn limit_key(caller: &Caller) -> Option<&str> {
+        match caller.via {
+            Via::ServiceToken if caller.scope == Scope::Admin => Some("service:admin"),
+            Via::ServiceToken => Some("service:write"),
+            Via::AccessToken => caller.token_id.as_deref(),
+            Via::Session => caller.session.as_deref(),
+            Via::Nothing => None,
+        }
     }
 
     /// The scope of a service token (the local account's), if `presented`
@@ -874,41 +1028,66 @@ impl Auth {
         self.check_host(headers)?;
         let caller = self.identify(headers, query, path == "/api/ws").await?;
         self.check_not_cross_site(method, headers)?;
+        self.check_csrf(method, headers, &caller)?;
         Ok(caller)
     }
 
     /// A `Set-Cookie` value for the session cookie (`value` empty and
     /// `max_age` 0 clear it).
-    fn cookie_header(&self, value: &str, max_age: i64) -> HeaderValue {
+    fn cookie_header(&self, value: &str, max_age: i64, secure: bool) -> HeaderValue {
         HeaderValue::from_str(&format!(
-            "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}",
-            self.cookie
+            "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+            self.cookie,
+            if secure { "; Secure" } else { "" }
         ))
         .unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
-    /// Opens a session for `role`: the `Set-Cookie` value that hands it to
-    /// the browser.
-    async fn open_session(&self, user_id: &str, scope: Scope) -> Result<HeaderValue, ApiError> {
+    /// Opens a session: the `Set-Cookie` values that hand it to the
+    /// browser, the session cookie first, then its CSRF cookie.
+    async fn open_session(
+        &self,
+        user_id: &str,
+        scope: Scope,
+        secure: bool,
+    ) -> Result<[HeaderValue; 2], ApiError> {
         let secret = self
             .sessions
             .create(user_id, scope)
             .await
             .map_err(|e| super::error::store_error("cannot store the session", &e))?;
-        Ok(self.cookie_header(&secret, SESSION_DAYS * 24 * 3600))
+        let max_age = SESSION_DAYS * 24 * 3600;
+        Ok([
+            self.cookie_header(&secret, max_age, secure),
+            self.csrf_cookie_header(&Auth::csrf_value(&secret), max_age, secure),
+        ])
     }
 
     /// Opens a dashboard session for a user who just signed in (with a
-    /// password or single sign-on): the `Set-Cookie` value. Its scope is
-    /// what the user's role allows (`admin` for an admin, else `write`).
+    /// password or single sign-on): the session cookie's `Set-Cookie`
+    /// value (its CSRF cookie: [`Auth::csrf_cookie_for`], or the next
+    /// answer sets it). Its scope is what the user's role allows (`admin`
+    /// for an admin, else `write`); `Secure` when `public_url` is https.
     pub async fn open_user_session(&self, user: &UserRecord) -> Result<HeaderValue, ApiError> {
+        let [session, _csrf] = self.open_user_session_cookies(user, None).await?;
+        Ok(session)
+    }
+
+    /// [`Auth::open_user_session`] with both cookies (the session's, then
+    /// the CSRF one), `Secure` as the request's `headers` say.
+    pub async fn open_user_session_cookies(
+        &self,
+        user: &UserRecord,
+        headers: Option<&HeaderMap>,
+    ) -> Result<[HeaderValue; 2], ApiError> {
         let scope = if user.role == Role::Admin {
             Scope::Admin
         } else {
             Scope::Write
         };
         self.forget_user(&user.id);
-        self.open_session(&user.id, scope).await
+        self.open_session(&user.id, scope, self.secure(headers))
+            .await
     }
 
     /// Uses the one-time login code: true (once) if it is the current one.
@@ -924,6 +1103,30 @@ impl Auth {
         }
         ok
     }
+}
+
+/// The value of the cookie `name` the request carries.
+fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}
+
+/// `http://HOST:PORT` of a server bound to `bound` (127.0.0.1 for an
+/// unspecified address).
+pub fn local_url(bound: SocketAddr) -> String {
+    let host = match bound.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{host}:{}", bound.port())
 }
 
 /// The first value of the query parameter `name`, percent-decoded.
@@ -978,6 +1181,9 @@ pub async fn authorize(
             req.uri().query(),
         )
         .await?;
+    if let Some(key) = Auth::limit_key(&caller) {
+        auth.limiter.take(key)?;
+    }
     let path = matched.as_ref().map_or("", |m| m.as_str());
     let Some(access) = crate::access::access_of(req.method(), path) else {
         return Err(ApiError::internal(
@@ -1005,16 +1211,71 @@ pub async fn authorize(
             )
         });
     }
+    let csrf = auth.csrf_refresh(req.headers(), &caller);
     req.extensions_mut().insert(caller);
-    Ok(next.run(req).await)
+    let mut resp = next.run(req).await;
+    if let Some(cookie) = csrf {
+        resp.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(resp)
 }
 
-/// `POST /api/session`: a token to sign in with.
+/// `POST /api/session`: a token, or a user's name and password.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged, try_from = "serde_json::Value")]
+pub enum SignIn {
+    /// With a token.
+    Token(TokenSignIn),
+    /// With a name and password.
+    Password(PasswordSignIn),
+}
+
+/// Signing in with a token.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SignIn {
-    /// The user token or the admin token.
+pub struct TokenSignIn {
+    /// A personal access token, or the user or admin token.
+    #[schema(max_length = 4096)]
     pub token: String,
+}
+
+/// Signing in with a user's name and password.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSignIn {
+    /// The user's sign-in name.
+    #[schema(max_length = 256)]
+    pub name: String,
+    /// The user's password.
+    #[schema(max_length = 1024)]
+    pub password: String,
+}
+
+impl TryFrom<serde_json::Value> for SignIn {
+    type Error = String;
+
+    /// `token` makes it a token sign-in, else a password one (so errors
+    /// name the fields of the one meant).
+    fn try_from(v: serde_json::Value) -> Result<SignIn, String> {
+        let with_token = v.get("token").is_some();
+        let named = |e: serde_path_to_error::Error<serde_json::Error>| {
+            let path = e.path().to_string();
+            if path == "." {
+                e.inner().to_string()
+            } else {
+                format!("{path}: {}", e.inner())
+            }
+        };
+        if with_token {
+            serde_path_to_error::deserialize(v)
+                .map(SignIn::Token)
+                .map_err(named)
+        } else {
+            serde_path_to_error::deserialize(v)
+                .map(SignIn::Password)
+                .map_err(named)
+        }
+    }
 }
 
 /// The signed-in caller.
@@ -1030,14 +1291,82 @@ pub struct SessionView {
     pub scope: Scope,
 }
 
-/// Signs the browser in with a token: sets the session cookie (HttpOnly,
-/// SameSite=Strict) for the token's role.
+/// A PHC hash of no one's password, checked for names that have no
+/// password, so a wrong name costs about what a wrong password does.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        super::credentials::hash_password(&random_hex()).unwrap_or_else(|_| String::new())
+    })
+}
+
+/// Records a sign-in (`succeeded`) or a failed one in the audit log. A
+/// failure to record a failed one is logged (the caller is refused
+/// anyway); a success that cannot be recorded is an error.
+async fn audit_sign_in(
+    state: &super::AppState,
+    succeeded: bool,
+    actor: String,
+    user_id: Option<String>,
+    token_id: Option<String>,
+    reason: &str,
+) -> Result<(), ApiError> {
+    // How: the actor's channel (`alice (password)`, `admin (login link)`).
+    let method = actor
+        .rsplit_once(" (")
+        .map_or("", |(_, m)| m.trim_end_matches(')'))
+        .to_string();
+    let entry = NewAudit {
+        agent_id: String::new(),
+        kind: "sign_in".into(),
+        action: if succeeded { "succeeded" } else { "failed" }.into(),
+        actor,
+        reason: reason.into(),
+        detail: serde_json::json!({ "method": method }),
+        user_id,
+        token_id,
+        ..NewAudit::default()
+    };
+    match state.store.audit(&entry).await {
+        Ok(_) => Ok(()),
+        Err(e) if succeeded => Err(super::error::store_error("cannot audit the sign-in", &e)),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not audit a failed sign-in");
+            Ok(())
+        }
+    }
+}
+
+/// A name someone typed, fit for the audit log: at most 64 characters,
+/// control characters escaped.
+fn typed_name(name: &str) -> String {
+    let short: String = name.chars().take(64).collect();
+    short.escape_debug().to_string()
+}
+
+/// The answer to a sign-in: 201, the view, and the cookies.
+fn signed_in(caller_view: SessionView, cookies: [HeaderValue; 2]) -> Response {
+    let mut resp = (StatusCode::CREATED, axum::Json(caller_view)).into_response();
+    for c in cookies {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+/// Signs the browser in — with a token (a personal access token, or a
+/// service token), or with a user's name and password — and sets the
+/// session cookie (HttpOnly, SameSite=Strict) and its CSRF cookie. Failed
+/// password sign-ins are limited per name (429 with `Retry-After`); a
+/// disabled user is refused (403). Every attempt is audited.
 #[utoipa::path(post, path = "/api/session", tag = "meta", operation_id = "create_session",
     security(()),
     request_body = SignIn,
-    responses((status = 201, body = SessionView, description = "Signed in; the session cookie is set"),
+    responses((status = 201, body = SessionView, description = "Signed in; the session and CSRF cookies are set"),
         (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody),
-        (status = 403, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
+        (status = 403, body = super::error::ErrorBody),
+        (status = 429, body = super::error::ErrorBody, description = "Too many failed sign-ins with this name",
+            headers(("Retry-After" = u32, description = "Seconds after which a retry may succeed"))),
+        (status = 503, body = super::error::ErrorBody)))]
 pub async fn sign_in(
     State(state): State<super::AppState>,
     headers: HeaderMap,
@@ -1047,33 +1376,155 @@ pub async fn sign_in(
     let auth = &state.auth;
     auth.check_host(&headers)?;
     auth.check_not_cross_site(&method, &headers)?;
-    let token = body.token.trim();
+    let secure = auth.secure(Some(&headers));
+    let token = match body {
+        SignIn::Token(t) => t.token,
+        SignIn::Password(p) => {
+            return sign_in_with_password(&state, p.name.trim(), p.password, &headers).await;
+        }
+    };
+    let token = token.trim();
     let caller = match auth.service_scope(token) {
         Some(scope) => Caller::local(scope, Via::ServiceToken),
-        None => auth
-            .token_caller(token)
-            .await
-            .map_err(|e| unauthorized(&format!("token: {}", e.message)))?,
+        None => match auth.token_caller(token).await {
+            Ok(c) => c,
+            Err(e) => {
+                audit_sign_in(
+                    &state,
+                    false,
+                    "unknown (token)".into(),
+                    None,
+                    None,
+                    &format!("token: {}", e.message),
+                )
+                .await?;
+                return Err(if e.status == StatusCode::UNAUTHORIZED {
+                    unauthorized(&format!("token: {}", e.message))
+                } else {
+                    e
+                });
+            }
+        },
     };
-    let cookie = auth.open_session(&caller.user_id, caller.scope).await?;
-    let view = SessionView {
-        user_id: caller.user_id,
-        name: caller.user_name,
-        role: caller.role,
-        scope: caller.scope,
-    };
-    let mut resp = (StatusCode::CREATED, axum::Json(view)).into_response();
-    resp.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(resp)
+    let cookies = auth
+        .open_session(&caller.user_id, caller.scope, secure)
+        .await?;
+    audit_sign_in(
+        &state,
+        true,
+        caller.actor("token"),
+        Some(caller.user_id.clone()),
+        caller.token_id.clone(),
+        "signed in with a token",
+    )
+    .await?;
+    Ok(signed_in(
+        SessionView {
+            user_id: caller.user_id,
+            name: caller.user_name,
+            role: caller.role,
+            scope: caller.scope,
+        },
+        cookies,
+    ))
 }
 
-/// Signs out: forgets the session and clears its cookie.
+/// The password half of [`sign_in`].
+async fn sign_in_with_password(
+    state: &super::AppState,
+    name: &str,
+    password: String,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let auth = &state.auth;
+    let actor = format!("{} (password)", typed_name(name));
+    if let Err(e) = auth.failures.check(name) {
+        audit_sign_in(
+            state,
+            false,
+            actor,
+            None,
+            None,
+            "too many failed sign-ins with this name",
+        )
+        .await?;
+        return Err(e);
+    }
+    let user = state
+        .store
+        .get_user_by_name(name)
+        .await
+        .map_err(|e| super::error::store_error("cannot read the user", &e))?;
+    let hash = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| dummy_hash().to_string());
+    let right = super::me::verify(password, hash).await;
+    let user_id = user.as_ref().map(|u| u.id.clone());
+    let Some(user) = user.filter(|u| right && u.password_hash.is_some()) else {
+        auth.failures.fail(name);
+        let reason = if user_id.is_some() {
+            "wrong password (or no password)"
+        } else {
+            "no such user"
+        };
+        audit_sign_in(state, false, actor, user_id, None, reason).await?;
+        return Err(unauthorized("name or password: not valid"));
+    };
+    if user.disabled {
+        audit_sign_in(
+            state,
+            false,
+            actor,
+            Some(user.id.clone()),
+            None,
+            "the account is disabled",
+        )
+        .await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this account is disabled: ask an admin",
+        ));
+    }
+    auth.failures.clear(name);
+    let cookies = auth.open_user_session_cookies(&user, Some(headers)).await?;
+    if let Err(e) = state.store.touch_sign_in(&user.id, Utc::now()).await {
+        tracing::warn!(user = %user.id, error = %e, "could not record a sign-in's time");
+    }
+    audit_sign_in(
+        state,
+        true,
+        format!("{} (password)", user.name),
+        Some(user.id.clone()),
+        None,
+        "signed in with a password",
+    )
+    .await?;
+    let scope = if user.role == Role::Admin {
+        Scope::Admin
+    } else {
+        Scope::Write
+    };
+    Ok(signed_in(
+        SessionView {
+            user_id: user.id,
+            name: user.name,
+            role: user.role,
+            scope,
+        },
+        cookies,
+    ))
+}
+
+/// Signs out: forgets the session and clears its cookies.
 #[utoipa::path(delete, path = "/api/session", tag = "meta", operation_id = "delete_session",
     responses((status = 204, description = "Signed out"), (status = 401, body = super::error::ErrorBody),
         (status = 403, body = super::error::ErrorBody)))]
 pub async fn sign_out(
     State(state): State<super::AppState>,
     caller: Caller,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(hash) = &caller.session {
         state
@@ -1083,16 +1534,21 @@ pub async fn sign_out(
             .await
             .map_err(|e| super::error::store_error("cannot remove the session", &e))?;
     }
+    let secure = state.auth.secure(Some(&headers));
     let mut resp = StatusCode::NO_CONTENT.into_response();
     resp.headers_mut()
-        .insert(header::SET_COOKIE, state.auth.cookie_header("", 0));
+        .append(header::SET_COOKIE, state.auth.cookie_header("", 0, secure));
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        state.auth.csrf_cookie_header("", 0, secure),
+    );
     Ok(resp)
 }
 
-/// `GET /login?code=…`: the one-time link `paddock serve` prints. A valid
-/// code sets an admin session cookie; either way the browser goes on to the
-/// dashboard (`/?login=failed` when the code was used or is wrong, where
-/// the dashboard offers to sign in with a token).
+/// `GET /login?code=…`: the one-time link `paddock serve` prints (when
+/// there are no team users). A valid code sets an admin session cookie;
+/// either way the browser goes on to the dashboard (`/?login=failed` when
+/// the code was used or is wrong, where the dashboard offers to sign in).
 pub async fn login_link(
     State(state): State<super::AppState>,
     headers: HeaderMap,
@@ -1112,9 +1568,22 @@ pub async fn login_link(
     if code.is_empty() || !auth.take_login_code(&code) {
         return Ok(see_other("/?login=failed"));
     }
-    let cookie = auth.open_session(LOCAL_USER, Scope::Admin).await?;
+    let cookies = auth
+        .open_session(LOCAL_USER, Scope::Admin, auth.secure(Some(&headers)))
+        .await?;
+    audit_sign_in(
+        &state,
+        true,
+        Caller::local(Scope::Admin, Via::Session).actor("login link"),
+        Some(LOCAL_USER.to_string()),
+        None,
+        "signed in with the one-time login link",
+    )
+    .await?;
     let mut resp = see_other("/");
-    resp.headers_mut().insert(header::SET_COOKIE, cookie);
+    for c in cookies {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
     Ok(resp)
 }
 
@@ -1225,6 +1694,167 @@ mod tests {
         })
         .unwrap();
         assert!(new.get("role").is_none(), "{new}");
+    }
+
+    fn pair(v: &HeaderValue) -> String {
+        v.to_str().unwrap().split(';').next().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_change_with_the_session_cookie_needs_its_csrf_token() {
+        let a = auth();
+        let [session, csrf] = a
+            .open_session(LOCAL_USER, Scope::Admin, false)
+            .await
+            .unwrap();
+        assert!(session.to_str().unwrap().contains("HttpOnly"));
+        assert!(
+            !csrf.to_str().unwrap().contains("HttpOnly"),
+            "the page reads it"
+        );
+        assert!(csrf.to_str().unwrap().contains("SameSite=Strict"));
+        let session = pair(&session);
+        let csrf_pair = pair(&csrf);
+        let token = csrf_pair.split_once('=').unwrap().1.to_string();
+        assert!(!session.contains(&token), "not the session's secret");
+        let h = headers(&[("cookie", &session)]);
+        let caller = a.identify(&h, None, false).await.unwrap();
+        assert!(
+            a.check_csrf(&Method::GET, &h, &caller).is_ok(),
+            "reads need none"
+        );
+        let e = a.check_csrf(&Method::POST, &h, &caller).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (403, "csrf_failed"));
+        let wrong = headers(&[("cookie", &session), ("x-paddock-csrf", "abc")]);
+        assert!(a.check_csrf(&Method::DELETE, &wrong, &caller).is_err());
+        let right = headers(&[("cookie", &session), ("x-paddock-csrf", &token)]);
+        assert!(a.check_csrf(&Method::DELETE, &right, &caller).is_ok());
+        // Another session's token is not this one's.
+        let [other, other_csrf] = a
+            .open_session(LOCAL_USER, Scope::Admin, false)
+            .await
+            .unwrap();
+        let other_token = pair(&other_csrf).split_once('=').unwrap().1.to_string();
+        let mixed = headers(&[("cookie", &session), ("x-paddock-csrf", &other_token)]);
+        assert!(a.check_csrf(&Method::POST, &mixed, &caller).is_err());
+        assert_eq!(
+            a.csrf_cookie_for(&other).map(|v| pair(&v)),
+            Some(pair(&other_csrf))
+        );
+        // Bearer tokens need none.
+        let bearer = headers(&[("authorization", "Bearer admin-t"), ("cookie", &session)]);
+        let c = a.identify(&bearer, None, false).await.unwrap();
+        assert!(a.check_csrf(&Method::POST, &bearer, &c).is_ok());
+        // A browser without the CSRF cookie gets it with the next answer;
+        // one with it, nothing.
+        assert_eq!(
+            a.csrf_refresh(&h, &caller).map(|v| pair(&v)),
+            Some(csrf_pair.clone())
+        );
+        let both = headers(&[("cookie", &format!("{session}; {csrf_pair}"))]);
+        assert!(a.csrf_refresh(&both, &caller).is_none());
+        assert!(a.csrf_refresh(&bearer, &c).is_none());
+    }
+
+    #[test]
+    fn cookies_are_secure_behind_https_and_a_trusted_proxy() {
+        use paddock_core::config::ServerConfig;
+        let mut a = auth();
+        let proxied = headers(&[("x-forwarded-proto", "https")]);
+        assert!(!a.secure(None));
+        assert!(
+            !a.secure(Some(&proxied)),
+            "the header is not trusted by default"
+        );
+        a.configure(&ServerConfig {
+            trust_proxy: true,
+            ..ServerConfig::default()
+        });
+        assert!(a.secure(Some(&proxied)));
+        assert!(!a.secure(Some(&headers(&[("x-forwarded-proto", "http")]))));
+        assert!(!a.secure(None));
+        a.configure(&ServerConfig {
+            public_url: Some("https://paddock.example".into()),
+            ..ServerConfig::default()
+        });
+        assert!(a.secure(None));
+        assert!(
+            a.cookie_header("x", 1, true)
+                .to_str()
+                .unwrap()
+                .ends_with("; Secure")
+        );
+        assert!(
+            a.csrf_cookie_header("x", 1, true)
+                .to_str()
+                .unwrap()
+                .ends_with("; Secure")
+        );
+        assert!(
+            !a.cookie_header("x", 1, false)
+                .to_str()
+                .unwrap()
+                .contains("Secure")
+        );
+    }
+
+    #[test]
+    fn each_credential_is_limited_apart() {
+        let mut a = auth();
+        a.configure(&paddock_core::config::ServerConfig {
+            rate_limit_per_minute: 2,
+            ..paddock_core::config::ServerConfig::default()
+        });
+        let admin = Caller::local(Scope::Admin, Via::ServiceToken);
+        let user = Caller::local(Scope::Write, Via::ServiceToken);
+        let key = |c: &Caller| Auth::limit_key(c).unwrap().to_string();
+        assert_ne!(key(&admin), key(&user));
+        assert!(a.limiter.take(&key(&admin)).is_ok());
+        assert!(a.limiter.take(&key(&admin)).is_ok());
+        let e = a.limiter.take(&key(&admin)).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (429, "rate_limited"));
+        assert!(a.limiter.take(&key(&user)).is_ok());
+        assert!(Auth::limit_key(&Caller::local(Scope::Write, Via::Nothing)).is_none());
+    }
+
+    #[test]
+    fn a_sign_in_is_a_token_or_a_name_and_password_and_says_which_field_is_wrong() {
+        let parse = |v: serde_json::Value| SignIn::try_from(v);
+        assert!(
+            matches!(parse(serde_json::json!({"token": "t"})), Ok(SignIn::Token(t)) if t.token == "t")
+        );
+        assert!(matches!(
+            parse(serde_json::json!({"name": "a", "password": "p"})),
+            Ok(SignIn::Password(p)) if p.name == "a" && p.password == "p"
+        ));
+        let both = parse(serde_json::json!({"token": "t", "name": "a"}))
+            .err()
+            .unwrap();
+        assert!(both.contains("name"), "{both}");
+        let none = parse(serde_json::json!({})).err().unwrap();
+        assert!(none.contains("name"), "{none}");
+        let half = parse(serde_json::json!({"name": "a"})).err().unwrap();
+        assert!(half.contains("password"), "{half}");
+        let typed = parse(serde_json::json!({"name": 3, "password": "p"}))
+            .err()
+            .unwrap();
+        assert!(typed.starts_with("name:"), "{typed}");
+        // The document says the same: one of two closed objects.
+        let doc: serde_json::Value = serde_json::from_str(&crate::openapi_json()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let one_of = schemas["SignIn"]["oneOf"].as_array().unwrap();
+        assert_eq!(one_of.len(), 2, "{}", schemas["SignIn"]);
+        for (name, required) in [
+            ("TokenSignIn", vec!["token"]),
+            ("PasswordSignIn", vec!["name", "password"]),
+        ] {
+            assert_eq!(schemas[name]["additionalProperties"], false, "{name}");
+            assert_eq!(
+                schemas[name]["required"],
+                serde_json::json!(required),
+                "{name}"
+            );
+        }
     }
 
     #[test]

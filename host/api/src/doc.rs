@@ -302,8 +302,9 @@ fn add_error_responses(doc: &mut Value) {
     }
 }
 
-/// The two bearer tokens as security schemes: `bearer` (the API token, or
-/// the admin token) and `admin` (the admin token).
+/// The credentials as security schemes: `bearer` (a personal access token
+/// or a service token), `session` (the dashboard's cookie) and `admin` (a
+/// credential of scope `admin`).
 fn add_security_schemes(doc: &mut Value) {
     let Value::Object(root) = doc else {
         return;
@@ -324,18 +325,18 @@ fn add_security_schemes(doc: &mut Value) {
             "bearer": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "The API token (`PADDOCK_TOKEN`, or `api-token` in the data dir), or the admin token. Needed on every route, loopback included (unless the server runs with `--unsafe-no-auth`)."
+                "description": "A personal access token (`pdk_…`: `POST /api/me/tokens`, or `paddock user add NAME --token`), acting as its user with its scope (`read`, `write` or `admin`; `x-paddock-access` says what each route needs); or a service token, acting as the built-in `local` admin: the API token (`PADDOCK_TOKEN`, or `api-token` in the data dir; scope `write`) or the admin token (scope `admin`). Needed on every route, loopback included (unless the server runs with `--unsafe-no-auth`)."
             },
             "session": {
                 "type": "apiKey",
                 "in": "cookie",
                 "name": "paddock_session_PORT",
-                "description": "The dashboard's session cookie (`paddock_session_<port>`, HttpOnly, SameSite=Strict), set by the sign-in link `paddock serve` prints or by `POST /api/session`."
+                "description": "The dashboard's session cookie (`paddock_session_<port>`, HttpOnly, SameSite=Strict; Secure behind https), set by `POST /api/session` (a name and password, or a token), single sign-on, or the one-time link `paddock serve` prints when there are no users. A change made with it must send `X-Paddock-CSRF` with the value of the `paddock_csrf_<port>` cookie set beside it (403 `csrf_failed` otherwise)."
             },
             "admin": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "The admin token (`PADDOCK_ADMIN_TOKEN`, or `admin-token` in the data dir), needed on admin routes wherever the server is bound."
+                "description": "The admin token (`PADDOCK_ADMIN_TOKEN`, or `admin-token` in the data dir), or an admin's personal access token of scope `admin`: needed on admin routes wherever the server is bound."
             }
         }),
     );

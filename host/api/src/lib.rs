@@ -14,7 +14,9 @@ pub mod demo;
 pub mod doc;
 pub mod environments;
 pub mod error;
+pub mod limits;
 pub mod mcp;
+pub mod me;
 pub mod meta;
 pub mod metrics;
 pub mod oidc;
@@ -22,6 +24,7 @@ pub mod ownership;
 pub mod plugins;
 pub mod policy;
 pub mod providers;
+pub mod users;
 pub mod workspaces;
 pub mod ws;
 
@@ -74,7 +77,7 @@ pub struct AppState {
 /// The OpenAPI document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Paddock API", description = "Run, watch and administer coding agents. Errors are `{\"error\": {\"code\", \"message\"}}`. Every route needs credentials, on loopback too: `Authorization: Bearer <token>` (the user token from the data dir's `api-token`, or the admin token), or the dashboard's session cookie (`POST /api/session`, or the login link `paddock serve` prints). Plugin routes need the admin token. A request that changes state must not be cross-site: its `Origin` (or `Sec-Fetch-Site`) must be this server's, and it must carry `Authorization`, a JSON content type, or `X-Paddock-Request: 1`. The WebSocket protocol is described in the `ws` module docs."),
+    info(title = "Paddock API", description = "Run, watch and administer coding agents. Errors are `{\"error\": {\"code\", \"message\"}}`. Every route needs credentials, on loopback too: `Authorization: Bearer <token>` — a personal access token (`pdk_…`, made with `POST /api/me/tokens` or `paddock user add NAME --token`; scoped `read`, `write` or `admin`, expiring, revocable) or a service token (the data dir's `api-token` or `admin-token`, acting as the built-in `local` admin) — or the dashboard's session cookie (`POST /api/session` with a name and password or a token, or the login link `paddock serve` prints when there are no users). What each route needs of its caller's role and scope is its `x-paddock-access`. A change made with the session cookie must send `X-Paddock-CSRF` (the value of the `paddock_csrf_<port>` cookie). A request that changes state must not be cross-site: its `Origin` (or `Sec-Fetch-Site`) must be this server's, and it must carry `Authorization`, a JSON content type, or `X-Paddock-Request: 1`. Each credential has a request rate (429 `rate_limited` with `Retry-After`). The WebSocket protocol is described in the `ws` module docs."),
     paths(
         agents::create, agents::list, agents::get, agents::delete, agents::post_message,
         agents::interrupt, agents::retry, agents::diff, agents::events, demo::start,
@@ -89,6 +92,10 @@ pub struct AppState {
         policy::remove_rule, policy::assess,
         meta::info, meta::routers, auth::sign_in, auth::sign_out,
         oidc::methods, oidc::login, oidc::callback,
+        me::get, me::change_password, me::list_tokens, me::create_token, me::revoke_token,
+        users::list, users::create, users::get, users::update, users::delete, users::create_token,
+        users::list_groups, users::create_group, users::get_group, users::update_group,
+        users::delete_group,
         providers::list, providers::create, providers::put, providers::delete, providers::test,
         providers::test_unsaved, providers::get_default, providers::put_default,
         providers::delete_default,
@@ -102,7 +109,7 @@ pub struct AppState {
         openapi,
     ),
     components(schemas(ws::ClientMsg, ws::ServerMsg)),
-    tags((name = "metrics"), (name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "policy"), (name = "meta"), (name = "workspaces"))
+    tags((name = "metrics"), (name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "policy"), (name = "meta"), (name = "workspaces"), (name = "account"), (name = "users"))
 )]
 pub struct ApiDoc;
 
@@ -285,6 +292,29 @@ pub fn router(state: AppState) -> Router {
         .route("/api/ws", get(ws::upgrade))
         .route("/api/openapi.json", get(openapi))
         .route("/api/session", delete(auth::sign_out))
+        .route("/api/me", get(me::get))
+        .route("/api/me/password", put(me::change_password))
+        .route(
+            "/api/me/tokens",
+            get(me::list_tokens).post(me::create_token),
+        )
+        .route("/api/me/tokens/{id}", delete(me::revoke_token))
+        .route("/api/users", get(users::list).post(users::create))
+        .route(
+            "/api/users/{id}",
+            get(users::get).patch(users::update).delete(users::delete),
+        )
+        .route("/api/users/{id}/tokens", post(users::create_token))
+        .route(
+            "/api/groups",
+            get(users::list_groups).post(users::create_group),
+        )
+        .route(
+            "/api/groups/{id}",
+            get(users::get_group)
+                .put(users::update_group)
+                .delete(users::delete_group),
+        )
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .merge(plugins)
         .route_layer(axum::middleware::from_fn_with_state(

@@ -83,16 +83,32 @@ pub struct ServerConfig {
     /// Origins allowed to open the WebSocket besides the server's own.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
-    /// The URL people reach this server at (`https://paddock.example.com`),
-    /// for links handed to others: single sign-on's redirect URI is
-    /// `PUBLIC_URL/auth/oidc/NAME/callback`. Without it, a server bound to
-    /// loopback derives it from the request's `Host`.
+    /// The address people reach the server at, when it is not the bound
+    /// one (behind a reverse proxy): `https://paddock.example.com`. The
+    /// sign-in URL printed at start is this, and single sign-on's redirect
+    /// URI is `PUBLIC_URL/auth/oidc/NAME/callback` (without it, derived from
+    /// a loopback request's `Host`); starting with `https://`, the
+    /// dashboard's cookies are `Secure`.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Believe `X-Forwarded-Proto` (set by a reverse proxy that terminates
+    /// TLS): a sign-in over `https` gets `Secure` cookies. Only behind a
+    /// proxy that sets the header itself.
+    #[serde(default)]
+    pub trust_proxy: bool,
+    /// Requests a minute each credential (personal access token, service
+    /// token, dashboard session) may make, in bursts of as many; past it,
+    /// 429 with `Retry-After`. 0: no limit.
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit_per_minute: u32,
 }
 
 fn default_bind() -> String {
     "127.0.0.1:7700".into()
+}
+
+fn default_rate_limit() -> u32 {
+    1200
 }
 
 impl Default for ServerConfig {
@@ -101,6 +117,8 @@ impl Default for ServerConfig {
             bind: default_bind(),
             allowed_origins: Vec::new(),
             public_url: None,
+            trust_proxy: false,
+            rate_limit_per_minute: default_rate_limit(),
         }
     }
 }
@@ -130,6 +148,13 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!(
+                "[server] public_url `{url}` must start with http:// or https://"
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for p in &self.providers {
             if !seen.insert(p.name.as_str()) {
@@ -166,13 +191,6 @@ impl Config {
             return Err("agents.mask_threshold must be between 0.1 and 1.0".into());
         }
         self.budgets.validate("budgets.")?;
-        if let Some(url) = &self.server.public_url
-            && !crate::auth::is_public_url(url)
-        {
-            return Err(format!(
-                "server.public_url: `{url}` must be an http:// or https:// URL without query or fragment"
-            ));
-        }
         self.auth.validate()?;
         self.agents.limits.validate("agents.limits.")?;
         let mut routers = std::collections::BTreeSet::new();
@@ -279,6 +297,31 @@ cached_input_per_mtok = 1.25
     }
 
     #[test]
+    fn server_settings_for_a_team_have_defaults_and_are_checked() {
+        let c = Config::parse("", Path::new("p.toml")).unwrap();
+        assert_eq!(c.server.rate_limit_per_minute, 1200);
+        assert_eq!(
+            (c.server.public_url.clone(), c.server.trust_proxy),
+            (None, false)
+        );
+        let c = Config::parse(
+            "[server]\npublic_url = \"https://p.example\"\ntrust_proxy = true\nrate_limit_per_minute = 0\n",
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.server.public_url.as_deref(), Some("https://p.example"));
+        assert!(c.server.trust_proxy);
+        assert_eq!(c.server.rate_limit_per_minute, 0);
+        let e = Config::parse(
+            "[server]\npublic_url = \"p.example\"\n",
+            Path::new("p.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("public_url"), "{e}");
+    }
+
+    #[test]
     fn parses_budgets_and_routers_and_checks_them() {
         let base = "[[providers]]\nname = \"o\"\nbase_url = \"http://x\"\n";
         let c = Config::parse(
@@ -353,7 +396,7 @@ cached_input_per_mtok = 1.25
         assert!(e.to_string().contains("auth.oidc[0].issuer"), "{e}");
         let e =
             Config::parse("[server]\npublic_url = \"paddock\"\n", Path::new("p.toml")).unwrap_err();
-        assert!(e.to_string().contains("server.public_url"), "{e}");
+        assert!(e.to_string().contains("public_url"), "{e}");
     }
 
     #[test]

@@ -118,7 +118,15 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let (auth, notices) = paddock_api::auth::Auth::setup(paddock_api::auth::AuthOptions {
+    // The first admin, from the environment, when there are no users yet.
+    let first_admin = first_admin(&app.store).await?;
+    let team = app
+        .store
+        .count_team_users()
+        .await
+        .context("cannot count the users")?
+        > 0;
+    let (mut auth, notices) = paddock_api::auth::Auth::setup(paddock_api::auth::AuthOptions {
         data_dir: &data_dir,
         bound: local,
         allowed_origins: config.server.allowed_origins.clone(),
@@ -126,6 +134,11 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
         store: app.store.clone(),
     })
     .context("cannot set up the API tokens")?;
+    auth.configure(&config.server);
+    if team {
+        // People sign in as themselves: no one-time link for `local`.
+        auth.drop_login_code();
+    }
     auth.purge_expired_sessions().await;
     out!("paddock listening on http://{local}");
     if let paddock_core::secrets::KeySource::DataDir {
@@ -141,8 +154,26 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     let no_provider = !app.providers.any_usable();
     for n in notices {
         // Said just before the sign-in link, where the eye goes.
-        if no_provider && n.0.starts_with("open the dashboard") {
-            out!("{NO_PROVIDER}");
+        if n.0.starts_with("open the dashboard") {
+            if no_provider {
+                out!("{NO_PROVIDER}");
+            }
+            for line in &first_admin {
+                out!("{line}");
+            }
+            if team {
+                let url = config
+                    .server
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| paddock_api::auth::local_url(local));
+                out!(
+                    "open the dashboard and sign in as your user: {}/ (no one-time link: there are users; \
+                     the admin token in the data dir's admin-token still works, and `paddock user add` adds users)",
+                    url.trim_end_matches('/')
+                );
+                continue;
+            }
         }
         out!("{}", n.0);
     }
@@ -156,4 +187,83 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     app.store.close().await;
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the first admin when `PADDOCK_ADMIN_USER` names one and there
+/// are no users yet, with `PADDOCK_ADMIN_PASSWORD` or a generated password
+/// (printed once): the lines to print.
+async fn first_admin(store: &paddock_store::Store) -> Result<Vec<String>> {
+    let name = std::env::var("PADDOCK_ADMIN_USER").unwrap_or_default();
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(Vec::new());
+    }
+    if store
+        .count_team_users()
+        .await
+        .context("cannot count the users")?
+        > 0
+    {
+        tracing::info!(
+            "PADDOCK_ADMIN_USER is set but there are users already: no first admin is created"
+        );
+        return Ok(Vec::new());
+    }
+    if !paddock_protocol::is_plain_name(name) || name == paddock_protocol::identity::LOCAL_USER {
+        bail!(Usage(format!(
+            "PADDOCK_ADMIN_USER: `{name}` is not a valid user name (1 to 64 of A-Z a-z 0-9 . _ -, \
+             starting with a letter or digit; not `local`)"
+        )));
+    }
+    let given = std::env::var("PADDOCK_ADMIN_PASSWORD").unwrap_or_default();
+    let min = paddock_api::credentials::MIN_PASSWORD;
+    let (password, generated) = if given.is_empty() {
+        // 24 of the 40 base62 characters of a fresh token: about 143 bits.
+        let minted = paddock_api::credentials::mint_token();
+        (
+            minted.secret.chars().skip(4).take(24).collect::<String>(),
+            true,
+        )
+    } else if given.chars().count() < min {
+        bail!(Usage(format!(
+            "PADDOCK_ADMIN_PASSWORD: a password needs at least {min} characters"
+        )));
+    } else {
+        (given, false)
+    };
+    let to_hash = password.clone();
+    let hash =
+        tokio::task::spawn_blocking(move || paddock_api::credentials::hash_password(&to_hash))
+            .await??;
+    let user = store
+        .create_user(&paddock_store::NewUser {
+            name: name.to_string(),
+            role: Some(paddock_protocol::identity::Role::Admin),
+            password_hash: Some(hash),
+            ..paddock_store::NewUser::default()
+        })
+        .await
+        .context("cannot create the first admin")?;
+    store
+        .audit(&paddock_store::NewAudit {
+            kind: "user".into(),
+            action: "created".into(),
+            actor: "PADDOCK_ADMIN_USER".into(),
+            reason: format!("first admin {}", user.name),
+            detail: serde_json::json!({"user": {"id": user.id, "name": user.name, "role": user.role}}),
+            ..paddock_store::NewAudit::default()
+        })
+        .await
+        .context("cannot audit the first admin's creation")?;
+    let mut lines = vec![format!(
+        "first admin `{}` created from $PADDOCK_ADMIN_USER",
+        user.name
+    )];
+    if generated {
+        lines.push(format!(
+            "first admin `{}`: password (shown once): {password}",
+            user.name
+        ));
+    }
+    Ok(lines)
 }

@@ -61,6 +61,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
+mod accounts;
 mod environments;
 mod policy;
 mod secrets;
