@@ -110,10 +110,6 @@ impl Browser {
         }
     }
 
-    fn cookie(&self, url: &reqwest::Url, name: &str) -> Option<String> {
-        self.jar.get(&origin(url))?.get(name).cloned()
-    }
-
     async fn send(&mut self, method: reqwest::Method, url: &str) -> reqwest::Response {
         let parsed = reqwest::Url::parse(url).unwrap();
         let mut req = self.http.request(method.clone(), parsed.clone());

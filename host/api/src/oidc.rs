@@ -542,7 +542,7 @@ async fn refuse(state: &AppState, provider: &str, f: &Failure) -> Response {
         action: "failed".into(),
         actor: format!("sso {provider}"),
         reason: format!("{}: {}", f.reason.as_str(), f.detail),
-        detail: serde_json::json!({"provider": provider, "reason": f.reason.as_str()}),
+        detail: serde_json::json!({"method": "sso", "provider": provider, "reason": f.reason.as_str()}),
         ..Default::default()
     };
     if let Err(e) = state.store.audit(&entry).await {
@@ -677,13 +677,18 @@ pub async fn callback(
     };
     match sign_in(&state, &p, &headers, &q).await {
         Ok((user, return_to)) => {
-            let cookie = state.auth.open_user_session(&user).await?;
+            // The session's cookie and the CSRF one, `Secure` as the
+            // request says.
+            let cookies = state
+                .auth
+                .open_user_session_cookies(&user, Some(&headers))
+                .await?;
             let entry = NewAudit {
                 kind: "sign_in".into(),
                 action: "succeeded".into(),
                 actor: format!("sso {name}"),
                 reason: format!("{} signed in with {}", user.name, p.config.shown_name()),
-                detail: serde_json::json!({"provider": name, "role": user.role.as_str()}),
+                detail: serde_json::json!({"method": "sso", "provider": name, "role": user.role.as_str()}),
                 user_id: Some(user.id.clone()),
                 ..Default::default()
             };
@@ -692,7 +697,9 @@ pub async fn callback(
             }
             tracing::info!(provider = %name, user = %user.name, "signed in with single sign-on");
             let mut resp = redirect(StatusCode::SEE_OTHER, &return_to);
-            resp.headers_mut().insert(header::SET_COOKIE, cookie);
+            for cookie in cookies {
+                resp.headers_mut().append(header::SET_COOKIE, cookie);
+            }
             Ok(resp)
         }
         Err(f) => Ok(refuse(&state, &name, &f).await),

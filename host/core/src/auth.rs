@@ -240,12 +240,6 @@ impl AuthConfig {
     }
 }
 
-/// Whether `url` is a valid `[server] public_url` (`http(s)://host[:port]`
-/// with an optional path, no query).
-pub fn is_public_url(url: &str) -> bool {
-    is_http_url(url)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
