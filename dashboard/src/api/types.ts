@@ -82,72 +82,23 @@ export type KeyView = S['KeyView'];
 export type DemoStarted = S['DemoStarted'];
 
 // ---- Team: users, groups, tokens, sign-in methods, owners and shares ----
-//
-// `Team<K, Contract>` is the generated schema `K` once the host's document
-// has it; until the route lands on main it is the shape contracts.md
-// promises (the dashboard builds against the contract while the API is
-// written). Each fallback goes once `npm run gen` sees the schema.
-
-type Team<K extends string, Contract> = K extends keyof S ? S[K] : Contract;
 
 /** A user's role: `viewer` < `member` < `admin`. */
 export type UserRole = S['Role'];
 /** What an access token may do within its user's role: `read` < `write` < `admin`. */
 export type Scope = S['Scope'];
-export type UserRef = Team<'UserRef', { id: string; name: string }>;
-export type GroupRef = Team<'GroupRef', { id: string; name: string }>;
-export type UserView = Team<
-  'UserView',
-  {
-    id: string;
-    name: string;
-    display_name: string;
-    email?: string | null;
-    role: UserRole;
-    disabled: boolean;
-    sso: boolean;
-    has_password: boolean;
-    max_running_agents?: number | null;
-    groups: GroupRef[];
-    created_at: string;
-    last_sign_in_at?: string | null;
-  }
->;
-export type NewUserRequest = Team<'NewUserRequest', { name: string; role: UserRole; display_name?: string; email?: string; password?: string }>;
-export type GroupView = Team<'GroupView', { id: string; name: string; members: UserRef[]; created_at: string }>;
-export type TokenView = Team<
-  'TokenView',
-  {
-    id: string;
-    name: string;
-    prefix: string;
-    scope: Scope;
-    created_at: string;
-    expires_at?: string | null;
-    last_used_at?: string | null;
-    revoked_at?: string | null;
-  }
->;
-export type NewTokenRequest = Team<'NewTokenRequest', { name: string; scope: Scope; expires_in_days?: number }>;
-export type CreatedToken = Team<'CreatedToken', { token: TokenView; secret: string }>;
+export type UserRef = S['UserRef'];
+export type GroupRef = S['GroupRef'];
+export type UserView = S['UserView'];
+export type NewUserRequest = S['NewUserRequest'];
+export type GroupView = S['GroupView'];
+export type TokenView = S['TokenView'];
+export type NewTokenRequest = S['NewTokenRequest'];
+export type CreatedToken = S['CreatedToken'];
 /** `GET /api/me`: who is signed in, and what they may do. */
-export type Me = Team<
-  'Me',
-  {
-    id: string;
-    name: string;
-    display_name: string;
-    role: UserRole;
-    scope: Scope;
-    via: 'service_token' | 'access_token' | 'session' | 'none';
-    groups: GroupRef[];
-    can: { admin: boolean; write: boolean };
-  }
->;
-export type SsoProvider = Team<'SsoProvider', { name: string; display_name: string; login_url: string }>;
+export type Me = S['Me'];
+export type SsoProvider = S['SsoProvider'];
 /** `GET /api/auth/methods`: how this Paddock signs people in. */
-export type AuthMethods = Team<'AuthMethods', { password: boolean; token: boolean; sso: SsoProvider[] }>;
-export type ShareView = Team<'ShareView', { kind: 'user' | 'group'; id: string; name: string }>;
-export type PersonalKeyView = Team<'PersonalKeyView', { provider: string; set: boolean; last4?: string | null; updated_at: string }>;
-/** An agent's owner and who it is shared with (the isolation helper's fields of `AgentView`). */
-export type AgentTeamFields = { owner?: UserRef; shared_with?: ShareView[] };
+export type AuthMethods = S['AuthMethods'];
+export type ShareView = S['ShareView'];
+export type PersonalKeyView = S['PersonalKeyView'];

@@ -26,7 +26,6 @@ import { SidePanel, SidePanelDrawer, useWide } from '../components/SidePanel';
 import { Button, ErrorNote, Form, ScrollX, inputClass, tokens, usd } from '../components/ui';
 import { ShareDialog } from '../components/Share';
 import { readOnlyReason, useWho } from '../api/me';
-import type { AgentTeamFields } from '../api/types';
 import { ownerLine } from './Agents';
 
 // until openapi has it: the fields newer hosts add to an agent's view.
@@ -86,7 +85,7 @@ function AgentPage({ id, agent, error }: { id: string; agent: AgentView | undefi
   const who = useWho();
   const readOnly = readOnlyReason(who);
   const owner = agent ? ownerLine(agent, who) : '';
-  const ownerId = (agent as (AgentView & AgentTeamFields) | undefined)?.owner?.id;
+  const ownerId = agent?.owner.id;
   // The owner or an admin shares it (the API refuses anyone else).
   const mayShare = !!agent && !!who && !readOnly && ownerId !== undefined && (who.admin || ownerId === who.id);
   const status: string | undefined = live?.status ?? agent?.status;

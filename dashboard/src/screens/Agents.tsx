@@ -19,7 +19,6 @@ import type {
   ToolInfo,
   WorkspaceView,
   EnvironmentView,
-  AgentTeamFields,
 } from '../api/types';
 import { readOnlyReason, useWho, type Who } from '../api/me';
 import { Button, ErrorNote, Field, Modal, ago, inputClass, tokens, usd, Form, DialogActions, EmptyState, useTitle } from '../components/ui';
@@ -53,7 +52,7 @@ export function hostList(text: string): string[] {
 
 /** Who owns an agent and who else sees it, for its row and header; empty on a one-person install (everything is the local account's). */
 export function ownerLine(a: AgentView, who: Who | undefined): string {
-  const t = a as AgentView & AgentTeamFields;
+  const t = a;
   if (!t.owner || (t.owner.id === 'local' && (who?.id ?? 'local') === 'local' && !t.shared_with?.length)) return '';
   const mine = who !== undefined && t.owner.id === who.id;
   const shared = t.shared_with?.length ? ` · shared with ${t.shared_with.map((s) => (s.kind === 'group' ? `${s.name} (group)` : s.name)).join(', ')}` : '';

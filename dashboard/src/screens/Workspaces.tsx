@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router-dom';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { del, get, post } from '../api/client';
-import type { Backup, FilesView, NewWorkspace, UserRef, WorkspaceView } from '../api/types';
+import type { Backup, FilesView, NewWorkspace, WorkspaceView } from '../api/types';
 import { WorkspaceActions, WorkspaceDiffView, WorkspaceFacts, refreshWorkspace, useWorkspace } from '../components/Workspace';
 import { readOnlyReason, useWho } from '../api/me';
 import { Button, Card, DialogActions, ErrorNote, Field, Form, Modal, ago, bytes, inputClass, EmptyState, useTitle } from '../components/ui';
@@ -81,7 +81,7 @@ export function WorkspacesScreen() {
 
 function WorkspaceRow({ ws, selected, me }: { ws: WorkspaceView; selected: boolean; me: string | undefined }) {
   // Whose it is, when it is someone else's (a host with users names the owner).
-  const owner = (ws as WorkspaceView & { owner?: UserRef }).owner;
+  const owner = ws.owner;
   const others = owner && owner.id !== me ? owner.name : null;
   return (
     <li
