@@ -2847,6 +2847,9 @@ async fn templates_and_prompts_crud_and_agents_from_templates() {
 /// The router's REST routes (host/api/src/lib.rs), with their methods.
 const ROUTES: &[(&str, &[&str])] = &[
     ("/api/session", &["post", "delete"]),
+    ("/api/auth/methods", &["get"]),
+    ("/auth/oidc/{name}/login", &["get"]),
+    ("/auth/oidc/{name}/callback", &["get"]),
     ("/api/agents", &["get", "post"]),
     ("/api/agents/{id}", &["get", "delete"]),
     ("/api/agents/{id}/messages", &["post"]),
@@ -2854,6 +2857,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/agents/{id}/retry", &["post"]),
     ("/api/agents/{id}/diff", &["get"]),
     ("/api/agents/{id}/events", &["get"]),
+    ("/api/agents/{id}/shares", &["get", "put"]),
     ("/api/config/agent-templates", &["get", "post"]),
     (
         "/api/config/agent-templates/{name}",

@@ -56,6 +56,10 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401",
 [[operations]]
 include-operation-id = "delete_workspace"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
+# The users and groups an agent is shared with must exist.
+[[operations]]
+include-operation-id = "put_agent_shares"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
 # A plugin is a TOML manifest and a WebAssembly component that must agree.
 [[operations]]
 include-operation-id = "install_plugin"

@@ -170,6 +170,17 @@ async fn a_failed_run_is_retried_without_a_new_message_and_the_list_says_why_it_
     let agent = s.agent(&id).await;
     assert_eq!(agent["status"], "idle");
     assert!(agent.get("error_code").is_none(), "{agent}");
+    // The audit log names who asked (the service token: the local account).
+    let audit = s.get(&format!("/api/audit?agent={id}")).await;
+    let retry = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "agent" && e["action"] == "retry")
+        .unwrap_or_else(|| panic!("no retry in the audit log: {audit}"));
+    assert_eq!(retry["actor"], "user (REST)", "{retry}");
+    assert_eq!(retry["user_id"], "local", "{retry}");
+    assert_eq!(retry["detail"]["seq"], seq, "{retry}");
     // Nothing to retry now.
     let r = s.http.post(&url).json(&json!({})).send().await.unwrap();
     assert_eq!(r.status(), 409);

@@ -1,8 +1,15 @@
 //! `/api/agents`: create (from a template or not), list, get, delete,
-//! messages, interrupt and the event log.
+//! messages, interrupt and the event log — each for the agents the caller
+//! may see ([`ownership`]): a list shows only those, a direct route answers
+//! 404 for the others, and changing one (message, interrupt, retry,
+//! delete) needs the right to drive it. An agent is created for its caller,
+//! on a workspace the caller may use.
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Fields};
+use super::ownership::{self, Need};
+use super::shares::{Names, ShareView, UserRef};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -50,11 +57,19 @@ pub struct AgentView {
     /// `--unsafe-no-sandbox`), or null when no sandbox works on this host.
     #[schema(value_type = Option<String>)]
     pub sandbox: Option<BackendKind>,
+    /// The user it belongs to (who created it).
+    pub owner: UserRef,
+    /// The users and groups it is shared with.
+    pub shared_with: Vec<ShareView>,
 }
 
 impl AgentView {
-    fn new(r: AgentRecord, state: &AppState) -> AgentView {
-        AgentView {
+    /// The view of `r`, with its owner's name and shares from `names`.
+    async fn new(r: AgentRecord, state: &AppState, names: &Names) -> Result<AgentView, ApiError> {
+        let shares = state.store.shares_of(&r.id).await?;
+        Ok(AgentView {
+            owner: names.user(&r.owner),
+            shared_with: names.shares(&shares),
             sandbox: state.manager.deps().sandbox.kind(),
             id: r.id,
             name: r.name,
@@ -67,7 +82,12 @@ impl AgentView {
             created_at: r.created_at,
             updated_at: r.updated_at,
             deleted_at: r.deleted_at,
-        }
+        })
+    }
+
+    /// The view of one agent.
+    async fn of(r: AgentRecord, state: &AppState) -> Result<AgentView, ApiError> {
+        AgentView::new(r, state, &Names::load(state).await?).await
     }
 }
 
@@ -132,9 +152,19 @@ impl From<ResolveError> for ApiError {
     responses((status = 201, body = AgentView), (status = 400, body = super::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: super::auth::Caller,
+    caller: Caller,
     ApiJson(req): ApiJson<CreateAgent>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
+    // Which field named the workspace, for a refusal.
+    let field = if req.fields.workspace_id.is_some() {
+        "workspace_id"
+    } else if req.fields.workspace.is_some() {
+        "workspace"
+    } else if req.fields.worktree.is_some() {
+        "worktree"
+    } else {
+        "template"
+    };
     let Resolved {
         mut config,
         worktree,
@@ -146,6 +176,9 @@ pub async fn create(
     .resolve(req.into())
     .await?;
     config.owner = Some(caller.user_id.clone());
+    if worktree.is_none() {
+        super::workspaces::check_usable(&state, &caller, &config, field).await?;
+    }
     // A worktree named after the agent, made last so that a request that
     // fails its checks leaves none behind (and removed if creation fails).
     let made = match worktree {
@@ -163,6 +196,7 @@ pub async fn create(
                     branch: None,
                     path: None,
                     copy: false,
+                    owner: Some(caller.user_id.clone()),
                 })
                 .await
                 .map_err(|e| match e {
@@ -178,7 +212,10 @@ pub async fn create(
         None => None,
     };
     match state.manager.create(config, task).await {
-        Ok((_, record)) => Ok((StatusCode::CREATED, Json(AgentView::new(record, &state)))),
+        Ok((_, record)) => Ok((
+            StatusCode::CREATED,
+            Json(AgentView::of(record, &state).await?),
+        )),
         Err(e) => {
             if let Some(ws) = made
                 && let Err(undo) = state.workspaces.delete(&ws, true, true).await
@@ -200,28 +237,23 @@ pub struct ListParams {
     pub include_deleted: bool,
 }
 
-/// List agents with their status.
+/// List the agents the caller may see (their own, those shared with them
+/// or their groups; every agent for an admin) with their status.
 #[utoipa::path(get, path = "/api/agents", tag = "agents", operation_id = "list_agents", params(ListParams),
     responses((status = 200, body = Vec<AgentView>)))]
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> Result<Json<Vec<AgentView>>, ApiError> {
+    let visible = ownership::Visible::of(&state, &caller).await?;
     let records = state.store.list_agents(p.include_deleted).await?;
-    Ok(Json(
-        records
-            .into_iter()
-            .map(|r| AgentView::new(r, &state))
-            .collect(),
-    ))
-}
-
-async fn record(state: &AppState, id: &str) -> Result<AgentRecord, ApiError> {
-    state
-        .store
-        .get_agent(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no agent with id `{id}`")))
+    let names = Names::load(&state).await?;
+    let mut out = Vec::new();
+    for r in records.into_iter().filter(|r| visible.agent(r)) {
+        out.push(AgentView::new(r, &state, &names).await?);
+    }
+    Ok(Json(out))
 }
 
 /// One agent with its configuration and usage.
@@ -230,9 +262,11 @@ async fn record(state: &AppState, id: &str) -> Result<AgentRecord, ApiError> {
     responses((status = 200, body = AgentView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AgentView>, ApiError> {
-    Ok(Json(AgentView::new(record(&state, &id).await?, &state)))
+    let r = ownership::agent(&state, &caller, &id, Need::See).await?;
+    Ok(Json(AgentView::of(r, &state).await?))
 }
 
 /// What the agent changed: for an agent in a git worktree, the
@@ -247,9 +281,10 @@ pub async fn get(
         (status = 409, body = super::error::ErrorBody)))]
 pub async fn diff(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<paddock_core::workspace::Diff>, ApiError> {
-    let r = record(&state, &id).await?;
+    let r = ownership::agent(&state, &caller, &id, Need::See).await?;
     if let Some(ws) = &r.config.workspace_id
         && let Ok(ws) = state.workspaces.get(ws).await
         && ws.kind == paddock_core::workspace::WorkspaceKind::Worktree
@@ -280,9 +315,11 @@ pub struct DeleteParams {
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiQuery(p): ApiQuery<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {
+    ownership::agent(&state, &caller, &id, Need::Drive).await?;
     if state.manager.delete(&id, p.purge).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -312,9 +349,11 @@ pub struct Accepted {
     responses((status = 202, body = Accepted), (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn post_message(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<PostMessage>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    ownership::agent(&state, &caller, &id, Need::Drive).await?;
     live_or_stopped(&state, &id).await?;
     let event = state.manager.post_message(&id, req.text).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { seq: event.seq })))
@@ -346,11 +385,15 @@ async fn live_or_stopped(state: &AppState, id: &str) -> Result<(), ApiError> {
         (status = 409, description = "The agent is deleted, busy, or its last run did not fail", body = super::error::ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
-    caller: super::auth::Caller,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    ownership::agent(&state, &caller, &id, Need::Drive).await?;
     live_or_stopped(&state, &id).await?;
-    let event = state.manager.retry(&id, &caller.actor("REST")).await?;
+    let event = state
+        .manager
+        .retry(&id, &super::audit::actor(&caller, "REST"))
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { seq: event.seq })))
 }
 
@@ -368,8 +411,10 @@ pub struct Interrupted {
         (status = 409, description = "The agent is deleted", body = super::error::ErrorBody)))]
 pub async fn interrupt(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Interrupted>), ApiError> {
+    ownership::agent(&state, &caller, &id, Need::Drive).await?;
     live_or_stopped(&state, &id).await?;
     let interrupted = state.manager.interrupt(&id)?;
     Ok((StatusCode::ACCEPTED, Json(Interrupted { interrupted })))
@@ -404,6 +449,7 @@ pub struct EventPage {
     responses((status = 200, body = EventPage), (status = 404, body = super::error::ErrorBody)))]
 pub async fn events(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiQuery(p): ApiQuery<EventsParams>,
 ) -> Result<Json<EventPage>, ApiError> {
@@ -411,7 +457,7 @@ pub async fn events(
     if limit == 0 || limit > 5000 {
         return Err(ApiError::invalid("limit: must be between 1 and 5000"));
     }
-    let record = record(&state, &id).await?;
+    let record = ownership::agent(&state, &caller, &id, Need::See).await?;
     let events = state.store.events_after(&id, p.after, limit).await?;
     Ok(Json(EventPage {
         events,

@@ -279,6 +279,10 @@ impl App {
             providers: self.providers.clone(),
             demo: self.demo.clone(),
             metrics: self.manager.deps().metrics.clone(),
+            sso: Arc::new(crate::oidc::Sso::new(
+                &self.config.auth.oidc,
+                self.config.server.public_url.clone(),
+            )),
         }
     }
 }

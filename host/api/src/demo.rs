@@ -175,7 +175,7 @@ pub async fn start(
     State(state): State<AppState>,
     caller: super::auth::Caller,
 ) -> Result<(StatusCode, Json<DemoStarted>), ApiError> {
-    let ws = make_sample(&state.demo.staging, &state.workspaces).await?;
+    let ws = make_sample(&state.demo.staging, &state.workspaces, &caller.user_id).await?;
     let request = AgentRequest {
         name: Some(format!("Demo: fix the median ({})", ws.name)),
         template: None,
@@ -219,8 +219,13 @@ pub async fn start(
 
 /// Writes the sample project (a git repository with one commit) into a
 /// staging directory under `staging`, and makes a workspace copying it
-/// (so the workspace's diff is against the project as it was made).
-async fn make_sample(staging: &Path, workspaces: &Workspaces) -> Result<Workspace, ApiError> {
+/// (so the workspace's diff is against the project as it was made),
+/// belonging to `owner`.
+async fn make_sample(
+    staging: &Path,
+    workspaces: &Workspaces,
+    owner: &str,
+) -> Result<Workspace, ApiError> {
     let dir = staging.join(format!(".demo-sample-{}", random_hex(8)));
     let made = async {
         write_sample(&dir).await?;
@@ -235,6 +240,7 @@ async fn make_sample(staging: &Path, workspaces: &Workspaces) -> Result<Workspac
                     name,
                     path: Some(dir.clone()),
                     copy: true,
+                    owner: Some(owner.to_string()),
                     ..NewWorkspace::default()
                 })
                 .await

@@ -1,7 +1,8 @@
 //! `/api/config/environments…`: the named environments agents may run in —
 //! the file's (read-only here), those added here (stored) and, listed for
 //! information, each workspace's devcontainer.json. Any signed-in caller
-//! reads; adding, changing and removing is admin-only.
+//! reads; adding, changing and removing is admin-only, each change in the
+//! audit log with who made it.
 
 use super::AppState;
 use super::error::{ApiError, ApiJson, ApiPath};
@@ -140,11 +141,36 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<EnvironmentV
 /// Adds an environment (stored).
 pub async fn create(
     State(state): State<AppState>,
+    caller: super::auth::Caller,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<(StatusCode, Json<EnvironmentView>), ApiError> {
     let env = read_body(body, None)?;
+    let name = env.name.clone();
     let info = environments(&state).create(env).await?;
+    audit_environment(&state, &caller, &name, "added").await?;
     Ok((StatusCode::CREATED, Json(view(info))))
+}
+
+/// Records a change to environment `name` in the audit log (its name
+/// only: its variables may hold secrets).
+async fn audit_environment(
+    state: &AppState,
+    caller: &super::auth::Caller,
+    name: &str,
+    action: &str,
+) -> Result<(), ApiError> {
+    super::audit::record(
+        state,
+        caller,
+        super::audit::Act {
+            agent_id: "",
+            kind: "environment",
+            action,
+            reason: format!("environment `{name}` {action}"),
+            detail: serde_json::json!({ "name": name }),
+        },
+    )
+    .await
 }
 
 #[utoipa::path(put, path = "/api/config/environments/{name}", tag = "config", operation_id = "put_environment", security(("admin" = [])),
@@ -156,11 +182,14 @@ pub async fn create(
 /// Replaces an environment added through the API.
 pub async fn put(
     State(state): State<AppState>,
+    caller: super::auth::Caller,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Json<EnvironmentView>, ApiError> {
     let env = read_body(body, Some(&name))?;
-    Ok(Json(view(environments(&state).update(env).await?)))
+    let info = environments(&state).update(env).await?;
+    audit_environment(&state, &caller, &name, "updated").await?;
+    Ok(Json(view(info)))
 }
 
 #[utoipa::path(delete, path = "/api/config/environments/{name}", tag = "config", operation_id = "delete_environment", security(("admin" = [])),
@@ -170,8 +199,10 @@ pub async fn put(
 /// Removes an environment added through the API.
 pub async fn delete(
     State(state): State<AppState>,
+    caller: super::auth::Caller,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     environments(&state).delete(&name).await?;
+    audit_environment(&state, &caller, &name, "removed").await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod agents;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod budgets;
 pub mod config_docs;
@@ -20,11 +21,14 @@ pub mod mcp;
 pub mod me;
 pub mod meta;
 pub mod metrics;
+pub mod oidc;
 pub mod ownership;
 pub mod plugins;
 pub mod policy;
 pub mod providers;
+pub mod shares;
 pub mod users;
+pub mod visibility;
 pub mod workspaces;
 pub mod ws;
 
@@ -70,6 +74,8 @@ pub struct AppState {
     pub demo: Arc<demo::DemoModel>,
     /// Counters and per-agent figures.
     pub metrics: Arc<paddock_core::metrics::Metrics>,
+    /// Single sign-on providers and the sign-ins under way.
+    pub sso: Arc<oidc::Sso>,
 }
 
 /// The OpenAPI document.
@@ -78,7 +84,8 @@ pub struct AppState {
     info(title = "Paddock API", description = "Run, watch and administer coding agents. Errors are `{\"error\": {\"code\", \"message\"}}`. Every route needs credentials, on loopback too: `Authorization: Bearer <token>` — a personal access token (`pdk_…`, made with `POST /api/me/tokens` or `paddock user add NAME --token`; scoped `read`, `write` or `admin`, expiring, revocable) or a service token (the data dir's `api-token` or `admin-token`, acting as the built-in `local` admin) — or the dashboard's session cookie (`POST /api/session` with a name and password or a token, or the login link `paddock serve` prints when there are no users). What each route needs of its caller's role and scope is its `x-paddock-access`. A change made with the session cookie must send `X-Paddock-CSRF` (the value of the `paddock_csrf_<port>` cookie). A request that changes state must not be cross-site: its `Origin` (or `Sec-Fetch-Site`) must be this server's, and it must carry `Authorization`, a JSON content type, or `X-Paddock-Request: 1`. Each credential has a request rate (429 `rate_limited` with `Retry-After`). The WebSocket protocol is described in the `ws` module docs."),
     paths(
         agents::create, agents::list, agents::get, agents::delete, agents::post_message,
-        agents::interrupt, agents::retry, agents::diff, agents::events, demo::start,
+        agents::interrupt, agents::retry, agents::diff, agents::events, shares::get, shares::put,
+        demo::start,
         config_docs::list_templates, config_docs::create_template, config_docs::get_template,
         config_docs::put_template, config_docs::delete_template,
         config_docs::list_prompts, config_docs::create_prompt, config_docs::get_prompt,
@@ -93,6 +100,7 @@ pub struct AppState {
         users::list, users::create, users::get, users::update, users::delete, users::create_token,
         users::list_groups, users::create_group, users::get_group, users::update_group,
         users::delete_group,
+        oidc::methods, oidc::login, oidc::callback,
         providers::list, providers::create, providers::put, providers::delete, providers::test,
         providers::test_unsaved, providers::get_default, providers::put_default,
         providers::delete_default,
@@ -193,6 +201,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/agents/{id}/retry", post(agents::retry))
         .route("/api/agents/{id}/diff", get(agents::diff))
         .route("/api/agents/{id}/events", get(agents::events))
+        .route("/api/agents/{id}/shares", get(shares::get).put(shares::put))
         .route("/api/demo", post(demo::start))
         .route("/api/agents/{id}/approvals/{call_id}", post(policy::decide))
         .route("/api/approvals", get(policy::pending))
@@ -330,6 +339,11 @@ pub fn router(state: AppState) -> Router {
     let sign_in = Router::new()
         .route("/api/session", post(auth::sign_in))
         .route("/login", get(auth::login_link))
+        // Single sign-on (`oidc`): the sign-in page's list of methods, and
+        // the provider's round trip.
+        .route("/api/auth/methods", get(oidc::methods))
+        .route("/auth/oidc/{name}/login", get(oidc::login))
+        .route("/auth/oidc/{name}/callback", get(oidc::callback))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
     Router::new()
         .merge(api)

@@ -61,6 +61,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Vec<ServerView>> {
         (status = 409, body = super::error::ErrorBody)))]
 pub async fn add(
     State(state): State<AppState>,
+    caller: super::auth::Caller,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<(StatusCode, Json<ServerView>), ApiError> {
     let serde_json::Value::Object(mut fields) = body else {
@@ -74,7 +75,30 @@ pub async fn add(
     let spec = ServerSpec::from_value(&name, &serde_json::Value::Object(fields))
         .map_err(McpError::from)?;
     let view = state.mcp.add(&name, spec).await?;
+    audit_server(&state, &caller, &name, "added").await?;
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Records that an MCP server was added or removed (its name only: its
+/// entry may hold secrets).
+async fn audit_server(
+    state: &AppState,
+    caller: &super::auth::Caller,
+    name: &str,
+    action: &str,
+) -> Result<(), ApiError> {
+    super::audit::record(
+        state,
+        caller,
+        super::audit::Act {
+            agent_id: "",
+            kind: "mcp_server",
+            action,
+            reason: format!("MCP server `{name}` {action}"),
+            detail: serde_json::json!({ "name": name }),
+        },
+    )
+    .await
 }
 
 /// One server.
@@ -96,9 +120,11 @@ pub async fn get(
         (status = 409, body = super::error::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
+    caller: super::auth::Caller,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     state.mcp.remove(&name).await?;
+    audit_server(&state, &caller, &name, "removed").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,8 +1,11 @@
 //! `/api/plugins` (admin only): list, install by upload (a component and its
-//! manifest), get, replace grants, enable, disable, remove. `/api/tools`
-//! lists the tools agents can use.
+//! manifest), get, replace grants, enable, disable, remove — each change
+//! recorded in the audit log with who made it. `/api/tools` lists the
+//! tools agents can use.
 
 use super::AppState;
+use super::audit::{Act, record};
+use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath};
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Request, State};
@@ -44,6 +47,7 @@ pub async fn get(
     responses((status = 201, body = paddock_plugins::PluginInfo), (status = 400, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody)))]
 pub async fn install(
     State(state): State<AppState>,
+    caller: Caller,
     Upload(mut multipart): Upload,
 ) -> Result<(StatusCode, Json<PluginInfo>), ApiError> {
     let mut manifest: Option<Vec<u8>> = None;
@@ -82,7 +86,36 @@ pub async fn install(
         })
         .await?;
     tracing::info!(plugin = %info.record.name, "plugin installed through the API");
+    audit_plugin(&state, &caller, "installed", &info).await?;
     Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// Records a change to a plugin (`action`) in the audit log.
+async fn audit_plugin(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    info: &PluginInfo,
+) -> Result<(), ApiError> {
+    let r = &info.record;
+    record(
+        state,
+        caller,
+        Act {
+            agent_id: "",
+            kind: "plugin",
+            action,
+            reason: format!("plugin `{}` {} {action}", r.name, r.version),
+            detail: serde_json::json!({
+                "name": r.name,
+                "version": r.version,
+                "sha256": r.sha256,
+                "enabled": r.enabled,
+                "granted": r.granted.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            }),
+        },
+    )
+    .await
 }
 
 /// The parts of a plugin upload (`POST /api/plugins`), as the document
@@ -154,6 +187,7 @@ pub struct Grants {
     responses((status = 200, body = paddock_plugins::PluginInfo), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn put_grants(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<Grants>,
 ) -> Result<Json<PluginInfo>, ApiError> {
@@ -174,6 +208,7 @@ pub async fn put_grants(
         .collect::<Result<Vec<_>, _>>()?;
     let info = state.plugins.set_grants(&name, &caps)?;
     tracing::info!(plugin = %name, grants = ?req.grants, "plugin grants replaced through the API");
+    audit_plugin(&state, &caller, "granted", &info).await?;
     Ok(Json(info))
 }
 
@@ -183,9 +218,12 @@ pub async fn put_grants(
     responses((status = 200, body = paddock_plugins::PluginInfo), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
 pub async fn enable(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<PluginInfo>, ApiError> {
-    Ok(Json(state.plugins.set_enabled(&name, true)?))
+    let info = state.plugins.set_enabled(&name, true)?;
+    audit_plugin(&state, &caller, "enabled", &info).await?;
+    Ok(Json(info))
 }
 
 /// Stop offering the plugin's tools.
@@ -194,9 +232,12 @@ pub async fn enable(
     responses((status = 200, body = paddock_plugins::PluginInfo), (status = 404, body = super::error::ErrorBody)))]
 pub async fn disable(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<PluginInfo>, ApiError> {
-    Ok(Json(state.plugins.set_enabled(&name, false)?))
+    let info = state.plugins.set_enabled(&name, false)?;
+    audit_plugin(&state, &caller, "disabled", &info).await?;
+    Ok(Json(info))
 }
 
 /// Uninstall a plugin.
@@ -205,9 +246,12 @@ pub async fn disable(
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    let info = state.plugins.get(&name)?;
     state.plugins.remove(&name)?;
+    audit_plugin(&state, &caller, "removed", &info).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

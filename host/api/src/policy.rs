@@ -1,16 +1,25 @@
 //! Trust: approval decisions (`POST /api/agents/{id}/approvals/{call_id}`),
 //! pending approvals across agents, the audit log (read-only: nothing in
 //! the API deletes it), policy rules, and a dry-run of the pipeline.
+//!
+//! Approvals are the agents': deciding one needs the right to drive its
+//! agent, and the list shows those of the agents the caller may see, each
+//! with the agent's owner. The audit log shows an admin everything, anyone
+//! else the entries of the agents they may see and their own acts.
 
 use super::AppState;
+use super::audit::{Act, actor, record};
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, query_time};
+use super::ownership::{self, Need};
+use super::shares::{Names, UserRef};
+use super::visibility::VisibleIds;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use paddock_core::agent::Remember;
 use paddock_core::policy::{ApprovalMode, Call, Decision, RuleSpec, RuleView, Scope, Subject};
-use paddock_store::{ApprovalRecord, AuditEntry, AuditQuery, NewAudit};
+use paddock_store::{ApprovalRecord, AuditEntry, AuditQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -43,10 +52,17 @@ pub async fn decide(
     ApiPath((id, call_id)): ApiPath<(String, String)>,
     ApiJson(req): ApiJson<DecideApproval>,
 ) -> Result<Json<ApprovalRecord>, ApiError> {
-    let by = caller.actor("REST");
+    ownership::agent(&state, &caller, &id, Need::Drive).await?;
     let record = state
         .manager
-        .decide(&id, &call_id, req.approved, req.reason, req.remember, &by)
+        .decide(
+            &id,
+            &call_id,
+            req.approved,
+            req.reason,
+            req.remember,
+            &actor(&caller, "REST"),
+        )
         .await?;
     Ok(Json(record))
 }
@@ -61,21 +77,53 @@ pub struct PendingParams {
     pub agent: Option<String>,
 }
 
+/// A pending approval with whom its agent belongs to.
+#[derive(Serialize, ToSchema)]
+pub struct PendingApproval {
+    /// The approval.
+    #[serde(flatten)]
+    pub approval: ApprovalRecord,
+    /// The owner of its agent.
+    pub owner: UserRef,
+}
+
 /// Pending approvals.
 #[derive(Serialize, ToSchema)]
 pub struct PendingApprovals {
     /// Oldest first.
-    pub approvals: Vec<ApprovalRecord>,
+    pub approvals: Vec<PendingApproval>,
 }
 
-/// Every pending approval across agents, oldest first.
+/// Every pending approval of the agents the caller may see, oldest first.
 #[utoipa::path(get, path = "/api/approvals", tag = "policy", operation_id = "pending_approvals", params(PendingParams),
     responses((status = 200, body = PendingApprovals)))]
 pub async fn pending(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(p): ApiQuery<PendingParams>,
 ) -> Result<Json<PendingApprovals>, ApiError> {
-    let approvals = state.store.pending_approvals(p.agent.as_deref()).await?;
+    let visible = VisibleIds::of(&state, &caller).await?;
+    let pending = state.store.pending_approvals(p.agent.as_deref()).await?;
+    let names = Names::load(&state).await?;
+    let mut owners = std::collections::HashMap::new();
+    let mut approvals = Vec::new();
+    for approval in pending {
+        if !visible.agent_id(&approval.agent_id) {
+            continue;
+        }
+        let owner = match owners.get(&approval.agent_id) {
+            Some(o) => Clone::clone(o),
+            None => {
+                let o = match state.store.get_agent(&approval.agent_id).await? {
+                    Some(a) => names.user(&a.owner),
+                    None => names.user(paddock_protocol::identity::LOCAL_USER),
+                };
+                owners.insert(approval.agent_id.clone(), o.clone());
+                o
+            }
+        };
+        approvals.push(PendingApproval { approval, owner });
+    }
     Ok(Json(PendingApprovals { approvals }))
 }
 
@@ -94,6 +142,9 @@ pub struct AuditParams {
     /// Only entries with an id above this (paging: the last id seen).
     #[serde(default)]
     pub after_id: Option<i64>,
+    /// Only the acts of this user (by id).
+    #[serde(default)]
+    pub user: Option<String>,
     /// At most this many (default 500, at most 5000).
     #[serde(default)]
     #[param(minimum = 1, maximum = 5000)]
@@ -107,12 +158,16 @@ pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
 }
 
-/// The audit log: every policy decision, approval decision and rule change
-/// (who, when, what, why). Never deletable through the API.
+/// The audit log: every policy decision, approval decision, retry, share,
+/// rule change and change to plugins, MCP servers, providers and
+/// environments (who — the user and token —, when, what, why). An admin
+/// reads all of it; anyone else the entries of the agents they may see and
+/// their own acts. Never deletable through the API.
 #[utoipa::path(get, path = "/api/audit", tag = "policy", operation_id = "audit_log", params(AuditParams),
     responses((status = 200, body = AuditPage), (status = 400, body = super::error::ErrorBody)))]
 pub async fn audit(
     State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(p): ApiQuery<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let limit = p.limit.unwrap_or(500);
@@ -123,16 +178,34 @@ pub async fn audit(
         None => None,
         Some(s) => Some(query_time("since", s, false)?),
     };
-    let entries = state
-        .store
-        .audit_log(&AuditQuery {
-            agent: p.agent,
-            since,
-            after_id: p.after_id,
-            user: None,
-            limit,
-        })
-        .await?;
+    let visible = VisibleIds::of(&state, &caller).await?;
+    let keep = |e: &AuditEntry| {
+        visible.is_all()
+            || e.user_id.as_deref() == Some(caller.user_id.as_str())
+            || (!e.agent_id.is_empty() && visible.agent_id(&e.agent_id))
+    };
+    // Pages of the store until `limit` entries the caller may read.
+    let mut entries = Vec::new();
+    let mut after_id = p.after_id;
+    loop {
+        let page = state
+            .store
+            .audit_log(&AuditQuery {
+                agent: p.agent.clone(),
+                since,
+                after_id,
+                user: p.user.clone(),
+                limit,
+            })
+            .await?;
+        let full = page.len() == limit as usize;
+        after_id = page.last().map(|e| e.id).or(after_id);
+        entries.extend(page.into_iter().filter(|e| keep(e)));
+        if !full || entries.len() >= limit as usize {
+            break;
+        }
+    }
+    entries.truncate(limit as usize);
     Ok(Json(AuditPage { entries }))
 }
 
@@ -168,7 +241,7 @@ pub async fn add_rule(
         .policy
         .add_rule(spec, "api", &by)
         .await?;
-    record_rule_change(&state, &view, "added", &by).await?;
+    record_rule_change(&state, &caller, &view, "added").await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -183,37 +256,33 @@ pub async fn remove_rule(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RuleView>, ApiError> {
-    let by = caller.actor("REST");
     let view = state.manager.deps().policy.remove_rule(&id).await?;
-    record_rule_change(&state, &view, "removed", &by).await?;
+    record_rule_change(&state, &caller, &view, "removed").await?;
     Ok(Json(view))
 }
 
 async fn record_rule_change(
     state: &AppState,
+    caller: &Caller,
     view: &RuleView,
     action: &str,
-    by: &str,
 ) -> Result<(), ApiError> {
     let agent_id = match &view.spec.scope {
         Scope::Agent(id) => id.clone(),
         _ => String::new(),
     };
-    state
-        .store
-        .audit(&NewAudit {
-            agent_id,
-            call_id: None,
-            tool: None,
-            kind: "rule".into(),
-            action: action.into(),
-            actor: by.into(),
+    record(
+        state,
+        caller,
+        Act {
+            agent_id: &agent_id,
+            kind: "rule",
+            action,
             reason: format!("{} ({})", view.spec.rule, view.spec.scope),
             detail: serde_json::to_value(view).unwrap_or_default(),
-            ..NewAudit::default()
-        })
-        .await?;
-    Ok(())
+        },
+    )
+    .await
 }
 
 /// `POST /api/policy/assess`.
@@ -244,6 +313,7 @@ pub struct AssessRequest {
         (status = 404, body = super::error::ErrorBody)))]
 pub async fn assess(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(req): ApiJson<AssessRequest>,
 ) -> Result<Json<Decision>, ApiError> {
     if !req.input.is_object() {
@@ -256,7 +326,10 @@ pub async fn assess(
     }
     let deps = state.manager.deps();
     let agent = match &req.agent {
-        Some(id) => Some(state.manager.get(id)?),
+        Some(id) => {
+            ownership::agent(&state, &caller, id, Need::See).await?;
+            Some(state.manager.get(id)?)
+        }
         None => None,
     };
     let read_only = req.read_only.unwrap_or_else(|| {

@@ -2,10 +2,13 @@
 //! providers (the file's, read-only here, and those added here, stored
 //! with their keys sealed), testing one for real (saved or not), and the
 //! default model. Keys are write-only: a view says where a key comes from
-//! and at most its last four characters. Writes and tests are admin-only;
-//! any signed-in caller may read.
+//! and at most its last four characters. Writes and tests are admin-only
+//! and every change is in the audit log with who made it (and what became
+//! of the key, never the key); any signed-in caller may read.
 
 use super::AppState;
+use super::audit::{Act, record};
+use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath};
 use axum::Json;
 use axum::extract::State;
@@ -228,11 +231,14 @@ pub async fn list(State(state): State<AppState>) -> Json<Vec<ProviderView>> {
         (status = 409, description = "`conflict`: the name exists; `read_only`: paddock.toml has it", body = super::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: super::auth::Caller,
+    caller: Caller,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<(StatusCode, Json<ProviderView>), ApiError> {
     let (config, api_key) = read_body(body, None)?;
+    let name = config.name.clone();
+    let key = key_change(&KeyUpdate::of(api_key.clone()));
     let entry = state.providers.create(config, api_key).await?;
+    audit_provider(&state, &caller, &name, "added", key).await?;
     if entry.key.state == KeyState::Stored {
         super::keys::audit_shared_key(&state, &caller, &entry.config.name, "set").await;
     }
@@ -246,6 +252,39 @@ fn has_stored_key(state: &AppState, name: &str) -> bool {
     })
 }
 
+/// What a request did to a provider's stored key, for the audit log
+/// (never the key).
+fn key_change(update: &KeyUpdate) -> &'static str {
+    match update {
+        KeyUpdate::Keep => "kept",
+        KeyUpdate::Remove => "removed",
+        KeyUpdate::Set(_) => "set",
+    }
+}
+
+/// Records a change to provider `name` (and what became of its key) in
+/// the audit log.
+async fn audit_provider(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    action: &str,
+    key: &str,
+) -> Result<(), ApiError> {
+    record(
+        state,
+        caller,
+        Act {
+            agent_id: "",
+            kind: "provider",
+            action,
+            reason: format!("provider `{name}` {action} (key {key})"),
+            detail: serde_json::json!({ "name": name, "key": key }),
+        },
+    )
+    .await
+}
+
 /// Replace a provider added through the API (agents' next calls use the
 /// new settings). `api_key` absent keeps the stored key, `""` removes it.
 #[utoipa::path(put, path = "/api/config/providers/{name}", tag = "config", operation_id = "put_provider", security(("admin" = [])),
@@ -256,20 +295,22 @@ fn has_stored_key(state: &AppState, name: &str) -> bool {
         (status = 409, description = "`read_only`: a provider of paddock.toml", body = super::error::ErrorBody)))]
 pub async fn put(
     State(state): State<AppState>,
-    caller: super::auth::Caller,
+    caller: Caller,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Json<ProviderView>, ApiError> {
     let (config, api_key) = read_body(body, Some(&name))?;
     let had = has_stored_key(&state, &name);
-    let change = KeyUpdate::of(api_key);
-    let action = match (&change, had) {
+    let update = KeyUpdate::of(api_key);
+    let key = key_change(&update);
+    let action = match (&update, had) {
         (KeyUpdate::Set(_), true) => Some("rotated"),
         (KeyUpdate::Set(_), false) => Some("set"),
         (KeyUpdate::Remove, true) => Some("removed"),
         _ => None,
     };
-    let entry = state.providers.update(config, change).await?;
+    let entry = state.providers.update(config, update).await?;
+    audit_provider(&state, &caller, &name, "updated", key).await?;
     if let Some(action) = action {
         super::keys::audit_shared_key(&state, &caller, &name, action).await;
     }
@@ -284,11 +325,12 @@ pub async fn put(
         (status = 409, description = "`read_only`: a provider of paddock.toml", body = super::error::ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    caller: super::auth::Caller,
+    caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let had = has_stored_key(&state, &name);
     state.providers.delete(&name).await?;
+    audit_provider(&state, &caller, &name, "removed", "removed").await?;
     if had {
         super::keys::audit_shared_key(&state, &caller, &name, "removed").await;
     }
@@ -343,10 +385,36 @@ pub async fn get_default(State(state): State<AppState>) -> Json<DefaultModelView
     responses((status = 200, body = DefaultModelView), (status = 400, body = super::error::ErrorBody)))]
 pub async fn put_default(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(model): ApiJson<ModelRef>,
 ) -> Result<Json<DefaultModelView>, ApiError> {
+    let detail = serde_json::json!({ "provider": model.provider, "model": model.model });
+    let reason = format!("default model set to {}/{}", model.provider, model.model);
     state.providers.set_default_model(model).await?;
+    audit_default(&state, &caller, "set", reason, detail).await?;
     Ok(Json(default_view(&state)))
+}
+
+/// Records a change of the default model in the audit log.
+async fn audit_default(
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    reason: String,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    record(
+        state,
+        caller,
+        Act {
+            agent_id: "",
+            kind: "default_model",
+            action,
+            reason,
+            detail,
+        },
+    )
+    .await
 }
 
 /// Unset the default model: the first model of the first usable provider
@@ -355,7 +423,10 @@ pub async fn put_default(
     responses((status = 200, body = DefaultModelView)))]
 pub async fn delete_default(
     State(state): State<AppState>,
+    caller: Caller,
 ) -> Result<Json<DefaultModelView>, ApiError> {
     state.providers.clear_default_model().await?;
+    let reason = "default model unset".to_string();
+    audit_default(&state, &caller, "cleared", reason, serde_json::json!({})).await?;
     Ok(Json(default_view(&state)))
 }

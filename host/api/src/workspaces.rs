@@ -1,20 +1,199 @@
 //! `/api/workspaces` and `/api/backups`: make, list, inspect and delete
 //! workspaces; read their files; their diff; commit and merge worktrees;
 //! back up and restore.
+//!
+//! Each workspace belongs to the user who made it (records made before
+//! there were users: the local account). Its owner and admins see and
+//! change it; a user who may see an agent working in it sees it too, read
+//! only (its record, files, diff and backups: what the agent shows them
+//! anyway). A backup belongs to its workspace's owner and is seen by whoever
+//! sees that workspace. Lists show only what the caller may see; a direct
+//! route answers 404 for the rest, and 403 to a caller who sees but may not
+//! change it. Agents are created only on workspaces the caller owns (or
+//! any, for an admin), and a restored backup belongs to whoever restored it.
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorDetail};
+use super::ownership::Need;
+use super::shares::{Names, UserRef};
+use super::visibility::VisibleIds;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use paddock_core::agent::AgentConfig;
 use paddock_core::workspace::git::Conflict;
 use paddock_core::workspace::{
-    Backup, Committed, Diff, FilesView, MergeOutcome, Merged, NewWorkspace, WorkspaceError,
-    WorkspaceView,
+    AgentUse, Backup, Committed, Diff, FilesView, MergeOutcome, Merged, NewWorkspace, Workspace,
+    WorkspaceError,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+
+/// A workspace as the API shows it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WorkspaceView {
+    /// Its record.
+    #[serde(flatten)]
+    pub workspace: Workspace,
+    /// The user it belongs to.
+    pub owner: UserRef,
+    /// Whether its directory still exists.
+    pub exists: bool,
+    /// Bytes of its files (symlinks not followed).
+    pub size_bytes: u64,
+    /// Its files.
+    pub file_count: u64,
+    /// The (not deleted) agents working in it that the caller may see.
+    pub agents: Vec<AgentUse>,
+}
+
+/// Whether the caller owns `ws` (or is an admin, who owns everything).
+fn owns(caller: &Caller, owner: &str) -> bool {
+    caller.sees_everything() || owner == caller.user_id
+}
+
+/// Whether `visible` holds one of `agents`.
+fn any_visible(visible: &VisibleIds, agents: &[AgentUse]) -> bool {
+    agents.iter().any(|a| visible.agent_id(&a.id))
+}
+
+/// The views of `list` for `caller`: only the agents they may see.
+async fn views(
+    state: &AppState,
+    visible: &VisibleIds,
+    list: Vec<Workspace>,
+) -> Result<Vec<WorkspaceView>, ApiError> {
+    let names = Names::load(state).await?;
+    Ok(state
+        .workspaces
+        .views(list)
+        .await?
+        .into_iter()
+        .map(|v| WorkspaceView {
+            owner: names.user(v.workspace.owner_id()),
+            agents: v
+                .agents
+                .into_iter()
+                .filter(|a| visible.agent_id(&a.id))
+                .collect(),
+            workspace: v.workspace,
+            exists: v.exists,
+            size_bytes: v.size_bytes,
+            file_count: v.file_count,
+        })
+        .collect())
+}
+
+/// The view of one workspace for `caller`.
+async fn view(state: &AppState, caller: &Caller, ws: Workspace) -> Result<WorkspaceView, ApiError> {
+    let visible = VisibleIds::of(state, caller).await?;
+    views(state, &visible, vec![ws])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::not_found("no workspace"))
+}
+
+/// The workspace `id` (or name) if the caller may see it (`Need::See`) or
+/// change it (`Need::Drive`): 404 when they may not see it, 403 when they
+/// see it (through an agent) but may not change it.
+pub async fn workspace_for(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    need: Need,
+) -> Result<Workspace, ApiError> {
+    let ws = state.workspaces.get(id).await?;
+    let mine = owns(caller, ws.owner_id());
+    if mine && (need == Need::See || caller.may_write()) {
+        return Ok(ws);
+    }
+    let seen = mine || {
+        let visible = VisibleIds::of(state, caller).await?;
+        any_visible(&visible, &state.workspaces.agents_using(&ws).await?)
+    };
+    if !seen {
+        return Err(ApiError::not_found(format!("no workspace `{id}`")));
+    }
+    match need {
+        Need::See => Ok(ws),
+        Need::Drive => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "workspace `{}` belongs to someone else: only its owner or an admin may change it",
+                ws.name
+            ),
+        )),
+    }
+}
+
+/// The backup `id` if the caller may see it (it is theirs, or they see its
+/// workspace) or change it (it is theirs): 404 / 403 as [`workspace_for`].
+async fn backup_for(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    need: Need,
+) -> Result<Backup, ApiError> {
+    let b = state.workspaces.backup_of(id).await?;
+    let mine = owns(caller, b.owner_id());
+    if mine && (need == Need::See || caller.may_write()) {
+        return Ok(b);
+    }
+    let seen = mine
+        || match state.workspaces.get(&b.workspace_id).await {
+            Ok(ws) => workspace_for(state, caller, &ws.id, Need::See)
+                .await
+                .is_ok(),
+            Err(_) => false,
+        };
+    if !seen {
+        return Err(ApiError::not_found(format!("no backup `{id}`")));
+    }
+    match need {
+        Need::See => Ok(b),
+        Need::Drive => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "backup `{id}` belongs to someone else: only its owner or an admin may change it"
+            ),
+        )),
+    }
+}
+
+/// Refuses to create an agent for `caller` with `config` on a workspace
+/// they do not own (by `workspace_id`, or a directory inside one); `field`
+/// is the request's field that named it (or `template`).
+pub async fn check_usable(
+    state: &AppState,
+    caller: &Caller,
+    config: &AgentConfig,
+    field: &str,
+) -> Result<(), ApiError> {
+    if caller.sees_everything() {
+        return Ok(());
+    }
+    let ws = match &config.workspace_id {
+        Some(id) => Some(state.workspaces.get(id).await?),
+        None => state.workspaces.containing(&config.workspace).await?,
+    };
+    let Some(ws) = ws else {
+        return Ok(());
+    };
+    if ws.owner_id() == caller.user_id {
+        return Ok(());
+    }
+    Err(ApiError::invalid(match (field, &config.workspace_id) {
+        ("workspace_id", Some(id)) => format!("workspace_id: no workspace `{id}`"),
+        ("template", _) => {
+            "template: its workspace is not one you may use (give `workspace`, `workspace_id` or `worktree`)".to_string()
+        }
+        (field, _) => format!("{field}: not a directory you may use"),
+    }))
+}
 
 impl From<WorkspaceError> for ApiError {
     fn from(e: WorkspaceError) -> ApiError {
@@ -60,12 +239,25 @@ async fn gone_or(
     }
 }
 
-/// Every workspace with its size and the agents using it.
+/// Every workspace the caller may see, with its size and the agents using
+/// it.
 #[utoipa::path(get, path = "/api/workspaces", tag = "workspaces", operation_id = "list_workspaces",
     responses((status = 200, body = Vec<WorkspaceView>)))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<WorkspaceView>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<WorkspaceView>>, ApiError> {
     let w = &state.workspaces;
-    Ok(Json(w.views(w.list().await?).await?))
+    let visible = VisibleIds::of(&state, &caller).await?;
+    let all = w.list().await?;
+    let users = w.agents_using_each(&all).await?;
+    let seen = all
+        .into_iter()
+        .zip(users)
+        .filter(|(ws, users)| owns(&caller, ws.owner_id()) || any_visible(&visible, users))
+        .map(|(ws, _)| ws)
+        .collect();
+    Ok(Json(views(&state, &visible, seen).await?))
 }
 
 /// Make a workspace: a worktree of `repo` on a new branch, the directory
@@ -76,10 +268,17 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<WorkspaceVie
         (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     ApiJson(req): ApiJson<NewWorkspace>,
 ) -> Result<(StatusCode, Json<WorkspaceView>), ApiError> {
-    let ws = state.workspaces.create(req).await?;
-    Ok((StatusCode::CREATED, Json(state.workspaces.view(ws).await?)))
+    let ws = state
+        .workspaces
+        .create(NewWorkspace {
+            owner: Some(caller.user_id.clone()),
+            ..req
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(view(&state, &caller, ws).await?)))
 }
 
 /// One workspace (by id or name) with its size and the agents using it.
@@ -88,10 +287,11 @@ pub async fn create(
     responses((status = 200, body = WorkspaceView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<WorkspaceView>, ApiError> {
-    let ws = state.workspaces.get(&id).await?;
-    Ok(Json(state.workspaces.view(ws).await?))
+    let ws = workspace_for(&state, &caller, &id, Need::See).await?;
+    Ok(Json(view(&state, &caller, ws).await?))
 }
 
 /// `DELETE /api/workspaces/{id}` parameters.
@@ -114,10 +314,11 @@ pub struct DeleteParams {
         (status = 409, body = super::error::ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiQuery(p): ApiQuery<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {
-    let ws = state.workspaces.get(&id).await?;
+    let ws = workspace_for(&state, &caller, &id, Need::Drive).await?;
     state
         .workspaces
         .delete(&ws, p.remove_files, p.delete_branch)
@@ -146,10 +347,11 @@ pub struct FilesParams {
         (status = 404, body = super::error::ErrorBody)))]
 pub async fn files(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiQuery(p): ApiQuery<FilesParams>,
 ) -> Result<Json<FilesView>, ApiError> {
-    let ws = state.workspaces.get(&id).await?;
+    let ws = workspace_for(&state, &caller, &id, Need::See).await?;
     match state
         .workspaces
         .files(&ws, &p.path, p.include_ignored)
@@ -168,9 +370,10 @@ pub async fn files(
     responses((status = 200, body = Diff), (status = 404, body = super::error::ErrorBody)))]
 pub async fn diff(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Diff>, ApiError> {
-    let ws = state.workspaces.get(&id).await?;
+    let ws = workspace_for(&state, &caller, &id, Need::See).await?;
     match state.workspaces.diff(&ws).await {
         Ok(diff) => Ok(Json(diff)),
         Err(e) => Err(gone_or(&state, &ws, e).await),
@@ -195,10 +398,11 @@ pub struct CommitRequest {
     responses((status = 201, body = Committed), (status = 409, body = super::error::ErrorBody)))]
 pub async fn commit(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<CommitRequest>,
 ) -> Result<(StatusCode, Json<Committed>), ApiError> {
-    let ws = state.workspaces.get(&id).await?;
+    let ws = workspace_for(&state, &caller, &id, Need::Drive).await?;
     match state.workspaces.commit(&ws, &req.message).await {
         Ok(c) => Ok((StatusCode::CREATED, Json(c))),
         Err(e) => Err(gone_or(&state, &ws, e).await),
@@ -239,12 +443,13 @@ pub struct MergeConflicts {
     responses((status = 200, body = Merged), (status = 409, body = MergeConflicts)))]
 pub async fn merge(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     body: Option<ApiJson<Option<MergeRequest>>>,
 ) -> Result<Response, ApiError> {
     // The body is optional: an empty one (or `null`) takes the defaults.
     let req = body.and_then(|b| b.0).unwrap_or_default();
-    let ws = state.workspaces.get(&id).await?;
+    let ws = workspace_for(&state, &caller, &id, Need::Drive).await?;
     let outcome = match state.workspaces.merge(&ws, req.message.as_deref()).await {
         Ok(o) => o,
         Err(e) => return Err(gone_or(&state, &ws, e).await),
@@ -284,9 +489,10 @@ pub async fn merge(
     responses((status = 201, body = Backup), (status = 404, body = super::error::ErrorBody)))]
 pub async fn backup(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Backup>), ApiError> {
-    let ws = state.workspaces.get(&id).await?;
+    let ws = workspace_for(&state, &caller, &id, Need::Drive).await?;
     match state.workspaces.backup(&ws).await {
         Ok(b) => Ok((StatusCode::CREATED, Json(b))),
         Err(e) => Err(gone_or(&state, &ws, e).await),
@@ -299,17 +505,34 @@ pub async fn backup(
     responses((status = 200, body = Vec<Backup>), (status = 404, body = super::error::ErrorBody)))]
 pub async fn backups_of(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<Backup>>, ApiError> {
-    let ws = state.workspaces.get(&id).await?;
+    let ws = workspace_for(&state, &caller, &id, Need::See).await?;
     Ok(Json(state.workspaces.backups(Some(&ws.id)).await?))
 }
 
-/// Every backup, newest first (those of deleted workspaces included).
+/// Every backup the caller may see, newest first (those of deleted
+/// workspaces included).
 #[utoipa::path(get, path = "/api/backups", tag = "workspaces", operation_id = "list_backups",
     responses((status = 200, body = Vec<Backup>)))]
-pub async fn backups(State(state): State<AppState>) -> Result<Json<Vec<Backup>>, ApiError> {
-    Ok(Json(state.workspaces.backups(None).await?))
+pub async fn backups(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Backup>>, ApiError> {
+    let all = state.workspaces.backups(None).await?;
+    if caller.sees_everything() {
+        return Ok(Json(all));
+    }
+    let mut out = Vec::new();
+    for b in all {
+        if b.owner_id() == caller.user_id
+            || backup_for(&state, &caller, &b.id, Need::See).await.is_ok()
+        {
+            out.push(b);
+        }
+    }
+    Ok(Json(out))
 }
 
 /// `POST /api/backups/{id}/restore`.
@@ -332,12 +555,16 @@ pub struct RestoreRequest {
         (status = 422, body = super::error::ErrorBody)))]
 pub async fn restore(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<RestoreRequest>,
 ) -> Result<(StatusCode, Json<WorkspaceView>), ApiError> {
-    let b = state.workspaces.backup_of(&id).await?;
-    let ws = state.workspaces.restore(&b, &req.name).await?;
-    Ok((StatusCode::CREATED, Json(state.workspaces.view(ws).await?)))
+    let b = backup_for(&state, &caller, &id, Need::Drive).await?;
+    let ws = state
+        .workspaces
+        .restore_for(&b, &req.name, Some(&caller.user_id))
+        .await?;
+    Ok((StatusCode::CREATED, Json(view(&state, &caller, ws).await?)))
 }
 
 /// Delete a backup and its archive.
@@ -346,9 +573,10 @@ pub async fn restore(
     responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
 pub async fn delete_backup(
     State(state): State<AppState>,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let b = state.workspaces.backup_of(&id).await?;
+    let b = backup_for(&state, &caller, &id, Need::Drive).await?;
     state.workspaces.remove_backup(&b).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -26,9 +26,19 @@
 //! `{"op":"ack","for","agent_id","seq"?}`, `{"op":"error","code","message",
 //! "agent_id"?}`, `{"op":"metrics.update","agent_id"?,"metrics":[…]}`
 //! (the figures of `GET /api/metrics/agents`).
+//!
+//! Every operation is checked as the REST route that does the same, for
+//! the caller who opened the socket: an agent the caller may not see is
+//! refused with the same `not_found` error as one that does not exist
+//! (`subscribe`, `watch_metrics`), changing one needs the right to drive it
+//! (`message`, `interrupt`, `retry`, `approve`: `forbidden` for a viewer),
+//! and every agent's metrics are those of the agents the caller may see.
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::ApiError;
+use super::ownership::{self, Need};
+use super::visibility::VisibleIds;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -62,6 +72,7 @@ const MAX_METRICS_MS: u64 = 60_000;
 /// tick when the connection's queue is full.
 async fn watch_metrics(
     state: AppState,
+    caller: Caller,
     agent: Option<String>,
     every: Duration,
     out: mpsc::Sender<Utf8Bytes>,
@@ -72,7 +83,15 @@ async fn watch_metrics(
         tick.tick().await;
         let figures = match &agent {
             Some(id) => super::metrics::one(&state, id).await.map(|m| vec![m]),
-            None => super::metrics::all(&state, false).await,
+            // The agents the caller may see now (shares change).
+            None => match VisibleIds::of(&state, &caller).await {
+                Ok(visible) => super::metrics::all(&state, false).await.map(|all| {
+                    all.into_iter()
+                        .filter(|m| visible.agent_id(&m.agent_id))
+                        .collect()
+                }),
+                Err(e) => Err(e),
+            },
         };
         let metrics = match figures {
             Ok(m) => m,
@@ -208,7 +227,6 @@ pub async fn upgrade(
     // Messages on the socket change state: only this server's own pages
     // may open it (a GET is not checked by the cross-site rules).
     state.auth.check_origin(&headers)?;
-    let actor = caller.actor("WebSocket");
     let ws = ws.map_err(|e| {
         let status = e.status();
         let code = match status {
@@ -227,10 +245,10 @@ pub async fn upgrade(
         // refused with a close frame that says why (1009), rather than the
         // connection dropping without a word.
         .max_message_size(PROTOCOL_MAX_MESSAGE)
-        .on_upgrade(move |socket| serve(state, socket, actor)))
+        .on_upgrade(move |socket| serve(state, socket, caller)))
 }
 
-async fn serve(state: AppState, socket: WebSocket, actor: String) {
+async fn serve(state: AppState, socket: WebSocket, caller: Caller) {
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Utf8Bytes>(OUT_CAPACITY);
     // Control messages (lag notices, replies) bypass the bounded queue; there
@@ -317,7 +335,7 @@ async fn serve(state: AppState, socket: WebSocket, actor: String) {
             }
         };
         subs.retain(|_, h| !h.is_finished());
-        handle(&state, &actor, msg, &mut subs, &out_tx, &ctl_tx).await;
+        handle(&state, &caller, msg, &mut subs, &out_tx, &ctl_tx).await;
     }
     for (_, h) in subs {
         h.abort();
@@ -340,14 +358,50 @@ fn reply_error(
     }));
 }
 
+/// The agent the op names, if the caller may see it (`Need::See`) or
+/// drive it (`Need::Drive`); else the error is sent and None returned.
+async fn allowed(
+    state: &AppState,
+    caller: &Caller,
+    agent_id: &str,
+    need: Need,
+    ctl: &mpsc::UnboundedSender<Utf8Bytes>,
+) -> bool {
+    match ownership::agent(state, caller, agent_id, need).await {
+        Ok(_) => true,
+        Err(e) => {
+            reply_error(ctl, e.code, &e.message, Some(agent_id));
+            false
+        }
+    }
+}
+
 async fn handle(
     state: &AppState,
-    actor: &str,
+    caller: &Caller,
     msg: ClientMsg,
     subs: &mut HashMap<String, JoinHandle<()>>,
     out: &mpsc::Sender<Utf8Bytes>,
     ctl: &mpsc::UnboundedSender<Utf8Bytes>,
 ) {
+    // Each op is checked as its REST route: seeing an agent, or driving it.
+    let need = match &msg {
+        ClientMsg::Subscribe { agent_id, .. } => Some((agent_id, Need::See)),
+        ClientMsg::WatchMetrics {
+            agent_id: Some(agent_id),
+            interval_ms,
+        } if *interval_ms != 0 => Some((agent_id, Need::See)),
+        ClientMsg::Message { agent_id, .. }
+        | ClientMsg::Interrupt { agent_id }
+        | ClientMsg::Retry { agent_id }
+        | ClientMsg::Approve { agent_id, .. } => Some((agent_id, Need::Drive)),
+        ClientMsg::WatchMetrics { .. } | ClientMsg::Unsubscribe { .. } => None,
+    };
+    if let Some((agent_id, need)) = need
+        && !allowed(state, caller, agent_id, need, ctl).await
+    {
+        return;
+    }
     match msg {
         ClientMsg::Subscribe { agent_id, after } => {
             if !subs.contains_key(&agent_id) && subs.len() >= MAX_SUBSCRIPTIONS {
@@ -435,6 +489,7 @@ async fn handle(
             }
             let task = tokio::spawn(watch_metrics(
                 state.clone(),
+                caller.clone(),
                 agent_id,
                 Duration::from_millis(interval_ms),
                 out.clone(),
@@ -466,7 +521,11 @@ async fn handle(
                 }
             }
         }
-        ClientMsg::Retry { agent_id } => match state.manager.retry(&agent_id, actor).await {
+        ClientMsg::Retry { agent_id } => match state
+            .manager
+            .retry(&agent_id, &super::audit::actor(caller, "WebSocket"))
+            .await
+        {
             Ok(e) => {
                 let _ = ctl.send(encode(&ServerMsg::Ack {
                     for_op: "retry",
@@ -500,7 +559,14 @@ async fn handle(
             remember,
         } => match state
             .manager
-            .decide(&agent_id, &call_id, approved, reason, remember, actor)
+            .decide(
+                &agent_id,
+                &call_id,
+                approved,
+                reason,
+                remember,
+                &super::audit::actor(caller, "WebSocket"),
+            )
             .await
         {
             Ok(record) => {

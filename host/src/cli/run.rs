@@ -447,7 +447,14 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
                 let (approved, by, reason) = ask_terminal(&what).await;
                 if let Err(e) = app
                     .manager
-                    .decide(&id, call_id, approved, reason, Default::default(), &by)
+                    .decide(
+                        &id,
+                        call_id,
+                        approved,
+                        reason,
+                        Default::default(),
+                        &paddock_core::agent::Actor::named(by),
+                    )
                     .await
                 {
                     eprintln!("cannot decide the approval: {e}");

@@ -2,13 +2,14 @@
 //! every agent from the store on start (resuming those that were busy when
 //! the host stopped), and routes messages, interrupts and deletions.
 
+use super::actor::Actor;
 use super::runner::{Agent, AgentDeps, AgentError};
 use paddock_protocol::agent::AgentConfig;
 use paddock_protocol::events::ErrorCode;
 use paddock_protocol::events::{AgentStatus, Event, EventBody};
 use paddock_protocol::identity::LOCAL_USER;
 pub use paddock_protocol::policy::Remember;
-use paddock_store::{AgentRecord, ApprovalRecord, ApprovalStatus, NewAgent};
+use paddock_store::{AgentRecord, ApprovalRecord, ApprovalStatus, NewAgent, NewAudit};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -397,8 +398,24 @@ impl Manager {
 
     /// Re-runs the last turn of an agent whose last run failed or hit a
     /// limit (see [`Agent::retry`]); returns the recorded status event.
-    pub async fn retry(&self, id: &str, by: &str) -> Result<Arc<Event>, AgentError> {
-        self.get(id)?.retry(by).await
+    /// The retry is recorded in the audit log, naming `by`.
+    pub async fn retry(&self, id: &str, by: &Actor) -> Result<Arc<Event>, AgentError> {
+        let event = self.get(id)?.retry(&by.name).await?;
+        self.deps
+            .store
+            .audit(&NewAudit {
+                agent_id: id.to_string(),
+                kind: "agent".into(),
+                action: "retry".into(),
+                actor: by.name.clone(),
+                reason: format!("retry requested by {}", by.name),
+                detail: serde_json::json!({"seq": event.seq}),
+                user_id: by.user_id.clone(),
+                token_id: by.token_id.clone(),
+                ..NewAudit::default()
+            })
+            .await?;
+        Ok(event)
     }
 
     /// Interrupts an agent; returns whether it was busy.
@@ -450,7 +467,7 @@ impl Manager {
         approved: bool,
         reason: Option<String>,
         remember: Remember,
-        by: &str,
+        by: &Actor,
     ) -> Result<ApprovalRecord, AgentError> {
         let agent = self.get(agent_id)?;
         if let Some(r) = &reason {
@@ -479,7 +496,7 @@ impl Manager {
                 agent_id,
                 call_id,
                 status,
-                by,
+                &by.name,
                 reason.as_deref(),
                 remember,
                 chrono::Utc::now(),
@@ -490,10 +507,10 @@ impl Manager {
                 agent = agent_id,
                 call = call_id,
                 status = status.as_str(),
-                by,
+                by = %by.name,
                 "approval decided"
             );
-            agent.approval_decided();
+            agent.approval_decided_by(call_id, by.clone());
             return Ok(decided);
         }
         match store.latest_approval(agent_id, call_id).await? {

@@ -4,6 +4,7 @@
 //! management, secret redaction and the model providers they call; and
 //! the gate their sandboxes' egress proxies ask ([`network`]).
 
+pub mod actor;
 pub mod config;
 pub mod context;
 pub mod cost;
@@ -17,6 +18,7 @@ pub mod redact;
 pub mod resolve;
 pub mod runner;
 
+pub use actor::Actor;
 pub use manager::{Manager, Remember};
 pub use paddock_protocol::agent::{AgentConfig, ModelRef};
 pub use providers::{Provider, Providers};

@@ -216,9 +216,59 @@ pub struct Workspace {
     pub restored_from: Option<String>,
     /// When it was made.
     pub created_at: DateTime<Utc>,
+    /// The id of the user it belongs to: kept in the stored record (see
+    /// [`Workspace::owner_id`]), shown by the API as a user reference of
+    /// its own. None in records made before there were users: the local
+    /// account's.
+    #[serde(skip)]
+    pub owner: Option<String>,
+}
+
+/// The key of a workspace's (or backup's) owner in its stored record.
+const OWNER_KEY: &str = "owner";
+
+/// A stored record's body with `owner` in it (the field the API shows
+/// differently is not part of the serialized struct).
+fn with_owner<T: Serialize>(record: &T, owner: Option<&str>) -> Result<serde_json::Value, String> {
+    let mut body = serde_json::to_value(record).map_err(|e| e.to_string())?;
+    if let (Some(o), Some(map)) = (owner, body.as_object_mut()) {
+        map.insert(OWNER_KEY.into(), serde_json::Value::String(o.to_string()));
+    }
+    Ok(body)
+}
+
+/// The owner a stored record names, if any.
+fn owner_in(body: &serde_json::Value) -> Option<String> {
+    body.get(OWNER_KEY)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+}
+
+/// A workspace from its stored record, owner included.
+fn workspace_from(body: serde_json::Value) -> Result<Workspace, serde_json::Error> {
+    let owner = owner_in(&body);
+    let mut ws: Workspace = serde_json::from_value(body)?;
+    ws.owner = owner;
+    Ok(ws)
+}
+
+/// A backup from its stored record, owner included.
+fn backup_from(body: serde_json::Value) -> Result<Backup, serde_json::Error> {
+    let owner = owner_in(&body);
+    let mut b: Backup = serde_json::from_value(body)?;
+    b.owner = owner;
+    Ok(b)
 }
 
 impl Workspace {
+    /// The id of the user it belongs to (the local account for records
+    /// made before there were users).
+    pub fn owner_id(&self) -> &str {
+        self.owner
+            .as_deref()
+            .unwrap_or(paddock_protocol::identity::LOCAL_USER)
+    }
+
     /// A workspace of this kind at `path`, made now, with no source, branch
     /// or backup behind it.
     fn plain(id: &str, name: &str, kind: WorkspaceKind, path: PathBuf) -> Workspace {
@@ -235,6 +285,7 @@ impl Workspace {
             common_dir: None,
             restored_from: None,
             created_at: Utc::now(),
+            owner: None,
         }
     }
 }
@@ -296,6 +347,10 @@ pub struct NewWorkspace {
     /// place.
     #[serde(default)]
     pub copy: bool,
+    /// The id of the user it will belong to (set by the host from the
+    /// caller, never by a request).
+    #[serde(skip)]
+    pub owner: Option<String>,
 }
 
 /// A workspace's changes since it started.
@@ -390,6 +445,20 @@ pub struct Backup {
     pub skipped: Vec<String>,
     /// When it was made.
     pub created_at: DateTime<Utc>,
+    /// The id of the user its workspace belonged to when it was made
+    /// (kept in the stored record; None: the local account's).
+    #[serde(skip)]
+    pub owner: Option<String>,
+}
+
+impl Backup {
+    /// The id of the user it belongs to (the local account for records
+    /// made before there were users).
+    pub fn owner_id(&self) -> &str {
+        self.owner
+            .as_deref()
+            .unwrap_or(paddock_protocol::identity::LOCAL_USER)
+    }
 }
 
 /// The workspaces of one Paddock.
@@ -546,7 +615,7 @@ impl Workspaces {
     pub async fn list(&self) -> Result<Vec<Workspace>, WorkspaceError> {
         let mut list = Vec::new();
         for doc in self.store.list_docs(DocKind::Workspace).await? {
-            match serde_json::from_value::<Workspace>(doc.body) {
+            match workspace_from(doc.body) {
                 Ok(w) => list.push(w),
                 Err(e) => {
                     tracing::warn!(workspace = %doc.name, error = %e, "unreadable workspace record skipped")
@@ -560,7 +629,7 @@ impl Workspaces {
     /// The workspace with this id or name.
     pub async fn get(&self, id_or_name: &str) -> Result<Workspace, WorkspaceError> {
         if let Some(doc) = self.store.get_doc(DocKind::Workspace, id_or_name).await? {
-            return serde_json::from_value(doc.body).map_err(|e| {
+            return workspace_from(doc.body).map_err(|e| {
                 WorkspaceError::Corrupt(format!("workspace `{id_or_name}`: bad record: {e}"))
             });
         }
@@ -619,6 +688,16 @@ impl Workspaces {
         Ok(Self::users_of(&self.live_agents().await?, ws))
     }
 
+    /// The agents (not deleted) working in each of `list`, in its order
+    /// (the agents read once for all).
+    pub async fn agents_using_each(
+        &self,
+        list: &[Workspace],
+    ) -> Result<Vec<Vec<AgentUse>>, WorkspaceError> {
+        let agents = self.live_agents().await?;
+        Ok(list.iter().map(|ws| Self::users_of(&agents, ws)).collect())
+    }
+
     /// Host directories an agent's sandbox mounts read-only for its
     /// workspace: a worktree's repository git directory, so that `git`
     /// works in `/workspace` (reading history; commits go through
@@ -672,7 +751,7 @@ impl Workspaces {
     }
 
     async fn save(&self, ws: &Workspace) -> Result<(), WorkspaceError> {
-        let body = serde_json::to_value(ws)
+        let body = with_owner(ws, ws.owner.as_deref())
             .map_err(|e| WorkspaceError::Invalid(format!("cannot store the workspace: {e}")))?;
         self.store
             .put_doc(DocKind::Workspace, &ws.id, &body)
@@ -759,6 +838,10 @@ impl Workspaces {
                 source,
                 ..Workspace::plain(&id, &req.name, kind, path)
             }
+        };
+        let ws = Workspace {
+            owner: req.owner.clone(),
+            ..ws
         };
         self.register(&ws).await?;
         tracing::info!(workspace = %ws.id, name = %ws.name, kind = ws.kind.as_str(), path = %ws.path.display(), "workspace made");
@@ -1358,8 +1441,9 @@ impl Workspaces {
             entries: archived.entries,
             skipped: archived.skipped,
             created_at: Utc::now(),
+            owner: ws.owner.clone(),
         };
-        let body = serde_json::to_value(&record)
+        let body = with_owner(&record, record.owner.as_deref())
             .map_err(|e| WorkspaceError::Invalid(format!("cannot store the backup: {e}")))?;
         if let Err(e) = self
             .store
@@ -1394,7 +1478,7 @@ impl Workspaces {
             .list_docs(DocKind::WorkspaceBackup)
             .await?
             .into_iter()
-            .filter_map(|d| serde_json::from_value::<Backup>(d.body).ok())
+            .filter_map(|d| backup_from(d.body).ok())
             .filter(|b| workspace_id.is_none_or(|w| b.workspace_id == w))
             .collect();
         list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
@@ -1408,7 +1492,7 @@ impl Workspaces {
             .get_doc(DocKind::WorkspaceBackup, id)
             .await?
             .ok_or_else(|| WorkspaceError::NotFound(format!("no backup `{id}`")))?;
-        serde_json::from_value(doc.body)
+        backup_from(doc.body)
             .map_err(|e| WorkspaceError::Corrupt(format!("backup `{id}`: bad record: {e}")))
     }
 
@@ -1426,8 +1510,20 @@ impl Workspaces {
     }
 
     /// Restores a backup as a new workspace named `name`, after checking
-    /// the archive against its SHA-256.
+    /// the archive against its SHA-256; it belongs to the backup's owner.
     pub async fn restore(&self, b: &Backup, name: &str) -> Result<Workspace, WorkspaceError> {
+        self.restore_for(b, name, b.owner.as_deref()).await
+    }
+
+    /// Restores a backup as a new workspace named `name` belonging to
+    /// `owner` (a user id; None: the local account), after checking the
+    /// archive against its SHA-256.
+    pub async fn restore_for(
+        &self,
+        b: &Backup,
+        name: &str,
+        owner: Option<&str>,
+    ) -> Result<Workspace, WorkspaceError> {
         let _guard = self.lock("create").await;
         self.check_name_free(name).await?;
         let id = new_id("ws");
@@ -1441,6 +1537,7 @@ impl Workspaces {
             .and_then(|r| r);
         let ws = Workspace {
             restored_from: Some(b.id.clone()),
+            owner: owner.map(str::to_string),
             ..Workspace::plain(&id, name, WorkspaceKind::Restored, dest)
         };
         if let Err(e) = restored {

@@ -658,3 +658,51 @@ async fn a_directory_over_the_file_cap_is_not_snapshotted_and_its_diff_says_why(
     let err = f.ws.agent_diff("big", &dir).await.unwrap_err();
     assert!(err.to_string().contains("too large to snapshot"), "{err}");
 }
+
+#[tokio::test]
+async fn owners_are_kept_in_the_records_and_old_records_are_the_local_accounts() {
+    let f = fixture(5).await;
+    let mine =
+        f.ws.create(NewWorkspace {
+            name: "mine".into(),
+            owner: Some("u-alice".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(mine.owner_id(), "u-alice");
+    let theirs =
+        f.ws.create(NewWorkspace {
+            name: "old".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(theirs.owner_id(), paddock_protocol::identity::LOCAL_USER);
+    // Read back, by id, by name and in the list.
+    assert_eq!(f.ws.get(&mine.id).await.unwrap().owner_id(), "u-alice");
+    assert_eq!(f.ws.get("mine").await.unwrap().owner_id(), "u-alice");
+    let listed = f.ws.list().await.unwrap();
+    assert_eq!(
+        listed.iter().find(|w| w.name == "mine").unwrap().owner_id(),
+        "u-alice"
+    );
+    assert_eq!(listed.iter().find(|w| w.name == "old").unwrap().owner, None);
+    // The record stores it; the serialized workspace (what the API
+    // flattens into its view) does not carry it.
+    assert!(serde_json::to_value(&mine).unwrap().get("owner").is_none());
+
+    // A backup belongs to its workspace's owner; a restore, to whom it is
+    // restored for.
+    let b = f.ws.backup(&mine).await.unwrap();
+    assert_eq!(b.owner_id(), "u-alice");
+    assert_eq!(f.ws.backup_of(&b.id).await.unwrap().owner_id(), "u-alice");
+    assert_eq!(f.ws.backups(None).await.unwrap()[0].owner_id(), "u-alice");
+    let back = f.ws.restore(&b, "mine-again").await.unwrap();
+    assert_eq!(f.ws.get(&back.id).await.unwrap().owner_id(), "u-alice");
+    let other =
+        f.ws.restore_for(&b, "for-bob", Some("u-bob"))
+            .await
+            .unwrap();
+    assert_eq!(f.ws.get(&other.id).await.unwrap().owner_id(), "u-bob");
+}

@@ -9,6 +9,7 @@
 //! `Manager::decide`); this room only reads what won.
 
 use super::{Agent, AgentError, Patience};
+use crate::agent::actor::Actor;
 use crate::agent::context::{Gate, refusal};
 use crate::policy::rules::exact_rule;
 use crate::policy::{Action, Decision, RiskLevel, RuleSpec, RuleView, Scope};
@@ -110,6 +111,7 @@ impl Agent {
             "decision",
             decision.action.as_str(),
             "policy",
+            None,
             decision.reasons.join("; "),
             serde_json::to_value(decision).unwrap_or_default(),
         )
@@ -242,6 +244,7 @@ impl Agent {
         record: &ApprovalRecord,
     ) -> Result<Approval, AgentError> {
         let by = decided_by(record);
+        let who = self.take_decider(&call.id);
         let remembered = remembered(
             &self.id,
             record.status,
@@ -266,6 +269,7 @@ impl Agent {
                         "rule",
                         "added",
                         &by,
+                        who.as_ref(),
                         format!("remembered an approval decision ({})", r.scope),
                         serde_json::to_value(&view).unwrap_or_default(),
                     )
@@ -283,6 +287,7 @@ impl Agent {
             "approval",
             record.status.as_str(),
             &by,
+            who.as_ref(),
             record.reason.clone().unwrap_or_default(),
             serde_json::to_value(record).unwrap_or_default(),
         )
@@ -290,13 +295,16 @@ impl Agent {
         Ok(outcome(record, &by))
     }
 
-    /// Adds an audit entry about `call` (redacted).
+    /// Adds an audit entry about `call` (redacted), by `actor` — the user
+    /// and token of `who` when a person acted through the manager.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn audit(
         &self,
         call: &ToolCallRequest,
         kind: &str,
         action: &str,
         actor: &str,
+        who: Option<&Actor>,
         reason: String,
         detail: serde_json::Value,
     ) -> Result<(), AgentError> {
@@ -315,7 +323,8 @@ impl Agent {
                     self.deps.redactor.redact_json(&mut detail);
                     detail
                 },
-                ..NewAudit::default()
+                user_id: who.and_then(|w| w.user_id.clone()),
+                token_id: who.and_then(|w| w.token_id.clone()),
             })
             .await?;
         Ok(())

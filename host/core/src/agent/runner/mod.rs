@@ -32,6 +32,7 @@ mod turn;
 use super::context::{Step, Transcript};
 use super::cost::GlobalBudgets;
 use super::redact::Redactor;
+use crate::agent::actor::Actor;
 use crate::agent::config::{AgentDefaults, RouterConfig};
 pub(crate) use crate::agent::providers::{Provider, Providers};
 use crate::bus::Bus;
@@ -216,6 +217,9 @@ pub struct Agent {
     rules: Vec<Rule>,
     /// Woken when one of its approvals is decided.
     approvals: Notify,
+    /// Who decided its approvals through [`crate::agent::Manager::decide`],
+    /// by call id, until the decision is applied (for the audit log).
+    deciders: Mutex<HashMap<String, Actor>>,
     /// Its network questions and answers (egress proxy).
     network: network::NetworkAsks,
     /// Runs asked for (messages and retries posted), counted.
@@ -345,6 +349,7 @@ impl Agent {
             live,
             rules,
             approvals: Notify::new(),
+            deciders: Mutex::new(HashMap::new()),
             network: network::NetworkAsks::new(),
             requested: AtomicU64::new(0),
             served: AtomicU64::new(0),
@@ -372,6 +377,24 @@ impl Agent {
     pub fn approval_decided(&self) {
         self.approvals.notify_one();
         self.network.decided_somewhere();
+    }
+
+    /// Wakes the agent after `by` decided its approval of `call_id` in the
+    /// store; the audit entry of the decision names them.
+    pub fn approval_decided_by(&self, call_id: &str, by: Actor) {
+        if let Ok(mut d) = self.deciders.lock() {
+            d.insert(call_id.to_string(), by);
+        }
+        self.approval_decided();
+    }
+
+    /// Who decided the approval of `call_id` through the manager, when this
+    /// host knows (not after a restart); forgotten once asked.
+    pub(super) fn take_decider(&self, call_id: &str) -> Option<Actor> {
+        self.deciders
+            .lock()
+            .ok()
+            .and_then(|mut d| d.remove(call_id))
     }
 
     /// Whom the policy judges its calls for.

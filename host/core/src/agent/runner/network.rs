@@ -257,6 +257,7 @@ impl Agent {
         guard.call_id = None;
         let call = network_call(&call_id, &arguments);
         let by = decided_by(&record);
+        let who = self.take_decider(&call_id);
         let remembered = self.remember_network(&record, host, port, &by).await;
         self.append(decided_body(&call, &record, &by, remembered.as_ref()))
             .await?;
@@ -265,6 +266,7 @@ impl Agent {
             "approval",
             record.status.as_str(),
             &by,
+            who.as_ref(),
             record.reason.clone().unwrap_or_default(),
             serde_json::to_value(&record).unwrap_or_default(),
         )
