@@ -230,6 +230,8 @@ fn bench_users() {
     figures(&out, "ratios auth / no-auth:", 4);
     // p50 and p99 added, and the target.
     figures(&out, "authorization adds", 3);
+    // Quiet calls: p50, p99 of each mode, what auth adds at p50 and p99.
+    figures(&out, "quiet calls (", 6);
 }
 
 #[test]

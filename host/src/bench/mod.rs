@@ -115,8 +115,15 @@ mod tests {
 
         let u = parse::<UserBenchArgs>(&["--smoke"]).unwrap().sized();
         assert_eq!(
-            (u.users, u.agents_per_user, u.rounds, u.tokens, u.passes),
-            (3, 2, 2, 5, 1)
+            (
+                u.users,
+                u.agents_per_user,
+                u.rounds,
+                u.tokens,
+                u.passes,
+                u.probes
+            ),
+            (3, 2, 2, 5, 1, 20)
         );
         let u = parse::<UserBenchArgs>(&[]).unwrap().sized();
         assert_eq!((u.users, u.agents_per_user, u.passes), (100, 3, 2));

@@ -6,7 +6,9 @@
 //! credentials, no per-user filtering) in the same run; the report gives
 //! p50/p99 of API calls and of event delivery (token stamped by the
 //! scripted model → frame read by the user's WebSocket) for both, their
-//! ratios, and the p99 authorization adds to an API call (target: < 1 ms).
+//! ratios, and the p99 authorization adds to an API call (target: < 1 ms),
+//! under the load and on quiet calls made one at a time after it (the
+//! cost of authorization itself, without the load's contention).
 //!
 //! The scripted model and the users run in this process; each server is a
 //! child (`paddock serve`, this same binary) with a data dir of its own.
@@ -50,12 +52,16 @@ pub struct UserBenchArgs {
     /// Runs of each load, alternating (without auth, then with).
     #[arg(long, default_value_t = 2)]
     pub passes: usize,
+    /// Quiet calls after each load: `GET /api/agents/{id}` one at a time,
+    /// the overhead of authorization alone, without the load's contention.
+    #[arg(long, default_value_t = 500)]
+    pub probes: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
     /// Smoke size (seconds, for the tests): 3 users, 2 agents each, 2
     /// rounds, 5 tokens, one pass.
-    #[arg(long, conflicts_with_all = ["users", "agents_per_user", "rounds", "tokens", "passes"])]
+    #[arg(long, conflicts_with_all = ["users", "agents_per_user", "rounds", "tokens", "passes", "probes"])]
     pub smoke: bool,
 }
 
@@ -71,6 +77,7 @@ impl UserBenchArgs {
             rounds: 2,
             tokens: 5,
             passes: 1,
+            probes: 20,
             ..self.clone()
         }
     }
@@ -304,6 +311,7 @@ async fn read_events(
 /// What one user measured.
 #[derive(Default)]
 struct UserSeen {
+    first_agent: Option<String>,
     api_us: Vec<i64>,
     events_us: Vec<i64>,
     errors: Vec<String>,
@@ -374,6 +382,7 @@ async fn user_load(
             None => return seen,
         }
     }
+    seen.first_agent = agents.first().cloned();
     let ws = match connect(&base, token.as_deref(), &agents).await {
         Ok(ws) => ws,
         Err(e) => {
@@ -441,6 +450,8 @@ pub struct LoadReport {
     pub api: Latency,
     /// Token → user's WebSocket latency.
     pub events: Latency,
+    /// Quiet `GET /api/agents/{id}` calls, one at a time, after the load.
+    pub quiet: Latency,
     /// Failed calls and runs.
     pub errors: usize,
     /// The first few failures.
@@ -457,7 +468,7 @@ async fn run_load(
     pass: usize,
     args: &UserBenchArgs,
     timeout: Duration,
-) -> Result<(LoadReport, Vec<i64>, Vec<i64>)> {
+) -> Result<(LoadReport, Samples)> {
     let dir = scratch.join(format!("{}-{pass}", mode.as_str()));
     let workspace = dir.join("workspace");
     std::fs::create_dir_all(&workspace)?;
@@ -473,6 +484,7 @@ async fn run_load(
         .pool_max_idle_per_host(4 * args.users.max(1))
         .build()?;
     let t0 = Instant::now();
+    let first_token = tokens.first().cloned().flatten();
     let loads: Vec<_> = tokens
         .into_iter()
         .enumerate()
@@ -491,13 +503,31 @@ async fn run_load(
     let mut api = Vec::new();
     let mut events = Vec::new();
     let mut errors = Vec::new();
+    let mut probe_agent = None;
     for l in loads {
         let seen = l.await?;
+        if probe_agent.is_none() {
+            probe_agent = seen.first_agent;
+        }
         api.extend(seen.api_us);
         events.extend(seen.events_us);
         errors.extend(seen.errors);
     }
     let window = t0.elapsed().as_secs_f64();
+    // Quiet calls: the load is over, one call at a time.
+    let mut quiet = Vec::with_capacity(args.probes);
+    if let Some(id) = &probe_agent {
+        let mut seen = UserSeen::default();
+        for _ in 0..args.probes {
+            let mut req = http.get(format!("{}/api/agents/{id}", server.base));
+            if let Some(t) = &first_token {
+                req = req.bearer_auth(t);
+            }
+            call(req, "GET /api/agents/{id} (quiet)", &mut seen).await;
+        }
+        quiet = seen.api_us;
+        errors.extend(seen.errors);
+    }
     drop(server);
     let report = LoadReport {
         mode,
@@ -505,27 +535,31 @@ async fn run_load(
         api_calls: api.len(),
         api: latency(api.clone()),
         events: latency(events.clone()),
+        quiet: latency(quiet.clone()),
         errors: errors.len(),
         first_errors: errors.into_iter().take(5).collect(),
         window_s: window,
     };
-    Ok((report, api, events))
+    Ok((report, Samples { api, events, quiet }))
 }
 
 /// The figures of one mode over all its passes (samples pooled).
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Pooled {
-    /// API call latency, all passes.
+    /// API call latency under the load, all passes.
     pub api: Latency,
     /// Event delivery latency, all passes.
     pub events: Latency,
+    /// Quiet API calls, all passes.
+    pub quiet: Latency,
 }
 
-/// Every sample of one mode.
+/// Every sample of one mode (or one load).
 #[derive(Default)]
 struct Samples {
     api: Vec<i64>,
     events: Vec<i64>,
+    quiet: Vec<i64>,
 }
 
 /// The ratio of two latencies (NaN when the baseline is 0).
@@ -574,7 +608,7 @@ pub async fn users(args: &UserBenchArgs) -> Result<()> {
     let mut samples: HashMap<&'static str, Samples> = HashMap::new();
     for pass in 0..args.passes {
         for mode in [Mode::NoAuth, Mode::Auth] {
-            let (r, api, events) = run_load(
+            let (r, taken) = run_load(
                 &exe,
                 scratch.path(),
                 &model.base_url(),
@@ -596,8 +630,9 @@ pub async fn users(args: &UserBenchArgs) -> Result<()> {
                 );
             }
             let pooled = samples.entry(mode.as_str()).or_default();
-            pooled.api.extend(api);
-            pooled.events.extend(events);
+            pooled.api.extend(taken.api);
+            pooled.events.extend(taken.events);
+            pooled.quiet.extend(taken.quiet);
             loads.push(r);
         }
     }
@@ -608,11 +643,14 @@ pub async fn users(args: &UserBenchArgs) -> Result<()> {
         Pooled {
             api: latency(s.api),
             events: latency(s.events),
+            quiet: latency(s.quiet),
         }
     };
     let (auth, open) = (pool(Mode::Auth), pool(Mode::NoAuth));
     let added_p50 = auth.api.p50_us - open.api.p50_us;
     let added_p99 = auth.api.p99_us - open.api.p99_us;
+    let quiet_p50 = auth.quiet.p50_us - open.quiet.p50_us;
+    let quiet_p99 = auth.quiet.p99_us - open.quiet.p99_us;
     let errors: usize = loads.iter().map(|l| l.errors).sum();
     let report = serde_json::json!({
         "users": args.users,
@@ -631,6 +669,8 @@ pub async fn users(args: &UserBenchArgs) -> Result<()> {
         "events_p99_ratio": ratio(auth.events.p99_us, open.events.p99_us),
         "auth_added_api_p50_us": added_p50,
         "auth_added_api_p99_us": added_p99,
+        "auth_added_quiet_p50_us": quiet_p50,
+        "auth_added_quiet_p99_us": quiet_p99,
         "target_added_p99_us": 1000,
         "errors": errors,
     });
@@ -680,10 +720,24 @@ pub async fn users(args: &UserBenchArgs) -> Result<()> {
             ratio(auth.events.p99_us, open.events.p99_us),
         );
         println!(
-            "authorization adds {:+.3} ms at p50 and {:+.3} ms at p99 per API call (target < 1 ms at p99){}",
+            "authorization adds {:+.3} ms at p50 and {:+.3} ms at p99 per API call under the load (target < 1 ms at p99){}",
             ms(added_p50),
             ms(added_p99),
             if added_p99 < 1000.0 {
+                ""
+            } else {
+                ": OVER TARGET"
+            }
+        );
+        println!(
+            "quiet calls (GET /api/agents/{{id}} one at a time after each load): no-auth p50 {:.3} ms p99 {:.3} ms, auth p50 {:.3} ms p99 {:.3} ms: authorization adds {:+.3} ms at p50 and {:+.3} ms at p99{}",
+            ms(open.quiet.p50_us),
+            ms(open.quiet.p99_us),
+            ms(auth.quiet.p50_us),
+            ms(auth.quiet.p99_us),
+            ms(quiet_p50),
+            ms(quiet_p99),
+            if quiet_p99 < 1000.0 {
                 ""
             } else {
                 ": OVER TARGET"

@@ -1606,7 +1606,11 @@ async fn usage_of_owners_and_owned_secrets(url: String) {
     );
     assert!(
         store
-            .usage_of_owners(t0 - chrono::Duration::hours(2), t0, &[alice.clone()])
+            .usage_of_owners(
+                t0 - chrono::Duration::hours(2),
+                t0,
+                std::slice::from_ref(&alice)
+            )
             .await
             .unwrap()
             .is_empty(),
