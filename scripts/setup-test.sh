@@ -5,7 +5,8 @@
 # image built from Debian packages), Debian's Chromium (the dashboard's
 # end-to-end tests drive it; never a browser download), Prometheus'
 # promtool (the /metrics exposition, and a real Prometheus scrapes it),
-# the real MCP servers the MCP client's tests run against, and
+# the real MCP servers the MCP client's tests run against, the real
+# OpenID provider the single sign-on tests run against, and
 # Schemathesis. `make test` and `make bench` run it.
 # Idempotent and quick when everything is present.
 set -euo pipefail
@@ -28,6 +29,9 @@ fi
 
 # The real MCP servers the MCP client's tests run against (npm, PyPI).
 "$here/mcp-servers.sh"
+
+# The real OpenID provider of the single sign-on tests (npm oidc-provider).
+"$here/oidc-provider.sh"
 
 # Schemathesis (PyPI), which checks the API against its OpenAPI document.
 "$here/schemathesis.sh"

@@ -2847,6 +2847,9 @@ async fn templates_and_prompts_crud_and_agents_from_templates() {
 /// The router's REST routes (host/api/src/lib.rs), with their methods.
 const ROUTES: &[(&str, &[&str])] = &[
     ("/api/session", &["post", "delete"]),
+    ("/api/auth/methods", &["get"]),
+    ("/auth/oidc/{name}/login", &["get"]),
+    ("/auth/oidc/{name}/callback", &["get"]),
     ("/api/agents", &["get", "post"]),
     ("/api/agents/{id}", &["get", "delete"]),
     ("/api/agents/{id}/messages", &["post"]),
@@ -2899,6 +2902,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/config/default-model", &["get", "put", "delete"]),
     ("/api/config/routers", &["get"]),
     ("/api/config/budgets", &["get", "put"]),
+    ("/api/me/keys", &["get"]),
+    ("/api/me/keys/{provider}", &["put", "delete"]),
     ("/api/workspaces", &["get", "post"]),
     ("/api/workspaces/{id}", &["get", "delete"]),
     ("/api/workspaces/{id}/files", &["get"]),

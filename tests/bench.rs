@@ -210,6 +210,29 @@ fn bench_mcp() {
 }
 
 #[test]
+fn bench_users() {
+    let out = bench(&["users"], &[]);
+    let head = figures(&out, "paddock bench users (", 7);
+    assert_eq!(
+        head[..4],
+        [3.0, 2.0, 2.0, 5.0],
+        "users, agents, rounds, tokens: {out}"
+    );
+    for load in ["no-auth ", "auth "] {
+        // calls, api p50, p99, max, event p50, p99, errors.
+        let row = figures(&out, load, 7);
+        assert!(
+            row[0] >= 3.0 * (2.0 + 2.0 * 4.0),
+            "every call was timed: {out}"
+        );
+        assert_eq!(row[6], 0.0, "no errors: {out}");
+    }
+    figures(&out, "ratios auth / no-auth:", 4);
+    // p50 and p99 added, and the target.
+    figures(&out, "authorization adds", 3);
+}
+
+#[test]
 fn bench_policy() {
     let out = bench(&["policy"], &[]);
     let head = figures(&out, "policy decision latency:", 3);

@@ -138,6 +138,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("get", "/api/metrics/agents/{id}", Read),
     ("get", "/api/metrics/usage", Read),
     ("get", "/api/metrics/cost-analysis", Read),
+    ("get", "/api/me/keys", Read),
+    ("put", "/api/me/keys/{provider}", Account),
+    ("delete", "/api/me/keys/{provider}", Account),
     ("get", "/api/workspaces", Read),
     ("post", "/api/workspaces", Write),
     ("get", "/api/workspaces/{id}", Read),
@@ -171,6 +174,17 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("get", "/api/groups/{id}", Admin),
     ("put", "/api/groups/{id}", Admin),
     ("delete", "/api/groups/{id}", Admin),
+];
+
+/// The routes that need no credentials: signing in (with a token or a
+/// password, or with single sign-on: the list of methods, the provider's
+/// round trip). They live in the `sign_in` router, outside `authorize`,
+/// and carry no `x-paddock-access` in the OpenAPI document.
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/session"),
+    ("get", "/api/auth/methods"),
+    ("get", "/auth/oidc/{name}/login"),
+    ("get", "/auth/oidc/{name}/callback"),
 ];
 
 /// The access a route needs: `method` as the request has it (HEAD is
@@ -232,18 +246,28 @@ mod tests {
     fn every_documented_operation_has_its_level() {
         let doc: serde_json::Value = serde_json::from_str(&crate::openapi_json()).unwrap();
         let mut documented = std::collections::BTreeSet::new();
+        let mut public = std::collections::BTreeSet::new();
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
                 let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
                 let want = access_of(&m, path);
-                if path == "/api/session" && method == "post" {
-                    assert_eq!(want, None, "signing in needs no credentials");
+                if PUBLIC_ROUTES.contains(&(method.as_str(), path.as_str())) {
+                    assert_eq!(want, None, "{method} {path} needs no credentials");
+                    assert!(op.get("x-paddock-access").is_none(), "{method} {path}");
+                    public.insert((method.clone(), path.clone()));
                     continue;
                 }
                 let want = want.unwrap_or_else(|| panic!("{method} {path} has no access level"));
                 assert_eq!(op["x-paddock-access"], want.as_str(), "{method} {path}");
                 documented.insert((method.clone(), path.clone()));
             }
+        }
+        // Every public route is documented, and is nothing else.
+        for (m, p) in PUBLIC_ROUTES {
+            assert!(
+                public.contains(&(m.to_string(), p.to_string())),
+                "{m} {p} is public but not documented"
+            );
         }
         for (m, p, _) in ROUTES {
             if *p == "/api/ws" {

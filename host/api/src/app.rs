@@ -236,6 +236,7 @@ impl App {
             budgets,
             workspaces: workspaces.clone(),
             environments,
+            max_running_agents_per_user: options.config.auth.max_running_agents_per_user,
         });
         // Set before the agents start (a resumed agent may run a command at
         // once); it hands questions to them once the manager exists.
@@ -278,6 +279,10 @@ impl App {
             providers: self.providers.clone(),
             demo: self.demo.clone(),
             metrics: self.manager.deps().metrics.clone(),
+            sso: Arc::new(crate::oidc::Sso::new(
+                &self.config.auth.oidc,
+                self.config.server.public_url.clone(),
+            )),
         }
     }
 }

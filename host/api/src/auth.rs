@@ -932,7 +932,7 @@ impl Auth {
         ))
     }
 
-    fn check_host(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    pub(crate) fn check_host(&self, headers: &HeaderMap) -> Result<(), ApiError> {
         if !self.loopback {
             return Ok(());
         }
@@ -1136,7 +1136,7 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn is_loopback_authority(host: &str) -> bool {
+pub(crate) fn is_loopback_authority(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {

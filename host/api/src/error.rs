@@ -142,6 +142,9 @@ impl From<AgentError> for ApiError {
             AgentError::WaitingForStore(_) => {
                 ApiError::store_unavailable(format!("{e}; retry later"))
             }
+            AgentError::QuotaExceeded(m) => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", m)
+            }
         }
     }
 }

@@ -15,11 +15,13 @@ pub mod demo;
 pub mod doc;
 pub mod environments;
 pub mod error;
+pub mod keys;
 pub mod limits;
 pub mod mcp;
 pub mod me;
 pub mod meta;
 pub mod metrics;
+pub mod oidc;
 pub mod ownership;
 pub mod plugins;
 pub mod policy;
@@ -72,6 +74,8 @@ pub struct AppState {
     pub demo: Arc<demo::DemoModel>,
     /// Counters and per-agent figures.
     pub metrics: Arc<paddock_core::metrics::Metrics>,
+    /// Single sign-on providers and the sign-ins under way.
+    pub sso: Arc<oidc::Sso>,
 }
 
 /// The OpenAPI document.
@@ -96,12 +100,14 @@ pub struct AppState {
         users::list, users::create, users::get, users::update, users::delete, users::create_token,
         users::list_groups, users::create_group, users::get_group, users::update_group,
         users::delete_group,
+        oidc::methods, oidc::login, oidc::callback,
         providers::list, providers::create, providers::put, providers::delete, providers::test,
         providers::test_unsaved, providers::get_default, providers::put_default,
         providers::delete_default,
         environments::list, environments::create, environments::put, environments::delete,
         metrics::prometheus, metrics::agents, metrics::agent, metrics::usage, metrics::cost,
         budgets::get, budgets::put,
+        keys::list, keys::put, keys::delete,
         workspaces::list, workspaces::create, workspaces::get, workspaces::delete,
         workspaces::files, workspaces::diff, workspaces::commit, workspaces::merge,
         workspaces::backup, workspaces::backups_of, workspaces::backups, workspaces::restore,
@@ -272,6 +278,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/metrics/agents/{id}", get(metrics::agent))
         .route("/api/metrics/usage", get(metrics::usage))
         .route("/api/metrics/cost-analysis", get(metrics::cost))
+        // A user's own provider keys: nobody else's, admins included.
+        .route("/api/me/keys", get(keys::list))
+        .route(
+            "/api/me/keys/{provider}",
+            put(keys::put).delete(keys::delete),
+        )
         .route(
             "/api/workspaces",
             get(workspaces::list).post(workspaces::create),
@@ -327,6 +339,11 @@ pub fn router(state: AppState) -> Router {
     let sign_in = Router::new()
         .route("/api/session", post(auth::sign_in))
         .route("/login", get(auth::login_link))
+        // Single sign-on (`oidc`): the sign-in page's list of methods, and
+        // the provider's round trip.
+        .route("/api/auth/methods", get(oidc::methods))
+        .route("/auth/oidc/{name}/login", get(oidc::login))
+        .route("/auth/oidc/{name}/callback", get(oidc::callback))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
     Router::new()
         .merge(api)
@@ -465,6 +482,9 @@ mod tests {
             "day\n",
             "\u{3000}agent",
             "provider,\u{feff}day",
+            "user",
+            "day, user,agent",
+            "users",
         ] {
             assert_eq!(
                 re.is_match(text),

@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use paddock_core::agent::ModelRef;
 use paddock_core::config::ProviderConfig;
 use paddock_core::provider_admin::{
-    AdminError, DefaultModelSource, KeyUpdate, KeyView, ProviderEntry, ProviderSource,
+    AdminError, DefaultModelSource, KeyState, KeyUpdate, KeyView, ProviderEntry, ProviderSource,
 };
 use paddock_llm::ProbeReport;
 use serde::Serialize;
@@ -239,7 +239,17 @@ pub async fn create(
     let key = key_change(&KeyUpdate::of(api_key.clone()));
     let entry = state.providers.create(config, api_key).await?;
     audit_provider(&state, &caller, &name, "added", key).await?;
+    if entry.key.state == KeyState::Stored {
+        super::keys::audit_shared_key(&state, &caller, &entry.config.name, "set").await;
+    }
     Ok((StatusCode::CREATED, Json(view(&state, entry))))
+}
+
+/// Whether the provider `name` has a key stored through the API.
+fn has_stored_key(state: &AppState, name: &str) -> bool {
+    state.providers.list().iter().any(|e| {
+        e.config.name == name && e.source == ProviderSource::Api && e.key.state == KeyState::Stored
+    })
 }
 
 /// What a request did to a provider's stored key, for the audit log
@@ -290,10 +300,20 @@ pub async fn put(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Json<ProviderView>, ApiError> {
     let (config, api_key) = read_body(body, Some(&name))?;
+    let had = has_stored_key(&state, &name);
     let update = KeyUpdate::of(api_key);
     let key = key_change(&update);
+    let action = match (&update, had) {
+        (KeyUpdate::Set(_), true) => Some("rotated"),
+        (KeyUpdate::Set(_), false) => Some("set"),
+        (KeyUpdate::Remove, true) => Some("removed"),
+        _ => None,
+    };
     let entry = state.providers.update(config, update).await?;
     audit_provider(&state, &caller, &name, "updated", key).await?;
+    if let Some(action) = action {
+        super::keys::audit_shared_key(&state, &caller, &name, action).await;
+    }
     Ok(Json(view(&state, entry)))
 }
 
@@ -308,8 +328,12 @@ pub async fn delete(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    let had = has_stored_key(&state, &name);
     state.providers.delete(&name).await?;
     audit_provider(&state, &caller, &name, "removed", "removed").await?;
+    if had {
+        super::keys::audit_shared_key(&state, &caller, &name, "removed").await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -2,7 +2,7 @@
 //! defaults. Values come from the file, then `PADDOCK_*` environment
 //! variables, then flags (applied by the binary).
 
-pub use crate::agent::config::{AgentDefaults, Budgets, RouterConfig};
+pub use crate::agent::config::{AgentDefaults, Budgets, RouterConfig, SpendCap};
 pub use paddock_llm::config::{ModelConfig, Price, ProviderConfig};
 pub use paddock_protocol::agent::{AgentLimits, Tier, check_usd};
 pub use paddock_protocol::is_plain_name;
@@ -68,6 +68,9 @@ pub struct Config {
     /// or a Dockerfile, variables, a user, setup commands).
     #[serde(default)]
     pub environments: Vec<crate::environments::EnvironmentConfig>,
+    /// Sign-in: OpenID Connect single sign-on providers (`[[auth.oidc]]`).
+    #[serde(default)]
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// The API server.
@@ -83,7 +86,9 @@ pub struct ServerConfig {
     /// The address people reach the server at, when it is not the bound
     /// one (behind a reverse proxy): `https://paddock.example.com`. The
     /// sign-in URL printed at start is this; starting with `https://`,
-    /// the dashboard's cookies are `Secure`.
+    /// the dashboard's cookies are `Secure`; single sign-on's redirect URI
+    /// is `PUBLIC_URL/auth/oidc/NAME/callback` (without it, a server bound
+    /// to loopback derives it from the request's `Host`).
     #[serde(default)]
     pub public_url: Option<String>,
     /// Believe `X-Forwarded-Proto` (set by a reverse proxy that terminates
@@ -143,13 +148,6 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if let Some(url) = &self.server.public_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(format!(
-                "[server] public_url `{url}` must start with http:// or https://"
-            ));
-        }
         let mut seen = std::collections::BTreeSet::new();
         for p in &self.providers {
             if !seen.insert(p.name.as_str()) {
@@ -186,6 +184,14 @@ impl Config {
             return Err("agents.mask_threshold must be between 0.1 and 1.0".into());
         }
         self.budgets.validate("budgets.")?;
+        if let Some(url) = &self.server.public_url
+            && !crate::auth::is_public_url(url)
+        {
+            return Err(format!(
+                "server.public_url: `{url}` must be an http:// or https:// URL without query or fragment"
+            ));
+        }
+        self.auth.validate()?;
         self.agents.limits.validate("agents.limits.")?;
         let mut routers = std::collections::BTreeSet::new();
         for r in &self.routers {
@@ -367,6 +373,30 @@ cached_input_per_mtok = 1.25
         )
         .unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn single_sign_on_and_the_public_url_are_checked() {
+        let c = Config::parse(
+            "[server]\npublic_url = \"https://paddock.example.com/\"\n\
+             [[auth.oidc]]\nname = \"corp\"\nissuer = \"https://id.example.com\"\nclient_id = \"p\"\n",
+            Path::new("p.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.auth.oidc[0].name, "corp");
+        assert_eq!(
+            c.server.public_url.as_deref(),
+            Some("https://paddock.example.com/")
+        );
+        let e = Config::parse(
+            "[[auth.oidc]]\nname = \"corp\"\nissuer = \"ftp://id\"\nclient_id = \"p\"\n",
+            Path::new("p.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("auth.oidc[0].issuer"), "{e}");
+        let e =
+            Config::parse("[server]\npublic_url = \"paddock\"\n", Path::new("p.toml")).unwrap_err();
+        assert!(e.to_string().contains("server.public_url"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`metrics`]: Prometheus metrics, per-agent figures, usage and cost.
 //! - [`bus`]: the in-process event bus.
 //! - [`config`]: the configuration file, `paddock.toml`.
+//! - [`auth`]: its `[auth]` section: single sign-on providers.
 //! - [`environments`]: named environments (the file's and the API's) and
 //!   choosing an agent's, or its workspace's devcontainer.json.
 //! - [`secrets`]: secrets sealed at rest under the master key.
@@ -18,6 +19,7 @@
 //! clients and MCP, and below the API and the binary.
 
 pub mod agent;
+pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod environments;

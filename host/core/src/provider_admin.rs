@@ -5,6 +5,11 @@
 //! real, and the default model (settable, persisted; when unset, the first
 //! model of the first usable provider).
 //!
+//! Members' personal keys (one per provider and user, sealed in the vault
+//! with the user as the secret's owner) are kept here too: loaded at start,
+//! set and removed by their owner, each put into the registry as that
+//! member's client of the provider and added to the redactor at once.
+//!
 //! Name clashes: creating a provider with the name of one from the file is
 //! refused. Should the file later gain a provider of a stored one's name,
 //! the file's wins and the stored one is listed with an error saying so.
@@ -28,6 +33,63 @@ const MAX_NAME: usize = 64;
 /// The name a provider's key is sealed under.
 pub fn key_name(provider: &str) -> String {
     format!("provider:{provider}")
+}
+
+/// The name `owner`'s personal key for `provider` is sealed under (the
+/// sealing binds it to both).
+pub fn personal_key_name(owner: &str, provider: &str) -> String {
+    format!("user:{owner}:provider:{provider}")
+}
+
+/// The (owner, provider) a personal key's sealed name says.
+fn parse_personal_key_name(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix("user:")?;
+    let (owner, provider) = rest.split_once(":provider:")?;
+    (!owner.is_empty() && !provider.is_empty()).then_some((owner, provider))
+}
+
+/// Longest API key taken.
+const MAX_KEY_LEN: usize = 4096;
+
+/// A member's personal key as shown to them: never the key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PersonalKeyView {
+    /// The provider it is for.
+    pub provider: String,
+    /// Always true: a key is listed only once set.
+    pub set: bool,
+    /// Its last four characters, only for a key of at least 12.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last4: Option<String>,
+    /// When it was last set.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What setting a personal key did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySet {
+    /// There was none: it is new.
+    Set,
+    /// It replaced the owner's previous key for the provider.
+    Rotated,
+}
+
+impl KeySet {
+    /// Its name in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeySet::Set => "set",
+            KeySet::Rotated => "rotated",
+        }
+    }
+}
+
+/// The last four characters of a key of at least [`LAST4_MIN_LEN`].
+fn last4(k: &str) -> Option<String> {
+    (k.chars().count() >= LAST4_MIN_LEN).then(|| {
+        let chars: Vec<char> = k.chars().collect();
+        chars[chars.len() - 4..].iter().collect()
+    })
 }
 
 /// Why a change to the providers was refused or failed.
@@ -286,6 +348,26 @@ impl ProviderAdmin {
                 key,
                 error,
             });
+        }
+        for (owner, sealed) in store.all_owned_secrets().await? {
+            let Some((named_owner, provider)) = parse_personal_key_name(&sealed.name) else {
+                continue;
+            };
+            if named_owner != owner {
+                tracing::warn!(secret = %sealed.name, "a personal key is stored under another user's name; left out");
+                continue;
+            }
+            let key = match vault.open_sealed(&sealed) {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::warn!(secret = %sealed.name, error = %e, "a personal key cannot be opened; left out");
+                    continue;
+                }
+            };
+            redactor.add(&key);
+            if let Err(e) = registry.set_personal_key(provider, &owner, key) {
+                tracing::warn!(provider = %provider, owner = %owner, error = %e, "a personal key cannot be used; its owner's agents use the shared key");
+            }
         }
         let default_model = match store.get_setting(DEFAULT_MODEL).await? {
             Some(v) => serde_json::from_value(v).ok(),
@@ -780,6 +862,111 @@ impl ProviderAdmin {
     }
 }
 
+impl ProviderAdmin {
+    /// `owner`'s personal keys, by provider (never the keys).
+    pub async fn personal_keys(&self, owner: &str) -> Result<Vec<PersonalKeyView>, AdminError> {
+        let mut out = Vec::new();
+        for sealed in self.store.owned_secrets(owner).await? {
+            let Some((named, provider)) = parse_personal_key_name(&sealed.name) else {
+                continue;
+            };
+            if named != owner {
+                continue;
+            }
+            let key = self.vault.open_sealed(&sealed)?;
+            out.push(PersonalKeyView {
+                provider: provider.to_string(),
+                set: true,
+                last4: last4(&key),
+                updated_at: sealed.updated_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Sets `owner`'s personal key for `provider` (a configured provider,
+    /// not the demo): added to the redactor first, sealed and stored, then
+    /// used for the owner's agents' next calls to the provider.
+    pub async fn set_personal_key(
+        &self,
+        owner: &str,
+        provider: &str,
+        key: String,
+    ) -> Result<(PersonalKeyView, KeySet), AdminError> {
+        // A typed key is a secret from the moment it arrives.
+        if !key.is_empty() {
+            self.redactor.add(&key);
+        }
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
+            return Err(AdminError::Invalid(format!(
+                "api_key: must be 1 to {MAX_KEY_LEN} characters"
+            )));
+        }
+        if key.trim() != key || !key.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(AdminError::Invalid(
+                "api_key: must be printable ASCII without spaces (paste the key alone)".into(),
+            ));
+        }
+        let config = self.personal_provider(provider)?;
+        if let Err(e) = ModelClient::with_key(&config, Some(&key)) {
+            return Err(AdminError::Invalid(format!("api_key: {e}")));
+        }
+        let _changing = self.changes.lock().await;
+        let sealed = self.vault.seal(&personal_key_name(owner, provider), &key);
+        let rotated = self.store.put_owned_secret(&sealed, owner).await?;
+        if let Err(e) = self.registry.set_personal_key(provider, owner, key.clone()) {
+            tracing::warn!(provider = %provider, owner = %owner, error = %e, "a personal key cannot be used; the owner's agents use the shared key");
+        }
+        let view = PersonalKeyView {
+            provider: provider.to_string(),
+            set: true,
+            last4: last4(&key),
+            updated_at: sealed.updated_at,
+        };
+        Ok((
+            view,
+            if rotated {
+                KeySet::Rotated
+            } else {
+                KeySet::Set
+            },
+        ))
+    }
+
+    /// Removes `owner`'s personal key for `provider`; their agents use the
+    /// shared key from their next call. False if there was none.
+    pub async fn remove_personal_key(
+        &self,
+        owner: &str,
+        provider: &str,
+    ) -> Result<bool, AdminError> {
+        let _changing = self.changes.lock().await;
+        let removed = self
+            .store
+            .delete_owned_secret(&personal_key_name(owner, provider), owner)
+            .await?;
+        let in_use = self.registry.remove_personal_key(provider, owner);
+        Ok(removed || in_use)
+    }
+
+    /// The configuration of a provider that takes personal keys: any
+    /// configured provider but the demo.
+    fn personal_provider(&self, provider: &str) -> Result<ProviderConfig, AdminError> {
+        // The file's come first: a stored provider of a file's name is the
+        // file's.
+        let entries = self.entries();
+        let Some(e) = entries.iter().find(|e| e.config.name == provider) else {
+            return Err(AdminError::NotFound(provider.to_string()));
+        };
+        if e.source == ProviderSource::Demo {
+            return Err(AdminError::Invalid(format!(
+                "provider: `{provider}` is the offline demo, which takes no key"
+            )));
+        }
+        Ok(e.config.clone())
+    }
+}
+
 /// A stored provider whose name `paddock.toml` uses too: listed with the
 /// clash as its error, never in the registry (the file's wins).
 fn clashing(config: ProviderConfig, key: Option<StoredKey>) -> Entry {
@@ -938,6 +1125,117 @@ mod tests {
                 .iter()
                 .all(|s| s.name != key_name("mine"))
         );
+    }
+
+    #[tokio::test]
+    async fn personal_keys_serve_their_owner_and_come_back_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("db.sqlite"))
+            .await
+            .unwrap();
+        let key = MasterKey::generate();
+        let copy = MasterKey::from_base64(&key.to_base64()).unwrap();
+        let vault = Vault::open(store.clone(), key, KeySource::Env)
+            .await
+            .unwrap();
+        let redactor = Redactor::default();
+        let a = ProviderAdmin::open(
+            &[api("file")],
+            store.clone(),
+            vault,
+            Arc::new(Providers::default()),
+            redactor.clone(),
+            None,
+        )
+        .await
+        .unwrap();
+        let mine = "sk-alice-personal-0123456789wxyz".to_string();
+        let (view, how) = a
+            .set_personal_key("alice", "file", mine.clone())
+            .await
+            .unwrap();
+        assert_eq!(how, KeySet::Set);
+        assert_eq!(
+            (view.provider.as_str(), view.set, view.last4.as_deref()),
+            ("file", true, Some("wxyz"))
+        );
+        assert!(
+            redactor
+                .redact(&mine)
+                .contains(crate::agent::redact::REDACTED)
+        );
+        let shared = a.registry().get("file").unwrap();
+        let hers = a.registry().get_for("file", Some("alice")).unwrap();
+        assert!(!Arc::ptr_eq(&hers, &shared));
+        assert!(Arc::ptr_eq(
+            &a.registry().get_for("file", Some("bob")).unwrap(),
+            &shared
+        ));
+        // Sealed, owned, and nobody else's.
+        let sealed = store.owned_secrets("alice").await.unwrap();
+        assert_eq!(sealed.len(), 1);
+        assert!(!sealed[0].ciphertext.contains("sk-alice"));
+        assert!(store.owned_secrets("bob").await.unwrap().is_empty());
+        assert!(a.personal_keys("bob").await.unwrap().is_empty());
+        let (_, how) = a
+            .set_personal_key("alice", "file", "short".into())
+            .await
+            .unwrap();
+        assert_eq!(how, KeySet::Rotated);
+        let listed = a.personal_keys("alice").await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].last4, None, "a short key shows nothing");
+        a.set_personal_key("alice", "file", mine.clone())
+            .await
+            .unwrap();
+
+        // Refusals name the field.
+        for (provider, key, field) in [("file", "has space", "api_key:"), ("file", "", "api_key:")]
+        {
+            let Err(AdminError::Invalid(m)) =
+                a.set_personal_key("alice", provider, key.into()).await
+            else {
+                panic!("{provider} {key:?} was taken");
+            };
+            assert!(m.starts_with(field), "{m}");
+        }
+        assert!(matches!(
+            a.set_personal_key("alice", "nope", mine.clone()).await,
+            Err(AdminError::NotFound(_))
+        ));
+        drop(a);
+
+        // After a restart: loaded, used, redacted.
+        let vault = Vault::open(store.clone(), copy, KeySource::Env)
+            .await
+            .unwrap();
+        let redactor = Redactor::default();
+        let again = ProviderAdmin::open(
+            &[api("file")],
+            store.clone(),
+            vault,
+            Arc::new(Providers::default()),
+            redactor.clone(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(again.registry().uses_personal_key("file", "alice"));
+        assert!(
+            redactor
+                .redact(&mine)
+                .contains(crate::agent::redact::REDACTED)
+        );
+        assert_eq!(
+            again.personal_keys("alice").await.unwrap()[0]
+                .last4
+                .as_deref(),
+            Some("wxyz")
+        );
+        assert!(again.remove_personal_key("alice", "file").await.unwrap());
+        assert!(!again.remove_personal_key("alice", "file").await.unwrap());
+        assert!(!again.registry().uses_personal_key("file", "alice"));
+        assert!(again.personal_keys("alice").await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -418,6 +418,11 @@ impl Vault {
         self.key.seal(name, value)
     }
 
+    /// The value of a secret already read from the store.
+    pub fn open_sealed(&self, sealed: &SealedSecret) -> Result<String, SecretError> {
+        self.key.open(sealed)
+    }
+
     /// The value of the stored secret `name`, if any.
     pub async fn get(&self, name: &str) -> Result<Option<String>, SecretError> {
         match self.store.get_secret(name).await? {

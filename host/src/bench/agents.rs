@@ -78,7 +78,7 @@ impl AgentBenchArgs {
     }
 }
 
-fn now_micros() -> i64 {
+pub(super) fn now_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
@@ -98,7 +98,7 @@ pub struct Latency {
     pub max_us: f64,
 }
 
-fn latency(mut us: Vec<i64>) -> Latency {
+pub(super) fn latency(mut us: Vec<i64>) -> Latency {
     us.sort_unstable();
     let at = |q: f64| {
         if us.is_empty() {
@@ -116,7 +116,7 @@ fn latency(mut us: Vec<i64>) -> Latency {
 }
 
 /// Appends the latency of every `t<micros>` stamp in `text`, received at `now`.
-fn stamps(text: &str, now: i64, out: &mut Vec<i64>) {
+pub(super) fn stamps(text: &str, now: i64, out: &mut Vec<i64>) {
     for word in text.split_whitespace() {
         if let Some(Ok(t)) = word.strip_prefix('t').map(str::parse::<i64>) {
             out.push(now - t);
@@ -126,7 +126,7 @@ fn stamps(text: &str, now: i64, out: &mut Vec<i64>) {
 
 /// Raises the soft limit on open files to the hard limit (a run holds two
 /// sockets per agent in this process).
-fn raise_nofile() -> u64 {
+pub(super) fn raise_nofile() -> u64 {
     // SAFETY: getrlimit/setrlimit only read and write the struct passed.
     unsafe {
         let mut lim = libc::rlimit {

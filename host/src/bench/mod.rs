@@ -9,12 +9,14 @@ mod mcp;
 mod plugins;
 mod policy;
 mod sandbox;
+mod users;
 
 pub use agents::{AgentBenchArgs, agents};
 pub use mcp::{McpBenchArgs, mcp};
 pub use plugins::{PluginBenchArgs, plugins};
 pub use policy::{PolicyBenchArgs, policy};
 pub use sandbox::{SandboxBenchArgs, sandbox};
+pub use users::{UserBenchArgs, users};
 
 use std::time::Duration;
 
@@ -110,5 +112,14 @@ mod tests {
         let s = parse::<SandboxBenchArgs>(&[]).unwrap().sized();
         assert_eq!((s.runs, s.creates), (500, 10));
         assert!(parse::<SandboxBenchArgs>(&["--smoke", "--creates", "3"]).is_err());
+
+        let u = parse::<UserBenchArgs>(&["--smoke"]).unwrap().sized();
+        assert_eq!(
+            (u.users, u.agents_per_user, u.rounds, u.tokens, u.passes),
+            (3, 2, 2, 5, 1)
+        );
+        let u = parse::<UserBenchArgs>(&[]).unwrap().sized();
+        assert_eq!((u.users, u.agents_per_user, u.passes), (100, 3, 2));
+        assert!(parse::<UserBenchArgs>(&["--smoke", "--users", "3"]).is_err());
     }
 }

@@ -19,6 +19,8 @@ pub(crate) enum BenchCmd {
     Mcp(crate::bench::McpBenchArgs),
     /// Policy decision latency: 100 rules + the built-in assessor vs its parts.
     Policy(crate::bench::PolicyBenchArgs),
+    /// 100 users with tokens driving the API and a WebSocket each: authorization's overhead vs --unsafe-no-auth.
+    Users(crate::bench::UserBenchArgs),
 }
 
 /// Runs `paddock bench …`.
@@ -50,6 +52,10 @@ pub(crate) async fn run(cli: &Cli, cmd: &BenchCmd) -> Result<ExitCode> {
         }
         BenchCmd::Sandbox(args) => {
             crate::bench::sandbox(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCmd::Users(args) => {
+            crate::bench::users(args).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

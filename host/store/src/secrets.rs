@@ -122,6 +122,81 @@ impl Store {
         w.finish(done).await
     }
 
+    /// Stores a secret of `owner` (a user id), replacing one of the same
+    /// name. Returns whether one of that name existed already (a rotation).
+    pub async fn put_owned_secret(
+        &self,
+        secret: &SealedSecret,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let mut w = self.begin_write().await?;
+        let done = async {
+            let existed = sqlx::query("SELECT name FROM secrets WHERE name = $1")
+                .bind(secret.name.as_str())
+                .fetch_optional(&mut *w.tx)
+                .await?
+                .is_some();
+            sqlx::query(
+                "INSERT INTO secrets (name, nonce, ciphertext, key_id, updated_at, owner) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (name) DO UPDATE SET nonce = excluded.nonce, \
+                 ciphertext = excluded.ciphertext, key_id = excluded.key_id, \
+                 updated_at = excluded.updated_at, owner = excluded.owner",
+            )
+            .bind(secret.name.as_str())
+            .bind(secret.nonce.as_str())
+            .bind(secret.ciphertext.as_str())
+            .bind(secret.key_id.as_str())
+            .bind(nanos(secret.updated_at)?)
+            .bind(owner)
+            .execute(&mut *w.tx)
+            .await?;
+            Ok(existed)
+        }
+        .await;
+        w.finish(done).await
+    }
+
+    /// The sealed secrets of `owner`, by name.
+    pub async fn owned_secrets(&self, owner: &str) -> Result<Vec<SealedSecret>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, nonce, ciphertext, key_id, updated_at FROM secrets \
+             WHERE owner = $1 ORDER BY name",
+        )
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(secret_from_row).collect()
+    }
+
+    /// Every secret that has an owner, with its owner (the team's, without
+    /// one, are left out), by owner and name.
+    pub async fn all_owned_secrets(&self) -> Result<Vec<(String, SealedSecret)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, nonce, ciphertext, key_id, updated_at, owner FROM secrets \
+             WHERE owner IS NOT NULL ORDER BY owner, name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>("owner")?, secret_from_row(r)?)))
+            .collect()
+    }
+
+    /// Removes `owner`'s secret of this name (another owner's, or the
+    /// team's, of the same name is left alone). False if there was none.
+    pub async fn delete_owned_secret(&self, name: &str, owner: &str) -> Result<bool, StoreError> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM secrets WHERE name = $1 AND owner = $2")
+            .bind(name)
+            .bind(owner)
+            .execute(&mut *w.tx)
+            .await
+            .map(|r| r.rows_affected() > 0)
+            .map_err(StoreError::from);
+        w.finish(done).await
+    }
+
     /// Rewrites every secret in one transaction: `reseal` gets each stored
     /// secret and returns its replacement (same name). When it fails for
     /// one, nothing is changed and its message is the error. Returns how

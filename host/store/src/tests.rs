@@ -132,6 +132,7 @@ both_backends!(
     approvals_are_decided_once_and_the_audit_only_grows,
     policy_rules_keep_their_order,
     usage_between_reads_a_time_range,
+    usage_of_owners_and_owned_secrets,
 );
 
 fn asked(agent: &str, seq: u64, call: &str) -> (Event, NewApproval) {
@@ -1527,6 +1528,127 @@ async fn usage_between_reads_a_time_range(url: String) {
         .await
         .unwrap();
     assert!(late.is_empty(), "{late:?}");
+}
+
+async fn usage_of_owners_and_owned_secrets(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    let suffix = uuid::Uuid::new_v4().to_string();
+    let (alice, bob) = (format!("alice-{suffix}"), format!("bob-{suffix}"));
+    let agent_of = |owner: &str, id: &str| {
+        let mut cfg = config(id);
+        cfg.owner = Some(owner.to_string());
+        cfg
+    };
+    let mut ids = Vec::new();
+    for (owner, n) in [(&alice, 2), (&bob, 1)] {
+        for i in 0..n {
+            let id = format!("{owner}-a{i}");
+            let cfg = agent_of(owner, &id);
+            let first = event(
+                &id,
+                1,
+                EventBody::AgentCreated {
+                    config: cfg.clone(),
+                },
+            );
+            store
+                .create_agent(
+                    &NewAgent {
+                        id: id.clone(),
+                        name: id.clone(),
+                        config: cfg,
+                        created_at: Utc::now(),
+                    },
+                    &first,
+                )
+                .await
+                .unwrap();
+            ids.push(id);
+        }
+    }
+    let t0 = Utc::now() - chrono::Duration::hours(1);
+    store
+        .append_batch(&[
+            usage_at(&ids[0], 2, t0, "m", 0.5),
+            usage_at(&ids[1], 2, t0, "m", 0.25),
+            usage_at(&ids[2], 2, t0, "m", 1.0),
+        ])
+        .await
+        .unwrap();
+    let now = Utc::now() + chrono::Duration::seconds(1);
+    let hers = store
+        .usage_of_owners(t0, now, std::slice::from_ref(&alice))
+        .await
+        .unwrap();
+    let got: Vec<(&str, &str, f64)> = hers
+        .iter()
+        .map(|(o, u)| (o.as_str(), u.agent_id.as_str(), u.cost_usd))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (alice.as_str(), ids[0].as_str(), 0.5),
+            (alice.as_str(), ids[1].as_str(), 0.25)
+        ]
+    );
+    let both = store
+        .usage_of_owners(t0, now, &[alice.clone(), bob.clone()])
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 3);
+    assert!(both.iter().any(|(o, u)| *o == bob && u.cost_usd == 1.0));
+    assert!(
+        store
+            .usage_of_owners(t0, now, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .usage_of_owners(t0 - chrono::Duration::hours(2), t0, &[alice.clone()])
+            .await
+            .unwrap()
+            .is_empty(),
+        "[from, to): before the calls"
+    );
+
+    // Owned secrets: listed per owner, removed only by their owner.
+    let name = format!("user:{alice}:provider:p");
+    assert!(
+        !store
+            .put_owned_secret(&sealed(&name, "c1"), &alice)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_owned_secret(&sealed(&name, "c2"), &alice)
+            .await
+            .unwrap(),
+        "a second put rotates"
+    );
+    store
+        .put_secret(&sealed(&format!("team-{suffix}"), "t"))
+        .await
+        .unwrap();
+    let mine = store.owned_secrets(&alice).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].ciphertext, "c2");
+    assert!(store.owned_secrets(&bob).await.unwrap().is_empty());
+    let all = store.all_owned_secrets().await.unwrap();
+    assert!(all.iter().any(|(o, s)| *o == alice && s.name == name));
+    assert!(
+        !all.iter().any(|(_, s)| s.name == format!("team-{suffix}")),
+        "the team's secrets have no owner"
+    );
+    assert!(
+        !store.delete_owned_secret(&name, &bob).await.unwrap(),
+        "not bob's"
+    );
+    assert!(store.get_secret(&name).await.unwrap().is_some());
+    assert!(store.delete_owned_secret(&name, &alice).await.unwrap());
+    assert!(store.get_secret(&name).await.unwrap().is_none());
 }
 
 /// A write whose future is dropped while its `BEGIN IMMEDIATE` runs (an

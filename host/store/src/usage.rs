@@ -95,6 +95,45 @@ impl Store {
             .collect())
     }
 
+    /// The usage of every model call in `[from, to)` by the agents that
+    /// any of `owners` (user ids) own, each with its agent's owner, oldest
+    /// first (deleted agents' calls count too).
+    pub async fn usage_of_owners(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        owners: &[String],
+    ) -> Result<Vec<(String, UsageRecord)>, StoreError> {
+        if owners.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (0..owners.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT e.agent_id, e.seq, e.ts, e.type, e.data, a.owner FROM events e \
+             JOIN agents a ON a.id = e.agent_id \
+             WHERE e.type = 'usage' AND e.ts >= $1 AND e.ts < $2 AND a.owner IN ({}) \
+             ORDER BY e.ts, e.agent_id, e.seq",
+            marks.join(", ")
+        );
+        // Only placeholders are formatted in; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(nanos(from)?)
+            .bind(nanos(to)?);
+        for o in owners {
+            query = query.bind(o.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let agent_id: String = sqlx::Row::try_get(row, "agent_id")?;
+            let owner: String = sqlx::Row::try_get(row, "owner")?;
+            if let Some(u) = UsageRecord::of(&event_from_row(&agent_id, row)?) {
+                out.push((owner, u));
+            }
+        }
+        Ok(out)
+    }
+
     /// The events of one type in `[from, to)`, of one agent or all, oldest
     /// first.
     pub async fn events_of_type_between(

@@ -5,6 +5,7 @@
 
 use paddock_protocol::agent::{AgentLimits, ModelRef, Tier, check_usd};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Defaults and rules for every agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,7 +52,7 @@ impl Default for AgentDefaults {
 }
 
 /// Global spending caps in USD, over all agents' model calls (UTC day and
-/// calendar month). None: no cap.
+/// calendar month), and caps per user and per group. None: no cap.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Budgets {
@@ -63,14 +64,55 @@ pub struct Budgets {
     #[serde(default)]
     #[schema(minimum = 0)]
     pub monthly_usd: Option<f64>,
+    /// Caps per user (by user id) over all of that user's agents.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub users: BTreeMap<String, SpendCap>,
+    /// Caps per group (by group id) over all agents of the group's
+    /// members together.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, SpendCap>,
+}
+
+/// A daily and a monthly cap in USD (None: no cap).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpendCap {
+    /// Dollars per UTC day.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub daily_usd: Option<f64>,
+    /// Dollars per calendar month (UTC).
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    pub monthly_usd: Option<f64>,
+}
+
+impl SpendCap {
+    /// Whether it caps anything.
+    pub fn is_set(&self) -> bool {
+        self.daily_usd.is_some() || self.monthly_usd.is_some()
+    }
 }
 
 impl Budgets {
     /// Checks that every cap is a finite, non-negative number; the error
-    /// names the field.
+    /// names the field (`users.<id>.daily_usd` for a user's).
     pub fn validate(&self, prefix: &str) -> Result<(), String> {
         check_usd(prefix, "daily_usd", self.daily_usd)?;
-        check_usd(prefix, "monthly_usd", self.monthly_usd)
+        check_usd(prefix, "monthly_usd", self.monthly_usd)?;
+        for (kind, caps) in [("users", &self.users), ("groups", &self.groups)] {
+            for (id, cap) in caps {
+                let at = format!("{prefix}{kind}.{id}.");
+                check_usd(&at, "daily_usd", cap.daily_usd)?;
+                check_usd(&at, "monthly_usd", cap.monthly_usd)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a cap per user or per group applies to anyone.
+    pub fn has_owner_caps(&self) -> bool {
+        self.users.values().any(SpendCap::is_set) || self.groups.values().any(SpendCap::is_set)
     }
 }
 

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use paddock_llm::config::Price;
 use paddock_protocol::agent::{Tier, day_start, month_start};
 use paddock_store::{DocKind, Store, StoreError, UsageRecord};
+use std::borrow::Cow;
 use std::sync::RwLock;
 
 /// The name of the stored document holding the budgets set through the API
@@ -138,14 +139,46 @@ pub fn estimate_cost(price: &Price, prompt_tokens: u64, max_output_tokens: Optio
         / 1_000_000.0
 }
 
+/// Dollars spent today and this month (UTC) by the agents of some owners.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OwnersSpend {
+    /// Today.
+    pub today: f64,
+    /// This month.
+    pub month: f64,
+}
+
+impl OwnersSpend {
+    /// Sums `records` (this month's usage, each with its agent's owner)
+    /// of the agents whose owner is one of `owners`.
+    pub fn of(
+        records: &[(String, UsageRecord)],
+        owners: &[String],
+        day: DateTime<Utc>,
+    ) -> OwnersSpend {
+        let mut s = OwnersSpend::default();
+        for (owner, u) in records {
+            if !owners.contains(owner) {
+                continue;
+            }
+            s.month += u.cost_usd;
+            if u.ts >= day {
+                s.today += u.cost_usd;
+            }
+        }
+        s
+    }
+}
+
 /// One budget that applies to a call: which, its limit and what was spent
 /// in its period.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BudgetUse {
-    /// Its name in words, e.g. "agent daily budget (limits.daily_usd)".
-    pub name: &'static str,
+    /// Its name in words, e.g. "agent daily budget (limits.daily_usd)" or
+    /// "user alice's daily budget (budgets.users)".
+    pub name: Cow<'static, str>,
     /// The period's spend in words, e.g. "today (UTC)".
-    pub period: &'static str,
+    pub period: Cow<'static, str>,
     /// The limit in USD.
     pub limit: f64,
     /// Dollars spent in its period so far.
@@ -408,9 +441,9 @@ mod tests {
         };
         assert_eq!(estimate_cost(&p, 500_000, None), 1.0);
         assert_eq!(estimate_cost(&p, 500_000, Some(125_000)), 2.0);
-        let b = |name, limit, spent| BudgetUse {
-            name,
-            period: "today (UTC)",
+        let b = |name: &'static str, limit, spent| BudgetUse {
+            name: name.into(),
+            period: "today (UTC)".into(),
             limit,
             spent,
         };
@@ -468,6 +501,31 @@ mod tests {
         );
         let none = Spend::of(&[], None, day);
         assert!(none.all_month.is_sign_positive(), "no spend is +0, not -0");
+
+        let owned: Vec<(String, UsageRecord)> = records
+            .iter()
+            .map(|u| {
+                let owner = if u.agent_id == "a" { "alice" } else { "bob" };
+                (owner.to_string(), u.clone())
+            })
+            .collect();
+        let alice = OwnersSpend::of(&owned, &["alice".to_string()], day);
+        assert_eq!(
+            alice,
+            OwnersSpend {
+                today: 0.25,
+                month: 1.25
+            }
+        );
+        let both = OwnersSpend::of(&owned, &["alice".to_string(), "bob".to_string()], day);
+        assert_eq!(
+            both,
+            OwnersSpend {
+                today: 4.25,
+                month: 7.25
+            }
+        );
+        assert_eq!(OwnersSpend::of(&owned, &[], day), OwnersSpend::default());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::runner::{Agent, AgentDeps, AgentError};
 use paddock_protocol::agent::AgentConfig;
 use paddock_protocol::events::ErrorCode;
 use paddock_protocol::events::{AgentStatus, Event, EventBody};
+use paddock_protocol::identity::LOCAL_USER;
 pub use paddock_protocol::policy::Remember;
 use paddock_store::{AgentRecord, ApprovalRecord, ApprovalStatus, NewAgent, NewAudit};
 use std::collections::HashMap;
@@ -24,6 +25,10 @@ pub struct Manager {
     /// Agents whose stored rows no longer parse, with why: not loaded,
     /// left as they are in the store for someone to look at.
     quarantined: Vec<(String, String)>,
+    /// One lock per user, held while a run of theirs is checked against
+    /// their cap on running agents and started, so that two requests at
+    /// once cannot both take the last place.
+    starts: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Manager {
@@ -49,6 +54,7 @@ impl Manager {
             deps,
             agents: RwLock::new(HashMap::new()),
             quarantined,
+            starts: std::sync::Mutex::default(),
         });
         for record in records {
             let busy = matches!(
@@ -226,8 +232,65 @@ impl Manager {
         Ok(())
     }
 
+    /// The lock held while a run of `owner`'s is checked and started.
+    fn start_lock(&self, owner: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+        starts.entry(owner.to_string()).or_default().clone()
+    }
+
+    /// How many of `owner`'s agents are running (or asked to run).
+    pub fn running_of(&self, owner: &str) -> usize {
+        self.agents
+            .read()
+            .map(|agents| {
+                agents
+                    .values()
+                    .filter(|a| a.config().owner.as_deref().unwrap_or(LOCAL_USER) == owner)
+                    .filter(|a| a.is_running())
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// `owner`'s cap on agents running at once: their own, else the
+    /// host's default (none: no cap).
+    async fn running_cap(&self, owner: &str) -> Result<Option<u32>, AgentError> {
+        let own = self
+            .deps
+            .store
+            .get_user(owner)
+            .await?
+            .and_then(|u| u.max_running_agents);
+        Ok(own.or(self.deps.max_running_agents_per_user))
+    }
+
+    /// Refuses one more run of `owner`'s when their running agents are at
+    /// their cap ([`AgentError::QuotaExceeded`], naming the cap).
+    async fn check_running_cap(&self, owner: &str) -> Result<(), AgentError> {
+        let Some(cap) = self.running_cap(owner).await? else {
+            return Ok(());
+        };
+        let running = self.running_of(owner);
+        if running < cap as usize {
+            return Ok(());
+        }
+        let name = self
+            .deps
+            .store
+            .get_user(owner)
+            .await?
+            .map_or_else(|| owner.to_string(), |u| u.name);
+        Err(AgentError::QuotaExceeded(format!(
+            "user {name} may run at most {cap} agent{} at once (max_running_agents) and {running} {} running: wait for one to finish, or interrupt one",
+            if cap == 1 { "" } else { "s" },
+            if running == 1 { "is" } else { "are" },
+        )))
+    }
+
     /// Creates an agent (recorded with its `agent.created` event), starts its
-    /// task and, if given, posts its first message.
+    /// task and, if given, posts its first message — refused first
+    /// ([`AgentError::QuotaExceeded`]) when that run would pass its
+    /// owner's cap on running agents.
     pub async fn create(
         &self,
         config: AgentConfig,
@@ -237,6 +300,19 @@ impl Manager {
         if let Some(t) = &task {
             check_message(t)?;
         }
+        let owner = config
+            .owner
+            .clone()
+            .unwrap_or_else(|| LOCAL_USER.to_string());
+        let lock = self.start_lock(&owner);
+        let _starting = match &task {
+            Some(_) => {
+                let guard = lock.lock().await;
+                self.check_running_cap(&owner).await?;
+                Some(guard)
+            }
+            None => None,
+        };
         let id = uuid::Uuid::new_v4().to_string();
         self.snapshot(&id, &config).await;
         let now = chrono::Utc::now();
@@ -297,10 +373,27 @@ impl Manager {
         }
     }
 
-    /// Posts a user message to a running agent.
+    /// Posts a user message to a running agent. A message that would start
+    /// a run (the agent is not running) is refused
+    /// ([`AgentError::QuotaExceeded`]) when its owner's running agents are
+    /// at their cap.
     pub async fn post_message(&self, id: &str, text: String) -> Result<Arc<Event>, AgentError> {
         check_message(&text)?;
-        self.get(id)?.post_message(text).await
+        let agent = self.get(id)?;
+        if agent.is_running() {
+            return agent.post_message(text).await;
+        }
+        let owner = agent
+            .config()
+            .owner
+            .clone()
+            .unwrap_or_else(|| LOCAL_USER.to_string());
+        let lock = self.start_lock(&owner);
+        let _starting = lock.lock().await;
+        if !agent.is_running() {
+            self.check_running_cap(&owner).await?;
+        }
+        agent.post_message(text).await
     }
 
     /// Re-runs the last turn of an agent whose last run failed or hit a

@@ -1,8 +1,10 @@
 //! Usage and cost reports over the store's `usage` events:
-//! `/api/metrics/usage` (tokens and cost grouped by provider, model, agent
-//! and day, in a time range) and `/api/metrics/cost-analysis` (spend to
-//! date, burn rate, projection to the month's end, the most expensive agents
-//! and tools, cache hits and what they saved).
+//! `/api/metrics/usage` (tokens and cost grouped by provider, model, agent,
+//! user and day, in a time range) and `/api/metrics/cost-analysis` (spend
+//! to date, burn rate, projection to the month's end, spend by user, the
+//! most expensive agents and tools, cache hits and what they saved). Both
+//! read only the agents a [`Scope`] lets through (the caller's visible
+//! agents), and name each agent's owner from it.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use paddock_llm::config::{Price, ProviderConfig};
@@ -23,12 +25,14 @@ pub enum GroupBy {
     Model,
     /// The agent.
     Agent,
+    /// The agent's owner.
+    User,
     /// The UTC day.
     Day,
 }
 
 impl GroupBy {
-    /// Parses `provider,model,agent,day` (any subset, any order).
+    /// Parses `provider,model,agent,user,day` (any subset, any order).
     pub fn parse_list(text: &str) -> Result<Vec<GroupBy>, String> {
         let mut out = Vec::new();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -36,10 +40,11 @@ impl GroupBy {
                 "provider" => GroupBy::Provider,
                 "model" => GroupBy::Model,
                 "agent" => GroupBy::Agent,
+                "user" => GroupBy::User,
                 "day" => GroupBy::Day,
                 other => {
                     return Err(format!(
-                        "group_by: `{other}` is not one of provider, model, agent, day"
+                        "group_by: `{other}` is not one of provider, model, agent, user, day"
                     ));
                 }
             };
@@ -49,6 +54,35 @@ impl GroupBy {
         }
         out.sort();
         Ok(out)
+    }
+}
+
+/// A user, as usage names an agent's owner.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+pub struct UsageUser {
+    /// The user's id.
+    pub id: String,
+    /// The user's name.
+    pub name: String,
+}
+
+/// Which agents' usage a report reads, and who owns each.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// The agents it reads, by id, with their owners. An agent not here
+    /// is left out (its calls count nowhere).
+    pub agents: HashMap<String, UsageUser>,
+}
+
+impl Scope {
+    /// Whether the agent's calls are read.
+    pub fn has(&self, agent_id: &str) -> bool {
+        self.agents.contains_key(agent_id)
+    }
+
+    /// The agent's owner (None for an agent not in scope).
+    pub fn owner(&self, agent_id: &str) -> Option<&UsageUser> {
+        self.agents.get(agent_id)
     }
 }
 
@@ -67,6 +101,9 @@ pub struct UsageRow {
     /// The agent, when grouped by agent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
+    /// The agents' owner, when grouped by user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<UsageUser>,
     /// Model calls.
     pub model_calls: u64,
     /// Prompt tokens (cached included).
@@ -109,9 +146,10 @@ pub struct UsageReport {
     pub total: UsageRow,
 }
 
-/// Groups `records` into rows.
+/// Groups the `records` of agents in `scope` into rows.
 pub fn usage_report(
     records: &[UsageRecord],
+    scope: &Scope,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     group_by: &[GroupBy],
@@ -119,6 +157,9 @@ pub fn usage_report(
     let mut groups: BTreeMap<Vec<String>, UsageRow> = BTreeMap::new();
     let mut total = UsageRow::default();
     for u in records {
+        let Some(owner) = scope.owner(&u.agent_id) else {
+            continue;
+        };
         total.add(u);
         let mut key = Vec::new();
         let mut row = UsageRow::default();
@@ -145,6 +186,10 @@ pub fn usage_report(
                     key.push(u.agent_id.clone());
                     row.agent_id = Some(u.agent_id.clone());
                 }
+                GroupBy::User => {
+                    key.push(owner.id.clone());
+                    row.user = Some(owner.clone());
+                }
             }
         }
         groups.entry(key).or_insert(row).add(u);
@@ -167,6 +212,19 @@ pub struct AgentSpend {
     pub name: String,
     /// Cost in USD this month.
     pub cost_usd: f64,
+    /// Model calls this month.
+    pub model_calls: u64,
+}
+
+/// A user's spend: all their agents'.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct UserSpend {
+    /// The user.
+    pub user: UsageUser,
+    /// Cost in USD this month.
+    pub cost_usd: f64,
+    /// Cost in USD today (UTC).
+    pub cost_today_usd: f64,
     /// Model calls this month.
     pub model_calls: u64,
 }
@@ -233,6 +291,8 @@ pub struct CostAnalysis {
     pub unpriced_calls: u64,
     /// The most expensive agents this month (at most 10).
     pub top_agents: Vec<AgentSpend>,
+    /// Spend by user (the agents' owners) this month, most first.
+    pub users: Vec<UserSpend>,
     /// The tools whose output cost the most this month (at most 10).
     pub top_tools: Vec<ToolSpend>,
     /// Prompt caching this month.
@@ -265,17 +325,19 @@ fn prices(providers: &[ProviderConfig]) -> HashMap<(String, String), Price> {
     out
 }
 
-/// The cost analysis at `now`.
+/// The cost analysis at `now` of the agents in `scope`.
 pub async fn cost_analysis(
     store: &Store,
     providers: &[ProviderConfig],
+    scope: &Scope,
     now: DateTime<Utc>,
 ) -> Result<CostAnalysis, StoreError> {
     let month_start = month_start(now);
     let week_start = now - Duration::days(7);
     let from = month_start.min(week_start);
     let end = now + Duration::seconds(1);
-    let records = store.usage_between(from, end, None).await?;
+    let mut records = store.usage_between(from, end, None).await?;
+    records.retain(|u| scope.has(&u.agent_id));
     let prices = prices(providers);
     let today = day_start(now);
 
@@ -284,6 +346,7 @@ pub async fn cost_analysis(
     let mut last_week = 0.0;
     let mut unpriced = 0;
     let mut per_agent: HashMap<String, (f64, u64)> = HashMap::new();
+    let mut per_user: BTreeMap<UsageUser, (f64, f64, u64)> = BTreeMap::new();
     let mut cache = CacheFigures {
         input_tokens: 0,
         cached_tokens: 0,
@@ -307,6 +370,14 @@ pub async fn cost_analysis(
         let a = per_agent.entry(u.agent_id.clone()).or_default();
         a.0 += u.cost_usd;
         a.1 += 1;
+        if let Some(owner) = scope.owner(&u.agent_id) {
+            let s = per_user.entry(owner.clone()).or_default();
+            s.0 += u.cost_usd;
+            if u.ts >= today {
+                s.1 += u.cost_usd;
+            }
+            s.2 += 1;
+        }
         cache.input_tokens += u.input_tokens;
         cache.cached_tokens += u.cached_tokens;
         if let Some(p) = prices.get(&(u.provider.clone(), u.model.clone())) {
@@ -346,6 +417,16 @@ pub async fn cost_analysis(
             .then(a.agent_id.cmp(&b.agent_id))
     });
     top_agents.truncate(10);
+    let mut users: Vec<UserSpend> = per_user
+        .into_iter()
+        .map(|(user, (cost, today, calls))| UserSpend {
+            user,
+            cost_usd: cost,
+            cost_today_usd: today,
+            model_calls: calls,
+        })
+        .collect();
+    users.sort_by(|a, b| b.cost_usd.total_cmp(&a.cost_usd).then(a.user.cmp(&b.user)));
 
     let mut tools: HashMap<String, ToolSpend> = HashMap::new();
     for e in store
@@ -355,6 +436,9 @@ pub async fn cost_analysis(
         let EventBody::ToolResult { tool, content, .. } = &e.body else {
             continue;
         };
+        if !scope.has(&e.agent_id) {
+            continue;
+        }
         let tokens = content.len().div_ceil(4) as u64;
         let price = names
             .get(e.agent_id.as_str())
@@ -393,6 +477,7 @@ pub async fn cost_analysis(
         projected_month_usd: spend_to_date + burn * remaining_days,
         unpriced_calls: unpriced,
         top_agents,
+        users,
         top_tools,
         cache,
         routing,
@@ -467,6 +552,10 @@ mod tests {
             GroupBy::parse_list("day, model,day").unwrap(),
             [GroupBy::Model, GroupBy::Day]
         );
+        assert_eq!(
+            GroupBy::parse_list("day,user").unwrap(),
+            [GroupBy::User, GroupBy::Day]
+        );
         assert!(GroupBy::parse_list("week").unwrap_err().contains("`week`"));
         assert_eq!(GroupBy::parse_list("").unwrap(), []);
     }
@@ -480,7 +569,20 @@ mod tests {
             rec("b", 2, "q", "local", 0.0),
         ];
         let from = Utc::now();
-        let r = usage_report(&records, from, from, &[GroupBy::Model, GroupBy::Day]);
+        let user = |id: &str| UsageUser {
+            id: id.into(),
+            name: format!("{id}-name"),
+        };
+        let scope = Scope {
+            agents: HashMap::from([("a".to_string(), user("u1")), ("b".to_string(), user("u2"))]),
+        };
+        let r = usage_report(
+            &records,
+            &scope,
+            from,
+            from,
+            &[GroupBy::Model, GroupBy::Day],
+        );
         let keys: Vec<_> = r
             .rows
             .iter()
@@ -506,10 +608,35 @@ mod tests {
         assert_eq!(r.total.cost_usd, 1.75);
         assert_eq!(r.total.unpriced_calls, 1);
         assert_eq!(r.total.input_tokens, 400);
-        let by_agent = usage_report(&records, from, from, &[GroupBy::Agent]);
+        let by_agent = usage_report(&records, &scope, from, from, &[GroupBy::Agent]);
         assert_eq!(by_agent.rows.len(), 2);
         assert_eq!(by_agent.rows[1].cost_usd, 1.0);
         assert_eq!(by_agent.rows[0].model, None);
+        assert_eq!(by_agent.rows[0].user, None);
+
+        // By user: each agent's owner, with id and name.
+        let by_user = usage_report(&records, &scope, from, from, &[GroupBy::User, GroupBy::Day]);
+        let keys: Vec<_> = by_user
+            .rows
+            .iter()
+            .map(|x| (x.user.clone(), x.day.clone(), x.model_calls, x.cost_usd))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (Some(user("u1")), Some("2026-11-01".into()), 2, 0.75),
+                (Some(user("u2")), Some("2026-11-02".into()), 2, 1.0),
+            ]
+        );
+
+        // Out of scope, an agent counts nowhere, not even in the total.
+        let only_b = Scope {
+            agents: HashMap::from([("b".to_string(), user("u2"))]),
+        };
+        let r = usage_report(&records, &only_b, from, from, &[GroupBy::Agent]);
+        assert_eq!(r.rows.len(), 1);
+        assert_eq!(r.rows[0].agent_id.as_deref(), Some("b"));
+        assert_eq!((r.total.model_calls, r.total.cost_usd), (2, 1.0));
     }
 
     #[test]

@@ -41,15 +41,23 @@ impl ScriptedModel {
     /// A server answering from `script`, to anyone.
     pub fn new(script: Script) -> ScriptedModel {
         ScriptedModel {
-            state: Arc::new(server::State::new(script, None)),
+            state: Arc::new(server::State::new(script, Vec::new())),
         }
     }
 
     /// A server answering from `script` only requests that carry
     /// `Authorization: Bearer <api_key>`; others get 401 `invalid_api_key`.
     pub fn with_api_key(script: Script, api_key: String) -> ScriptedModel {
+        ScriptedModel::with_api_keys(script, vec![api_key])
+    }
+
+    /// A server answering from `script` only requests that carry one of
+    /// `api_keys` (`Authorization: Bearer <key>`; others get 401
+    /// `invalid_api_key`), noting which key each request carried (see
+    /// [`RunningModel::requests_with_keys`]). No keys: anyone is answered.
+    pub fn with_api_keys(script: Script, api_keys: Vec<String>) -> ScriptedModel {
         ScriptedModel {
-            state: Arc::new(server::State::new(script, Some(api_key))),
+            state: Arc::new(server::State::new(script, api_keys)),
         }
     }
 
@@ -115,6 +123,13 @@ impl RunningModel {
     /// The request bodies received (the most recent [`REQUEST_LOG_LEN`]).
     pub fn requests(&self) -> Vec<serde_json::Value> {
         self.state.requests()
+    }
+
+    /// The request bodies received (as [`RunningModel::requests`]), each
+    /// with the index among [`ScriptedModel::with_api_keys`]'s keys of the
+    /// key it carried (None for a model that needs no key).
+    pub fn requests_with_keys(&self) -> Vec<(Option<usize>, serde_json::Value)> {
+        self.state.requests_with_keys()
     }
 
     /// Stops serving: ends every stream and waits (up to 5 s) for the server.

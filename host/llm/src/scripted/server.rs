@@ -57,21 +57,25 @@ struct Counters {
 pub(super) struct State {
     script: Script,
     log: Mutex<VecDeque<Value>>,
+    /// Which of `api_keys` each logged request carried (parallel to `log`).
+    key_log: Mutex<VecDeque<Option<usize>>>,
     asks: Mutex<HashMap<(u64, usize, usize), u32>>,
     counters: Counters,
-    /// The bearer key every request must carry, when one was given.
-    api_key: Option<String>,
+    /// The bearer keys a request may carry (one of them); none: any
+    /// request is served.
+    api_keys: Vec<String>,
     pub(super) cancel: CancellationToken,
 }
 
 impl State {
-    pub(super) fn new(script: Script, api_key: Option<String>) -> State {
+    pub(super) fn new(script: Script, api_keys: Vec<String>) -> State {
         State {
             script,
             log: Mutex::new(VecDeque::new()),
+            key_log: Mutex::new(VecDeque::new()),
             asks: Mutex::new(HashMap::new()),
             counters: Counters::default(),
-            api_key,
+            api_keys,
             cancel: CancellationToken::new(),
         }
     }
@@ -86,6 +90,13 @@ impl State {
             active_streams: c.active.load(Ordering::Acquire),
             divergences: c.divergences.load(Ordering::Acquire),
         }
+    }
+
+    /// The logged requests with the index of the key each carried.
+    pub(super) fn requests_with_keys(&self) -> Vec<(Option<usize>, Value)> {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let keys = self.key_log.lock().unwrap_or_else(|e| e.into_inner());
+        keys.iter().copied().zip(log.iter().cloned()).collect()
     }
 
     pub(super) fn requests(&self) -> Vec<Value> {
@@ -118,22 +129,34 @@ pub(super) fn router(state: Arc<State>) -> Router {
 /// Largest request body the scripted model reads.
 pub const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
 
-/// With a key set, a request without `Authorization: Bearer <key>` gets
-/// OpenAI's 401 (`invalid_api_key`) and is neither logged nor counted.
+/// Which of the model's keys a served request carried.
+#[derive(Clone, Copy, Debug)]
+struct KeyIndex(usize);
+
+/// With keys set, a request without `Authorization: Bearer <one of them>`
+/// gets OpenAI's 401 (`invalid_api_key`) and is neither logged nor counted;
+/// a served request notes which key it carried.
 async fn require_key(
     AxState(st): AxState<Arc<State>>,
-    req: axum::extract::Request,
+    mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let Some(key) = st.api_key.as_deref() else {
+    if st.api_keys.is_empty() {
         return next.run(req).await;
-    };
+    }
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), key.as_bytes())) {
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let found = given.and_then(|g| {
+        st.api_keys
+            .iter()
+            .position(|k| constant_time_eq(g.as_bytes(), k.as_bytes()))
+    });
+    if let Some(i) = found {
+        req.extensions_mut().insert(KeyIndex(i));
         return next.run(req).await;
     }
     openai_error(
@@ -188,12 +211,20 @@ fn conversation_key(first_user: &str) -> u64 {
     h.finish()
 }
 
-async fn chat(AxState(st): AxState<Arc<State>>, body: Bytes) -> Response {
-    answer(st, body, Route::Chat).await
+async fn chat(
+    AxState(st): AxState<Arc<State>>,
+    key: Option<axum::Extension<KeyIndex>>,
+    body: Bytes,
+) -> Response {
+    answer(st, body, Route::Chat, key.map(|k| k.0.0)).await
 }
 
-async fn responses_route(AxState(st): AxState<Arc<State>>, body: Bytes) -> Response {
-    answer(st, body, Route::Responses).await
+async fn responses_route(
+    AxState(st): AxState<Arc<State>>,
+    key: Option<axum::Extension<KeyIndex>>,
+    body: Bytes,
+) -> Response {
+    answer(st, body, Route::Responses, key.map(|k| k.0.0)).await
 }
 
 /// The wire API a request came in on.
@@ -289,7 +320,7 @@ fn read_responses(v: &Value) -> Result<Request, InputError> {
 
 /// Answers one request of either route: selection, checks and faults are
 /// shared; only the reading of the request and the rendering differ.
-async fn answer(st: Arc<State>, body: Bytes, route: Route) -> Response {
+async fn answer(st: Arc<State>, body: Bytes, route: Route, key: Option<usize>) -> Response {
     st.counters.requests.fetch_add(1, Ordering::AcqRel);
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -302,10 +333,13 @@ async fn answer(st: Arc<State>, body: Bytes, route: Route) -> Response {
     };
     {
         let mut log = st.log.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys = st.key_log.lock().unwrap_or_else(|e| e.into_inner());
         if log.len() == REQUEST_LOG_LEN {
             log.pop_front();
+            keys.pop_front();
         }
         log.push_back(v.clone());
+        keys.push_back(key);
     }
     let req = match route {
         Route::Chat => read_chat(&v),
@@ -837,5 +871,30 @@ mod tests {
         let v: Value = ok.json().await.unwrap();
         assert_eq!(v["choices"][0]["message"]["content"], "hi");
         assert_eq!(m.stats().requests, 1);
+    }
+
+    #[tokio::test]
+    async fn a_server_with_several_keys_notes_which_one_each_request_carried() {
+        let script = Script::from_yaml_str("turns:\n  - text: \"hi\"\n").unwrap();
+        let m = ScriptedModel::with_api_keys(script, vec!["k-shared".into(), "k-own".into()])
+            .serve(([127, 0, 0, 1], 0).into())
+            .await
+            .unwrap();
+        let http = reqwest::Client::new();
+        let url = format!("{}/chat/completions", m.base_url());
+        let ask = |key: &'static str, text: &'static str| {
+            http.post(&url)
+                .bearer_auth(key)
+                .json(&json!({"model": "m", "messages": [{"role": "user", "content": text}]}))
+        };
+        assert_eq!(ask("k-own", "one").send().await.unwrap().status(), 200);
+        assert_eq!(ask("k-other", "two").send().await.unwrap().status(), 401);
+        assert_eq!(ask("k-shared", "three").send().await.unwrap().status(), 200);
+        let seen: Vec<(Option<usize>, Value)> = m
+            .requests_with_keys()
+            .into_iter()
+            .map(|(k, v)| (k, v["messages"][0]["content"].clone()))
+            .collect();
+        assert_eq!(seen, [(Some(1), json!("one")), (Some(0), json!("three"))]);
     }
 }

@@ -8,13 +8,16 @@
 
 use super::{Agent, AgentError, Failure, Provider, Providers};
 use crate::agent::ModelRef;
+use crate::agent::config::SpendCap;
 use crate::agent::config::{Budgets, RouterConfig};
 use crate::agent::context::{Item, Transcript};
-use crate::agent::cost::{self, BudgetUse, RouteInput, Spend};
+use crate::agent::cost::{self, BudgetUse, OwnersSpend, RouteInput, Spend};
 use paddock_llm::config::{ModelConfig, Price};
-use paddock_protocol::agent::{AgentLimits, Tier};
+use paddock_protocol::agent::{AgentLimits, Tier, day_start, month_start};
 use paddock_protocol::events::ErrorCode;
 use paddock_protocol::events::RouteInfo;
+use paddock_protocol::identity::LOCAL_USER;
+use paddock_store::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +28,12 @@ impl Agent {
         &self,
         m: &ModelRef,
     ) -> Result<(Arc<Provider>, ModelConfig), Failure> {
-        find_model(&self.deps.providers, m)
+        find_model(&self.deps.providers, m, Some(self.owner()))
+    }
+
+    /// The id of the user it belongs to.
+    pub(super) fn owner(&self) -> &str {
+        self.config.owner.as_deref().unwrap_or(LOCAL_USER)
     }
 
     /// The router's choice for the next call, with what the `usage` event
@@ -45,9 +53,10 @@ impl Agent {
 
     /// The refusal when the next call, estimated at `prompt_tokens` of
     /// prompt on `model`, would exceed a budget that applies to this agent:
-    /// its lifetime, daily and monthly limits and the global daily and
-    /// monthly budgets. A model without a known price cannot be budgeted:
-    /// when a budget applies, its calls are refused.
+    /// its lifetime, daily and monthly limits, its owner's and its owner's
+    /// groups' budgets, and the global daily and monthly budgets. A model
+    /// without a known price cannot be budgeted: when a budget applies,
+    /// its calls are refused.
     pub(super) async fn check_budgets(
         &self,
         m: &ModelRef,
@@ -56,13 +65,18 @@ impl Agent {
     ) -> Result<Option<Failure>, AgentError> {
         let limits = &self.config.limits;
         let (global, _) = self.deps.budgets.get();
-        let Some(reads) = Reads::of(limits, &global) else {
+        let store = &self.deps.store;
+        let owners = if global.has_owner_caps() {
+            owner_budgets(store, &global, self.owner()).await?
+        } else {
+            Vec::new()
+        };
+        let Some(reads) = Reads::of(limits, &global, !owners.is_empty()) else {
             return Ok(None);
         };
         let Some(price) = model.price() else {
             return Ok(Some(price_unknown(m)));
         };
-        let store = &self.deps.store;
         let lifetime = if reads.lifetime {
             store
                 .get_agent(&self.id)
@@ -78,7 +92,27 @@ impl Agent {
         } else {
             Spend::default()
         };
-        let uses = budget_uses(limits, &global, lifetime, &spend);
+        let owner_uses = if owners.is_empty() {
+            Vec::new()
+        } else {
+            let now = chrono::Utc::now();
+            let mut members: Vec<String> = owners
+                .iter()
+                .flat_map(|o| o.members.iter().cloned())
+                .collect();
+            members.sort();
+            members.dedup();
+            // A second ahead: what was stored in this very instant counts.
+            let records = store
+                .usage_of_owners(
+                    month_start(now),
+                    now + chrono::Duration::seconds(1),
+                    &members,
+                )
+                .await?;
+            owner_budget_uses(&owners, &records, day_start(now))
+        };
+        let uses = budget_uses(limits, &global, lifetime, &spend, owner_uses);
         Ok(over_budget(
             &uses,
             m,
@@ -120,8 +154,9 @@ pub(super) fn tier_model(router: &RouterConfig, tier: Tier) -> &ModelRef {
 pub(super) fn find_model(
     providers: &Providers,
     m: &ModelRef,
+    owner: Option<&str>,
 ) -> Result<(Arc<Provider>, ModelConfig), Failure> {
-    let provider = providers.get(&m.provider).ok_or_else(|| {
+    let provider = providers.get_for(&m.provider, owner).ok_or_else(|| {
         Failure::new(
             ErrorCode::ModelFailed,
             format!(
@@ -217,30 +252,134 @@ pub(super) struct Reads {
 }
 
 impl Reads {
-    /// The reads for an agent with `limits` under the `global` budgets;
-    /// none when no budget applies (then nothing is checked, not even the
-    /// price).
-    pub fn of(limits: &AgentLimits, global: &Budgets) -> Option<Reads> {
+    /// The reads for an agent with `limits` under the `global` budgets,
+    /// `owners` when a budget of its owner or of one of the owner's groups
+    /// applies; none when no budget applies (then nothing is checked, not
+    /// even the price).
+    pub fn of(limits: &AgentLimits, global: &Budgets, owners: bool) -> Option<Reads> {
         let everyone = global.daily_usd.is_some() || global.monthly_usd.is_some();
         let reads = Reads {
             lifetime: limits.max_cost_usd.is_some(),
             periodic: limits.daily_usd.is_some() || limits.monthly_usd.is_some() || everyone,
             everyone,
         };
-        (reads.lifetime || reads.periodic).then_some(reads)
+        (reads.lifetime || reads.periodic || owners).then_some(reads)
     }
+}
+
+/// A budget of a user or a group that applies to an agent of the user (or
+/// of a member): its cap and whose agents count against it.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct OwnerBudget {
+    /// `user alice` or `group devs`.
+    pub label: String,
+    /// Where it is set: `users` or `groups` (of `budgets`).
+    pub section: &'static str,
+    /// Whose agents, in words: `alice's agents`, `the agents of group
+    /// devs' members`.
+    pub whose: String,
+    /// The cap.
+    pub cap: SpendCap,
+    /// The user ids whose agents count.
+    pub members: Vec<String>,
+}
+
+/// The budgets of `owner` and of each group `owner` is in (only those with
+/// a cap), named by the user's and the groups' names.
+pub(super) async fn owner_budgets(
+    store: &Store,
+    global: &Budgets,
+    owner: &str,
+) -> Result<Vec<OwnerBudget>, StoreError> {
+    let mut out = Vec::new();
+    if let Some(cap) = global.users.get(owner).filter(|c| c.is_set()) {
+        let name = store
+            .get_user(owner)
+            .await?
+            .map_or_else(|| owner.to_string(), |u| u.name);
+        out.push(OwnerBudget {
+            label: format!("user {name}"),
+            section: "users",
+            whose: format!("{name}'s agents"),
+            cap: *cap,
+            members: vec![owner.to_string()],
+        });
+    }
+    if global.groups.values().any(SpendCap::is_set) {
+        for id in store.groups_of(owner).await? {
+            let Some(cap) = global.groups.get(&id).filter(|c| c.is_set()) else {
+                continue;
+            };
+            let Some(group) = store.get_group(&id).await? else {
+                continue;
+            };
+            out.push(OwnerBudget {
+                label: format!("group {}", group.name),
+                section: "groups",
+                whose: format!("the agents of group {}'s members", group.name),
+                cap: *cap,
+                members: group.members,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The uses of the owners' budgets, with what their members' agents spent
+/// (`records`: this month's usage with each agent's owner; `day`: the
+/// start of today).
+pub(super) fn owner_budget_uses(
+    owners: &[OwnerBudget],
+    records: &[(String, paddock_store::UsageRecord)],
+    day: chrono::DateTime<chrono::Utc>,
+) -> Vec<BudgetUse> {
+    let mut uses = Vec::new();
+    for o in owners {
+        let spent = OwnersSpend::of(records, &o.members, day);
+        for (limit, which, field, period, spent) in [
+            (
+                o.cap.daily_usd,
+                "daily",
+                "daily_usd",
+                "today (UTC)",
+                spent.today,
+            ),
+            (
+                o.cap.monthly_usd,
+                "monthly",
+                "monthly_usd",
+                "this month (UTC)",
+                spent.month,
+            ),
+        ] {
+            let Some(limit) = limit else { continue };
+            uses.push(BudgetUse {
+                name: format!(
+                    "{}'s {which} budget (budgets.{}.*.{field})",
+                    o.label, o.section
+                )
+                .into(),
+                period: format!("by {} {period}", o.whose).into(),
+                limit,
+                spent,
+            });
+        }
+    }
+    uses
 }
 
 /// The budgets that apply, in the order they are checked, with what was
 /// spent in each one's period: `lifetime` by the agent over its life,
-/// `spend` today and this month.
+/// `spend` today and this month; `owners` (the owner's and its groups'
+/// budgets) come after the agent's own and before the global ones.
 pub(super) fn budget_uses(
     limits: &AgentLimits,
     global: &Budgets,
     lifetime: f64,
     spend: &Spend,
+    owners: Vec<BudgetUse>,
 ) -> Vec<BudgetUse> {
-    [
+    let own: Vec<BudgetUse> = [
         (
             "agent lifetime budget (limits.max_cost_usd)",
             "over the agent's life",
@@ -259,6 +398,18 @@ pub(super) fn budget_uses(
             limits.monthly_usd,
             spend.agent_month,
         ),
+    ]
+    .into_iter()
+    .filter_map(|(name, period, limit, spent)| {
+        limit.map(|limit| BudgetUse {
+            name: name.into(),
+            period: period.into(),
+            limit,
+            spent,
+        })
+    })
+    .collect();
+    let all = [
         (
             "global daily budget (budgets.daily_usd)",
             "by all agents today (UTC)",
@@ -275,13 +426,13 @@ pub(super) fn budget_uses(
     .into_iter()
     .filter_map(|(name, period, limit, spent)| {
         limit.map(|limit| BudgetUse {
-            name,
-            period,
+            name: name.into(),
+            period: period.into(),
             limit,
             spent,
         })
-    })
-    .collect()
+    });
+    own.into_iter().chain(owners).chain(all).collect()
 }
 
 /// The refusal of a call to `m`, which has no known price, while a budget
@@ -373,16 +524,16 @@ mod tests {
         }))
         .unwrap();
         let providers = Providers::new([Provider::new(&config).unwrap()]);
-        let (p, listed) = find_model(&providers, &model("p", "big")).unwrap();
+        let (p, listed) = find_model(&providers, &model("p", "big"), None).unwrap();
         assert_eq!(p.config.name, "p");
         assert_eq!(
             (listed.context_window, listed.input_per_mtok),
             (1000, Some(3.0))
         );
-        let (_, unlisted) = find_model(&providers, &model("p", "house-model")).unwrap();
+        let (_, unlisted) = find_model(&providers, &model("p", "house-model"), None).unwrap();
         assert_eq!(unlisted, ModelConfig::named("house-model"));
         assert_eq!(unlisted.price(), None, "an unlisted model has no price");
-        let Err(missing) = find_model(&providers, &model("q", "big")) else {
+        let Err(missing) = find_model(&providers, &model("q", "big"), Some("alice")) else {
             panic!("provider q is not configured");
         };
         assert_eq!(
@@ -488,13 +639,14 @@ mod tests {
         Budgets {
             daily_usd: daily,
             monthly_usd: monthly,
+            ..Budgets::default()
         }
     }
 
     #[test]
     fn only_the_spend_that_budgets_need_is_read() {
         let none = global(None, None);
-        assert_eq!(Reads::of(&limits(None, None, None), &none), None);
+        assert_eq!(Reads::of(&limits(None, None, None), &none, false), None);
         let read = |lifetime, periodic, everyone| {
             Some(Reads {
                 lifetime,
@@ -503,22 +655,28 @@ mod tests {
             })
         };
         assert_eq!(
-            Reads::of(&limits(Some(1.0), None, None), &none),
+            Reads::of(&limits(Some(1.0), None, None), &none, false),
             read(true, false, false)
         );
         assert_eq!(
-            Reads::of(&limits(None, None, Some(1.0)), &none),
+            Reads::of(&limits(None, None, Some(1.0)), &none, false),
             read(false, true, false),
             "the agent's own usage only"
         );
         assert_eq!(
-            Reads::of(&limits(None, None, None), &global(None, Some(5.0))),
+            Reads::of(&limits(None, None, None), &global(None, Some(5.0)), false),
             read(false, true, true)
+        );
+        assert_eq!(
+            Reads::of(&limits(None, None, None), &none, true),
+            read(false, false, false),
+            "an owner's budget is read apart, but it applies"
         );
         assert_eq!(
             Reads::of(
                 &limits(Some(0.0), Some(0.0), None),
-                &global(Some(0.0), None)
+                &global(Some(0.0), None),
+                false
             ),
             read(true, true, true),
             "a zero budget applies"
@@ -533,23 +691,136 @@ mod tests {
             all_today: 3.0,
             all_month: 4.0,
         };
+        let owner = BudgetUse {
+            name: "user alice's daily budget (budgets.users.*.daily_usd)".into(),
+            period: "by alice's agents today (UTC)".into(),
+            limit: 5.0,
+            spent: 4.0,
+        };
         let uses = budget_uses(
             &limits(Some(10.0), None, Some(20.0)),
             &global(Some(30.0), None),
             0.5,
             &spend,
+            vec![owner],
         );
-        let got: Vec<(&str, f64, f64)> = uses.iter().map(|u| (u.name, u.limit, u.spent)).collect();
+        let got: Vec<(&str, f64, f64)> = uses
+            .iter()
+            .map(|u| (u.name.as_ref(), u.limit, u.spent))
+            .collect();
         assert_eq!(
             got,
             [
                 ("agent lifetime budget (limits.max_cost_usd)", 10.0, 0.5),
                 ("agent monthly budget (limits.monthly_usd)", 20.0, 2.0),
+                (
+                    "user alice's daily budget (budgets.users.*.daily_usd)",
+                    5.0,
+                    4.0
+                ),
                 ("global daily budget (budgets.daily_usd)", 30.0, 3.0),
             ]
         );
         assert!(
-            budget_uses(&limits(None, None, None), &global(None, None), 9.0, &spend).is_empty()
+            budget_uses(
+                &limits(None, None, None),
+                &global(None, None),
+                9.0,
+                &spend,
+                vec![]
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn owner_budgets_count_every_members_agents() {
+        use chrono::TimeZone;
+        let at = |owner: &str, day: u32, cost: f64| {
+            (
+                owner.to_string(),
+                paddock_store::UsageRecord {
+                    agent_id: format!("{owner}-agent"),
+                    ts: chrono::Utc
+                        .with_ymd_and_hms(2026, 11, day, 12, 0, 0)
+                        .unwrap(),
+                    provider: "p".into(),
+                    model: "m".into(),
+                    input_tokens: 1,
+                    output_tokens: 1,
+                    cached_tokens: 0,
+                    cost_usd: cost,
+                    price_known: true,
+                    duration_ms: 1,
+                    ttft_ms: None,
+                    route: None,
+                    reasoning_tokens: 0,
+                    failover: Vec::new(),
+                },
+            )
+        };
+        let records = [
+            at("u1", 2, 1.0),
+            at("u1", 17, 0.5),
+            at("u2", 17, 2.0),
+            at("u3", 17, 8.0),
+        ];
+        let day = chrono::Utc.with_ymd_and_hms(2026, 11, 17, 0, 0, 0).unwrap();
+        let owners = [
+            OwnerBudget {
+                label: "user alice".into(),
+                section: "users",
+                whose: "alice's agents".into(),
+                cap: SpendCap {
+                    daily_usd: Some(5.0),
+                    monthly_usd: None,
+                },
+                members: vec!["u1".into()],
+            },
+            OwnerBudget {
+                label: "group devs".into(),
+                section: "groups",
+                whose: "the agents of group devs' members".into(),
+                cap: SpendCap {
+                    daily_usd: Some(3.0),
+                    monthly_usd: Some(4.0),
+                },
+                members: vec!["u1".into(), "u2".into()],
+            },
+        ];
+        let uses = owner_budget_uses(&owners, &records, day);
+        let got: Vec<(&str, &str, f64, f64)> = uses
+            .iter()
+            .map(|u| (u.name.as_ref(), u.period.as_ref(), u.limit, u.spent))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "user alice's daily budget (budgets.users.*.daily_usd)",
+                    "by alice's agents today (UTC)",
+                    5.0,
+                    0.5
+                ),
+                (
+                    "group devs's daily budget (budgets.groups.*.daily_usd)",
+                    "by the agents of group devs' members today (UTC)",
+                    3.0,
+                    2.5
+                ),
+                (
+                    "group devs's monthly budget (budgets.groups.*.monthly_usd)",
+                    "by the agents of group devs' members this month (UTC)",
+                    4.0,
+                    3.5
+                ),
+            ],
+            "u3 is in no budget here"
+        );
+        let m = cost::exceeded(&uses, 0.75).unwrap_or_default();
+        assert!(
+            m.starts_with("the group devs's daily budget (budgets.groups.*.daily_usd) of $3.000000 would be exceeded: $2.500000 spent by the agents of group devs' members today (UTC)"),
+            "{m}"
         );
     }
 
@@ -570,6 +841,7 @@ mod tests {
                     agent_today: spent,
                     ..Spend::default()
                 },
+                Vec::new(),
             )
         };
         // 1,000,000 prompt tokens at $1 per million: $1.

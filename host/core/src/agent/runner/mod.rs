@@ -86,6 +86,9 @@ pub enum AgentError {
     /// request that needs its log now.
     #[error("agent `{0}` is waiting for the store to come back")]
     WaitingForStore(String),
+    /// Starting the run would pass a quota (the message names the cap).
+    #[error("{0}")]
+    QuotaExceeded(String),
 }
 
 /// How an append meets a store that is away (down, or unable to write).
@@ -188,6 +191,9 @@ pub struct AgentDeps {
     pub workspaces: Arc<crate::workspace::Workspaces>,
     /// Named environments (prepared before an agent's run).
     pub environments: Arc<crate::environments::Environments>,
+    /// Cap on each user's agents running at once, for users without a cap
+    /// of their own (`[auth] max_running_agents_per_user`; none: no cap).
+    pub max_running_agents_per_user: Option<u32>,
 }
 
 /// One agent, shared by its task and the API.
@@ -216,6 +222,10 @@ pub struct Agent {
     deciders: Mutex<HashMap<String, Actor>>,
     /// Its network questions and answers (egress proxy).
     network: network::NetworkAsks,
+    /// Runs asked for (messages and retries posted), counted.
+    requested: AtomicU64,
+    /// Of those, the ones the last ended run had seen when it started.
+    served: AtomicU64,
 }
 
 /// How a run ended.
@@ -341,7 +351,26 @@ impl Agent {
             approvals: Notify::new(),
             deciders: Mutex::new(HashMap::new()),
             network: network::NetworkAsks::new(),
+            requested: AtomicU64::new(0),
+            served: AtomicU64::new(0),
         })
+    }
+
+    /// Whether it is running or about to: busy, or asked to run (a message
+    /// or a retry) by a request its task has not finished with. What the
+    /// cap on running agents per user counts.
+    pub fn is_running(&self) -> bool {
+        if self.stopped.load(Ordering::Acquire) {
+            return false;
+        }
+        is_busy(self.status())
+            || self.requested.load(Ordering::Acquire) > self.served.load(Ordering::Acquire)
+    }
+
+    /// Notes that a run was asked for and wakes the task.
+    fn request_run(&self) {
+        self.requested.fetch_add(1, Ordering::AcqRel);
+        self.wake.notify_one();
     }
 
     /// Wakes the agent after one of its approvals was decided in the store.
@@ -590,7 +619,7 @@ impl Agent {
             return Err(AgentError::Stopped(self.id.clone()));
         }
         let event = self.append_now(EventBody::MessageUser { text }).await?;
-        self.wake.notify_one();
+        self.request_run();
         Ok(event)
     }
 
@@ -648,7 +677,10 @@ impl Agent {
                     break;
                 }
                 let token = carried.take().unwrap_or_else(|| self.new_run_token());
-                match self.run(token.clone()).await {
+                let seen = self.requested.load(Ordering::Acquire);
+                let ran = self.run(token.clone()).await;
+                self.served.fetch_max(seen, Ordering::AcqRel);
+                match ran {
                     Ok(()) => {}
                     // A read failed while the store was away (appends wait
                     // on their own): wait for it, note the outage, and go
