@@ -406,6 +406,10 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
     // the route that names it.
     let doc = get(&a, &s, "/api/openapi.json").await;
     let ops = operations(&doc);
+    assert!(
+        objects.token.is_some() || doc["paths"].get("/api/me/tokens/{id}").is_none(),
+        "A's token is found when a route names tokens"
+    );
     assert!(ops.len() > 60, "{} operations", ops.len());
 
     // --- Refused by role and scope: 403 whatever the path names -----------

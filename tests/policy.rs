@@ -285,6 +285,31 @@ async fn a_denial_over_the_websocket_is_remembered_for_the_agent() {
     assert_eq!(rule["source"], "approval");
     assert_eq!(rule["scope"], format!("agent:{id}"));
     assert_eq!(rule["created_by"], "user (WebSocket)");
+    // The audit log names who decided over the WebSocket, and who the rule
+    // it remembered is from (the service token acts as the local account).
+    let audit = s.get(&format!("/api/audit?agent={id}")).await;
+    let acts: Vec<(&str, &str, &str, &str)> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "approval" || e["kind"] == "rule")
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["actor"].as_str().unwrap(),
+                e["user_id"].as_str().unwrap_or("none"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        acts,
+        vec![
+            ("rule", "added", "user (WebSocket)", "local"),
+            ("approval", "denied", "user (WebSocket)", "local"),
+        ],
+        "{audit}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
