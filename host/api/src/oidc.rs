@@ -188,15 +188,7 @@ impl Sso {
     }
 
     fn binding_cookie<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|kv| {
-                let (k, v) = kv.trim().split_once('=')?;
-                (k == self.cookie && !v.is_empty() && v.len() <= 64).then_some(v)
-            })
+        super::auth::cookie_value(headers, &self.cookie).filter(|v| !v.is_empty() && v.len() <= 64)
     }
 
     /// Keeps a pending sign-in (dropping expired ones); false when too
