@@ -485,6 +485,30 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
         assert_eq!(st, 200, "vera GET {shared_path}: {text}");
         let (private_path, _) = concrete(op, &objects, &agent);
         let (st, _, text) = send(&v, &s, Method::GET, &private_path, None).await;
+        assert_eq!(st, 404, "vera GET {private_path}: {text}");
+        // A and M read both.
+        for u in [&a, &m] {
+            let (st, _, text) = send(u, &s, Method::GET, &private_path, None).await;
+            assert_eq!(st, 200, "{} GET {private_path}: {text}", u.name);
+        }
+    }
+    let listed = get(&v, &s, "/api/agents").await;
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![shared.as_str()], "vera's list: {listed}");
+    let view = get(&v, &s, &format!("/api/agents/{shared}")).await;
+    assert_eq!(view["owner"]["id"], alice_id.as_str(), "{view}");
+    assert_eq!(view["shared_with"][0]["name"], "vera", "{view}");
+
+    // --- A and M read every object of A's ---------------------------------
+    for op in &ops {
+        if op.method != "get" {
+            continue;
+        }
         let (path, owned) = concrete(op, &objects, &agent);
         if !owned {
             continue;

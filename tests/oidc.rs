@@ -147,7 +147,7 @@ impl Browser {
 
     /// Follows redirects from `url` until the next one is Paddock's
     /// callback; returns the callback's URL (not yet visited).
-    async fn to_callback(&mut self, server: &Server, url: &str) -> String {
+    async fn follow_to_callback(&mut self, server: &Server, url: &str) -> String {
         let callback = server.url("/auth/oidc/test/callback");
         let mut url = url.to_string();
         for _ in 0..20 {
@@ -179,7 +179,7 @@ impl Browser {
     /// sends the browser at the end.
     async fn sign_in(&mut self, server: &Server, return_to: &str) -> String {
         let start = server.url(&format!("/auth/oidc/test/login?return_to={return_to}"));
-        let cb = self.to_callback(server, &start).await;
+        let cb = self.follow_to_callback(server, &start).await;
         self.callback(&cb).await
     }
 }
@@ -408,7 +408,7 @@ async fn forged_replayed_and_foreign_tokens_are_refused() {
     // A state works once: the replayed callback is refused.
     let mut b = Browser::new();
     let start = server.url("/auth/oidc/test/login");
-    let cb = b.to_callback(&server, &start).await;
+    let cb = b.follow_to_callback(&server, &start).await;
     assert_eq!(b.callback(&cb).await, "/");
     assert_eq!(role_of(&mut b, &server).await.as_deref(), Ok("member"));
     let mut replay = Browser::new();
@@ -419,7 +419,7 @@ async fn forged_replayed_and_foreign_tokens_are_refused() {
     // (a login CSRF) is refused, and so is one with a made-up state.
     let mut victim = Browser::new();
     let mut attacker = Browser::new();
-    let cb = attacker.to_callback(&server, &start).await;
+    let cb = attacker.follow_to_callback(&server, &start).await;
     assert_eq!(victim.callback(&cb).await, "/?login=failed&reason=state");
     assert_eq!(role_of(&mut victim, &server).await, Err(401));
     let made_up = server.url("/auth/oidc/test/callback?code=x&state=made-up");

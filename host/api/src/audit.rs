@@ -54,3 +54,31 @@ pub async fn record(state: &AppState, caller: &Caller, act: Act<'_>) -> Result<(
         .await?;
     Ok(())
 }
+
+/// Records an account change in the audit log (host-wide: no agent), as
+/// done by `caller` (None: the host itself, e.g. the first admin from the
+/// environment).
+pub async fn account(
+    state: &AppState,
+    caller: Option<&Caller>,
+    kind: &str,
+    action: &str,
+    reason: String,
+    detail: serde_json::Value,
+) -> Result<(), ApiError> {
+    state
+        .store
+        .audit(&NewAudit {
+            agent_id: String::new(),
+            kind: kind.into(),
+            action: action.into(),
+            actor: caller.map_or_else(|| "host".to_string(), |c| c.actor("REST")),
+            reason,
+            detail,
+            user_id: caller.map(|c| c.user_id.clone()),
+            token_id: caller.and_then(|c| c.token_id.clone()),
+            ..NewAudit::default()
+        })
+        .await?;
+    Ok(())
+}

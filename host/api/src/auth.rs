@@ -1459,7 +1459,7 @@ async fn sign_in_with_password(
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| dummy_hash().to_string());
-    let right = super::me::verify(password, hash).await;
+    let right = super::credentials::verify_off_thread(password, hash).await;
     let user_id = user.as_ref().map(|u| u.id.clone());
     let Some(user) = user.filter(|u| right && u.password_hash.is_some()) else {
         auth.failures.fail(name);

@@ -43,6 +43,14 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
+/// Whether `password` matches `hash`, computed off the async threads
+/// (argon2id takes tens of milliseconds on purpose).
+pub async fn verify_off_thread(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
+}
+
 /// A new personal access token: the secret (shown once) and what is kept.
 #[derive(Clone, Debug)]
 pub struct MintedToken {

@@ -26,6 +26,7 @@ pub mod ownership;
 pub mod plugins;
 pub mod policy;
 pub mod providers;
+pub mod refs;
 pub mod shares;
 pub mod users;
 pub mod visibility;

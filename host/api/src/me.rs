@@ -4,9 +4,10 @@
 //! is audited (kind `token`, or `user` for a password).
 
 use super::AppState;
+use super::audit::account as audit;
 use super::auth::{Caller, Role, Scope, Via};
 use super::error::{ApiError, ApiJson, ApiPath};
-use super::users::{GroupRef, audit};
+use super::refs::GroupRef;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -149,13 +150,6 @@ pub async fn hash(password: String) -> Result<String, ApiError> {
         .map_err(|e| ApiError::internal("cannot hash the password", &e))
 }
 
-/// Whether `password` matches `hash`, computed off the async threads.
-pub async fn verify(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || super::credentials::verify_password(&password, &hash))
-        .await
-        .unwrap_or(false)
-}
-
 /// Changes the caller's password (a local account that has one; the
 /// current password is required, and wrong guesses count as failed
 /// sign-ins).
@@ -181,7 +175,7 @@ pub async fn change_password(
         }));
     };
     state.auth.sign_in_failures().check(&user.name)?;
-    if !verify(body.current, current_hash).await {
+    if !super::credentials::verify_off_thread(body.current, current_hash).await {
         state.auth.sign_in_failures().fail(&user.name);
         return Err(ApiError::invalid(
             "current: this is not your current password",

@@ -9,7 +9,7 @@ use super::audit::{Act, record};
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::ownership::{self, Need};
-pub use super::users::UserRef;
+pub use super::refs::UserRef;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

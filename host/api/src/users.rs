@@ -8,35 +8,19 @@
 //! `local` account, yourself, or the last enabled admin.
 
 use super::AppState;
+use super::audit::account as audit;
 use super::auth::{Caller, LOCAL_USER, Role};
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::me::{CreatedToken, NewTokenRequest, check_password, hash, make_token};
+pub use super::refs::{GroupRef, UserRef};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use paddock_store::{GroupRecord, NewAudit, NewUser, StoreError, UserPatch, UserRecord};
+use paddock_store::{GroupRecord, NewUser, StoreError, UserPatch, UserRecord};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use utoipa::ToSchema;
-
-/// A group, by id and name.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
-pub struct GroupRef {
-    /// Its id.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-}
-
-/// A user, by id and name.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
-pub struct UserRef {
-    /// Its id.
-    pub id: String,
-    /// Its sign-in name.
-    pub name: String,
-}
 
 /// A user as admins see it (never its password hash).
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -170,34 +154,6 @@ pub struct GroupPatchRequest {
     /// Its members (replacing them all), by user id or name.
     #[serde(default)]
     pub members: Option<Vec<String>>,
-}
-
-/// Records an account change in the audit log (host-wide: no agent), as
-/// done by `caller` (None: the host itself, e.g. the first admin from the
-/// environment).
-pub async fn audit(
-    state: &AppState,
-    caller: Option<&Caller>,
-    kind: &str,
-    action: &str,
-    reason: String,
-    detail: serde_json::Value,
-) -> Result<(), ApiError> {
-    state
-        .store
-        .audit(&NewAudit {
-            agent_id: String::new(),
-            kind: kind.into(),
-            action: action.into(),
-            actor: caller.map_or_else(|| "host".to_string(), |c| c.actor("REST")),
-            reason,
-            detail,
-            user_id: caller.map(|c| c.user_id.clone()),
-            token_id: caller.and_then(|c| c.token_id.clone()),
-            ..NewAudit::default()
-        })
-        .await?;
-    Ok(())
 }
 
 /// Checks a user or group name (the error names `field`).
