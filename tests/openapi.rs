@@ -100,6 +100,15 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401",
 [[operations]]
 include-operation-id = "put_environment"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
+# A personal key is for a provider of this host that takes a key (not the
+# offline demo's).
+[[operations]]
+include-operation-id = "put_my_key"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
+# Budgets per user and per group name users and groups of this host.
+[[operations]]
+include-operation-id = "put_budgets"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
 # A group's members must be users of this host; a password change needs
 # the current password.
 [[operations]]

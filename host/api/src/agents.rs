@@ -414,7 +414,7 @@ pub async fn interrupt(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<Interrupted>), ApiError> {
-    ownership::agent(&state, &caller, &id, Need::Drive).await?;
+    ownership::check(&state, &caller, &id, Need::Drive).await?;
     live_or_stopped(&state, &id).await?;
     let interrupted = state.manager.interrupt(&id)?;
     Ok((StatusCode::ACCEPTED, Json(Interrupted { interrupted })))

@@ -24,8 +24,8 @@ use utoipa::ToSchema;
 pub struct PersonalKeyBody {
     /// The API key, sealed under the master key and never shown again;
     /// used for your agents' calls to this provider instead of the shared
-    /// key.
-    #[schema(min_length = 1, max_length = 4096)]
+    /// key. Printable ASCII without spaces.
+    #[schema(min_length = 1, max_length = 4096, pattern = "^[!-~]+$")]
     pub api_key: String,
 }
 

@@ -503,6 +503,7 @@ pub async fn methods(State(state): State<AppState>) -> Json<AuthMethods> {
 
 /// `?return_to=`.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoginQuery {
     /// Where to go once signed in: a path of this server (default `/`).
     pub return_to: Option<String>,
@@ -636,6 +637,7 @@ pub async fn login(
 
 /// What the provider sends back.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     /// The authorization code.
     pub code: Option<String>,

@@ -63,16 +63,48 @@ pub async fn agent(
         return Err(not_found(id));
     }
     if need == Need::Drive && !may_drive(caller, &record.owner, &shares) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "agent `{id}` is shared with you to read: only its owner, those it is shared with \
-                 (members, with a `write` token) and admins may change it"
-            ),
-        ));
+        return Err(read_only(id));
     }
     Ok(record)
+}
+
+/// Whether the caller may do `need` with agent `id`, answering as
+/// [`agent`] does — but without the store when the agent runs on this
+/// host and the caller is its owner or an admin (its owner is in its
+/// configuration): an interrupt must reach an agent while the store is
+/// away.
+pub async fn check(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    need: Need,
+) -> Result<(), ApiError> {
+    if let Ok(live) = state.manager.get(id) {
+        let owner = live
+            .config()
+            .owner
+            .as_deref()
+            .unwrap_or(paddock_protocol::identity::LOCAL_USER);
+        if caller.sees_everything() || caller.user_id == owner {
+            return if need == Need::See || may_drive(caller, owner, &[]) {
+                Ok(())
+            } else {
+                Err(read_only(id))
+            };
+        }
+    }
+    agent(state, caller, id, need).await.map(|_| ())
+}
+
+fn read_only(id: &str) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "agent `{id}` is shared with you to read: only its owner, those it is shared with \
+             (members, with a `write` token) and admins may change it"
+        ),
+    )
 }
 
 /// Which agents a caller may see, computed once for a list.

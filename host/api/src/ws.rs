@@ -367,8 +367,8 @@ async fn allowed(
     need: Need,
     ctl: &mpsc::UnboundedSender<Utf8Bytes>,
 ) -> bool {
-    match ownership::agent(state, caller, agent_id, need).await {
-        Ok(_) => true,
+    match ownership::check(state, caller, agent_id, need).await {
+        Ok(()) => true,
         Err(e) => {
             reply_error(ctl, e.code, &e.message, Some(agent_id));
             false
