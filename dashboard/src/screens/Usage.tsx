@@ -18,11 +18,9 @@ const RANGES: [string, number][] = [
   ['last 90 days', 90],
 ];
 
-/** The user key of a row grouped by user (a host with users adds it). */
-type UserRow = UsageRow & { user?: string | null; user_id?: string | null; user_name?: string | null };
+/** The owner's id of a row grouped by user. */
 export function rowUser(r: UsageRow): string {
-  const u = r as UserRow;
-  return u.user ?? u.user_id ?? '';
+  return r.user?.id ?? '';
 }
 
 function useUsage(days: number, groupBy: string, enabled = true) {
@@ -229,7 +227,7 @@ export function UsageScreen() {
       </Card>
       {byUser.data && (
         <Card title="Per user">
-          <UsageTable rows={userRows} label="User" name={(r) => userNames[rowUser(r)] ?? ((r as UserRow).user_name || rowUser(r) || 'unknown')} />
+          <UsageTable rows={userRows} label="User" name={(r) => userNames[rowUser(r)] ?? (r.user?.name || 'unknown')} />
         </Card>
       )}
       <Card title="Tool calls">

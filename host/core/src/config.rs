@@ -184,6 +184,13 @@ impl Config {
             return Err("agents.mask_threshold must be between 0.1 and 1.0".into());
         }
         self.budgets.validate("budgets.")?;
+        if let Some(url) = &self.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!(
+                "server.public_url: `{url}` must start with http:// or https://"
+            ));
+        }
         self.auth.validate()?;
         self.agents.limits.validate("agents.limits.")?;
         let mut routers = std::collections::BTreeSet::new();
