@@ -842,6 +842,7 @@ async fn died_mid_call(
                 name: task.into(),
                 config,
                 created_at: first.ts,
+                lease: None,
             },
             &first,
         )

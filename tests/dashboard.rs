@@ -330,6 +330,7 @@ async fn seed(data_dir: &Path, ws: &Path) -> (String, String) {
             name,
             config,
             created_at: Utc::now(),
+            lease: None,
         };
         store
             .create_agent(&new, &first)

@@ -27,6 +27,7 @@ mod egress;
 mod environments;
 mod file_tools;
 mod hardening;
+mod hosts;
 mod install;
 mod isolation;
 mod llm_client;

@@ -365,6 +365,19 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Sends the server a signal (e.g. `SIGSTOP`, `SIGCONT`).
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, signal);
+        }
+    }
+
+    /// Whether the server has exited (without waiting).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     /// Kills the server with SIGKILL (a crash) and waits for it.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

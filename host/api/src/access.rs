@@ -119,6 +119,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("get", "/api/config/budgets", Read),
     ("put", "/api/config/budgets", Admin),
     ("get", "/api/info", Read),
+    ("get", "/api/hosts", Read),
     ("get", "/api/tools", Read),
     ("get", "/api/plugins", Admin),
     ("post", "/api/plugins", Admin),
@@ -185,6 +186,8 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/auth/methods"),
     ("get", "/auth/oidc/{name}/login"),
     ("get", "/auth/oidc/{name}/callback"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
 ];
 
 /// The access a route needs: `method` as the request has it (HEAD is

@@ -61,6 +61,10 @@ pub struct AgentView {
     pub owner: UserRef,
     /// The users and groups it is shared with.
     pub shared_with: Vec<ShareView>,
+    /// With several hosts on one database: the host that runs it now
+    /// (null: none at this moment — it is being taken over — or a single
+    /// host).
+    pub host: Option<String>,
 }
 
 impl AgentView {
@@ -70,6 +74,7 @@ impl AgentView {
         Ok(AgentView {
             owner: names.user(&r.owner),
             shared_with: names.shares(&shares),
+            host: r.host.clone(),
             sandbox: state.manager.deps().sandbox.kind(),
             id: r.id,
             name: r.name,
@@ -212,7 +217,7 @@ pub async fn create(
         None => None,
     };
     match state.manager.create(config, task).await {
-        Ok((_, record)) => Ok((
+        Ok(record) => Ok((
             StatusCode::CREATED,
             Json(AgentView::of(record, &state).await?),
         )),
@@ -355,8 +360,8 @@ pub async fn post_message(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     ownership::agent(&state, &caller, &id, Need::Drive).await?;
     live_or_stopped(&state, &id).await?;
-    let event = state.manager.post_message(&id, req.text).await?;
-    Ok((StatusCode::ACCEPTED, Json(Accepted { seq: event.seq })))
+    let seq = state.manager.post_message(&id, req.text).await?;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { seq })))
 }
 
 /// 404 for unknown agents, 409 for deleted ones.
@@ -365,6 +370,8 @@ async fn live_or_stopped(state: &AppState, id: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     match state.store.get_agent(id).await? {
+        // Run by another host (several hosts on one database).
+        Some(r) if r.deleted_at.is_none() && state.manager.cluster().is_some() => Ok(()),
         Some(_) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "agent_stopped",
@@ -390,11 +397,11 @@ pub async fn retry(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     ownership::agent(&state, &caller, &id, Need::Drive).await?;
     live_or_stopped(&state, &id).await?;
-    let event = state
+    let seq = state
         .manager
         .retry(&id, &super::audit::actor(&caller, "REST"))
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(Accepted { seq: event.seq })))
+    Ok((StatusCode::ACCEPTED, Json(Accepted { seq })))
 }
 
 /// The interrupt's effect.
@@ -416,7 +423,7 @@ pub async fn interrupt(
 ) -> Result<(StatusCode, Json<Interrupted>), ApiError> {
     ownership::check(&state, &caller, &id, Need::Drive).await?;
     live_or_stopped(&state, &id).await?;
-    let interrupted = state.manager.interrupt(&id)?;
+    let interrupted = state.manager.interrupt(&id).await?;
     Ok((StatusCode::ACCEPTED, Json(Interrupted { interrupted })))
 }
 

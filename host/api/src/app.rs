@@ -121,6 +121,8 @@ pub struct App {
     pub config: Config,
     /// The built-in demo's model, serving while the app runs.
     pub demo: Arc<crate::demo::DemoModel>,
+    /// When it started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl App {
@@ -175,6 +177,19 @@ impl App {
             .await?,
         );
         let bus = Arc::new(Bus::new());
+        // Several hosts share a PostgreSQL store; SQLite keeps one host.
+        let cluster = match store.backend() {
+            paddock_store::Backend::Postgres => Some(
+                paddock_core::cluster::Cluster::join(
+                    store.clone(),
+                    bus.clone(),
+                    options.config.cluster.clone(),
+                    !options.load_agents,
+                )
+                .await?,
+            ),
+            paddock_store::Backend::Sqlite => None,
+        };
         let metrics = Arc::new(paddock_core::metrics::Metrics::new()?);
         // The configured secret variables, and what the MCP entries'
         // `${VAR}` references expanded to; stored provider keys join as
@@ -237,6 +252,7 @@ impl App {
             workspaces: workspaces.clone(),
             environments,
             max_running_agents_per_user: options.config.auth.max_running_agents_per_user,
+            cluster,
         });
         // Set before the agents start (a resumed agent may run a command at
         // once); it hands questions to them once the manager exists.
@@ -257,6 +273,7 @@ impl App {
             key_source,
             config: options.config,
             demo,
+            started_at: chrono::Utc::now(),
         })
     }
 
@@ -283,6 +300,7 @@ impl App {
                 &self.config.auth.oidc,
                 self.config.server.public_url.clone(),
             )),
+            started_at: self.started_at,
         }
     }
 }

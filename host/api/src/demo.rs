@@ -195,7 +195,7 @@ pub async fn start(
             .resolve(request)
             .await?;
         config.owner = Some(caller.user_id.clone());
-        let (_, record) = state.manager.create(config, task).await?;
+        let record = state.manager.create(config, task).await?;
         Ok::<_, ApiError>(record)
     }
     .await;

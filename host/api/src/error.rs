@@ -145,6 +145,14 @@ impl From<AgentError> for ApiError {
             AgentError::QuotaExceeded(m) => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", m)
             }
+            AgentError::HostUnavailable(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "host_unavailable", m)
+            }
+            AgentError::HandedOver(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "host_unavailable",
+                format!("{e}: retry"),
+            ),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod doc;
 pub mod environments;
 pub mod error;
+pub mod hosts;
 pub mod keys;
 pub mod limits;
 pub mod mcp;
@@ -77,6 +78,8 @@ pub struct AppState {
     pub metrics: Arc<paddock_core::metrics::Metrics>,
     /// Single sign-on providers and the sign-ins under way.
     pub sso: Arc<oidc::Sso>,
+    /// When this host started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The OpenAPI document.
@@ -97,6 +100,7 @@ pub struct AppState {
         policy::decide, policy::pending, policy::audit, policy::list_rules, policy::add_rule,
         policy::remove_rule, policy::assess,
         meta::info, meta::routers, auth::sign_in, auth::sign_out,
+        hosts::list, hosts::healthz, hosts::readyz,
         me::get, me::change_password, me::list_tokens, me::create_token, me::revoke_token,
         users::list, users::create, users::get, users::update, users::delete, users::create_token,
         users::list_groups, users::create_group, users::get_group, users::update_group,
@@ -268,6 +272,7 @@ pub fn router(state: AppState) -> Router {
         // Budgets bind every agent: changing them is admin.
         .route("/api/config/budgets", get(budgets::get).put(budgets::put))
         .route("/api/info", get(meta::info))
+        .route("/api/hosts", get(hosts::list))
         .route("/api/tools", get(plugins::tools))
         // Adding and removing MCP servers runs programs on the host: admin.
         .route("/api/mcp/servers", get(mcp::list).post(mcp::add))
@@ -345,6 +350,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/auth/methods", get(oidc::methods))
         .route("/auth/oidc/{name}/login", get(oidc::login))
         .route("/auth/oidc/{name}/callback", get(oidc::callback))
+        // An orchestrator's probes.
+        .route("/healthz", get(hosts::healthz))
+        .route("/readyz", get(hosts::readyz))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
     Router::new()
         .merge(api)

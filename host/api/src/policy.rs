@@ -325,10 +325,16 @@ pub async fn assess(
         return Err(ApiError::invalid("tool: must not be empty"));
     }
     let deps = state.manager.deps();
+    // The agent's own rules, from its record (it may run on another host).
     let agent = match &req.agent {
         Some(id) => {
-            ownership::agent(&state, &caller, id, Need::See).await?;
-            Some(state.manager.get(id)?)
+            let record = ownership::agent(&state, &caller, id, Need::See).await?;
+            if record.deleted_at.is_some() {
+                return Err(ApiError::not_found(format!("no agent with id `{id}`")));
+            }
+            let rules = paddock_core::policy::compile_all(&record.config.rules)
+                .map_err(|e| ApiError::invalid(format!("agent: its rules no longer parse: {e}")))?;
+            Some((record, rules))
         }
         None => None,
     };
@@ -347,8 +353,8 @@ pub async fn assess(
         call_id: "assess",
     };
     let decision = match &agent {
-        Some(a) => {
-            let mut subject = a.subject();
+        Some((record, rules)) => {
+            let mut subject = Subject::of_agent(&record.id, &record.config, rules);
             if let Some(m) = req.mode {
                 subject.mode = m;
             }

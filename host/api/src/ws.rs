@@ -508,11 +508,11 @@ async fn handle(
         }
         ClientMsg::Message { agent_id, text } => {
             match state.manager.post_message(&agent_id, text).await {
-                Ok(e) => {
+                Ok(seq) => {
                     let _ = ctl.send(encode(&ServerMsg::Ack {
                         for_op: "message",
                         agent_id: &agent_id,
-                        seq: Some(e.seq),
+                        seq: Some(seq),
                     }));
                 }
                 Err(e) => {
@@ -526,11 +526,11 @@ async fn handle(
             .retry(&agent_id, &super::audit::actor(caller, "WebSocket"))
             .await
         {
-            Ok(e) => {
+            Ok(seq) => {
                 let _ = ctl.send(encode(&ServerMsg::Ack {
                     for_op: "retry",
                     agent_id: &agent_id,
-                    seq: Some(e.seq),
+                    seq: Some(seq),
                 }));
             }
             Err(e) => {
@@ -538,7 +538,7 @@ async fn handle(
                 reply_error(ctl, api.code, &api.message, Some(&agent_id));
             }
         },
-        ClientMsg::Interrupt { agent_id } => match state.manager.interrupt(&agent_id) {
+        ClientMsg::Interrupt { agent_id } => match state.manager.interrupt(&agent_id).await {
             Ok(_) => {
                 let _ = ctl.send(encode(&ServerMsg::Ack {
                     for_op: "interrupt",

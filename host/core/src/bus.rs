@@ -169,6 +169,30 @@ impl Bus {
         self.channel(agent).join()
     }
 
+    /// Whether someone on this host follows the agent.
+    pub fn watched(&self, agent: &str) -> bool {
+        let channels = match self.channels.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        channels
+            .get(agent)
+            .is_some_and(|c| c.tx.receiver_count() > 0)
+    }
+
+    /// The agents someone on this host follows.
+    pub fn watched_agents(&self) -> Vec<String> {
+        let channels = match self.channels.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        channels
+            .iter()
+            .filter(|(_, c)| c.tx.receiver_count() > 0)
+            .map(|(a, _)| a.clone())
+            .collect()
+    }
+
     /// Forgets an agent's channel (its subscribers see the channel close
     /// once the agent lets go of it).
     pub fn remove(&self, agent: &str) {

@@ -71,6 +71,10 @@ pub struct Config {
     /// Sign-in: OpenID Connect single sign-on providers (`[[auth.oidc]]`).
     #[serde(default)]
     pub auth: crate::auth::AuthConfig,
+    /// This host among several on one PostgreSQL database (used whenever
+    /// `database_url` is PostgreSQL).
+    #[serde(default)]
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 /// The API server.
@@ -192,6 +196,7 @@ impl Config {
             ));
         }
         self.auth.validate()?;
+        self.cluster.validate()?;
         self.agents.limits.validate("agents.limits.")?;
         let mut routers = std::collections::BTreeSet::new();
         for r in &self.routers {

@@ -7,6 +7,8 @@
 //!   diffs, merges, backups.
 //! - [`metrics`]: Prometheus metrics, per-agent figures, usage and cost.
 //! - [`bus`]: the in-process event bus.
+//! - [`cluster`]: this host among several on one PostgreSQL database:
+//!   requests to other hosts, placement, the relay of their agents' events.
 //! - [`config`]: the configuration file, `paddock.toml`.
 //! - [`auth`]: its `[auth]` section: single sign-on providers.
 //! - [`environments`]: named environments (the file's and the API's) and
@@ -21,6 +23,7 @@
 pub mod agent;
 pub mod auth;
 pub mod bus;
+pub mod cluster;
 pub mod config;
 pub mod environments;
 pub mod metrics;

@@ -15,6 +15,7 @@
 //! feature `clap` lets the command line parse the enums it takes.
 
 pub mod agent;
+pub mod cluster;
 pub mod events;
 pub mod identity;
 pub mod llm;

@@ -144,6 +144,22 @@ pub(crate) fn load_config(cli: &Cli, args: &ConfigArgs) -> Result<paddock_core::
     if let Some(url) = &args.database_url {
         config.database_url = Some(url.clone());
     }
+    // What differs between the hosts of one cluster comes from each
+    // host's environment (a pod's name and address).
+    for (var, field) in [
+        ("PADDOCK_HOST_ID", &mut config.cluster.host_id),
+        ("PADDOCK_ADVERTISE_URL", &mut config.cluster.advertise_url),
+    ] {
+        if let Ok(v) = std::env::var(var)
+            && !v.trim().is_empty()
+        {
+            *field = Some(v.trim().to_string());
+        }
+    }
+    config
+        .cluster
+        .validate()
+        .map_err(|e| Usage(format!("{e} (from paddock.toml or $PADDOCK_HOST_ID / $PADDOCK_ADVERTISE_URL)")))?;
     Ok(config)
 }
 

@@ -389,7 +389,7 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     if let Err(e) = app.manager.validate(&agent_config) {
         bail!(Usage(e.to_string()));
     }
-    let (agent, _) = app.manager.create(agent_config, None).await?;
+    let (agent, _) = app.manager.create_here(agent_config, None).await?;
     let id = agent.id().to_string();
     // Listening before the task is posted: nothing is missed.
     let mut events = Follow::subscribe(app.store.clone(), &app.bus, &id, 0);
@@ -503,6 +503,9 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
             _ => {}
         }
     }
+    // With several hosts, the agent's lease goes to the servers, which
+    // keep it (idle) for the dashboard and for more messages.
+    app.manager.drain().await;
     // The run's sandbox (a container, a cgroup) goes with it.
     app.sandbox.shutdown().await;
     app.mcp.shutdown().await;

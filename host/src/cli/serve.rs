@@ -178,8 +178,20 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
         out!("{}", n.0);
     }
     let router = paddock_api::router(app.state(auth));
+    // With several hosts, a signal first drains this one: its agents are
+    // handed to the others at their next safe point while the API still
+    // answers; then the server stops.
+    let manager = app.manager.clone();
+    let stopping = async move {
+        shutdown_signal().await;
+        if manager.cluster().is_some() {
+            out!("draining: handing this host's agents over to the other hosts");
+            let (clean, cut) = manager.drain().await;
+            out!("drained: {clean} agent(s) handed over at a safe point, {cut} cut short");
+        }
+    };
     let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stopping)
         .await
         .context("the server failed");
     app.sandbox.shutdown().await;

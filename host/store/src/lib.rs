@@ -62,6 +62,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 mod accounts;
+pub mod cluster;
 mod environments;
 mod policy;
 mod secrets;
@@ -70,6 +71,7 @@ mod tests;
 mod usage;
 mod users;
 
+pub use cluster::{Claimed, Fence, HostRecord, HostRequest, Listener, Notification, RequestState};
 pub use environments::StoredEnvironment;
 pub use paddock_protocol::policy::ApprovalStatus;
 pub use policy::{ApprovalRecord, AuditEntry, AuditQuery, NewApproval, NewAudit};
@@ -126,6 +128,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "users",
         include_str!("../migrations/sqlite/0007_users.sql"),
         include_str!("../migrations/postgres/0007_users.sql"),
+    ),
+    (
+        8,
+        "hosts",
+        include_str!("../migrations/sqlite/0008_hosts.sql"),
+        include_str!("../migrations/postgres/0008_hosts.sql"),
     ),
 ];
 
@@ -186,6 +194,15 @@ pub enum StoreError {
     /// No such agent (never created, or purged).
     #[error("unknown agent {0}")]
     UnknownAgent(String),
+    /// The append was made under a lease another host has taken since
+    /// (see [`cluster::Fence`]): this host must stop writing to the agent.
+    #[error("agent {agent}: this host no longer holds its lease (held by {holder}); nothing was written")]
+    Fenced {
+        /// The agent.
+        agent: String,
+        /// Who holds it now (`no host` when it was released).
+        holder: String,
+    },
     /// The event's `seq` is not the agent's next one.
     #[error("agent {agent}: expected event seq {expected}, got {got}")]
     SeqConflict {
@@ -367,6 +384,18 @@ pub struct NewAgent {
     pub config: AgentConfig,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// With several hosts: the host that runs it, which holds its lease
+    /// from the start (generation 1).
+    pub lease: Option<NewLease>,
+}
+
+/// The first lease of a new agent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewLease {
+    /// The host that runs it.
+    pub host: String,
+    /// How long the lease lasts before it is renewed, in milliseconds.
+    pub ttl_ms: i64,
 }
 
 /// An agent's token, cost and tool totals over its life.
@@ -412,6 +441,9 @@ pub struct AgentRecord {
     pub deleted_at: Option<DateTime<Utc>>,
     /// The id of the user it belongs to.
     pub owner: String,
+    /// With several hosts: the host that holds its lease (none: no host
+    /// runs it now, or there is a single host).
+    pub host: Option<String>,
     /// The seq of its last event.
     pub last_seq: u64,
     /// Its usage totals.
@@ -423,6 +455,8 @@ pub struct AgentRecord {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// PostgreSQL's URL, for the cluster's listening connection.
+    url: Option<String>,
     /// Queues SQLite writers in-process (see the module doc); unused on
     /// PostgreSQL.
     write_lock: Arc<Mutex<()>>,
@@ -602,6 +636,7 @@ impl Store {
             .map_err(|e| open_error(&target, &e))?;
         let store = Store {
             pool,
+            url: None,
             backend: Backend::Sqlite,
             write_lock: Arc::new(Mutex::new(())),
         };
@@ -643,6 +678,7 @@ impl Store {
             .map_err(|e| open_error(&target, &e))?;
         let store = Store {
             pool,
+            url: Some(url.to_string()),
             backend: Backend::Postgres,
             write_lock: Arc::new(Mutex::new(())),
         };
@@ -752,10 +788,25 @@ impl Store {
         let data = first.body.data().to_string();
 
         let mut w = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO agents (id, name, config, status, created_at, updated_at, last_seq, owner) \
-             VALUES ($1, $2, $3, $4, $5, $6, 1, $7)",
-        )
+        let (lease_host, lease_gen, ttl) = match &agent.lease {
+            Some(l) if self.backend == Backend::Postgres => (Some(l.host.as_str()), 1i64, l.ttl_ms),
+            Some(_) => {
+                return Err(StoreError::Invalid(
+                    "a lease needs PostgreSQL (several hosts)".into(),
+                ));
+            }
+            None => (None, 0, 0),
+        };
+        let expires = if lease_host.is_some() {
+            "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $10"
+        } else {
+            "$10"
+        };
+        let sql = format!(
+            "INSERT INTO agents (id, name, config, status, created_at, updated_at, last_seq, owner, \
+             lease_host, lease_gen, lease_expires) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, {expires})"
+        );
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&agent.id)
         .bind(&agent.name)
         .bind(config)
@@ -763,6 +814,9 @@ impl Store {
         .bind(created_at)
         .bind(ts.max(created_at))
         .bind(agent.config.owner.as_deref().unwrap_or(LOCAL_USER))
+        .bind(lease_host)
+        .bind(lease_gen)
+        .bind(ttl)
         .execute(&mut *w.tx)
         .await;
         if let Err(e) = inserted {
@@ -922,7 +976,15 @@ impl Store {
     /// The agent's status, usage totals and `last_seq` change in the same
     /// transaction.
     pub async fn append(&self, event: &Event) -> Result<(), StoreError> {
-        let prepared = Prepared::new(event)?;
+        self.append_under(event, None).await
+    }
+
+    /// [`Store::append`] under a lease (several hosts): stored only while
+    /// `fence` still holds the agent's lease ([`StoreError::Fenced`]
+    /// otherwise), in the same statement, and announced to the other hosts
+    /// (`paddock_events`) when it commits. Without a fence, as `append`.
+    pub async fn append_under(&self, event: &Event, fence: Option<&Fence>) -> Result<(), StoreError> {
+        let prepared = Prepared::new(event)?.under(fence, self.backend)?;
         match self.backend {
             Backend::Sqlite => {
                 let mut w = self.begin_write().await?;
@@ -1083,7 +1145,7 @@ impl Store {
 
 /// The columns [`agent_from_row`] reads.
 const AGENT_COLUMNS: &str = "id, name, config, status, status_reason, status_code, created_at, \
-     updated_at, deleted_at, owner, \
+     updated_at, deleted_at, owner, lease_host, \
      last_seq, model_calls, input_tokens, output_tokens, cached_tokens, cost_usd, tool_calls, \
      tool_failures";
 
@@ -1106,9 +1168,22 @@ struct Prepared<'a> {
     cost_usd: f64,
     tool_calls: i64,
     tool_failures: i64,
+    /// The lease the append is made under, if any.
+    fence: Option<&'a Fence>,
 }
 
 impl<'a> Prepared<'a> {
+    /// The same, conditional on `fence` (PostgreSQL only).
+    fn under(mut self, fence: Option<&'a Fence>, backend: Backend) -> Result<Self, StoreError> {
+        if fence.is_some() && backend != Backend::Postgres {
+            return Err(StoreError::Invalid(
+                "a fenced append needs PostgreSQL (several hosts)".into(),
+            ));
+        }
+        self.fence = fence;
+        Ok(self)
+    }
+
     fn new(event: &'a Event) -> Result<Prepared<'a>, StoreError> {
         if !event.body.is_durable() {
             return Err(StoreError::NotDurable(event.body.type_name()));
@@ -1135,6 +1210,7 @@ impl<'a> Prepared<'a> {
             cost_usd: 0.0,
             tool_calls: 0,
             tool_failures: 0,
+            fence: None,
         };
         match &event.body {
             EventBody::AgentCreated { .. } => {
@@ -1202,13 +1278,22 @@ async fn append_in(
 ) -> Result<(), StoreError> {
     // seq fits in i64 (checked by Prepared::new) and is at least 1.
     let seq = p.seq as i64;
-    let sql = match backend {
-        Backend::Sqlite => move_agent_sql!(),
-        Backend::Postgres => concat!(
+    let sql = match (backend, p.fence) {
+        (Backend::Sqlite, _) => move_agent_sql!(),
+        (Backend::Postgres, None) => concat!(
             "WITH moved AS (",
             move_agent_sql!(),
             " RETURNING id) INSERT INTO events (agent_id, seq, ts, type, data) \
              SELECT id, $1, $2, $15, $16 FROM moved"
+        ),
+        // Moved only under the lease; announced at commit.
+        (Backend::Postgres, Some(_)) => concat!(
+            "WITH moved AS (",
+            move_agent_sql!(),
+            " AND lease_host = $17 AND lease_gen = $18 RETURNING id), \
+             ins AS (INSERT INTO events (agent_id, seq, ts, type, data) \
+             SELECT id, $1, $2, $15, $16 FROM moved RETURNING agent_id) \
+             SELECT pg_notify('paddock_events', agent_id || ' ' || CAST($1 AS TEXT)) FROM ins"
         ),
     };
     let mut query = sqlx::query(sql)
@@ -1228,6 +1313,9 @@ async fn append_in(
         .bind(p.status_code);
     if backend == Backend::Postgres {
         query = query.bind(p.type_name).bind(&p.data);
+    }
+    if let Some(fence) = p.fence {
+        query = query.bind(&fence.host).bind(fence.generation);
     }
     let moved = match query.execute(&mut *conn).await {
         Ok(done) => done,
@@ -1260,19 +1348,38 @@ async fn append_in(
 /// Why an append was refused: the agent is unknown or its `last_seq` is not
 /// `seq - 1`.
 async fn refusal(conn: &mut AnyConnection, p: &Prepared<'_>) -> StoreError {
-    let last: Result<Option<i64>, _> =
-        sqlx::query_scalar("SELECT last_seq FROM agents WHERE id = $1")
-            .bind(p.agent_id)
-            .fetch_optional(&mut *conn)
-            .await;
-    match last {
-        Err(e) => e.into(),
-        Ok(None) => StoreError::UnknownAgent(p.agent_id.to_string()),
-        Ok(Some(last)) => StoreError::SeqConflict {
+    let row = sqlx::query("SELECT last_seq, lease_host, lease_gen FROM agents WHERE id = $1")
+        .bind(p.agent_id)
+        .fetch_optional(&mut *conn)
+        .await;
+    let row = match row {
+        Err(e) => return e.into(),
+        Ok(None) => return StoreError::UnknownAgent(p.agent_id.to_string()),
+        Ok(Some(row)) => row,
+    };
+    let read = || -> Result<(i64, Option<String>, i64), sqlx::Error> {
+        Ok((
+            row.try_get("last_seq")?,
+            row.try_get("lease_host")?,
+            row.try_get("lease_gen")?,
+        ))
+    };
+    let (last, holder, generation) = match read() {
+        Ok(v) => v,
+        Err(e) => return e.into(),
+    };
+    if let Some(fence) = p.fence
+        && (holder.as_deref() != Some(fence.host.as_str()) || generation != fence.generation)
+    {
+        return StoreError::Fenced {
             agent: p.agent_id.to_string(),
-            expected: u64::try_from(last).unwrap_or(0).saturating_add(1),
-            got: p.seq,
-        },
+            holder: holder.unwrap_or_else(|| "no host".into()),
+        };
+    }
+    StoreError::SeqConflict {
+        agent: p.agent_id.to_string(),
+        expected: u64::try_from(last).unwrap_or(0).saturating_add(1),
+        got: p.seq,
     }
 }
 
@@ -1349,6 +1456,7 @@ fn agent_from_row(row: &AnyRow) -> Result<AgentRecord, StoreError> {
         owner: row
             .try_get::<Option<String>, _>("owner")?
             .unwrap_or_else(|| LOCAL_USER.to_string()),
+        host: row.try_get("lease_host")?,
         last_seq: unsigned("last_seq")?,
         usage: UsageTotals {
             model_calls: unsigned("model_calls")?,

@@ -275,7 +275,18 @@ impl Store {
         event: &Event,
         approval: &NewApproval,
     ) -> Result<(), StoreError> {
-        let prepared = Prepared::new(event)?;
+        self.request_approval_under(event, approval, None).await
+    }
+
+    /// [`Store::request_approval`] under a lease (see
+    /// [`Store::append_under`]).
+    pub async fn request_approval_under(
+        &self,
+        event: &Event,
+        approval: &NewApproval,
+        fence: Option<&crate::Fence>,
+    ) -> Result<(), StoreError> {
+        let prepared = Prepared::new(event)?.under(fence, self.backend)?;
         let expires = approval.expires_at.map(nanos).transpose()?;
         let mut w = self.begin_write().await?;
         let result = async {

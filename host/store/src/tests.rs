@@ -438,6 +438,7 @@ async fn create(store: &Store, id: &str) -> Event {
                 name: id.into(),
                 config: cfg,
                 created_at: Utc::now(),
+                lease: None,
             },
             &first,
         )
@@ -631,6 +632,7 @@ async fn every_event_kind_round_trips(url: String) {
         name: "again".into(),
         config: config("a1"),
         created_at: Utc::now(),
+        lease: None,
     };
     let first = event(
         "a1",
@@ -645,7 +647,8 @@ async fn every_event_kind_round_trips(url: String) {
     ));
     let new = NewAgent {
         id: "a2".into(),
-        ..dup
+        ..dup,
+        lease: None,
     };
     assert!(matches!(
         store.create_agent(&new, &user("a2", 1, "hi")).await,
@@ -1558,6 +1561,7 @@ async fn usage_of_owners_and_owned_secrets(url: String) {
                         name: id.clone(),
                         config: cfg,
                         created_at: Utc::now(),
+                        lease: None,
                     },
                     &first,
                 )
@@ -1989,6 +1993,7 @@ async fn users_groups_tokens_and_shares(url: String) {
                     name: id.into(),
                     config: config.clone(),
                     created_at: now,
+                    lease: None,
                 },
                 &Event {
                     seq: 1,

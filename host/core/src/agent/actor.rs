@@ -4,7 +4,7 @@
 
 /// Who acts: a name for humans, and when known the user's id and the
 /// personal access token they came with.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Actor {
     /// The name shown (`decided_by`, "retry requested by …", the audit
     /// entry's `actor`), e.g. `alice (REST)`.

@@ -239,6 +239,7 @@ mod tests {
             name: config.name.clone(),
             config,
             created_at: first.ts,
+            lease: None,
         };
         store.create_agent(&new, &first).await.unwrap();
         (store, dir)

@@ -1,15 +1,25 @@
 //! The agent manager: creates agents, runs one tokio task per agent, reloads
 //! every agent from the store on start (resuming those that were busy when
 //! the host stopped), and routes messages, interrupts and deletions.
+//!
+//! With several hosts on one database (`deps.cluster`), it runs only the
+//! agents whose lease this host holds: it loads none at start (the
+//! takeover loop of [`super::hosting`] claims them), creates new agents on
+//! the least-loaded host, and sends what is asked of an agent another host
+//! runs to that host through the database.
 
 use super::actor::Actor;
+use super::hosting;
 use super::runner::{Agent, AgentDeps, AgentError};
+use crate::cluster::{Cluster, RequestKind};
 use paddock_protocol::agent::AgentConfig;
 use paddock_protocol::events::ErrorCode;
 use paddock_protocol::events::{AgentStatus, Event, EventBody};
 use paddock_protocol::identity::LOCAL_USER;
 pub use paddock_protocol::policy::Remember;
-use paddock_store::{AgentRecord, ApprovalRecord, ApprovalStatus, NewAgent, NewAudit};
+use paddock_store::{
+    AgentRecord, ApprovalRecord, ApprovalStatus, Fence, NewAgent, NewAudit, NewLease,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -29,6 +39,8 @@ pub struct Manager {
     /// their cap on running agents and started, so that two requests at
     /// once cannot both take the last place.
     starts: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// This host among several (PostgreSQL), if so.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Manager {
@@ -36,8 +48,12 @@ impl Manager {
     /// task; agents that were thinking or running a tool when the host
     /// stopped resume. Without, manages only the agents it creates (a
     /// headless run beside a server must not take the server's agents).
+    ///
+    /// With several hosts, loads nothing: the hosting loops start, and
+    /// claim this host's share of the agents no host runs.
     pub async fn start(deps: Arc<AgentDeps>, load: bool) -> Result<Arc<Manager>, AgentError> {
-        let (records, quarantined) = if load {
+        let cluster = deps.cluster.clone();
+        let (records, quarantined) = if load && cluster.is_none() {
             deps.store.scan_agents(false).await?
         } else {
             Default::default()
@@ -55,48 +71,98 @@ impl Manager {
             agents: RwLock::new(HashMap::new()),
             quarantined,
             starts: std::sync::Mutex::default(),
+            cluster: cluster.clone(),
         });
         for record in records {
-            let busy = matches!(
-                record.status,
-                AgentStatus::Thinking | AgentStatus::ExecutingTool | AgentStatus::WaitingApproval
+            let note = format!(
+                "the host restarted while the agent was {}; resuming where the log stands",
+                record.status.as_str()
             );
-            let agent = Agent::new(
-                record.id.clone(),
-                record.config.clone(),
-                manager.deps.clone(),
-                record.last_seq,
-                record.status,
-            );
-            // A pending approval is not interrupted work: it stays pending.
-            if busy && record.status != AgentStatus::WaitingApproval {
-                agent
-                    .append(EventBody::error(
-                        ErrorCode::HostRestarted,
-                        format!(
-                            "the host restarted while the agent was {}; resuming where the log stands",
-                            record.status.as_str()
-                        ),
-                        true,
-                    ))
-                    .await?;
-                tracing::info!(agent = %record.id, status = record.status.as_str(), "resuming agent");
-            }
-            if let Err(e) = agent.cancel_stale_network_approvals().await {
-                tracing::warn!(agent = %record.id, error = %e, "cannot cancel the network approvals a previous host left pending");
-            }
-            manager.insert(agent.clone());
-            if record.status != AgentStatus::Stopped {
-                tokio::spawn(agent.task(busy));
-            }
+            manager.adopt(record, None, Some(note)).await?;
+        }
+        if let Some(cluster) = cluster {
+            hosting::spawn(manager.clone(), cluster, load);
         }
         Ok(manager)
     }
 
+    /// Takes an agent up from its stored record and starts its task: one
+    /// that was at work resumes where its log stands, after `crash` is
+    /// recorded (a `host_restarted` error; none for an agent handed over
+    /// cleanly). A pending approval stays pending.
+    pub(crate) async fn adopt(
+        &self,
+        record: AgentRecord,
+        fence: Option<Fence>,
+        crash: Option<String>,
+    ) -> Result<(), AgentError> {
+        let busy = matches!(
+            record.status,
+            AgentStatus::Thinking | AgentStatus::ExecutingTool | AgentStatus::WaitingApproval
+        );
+        // A message posted just before the host stopped (or handed the
+        // agent over) that no run has taken up yet starts its run now.
+        let pending = !busy
+            && record.status != AgentStatus::Stopped
+            && matches!(
+                self.deps.store.event_at(&record.id, record.last_seq).await?,
+                Some(Event { body: EventBody::MessageUser { .. }, .. })
+            );
+        let agent = Agent::new(
+            record.id.clone(),
+            record.config.clone(),
+            self.deps.clone(),
+            record.last_seq,
+            record.status,
+            fence,
+        );
+        // A pending approval is not interrupted work: it stays pending.
+        if busy && record.status != AgentStatus::WaitingApproval {
+            if let Some(note) = crash {
+                agent
+                    .append(EventBody::error(ErrorCode::HostRestarted, note, true))
+                    .await?;
+            }
+            tracing::info!(agent = %record.id, status = record.status.as_str(), "resuming agent");
+        }
+        if let Err(e) = agent.cancel_stale_network_approvals().await {
+            tracing::warn!(agent = %record.id, error = %e, "cannot cancel the network approvals a previous host left pending");
+        }
+        self.insert(agent.clone());
+        if record.status != AgentStatus::Stopped {
+            tokio::spawn(agent.task(busy || pending));
+        }
+        Ok(())
+    }
+
     fn insert(&self, agent: Arc<Agent>) {
+        if let Some(c) = &self.cluster {
+            c.set_running(agent.id(), true);
+        }
         if let Ok(mut agents) = self.agents.write() {
             agents.insert(agent.id().to_string(), agent);
         }
+    }
+
+    /// Forgets a local agent (it stopped running here).
+    pub(crate) fn remove(&self, id: &str) -> Option<Arc<Agent>> {
+        if let Some(c) = &self.cluster {
+            c.set_running(id, false);
+        }
+        self.agents.write().ok().and_then(|mut a| a.remove(id))
+    }
+
+    /// The agents this host runs.
+    pub fn local_agents(&self) -> Vec<Arc<Agent>> {
+        self.agents
+            .read()
+            .map(|a| a.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// This host among several, if so.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
     }
 
     /// The agents whose stored records are damaged (not loaded), with why.
@@ -109,7 +175,7 @@ impl Manager {
         &self.deps
     }
 
-    /// A running (not deleted) agent.
+    /// A running (not deleted) agent of this host's.
     pub fn get(&self, id: &str) -> Result<Arc<Agent>, AgentError> {
         self.agents
             .read()
@@ -270,7 +336,11 @@ impl Manager {
         let Some(cap) = self.running_cap(owner).await? else {
             return Ok(());
         };
-        let running = self.running_of(owner);
+        let mut running = self.running_of(owner);
+        if let Some(c) = &self.cluster {
+            let elsewhere = self.deps.store.running_elsewhere(owner, c.host()).await?;
+            running += usize::try_from(elsewhere).unwrap_or(usize::MAX);
+        }
         if running < cap as usize {
             return Ok(());
         }
@@ -290,8 +360,48 @@ impl Manager {
     /// Creates an agent (recorded with its `agent.created` event), starts its
     /// task and, if given, posts its first message — refused first
     /// ([`AgentError::QuotaExceeded`]) when that run would pass its
-    /// owner's cap on running agents.
+    /// owner's cap on running agents. With several hosts, on the
+    /// least-loaded live one (this one when it ties, or when the chosen
+    /// one does not take the request in time).
     pub async fn create(
+        &self,
+        config: AgentConfig,
+        task: Option<String>,
+    ) -> Result<AgentRecord, AgentError> {
+        if let Some(c) = &self.cluster
+            && !c.headless()
+        {
+            self.validate(&config)?;
+            if let Some(t) = &task {
+                check_message(t)?;
+            }
+            if let Some(host) = c.place().await? {
+                let body = serde_json::json!({"config": config, "task": task});
+                match hosting::call(c, None, Some(&host), RequestKind::Create, body).await {
+                    Ok(v) => {
+                        let id = v
+                            .get("agent_id")
+                            .and_then(|v| v.as_str())
+                            .unwrap_or_default();
+                        return self
+                            .deps
+                            .store
+                            .get_agent(id)
+                            .await?
+                            .ok_or_else(|| AgentError::NotFound(id.to_string()));
+                    }
+                    Err(hosting::Called::NotTaken(why)) => {
+                        tracing::warn!(host = %host, %why, "the chosen host did not take the new agent: it runs here");
+                    }
+                    Err(hosting::Called::Failed(e)) => return Err(e),
+                }
+            }
+        }
+        Ok(self.create_here(config, task).await?.1)
+    }
+
+    /// [`Manager::create`] on this host.
+    pub async fn create_here(
         &self,
         config: AgentConfig,
         task: Option<String>,
@@ -330,11 +440,23 @@ impl Manager {
             name: config.name.clone(),
             config: config.clone(),
             created_at: now,
+            lease: self.cluster.as_ref().map(|c| NewLease {
+                host: c.host().to_string(),
+                ttl_ms: c.lease_ms(),
+            }),
         };
         self.deps.store.create_agent(&new, &first).await?;
         self.deps.metrics.observe(&first);
         self.deps.bus.publish(Arc::new(first));
-        let agent = Agent::new(id.clone(), config, self.deps.clone(), 1, AgentStatus::Idle);
+        let fence = self.cluster.as_ref().map(|c| c.fence(1));
+        let agent = Agent::new(
+            id.clone(),
+            config,
+            self.deps.clone(),
+            1,
+            AgentStatus::Idle,
+            fence,
+        );
         self.insert(agent.clone());
         tokio::spawn(agent.clone().task(false));
         if let Some(task) = task {
@@ -377,7 +499,25 @@ impl Manager {
     /// a run (the agent is not running) is refused
     /// ([`AgentError::QuotaExceeded`]) when its owner's running agents are
     /// at their cap.
-    pub async fn post_message(&self, id: &str, text: String) -> Result<Arc<Event>, AgentError> {
+    /// Returns the seq of the stored message. With several hosts, the
+    /// host that runs the agent stores it.
+    pub async fn post_message(&self, id: &str, text: String) -> Result<u64, AgentError> {
+        check_message(&text)?;
+        if let Some(c) = self.elsewhere(id).await? {
+            let v = self
+                .forward(c, id, RequestKind::Message, serde_json::json!({"text": text}))
+                .await?;
+            return Ok(v.get("seq").and_then(|s| s.as_u64()).unwrap_or(0));
+        }
+        Ok(self.post_message_here(id, text).await?.seq)
+    }
+
+    /// [`Manager::post_message`] to an agent of this host's.
+    pub(crate) async fn post_message_here(
+        &self,
+        id: &str,
+        text: String,
+    ) -> Result<Arc<Event>, AgentError> {
         check_message(&text)?;
         let agent = self.get(id)?;
         if agent.is_running() {
@@ -399,7 +539,18 @@ impl Manager {
     /// Re-runs the last turn of an agent whose last run failed or hit a
     /// limit (see [`Agent::retry`]); returns the recorded status event.
     /// The retry is recorded in the audit log, naming `by`.
-    pub async fn retry(&self, id: &str, by: &Actor) -> Result<Arc<Event>, AgentError> {
+    pub async fn retry(&self, id: &str, by: &Actor) -> Result<u64, AgentError> {
+        if let Some(c) = self.elsewhere(id).await? {
+            let v = self
+                .forward(c, id, RequestKind::Retry, serde_json::json!({"by": by}))
+                .await?;
+            return Ok(v.get("seq").and_then(|s| s.as_u64()).unwrap_or(0));
+        }
+        Ok(self.retry_here(id, by).await?.seq)
+    }
+
+    /// [`Manager::retry`] of an agent of this host's.
+    pub(crate) async fn retry_here(&self, id: &str, by: &Actor) -> Result<Arc<Event>, AgentError> {
         let event = self.get(id)?.retry(&by.name).await?;
         self.deps
             .store
@@ -418,15 +569,45 @@ impl Manager {
         Ok(event)
     }
 
-    /// Interrupts an agent; returns whether it was busy.
-    pub fn interrupt(&self, id: &str) -> Result<bool, AgentError> {
-        Ok(self.get(id)?.interrupt())
+    /// Interrupts an agent; returns whether it was busy. With several
+    /// hosts, through the host that runs it.
+    pub async fn interrupt(&self, id: &str) -> Result<bool, AgentError> {
+        if let Ok(agent) = self.get(id) {
+            return Ok(agent.interrupt());
+        }
+        if let Some(c) = self.elsewhere(id).await? {
+            let v = self
+                .forward(c, id, RequestKind::Interrupt, serde_json::json!({}))
+                .await?;
+            return Ok(v
+                .get("interrupted")
+                .and_then(|s| s.as_bool())
+                .unwrap_or(false));
+        }
+        Err(AgentError::NotFound(id.to_string()))
     }
 
     /// Deletes an agent: stops it and keeps its history, or with `purge`
-    /// also removes its history. Returns whether it existed.
+    /// also removes its history. Returns whether it existed. With several
+    /// hosts, the host that runs it does (here when none does).
     pub async fn delete(&self, id: &str, purge: bool) -> Result<bool, AgentError> {
-        let agent = self.agents.write().ok().and_then(|mut a| a.remove(id));
+        if let Some(c) = &self.cluster
+            && self.get(id).is_err()
+            && let Some(record) = self.deps.store.get_agent(id).await?
+            && record.deleted_at.is_none()
+            && record.host.is_some()
+        {
+            let v = self
+                .forward(c, id, RequestKind::Delete, serde_json::json!({"purge": purge}))
+                .await?;
+            return Ok(v.get("existed").and_then(|s| s.as_bool()).unwrap_or(true));
+        }
+        self.delete_here(id, purge).await
+    }
+
+    /// [`Manager::delete`] here.
+    pub(crate) async fn delete_here(&self, id: &str, purge: bool) -> Result<bool, AgentError> {
+        let agent = self.remove(id);
         if let Some(agent) = &agent {
             agent.stop("deleted").await?;
         }
@@ -453,6 +634,47 @@ impl Manager {
     }
 }
 
+impl Manager {
+    /// The cluster, when the agent is run by another host (or by none)
+    /// and exists: what is asked of it goes there. An unknown agent is
+    /// [`AgentError::NotFound`], a deleted one [`AgentError::Stopped`].
+    async fn elsewhere(&self, id: &str) -> Result<Option<&Arc<Cluster>>, AgentError> {
+        Ok(self.elsewhere_record(id).await?.map(|(c, _)| c))
+    }
+
+    /// [`Manager::elsewhere`], with the agent's stored record.
+    async fn elsewhere_record(
+        &self,
+        id: &str,
+    ) -> Result<Option<(&Arc<Cluster>, AgentRecord)>, AgentError> {
+        let Some(c) = &self.cluster else {
+            return Ok(None);
+        };
+        if self.get(id).is_ok() {
+            return Ok(None);
+        }
+        match self.deps.store.get_agent(id).await? {
+            None => Err(AgentError::NotFound(id.to_string())),
+            Some(r) if r.deleted_at.is_some() => Err(AgentError::Stopped(id.to_string())),
+            Some(r) => Ok(Some((c, r))),
+        }
+    }
+
+    /// Sends a request to the host that runs agent `id` and waits for its
+    /// answer.
+    async fn forward(
+        &self,
+        cluster: &Cluster,
+        id: &str,
+        kind: RequestKind,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, AgentError> {
+        hosting::call(cluster, Some(id), None, kind, body)
+            .await
+            .map_err(hosting::Called::into_error)
+    }
+}
+
 /// How long a decider's reason may be.
 const MAX_REASON: usize = 4096;
 
@@ -469,7 +691,18 @@ impl Manager {
         remember: Remember,
         by: &Actor,
     ) -> Result<ApprovalRecord, AgentError> {
-        let agent = self.get(agent_id)?;
+        // With several hosts the decision is made in the store from any
+        // host (even while the agent's host is down); its host is told.
+        let agent = match self.get(agent_id) {
+            Ok(agent) => Some(agent),
+            Err(e) => match &self.cluster {
+                Some(_) => match self.deps.store.get_agent(agent_id).await? {
+                    Some(r) if r.deleted_at.is_none() => None,
+                    _ => return Err(e),
+                },
+                None => return Err(e),
+            },
+        };
         if let Some(r) = &reason {
             if r.len() > MAX_REASON {
                 return Err(AgentError::Invalid(format!(
@@ -510,7 +743,17 @@ impl Manager {
                 by = %by.name,
                 "approval decided"
             );
-            agent.approval_decided_by(call_id, by.clone());
+            match (&agent, &self.cluster) {
+                (Some(agent), _) => agent.approval_decided_by(call_id, by.clone()),
+                (None, Some(c)) => {
+                    let body = serde_json::json!({"call_id": call_id, "by": by});
+                    if let Err(e) = c.tell(agent_id, RequestKind::ApprovalDecided, body).await {
+                        tracing::warn!(agent = agent_id, error = %e,
+                            "cannot tell the agent's host of the decision; it reads it within seconds");
+                    }
+                }
+                (None, None) => {}
+            }
             return Ok(decided);
         }
         match store.latest_approval(agent_id, call_id).await? {

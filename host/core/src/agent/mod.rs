@@ -2,7 +2,9 @@
 //! template and the defaults, the loop (model → tools → model), their
 //! lifecycle under the agent manager, following their events, context
 //! management, secret redaction and the model providers they call; and
-//! the gate their sandboxes' egress proxies ask ([`network`]).
+//! the gate their sandboxes' egress proxies ask ([`network`]); with several
+//! hosts on one database, the loops that keep this host's share of them
+//! ([`hosting`]).
 
 pub mod actor;
 pub mod config;
@@ -11,6 +13,7 @@ pub mod cost;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod follow;
+pub mod hosting;
 pub mod manager;
 pub mod network;
 pub mod providers;

@@ -210,10 +210,17 @@ impl Agent {
                 Some(left) => tokio::time::Instant::now() + left,
                 None => tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600),
             };
+            // Decisions reach the store from any host: read it now and
+            // then even without a wake-up.
+            let recheck = tokio::time::Instant::now() + APPROVAL_RECHECK;
             let woken = tokio::select! {
                 _ = self.approvals.notified() => Wakeup::Decided,
                 _ = token.cancelled() => Wakeup::Interrupted,
                 _ = tokio::time::sleep_until(expiry) => Wakeup::TimedOut,
+                _ = tokio::time::sleep_until(recheck) => Wakeup::Decided,
+                // A safe point: the approval is stored; another host waits
+                // for it as well.
+                _ = self.handover.cancelled() => return Err(AgentError::HandedOver(self.id.clone())),
             };
             if let Some((status, by)) = woken.closes() {
                 store
@@ -330,6 +337,11 @@ impl Agent {
         Ok(())
     }
 }
+
+/// How often an agent waiting for an approval reads it again on its own
+/// (a decision made on another host wakes it through the database; this
+/// covers a lost wake-up).
+const APPROVAL_RECHECK: Duration = Duration::from_secs(5);
 
 /// What woke an agent waiting for an approval.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -777,6 +789,7 @@ mod tests {
                     name: "a1".into(),
                     config: config(),
                     created_at: Utc::now(),
+                    lease: None,
                 },
                 &event(1, EventBody::AgentCreated { config: config() }),
             )

@@ -45,7 +45,7 @@ use paddock_protocol::agent::AgentConfig;
 use paddock_protocol::events::ErrorCode;
 use paddock_protocol::events::{AgentStatus, Event, EventBody};
 use paddock_sandbox::SandboxManager;
-use paddock_store::NewApproval;
+use paddock_store::{Fence, NewApproval};
 use paddock_store::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -89,6 +89,13 @@ pub enum AgentError {
     /// Starting the run would pass a quota (the message names the cap).
     #[error("{0}")]
     QuotaExceeded(String),
+    /// The host that runs the agent could not be reached (several hosts).
+    #[error("{0}")]
+    HostUnavailable(String),
+    /// The agent's run stopped at a safe point to be handed to another
+    /// host (a drain); nothing more is recorded here.
+    #[error("agent `{0}` was handed over to another host")]
+    HandedOver(String),
 }
 
 /// How an append meets a store that is away (down, or unable to write).
@@ -194,6 +201,8 @@ pub struct AgentDeps {
     /// Cap on each user's agents running at once, for users without a cap
     /// of their own (`[auth] max_running_agents_per_user`; none: no cap).
     pub max_running_agents_per_user: Option<u32>,
+    /// This host among several on one database (PostgreSQL), if so.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// One agent, shared by its task and the API.
@@ -226,6 +235,15 @@ pub struct Agent {
     requested: AtomicU64,
     /// Of those, the ones the last ended run had seen when it started.
     served: AtomicU64,
+    /// The lease its appends are made under (several hosts).
+    fence: Option<Fence>,
+    /// Cancelled to hand the agent over at its next safe point (a drain).
+    handover: CancellationToken,
+    /// Set when another host took its lease: this host writes nothing
+    /// more for it.
+    lost: AtomicBool,
+    /// True once its task has ended.
+    finished: watch::Sender<bool>,
 }
 
 /// How a run ended.
@@ -319,13 +337,15 @@ fn failed_status(code: ErrorCode) -> AgentStatus {
 }
 
 impl Agent {
-    /// An agent whose log ends at `last_seq` with `status`.
+    /// An agent whose log ends at `last_seq` with `status`, written under
+    /// `fence` when several hosts share the store.
     pub fn new(
         id: String,
         config: AgentConfig,
         deps: Arc<AgentDeps>,
         last_seq: u64,
         status: AgentStatus,
+        fence: Option<Fence>,
     ) -> Arc<Agent> {
         let budget = RetryBudget::new(config.limits.retry_budget);
         let live = deps.bus.channel(&id);
@@ -353,7 +373,60 @@ impl Agent {
             network: network::NetworkAsks::new(),
             requested: AtomicU64::new(0),
             served: AtomicU64::new(0),
+            fence,
+            handover: CancellationToken::new(),
+            lost: AtomicBool::new(false),
+            finished: watch::channel(false).0,
         })
+    }
+
+    /// The lease it runs under (several hosts).
+    pub fn fence(&self) -> Option<&Fence> {
+        self.fence.as_ref()
+    }
+
+    /// Asks it to stop at its next safe point — idle, waiting for an
+    /// approval, or between a recorded step and the next — so that another
+    /// host resumes it from the log; its task then ends without recording
+    /// anything more.
+    pub fn hand_over(&self) {
+        self.handover.cancel();
+        self.wake.notify_one();
+    }
+
+    /// Whether another host took its lease (it writes nothing more here).
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
+    }
+
+    /// Stops it at once and for good on this host, recording nothing:
+    /// another host holds its lease now. What runs (a model call, a
+    /// command) is cancelled.
+    pub fn lose(&self) {
+        if !self.lost.swap(true, Ordering::AcqRel) {
+            tracing::warn!(agent = %self.id, "another host holds this agent's lease now: this host stops running it");
+        }
+        self.stopped.store(true, Ordering::Release);
+        if let Ok(token) = self.run_token.lock() {
+            token.cancel();
+        }
+        self.handover.cancel();
+        self.wake.notify_one();
+    }
+
+    /// Waits until its task has ended.
+    pub async fn finished(&self) {
+        let mut rx = self.finished.subscribe();
+        let _ = rx.wait_for(|done| *done).await;
+    }
+
+    /// Whether it was asked to hand over.
+    fn handing_over(&self) -> Result<(), AgentError> {
+        if self.handover.is_cancelled() {
+            Err(AgentError::HandedOver(self.id.clone()))
+        } else {
+            Ok(())
+        }
     }
 
     /// Whether it is running or about to: busy, or asked to run (a message
@@ -489,9 +562,10 @@ impl Agent {
         let mut outage: Option<Outage> = None;
         let mut delay = STORE_RETRY_FIRST;
         loop {
+            let fence = self.fence.as_ref();
             let stored = match approval {
-                Some(a) => store.request_approval(event, a).await,
-                None => store.append(event).await,
+                Some(a) => store.request_approval_under(event, a, fence).await,
+                None => store.append_under(event, fence).await,
             };
             let error = match stored {
                 Ok(()) => return Ok(outage),
@@ -506,6 +580,9 @@ impl Agent {
                 }
                 Err(e) => e,
             };
+            if matches!(error, StoreError::Fenced { .. }) {
+                self.lose();
+            }
             if !patience.retries(&error) {
                 return Err(error);
             }
@@ -670,10 +747,13 @@ impl Agent {
             let mut carried: Option<CancellationToken> = None;
             loop {
                 if !resume {
-                    self.wake.notified().await;
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = self.handover.cancelled() => {}
+                    }
                 }
                 resume = false;
-                if self.stopped.load(Ordering::Acquire) {
+                if self.stopped.load(Ordering::Acquire) || self.handover.is_cancelled() {
                     break;
                 }
                 let token = carried.take().unwrap_or_else(|| self.new_run_token());
@@ -682,6 +762,14 @@ impl Agent {
                 self.served.fetch_max(seen, Ordering::AcqRel);
                 match ran {
                     Ok(()) => {}
+                    Err(AgentError::HandedOver(_)) => {
+                        tracing::info!("handed over at a safe point");
+                        break;
+                    }
+                    Err(AgentError::Store(StoreError::Fenced { holder, .. })) => {
+                        tracing::warn!(%holder, "the agent's lease was taken: stepping down");
+                        break;
+                    }
                     // A read failed while the store was away (appends wait
                     // on their own): wait for it, note the outage, and go
                     // on exactly as after a restart.
@@ -711,6 +799,7 @@ impl Agent {
                 }
             }
             tracing::debug!("agent task ended");
+            self.finished.send_replace(true);
         }
         .instrument(span)
         .await

@@ -93,6 +93,8 @@ impl Agent {
             if token.is_cancelled() {
                 return Ok(Outcome::Interrupted);
             }
+            // A safe point: the last step is recorded, the next not begun.
+            self.handing_over()?;
             if let Some(failure) = budgets::wall_time_exceeded(limits, run.started.elapsed()) {
                 return self.fail(failure).await;
             }

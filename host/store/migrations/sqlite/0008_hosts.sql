@@ -1,0 +1,32 @@
+-- Several hosts on one database (PostgreSQL only; SQLite keeps one host,
+-- but carries the same columns so that both stores read alike). See the
+-- PostgreSQL migration for what each column means.
+
+ALTER TABLE agents ADD COLUMN lease_host TEXT;
+ALTER TABLE agents ADD COLUMN lease_gen BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE agents ADD COLUMN lease_expires BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX agents_by_lease_host ON agents (lease_host);
+
+CREATE TABLE hosts (
+    id            TEXT   NOT NULL PRIMARY KEY,
+    advertise_url TEXT,
+    version       TEXT   NOT NULL,
+    capacity      BIGINT NOT NULL,
+    state         TEXT   NOT NULL,
+    started_at    BIGINT NOT NULL,
+    heartbeat_at  BIGINT NOT NULL
+);
+
+CREATE TABLE host_requests (
+    id         TEXT   NOT NULL PRIMARY KEY,
+    agent_id   TEXT,
+    host_id    TEXT,
+    kind       TEXT   NOT NULL,
+    body       TEXT   NOT NULL,
+    state      TEXT   NOT NULL,
+    result     TEXT,
+    from_host  TEXT   NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE INDEX host_requests_by_state ON host_requests (state, created_at);
