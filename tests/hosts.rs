@@ -243,17 +243,30 @@ impl Watcher {
             let mut missing = Vec::new();
             for id in ids {
                 let stored = events(http, host, id).await;
-                let seen = self.seen.lock().unwrap().get(id).cloned().unwrap_or_default();
+                let seen = self
+                    .seen
+                    .lock()
+                    .unwrap()
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_default();
                 // In order, each once: never more than stored, never a gap.
                 let got = seqs(&seen);
                 let want: Vec<u64> = (1..=got.len() as u64).collect();
-                assert_eq!(got, want, "the WebSocket saw agent {id}'s events out of order or twice");
+                assert_eq!(
+                    got, want,
+                    "the WebSocket saw agent {id}'s events out of order or twice"
+                );
                 if seen.len() < stored.len() {
                     missing.push(format!("{id}: {}/{}", seen.len(), stored.len()));
                     continue;
                 }
                 for (a, b) in seen.iter().zip(&stored) {
-                    assert_eq!(a.body, b.body, "agent {id} seq {}: the WebSocket saw another event", a.seq);
+                    assert_eq!(
+                        a.body, b.body,
+                        "agent {id} seq {}: the WebSocket saw another event",
+                        a.seq
+                    );
                 }
             }
             if missing.is_empty() {
@@ -286,8 +299,13 @@ async fn three_hosts_share_thirty_agents_and_survive_a_kill_9() {
     let db = PgDb::create("hosts").await;
     let model = model(SCRIPT).await;
     let http = crate::common::client();
+    // host-1 reaches the database over TLS (`sslmode=require`).
+    let tls = format!("{}?sslmode=require", db.url);
     let mut hosts: Vec<Host> = (0..3)
-        .map(|i| start_host(&format!("host-{i}"), &db.url, &model.base_url(), ""))
+        .map(|i| {
+            let url = if i == 1 { &tls } else { &db.url };
+            start_host(&format!("host-{i}"), url, &model.base_url(), "")
+        })
         .collect();
     // The probes answer without credentials.
     let plain = reqwest::Client::new();
@@ -332,14 +350,22 @@ async fn three_hosts_share_thirty_agents_and_survive_a_kill_9() {
         let all = agents(&http, &hosts[1].server).await;
         let on0: Vec<&Value> = all.values().filter(|a| a["host"] == "host-0").collect();
         let has = |status: &str, kind: &str| {
-            on0.iter().any(|a| {
-                a["status"] == status && kinds[a["id"].as_str().unwrap()] == kind
-            })
+            on0.iter()
+                .any(|a| a["status"] == status && kinds[a["id"].as_str().unwrap()] == kind)
         };
-        if has("thinking", "model") && has("executing_tool", "tool") && has("waiting_approval", "approval") {
-            break on0.iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();
+        if has("thinking", "model")
+            && has("executing_tool", "tool")
+            && has("waiting_approval", "approval")
+        {
+            break on0
+                .iter()
+                .map(|a| a["id"].as_str().unwrap().to_string())
+                .collect();
         }
-        assert!(started.elapsed() < DEADLINE, "host-0 never had every kind of work at once: {on0:?}");
+        assert!(
+            started.elapsed() < DEADLINE,
+            "host-0 never had every kind of work at once: {on0:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     hosts[0].server.kill9();
@@ -356,18 +382,31 @@ async fn three_hosts_share_thirty_agents_and_survive_a_kill_9() {
         assert!(
             killed.elapsed() < Duration::from_secs(LEASE_SECS + 12),
             "host-0's agents were not taken over: {:?}",
-            victims.iter().map(|id| (id, &all[id]["host"])).collect::<Vec<_>>()
+            victims
+                .iter()
+                .map(|id| (id, &all[id]["host"]))
+                .collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    eprintln!("takeover of {} agents after kill -9: {moved:?}", victims.len());
+    eprintln!(
+        "takeover of {} agents after kill -9: {moved:?}",
+        victims.len()
+    );
     // Pending approvals are decided from a host other than theirs.
-    let approvals: Vec<String> = ids.iter().filter(|id| kinds[*id] == "approval").cloned().collect();
+    let approvals: Vec<String> = ids
+        .iter()
+        .filter(|id| kinds[*id] == "approval")
+        .cloned()
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut approved = 0;
     while approved < approvals.len() {
         approved += approve_all(&http, &hosts[2].server, &approvals).await;
-        assert!(Instant::now() < deadline, "approvals never all asked: {approved}");
+        assert!(
+            Instant::now() < deadline,
+            "approvals never all asked: {approved}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     wait_all_done(&http, &hosts[1].server, &ids, "after the kill").await;
@@ -378,13 +417,21 @@ async fn three_hosts_share_thirty_agents_and_survive_a_kill_9() {
         gapless(id, &evs);
         if kinds[id.as_str()] == "tool" {
             let n = runs(&dirs[id]);
-            assert!(n <= 1, "agent {id}'s command ran {n} times: {}", summary(&evs));
+            assert!(
+                n <= 1,
+                "agent {id}'s command ran {n} times: {}",
+                summary(&evs)
+            );
             let restarted = evs.iter().any(|e| {
                 matches!(&e.body, EventBody::Error { code, .. } if code.as_str() == "host_restarted")
             });
             if !victims.contains(id) {
                 assert_eq!(n, 1, "agent {id}: {}", summary(&evs));
-                assert!(!restarted, "agent {id} was not on the killed host: {}", summary(&evs));
+                assert!(
+                    !restarted,
+                    "agent {id} was not on the killed host: {}",
+                    summary(&evs)
+                );
             }
         }
         if victims.contains(id) && kinds[id.as_str()] == "model" {
@@ -443,7 +490,13 @@ async fn a_host_paused_past_its_lease_writes_nothing_and_steps_down() {
     }
     // host-a wakes with its answer half read: it must not write it.
     a.server.signal(libc::SIGCONT);
-    wait_all_done(&http, &b.server, std::slice::from_ref(&id), "after the pause").await;
+    wait_all_done(
+        &http,
+        &b.server,
+        std::slice::from_ref(&id),
+        "after the pause",
+    )
+    .await;
     // Give host-a time to finish its stream and try to append.
     tokio::time::sleep(Duration::from_secs(LEASE_SECS + 5)).await;
     let evs = events(&http, &b.server, &id).await;
@@ -498,7 +551,12 @@ async fn sigterm_drains_a_host_without_an_error_event() {
     let started = Instant::now();
     loop {
         let all = agents(&http, &b.server).await;
-        let st = |i: usize| all[&ids[i]]["status"].as_str().unwrap_or_default().to_string();
+        let st = |i: usize| {
+            all[&ids[i]]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
         if st(0) == "thinking" && st(1) == "executing_tool" && st(2) == "waiting_approval" {
             break;
         }
@@ -508,12 +566,18 @@ async fn sigterm_drains_a_host_without_an_error_event() {
     let draining = Instant::now();
     a.server.signal(libc::SIGTERM);
     // host-a says it drains while its agents finish their steps.
-    let r = reqwest::Client::new().get(a.server.url("/readyz")).send().await;
+    let r = reqwest::Client::new()
+        .get(a.server.url("/readyz"))
+        .send()
+        .await;
     if let Ok(r) = r {
         assert_eq!(r.status(), 503, "a draining host is not ready");
     }
     while !a.server.exited() {
-        assert!(draining.elapsed() < Duration::from_secs(40), "host-a never exited");
+        assert!(
+            draining.elapsed() < Duration::from_secs(40),
+            "host-a never exited"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("drained in {:?}", draining.elapsed());
@@ -524,13 +588,19 @@ async fn sigterm_drains_a_host_without_an_error_event() {
         if ids.iter().all(|id| all[id]["host"] == "host-b") {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "not all moved: {all:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not all moved: {all:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let pending = &ids[2..3];
     let deadline = Instant::now() + Duration::from_secs(30);
     while approve_all(&http, &b.server, pending).await == 0 {
-        assert!(Instant::now() < deadline, "the approval was never decidable on host-b");
+        assert!(
+            Instant::now() < deadline,
+            "the approval was never decidable on host-b"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     wait_all_done(&http, &b.server, &ids[..3], "after the drain").await;
@@ -538,9 +608,17 @@ async fn sigterm_drains_a_host_without_an_error_event() {
         let evs = events(&http, &b.server, id).await;
         gapless(id, &evs);
         let errors = matching!(evs, EventBody::Error { .. });
-        assert!(errors.is_empty(), "agent {id} has error events: {}", summary(&evs));
+        assert!(
+            errors.is_empty(),
+            "agent {id} has error events: {}",
+            summary(&evs)
+        );
     }
-    assert_eq!(runs(&dirs["tool"]), 1, "the command ran once, before the handover");
+    assert_eq!(
+        runs(&dirs["tool"]),
+        1,
+        "the command ran once, before the handover"
+    );
     let log = std::fs::read_to_string(&a.log).unwrap();
     assert!(log.contains("handed_over=4"), "{log}");
     a.server.kill9();

@@ -179,15 +179,29 @@ impl App {
         let bus = Arc::new(Bus::new());
         // Several hosts share a PostgreSQL store; SQLite keeps one host.
         let cluster = match store.backend() {
-            paddock_store::Backend::Postgres => Some(
-                paddock_core::cluster::Cluster::join(
-                    store.clone(),
-                    bus.clone(),
-                    options.config.cluster.clone(),
-                    !options.load_agents,
+            paddock_store::Backend::Postgres => {
+                let config = &options.config.cluster;
+                let host = if options.load_agents {
+                    config
+                        .server_host_id(data_dir)
+                        .map_err(|source| StartError::DataDir {
+                            path: data_dir.join("host-id").display().to_string(),
+                            source,
+                        })?
+                } else {
+                    paddock_core::cluster::ClusterConfig::run_host_id()
+                };
+                Some(
+                    paddock_core::cluster::Cluster::join(
+                        store.clone(),
+                        bus.clone(),
+                        config.clone(),
+                        host,
+                        !options.load_agents,
+                    )
+                    .await?,
                 )
-                .await?,
-            ),
+            }
             paddock_store::Backend::Sqlite => None,
         };
         let metrics = Arc::new(paddock_core::metrics::Metrics::new()?);
@@ -259,6 +273,8 @@ impl App {
         let gate = paddock_core::agent::network::NetworkGate::new();
         sandbox.set_egress_gate(gate.clone());
         let manager = Manager::start(deps, options.load_agents).await?;
+        // With several hosts: leases, takeover, requests, the relay.
+        paddock_core::agent::hosting::start(&manager, options.load_agents);
         gate.attach(&manager);
         mcp.start_eager();
         Ok(App {

@@ -72,7 +72,7 @@ fn single(state: &AppState, visible: &super::visibility::VisibleIds) -> HostView
 
 /// `GET /healthz`.
 #[derive(Serialize, ToSchema)]
-pub struct Health {
+pub struct Liveness {
     /// `ok`.
     pub status: String,
 }
@@ -81,9 +81,9 @@ pub struct Health {
 /// credentials).
 #[utoipa::path(get, path = "/healthz", tag = "meta", operation_id = "healthz",
     security(()),
-    responses((status = 200, body = Health)))]
-pub async fn healthz() -> Json<Health> {
-    Json(Health {
+    responses((status = 200, body = Liveness)))]
+pub async fn healthz() -> Json<Liveness> {
+    Json(Liveness {
         status: "ok".into(),
     })
 }

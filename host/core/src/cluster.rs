@@ -23,8 +23,11 @@ use tokio::sync::Notify;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
-    /// This host's id (default: `$PADDOCK_HOST_ID`, else the machine's
-    /// name and a random suffix). Two live hosts must not share one.
+    /// This host's id (default: `$PADDOCK_HOST_ID`, else the one kept in
+    /// the data dir's `host-id`, made at the first start from the
+    /// machine's name and a random suffix). Two live hosts must not share
+    /// one. A host that restarts with its id takes its agents back at
+    /// once; with a new id, after their leases expire.
     #[serde(default)]
     pub host_id: Option<String>,
     /// Where this host is reached, shown in `GET /api/hosts`
@@ -97,11 +100,36 @@ impl ClusterConfig {
         Ok(())
     }
 
-    /// The id this host takes: the setting, else a new one.
-    pub fn resolved_host_id(&self) -> String {
+    /// The id a server takes: the setting, else the one kept in
+    /// `data_dir/host-id` (made and kept there at the first start).
+    pub fn server_host_id(&self, data_dir: &std::path::Path) -> Result<String, std::io::Error> {
         if let Some(id) = &self.host_id {
-            return id.clone();
+            return Ok(id.clone());
         }
+        let path = data_dir.join("host-id");
+        match std::fs::read_to_string(&path) {
+            Ok(id) if paddock_protocol::is_plain_name(id.trim()) => {
+                return Ok(id.trim().to_string());
+            }
+            Ok(_) => {
+                tracing::warn!(path = %path.display(), "the stored host id is not valid: making a new one");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let id = Self::new_host_id("");
+        std::fs::write(&path, format!("{id}\n"))?;
+        Ok(id)
+    }
+
+    /// The id of a headless run (`paddock run`): always its own, so that
+    /// it never takes the id of a server on the same data dir.
+    pub fn run_host_id() -> String {
+        Self::new_host_id("run-")
+    }
+
+    /// A new id: `prefix`, the machine's name and a random suffix.
+    fn new_host_id(prefix: &str) -> String {
         let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
             .map(|h| {
@@ -114,7 +142,7 @@ impl ClusterConfig {
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "host".into());
         let suffix = uuid::Uuid::new_v4().simple().to_string();
-        format!("{machine}-{}", &suffix[..6])
+        format!("{prefix}{machine}-{}", &suffix[..6])
     }
 }
 
@@ -239,8 +267,9 @@ pub struct Cluster {
     running: Mutex<HashSet<String>>,
     /// Requests sent, waiting for their answers.
     waiting: Mutex<HashMap<String, Arc<Notify>>>,
-    /// The last seq relayed to this host's bus, per agent run elsewhere.
-    relayed: tokio::sync::Mutex<HashMap<String, u64>>,
+    /// The last seq relayed to this host's bus, per agent run elsewhere
+    /// (none yet: 0); each agent's relays one at a time, agents' at once.
+    relayed: Mutex<HashMap<String, Arc<tokio::sync::Mutex<u64>>>>,
     /// Woken when requests may be waiting for this host.
     pub requests: Notify,
     /// Woken when agents may need a host.
@@ -255,9 +284,9 @@ impl Cluster {
         store: Store,
         bus: Arc<Bus>,
         config: ClusterConfig,
+        host: String,
         headless: bool,
     ) -> Result<Arc<Cluster>, StoreError> {
-        let host = config.resolved_host_id();
         let capacity = if headless { 0 } else { config.capacity };
         store
             .register_host(
@@ -281,7 +310,7 @@ impl Cluster {
             started: std::time::Instant::now(),
             running: Mutex::default(),
             waiting: Mutex::default(),
-            relayed: tokio::sync::Mutex::default(),
+            relayed: Mutex::default(),
             requests: Notify::new(),
             orphans: Notify::new(),
         });
@@ -420,12 +449,7 @@ impl Cluster {
             started_at: h.started_at,
             heartbeat_at: h.heartbeat_at,
             heartbeat_age_ms: h.heartbeat_age_ms,
-            agent_ids: h
-                .agents
-                .iter()
-                .filter(|a| visible(a))
-                .cloned()
-                .collect(),
+            agent_ids: h.agents.iter().filter(|a| visible(a)).cloned().collect(),
         }
     }
 
@@ -544,8 +568,9 @@ impl Cluster {
     }
 
     /// Handles one notification: wakes a waiting sender, the request
-    /// loop, the takeover loop, or relays an agent's new events.
-    pub async fn notified(&self, channel: &str, payload: &str) {
+    /// loop, the takeover loop, or relays an agent's new events (in a task
+    /// of its own, so that agents' relays do not queue behind each other).
+    pub fn notified(self: &Arc<Self>, channel: &str, payload: &str) {
         match channel {
             paddock_store::cluster::REPLIES_CHANNEL => {
                 let waiter = self
@@ -573,9 +598,13 @@ impl Cluster {
                 if self.runs(agent) || !self.bus.watched(agent) {
                     return;
                 }
-                if let Err(e) = self.relay(agent, Some(seq)).await {
-                    tracing::debug!(agent, error = %e, "relaying an agent's events failed; the repair reads them");
-                }
+                let cluster = self.clone();
+                let agent = agent.to_string();
+                tokio::spawn(async move {
+                    if let Err(e) = cluster.relay(&agent, Some(seq)).await {
+                        tracing::debug!(agent, error = %e, "relaying an agent's events failed; the repair reads them");
+                    }
+                });
             }
             _ => {}
         }
@@ -584,32 +613,58 @@ impl Cluster {
     /// Publishes on this host's bus the stored events of `agent` (run
     /// elsewhere) that it has not relayed yet, up to `seq` when known.
     async fn relay(&self, agent: &str, seq: Option<u64>) -> Result<(), StoreError> {
-        let mut relayed = self.relayed.lock().await;
-        let after = match (relayed.get(agent), seq) {
-            (Some(&last), Some(seq)) if seq <= last => return Ok(()),
-            (Some(&last), _) => last,
+        let slot = self
+            .relayed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(agent.to_string())
+            .or_default()
+            .clone();
+        let mut last = slot.lock().await;
+        let mut after = match (*last, seq) {
+            (l, Some(seq)) if l > 0 && seq <= l => return Ok(()),
+            (l, _) if l > 0 => l,
             // First seen: from the event before the one announced (the
             // follower fills any gap before it from the store).
-            (None, Some(seq)) => seq.saturating_sub(1),
-            (None, None) => self.store.last_seq(agent).await?.saturating_sub(1),
+            (_, Some(seq)) => seq.saturating_sub(1),
+            (_, None) => self.store.last_seq(agent).await?.saturating_sub(1),
         };
-        let mut after = after;
         loop {
             let page = self.store.events_after(agent, after, 500).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
+            let Some(end) = page.last() else { break };
+            after = end.seq;
             for e in page {
                 self.bus.publish(Arc::new(e));
             }
         }
-        relayed.insert(agent.to_string(), after);
+        *last = after;
         Ok(())
+    }
+
+    /// The relayed seq of `agent` (0: none yet).
+    async fn relayed_seq(&self, agent: &str) -> u64 {
+        let slot = self
+            .relayed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(agent)
+            .cloned();
+        match slot {
+            Some(s) => *s.lock().await,
+            None => 0,
+        }
     }
 
     /// Notes where an agent this host stops running stands, so that the
     /// relay goes on from there for those who follow it here.
-    pub async fn relay_from(&self, agent: &str, last_seq: u64) {
-        self.relayed.lock().await.insert(agent.to_string(), last_seq);
+    pub fn relay_from(&self, agent: &str, last_seq: u64) {
+        self.relayed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                agent.to_string(),
+                Arc::new(tokio::sync::Mutex::new(last_seq)),
+            );
     }
 
     /// Listens to the channels until the process ends: notifications are
@@ -639,7 +694,7 @@ impl Cluster {
             let Some(l) = listener.as_mut() else { continue };
             tokio::select! {
                 n = l.recv() => match n {
-                    Ok(n) => self.notified(&n.channel, &n.payload).await,
+                    Ok(n) => self.notified(&n.channel, &n.payload),
                     Err(e) => {
                         tracing::warn!(error = %e, "the listening connection failed; reconnecting");
                         listener = None;
@@ -659,10 +714,10 @@ impl Cluster {
             .into_iter()
             .filter(|a| !self.runs(a))
             .collect();
-        {
-            let mut relayed = self.relayed.lock().await;
-            relayed.retain(|a, _| followed.contains(a));
-        }
+        self.relayed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|a, _| followed.contains(a));
         if followed.is_empty() {
             return;
         }
@@ -670,10 +725,7 @@ impl Cluster {
             return;
         };
         for (agent, last) in seqs {
-            let behind = {
-                let relayed = self.relayed.lock().await;
-                relayed.get(&agent).is_none_or(|&r| r < last)
-            };
+            let behind = self.relayed_seq(&agent).await < last;
             if behind && let Err(e) = self.relay(&agent, Some(last)).await {
                 tracing::debug!(agent, error = %e, "the relay's repair failed");
             }
@@ -739,17 +791,21 @@ mod tests {
     }
 
     #[test]
-    fn a_host_id_is_made_when_none_is_set() {
+    fn a_servers_host_id_is_kept_in_the_data_dir_and_a_runs_is_its_own() {
+        let dir = tempfile::tempdir().unwrap();
         let c = ClusterConfig::default();
-        let a = c.resolved_host_id();
-        let b = c.resolved_host_id();
-        assert_ne!(a, b, "two processes get two ids");
+        let a = c.server_host_id(dir.path()).unwrap();
         assert!(paddock_protocol::is_plain_name(&a), "{a}");
+        assert_eq!(c.server_host_id(dir.path()).unwrap(), a, "kept");
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(c.server_host_id(other.path()).unwrap(), a);
+        let run = ClusterConfig::run_host_id();
+        assert!(run.starts_with("run-") && run != a, "{run}");
         let set = ClusterConfig {
             host_id: Some("pod-0".into()),
             ..Default::default()
         };
-        assert_eq!(set.resolved_host_id(), "pod-0");
+        assert_eq!(set.server_host_id(dir.path()).unwrap(), "pod-0");
     }
 
     #[test]

@@ -156,10 +156,11 @@ pub(crate) fn load_config(cli: &Cli, args: &ConfigArgs) -> Result<paddock_core::
             *field = Some(v.trim().to_string());
         }
     }
-    config
-        .cluster
-        .validate()
-        .map_err(|e| Usage(format!("{e} (from paddock.toml or $PADDOCK_HOST_ID / $PADDOCK_ADVERTISE_URL)")))?;
+    config.cluster.validate().map_err(|e| {
+        Usage(format!(
+            "{e} (from paddock.toml or $PADDOCK_HOST_ID / $PADDOCK_ADVERTISE_URL)"
+        ))
+    })?;
     Ok(config)
 }
 

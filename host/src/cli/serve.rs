@@ -247,15 +247,32 @@ async fn first_admin(store: &paddock_store::Store) -> Result<Vec<String>> {
     let hash =
         tokio::task::spawn_blocking(move || paddock_api::credentials::hash_password(&to_hash))
             .await??;
-    let user = store
+    let created = store
         .create_user(&paddock_store::NewUser {
             name: name.to_string(),
             role: Some(paddock_protocol::identity::Role::Admin),
             password_hash: Some(hash),
             ..paddock_store::NewUser::default()
         })
-        .await
-        .context("cannot create the first admin")?;
+        .await;
+    let user = match created {
+        Ok(user) => user,
+        // Several hosts starting together on one database: another made
+        // the first admin between the count and the insert.
+        Err(paddock_store::StoreError::Conflict(_))
+            if store
+                .count_team_users()
+                .await
+                .context("cannot count the users")?
+                > 0 =>
+        {
+            tracing::info!(
+                "PADDOCK_ADMIN_USER: another host created the first admin at the same time"
+            );
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(anyhow::Error::from(e).context("cannot create the first admin")),
+    };
     store
         .audit(&paddock_store::NewAudit {
             kind: "user".into(),

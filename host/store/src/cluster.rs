@@ -522,10 +522,12 @@ impl Store {
     /// from the agent before carrying it out).
     pub async fn return_request(&self, id: &str) -> Result<(), StoreError> {
         self.cluster_only()?;
-        sqlx::query("UPDATE host_requests SET state = 'pending' WHERE id = $1 AND state = 'claimed'")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE host_requests SET state = 'pending' WHERE id = $1 AND state = 'claimed'",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

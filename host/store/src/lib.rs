@@ -196,7 +196,9 @@ pub enum StoreError {
     UnknownAgent(String),
     /// The append was made under a lease another host has taken since
     /// (see [`cluster::Fence`]): this host must stop writing to the agent.
-    #[error("agent {agent}: this host no longer holds its lease (held by {holder}); nothing was written")]
+    #[error(
+        "agent {agent}: this host no longer holds its lease (held by {holder}); nothing was written"
+    )]
     Fenced {
         /// The agent.
         agent: String,
@@ -807,18 +809,18 @@ impl Store {
              lease_host, lease_gen, lease_expires) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, {expires})"
         );
         let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&agent.id)
-        .bind(&agent.name)
-        .bind(config)
-        .bind(AgentStatus::Idle.as_str())
-        .bind(created_at)
-        .bind(ts.max(created_at))
-        .bind(agent.config.owner.as_deref().unwrap_or(LOCAL_USER))
-        .bind(lease_host)
-        .bind(lease_gen)
-        .bind(ttl)
-        .execute(&mut *w.tx)
-        .await;
+            .bind(&agent.id)
+            .bind(&agent.name)
+            .bind(config)
+            .bind(AgentStatus::Idle.as_str())
+            .bind(created_at)
+            .bind(ts.max(created_at))
+            .bind(agent.config.owner.as_deref().unwrap_or(LOCAL_USER))
+            .bind(lease_host)
+            .bind(lease_gen)
+            .bind(ttl)
+            .execute(&mut *w.tx)
+            .await;
         if let Err(e) = inserted {
             let e = if is_unique_violation(&e) {
                 StoreError::Conflict(agent.id.clone())
@@ -983,7 +985,11 @@ impl Store {
     /// `fence` still holds the agent's lease ([`StoreError::Fenced`]
     /// otherwise), in the same statement, and announced to the other hosts
     /// (`paddock_events`) when it commits. Without a fence, as `append`.
-    pub async fn append_under(&self, event: &Event, fence: Option<&Fence>) -> Result<(), StoreError> {
+    pub async fn append_under(
+        &self,
+        event: &Event,
+        fence: Option<&Fence>,
+    ) -> Result<(), StoreError> {
         let prepared = Prepared::new(event)?.under(fence, self.backend)?;
         match self.backend {
             Backend::Sqlite => {

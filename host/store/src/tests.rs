@@ -647,8 +647,7 @@ async fn every_event_kind_round_trips(url: String) {
     ));
     let new = NewAgent {
         id: "a2".into(),
-        ..dup,
-        lease: None,
+        ..dup
     };
     assert!(matches!(
         store.create_agent(&new, &user("a2", 1, "hi")).await,
@@ -2058,4 +2057,200 @@ async fn users_groups_tokens_and_shares(url: String) {
     assert!(store.list_tokens(&bob.id).await.unwrap().is_empty());
     assert!(!store.delete_user(&bob.id).await.unwrap());
     assert!(store.purge_agent("a1").await.unwrap());
+}
+
+/// Several hosts (PostgreSQL only): a claim raises the generation; an
+/// append under a lease another host took is refused (`Fenced`) and
+/// writes nothing; heartbeats renew only the leases a host holds; a
+/// released agent is an orphan at once; requests are taken by the host
+/// that runs their agent, once, and answered; notifications arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leases_fence_appends_and_requests_reach_the_agents_host() {
+    use crate::cluster::{EVENTS_CHANNEL, REPLIES_CHANNEL};
+    use crate::{Fence, HostRequest, RequestState};
+    use paddock_protocol::cluster::HostState;
+    let db = TestDb::postgres().await;
+    let store = Store::open(&db.url).await.unwrap();
+    let mut listener = store.listen().await.unwrap();
+    store.register_host("a", None, "0", 10).await.unwrap();
+    store
+        .register_host("b", Some("http://b:7700"), "0", 10)
+        .await
+        .unwrap();
+    create(&store, "x").await;
+    // Never leased: an orphan, claimed by `a` (generation 1).
+    let orphans = store.orphans(10).await.unwrap();
+    assert_eq!(
+        orphans.iter().map(|o| o.0.as_str()).collect::<Vec<_>>(),
+        ["x"]
+    );
+    let a = store.claim("x", "a", 60_000).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            a.fence.generation,
+            a.previous.as_deref(),
+            a.previous_generation
+        ),
+        (1, None, 0)
+    );
+    assert!(
+        store.claim("x", "b", 60_000).await.unwrap().is_none(),
+        "a holds it"
+    );
+    assert!(store.orphans(10).await.unwrap().is_empty());
+    store
+        .append_under(&user("x", 2, "under a's lease"), Some(&a.fence))
+        .await
+        .unwrap();
+    // The append announced itself.
+    let n = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (n.channel.as_str(), n.payload.as_str()),
+        (EVENTS_CHANNEL, "x 2")
+    );
+    let held = store.heartbeat("a", HostState::Live, 60_000).await.unwrap();
+    assert_eq!(held, vec![("x".to_string(), 1)]);
+    // `a`'s lease runs out (it paused): `b` takes the agent over.
+    store.heartbeat("a", HostState::Live, -1).await.unwrap();
+    let b = store.claim("x", "b", 60_000).await.unwrap().unwrap();
+    assert_eq!((b.fence.generation, b.previous.as_deref()), (2, Some("a")));
+    assert_eq!(b.agent.host.as_deref(), Some("b"));
+    // `a` wakes: nothing it appends lands, neither alone nor with an approval.
+    let refused = store
+        .append_under(&user("x", 3, "from the past"), Some(&a.fence))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Fenced { holder, .. } if holder == "b"),
+        "{refused:?}"
+    );
+    let (asked, approval) = asked("x", 3, "c1");
+    assert!(matches!(
+        store
+            .request_approval_under(&asked, &approval, Some(&a.fence))
+            .await,
+        Err(StoreError::Fenced { .. })
+    ));
+    assert_eq!(store.last_seq("x").await.unwrap(), 2, "nothing was written");
+    assert!(
+        store
+            .heartbeat("a", HostState::Live, 60_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // `b` goes on; a wrong generation of `b` is refused as well.
+    store
+        .append_under(&user("x", 3, "b's"), Some(&b.fence))
+        .await
+        .unwrap();
+    let stale_b = Fence {
+        host: "b".into(),
+        generation: 1,
+    };
+    assert!(matches!(
+        store
+            .append_under(&user("x", 4, "stale"), Some(&stale_b))
+            .await,
+        Err(StoreError::Fenced { .. })
+    ));
+    // Requests for `x` are `b`'s, taken once, answered, read back.
+    let request = HostRequest {
+        id: "r1".into(),
+        agent_id: Some("x".into()),
+        host_id: None,
+        kind: "message".into(),
+        body: json!({"text": "hi"}),
+        from_host: "a".into(),
+    };
+    store.post_request(&request).await.unwrap();
+    assert!(
+        store.take_requests("a").await.unwrap().is_empty(),
+        "not a's agent"
+    );
+    assert_eq!(store.take_requests("b").await.unwrap(), vec![request]);
+    assert!(
+        store.take_requests("b").await.unwrap().is_empty(),
+        "taken once"
+    );
+    assert!(
+        !store.cancel_request("r1").await.unwrap(),
+        "taken: too late to withdraw"
+    );
+    store
+        .answer_request("r1", &json!({"ok": {"seq": 4}}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.request_state("r1").await.unwrap(),
+        Some(RequestState::Done(json!({"ok": {"seq": 4}})))
+    );
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if n.channel == REPLIES_CHANNEL {
+            assert_eq!(n.payload, "r1");
+            break;
+        }
+    }
+    // A request naming a host goes to that host only.
+    let placed = HostRequest {
+        id: "r2".into(),
+        agent_id: None,
+        host_id: Some("a".into()),
+        kind: "create".into(),
+        body: json!({}),
+        from_host: "b".into(),
+    };
+    store.post_request(&placed).await.unwrap();
+    assert!(store.take_requests("b").await.unwrap().is_empty());
+    assert!(
+        store.cancel_request("r2").await.unwrap(),
+        "pending: withdrawn"
+    );
+    assert!(
+        store.take_requests("a").await.unwrap().is_empty(),
+        "withdrawn"
+    );
+    // The hosts as listed: `b` holds `x`.
+    let hosts = store.hosts(60_000).await.unwrap();
+    let b_row = hosts.iter().find(|h| h.id == "b").unwrap();
+    assert_eq!(
+        (b_row.agents.clone(), b_row.capacity),
+        (vec!["x".to_string()], 10)
+    );
+    assert_eq!(b_row.advertise_url.as_deref(), Some("http://b:7700"));
+    // `b` hands `x` over: an orphan at once, with no previous host.
+    assert!(store.release("x", &b.fence).await.unwrap());
+    assert!(!store.release("x", &b.fence).await.unwrap(), "once");
+    let c = store.claim("x", "a", 60_000).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            c.fence.generation,
+            c.previous.as_deref(),
+            c.previous_generation
+        ),
+        (3, None, 2)
+    );
+    // A host may reach the database over TLS.
+    let tls = Store::open(&format!("{}?sslmode=require", db.url))
+        .await
+        .unwrap();
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&tls.pool)
+        .await
+        .unwrap();
+    assert!(ssl, "sslmode=require connects over TLS");
+    // Leases need PostgreSQL.
+    let lite = TestDb::sqlite();
+    let sqlite = Store::open(&lite.url).await.unwrap();
+    assert!(matches!(
+        sqlite.claim("x", "a", 1).await,
+        Err(StoreError::Invalid(_))
+    ));
 }

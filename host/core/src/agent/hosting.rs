@@ -13,8 +13,9 @@
 
 use super::actor::Actor;
 use super::manager::Manager;
+use super::remote::reply_error;
 use super::runner::AgentError;
-use crate::cluster::{CallError, Cluster, RemoteErrorKind, Reply, RequestKind};
+use crate::cluster::{Cluster, Reply, RequestKind};
 use paddock_protocol::agent::AgentConfig;
 use paddock_store::{HostRequest, StoreError};
 use std::collections::HashMap;
@@ -29,90 +30,20 @@ const REQUESTS_EVERY: Duration = Duration::from_secs(2);
 /// Answered requests are kept this long.
 const REQUESTS_KEPT_SECS: i64 = 3600;
 
-/// Starts the loops of `manager` on `cluster`. A headless run's
-/// (`serve` false) keeps its own agent's lease and answers requests for
-/// it, but takes no other agent.
-pub(crate) fn spawn(manager: Arc<Manager>, cluster: Arc<Cluster>, serve: bool) {
+/// Starts the loops of `manager` when it shares its store with other
+/// hosts (nothing otherwise): with `serve`, it takes its share of the
+/// agents no host runs; without (a headless run), it keeps its own
+/// agent's lease and answers requests for it, and takes no other agent.
+pub fn start(manager: &Arc<Manager>, serve: bool) {
+    let Some(cluster) = manager.cluster().cloned() else {
+        return;
+    };
+    let manager = manager.clone();
     tokio::spawn(cluster.clone().listen());
     tokio::spawn(beat(manager.clone(), cluster.clone()));
     tokio::spawn(serve_requests(manager.clone(), cluster.clone()));
     if serve {
         tokio::spawn(take_over(manager, cluster));
-    }
-}
-
-/// How a request to another host ended, for the caller.
-#[derive(Debug)]
-pub(crate) enum Called {
-    /// No host took it (nothing was done): the caller may do it itself.
-    NotTaken(String),
-    /// It failed (there, or on its way).
-    Failed(AgentError),
-}
-
-impl Called {
-    /// As an agent error.
-    pub(crate) fn into_error(self) -> AgentError {
-        match self {
-            Called::NotTaken(m) => AgentError::HostUnavailable(m),
-            Called::Failed(e) => e,
-        }
-    }
-}
-
-/// Sends a request and turns its answer into a value or an agent error.
-pub(crate) async fn call(
-    cluster: &Cluster,
-    agent: Option<&str>,
-    host: Option<&str>,
-    kind: RequestKind,
-    body: serde_json::Value,
-) -> Result<serde_json::Value, Called> {
-    match cluster.call(agent, host, kind, body).await {
-        Ok(Reply::Ok(v)) => Ok(v),
-        Ok(Reply::Error { kind, message }) => Err(Called::Failed(remote_error(
-            kind,
-            message,
-            agent.unwrap_or_default(),
-        ))),
-        Err(CallError::Store(e)) => Err(Called::Failed(e.into())),
-        Err(e @ CallError::NotTaken(_)) => Err(Called::NotTaken(e.to_string())),
-        Err(e @ CallError::NoAnswer(_)) => {
-            Err(Called::Failed(AgentError::HostUnavailable(e.to_string())))
-        }
-    }
-}
-
-/// An error sent back by another host, as this host's.
-fn remote_error(kind: RemoteErrorKind, message: String, agent: &str) -> AgentError {
-    match kind {
-        RemoteErrorKind::NotFound => AgentError::NotFound(agent.to_string()),
-        RemoteErrorKind::Invalid => AgentError::Invalid(message),
-        RemoteErrorKind::Stopped => AgentError::Stopped(agent.to_string()),
-        RemoteErrorKind::NoApproval => AgentError::Conflict(message),
-        RemoteErrorKind::Conflict => AgentError::Conflict(message),
-        RemoteErrorKind::QuotaExceeded => AgentError::QuotaExceeded(message),
-        RemoteErrorKind::Unavailable => AgentError::HostUnavailable(message),
-    }
-}
-
-/// This host's error, as sent back.
-fn reply_error(e: &AgentError) -> Reply {
-    let kind = match e {
-        AgentError::NotFound(_) => RemoteErrorKind::NotFound,
-        AgentError::Invalid(_) => RemoteErrorKind::Invalid,
-        AgentError::Stopped(_) => RemoteErrorKind::Stopped,
-        AgentError::NoApproval { .. } => RemoteErrorKind::NoApproval,
-        AgentError::Conflict(_) => RemoteErrorKind::Conflict,
-        AgentError::QuotaExceeded(_) => RemoteErrorKind::QuotaExceeded,
-        AgentError::Store(_)
-        | AgentError::WaitingForStore(_)
-        | AgentError::HostUnavailable(_)
-        | AgentError::HandedOver(_) => RemoteErrorKind::Unavailable,
-    };
-    Reply::Error {
-        kind,
-        message: e.to_string(),
     }
 }
 
@@ -163,7 +94,7 @@ async fn step_down(manager: &Manager, cluster: &Cluster, id: &str) {
         return;
     };
     agent.lose();
-    cluster.relay_from(id, agent.last_seq()).await;
+    cluster.relay_from(id, agent.last_seq());
     if let Err(e) = manager.deps().sandbox.destroy(id).await {
         tracing::warn!(agent = %id, error = %e, "could not remove the sandbox of an agent this host stepped down from");
     }
@@ -199,7 +130,9 @@ async fn take_share(
         .orphans(200)
         .await?
         .into_iter()
-        .filter(|(id, _)| !quarantined.contains(id))
+        // Its own agents whose lease ran out while the store was away are
+        // still its own: the heartbeat renews them.
+        .filter(|(id, _)| !quarantined.contains(id) && !cluster.runs(id))
         .collect();
     if orphans.is_empty() {
         return Ok(());
@@ -242,8 +175,9 @@ async fn take_share(
         let crash = match (&claimed.previous, claimed.previous_generation) {
             // Handed over cleanly at a safe point.
             (None, g) if g > 0 => None,
+            // This host's own, left by its previous process.
             (Some(prev), _) if prev == cluster.host() => Some(format!(
-                "this host ({prev}) lost its lease while the agent was {} and took it back; resuming where the log stands",
+                "the host restarted while the agent was {}; resuming where the log stands",
                 status.as_str()
             )),
             (Some(prev), _) => Some(format!(
@@ -258,7 +192,10 @@ async fn take_share(
         };
         tracing::info!(agent = %id, previous = ?claimed.previous, generation = claimed.fence.generation, "took the agent over");
         let fence = claimed.fence.clone();
-        if let Err(e) = manager.adopt(claimed.agent, Some(fence.clone()), crash).await {
+        if let Err(e) = manager
+            .adopt(claimed.agent, Some(fence.clone()), crash)
+            .await
+        {
             tracing::error!(agent = %id, error = %e, "could not take the agent up; releasing it");
             if let Some(agent) = manager.remove(&id) {
                 agent.lose();
@@ -380,13 +317,19 @@ impl Manager {
         cluster.start_draining();
         let store = self.deps().store.clone();
         if let Err(e) = store
-            .set_host_state(cluster.host(), paddock_protocol::cluster::HostState::Draining)
+            .set_host_state(
+                cluster.host(),
+                paddock_protocol::cluster::HostState::Draining,
+            )
             .await
         {
             tracing::warn!(error = %e, "cannot record that this host drains");
         }
         let agents = self.local_agents();
-        tracing::info!(agents = agents.len(), "draining: handing the agents over at their next safe point");
+        tracing::info!(
+            agents = agents.len(),
+            "draining: handing the agents over at their next safe point"
+        );
         let timeout = Duration::from_secs(cluster.config().drain_timeout_secs);
         let mut handed = Vec::new();
         for agent in agents {
@@ -418,7 +361,10 @@ impl Manager {
         }
         cluster.set_stopped();
         if let Err(e) = store
-            .set_host_state(cluster.host(), paddock_protocol::cluster::HostState::Stopped)
+            .set_host_state(
+                cluster.host(),
+                paddock_protocol::cluster::HostState::Stopped,
+            )
             .await
         {
             tracing::warn!(error = %e, "cannot record that this host stopped");

@@ -4,12 +4,12 @@
 //!
 //! With several hosts on one database (`deps.cluster`), it runs only the
 //! agents whose lease this host holds: it loads none at start (the
-//! takeover loop of [`super::hosting`] claims them), creates new agents on
+//! takeover loop of `hosting` claims them), creates new agents on
 //! the least-loaded host, and sends what is asked of an agent another host
 //! runs to that host through the database.
 
 use super::actor::Actor;
-use super::hosting;
+use super::remote;
 use super::runner::{Agent, AgentDeps, AgentError};
 use crate::cluster::{Cluster, RequestKind};
 use paddock_protocol::agent::AgentConfig;
@@ -49,8 +49,9 @@ impl Manager {
     /// stopped resume. Without, manages only the agents it creates (a
     /// headless run beside a server must not take the server's agents).
     ///
-    /// With several hosts, loads nothing: the hosting loops start, and
-    /// claim this host's share of the agents no host runs.
+    /// With several hosts, loads nothing: the caller starts the hosting
+    /// loops (`hosting::start`), which claim this host's share of the
+    /// agents no host runs.
     pub async fn start(deps: Arc<AgentDeps>, load: bool) -> Result<Arc<Manager>, AgentError> {
         let cluster = deps.cluster.clone();
         let (records, quarantined) = if load && cluster.is_none() {
@@ -80,9 +81,6 @@ impl Manager {
             );
             manager.adopt(record, None, Some(note)).await?;
         }
-        if let Some(cluster) = cluster {
-            hosting::spawn(manager.clone(), cluster, load);
-        }
         Ok(manager)
     }
 
@@ -105,8 +103,14 @@ impl Manager {
         let pending = !busy
             && record.status != AgentStatus::Stopped
             && matches!(
-                self.deps.store.event_at(&record.id, record.last_seq).await?,
-                Some(Event { body: EventBody::MessageUser { .. }, .. })
+                self.deps
+                    .store
+                    .event_at(&record.id, record.last_seq)
+                    .await?,
+                Some(Event {
+                    body: EventBody::MessageUser { .. },
+                    ..
+                })
             );
         let agent = Agent::new(
             record.id.clone(),
@@ -377,7 +381,7 @@ impl Manager {
             }
             if let Some(host) = c.place().await? {
                 let body = serde_json::json!({"config": config, "task": task});
-                match hosting::call(c, None, Some(&host), RequestKind::Create, body).await {
+                match remote::call(c, None, Some(&host), RequestKind::Create, body).await {
                     Ok(v) => {
                         let id = v
                             .get("agent_id")
@@ -390,10 +394,10 @@ impl Manager {
                             .await?
                             .ok_or_else(|| AgentError::NotFound(id.to_string()));
                     }
-                    Err(hosting::Called::NotTaken(why)) => {
+                    Err(remote::Called::NotTaken(why)) => {
                         tracing::warn!(host = %host, %why, "the chosen host did not take the new agent: it runs here");
                     }
-                    Err(hosting::Called::Failed(e)) => return Err(e),
+                    Err(remote::Called::Failed(e)) => return Err(e),
                 }
             }
         }
@@ -505,7 +509,12 @@ impl Manager {
         check_message(&text)?;
         if let Some(c) = self.elsewhere(id).await? {
             let v = self
-                .forward(c, id, RequestKind::Message, serde_json::json!({"text": text}))
+                .forward(
+                    c,
+                    id,
+                    RequestKind::Message,
+                    serde_json::json!({"text": text}),
+                )
                 .await?;
             return Ok(v.get("seq").and_then(|s| s.as_u64()).unwrap_or(0));
         }
@@ -598,7 +607,12 @@ impl Manager {
             && record.host.is_some()
         {
             let v = self
-                .forward(c, id, RequestKind::Delete, serde_json::json!({"purge": purge}))
+                .forward(
+                    c,
+                    id,
+                    RequestKind::Delete,
+                    serde_json::json!({"purge": purge}),
+                )
                 .await?;
             return Ok(v.get("existed").and_then(|s| s.as_bool()).unwrap_or(true));
         }
@@ -669,9 +683,9 @@ impl Manager {
         kind: RequestKind,
         body: serde_json::Value,
     ) -> Result<serde_json::Value, AgentError> {
-        hosting::call(cluster, Some(id), None, kind, body)
+        remote::call(cluster, Some(id), None, kind, body)
             .await
-            .map_err(hosting::Called::into_error)
+            .map_err(remote::Called::into_error)
     }
 }
 

@@ -18,6 +18,7 @@ pub mod manager;
 pub mod network;
 pub mod providers;
 pub mod redact;
+pub mod remote;
 pub mod resolve;
 pub mod runner;
 

@@ -150,6 +150,7 @@ fn record(id: &str) -> paddock_store::AgentRecord {
         updated_at: Utc::now(),
         deleted_at: None,
         owner: "local".into(),
+        host: None,
         last_seq: 0,
         usage: Default::default(),
     }
