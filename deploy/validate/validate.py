@@ -616,7 +616,9 @@ def kubernetes(deploy: Path, out: Path) -> None:
         # The example's Secrets come from files the admin makes: make them
         # with its own script, as the docs say.
         script = copy_tree / "overlays/example/make-secrets.sh"
-        made = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+        made = subprocess.run(
+            ["bash", str(script), str(script.parent / "secrets")], capture_output=True, text=True
+        )
         if made.returncode != 0:
             raise Invalid(f"{script.name} failed: {made.stderr.strip()}")
         out.mkdir(parents=True, exist_ok=True)
