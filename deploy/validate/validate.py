@@ -591,6 +591,7 @@ def paddock_host_checks(w: dict, by_kind: dict, label: str, err) -> None:
             f"{where}: terminationGracePeriodSeconds {grace} must be above [cluster] "
             f"drain_timeout_secs {drain} + the preStop sleep {sleep}"
         )
+    sandbox_check(config, f"{where}: paddock.toml", err)
     root = config.get("workspaces", {}).get("root")
     if not root:
         err(f"{where}: paddock.toml: [workspaces] root must name the shared workspaces directory")
@@ -604,6 +605,17 @@ def paddock_host_checks(w: dict, by_kind: dict, label: str, err) -> None:
         err(
             f"{where}: PersistentVolumeClaim {claim['metadata']['name']} must be ReadWriteMany "
             "(every host mounts the workspaces)"
+        )
+
+
+def sandbox_check(config: dict, where: str, err) -> None:
+    """`backend = "docker"` with no engine to reach makes `paddock serve`
+    refuse to start: in a pod or a Compose service that is a crash loop."""
+    sandbox = config.get("sandbox", {})
+    if sandbox.get("backend") == "docker" and not sandbox.get("engines") and not sandbox.get("docker_host"):
+        err(
+            f"{where}: [sandbox] backend = \"docker\" names no engine ([[sandbox.engines]] or docker_host): "
+            "paddock serve would refuse to start"
         )
 
 
@@ -723,6 +735,7 @@ def compose(path: Path) -> None:
         except tomllib.TOMLDecodeError as x:
             err(f"{path}: {config_src} is not valid TOML: {x}")
             continue
+        sandbox_check(config, f"{path}: {config_src}", err)
         drain = config.get("cluster", {}).get("drain_timeout_secs", 60)
         grace = parse_duration(str(s.get("stop_grace_period", "10s")))
         if grace <= drain:
@@ -769,6 +782,7 @@ BREAKS = [
     ("two hosts with one host id", "docker-compose.yml", "PADDOCK_HOST_ID: paddock-2", "PADDOCK_HOST_ID: paddock-1", "share PADDOCK_HOST_ID"),
     ("hosts started before PostgreSQL is ready", "docker-compose.yml", "condition: service_healthy", "condition: service_started", "must be service_healthy"),
     ("a stop grace period below the drain", "docker-compose.yml", "stop_grace_period: 90s", "stop_grace_period: 30s", "must be above [cluster] drain_timeout_secs"),
+    ("the Docker backend with no engine", "kubernetes/base/paddock.toml", 'backend = "auto"', 'backend = "docker"', "would refuse to start"),
     ("a compose schema error", "docker-compose.yml", "restart: unless-stopped", "restart: 42", "compose-spec"),
 ]
 
