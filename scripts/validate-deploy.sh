@@ -13,7 +13,9 @@
 #      context, grace period, shared workspaces);
 #   2. deploy/docker-compose.yml against the Compose specification's schema
 #      (check-jsonschema's vendor.compose-spec), then its cross-service checks;
-#   3. a self-check: broken copies of these files must each fail.
+#   3. a self-check: broken copies of these files must each fail;
+#   4. the paddock.toml files read by Paddock's own parser, when a binary is
+#      built.
 # The renderings are left in $TARGET_DIR/deploy-validate/rendered.
 set -euo pipefail
 
@@ -64,4 +66,30 @@ fi
 echo "validate-deploy: docker-compose.yml follows the Compose specification (check-jsonschema, vendor.compose-spec)"
 "$py" "$check" compose "$compose"
 "$py" "$check" self-check "$root/deploy" "$venv/bin/check-jsonschema"
+
+# The paddock.toml files, read by Paddock's own config parser when a binary
+# is built ($PADDOCK_BIN, else the debug or release build): a key it does not
+# know is an error there. `paddock policy rules` loads the config and prints
+# the rules, with a throw-away data dir.
+bin="${PADDOCK_BIN:-}"
+if [ -z "$bin" ]; then
+    for b in "$target_dir/debug/paddock" "$target_dir/release/paddock"; do
+        if [ -x "$b" ]; then bin="$b"; break; fi
+    done
+fi
+configs=("$root/deploy/kubernetes/base/paddock.toml" "$root/deploy/kubernetes/overlays/bubblewrap/paddock.toml" "$root/deploy/compose/paddock.toml")
+if [ -n "$bin" ]; then
+    scratch="$(mktemp -d)"
+    trap 'rm -rf "$scratch"' EXIT
+    for config in "${configs[@]}"; do
+        if ! out="$(env -u PADDOCK_DATABASE_URL -u PADDOCK_CONFIG "$bin" --data-dir "$scratch/data" policy rules --config "$config" 2>&1)"; then
+            echo "validate-deploy: FAILED: ${config#"$root"/} is not a configuration $bin accepts:" >&2
+            echo "$out" >&2
+            exit 1
+        fi
+    done
+    echo "validate-deploy: ${#configs[@]} paddock.toml files accepted by ${bin#"$root"/}"
+else
+    echo "validate-deploy: no paddock binary built yet: the paddock.toml files were checked as TOML only (build, or set PADDOCK_BIN, to check them with Paddock's parser)"
+fi
 echo "validate-deploy: all deployment files valid"
