@@ -549,6 +549,12 @@ def paddock_host_checks(w: dict, by_kind: dict, label: str, err) -> None:
     for name in ("PADDOCK_DATABASE_URL", "PADDOCK_HOST_ID", "PADDOCK_ADVERTISE_URL", "PADDOCK_TOKEN", "PADDOCK_ADMIN_TOKEN"):
         if name not in env:
             err(f"{where}: env {name} is not set")
+    host_id = env.get("PADDOCK_HOST_ID", {})
+    if host_id.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
+        err(
+            f"{where}: env PADDOCK_HOST_ID must come from the pod's name (fieldRef metadata.name): "
+            "every replica needs its own host id"
+        )
     if "value" in env.get("PADDOCK_DATABASE_URL", {}):
         err(f"{where}: env PADDOCK_DATABASE_URL must come from a Secret (secretKeyRef), not a value")
     if "PADDOCK_MASTER_KEY" in env and "value" in env["PADDOCK_MASTER_KEY"]:
@@ -782,6 +788,7 @@ BREAKS = [
     ("two hosts with one host id", "docker-compose.yml", "PADDOCK_HOST_ID: paddock-2", "PADDOCK_HOST_ID: paddock-1", "share PADDOCK_HOST_ID"),
     ("hosts started before PostgreSQL is ready", "docker-compose.yml", "condition: service_healthy", "condition: service_started", "must be service_healthy"),
     ("a stop grace period below the drain", "docker-compose.yml", "stop_grace_period: 90s", "stop_grace_period: 30s", "must be above [cluster] drain_timeout_secs"),
+    ("one host id for every replica", "kubernetes/base/deployment.yaml", "- name: PADDOCK_HOST_ID\n              valueFrom:\n                fieldRef:\n                  fieldPath: metadata.name", "- name: PADDOCK_HOST_ID\n              value: paddock", "every replica needs its own host id"),
     ("the Docker backend with no engine", "kubernetes/base/paddock.toml", 'backend = "auto"', 'backend = "docker"', "would refuse to start"),
     ("a compose schema error", "docker-compose.yml", "restart: unless-stopped", "restart: 42", "compose-spec"),
 ]
