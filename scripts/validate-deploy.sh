@@ -13,8 +13,11 @@
 #      context, grace period, shared workspaces);
 #   2. deploy/docker-compose.yml against the Compose specification's schema
 #      (check-jsonschema's vendor.compose-spec), then its cross-service checks;
-#   3. a self-check: broken copies of these files must each fail;
-#   4. the paddock.toml files read by Paddock's own parser, when a binary is
+#   3. deploy/Dockerfile parsed by BuildKit's parser (PyPI dockerfile), its
+#      files, scripts, crates and toolchain versions, and the image against
+#      the manifests (user, port, paths, entrypoint);
+#   4. a self-check: broken copies of these files must each fail;
+#   5. the paddock.toml files read by Paddock's own parser, when a binary is
 #      built.
 # The renderings are left in $TARGET_DIR/deploy-validate/rendered.
 set -euo pipefail
@@ -42,7 +45,7 @@ fi
 want="$( { sha256sum "$pins" | cut -d' ' -f1; python3 --version; } | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x "$venv/bin/check-jsonschema" ]; then
     rm -f "$stamp"
-    echo "validate-deploy: installing kubernetes-validate and check-jsonschema into $venv (pip)"
+    echo "validate-deploy: installing kubernetes-validate, check-jsonschema and dockerfile into $venv (pip)"
     mkdir -p "$dir"
     if [ ! -x "$venv/bin/python" ] && ! python3 -m venv "$venv"; then
         rm -rf "$venv"
@@ -65,6 +68,7 @@ if ! out="$("$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec "$
 fi
 echo "validate-deploy: docker-compose.yml follows the Compose specification (check-jsonschema, vendor.compose-spec)"
 "$py" "$check" compose "$compose"
+"$py" "$check" dockerfile "$root/deploy"
 "$py" "$check" self-check "$root/deploy" "$venv/bin/check-jsonschema"
 
 # The paddock.toml files, read by Paddock's own config parser when a binary

@@ -16,12 +16,17 @@ What it owns:
   * the same kind of checks on deploy/docker-compose.yml (whose schema,
     the Compose specification's, check-jsonschema checks: the shell script
     runs it);
+  * deploy/Dockerfile, parsed by BuildKit's own parser (the PyPI package
+    `dockerfile`): stages, the files and scripts it copies and runs, the
+    toolchain versions, and that the image agrees with the manifests (user,
+    port, paths, entrypoint);
   * a self-check that breaks copies of the files and expects each break to
     be caught.
 
 Usage:
   validate.py kubernetes DEPLOY_DIR OUT_DIR   render and check every tree
   validate.py compose COMPOSE_FILE            cross-service checks
+  validate.py dockerfile DEPLOY_DIR           the image's recipe
   validate.py self-check DEPLOY_DIR CHECK_JSONSCHEMA
 """
 
@@ -771,6 +776,156 @@ def compose(path: Path) -> None:
     )
 
 
+# --------------------------------------------------------------- Dockerfile
+
+
+def ignored(rel: str, patterns: list[str]) -> bool:
+    """Whether the build context leaves `rel` out (.dockerignore patterns:
+    a match of the path or of one of its parent directories)."""
+    import fnmatch
+
+    parts = rel.strip("/").split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for pattern in patterns:
+        pat = pattern.strip("/")
+        for prefix in prefixes:
+            if fnmatch.fnmatch(prefix, pat) or fnmatch.fnmatch(prefix, pat.replace("**/", "")):
+                return True
+    return False
+
+
+def dockerfile_check(deploy: Path, repo: Path) -> None:
+    """deploy/Dockerfile against the repository it builds (REPO) and the
+    manifests that run its image."""
+    import dockerfile as bk
+
+    path = deploy / "Dockerfile"
+    where = str(path)
+    try:
+        commands = bk.parse_file(str(path))
+    except bk.GoParseError as e:
+        raise Invalid(f"{where}: BuildKit cannot parse it: {e}") from e
+    ignore_file = deploy / "Dockerfile.dockerignore"
+    patterns = [
+        line.strip()
+        for line in ignore_file.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    errors: list[str] = []
+    err = errors.append
+    args: dict[str, str] = {}
+    stages: list[str] = []
+    final: dict = {"user": None, "entrypoint": None, "cmd": None, "expose": [], "env": {}, "copies": []}
+    runs: list[str] = []
+    for c in commands:
+        if c.cmd == "ARG" and not stages:
+            name, _, value = c.value[0].partition("=")
+            args[name] = value
+        elif c.cmd == "FROM":
+            stages.append(c.value[2] if len(c.value) == 3 and c.value[1].upper() == "AS" else f"#{len(stages)}")
+            final = {"user": None, "entrypoint": None, "cmd": None, "expose": [], "env": {}, "copies": [], "mkdirs": ""}
+        elif c.cmd == "COPY":
+            source_stage = next((f.split("=", 1)[1] for f in c.flags if f.startswith("--from=")), None)
+            sources = c.value[:-1]
+            if source_stage is not None:
+                if source_stage not in stages[:-1]:
+                    err(f"{where}: COPY --from={source_stage}: no earlier stage of that name ({stages[:-1]})")
+                final["copies"].append((source_stage, sources, c.value[-1]))
+            else:
+                for src in sources:
+                    if src == ".":
+                        continue
+                    if not (repo / src).exists():
+                        err(f"{where}: COPY {src}: no such file in the repository")
+                    elif ignored(src, patterns):
+                        err(f"{where}: COPY {src}: left out of the build context by {ignore_file.name}")
+        elif c.cmd == "RUN":
+            runs.append(c.value[0])
+            if stages and stages[-1] == f"#{len(stages) - 1}":
+                final["mkdirs"] += c.value[0]
+        elif c.cmd == "USER":
+            final["user"] = c.value[0]
+        elif c.cmd == "ENTRYPOINT":
+            final["entrypoint"] = list(c.value)
+        elif c.cmd == "CMD":
+            final["cmd"] = list(c.value)
+        elif c.cmd == "EXPOSE":
+            final["expose"] += list(c.value)
+        elif c.cmd == "ENV":
+            final["env"].update(dict(zip(c.value[::2], c.value[1::2])))
+    run_text = "\n".join(runs)
+    for script in sorted(set(re.findall(r"\./(scripts/[\w.-]+)", run_text))):
+        f = repo / script
+        if not f.is_file() or not os.access(f, os.X_OK):
+            err(f"{where}: RUN ./{script}: no such executable script in the repository")
+        elif ignored(script, patterns):
+            err(f"{where}: RUN ./{script}: left out of the build context by {ignore_file.name}")
+    crates = set()
+    for manifest in repo.glob("**/Cargo.toml"):
+        if "target" in manifest.parts or "node_modules" in manifest.parts:
+            continue
+        m = re.search(r'^name\s*=\s*"([^"]+)"', manifest.read_text(), re.M)
+        if m:
+            crates.add(m.group(1))
+    for crate in sorted(set(re.findall(r"-p\s+([\w-]+)", run_text))):
+        if crate not in crates:
+            err(f"{where}: RUN cargo … -p {crate}: no crate of that name in the workspace")
+    workspace = tomllib.loads((repo / "Cargo.toml").read_text())
+    need_rust = workspace.get("workspace", {}).get("package", {}).get("rust-version")
+
+    def version(text: str) -> tuple:
+        return tuple(int(x) for x in re.findall(r"\d+", text)[:2])
+
+    if need_rust and version(args.get("RUST_VERSION", "0")) < version(need_rust):
+        err(f"{where}: ARG RUST_VERSION {args.get('RUST_VERSION')} is below the workspace's rust-version {need_rust}")
+    if version(args.get("NODE_VERSION", "0")) < (20,):
+        err(f"{where}: ARG NODE_VERSION {args.get('NODE_VERSION')}: the dashboard needs Node.js 20 or newer")
+
+    # The image against the manifests that run it.
+    user = final["user"] or "0"
+    uid = user.split(":")[0]
+    if not uid.isdigit() or uid == "0":
+        err(f"{where}: the last stage's USER must be a numeric non-root uid (runAsNonRoot checks it), not {user!r}")
+    entry = final["entrypoint"] or []
+    binary = next((e for e in entry if e.endswith("/paddock")), None)
+    if binary is None:
+        err(f"{where}: ENTRYPOINT {entry} does not run paddock")
+    else:
+        installed = False
+        for _stage, sources, dest in final["copies"]:
+            for src in sources:
+                # COPY --from=build /out/ /opt/paddock/ puts /out/bin/paddock at /opt/paddock/bin/paddock.
+                if src.endswith("/") and binary.startswith(dest) and f"{src}{binary[len(dest):]}" in run_text:
+                    installed = True
+        if not installed:
+            err(f"{where}: ENTRYPOINT runs {binary}, which no COPY --from puts there")
+        plugins = str(Path(binary).parent.parent / "plugins")
+        if not any(plugins.startswith(dest.rstrip("/")) for _s, _src, dest in final["copies"]) or "/out/plugins" not in run_text:
+            err(f"{where}: the built-in plugins must be at {plugins} (`../plugins` from the binary)")
+    base = render(deploy / "kubernetes/base")
+    deployment = next(o for o in base if o["kind"] == "Deployment")
+    spec = pod_spec(deployment)
+    container = next(c for c in containers(deployment) if c.get("args", [None])[0] == "serve")
+    if "command" in container:
+        err(f"kubernetes/base: Deployment {deployment['metadata']['name']}: `command` would bypass the image's ENTRYPOINT (tini)")
+    if str(spec.get("securityContext", {}).get("runAsUser")) != uid:
+        err(f"kubernetes/base: runAsUser {spec.get('securityContext', {}).get('runAsUser')} is not the image's USER {uid}")
+    ports = {str(p["containerPort"]) for p in container.get("ports", [])}
+    if not ports & {p.split("/")[0] for p in final["expose"]}:
+        err(f"{where}: EXPOSE {final['expose']} is not the container port of the manifests ({sorted(ports)})")
+    for m in container.get("volumeMounts", []):
+        if m["mountPath"] in ("/var/lib/paddock", "/srv/paddock") and m["mountPath"] not in final["mkdirs"]:
+            err(f"{where}: the image does not make {m['mountPath']} (owned by its user) where the manifests mount a volume")
+    if errors:
+        raise Invalid("\n".join(errors))
+    print(
+        f"validate-deploy: Dockerfile: {len(stages)} stages parsed by BuildKit's parser; its files, scripts, "
+        f"crates and toolchain versions exist; the image (user {uid}, {binary}, port "
+        f"{'/'.join(final['expose'])}) agrees with the manifests",
+        flush=True,
+    )
+
+
 # ---------------------------------------------------------------- self-check
 
 # Each break: (what, file under deploy/, old text, new text, what the error
@@ -790,6 +945,9 @@ BREAKS = [
     ("a stop grace period below the drain", "docker-compose.yml", "stop_grace_period: 90s", "stop_grace_period: 30s", "must be above [cluster] drain_timeout_secs"),
     ("one host id for every replica", "kubernetes/base/deployment.yaml", "- name: PADDOCK_HOST_ID\n              valueFrom:\n                fieldRef:\n                  fieldPath: metadata.name", "- name: PADDOCK_HOST_ID\n              value: paddock", "every replica needs its own host id"),
     ("the Docker backend with no engine", "kubernetes/base/paddock.toml", 'backend = "auto"', 'backend = "docker"', "would refuse to start"),
+    ("a script the image runs that does not exist", "Dockerfile", "./scripts/build-plugins.sh", "./scripts/build-plugin.sh", "no such executable script"),
+    ("an image running as root", "Dockerfile", "USER 10001:10001", "USER root", "numeric non-root uid"),
+    ("a context file left out by the ignore file", "Dockerfile.dockerignore", ".git/\n", ".git/\ndashboard/package-lock.json\n", "left out of the build context"),
     ("a compose schema error", "docker-compose.yml", "restart: unless-stopped", "restart: 42", "compose-spec"),
 ]
 
@@ -807,7 +965,14 @@ def self_check(deploy: Path, check_jsonschema: str) -> None:
             f.write_text(text.replace(old, new, 1))
             message = ""
             try:
-                if rel == "docker-compose.yml":
+                if rel.startswith("Dockerfile"):
+                    with open(os.devnull, "w") as null:
+                        saved, sys.stdout = sys.stdout, null
+                        try:
+                            dockerfile_check(copy_root, deploy.resolve().parent)
+                        finally:
+                            sys.stdout = saved
+                elif rel == "docker-compose.yml":
                     run = subprocess.run(
                         [check_jsonschema, "--builtin-schema", "vendor.compose-spec", str(f)],
                         capture_output=True,
@@ -844,6 +1009,8 @@ def main(argv: list[str]) -> int:
             kubernetes(Path(argv[1]), Path(argv[2]))
         elif len(argv) == 2 and argv[0] == "compose":
             compose(Path(argv[1]))
+        elif len(argv) == 2 and argv[0] == "dockerfile":
+            dockerfile_check(Path(argv[1]), Path(argv[1]).resolve().parent)
         elif len(argv) == 3 and argv[0] == "self-check":
             self_check(Path(argv[1]), argv[2])
         else:
