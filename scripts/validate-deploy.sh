@@ -75,10 +75,19 @@ echo "validate-deploy: docker-compose.yml follows the Compose specification (che
 # is built ($PADDOCK_BIN, else the debug or release build): a key it does not
 # know is an error there. `paddock policy rules` loads the config and prints
 # the rules, with a throw-away data dir.
+# A build older than a source of the host may not know a key the sources
+# do: such a binary is passed over (it would fail a good file).
 bin="${PADDOCK_BIN:-}"
+stale=""
 if [ -z "$bin" ]; then
     for b in "$target_dir/debug/paddock" "$target_dir/release/paddock"; do
-        if [ -x "$b" ]; then bin="$b"; break; fi
+        [ -x "$b" ] || continue
+        if [ -n "$(find "$root/host" -name '*.rs' -newer "$b" -print -quit)" ]; then
+            stale="$stale ${b#"$root"/}"
+            continue
+        fi
+        bin="$b"
+        break
     done
 fi
 configs=("$root/deploy/kubernetes/base/paddock.toml" "$root/deploy/kubernetes/overlays/bubblewrap/paddock.toml" "$root/deploy/compose/paddock.toml")
@@ -94,6 +103,6 @@ if [ -n "$bin" ]; then
     done
     echo "validate-deploy: ${#configs[@]} paddock.toml files accepted by ${bin#"$root"/}"
 else
-    echo "validate-deploy: no paddock binary built yet: the paddock.toml files were checked as TOML only (build, or set PADDOCK_BIN, to check them with Paddock's parser)"
+    echo "validate-deploy: no up-to-date paddock binary${stale:+ (older than the sources:$stale)}: the paddock.toml files were checked as TOML only (build, or set PADDOCK_BIN, to check them with Paddock's parser)"
 fi
 echo "validate-deploy: all deployment files valid"
