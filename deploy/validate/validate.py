@@ -505,6 +505,20 @@ def semantic_check(objects: list[dict], label: str, external: set) -> None:
                     names = {q.get("name") for c in containers(w) for q in c.get("ports", [])}
                     if tp not in names:
                         err(f"{where}: targetPort {tp} is no named port of {w['kind']} {w['metadata']['name']}")
+    for ing in by_kind.get("Ingress", {}).values():
+        where = f"{label}: Ingress {ing['metadata']['name']}"
+        for rule in ing["spec"].get("rules", []):
+            for p in rule.get("http", {}).get("paths", []):
+                backend = p.get("backend", {}).get("service", {})
+                svc = by_kind.get("Service", {}).get(backend.get("name"))
+                if svc is None:
+                    err(f"{where}: backend service {backend.get('name')} does not exist")
+                    continue
+                port = backend.get("port", {})
+                names = {q.get("name") for q in svc["spec"].get("ports", [])}
+                numbers = {q.get("port") for q in svc["spec"].get("ports", [])}
+                if ("name" in port and port["name"] not in names) or ("number" in port and port["number"] not in numbers):
+                    err(f"{where}: backend port {port} is no port of Service {svc['metadata']['name']}")
     for kind in ("PodDisruptionBudget", "NetworkPolicy"):
         for o in by_kind.get(kind, {}).values():
             sel = (o["spec"].get("selector") or o["spec"].get("podSelector") or {}).get("matchLabels", {})
@@ -936,6 +950,7 @@ BREAKS = [
     ("a misspelt kind", "kubernetes/base/pdb.yaml", "kind: PodDisruptionBudget", "kind: PodDisruptionBudgets", "no schema for kind"),
     ("a selector that selects nothing", "kubernetes/base/service.yaml", "component: host", "component: hosts", "selects no pod template"),
     ("a probe off /readyz", "kubernetes/base/deployment.yaml", "path: /readyz", "path: /healthz", "readinessProbe must be an httpGet of /readyz"),
+    ("an Ingress to a port the Service lacks", "kubernetes/overlays/example/ingress.yaml", "                  name: http", "                  name: https", "is no port of Service paddock"),
     ("a missing Secret key", "kubernetes/overlays/example/kustomization.yaml", "      - api-token=secrets/api-token\n", "", "has no key api-token"),
     ("a grace period below the drain", "kubernetes/base/deployment.yaml", "terminationGracePeriodSeconds: 90", "terminationGracePeriodSeconds: 30", "must be above [cluster] drain_timeout_secs"),
     ("privilege escalation", "kubernetes/base/deployment.yaml", "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true", "allowPrivilegeEscalation must be false"),
