@@ -51,8 +51,13 @@ import yaml
 # whose schemas kubernetes-validate ships.
 K8S_VERSIONS = ["1.30.0", "1.37.0"]
 
-# The trees rendered: the base, and every overlay.
-TREES = ["base", "overlays/example", "overlays/bubblewrap"]
+
+def trees(kubernetes_dir: Path) -> list[str]:
+    """The trees rendered: the base, and every overlay (each directory of
+    overlays/ with a kustomization.yaml)."""
+    overlays = sorted(p.parent.name for p in (kubernetes_dir / "overlays").glob("*/kustomization.yaml"))
+    return ["base"] + [f"overlays/{name}" for name in overlays]
+
 
 # What a tree may reference without rendering it: the base leaves the
 # Secret to the admin (an overlay generates it, or `kubectl create secret`).
@@ -659,7 +664,7 @@ def kubernetes(deploy: Path, out: Path) -> None:
         if made.returncode != 0:
             raise Invalid(f"{script.name} failed: {made.stderr.strip()}")
         out.mkdir(parents=True, exist_ok=True)
-        for name in TREES:
+        for name in trees(copy_tree):
             tree = copy_tree / name
             objects = render(tree)
             (out / (name.replace("/", "-") + ".yaml")).write_text(
