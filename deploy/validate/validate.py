@@ -12,7 +12,8 @@ What it owns:
     references to ConfigMaps, Secrets, keys, claims and named ports that
     exist, probes on /healthz and /readyz, the security context of every
     container, the grace period above the drain timeout, the shared
-    workspaces volume;
+    workspaces (the data dir's workspaces, workspace-git and backups, and
+    the [workspaces] roots, on a ReadWriteMany claim);
   * the same kind of checks on deploy/docker-compose.yml (whose schema,
     the Compose specification's, check-jsonschema checks: the shell script
     runs it);
@@ -540,19 +541,30 @@ def semantic_check(objects: list[dict], label: str, external: set) -> None:
 
 
 def mounted_file(spec: dict, c: dict, path: str) -> tuple[dict, str] | None:
-    """The volume and the key (file name within it) that `path` is in."""
+    """The volume and the key (file name within it) that `path` is in: the
+    mount with the longest path that holds it, as the kernel resolves it."""
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    best = None
     for m in c.get("volumeMounts", []):
         prefix = m["mountPath"].rstrip("/") + "/"
-        if path.startswith(prefix):
-            return volumes.get(m["name"], {}), path[len(prefix):]
-    return None
+        if path.startswith(prefix) and (best is None or len(prefix) > len(best[0])):
+            best = (prefix, m)
+    if best is None:
+        return None
+    prefix, m = best
+    return volumes.get(m["name"], {}), path[len(prefix):]
+
+
+# What a host's data dir holds that every host must share: Paddock's own
+# workspaces, their shadow git directories, and their backups.
+SHARED_DATA_DIRS = ("workspaces", "workspace-git", "backups")
 
 
 def paddock_host_checks(w: dict, by_kind: dict, label: str, err) -> None:
     """What a Paddock host needs: issue 23's probes, a PDB, the shared
     master key and config, the grace period above the drain timeout, the
-    shared workspaces volume."""
+    shared workspaces (SHARED_DATA_DIRS and the roots on a ReadWriteMany
+    claim)."""
     where = f"{label}: {w['kind']} {w['metadata']['name']}"
     spec = pod_spec(w)
     c = next(c for c in containers(w) if c.get("args", [None])[0] == "serve")
@@ -622,20 +634,24 @@ def paddock_host_checks(w: dict, by_kind: dict, label: str, err) -> None:
             f"drain_timeout_secs {drain} + the preStop sleep {sleep}"
         )
     sandbox_check(config, f"{where}: paddock.toml", err)
-    root = config.get("workspaces", {}).get("root")
-    if not root:
-        err(f"{where}: paddock.toml: [workspaces] root must name the shared workspaces directory")
+    data_dir = env.get("PADDOCK_DATA_DIR", {}).get("value")
+    if not data_dir:
+        err(f"{where}: env PADDOCK_DATA_DIR is not set")
         return
-    found = mounted_file(spec, c, root.rstrip("/") + "/x")
-    if not found or "persistentVolumeClaim" not in found[0]:
-        err(f"{where}: [workspaces] root {root} is not on a mounted PersistentVolumeClaim")
-        return
-    claim = by_kind.get("PersistentVolumeClaim", {}).get(found[0]["persistentVolumeClaim"]["claimName"])
-    if claim is not None and "ReadWriteMany" not in claim["spec"].get("accessModes", []):
-        err(
-            f"{where}: PersistentVolumeClaim {claim['metadata']['name']} must be ReadWriteMany "
-            "(every host mounts the workspaces)"
-        )
+    shared = [(f"the data dir's {d}", f"{data_dir.rstrip('/')}/{d}") for d in SHARED_DATA_DIRS]
+    roots = config.get("workspaces", {}).get("roots", [])
+    shared += [(f"[workspaces] roots entry {r}", r) for r in roots]
+    for what, directory in shared:
+        found = mounted_file(spec, c, directory.rstrip("/") + "/x")
+        if not found or "persistentVolumeClaim" not in found[0]:
+            err(f"{where}: {what} ({directory}) is not on a mounted PersistentVolumeClaim: every host must share it")
+            continue
+        claim = by_kind.get("PersistentVolumeClaim", {}).get(found[0]["persistentVolumeClaim"]["claimName"])
+        if claim is not None and "ReadWriteMany" not in claim["spec"].get("accessModes", []):
+            err(
+                f"{where}: {what} is on PersistentVolumeClaim {claim['metadata']['name']}, which must be "
+                "ReadWriteMany (every host mounts it)"
+            )
 
 
 def sandbox_check(config: dict, where: str, err) -> None:
@@ -773,8 +789,7 @@ def compose(path: Path) -> None:
                 f"{path}: services.{name}.stop_grace_period {s.get('stop_grace_period', '10s')} must be "
                 f"above [cluster] drain_timeout_secs {drain} of {config_src}"
             )
-        if config.get("workspaces", {}).get("root", "").rstrip("/").rsplit("/", 1)[0] != "/srv/paddock":
-            err(f"{path}: {config_src}: [workspaces] root must lie in /srv/paddock, the shared volume")
+        s["_roots"] = config.get("workspaces", {}).get("roots", [])
     for hid, names in host_ids.items():
         if len(names) > 1:
             err(f"{path}: services {names} share PADDOCK_HOST_ID {hid}")
@@ -784,9 +799,13 @@ def compose(path: Path) -> None:
     dirs = [d for d in data_dirs.values() if d]
     if len(dirs) != len(set(dirs)):
         err(f"{path}: the hosts' data dirs must be volumes of their own: {data_dirs}")
-    ws = {n: s["_mounts"].get("/srv/paddock") for n, s in hosts.items()}
-    if len(set(ws.values())) != 1 or None in ws.values():
-        err(f"{path}: every host must mount one shared workspaces volume at /srv/paddock: {ws}")
+    named = set(doc.get("volumes", {}) or {})
+    first_host = next(iter(hosts.values()), {})
+    data_dir = str(env_of(first_host).get("PADDOCK_DATA_DIR", "")).rstrip("/")
+    for target in [f"{data_dir}/{d}" for d in SHARED_DATA_DIRS] + list(first_host.get("_roots", [])):
+        sources = {n: s.get("_mounts", {}).get(target) for n, s in hosts.items()}
+        if len(set(sources.values())) != 1 or None in sources.values() or next(iter(sources.values())) not in named:
+            err(f"{path}: every host must mount one shared named volume at {target}: {sources}")
     if errors:
         raise Invalid("\n".join(errors))
     print(
@@ -933,7 +952,7 @@ def dockerfile_check(deploy: Path, repo: Path) -> None:
     if not ports & {p.split("/")[0] for p in final["expose"]}:
         err(f"{where}: EXPOSE {final['expose']} is not the container port of the manifests ({sorted(ports)})")
     for m in container.get("volumeMounts", []):
-        if m["mountPath"] in ("/var/lib/paddock", "/srv/paddock") and m["mountPath"] not in final["mkdirs"]:
+        if m["mountPath"].startswith(("/var/lib/paddock", "/srv/paddock")) and m["mountPath"] not in final["mkdirs"]:
             err(f"{where}: the image does not make {m['mountPath']} (owned by its user) where the manifests mount a volume")
     if errors:
         raise Invalid("\n".join(errors))
@@ -964,6 +983,8 @@ BREAKS = [
     ("hosts started before PostgreSQL is ready", "docker-compose.yml", "condition: service_healthy", "condition: service_started", "must be service_healthy"),
     ("a stop grace period below the drain", "docker-compose.yml", "stop_grace_period: 90s", "stop_grace_period: 30s", "must be above [cluster] drain_timeout_secs"),
     ("one host id for every replica", "kubernetes/base/deployment.yaml", "- name: PADDOCK_HOST_ID\n              valueFrom:\n                fieldRef:\n                  fieldPath: metadata.name", "- name: PADDOCK_HOST_ID\n              value: paddock", "every replica needs its own host id"),
+    ("Paddock's workspaces on the pod's own disk", "kubernetes/base/deployment.yaml", "            - name: shared\n              mountPath: /var/lib/paddock/workspaces\n              subPath: workspaces\n", "", "the data dir's workspaces (/var/lib/paddock/workspaces) is not on a mounted PersistentVolumeClaim"),
+    ("a Compose host with workspaces of its own", "docker-compose.yml", "      - data-2:/var/lib/paddock\n      - workspaces:/var/lib/paddock/workspaces\n", "      - data-2:/var/lib/paddock\n      - workspaces-2:/var/lib/paddock/workspaces\n", "one shared named volume at /var/lib/paddock/workspaces"),
     ("the Docker backend with no engine", "kubernetes/base/paddock.toml", 'backend = "auto"', 'backend = "docker"', "would refuse to start"),
     ("a script the image runs that does not exist", "Dockerfile", "./scripts/build-plugins.sh", "./scripts/build-plugin.sh", "no such executable script"),
     ("an image running as root", "Dockerfile", "USER 10001:10001", "USER root", "numeric non-root uid"),
