@@ -72,8 +72,15 @@ lint: setup
 ## Set up and run every test: lint, unit tests (Rust and the dashboard's Vitest), end-to-end
 ## tests against the real binary (the dashboard's in Chromium; screenshots in target/dashboard-e2e).
 test: setup-test plugins sandboxd dashboard lint
+	./scripts/validate-deploy.sh
 	npm --prefix dashboard test
 	$(CARGO) test --workspace --no-fail-fast
+
+## Validate the deployment files offline (deploy/: Kubernetes manifests, docker-compose.yml)
+## with validators from PyPI; breaks copies of them to prove a broken file fails.
+.PHONY: validate-deploy
+validate-deploy:
+	./scripts/validate-deploy.sh
 
 ## Unit tests only, quick after a change: the Rust unit tests of every workspace crate
 ## (libraries and binaries; no end-to-end tests), the SDK's documentation examples and the
