@@ -146,15 +146,40 @@ fn shown(url: &reqwest::Url) -> String {
 /// The throwaway database of one run; dropped (`WITH (FORCE)`) by
 /// [`BenchDb::remove`], or on drop if that was never called.
 struct BenchDb {
+    /// The server's URL (its own database, to create and drop others).
+    server: String,
+    name: String,
+    /// The database's URL, for the hosts.
     url: String,
     removed: bool,
+}
+
+/// A connection to the server's own database, for `CREATE` and `DROP
+/// DATABASE` (statement logging off: dropping a database may take a
+/// second, which is not worth a warning).
+async fn admin(server: &str) -> Result<sqlx::PgConnection, sqlx::Error> {
+    use sqlx::ConnectOptions;
+    use std::str::FromStr;
+    sqlx::postgres::PgConnectOptions::from_str(server)?
+        .disable_statement_logging()
+        .connect()
+        .await
+}
+
+/// Drops database `name` (ours: letters, digits and `_`).
+async fn drop_database(server: &str, name: &str) -> Result<(), sqlx::Error> {
+    let mut conn = admin(server).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
+    Ok(())
 }
 
 impl BenchDb {
     /// Creates `paddock_bench_<pid>_<random>_<suffix>` on the server.
     async fn create(server: &reqwest::Url, suffix: &str) -> Result<BenchDb> {
-        use sqlx::migrate::MigrateDatabase;
-        let mut url = server.clone();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -164,27 +189,34 @@ impl BenchDb {
             std::process::id(),
             nanos ^ std::process::id().rotate_left(16)
         );
-        url.set_path(&format!("/{name}"));
-        let url = url.to_string();
-        sqlx::Postgres::create_database(&url).await.with_context(|| {
+        let created = async {
+            let mut conn = admin(server.as_str()).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&mut conn)
+                .await
+        };
+        created.await.with_context(|| {
             format!(
                 "--postgres-url: cannot create the database {name} on {}: start PostgreSQL or point --postgres-url at a server where this user may create databases",
                 shown(server)
             )
         })?;
+        let mut url = server.clone();
+        url.set_path(&format!("/{name}"));
         Ok(BenchDb {
-            url,
+            server: server.to_string(),
+            name,
+            url: url.to_string(),
             removed: false,
         })
     }
 
     /// Drops the database (its hosts must be stopped).
     async fn remove(mut self) -> Result<()> {
-        use sqlx::migrate::MigrateDatabase;
         self.removed = true;
-        sqlx::Postgres::force_drop_database(&self.url)
+        drop_database(&self.server, &self.name)
             .await
-            .context("cannot drop the benchmark's database")
+            .with_context(|| format!("cannot drop the benchmark's database {}", self.name))
     }
 }
 
@@ -193,16 +225,15 @@ impl Drop for BenchDb {
         if self.removed {
             return;
         }
-        let url = self.url.clone();
+        let (server, name) = (self.server.clone(), self.name.clone());
         // Dropped from async code after an error: a runtime of its own on a
         // thread of its own.
         let _ = std::thread::spawn(move || {
-            use sqlx::migrate::MigrateDatabase;
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
-                let _ = rt.block_on(sqlx::Postgres::force_drop_database(&url));
+                let _ = rt.block_on(drop_database(&server, &name));
             }
         })
         .join();
@@ -864,8 +895,20 @@ async fn run_hosts(
             ));
         }
     }
-    for s in &mut followed {
+    for (s, id) in followed.iter_mut().zip(&ids) {
         lagged += s.lagged;
+        // It read each seq once from where it subscribed: fewer is a gap.
+        let stored = end
+            .get(id)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(placed[id].1);
+        if s.failed.is_none() && (s.latencies.len() as u64) < stored {
+            errors.push(format!(
+                "agent {id}: the subscriber on another host read {} of its {stored} stored events",
+                s.latencies.len()
+            ));
+        }
         if n == 1 {
             same.append(&mut s.latencies);
         } else {
