@@ -329,3 +329,50 @@ fn bench_sandbox_docker() {
     backend_figures(&out, "docker (network granted)");
     figures(&out, "docker environment start", 2);
 }
+
+/// `bench hosts` needs PostgreSQL: the server of `tests/common/postgres.rs`
+/// (`PADDOCK_TEST_POSTGRES_URL`, default 127.0.0.1:5432), on which it
+/// creates and drops databases of its own.
+#[test]
+fn bench_hosts() {
+    let server = std::env::var("PADDOCK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let out = bench(&["hosts", "--postgres-url", &server], &[]);
+    assert_eq!(
+        figures(&out, "paddock bench hosts (", 5)[..4],
+        [6.0, 2.0, 5.0, 2.0],
+        "agents, rounds, tokens, lease_secs: {out}"
+    );
+    // hosts, placement (one per host), done, events, window, events/s,
+    // ratio, same p50, p99, [cross p50, p99, p99 x], cpu/evt, lagged.
+    let rows: Vec<Vec<f64>> = out
+        .lines()
+        .filter(|l| {
+            let mut words = l.split_whitespace();
+            words.next().is_some_and(|w| w.parse::<u64>().is_ok())
+                && words
+                    .next()
+                    .is_some_and(|w| w.contains(|c: char| c.is_ascii_digit()))
+        })
+        .map(numbers)
+        .collect();
+    assert_eq!(rows.len(), 3, "one row per number of hosts:\n{out}");
+    for (i, row) in rows.iter().enumerate() {
+        let n = i + 1;
+        assert_eq!(row[0], n as f64, "{out}");
+        let cross = if n > 1 { 3 } else { 0 };
+        assert_eq!(row.len(), 10 + n + cross, "{n} hosts: {row:?}:\n{out}");
+        let placed: f64 = row[1..=n].iter().sum();
+        assert_eq!(placed, 6.0, "every agent is placed on a host: {out}");
+        assert_eq!(row[n + 1], 6.0, "every agent finished its rounds: {out}");
+        assert!(row[n + 2] > 0.0, "events were stored: {out}");
+    }
+    for n in [2, 3] {
+        // events/s ratio; cross p50, p99; same p50, p99; p99 added and ratio.
+        figures(&out, &format!("{n} hosts vs 1:"), 7);
+    }
+    // hosts, kills, agents moved, p50, max, min, lease_secs.
+    let takeover = figures(&out, "takeover (kill -9", 7);
+    assert_eq!(takeover[..2], [3.0, 2.0], "3 hosts, 2 kills: {out}");
+    assert_eq!(takeover[6], 2.0, "lease_secs: {out}");
+}

@@ -15,14 +15,14 @@
 //! provider of its API; that run's baseline reads the scripted model's own
 //! stream of the same API.
 
+use super::serve::{self, Served};
 use anyhow::{Context, Result, bail};
 use futures::{SinkExt, StreamExt};
 use paddock_llm::scripted::RunningModel;
 use paddock_protocol::llm::WireApi;
 use serde::Deserialize;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Semaphore;
@@ -150,7 +150,7 @@ pub(super) fn raise_nofile() -> u64 {
 }
 
 /// CPU seconds (user + system, all threads) of a process.
-fn cpu_seconds(pid: &str) -> Result<f64> {
+pub(super) fn cpu_seconds(pid: &str) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let rest = stat
         .rsplit_once(')')
@@ -205,9 +205,7 @@ fn reset_peak(pid: &str) -> bool {
 
 /// `paddock serve` as a child process, killed on drop.
 struct Server {
-    child: Child,
-    pid: String,
-    base: String,
+    served: Served,
 }
 
 impl Server {
@@ -239,35 +237,16 @@ impl Server {
             .env("PADDOCK_ADMIN_TOKEN", "bench-admin-token")
             .env("PADDOCK_TOKEN", BENCH_TOKEN)
             .env_remove("PADDOCK_DATABASE_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let mut child = cmd.spawn().context("cannot start `paddock serve`")?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let mut base = None;
-        for line in lines.by_ref() {
-            let line = line?;
-            if let Some(addr) = line.strip_prefix("paddock listening on ") {
-                base = Some(addr.trim().to_string());
-                break;
-            }
-        }
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let pid = child.id().to_string();
-        let Some(base) = base else {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("`paddock serve` did not start");
-        };
-        Ok(Server { child, pid, base })
+        Ok(Server {
+            served: serve::start(cmd)?,
+        })
     }
 
     fn ws_url(&self) -> String {
         format!(
             "{}/api/ws?token={BENCH_TOKEN}",
-            self.base.replacen("http://", "ws://", 1)
+            self.served.base.replacen("http://", "ws://", 1)
         )
     }
 }
@@ -292,13 +271,6 @@ output_per_mtok = 0.0
             )
         })
         .collect()
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[derive(Deserialize)]
@@ -654,7 +626,8 @@ async fn run_once(
 ) -> Result<RunReport> {
     let base = baseline(http, &model.base_url(), api, n).await?;
     let prefix = format!("run{n}-{}", api.as_str());
-    let created = create_agents(http, &server.base, workspace, Some(api), &prefix, n).await?;
+    let created =
+        create_agents(http, &server.served.base, workspace, Some(api), &prefix, n).await?;
     let url = server.ws_url();
     let mut socks = Vec::with_capacity(n);
     for c in &created {
@@ -667,15 +640,15 @@ async fn run_once(
         .zip(&created)
         .map(|(ws, c)| tokio::spawn(watch(ws, c.id.clone(), c.last_seq)))
         .collect();
-    let peak_reset = reset_peak(&server.pid);
-    let cpu0 = cpu_seconds(&server.pid)?;
+    let peak_reset = reset_peak(&server.served.pid);
+    let cpu0 = cpu_seconds(&server.served.pid)?;
     let self0 = cpu_seconds("self")?;
     let busy0 = machine_busy_seconds();
     let t0 = Instant::now();
     let mut posts = Vec::with_capacity(n);
     for c in &created {
         let http = http.clone();
-        let url = format!("{}/api/agents/{}/messages", server.base, c.id);
+        let url = format!("{}/api/agents/{}/messages", server.served.base, c.id);
         posts.push(tokio::spawn(async move {
             let resp = http
                 .post(&url)
@@ -707,11 +680,11 @@ async fn run_once(
         }
     }
     let window = t0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(&server.pid)? - cpu0;
+    let cpu = cpu_seconds(&server.served.pid)? - cpu0;
     let own = cpu_seconds("self")? - self0;
     let other = (machine_busy_seconds() - busy0 - cpu - own).max(0.0);
-    let peak = status_kib(&server.pid, "VmHWM")?;
-    let rss = status_kib(&server.pid, "VmRSS")?;
+    let peak = status_kib(&server.served.pid, "VmHWM")?;
+    let rss = status_kib(&server.served.pid, "VmRSS")?;
     if !peak_reset {
         tracing::warn!("cannot reset the server's VmHWM: peak RSS is since its start");
     }
@@ -824,12 +797,12 @@ pub async fn agents(
 
     // RSS per idle agent: before and after creating agents never messaged.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_before = status_kib(&server.pid, "VmRSS")?;
+    let rss_before = status_kib(&server.served.pid, "VmRSS")?;
     let mut rss_after = rss_before;
     if args.idle_agents > 0 {
         create_agents(
             &http,
-            &server.base,
+            &server.served.base,
             &workspace,
             None,
             "idle",
@@ -837,7 +810,7 @@ pub async fn agents(
         )
         .await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        rss_after = status_kib(&server.pid, "VmRSS")?;
+        rss_after = status_kib(&server.served.pid, "VmRSS")?;
     }
     let per_idle_kib = (rss_after as f64 - rss_before as f64) / (args.idle_agents.max(1) as f64);
 

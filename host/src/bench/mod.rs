@@ -5,13 +5,16 @@
 
 mod agents;
 mod environment;
+mod hosts;
 mod mcp;
 mod plugins;
 mod policy;
 mod sandbox;
+mod serve;
 mod users;
 
 pub use agents::{AgentBenchArgs, agents};
+pub use hosts::{HostBenchArgs, hosts};
 pub use mcp::{McpBenchArgs, mcp};
 pub use plugins::{PluginBenchArgs, plugins};
 pub use policy::{PolicyBenchArgs, policy};
@@ -128,5 +131,25 @@ mod tests {
         let u = parse::<UserBenchArgs>(&[]).unwrap().sized();
         assert_eq!((u.users, u.agents_per_user, u.passes), (100, 3, 2));
         assert!(parse::<UserBenchArgs>(&["--smoke", "--users", "3"]).is_err());
+
+        let h = parse::<HostBenchArgs>(&["--smoke", "--hosts", "1,2"])
+            .unwrap()
+            .sized();
+        assert_eq!(
+            (h.agents, h.rounds, h.tokens, h.kills, h.lease_secs),
+            (6, 2, 5, 2, 2)
+        );
+        assert_eq!(h.hosts, vec![1, 2]);
+        let h = parse::<HostBenchArgs>(&[]).unwrap().sized();
+        assert_eq!(
+            (h.hosts, h.agents, h.kills, h.lease_secs),
+            (vec![1, 2, 3], 60, 20, 10)
+        );
+        assert_eq!(
+            h.postgres_url,
+            "postgres://postgres@127.0.0.1:5432/postgres"
+        );
+        assert!(parse::<HostBenchArgs>(&["--smoke", "--lease-secs", "3"]).is_err());
+        assert!(parse::<HostBenchArgs>(&["--smoke", "--kills", "3"]).is_err());
     }
 }

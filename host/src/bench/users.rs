@@ -17,13 +17,13 @@
 //! that a machine that gets busier during the run does not favour one.
 
 use super::agents::{Latency, latency, now_micros, raise_nofile, stamps};
+use super::serve::{self, Served};
 use anyhow::{Context, Result, bail};
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -102,19 +102,6 @@ impl Mode {
     }
 }
 
-/// `paddock serve` as a child process, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The server's `paddock.toml`: the scripted model as the only provider.
 fn server_config(model_base: &str) -> String {
     format!(
@@ -172,7 +159,7 @@ fn make_users(exe: &Path, data: &Path, n: usize) -> Result<Vec<String>> {
     Ok(tokens)
 }
 
-fn start_server(exe: &Path, dir: &Path, model_base: &str, mode: Mode) -> Result<Server> {
+fn start_server(exe: &Path, dir: &Path, model_base: &str, mode: Mode) -> Result<Served> {
     let config = dir.join("paddock.toml");
     std::fs::write(&config, server_config(model_base))?;
     let mut cmd = paddock(exe, &dir.join("data"));
@@ -186,28 +173,8 @@ fn start_server(exe: &Path, dir: &Path, model_base: &str, mode: Mode) -> Result<
     if mode == Mode::NoAuth {
         cmd.arg("--unsafe-no-auth");
     }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().context("cannot start `paddock serve`")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let mut base = None;
-    for line in lines.by_ref() {
-        let line = line?;
-        if let Some(addr) = line.strip_prefix("paddock listening on ") {
-            base = Some(addr.trim().to_string());
-            break;
-        }
-    }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    let Some(base) = base else {
-        let _ = child.kill();
-        let _ = child.wait();
-        bail!("`paddock serve` did not start");
-    };
-    Ok(Server { child, base })
+    cmd.stderr(Stdio::null());
+    serve::start(cmd)
 }
 
 type Ws =

@@ -21,6 +21,8 @@ pub(crate) enum BenchCmd {
     Policy(crate::bench::PolicyBenchArgs),
     /// 100 users with tokens driving the API and a WebSocket each: authorization's overhead vs --unsafe-no-auth.
     Users(crate::bench::UserBenchArgs),
+    /// 1, 2 and 3 hosts on one PostgreSQL: events/s, cross-host vs same-host delivery, takeover after kill -9.
+    Hosts(crate::bench::HostBenchArgs),
 }
 
 /// Runs `paddock bench …`.
@@ -56,6 +58,14 @@ pub(crate) async fn run(cli: &Cli, cmd: &BenchCmd) -> Result<ExitCode> {
         }
         BenchCmd::Users(args) => {
             crate::bench::users(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCmd::Hosts(args) => {
+            let cache = match &cli.cache_dir {
+                Some(c) => c.clone(),
+                None => data_dir(cli)?.join("cache").join("components"),
+            };
+            crate::bench::hosts(args, builtin_dir(cli).as_deref(), Some(&cache)).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
