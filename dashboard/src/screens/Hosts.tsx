@@ -10,7 +10,7 @@ import { useQuery } from '@tanstack/react-query';
 import { get } from '../api/client';
 import type { AgentView, HostState, HostView } from '../api/types';
 import { StatusBadge } from '../components/Status';
-import { Button, Card, EmptyState, ErrorNote, ago, useTitle } from '../components/ui';
+import { Button, EmptyState, ErrorNote, useTitle } from '../components/ui';
 import { useAgents } from './Agents';
 
 /** How often the screen asks again (a lease is 10 s by default: a dead host shows within a few seconds of it). */
@@ -119,7 +119,8 @@ export function StateBadge({ state }: { state: HostState }) {
 }
 
 function LoadBar({ h }: { h: HostView }) {
-  const pct = loadPercent(h);
+  // A host that is gone has no load to speak of.
+  const pct = h.state === 'unreachable' || h.state === 'stopped' ? null : loadPercent(h);
   return (
     <div className="flex flex-col gap-1">
       <div className="flex flex-wrap items-baseline justify-between gap-x-3 text-sm">
@@ -127,7 +128,7 @@ function LoadBar({ h }: { h: HostView }) {
           <strong className="text-lg" data-testid="host-agents">
             {h.agents}
           </strong>{' '}
-          {pct === null ? `agent${h.agents === 1 ? '' : 's'} (no cap)` : `of ${h.capacity} agents`}
+          {pct !== null ? `of ${h.capacity} agents` : h.capacity === 0 ? `agent${h.agents === 1 ? '' : 's'} (no cap)` : `agent${h.agents === 1 ? '' : 's'}`}
         </span>
         <span className="text-slate-700 dark:text-slate-300" data-testid="host-busy">
           {h.busy} at work{pct !== null && ` · ${pct}% full`}
@@ -192,12 +193,13 @@ function AgentList({ h, names }: { h: HostView; names: Map<string, AgentView> })
   );
 }
 
-function HostCard({ h, names, age, single = false }: { h: HostView; names: Map<string, AgentView>; age: number; single?: boolean }) {
+function HostCard({ h, names, age, now, single = false }: { h: HostView; names: Map<string, AgentView>; age: number; now: number; single?: boolean }) {
   const title = single ? 'This host' : h.id;
   const headingId = `host-${h.id.replace(/[^a-zA-Z0-9_-]/g, '_')}`;
+  // One host has no heartbeat to show: it is the process answering.
   const facts: [string, ReactNode][] = [
-    ['Heartbeat', single ? 'this process' : ageText(age)],
-    ['Started', <span title={new Date(h.started_at).toLocaleString()}>{ago(h.started_at)}</span>],
+    ...(single ? [] : [['Heartbeat', ageText(age)] as [string, ReactNode]]),
+    ['Started', <span title={new Date(h.started_at).toLocaleString()}>{ageText(now - Date.parse(h.started_at))}</span>],
     ['Version', h.version],
     ['Address', h.advertise_url ? <span className="font-mono break-all">{h.advertise_url}</span> : 'not advertised'],
   ];
@@ -237,9 +239,10 @@ function HostCard({ h, names, age, single = false }: { h: HostView; names: Map<s
         </p>
       )}
       <LoadBar h={h} />
-      <dl className="grid grid-cols-2 gap-x-4 gap-y-2 text-sm sm:grid-cols-4">
+      <dl className={`grid grid-cols-2 gap-x-4 gap-y-2 text-sm ${single ? 'sm:grid-cols-4' : 'sm:grid-cols-5'}`}>
         {facts.map(([k, v]) => (
-          <div key={k} className="min-w-0">
+          // The address gets two columns: a URL broken in the middle reads badly.
+          <div key={k} className={`min-w-0 ${k === 'Address' ? 'col-span-2' : ''}`}>
             <dt className="text-xs text-slate-700 dark:text-slate-300">{k}</dt>
             <dd
               className={k === 'Heartbeat' && h.state === 'unreachable' ? 'font-semibold text-red-800 dark:text-red-200' : ''}
@@ -280,7 +283,10 @@ function Waiting({ agents, hosts }: { agents: AgentView[]; hosts: HostView[] }) 
   if (agents.length === 0) return null;
   const listed = new Set(hosts.map((h) => h.id));
   return (
-    <Card title={`Waiting for a host (${agents.length})`} className="border-amber-400 dark:border-amber-700">
+    <section aria-labelledby="waiting-agents" className="rounded-lg border border-amber-400 bg-amber-50 p-4 dark:border-amber-700 dark:bg-amber-950">
+      <h2 id="waiting-agents" className="mb-1 text-lg font-semibold">
+        Waiting for a host ({agents.length})
+      </h2>
       <p className="mb-2 text-sm">Their host stopped answering; another host resumes each one when its lease expires.</p>
       <ul className="flex flex-col divide-y divide-slate-200 text-sm dark:divide-slate-800" data-testid="waiting-agents">
         {agents.map((a) => (
@@ -294,7 +300,7 @@ function Waiting({ agents, hosts }: { agents: AgentView[]; hosts: HostView[] }) 
           </li>
         ))}
       </ul>
-    </Card>
+    </section>
   );
 }
 
@@ -347,7 +353,7 @@ export function HostsScreen() {
               <code>database_url = "postgres://…"</code> on each host, the same master key and tokens).
             </p>
           </section>
-          <HostCard h={list[0]} names={names} age={0} single />
+          <HostCard h={list[0]} names={names} age={0} now={now} single />
         </>
       )}
       {list && list.length > 0 && !single && (
@@ -356,7 +362,7 @@ export function HostsScreen() {
           <Waiting agents={waiting} hosts={list} />
           <div className="grid gap-4 xl:grid-cols-2" data-testid="host-list">
             {list.map((h) => (
-              <HostCard key={h.id} h={h} names={names} age={h.heartbeat_age_ms + since} />
+              <HostCard key={h.id} h={h} names={names} age={h.heartbeat_age_ms + since} now={now} />
             ))}
           </div>
         </>
