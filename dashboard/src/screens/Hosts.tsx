@@ -11,7 +11,6 @@ import { get } from '../api/client';
 import type { AgentView, HostState, HostView } from '../api/types';
 import { StatusBadge } from '../components/Status';
 import { Button, EmptyState, ErrorNote, useTitle } from '../components/ui';
-import { useAgents } from './Agents';
 
 /** How often the screen asks again (a lease is 10 s by default: a dead host shows within a few seconds of it). */
 const REFRESH_MS = 2000;
@@ -307,7 +306,8 @@ function Waiting({ agents, hosts }: { agents: AgentView[]; hosts: HostView[] }) 
 export function HostsScreen() {
   useTitle('Hosts');
   const hosts = useQuery({ queryKey: ['hosts'], queryFn: () => get<HostView[]>('/api/hosts'), refetchInterval: REFRESH_MS });
-  const agents = useAgents();
+  // The agents' names and statuses (the same query as the Agents screen's).
+  const agents = useQuery({ queryKey: ['agents'], queryFn: () => get<AgentView[]>('/api/agents'), refetchInterval: REFRESH_MS });
   const now = useNow();
   const names = useMemo(() => new Map((agents.data ?? []).map((a) => [a.id, a])), [agents.data]);
   const list = hosts.data;
