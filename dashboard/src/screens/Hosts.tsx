@@ -238,10 +238,10 @@ function HostCard({ h, names, age, now, single = false }: { h: HostView; names: 
         </p>
       )}
       <LoadBar h={h} />
-      <dl className={`grid grid-cols-2 gap-x-4 gap-y-2 text-sm ${single ? 'sm:grid-cols-4' : 'sm:grid-cols-5'}`}>
+      <dl className={`grid gap-x-4 gap-y-2 text-sm ${single ? 'grid-cols-2 sm:grid-cols-4' : 'grid-cols-3 sm:grid-cols-5'}`}>
         {facts.map(([k, v]) => (
           // The address gets two columns: a URL broken in the middle reads badly.
-          <div key={k} className={`min-w-0 ${k === 'Address' ? 'col-span-2' : ''}`}>
+          <div key={k} className={`min-w-0 ${k === 'Address' ? (single ? 'col-span-2' : 'col-span-3 sm:col-span-2') : ''}`}>
             <dt className="text-xs text-slate-700 dark:text-slate-300">{k}</dt>
             <dd
               className={k === 'Heartbeat' && h.state === 'unreachable' ? 'font-semibold text-red-800 dark:text-red-200' : ''}
