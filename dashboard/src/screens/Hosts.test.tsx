@@ -157,4 +157,16 @@ describe('HostsScreen', () => {
     expect(waiting.textContent).toContain('was on b');
     expect(screen.getByTestId('host-totals').textContent).toContain('1 of 2');
   });
+
+  it('says what draining and stopped mean, and keeps a draining host’s agents off the waiting list', async () => {
+    const hosts = [host({ id: 'c', state: 'draining', agents: 1, agent_ids: ['four'] }), host({ id: 'd', state: 'stopped' })];
+    renderWith({ hosts: () => Response.json(hosts), agents: [agent('four', 'thinking', 'c')] });
+    const [c, d] = await screen.findAllByTestId('host');
+    expect(within(c).getByTestId('host-state').textContent).toBe('draining');
+    expect(c.textContent).toContain('Handing its agents over at their next safe point, then it exits.');
+    expect(within(d).getByTestId('host-state').textContent).toBe('stopped');
+    expect(d.textContent).toContain('Stopped cleanly.');
+    await within(c).findByRole('link', { name: 'four' });
+    expect(screen.queryByTestId('waiting-agents')).toBeNull();
+  });
 });
