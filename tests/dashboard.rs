@@ -582,3 +582,103 @@ async fn team_in_chromium() {
     );
     drop(model);
 }
+
+/// The hosts' scripted model: a task starting `slow` answers for about a
+/// minute (its agent stays at work), any other says hello.
+fn hosts_script() -> String {
+    let long = (1..=120)
+        .map(|i| format!("step{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    json!({
+        "model": "scripted",
+        "scenarios": [
+            {"name": "slow", "match": "^slow", "turns": [
+                {"text": format!("Working through it: {long}"), "tokens_per_second": 2}
+            ]},
+            {"name": "hello", "turns": [{"text": "Hello from the scripted model."}]}
+        ]
+    })
+    .to_string()
+}
+
+/// A lease of 4 s in the hosts test: a killed host shows unreachable after
+/// about 4 s and its agents move soon after.
+const HOSTS_LEASE_SECS: u64 = 4;
+
+/// The Hosts screen in Chromium (`tests/dashboard/hosts.mjs`): two hosts on
+/// a throwaway PostgreSQL database with six agents over them, both listed
+/// with their state, load, heartbeat, address and agents; one killed with
+/// `kill -9` turns unreachable while its agents move to the other; a
+/// SQLite host shows the single-host state. Screenshots in
+/// `target/hosts-e2e/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_in_chromium() {
+    let root = common::repo_root();
+    assert!(
+        root.join("dashboard/dist/index.html").is_file(),
+        "build the dashboard first (`make test` does)"
+    );
+    let db = common::postgres::PgDb::create("dashboard_hosts").await;
+    let model = common::scripted::model(&hosts_script()).await;
+    let a = common::data_tempdir("paddock-hosts-a-");
+    let b = common::data_tempdir("paddock-hosts-b-");
+    let single = common::data_tempdir("paddock-hosts-single-");
+    let ws = tempfile::tempdir().expect("a workspace");
+    std::fs::write(ws.path().join("README.md"), "# hosts\n").expect("write README");
+    // One configuration for both hosts, as in production; each has its own
+    // data dir, id and address (from the environment).
+    let conf = tempfile::tempdir().expect("a directory for the configurations");
+    let providers = format!(
+        "[[providers]]\nname = \"scripted\"\nbase_url = \"{}\"\n\
+         [[providers.models]]\nname = \"scripted\"\n",
+        model.base_url()
+    );
+    let cluster_config = conf.path().join("cluster.toml");
+    std::fs::write(
+        &cluster_config,
+        format!("{providers}[cluster]\nlease_secs = {HOSTS_LEASE_SECS}\ncapacity = 20\n"),
+    )
+    .expect("write the cluster's paddock.toml");
+    let single_config = conf.path().join("single.toml");
+    std::fs::write(&single_config, &providers).expect("write the single host's paddock.toml");
+    let target = paddock_bin()
+        .parent()
+        .and_then(|p| p.parent())
+        .map(Path::to_path_buf)
+        .expect("the target dir");
+    let artifacts = target.join("hosts-e2e");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    std::fs::create_dir_all(&artifacts).expect("create the artefacts dir");
+    let _one_browser = CHROMIUM.lock().await;
+    let out = tokio::process::Command::new("node")
+        .arg(root.join("tests/dashboard/hosts.mjs"))
+        .env("PADDOCK_BIN", paddock_bin())
+        .env("PADDOCK_CACHE_DIR", shared_cache_dir())
+        .env("PADDOCK_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("PADDOCK_TOKEN", common::USER_TOKEN)
+        .env("E2E_DATABASE_URL", &db.url)
+        .env(
+            "E2E_MASTER_KEY",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        )
+        .env("E2E_LEASE_SECS", HOSTS_LEASE_SECS.to_string())
+        .env("E2E_DATA_A", a.path())
+        .env("E2E_DATA_B", b.path())
+        .env("E2E_DATA_SINGLE", single.path())
+        .env("E2E_CLUSTER_CONFIG", &cluster_config)
+        .env("E2E_SINGLE_CONFIG", &single_config)
+        .env("E2E_WORKSPACE", ws.path())
+        .env("E2E_ARTIFACTS", &artifacts)
+        .kill_on_drop(true)
+        .status()
+        .await
+        .expect("run node tests/dashboard/hosts.mjs (Node.js is needed)");
+    assert!(
+        out.success(),
+        "the hosts steps failed (their output is above; screenshots in {})",
+        artifacts.display()
+    );
+    drop(model);
+    drop(db);
+}

@@ -11,6 +11,7 @@ import { useTitle } from './components/ui';
 import { UserMenu } from './components/UserMenu';
 import { AccountScreen } from './screens/Account';
 import { GroupsScreen, UsersScreen } from './screens/Team';
+import { HostsScreen } from './screens/Hosts';
 import { SignInPage } from './screens/SignIn';
 import { AgentsScreen } from './screens/Agents';
 import { AgentScreen } from './screens/Agent';
@@ -56,6 +57,7 @@ const links: [string, string][] = [
   ['/mcp', 'MCP servers'],
   ['/plugins', 'Plugins'],
   ['/usage', 'Usage'],
+  ['/hosts', 'Hosts'],
   ['/settings', 'Settings'],
 ];
 /** The admins' screens: not in the menu of anyone else (the API refuses them anyway). */
@@ -166,6 +168,7 @@ export function App() {
                 </Suspense>
               }
             />
+            <Route path="/hosts" element={<HostsScreen />} />
             <Route path="/settings" element={<SettingsScreen onSignIn={toSignIn} />} />
             <Route path="/account" element={<AccountScreen />} />
             <Route path="/users" element={<UsersScreen />} />

@@ -34,6 +34,10 @@ export type UsageReport = S['UsageReport'];
 export type UsageRow = S['UsageRow'];
 export type CostAnalysis = S['CostAnalysis'];
 export type AgentMetrics = S['AgentMetrics'];
+/** One Paddock host on this database (`GET /api/hosts`): its state, load and agents. */
+export type HostView = S['HostView'];
+/** Live, draining, unreachable or stopped. */
+export type HostState = S['HostState'];
 export type RouterConfig = S['RouterConfig'];
 export type BudgetsView = S['BudgetsView'];
 export type CreateAgentBody = Partial<S['CreateAgent']>;

@@ -110,6 +110,17 @@ function AgentPage({ id, agent, error }: { id: string; agent: AgentView | undefi
                 {agent.config.model.provider}/{agent.config.model.model}
                 {agent.config.reasoning_effort && ` · reasoning effort: ${agent.config.reasoning_effort}`} · approvals: {agent.config.approval_mode} · sandbox:{' '}
                 {agent.sandbox ?? 'unavailable'}
+                {agent.host && (
+                  <>
+                    {' · '}
+                    <span data-testid="agent-host">
+                      host:{' '}
+                      <Link to="/hosts" className="underline decoration-dotted">
+                        {agent.host}
+                      </Link>
+                    </span>
+                  </>
+                )}
               </p>
             )}
             {owner && (
