@@ -96,6 +96,8 @@ bench: setup-test build
 	$(TARGET_DIR)/release/paddock bench agents
 	$(TARGET_DIR)/release/paddock bench mcp
 	$(TARGET_DIR)/release/paddock bench policy
+	$(TARGET_DIR)/release/paddock bench users
+	$(TARGET_DIR)/release/paddock bench hosts
 	# bwrap, and docker through Podman's API on a private store (image built locally).
 	DOCKER_HOST=$$(./scripts/podman-service.sh "$(abspath $(TARGET_DIR))/podman") && \
 	  eval "$$(./scripts/podman-service.sh --env "$(abspath $(TARGET_DIR))/podman")" && \
