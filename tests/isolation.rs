@@ -252,7 +252,8 @@ fn operations(doc: &Value) -> Vec<Op> {
             }
             let access = match op.get("x-paddock-access").and_then(Value::as_str) {
                 Some(a) => a.to_string(),
-                // Public: signing in, the sign-in methods, single sign-on.
+                // Public: signing in, the sign-in methods, single sign-on,
+                // an orchestrator's probes.
                 None => {
                     assert!(
                         public(method, path),
@@ -285,7 +286,10 @@ fn operations(doc: &Value) -> Vec<Op> {
 fn public(method: &str, path: &str) -> bool {
     matches!(
         (method, path),
-        ("post", "/api/session") | ("get", "/api/auth/methods")
+        ("post", "/api/session")
+            | ("get", "/api/auth/methods")
+            | ("get", "/healthz")
+            | ("get", "/readyz")
     ) || path.starts_with("/auth/oidc/")
 }
 
