@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# Stand-ins for remote container engines: a Podman Docker-compatible API
+# service behind a TLS terminator that requires client certificates (mTLS),
+# which is what a `tcp://` Docker engine with `--tlsverify` looks like to a
+# client. Podman 4 cannot serve TLS itself, so socat terminates it.
+#
+#   scripts/podman-engines.sh certs DIR
+#       makes DIR/certs (once): ca.pem, server.pem + server-key.pem (for
+#       127.0.0.1 and localhost), cert.pem + key.pem (the client's);
+#   scripts/podman-engines.sh start DIR NAME [IMAGE_STORE]
+#       starts engine NAME: `podman system service` on DIR/NAME/podman.sock
+#       with a store of its own under DIR/NAME (its own containers, like
+#       another machine's), reading images also from IMAGE_STORE (another
+#       store's graphroot, read-only: the sandbox image built once), and
+#       socat on a free port of 127.0.0.1 in front of it; prints the
+#       engine's address, tcp://127.0.0.1:PORT;
+#   scripts/podman-engines.sh stop DIR NAME
+#       stops engine NAME's TLS terminator and service (the containers it
+#       runs are left running, unreachable: a machine that went away);
+#   scripts/podman-engines.sh remove DIR NAME
+#       stops it and removes every container of its store.
+#
+# Needs podman, socat, openssl and curl (scripts/setup-test.sh installs
+# them). Pids and logs are in DIR/NAME.
+set -euo pipefail
+
+usage() {
+    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+[ $# -ge 2 ] || usage
+cmd=$1
+dir=$2
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+certs="$dir/certs"
+
+need() {
+    for tool in "$@"; do
+        if ! command -v "$tool" >/dev/null 2>&1; then
+            echo "podman-engines: $tool is not installed (scripts/setup-test.sh installs it)" >&2
+            exit 1
+        fi
+    done
+}
+
+make_certs() {
+    need openssl
+    [ -s "$certs/key.pem" ] && return 0
+    mkdir -p "$certs"
+    local tmp
+    tmp=$(mktemp -d "$certs/.new.XXXXXX")
+    (
+        cd "$tmp"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=paddock test engines CA" \
+            -keyout ca-key.pem -out ca.pem 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+            -keyout server-key.pem -out server.csr 2>/dev/null
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+            -extfile server.ext -out server.pem 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=paddock" \
+            -keyout key.pem -out client.csr 2>/dev/null
+        printf 'extendedKeyUsage=clientAuth\n' >client.ext
+        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+            -extfile client.ext -out cert.pem 2>/dev/null
+        rm -f ./*.csr ./*.ext ca.srl
+        chmod 600 ./*key.pem
+    )
+    # key.pem last: its presence means the set is complete.
+    for f in ca.pem ca-key.pem server.pem server-key.pem cert.pem key.pem; do
+        mv "$tmp/$f" "$certs/$f"
+    done
+    rmdir "$tmp"
+}
+
+engine_env() {
+    local home=$1
+    export CONTAINERS_CONF="$home/containers.conf"
+    export CONTAINERS_STORAGE_CONF="$home/storage.conf"
+}
+
+# The pid in FILE, if that process is alive.
+alive() {
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+stop_pid() {
+    local pid
+    if pid=$(alive "$1"); then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$1"
+}
+
+answers_tls() {
+    curl -fsS --max-time 3 --cacert "$certs/ca.pem" --cert "$certs/cert.pem" \
+        --key "$certs/key.pem" "https://127.0.0.1:$1/_ping" >/dev/null 2>&1
+}
+
+start() {
+    local name=$1 images=${2:-}
+    need podman socat curl python3
+    make_certs
+    local home="$dir/$name"
+    mkdir -p "$home"
+    local sock="$home/podman.sock"
+    if port=$(cat "$home/port" 2>/dev/null) && alive "$home/socat.pid" >/dev/null \
+        && alive "$home/podman.pid" >/dev/null && answers_tls "$port"; then
+        echo "tcp://127.0.0.1:$port"
+        return 0
+    fi
+    stop_pid "$home/socat.pid"
+    stop_pid "$home/podman.pid"
+
+    # A store of its own (its containers are its own, as on another
+    # machine); the sandbox image read from IMAGE_STORE.
+    cat >"$home/containers.conf" <<CONF
+[containers]
+default_ulimits = []
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+    {
+        echo "[storage]"
+        echo "driver = \"overlay\""
+        echo "graphroot = \"$home/root\""
+        echo "runroot = \"$home/run\""
+        if [ -n "$images" ]; then
+            echo "[storage.options]"
+            echo "additionalimagestores = [\"$images\"]"
+        fi
+    } >"$home/storage.conf"
+    engine_env "$home"
+
+    rm -f "$sock"
+    # The service (and conmon, which writes files to its working
+    # directory) runs from the engine's directory.
+    cd "$home"
+    nohup podman system service --time=0 "unix://$sock" >>"$home/podman.log" 2>&1 </dev/null &
+    echo $! >"$home/podman.pid"
+    for _ in $(seq 1 150); do
+        curl -fsS --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && break
+        if ! alive "$home/podman.pid" >/dev/null; then
+            echo "podman-engines: the service of $name exited; $home/podman.log ends with:" >&2
+            tail -n 20 "$home/podman.log" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    echo "$port" >"$home/port"
+    # verify=1: a client without a certificate signed by the CA is refused.
+    nohup socat \
+        "OPENSSL-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,cert=$certs/server.pem,key=$certs/server-key.pem,cafile=$certs/ca.pem,verify=1" \
+        "UNIX-CONNECT:$sock" >>"$home/socat.log" 2>&1 </dev/null &
+    echo $! >"$home/socat.pid"
+    for _ in $(seq 1 100); do
+        answers_tls "$port" && break
+        if ! alive "$home/socat.pid" >/dev/null; then
+            echo "podman-engines: socat in front of $name exited; $home/socat.log ends with:" >&2
+            tail -n 20 "$home/socat.log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+    if ! answers_tls "$port"; then
+        echo "podman-engines: $name does not answer on https://127.0.0.1:$port; see $home/*.log" >&2
+        exit 1
+    fi
+    echo "tcp://127.0.0.1:$port"
+}
+
+stop() {
+    local home="$dir/$1"
+    stop_pid "$home/socat.pid"
+    stop_pid "$home/podman.pid"
+}
+
+remove() {
+    local home="$dir/$1"
+    stop "$1"
+    [ -f "$home/storage.conf" ] || return 0
+    need podman
+    engine_env "$home"
+    local ids
+    ids=$(podman ps -aq 2>/dev/null || true)
+    if [ -n "$ids" ]; then
+        # shellcheck disable=SC2086
+        podman rm -f -t 0 $ids >/dev/null 2>&1 || true
+    fi
+}
+
+case "$cmd" in
+certs) make_certs ;;
+start)
+    [ $# -ge 3 ] || usage
+    start "$3" "${4:-}"
+    ;;
+stop)
+    [ $# -eq 3 ] || usage
+    stop "$3"
+    ;;
+remove)
+    [ $# -eq 3 ] || usage
+    remove "$3"
+    ;;
+*) usage ;;
+esac
