@@ -2,7 +2,9 @@
 # Stand-ins for remote container engines: a Podman Docker-compatible API
 # service behind a TLS terminator that requires client certificates (mTLS),
 # which is what a `tcp://` Docker engine with `--tlsverify` looks like to a
-# client. Podman 4 cannot serve TLS itself, so socat terminates it.
+# client. Podman 4 cannot serve TLS itself, so stunnel terminates it
+# (socat's OPENSSL-LISTEN cannot: it sets no session id context, so a
+# client resuming a TLS session with its certificate is refused).
 #
 #   scripts/podman-engines.sh certs DIR
 #       makes DIR/certs (once): ca.pem, server.pem + server-key.pem (for
@@ -12,15 +14,15 @@
 #       with a store of its own under DIR/NAME (its own containers, like
 #       another machine's), reading images also from IMAGE_STORE (another
 #       store's graphroot, read-only: the sandbox image built once), and
-#       socat on a free port of 127.0.0.1 in front of it; prints the
-#       engine's address, tcp://127.0.0.1:PORT;
+#       stunnel on a free port of 127.0.0.1 in front of it (the same port
+#       when it is started again); prints its address, tcp://127.0.0.1:PORT;
 #   scripts/podman-engines.sh stop DIR NAME
 #       stops engine NAME's TLS terminator and service (the containers it
 #       runs are left running, unreachable: a machine that went away);
 #   scripts/podman-engines.sh remove DIR NAME
 #       stops it and removes every container of its store.
 #
-# Needs podman, socat, openssl and curl (scripts/setup-test.sh installs
+# Needs podman, stunnel, openssl and curl (scripts/setup-test.sh installs
 # them). Pids and logs are in DIR/NAME.
 set -euo pipefail
 
@@ -88,10 +90,11 @@ alive() {
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
+# Stops the process in FILE (SIGTERM, or the signal given), SIGKILL after 5 s.
 stop_pid() {
     local pid
     if pid=$(alive "$1"); then
-        kill "$pid" 2>/dev/null || true
+        kill "-${2:-TERM}" "$pid" 2>/dev/null || true
         for _ in $(seq 1 50); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
@@ -108,17 +111,20 @@ answers_tls() {
 
 start() {
     local name=$1 images=${2:-}
-    need podman socat curl python3
+    if [ -n "$images" ]; then
+        images=$(cd "$images" && pwd)
+    fi
+    need podman stunnel curl python3
     make_certs
     local home="$dir/$name"
     mkdir -p "$home"
     local sock="$home/podman.sock"
-    if port=$(cat "$home/port" 2>/dev/null) && alive "$home/socat.pid" >/dev/null \
+    if port=$(cat "$home/port" 2>/dev/null) && alive "$home/stunnel.pid" >/dev/null \
         && alive "$home/podman.pid" >/dev/null && answers_tls "$port"; then
         echo "tcp://127.0.0.1:$port"
         return 0
     fi
-    stop_pid "$home/socat.pid"
+    stop_pid "$home/stunnel.pid"
     stop_pid "$home/podman.pid"
 
     # A store of its own (its containers are its own, as on another
@@ -131,6 +137,9 @@ default_ulimits = []
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+# Each exec session's conmon waits this long for the API to read its exit
+# (Docker's 5 minutes by default); the tests read it at once.
+exit_command_delay = 5
 CONF
     {
         echo "[storage]"
@@ -160,19 +169,34 @@ CONF
         sleep 0.2
     done
 
+    # A restarted engine keeps its address.
     local port
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    echo "$port" >"$home/port"
-    # verify=1: a client without a certificate signed by the CA is refused.
-    nohup socat \
-        "OPENSSL-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,cert=$certs/server.pem,key=$certs/server-key.pem,cafile=$certs/ca.pem,verify=1" \
-        "UNIX-CONNECT:$sock" >>"$home/socat.log" 2>&1 </dev/null &
-    echo $! >"$home/socat.pid"
+    port=$(cat "$home/port" 2>/dev/null) || port=
+    if [ -z "$port" ]; then
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        echo "$port" >"$home/port"
+    fi
+    # A client without a certificate signed by the CA is refused.
+    cat >"$home/stunnel.conf" <<CONF
+foreground = yes
+pid =
+output = $home/stunnel.log
+[docker]
+accept = 127.0.0.1:$port
+connect = $sock
+cert = $certs/server.pem
+key = $certs/server-key.pem
+CAfile = $certs/ca.pem
+requireCert = yes
+verifyChain = yes
+CONF
+    nohup stunnel "$home/stunnel.conf" >>"$home/stunnel.log" 2>&1 </dev/null &
+    echo $! >"$home/stunnel.pid"
     for _ in $(seq 1 100); do
         answers_tls "$port" && break
-        if ! alive "$home/socat.pid" >/dev/null; then
-            echo "podman-engines: socat in front of $name exited; $home/socat.log ends with:" >&2
-            tail -n 20 "$home/socat.log" >&2
+        if ! alive "$home/stunnel.pid" >/dev/null; then
+            echo "podman-engines: stunnel in front of $name exited; $home/stunnel.log ends with:" >&2
+            tail -n 20 "$home/stunnel.log" >&2
             exit 1
         fi
         sleep 0.1
@@ -184,10 +208,11 @@ CONF
     echo "tcp://127.0.0.1:$port"
 }
 
+# As a machine that went away: no goodbye to the clients.
 stop() {
     local home="$dir/$1"
-    stop_pid "$home/socat.pid"
-    stop_pid "$home/podman.pid"
+    stop_pid "$home/podman.pid" KILL
+    stop_pid "$home/stunnel.pid" KILL
 }
 
 remove() {

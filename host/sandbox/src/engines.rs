@@ -153,14 +153,17 @@ impl EngineSpec {
                 CLIENT_TIMEOUT_SECS,
                 API_DEFAULT_VERSION,
             ),
-            EngineAddress::Tcp { authority, tls } => Docker::connect_with_ssl(
-                authority,
-                &tls.key,
-                &tls.cert,
-                &tls.ca,
-                CLIENT_TIMEOUT_SECS,
-                API_DEFAULT_VERSION,
-            ),
+            EngineAddress::Tcp { authority, tls } => {
+                tls_provider();
+                Docker::connect_with_ssl(
+                    authority,
+                    &tls.key,
+                    &tls.cert,
+                    &tls.ca,
+                    CLIENT_TIMEOUT_SECS,
+                    API_DEFAULT_VERSION,
+                )
+            }
             EngineAddress::Ssh { authority, key } => Docker::connect_with_ssh(
                 &format!("ssh://{authority}"),
                 CLIENT_TIMEOUT_SECS,
@@ -178,6 +181,16 @@ impl EngineSpec {
             ),
             e => format!("cannot make a client: {e}"),
         })
+    }
+}
+
+/// Makes aws-lc-rs the process's TLS crypto provider unless one is set:
+/// rustls cannot pick one itself when both of its providers are linked
+/// (wasmtime's HTTP brings ring, reqwest aws-lc-rs).
+pub fn tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread may have set one in between: that one is kept.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     }
 }
 
@@ -434,7 +447,7 @@ impl Engine {
             let docker = tokio::time::timeout(timeout, docker.negotiate_version())
                 .await
                 .map_err(|_| waited)?
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| chain(&e))?;
             let version = docker.client_version();
             if (version.major_version, version.minor_version) < MIN_API {
                 return Err(format!(
@@ -450,7 +463,7 @@ impl Engine {
             .await
             .map_err(|_| waited)?
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| chain(&e))
     }
 
     /// The error of a command of `agent` while this engine is down.
@@ -652,7 +665,7 @@ impl EnginePool {
                 }
                 answer => {
                     let why = match answer {
-                        Ok(Err(e)) => e.to_string(),
+                        Ok(Err(e)) => chain(&e),
                         _ => format!("no answer within {} s", PLACE_TIMEOUT.as_secs()),
                     };
                     // Down, or only that call failed: a ping tells.
@@ -720,6 +733,22 @@ async fn keep_checking(pool: Weak<EnginePool>) {
         let Some(pool) = pool.upgrade() else { return };
         pool.check_all().await;
     }
+}
+
+/// An error with its causes (`client error (Connect): tcp connect error:
+/// Connection refused`): the client's own message alone rarely says why.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Whether the engine answered 404.
