@@ -98,9 +98,7 @@ pub const LABEL_HOST: &str = "paddock.host";
 /// Label naming the agent a container belongs to.
 pub const LABEL_AGENT: &str = "paddock.agent";
 
-/// The Docker API address used when neither the config nor `DOCKER_HOST`
-/// names one.
-pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+pub use crate::engines::{DEFAULT_DOCKER_HOST, docker_endpoint};
 
 /// How long [`DockerBackend::connect`] waits for an engine to answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -115,30 +113,6 @@ const DRAIN_GRACE: Duration = Duration::from_secs(10);
 const EXIT_STATUS_WAIT: Duration = Duration::from_secs(30);
 /// How long the privileged exec that closes the host off may take.
 const CLOSE_HOST_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The Docker API address for this configuration: `sandbox.docker_host`,
-/// else `DOCKER_HOST`, else [`DEFAULT_DOCKER_HOST`]. A bare absolute path
-/// means a unix socket.
-pub fn docker_endpoint(config: &SandboxConfig) -> String {
-    let configured = config
-        .docker_host
-        .as_deref()
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .map(str::to_string)
-        .or_else(|| {
-            std::env::var("DOCKER_HOST")
-                .ok()
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-        })
-        .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string());
-    if configured.starts_with('/') {
-        format!("unix://{configured}")
-    } else {
-        configured
-    }
-}
 
 /// Makes per-agent containers, on the engines of its pool.
 pub struct DockerBackend {

@@ -37,6 +37,34 @@ const CLIENT_TIMEOUT_SECS: u64 = 120;
 /// The oldest Docker API version the backend needs (`init`, tmpfs options).
 pub const MIN_API: (usize, usize) = (1, 25);
 
+/// The Docker API address used when neither the config nor `DOCKER_HOST`
+/// names one.
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+/// The Docker API address for this configuration: `sandbox.docker_host`,
+/// else `DOCKER_HOST`, else [`DEFAULT_DOCKER_HOST`]. A bare absolute path
+/// means a unix socket.
+pub fn docker_endpoint(config: &SandboxConfig) -> String {
+    let configured = config
+        .docker_host
+        .as_deref()
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .or_else(|| {
+            std::env::var("DOCKER_HOST")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string());
+    if configured.starts_with('/') {
+        format!("unix://{configured}")
+    } else {
+        configured
+    }
+}
+
 /// How an engine is reached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EngineAddress {
@@ -83,11 +111,11 @@ pub struct EngineSpec {
 
 impl EngineSpec {
     /// The engines of a configuration: `[[sandbox.engines]]`, else the one
-    /// engine of `docker_host` (see [`crate::docker::docker_endpoint`]).
+    /// engine of `docker_host` (see [`docker_endpoint`]).
     /// A malformed entry is an error naming its field.
     pub fn from_config(config: &SandboxConfig) -> Result<Vec<EngineSpec>, SandboxError> {
         if config.engines.is_empty() {
-            let url = crate::docker::docker_endpoint(config);
+            let url = docker_endpoint(config);
             return Ok(vec![EngineSpec {
                 field: "sandbox.docker_host".into(),
                 url: strip_password(&url),
@@ -118,13 +146,16 @@ impl EngineSpec {
         Ok(specs)
     }
 
-    /// Whether the engine runs on this machine (a unix socket): its
-    /// sandboxes may use the persistent command server, and the host's
-    /// own addresses are what a network-enabled sandbox must not reach.
+    /// Whether the engine runs on this machine: its sandboxes may use the
+    /// persistent command server, and the host's own addresses are what a
+    /// network-enabled sandbox must not reach. A `unix://` engine is; a
+    /// `[sandbox] docker_host` is taken to be (as before pools: a
+    /// `tcp://localhost` engine), unless it is `ssh://`; the `tcp://` and
+    /// `ssh://` engines of `[[sandbox.engines]]` are remote.
     pub fn is_local(&self) -> bool {
         match &self.address {
             EngineAddress::Unix(_) => true,
-            EngineAddress::Host(url) => url.starts_with("unix://"),
+            EngineAddress::Host(url) => !url.starts_with("ssh://"),
             EngineAddress::Tcp { .. } | EngineAddress::Ssh { .. } => false,
         }
     }
