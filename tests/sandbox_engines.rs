@@ -5,16 +5,18 @@
 //! engine stopped mid-command fails only its own agents' commands, with an
 //! error naming it; new sandboxes go to the other; when it is back its
 //! agents' commands run again. Driven through `SandboxManager`, the object
-//! the host runs commands through.
+//! the host runs commands through, and through agents of a real server.
 
 use crate::common;
 
 use common::engines::RemoteEngine;
+use common::scripted::*;
 use paddock_sandbox::exec::{ExecBackend, ExecFailure, ExecOutcome, ExecRequest};
 use paddock_sandbox::{
     BackendChoice, EngineConfig, EngineStatus, PathMapping, SandboxConfig, SandboxError,
     SandboxLimits, SandboxManager,
 };
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -153,8 +155,8 @@ async fn sandboxes_spread_over_two_tls_engines_and_a_stopped_one_fails_only_its_
     let engines = m.engines();
     assert_eq!(status_of(&engines, &a.url).sandboxes, 2, "{engines:?}");
     assert_eq!(status_of(&engines, &b.url).sandboxes, 2, "{engines:?}");
-    let on_a = a.containers_of(&host_id).await;
-    let on_b = b.containers_of(&host_id).await;
+    let on_a = a.containers_with(&format!("paddock.host={host_id}")).await;
+    let on_b = b.containers_with(&format!("paddock.host={host_id}")).await;
     assert_eq!((on_a.len(), on_b.len()), (2, 2), "{on_a:?} {on_b:?}");
     // A's containers mount the workspace at the path its machine sees.
     let view = engine_view.display().to_string();
@@ -226,7 +228,12 @@ async fn sandboxes_spread_over_two_tls_engines_and_a_stopped_one_fails_only_its_
     let ws5 = workspace_in(&host_root, "agent-5");
     ok(&m, "agent-5", &ws5, "true").await;
     assert_eq!(status_of(&m.engines(), &a.url).sandboxes, 3);
-    assert_eq!(a.containers_of(&host_id).await.len(), 3);
+    assert_eq!(
+        a.containers_with(&format!("paddock.host={host_id}"))
+            .await
+            .len(),
+        3
+    );
     let ws6 = workspace_in(&host_root, "agent-6");
     let err = run(&m, "agent-6", &ws6, "true")
         .await
@@ -257,8 +264,16 @@ async fn sandboxes_spread_over_two_tls_engines_and_a_stopped_one_fails_only_its_
     );
 
     m.shutdown().await;
-    assert!(a.containers_of(&host_id).await.is_empty());
-    assert!(b.containers_of(&host_id).await.is_empty());
+    assert!(
+        a.containers_with(&format!("paddock.host={host_id}"))
+            .await
+            .is_empty()
+    );
+    assert!(
+        b.containers_with(&format!("paddock.host={host_id}"))
+            .await
+            .is_empty()
+    );
     let engines = m.engines();
     assert!(engines.iter().all(|e| e.sandboxes == 0), "{engines:?}");
 }
@@ -345,4 +360,127 @@ async fn engine_entries_are_checked_and_a_client_without_a_certificate_is_refuse
         matches!(&err, SandboxError::Unavailable(m) if m.contains("tcp://127.0.0.1:9")),
         "{err}"
     );
+}
+
+/// `(success, content)` of each `execute_bash` result.
+fn bash_results(evs: &[Event]) -> Vec<(bool, String)> {
+    matching!(evs, EventBody::ToolResult { tool, success, content, .. } if tool == "execute_bash"
+        => (*success, content.clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_of_a_server_run_on_two_engines_and_one_going_away_fails_only_its_agent() {
+    let a = RemoteEngine::start("srv-a");
+    let b = RemoteEngine::start("srv-b");
+    let tls = RemoteEngine::tls();
+    let engine_toml = |url: &str| {
+        format!(
+            "[[sandbox.engines]]\nurl = \"{url}\"\ncapacity = 1\n\
+             tls = {{ ca = \"{}\", cert = \"{}\", key = \"{}\" }}\n",
+            tls.ca.display(),
+            tls.cert.display(),
+            tls.key.display()
+        )
+    };
+    let config = format!(
+        "[sandbox]\nbackend = \"docker\"\n{}{}",
+        engine_toml(&a.url),
+        engine_toml(&b.url)
+    );
+    let script = r#"
+model: scripted
+turns:
+  - tool_calls: [{name: execute_bash, arguments: {command: "echo first-as-$(id -u)"}}]
+  - text: "first done"
+  - tool_calls: [{name: execute_bash, arguments: {command: "echo second"}}]
+  - text: "second done"
+"#;
+    let s = setup(script, &config, &[]).await;
+    // Two agents, each with a workspace of its own (owned by a regular
+    // user: commands never run as root); capacity 1 each: one per engine.
+    let mut agents = Vec::new();
+    let mut dirs = Vec::new();
+    for name in ["one", "two"] {
+        let dir = tempfile::Builder::new()
+            .prefix("paddock-engines-ws-")
+            .tempdir()
+            .unwrap();
+        if unsafe { libc::getuid() } == 0 {
+            std::os::unix::fs::chown(dir.path(), Some(1000), Some(1000)).unwrap();
+        }
+        let id = s
+            .create_with(
+                "run a command",
+                json!({"name": name, "workspace": dir.path()}),
+            )
+            .await;
+        agents.push(id);
+        dirs.push(dir);
+    }
+    for id in &agents {
+        let evs = s.wait_status(id, 0, &["idle", "error"]).await;
+        let results = bash_results(&evs);
+        assert_eq!(results.len(), 1, "{}", summary(&evs));
+        assert!(
+            results[0].0 && results[0].1.contains("first-as-1000"),
+            "{results:?}"
+        );
+    }
+    // One sandbox on each engine.
+    let mut on = Vec::new();
+    for id in &agents {
+        let label = format!("paddock.agent={id}");
+        let (na, nb) = (
+            a.containers_with(&label).await.len(),
+            b.containers_with(&label).await.len(),
+        );
+        assert_eq!(na + nb, 1, "agent {id}: {na} on A, {nb} on B");
+        on.push(if na == 1 { "a" } else { "b" });
+    }
+    on.sort();
+    assert_eq!(on, ["a", "b"], "spread over both engines");
+    let on_b = {
+        let label = format!("paddock.agent={}", agents[0]);
+        if b.containers_with(&label).await.is_empty() {
+            1
+        } else {
+            0
+        }
+    };
+    let on_a = 1 - on_b;
+
+    // B goes away; both agents are asked for another command.
+    b.stop();
+    let mut seqs = Vec::new();
+    for id in &agents {
+        let r = s
+            .http
+            .post(s.server.url(&format!("/api/agents/{id}/messages")))
+            .json(&json!({"text": "once more"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        seqs.push(r.json::<Value>().await.unwrap()["seq"].as_u64().unwrap());
+    }
+    // A's agent runs it; B's agent gets a failed command naming B.
+    let evs = s
+        .wait_status(&agents[on_a], seqs[on_a], &["idle", "error"])
+        .await;
+    let results = bash_results(&evs);
+    assert_eq!(results.len(), 2, "{}", summary(&evs));
+    assert!(
+        results[1].0 && results[1].1.contains("second"),
+        "{results:?}"
+    );
+    let evs = s
+        .wait_status(&agents[on_b], seqs[on_b], &["idle", "error"])
+        .await;
+    let results = bash_results(&evs);
+    assert_eq!(results.len(), 2, "{}", summary(&evs));
+    assert!(
+        !results[1].0 && results[1].1.contains(&b.url) && results[1].1.contains("does not answer"),
+        "{results:?}"
+    );
+    drop(s);
 }

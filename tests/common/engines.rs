@@ -102,14 +102,14 @@ impl RemoteEngine {
         .unwrap()
     }
 
-    /// Its containers (all states) labelled `paddock.host=host`: the agent
-    /// each belongs to and its bind mounts' sources, sorted by agent.
-    pub async fn containers_of(&self, host: &str) -> Vec<(String, Vec<String>)> {
+    /// Its containers (all states) with the label `key=value` (e.g.
+    /// `paddock.host=…`): the agent each belongs to and its bind mounts'
+    /// sources, sorted by agent.
+    pub async fn containers_with(&self, label: &str) -> Vec<(String, Vec<String>)> {
+        let (key, value) = label.split_once('=').expect("key=value");
         let docker = self.docker().await;
-        let filters = std::collections::HashMap::from([(
-            "label".to_string(),
-            vec![format!("paddock.host={host}")],
-        )]);
+        let filters =
+            std::collections::HashMap::from([("label".to_string(), vec![label.to_string()])]);
         let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
             .all(true)
             .filters(&filters)
@@ -121,7 +121,7 @@ impl RemoteEngine {
             .into_iter()
             .filter_map(|c| {
                 let labels = c.labels.unwrap_or_default();
-                if labels.get("paddock.host").map(String::as_str) != Some(host) {
+                if labels.get(key).map(String::as_str) != Some(value) {
                     return None;
                 }
                 let mounts = c
