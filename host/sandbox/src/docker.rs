@@ -306,11 +306,13 @@ impl DockerBackend {
                 Err(e) => failures.push(e.to_string()),
             }
         }
-        if failures.len() == self.pool.engines().len() {
-            return Err(SandboxError::Failed(failures.join("; ")));
-        }
-        for failure in failures {
-            warn!(error = %failure, "cannot remove the sandbox containers a previous host process left on an engine; they are removed when it answers at a later start");
+        // Not all engines reaped: an error, so that the dead owner is
+        // tried again at the next start (what was removed stays removed).
+        if !failures.is_empty() {
+            return Err(SandboxError::Failed(format!(
+                "removed {removed} sandbox container(s); not reaped: {}",
+                failures.join("; ")
+            )));
         }
         Ok(removed)
     }

@@ -29,6 +29,9 @@ use tracing::{info, warn};
 pub const HEALTH_EVERY: Duration = Duration::from_secs(10);
 /// How long a health check waits for an engine.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// The least a remote engine is given to answer at start (a TLS or SSH
+/// handshake and the version negotiation, over a network).
+const REMOTE_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long placing a sandbox waits for an engine to say whether it has
 /// the image.
 const PLACE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -603,12 +606,20 @@ pub struct EnginePool {
 }
 
 impl EnginePool {
-    /// The pool of `specs`, each checked once (within `timeout`), and a
+    /// The pool of `specs`, each checked once (within `timeout`, at least
+    /// [`REMOTE_CONNECT_TIMEOUT`] for a remote one), and a
     /// task pinging them every [`HEALTH_EVERY`] while the pool lives.
     /// Engines that do not answer stay in the pool, down, until they do.
     pub async fn connect(specs: Vec<EngineSpec>, timeout: Duration) -> Arc<EnginePool> {
         let engines: Vec<Arc<Engine>> = specs.into_iter().map(Engine::new).map(Arc::new).collect();
-        futures::future::join_all(engines.iter().map(|e| e.check(timeout))).await;
+        futures::future::join_all(engines.iter().map(|e| {
+            e.check(if e.is_local() {
+                timeout
+            } else {
+                timeout.max(REMOTE_CONNECT_TIMEOUT)
+            })
+        }))
+        .await;
         let pool = Arc::new(EnginePool {
             engines,
             assigned: Mutex::new(HashMap::new()),
