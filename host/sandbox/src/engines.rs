@@ -403,6 +403,8 @@ pub struct Engine {
     last_error: Mutex<Option<String>>,
     /// Sandboxes placed on it that still exist.
     placed: AtomicUsize,
+    /// The pool has other engines (for messages).
+    has_others: AtomicBool,
 }
 
 impl Engine {
@@ -414,6 +416,7 @@ impl Engine {
             healthy: AtomicBool::new(false),
             last_error: Mutex::new(Some("not checked yet".into())),
             placed: AtomicUsize::new(0),
+            has_others: AtomicBool::new(false),
         }
     }
 
@@ -502,10 +505,14 @@ impl Engine {
 
     /// The error of a command of `agent` while this engine is down.
     pub fn down(&self, agent: &str, why: &str) -> SandboxError {
+        let others = if self.has_others.load(Ordering::SeqCst) {
+            " (new sandboxes go to the other engines)"
+        } else {
+            ""
+        };
         SandboxError::Unavailable(format!(
             "the container engine {} (`{}`) that runs the sandbox of agent {agent} does not \
-             answer ({why}); this agent's commands fail until it is back (new sandboxes go to \
-             the other engines)",
+             answer ({why}); this agent's commands fail until it is back{others}",
             self.url(),
             self.spec.field
         ))
@@ -612,6 +619,9 @@ impl EnginePool {
     /// Engines that do not answer stay in the pool, down, until they do.
     pub async fn connect(specs: Vec<EngineSpec>, timeout: Duration) -> Arc<EnginePool> {
         let engines: Vec<Arc<Engine>> = specs.into_iter().map(Engine::new).map(Arc::new).collect();
+        for e in &engines {
+            e.has_others.store(engines.len() > 1, Ordering::SeqCst);
+        }
         futures::future::join_all(engines.iter().map(|e| {
             e.check(if e.is_local() {
                 timeout
