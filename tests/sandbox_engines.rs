@@ -247,6 +247,17 @@ async fn sandboxes_spread_over_two_tls_engines_and_a_stopped_one_fails_only_its_
     // B is back (same address; its containers kept running): its agents'
     // commands run again, and agent-6 gets a place on it.
     b.restart();
+    // The periodic health check (every 10 s) finds it answering again.
+    let back = Instant::now();
+    while !status_of(&m.engines(), &b.url).healthy {
+        assert!(
+            back.elapsed() < Duration::from_secs(30),
+            "the restarted engine is still down: {:?}",
+            m.engines()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!("engine seen again after {:?}", back.elapsed());
     let out = ok(&m, "agent-4", &workspaces[3], "cat /workspace/hello.txt").await;
     assert_eq!(out.stdout.trim(), "agent-4");
     ok(&m, "agent-6", &ws6, "true").await;
