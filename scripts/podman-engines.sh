@@ -16,18 +16,28 @@
 #       store's graphroot, read-only: the sandbox image built once), and
 #       stunnel on a free port of 127.0.0.1 in front of it (the same port
 #       when it is started again); prints its address, tcp://127.0.0.1:PORT;
+#   scripts/podman-engines.sh ssh DIR NAME
+#       puts an SSH server in front of started engine NAME too (the
+#       `ssh://` engine: a private sshd on a free port of 127.0.0.1 whose
+#       every session is a pipe to the engine's socket, which is what
+#       `docker system dial-stdio` does); prints `ssh://USER@NAME`, NAME
+#       being a host of DIR/ssh/config (127.0.0.1 and the port: bollard
+#       passes no port to ssh). The client's key is DIR/ssh/id_ed25519;
+#       DIR/ssh/bin/ssh is an `ssh` reading DIR/ssh/config, which keeps the
+#       engines' host keys in DIR/ssh/known_hosts (put DIR/ssh/bin first on
+#       the client's PATH);
 #   scripts/podman-engines.sh stop DIR NAME
 #       stops engine NAME's TLS terminator and service (the containers it
 #       runs are left running, unreachable: a machine that went away);
 #   scripts/podman-engines.sh remove DIR NAME
 #       stops it and removes every container of its store.
 #
-# Needs podman, stunnel, openssl and curl (scripts/setup-test.sh installs
-# them). Pids and logs are in DIR/NAME.
+# Needs podman, stunnel, openssl and curl, and for `ssh` openssh's client
+# and server and socat (scripts/setup-test.sh installs them). Pids and logs are in DIR/NAME.
 set -euo pipefail
 
 usage() {
-    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -208,16 +218,88 @@ CONF
     echo "tcp://127.0.0.1:$port"
 }
 
+# An SSH server in front of engine NAME.
+ssh_front() {
+    local name=$1
+    need sshd ssh ssh-keygen ssh-keyscan socat python3
+    local home="$dir/$name" keys="$dir/ssh"
+    local sock="$home/podman.sock"
+    if ! alive "$home/podman.pid" >/dev/null; then
+        echo "podman-engines: start $name before putting ssh in front of it" >&2
+        exit 1
+    fi
+    mkdir -p "$keys/bin" "$keys/hosts"
+    [ -s "$keys/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C paddock-tests -f "$keys/id_ed25519"
+    [ -s "$keys/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C paddock-tests -f "$keys/host_ed25519"
+    cp "$keys/id_ed25519.pub" "$keys/authorized_keys"
+    cat >"$keys/config" <<CONF
+UserKnownHostsFile $keys/known_hosts
+Include $keys/hosts/*
+CONF
+    cat >"$keys/bin/ssh.tmp" <<SH
+#!/bin/sh
+exec $(command -v ssh) -F $keys/config "\$@"
+SH
+    chmod +x "$keys/bin/ssh.tmp"
+    mv "$keys/bin/ssh.tmp" "$keys/bin/ssh"
+    stop_pid "$home/sshd.pid"
+    local port
+    port=$(cat "$home/ssh_port" 2>/dev/null) || port=
+    if [ -z "$port" ]; then
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        echo "$port" >"$home/ssh_port"
+    fi
+    local user
+    user=$(id -un)
+    cat >"$home/sshd_config" <<CONF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $keys/host_ed25519
+PidFile $home/sshd.pid
+AuthorizedKeysFile $keys/authorized_keys
+AllowUsers $user
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+X11Forwarding no
+AllowTcpForwarding no
+ForceCommand exec socat - UNIX-CONNECT:$sock
+CONF
+    # The privilege separation directory sshd insists on.
+    [ -d /run/sshd ] || mkdir -p /run/sshd 2>/dev/null || true
+    "$(command -v sshd)" -f "$home/sshd_config" -E "$home/sshd.log"
+    for _ in $(seq 1 50); do
+        ssh-keyscan -p "$port" 127.0.0.1 >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    if ! ssh-keyscan -p "$port" 127.0.0.1 >/dev/null 2>&1; then
+        echo "podman-engines: sshd in front of $name does not answer; $home/sshd.log ends with:" >&2
+        tail -n 20 "$home/sshd.log" >&2
+        exit 1
+    fi
+    printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$name" "$port" >"$keys/hosts/$name"
+    echo "ssh://$user@$name"
+}
+
 # As a machine that went away: no goodbye to the clients.
 stop() {
     local home="$dir/$1"
     stop_pid "$home/podman.pid" KILL
     stop_pid "$home/stunnel.pid" KILL
+    stop_pid "$home/sshd.pid"
+}
+
+# Forgets engine NAME's ssh host entry.
+forget_ssh() {
+    rm -f "$dir/ssh/hosts/$1"
 }
 
 remove() {
     local home="$dir/$1"
     stop "$1"
+    forget_ssh "$1"
     [ -f "$home/storage.conf" ] || return 0
     need podman
     engine_env "$home"
@@ -234,6 +316,10 @@ certs) make_certs ;;
 start)
     [ $# -ge 3 ] || usage
     start "$3" "${4:-}"
+    ;;
+ssh)
+    [ $# -eq 3 ] || usage
+    ssh_front "$3"
     ;;
 stop)
     [ $# -eq 3 ] || usage

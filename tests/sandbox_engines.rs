@@ -495,3 +495,68 @@ turns:
     );
     drop(s);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssh_engine_runs_an_agents_commands() {
+    let e = RemoteEngine::start("ssh");
+    let url = e.ssh();
+    let (key, ssh_bin) = RemoteEngine::ssh_client();
+    let config = format!(
+        "[sandbox]\nbackend = \"docker\"\n[[sandbox.engines]]\nurl = \"{url}\"\nssh_key = \"{}\"\n",
+        key.display()
+    );
+    let script = r#"
+model: scripted
+turns:
+  - tool_calls: [{name: execute_bash, arguments: {command: "echo via-ssh-as-$(id -u)"}}]
+  - text: "done"
+"#;
+    // The server's `ssh` is the one that knows the test engines' host keys.
+    let path = format!(
+        "{}:{}",
+        ssh_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // Its ssh masters' control sockets in a directory of the test's own,
+    // to close them when it is done (a killed server leaves them).
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().display().to_string();
+    let s = setup(
+        script,
+        &config,
+        &[
+            ("PATH", path.as_str()),
+            ("XDG_STATE_HOME", state_dir.as_str()),
+        ],
+    )
+    .await;
+    if unsafe { libc::getuid() } == 0 {
+        std::os::unix::fs::chown(s.workspace.path(), Some(1000), Some(1000)).unwrap();
+    }
+    let id = s.create("run a command").await;
+    let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
+    let results = bash_results(&evs);
+    assert_eq!(results.len(), 1, "{}", summary(&evs));
+    assert!(
+        results[0].0 && results[0].1.contains("via-ssh-as-1000"),
+        "{results:?}"
+    );
+    // Its container is on that engine (seen through its TLS front).
+    let mine = e.containers_with(&format!("paddock.agent={id}")).await;
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    drop(s);
+    let masters: Vec<PathBuf> = std::fs::read_dir(state.path())
+        .unwrap()
+        .flatten()
+        .map(|d| d.path().join("master"))
+        .filter(|m| m.exists())
+        .collect();
+    assert!(!masters.is_empty(), "the engine was reached through ssh");
+    for master in masters {
+        let _ = std::process::Command::new(ssh_bin.join("ssh"))
+            .arg("-S")
+            .arg(&master)
+            .args(["-O", "exit", "engine"])
+            .output();
+    }
+}

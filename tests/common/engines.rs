@@ -74,6 +74,20 @@ impl RemoteEngine {
         assert_eq!(url, self.url, "a restarted engine keeps its address");
     }
 
+    /// Puts an SSH server in front of it too; its `ssh://` address.
+    pub fn ssh(&self) -> String {
+        let url = script(&["ssh", &engines_dir().display().to_string(), &self.name]);
+        assert!(url.starts_with("ssh://"), "{url}");
+        url
+    }
+
+    /// The key of the `ssh://` engines, and the directory of the `ssh`
+    /// that knows them (first on the client's PATH).
+    pub fn ssh_client() -> (PathBuf, PathBuf) {
+        let dir = engines_dir().join("ssh");
+        (dir.join("id_ed25519"), dir.join("bin"))
+    }
+
     /// The client certificates every engine accepts.
     pub fn tls() -> EngineTls {
         let certs = engines_dir().join("certs");

@@ -233,7 +233,8 @@ impl Default for SandboxConfig {
 pub struct EngineConfig {
     /// The engine's Docker API: `unix:///path/to/socket` (an engine on this
     /// machine), `tcp://host:port` (with `tls`: client certificates) or
-    /// `ssh://[user@]host[:port]` (runs `docker system dial-stdio` there).
+    /// `ssh://[user@]host` (runs `docker system dial-stdio` there; a port
+    /// goes in the ssh configuration, as a `Host` with its `Port`).
     pub url: String,
     /// The client certificate, its key and the CA the engine's certificate
     /// is checked against; required for `tcp://`.

@@ -84,9 +84,10 @@ pub enum EngineAddress {
         /// The certificates.
         tls: EngineTls,
     },
-    /// SSH to `[user@]host[:port]`, where `docker system dial-stdio` runs.
+    /// SSH to `[user@]host` (a port goes in the ssh configuration), where
+    /// `docker system dial-stdio` runs.
     Ssh {
-        /// `[user@]host[:port]`.
+        /// `[user@]host`.
         authority: String,
         /// The private key, if not ssh's default.
         key: Option<PathBuf>,
@@ -237,7 +238,7 @@ fn parse_engine(field: &str, engine: &EngineConfig) -> Result<EngineSpec, Sandbo
             "url",
             format!(
                 "`{url}` is not an engine address (expected unix:///path/to/socket, \
-                 tcp://host:port or ssh://[user@]host[:port])"
+                 tcp://host:port or ssh://[user@]host)"
             ),
         )
     })?;
@@ -296,13 +297,17 @@ fn parse_engine(field: &str, engine: &EngineConfig) -> Result<EngineSpec, Sandbo
         "ssh" => {
             let authority = rest.trim_end_matches('/');
             let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            let bad_port = host
-                .rsplit_once(':')
-                .is_some_and(|(_, port)| port.parse::<u16>().is_err());
-            if host.is_empty() || authority.contains('/') || bad_port {
+            if host.is_empty() || authority.contains('/') {
+                return Err(invalid("url", format!("`{url}` is not ssh://[user@]host")));
+            }
+            // bollard hands `user@host:port` to ssh as the host name.
+            if host.contains(':') {
                 return Err(invalid(
                     "url",
-                    format!("`{url}` is not ssh://[user@]host[:port]"),
+                    format!(
+                        "`{url}`: a port cannot be given here (the client passes none to \
+                         ssh); name a `Host` of the ssh configuration with its `Port`"
+                    ),
                 ));
             }
             if let Some(key) = &engine.ssh_key
@@ -907,7 +912,7 @@ mod tests {
         let specs = EngineSpec::from_config(&config(vec![
             engine("unix:///run/a.sock"),
             tcp.clone(),
-            engine("ssh://paddock@build-2:2222"),
+            engine("ssh://paddock@build-2"),
         ]))
         .unwrap();
         assert!(specs[0].is_local());
@@ -917,7 +922,7 @@ mod tests {
         assert_eq!(
             specs[2].address,
             EngineAddress::Ssh {
-                authority: "paddock@build-2:2222".into(),
+                authority: "paddock@build-2".into(),
                 key: None
             }
         );
@@ -951,8 +956,11 @@ mod tests {
         assert!(m.contains("absolute"), "{m}");
         let m = error(vec![engine("docker.example:2376")]);
         assert!(m.contains("`sandbox.engines[0].url`"), "{m}");
-        let m = error(vec![engine("ssh://host:notaport")]);
-        assert!(m.contains("`sandbox.engines[0].url`"), "{m}");
+        let m = error(vec![engine("ssh://me@host:2222")]);
+        assert!(
+            m.contains("`sandbox.engines[0].url`") && m.contains("Port"),
+            "{m}"
+        );
         let m = error(vec![EngineConfig {
             capacity: 0,
             ..engine("unix:///a")
