@@ -358,6 +358,65 @@ async fn engine_entries_are_checked_and_a_client_without_a_certificate_is_refuse
     assert_eq!(m.engines()[1].sandboxes, 1);
     m.shutdown().await;
 
+    // A pool mixing this machine's engine (unix://) and a remote one: one
+    // sandbox each (least-loaded), the local one persistent (the command
+    // server is its main process), the remote one an exec per command.
+    let local = common::podman::engine();
+    let mixed = SandboxConfig {
+        backend: BackendChoice::Docker,
+        engines: vec![
+            EngineConfig {
+                tls: None,
+                ..engine(&local.endpoint, 4)
+            },
+            engine(&a.url, 4),
+        ],
+        ..SandboxConfig::default()
+    };
+    let host = format!("mix{:08x}", rand::random::<u32>());
+    let m = SandboxManager::start(&mixed, None, false, &host)
+        .await
+        .expect("both engines answer");
+    for agent in ["agent-l", "agent-r"] {
+        let ws = workspace_in(dir.path(), agent);
+        let out = ok(&m, agent, &ws, "echo $((6 * 7))").await;
+        assert_eq!(out.stdout.trim(), "42");
+    }
+    let engines = m.engines();
+    assert!(engines[0].local && !engines[1].local, "{engines:?}");
+    assert_eq!(
+        (engines[0].sandboxes, engines[1].sandboxes),
+        (1, 1),
+        "{engines:?}"
+    );
+    let docker = bollard::Docker::connect_with_host(&local.endpoint)
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap();
+    let filters = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![format!("paddock.host={host}")],
+    )]);
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let on_local = docker.list_containers(Some(options)).await.unwrap();
+    assert_eq!(on_local.len(), 1);
+    let command = on_local[0].command.clone().unwrap_or_default();
+    assert!(
+        command.contains("/run/paddock/cmd.sock"),
+        "persistent: the command server is the main process: {command}"
+    );
+    let on_remote = a.containers_with(&format!("paddock.host={host}")).await;
+    assert_eq!(on_remote.len(), 1);
+    assert!(
+        on_remote[0].1.iter().all(|m| !m.contains("sandboxd")),
+        "no command server on a remote engine: {on_remote:?}"
+    );
+    m.shutdown().await;
+
     // None answers: the Docker backend is unavailable, saying why for each.
     let none = SandboxConfig {
         engines: vec![engine("tcp://127.0.0.1:9", 2)],
