@@ -619,8 +619,8 @@ pub struct EnginePool {
 
 impl EnginePool {
     /// The pool of `specs`, each checked once (within `timeout`, at least
-    /// [`REMOTE_CONNECT_TIMEOUT`] for a remote one), and a
-    /// task pinging them every [`HEALTH_EVERY`] while the pool lives.
+    /// 5 s for a remote one), and a task pinging them every
+    /// [`HEALTH_EVERY`] while the pool lives.
     /// Engines that do not answer stay in the pool, down, until they do.
     pub async fn connect(specs: Vec<EngineSpec>, timeout: Duration) -> Arc<EnginePool> {
         let engines: Vec<Arc<Engine>> = specs.into_iter().map(Engine::new).map(Arc::new).collect();
