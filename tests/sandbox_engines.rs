@@ -287,6 +287,36 @@ async fn sandboxes_spread_over_two_tls_engines_and_a_stopped_one_fails_only_its_
     );
     let engines = m.engines();
     assert!(engines.iter().all(|e| e.sandboxes == 0), "{engines:?}");
+
+    // Hosts sharing the engines count each other's sandboxes: host X puts
+    // two on A and one on B, so host Y's first goes to B (by its own count
+    // alone, A).
+    let hx = format!("engx{:08x}", rand::random::<u32>());
+    let hy = format!("engy{:08x}", rand::random::<u32>());
+    let x = SandboxManager::start(&config, None, false, &hx)
+        .await
+        .unwrap();
+    for agent in ["x-1", "x-2", "x-3"] {
+        ok(&x, agent, &workspace_in(&host_root, agent), "true").await;
+    }
+    assert_eq!(
+        a.containers_with(&format!("paddock.host={hx}")).await.len(),
+        2
+    );
+    let y = SandboxManager::start(&config, None, false, &hy)
+        .await
+        .unwrap();
+    ok(&y, "y-1", &workspace_in(&host_root, "y-1"), "true").await;
+    assert_eq!(
+        b.containers_with(&format!("paddock.host={hy}")).await.len(),
+        1,
+        "{:?}",
+        y.engines()
+    );
+    let seen = status_of(&y.engines(), &b.url).all_sandboxes;
+    assert_eq!(seen, 2, "every host's sandboxes on B: {:?}", y.engines());
+    x.shutdown().await;
+    y.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,11 +395,13 @@ async fn engine_entries_are_checked_and_a_client_without_a_certificate_is_refuse
     let mixed = SandboxConfig {
         backend: BackendChoice::Docker,
         engines: vec![
+            // Other tests' sandboxes on the shared local engine count in
+            // its load: room for them, and one place on the remote one.
             EngineConfig {
                 tls: None,
-                ..engine(&local.endpoint, 4)
+                ..engine(&local.endpoint, 1000)
             },
-            engine(&a.url, 4),
+            engine(&a.url, 1),
         ],
         ..SandboxConfig::default()
     };

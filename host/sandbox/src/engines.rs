@@ -408,6 +408,9 @@ pub struct Engine {
     last_error: Mutex<Option<String>>,
     /// Sandboxes placed on it that still exist.
     placed: AtomicUsize,
+    /// The running sandbox containers of every host sharing it, counted
+    /// when this host last placed a sandbox.
+    seen: AtomicUsize,
     /// The pool has other engines (for messages).
     has_others: AtomicBool,
 }
@@ -421,6 +424,7 @@ impl Engine {
             healthy: AtomicBool::new(false),
             last_error: Mutex::new(Some("not checked yet".into())),
             placed: AtomicUsize::new(0),
+            seen: AtomicUsize::new(0),
             has_others: AtomicBool::new(false),
         }
     }
@@ -526,22 +530,62 @@ impl Engine {
     /// Sandboxes per capacity (0 for an engine without a limit).
     fn load(&self) -> f64 {
         match self.spec.capacity {
-            Some(c) => self.placed.load(Ordering::SeqCst) as f64 / f64::from(c.max(1)),
+            Some(c) => self.busy() as f64 / f64::from(c.max(1)),
             None => 0.0,
         }
     }
 
-    /// Takes one place, unless full.
+    /// Its sandboxes: this host's, or every host's when more were counted.
+    fn busy(&self) -> usize {
+        self.placed
+            .load(Ordering::SeqCst)
+            .max(self.seen.load(Ordering::SeqCst))
+    }
+
+    /// Counts the running sandbox containers of every host on it (other
+    /// Paddock hosts may share the engine); left as it was when the engine
+    /// does not say.
+    async fn count_sandboxes(&self) {
+        let Some(docker) = self.docker() else {
+            return;
+        };
+        let filters = HashMap::from([("label", vec!["paddock.sandbox=1".to_string()])]);
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        if let Ok(Ok(running)) =
+            tokio::time::timeout(PLACE_TIMEOUT, docker.list_containers(Some(options))).await
+        {
+            let n = running
+                .iter()
+                .filter(|c| {
+                    c.labels
+                        .as_ref()
+                        .and_then(|l| l.get("paddock.sandbox"))
+                        .is_some_and(|v| v == "1")
+                })
+                .count();
+            self.seen.store(n, Ordering::SeqCst);
+        }
+    }
+
+    /// Takes one place, unless full (counting every host's sandboxes seen
+    /// on it).
     fn reserve(self: &Arc<Self>) -> Option<Placement> {
         let capacity = self.spec.capacity.map(|c| c as usize);
+        let seen = self.seen.load(Ordering::SeqCst);
         self.placed
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| match capacity {
-                Some(c) if n >= c => None,
+                Some(c) if n.max(seen) >= c => None,
                 _ => Some(n + 1),
             })
             .ok()
-            .map(|_| Placement {
-                engine: self.clone(),
+            .map(|_| {
+                // One more than were seen, until the next count.
+                self.seen.fetch_add(1, Ordering::SeqCst);
+                Placement {
+                    engine: self.clone(),
+                }
             })
     }
 
@@ -552,6 +596,7 @@ impl Engine {
             local: self.is_local(),
             healthy: self.is_healthy(),
             sandboxes: self.placed.load(Ordering::SeqCst),
+            all_sandboxes: self.seen.load(Ordering::SeqCst),
             capacity: self.spec.capacity,
             error: lock(&self.last_error).clone(),
         }
@@ -567,8 +612,11 @@ pub struct EngineStatus {
     pub local: bool,
     /// It answered the last check.
     pub healthy: bool,
-    /// Sandboxes on it now.
+    /// This host's sandboxes on it now.
     pub sandboxes: usize,
+    /// The running sandboxes of every host sharing it, as counted when this
+    /// host last placed one (0 before).
+    pub all_sandboxes: usize,
     /// Most sandboxes at once (null: no limit).
     pub capacity: Option<u32>,
     /// Why the last check failed.
@@ -590,10 +638,9 @@ impl Placement {
 
 impl Drop for Placement {
     fn drop(&mut self) {
-        let _ = self
-            .engine
-            .placed
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        for count in [&self.engine.placed, &self.engine.seen] {
+            let _ = count.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        }
     }
 }
 
@@ -662,8 +709,11 @@ impl EnginePool {
 
     /// Places a sandbox of `agent`: on the engine it was placed on before
     /// when that one is healthy with room, else on the least-loaded healthy
-    /// engine with room (sandboxes / capacity) that has the image. An
-    /// engine that does not answer is marked down and the next one tried.
+    /// engine with room (sandboxes / capacity) that has the image. The
+    /// sandboxes are every host's (the engine's running sandbox containers
+    /// are counted first; hosts placing at the same moment may both take an
+    /// engine's last place). An engine that does not answer is marked down
+    /// and the next one tried.
     pub async fn place(&self, agent: &str, needs: &Needs) -> Result<Placement, SandboxError> {
         let eligible: Vec<usize> = (0..self.engines.len())
             .filter(|&i| self.fits(&self.engines[i], needs))
@@ -671,6 +721,15 @@ impl EnginePool {
         if eligible.is_empty() {
             return Err(SandboxError::Invalid(self.unfit(needs)));
         }
+        // Other hosts may share the engines: count every host's sandboxes.
+        futures::future::join_all(
+            eligible
+                .iter()
+                .map(|&i| &self.engines[i])
+                .filter(|e| e.is_healthy())
+                .map(|e| e.count_sandboxes()),
+        )
+        .await;
         let remembered = lock(&self.assigned).get(agent).copied();
         let mut order = eligible.clone();
         order.sort_by(|&a, &b| {
@@ -678,11 +737,7 @@ impl EnginePool {
             (Some(b) == remembered)
                 .cmp(&(Some(a) == remembered))
                 .then(ea.load().total_cmp(&eb.load()))
-                .then(
-                    ea.placed
-                        .load(Ordering::SeqCst)
-                        .cmp(&eb.placed.load(Ordering::SeqCst)),
-                )
+                .then(ea.busy().cmp(&eb.busy()))
                 .then(a.cmp(&b))
         });
         let mut notes = Vec::new();
