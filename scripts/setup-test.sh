@@ -19,6 +19,14 @@ command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v catatonit >/dev/null 2>&1 || need+=(catatonit)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+# The remote engine tests: Podman behind a TLS terminator requiring client
+# certificates, and behind a private sshd (scripts/podman-engines.sh).
+command -v stunnel >/dev/null 2>&1 || need+=(stunnel4)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 "$here/apt-install.sh" "the tests" "${need[@]}"
 

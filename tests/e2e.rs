@@ -44,6 +44,7 @@ mod responses;
 mod sandbox;
 mod sandbox_bwrap;
 mod sandbox_docker;
+mod sandbox_engines;
 mod scripted_model;
 mod sdk_walkthrough;
 mod truth;

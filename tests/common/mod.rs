@@ -1,6 +1,7 @@
 //! Shared helpers of the end-to-end tests: each test starts the real
 //! `paddock` binary against a fresh, throw-away data dir.
 
+pub mod engines;
 pub mod events;
 pub mod in_process;
 pub mod mcp_servers;

@@ -1,7 +1,8 @@
 //! The `[sandbox]` section of `paddock.toml`: which backend, the Docker
-//! image, resource limits and command defaults.
+//! image and engines, resource limits and command defaults.
 
 use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 /// Which backend to use.
@@ -128,9 +129,16 @@ pub struct SandboxConfig {
     #[serde(default = "default_image")]
     pub image: String,
     /// Docker API address (`unix:///…` or `tcp://…`); default `DOCKER_HOST`,
-    /// else `/var/run/docker.sock`.
+    /// else `/var/run/docker.sock`. A pool of one engine; `engines` names
+    /// several (not both).
     #[serde(default)]
     pub docker_host: Option<String>,
+    /// The Docker backend's pool of container engines
+    /// (`[[sandbox.engines]]`, see [`EngineConfig`]): each agent's sandbox
+    /// is placed on the least-loaded healthy engine with room and stays
+    /// there. Empty: the one engine of `docker_host`.
+    #[serde(default)]
+    pub engines: Vec<EngineConfig>,
     /// Who commands run as inside containers: `auto` (default), the numeric
     /// `uid:gid` that owns the agent's workspace (refused when that is root:
     /// chown the workspace to a regular user or set this), or an explicit
@@ -200,6 +208,7 @@ impl Default for SandboxConfig {
             backend: BackendChoice::Auto,
             image: default_image(),
             docker_host: None,
+            engines: Vec::new(),
             user: default_user(),
             mode: SandboxMode::default(),
             sandboxd_path: None,
@@ -213,4 +222,69 @@ impl Default for SandboxConfig {
             max_jobs_per_agent: default_max_jobs(),
         }
     }
+}
+
+/// One container engine of the Docker backend's pool
+/// (`[[sandbox.engines]]`). The workspace reaches a remote engine through a
+/// shared file system: the engine's machine sees each workspace at the
+/// host's path, or at the path `path_map` turns it into.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// The engine's Docker API: `unix:///path/to/socket` (an engine on this
+    /// machine), `tcp://host:port` (with `tls`: client certificates) or
+    /// `ssh://[user@]host` (runs `docker system dial-stdio` there; a port
+    /// goes in the ssh configuration, as a `Host` with its `Port`).
+    pub url: String,
+    /// The client certificate, its key and the CA the engine's certificate
+    /// is checked against; required for `tcp://`.
+    #[serde(default)]
+    pub tls: Option<EngineTls>,
+    /// The private key `ssh` uses for an `ssh://` engine (default: ssh's own
+    /// configuration).
+    #[serde(default)]
+    pub ssh_key: Option<PathBuf>,
+    /// Most sandboxes on this engine at once (default 16).
+    #[serde(default = "default_engine_capacity")]
+    pub capacity: u32,
+    /// Where the engine's machine sees the host's directories: the longest
+    /// `host` prefix of a path is replaced by its `engine` prefix (bind
+    /// mounts of the workspace, git directories and environment caches).
+    /// Paths under no prefix are used as they are.
+    #[serde(default)]
+    pub path_map: Vec<PathMapping>,
+    /// The IPv4 addresses of the engine's machine, which network-enabled
+    /// sandboxes on a remote engine must not reach (with the engine's
+    /// bridge and gateway, always refused). A remote engine without them
+    /// takes no network-enabled sandbox. Unused for `unix://` engines,
+    /// whose machine's addresses are read from this host.
+    #[serde(default)]
+    pub host_addresses: Vec<Ipv4Addr>,
+}
+
+/// TLS client certificates of a `tcp://` engine (what `docker --tlsverify`
+/// uses: `ca.pem`, `cert.pem`, `key.pem`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineTls {
+    /// The CA certificate the engine's certificate must be signed by.
+    pub ca: PathBuf,
+    /// The client certificate (PEM).
+    pub cert: PathBuf,
+    /// The client certificate's private key (PEM).
+    pub key: PathBuf,
+}
+
+/// One host path prefix and where the engine's machine sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathMapping {
+    /// An absolute path prefix on this host.
+    pub host: PathBuf,
+    /// The same directory on the engine's machine (absolute).
+    pub engine: PathBuf,
+}
+
+fn default_engine_capacity() -> u32 {
+    16
 }

@@ -47,6 +47,17 @@
 //!
 //! A container that died (e.g. its init killed when out of memory, or its
 //! command server killed) is replaced on the next command.
+//!
+//! **Engines** ([`crate::engines`]): the backend holds a pool of engines
+//! (`[[sandbox.engines]]`, or the one `docker_host`). Each sandbox is placed
+//! on one ([`EnginePool::place`]) and all its containers live there. A
+//! remote engine (`tcp://`, `ssh://`) sees the workspace through a shared
+//! file system (bind mounts of the host's paths, through the engine's
+//! `path_map`), runs each command as an engine exec (per command: the
+//! command server's socket is on this host), and keeps a network-enabled
+//! sandbox off its machine's `host_addresses`. When a command fails and
+//! the sandbox's engine does not answer a ping, the error names the
+//! engine.
 
 mod scripts;
 
@@ -56,6 +67,9 @@ use super::{
     Sandbox, SandboxConfig, SandboxError, SandboxSpec, StreamKind,
 };
 use crate::SandboxMode;
+use crate::engines::{
+    EnginePool, EngineSpec, EngineStatus, Needs, PING_TIMEOUT, Placement, is_not_found,
+};
 use crate::exec::BoxFuture;
 use crate::persistent::{self, RunDir};
 use bollard::Docker;
@@ -84,9 +98,7 @@ pub const LABEL_HOST: &str = "paddock.host";
 /// Label naming the agent a container belongs to.
 pub const LABEL_AGENT: &str = "paddock.agent";
 
-/// The Docker API address used when neither the config nor `DOCKER_HOST`
-/// names one.
-pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+pub use crate::engines::{DEFAULT_DOCKER_HOST, docker_endpoint};
 
 /// How long [`DockerBackend::connect`] waits for an engine to answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -99,134 +111,86 @@ const DRAIN_GRACE: Duration = Duration::from_secs(10);
 /// How long the exit status may take to show after the output ended (an
 /// engine marks the exec finished a moment after its output closes).
 const EXIT_STATUS_WAIT: Duration = Duration::from_secs(30);
-/// The oldest Docker API version the backend needs (`init`, tmpfs options).
-const MIN_API: (usize, usize) = (1, 25);
 /// How long the privileged exec that closes the host off may take.
 const CLOSE_HOST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The Docker API address for this configuration: `sandbox.docker_host`,
-/// else `DOCKER_HOST`, else [`DEFAULT_DOCKER_HOST`]. A bare absolute path
-/// means a unix socket.
-pub fn docker_endpoint(config: &SandboxConfig) -> String {
-    let configured = config
-        .docker_host
-        .as_deref()
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .map(str::to_string)
-        .or_else(|| {
-            std::env::var("DOCKER_HOST")
-                .ok()
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-        })
-        .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string());
-    if configured.starts_with('/') {
-        format!("unix://{configured}")
-    } else {
-        configured
-    }
-}
-
-/// Makes per-agent containers.
+/// Makes per-agent containers, on the engines of its pool.
 pub struct DockerBackend {
-    docker: Docker,
-    endpoint: String,
+    pool: Arc<EnginePool>,
     config: SandboxConfig,
     host_id: String,
     rlimits: Arc<std::sync::Mutex<Rlimits>>,
 }
 
 impl DockerBackend {
-    /// Connects to the engine named by the configuration (see
-    /// [`docker_endpoint`]) and negotiates the API version. `host_id` names
-    /// this data dir's host: its containers are labelled with it so a
-    /// restarted host can reap them. Unavailable when no engine answers
-    /// within about two seconds.
+    /// Connects to the engines named by the configuration
+    /// (`[[sandbox.engines]]`, else [`docker_endpoint`]) and negotiates
+    /// each one's API version. `host_id` names this data dir's host: its
+    /// containers are labelled with it so a restarted host can reap them.
+    /// Invalid when an engine entry is malformed; Unavailable when no
+    /// engine answers within about two seconds (engines that do not answer
+    /// stay in the pool, down, until a health check finds them).
     pub async fn connect(
         config: &SandboxConfig,
         host_id: &str,
     ) -> Result<DockerBackend, SandboxError> {
-        let endpoint = docker_endpoint(config);
-        let hint = "start Docker, or Podman's Docker-compatible API (`scripts/podman-service.sh DIR` \
-                    prints the address), and point `sandbox.docker_host` or DOCKER_HOST at it";
-        let docker = Docker::connect_with_host(&endpoint).map_err(|e| match e {
-            DockerError::SocketNotFoundError(path) => SandboxError::Unavailable(format!(
-                "no Docker engine at {endpoint}: the socket {path} does not exist; {hint}"
-            )),
-            e => SandboxError::Unavailable(format!(
-                "cannot use the Docker API address `{endpoint}`: {e} \
-                 (expected unix:///path/to/socket or tcp://host:port)"
-            )),
-        })?;
-        let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
-            Ok(Ok(docker)) => docker,
-            Ok(Err(e)) => {
-                return Err(SandboxError::Unavailable(format!(
-                    "no Docker engine answers at {endpoint} ({e}); {hint}"
-                )));
-            }
-            Err(_) => {
-                return Err(SandboxError::Unavailable(format!(
-                    "no Docker engine answered at {endpoint} within {} s; {hint}",
-                    CONNECT_TIMEOUT.as_secs()
-                )));
-            }
-        };
-        let version = docker.client_version();
-        if (version.major_version, version.minor_version) < MIN_API {
-            return Err(SandboxError::Unavailable(format!(
-                "the Docker engine at {endpoint} speaks API {version}, older than the {}.{} \
-                 the sandbox needs; upgrade it",
-                MIN_API.0, MIN_API.1
-            )));
+        let specs = EngineSpec::from_config(config)?;
+        let pool = EnginePool::connect(specs, CONNECT_TIMEOUT).await;
+        if !pool.engines().iter().any(|e| e.is_healthy()) {
+            return Err(SandboxError::Unavailable(no_engine(&pool)));
         }
-        info!(%endpoint, api = %version, "connected to the Docker engine");
         Ok(DockerBackend {
-            docker,
-            endpoint,
+            pool,
             config: config.clone(),
             host_id: host_id.to_string(),
             rlimits: Arc::new(std::sync::Mutex::new(Rlimits::own())),
         })
     }
 
-    /// The API address in use.
+    /// The API address of the first engine.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.pool.engines().first().map_or("", |e| e.url())
     }
 
-    /// The negotiated API version (e.g. `1.41` with Podman 4).
+    /// The negotiated API version of the first engine that answered (e.g.
+    /// `1.41` with Podman 4).
     pub fn api_version(&self) -> String {
-        self.docker.client_version().to_string()
+        self.pool
+            .engines()
+            .iter()
+            .find_map(|e| e.api_version())
+            .unwrap_or_default()
+    }
+
+    /// The pool of engines.
+    pub fn pool(&self) -> &Arc<EnginePool> {
+        &self.pool
     }
 
     async fn probe_engine(&self) -> Result<(), SandboxError> {
-        let endpoint = &self.endpoint;
-        match tokio::time::timeout(PROBE_TIMEOUT, self.docker.ping()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                return Err(SandboxError::Unavailable(format!(
-                    "the Docker engine at {endpoint} does not answer: {e}"
-                )));
-            }
-            Err(_) => {
-                return Err(SandboxError::Unavailable(format!(
-                    "the Docker engine at {endpoint} did not answer within {} s",
-                    PROBE_TIMEOUT.as_secs()
-                )));
-            }
-        }
         let image = &self.config.image;
-        match self.docker.inspect_image(image).await {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => {
-                Err(SandboxError::Unavailable(missing_image(image, endpoint)))
+        let mut failures = Vec::new();
+        for engine in self.pool.engines() {
+            if let Err(why) = engine.check(PROBE_TIMEOUT).await {
+                failures.push(format!(
+                    "the Docker engine at {} does not answer: {why}",
+                    engine.url()
+                ));
+                continue;
             }
-            Err(e) => Err(SandboxError::Unavailable(format!(
-                "cannot inspect the sandbox image `{image}` at {endpoint}: {e}"
-            ))),
+            let Some(docker) = engine.docker() else {
+                continue;
+            };
+            match docker.inspect_image(image).await {
+                Ok(_) => return Ok(()),
+                Err(e) if is_not_found(&e) => failures.push(missing_image(image, engine.url())),
+                Err(e) => failures.push(format!(
+                    "cannot inspect the sandbox image `{image}` at {}: {e}",
+                    engine.url()
+                )),
+            }
         }
+        Err(SandboxError::Unavailable(failures.join("; ")))
     }
 
     async fn create_sandbox(&self, spec: SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
@@ -251,18 +215,40 @@ impl DockerBackend {
             Some(user) => resolve_user(user, &workspace)?,
             None => resolve_user(&self.config.user, &workspace)?,
         };
-        let server = match self.config.mode {
+        if self.config.mode == SandboxMode::PerCommand && spec.egress.is_some() {
+            return Err(SandboxError::Invalid(
+                "a network allow-list reaches the egress proxy through the sandbox's \
+                 command server: it needs [sandbox] mode = \"persistent\""
+                    .into(),
+            ));
+        }
+        let placement = self
+            .pool
+            .place(
+                &spec.agent_id,
+                &Needs {
+                    image: image.clone(),
+                    egress: spec.egress.is_some(),
+                    network: spec.network == Network::Open,
+                },
+            )
+            .await?;
+        let engine = placement.engine().clone();
+        let Some(docker) = engine.docker() else {
+            return Err(engine.down(&spec.agent_id, "no client"));
+        };
+        // The command server listens on a unix socket of this host: only a
+        // container of an engine on this machine can reach it.
+        let mode = if engine.is_local() {
+            self.config.mode
+        } else {
+            SandboxMode::PerCommand
+        };
+        let server = match mode {
             SandboxMode::Persistent => {
                 let sandboxd = persistent::find_sandboxd(&self.config)?;
                 let run = RunDir::create(&self.host_id, &spec.agent_id)?;
                 Some((sandboxd, run))
-            }
-            SandboxMode::PerCommand if spec.egress.is_some() => {
-                return Err(SandboxError::Invalid(
-                    "a network allow-list reaches the egress proxy through the sandbox's \
-                     command server: it needs [sandbox] mode = \"persistent\""
-                        .into(),
-                ));
             }
             SandboxMode::PerCommand => None,
         };
@@ -275,6 +261,7 @@ impl DockerBackend {
             server
                 .as_ref()
                 .map(|(bin, run)| (bin.as_path(), run.path())),
+            engine.spec(),
         )?;
         let prefix = format!(
             "paddock-{}-{}",
@@ -282,8 +269,9 @@ impl DockerBackend {
             short_name(&spec.agent_id)
         );
         let inner = Arc::new(Inner {
-            docker: self.docker.clone(),
-            endpoint: self.endpoint.clone(),
+            docker,
+            endpoint: engine.url().to_string(),
+            placement,
             image,
             spec,
             body,
@@ -294,7 +282,10 @@ impl DockerBackend {
             run: server.map(|(_, run)| run),
             cancel: tokio_util::sync::CancellationToken::new(),
         });
-        inner.current().await?;
+        if let Err(e) = inner.current().await {
+            return Err(inner.engine_error(e).await);
+        }
+        info!(agent = %inner.agent(), engine = %inner.endpoint, "sandbox placed");
         if inner.spec.network == Network::Open {
             tokio::spawn(keep_closed(Arc::downgrade(&inner)));
         }
@@ -303,51 +294,88 @@ impl DockerBackend {
 
     async fn reap(&self) -> Result<usize, SandboxError> {
         RunDir::reap_orphans(&self.host_id);
-        let filters = HashMap::from([(
-            "label",
-            vec![
-                format!("{LABEL_SANDBOX}=1"),
-                format!("{LABEL_HOST}={}", self.host_id),
-            ],
-        )]);
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let containers = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|e| {
-                SandboxError::Failed(format!(
-                    "cannot list sandbox containers at {}: {e}",
-                    self.endpoint
-                ))
-            })?;
         let mut removed = 0;
-        for container in containers {
-            // Filters are also checked here: engines differ in how they
-            // combine several label filters.
-            let labels = container.labels.unwrap_or_default();
-            if labels.get(LABEL_SANDBOX).map(String::as_str) != Some("1")
-                || labels.get(LABEL_HOST) != Some(&self.host_id)
-            {
+        let mut failures = Vec::new();
+        for engine in self.pool.engines() {
+            let Some(docker) = engine.docker().filter(|_| engine.is_healthy()) else {
+                failures.push(format!("{} does not answer", engine.url()));
                 continue;
+            };
+            match reap_on(&docker, engine.url(), &self.host_id).await {
+                Ok(n) => removed += n,
+                Err(e) => failures.push(e.to_string()),
             }
-            let Some(id) = container.id else { continue };
-            let agent = labels.get(LABEL_AGENT).cloned().unwrap_or_default();
-            match remove_container(&self.docker, &id).await {
-                Ok(()) => {
-                    info!(%agent, container = %id, "removed an orphaned sandbox container");
-                    removed += 1;
-                }
-                Err(e) => {
-                    warn!(%agent, container = %id, error = %e, "cannot remove an orphaned sandbox container")
-                }
-            }
+        }
+        // Not all engines reaped: an error, so that the dead owner is
+        // tried again at the next start (what was removed stays removed).
+        if !failures.is_empty() {
+            return Err(SandboxError::Failed(format!(
+                "removed {removed} sandbox container(s); not reaped: {}",
+                failures.join("; ")
+            )));
         }
         Ok(removed)
     }
+}
+
+/// Removes the containers of host `host_id` from one engine.
+async fn reap_on(docker: &Docker, endpoint: &str, host_id: &str) -> Result<usize, SandboxError> {
+    let filters = HashMap::from([(
+        "label",
+        vec![
+            format!("{LABEL_SANDBOX}=1"),
+            format!("{LABEL_HOST}={host_id}"),
+        ],
+    )]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let containers = docker.list_containers(Some(options)).await.map_err(|e| {
+        SandboxError::Failed(format!("cannot list sandbox containers at {endpoint}: {e}"))
+    })?;
+    let mut removed = 0;
+    for container in containers {
+        // Filters are also checked here: engines differ in how they
+        // combine several label filters.
+        let labels = container.labels.unwrap_or_default();
+        if labels.get(LABEL_SANDBOX).map(String::as_str) != Some("1")
+            || labels.get(LABEL_HOST).map(String::as_str) != Some(host_id)
+        {
+            continue;
+        }
+        let Some(id) = container.id else { continue };
+        let agent = labels.get(LABEL_AGENT).cloned().unwrap_or_default();
+        match remove_container(docker, &id).await {
+            Ok(()) => {
+                info!(%agent, container = %id, %endpoint, "removed an orphaned sandbox container");
+                removed += 1;
+            }
+            Err(e) => {
+                warn!(%agent, container = %id, %endpoint, error = %e, "cannot remove an orphaned sandbox container")
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Why no engine of the pool answers, and what to do.
+fn no_engine(pool: &EnginePool) -> String {
+    let hint = "start Docker, or Podman's Docker-compatible API (`scripts/podman-service.sh DIR` \
+                prints the address), and point `sandbox.docker_host` or DOCKER_HOST (or \
+                `[[sandbox.engines]]`) at it";
+    let reasons: Vec<String> = pool
+        .status()
+        .into_iter()
+        .map(|s| {
+            format!(
+                "no Docker engine answers at {}: {}",
+                s.url,
+                s.error.unwrap_or_default()
+            )
+        })
+        .collect();
+    format!("{}; {hint}", reasons.join("; "))
 }
 
 impl Backend for DockerBackend {
@@ -362,6 +390,9 @@ impl Backend for DockerBackend {
     }
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, SandboxError>> {
         Box::pin(self.reap())
+    }
+    fn engines(&self) -> Vec<EngineStatus> {
+        self.pool.status()
     }
 }
 
@@ -443,7 +474,11 @@ struct State {
 
 struct Inner {
     docker: Docker,
+    /// The engine's address.
     endpoint: String,
+    /// Its place on the engine (counted in the engine's load while the
+    /// sandbox lives).
+    placement: Placement,
     image: String,
     spec: SandboxSpec,
     body: ContainerCreateBody,
@@ -692,8 +727,17 @@ impl Inner {
     /// since the last time for this container). An error means the routes
     /// may be stale: no command may run.
     async fn close_host_off(&self, container: &Container) -> Result<(), SandboxError> {
-        let now = host_ipv4_addresses()
-            .map_err(|e| SandboxError::Failed(format!("cannot read the host's addresses: {e}")))?;
+        // The machine of the engine: this one's addresses, or those a
+        // remote engine's configuration lists (placement makes sure it
+        // lists some).
+        let engine = self.placement.engine();
+        let now = if engine.is_local() {
+            host_ipv4_addresses().map_err(|e| {
+                SandboxError::Failed(format!("cannot read the host's addresses: {e}"))
+            })?
+        } else {
+            engine.spec().host_addresses.clone()
+        };
         let mut refused = self.refused.lock().await;
         let args: Vec<String> = match refused.as_ref() {
             Some((id, before)) if *id == container.id => {
@@ -785,12 +829,24 @@ impl Inner {
             }
             Err(e) => {
                 let message = format!(
-                    "cannot remove the sandbox container {}: {e}",
-                    container.name
+                    "cannot remove the sandbox container {} at {}: {e}",
+                    container.name, self.endpoint
                 );
                 state.container = Some(container);
-                Err(SandboxError::Failed(message))
+                Err(self.engine_error(SandboxError::Failed(message)).await)
             }
+        }
+    }
+
+    /// `error` of a command (or of making the container), or, when the
+    /// engine does not answer a ping, an error naming the engine.
+    async fn engine_error(&self, error: SandboxError) -> SandboxError {
+        if matches!(error, SandboxError::Invalid(_)) {
+            return error;
+        }
+        match self.placement.engine().check(PING_TIMEOUT).await {
+            Ok(()) => error,
+            Err(why) => self.placement.engine().down(self.agent(), &why),
         }
     }
 
@@ -800,6 +856,30 @@ impl Inner {
         sink: Option<OutputSink>,
     ) -> Result<ExecOutcome, SandboxError> {
         validate(&cmd)?;
+        let engine = self.placement.engine();
+        // Known down: fail at once, unless it answers again.
+        if !engine.is_healthy()
+            && let Err(why) = engine.check(PING_TIMEOUT).await
+        {
+            return Err(engine.down(self.agent(), &why));
+        }
+        match self.exec_here(cmd, sink).await {
+            Ok(outcome) if outcome.exit_code.is_some() || outcome.timed_out => Ok(outcome),
+            // No exit status: the container stopped, or the engine went
+            // away while the command ran.
+            Ok(outcome) => match engine.check(PING_TIMEOUT).await {
+                Ok(()) => Ok(outcome),
+                Err(why) => Err(engine.down(self.agent(), &why)),
+            },
+            Err(e) => Err(self.engine_error(e).await),
+        }
+    }
+
+    async fn exec_here(
+        &self,
+        cmd: ExecSpec,
+        sink: Option<OutputSink>,
+    ) -> Result<ExecOutcome, SandboxError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -1248,16 +1328,6 @@ async fn remove_container(docker: &Docker, id: &str) -> Result<(), DockerError> 
     }
 }
 
-fn is_not_found(e: &DockerError) -> bool {
-    matches!(
-        e,
-        DockerError::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
-}
-
 fn missing_image(image: &str, endpoint: &str) -> String {
     format!(
         "the sandbox image `{image}` is not in the Docker engine at {endpoint} (it is never \
@@ -1445,9 +1515,12 @@ fn container_body(
     spec: &SandboxSpec,
     host_id: &str,
     server: Option<(&Path, &Path)>,
+    engine: &EngineSpec,
 ) -> Result<ContainerCreateBody, SandboxError> {
     let limits = &spec.limits;
-    let source = workspace
+    // Bind mounts name paths on the engine's machine.
+    let source = engine
+        .engine_path(workspace)
         .to_str()
         .ok_or_else(|| {
             SandboxError::Invalid(format!(
@@ -1464,12 +1537,15 @@ fn container_body(
         ..Default::default()
     }];
     for dir in &spec.read_only {
-        let path = dir.to_str().ok_or_else(|| {
-            SandboxError::Invalid(format!("the path {} is not valid UTF-8", dir.display()))
-        })?;
+        let utf8 = |p: &Path| {
+            p.to_str().map(str::to_string).ok_or_else(|| {
+                SandboxError::Invalid(format!("the path {} is not valid UTF-8", dir.display()))
+            })
+        };
+        let path = utf8(dir)?;
         mounts.push(Mount {
-            target: Some(path.into()),
-            source: Some(path.into()),
+            target: Some(path),
+            source: Some(utf8(&engine.engine_path(dir))?),
             typ: Some(MountType::BIND),
             read_only: Some(true),
             ..Default::default()
@@ -1509,7 +1585,7 @@ fn container_body(
         for m in &prepared.mounts {
             mounts.push(Mount {
                 target: Some(m.target.clone()),
-                source: Some(m.source.to_string_lossy().into_owned()),
+                source: Some(engine.engine_path(&m.source).to_string_lossy().into_owned()),
                 typ: Some(MountType::BIND),
                 read_only: Some(!m.writable),
                 ..Default::default()

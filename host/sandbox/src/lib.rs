@@ -6,8 +6,11 @@
 //! - [`Backend`] / [`Sandbox`]: the contract every backend implements.
 //! - [`docker`]: one long-lived container per agent (bollard; Docker or
 //!   Podman's Docker-compatible API) whose main process is the command
-//!   server `paddock-sandboxd` (or, `mode = "per-command"`, an `exec` per
-//!   command).
+//!   server `paddock-sandboxd` (or, `mode = "per-command"` and on remote
+//!   engines, an `exec` per command).
+//! - [`engines`]: the Docker backend's pool of engines (local or remote:
+//!   `unix://`, `tcp://` with TLS, `ssh://`), their health, and where each
+//!   agent's sandbox goes.
 //! - [`bwrap`]: one long-lived bubblewrap jail per agent whose pid 1 is
 //!   `paddock-sandboxd` (or a jail per command), with rlimits and cgroup
 //!   limits ([`cgroup`]) when the host allows them.
@@ -32,6 +35,7 @@ pub mod cgroup;
 pub mod config;
 pub mod docker;
 pub mod egress;
+pub mod engines;
 pub mod environment;
 pub mod exec;
 pub mod manager;
@@ -42,8 +46,11 @@ pub mod process;
 pub mod unsandboxed;
 
 pub use cgroup::ResourceUsage;
-pub use config::{BackendChoice, SandboxConfig, SandboxLimits, SandboxMode};
+pub use config::{
+    BackendChoice, EngineConfig, EngineTls, PathMapping, SandboxConfig, SandboxLimits, SandboxMode,
+};
 pub use egress::{EgressGate, EgressProxy, GateAnswer, proxy_env};
+pub use engines::EngineStatus;
 pub use manager::{SandboxManager, SandboxUse};
 pub use output::{Capture, OutputChunk, OutputSink, StreamKind};
 pub use paddock_protocol::network::{HostPattern, Network, NetworkConnection, NetworkVerdict};
@@ -172,6 +179,11 @@ pub trait Backend: Send + Sync + 'static {
     /// (it was killed before it could clean up); returns how many
     /// sandboxes were removed.
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, SandboxError>>;
+    /// The container engines it places sandboxes on, with their health
+    /// and load (the Docker backend; empty for the others).
+    fn engines(&self) -> Vec<EngineStatus> {
+        Vec::new()
+    }
 }
 
 /// One agent's sandbox.

@@ -128,6 +128,11 @@ impl SandboxManager {
         } else {
             choice.unwrap_or(config.backend)
         };
+        // A malformed `[[sandbox.engines]]` entry is an error whichever
+        // backend is chosen (never a silent fall back to bubblewrap).
+        if !config.engines.is_empty() {
+            crate::engines::EngineSpec::from_config(config)?;
+        }
         let mut notes = Vec::new();
         let backend: Result<Arc<dyn Backend>, String> = match choice {
             BackendChoice::None if !allow_unsafe => {
@@ -332,6 +337,15 @@ impl SandboxManager {
     /// How the backend was chosen.
     pub fn selection(&self) -> &Selection {
         &self.selection
+    }
+
+    /// The container engines of the Docker backend, with their health and
+    /// load (empty with another backend or none).
+    pub fn engines(&self) -> Vec<super::EngineStatus> {
+        self.backend
+            .as_ref()
+            .map(|b| b.engines())
+            .unwrap_or_default()
     }
 
     /// The agent's sandbox, made on first use (and remade when the agent's

@@ -30,16 +30,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Connects to the engine the sandbox uses.
+    /// Connects to the engine the sandbox uses (with a pool of engines,
+    /// the first that answers: the image is built there, and a sandbox
+    /// that runs it is placed on an engine that has it).
     pub async fn connect(config: &SandboxConfig) -> Result<Engine, SandboxError> {
-        let endpoint = crate::docker::docker_endpoint(config);
-        let docker = Docker::connect_with_host(&endpoint)
-            .map_err(|e| SandboxError::Unavailable(format!("no Docker engine at {endpoint}: {e}")))?
-            .negotiate_version()
-            .await
-            .map_err(|e| {
-                SandboxError::Unavailable(format!("no Docker engine at {endpoint}: {e}"))
-            })?;
+        let (docker, endpoint) = crate::engines::first_client(config).await?;
         Ok(Engine { docker, endpoint })
     }
 
