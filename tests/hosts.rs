@@ -623,3 +623,74 @@ async fn sigterm_drains_a_host_without_an_error_event() {
     assert!(log.contains("handed_over=4"), "{log}");
     a.server.kill9();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_hosts_sandbox_on_a_shared_engine_goes_when_its_agent_is_taken_over() {
+    use crate::common::engines::RemoteEngine;
+    let engine = RemoteEngine::start("hosts-reap");
+    let tls = RemoteEngine::tls();
+    let sandbox = format!(
+        "[sandbox]\nbackend = \"docker\"\n[[sandbox.engines]]\nurl = \"{}\"\ncapacity = 4\n\
+         tls = {{ ca = \"{}\", cert = \"{}\", key = \"{}\" }}\n",
+        engine.url,
+        tls.ca.display(),
+        tls.cert.display(),
+        tls.key.display()
+    );
+    let script = r#"
+turns:
+  - tool_calls: [{name: execute_bash, arguments: {command: "echo first"}}]
+  - text: "first done."
+  - tool_calls: [{name: execute_bash, arguments: {command: "echo second"}}]
+  - text: "second done."
+"#;
+    let db = PgDb::create("hosts_reap").await;
+    let model = model(script).await;
+    let http = crate::common::client();
+    let mut a = start_host("host-a", &db.url, &model.base_url(), &sandbox);
+    // Commands never run as root: the workspace is a regular user's.
+    let dir = tempfile::Builder::new()
+        .prefix("paddock-hosts-reap-")
+        .tempdir()
+        .unwrap();
+    if unsafe { libc::getuid() } == 0 {
+        std::os::unix::fs::chown(dir.path(), Some(1000), Some(1000)).unwrap();
+    }
+    let id = create(&http, &a.server, "run a command", dir.path()).await;
+    wait_status(&http, &a.server, &id, 0, &["idle", "error"]).await;
+    let label = format!("paddock.agent={id}");
+    let before = engine.containers_with(&label).await;
+    assert_eq!(
+        before.len(),
+        1,
+        "host-a's sandbox on the engine: {before:?}"
+    );
+    let b = start_host("host-b", &db.url, &model.base_url(), &sandbox);
+    a.server.kill9();
+    let killed = Instant::now();
+    while agents(&http, &b.server).await[&id]["host"] != "host-b" {
+        assert!(
+            killed.elapsed() < Duration::from_secs(LEASE_SECS + 12),
+            "never taken over"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // host-a's container went with the takeover; host-b makes its own.
+    let r = http
+        .post(b.server.url(&format!("/api/agents/{id}/messages")))
+        .json(&json!({"text": "once more"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let seq = r.json::<Value>().await.unwrap()["seq"].as_u64().unwrap();
+    let evs = wait_status(&http, &b.server, &id, seq, &["idle", "error"]).await;
+    assert_eq!(last_text(&evs), "second done.", "{}", summary(&evs));
+    let after = engine.containers_with(&label).await;
+    assert_eq!(after.len(), 1, "only host-b's sandbox is left: {after:?}");
+    let log = std::fs::read_to_string(&b.log).unwrap();
+    assert!(
+        log.contains("removed the sandbox its previous host left"),
+        "{log}"
+    );
+}

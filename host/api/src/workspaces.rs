@@ -331,8 +331,9 @@ pub async fn delete(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FilesParams {
-    /// A path from the workspace root (default: the root).
+    /// A path from the workspace root (default: the root); no NUL byte.
     #[serde(default)]
+    #[param(pattern = r"^[^\x00]*$")]
     pub path: String,
     /// List what `.gitignore` files leave out too (flagged `ignored`).
     #[serde(default)]
@@ -343,7 +344,9 @@ pub struct FilesParams {
 /// (up to `[workspaces] max_file_bytes`; binary files are not returned).
 /// Paths leaving the workspace, through `..` or a symlink, are refused.
 #[utoipa::path(get, path = "/api/workspaces/{id}/files", tag = "workspaces", operation_id = "workspace_files", params(("id" = String, Path, description = "The workspace's id or name."), FilesParams),
-    responses((status = 200, body = FilesView), (status = 403, body = super::error::ErrorBody),
+    responses((status = 200, body = FilesView),
+        (status = 400, description = "The path names something that is neither a regular file nor a directory", body = super::error::ErrorBody),
+        (status = 403, body = super::error::ErrorBody),
         (status = 404, body = super::error::ErrorBody)))]
 pub async fn files(
     State(state): State<AppState>,

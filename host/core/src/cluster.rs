@@ -177,18 +177,19 @@ impl RequestKind {
         }
     }
 
+    /// Every kind.
+    pub const ALL: [RequestKind; 6] = [
+        RequestKind::Create,
+        RequestKind::Message,
+        RequestKind::Retry,
+        RequestKind::Interrupt,
+        RequestKind::Delete,
+        RequestKind::ApprovalDecided,
+    ];
+
     /// Reads a stored name.
     pub fn parse(s: &str) -> Option<RequestKind> {
-        [
-            RequestKind::Create,
-            RequestKind::Message,
-            RequestKind::Retry,
-            RequestKind::Interrupt,
-            RequestKind::Delete,
-            RequestKind::ApprovalDecided,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        RequestKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -810,14 +811,7 @@ mod tests {
 
     #[test]
     fn request_kinds_and_replies_read_back() {
-        for k in [
-            RequestKind::Create,
-            RequestKind::Message,
-            RequestKind::Retry,
-            RequestKind::Interrupt,
-            RequestKind::Delete,
-            RequestKind::ApprovalDecided,
-        ] {
+        for k in RequestKind::ALL {
             assert_eq!(RequestKind::parse(k.as_str()), Some(k));
         }
         let r = Reply::Error {

@@ -294,6 +294,12 @@ impl DockerBackend {
 
     async fn reap(&self) -> Result<usize, SandboxError> {
         RunDir::reap_orphans(&self.host_id);
+        self.reap_labelled(LABEL_HOST, &self.host_id).await
+    }
+
+    /// Removes, on every engine of the pool, the sandbox containers whose
+    /// label `key` is `value`.
+    async fn reap_labelled(&self, key: &str, value: &str) -> Result<usize, SandboxError> {
         let mut removed = 0;
         let mut failures = Vec::new();
         for engine in self.pool.engines() {
@@ -301,7 +307,7 @@ impl DockerBackend {
                 failures.push(format!("{} does not answer", engine.url()));
                 continue;
             };
-            match reap_on(&docker, engine.url(), &self.host_id).await {
+            match reap_on(&docker, engine.url(), key, value).await {
                 Ok(n) => removed += n,
                 Err(e) => failures.push(e.to_string()),
             }
@@ -318,14 +324,17 @@ impl DockerBackend {
     }
 }
 
-/// Removes the containers of host `host_id` from one engine.
-async fn reap_on(docker: &Docker, endpoint: &str, host_id: &str) -> Result<usize, SandboxError> {
+/// Removes the sandbox containers whose label `key` is `value` (a host's,
+/// an agent's) from one engine.
+async fn reap_on(
+    docker: &Docker,
+    endpoint: &str,
+    key: &str,
+    value: &str,
+) -> Result<usize, SandboxError> {
     let filters = HashMap::from([(
         "label",
-        vec![
-            format!("{LABEL_SANDBOX}=1"),
-            format!("{LABEL_HOST}={host_id}"),
-        ],
+        vec![format!("{LABEL_SANDBOX}=1"), format!("{key}={value}")],
     )]);
     let options = ListContainersOptionsBuilder::default()
         .all(true)
@@ -340,7 +349,7 @@ async fn reap_on(docker: &Docker, endpoint: &str, host_id: &str) -> Result<usize
         // combine several label filters.
         let labels = container.labels.unwrap_or_default();
         if labels.get(LABEL_SANDBOX).map(String::as_str) != Some("1")
-            || labels.get(LABEL_HOST).map(String::as_str) != Some(host_id)
+            || labels.get(key).map(String::as_str) != Some(value)
         {
             continue;
         }
@@ -390,6 +399,9 @@ impl Backend for DockerBackend {
     }
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, SandboxError>> {
         Box::pin(self.reap())
+    }
+    fn reap_agent<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Result<usize, SandboxError>> {
+        Box::pin(self.reap_labelled(LABEL_AGENT, agent))
     }
     fn engines(&self) -> Vec<EngineStatus> {
         self.pool.status()

@@ -179,6 +179,16 @@ pub trait Backend: Send + Sync + 'static {
     /// (it was killed before it could clean up); returns how many
     /// sandboxes were removed.
     fn reap_orphans(&self) -> BoxFuture<'_, Result<usize, SandboxError>>;
+    /// Removes the sandboxes of `agent` that another host made, wherever
+    /// this host reaches them (a host that died or lost the agent's lease
+    /// left it running): the containers labelled with the agent on the
+    /// engines of the Docker backend's pool; nothing for the backends whose
+    /// sandboxes live and die with the host that made them. Returns how
+    /// many were removed.
+    fn reap_agent<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, Result<usize, SandboxError>> {
+        let _ = agent;
+        Box::pin(async { Ok(0) })
+    }
     /// The container engines it places sandboxes on, with their health
     /// and load (the Docker backend; empty for the others).
     fn engines(&self) -> Vec<EngineStatus> {

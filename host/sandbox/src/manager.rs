@@ -348,6 +348,16 @@ impl SandboxManager {
             .unwrap_or_default()
     }
 
+    /// Removes the sandboxes of `agent` another host left on the engines
+    /// this host reaches (see [`super::Backend::reap_agent`]); called when
+    /// this host takes the agent over, before it runs anything.
+    pub async fn reap_agent(&self, agent: &str) -> Result<usize, SandboxError> {
+        match &self.backend {
+            Ok(b) => b.reap_agent(agent).await,
+            Err(_) => Ok(0),
+        }
+    }
+
     /// The agent's sandbox, made on first use (and remade when the agent's
     /// workspace or network grant changed).
     async fn sandbox_for(&self, spec: SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {

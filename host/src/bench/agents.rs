@@ -15,7 +15,7 @@
 //! provider of its API; that run's baseline reads the scripted model's own
 //! stream of the same API.
 
-use super::serve::{self, Served};
+use super::serve::{self, Served, raise_nofile};
 use anyhow::{Context, Result, bail};
 use futures::{SinkExt, StreamExt};
 use paddock_llm::scripted::RunningModel;
@@ -121,31 +121,6 @@ pub(super) fn stamps(text: &str, now: i64, out: &mut Vec<i64>) {
         if let Some(Ok(t)) = word.strip_prefix('t').map(str::parse::<i64>) {
             out.push(now - t);
         }
-    }
-}
-
-/// Raises the soft limit on open files to the hard limit (a run holds two
-/// sockets per agent in this process).
-pub(super) fn raise_nofile() -> u64 {
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                return raised.rlim_cur;
-            }
-        }
-        lim.rlim_cur
     }
 }
 
@@ -664,21 +639,12 @@ async fn run_once(
     for p in posts {
         p.await??;
     }
-    let mut seen = Vec::with_capacity(n);
     let deadline = tokio::time::Instant::now() + timeout;
-    for w in watchers {
-        let abort = w.abort_handle();
-        match tokio::time::timeout_at(deadline, w).await {
-            Ok(s) => seen.push(s?),
-            Err(_) => {
-                abort.abort();
-                seen.push(Seen {
-                    failed: Some("timed out".into()),
-                    ..Seen::default()
-                });
-            }
-        }
-    }
+    let mut seen = super::join_until(watchers, deadline, || Seen {
+        failed: Some("timed out".into()),
+        ..Seen::default()
+    })
+    .await?;
     let window = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds(&server.served.pid)? - cpu0;
     let own = cpu_seconds("self")? - self0;

@@ -17,7 +17,7 @@
 //! (`paddock_bench_…` on `--postgres-url`) and drops, the master key and
 //! the tokens.
 
-use super::agents::{Latency, cpu_seconds, latency, now_micros, raise_nofile};
+use super::agents::{Latency, cpu_seconds, latency, now_micros};
 use super::serve::{self, Served};
 use anyhow::{Context, Result, bail};
 use futures::{SinkExt, StreamExt};
@@ -833,20 +833,11 @@ async fn run_hosts(
         followers.push(tokio::spawn(follow(other, id.clone(), seq, rx)));
     }
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut driven = Vec::with_capacity(ids.len());
-    for d in drivers {
-        let abort = d.abort_handle();
-        match tokio::time::timeout_at(deadline, d).await {
-            Ok(s) => driven.push(s?),
-            Err(_) => {
-                abort.abort();
-                driven.push(Seen {
-                    failed: Some("timed out".into()),
-                    ..Seen::default()
-                });
-            }
-        }
-    }
+    let mut driven = super::join_until(drivers, deadline, || Seen {
+        failed: Some("timed out".into()),
+        ..Seen::default()
+    })
+    .await?;
     let window = t0.elapsed().as_secs_f64();
     let cpu = cluster.cpu_seconds() - cpu0;
     let end: HashMap<String, u64> = list(http, &bases[0])
@@ -1051,20 +1042,8 @@ pub async fn hosts(
         }
     }
     let takeover_at = counts.iter().copied().filter(|&n| n >= 2).max();
-    let nofile = raise_nofile();
-    if nofile != 0 && (nofile as usize) < 4 * args.agents + 64 {
-        eprintln!(
-            "warning: open-file limit {nofile} is low for {} agents; raise it (`ulimit -n`)",
-            args.agents
-        );
-    }
-    let script = paddock_llm::scripted::Script::from_yaml_str(&format!(
-        "model: scripted\nturns:\n  - when: {{user: \"^round\"}}\n    stamp_tokens: {}\n    tokens_per_second: {}\n",
-        args.tokens, args.tokens_per_second
-    ))?;
-    let model = paddock_llm::scripted::ScriptedModel::start(script, ([127, 0, 0, 1], 0).into())
-        .await
-        .context("cannot start the scripted model")?;
+    super::serve::warn_nofile(args.agents, "agents");
+    let model = super::serve::stamp_model(args.tokens, args.tokens_per_second).await?;
     let scratch = tempfile::Builder::new()
         .prefix("paddock-bench-hosts-")
         .tempdir()

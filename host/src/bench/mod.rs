@@ -23,6 +23,27 @@ pub use users::{UserBenchArgs, users};
 
 use std::time::Duration;
 
+/// Waits for each task until `deadline`: one still running then is
+/// aborted and stands as `timed_out()`; one that panicked is an error.
+pub(crate) async fn join_until<T>(
+    tasks: Vec<tokio::task::JoinHandle<T>>,
+    deadline: tokio::time::Instant,
+    timed_out: impl Fn() -> T,
+) -> Result<Vec<T>, tokio::task::JoinError> {
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let abort = task.abort_handle();
+        match tokio::time::timeout_at(deadline, task).await {
+            Ok(done) => out.push(done?),
+            Err(_) => {
+                abort.abort();
+                out.push(timed_out());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Percentiles of a sample.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Summary {

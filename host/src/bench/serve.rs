@@ -1,12 +1,64 @@
-//! A `paddock serve` child of a benchmark (this same binary): spawned from
-//! a command the benchmark prepared, its base URL read from the
-//! "paddock listening on" line of its stdout, the rest of its stdout
-//! drained on a thread (so it never blocks on a full pipe), and killed
-//! (`SIGKILL`) and reaped on drop.
+//! What the benchmarks that drive a server share: a `paddock serve` child
+//! (this same binary) spawned from a command the benchmark prepared, its
+//! base URL read from the "paddock listening on" line of its stdout, the
+//! rest of its stdout drained on a thread (so it never blocks on a full
+//! pipe), and killed (`SIGKILL`) and reaped on drop; the scripted model
+//! that stamps its tokens; the open-file limit raised for many sockets.
 
 use anyhow::{Context, Result, bail};
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
+
+/// Warns when the open-file limit is low for `n` of `what` (agents,
+/// users), each with a few sockets; raises it first as far as allowed.
+pub(super) fn warn_nofile(n: usize, what: &str) {
+    let nofile = raise_nofile();
+    if nofile != 0 && (nofile as usize) < 4 * n + 64 {
+        eprintln!(
+            "warning: open-file limit {nofile} is low for {n} {what}; raise it (`ulimit -n`)"
+        );
+    }
+}
+
+/// The scripted model the load benchmarks drive: each message starting
+/// with `round` is answered with `tokens` stamped tokens at
+/// `tokens_per_second` (0: unpaced).
+pub(super) async fn stamp_model(
+    tokens: u32,
+    tokens_per_second: f64,
+) -> Result<paddock_llm::scripted::RunningModel> {
+    let script = paddock_llm::scripted::Script::from_yaml_str(&format!(
+        "model: scripted\nturns:\n  - when: {{user: \"^round\"}}\n    stamp_tokens: {tokens}\n    tokens_per_second: {tokens_per_second}\n"
+    ))?;
+    paddock_llm::scripted::ScriptedModel::start(script, ([127, 0, 0, 1], 0).into())
+        .await
+        .context("cannot start the scripted model")
+}
+
+/// Raises the soft limit on open files to the hard limit (a run holds two
+/// sockets per agent in this process).
+pub(super) fn raise_nofile() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return raised.rlim_cur;
+            }
+        }
+        lim.rlim_cur
+    }
+}
 
 /// A running `paddock serve`, killed on drop.
 pub(super) struct Served {

@@ -16,7 +16,7 @@
 //! before their server starts. The two loads alternate (`--passes`), so
 //! that a machine that gets busier during the run does not favour one.
 
-use super::agents::{Latency, latency, now_micros, raise_nofile, stamps};
+use super::agents::{Latency, latency, now_micros, stamps};
 use super::serve::{self, Served};
 use anyhow::{Context, Result, bail};
 use futures::{SinkExt, StreamExt};
@@ -546,20 +546,8 @@ pub async fn users(args: &UserBenchArgs) -> Result<()> {
     if args.tokens_per_second.is_nan() || args.tokens_per_second < 0.0 {
         bail!("--tokens-per-second must be 0 (unpaced) or more");
     }
-    let nofile = raise_nofile();
-    if nofile != 0 && (nofile as usize) < 4 * args.users + 64 {
-        eprintln!(
-            "warning: open-file limit {nofile} is low for {} users; raise it (`ulimit -n`)",
-            args.users
-        );
-    }
-    let script = paddock_llm::scripted::Script::from_yaml_str(&format!(
-        "model: scripted\nturns:\n  - when: {{user: \"^round\"}}\n    stamp_tokens: {}\n    tokens_per_second: {}\n",
-        args.tokens, args.tokens_per_second
-    ))?;
-    let model = paddock_llm::scripted::ScriptedModel::start(script, ([127, 0, 0, 1], 0).into())
-        .await
-        .context("cannot start the scripted model")?;
+    super::serve::warn_nofile(args.users, "users");
+    let model = super::serve::stamp_model(args.tokens, args.tokens_per_second).await?;
     let scratch = tempfile::Builder::new()
         .prefix("paddock-bench-users-")
         .tempdir()

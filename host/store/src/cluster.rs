@@ -214,7 +214,7 @@ impl Store {
                 .await?;
             let sql = format!(
                 "UPDATE agents SET lease_expires = {NOW_MS} + $1 WHERE lease_host = $2 \
-                 RETURNING id, lease_gen"
+                 AND deleted_at IS NULL RETURNING id, lease_gen"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(ttl_ms)

@@ -27,6 +27,8 @@ use std::time::Duration;
 const TAKEOVER_EVERY: Duration = Duration::from_millis(1000);
 /// How often requests are looked for without a notification.
 const REQUESTS_EVERY: Duration = Duration::from_secs(2);
+/// How long a takeover waits for the previous host's sandbox to go.
+const REAP_WAIT: Duration = Duration::from_secs(10);
 /// Answered requests are kept this long.
 const REQUESTS_KEPT_SECS: i64 = 3600;
 
@@ -191,6 +193,24 @@ async fn take_share(
             )),
         };
         tracing::info!(agent = %id, previous = ?claimed.previous, generation = claimed.fence.generation, "took the agent over");
+        // What its previous host left running on shared engines goes
+        // first (it holds a place there, and may still be running a
+        // command the log says nothing more of).
+        if claimed.previous.is_some() {
+            let sandbox = &manager.deps().sandbox;
+            match tokio::time::timeout(REAP_WAIT, sandbox.reap_agent(&id)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => {
+                    tracing::info!(agent = %id, removed = n, "removed the sandbox its previous host left")
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(agent = %id, error = %e, "cannot remove the sandbox its previous host left")
+                }
+                Err(_) => {
+                    tracing::warn!(agent = %id, "removing the sandbox its previous host left takes too long; going on")
+                }
+            }
+        }
         let fence = claimed.fence.clone();
         if let Err(e) = manager
             .adopt(claimed.agent, Some(fence.clone()), crash)
