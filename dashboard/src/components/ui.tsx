@@ -217,3 +217,17 @@ export function DialogActions({ submit, pending, onCancel }: { submit: string; p
     </div>
   );
 }
+
+/** A row of labelled figures (two columns on a phone, four wider). */
+export function Stats({ label, cells, testId }: { label: string; cells: [string, string][]; testId?: string }) {
+  return (
+    <dl className="grid grid-cols-2 gap-2 sm:grid-cols-4" aria-label={label} data-testid={testId}>
+      {cells.map(([k, v]) => (
+        <div key={k} className="rounded border border-slate-300 bg-white p-2 dark:border-slate-700 dark:bg-slate-900">
+          <dt className="text-xs text-slate-700 dark:text-slate-300">{k}</dt>
+          <dd className="text-lg font-semibold">{v}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}

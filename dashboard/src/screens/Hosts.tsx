@@ -10,7 +10,7 @@ import { useQuery } from '@tanstack/react-query';
 import { get } from '../api/client';
 import type { AgentView, HostState, HostView } from '../api/types';
 import { StatusBadge } from '../components/Status';
-import { Button, EmptyState, ErrorNote, useTitle } from '../components/ui';
+import { Button, EmptyState, ErrorNote, Stats, useTitle } from '../components/ui';
 
 /** How often the screen asks again (a lease is 10 s by default: a dead host shows within a few seconds of it). */
 const REFRESH_MS = 2000;
@@ -266,16 +266,7 @@ function Totals({ hosts }: { hosts: HostView[] }) {
     ['At work', String(t.busy)],
     ['Capacity used', pct === null ? '—' : `${t.onLive} / ${t.capacity} (${pct}%)`],
   ];
-  return (
-    <dl className="grid grid-cols-2 gap-2 sm:grid-cols-4" aria-label="Totals" data-testid="host-totals">
-      {cells.map(([k, v]) => (
-        <div key={k} className="rounded border border-slate-300 bg-white p-2 dark:border-slate-700 dark:bg-slate-900">
-          <dt className="text-xs text-slate-700 dark:text-slate-300">{k}</dt>
-          <dd className="text-lg font-semibold">{v}</dd>
-        </div>
-      ))}
-    </dl>
-  );
+  return <Stats label="Totals" testId="host-totals" cells={cells} />;
 }
 
 function Waiting({ agents, hosts }: { agents: AgentView[]; hosts: HostView[] }) {

@@ -10,7 +10,7 @@ import type { AgentMetrics, CostAnalysis, UsageReport, UsageRow } from '../api/t
 import { useAgents } from './Agents';
 import { useUsers } from './Team';
 import { useWho } from '../api/me';
-import { Card, ErrorNote, Field, ScrollX, inputClass, tokens, usd, useTitle } from '../components/ui';
+import { Card, ErrorNote, Field, ScrollX, Stats, inputClass, tokens, usd, useTitle } from '../components/ui';
 
 const RANGES: [string, number][] = [
   ['last 7 days', 7],
@@ -143,16 +143,7 @@ function CostCards({ ca }: { ca: CostAnalysis }) {
     ['Routing saved', ca.routing.routed_calls ? usd(ca.routing.saved_usd) : '—'],
     ['Unpriced calls', String(ca.unpriced_calls)],
   ];
-  return (
-    <dl className="grid grid-cols-2 gap-2 sm:grid-cols-4" aria-label="Cost analysis">
-      {cells.map(([k, v]) => (
-        <div key={k} className="rounded border border-slate-300 bg-white p-2 dark:border-slate-700 dark:bg-slate-900">
-          <dt className="text-xs text-slate-700 dark:text-slate-300">{k}</dt>
-          <dd className="text-lg font-semibold">{v}</dd>
-        </div>
-      ))}
-    </dl>
-  );
+  return <Stats label="Cost analysis" cells={cells} />;
 }
 
 export function UsageScreen() {

@@ -422,12 +422,17 @@ impl Cluster {
         self.store.hosts(self.lease_ms().saturating_mul(2)).await
     }
 
+    /// Whether a stored host is live: it says so and its heartbeat is no
+    /// older than a lease (a live host past that is unreachable).
+    pub fn is_live(&self, h: &HostRecord) -> bool {
+        h.state == HostState::Live
+            && i64::try_from(h.heartbeat_age_ms).unwrap_or(i64::MAX) <= self.lease_ms()
+    }
+
     /// A stored host as the API shows it, with the agents the caller may
     /// see (`visible`).
     pub fn view(&self, h: &HostRecord, visible: impl Fn(&str) -> bool) -> HostView {
-        let state = if h.state == HostState::Live
-            && i64::try_from(h.heartbeat_age_ms).unwrap_or(i64::MAX) > self.lease_ms()
-        {
+        let state = if h.state == HostState::Live && !self.is_live(h) {
             HostState::Unreachable
         } else {
             h.state
@@ -442,11 +447,7 @@ impl Cluster {
             capacity: h.capacity,
             agents,
             busy: h.busy,
-            load: if h.capacity == 0 {
-                1.0
-            } else {
-                f64::from(agents) / f64::from(h.capacity)
-            },
+            load: load(h),
             started_at: h.started_at,
             heartbeat_at: h.heartbeat_at,
             heartbeat_age_ms: h.heartbeat_age_ms,
@@ -459,19 +460,11 @@ impl Cluster {
     /// qualifies).
     pub async fn place(&self) -> Result<Option<String>, StoreError> {
         let hosts = self.hosts().await?;
-        let load = |h: &HostRecord| {
-            if h.capacity == 0 {
-                f64::INFINITY
-            } else {
-                h.agents.len() as f64 / f64::from(h.capacity)
-            }
-        };
         let mut mine = f64::INFINITY;
         let mut best: Option<(&HostRecord, f64)> = None;
         for h in &hosts {
-            let usable = h.state == HostState::Live
-                && i64::try_from(h.heartbeat_age_ms).unwrap_or(i64::MAX) <= self.lease_ms()
-                && (h.agents.len() as u64) < u64::from(h.capacity);
+            // Room left: a host without capacity (a headless run) has none.
+            let usable = self.is_live(h) && (h.agents.len() as u64) < u64::from(h.capacity);
             if h.id == self.host {
                 if usable && !self.is_draining() && !self.headless {
                     mine = load(h);
@@ -731,6 +724,16 @@ impl Cluster {
                 tracing::debug!(agent, error = %e, "the relay's repair failed");
             }
         }
+    }
+}
+
+/// A stored host's agents over its capacity, 0 to 1 (1: a host without
+/// capacity, a headless run's, is full).
+fn load(h: &HostRecord) -> f64 {
+    if h.capacity == 0 {
+        1.0
+    } else {
+        h.agents.len() as f64 / f64::from(h.capacity)
     }
 }
 

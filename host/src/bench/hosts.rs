@@ -534,6 +534,44 @@ struct Seen {
     failed: Option<String>,
 }
 
+impl Seen {
+    /// Takes one frame into the figures: the new stored event (None for a
+    /// replayed one, or any other frame); Err when the subscription ended
+    /// (`failed` says why). A lag is healed by resubscribing after the
+    /// last seq read.
+    async fn take(
+        &mut self,
+        frame: Frame,
+        ws: &mut Ws,
+        agent: &str,
+    ) -> Result<Option<Box<Event>>, ()> {
+        match frame {
+            Frame::Stored(e, now) => {
+                if e.seq <= self.last_seq {
+                    return Ok(None); // replayed after a lag
+                }
+                self.last_seq = e.seq;
+                self.latencies.push(now - e.ts.timestamp_micros());
+                Ok(Some(e))
+            }
+            Frame::Lagged(after) => {
+                self.lagged += 1;
+                if resubscribe(ws, agent, after).await {
+                    Ok(None)
+                } else {
+                    self.failed = Some("the WebSocket closed".into());
+                    Err(())
+                }
+            }
+            Frame::Other => Ok(None),
+            Frame::Closed(why) => {
+                self.failed = Some(why.unwrap_or_else(|| "the WebSocket closed".into()));
+                Err(())
+            }
+        }
+    }
+}
+
 /// The subscriber on an agent's own host, which also drives its task:
 /// posts round 0, waits for the answer and the agent idle again, posts the
 /// next round.
@@ -575,49 +613,32 @@ async fn drive(
     }
     let mut answered = false;
     loop {
-        match next_frame(&mut ws).await {
-            Frame::Stored(e, now) => {
-                if e.seq <= seen.last_seq {
-                    continue; // replayed after a lag
+        let frame = next_frame(&mut ws).await;
+        let Ok(taken) = seen.take(frame, &mut ws, &agent).await else {
+            break;
+        };
+        let Some(e) = taken else { continue };
+        match &e.body {
+            EventBody::MessageAssistant { .. } => answered = true,
+            EventBody::AgentStatus { status, .. } => match status {
+                AgentStatus::Idle if answered => {
+                    answered = false;
+                    seen.rounds_done += 1;
+                    if seen.rounds_done == rounds {
+                        break;
+                    }
+                    if let Err(e) = post(seen.rounds_done).await {
+                        seen.failed = Some(e);
+                        break;
+                    }
                 }
-                seen.last_seq = e.seq;
-                seen.latencies.push(now - e.ts.timestamp_micros());
-                match &e.body {
-                    EventBody::MessageAssistant { .. } => answered = true,
-                    EventBody::AgentStatus { status, .. } => match status {
-                        AgentStatus::Idle if answered => {
-                            answered = false;
-                            seen.rounds_done += 1;
-                            if seen.rounds_done == rounds {
-                                break;
-                            }
-                            if let Err(e) = post(seen.rounds_done).await {
-                                seen.failed = Some(e);
-                                break;
-                            }
-                        }
-                        AgentStatus::Error | AgentStatus::Limited | AgentStatus::Stopped => {
-                            seen.failed =
-                                Some(format!("agent {agent} {}: {:?}", status.as_str(), e.body));
-                            break;
-                        }
-                        _ => {}
-                    },
-                    _ => {}
-                }
-            }
-            Frame::Lagged(after) => {
-                seen.lagged += 1;
-                if !resubscribe(&mut ws, &agent, after).await {
-                    seen.failed = Some("the WebSocket closed".into());
+                AgentStatus::Error | AgentStatus::Limited | AgentStatus::Stopped => {
+                    seen.failed = Some(format!("agent {agent} {}: {:?}", status.as_str(), e.body));
                     break;
                 }
-            }
-            Frame::Other => {}
-            Frame::Closed(why) => {
-                seen.failed = Some(why.unwrap_or_else(|| "the WebSocket closed".into()));
-                break;
-            }
+                _ => {}
+            },
+            _ => {}
         }
     }
     let _ = ws.close(None).await;
@@ -651,26 +672,8 @@ async fn follow(
                 continue;
             }
         };
-        match frame {
-            Frame::Stored(e, now) => {
-                if e.seq <= seen.last_seq {
-                    continue;
-                }
-                seen.last_seq = e.seq;
-                seen.latencies.push(now - e.ts.timestamp_micros());
-            }
-            Frame::Lagged(after) => {
-                seen.lagged += 1;
-                if !resubscribe(&mut ws, &agent, after).await {
-                    seen.failed = Some("the WebSocket closed".into());
-                    break;
-                }
-            }
-            Frame::Other => {}
-            Frame::Closed(why) => {
-                seen.failed = Some(why.unwrap_or_else(|| "the WebSocket closed".into()));
-                break;
-            }
+        if seen.take(frame, &mut ws, &agent).await.is_err() {
+            break;
         }
     }
     let _ = ws.close(None).await;

@@ -140,11 +140,8 @@ async fn take_share(
         return Ok(());
     }
     let hosts = cluster.hosts().await?;
-    let fresh = |h: &paddock_store::HostRecord| {
-        h.state == paddock_protocol::cluster::HostState::Live
-            && h.capacity > 0
-            && i64::try_from(h.heartbeat_age_ms).unwrap_or(i64::MAX) <= cluster.lease_ms()
-    };
+    // The hosts that take agents: live, with a capacity.
+    let fresh = |h: &paddock_store::HostRecord| cluster.is_live(h) && h.capacity > 0;
     let live = hosts.iter().filter(|h| fresh(h)).count().max(1);
     let held: usize = hosts
         .iter()

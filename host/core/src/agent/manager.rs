@@ -653,14 +653,6 @@ impl Manager {
     /// and exists: what is asked of it goes there. An unknown agent is
     /// [`AgentError::NotFound`], a deleted one [`AgentError::Stopped`].
     async fn elsewhere(&self, id: &str) -> Result<Option<&Arc<Cluster>>, AgentError> {
-        Ok(self.elsewhere_record(id).await?.map(|(c, _)| c))
-    }
-
-    /// [`Manager::elsewhere`], with the agent's stored record.
-    async fn elsewhere_record(
-        &self,
-        id: &str,
-    ) -> Result<Option<(&Arc<Cluster>, AgentRecord)>, AgentError> {
         let Some(c) = &self.cluster else {
             return Ok(None);
         };
@@ -670,7 +662,7 @@ impl Manager {
         match self.deps.store.get_agent(id).await? {
             None => Err(AgentError::NotFound(id.to_string())),
             Some(r) if r.deleted_at.is_some() => Err(AgentError::Stopped(id.to_string())),
-            Some(r) => Ok(Some((c, r))),
+            Some(_) => Ok(Some(c)),
         }
     }
 
