@@ -821,6 +821,9 @@ async fn died_mid_call(
         approval_mode: Default::default(),
         approval_timeout_secs: None,
         rules: Vec::new(),
+        read_only: false,
+        delegation: None,
+        parent: None,
         owner: None,
     };
     let ev = |seq: u64, body: EventBody| Event {

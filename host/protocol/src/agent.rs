@@ -92,12 +92,63 @@ pub struct AgentConfig {
     /// every other rule.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<String>,
+    /// Only read-only tools (a reviewer on a shared workspace): a tool that
+    /// writes or runs commands is neither offered to it nor run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    /// Whether it may start sub-agents (the `delegate` tool), and within
+    /// what limits. None: it may not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<Delegation>,
+    /// The agent that started it (with `delegate`), whose interrupt and
+    /// deletion reach it and whose budgets cover its spend. Set by the
+    /// host, never by a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
     /// The id of the user it belongs to (who created it; set by the host,
     /// never by a request). None only in logs written before there were
     /// users: they belong to the local account
     /// ([`crate::identity::LOCAL_USER`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+}
+
+/// What an agent may delegate: how deep sub-agents may nest below it and
+/// how many of its children may be live at once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Delegation {
+    /// Levels of sub-agents below it (1: children that may not delegate
+    /// themselves). A child gets one level less.
+    #[serde(default = "default_max_depth")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
+    pub max_depth: u32,
+    /// Children live (not finished, not deleted) at once.
+    #[serde(default = "default_max_children")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 32))]
+    pub max_children: u32,
+    /// The templates a child may be made from (none: any stored template,
+    /// or an inline configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates: Option<Vec<String>>,
+}
+
+fn default_max_depth() -> u32 {
+    1
+}
+fn default_max_children() -> u32 {
+    4
+}
+
+impl Default for Delegation {
+    fn default() -> Self {
+        Delegation {
+            max_depth: default_max_depth(),
+            max_children: default_max_children(),
+            templates: None,
+        }
+    }
 }
 
 /// Hard limits of one agent.

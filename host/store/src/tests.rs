@@ -392,6 +392,9 @@ fn config(name: &str) -> AgentConfig {
         approval_mode: paddock_protocol::policy::ApprovalMode::AskAll,
         approval_timeout_secs: Some(60),
         rules: vec!["deny execute_bash(rm -rf /*)".into()],
+        read_only: false,
+        delegation: None,
+        parent: None,
         owner: None,
     }
 }

@@ -32,6 +32,9 @@ pub(crate) fn config(name: &str, workspace: PathBuf) -> AgentConfig {
         approval_mode: Default::default(),
         approval_timeout_secs: None,
         rules: Vec::new(),
+        read_only: false,
+        delegation: None,
+        parent: None,
         owner: None,
     }
 }

@@ -16,6 +16,7 @@ pub mod follow;
 pub mod hosting;
 pub mod manager;
 pub mod network;
+pub mod outcome;
 pub mod providers;
 pub mod redact;
 pub mod remote;

@@ -116,6 +116,14 @@ pub struct AgentTemplate {
     /// The agent's own policy rules, tried before all others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rules: Option<Vec<String>>,
+    /// Only read-only tools (default false): a tool that writes or runs
+    /// commands is neither offered nor run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// Whether it may start sub-agents with the `delegate` tool, and
+    /// within what limits (default: it may not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<paddock_protocol::agent::Delegation>,
 }
 
 /// Fields of which a template or a creation request gives at most one: the
@@ -169,6 +177,18 @@ impl AgentTemplate {
             if limits.max_turns == 0 {
                 return Err(ResolveError::invalid(
                     "limits.max_turns: must be at least 1",
+                ));
+            }
+        }
+        if let Some(d) = &self.delegation {
+            if !(1..=5).contains(&d.max_depth) {
+                return Err(ResolveError::invalid(
+                    "delegation.max_depth: must be between 1 and 5",
+                ));
+            }
+            if !(1..=32).contains(&d.max_children) {
+                return Err(ResolveError::invalid(
+                    "delegation.max_children: must be between 1 and 32",
                 ));
             }
         }
@@ -353,6 +373,8 @@ impl<'a> Resolver<'a> {
         take!(approval_mode);
         take!(approval_timeout_secs);
         take!(rules);
+        take!(read_only);
+        take!(delegation);
         merged.check()?;
         let router = match merged.router {
             Some(r) => Some(
@@ -433,6 +455,9 @@ impl<'a> Resolver<'a> {
             approval_mode: merged.approval_mode.unwrap_or(self.default_mode),
             approval_timeout_secs: merged.approval_timeout_secs,
             rules: merged.rules.unwrap_or_default(),
+            read_only: merged.read_only.unwrap_or(false),
+            delegation: merged.delegation,
+            parent: None,
             owner: None,
         };
         Ok(Resolved {

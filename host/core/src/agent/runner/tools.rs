@@ -213,6 +213,12 @@ impl Agent {
         let facts = self
             .tool_facts(&call.name)
             .map_err(|e| format!("unknown tool `{}`: {e}", call.name))?;
+        if self.config.read_only && !facts.read_only {
+            return Err(format!(
+                "tool `{}` writes or runs commands, and this agent may only read",
+                call.name
+            ));
+        }
         let arguments = parse_arguments(&call.arguments)?;
         Ok((facts, arguments))
     }
@@ -280,7 +286,8 @@ impl Agent {
         }
         let subject = self.subject();
         offered(candidates, |name, read_only| {
-            may_use(self.config.tools.as_deref(), name)
+            (read_only || !self.config.read_only)
+                && may_use(self.config.tools.as_deref(), name)
                 && !self.deps.policy.denies_tool(&subject, name, read_only)
         })
     }
