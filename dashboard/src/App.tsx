@@ -21,6 +21,8 @@ import { PluginsScreen } from './screens/Plugins';
 import { SettingsScreen } from './screens/Settings';
 import { SetupScreen } from './screens/Setup';
 import { WorkspacesScreen } from './screens/Workspaces';
+import { WorkflowsScreen } from './screens/Workflows';
+import { WorkflowRunScreen } from './screens/WorkflowRun';
 
 // The charting library is large: loaded with the Usage screen only.
 const UsageScreen = lazy(() => import('./screens/Usage').then((m) => ({ default: m.UsageScreen })));
@@ -53,6 +55,7 @@ export function usePending() {
 const links: [string, string][] = [
   ['/', 'Agents'],
   ['/workspaces', 'Workspaces'],
+  ['/workflows', 'Workflows'],
   ['/approvals', 'Approvals'],
   ['/mcp', 'MCP servers'],
   ['/plugins', 'Plugins'],
@@ -157,6 +160,8 @@ export function App() {
             <Route path="/agents/:id" element={<AgentScreen />} />
             <Route path="/workspaces" element={<WorkspacesScreen />} />
             <Route path="/workspaces/:id" element={<WorkspacesScreen />} />
+            <Route path="/workflows" element={<WorkflowsScreen />} />
+            <Route path="/workflows/runs/:id" element={<WorkflowRunScreen />} />
             <Route path="/approvals" element={<ApprovalsScreen />} />
             <Route path="/mcp" element={<McpScreen />} />
             <Route path="/plugins" element={<PluginsScreen onSignIn={toSignIn} />} />

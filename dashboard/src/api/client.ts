@@ -49,6 +49,16 @@ export function changes(method: string): boolean {
   return !['GET', 'HEAD', 'OPTIONS'].includes(method.toUpperCase());
 }
 
+/** A request body sent as text of its own type (a workflow's YAML), not as JSON. */
+export class TextBody {
+  readonly contentType: string;
+  readonly text: string;
+  constructor(contentType: string, text: string) {
+    this.contentType = contentType;
+    this.text = text;
+  }
+}
+
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   // A header no cross-site form can send: the server refuses state changes
   // without it (or a JSON body).
@@ -59,6 +69,9 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   let payload: BodyInit | undefined;
   if (body instanceof FormData) {
     payload = body;
+  } else if (body instanceof TextBody) {
+    headers['Content-Type'] = body.contentType;
+    payload = body.text;
   } else if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
     payload = JSON.stringify(body);

@@ -106,3 +106,22 @@ export type SsoProvider = S['SsoProvider'];
 export type AuthMethods = S['AuthMethods'];
 export type ShareView = S['ShareView'];
 export type PersonalKeyView = S['PersonalKeyView'];
+
+// ---- Workflows: definitions, runs, their event log ----
+
+export type {
+  DefinitionSource,
+  GateView,
+  InputDef,
+  RunEventPage,
+  StepDef,
+  StepKind,
+  StepStatus,
+  StepView,
+  VerifyView,
+  WorkflowDef,
+  WorkflowDefinitionView,
+  WorkflowEvent,
+  WorkflowRunStatus,
+  WorkflowRunView,
+} from './workflow-draft';

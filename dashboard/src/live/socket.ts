@@ -3,9 +3,10 @@
 // resubscribes each agent after the last seq its timeline holds, so the
 // view resumes with no gap and no duplicate. Events are delivered in
 // batches (one per agent every few milliseconds) so a burst of thousands
-// renders once, not thousands of times.
+// renders once, not thousands of times. Workflow runs are subscribed the
+// same way (their own event logs, by run id).
 
-import type { AgentEvent, WsClientMessage, WsServerMessage } from '../api/types';
+import type { AgentEvent, WorkflowEvent, WsClientMessage, WsServerMessage } from '../api/types';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting';
 
@@ -16,11 +17,20 @@ export interface Subscription {
   onError?: (code: string, message: string) => void;
 }
 
+/** A workflow run's subscription: its events are few, so they are delivered as they come. */
+export interface RunSubscription {
+  /** The seq to resume after (the last event applied). */
+  after: () => number;
+  onEvents: (events: WorkflowEvent[]) => void;
+  onError?: (code: string, message: string) => void;
+}
+
 const FLUSH_MS = 16;
 
 export class LiveSocket {
   private ws: WebSocket | null = null;
   private subs = new Map<string, Subscription>();
+  private runSubs = new Map<string, RunSubscription>();
   private queued = new Map<string, AgentEvent[]>();
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private retryMs = 250;
@@ -64,6 +74,23 @@ export class LiveSocket {
     };
   }
 
+  /** Follows a workflow run's event log while the returned function is not called. */
+  subscribeRun(runId: string, sub: RunSubscription): () => void {
+    this.runSubs.set(runId, sub);
+    this.sendRunSubscribe(runId);
+    return () => {
+      if (this.runSubs.get(runId) === sub) {
+        this.runSubs.delete(runId);
+        this.send({ op: 'unsubscribe_workflow_run', run_id: runId });
+      }
+    };
+  }
+
+  private sendRunSubscribe(runId: string): void {
+    const sub = this.runSubs.get(runId);
+    if (sub) this.send({ op: 'subscribe_workflow_run', run_id: runId, after: sub.after() });
+  }
+
   /** Asks again for everything after the timeline's last seq (after a gap). */
   resync(agentId: string): void {
     this.sendSubscribe(agentId);
@@ -91,6 +118,7 @@ export class LiveSocket {
       this.retryMs = 250;
       this.setState('open');
       for (const id of this.subs.keys()) this.sendSubscribe(id);
+      for (const id of this.runSubs.keys()) this.sendRunSubscribe(id);
     };
     ws.onmessage = (m) => this.receive(String(m.data));
     ws.onclose = () => {
@@ -127,6 +155,9 @@ export class LiveSocket {
         this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
         break;
       }
+      case 'workflow_event':
+        this.runSubs.get(msg.run_id)?.onEvents([msg.event]);
+        break;
       case 'lagged':
         // The server ended this subscription; what was delivered is applied
         // first, then we ask again after the timeline's last seq.
@@ -135,6 +166,7 @@ export class LiveSocket {
         break;
       case 'error':
         if (msg.agent_id) this.subs.get(msg.agent_id)?.onError?.(msg.code, msg.message);
+        if (msg.run_id) this.runSubs.get(msg.run_id)?.onError?.(msg.code, msg.message);
         break;
       default:
         break;

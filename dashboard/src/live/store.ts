@@ -57,7 +57,8 @@ export const useLive = create<LiveState>((set) => ({
 
 let socket: LiveSocket | null = null;
 
-function liveSocket(): LiveSocket {
+/** The page's one socket (started on first use). */
+export function liveSocket(): LiveSocket {
   if (!socket) {
     socket = new LiveSocket(() => new WebSocket(wsUrl()));
     socket.onState((c) => useLive.setState({ connection: c }));
