@@ -31,9 +31,10 @@ use paddock_store::{NewAgent, Store};
 use serde_json::json;
 use std::path::Path;
 
-/// One Chromium run at a time: both tests drive a browser and a host, and
-/// the machine may have two cores.
-static CHROMIUM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// One Chromium run at a time: every browser test (these and
+/// `dashboard_workflows`'s) drives a browser and a host, and the machine
+/// may have two cores.
+pub(crate) static CHROMIUM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Events in the big agent's log.
 const BIG_EVENTS: u64 = 10_000;

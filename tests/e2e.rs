@@ -22,6 +22,7 @@ mod bench;
 mod capabilities;
 mod cost;
 mod dashboard;
+mod dashboard_workflows;
 mod demo;
 mod egress;
 mod environments;
