@@ -8,8 +8,8 @@
 
 import { useEffect, useMemo, useState } from 'react';
 import { Link, useParams } from 'react-router-dom';
-import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { ApiError, post } from '../api/client';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { ApiError, get, post } from '../api/client';
 import type { AgentView, StepView, WorkflowRunView } from '../api/types';
 import { readOnlyReason, useWho } from '../api/me';
 import { Diff } from '../components/Diff';
@@ -19,8 +19,6 @@ import { duration } from '../components/ToolCall';
 import { Button, ErrorNote, Field, Stats, ago, inputClass, usd, useTitle } from '../components/ui';
 import { KIND_LABELS, STEP_STATES, buildTimeline, elapsed, isActive, progress, snapshotOf, type StepAgent, type TimelineStep } from '../live/workflow';
 import { useWorkflowRun } from '../live/workflowRun';
-import { NotFound } from '../App';
-import { useAgents } from './Agents';
 import { RunStatusBadge, useDefinitions } from './Workflows';
 
 const enc = encodeURIComponent;
@@ -309,12 +307,26 @@ function CancelButton({ run }: { run: WorkflowRunView }) {
   );
 }
 
+function NotFound() {
+  useTitle('Not found');
+  return (
+    <section className="max-w-xl">
+      <h1 className="mb-2 text-2xl font-bold">No such workflow run</h1>
+      <p className="mb-3 text-sm">It may belong to someone else, or the link is mistyped.</p>
+      <Link to="/workflows" className="text-blue-800 underline dark:text-blue-300">
+        Back to the workflows
+      </Link>
+    </section>
+  );
+}
+
 export function WorkflowRunScreen() {
   const { id = '' } = useParams();
   const { run, events } = useWorkflowRun(id);
   const who = useWho();
   const readOnly = readOnlyReason(who);
-  const agentsList = useAgents();
+  // The agents' names and statuses (the same query as the Agents screen's).
+  const agentsList = useQuery({ queryKey: ['agents'], queryFn: () => get<AgentView[]>('/api/agents'), refetchInterval: 2000 });
   const defs = useDefinitions();
   const r = run.data;
   useTitle(r ? `${r.workflow} run` : 'Workflow run');
@@ -325,7 +337,7 @@ export function WorkflowRunScreen() {
   const [now, setNow] = useState(() => Date.now());
   // Ticks while the run is active (the running step's time).
   useTick(r ? isActive(r.status) : false, setNow);
-  if (run.error instanceof ApiError && run.error.status === 404) return <NotFound what="workflow run" />;
+  if (run.error instanceof ApiError && run.error.status === 404) return <NotFound />;
   const reason = r?.reason ?? null;
   const took = r ? elapsed(r.created_at, r.finished_at, now) : null;
   const p = progress(steps);
