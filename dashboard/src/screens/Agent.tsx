@@ -25,6 +25,7 @@ import { AgentStatusView } from '../components/Status';
 import { SidePanel, SidePanelDrawer, useWide } from '../components/SidePanel';
 import { Button, ErrorNote, Form, ScrollX, inputClass, tokens, usd } from '../components/ui';
 import { ShareDialog } from '../components/Share';
+import { AgentFamily } from '../components/Family';
 import { readOnlyReason, useWho } from '../api/me';
 import { ownerLine } from './Agents';
 
@@ -128,6 +129,7 @@ function AgentPage({ id, agent, error }: { id: string; agent: AgentView | undefi
                 {owner}
               </p>
             )}
+            {agent && <AgentFamily agent={agent} />}
             <div className="mt-1">
               <AgentStatusView status={status} reason={reason} timeline={live} hideDetail={!!live?.failure} />
             </div>
