@@ -114,4 +114,40 @@ describe('LiveSocket', () => {
     expect(got).toEqual([]);
     expect(sockets[0].sent.at(-1)).toEqual({ op: 'unsubscribe', agent_id: 'a' });
   });
+
+  it('follows a workflow run: subscribes after its last event, again after a reconnect, and stops', () => {
+    const s = started();
+    let last = 0;
+    const got: number[] = [];
+    const errors: string[] = [];
+    const stop = s.subscribeRun('r', {
+      after: () => last,
+      onEvents: (evs) => {
+        for (const e of evs) got.push(e.seq);
+        last = evs[evs.length - 1].seq;
+      },
+      onError: (code) => errors.push(code),
+    });
+    sockets[0].open();
+    expect(sockets[0].sent).toEqual([{ op: 'subscribe_workflow_run', run_id: 'r', after: 0 }]);
+    const wf = (seq: number, run = 'r') => ({
+      op: 'workflow_event',
+      run_id: run,
+      event: { seq, run_id: run, ts: '2026-01-01T00:00:00Z', type: 'step.started', data: {} },
+    });
+    sockets[0].deliver(wf(1));
+    sockets[0].deliver(wf(2));
+    sockets[0].deliver(wf(1, 'other'));
+    expect(got).toEqual([1, 2]);
+    sockets[0].deliver({ op: 'error', code: 'not_found', message: 'no run', run_id: 'r' });
+    expect(errors).toEqual(['not_found']);
+    sockets[0].close();
+    vi.advanceTimersByTime(300);
+    sockets[1].open();
+    expect(sockets[1].sent).toEqual([{ op: 'subscribe_workflow_run', run_id: 'r', after: 2 }]);
+    stop();
+    expect(sockets[1].sent.at(-1)).toEqual({ op: 'unsubscribe_workflow_run', run_id: 'r' });
+    sockets[1].deliver(wf(3));
+    expect(got).toEqual([1, 2]);
+  });
 });

@@ -329,7 +329,7 @@ export function WorkflowRunScreen() {
   const agentsList = useQuery({ queryKey: ['agents'], queryFn: () => get<AgentView[]>('/api/agents'), refetchInterval: 2000 });
   const defs = useDefinitions();
   const r = run.data;
-  useTitle(r ? `${r.workflow} run` : 'Workflow run');
+  useTitle(r ? r.name : 'Workflow run');
   const agents = useMemo(() => new Map((agentsList.data ?? []).map((a) => [a.id, a])), [agentsList.data]);
   // The definition the run started with (its log's snapshot), else today's.
   const def = useMemo(() => snapshotOf(events) ?? defs.data?.find((d) => d.name === r?.workflow)?.definition ?? null, [events, defs.data, r?.workflow]);
@@ -350,13 +350,17 @@ export function WorkflowRunScreen() {
       </p>
       <header className="flex flex-wrap items-start justify-between gap-3">
         <div className="min-w-0">
-          <h1 className="text-2xl font-bold break-words">{r ? `${r.workflow} run` : 'Workflow run'}</h1>
-          <p className="font-mono text-xs break-all text-slate-700 dark:text-slate-300">{id}</p>
+          <h1 className="font-mono text-2xl font-bold break-all">{r?.name ?? 'Workflow run'}</h1>
+          {r && (
+            <p className="text-xs break-words text-slate-700 dark:text-slate-300">
+              a run of <strong>{r.workflow}</strong> · id <span className="font-mono break-all">{r.id}</span>
+            </p>
+          )}
           {r && (
             <p className="mt-1 flex flex-wrap items-center gap-2 text-sm">
               <RunStatusBadge status={r.status} />
-              <span className="text-xs text-slate-700 dark:text-slate-300">
-                started {ago(r.created_at)} by {r.owner}
+              <span className="text-xs text-slate-700 dark:text-slate-300" data-testid="run-started">
+                started {ago(r.created_at)} by {who && r.owner === who.id ? 'you' : r.owner}
               </span>
             </p>
           )}
