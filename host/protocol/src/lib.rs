@@ -8,6 +8,7 @@
 //! - [`llm`]: the model-facing messages, tool calls and token usage.
 //! - [`identity`]: user roles, token scopes, what an agent is shared with.
 //! - [`network`]: what a sandbox may reach (off, on, an allow-list of hosts).
+//! - [`workflow`]: workflow definitions, a run's events, statuses and views.
 //! - [`policy`]: risk levels, actions, approval modes, verdicts, decisions,
 //!   rule specs and scopes, approval statuses.
 //!
@@ -21,6 +22,7 @@ pub mod identity;
 pub mod llm;
 pub mod network;
 pub mod policy;
+pub mod workflow;
 
 /// Whether `name` is a plain name, as templates, prompts and workspaces
 /// have: 1 to 64 of `A-Z a-z 0-9 . _ -`, starting with a letter or digit
