@@ -22,6 +22,7 @@ mod bench;
 mod capabilities;
 mod cost;
 mod dashboard;
+mod delegation;
 mod demo;
 mod egress;
 mod environments;
