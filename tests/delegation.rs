@@ -441,7 +441,7 @@ scenarios:
     let started = Instant::now();
     loop {
         let evs = s.events(&id).await;
-        if !matching!(evs, EventBody::ToolCall { tool, .. } if tool == "collect").is_empty() {
+        if !matching!(evs, EventBody::ToolCall { tool, .. } if tool == "collect" => ()).is_empty() {
             break;
         }
         assert!(started.elapsed() < DEADLINE, "{}", summary(&evs));
@@ -473,9 +473,14 @@ scenarios:
         "{}",
         summary(&evs)
     );
-    let restarted = matching!(evs, EventBody::Error { code, .. }
-        if *code == ErrorCode::HostRestarted => ());
-    assert!(!restarted.is_empty(), "the restart is recorded");
+    let restarted = matching!(evs, EventBody::Error { code, message, .. }
+        if *code == ErrorCode::HostRestarted => message.clone());
+    assert!(
+        restarted
+            .iter()
+            .any(|m| m.contains("taking it up again with the sub-agents its log recorded")),
+        "the collect was taken up again, not abandoned: {restarted:?}"
+    );
     let c = results(&evs, "collect");
     assert_eq!(c.len(), 1);
     let collected: Value = serde_json::from_str(&c[0].1).unwrap();
