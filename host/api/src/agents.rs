@@ -65,13 +65,29 @@ pub struct AgentView {
     /// (null: none at this moment — it is being taken over — or a single
     /// host).
     pub host: Option<String>,
+    /// The agent that started it with `delegate` (its parent), if one did.
+    pub parent: Option<String>,
+    /// The ids of the sub-agents it started (not deleted), oldest first.
+    pub children: Vec<String>,
 }
 
 impl AgentView {
-    /// The view of `r`, with its owner's name and shares from `names`.
-    async fn new(r: AgentRecord, state: &AppState, names: &Names) -> Result<AgentView, ApiError> {
+    /// The view of `r`, with its owner's name and shares from `names` and
+    /// its children among `all` (the agents not deleted).
+    async fn new(
+        r: AgentRecord,
+        state: &AppState,
+        names: &Names,
+        all: &[AgentRecord],
+    ) -> Result<AgentView, ApiError> {
         let shares = state.store.shares_of(&r.id).await?;
         Ok(AgentView {
+            parent: r.config.parent.clone(),
+            children: all
+                .iter()
+                .filter(|c| c.config.parent.as_deref() == Some(r.id.as_str()))
+                .map(|c| c.id.clone())
+                .collect(),
             owner: names.user(&r.owner),
             shared_with: names.shares(&shares),
             host: r.host.clone(),
@@ -90,9 +106,18 @@ impl AgentView {
         })
     }
 
-    /// The view of one agent.
-    async fn of(r: AgentRecord, state: &AppState) -> Result<AgentView, ApiError> {
-        AgentView::new(r, state, &Names::load(state).await?).await
+    /// The view of one agent for `caller` (who sees only the children
+    /// they may see).
+    async fn of(r: AgentRecord, state: &AppState, caller: &Caller) -> Result<AgentView, ApiError> {
+        let visible = ownership::Visible::of(state, caller).await?;
+        let all: Vec<AgentRecord> = state
+            .store
+            .list_agents(false)
+            .await?
+            .into_iter()
+            .filter(|c| visible.agent(c))
+            .collect();
+        AgentView::new(r, state, &Names::load(state).await?, &all).await
     }
 }
 
@@ -188,21 +213,16 @@ pub async fn create(
     // fails its checks leaves none behind (and removed if creation fails).
     let made = match worktree {
         Some(w) => {
-            let name = state
-                .workspaces
-                .free_name(&paddock_core::workspace::slug(&config.name))
-                .await?;
             let ws = state
                 .workspaces
-                .create(paddock_core::workspace::NewWorkspace {
-                    name: name.clone(),
-                    repo: Some(w.repo),
-                    base: w.base,
-                    branch: None,
-                    path: None,
-                    copy: false,
-                    owner: Some(caller.user_id.clone()),
-                })
+                .make_for_agent(
+                    &config.name,
+                    paddock_core::workspace::AgentSource::Worktree {
+                        repo: w.repo,
+                        base: w.base,
+                    },
+                    Some(caller.user_id.clone()),
+                )
                 .await
                 .map_err(|e| match e {
                     paddock_core::workspace::WorkspaceError::Invalid(m) => {
@@ -219,13 +239,11 @@ pub async fn create(
     match state.manager.create(config, task).await {
         Ok(record) => Ok((
             StatusCode::CREATED,
-            Json(AgentView::of(record, &state).await?),
+            Json(AgentView::of(record, &state, &caller).await?),
         )),
         Err(e) => {
-            if let Some(ws) = made
-                && let Err(undo) = state.workspaces.delete(&ws, true, true).await
-            {
-                tracing::warn!(workspace = %ws.id, error = %undo, "could not remove the worktree of an agent that was not created");
+            if let Some(ws) = made {
+                state.workspaces.unmake_for_agent(&ws).await;
             }
             Err(e.into())
         }
@@ -240,6 +258,9 @@ pub struct ListParams {
     /// Include deleted agents (whose history is kept).
     #[serde(default)]
     pub include_deleted: bool,
+    /// Only the sub-agents of this agent (its children).
+    #[serde(default)]
+    pub parent: Option<String>,
 }
 
 /// List the agents the caller may see (their own, those shared with them
@@ -253,10 +274,20 @@ pub async fn list(
 ) -> Result<Json<Vec<AgentView>>, ApiError> {
     let visible = ownership::Visible::of(&state, &caller).await?;
     let records = state.store.list_agents(p.include_deleted).await?;
+    // The children each view lists: those not deleted that the caller
+    // may see.
+    let live: Vec<AgentRecord> = records
+        .iter()
+        .filter(|r| r.deleted_at.is_none() && visible.agent(r))
+        .cloned()
+        .collect();
     let names = Names::load(&state).await?;
     let mut out = Vec::new();
     for r in records.into_iter().filter(|r| visible.agent(r)) {
-        out.push(AgentView::new(r, &state, &names).await?);
+        if p.parent.is_some() && r.config.parent != p.parent {
+            continue;
+        }
+        out.push(AgentView::new(r, &state, &names, &live).await?);
     }
     Ok(Json(out))
 }
@@ -271,7 +302,7 @@ pub async fn get(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AgentView>, ApiError> {
     let r = ownership::agent(&state, &caller, &id, Need::See).await?;
-    Ok(Json(AgentView::of(r, &state).await?))
+    Ok(Json(AgentView::of(r, &state, &caller).await?))
 }
 
 /// What the agent changed: for an agent in a git worktree, the

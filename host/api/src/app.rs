@@ -267,6 +267,7 @@ impl App {
             environments,
             max_running_agents_per_user: options.config.auth.max_running_agents_per_user,
             cluster,
+            delegator: Default::default(),
         });
         // Set before the agents start (a resumed agent may run a command at
         // once); it hands questions to them once the manager exists.

@@ -1582,6 +1582,24 @@ async fn usage_of_owners_and_owned_secrets(url: String) {
         .await
         .unwrap();
     let now = Utc::now() + chrono::Duration::seconds(1);
+    // An agent and its sub-agents, by id.
+    let tree = store
+        .usage_of_agents(t0, now, &[ids[0].clone(), ids[2].clone()])
+        .await
+        .unwrap();
+    let got: Vec<(&str, f64)> = tree
+        .iter()
+        .map(|u| (u.agent_id.as_str(), u.cost_usd))
+        .collect();
+    assert_eq!(got.len(), 2);
+    assert!(got.contains(&(ids[0].as_str(), 0.5)) && got.contains(&(ids[2].as_str(), 1.0)));
+    assert!(
+        store
+            .usage_of_agents(t0, now, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let hers = store
         .usage_of_owners(t0, now, std::slice::from_ref(&alice))
         .await

@@ -134,6 +134,43 @@ impl Store {
         Ok(out)
     }
 
+    /// The usage of every model call in `[from, to)` by the agents `ids`
+    /// (an agent and its sub-agents, for a budget that covers them),
+    /// oldest first (deleted agents' calls count too).
+    pub async fn usage_of_agents(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        ids: &[String],
+    ) -> Result<Vec<UsageRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT agent_id, seq, ts, type, data FROM events \
+             WHERE type = 'usage' AND ts >= $1 AND ts < $2 AND agent_id IN ({}) \
+             ORDER BY ts, agent_id, seq",
+            marks.join(", ")
+        );
+        // Only placeholders are formatted in; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(nanos(from)?)
+            .bind(nanos(to)?);
+        for id in ids {
+            query = query.bind(id.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let agent_id: String = sqlx::Row::try_get(row, "agent_id")?;
+            if let Some(u) = UsageRecord::of(&event_from_row(&agent_id, row)?) {
+                out.push(u);
+            }
+        }
+        Ok(out)
+    }
+
     /// The events of one type in `[from, to)`, of one agent or all, oldest
     /// first.
     pub async fn events_of_type_between(

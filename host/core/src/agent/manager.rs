@@ -9,7 +9,9 @@
 //! runs to that host through the database.
 
 use super::actor::Actor;
+use super::delegate::{self, DelegateArgs, Delegator, Spawned, WorkspaceMode};
 use super::remote;
+use super::resolve::{AgentRequest, AgentTemplate, ResolveError, Resolver};
 use super::runner::{Agent, AgentDeps, AgentError};
 use crate::cluster::{Cluster, RequestKind};
 use paddock_protocol::agent::AgentConfig;
@@ -25,8 +27,7 @@ use std::sync::{Arc, RwLock};
 
 /// Longest agent name.
 const MAX_NAME: usize = 200;
-/// Longest user message, in bytes.
-pub const MAX_MESSAGE: usize = 256 * 1024;
+pub use super::resolve::{MAX_MESSAGE, check_text};
 
 /// All agents of this host.
 pub struct Manager {
@@ -74,6 +75,10 @@ impl Manager {
             starts: std::sync::Mutex::default(),
             cluster: cluster.clone(),
         });
+        // Before any agent resumes: a parent may be waiting on a child.
+        let weak = Arc::downgrade(&manager);
+        let delegator: std::sync::Weak<dyn Delegator> = weak;
+        let _ = manager.deps.delegator.set(delegator);
         for record in records {
             let note = format!(
                 "the host restarted while the agent was {}; resuming where the log stands",
@@ -410,6 +415,17 @@ impl Manager {
         config: AgentConfig,
         task: Option<String>,
     ) -> Result<(Arc<Agent>, AgentRecord), AgentError> {
+        self.create_as(None, config, task).await
+    }
+
+    /// [`Manager::create_here`] with the id chosen by the caller (a
+    /// sub-agent's, recorded in its parent's log first), or a new one.
+    async fn create_as(
+        &self,
+        id: Option<String>,
+        config: AgentConfig,
+        task: Option<String>,
+    ) -> Result<(Arc<Agent>, AgentRecord), AgentError> {
         self.validate(&config)?;
         if let Some(t) = &task {
             check_message(t)?;
@@ -427,7 +443,7 @@ impl Manager {
             }
             None => None,
         };
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         self.snapshot(&id, &config).await;
         let now = chrono::Utc::now();
         let created = self.deps.redactor.redact_event(EventBody::AgentCreated {
@@ -578,9 +594,25 @@ impl Manager {
         Ok(event)
     }
 
-    /// Interrupts an agent; returns whether it was busy. With several
-    /// hosts, through the host that runs it.
+    /// Interrupts an agent and its live sub-agents (theirs too); returns
+    /// whether it was busy. With several hosts, each through the host that
+    /// runs it.
     pub async fn interrupt(&self, id: &str) -> Result<bool, AgentError> {
+        let busy = self.interrupt_one(id).await?;
+        let records = self.deps.store.list_agents(false).await?;
+        for child in delegate::descendants(&records, id) {
+            match self.interrupt_one(&child.id).await {
+                Ok(_) | Err(AgentError::NotFound(_) | AgentError::Stopped(_)) => {}
+                Err(e) => {
+                    tracing::warn!(agent = %id, child = %child.id, error = %e, "could not interrupt a sub-agent")
+                }
+            }
+        }
+        Ok(busy)
+    }
+
+    /// Interrupts one agent (not its sub-agents).
+    async fn interrupt_one(&self, id: &str) -> Result<bool, AgentError> {
         if let Ok(agent) = self.get(id) {
             return Ok(agent.interrupt());
         }
@@ -596,10 +628,24 @@ impl Manager {
         Err(AgentError::NotFound(id.to_string()))
     }
 
-    /// Deletes an agent: stops it and keeps its history, or with `purge`
-    /// also removes its history. Returns whether it existed. With several
-    /// hosts, the host that runs it does (here when none does).
+    /// Deletes an agent and its sub-agents (theirs too): stops them and
+    /// keeps their history, or with `purge` also removes it. The agent
+    /// goes first, so that it starts no more children meanwhile. Returns
+    /// whether the agent existed. With several hosts, the host that runs
+    /// each does (here when none does).
     pub async fn delete(&self, id: &str, purge: bool) -> Result<bool, AgentError> {
+        let records = self.deps.store.list_agents(purge).await?;
+        let existed = self.delete_one(id, purge).await?;
+        for child in delegate::descendants(&records, id) {
+            if let Err(e) = self.delete_one(&child.id, purge).await {
+                tracing::warn!(agent = %id, child = %child.id, error = %e, "could not delete a sub-agent");
+            }
+        }
+        Ok(existed)
+    }
+
+    /// Deletes one agent (not its sub-agents).
+    async fn delete_one(&self, id: &str, purge: bool) -> Result<bool, AgentError> {
         if let Some(c) = &self.cluster
             && self.get(id).is_err()
             && let Some(record) = self.deps.store.get_agent(id).await?
@@ -787,17 +833,256 @@ pub fn check_message(text: &str) -> Result<(), AgentError> {
     check_text("text", text).map_err(AgentError::Invalid)
 }
 
-/// Refuses an empty or oversized message that the caller gave as `field`
-/// (a message's `text`, a new agent's `task`); the refusal names it.
-pub fn check_text(field: &str, text: &str) -> Result<(), String> {
-    if text.trim().is_empty() {
-        return Err(format!("{field}: must not be empty"));
+impl Delegator for Manager {
+    fn spawn<'a>(
+        &'a self,
+        parent_id: &'a str,
+        parent: &'a AgentConfig,
+        child_id: &'a str,
+        args: &'a DelegateArgs,
+    ) -> futures::future::BoxFuture<'a, Result<Spawned, String>> {
+        Box::pin(self.spawn_child(parent_id, parent, child_id, args))
     }
-    if text.len() > MAX_MESSAGE {
-        return Err(format!(
-            "{field}: {} bytes is over the limit of {MAX_MESSAGE}",
-            text.len()
-        ));
+}
+
+/// How strict an approval mode is (a child is never less strict than its
+/// parent).
+fn strictness(mode: crate::policy::ApprovalMode) -> u8 {
+    use crate::policy::ApprovalMode::*;
+    match mode {
+        Auto => 0,
+        AskRisky => 1,
+        AskAll => 2,
+        ReadOnly => 3,
     }
-    Ok(())
+}
+
+/// The name of a child: `<parent>/<leaf>`, or the leaf alone when that
+/// would be too long.
+fn child_name(parent: &str, leaf: &str) -> String {
+    let full = format!("{parent}/{leaf}");
+    if full.len() <= MAX_NAME {
+        full
+    } else {
+        leaf.to_string()
+    }
+}
+
+/// Makes `config` a child of `parent_id` (configured `parent`): owned by
+/// the parent's owner, one level less of delegation, read-only when the
+/// parent is (or `read_only`), never less strict an approval mode, and
+/// bound by the parent's own rules after its own.
+fn bind_child(config: &mut AgentConfig, parent_id: &str, parent: &AgentConfig, read_only: bool) {
+    config.owner = parent.owner.clone();
+    config.parent = Some(parent_id.to_string());
+    config.delegation = parent
+        .delegation
+        .as_ref()
+        .and_then(delegate::child_delegation);
+    config.read_only = config.read_only || parent.read_only || read_only;
+    if strictness(parent.approval_mode) > strictness(config.approval_mode) {
+        config.approval_mode = parent.approval_mode;
+    }
+    for rule in &parent.rules {
+        if !config.rules.contains(rule) {
+            config.rules.push(rule.clone());
+        }
+    }
+}
+
+impl Manager {
+    /// [`Delegator::spawn`]: finds the child `child_id` when it exists (a
+    /// resumed parent), else resolves its configuration (template, inline
+    /// fields, the parent's model as the default), makes its workspace
+    /// when it works in a worktree or a copy, and creates it here with its
+    /// task.
+    async fn spawn_child(
+        &self,
+        parent_id: &str,
+        parent: &AgentConfig,
+        child_id: &str,
+        args: &DelegateArgs,
+    ) -> Result<Spawned, String> {
+        let store = &self.deps.store;
+        let failed = |e: &dyn std::fmt::Display| e.to_string();
+        if let Some(r) = store.get_agent(child_id).await.map_err(|e| failed(&e))? {
+            if r.config.parent.as_deref() != Some(parent_id) {
+                return Err(format!(
+                    "the recorded sub-agent `{child_id}` is not this agent's"
+                ));
+            }
+            let seq = match delegate::task_seq(store, child_id)
+                .await
+                .map_err(|e| failed(&e))?
+            {
+                Some(seq) => seq,
+                // Made, but the host stopped before its task was posted.
+                None => self
+                    .post_message(child_id, args.task.clone())
+                    .await
+                    .map_err(|e| failed(&e))?,
+            };
+            return Ok(Spawned {
+                name: r.name,
+                task_seq: seq,
+            });
+        }
+        let leaf = args
+            .name
+            .clone()
+            .or_else(|| args.template.clone())
+            .unwrap_or_else(|| "sub".into());
+        let name = child_name(&parent.name, &leaf);
+        let mut fields: AgentTemplate = match &args.config {
+            Some(map) => serde_json::from_value(serde_json::Value::Object(map.clone()))
+                .map_err(|e| format!("config: {e}"))?,
+            None => AgentTemplate::default(),
+        };
+        let workspaces = &self.deps.workspaces;
+        let made = match args.workspace {
+            WorkspaceMode::Same | WorkspaceMode::SameReadOnly => None,
+            mode => {
+                let source = self.copy_source(parent, mode).await?;
+                let what = if mode == WorkspaceMode::Copy {
+                    "a copy"
+                } else {
+                    "a worktree"
+                };
+                let ws = workspaces
+                    .make_for_agent(&name, source, parent.owner.clone())
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "workspace: cannot make {what} of this agent's workspace `{}`: {e}",
+                            parent.workspace.display()
+                        )
+                    })?;
+                Some(ws)
+            }
+        };
+        let made_id = made.as_ref().map(|ws| ws.id.clone());
+        let created = async {
+            match (&made_id, &parent.workspace_id) {
+                (Some(id), _) | (None, Some(id)) => fields.workspace_id = Some(id.clone()),
+                (None, None) => fields.workspace = Some(parent.workspace.clone()),
+            }
+            let resolved = Resolver::new(&self.deps, Some(&parent.model))
+                // The parent's directory was checked when it was made.
+                .anywhere()
+                .resolve(AgentRequest {
+                    name: Some(name.clone()),
+                    template: args.template.clone(),
+                    fields,
+                    task: None,
+                })
+                .await
+                .map_err(|e| match e {
+                    ResolveError::Invalid(m)
+                        if args.config.is_some() && !m.starts_with("template") =>
+                    {
+                        format!("config.{m}")
+                    }
+                    other => other.to_string(),
+                })?;
+            let mut config = resolved.config;
+            bind_child(
+                &mut config,
+                parent_id,
+                parent,
+                args.workspace == WorkspaceMode::SameReadOnly,
+            );
+            self.create_as(Some(child_id.to_string()), config, Some(args.task.clone()))
+                .await
+                .map_err(|e| failed(&e))
+        }
+        .await;
+        let (_, record) = match created {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(ws) = &made {
+                    workspaces.unmake_for_agent(ws).await;
+                }
+                return Err(e);
+            }
+        };
+        let seq = delegate::task_seq(store, child_id)
+            .await
+            .map_err(|e| failed(&e))?
+            .ok_or_else(|| format!("sub-agent `{child_id}` has no task"))?;
+        tracing::info!(parent = %parent_id, child = %child_id, name = %record.name, "sub-agent started");
+        Ok(Spawned {
+            name: record.name,
+            task_seq: seq,
+        })
+    }
+
+    /// Where a child's worktree or copy of `parent`'s workspace comes
+    /// from: a worktree of a worktree is a new worktree of its repository
+    /// from the parent's branch.
+    async fn copy_source(
+        &self,
+        parent: &AgentConfig,
+        mode: WorkspaceMode,
+    ) -> Result<crate::workspace::AgentSource, String> {
+        use crate::workspace::{AgentSource, WorkspaceKind};
+        let ws = match &parent.workspace_id {
+            Some(id) => self.deps.workspaces.get(id).await.ok(),
+            None => None,
+        };
+        Ok(match (mode, ws) {
+            (WorkspaceMode::Copy, _) => AgentSource::Copy {
+                path: parent.workspace.clone(),
+            },
+            (_, Some(ws)) if ws.kind == WorkspaceKind::Worktree => AgentSource::Worktree {
+                repo: ws.source.clone().unwrap_or(ws.path.clone()),
+                base: ws.branch.clone(),
+            },
+            _ => AgentSource::Worktree {
+                repo: parent.workspace.clone(),
+                base: None,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod delegation_tests {
+    use super::*;
+    use crate::policy::ApprovalMode;
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_child_is_bound_by_its_parent() {
+        let mut parent = crate::agent::fixtures::config("a", PathBuf::from("/w"));
+        parent.owner = Some("alice".into());
+        parent.approval_mode = ApprovalMode::AskAll;
+        parent.rules = vec!["deny bash(rm*)".into()];
+        parent.delegation = Some(paddock_protocol::agent::Delegation {
+            max_depth: 2,
+            ..Default::default()
+        });
+        let mut child = crate::agent::fixtures::config("a", PathBuf::from("/w"));
+        child.approval_mode = ApprovalMode::Auto;
+        child.rules = vec!["allow read_file".into()];
+        bind_child(&mut child, "p1", &parent, true);
+        assert_eq!(child.owner.as_deref(), Some("alice"));
+        assert_eq!(child.parent.as_deref(), Some("p1"));
+        assert_eq!(child.delegation.as_ref().map(|d| d.max_depth), Some(1));
+        assert!(child.read_only);
+        assert_eq!(child.approval_mode, ApprovalMode::AskAll, "never looser");
+        assert_eq!(child.rules, ["allow read_file", "deny bash(rm*)"]);
+        let mut grandchild = crate::agent::fixtures::config("a", PathBuf::from("/w"));
+        bind_child(&mut grandchild, "c1", &child, false);
+        assert_eq!(grandchild.delegation, None, "the last level");
+        assert!(
+            grandchild.read_only,
+            "a read-only parent's child only reads"
+        );
+    }
+
+    #[test]
+    fn a_childs_name_says_whose_it_is() {
+        assert_eq!(child_name("lead", "reviewer"), "lead/reviewer");
+        assert_eq!(child_name(&"x".repeat(199), "rev"), "rev");
+    }
 }

@@ -1,6 +1,7 @@
 //! Agents: their configuration and how it is resolved from a request, a
 //! template and the defaults, the loop (model → tools → model), their
-//! lifecycle under the agent manager, following their events, context
+//! lifecycle under the agent manager, delegation to sub-agents
+//! ([`delegate`]), following their events, context
 //! management, secret redaction and the model providers they call; and
 //! the gate their sandboxes' egress proxies ask ([`network`]); with several
 //! hosts on one database, the loops that keep this host's share of them
@@ -10,6 +11,7 @@ pub mod actor;
 pub mod config;
 pub mod context;
 pub mod cost;
+pub mod delegate;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod follow;

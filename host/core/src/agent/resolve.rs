@@ -7,7 +7,6 @@
 //! returns them as they are and the CLI as usage errors.
 
 use super::config::RouterConfig;
-use super::manager::check_text;
 use super::runner::AgentDeps;
 use crate::policy::ApprovalMode;
 use crate::workspace::{WorkspaceError, Workspaces};
@@ -17,6 +16,24 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use utoipa::ToSchema;
+
+/// Longest user message (or task), in bytes.
+pub const MAX_MESSAGE: usize = 256 * 1024;
+
+/// Refuses an empty or oversized message that the caller gave as `field`
+/// (a message's `text`, a new agent's `task`); the refusal names it.
+pub fn check_text(field: &str, text: &str) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Err(format!("{field}: must not be empty"));
+    }
+    if text.len() > MAX_MESSAGE {
+        return Err(format!(
+            "{field}: {} bytes is over the limit of {MAX_MESSAGE}",
+            text.len()
+        ));
+    }
+    Ok(())
+}
 
 /// Why a configuration cannot be resolved.
 #[derive(Debug, thiserror::Error)]

@@ -353,6 +353,24 @@ pub struct NewWorkspace {
     pub owner: Option<String>,
 }
 
+/// Where the workspace made for a new agent comes from
+/// ([`Workspaces::make_for_agent`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentSource {
+    /// A new git worktree of this repository (under an allowed root).
+    Worktree {
+        /// The repository (or a directory inside it).
+        repo: PathBuf,
+        /// The branch to start from (default: the one checked out).
+        base: Option<String>,
+    },
+    /// A copy of this directory (under an allowed root).
+    Copy {
+        /// The directory copied.
+        path: PathBuf,
+    },
+}
+
 /// A workspace's changes since it started.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Diff {
@@ -780,6 +798,49 @@ impl Workspaces {
             name = format!("{base}-{n}");
         }
         Ok(name)
+    }
+
+    /// Makes the workspace of a new agent named `agent`, belonging to
+    /// `owner`, from `source`: a worktree (branch `paddock/<name>`) or a
+    /// copy, named after the agent (a free name). Used by the API's
+    /// creation request (`worktree`) and by delegation (a child in a
+    /// worktree or a copy of its parent's workspace); the caller removes
+    /// it with [`Workspaces::unmake_for_agent`] when the agent is then not
+    /// created. Errors name the source's fields (`repo`, `base`, `path`).
+    pub async fn make_for_agent(
+        &self,
+        agent: &str,
+        source: AgentSource,
+        owner: Option<String>,
+    ) -> Result<Workspace, WorkspaceError> {
+        let name = self.free_name(&slug(agent)).await?;
+        let req = match source {
+            AgentSource::Worktree { repo, base } => NewWorkspace {
+                name,
+                repo: Some(repo),
+                base,
+                owner,
+                ..NewWorkspace::default()
+            },
+            AgentSource::Copy { path } => NewWorkspace {
+                name,
+                path: Some(path),
+                copy: true,
+                owner,
+                ..NewWorkspace::default()
+            },
+        };
+        self.create(req).await
+    }
+
+    /// Removes a workspace [`Workspaces::make_for_agent`] made for an agent
+    /// that was not created (its files, and a worktree's branch); a
+    /// failure is logged.
+    pub async fn unmake_for_agent(&self, ws: &Workspace) {
+        let branch = ws.kind == WorkspaceKind::Worktree;
+        if let Err(e) = self.delete(ws, true, branch).await {
+            tracing::warn!(workspace = %ws.id, error = %e, "could not remove the workspace of an agent that was not created");
+        }
     }
 
     // ---- making ----

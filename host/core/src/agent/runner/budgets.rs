@@ -3,7 +3,10 @@
 //! serves it, and whether the run may go on — its turn and wall-time
 //! limits, and the cost budgets checked before anything is sent (the
 //! agent's lifetime, daily and monthly limits, the global daily and monthly
-//! budgets). The arithmetic of estimates and the router's rules are in
+//! budgets). An agent that may delegate counts its sub-agents' spend in
+//! its own limits, and a sub-agent's call is refused when it would pass
+//! the limits of an ancestor (which cover their sub-agents' spend). The
+//! arithmetic of estimates and the router's rules are in
 //! `agent::cost`; this room decides, for one agent, which of them apply.
 
 use super::{Agent, AgentError, Failure, Provider, Providers};
@@ -71,27 +74,59 @@ impl Agent {
         } else {
             Vec::new()
         };
-        let Some(reads) = Reads::of(limits, &global, !owners.is_empty()) else {
+        // Ancestors with limits of their own: their budgets cover this
+        // agent's spend.
+        let ancestors = if self.config.parent.is_some() {
+            ancestors_with_limits(store, &self.config).await?
+        } else {
+            Vec::new()
+        };
+        let Some(reads) = Reads::of(limits, &global, !owners.is_empty() || !ancestors.is_empty())
+        else {
             return Ok(None);
         };
         let Some(price) = model.price() else {
             return Ok(Some(price_unknown(m)));
         };
+        // An agent that may delegate: its own limits cover its
+        // sub-agents' spend (all agents are read once for the tree).
+        let records = if self.config.delegation.is_some() || !ancestors.is_empty() {
+            store.list_agents(true).await?
+        } else {
+            Vec::new()
+        };
+        let tree = self.config.delegation.is_some();
         let lifetime = if reads.lifetime {
-            store
-                .get_agent(&self.id)
-                .await?
-                .map_or(0.0, |r| r.usage.cost_usd)
+            if tree {
+                TreeSpend::read(store, &records, &self.id, false)
+                    .await?
+                    .lifetime
+            } else {
+                store
+                    .get_agent(&self.id)
+                    .await?
+                    .map_or(0.0, |r| r.usage.cost_usd)
+            }
         } else {
             0.0
         };
-        let spend = if reads.periodic {
+        let mut spend = if reads.periodic {
             // One read of this month's usage serves every periodic budget;
             // everyone's only when a global budget applies.
             Spend::read(store, Some(&self.id), reads.everyone, chrono::Utc::now()).await?
         } else {
             Spend::default()
         };
+        if tree && (limits.daily_usd.is_some() || limits.monthly_usd.is_some()) {
+            let t = TreeSpend::read(store, &records, &self.id, true).await?;
+            (spend.agent_today, spend.agent_month) = (t.today, t.month);
+        }
+        let mut ancestor_uses = Vec::new();
+        for a in &ancestors {
+            let periodic = a.limits.daily_usd.is_some() || a.limits.monthly_usd.is_some();
+            let t = TreeSpend::read(store, &records, &a.id, periodic).await?;
+            ancestor_uses.extend(ancestor_budget_uses(a, &t));
+        }
         let owner_uses = if owners.is_empty() {
             Vec::new()
         } else {
@@ -112,7 +147,15 @@ impl Agent {
                 .await?;
             owner_budget_uses(&owners, &records, day_start(now))
         };
-        let uses = budget_uses(limits, &global, lifetime, &spend, owner_uses);
+        let mut uses = budget_uses(limits, &global, lifetime, &spend, owner_uses);
+        // The ancestors' right after the agent's own.
+        let own = uses
+            .iter()
+            .take_while(|u| u.name.starts_with("agent "))
+            .count();
+        for (i, u) in ancestor_uses.into_iter().enumerate() {
+            uses.insert(own + i, u);
+        }
         Ok(over_budget(
             &uses,
             m,
@@ -121,6 +164,137 @@ impl Agent {
             self.config.max_tokens,
         ))
     }
+}
+
+/// An ancestor of an agent (its parent, theirs, …) with limits of its own.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Ancestor {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its limits (at least one of its cost limits is set).
+    pub limits: AgentLimits,
+}
+
+/// The ancestors of an agent configured `config` whose cost limits are
+/// set, nearest first (at most 16 levels up; a loop ends the walk).
+pub(super) async fn ancestors_with_limits(
+    store: &Store,
+    config: &paddock_protocol::agent::AgentConfig,
+) -> Result<Vec<Ancestor>, StoreError> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut next = config.parent.clone();
+    while let Some(id) = next.take() {
+        if !seen.insert(id.clone()) || seen.len() > 16 {
+            break;
+        }
+        let Some(r) = store.get_agent(&id).await? else {
+            break;
+        };
+        let l = &r.config.limits;
+        if l.max_cost_usd.is_some() || l.daily_usd.is_some() || l.monthly_usd.is_some() {
+            out.push(Ancestor {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                limits: l.clone(),
+            });
+        }
+        next = r.config.parent.clone();
+    }
+    Ok(out)
+}
+
+/// What an agent and its sub-agents (deleted ones too) spent.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct TreeSpend {
+    /// Over their lives.
+    pub lifetime: f64,
+    /// Today (UTC; read only when asked).
+    pub today: f64,
+    /// This month (UTC; read only when asked).
+    pub month: f64,
+}
+
+impl TreeSpend {
+    /// The spend of `root` and its descendants among `records` (every
+    /// agent, deleted ones too); today's and this month's only when
+    /// `periodic`.
+    pub async fn read(
+        store: &Store,
+        records: &[paddock_store::AgentRecord],
+        root: &str,
+        periodic: bool,
+    ) -> Result<TreeSpend, StoreError> {
+        let below = crate::agent::delegate::descendants(records, root);
+        let own = records
+            .iter()
+            .find(|r| r.id == root)
+            .map_or(0.0, |r| r.usage.cost_usd);
+        let mut t = TreeSpend {
+            lifetime: own + below.iter().map(|r| r.usage.cost_usd).sum::<f64>(),
+            ..TreeSpend::default()
+        };
+        if periodic {
+            let now = chrono::Utc::now();
+            let mut ids: Vec<String> = below.iter().map(|r| r.id.clone()).collect();
+            ids.push(root.to_string());
+            let usage = store
+                .usage_of_agents(month_start(now), now + chrono::Duration::seconds(1), &ids)
+                .await?;
+            let day = day_start(now);
+            for u in usage {
+                t.month += u.cost_usd;
+                if u.ts >= day {
+                    t.today += u.cost_usd;
+                }
+            }
+        }
+        Ok(t)
+    }
+}
+
+/// The uses of an ancestor's cost limits, with what it and its
+/// sub-agents spent.
+pub(super) fn ancestor_budget_uses(a: &Ancestor, spent: &TreeSpend) -> Vec<BudgetUse> {
+    [
+        (
+            "lifetime",
+            "max_cost_usd",
+            "over its life",
+            a.limits.max_cost_usd,
+            spent.lifetime,
+        ),
+        (
+            "daily",
+            "daily_usd",
+            "today (UTC)",
+            a.limits.daily_usd,
+            spent.today,
+        ),
+        (
+            "monthly",
+            "monthly_usd",
+            "this month (UTC)",
+            a.limits.monthly_usd,
+            spent.month,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(which, field, period, limit, spent)| {
+        limit.map(|limit| BudgetUse {
+            name: format!(
+                "parent agent {}'s {which} budget (limits.{field}), which covers its sub-agents",
+                a.name
+            )
+            .into(),
+            period: format!("by agent {} and its sub-agents {period}", a.name).into(),
+            limit,
+            spent,
+        })
+    })
+    .collect()
 }
 
 /// The router named `name` (none when the agent names none: its model is
@@ -382,19 +556,19 @@ pub(super) fn budget_uses(
     let own: Vec<BudgetUse> = [
         (
             "agent lifetime budget (limits.max_cost_usd)",
-            "over the agent's life",
+            "over the agent's life (with its sub-agents')",
             limits.max_cost_usd,
             lifetime,
         ),
         (
             "agent daily budget (limits.daily_usd)",
-            "by this agent today (UTC)",
+            "by this agent (and its sub-agents) today (UTC)",
             limits.daily_usd,
             spend.agent_today,
         ),
         (
             "agent monthly budget (limits.monthly_usd)",
-            "by this agent this month (UTC)",
+            "by this agent (and its sub-agents) this month (UTC)",
             limits.monthly_usd,
             spend.agent_month,
         ),

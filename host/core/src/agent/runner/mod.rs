@@ -15,6 +15,8 @@
 //!   sandbox, plugin or MCP server → result — and its streamed output;
 //! - `approvals`: asking a human, waiting, applying the decision,
 //!   remembering it as a rule, and the audit trail;
+//! - `delegation`: the built-in `delegate` and `collect` calls — a
+//!   sub-agent recorded, made through the manager, waited for;
 //! - `environment`: preparing the agent's environment before its run's
 //!   first step (its setup streamed as `environment.setup` events).
 //! - `network`: the agent's side of its sandbox's egress proxy — hosts not
@@ -23,6 +25,7 @@
 
 mod approvals;
 mod budgets;
+mod delegation;
 mod environment;
 mod failover;
 mod network;
@@ -203,6 +206,9 @@ pub struct AgentDeps {
     pub max_running_agents_per_user: Option<u32>,
     /// This host among several on one database (PostgreSQL), if so.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// The manager, as what makes sub-agents for the `delegate` tool (set
+    /// by [`crate::agent::Manager::start`]).
+    pub delegator: std::sync::OnceLock<std::sync::Weak<dyn crate::agent::delegate::Delegator>>,
 }
 
 /// One agent, shared by its task and the API.

@@ -17,6 +17,7 @@
 use super::approvals::{Approval, Standing};
 use super::{Agent, AgentError};
 use crate::agent::context::{Gate, truncate_output};
+use crate::agent::delegate;
 use crate::policy::{Action, Call};
 use paddock_llm::{ToolCallRequest, ToolDef};
 use paddock_mcp::{CallOutcome, McpError};
@@ -49,6 +50,38 @@ pub(super) enum ToolKind {
         /// Whether it runs commands in the agent's sandbox.
         exec: bool,
     },
+    /// A tool of the host itself (delegation's `delegate` and `collect`).
+    Builtin(Builtin),
+}
+
+/// The host's own tools, offered to an agent whose configuration allows
+/// delegation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Builtin {
+    /// `delegate`: start a sub-agent.
+    Delegate,
+    /// `collect`: the results of sub-agents.
+    Collect,
+}
+
+impl Builtin {
+    /// The built-in tool named `name`, if it is one.
+    pub fn named(name: &str) -> Option<Builtin> {
+        match name {
+            delegate::DELEGATE => Some(Builtin::Delegate),
+            delegate::COLLECT => Some(Builtin::Collect),
+            _ => None,
+        }
+    }
+
+    /// What the host knows about it: `collect` only reads, `delegate`
+    /// starts an agent.
+    pub fn facts(self) -> ToolFacts {
+        ToolFacts {
+            kind: ToolKind::Builtin(self),
+            read_only: self == Builtin::Collect,
+        }
+    }
 }
 
 /// What the host knows about a tool before calling it.
@@ -102,6 +135,7 @@ impl Agent {
         &self,
         call: &ToolCallRequest,
         gate: Option<Gate>,
+        started: bool,
         token: &CancellationToken,
     ) -> Result<ToolRun, AgentError> {
         // 1. Resolve.
@@ -150,7 +184,17 @@ impl Agent {
                 }
             }
         }
-        // 4. Run.
+        // 4. Run (a built-in tool records its own `tool.call`, with the
+        // sub-agents it starts or waits for).
+        let plugin_exec = match facts.kind {
+            ToolKind::Builtin(builtin) => {
+                return self
+                    .run_builtin(call, builtin, &arguments, started, token)
+                    .await;
+            }
+            ToolKind::Mcp => None,
+            ToolKind::Plugin { exec } => Some(exec),
+        };
         self.set_status(AgentStatus::ExecutingTool, None).await?;
         // Tools that run commands say where (`none` flags an unsandboxed
         // host).
@@ -167,9 +211,9 @@ impl Agent {
         .await?;
         // The run time starts once the call is recorded.
         let started = Instant::now();
-        let (outcome, raw) = match facts.kind {
-            ToolKind::Mcp => mcp_outcome(self.deps.mcp.call(&call.name, arguments, token).await),
-            ToolKind::Plugin { exec } => self.call_plugin(call, exec).await?,
+        let (outcome, raw) = match plugin_exec {
+            None => mcp_outcome(self.deps.mcp.call(&call.name, arguments, token).await),
+            Some(exec) => self.call_plugin(call, exec).await?,
         };
         // 5. Result.
         let result = tool_result(
@@ -197,7 +241,11 @@ impl Agent {
     }
 
     /// Stores the failed result of a call that does not run, saying why.
-    async fn refuse(&self, call: &ToolCallRequest, message: String) -> Result<ToolRun, AgentError> {
+    pub(super) async fn refuse(
+        &self,
+        call: &ToolCallRequest,
+        message: String,
+    ) -> Result<ToolRun, AgentError> {
         let event = self.append(failed_result(call, message.clone())).await?;
         Ok(ToolRun::Done(event, Some(message)))
     }
@@ -210,9 +258,16 @@ impl Agent {
                 call.name
             ));
         }
-        let facts = self
-            .tool_facts(&call.name)
-            .map_err(|e| format!("unknown tool `{}`: {e}", call.name))?;
+        let facts = self.tool_facts(&call.name).map_err(|e| {
+            if Builtin::named(&call.name).is_some() {
+                format!(
+                    "unknown tool `{}`: this agent may not delegate (its configuration has no `delegation`)",
+                    call.name
+                )
+            } else {
+                format!("unknown tool `{}`: {e}", call.name)
+            }
+        })?;
         if self.config.read_only && !facts.read_only {
             return Err(format!(
                 "tool `{}` writes or runs commands, and this agent may only read",
@@ -220,6 +275,17 @@ impl Agent {
             ));
         }
         let arguments = parse_arguments(&call.arguments)?;
+        // A built-in tool's arguments are checked before the policy sees
+        // them.
+        match facts.kind {
+            ToolKind::Builtin(Builtin::Delegate) => {
+                delegate::parse_delegate(&arguments)?;
+            }
+            ToolKind::Builtin(Builtin::Collect) => {
+                delegate::parse_collect(&arguments)?;
+            }
+            _ => {}
+        }
         Ok((facts, arguments))
     }
 
@@ -228,6 +294,11 @@ impl Agent {
     /// (yet) is called anyway, and the answer explains why it is
     /// unavailable.
     fn tool_facts(&self, name: &str) -> Result<ToolFacts, String> {
+        if self.config.delegation.is_some()
+            && let Some(builtin) = Builtin::named(name)
+        {
+            return Ok(builtin.facts());
+        }
         if mcp_server_of(&self.config.mcp_servers, name).is_some() {
             let listed = self.deps.mcp.find_tool(name);
             return Ok(ToolFacts::mcp(listed.map(|t| t.read_only)));
@@ -282,6 +353,14 @@ impl Agent {
                     },
                     t.read_only,
                 )
+            }));
+        }
+        if self.config.delegation.is_some() {
+            // The host's own tools, over any plugin tool of the same name.
+            candidates.retain(|(t, _)| Builtin::named(&t.name).is_none());
+            candidates.extend(delegate::tool_defs().into_iter().map(|t| {
+                let read_only = Builtin::named(&t.name).is_some_and(|b| b.facts().read_only);
+                (t, read_only)
             }));
         }
         let subject = self.subject();

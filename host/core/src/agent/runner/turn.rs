@@ -106,7 +106,9 @@ impl Agent {
                     started,
                     read_only,
                     gate,
-                } => match Resume::of(&call.name, started, read_only) {
+                } => match Resume::of(&call.name, started, read_only)
+                    .or_reattach(self.reattaches(&call.name))
+                {
                     Resume::Abandon(message) => {
                         // It may or may not have taken effect: never run
                         // it again silently.
@@ -116,10 +118,10 @@ impl Agent {
                         ControlFlow::Continue(())
                     }
                     resume => {
-                        if let Resume::RunAgain(note) = resume {
+                        if let Resume::RunAgain(note) | Resume::Reattach(note) = resume {
                             self.append(restart_note(note)).await?;
                         }
-                        let ran = self.run_tool(&call, gate, token).await?;
+                        let ran = self.run_tool(&call, gate, started, token).await?;
                         self.tool_ended(&mut run, transcript, &call, ran).await?
                     }
                 },
@@ -459,6 +461,10 @@ enum Resume {
     /// It started and may have changed something: note the restart and
     /// record it as failed with this message, without running it.
     Abandon(String),
+    /// It started and is a delegation tool, whose log records the
+    /// sub-agents it started or waits for: note the restart and take the
+    /// call up again on them (never starting a second child).
+    Reattach(String),
 }
 
 impl Resume {
@@ -474,6 +480,19 @@ impl Resume {
                 "the host restarted while `{tool}` was running; it may or may not have taken effect. \
                  Check its effects before calling it again."
             )),
+        }
+    }
+}
+
+impl Resume {
+    /// The same, for a call whose tool re-attaches to what its log
+    /// recorded (`reattach`: a delegation tool) when it had started.
+    fn or_reattach(self, reattach: bool) -> Resume {
+        match self {
+            Resume::RunAgain(_) | Resume::Abandon(_) if reattach => Resume::Reattach(
+                "the host restarted during this delegation call; taking it up again with the sub-agents its log recorded".into(),
+            ),
+            other => other,
         }
     }
 }
@@ -758,6 +777,26 @@ mod tests {
             panic!("not an error event");
         };
         assert_eq!((code.as_str(), recoverable), ("host_restarted", true));
+    }
+
+    #[test]
+    fn a_started_delegation_call_reattaches_instead_of_being_abandoned() {
+        assert_eq!(
+            Resume::of("delegate", false, false).or_reattach(true),
+            Resume::Fresh
+        );
+        assert!(matches!(
+            Resume::of("delegate", true, false).or_reattach(true),
+            Resume::Reattach(_)
+        ));
+        assert!(matches!(
+            Resume::of("collect", true, true).or_reattach(true),
+            Resume::Reattach(_)
+        ));
+        assert!(matches!(
+            Resume::of("bash", true, false).or_reattach(false),
+            Resume::Abandon(_)
+        ));
     }
 
     #[test]
