@@ -57,6 +57,10 @@ pub enum StartError {
     /// not be loaded.
     #[error("environments: {0}")]
     Environments(#[from] paddock_core::environments::EnvironmentAdminError),
+    /// The configured workflows are wrong, or the runs could not be
+    /// resumed.
+    #[error("workflows: {0}")]
+    Workflows(#[from] paddock_core::workflow::WorkflowError),
     /// The built-in demo model could not start.
     #[error("demo: {0}")]
     Demo(#[from] crate::demo::DemoError),
@@ -121,6 +125,8 @@ pub struct App {
     pub config: Config,
     /// The built-in demo's model, serving while the app runs.
     pub demo: Arc<crate::demo::DemoModel>,
+    /// Workflows: definitions and durable runs.
+    pub workflows: Arc<paddock_core::workflow::Workflows>,
     /// When it started.
     pub started_at: chrono::DateTime<chrono::Utc>,
 }
@@ -277,6 +283,18 @@ impl App {
         paddock_core::agent::hosting::start(&manager, options.load_agents);
         gate.attach(&manager);
         mcp.start_eager();
+        let default_model: paddock_core::workflow::DefaultModel = {
+            let providers = providers.clone();
+            Arc::new(move || providers.default_model().0)
+        };
+        let workflows = paddock_core::workflow::Workflows::open(
+            manager.clone(),
+            default_model,
+            options.config.workflows.clone(),
+            Some(data_dir.clone()),
+            options.load_agents && manager.cluster().is_none(),
+        )
+        .await?;
         Ok(App {
             manager,
             store,
@@ -289,6 +307,7 @@ impl App {
             key_source,
             config: options.config,
             demo,
+            workflows,
             started_at: chrono::Utc::now(),
         })
     }

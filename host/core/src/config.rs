@@ -1,5 +1,5 @@
-//! `paddock.toml`: the server, model providers (with prices), and agent
-//! defaults. Values come from the file, then `PADDOCK_*` environment
+//! `paddock.toml`: the server, model providers (with prices), agent
+//! defaults and workflows. Values come from the file, then `PADDOCK_*` environment
 //! variables, then flags (applied by the binary).
 
 pub use crate::agent::config::{AgentDefaults, Budgets, RouterConfig, SpendCap};
@@ -75,6 +75,10 @@ pub struct Config {
     /// `database_url` is PostgreSQL).
     #[serde(default)]
     pub cluster: crate::cluster::ClusterConfig,
+    /// Workflows (`[[workflows]]`, the same shape as a workflow file);
+    /// checked when the server starts (`crate::workflow::Workflows::open`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workflows: Vec<paddock_protocol::workflow::WorkflowDef>,
 }
 
 /// The API server.

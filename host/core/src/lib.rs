@@ -16,6 +16,8 @@
 //! - [`secrets`]: secrets sealed at rest under the master key.
 //! - [`provider_admin`]: the model providers of the file and of the API,
 //!   their keys, testing them, and the default model.
+//! - [`workflow`]: workflow definitions and their durable runs (steps of
+//!   agents, verify commands, human gates, fan-outs, merges).
 //!
 //! It sits above the store, the sandboxes, the plugin host, the model
 //! clients and MCP, and below the API and the binary.
@@ -30,4 +32,5 @@ pub mod metrics;
 pub mod policy;
 pub mod provider_admin;
 pub mod secrets;
+pub mod workflow;
 pub mod workspace;

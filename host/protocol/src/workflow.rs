@@ -303,9 +303,7 @@ impl<'de> Deserialize<'de> for OnFailure {
         const EXPECTED: &str = "expected `stop` or `{goto: STEP, max: N}`";
         match Either::deserialize(d).map_err(|_| serde::de::Error::custom(EXPECTED))? {
             Either::Word(w) if w == "stop" => Ok(OnFailure::Stop),
-            Either::Word(w) => Err(serde::de::Error::custom(format!(
-                "{EXPECTED}, got `{w}`"
-            ))),
+            Either::Word(w) => Err(serde::de::Error::custom(format!("{EXPECTED}, got `{w}`"))),
             Either::Goto(g) => Ok(OnFailure::Goto {
                 goto: g.goto,
                 max: g.max,

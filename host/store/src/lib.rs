@@ -70,6 +70,7 @@ mod secrets;
 mod tests;
 mod usage;
 mod users;
+mod workflows;
 
 pub use cluster::{Claimed, Fence, HostRecord, HostRequest, Listener, Notification, RequestState};
 pub use environments::StoredEnvironment;
@@ -78,6 +79,7 @@ pub use policy::{ApprovalRecord, AuditEntry, AuditQuery, NewApproval, NewAudit};
 pub use secrets::{KeyChange, SealedSecret, StoredProvider};
 pub use usage::UsageRecord;
 pub use users::{AgentShare, GroupRecord, NewToken, NewUser, TokenRecord, UserPatch, UserRecord};
+pub use workflows::{NewWorkflowRun, WorkflowRunRecord};
 
 /// The migrations, oldest first: (version, description, SQLite SQL,
 /// PostgreSQL SQL). A released migration is never edited: add a new one.
@@ -134,6 +136,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "hosts",
         include_str!("../migrations/sqlite/0008_hosts.sql"),
         include_str!("../migrations/postgres/0008_hosts.sql"),
+    ),
+    (
+        9,
+        "workflows",
+        include_str!("../migrations/sqlite/0009_workflows.sql"),
+        include_str!("../migrations/postgres/0009_workflows.sql"),
     ),
 ];
 
@@ -343,6 +351,8 @@ pub enum DocKind {
     WorkspaceBackup,
     /// A dashboard session, by the SHA-256 of its cookie.
     Session,
+    /// A workflow definition saved through the API (`workflows`), by name.
+    Workflow,
 }
 
 impl DocKind {
@@ -356,6 +366,7 @@ impl DocKind {
             DocKind::Workspace => "workspace",
             DocKind::WorkspaceBackup => "workspace_backup",
             DocKind::Session => "session",
+            DocKind::Workflow => "workflow",
         }
     }
 }

@@ -2257,3 +2257,167 @@ async fn leases_fence_appends_and_requests_reach_the_agents_host() {
         Err(StoreError::Invalid(_))
     ));
 }
+
+// ---- workflow runs ----
+
+use crate::workflows::NewWorkflowRun;
+use paddock_protocol::workflow::{StepOutcome, WorkflowDef, WorkflowEventBody, WorkflowRunStatus};
+use std::collections::BTreeMap;
+
+both_backends!(workflow_runs_and_their_logs, workflow_appends_stay_gapless);
+
+fn wf_def() -> WorkflowDef {
+    serde_json::from_value(serde_json::json!({
+        "name": "w", "steps": [{"id": "m", "merge": true}]
+    }))
+    .unwrap()
+}
+
+fn wf_started() -> WorkflowEventBody {
+    WorkflowEventBody::WorkflowStarted {
+        workflow: "w".into(),
+        name: "w-1".into(),
+        definition: wf_def(),
+        inputs: BTreeMap::from([("task".to_string(), "x".to_string())]),
+        workspace_id: None,
+    }
+}
+
+fn wf_new_run(id: &str) -> NewWorkflowRun {
+    NewWorkflowRun {
+        id: id.into(),
+        name: format!("w-{id}"),
+        workflow: "w".into(),
+        owner: "alice".into(),
+        inputs: BTreeMap::from([("task".to_string(), "x".to_string())]),
+    }
+}
+
+async fn workflow_runs_and_their_logs(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    let first = store
+        .create_workflow_run(&wf_new_run("r1"), wf_started())
+        .await
+        .unwrap();
+    assert_eq!(first.seq, 1);
+    assert!(matches!(
+        store
+            .create_workflow_run(&wf_new_run("r1"), wf_started())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let e = store
+        .append_workflow_event(
+            "r1",
+            WorkflowEventBody::GateRequested {
+                step: "g".into(),
+                message: "ok?".into(),
+                diff: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(e.seq, 2);
+    let run = store.get_workflow_run("r1").await.unwrap().unwrap();
+    assert_eq!(run.status, WorkflowRunStatus::WaitingGate);
+    assert_eq!(run.last_seq, 2);
+    assert_eq!(run.owner, "alice");
+    assert_eq!(run.inputs["task"], "x");
+    store
+        .append_workflow_event(
+            "r1",
+            WorkflowEventBody::StepFinished {
+                step: "g".into(),
+                status: StepOutcome::Failed,
+                output: None,
+                cost_usd: 0.0,
+                reason: Some("rejected".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.list_workflow_runs(true).await.unwrap().len(), 1);
+    store
+        .append_workflow_event(
+            "r1",
+            WorkflowEventBody::WorkflowFinished {
+                status: WorkflowRunStatus::Failed,
+                reason: Some("step g failed".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let run = store.get_workflow_run("r1").await.unwrap().unwrap();
+    assert_eq!(run.status, WorkflowRunStatus::Failed);
+    assert_eq!(run.reason.as_deref(), Some("step g failed"));
+    assert!(run.finished_at.is_some());
+    assert!(store.list_workflow_runs(true).await.unwrap().is_empty());
+    // A finished run's log is closed.
+    assert!(matches!(
+        store
+            .append_workflow_event(
+                "r1",
+                WorkflowEventBody::WorkflowFinished {
+                    status: WorkflowRunStatus::Cancelled,
+                    reason: None
+                }
+            )
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    let events = store.workflow_events_after("r1", 0, 100).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(events[0].body, wf_started());
+    assert_eq!(
+        store.workflow_events_after("r1", 2, 1).await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .append_workflow_event(
+                "nope",
+                WorkflowEventBody::StepRetry {
+                    step: "a".into(),
+                    attempt: 2,
+                    reason: "x".into()
+                }
+            )
+            .await
+            .is_err()
+    );
+}
+
+async fn workflow_appends_stay_gapless(url: String) {
+    let store = Store::open(&url).await.unwrap();
+    store
+        .create_workflow_run(&wf_new_run("r2"), wf_started())
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .append_workflow_event(
+                    "r2",
+                    WorkflowEventBody::StepRetry {
+                        step: "a".into(),
+                        attempt: i,
+                        reason: "x".into(),
+                    },
+                )
+                .await
+                .unwrap()
+                .seq
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort();
+    assert_eq!(seqs, (2..=21).collect::<Vec<u64>>());
+}

@@ -410,6 +410,35 @@ impl Manager {
         config: AgentConfig,
         task: Option<String>,
     ) -> Result<(Arc<Agent>, AgentRecord), AgentError> {
+        self.create_here_as(uuid::Uuid::new_v4().to_string(), config, task)
+            .await
+    }
+
+    /// [`Manager::create_here`] with an id chosen beforehand (a workflow
+    /// records its step's agent before making it, so that a restart never
+    /// makes a second one). An id already taken is refused
+    /// ([`AgentError::Conflict`]), leaving that agent as it is.
+    pub async fn create_with_id(
+        &self,
+        id: String,
+        config: AgentConfig,
+        task: Option<String>,
+    ) -> Result<(Arc<Agent>, AgentRecord), AgentError> {
+        if uuid::Uuid::parse_str(&id).is_err() {
+            return Err(AgentError::Invalid(format!("id: `{id}` is not a UUID")));
+        }
+        if self.deps.store.get_agent(&id).await?.is_some() {
+            return Err(AgentError::Conflict(format!("agent {id} exists already")));
+        }
+        self.create_here_as(id, config, task).await
+    }
+
+    async fn create_here_as(
+        &self,
+        id: String,
+        config: AgentConfig,
+        task: Option<String>,
+    ) -> Result<(Arc<Agent>, AgentRecord), AgentError> {
         self.validate(&config)?;
         if let Some(t) = &task {
             check_message(t)?;
@@ -427,7 +456,6 @@ impl Manager {
             }
             None => None,
         };
-        let id = uuid::Uuid::new_v4().to_string();
         self.snapshot(&id, &config).await;
         let now = chrono::Utc::now();
         let created = self.deps.redactor.redact_event(EventBody::AgentCreated {

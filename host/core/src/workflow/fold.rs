@@ -1,0 +1,635 @@
+//! The fold of a run's event log: where the run stands (its steps, their
+//! attempts, agents, verifies, gates, outputs, the step it is in or goes
+//! to next) as [`RunState`], the one reading of the log that both the
+//! runner (on start and after a restart) and the API's view
+//! ([`RunState::view`]) use.
+
+use chrono::{DateTime, Utc};
+use paddock_protocol::workflow::{
+    GateView, StepKind, StepOutcome, StepStatus, StepView, VerifyView, WorkflowDef, WorkflowEvent,
+    WorkflowEventBody, WorkflowRunStatus, WorkflowRunView,
+};
+use std::collections::BTreeMap;
+
+/// An agent of a step's current iteration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentSlot {
+    /// Its id.
+    pub agent_id: String,
+    /// The fan-out item's index.
+    pub item: Option<u32>,
+    /// The fan-out item's text.
+    pub item_text: Option<String>,
+    /// The seqs of the messages it was given (one per attempt).
+    pub prompts: Vec<u64>,
+}
+
+/// A step's last verify.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifyState {
+    /// The attempt it checked.
+    pub attempt: u32,
+    /// The command.
+    pub command: String,
+    /// Its exit code and output, once finished.
+    pub finished: Option<(Option<i32>, String)>,
+}
+
+/// A step's gate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GateState {
+    /// What is asked.
+    pub message: String,
+    /// The diff shown.
+    pub diff: String,
+    /// The decision: approved, reason, by whom.
+    pub decision: Option<(bool, Option<String>, String)>,
+}
+
+/// One step, as the log tells it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepState {
+    /// Its id.
+    pub id: String,
+    /// Its kind (None: the definition gives no valid kind).
+    pub kind: Option<StepKind>,
+    /// Its status.
+    pub status: StepStatus,
+    /// The attempt of its current iteration (0: never started).
+    pub attempt: u32,
+    /// Times it was entered.
+    pub iteration: u32,
+    /// Every agent it made, in order.
+    pub all_agents: Vec<String>,
+    /// The agents of its current iteration.
+    pub agents: Vec<AgentSlot>,
+    /// Its last verify.
+    pub verify: Option<VerifyState>,
+    /// Its gate in the current iteration.
+    pub gate: Option<GateState>,
+    /// Its output, once it ended.
+    pub output: Option<String>,
+    /// Why it failed or was skipped.
+    pub reason: Option<String>,
+    /// What its agents cost over every iteration.
+    pub cost_usd: f64,
+    /// Jumps back made from it.
+    pub jumps: u32,
+    /// When it last started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it last ended.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Where a run stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunState {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The workflow's name.
+    pub workflow: String,
+    /// Its owner.
+    pub owner: String,
+    /// The definition it follows.
+    pub def: WorkflowDef,
+    /// Its inputs.
+    pub inputs: BTreeMap<String, String>,
+    /// Its workspace's id, once known.
+    pub workspace_id: Option<String>,
+    /// Its workspace's directory, once made (a `repo` run).
+    pub workspace_path: Option<String>,
+    /// Its steps, in the definition's order.
+    pub steps: Vec<StepState>,
+    /// The step started and not finished, if any.
+    pub active: Option<usize>,
+    /// The step that finished failed and whose jump or end is not yet
+    /// recorded.
+    pub failed: Option<usize>,
+    /// The step to start next when none is active.
+    pub next: usize,
+    /// Its status.
+    pub status: WorkflowRunStatus,
+    /// Why it failed or was cancelled.
+    pub reason: Option<String>,
+    /// When it started.
+    pub created_at: DateTime<Utc>,
+    /// When its last event was recorded.
+    pub updated_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The seq of its last event.
+    pub last_seq: u64,
+}
+
+impl RunState {
+    /// Folds a run's log (from its first event, in seq order); None when
+    /// the log does not start with `workflow.started`.
+    pub fn fold(owner: &str, events: &[WorkflowEvent]) -> Option<RunState> {
+        let first = events.first()?;
+        let WorkflowEventBody::WorkflowStarted {
+            workflow,
+            name,
+            definition,
+            inputs,
+            workspace_id,
+        } = &first.body
+        else {
+            return None;
+        };
+        let steps = definition
+            .steps
+            .iter()
+            .map(|s| StepState {
+                id: s.id.clone(),
+                kind: s.kind(),
+                status: StepStatus::Pending,
+                attempt: 0,
+                iteration: 0,
+                all_agents: Vec::new(),
+                agents: Vec::new(),
+                verify: None,
+                gate: None,
+                output: None,
+                reason: None,
+                cost_usd: 0.0,
+                jumps: 0,
+                started_at: None,
+                finished_at: None,
+            })
+            .collect();
+        let mut state = RunState {
+            id: first.run_id.clone(),
+            name: name.clone(),
+            workflow: workflow.clone(),
+            owner: owner.to_string(),
+            def: definition.clone(),
+            inputs: inputs.clone(),
+            workspace_id: workspace_id.clone(),
+            workspace_path: None,
+            steps,
+            active: None,
+            failed: None,
+            next: 0,
+            status: WorkflowRunStatus::Running,
+            reason: None,
+            created_at: first.ts,
+            updated_at: first.ts,
+            finished_at: None,
+            last_seq: first.seq,
+        };
+        for e in &events[1..] {
+            state.apply(e);
+        }
+        Some(state)
+    }
+
+    fn step_mut(&mut self, id: &str) -> Option<(usize, &mut StepState)> {
+        self.steps.iter_mut().enumerate().find(|(_, s)| s.id == id)
+    }
+
+    /// The index of the step with this id.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+
+    /// Applies one more event.
+    pub fn apply(&mut self, e: &WorkflowEvent) {
+        self.last_seq = e.seq;
+        self.updated_at = e.ts;
+        match &e.body {
+            WorkflowEventBody::WorkflowStarted { .. } => {}
+            WorkflowEventBody::WorkflowWorkspace { workspace_id, path } => {
+                self.workspace_id = Some(workspace_id.clone());
+                self.workspace_path = Some(path.clone());
+            }
+            WorkflowEventBody::StepStarted {
+                step,
+                attempt,
+                iteration,
+            } => {
+                if let Some((i, s)) = self.step_mut(step) {
+                    s.status = StepStatus::Running;
+                    s.attempt = *attempt;
+                    s.iteration = *iteration;
+                    s.agents.clear();
+                    s.verify = None;
+                    s.gate = None;
+                    s.output = None;
+                    s.reason = None;
+                    s.started_at = Some(e.ts);
+                    s.finished_at = None;
+                    self.active = Some(i);
+                    self.failed = None;
+                }
+                self.status = WorkflowRunStatus::Running;
+            }
+            WorkflowEventBody::StepAgent {
+                step,
+                agent_id,
+                item,
+                item_text,
+            } => {
+                if let Some((_, s)) = self.step_mut(step) {
+                    s.all_agents.push(agent_id.clone());
+                    s.agents.push(AgentSlot {
+                        agent_id: agent_id.clone(),
+                        item: *item,
+                        item_text: item_text.clone(),
+                        prompts: Vec::new(),
+                    });
+                }
+            }
+            WorkflowEventBody::StepPrompted {
+                step,
+                agent_id,
+                message_seq,
+            } => {
+                if let Some((_, s)) = self.step_mut(step)
+                    && let Some(slot) = s.agents.iter_mut().find(|a| &a.agent_id == agent_id)
+                {
+                    slot.prompts.push(*message_seq);
+                }
+            }
+            WorkflowEventBody::VerifyStarted {
+                step,
+                attempt,
+                command,
+                ..
+            } => {
+                if let Some((_, s)) = self.step_mut(step) {
+                    s.status = StepStatus::Verifying;
+                    s.verify = Some(VerifyState {
+                        attempt: *attempt,
+                        command: command.clone(),
+                        finished: None,
+                    });
+                }
+            }
+            WorkflowEventBody::VerifyFinished {
+                step,
+                attempt,
+                exit_code,
+                output,
+            } => {
+                if let Some((_, s)) = self.step_mut(step) {
+                    s.status = StepStatus::Running;
+                    match &mut s.verify {
+                        Some(v) if v.attempt == *attempt => {
+                            v.finished = Some((*exit_code, output.clone()));
+                        }
+                        _ => {
+                            s.verify = Some(VerifyState {
+                                attempt: *attempt,
+                                command: String::new(),
+                                finished: Some((*exit_code, output.clone())),
+                            })
+                        }
+                    }
+                }
+            }
+            WorkflowEventBody::StepRetry { step, attempt, .. } => {
+                if let Some((_, s)) = self.step_mut(step) {
+                    s.status = StepStatus::Running;
+                    s.attempt = *attempt;
+                }
+            }
+            WorkflowEventBody::StepGoto { step, to, count } => {
+                if let Some((_, s)) = self.step_mut(step) {
+                    s.jumps = *count;
+                }
+                if let Some(to) = self.index_of(to) {
+                    self.next = to;
+                }
+                self.failed = None;
+            }
+            WorkflowEventBody::GateRequested {
+                step,
+                message,
+                diff,
+            } => {
+                if let Some((_, s)) = self.step_mut(step) {
+                    s.status = StepStatus::WaitingGate;
+                    s.gate = Some(GateState {
+                        message: message.clone(),
+                        diff: diff.clone(),
+                        decision: None,
+                    });
+                }
+                self.status = WorkflowRunStatus::WaitingGate;
+            }
+            WorkflowEventBody::GateDecided {
+                step,
+                approved,
+                reason,
+                by,
+            } => {
+                if let Some((_, s)) = self.step_mut(step) {
+                    s.status = StepStatus::Running;
+                    if let Some(g) = &mut s.gate {
+                        g.decision = Some((*approved, reason.clone(), by.clone()));
+                    }
+                }
+                self.status = WorkflowRunStatus::Running;
+            }
+            WorkflowEventBody::StepFinished {
+                step,
+                status,
+                output,
+                cost_usd,
+                reason,
+            } => {
+                if let Some((i, s)) = self.step_mut(step) {
+                    s.status = status.status();
+                    s.output = output.clone();
+                    s.reason = reason.clone();
+                    s.cost_usd += cost_usd;
+                    s.finished_at = Some(e.ts);
+                    if self.active == Some(i) {
+                        self.active = None;
+                    }
+                    match status {
+                        StepOutcome::Succeeded => {
+                            self.next = i + 1;
+                            self.failed = None;
+                        }
+                        StepOutcome::Failed => self.failed = Some(i),
+                        StepOutcome::Skipped => {}
+                    }
+                }
+            }
+            WorkflowEventBody::WorkflowFinished { status, reason } => {
+                self.status = *status;
+                self.reason = reason.clone();
+                self.finished_at = Some(e.ts);
+                let ended = self.active.take();
+                for (i, s) in self.steps.iter_mut().enumerate() {
+                    if Some(i) == ended
+                        || matches!(
+                            s.status,
+                            StepStatus::Running | StepStatus::Verifying | StepStatus::WaitingGate
+                        )
+                    {
+                        s.status = StepStatus::Skipped;
+                        s.finished_at = Some(e.ts);
+                        if s.reason.is_none() {
+                            s.reason = reason.clone();
+                        }
+                    } else if s.status == StepStatus::Pending {
+                        s.status = StepStatus::Skipped;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the run is over.
+    pub fn is_finished(&self) -> bool {
+        self.finished_at.is_some()
+    }
+
+    /// The run as the API shows it.
+    pub fn view(&self) -> WorkflowRunView {
+        let steps: Vec<StepView> = self
+            .steps
+            .iter()
+            .map(|s| StepView {
+                id: s.id.clone(),
+                kind: s.kind.unwrap_or(StepKind::Agent),
+                status: s.status,
+                attempts: s.attempt,
+                iteration: s.iteration,
+                agents: s.all_agents.clone(),
+                started_at: s.started_at,
+                finished_at: s.finished_at,
+                cost_usd: s.cost_usd,
+                output: s.output.clone(),
+                reason: s.reason.clone(),
+                verify: s.verify.as_ref().map(|v| VerifyView {
+                    command: v.command.clone(),
+                    attempt: v.attempt,
+                    exit_code: v.finished.as_ref().and_then(|(c, _)| *c),
+                    output: v.finished.as_ref().map(|(_, o)| o.clone()),
+                }),
+                gate: s.gate.as_ref().map(|g| GateView {
+                    message: g.message.clone(),
+                    diff: g.diff.clone(),
+                    approved: g.decision.as_ref().map(|d| d.0),
+                    reason: g.decision.as_ref().and_then(|d| d.1.clone()),
+                    by: g.decision.as_ref().map(|d| d.2.clone()),
+                }),
+            })
+            .collect();
+        WorkflowRunView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            workflow: self.workflow.clone(),
+            owner: self.owner.clone(),
+            status: self.status,
+            reason: self.reason.clone(),
+            inputs: self.inputs.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            finished_at: self.finished_at,
+            last_seq: self.last_seq,
+            workspace_id: self.workspace_id.clone(),
+            cost_usd: steps.iter().map(|s| s.cost_usd).sum(),
+            current_step: self.active.map(|i| self.steps[i].id.clone()),
+            steps,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def() -> WorkflowDef {
+        super::super::definition::parse(
+            r#"
+name: w
+steps:
+  - id: a
+    agent: {}
+    prompt: go
+    verify: {command: "true"}
+    retries: 1
+  - id: g
+    gate: {message: ok?}
+  - id: b
+    agent: {}
+    prompt: again
+    on_failure: {goto: a, max: 1}
+"#,
+            super::super::definition::DefFormat::Yaml,
+        )
+        .unwrap()
+    }
+
+    fn log(bodies: Vec<WorkflowEventBody>) -> Vec<WorkflowEvent> {
+        let mut all = vec![WorkflowEventBody::WorkflowStarted {
+            workflow: "w".into(),
+            name: "w-1".into(),
+            definition: def(),
+            inputs: BTreeMap::new(),
+            workspace_id: None,
+        }];
+        all.extend(bodies);
+        all.into_iter()
+            .enumerate()
+            .map(|(i, body)| WorkflowEvent {
+                seq: i as u64 + 1,
+                run_id: "r".into(),
+                ts: DateTime::from_timestamp(i as i64, 0).unwrap(),
+                body,
+            })
+            .collect()
+    }
+
+    fn started(step: &str, iteration: u32) -> WorkflowEventBody {
+        WorkflowEventBody::StepStarted {
+            step: step.into(),
+            attempt: 1,
+            iteration,
+        }
+    }
+
+    fn finished(step: &str, status: StepOutcome, cost: f64) -> WorkflowEventBody {
+        WorkflowEventBody::StepFinished {
+            step: step.into(),
+            status,
+            output: Some(format!("{step} out")),
+            cost_usd: cost,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn folds_attempts_verifies_gates_and_jumps() {
+        let events = log(vec![
+            started("a", 1),
+            WorkflowEventBody::StepAgent {
+                step: "a".into(),
+                agent_id: "ag1".into(),
+                item: None,
+                item_text: None,
+            },
+            WorkflowEventBody::StepPrompted {
+                step: "a".into(),
+                agent_id: "ag1".into(),
+                message_seq: 2,
+            },
+            WorkflowEventBody::VerifyStarted {
+                step: "a".into(),
+                attempt: 1,
+                command: "true".into(),
+                rerun: false,
+            },
+        ]);
+        let s = RunState::fold("alice", &events).unwrap();
+        assert_eq!(s.active, Some(0));
+        assert_eq!(s.steps[0].status, StepStatus::Verifying);
+        assert_eq!(s.steps[0].agents[0].prompts, vec![2]);
+        let v = s.view();
+        assert_eq!(v.current_step.as_deref(), Some("a"));
+        assert_eq!(v.steps[0].verify.as_ref().unwrap().output, None);
+        assert_eq!(v.steps[1].status, StepStatus::Pending);
+
+        let mut events = events;
+        events.extend(
+            log(vec![
+                WorkflowEventBody::VerifyFinished {
+                    step: "a".into(),
+                    attempt: 1,
+                    exit_code: Some(1),
+                    output: "bad".into(),
+                },
+                WorkflowEventBody::StepRetry {
+                    step: "a".into(),
+                    attempt: 2,
+                    reason: "verify failed".into(),
+                },
+                finished("a", StepOutcome::Succeeded, 0.5),
+                started("g", 1),
+                WorkflowEventBody::GateRequested {
+                    step: "g".into(),
+                    message: "ok?".into(),
+                    diff: "d".into(),
+                },
+            ])
+            .into_iter()
+            .skip(1),
+        );
+        for (i, e) in events.iter_mut().enumerate() {
+            e.seq = i as u64 + 1;
+        }
+        let s = RunState::fold("alice", &events).unwrap();
+        assert_eq!(s.status, WorkflowRunStatus::WaitingGate);
+        assert_eq!(s.steps[0].attempt, 2);
+        assert_eq!(s.steps[0].status, StepStatus::Succeeded);
+        assert_eq!(s.steps[1].status, StepStatus::WaitingGate);
+        assert_eq!(s.next, 1);
+        assert_eq!(s.view().cost_usd, 0.5);
+        assert_eq!(s.last_seq, events.len() as u64);
+
+        let mut more = events.clone();
+        let tail = log(vec![
+            WorkflowEventBody::GateDecided {
+                step: "g".into(),
+                approved: true,
+                reason: None,
+                by: "bob".into(),
+            },
+            finished("g", StepOutcome::Succeeded, 0.0),
+            started("b", 1),
+            finished("b", StepOutcome::Failed, 0.25),
+        ]);
+        more.extend(tail.into_iter().skip(1));
+        for (i, e) in more.iter_mut().enumerate() {
+            e.seq = i as u64 + 1;
+        }
+        let s = RunState::fold("alice", &more).unwrap();
+        assert_eq!(s.failed, Some(2));
+        assert_eq!(s.active, None);
+        let g = s.view().steps[1].gate.clone().unwrap();
+        assert_eq!(g.approved, Some(true));
+        assert_eq!(g.by.as_deref(), Some("bob"));
+
+        let tail = log(vec![
+            WorkflowEventBody::StepGoto {
+                step: "b".into(),
+                to: "a".into(),
+                count: 1,
+            },
+            started("a", 2),
+            WorkflowEventBody::WorkflowFinished {
+                status: WorkflowRunStatus::Cancelled,
+                reason: Some("cancelled by bob".into()),
+            },
+        ]);
+        more.extend(tail.into_iter().skip(1));
+        for (i, e) in more.iter_mut().enumerate() {
+            e.seq = i as u64 + 1;
+        }
+        let s = RunState::fold("alice", &more).unwrap();
+        assert_eq!(s.steps[2].jumps, 1);
+        assert_eq!(s.steps[0].iteration, 2);
+        assert_eq!(s.steps[0].all_agents, vec!["ag1"]);
+        assert!(s.steps[0].agents.is_empty());
+        assert_eq!(s.steps[0].status, StepStatus::Skipped);
+        assert_eq!(s.status, WorkflowRunStatus::Cancelled);
+        assert!(s.is_finished());
+        let v = s.view();
+        assert_eq!(v.cost_usd, 0.75);
+        assert_eq!(v.current_step, None);
+    }
+
+    #[test]
+    fn a_log_without_its_start_folds_to_nothing() {
+        assert!(RunState::fold("a", &[]).is_none());
+        let mut events = log(vec![started("a", 1)]);
+        events.remove(0);
+        assert!(RunState::fold("a", &events).is_none());
+    }
+}
