@@ -51,4 +51,5 @@ mod scripted_model;
 mod sdk_walkthrough;
 mod truth;
 mod users;
+mod workflows;
 mod workspaces;

@@ -58,6 +58,8 @@ enum Kind {
     Backup,
     /// A personal access token of the caller's own.
     Token,
+    /// A workflow run.
+    Run,
     /// Something of the whole host that no member owns (templates,
     /// prompts, providers, environments, plugins, MCP servers, rules,
     /// users, groups), or a key of the caller's own addressed by
@@ -75,6 +77,10 @@ fn param_kind(path: &str, name: &str) -> Kind {
         ("id", p) if p.starts_with("/api/workspaces/{id}") => Kind::Workspace,
         ("id", p) if p.starts_with("/api/backups/{id}") => Kind::Backup,
         ("id", "/api/me/tokens/{id}") => Kind::Token,
+        ("id", p) if p.starts_with("/api/workflow-runs/{id}") => Kind::Run,
+        // A step of the run the path names (the run is what is owned).
+        ("step", p) if p.starts_with("/api/workflow-runs/{id}/gates/") => Kind::Shared,
+        ("name", p) if p.starts_with("/api/workflows/") => Kind::Shared,
         ("provider", p) if p.starts_with("/api/me/keys/") => Kind::Shared,
         ("name", p)
             if p.starts_with("/api/config/")
@@ -106,6 +112,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/workspaces/{id}/commit") => Some(json!({"message": "mine now"})),
         ("post", "/api/workspaces/{id}/merge") => Some(json!({})),
         ("post", "/api/backups/{id}/restore") => Some(json!({"name": "stolen"})),
+        ("post", "/api/workflow-runs/{id}/gates/{step}") => Some(json!({"approved": true})),
         _ => None,
     }
 }
@@ -204,6 +211,8 @@ struct Objects {
     workspace_path: String,
     backup: String,
     token: Option<String>,
+    /// A's workflow run, waiting at its gate.
+    run: String,
 }
 
 impl Objects {
@@ -216,6 +225,7 @@ impl Objects {
             Kind::Workspace => Some(self.workspace.clone()),
             Kind::Backup => Some(self.backup.clone()),
             Kind::Token => self.token.clone(),
+            Kind::Run => Some(self.run.clone()),
             Kind::Shared => None,
         }
     }
@@ -227,6 +237,7 @@ impl Objects {
             self.agent.as_str(),
             self.workspace.as_str(),
             self.backup.as_str(),
+            self.run.as_str(),
         ];
         ids.extend(self.token.as_deref());
         ids
@@ -386,7 +397,30 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
     assert_eq!(shares[0]["name"], "vera", "{shares}");
     let call = pending_call(&a, &s, &agent).await;
     let token = token_of(&a, &s).await;
+    // A's workflow run, waiting at its gate (no agent, no workspace).
+    let (st, _, text) = send(
+        &a,
+        &s,
+        Method::POST,
+        "/api/workflows",
+        Some(
+            json!({"name": "alice-flow", "steps": [{"id": "approve", "gate": {"message": "ok?"}}]}),
+        ),
+    )
+    .await;
+    assert_eq!(st, 201, "{text}");
+    let (st, run, text) = send(
+        &a,
+        &s,
+        Method::POST,
+        "/api/workflow-runs",
+        Some(json!({"workflow": "alice-flow"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{text}");
+    let run = run["id"].as_str().unwrap().to_string();
     let objects = Objects {
+        run: run.clone(),
         shared: shared.clone(),
         agent: agent.clone(),
         call: call.clone(),
@@ -475,6 +509,8 @@ async fn the_isolation_matrix_holds_on_every_route_and_websocket_op() {
     assert_eq!(backups.as_array().unwrap().len(), 1, "{backups}");
     let shares = get(&a, &s, &format!("/api/agents/{shared}/shares")).await;
     assert_eq!(shares.as_array().unwrap().len(), 1, "{shares}");
+    let run_view = get(&a, &s, &format!("/api/workflow-runs/{run}")).await;
+    assert_eq!(run_view["status"], "waiting_gate", "{run_view}");
 
     // --- V: the shared agent reads, the other is not there -----------------
     for op in &ops {
@@ -839,8 +875,10 @@ fn ws_message(op: &str, agent: &str) -> Option<Value> {
         "interrupt" | "retry" => json!({"op": op, "agent_id": agent}),
         "approve" => json!({"op": op, "agent_id": agent, "call_id": "c", "approved": true}),
         "watch_metrics" => json!({"op": op, "agent_id": agent, "interval_ms": 250}),
-        // Names no agent of anyone's: nothing to refuse.
-        "unsubscribe" => return None,
+        // `agent` is a workflow run's id here (see `ws_matrix`).
+        "subscribe_workflow_run" => json!({"op": op, "run_id": agent, "after": 0}),
+        // Names no agent or run of anyone's: nothing to refuse.
+        "unsubscribe" | "unsubscribe_workflow_run" => return None,
         other => panic!(
             "WebSocket op `{other}` has no message in tests/isolation.rs `ws_message`; \
              add one (and make it answer not_found for agents the caller may not see)"
@@ -875,7 +913,10 @@ async fn ws_matrix(s: &Setup, doc: &Value, b: &User, v: &User, objects: &Objects
     let mut vera = ws_open(s, v).await;
     let mut refused = BTreeMap::new();
     for op in &ops {
-        let Some(on_a) = ws_message(op, &objects.agent) else {
+        // A workflow run's op names A's run; there is no shared run.
+        let runs = op.ends_with("_workflow_run");
+        let target = if runs { &objects.run } else { &objects.agent };
+        let Some(on_a) = ws_message(op, target) else {
             continue;
         };
         let Some(on_nothing) = ws_message(op, "ag-does-not-exist") else {
@@ -890,10 +931,7 @@ async fn ws_matrix(s: &Setup, doc: &Value, b: &User, v: &User, objects: &Objects
             "bob {op} on nothing: {unknown}"
         );
         assert_eq!(
-            got["message"]
-                .as_str()
-                .unwrap()
-                .replace(&objects.agent, "X"),
+            got["message"].as_str().unwrap().replace(target, "X"),
             unknown["message"]
                 .as_str()
                 .unwrap()
@@ -908,7 +946,7 @@ async fn ws_matrix(s: &Setup, doc: &Value, b: &User, v: &User, objects: &Objects
             "vera {op} on A's private agent: {got}"
         );
         // (Watching the shared agent's metrics answers with figures only.)
-        if op != "watch_metrics" {
+        if op != "watch_metrics" && !runs {
             let on_shared = ws_message(op, &objects.shared).unwrap();
             let got = ws_ask(&mut vera, &on_shared).await;
             if op == "subscribe" {

@@ -8,7 +8,7 @@ mod cli;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use cli::{Usage, export, mcp, plugin, policy, run, secrets, serve, tool, user};
+use cli::{Usage, export, mcp, plugin, policy, run, secrets, serve, tool, user, workflow};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -48,6 +48,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run one agent headless on a task; print its events; exit 0 if it finished.
     Run(run::RunArgs),
+    /// Run workflows headless, list them, check a definition file.
+    #[command(subcommand)]
+    Workflow(workflow::WorkflowCmd),
     /// List and test MCP servers (mcpServers.json and those added through the API).
     #[command(subcommand)]
     Mcp(mcp::McpCmd),
@@ -76,6 +79,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Tool(cmd) => tool::run(&cli, cmd).await,
         Command::Serve(args) => serve::run(&cli, args).await,
         Command::Run(args) => run::run(&cli, args).await,
+        Command::Workflow(cmd) => workflow::run(&cli, cmd).await,
         Command::ExportScript(args) => export::run(&cli, args).await,
         Command::Mcp(cmd) => mcp::run(&cli, cmd).await,
         Command::Policy(cmd) => policy::run(&cli, cmd).await,

@@ -337,6 +337,7 @@ impl App {
                 self.config.server.public_url.clone(),
             )),
             started_at: self.started_at,
+            workflows: self.workflows.clone(),
         }
     }
 }

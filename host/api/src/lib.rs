@@ -31,6 +31,7 @@ pub mod refs;
 pub mod shares;
 pub mod users;
 pub mod visibility;
+pub mod workflows;
 pub mod workspaces;
 pub mod ws;
 
@@ -80,6 +81,8 @@ pub struct AppState {
     pub sso: Arc<oidc::Sso>,
     /// When this host started.
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// Workflow definitions and runs.
+    pub workflows: Arc<paddock_core::workflow::Workflows>,
 }
 
 /// The OpenAPI document.
@@ -117,10 +120,13 @@ pub struct AppState {
         workspaces::files, workspaces::diff, workspaces::commit, workspaces::merge,
         workspaces::backup, workspaces::backups_of, workspaces::backups, workspaces::restore,
         workspaces::delete_backup,
+        workflows::list, workflows::create, workflows::check, workflows::get, workflows::put,
+        workflows::delete, workflows::start, workflows::list_runs, workflows::get_run,
+        workflows::cancel, workflows::decide_gate, workflows::events,
         openapi,
     ),
     components(schemas(ws::ClientMsg, ws::ServerMsg)),
-    tags((name = "metrics"), (name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "policy"), (name = "meta"), (name = "workspaces"), (name = "account"), (name = "users"))
+    tags((name = "metrics"), (name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "policy"), (name = "meta"), (name = "workspaces"), (name = "workflows"), (name = "account"), (name = "users"))
 )]
 pub struct ApiDoc;
 
@@ -307,6 +313,30 @@ pub fn router(state: AppState) -> Router {
         .route("/api/backups", get(workspaces::backups))
         .route("/api/backups/{id}", delete(workspaces::delete_backup))
         .route("/api/backups/{id}/restore", post(workspaces::restore))
+        // Definitions: anyone signed in reads; writing them is what writing
+        // agent templates is. Runs: their owner's (and admins').
+        .route(
+            "/api/workflows",
+            get(workflows::list).post(workflows::create),
+        )
+        .route("/api/workflows/check", post(workflows::check))
+        .route(
+            "/api/workflows/{name}",
+            get(workflows::get)
+                .put(workflows::put)
+                .delete(workflows::delete),
+        )
+        .route(
+            "/api/workflow-runs",
+            get(workflows::list_runs).post(workflows::start),
+        )
+        .route("/api/workflow-runs/{id}", get(workflows::get_run))
+        .route("/api/workflow-runs/{id}/cancel", post(workflows::cancel))
+        .route(
+            "/api/workflow-runs/{id}/gates/{step}",
+            post(workflows::decide_gate),
+        )
+        .route("/api/workflow-runs/{id}/events", get(workflows::events))
         .route("/metrics", get(metrics::prometheus))
         .route("/api/ws", get(ws::upgrade))
         .route("/api/openapi.json", get(openapi))

@@ -20,12 +20,18 @@
 //! "approved","reason"?,"remember"?}` (as `POST
 //! /api/agents/{id}/approvals/{call_id}`; a second decision gets an error
 //! with code `conflict`), `{"op":"watch_metrics","agent_id"?,"interval_ms"}`
-//! (250 to 60000; 0 stops).
+//! (250 to 60000; 0 stops), `{"op":"subscribe_workflow_run","run_id","after"}`
+//! (a workflow run's events after `after`, then live),
+//! `{"op":"unsubscribe_workflow_run","run_id"}`.
 //! Server → client: `{"op":"event","event":{…}}`, `{"op":"subscribed",
 //! "agent_id","after"}`, `{"op":"lagged","agent_id","resume_after"}`,
 //! `{"op":"ack","for","agent_id","seq"?}`, `{"op":"error","code","message",
 //! "agent_id"?}`, `{"op":"metrics.update","agent_id"?,"metrics":[…]}`
-//! (the figures of `GET /api/metrics/agents`).
+//! (the figures of `GET /api/metrics/agents`),
+//! `{"op":"workflow_event","run_id","event":{…}}` (one event of a run's
+//! log, in seq order without gaps), `{"op":"workflow_subscribed","run_id",
+//! "after"}`, `{"op":"workflow_unsubscribed","run_id"}`; an error about a
+//! run carries its `run_id`.
 //!
 //! Every operation is checked as the REST route that does the same, for
 //! the caller who opened the socket: an agent the caller may not see is
@@ -33,6 +39,8 @@
 //! (`subscribe`, `watch_metrics`), changing one needs the right to drive it
 //! (`message`, `interrupt`, `retry`, `approve`: `forbidden` for a viewer),
 //! and every agent's metrics are those of the agents the caller may see.
+//! A workflow run is subscribed to as `GET /api/workflow-runs/{id}/events`
+//! reads it: only its owner and admins (`not_found` for everyone else).
 
 use super::AppState;
 use super::auth::Caller;
@@ -64,6 +72,11 @@ pub const MAX_SUBSCRIPTIONS: usize = 10_000;
 /// The key of a connection's metrics task among its subscriptions (agent
 /// ids never contain a NUL).
 const METRICS_TASK: &str = "\0metrics";
+/// The key of a workflow run's subscription among a connection's
+/// subscriptions (agent ids never contain a NUL).
+fn run_key(run_id: &str) -> String {
+    format!("\0run:{run_id}")
+}
 /// Shortest and longest `watch_metrics` interval.
 const MIN_METRICS_MS: u64 = 250;
 const MAX_METRICS_MS: u64 = 60_000;
@@ -167,6 +180,17 @@ pub(super) enum ClientMsg {
         agent_id: Option<String>,
         interval_ms: u64,
     },
+    /// Sends a workflow run's events with a seq above `after` (its stored
+    /// log, then live) as `workflow_event` messages.
+    SubscribeWorkflowRun {
+        run_id: String,
+        #[serde(default)]
+        after: u64,
+    },
+    /// Stops a `subscribe_workflow_run`.
+    UnsubscribeWorkflowRun {
+        run_id: String,
+    },
 }
 
 /// A WebSocket message from the server.
@@ -197,6 +221,9 @@ pub(super) enum ServerMsg<'a> {
         message: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         agent_id: Option<&'a str>,
+        /// The workflow run the failed op named.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        run_id: Option<&'a str>,
     },
     /// The figures asked for with `watch_metrics`.
     #[serde(rename = "metrics.update")]
@@ -204,6 +231,20 @@ pub(super) enum ServerMsg<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         agent_id: Option<&'a str>,
         metrics: &'a [paddock_core::metrics::AgentMetrics],
+    },
+    /// One event of a subscribed workflow run.
+    WorkflowEvent {
+        run_id: &'a str,
+        event: &'a paddock_protocol::workflow::WorkflowEvent,
+    },
+    /// A `subscribe_workflow_run` took effect: events after `after` follow.
+    WorkflowSubscribed {
+        run_id: &'a str,
+        after: u64,
+    },
+    /// An `unsubscribe_workflow_run` took effect.
+    WorkflowUnsubscribed {
+        run_id: &'a str,
     },
 }
 
@@ -355,6 +396,16 @@ fn reply_error(
         code,
         message,
         agent_id: agent,
+        run_id: None,
+    }));
+}
+
+fn reply_run_error(ctl: &mpsc::UnboundedSender<Utf8Bytes>, code: &str, message: &str, run: &str) {
+    let _ = ctl.send(encode(&ServerMsg::Error {
+        code,
+        message,
+        agent_id: None,
+        run_id: Some(run),
     }));
 }
 
@@ -395,7 +446,10 @@ async fn handle(
         | ClientMsg::Interrupt { agent_id }
         | ClientMsg::Retry { agent_id }
         | ClientMsg::Approve { agent_id, .. } => Some((agent_id, Need::Drive)),
-        ClientMsg::WatchMetrics { .. } | ClientMsg::Unsubscribe { .. } => None,
+        ClientMsg::WatchMetrics { .. }
+        | ClientMsg::Unsubscribe { .. }
+        | ClientMsg::SubscribeWorkflowRun { .. }
+        | ClientMsg::UnsubscribeWorkflowRun { .. } => None,
     };
     if let Some((agent_id, need)) = need
         && !allowed(state, caller, agent_id, need, ctl).await
@@ -495,6 +549,40 @@ async fn handle(
                 out.clone(),
             ));
             subs.insert(METRICS_TASK.to_string(), task);
+        }
+        ClientMsg::SubscribeWorkflowRun { run_id, after } => {
+            let key = run_key(&run_id);
+            if !subs.contains_key(&key) && subs.len() >= MAX_SUBSCRIPTIONS {
+                reply_run_error(
+                    ctl,
+                    "too_many_subscriptions",
+                    "too many subscriptions on one connection",
+                    &run_id,
+                );
+                return;
+            }
+            // Checked as `GET /api/workflow-runs/{id}/events`.
+            if let Err(e) = super::workflows::run_for(state, caller, &run_id, Need::See).await {
+                reply_run_error(ctl, e.code, &e.message, &run_id);
+                return;
+            }
+            if let Some(old) = subs.remove(&key) {
+                old.abort();
+            }
+            // The follower listens before it replays: nothing falls between.
+            let follow = state.workflows.follow(&run_id, after);
+            let _ = ctl.send(encode(&ServerMsg::WorkflowSubscribed {
+                run_id: &run_id,
+                after,
+            }));
+            let task = tokio::spawn(forward_run(run_id, follow, out.clone()));
+            subs.insert(key, task);
+        }
+        ClientMsg::UnsubscribeWorkflowRun { run_id } => {
+            if let Some(h) = subs.remove(&run_key(&run_id)) {
+                h.abort();
+            }
+            let _ = ctl.send(encode(&ServerMsg::WorkflowUnsubscribed { run_id: &run_id }));
         }
         ClientMsg::Unsubscribe { agent_id } => {
             if let Some(h) = subs.remove(&agent_id) {
@@ -638,5 +726,35 @@ async fn forward(
             agent_id: follow.agent(),
             resume_after: delivered,
         }));
+    }
+}
+
+/// Sends one workflow run's events to the connection: its stored log after
+/// the subscription's `after`, then the live ones, in seq order without
+/// gaps (the run's [`RunFollow`](paddock_core::workflow::RunFollow) fills
+/// what its live channel drops from the store). A run's events are few
+/// (steps, not tokens): each waits for room in the connection's queue.
+async fn forward_run(
+    run_id: String,
+    mut follow: paddock_core::workflow::RunFollow,
+    out: mpsc::Sender<Utf8Bytes>,
+) {
+    loop {
+        let event = match follow.next().await {
+            Ok(Some(event)) => event,
+            // The run's log ended (it finished and all of it was sent).
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, run = %run_id, "workflow run replay failed");
+                return;
+            }
+        };
+        let text = encode(&ServerMsg::WorkflowEvent {
+            run_id: &run_id,
+            event: &event,
+        });
+        if out.send(text).await.is_err() {
+            return;
+        }
     }
 }

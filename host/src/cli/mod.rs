@@ -20,5 +20,6 @@ pub(crate) mod secrets;
 pub(crate) mod serve;
 pub(crate) mod tool;
 pub(crate) mod user;
+pub(crate) mod workflow;
 
 pub(crate) use common::Usage;
