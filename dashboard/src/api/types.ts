@@ -109,19 +109,24 @@ export type PersonalKeyView = S['PersonalKeyView'];
 
 // ---- Workflows: definitions, runs, their event log ----
 
-export type {
-  DefinitionSource,
-  GateView,
-  InputDef,
-  RunEventPage,
-  StepDef,
-  StepKind,
-  StepStatus,
-  StepView,
-  VerifyView,
-  WorkflowDef,
-  WorkflowDefinitionView,
-  WorkflowEvent,
-  WorkflowRunStatus,
-  WorkflowRunView,
-} from './workflow-draft';
+/** A workflow: its inputs, the workspace of its runs and its steps. */
+export type WorkflowDef = S['WorkflowDef'];
+export type InputDef = S['InputDef'];
+export type StepDef = S['StepDef'];
+/** `agent`, `gate`, `fanout` or `merge`. */
+export type StepKind = S['StepKind'];
+export type StepStatus = S['StepStatus'];
+/** Where a definition comes from: `builtin`, `file`, `config` (paddock.toml) or `api`. */
+export type DefinitionSource = S['DefinitionSource'];
+/** `GET /api/workflows`: a definition and where it comes from. */
+export type WorkflowDefinitionView = S['WorkflowDefinitionView'];
+export type WorkflowRunStatus = S['WorkflowRunStatus'];
+/** A run as the server folds its log. */
+export type WorkflowRunView = S['WorkflowRunView'];
+export type StepView = S['StepView'];
+export type VerifyView = S['VerifyView'];
+export type GateView = S['GateView'];
+/** One event of a run's log (`{seq, run_id, ts, type, data}`). */
+export type WorkflowEvent = S['WorkflowEvent'];
+/** `GET /api/workflow-runs/{id}/events`. */
+export type RunEventPage = S['RunEventPage'];

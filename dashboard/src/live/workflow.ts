@@ -172,14 +172,10 @@ export interface TimelineStep {
   def: StepDef | null;
 }
 
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-
 /** The definition a run was started with (its `workflow.started` event's snapshot), if the log holds it. */
 export function snapshotOf(events: WorkflowEvent[]): WorkflowDef | null {
-  const started = events.find((e) => e.type === 'workflow.started');
-  const def = started?.data.definition;
-  return def && typeof def === 'object' && Array.isArray((def as WorkflowDef).steps) ? (def as WorkflowDef) : null;
+  for (const e of events) if (e.type === 'workflow.started' && Array.isArray(e.data.definition?.steps)) return e.data.definition;
+  return null;
 }
 
 /**
@@ -210,25 +206,22 @@ export function buildTimeline(run: WorkflowRunView, events: WorkflowEvent[], def
     notes.set(step, list);
   };
   for (const e of [...events].sort((a, b) => a.seq - b.seq)) {
-    const step = str(e.data.step);
-    if (!step) continue;
     switch (e.type) {
       case 'step.started':
-        pass.set(step, num(e.data.iteration) ?? 1);
+        pass.set(e.data.step, e.data.iteration || 1);
         break;
       case 'step.agent': {
-        const id = str(e.data.agent_id);
-        if (!id) break;
+        const { step, agent_id: id } = e.data;
         const list = agents.get(step) ?? [];
-        if (!list.some((a) => a.id === id)) list.push({ id, item: num(e.data.item), itemText: str(e.data.item_text), iteration: pass.get(step) ?? 1 });
+        if (!list.some((a) => a.id === id)) list.push({ id, item: e.data.item ?? null, itemText: e.data.item_text ?? null, iteration: pass.get(step) ?? 1 });
         agents.set(step, list);
         break;
       }
       case 'step.retry':
-        note(step, e, `Retried (attempt ${num(e.data.attempt) ?? '?'}): ${str(e.data.reason) ?? 'the verify command failed'}`);
+        note(e.data.step, e, `Retried (attempt ${e.data.attempt}): ${e.data.reason}`);
         break;
       case 'step.goto':
-        note(step, e, `Went back to ${str(e.data.to) ?? '?'} (jump ${num(e.data.count) ?? 1})`);
+        note(e.data.step, e, `Went back to ${e.data.to} (jump ${e.data.count})`);
         break;
       default:
         break;
