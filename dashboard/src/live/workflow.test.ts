@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import type { StepView, WorkflowDef, WorkflowEvent, WorkflowRunView } from '../api/types';
-import { buildTimeline, chainOf, elapsed, inputDefaults, inputsToSend, isActive, newestFirst, pendingGate, progress, snapshotOf } from './workflow';
+import {
+  buildTimeline,
+  chainOf,
+  elapsed,
+  inputDefaults,
+  inputsToSend,
+  isActive,
+  newestFirst,
+  pendingGate,
+  progress,
+  snapshotOf,
+  splitGateDiff,
+} from './workflow';
 
 const DEF: WorkflowDef = {
   name: 'pit',
@@ -154,5 +166,14 @@ describe('buildTimeline', () => {
     const gate = step({ id: 'approve', kind: 'gate', status: 'waiting_gate', gate: { message: 'Merge?', diff: '' } } as Partial<StepView> & { id: string });
     expect(pendingGate(run({ steps: [step({ id: 'plan', status: 'succeeded' }), gate] }))?.id).toBe('approve');
     expect(pendingGate(run({ steps: [step({ id: 'plan', status: 'succeeded' })] }))).toBeNull();
+  });
+});
+
+describe('splitGateDiff', () => {
+  it('keeps the summary before the patch apart from it', () => {
+    const patch = 'diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n';
+    expect(splitGateDiff(`1 file changed, +1 -1 (against main)\n${patch}`)).toEqual({ summary: '1 file changed, +1 -1 (against main)', patch });
+    expect(splitGateDiff(patch)).toEqual({ summary: '', patch });
+    expect(splitGateDiff('no changes\n')).toEqual({ summary: 'no changes', patch: '' });
   });
 });

@@ -24,7 +24,7 @@ const indigo = 'bg-indigo-100 text-indigo-900 dark:bg-indigo-900 dark:text-indig
 /** Each run state's words and colours (a record: a new state in the API must be named here). */
 export const RUN_STATES: Record<WorkflowRunStatus, Look> = {
   running: { label: 'running', tone: blue, icon: '▶', meaning: 'a step is at work' },
-  waiting_gate: { label: 'waiting for approval', tone: amber, icon: '⏸', meaning: 'a human gate waits for a decision' },
+  waiting_gate: { label: 'waiting for approval', tone: amber, icon: '‖', meaning: 'a human gate waits for a decision' },
   succeeded: { label: 'succeeded', tone: green, icon: '✓', meaning: 'every step passed' },
   failed: { label: 'failed', tone: red, icon: '✗', meaning: 'a step failed after its retries' },
   cancelled: { label: 'cancelled', tone: grey, icon: '■', meaning: 'cancelled by a person' },
@@ -35,7 +35,7 @@ export const STEP_STATES: Record<StepStatus, Look> = {
   pending: { label: 'pending', tone: grey, icon: '○', meaning: 'not started yet' },
   running: { label: 'running', tone: blue, icon: '▶', meaning: 'its agent is at work' },
   verifying: { label: 'verifying', tone: indigo, icon: '⋯', meaning: 'its verify command runs' },
-  waiting_gate: { label: 'waiting for approval', tone: amber, icon: '⏸', meaning: 'waits for a person to approve or reject' },
+  waiting_gate: { label: 'waiting for approval', tone: amber, icon: '‖', meaning: 'waits for a person to approve or reject' },
   succeeded: { label: 'succeeded', tone: green, icon: '✓', meaning: 'passed' },
   failed: { label: 'failed', tone: red, icon: '✗', meaning: 'failed' },
   skipped: { label: 'skipped', tone: grey, icon: '–', meaning: 'not run' },
@@ -262,4 +262,12 @@ export function pendingGate(run: WorkflowRunView): StepView | null {
 /** A run's headline figures: done steps of all, and what it spent. */
 export function progress(steps: TimelineStep[]): { done: number; total: number } {
   return { done: steps.filter((s) => s.status === 'succeeded' || s.status === 'skipped').length, total: steps.length };
+}
+
+/** A gate's diff: the summary the server puts before the patch (if any), and the patch. */
+export function splitGateDiff(diff: string): { summary: string; patch: string } {
+  const lines = diff.split('\n');
+  const at = lines.findIndex((l) => l.startsWith('diff --git ') || l.startsWith('--- '));
+  if (at < 0) return { summary: diff.trim(), patch: '' };
+  return { summary: lines.slice(0, at).join('\n').trim(), patch: lines.slice(at).join('\n') };
 }

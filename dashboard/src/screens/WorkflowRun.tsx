@@ -17,7 +17,18 @@ import { splitPatch } from '../components/patch';
 import { StatusBadge } from '../components/Status';
 import { duration } from '../components/ToolCall';
 import { Button, ErrorNote, Field, Stats, ago, inputClass, usd, useTitle } from '../components/ui';
-import { KIND_LABELS, STEP_STATES, buildTimeline, elapsed, isActive, progress, snapshotOf, type StepAgent, type TimelineStep } from '../live/workflow';
+import {
+  KIND_LABELS,
+  STEP_STATES,
+  buildTimeline,
+  elapsed,
+  isActive,
+  progress,
+  snapshotOf,
+  splitGateDiff,
+  type StepAgent,
+  type TimelineStep,
+} from '../live/workflow';
 import { useWorkflowRun } from '../live/workflowRun';
 import { RunStatusBadge, useDefinitions } from './Workflows';
 
@@ -38,14 +49,13 @@ function StepStatusBadge({ s }: { s: TimelineStep }) {
 }
 
 /** The patch of a gate: file by file, with the diff viewer of approvals and workspaces. */
-function GateDiff({ patch }: { patch: string }) {
+function GateDiff({ diff }: { diff: string }) {
+  const { summary, patch } = useMemo(() => splitGateDiff(diff), [diff]);
   const files = useMemo(() => splitPatch(patch), [patch]);
-  if (files.length === 0) return <p className="text-sm">No changes in the run’s workspace so far.</p>;
+  if (files.length === 0) return <p className="text-sm">{summary || 'No changes in the run’s workspace so far.'}</p>;
   return (
     <div className="flex flex-col gap-2" data-testid="gate-diff">
-      <p className="text-sm">
-        {files.length} file{files.length === 1 ? '' : 's'} changed so far:
-      </p>
+      <p className="text-sm">{summary || `${files.length} file${files.length === 1 ? '' : 's'} changed so far:`}</p>
       {files.map((f, i) => (
         <Diff key={`${i}:${f.path}`} diff={f.text} label={f.path} />
       ))}
@@ -96,7 +106,7 @@ function Gate({ run, step }: { run: WorkflowRunView; step: StepView }) {
       <h4 id={titleId} className="font-semibold">
         Your decision: {gate.message}
       </h4>
-      <GateDiff patch={gate.diff} />
+      <GateDiff diff={gate.diff} />
       <Field label="Reason (optional)">
         <input className={inputClass} value={reason} onChange={(e) => setReason(e.target.value)} />
       </Field>
@@ -150,7 +160,7 @@ function StepCard({ run, s, agents, now }: { run: WorkflowRunView; s: TimelineSt
   const facts: string[] = [];
   if (v && v.attempts > 1) facts.push(`attempt ${v.attempts}`);
   if (v && v.iteration > 1) facts.push(`pass ${v.iteration}`);
-  if (took !== null) facts.push(v?.finished_at ? `took ${duration(took)}` : `running for ${duration(took)}`);
+  if (took !== null) facts.push(v?.finished_at ? `took ${duration(took)}` : `${s.status === 'waiting_gate' ? 'waiting' : 'running'} for ${duration(took)}`);
   if (v && v.cost_usd > 0) facts.push(usd(v.cost_usd));
   const command = v?.verify?.command ?? s.def?.verify?.command;
   const headingId = `step-${s.id}`;
@@ -331,6 +341,14 @@ export function WorkflowRunScreen() {
   const r = run.data;
   useTitle(r ? r.name : 'Workflow run');
   const agents = useMemo(() => new Map((agentsList.data ?? []).map((a) => [a.id, a])), [agentsList.data]);
+  // A step made an agent the list does not have yet: read the list again.
+  const qc = useQueryClient();
+  const unknown = r?.steps.some((s) => s.agents.some((a) => !agents.has(a))) ?? false;
+  // (Once per new event of the run: an agent the caller may not see stays unknown.)
+  const lastSeq = r?.last_seq ?? 0;
+  useEffect(() => {
+    if (unknown) void qc.invalidateQueries({ queryKey: ['agents'] });
+  }, [unknown, qc, lastSeq]);
   // The definition the run started with (its log's snapshot), else today's.
   const def = useMemo(() => snapshotOf(events) ?? defs.data?.find((d) => d.name === r?.workflow)?.definition ?? null, [events, defs.data, r?.workflow]);
   const steps = useMemo(() => (r ? buildTimeline(r, events, def) : []), [r, events, def]);
