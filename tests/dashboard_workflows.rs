@@ -4,7 +4,9 @@
 //! starts the real `paddock serve` and drives the Workflows screen and a
 //! run's view — the YAML editor refusing a definition at the field's line,
 //! a run started from its form, its step going live to the human gate, the
-//! gate's diff approved in place, the merge landing in the repository.
+//! gate's diff approved in place, the merge landing in the repository;
+//! then an agent that delegates, its screen listing its sub-agent and the
+//! sub-agent's naming its parent.
 //! Screenshots at 1440 and 375 px land in `target/workflows-e2e/`.
 
 use crate::common;
@@ -15,7 +17,8 @@ use serde_json::json;
 use std::path::Path;
 
 /// The step's agent: asked to `write-greeting for WHO`, it writes
-/// `greeting.txt`, then says so.
+/// `greeting.txt`, then says so; an agent asked to `delegate-greeting`
+/// starts a sub-agent (`helper`) that says hello.
 fn script() -> String {
     json!({
         "model": "scripted",
@@ -26,6 +29,13 @@ fn script() -> String {
                     {"path": "greeting.txt", "content": "Hello, the team!\n"}}]},
                 {"text": "Wrote greeting.txt."}
             ]},
+            {"name": "boss", "match": "delegate-greeting", "turns": [
+                {"text": "A helper will say hello.",
+                 "tool_calls": [{"name": "delegate", "arguments":
+                    {"task": "child-hello: say hello", "name": "helper"}}]},
+                {"text": "The helper said hello."}
+            ]},
+            {"name": "helper", "match": "child-hello", "turns": [{"text": "Hello from the helper."}]},
             {"name": "hello", "turns": [{"text": "Hello from the scripted model."}]}
         ]
     })

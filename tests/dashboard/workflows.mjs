@@ -5,8 +5,9 @@
 // definition saved, a run started from its Run form, the run view going
 // live through the step (its agent writes a file, the verify command
 // passes) to the human gate, the gate's diff shown and approved in place,
-// the merge landing in the repository, the run listed as succeeded, and a
-// step's agent opened from the run view. Started by
+// the merge landing in the repository, the run listed as succeeded, a
+// step's agent opened from the run view; then an agent that delegates (made
+// through the API) listing its sub-agent, which names its parent. Started by
 // tests/dashboard_workflows.rs (`workflows_in_chromium`), which makes the
 // scripted model, the repository and the data dir; screenshots at 1440 and
 // 375 px (axe-checked, no sideways scrolling) in E2E_ARTIFACTS.
@@ -185,6 +186,34 @@ try {
     await link.click();
     await page.waitForURL(/\/agents\/[^/]+$/);
     await page.getByText('Wrote greeting.txt.').first().waitFor();
+  });
+  await step('an agent that delegates lists its sub-agent, and the sub-agent names its parent', async () => {
+    const boss = await host.api(ADMIN, 'POST', '/api/agents', {
+      name: 'boss',
+      model: { provider: 'scripted', model: 'scripted' },
+      workspace: REPO,
+      approval_mode: 'auto',
+      delegation: { max_depth: 1, max_children: 2 },
+      task: 'delegate-greeting',
+    });
+    await page.goto(`${host.base}/agents/${boss.id}`);
+    await page.getByText('The helper said hello.').first().waitFor({ timeout: 60_000 });
+    const child = page.getByTestId('agent-child');
+    await child.first().waitFor();
+    check((await child.count()) === 1, 'one sub-agent listed');
+    const link = child.first().getByRole('link');
+    check(((await link.textContent()) ?? '').includes('helper'), `the sub-agent's name: ${await link.textContent()}`);
+    await child.first().getByTestId('status').waitFor();
+    await shoot(page, ART, 'agent-children', 1440, { fullPage: false });
+    await shoot(page, ART, 'agent-children', 375, { fullPage: false });
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await link.click();
+    const parent = page.getByTestId('agent-parent');
+    await parent.waitFor();
+    check(((await parent.textContent()) ?? '').includes('boss'), `the parent named: ${await parent.textContent()}`);
+    await page.getByText('Hello from the helper.').first().waitFor();
+    await parent.getByRole('link', { name: 'boss' }).click();
+    await page.waitForURL(new RegExp(`/agents/${boss.id}$`));
   });
 } finally {
   await browser.close();
