@@ -21,7 +21,7 @@ inputs:
   - name: repo
     description: A local git repository (under an allowed workspace root); the run works in a new worktree of it.
   - name: base
-    description: The branch to start from and merge into (empty: the one checked out).
+    description: "The branch to start from and merge into (empty: the one checked out)."
     default: ""
   - name: test_command
     description: The command whose exit code says the tests pass.
@@ -80,6 +80,7 @@ mod tests {
 
     #[test]
     fn the_example_is_valid() {
+        parse(EXAMPLE, DefFormat::Yaml).unwrap();
         let defs = definitions();
         assert_eq!(defs.len(), 1);
         super::super::definition::validate(&defs[0]).unwrap();
