@@ -179,6 +179,26 @@ describe('WorkflowsScreen', () => {
   });
 });
 
+describe('editing a workflow saved through the API', () => {
+  it('opens it as YAML and replaces it with PUT', async () => {
+    const mine = { ...EXAMPLE, name: 'mine', source: 'api', definition: { ...EXAMPLE.definition, name: 'mine' } } as WorkflowDefinitionView;
+    renderAt('/workflows', {
+      'GET /api/workflows': () => Response.json([mine]),
+      'GET /api/workflow-runs': () => Response.json([]),
+      'PUT /api/workflows/mine': () => Response.json(mine),
+    });
+    fireEvent.click(await screen.findByRole('button', { name: 'Edit mine' }));
+    const area = screen.getByLabelText('Definition (YAML)') as HTMLTextAreaElement;
+    expect(area.value).toContain('name: mine\n');
+    expect(area.value).toContain('  - id: test\n    template: coder\n');
+    fireEvent.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(calls.some((c) => c.method === 'PUT' && c.url === '/api/workflows/mine')).toBe(true));
+    const sent = calls.find((c) => c.method === 'PUT');
+    expect(sent?.type).toBe('application/yaml');
+    expect(sent?.body).toBe(area.value);
+  });
+});
+
 describe('WorkflowRunScreen', () => {
   it('draws the steps as a pipeline, fan-out items side by side, the verify and the waiting gate with its diff', async () => {
     renderAt('/workflows/runs/run-1', {
