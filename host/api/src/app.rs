@@ -340,3 +340,176 @@ impl App {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A workflow run end to end on a real App: the scripted model, a git
+    //! repository, commands run without a sandbox.
+
+    use super::*;
+    use paddock_core::workflow::{DefFormat, Workflows};
+    use paddock_llm::scripted::{Script, ScriptedModel};
+    use paddock_protocol::workflow::{StepStatus, WorkflowEventBody, WorkflowRunStatus};
+    use std::collections::BTreeMap;
+    use std::process::Command;
+
+    fn git(dir: &std::path::Path, args: &[&str]) {
+        let ok = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_retries_its_verify_waits_at_its_gate_and_merges() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        let repo = root.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("README"), "hi\n").unwrap();
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "first"]);
+        let script = Script::from_yaml_str(
+            "model: scripted\nscenarios:\n  - name: plan\n    match: '^Plan'\n    turns:\n      - text: \"1. add the marker\"\nturns:\n  - text: done\n  - text: fixed\n  - text: again\n",
+        )
+        .unwrap();
+        let model = ScriptedModel::start(script, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let config_text = format!(
+            "[[providers]]\nname = \"scripted\"\nbase_url = \"{}\"\n[[providers.models]]\nname = \"scripted\"\ncontext_window = 32000\n\n[workspaces]\nroots = [\"{}\"]\n",
+            model.base_url(),
+            root.display()
+        );
+        let config = Config::parse(&config_text, std::path::Path::new("paddock.toml")).unwrap();
+        let app = App::open(AppOptions {
+            data_dir: tmp.path().join("data"),
+            config,
+            builtin_plugins: None,
+            cache_dir: None,
+            load_agents: true,
+            sandbox: None,
+            unsafe_no_sandbox: true,
+            mcp_config: None,
+            master_key_file: None,
+        })
+        .await
+        .unwrap();
+        let wf: Arc<Workflows> = app.workflows.clone();
+        let def = Workflows::parse(
+            r#"
+name: marker
+inputs:
+  - name: repo
+workspace:
+  repo: "{{inputs.repo}}"
+steps:
+  - id: plan
+    agent: {model: {provider: scripted, model: scripted}}
+    workspace: run_read_only
+    prompt: "Plan: add a marker"
+  - id: implement
+    agent: {model: {provider: scripted, model: scripted}}
+    prompt: "Implement:\n{{steps.plan.output}}"
+    verify:
+      command: "test -e marker || { touch marker; echo missing; exit 3; }"
+    retries: 1
+  - id: approve
+    gate: {message: "Merge {{run.id}}?"}
+  - id: merge
+    merge: true
+"#,
+            DefFormat::Yaml,
+        )
+        .unwrap();
+        wf.save(def, "local").await.unwrap();
+        let run = wf
+            .start(
+                "marker",
+                BTreeMap::from([("repo".to_string(), repo.display().to_string())]),
+                "local",
+            )
+            .await
+            .unwrap();
+        assert_eq!(run.status, WorkflowRunStatus::Running);
+        let mut follow = wf.follow(&run.id, 0);
+        let guard = std::time::Duration::from_secs(120);
+        loop {
+            let e = tokio::time::timeout(guard, follow.next())
+                .await
+                .expect("the run stalled")
+                .unwrap()
+                .expect("the run ended before its gate");
+            if let WorkflowEventBody::GateRequested { diff, message, .. } = &e.body {
+                assert!(diff.contains("marker"), "{diff}");
+                assert_eq!(message, &format!("Merge {}?", run.id));
+                break;
+            }
+        }
+        // Not the gate's step: refused; then approved.
+        assert!(
+            wf.decide_gate(
+                &run.id,
+                "plan",
+                true,
+                None,
+                &paddock_core::agent::Actor::named("t")
+            )
+            .await
+            .is_err()
+        );
+        wf.decide_gate(
+            &run.id,
+            "approve",
+            true,
+            Some("fine".into()),
+            &paddock_core::agent::Actor::named("t"),
+        )
+        .await
+        .unwrap();
+        let done = tokio::time::timeout(guard, wf.await_run(&run.id))
+            .await
+            .expect("the run stalled")
+            .unwrap();
+        assert_eq!(done.status, WorkflowRunStatus::Succeeded, "{done:?}");
+        let plan = &done.steps[0];
+        assert_eq!(plan.output.as_deref(), Some("1. add the marker"));
+        let implement = &done.steps[1];
+        assert_eq!(implement.status, StepStatus::Succeeded);
+        assert_eq!(implement.attempts, 2);
+        assert_eq!(implement.verify.as_ref().unwrap().exit_code, Some(0));
+        assert_eq!(implement.output.as_deref(), Some("fixed"));
+        assert_eq!(done.steps[2].output.as_deref(), Some("fine"));
+        // The retry's message carried the failing output.
+        let agent = &implement.agents[0];
+        let events = app.store.events_after(agent, 0, 100).await.unwrap();
+        let users: Vec<String> = events
+            .iter()
+            .filter_map(|e| match &e.body {
+                paddock_protocol::events::EventBody::MessageUser { text } => Some(text.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(users.len(), 2, "{users:?}");
+        assert!(users[0].contains("1. add the marker"), "{users:?}");
+        assert!(
+            users[1].contains("failed (exit 3)") && users[1].contains("missing"),
+            "{users:?}"
+        );
+        // The plan's agent was read-only; the merge landed on main.
+        let plan_agent = app.store.get_agent(&plan.agents[0]).await.unwrap().unwrap();
+        assert!(plan_agent.config.read_only);
+        git(&repo, &["checkout", "-q", "main"]);
+        assert!(repo.join("marker").exists());
+        // Its log is gapless and a finished run takes no more decisions.
+        let log = wf.events_after(&run.id, 0, 1000).await.unwrap();
+        assert!(log.iter().enumerate().all(|(i, e)| e.seq == i as u64 + 1));
+        assert!(wf.cancel(&run.id).await.is_err());
+        model.shutdown().await;
+    }
+}

@@ -80,6 +80,7 @@ mod tests {
 
     #[test]
     fn the_example_is_valid() {
+        parse(EXAMPLE, DefFormat::Yaml).unwrap();
         let defs = definitions();
         assert_eq!(defs.len(), 1);
         super::super::definition::validate(&defs[0]).unwrap();

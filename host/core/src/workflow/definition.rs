@@ -614,7 +614,7 @@ gate = { message = "ok? {{steps.a.verify_output}}" }
                 "    template: planner\n",
                 "    template: planner\n    bogus: 1\n",
             ),
-            "steps[0]: unknown field `bogus`",
+            "steps[0].bogus: unknown field `bogus`",
         );
         refused(
             with(
@@ -650,7 +650,7 @@ gate = { message = "ok? {{steps.a.verify_output}}" }
                 "      agent: {system_prompt: \"be brief\"}",
                 "      agent: {colour: red}",
             ),
-            "steps[4].fanout.agent: unknown field `colour`",
+            "steps[4].fanout.agent.colour: unknown field `colour`",
         );
         refused(
             with(
