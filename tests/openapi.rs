@@ -135,6 +135,24 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401",
 include-operation-id = "usage_report"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
 
+# A workflow definition names agent templates that must exist on this host,
+# refers between its steps and inputs (`{{steps.ID.output}}`, a jump back
+# to an earlier step with its bound), and needs a workspace for its agents;
+# a run names a workflow of this host with its inputs, and a repository
+# under a workspace root.
+[[operations]]
+include-operation-id = "create_workflow"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "415", "429"]
+[[operations]]
+include-operation-id = "put_workflow"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "415", "429"]
+[[operations]]
+include-operation-id = "check_workflow"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "415", "429"]
+[[operations]]
+include-operation-id = "start_workflow_run"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
+
 # A deleted agent's record and events stay readable until it is purged
 # (`DELETE /api/agents/{id}?purge=true`): deleting stops it, and its
 # history is kept.
