@@ -899,8 +899,10 @@ fn child_name(parent: &str, leaf: &str) -> String {
 
 /// Makes `config` a child of `parent_id` (configured `parent`): owned by
 /// the parent's owner, one level less of delegation, read-only when the
-/// parent is (or `read_only`), never less strict an approval mode, and
-/// bound by the parent's own rules after its own.
+/// parent is (or `read_only`), never less strict an approval mode, bound
+/// by the parent's own rules after its own, and never reaching more than
+/// the parent: its network is none or the parent's, its tools and MCP
+/// servers among the parent's.
 fn bind_child(config: &mut AgentConfig, parent_id: &str, parent: &AgentConfig, read_only: bool) {
     config.owner = parent.owner.clone();
     config.parent = Some(parent_id.to_string());
@@ -917,6 +919,18 @@ fn bind_child(config: &mut AgentConfig, parent_id: &str, parent: &AgentConfig, r
             config.rules.push(rule.clone());
         }
     }
+    if config.network.any() {
+        config.network = parent.network.clone();
+    }
+    if let Some(allowed) = &parent.tools {
+        config.tools = Some(match config.tools.take() {
+            Some(own) => own.into_iter().filter(|t| allowed.contains(t)).collect(),
+            None => allowed.clone(),
+        });
+    }
+    config
+        .mcp_servers
+        .retain(|m| parent.mcp_servers.contains(m));
 }
 
 impl Manager {
@@ -1100,6 +1114,22 @@ mod delegation_tests {
         assert!(child.read_only);
         assert_eq!(child.approval_mode, ApprovalMode::AskAll, "never looser");
         assert_eq!(child.rules, ["allow read_file", "deny bash(rm*)"]);
+        // Never wider than the parent's reach.
+        let mut wide = crate::agent::fixtures::config("w", PathBuf::from("/w"));
+        wide.network = paddock_protocol::network::Network::Open;
+        wide.tools = Some(vec!["read_file".into(), "execute_bash".into()]);
+        wide.mcp_servers = vec!["github".into()];
+        parent.tools = Some(vec!["read_file".into(), "write_file".into()]);
+        bind_child(&mut wide, "p1", &parent, false);
+        assert_eq!(wide.network, paddock_protocol::network::Network::Off);
+        assert_eq!(wide.tools, Some(vec!["read_file".to_string()]));
+        assert!(wide.mcp_servers.is_empty());
+        let mut unlisted = crate::agent::fixtures::config("u", PathBuf::from("/w"));
+        bind_child(&mut unlisted, "p1", &parent, false);
+        assert_eq!(
+            unlisted.tools, parent.tools,
+            "the parent's list when it has one"
+        );
         let mut grandchild = crate::agent::fixtures::config("a", PathBuf::from("/w"));
         bind_child(&mut grandchild, "c1", &child, false);
         assert_eq!(grandchild.delegation, None, "the last level");

@@ -252,7 +252,7 @@ impl Agent {
 
     /// The tool of `call` and its arguments, or why the call cannot run.
     fn resolve(&self, call: &ToolCallRequest) -> Result<(ToolFacts, serde_json::Value), String> {
-        if !may_use(self.config.tools.as_deref(), &call.name) {
+        if !self.may_use(&call.name) {
             return Err(format!(
                 "unknown tool `{}`: it is not among this agent's tools",
                 call.name
@@ -287,6 +287,14 @@ impl Agent {
             _ => {}
         }
         Ok((facts, arguments))
+    }
+
+    /// Whether it may use the tool named `name`: one of its `tools` (all
+    /// when it lists none), or a delegation tool when it may delegate
+    /// (those are governed by `delegation`, not by `tools`).
+    fn may_use(&self, name: &str) -> bool {
+        (self.config.delegation.is_some() && Builtin::named(name).is_some())
+            || may_use(self.config.tools.as_deref(), name)
     }
 
     /// What is known about the tool named `name`; the error when no
@@ -366,7 +374,7 @@ impl Agent {
         let subject = self.subject();
         offered(candidates, |name, read_only| {
             (read_only || !self.config.read_only)
-                && may_use(self.config.tools.as_deref(), name)
+                && self.may_use(name)
                 && !self.deps.policy.denies_tool(&subject, name, read_only)
         })
     }
