@@ -512,4 +512,139 @@ steps:
         assert!(wf.cancel(&run.id).await.is_err());
         model.shutdown().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_step_jumps_back_within_its_bound_and_a_waiting_run_cancels() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("ws")).unwrap();
+        let script =
+            Script::from_yaml_str("model: scripted\nturns:\n  - text: one\n  - text: two\n")
+                .unwrap();
+        let model = ScriptedModel::start(script, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let config_text = format!(
+            "[[providers]]\nname = \"scripted\"\nbase_url = \"{}\"\n[[providers.models]]\nname = \"scripted\"\ncontext_window = 32000\n\n[workspaces]\nroots = [\"{}\"]\n",
+            model.base_url(),
+            root.display()
+        );
+        let config = Config::parse(&config_text, std::path::Path::new("paddock.toml")).unwrap();
+        let app = App::open(AppOptions {
+            data_dir: tmp.path().join("data"),
+            config,
+            builtin_plugins: None,
+            cache_dir: None,
+            load_agents: true,
+            sandbox: None,
+            unsafe_no_sandbox: true,
+            mcp_config: None,
+            master_key_file: None,
+        })
+        .await
+        .unwrap();
+        let wf = app.workflows.clone();
+        let ws = root.join("ws").display().to_string();
+        let def = Workflows::parse(
+            &format!(
+                r#"
+name = "loop"
+[[steps]]
+id = "first"
+agent = {{ model = {{ provider = "scripted", model = "scripted" }}, workspace = "{ws}" }}
+prompt = "go"
+[[steps]]
+id = "check"
+agent = {{ model = {{ provider = "scripted", model = "scripted" }}, workspace = "{ws}" }}
+prompt = "check"
+verify = {{ command = "echo nope; exit 1" }}
+on_failure = {{ goto = "first", max = 1 }}
+"#
+            ),
+            DefFormat::Toml,
+        )
+        .unwrap();
+        wf.save(def, "local").await.unwrap();
+        let run = wf.start("loop", BTreeMap::new(), "local").await.unwrap();
+        let guard = std::time::Duration::from_secs(120);
+        let done = tokio::time::timeout(guard, wf.await_run(&run.id))
+            .await
+            .expect("the run stalled")
+            .unwrap();
+        assert_eq!(done.status, WorkflowRunStatus::Failed, "{done:?}");
+        assert!(
+            done.reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("step `check` failed"),
+            "{done:?}"
+        );
+        assert_eq!(done.steps[0].iteration, 2);
+        assert_eq!(done.steps[1].iteration, 2);
+        assert_eq!(done.steps[1].agents.len(), 2);
+        assert_eq!(
+            done.steps[1].verify.as_ref().unwrap().output.as_deref(),
+            Some("nope\n")
+        );
+        let log = wf.events_after(&run.id, 0, 1000).await.unwrap();
+        let gotos = log
+            .iter()
+            .filter(|e| matches!(e.body, WorkflowEventBody::StepGoto { .. }))
+            .count();
+        assert_eq!(gotos, 1);
+
+        // A run waiting at its gate is cancelled; its gate then takes no
+        // decision.
+        let gate = Workflows::parse(
+            "name: wait\nsteps:\n  - id: ask\n    gate: {message: ok?}\n",
+            DefFormat::Yaml,
+        )
+        .unwrap();
+        wf.save(gate, "local").await.unwrap();
+        let run = wf.start("wait", BTreeMap::new(), "local").await.unwrap();
+        let mut follow = wf.follow(&run.id, 0);
+        loop {
+            let e = tokio::time::timeout(guard, follow.next())
+                .await
+                .expect("the run stalled")
+                .unwrap()
+                .expect("the run ended before its gate");
+            if let WorkflowEventBody::GateRequested { diff, .. } = &e.body {
+                assert!(diff.contains("no workspace"), "{diff}");
+                break;
+            }
+        }
+        let cancelled = wf.cancel(&run.id).await.unwrap();
+        assert_eq!(cancelled.status, WorkflowRunStatus::Cancelled);
+        assert_eq!(cancelled.steps[0].status, StepStatus::Skipped);
+        let actor = paddock_core::agent::Actor::named("t");
+        assert!(matches!(
+            wf.decide_gate(&run.id, "ask", true, None, &actor).await,
+            Err(paddock_core::workflow::WorkflowError::Conflict(_))
+        ));
+        let done = wf.await_run(&run.id).await.unwrap();
+        assert_eq!(done.status, WorkflowRunStatus::Cancelled);
+        // Bad inputs and unknown workflows name what is wrong.
+        let e = wf
+            .start(
+                "wait",
+                BTreeMap::from([("x".to_string(), "1".to_string())]),
+                "local",
+            )
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("inputs.x: "), "{e}");
+        assert!(matches!(
+            wf.start("nope", BTreeMap::new(), "local").await,
+            Err(paddock_core::workflow::WorkflowError::NotFound(_))
+        ));
+        // The built-in one cannot be replaced through the API.
+        let builtin = wf.definition("plan-implement-test").await.unwrap();
+        assert!(matches!(
+            wf.save(builtin.definition, "local").await,
+            Err(paddock_core::workflow::WorkflowError::Conflict(_))
+        ));
+        model.shutdown().await;
+    }
 }
