@@ -835,7 +835,7 @@ async fn died_mid_call(
     let first = ev(
         1,
         EventBody::AgentCreated {
-            config: config.clone(),
+            config: Box::new(config.clone()),
         },
     );
     store

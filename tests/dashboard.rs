@@ -323,7 +323,7 @@ async fn seed(data_dir: &Path, ws: &Path) -> (String, String) {
             &id,
             1,
             EventBody::AgentCreated {
-                config: config.clone(),
+                config: Box::new(config.clone()),
             },
         );
         let new = NewAgent {

@@ -74,8 +74,8 @@ pub enum EventBody {
     /// The agent was created with this configuration.
     #[serde(rename = "agent.created")]
     AgentCreated {
-        /// Its configuration.
-        config: AgentConfig,
+        /// Its configuration (boxed: the largest body by far).
+        config: Box<AgentConfig>,
     },
     /// Its status changed.
     #[serde(rename = "agent.status")]

@@ -775,7 +775,7 @@ impl Store {
     /// not) is a [`StoreError::Conflict`].
     pub async fn create_agent(&self, agent: &NewAgent, first: &Event) -> Result<(), StoreError> {
         match &first.body {
-            EventBody::AgentCreated { config } if *config == agent.config => {}
+            EventBody::AgentCreated { config } if **config == agent.config => {}
             EventBody::AgentCreated { .. } => {
                 return Err(StoreError::Invalid(
                     "the agent.created event's config differs from the agent's".into(),

@@ -431,7 +431,7 @@ async fn create(store: &Store, id: &str) -> Event {
         id,
         1,
         EventBody::AgentCreated {
-            config: cfg.clone(),
+            config: Box::new(cfg.clone()),
         },
     );
     store
@@ -612,7 +612,7 @@ async fn every_event_kind_round_trips(url: String) {
         "a1",
         15,
         EventBody::AgentCreated {
-            config: config("a1"),
+            config: Box::new(config("a1")),
         },
     );
     assert!(matches!(
@@ -641,7 +641,7 @@ async fn every_event_kind_round_trips(url: String) {
         "a1",
         1,
         EventBody::AgentCreated {
-            config: config("a1"),
+            config: Box::new(config("a1")),
         },
     );
     assert!(matches!(
@@ -660,7 +660,7 @@ async fn every_event_kind_round_trips(url: String) {
         "a2",
         2,
         EventBody::AgentCreated {
-            config: config("a1"),
+            config: Box::new(config("a1")),
         },
     );
     assert!(matches!(
@@ -1553,7 +1553,7 @@ async fn usage_of_owners_and_owned_secrets(url: String) {
                 &id,
                 1,
                 EventBody::AgentCreated {
-                    config: cfg.clone(),
+                    config: Box::new(cfg.clone()),
                 },
             );
             store
@@ -2019,7 +2019,9 @@ async fn users_groups_tokens_and_shares(url: String) {
                     seq: 1,
                     agent_id: id.into(),
                     ts: now,
-                    body: EventBody::AgentCreated { config },
+                    body: EventBody::AgentCreated {
+                        config: Box::new(config),
+                    },
                 },
             )
             .await

@@ -231,7 +231,7 @@ mod tests {
         let first = event(
             1,
             EventBody::AgentCreated {
-                config: config.clone(),
+                config: Box::new(config.clone()),
             },
         );
         let new = NewAgent {

@@ -476,7 +476,7 @@ impl Manager {
         self.snapshot(&id, &config).await;
         let now = chrono::Utc::now();
         let created = self.deps.redactor.redact_event(EventBody::AgentCreated {
-            config: config.clone(),
+            config: Box::new(config.clone()),
         });
         let first = Event {
             seq: 1,

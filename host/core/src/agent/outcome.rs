@@ -151,12 +151,12 @@ impl Tally {
                 reason,
                 code,
             } if matches!(
-                    status,
-                    AgentStatus::Idle
-                        | AgentStatus::Error
-                        | AgentStatus::Limited
-                        | AgentStatus::Stopped
-                ) =>
+                status,
+                AgentStatus::Idle
+                    | AgentStatus::Error
+                    | AgentStatus::Limited
+                    | AgentStatus::Stopped
+            ) =>
             {
                 o.status = *status;
                 o.reason = reason.clone();

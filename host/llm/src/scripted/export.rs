@@ -91,7 +91,7 @@ pub fn script_from_events(agent_id: &str, events: &[Event]) -> Result<Exported, 
     let mut system_checked = false;
     for e in events {
         match &e.body {
-            EventBody::AgentCreated { config: c } => config = Some(c.clone()),
+            EventBody::AgentCreated { config: c } => config = Some((**c).clone()),
             EventBody::MessageUser { text } => {
                 task.get_or_insert_with(|| text.clone());
                 pending.user = Some(text.clone());
@@ -234,7 +234,9 @@ mod tests {
             failover: Vec::new(),
         };
         let bodies = vec![
-            EventBody::AgentCreated { config },
+            EventBody::AgentCreated {
+                config: Box::new(config),
+            },
             EventBody::MessageUser {
                 text: "fix the bug".into(),
             },

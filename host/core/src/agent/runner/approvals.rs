@@ -791,7 +791,12 @@ mod tests {
                     created_at: Utc::now(),
                     lease: None,
                 },
-                &event(1, EventBody::AgentCreated { config: config() }),
+                &event(
+                    1,
+                    EventBody::AgentCreated {
+                        config: Box::new(config()),
+                    },
+                ),
             )
             .await
             .unwrap();
