@@ -74,7 +74,8 @@ pub enum EventBody {
     /// The agent was created with this configuration.
     #[serde(rename = "agent.created")]
     AgentCreated {
-        /// Its configuration (boxed: the largest body by far).
+        /// Its configuration.
+        // Boxed: by far the largest body.
         config: Box<AgentConfig>,
     },
     /// Its status changed.

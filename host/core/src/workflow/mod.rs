@@ -367,6 +367,20 @@ impl Workflows {
                         }
                         other => other.into(),
                     })?;
+                // A repository inside another user's workspace is theirs.
+                let inside = self
+                    .manager
+                    .deps()
+                    .workspaces
+                    .containing(Path::new(repo.trim()))
+                    .await?;
+                if let Some(found) = inside
+                    && !self.may_use(owner, &found).await?
+                {
+                    return Err(WorkflowError::Invalid(
+                        "workspace.repo: not a directory you may use".into(),
+                    ));
+                }
             }
             if let Some(wid) = &ws.workspace_id {
                 let wid = render(wid);

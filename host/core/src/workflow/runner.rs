@@ -802,6 +802,15 @@ impl Runner<'_> {
         let mut config = resolved.config;
         config.owner = Some(state.owner.clone());
         if let Some(w) = resolved.worktree {
+            // A repository inside another user's workspace is theirs.
+            if let Ok(Some(inside)) = deps.workspaces.containing(&w.repo).await
+                && !self.wf.may_use(&state.owner, &inside).await?
+            {
+                return Ok(Err(StepFail(
+                    "its agent's worktree: the repository is not one the run's owner may use"
+                        .into(),
+                )));
+            }
             let ws_name = workspace_name(&format!("wf-{}-{}", &slot.agent_id[..8], def.id));
             let ws = match deps.workspaces.get(&ws_name).await {
                 Ok(ws) => Ok(ws),
