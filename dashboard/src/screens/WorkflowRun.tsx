@@ -341,14 +341,14 @@ export function WorkflowRunScreen() {
   const r = run.data;
   useTitle(r ? r.name : 'Workflow run');
   const agents = useMemo(() => new Map((agentsList.data ?? []).map((a) => [a.id, a])), [agentsList.data]);
-  // A step made an agent the list does not have yet: read the list again.
+  // Each new event of the run (a step made an agent, or one finished its
+  // run): read the agents' names and statuses again, rather than show a
+  // finished step's agent as still thinking until the next poll.
   const qc = useQueryClient();
-  const unknown = r?.steps.some((s) => s.agents.some((a) => !agents.has(a))) ?? false;
-  // (Once per new event of the run: an agent the caller may not see stays unknown.)
   const lastSeq = r?.last_seq ?? 0;
   useEffect(() => {
-    if (unknown) void qc.invalidateQueries({ queryKey: ['agents'] });
-  }, [unknown, qc, lastSeq]);
+    if (lastSeq > 0) void qc.invalidateQueries({ queryKey: ['agents'] });
+  }, [qc, lastSeq]);
   // The definition the run started with (its log's snapshot), else today's.
   const def = useMemo(() => snapshotOf(events) ?? defs.data?.find((d) => d.name === r?.workflow)?.definition ?? null, [events, defs.data, r?.workflow]);
   const steps = useMemo(() => (r ? buildTimeline(r, events, def) : []), [r, events, def]);
