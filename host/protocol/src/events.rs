@@ -52,6 +52,16 @@ pub enum AgentStatus {
 }
 
 impl AgentStatus {
+    /// Whether a run is over at this status: it answered (idle), failed,
+    /// hit a limit or was stopped — not thinking, running a tool or
+    /// waiting for a decision.
+    pub fn ends_run(self) -> bool {
+        matches!(
+            self,
+            AgentStatus::Idle | AgentStatus::Error | AgentStatus::Limited | AgentStatus::Stopped
+        )
+    }
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {

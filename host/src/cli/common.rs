@@ -192,3 +192,13 @@ pub(crate) async fn open_app(
     })
     .await?)
 }
+
+/// The exit of a headless run that ended otherwise than it should (a
+/// failed, limited or cancelled run): says how and why, exit code 1.
+pub(crate) fn ended_badly(status: &str, reason: Option<String>) -> std::process::ExitCode {
+    eprintln!(
+        "error: the run ended {status}: {}",
+        reason.unwrap_or_else(|| "no reason given".into())
+    );
+    std::process::ExitCode::from(1)
+}

@@ -4,7 +4,8 @@
 //! finished, 1 otherwise.
 
 use super::common::{
-    ConfigArgs, McpFileArgs, NetworkArgs, SandboxArgs, Usage, data_dir, load_config, open_app,
+    ConfigArgs, McpFileArgs, NetworkArgs, SandboxArgs, Usage, data_dir, ended_badly, load_config,
+    open_app,
 };
 use crate::Cli;
 use anyhow::{Result, bail};
@@ -489,14 +490,7 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
                 totals.4 += masked_tokens_saved;
             }
             EventBody::AgentStatus { status, reason, .. }
-                if event.seq > task_seq
-                    && matches!(
-                        status,
-                        AgentStatus::Idle
-                            | AgentStatus::Error
-                            | AgentStatus::Limited
-                            | AgentStatus::Stopped
-                    ) =>
+                if event.seq > task_seq && status.ends_run() =>
             {
                 outcome = Some((*status, reason.clone()));
             }
@@ -533,12 +527,7 @@ pub(crate) async fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
             if !args.json {
                 eprintln!("{summary}");
             }
-            eprintln!(
-                "error: the run ended {}: {}",
-                status.as_str(),
-                reason.unwrap_or_else(|| "no reason given".into())
-            );
-            Ok(ExitCode::from(1))
+            Ok(ended_badly(status.as_str(), reason))
         }
         None => bail!("the run ended without a status"),
     }

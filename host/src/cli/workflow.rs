@@ -5,7 +5,9 @@
 //! was cancelled, 2 on a usage error —, `list` the definitions, and
 //! `check` a definition file.
 
-use super::common::{ConfigArgs, McpFileArgs, SandboxArgs, Usage, data_dir, load_config, open_app};
+use super::common::{
+    ConfigArgs, McpFileArgs, SandboxArgs, Usage, data_dir, ended_badly, load_config, open_app,
+};
 use crate::Cli;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
@@ -460,14 +462,7 @@ async fn run_one(cli: &Cli, args: &WorkflowRunArgs) -> Result<ExitCode> {
     }
     match finished {
         Some((WorkflowRunStatus::Succeeded, _)) => Ok(ExitCode::SUCCESS),
-        Some((status, reason)) => {
-            eprintln!(
-                "error: the run ended {}: {}",
-                status.as_str(),
-                reason.unwrap_or_else(|| "no reason given".into())
-            );
-            Ok(ExitCode::from(1))
-        }
+        Some((status, reason)) => Ok(ended_badly(status.as_str(), reason)),
         None => bail!("the run ended without a status"),
     }
 }

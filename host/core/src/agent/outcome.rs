@@ -150,14 +150,7 @@ impl Tally {
                 status,
                 reason,
                 code,
-            } if matches!(
-                status,
-                AgentStatus::Idle
-                    | AgentStatus::Error
-                    | AgentStatus::Limited
-                    | AgentStatus::Stopped
-            ) =>
-            {
+            } if status.ends_run() => {
                 o.status = *status;
                 o.reason = reason.clone();
                 o.end_seq = event.seq;
