@@ -824,3 +824,90 @@ async fn a_workflow_run_is_taken_over_when_its_driver_is_killed() {
         "{t:?}"
     );
 }
+
+/// A drain hands a workflow run over at once: a run driven by host-a
+/// waits at its gate; `SIGTERM` stops host-a's runner and clears the run's
+/// driver; host-b claims it from no host (not after a lease: host-a is
+/// gone cleanly), the gate is approved there and the run succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_drain_hands_a_workflow_run_over() {
+    let db = PgDb::create("hosts_workflow_drain").await;
+    let model = model(SCRIPT).await;
+    let http = crate::common::client();
+    let mut a = start_host("host-a", &db.url, &model.base_url(), "");
+    let b = start_host("host-b", &db.url, &model.base_url(), "");
+    let r = http
+        .post(a.server.url("/api/workflows"))
+        .json(&json!({"name": "drained", "steps": [{"id": "approve", "gate": {"message": "ok?"}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = http
+        .post(a.server.url("/api/workflow-runs"))
+        .json(&json!({"workflow": "drained"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let run = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let view_url = b.server.url(&format!("/api/workflow-runs/{run}"));
+    let started = Instant::now();
+    while get_json(&http, &view_url).await["status"] != "waiting_gate" {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the run never reached its gate"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.server.signal(libc::SIGTERM);
+    let draining = Instant::now();
+    while !a.server.exited() {
+        assert!(
+            draining.elapsed() < Duration::from_secs(40),
+            "host-a never exited"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let claimed = |log: &str| {
+        log.lines().any(|l| {
+            l.contains("driving workflow run") && l.contains(run.as_str()) && l.contains("no host")
+        })
+    };
+    while !claimed(&std::fs::read_to_string(&b.log).unwrap()) {
+        assert!(
+            draining.elapsed() < DEADLINE,
+            "host-b never took the drained run over: {}",
+            std::fs::read_to_string(&b.log).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = http
+        .post(
+            b.server
+                .url(&format!("/api/workflow-runs/{run}/gates/approve")),
+        )
+        .json(&json!({"approved": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let started = Instant::now();
+    loop {
+        let view = get_json(&http, &view_url).await;
+        if view["status"] == "succeeded" {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the run never succeeded: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    assert!(log.contains("workflow runs handed over"), "{log}");
+    a.server.kill9();
+}
