@@ -585,7 +585,8 @@ impl Runner<'_> {
                 _ = wake => {}
                 _ = self.cancel.cancelled() => return Err(Halt::Stopped),
                 // A decision recorded by another host reaches the store
-                // only (the run's watch wakes this wait every 2 s then).
+                // only: with several hosts, the run's watch wakes this
+                // wait within 2 s of its log moving.
                 _ = tokio::time::sleep(Duration::from_secs(30)) => {}
             }
         }
