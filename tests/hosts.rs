@@ -694,3 +694,220 @@ turns:
         "{log}"
     );
 }
+
+/// A workflow run's driver dies: a run started through host-a (so driven
+/// by it) waits at its gate; host-a is killed with `kill -9`; host-b
+/// claims the run once host-a is no longer live, the gate is approved
+/// through host-b, and host-b's runner finishes the run — one gapless log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_workflow_run_is_taken_over_when_its_driver_is_killed() {
+    let db = PgDb::create("hosts_workflow").await;
+    let model = model(SCRIPT).await;
+    let http = crate::common::client();
+    let mut a = start_host("host-a", &db.url, &model.base_url(), "");
+    let b = start_host("host-b", &db.url, &model.base_url(), "");
+    let r = http
+        .post(a.server.url("/api/workflows"))
+        .json(&json!({"name": "handover", "steps": [
+            {"id": "approve", "gate": {"message": "ok?"}},
+            {"id": "again", "gate": {"message": "and now?"}}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = http
+        .post(a.server.url("/api/workflow-runs"))
+        .json(&json!({"workflow": "handover"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let run = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // host-a drives it to its first gate (host-b reads the same store).
+    let types = |v: &Value| -> Vec<String> {
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let events = |host: &Server| {
+        let url = host.url(&format!(
+            "/api/workflow-runs/{run}/events?after=0&limit=100"
+        ));
+        let http = http.clone();
+        async move { get_json(&http, &url).await }
+    };
+    let started = Instant::now();
+    while !types(&events(&b.server).await).contains(&"gate.requested".to_string()) {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the run never reached its gate"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.server.kill9();
+    // host-b claims it once host-a is no longer live.
+    let claimed = |log: &str| {
+        log.lines().any(|l| {
+            l.contains("driving workflow run") && l.contains(run.as_str()) && l.contains("host-a")
+        })
+    };
+    let killed = Instant::now();
+    while !claimed(&std::fs::read_to_string(&b.log).unwrap()) {
+        assert!(
+            killed.elapsed() < DEADLINE,
+            "host-b never took the run over: {}",
+            std::fs::read_to_string(&b.log).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Both gates approved through host-b; host-b's runner records the rest.
+    for step in ["approve", "again"] {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let r = http
+                .post(
+                    b.server
+                        .url(&format!("/api/workflow-runs/{run}/gates/{step}")),
+                )
+                .json(&json!({"approved": true}))
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 200 {
+                break;
+            }
+            assert_eq!(r.status(), 409, "{}", r.text().await.unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "gate `{step}` never waited on host-b"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let started = Instant::now();
+    loop {
+        let view = get_json(&http, &b.server.url(&format!("/api/workflow-runs/{run}"))).await;
+        if view["status"] == "succeeded" {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the run never succeeded: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = events(&b.server).await;
+    let seqs: Vec<u64> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    let want: Vec<u64> = (1..=seqs.len() as u64).collect();
+    assert_eq!(seqs, want, "the run's log has a gap: {log}");
+    let t = types(&log);
+    assert_eq!(
+        t.iter().filter(|t| *t == "gate.requested").count(),
+        2,
+        "each gate asked once: {t:?}"
+    );
+    assert_eq!(
+        t.last().map(String::as_str),
+        Some("workflow.finished"),
+        "{t:?}"
+    );
+}
+
+/// A drain hands a workflow run over at once: a run driven by host-a
+/// waits at its gate; `SIGTERM` stops host-a's runner and clears the run's
+/// driver; host-b claims it from no host (not after a lease: host-a is
+/// gone cleanly), the gate is approved there and the run succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_drain_hands_a_workflow_run_over() {
+    let db = PgDb::create("hosts_workflow_drain").await;
+    let model = model(SCRIPT).await;
+    let http = crate::common::client();
+    let mut a = start_host("host-a", &db.url, &model.base_url(), "");
+    let b = start_host("host-b", &db.url, &model.base_url(), "");
+    let r = http
+        .post(a.server.url("/api/workflows"))
+        .json(&json!({"name": "drained", "steps": [{"id": "approve", "gate": {"message": "ok?"}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = http
+        .post(a.server.url("/api/workflow-runs"))
+        .json(&json!({"workflow": "drained"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let run = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let view_url = b.server.url(&format!("/api/workflow-runs/{run}"));
+    let started = Instant::now();
+    while get_json(&http, &view_url).await["status"] != "waiting_gate" {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the run never reached its gate"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.server.signal(libc::SIGTERM);
+    let draining = Instant::now();
+    while !a.server.exited() {
+        assert!(
+            draining.elapsed() < Duration::from_secs(40),
+            "host-a never exited"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let claimed = |log: &str| {
+        log.lines().any(|l| {
+            l.contains("driving workflow run") && l.contains(run.as_str()) && l.contains("no host")
+        })
+    };
+    while !claimed(&std::fs::read_to_string(&b.log).unwrap()) {
+        assert!(
+            draining.elapsed() < DEADLINE,
+            "host-b never took the drained run over: {}",
+            std::fs::read_to_string(&b.log).unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = http
+        .post(
+            b.server
+                .url(&format!("/api/workflow-runs/{run}/gates/approve")),
+        )
+        .json(&json!({"approved": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let started = Instant::now();
+    loop {
+        let view = get_json(&http, &view_url).await;
+        if view["status"] == "succeeded" {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the run never succeeded: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    assert!(log.contains("workflow runs handed over"), "{log}");
+    a.server.kill9();
+}

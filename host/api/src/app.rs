@@ -293,7 +293,9 @@ impl App {
             default_model,
             options.config.workflows.clone(),
             Some(data_dir.clone()),
-            options.load_agents && manager.cluster().is_none(),
+            // A server resumes its runs (with several hosts: those it
+            // drives, then those no live host drives).
+            options.load_agents,
         )
         .await?;
         Ok(App {

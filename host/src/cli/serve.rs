@@ -182,9 +182,12 @@ pub(crate) async fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     // handed to the others at their next safe point while the API still
     // answers; then the server stops.
     let manager = app.manager.clone();
+    let workflows = app.workflows.clone();
     let stopping = async move {
         shutdown_signal().await;
         if manager.cluster().is_some() {
+            let runs = workflows.drain().await;
+            out!("draining: {runs} workflow run(s) handed over");
             out!("draining: handing this host's agents over to the other hosts");
             let (clean, cut) = manager.drain().await;
             out!("drained: {clean} agent(s) handed over at a safe point, {cut} cut short");

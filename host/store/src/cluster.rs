@@ -18,7 +18,7 @@ use paddock_protocol::cluster::HostState;
 use sqlx::Row;
 
 /// The database's clock, in milliseconds since the epoch.
-const NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+pub(crate) const NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 
 /// The channel that carries `AGENT_ID SEQ` for each appended event.
 pub const EVENTS_CHANNEL: &str = "paddock_events";
@@ -136,7 +136,7 @@ impl Listener {
 }
 
 impl Store {
-    fn cluster_only(&self) -> Result<(), StoreError> {
+    pub(crate) fn cluster_only(&self) -> Result<(), StoreError> {
         match self.backend {
             Backend::Postgres => Ok(()),
             Backend::Sqlite => Err(StoreError::Invalid(

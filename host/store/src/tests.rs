@@ -2305,6 +2305,7 @@ fn wf_started() -> WorkflowEventBody {
 
 fn wf_new_run(id: &str) -> NewWorkflowRun {
     NewWorkflowRun {
+        driver: None,
         id: id.into(),
         name: format!("w-{id}"),
         workflow: "w".into(),
@@ -2440,4 +2441,253 @@ async fn workflow_appends_stay_gapless(url: String) {
     }
     seqs.sort();
     assert_eq!(seqs, (2..=21).collect::<Vec<u64>>());
+}
+
+both_backends!(workflow_claims_fence_the_drivers_appends);
+
+fn wf_gate(step: &str) -> WorkflowEventBody {
+    WorkflowEventBody::GateRequested {
+        step: step.into(),
+        message: "ok?".into(),
+        diff: String::new(),
+    }
+}
+
+/// A run's driver: a claim is a compare-and-set on the driver and
+/// generation (raising it); an append under a fence the run moved past
+/// is refused (`Fenced`) and writes nothing; unfenced appends (a gate's
+/// decision from any host) go on; a release clears the driver.
+async fn workflow_claims_fence_the_drivers_appends(url: String) {
+    use crate::Fence;
+    let store = Store::open(&url).await.unwrap();
+    let mut new = wf_new_run("r3");
+    new.driver = Some("a".into());
+    store.create_workflow_run(&new, wf_started()).await.unwrap();
+    let run = store.get_workflow_run("r3").await.unwrap().unwrap();
+    assert_eq!((run.driver.as_deref(), run.driver_gen), (Some("a"), 0));
+    let a0 = Fence {
+        host: "a".into(),
+        generation: 0,
+    };
+    let e = store
+        .append_workflow_event_under("r3", wf_gate("g1"), Some(&a0))
+        .await
+        .unwrap();
+    assert_eq!(e.seq, 2);
+    // A claim from a stale driver or generation loses.
+    assert_eq!(
+        store
+            .claim_workflow_run("r3", "b", (None, 0))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .claim_workflow_run("r3", "b", (Some("a"), 5))
+            .await
+            .unwrap(),
+        None
+    );
+    // `b` takes it over: generation 1; `a`'s appends are fenced and
+    // write nothing.
+    assert_eq!(
+        store
+            .claim_workflow_run("r3", "b", (Some("a"), 0))
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .claim_workflow_run("r3", "c", (Some("a"), 0))
+            .await
+            .unwrap(),
+        None,
+        "of two claims from the same state, one wins"
+    );
+    let refused = store
+        .append_workflow_event_under("r3", wf_gate("g2"), Some(&a0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Fenced { holder, .. } if holder == "b"),
+        "{refused:?}"
+    );
+    // The same host under its old generation (a former process) too.
+    let b0 = Fence {
+        host: "b".into(),
+        generation: 0,
+    };
+    assert!(matches!(
+        store
+            .append_workflow_event_under("r3", wf_gate("g2"), Some(&b0))
+            .await,
+        Err(StoreError::Fenced { .. })
+    ));
+    let run = store.get_workflow_run("r3").await.unwrap().unwrap();
+    assert_eq!(run.last_seq, 2);
+    assert_eq!(
+        store
+            .workflow_events_after("r3", 0, 100)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let b1 = Fence {
+        host: "b".into(),
+        generation: 1,
+    };
+    let e = store
+        .append_workflow_event_under("r3", wf_gate("g2"), Some(&b1))
+        .await
+        .unwrap();
+    assert_eq!(e.seq, 3);
+    // Unfenced (a decision recorded by any host) goes on.
+    let e = store
+        .append_workflow_event(
+            "r3",
+            WorkflowEventBody::GateDecided {
+                step: "g2".into(),
+                approved: true,
+                reason: None,
+                by: "alice".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(e.seq, 4);
+    // A drain clears the driver: `b`'s appends are fenced (no host holds
+    // it), and another host claims it from no driver.
+    assert_eq!(store.release_workflow_runs("b").await.unwrap(), 1);
+    assert!(matches!(
+        store
+            .append_workflow_event_under("r3", wf_gate("g3"), Some(&b1))
+            .await,
+        Err(StoreError::Fenced { holder, .. }) if holder == "no host"
+    ));
+    assert_eq!(
+        store
+            .claim_workflow_run("r3", "c", (None, 1))
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    // A finished run is claimed by no one.
+    let c2 = Fence {
+        host: "c".into(),
+        generation: 2,
+    };
+    store
+        .append_workflow_event_under(
+            "r3",
+            WorkflowEventBody::WorkflowFinished {
+                status: WorkflowRunStatus::Succeeded,
+                reason: None,
+            },
+            Some(&c2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_workflow_run("r3", "a", (Some("c"), 2))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.release_workflow_runs("c").await.unwrap(), 0);
+    let events = store.workflow_events_after("r3", 0, 100).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+}
+
+/// Several hosts (PostgreSQL only): a host may claim its own runs, runs
+/// without a driver, and those of a host that is not live (stopped, or
+/// its heartbeat older than a lease) — not those of a live host, nor
+/// finished ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workflow_runs_to_drive_skip_live_drivers() {
+    use paddock_protocol::cluster::HostState;
+    let db = TestDb::postgres().await;
+    let store = Store::open(&db.url).await.unwrap();
+    store.register_host("a", None, "0", 10).await.unwrap();
+    store.register_host("b", None, "0", 10).await.unwrap();
+    store.register_host("gone", None, "0", 10).await.unwrap();
+    for (id, driver) in [
+        ("r-a", Some("a")),
+        ("r-b", Some("b")),
+        ("r-none", None),
+        ("r-gone", Some("gone")),
+        ("r-unknown", Some("never-registered")),
+    ] {
+        let mut new = wf_new_run(id);
+        new.driver = driver.map(str::to_string);
+        store.create_workflow_run(&new, wf_started()).await.unwrap();
+    }
+    store
+        .set_host_state("gone", HostState::Stopped)
+        .await
+        .unwrap();
+    let ids = |v: Vec<(String, Option<String>, i64)>| {
+        let mut ids: Vec<String> = v.into_iter().map(|r| r.0).collect();
+        ids.sort();
+        ids
+    };
+    // For `a`: its own, the driverless, the stopped host's and the
+    // unknown host's; not live `b`'s.
+    assert_eq!(
+        ids(store.workflow_runs_to_drive("a", 60_000).await.unwrap()),
+        ["r-a", "r-gone", "r-none", "r-unknown"]
+    );
+    // A heartbeat older than the lease: not live (only the database's
+    // clock counts).
+    store.heartbeat("b", HostState::Live, 60_000).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(ids(store.workflow_runs_to_drive("a", 1).await.unwrap()).contains(&"r-b".to_string()));
+    // `a` claims `b`'s run; then `b`'s claim from what it held loses, and
+    // `b`'s own run is `a`'s now (no more `b`'s to take back).
+    let runs = store.workflow_runs_to_drive("a", 1).await.unwrap();
+    let (_, driver, generation) = runs.iter().find(|r| r.0 == "r-b").unwrap().clone();
+    assert_eq!(
+        store
+            .claim_workflow_run("r-b", "a", (driver.as_deref(), generation))
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .claim_workflow_run("r-b", "b", (Some("b"), 0))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        !ids(store.workflow_runs_to_drive("b", 60_000).await.unwrap()).contains(&"r-b".to_string())
+    );
+    // A finished run is not listed.
+    store
+        .append_workflow_event(
+            "r-none",
+            WorkflowEventBody::WorkflowFinished {
+                status: WorkflowRunStatus::Cancelled,
+                reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        !ids(store.workflow_runs_to_drive("a", 60_000).await.unwrap())
+            .contains(&"r-none".to_string())
+    );
+    // SQLite has no hosts: the call names PostgreSQL.
+    let dir = tempfile::tempdir().unwrap();
+    let lite = Store::open(&format!("sqlite://{}", dir.path().join("p.db").display()))
+        .await
+        .unwrap();
+    assert!(lite.workflow_runs_to_drive("a", 1).await.is_err());
 }

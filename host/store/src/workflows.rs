@@ -3,8 +3,13 @@
 //! gapless log. Appends are atomic and ordered per run, like an agent's: an
 //! append moves the run's `last_seq` from `seq - 1` to `seq` and inserts
 //! the event in one transaction.
+//!
+//! With several hosts, an unfinished run has a driver (the host running
+//! it) and a generation raised by each claim: the driver's appends are
+//! fenced by both ([`Store::append_workflow_event_under`]), so a host that
+//! lost a run writes nothing to it.
 
-use super::{Store, StoreError, count, is_unique_violation, nanos};
+use super::{Fence, Store, StoreError, count, is_unique_violation, nanos};
 use chrono::{DateTime, Utc};
 use paddock_protocol::workflow::{WorkflowEvent, WorkflowEventBody, WorkflowRunStatus};
 use sqlx::Row;
@@ -36,6 +41,10 @@ pub struct WorkflowRunRecord {
     pub last_seq: u64,
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
+    /// The host that runs it (several hosts; None: no host, or one host).
+    pub driver: Option<String>,
+    /// Raised by each claim of the run.
+    pub driver_gen: i64,
 }
 
 /// A run to create.
@@ -51,6 +60,8 @@ pub struct NewWorkflowRun {
     pub owner: String,
     /// Its inputs.
     pub inputs: BTreeMap<String, String>,
+    /// The host that runs it (several hosts), generation 0.
+    pub driver: Option<String>,
 }
 
 /// The status a run has after `body` (None: unchanged), with the reason.
@@ -68,7 +79,7 @@ fn status_after(body: &WorkflowEventBody) -> Option<(WorkflowRunStatus, Option<&
 }
 
 const RUN_COLUMNS: &str = "id, name, workflow, owner, status, reason, inputs, created_at, \
-     updated_at, last_seq, finished_at";
+     updated_at, last_seq, finished_at, driver, driver_gen";
 
 fn run_from_row(r: &AnyRow) -> Result<WorkflowRunRecord, StoreError> {
     let id: String = r.try_get("id")?;
@@ -96,6 +107,8 @@ fn run_from_row(r: &AnyRow) -> Result<WorkflowRunRecord, StoreError> {
         finished_at: r
             .try_get::<Option<i64>, _>("finished_at")?
             .map(DateTime::from_timestamp_nanos),
+        driver: r.try_get("driver")?,
+        driver_gen: r.try_get("driver_gen")?,
         id,
     })
 }
@@ -157,7 +170,8 @@ impl Store {
         let done = async {
             let inserted = sqlx::query(
                 "INSERT INTO workflow_runs (id, name, workflow, owner, status, inputs, \
-                 created_at, updated_at, last_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1)",
+                 created_at, updated_at, last_seq, driver) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1, $8)",
             )
             .bind(&run.id)
             .bind(&run.name)
@@ -166,6 +180,7 @@ impl Store {
             .bind(WorkflowRunStatus::Running.as_str())
             .bind(inputs)
             .bind(at)
+            .bind(run.driver.as_deref())
             .execute(&mut *w.tx)
             .await;
             if let Err(e) = inserted {
@@ -201,11 +216,26 @@ impl Store {
     /// `last_seq`, status and reason change in the same transaction);
     /// returns the event as stored. Refused for an unknown run, and after
     /// `workflow.finished` ([`StoreError::Invalid`]: a finished run's log is
-    /// closed).
+    /// closed). Unfenced: what any host records for a run (a gate's
+    /// decision, a cancel), and all appends with one host.
     pub async fn append_workflow_event(
         &self,
         run_id: &str,
         body: WorkflowEventBody,
+    ) -> Result<WorkflowEvent, StoreError> {
+        self.append_workflow_event_under(run_id, body, None).await
+    }
+
+    /// As [`Store::append_workflow_event`], by the run's driver: with a
+    /// fence, the append is made only while `fence` still names the run's
+    /// driver and generation (checked in the statement that moves its
+    /// `last_seq`), and is [`StoreError::Fenced`] otherwise, writing
+    /// nothing.
+    pub async fn append_workflow_event_under(
+        &self,
+        run_id: &str,
+        body: WorkflowEventBody,
+        fence: Option<&Fence>,
     ) -> Result<WorkflowEvent, StoreError> {
         if matches!(body, WorkflowEventBody::WorkflowStarted { .. }) {
             return Err(StoreError::Invalid(
@@ -225,7 +255,10 @@ impl Store {
                 super::Backend::Postgres => " FOR UPDATE",
                 super::Backend::Sqlite => "",
             };
-            let sql = format!("SELECT last_seq, finished_at FROM workflow_runs WHERE id = $1{lock}");
+            let sql = format!(
+                "SELECT last_seq, finished_at, driver, driver_gen FROM workflow_runs \
+                 WHERE id = $1{lock}"
+            );
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(run_id)
                 .fetch_optional(&mut *w.tx)
@@ -238,25 +271,47 @@ impl Store {
                     "workflow run {run_id} has finished: its log takes no more events"
                 )));
             }
+            let driver: Option<String> = row.try_get("driver")?;
+            let fenced = || StoreError::Fenced {
+                agent: format!("workflow run {run_id}"),
+                holder: driver.clone().unwrap_or_else(|| "no host".into()),
+            };
+            if let Some(f) = fence {
+                let generation: i64 = row.try_get("driver_gen")?;
+                if driver.as_deref() != Some(f.host.as_str()) || generation != f.generation {
+                    return Err(fenced());
+                }
+            }
             let seq = u64::try_from(last).unwrap_or(0).saturating_add(1);
             let seq_i = count(seq)?;
-            let moved = sqlx::query(
+            let check = if fence.is_some() {
+                " AND driver = $8 AND driver_gen = $9"
+            } else {
+                ""
+            };
+            let sql = format!(
                 "UPDATE workflow_runs SET last_seq = $1, updated_at = $2, \
                  status = COALESCE(CAST($3 AS TEXT), status), \
                  reason = CASE WHEN CAST($3 AS TEXT) IS NULL THEN reason ELSE CAST($4 AS TEXT) END, \
                  finished_at = CASE WHEN $5 = 1 THEN $2 ELSE finished_at END \
-                 WHERE id = $6 AND last_seq = $7",
-            )
+                 WHERE id = $6 AND last_seq = $7{check}"
+            );
+            let mut update = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(seq_i)
             .bind(at)
             .bind(status.map(|(s, _)| s.as_str()))
             .bind(status.and_then(|(_, r)| r))
             .bind(i64::from(finished))
             .bind(run_id)
-            .bind(last)
-            .execute(&mut *w.tx)
-            .await?;
+            .bind(last);
+            if let Some(f) = fence {
+                update = update.bind(&f.host).bind(f.generation);
+            }
+            let moved = update.execute(&mut *w.tx).await?;
             if moved.rows_affected() != 1 {
+                if fence.is_some() {
+                    return Err(fenced());
+                }
                 return Err(StoreError::SeqConflict {
                     agent: format!("workflow run {run_id}"),
                     expected: seq,
@@ -337,5 +392,85 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(run_from_row).collect()
+    }
+
+    /// Makes `host` the run's driver, raising its generation — only while
+    /// the run is unfinished and still has the driver and generation
+    /// `from` says (a compare-and-set: of hosts claiming it at once, one
+    /// wins). The new generation; None when the run moved on.
+    pub async fn claim_workflow_run(
+        &self,
+        run_id: &str,
+        host: &str,
+        from: (Option<&str>, i64),
+    ) -> Result<Option<i64>, StoreError> {
+        let mut w = self.begin_write().await?;
+        let done = async {
+            let moved = sqlx::query(
+                "UPDATE workflow_runs SET driver = $1, driver_gen = driver_gen + 1 \
+                 WHERE id = $2 AND finished_at IS NULL AND driver_gen = $3 \
+                 AND (driver = CAST($4 AS TEXT) OR (driver IS NULL AND CAST($4 AS TEXT) IS NULL))",
+            )
+            .bind(host)
+            .bind(run_id)
+            .bind(from.1)
+            .bind(from.0)
+            .execute(&mut *w.tx)
+            .await?;
+            Ok(if moved.rows_affected() == 1 {
+                Some(from.1.saturating_add(1))
+            } else {
+                None
+            })
+        }
+        .await;
+        w.finish(done).await
+    }
+
+    /// Gives up driving every unfinished run `host` drives (a drain): no
+    /// host drives them until another claims them, which it may at once.
+    /// How many.
+    pub async fn release_workflow_runs(&self, host: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE workflow_runs SET driver = NULL WHERE driver = $1 AND finished_at IS NULL",
+        )
+        .bind(host)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The unfinished runs `host` may claim (several hosts, PostgreSQL
+    /// only): its own (it runs them again after a restart), those without
+    /// a driver, and those driven by a host that is not `live` in the
+    /// hosts table or whose heartbeat is older than `lease_ms` — each with
+    /// its driver and generation, to claim ([`Store::claim_workflow_run`]);
+    /// oldest first.
+    pub async fn workflow_runs_to_drive(
+        &self,
+        host: &str,
+        lease_ms: i64,
+    ) -> Result<Vec<(String, Option<String>, i64)>, StoreError> {
+        self.cluster_only()?;
+        let sql = format!(
+            "SELECT id, driver, driver_gen FROM workflow_runs WHERE finished_at IS NULL \
+             AND (driver IS NULL OR driver = $1 OR driver NOT IN (SELECT id FROM hosts \
+             WHERE state = 'live' AND heartbeat_at >= {} - $2)) ORDER BY created_at, id",
+            super::cluster::NOW_MS
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(host)
+            .bind(lease_ms)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("driver")?,
+                    r.try_get("driver_gen")?,
+                ))
+            })
+            .collect()
     }
 }

@@ -5,6 +5,13 @@
 //! unfinished run ([`runner`]), which reads the run's log to know where it
 //! stands — so a run continues after `kill -9` where it was.
 //!
+//! With several hosts (PostgreSQL), each unfinished run has a driver: the
+//! host that runs its task. Its appends are fenced by the driver and a
+//! generation ([`paddock_store::Store::append_workflow_event_under`]); a
+//! loop of each server claims the runs no live host drives (its own
+//! after a restart, a dead or drained host's, a killed headless run's)
+//! and resumes them from their logs.
+//!
 //! - [`definition`]: reading (YAML, TOML) and checking a definition.
 //! - [`template`]: the `{{…}}` syntax of its fields.
 //! - [`fold`]: a run's log folded into where it stands and its view.
@@ -22,13 +29,14 @@ pub use fold::RunState;
 
 use crate::agent::resolve::AgentTemplate;
 use crate::agent::{Actor, AgentError, Manager, ModelRef};
+use crate::cluster::Cluster;
 use crate::workspace::{Workspace, WorkspaceError};
 use paddock_protocol::identity::{LOCAL_USER, Role};
 use paddock_protocol::workflow::{
     DefinitionSource, StepKind, StepStatus, WorkflowDef, WorkflowDefinitionView, WorkflowEvent,
     WorkflowEventBody, WorkflowRunStatus, WorkflowRunView,
 };
-use paddock_store::{DocKind, NewWorkflowRun, StoreError, WorkflowRunRecord};
+use paddock_store::{DocKind, Fence, NewWorkflowRun, StoreError, WorkflowRunRecord};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -39,6 +47,9 @@ use tokio_util::sync::CancellationToken;
 const PAGE: u32 = 500;
 /// Longest input value, in bytes.
 const MAX_INPUT: usize = 64 * 1024;
+/// How often a server looks for runs no live host drives, and a runner
+/// for what other hosts recorded (a gate's decision, a cancel, a claim).
+const DRIVE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// Live events a slow follower may fall behind by before it re-reads the
 /// store.
 const CHANNEL: usize = 256;
@@ -84,6 +95,9 @@ pub(crate) struct Live {
     wake: Notify,
     /// Whether a runner task runs it here.
     running: std::sync::atomic::AtomicBool,
+    /// The generation this host drives it under (several hosts), and the
+    /// token that stops its runner here (a child of `cancel`).
+    driving: std::sync::Mutex<(i64, CancellationToken)>,
 }
 
 /// The workflows of this host: definitions and runs.
@@ -128,13 +142,93 @@ impl Workflows {
             live: Default::default(),
         });
         if resume {
-            let unfinished = workflows.store().list_workflow_runs(true).await?;
-            for run in unfinished {
-                tracing::info!(run = %run.id, workflow = %run.workflow, "resuming workflow run");
-                workflows.spawn(&run.id);
+            match workflows.cluster() {
+                None => {
+                    let unfinished = workflows.store().list_workflow_runs(true).await?;
+                    for run in unfinished {
+                        tracing::info!(run = %run.id, workflow = %run.workflow, "resuming workflow run");
+                        workflows.spawn(&run.id, 0);
+                    }
+                }
+                // Its own runs first, then those no live host drives.
+                Some(cluster) => {
+                    workflows.claim_undriven(&cluster).await?;
+                    tokio::spawn(drive(workflows.me.clone(), cluster));
+                }
             }
         }
         Ok(workflows)
+    }
+
+    /// The hosts this one shares its store with, if any.
+    fn cluster(&self) -> Option<Arc<Cluster>> {
+        self.manager.cluster().cloned()
+    }
+
+    /// Claims the runs this host drives but does not run (after a
+    /// restart) and those no live host drives, and starts each; a run
+    /// another host claimed first is left to it.
+    async fn claim_undriven(&self, cluster: &Cluster) -> Result<(), WorkflowError> {
+        let runs = self
+            .store()
+            .workflow_runs_to_drive(cluster.host(), cluster.lease_ms())
+            .await?;
+        for (id, driver, generation) in runs {
+            if self
+                .live(&id)
+                .running
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
+                continue;
+            }
+            let Some(generation) = self
+                .store()
+                .claim_workflow_run(&id, cluster.host(), (driver.as_deref(), generation))
+                .await?
+            else {
+                continue;
+            };
+            tracing::info!(run = %id, from = driver.as_deref().unwrap_or("no host"), generation, "driving workflow run");
+            self.spawn(&id, generation);
+        }
+        Ok(())
+    }
+
+    /// Stops driving this host's runs at once (a drain): their runners
+    /// stop (they only wait on agents, gates and checks; a check cut short
+    /// runs again, `rerun: true`, under the next driver) and their driver
+    /// is cleared, for another host to claim them at once. Nothing with
+    /// one host.
+    pub async fn drain(&self) -> usize {
+        let Some(cluster) = self.cluster() else {
+            return 0;
+        };
+        cluster.start_draining();
+        let live: Vec<Arc<Live>> = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for l in live {
+            l.driving
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .1
+                .cancel();
+            l.wake.notify_waiters();
+        }
+        match self.store().release_workflow_runs(cluster.host()).await {
+            Ok(n) => {
+                tracing::info!(runs = n, "draining: workflow runs handed over");
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot hand this host's workflow runs over; they are taken over when its heartbeat stops");
+                0
+            }
+        }
     }
 
     /// Reads a definition (not yet checked: see [`Workflows::check`]); the
@@ -424,6 +518,7 @@ impl Workflows {
                         workflow: def.name.clone(),
                         owner: owner.to_string(),
                         inputs,
+                        driver: self.cluster().map(|c| c.host().to_string()),
                     },
                     first,
                 )
@@ -432,7 +527,7 @@ impl Workflows {
             event
         };
         tracing::info!(run = %id, workflow = %def.name, owner, "workflow run started");
-        self.spawn(&id);
+        self.spawn(&id, 0);
         RunState::fold(owner, &[event])
             .map(|s| s.view())
             .ok_or_else(|| WorkflowError::NotFound(format!("no workflow run `{id}`")))
@@ -660,26 +755,39 @@ impl Workflows {
                     cancel: CancellationToken::new(),
                     wake: Notify::new(),
                     running: std::sync::atomic::AtomicBool::new(false),
+                    driving: std::sync::Mutex::new((0, CancellationToken::new())),
                 })
             })
             .clone()
     }
 
-    /// Appends an event to a run's log and sends it to its followers.
+    /// Appends an event to a run's log, as its driver (with several
+    /// hosts, fenced: [`StoreError::Fenced`] once another host drives it),
+    /// and sends it to its followers.
     pub(crate) async fn append(
         &self,
         id: &str,
         body: WorkflowEventBody,
     ) -> Result<WorkflowEvent, WorkflowError> {
         let live = self.live(id);
+        let fence = self.cluster().map(|c| {
+            let generation = live.driving.lock().unwrap_or_else(|e| e.into_inner()).0;
+            c.fence(generation)
+        });
         let _log = live.log.lock().await;
-        let event = self.store().append_workflow_event(id, body).await?;
+        let event = self
+            .store()
+            .append_workflow_event_under(id, body, fence.as_ref())
+            .await?;
         let _ = live.tx.send(event.clone());
         Ok(event)
     }
 
-    /// Starts the run's task, unless one runs it already.
-    fn spawn(&self, id: &str) {
+    /// Starts the run's task (driving it under `generation`, with
+    /// several hosts), unless one runs it already. With several hosts, a
+    /// watch beside it stops it once the run finished elsewhere (a cancel
+    /// through another host) or another host drives it.
+    fn spawn(&self, id: &str, generation: i64) {
         let Some(me) = self.me.upgrade() else {
             return;
         };
@@ -687,12 +795,78 @@ impl Workflows {
         if live.running.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return;
         }
+        let stop = live.cancel.child_token();
+        *live.driving.lock().unwrap_or_else(|e| e.into_inner()) = (generation, stop.clone());
+        if let Some(cluster) = self.cluster() {
+            tokio::spawn(watch(
+                me.clone(),
+                id.to_string(),
+                cluster.fence(generation),
+                stop.clone(),
+            ));
+        }
         let id = id.to_string();
         tokio::spawn(async move {
-            runner::run(me.clone(), id.clone()).await;
+            runner::run(me.clone(), id.clone(), stop.clone()).await;
+            stop.cancel();
             live.running
                 .store(false, std::sync::atomic::Ordering::SeqCst);
         });
+    }
+}
+
+/// Every [`DRIVE_EVERY`], claims the runs no live host drives (not while
+/// this host drains), until the workflows are gone.
+async fn drive(wf: Weak<Workflows>, cluster: Arc<Cluster>) {
+    loop {
+        tokio::time::sleep(DRIVE_EVERY).await;
+        let Some(wf) = wf.upgrade() else {
+            return;
+        };
+        if cluster.is_draining() {
+            continue;
+        }
+        if let Err(e) = wf.claim_undriven(&cluster).await {
+            tracing::warn!(error = %e, "claiming workflow runs failed; trying again");
+        }
+    }
+}
+
+/// Stops a run's runner (`stop`) once its log says it finished (recorded
+/// by another host) or its driver is not `fence` any more; polls the
+/// store every [`DRIVE_EVERY`] and wakes the runner's gate wait, which
+/// then sees a decision recorded elsewhere.
+async fn watch(wf: Arc<Workflows>, id: String, fence: Fence, stop: CancellationToken) {
+    let mut seen = 0;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(DRIVE_EVERY) => {}
+        }
+        let record = match wf.store().get_workflow_run(&id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(run = %id, error = %e, "cannot read the run's row; looking again");
+                continue;
+            }
+        };
+        let live = wf.live(&id);
+        if record.finished_at.is_some()
+            || record.driver.as_deref() != Some(fence.host.as_str())
+            || record.driver_gen != fence.generation
+        {
+            if record.finished_at.is_none() {
+                tracing::info!(run = %id, driver = record.driver.as_deref().unwrap_or("no host"), "another host drives the workflow run now: stopping here");
+            }
+            stop.cancel();
+            live.wake.notify_waiters();
+            return;
+        }
+        if record.last_seq != seen {
+            seen = record.last_seq;
+            live.wake.notify_waiters();
+        }
     }
 }
 

@@ -52,6 +52,11 @@ enum Halt {
 impl From<WorkflowError> for Halt {
     fn from(e: WorkflowError) -> Halt {
         match e {
+            // Another host drives the run now: stop here, writing nothing.
+            WorkflowError::Store(paddock_store::StoreError::Fenced { holder, .. }) => {
+                tracing::info!(%holder, "another host drives the workflow run now: stopping here");
+                Halt::Stopped
+            }
             WorkflowError::Store(s) if s.is_unavailable() => Halt::Unavailable(s.to_string()),
             WorkflowError::Agent(AgentError::Store(s)) if s.is_unavailable() => {
                 Halt::Unavailable(s.to_string())
@@ -74,10 +79,15 @@ struct StepFail(String);
 type Turn = Result<(), Halt>;
 
 /// Runs the run `id` until it finishes, is cancelled, or this host stops.
-pub(super) async fn run(wf: Arc<Workflows>, id: String) {
+/// `cancel` stops it here (the run was cancelled, or this host drains or
+/// lost it).
+pub(super) async fn run(
+    wf: Arc<Workflows>,
+    id: String,
+    cancel: tokio_util::sync::CancellationToken,
+) {
     let span = tracing::info_span!("workflow_run", run = %id);
     async {
-        let cancel = wf.live(&id).cancel.clone();
         let mut backoff = Duration::from_millis(500);
         loop {
             if cancel.is_cancelled() {
@@ -574,7 +584,9 @@ impl Runner<'_> {
             tokio::select! {
                 _ = wake => {}
                 _ = self.cancel.cancelled() => return Err(Halt::Stopped),
-                // A decision recorded by another host reaches the store only.
+                // A decision recorded by another host reaches the store
+                // only: with several hosts, the run's watch wakes this
+                // wait within 2 s of its log moving.
                 _ = tokio::time::sleep(Duration::from_secs(30)) => {}
             }
         }

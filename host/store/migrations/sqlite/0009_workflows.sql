@@ -1,6 +1,9 @@
 -- Workflow runs (`paddock_core::workflow`): one row per run, with the
 -- status and last seq its log's appends keep, and the run's own event log
--- (gapless seq per run, like an agent's events).
+-- (gapless seq per run, like an agent's events). With several hosts, an
+-- unfinished run's `driver` is the host that runs it (NULL: none, another
+-- host may claim it), and `driver_gen` is raised by each claim: the
+-- driver's appends are fenced by both.
 
 CREATE TABLE workflow_runs (
     id          TEXT   NOT NULL PRIMARY KEY,
@@ -13,7 +16,9 @@ CREATE TABLE workflow_runs (
     created_at  BIGINT NOT NULL,
     updated_at  BIGINT NOT NULL,
     last_seq    BIGINT NOT NULL,
-    finished_at BIGINT
+    finished_at BIGINT,
+    driver      TEXT,
+    driver_gen  BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX workflow_runs_by_status ON workflow_runs (status);
 CREATE INDEX workflow_runs_by_owner ON workflow_runs (owner);
