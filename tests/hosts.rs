@@ -695,6 +695,29 @@ turns:
     );
 }
 
+/// Saves the workflow `definition` through `host` and starts a run of it
+/// there (so driven by that host); the run's id.
+async fn start_run(http: &reqwest::Client, host: &Server, definition: Value) -> String {
+    let r = http
+        .post(host.url("/api/workflows"))
+        .json(&definition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = http
+        .post(host.url("/api/workflow-runs"))
+        .json(&json!({"workflow": definition["name"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// A workflow run's driver dies: a run started through host-a (so driven
 /// by it) waits at its gate; host-a is killed with `kill -9`; host-b
 /// claims the run once host-a is no longer live, the gate is approved
@@ -706,27 +729,15 @@ async fn a_workflow_run_is_taken_over_when_its_driver_is_killed() {
     let http = crate::common::client();
     let mut a = start_host("host-a", &db.url, &model.base_url(), "");
     let b = start_host("host-b", &db.url, &model.base_url(), "");
-    let r = http
-        .post(a.server.url("/api/workflows"))
-        .json(&json!({"name": "handover", "steps": [
+    let run = start_run(
+        &http,
+        &a.server,
+        json!({"name": "handover", "steps": [
             {"id": "approve", "gate": {"message": "ok?"}},
             {"id": "again", "gate": {"message": "and now?"}}
-        ]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let r = http
-        .post(a.server.url("/api/workflow-runs"))
-        .json(&json!({"workflow": "handover"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let run = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        ]}),
+    )
+    .await;
     // host-a drives it to its first gate (host-b reads the same store).
     let types = |v: &Value| -> Vec<String> {
         v["events"]
@@ -836,24 +847,12 @@ async fn a_drain_hands_a_workflow_run_over() {
     let http = crate::common::client();
     let mut a = start_host("host-a", &db.url, &model.base_url(), "");
     let b = start_host("host-b", &db.url, &model.base_url(), "");
-    let r = http
-        .post(a.server.url("/api/workflows"))
-        .json(&json!({"name": "drained", "steps": [{"id": "approve", "gate": {"message": "ok?"}}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let r = http
-        .post(a.server.url("/api/workflow-runs"))
-        .json(&json!({"workflow": "drained"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let run = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let run = start_run(
+        &http,
+        &a.server,
+        json!({"name": "drained", "steps": [{"id": "approve", "gate": {"message": "ok?"}}]}),
+    )
+    .await;
     let view_url = b.server.url(&format!("/api/workflow-runs/{run}"));
     let started = Instant::now();
     while get_json(&http, &view_url).await["status"] != "waiting_gate" {
