@@ -460,19 +460,31 @@ pub async fn children_of(store: &Store, parent: &str) -> Result<Vec<AgentRecord>
         .collect())
 }
 
-/// The descendants of `id` among `records` (its children, theirs, …),
-/// each parent before its children; a loop in the links ends the walk.
+/// The sub-agents of `id` (theirs too, nearest first) among `records`.
 pub fn descendants<'a>(records: &'a [AgentRecord], id: &str) -> Vec<&'a AgentRecord> {
-    let mut out: Vec<&AgentRecord> = Vec::new();
+    let links: Vec<(&str, Option<&str>)> = records
+        .iter()
+        .map(|r| (r.id.as_str(), r.config.parent.as_deref()))
+        .collect();
+    descendant_indexes(&links, id)
+        .into_iter()
+        .map(|i| &records[i])
+        .collect()
+}
+
+/// Where in `links` (each an agent's id and its parent's) the sub-agents
+/// of `id` are (theirs too, nearest first; a loop ends the walk).
+pub fn descendant_indexes(links: &[(&str, Option<&str>)], id: &str) -> Vec<usize> {
+    let mut out = Vec::new();
     let mut seen: BTreeSet<&str> = BTreeSet::from([id]);
+    let mut parents = vec![id];
     let mut next = 0;
-    let mut parents = vec![id.to_string()];
-    while let Some(parent) = parents.get(next).cloned() {
+    while let Some(parent) = parents.get(next).copied() {
         next += 1;
-        for r in records {
-            if r.config.parent.as_deref() == Some(parent.as_str()) && seen.insert(r.id.as_str()) {
-                out.push(r);
-                parents.push(r.id.clone());
+        for (i, (child, of)) in links.iter().enumerate() {
+            if *of == Some(parent) && seen.insert(child) {
+                out.push(i);
+                parents.push(child);
             }
         }
     }

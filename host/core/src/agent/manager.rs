@@ -628,12 +628,37 @@ impl Manager {
     /// runs it.
     pub async fn interrupt(&self, id: &str) -> Result<bool, AgentError> {
         let busy = self.interrupt_one(id).await?;
-        let records = self.deps.store.list_agents(false).await?;
-        for child in delegate::descendants(&records, id) {
-            match self.interrupt_one(&child.id).await {
+        // Only an agent that may delegate has sub-agents (an agent run
+        // elsewhere is looked up).
+        if self.get(id).is_ok_and(|a| a.config().delegation.is_none()) {
+            return Ok(busy);
+        }
+        let children: Vec<String> = match self.deps.store.list_agents(false).await {
+            Ok(records) => delegate::descendants(&records, id)
+                .into_iter()
+                .map(|r| r.id.clone())
+                .collect(),
+            // The store is away (an interrupt must still reach what runs):
+            // the sub-agents this host runs, from their configurations.
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!(agent = %id, error = %e, "the store is away: interrupting the sub-agents this host runs");
+                let local = self.local_agents();
+                let links: Vec<(&str, Option<&str>)> = local
+                    .iter()
+                    .map(|a| (a.id(), a.config().parent.as_deref()))
+                    .collect();
+                delegate::descendant_indexes(&links, id)
+                    .into_iter()
+                    .map(|i| links[i].0.to_string())
+                    .collect()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for child in children {
+            match self.interrupt_one(&child).await {
                 Ok(_) | Err(AgentError::NotFound(_) | AgentError::Stopped(_)) => {}
                 Err(e) => {
-                    tracing::warn!(agent = %id, child = %child.id, error = %e, "could not interrupt a sub-agent")
+                    tracing::warn!(agent = %id, child = %child, error = %e, "could not interrupt a sub-agent")
                 }
             }
         }
