@@ -2927,6 +2927,14 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/users/{id}/tokens", &["post"]),
     ("/api/groups", &["get", "post"]),
     ("/api/groups/{id}", &["get", "put", "delete"]),
+    ("/api/workflows", &["get", "post"]),
+    ("/api/workflows/check", &["post"]),
+    ("/api/workflows/{name}", &["get", "put", "delete"]),
+    ("/api/workflow-runs", &["get", "post"]),
+    ("/api/workflow-runs/{id}", &["get"]),
+    ("/api/workflow-runs/{id}/cancel", &["post"]),
+    ("/api/workflow-runs/{id}/events", &["get"]),
+    ("/api/workflow-runs/{id}/gates/{step}", &["post"]),
 ];
 
 /// The dashboard at `/` (any non-API path gets the page, with a strict
@@ -3090,7 +3098,8 @@ async fn openapi_lists_every_rest_route() {
         let concrete = path
             .replace("{id}", "nope")
             .replace("{name}", "nope")
-            .replace("{call_id}", "nope");
+            .replace("{call_id}", "nope")
+            .replace("{step}", "nope");
         for m in *methods {
             let method = Method::from_bytes(m.to_uppercase().as_bytes()).unwrap();
             let r = c
