@@ -156,6 +156,20 @@ async fn all_gone(marker: &str) -> bool {
     false
 }
 
+/// Waits for a process whose command line holds `marker`. Polled, not read
+/// once: while a process `exec`s, its `/proc/PID/cmdline` reads empty for a
+/// moment (the new image's arguments are not set up yet), so a shell that
+/// just printed and is becoming `sleep` may be missed by a single look.
+async fn appears(marker: &str) -> bool {
+    for _ in 0..100 {
+        if !processes_with(marker).is_empty() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 /// Waits (generously) for a sandbox's cgroup to count no process but the
 /// idle sandbox's own (a persistent jail's monitor and server; a process is
 /// counted until its parent has reaped it). True without cgroups.
@@ -735,7 +749,7 @@ async fn dropping_the_future_kills_the_tree() {
     let script = format!("sleep 1000.{m} & echo started; sleep 1000.{m}");
     let task = tokio::spawn(async move { sandbox.exec(bash(&script), Some(tx)).await });
     wait_for(&mut rx, "started").await;
-    assert!(!processes_with(&m).is_empty());
+    assert!(appears(&m).await, "the command is not running");
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
     assert!(all_gone(&m).await, "the tree survived its dropped future");
@@ -955,7 +969,7 @@ async fn a_restarted_host_reaps_what_a_killed_one_left() {
     }
     std::mem::forget(running);
     std::mem::forget(sandbox);
-    assert!(!processes_with(&m).is_empty());
+    assert!(appears(&m).await, "the orphan's command is not running");
     assert!(!cgroup_dirs(&name).is_empty());
 
     let new = BwrapBackend::new(&SandboxConfig::default(), &host_id);
