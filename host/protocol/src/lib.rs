@@ -8,6 +8,8 @@
 //! - [`llm`]: the model-facing messages, tool calls and token usage.
 //! - [`identity`]: user roles, token scopes, what an agent is shared with.
 //! - [`network`]: what a sandbox may reach (off, on, an allow-list of hosts).
+//! - [`eval`]: evaluation tasks (SWE-bench format), runs, results and
+//!   comparisons.
 //! - [`workflow`]: workflow definitions, a run's events, statuses and views.
 //! - [`policy`]: risk levels, actions, approval modes, verdicts, decisions,
 //!   rule specs and scopes, approval statuses.
@@ -17,6 +19,7 @@
 
 pub mod agent;
 pub mod cluster;
+pub mod eval;
 pub mod events;
 pub mod identity;
 pub mod llm;
