@@ -6,7 +6,8 @@
 //! a run started from its form, its step going live to the human gate, the
 //! gate's diff approved in place, the merge landing in the repository;
 //! then an agent that delegates, its screen listing its sub-agent and the
-//! sub-agent's naming its parent.
+//! sub-agent's naming its parent; and the built-in best-of-3, its three
+//! attempts side by side, the passing one kept and merged from its card.
 //! Screenshots at 1440 and 375 px land in `target/workflows-e2e/`.
 
 use crate::common;
@@ -17,7 +18,8 @@ use serde_json::json;
 use std::path::Path;
 
 /// The step's agent: asked to `write-greeting for WHO`, it writes
-/// `greeting.txt`, then says so; an agent asked to `delegate-greeting`
+/// `greeting.txt`, then says so; a best-of-3 attempt (`best-greeting`)
+/// writes `best.txt`; an agent asked to `delegate-greeting`
 /// starts a sub-agent (`helper`) that says hello.
 fn script() -> String {
     json!({
@@ -34,6 +36,11 @@ fn script() -> String {
                  "tool_calls": [{"name": "delegate", "arguments":
                     {"task": "child-hello: say hello", "name": "helper"}}]},
                 {"text": "The helper said hello."}
+            ]},
+            {"name": "best", "match": "^best-greeting", "turns": [
+                {"tool_calls": [{"name": "write_file", "arguments":
+                    {"path": "best.txt", "content": "the best greeting\n"}}]},
+                {"text": "Wrote best.txt."}
             ]},
             {"name": "helper", "match": "child-hello", "turns": [{"text": "Hello from the helper."}]},
             {"name": "hello", "turns": [{"text": "Hello from the scripted model."}]}

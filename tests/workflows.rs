@@ -921,3 +921,264 @@ async fn a_websocket_subscriber_gets_a_runs_events_after_a_seq() {
     );
     assert_eq!(outcome(&all), "succeeded");
 }
+
+/// The built-in `best-of-3`'s attempts (matched by the task): each writes
+/// `done.txt`; the verify passes only in the worktree of attempt 2 (its
+/// branch ends in `-a2`), so exactly one attempt passes.
+const BEST_OF_SCRIPT: &str = r#"
+scenarios:
+  - match: "^Write done.txt"
+    turns:
+      - tool_calls: [{name: write_file, arguments: {path: done.txt, content: "done\n"}}]
+        usage: {prompt_tokens: 1000, completion_tokens: 10}
+      - text: "Wrote done.txt."
+        usage: {prompt_tokens: 2000, completion_tokens: 5}
+  - match: "^HANG"
+    turns:
+      - text: "finished after the restart"
+        fault: {type: hang, times: 1}
+"#;
+
+/// The verify of the best-of-3 test: only attempt 2's worktree passes.
+const ONLY_A2: &str = "test -f done.txt && git branch --show-current | grep -q -- '-a2$' && echo 'attempt 2 passes' || { echo \"FAIL: not attempt 2 ($(git branch --show-current))\"; exit 1; }";
+
+/// Each attempt's (agent, workspace) by attempt number.
+fn attempts_started(evs: &[WorkflowEvent]) -> BTreeMap<u32, (String, String)> {
+    let mut out = BTreeMap::new();
+    for e in evs {
+        if let W::AttemptStarted {
+            attempt,
+            agent_id,
+            workspace_id,
+            ..
+        } = &e.body
+        {
+            let before = out.insert(*attempt, (agent_id.clone(), workspace_id.clone()));
+            assert!(before.is_none(), "attempt {attempt} started twice:\n{}", wf_summary(evs));
+        }
+    }
+    out
+}
+
+/// What an agent's runs cost, read from its log.
+async fn agent_cost(wf: &Wf, agent: &str) -> f64 {
+    let evs = wf.s.events(agent).await;
+    matching!(evs, EventBody::Usage { cost_usd, .. } => *cost_usd)
+        .into_iter()
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn best_of_3_keeps_the_passing_attempt_offers_it_for_merge_and_adds_up_the_costs() {
+    let wf = Wf::start(BEST_OF_SCRIPT).await;
+    let listed = wf.s.get("/api/workflows/best-of-3").await;
+    assert_eq!(listed["source"], "builtin", "{listed}");
+    assert_eq!(listed["definition"]["steps"][0]["attempts"], 3, "{listed}");
+    let repo = repo();
+    let id = wf
+        .run(
+            "best-of-3",
+            json!({"task": "Write done.txt", "repo": repo.path(), "test_command": ONLY_A2}),
+        )
+        .await;
+    let evs = wf.wait(&id, "finished", finished).await;
+    assert_eq!(outcome(&evs), "succeeded", "{}", wf_summary(&evs));
+    assert_gapless_run(&evs);
+    let started = attempts_started(&evs);
+    assert_eq!(started.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
+    let agents: BTreeSet<&String> = started.values().map(|(a, _)| a).collect();
+    let spaces: BTreeSet<&String> = started.values().map(|(_, w)| w).collect();
+    assert_eq!((agents.len(), spaces.len()), (3, 3), "{started:?}");
+    // Each attempt was verified once; only attempt 2 passed.
+    let ended: BTreeMap<u32, (bool, Option<i32>, f64)> = matching_wf(&evs, |b| match b {
+        W::AttemptFinished {
+            attempt,
+            passed,
+            exit_code,
+            cost_usd,
+            ..
+        } => Some((*attempt, (*passed, *exit_code, *cost_usd))),
+        _ => None,
+    })
+    .into_iter()
+    .collect();
+    assert_eq!(ended.len(), 3, "{}", wf_summary(&evs));
+    assert_eq!(
+        ended.iter().map(|(k, e)| (*k, e.0, e.1)).collect::<Vec<_>>(),
+        [(1, false, Some(1)), (2, true, Some(0)), (3, false, Some(1))]
+    );
+    let kept = matching_wf(&evs, |b| match b {
+        W::AttemptKept {
+            attempt,
+            workspace_id,
+            ..
+        } => Some((*attempt, workspace_id.clone())),
+        _ => None,
+    });
+    assert_eq!(kept, [(2, started[&2].1.clone())], "{}", wf_summary(&evs));
+    // Costs add up exactly: each attempt's is its agent's, the step's is
+    // their sum, and so is the run's.
+    let mut sum = 0.0;
+    for (k, (agent, _)) in &started {
+        let cost = agent_cost(&wf, agent).await;
+        assert!(cost > 0.0, "attempt {k} cost something");
+        assert_eq!(ended[k].2, cost, "attempt {k}");
+        sum += cost;
+    }
+    let step_cost = matching_wf(&evs, |b| match b {
+        W::StepFinished { cost_usd, .. } => Some(*cost_usd),
+        _ => None,
+    });
+    assert_eq!(step_cost, [sum]);
+    let view = wf.view(&id).await;
+    assert_eq!(view["cost_usd"].as_f64().unwrap(), sum, "{view}");
+    let step = &view["steps"][0];
+    assert_eq!(step["output"], "Wrote done.txt.", "{step}");
+    let tries = step["best_of"].as_array().unwrap();
+    assert_eq!(tries.len(), 3, "{step}");
+    for (t, want) in tries.iter().zip([("failed", false), ("passed", true), ("failed", false)]) {
+        assert_eq!((t["status"].as_str().unwrap(), t["kept"].as_bool().unwrap()), want, "{t}");
+    }
+    assert!(
+        tries[0]["verify_output"].as_str().unwrap().contains("FAIL: not attempt 2"),
+        "{}",
+        tries[0]
+    );
+    assert_eq!(tries[1]["workspace_id"].as_str().unwrap(), started[&2].1);
+    // The kept attempt's worktree is offered for merge: committed and
+    // merged into the run's branch through the workspace API.
+    let run_ws = view["workspace_id"].as_str().unwrap().to_string();
+    let run_branch = wf.s.get(&format!("/api/workspaces/{run_ws}")).await["branch"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kept_ws = &started[&2].1;
+    let r =
+        wf.s.http
+            .post(wf.url(&format!("/api/workspaces/{kept_ws}/commit")))
+            .json(&json!({"message": "attempt 2"}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r =
+        wf.s.http
+            .post(wf.url(&format!("/api/workspaces/{kept_ws}/merge")))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let merged: Value = r.json().await.unwrap();
+    assert_eq!(merged["base_branch"], run_branch.as_str(), "{merged}");
+    let files = git(repo.path(), &["ls-tree", "--name-only", &run_branch]);
+    assert!(files.contains("done.txt"), "{files}");
+    let files = git(repo.path(), &["ls-tree", "--name-only", "main"]);
+    assert!(!files.contains("done.txt"), "main is untouched: {files}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn best_of_n_refuses_what_it_cannot_run_naming_the_field() {
+    let wf = Wf::start("turns: [{text: hi}]").await;
+    for (yaml, field) in [
+        (
+            "name: b1\nworkspace: {repo: /tmp}\nsteps:\n  - id: a\n    template: wf\n    prompt: hi\n    attempts: 3\n",
+            "steps[0].attempts",
+        ),
+        (
+            "name: b2\nsteps:\n  - id: a\n    template: wf\n    prompt: hi\n    attempts: 2\n    verify: {command: \"true\"}\n",
+            "steps[0].attempts",
+        ),
+        (
+            "name: b3\nworkspace: {repo: /tmp}\nsteps:\n  - id: a\n    template: wf\n    prompt: hi\n    attempts: 11\n    verify: {command: \"true\"}\n",
+            "steps[0].attempts",
+        ),
+        (
+            "name: b4\nworkspace: {repo: /tmp}\nsteps:\n  - id: g\n    gate: {message: ok?}\n    attempts: 2\n",
+            "steps[0].attempts",
+        ),
+        (
+            "name: b5\nworkspace: {repo: /tmp}\nsteps:\n  - id: a\n    template: wf\n    prompt: hi\n    attempts: 2\n    max_parallel: 3\n    verify: {command: \"true\"}\n",
+            "steps[0].max_parallel",
+        ),
+    ] {
+        let (status, body) = wf.define(yaml).await;
+        assert_eq!(status, 400, "{yaml}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{field}: {message}");
+    }
+}
+
+/// A best-of-3 step whose three agents all wait on the model when the
+/// host is killed: after the restart each attempt carries on with its
+/// agent — none is made again.
+const CRASH_BEST_OF: &str = r#"
+name: crash-best-of
+inputs: [{name: repo}]
+workspace: {repo: "{{inputs.repo}}"}
+steps:
+  - id: work
+    template: wf
+    prompt: "HANG then finish"
+    attempts: 3
+    max_parallel: 3
+    verify: {command: "echo checked"}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_attempts_then_no_attempt_is_made_twice() {
+    let mut wf = Wf::start(BEST_OF_SCRIPT).await;
+    let (status, body) = wf.define(CRASH_BEST_OF).await;
+    assert_eq!(status, 201, "{body}");
+    let repo = repo();
+    let id = wf.run("crash-best-of", json!({"repo": repo.path()})).await;
+    let evs = wf
+        .wait(&id, "started its three attempts", |e| {
+            attempts_started(e).len() == 3
+        })
+        .await;
+    let before = attempts_started(&evs);
+    for (agent, _) in before.values() {
+        wait_for(&wf, agent, "asking the model", |evs| {
+            statuses(evs)
+                .iter()
+                .any(|(s, _)| *s == AgentStatus::Thinking)
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    wf.s.server.kill9();
+    wf.s.server = Server::start(&wf.s.paddock, &wf.s.config, None, &[]);
+    let evs = wf.wait(&id, "finished", finished).await;
+    assert_eq!(outcome(&evs), "succeeded", "{}", wf_summary(&evs));
+    assert_gapless_run(&evs);
+    // The same three attempts, with the same agents and worktrees.
+    assert_eq!(attempts_started(&evs), before, "{}", wf_summary(&evs));
+    let finished_attempts = matching_wf(&evs, |b| match b {
+        W::AttemptFinished { attempt, passed, .. } => Some((*attempt, *passed)),
+        _ => None,
+    });
+    let mut sorted = finished_attempts.clone();
+    sorted.sort();
+    assert_eq!(sorted, [(1, true), (2, true), (3, true)], "{}", wf_summary(&evs));
+    // The first passing one by number is kept.
+    let kept = matching_wf(&evs, |b| match b {
+        W::AttemptKept { attempt, .. } => Some(*attempt),
+        _ => None,
+    });
+    assert_eq!(kept, [1]);
+    let mut all_agents = BTreeSet::new();
+    for (agent, _) in before.values() {
+        let agent_evs = wf.s.events(agent).await;
+        assert_agent_log_sound(&agent_evs);
+        all_agents.insert(agent.clone());
+    }
+    let listed: Value = wf.s.get("/api/agents").await;
+    let listed: BTreeSet<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, all_agents, "one agent per attempt");
+}

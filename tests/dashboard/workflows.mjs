@@ -7,7 +7,11 @@
 // passes) to the human gate, the gate's diff shown and approved in place,
 // the merge landing in the repository, the run listed as succeeded, a
 // step's agent opened from the run view; then an agent that delegates (made
-// through the API) listing its sub-agent, which names its parent. Started by
+// through the API) listing its sub-agent, which names its parent; then the
+// built-in best-of-3 run from its form — its three attempts side by side
+// (columns at 1440 px, stacked at 375 px), only attempt 2's verify passing,
+// kept and highlighted, its diff shown and merged into the run's branch
+// with its Merge button. Started by
 // tests/dashboard_workflows.rs (`workflows_in_chromium`), which makes the
 // scripted model, the repository and the data dir; screenshots at 1440 and
 // 375 px (axe-checked, no sideways scrolling) in E2E_ARTIFACTS.
@@ -45,6 +49,8 @@ steps:
     merge: true
 `;
 const GOOD = BAD.replace('no-such-template', 'greeter');
+/** best-of-3's test command: it passes only in attempt 2's worktree (its branch ends in `-a2`). */
+const ONLY_A2 = "test -f best.txt && git branch --show-current | grep -q -- '-a2$' && echo 'attempt 2 passes' || { echo \"FAIL: not attempt 2 ($(git branch --show-current))\"; exit 1; }";
 
 const host = new Host({ bin: BIN, dataDir: DATA, args: ['--config', CONFIG, '--workspace-root', ROOT], port: await freePort() });
 await host.start();
@@ -215,6 +221,48 @@ try {
     await page.getByText('Hello from the helper.').first().waitFor();
     await parent.getByRole('link', { name: 'boss' }).click();
     await page.waitForURL(new RegExp(`/agents/${boss.id}$`));
+  });
+  await step('best-of-3: three attempts side by side, the passing one kept and merged into the run’s branch', async () => {
+    await page.goto(`${host.base}/workflows`);
+    await page.getByRole('button', { name: 'Run best-of-3' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Run best-of-3' });
+    await dialog.getByLabel('task (required)').fill('best-greeting: write best.txt');
+    await dialog.getByLabel('repo (required)').fill(REPO);
+    await dialog.getByLabel('test_command', { exact: true }).fill(ONLY_A2);
+    await dialog.getByRole('button', { name: 'Start the run' }).click();
+    await page.waitForURL(/\/workflows\/runs\/[^/]+$/);
+    await waitFor(async () => ((await page.getByTestId('run-status').textContent()) ?? '').includes('succeeded'), 'the best-of-3 run to succeed', 120_000);
+    const attempts = page.getByTestId('attempt');
+    await waitFor(async () => (await attempts.count()) === 3, 'three attempts shown');
+    const states = await attempts.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-attempt')}:${e.getAttribute('data-status')}:${e.getAttribute('data-kept')}`));
+    check(JSON.stringify(states) === JSON.stringify(['1:failed:false', '2:passed:true', '3:failed:false']), `the attempts: ${states}`);
+    const summary = await page.getByTestId('attempts-summary').textContent();
+    check(summary.includes('1 of 3 attempts passed') && summary.includes('kept attempt 2'), `the summary: ${summary}`);
+    const kept = page.locator('[data-testid=attempt][data-attempt="2"]');
+    await kept.getByTestId('diff').first().waitFor();
+    check((await kept.getByTestId('diff').first().textContent()).includes('best.txt'), 'the kept attempt shows its diff');
+    const failed = page.locator('[data-testid=attempt][data-attempt="1"]');
+    await failed.getByTestId('attempt-verify').locator('summary').click();
+    check((await failed.getByTestId('attempt-verify').textContent()).includes('FAIL: not attempt 2'), 'a failed attempt shows its verify output');
+    check((await failed.getByRole('button', { name: /^Merge/ }).count()) === 0, 'a failed attempt offers no merge');
+    // Columns side by side on a wide screen: the three cards share a row.
+    const tops = await attempts.evaluateAll((els) => els.map((e) => Math.round(e.getBoundingClientRect().top)));
+    check(new Set(tops).size === 1, `side by side at 1440 px: ${tops}`);
+    await shoot(page, ART, 'workflow-best-of-3', 1440);
+    await shoot(page, ART, 'workflow-best-of-3', 375);
+    const stacked = await attempts.evaluateAll((els) => els.map((e) => Math.round(e.getBoundingClientRect().top)));
+    check(new Set(stacked).size === 3, `stacked at 375 px: ${stacked}`);
+    await page.setViewportSize({ width: 1440, height: 900 });
+    const merge = kept.getByRole('button', { name: /^Merge into paddock\// });
+    await merge.click();
+    const merged = kept.getByTestId('attempt-merged');
+    await merged.waitFor();
+    const text = (await merged.textContent()) ?? '';
+    check(/Merged attempt 2 into paddock\/best-of-3-/.test(text), `the merge: ${text}`);
+    const branch = text.match(/into (paddock\/best-of-3-[0-9a-f]+)/)?.[1];
+    const landed = execFileSync('git', ['-C', REPO, 'show', `${branch}:best.txt`], { encoding: 'utf8' });
+    check(landed.includes('the best greeting'), `the kept attempt landed on the run's branch: ${landed}`);
+    await shoot(page, ART, 'workflow-best-of-3-merged', 1440, { fullPage: false });
   });
 } finally {
   await browser.close();

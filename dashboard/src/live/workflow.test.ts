@@ -177,3 +177,18 @@ describe('splitGateDiff', () => {
     expect(splitGateDiff('no changes\n')).toEqual({ summary: 'no changes', patch: '' });
   });
 });
+
+describe('best-of-N attempts', () => {
+  it('lists each attempt’s agent once and notes an attempt’s retries', () => {
+    const r = run({ steps: [step({ id: 'plan', status: 'running', agents: ['a1', 'a2'] })] });
+    const events = [
+      ev('step.started', { step: 'plan', attempt: 1, iteration: 1 }),
+      ev('attempt.started', { step: 'plan', attempt: 1, agent_id: 'a1', workspace_id: 'w1' }),
+      ev('attempt.started', { step: 'plan', attempt: 2, agent_id: 'a2', workspace_id: 'w2' }),
+      ev('attempt.retry', { step: 'plan', attempt: 2, round: 2, reason: 'the check failed' }),
+    ];
+    const plan = buildTimeline(r, events, DEF).find((s) => s.id === 'plan');
+    expect(plan?.agents.map((a) => a.id)).toEqual(['a1', 'a2']);
+    expect(plan?.notes.map((n) => n.text)).toEqual(['Attempt 2 retried (round 2): the check failed']);
+  });
+});

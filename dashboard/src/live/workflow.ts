@@ -223,6 +223,16 @@ export function buildTimeline(run: WorkflowRunView, events: WorkflowEvent[], def
       case 'step.goto':
         note(e.data.step, e, `Went back to ${e.data.to} (jump ${e.data.count})`);
         break;
+      case 'attempt.started': {
+        const { step, agent_id: id } = e.data;
+        const list = agents.get(step) ?? [];
+        if (!list.some((a) => a.id === id)) list.push({ id, item: null, itemText: null, iteration: pass.get(step) ?? 1 });
+        agents.set(step, list);
+        break;
+      }
+      case 'attempt.retry':
+        note(e.data.step, e, `Attempt ${e.data.attempt} retried (round ${e.data.round}): ${e.data.reason}`);
+        break;
       default:
         break;
     }

@@ -3,16 +3,20 @@
 // words and colour, attempts, time, cost, links to its agents, the verify
 // command's exit code and output, and — for a gate waiting on a person —
 // the message, the diff of the run's workspace so far and Approve / Reject
-// right there. Live over the WebSocket, polled while it is down; Cancel
-// while the run is active.
+// right there; a best-of-N step's attempts side by side (columns on a wide
+// screen, stacked on a narrow one), each with its status, cost, verify
+// output and diff, the kept one highlighted with Merge (into the run's
+// branch). Live over the WebSocket, polled while it is down; Cancel while
+// the run is active.
 
 import { useEffect, useMemo, useState } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { ApiError, get, post } from '../api/client';
-import type { AgentView, StepView, WorkflowRunView } from '../api/types';
+import type { AgentView, Committed, Merged, StepView, WorkflowRunView } from '../api/types';
 import { readOnlyReason, useWho } from '../api/me';
 import { Diff } from '../components/Diff';
+import { DiffView, refreshWorkspace, short, useWorkspace, useWorkspaceDiff } from '../components/Workspace';
 import { splitPatch } from '../components/patch';
 import { StatusBadge } from '../components/Status';
 import { duration } from '../components/ToolCall';
@@ -154,6 +158,143 @@ function Items({ s, agents }: { s: TimelineStep; agents: Map<string, AgentView> 
   );
 }
 
+type Attempt = NonNullable<StepView['best_of']>[number];
+
+const ATTEMPT_LOOK: Record<Attempt['status'], { label: string; icon: string; tone: string }> = {
+  running: { label: 'Running', icon: '▶', tone: 'bg-blue-100 text-blue-950 dark:bg-blue-900 dark:text-blue-50' },
+  verifying: { label: 'Verifying', icon: '⋯', tone: 'bg-blue-100 text-blue-950 dark:bg-blue-900 dark:text-blue-50' },
+  passed: { label: 'Passed', icon: '✓', tone: 'bg-green-100 text-green-950 dark:bg-green-900 dark:text-green-50' },
+  failed: { label: 'Did not pass', icon: '✗', tone: 'bg-red-100 text-red-950 dark:bg-red-900 dark:text-red-50' },
+  skipped: { label: 'Stopped', icon: '–', tone: 'bg-slate-200 text-slate-900 dark:bg-slate-700 dark:text-slate-100' },
+};
+
+/** Commits an attempt's worktree (when it has changes) and merges it into the run's branch. */
+async function takeAttempt(runName: string, step: string, t: Attempt): Promise<Merged> {
+  try {
+    await post<Committed>(`/api/workspaces/${enc(t.workspace_id)}/commit`, {
+      message: `${step}: attempt ${t.attempt} of workflow run ${runName}`,
+    });
+  } catch (e) {
+    // Already committed (or nothing to commit): merge what is there.
+    if (!(e instanceof ApiError && e.code === 'nothing_to_commit')) throw e;
+  }
+  return post<Merged>(`/api/workspaces/${enc(t.workspace_id)}/merge`);
+}
+
+/** One attempt's column: status, agent, cost, verify (folded), its diff, and Merge for a passing one. */
+function AttemptCard({ run, step, t, agents }: { run: WorkflowRunView; step: StepView; t: Attempt; agents: Map<string, AgentView> }) {
+  const look = ATTEMPT_LOOK[t.status];
+  const who = useWho();
+  const readOnly = readOnlyReason(who);
+  const qc = useQueryClient();
+  const ws = useWorkspace(t.workspace_id);
+  const diff = useWorkspaceDiff(t.workspace_id);
+  const lastSeq = run.last_seq;
+  useEffect(() => {
+    void qc.invalidateQueries({ queryKey: ['workspace-diff', t.workspace_id] });
+  }, [qc, lastSeq, t.workspace_id]);
+  const merge = useMutation({
+    mutationFn: () => takeAttempt(run.name, step.id, t),
+    onSettled: () => {
+      refreshWorkspace(qc, t.workspace_id);
+      if (run.workspace_id) refreshWorkspace(qc, run.workspace_id);
+      void qc.invalidateQueries({ queryKey: ['workspace-diff'] });
+    },
+  });
+  const into = ws.data?.base_branch ?? 'the run’s branch';
+  const titleId = `attempt-${step.id}-${t.attempt}`;
+  return (
+    <li
+      aria-labelledby={titleId}
+      data-testid="attempt"
+      data-attempt={t.attempt}
+      data-status={t.status}
+      data-kept={t.kept ? 'true' : 'false'}
+      className={`flex min-w-0 flex-col gap-2 rounded-lg border p-3 ${
+        t.kept
+          ? 'border-2 border-green-600 bg-green-50 dark:border-green-500 dark:bg-green-950'
+          : 'border-slate-300 bg-slate-50 dark:border-slate-600 dark:bg-slate-800'
+      }`}
+    >
+      <div className="flex flex-wrap items-center justify-between gap-2">
+        <h4 id={titleId} className="font-semibold">
+          Attempt {t.attempt}
+        </h4>
+        <span className="flex flex-wrap items-center gap-1">
+          {t.kept && <span className="rounded bg-green-700 px-2 py-0.5 text-xs font-semibold text-white dark:bg-green-600">★ Kept</span>}
+          <span
+            className={`inline-flex items-center gap-1 rounded px-2 py-0.5 text-xs font-semibold whitespace-nowrap ${look.tone}`}
+            data-testid="attempt-status"
+          >
+            <span aria-hidden="true">{look.icon}</span>
+            {look.label}
+          </span>
+        </span>
+      </div>
+      <p className="text-xs text-slate-700 dark:text-slate-300" data-testid="attempt-facts">
+        {usd(t.cost_usd)}
+        {t.rounds > 1 ? ` · ${t.rounds} rounds` : ''}
+        {t.exit_code !== null && t.exit_code !== undefined ? ` · verify exit ${t.exit_code}` : ''}
+      </p>
+      <AgentLink a={{ id: t.agent_id, iteration: 0 }} agents={agents} />
+      {t.reason && <p className="text-sm break-words text-red-800 dark:text-red-300">{t.reason}</p>}
+      {t.verify_output !== null && t.verify_output !== undefined && (
+        <details className="text-sm" data-testid="attempt-verify">
+          <summary className="cursor-pointer">
+            Verify output{t.verify_command ? ' of ' : ''}
+            {t.verify_command && <code className="break-all">{t.verify_command}</code>}
+          </summary>
+          <pre tabIndex={0} className="mt-1 max-h-60 overflow-auto rounded bg-slate-100 p-2 text-xs whitespace-pre-wrap dark:bg-slate-900">
+            {t.verify_output || '(no output)'}
+          </pre>
+        </details>
+      )}
+      <DiffView diff={diff} title={`Changes of attempt ${t.attempt}`} />
+      {t.status === 'passed' && (
+        <div className="flex flex-col gap-2">
+          <div className="flex flex-wrap items-center gap-2">
+            <Button tone={t.kept ? 'primary' : 'plain'} disabled={merge.isPending || merge.isSuccess || !!readOnly} onClick={() => merge.mutate()}>
+              {merge.isPending ? 'Merging…' : `Merge into ${into}`}
+            </Button>
+            {readOnly && <span className="text-xs">{readOnly}</span>}
+          </div>
+          {merge.data && (
+            <p
+              role="status"
+              className="rounded border border-green-600 bg-white p-2 text-sm text-green-950 dark:bg-slate-900 dark:text-green-100"
+              data-testid="attempt-merged"
+            >
+              Merged attempt {t.attempt} into {merge.data.base_branch} ({merge.data.result.replace('_', ' ')}): now at <code>{short(merge.data.commit)}</code>,{' '}
+              {merge.data.files.length} file{merge.data.files.length === 1 ? '' : 's'} changed.
+            </p>
+          )}
+          <ErrorNote error={merge.error} />
+        </div>
+      )}
+    </li>
+  );
+}
+
+/** A best-of-N step's attempts, side by side. */
+function Attempts({ run, step, agents }: { run: WorkflowRunView; step: StepView; agents: Map<string, AgentView> }) {
+  const tries = step.best_of ?? [];
+  const passed = tries.filter((t) => t.status === 'passed').length;
+  const kept = tries.find((t) => t.kept);
+  return (
+    <section className="flex flex-col gap-2" aria-label={`Attempts of ${step.id}`}>
+      <p className="text-sm" data-testid="attempts-summary">
+        {passed} of {tries.length} attempt{tries.length === 1 ? '' : 's'} passed
+        {kept ? ` · kept attempt ${kept.attempt} (the first that passed)` : ''}
+      </p>
+      <ul className="grid grid-cols-1 gap-3 lg:grid-cols-3" data-testid="attempts">
+        {tries.map((t) => (
+          <AttemptCard key={t.attempt} run={run} step={step} t={t} agents={agents} />
+        ))}
+      </ul>
+    </section>
+  );
+}
+
 function StepCard({ run, s, agents, now }: { run: WorkflowRunView; s: TimelineStep; agents: Map<string, AgentView>; now: number }) {
   const v = s.view;
   const took = elapsed(v?.started_at, v?.finished_at, now);
@@ -193,7 +334,9 @@ function StepCard({ run, s, agents, now }: { run: WorkflowRunView; s: TimelineSt
           {facts.join(' · ')}
         </p>
       )}
-      {s.kind === 'fanout' && s.agents.length > 0 ? (
+      {v && (v.best_of?.length ?? 0) > 0 ? (
+        <Attempts run={run} step={v} agents={agents} />
+      ) : s.kind === 'fanout' && s.agents.length > 0 ? (
         <Items s={s} agents={agents} />
       ) : (
         s.agents.length > 0 && (

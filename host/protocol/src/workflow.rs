@@ -133,10 +133,34 @@ pub struct StepDef {
     /// Merge the run's worktree into its base branch.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub merge: bool,
+    /// Best-of-N: how many agents try the step at once (1 to 10, default
+    /// 1). More than one needs an agent step with a `verify` and a run
+    /// workspace that is a git worktree: each attempt gets its own agent
+    /// on its own worktree from the run's branch, the same prompt and
+    /// the verify (with `retries` per attempt); the step succeeds when at
+    /// least one passes, keeping the first passing one by attempt number.
+    #[serde(
+        default = "default_attempts",
+        skip_serializing_if = "is_default_attempts"
+    )]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10))]
+    pub attempts: u32,
+    /// Attempts running at once (default: all of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10))]
+    pub max_parallel: Option<u32>,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+fn default_attempts() -> u32 {
+    1
+}
+
+fn is_default_attempts(n: &u32) -> bool {
+    *n == 1
 }
 
 impl StepDef {
@@ -599,6 +623,97 @@ pub enum WorkflowEventBody {
         /// Who (a user's name).
         by: String,
     },
+    /// One of a best-of-N step's attempts starts: its agent's id (chosen
+    /// before the agent is made) and its own worktree (made first, named
+    /// after the run, the step and the attempt, so a restart finds it).
+    #[serde(rename = "attempt.started")]
+    AttemptStarted {
+        /// The step's id.
+        step: String,
+        /// Which attempt (1-based).
+        attempt: u32,
+        /// Its agent's id.
+        agent_id: String,
+        /// Its worktree's workspace id.
+        workspace_id: String,
+    },
+    /// An attempt's verify command is about to run.
+    #[serde(rename = "attempt.verify_started")]
+    AttemptVerifyStarted {
+        /// The step's id.
+        step: String,
+        /// Which attempt.
+        attempt: u32,
+        /// The attempt's round (1-based; +1 per retry of it).
+        round: u32,
+        /// The command (rendered).
+        command: String,
+        /// Whether it runs again because a restart cut the previous run.
+        #[serde(default)]
+        rerun: bool,
+    },
+    /// An attempt's verify command finished.
+    #[serde(rename = "attempt.verify_finished")]
+    AttemptVerifyFinished {
+        /// The step's id.
+        step: String,
+        /// Which attempt.
+        attempt: u32,
+        /// The attempt's round.
+        round: u32,
+        /// Its exit code (None: timed out or not run).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        /// Its output, cut to head and tail, secrets redacted.
+        output: String,
+    },
+    /// An attempt's agent is asked again after its verify failed.
+    #[serde(rename = "attempt.retry")]
+    AttemptRetry {
+        /// The step's id.
+        step: String,
+        /// Which attempt.
+        attempt: u32,
+        /// The round that starts.
+        round: u32,
+        /// Why.
+        reason: String,
+    },
+    /// An attempt ended.
+    #[serde(rename = "attempt.finished")]
+    AttemptFinished {
+        /// The step's id.
+        step: String,
+        /// Which attempt.
+        attempt: u32,
+        /// Whether its verify passed.
+        passed: bool,
+        /// Its last verify's exit code.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        /// What its agent's runs cost, in dollars.
+        #[serde(default)]
+        cost_usd: f64,
+        /// Its agent's last answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answer: Option<String>,
+        /// Why it did not pass.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The attempt a best-of-N step keeps: the first passing one by
+    /// attempt number (recorded before `step.finished`).
+    #[serde(rename = "attempt.kept")]
+    AttemptKept {
+        /// The step's id.
+        step: String,
+        /// Which attempt.
+        attempt: u32,
+        /// Its agent.
+        agent_id: String,
+        /// Its worktree (merge it into the run's branch to take it).
+        workspace_id: String,
+    },
     /// A step ended.
     #[serde(rename = "step.finished")]
     StepFinished {
@@ -642,6 +757,12 @@ impl WorkflowEventBody {
             WorkflowEventBody::StepGoto { .. } => "step.goto",
             WorkflowEventBody::GateRequested { .. } => "gate.requested",
             WorkflowEventBody::GateDecided { .. } => "gate.decided",
+            WorkflowEventBody::AttemptStarted { .. } => "attempt.started",
+            WorkflowEventBody::AttemptVerifyStarted { .. } => "attempt.verify_started",
+            WorkflowEventBody::AttemptVerifyFinished { .. } => "attempt.verify_finished",
+            WorkflowEventBody::AttemptRetry { .. } => "attempt.retry",
+            WorkflowEventBody::AttemptFinished { .. } => "attempt.finished",
+            WorkflowEventBody::AttemptKept { .. } => "attempt.kept",
             WorkflowEventBody::StepFinished { .. } => "step.finished",
             WorkflowEventBody::WorkflowFinished { .. } => "workflow.finished",
         }
@@ -754,6 +875,59 @@ pub struct StepView {
     /// Its gate, once asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateView>,
+    /// A best-of-N step's attempts of its latest iteration, by attempt
+    /// number (empty for a step of one attempt).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub best_of: Vec<AttemptView>,
+}
+
+/// An attempt's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptStatus {
+    /// Its agent runs.
+    Running,
+    /// Its verify runs.
+    Verifying,
+    /// Its verify passed.
+    Passed,
+    /// It did not pass.
+    Failed,
+    /// The run ended before it did.
+    Skipped,
+}
+
+/// One attempt of a best-of-N step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttemptView {
+    /// Which attempt (1-based).
+    pub attempt: u32,
+    /// Its agent.
+    pub agent_id: String,
+    /// Its worktree.
+    pub workspace_id: String,
+    /// Its status.
+    pub status: AttemptStatus,
+    /// Rounds it took (1 + its retries so far).
+    pub rounds: u32,
+    /// Its last verify's exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Its last verify's command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_command: Option<String>,
+    /// Its last verify's output (None while none finished).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_output: Option<String>,
+    /// What its agent's runs cost, in dollars (once it ended).
+    pub cost_usd: f64,
+    /// Why it did not pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Whether the step kept it (its output is this one's answer).
+    pub kept: bool,
 }
 
 /// A step's last verify.

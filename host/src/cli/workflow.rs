@@ -306,6 +306,57 @@ fn write_event(out: &mut dyn std::io::Write, event: &WorkflowEvent) {
         } => {
             let _ = writeln!(out, "  ↻ {step}: attempt {attempt}: {reason}");
         }
+        W::AttemptStarted {
+            step,
+            attempt,
+            agent_id,
+            ..
+        } => {
+            let _ = writeln!(out, "  {step} #{attempt}: agent {agent_id}");
+        }
+        W::AttemptVerifyStarted {
+            step,
+            attempt,
+            command,
+            ..
+        } => {
+            let _ = writeln!(out, "  {step} #{attempt}: verify `{command}`");
+        }
+        W::AttemptVerifyFinished { .. } => {}
+        W::AttemptRetry {
+            step,
+            attempt,
+            round,
+            reason,
+        } => {
+            let _ = writeln!(out, "  ↻ {step} #{attempt}: round {round}: {reason}");
+        }
+        W::AttemptFinished {
+            step,
+            attempt,
+            passed,
+            cost_usd,
+            reason,
+            ..
+        } => {
+            let (mark, how) = if *passed {
+                ("✓", "passed".to_string())
+            } else {
+                ("✗", format!("did not pass: {}", reason.as_deref().unwrap_or("")))
+            };
+            let _ = writeln!(out, "  {mark} {step} #{attempt} {how} (${cost_usd:.4})");
+        }
+        W::AttemptKept {
+            step,
+            attempt,
+            workspace_id,
+            ..
+        } => {
+            let _ = writeln!(
+                out,
+                "  ★ {step}: kept attempt #{attempt} (workspace {workspace_id}: merge it with `POST /api/workspaces/{workspace_id}/merge`)"
+            );
+        }
         W::StepGoto { step, to, count } => {
             let _ = writeln!(out, "  ↩ {step} failed: back to {to} (jump {count})");
         }

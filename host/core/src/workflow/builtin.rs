@@ -1,8 +1,11 @@
-//! The workflow shipped in the binary: `plan-implement-test` — plan (a
+//! The workflows shipped in the binary: `plan-implement-test` — plan (a
 //! read-only agent) → implement → test (verified by the project's test
 //! command, retried twice with its output) → review (read-only) → a human
-//! gate showing the diff → merge. Its agents are given inline (the host's
-//! default model), so it needs no stored template.
+//! gate showing the diff → merge; and `best-of-3` — three agents try the
+//! same task at once, each on its own worktree, each verified by the
+//! test command; the first passing one is kept and offered for merge.
+//! Their agents are given inline (the host's default model), so they need
+//! no stored template.
 
 use super::definition::{DefFormat, parse};
 use paddock_protocol::workflow::WorkflowDef;
@@ -63,15 +66,49 @@ steps:
     merge: true
 "#;
 
+/// Best-of-3 on ordinary work.
+pub const BEST_OF_3: &str = r#"
+name: best-of-3
+description: >-
+  Three agents try the same task at once, each in its own git worktree of
+  the run's worktree, each checked by the test command. The first one that
+  passes (by attempt number) is kept; its worktree is offered for merge
+  into the run's branch, side by side with the others in the run's view.
+inputs:
+  - name: task
+    description: What to build or fix.
+  - name: repo
+    description: A local git repository (under an allowed workspace root); the run works in a new worktree of it.
+  - name: test_command
+    description: The command whose exit code says the work is right.
+    default: make test
+workspace:
+  repo: "{{inputs.repo}}"
+steps:
+  - id: attempt
+    agent:
+      system_prompt: >-
+        You make changes to a code base carefully and completely, and check
+        them with the project's tests.
+    prompt: "{{inputs.task}}\n\nWhen you are done, `{{inputs.test_command}}` must pass."
+    attempts: 3
+    verify:
+      command: "{{inputs.test_command}}"
+      timeout_secs: 600
+"#;
+
 /// The built-in definitions.
 pub fn definitions() -> Vec<WorkflowDef> {
-    match parse(EXAMPLE, DefFormat::Yaml) {
-        Ok(d) => vec![d],
-        Err(e) => {
-            tracing::error!(error = %e, "the built-in workflow does not parse");
-            Vec::new()
-        }
-    }
+    [EXAMPLE, BEST_OF_3]
+        .into_iter()
+        .filter_map(|text| match parse(text, DefFormat::Yaml) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::error!(error = %e, "a built-in workflow does not parse");
+                None
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -82,8 +119,13 @@ mod tests {
     fn the_example_is_valid() {
         parse(EXAMPLE, DefFormat::Yaml).unwrap();
         let defs = definitions();
-        assert_eq!(defs.len(), 1);
-        super::super::definition::validate(&defs[0]).unwrap();
+        assert_eq!(defs.len(), 2);
+        for d in &defs {
+            super::super::definition::validate(d).unwrap();
+        }
         assert_eq!(defs[0].name, "plan-implement-test");
+        assert_eq!(defs[1].name, "best-of-3");
+        assert_eq!(defs[1].steps[0].attempts, 3);
+        assert!(defs[1].steps[0].verify.is_some());
     }
 }

@@ -19,6 +19,8 @@ pub const MAX_RETRIES: u32 = 10;
 pub const MAX_JUMPS: u32 = 100;
 /// Most fan-out items.
 pub const MAX_ITEMS: usize = 100;
+/// Most attempts of a best-of-N step.
+pub const MAX_ATTEMPTS: u32 = 10;
 
 /// The formats a definition is written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -306,6 +308,7 @@ fn check_step(
     if step.retries > MAX_RETRIES {
         return Err(format!("{at}.retries: must be between 0 and {MAX_RETRIES}"));
     }
+    check_attempts(def, step, kind, at)?;
     if matches!(kind, StepKind::Gate | StepKind::Merge) && step.workspace != StepWorkspace::Run {
         return Err(format!(
             "{at}.workspace: only a step with agents works in a workspace"
@@ -404,6 +407,56 @@ fn check_step(
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// Checks a step's `attempts` and `max_parallel` (best-of-N).
+fn check_attempts(def: &WorkflowDef, step: &StepDef, kind: StepKind, at: &str) -> Result<(), String> {
+    if !(1..=MAX_ATTEMPTS).contains(&step.attempts) {
+        return Err(format!(
+            "{at}.attempts: must be between 1 and {MAX_ATTEMPTS}"
+        ));
+    }
+    if step.attempts == 1 {
+        if step.max_parallel.is_some() {
+            return Err(format!(
+                "{at}.max_parallel: only a step of several `attempts` runs them in parallel"
+            ));
+        }
+        return Ok(());
+    }
+    if kind != StepKind::Agent {
+        return Err(format!(
+            "{at}.attempts: only an agent step makes several attempts"
+        ));
+    }
+    if step.verify.is_none() {
+        return Err(format!(
+            "{at}.attempts: several attempts need a `verify` (it says which ones pass)"
+        ));
+    }
+    if step.workspace != StepWorkspace::Run {
+        return Err(format!(
+            "{at}.workspace: a step of several `attempts` gives each its own worktree of the run's workspace; leave `workspace` out"
+        ));
+    }
+    if def
+        .workspace
+        .as_ref()
+        .is_none_or(|w| w.repo.is_none() && w.workspace_id.is_none())
+    {
+        return Err(format!(
+            "{at}.attempts: each attempt works in its own git worktree of the run's workspace, so the workflow needs a `workspace` (`repo`, or a `workspace_id` that is a git worktree)"
+        ));
+    }
+    if let Some(m) = step.max_parallel
+        && !(1..=step.attempts).contains(&m)
+    {
+        return Err(format!(
+            "{at}.max_parallel: must be between 1 and the step's attempts ({})",
+            step.attempts
+        ));
     }
     Ok(())
 }
@@ -708,5 +761,27 @@ gate = { message = "ok? {{steps.a.verify_output}}" }
         );
         assert!(items("  \n\n").is_empty());
         assert_eq!(items("just one line"), vec!["just one line"]);
+    }
+
+    #[test]
+    fn attempts_need_an_agent_step_a_verify_and_a_run_workspace() {
+        let base = "name: b\nworkspace: {repo: /r}\nsteps:\n  - id: a\n    template: t\n    prompt: go\n";
+        yaml(&format!("{base}    attempts: 3\n    verify: {{command: \"true\"}}\n    retries: 1\n")).unwrap();
+        yaml(&format!("{base}    attempts: 3\n    max_parallel: 2\n    verify: {{command: \"true\"}}\n")).unwrap();
+        for (extra, field, why) in [
+            ("    attempts: 3\n", "steps[0].attempts", "need a `verify`"),
+            ("    attempts: 0\n", "steps[0].attempts", "between 1 and 10"),
+            ("    attempts: 11\n    verify: {command: x}\n", "steps[0].attempts", "between 1 and 10"),
+            ("    attempts: 2\n    max_parallel: 3\n    verify: {command: x}\n", "steps[0].max_parallel", "between 1 and"),
+            ("    max_parallel: 1\n", "steps[0].max_parallel", "several `attempts`"),
+            ("    attempts: 2\n    workspace: copy\n    verify: {command: x}\n", "steps[0].workspace", "own worktree"),
+        ] {
+            let e = yaml(&format!("{base}{extra}")).unwrap_err();
+            assert!(e.starts_with(field) && e.contains(why), "{extra}: {e}");
+        }
+        let e = yaml("name: b\nsteps:\n  - id: a\n    template: t\n    prompt: go\n    attempts: 2\n    verify: {command: x}\n").unwrap_err();
+        assert!(e.starts_with("steps[0].attempts") && e.contains("needs a `workspace`"), "{e}");
+        let e = yaml("name: b\nworkspace: {repo: /r}\nsteps:\n  - id: g\n    gate: {message: ok}\n    attempts: 2\n").unwrap_err();
+        assert!(e.starts_with("steps[0].attempts") && e.contains("only an agent step"), "{e}");
     }
 }

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use paddock_protocol::workflow::{
-    GateView, StepKind, StepOutcome, StepStatus, StepView, VerifyView, WorkflowDef, WorkflowEvent,
+    AttemptStatus, AttemptView, GateView, StepKind, StepOutcome, StepStatus, StepView, VerifyView, WorkflowDef, WorkflowEvent,
     WorkflowEventBody, WorkflowRunStatus, WorkflowRunView,
 };
 use std::collections::BTreeMap;
@@ -22,6 +22,43 @@ pub struct AgentSlot {
     pub item_text: Option<String>,
     /// The seqs of the messages it was given (one per attempt).
     pub prompts: Vec<u64>,
+    /// The best-of-N attempt it makes.
+    pub attempt: Option<u32>,
+    /// Its own workspace, when the run chose it (a best-of-N attempt's
+    /// worktree).
+    pub workspace_id: Option<String>,
+}
+
+/// How a best-of-N attempt ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptEnd {
+    /// Whether its verify passed.
+    pub passed: bool,
+    /// Its last verify's exit code.
+    pub exit_code: Option<i32>,
+    /// What its agent's runs cost.
+    pub cost_usd: f64,
+    /// Its agent's last answer.
+    pub answer: Option<String>,
+    /// Why it did not pass.
+    pub reason: Option<String>,
+}
+
+/// One attempt of a best-of-N step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptState {
+    /// Which attempt (1-based).
+    pub attempt: u32,
+    /// Its agent.
+    pub agent_id: String,
+    /// Its worktree.
+    pub workspace_id: String,
+    /// Its round (1 + its retries).
+    pub round: u32,
+    /// Its last verify (`attempt` is the round it checked).
+    pub verify: Option<VerifyState>,
+    /// How it ended.
+    pub end: Option<AttemptEnd>,
 }
 
 /// A step's last verify.
@@ -67,6 +104,10 @@ pub struct StepState {
     pub verify: Option<VerifyState>,
     /// Its gate in the current iteration.
     pub gate: Option<GateState>,
+    /// Its best-of-N attempts in the current iteration, by number.
+    pub tries: Vec<AttemptState>,
+    /// The attempt it kept.
+    pub kept: Option<u32>,
     /// Its output, once it ended.
     pub output: Option<String>,
     /// Why it failed or was skipped.
@@ -151,6 +192,8 @@ impl RunState {
                 agents: Vec::new(),
                 verify: None,
                 gate: None,
+                tries: Vec::new(),
+                kept: None,
                 output: None,
                 reason: None,
                 cost_usd: 0.0,
@@ -189,6 +232,11 @@ impl RunState {
         self.steps.iter_mut().enumerate().find(|(_, s)| s.id == id)
     }
 
+    fn try_mut(&mut self, step: &str, attempt: u32) -> Option<&mut AttemptState> {
+        self.step_mut(step)
+            .and_then(|(_, s)| s.tries.iter_mut().find(|t| t.attempt == attempt))
+    }
+
     /// The index of the step with this id.
     pub fn index_of(&self, id: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.id == id)
@@ -216,6 +264,8 @@ impl RunState {
                     s.agents.clear();
                     s.verify = None;
                     s.gate = None;
+                    s.tries.clear();
+                    s.kept = None;
                     s.output = None;
                     s.reason = None;
                     s.started_at = Some(e.ts);
@@ -238,7 +288,106 @@ impl RunState {
                         item: *item,
                         item_text: item_text.clone(),
                         prompts: Vec::new(),
+                        attempt: None,
+                        workspace_id: None,
                     });
+                }
+            }
+            WorkflowEventBody::AttemptStarted {
+                step,
+                attempt,
+                agent_id,
+                workspace_id,
+            } => {
+                if let Some((_, s)) = self.step_mut(step) {
+                    s.all_agents.push(agent_id.clone());
+                    s.agents.push(AgentSlot {
+                        agent_id: agent_id.clone(),
+                        item: None,
+                        item_text: None,
+                        prompts: Vec::new(),
+                        attempt: Some(*attempt),
+                        workspace_id: Some(workspace_id.clone()),
+                    });
+                    s.tries.push(AttemptState {
+                        attempt: *attempt,
+                        agent_id: agent_id.clone(),
+                        workspace_id: workspace_id.clone(),
+                        round: 1,
+                        verify: None,
+                        end: None,
+                    });
+                    s.tries.sort_by_key(|t| t.attempt);
+                }
+            }
+            WorkflowEventBody::AttemptVerifyStarted {
+                step,
+                attempt,
+                round,
+                command,
+                ..
+            } => {
+                if let Some(t) = self.try_mut(step, *attempt) {
+                    t.verify = Some(VerifyState {
+                        attempt: *round,
+                        command: command.clone(),
+                        finished: None,
+                    });
+                }
+            }
+            WorkflowEventBody::AttemptVerifyFinished {
+                step,
+                attempt,
+                round,
+                exit_code,
+                output,
+            } => {
+                if let Some(t) = self.try_mut(step, *attempt) {
+                    let command = t
+                        .verify
+                        .as_ref()
+                        .filter(|v| v.attempt == *round)
+                        .map(|v| v.command.clone())
+                        .unwrap_or_default();
+                    t.verify = Some(VerifyState {
+                        attempt: *round,
+                        command,
+                        finished: Some((*exit_code, output.clone())),
+                    });
+                }
+            }
+            WorkflowEventBody::AttemptRetry {
+                step,
+                attempt,
+                round,
+                ..
+            } => {
+                if let Some(t) = self.try_mut(step, *attempt) {
+                    t.round = *round;
+                }
+            }
+            WorkflowEventBody::AttemptFinished {
+                step,
+                attempt,
+                passed,
+                exit_code,
+                cost_usd,
+                answer,
+                reason,
+            } => {
+                if let Some(t) = self.try_mut(step, *attempt) {
+                    t.end = Some(AttemptEnd {
+                        passed: *passed,
+                        exit_code: *exit_code,
+                        cost_usd: *cost_usd,
+                        answer: answer.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            WorkflowEventBody::AttemptKept { step, attempt, .. } => {
+                if let Some((_, s)) = self.step_mut(step) {
+                    s.kept = Some(*attempt);
                 }
             }
             WorkflowEventBody::StepPrompted {
@@ -419,6 +568,7 @@ impl RunState {
                     reason: g.decision.as_ref().and_then(|d| d.1.clone()),
                     by: g.decision.as_ref().map(|d| d.2.clone()),
                 }),
+                best_of: s.tries.iter().map(|t| attempt_view(s, t)).collect(),
             })
             .collect();
         WorkflowRunView {
@@ -438,6 +588,38 @@ impl RunState {
             current_step: self.active.map(|i| self.steps[i].id.clone()),
             steps,
         }
+    }
+}
+
+/// An attempt as the API shows it.
+fn attempt_view(s: &StepState, t: &AttemptState) -> AttemptView {
+    let verifying = t.verify.as_ref().is_some_and(|v| v.finished.is_none());
+    let status = match &t.end {
+        Some(e) if e.passed => AttemptStatus::Passed,
+        Some(_) => AttemptStatus::Failed,
+        None if matches!(s.status, StepStatus::Skipped | StepStatus::Failed) => {
+            AttemptStatus::Skipped
+        }
+        None if verifying => AttemptStatus::Verifying,
+        None => AttemptStatus::Running,
+    };
+    let finished = t.verify.as_ref().and_then(|v| v.finished.as_ref());
+    AttemptView {
+        attempt: t.attempt,
+        agent_id: t.agent_id.clone(),
+        workspace_id: t.workspace_id.clone(),
+        status,
+        rounds: t.round,
+        exit_code: finished.and_then(|(c, _)| *c),
+        verify_command: t
+            .verify
+            .as_ref()
+            .map(|v| v.command.clone())
+            .filter(|c| !c.is_empty()),
+        verify_output: finished.map(|(_, o)| o.clone()),
+        cost_usd: t.end.as_ref().map(|e| e.cost_usd).unwrap_or(0.0),
+        reason: t.end.as_ref().and_then(|e| e.reason.clone()),
+        kept: s.kept == Some(t.attempt),
     }
 }
 
@@ -631,5 +813,117 @@ steps:
         let mut events = log(vec![started("a", 1)]);
         events.remove(0);
         assert!(RunState::fold("a", &events).is_none());
+    }
+
+    #[test]
+    fn folds_best_of_n_attempts_and_the_kept_one() {
+        let attempt_started = |k: u32| WorkflowEventBody::AttemptStarted {
+            step: "a".into(),
+            attempt: k,
+            agent_id: format!("ag{k}"),
+            workspace_id: format!("ws{k}"),
+        };
+        let events = log(vec![
+            started("a", 1),
+            attempt_started(2),
+            attempt_started(1),
+            WorkflowEventBody::StepPrompted {
+                step: "a".into(),
+                agent_id: "ag1".into(),
+                message_seq: 3,
+            },
+            WorkflowEventBody::AttemptVerifyStarted {
+                step: "a".into(),
+                attempt: 1,
+                round: 1,
+                command: "make test".into(),
+                rerun: false,
+            },
+            WorkflowEventBody::AttemptVerifyFinished {
+                step: "a".into(),
+                attempt: 1,
+                round: 1,
+                exit_code: Some(1),
+                output: "FAIL".into(),
+            },
+            WorkflowEventBody::AttemptRetry {
+                step: "a".into(),
+                attempt: 1,
+                round: 2,
+                reason: "failed".into(),
+            },
+            WorkflowEventBody::AttemptVerifyStarted {
+                step: "a".into(),
+                attempt: 2,
+                round: 1,
+                command: "make test".into(),
+                rerun: false,
+            },
+        ]);
+        let s = RunState::fold("alice", &events).unwrap();
+        let st = &s.steps[0];
+        assert_eq!(st.tries.iter().map(|t| t.attempt).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(st.tries[0].round, 2);
+        assert_eq!(st.all_agents, ["ag2", "ag1"]);
+        let slot = st.agents.iter().find(|a| a.agent_id == "ag1").unwrap();
+        assert_eq!((slot.attempt, slot.prompts.clone()), (Some(1), vec![3]));
+        assert_eq!(slot.workspace_id.as_deref(), Some("ws1"));
+        let v = s.view();
+        let tries = &v.steps[0].best_of;
+        assert_eq!(tries[0].status, AttemptStatus::Running);
+        assert_eq!(tries[0].exit_code, Some(1));
+        assert_eq!(tries[0].verify_output.as_deref(), Some("FAIL"));
+        assert_eq!(tries[1].status, AttemptStatus::Verifying);
+
+        let mut more = events.clone();
+        let tail = log(vec![
+            WorkflowEventBody::AttemptFinished {
+                step: "a".into(),
+                attempt: 2,
+                passed: true,
+                exit_code: Some(0),
+                cost_usd: 0.25,
+                answer: Some("two".into()),
+                reason: None,
+            },
+            WorkflowEventBody::AttemptFinished {
+                step: "a".into(),
+                attempt: 1,
+                passed: false,
+                exit_code: Some(1),
+                cost_usd: 0.5,
+                answer: None,
+                reason: Some("the check failed".into()),
+            },
+            WorkflowEventBody::AttemptKept {
+                step: "a".into(),
+                attempt: 2,
+                agent_id: "ag2".into(),
+                workspace_id: "ws2".into(),
+            },
+            finished("a", StepOutcome::Succeeded, 0.75),
+        ]);
+        more.extend(tail.into_iter().skip(1));
+        for (i, e) in more.iter_mut().enumerate() {
+            e.seq = i as u64 + 1;
+        }
+        let s = RunState::fold("alice", &more).unwrap();
+        assert_eq!(s.steps[0].kept, Some(2));
+        let v = s.view();
+        let tries = &v.steps[0].best_of;
+        assert_eq!(
+            tries.iter().map(|t| (t.status, t.kept, t.cost_usd)).collect::<Vec<_>>(),
+            [(AttemptStatus::Failed, false, 0.5), (AttemptStatus::Passed, true, 0.25)]
+        );
+        assert_eq!(tries[0].reason.as_deref(), Some("the check failed"));
+        assert_eq!(v.cost_usd, 0.75);
+        // A new pass through the step starts with no attempts.
+        let mut again = more.clone();
+        again.extend(log(vec![started("a", 2)]).into_iter().skip(1));
+        for (i, e) in again.iter_mut().enumerate() {
+            e.seq = i as u64 + 1;
+        }
+        let s = RunState::fold("alice", &again).unwrap();
+        assert!(s.steps[0].tries.is_empty() && s.steps[0].kept.is_none());
     }
 }

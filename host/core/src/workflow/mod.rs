@@ -291,6 +291,33 @@ impl Workflows {
                 )));
             }
         }
+        // Best-of-N attempts work in worktrees of the run's workspace: an
+        // existing workspace named plainly must be a git worktree.
+        let named = def
+            .workspace
+            .as_ref()
+            .and_then(|w| w.workspace_id.as_deref())
+            .filter(|id| !id.contains("{{"));
+        if let Some(id) = named
+            && let Some(i) = def.steps.iter().position(|s| s.attempts > 1)
+        {
+            match self.manager().deps().workspaces.get(id).await {
+                Ok(ws) if ws.kind != crate::workspace::WorkspaceKind::Worktree => {
+                    return Err(WorkflowError::Invalid(format!(
+                        "steps[{i}].attempts: each attempt works in a git worktree of the run's workspace, and workspace `{}` is not a git worktree",
+                        ws.name
+                    )));
+                }
+                Ok(_) => {}
+                Err(crate::workspace::WorkspaceError::NotFound(_)) => {
+                    return Err(WorkflowError::Invalid(format!(
+                        "workspace.workspace_id: no workspace `{id}`"
+                    )));
+                }
+                Err(crate::workspace::WorkspaceError::Store(e)) => return Err(e.into()),
+                Err(e) => return Err(WorkflowError::Invalid(format!("workspace.workspace_id: {e}"))),
+            }
+        }
         Ok(())
     }
 

@@ -18,7 +18,7 @@
 //! - after a failed step: `step.goto` (bounded) or `workflow.finished`.
 
 use super::definition::{self, MAX_ITEMS};
-use super::fold::{AgentSlot, RunState};
+use super::fold::{AgentSlot, AttemptEnd, RunState, VerifyState};
 use super::template::{Ref, Template};
 use super::{WorkflowError, Workflows};
 use crate::agent::AgentError;
@@ -72,11 +72,43 @@ impl From<paddock_store::StoreError> for Halt {
     }
 }
 
-/// How a step (or a fan-out item) ended, when it did not succeed.
-struct StepFail(String);
+/// How a step (or a fan-out item) ended, when it did not succeed, and
+/// what its agents cost on the way (a best-of-N step's attempts).
+struct StepFail(String, f64);
+
+/// A failure whose agents' cost is not counted in the step's.
+fn fail(why: String) -> StepFail {
+    StepFail(why, 0.0)
+}
 
 /// A turn's result.
 type Turn = Result<(), Halt>;
+
+/// Where one agent's verified run stands.
+struct Chain {
+    /// Its agent.
+    slot: AgentSlot,
+    /// Its round (1 + the retries so far).
+    round: u32,
+    /// Its last verify (`attempt` is the round it checked).
+    verify: Option<VerifyState>,
+    /// The best-of-N attempt it makes (None: the step's only agent).
+    attempt: Option<u32>,
+}
+
+/// How an agent's verified run ended.
+struct Verified {
+    /// Its last answer.
+    answer: Option<String>,
+    /// What its runs cost.
+    cost: f64,
+    /// Whether it passed (its run succeeded and its verify, if any, too).
+    passed: bool,
+    /// Its last verify's exit code.
+    exit_code: Option<i32>,
+    /// Why it did not pass.
+    reason: Option<String>,
+}
 
 /// Runs the run `id` until it finishes, is cancelled, or this host stops.
 /// `cancel` stops it here (the run was cancelled, or this host drains or
@@ -238,16 +270,16 @@ impl Runner<'_> {
                 Some(StepKind::Fanout) => self.fanout_step(i).await,
                 Some(StepKind::Gate) => self.gate_step(i).await,
                 Some(StepKind::Merge) => self.merge_step().await,
-                None => Ok(Err(StepFail("the step gives no valid kind".into()))),
+                None => Ok(Err(fail("the step gives no valid kind".into()))),
             }
         }
         .instrument(span)
         .await?;
         let (status, output, cost, reason) = match ended {
             Ok((output, cost)) => (StepOutcome::Succeeded, Some(output), cost, None),
-            Err(StepFail(why)) => {
+            Err(StepFail(why, cost)) => {
                 tracing::info!(step = %step.id, %why, "workflow step failed");
-                (StepOutcome::Failed, None, 0.0, Some(why))
+                (StepOutcome::Failed, None, cost, Some(why))
             }
         };
         self.record(WorkflowEventBody::StepFinished {
@@ -336,7 +368,9 @@ impl Runner<'_> {
     /// An agent step, from where its log left it.
     async fn agent_step(&self, i: usize) -> Result<Result<(String, f64), StepFail>, Halt> {
         let state = self.state;
-        let def = &state.def.steps[i];
+        if state.def.steps[i].attempts > 1 {
+            return self.attempts_step(i).await;
+        }
         let s = &state.steps[i];
         let slot = match s.agents.first() {
             Some(slot) => slot.clone(),
@@ -345,20 +379,53 @@ impl Runner<'_> {
         if let Err(f) = self.ensure_agent(i, &slot, None).await? {
             return Ok(Err(f));
         }
-        let mut attempt = s.attempt.max(1);
-        // What the last verify of this iteration said (for the retry's
-        // message), when it checked the attempt before.
-        let mut last_verify = s.verify.as_ref().and_then(|v| {
-            v.finished
-                .clone()
-                .map(|f| (v.attempt, v.command.clone(), f))
-        });
+        let ran = self
+            .verified_run(
+                i,
+                Chain {
+                    slot,
+                    round: s.attempt.max(1),
+                    verify: s.verify.clone(),
+                    attempt: None,
+                },
+            )
+            .await?;
+        Ok(match ran {
+            Ok(v) if v.passed => Ok((v.answer.unwrap_or_default(), v.cost)),
+            Ok(v) => Err(fail(v.reason.unwrap_or_default())),
+            Err(f) => Err(f),
+        })
+    }
+
+    /// One agent's run and its verify, asked again (with the verify's
+    /// output) up to the step's `retries`, from where the log left it.
+    /// A run or verify that did not pass is `passed: false` with its
+    /// reason; what could not be done at all is a [`StepFail`].
+    async fn verified_run(
+        &self,
+        i: usize,
+        chain: Chain,
+    ) -> Result<Result<Verified, StepFail>, Halt> {
+        let def = &self.state.def.steps[i];
+        let Chain {
+            slot,
+            mut round,
+            verify: last,
+            attempt: of,
+        } = chain;
+        let rerun_of = last
+            .as_ref()
+            .filter(|v| v.finished.is_none())
+            .map(|v| v.attempt);
+        // What the last verify said (for the retry's message), when it
+        // checked the round before.
+        let mut last_verify = last.and_then(|v| v.finished.map(|f| (v.attempt, v.command, f)));
         let mut prompts = slot.prompts.clone();
         loop {
-            let seq = match prompts.get(attempt as usize - 1) {
+            let seq = match prompts.get(round as usize - 1) {
                 Some(seq) => *seq,
                 None => {
-                    let text = if attempt == 1 {
+                    let text = if round == 1 {
                         self.render(def.prompt.as_deref().unwrap_or_default(), None)
                     } else {
                         match &last_verify {
@@ -382,65 +449,321 @@ impl Runner<'_> {
                 Err(f) => return Ok(Err(f)),
             };
             if !outcome.succeeded() {
-                return Ok(Err(StepFail(format!(
-                    "its agent's run ended {}: {}",
-                    outcome.status.as_str(),
-                    outcome.reason.as_deref().unwrap_or("no reason given")
-                ))));
+                return Ok(Ok(Verified {
+                    cost: self.cost(&slot.agent_id, &prompts).await?,
+                    answer: outcome.answer,
+                    passed: false,
+                    exit_code: last_verify.and_then(|(_, _, (c, _))| c),
+                    reason: Some(format!(
+                        "its agent's run ended {}: {}",
+                        outcome.status.as_str(),
+                        outcome.reason.as_deref().unwrap_or("no reason given")
+                    )),
+                }));
             }
             let Some(verify) = &def.verify else {
-                let cost = self.cost(&slot.agent_id, &prompts).await?;
-                return Ok(Ok((outcome.answer.unwrap_or_default(), cost)));
+                return Ok(Ok(Verified {
+                    cost: self.cost(&slot.agent_id, &prompts).await?,
+                    answer: outcome.answer,
+                    passed: true,
+                    exit_code: None,
+                    reason: None,
+                }));
             };
             let command = self.render(&verify.command, None);
             let (code, _output) = match &last_verify {
-                Some((a, _, f)) if *a == attempt => f.clone(),
+                Some((r, _, f)) if *r == round => f.clone(),
                 _ => {
-                    let rerun = s
-                        .verify
-                        .as_ref()
-                        .is_some_and(|v| v.attempt == attempt && v.finished.is_none());
-                    self.record(WorkflowEventBody::VerifyStarted {
-                        step: def.id.clone(),
-                        attempt,
-                        command: command.clone(),
-                        rerun,
+                    let rerun = rerun_of == Some(round);
+                    self.record(match of {
+                        None => WorkflowEventBody::VerifyStarted {
+                            step: def.id.clone(),
+                            attempt: round,
+                            command: command.clone(),
+                            rerun,
+                        },
+                        Some(attempt) => WorkflowEventBody::AttemptVerifyStarted {
+                            step: def.id.clone(),
+                            attempt,
+                            round,
+                            command: command.clone(),
+                            rerun,
+                        },
                     })
                     .await?;
                     let result = self
                         .verify(&slot.agent_id, &command, verify.timeout_secs)
                         .await?;
-                    self.record(WorkflowEventBody::VerifyFinished {
-                        step: def.id.clone(),
-                        attempt,
-                        exit_code: result.0,
-                        output: result.1.clone(),
+                    self.record(match of {
+                        None => WorkflowEventBody::VerifyFinished {
+                            step: def.id.clone(),
+                            attempt: round,
+                            exit_code: result.0,
+                            output: result.1.clone(),
+                        },
+                        Some(attempt) => WorkflowEventBody::AttemptVerifyFinished {
+                            step: def.id.clone(),
+                            attempt,
+                            round,
+                            exit_code: result.0,
+                            output: result.1.clone(),
+                        },
                     })
                     .await?;
-                    last_verify = Some((attempt, command.clone(), result.clone()));
+                    last_verify = Some((round, command.clone(), result.clone()));
                     result
                 }
             };
             if code == Some(0) {
-                let cost = self.cost(&slot.agent_id, &prompts).await?;
-                return Ok(Ok((outcome.answer.unwrap_or_default(), cost)));
+                return Ok(Ok(Verified {
+                    cost: self.cost(&slot.agent_id, &prompts).await?,
+                    answer: outcome.answer,
+                    passed: true,
+                    exit_code: code,
+                    reason: None,
+                }));
             }
             let failed = describe_exit(&command, code);
-            if attempt <= def.retries {
-                attempt += 1;
-                self.record(WorkflowEventBody::StepRetry {
-                    step: def.id.clone(),
-                    attempt,
-                    reason: failed,
+            if round <= def.retries {
+                round += 1;
+                self.record(match of {
+                    None => WorkflowEventBody::StepRetry {
+                        step: def.id.clone(),
+                        attempt: round,
+                        reason: failed,
+                    },
+                    Some(attempt) => WorkflowEventBody::AttemptRetry {
+                        step: def.id.clone(),
+                        attempt,
+                        round,
+                        reason: failed,
+                    },
                 })
                 .await?;
                 continue;
             }
-            return Ok(Err(StepFail(format!(
-                "{failed} after {attempt} attempt{}",
-                if attempt == 1 { "" } else { "s" }
+            return Ok(Ok(Verified {
+                cost: self.cost(&slot.agent_id, &prompts).await?,
+                answer: outcome.answer,
+                passed: false,
+                exit_code: code,
+                reason: Some(format!(
+                    "{failed} after {round} attempt{}",
+                    if round == 1 { "" } else { "s" }
+                )),
+            }));
+        }
+    }
+
+    /// A best-of-N step: `attempts` agents, each on its own worktree from
+    /// the run's branch, given the same prompt and verified (with the
+    /// step's retries each), at most `max_parallel` at once. It passes
+    /// when one of them does; it keeps the first passing one by attempt
+    /// number (`attempt.kept`), whose answer is its output. Every
+    /// attempt's cost counts in the step's. An attempt that finished
+    /// (`attempt.finished`) is never run again.
+    async fn attempts_step(&self, i: usize) -> Result<Result<(String, f64), StepFail>, Halt> {
+        let state = self.state;
+        let def = &state.def.steps[i];
+        let s = &state.steps[i];
+        let n = def.attempts;
+        let Some(run_ws) = self.run_workspace().await? else {
+            return Ok(Err(fail(
+                "attempts: the run has no workspace to make the attempts' worktrees from".into(),
+            )));
+        };
+        if run_ws.kind != WorkspaceKind::Worktree || run_ws.source.is_none() {
+            return Ok(Err(fail(format!(
+                "attempts: each attempt works in a git worktree of the run's workspace, and `{}` is not a git worktree",
+                run_ws.name
             ))));
         }
+        let permits = Arc::new(tokio::sync::Semaphore::new(
+            def.max_parallel.unwrap_or(n).clamp(1, n) as usize,
+        ));
+        // Attempts already started first: they may be running.
+        let mut order: Vec<u32> = (1..=n).collect();
+        order.sort_by_key(|k| !s.tries.iter().any(|t| t.attempt == *k));
+        let tasks = order.into_iter().map(|k| {
+            let permits = permits.clone();
+            let run_ws = &run_ws;
+            async move {
+                if let Some(end) = s
+                    .tries
+                    .iter()
+                    .find(|t| t.attempt == k)
+                    .and_then(|t| t.end.clone())
+                {
+                    return (k, Ok(Ok(end)));
+                }
+                let _permit = permits.acquire_owned().await;
+                (k, self.one_attempt(i, k, run_ws).await)
+            }
+        });
+        let mut done = futures::future::join_all(tasks).await;
+        done.sort_by_key(|(k, _)| *k);
+        let mut cost = 0.0;
+        let mut kept: Option<(u32, AttemptEnd)> = None;
+        let mut problems = Vec::new();
+        for (k, ended) in done {
+            match ended? {
+                Ok(end) => {
+                    cost += end.cost_usd;
+                    if end.passed && kept.is_none() {
+                        kept = Some((k, end));
+                    }
+                }
+                Err(StepFail(why, c)) => {
+                    cost += c;
+                    problems.push(format!("attempt {k}: {why}"));
+                }
+            }
+        }
+        let command = def
+            .verify
+            .as_ref()
+            .map(|v| self.render(&v.command, None))
+            .unwrap_or_default();
+        let Some((k, end)) = kept else {
+            let mut why = format!("none of {n} attempts passed `{command}`");
+            if !problems.is_empty() {
+                why.push_str(&format!(" ({})", problems.join("; ")));
+            }
+            return Ok(Err(StepFail(why, cost)));
+        };
+        if s.kept.is_none() {
+            // The fold knows every attempt started now (each recorded its
+            // `attempt.started` before it ran).
+            let fresh = self.wf.state(self.id()).await?;
+            let Some(t) = fresh.steps[i].tries.iter().find(|t| t.attempt == k) else {
+                return Err(Halt::Fatal(format!(
+                    "attempt {k} of step `{}` is missing from the run's log",
+                    def.id
+                )));
+            };
+            self.record(WorkflowEventBody::AttemptKept {
+                step: def.id.clone(),
+                attempt: k,
+                agent_id: t.agent_id.clone(),
+                workspace_id: t.workspace_id.clone(),
+            })
+            .await?;
+        }
+        Ok(Ok((end.answer.unwrap_or_default(), cost)))
+    }
+
+    /// One attempt of a best-of-N step, from where its log left it: its
+    /// worktree (found by its name after a restart), `attempt.started`,
+    /// its agent, its verified run, `attempt.finished`.
+    async fn one_attempt(
+        &self,
+        i: usize,
+        k: u32,
+        run_ws: &Workspace,
+    ) -> Result<Result<AttemptEnd, StepFail>, Halt> {
+        let state = self.state;
+        let def = &state.def.steps[i];
+        let s = &state.steps[i];
+        let started = s.tries.iter().find(|t| t.attempt == k);
+        let (slot, round, verify) = match started
+            .and_then(|t| s.agents.iter().find(|a| a.agent_id == t.agent_id).map(|a| (t, a)))
+        {
+            Some((t, a)) => (a.clone(), t.round, t.verify.clone()),
+            None => {
+                let workspaces = &self.wf.manager().deps().workspaces;
+                let name = workspace_name(&format!("wf-{}-{}-a{k}", &state.id[..8], def.id));
+                let ws = match workspaces.get(&name).await {
+                    Ok(ws) => Ok(ws),
+                    Err(WorkspaceError::NotFound(_)) => {
+                        workspaces
+                            .create(NewWorkspace {
+                                name,
+                                repo: run_ws.source.clone(),
+                                base: run_ws.branch.clone(),
+                                owner: Some(state.owner.clone()),
+                                ..NewWorkspace::default()
+                            })
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                let ws = match ws {
+                    Ok(ws) => ws,
+                    Err(WorkspaceError::Store(e)) if e.is_unavailable() => {
+                        return Err(Halt::Unavailable(e.to_string()));
+                    }
+                    Err(e) => return Ok(Err(fail(format!("its worktree: {e}")))),
+                };
+                let agent_id = uuid::Uuid::new_v4().to_string();
+                self.record(WorkflowEventBody::AttemptStarted {
+                    step: def.id.clone(),
+                    attempt: k,
+                    agent_id: agent_id.clone(),
+                    workspace_id: ws.id.clone(),
+                })
+                .await?;
+                tracing::info!(step = %def.id, attempt = k, agent = %agent_id, workspace = %ws.id, "best-of-N attempt started");
+                let slot = AgentSlot {
+                    agent_id,
+                    item: None,
+                    item_text: None,
+                    prompts: Vec::new(),
+                    attempt: Some(k),
+                    workspace_id: Some(ws.id),
+                };
+                (slot, 1, None)
+            }
+        };
+        let span = tracing::info_span!("workflow_attempt", step = %def.id, attempt = k, agent = %slot.agent_id);
+        async {
+            let ran = match self.ensure_agent(i, &slot, None).await? {
+                Ok(()) => {
+                    self.verified_run(
+                        i,
+                        Chain {
+                            slot,
+                            round,
+                            verify,
+                            attempt: Some(k),
+                        },
+                    )
+                    .await?
+                }
+                Err(f) => Err(f),
+            };
+            let end = match ran {
+                Ok(v) => AttemptEnd {
+                    passed: v.passed,
+                    exit_code: v.exit_code,
+                    cost_usd: v.cost,
+                    answer: v.answer,
+                    reason: v.reason,
+                },
+                Err(StepFail(why, _)) => AttemptEnd {
+                    passed: false,
+                    exit_code: None,
+                    // Its agent was not made, or went away mid-run: what
+                    // it may have spent is not read back.
+                    cost_usd: 0.0,
+                    answer: None,
+                    reason: Some(why),
+                },
+            };
+            self.record(WorkflowEventBody::AttemptFinished {
+                step: def.id.clone(),
+                attempt: k,
+                passed: end.passed,
+                exit_code: end.exit_code,
+                cost_usd: end.cost_usd,
+                answer: end.answer.clone(),
+                reason: end.reason.clone(),
+            })
+            .await?;
+            tracing::info!(passed = end.passed, cost_usd = end.cost_usd, "best-of-N attempt finished");
+            Ok(Ok(end))
+        }
+        .instrument(span)
+        .await
     }
 
     /// A fan-out step: one agent per item, at most `max_parallel` at once,
@@ -449,11 +772,11 @@ impl Runner<'_> {
         let state = self.state;
         let def = &state.def.steps[i];
         let Some(f) = &def.fanout else {
-            return Ok(Err(StepFail("fanout: missing".into())));
+            return Ok(Err(fail("fanout: missing".into())));
         };
         let items = definition::items(&self.render(&f.over, None));
         if items.len() > MAX_ITEMS {
-            return Ok(Err(StepFail(format!(
+            return Ok(Err(fail(format!(
                 "fanout.over: {} items, more than {MAX_ITEMS}",
                 items.len()
             ))));
@@ -487,11 +810,11 @@ impl Runner<'_> {
                     cost += c;
                     output.push_str(&format!("## {text}\n\n{answer}\n\n"));
                 }
-                Err(StepFail(why)) => failed.push(format!("item {k} (`{text}`): {why}")),
+                Err(StepFail(why, _)) => failed.push(format!("item {k} (`{text}`): {why}")),
             }
         }
         if !failed.is_empty() {
-            return Ok(Err(StepFail(format!(
+            return Ok(Err(fail(format!(
                 "{} of {} items failed: {}",
                 failed.len(),
                 items.len(),
@@ -533,7 +856,7 @@ impl Runner<'_> {
             Err(f) => return Ok(Err(f)),
         };
         if !outcome.succeeded() {
-            return Ok(Err(StepFail(format!(
+            return Ok(Err(fail(format!(
                 "its agent's run ended {}: {}",
                 outcome.status.as_str(),
                 outcome.reason.as_deref().unwrap_or("no reason given")
@@ -575,7 +898,7 @@ impl Runner<'_> {
                 return Ok(if approved {
                     Ok((reason.unwrap_or_else(|| format!("approved by {by}")), 0.0))
                 } else {
-                    Err(StepFail(format!(
+                    Err(fail(format!(
                         "rejected by {by}{}",
                         reason.map(|r| format!(": {r}")).unwrap_or_default()
                     )))
@@ -596,10 +919,10 @@ impl Runner<'_> {
     /// committed first).
     async fn merge_step(&self) -> Result<Result<(String, f64), StepFail>, Halt> {
         let Some(ws) = self.run_workspace().await? else {
-            return Ok(Err(StepFail("the run has no workspace to merge".into())));
+            return Ok(Err(fail("the run has no workspace to merge".into())));
         };
         if ws.kind != WorkspaceKind::Worktree {
-            return Ok(Err(StepFail(format!(
+            return Ok(Err(fail(format!(
                 "the run's workspace `{}` is not a git worktree: nothing to merge",
                 ws.name
             ))));
@@ -615,7 +938,7 @@ impl Runner<'_> {
                 code: "nothing_to_commit",
                 ..
             }) => {}
-            Err(e) => return Ok(Err(StepFail(format!("committing the run's changes: {e}")))),
+            Err(e) => return Ok(Err(fail(format!("committing the run's changes: {e}")))),
         }
         match workspaces.merge(&ws, Some(&message)).await {
             Ok(MergeOutcome::Merged(m)) => Ok(Ok((
@@ -634,7 +957,7 @@ impl Runner<'_> {
                 ),
                 0.0,
             ))),
-            Ok(MergeOutcome::Conflicts(c)) => Ok(Err(StepFail(format!(
+            Ok(MergeOutcome::Conflicts(c)) => Ok(Err(fail(format!(
                 "merging `{}` into `{}` conflicts in {}; nothing was changed",
                 ws.branch.as_deref().unwrap_or(""),
                 ws.base_branch.as_deref().unwrap_or(""),
@@ -646,7 +969,7 @@ impl Runner<'_> {
             Err(WorkspaceError::Store(s)) if s.is_unavailable() => {
                 Err(Halt::Unavailable(s.to_string()))
             }
-            Err(e) => Ok(Err(StepFail(format!("merging: {e}")))),
+            Err(e) => Ok(Err(fail(format!("merging: {e}")))),
         }
     }
 
@@ -708,6 +1031,8 @@ impl Runner<'_> {
             item: item.map(|(k, _)| k),
             item_text: item.map(|(_, t)| t.to_string()),
             prompts: Vec::new(),
+            attempt: None,
+            workspace_id: None,
         })
     }
 
@@ -725,7 +1050,7 @@ impl Runner<'_> {
         }
         if let Some(record) = manager.deps().store.get_agent(&slot.agent_id).await? {
             return Ok(if record.deleted_at.is_some() {
-                Err(StepFail(format!("its agent {} was deleted", slot.agent_id)))
+                Err(fail(format!("its agent {} was deleted", slot.agent_id)))
             } else {
                 Ok(())
             });
@@ -745,7 +1070,7 @@ impl Runner<'_> {
             Err(AgentError::Store(s)) if s.is_unavailable() => {
                 Err(Halt::Unavailable(s.to_string()))
             }
-            Err(e) => Ok(Err(StepFail(format!("its agent could not be made: {e}")))),
+            Err(e) => Ok(Err(fail(format!("its agent could not be made: {e}")))),
         }
     }
 
@@ -766,15 +1091,21 @@ impl Runner<'_> {
         let mut fields = match inline {
             Some(v) => match definition::inline_agent(&v, field) {
                 Ok(t) => t,
-                Err(e) => return Ok(Err(StepFail(e))),
+                Err(e) => return Ok(Err(fail(e))),
             },
             None => AgentTemplate::default(),
         };
-        let name = match item {
-            Some((k, _)) => format!("{}/{}[{k}]", state.name, def.id),
-            None => format!("{}/{}", state.name, def.id),
+        let name = match (item, slot.attempt) {
+            (Some((k, _)), _) => format!("{}/{}[{k}]", state.name, def.id),
+            (None, Some(k)) => format!("{}/{} #{k}", state.name, def.id),
+            (None, None) => format!("{}/{}", state.name, def.id),
         };
-        if let Some(run_ws) = &state.workspace_id {
+        if let Some(own) = &slot.workspace_id {
+            // A best-of-N attempt's own worktree.
+            fields.workspace = None;
+            fields.worktree = None;
+            fields.workspace_id = Some(own.clone());
+        } else if let Some(run_ws) = &state.workspace_id {
             fields.workspace = None;
             fields.worktree = None;
             fields.workspace_id = Some(match def.workspace {
@@ -809,7 +1140,7 @@ impl Runner<'_> {
             Err(crate::agent::resolve::ResolveError::Store(s)) if s.is_unavailable() => {
                 return Err(Halt::Unavailable(s.to_string()));
             }
-            Err(e) => return Ok(Err(StepFail(format!("its agent's settings: {e}")))),
+            Err(e) => return Ok(Err(fail(format!("its agent's settings: {e}")))),
         };
         let mut config = resolved.config;
         config.owner = Some(state.owner.clone());
@@ -818,7 +1149,7 @@ impl Runner<'_> {
             if let Ok(Some(inside)) = deps.workspaces.containing(&w.repo).await
                 && !self.wf.may_use(&state.owner, &inside).await?
             {
-                return Ok(Err(StepFail(
+                return Ok(Err(fail(
                     "its agent's worktree: the repository is not one the run's owner may use"
                         .into(),
                 )));
@@ -846,7 +1177,7 @@ impl Runner<'_> {
                     config.workspace = ws.path.clone();
                     config.workspace_id = Some(ws.id.clone());
                 }
-                Err(e) => return Ok(Err(StepFail(format!("its agent's worktree: {e}")))),
+                Err(e) => return Ok(Err(fail(format!("its agent's worktree: {e}")))),
             }
         } else if state.workspace_id.is_none() {
             // The agent's own place to work must be its owner's.
@@ -862,7 +1193,7 @@ impl Runner<'_> {
             if let Some(ws) = ws
                 && !self.wf.may_use(&state.owner, &ws).await?
             {
-                return Ok(Err(StepFail(
+                return Ok(Err(fail(
                     "its agent's workspace is not one the run's owner may use".into(),
                 )));
             }
@@ -879,7 +1210,7 @@ impl Runner<'_> {
         step: &str,
     ) -> Result<Result<String, StepFail>, Halt> {
         let Some(run_ws) = self.run_workspace().await? else {
-            return Ok(Err(StepFail("the run has no workspace to copy".into())));
+            return Ok(Err(fail("the run has no workspace to copy".into())));
         };
         let workspaces = &self.wf.manager().deps().workspaces;
         let name = workspace_name(&format!("wf-{}-{step}", &agent_id[..8]));
@@ -893,7 +1224,7 @@ impl Runner<'_> {
                     .clone()
                     .filter(|_| run_ws.kind == WorkspaceKind::Worktree)
                 else {
-                    return Ok(Err(StepFail(format!(
+                    return Ok(Err(fail(format!(
                         "workspace: `worktree` needs the run's workspace to be a git worktree (`{}` is not)",
                         run_ws.name
                     ))));
@@ -919,7 +1250,7 @@ impl Runner<'_> {
             Err(WorkspaceError::Store(s)) if s.is_unavailable() => {
                 Err(Halt::Unavailable(s.to_string()))
             }
-            Err(e) => Ok(Err(StepFail(format!("its workspace: {e}")))),
+            Err(e) => Ok(Err(fail(format!("its workspace: {e}")))),
         }
     }
 
@@ -956,7 +1287,7 @@ impl Runner<'_> {
                 Err(AgentError::Store(s)) if s.is_unavailable() => {
                     return Err(Halt::Unavailable(s.to_string()));
                 }
-                Err(e) => return Ok(Err(StepFail(format!("its agent took no message: {e}")))),
+                Err(e) => return Ok(Err(fail(format!("its agent took no message: {e}")))),
             },
         };
         self.record(WorkflowEventBody::StepPrompted {
@@ -977,7 +1308,7 @@ impl Runner<'_> {
         };
         match waited? {
             Some(o) => Ok(Ok(o)),
-            None => Ok(Err(StepFail(format!("its agent {agent} was purged")))),
+            None => Ok(Err(fail(format!("its agent {agent} was purged")))),
         }
     }
 
