@@ -236,7 +236,7 @@ function AttemptCard({ run, step, t, agents }: { run: WorkflowRunView; step: Ste
         {t.rounds > 1 ? ` · ${t.rounds} rounds` : ''}
         {t.exit_code !== null && t.exit_code !== undefined ? ` · verify exit ${t.exit_code}` : ''}
       </p>
-      <AgentLink a={{ id: t.agent_id, iteration: 0 }} agents={agents} />
+      <AgentLink a={{ id: t.agent_id, item: null, itemText: null, iteration: 0 }} agents={agents} />
       {t.reason && <p className="text-sm break-words text-red-800 dark:text-red-300">{t.reason}</p>}
       {t.verify_output !== null && t.verify_output !== undefined && (
         <details className="text-sm" data-testid="attempt-verify">
