@@ -954,7 +954,11 @@ fn attempts_started(evs: &[WorkflowEvent]) -> BTreeMap<u32, (String, String)> {
         } = &e.body
         {
             let before = out.insert(*attempt, (agent_id.clone(), workspace_id.clone()));
-            assert!(before.is_none(), "attempt {attempt} started twice:\n{}", wf_summary(evs));
+            assert!(
+                before.is_none(),
+                "attempt {attempt} started twice:\n{}",
+                wf_summary(evs)
+            );
         }
     }
     out
@@ -1004,7 +1008,10 @@ async fn best_of_3_keeps_the_passing_attempt_offers_it_for_merge_and_adds_up_the
     .collect();
     assert_eq!(ended.len(), 3, "{}", wf_summary(&evs));
     assert_eq!(
-        ended.iter().map(|(k, e)| (*k, e.0, e.1)).collect::<Vec<_>>(),
+        ended
+            .iter()
+            .map(|(k, e)| (*k, e.0, e.1))
+            .collect::<Vec<_>>(),
         [(1, false, Some(1)), (2, true, Some(0)), (3, false, Some(1))]
     );
     let kept = matching_wf(&evs, |b| match b {
@@ -1036,11 +1043,21 @@ async fn best_of_3_keeps_the_passing_attempt_offers_it_for_merge_and_adds_up_the
     assert_eq!(step["output"], "Wrote done.txt.", "{step}");
     let tries = step["best_of"].as_array().unwrap();
     assert_eq!(tries.len(), 3, "{step}");
-    for (t, want) in tries.iter().zip([("failed", false), ("passed", true), ("failed", false)]) {
-        assert_eq!((t["status"].as_str().unwrap(), t["kept"].as_bool().unwrap()), want, "{t}");
+    for (t, want) in tries
+        .iter()
+        .zip([("failed", false), ("passed", true), ("failed", false)])
+    {
+        assert_eq!(
+            (t["status"].as_str().unwrap(), t["kept"].as_bool().unwrap()),
+            want,
+            "{t}"
+        );
     }
     assert!(
-        tries[0]["verify_output"].as_str().unwrap().contains("FAIL: not attempt 2"),
+        tries[0]["verify_output"]
+            .as_str()
+            .unwrap()
+            .contains("FAIL: not attempt 2"),
         "{}",
         tries[0]
     );
@@ -1155,12 +1172,19 @@ async fn kill_9_mid_attempts_then_no_attempt_is_made_twice() {
     // The same three attempts, with the same agents and worktrees.
     assert_eq!(attempts_started(&evs), before, "{}", wf_summary(&evs));
     let finished_attempts = matching_wf(&evs, |b| match b {
-        W::AttemptFinished { attempt, passed, .. } => Some((*attempt, *passed)),
+        W::AttemptFinished {
+            attempt, passed, ..
+        } => Some((*attempt, *passed)),
         _ => None,
     });
     let mut sorted = finished_attempts.clone();
     sorted.sort();
-    assert_eq!(sorted, [(1, true), (2, true), (3, true)], "{}", wf_summary(&evs));
+    assert_eq!(
+        sorted,
+        [(1, true), (2, true), (3, true)],
+        "{}",
+        wf_summary(&evs)
+    );
     // The first passing one by number is kept.
     let kept = matching_wf(&evs, |b| match b {
         W::AttemptKept { attempt, .. } => Some(*attempt),

@@ -342,7 +342,10 @@ fn write_event(out: &mut dyn std::io::Write, event: &WorkflowEvent) {
             let (mark, how) = if *passed {
                 ("✓", "passed".to_string())
             } else {
-                ("✗", format!("did not pass: {}", reason.as_deref().unwrap_or("")))
+                (
+                    "✗",
+                    format!("did not pass: {}", reason.as_deref().unwrap_or("")),
+                )
             };
             let _ = writeln!(out, "  {mark} {step} #{attempt} {how} (${cost_usd:.4})");
         }

@@ -412,7 +412,12 @@ fn check_step(
 }
 
 /// Checks a step's `attempts` and `max_parallel` (best-of-N).
-fn check_attempts(def: &WorkflowDef, step: &StepDef, kind: StepKind, at: &str) -> Result<(), String> {
+fn check_attempts(
+    def: &WorkflowDef,
+    step: &StepDef,
+    kind: StepKind,
+    at: &str,
+) -> Result<(), String> {
     if !(1..=MAX_ATTEMPTS).contains(&step.attempts) {
         return Err(format!(
             "{at}.attempts: must be between 1 and {MAX_ATTEMPTS}"
@@ -765,23 +770,52 @@ gate = { message = "ok? {{steps.a.verify_output}}" }
 
     #[test]
     fn attempts_need_an_agent_step_a_verify_and_a_run_workspace() {
-        let base = "name: b\nworkspace: {repo: /r}\nsteps:\n  - id: a\n    template: t\n    prompt: go\n";
-        yaml(&format!("{base}    attempts: 3\n    verify: {{command: \"true\"}}\n    retries: 1\n")).unwrap();
-        yaml(&format!("{base}    attempts: 3\n    max_parallel: 2\n    verify: {{command: \"true\"}}\n")).unwrap();
+        let base =
+            "name: b\nworkspace: {repo: /r}\nsteps:\n  - id: a\n    template: t\n    prompt: go\n";
+        yaml(&format!(
+            "{base}    attempts: 3\n    verify: {{command: \"true\"}}\n    retries: 1\n"
+        ))
+        .unwrap();
+        yaml(&format!(
+            "{base}    attempts: 3\n    max_parallel: 2\n    verify: {{command: \"true\"}}\n"
+        ))
+        .unwrap();
         for (extra, field, why) in [
             ("    attempts: 3\n", "steps[0].attempts", "need a `verify`"),
             ("    attempts: 0\n", "steps[0].attempts", "between 1 and 10"),
-            ("    attempts: 11\n    verify: {command: x}\n", "steps[0].attempts", "between 1 and 10"),
-            ("    attempts: 2\n    max_parallel: 3\n    verify: {command: x}\n", "steps[0].max_parallel", "between 1 and"),
-            ("    max_parallel: 1\n", "steps[0].max_parallel", "several `attempts`"),
-            ("    attempts: 2\n    workspace: copy\n    verify: {command: x}\n", "steps[0].workspace", "own worktree"),
+            (
+                "    attempts: 11\n    verify: {command: x}\n",
+                "steps[0].attempts",
+                "between 1 and 10",
+            ),
+            (
+                "    attempts: 2\n    max_parallel: 3\n    verify: {command: x}\n",
+                "steps[0].max_parallel",
+                "between 1 and",
+            ),
+            (
+                "    max_parallel: 1\n",
+                "steps[0].max_parallel",
+                "several `attempts`",
+            ),
+            (
+                "    attempts: 2\n    workspace: copy\n    verify: {command: x}\n",
+                "steps[0].workspace",
+                "own worktree",
+            ),
         ] {
             let e = yaml(&format!("{base}{extra}")).unwrap_err();
             assert!(e.starts_with(field) && e.contains(why), "{extra}: {e}");
         }
         let e = yaml("name: b\nsteps:\n  - id: a\n    template: t\n    prompt: go\n    attempts: 2\n    verify: {command: x}\n").unwrap_err();
-        assert!(e.starts_with("steps[0].attempts") && e.contains("needs a `workspace`"), "{e}");
+        assert!(
+            e.starts_with("steps[0].attempts") && e.contains("needs a `workspace`"),
+            "{e}"
+        );
         let e = yaml("name: b\nworkspace: {repo: /r}\nsteps:\n  - id: g\n    gate: {message: ok}\n    attempts: 2\n").unwrap_err();
-        assert!(e.starts_with("steps[0].attempts") && e.contains("only an agent step"), "{e}");
+        assert!(
+            e.starts_with("steps[0].attempts") && e.contains("only an agent step"),
+            "{e}"
+        );
     }
 }

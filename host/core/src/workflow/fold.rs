@@ -6,8 +6,8 @@
 
 use chrono::{DateTime, Utc};
 use paddock_protocol::workflow::{
-    AttemptStatus, AttemptView, GateView, StepKind, StepOutcome, StepStatus, StepView, VerifyView, WorkflowDef, WorkflowEvent,
-    WorkflowEventBody, WorkflowRunStatus, WorkflowRunView,
+    AttemptStatus, AttemptView, GateView, StepKind, StepOutcome, StepStatus, StepView, VerifyView,
+    WorkflowDef, WorkflowEvent, WorkflowEventBody, WorkflowRunStatus, WorkflowRunView,
 };
 use std::collections::BTreeMap;
 
@@ -862,7 +862,10 @@ steps:
         ]);
         let s = RunState::fold("alice", &events).unwrap();
         let st = &s.steps[0];
-        assert_eq!(st.tries.iter().map(|t| t.attempt).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(
+            st.tries.iter().map(|t| t.attempt).collect::<Vec<_>>(),
+            [1, 2]
+        );
         assert_eq!(st.tries[0].round, 2);
         assert_eq!(st.all_agents, ["ag2", "ag1"]);
         let slot = st.agents.iter().find(|a| a.agent_id == "ag1").unwrap();
@@ -912,8 +915,14 @@ steps:
         let v = s.view();
         let tries = &v.steps[0].best_of;
         assert_eq!(
-            tries.iter().map(|t| (t.status, t.kept, t.cost_usd)).collect::<Vec<_>>(),
-            [(AttemptStatus::Failed, false, 0.5), (AttemptStatus::Passed, true, 0.25)]
+            tries
+                .iter()
+                .map(|t| (t.status, t.kept, t.cost_usd))
+                .collect::<Vec<_>>(),
+            [
+                (AttemptStatus::Failed, false, 0.5),
+                (AttemptStatus::Passed, true, 0.25)
+            ]
         );
         assert_eq!(tries[0].reason.as_deref(), Some("the check failed"));
         assert_eq!(v.cost_usd, 0.75);

@@ -315,7 +315,11 @@ impl Workflows {
                     )));
                 }
                 Err(crate::workspace::WorkspaceError::Store(e)) => return Err(e.into()),
-                Err(e) => return Err(WorkflowError::Invalid(format!("workspace.workspace_id: {e}"))),
+                Err(e) => {
+                    return Err(WorkflowError::Invalid(format!(
+                        "workspace.workspace_id: {e}"
+                    )));
+                }
             }
         }
         Ok(())

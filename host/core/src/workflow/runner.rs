@@ -665,9 +665,12 @@ impl Runner<'_> {
         let def = &state.def.steps[i];
         let s = &state.steps[i];
         let started = s.tries.iter().find(|t| t.attempt == k);
-        let (slot, round, verify) = match started
-            .and_then(|t| s.agents.iter().find(|a| a.agent_id == t.agent_id).map(|a| (t, a)))
-        {
+        let (slot, round, verify) = match started.and_then(|t| {
+            s.agents
+                .iter()
+                .find(|a| a.agent_id == t.agent_id)
+                .map(|a| (t, a))
+        }) {
             Some((t, a)) => (a.clone(), t.round, t.verify.clone()),
             None => {
                 let workspaces = &self.wf.manager().deps().workspaces;
@@ -759,7 +762,11 @@ impl Runner<'_> {
                 reason: end.reason.clone(),
             })
             .await?;
-            tracing::info!(passed = end.passed, cost_usd = end.cost_usd, "best-of-N attempt finished");
+            tracing::info!(
+                passed = end.passed,
+                cost_usd = end.cost_usd,
+                "best-of-N attempt finished"
+            );
             Ok(Ok(end))
         }
         .instrument(span)
