@@ -7,7 +7,8 @@
 # promtool (the /metrics exposition, and a real Prometheus scrapes it),
 # the real MCP servers the MCP client's tests run against, the real
 # OpenID provider the single sign-on tests run against, and
-# Schemathesis. `make test` and `make bench` run it.
+# Schemathesis, the SWE-bench harness and actionlint. `make test` and
+# `make bench` run it.
 # Idempotent and quick when everything is present.
 set -euo pipefail
 here="$(dirname "${BASH_SOURCE[0]}")"
@@ -43,3 +44,8 @@ fi
 
 # Schemathesis (PyPI), which checks the API against its OpenAPI document.
 "$here/schemathesis.sh"
+
+# The evaluation tools (PyPI): the official SWE-bench harness, whose own
+# predictions loader the evaluation tests use, and actionlint, which lints
+# .github/workflows/ (scripts/lint-workflows.sh).
+"$here/eval-tools.sh"
