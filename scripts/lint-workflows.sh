@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Lints the GitHub Actions workflows (.github/workflows/*.yml) with
 # actionlint from PyPI (installed by scripts/eval-tools.sh into
-# $TARGET_DIR/eval-tools/.venv; `make test` runs both), then checks the
+# $TARGET_DIR/eval-tools/.venv; `make test` runs both), which also runs
+# Debian's shellcheck (installed by scripts/setup-test.sh) on every `run:`
+# script, then checks the
 # linter itself: broken copies of eval.yml, each with one mistake it must
 # report, so that the lint cannot pass by checking nothing.
 set -euo pipefail
@@ -76,4 +78,12 @@ expect_failure "no runs-on" '"runs-on" section is missing' \
 # A broken expression.
 expect_failure "bad expression" 'parse|unexpected' \
     $'${{ github.event.pull_request.number }}\n=>\n${{ github.event.pull_request.number == }}'
+# An unquoted variable in a `run:` script (shellcheck, through actionlint).
+if command -v shellcheck >/dev/null 2>&1; then
+    expect_failure "unquoted variable" 'SC2086' \
+        $'mkdir -p "$RUNNER_TEMP/repos"\n=>\nmkdir -p $RUNNER_TEMP/repos'
+else
+    echo "lint-workflows: shellcheck is not installed: the run: scripts were not checked (scripts/setup-test.sh installs it)" >&2
+    exit 1
+fi
 echo "lint-workflows: self-check: actionlint refused all $broken broken copies of eval.yml"

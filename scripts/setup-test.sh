@@ -29,6 +29,9 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# shellcheck: actionlint runs it on the workflows' `run:` scripts
+# (scripts/lint-workflows.sh).
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 "$here/apt-install.sh" "the tests" "${need[@]}"
 
 # Debian's prometheus package (for promtool); its recommends are not needed.
