@@ -27,6 +27,7 @@ mod delegation;
 mod demo;
 mod egress;
 mod environments;
+mod eval_tools;
 mod file_tools;
 mod hardening;
 mod hosts;

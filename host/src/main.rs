@@ -70,6 +70,17 @@ enum Command {
     ScriptedModel(paddock_llm::scripted::ScriptedModelArgs),
     /// Print the API's OpenAPI document (the dashboard's types are generated from it).
     Openapi,
+    /// Evaluation runs: compare two.
+    #[command(subcommand)]
+    Eval(EvalCmd),
+}
+
+/// `paddock eval …` (helper B's wiring of `compare` only; helper A's `cli/eval.rs` owns the rest).
+#[derive(Subcommand)]
+enum EvalCmd {
+    /// Compare two evaluation runs over the instances both finished: resolved rates with 95 %
+    /// intervals, their difference, cost per resolved instance, tokens, wins and losses.
+    Compare(cli::eval_compare::CompareArgs),
 }
 
 /// Runs the command given.
@@ -89,6 +100,9 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::ScriptedModel(args) => {
             paddock_llm::scripted::run(args).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval(EvalCmd::Compare(args)) => {
+            cli::eval_compare::compare(&cli, args.clone()).await
         }
         Command::Openapi => {
             println!("{}", paddock_api::openapi_json());

@@ -9,6 +9,7 @@ pub mod outside;
 pub mod podman;
 pub mod postgres;
 pub mod scripted;
+pub mod swebench;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
