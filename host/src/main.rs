@@ -8,7 +8,7 @@ mod cli;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use cli::{Usage, export, mcp, plugin, policy, run, secrets, serve, tool, user, workflow};
+use cli::{Usage, eval, export, mcp, plugin, policy, run, secrets, serve, tool, user, workflow};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,6 +51,9 @@ enum Command {
     /// Run workflows headless, list them, check a definition file.
     #[command(subcommand)]
     Workflow(workflow::WorkflowCmd),
+    /// Evaluate an agent configuration over tasks in the SWE-bench format; list the runs.
+    #[command(subcommand)]
+    Eval(eval::EvalCmd),
     /// List and test MCP servers (mcpServers.json and those added through the API).
     #[command(subcommand)]
     Mcp(mcp::McpCmd),
@@ -70,17 +73,6 @@ enum Command {
     ScriptedModel(paddock_llm::scripted::ScriptedModelArgs),
     /// Print the API's OpenAPI document (the dashboard's types are generated from it).
     Openapi,
-    /// Evaluation runs: compare two.
-    #[command(subcommand)]
-    Eval(EvalCmd),
-}
-
-/// `paddock eval …` (helper B's wiring of `compare` only; helper A's `cli/eval.rs` owns the rest).
-#[derive(Subcommand)]
-enum EvalCmd {
-    /// Compare two evaluation runs over the instances both finished: resolved rates with 95 %
-    /// intervals, their difference, cost per resolved instance, tokens, wins and losses.
-    Compare(cli::eval_compare::CompareArgs),
 }
 
 /// Runs the command given.
@@ -91,6 +83,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(&cli, args).await,
         Command::Run(args) => run::run(&cli, args).await,
         Command::Workflow(cmd) => workflow::run(&cli, cmd).await,
+        Command::Eval(cmd) => eval::run(&cli, cmd).await,
         Command::ExportScript(args) => export::run(&cli, args).await,
         Command::Mcp(cmd) => mcp::run(&cli, cmd).await,
         Command::Policy(cmd) => policy::run(&cli, cmd).await,
@@ -100,9 +93,6 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::ScriptedModel(args) => {
             paddock_llm::scripted::run(args).await?;
             Ok(ExitCode::SUCCESS)
-        }
-        Command::Eval(EvalCmd::Compare(args)) => {
-            cli::eval_compare::compare(&cli, args.clone()).await
         }
         Command::Openapi => {
             println!("{}", paddock_api::openapi_json());

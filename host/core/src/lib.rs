@@ -16,8 +16,8 @@
 //! - [`secrets`]: secrets sealed at rest under the master key.
 //! - [`provider_admin`]: the model providers of the file and of the API,
 //!   their keys, testing them, and the default model.
-//! - [`eval`]: evaluation runs over SWE-bench-format tasks: comparing
-//!   two runs, the official harness.
+//! - [`eval`]: evaluations: an agent configuration run over tasks in the
+//!   SWE-bench format, patches checked, results kept and compared.
 //! - [`workflow`]: workflow definitions and their durable runs (steps of
 //!   agents, verify commands, human gates, fan-outs, merges).
 //!
