@@ -23,6 +23,7 @@ mod capabilities;
 mod cost;
 mod dashboard;
 mod dashboard_workflows;
+mod dashboard_evals;
 mod delegation;
 mod demo;
 mod egress;
