@@ -27,6 +27,7 @@ mod delegation;
 mod demo;
 mod egress;
 mod environments;
+mod evals;
 mod file_tools;
 mod hardening;
 mod hosts;
