@@ -29,6 +29,7 @@ mod demo;
 mod egress;
 mod environments;
 mod eval_tools;
+mod evals;
 mod file_tools;
 mod hardening;
 mod hosts;

@@ -2,6 +2,7 @@
 //! `paddock` binary against a fresh, throw-away data dir.
 
 pub mod engines;
+pub mod evals;
 pub mod events;
 pub mod in_process;
 pub mod mcp_servers;
