@@ -16,7 +16,10 @@ use crate::common;
 use crate::dashboard::CHROMIUM;
 
 use common::evals::{TaskSet, task_set};
-use common::{ADMIN_TOKEN, Paddock, Server, USER_TOKEN, describe, paddock_bin, scripted_config, shared_cache_dir};
+use common::{
+    ADMIN_TOKEN, Paddock, Server, USER_TOKEN, describe, paddock_bin, scripted_config,
+    shared_cache_dir,
+};
 use paddock_llm::scripted::RunningModel;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -79,10 +82,18 @@ async fn eval_run(p: &Paddock, set: &TaskSet, name: &str, attempts: u32) -> (Str
         .arg(&out)
         .output()
         .expect("run paddock eval run");
-    assert!(done.status.success(), "eval run {name}: {}", describe(&done));
-    let run: Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).expect("run.json"))
-        .expect("run.json is JSON");
-    let id = run["id"].as_str().expect("run.json names the run's id").to_string();
+    assert!(
+        done.status.success(),
+        "eval run {name}: {}",
+        describe(&done)
+    );
+    let run: Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).expect("run.json"))
+            .expect("run.json is JSON");
+    let id = run["id"]
+        .as_str()
+        .expect("run.json names the run's id")
+        .to_string();
     (id, model)
 }
 
@@ -156,18 +167,42 @@ async fn evals_api() {
         .filter_map(|r| r["id"].as_str())
         .collect();
     assert_eq!(ids, [runs.b.as_str(), runs.a.as_str()], "{list}");
-    assert!(list[0].get("results").is_none(), "no results in the list: {}", list[0]);
+    assert!(
+        list[0].get("results").is_none(),
+        "no results in the list: {}",
+        list[0]
+    );
     assert_eq!(list[0]["status"], "finished");
     assert_eq!(list[0]["name"], "best-of-3");
     assert_eq!(list[0]["spec"]["evaluation"], "local");
     // 5 instances, one an error (not counted): A resolves 2 of 4, B 3 of 4.
-    let totals = |v: &Value| (v["totals"]["finished"].clone(), v["totals"]["resolved"].clone(), v["totals"]["errors"].clone());
-    assert_eq!(totals(&list[1]), (json!(5), json!(2), json!(1)), "{}", list[1]);
-    assert_eq!(totals(&list[0]), (json!(5), json!(3), json!(1)), "{}", list[0]);
+    let totals = |v: &Value| {
+        (
+            v["totals"]["finished"].clone(),
+            v["totals"]["resolved"].clone(),
+            v["totals"]["errors"].clone(),
+        )
+    };
+    assert_eq!(
+        totals(&list[1]),
+        (json!(5), json!(2), json!(1)),
+        "{}",
+        list[1]
+    );
+    assert_eq!(
+        totals(&list[0]),
+        (json!(5), json!(3), json!(1)),
+        "{}",
+        list[0]
+    );
 
     // One run, with its results.
     let a = get_json(&me, &s, &format!("/api/evals/{}", runs.a)).await;
-    assert_eq!(a["results"].as_array().map(Vec::len), Some(SUBSET.len()), "{a}");
+    assert_eq!(
+        a["results"].as_array().map(Vec::len),
+        Some(SUBSET.len()),
+        "{a}"
+    );
     assert_eq!(status_of(&a, "acme__calc-1"), "resolved");
     assert_eq!(status_of(&a, "acme__calc-2"), "unresolved");
     assert_eq!(status_of(&a, LOSS), "unresolved");
@@ -182,7 +217,12 @@ async fn evals_api() {
     assert_eq!(best["attempts"].as_array().map(Vec::len), Some(3), "{best}");
 
     // The comparison: A is the baseline, B the candidate.
-    let cmp = get_json(&me, &s, &format!("/api/evals/{}/compare/{}", runs.a, runs.b)).await;
+    let cmp = get_json(
+        &me,
+        &s,
+        &format!("/api/evals/{}/compare/{}", runs.a, runs.b),
+    )
+    .await;
     assert_eq!(cmp["a"]["id"], runs.a.as_str());
     assert_eq!(cmp["b"]["id"], runs.b.as_str());
     assert_eq!(cmp["a"]["rate"]["resolved"], 2, "{cmp}");
@@ -192,7 +232,11 @@ async fn evals_api() {
     assert_eq!(cmp["wins"], json!([]), "{cmp}");
     let delta = cmp["difference"]["delta"].as_f64().expect("a delta");
     assert!((delta - 0.25).abs() < 1e-9, "{cmp}");
-    assert_eq!(cmp["instances"].as_array().map(Vec::len), Some(SUBSET.len()), "{cmp}");
+    assert_eq!(
+        cmp["instances"].as_array().map(Vec::len),
+        Some(SUBSET.len()),
+        "{cmp}"
+    );
 
     // The predictions: one JSON line per finished instance that is not an
     // error, with exactly the harness's keys and the kept patch.
@@ -203,18 +247,28 @@ async fn evals_api() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
-    let predicted: Vec<&str> = lines.iter().filter_map(|l| l["instance_id"].as_str()).collect();
+    let predicted: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["instance_id"].as_str())
+        .collect();
     assert_eq!(predicted.len(), SUBSET.len() - 1, "{body}");
     assert!(!predicted.contains(&"acme__nothere-1"), "{body}");
     for l in &lines {
         let mut keys: Vec<&String> = l.as_object().expect("an object").keys().collect();
         keys.sort();
-        assert_eq!(keys, ["instance_id", "model_name_or_path", "model_patch"], "{l}");
+        assert_eq!(
+            keys,
+            ["instance_id", "model_name_or_path", "model_patch"],
+            "{l}"
+        );
         assert_eq!(l["model_name_or_path"], b["spec"]["model_name"], "{l}");
     }
     let kept_patch = best["attempts"][2]["patch"].clone();
     assert!(kept_patch.as_str().is_some_and(|p| !p.is_empty()), "{best}");
-    let line = lines.iter().find(|l| l["instance_id"] == LOSS).expect("its line");
+    let line = lines
+        .iter()
+        .find(|l| l["instance_id"] == LOSS)
+        .expect("its line");
     assert_eq!(line["model_patch"], kept_patch);
 
     // 404s name the id; so does the comparison with a run that is not there.
@@ -225,7 +279,10 @@ async fn evals_api() {
     ] {
         let (st, body, _) = get(&me, &s, &path).await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{path}: {body}");
-        assert!(body.contains("no evaluation run with id `no-such-run`"), "{path}: {body}");
+        assert!(
+            body.contains("no evaluation run with id `no-such-run`"),
+            "{path}: {body}"
+        );
     }
 
     // Another user sees none of them: an empty list, 404 for each.

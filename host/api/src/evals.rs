@@ -15,7 +15,9 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use paddock_core::eval::EvalError;
-use paddock_protocol::eval::{EvalComparison, EvalRunView, InstanceResult, InstanceStatus, Prediction};
+use paddock_protocol::eval::{
+    EvalComparison, EvalRunView, InstanceResult, InstanceStatus, Prediction,
+};
 
 impl From<EvalError> for ApiError {
     fn from(e: EvalError) -> ApiError {
@@ -203,7 +205,12 @@ mod tests {
         }
     }
 
-    fn result(id: &str, status: InstanceStatus, kept: Option<u32>, attempts: Vec<AttemptResult>) -> InstanceResult {
+    fn result(
+        id: &str,
+        status: InstanceStatus,
+        kept: Option<u32>,
+        attempts: Vec<AttemptResult>,
+    ) -> InstanceResult {
         InstanceResult {
             instance_id: id.to_string(),
             status,
@@ -243,7 +250,10 @@ mod tests {
             "a__b-2",
             InstanceStatus::Unresolved,
             None,
-            vec![attempt(1, InstanceStatus::Unresolved, "one\n"), attempt(2, InstanceStatus::Unresolved, "two\n")],
+            vec![
+                attempt(1, InstanceStatus::Unresolved, "one\n"),
+                attempt(2, InstanceStatus::Unresolved, "two\n"),
+            ],
         );
         assert_eq!(prediction("m", &r).unwrap().model_patch, "two\n");
         // No attempt at all (a limit before any): an empty patch.
