@@ -20,9 +20,16 @@ const RUN_B = env('E2E_RUN_B');
 /** What the Rust test read from the API: `{a: {name, rate}, b: {name, rate}, delta, loss, instances, resolved_in_b}`. */
 const EXPECT = JSON.parse(env('E2E_EXPECT'));
 
-const host = new Host({ bin: BIN, dataDir: DATA, args: ['--config', CONFIG], port: await freePort() });
-await host.start();
+// The browser first: when it cannot start, no host is left behind.
 const { browser, page } = await launch();
+const host = new Host({ bin: BIN, dataDir: DATA, args: ['--config', CONFIG], port: await freePort() });
+try {
+  await host.start();
+} catch (e) {
+  await browser.close();
+  await host.kill9();
+  throw e;
+}
 const steps = new Steps(ART);
 const step = async (name, fn) => {
   if (steps.failures > 0) {
