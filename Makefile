@@ -73,6 +73,7 @@ lint: setup
 ## tests against the real binary (the dashboard's in Chromium; screenshots in target/dashboard-e2e).
 test: setup-test plugins sandboxd dashboard lint
 	./scripts/validate-deploy.sh
+	./scripts/lint-workflows.sh
 	npm --prefix dashboard test
 	$(CARGO) test --workspace --no-fail-fast
 

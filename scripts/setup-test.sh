@@ -7,7 +7,8 @@
 # promtool (the /metrics exposition, and a real Prometheus scrapes it),
 # the real MCP servers the MCP client's tests run against, the real
 # OpenID provider the single sign-on tests run against, and
-# Schemathesis. `make test` and `make bench` run it.
+# Schemathesis, the SWE-bench harness and actionlint. `make test` and
+# `make bench` run it.
 # Idempotent and quick when everything is present.
 set -euo pipefail
 here="$(dirname "${BASH_SOURCE[0]}")"
@@ -28,6 +29,9 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# shellcheck: actionlint runs it on the workflows' `run:` scripts
+# (scripts/lint-workflows.sh).
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 "$here/apt-install.sh" "the tests" "${need[@]}"
 
 # Debian's prometheus package (for promtool); its recommends are not needed.
@@ -43,3 +47,8 @@ fi
 
 # Schemathesis (PyPI), which checks the API against its OpenAPI document.
 "$here/schemathesis.sh"
+
+# The evaluation tools (PyPI): the official SWE-bench harness, whose own
+# predictions loader the evaluation tests use, and actionlint, which lints
+# .github/workflows/ (scripts/lint-workflows.sh).
+"$here/eval-tools.sh"

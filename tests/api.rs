@@ -2935,6 +2935,10 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/workflow-runs/{id}/cancel", &["post"]),
     ("/api/workflow-runs/{id}/events", &["get"]),
     ("/api/workflow-runs/{id}/gates/{step}", &["post"]),
+    ("/api/evals", &["get"]),
+    ("/api/evals/{id}", &["get"]),
+    ("/api/evals/{id}/compare/{other}", &["get"]),
+    ("/api/evals/{id}/predictions", &["get"]),
 ];
 
 /// The dashboard at `/` (any non-API path gets the page, with a strict

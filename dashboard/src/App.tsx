@@ -23,6 +23,9 @@ import { SetupScreen } from './screens/Setup';
 import { WorkspacesScreen } from './screens/Workspaces';
 import { WorkflowsScreen } from './screens/Workflows';
 import { WorkflowRunScreen } from './screens/WorkflowRun';
+import { EvalsScreen } from './screens/Evals';
+import { EvalRunScreen } from './screens/EvalRun';
+import { EvalCompareScreen } from './screens/EvalCompare';
 
 // The charting library is large: loaded with the Usage screen only.
 const UsageScreen = lazy(() => import('./screens/Usage').then((m) => ({ default: m.UsageScreen })));
@@ -56,6 +59,7 @@ const links: [string, string][] = [
   ['/', 'Agents'],
   ['/workspaces', 'Workspaces'],
   ['/workflows', 'Workflows'],
+  ['/evals', 'Evaluations'],
   ['/approvals', 'Approvals'],
   ['/mcp', 'MCP servers'],
   ['/plugins', 'Plugins'],
@@ -162,6 +166,9 @@ export function App() {
             <Route path="/workspaces/:id" element={<WorkspacesScreen />} />
             <Route path="/workflows" element={<WorkflowsScreen />} />
             <Route path="/workflows/runs/:id" element={<WorkflowRunScreen />} />
+            <Route path="/evals" element={<EvalsScreen />} />
+            <Route path="/evals/compare/:a/:b" element={<EvalCompareScreen />} />
+            <Route path="/evals/:id" element={<EvalRunScreen />} />
             <Route path="/approvals" element={<ApprovalsScreen />} />
             <Route path="/mcp" element={<McpScreen />} />
             <Route path="/plugins" element={<PluginsScreen onSignIn={toSignIn} />} />

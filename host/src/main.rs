@@ -8,7 +8,7 @@ mod cli;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use cli::{Usage, export, mcp, plugin, policy, run, secrets, serve, tool, user, workflow};
+use cli::{Usage, eval, export, mcp, plugin, policy, run, secrets, serve, tool, user, workflow};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,6 +51,9 @@ enum Command {
     /// Run workflows headless, list them, check a definition file.
     #[command(subcommand)]
     Workflow(workflow::WorkflowCmd),
+    /// Evaluate an agent configuration over tasks in the SWE-bench format; list the runs.
+    #[command(subcommand)]
+    Eval(eval::EvalCmd),
     /// List and test MCP servers (mcpServers.json and those added through the API).
     #[command(subcommand)]
     Mcp(mcp::McpCmd),
@@ -80,6 +83,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(&cli, args).await,
         Command::Run(args) => run::run(&cli, args).await,
         Command::Workflow(cmd) => workflow::run(&cli, cmd).await,
+        Command::Eval(cmd) => eval::run(&cli, cmd).await,
         Command::ExportScript(args) => export::run(&cli, args).await,
         Command::Mcp(cmd) => mcp::run(&cli, cmd).await,
         Command::Policy(cmd) => policy::run(&cli, cmd).await,

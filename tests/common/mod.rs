@@ -2,6 +2,7 @@
 //! `paddock` binary against a fresh, throw-away data dir.
 
 pub mod engines;
+pub mod evals;
 pub mod events;
 pub mod in_process;
 pub mod mcp_servers;
@@ -9,6 +10,7 @@ pub mod outside;
 pub mod podman;
 pub mod postgres;
 pub mod scripted;
+pub mod swebench;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -130,3 +130,26 @@ export type GateView = S['GateView'];
 export type WorkflowEvent = S['WorkflowEvent'];
 /** `GET /api/workflow-runs/{id}/events`. */
 export type RunEventPage = S['RunEventPage'];
+
+// ---- Evaluations: runs of an agent configuration over SWE-bench tasks ----
+
+/** How patches were checked: `none` (not evaluated), `local` (each task's test_cmd) or `swebench` (the official harness). */
+export type Evaluation = S['Evaluation'];
+export type EvalRunStatus = S['EvalRunStatus'];
+export type EvalSpec = S['EvalSpec'];
+export type EvalTotals = S['EvalTotals'];
+/** `GET /api/evals` (without results) and `GET /api/evals/{id}` (with them). */
+export type EvalRunView = S['EvalRunView'];
+export type InstanceStatus = S['InstanceStatus'];
+export type EvalErrorKind = S['EvalErrorKind'];
+export type EvalLimit = S['EvalLimit'];
+/** One line of a run's `results.jsonl`. */
+export type InstanceResult = S['InstanceResult'];
+export type AttemptResult = S['AttemptResult'];
+export type TestOutcomes = S['TestOutcomes'];
+/** `GET /api/evals/{id}/compare/{other}`. */
+export type EvalComparison = S['EvalComparison'];
+export type ComparedRun = S['ComparedRun'];
+export type RateInterval = S['RateInterval'];
+export type RateDifference = S['RateDifference'];
+export type InstanceComparison = S['InstanceComparison'];

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod doc;
 pub mod environments;
 pub mod error;
+pub mod evals;
 pub mod hosts;
 pub mod keys;
 pub mod limits;
@@ -123,10 +124,11 @@ pub struct AppState {
         workflows::list, workflows::create, workflows::check, workflows::get, workflows::put,
         workflows::delete, workflows::start, workflows::list_runs, workflows::get_run,
         workflows::cancel, workflows::decide_gate, workflows::events,
+        evals::list, evals::get, evals::compare, evals::predictions,
         openapi,
     ),
     components(schemas(ws::ClientMsg, ws::ServerMsg)),
-    tags((name = "metrics"), (name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "policy"), (name = "meta"), (name = "workspaces"), (name = "workflows"), (name = "account"), (name = "users"))
+    tags((name = "metrics"), (name = "agents"), (name = "config"), (name = "plugins"), (name = "mcp"), (name = "policy"), (name = "meta"), (name = "workspaces"), (name = "workflows"), (name = "evals"), (name = "account"), (name = "users"))
 )]
 pub struct ApiDoc;
 
@@ -337,6 +339,12 @@ pub fn router(state: AppState) -> Router {
             post(workflows::decide_gate),
         )
         .route("/api/workflow-runs/{id}/events", get(workflows::events))
+        // Evaluation runs (started by `paddock eval run`): read-only here,
+        // their owner's (and admins').
+        .route("/api/evals", get(evals::list))
+        .route("/api/evals/{id}", get(evals::get))
+        .route("/api/evals/{id}/compare/{other}", get(evals::compare))
+        .route("/api/evals/{id}/predictions", get(evals::predictions))
         .route("/metrics", get(metrics::prometheus))
         .route("/api/ws", get(ws::upgrade))
         .route("/api/openapi.json", get(openapi))

@@ -16,6 +16,8 @@
 //! - [`secrets`]: secrets sealed at rest under the master key.
 //! - [`provider_admin`]: the model providers of the file and of the API,
 //!   their keys, testing them, and the default model.
+//! - [`eval`]: evaluations: an agent configuration run over tasks in the
+//!   SWE-bench format, patches checked, results kept and compared.
 //! - [`workflow`]: workflow definitions and their durable runs (steps of
 //!   agents, verify commands, human gates, fan-outs, merges).
 //!
@@ -28,6 +30,7 @@ pub mod bus;
 pub mod cluster;
 pub mod config;
 pub mod environments;
+pub mod eval;
 pub mod metrics;
 pub mod policy;
 pub mod provider_admin;

@@ -11,6 +11,8 @@ macro_rules! out {
 
 pub(crate) mod bench;
 pub(crate) mod common;
+pub(crate) mod eval;
+pub(crate) mod eval_compare;
 pub(crate) mod export;
 pub(crate) mod mcp;
 pub(crate) mod plugin;

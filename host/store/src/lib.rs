@@ -64,6 +64,7 @@ use tokio::sync::Mutex;
 mod accounts;
 pub mod cluster;
 mod environments;
+mod evals;
 mod policy;
 mod secrets;
 #[cfg(test)]
@@ -74,6 +75,7 @@ mod workflows;
 
 pub use cluster::{Claimed, Fence, HostRecord, HostRequest, Listener, Notification, RequestState};
 pub use environments::StoredEnvironment;
+pub use evals::{EvalRunRecord, NewEvalRun};
 pub use paddock_protocol::policy::ApprovalStatus;
 pub use policy::{ApprovalRecord, AuditEntry, AuditQuery, NewApproval, NewAudit};
 pub use secrets::{KeyChange, SealedSecret, StoredProvider};
@@ -142,6 +144,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "workflows",
         include_str!("../migrations/sqlite/0009_workflows.sql"),
         include_str!("../migrations/postgres/0009_workflows.sql"),
+    ),
+    (
+        10,
+        "evals",
+        include_str!("../migrations/sqlite/0010_evals.sql"),
+        include_str!("../migrations/postgres/0010_evals.sql"),
     ),
 ];
 

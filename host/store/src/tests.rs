@@ -79,7 +79,7 @@ impl Drop for TestDb {
     }
 }
 
-async fn on_sqlite<F, Fut>(case: F)
+pub(crate) async fn on_sqlite<F, Fut>(case: F)
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()>,
@@ -88,7 +88,7 @@ where
     case(db.url.clone()).await;
 }
 
-async fn on_postgres<F, Fut>(case: F)
+pub(crate) async fn on_postgres<F, Fut>(case: F)
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()>,
