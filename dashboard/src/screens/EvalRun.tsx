@@ -142,7 +142,7 @@ const tdNum = `${td} text-right whitespace-nowrap tabular-nums`;
 
 function ResultsTable({ results, onOpen }: { results: InstanceResult[]; onOpen: (r: InstanceResult) => void }) {
   return (
-    <ScrollX label="Results">
+    <ScrollX label="Results table">
       <table className="w-full min-w-[52rem] border-collapse text-sm" data-testid="eval-results">
         <thead className="border-b border-slate-300 dark:border-slate-700">
           <tr>
