@@ -5,7 +5,9 @@
 //! a missing repository and a missing commit are errors, not unresolved;
 //! best-of-3 keeps the third attempt and adds up the three; `kill -9` in
 //! the middle of a run, then a rerun with the same `--out` that finishes
-//! it without redoing finished instances.
+//! it without redoing finished instances; `--evaluate swebench` refuses to
+//! start (exit 2, no agent, no model request) when the harness's package
+//! or Docker is missing, naming which.
 
 use crate::common;
 
@@ -454,4 +456,87 @@ fn agents_named(p: &Paddock, part: &str) -> usize {
         store.close().await;
         n
     })
+}
+
+/// `--evaluate swebench` checks the harness's pieces before any agent runs:
+/// with the package there and no Docker engine it exits 2 naming Docker;
+/// with a Python that lacks the package it names the package. Neither
+/// makes a run, an agent or a model request. (The harness's own grading
+/// needs Docker and the SWE-bench images, which the tests do not have.)
+#[test]
+fn swebench_evaluation_checks_the_harness_and_docker_before_any_agent() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let set = task_set();
+    let m = rt.block_on(model(&set.script));
+    let p = Paddock::new();
+    scripted_config(p.data_dir(), &m.base_url(), "");
+    let out = set.dir.path().join("out-swebench");
+    let args = run_args(
+        &set,
+        &out,
+        &["--evaluate", "swebench", "--instances", "acme__calc-1"],
+    );
+
+    // The package (the eval-tools venv), no Docker.
+    let ran = p
+        .command()
+        .args(&args)
+        .env(
+            "PADDOCK_SWEBENCH_PYTHON",
+            common::swebench::swebench_python(),
+        )
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .output()
+        .unwrap();
+    assert_eq!(ran.status.code(), Some(2), "{}", common::describe(&ran));
+    let err = stderr(&ran);
+    assert!(err.contains("it needs Docker"), "{err}");
+    assert!(err.contains("unix:///nonexistent.sock"), "{err}");
+    assert!(!err.contains("evaluating 1 instance"), "{err}");
+
+    // A Python without the package (site-packages off), named by the flag.
+    let bare = set.dir.path().join("python-bare");
+    std::fs::write(&bare, "#!/bin/sh\nexec python3 -S \"$@\"\n").unwrap();
+    std::fs::set_permissions(
+        &bare,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .unwrap();
+    let mut with_bare = args.clone();
+    with_bare.extend(["--swebench-python".to_string(), bare.display().to_string()]);
+    let ran = p
+        .command()
+        .args(&with_bare)
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .output()
+        .unwrap();
+    assert_eq!(ran.status.code(), Some(2), "{}", common::describe(&ran));
+    let err = stderr(&ran);
+    assert!(
+        err.contains("cannot import swebench.harness.run_evaluation (the `swebench` package)"),
+        "{err}"
+    );
+    assert!(err.contains("No module named 'swebench'"), "{err}");
+    assert!(
+        !err.contains("Docker"),
+        "the package is checked first: {err}"
+    );
+
+    // A harness flag without --evaluate swebench is a usage error.
+    let mut local = run_args(&set, &out, &["--instances", "acme__calc-1"]);
+    local.extend(["--dataset".to_string(), "x.jsonl".to_string()]);
+    let ran = p.cmd(&local);
+    assert_eq!(ran.status.code(), Some(2), "{}", common::describe(&ran));
+    assert!(
+        stderr(&ran).contains("--dataset: only with --evaluate swebench"),
+        "{}",
+        stderr(&ran)
+    );
+
+    // Nothing ran: no model request, no run, no agent, no results.
+    assert_eq!(m.requests().len(), 0);
+    assert!(eval_list(&p).is_empty());
+    assert_eq!(agents_named(&p, "acme__calc-1"), 0);
+    assert!(!out.join("run.json").exists());
+    assert!(!out.join("results.jsonl").exists());
 }
