@@ -155,14 +155,14 @@ fn local_evaluation_resolves_the_right_fixes_with_exact_costs_and_predictions() 
         .tests
         .clone()
         .unwrap();
-    assert_eq!(wrong.fail_to_pass["test_calc.CalcTest.test_mul"], false);
-    assert_eq!(wrong.pass_to_pass["test_calc.CalcTest.test_sub"], true);
+    assert!(!wrong.fail_to_pass["test_calc.CalcTest.test_mul"]);
+    assert!(wrong.pass_to_pass["test_calc.CalcTest.test_sub"]);
     let right = by_id(&rs, "acme__greet-1").attempts[0]
         .tests
         .clone()
         .unwrap();
-    assert_eq!(right.fail_to_pass["greet"], true);
-    assert_eq!(right.pass_to_pass["bye"], true);
+    assert!(right.fail_to_pass["greet"]);
+    assert!(right.pass_to_pass["bye"]);
 
     // Exact costs, tokens and turns: two model calls per instance that ran.
     for r in rs.iter().filter(|r| r.status != InstanceStatus::Error) {

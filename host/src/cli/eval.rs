@@ -2,8 +2,12 @@
 //! SWE-bench instance format, in-process (like `paddock workflow run`) —
 //! one line on stderr per finished instance, a final summary that says
 //! which evaluation was used, the outputs in `--out DIR`; exit 0 when the
-//! run finished (whatever its resolved rate), 1 when it was interrupted or
-//! its budget was spent, 2 on a usage error — and `list` the runs.
+//! run finished (whatever its resolved rate), 1 when it was interrupted,
+//! its budget was spent or the official harness failed, 2 on a usage error
+//! (including, with `--evaluate swebench`, a missing `swebench` package or
+//! Docker, checked before any agent runs; the harness grades
+//! `predictions.jsonl` once the agents are done) — `list` the runs, and
+//! `compare` two (by id or output directory, `eval_compare`).
 
 use super::common::{ConfigArgs, McpFileArgs, SandboxArgs, Usage, data_dir, load_config, open_app};
 use crate::Cli;

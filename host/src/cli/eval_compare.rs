@@ -2,9 +2,9 @@
 //! instances both finished (`paddock_core::eval::compare`), as a table or
 //! as JSON (`--json`, the `EvalComparison`). Each run is named by its id
 //! in the store (as `paddock eval list` shows it; read through
-//! `paddock_core::eval::run_view`) or by its output directory (`run.json`
-//! + `results.jsonl`, read directly): an existing directory is a
-//! directory, anything else an id. The store is opened only when an id is
+//! `paddock_core::eval::run_view`) or by its output directory (its
+//! `run.json` and `results.jsonl`, read directly): an existing directory is
+//! a directory, anything else an id. The store is opened only when an id is
 //! given.
 
 use super::common::ConfigArgs;
