@@ -96,7 +96,10 @@ fn write_run_a(dir: &Path) {
         serde_json::to_string_pretty(&view).unwrap(),
     )
     .unwrap();
-    write_jsonl(&dir.join("predictions.jsonl"), &predictions(&results, "scripted/a"));
+    write_jsonl(
+        &dir.join("predictions.jsonl"),
+        &predictions(&results, "scripted/a"),
+    );
     write_jsonl(&dir.join("results.jsonl"), &results);
 }
 
@@ -113,7 +116,10 @@ fn write_run_b(dir: &Path) {
         result("only-b", Unresolved, 9.0, (9, 9)),
     ];
     std::fs::write(dir.join("run.json"), r#"{"id":"bbbbbbbb-run"}"#).unwrap();
-    write_jsonl(&dir.join("predictions.jsonl"), &predictions(&results, "scripted/b"));
+    write_jsonl(
+        &dir.join("predictions.jsonl"),
+        &predictions(&results, "scripted/b"),
+    );
     write_jsonl(&dir.join("results.jsonl"), &results);
 }
 
@@ -170,7 +176,12 @@ fn compare_two_output_directories() {
     assert_eq!(c.instances.len(), 5);
 
     // The table says the same.
-    let out = p.cmd(["eval".as_ref(), "compare".as_ref(), a.as_os_str(), b.as_os_str()]);
+    let out = p.cmd([
+        "eval".as_ref(),
+        "compare".as_ref(),
+        a.as_os_str(),
+        b.as_os_str(),
+    ]);
     assert!(out.status.success(), "{}", describe(&out));
     let table = stdout(&out);
     for want in [
@@ -191,7 +202,12 @@ fn compare_two_output_directories() {
 
     // Bad arguments are named.
     let missing = work.path().join("nowhere");
-    let out = p.cmd(["eval".as_ref(), "compare".as_ref(), a.as_os_str(), missing.as_os_str()]);
+    let out = p.cmd([
+        "eval".as_ref(),
+        "compare".as_ref(),
+        a.as_os_str(),
+        missing.as_os_str(),
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("RUN_B"),
@@ -199,7 +215,12 @@ fn compare_two_output_directories() {
         describe(&out)
     );
     std::fs::write(b.join("results.jsonl"), "{\"instance_id\": \"i1\"}\n").unwrap();
-    let out = p.cmd(["eval".as_ref(), "compare".as_ref(), a.as_os_str(), b.as_os_str()]);
+    let out = p.cmd([
+        "eval".as_ref(),
+        "compare".as_ref(),
+        a.as_os_str(),
+        b.as_os_str(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -235,9 +256,16 @@ fn the_official_loader_accepts_good_predictions_and_refuses_bad_ones() {
 
     // A prediction without its instance: the loader's own refusal.
     let no_id = work.path().join("no-id.jsonl");
-    std::fs::write(&no_id, "{\"model_name_or_path\":\"m\",\"model_patch\":\"\"}\n").unwrap();
+    std::fs::write(
+        &no_id,
+        "{\"model_name_or_path\":\"m\",\"model_patch\":\"\"}\n",
+    )
+    .unwrap();
     let why = load_predictions(&no_id).unwrap_err();
-    assert!(why.contains("Each prediction must contain 'instance_id'"), "{why}");
+    assert!(
+        why.contains("Each prediction must contain 'instance_id'"),
+        "{why}"
+    );
     // Not JSON lines.
     let not_json = work.path().join("not-json.jsonl");
     std::fs::write(&not_json, "instance_id: x\n").unwrap();
@@ -247,10 +275,17 @@ fn the_official_loader_accepts_good_predictions_and_refuses_bad_ones() {
     let txt = work.path().join("predictions.txt");
     std::fs::copy(&good, &txt).unwrap();
     let why = load_predictions(&txt).unwrap_err();
-    assert!(why.contains("Predictions path must be .json or .jsonl"), "{why}");
+    assert!(
+        why.contains("Predictions path must be .json or .jsonl"),
+        "{why}"
+    );
     // Without the patch the harness reads.
     let no_patch = work.path().join("no-patch.jsonl");
-    std::fs::write(&no_patch, "{\"instance_id\":\"x\",\"model_name_or_path\":\"m\"}\n").unwrap();
+    std::fs::write(
+        &no_patch,
+        "{\"instance_id\":\"x\",\"model_name_or_path\":\"m\"}\n",
+    )
+    .unwrap();
     let why = load_predictions(&no_patch).unwrap_err();
     assert!(why.contains("has no 'model_patch'"), "{why}");
 

@@ -1,11 +1,16 @@
 //! End-to-end: `paddock eval run` on a task set the tests build (tiny git
 //! repositories in Python and JavaScript with a failing test each, see
 //! `common::evals`) and the scripted model: local evaluation resolves
-//! exactly the right fixes, with exact costs and `predictions.jsonl` lines;
+//! exactly the right fixes, with exact costs and `predictions.jsonl` lines
+//! (which the official `swebench` package's loader accepts);
 //! a missing repository and a missing commit are errors, not unresolved;
-//! best-of-3 keeps the third attempt and adds up the three; `kill -9` in
+//! best-of-3 keeps the third attempt and adds up the three, and
+//! `paddock eval compare` of it and a one-attempt run by their ids says
+//! so; `kill -9` in
 //! the middle of a run, then a rerun with the same `--out` that finishes
-//! it without redoing finished instances.
+//! it without redoing finished instances; `--evaluate swebench` refuses to
+//! start (exit 2, no agent, no model request) when the harness's package
+//! or Docker is missing, naming which.
 
 use crate::common;
 
@@ -150,14 +155,14 @@ fn local_evaluation_resolves_the_right_fixes_with_exact_costs_and_predictions() 
         .tests
         .clone()
         .unwrap();
-    assert_eq!(wrong.fail_to_pass["test_calc.CalcTest.test_mul"], false);
-    assert_eq!(wrong.pass_to_pass["test_calc.CalcTest.test_sub"], true);
+    assert!(!wrong.fail_to_pass["test_calc.CalcTest.test_mul"]);
+    assert!(wrong.pass_to_pass["test_calc.CalcTest.test_sub"]);
     let right = by_id(&rs, "acme__greet-1").attempts[0]
         .tests
         .clone()
         .unwrap();
-    assert_eq!(right.fail_to_pass["greet"], true);
-    assert_eq!(right.pass_to_pass["bye"], true);
+    assert!(right.fail_to_pass["greet"]);
+    assert!(right.pass_to_pass["bye"]);
 
     // Exact costs, tokens and turns: two model calls per instance that ran.
     for r in rs.iter().filter(|r| r.status != InstanceStatus::Error) {
@@ -203,6 +208,8 @@ fn local_evaluation_resolves_the_right_fixes_with_exact_costs_and_predictions() 
         .map(|p| p["instance_id"].as_str().unwrap())
         .collect();
     assert_eq!(pred_ids, &ids[..5]);
+    // The official swebench package's own predictions loader reads the file.
+    common::swebench::assert_predictions_load(&out.join("predictions.jsonl"));
     for pred in &preds {
         let keys: Vec<&str> = pred
             .as_object()
@@ -283,7 +290,7 @@ fn local_evaluation_resolves_the_right_fixes_with_exact_costs_and_predictions() 
 }
 
 #[test]
-fn best_of_three_keeps_the_third_attempt_and_adds_up_all_three() {
+fn best_of_three_keeps_the_third_attempt_adds_up_all_three_and_beats_one_attempt_by_id() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let set = task_set();
     let m = rt.block_on(model(&set.script));
@@ -347,6 +354,81 @@ fn best_of_three_keeps_the_third_attempt_and_adds_up_all_three() {
     assert_eq!(
         r.patch_bytes,
         pred["model_patch"].as_str().unwrap().len() as u64
+    );
+
+    // One attempt on the same instance (its prompt names no attempt: the
+    // wrong fix), then `paddock eval compare` of the two runs by their ids
+    // in the store, and by id against a directory.
+    let out1 = set.dir.path().join("out1");
+    let ran = p.cmd(run_args(
+        &set,
+        &out1,
+        &[
+            "--evaluate",
+            "local",
+            "--instances",
+            "acme__calc-3",
+            "--name",
+            "one-attempt",
+        ],
+    ));
+    assert_eq!(ran.status.code(), Some(0), "{}", common::describe(&ran));
+    let runs = eval_list(&p);
+    let id_of = |dir: &Path| -> String {
+        let v: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+        v["id"].as_str().unwrap().to_string()
+    };
+    let (one, three) = (id_of(&out1), id_of(&out));
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().any(|r| r.id == one) && runs.iter().any(|r| r.id == three));
+    let compared = p.cmd(["eval", "compare", &one, &three, "--json"]);
+    assert_eq!(
+        compared.status.code(),
+        Some(0),
+        "{}",
+        common::describe(&compared)
+    );
+    let c: paddock_protocol::eval::EvalComparison =
+        serde_json::from_slice(&compared.stdout).unwrap();
+    assert_eq!(
+        (c.a.id.as_str(), c.b.id.as_str()),
+        (one.as_str(), three.as_str())
+    );
+    assert_eq!(c.a.name, "one-attempt");
+    assert_eq!(c.common, 1);
+    assert_eq!((c.a.rate.resolved, c.a.rate.counted), (0, 1));
+    assert_eq!((c.b.rate.resolved, c.b.rate.counted), (1, 1));
+    assert!(close(c.difference.delta, 1.0));
+    assert!(close(c.a.cost_usd, 2.0 * CALL_USD), "{c:?}");
+    assert_eq!(c.a.cost_per_resolved_usd, None);
+    assert!(close(c.b.cost_usd, 6.0 * CALL_USD), "{c:?}");
+    assert!(close(c.b.cost_per_resolved_usd.unwrap(), 6.0 * CALL_USD));
+    assert_eq!(
+        (c.a.input_tokens, c.b.input_tokens),
+        (2 * CALL_INPUT, 6 * CALL_INPUT)
+    );
+    assert!(c.wins.is_empty());
+    assert_eq!(c.losses, ["acme__calc-3"]);
+    // An id against an output directory: the same figures, as a table.
+    let table = p.cmd(["eval", "compare", &one, &out.display().to_string()]);
+    assert_eq!(table.status.code(), Some(0), "{}", common::describe(&table));
+    let text = common::stdout(&table);
+    for want in [
+        "0/1 = 0.0 %",
+        "1/1 = 100.0 %",
+        "losses (resolved in B, not in A): 1",
+        "  acme__calc-3  A unresolved ($0.0024), B resolved ($0.0072)",
+    ] {
+        assert!(text.contains(want), "{want:?} not in:\n{text}");
+    }
+    // Neither a directory nor a run's id: named, exit 2.
+    let bad = p.cmd(["eval", "compare", &one, "no-such-run"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", common::describe(&bad));
+    assert!(
+        stderr(&bad).contains("RUN_B `no-such-run`: neither an output directory nor the id"),
+        "{}",
+        stderr(&bad)
     );
 }
 
@@ -454,4 +536,87 @@ fn agents_named(p: &Paddock, part: &str) -> usize {
         store.close().await;
         n
     })
+}
+
+/// `--evaluate swebench` checks the harness's pieces before any agent runs:
+/// with the package there and no Docker engine it exits 2 naming Docker;
+/// with a Python that lacks the package it names the package. Neither
+/// makes a run, an agent or a model request. (The harness's own grading
+/// needs Docker and the SWE-bench images, which the tests do not have.)
+#[test]
+fn swebench_evaluation_checks_the_harness_and_docker_before_any_agent() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let set = task_set();
+    let m = rt.block_on(model(&set.script));
+    let p = Paddock::new();
+    scripted_config(p.data_dir(), &m.base_url(), "");
+    let out = set.dir.path().join("out-swebench");
+    let args = run_args(
+        &set,
+        &out,
+        &["--evaluate", "swebench", "--instances", "acme__calc-1"],
+    );
+
+    // The package (the eval-tools venv), no Docker.
+    let ran = p
+        .command()
+        .args(&args)
+        .env(
+            "PADDOCK_SWEBENCH_PYTHON",
+            common::swebench::swebench_python(),
+        )
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .output()
+        .unwrap();
+    assert_eq!(ran.status.code(), Some(2), "{}", common::describe(&ran));
+    let err = stderr(&ran);
+    assert!(err.contains("it needs Docker"), "{err}");
+    assert!(err.contains("unix:///nonexistent.sock"), "{err}");
+    assert!(!err.contains("evaluating 1 instance"), "{err}");
+
+    // A Python without the package (site-packages off), named by the flag.
+    let bare = set.dir.path().join("python-bare");
+    std::fs::write(&bare, "#!/bin/sh\nexec python3 -S \"$@\"\n").unwrap();
+    std::fs::set_permissions(
+        &bare,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .unwrap();
+    let mut with_bare = args.clone();
+    with_bare.extend(["--swebench-python".to_string(), bare.display().to_string()]);
+    let ran = p
+        .command()
+        .args(&with_bare)
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .output()
+        .unwrap();
+    assert_eq!(ran.status.code(), Some(2), "{}", common::describe(&ran));
+    let err = stderr(&ran);
+    assert!(
+        err.contains("cannot import swebench.harness.run_evaluation (the `swebench` package)"),
+        "{err}"
+    );
+    assert!(err.contains("No module named 'swebench'"), "{err}");
+    assert!(
+        !err.contains("Docker"),
+        "the package is checked first: {err}"
+    );
+
+    // A harness flag without --evaluate swebench is a usage error.
+    let mut local = run_args(&set, &out, &["--instances", "acme__calc-1"]);
+    local.extend(["--dataset".to_string(), "x.jsonl".to_string()]);
+    let ran = p.cmd(&local);
+    assert_eq!(ran.status.code(), Some(2), "{}", common::describe(&ran));
+    assert!(
+        stderr(&ran).contains("--dataset: only with --evaluate swebench"),
+        "{}",
+        stderr(&ran)
+    );
+
+    // Nothing ran: no model request, no run, no agent, no results.
+    assert_eq!(m.requests().len(), 0);
+    assert!(eval_list(&p).is_empty());
+    assert_eq!(agents_named(&p, "acme__calc-1"), 0);
+    assert!(!out.join("run.json").exists());
+    assert!(!out.join("results.jsonl").exists());
 }

@@ -2,14 +2,19 @@
 //! SWE-bench instance format, in-process (like `paddock workflow run`) —
 //! one line on stderr per finished instance, a final summary that says
 //! which evaluation was used, the outputs in `--out DIR`; exit 0 when the
-//! run finished (whatever its resolved rate), 1 when it was interrupted or
-//! its budget was spent, 2 on a usage error — and `list` the runs.
+//! run finished (whatever its resolved rate), 1 when it was interrupted,
+//! its budget was spent or the official harness failed, 2 on a usage error
+//! (including, with `--evaluate swebench`, a missing `swebench` package or
+//! Docker, checked before any agent runs; the harness grades
+//! `predictions.jsonl` once the agents are done) — `list` the runs, and
+//! `compare` two (by id or output directory, `eval_compare`).
 
 use super::common::{ConfigArgs, McpFileArgs, SandboxArgs, Usage, data_dir, load_config, open_app};
 use crate::Cli;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use paddock_core::eval::runner::{self, Progress, RunRequest, TemplateSource};
+use paddock_core::eval::swebench::{self, SwebenchOptions};
 use paddock_core::eval::{EvalError, files, list_views, tasks};
 use paddock_protocol::eval::{EvalRunStatus, EvalSpec, Evaluation, InstanceStatus};
 use std::path::{Path, PathBuf};
@@ -59,8 +64,9 @@ pub(crate) struct EvalRunArgs {
     /// Instances run at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub(crate) workers: u32,
-    /// Attempts per instance (best-of-N: with an evaluation the first resolved one is kept,
-    /// without one the first that made a patch).
+    /// Attempts per instance (best-of-N: with --evaluate local the first resolved one is kept;
+    /// with none, and with swebench (the harness grades a whole run at the end, not attempt by
+    /// attempt), the first that made a non-empty patch).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub(crate) attempts: u32,
     /// Dollars for the whole run: no instance starts once they are spent.
@@ -76,9 +82,29 @@ pub(crate) struct EvalRunArgs {
     #[arg(long, default_value_t = 1800, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_wall_time: u64,
     /// How patches are checked: none, local (each task's test_cmd in its sandbox), swebench
-    /// (the official harness; Docker and the dataset needed).
+    /// (predictions.jsonl handed to the official harness once the agents are done; its Python
+    /// package and Docker are checked before any agent runs, and the dataset must be reachable).
     #[arg(long, value_enum, default_value = "none")]
     pub(crate) evaluate: Evaluation,
+    /// With --evaluate swebench: the harness's dataset, a Hugging Face name (in the local cache
+    /// when there is no network) or a .json/.jsonl/.parquet file of instances
+    /// [default: SWE-bench/SWE-bench_Lite].
+    #[arg(long)]
+    pub(crate) dataset: Option<String>,
+    /// With --evaluate swebench: the dataset's split [default: test].
+    #[arg(long)]
+    pub(crate) split: Option<String>,
+    /// With --evaluate swebench: the Python that has the `swebench` package [default:
+    /// $PADDOCK_SWEBENCH_PYTHON, else the venv of scripts/eval-tools.sh next to this build, else
+    /// python3].
+    #[arg(long, value_name = "PATH")]
+    pub(crate) swebench_python: Option<PathBuf>,
+    /// With --evaluate swebench: instances the harness grades at once [default: 4].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub(crate) swebench_workers: Option<u32>,
+    /// With --evaluate swebench: seconds for one instance's tests in the harness [default: 1800].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) swebench_timeout: Option<u64>,
     /// Where repositories named `owner/name` are looked up: DIR/owner__name, DIR/owner/name or
     /// DIR/name (a checkout or a bare mirror).
     #[arg(long, value_name = "DIR")]
@@ -166,12 +192,53 @@ pub(crate) fn progress_line(p: &Progress) -> String {
     )
 }
 
-async fn run_eval(cli: &Cli, args: &EvalRunArgs) -> Result<ExitCode> {
-    if args.evaluate == Evaluation::Swebench {
-        bail!(Usage(
-            "--evaluate swebench: not built yet in this build (use local or none)".into()
-        ));
+/// The harness's options from the flags (its run id is set once the run's
+/// id is known), or a usage error for a harness flag without
+/// `--evaluate swebench`.
+fn swebench_options(
+    args: &EvalRunArgs,
+    docker_host: Option<String>,
+) -> Result<Option<SwebenchOptions>> {
+    if args.evaluate != Evaluation::Swebench {
+        let given = [
+            ("--dataset", args.dataset.is_some()),
+            ("--split", args.split.is_some()),
+            ("--swebench-python", args.swebench_python.is_some()),
+            ("--swebench-workers", args.swebench_workers.is_some()),
+            ("--swebench-timeout", args.swebench_timeout.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
+            bail!(Usage(format!("{flag}: only with --evaluate swebench")));
+        }
+        return Ok(None);
     }
+    let mut opts = SwebenchOptions::new("");
+    if let Some(d) = &args.dataset {
+        if d.trim().is_empty() {
+            bail!(Usage("--dataset: empty".into()));
+        }
+        opts.dataset = d.clone();
+    }
+    if let Some(s) = &args.split {
+        if s.trim().is_empty() {
+            bail!(Usage("--split: empty".into()));
+        }
+        opts.split = s.clone();
+    }
+    if let Some(p) = &args.swebench_python {
+        opts.python = p.clone();
+    }
+    if let Some(w) = args.swebench_workers {
+        opts.max_workers = w;
+    }
+    if let Some(t) = args.swebench_timeout {
+        opts.timeout_secs = t;
+    }
+    opts.docker_host = docker_host;
+    Ok(Some(opts))
+}
+
+async fn run_eval(cli: &Cli, args: &EvalRunArgs) -> Result<ExitCode> {
     if !(args.max_cost_per_instance > 0.0 && args.max_cost_per_instance.is_finite()) {
         bail!(Usage("--max-cost-per-instance: must be above 0".into()));
     }
@@ -202,6 +269,24 @@ async fn run_eval(cli: &Cli, args: &EvalRunArgs) -> Result<ExitCode> {
     // The repositories may be anywhere the user points: they are roots of
     // this run's worktrees.
     let mut config = load_config(cli, &args.config)?;
+    // The harness's pieces are checked before any agent runs: agents whose
+    // patches cannot be graded are not paid for.
+    let mut swebench = swebench_options(args, config.sandbox.docker_host.clone())?;
+    if let Some(opts) = &swebench {
+        swebench::check_package(&opts.python)
+            .await
+            .map_err(|e| Usage(e.to_string()))?;
+        let docker = swebench::check_docker(opts.docker_host.as_deref())
+            .await
+            .map_err(|e| Usage(e.to_string()))?;
+        eprintln!(
+            "the official SWE-bench harness will grade the patches ({} with `swebench`, Docker at \
+             {docker}, dataset {} split {})",
+            opts.python.display(),
+            opts.dataset,
+            opts.split
+        );
+    }
     if let Some(r) = &repos {
         config.workspaces.roots.push(r.clone());
     }
@@ -267,6 +352,7 @@ async fn run_eval(cli: &Cli, args: &EvalRunArgs) -> Result<ExitCode> {
         data_dir(cli)?.display()
     );
     let store = app.store.clone();
+    let tasks_run = request.tasks.clone();
     let on_progress = |p: &Progress| eprintln!("{}", progress_line(p));
     let manager = app.manager.clone();
     let running = runner::run(manager, default_model, request, &on_progress);
@@ -300,7 +386,47 @@ async fn run_eval(cli: &Cli, args: &EvalRunArgs) -> Result<ExitCode> {
     app.sandbox.shutdown().await;
     app.mcp.shutdown().await;
 
-    let s = &report.summary;
+    let mut summary = report.summary.clone();
+    let mut graded_note = None;
+    if let Some(opts) = swebench.as_mut() {
+        opts.run_id = report.id.clone();
+        eprintln!(
+            "handing {} to the official SWE-bench harness (its output: {})",
+            out.join("predictions.jsonl").display(),
+            out.join(swebench::HARNESS_LOG).display()
+        );
+        match runner::grade_with_swebench(&store, &report, &tasks_run, &out, opts).await {
+            Ok(Some(grade)) => {
+                graded_note = Some(format!(
+                    "the official SWE-bench harness graded {} instance(s) (dataset {} split {}); \
+                     its report: {}",
+                    grade.graded,
+                    opts.dataset,
+                    opts.split,
+                    grade.report.report_path.display()
+                ));
+                summary = grade.summary;
+            }
+            Ok(None) => {
+                graded_note = Some(match &summary.swebench_report {
+                    Some(r) => format!(
+                        "no patch was left for the official SWE-bench harness to grade; its \
+                         earlier report: {r}"
+                    ),
+                    None => "no patch was left for the official SWE-bench harness to grade".into(),
+                });
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: {e}\nthe patches are not graded (their results say not evaluated); \
+                     rerun with the same --out to grade them"
+                );
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+
+    let s = &summary;
     let t = &s.totals;
     let rate = match t.resolved_rate {
         Some(r) if s.evaluation != Evaluation::None => format!(
@@ -326,7 +452,10 @@ async fn run_eval(cli: &Cli, args: &EvalRunArgs) -> Result<ExitCode> {
         t.input_tokens,
         t.output_tokens
     );
-    eprintln!("{}", s.evaluated_by);
+    match graded_note {
+        Some(note) => eprintln!("{}: {note}", s.evaluated_by),
+        None => eprintln!("{}", s.evaluated_by),
+    }
     eprintln!("outputs in {}", out.display());
     match report.status {
         EvalRunStatus::Finished => Ok(ExitCode::SUCCESS),

@@ -1,46 +1,87 @@
 //! `paddock eval compare RUN_A RUN_B`: two evaluation runs compared over the
 //! instances both finished (`paddock_core::eval::compare`), as a table or
-//! as JSON (`--json`, the `EvalComparison`). Each run is named by its
-//! output directory (`run.json` + `results.jsonl`), read directly, so no
-//! store is needed.
+//! as JSON (`--json`, the `EvalComparison`). Each run is named by its id
+//! in the store (as `paddock eval list` shows it; read through
+//! `paddock_core::eval::run_view`) or by its output directory (its
+//! `run.json` and `results.jsonl`, read directly): an existing directory is
+//! a directory, anything else an id. The store is opened only when an id is
+//! given.
 
+use super::common::ConfigArgs;
 use crate::cli::Usage;
 use anyhow::{Context, Result};
 use clap::Args;
 use paddock_core::eval::compare::{self as cmp, RunResults};
 use paddock_protocol::eval::{ComparedRun, EvalComparison, InstanceStatus, RateInterval};
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 
-#[derive(Args, Clone, Debug)]
+#[derive(Args, Clone)]
 pub(crate) struct CompareArgs {
-    /// Run A: its output directory (holding `run.json` and `results.jsonl`).
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// Run A: its id (see `paddock eval list`) or its output directory (the `--out` of
+    /// `paddock eval run`, holding run.json and results.jsonl).
     #[arg(value_name = "RUN_A")]
-    pub(crate) run_a: PathBuf,
-    /// Run B, the one measured against A (the difference is B's rate minus A's).
+    pub(crate) run_a: String,
+    /// Run B, the one measured against A (the difference is B's rate minus A's): an id or an
+    /// output directory.
     #[arg(value_name = "RUN_B")]
-    pub(crate) run_b: PathBuf,
+    pub(crate) run_b: String,
     /// Print the comparison as JSON.
     #[arg(long)]
     pub(crate) json: bool,
 }
 
-/// Reads one side: a directory, or an error naming the argument.
-fn load(which: &str, path: &std::path::Path) -> Result<RunResults> {
-    if !path.is_dir() {
+/// Reads one side: an output directory, or a run of the store by id
+/// (`store` opened on first need), or an error naming the argument.
+async fn load(
+    cli: &crate::Cli,
+    config: &ConfigArgs,
+    store: &mut Option<paddock_store::Store>,
+    which: &str,
+    arg: &str,
+) -> Result<RunResults> {
+    let path = Path::new(arg);
+    if path.is_dir() {
+        return cmp::read_run_dir(path).with_context(|| format!("{which}: cannot read the run"));
+    }
+    let id = arg.trim();
+    if id.is_empty() {
         return Err(Usage(format!(
-            "{which} {}: not a directory; name a run by its output directory (the `--out` of \
-             `paddock eval run`, holding run.json and results.jsonl)",
-            path.display()
+            "{which}: empty; name a run by its id or its output directory"
         ))
         .into());
     }
-    cmp::read_run_dir(path).with_context(|| format!("{which}: cannot read the run"))
+    let s = match store.take() {
+        Some(s) => s,
+        None => super::user::open_store(cli, config).await?,
+    };
+    let view = paddock_core::eval::run_view(&s, id, true).await;
+    *store = Some(s);
+    let view = view
+        .with_context(|| format!("{which}: cannot read run {id}"))?
+        .ok_or_else(|| {
+            Usage(format!(
+                "{which} `{arg}`: neither an output directory nor the id of a run in this data \
+                 dir (see `paddock eval list`)"
+            ))
+        })?;
+    Ok(RunResults::from_view(&view)?)
 }
 
-pub(crate) async fn compare(_cli: &crate::Cli, args: CompareArgs) -> Result<ExitCode> {
-    let a = load("RUN_A", &args.run_a)?;
-    let b = load("RUN_B", &args.run_b)?;
+pub(crate) async fn compare(cli: &crate::Cli, args: CompareArgs) -> Result<ExitCode> {
+    let mut store = None;
+    let read = async {
+        let a = load(cli, &args.config, &mut store, "RUN_A", &args.run_a).await?;
+        let b = load(cli, &args.config, &mut store, "RUN_B", &args.run_b).await?;
+        Ok::<_, anyhow::Error>((a, b))
+    }
+    .await;
+    if let Some(s) = store {
+        s.close().await;
+    }
+    let (a, b) = read?;
     let comparison = cmp::compare_results(&a, &b)?;
     if args.json {
         out!("{}", serde_json::to_string_pretty(&comparison)?);

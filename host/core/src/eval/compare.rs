@@ -100,9 +100,12 @@ pub struct RunResults {
 impl RunResults {
     /// A view's run (the view must carry its results).
     pub fn from_view(view: &EvalRunView) -> Result<RunResults, CompareError> {
-        let results = view.results.clone().ok_or_else(|| CompareError::NoResults {
-            run: view.id.clone(),
-        })?;
+        let results = view
+            .results
+            .clone()
+            .ok_or_else(|| CompareError::NoResults {
+                run: view.id.clone(),
+            })?;
         Ok(RunResults {
             id: view.id.clone(),
             name: view.name.clone(),
@@ -174,8 +177,10 @@ pub fn read_run_dir(dir: &Path) -> Result<RunResults, CompareError> {
                         predictions_path.display()
                     ),
                 })?;
-            let ways: BTreeSet<&'static str> =
-                results.iter().map(|r| evaluation_name(r.evaluation)).collect();
+            let ways: BTreeSet<&'static str> = results
+                .iter()
+                .map(|r| evaluation_name(r.evaluation))
+                .collect();
             let evaluation = match results.first() {
                 Some(first) if ways.len() == 1 => first.evaluation,
                 None => Evaluation::None,
@@ -337,7 +342,9 @@ fn side(
         match r.status {
             InstanceStatus::Resolved => resolved += 1,
             InstanceStatus::Error => errors += 1,
-            InstanceStatus::Unresolved | InstanceStatus::NotEvaluated | InstanceStatus::LimitHit => {}
+            InstanceStatus::Unresolved
+            | InstanceStatus::NotEvaluated
+            | InstanceStatus::LimitHit => {}
         }
         cost += r.cost_usd;
         input += r.input_tokens;
@@ -536,7 +543,10 @@ mod tests {
         close(c.b.cost_usd, 2.25);
         close(c.b.cost_per_resolved_usd.unwrap(), 0.5625);
         assert_eq!((c.b.input_tokens, c.b.output_tokens), (350, 35));
-        assert_eq!((c.a.name.as_str(), c.b.model_name.as_str()), ("name-A", "model-B"));
+        assert_eq!(
+            (c.a.name.as_str(), c.b.model_name.as_str()),
+            ("name-A", "model-B")
+        );
         // Resolved in A only: i2. In B only: i3, i4 (an error in A), i5.
         assert_eq!(c.wins, ["i2"]);
         assert_eq!(c.losses, ["i3", "i4", "i5"]);
@@ -573,13 +583,20 @@ mod tests {
             ],
         );
         let e = compare_results(&a, &b).unwrap_err();
-        assert!(e.to_string().contains("instance i1 has more than one result"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("instance i1 has more than one result"),
+            "{e}"
+        );
         // None resolved: no cost per resolved.
         let a = run("A", vec![result("i1", Unresolved, 1.0, (0, 0))]);
         let b = run("B", vec![result("i1", Unresolved, 1.0, (0, 0))]);
         let c = compare_results(&a, &b).unwrap();
         assert_eq!(c.a.cost_per_resolved_usd, None);
-        assert_eq!((c.difference.delta, c.wins.len(), c.losses.len()), (0.0, 0, 0));
+        assert_eq!(
+            (c.difference.delta, c.wins.len(), c.losses.len()),
+            (0.0, 0, 0)
+        );
     }
 
     #[test]

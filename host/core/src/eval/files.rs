@@ -37,6 +37,9 @@ pub struct Summary {
     pub evaluation: Evaluation,
     /// The same, in words.
     pub evaluated_by: String,
+    /// The official harness's report, when it graded the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swebench_report: Option<String>,
     /// Its counts and sums.
     #[serde(flatten)]
     pub totals: EvalTotals,
@@ -76,6 +79,12 @@ pub fn read_run_file(dir: &Path) -> Result<Option<RunFile>, EvalError> {
     serde_json::from_str(&text)
         .map(Some)
         .map_err(|e| EvalError::Invalid(format!("{}: not a run file: {e}", path.display())))
+}
+
+/// `summary.json` in `dir`, if there is a readable one.
+pub fn read_summary(dir: &Path) -> Option<Summary> {
+    let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// Writes `run.json`.
@@ -227,6 +236,7 @@ mod tests {
             model_name: "m".into(),
             evaluation: Evaluation::None,
             evaluated_by: evaluated_by(Evaluation::None).into(),
+            swebench_report: None,
             totals: EvalTotals::default(),
         };
         write_outputs(dir.path(), &tasks, &results, &summary).unwrap();

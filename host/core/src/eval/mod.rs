@@ -15,7 +15,10 @@
 //! - [`files`]: the output directory (`run.json`, `predictions.jsonl`,
 //!   `results.jsonl`, `summary.json`), written atomically.
 //! - [`runner`]: a whole run: instances in parallel, attempts, budgets,
-//!   heartbeats, resumption.
+//!   heartbeats, resumption; and its grading by the official harness.
+//! - [`swebench`]: the official SWE-bench harness (checks, its run, its
+//!   report onto the results).
+//! - [`compare`]: two runs compared.
 
 pub mod compare;
 pub mod files;
@@ -68,6 +71,9 @@ pub enum EvalError {
     /// sandbox) in a way that ends the run, not just an instance.
     #[error("{0}")]
     Host(String),
+    /// The official SWE-bench harness is missing or failed.
+    #[error(transparent)]
+    Swebench(#[from] swebench::SwebenchError),
 }
 
 impl EvalError {

@@ -374,6 +374,10 @@ pub async fn run(
             model_name: req.spec.model_name.clone(),
             evaluation: req.spec.evaluation,
             evaluated_by: files::evaluated_by(req.spec.evaluation).into(),
+            // A rerun keeps the harness's report of an earlier grading.
+            swebench_report: files::read_summary(&out)
+                .filter(|s| s.run_id == run.id)
+                .and_then(|s| s.swebench_report),
             totals: Default::default(),
         };
         let ctx = Arc::new(Ctx {
@@ -473,6 +477,82 @@ pub async fn run(
             summary: ctx.summary(),
             ran,
         })
+    }
+    .instrument(span)
+    .await
+}
+
+/// What the official harness made of a run.
+#[derive(Clone, Debug)]
+pub struct SwebenchGrade {
+    /// Its report.
+    pub report: super::swebench::SwebenchReport,
+    /// Instances whose result it set (those that were `not_evaluated`).
+    pub graded: u32,
+    /// The run's summary now (also in `summary.json`).
+    pub summary: Summary,
+}
+
+/// Grades a run's patches with the official SWE-bench harness
+/// (`--evaluate swebench`): its `predictions.jsonl` is handed to
+/// [`super::swebench::evaluate`] (`opts.run_id` names the harness's logs
+/// and report), and its report is put onto every result still
+/// `not_evaluated` ([`super::swebench::apply_report`]), in the store and
+/// the output directory. `None` when no result waits for grading (the
+/// harness is not run).
+pub async fn grade_with_swebench(
+    store: &paddock_store::Store,
+    run: &RunReport,
+    tasks: &[EvalTask],
+    out_dir: &Path,
+    opts: &super::swebench::SwebenchOptions,
+) -> Result<Option<SwebenchGrade>, EvalError> {
+    let span = tracing::info_span!("eval.swebench", run = %run.id);
+    async move {
+        let mut results: HashMap<String, InstanceResult> = store
+            .eval_results(&run.id)
+            .await?
+            .into_iter()
+            .filter(|r| tasks.iter().any(|t| t.instance_id == r.instance_id))
+            .map(|r| (r.instance_id.clone(), r))
+            .collect();
+        let waiting: Vec<String> = tasks
+            .iter()
+            .filter(|t| {
+                results
+                    .get(&t.instance_id)
+                    .is_some_and(|r| r.status == InstanceStatus::NotEvaluated)
+            })
+            .map(|t| t.instance_id.clone())
+            .collect();
+        if waiting.is_empty() {
+            return Ok(None);
+        }
+        let report =
+            super::swebench::evaluate(opts, &out_dir.join("predictions.jsonl"), out_dir).await?;
+        for id in &waiting {
+            if let Some(r) = results.get_mut(id) {
+                super::swebench::apply_report(r, &report, &opts.run_id);
+                store.put_eval_result(&run.id, r).await?;
+            }
+        }
+        let all: Vec<InstanceResult> = results.values().cloned().collect();
+        let summary = Summary {
+            totals: totals(run.summary.totals.instances, &all),
+            swebench_report: Some(report.report_path.display().to_string()),
+            ..run.summary.clone()
+        };
+        let dir = out_dir.to_path_buf();
+        let tasks = tasks.to_vec();
+        let written = summary.clone();
+        tokio::task::spawn_blocking(move || files::write_outputs(&dir, &tasks, &results, &written))
+            .await
+            .map_err(|e| EvalError::Host(format!("writing the outputs: {e}")))??;
+        Ok(Some(SwebenchGrade {
+            report,
+            graded: u32::try_from(waiting.len()).unwrap_or(u32::MAX),
+            summary,
+        }))
     }
     .instrument(span)
     .await

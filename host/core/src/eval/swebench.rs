@@ -11,9 +11,10 @@
 //! skips the instances it already graded); its output goes to
 //! `swebench-harness.log`; its report is
 //! `<model_name_or_path with / as __>.<run id>.json` (5.0.2's
-//! `make_run_report`), whose id lists become a [`SwebenchReport`].
+//! `make_run_report`), whose id lists become a [`SwebenchReport`], which
+//! [`apply_report`] puts on each instance's result.
 
-use paddock_protocol::eval::Prediction;
+use paddock_protocol::eval::{EvalErrorKind, InstanceResult, InstanceStatus, Prediction};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -133,6 +134,73 @@ impl SwebenchReport {
         } else {
             HarnessOutcome::Missing
         }
+    }
+}
+
+/// Puts the harness's verdict on an instance's result (and on its kept
+/// attempt): resolved; unresolved (with the harness's reason when it gave
+/// one); an empty patch is unresolved with a message saying the harness did
+/// not grade it; a harness error, or an instance missing from the report,
+/// is an `error` of kind `evaluation` (not counted in the resolved rate).
+/// `harness_run_id` names the harness's logs in the message.
+pub fn apply_report(result: &mut InstanceResult, report: &SwebenchReport, harness_run_id: &str) {
+    let id = result.instance_id.clone();
+    let logs = format!("logs/run_evaluation/{harness_run_id}/…/{id}");
+    let reason = report.failure_reasons.get(&id);
+    let infra = if report.infra_failure.contains(&id) {
+        " (the harness's logs show an environment failure, not the patch's)"
+    } else {
+        ""
+    };
+    let (status, kind, message) = match report.outcome(&id) {
+        HarnessOutcome::Resolved => (InstanceStatus::Resolved, None, None),
+        HarnessOutcome::Unresolved => (
+            InstanceStatus::Unresolved,
+            None,
+            Some(match reason {
+                Some(r) => format!("the SWE-bench harness graded it unresolved: {r}{infra}"),
+                None => format!(
+                    "the SWE-bench harness graded it unresolved: some of its FAIL_TO_PASS or                      PASS_TO_PASS tests failed{infra} (see {logs})"
+                ),
+            }),
+        ),
+        HarnessOutcome::EmptyPatch => (
+            InstanceStatus::Unresolved,
+            None,
+            Some("its patch was empty: the SWE-bench harness did not grade it".to_string()),
+        ),
+        HarnessOutcome::Error => (
+            InstanceStatus::Error,
+            Some(EvalErrorKind::Evaluation),
+            Some(format!(
+                "the SWE-bench harness could not grade it: {}{infra} (see {logs})",
+                reason.map_or(
+                    "its patch did not apply or its container failed",
+                    String::as_str
+                )
+            )),
+        ),
+        HarnessOutcome::Missing => (
+            InstanceStatus::Error,
+            Some(EvalErrorKind::Evaluation),
+            Some(format!(
+                "the SWE-bench harness's report {} does not name it (is the instance in the \
+                 dataset?)",
+                report.report_path.display()
+            )),
+        ),
+    };
+    result.status = status;
+    result.error_kind = kind;
+    result.limit = None;
+    result.message = message.clone();
+    if let Some(k) = result.kept_attempt
+        && let Some(a) = result.attempts.iter_mut().find(|a| a.attempt == k)
+    {
+        a.status = status;
+        a.error_kind = kind;
+        a.limit = None;
+        a.message = message;
     }
 }
 
@@ -548,7 +616,9 @@ mod tests {
     #[test]
     fn reads_the_harness_report() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(report_file_name("prov/model-x", "paddock-1"));
+        let path = dir
+            .path()
+            .join(report_file_name("prov/model-x", "paddock-1"));
         assert!(path.ends_with("prov__model-x.paddock-1.json"));
         std::fs::write(&path, REPORT).unwrap();
         let r = read_report(&path).unwrap();
@@ -558,7 +628,10 @@ mod tests {
         assert_eq!(ids(&r.errors), ["a__b-5"]);
         assert_eq!(ids(&r.empty_patch), ["a__b-4"]);
         assert_eq!(ids(&r.infra_failure), ["a__b-5"]);
-        assert_eq!(r.failure_reasons["a__b-5"], "docker: no space left on device");
+        assert_eq!(
+            r.failure_reasons["a__b-5"],
+            "docker: no space left on device"
+        );
         assert_eq!(r.report_path, path);
         assert_eq!(r.outcome("a__b-2"), HarnessOutcome::Resolved);
         assert_eq!(r.outcome("a__b-3"), HarnessOutcome::Unresolved);
@@ -572,11 +645,125 @@ mod tests {
             r#"{"resolved_ids":["x"],"unresolved_ids":[],"error_ids":[],"empty_patch_ids":[]}"#,
         )
         .unwrap();
-        assert_eq!(read_report(&path).unwrap().outcome("x"), HarnessOutcome::Resolved);
+        assert_eq!(
+            read_report(&path).unwrap().outcome("x"),
+            HarnessOutcome::Resolved
+        );
         // Something else does not.
         std::fs::write(&path, r#"{"resolved":["x"]}"#).unwrap();
         let e = read_report(&path).unwrap_err();
-        assert!(e.to_string().contains("missing field `resolved_ids`"), "{e}");
+        assert!(
+            e.to_string().contains("missing field `resolved_ids`"),
+            "{e}"
+        );
+    }
+
+    fn not_evaluated(id: &str) -> InstanceResult {
+        let attempt = |k: u32| paddock_protocol::eval::AttemptResult {
+            attempt: k,
+            agent_id: format!("agent-{k}"),
+            workspace_id: None,
+            status: InstanceStatus::NotEvaluated,
+            error_kind: None,
+            limit: None,
+            message: None,
+            patch: "diff --git a/x b/x\n".into(),
+            input_tokens: 10,
+            output_tokens: 1,
+            cost_usd: 0.5,
+            turns: 2,
+            wall_ms: 3,
+            tests: None,
+        };
+        InstanceResult {
+            instance_id: id.into(),
+            status: InstanceStatus::NotEvaluated,
+            error_kind: None,
+            limit: None,
+            message: None,
+            evaluation: paddock_protocol::eval::Evaluation::Swebench,
+            kept_attempt: Some(2),
+            attempts: vec![attempt(1), attempt(2)],
+            input_tokens: 20,
+            output_tokens: 2,
+            cost_usd: 1.0,
+            turns: 4,
+            wall_ms: 6,
+            patch_bytes: 19,
+            finished_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_report_goes_onto_each_result_and_its_kept_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(report_file_name("m", "r1"));
+        std::fs::write(&path, REPORT).unwrap();
+        let report = read_report(&path).unwrap();
+        let graded = |id: &str| {
+            let mut r = not_evaluated(id);
+            apply_report(&mut r, &report, "r1");
+            // The sums and the first attempt are left alone.
+            assert_eq!((r.cost_usd, r.turns, r.input_tokens), (1.0, 4, 20));
+            assert_eq!(r.attempts[0].status, InstanceStatus::NotEvaluated);
+            let kept = &r.attempts[1];
+            assert_eq!(
+                (kept.status, kept.error_kind, &kept.message),
+                (r.status, r.error_kind, &r.message)
+            );
+            r
+        };
+
+        let r = graded("a__b-1");
+        assert_eq!(
+            (r.status, r.error_kind, r.message),
+            (InstanceStatus::Resolved, None, None)
+        );
+
+        let r = graded("a__b-3");
+        assert_eq!((r.status, r.error_kind), (InstanceStatus::Unresolved, None));
+        let m = r.message.unwrap();
+        assert!(
+            m.starts_with("the SWE-bench harness graded it unresolved"),
+            "{m}"
+        );
+        assert!(m.contains("logs/run_evaluation/r1/"), "{m}");
+
+        let r = graded("a__b-4");
+        assert_eq!((r.status, r.error_kind), (InstanceStatus::Unresolved, None));
+        assert_eq!(
+            r.message.as_deref(),
+            Some("its patch was empty: the SWE-bench harness did not grade it")
+        );
+
+        let r = graded("a__b-5");
+        assert_eq!(
+            (r.status, r.error_kind),
+            (InstanceStatus::Error, Some(EvalErrorKind::Evaluation))
+        );
+        let m = r.message.unwrap();
+        assert!(
+            m.contains("could not grade it: docker: no space left on device"),
+            "{m}"
+        );
+        assert!(m.contains("environment failure"), "{m}");
+
+        // Not in the report: an evaluation error naming the report.
+        let r = graded("a__b-6");
+        assert_eq!(
+            (r.status, r.error_kind),
+            (InstanceStatus::Error, Some(EvalErrorKind::Evaluation))
+        );
+        assert!(r.message.unwrap().contains("does not name it"));
+
+        // The totals count the evaluation errors out of the rate: 2 of 4.
+        let all: Vec<InstanceResult> = ["a__b-1", "a__b-2", "a__b-3", "a__b-4", "a__b-5"]
+            .into_iter()
+            .map(graded)
+            .collect();
+        let t = crate::eval::totals(5, &all);
+        assert_eq!((t.resolved, t.unresolved, t.errors), (2, 2, 1));
+        assert_eq!(t.resolved_rate, Some(0.5));
     }
 
     #[test]
