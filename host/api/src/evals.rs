@@ -62,7 +62,7 @@ pub async fn list(
         .into_iter()
         .filter(|r| ownership::may_see(&caller, &r.owner, &[]))
         .collect();
-    runs.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    runs.sort_by_key(|r| std::cmp::Reverse(r.created_at));
     Ok(Json(runs))
 }
 

@@ -722,6 +722,22 @@ async fn attempt(
         r
     };
 
+    // Its environment must be one this host knows (checked here, so that
+    // an error of the agent's making below is the host's, never a guess
+    // from its text).
+    if let Some(env) = task.environment.as_deref()
+        && !deps.environments.contains(env)
+    {
+        return Ok(fail(
+            result,
+            EvalErrorKind::Environment,
+            format!(
+                "environment: no environment `{env}` on this host (known: {})",
+                deps.environments.names().join(", ")
+            ),
+        ));
+    }
+
     // The agent's worktree (one a cut run left goes first).
     let ws_name = ctx.ws_name(&task.instance_id, 'a', k);
     if let Ok(old) = workspaces.get(&ws_name).await {
@@ -767,12 +783,11 @@ async fn attempt(
     let mut config = match resolved {
         Ok(r) => r.config,
         Err(e) => {
-            let kind = if task.environment.is_some() && e.to_string().contains("environment") {
-                EvalErrorKind::Environment
-            } else {
-                EvalErrorKind::Host
-            };
-            let r = fail(result, kind, format!("its agent's settings: {e}"));
+            let r = fail(
+                result,
+                EvalErrorKind::Host,
+                format!("its agent's settings: {e}"),
+            );
             remove_worktree(ctx, &ws).await;
             return Ok(r);
         }
@@ -783,12 +798,11 @@ async fn attempt(
         .create_with_id(agent_id.clone(), config, None)
         .await
     {
-        let kind = if e.to_string().contains("environment") {
-            EvalErrorKind::Environment
-        } else {
-            EvalErrorKind::Host
-        };
-        let r = fail(result, kind, format!("its agent could not be made: {e}"));
+        let r = fail(
+            result,
+            EvalErrorKind::Host,
+            format!("its agent could not be made: {e}"),
+        );
         remove_worktree(ctx, &ws).await;
         return Ok(r);
     }
