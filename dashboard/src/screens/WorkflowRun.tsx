@@ -202,6 +202,7 @@ function AttemptCard({ run, step, t, agents }: { run: WorkflowRunView; step: Ste
     },
   });
   const into = ws.data?.base_branch ?? 'the run’s branch';
+  const verified = t.verify_output !== null && t.verify_output !== undefined;
   const titleId = `attempt-${step.id}-${t.attempt}`;
   return (
     <li
@@ -221,7 +222,7 @@ function AttemptCard({ run, step, t, agents }: { run: WorkflowRunView; step: Ste
           Attempt {t.attempt}
         </h4>
         <span className="flex flex-wrap items-center gap-1">
-          {t.kept && <span className="rounded bg-green-700 px-2 py-0.5 text-xs font-semibold text-white dark:bg-green-600">★ Kept</span>}
+          {t.kept && <span className="rounded bg-green-700 px-2 py-0.5 text-xs font-semibold text-white">★ Kept</span>}
           <span
             className={`inline-flex items-center gap-1 rounded px-2 py-0.5 text-xs font-semibold whitespace-nowrap ${look.tone}`}
             data-testid="attempt-status"
@@ -237,13 +238,16 @@ function AttemptCard({ run, step, t, agents }: { run: WorkflowRunView; step: Ste
         {t.exit_code !== null && t.exit_code !== undefined ? ` · verify exit ${t.exit_code}` : ''}
       </p>
       <AgentLink a={{ id: t.agent_id, item: null, itemText: null, iteration: 0 }} agents={agents} />
-      {t.reason && <p className="text-sm break-words text-red-800 dark:text-red-300">{t.reason}</p>}
-      {t.verify_output !== null && t.verify_output !== undefined && (
+      {/* A failed verify speaks through its exit code and output (the reason would only repeat the command); any other reason is shown. */}
+      {t.reason && !verified && <p className="text-sm break-words text-red-800 dark:text-red-300">{t.reason}</p>}
+      {verified && (
         <details className="text-sm" data-testid="attempt-verify">
-          <summary className="cursor-pointer">
-            Verify output{t.verify_command ? ' of ' : ''}
-            {t.verify_command && <code className="break-all">{t.verify_command}</code>}
-          </summary>
+          <summary className="cursor-pointer">Verify output</summary>
+          {t.verify_command && (
+            <p className="mt-1 text-xs break-all text-slate-700 dark:text-slate-300">
+              <span className="font-semibold">Command:</span> <code>{t.verify_command}</code>
+            </p>
+          )}
           <pre tabIndex={0} className="mt-1 max-h-60 overflow-auto rounded bg-slate-100 p-2 text-xs whitespace-pre-wrap dark:bg-slate-900">
             {t.verify_output || '(no output)'}
           </pre>
