@@ -17,19 +17,8 @@ import type {
   RateDifference,
 } from '../api/types';
 
-interface Look {
-  label: string;
-  tone: string;
-  /** A sign beside the words, so the state never rests on colour alone. */
-  icon: string;
-  meaning: string;
-}
+import { type Look, amber, blue, green, grey, red } from './look';
 
-const green = 'bg-green-100 text-green-900 dark:bg-green-900 dark:text-green-100';
-const blue = 'bg-blue-100 text-blue-900 dark:bg-blue-900 dark:text-blue-100';
-const amber = 'bg-amber-200 text-amber-950 dark:bg-amber-800 dark:text-amber-50';
-const red = 'bg-red-100 text-red-900 dark:bg-red-900 dark:text-red-100';
-const grey = 'bg-slate-200 text-slate-900 dark:bg-slate-700 dark:text-slate-100';
 const orange = 'bg-orange-100 text-orange-950 dark:bg-orange-900 dark:text-orange-100';
 
 /** Each run status's words and colours (a record: a new status in the API must be named here). */
