@@ -60,6 +60,11 @@ enum Kind {
     Token,
     /// A workflow run.
     Run,
+    /// An evaluation run: made by `paddock eval run` on the host (owned by
+    /// the local admin), never through the API, so a member has none to
+    /// name here; B naming one gets 404 (tests/dashboard_evals.rs checks
+    /// a member sees none of the runs and an admin sees them all).
+    EvalRun,
     /// Something of the whole host that no member owns (templates,
     /// prompts, providers, environments, plugins, MCP servers, rules,
     /// users, groups), or a key of the caller's own addressed by
@@ -78,6 +83,7 @@ fn param_kind(path: &str, name: &str) -> Kind {
         ("id", p) if p.starts_with("/api/backups/{id}") => Kind::Backup,
         ("id", "/api/me/tokens/{id}") => Kind::Token,
         ("id", p) if p.starts_with("/api/workflow-runs/{id}") => Kind::Run,
+        ("id" | "other", p) if p.starts_with("/api/evals/{id}") => Kind::EvalRun,
         // A step of the run the path names (the run is what is owned).
         ("step", p) if p.starts_with("/api/workflow-runs/{id}/gates/") => Kind::Shared,
         ("name", p) if p.starts_with("/api/workflows/") => Kind::Shared,
@@ -226,7 +232,7 @@ impl Objects {
             Kind::Backup => Some(self.backup.clone()),
             Kind::Token => self.token.clone(),
             Kind::Run => Some(self.run.clone()),
-            Kind::Shared => None,
+            Kind::Shared | Kind::EvalRun => None,
         }
     }
 
@@ -319,7 +325,7 @@ fn concrete(op: &Op, objects: &Objects, agent: &str) -> (String, bool) {
                 owned = true;
                 v
             }
-            None if *kind == Kind::Shared => "x".to_string(),
+            None if matches!(kind, Kind::Shared | Kind::EvalRun) => "x".to_string(),
             None => panic!("{} {}: no object of A's for `{name}`", op.method, op.path),
         };
         path = path.replace(&format!("{{{name}}}"), &value);

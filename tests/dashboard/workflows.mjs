@@ -231,6 +231,11 @@ try {
     await dialog.getByLabel('test_command', { exact: true }).fill(ONLY_A2);
     await dialog.getByRole('button', { name: 'Start the run' }).click();
     await page.waitForURL(/\/workflows\/runs\/[^/]+$/);
+    // The run's own page, not the list still on screen for a moment after
+    // the URL changed (its badge says the earlier run succeeded).
+    await page.getByTestId('pipeline').waitFor();
+    await page.getByTestId('run-started').waitFor();
+    check((await page.getByTestId('run-status').count()) === 1, 'one run status on the run page');
     await waitFor(async () => ((await page.getByTestId('run-status').textContent()) ?? '').includes('succeeded'), 'the best-of-3 run to succeed', 120_000);
     const attempts = page.getByTestId('attempt');
     await waitFor(async () => (await attempts.count()) === 3, 'three attempts shown');
