@@ -56,6 +56,26 @@ pub struct ExecOutcome {
     pub duration_ms: u64,
 }
 
+impl ExecOutcome {
+    /// The command read as a check (a workflow's verify, an evaluation's
+    /// test): its exit code, none when the deadline of `timeout_secs`
+    /// killed it, and its output, stdout then stderr on a line of its own,
+    /// with the timeout said.
+    pub fn into_check(self, timeout_secs: u64) -> (Option<i32>, String) {
+        let mut text = self.stdout;
+        if !self.stderr.is_empty() {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&self.stderr);
+        }
+        if self.timed_out {
+            text.push_str(&format!("\n(timed out after {timeout_secs} s)"));
+        }
+        (if self.timed_out { None } else { self.exit_code }, text)
+    }
+}
+
 /// A background job's state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobState {
@@ -104,3 +124,29 @@ pub const NO_SANDBOX: &str = "this Paddock host has no sandbox backend configure
 
 /// Shared handle to the configured backend.
 pub type SharedExec = Arc<dyn ExecBackend>;
+
+#[cfg(test)]
+mod tests {
+    use super::ExecOutcome;
+
+    #[test]
+    fn a_check_reads_the_code_and_both_outputs_and_says_a_timeout() {
+        let ran = ExecOutcome {
+            exit_code: Some(1),
+            stdout: "out".into(),
+            stderr: "err\n".into(),
+            ..ExecOutcome::default()
+        };
+        assert_eq!(ran.into_check(5), (Some(1), "out\nerr\n".to_string()));
+        let killed = ExecOutcome {
+            exit_code: Some(137),
+            stdout: "half\n".into(),
+            timed_out: true,
+            ..ExecOutcome::default()
+        };
+        assert_eq!(
+            killed.into_check(5),
+            (None, "half\n\n(timed out after 5 s)".to_string())
+        );
+    }
+}

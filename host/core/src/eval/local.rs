@@ -199,12 +199,8 @@ async fn run_tests(
             });
             let (passed, text) = match ran {
                 Ok(o) => {
-                    let mut text = o.stdout;
-                    text.push_str(&o.stderr);
-                    if o.timed_out {
-                        text.push_str(&format!("\n(timed out after {TEST_TIMEOUT_SECS} s)"));
-                    }
-                    (o.exit_code == Some(0) && !o.timed_out, text)
+                    let (code, text) = o.into_check(TEST_TIMEOUT_SECS);
+                    (code == Some(0), text)
                 }
                 Err(e) => {
                     return Ok(LocalOutcome::Failed(

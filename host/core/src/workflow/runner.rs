@@ -1372,19 +1372,7 @@ impl Runner<'_> {
             _ = self.cancel.cancelled() => return Err(Halt::Stopped),
         };
         let (code, text) = match ran {
-            Ok(o) => {
-                let mut text = o.stdout;
-                if !o.stderr.is_empty() {
-                    if !text.is_empty() && !text.ends_with('\n') {
-                        text.push('\n');
-                    }
-                    text.push_str(&o.stderr);
-                }
-                if o.timed_out {
-                    text.push_str(&format!("\n(timed out after {timeout_secs} s)"));
-                }
-                (if o.timed_out { None } else { o.exit_code }, text)
-            }
+            Ok(o) => o.into_check(timeout_secs),
             Err(e) => (None, format!("the check could not run: {e}")),
         };
         Ok((code, cut(&deps.redactor.redact(&text), VERIFY_KEEP)))
