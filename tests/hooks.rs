@@ -114,7 +114,10 @@ async fn a_hook_denies_rewrites_redacts_and_adds_context_through_an_agent() {
     // 1. Denied: never ran, the model is told the hook's reason.
     assert!(!s.workspace.path().join("forbidden.txt").exists());
     let (ok, content) = result_of(&evs, &calls[0]);
-    assert!(!ok && content.contains("probe: forbidden path"), "{content}");
+    assert!(
+        !ok && content.contains("probe: forbidden path"),
+        "{content}"
+    );
     assert!(hooks.iter().any(|h| h.call_id.as_deref() == Some(&calls[0])
         && matches!(&h.outcome, HookOutcome::Denied { reason } if reason == "probe: forbidden path")));
     let decision = evs
@@ -149,9 +152,10 @@ async fn a_hook_denies_rewrites_redacts_and_adds_context_through_an_agent() {
         }
         other => panic!("not a rewrite: {other:?}"),
     }
-    let rewrite_seq = seq_of(&evs, |b| {
-        matches!(b, EventBody::Hook(h) if h.call_id.as_deref() == Some(&calls[1]))
-    });
+    let rewrite_seq = seq_of(
+        &evs,
+        |b| matches!(b, EventBody::Hook(h) if h.call_id.as_deref() == Some(&calls[1])),
+    );
     let call_seq = seq_of(&evs, |b| {
         matches!(b, EventBody::ToolCall { call_id, arguments, .. }
             if *call_id == calls[1] && arguments["path"] == "rewritten.txt")
@@ -163,9 +167,11 @@ async fn a_hook_denies_rewrites_redacts_and_adds_context_through_an_agent() {
     assert!(ok, "{content}");
     assert!(content.contains("[hidden by hook-probe]"), "{content}");
     assert!(!content.contains("SECRET-PLAN"), "{content}");
-    assert!(hooks.iter().any(
-        |h| h.call_id.as_deref() == Some(&calls[2]) && h.outcome == HookOutcome::Redacted
-    ));
+    assert!(
+        hooks
+            .iter()
+            .any(|h| h.call_id.as_deref() == Some(&calls[2]) && h.outcome == HookOutcome::Redacted)
+    );
     let requests = s.model.requests();
     assert_eq!(requests.len(), 4);
     let sent = serde_json::to_string(&requests).unwrap();
@@ -270,7 +276,10 @@ async fn a_failing_hook_makes_things_stricter_never_looser() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        assert!(!s.workspace.path().join(file).exists(), "{file} was written");
+        assert!(
+            !s.workspace.path().join(file).exists(),
+            "{file} was written"
+        );
     }
     let evs = s.wait_status(&id, 0, &["idle", "error"]).await;
     assert_eq!(s.agent(&id).await["status"], "idle", "{}", summary(&evs));

@@ -9,9 +9,9 @@
 
 use super::bindings::v0_1_0::mcp_adapter::exports::paddock::plugin::adapter as wit;
 use super::bindings::v0_2_0::mcp_adapter::exports::paddock::plugin::adapter as wit2;
-use super::runtime::AdapterPre;
 use super::host::{PluginError, PluginHost};
 use super::manifest::World;
+use super::runtime::AdapterPre;
 use super::runtime::{CallError, CallTarget, LoadedPlugin};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

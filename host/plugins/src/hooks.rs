@@ -343,8 +343,8 @@ fn check_answer(event: HookEvent, answer: wit::Answer, cap: usize) -> Result<Hoo
         wit::Answer::Rewrite(args) => {
             allowed(before_tool, "rewrite")?;
             let args = text(args, "rewrite")?;
-            let value: serde_json::Value = serde_json::from_str(&args)
-                .map_err(|e| format!("its rewrite is not JSON: {e}"))?;
+            let value: serde_json::Value =
+                serde_json::from_str(&args).map_err(|e| format!("its rewrite is not JSON: {e}"))?;
             if !value.is_object() {
                 return Err("its rewrite is not a JSON object".into());
             }
@@ -483,7 +483,10 @@ mod tests {
     fn each_event_accepts_only_its_own_answers() {
         use HookEvent::*;
         let ok = |e, a| check_answer(e, a, 1024);
-        assert_eq!(ok(AgentStarted, wit::Answer::Proceed), Ok(HookAnswer::Proceed));
+        assert_eq!(
+            ok(AgentStarted, wit::Answer::Proceed),
+            Ok(HookAnswer::Proceed)
+        );
         assert!(ok(AfterToolResult, wit::Answer::Deny("x".into())).is_err());
         assert!(ok(BeforeModelCall, wit::Answer::Rewrite("{}".into())).is_err());
         assert!(ok(BeforeToolCall, wit::Answer::Redact("x".into())).is_err());
@@ -498,12 +501,21 @@ mod tests {
             Ok(HookAnswer::Annotate("n".into()))
         );
         let e = ok(AfterToolResult, wit::Answer::Ask("x".into())).unwrap_err();
-        assert!(e.contains("`ask`") && e.contains("after_tool_result"), "{e}");
+        assert!(
+            e.contains("`ask`") && e.contains("after_tool_result"),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_rewrite_must_be_a_json_object() {
-        let rw = |s: &str| check_answer(HookEvent::BeforeToolCall, wit::Answer::Rewrite(s.into()), 1024);
+        let rw = |s: &str| {
+            check_answer(
+                HookEvent::BeforeToolCall,
+                wit::Answer::Rewrite(s.into()),
+                1024,
+            )
+        };
         assert_eq!(
             rw(r#"{"path":"b"}"#),
             Ok(HookAnswer::Rewrite(serde_json::json!({"path": "b"})))
@@ -516,12 +528,20 @@ mod tests {
     fn texts_are_capped_and_reasons_never_empty() {
         let big = "x".repeat(2000);
         assert!(
-            check_answer(HookEvent::AfterToolResult, wit::Answer::Redact(big.clone()), 1024)
-                .unwrap_err()
-                .contains("over its output cap")
+            check_answer(
+                HookEvent::AfterToolResult,
+                wit::Answer::Redact(big.clone()),
+                1024
+            )
+            .unwrap_err()
+            .contains("over its output cap")
         );
         assert_eq!(
-            check_answer(HookEvent::BeforeToolCall, wit::Answer::Deny("  ".into()), 1024),
+            check_answer(
+                HookEvent::BeforeToolCall,
+                wit::Answer::Deny("  ".into()),
+                1024
+            ),
             Ok(HookAnswer::Deny("no reason given".into()))
         );
         match check_answer(HookEvent::BeforeToolCall, wit::Answer::Ask(big), 1024) {
@@ -530,7 +550,11 @@ mod tests {
         }
         // Blank context adds nothing.
         assert_eq!(
-            check_answer(HookEvent::BeforeModelCall, wit::Answer::AddContext(" ".into()), 1024),
+            check_answer(
+                HookEvent::BeforeModelCall,
+                wit::Answer::AddContext(" ".into()),
+                1024
+            ),
             Ok(HookAnswer::Proceed)
         );
     }

@@ -540,7 +540,6 @@ impl wit_exec::Host for GrantedExecView<'_> {
 exec_host!(exec_v0_1_0, v0_1_0);
 exec_host!(exec_v0_2_0, v0_2_0);
 
-
 /// Builds a linker with WASI, `wasi:http`, `log`, and either the real or the
 /// refusing `exec`.
 pub fn build_linker(engine: &Engine, exec_granted: bool) -> wasmtime::Result<Linker<StoreState>> {
@@ -559,9 +558,7 @@ pub fn build_linker(engine: &Engine, exec_granted: bool) -> wasmtime::Result<Lin
     linker.instance("paddock:plugin/types@0.2.0")?;
     wit_log_v2::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |s| s)?;
     if exec_granted {
-        wit_exec_v2::add_to_linker::<StoreState, GrantedExec>(&mut linker, |s| {
-            GrantedExecView(s)
-        })?;
+        wit_exec_v2::add_to_linker::<StoreState, GrantedExec>(&mut linker, |s| GrantedExecView(s))?;
     } else {
         wit_exec_v2::add_to_linker::<StoreState, DeniedExec>(&mut linker, |s| DeniedExecView(s))?;
     }

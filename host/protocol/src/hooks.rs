@@ -6,9 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A lifecycle event a `hooks` plugin can subscribe to (the WIT
 /// `event-kind`, `paddock:plugin@0.2.0`).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HookEvent {

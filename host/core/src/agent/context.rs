@@ -282,10 +282,9 @@ impl Transcript {
                     _ => None,
                 });
                 let rewritten = after.iter().rev().find_map(|i| match i {
-                    Item::Rewrite {
-                        call_id,
-                        arguments,
-                    } if *call_id == call.id => Some(arguments.clone()),
+                    Item::Rewrite { call_id, arguments } if *call_id == call.id => {
+                        Some(arguments.clone())
+                    }
                     _ => None,
                 });
                 let mut call = call.clone();

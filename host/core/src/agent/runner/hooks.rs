@@ -21,10 +21,10 @@
 
 use super::{Agent, AgentError};
 use crate::policy::{Action, Decision};
+use paddock_llm::ToolCallRequest;
 use paddock_plugins::{HookAnswer, HookCall, HookPayload};
 use paddock_protocol::events::EventBody;
 use paddock_protocol::hooks::{HookEvent, HookOutcome, HookRecord};
-use paddock_llm::ToolCallRequest;
 use std::time::Instant;
 
 /// One hook's answer, or why it failed.
@@ -148,14 +148,20 @@ pub(super) fn result_step(hook: &str, answered: Answered) -> (ResultStep, Option
 }
 
 /// The context of hook `hook`'s `before_model_call` answer and its record.
-pub(super) fn context_step(hook: &str, answered: Answered) -> (Option<String>, Option<HookOutcome>) {
+pub(super) fn context_step(
+    hook: &str,
+    answered: Answered,
+) -> (Option<String>, Option<HookOutcome>) {
     match answered {
         Ok(HookAnswer::Proceed) => (None, None),
         Ok(HookAnswer::AddContext(text)) => (
             Some(format!("[context from hook `{hook}`]\n{text}")),
             Some(HookOutcome::ContextAdded { text }),
         ),
-        Ok(other) => context_step(hook, Err(format!("answered {other:?} to before_model_call"))),
+        Ok(other) => context_step(
+            hook,
+            Err(format!("answered {other:?} to before_model_call")),
+        ),
         Err(error) => (
             None,
             Some(HookOutcome::Failed {
@@ -232,7 +238,10 @@ impl Agent {
             let (answered, us) = self.run_hook(&hook, &payload).await;
             let error = match answered {
                 Ok(HookAnswer::Proceed) => continue,
-                Ok(other) => format!("answered {other:?} to {}, which takes no answer", payload.kind()),
+                Ok(other) => format!(
+                    "answered {other:?} to {}, which takes no answer",
+                    payload.kind()
+                ),
                 Err(e) => e,
             };
             let outcome = HookOutcome::Failed {
@@ -385,7 +394,9 @@ mod tests {
         assert_eq!(h.take("a", Ok(HookAnswer::Allow), &args), None);
         assert_eq!(h, ToolHooks::default());
         let rec = h.take("b", Err("plugin `b` timed out after 10 ms".into()), &args);
-        assert!(matches!(rec, Some(HookOutcome::Failed { ref consequence, .. }) if consequence == "asks a human"));
+        assert!(
+            matches!(rec, Some(HookOutcome::Failed { ref consequence, .. }) if consequence == "asks a human")
+        );
         let mut d = decision(Action::Allow);
         tighten(&mut d, &h);
         assert_eq!(d.action, Action::Ask, "a failing hook makes a human decide");
@@ -410,17 +421,28 @@ mod tests {
         assert_eq!(h.rewritten, Some(json!({"path": "b"})));
         // Rewriting to the same arguments records nothing.
         assert_eq!(
-            h.take("b", Ok(HookAnswer::Rewrite(json!({"path": "b"}))), &json!({"path": "b"})),
+            h.take(
+                "b",
+                Ok(HookAnswer::Rewrite(json!({"path": "b"}))),
+                &json!({"path": "b"})
+            ),
             None
         );
         assert!(!h.settled());
-        h.take("c", Ok(HookAnswer::Deny("no".into())), &json!({"path": "b"}));
+        h.take(
+            "c",
+            Ok(HookAnswer::Deny("no".into())),
+            &json!({"path": "b"}),
+        );
         assert!(h.settled());
     }
 
     #[test]
     fn a_failing_result_hook_withholds_the_result() {
-        assert_eq!(result_step("a", Ok(HookAnswer::Proceed)), (ResultStep::Keep, None));
+        assert_eq!(
+            result_step("a", Ok(HookAnswer::Proceed)),
+            (ResultStep::Keep, None)
+        );
         let (step, rec) = result_step("a", Ok(HookAnswer::Redact("[redacted]".into())));
         assert_eq!(step, ResultStep::Replace("[redacted]".into()));
         assert_eq!(rec, Some(HookOutcome::Redacted));
@@ -431,7 +453,9 @@ mod tests {
             Ok(HookAnswer::Deny("wrong event".into())),
         ] {
             let (step, rec) = result_step("a", failed);
-            assert!(matches!(step, ResultStep::Withhold(ref t) if t.starts_with("result withheld")));
+            assert!(
+                matches!(step, ResultStep::Withhold(ref t) if t.starts_with("result withheld"))
+            );
             assert!(matches!(rec, Some(HookOutcome::Failed { .. })));
         }
     }
@@ -440,7 +464,12 @@ mod tests {
     fn a_failing_context_hook_adds_nothing() {
         let (note, rec) = context_step("a", Ok(HookAnswer::AddContext("use tabs".into())));
         assert!(note.is_some_and(|n| n.contains("use tabs")));
-        assert_eq!(rec, Some(HookOutcome::ContextAdded { text: "use tabs".into() }));
+        assert_eq!(
+            rec,
+            Some(HookOutcome::ContextAdded {
+                text: "use tabs".into()
+            })
+        );
         let (note, rec) = context_step("a", Err("trap".into()));
         assert_eq!(note, None);
         assert!(matches!(rec, Some(HookOutcome::Failed { .. })));

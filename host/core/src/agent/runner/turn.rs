@@ -180,7 +180,11 @@ impl Agent {
                 last_user_message: transcript.last_user_message().unwrap_or_default(),
             })
             .await?;
-        messages.extend(notes.into_iter().map(|content| ChatMessage::System { content }));
+        messages.extend(
+            notes
+                .into_iter()
+                .map(|content| ChatMessage::System { content }),
+        );
         let request = ChatRequest {
             model: model_ref.model.clone(),
             messages,
