@@ -151,13 +151,10 @@ impl Agent {
             Some(_) => (call, facts, arguments),
             None => {
                 let verdict = self.hooks_before_tool(call, &arguments).await?;
-                let fresh = match &verdict.rewritten {
-                    None => None,
-                    Some(new) => Some(ToolCallRequest {
-                        arguments: new.to_string(),
-                        ..call.clone()
-                    }),
-                };
+                let fresh = verdict.rewritten.as_ref().map(|new| ToolCallRequest {
+                    arguments: new.to_string(),
+                    ..call.clone()
+                });
                 hook_verdict = Some(verdict);
                 match fresh {
                     None => (call, facts, arguments),
