@@ -565,3 +565,22 @@ fn bench_reports_python_and_js_per_call_cost_beside_rust() {
     }
     assert_eq!(langs[0]["ratio_to_rust_p50"].as_f64(), Some(1.0));
 }
+
+// ---------------------------------------------------------------- native
+
+#[test]
+fn the_sdks_own_native_tests_pass() {
+    let py = Command::new("python3")
+        .args(["-m", "unittest", "discover", "-s", "tests"])
+        .current_dir(Lang::Python.sdk_dir())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("run python3");
+    assert!(py.status.success(), "sdk/python tests:\n{}", describe(&py));
+    let js = Command::new("node")
+        .args(["--test", "test/"])
+        .current_dir(Lang::Js.sdk_dir())
+        .output()
+        .expect("run node");
+    assert!(js.status.success(), "sdk/js tests:\n{}", describe(&js));
+}
