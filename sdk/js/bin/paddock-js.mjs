@@ -112,6 +112,7 @@ async function main(argv) {
   world = world ?? (await worldFromManifest(manifest)) ?? 'tool';
   if (!WORLDS.includes(world)) usage(`unknown world ${JSON.stringify(world)}; expected one of ${WORLDS.join(', ')}`);
   const sourcePath = resolve(source);
+  const outPath = resolve(out);
   if (!existsSync(sourcePath)) usage(`${source} does not exist`);
 
   const version = await witVersion();
@@ -158,13 +159,22 @@ async function main(argv) {
         },
       ],
     });
-    const { component } = await componentize({
-      sourcePath: bundlePath,
-      witPath: witDir,
-      worldName: world,
-      disableFeatures: ['http', 'fetch-event'],
-    });
-    await writeFile(out, component);
+    // componentize-js reads the WIT through a WASI shim that only sees the
+    // current directory: run it from the work directory, with relative paths.
+    const home = process.cwd();
+    process.chdir(work);
+    let component;
+    try {
+      ({ component } = await componentize({
+        sourcePath: 'bundle.js',
+        witPath: 'wit',
+        worldName: world,
+        disableFeatures: ['http', 'fetch-event'],
+      }));
+    } finally {
+      process.chdir(home);
+    }
+    await writeFile(outPath, component);
     console.log(`paddock-js: built ${out} (world ${world}, paddock:plugin@${version}, ${component.length} bytes)`);
   } finally {
     await rm(work, { recursive: true, force: true });
