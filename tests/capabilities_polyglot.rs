@@ -1,6 +1,7 @@
 //! End-to-end: the capability matrix of `tests/capabilities.rs` (fs, net,
 //! env, exec, memory, deadline, a fresh instance per call) against the
-//! Python and the JavaScript probe (`plugins/testing/py-probe`, `js-probe`,
+//! Python and the JavaScript probe (net: Python only, the JavaScript SDK has
+//! no network API yet) (`plugins/testing/py-probe`, `js-probe`,
 //! built with componentize-py and componentize-js through the SDKs): grants,
 //! limits and instance isolation hold for them exactly as for Rust plugins.
 //!
@@ -282,9 +283,16 @@ fn memory(lang: Lang) {
     let probe = Probe::install(lang, &[]);
     let text = probe.ok("probe_alloc", json!({"bytes": 8u64 << 20}));
     assert!(text.starts_with(&format!("allocated {} bytes", 8u64 << 20)), "{text}");
+    // Past the limit the memory cannot grow: the language's own error
+    // (Python's MemoryError, JavaScript's "out of memory", which the SDKs
+    // make `failed` tool errors) or a trap the host reports as a `plugin`
+    // error; either way the call fails, naming memory.
     let bytes = (MEMORY_MB + 32) << 20;
     let err = probe.tool_error("probe_alloc", json!({"bytes": bytes}));
-    assert_plugin_fault(&err, "probe_alloc past the limit");
+    assert!(
+        err.contains("error: plugin: ") || err.contains("error: failed: probe_alloc: "),
+        "probe_alloc past the limit: {err}"
+    );
     assert!(err.to_lowercase().contains("memory"), "{err}");
     probe.assert_still_works();
 }
@@ -335,17 +343,19 @@ fn isolation_and_errors(lang: Lang) {
 
 /// The matrix for one language, as the tests `capabilities_polyglot::LANG::CHECK`.
 macro_rules! matrix {
-    ($module:ident, $lang:expr) => {
+    ($module:ident, $lang:expr $(, $extra:ident)*) => {
         mod $module {
             use super::Lang;
+            $(
+                #[test]
+                fn $extra() {
+                    super::$extra($lang);
+                }
+            )*
 
             #[test]
             fn files() {
                 super::files($lang);
-            }
-            #[test]
-            fn network() {
-                super::network($lang);
             }
             #[test]
             fn environment() {
@@ -371,5 +381,7 @@ macro_rules! matrix {
     };
 }
 
-matrix!(python, Lang::Python);
+// The JavaScript SDK has no network API yet (componentize-js cannot bind
+// `wasi:sockets`; see sdk/js/README.md), so only Python runs `network`.
+matrix!(python, Lang::Python, network);
 matrix!(js, Lang::Js);

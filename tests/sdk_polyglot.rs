@@ -175,9 +175,11 @@ fn cached_build(
     );
     assert!(dest.is_file(), "`{command}` did not write {}", dest.display());
     fs::create_dir_all(&cache_dir).expect("create the component cache");
-    let tmp = cache_dir.join(format!("{key}.wasm.tmp{}", std::process::id()));
-    fs::copy(&dest, &tmp).expect("cache the component");
-    fs::rename(&tmp, &cached).expect("cache the component");
+    // A file of its own, renamed into place: tests building the same
+    // component at once each leave a whole one.
+    let tmp = tempfile::NamedTempFile::new_in(&cache_dir).expect("cache the component");
+    fs::copy(&dest, tmp.path()).expect("cache the component");
+    tmp.persist(&cached).expect("cache the component");
     dest
 }
 

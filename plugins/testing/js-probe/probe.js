@@ -5,7 +5,7 @@
 // capability matrix (tests/capabilities_polyglot.rs); never installed by
 // default.
 
-import { Toolbox, ToolError, exec, env, fs, log, net, sleep } from '@paddock/sdk';
+import { Toolbox, ToolError, exec, env, fs, log, sleep } from '@paddock/sdk';
 
 /** Calls served by this instance: a fresh instance per call keeps it at 1. */
 let calls = 0;
@@ -60,22 +60,6 @@ const toolbox = new Toolbox()
     run: ({ path }) => {
       try {
         return fs.list(path).join('\n');
-      } catch (e) {
-        throw failed(e);
-      }
-    },
-  })
-  .tool({
-    name: 'probe_connect',
-    description: 'Open a TCP connection to `addr` (host:port) with net.tcp; returns what the peer sent.',
-    inputSchema: { type: 'object', properties: { addr: { type: 'string' } }, required: ['addr'] },
-    readOnly: true,
-    run: ({ addr }) => {
-      try {
-        const conn = net.tcp(addr);
-        const text = conn.readAll();
-        conn.close();
-        return `connected to ${addr}: ${text.trimEnd()}`;
       } catch (e) {
         throw failed(e);
       }

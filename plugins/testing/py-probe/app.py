@@ -68,7 +68,11 @@ def probe_connect(input, ctx):
     addr = input["addr"]
     host, _, port = addr.rpartition(":")
     try:
-        with socket.create_connection((host, int(port)), timeout=5) as s:
+        # An IP address: the socket module's name lookups need the `idna`
+        # codec, which componentize-py's standard library lacks.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect((host, int(port)))
             chunks = []
             while True:
                 data = s.recv(4096)

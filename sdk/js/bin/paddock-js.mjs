@@ -25,15 +25,12 @@ const SDK_ENTRY = resolve(here, '..', 'src', 'index.js');
 const WORLDS = ['tool', 'risk-assessor', 'mcp-adapter'];
 /**
  * The WASI 0.2 interfaces tools use for files, environment variables and
- * sockets (the SDK's `fs`, `env` and `net`), from the WIT files jco ships.
+ * waiting (the SDK's `fs`, `env` and `sleep`), from the WIT files jco ships.
  */
 const WASI_VERSION = '0.2.12';
 const WASI_IMPORTS = {
   preopens: 'wasi:filesystem/preopens',
   environment: 'wasi:cli/environment',
-  network: 'wasi:sockets/instance-network',
-  tcp: 'wasi:sockets/tcp-create-socket',
-  lookup: 'wasi:sockets/ip-name-lookup',
   clock: 'wasi:clocks/monotonic-clock',
 };
 
@@ -77,7 +74,10 @@ async function composeWit(work, world, version) {
   for (const pkg of await readdir(wasi)) {
     if (pkg !== 'wasi-http') await cp(join(wasi, pkg), join(deps, pkg), { recursive: true });
   }
-  const extra = world === 'tool' ? Object.values(WASI_IMPORTS).map((i) => `  import ${i}@${WASI_VERSION};`) : [];
+  const extra =
+    world === 'tool'
+      ? Object.values(WASI_IMPORTS).map((i) => `  import ${i}@${WASI_VERSION};`)
+      : [];
   const text = [
     'package paddock:js-plugin;',
     '',

@@ -7,13 +7,13 @@
 // Node) logging goes to standard error and `exec` throws `ExecUnavailable`.
 
 /** The imports of the running component, bound by the generated entry module. */
-const bound = { log: null, exec: null, preopens: null, environment: null, network: null, tcp: null, lookup: null, clock: null };
+const bound = { log: null, exec: null, preopens: null, environment: null, clock: null };
 
 /**
  * Binds the component's imports. Called by the entry module that
  * `paddock-js build` generates; plugin code never calls it.
  * @param {object} imports `log`, and for tools `exec`, `preopens`,
- *   `environment`, `network`, `tcp`, `lookup` (WASI 0.2 interfaces)
+ *   `environment`, `clock` (WASI 0.2 interfaces)
  */
 export function __bindImports(imports) {
   for (const key of Object.keys(bound)) bound[key] = imports[key] ?? null;
@@ -594,97 +594,3 @@ export function sleep(ms) {
   const end = Date.now() + ms;
   while (Date.now() < end) { /* native fallback */ }
 }
-
-// ---------------------------------------------------------------- network
-
-/** A network operation failed; `code` is the WASI error code (`access-denied`, `connection-refused`, ...). */
-export class NetError extends Error {
-  constructor(code, message) {
-    super(message);
-    this.name = 'NetError';
-    this.code = code;
-  }
-}
-
-function parseIp(host) {
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
-  if (v4) return { tag: 'ipv4', val: v4.slice(1).map(Number) };
-  return null;
-}
-
-function resolveHost(host) {
-  const ip = parseIp(host);
-  if (ip) return ip;
-  const network = bound.network.instanceNetwork();
-  const stream = bound.lookup.resolveAddresses(network, host);
-  for (;;) {
-    try {
-      const addr = stream.resolveNextAddress();
-      if (addr === undefined) break;
-      if (addr.tag === 'ipv4') return addr;
-    } catch (e) {
-      if (fsCode(e) === 'would-block') { stream.subscribe().block(); continue; }
-      throw new NetError(fsCode(e), `resolve ${host}: ${fsCode(e)}`);
-    }
-  }
-  throw new NetError('name-unresolvable', `resolve ${host}: no IPv4 address`);
-}
-
-/**
- * TCP to the endpoints the plugin was granted (`net:host:port`), through
- * WASI sockets. `net.tcp("127.0.0.1:8080")` returns `{ write(text|bytes),
- * readAll() (text until the peer closes), close() }`; anything not granted
- * throws `NetError` (`access-denied`).
- */
-export const net = {
-  tcp(addr) {
-    if (!bound.tcp) throw new NetError('unsupported', 'sockets are only available inside Paddock (a component of world `tool`)');
-    const i = addr.lastIndexOf(':');
-    const host = addr.slice(0, i);
-    const port = Number(addr.slice(i + 1));
-    if (i <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) throw new NetError('invalid-argument', `${addr}: expected host:port`);
-    const call = (what, f) => {
-      try { return f(); } catch (e) { throw new NetError(fsCode(e), `${what} ${addr}: ${fsCode(e)}`); }
-    };
-    const address = call('resolve', () => resolveHost(host));
-    const network = bound.network.instanceNetwork();
-    const socket = call('socket', () => bound.tcp.createTcpSocket('ipv4'));
-    call('connect', () => socket.startConnect(network, { tag: 'ipv4', val: { port, address: address.val } }));
-    let streams;
-    for (;;) {
-      try {
-        streams = socket.finishConnect();
-        break;
-      } catch (e) {
-        if (fsCode(e) === 'would-block') { socket.subscribe().block(); continue; }
-        throw new NetError(fsCode(e), `connect ${addr}: ${fsCode(e)}`);
-      }
-    }
-    const [input, output] = streams;
-    return {
-      write(data) {
-        const bytes = typeof data === 'string' ? utf8.encode(data) : data;
-        call('write', () => output.blockingWriteAndFlush(bytes));
-      },
-      readAll() {
-        const parts = [];
-        for (;;) {
-          try {
-            parts.push(input.blockingRead(65536n));
-          } catch (e) {
-            const p = e && e.payload;
-            if (p && p.tag === 'closed') break;
-            throw new NetError('connection-reset', `read ${addr}: ${fsCode(e)}`);
-          }
-        }
-        const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-        let at = 0;
-        for (const p of parts) { out.set(p, at); at += p.length; }
-        return utf8.decode(out);
-      },
-      close() {
-        try { socket.shutdown('both'); } catch { /* already closed */ }
-      },
-    };
-  },
-};
