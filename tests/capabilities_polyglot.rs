@@ -62,7 +62,11 @@ impl Probe {
         let root = tempfile::tempdir().expect("scratch");
         std::fs::create_dir(root.path().join("ws")).expect("workspace");
         let paddock = Paddock::new();
-        let out = paddock.cmd(["plugin".as_ref(), "install".as_ref(), stage.path().as_os_str()]);
+        let out = paddock.cmd([
+            "plugin".as_ref(),
+            "install".as_ref(),
+            stage.path().as_os_str(),
+        ]);
         assert!(out.status.success(), "install {name}:\n{}", describe(&out));
         assert!(
             stdout(&out).contains(&format!("installed {name} 0.1.0")),
@@ -84,7 +88,12 @@ impl Probe {
 
     fn admin(&self, args: &[&str]) {
         let out = self.paddock.cmd(args);
-        assert!(out.status.success(), "`{}`:\n{}", args.join(" "), describe(&out));
+        assert!(
+            out.status.success(),
+            "`{}`:\n{}",
+            args.join(" "),
+            describe(&out)
+        );
     }
 
     fn grant(&self, cap: &str) {
@@ -113,7 +122,12 @@ impl Probe {
     /// A call that must succeed; returns its content.
     fn ok(&self, tool: &str, input: Value) -> String {
         let out = self.call(tool, input);
-        assert!(out.status.success(), "{} {tool}:\n{}", self.name, describe(&out));
+        assert!(
+            out.status.success(),
+            "{} {tool}:\n{}",
+            self.name,
+            describe(&out)
+        );
         let text = stdout(&out);
         text.strip_suffix('\n').unwrap_or(&text).to_string()
     }
@@ -125,7 +139,11 @@ impl Probe {
 
     fn assert_still_works(&self) {
         let out = self.ok("probe_echo", json!({}));
-        assert!(out.starts_with("ok"), "{}: probe_echo said {out}", self.name);
+        assert!(
+            out.starts_with("ok"),
+            "{}: probe_echo said {out}",
+            self.name
+        );
         assert!(out.contains("workspace=/workspace"), "{out}");
     }
 }
@@ -166,7 +184,10 @@ fn files(lang: Lang) {
         probe.ok("probe_read", json!({"path": "/workspace/inside.txt"})),
         "inside text"
     );
-    assert_eq!(probe.ok("probe_list", json!({"path": "/workspace"})), "inside.txt");
+    assert_eq!(
+        probe.ok("probe_list", json!({"path": "/workspace"})),
+        "inside.txt"
+    );
     probe.tool_error(
         "probe_write",
         json!({"path": "/workspace/inside.txt", "content": "changed"}),
@@ -282,7 +303,10 @@ fn exec(lang: Lang) {
 fn memory(lang: Lang) {
     let probe = Probe::install(lang, &[]);
     let text = probe.ok("probe_alloc", json!({"bytes": 8u64 << 20}));
-    assert!(text.starts_with(&format!("allocated {} bytes", 8u64 << 20)), "{text}");
+    assert!(
+        text.starts_with(&format!("allocated {} bytes", 8u64 << 20)),
+        "{text}"
+    );
     // Past the limit the memory cannot grow: the language's own error
     // (Python's MemoryError, JavaScript's "out of memory", which the SDKs
     // make `failed` tool errors) or a trap the host reports as a `plugin`
@@ -334,7 +358,10 @@ fn isolation_and_errors(lang: Lang) {
     assert!(err.contains("missing field `path`"), "{err}");
     // An exception in the tool is a `failed` tool error with its message.
     let err = probe.tool_error("probe_raise", json!({"message": "raised 5e1d"}));
-    assert!(err.contains("error: failed: ") && err.contains("raised 5e1d"), "{err}");
+    assert!(
+        err.contains("error: failed: ") && err.contains("raised 5e1d"),
+        "{err}"
+    );
     // Output past max_output_kb is refused by the host.
     let err = probe.tool_error("probe_big_output", json!({"bytes": 128 * 1024}));
     assert_plugin_fault(&err, "probe_big_output");

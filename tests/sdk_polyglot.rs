@@ -173,7 +173,11 @@ fn cached_build(
         "`{command}` failed:\n{}",
         describe(&result)
     );
-    assert!(dest.is_file(), "`{command}` did not write {}", dest.display());
+    assert!(
+        dest.is_file(),
+        "`{command}` did not write {}",
+        dest.display()
+    );
     fs::create_dir_all(&cache_dir).expect("create the component cache");
     // A file of its own, renamed into place: tests building the same
     // component at once each leave a whole one.
@@ -266,7 +270,11 @@ async fn replay_walkthrough(lang: Lang, readme: &Path, tool: &str, input: &str, 
                     }
                     if let Some(dir) = line.strip_prefix("cd ") {
                         cwd = cwd.join(dir.trim());
-                        assert!(cwd.is_dir(), "`{line}`: {} is not a directory", cwd.display());
+                        assert!(
+                            cwd.is_dir(),
+                            "`{line}`: {} is not a directory",
+                            cwd.display()
+                        );
                         continue;
                     }
                     let mut command = line.replace(
@@ -377,7 +385,11 @@ turns:
     let evs = wait_status(&http, &server, &id, 2, &["idle", "error"]).await;
     let results = matching!(evs, EventBody::ToolResult { tool: t, success, content, .. } if t == tool => (*success, content.clone()));
     assert_eq!(results.len(), 1, "{}", summary(&evs));
-    assert!(results[0].0, "the tool failed through the agent:\n{}", summary(&evs));
+    assert!(
+        results[0].0,
+        "the tool failed through the agent:\n{}",
+        summary(&evs)
+    );
     assert_eq!(results[0].1.trim_end(), expect, "{}", summary(&evs));
     assert_eq!(last_text(&evs), "done", "{}", summary(&evs));
 }
@@ -418,7 +430,11 @@ fn plugin_new(lang: &str, parent: &Path) -> PathBuf {
         .arg(&dir)
         .output()
         .expect("run paddock plugin new");
-    assert!(out.status.success(), "plugin new --lang {lang}:\n{}", describe(&out));
+    assert!(
+        out.status.success(),
+        "plugin new --lang {lang}:\n{}",
+        describe(&out)
+    );
     assert!(stdout(&out).starts_with("created "), "{}", describe(&out));
     dir
 }
@@ -453,7 +469,8 @@ fn install_and_greet(project: &Path, wasm: &Path) {
     let out = call(r#"{"name":" "}"#);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(
-        common::stderr(&out).contains("invalid-input") && common::stderr(&out).contains("`name` is empty"),
+        common::stderr(&out).contains("invalid-input")
+            && common::stderr(&out).contains("`name` is empty"),
         "{}",
         describe(&out)
     );
@@ -489,7 +506,12 @@ fn plugin_new_scaffolds_python_and_js_projects_that_build_and_answer() {
 fn plugin_new_scaffolds_a_rust_project_that_builds_and_answers() {
     let parent = tempfile::tempdir().expect("scratch");
     let dir = plugin_new("rust", parent.path());
-    for f in ["Cargo.toml", "src/lib.rs", "paddock-plugin.toml", "README.md"] {
+    for f in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "paddock-plugin.toml",
+        "README.md",
+    ] {
         assert!(dir.join(f).is_file(), "rust: no {f}");
     }
     let lock = common::repo_root().join("Cargo.lock");
@@ -518,7 +540,11 @@ fn plugin_new_refuses_bad_names_and_existing_directories() {
         .output()
         .expect("run paddock");
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(common::stderr(&out).contains("NAME: "), "{}", describe(&out));
+    assert!(
+        common::stderr(&out).contains("NAME: "),
+        "{}",
+        describe(&out)
+    );
     assert!(!parent.path().join("x").exists());
 
     fs::write(parent.path().join("keep.txt"), "mine").expect("write");
@@ -528,7 +554,11 @@ fn plugin_new_refuses_bad_names_and_existing_directories() {
         .output()
         .expect("run paddock");
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(common::stderr(&out).contains("--dir: "), "{}", describe(&out));
+    assert!(
+        common::stderr(&out).contains("--dir: "),
+        "{}",
+        describe(&out)
+    );
     assert_eq!(
         fs::read_to_string(parent.path().join("keep.txt")).expect("read"),
         "mine"
@@ -557,7 +587,10 @@ fn bench_reports_python_and_js_per_call_cost_beside_rust() {
     let report: serde_json::Value =
         serde_json::from_str(stdout(&out).trim()).expect("one JSON object");
     let langs = report["languages"].as_array().expect("languages");
-    let names: Vec<&str> = langs.iter().filter_map(|l| l["language"].as_str()).collect();
+    let names: Vec<&str> = langs
+        .iter()
+        .filter_map(|l| l["language"].as_str())
+        .collect();
     assert_eq!(names, ["rust", "python", "javascript"], "{report}");
     for l in langs {
         let p50 = l["call"]["p50_us"].as_f64().expect("p50");

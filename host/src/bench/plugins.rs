@@ -217,7 +217,8 @@ pub async fn plugins(
                     l.call.p99_us,
                     l.call.mean_us,
                     l.ratio_to_rust_p50,
-                    l.compile_ms.map_or_else(|| "-".to_string(), |ms| format!("{ms:.0}"))
+                    l.compile_ms
+                        .map_or_else(|| "-".to_string(), |ms| format!("{ms:.0}"))
                 );
             }
         }

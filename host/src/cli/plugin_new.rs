@@ -186,7 +186,10 @@ paddock_sdk::export_tools!(toolbox);
                     ),
                 ),
                 ("paddock-plugin.toml", manifest()),
-                ("README.md", readme(build, "src/lib.rs", &format!("`{sdk}/README.md`"))),
+                (
+                    "README.md",
+                    readme(build, "src/lib.rs", &format!("`{sdk}/README.md`")),
+                ),
                 (".gitignore", "/target\n".to_string()),
             ]
         }
@@ -293,7 +296,10 @@ pub(crate) fn run(args: &NewArgs) -> Result<ExitCode> {
     if let Some(problem) = name_problem(&args.name) {
         return Err(Usage(problem).into());
     }
-    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.name));
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
     if dir.exists() {
         let empty = dir.is_dir()
             && std::fs::read_dir(&dir)
@@ -344,7 +350,16 @@ mod tests {
     fn names_are_checked_and_the_field_named() {
         assert_eq!(name_problem("word-count"), None);
         assert_eq!(name_problem("a"), None);
-        for bad in ["", "Word", "1x", "a_b", "a b", "x-", "a--b", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "Word",
+            "1x",
+            "a_b",
+            "a b",
+            "x-",
+            "a--b",
+            &"a".repeat(65),
+        ] {
             let problem = name_problem(bad).unwrap_or_else(|| panic!("`{bad}` accepted"));
             assert!(problem.starts_with("NAME: "), "{problem}");
         }
@@ -362,11 +377,15 @@ mod tests {
                 .find(|(n, _)| *n == "paddock-plugin.toml")
                 .map(|(_, c)| c.clone())
                 .unwrap_or_default();
-            let parsed: toml::Value = toml::from_str(manifest).unwrap_or_else(|e| panic!("{lang:?}: {e}"));
+            let parsed: toml::Value =
+                toml::from_str(manifest).unwrap_or_else(|e| panic!("{lang:?}: {e}"));
             assert_eq!(parsed["name"].as_str(), Some("greeter-x"));
             assert_eq!(parsed["world"].as_str(), Some("tool"));
             // The tool is named after the plugin, as a valid tool name.
-            assert!(files.iter().any(|(_, c)| c.contains("greeter_x")), "{lang:?}");
+            assert!(
+                files.iter().any(|(_, c)| c.contains("greeter_x")),
+                "{lang:?}"
+            );
         }
     }
 }
