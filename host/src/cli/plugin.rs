@@ -64,6 +64,8 @@ pub(crate) enum PluginCmd {
         /// The plugin.
         name: String,
     },
+    /// Create a new tool plugin project in Rust, Python or JavaScript.
+    New(super::plugin_new::NewArgs),
 }
 
 fn print_plugin(p: &PluginInfo) {
@@ -113,6 +115,9 @@ fn parse_caps(caps: &[String]) -> Result<Vec<Capability>> {
 
 /// Runs `paddock plugin …`.
 pub(crate) async fn run(cli: &Cli, cmd: &PluginCmd) -> Result<ExitCode> {
+    if let PluginCmd::New(args) = cmd {
+        return super::plugin_new::run(args);
+    }
     let host = open_host(cli).await?;
     match cmd {
         PluginCmd::List { json } => {
@@ -175,6 +180,8 @@ pub(crate) async fn run(cli: &Cli, cmd: &PluginCmd) -> Result<ExitCode> {
             host.remove(name)?;
             out!("removed {name}");
         }
+        // Answered above, before opening the host (it needs no data dir).
+        PluginCmd::New(args) => return super::plugin_new::run(args),
     }
     Ok(ExitCode::SUCCESS)
 }
