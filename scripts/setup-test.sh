@@ -52,3 +52,6 @@ fi
 # predictions loader the evaluation tests use, and actionlint, which lints
 # .github/workflows/ (scripts/lint-workflows.sh).
 "$here/eval-tools.sh"
+
+# The OCI plugin tests' registry (Debian docker-registry) and minisign.
+"$here/oci-registry.sh"

@@ -41,6 +41,7 @@ mod metrics;
 mod oidc;
 mod openapi;
 mod plugin_host;
+mod plugins_oci;
 mod policy;
 mod providers;
 mod quotas;

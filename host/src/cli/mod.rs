@@ -16,6 +16,7 @@ pub(crate) mod eval_compare;
 pub(crate) mod export;
 pub(crate) mod mcp;
 pub(crate) mod plugin;
+pub(crate) mod plugin_oci;
 pub(crate) mod policy;
 pub(crate) mod run;
 pub(crate) mod secrets;
