@@ -1205,7 +1205,14 @@ async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
             inv,
             "reference",
         ),
-        case("POST", "/api/oci/install", json("{}"), 400, inv, "reference"),
+        case(
+            "POST",
+            "/api/oci/install",
+            json("{}"),
+            400,
+            inv,
+            "reference",
+        ),
         case(
             "POST",
             "/api/oci/install",
@@ -1239,7 +1246,14 @@ async fn bad_requests_on_every_route_are_json_errors_and_store_nothing() {
             nf,
             "no update waiting",
         ),
-        case("DELETE", "/api/plugins/nope/update", NoBody, 404, nf, "nope"),
+        case(
+            "DELETE",
+            "/api/plugins/nope/update",
+            NoBody,
+            404,
+            nf,
+            "nope",
+        ),
         case(
             "PUT",
             "/api/plugins/nope/grants",

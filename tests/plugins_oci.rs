@@ -9,8 +9,8 @@
 //! one that does not applies at once with grants kept.
 
 use crate::common::{
-    self, ADMIN_TOKEN, Paddock, Server, USER_TOKEN, client_with, describe, scripted_config,
-    stdout, wasm_in,
+    self, ADMIN_TOKEN, Paddock, Server, USER_TOKEN, client_with, describe, scripted_config, stdout,
+    wasm_in,
 };
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -139,16 +139,29 @@ fn ok(out: &Output, what: &str) -> String {
 }
 
 fn refused(out: &Output, what: &str, says: &str) {
-    assert!(!out.status.success(), "{what} must be refused: {}", describe(out));
+    assert!(
+        !out.status.success(),
+        "{what} must be refused: {}",
+        describe(out)
+    );
     let all = format!("{}{}", stdout(out), common::stderr(out));
-    assert!(all.contains(says), "{what}: expected `{says}` in: {}", describe(out));
+    assert!(
+        all.contains(says),
+        "{what}: expected `{says}` in: {}",
+        describe(out)
+    );
 }
 
 /// A signing key made by `paddock plugin keygen`: (secret, public, id).
 fn keygen(p: &Paddock, dir: &Path, name: &str) -> (PathBuf, PathBuf, String) {
     let prefix = dir.join(name);
     let out = ok(
-        &p.cmd(["plugin".as_ref(), "keygen".as_ref(), "--out".as_ref(), prefix.as_os_str()]),
+        &p.cmd([
+            "plugin".as_ref(),
+            "keygen".as_ref(),
+            "--out".as_ref(),
+            prefix.as_os_str(),
+        ]),
         "keygen",
     );
     let id = out
@@ -244,7 +257,10 @@ fn push_install_by_tag_and_by_digest_pins_the_digest_and_minisign_verifies() {
     );
 
     // The installed plugin runs, with what it was granted.
-    ok(&p.cmd(["plugin", "grant", "probe", "env:PROBE_ALLOWED"]), "grant");
+    ok(
+        &p.cmd(["plugin", "grant", "probe", "env:PROBE_ALLOWED"]),
+        "grant",
+    );
     let ws = tempfile::tempdir().unwrap();
     let call = p
         .command()
@@ -266,7 +282,11 @@ fn push_install_by_tag_and_by_digest_pins_the_digest_and_minisign_verifies() {
     assert_eq!(shown["origin"]["reference"], by_digest.as_str());
     // A digest the registry does not have.
     let missing = reg.reference(&format!("team/probe@sha256:{}", "0".repeat(64)));
-    refused(&install(&q, &missing, &[]), "unknown digest", "does not exist");
+    refused(
+        &install(&q, &missing, &[]),
+        "unknown digest",
+        "does not exist",
+    );
 
     // `paddock plugin sign` makes a real minisign signature: the reference
     // tool verifies it over the signed manifest, and not over another.
@@ -295,12 +315,19 @@ fn push_install_by_tag_and_by_digest_pins_the_digest_and_minisign_verifies() {
     };
     let out = verify(&manifest);
     assert!(out.status.success(), "minisign -V: {}", describe(&out));
-    assert!(stdout(&out).contains(&format!("paddock plugin artifact {digest}")), "{}", describe(&out));
+    assert!(
+        stdout(&out).contains(&format!("paddock plugin artifact {digest}")),
+        "{}",
+        describe(&out)
+    );
     let other = keys.path().join("other.json");
     let mut bytes = std::fs::read(&manifest).unwrap();
     bytes.push(b'\n');
     std::fs::write(&other, bytes).unwrap();
-    assert!(!verify(&other).status.success(), "minisign accepts another file");
+    assert!(
+        !verify(&other).status.success(),
+        "minisign accepts another file"
+    );
 }
 
 #[test]
@@ -318,14 +345,23 @@ fn unsigned_untrusted_wrongly_signed_and_tampered_artifacts_are_refused() {
     push(&p, plain.path(), &unsigned, None);
     refused(&install(&p, &unsigned, &[]), "unsigned", "is not signed");
     assert!(!installed(&p));
-    ok(&install(&p, &unsigned, &["--allow-unsigned"]), "unsigned, allowed");
+    ok(
+        &install(&p, &unsigned, &["--allow-unsigned"]),
+        "unsigned, allowed",
+    );
     assert_eq!(show(&p)["origin"]["signer"], Value::Null);
     ok(&p.cmd(["plugin", "remove", "probe"]), "remove");
     // Or allowed in the settings.
     ok(&p.cmd(["plugin", "trust", "allow-unsigned", "on"]), "allow");
-    ok(&install(&p, &unsigned, &[]), "unsigned, allowed by the settings");
+    ok(
+        &install(&p, &unsigned, &[]),
+        "unsigned, allowed by the settings",
+    );
     ok(&p.cmd(["plugin", "remove", "probe"]), "remove");
-    ok(&p.cmd(["plugin", "trust", "allow-unsigned", "off"]), "refuse");
+    ok(
+        &p.cmd(["plugin", "trust", "allow-unsigned", "off"]),
+        "refuse",
+    );
 
     // Signed by a key nobody trusts: refused even where unsigned is allowed.
     let untrusted = reg.reference("team/untrusted:1");
@@ -349,7 +385,10 @@ fn unsigned_untrusted_wrongly_signed_and_tampered_artifacts_are_refused() {
         let c = reqwest::Client::new();
         let sig_tag = |d: &str| d.replacen(':', "-", 1) + ".sig";
         let sig_manifest = c
-            .get(reg.url(&format!("/v2/team/wrong/manifests/{}", sig_tag(&signed_digest))))
+            .get(reg.url(&format!(
+                "/v2/team/wrong/manifests/{}",
+                sig_tag(&signed_digest)
+            )))
             .header("Accept", "application/vnd.oci.image.manifest.v1+json")
             .send()
             .await
@@ -358,7 +397,10 @@ fn unsigned_untrusted_wrongly_signed_and_tampered_artifacts_are_refused() {
             .await
             .unwrap();
         let put = c
-            .put(reg.url(&format!("/v2/team/wrong/manifests/{}", sig_tag(&victim_digest))))
+            .put(reg.url(&format!(
+                "/v2/team/wrong/manifests/{}",
+                sig_tag(&victim_digest)
+            )))
             .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
             .body(sig_manifest)
             .send()
@@ -416,14 +458,27 @@ fn an_update_requesting_a_new_capability_waits_for_the_admin() {
     let (secret, public, _) = keygen(&p, keys.path(), "author");
     trust(&p, &public);
     let stable = reg.reference("team/probe:stable");
-    let d1 = push(&p, probe_version("1.0.0", &["PROBE_ALLOWED"]).path(), &stable, Some(&secret));
+    let d1 = push(
+        &p,
+        probe_version("1.0.0", &["PROBE_ALLOWED"]).path(),
+        &stable,
+        Some(&secret),
+    );
     ok(&install(&p, &stable, &[]), "install");
-    ok(&p.cmd(["plugin", "grant", "probe", "env:PROBE_ALLOWED"]), "grant");
+    ok(
+        &p.cmd(["plugin", "grant", "probe", "env:PROBE_ALLOWED"]),
+        "grant",
+    );
     let out = ok(&p.cmd(["plugin", "update", "probe"]), "update, nothing new");
     assert!(out.contains("up to date") && out.contains(&d1), "{out}");
 
     // Nothing new requested: applied at once, grants kept.
-    let d2 = push(&p, probe_version("1.1.0", &["PROBE_ALLOWED"]).path(), &stable, Some(&secret));
+    let d2 = push(
+        &p,
+        probe_version("1.1.0", &["PROBE_ALLOWED"]).path(),
+        &stable,
+        Some(&secret),
+    );
     let out = ok(&p.cmd(["plugin", "update", "probe"]), "update 1.1.0");
     assert!(out.contains("updated probe to 1.1.0"), "{out}");
     let shown = show(&p);
@@ -440,11 +495,16 @@ fn an_update_requesting_a_new_capability_waits_for_the_admin() {
     );
     let out = ok(&p.cmd(["plugin", "update", "probe"]), "update 2.0.0");
     assert!(
-        out.contains("waits for an admin") && out.contains("+ env:PROBE_SECRET") && out.contains(&d3),
+        out.contains("waits for an admin")
+            && out.contains("+ env:PROBE_SECRET")
+            && out.contains(&d3),
         "{out}"
     );
     let shown = show(&p);
-    assert_eq!(shown["version"], "1.1.0", "nothing changes before acceptance");
+    assert_eq!(
+        shown["version"], "1.1.0",
+        "nothing changes before acceptance"
+    );
     assert_eq!(shown["origin"]["digest"], d2.as_str());
 
     // Accepted: the new version runs; the new capability is not granted.
@@ -468,16 +528,33 @@ fn an_update_requesting_a_new_capability_waits_for_the_admin() {
     };
     assert!(ok(&call("PROBE_ALLOWED"), "allowed").contains("allowed-value"));
     let denied = call("PROBE_SECRET");
-    assert!(!denied.status.success() && !stdout(&denied).contains("secret-value"), "{}", describe(&denied));
-    refused(&p.cmd(["plugin", "update", "probe", "--accept"]), "accept twice", "no update waiting");
+    assert!(
+        !denied.status.success() && !stdout(&denied).contains("secret-value"),
+        "{}",
+        describe(&denied)
+    );
+    refused(
+        &p.cmd(["plugin", "update", "probe", "--accept"]),
+        "accept twice",
+        "no update waiting",
+    );
 
     // Rejected: dropped, nothing changes.
-    push(&p, probe_version("3.0.0", &["PROBE_ALLOWED", "PROBE_SECRET", "HOME"]).path(), &stable, Some(&secret));
+    push(
+        &p,
+        probe_version("3.0.0", &["PROBE_ALLOWED", "PROBE_SECRET", "HOME"]).path(),
+        &stable,
+        Some(&secret),
+    );
     let out = ok(&p.cmd(["plugin", "update", "probe"]), "update 3.0.0");
     assert!(out.contains("+ env:HOME"), "{out}");
     ok(&p.cmd(["plugin", "update", "probe", "--reject"]), "reject");
     assert_eq!(show(&p)["version"], "2.0.0");
-    refused(&p.cmd(["plugin", "update", "probe", "--accept"]), "accept rejected", "no update waiting");
+    refused(
+        &p.cmd(["plugin", "update", "probe", "--accept"]),
+        "accept rejected",
+        "no update waiting",
+    );
 }
 
 #[tokio::test]
@@ -496,39 +573,94 @@ async fn the_api_installs_from_a_registry_and_accepts_updates_for_admins_only() 
     let user = client_with(USER_TOKEN);
 
     let body = json!({"reference": tag});
-    let r = user.post(s.url("/api/oci/install")).json(&body).send().await.unwrap();
+    let r = user
+        .post(s.url("/api/oci/install"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    let r = admin.post(s.url("/api/oci/install")).json(&body).send().await.unwrap();
+    let r = admin
+        .post(s.url("/api/oci/install"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let info: Value = r.json().await.unwrap();
     assert_eq!(info["origin"]["digest"], d1.as_str());
     assert_eq!(info["origin"]["signer"], id.as_str());
 
-    let d2 = push(&p, probe_version("2.0.0", &["PROBE_SECRET"]).path(), &tag, Some(&secret));
-    let r = user.post(s.url("/api/plugins/probe/update")).json(&json!({})).send().await.unwrap();
+    let d2 = push(
+        &p,
+        probe_version("2.0.0", &["PROBE_SECRET"]).path(),
+        &tag,
+        Some(&secret),
+    );
+    let r = user
+        .post(s.url("/api/plugins/probe/update"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    let r = admin.post(s.url("/api/plugins/probe/update")).json(&json!({})).send().await.unwrap();
+    let r = admin
+        .post(s.url("/api/plugins/probe/update"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let outcome: Value = r.json().await.unwrap();
     assert_eq!(outcome["status"], "pending", "{outcome}");
     assert_eq!(outcome["update"]["added"], json!(["env:PROBE_SECRET"]));
-    let r = admin.get(s.url("/api/plugins/probe/update")).send().await.unwrap();
+    let r = admin
+        .get(s.url("/api/plugins/probe/update"))
+        .send()
+        .await
+        .unwrap();
     let pending: Value = r.json().await.unwrap();
     assert_eq!(pending["digest"], d2.as_str());
-    let list: Value = admin.get(s.url("/api/oci/updates")).send().await.unwrap().json().await.unwrap();
+    let list: Value = admin
+        .get(s.url("/api/oci/updates"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
-    let got: Value = admin.get(s.url("/api/plugins/probe")).send().await.unwrap().json().await.unwrap();
+    let got: Value = admin
+        .get(s.url("/api/plugins/probe"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got["version"], "1.0.0", "nothing changes before acceptance");
 
-    let r = user.post(s.url("/api/plugins/probe/update/accept")).send().await.unwrap();
+    let r = user
+        .post(s.url("/api/plugins/probe/update/accept"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    let r = admin.post(s.url("/api/plugins/probe/update/accept")).send().await.unwrap();
+    let r = admin
+        .post(s.url("/api/plugins/probe/update/accept"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let info: Value = r.json().await.unwrap();
     assert_eq!(info["version"], "2.0.0");
     assert_eq!(info["origin"]["digest"], d2.as_str());
     assert_eq!(info["granted"], json!([]));
-    let r = admin.get(s.url("/api/plugins/probe/update")).send().await.unwrap();
+    let r = admin
+        .get(s.url("/api/plugins/probe/update"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 
     // Refusals come back as 422 naming the reason.
@@ -542,7 +674,13 @@ async fn the_api_installs_from_a_registry_and_accepts_updates_for_admins_only() 
         .unwrap();
     assert_eq!(r.status(), 422);
     let e: Value = r.json().await.unwrap();
-    assert!(e["error"]["message"].as_str().unwrap().contains("not signed"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not signed"),
+        "{e}"
+    );
 }
 
 /// The dashboard's side (`tests/dashboard/plugins-oci.mjs`, Chromium):
@@ -560,7 +698,12 @@ async fn registry_plugins_in_chromium() {
     let (secret, public, id) = keygen(&p, keys.path(), "author");
     trust(&p, &public);
     let reference = reg.reference("team/probe:stable");
-    let d1 = push(&p, probe_version("1.0.0", &[]).path(), &reference, Some(&secret));
+    let d1 = push(
+        &p,
+        probe_version("1.0.0", &[]).path(),
+        &reference,
+        Some(&secret),
+    );
     let next = probe_version("2.0.0", &["PROBE_SECRET"]);
     let cfg = tempfile::tempdir().unwrap();
     let config = scripted_config(cfg.path(), "http://127.0.0.1:9", "");

@@ -75,10 +75,9 @@ impl Client {
             std::env::var("PADDOCK_REGISTRY_USERNAME"),
             std::env::var("PADDOCK_REGISTRY_PASSWORD"),
         ) {
-            (Ok(username), Ok(password)) if !username.is_empty() => Some(Credentials {
-                username,
-                password,
-            }),
+            (Ok(username), Ok(password)) if !username.is_empty() => {
+                Some(Credentials { username, password })
+            }
             _ => None,
         };
         Ok(Client {
@@ -100,10 +99,11 @@ impl Client {
         build: impl Fn() -> reqwest::RequestBuilder,
         scope: &str,
     ) -> Result<reqwest::Response, OciError> {
-        let with_auth = |rb: reqwest::RequestBuilder| match self.auth.lock().ok().and_then(|a| a.clone()) {
-            Some(v) => rb.header(AUTHORIZATION, v),
-            None => rb,
-        };
+        let with_auth =
+            |rb: reqwest::RequestBuilder| match self.auth.lock().ok().and_then(|a| a.clone()) {
+                Some(v) => rb.header(AUTHORIZATION, v),
+                None => rb,
+            };
         let resp = with_auth(build())
             .send()
             .await
@@ -140,7 +140,9 @@ impl Client {
             return basic(c).ok_or_else(|| denied("the credentials are not valid header text"));
         }
         if !lower.starts_with("bearer") {
-            return Err(denied("the registry sent no usable WWW-Authenticate challenge"));
+            return Err(denied(
+                "the registry sent no usable WWW-Authenticate challenge",
+            ));
         }
         let params = parse_challenge(&challenge[6..]);
         let realm = params
@@ -151,10 +153,8 @@ impl Client {
         if !realm.starts_with("https://") && !realm.starts_with(&self.base) {
             return Err(denied("the token realm is not HTTPS"));
         }
-        let mut query: Vec<(String, String)> = params
-            .into_iter()
-            .filter(|(k, _)| k == "service")
-            .collect();
+        let mut query: Vec<(String, String)> =
+            params.into_iter().filter(|(k, _)| k == "service").collect();
         query.push(("scope".into(), scope.to_string()));
         let mut rb = self.http.get(&realm).query(&query);
         if let Some(c) = &self.credentials {
@@ -162,7 +162,10 @@ impl Client {
         }
         let resp = rb.send().await.map_err(|e| http_err(&self.registry, &e))?;
         if !resp.status().is_success() {
-            return Err(denied(&format!("the token service answered {}", resp.status())));
+            return Err(denied(&format!(
+                "the token service answered {}",
+                resp.status()
+            )));
         }
         let body: serde_json::Value = resp
             .json()
@@ -209,7 +212,12 @@ impl Client {
         let body = self
             .read_limited(resp, 4096, what)
             .await
-            .map(|b| String::from_utf8_lossy(&b).chars().take(300).collect::<String>())
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            })
             .unwrap_or_default();
         OciError::Status {
             registry: self.registry.clone(),
@@ -245,7 +253,9 @@ impl Client {
             return Ok(None);
         }
         if !resp.status().is_success() {
-            return Err(self.status_err(resp, &format!("manifest {reference}")).await);
+            return Err(self
+                .status_err(resp, &format!("manifest {reference}"))
+                .await);
         }
         let bytes = self
             .read_limited(resp, MAX_MANIFEST, &format!("manifest {reference}"))
@@ -376,7 +386,9 @@ impl Client {
             )
             .await?;
         if resp.status() != StatusCode::CREATED {
-            return Err(self.status_err(resp, &format!("pushing manifest {tag}")).await);
+            return Err(self
+                .status_err(resp, &format!("pushing manifest {tag}"))
+                .await);
         }
         Ok(digest_of(manifest))
     }
@@ -402,7 +414,11 @@ fn parse_challenge(params: &str) -> Vec<(String, String)> {
         let Some((key, after)) = rest.split_once('=') else {
             break;
         };
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = after.trim_start();
         let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
             match quoted.split_once('"') {

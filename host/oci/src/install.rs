@@ -202,11 +202,11 @@ impl<'a> Oci<'a> {
         let Some((sig_manifest, _)) = client.pull_manifest(&sig_ref).await? else {
             return Ok(None);
         };
-        let bad = |m: String| OciError::BadSignature(m);
-        let sig_manifest: ImageManifest = serde_json::from_slice(&sig_manifest)
-            .map_err(|e| bad(format!("the signature artifact does not parse: {e}")))?;
+        let sig_manifest: ImageManifest = serde_json::from_slice(&sig_manifest).map_err(|e| {
+            OciError::BadSignature(format!("the signature artifact does not parse: {e}"))
+        })?;
         if sig_manifest.artifact_type.as_deref() != Some(SIGNATURE_ARTIFACT_TYPE) {
-            return Err(bad(format!(
+            return Err(OciError::BadSignature(format!(
                 "{sig_ref} is not a Paddock signature artifact"
             )));
         }
@@ -214,9 +214,12 @@ impl<'a> Oci<'a> {
             .layers
             .iter()
             .find(|l| l.media_type == MINISIGN_LAYER_MEDIA_TYPE)
-            .ok_or_else(|| bad(format!("{sig_ref} holds no minisign signature")))?;
+            .ok_or_else(|| {
+                OciError::BadSignature(format!("{sig_ref} holds no minisign signature"))
+            })?;
         let text = client.pull_blob(&sig_ref, layer, "the signature").await?;
-        let text = String::from_utf8(text).map_err(|_| bad("the signature is not text".into()))?;
+        let text = String::from_utf8(text)
+            .map_err(|_| OciError::BadSignature("the signature is not text".into()))?;
         let key = signing::verify(manifest, digest, &text, trusted)?;
         Ok(Some(key.clone()))
     }
@@ -230,7 +233,11 @@ impl<'a> Oci<'a> {
         let fetched = self.fetch(reference, allow_unsigned).await?;
         let info = self
             .host
-            .install_fetched(&fetched.manifest_text, fetched.component.clone(), fetched.origin())
+            .install_fetched(
+                &fetched.manifest_text,
+                fetched.component.clone(),
+                fetched.origin(),
+            )
             .await?;
         // An install supersedes an update staged before it.
         self.discard_pending(&info.record.name)?;
@@ -240,7 +247,11 @@ impl<'a> Oci<'a> {
 
     /// Pulls plugin `name`'s recorded reference again: applies a new
     /// version that requests nothing new, stages one that does.
-    pub async fn update(&self, name: &str, allow_unsigned: bool) -> Result<UpdateOutcome, OciError> {
+    pub async fn update(
+        &self,
+        name: &str,
+        allow_unsigned: bool,
+    ) -> Result<UpdateOutcome, OciError> {
         let current = self.host.get(name)?;
         let origin = current.record.origin.clone().ok_or_else(|| {
             OciError::Invalid(format!(
@@ -266,7 +277,11 @@ impl<'a> Oci<'a> {
         if added.is_empty() {
             let info = self
                 .host
-                .install_fetched(&fetched.manifest_text, fetched.component.clone(), fetched.origin())
+                .install_fetched(
+                    &fetched.manifest_text,
+                    fetched.component.clone(),
+                    fetched.origin(),
+                )
                 .await?;
             self.discard_pending(name)?;
             tracing::info!(plugin = %name, digest = %fetched.digest, "plugin updated");
@@ -276,7 +291,11 @@ impl<'a> Oci<'a> {
         }
         // Validate now, so an admin never accepts something that cannot load.
         self.host
-            .check_fetched(&fetched.manifest_text, &fetched.component, &reference.to_string())
+            .check_fetched(
+                &fetched.manifest_text,
+                &fetched.component,
+                &reference.to_string(),
+            )
             .await?;
         let update = PendingUpdate {
             name: name.to_string(),
@@ -316,7 +335,8 @@ impl<'a> Oci<'a> {
         let tmp = parent.join(format!(".{}.tmp{}", update.name, std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(Self::io(&tmp))?;
-        let json = serde_json::to_vec_pretty(update).map_err(|e| OciError::Invalid(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(update).map_err(|e| OciError::Invalid(e.to_string()))?;
         for (file, bytes) in [
             ("component.wasm", fetched.component.as_slice()),
             ("paddock-plugin.toml", fetched.manifest_text.as_bytes()),
@@ -370,9 +390,9 @@ impl<'a> Oci<'a> {
     /// Applies the update staged for `name`; grants are kept, and the new
     /// requests are not granted.
     pub async fn accept(&self, name: &str) -> Result<PluginInfo, OciError> {
-        let update = self.pending(name)?.ok_or_else(|| {
-            OciError::Invalid(format!("plugin `{name}` has no update waiting"))
-        })?;
+        let update = self
+            .pending(name)?
+            .ok_or_else(|| OciError::Invalid(format!("plugin `{name}` has no update waiting")))?;
         let dir = self.pending_dir(name);
         let cpath = dir.join("component.wasm");
         let mpath = dir.join("paddock-plugin.toml");
@@ -404,9 +424,9 @@ impl<'a> Oci<'a> {
 
     /// Drops the update staged for `name`; errors when there is none.
     pub fn reject(&self, name: &str) -> Result<PendingUpdate, OciError> {
-        let update = self.pending(name)?.ok_or_else(|| {
-            OciError::Invalid(format!("plugin `{name}` has no update waiting"))
-        })?;
+        let update = self
+            .pending(name)?
+            .ok_or_else(|| OciError::Invalid(format!("plugin `{name}` has no update waiting")))?;
         self.discard_pending(name)?;
         tracing::info!(plugin = %name, digest = %update.digest, "staged plugin update rejected");
         Ok(update)
@@ -445,7 +465,9 @@ pub async fn push(
     for (d, bytes) in &built.blobs {
         client.push_blob(reference, d, bytes).await?;
     }
-    let digest = client.push_manifest(reference, tag, &built.manifest).await?;
+    let digest = client
+        .push_manifest(reference, tag, &built.manifest)
+        .await?;
     let signed_by = match key {
         Some(sk) => Some(sign_pushed(&client, reference, &built.manifest, &digest, sk).await?),
         None => None,

@@ -86,6 +86,8 @@ pub struct ImageManifest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WasmConfig {
+    /// When it was made (RFC 3339), as `wkg` writes it.
+    pub created: String,
     /// Always `wasm`.
     pub architecture: String,
     /// `wasip2` for components.
@@ -148,6 +150,7 @@ pub fn plugin_artifact(
     let toml = Descriptor::of(PLUGIN_MANIFEST_MEDIA_TYPE, manifest_text.as_bytes())
         .titled(paddock_plugins::manifest::MANIFEST_FILE);
     let config = serde_json::to_vec(&WasmConfig {
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         architecture: "wasm".into(),
         os: "wasip2".into(),
         layer_digests: vec![wasm.digest.clone(), toml.digest.clone()],
@@ -174,7 +177,10 @@ pub fn plugin_artifact(
 }
 
 /// The artifact holding a signature of manifest `signed_digest`.
-pub fn signature_artifact(signed_digest: &str, signature: &str) -> Result<Built, serde_json::Error> {
+pub fn signature_artifact(
+    signed_digest: &str,
+    signature: &str,
+) -> Result<Built, serde_json::Error> {
     let config = b"{}".to_vec();
     let annotations = BTreeMap::from([(
         "dev.paddock.signature.digest".to_string(),
@@ -184,7 +190,8 @@ pub fn signature_artifact(signed_digest: &str, signature: &str) -> Result<Built,
         Some(SIGNATURE_ARTIFACT_TYPE),
         (Descriptor::of(SIGNATURE_CONFIG_MEDIA_TYPE, &config), config),
         vec![(
-            Descriptor::of(MINISIGN_LAYER_MEDIA_TYPE, signature.as_bytes()).titled("plugin.minisig"),
+            Descriptor::of(MINISIGN_LAYER_MEDIA_TYPE, signature.as_bytes())
+                .titled("plugin.minisig"),
             signature.as_bytes().to_vec(),
         )],
         annotations,
@@ -216,7 +223,9 @@ pub fn plugin_layers(m: &ImageManifest) -> Result<PluginLayers, String> {
     if let Some(mt) = &m.media_type
         && mt != OCI_MANIFEST_MEDIA_TYPE
     {
-        return Err(format!("mediaType is `{mt}`, not `{OCI_MANIFEST_MEDIA_TYPE}`"));
+        return Err(format!(
+            "mediaType is `{mt}`, not `{OCI_MANIFEST_MEDIA_TYPE}`"
+        ));
     }
     if m.config.media_type != WASM_CONFIG_MEDIA_TYPE {
         return Err(format!(
@@ -238,7 +247,10 @@ pub fn plugin_layers(m: &ImageManifest) -> Result<PluginLayers, String> {
     })?;
     for d in [&m.config, &component, &manifest] {
         if !crate::reference::valid_digest(&d.digest) {
-            return Err(format!("descriptor digest `{}` is not sha256:HEX", d.digest));
+            return Err(format!(
+                "descriptor digest `{}` is not sha256:HEX",
+                d.digest
+            ));
         }
     }
     Ok(PluginLayers {
@@ -276,8 +288,16 @@ mod tests {
         let built = plugin_artifact(b"\0asm", "x", "x", "1").unwrap();
         let mut m: ImageManifest = serde_json::from_slice(&built.manifest).unwrap();
         m.layers.pop();
-        assert!(plugin_layers(&m).unwrap_err().contains("paddock-plugin.toml"));
+        assert!(
+            plugin_layers(&m)
+                .unwrap_err()
+                .contains("paddock-plugin.toml")
+        );
         m.config.media_type = "application/vnd.oci.image.config.v1+json".into();
-        assert!(plugin_layers(&m).unwrap_err().contains("not a wasm artifact"));
+        assert!(
+            plugin_layers(&m)
+                .unwrap_err()
+                .contains("not a wasm artifact")
+        );
     }
 }

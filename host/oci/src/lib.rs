@@ -48,7 +48,9 @@ pub enum OciError {
     #[error("{0} does not exist in the registry")]
     NotFound(String),
     /// Content did not match its digest (tampered or corrupt).
-    #[error("{what}: content does not match its digest (expected {expected}, got {actual}); refusing it")]
+    #[error(
+        "{what}: content does not match its digest (expected {expected}, got {actual}); refusing it"
+    )]
     DigestMismatch {
         /// Which content.
         what: String,
@@ -74,10 +76,14 @@ pub enum OciError {
         message: String,
     },
     /// No signature, and unsigned installs are not allowed.
-    #[error("{0} is not signed; refusing it (sign it with `paddock plugin sign`, or an admin allows unsigned installs with --allow-unsigned)")]
+    #[error(
+        "{0} is not signed; refusing it (sign it with `paddock plugin sign`, or an admin allows unsigned installs with --allow-unsigned)"
+    )]
     Unsigned(String),
     /// Signed by a key the admin does not trust.
-    #[error("the signature was made by key {0}, which is not trusted (trust it with `paddock plugin trust add`); refusing it")]
+    #[error(
+        "the signature was made by key {0}, which is not trusted (trust it with `paddock plugin trust add`); refusing it"
+    )]
     UntrustedKey(String),
     /// A signature that does not verify.
     #[error("bad signature: {0}; refusing it")]

@@ -48,7 +48,10 @@ fn err(reference: &str, message: impl Into<String>) -> ReferenceError {
 /// Whether `digest` is `sha256:` followed by 64 lowercase hex digits.
 pub fn valid_digest(digest: &str) -> bool {
     digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 

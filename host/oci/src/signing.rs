@@ -61,10 +61,7 @@ pub fn keygen(prefix: &Path, password: Option<String>) -> Result<Generated, OciE
         .to_box(Some("paddock plugin signing key"))
         .map_err(|e| sig_err(e.to_string()))?
         .to_string();
-    let pk_text = pk
-        .to_box()
-        .map_err(|e| sig_err(e.to_string()))?
-        .to_string();
+    let pk_text = pk.to_box().map_err(|e| sig_err(e.to_string()))?.to_string();
     write_new(&secret_path, sk_text.as_bytes(), 0o600)?;
     write_new(&public_path, pk_text.as_bytes(), 0o644)?;
     Ok(Generated {
@@ -98,8 +95,12 @@ pub fn load_secret(path: &Path, password: Option<String>) -> Result<SecretKey, O
         path: path.to_path_buf(),
         source: e,
     })?;
-    let sk_box = SecretKeyBox::from_string(&text)
-        .map_err(|e| sig_err(format!("{} is not a minisign secret key: {e}", path.display())))?;
+    let sk_box = SecretKeyBox::from_string(&text).map_err(|e| {
+        sig_err(format!(
+            "{} is not a minisign secret key: {e}",
+            path.display()
+        ))
+    })?;
     let sk = match password {
         Some(p) => SecretKey::from_box(sk_box, Some(p)),
         None => SecretKey::from_unencrypted_box(sk_box),
@@ -134,7 +135,10 @@ pub fn sign(sk: &SecretKey, manifest: &[u8], digest: &str) -> Result<String, Oci
         sk,
         Cursor::new(manifest),
         Some(&comment),
-        Some(&format!("signature from paddock key {}", key_id(pk.keynum()))),
+        Some(&format!(
+            "signature from paddock key {}",
+            key_id(pk.keynum())
+        )),
     )
     .map_err(|e| sig_err(format!("cannot sign: {e}")))?;
     Ok(sig.into_string())

@@ -20,8 +20,8 @@ pub use host::{
     HostOptions, InstallSource, PluginError, PluginHost, PluginInfo, ToolCallFailure, ToolInfo,
 };
 pub use manifest::{Limits, Manifest, World};
-pub use registry::{PluginOrigin, PluginRecord};
 pub use paddock_sandbox::exec::{
     BoxFuture, ExecBackend, ExecFailure, ExecOutcome, ExecRequest, JobState, SharedExec,
 };
+pub use registry::{PluginOrigin, PluginRecord};
 pub use runtime::{CallError, CallTarget, ToolOutput, ToolSpec};

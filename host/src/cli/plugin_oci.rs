@@ -166,7 +166,9 @@ fn read_local(source: &Path, manifest: Option<&Path>) -> Result<(String, Vec<u8>
                 .collect();
             match found.as_slice() {
                 [one] => one.clone(),
-                [] => return Err(Usage(format!("no .wasm component in {}", source.display())).into()),
+                [] => {
+                    return Err(Usage(format!("no .wasm component in {}", source.display())).into());
+                }
                 _ => {
                     return Err(Usage(format!(
                         "several .wasm files in {}; name one with `component` in the manifest",
@@ -193,7 +195,9 @@ fn print_pending(u: &PendingUpdate) {
     );
     out!(
         "  signed by: {}",
-        u.signer.as_deref().unwrap_or("unsigned (allowed by an admin)")
+        u.signer
+            .as_deref()
+            .unwrap_or("unsigned (allowed by an admin)")
     );
     out!("  it requests new capabilities:");
     for c in &u.added {
@@ -215,9 +219,7 @@ pub(crate) async fn install(
     allow_unsigned: bool,
 ) -> Result<paddock_plugins::PluginInfo> {
     let reference = parse_ref(reference)?;
-    Ok(Oci::new(host)
-        .install(&reference, allow_unsigned)
-        .await?)
+    Ok(Oci::new(host).install(&reference, allow_unsigned).await?)
 }
 
 /// Runs an OCI subcommand.
@@ -249,7 +251,10 @@ pub(crate) async fn run(host: &PluginHost, cmd: &OciCmd) -> Result<ExitCode> {
             out!("  pinned: {}", pushed.pinned);
             match pushed.signed_by {
                 Some(id) => out!("  signed by key {id}"),
-                None => out!("  unsigned (sign it with: paddock plugin sign {} --key KEY)", pushed.pinned),
+                None => out!(
+                    "  unsigned (sign it with: paddock plugin sign {} --key KEY)",
+                    pushed.pinned
+                ),
             }
         }
         OciCmd::Sign {
@@ -282,7 +287,10 @@ pub(crate) async fn run(host: &PluginHost, cmd: &OciCmd) -> Result<ExitCode> {
             };
             let g = signing::keygen(out, pw)?;
             out!("key id {}", g.id);
-            out!("  secret key: {} (keep it private)", g.secret_path.display());
+            out!(
+                "  secret key: {} (keep it private)",
+                g.secret_path.display()
+            );
             out!("  public key: {}", g.public_path.display());
             out!(
                 "admins trust it with: paddock plugin trust add {} --name NAME",
@@ -303,7 +311,11 @@ pub(crate) async fn run(host: &PluginHost, cmd: &OciCmd) -> Result<ExitCode> {
                     "updated {} to {} ({})",
                     p.record.name,
                     p.record.version,
-                    p.record.origin.as_ref().map(|o| o.digest.as_str()).unwrap_or("-")
+                    p.record
+                        .origin
+                        .as_ref()
+                        .map(|o| o.digest.as_str())
+                        .unwrap_or("-")
                 );
                 if !p.missing.is_empty() {
                     let missing: Vec<String> = p.missing.iter().map(ToString::to_string).collect();
@@ -317,7 +329,11 @@ pub(crate) async fn run(host: &PluginHost, cmd: &OciCmd) -> Result<ExitCode> {
             }
             if *reject {
                 let u = oci.reject(name)?;
-                out!("dropped the update of {name} to {} ({})", u.to_version, u.digest);
+                out!(
+                    "dropped the update of {name} to {} ({})",
+                    u.to_version,
+                    u.digest
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             let outcome = oci.update(name, *allow_unsigned).await?;
@@ -328,12 +344,22 @@ pub(crate) async fn run(host: &PluginHost, cmd: &OciCmd) -> Result<ExitCode> {
             match outcome {
                 UpdateOutcome::UpToDate { plugin } => out!(
                     "{name} is up to date ({})",
-                    plugin.record.origin.as_ref().map(|o| o.digest.as_str()).unwrap_or("-")
+                    plugin
+                        .record
+                        .origin
+                        .as_ref()
+                        .map(|o| o.digest.as_str())
+                        .unwrap_or("-")
                 ),
                 UpdateOutcome::Applied { plugin } => out!(
                     "updated {name} to {} ({}); it requests nothing new",
                     plugin.record.version,
-                    plugin.record.origin.as_ref().map(|o| o.digest.as_str()).unwrap_or("-")
+                    plugin
+                        .record
+                        .origin
+                        .as_ref()
+                        .map(|o| o.digest.as_str())
+                        .unwrap_or("-")
                 ),
                 UpdateOutcome::Pending { update } => print_pending(&update),
             }
@@ -359,7 +385,11 @@ pub(crate) async fn run(host: &PluginHost, cmd: &OciCmd) -> Result<ExitCode> {
                 } else {
                     out!(
                         "unsigned installs: {}",
-                        if s.allow_unsigned { "allowed" } else { "refused" }
+                        if s.allow_unsigned {
+                            "allowed"
+                        } else {
+                            "refused"
+                        }
                     );
                     if !s.insecure_registries.is_empty() {
                         out!("plain-HTTP registries: {}", s.insecure_registries.join(" "));
