@@ -116,7 +116,9 @@ function PluginCard({ p, pending }: { p: PluginInfo; pending?: PendingUpdate }) 
               {p.origin.digest}
             </dd>
             <dt className="font-semibold">Signed by</dt>
-            <dd data-testid="plugin-signer">{p.origin.signer ? <span className="font-mono">key {p.origin.signer}</span> : 'nobody (unsigned, allowed by an admin)'}</dd>
+            <dd data-testid="plugin-signer">
+              {p.origin.signer ? <span className="font-mono">key {p.origin.signer}</span> : 'nobody (unsigned, allowed by an admin)'}
+            </dd>
           </>
         )}
         <dt className="font-semibold">Limits</dt>
@@ -189,9 +191,7 @@ function RegistryUpdate({ p, pending, onDone }: { p: PluginInfo; pending?: Pendi
     <div className="mt-3 flex flex-col gap-2">
       {pending ? (
         <section aria-label={`Update of ${p.name}`} className="rounded border border-amber-400 bg-amber-50 p-2 text-sm dark:bg-amber-950">
-          <p className="font-semibold">
-            Update to v{pending.to_version} waits for you: it requests new capabilities.
-          </p>
+          <p className="font-semibold">Update to v{pending.to_version} waits for you: it requests new capabilities.</p>
           <ul className="my-1 font-mono text-xs">
             {pending.added.map((c) => (
               <li key={`+${c}`} className="text-red-900 dark:text-red-200">
