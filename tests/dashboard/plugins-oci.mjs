@@ -61,7 +61,7 @@ try {
   await steps.run(page, 'an update requesting a new capability shows the diff and waits', async () => {
     const out = execFileSync(BIN, ['--data-dir', DATA, 'plugin', 'push', NEXT, REFERENCE, '--key', KEY], { encoding: 'utf8' });
     digest2 = out.match(/digest: (sha256:[0-9a-f]{64})/)[1];
-    await card().getByRole('button', { name: 'Check probe for an update' }).click();
+    await card().getByRole('button', { name: 'Check for update (probe)' }).click();
     const update = page.getByRole('region', { name: 'Update of probe' });
     await update.waitFor();
     await update.getByText('+ env:PROBE_SECRET').waitFor();

@@ -218,7 +218,7 @@ function RegistryUpdate({ p, pending, onDone }: { p: PluginInfo; pending?: Pendi
         </section>
       ) : (
         <div className="flex flex-wrap items-center gap-2">
-          <Button onClick={() => check.mutate()} disabled={check.isPending} aria-label={`Check ${p.name} for an update`}>
+          <Button onClick={() => check.mutate()} disabled={check.isPending} aria-label={`Check for update (${p.name})`}>
             Check for update
           </Button>
           {note && <span className="text-sm">{note}</span>}
