@@ -91,7 +91,7 @@ pub enum UpdateOutcome {
     /// Staged: new capabilities requested; waits for an admin.
     Pending {
         /// The staged update.
-        update: PendingUpdate,
+        update: Box<PendingUpdate>,
     },
 }
 
@@ -312,7 +312,9 @@ impl<'a> Oci<'a> {
         };
         self.stage(&update, &fetched)?;
         tracing::info!(plugin = %name, digest = %fetched.digest, added = ?update.added, "plugin update staged; it requests new capabilities");
-        Ok(UpdateOutcome::Pending { update })
+        Ok(UpdateOutcome::Pending {
+            update: Box::new(update),
+        })
     }
 
     fn pending_dir(&self, name: &str) -> PathBuf {

@@ -6,10 +6,23 @@
 //! Paddock signature (`minisign -Vm manifest.json -x sig -P KEY`).
 
 use crate::OciError;
-use crate::trust::TrustedKey;
 use minisign::{KeyPair, PublicKey, PublicKeyBox, SecretKey, SecretKeyBox, SignatureBox};
+use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
+
+/// A public key trusted to sign plugins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TrustedKey {
+    /// The minisign key id (16 hex digits).
+    pub id: String,
+    /// A name for admins.
+    pub name: String,
+    /// The public key, base64.
+    pub public_key: String,
+    /// When it was added, seconds since the Unix epoch.
+    pub added_at: u64,
+}
 
 /// The environment variable holding a signing key's password.
 pub const PASSWORD_ENV: &str = "PADDOCK_SIGNING_PASSWORD";

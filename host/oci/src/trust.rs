@@ -4,24 +4,12 @@
 //! same file; changes take a lock and replace the file atomically.
 
 use crate::OciError;
+pub use crate::signing::TrustedKey;
 use crate::signing::{key_id, parse_public};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// A public key trusted to sign plugins.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TrustedKey {
-    /// The minisign key id (16 hex digits).
-    pub id: String,
-    /// A name for admins.
-    pub name: String,
-    /// The public key, base64.
-    pub public_key: String,
-    /// When it was added, seconds since the Unix epoch.
-    pub added_at: u64,
-}
 
 /// The settings.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
