@@ -150,7 +150,15 @@ pub(crate) async fn run(cli: &Cli, cmd: &PluginCmd) -> Result<ExitCode> {
             allow_unsigned,
         } => {
             let p = match path.to_str().filter(|p| p.starts_with("oci://")) {
-                Some(r) => super::plugin_oci::install(&host, r, *allow_unsigned).await?,
+                Some(r) => {
+                    super::plugin_oci::install(&host, r, manifest.as_deref(), *allow_unsigned)
+                        .await?
+                }
+                None if *allow_unsigned => {
+                    return Err(
+                        Usage("--allow-unsigned applies to oci:// installs only".into()).into(),
+                    );
+                }
                 None => {
                     host.install(&InstallSource {
                         path: path.clone(),

@@ -216,8 +216,15 @@ fn print_pending(u: &PendingUpdate) {
 pub(crate) async fn install(
     host: &PluginHost,
     reference: &str,
+    manifest: Option<&Path>,
     allow_unsigned: bool,
 ) -> Result<paddock_plugins::PluginInfo> {
+    if manifest.is_some() {
+        return Err(Usage(
+            "--manifest: an oci:// artifact carries its own paddock-plugin.toml".into(),
+        )
+        .into());
+    }
     let reference = parse_ref(reference)?;
     Ok(Oci::new(host).install(&reference, allow_unsigned).await?)
 }
