@@ -56,3 +56,5 @@ fi
 # The toolchains of Python and JavaScript plugins (PyPI componentize-py, npm
 # componentize-js + jco): the SDK walkthroughs and polyglot capability tests.
 "$here/plugin-toolchains.sh"
+# The OCI plugin tests' registry (Debian docker-registry) and minisign.
+"$here/oci-registry.sh"

@@ -42,6 +42,7 @@ mod metrics;
 mod oidc;
 mod openapi;
 mod plugin_host;
+mod plugins_oci;
 mod policy;
 mod providers;
 mod quotas;
