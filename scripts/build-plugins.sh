@@ -12,6 +12,9 @@ declare -A stage_of
 for manifest in plugins/*/paddock-plugin.toml plugins/testing/*/paddock-plugin.toml; do
     [ -f "$manifest" ] || continue
     dir=$(dirname "$manifest")
+    # Plugins in other languages (plugins/testing/py-probe, js-probe) have no
+    # Cargo.toml: their tests build them with the language's own toolchain.
+    [ -f "$dir/Cargo.toml" ] || continue
     crate=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n1)
     [ -n "$crate" ] || { echo "build-plugins: no crate name in $dir/Cargo.toml" >&2; exit 1; }
     crates+=("-p" "$crate")

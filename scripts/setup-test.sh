@@ -52,3 +52,9 @@ fi
 # predictions loader the evaluation tests use, and actionlint, which lints
 # .github/workflows/ (scripts/lint-workflows.sh).
 "$here/eval-tools.sh"
+
+# The toolchains of Python and JavaScript plugins (PyPI componentize-py, npm
+# componentize-js + jco): the SDK walkthroughs and polyglot capability tests.
+"$here/plugin-toolchains.sh"
+# The OCI plugin tests' registry (Debian docker-registry) and minisign.
+"$here/oci-registry.sh"

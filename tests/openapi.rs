@@ -153,6 +153,17 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401",
 include-operation-id = "start_workflow_run"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429"]
 
+# Installing from a registry or updating from one depends on what the
+# registry holds (a reference of the right shape may name nothing, nothing
+# signed, or a registry that is not there), and an update needs a plugin
+# installed from a registry.
+[[operations]]
+include-operation-id = "install_plugin_from_registry"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "422", "429", "502"]
+[[operations]]
+include-operation-id = "update_plugin"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "422", "429", "502"]
+
 # A deleted agent's record and events stay readable until it is purged
 # (`DELETE /api/agents/{id}?purge=true`): deleting stops it, and its
 # history is kept.

@@ -29,14 +29,15 @@ use common::Paddock;
 
 /// One marked block of the README.
 #[derive(Debug)]
-struct Block {
+pub(crate) struct Block {
     /// `run`, `output` or a file path.
-    kind: String,
-    body: String,
+    pub(crate) kind: String,
+    pub(crate) body: String,
 }
 
-/// The marked blocks of `readme`, in order.
-fn marked_blocks(readme: &str) -> Vec<Block> {
+/// The marked blocks of `readme`, in order (also used by the Python and
+/// JavaScript walkthroughs, `tests/sdk_polyglot.rs`).
+pub(crate) fn marked_blocks(readme: &str) -> Vec<Block> {
     let mut blocks = Vec::new();
     let mut lines = readme.lines();
     while let Some(line) = lines.next() {
@@ -82,7 +83,7 @@ fn workspace_target_dir() -> PathBuf {
         .unwrap_or_else(|| common::repo_root().join("target"))
 }
 
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 

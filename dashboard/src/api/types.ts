@@ -16,6 +16,10 @@ export type McpServerView = S['ServerView'];
 export type CatalogEntry = S['CatalogEntry'];
 export type TestReport = S['TestReport'];
 export type PluginInfo = S['PluginInfo'];
+/** An update from a registry waiting for an admin, with its capability diff. */
+export type PendingUpdate = S['PendingUpdate'];
+/** What checking a plugin for an update did. */
+export type UpdateOutcome = S['UpdateOutcome'];
 export type ToolInfo = S['ToolInfo'];
 export type TemplateView = S['TemplateView'];
 export type SystemPromptView = S['SystemPromptView'];

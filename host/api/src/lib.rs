@@ -100,6 +100,8 @@ pub struct AppState {
         config_docs::put_prompt, config_docs::delete_prompt,
         plugins::list, plugins::get, plugins::install, plugins::put_grants, plugins::enable,
         plugins::disable, plugins::remove, plugins::tools,
+        plugins::install_oci, plugins::oci_settings, plugins::list_updates, plugins::update,
+        plugins::get_update, plugins::accept_update, plugins::reject_update,
         mcp::list, mcp::add, mcp::get, mcp::remove, mcp::test, mcp::catalog, mcp::health,
         policy::decide, policy::pending, policy::audit, policy::list_rules, policy::add_rule,
         policy::remove_rule, policy::assess,
@@ -205,6 +207,19 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins/{name}/grants", put(plugins::put_grants))
         .route("/api/plugins/{name}/enable", post(plugins::enable))
         .route("/api/plugins/{name}/disable", post(plugins::disable))
+        .route(
+            "/api/plugins/{name}/update",
+            get(plugins::get_update)
+                .post(plugins::update)
+                .delete(plugins::reject_update),
+        )
+        .route(
+            "/api/plugins/{name}/update/accept",
+            post(plugins::accept_update),
+        )
+        .route("/api/oci/install", post(plugins::install_oci))
+        .route("/api/oci/settings", get(plugins::oci_settings))
+        .route("/api/oci/updates", get(plugins::list_updates))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
     let api = Router::new()
         .route("/api/agents", get(agents::list).post(agents::create))

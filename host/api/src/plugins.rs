@@ -261,3 +261,180 @@ pub async fn remove(
 pub async fn tools(State(state): State<AppState>) -> Result<Json<Vec<ToolInfo>>, ApiError> {
     Ok(Json(state.plugins.tools()?))
 }
+
+/// Maps an OCI failure to its status: a refused artifact (unsigned, wrongly
+/// signed, tampered) is a 422, an unreachable registry a 502.
+fn oci_error(e: paddock_oci::OciError) -> ApiError {
+    use paddock_oci::OciError as E;
+    match e {
+        E::Plugin(p) => p.into(),
+        E::Reference(_) | E::Invalid(_) => ApiError::invalid(e.to_string()),
+        E::NotFound(_) => ApiError::not_found(e.to_string()),
+        E::Unsigned(_)
+        | E::UntrustedKey(_)
+        | E::BadSignature(_)
+        | E::DigestMismatch { .. }
+        | E::TooLarge { .. }
+        | E::Layout { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", e.to_string())
+        }
+        E::Registry { .. } | E::Status { .. } => {
+            ApiError::new(StatusCode::BAD_GATEWAY, "registry_failed", e.to_string())
+        }
+        E::Key(_) | E::Settings { .. } | E::Io { .. } => {
+            ApiError::internal("the OCI settings or staged updates failed", &e)
+        }
+    }
+}
+
+/// `POST /api/oci/install`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryInstall {
+    /// `oci://REGISTRY/REPO:TAG` or `oci://REGISTRY/REPO@sha256:…`.
+    pub reference: String,
+    /// Accept an artifact without a signature (a signature that is present
+    /// must still verify against a trusted key).
+    #[serde(default)]
+    pub allow_unsigned: bool,
+}
+
+/// Install (or upgrade) a plugin from an OCI registry: every blob is
+/// checked against its digest, the signature against the trusted keys,
+/// and the manifest digest is pinned in the plugin's `origin`.
+#[utoipa::path(post, path = "/api/oci/install", tag = "plugins", operation_id = "install_plugin_from_registry", security(("admin" = [])),
+    request_body = RegistryInstall,
+    responses((status = 201, body = paddock_plugins::PluginInfo), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody), (status = 502, body = super::error::ErrorBody)))]
+pub async fn install_oci(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<RegistryInstall>,
+) -> Result<(StatusCode, Json<PluginInfo>), ApiError> {
+    if req.reference.len() > 1024 {
+        return Err(ApiError::invalid("reference: longer than 1024 bytes"));
+    }
+    let reference = paddock_oci::Reference::parse(&req.reference)
+        .map_err(|e| ApiError::invalid(format!("reference: {e}")))?;
+    let info = paddock_oci::Oci::new(&state.plugins)
+        .install(&reference, req.allow_unsigned)
+        .await
+        .map_err(oci_error)?;
+    audit_plugin(&state, &caller, "installed", &info).await?;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// The registry settings as admins see them.
+#[utoipa::path(get, path = "/api/oci/settings", tag = "plugins", operation_id = "get_registry_settings", security(("admin" = [])),
+    responses((status = 200, body = paddock_oci::OciSettings)))]
+pub async fn oci_settings(
+    State(state): State<AppState>,
+) -> Result<Json<paddock_oci::OciSettings>, ApiError> {
+    Ok(Json(
+        paddock_oci::SettingsFile::new(state.plugins.data_dir())
+            .read()
+            .map_err(oci_error)?,
+    ))
+}
+
+/// Every update waiting for an admin.
+#[utoipa::path(get, path = "/api/oci/updates", tag = "plugins", operation_id = "list_plugin_updates", security(("admin" = [])),
+    responses((status = 200, body = Vec<paddock_oci::PendingUpdate>)))]
+pub async fn list_updates(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<paddock_oci::PendingUpdate>>, ApiError> {
+    Ok(Json(
+        paddock_oci::Oci::new(&state.plugins)
+            .list_pending()
+            .map_err(oci_error)?,
+    ))
+}
+
+/// `POST /api/plugins/{name}/update`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCheck {
+    /// Accept an unsigned artifact.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+}
+
+/// Pull a registry-installed plugin's reference again: a version that
+/// requests nothing new is applied (grants kept); one that requests new
+/// capabilities is staged (`pending`) until an admin accepts it.
+#[utoipa::path(post, path = "/api/plugins/{name}/update", tag = "plugins", operation_id = "update_plugin",
+    params(("name" = String, Path, description = "The plugin's name.")), security(("admin" = [])), request_body = UpdateCheck,
+    responses((status = 200, body = paddock_oci::UpdateOutcome), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody), (status = 502, body = super::error::ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(req): ApiJson<UpdateCheck>,
+) -> Result<Json<paddock_oci::UpdateOutcome>, ApiError> {
+    let outcome = paddock_oci::Oci::new(&state.plugins)
+        .update(&name, req.allow_unsigned)
+        .await
+        .map_err(oci_error)?;
+    if let paddock_oci::UpdateOutcome::Applied { plugin } = &outcome {
+        audit_plugin(&state, &caller, "updated", plugin).await?;
+    }
+    Ok(Json(outcome))
+}
+
+/// The update waiting for an admin, with its capability diff.
+#[utoipa::path(get, path = "/api/plugins/{name}/update", tag = "plugins", operation_id = "get_plugin_update",
+    params(("name" = String, Path, description = "The plugin's name.")), security(("admin" = [])),
+    responses((status = 200, body = paddock_oci::PendingUpdate), (status = 404, body = super::error::ErrorBody)))]
+pub async fn get_update(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<paddock_oci::PendingUpdate>, ApiError> {
+    state.plugins.get(&name)?;
+    paddock_oci::Oci::new(&state.plugins)
+        .pending(&name)
+        .map_err(oci_error)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("plugin `{name}` has no update waiting")))
+}
+
+/// Accept the waiting update: the new version replaces the old, grants
+/// are kept, and the new requests stay ungranted until granted.
+#[utoipa::path(post, path = "/api/plugins/{name}/update/accept", tag = "plugins", operation_id = "accept_plugin_update",
+    params(("name" = String, Path, description = "The plugin's name.")), security(("admin" = [])),
+    responses((status = 200, body = paddock_plugins::PluginInfo), (status = 400, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)))]
+pub async fn accept_update(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PluginInfo>, ApiError> {
+    state.plugins.get(&name)?;
+    let oci = paddock_oci::Oci::new(&state.plugins);
+    if oci.pending(&name).map_err(oci_error)?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "plugin `{name}` has no update waiting"
+        )));
+    }
+    let info = oci.accept(&name).await.map_err(oci_error)?;
+    audit_plugin(&state, &caller, "updated", &info).await?;
+    Ok(Json(info))
+}
+
+/// Reject (drop) the waiting update.
+#[utoipa::path(delete, path = "/api/plugins/{name}/update", tag = "plugins", operation_id = "reject_plugin_update",
+    params(("name" = String, Path, description = "The plugin's name.")), security(("admin" = [])),
+    responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
+pub async fn reject_update(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let info = state.plugins.get(&name)?;
+    let oci = paddock_oci::Oci::new(&state.plugins);
+    if oci.pending(&name).map_err(oci_error)?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "plugin `{name}` has no update waiting"
+        )));
+    }
+    oci.reject(&name).map_err(oci_error)?;
+    audit_plugin(&state, &caller, "update rejected", &info).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -7,7 +7,7 @@
 use super::capability::{self, Capability};
 use super::engine::{EngineError, MAX_CONCURRENT_INSTANCES, PluginEngine};
 use super::manifest::{MANIFEST_FILE, Manifest, ManifestError, World};
-use super::registry::{PluginRecord, Registry, RegistryError, RegistryState};
+use super::registry::{PluginOrigin, PluginRecord, Registry, RegistryError, RegistryState};
 use super::runtime::{
     CallError, CallTarget, Linkers, LoadSpec, LoadedPlugin, ToolOutput, ToolSpec,
 };
@@ -136,6 +136,7 @@ pub struct PluginHost {
     engine: PluginEngine,
     linkers: Linkers,
     registry: Registry,
+    data_dir: PathBuf,
     cache_dir: Option<PathBuf>,
     /// Linked plugins, each with the registry facts it was linked for; a
     /// plugin is relinked when its component, grants or limits change, even
@@ -196,6 +197,7 @@ impl PluginHost {
             engine,
             linkers,
             registry,
+            data_dir: options.data_dir.clone(),
             cache_dir: options.cache_dir.clone(),
             loaded: RwLock::new(BTreeMap::new()),
             exec: None,
@@ -205,6 +207,11 @@ impl PluginHost {
             host.install_builtins(dir).await?;
         }
         Ok(host)
+    }
+
+    /// The data directory the host keeps its files in.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// Sets the backend behind the `exec` import of plugins granted `exec`.
@@ -385,7 +392,44 @@ impl PluginHost {
     /// grants; an upgrade keeps its grants and enabled state.
     pub async fn install(&self, source: &InstallSource) -> Result<PluginInfo, PluginError> {
         let resolved = Self::resolve(source)?;
-        self.install_resolved(resolved, &source.path, false).await
+        self.install_resolved(resolved, &source.path, false, None)
+            .await
+    }
+
+    /// Installs (or upgrades) a plugin from a manifest and component fetched
+    /// elsewhere (an OCI registry), recording `origin`. Validated exactly as
+    /// [`PluginHost::install`]; an upgrade keeps its grants.
+    pub async fn install_fetched(
+        &self,
+        manifest_text: &str,
+        component: Vec<u8>,
+        origin: PluginOrigin,
+    ) -> Result<PluginInfo, PluginError> {
+        let manifest = Manifest::parse(manifest_text, &origin.reference)?;
+        let at = PathBuf::from(&origin.reference);
+        let resolved = Resolved {
+            manifest,
+            manifest_text: manifest_text.to_string(),
+            component,
+        };
+        self.install_resolved(resolved, &at, false, Some(origin))
+            .await
+    }
+
+    /// Checks that a fetched component is a valid plugin for its manifest
+    /// (compiles, links against its world, answers `describe`) without
+    /// installing it; returns the parsed manifest.
+    pub async fn check_fetched(
+        &self,
+        manifest_text: &str,
+        component: &[u8],
+        origin: &str,
+    ) -> Result<Manifest, PluginError> {
+        let manifest = Manifest::parse(manifest_text, origin)?;
+        self.validate(&manifest, component, &BTreeSet::new())
+            .await
+            .map_err(|m| install_err(Path::new(origin), m))?;
+        Ok(manifest)
     }
 
     async fn install_resolved(
@@ -393,6 +437,7 @@ impl PluginHost {
         r: Resolved,
         origin: &Path,
         builtin: bool,
+        source: Option<PluginOrigin>,
     ) -> Result<PluginInfo, PluginError> {
         let name = r.manifest.name.clone();
         let previous = self.registry.read()?.plugins.remove(&name);
@@ -431,6 +476,7 @@ impl PluginHost {
             tools,
             hook_events,
             installed_at: now_secs(),
+            origin: source,
         };
         let stored = record.clone();
         self.registry.modify(|state| {
@@ -487,7 +533,7 @@ impl PluginHost {
                             || p.limits != m.limits)
                 }
             };
-            if install && let Err(e) = self.install_resolved(resolved, &path, true).await {
+            if install && let Err(e) = self.install_resolved(resolved, &path, true, None).await {
                 tracing::error!(error = %e, "could not install built-in plugin");
             }
         }

@@ -25,4 +25,5 @@ pub use manifest::{Limits, Manifest, World};
 pub use paddock_sandbox::exec::{
     BoxFuture, ExecBackend, ExecFailure, ExecOutcome, ExecRequest, JobState, SharedExec,
 };
+pub use registry::{PluginOrigin, PluginRecord};
 pub use runtime::{CallError, CallTarget, ToolOutput, ToolSpec};

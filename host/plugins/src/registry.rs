@@ -53,6 +53,25 @@ pub struct PluginRecord {
     pub hook_events: Vec<HookEvent>,
     /// When it was installed, seconds since the Unix epoch.
     pub installed_at: u64,
+    /// Where it was installed from, when that was an OCI registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<PluginOrigin>,
+}
+
+/// Where a plugin installed from an OCI registry came from: the reference
+/// an admin asked for, the manifest digest it resolved to (pinned), and
+/// who signed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PluginOrigin {
+    /// The reference as requested (`oci://REGISTRY/REPO:TAG` or `…@sha256:…`);
+    /// `paddock plugin update` pulls it again.
+    pub reference: String,
+    /// The digest of the OCI manifest installed (`sha256:…`).
+    pub digest: String,
+    /// The trusted key that signed it (minisign key id, hex), or `None`
+    /// when an admin allowed an unsigned install.
+    #[serde(default)]
+    pub signer: Option<String>,
 }
 
 /// The registry file's content.
@@ -270,6 +289,7 @@ mod tests {
             tools: vec![],
             hook_events: vec![],
             installed_at: 0,
+            origin: None,
         }
     }
 

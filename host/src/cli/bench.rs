@@ -31,7 +31,7 @@ pub(crate) async fn run(cli: &Cli, cmd: &BenchCmd) -> Result<ExitCode> {
         BenchCmd::Plugins(args) => {
             let builtin =
                 builtin_dir(cli).context("built-in plugins not found: run `make build` first")?;
-            crate::bench::plugins(args, &builtin).await?;
+            crate::bench::plugins(args, &builtin, cli.cache_dir.as_deref()).await?;
             Ok(ExitCode::SUCCESS)
         }
         BenchCmd::Agents(args) => {

@@ -16,6 +16,8 @@ pub(crate) mod eval_compare;
 pub(crate) mod export;
 pub(crate) mod mcp;
 pub(crate) mod plugin;
+pub(crate) mod plugin_new;
+pub(crate) mod plugin_oci;
 pub(crate) mod policy;
 pub(crate) mod run;
 pub(crate) mod secrets;

@@ -25,13 +25,16 @@ pub(crate) enum PluginCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Install a plugin from a directory (paddock-plugin.toml + .wasm) or a .wasm file.
+    /// Install a plugin from a directory (paddock-plugin.toml + .wasm), a .wasm file, or oci://REGISTRY/REPO:TAG.
     Install {
-        /// A directory or a .wasm component.
+        /// A directory, a .wasm component, or an OCI reference (oci://REGISTRY/REPO:TAG or …@sha256:…).
         path: PathBuf,
         /// The manifest, when not `paddock-plugin.toml` beside the component.
         #[arg(long)]
         manifest: Option<PathBuf>,
+        /// From a registry: accept an unsigned artifact (admin only).
+        #[arg(long)]
+        allow_unsigned: bool,
     },
     /// Grant capabilities: fs:/workspace:ro|rw, fs:/host/dir:ro|rw, net:HOST:PORT, env:NAME, exec.
     Grant {
@@ -64,6 +67,11 @@ pub(crate) enum PluginCmd {
         /// The plugin.
         name: String,
     },
+    /// Create a new tool plugin project in Rust, Python or JavaScript.
+    New(super::plugin_new::NewArgs),
+    /// OCI registries: push, sign, keygen, update, trust.
+    #[command(flatten)]
+    Oci(super::plugin_oci::OciCmd),
 }
 
 fn print_plugin(p: &PluginInfo) {
@@ -87,6 +95,11 @@ fn print_plugin(p: &PluginInfo) {
         if r.builtin { " (built-in)" } else { "" }
     );
     out!("  sha256:    {}", r.sha256);
+    if let Some(o) = &r.origin {
+        out!("  origin:    {}", o.reference);
+        out!("  digest:    {}", o.digest);
+        out!("  signer:    {}", o.signer.as_deref().unwrap_or("unsigned"));
+    }
     out!("  requested: {}", join(&r.requested));
     out!("  granted:   {}", join(&r.granted));
     out!("  effective: {}", join(&p.effective));
@@ -113,6 +126,9 @@ fn parse_caps(caps: &[String]) -> Result<Vec<Capability>> {
 
 /// Runs `paddock plugin …`.
 pub(crate) async fn run(cli: &Cli, cmd: &PluginCmd) -> Result<ExitCode> {
+    if let PluginCmd::New(args) = cmd {
+        return super::plugin_new::run(args);
+    }
     let host = open_host(cli).await?;
     match cmd {
         PluginCmd::List { json } => {
@@ -133,19 +149,42 @@ pub(crate) async fn run(cli: &Cli, cmd: &PluginCmd) -> Result<ExitCode> {
                 print_plugin(&p);
             }
         }
-        PluginCmd::Install { path, manifest } => {
-            let p = host
-                .install(&InstallSource {
-                    path: path.clone(),
-                    manifest: manifest.clone(),
-                })
-                .await?;
+        PluginCmd::Install {
+            path,
+            manifest,
+            allow_unsigned,
+        } => {
+            let p = match path.to_str().filter(|p| p.starts_with("oci://")) {
+                Some(r) => {
+                    super::plugin_oci::install(&host, r, manifest.as_deref(), *allow_unsigned)
+                        .await?
+                }
+                None if *allow_unsigned => {
+                    return Err(
+                        Usage("--allow-unsigned applies to oci:// installs only".into()).into(),
+                    );
+                }
+                None => {
+                    host.install(&InstallSource {
+                        path: path.clone(),
+                        manifest: manifest.clone(),
+                    })
+                    .await?
+                }
+            };
             out!(
                 "installed {} {} (sha256 {})",
                 p.record.name,
                 p.record.version,
                 p.record.sha256
             );
+            if let Some(o) = &p.record.origin {
+                out!(
+                    "  pinned {} (signed by {})",
+                    o.digest,
+                    o.signer.as_deref().unwrap_or("nobody: unsigned allowed")
+                );
+            }
             if !p.missing.is_empty() {
                 let missing: Vec<String> = p.missing.iter().map(ToString::to_string).collect();
                 out!(
@@ -175,6 +214,9 @@ pub(crate) async fn run(cli: &Cli, cmd: &PluginCmd) -> Result<ExitCode> {
             host.remove(name)?;
             out!("removed {name}");
         }
+        // Answered above, before opening the host (it needs no data dir).
+        PluginCmd::New(args) => return super::plugin_new::run(args),
+        PluginCmd::Oci(cmd) => return super::plugin_oci::run(&host, cmd).await,
     }
     Ok(ExitCode::SUCCESS)
 }
