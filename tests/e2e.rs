@@ -33,6 +33,7 @@ mod eval_tools;
 mod evals;
 mod file_tools;
 mod hardening;
+mod hooks;
 mod hosts;
 mod install;
 mod isolation;

@@ -1,7 +1,7 @@
 //! Write Paddock MCP adapters in Rust.
 //!
 //! An MCP adapter is a WebAssembly component of the `mcp-adapter` world of
-//! `paddock:plugin@0.1.0`: it sits between agents and an MCP server and may
+//! `paddock:plugin@0.2.0`: it sits between agents and an MCP server and may
 //! hide, rename or re-describe the tools the server lists, refuse or rewrite
 //! calls, and redact results. This module hides the bindings and the JSON
 //! strings of the contract: implement [`Adapter`] (every method has a

@@ -1,7 +1,7 @@
 //! Write Paddock risk assessors in Rust.
 //!
 //! A risk assessor is a WebAssembly component of the `risk-assessor` world
-//! of `paddock:plugin@0.1.0`: the host hands it every tool call an agent
+//! of `paddock:plugin@0.2.0`: the host hands it every tool call an agent
 //! makes, before the call runs, and it answers how risky the call is
 //! ([`Level`]), what it suggests doing ([`Action`]) and why (a sentence a
 //! human reads in the approval prompt). The host's policy has the last word.

@@ -2,7 +2,7 @@
 //!
 //! A tool plugin is a WebAssembly component (target `wasm32-wasip2`) that
 //! exports the `paddock:plugin/tools` interface of the WIT package
-//! `paddock:plugin@0.1.0`. This crate hides the bindings: describe your tools
+//! `paddock:plugin@0.2.0`. This crate hides the bindings: describe your tools
 //! with a [`Toolbox`], derive their input types with serde and schemars, and
 //! export them with [`export_tools!`].
 //!
@@ -37,7 +37,10 @@
 //! MCP adapters (the `mcp-adapter` world) are written with the [`adapter`]
 //! module and [`export_adapter!`]; risk assessors (the `risk-assessor`
 //! world), which judge every tool call before it runs, with the [`assessor`]
-//! module and [`export_assessor!`]. [`shell`] parses shell command lines for
+//! module and [`export_assessor!`]; lifecycle hooks (the `hooks` world), told
+//! about agents' runs and able to add context, allow/ask/deny or rewrite tool
+//! calls and redact results, with the [`hooks`] module and [`export_hooks!`].
+//! [`shell`] parses shell command lines for
 //! policy checks (what they run, where they write), as the built-in
 //! `default-assessor` and the host's rules do. [`secrets`] holds the token
 //! shapes and the redaction the host and the `mcp-redact` adapter share.
@@ -52,12 +55,12 @@ use std::fmt;
 
 use serde::de::DeserializeOwned;
 
-/// The raw bindings generated from the WIT contract (`paddock:plugin@0.1.0`,
+/// The raw bindings generated from the WIT contract (`paddock:plugin@0.2.0`,
 /// world `tool`). Plugin authors rarely need them directly.
 #[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/v0.1.0",
+        path: "../wit/v0.2.0",
         world: "tool",
         pub_export_macro: true,
         default_bindings_module: "paddock_sdk::bindings",
@@ -66,36 +69,54 @@ pub mod bindings {
     });
 }
 
-/// The raw bindings of the `mcp-adapter` world (`paddock:plugin@0.1.0`),
+/// The raw bindings of the `mcp-adapter` world (`paddock:plugin@0.2.0`),
 /// which [`adapter`] wraps. Plugin authors rarely need them directly.
 #[allow(missing_docs)]
 pub mod adapter_bindings {
     wit_bindgen::generate!({
-        path: "../wit/v0.1.0",
+        path: "../wit/v0.2.0",
         world: "mcp-adapter",
         pub_export_macro: true,
         default_bindings_module: "paddock_sdk::adapter_bindings",
         runtime_path: "paddock_sdk::__private::wit_bindgen::rt",
         additional_derives: [PartialEq, Eq],
         with: {
-            "paddock:plugin/log@0.1.0": crate::bindings::paddock::plugin::log,
+            "paddock:plugin/log@0.2.0": crate::bindings::paddock::plugin::log,
         },
     });
 }
 
-/// The raw bindings of the `risk-assessor` world (`paddock:plugin@0.1.0`),
+/// The raw bindings of the `risk-assessor` world (`paddock:plugin@0.2.0`),
 /// which [`assessor`] wraps. Plugin authors rarely need them directly.
 #[allow(missing_docs)]
 pub mod assessor_bindings {
     wit_bindgen::generate!({
-        path: "../wit/v0.1.0",
+        path: "../wit/v0.2.0",
         world: "risk-assessor",
         pub_export_macro: true,
         default_bindings_module: "paddock_sdk::assessor_bindings",
         runtime_path: "paddock_sdk::__private::wit_bindgen::rt",
         additional_derives: [PartialEq, Eq],
         with: {
-            "paddock:plugin/log@0.1.0": crate::bindings::paddock::plugin::log,
+            "paddock:plugin/log@0.2.0": crate::bindings::paddock::plugin::log,
+        },
+    });
+}
+
+/// The raw bindings of the `hooks` world (`paddock:plugin@0.2.0`), which
+/// [`hooks`] wraps. Plugin authors rarely need them directly.
+#[allow(missing_docs)]
+pub mod hooks_bindings {
+    wit_bindgen::generate!({
+        path: "../wit/v0.2.0",
+        world: "hooks",
+        pub_export_macro: true,
+        default_bindings_module: "paddock_sdk::hooks_bindings",
+        runtime_path: "paddock_sdk::__private::wit_bindgen::rt",
+        additional_derives: [PartialEq, Eq],
+        with: {
+            "paddock:plugin/log@0.2.0": crate::bindings::paddock::plugin::log,
+            "paddock:plugin/types@0.2.0": crate::assessor_bindings::paddock::plugin::types,
         },
     });
 }
@@ -119,6 +140,7 @@ pub use serde_json;
 
 pub mod adapter;
 pub mod assessor;
+pub mod hooks;
 pub mod report;
 /// Secrets: known token shapes and given values, found and redacted (from `paddock-scan`, shared with the host).
 pub use paddock_scan::secrets;

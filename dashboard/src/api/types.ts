@@ -61,6 +61,8 @@ export type PolicyDecisionData = EventData<'policy.decision'>;
 export type ApprovalRequestedData = EventData<'approval.requested'>;
 export type ApprovalDecidedData = EventData<'approval.decided'>;
 export type UsageData = EventData<'usage'>;
+/** What a lifecycle hook changed (or that it failed, and the stricter outcome applied). */
+export type HookData = EventData<'hook'>;
 /** A step of preparing the agent's environment. */
 export type EnvironmentSetupData = EventData<'environment.setup'>;
 /** A named environment, where it comes from (`config`, `api`, a workspace's devcontainer.json). */

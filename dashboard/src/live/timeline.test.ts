@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../api/types';
-import { applyEvents, emptyTimeline, hasGap, replayTo } from './timeline';
+import { applyEvents, emptyTimeline, hasGap, hookLine, replayTo } from './timeline';
 
 const A = 'agent-1';
 let ts = 0;
@@ -340,5 +340,35 @@ describe('network connections', () => {
     expect(tl.network.hosts['evil.test:443']).toMatchObject({ allowed: 0, refused: 1, reason: 'not on the list' });
     expect(Object.keys(tl.pending)).toEqual(['net-1']);
     expect(tl.items.filter((i) => i.kind === 'tool')).toHaveLength(0);
+  });
+});
+
+describe('hook events', () => {
+  it('become one readable line each, in order', () => {
+    const tl = applyEvents(emptyTimeline(), [
+      ev(1, 'hook', {
+        hook: 'audit',
+        event: 'before_tool_call',
+        call_id: 'c1',
+        outcome: 'rewrote',
+        original: { path: 'a' },
+        arguments: { path: 'b' },
+        duration_us: 5,
+      }),
+      ev(2, 'hook', {
+        hook: 'audit',
+        event: 'after_tool_result',
+        call_id: 'c1',
+        outcome: 'failed',
+        error: 'plugin `audit` timed out after 1000 ms',
+        consequence: 'result withheld',
+        duration_us: 9,
+      }),
+    ]);
+    const lines = tl.items.flatMap((i) => (i.kind === 'hook' ? [hookLine(i.hook)] : []));
+    expect(lines).toEqual([
+      'Hook audit (before tool call) rewrote the arguments: {"path":"a"} → {"path":"b"}',
+      'Hook audit (after tool result) failed (result withheld): plugin `audit` timed out after 1000 ms',
+    ]);
   });
 });

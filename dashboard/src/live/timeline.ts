@@ -29,6 +29,7 @@ import type {
   ToolResultData,
   UsageData,
   EnvironmentSetupData,
+  HookData,
 } from '../api/types';
 
 // until openapi has it: fields newer hosts add to events (absent in old logs).
@@ -93,7 +94,8 @@ export type Item =
   | { kind: 'error'; seq: number; ts: string; code: ErrorCode; message: string; recoverable: boolean }
   | RetriesItem
   | EnvironmentItem
-  | { kind: 'usage'; seq: number; ts: string; usage: UsageData };
+  | { kind: 'usage'; seq: number; ts: string; usage: UsageData }
+  | { kind: 'hook'; seq: number; ts: string; hook: HookData };
 
 /** One setup command of an environment: what ran, what it printed, how it ended. */
 export interface SetupCommand {
@@ -209,6 +211,27 @@ export interface NetworkTotals {
 }
 
 /** `host:port`, an IPv6 literal in brackets (as the API's rules write it). */
+/** One line saying what a lifecycle hook did (`hook` events). */
+export function hookLine(h: HookData): string {
+  const who = `Hook ${h.hook} (${h.event.replace(/_/g, ' ')})`;
+  switch (h.outcome) {
+    case 'context_added':
+      return `${who} added context: ${h.text}`;
+    case 'asked':
+      return `${who} asks a human: ${h.reason}`;
+    case 'denied':
+      return `${who} denied the call: ${h.reason}`;
+    case 'rewrote':
+      return `${who} rewrote the arguments: ${JSON.stringify(h.original)} → ${JSON.stringify(h.arguments)}`;
+    case 'redacted':
+      return `${who} redacted the result`;
+    case 'annotated':
+      return `${who} annotated the result: ${h.note}`;
+    case 'failed':
+      return `${who} failed (${h.consequence}): ${h.error}`;
+  }
+}
+
 export function networkTarget(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
@@ -518,6 +541,9 @@ function applyNext(tl: Timeline, ev: AgentEvent): void {
       tl.items.push({ kind: 'error', ...base, code: data.code, message: data.message, recoverable: data.recoverable });
       break;
     }
+    case 'hook':
+      tl.items.push({ kind: 'hook', ...base, hook: ev.data });
+      break;
     case 'network.connection': {
       const c = ev.data;
       const target = networkTarget(c.host, c.port);

@@ -16,7 +16,7 @@ import { ApiError, get, post } from '../api/client';
 import type { AgentEvent, AgentMetrics, AgentView, EventPage } from '../api/types';
 import { useAgentEvents } from '../live/store';
 import { isBusy } from '../live/activity';
-import { isLiveOnly, replayTo, type Item, type RetriesItem, type EnvironmentItem, type Timeline } from '../live/timeline';
+import { hookLine, isLiveOnly, replayTo, type Item, type RetriesItem, type EnvironmentItem, type Timeline } from '../live/timeline';
 import { ApprovalCard } from '../components/ApprovalCard';
 import { ToolCallView, duration } from '../components/ToolCall';
 import { Thinking, UsageLine } from '../components/ModelCall';
@@ -608,6 +608,12 @@ function ItemView({ item, open, onToggle, ctx }: { item: Item; open: boolean; on
       );
     case 'retries':
       return <RetriesView item={item} />;
+    case 'hook':
+      return (
+        <p className="text-xs break-words text-slate-700 dark:text-slate-300" data-testid="hook-line">
+          {hookLine(item.hook)}
+        </p>
+      );
     case 'error':
       if (!item.recoverable) {
         return (

@@ -8,8 +8,10 @@
 //! does not allow — becomes a [`PluginError`] naming the adapter.
 
 use super::bindings::v0_1_0::mcp_adapter::exports::paddock::plugin::adapter as wit;
+use super::bindings::v0_2_0::mcp_adapter::exports::paddock::plugin::adapter as wit2;
 use super::host::{PluginError, PluginHost};
 use super::manifest::World;
+use super::runtime::AdapterPre;
 use super::runtime::{CallError, CallTarget, LoadedPlugin};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -225,14 +227,30 @@ impl LoadedPlugin {
     ) -> Result<Vec<ShownTool>, CallError> {
         self.off_thread(async move |this| {
             let pre = this.adapter_pre().ok_or_else(|| not_an_adapter(&this))?;
-            let shown = this
-                .with_instance(&target("list-tools"), async |store| {
-                    let inst = pre.instantiate_async(&mut *store).await?;
-                    inst.paddock_plugin_adapter()
-                        .call_list_tools(&mut *store, &server, &tools)
-                        .await
-                })
-                .await?;
+            let shown = match pre {
+                AdapterPre::V0_1_0(pre) => {
+                    this.with_instance(&target("list-tools"), async |store| {
+                        let inst = pre.instantiate_async(&mut *store).await?;
+                        inst.paddock_plugin_adapter()
+                            .call_list_tools(&mut *store, &server, &tools)
+                            .await
+                    })
+                    .await?
+                }
+                AdapterPre::V0_2_0(pre) => {
+                    let tools2: Vec<wit2::McpTool> = tools.iter().map(tool_v2).collect();
+                    this.with_instance(&target("list-tools"), async |store| {
+                        let inst = pre.instantiate_async(&mut *store).await?;
+                        inst.paddock_plugin_adapter()
+                            .call_list_tools(&mut *store, &server, &tools2)
+                            .await
+                    })
+                    .await?
+                    .into_iter()
+                    .map(shown_v1)
+                    .collect()
+                }
+            };
             let listed: BTreeSet<&str> = tools.iter().map(|t| t.name.as_str()).collect();
             validate_shown(&this, &listed, shown)
         })
@@ -243,14 +261,29 @@ impl LoadedPlugin {
     async fn on_call(self: &Arc<Self>, call: wit::McpCall) -> Result<CallDecision, CallError> {
         self.off_thread(async move |this| {
             let pre = this.adapter_pre().ok_or_else(|| not_an_adapter(&this))?;
-            let decision = this
-                .with_instance(&target("on-call"), async |store| {
-                    let inst = pre.instantiate_async(&mut *store).await?;
-                    inst.paddock_plugin_adapter()
-                        .call_on_call(&mut *store, &call)
-                        .await
-                })
-                .await?;
+            let decision = match pre {
+                AdapterPre::V0_1_0(pre) => {
+                    this.with_instance(&target("on-call"), async |store| {
+                        let inst = pre.instantiate_async(&mut *store).await?;
+                        inst.paddock_plugin_adapter()
+                            .call_on_call(&mut *store, &call)
+                            .await
+                    })
+                    .await?
+                }
+                AdapterPre::V0_2_0(pre) => {
+                    let call2 = call_v2(&call);
+                    let d = this
+                        .with_instance(&target("on-call"), async |store| {
+                            let inst = pre.instantiate_async(&mut *store).await?;
+                            inst.paddock_plugin_adapter()
+                                .call_on_call(&mut *store, &call2)
+                                .await
+                        })
+                        .await?;
+                    decision_v1(d)
+                }
+            };
             validate_decision(&this, &call.server, decision)
         })
         .await
@@ -265,17 +298,69 @@ impl LoadedPlugin {
         self.off_thread(async move |this| {
             let pre = this.adapter_pre().ok_or_else(|| not_an_adapter(&this))?;
             let text = result.to_string();
-            let returned = this
-                .with_instance(&target("on-result"), async |store| {
-                    let inst = pre.instantiate_async(&mut *store).await?;
-                    inst.paddock_plugin_adapter()
-                        .call_on_result(&mut *store, &call, &text)
-                        .await
-                })
-                .await?;
+            let returned = match pre {
+                AdapterPre::V0_1_0(pre) => {
+                    this.with_instance(&target("on-result"), async |store| {
+                        let inst = pre.instantiate_async(&mut *store).await?;
+                        inst.paddock_plugin_adapter()
+                            .call_on_result(&mut *store, &call, &text)
+                            .await
+                    })
+                    .await?
+                }
+                AdapterPre::V0_2_0(pre) => {
+                    let call2 = call_v2(&call);
+                    this.with_instance(&target("on-result"), async |store| {
+                        let inst = pre.instantiate_async(&mut *store).await?;
+                        inst.paddock_plugin_adapter()
+                            .call_on_result(&mut *store, &call2, &text)
+                            .await
+                    })
+                    .await?
+                }
+            };
             validate_result(&this, &call.tool, &result, &returned)
         })
         .await
+    }
+}
+
+/// 0.2.0's adapter types are 0.1.0's under a new package: field by field.
+fn tool_v2(t: &wit::McpTool) -> wit2::McpTool {
+    wit2::McpTool {
+        name: t.name.clone(),
+        description: t.description.clone(),
+        input_schema: t.input_schema.clone(),
+    }
+}
+
+fn call_v2(c: &wit::McpCall) -> wit2::McpCall {
+    wit2::McpCall {
+        server: c.server.clone(),
+        tool: c.tool.clone(),
+        arguments: c.arguments.clone(),
+    }
+}
+
+fn shown_v1(s: wit2::Shown) -> wit::Shown {
+    wit::Shown {
+        original: s.original,
+        tool: wit::McpTool {
+            name: s.tool.name,
+            description: s.tool.description,
+            input_schema: s.tool.input_schema,
+        },
+    }
+}
+
+fn decision_v1(d: wit2::CallDecision) -> wit::CallDecision {
+    match d {
+        wit2::CallDecision::Forward(c) => wit::CallDecision::Forward(wit::McpCall {
+            server: c.server,
+            tool: c.tool,
+            arguments: c.arguments,
+        }),
+        wit2::CallDecision::Refuse(why) => wit::CallDecision::Refuse(why),
     }
 }
 

@@ -9,7 +9,7 @@
 use super::bindings::v0_1_0::tool::paddock::plugin::types as wit;
 use super::host::{PluginError, PluginHost};
 use super::manifest::World;
-use super::runtime::{CallError, CallTarget, LoadedPlugin};
+use super::runtime::{AssessorPre, CallError, CallTarget, LoadedPlugin};
 use paddock_protocol::policy::{Action, RiskLevel};
 use std::sync::Arc;
 use tracing::Instrument;
@@ -75,14 +75,27 @@ impl LoadedPlugin {
                 workspace: None,
                 ..Default::default()
             };
-            let verdict = this
-                .with_instance(&target, async |store| {
-                    let inst = pre.instantiate_async(&mut *store).await?;
-                    inst.paddock_plugin_assessor()
-                        .call_assess(&mut *store, &call)
-                        .await
-                })
-                .await?;
+            // Both versions share the `types` Rust types (see `bindings`).
+            let verdict = match pre {
+                AssessorPre::V0_1_0(pre) => {
+                    this.with_instance(&target, async |store| {
+                        let inst = pre.instantiate_async(&mut *store).await?;
+                        inst.paddock_plugin_assessor()
+                            .call_assess(&mut *store, &call)
+                            .await
+                    })
+                    .await?
+                }
+                AssessorPre::V0_2_0(pre) => {
+                    this.with_instance(&target, async |store| {
+                        let inst = pre.instantiate_async(&mut *store).await?;
+                        inst.paddock_plugin_assessor()
+                            .call_assess(&mut *store, &call)
+                            .await
+                    })
+                    .await?
+                }
+            };
             Ok(from_wit(verdict))
         })
         .await

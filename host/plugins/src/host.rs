@@ -11,6 +11,7 @@ use super::registry::{PluginOrigin, PluginRecord, Registry, RegistryError, Regis
 use super::runtime::{
     CallError, CallTarget, Linkers, LoadSpec, LoadedPlugin, ToolOutput, ToolSpec,
 };
+use paddock_protocol::hooks::HookEvent;
 use paddock_sandbox::exec::SharedExec;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -349,7 +350,7 @@ impl PluginHost {
         manifest: &Manifest,
         component: &[u8],
         granted: &BTreeSet<Capability>,
-    ) -> Result<(String, Vec<ToolSpec>), String> {
+    ) -> Result<(String, Vec<ToolSpec>, Vec<HookEvent>), String> {
         let (compiled, _) = self
             .engine
             .load(component, self.cache_dir.as_deref())
@@ -376,7 +377,15 @@ impl PluginHost {
         } else {
             Vec::new()
         };
-        Ok((loaded.api_version().to_string(), tools))
+        let hook_events = if manifest.world == World::Hooks {
+            loaded
+                .hook_events()
+                .await
+                .map_err(|e| format!("its `events` failed: {e}"))?
+        } else {
+            Vec::new()
+        };
+        Ok((loaded.api_version().to_string(), tools, hook_events))
     }
 
     /// Installs (or upgrades) a plugin. A new plugin starts enabled with no
@@ -446,7 +455,7 @@ impl PluginHost {
             (None, true) => r.manifest.requested.clone(),
             (None, false) => BTreeSet::new(),
         };
-        let (api_version, tools) = self
+        let (api_version, tools, hook_events) = self
             .validate(&r.manifest, &r.component, &granted)
             .await
             .map_err(|m| install_err(origin, m))?;
@@ -465,6 +474,7 @@ impl PluginHost {
             granted,
             limits: r.manifest.limits,
             tools,
+            hook_events,
             installed_at: now_secs(),
             origin: source,
         };

@@ -1,5 +1,5 @@
 //! The plugin host: loads WebAssembly components (tools, risk assessors, MCP
-//! adapters), confines each to the capabilities an admin granted it, and runs
+//! adapters, lifecycle hooks), confines each to the capabilities an admin granted it, and runs
 //! every call in a fresh instance under memory, time and output limits.
 
 pub mod adapter;
@@ -7,6 +7,7 @@ pub mod assessor;
 pub mod bindings;
 pub mod capability;
 pub mod engine;
+pub mod hooks;
 pub mod host;
 pub mod manifest;
 pub mod net;
@@ -16,6 +17,7 @@ pub mod runtime;
 pub use adapter::{CallDecision, McpCall, McpTool, ShownTool};
 pub use assessor::Assessment;
 pub use capability::Capability;
+pub use hooks::{Event as HookPayload, HookAnswer, HookCall, RunEnd};
 pub use host::{
     HostOptions, InstallSource, PluginError, PluginHost, PluginInfo, ToolCallFailure, ToolInfo,
 };

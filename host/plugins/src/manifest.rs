@@ -33,6 +33,9 @@ pub enum World {
     RiskAssessor,
     /// Sits between agents and MCP servers.
     McpAdapter,
+    /// Is told about agents' lifecycle events and may answer some
+    /// (`paddock:plugin@0.2.0` and later).
+    Hooks,
 }
 
 impl World {
@@ -42,11 +45,17 @@ impl World {
             World::Tool => "tools",
             World::RiskAssessor => "assessor",
             World::McpAdapter => "adapter",
+            World::Hooks => "hook",
         }
     }
 
     /// Every world.
-    pub const ALL: [World; 3] = [World::Tool, World::RiskAssessor, World::McpAdapter];
+    pub const ALL: [World; 4] = [
+        World::Tool,
+        World::RiskAssessor,
+        World::McpAdapter,
+        World::Hooks,
+    ];
 }
 
 impl fmt::Display for World {
@@ -55,6 +64,7 @@ impl fmt::Display for World {
             World::Tool => "tool",
             World::RiskAssessor => "risk-assessor",
             World::McpAdapter => "mcp-adapter",
+            World::Hooks => "hooks",
         })
     }
 }
@@ -214,10 +224,13 @@ impl Manifest {
             "tool" => World::Tool,
             "risk-assessor" => World::RiskAssessor,
             "mcp-adapter" => World::McpAdapter,
+            "hooks" => World::Hooks,
             other => {
                 return Err(field(
                     "world",
-                    format!("`{other}` is not one of `tool`, `risk-assessor`, `mcp-adapter`"),
+                    format!(
+                        "`{other}` is not one of `tool`, `risk-assessor`, `mcp-adapter`, `hooks`"
+                    ),
                 ));
             }
         };
@@ -347,6 +360,8 @@ timeout_ms = 5000
 
     #[test]
     fn minimal_manifest_gets_defaults_and_no_capabilities() {
+        let m = Manifest::parse("name='a'\nversion='1.0.0'\nworld='hooks'", "m").unwrap();
+        assert_eq!(m.world, World::Hooks);
         let m = Manifest::parse("name='a'\nversion='1.0.0'\nworld='risk-assessor'", "m").unwrap();
         assert!(m.requested.is_empty());
         assert_eq!(m.limits, Limits::default());

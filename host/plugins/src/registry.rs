@@ -8,6 +8,7 @@
 use super::capability::Capability;
 use super::manifest::{Limits, World};
 use super::runtime::ToolSpec;
+use paddock_protocol::hooks::HookEvent;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -46,6 +47,10 @@ pub struct PluginRecord {
     /// Its tools (tool plugins only), as `describe` returned them.
     #[serde(default)]
     pub tools: Vec<ToolSpec>,
+    /// The lifecycle events it subscribed to (`hooks` plugins only), as
+    /// `events` returned them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hook_events: Vec<HookEvent>,
     /// When it was installed, seconds since the Unix epoch.
     pub installed_at: u64,
     /// Where it was installed from, when that was an OCI registry.
@@ -282,6 +287,7 @@ mod tests {
             granted: BTreeSet::new(),
             limits: Limits::default(),
             tools: vec![],
+            hook_events: vec![],
             installed_at: 0,
             origin: None,
         }

@@ -4,13 +4,11 @@
 //! wall-clock deadline via epoch interruption, output size). Every failure of
 //! the guest becomes a [`CallError`]; nothing a guest does can fail the host.
 
-use super::bindings::v0_1_0;
+use super::bindings::{v0_1_0, v0_2_0};
 use super::capability::{Capability, FsAccess, WORKSPACE};
 use super::manifest::{Limits, World};
 use super::net::{HttpHooks, NetPolicy};
-use paddock_sandbox::exec::{
-    ExecFailure, ExecOutcome, ExecRequest, JobState, NO_SANDBOX, SharedExec,
-};
+use paddock_sandbox::exec::SharedExec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -24,6 +22,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use v0_1_0::tool::paddock::plugin::{exec as wit_exec, log as wit_log, types as wit_types};
+use v0_2_0::tool::paddock::plugin::{exec as wit_exec_v2, log as wit_log_v2};
 
 /// How much of a guest's stderr is kept and attached to errors.
 const STDERR_CAP: usize = 16 * 1024;
@@ -332,6 +331,19 @@ impl wit_log::Host for StoreState {
     }
 }
 
+impl wit_log_v2::Host for StoreState {
+    async fn log(&mut self, level: wit_log_v2::Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            wit_log_v2::Level::Trace => wit_log::Level::Trace,
+            wit_log_v2::Level::Debug => wit_log::Level::Debug,
+            wit_log_v2::Level::Info => wit_log::Level::Info,
+            wit_log_v2::Level::Warn => wit_log::Level::Warn,
+            wit_log_v2::Level::Error => wit_log::Level::Error,
+        };
+        <StoreState as wit_log::Host>::log(self, level, message).await
+    }
+}
+
 impl wit_types::Host for StoreState {}
 
 /// The `exec` import of plugins not granted `exec`: refuses everything.
@@ -341,14 +353,32 @@ impl HasData for DeniedExec {
 }
 struct DeniedExecView<'a>(&'a mut StoreState);
 
-impl DeniedExecView<'_> {
-    fn deny<T>(&self) -> wasmtime::Result<Result<T, wit_exec::ExecError>> {
-        tracing::warn!(plugin = %self.0.plugin, missing_capability = "exec", "plugin tried to use a capability it was not granted");
-        Ok(Err(wit_exec::ExecError::Denied(format!(
-            "plugin `{}` was not granted the `exec` capability",
-            self.0.plugin
-        ))))
-    }
+/// The `exec` import of plugins granted `exec`: forwards to the backend.
+struct GrantedExec;
+impl HasData for GrantedExec {
+    type Data<'a> = GrantedExecView<'a>;
+}
+struct GrantedExecView<'a>(&'a mut StoreState);
+
+/// The `exec` host functions of one WIT version (the same behaviour for
+/// every version; only the generated types differ).
+macro_rules! exec_host {
+    ($module:ident, $version:ident) => {
+        /// `exec` as imported by components of this WIT version.
+        mod $module {
+            use super::{DeniedExecView, GrantedExecView};
+            use crate::bindings::$version::tool::paddock::plugin::exec as wit_exec;
+            use paddock_sandbox::exec::{
+                ExecFailure, ExecOutcome, ExecRequest, JobState, NO_SANDBOX, SharedExec,
+            };
+
+
+fn deny<T>(view: &DeniedExecView<'_>) -> wasmtime::Result<Result<T, wit_exec::ExecError>> {
+    tracing::warn!(plugin = %view.0.plugin, missing_capability = "exec", "plugin tried to use a capability it was not granted");
+    Ok(Err(wit_exec::ExecError::Denied(format!(
+        "plugin `{}` was not granted the `exec` capability",
+        view.0.plugin
+    ))))
 }
 
 impl wit_exec::Host for DeniedExecView<'_> {
@@ -356,34 +386,28 @@ impl wit_exec::Host for DeniedExecView<'_> {
         &mut self,
         _c: wit_exec::Command,
     ) -> wasmtime::Result<Result<wit_exec::Output, wit_exec::ExecError>> {
-        self.deny()
+        deny(self)
     }
     async fn spawn(
         &mut self,
         _c: wit_exec::Command,
     ) -> wasmtime::Result<Result<String, wit_exec::ExecError>> {
-        self.deny()
+        deny(self)
     }
     async fn poll(
         &mut self,
         _j: String,
     ) -> wasmtime::Result<Result<wit_exec::JobStatus, wit_exec::ExecError>> {
-        self.deny()
+        deny(self)
     }
     async fn kill(
         &mut self,
         _j: String,
     ) -> wasmtime::Result<Result<wit_exec::JobStatus, wit_exec::ExecError>> {
-        self.deny()
+        deny(self)
     }
 }
 
-/// The `exec` import of plugins granted `exec`: forwards to the backend.
-struct GrantedExec;
-impl HasData for GrantedExec {
-    type Data<'a> = GrantedExecView<'a>;
-}
-struct GrantedExecView<'a>(&'a mut StoreState);
 
 fn to_wit_output(o: ExecOutcome) -> wit_exec::Output {
     wit_exec::Output {
@@ -412,9 +436,8 @@ fn to_wit_exec_error(e: ExecFailure) -> wit_exec::ExecError {
     }
 }
 
-impl GrantedExecView<'_> {
-    fn backend(&self) -> Result<SharedExec, wit_exec::ExecError> {
-        self.0
+fn backend(view: &GrantedExecView<'_>) -> Result<SharedExec, wit_exec::ExecError> {
+        view.0
             .exec
             .clone()
             .ok_or_else(|| wit_exec::ExecError::Unavailable(NO_SANDBOX.into()))
@@ -422,16 +445,16 @@ impl GrantedExecView<'_> {
 
     /// The backend and the host-side request for a command.
     fn prepare(
-        &self,
+        view: &GrantedExecView<'_>,
         c: wit_exec::Command,
     ) -> Result<(SharedExec, ExecRequest), wit_exec::ExecError> {
-        let backend = self.backend()?;
+        let backend = backend(view)?;
         if c.argv.is_empty() || c.argv[0].is_empty() {
             return Err(wit_exec::ExecError::Invalid(
                 "argv must name a program".into(),
             ));
         }
-        let t = &self.0.target;
+        let t = &view.0.target;
         let request = ExecRequest {
             agent_id: t.agent_id.clone(),
             call_id: t.call_id.clone(),
@@ -448,14 +471,13 @@ impl GrantedExecView<'_> {
         };
         Ok((backend, request))
     }
-}
 
 impl wit_exec::Host for GrantedExecView<'_> {
     async fn run(
         &mut self,
         c: wit_exec::Command,
     ) -> wasmtime::Result<Result<wit_exec::Output, wit_exec::ExecError>> {
-        let (backend, req) = match self.prepare(c) {
+        let (backend, req) = match prepare(self, c) {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
@@ -470,7 +492,7 @@ impl wit_exec::Host for GrantedExecView<'_> {
         &mut self,
         c: wit_exec::Command,
     ) -> wasmtime::Result<Result<String, wit_exec::ExecError>> {
-        let (backend, req) = match self.prepare(c) {
+        let (backend, req) = match prepare(self, c) {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
@@ -481,7 +503,7 @@ impl wit_exec::Host for GrantedExecView<'_> {
         &mut self,
         job: String,
     ) -> wasmtime::Result<Result<wit_exec::JobStatus, wit_exec::ExecError>> {
-        let backend = match self.backend() {
+        let backend = match backend(self) {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
         };
@@ -497,7 +519,7 @@ impl wit_exec::Host for GrantedExecView<'_> {
         &mut self,
         job: String,
     ) -> wasmtime::Result<Result<wit_exec::JobStatus, wit_exec::ExecError>> {
-        let backend = match self.backend() {
+        let backend = match backend(self) {
             Ok(b) => b,
             Err(e) => return Ok(Err(e)),
         };
@@ -510,6 +532,13 @@ impl wit_exec::Host for GrantedExecView<'_> {
             .map_err(to_wit_exec_error))
     }
 }
+
+        }
+    };
+}
+
+exec_host!(exec_v0_1_0, v0_1_0);
+exec_host!(exec_v0_2_0, v0_2_0);
 
 /// Builds a linker with WASI, `wasi:http`, `log`, and either the real or the
 /// refusing `exec`.
@@ -524,6 +553,15 @@ pub fn build_linker(engine: &Engine, exec_granted: bool) -> wasmtime::Result<Lin
     } else {
         wit_exec::add_to_linker::<StoreState, DeniedExec>(&mut linker, |s| DeniedExecView(s))?;
     }
+    // 0.2.0: `types` has the same types as 0.1.0 (and no functions); `log`
+    // and `exec` behave the same under their new names.
+    linker.instance("paddock:plugin/types@0.2.0")?;
+    wit_log_v2::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |s| s)?;
+    if exec_granted {
+        wit_exec_v2::add_to_linker::<StoreState, GrantedExec>(&mut linker, |s| GrantedExecView(s))?;
+    } else {
+        wit_exec_v2::add_to_linker::<StoreState, DeniedExec>(&mut linker, |s| DeniedExecView(s))?;
+    }
     Ok(linker)
 }
 
@@ -533,10 +571,38 @@ enum Bindings {
     ToolV0_1_0(v0_1_0::tool::ToolPre<StoreState>),
     RiskAssessorV0_1_0(v0_1_0::risk_assessor::RiskAssessorPre<StoreState>),
     McpAdapterV0_1_0(v0_1_0::mcp_adapter::McpAdapterPre<StoreState>),
+    ToolV0_2_0(v0_2_0::tool::ToolPre<StoreState>),
+    RiskAssessorV0_2_0(v0_2_0::risk_assessor::RiskAssessorPre<StoreState>),
+    McpAdapterV0_2_0(v0_2_0::mcp_adapter::McpAdapterPre<StoreState>),
+    HooksV0_2_0(v0_2_0::hooks::HooksPre<StoreState>),
+}
+
+/// The pre-instantiated `risk-assessor` entry point of either version.
+pub(super) enum AssessorPre<'a> {
+    /// Built against 0.1.0.
+    V0_1_0(&'a v0_1_0::risk_assessor::RiskAssessorPre<StoreState>),
+    /// Built against 0.2.0.
+    V0_2_0(&'a v0_2_0::risk_assessor::RiskAssessorPre<StoreState>),
+}
+
+/// The pre-instantiated `mcp-adapter` entry points of either version.
+pub(super) enum AdapterPre<'a> {
+    /// Built against 0.1.0.
+    V0_1_0(&'a v0_1_0::mcp_adapter::McpAdapterPre<StoreState>),
+    /// Built against 0.2.0.
+    V0_2_0(&'a v0_2_0::mcp_adapter::McpAdapterPre<StoreState>),
 }
 
 /// The WIT versions this host can load.
-pub const SUPPORTED_VERSIONS: &[&str] = &[v0_1_0::VERSION];
+pub const SUPPORTED_VERSIONS: &[&str] = &[v0_1_0::VERSION, v0_2_0::VERSION];
+
+/// The first WIT version that has `world`.
+fn first_version(world: World) -> &'static str {
+    match world {
+        World::Tool | World::RiskAssessor | World::McpAdapter => v0_1_0::VERSION,
+        World::Hooks => v0_2_0::VERSION,
+    }
+}
 
 /// Finds which version of `world`'s interface a component exports.
 pub fn detect_version(
@@ -547,14 +613,20 @@ pub fn detect_version(
     let ty = component.component_type();
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
     let wanted = format!("paddock:plugin/{}@", world.export_interface());
+    // The versions that have this world.
+    let first = SUPPORTED_VERSIONS
+        .iter()
+        .position(|v| *v == first_version(world))
+        .unwrap_or(0);
+    let supported = &SUPPORTED_VERSIONS[first..];
     if let Some(name) = exports.iter().find(|n| n.starts_with(&wanted)) {
         let version = &name[wanted.len()..];
-        if SUPPORTED_VERSIONS.contains(&version) {
+        if supported.contains(&version) {
             return Ok(version.to_string());
         }
         return Err(format!(
-            "the component was built against paddock:plugin@{version}, but this Paddock supports {}",
-            SUPPORTED_VERSIONS.join(", ")
+            "the component was built against paddock:plugin@{version}, but this Paddock supports {} for world `{world}`",
+            supported.join(", ")
         ));
     }
     let implemented: Vec<String> = World::ALL
@@ -582,7 +654,7 @@ pub fn detect_version(
     Err(format!(
         "the manifest says world `{world}`, which must export paddock:plugin/{}@{}, but the component exports {shown}{hint}",
         world.export_interface(),
-        SUPPORTED_VERSIONS.join(" or @"),
+        supported.join(" or @"),
     ))
 }
 
@@ -643,14 +715,35 @@ impl LoadedPlugin {
                 root_message(&e)
             )
         };
-        let bindings = match spec.world {
-            World::Tool => Bindings::ToolV0_1_0(v0_1_0::tool::ToolPre::new(pre).map_err(typed)?),
-            World::RiskAssessor => Bindings::RiskAssessorV0_1_0(
+        let v2 = api_version == v0_2_0::VERSION;
+        let bindings = match (spec.world, v2) {
+            (World::Tool, false) => {
+                Bindings::ToolV0_1_0(v0_1_0::tool::ToolPre::new(pre).map_err(typed)?)
+            }
+            (World::RiskAssessor, false) => Bindings::RiskAssessorV0_1_0(
                 v0_1_0::risk_assessor::RiskAssessorPre::new(pre).map_err(typed)?,
             ),
-            World::McpAdapter => Bindings::McpAdapterV0_1_0(
+            (World::McpAdapter, false) => Bindings::McpAdapterV0_1_0(
                 v0_1_0::mcp_adapter::McpAdapterPre::new(pre).map_err(typed)?,
             ),
+            (World::Tool, true) => {
+                Bindings::ToolV0_2_0(v0_2_0::tool::ToolPre::new(pre).map_err(typed)?)
+            }
+            (World::RiskAssessor, true) => Bindings::RiskAssessorV0_2_0(
+                v0_2_0::risk_assessor::RiskAssessorPre::new(pre).map_err(typed)?,
+            ),
+            (World::McpAdapter, true) => Bindings::McpAdapterV0_2_0(
+                v0_2_0::mcp_adapter::McpAdapterPre::new(pre).map_err(typed)?,
+            ),
+            (World::Hooks, true) => {
+                Bindings::HooksV0_2_0(v0_2_0::hooks::HooksPre::new(pre).map_err(typed)?)
+            }
+            (World::Hooks, false) => {
+                return Err(format!(
+                    "world `hooks` exists from paddock:plugin@{} on; the component was built against {api_version}",
+                    v0_2_0::VERSION
+                ));
+            }
         };
         let net = NetPolicy::new(spec.name, &spec.effective);
         Ok(LoadedPlugin {
@@ -681,22 +774,36 @@ impl LoadedPlugin {
         self.world
     }
 
+    /// Its limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// The pre-instantiated `mcp-adapter` entry points; `None` for plugins
     /// of other worlds.
-    pub(super) fn adapter_pre(&self) -> Option<&v0_1_0::mcp_adapter::McpAdapterPre<StoreState>> {
+    pub(super) fn adapter_pre(&self) -> Option<AdapterPre<'_>> {
         match &self.bindings {
-            Bindings::McpAdapterV0_1_0(pre) => Some(pre),
+            Bindings::McpAdapterV0_1_0(pre) => Some(AdapterPre::V0_1_0(pre)),
+            Bindings::McpAdapterV0_2_0(pre) => Some(AdapterPre::V0_2_0(pre)),
             _ => None,
         }
     }
 
     /// The pre-instantiated `risk-assessor` entry point; `None` for
     /// plugins of other worlds.
-    pub(super) fn assessor_pre(
-        &self,
-    ) -> Option<&v0_1_0::risk_assessor::RiskAssessorPre<StoreState>> {
+    pub(super) fn assessor_pre(&self) -> Option<AssessorPre<'_>> {
         match &self.bindings {
-            Bindings::RiskAssessorV0_1_0(pre) => Some(pre),
+            Bindings::RiskAssessorV0_1_0(pre) => Some(AssessorPre::V0_1_0(pre)),
+            Bindings::RiskAssessorV0_2_0(pre) => Some(AssessorPre::V0_2_0(pre)),
+            _ => None,
+        }
+    }
+
+    /// The pre-instantiated `hooks` entry points; `None` for plugins of
+    /// other worlds.
+    pub(super) fn hooks_pre(&self) -> Option<&v0_2_0::hooks::HooksPre<StoreState>> {
+        match &self.bindings {
+            Bindings::HooksV0_2_0(pre) => Some(pre),
             _ => None,
         }
     }
@@ -706,6 +813,10 @@ impl LoadedPlugin {
             Bindings::ToolV0_1_0(p) => p.engine(),
             Bindings::RiskAssessorV0_1_0(p) => p.engine(),
             Bindings::McpAdapterV0_1_0(p) => p.engine(),
+            Bindings::ToolV0_2_0(p) => p.engine(),
+            Bindings::RiskAssessorV0_2_0(p) => p.engine(),
+            Bindings::McpAdapterV0_2_0(p) => p.engine(),
+            Bindings::HooksV0_2_0(p) => p.engine(),
         }
     }
 
@@ -942,21 +1053,30 @@ impl LoadedPlugin {
     }
 
     async fn describe_here(&self) -> Result<Vec<ToolSpec>, CallError> {
-        let Bindings::ToolV0_1_0(pre) = &self.bindings else {
-            return Err(self.contract(format!("a `{}` plugin has no tools", self.world)));
-        };
         let target = CallTarget {
             agent_id: String::new(),
             call_id: "describe".into(),
             workspace: None,
             ..Default::default()
         };
-        let specs = self
-            .with_instance(&target, async |store| {
-                let inst = pre.instantiate_async(&mut *store).await?;
-                inst.paddock_plugin_tools().call_describe(&mut *store).await
-            })
-            .await?;
+        // Both versions share the `types` Rust types (see `bindings`).
+        let specs = match &self.bindings {
+            Bindings::ToolV0_1_0(pre) => {
+                self.with_instance(&target, async |store| {
+                    let inst = pre.instantiate_async(&mut *store).await?;
+                    inst.paddock_plugin_tools().call_describe(&mut *store).await
+                })
+                .await?
+            }
+            Bindings::ToolV0_2_0(pre) => {
+                self.with_instance(&target, async |store| {
+                    let inst = pre.instantiate_async(&mut *store).await?;
+                    inst.paddock_plugin_tools().call_describe(&mut *store).await
+                })
+                .await?
+            }
+            _ => return Err(self.contract(format!("a `{}` plugin has no tools", self.world))),
+        };
         let mut out = Vec::with_capacity(specs.len());
         let mut seen = BTreeSet::new();
         for s in specs {
@@ -1013,22 +1133,32 @@ impl LoadedPlugin {
         input: &str,
         target: &CallTarget,
     ) -> Result<ToolOutput, CallError> {
-        let Bindings::ToolV0_1_0(pre) = &self.bindings else {
-            return Err(self.contract(format!("a `{}` plugin has no tools", self.world)));
-        };
         let ctx = wit_types::CallContext {
             agent_id: target.agent_id.clone(),
             call_id: target.call_id.clone(),
             workspace: WORKSPACE.to_string(),
         };
-        let result = self
-            .with_instance(target, async |store| {
-                let inst = pre.instantiate_async(&mut *store).await?;
-                inst.paddock_plugin_tools()
-                    .call_invoke(&mut *store, name, input, &ctx)
-                    .await
-            })
-            .await?;
+        let result = match &self.bindings {
+            Bindings::ToolV0_1_0(pre) => {
+                self.with_instance(target, async |store| {
+                    let inst = pre.instantiate_async(&mut *store).await?;
+                    inst.paddock_plugin_tools()
+                        .call_invoke(&mut *store, name, input, &ctx)
+                        .await
+                })
+                .await?
+            }
+            Bindings::ToolV0_2_0(pre) => {
+                self.with_instance(target, async |store| {
+                    let inst = pre.instantiate_async(&mut *store).await?;
+                    inst.paddock_plugin_tools()
+                        .call_invoke(&mut *store, name, input, &ctx)
+                        .await
+                })
+                .await?
+            }
+            _ => return Err(self.contract(format!("a `{}` plugin has no tools", self.world))),
+        };
         let cap =
             usize::try_from(self.limits.max_output_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
         match result {

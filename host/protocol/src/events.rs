@@ -335,6 +335,10 @@ pub enum EventBody {
     /// network is an allow-list), allowed or refused.
     #[serde(rename = "network.connection")]
     NetworkConnection(crate::network::NetworkConnection),
+    /// A lifecycle hook changed something (or failed, and the stricter
+    /// outcome was applied).
+    #[serde(rename = "hook")]
+    Hook(crate::hooks::HookRecord),
     /// Something went wrong.
     #[serde(rename = "error")]
     Error {
@@ -491,6 +495,7 @@ impl EventBody {
             EventBody::ApprovalDecided { .. } => "approval.decided",
             EventBody::EnvironmentSetup { .. } => "environment.setup",
             EventBody::NetworkConnection(_) => "network.connection",
+            EventBody::Hook(_) => "hook",
             EventBody::Error { .. } => "error",
         }
     }

@@ -21,6 +21,7 @@ pub mod agent;
 pub mod cluster;
 pub mod eval;
 pub mod events;
+pub mod hooks;
 pub mod identity;
 pub mod llm;
 pub mod network;

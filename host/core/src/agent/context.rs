@@ -11,6 +11,7 @@
 use crate::policy::{Action, RiskLevel};
 use paddock_llm::{ChatMessage, ToolCallRequest};
 use paddock_protocol::events::{Event, EventBody};
+use paddock_protocol::hooks::{HookOutcome, HookRecord};
 use paddock_protocol::llm::ReasoningItem;
 use std::collections::HashSet;
 
@@ -56,6 +57,14 @@ pub enum Item {
         call_id: String,
         /// Where it stands.
         gate: Gate,
+    },
+    /// A hook rewrote a call's arguments: the call runs with these (the
+    /// model's answer keeps what it asked for).
+    Rewrite {
+        /// The call.
+        call_id: String,
+        /// The arguments it runs with, as JSON text.
+        arguments: String,
     },
 }
 
@@ -217,6 +226,14 @@ impl Transcript {
                     refusal: refusal(status.as_str(), by, reason.as_deref()),
                 },
             },
+            EventBody::Hook(HookRecord {
+                call_id: Some(call_id),
+                outcome: HookOutcome::Rewrote { arguments, .. },
+                ..
+            }) => Item::Rewrite {
+                call_id: call_id.clone(),
+                arguments: arguments.to_string(),
+            },
             _ => return,
         };
         self.items.push(item);
@@ -225,6 +242,14 @@ impl Transcript {
     /// The items so far.
     pub fn items(&self) -> &[Item] {
         &self.items
+    }
+
+    /// The text of the latest user message, if any.
+    pub fn last_user_message(&self) -> Option<String> {
+        self.items.iter().rev().find_map(|i| match i {
+            Item::User { text } => Some(text.clone()),
+            _ => None,
+        })
     }
 
     /// What to do next: run the latest answer's first unresolved tool call,
@@ -256,8 +281,18 @@ impl Transcript {
                     Item::Gate { call_id, gate } if *call_id == call.id => Some(gate.clone()),
                     _ => None,
                 });
+                let rewritten = after.iter().rev().find_map(|i| match i {
+                    Item::Rewrite { call_id, arguments } if *call_id == call.id => {
+                        Some(arguments.clone())
+                    }
+                    _ => None,
+                });
+                let mut call = call.clone();
+                if let Some(arguments) = rewritten {
+                    call.arguments = arguments;
+                }
                 return Step::RunTool {
-                    call: call.clone(),
+                    call,
                     started: started.is_some(),
                     read_only: started.unwrap_or(false),
                     gate,
@@ -359,7 +394,7 @@ impl Transcript {
                         reasoning: reasoning.clone(),
                     });
                 }
-                Item::ToolStarted { .. } | Item::Gate { .. } => {}
+                Item::ToolStarted { .. } | Item::Gate { .. } | Item::Rewrite { .. } => {}
                 Item::ToolResult {
                     call_id,
                     tool,
@@ -577,6 +612,31 @@ mod tests {
         // Gates never reach the model.
         let prepared = t.prepare(1_000_000, 0);
         assert_eq!(prepared.messages.len(), 3, "{:?}", prepared.messages);
+    }
+
+    #[test]
+    fn a_rewritten_call_runs_with_its_new_arguments_but_the_answer_keeps_the_old() {
+        let mut t = Transcript::new("sys");
+        t.items.push(user("task"));
+        t.items.push(answer(&["a"]));
+        t.push_event(&EventBody::Hook(HookRecord {
+            hook: "h".into(),
+            event: paddock_protocol::hooks::HookEvent::BeforeToolCall,
+            call_id: Some("a".into()),
+            outcome: HookOutcome::Rewrote {
+                original: serde_json::json!({}),
+                arguments: serde_json::json!({"path": "new"}),
+            },
+            duration_us: 1,
+        }));
+        match t.next_step() {
+            Step::RunTool { call, .. } => assert_eq!(call.arguments, r#"{"path":"new"}"#),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.last_user_message().as_deref(), Some("task"));
+        // What the model asked for is what it is shown again.
+        let sent = serde_json::to_string(&t.render().messages).unwrap();
+        assert!(!sent.contains("new"), "{sent}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::policy::rules::exact_rule;
 use crate::policy::{Action, Decision, RiskLevel, RuleSpec, RuleView, Scope};
 use chrono::{DateTime, Utc};
 use paddock_llm::ToolCallRequest;
+use paddock_plugins::HookPayload;
 use paddock_protocol::events::{AgentStatus, EventBody, RememberRules};
 use paddock_protocol::policy::Remember;
 use paddock_store::{ApprovalRecord, ApprovalStatus, NewApproval, NewAudit};
@@ -161,7 +162,7 @@ impl Agent {
             tool: call.name.clone(),
             arguments: arguments.clone(),
             level,
-            reasons,
+            reasons: reasons.clone(),
             diff: crate::policy::preview::file_change(
                 &self.config.workspace,
                 &call.name,
@@ -182,6 +183,11 @@ impl Agent {
             .store_event(body, Some(&approval), Patience::UntilStored)
             .await?;
         tracing::info!(tool = %call.name, call = %call.id, "waiting for approval");
+        self.notify_hooks(HookPayload::ApprovalRequested {
+            call: self.hook_call(call, &arguments.to_string()),
+            reasons,
+        })
+        .await?;
         self.deps
             .store
             .approval(&self.id, event.seq)
@@ -289,6 +295,13 @@ impl Agent {
         }
         self.append(decided_body(call, record, &by, remembered.as_ref()))
             .await?;
+        self.notify_hooks(HookPayload::ApprovalDecided {
+            call: self.hook_call(call, &arguments.to_string()),
+            approved: record.status == ApprovalStatus::Approved,
+            by: by.clone(),
+            reason: record.reason.clone(),
+        })
+        .await?;
         self.audit(
             call,
             "approval",

@@ -13,6 +13,8 @@
 //!   fails, and their circuit breakers;
 //! - `tools`: one tool call's path — resolve → policy → approval →
 //!   sandbox, plugin or MCP server → result — and its streamed output;
+//! - `hooks`: the lifecycle hooks (`hooks` plugins) at each point of a
+//!   run, in order, and what their answers and failures do;
 //! - `approvals`: asking a human, waiting, applying the decision,
 //!   remembering it as a rule, and the audit trail;
 //! - `delegation`: the built-in `delegate` and `collect` calls — a
@@ -28,6 +30,7 @@ mod budgets;
 mod delegation;
 mod environment;
 mod failover;
+mod hooks;
 mod network;
 mod tools;
 mod turn;
@@ -43,7 +46,7 @@ use crate::policy::rules::Rule;
 use crate::policy::{Policy, Subject};
 use paddock_llm::RetryBudget;
 use paddock_mcp::McpManager;
-use paddock_plugins::PluginHost;
+use paddock_plugins::{HookPayload, PluginHost, RunEnd};
 use paddock_protocol::agent::AgentConfig;
 use paddock_protocol::events::ErrorCode;
 use paddock_protocol::events::{AgentStatus, Event, EventBody};
@@ -838,7 +841,22 @@ impl Agent {
             }
             return Ok(());
         }
+        self.notify_hooks(HookPayload::AgentStarted {
+            agent_id: self.id.clone(),
+            model: self.config.model.model.clone(),
+            message: transcript.last_user_message().unwrap_or_default(),
+        })
+        .await?;
         let outcome = self.steps(&mut transcript, &token).await?;
+        self.notify_hooks(HookPayload::AgentFinished {
+            agent_id: self.id.clone(),
+            end: match outcome {
+                Outcome::Done => RunEnd::Done,
+                Outcome::Interrupted => RunEnd::Interrupted,
+                Outcome::Failed => RunEnd::Failed,
+            },
+        })
+        .await?;
         let ending = Ending::of(outcome, self.stopped.load(Ordering::Acquire));
         if let Some(why) = ending.close {
             self.close_open_calls(&mut transcript, why).await?;

@@ -15,14 +15,14 @@
 //! Also here: the tool definitions offered to the model.
 
 use super::approvals::{Approval, Standing};
-use super::{Agent, AgentError};
+use super::{Agent, AgentError, hooks};
 use crate::agent::context::{Gate, truncate_output};
 use crate::agent::delegate;
 use crate::policy::{Action, Call};
 use paddock_llm::{ToolCallRequest, ToolDef};
 use paddock_mcp::{CallOutcome, McpError};
 use paddock_plugins::capability::effective;
-use paddock_plugins::{CallTarget, Capability, ToolCallFailure, ToolOutput};
+use paddock_plugins::{CallTarget, Capability, HookPayload, ToolCallFailure, ToolOutput};
 use paddock_protocol::events::{AgentStatus, Event, EventBody};
 use paddock_sandbox::{BackendKind, OutputChunk, StreamKind};
 use std::collections::BTreeSet;
@@ -143,10 +143,39 @@ impl Agent {
             Ok(resolved) => resolved,
             Err(message) => return self.refuse(call, message).await,
         };
-        // 2. Policy.
+        // 2. Hooks (before the policy: it judges the call they leave; a
+        // rewrite is recorded, so after a restart the call carries it).
+        let mut hook_verdict = None;
+        let rewritten;
+        let (call, facts, arguments) = match gate {
+            Some(_) => (call, facts, arguments),
+            None => {
+                let verdict = self.hooks_before_tool(call, &arguments).await?;
+                let fresh = verdict.rewritten.as_ref().map(|new| ToolCallRequest {
+                    arguments: new.to_string(),
+                    ..call.clone()
+                });
+                hook_verdict = Some(verdict);
+                match fresh {
+                    None => (call, facts, arguments),
+                    Some(fresh) => {
+                        rewritten = fresh;
+                        match self.resolve(&rewritten) {
+                            Ok((facts, arguments)) => (&rewritten, facts, arguments),
+                            Err(message) => {
+                                return self
+                                    .refuse(&rewritten, format!("the hook's rewrite: {message}"))
+                                    .await;
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        // 3. Policy.
         let standing = match gate {
             None => {
-                let decision = self
+                let mut decision = self
                     .deps
                     .policy
                     .decide(
@@ -159,6 +188,9 @@ impl Agent {
                         },
                     )
                     .await;
+                if let Some(verdict) = &hook_verdict {
+                    hooks::tighten(&mut decision, verdict);
+                }
                 self.record_decision(call, &decision).await?;
                 Standing::decided(decision)
             }
@@ -168,7 +200,7 @@ impl Agent {
                 Err(refusal) => return self.refuse(call, refusal).await,
             },
         };
-        // 3. Approval (its wait is told apart from the run time).
+        // 4. Approval (its wait is told apart from the run time).
         let mut approval_wait = None;
         match standing.action {
             Action::Allow => {}
@@ -184,7 +216,7 @@ impl Agent {
                 }
             }
         }
-        // 4. Run (a built-in tool records its own `tool.call`, with the
+        // 5. Run (a built-in tool records its own `tool.call`, with the
         // sub-agents it starts or waits for).
         let plugin_exec = match facts.kind {
             ToolKind::Builtin(builtin) => {
@@ -209,13 +241,15 @@ impl Agent {
             sandbox,
         })
         .await?;
+        // What hooks are told the call ran with.
+        let arguments_text = arguments.to_string();
         // The run time starts once the call is recorded.
         let started = Instant::now();
         let (outcome, raw) = match plugin_exec {
             None => mcp_outcome(self.deps.mcp.call(&call.name, arguments, token).await),
             Some(exec) => self.call_plugin(call, exec).await?,
         };
-        // 5. Result.
+        // 6. Result (hooks may redact or annotate it before it is stored).
         let result = tool_result(
             call,
             outcome,
@@ -231,12 +265,23 @@ impl Agent {
         // A command that ran and exited non-zero is a failed result, but
         // not a failed call: the model's repeated-failure count only
         // counts calls that failed.
+        let result = self
+            .hooks_after_result(call, &arguments_text, result)
+            .await?;
         let failed_with = if outcome.call_failed {
             failure_of(&result)
         } else {
             None
         };
+        let success = matches!(result, EventBody::ToolResult { success: true, .. });
         let event = self.append(result).await?;
+        if !facts.read_only {
+            self.notify_hooks(HookPayload::WorkspaceChanged {
+                call: self.hook_call(call, &arguments_text),
+                success,
+            })
+            .await?;
+        }
         Ok(ToolRun::Done(event, failed_with))
     }
 

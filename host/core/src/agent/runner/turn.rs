@@ -15,7 +15,8 @@ use crate::agent::context::{Step, Transcript};
 use crate::agent::cost::FailureCounter;
 use crate::agent::redact::RedactStream;
 use paddock_llm::config::ModelConfig;
-use paddock_llm::{ChatRequest, Completion, StreamNote, ToolCallRequest, ToolDef};
+use paddock_llm::{ChatMessage, ChatRequest, Completion, StreamNote, ToolCallRequest, ToolDef};
+use paddock_plugins::HookPayload;
 use paddock_protocol::agent::Tier;
 use paddock_protocol::events::ErrorCode;
 use paddock_protocol::events::{
@@ -168,9 +169,25 @@ impl Agent {
             return self.fail(failure).await.map(ControlFlow::Break);
         }
         self.set_status(AgentStatus::Thinking, None).await?;
+        // Hooks may add notes for this call only (at the end, so the
+        // cached prefix stays the same).
+        let mut messages = prepared.messages;
+        let notes = self
+            .hooks_before_model(HookPayload::BeforeModelCall {
+                agent_id: self.id.clone(),
+                model: model_ref.model.clone(),
+                turn: run.turns,
+                last_user_message: transcript.last_user_message().unwrap_or_default(),
+            })
+            .await?;
+        messages.extend(
+            notes
+                .into_iter()
+                .map(|content| ChatMessage::System { content }),
+        );
         let request = ChatRequest {
             model: model_ref.model.clone(),
-            messages: prepared.messages,
+            messages,
             tools: run.tools.clone(),
             temperature: self.config.temperature,
             max_tokens: self.config.max_tokens,
@@ -200,6 +217,24 @@ impl Agent {
                 }
                 transcript.calibrate(prepared.bytes + run.tools_bytes, input_tokens);
                 transcript.push_event(&answer.body);
+                if let EventBody::MessageAssistant {
+                    text,
+                    tool_calls,
+                    finish_reason,
+                    ..
+                } = &answer.body
+                {
+                    self.notify_hooks(HookPayload::AfterModelAnswer {
+                        agent_id: self.id.clone(),
+                        text: text.clone(),
+                        tool_calls: tool_calls
+                            .iter()
+                            .map(|c| self.hook_call(c, &c.arguments))
+                            .collect(),
+                        finish_reason: finish_reason.clone(),
+                    })
+                    .await?;
+                }
                 Ok(ControlFlow::Continue(()))
             }
             ModelResult::Interrupted => Ok(ControlFlow::Break(Outcome::Interrupted)),
