@@ -17,4 +17,4 @@ component runs, so the same code also runs natively, e.g. under pytest.
 __version__ = "0.1.0"
 
 #: The WIT package version this SDK targets (its files are in ``sdk/python/wit``).
-WIT_VERSION = "0.1.0"
+WIT_VERSION = "0.2.0"
