@@ -442,18 +442,8 @@ impl PluginHost {
     /// The enabled `hooks` plugins subscribed to `event`, in name order
     /// (the order they run in).
     pub fn hooks_for(&self, event: HookEvent) -> Result<Vec<String>, PluginError> {
-        let mut names: Vec<String> = self
-            .list()?
-            .into_iter()
-            .filter(|p| {
-                p.record.enabled
-                    && p.record.world == World::Hooks
-                    && p.record.hook_events.contains(&event)
-            })
-            .map(|p| p.record.name)
-            .collect();
-        names.sort();
-        Ok(names)
+        // The registry's map is keyed by name: already in name order.
+        self.enabled_where(|r| r.world == World::Hooks && r.hook_events.contains(&event))
     }
 
     /// Lets hook `hook` handle `event` in a fresh instance.

@@ -236,12 +236,22 @@ impl PluginHost {
 
     /// Names of installed, enabled plugins of `world`, sorted.
     pub fn enabled_of(&self, world: World) -> Result<Vec<String>, PluginError> {
+        self.enabled_where(|r| r.world == world)
+    }
+
+    /// Names of installed, enabled plugins whose record passes `keep`,
+    /// sorted; read from the registry's cached snapshot without copying
+    /// the records (it runs at every step of every agent with hooks).
+    pub(super) fn enabled_where(
+        &self,
+        keep: impl Fn(&PluginRecord) -> bool,
+    ) -> Result<Vec<String>, PluginError> {
         Ok(self
             .registry
             .snapshot()?
             .plugins
             .values()
-            .filter(|r| r.enabled && r.world == world)
+            .filter(|r| r.enabled && keep(r))
             .map(|r| r.name.clone())
             .collect())
     }

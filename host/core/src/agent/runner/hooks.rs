@@ -183,17 +183,14 @@ impl Agent {
         }
     }
 
-    /// The enabled hooks subscribed to `event`, in order; none when they
-    /// cannot be listed (logged: a registry that cannot be read fails
-    /// every plugin call anyway).
-    fn hooks_for(&self, event: HookEvent) -> Vec<String> {
-        match self.deps.plugins.hooks_for(event) {
-            Ok(names) => names,
-            Err(e) => {
-                tracing::error!(event = event.as_str(), error = %e, "cannot list the hooks");
-                Vec::new()
-            }
-        }
+    /// The enabled hooks subscribed to `event`, in order, or why they
+    /// cannot be listed (logged). Where hooks can make things stricter, a
+    /// registry that cannot be read counts as a failing hook.
+    fn hooks_for(&self, event: HookEvent) -> Result<Vec<String>, String> {
+        self.deps.plugins.hooks_for(event).map_err(|e| {
+            tracing::error!(event = event.as_str(), error = %e, "cannot list the hooks");
+            format!("the hooks could not be listed: {e}")
+        })
     }
 
     /// Runs hook `hook` on `payload`: its answer or why it failed, and how
@@ -234,7 +231,7 @@ impl Agent {
     /// Tells every hook subscribed to a notification-only event; their
     /// failures are recorded and change nothing.
     pub(super) async fn notify_hooks(&self, payload: HookPayload) -> Result<(), AgentError> {
-        for hook in self.hooks_for(payload.kind()) {
+        for hook in self.hooks_for(payload.kind()).unwrap_or_default() {
             let (answered, us) = self.run_hook(&hook, &payload).await;
             let error = match answered {
                 Ok(HookAnswer::Proceed) => continue,
@@ -259,7 +256,10 @@ impl Agent {
         payload: HookPayload,
     ) -> Result<Vec<String>, AgentError> {
         let mut notes = Vec::new();
-        for hook in self.hooks_for(HookEvent::BeforeModelCall) {
+        for hook in self
+            .hooks_for(HookEvent::BeforeModelCall)
+            .unwrap_or_default()
+        {
             let (answered, us) = self.run_hook(&hook, &payload).await;
             let (note, outcome) = context_step(&hook, answered);
             if let Some(outcome) = outcome {
@@ -279,7 +279,14 @@ impl Agent {
         arguments: &serde_json::Value,
     ) -> Result<ToolHooks, AgentError> {
         let mut hooks = ToolHooks::default();
-        for hook in self.hooks_for(HookEvent::BeforeToolCall) {
+        let names = match self.hooks_for(HookEvent::BeforeToolCall) {
+            Ok(names) => names,
+            Err(error) => {
+                hooks.asks.push(format!("{error}, so a human decides"));
+                return Ok(hooks);
+            }
+        };
+        for hook in names {
             let current = hooks.rewritten.clone().unwrap_or_else(|| arguments.clone());
             let payload = HookPayload::BeforeToolCall(self.hook_call(call, &current.to_string()));
             let (answered, us) = self.run_hook(&hook, &payload).await;
@@ -302,8 +309,8 @@ impl Agent {
         arguments: &str,
         result: EventBody,
     ) -> Result<EventBody, AgentError> {
-        let names = self.hooks_for(HookEvent::AfterToolResult);
-        if names.is_empty() {
+        let listed = self.hooks_for(HookEvent::AfterToolResult);
+        if listed.as_ref().is_ok_and(Vec::is_empty) {
             return Ok(result);
         }
         let mut result = self.deps.redactor.redact_event(result);
@@ -312,6 +319,14 @@ impl Agent {
         } = &mut result
         else {
             return Ok(result);
+        };
+        let names = match listed {
+            Ok(names) => names,
+            Err(error) => {
+                *content = format!("result withheld: {error}");
+                *success = false;
+                return Ok(result);
+            }
         };
         for hook in names {
             let payload = HookPayload::AfterToolResult {
