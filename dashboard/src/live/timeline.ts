@@ -210,7 +210,6 @@ export interface NetworkTotals {
   hosts: Record<string, NetworkHost>;
 }
 
-/** `host:port`, an IPv6 literal in brackets (as the API's rules write it). */
 /** One line saying what a lifecycle hook did (`hook` events). */
 export function hookLine(h: HookData): string {
   const who = `Hook ${h.hook} (${h.event.replace(/_/g, ' ')})`;
@@ -232,6 +231,7 @@ export function hookLine(h: HookData): string {
   }
 }
 
+/** `host:port`, an IPv6 literal in brackets (as the API's rules write it). */
 export function networkTarget(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

@@ -610,7 +610,12 @@ function ItemView({ item, open, onToggle, ctx }: { item: Item; open: boolean; on
       return <RetriesView item={item} />;
     case 'hook':
       return (
-        <p className="text-xs break-words text-slate-700 dark:text-slate-300" data-testid="hook-line">
+        <p
+          className={
+            item.hook.outcome === 'failed' ? 'text-xs break-words text-amber-800 dark:text-amber-300' : 'text-xs break-words text-slate-700 dark:text-slate-300'
+          }
+          data-testid="hook-line"
+        >
           {hookLine(item.hook)}
         </p>
       );
