@@ -1,7 +1,7 @@
 //! End-to-end: the capability matrix of `tests/capabilities.rs` (fs, net,
 //! env, exec, memory, deadline, a fresh instance per call) against the
-//! Python and the JavaScript probe (net: Python only, the JavaScript SDK has
-//! no network API yet) (`plugins/testing/py-probe`, `js-probe`,
+//! Python and the JavaScript probe (net: a raw TCP connection from Python, an
+//! HTTP request through the JavaScript SDK's `net`) (`plugins/testing/py-probe`, `js-probe`,
 //! built with componentize-py and componentize-js through the SDKs): grants,
 //! limits and instance isolation hold for them exactly as for Rust plugins.
 //!
@@ -13,7 +13,7 @@ use crate::sdk_polyglot::{Lang, staged_probe};
 
 use common::{Paddock, describe, stderr, stdout};
 use serde_json::{Value, json};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::Output;
 use std::sync::mpsc;
@@ -221,15 +221,31 @@ fn files(lang: Lang) {
     probe.assert_still_works();
 }
 
-/// A TCP listener that greets and closes every connection, reporting each.
-fn listener() -> (String, mpsc::Receiver<()>) {
+/// A TCP listener that greets and closes every connection, reporting each;
+/// with `http`, it reads the request's head first and greets as an HTTP
+/// response.
+fn listener(http: bool) -> (String, mpsc::Receiver<()>) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr").to_string();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for stream in l.incoming() {
             let Ok(mut s) = stream else { continue };
-            let _ = s.write_all(b"hello from the test listener\n");
+            const HELLO: &str = "hello from the test listener\n";
+            if http {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{HELLO}",
+                    HELLO.len()
+                );
+            } else {
+                let _ = s.write_all(HELLO.as_bytes());
+            }
             drop(s);
             if tx.send(()).is_err() {
                 break;
@@ -240,25 +256,32 @@ fn listener() -> (String, mpsc::Receiver<()>) {
 }
 
 fn network(lang: Lang) {
-    let (addr, accepted) = listener();
+    // Python opens a socket; JavaScript has no socket API (componentize-js
+    // cannot bind `wasi:sockets`), its SDK's `net` speaks HTTP.
+    let http = lang == Lang::Js;
+    let (addr, accepted) = listener(http);
     let probe = Probe::install(lang, std::slice::from_ref(&addr));
-    let connect = json!({"addr": addr});
+    let (tool, connect) = if http {
+        ("probe_http", json!({"url": format!("http://{addr}/")}))
+    } else {
+        ("probe_connect", json!({"addr": addr}))
+    };
 
-    probe.tool_error("probe_connect", connect.clone());
+    probe.tool_error(tool, connect.clone());
     assert!(
         accepted.recv_timeout(Duration::from_millis(300)).is_err(),
         "a connection arrived without a grant"
     );
 
     probe.grant(&format!("net:{addr}"));
-    let text = probe.ok("probe_connect", connect.clone());
+    let text = probe.ok(tool, connect.clone());
     assert!(text.contains("hello from the test listener"), "{text}");
     accepted
         .recv_timeout(Duration::from_secs(5))
         .expect("no connection reached the listener");
 
     probe.revoke(&format!("net:{addr}"));
-    probe.tool_error("probe_connect", connect);
+    probe.tool_error(tool, connect);
     assert!(
         accepted.recv_timeout(Duration::from_millis(300)).is_err(),
         "a connection arrived after revoking"
@@ -408,7 +431,5 @@ macro_rules! matrix {
     };
 }
 
-// The JavaScript SDK has no network API yet (componentize-js cannot bind
-// `wasi:sockets`; see sdk/js/README.md), so only Python runs `network`.
 matrix!(python, Lang::Python, network);
-matrix!(js, Lang::Js);
+matrix!(js, Lang::Js, network);

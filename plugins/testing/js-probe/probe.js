@@ -5,7 +5,7 @@
 // capability matrix (tests/capabilities_polyglot.rs); never installed by
 // default.
 
-import { Toolbox, ToolError, exec, env, fs, log, sleep } from '@paddock/sdk';
+import { NetError, Toolbox, ToolError, exec, env, fs, log, net, sleep } from '@paddock/sdk';
 
 /** Calls served by this instance: a fresh instance per call keeps it at 1. */
 let calls = 0;
@@ -61,6 +61,21 @@ const toolbox = new Toolbox()
       try {
         return fs.list(path).join('\n');
       } catch (e) {
+        throw failed(e);
+      }
+    },
+  })
+  .tool({
+    name: 'probe_http',
+    description: 'GET `url` with net.get; returns the status and the body.',
+    inputSchema: { type: 'object', properties: { url: { type: 'string' } }, required: ['url'] },
+    readOnly: true,
+    run: ({ url }) => {
+      try {
+        const r = net.get(url);
+        return `${r.status} ${r.text().trim()}`;
+      } catch (e) {
+        if (e instanceof NetError && e.kind === 'denied') throw ToolError.denied(e.message);
         throw failed(e);
       }
     },

@@ -32,6 +32,10 @@ const WASI_IMPORTS = {
   preopens: 'wasi:filesystem/preopens',
   environment: 'wasi:cli/environment',
   clock: 'wasi:clocks/monotonic-clock',
+  // The SDK's `net`: outgoing HTTP requests, waited for synchronously (the
+  // host lets through only the hosts the plugin was granted, `net:HOST:PORT`).
+  httpOut: 'wasi:http/outgoing-handler',
+  httpTypes: 'wasi:http/types',
 };
 
 function usage(message) {
@@ -72,7 +76,7 @@ async function composeWit(work, world, version) {
   const wasi = join(jco, 'lib', 'wit', 'builtin', WASI_VERSION);
   if (!existsSync(wasi)) throw new Error(`jco has no WASI ${WASI_VERSION} WIT in ${wasi}`);
   for (const pkg of await readdir(wasi)) {
-    if (pkg !== 'wasi-http') await cp(join(wasi, pkg), join(deps, pkg), { recursive: true });
+    await cp(join(wasi, pkg), join(deps, pkg), { recursive: true });
   }
   const extra =
     world === 'tool'

@@ -7,13 +7,13 @@
 // Node) logging goes to standard error and `exec` throws `ExecUnavailable`.
 
 /** The imports of the running component, bound by the generated entry module. */
-const bound = { log: null, exec: null, preopens: null, environment: null, clock: null };
+const bound = { log: null, exec: null, preopens: null, environment: null, clock: null, httpOut: null, httpTypes: null };
 
 /**
  * Binds the component's imports. Called by the entry module that
  * `paddock-js build` generates; plugin code never calls it.
  * @param {object} imports `log`, and for tools `exec`, `preopens`,
- *   `environment`, `clock` (WASI 0.2 interfaces)
+ *   `environment`, `clock`, `httpOut`, `httpTypes` (WASI 0.2 interfaces)
  */
 export function __bindImports(imports) {
   for (const key of Object.keys(bound)) bound[key] = imports[key] ?? null;
@@ -593,4 +593,131 @@ export function sleep(ms) {
   }
   const end = Date.now() + ms;
   while (Date.now() < end) { /* native fallback */ }
+}
+
+// ---------------------------------------------------------------- network
+
+/**
+ * Why an HTTP request failed: `kind` is `denied` (the plugin was not granted
+ * `net:HOST:PORT` for that host), `invalid` (a bad URL, method or header),
+ * `unsupported` (outside Paddock) or `failed` (the connection or the
+ * exchange failed; the message says how).
+ */
+export class NetError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.name = 'NetError';
+    this.kind = kind;
+  }
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
+
+/** The WASI error code of a failed exchange, as text. */
+function errorCodeText(code) {
+  if (code && typeof code === 'object' && 'tag' in code) {
+    return code.val === undefined ? code.tag : `${code.tag}: ${JSON.stringify(code.val, (_, v) => (typeof v === 'bigint' ? Number(v) : v))}`;
+  }
+  return String(code);
+}
+
+/**
+ * Outgoing HTTP, synchronous (`wasi:http/outgoing-handler`): only to hosts
+ * the plugin was granted (`net:HOST:PORT`); `https://` is verified by the
+ * host. Throws `NetError`.
+ */
+export const net = {
+  /**
+   * Sends one request and reads the whole response.
+   * @param {{url: string, method?: string, headers?: Record<string,string>, body?: string|Uint8Array, maxBytes?: number}} req
+   * @returns {{status: number, headers: Record<string,string>, body: Uint8Array, text: () => string}}
+   */
+  request({ url, method = 'GET', headers = {}, body, maxBytes = 16 * 1024 * 1024 }) {
+    const { httpOut, httpTypes } = bound;
+    if (!httpOut || !httpTypes) throw new NetError('unsupported', 'the network is only available inside Paddock (a component of world `tool`)');
+    let parsed;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new NetError('invalid', `url: ${JSON.stringify(url)} is not a URL`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new NetError('invalid', `url: only http:// and https:// are supported, not ${parsed.protocol}`);
+    }
+    const verb = String(method).toUpperCase();
+    if (!METHODS.includes(verb)) throw new NetError('invalid', `method: ${JSON.stringify(method)} is not an HTTP method`);
+    const enc = new TextEncoder();
+    const bytes = body === undefined ? undefined : typeof body === 'string' ? enc.encode(body) : body;
+    const list = Object.entries(headers).map(([k, v]) => [k.toLowerCase(), String(v)]);
+    if (bytes !== undefined && !list.some(([k]) => k === 'content-length')) list.push(['content-length', String(bytes.length)]);
+    let fields;
+    try {
+      fields = httpTypes.Fields.fromList(list.map(([k, v]) => [k, enc.encode(v)]));
+    } catch (e) {
+      throw new NetError('invalid', `headers: ${errorCodeText(e && e.payload !== undefined ? e.payload : e)}`);
+    }
+    const req = new httpTypes.OutgoingRequest(fields);
+    req.setMethod({ tag: verb.toLowerCase() });
+    req.setScheme({ tag: parsed.protocol === 'https:' ? 'HTTPS' : 'HTTP' });
+    req.setAuthority(parsed.host);
+    req.setPathWithQuery(parsed.pathname + parsed.search);
+    const outBody = req.body();
+    let future;
+    try {
+      future = httpOut.handle(req, undefined);
+    } catch (e) {
+      throw netFailure(e);
+    }
+    if (bytes !== undefined) {
+      const stream = outBody.write();
+      for (let at = 0; at < bytes.length; at += 4096) stream.blockingWriteAndFlush(bytes.subarray(at, at + 4096));
+      stream[Symbol.dispose]?.();
+    }
+    httpTypes.OutgoingBody.finish(outBody, undefined);
+    future.subscribe().block();
+    const got = future.get();
+    if (!got || got.tag !== 'ok') throw new NetError('failed', 'the response was already taken');
+    if (got.val.tag !== 'ok') throw netFailure(got.val.val);
+    const resp = got.val.val;
+    const out = {};
+    const dec = new TextDecoder();
+    for (const [k, v] of resp.headers().entries()) out[k] = k in out ? `${out[k]}, ${dec.decode(v)}` : dec.decode(v);
+    const incoming = resp.consume();
+    const stream = incoming.stream();
+    const chunks = [];
+    let size = 0;
+    for (;;) {
+      let chunk;
+      try {
+        chunk = stream.blockingRead(65536n);
+      } catch (e) {
+        const err = e && e.payload !== undefined ? e.payload : e;
+        if (err && err.tag === 'closed') break;
+        throw new NetError('failed', `reading the response: ${errorCodeText(err)}`);
+      }
+      size += chunk.length;
+      if (size > maxBytes) throw new NetError('failed', `the response is larger than maxBytes (${maxBytes})`);
+      chunks.push(chunk);
+    }
+    const all = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) {
+      all.set(c, at);
+      at += c.length;
+    }
+    return { status: resp.status(), headers: out, body: all, text: () => dec.decode(all) };
+  },
+
+  /** `request` with method GET. */
+  get(url, options = {}) {
+    return net.request({ ...options, url, method: 'GET' });
+  },
+};
+
+/** A `NetError` for a WASI HTTP error code (`HTTP-request-denied`: not granted). */
+function netFailure(e) {
+  const code = e && e.payload !== undefined ? e.payload : e;
+  const text = errorCodeText(code);
+  if (code && code.tag === 'HTTP-request-denied') return new NetError('denied', `the plugin was not granted this host (${text})`);
+  return new NetError('failed', text);
 }

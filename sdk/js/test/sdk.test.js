@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Adapter, Assessment, ExecUnavailable, ToolError, Toolbox, adapterRaw, assessRaw, exec, fs, testContext,
+  Adapter, Assessment, ExecUnavailable, NetError, ToolError, Toolbox, adapterRaw, assessRaw, exec, fs, net, testContext,
 } from '../src/index.js';
 
 const SCHEMA = {
@@ -116,4 +116,8 @@ test('adapters: glue and fail closed', () => {
   assert.equal(raw.onCall({ server: 'gh', tool: 'boom', arguments: '{}' }).tag, 'refuse');
   assert.equal(raw.onCall({ server: 'gh', tool: 'x', arguments: '[]' }).tag, 'refuse');
   assert.equal(JSON.parse(raw.onResult({ server: 'gh', tool: 'x', arguments: '{}' }, 'nope')).isError, true);
+});
+
+test('net is only available inside Paddock', () => {
+  assert.throws(() => net.get('http://127.0.0.1:9/'), (e) => e instanceof NetError && e.kind === 'unsupported');
 });
